@@ -1,0 +1,406 @@
+"""The fluent DSL: immutable builders that compile to validated prompts.
+
+Every method returns a new builder and leaves the one it was called on unchanged, so a base scene
+can be shared and varied freely. Loose input (strings, enums, RGB tuples, plain dicts) is coerced
+and checked at the method that received it, so an error points at the user's own call. Building
+is inert: :meth:`PromptBuilder.compile` is the only step that produces output.
+
+Example:
+    >>> from flux2prompt import scene, subject, camera
+    >>> mug = subject("matte white ceramic mug", type="product", position="foreground")
+    >>> base = scene("a sunlit kitchen counter").subject(mug).camera(angle="eye level")
+    >>> night = base.lighting("warm tungsten lamp, night")
+    >>> base.compile().lighting is None, night.compile().lighting
+    (True, 'warm tungsten lamp, night')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError as PydanticValidationError
+
+from flux2prompt._color import ColorInput, color_value
+from flux2prompt._compile import compile_json, dumps_compact
+from flux2prompt._errors import PromptError
+from flux2prompt._model import KNOWN_KEYS, Camera, Profile, Prompt, Subject, TextElement
+from flux2prompt._text import clean_text
+
+__all__ = ["PromptBuilder", "camera", "scene", "subject", "text"]
+
+_N = TypeVar("_N", Subject, Camera, TextElement)
+
+Part = Literal[
+    "scene",
+    "subjects",
+    "style",
+    "color_palette",
+    "lighting",
+    "mood",
+    "background",
+    "composition",
+    "camera",
+    "effects",
+    "text",
+]
+
+
+def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
+    """Validate ``fields`` into ``cls``; on failure, name the call and the argument."""
+    data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
+    try:
+        return cls.model_validate(data)
+    except PydanticValidationError as exc:
+        problems = []
+        for item in exc.errors(include_url=False):
+            arg = next((str(p) for p in item["loc"] if isinstance(p, str)), "?")
+            arg = {"lens-mm": "lens_mm", "f-number": "f_number", "ISO": "iso"}.get(arg, arg)
+            message = str(item["msg"]).removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                names = list(cls.model_fields)
+                close = difflib.get_close_matches(arg, names, n=1)
+                message = "unknown argument" + (f"; did you mean {close[0]!r}?" if close else "")
+            shown = repr(item.get("input"))
+            if shown not in message:
+                message += f", got {shown}"
+            problems.append(f"{where}({arg}=...): {message}")
+        raise PromptError("; ".join(problems)) from None
+
+
+def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str | tuple) and not (
+        isinstance(values, tuple) and values and not isinstance(values[0], int)
+    ):
+        values = [values]
+    out = tuple(color_value(v, where=f"{where}[{i}]") for i, v in enumerate(values))
+    if hex_only:
+        for i, v in enumerate(out):
+            if not v.startswith("#"):
+                raise PromptError(f"{where}[{i}]: {v!r} is not a hex code; 'colors' takes hex only")
+    return out
+
+
+def _check_arguments(where: str, fields: Mapping[str, Any], allowed: Any) -> None:
+    names = [n for n in allowed if n not in ("description", "content", "settings")]
+    for name in fields:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
+            raise PromptError(f"{where}: unknown argument {name!r}; {hint}")
+
+
+def subject(
+    description: str | None = None,
+    *,
+    type: str | None = None,
+    pose: str | None = None,
+    action: str | None = None,
+    position: str | None = None,
+    color_palette: list[ColorInput] | tuple[ColorInput, ...] | None = None,
+    colors: list[ColorInput] | tuple[ColorInput, ...] | None = None,
+    color_match: str | None = None,
+    detail_preservation: str | None = None,
+) -> Subject:
+    """Make a reusable :class:`Subject`.
+
+    ``colors`` takes exact hex codes or RGB tuples; ``color_palette`` also takes colour names.
+
+    >>> subject("peregrine falcon, wings spread", type="falcon", colors=["#4a4a4a"]).colors
+    ('#4A4A4A',)
+    """
+    fields = {
+        "type": type,
+        "description": description,
+        "pose": pose,
+        "action": action,
+        "position": position,
+        "color_palette": _colors(color_palette, "subject(color_palette)"),
+        "colors": _colors(colors, "subject(colors)", hex_only=True),
+        "color_match": color_match,
+        "detail_preservation": detail_preservation,
+    }
+    return _make(Subject, "subject", fields)
+
+
+def camera(
+    *,
+    angle: str | None = None,
+    distance: str | None = None,
+    focus: str | None = None,
+    lens: str | None = None,
+    lens_mm: float | None = None,
+    f_number: str | float | None = None,
+    iso: int | float | None = None,
+    depth_of_field: str | None = None,
+) -> Camera:
+    """Make a reusable :class:`Camera`. A number given as ``f_number`` becomes ``"f/N"``.
+
+    >>> camera(angle="low angle", lens_mm=85, f_number=2.8).to_dict()
+    {'angle': 'low angle', 'lens-mm': 85, 'f-number': 'f/2.8'}
+    """
+    if isinstance(f_number, int | float) and not isinstance(f_number, bool):
+        f_number = f"f/{f_number:g}"
+    fields = {
+        "angle": angle,
+        "distance": distance,
+        "focus": focus,
+        "lens": lens,
+        "lens_mm": lens_mm,
+        "f_number": f_number,
+        "iso": iso,
+        "depth_of_field": depth_of_field,
+    }
+    return _make(Camera, "camera", fields)
+
+
+def text(
+    content: str,
+    *,
+    language: str | None = None,
+    font: str | None = None,
+    size: str | None = None,
+    placement: str | None = None,
+    color: ColorInput | None = None,
+) -> TextElement:
+    """Make a :class:`TextElement`: exact words to render, with language, font, size, placement
+    and colour.
+
+    >>> text("مرحبا", language="ar", placement="top centre", color=(255, 255, 255)).color
+    '#FFFFFF'
+    """
+    fields = {
+        "content": content,
+        "language": language,
+        "font": font,
+        "size": size,
+        "placement": placement,
+        "color": None if color is None else color_value(color, where="text(color)"),
+    }
+    element = _make(TextElement, "text", fields)
+    if element.color is not None and not element.color.startswith("#"):
+        raise PromptError(f"text(color=...): {color!r} is not a hex code or RGB tuple")
+    return element
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class PromptBuilder:
+    """An immutable, fluent prompt under construction; start one with :func:`scene`.
+
+    >>> b = scene("neon-lit alley in the rain").style("noir sci-fi").mood("tense")
+    >>> b.compile().to_json()
+    '{"scene":"neon-lit alley in the rain","style":"noir sci-fi","mood":"tense"}'
+    """
+
+    _scene: str | None = None
+    _subjects: tuple[Subject, ...] | None = None
+    _style: str | None = None
+    _palette: tuple[str, ...] | None = None
+    _lighting: str | None = None
+    _mood: str | None = None
+    _background: str | None = None
+    _composition: str | None = None
+    _camera: Camera | None = None
+    _effects: tuple[str, ...] | None = None
+    _text: tuple[TextElement, ...] | None = None
+    _extras: tuple[tuple[str, str], ...] = ()
+
+    def _with(self, **changes: Any) -> PromptBuilder:
+        return dataclasses.replace(self, **changes)
+
+    # -- text parts -------------------------------------------------------------------------
+    def scene(self, description: str) -> PromptBuilder:
+        """Replace the scene: the overall setting, which FLUX.2 weighs most."""
+        return self._with(_scene=clean_text(description, where="scene()"))
+
+    def style(self, style: str) -> PromptBuilder:
+        """Set the style, e.g. ``"photorealistic"``, ``"pixel art"``, ``"wabi-sabi photo"``."""
+        return self._with(_style=clean_text(style, where="style()"))
+
+    def lighting(self, lighting: str) -> PromptBuilder:
+        """Set the lighting: sources, direction, quality, time of day."""
+        return self._with(_lighting=clean_text(lighting, where="lighting()"))
+
+    def mood(self, mood: str) -> PromptBuilder:
+        """Set the mood: the emotional tone."""
+        return self._with(_mood=clean_text(mood, where="mood()"))
+
+    def background(self, background: str) -> PromptBuilder:
+        """Set the background: what is behind the subjects."""
+        return self._with(_background=clean_text(background, where="background()"))
+
+    def composition(self, composition: str) -> PromptBuilder:
+        """Set the composition; :class:`~flux2prompt.Composition` lists Cloudflare's values."""
+        return self._with(_composition=clean_text(str(composition), where="composition()"))
+
+    # -- structured parts -------------------------------------------------------------------
+    def subject(self, description: str | Subject | None = None, **fields: Any) -> PromptBuilder:
+        """Append a subject: a :class:`Subject` (fields override its own) or the arguments of
+        :func:`subject`.
+
+        >>> scene("desert").subject("a nomad", position="midground").compile().subjects[0].position
+        'midground'
+        """
+        _check_arguments("subject()", fields, Subject.model_fields)
+        if isinstance(description, Subject):
+            merged = {**description.model_dump(exclude_none=True, by_alias=False), **fields}
+            new = subject(**merged)
+        else:
+            new = subject(description, **fields)
+        return self._with(_subjects=(*(self._subjects or ()), new))
+
+    def subjects(self, *subjects: Subject) -> PromptBuilder:
+        """Replace all subjects at once."""
+        for i, item in enumerate(subjects):
+            if not isinstance(item, Subject):
+                raise PromptError(
+                    f"subjects(): argument {i} is {type(item).__name__}, not a Subject; "
+                    "make one with flux2prompt.subject(...)"
+                )
+        return self._with(_subjects=tuple(subjects))
+
+    def palette(self, *colors: ColorInput, resolve_names: bool = False) -> PromptBuilder:
+        """Set the colour palette: hex codes, CSS names, phrases or RGB tuples.
+
+        >>> b = scene("x").palette("#ff5733", "coral", (0, 0, 0), resolve_names=True)
+        >>> b.compile().color_palette
+        ('#FF5733', '#FF7F50', '#000000')
+        """
+        if len(colors) == 1 and isinstance(colors[0], list):
+            colors = tuple(colors[0])
+        return self._with(
+            _palette=tuple(
+                color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
+                for i, c in enumerate(colors)
+            )
+        )
+
+    def camera(self, settings: Camera | None = None, **fields: Any) -> PromptBuilder:
+        """Set the camera: a :class:`Camera`, or keyword settings merged into the current one.
+
+        >>> b = scene("x").camera(angle="low angle").camera(lens="85mm")
+        >>> b.compile().camera.to_dict()
+        {'angle': 'low angle', 'lens': '85mm'}
+        """
+        _check_arguments("camera()", fields, Camera.model_fields)
+        if settings is not None and not isinstance(settings, Camera):
+            raise PromptError(
+                f"camera(): expected a Camera or keyword settings, got {type(settings).__name__}"
+            )
+        base = settings if settings is not None else self._camera
+        merged = {**(base.model_dump(exclude_none=True, by_alias=False) if base else {}), **fields}
+        return self._with(_camera=camera(**merged))
+
+    def effects(self, *effects: str) -> PromptBuilder:
+        """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"``."""
+        return self._with(
+            _effects=tuple(
+                clean_text(e, where=f"effects() item {i}") for i, e in enumerate(effects)
+            )
+        )
+
+    def text(self, content: str | TextElement, **fields: Any) -> PromptBuilder:
+        """Append text to render in the image: a :class:`TextElement` or the arguments of
+        :func:`text`.
+
+        >>> scene("poster").text("東京", language="ja").compile().to_json()
+        '{"scene":"poster","text":[{"content":"東京","language":"ja"}]}'
+        """
+        _check_arguments("text()", fields, TextElement.model_fields)
+        if isinstance(content, TextElement):
+            merged = {**content.model_dump(exclude_none=True), **fields}
+            element = text(**merged)
+        else:
+            element = text(content, **fields)
+        return self._with(_text=(*(self._text or ()), element))
+
+    def extra(self, key: str, value: Any) -> PromptBuilder:
+        """Add a custom top-level key, kept after the known keys in the order added.
+
+        >>> scene("infographic").extra("title", "Water cycle").compile().to_json()
+        '{"scene":"infographic","title":"Water cycle"}'
+        """
+        if not isinstance(key, str) or not key:
+            raise PromptError(f"extra(): the key must be a non-empty string, got {key!r}")
+        if key in KNOWN_KEYS:
+            raise PromptError(f"extra(): {key!r} is a known key; use .{key}(...) instead")
+        try:
+            encoded = dumps_compact(value)
+        except (TypeError, ValueError) as exc:
+            raise PromptError(f"extra({key!r}): the value is not JSON data ({exc})") from None
+        # Round-trip once so the stored text is clean, e.g. tuples become lists.
+        encoded = dumps_compact(json.loads(encoded))
+        kept = tuple(item for item in self._extras if item[0] != key)
+        return self._with(_extras=(*kept, (key, encoded)))
+
+    def without(self, *parts: Part | str) -> PromptBuilder:
+        """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...).
+
+        >>> scene("x").mood("calm").without("mood").compile().to_json()
+        '{"scene":"x"}'
+        """
+        changes: dict[str, Any] = {}
+        extras = self._extras
+        for part in parts:
+            if part in KNOWN_KEYS:
+                changes["_palette" if part == "color_palette" else f"_{part}"] = None
+            elif any(key == part for key, _ in extras):
+                extras = tuple(item for item in extras if item[0] != part)
+            else:
+                close = difflib.get_close_matches(part, KNOWN_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PromptError(f"without(): unknown part {part!r}{hint}")
+        return self._with(**changes, _extras=extras)
+
+    # -- output -----------------------------------------------------------------------------
+    def compile(self, *, profile: Profile = "flux2") -> Prompt:
+        """Validate under ``profile`` and return the immutable :class:`Prompt`.
+
+        >>> try:
+        ...     scene("x").compile(profile="cloudflare")
+        ... except PromptError as exc:
+        ...     print(exc.issues[0])
+        $: missing required key 'subjects' (profile 'cloudflare')
+        """
+        prompt = Prompt.model_construct(
+            scene=self._scene,
+            subjects=self._subjects,
+            style=self._style,
+            color_palette=self._palette,
+            lighting=self._lighting,
+            mood=self._mood,
+            background=self._background,
+            composition=self._composition,
+            camera=self._camera,
+            effects=self._effects,
+            text=self._text,
+        )
+        if self._extras:
+            prompt.__pydantic_private__ = {"_extras": self._extras}
+        # The compiled text does not depend on the profile, so keep it: to_json() is then free.
+        prompt.__dict__["_wire"] = compile_json(prompt, profile)
+        return prompt
+
+    def __repr__(self) -> str:
+        set_parts = [
+            name.lstrip("_")
+            for name in self.__dataclass_fields__
+            if getattr(self, name) not in (None, ())
+        ]
+        return f"<PromptBuilder scene={self._scene!r} parts={set_parts}>"
+
+
+def scene(description: str | None = None) -> PromptBuilder:
+    """Start a prompt with its scene, the overall setting.
+
+    >>> scene("a lighthouse on a basalt cliff at dusk").compile().scene
+    'a lighthouse on a basalt cliff at dusk'
+    """
+    if description is None:
+        return PromptBuilder()
+    return PromptBuilder(_scene=clean_text(description, where="scene()"))

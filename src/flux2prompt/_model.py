@@ -1,0 +1,357 @@
+"""The prompt model: frozen pydantic models whose fields mirror the wire keys.
+
+Python attribute names are snake_case; wire names are the ones FLUX.2 examples use (``lens-mm``,
+``f-number``, ``ISO``). Collections are tuples, so a frozen model is frozen all the way down.
+The models agree with ``schemas/flux2-prompt.schema.json``: a property test checks that both accept
+and reject the same documents. Two rules are stricter than the schema can say: text is
+NFC-normalised, and a language tag must be registered, not only well-formed.
+
+Example:
+    >>> from flux2prompt import Subject
+    >>> Subject(description="a red ceramic mug", position="foreground").position
+    'foreground'
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import unicodedata
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+from flux2prompt._color import normalize_hex
+from flux2prompt._text import check_language_tag, forbidden_char_problem
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+__all__ = [
+    "Camera",
+    "CameraAngle",
+    "Composition",
+    "Focus",
+    "Lens",
+    "Position",
+    "Profile",
+    "Prompt",
+    "ShotDistance",
+    "Subject",
+    "TextElement",
+]
+
+Profile: TypeAlias = Literal["flux2", "cloudflare"]
+
+
+def _text(value: str) -> str:
+    problem = forbidden_char_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return unicodedata.normalize("NFC", value)
+
+
+def _hex(value: str) -> str:
+    return normalize_hex(value, where=None)
+
+
+def _color(value: str) -> str:
+    value = _text(value)
+    return normalize_hex(value, where=None) if value.startswith("#") else value
+
+
+def _language(value: str) -> str:
+    problem = check_language_tag(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_text)]
+HexColor = Annotated[StrictStr, AfterValidator(_hex)]
+ColorText = Annotated[StrictStr, AfterValidator(_color)]
+PositiveNumber = (
+    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+)
+LanguageTag = Annotated[
+    StrictStr, Field(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"), AfterValidator(_language)
+]
+
+
+class Position(enum.StrEnum):
+    """Where a subject sits, as Cloudflare's schema spells it."""
+
+    FOREGROUND = "foreground"
+    MIDGROUND = "midground"
+    BACKGROUND = "background"
+
+
+class Composition(enum.StrEnum):
+    """Cloudflare's composition values (``LEADING_LINES`` is spelled 'leading leads' there)."""
+
+    RULE_OF_THIRDS = "rule of thirds"
+    CIRCULAR_ARRANGEMENT = "circular arrangement"
+    FRAMED_BY_FOREGROUND = "framed by foreground"
+    MINIMALIST_NEGATIVE_SPACE = "minimalist negative space"
+    S_CURVE = "S-curve"
+    VANISHING_POINT_CENTER = "vanishing point center"
+    DYNAMIC_OFF_CENTER = "dynamic off-center"
+    LEADING_LINES = "leading leads"
+    GOLDEN_SPIRAL = "golden spiral"
+    DIAGONAL_ENERGY = "diagonal energy"
+    STRONG_VERTICALS = "strong verticals"
+    TRIANGULAR_ARRANGEMENT = "triangular arrangement"
+
+
+class CameraAngle(enum.StrEnum):
+    """Cloudflare's camera angles."""
+
+    EYE_LEVEL = "eye level"
+    LOW_ANGLE = "low angle"
+    SLIGHTLY_LOW = "slightly low"
+    BIRDS_EYE = "bird's-eye"
+    WORMS_EYE = "worm's-eye"
+    OVER_THE_SHOULDER = "over-the-shoulder"
+    ISOMETRIC = "isometric"
+
+
+class ShotDistance(enum.StrEnum):
+    """Cloudflare's camera distances."""
+
+    CLOSE_UP = "close-up"
+    MEDIUM_CLOSE_UP = "medium close-up"
+    MEDIUM_SHOT = "medium shot"
+    MEDIUM_WIDE = "medium wide"
+    WIDE_SHOT = "wide shot"
+    EXTREME_WIDE = "extreme wide"
+
+
+class Focus(enum.StrEnum):
+    """Cloudflare's focus values."""
+
+    DEEP_FOCUS = "deep focus"
+    MACRO_FOCUS = "macro focus"
+    SELECTIVE_FOCUS = "selective focus"
+    SHARP_ON_SUBJECT = "sharp on subject"
+    SOFT_BACKGROUND = "soft background"
+
+
+class Lens(enum.StrEnum):
+    """Cloudflare's lens values."""
+
+    MM_14 = "14mm"
+    MM_24 = "24mm"
+    MM_35 = "35mm"
+    MM_50 = "50mm"
+    MM_70 = "70mm"
+    MM_85 = "85mm"
+
+
+class _Node(BaseModel):
+    """Shared configuration: frozen, strict on types, unknown keys rejected, wire aliases."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        use_enum_values=True,
+    )
+
+    # (attribute, wire key) in wire order; filled in by __pydantic_init_subclass__.
+    _wire_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._wire_keys = tuple(
+            (name, field.alias or name) for name, field in cls.model_fields.items()
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form of this part as plain JSON data (lists, not tuples), unset keys omitted."""
+        out: dict[str, Any] = {}
+        for attr, key in self._wire_keys:
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = [v.to_dict() if isinstance(v, _Node) else v for v in value]
+            elif isinstance(value, _Node):
+                value = value.to_dict()
+            out[key] = value
+        return out
+
+
+class Subject(_Node):
+    """One subject of the image, most important first in a prompt.
+
+    >>> Subject(type="falcon", description="peregrine falcon, wings spread").to_dict()
+    {'type': 'falcon', 'description': 'peregrine falcon, wings spread'}
+    """
+
+    type: Text | None = None
+    description: Text | None = None
+    pose: Text | None = None
+    action: Text | None = None
+    position: Text | None = None
+    color_palette: tuple[ColorText, ...] | None = None
+    colors: tuple[HexColor, ...] | None = None
+    color_match: Text | None = None
+    detail_preservation: Text | None = None
+
+
+class Camera(_Node):
+    """Camera settings; ``lens_mm``, ``f_number`` and ``iso`` travel as ``lens-mm``, ``f-number``
+    and ``ISO``.
+
+    >>> Camera(angle="low angle", f_number="f/2.8", iso=200).to_dict()
+    {'angle': 'low angle', 'f-number': 'f/2.8', 'ISO': 200}
+    """
+
+    angle: Text | None = None
+    distance: Text | None = None
+    focus: Text | None = None
+    lens: Text | None = None
+    lens_mm: PositiveNumber | None = Field(default=None, alias="lens-mm")
+    f_number: Text | None = Field(default=None, alias="f-number")
+    iso: PositiveNumber | None = Field(default=None, alias="ISO")
+    depth_of_field: Text | None = None
+
+
+class TextElement(_Node):
+    """Text to render in the image: exact words, language, font, size, placement, colour.
+
+    >>> TextElement(content="東京", language="ja", color="#fff").color
+    '#FFFFFF'
+    """
+
+    content: Annotated[Text, Field(min_length=1)]
+    language: LanguageTag | None = None
+    font: Text | None = None
+    size: Text | None = None
+    placement: Text | None = None
+    color: HexColor | None = None
+
+
+class Prompt(_Node):
+    """A complete, validated FLUX.2 JSON prompt. Immutable; build one with :func:`scene` or
+    :func:`load`.
+
+    ``to_json()`` is the exact wire form (compact, keys in FLUX.2's priority order, raw UTF-8);
+    ``fingerprint`` is ``sha256:`` + the hex digest of its UTF-8 bytes.
+
+    >>> from flux2prompt import scene
+    >>> p = scene("a quiet harbour at dawn").mood("calm").compile()
+    >>> p.to_json()
+    '{"scene":"a quiet harbour at dawn","mood":"calm"}'
+    >>> p.fingerprint[:7]
+    'sha256:'
+    """
+
+    model_config = ConfigDict(title="Prompt", json_schema_extra={"minProperties": 1})
+
+    scene: Text | None = None
+    subjects: tuple[Subject, ...] | None = None
+    style: Text | None = None
+    color_palette: tuple[ColorText, ...] | None = None
+    lighting: Text | None = None
+    mood: Text | None = None
+    background: Text | None = None
+    composition: Text | None = None
+    camera: Camera | None = None
+    effects: tuple[Text, ...] | None = None
+    text: tuple[TextElement, ...] | None = None
+
+    # Custom top-level keys the user asked for explicitly: (key, compact JSON of the value), kept
+    # in order after the known keys. Stored as JSON text so the model stays immutable.
+    _extras: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """Custom top-level keys added with ``.extra()`` or ``load(..., extra_keys=...)``."""
+        return {key: json.loads(value) for key, value in self._extras}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire document as plain JSON data, extras last.
+
+        >>> from flux2prompt import scene
+        >>> scene("dunes").extra("seed_hint", 7).compile().to_dict()
+        {'scene': 'dunes', 'seed_hint': 7}
+        """
+        out = super().to_dict()
+        for key, value in self._extras:
+            out[key] = json.loads(value)
+        return out
+
+    @cached_property
+    def _wire(self) -> str:
+        from flux2prompt._compile import compile_json
+
+        return compile_json(self, profile="flux2")
+
+    def to_json(self, *, pretty: bool = False) -> str:
+        """The wire JSON (compact), or an indented form for humans with ``pretty=True``.
+
+        >>> from flux2prompt import scene
+        >>> print(scene("dunes").style("photorealistic").compile().to_json(pretty=True))
+        {
+          "scene": "dunes",
+          "style": "photorealistic"
+        }
+        """
+        if pretty:
+            return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, allow_nan=False)
+        return self._wire
+
+    def to_bytes(self) -> bytes:
+        """The wire JSON as UTF-8 bytes: exactly what goes in the multipart ``prompt`` field."""
+        return self._wire.encode("utf-8")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """``sha256:`` + the hex SHA-256 of :meth:`to_bytes`; equal documents, equal fingerprints.
+
+        >>> from flux2prompt import load
+        >>> a = load({"mood": "calm", "scene": "x"})
+        >>> a.fingerprint == load('{"scene":"x","mood":"calm"}').fingerprint
+        True
+        """
+        from flux2prompt._compile import fingerprint_of
+
+        return fingerprint_of(self._wire)
+
+    def to_prose(self) -> str:
+        """The same prompt as ordered natural language, for FLUX.2 [klein] which prefers prose.
+
+        >>> from flux2prompt import scene
+        >>> scene("a quiet harbour at dawn").lighting("soft golden light").compile().to_prose()
+        'A quiet harbour at dawn. Lighting: soft golden light.'
+        """
+        from flux2prompt._prose import render_prose
+
+        return render_prose(self)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from flux2prompt._display import rich_render
+
+        yield from rich_render(self)
+
+    def _repr_html_(self) -> str:
+        from flux2prompt._display import html_render
+
+        return html_render(self)
+
+
+KNOWN_KEYS: tuple[str, ...] = tuple(key for _, key in Prompt._wire_keys)

@@ -1,0 +1,193 @@
+"""Unicode hygiene and language tags for text that travels in a prompt.
+
+Everything a user writes is NFC-normalised (a decomposed ``e`` + U+0301 becomes ``é``) and checked
+for characters that would corrupt or disguise the prompt: C0/C1 control characters (newline is
+allowed) and the bidi override and isolate controls U+202A-U+202E and U+2066-U+2069. Zero-width
+characters are allowed but reported by the linter.
+
+Example:
+    >>> clean_text("Cafe\\u0301", where="scene")
+    'Café'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from flux2prompt._errors import PromptError
+
+__all__ = [
+    "FORBIDDEN_CHARS",
+    "ZERO_WIDTH_CHARS",
+    "check_language_tag",
+    "clean_text",
+    "dominant_script",
+    "expected_script",
+    "forbidden_char_problem",
+]
+
+# Kept in step with the `text` pattern of schemas/flux2-prompt.schema.json.
+FORBIDDEN_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+ZERO_WIDTH_CHARS = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+
+_BIDI = {
+    0x202A: "LEFT-TO-RIGHT EMBEDDING",
+    0x202B: "RIGHT-TO-LEFT EMBEDDING",
+    0x202C: "POP DIRECTIONAL FORMATTING",
+    0x202D: "LEFT-TO-RIGHT OVERRIDE",
+    0x202E: "RIGHT-TO-LEFT OVERRIDE",
+    0x2066: "LEFT-TO-RIGHT ISOLATE",
+    0x2067: "RIGHT-TO-LEFT ISOLATE",
+    0x2068: "FIRST STRONG ISOLATE",
+    0x2069: "POP DIRECTIONAL ISOLATE",
+}
+
+
+def forbidden_char_problem(value: str) -> str | None:
+    """Describe the first forbidden character in ``value``, or return ``None`` if there is none.
+
+    >>> forbidden_char_problem("ok")
+    >>> forbidden_char_problem("a\\u202eb")
+    'contains U+202E RIGHT-TO-LEFT OVERRIDE at index 1; bidi controls can disguise text, remove it'
+    """
+    match = FORBIDDEN_CHARS.search(value)
+    if match is None:
+        return None
+    code = ord(match.group())
+    index = match.start()
+    if code in _BIDI:
+        return (
+            f"contains U+{code:04X} {_BIDI[code]} at index {index}; "
+            "bidi controls can disguise text, remove it"
+        )
+    return (
+        f"contains control character U+{code:04X} at index {index}; "
+        "only newline is allowed, remove it or use a space"
+    )
+
+
+def clean_text(value: str, *, where: str) -> str:
+    """Return ``value`` NFC-normalised, or raise :class:`PromptError` naming ``where``.
+
+    >>> clean_text("ok", where="scene")
+    'ok'
+    """
+    if not isinstance(value, str):
+        raise PromptError(f"{where}: expected text, got {type(value).__name__} {value!r}")
+    problem = forbidden_char_problem(value)
+    if problem is not None:
+        raise PromptError(f"{where}: {problem}")
+    return unicodedata.normalize("NFC", value)
+
+
+_TAG_SYNTAX = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+
+
+@lru_cache(maxsize=512)
+def check_language_tag(tag: str) -> str | None:
+    """Return why ``tag`` is not a valid BCP 47 language tag, or ``None`` if it is.
+
+    >>> check_language_tag("zh-Hant")
+    >>> check_language_tag("english")
+    "'english' is not a valid BCP 47 language tag; did you mean 'en'?"
+    """
+    import langcodes
+
+    if _TAG_SYNTAX.match(tag) and langcodes.tag_is_valid(tag):
+        return None
+    hint = "use a code such as 'en', 'ja', 'zh-Hant'"
+    try:
+        guess = langcodes.find(tag).to_tag()
+    except LookupError:
+        guess = None
+    if guess:
+        hint = f"did you mean {guess!r}?"
+    return f"{tag!r} is not a valid BCP 47 language tag; {hint}"
+
+
+# Script names as ISO 15924 codes, keyed by the first word of unicodedata's character names.
+_SCRIPT_BY_NAME_PREFIX = {
+    "LATIN": "Latn",
+    "CJK": "Hani",
+    "HIRAGANA": "Jpan",
+    "KATAKANA": "Jpan",
+    "HANGUL": "Hang",
+    "ARABIC": "Arab",
+    "HEBREW": "Hebr",
+    "DEVANAGARI": "Deva",
+    "THAI": "Thai",
+    "CYRILLIC": "Cyrl",
+    "GREEK": "Grek",
+    "BENGALI": "Beng",
+    "TAMIL": "Taml",
+    "GEORGIAN": "Geor",
+    "ARMENIAN": "Armn",
+}
+
+
+def _char_script(char: str) -> str | None:
+    name = unicodedata.name(char, "")
+    if not name:
+        return None
+    return _SCRIPT_BY_NAME_PREFIX.get(name.split(" ", 1)[0])
+
+
+def dominant_script(content: str) -> str | None:
+    """The ISO 15924 code of the script most letters of ``content`` are written in.
+
+    Kana anywhere makes Japanese (``Jpan``) win over Han, since Japanese mixes both.
+
+    >>> dominant_script("東京へようこそ")
+    'Jpan'
+    >>> dominant_script("مرحبا")
+    'Arab'
+    >>> dominant_script("123 !")
+    """
+    counts: dict[str, int] = {}
+    for char in content:
+        if not char.isalpha():
+            continue
+        script = _char_script(char)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + 1
+    if not counts:
+        return None
+    if "Jpan" in counts and "Hani" in counts:
+        counts["Jpan"] += counts.pop("Hani")
+    return max(counts.items(), key=lambda item: item[1])[0]
+
+
+_EXPECTED_OVERRIDES = {"ja": "Jpan", "ko": "Hang", "zh": "Hani"}
+
+
+@lru_cache(maxsize=512)
+def expected_script(tag: str) -> str | None:
+    """The script a language tag implies (``ja`` -> ``Jpan``, ``zh-Hant`` -> ``Hani``).
+
+    Traditional and simplified Chinese both map to ``Hani``: characters alone cannot tell them
+    apart reliably.
+
+    >>> expected_script("hi")
+    'Deva'
+    >>> expected_script("sr-Latn")
+    'Latn'
+    """
+    import langcodes
+
+    try:
+        language = langcodes.Language.get(tag)
+    except (LookupError, ValueError):
+        return None
+    if language.script in ("Hans", "Hant"):
+        return "Hani"
+    if language.script:
+        return str(language.script)
+    base = str(language.language or "")
+    if base in _EXPECTED_OVERRIDES:
+        return _EXPECTED_OVERRIDES[base]
+    script = language.maximize().script
+    if script in ("Hans", "Hant"):
+        return "Hani"
+    return str(script) if script else None

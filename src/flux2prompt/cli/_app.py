@@ -1,0 +1,13 @@
+"""The typer application every command module registers on."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="flux2-prompt",
+    help="Compose, validate, version and generate FLUX.2 JSON prompts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)

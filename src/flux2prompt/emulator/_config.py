@@ -1,0 +1,297 @@
+"""The emulator's configuration: one frozen dataclass, and the two ways to build it from options.
+
+``config_from_options`` is the single place where command-line options become an
+:class:`EmulatorConfig`; both ``python -m flux2prompt.emulator`` and ``flux2-prompt emulator``
+call it, and :func:`config_to_argv` is its inverse (used by ``spawn()`` to start a subprocess).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, cast, get_args
+
+__all__ = [
+    "ERROR_STATUSES",
+    "OVERRIDABLE_FIELDS",
+    "TOKEN_ENV_VAR",
+    "EmulatorConfig",
+    "ImageFormat",
+    "config_from_options",
+    "config_to_argv",
+    "parse_format",
+    "parse_override_header",
+]
+
+ImageFormat = Literal["jpeg", "png", "webp"]
+_FORMATS: tuple[str, ...] = get_args(ImageFormat)
+
+#: The statuses that ``error_ratios`` may inject.
+ERROR_STATUSES: tuple[int, ...] = (500, 502, 503)
+
+#: The fields that the ``x-emulator-config`` header may override for one request. State that spans
+#: requests (rate limit, quota, seed, token, address) cannot change per request.
+OVERRIDABLE_FIELDS: frozenset[str] = frozenset(
+    {
+        "latency_ms",
+        "jitter_ms",
+        "error_ratios",
+        "drop_ratio",
+        "html_502_ratio",
+        "malformed_json_ratio",
+        "invalid_base64_ratio",
+        "image_format",
+    }
+)
+
+#: The environment variable the command line reads the token from, so that ``spawn()`` does not
+#: have to put a secret on a command line that every user of the machine can read with ``ps``.
+TOKEN_ENV_VAR = "FLUX2PROMPT_EMULATOR_TOKEN"
+
+_RATIO_FIELDS = ("drop_ratio", "html_502_ratio", "malformed_json_ratio", "invalid_base64_ratio")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the local Workers AI emulator behaves; every field has a default.
+
+    Faults are drawn from ``random.Random(seed)``, so a run is reproducible given the order of
+    requests. ``token=None`` accepts any non-empty bearer token.
+
+    Example:
+        >>> cfg = EmulatorConfig(latency_ms=50, error_ratios={503: 0.1}, seed=7)
+        >>> cfg.error_ratios[503]
+        0.1
+        >>> cfg.effective_burst is None
+        True
+        >>> EmulatorConfig(rate_limit_per_minute=720).effective_burst
+        12
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    # repr=False: a config printed in a log or a failing assertion must not leak the secret.
+    token: str | None = field(default=None, repr=False)
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    rate_limit_per_minute: int | None = None
+    rate_limit_burst: int | None = None
+    daily_quota: int | None = None
+    # hash=False: a mapping is not hashable, and the config should stay usable as a dict key.
+    error_ratios: Mapping[int, float] = field(default_factory=dict, hash=False)
+    drop_ratio: float = 0.0
+    html_502_ratio: float = 0.0
+    malformed_json_ratio: float = 0.0
+    invalid_base64_ratio: float = 0.0
+    seed: int = 0
+    image_format: ImageFormat = "jpeg"
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty")
+        _check_int("port", self.port, low=0, high=65535)
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token must be None (accept any bearer token) or a non-empty string")
+        _check_float("latency_ms", self.latency_ms, low=0.0)
+        _check_float("jitter_ms", self.jitter_ms, low=0.0)
+        if self.rate_limit_per_minute is not None:
+            _check_int("rate_limit_per_minute", self.rate_limit_per_minute, low=1)
+        if self.rate_limit_burst is not None:
+            _check_int("rate_limit_burst", self.rate_limit_burst, low=1)
+        if self.daily_quota is not None:
+            _check_int("daily_quota", self.daily_quota, low=0)
+        for name in _RATIO_FIELDS:
+            _check_float(name, getattr(self, name), low=0.0, high=1.0)
+        _check_int("seed", self.seed)
+        if self.image_format not in _FORMATS:
+            choices = ", ".join(_FORMATS)
+            raise ValueError(f"image_format must be one of {choices}, got {self.image_format!r}")
+        # Stored read-only with int keys, so JSON-born {"503": 1.0} and {503: 1.0} compare equal.
+        object.__setattr__(self, "error_ratios", _normalise_error_ratios(self.error_ratios))
+
+    @property
+    def effective_burst(self) -> int | None:
+        """The token-bucket capacity: ``rate_limit_burst``, else ``max(1, limit // 60)``."""
+        if self.rate_limit_per_minute is None:
+            return None
+        if self.rate_limit_burst is not None:
+            return self.rate_limit_burst
+        return max(1, self.rate_limit_per_minute // 60)
+
+
+def _check_int(
+    name: str, value: object, *, low: int | None = None, high: int | None = None
+) -> None:
+    # bool is an int subclass; True as a port or a quota is always a mistake.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+
+
+def _check_float(name: str, value: object, *, low: float, high: float | None = None) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+def _normalise_error_ratios(ratios: object) -> Mapping[int, float]:
+    if not isinstance(ratios, Mapping):
+        raise ValueError(f"error_ratios must be a mapping of status to probability, got {ratios!r}")
+    result: dict[int, float] = {}
+    for key, value in ratios.items():
+        try:
+            status = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"error_ratios keys must be HTTP statuses, got {key!r}") from None
+        if status not in ERROR_STATUSES:
+            allowed = ", ".join(map(str, ERROR_STATUSES))
+            raise ValueError(f"error_ratios may only inject {allowed}, got {status}")
+        _check_float(f"error_ratios[{status}]", value, low=0.0, high=1.0)
+        result[status] = float(value)
+    # One draw decides among the statuses, so their probabilities must fit in [0, 1] together.
+    if sum(result.values()) > 1.0 + 1e-9:
+        raise ValueError(f"error_ratios must sum to at most 1.0, got {sum(result.values()):g}")
+    return MappingProxyType(result)
+
+
+def parse_format(value: str) -> ImageFormat:
+    """Return the canonical image format for ``value`` (``jpg`` is accepted for ``jpeg``).
+
+    Example:
+        >>> parse_format("JPG")
+        'jpeg'
+    """
+    name = value.strip().lower()
+    if name == "jpg":
+        name = "jpeg"
+    if name not in _FORMATS:
+        raise ValueError(f"image format must be one of {', '.join(_FORMATS)}, got {value!r}")
+    return cast(ImageFormat, name)
+
+
+def parse_override_header(config: EmulatorConfig, raw: str) -> EmulatorConfig:
+    """Apply an ``x-emulator-config`` header (a JSON object) to ``config`` for one request.
+
+    Raises ``ValueError`` with a message fit for the client when the header is unusable.
+
+    Example:
+        >>> cfg = parse_override_header(EmulatorConfig(), '{"error_ratios": {"503": 1.0}}')
+        >>> dict(cfg.error_ratios)
+        {503: 1.0}
+    """
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"x-emulator-config is not valid JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError("x-emulator-config must be a JSON object")
+    unknown = sorted(set(overrides) - OVERRIDABLE_FIELDS)
+    if unknown:
+        allowed = ", ".join(sorted(OVERRIDABLE_FIELDS))
+        raise ValueError(
+            f"x-emulator-config cannot set {', '.join(unknown)}; per-request fields are: {allowed}"
+        )
+    if "image_format" in overrides:
+        if not isinstance(overrides["image_format"], str):
+            raise ValueError("x-emulator-config: image_format must be a string")
+        overrides["image_format"] = parse_format(overrides["image_format"])
+    try:
+        return dataclasses.replace(config, **overrides)
+    except ValueError as exc:
+        raise ValueError(f"x-emulator-config: {exc}") from None
+
+
+def config_from_options(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    latency_ms: float = 0.0,
+    jitter_ms: float = 0.0,
+    rate_limit: int | None = None,
+    rate_limit_burst: int | None = None,
+    daily_quota: int | None = None,
+    error_500: float = 0.0,
+    error_502: float = 0.0,
+    error_503: float = 0.0,
+    drop: float = 0.0,
+    html_502: float = 0.0,
+    malformed_json: float = 0.0,
+    invalid_base64: float = 0.0,
+    seed: int = 0,
+    image_format: str = "jpeg",
+) -> EmulatorConfig:
+    """Build an :class:`EmulatorConfig` from the command-line options (same names, flattened).
+
+    An empty ``token`` means "accept any bearer token"; a ``token`` of ``None`` falls back to the
+    ``FLUX2PROMPT_EMULATOR_TOKEN`` environment variable. Zero error ratios are left out.
+
+    Example:
+        >>> cfg = config_from_options(latency_ms=20, error_503=0.5, image_format="png")
+        >>> (cfg.latency_ms, dict(cfg.error_ratios), cfg.image_format)
+        (20, {503: 0.5}, 'png')
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_ENV_VAR)
+    ratios = {500: error_500, 502: error_502, 503: error_503}
+    return EmulatorConfig(
+        host=host,
+        port=port,
+        token=token or None,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        rate_limit_per_minute=rate_limit,
+        rate_limit_burst=rate_limit_burst,
+        daily_quota=daily_quota,
+        error_ratios={status: ratio for status, ratio in ratios.items() if ratio},
+        drop_ratio=drop,
+        html_502_ratio=html_502,
+        malformed_json_ratio=malformed_json,
+        invalid_base64_ratio=invalid_base64,
+        seed=seed,
+        image_format=parse_format(image_format),
+    )
+
+
+def config_to_argv(config: EmulatorConfig) -> list[str]:
+    """Return command-line options that rebuild ``config`` (except the token, see below).
+
+    The token is deliberately left out: pass it through ``FLUX2PROMPT_EMULATOR_TOKEN`` instead,
+    because a command line is visible to every process on the machine.
+
+    Example:
+        >>> argv = config_to_argv(EmulatorConfig(latency_ms=5, error_ratios={500: 0.25}))
+        >>> argv[4:8]
+        ['--latency-ms', '5', '--error-500', '0.25']
+    """
+    argv = ["--host", config.host, "--port", str(config.port)]
+    optional: list[tuple[str, Any, Any]] = [
+        ("--latency-ms", config.latency_ms, 0),
+        ("--jitter-ms", config.jitter_ms, 0),
+        ("--rate-limit", config.rate_limit_per_minute, None),
+        ("--rate-limit-burst", config.rate_limit_burst, None),
+        ("--daily-quota", config.daily_quota, None),
+        ("--error-500", config.error_ratios.get(500, 0.0), 0),
+        ("--error-502", config.error_ratios.get(502, 0.0), 0),
+        ("--error-503", config.error_ratios.get(503, 0.0), 0),
+        ("--drop", config.drop_ratio, 0),
+        ("--html-502", config.html_502_ratio, 0),
+        ("--malformed-json", config.malformed_json_ratio, 0),
+        ("--invalid-base64", config.invalid_base64_ratio, 0),
+    ]
+    for option, value, default in optional:
+        if value != default:
+            # repr() of a float round-trips exactly; %g would lose digits of a ratio like 1/3.
+            argv += [option, repr(value) if isinstance(value, float) else str(value)]
+    argv += ["--seed", str(config.seed), "--format", config.image_format]
+    return argv

@@ -1,0 +1,245 @@
+"""Reading a FLUX.2 multipart request and checking it the way Workers AI does.
+
+The parser is the standard library's ``email`` package on purpose: the tests build bodies with
+httpx and parse them with python-multipart, so a bug in one multipart implementation cannot hide
+behind the same bug in the other.
+
+Example:
+    >>> ct = 'multipart/form-data; boundary=XyZ'
+    >>> body = (b'--XyZ\\r\\nContent-Disposition: form-data; name="prompt"\\r\\n\\r\\n'
+    ...         b'a red fox\\r\\n--XyZ--\\r\\n')
+    >>> job = validate_form("@cf/black-forest-labs/flux-2-dev", parse_form(ct, body))
+    >>> (job.prompt, job.width, job.height)
+    ('a red fox', 1024, 768)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from PIL import Image, UnidentifiedImageError
+
+from flux2prompt.emulator._wire import KLEIN_MODELS, ApiError
+
+__all__ = [
+    "DIMENSION_RANGE",
+    "IMAGE_FIELDS",
+    "MAX_INPUT_IMAGE_SIDE",
+    "MULTIPART_REQUIRED",
+    "FormPart",
+    "ImageJob",
+    "is_multipart",
+    "parse_form",
+    "validate_form",
+]
+
+MULTIPART_REQUIRED = "AiError: Bad input: Error: required properties at '/' are 'multipart'"
+DIMENSION_RANGE = (256, 1920)
+MAX_INPUT_IMAGE_SIDE = 512
+IMAGE_FIELDS = tuple(f"input_image_{index}" for index in range(4))
+_TEXT_FIELDS = ("prompt", "width", "height", "steps", "guidance", "seed")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class FormPart:
+    """One part of a multipart body: a text field when ``filename`` is None, else a file."""
+
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+    charset: str
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the part was sent as a file (it carries a ``filename``)."""
+        return self.filename is not None
+
+    def text(self, errors: str = "strict") -> str:
+        """Decode the part as text in its declared charset (UTF-8 when none is given)."""
+        return self.data.decode(self.charset, errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """A checked generation request: what the renderer needs, nothing else."""
+
+    model: str
+    prompt: str
+    width: int
+    height: int
+    seed: int | None
+    steps: int | None
+    guidance: float | None
+    input_sizes: tuple[tuple[int, int], ...]
+
+
+def _bad_input(detail: str) -> ApiError:
+    return ApiError(400, 5006, f"AiError: Bad input: Error: {detail}")
+
+
+def is_multipart(content_type: str) -> bool:
+    """Whether a ``Content-Type`` header announces ``multipart/form-data``.
+
+    Example:
+        >>> is_multipart("multipart/form-data; boundary=x"), is_multipart("application/json")
+        (True, False)
+    """
+    return content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
+def parse_form(content_type: str, body: bytes) -> list[FormPart]:
+    """Split a ``multipart/form-data`` body into its parts, bytes exact.
+
+    Raises :class:`ApiError` (400, code 5006) when the body is not well-formed multipart.
+    """
+    if not is_multipart(content_type):
+        raise ApiError(400, 5006, MULTIPART_REQUIRED)
+    # The email parser wants a whole message, so the request's own header becomes its head.
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    if not isinstance(message, EmailMessage) or not message.is_multipart():
+        raise _bad_input("multipart body has no boundary or no parts")
+    if message.defects:
+        names = ", ".join(type(defect).__name__ for defect in message.defects)
+        raise _bad_input(f"malformed multipart body ({names})")
+    parts: list[FormPart] = []
+    for index, part in enumerate(message.iter_parts()):
+        if part.defects:
+            names = ", ".join(type(defect).__name__ for defect in part.defects)
+            raise _bad_input(f"malformed multipart part #{index} ({names})")
+        disposition = part.get("content-disposition")
+        name = disposition.params.get("name") if disposition is not None else None
+        if not name:
+            raise _bad_input(f"multipart part #{index} has no Content-Disposition name")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        declared_type = part.get_content_type() if "content-type" in part else ""
+        parts.append(
+            FormPart(
+                name=str(name),
+                filename=part.get_filename(),
+                content_type=declared_type,
+                data=data,
+                charset=part.get_content_charset() or "utf-8",
+            )
+        )
+    return parts
+
+
+def _integer(name: str, raw: str) -> int:
+    if not _INTEGER.fullmatch(raw.strip()):
+        raise _bad_input(f"'/{name}' must be an integer, got {raw!r}")
+    return int(raw)
+
+
+def _number(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad_input(f"'/{name}' must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise _bad_input(f"'/{name}' must be a finite number, got {raw!r}")
+    return value
+
+
+def _dimension(name: str, raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    value = _integer(name, raw)
+    low, high = DIMENSION_RANGE
+    if not low <= value <= high:
+        raise _bad_input(f"'/{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+def _image_size(name: str, data: bytes) -> tuple[int, int]:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            # The header alone is enough for the size; refuse before decoding a huge image.
+            if width > MAX_INPUT_IMAGE_SIDE or height > MAX_INPUT_IMAGE_SIDE:
+                side = MAX_INPUT_IMAGE_SIDE
+                raise _bad_input(
+                    f"'/{name}' is {width}x{height}; input images must be at most {side}x{side}"
+                )
+            image.load()
+    except ApiError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _bad_input(f"'/{name}' is not a decodable image ({exc})") from None
+    return width, height
+
+
+def validate_form(model: str, parts: list[FormPart]) -> ImageJob:
+    """Check the parts of a request to ``model`` and return what to render.
+
+    Raises :class:`ApiError` (400, code 5006) naming the first problem found.
+    """
+    image_like = [part for part in parts if part.is_file and part.name.startswith("input_image")]
+    if len(image_like) > len(IMAGE_FIELDS):
+        raise _bad_input(f"at most {len(IMAGE_FIELDS)} input images, got {len(image_like)}")
+    seen: set[str] = set()
+    text: dict[str, str] = {}
+    images: list[FormPart] = []
+    for part in parts:
+        if part.name in seen:
+            raise _bad_input(f"'/{part.name}' was sent more than once")
+        seen.add(part.name)
+        if part.name in IMAGE_FIELDS:
+            if not part.is_file:
+                raise _bad_input(f"'/{part.name}' must be a file part (binary image), not text")
+            images.append(part)
+        elif part.is_file:
+            if part.name.startswith("input_image"):
+                raise _bad_input(
+                    f"unexpected image field '{part.name}'; reference images go in "
+                    "input_image_0 .. input_image_3 (at most 4)"
+                )
+            raise _bad_input(f"unexpected file field '{part.name}'")
+        elif part.name in _TEXT_FIELDS:
+            try:
+                text[part.name] = part.text()
+            except (UnicodeDecodeError, LookupError):
+                raise _bad_input(f"'/{part.name}' is not valid {part.charset} text") from None
+        else:
+            raise _bad_input(f"unexpected property '{part.name}'")
+
+    prompt = text.get("prompt")
+    if prompt is None:
+        raise _bad_input("required properties at '/' are 'prompt'")
+    if not prompt.strip():
+        raise _bad_input("'/prompt' must not be empty")
+    width = _dimension("width", text.get("width"), 1024)
+    height = _dimension("height", text.get("height"), 768)
+    steps: int | None = None
+    if "steps" in text:
+        if model in KLEIN_MODELS:
+            raise _bad_input(f"steps is fixed at 4 for {model}; remove it")
+        steps = _integer("steps", text["steps"])
+        if steps < 1:
+            raise _bad_input(f"'/steps' must be >= 1, got {steps}")
+    guidance = _number("guidance", text["guidance"]) if "guidance" in text else None
+    seed: int | None = None
+    if "seed" in text:
+        seed = _integer("seed", text["seed"])
+        if seed < 0:
+            raise _bad_input(f"'/seed' must be >= 0, got {seed}")
+    sizes = tuple(_image_size(part.name, part.data) for part in images)
+    return ImageJob(
+        model=model,
+        prompt=prompt,
+        width=width,
+        height=height,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        input_sizes=sizes,
+    )

@@ -1,0 +1,592 @@
+"""The HTTP side of the emulator: routes, the per-request pipeline, recording, and lifecycle.
+
+One request goes through, in this order: routing and the ``x-emulator-*`` headers, a dropped
+connection, latency (plus jitter), the rate limit, the daily quota, injected 500/502/503, an
+HTML 502, then the real handling (auth, model, multipart checks, rendering) and finally the
+success-side faults (truncated JSON, garbage base64).
+
+Example:
+    >>> import httpx
+    >>> with serve(latency_ms=0) as emu:
+    ...     url = f"{emu.base_url}/accounts/acc/ai/run/@cf/black-forest-labs/flux-2-dev"
+    ...     response = httpx.post(url, headers={"Authorization": "Bearer t"},
+    ...                           files={"prompt": (None, "a red fox")})
+    >>> response.status_code, response.json()["success"], emu.requests[0].fields
+    (200, True, {'prompt': 'a red fox'})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hmac
+import logging
+import re
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
+
+from flux2prompt.emulator._config import EmulatorConfig, parse_format, parse_override_header
+from flux2prompt.emulator._faults import FaultPlan, RequestState
+from flux2prompt.emulator._multipart import FormPart, is_multipart, parse_form, validate_form
+from flux2prompt.emulator._render import render_base64
+from flux2prompt.emulator._wire import (
+    HTML_502_PAGE,
+    KNOWN_MODELS,
+    ApiError,
+    error_body,
+    ray_id,
+    success_body,
+)
+
+__all__ = ["Emulator", "RecordedFile", "RecordedRequest", "serve", "serve_forever"]
+
+logger = logging.getLogger("flux2prompt.emulator")
+
+#: Bodies above this size are refused with 413 / code 3006 without being read.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: The ``status`` recorded for a request whose connection the emulator dropped on purpose.
+DROPPED = 0
+
+_DIRECT = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.*)")
+_GATEWAY = re.compile(
+    r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)"
+)
+_INVALID_BASE64 = "iVBORw0KGgo!!not*base64%%~~" * 4
+_CAPACITY = "AiError: Capacity temporarily exceeded, please try again."
+_QUOTA = (
+    "AiError: Account limited: daily free allowance used ({quota} successful requests in the "
+    "emulator); resets at 00:00 UTC"
+)
+_INJECTED: dict[int, tuple[int, str]] = {
+    # Workers AI documents no codes for these; the emulator picks fixed, recognisable ones.
+    500: (3043, "AiError: Unknown internal error"),
+    502: (3044, "AiError: Bad gateway: upstream inference server did not answer"),
+    503: (3045, "AiError: Service temporarily unavailable"),
+}
+
+
+@dataclass(frozen=True, repr=False)
+class RecordedFile:
+    """A file part of a recorded multipart request.
+
+    Example:
+        >>> RecordedFile("ref.png", "image/png", b"\\x89PNG")
+        RecordedFile(filename='ref.png', content_type='image/png', 4 bytes)
+    """
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedFile(filename={self.filename!r}, content_type={self.content_type!r}, "
+            f"{len(self.data)} bytes)"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class RecordedRequest:
+    """One request as the emulator received it, and the status it answered.
+
+    ``headers`` has lower-case names; ``fields`` and ``files`` are the multipart parts (empty when
+    the body is not multipart). ``status`` is 0 when the emulator dropped the connection, and
+    ``model`` is None when the path is not a Workers AI route. The repr leaves out headers and
+    body, so a failing assertion never prints the bearer token.
+
+    Example:
+        >>> RecordedRequest("POST", "/x", {}, b"", "", {}, {}, 404, None)
+        RecordedRequest(POST /x -> 404, model=None, fields=[], files=[])
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    content_type: str
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, RecordedFile] = field(default_factory=dict)
+    status: int = 0
+    model: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedRequest({self.method} {self.path} -> {self.status}, model={self.model!r}, "
+            f"fields={sorted(self.fields)}, files={sorted(self.files)})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    model: str
+    gateway: bool
+
+
+def _route(path: str) -> _Route | None:
+    for pattern, gateway in ((_DIRECT, False), (_GATEWAY, True)):
+        match = pattern.fullmatch(path)
+        if match is not None:
+            # Clients may send "@cf/..." literally or percent-encoded; both name the same model.
+            return _Route(model=unquote(match.group("model")), gateway=gateway)
+    return None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 makes a burst of parallel connects wait for SYN retries (1 s).
+    request_queue_size = 128
+
+    def __init__(self, emulator: Emulator, address: tuple[str, int]) -> None:
+        self.emulator = emulator
+        self.stopping = threading.Event()
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-response is routine for a fault injector; keep stderr quiet.
+        logger.debug("error while handling a request from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cloudflare"
+    sys_version = ""
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle and delayed ACKs add
+    # ~40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
+    timeout = 60  # idle keep-alive connections do not pin a thread forever
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        # Never to stderr: request lines are noise in test output. Headers are never logged.
+        logger.debug("%s - " + format, self.address_string(), *args)
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        emulator = self.server.emulator
+        path = urlsplit(self.path).path
+        route = _route(path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        content_type = headers.get("content-type", "")
+        record = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=headers,
+            body=b"",
+            content_type=content_type,
+            model=route.model if route else None,
+        )
+        try:
+            body = self._read_body()
+        except _BodyTooLarge:
+            sequence, _ = emulator._state.arrive(emulator.config)
+            error = ApiError(413, 3006, "AiError: Request is too large")
+            # The unread body is still in the socket, so this connection cannot be reused.
+            self.close_connection = True
+            self._send_error(error, sequence, route, record)
+            return
+        except ValueError as exc:
+            sequence, _ = emulator._state.arrive(emulator.config)
+            self.close_connection = True
+            error = ApiError(400, 3003, f"AiError: Incomplete request: {exc}")
+            self._send_error(error, sequence, route, record)
+            return
+        parts = _parse_for_record(content_type, body)
+        record = dataclasses.replace(
+            record,
+            body=body,
+            fields={part.name: part.text("replace") for part in parts if not part.is_file},
+            files={
+                part.name: RecordedFile(part.filename or "", part.content_type, part.data)
+                for part in parts
+                if part.is_file
+            },
+        )
+        try:
+            config = self._effective_config(headers)
+            header_error = None
+        except ValueError as exc:
+            config = emulator.config
+            header_error = ApiError(400, 5006, f"EmulatorError: {exc}")
+        sequence, plan = emulator._state.arrive(config)
+
+        if route is None:
+            message = "No route for that URI"
+            self._send_error(ApiError(404, 7000, message), sequence, route, record)
+        elif self.command != "POST":
+            error = ApiError(405, 7001, "Method not allowed", {"Allow": "POST"})
+            self._send_error(error, sequence, route, record)
+        elif header_error is not None:
+            self._send_error(header_error, sequence, route, record)
+        else:
+            self._answer(route, config, plan, sequence, parts, body, record)
+
+    def _answer(
+        self,
+        route: _Route,
+        config: EmulatorConfig,
+        plan: FaultPlan,
+        sequence: int,
+        parts: list[FormPart] | None,
+        body: bytes,
+        record: RecordedRequest,
+    ) -> None:
+        emulator = self.server.emulator
+        if plan.dropped:
+            emulator._record(sequence, dataclasses.replace(record, status=DROPPED))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if plan.delay_s > 0 and self.server.stopping.wait(plan.delay_s):
+            return  # the emulator is shutting down; nobody is waiting for this answer
+        try:
+            retry_after = emulator._state.take_token()
+            if retry_after is not None:
+                raise ApiError(429, 3040, _CAPACITY, {"Retry-After": str(retry_after)})
+            if emulator._state.quota_exhausted():
+                raise ApiError(429, 3036, _QUOTA.format(quota=emulator.config.daily_quota))
+            if plan.error_status is not None:
+                code, message = _INJECTED[plan.error_status]
+                raise ApiError(plan.error_status, code, message)
+            if plan.html_502:
+                self._send(502, HTML_502_PAGE, "text/html", sequence, route, record)
+                return
+            image = self._generate(route, config, plan, parts, record.content_type, body)
+            if not emulator._state.claim_success():
+                raise ApiError(429, 3036, _QUOTA.format(quota=emulator.config.daily_quota))
+        except ApiError as error:
+            self._send_error(error, sequence, route, record)
+            return
+        payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else image)
+        if plan.malformed_json:
+            payload = payload[: len(payload) // 2]  # cut mid-string: never parses as JSON
+        self._send(200, payload, "application/json", sequence, route, record)
+
+    def _generate(
+        self,
+        route: _Route,
+        config: EmulatorConfig,
+        plan: FaultPlan,
+        parts: list[FormPart] | None,
+        content_type: str,
+        body: bytes,
+    ) -> str:
+        self._authenticate(self.server.emulator.config.token)
+        if route.model not in KNOWN_MODELS:
+            raise ApiError(404, 3042, "AiError: Invalid model ID")
+        if parts is None:
+            parts = parse_form(content_type, body)  # raises the precise 400 for this body
+        job = validate_form(route.model, parts)
+        seed = plan.image_seed if job.seed is None else job.seed
+        return render_base64(job.prompt, seed, job.width, job.height, config.image_format)
+
+    def _authenticate(self, expected: str | None) -> None:
+        scheme, _, token = self.headers.get("Authorization", "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, 10000, "Authentication error")
+        # compare_digest: the emulator should not teach anyone a timing side channel either.
+        if expected is not None and not hmac.compare_digest(token.encode(), expected.encode()):
+            raise ApiError(401, 10000, "Authentication error")
+
+    def _effective_config(self, headers: dict[str, str]) -> EmulatorConfig:
+        config = self.server.emulator.config
+        raw = headers.get("x-emulator-config")
+        if raw is not None:
+            config = parse_override_header(config, raw)
+        image_format = headers.get("x-emulator-format")
+        if image_format is not None:
+            try:
+                fmt = parse_format(image_format)
+            except ValueError as exc:
+                raise ValueError(f"x-emulator-format: {exc}") from None
+            config = dataclasses.replace(config, image_format=fmt)
+        return config
+
+    # -- reading and writing -----------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise ValueError(f"bad Content-Length {raw_length!r}") from None
+        if length < 0:
+            raise ValueError(f"bad Content-Length {raw_length!r}")
+        if length > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise ValueError(f"body ended after {len(body)} of {length} bytes")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ValueError("bad chunk size line") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, then the final CRLF
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyTooLarge
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)
+
+    def _send_error(
+        self, error: ApiError, sequence: int, route: _Route | None, record: RecordedRequest
+    ) -> None:
+        body = error_body(error)
+        self._send(error.status, body, "application/json", sequence, route, record, error.headers)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        sequence: int,
+        route: _Route | None,
+        record: RecordedRequest,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        emulator = self.server.emulator
+        # Recorded before the bytes go out, so a client that reads emu.requests right after its
+        # response returns always finds its own request there.
+        emulator._record(sequence, dataclasses.replace(record, status=status))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("cf-ray", ray_id(emulator.config.seed, sequence))
+        if route is not None and route.gateway:
+            self.send_header("cf-aig-cache-status", "MISS")
+        for name, value in (extra_headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _parse_for_record(content_type: str, body: bytes) -> list[FormPart] | None:
+    # Parsed once, up front, so that even a faulted or refused request is recorded with its
+    # fields; None tells the pipeline to parse again and report the precise error.
+    if not is_multipart(content_type):
+        return None
+    try:
+        return parse_form(content_type, body)
+    except ApiError:
+        return None
+
+
+class Emulator:
+    """A local Workers AI emulator on a background thread, speaking real HTTP on 127.0.0.1.
+
+    Use it as a context manager (or :func:`serve`); ``base_url`` is what a client puts in place
+    of ``https://api.cloudflare.com/client/v4``.
+
+    Example:
+        >>> with Emulator(EmulatorConfig(seed=3)) as emu:
+        ...     emu.base_url.startswith("http://127.0.0.1:") and emu.base_url.endswith("/client/v4")
+        True
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self._config = config or EmulatorConfig()
+        self._state = RequestState(self._config)
+        self._records: dict[int, RecordedRequest] = {}
+        self._records_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._server is not None else "stopped"
+        return f"Emulator({where}, {self._config!r})"
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The configuration every request starts from."""
+        return self._config
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._server is not None
+
+    @property
+    def host(self) -> str:
+        """The address the server is bound to."""
+        return str(self._require_server().server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The port the server is bound to (the free one picked when the config says 0)."""
+        return int(self._require_server().server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/client/v4``: the stand-in for ``https://api.cloudflare.com/client/v4``."""
+        return f"http://{self._url_host()}:{self.port}/client/v4"
+
+    @property
+    def gateway_base_url(self) -> str:
+        """``http://HOST:PORT/gateway/v1``: the stand-in for ``https://gateway.ai.cloudflare.com/v1``."""
+        return f"http://{self._url_host()}:{self.port}/gateway/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the answered requests, in arrival order."""
+        with self._records_lock:
+            return [self._records[key] for key in sorted(self._records)]
+
+    def reset(self) -> None:
+        """Forget recorded requests, the rate-limit bucket and the quota used; reseed the dice."""
+        with self._records_lock:
+            self._records.clear()
+        self._state.reset()
+
+    def start(self) -> Emulator:
+        """Bind and start serving on a daemon thread; returns ``self``."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        server = _Server(self, (self._config.host, self._config.port))
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"flux2prompt-emulator-{server.server_address[1]}",
+            daemon=True,
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open keep-alive connections and release the port."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.stopping.set()
+        server.shutdown()
+        with server.connections_lock:
+            connections = list(server.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _record(self, sequence: int, record: RecordedRequest) -> None:
+        with self._records_lock:
+            self._records[sequence] = record
+
+    def _require_server(self) -> _Server:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use start() or a with block")
+        return self._server
+
+    def _url_host(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", ""):  # noqa: S104 - bound everywhere, reachable on loopback
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+
+def _resolve(config: EmulatorConfig | None, overrides: dict[str, Any]) -> EmulatorConfig:
+    config = config or EmulatorConfig()
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+@contextlib.contextmanager
+def serve(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[Emulator]:
+    """Run an emulator in this process for the duration of a ``with`` block.
+
+    Keyword arguments override fields of ``config``.
+
+    Example:
+        >>> with serve(latency_ms=0, seed=1) as emu:
+        ...     emu.requests
+        []
+    """
+    with Emulator(_resolve(config, overrides)) as emulator:
+        yield emulator
+
+
+def serve_forever(config: EmulatorConfig | None = None, *, out: TextIO | None = None) -> None:
+    """Serve in the foreground until SIGTERM or SIGINT, after printing the listening line.
+
+    The line is ``flux2prompt emulator listening on http://HOST:PORT/client/v4``; ``spawn()``
+    and scripts parse it to learn the port. Both command lines end up here.
+    """
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[int, Any] = {}
+    # Signal handlers can only be installed from the main thread; elsewhere Ctrl+C still works.
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _on_signal)
+    try:
+        with Emulator(config) as emulator:
+            stream = out if out is not None else sys.stdout
+            print(f"flux2prompt emulator listening on {emulator.base_url}", file=stream, flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

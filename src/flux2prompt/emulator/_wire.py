@@ -1,0 +1,99 @@
+"""What goes over the wire: the known models, the JSON envelopes, and the errors Workers AI sends.
+
+Every answer the emulator gives that is not a success is an :class:`ApiError`, so the HTTP layer
+has one way to turn a refusal into bytes.
+
+Example:
+    >>> err = ApiError(404, 3042, "AiError: Invalid model ID")
+    >>> json.loads(error_body(err))["errors"]
+    [{'message': 'AiError: Invalid model ID', 'code': 3042}]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+__all__ = [
+    "HTML_502_PAGE",
+    "KLEIN_MODELS",
+    "KNOWN_MODELS",
+    "ApiError",
+    "error_body",
+    "ray_id",
+    "success_body",
+]
+
+KLEIN_MODELS: frozenset[str] = frozenset(
+    {"@cf/black-forest-labs/flux-2-klein-4b", "@cf/black-forest-labs/flux-2-klein-9b"}
+)
+KNOWN_MODELS: frozenset[str] = KLEIN_MODELS | {"@cf/black-forest-labs/flux-2-dev"}
+
+# What a Cloudflare edge answers when the origin misbehaves: HTML, not the JSON envelope, which is
+# exactly what a client that blindly calls response.json() trips over.
+HTML_502_PAGE = b"""<html>
+<head><title>502 Bad Gateway</title></head>
+<body>
+<center><h1>502 Bad Gateway</h1></center>
+<hr><center>cloudflare</center>
+</body>
+</html>
+"""
+
+
+class ApiError(Exception):
+    """A refusal: the HTTP status, the Workers AI error code, the message, and extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+def _dumps(document: object) -> bytes:
+    # Compact separators, like Cloudflare's own responses; ensure_ascii keeps the body pure ASCII.
+    return json.dumps(document, separators=(",", ":")).encode("ascii")
+
+
+def error_body(error: ApiError) -> bytes:
+    """Return the JSON error envelope for ``error``."""
+    return _dumps(
+        {
+            "errors": [{"message": error.message, "code": error.code}],
+            "success": False,
+            "result": None,
+            "messages": [],
+        }
+    )
+
+
+def success_body(image_base64: str) -> bytes:
+    """Return the JSON success envelope around an already base64-encoded image.
+
+    Example:
+        >>> success_body("AAAA")
+        b'{"result":{"image":"AAAA"},"success":true,"errors":[],"messages":[]}'
+    """
+    return _dumps(
+        {"result": {"image": image_base64}, "success": True, "errors": [], "messages": []}
+    )
+
+
+def ray_id(seed: int, sequence: int) -> str:
+    """Return a ``cf-ray`` value: 16 hex digits derived from the seed and the request number.
+
+    Example:
+        >>> ray_id(0, 1).endswith("-EMU"), len(ray_id(0, 1))
+        (True, 20)
+    """
+    digest = hashlib.blake2b(f"{seed}:{sequence}".encode(), digest_size=8).hexdigest()
+    return f"{digest}-EMU"

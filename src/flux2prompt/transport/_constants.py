@@ -1,0 +1,61 @@
+"""Defaults of the transport, in one place.
+
+Every number here comes from ``docs/transport.md`` (and, behind it, Cloudflare's published
+Workers AI documentation); change them here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import httpx
+
+__all__ = [
+    "ACCOUNT_ID_ENV",
+    "API_TOKEN_ENV",
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_GATEWAY_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT",
+    "GATEWAY_BASE_URL_ENV",
+    "INITIAL_RETRY_DELAY",
+    "MAX_INPUT_IMAGES",
+    "MAX_INPUT_IMAGE_SIDE",
+    "MAX_RETRY_AFTER",
+    "MAX_RETRY_DELAY",
+    "QUOTA_CODES",
+    "RETRYABLE_STATUSES",
+    "USER_AGENT",
+]
+
+ACCOUNT_ID_ENV: Final = "CLOUDFLARE_ACCOUNT_ID"
+API_TOKEN_ENV: Final = "CLOUDFLARE_API_TOKEN"
+BASE_URL_ENV: Final = "CLOUDFLARE_BASE_URL"
+GATEWAY_BASE_URL_ENV: Final = "CLOUDFLARE_GATEWAY_BASE_URL"
+
+DEFAULT_BASE_URL: Final = "https://api.cloudflare.com/client/v4"
+DEFAULT_GATEWAY_BASE_URL: Final = "https://gateway.ai.cloudflare.com/v1"
+DEFAULT_MODEL: Final = "flux-2-dev"
+
+# FLUX.2 [dev] at 4 megapixels can take well over a minute: a generous read timeout, a short
+# connect timeout (a dead host should fail fast and be retried).
+DEFAULT_TIMEOUT: Final = httpx.Timeout(180.0, connect=10.0)
+DEFAULT_MAX_RETRIES: Final = 2
+
+# Backoff: 0.5 s doubling to 8 s, scaled by a jitter factor in [0.75, 1.0]; a server's
+# Retry-After is honoured up to 60 s (the conventions of Cloudflare's own SDK).
+INITIAL_RETRY_DELAY: Final = 0.5
+MAX_RETRY_DELAY: Final = 8.0
+MAX_RETRY_AFTER: Final = 60.0
+
+# Retried whatever the body says. 429 is retried only for code 3040 (capacity), see _retry.py.
+RETRYABLE_STATUSES: Final = frozenset({408, 502, 503, 504})
+# The daily free allowance is used: nothing changes before 00:00 UTC, never retry.
+QUOTA_CODES: Final = frozenset({3036, 4006})
+
+MAX_INPUT_IMAGES: Final = 4
+MAX_INPUT_IMAGE_SIDE: Final = 512
+
+USER_AGENT: Final = "flux2-prompt"

@@ -1,0 +1,545 @@
+"""The errors of the transport: what went wrong talking to Workers AI, and what to do about it.
+
+Every class derives from :class:`flux2prompt.Flux2PromptError`. Status errors are built by one
+function, :func:`make_status_error`, from the HTTP status and the Cloudflare error code of the
+response; each carries ``status_code``, ``code``, ``message``, ``request_id`` (the ``cf-ray``
+header) and a ``hint`` that says what to do::
+
+    Flux2PromptError
+    ├── ConfigurationError              no account id / API token: names the environment variables
+    ├── ParameterError (ValueError)     a parameter was refused before anything was sent
+    │   └── ImageError                  an input image is unreadable, too large, or Pillow is missing
+    └── APIError                        the request was sent and did not produce an image
+        ├── APIConnectionError          no HTTP response: refused, reset, DNS (retried)
+        │   └── APITimeoutError         no response in time (retried)
+        ├── ResponseError               a 2xx whose body is not the documented envelope: malformed
+        │                               JSON, no image, invalid base64 (not retried)
+        └── APIStatusError              an HTTP error status; one subclass per meaning:
+            ├── BadRequestError             400
+            │   ├── InvalidInputError           5006 bad input (e.g. JSON sent instead of multipart)
+            │   └── ContentModeratedError       8007 the prompt was flagged as NSFW
+            ├── AuthenticationError         401 bad or missing token
+            ├── PermissionDeniedError       403 token lacks Workers AI permissions, agreement needed
+            ├── NotFoundError               404 (3042 invalid model id)
+            ├── RequestTimeoutError         408 (3007, 3046) (retried)
+            ├── RequestTooLargeError        413 (3006)
+            ├── RateLimitError              429
+            │   ├── CapacityError               3040 out of capacity (retried, honours Retry-After)
+            │   └── QuotaExceededError          3036, 4006 daily free allowance used (never retried)
+            └── InternalServerError         5xx (502, 503, 504 retried; 500 not)
+
+Example:
+    >>> import flux2prompt.transport as t
+    >>> body = b'{"success": false, "errors": [{"code": 3040, "message": "Capacity exceeded"}]}'
+    >>> exc = t.make_status_error(429, {"cf-ray": "8f1e-AMS"}, body)
+    >>> type(exc).__name__, exc.code, exc.request_id, isinstance(exc, t.RateLimitError)
+    ('CapacityError', 3040, '8f1e-AMS', True)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from flux2prompt._errors import Flux2PromptError
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CapacityError",
+    "ConfigurationError",
+    "ContentModeratedError",
+    "ImageError",
+    "InternalServerError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ParameterError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "ResponseError",
+    "make_status_error",
+]
+
+
+class ConfigurationError(Flux2PromptError):
+    """Raised when a client cannot be configured, e.g. no account id or API token was given.
+
+    Example:
+        >>> import os
+        >>> from flux2prompt.transport import WorkersAI
+        >>> env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CLOUDFLARE_")}
+        >>> try:
+        ...     WorkersAI()
+        ... except ConfigurationError as exc:
+        ...     print("CLOUDFLARE_ACCOUNT_ID" in str(exc))
+        True
+        >>> os.environ.update(env)
+    """
+
+
+class ParameterError(Flux2PromptError, ValueError):
+    """Raised when a generation parameter is refused before anything is sent.
+
+    The message names the parameter, the model, the allowed values and the value given.
+
+    Example:
+        >>> from flux2prompt.transport import build_request
+        >>> try:
+        ...     build_request("a red fox", model="klein-4b", steps=20)
+        ... except ParameterError as exc:
+        ...     print(exc.parameter)
+        steps
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class ImageError(ParameterError):
+    """Raised when an input image cannot be used, or an image cannot be saved under a path.
+
+    Example:
+        >>> from flux2prompt.transport import build_request
+        >>> try:
+        ...     build_request("a red fox", images=[b"not an image"])
+        ... except ImageError as exc:
+        ...     print(exc.parameter)
+        images[0]
+    """
+
+
+class APIError(Flux2PromptError):
+    """Raised when a request to Workers AI was attempted and did not produce an image.
+
+    ``message`` is what went wrong, ``hint`` what to do about it; ``str(exc)`` joins both.
+
+    Example:
+        >>> from flux2prompt.transport import APIConnectionError
+        >>> exc = APIConnectionError("connection refused", url="http://127.0.0.1:9/x")
+        >>> isinstance(exc, APIError), exc.hint.startswith("Check")
+        (True, True)
+    """
+
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.url = url
+        self.hint = self.default_hint if hint is None else hint
+        super().__init__(f"{message} {self.hint}".strip())
+
+
+class APIConnectionError(APIError):
+    """Raised when no HTTP response arrived: connection refused or reset, DNS failure, TLS error.
+
+    Retried by the clients (``max_retries``) before it is raised.
+
+    Example:
+        >>> str(APIConnectionError("connection refused")).startswith("connection refused")
+        True
+    """
+
+    default_hint = (
+        "Check the network and the base URL (CLOUDFLARE_BASE_URL); the request was retried "
+        "and can be tried again."
+    )
+
+
+class APITimeoutError(APIConnectionError):
+    """Raised when no response arrived within the timeout (retried before it is raised).
+
+    Example:
+        >>> isinstance(APITimeoutError("read timed out"), APIConnectionError)
+        True
+    """
+
+    default_hint = (
+        "FLUX.2 [dev] can take over a minute for large images: raise `timeout` (seconds), "
+        "or lower width/height or steps."
+    )
+
+
+class ResponseError(APIError):
+    """Raised when a 2xx response is not the documented envelope with a base64 image.
+
+    Malformed JSON, a missing ``result.image``, or invalid base64. Not retried: the request
+    may have been billed. ``request_id`` holds the ``cf-ray`` header when there was one.
+
+    Example:
+        >>> ResponseError("malformed JSON", request_id="8f1e").request_id
+        '8f1e'
+    """
+
+    default_hint = (
+        "The service answered with a broken body; try again, and report the request id if it "
+        "persists."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.request_id = request_id
+        if request_id:
+            message = f"{message} (request id {request_id})"
+        super().__init__(message, url=url, hint=hint)
+
+
+class APIStatusError(APIError):
+    """Raised when Workers AI answers with an HTTP error status; see the subclasses.
+
+    Attributes: ``status_code`` (HTTP), ``code`` (the Cloudflare error code, or ``None`` when
+    the body had none, e.g. an HTML 502), ``message`` (Cloudflare's message, or a description of
+    the body), ``request_id`` (``cf-ray``), ``hint``, ``retry_after`` (the raw ``Retry-After``
+    header) and ``body`` (the first 2,000 characters of the body).
+
+    Example:
+        >>> exc = make_status_error(418, {}, b"")
+        >>> type(exc).__name__, exc.status_code, exc.code
+        ('APIStatusError', 418, None)
+    """
+
+    status: ClassVar[int | None] = None
+    codes: ClassVar[frozenset[int]] = frozenset()
+    default_hint = "See the Cloudflare error code in the Workers AI documentation (Errors)."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: int | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+        hint: str | None = None,
+        retry_after: str | None = None,
+        body: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.body = body
+        cf_code = f", code {code}" if code is not None else ""
+        ray = f", request id {request_id}" if request_id else ""
+        self.summary = f"Workers AI answered HTTP {status_code}{cf_code}{ray}: {message}"
+        super().__init__(message, url=url, hint=hint)
+        # str(): one paragraph with status, code, Cloudflare's message and what to do.
+        text = self.summary if self.summary.endswith((".", "!", "?")) else self.summary + "."
+        self.args = (f"{text} {self.hint}".strip(),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the service refused the request as malformed (5007 no such model, 5004, 3003).
+
+    Example:
+        >>> make_status_error(400, {}, b'{"errors":[{"code":5007,"message":"No such model"}]}').code
+        5007
+    """
+
+    status = 400
+    default_hint = "Check the model id and the parameters against docs/transport.md."
+
+
+class InvalidInputError(BadRequestError):
+    """HTTP 400 with code 5006: the input did not match the model's schema.
+
+    Cloudflare's message says which property; a JSON body instead of multipart gives
+    ``required properties at '/' are 'multipart'``.
+
+    Example:
+        >>> exc = make_status_error(400, {}, b'{"errors":[{"code":5006,"message":"AiError: Bad"}]}')
+        >>> isinstance(exc, InvalidInputError)
+        True
+    """
+
+    codes = frozenset({5006})
+    default_hint = (
+        "The input itself was refused (the message names the property); retrying will not help. "
+        "Check width/height (256-1920), steps (not for klein), at most 4 input images of at most "
+        "512x512, and that the body is multipart/form-data."
+    )
+
+
+class ContentModeratedError(BadRequestError):
+    """Code 8007: the prompt was flagged ("Input prompt contains NSFW content."). Not retried.
+
+    Example:
+        >>> body = b'{"errors":[{"code":8007,"message":"Input prompt contains NSFW content."}]}'
+        >>> isinstance(make_status_error(400, {}, body), ContentModeratedError)
+        True
+    """
+
+    codes = frozenset({8007})
+    default_hint = "Rephrase the prompt; the same prompt will be refused again."
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API token is missing, malformed, expired or revoked.
+
+    Example:
+        >>> isinstance(make_status_error(401, {}, b""), AuthenticationError)
+        True
+    """
+
+    status = 401
+    default_hint = (
+        "Check CLOUDFLARE_API_TOKEN (or api_token=): it must be a valid API token with "
+        "Workers AI Read and Edit permissions."
+    )
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the token may not use this model or account (5016, 3023, 5018, 3041).
+
+    Example:
+        >>> isinstance(make_status_error(403, {}, b""), PermissionDeniedError)
+        True
+    """
+
+    status = 403
+    default_hint = (
+        "Check that the token belongs to this account (CLOUDFLARE_ACCOUNT_ID) and has Workers AI "
+        "Read and Edit permissions; some models need their license agreement accepted first (5016)."
+    )
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404 (3042 invalid model id, or a wrong account id / base URL).
+
+    Example:
+        >>> isinstance(make_status_error(404, {}, b""), NotFoundError)
+        True
+    """
+
+    status = 404
+    default_hint = (
+        "Check the model id (e.g. @cf/black-forest-labs/flux-2-dev, or a short name such as "
+        "'flux-2-dev', 'klein-4b', 'klein-9b') and the account id."
+    )
+
+
+class RequestTimeoutError(APIStatusError):
+    """HTTP 408 (3007 timeout, 3008 aborted, 3046): the service gave up. Retried.
+
+    Example:
+        >>> isinstance(make_status_error(408, {}, b""), RequestTimeoutError)
+        True
+    """
+
+    status = 408
+    default_hint = "The service timed out; it was retried. Try again, or ask for a smaller image."
+
+
+class RequestTooLargeError(APIStatusError):
+    """HTTP 413 (3006): the body is too large, usually because of the input images.
+
+    Example:
+        >>> isinstance(make_status_error(413, {}, b""), RequestTooLargeError)
+        True
+    """
+
+    status = 413
+    default_hint = "Send fewer or smaller input images (at most 4, each at most 512x512)."
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests (720 per minute per account for text-to-image).
+
+    Example:
+        >>> isinstance(make_status_error(429, {}, b""), RateLimitError)
+        True
+    """
+
+    status = 429
+    default_hint = "Slow down: Workers AI allows 720 text-to-image requests per minute."
+
+
+class CapacityError(RateLimitError):
+    """HTTP 429 with code 3040: the model is out of capacity. Retried, honouring Retry-After.
+
+    Example:
+        >>> body = b'{"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}]}'
+        >>> make_status_error(429, {"retry-after": "2"}, body).retry_after
+        '2'
+    """
+
+    codes = frozenset({3040})
+    default_hint = (
+        "Capacity is temporarily exceeded; the request was retried with backoff. "
+        "Try again shortly, or raise max_retries."
+    )
+
+
+class QuotaExceededError(RateLimitError):
+    """HTTP 429 with code 3036 or 4006: the daily free allowance (10,000 neurons) is used.
+
+    Never retried: nothing changes before the reset at 00:00 UTC.
+
+    Example:
+        >>> body = b'{"errors":[{"code":3036,"message":"Account limited"}]}'
+        >>> isinstance(make_status_error(429, {}, body), QuotaExceededError)
+        True
+    """
+
+    codes = frozenset({3036, 4006})
+    default_hint = (
+        "The daily free allocation of 10,000 neurons is used up; wait for the reset at 00:00 UTC, "
+        "or move the account to Workers Paid. Retrying now will not help."
+    )
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx. 502, 503 and 504 are retried; 500 (e.g. 7000 through AI Gateway) is not.
+
+    Example:
+        >>> exc = make_status_error(502, {"content-type": "text/html"}, b"<title>Bad gateway</title>")
+        >>> exc.code is None, "Bad gateway" in exc.message
+        (True, True)
+    """
+
+    status = 500
+    default_hint = (
+        "The service failed; 502/503/504 were retried. Try again later; include the request id "
+        "if you report it."
+    )
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequestError,
+        AuthenticationError,
+        PermissionDeniedError,
+        NotFoundError,
+        RequestTimeoutError,
+        RequestTooLargeError,
+        RateLimitError,
+    )
+    if cls.status is not None
+}
+_BY_CODE: dict[int, type[APIStatusError]] = {
+    code: cls
+    for cls in (InvalidInputError, ContentModeratedError, CapacityError, QuotaExceededError)
+    for code in cls.codes
+}
+
+_GATEWAY_7000_HINT = (
+    "Code 7000 through AI Gateway: multipart FLUX.2 calls through a gateway have failed upstream "
+    "(an open Cloudflare issue); call Workers AI directly (no gateway=) until it is fixed."
+)
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+_BODY_LIMIT = 2000
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # httpx.Headers is case-insensitive; a plain dict from a test may not be.
+    value = headers.get(name)
+    if value is None:
+        for key, candidate in headers.items():
+            if key.lower() == name:
+                return candidate
+    return value
+
+
+def _first_error(payload: Any) -> tuple[int | None, str | None]:
+    if not isinstance(payload, dict):
+        return None, None
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        raw_code = errors[0].get("code")
+        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+        message = errors[0].get("message")
+        return code, str(message) if message is not None else None
+    message = payload.get("error") or payload.get("message")
+    return None, str(message) if message is not None else None
+
+
+def _describe_body(content: bytes, content_type: str) -> str:
+    if not content.strip():
+        return "empty body"
+    match = _TITLE.search(content[: _BODY_LIMIT * 4])
+    kind = content_type.split(";")[0].strip() or "unknown content type"
+    if match:
+        title = _SPACE.sub(" ", match.group(1).decode("utf-8", "replace")).strip()
+        return f"a non-JSON {kind} page titled {title!r}"
+    text = _SPACE.sub(" ", _TAGS.sub(" ", content[:300].decode("utf-8", "replace"))).strip()
+    return f"a non-JSON {kind} body: {text[:200]!r}"
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def make_status_error(
+    status_code: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    url: str | None = None,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass that fits an error response.
+
+    The Cloudflare code picks the class first (3040, 3036/4006, 5006, 8007), then the HTTP
+    status; a body that is not the JSON envelope (an HTML 502 page) is described instead of
+    parsed. ``secrets`` (the API token) are replaced by ``***`` wherever the body echoes them.
+
+    Example:
+        >>> body = b'{"success":false,"errors":[{"code":5006,"message":"AiError: Bad input"}]}'
+        >>> exc = make_status_error(400, {"cf-ray": "abc"}, body)
+        >>> type(exc).__name__, exc.code, exc.message
+        ('InvalidInputError', 5006, 'AiError: Bad input')
+    """
+    secrets = tuple(secrets)
+    content_type = _header(headers, "content-type") or ""
+    try:
+        payload: Any = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    code, message = _first_error(payload)
+    if message is None:
+        what = "JSON without an error message" if payload is not None else None
+        message = what or _describe_body(content, content_type)
+    cls = _BY_CODE.get(code) if code is not None else None
+    if cls is None:
+        if status_code in _BY_STATUS:
+            cls = _BY_STATUS[status_code]
+        elif status_code >= 500:
+            cls = InternalServerError
+        else:
+            cls = APIStatusError
+    hint = _GATEWAY_7000_HINT if code == 7000 else None
+    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
+    return cls(
+        _scrub(message, secrets),
+        status_code=status_code,
+        code=code,
+        request_id=_header(headers, "cf-ray"),
+        url=url,
+        hint=hint,
+        retry_after=_header(headers, "retry-after"),
+        body=_scrub(body, secrets),
+    )

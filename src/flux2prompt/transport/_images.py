@@ -1,0 +1,309 @@
+"""Images in and out: format from magic bytes, pixel size from header bytes, input preparation.
+
+Reading a format and a size needs no Pillow: the header bytes of JPEG (SOF marker), PNG (IHDR),
+WebP (VP8, VP8L, VP8X) and GIF are parsed directly, so the hot path of every request stays
+cheap. Pillow (the ``images`` extra) is imported only to downscale an image larger than
+512x512, to encode a Pillow image, or to convert a format Workers AI may not read.
+
+Example:
+    >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (640).to_bytes(4, "big")
+    >>> png += (480).to_bytes(4, "big") + b"\\x08\\x02\\x00\\x00\\x00"
+    >>> detect_format(png), image_size(png)
+    ('png', (640, 480))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+from flux2prompt.transport._errors import ImageError
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+__all__ = [
+    "MEDIA_TYPES",
+    "ImageSource",
+    "InputImage",
+    "detect_format",
+    "image_size",
+    "prepare_image",
+]
+
+#: A path, the encoded bytes of an image, or a Pillow image.
+ImageSource: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | PILImage.Image"
+
+MEDIA_TYPES: Final = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
+_EXTENSIONS: Final = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
+_PILLOW_HINT: Final = "install Pillow with: pip install 'flux2-prompt[images]'"
+# JPEG start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
+_SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def detect_format(data: bytes | bytearray | memoryview) -> str | None:
+    """Return ``"jpeg"``, ``"png"``, ``"webp"`` or ``"gif"`` from the magic bytes, else ``None``.
+
+    Example:
+        >>> detect_format(b"\\xff\\xd8\\xff\\xe0" + bytes(16)), detect_format(b"hello")
+        ('jpeg', None)
+    """
+    head = bytes(data[:12])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    return None
+
+
+def image_size(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    """Return ``(width, height)`` read from the header bytes, or ``None`` if they are unreadable.
+
+    Example:
+        >>> image_size(b"GIF89a" + (300).to_bytes(2, "little") + (200).to_bytes(2, "little"))
+        (300, 200)
+    """
+    buf = bytes(data[:65536]) if len(data) > 65536 else bytes(data)
+    try:
+        fmt = detect_format(buf)
+        if fmt == "png":
+            # The IHDR chunk must come first: 8 signature + 4 length + 4 type, then w, h.
+            if buf[12:16] != b"IHDR":
+                return None
+            width, height = struct.unpack(">II", buf[16:24])
+        elif fmt == "jpeg":
+            return _jpeg_size(data)
+        elif fmt == "webp":
+            return _webp_size(buf)
+        elif fmt == "gif":
+            width, height = struct.unpack("<HH", buf[6:10])
+        else:
+            return None
+    except struct.error:
+        return None
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _jpeg_size(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    view = memoryview(data)
+    pos, end = 2, len(view)
+    while pos + 4 <= end:
+        if view[pos] != 0xFF:
+            return None
+        marker = view[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # standalone markers, no length
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", view[pos + 2 : pos + 4])
+        if marker in _SOF_MARKERS:
+            if pos + 9 > end:
+                return None
+            height, width = struct.unpack(">HH", view[pos + 5 : pos + 9])
+            return (width, height) if width > 0 and height > 0 else None
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _webp_size(buf: bytes) -> tuple[int, int] | None:
+    chunk = buf[12:16]
+    if chunk == b"VP8 ":
+        # Lossy: frame tag (3 bytes), start code 9D 01 2A, then 14-bit width and height.
+        if buf[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = struct.unpack("<HH", buf[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L":
+        # Lossless: signature 0x2F, then 14 bits width-1 and 14 bits height-1.
+        if buf[20] != 0x2F:
+            return None
+        bits = int.from_bytes(buf[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        # Extended: 24-bit canvas width-1 and height-1 after 4 bytes of flags.
+        width = int.from_bytes(buf[24:27], "little") + 1
+        height = int.from_bytes(buf[27:30], "little") + 1
+        return width, height
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An input image ready to send as ``input_image_{index}``: bytes, format, size and hash.
+
+    ``resized_from`` holds the original size when the image was downscaled to fit 512x512.
+
+    Example:
+        >>> from flux2prompt.transport import build_request
+        >>> gif = b"GIF89a" + (64).to_bytes(2, "little") + (32).to_bytes(2, "little") + bytes(8)
+        >>> image = build_request("a fox", images=[gif]).images[0]
+        >>> image.field, image.filename, image.media_type, (image.width, image.height)
+        ('input_image_0', 'input_image_0.gif', 'image/gif', (64, 32))
+    """
+
+    index: int
+    data: bytes
+    format: str
+    width: int
+    height: int
+    sha256: str
+    resized_from: tuple[int, int] | None = None
+
+    @property
+    def field(self) -> str:
+        """The multipart field name, ``input_image_0`` to ``input_image_3``."""
+        return f"input_image_{self.index}"
+
+    @property
+    def filename(self) -> str:
+        """The filename sent in the part's ``Content-Disposition``."""
+        return f"{self.field}.{_EXTENSIONS[self.format]}"
+
+    @property
+    def media_type(self) -> str:
+        """The part's ``Content-Type``."""
+        return MEDIA_TYPES[self.format]
+
+    def __repr__(self) -> str:
+        return (
+            f"InputImage(index={self.index}, format={self.format!r}, "
+            f"size={self.width}x{self.height}, bytes={len(self.data)}, sha256={self.sha256[:12]}...)"
+        )
+
+
+def _pillow(purpose: str, where: str) -> Any:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImageError(f"{where}: {purpose} needs Pillow; {_PILLOW_HINT}", parameter=where) from None
+    return Image
+
+
+def _is_pillow_image(value: object) -> bool:
+    # If PIL.Image was never imported, the value cannot be one of its images.
+    module = sys.modules.get("PIL.Image")
+    return module is not None and isinstance(value, module.Image)
+
+
+def _encode(image: PILImage.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        if image.mode not in ("RGB", "L", "CMYK"):
+            image = image.convert("RGB")
+        image.save(out, format="JPEG", quality=95)
+    elif fmt == "webp":
+        image.save(out, format="WEBP", quality=95)
+    else:
+        image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(max_side / width, max_side / height)
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def prepare_image(
+    source: ImageSource,
+    index: int,
+    *,
+    resize: bool = True,
+    max_side: int = 512,
+) -> InputImage:
+    """Turn a path, bytes or a Pillow image into an :class:`InputImage` for field ``index``.
+
+    JPEG, PNG, WebP and GIF bytes are sent as they are when they fit ``max_side`` x
+    ``max_side``. A larger image is downscaled keeping its aspect ratio (Pillow, LANCZOS) when
+    ``resize`` is true, and refused with an :class:`ImageError` otherwise. Other formats that
+    Pillow reads (BMP, TIFF, ...) and Pillow images are encoded as PNG.
+
+    Example:
+        >>> gif = b"GIF89a" + (64).to_bytes(2, "little") + (32).to_bytes(2, "little") + bytes(8)
+        >>> prepare_image(gif, 0).format
+        'gif'
+    """
+    where = f"images[{index}]"
+    pil_image: PILImage.Image | None = None
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        label = f"{where} ({len(data)} bytes)"
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        label = f"{where} ({path})"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ImageError(f"{label}: cannot read the file: {reason}", parameter=where) from None
+    elif _is_pillow_image(source):
+        pil_image = source  # type: ignore[assignment]
+        data = b""
+        label = f"{where} (Pillow image)"
+    else:
+        raise ImageError(
+            f"{where}: expected a path, bytes or a Pillow image, got {type(source).__name__}",
+            parameter=where,
+        )
+
+    if pil_image is None:
+        fmt = detect_format(data)
+        size = image_size(data) if fmt is not None else None
+        if fmt is not None and size is not None:
+            width, height = size
+            if width <= max_side and height <= max_side:
+                return InputImage(index, data, fmt, width, height, hashlib.sha256(data).hexdigest())
+            if not resize:
+                raise ImageError(
+                    f"{label} is {width}x{height}; Workers AI takes input images of at most "
+                    f"{max_side}x{max_side}. Resize it, or pass resize_images=True to downscale "
+                    "it automatically.",
+                    parameter=where,
+                )
+        Image = _pillow("reading this image" if fmt is None else "downscaling this image", label)
+        try:
+            pil_image = Image.open(io.BytesIO(data))
+            pil_image.load()  # type: ignore[union-attr]
+        except Exception:
+            raise ImageError(
+                f"{label} is not an image (JPEG, PNG, WebP, GIF, or a format Pillow reads)",
+                parameter=where,
+            ) from None
+        out_fmt = fmt if fmt in ("jpeg", "png", "webp") else "png"
+    else:
+        Image = _pillow("encoding a Pillow image", label)
+        out_fmt = "png"
+
+    assert pil_image is not None
+    original = pil_image.size
+    if original[0] > max_side or original[1] > max_side:
+        if not resize:
+            raise ImageError(
+                f"{label} is {original[0]}x{original[1]}; Workers AI takes input images of at most "
+                f"{max_side}x{max_side}. Resize it, or pass resize_images=True.",
+                parameter=where,
+            )
+        pil_image = pil_image.resize(_fit(*original, max_side), Image.Resampling.LANCZOS)
+    encoded = _encode(pil_image, out_fmt)
+    width, height = pil_image.size
+    resized_from = original if (width, height) != original else None
+    sha = hashlib.sha256(encoded).hexdigest()
+    return InputImage(index, encoded, out_fmt, width, height, sha, resized_from)
