@@ -1,1 +1,89 @@
-"""CLI commands: emulator."""
+"""CLI command: ``flux2-prompt emulator``, the local Workers AI emulator in the foreground.
+
+It takes the same options as ``python -m flux2prompt.emulator`` and hands them to the same
+:func:`flux2prompt.emulator.config_from_options`, so the two cannot drift apart.
+
+Example:
+    $ flux2-prompt emulator --port 8787 --rate-limit 720 --error-503 0.05
+    flux2prompt emulator listening on http://127.0.0.1:8787/client/v4
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flux2prompt.cli._app import app
+from flux2prompt.emulator import config_from_options, serve_forever
+from flux2prompt.emulator._config import TOKEN_ENV_VAR
+
+__all__ = ["emulator"]
+
+
+@app.command("emulator")
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind; 0 picks a free one.")] = 0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=TOKEN_ENV_VAR,
+            show_envvar=True,
+            help="Bearer token to require (default: accept any non-empty token).",
+        ),
+    ] = None,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(help="Extra random latency, 0..jitter.")] = 0.0,
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Requests per minute (token bucket).")
+    ] = None,
+    rate_limit_burst: Annotated[
+        int | None, typer.Option(help="Bucket capacity (default: limit // 60, at least 1).")
+    ] = None,
+    daily_quota: Annotated[
+        int | None, typer.Option(help="Successful requests before 429 / code 3036.")
+    ] = None,
+    error_500: Annotated[float, typer.Option(help="Probability of a JSON 500.")] = 0.0,
+    error_502: Annotated[float, typer.Option(help="Probability of a JSON 502.")] = 0.0,
+    error_503: Annotated[float, typer.Option(help="Probability of a JSON 503.")] = 0.0,
+    drop: Annotated[float, typer.Option(help="Probability of closing without answering.")] = 0.0,
+    html_502: Annotated[float, typer.Option(help="Probability of an HTML 502 page.")] = 0.0,
+    malformed_json: Annotated[
+        float, typer.Option(help="Probability of a truncated 200 body.")
+    ] = 0.0,
+    invalid_base64: Annotated[
+        float, typer.Option(help="Probability of garbage base64 in a 200.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
+    image_format: Annotated[
+        str, typer.Option("--format", help="Image format: jpeg, png or webp.")
+    ] = "jpeg",
+) -> None:
+    """Serve a local Cloudflare Workers AI emulator until Ctrl+C (or SIGTERM).
+
+    Point a client at the printed base URL instead of https://api.cloudflare.com/client/v4.
+    """
+    try:
+        config = config_from_options(
+            host=host,
+            port=port,
+            token=token,
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            rate_limit=rate_limit,
+            rate_limit_burst=rate_limit_burst,
+            daily_quota=daily_quota,
+            error_500=error_500,
+            error_502=error_502,
+            error_503=error_503,
+            drop=drop,
+            html_502=html_502,
+            malformed_json=malformed_json,
+            invalid_base64=invalid_base64,
+            seed=seed,
+            image_format=image_format,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    serve_forever(config)

@@ -120,7 +120,7 @@ class RequestState:
             )
 
     def arrive(self, config: EmulatorConfig) -> tuple[int, FaultPlan]:
-        """Number a new request (from 1) and draw its faults under ``config`` (may be overridden)."""
+        """Number a new request (from 1) and draw its faults under this request's ``config``."""
         with self._lock:
             self._sequence += 1
             return self._sequence, FaultPlan.draw(config, self._rng)

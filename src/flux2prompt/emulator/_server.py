@@ -56,9 +56,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 DROPPED = 0
 
 _DIRECT = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.*)")
-_GATEWAY = re.compile(
-    r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)"
-)
+_GATEWAY = re.compile(r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)")
 _INVALID_BASE64 = "iVBORw0KGgo!!not*base64%%~~" * 4
 _CAPACITY = "AiError: Capacity temporarily exceeded, please try again."
 _QUOTA = (
@@ -180,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.connections.discard(self.connection)
         super().finish()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Never to stderr: request lines are noise in test output. Headers are never logged.
         logger.debug("%s - " + format, self.address_string(), *args)
 
@@ -224,10 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
         record = dataclasses.replace(
             record,
             body=body,
-            fields={part.name: part.text("replace") for part in parts if not part.is_file},
+            fields={part.name: part.text("replace") for part in parts or () if not part.is_file},
             files={
                 part.name: RecordedFile(part.filename or "", part.content_type, part.data)
-                for part in parts
+                for part in parts or ()
                 if part.is_file
             },
         )
@@ -540,7 +538,7 @@ class Emulator:
 
     def _url_host(self) -> str:
         host = self.host
-        if host in ("0.0.0.0", ""):  # noqa: S104 - bound everywhere, reachable on loopback
+        if host in ("0.0.0.0", ""):  # bound everywhere: use loopback
             return "127.0.0.1"
         return f"[{host}]" if ":" in host else host
 
@@ -576,7 +574,7 @@ def serve_forever(config: EmulatorConfig | None = None, *, out: TextIO | None = 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     # Signal handlers can only be installed from the main thread; elsewhere Ctrl+C still works.
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -50,6 +50,8 @@ _EXTENSIONS: Final = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
 _PILLOW_HINT: Final = "install Pillow with: pip install 'flux2-prompt[images]'"
 # JPEG start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Formats Workers AI is known to read; anything else is converted to PNG first.
+_SENT_AS_IS: Final = frozenset({"jpeg", "png", "webp"})
 
 
 def detect_format(data: bytes | bytearray | memoryview) -> str | None:
@@ -153,11 +155,10 @@ class InputImage:
     ``resized_from`` holds the original size when the image was downscaled to fit 512x512.
 
     Example:
-        >>> from flux2prompt.transport import build_request
-        >>> gif = b"GIF89a" + (64).to_bytes(2, "little") + (32).to_bytes(2, "little") + bytes(8)
-        >>> image = build_request("a fox", images=[gif]).images[0]
-        >>> image.field, image.filename, image.media_type, (image.width, image.height)
-        ('input_image_0', 'input_image_0.gif', 'image/gif', (64, 32))
+        >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (64).to_bytes(4, "big")
+        >>> png += (32).to_bytes(4, "big") + bytes(5)
+        >>> prepare_image(png, 2).field
+        'input_image_2'
     """
 
     index: int
@@ -231,15 +232,17 @@ def prepare_image(
 ) -> InputImage:
     """Turn a path, bytes or a Pillow image into an :class:`InputImage` for field ``index``.
 
-    JPEG, PNG, WebP and GIF bytes are sent as they are when they fit ``max_side`` x
-    ``max_side``. A larger image is downscaled keeping its aspect ratio (Pillow, LANCZOS) when
-    ``resize`` is true, and refused with an :class:`ImageError` otherwise. Other formats that
-    Pillow reads (BMP, TIFF, ...) and Pillow images are encoded as PNG.
+    JPEG, PNG and WebP bytes are sent as they are when they fit ``max_side`` x ``max_side``.
+    A larger image is downscaled keeping its aspect ratio (Pillow, LANCZOS) when ``resize`` is
+    true, and refused with an :class:`ImageError` otherwise. Other formats that Pillow reads
+    (GIF, BMP, TIFF, ...) and Pillow images are encoded as PNG.
 
     Example:
-        >>> gif = b"GIF89a" + (64).to_bytes(2, "little") + (32).to_bytes(2, "little") + bytes(8)
-        >>> prepare_image(gif, 0).format
-        'gif'
+        >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (64).to_bytes(4, "big")
+        >>> png += (32).to_bytes(4, "big") + bytes(5)
+        >>> image = prepare_image(png, 0)
+        >>> image.field, image.filename, image.media_type, (image.width, image.height)
+        ('input_image_0', 'input_image_0.png', 'image/png', (64, 32))
     """
     where = f"images[{index}]"
     pil_image: PILImage.Image | None = None
@@ -266,7 +269,7 @@ def prepare_image(
 
     if pil_image is None:
         fmt = detect_format(data)
-        size = image_size(data) if fmt is not None else None
+        size = image_size(data) if fmt in _SENT_AS_IS else None
         if fmt is not None and size is not None:
             width, height = size
             if width <= max_side and height <= max_side:
@@ -278,7 +281,8 @@ def prepare_image(
                     "it automatically.",
                     parameter=where,
                 )
-        Image = _pillow("reading this image" if fmt is None else "downscaling this image", label)
+        purpose = "downscaling this image" if size is not None else "converting this image"
+        Image = _pillow(purpose, label)
         try:
             pil_image = Image.open(io.BytesIO(data))
             pil_image.load()  # type: ignore[union-attr]
@@ -287,7 +291,7 @@ def prepare_image(
                 f"{label} is not an image (JPEG, PNG, WebP, GIF, or a format Pillow reads)",
                 parameter=where,
             ) from None
-        out_fmt = fmt if fmt in ("jpeg", "png", "webp") else "png"
+        out_fmt = fmt if fmt in _SENT_AS_IS else "png"
     else:
         Image = _pillow("encoding a Pillow image", label)
         out_fmt = "png"

@@ -1,0 +1,64 @@
+"""``python -m flux2prompt.emulator``: serve the Workers AI emulator until SIGTERM or SIGINT.
+
+Example:
+    $ python -m flux2prompt.emulator --port 8787 --latency-ms 150 --error-503 0.1
+    flux2prompt emulator listening on http://127.0.0.1:8787/client/v4
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from flux2prompt.emulator._config import TOKEN_ENV_VAR, config_from_options
+from flux2prompt.emulator._server import serve_forever
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser; its options mirror ``flux2-prompt emulator`` one for one."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flux2prompt.emulator",
+        description="Serve a local Cloudflare Workers AI emulator for the FLUX.2 models.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    add("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    add(
+        "--token",
+        default=None,
+        help=f"bearer token to require (default: ${TOKEN_ENV_VAR}, else accept any token)",
+    )
+    add("--latency-ms", type=float, default=0.0, help="added latency per request")
+    add("--jitter-ms", type=float, default=0.0, help="extra random latency, 0..jitter")
+    add("--rate-limit", type=int, default=None, help="requests per minute (token bucket)")
+    add("--rate-limit-burst", type=int, default=None, help="bucket capacity (default limit/60)")
+    add("--daily-quota", type=int, default=None, help="successful requests before 429/3036")
+    add("--error-500", type=float, default=0.0, help="probability of a JSON 500")
+    add("--error-502", type=float, default=0.0, help="probability of a JSON 502")
+    add("--error-503", type=float, default=0.0, help="probability of a JSON 503")
+    add("--drop", type=float, default=0.0, help="probability of closing without an answer")
+    add("--html-502", type=float, default=0.0, help="probability of an HTML 502 page")
+    add("--malformed-json", type=float, default=0.0, help="probability of a truncated 200 body")
+    add("--invalid-base64", type=float, default=0.0, help="probability of garbage base64 in a 200")
+    add("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    add("--format", default="jpeg", choices=["jpeg", "jpg", "png", "webp"], help="image format")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse ``argv`` and serve until SIGTERM or SIGINT."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    options = vars(args)
+    image_format = options.pop("format")
+    try:
+        config = config_from_options(**options, image_format=image_format)
+    except ValueError as exc:
+        parser.error(str(exc))
+    serve_forever(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The result of a generation: the image bytes and everything needed to trace them.
+
+Example:
+    >>> from flux2prompt.transport import ImageResult
+    >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (640).to_bytes(4, "big")
+    >>> png += (480).to_bytes(4, "big") + bytes(5)
+    >>> result = ImageResult.from_bytes(png, model="@cf/black-forest-labs/flux-2-dev")
+    >>> result.format, result.media_type, (result.width, result.height)
+    ('png', 'image/png', (640, 480))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from flux2prompt.transport._errors import ImageError, ResponseError
+from flux2prompt.transport._images import MEDIA_TYPES, detect_format, image_size
+
+__all__ = ["ImageResult"]
+
+_EXTENSIONS: Final = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread runs.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE: Final = 0o666 & ~_umask()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """A generated image: bytes, format, size, and the fingerprints that trace it.
+
+    ``format`` is ``"jpeg"``, ``"png"`` or ``"webp"`` (from the magic bytes; Workers AI does not
+    say), ``width``/``height`` come from the image header, ``seed`` is the seed sent (``None``
+    when the service chose one), ``request_id`` is the ``cf-ray`` header and ``elapsed`` the
+    seconds from the first attempt to the decoded image, retries included.
+
+    Example:
+        >>> from flux2prompt.transport import WorkersAI
+        >>> with WorkersAI(account_id="acc", api_token="tok", base_url=url) as client:  # doctest: +SKIP
+        ...     result = client.generate("a red fox in the snow", seed=7)
+        ...     result.save("fox.jpg")
+        PosixPath('fox.jpg')
+    """
+
+    data: bytes = field(repr=False)
+    format: str
+    media_type: str
+    width: int
+    height: int
+    seed: int | None = None
+    model: str = ""
+    prompt_fingerprint: str = ""
+    request_fingerprint: str = ""
+    request_id: str | None = None
+    elapsed: float = 0.0
+    attempts: int = 1
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        seed: int | None = None,
+        model: str = "",
+        prompt_fingerprint: str = "",
+        request_fingerprint: str = "",
+        request_id: str | None = None,
+        elapsed: float = 0.0,
+        attempts: int = 1,
+    ) -> ImageResult:
+        """Build a result from decoded image bytes, reading the format and size from them.
+
+        Raises :class:`ResponseError` when the bytes are not a JPEG, PNG or WebP image.
+
+        Example:
+            >>> ImageResult.from_bytes(b"not an image")
+            Traceback (most recent call last):
+            ...
+            flux2prompt.transport._errors.ResponseError: the image is not JPEG, PNG or WebP ...
+        """
+        fmt = detect_format(data)
+        size = image_size(data) if fmt in _EXTENSIONS else None
+        if fmt not in _EXTENSIONS or size is None:
+            what = f"{fmt.upper()} without a readable size" if fmt else f"{data[:8]!r}..."
+            raise ResponseError(
+                f"the image is not JPEG, PNG or WebP (starts with {what})",
+                request_id=request_id,
+            )
+        assert fmt is not None
+        return cls(
+            data=data,
+            format=fmt,
+            media_type=MEDIA_TYPES[fmt],
+            width=size[0],
+            height=size[1],
+            seed=seed,
+            model=model,
+            prompt_fingerprint=prompt_fingerprint,
+            request_fingerprint=request_fingerprint,
+            request_id=request_id,
+            elapsed=elapsed,
+            attempts=attempts,
+        )
+
+    @property
+    def extension(self) -> str:
+        """The usual file extension for the format: ``.jpg``, ``.png`` or ``.webp``."""
+        return _EXTENSIONS[self.format][0]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image to ``path`` atomically and return the path.
+
+        The bytes go to a temporary file in the same directory, are flushed to disk, and the
+        file is renamed over ``path``: a reader never sees a half-written image. Parent
+        directories are created. The extension must match the format (``.jpg``/``.jpeg``,
+        ``.png``, ``.webp``), else :class:`ImageError` says which one to use.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + bytes(13)
+            >>> png = png[:16] + (8).to_bytes(4, "big") + (8).to_bytes(4, "big") + bytes(5)
+            >>> out = pathlib.Path(tempfile.mkdtemp()) / "image.png"
+            >>> ImageResult.from_bytes(png).save(out).stat().st_size == len(png)
+            True
+        """
+        target = Path(path)
+        allowed = _EXTENSIONS[self.format]
+        if target.suffix.lower() not in allowed:
+            raise ImageError(
+                f"cannot save a {self.format.upper()} image as {target.name!r}: use the extension "
+                f"{' or '.join(allowed)} (e.g. {target.with_suffix(allowed[0]).name!r})",
+                parameter="path",
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; an image is an ordinary file
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(target.parent)
+        return target
+
+    def _repr_png_(self) -> bytes | None:
+        # Notebooks display the image inline.
+        return self.data if self.format == "png" else None
+
+    def _repr_jpeg_(self) -> bytes | None:
+        return self.data if self.format == "jpeg" else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on every platform.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
