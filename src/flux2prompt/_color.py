@@ -38,8 +38,9 @@ __all__ = [
 ColorInput: TypeAlias = str | tuple[int, int, int]
 HarmonyKind: TypeAlias = Literal["complementary", "analogous", "triadic", "split-complementary"]
 
-_HEX = re.compile(r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
-_HEX_ALPHA = re.compile(r"^#(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})$")
+# Used with fullmatch: a pattern's "$" would also accept a trailing newline ("#ABC\n").
+_HEX = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+_HEX_ALPHA = re.compile(r"#(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})")
 
 
 def is_hex(value: str) -> bool:
@@ -48,7 +49,7 @@ def is_hex(value: str) -> bool:
     >>> is_hex("#FFF"), is_hex("#FFFF")
     (True, False)
     """
-    return _HEX.match(value) is not None
+    return _HEX.fullmatch(value) is not None
 
 
 def normalize_hex(value: str, *, where: str | None = "colour") -> str:
@@ -56,14 +57,21 @@ def normalize_hex(value: str, *, where: str | None = "colour") -> str:
 
     >>> normalize_hex("#1a2b3c")
     '#1A2B3C'
+    >>> try:
+    ...     normalize_hex("#12345G", where="palette() colour 2")
+    ... except PromptError as exc:
+    ...     print(exc)
+    palette() colour 2: '#12345G' is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F
     """
     prefix = f"{where}: " if where else ""
-    if _HEX.match(value):
+    if not isinstance(value, str):
+        raise PromptError(f"{prefix}expected a hex code such as '#FF5733', got {value!r}")
+    if _HEX.fullmatch(value):
         digits = value[1:]
         if len(digits) == 3:
             digits = "".join(c * 2 for c in digits)
         return "#" + digits.upper()
-    if _HEX_ALPHA.match(value):
+    if _HEX_ALPHA.fullmatch(value):
         raise PromptError(
             f"{prefix}{value!r} has an alpha channel; FLUX.2 reads colours, not transparency. "
             f"Use #RRGGBB (for example {value[:7] if len(value) == 9 else value[:4]!r}) and "
@@ -100,10 +108,9 @@ def color_value(value: object, *, where: str = "colour", resolve_names: bool = F
     >>> color_value("matte black ceramic")
     'matte black ceramic'
     """
-    if isinstance(value, tuple | list) and len(value) == 3:
-        channels = tuple(value)
-        if all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in channels):
-            return "#{:02X}{:02X}{:02X}".format(*channels)
+    if isinstance(value, tuple | list) and len(value) == 3 and not isinstance(value[0], str):
+        if _is_rgb(value):
+            return "#{:02X}{:02X}{:02X}".format(*value)
         raise PromptError(f"{where}: RGB tuple {value!r} needs three whole numbers from 0 to 255")
     if not isinstance(value, str):
         raise PromptError(
@@ -121,39 +128,63 @@ def color_value(value: object, *, where: str = "colour", resolve_names: bool = F
     return text
 
 
-def _rgb(hex_code: str) -> tuple[float, float, float]:
-    code = normalize_hex(hex_code)
-    return tuple(int(code[i : i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+def _hex_of(value: ColorInput, where: str) -> str:
+    """A hex code, a CSS colour name or an RGB tuple, as ``#RRGGBB``; phrases are an error."""
+    code = color_value(value, where=where, resolve_names=True)
+    if not code.startswith("#"):
+        raise PromptError(f"{where}: {value!r} is not a hex code, CSS colour name or RGB tuple")
+    return code
+
+
+def _is_rgb(value: object) -> bool:
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+    )
+
+
+def _rgb(code: str) -> tuple[float, float, float]:
+    """Channels of a normalised ``#RRGGBB`` code, from 0.0 to 1.0."""
+    return int(code[1:3], 16) / 255, int(code[3:5], 16) / 255, int(code[5:7], 16) / 255
 
 
 def _linear(channel: float) -> float:
-    return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+    if channel <= 0.04045:
+        return channel / 12.92
+    return math.pow((channel + 0.055) / 1.055, 2.4)
 
 
 def _gamma(channel: float) -> float:
     if channel <= 0.0031308:
         return 12.92 * channel
-    return 1.055 * channel ** (1 / 2.4) - 0.055
+    return 1.055 * math.pow(channel, 1 / 2.4) - 0.055
 
 
-def contrast_ratio(first: str, second: str) -> float:
-    """WCAG 2 contrast ratio of two hex colours, from 1.0 to 21.0.
+def contrast_ratio(first: ColorInput, second: ColorInput) -> float:
+    """WCAG 2 contrast ratio of two colours (hex, CSS names or RGB tuples), from 1.0 to 21.0.
+
+    3:1 is the WCAG minimum for large text, 4.5:1 for body text.
 
     >>> round(contrast_ratio("#000000", "#FFFFFF"), 1)
     21.0
+    >>> round(contrast_ratio("white", (119, 119, 119)), 2)
+    4.48
     """
 
     def luminance(code: str) -> float:
         r, g, b = (_linear(c) for c in _rgb(code))
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
-    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
-    ratio: float = (light + 0.05) / (dark + 0.05)
-    return ratio
+    light, dark = sorted(
+        (luminance(_hex_of(first, "contrast_ratio")), luminance(_hex_of(second, "contrast_ratio"))),
+        reverse=True,
+    )
+    return (light + 0.05) / (dark + 0.05)
 
 
-def _to_oklch(hex_code: str) -> tuple[float, float, float]:
-    r, g, b = (_linear(c) for c in _rgb(hex_code))
+def _to_oklch(code: str) -> tuple[float, float, float]:
+    r, g, b = (_linear(c) for c in _rgb(code))
     lms = (
         0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b,
         0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b,
@@ -210,9 +241,7 @@ def harmony(base: ColorInput, kind: HarmonyKind) -> tuple[str, ...]:
         raise PromptError(
             f"harmony: unknown kind {kind!r}; choose one of {', '.join(_HARMONY_OFFSETS)}"
         )
-    code = color_value(base, where="harmony base", resolve_names=True)
-    if not code.startswith("#"):
-        raise PromptError(f"harmony: base {base!r} is not a hex code, CSS name or RGB tuple")
+    code = _hex_of(base, "harmony base")
     lightness, chroma, hue = _to_oklch(code)
     turned = (_from_oklch(lightness, chroma, (hue + o) % 360) for o in _HARMONY_OFFSETS[kind])
     return (code, *turned)
@@ -226,21 +255,25 @@ def color_phrase(color: ColorInput, subject: str, *, name: str | None = None) ->
     >>> color_phrase("coral", "the logo text")
     'the logo text in color #FF7F50 (coral)'
     """
-    code = color_value(color, where="color_phrase", resolve_names=True)
-    if not code.startswith("#"):
-        raise PromptError(f"color_phrase: {color!r} is not a hex code, CSS name or RGB tuple")
+    code = _hex_of(color, "color_phrase")
     label = name
     if label is None and isinstance(color, str) and not color.startswith("#"):
         label = color.strip()
     return f"{subject} in color {code}" + (f" ({label})" if label else "")
 
 
-def palette(colors: Sequence[ColorInput], *, resolve_names: bool = False) -> tuple[str, ...]:
-    """Coerce a sequence of colours to their wire forms.
+def palette(
+    colors: Sequence[ColorInput] | ColorInput, *, resolve_names: bool = False
+) -> tuple[str, ...]:
+    """Coerce a sequence of colours to their wire forms (a single colour is a palette of one).
 
     >>> palette(["#fff", "coral", (0, 0, 0)])
     ('#FFFFFF', 'coral', '#000000')
+    >>> palette(["#fff", "coral"], resolve_names=True)
+    ('#FFFFFF', '#FF7F50')
     """
+    if isinstance(colors, str) or _is_rgb(colors):
+        colors = [colors]  # type: ignore[list-item]
     return tuple(
         color_value(c, where=f"color_palette[{i}]", resolve_names=resolve_names)
         for i, c in enumerate(colors)

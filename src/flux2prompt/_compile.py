@@ -4,6 +4,10 @@ The wire form is compact JSON (no spaces), keys in FLUX.2's priority order (``sc
 ``subjects``, ``style``, ``color_palette``, ``lighting``, ``mood``, ``background``,
 ``composition``, ``camera``, ``effects``, ``text``), unset keys omitted, custom extras last, and
 every character as itself in UTF-8, never a ``\\uXXXX`` escape: the model reads the prompt as text.
+Numbers are written in their shortest round-trip form (``85``, ``2.8``, ``1e-7``).
+
+The hot path stays in compiled code: pydantic-core turns the frozen model into JSON data,
+jsonschema-rs validates it, and pydantic-core writes the text.
 
 Example:
     >>> from flux2prompt import load
@@ -14,32 +18,50 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
 
 from flux2prompt._schema import check_document
 
 if TYPE_CHECKING:
     from flux2prompt._model import Profile, Prompt
 
-__all__ = ["compile_json", "dumps_compact", "fingerprint_of"]
+__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of"]
 
-# One encoder built once: json.dumps with keyword arguments builds a new encoder on every call.
-dumps_compact = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
-).encode
+
+def dumps_compact(value: Any) -> str:
+    """Compact JSON text with raw UTF-8 characters, written exactly as the wire form is.
+
+    ``value`` must already be JSON data (see :func:`flux2prompt._schema.json_data`).
+
+    >>> dumps_compact({"title": "Ciclo del agua", "n": [1, 2.5]})
+    '{"title":"Ciclo del agua","n":[1,2.5]}'
+    """
+    return to_json(value).decode()
+
+
+def core_document(prompt: Prompt) -> dict[str, Any]:
+    """The known keys of ``prompt`` as JSON data in wire order, without custom extras."""
+    data: dict[str, Any] = prompt.__pydantic_serializer__.to_python(
+        prompt, mode="json", by_alias=True, exclude_none=True
+    )
+    return data
 
 
 def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     """Validate ``prompt`` under ``profile`` and return its compact wire JSON.
 
-    Raises :class:`~flux2prompt.PromptValidationError` with every issue when the profile rejects it.
-    """
-    from flux2prompt._model import _Node
+    Raises :class:`~flux2prompt.PromptValidationError` with every issue when the profile rejects
+    it. This does the whole work on every call; :meth:`Prompt.to_json` keeps the result.
 
-    core = _Node.to_dict(prompt)
+    >>> from flux2prompt import scene
+    >>> compile_json(scene("dunes").extra("seed_hint", 7).compile(), "flux2")
+    '{"scene":"dunes","seed_hint":7}'
+    """
+    core = core_document(prompt)
     check_document(core, profile)
-    text: str = dumps_compact(core)
+    text = to_json(core).decode()
     extras = prompt._extras
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)

@@ -1,40 +1,636 @@
-"""Reading prompt documents from files.
+"""Prompt files: a prompt and its metadata in TOML or JSON, templates, and schema versions.
 
-A ``.json`` file holds a prompt document. Errors name the file and the line.
+Two shapes of file are read:
+
+- a **prompt file** (``*.prompt.toml`` or ``*.prompt.json``; the schema is
+  ``schemas/prompt-file.schema.json``): ``name``, optional ``description``, ``version``,
+  ``model``, ``parameters``, ``tags`` and ``schema_version``, and the prompt document under
+  ``prompt``. Its strings may hold ``${name}`` placeholders (:mod:`string.Template` rules, ``$$``
+  for a literal ``$``), which make it a template;
+- a **plain prompt document** (``.json`` only): the prompt itself, ``{"scene": ...}``, read as it
+  always was, with no metadata and no placeholders.
+
+:func:`load_prompt_file` returns a :class:`PromptFile`; :func:`read_prompt_document` (which
+``flux2prompt.load(Path(...))`` calls) returns just the prompt document of either shape. Errors
+name the file, and the line for a syntax error or the JSON path for a wrong value.
 
 Example:
     >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.json"
-    >>> _ = path.write_text('{"scene": "fog"}', encoding="utf-8")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fox.prompt.toml"
+    >>> _ = path.write_text('name = "fox"\\n[prompt]\\nscene = "a red fox in snow"\\n')
+    >>> load_prompt_file(path).prompt.to_json()
+    '{"scene":"a red fox in snow"}'
     >>> read_prompt_document(path)
-    {'scene': 'fog'}
+    {'scene': 'a red fox in snow'}
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
+import json
+import math
+import re
+import string
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from flux2prompt._errors import SourceError
+from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
+from flux2prompt._schema import json_path
 
-__all__ = ["read_prompt_document"]
+if TYPE_CHECKING:
+    import jsonschema
+
+    from flux2prompt._model import Profile, Prompt
+
+__all__ = [
+    "PROMPT_FILE_SUFFIXES",
+    "PromptFile",
+    "load_prompt_file",
+    "parse_prompt_file",
+    "placeholders",
+    "prompt_file_schema",
+    "read_prompt_document",
+    "substitute",
+]
+
+#: The suffixes of files that :func:`read_prompt_document` reads.
+PROMPT_FILE_SUFFIXES: tuple[str, ...] = (".json", ".toml")
+
+# Keys that only a prompt file has: a JSON document with one of them but no "prompt" key is a
+# prompt file with its prompt forgotten, not a plain prompt document with unknown keys.
+_METADATA_KEYS = ("name", "version", "model", "parameters", "tags", "schema_version")
+_PARAMETER_KEYS = ("width", "height", "steps", "guidance", "seed")
+_TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
 
-def read_prompt_document(path: Path) -> Any:
-    """Read and parse the prompt document stored at ``path``."""
-    from flux2prompt._load import parse_json
+# --------------------------------------------------------------------------------------------
+# Templates
 
+
+def _walk_strings(node: Any, parts: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    if isinstance(node, str):
+        yield parts, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _walk_strings(value, [*parts, key])
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _walk_strings(value, [*parts, index])
+
+
+def placeholders(document: Any) -> set[str]:
+    """The names of the ``${name}`` (or ``$name``) placeholders in a document's string values.
+
+    Keys are never templates; ``$$`` is a literal ``$``, not a placeholder.
+
+    >>> sorted(placeholders({"scene": "a ${color} mug", "effects": ["$$5 tag", "${glow}"]}))
+    ['color', 'glow']
+    """
+    found: set[str] = set()
+    for _, text in _walk_strings(document, []):
+        if "$" in text:
+            found.update(string.Template(text).get_identifiers())
+    return found
+
+
+def _variable_text(name: str, value: object, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PromptError(f"variable {name!r} (used at {where}) is {value!r}; give a number")
+        return str(value)
+    raise PromptError(
+        f"variable {name!r} (used at {where}) must be text or a number, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+def _substitute_text(
+    text: str, variables: Mapping[str, object], parts: list[str | int], document: Any
+) -> str:
+    where = json_path(parts)
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("escaped") is not None:
+            return "$"
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            if name not in variables:
+                needed = ", ".join(sorted(placeholders(document)))
+                raise PromptError(
+                    f"missing variable {name!r} at {where} (the template needs: {needed})"
+                )
+            return _variable_text(name, variables[name], where)
+        column = match.start("invalid") + 1
+        raise PromptError(
+            f"invalid placeholder at {where} (character {column} of {text!r}): write ${{name}} "
+            "for a variable and $$ for a literal $"
+        )
+
+    return string.Template.pattern.sub(replace, text)
+
+
+def substitute(document: Any, variables: Mapping[str, object]) -> Any:
+    """A copy of ``document`` with every placeholder in its string values replaced.
+
+    Values may be text or numbers. A placeholder without a value raises
+    :class:`~flux2prompt.PromptError` naming the variable and the JSON path where it is used;
+    variables the document does not use are ignored (a dataset row may hold more columns).
+
+    >>> substitute({"scene": "a ${color} mug, $$5", "effects": ["${glow}"]},
+    ...            {"color": "red", "glow": "soft bloom"})
+    {'scene': 'a red mug, $5', 'effects': ['soft bloom']}
+    >>> substitute({"subjects": [{"pose": "${pose}"}]}, {})
+    Traceback (most recent call last):
+    ...
+    flux2prompt._errors.PromptError: missing variable 'pose' at $.subjects[0].pose (the \
+template needs: pose)
+    """
+
+    return _substitute(document, variables, [])
+
+
+def _substitute(document: Any, variables: Mapping[str, object], base: list[str | int]) -> Any:
+    """:func:`substitute`, reporting paths under ``base`` (``["prompt"]`` inside a file)."""
+
+    def walk(node: Any, parts: list[str | int]) -> Any:
+        if isinstance(node, str):
+            return _substitute_text(node, variables, parts, document) if "$" in node else node
+        if isinstance(node, Mapping):
+            return {key: walk(value, [*parts, key]) for key, value in node.items()}
+        if isinstance(node, list | tuple):
+            return [walk(value, [*parts, index]) for index, value in enumerate(node)]
+        return node
+
+    return walk(document, list(base))
+
+
+# --------------------------------------------------------------------------------------------
+# The prompt file
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFile:
+    """A prompt file, loaded: its metadata and its prompt.
+
+    ``parameters`` holds only the parameters the file sets, ready for
+    ``build_request(file.prompt, model=file.model, **file.parameters)``. ``schema_version`` is the
+    version the file is written in (it was migrated to the current one when loaded).
+    ``document`` is the prompt document as written (after migration, before substitution): for a
+    template, the input of :func:`substitute`.
+
+    ``prompt`` is the validated :class:`~flux2prompt.Prompt`. A template (a file with
+    placeholders) has one only when loaded with ``variables``; otherwise reading ``prompt`` raises
+    :class:`~flux2prompt.PromptError` saying which variables it needs: use :meth:`render`.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mug.prompt.json"
+    >>> _ = path.write_text('{"name": "mug", "parameters": {"seed": 7}, '
+    ...                     '"prompt": {"scene": "a ${color} mug"}}')
+    >>> mug = load_prompt_file(path)
+    >>> mug.name, dict(mug.parameters), sorted(mug.placeholders)
+    ('mug', {'seed': 7}, ['color'])
+    >>> mug.render({"color": "red"}).to_json()
+    '{"scene":"a red mug"}'
+    """
+
+    name: str
+    description: str | None
+    version: str | None
+    model: str | None
+    parameters: Mapping[str, int | float]
+    tags: tuple[str, ...]
+    path: Path | None
+    schema_version: int
+    placeholders: frozenset[str]
+    source: str = field(repr=False)
+    _document: dict[str, Any] = field(repr=False, compare=False)
+    _prompt: Prompt | None = field(repr=False)
+    _profile: Profile = field(default="flux2", repr=False, compare=False)
+    _extra_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def is_template(self) -> bool:
+        """Whether the prompt has ``${name}`` placeholders to fill before it can be used."""
+        return bool(self.placeholders)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """A copy of the prompt document as written (migrated, not substituted)."""
+        return copy.deepcopy(self._document)
+
+    @property
+    def prompt(self) -> Prompt:
+        """The validated prompt; for a template, the one rendered from the load's ``variables``."""
+        if self._prompt is None:
+            names = ", ".join(f"${{{name}}}" for name in sorted(self.placeholders))
+            raise PromptError(
+                f"{self.source}: this prompt file is a template with placeholders {names}; "
+                "give their values: load_prompt_file(path, variables={...}) or "
+                "prompt_file.render({...})"
+            )
+        return self._prompt
+
+    def render(self, variables: Mapping[str, object] | None = None) -> Prompt:
+        """Substitute ``variables`` into the prompt document and validate the result.
+
+        Errors name the file; validation errors give paths inside the file (``$.prompt...``).
+        """
+        return _render(
+            self._document, variables or {}, self.source, self._profile, self._extra_keys
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata as plain JSON data, only the keys the file sets (for manifests and diffs).
+
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.prompt.toml"
+        >>> _ = path.write_text('name = "a"\\ntags = ["x"]\\n[prompt]\\nscene = "s"\\n')
+        >>> load_prompt_file(path).metadata()
+        {'name': 'a', 'tags': ['x']}
+        """
+        out: dict[str, Any] = {"name": self.name}
+        for key in ("description", "version", "model"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.parameters:
+            out["parameters"] = dict(self.parameters)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SourceError("no such file", source=str(path)) from None
     except IsADirectoryError:
         raise SourceError("is a directory, not a prompt file", source=str(path)) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    if path.suffix.lower() != ".json":
+
+
+def _decode(data: bytes | str, source: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise SourceError(
-            f"unsupported file type {path.suffix or '(none)'!r}; use a .json prompt file",
-            source=str(path),
+            f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
+        ) from None
+
+
+def _check_toml_values(node: Any, parts: list[str | int], source: str) -> None:
+    # TOML has values JSON has not; a prompt is JSON, so refuse them where they are written.
+    if isinstance(node, datetime.date | datetime.time):
+        raise SourceError(
+            f"{json_path(parts)}: TOML dates and times have no JSON form; quote it as a string",
+            source=source,
         )
-    return parse_json(data, source=str(path))
+    if isinstance(node, float) and not math.isfinite(node):
+        raise SourceError(f"{json_path(parts)}: {node} is not a JSON number", source=source)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_toml_values(value, [*parts, key], source)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_toml_values(value, [*parts, index], source)
+
+
+def _parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
+    text = _decode(data, source)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line: int | None = None
+        column = ""
+        position = _TOML_POSITION.search(message)
+        if position is not None:
+            message = message[: position.start()]
+            if position.group(1) is not None:
+                line = int(position.group(1))
+                column = f" at column {position.group(2)}"
+            else:
+                line = text.count("\n") + (0 if text.endswith("\n") else 1)
+                column = " at the end of the file"
+        raise SourceError(f"invalid TOML{column}: {message}", source=source, line=line) from None
+    _check_toml_values(document, [], source)
+    return document
+
+
+def _parse(data: bytes | str, source: str, suffix: str) -> Any:
+    suffix = suffix.lower()
+    if suffix == ".toml":
+        return _parse_toml(data, source)
+    if suffix == ".json":
+        from flux2prompt._load import parse_json
+
+        return parse_json(data, source=source)
+    raise SourceError(
+        f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",
+        source=source,
+    )
+
+
+def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
+    """Whether a parsed document is a prompt file (True) or a plain prompt document (False)."""
+    if suffix.lower() == ".toml":
+        if "prompt" not in document:
+            from flux2prompt._model import KNOWN_KEYS
+
+            stray = [key for key in document if key in KNOWN_KEYS]
+            hint = (
+                f"; move {', '.join(repr(k) for k in stray)} under a [prompt] table"
+                if stray
+                else "; write the prompt under a [prompt] table"
+            )
+            raise SourceError(f"$: a TOML prompt file needs a 'prompt' table{hint}", source=source)
+        return True
+    if not isinstance(document, Mapping):
+        return False
+    if "prompt" in document:
+        return True
+    metadata = [key for key in _METADATA_KEYS if key in document]
+    if metadata:
+        raise SourceError(
+            f"$: has prompt-file metadata ({', '.join(repr(k) for k in metadata)}) but no "
+            "'prompt' key; put the prompt document under \"prompt\"",
+            source=source,
+        )
+    return False
+
+
+@cache
+def _file_schema() -> dict[str, Any]:
+    text = (
+        resources.files("flux2prompt")
+        .joinpath("schemas", "prompt-file.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _file_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_file_schema())
+
+
+def prompt_file_schema() -> dict[str, Any]:
+    """A copy of the JSON Schema (Draft 2020-12) of prompt files.
+
+    >>> prompt_file_schema()["title"]
+    'flux2prompt prompt file'
+    """
+    return copy.deepcopy(_file_schema())
+
+
+_JSON_TYPE = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _metadata_message(error: jsonschema.ValidationError) -> str:
+    value = error.instance
+    rule: Any = error.validator_value
+    shown = json.dumps(value, ensure_ascii=False, default=repr)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    kind = _JSON_TYPE.get(type(value), type(value).__name__)
+    if error.validator == "type":
+        article = "an" if str(rule)[0] in "aeiou" else "a"
+        return f"expected {article} {rule}, got {kind} {shown}"
+    if error.validator == "required":
+        missing = [key for key in rule if isinstance(value, dict) and key not in value]
+        return f"missing required key {', '.join(repr(k) for k in missing)}"
+    if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
+        return (
+            f"{shown} is not a slug: use lower-case letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit (e.g. 'mug-hero')"
+        )
+    if error.validator == "minimum":
+        return f"must be at least {rule}, got {shown}"
+    if error.validator == "minLength":
+        return "must not be empty"
+    if error.validator == "uniqueItems":
+        return "has duplicate items"
+    return str(error.message)
+
+
+def _metadata_issues(document: Any) -> list[str]:
+    validator = _file_validator()
+    issues: list[str] = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
+        base = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = (
+                list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+            )
+            for key in error.instance:
+                if key not in allowed:
+                    issues.append(
+                        f"{json_path([*base, key])}: unknown key {key!r}; known keys: "
+                        f"{', '.join(k for k in allowed if k != '$schema')}"
+                    )
+            continue
+        issues.append(f"{json_path(base)}: {_metadata_message(error)}")
+    return issues
+
+
+def _in_file(exc: PromptValidationError, source: str) -> PromptValidationError:
+    """The same validation error with paths inside the file (``$.prompt...``) and its name."""
+    issues = [
+        ValidationIssue("$.prompt" + issue.path[1:], issue.message, issue.schema_path)
+        for issue in exc.issues
+    ]
+    rebased = PromptValidationError(issues, exc.profile)
+    rebased.args = (f"{source}: {rebased.args[0]}",)
+    return rebased
+
+
+def _render(
+    document: dict[str, Any],
+    variables: Mapping[str, object],
+    source: str,
+    profile: Profile,
+    extra_keys: Iterable[str],
+) -> Prompt:
+    from flux2prompt._load import prompt_from_document
+
+    try:
+        rendered = _substitute(document, variables, ["prompt"])
+    except PromptError as exc:
+        raise PromptError(f"{source}: {exc}") from None
+    try:
+        return prompt_from_document(rendered, profile=profile, extra_keys=extra_keys)
+    except PromptValidationError as exc:
+        raise _in_file(exc, source) from None
+
+
+def _prepare(document: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Migrate a prompt-file document and check its metadata; the result is current and valid."""
+    from flux2prompt._migrate import migrate_prompt_file
+
+    migrated = migrate_prompt_file(document, source)
+    issues = _metadata_issues(migrated)
+    if issues:
+        raise SourceError("; ".join(issues), source=source)
+    return migrated
+
+
+def _build(
+    document: Mapping[str, Any],
+    *,
+    source: str,
+    path: Path | None,
+    variables: Mapping[str, object] | None,
+    profile: Profile,
+    extra_keys: Iterable[str],
+) -> PromptFile:
+    written_version = document.get("schema_version", 1)
+    current = _prepare(document, source)
+    prompt_document: dict[str, Any] = current["prompt"]
+    names = frozenset(placeholders(prompt_document))
+    extra = tuple(extra_keys)
+    prompt = None
+    if not names or variables is not None:
+        # Always substituted, even without placeholders, so that "$$" means "$" in every file.
+        prompt = _render(prompt_document, variables or {}, source, profile, extra)
+    raw_parameters = current.get("parameters", {})
+    parameters = {key: raw_parameters[key] for key in _PARAMETER_KEYS if key in raw_parameters}
+    return PromptFile(
+        name=current["name"],
+        description=current.get("description"),
+        version=current.get("version"),
+        model=current.get("model"),
+        parameters=MappingProxyType(parameters),
+        tags=tuple(current.get("tags", ())),
+        path=path,
+        schema_version=written_version,
+        placeholders=names,
+        source=source,
+        _document=prompt_document,
+        _prompt=prompt,
+        _profile=profile,
+        _extra_keys=extra,
+    )
+
+
+def parse_prompt_file(
+    data: bytes | str,
+    *,
+    suffix: str,
+    source: str = "<prompt file>",
+    path: Path | None = None,
+    variables: Mapping[str, object] | None = None,
+    profile: Profile = "flux2",
+    extra_keys: Iterable[str] = (),
+) -> PromptFile:
+    """Read a prompt file from its contents; ``suffix`` (``".toml"`` or ``".json"``) says how.
+
+    ``source`` names the contents in errors (a path, or ``REV:path`` for a file read from git).
+
+    >>> parse_prompt_file('{"name": "x", "prompt": {"scene": "a kite"}}', suffix=".json").name
+    'x'
+    """
+    document = _parse(data, source, suffix)
+    if not _is_prompt_file(document, suffix, source):
+        raise SourceError(
+            "is a plain prompt document, not a prompt file: load it with flux2prompt.load(), or "
+            'wrap it as {"name": "...", "prompt": {...}} to give it a name and metadata',
+            source=source,
+        )
+    return _build(
+        document,
+        source=source,
+        path=path,
+        variables=variables,
+        profile=profile,
+        extra_keys=extra_keys,
+    )
+
+
+def load_prompt_file(
+    path: str | Path,
+    variables: Mapping[str, object] | None = None,
+    *,
+    profile: Profile = "flux2",
+    extra_keys: Iterable[str] = (),
+) -> PromptFile:
+    """Load a prompt file (``.toml`` or ``.json``): metadata and a validated prompt.
+
+    An older ``schema_version`` is migrated; a template is validated after substituting
+    ``variables`` (without them, its :attr:`PromptFile.prompt` says which are needed). Raises
+    :class:`~flux2prompt.SourceError` for an unreadable file or bad metadata (naming the file and
+    the line or key path) and :class:`~flux2prompt.PromptValidationError` for an invalid prompt.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "poster.prompt.toml"
+    >>> _ = path.write_text('name = "poster"\\n[prompt]\\nscene = "a ${city}"\\n')
+    >>> load_prompt_file(path, {"city": "Lisbon"}).prompt.to_json()
+    '{"scene":"a Lisbon"}'
+    """
+    path = Path(path)
+    return parse_prompt_file(
+        _read_bytes(path),
+        suffix=path.suffix,
+        source=str(path),
+        path=path,
+        variables=variables,
+        profile=profile,
+        extra_keys=extra_keys,
+    )
+
+
+def read_prompt_document(path: Path) -> Any:
+    """Read the prompt document stored at ``path``: a prompt file's ``prompt``, or a plain one.
+
+    A prompt file is migrated and its metadata checked; ``$$`` becomes ``$``. A template cannot
+    be read without its variables: that is a :class:`~flux2prompt.PromptError` naming them.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.json"
+    >>> _ = path.write_text('{"scene": "fog"}', encoding="utf-8")
+    >>> read_prompt_document(path)
+    {'scene': 'fog'}
+    """
+    source = str(path)
+    document = _parse(_read_bytes(path), source, path.suffix)
+    if not _is_prompt_file(document, path.suffix, source):
+        return document
+    current = _prepare(document, source)
+    prompt_document = current["prompt"]
+    names = placeholders(prompt_document)
+    if names:
+        listed = ", ".join(f"${{{name}}}" for name in sorted(names))
+        raise PromptError(
+            f"{source}: this prompt file is a template with placeholders {listed}; give their "
+            "values: flux2prompt.load_prompt_file(path, variables={...}).prompt"
+        )
+    try:
+        return _substitute(prompt_document, {}, ["prompt"])
+    except PromptError as exc:
+        raise PromptError(f"{source}: {exc}") from None

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from flux2prompt._compile import dumps_compact
+from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
 from flux2prompt._model import KNOWN_KEYS, Profile, Prompt
-from flux2prompt._schema import check_document, json_path
+from flux2prompt._schema import check_document, json_data, json_path
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
@@ -34,26 +34,77 @@ __all__ = ["issues_from_pydantic", "load", "parse_json", "prompt_from_document"]
 PromptSource = Prompt | Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 
+class _StrictJSONError(ValueError):
+    """A duplicate key or a NaN/Infinity constant; ``token`` is what to look for in the text."""
+
+    def __init__(self, message: str, token: tuple[str, str]):
+        super().__init__(message)
+        self.token = token
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}: a later value would silently replace it")
+            raise _StrictJSONError(
+                f"duplicate key {key!r}: a later value would silently replace it", ("key", key)
+            )
         out[key] = value
     return out
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON; write a number")
+    raise _StrictJSONError(f"{name} is not valid JSON; write a number", ("constant", name))
+
+
+def _line_of(text: str, token: tuple[str, str]) -> int | None:
+    """The line of the first repeated key of one object, or of a bare NaN/Infinity constant.
+
+    Only runs after the parser has refused the text, so a simple scan is enough: strings are
+    skipped with the JSON decoder's own scanner, objects keep the set of keys seen so far.
+    """
+    kind, name = token
+    stack: list[set[str] | None] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            try:
+                value, end = json.decoder.scanstring(text, index + 1)
+            except ValueError:
+                return None
+            rest = text[end : end + 64].lstrip()
+            keys = stack[-1] if stack else None
+            if kind == "key" and keys is not None and rest.startswith(":"):
+                if value == name and value in keys:
+                    return text.count("\n", 0, index) + 1
+                keys.add(value)
+            index = end
+            continue
+        if char == "{":
+            stack.append(set())
+        elif char == "[":
+            stack.append(None)
+        elif char in "}]" and stack:
+            stack.pop()
+        elif kind == "constant" and text.startswith(name, index):
+            return text.count("\n", 0, index) + 1
+        index += 1
+    return None
 
 
 def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
-    """Parse JSON text strictly: duplicate keys and NaN/Infinity are errors with a line number.
+    """Parse JSON text strictly: duplicate keys and NaN/Infinity are errors, with the line.
 
-    >>> parse_json('{"a": 1, "a": 2}')
-    Traceback (most recent call last):
-    ...
-    flux2prompt._errors.SourceError: duplicate key 'a': a later value would silently replace it
+    >>> def show(text):
+    ...     try:
+    ...         parse_json(text, source="p.json")
+    ...     except SourceError as exc:
+    ...         print(exc)
+    >>> show('{"scene": "x",\\n "scene": "y"}')
+    p.json:2: duplicate key 'scene': a later value would silently replace it
+    >>> show('{\\n  "scene": "x",\\n}')
+    p.json:3: invalid JSON at column 1: Expecting property name enclosed in double quotes
     """
     if isinstance(text, bytes):
         try:
@@ -72,8 +123,16 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
             source=source or "<json>",
             line=exc.lineno,
         ) from None
-    except ValueError as exc:
-        raise SourceError(str(exc), source=source) from None
+    except _StrictJSONError as exc:
+        line = _line_of(text, exc.token)
+        raise SourceError(
+            str(exc), source=source or ("<json>" if line else None), line=line
+        ) from None
+    except RecursionError:
+        raise SourceError("JSON nested too deeply to be a prompt", source=source) from None
+    except ValueError as exc:  # an integer with more digits than Python converts, say
+        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        raise SourceError(f"invalid JSON: {reason}", source=source) from None
 
 
 def issues_from_pydantic(
@@ -86,10 +145,11 @@ def issues_from_pydantic(
         node = document
         for part in item["loc"]:
             # pydantic adds union-member and validator names to locations; keep real keys only.
-            if isinstance(node, Mapping) and part in node:
-                node = node[part]
-                parts.append(part)
-            elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            is_key = isinstance(node, Mapping) and part in node
+            is_index = (
+                isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)
+            )
+            if is_key or is_index:
                 node = node[part]
                 parts.append(part)
         message = str(item["msg"]).removeprefix("Value error, ")
@@ -102,15 +162,21 @@ def prompt_from_document(
 ) -> Prompt:
     """Validate a parsed JSON document and build its :class:`Prompt`.
 
-    Keys named in ``extra_keys`` are kept as custom extras instead of being rejected.
+    Keys named in ``extra_keys`` are kept as custom extras instead of being rejected; their text
+    is held to the same Unicode hygiene as the rest.
+
+    >>> prompt_from_document({"scene": "x", "title": "Water"}, extra_keys=["title"]).extras
+    {'title': 'Water'}
     """
     if not isinstance(document, Mapping):
-        kind = type(document).__name__
+        kind = {list: "an array", str: "a string"}.get(type(document), type(document).__name__)
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )
     wanted = tuple(extra_keys)
     for key in wanted:
+        if not isinstance(key, str):
+            raise PromptError(f"extra_keys: {key!r} is not a key name")
         if key in KNOWN_KEYS:
             raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
     core = {k: v for k, v in document.items() if k not in wanted}
@@ -119,9 +185,16 @@ def prompt_from_document(
         prompt = Prompt.model_validate(core)
     except PydanticValidationError as exc:
         raise PromptValidationError(issues_from_pydantic(exc, core), profile) from None
-    extras = tuple((k, dumps_compact(v)) for k, v in document.items() if k in wanted)
+    extras = []
+    for key, value in document.items():
+        if key in wanted:
+            data, problems = json_data({key: value}, clean=True)
+            if problems:
+                raise PromptValidationError(problems, profile)
+            ((clean_key, clean_value),) = data.items()
+            extras.append((clean_key, dumps_compact(clean_value)))
     if extras:
-        object.__setattr__(prompt, "__pydantic_private__", {"_extras": extras})
+        object.__setattr__(prompt, "__pydantic_private__", {"_extras": tuple(extras)})
     return prompt
 
 
@@ -144,7 +217,7 @@ def load(
 
     if isinstance(source, Prompt):
         if profile != "flux2":
-            check_document(source.to_dict(), profile)
+            compile_json(source, profile)
         return source
     if isinstance(source, PromptBuilder):
         return source.compile(profile=profile)

@@ -2,9 +2,12 @@
 
 Python attribute names are snake_case; wire names are the ones FLUX.2 examples use (``lens-mm``,
 ``f-number``, ``ISO``). Collections are tuples, so a frozen model is frozen all the way down.
-The models agree with ``schemas/flux2-prompt.schema.json``: a property test checks that both accept
-and reject the same documents. Two rules are stricter than the schema can say: text is
-NFC-normalised, and a language tag must be registered, not only well-formed.
+The models agree with ``schemas/flux2-prompt.schema.json``: a property test checks that
+``Model.model_validate(document)`` and the schema accept and reject the same documents. So
+``model_validate`` reads *wire documents*: wire names only (``f-number``, not ``f_number``) and no
+``null`` (a key is there with a value, or absent); the constructor takes Python names and ``None``.
+Two rules are stricter than the schema can say: a language tag must be registered, not only
+well-formed, and text must be valid Unicode (no lone surrogates). Text is NFC-normalised.
 
 Example:
     >>> from flux2prompt import Subject
@@ -17,9 +20,11 @@ from __future__ import annotations
 import enum
 import json
 import unicodedata
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias
 
+import pydantic_core
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +34,9 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from flux2prompt._color import normalize_hex
@@ -157,6 +165,10 @@ class Lens(enum.StrEnum):
     MM_85 = "85mm"
 
 
+# Set in the validation context by model_validate: the input is a wire document.
+_WIRE = "flux2prompt.wire"
+
+
 class _Node(BaseModel):
     """Shared configuration: frozen, strict on types, unknown keys rejected, wire aliases."""
 
@@ -169,29 +181,54 @@ class _Node(BaseModel):
         use_enum_values=True,
     )
 
-    # (attribute, wire key) in wire order; filled in by __pydantic_init_subclass__.
-    _wire_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and isinstance(info.context, Mapping) and info.context.get(_WIRE):
+            raise ValueError("null is not a value here; leave the key out")
+        return value
 
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls._wire_keys = tuple(
-            (name, field.alias or name) for name, field in cls.model_fields.items()
-        )
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """Validate a wire document, as loaded from JSON.
+
+        Keys are the wire names (``f-number``, ``ISO``, ``lens-mm``; pass ``by_name=True`` to
+        also accept ``f_number``) and ``null`` is refused: an unset key is left out.
+
+        >>> Camera.model_validate({"f-number": "f/2.8", "ISO": 200}).iso
+        200
+        """
+        options.setdefault("by_name", False)
+        options["context"] = {**(options.get("context") or {}), _WIRE: True}
+        return super().model_validate(obj, **options)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """Validate a wire document given as JSON text; see :meth:`model_validate`."""
+        options.setdefault("by_name", False)
+        options["context"] = {**(options.get("context") or {}), _WIRE: True}
+        return super().model_validate_json(json_data, **options)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; values in ``update`` (Python names) are validated like constructor arguments.
+
+        >>> Camera(lens="85mm").model_copy(update={"iso": 400}).to_dict()
+        {'lens': '85mm', 'ISO': 400}
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        copied = type(self)(**{**fields, **update})
+        if self.__pydantic_private__:
+            object.__setattr__(copied, "__pydantic_private__", dict(self.__pydantic_private__))
+        return copied
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form of this part as plain JSON data (lists, not tuples), unset keys omitted."""
-        out: dict[str, Any] = {}
-        for attr, key in self._wire_keys:
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                value = [v.to_dict() if isinstance(v, _Node) else v for v in value]
-            elif isinstance(value, _Node):
-                value = value.to_dict()
-            out[key] = value
-        return out
+        data: dict[str, Any] = self.__pydantic_serializer__.to_python(
+            self, mode="json", by_alias=True, exclude_none=True
+        )
+        return data
 
 
 class Subject(_Node):
@@ -278,6 +315,13 @@ class Prompt(_Node):
     # in order after the known keys. Stored as JSON text so the model stays immutable.
     _extras: tuple[tuple[str, str], ...] = PrivateAttr(default=())
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        # The schema's minProperties: 1. An empty prompt asks the model for nothing.
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("the prompt is empty; add at least a scene")
+        return self
+
     @property
     def extras(self) -> dict[str, Any]:
         """Custom top-level keys added with ``.extra()`` or ``load(..., extra_keys=...)``."""
@@ -312,7 +356,7 @@ class Prompt(_Node):
         }
         """
         if pretty:
-            return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, allow_nan=False)
+            return pydantic_core.to_json(self.to_dict(), indent=2).decode()
         return self._wire
 
     def to_bytes(self) -> bytes:
@@ -354,4 +398,6 @@ class Prompt(_Node):
         return html_render(self)
 
 
-KNOWN_KEYS: tuple[str, ...] = tuple(key for _, key in Prompt._wire_keys)
+KNOWN_KEYS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in Prompt.model_fields.items()
+)

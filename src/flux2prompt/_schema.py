@@ -2,7 +2,8 @@
 
 Validation runs on a compiled validator (jsonschema-rs) on the hot path; only when a document is
 invalid does python-jsonschema walk it again to report every issue with its JSON path, the most
-relevant first (``best_match`` order), in words a user can act on.
+relevant first (shallowest first, as ``best_match`` ranks them, then in document order), in words
+a user can act on.
 
 Example:
     >>> issues = find_issues({"scene": "x", "lightning": "soft"}, "flux2")
@@ -15,26 +16,30 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 import jsonschema_rs
-from jsonschema.exceptions import ValidationError, relevance
+from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
 from referencing import Registry, Resource
 
 from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
 from flux2prompt._model import Profile
-from flux2prompt._text import forbidden_char_problem
+from flux2prompt._text import forbidden_char_problem, surrogate_problem
 
 __all__ = [
     "PROFILES",
     "SCHEMA_VERSION",
     "check_document",
     "find_issues",
+    "json_data",
     "json_path",
     "schema",
 ]
@@ -45,6 +50,9 @@ SCHEMA_FILES: dict[str, str] = {
     "cloudflare": "cloudflare-flux2.schema.json",
 }
 SCHEMA_VERSION = 1
+
+# Deeper than any prompt needs; keeps a hostile document from exhausting the Python stack.
+MAX_DEPTH = 64
 
 
 @cache
@@ -82,11 +90,33 @@ def _fast_validator(profile: str) -> Any:
 
 
 @cache
-def _reporting_validator(profile: str) -> jsonschema.Draft202012Validator:
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns follow ECMA-262, where "$" matches only at the very end of the text
+    # (jsonschema-rs agrees). Python's "$" also matches before a final newline, so "#ABC\n" would
+    # pass as hex. Our patterns use "$" only as their final anchor, so that one is made "\Z".
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _python_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_ReportingValidator: Any = extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
+)
+
+
+@cache
+def _reporting_validator(profile: str) -> Any:
     registry: Registry[Any] = Registry().with_resources(
         (uri, Resource.from_contents(contents)) for uri, contents in _resources()
     )
-    return jsonschema.Draft202012Validator(_raw_schema(profile), registry=registry)
+    return _ReportingValidator(_raw_schema(profile), registry=registry)
 
 
 def check_document(document: Any, profile: Profile = "flux2") -> None:
@@ -99,11 +129,23 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
     flux2prompt._errors.PromptValidationError: prompt is invalid under profile 'flux2' (1 problem):
     $.scene: expected a string, got integer 1
     """
-    if not _fast_validator(profile).is_valid(document):
+    try:
+        valid = _fast_validator(profile).is_valid(document)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # Not JSON data (a set, a lone surrogate, an int key...): find_issues says where.
+        valid = False
+    if not valid:
         raise PromptValidationError(find_issues(document, profile), profile)
 
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _printable(text: str) -> str:
+    """``text`` with invisible characters (controls, bidi, surrogates) spelled as ``\\uXXXX``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -111,17 +153,95 @@ def json_path(parts: Iterable[str | int]) -> str:
 
     >>> json_path(["camera", "f-number"])
     "$.camera['f-number']"
+    >>> json_path(["subjects", 0, "position"])
+    '$.subjects[0].position'
     """
     out = "$"
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
+        elif _IDENTIFIER.fullmatch(part):
             out += f".{part}"
         else:
             escaped = part.replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{escaped}']"
+            out += f"['{_printable(escaped)}']"
     return out
+
+
+def json_data(
+    value: Any, base: Iterable[str | int] = (), *, clean: bool = False
+) -> tuple[Any, list[ValidationIssue]]:
+    """Check that ``value`` is plain JSON data and return it with tuples as lists.
+
+    JSON data is dicts with string keys, lists (tuples are accepted), strings, finite numbers,
+    booleans and ``None``, nested at most ``MAX_DEPTH`` deep. With ``clean=True`` every string
+    and key is also held to the text hygiene rules and NFC-normalised, as custom extras are.
+    Problems come back as issues with their JSON paths, so callers choose how to raise.
+
+    >>> json_data({"seed": (1, 2.5), "ok": True})
+    ({'seed': [1, 2.5], 'ok': True}, [])
+    >>> _, issues = json_data({"a": [float("nan"), {1}]})
+    >>> [str(issue) for issue in issues]
+    ['$.a[0]: NaN is not a JSON number', '$.a[1]: a set is not JSON data; use a list']
+    """
+    issues: list[ValidationIssue] = []
+    data = _json_data(value, list(base), issues, clean)
+    return data, issues
+
+
+def _json_data(
+    value: Any, path: list[str | int], issues: list[ValidationIssue], clean: bool
+) -> Any:
+    # bool before int (a bool is an int); exact types first since they are by far the most common.
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is str or isinstance(value, str):
+        return _json_text(value, path, issues, clean)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return float(value)
+        word = "NaN" if math.isnan(value) else "Infinity"
+        issues.append(ValidationIssue(json_path(path), f"{word} is not a JSON number"))
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if len(path) >= MAX_DEPTH:
+        issues.append(ValidationIssue(json_path(path), f"nested deeper than {MAX_DEPTH} levels"))
+        return None
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                issues.append(
+                    ValidationIssue(
+                        json_path(path),
+                        f"key {key!r} is a {type(key).__name__}; JSON object keys are text",
+                    )
+                )
+                continue
+            key = _json_text(key, [*path, key], issues, clean)
+            out[key] = _json_data(item, [*path, key], issues, clean)
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_data(item, [*path, i], issues, clean) for i, item in enumerate(value)]
+    noun = type(value).__name__
+    hint = "; use a list" if isinstance(value, set | frozenset) else ""
+    issues.append(ValidationIssue(json_path(path), f"a {noun} is not JSON data{hint}"))
+    return None
+
+
+def _json_text(
+    value: str, path: list[str | int], issues: list[ValidationIssue], clean: bool
+) -> str:
+    # Unless cleaning, only what cannot travel as UTF-8 at all is reported here; the schema's text
+    # pattern reports control characters with the rule they break.
+    problem = forbidden_char_problem(value) if clean else surrogate_problem(value)
+    if problem is not None:
+        issues.append(ValidationIssue(json_path(path), problem))
+        return value
+    value = str.__str__(value)
+    return unicodedata.normalize("NFC", value) if clean else value
 
 
 _JSON_TYPES = {
@@ -137,15 +257,18 @@ _JSON_TYPES = {
 
 def _describe(value: Any) -> str:
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
-    shown = json.dumps(value, ensure_ascii=False, default=repr)
+    shown = _printable(json.dumps(value, ensure_ascii=False, default=repr))
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{kind} {shown}"
 
 
+_ALPHA = re.compile(r"#(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})")
+
+
 def _message(error: ValidationError, profile: str) -> str:
     keyword = error.validator
-    value = error.instance
+    value: Any = error.instance
     rule: Any = error.validator_value
     if keyword == "type":
         expected = rule if isinstance(rule, str) else " or ".join(rule)
@@ -153,9 +276,10 @@ def _message(error: ValidationError, profile: str) -> str:
         return f"expected {article} {expected}, got {_describe(value)}"
     if keyword == "pattern" and isinstance(value, str):
         if "A-Fa-f" in str(rule):
+            alpha = " (alpha is not supported)" if _ALPHA.fullmatch(value) else ""
             return (
                 f"{value!r} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F"
-                + (" (alpha is not supported)" if re.fullmatch(r"#[0-9A-Fa-f]{4,8}", value) else "")
+                + alpha
             )
         problem = forbidden_char_problem(value)
         if problem is not None:
@@ -169,13 +293,12 @@ def _message(error: ValidationError, profile: str) -> str:
         return f"{_describe(value)} is not allowed under profile {profile!r}; use one of {choices}"
     if keyword in ("minItems", "maxItems") and isinstance(value, list):
         limit = "at least" if keyword == "minItems" else "at most"
-        exact = ""
         sibling = error.schema if isinstance(error.schema, Mapping) else {}
         if sibling.get("minItems") == sibling.get("maxItems"):
-            limit, exact = "exactly", ""
+            limit = "exactly"
         return (
             f"has {len(value)} item{'s' if len(value) != 1 else ''}; profile {profile!r} needs "
-            f"{limit} {rule}{exact}"
+            f"{limit} {rule}"
         )
     if keyword == "required":
         missing = [key for key in rule if isinstance(value, dict) and key not in value]
@@ -192,17 +315,22 @@ def _message(error: ValidationError, profile: str) -> str:
     return str(error.message)
 
 
-def _unknown_key_issues(error: ValidationError, base: list[str | int]) -> list[ValidationIssue]:
+def _unknown_key_issues(
+    error: ValidationError, instance: Mapping[str, Any], base: list[str | int]
+) -> list[ValidationIssue]:
     schema_node: Any = error.schema
     allowed = list(schema_node.get("properties", {})) if isinstance(schema_node, Mapping) else []
     issues = []
-    for key in error.instance:
+    for key in instance:
         if key in allowed:
             continue
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(allowed)}"
-        if not base:
-            hint += " (to keep a custom key, add it with .extra() or load(..., extra_keys=...))"
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:
+            hint = f"; known keys: {', '.join(allowed)}"
+            if not base:
+                hint += " (to keep a custom key, use .extra() or load(..., extra_keys=...))"
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),
@@ -213,6 +341,22 @@ def _unknown_key_issues(error: ValidationError, base: list[str | int]) -> list[V
     return issues
 
 
+def _document_order(document: Any, path: Iterable[str | int]) -> tuple[int, ...]:
+    """Where ``path`` is in ``document``, as positions, so issues can be listed in reading order."""
+    order = []
+    node = document
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str):
+            order.append(list(node).index(part) if part in node else len(node))
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int):
+            order.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            order.append(0)
+    return tuple(order)
+
+
 def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIssue]:
     """Every schema problem in ``document``, the most relevant first. Empty when it is valid.
 
@@ -221,13 +365,24 @@ def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIss
     $: missing required key 'subjects' (profile 'cloudflare')
     $.color_palette: has 1 item; profile 'cloudflare' needs exactly 3
     """
+    data, not_json = json_data(document)
+    if not_json:
+        return not_json
     validator = _reporting_validator(profile)
-    errors = sorted(validator.iter_errors(document), key=relevance)
+
+    def rank(error: ValidationError) -> tuple[Any, ...]:
+        # best_match's ranking (shallow first, weak keywords last), then reading order.
+        return (
+            len(error.absolute_path),
+            _document_order(data, error.absolute_path),
+            error.validator in ("anyOf", "oneOf"),
+        )
+
     issues: list[ValidationIssue] = []
-    for error in errors:
+    for error in sorted(validator.iter_errors(data), key=rank):
         base = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            issues.extend(_unknown_key_issues(error, base))
+            issues.extend(_unknown_key_issues(error, error.instance, base))
             continue
         issues.append(
             ValidationIssue(
@@ -236,6 +391,16 @@ def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIss
                 schema_path="/".join(str(p) for p in error.absolute_schema_path),
             )
         )
+    if not issues:
+        # The two engines should agree; should the compiled one still object, use its words.
+        issues = [
+            ValidationIssue(
+                path=json_path(error.instance_path),
+                message=str(error.message),
+                schema_path="/".join(str(p) for p in error.schema_path),
+            )
+            for error in _fast_validator(profile).iter_errors(data)
+        ]
     # The same place can fail twice (for example under both profiles' rules); keep the first.
     seen: set[tuple[str, str]] = set()
     unique = []

@@ -2,8 +2,9 @@
 
 Everything a user writes is NFC-normalised (a decomposed ``e`` + U+0301 becomes ``é``) and checked
 for characters that would corrupt or disguise the prompt: C0/C1 control characters (newline is
-allowed) and the bidi override and isolate controls U+202A-U+202E and U+2066-U+2069. Zero-width
-characters are allowed but reported by the linter.
+allowed), the bidi override and isolate controls U+202A-U+202E and U+2066-U+2069, and lone
+surrogates (text that was not valid Unicode to begin with). Zero-width characters are allowed but
+reported by the linter.
 
 Example:
     >>> clean_text("Cafe\\u0301", where="scene")
@@ -26,10 +27,14 @@ __all__ = [
     "dominant_script",
     "expected_script",
     "forbidden_char_problem",
+    "surrogate_problem",
 ]
 
-# Kept in step with the `text` pattern of schemas/flux2-prompt.schema.json.
-FORBIDDEN_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Kept in step with the `text` pattern of schemas/flux2-prompt.schema.json. Lone surrogates are
+# the one addition the schema cannot state (a JSON Schema instance is already valid Unicode): they
+# come from JSON escapes such as "\\ud800" and cannot be encoded as UTF-8 on the wire.
+FORBIDDEN_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 ZERO_WIDTH_CHARS = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 _BIDI = {
@@ -53,10 +58,25 @@ def forbidden_char_problem(value: str) -> str | None:
     'contains U+202E RIGHT-TO-LEFT OVERRIDE at index 1; bidi controls can disguise text, remove it'
     """
     match = FORBIDDEN_CHARS.search(value)
-    if match is None:
-        return None
-    code = ord(match.group())
-    index = match.start()
+    return None if match is None else _char_problem(ord(match.group()), match.start())
+
+
+def surrogate_problem(value: str) -> str | None:
+    """Describe the first lone surrogate in ``value`` (it cannot be encoded as UTF-8), if any.
+
+    >>> surrogate_problem("ok\\ud800")
+    'contains lone surrogate U+D800 at index 2; not valid Unicode, check how the text was decoded'
+    """
+    match = _SURROGATES.search(value)
+    return None if match is None else _char_problem(ord(match.group()), match.start())
+
+
+def _char_problem(code: int, index: int) -> str:
+    if 0xD800 <= code <= 0xDFFF:
+        return (
+            f"contains lone surrogate U+{code:04X} at index {index}; "
+            "not valid Unicode, check how the text was decoded"
+        )
     if code in _BIDI:
         return (
             f"contains U+{code:04X} {_BIDI[code]} at index {index}; "
@@ -71,18 +91,25 @@ def forbidden_char_problem(value: str) -> str | None:
 def clean_text(value: str, *, where: str) -> str:
     """Return ``value`` NFC-normalised, or raise :class:`PromptError` naming ``where``.
 
+    The result is always a plain ``str`` (a ``StrEnum`` member becomes its value).
+
     >>> clean_text("ok", where="scene")
     'ok'
+    >>> clean_text("Rau\\u0301l", where="subject(description)")
+    'Raúl'
     """
     if not isinstance(value, str):
         raise PromptError(f"{where}: expected text, got {type(value).__name__} {value!r}")
     problem = forbidden_char_problem(value)
     if problem is not None:
         raise PromptError(f"{where}: {problem}")
+    if type(value) is not str:
+        value = str.__str__(value)
     return unicodedata.normalize("NFC", value)
 
 
-_TAG_SYNTAX = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+# The schema's `language` pattern; langcodes then checks that the subtags are registered.
+_TAG_SYNTAX = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
 @lru_cache(maxsize=512)
@@ -92,19 +119,34 @@ def check_language_tag(tag: str) -> str | None:
     >>> check_language_tag("zh-Hant")
     >>> check_language_tag("english")
     "'english' is not a valid BCP 47 language tag; did you mean 'en'?"
+    >>> check_language_tag("pt_BR")
+    "'pt_BR' is not a valid BCP 47 language tag; did you mean 'pt-BR'?"
     """
     import langcodes
 
-    if _TAG_SYNTAX.match(tag) and langcodes.tag_is_valid(tag):
+    if _TAG_SYNTAX.fullmatch(tag) and _registered(tag):
         return None
-    hint = "use a code such as 'en', 'ja', 'zh-Hant'"
-    try:
-        guess = langcodes.find(tag).to_tag()
-    except LookupError:
-        guess = None
-    if guess:
-        hint = f"did you mean {guess!r}?"
+    guess: str | None = None
+    dashed = tag.replace("_", "-")
+    if dashed != tag and _TAG_SYNTAX.fullmatch(dashed) and _registered(dashed):
+        guess = dashed
+    elif len(tag) > 3:
+        # A language *name* ("english", "Japanese"): langcodes knows names in many languages.
+        try:
+            guess = langcodes.find(tag).to_tag()
+        except (LookupError, ValueError):
+            guess = None
+    hint = f"did you mean {guess!r}?" if guess else "use a code such as 'en', 'ja', 'zh-Hant'"
     return f"{tag!r} is not a valid BCP 47 language tag; {hint}"
+
+
+def _registered(tag: str) -> bool:
+    import langcodes
+
+    try:
+        return bool(langcodes.tag_is_valid(tag))
+    except (LookupError, ValueError):
+        return False
 
 
 # Script names as ISO 15924 codes, keyed by the first word of unicodedata's character names.
@@ -128,10 +170,12 @@ _SCRIPT_BY_NAME_PREFIX = {
 
 
 def _char_script(char: str) -> str | None:
-    name = unicodedata.name(char, "")
-    if not name:
-        return None
-    return _SCRIPT_BY_NAME_PREFIX.get(name.split(" ", 1)[0])
+    words = unicodedata.name(char, "").split(" ", 2)
+    if words[0] in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
+        words = words[1:]
+    if words[0] == "KATAKANA-HIRAGANA":  # the prolonged sound mark
+        return "Jpan"
+    return _SCRIPT_BY_NAME_PREFIX.get(words[0])
 
 
 def dominant_script(content: str) -> str | None:
@@ -160,6 +204,16 @@ def dominant_script(content: str) -> str | None:
 
 
 _EXPECTED_OVERRIDES = {"ja": "Jpan", "ko": "Hang", "zh": "Hani"}
+# Script codes that dominant_script() reports under another name: it cannot tell simplified from
+# traditional Han, and it counts kana as Japanese and Hangul (with or without Hanja) as Korean.
+_SCRIPT_ALIASES = {
+    "Hans": "Hani",
+    "Hant": "Hani",
+    "Kore": "Hang",
+    "Hira": "Jpan",
+    "Kana": "Jpan",
+    "Hrkt": "Jpan",
+}
 
 
 @lru_cache(maxsize=512)
@@ -173,21 +227,19 @@ def expected_script(tag: str) -> str | None:
     'Deva'
     >>> expected_script("sr-Latn")
     'Latn'
+    >>> expected_script("zh-TW"), expected_script("ko"), expected_script("ja-JP")
+    ('Hani', 'Hang', 'Jpan')
     """
     import langcodes
 
     try:
         language = langcodes.Language.get(tag)
+        if language.script:
+            script = str(language.script)
+        elif str(language.language or "") in _EXPECTED_OVERRIDES:
+            return _EXPECTED_OVERRIDES[str(language.language)]
+        else:
+            script = str(language.maximize().script or "")
     except (LookupError, ValueError):
         return None
-    if language.script in ("Hans", "Hant"):
-        return "Hani"
-    if language.script:
-        return str(language.script)
-    base = str(language.language or "")
-    if base in _EXPECTED_OVERRIDES:
-        return _EXPECTED_OVERRIDES[base]
-    script = language.maximize().script
-    if script in ("Hans", "Hant"):
-        return "Hani"
-    return str(script) if script else None
+    return _SCRIPT_ALIASES.get(script, script) or None

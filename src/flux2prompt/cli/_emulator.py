@@ -15,10 +15,14 @@ from typing import Annotated
 import typer
 
 from flux2prompt.cli._app import app
-from flux2prompt.emulator import config_from_options, serve_forever
-from flux2prompt.emulator._config import TOKEN_ENV_VAR
+from flux2prompt.cli._output import EXIT_USAGE, fail
 
 __all__ = ["emulator"]
+
+# Spelled out rather than imported: importing flux2prompt.emulator needs Pillow (an optional
+# extra), and every command module is imported whenever any command runs. A test keeps the two
+# names equal.
+_TOKEN_ENV_VAR = "FLUX2PROMPT_EMULATOR_TOKEN"
 
 
 @app.command("emulator")
@@ -28,7 +32,7 @@ def emulator(
     token: Annotated[
         str | None,
         typer.Option(
-            envvar=TOKEN_ENV_VAR,
+            envvar=_TOKEN_ENV_VAR,
             show_envvar=True,
             help="Bearer token to require (default: accept any non-empty token).",
         ),
@@ -65,6 +69,10 @@ def emulator(
     Point a client at the printed base URL instead of https://api.cloudflare.com/client/v4.
     """
     try:
+        from flux2prompt.emulator import config_from_options, serve_forever
+    except ImportError as exc:  # Pillow, an optional extra, is missing
+        fail(str(exc), EXIT_USAGE)
+    try:
         config = config_from_options(
             host=host,
             port=port,
@@ -85,5 +93,5 @@ def emulator(
             image_format=image_format,
         )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        fail(str(exc), EXIT_USAGE)
     serve_forever(config)

@@ -1,1 +1,198 @@
-"""CLI commands: generate."""
+"""CLI command: ``flux2-prompt generate``, one image from one prompt through Workers AI.
+
+The API token is read from ``CLOUDFLARE_API_TOKEN`` only, never from an option: a command line
+is visible to every process on the machine. ``--emulator`` needs no account at all.
+
+Example:
+    $ flux2-prompt generate prompts/hero.json --out out/hero.jpg --seed 7 --emulator
+    wrote out/hero.jpg
+      image     1024x768 JPEG, 41.2 KB
+      ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flux2prompt._errors import Flux2PromptError, SourceError
+from flux2prompt.cli._app import app
+from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, print_error, stderr, stdout
+from flux2prompt.transport import (
+    ConfigurationError,
+    ImageResult,
+    ParameterError,
+    WorkersAI,
+    estimate_cost,
+)
+
+__all__ = ["generate"]
+
+_FORMAT_BY_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+# Placeholders for the local emulator, which accepts any bearer token.
+_EMULATOR_ACCOUNT = "emulator"
+_EMULATOR_TOKEN = "emulator-token"
+
+
+def _exit_code(exc: Flux2PromptError) -> int:
+    # The invocation is wrong (bad option, unreadable file, no credentials): 2. The request or
+    # the prompt failed: 1.
+    usage = SourceError | ParameterError | ConfigurationError
+    return EXIT_USAGE if isinstance(exc, usage) else EXIT_INVALID
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except Flux2PromptError as exc:
+            _print_warnings(caught)
+            attempts = getattr(exc, "attempts", 1)
+            tried = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+            print_error(f"{exc}{tried}")
+            raise typer.Exit(_exit_code(exc)) from None
+    _print_warnings(caught)
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        stderr.print(f"warning: {warning.message}")
+
+
+@contextlib.contextmanager
+def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str | None]]:
+    """Yield (base_url, gateway_base_url) of an in-process emulator, or (None, None)."""
+    if not enabled:
+        yield None, None
+        return
+    from flux2prompt.emulator import EmulatorConfig, serve
+
+    with serve(EmulatorConfig(image_format=out_format)) as emu:  # type: ignore[arg-type]
+        yield emu.base_url, emu.gateway_base_url
+
+
+def _save(result: ImageResult, out: Path) -> tuple[Path, str | None]:
+    if out.suffix.lower() in result.extensions:
+        return result.save(out), None
+    # The image is paid for: keep it under the right extension rather than throw it away.
+    corrected = out.with_suffix(result.extension)
+    note = (
+        f"the service returned {result.format.upper()}, not {out.suffix}; wrote {corrected.name} "
+        "instead"
+    )
+    return result.save(corrected), note
+
+
+def _report(result: ImageResult, path: Path) -> None:
+    size_kb = len(result.data) / 1024
+    seed = str(result.seed) if result.seed is not None else "not set (the service chose one)"
+    attempts = "1 attempt" if result.attempts == 1 else f"{result.attempts} attempts"
+    lines = [
+        f"wrote {path}",
+        f"  image     {result.width}x{result.height} {result.format.upper()}, {size_kb:.1f} KB",
+        f"  model     {result.model}",
+        f"  seed      {seed}",
+        f"  prompt    {result.prompt_fingerprint}",
+        f"  request   {result.request_fingerprint}",
+    ]
+    if result.request_id:
+        lines.append(f"  cf-ray    {result.request_id}")
+    lines.append(f"  time      {result.elapsed:.2f} s ({attempts})")
+    for line in lines:
+        stdout.print(line)
+
+
+@app.command("generate")
+def generate(
+    source: Annotated[
+        str, typer.Argument(help="A prompt file (.json, .toml) or path/to/file.py:NAME.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Image file to write: .jpg/.jpeg, .png or .webp."),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(help="flux-2-dev (default), klein-4b, klein-9b, or a full @cf/... id."),
+    ] = None,
+    width: Annotated[int | None, typer.Option(help="256-1920 (default 1024).")] = None,
+    height: Annotated[int | None, typer.Option(help="256-1920 (default 768).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="flux-2-dev only (klein is fixed at 4).")
+    ] = None,
+    guidance: Annotated[float | None, typer.Option(help="Guidance scale.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed, for a reproducible image.")] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--image",
+            help="Reference image (up to 4; larger than 512x512 is downscaled). Repeatable.",
+        ),
+    ] = None,
+    account_id: Annotated[
+        str | None, typer.Option(help="Cloudflare account id [default: $CLOUDFLARE_ACCOUNT_ID].")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="API base URL [default: $CLOUDFLARE_BASE_URL or Cloudflare].")
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option(help="Route through this AI Gateway (see docs/transport.md).")
+    ] = None,
+    emulator: Annotated[
+        bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
+    ] = False,
+) -> None:
+    """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
+
+    The API token comes from $CLOUDFLARE_API_TOKEN (never an option: command lines are
+    visible to other users). Errors name the Cloudflare code and what to do.
+    """
+    out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
+    if out_format is None:
+        print_error(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
+        raise typer.Exit(EXIT_USAGE)
+    with _reported():
+        from flux2prompt.cli._source import resolve_source
+
+        prompt = resolve_source(source)
+        with _emulated(emulator, out_format) as (emu_url, emu_gateway_url):
+            client = WorkersAI(
+                account_id=_EMULATOR_ACCOUNT if emulator else account_id,
+                api_token=_EMULATOR_TOKEN if emulator else None,
+                model=model or "flux-2-dev",
+                base_url=emu_url or base_url,
+                gateway=gateway,
+                gateway_base_url=emu_gateway_url,
+            )
+            with client:
+                request = client.build_request(
+                    prompt,
+                    width=width,
+                    height=height,
+                    steps=steps,
+                    guidance=guidance,
+                    seed=seed,
+                    images=list(image or ()),
+                )
+                result = client.send(request)
+        path, note = _save(result, out)
+        _report(result, path)
+        if request.model.pricing is not None and not emulator:
+            steps_sent = request.params.get("steps")
+            cost = estimate_cost(
+                request.model,
+                result.width,
+                result.height,
+                int(steps_sent) if steps_sent is not None else None,
+                [(i.width, i.height) for i in request.images],
+            )
+            stdout.print(f"  cost      ~${cost:.4f} (estimate, before the free allowance)")
+        if note:
+            stderr.print(f"note: {note}")

@@ -1,1 +1,184 @@
-"""CLI commands: prompt."""
+"""Prompt commands: ``compile``, ``validate``, ``lint``, ``fingerprint`` and ``schema``.
+
+Each is a thin face over the public API: :func:`~flux2prompt.cli._source.resolve_source` (which
+uses :func:`flux2prompt.load`), ``Prompt.to_json`` / ``to_prose`` / ``fingerprint``, the linter
+and :func:`flux2prompt.schema`. Exit codes: 0 success, 1 an invalid prompt (or lint warnings
+under ``--strict``), 2 usage errors and unreadable input.
+
+Example (shell)::
+
+    $ flux2-prompt validate examples/product_shot.py:prompt prompts/hero.json
+    examples/product_shot.py:prompt: ok
+    prompts/hero.json: $.subjects[0].position: 'left' is not allowed under profile 'cloudflare'; ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Annotated
+
+import typer
+
+from flux2prompt._errors import Flux2PromptError, PromptError
+from flux2prompt._model import Profile, Prompt
+from flux2prompt._schema import schema
+from flux2prompt.cli._app import app
+from flux2prompt.cli._output import (
+    EXIT_INVALID,
+    EXIT_OK,
+    echo_data,
+    error_lines,
+    exit_code_for,
+    fail,
+    handle_errors,
+    print_error,
+    stdout,
+)
+from flux2prompt.cli._source import ProfileOption, resolve_source
+
+__all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
+
+_SOURCE_HELP = "A .json/.toml prompt file, or path/to/file.py:NAME (a builder, Prompt or function)."
+
+SourceArgument = Annotated[
+    str, typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
+]
+SourcesArgument = Annotated[
+    list[str], typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
+]
+
+
+@app.command("compile")
+def compile_command(
+    source: SourceArgument,
+    profile: ProfileOption = "flux2",
+    pretty: Annotated[bool, typer.Option("--pretty", help="Indent the JSON for humans.")] = False,
+    prose: Annotated[
+        bool, typer.Option("--prose", help="Print ordered prose instead (for FLUX.2 klein).")
+    ] = False,
+) -> None:
+    """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq)."""
+    if pretty and prose:
+        fail("--pretty and --prose cannot be combined: prose is plain text")
+    with handle_errors(source):
+        prompt = resolve_source(source, profile=profile)
+        output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
+    echo_data(output)
+
+
+def _each_prompt(
+    sources: Iterable[str], profile: Profile
+) -> Iterable[tuple[str, Prompt | None, int]]:
+    """Resolve each source, reporting those that fail; yield ``(source, prompt, exit code)``.
+
+    Invalid prompts are reported on stdout as ``SOURCE: $.path: message`` (they are the result
+    of the check); unreadable sources on stderr as ``error: ...``.
+    """
+    for source in sources:
+        try:
+            prompt = resolve_source(source, profile=profile)
+        except PromptError as exc:
+            for line in error_lines(exc, source):
+                stdout.print(line)
+            yield source, None, EXIT_INVALID
+        except Flux2PromptError as exc:
+            for line in error_lines(exc, source):
+                print_error(line)
+            yield source, None, exit_code_for(exc)
+        else:
+            yield source, prompt, EXIT_OK
+
+
+@app.command()
+def validate(sources: SourcesArgument, profile: ProfileOption = "flux2") -> None:
+    """Check that every SOURCE is a valid prompt under the profile.
+
+    Prints 'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem.
+    Exit 0: all valid; 1: any invalid; 2: any unreadable.
+    """
+    worst = EXIT_OK
+    for source, prompt, code in _each_prompt(sources, profile):
+        if prompt is not None:
+            stdout.print(f"{source}: ok")
+        worst = max(worst, code)
+    raise typer.Exit(worst)
+
+
+def _ignored_codes(values: Sequence[str], known: Iterable[str]) -> tuple[str, ...]:
+    """Split ``--ignore A,B --ignore C`` into known codes; an unknown one stops with exit 2."""
+    known = list(known)
+    by_upper = {code.upper(): code for code in known}
+    codes: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            name = raw.strip()
+            if not name:
+                continue
+            if name.upper() not in by_upper:
+                close = difflib.get_close_matches(name.upper(), list(by_upper), n=1)
+                hint = f"did you mean {by_upper[close[0]]!r}?" if close else "known codes: "
+                if not close:
+                    hint += ", ".join(known)
+                fail(f"--ignore: unknown lint code {name!r}; {hint}")
+            codes.append(by_upper[name.upper()])
+    return tuple(dict.fromkeys(codes))
+
+
+@app.command("lint")
+def lint_command(
+    sources: SourcesArgument,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            metavar="CODE,...",
+            help="Lint codes to silence, comma-separated; the option can repeat.",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
+    ] = False,
+    profile: ProfileOption = "flux2",
+) -> None:
+    """Give BFL's prompting advice on every SOURCE: warnings, never errors.
+
+    Prints 'SOURCE: CODE $.path: message (fix: ...)' for each warning, or 'SOURCE: ok'.
+    Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
+    """
+    from flux2prompt._lint import LINT_CODES, lint
+
+    codes = _ignored_codes(ignore or (), LINT_CODES)
+    worst = EXIT_OK
+    warned = False
+    for source, prompt, code in _each_prompt(sources, profile):
+        worst = max(worst, code)
+        if prompt is None:
+            continue
+        warnings = lint(prompt, ignore=codes)
+        for warning in warnings:
+            fix = f" (fix: {warning.fix})" if warning.fix else ""
+            stdout.print(f"{source}: {warning.code} {warning.path}: {warning.message}{fix}")
+        if not warnings:
+            stdout.print(f"{source}: ok")
+        # Notes (severity "info") are shown but do not fail --strict.
+        warned = warned or any(getattr(w, "severity", "warning") == "warning" for w in warnings)
+    if strict and warned:
+        worst = max(worst, EXIT_INVALID)
+    raise typer.Exit(worst)
+
+
+@app.command()
+def fingerprint(source: SourceArgument, profile: ProfileOption = "flux2") -> None:
+    """Print the fingerprint of SOURCE: sha256 of its compiled UTF-8 bytes, as 'sha256:...'."""
+    with handle_errors(source):
+        value = resolve_source(source, profile=profile).fingerprint
+    echo_data(value)
+
+
+@app.command("schema")
+def schema_command(profile: ProfileOption = "flux2") -> None:
+    """Print the JSON Schema (Draft 2020-12) of a profile."""
+    echo_data(json.dumps(schema(profile), indent=2, ensure_ascii=False))

@@ -1,1 +1,144 @@
-"""CLI commands: versioning."""
+"""CLI commands: ``diff`` and ``lock``, prompts versioned like code.
+
+Both are thin faces over :mod:`flux2prompt._versioning`. Exit codes follow
+:mod:`flux2prompt.cli._output` (``2`` unreadable input, ``1`` an invalid prompt), and:
+
+- ``diff`` exits ``0`` whether or not the prompts differ, unless ``--exit-code`` asks for ``1``
+  when they do (as ``git diff --exit-code``);
+- ``lock --check`` exits ``1`` when the lockfile is missing or out of date, ``0`` when it is
+  up to date.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from flux2prompt._versioning import (
+    LOCK_FILE,
+    build_lock,
+    compare_locks,
+    diff_sources,
+    read_lock,
+    write_lock,
+)
+from flux2prompt.cli._app import app
+from flux2prompt.cli._output import EXIT_INVALID, echo_data, handle_errors, print_error, stderr
+from flux2prompt.cli._output import stdout as out
+
+__all__ = ["diff_command", "lock_command"]
+
+_STYLES = {"+": "green", "-": "red", "~": "yellow"}
+
+
+def _print_line(line: str) -> None:
+    stripped = line.lstrip()
+    style = _STYLES.get(stripped[:1]) if stripped[1:2] == " " else None
+    out.print(Text(line, style=style or ""))
+
+
+@app.command("diff")
+def diff_command(
+    a: Annotated[
+        str,
+        typer.Argument(
+            metavar="A",
+            help="The old prompt: a prompt file (.toml/.json), a plain .json prompt, or REV:path "
+            "read from git (e.g. HEAD~1:prompts/hero.prompt.toml).",
+            show_default=False,
+        ),
+    ],
+    b: Annotated[
+        str,
+        typer.Argument(metavar="B", help="The new prompt, in the same forms.", show_default=False),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the diff as JSON instead of lines.")
+    ] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the prompts differ.")
+    ] = False,
+) -> None:
+    """Show what changed between two prompts, path by path.
+
+    Lines read `~ $.mood: "calm" → "tense"` (changed), `+ $.camera.lens: "85mm"` (added) and
+    `- $.effects[1]: "soft bloom"` (removed); differences in a prompt file's metadata follow
+    under `metadata:`.
+    """
+    with handle_errors():
+        result = diff_sources(a, b)
+    if as_json:
+        echo_data(result.to_json())
+    elif not result:
+        out.print(f"no differences between {a} and {b}")
+    else:
+        out.print(Text(f"--- {a}\n+++ {b}", style="bold"))
+        for line in result.render().splitlines():
+            _print_line(line)
+    if exit_code and result:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("lock")
+def lock_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Prompt files, or folders searched recursively for *.prompt.toml and "
+            "*.prompt.json. Default: the current folder.",
+            show_default=False,
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 and list the changes when the lockfile is out of date.",
+        ),
+    ] = False,
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The lockfile.", dir_okay=False)
+    ] = Path(LOCK_FILE),
+) -> None:
+    """Record (or, with --check, verify) the fingerprints of every prompt file in a lockfile.
+
+    Commit flux2prompt.lock; in CI, `flux2-prompt lock --check` fails when a prompt changed
+    without the lockfile being updated, so every prompt change shows up in review.
+    """
+    with handle_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        current = build_lock(paths or [Path(".")], base=file.parent)
+        if check:
+            if not file.exists():
+                for warning in caught:
+                    stderr.print(f"warning: {warning.message}")
+                print_error(f"{file}: no lockfile; run `flux2-prompt lock` and commit {file.name}")
+                raise typer.Exit(EXIT_INVALID)
+            result = compare_locks(read_lock(file), current)
+        else:
+            written = write_lock(current, file)
+    for warning in caught:
+        stderr.print(f"warning: {warning.message}")
+    count = len(current.prompts)
+    noun = "prompt" if count == 1 else "prompts"
+    if not current.prompts:
+        stderr.print("warning: no prompt files found (*.prompt.toml, *.prompt.json)")
+    if not check:
+        state = "wrote" if written else "unchanged:"
+        out.print(f"{state} {file} ({count} {noun})")
+        return
+    if result.ok:
+        out.print(f"{file} is up to date ({count} {noun})")
+        return
+    changes = len(result.changes) + len(result.notes)
+    print_error(
+        f"{file} is out of date ({changes} change{'s' if changes != 1 else ''}); review the "
+        "prompt changes, then run `flux2-prompt lock` and commit the lockfile"
+    )
+    for line in result.render().splitlines():
+        _print_line(line)
+    raise typer.Exit(EXIT_INVALID)

@@ -279,7 +279,16 @@ class _Handler(BaseHTTPRequestHandler):
             if plan.html_502:
                 self._send(502, HTML_502_PAGE, "text/html", sequence, route, record)
                 return
-            image = self._generate(route, config, plan, parts, record.content_type, body)
+            try:
+                image = self._generate(route, config, plan, parts, record.content_type, body)
+            except ApiError:
+                raise
+            except Exception as exc:
+                # A bug in the emulator must look like a server error, not a dropped connection
+                # that a client under test would retry and misreport.
+                logger.exception("the emulator failed to answer a valid-looking request")
+                message = f"AiError: Unknown internal error (emulator: {type(exc).__name__})"
+                raise ApiError(500, 3043, message) from exc
             if not emulator._state.claim_success():
                 raise ApiError(429, 3036, _QUOTA.format(quota=emulator.config.daily_quota))
         except ApiError as error:
@@ -489,7 +498,7 @@ class Emulator:
         server = _Server(self, (self._config.host, self._config.port))
         thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},  # bounds how long stop() waits
             name=f"flux2prompt-emulator-{server.server_address[1]}",
             daemon=True,
         )

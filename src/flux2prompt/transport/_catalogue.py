@@ -17,7 +17,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 from flux2prompt.transport._constants import MAX_INPUT_IMAGE_SIDE, MAX_INPUT_IMAGES
@@ -47,8 +47,13 @@ class UnknownModelWarning(UserWarning):
     """
 
 
-class PricingScheme(str, Enum):
-    """How a model is billed (see :class:`Pricing`)."""
+class PricingScheme(StrEnum):
+    """How a model is billed (see :class:`Pricing`).
+
+    Example:
+        >>> resolve_model("klein-9b").pricing.scheme
+        <PricingScheme.MEGAPIXEL: 'megapixel'>
+    """
 
     TILE_STEP = "tile_step"  # per 512x512 tile per step (flux-2-dev)
     TILE = "tile"  # per 512x512 tile (flux-2-klein-4b)

@@ -8,7 +8,7 @@ header) and a ``hint`` that says what to do::
     Flux2PromptError
     ├── ConfigurationError              no account id / API token: names the environment variables
     ├── ParameterError (ValueError)     a parameter was refused before anything was sent
-    │   └── ImageError                  an input image is unreadable, too large, or Pillow is missing
+    │   └── ImageError                  an input image is unreadable or too large; Pillow missing
     └── APIError                        the request was sent and did not produce an image
         ├── APIConnectionError          no HTTP response: refused, reset, DNS (retried)
         │   └── APITimeoutError         no response in time (retried)
@@ -68,6 +68,13 @@ __all__ = [
     "ResponseError",
     "make_status_error",
 ]
+
+
+def _paragraph(message: str, hint: str) -> str:
+    if not hint:
+        return message
+    end = "" if message.endswith((".", "!", "?")) else "."
+    return f"{message}{end} {hint}"
 
 
 class ConfigurationError(Flux2PromptError):
@@ -131,12 +138,14 @@ class APIError(Flux2PromptError):
     """
 
     default_hint: ClassVar[str] = ""
+    #: How many attempts were made before this error was raised (set by the clients).
+    attempts: int = 1
 
     def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
         self.message = message
         self.url = url
         self.hint = self.default_hint if hint is None else hint
-        super().__init__(f"{message} {self.hint}".strip())
+        super().__init__(_paragraph(message, self.hint))
 
 
 class APIConnectionError(APIError):
@@ -239,8 +248,7 @@ class APIStatusError(APIError):
         self.summary = f"Workers AI answered HTTP {status_code}{cf_code}{ray}: {message}"
         super().__init__(message, url=url, hint=hint)
         # str(): one paragraph with status, code, Cloudflare's message and what to do.
-        text = self.summary if self.summary.endswith((".", "!", "?")) else self.summary + "."
-        self.args = (f"{text} {self.hint}".strip(),)
+        self.args = (_paragraph(self.summary, self.hint),)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -410,7 +418,8 @@ class InternalServerError(APIStatusError):
     """HTTP 5xx. 502, 503 and 504 are retried; 500 (e.g. 7000 through AI Gateway) is not.
 
     Example:
-        >>> exc = make_status_error(502, {"content-type": "text/html"}, b"<title>Bad gateway</title>")
+        >>> page = b"<html><title>Bad gateway</title></html>"
+        >>> exc = make_status_error(502, {"content-type": "text/html"}, page)
         >>> exc.code is None, "Bad gateway" in exc.message
         (True, True)
     """
@@ -488,7 +497,9 @@ def _describe_body(content: bytes, content_type: str) -> str:
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
-        if secret:
+        # A very short "secret" (a test token such as "t") would shred every message; real API
+        # tokens are 40 characters.
+        if len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
 

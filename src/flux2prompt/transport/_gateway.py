@@ -97,7 +97,9 @@ class GatewayOptions:
             if not isinstance(self.metadata, Mapping):
                 raise _fail("metadata", f"must be a mapping, got {type(self.metadata).__name__}")
             if len(self.metadata) > _MAX_METADATA:
-                raise _fail("metadata", f"takes at most {_MAX_METADATA} entries, got {len(self.metadata)}")
+                raise _fail(
+                    "metadata", f"takes at most {_MAX_METADATA} entries, got {len(self.metadata)}"
+                )
             for key, value in self.metadata.items():
                 if not isinstance(key, str) or not key:
                     raise _fail("metadata", f"keys must be non-empty strings, got {key!r}")

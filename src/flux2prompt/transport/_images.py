@@ -187,7 +187,8 @@ class InputImage:
     def __repr__(self) -> str:
         return (
             f"InputImage(index={self.index}, format={self.format!r}, "
-            f"size={self.width}x{self.height}, bytes={len(self.data)}, sha256={self.sha256[:12]}...)"
+            f"size={self.width}x{self.height}, bytes={len(self.data)}, "
+            f"sha256={self.sha256[:12]}...)"
         )
 
 
@@ -195,7 +196,9 @@ def _pillow(purpose: str, where: str) -> Any:
     try:
         from PIL import Image
     except ImportError:
-        raise ImageError(f"{where}: {purpose} needs Pillow; {_PILLOW_HINT}", parameter=where) from None
+        raise ImageError(
+            f"{where}: {purpose} needs Pillow; {_PILLOW_HINT}", parameter=where
+        ) from None
     return Image
 
 
@@ -258,7 +261,7 @@ def prepare_image(
             reason = exc.strerror or exc.__class__.__name__
             raise ImageError(f"{label}: cannot read the file: {reason}", parameter=where) from None
     elif _is_pillow_image(source):
-        pil_image = source  # type: ignore[assignment]
+        pil_image = source
         data = b""
         label = f"{where} (Pillow image)"
     else:
@@ -285,7 +288,7 @@ def prepare_image(
         Image = _pillow(purpose, label)
         try:
             pil_image = Image.open(io.BytesIO(data))
-            pil_image.load()  # type: ignore[union-attr]
+            pil_image.load()
         except Exception:
             raise ImageError(
                 f"{label} is not an image (JPEG, PNG, WebP, GIF, or a format Pillow reads)",
@@ -296,16 +299,16 @@ def prepare_image(
         Image = _pillow("encoding a Pillow image", label)
         out_fmt = "png"
 
-    assert pil_image is not None
-    original = pil_image.size
+    original: tuple[int, int] = pil_image.size
     if original[0] > max_side or original[1] > max_side:
         if not resize:
             raise ImageError(
-                f"{label} is {original[0]}x{original[1]}; Workers AI takes input images of at most "
-                f"{max_side}x{max_side}. Resize it, or pass resize_images=True.",
+                f"{label} is {original[0]}x{original[1]}; Workers AI takes input images of at "
+                f"most {max_side}x{max_side}. Resize it, or pass resize_images=True.",
                 parameter=where,
             )
-        pil_image = pil_image.resize(_fit(*original, max_side), Image.Resampling.LANCZOS)
+        new_size = _fit(original[0], original[1], max_side)
+        pil_image = pil_image.resize(new_size, Image.Resampling.LANCZOS)
     encoded = _encode(pil_image, out_fmt)
     width, height = pil_image.size
     resized_from = original if (width, height) != original else None

@@ -35,6 +35,7 @@ __all__ = [
     "PromptLike",
     "WorkersAIRequest",
     "build_request",
+    "check_path_segment",
     "coerce_prompt",
 ]
 
@@ -63,7 +64,7 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
     Example:
         >>> text, fingerprint = coerce_prompt("a lighthouse at dusk")
         >>> text, fingerprint[:15]
-        ('a lighthouse at dusk', 'sha256:c5b4b6f5')
+        ('a lighthouse at dusk', 'sha256:55accb7d')
     """
     if isinstance(prompt, str):
         if not prompt.strip():
@@ -111,8 +112,9 @@ def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | 
     return value
 
 
-def _check_account_part(name: str, value: str) -> str:
-    # It becomes a path segment: a slash or a space would silently address another endpoint.
+def check_path_segment(name: str, value: str) -> str:
+    """Return ``value`` if it can be one URL path segment (an account id, a gateway name)."""
+    # A slash or a space would silently address another endpoint.
     if not value or any(c in value for c in "/?#% ") or not value.isprintable():
         raise ParameterError(
             f"{name} must be a single URL path segment (no '/', '?', '#', '%' or spaces), "
@@ -242,7 +244,9 @@ def build_request(
         params["steps"] = _check_int("steps", steps, spec, 1, None)
     if guidance is not None:
         if isinstance(guidance, bool) or not isinstance(guidance, int | float):
-            raise ParameterError(f"guidance must be a number, got {guidance!r}", parameter="guidance")
+            raise ParameterError(
+                f"guidance must be a number, got {guidance!r}", parameter="guidance"
+            )
         if not math.isfinite(guidance) or guidance < 0:
             raise ParameterError(
                 f"guidance must be a finite number >= 0, got {guidance!r}", parameter="guidance"
@@ -266,11 +270,11 @@ def build_request(
         for index, source in enumerate(sources)
     )
 
-    account = ACCOUNT_PLACEHOLDER if account_id is None else _check_account_part(
-        "account_id", account_id
+    account = (
+        ACCOUNT_PLACEHOLDER if account_id is None else check_path_segment("account_id", account_id)
     )
     if gateway is not None:
-        gateway = _check_account_part("gateway", gateway)
+        gateway = check_path_segment("gateway", gateway)
         url = f"{gateway_base_url.rstrip('/')}/{account}/{gateway}/workers-ai/{spec.id}"
         headers = gateway_options.headers() if gateway_options is not None else {}
     else:

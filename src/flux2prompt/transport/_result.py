@@ -47,7 +47,7 @@ class ImageResult:
 
     Example:
         >>> from flux2prompt.transport import WorkersAI
-        >>> with WorkersAI(account_id="acc", api_token="tok", base_url=url) as client:  # doctest: +SKIP
+        >>> with WorkersAI() as client:  # doctest: +SKIP
         ...     result = client.generate("a red fox in the snow", seed=7)
         ...     result.save("fox.jpg")
         PosixPath('fox.jpg')
@@ -117,6 +117,11 @@ class ImageResult:
     def extension(self) -> str:
         """The usual file extension for the format: ``.jpg``, ``.png`` or ``.webp``."""
         return _EXTENSIONS[self.format][0]
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Every extension :meth:`save` accepts for the format (``.jpg`` and ``.jpeg``, ...)."""
+        return _EXTENSIONS[self.format]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image to ``path`` atomically and return the path.

@@ -1,0 +1,73 @@
+"""The ``make demo`` tour: every example compiled, fingerprinted and linted.
+
+Run it with ``make demo`` (or ``.venv/bin/python examples/demo.py``). Each example module in
+``EXAMPLES`` defines ``prompt``: a builder, or a function of no arguments returning one; the
+same thing the command line reaches as ``flux2-prompt compile examples/NAME.py:prompt``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from flux2prompt import Prompt, load
+from flux2prompt._lint import lint
+
+EXAMPLES_DIR = Path(__file__).resolve().parent
+
+#: The example modules, in the order the demo shows them.
+EXAMPLES = (
+    "product_shot",
+    "multilingual_poster",
+    "comic_panel",
+    "infographic",
+    "landing_hero",
+    "brand_palette",
+)
+
+console = Console(emoji=False, soft_wrap=True)
+
+
+def load_example(name: str) -> Prompt:
+    """Import ``examples/NAME.py`` and return its ``prompt``, compiled and validated."""
+    if str(EXAMPLES_DIR) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES_DIR))
+    value = importlib.import_module(name).prompt
+    return load(value() if callable(value) else value)
+
+
+def show_prompt(name: str, prompt: Prompt) -> None:
+    """Print one example: a header, its pretty JSON, its fingerprint and its lint warnings."""
+    console.rule(f"[bold]{name}[/]  examples/{name}.py:prompt", align="left")
+    console.print_json(prompt.to_json())
+    console.print(f"[bold]fingerprint[/] {prompt.fingerprint}", highlight=False)
+    warnings = lint(prompt)
+    if not warnings:
+        console.print("[bold]lint[/] [green]clean[/]")
+    for warning in warnings:
+        console.print(
+            f"[bold]lint[/] [yellow]{warning.code}[/] {warning.path}: {warning.message}",
+            markup=True,
+            highlight=False,
+        )
+        console.print(f"     fix: {warning.fix}", markup=False, highlight=False)
+    console.print()
+
+
+def show_prompts() -> None:
+    """Compile every example and show it."""
+    for name in EXAMPLES:
+        show_prompt(name, load_example(name))
+
+
+def main() -> int:
+    """Run the demo; returns the process exit code."""
+    show_prompts()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

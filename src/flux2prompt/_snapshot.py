@@ -1,0 +1,174 @@
+"""A pytest plugin: assert that a compiled prompt equals its reviewed snapshot.
+
+Installed with flux2prompt (entry point ``pytest11: flux2prompt``), it adds the
+``prompt_snapshot`` fixture and the ``--update-prompt-snapshots`` option::
+
+    from flux2prompt import scene
+
+    def test_hero(prompt_snapshot):
+        prompt_snapshot.assert_match(scene("a lighthouse at dusk").mood("calm"))
+
+The snapshot is the pretty JSON of the compiled prompt, stored beside the test file in
+``__prompt_snapshots__/<test module>/<name>.json`` (``name`` defaults to the test's name) and
+committed with it, so a prompt change shows in review as a change of that file. A missing
+snapshot fails and says how to create it; a different one fails with the semantic diff (see
+:func:`flux2prompt._versioning.diff`) and both fingerprints. ``pytest --update-prompt-snapshots``
+writes every snapshot the run compares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["PromptSnapshot", "prompt_snapshot", "pytest_addoption"]
+
+_OPTION = "--update-prompt-snapshots"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_written = pytest.StashKey[list[Path]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flux2prompt", "flux2prompt prompt snapshots")
+    group.addoption(
+        _OPTION,
+        action="store_true",
+        default=False,
+        help="write (create or replace) the snapshots compared by the prompt_snapshot fixture",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_written] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    written = config.stash.get(_written, [])
+    if written:
+        noun = "snapshot" if len(written) == 1 else "snapshots"
+        terminalreporter.write_line(f"flux2prompt: wrote {len(written)} prompt {noun}")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(temporary, path)
+
+
+class PromptSnapshot:
+    """Compares compiled prompts with the snapshots of one test (the ``prompt_snapshot`` fixture).
+
+    ``directory`` holds the snapshots; ``default_name`` names the first unnamed snapshot of the
+    test (later unnamed ones get ``-2``, ``-3``, ...); with ``update``, snapshots are written
+    instead of compared.
+    """
+
+    def __init__(
+        self, directory: Path, default_name: str, *, update: bool = False, config: Any = None
+    ) -> None:
+        self.directory = directory
+        self.default_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", default_name).strip("_") or "prompt"
+        self.update = update
+        self._config = config
+        self._unnamed = 0
+        self._used: set[str] = set()
+
+    def path_for(self, name: str) -> Path:
+        """The snapshot file of ``name``."""
+        return self.directory / f"{name}.json"
+
+    def _next_name(self, name: str | None) -> str:
+        if name is None:
+            self._unnamed += 1
+            name = self.default_name + ("" if self._unnamed == 1 else f"-{self._unnamed}")
+        elif not _NAME.match(name):
+            raise ValueError(
+                f"snapshot name {name!r}: use letters, digits, '_', '-' and '.', no path "
+                "separators, not starting with '.' or '-'"
+            )
+        if name in self._used:
+            raise ValueError(f"snapshot name {name!r} is used twice in this test; give another")
+        self._used.add(name)
+        return name
+
+    def assert_match(self, prompt: Any, name: str | None = None) -> None:
+        """Fail unless the compiled ``prompt`` equals the snapshot ``name``.
+
+        ``prompt`` may be a :class:`~flux2prompt.Prompt`, a builder, a loaded prompt file or a
+        dict. With ``--update-prompt-snapshots`` the snapshot is written instead.
+        """
+        from flux2prompt._compile import dumps_compact, fingerprint_of
+        from flux2prompt._files import PromptFile
+        from flux2prompt._load import load
+        from flux2prompt._versioning import diff
+
+        compiled = load(prompt.prompt if isinstance(prompt, PromptFile) else prompt)
+        name = self._next_name(name)
+        path = self.path_for(name)
+        text = compiled.to_json(pretty=True) + "\n"
+        shown = self._shown(path)
+        try:
+            recorded = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            recorded = None
+        if recorded == text:
+            return
+        if self.update:
+            _write(path, text)
+            if self._config is not None:
+                self._config.stash[_written].append(path)
+            return
+        if recorded is None:
+            pytest.fail(
+                f"no prompt snapshot {name!r} at {shown}\n"
+                f"review the prompt below, then create the snapshot with: pytest {_OPTION}\n"
+                f"{text}",
+                pytrace=False,
+            )
+        try:
+            document = json.loads(recorded)
+        except json.JSONDecodeError as exc:
+            pytest.fail(
+                f"prompt snapshot {shown} is not valid JSON (line {exc.lineno}: {exc.msg}); "
+                f"rewrite it with: pytest {_OPTION}",
+                pytrace=False,
+            )
+        changes = diff(document, compiled.to_dict()) if isinstance(document, dict) else None
+        if changes is None:
+            body = "  the snapshot is not a JSON object"
+        elif changes:
+            body = "\n".join(f"  {line}" for line in changes.render().splitlines())
+        else:
+            body = "  same keys and values; the key order or formatting differs"
+        recorded_fingerprint = fingerprint_of(dumps_compact(document))
+        pytest.fail(
+            f"prompt does not match snapshot {name!r} ({shown}):\n{body}\n"
+            f"  snapshot fingerprint: {recorded_fingerprint}\n"
+            f"  current fingerprint:  {compiled.fingerprint}\n"
+            f"if the change is intended, review it and run: pytest {_OPTION}",
+            pytrace=False,
+        )
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return os.path.relpath(path)
+        except ValueError:  # another drive on Windows
+            return str(path)
+
+
+@pytest.fixture
+def prompt_snapshot(request: pytest.FixtureRequest) -> PromptSnapshot:
+    """Compare compiled prompts with their reviewed snapshots; see :class:`PromptSnapshot`."""
+    test_file = Path(request.node.path)
+    return PromptSnapshot(
+        test_file.parent / "__prompt_snapshots__" / test_file.stem,
+        request.node.name,
+        update=bool(request.config.getoption(_OPTION)),
+        config=request.config,
+    )

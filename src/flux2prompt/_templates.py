@@ -1,0 +1,803 @@
+"""Templates and the sources of their variables: many prompts from one definition, lazily.
+
+A template is a function of named variables that returns a builder (or a prompt); the
+:func:`template` decorator records the variables from its signature. A prompt document with
+``${name}`` placeholders is a template too (:meth:`Template.from_document`). Variables come from
+a :func:`matrix` (cartesian product), :func:`zipped` lists, a :func:`dataset` (CSV or JSON
+Lines, one row per asset) or a reproducible random :func:`sample`; :class:`Seeds` gives each item
+its seeds. :func:`expand` joins them into a stream of :class:`Variant` objects. Everything is a
+generator from end to end: a million combinations stream in constant memory.
+
+Example:
+    >>> from flux2prompt import scene, text
+    >>> @template
+    ... def poster(city: str, language: str = "en"):
+    ...     return scene(f"a travel poster of {city}").text(city.upper(), language=language)
+    >>> poster.variables
+    ('city', 'language')
+    >>> items = expand(poster, matrix(city=["Lisbon", "Kyoto"], language=["en", "ja"]))
+    >>> [(v.index, v.variables["city"], v.variables["language"]) for v in items]
+    [(0, 'Lisbon', 'en'), (1, 'Lisbon', 'ja'), (2, 'Kyoto', 'en'), (3, 'Kyoto', 'ja')]
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, overload
+
+from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
+from flux2prompt._load import load
+from flux2prompt._model import Prompt
+
+if TYPE_CHECKING:
+    from flux2prompt._files import PromptFile
+
+__all__ = [
+    "Dataset",
+    "Matrix",
+    "Row",
+    "Sample",
+    "Seeds",
+    "Template",
+    "VariableSource",
+    "Variant",
+    "Zipped",
+    "canonical_variables",
+    "dataset",
+    "derive_seed",
+    "expand",
+    "matrix",
+    "sample",
+    "template",
+    "zipped",
+]
+
+#: What a template function may return: anything :func:`flux2prompt.load` takes.
+TemplateResult: TypeAlias = Any
+
+_SEED_MASK = 0x7FFF_FFFF
+
+
+# -- templates -----------------------------------------------------------------------------------
+
+
+class Template:
+    """A named recipe that renders a :class:`~flux2prompt.Prompt` from named variables.
+
+    Make one with the :func:`template` decorator or :meth:`Template.from_document`.
+    ``variables`` lists every variable in order, ``required`` those without a default.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> @template(name="mug")
+        ... def mug_shot(color: str, finish: str = "matte"):
+        ...     return scene(f"a {finish} {color} ceramic mug on seamless paper")
+        >>> mug_shot.name, mug_shot.variables, mug_shot.required
+        ('mug', ('color', 'finish'), ('color',))
+        >>> mug_shot.render(color="teal").scene
+        'a matte teal ceramic mug on seamless paper'
+    """
+
+    def __init__(
+        self,
+        name: str,
+        variables: Sequence[str],
+        render: Callable[[Mapping[str, Any]], TemplateResult],
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        accepts_any: bool = False,
+    ) -> None:
+        self.name = name
+        self.variables: tuple[str, ...] = tuple(variables)
+        self.defaults: Mapping[str, Any] = MappingProxyType(dict(defaults or {}))
+        self.required: tuple[str, ...] = tuple(v for v in self.variables if v not in self.defaults)
+        self._render = render
+        self._extra_ok = accepts_any
+
+    @classmethod
+    def from_function(
+        cls, function: Callable[..., TemplateResult], name: str | None = None
+    ) -> Template:
+        """Wrap a function of named variables; what :func:`template` does.
+
+        Positional-only and ``*args`` parameters are refused: variables are named.
+        A ``**kwargs`` parameter accepts variables beyond the named ones.
+
+        Example:
+            >>> from flux2prompt import scene
+            >>> Template.from_function(lambda city: scene(city)).variables
+            ('city',)
+        """
+        if not callable(function):
+            raise PromptError(f"template(): expected a function, got {type(function).__name__}")
+        label = name or str(getattr(function, "__name__", "template"))
+        signature = inspect.signature(function)
+        variables: list[str] = []
+        defaults: dict[str, Any] = {}
+        accepts_any = False
+        for parameter in signature.parameters.values():
+            kind = parameter.kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                accepts_any = True
+                continue
+            if kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL):
+                raise PromptError(
+                    f"template {label!r}: parameter {parameter.name!r} is positional-only or "
+                    "*args; a template's variables must be named parameters"
+                )
+            variables.append(parameter.name)
+            if parameter.default is not inspect.Parameter.empty:
+                defaults[parameter.name] = parameter.default
+
+        def render(values: Mapping[str, Any]) -> TemplateResult:
+            return function(**values)
+
+        made = cls(label, variables, render, defaults=defaults, accepts_any=accepts_any)
+        made.__doc__ = function.__doc__
+        return made
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], name: str = "document") -> Template:
+        """A template from a prompt document whose string fields hold ``${name}`` placeholders.
+
+        Placeholders follow :class:`string.Template` (``$$`` is a literal ``$``), so JSON braces
+        never collide; a missing variable is a :class:`~flux2prompt.PromptError` naming it and
+        its JSON path.
+
+        Example:
+            >>> doc = {"scene": "a ${color} mug", "color_palette": ["${hex}"]}
+            >>> tpl = Template.from_document(doc, name="mug")
+            >>> tpl.variables
+            ('color', 'hex')
+            >>> tpl.render(color="red", hex="#f00").to_json()
+            '{"scene":"a red mug","color_palette":["#FF0000"]}'
+        """
+        from flux2prompt._files import placeholders, substitute
+
+        frozen = json.loads(canonical_variables(document))
+
+        def render(values: Mapping[str, Any]) -> TemplateResult:
+            return substitute(frozen, values)
+
+        return cls(name, sorted(placeholders(frozen)), render)
+
+    @classmethod
+    def from_prompt_file(cls, prompt_file: PromptFile) -> Template:
+        """A template from a loaded prompt file: its ``${name}`` placeholders are the variables,
+        and errors name the file.
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> from flux2prompt._files import load_prompt_file
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "mug.prompt.toml"
+            >>> _ = path.write_text('name = "mug"\\n[prompt]\\nscene = "a ${color} mug"\\n')
+            >>> tpl = Template.from_prompt_file(load_prompt_file(path))
+            >>> tpl.name, tpl.variables, tpl.render(color="teal").scene
+            ('mug', ('color',), 'a teal mug')
+        """
+
+        def render(values: Mapping[str, Any]) -> TemplateResult:
+            return prompt_file.render(values)
+
+        return cls(prompt_file.name, sorted(prompt_file.placeholders), render)
+
+    def __repr__(self) -> str:
+        return f"<Template {self.name!r} variables={list(self.variables)}>"
+
+    def __call__(self, **variables: Any) -> Prompt:
+        """Same as :meth:`render`."""
+        return self.render_mapping(variables)
+
+    def render(self, **variables: Any) -> Prompt:
+        """Render the prompt for these variables; unknown or missing ones are errors.
+
+        Example:
+            >>> from flux2prompt import scene
+            >>> tpl = Template.from_function(lambda color: scene(f"a {color} mug"), name="mug")
+            >>> tpl.render(colour="red")
+            Traceback (most recent call last):
+            ...
+            flux2prompt._errors.PromptError: template 'mug': unknown variable 'colour'; did you mean 'color'?
+        """  # noqa: E501
+        return self.render_mapping(variables)
+
+    def render_mapping(self, variables: Mapping[str, Any], *, ignore_extra: bool = False) -> Prompt:
+        """Render from a mapping; with ``ignore_extra``, variables the template does not take are
+        left out (a dataset's other columns), instead of being an error.
+
+        Example:
+            >>> from flux2prompt import scene
+            >>> tpl = Template.from_function(lambda color: scene(f"a {color} mug"), name="mug")
+            >>> tpl.render_mapping({"color": "red", "sku": "M-1"}, ignore_extra=True).scene
+            'a red mug'
+        """
+        values = dict(variables)
+        if not self._extra_ok:
+            unknown = [k for k in values if k not in self.variables]
+            if unknown and not ignore_extra:
+                raise PromptError(self._unknown_message(unknown[0]))
+            for key in unknown:
+                del values[key]
+        missing = [k for k in self.required if k not in values]
+        if missing:
+            names = ", ".join(repr(k) for k in missing)
+            plural = "s" if len(missing) > 1 else ""
+            raise PromptError(f"template {self.name!r}: missing variable{plural} {names}")
+        result = self._render(values)
+        if result is None:
+            raise PromptError(
+                f"template {self.name!r} returned None; return a builder, a Prompt or a document"
+            )
+        return load(result)
+
+    def _unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.variables, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:
+            hint = f"; it takes {', '.join(self.variables) or 'no variables'}"
+        return f"template {self.name!r}: unknown variable {name!r}{hint}"
+
+
+@overload
+def template(function: Callable[..., TemplateResult], /) -> Template: ...
+@overload
+def template(*, name: str | None = None) -> Callable[[Callable[..., TemplateResult]], Template]: ...
+def template(
+    function: Callable[..., TemplateResult] | None = None, /, *, name: str | None = None
+) -> Template | Callable[[Callable[..., TemplateResult]], Template]:
+    """Turn a function of named variables into a :class:`Template`.
+
+    Use it bare (``@template``) or with a name (``@template(name="hero")``). The function
+    returns a :class:`~flux2prompt.PromptBuilder`, a :class:`~flux2prompt.Prompt` or a document.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> @template
+        ... def hero(product: str, mood: str = "calm"):
+        ...     return scene(f"{product} on a plinth").mood(mood)
+        >>> hero.name, hero.required
+        ('hero', ('product',))
+        >>> hero(product="a brass lamp").to_json()
+        '{"scene":"a brass lamp on a plinth","mood":"calm"}'
+    """
+    if function is not None:
+        return Template.from_function(function, name)
+
+    def decorate(inner: Callable[..., TemplateResult]) -> Template:
+        return Template.from_function(inner, name)
+
+    return decorate
+
+
+# -- sources of variables ------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    """One set of variables from a source, and where it came from (``products.csv:14``)."""
+
+    variables: dict[str, Any]
+    origin: str
+
+
+class VariableSource(ABC):
+    """Where the variables of many items come from; iterating gives one ``dict`` per item.
+
+    Sources are re-iterable and lazy: every iteration streams from the start again.
+    """
+
+    #: The variable names every row has, when known without reading anything.
+    names: tuple[str, ...] | None = None
+
+    @abstractmethod
+    def rows(self) -> Iterator[Row]:
+        """Stream the rows with their origins."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (row.variables for row in self.rows())
+
+    def count(self) -> int:
+        """The number of rows (a dataset is read once to count them).
+
+        Example:
+            >>> matrix(a=[1, 2], b="xyz".split()).count()
+            2
+        """
+        return sum(1 for _ in self.rows())
+
+
+def _axis(name: str, values: Any, where: str) -> tuple[Any, ...]:
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise PromptError(
+            f"{where}({name}=...): expected a list of values, got {type(values).__name__}; "
+            f"write {name}=[{values!r}] for a single value"
+        )
+    out = tuple(values)
+    if not out:
+        raise PromptError(f"{where}({name}=...): the list is empty")
+    return out
+
+
+class Matrix(VariableSource):
+    """The cartesian product of named axes, in a fixed order: the last axis varies fastest.
+
+    Only the axes are kept; combinations are produced one at a time, and :meth:`item` finds
+    the ``i``-th without producing the others.
+
+    Example:
+        >>> m = matrix(color=["red", "blue"], size=[1, 2, 3])
+        >>> len(m), m.item(4)
+        (6, {'color': 'blue', 'size': 2})
+    """
+
+    def __init__(self, axes: Mapping[str, Iterable[Any]]) -> None:
+        if not axes:
+            raise PromptError("matrix(): give at least one axis, e.g. matrix(color=['red'])")
+        self.axes: tuple[tuple[str, tuple[Any, ...]], ...] = tuple(
+            (name, _axis(name, values, "matrix")) for name, values in axes.items()
+        )
+        self.names = tuple(name for name, _ in self.axes)
+
+    def __len__(self) -> int:
+        return math.prod(len(values) for _, values in self.axes)
+
+    def count(self) -> int:
+        return len(self)
+
+    def item(self, index: int) -> dict[str, Any]:
+        """The ``index``-th combination (0-based), decoded in mixed radix."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"matrix index {index} out of range 0..{len(self) - 1}")
+        out: dict[str, Any] = {}
+        for name, values in reversed(self.axes):
+            index, digit = divmod(index, len(values))
+            out[name] = values[digit]
+        return {name: out[name] for name, _ in self.axes}
+
+    def rows(self) -> Iterator[Row]:
+        names = self.names or ()
+        for number, combo in enumerate(itertools.product(*(v for _, v in self.axes))):
+            yield Row(dict(zip(names, combo, strict=True)), f"matrix item {number}")
+
+    def __repr__(self) -> str:
+        return f"matrix({', '.join(f'{n}=<{len(v)}>' for n, v in self.axes)})"
+
+
+class Zipped(VariableSource):
+    """Lists of equal length read in step: item ``i`` takes the ``i``-th value of each.
+
+    Example:
+        >>> list(zipped(product=["mug", "vase"], sku=["M-1", "V-7"]))
+        [{'product': 'mug', 'sku': 'M-1'}, {'product': 'vase', 'sku': 'V-7'}]
+    """
+
+    def __init__(self, lists: Mapping[str, Iterable[Any]]) -> None:
+        if not lists:
+            raise PromptError("zipped(): give at least one list")
+        self.lists = tuple((name, _axis(name, values, "zipped")) for name, values in lists.items())
+        lengths = {name: len(values) for name, values in self.lists}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+            raise PromptError(f"zipped(): the lists must have the same length ({shown})")
+        self.names = tuple(lengths)
+
+    def __len__(self) -> int:
+        return len(self.lists[0][1])
+
+    def count(self) -> int:
+        return len(self)
+
+    def rows(self) -> Iterator[Row]:
+        names = self.names or ()
+        for number, values in enumerate(zip(*(v for _, v in self.lists), strict=True)):
+            yield Row(dict(zip(names, values, strict=True)), f"zipped item {number}")
+
+
+DatasetFormat: TypeAlias = Literal["csv", "jsonl"]
+_FORMATS: dict[str, DatasetFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class Dataset(VariableSource):
+    """A CSV file (with a header row) or a JSON Lines file (one object per line): one row per
+    asset. CSV values are text; JSON Lines values keep their JSON types. Blank lines are
+    skipped. Every problem names the file and the line.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "mugs.csv"
+        >>> _ = path.write_text("color,sku\\nteal,M-1\\nrust,M-2\\n", encoding="utf-8")
+        >>> [row.origin.rsplit("/", 1)[-1] for row in dataset(path).rows()]
+        ['mugs.csv:2', 'mugs.csv:3']
+        >>> list(dataset(path))[1]
+        {'color': 'rust', 'sku': 'M-2'}
+    """
+
+    def __init__(self, path: str | Path, *, format: DatasetFormat | None = None) -> None:
+        self.path = Path(path)
+        if format is None:
+            guessed = _FORMATS.get(self.path.suffix.lower())
+            if guessed is None:
+                raise SourceError(
+                    f"unknown dataset type {self.path.suffix or '(none)'!r}; use .csv, .jsonl "
+                    "or .ndjson, or pass format='csv' / 'jsonl'",
+                    source=str(self.path),
+                )
+            format = guessed
+        if format not in ("csv", "jsonl"):
+            raise PromptError(f"dataset(format=...): use 'csv' or 'jsonl', got {format!r}")
+        self.format: DatasetFormat = format
+
+    def __repr__(self) -> str:
+        return f"dataset({str(self.path)!r})"
+
+    def _open(self) -> Any:
+        try:
+            return self.path.open(encoding="utf-8-sig", newline="")
+        except FileNotFoundError:
+            raise SourceError("no such dataset file", source=str(self.path)) from None
+        except IsADirectoryError:
+            raise SourceError("is a directory, not a dataset file", source=str(self.path)) from None
+        except OSError as exc:
+            raise SourceError(f"cannot read: {exc.strerror}", source=str(self.path)) from None
+
+    def rows(self) -> Iterator[Row]:
+        with self._open() as handle:
+            try:
+                if self.format == "csv":
+                    yield from self._csv_rows(handle)
+                else:
+                    yield from self._jsonl_rows(handle)
+            except UnicodeDecodeError as exc:
+                raise SourceError(
+                    f"not UTF-8 text (byte {exc.start} of a block); save the file as UTF-8",
+                    source=str(self.path),
+                ) from None
+
+    def _csv_rows(self, handle: Any) -> Iterator[Row]:
+        label = str(self.path)
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SourceError("the CSV file is empty; it needs a header row", source=label)
+            header = [name.strip() for name in header]
+            for position, name in enumerate(header, 1):
+                if not name:
+                    raise SourceError(f"column {position} has no name", source=label, line=1)
+                if header.count(name) > 1:
+                    raise SourceError(f"column {name!r} appears twice", source=label, line=1)
+            for values in reader:
+                line = reader.line_num
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                if len(values) != len(header):
+                    raise SourceError(
+                        f"{len(values)} values for {len(header)} columns ({', '.join(header)})",
+                        source=label,
+                        line=line,
+                    )
+                yield Row(dict(zip(header, values, strict=True)), f"{label}:{line}")
+        except csv.Error as exc:
+            raise SourceError(f"invalid CSV: {exc}", source=label, line=reader.line_num) from None
+
+    def _jsonl_rows(self, handle: Any) -> Iterator[Row]:
+        label = str(self.path)
+        for line, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except json.JSONDecodeError as exc:
+                raise SourceError(
+                    f"invalid JSON at column {exc.colno}: {exc.msg}", source=label, line=line
+                ) from None
+            except ValueError as exc:
+                raise SourceError(str(exc), source=label, line=line) from None
+            if not isinstance(value, dict):
+                kind = type(value).__name__
+                raise SourceError(
+                    f"each line must be a JSON object of variables, got {kind}",
+                    source=label,
+                    line=line,
+                )
+            yield Row(value, f"{label}:{line}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+class Sample(VariableSource):
+    """``n`` distinct rows drawn at random from a population, reproducibly from ``seed``.
+
+    From a :class:`Matrix` (or a mapping of axes), indices are drawn without building the
+    product, so the population may be astronomically large; from any other source, a reservoir
+    is kept over one pass. Either way memory grows with ``n``, not the population, and the rows
+    come out in population order.
+
+    Example:
+        >>> s = sample({"color": ["red", "green", "blue"], "size": [1, 2, 3, 4]}, n=3, seed=7)
+        >>> list(s) == list(sample({"color": ["red", "green", "blue"], "size": [1, 2, 3, 4]},
+        ...                        n=3, seed=7))
+        True
+        >>> len(list(s))
+        3
+    """
+
+    def __init__(
+        self, population: Mapping[str, Iterable[Any]] | VariableSource, n: int, seed: int
+    ) -> None:
+        if isinstance(population, Mapping):
+            population = Matrix(population)
+        if not isinstance(population, VariableSource):
+            raise PromptError(
+                f"sample(): draw from axes (a dict of lists) or a source, "
+                f"got {type(population).__name__}"
+            )
+        for label, value in (("n", n), ("seed", seed)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise PromptError(f"sample({label}=...): expected an integer >= 0, got {value!r}")
+        if isinstance(population, Matrix) and n > len(population):
+            raise PromptError(f"sample(n={n}): the matrix has only {len(population)} combinations")
+        self.population = population
+        self.n = n
+        self.seed = seed
+        self.names = population.names
+
+    def __len__(self) -> int:
+        if isinstance(self.population, Matrix):
+            return self.n
+        return min(self.n, self.population.count())
+
+    def count(self) -> int:
+        return len(self)
+
+    def rows(self) -> Iterator[Row]:
+        rng = random.Random(self.seed)
+        population = self.population
+        if isinstance(population, Matrix):
+            for index in sorted(rng.sample(range(len(population)), self.n)):
+                yield Row(population.item(index), f"sample item {index}")
+            return
+        reservoir: list[tuple[int, Row]] = []
+        for position, row in enumerate(population.rows()):
+            if position < self.n:
+                reservoir.append((position, row))
+            else:
+                slot = rng.randrange(position + 1)
+                if slot < self.n:
+                    reservoir[slot] = (position, row)
+        reservoir.sort(key=lambda entry: entry[0])
+        for _, row in reservoir:
+            yield row
+
+
+def matrix(**axes: Iterable[Any]) -> Matrix:
+    """Every combination of the axes' values; the last axis varies fastest.
+
+    Example:
+        >>> list(matrix(color=["red", "blue"], language=["en", "ja"]))[:2]
+        [{'color': 'red', 'language': 'en'}, {'color': 'red', 'language': 'ja'}]
+    """
+    return Matrix(axes)
+
+
+def zipped(**lists: Iterable[Any]) -> Zipped:
+    """Equal-length lists read in step.
+
+    Example:
+        >>> len(zipped(city=["Oslo", "Lima"], language=["nb", "es"]))
+        2
+    """
+    return Zipped(lists)
+
+
+def dataset(path: str | Path, *, format: DatasetFormat | None = None) -> Dataset:
+    """Rows of a CSV (header row) or JSON Lines file, read lazily; the type comes from the
+    suffix (``.csv``, ``.jsonl``, ``.ndjson``) unless ``format`` says.
+
+    Example:
+        >>> dataset("products.csv").format
+        'csv'
+    """
+    return Dataset(path, format=format)
+
+
+def sample(population: Mapping[str, Iterable[Any]] | VariableSource, n: int, seed: int) -> Sample:
+    """``n`` distinct combinations of ``population`` (axes or a source), chosen reproducibly.
+
+    Example:
+        >>> len(list(sample({"x": range(1000), "y": range(1000)}, n=5, seed=1)))
+        5
+    """
+    return Sample(population, n, seed)
+
+
+# -- seeds ---------------------------------------------------------------------------------------
+
+
+def canonical_variables(variables: Mapping[str, Any]) -> str:
+    """The canonical JSON of an item's variables: sorted keys, no spaces, raw UTF-8.
+
+    Example:
+        >>> canonical_variables({"b": 1, "a": "東"})
+        '{"a":"東","b":1}'
+    """
+    try:
+        return json.dumps(
+            variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise PromptError(f"variables are not JSON data ({exc}): {variables!r}") from None
+
+
+def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
+    """A seed derived from a base seed and an item's variables: stable across runs and machines.
+
+    The first 4 bytes (big-endian) of ``sha256(f"{base}:" + canonical_variables(variables))``,
+    masked to 31 bits, so it is in 0..2**31-1 and fits every seed field.
+
+    Example:
+        >>> derive_seed(42, {"color": "red"}) == derive_seed(42, {"color": "red"})
+        True
+        >>> 0 <= derive_seed(42, {"color": "red"}) < 2**31
+        True
+    """
+    digest = hashlib.sha256(f"{base}:{canonical_variables(variables)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & _SEED_MASK
+
+
+SeedKind: TypeAlias = Literal["none", "fixed", "each", "derived"]
+
+
+@dataclass(frozen=True, slots=True)
+class Seeds:
+    """How items get their seeds: none (the service picks), one fixed seed, each of a list (one
+    item per seed), or derived from a base seed and the item's variables (:func:`derive_seed`).
+
+    Example:
+        >>> Seeds.each([1, 2]).for_variables({"color": "red"})
+        (1, 2)
+        >>> Seeds.coerce({"derive": 7}) == Seeds.derived(7)
+        True
+    """
+
+    kind: SeedKind = "none"
+    values: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for value in self.values:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise PromptError(f"seeds: expected integers >= 0, got {value!r}")
+        expected = {"none": 0, "fixed": 1, "derived": 1}.get(self.kind)
+        if expected is not None and len(self.values) != expected:
+            raise PromptError(f"seeds: kind {self.kind!r} takes {expected} value(s)")
+        if self.kind == "each" and not self.values:
+            raise PromptError("seeds: the list of seeds is empty")
+
+    @classmethod
+    def none(cls) -> Seeds:
+        """No seed is sent; the service picks one (not reproducible)."""
+        return cls("none")
+
+    @classmethod
+    def fixed(cls, seed: int) -> Seeds:
+        """The same seed for every item."""
+        return cls("fixed", (seed,))
+
+    @classmethod
+    def each(cls, seeds: Iterable[int]) -> Seeds:
+        """Every item once per seed in the list."""
+        return cls("each", tuple(seeds))
+
+    @classmethod
+    def derived(cls, base: int) -> Seeds:
+        """A seed per item from ``base`` and its variables (:func:`derive_seed`)."""
+        return cls("derived", (base,))
+
+    @classmethod
+    def coerce(cls, value: Seeds | int | Iterable[int] | Mapping[str, int] | None) -> Seeds:
+        """Read ``None``, an int, a list of ints or ``{"derive": base}``.
+
+        Example:
+            >>> Seeds.coerce(7), Seeds.coerce([1, 2]).kind
+            (Seeds(kind='fixed', values=(7,)), 'each')
+        """
+        if value is None:
+            return cls.none()
+        if isinstance(value, Seeds):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls.fixed(value)
+        if isinstance(value, Mapping):
+            if set(value) != {"derive"}:
+                raise PromptError(f"seeds: a table takes one key, 'derive', got {dict(value)!r}")
+            return cls.derived(value["derive"])
+        if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+            return cls.each(value)
+        raise PromptError(f"seeds: expected an int, a list or {{'derive': base}}, got {value!r}")
+
+    def for_variables(self, variables: Mapping[str, Any]) -> tuple[int | None, ...]:
+        """The seeds of one item: one per output."""
+        if self.kind == "none":
+            return (None,)
+        if self.kind == "derived":
+            return (derive_seed(self.values[0], variables),)
+        return self.values
+
+
+# -- expansion -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One expanded item: its position, variables, seed, origin and rendered prompt.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> tpl = Template.from_function(lambda color: scene(f"a {color} mug"), name="mug")
+        >>> first = next(expand(tpl, matrix(color=["red"]), seeds=Seeds.fixed(3)))
+        >>> first.index, first.seed, first.prompt.scene
+        (0, 3, 'a red mug')
+    """
+
+    index: int
+    variables: Mapping[str, Any]
+    seed: int | None
+    prompt: Prompt
+    origin: str = ""
+
+
+def expand(
+    template: Template,
+    source: VariableSource | Iterable[Mapping[str, Any]],
+    *,
+    seeds: Seeds | int | Iterable[int] | Mapping[str, int] | None = None,
+) -> Iterator[Variant]:
+    """Render ``template`` for every row of ``source`` and every seed of the row, lazily.
+
+    Variables the template does not take stay in :attr:`Variant.variables` (for file names)
+    but are not passed to it. A row that cannot be rendered raises a
+    :class:`~flux2prompt.PromptError` that names its origin (``products.csv:14: ...``).
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> tpl = Template.from_function(lambda color: scene(f"a {color} mug"), name="mug")
+        >>> [v.seed for v in expand(tpl, matrix(color=["red", "blue"]), seeds=[1, 2])]
+        [1, 2, 1, 2]
+    """
+    policy = Seeds.coerce(seeds)
+    if isinstance(source, VariableSource):
+        rows: Iterable[Row] = source.rows()
+    else:
+        rows = (Row(dict(values), f"item {n}") for n, values in enumerate(source))
+    index = 0
+    for row in rows:
+        try:
+            prompt = template.render_mapping(row.variables, ignore_extra=True)
+        except Flux2PromptError as exc:
+            raise PromptError(f"{row.origin}: {exc}") from exc
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise PromptError(f"{row.origin}: template {template.name!r} raised {detail}") from exc
+        variables = MappingProxyType(row.variables)
+        for seed in policy.for_variables(row.variables):
+            yield Variant(index, variables, seed, prompt, row.origin)
+            index += 1

@@ -1,0 +1,434 @@
+"""Batch jobs: what to generate and how, read from a TOML job file or built in Python.
+
+A job file (schema ``schemas/batch-job.schema.json``; relative paths are relative to the file)::
+
+    name = "aurora-bottle"
+    template = "template.py:bottle"        # or a prompt file: "bottle.prompt.toml"
+    model = "klein-4b"
+    output = "{color}-{language}.{ext}"
+    seeds = { derive = 2024 }              # or 7, or [1, 2, 3]
+    concurrency = 8
+    rate_limit = 720                       # requests per minute
+
+    [parameters]
+    width = 768
+    height = 768
+
+    [variables.matrix]                     # or zip, dataset, sample
+    color = ["teal", "coral"]
+    language = ["en", "ja"]
+
+TOML syntax errors and schema violations name the file and the line.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "mug.prompt.toml").write_text(
+    ...     'name = "mug"\\n[prompt]\\nscene = "a ${color} mug"\\n', encoding="utf-8")
+    >>> _ = (folder / "job.toml").write_text(
+    ...     'template = "mug.prompt.toml"\\noutput = "{color}.{ext}"\\n'
+    ...     '[variables.matrix]\\ncolor = ["teal", "rust"]\\n', encoding="utf-8")
+    >>> job = load_job(folder / "job.toml")
+    >>> job.name, job.template.variables, job.source.count()
+    ('job', ('color',), 2)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib.util
+import itertools
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+from flux2prompt._builder import PromptBuilder
+from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
+from flux2prompt._model import Prompt
+from flux2prompt._schema import json_path
+from flux2prompt._templates import (
+    Dataset,
+    Matrix,
+    Sample,
+    Seeds,
+    Template,
+    VariableSource,
+    Zipped,
+)
+from flux2prompt.batch._naming import BUILTIN_FIELDS, OutputPattern
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RETRIES",
+    "BatchJob",
+    "job_schema",
+    "load_job",
+    "parse_job",
+]
+
+DEFAULT_CONCURRENCY = 8
+#: Workers AI's text-to-image limit, requests per minute.
+DEFAULT_RATE_LIMIT = 720
+DEFAULT_RETRIES = 5
+_DEFAULT_MODEL = "flux-2-dev"
+_PARAMETERS = ("width", "height", "steps", "guidance")
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch: a template, a source of variables, and how to generate and name each image.
+
+    Build one in Python, or read a job file with :func:`load_job`. ``parameters`` takes
+    ``width``, ``height``, ``steps`` and ``guidance``; ``images`` are reference images sent with
+    every item; ``rate_limit`` is in requests per minute.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import matrix, template
+        >>> @template
+        ... def mug(color: str):
+        ...     return scene(f"a {color} ceramic mug")
+        >>> job = BatchJob(name="mugs", template=mug, source=matrix(color=["teal", "rust"]),
+        ...                output="mug-{color}.{ext}", model="klein-4b", seeds=7)
+        >>> job.seeds, job.rate_limit
+        (Seeds(kind='fixed', values=(7,)), 720)
+    """
+
+    name: str
+    template: Template
+    source: VariableSource
+    output: str | OutputPattern
+    model: str = _DEFAULT_MODEL
+    parameters: Mapping[str, int | float] = field(default_factory=dict)
+    seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None
+    images: tuple[bytes | str | os.PathLike[str], ...] = ()
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate_limit: int = DEFAULT_RATE_LIMIT
+    retries: int = DEFAULT_RETRIES
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.output, OutputPattern):
+            set_(self, "output", OutputPattern(self.output))
+        set_(self, "seeds", Seeds.coerce(self.seeds))
+        unknown = [key for key in self.parameters if key not in _PARAMETERS]
+        if unknown:
+            raise PromptError(
+                f"job {self.name!r}: unknown parameter {unknown[0]!r}; use "
+                f"{', '.join(_PARAMETERS)} (seeds are set with seeds=)"
+            )
+        set_(self, "parameters", MappingProxyType(dict(self.parameters)))
+        set_(self, "images", tuple(self.images))
+        for label, value, low in (
+            ("concurrency", self.concurrency, 1),
+            ("rate_limit", self.rate_limit, 1),
+            ("retries", self.retries, 0),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise PromptError(f"job {self.name!r}: {label} must be an integer >= {low}")
+        known = self.source.names
+        pattern = self.pattern
+        if known is not None:
+            available = set(known) | set(BUILTIN_FIELDS)
+            for name in pattern.fields:
+                if name not in available:
+                    close = difflib.get_close_matches(name, sorted(available), n=1)
+                    hint = f"; did you mean {{{close[0]}}}?" if close else ""
+                    raise PromptError(f"{pattern!r}: unknown field {{{name}}}{hint}")
+            missing = [v for v in self.template.required if v not in known]
+            if missing:
+                raise PromptError(
+                    f"job {self.name!r}: template {self.template.name!r} needs "
+                    f"{', '.join(repr(v) for v in missing)}, which the variables do not give "
+                    f"(they give {', '.join(known)})"
+                )
+
+    @property
+    def pattern(self) -> OutputPattern:
+        """The checked output naming pattern."""
+        assert isinstance(self.output, OutputPattern)
+        return self.output
+
+    @property
+    def seed_policy(self) -> Seeds:
+        """The seeds, as a :class:`~flux2prompt.batch.Seeds`."""
+        assert isinstance(self.seeds, Seeds)
+        return self.seeds
+
+
+# -- the schema ----------------------------------------------------------------------------------
+
+
+@cache
+def _raw_schema() -> dict[str, Any]:
+    text = (
+        resources.files("flux2prompt")
+        .joinpath("schemas", "batch-job.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def job_schema() -> dict[str, Any]:
+    """A copy of the JSON Schema (Draft 2020-12) of batch job files.
+
+    Example:
+        >>> job_schema()["title"]
+        'flux2prompt batch job'
+    """
+    return json.loads(json.dumps(_raw_schema()))  # type: ignore[no-any-return]
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_raw_schema())
+
+
+def _schema_message(error: Any) -> tuple[list[str | int], str]:
+    path: list[str | int] = list(error.absolute_path)
+    keyword = error.validator
+    value = error.instance
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extra = [key for key in value if key not in allowed]
+        key = extra[0] if extra else "?"
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(allowed)}"
+        return [*path, key], f"unknown key {key!r}{hint}"
+    if path == ["variables"] and keyword in ("minProperties", "maxProperties"):
+        return path, "give exactly one source of variables: matrix, zip, dataset or sample"
+    if keyword == "required":
+        missing = [key for key in error.validator_value if key not in value]
+        return path, f"missing required key {', '.join(repr(k) for k in missing)}"
+    if keyword == "oneOf" and path == ["seeds"]:
+        return path, "seeds must be an integer, a list of integers, or { derive = BASE }"
+    if keyword == "oneOf" and path[-1:] == ["sample"]:
+        return path, "a sample draws from either 'axes' or 'dataset' (one of them)"
+    if keyword == "type":
+        kind = type(value).__name__
+        return path, f"expected {error.validator_value}, got {kind} {value!r}"
+    return path, str(error.message)
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+
+
+def _toml_key(raw: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in raw.split(".")]
+
+
+def _line_of(text: str, path: Sequence[str | int]) -> int | None:
+    """The line that defines the longest prefix of ``path`` (best effort; no TOML positions)."""
+    wanted = [str(p) for p in path if isinstance(p, str)]
+    best: tuple[int, int] | None = None
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header is not None:
+            table = _toml_key(header.group(1))
+            keys = table
+        else:
+            key = _KEY.match(line)
+            if key is None:
+                continue
+            keys = [*table, *_toml_key(key.group(1))]
+        depth = 0
+        for mine, theirs in zip(keys, wanted, strict=False):
+            if mine != theirs:
+                break
+            depth += 1
+        if depth and depth == min(len(keys), len(wanted)) and (best is None or depth > best[0]):
+            best = (depth, number)
+    return best[1] if best else None
+
+
+def _check_schema(document: Any, text: str, source: str) -> None:
+    from jsonschema.exceptions import relevance
+
+    errors = sorted(_validator().iter_errors(document), key=relevance)
+    if not errors:
+        return
+    path, message = _schema_message(errors[0])
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    suffix = more if len(errors) > 1 else ""
+    raise SourceError(
+        f"{json_path(path)}: {message}{suffix}", source=source, line=_line_of(text, path)
+    )
+
+
+# -- templates from files ------------------------------------------------------------------------
+
+_module_ids = itertools.count()
+
+
+def _import_python(path: Path) -> ModuleType:
+    label = str(path)
+    if not path.is_file():
+        raise SourceError("no such template file", source=label)
+    name = f"flux2prompt_batch_template_{next(_module_ids)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SourceError("cannot be imported as a Python module", source=label)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Flux2PromptError:
+        del sys.modules[name]
+        raise
+    except Exception as exc:
+        del sys.modules[name]
+        if isinstance(exc, SyntaxError):
+            raise SourceError(f"syntax error: {exc.msg}", source=label, line=exc.lineno) from None
+        line = None
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename and Path(frame.filename).resolve() == path.resolve():
+                line = frame.lineno
+        raise SourceError(
+            f"importing it raised {type(exc).__name__}: {exc}", source=label, line=line
+        ) from exc
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    return module
+
+
+def _python_template(path: Path, name: str) -> Template:
+    module = _import_python(path)
+    label = f"{path}:{name}"
+    if not hasattr(module, name):
+        public = [n for n in vars(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(name, public, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SourceError(f"no name {name!r} in this file{hint}", source=str(path))
+    value = getattr(module, name)
+    if isinstance(value, Template):
+        return value
+    if isinstance(value, PromptBuilder | Prompt):
+        return Template(name, (), lambda _values: value)
+    if callable(value):
+        return Template.from_function(value, name)
+    raise SourceError(
+        f"{name!r} is a {type(value).__name__}; name a @template function, a function of named "
+        "variables, or a prompt builder",
+        source=label,
+    )
+
+
+def _template_from(spec: str, base: Path, source: str) -> tuple[Template, str | None, dict[str, Any]]:
+    """The template, and the model and parameters a prompt file brings along."""
+    file_part, sep, name = spec.rpartition(":")
+    if sep and file_part.endswith(".py"):
+        if not name.isidentifier():
+            raise SourceError(f"template {spec!r}: NAME in file.py:NAME must be a Python name")
+        return _python_template(base / file_part, name), None, {}
+    path = base / spec
+    if path.suffix == ".py":
+        raise SourceError(
+            f"template {spec!r}: name the template in the file, as {spec}:NAME", source=source
+        )
+    from flux2prompt._files import load_prompt_file
+
+    prompt_file = load_prompt_file(path)
+    parameters = {k: v for k, v in prompt_file.parameters.items() if k in _PARAMETERS}
+    return Template.from_prompt_file(prompt_file), prompt_file.model, parameters
+
+
+# -- variables -----------------------------------------------------------------------------------
+
+
+def _dataset(value: str | Mapping[str, Any], base: Path) -> Dataset:
+    if isinstance(value, str):
+        return Dataset(base / value)
+    return Dataset(base / value["path"], format=value.get("format"))
+
+
+def _source_from(variables: Mapping[str, Any], base: Path) -> VariableSource:
+    kind, value = next(iter(variables.items()))
+    if kind == "matrix":
+        return Matrix(value)
+    if kind == "zip":
+        return Zipped(value)
+    if kind == "dataset":
+        return _dataset(value, base)
+    population = Matrix(value["axes"]) if "axes" in value else _dataset(value["dataset"], base)
+    return Sample(population, value["n"], value["seed"])
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> BatchJob:
+    """Read a job from TOML text; relative paths are resolved against ``base``.
+
+    Example:
+        >>> job = parse_job('template = "t.py:x"\\noutput = "{i}"\\n[variables.zip]\\ni = [1]\\n')
+        Traceback (most recent call last):
+        ...
+        flux2prompt._errors.SourceError: t.py: no such template file
+    """
+    from flux2prompt._files import _parse_toml
+
+    folder = base if base is not None else Path.cwd()
+    document = _parse_toml(text, source)
+    _check_schema(document, text, source)
+    template, file_model, file_parameters = _template_from(document["template"], folder, source)
+    name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
+    try:
+        return BatchJob(
+            name=name,
+            template=template,
+            source=_source_from(document["variables"], folder),
+            output=document["output"],
+            model=document.get("model") or file_model or _DEFAULT_MODEL,
+            parameters={**file_parameters, **document.get("parameters", {})},
+            seeds=document.get("seeds"),
+            images=tuple(str(folder / image) for image in document.get("images", ())),
+            concurrency=document.get("concurrency", DEFAULT_CONCURRENCY),
+            rate_limit=document.get("rate_limit", DEFAULT_RATE_LIMIT),
+            retries=document.get("retries", DEFAULT_RETRIES),
+            path=Path(source) if source != "<job>" else None,
+        )
+    except SourceError:
+        raise
+    except PromptError as exc:
+        raise SourceError(str(exc), source=source) from None
+
+
+def load_job(path: str | os.PathLike[str]) -> BatchJob:
+    """Read a job file (TOML); errors name the file and the line.
+
+    Example:
+        >>> load_job("missing.toml")
+        Traceback (most recent call last):
+        ...
+        flux2prompt._errors.SourceError: missing.toml: no such job file
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise SourceError("no such job file", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    return parse_job(text, source=str(path), base=path.parent)

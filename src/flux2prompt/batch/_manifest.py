@@ -1,0 +1,255 @@
+"""The manifest: an append-only JSON Lines log of every generation, one record per line.
+
+Each record is written with one ``write``, flushed and ``fsync``-ed before the next, so after a
+crash the file holds complete records and at most one torn last line. A line counts only once
+its newline is on disk: reading ignores a last line without one, and the writer cuts it off
+before appending. A broken line anywhere else is an error naming the file and the line.
+
+A record (``status`` is ``"ok"`` or ``"failed"``)::
+
+    {"job": "mugs", "index": 3, "status": "ok", "variables": {"color": "teal"}, "seed": 7,
+     "model": "@cf/black-forest-labs/flux-2-klein-4b", "parameters": {"width": 512, ...},
+     "prompt": {"scene": ...}, "prompt_fingerprint": "sha256:...",
+     "request_fingerprint": "sha256:...", "file": "mug-teal.jpg", "sha256": "sha256:...",
+     "bytes": 48213, "format": "jpeg", "width": 512, "height": 512, "error": null,
+     "attempts": 1, "request_id": "...", "started_at": "2026-...Z", "finished_at": "...",
+     "elapsed": 0.84}
+
+The request fingerprint is the key. The *effective* view of a manifest keeps one record per key:
+the last successful one if there is any, else the last one. Two manifests are equivalent when
+their effective views are equal once the :data:`TIMING_FIELDS` (which say when and how, not
+what) are removed; :func:`merge_manifests` writes exactly that view, ordered by ``index``.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "manifest.jsonl"
+    >>> with ManifestWriter(path) as log:
+    ...     log.append({"request_fingerprint": "sha256:aa", "index": 0, "status": "failed"})
+    ...     log.append({"request_fingerprint": "sha256:aa", "index": 0, "status": "ok"})
+    >>> [r["status"] for r in effective_records(read_manifest(path)).values()]
+    ['ok']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from flux2prompt._errors import SourceError
+from flux2prompt.batch._atomic import atomic_write
+
+__all__ = [
+    "MANIFEST_NAME",
+    "TIMING_FIELDS",
+    "ManifestWriter",
+    "MergeReport",
+    "comparable_records",
+    "effective_records",
+    "manifests_equivalent",
+    "merge_manifests",
+    "read_manifest",
+]
+
+#: The manifest's file name inside an output folder.
+MANIFEST_NAME = "manifest.jsonl"
+#: Fields that differ between two runs of the same batch: left out when comparing manifests.
+TIMING_FIELDS: frozenset[str] = frozenset(
+    {"started_at", "finished_at", "elapsed", "attempts", "request_id"}
+)
+
+
+def _dumps(record: Mapping[str, Any]) -> bytes:
+    return (
+        json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+    ).encode("utf-8")
+
+
+class ManifestWriter:
+    """Appends records to a manifest, each one flushed and fsynced before :meth:`append` returns.
+
+    Safe to call from several threads. Opening it cuts off a torn last line left by a crash.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._handle = open(self.path, "a+b")  # noqa: SIM115 - closed in close()
+        self._repair_tail()
+
+    def _repair_tail(self) -> None:
+        handle = self._handle
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Walk back to the last newline: everything after it is a record cut short.
+        position = size
+        block = 4096
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            chunk = handle.read(position - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                position = start + newline + 1
+                break
+            position = start
+        handle.truncate(position)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record as one line and make it durable."""
+        line = _dumps(record)
+        with self._lock:
+            self._handle.write(line)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._handle.close()
+
+    def __enter__(self) -> ManifestWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every complete record of a manifest, in order; a missing file has none.
+
+    A last line without its newline (a crash mid-write) is ignored; any other line that is not
+    a JSON object raises :class:`~flux2prompt.SourceError` with the file and the line.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise SourceError(f"cannot read the manifest: {exc.strerror}", source=str(path)) from None
+    lines = data.split(b"\n")
+    # The piece after the last newline is empty, or a torn record: either way not committed.
+    lines.pop()
+    records: list[dict[str, Any]] = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceError(
+                f"broken manifest record ({exc}); only the last line can be torn by a crash, "
+                "so this file was edited or damaged: remove the line to go on",
+                source=str(path),
+                line=number,
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("request_fingerprint"), str):
+            raise SourceError(
+                "not a manifest record (a JSON object with a request_fingerprint)",
+                source=str(path),
+                line=number,
+            )
+        records.append(record)
+    return records
+
+
+def effective_records(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One record per request fingerprint: the last ``ok`` one if any, else the last one.
+
+    Example:
+        >>> recs = [{"request_fingerprint": "a", "status": "ok", "elapsed": 1},
+        ...         {"request_fingerprint": "a", "status": "failed"}]
+        >>> effective_records(recs)["a"]["status"]
+        'ok'
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = record["request_fingerprint"]
+        current = out.get(key)
+        if current is None or record.get("status") == "ok" or current.get("status") != "ok":
+            out[key] = dict(record)
+    return out
+
+
+def _order(record: Mapping[str, Any]) -> tuple[int, str]:
+    index = record.get("index")
+    return (index if isinstance(index, int) else -1, str(record["request_fingerprint"]))
+
+
+def comparable_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The effective view without :data:`TIMING_FIELDS`, ordered by index then fingerprint.
+
+    Example:
+        >>> comparable_records([{"request_fingerprint": "a", "status": "ok", "elapsed": 2.5}])
+        [{'request_fingerprint': 'a', 'status': 'ok'}]
+    """
+    view = effective_records(records).values()
+    stripped = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in view]
+    return sorted(stripped, key=_order)
+
+
+def manifests_equivalent(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two manifests record the same generations (see :func:`comparable_records`)."""
+    return comparable_records(read_manifest(a)) == comparable_records(read_manifest(b))
+
+
+@dataclass(frozen=True, slots=True)
+class MergeReport:
+    """What :func:`merge_manifests` did: records read, records written (one per item), how many
+    of them succeeded, and items whose only records are failures."""
+
+    path: Path
+    read: int
+    written: int
+    ok: int
+    failed: int
+
+
+def merge_manifests(
+    paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]
+) -> MergeReport:
+    """Merge manifests (of shards, or of several runs) into one, written atomically to ``out``.
+
+    Records are de-duplicated by request fingerprint, keeping the successful one; the result
+    is the effective view ordered by ``index``, so merging the manifests of all shards gives
+    the same records as an unsharded run (timing fields aside).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name, status in (("a.jsonl", "failed"), ("b.jsonl", "ok")):
+        ...     with ManifestWriter(folder / name) as log:
+        ...         log.append({"request_fingerprint": "sha256:1", "index": 0, "status": status})
+        >>> merge_manifests([folder / "a.jsonl", folder / "b.jsonl"], folder / "m.jsonl").ok
+        1
+    """
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise SourceError("no such manifest", source=str(path))
+        records.extend(read_manifest(path))
+    merged = sorted(effective_records(records).values(), key=_order)
+    target = Path(out)
+    atomic_write(target, b"".join(_dumps(record) for record in merged))
+    ok = sum(1 for record in merged if record.get("status") == "ok")
+    return MergeReport(
+        path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
+    )

@@ -1,0 +1,271 @@
+"""Output file names: a pattern over an item's variables, sanitised, and free of collisions.
+
+A pattern such as ``"{product}/{color}-{language}.{ext}"`` names each file. Literal text may
+hold ``/`` to make folders; values never can. Every value is cleaned before it is placed:
+letters, marks and digits of any script are kept with ``- _ . + = @ ,``; anything else (path
+separators, spaces, ``#``, control characters) becomes ``-``; leading and trailing dots and
+dashes are stripped, so no value can be ``..`` or a hidden file; a value is cut to 60
+characters. A name that is already taken (compared case-insensitively, as macOS and Windows
+do) gets ``-`` and the first 10 hex digits of the request fingerprint before its extension.
+
+Fields: the item's variables, plus ``index`` (0-based position in the batch), ``seed``,
+``fingerprint`` (the first 12 hex digits of the request fingerprint), ``job`` (the job's name)
+and ``ext`` (``jpg``, ``png`` or ``webp``, known once the image arrives). A pattern without
+``{ext}`` gets ``.{ext}`` appended.
+
+Example:
+    >>> pattern = OutputPattern("{product}-{color}.{ext}")
+    >>> name = pattern.render({"product": "mug", "color": "#1A1A1A / matte"}, seed=1,
+    ...                       index=0, fingerprint="sha256:" + "ab" * 32)
+    >>> with_extension(name, "jpg")
+    'mug-1A1A1A-matte.jpg'
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from flux2prompt._errors import PromptError
+
+__all__ = [
+    "BUILTIN_FIELDS",
+    "RESERVED_NAMES",
+    "NameRegistry",
+    "OutputPattern",
+    "inside",
+    "sanitize_value",
+    "with_extension",
+]
+
+#: Fields every pattern may use besides the variables.
+BUILTIN_FIELDS: tuple[str, ...] = ("index", "seed", "fingerprint", "job", "ext")
+#: Names at the top of the output folder that belong to the batch itself.
+RESERVED_NAMES: frozenset[str] = frozenset({"index.html", "manifest.jsonl", "thumbnails"})
+
+# Stands for the extension until the image's format is known; no cleaned value contains NUL.
+_EXT = "\x00ext\x00"
+_MAX_VALUE = 60
+_MAX_COMPONENT_BYTES = 200
+_KEEP = frozenset("-_.+=@,")
+_DASHES = re.compile(r"-{2,}")
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
+)
+
+
+def sanitize_value(value: Any) -> str:
+    """Clean one value for use inside a file name (see the module docstring for the rules).
+
+    Example:
+        >>> sanitize_value("../../etc/passwd"), sanitize_value("東京 タワー"), sanitize_value("..")
+        ('etc-passwd', '東京-タワー', '_')
+    """
+    text = unicodedata.normalize("NFC", str(value))
+    kept = "".join(
+        ch if ch in _KEEP or unicodedata.category(ch)[0] in "LNM" else "-" for ch in text
+    )
+    kept = _DASHES.sub("-", kept).strip("-.")[:_MAX_VALUE].strip("-.")
+    return kept or "_"
+
+
+def inside(folder: Path, relative: object) -> Path | None:
+    """``folder / relative`` when ``relative`` is a relative path that stays inside ``folder``
+    (as a manifest's ``file`` must), else ``None``.
+
+    Example:
+        >>> inside(Path("out"), "a/b.jpg"), inside(Path("out"), "../b.jpg")
+        (PosixPath('out/a/b.jpg'), None)
+    """
+    if not isinstance(relative, str) or not relative or "\\" in relative:
+        return None
+    path = PurePosixPath(relative)
+    if path.is_absolute() or any(part in ("..", ".", "") for part in relative.split("/")):
+        return None
+    return folder.joinpath(*path.parts)
+
+
+def with_extension(name: str, ext: str) -> str:
+    """Put the real extension into a rendered name.
+
+    Example:
+        >>> with_extension(OutputPattern("{a}").render({"a": "x"}), "png")
+        'x.png'
+    """
+    return name.replace(_EXT, ext)
+
+
+class OutputPattern:
+    """A checked output naming pattern; :meth:`render` gives a safe relative path.
+
+    Only plain field names are allowed (``{color}``, ``{index:04d}``), never attribute or index
+    access, and the literal text must not climb out of the output folder.
+
+    Example:
+        >>> OutputPattern("{index:03d}-{color}").fields
+        ('index', 'color', 'ext')
+        >>> OutputPattern("../{color}.{ext}")
+        Traceback (most recent call last):
+        ...
+        flux2prompt._errors.PromptError: output pattern '../{color}.{ext}': '..' would leave the output folder
+    """  # noqa: E501
+
+    def __init__(self, pattern: str) -> None:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise PromptError("output pattern: must be a non-empty string such as '{name}.{ext}'")
+        self.pattern = pattern
+        if "{ext}" not in pattern:
+            pattern += ".{ext}"
+        self._parts: list[tuple[str, str | None, str]] = []
+        fields: list[str] = []
+        try:
+            parsed = list(string.Formatter().parse(pattern))
+        except ValueError as exc:
+            raise self._error(f"{exc}; write {{{{ and }}}} for literal braces") from None
+        for literal, name, spec, conversion in parsed:
+            self._check_literal(literal)
+            if name is None:
+                self._parts.append((literal, None, ""))
+                continue
+            if not name.isidentifier():
+                raise self._error(f"field {{{name}}} must be a plain name such as {{color}}")
+            if conversion is not None:
+                raise self._error(f"field {{{name}!{conversion}}}: conversions are not allowed")
+            if spec and "{" in spec:
+                raise self._error(f"field {{{name}:{spec}}}: nested fields are not allowed")
+            if name == "ext" and spec:
+                raise self._error("field {ext} takes no format spec")
+            self._parts.append((literal, name, spec or ""))
+            fields.append(name)
+        self.fields: tuple[str, ...] = tuple(dict.fromkeys(fields))
+        self._render_check()
+
+    def _error(self, message: str) -> PromptError:
+        return PromptError(f"output pattern {self.pattern!r}: {message}")
+
+    def _check_literal(self, literal: str) -> None:
+        if any(unicodedata.category(ch) == "Cc" for ch in literal):
+            raise self._error("control characters are not allowed")
+        if "\\" in literal:
+            raise self._error("use '/' to make folders, not '\\'")
+        if ":" in literal:
+            raise self._error("':' is not allowed in file names")
+
+    def _render_check(self) -> None:
+        text = "".join(literal + ("x" if name else "") for literal, name, _ in self._parts)
+        if text.startswith("/"):
+            raise self._error("an absolute path would leave the output folder")
+        for component in text.split("/"):
+            if component in ("..", "."):
+                raise self._error(f"{component!r} would leave the output folder")
+            if not component:
+                raise self._error("empty folder name ('//' or a trailing '/')")
+            if component.startswith("."):
+                raise self._error(f"{component!r}: names starting with '.' are reserved")
+
+    def __repr__(self) -> str:
+        return f"OutputPattern({self.pattern!r})"
+
+    def render(
+        self,
+        variables: Mapping[str, Any],
+        *,
+        index: int = 0,
+        seed: int | None = None,
+        fingerprint: str = "",
+        job: str = "",
+    ) -> str:
+        """A relative POSIX path for one item, with a stand-in for the extension
+        (see :func:`with_extension`).
+
+        Raises :class:`~flux2prompt.PromptError` for a field that is neither a variable nor
+        built in, or a value that does not fit its format spec.
+        """
+        builtins: dict[str, Any] = {
+            "index": index,
+            "seed": "noseed" if seed is None else seed,
+            "fingerprint": fingerprint.partition(":")[2][:12],
+            "job": job,
+        }
+        out: list[str] = []
+        for literal, name, spec in self._parts:
+            out.append(literal)
+            if name is None:
+                continue
+            if name == "ext":
+                out.append(_EXT)
+                continue
+            if name in variables:
+                value = variables[name]
+            elif name in builtins:
+                value = builtins[name]
+            else:
+                known = ", ".join([*variables, *BUILTIN_FIELDS])
+                raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
+            try:
+                text = format(value, spec)
+            except (TypeError, ValueError) as exc:
+                raise self._error(f"{{{name}:{spec}}} does not fit {value!r}: {exc}") from None
+            out.append(sanitize_value(text))
+        return _finish("".join(out), fingerprint)
+
+
+def _finish(path: str, fingerprint: str) -> str:
+    components = path.split("/")
+    for position, component in enumerate(components):
+        stem = component.split(".", 1)[0].upper()
+        if stem in _WINDOWS_DEVICES:
+            component = "_" + component
+        if len(component.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+            tail = f"-{fingerprint.partition(':')[2][:10]}" + (
+                f".{_EXT}" if component.endswith(f".{_EXT}") else ""
+            )
+            head = component.removesuffix(f".{_EXT}")
+            while len((head + tail).encode("utf-8")) > _MAX_COMPONENT_BYTES:
+                head = head[:-1]
+            component = head + tail
+        components[position] = component
+    if components[0].casefold() in RESERVED_NAMES:
+        components[0] = "_" + components[0]
+    return "/".join(components)
+
+
+class NameRegistry:
+    """Hands out unique names in the order asked: the first keeps its name, a later item with a
+    taken name (case-insensitively) gets its fingerprint appended.
+
+    Example:
+        >>> names = NameRegistry()
+        >>> first = names.claim("mug.\\x00ext\\x00", "sha256:" + "1" * 64)
+        >>> second = names.claim("MUG.\\x00ext\\x00", "sha256:" + "2" * 64)
+        >>> with_extension(first, "jpg"), with_extension(second, "jpg")
+        ('mug.jpg', 'MUG-2222222222.jpg')
+    """
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._taken)
+
+    def claim(self, name: str, fingerprint: str) -> str:
+        """Reserve ``name`` or, if taken, a variant of it settled by ``fingerprint``."""
+        digest = fingerprint.partition(":")[2] or fingerprint
+        candidates = (name, _suffixed(name, digest[:10]), _suffixed(name, digest))
+        for candidate in candidates:
+            key = unicodedata.normalize("NFC", candidate).casefold()
+            if key not in self._taken:
+                self._taken.add(key)
+                return candidate
+        raise PromptError(f"output name {with_extension(name, 'ext')!r} is taken three times")
+
+
+def _suffixed(name: str, suffix: str) -> str:
+    ending = f".{_EXT}"
+    if name.endswith(ending):
+        return f"{name.removesuffix(ending)}-{suffix}{ending}"
+    return f"{name}-{suffix}"

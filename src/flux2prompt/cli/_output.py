@@ -1,0 +1,144 @@
+"""Output and error reporting shared by every ``flux2-prompt`` command.
+
+Three rules keep the command line scriptable:
+
+- Machine output (JSON, fingerprints) goes to stdout through :func:`echo_data` as raw UTF-8,
+  with nothing else mixed in, so ``flux2-prompt compile x.json | jq`` always works.
+- Human messages go through :data:`stdout` / :data:`stderr`, two rich consoles that never wrap
+  lines and never interpret markup, emoji codes or highlighting in the text they are given
+  (user text such as ``[0]`` or ``:smile:`` prints as itself). Style on purpose with
+  ``style=...`` or a :class:`rich.text.Text`.
+- Errors are one line each, ``error: ...`` on stderr, and never a traceback. Exit codes:
+  ``0`` success, ``1`` an invalid prompt (or any other library error), ``2`` usage errors and
+  unreadable input (:class:`~flux2prompt.SourceError`).
+
+Example, in a command module::
+
+    from flux2prompt.cli._app import app
+    from flux2prompt.cli._output import echo_data, handle_errors
+
+    @app.command()
+    @handle_errors()
+    def fingerprint(source: str) -> None:
+        echo_data(resolve_source(source, profile="flux2").fingerprint)
+
+Inside :func:`handle_errors`, a :class:`~flux2prompt.Flux2PromptError` becomes its lines on
+stderr and ``typer.Exit`` with :func:`exit_code_for`; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "echo_data",
+    "error_lines",
+    "exit_code_for",
+    "fail",
+    "handle_errors",
+    "print_error",
+    "stderr",
+    "stdout",
+]
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+# file=None makes rich look up sys.stdout / sys.stderr at each write, so test runners that swap
+# the streams see the output. soft_wrap: a long line stays one line in a pipe.
+stdout = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+stderr = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+
+def echo_data(text: str) -> None:
+    """Write ``text`` and a newline to stdout as raw UTF-8 bytes, whatever the locale.
+
+    >>> echo_data('{"scene":"東京"}')
+    {"scene":"東京"}
+    """
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a text-only stream (doctest, some IDEs): it decides the encoding
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    try:
+        binary.write(text.encode("utf-8") + b"\n")
+        binary.flush()
+    except BrokenPipeError:
+        # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def print_error(message: str) -> None:
+    """Print ``error: message`` to stderr on one line."""
+    line = Text("error:", style="bold red")
+    line.append(" " + message.replace("\n", " "))
+    stderr.print(line)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print ``error: message`` to stderr and stop the command with exit ``code``.
+
+    >>> fail("no prompt given")  # doctest: +SKIP
+    """
+    print_error(message)
+    raise typer.Exit(code)
+
+
+def exit_code_for(exc: Flux2PromptError) -> int:
+    """``2`` for unreadable input (:class:`~flux2prompt.SourceError`), ``1`` for anything else."""
+    return EXIT_USAGE if isinstance(exc, SourceError) else EXIT_INVALID
+
+
+def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
+    """One line per problem in ``exc``, each prefixed with ``source: `` when it is given.
+
+    A :class:`~flux2prompt.PromptValidationError` gives one ``$.json.path: message`` line per
+    issue; other errors give their message on one line, not prefixed again when it already
+    names its file.
+
+    >>> from flux2prompt import load, Flux2PromptError
+    >>> try:
+    ...     load({"scene": 1, "mood": 2})
+    ... except Flux2PromptError as exc:
+    ...     print(error_lines(exc, "p.json"))
+    ['p.json: $.scene: expected a string, got integer 1', 'p.json: $.mood: expected a string, got integer 2']
+    """  # noqa: E501
+    prefix = f"{source}: " if source else ""
+    if isinstance(exc, PromptValidationError):
+        return [f"{prefix}{issue}" for issue in exc.issues]
+    message = str(exc).replace("\n", " ")
+    if (isinstance(exc, SourceError) and exc.source) or message.startswith(prefix):
+        prefix = ""  # the message names its file already
+    return [prefix + message]
+
+
+@contextlib.contextmanager
+def handle_errors(source: str | None = None) -> Iterator[None]:
+    """Turn a :class:`~flux2prompt.Flux2PromptError` into ``error:`` lines and an exit code.
+
+    Works as a context manager (``with handle_errors(source): ...``) and as a decorator
+    (``@handle_errors()`` under ``@app.command()``).
+    """
+    try:
+        yield
+    except Flux2PromptError as exc:
+        for line in error_lines(exc, source):
+            print_error(line)
+        raise typer.Exit(exit_code_for(exc)) from None

@@ -1,0 +1,434 @@
+"""What the sync and async clients share: configuration, request building, retry policy and
+response parsing. They differ only in how they send and how they sleep.
+
+Example:
+    >>> from flux2prompt.transport import WorkersAI
+    >>> client = WorkersAI(account_id="0123abcd", api_token="secret-token")
+    >>> "secret-token" in repr(client), repr(client).startswith("WorkersAI(account_id='0123abcd'")
+    (False, True)
+    >>> client.close()
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any, Final, Generic, TypeVar
+
+import httpx
+
+from flux2prompt.transport import _retry
+from flux2prompt.transport._catalogue import ModelSpec, resolve_model
+from flux2prompt.transport._constants import (
+    ACCOUNT_ID_ENV,
+    API_TOKEN_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_GATEWAY_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT,
+    GATEWAY_BASE_URL_ENV,
+    USER_AGENT,
+)
+from flux2prompt.transport._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    ParameterError,
+    ResponseError,
+    make_status_error,
+)
+from flux2prompt.transport._gateway import GatewayOptions
+from flux2prompt.transport._images import ImageSource
+from flux2prompt.transport._request import (
+    PromptLike,
+    WorkersAIRequest,
+    build_request,
+    check_path_segment,
+)
+from flux2prompt.transport._result import ImageResult
+
+__all__ = ["NOT_GIVEN", "BaseClient", "NotGiven", "redact_headers"]
+
+logger = logging.getLogger("flux2prompt.transport")
+
+_SENSITIVE_HEADERS: Final = frozenset(
+    {"authorization", "cf-aig-authorization", "proxy-authorization"}
+)
+
+try:
+    _VERSION = metadata.version("flux2-prompt")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    _VERSION = "0"
+
+
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: "leave this option as it is" in ``with_options``.
+
+    Example:
+        >>> from flux2prompt.transport import NOT_GIVEN
+        >>> bool(NOT_GIVEN), NOT_GIVEN
+        (False, NOT_GIVEN)
+    """
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_GIVEN: Final = NotGiven()
+
+
+class _Secret:
+    """A string that shows as ``'***'`` in every repr, str, log line and debugger view."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # Never serialised: a pickled client would put the token in a file.
+        raise TypeError("the API token cannot be pickled")
+
+
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Return a copy of ``headers`` fit for a log line: credentials replaced by ``***``.
+
+    Example:
+        >>> redact_headers({"Authorization": "Bearer abc", "cf-aig-cache-ttl": "60"})
+        {'Authorization': '***', 'cf-aig-cache-ttl': '60'}
+    """
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in items}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+_ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class BaseClient(Generic[_ClientT]):
+    """Configuration, request building, retry policy and response parsing for both clients."""
+
+    _client: _ClientT
+
+    def __init__(
+        self,
+        *,
+        account_id: str | None = None,
+        api_token: str | None = None,
+        model: str | ModelSpec = DEFAULT_MODEL,
+        base_url: str | None = None,
+        gateway: str | None = None,
+        gateway_base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: _ClientT | None = None,
+        resize_images: bool = True,
+    ) -> None:
+        account_id = account_id or _env(ACCOUNT_ID_ENV)
+        token = api_token or _env(API_TOKEN_ENV)
+        missing = [
+            f"the account id (account_id= or {ACCOUNT_ID_ENV})" if not account_id else "",
+            f"the API token (api_token= or {API_TOKEN_ENV})" if not token else "",
+        ]
+        missing = [item for item in missing if item]
+        if missing:
+            raise ConfigurationError(
+                f"Workers AI needs {' and '.join(missing)}. Set the environment variables "
+                f"{ACCOUNT_ID_ENV} and {API_TOKEN_ENV}, or pass them to the client; the token "
+                "needs Workers AI Read and Edit permissions."
+            )
+        assert account_id is not None
+        assert token is not None
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise ParameterError(
+                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
+            )
+        self.account_id: str = account_id
+        self._api_token = _Secret(token)
+        self.model: ModelSpec = resolve_model(model)
+        self.base_url: str = (base_url or _env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.gateway: str | None = gateway
+        self.gateway_base_url: str = (
+            gateway_base_url or _env(GATEWAY_BASE_URL_ENV) or DEFAULT_GATEWAY_BASE_URL
+        ).rstrip("/")
+        self.max_retries: int = max_retries
+        self.resize_images: bool = resize_images
+        self._owns_client = http_client is None
+        # With an injected client and no timeout, the client's own timeout applies.
+        self.timeout: httpx.Timeout | None
+        if isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            self.timeout = httpx.Timeout(float(timeout))
+        elif timeout is None:
+            self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
+        else:
+            raise ParameterError(
+                f"timeout must be seconds or an httpx.Timeout, got {timeout!r}", parameter="timeout"
+            )
+        self._client = http_client if http_client is not None else self._make_http_client()
+        self._rng = random.Random()
+        # Checked now rather than on the first request: both become URL path segments.
+        check_path_segment("account_id", self.account_id)
+        if gateway is not None:
+            check_path_segment("gateway", gateway)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _make_http_client(self) -> _ClientT:
+        raise NotImplementedError
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "api_token": self._api_token.reveal(),
+            "model": self.model,
+            "base_url": self.base_url,
+            "gateway": self.gateway,
+            "gateway_base_url": self.gateway_base_url,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "http_client": self._client,
+            "resize_images": self.resize_images,
+        }
+
+    def with_options(
+        self,
+        *,
+        account_id: str | NotGiven = NOT_GIVEN,
+        api_token: str | NotGiven = NOT_GIVEN,
+        model: str | ModelSpec | NotGiven = NOT_GIVEN,
+        base_url: str | NotGiven = NOT_GIVEN,
+        gateway: str | NotGiven | None = NOT_GIVEN,
+        gateway_base_url: str | NotGiven = NOT_GIVEN,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        resize_images: bool | NotGiven = NOT_GIVEN,
+    ) -> Any:
+        """Return a new client with some options changed; this one is left as it is.
+
+        The new client shares this one's connection pool (closing this one closes it).
+
+        Example:
+            >>> from flux2prompt.transport import WorkersAI
+            >>> client = WorkersAI(account_id="acc", api_token="tok")
+            >>> fast = client.with_options(model="klein-4b", max_retries=5)
+            >>> fast.model.id, fast.max_retries, client.max_retries
+            ('@cf/black-forest-labs/flux-2-klein-4b', 5, 2)
+            >>> client.close()
+        """
+        options = self._options()
+        changes = {
+            "account_id": account_id,
+            "api_token": api_token,
+            "model": model,
+            "base_url": base_url,
+            "gateway": gateway,
+            "gateway_base_url": gateway_base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "resize_images": resize_images,
+        }
+        options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
+        clone = type(self)(**options)
+        clone._rng = self._rng
+        return clone
+
+    def __repr__(self) -> str:
+        gateway = f", gateway={self.gateway!r}" if self.gateway else ""
+        return (
+            f"{type(self).__name__}(account_id={self.account_id!r}, api_token='***', "
+            f"model={self.model.id!r}, base_url={self.base_url!r}{gateway}, "
+            f"max_retries={self.max_retries})"
+        )
+
+    # -- request building ---------------------------------------------------------------------
+
+    def build_request(
+        self,
+        prompt: PromptLike,
+        *,
+        model: str | ModelSpec | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        images: Iterable[ImageSource] = (),
+        gateway_options: GatewayOptions | None = None,
+    ) -> WorkersAIRequest:
+        """Build and check the request :meth:`generate` would send, without sending it.
+
+        Example:
+            >>> from flux2prompt.transport import WorkersAI
+            >>> with WorkersAI(account_id="acc", api_token="tok") as client:
+            ...     client.build_request("a fox", width=512, height=512).url
+            'https://api.cloudflare.com/client/v4/accounts/acc/ai/run/@cf/black-forest-labs/flux-2-dev'
+        """
+        return build_request(
+            prompt,
+            model=self.model if model is None else model,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            images=images,
+            account_id=self.account_id,
+            base_url=self.base_url,
+            gateway=self.gateway,
+            gateway_base_url=self.gateway_base_url,
+            gateway_options=gateway_options,
+            resize_images=self.resize_images,
+        )
+
+    def _url_for(self, request: WorkersAIRequest) -> str:
+        # The client decides where a request goes: a request built elsewhere (a dry run without
+        # an account id) is sent to this client's endpoint.
+        if self.gateway is not None:
+            gateway = f"{self.gateway_base_url}/{self.account_id}/{self.gateway}"
+            return f"{gateway}/workers-ai/{request.model.id}"
+        if request.headers:
+            raise ParameterError(
+                "this request has gateway options but the client has no gateway: build the "
+                "client with gateway='your-gateway-id'",
+                parameter="gateway_options",
+            )
+        return f"{self.base_url}/accounts/{self.account_id}/ai/run/{request.model.id}"
+
+    def _to_httpx(self, request: WorkersAIRequest) -> httpx.Request:
+        headers = {
+            "Authorization": f"Bearer {self._api_token.reveal()}",
+            "Accept": "application/json",
+            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+            **request.headers,
+        }
+        return self._client.build_request(
+            "POST",
+            self._url_for(request),
+            files=request.files,
+            headers=headers,
+            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+
+    # -- errors, retries and responses ---------------------------------------------------------
+
+    def _connection_error(self, exc: httpx.TransportError, url: str) -> APIConnectionError:
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
+            return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
+        return APIConnectionError(f"could not reach {url}: {detail}", url=url)
+
+    def _retry_delay(self, attempt: int, error: APIError) -> float | None:
+        """Seconds to wait before retrying after ``error``, or ``None`` to raise it."""
+        if attempt >= self.max_retries or not _retry.is_retryable(error):
+            return None
+        retry_after = _retry.parse_retry_after(getattr(error, "retry_after", None))
+        delay = _retry.retry_delay(attempt, retry_after, self._rng)
+        logger.info(
+            "Workers AI request failed (%s); retry %d of %d in %.2f s",
+            _short(error),
+            attempt + 1,
+            self.max_retries,
+            delay,
+        )
+        return delay
+
+    def _log_request(self, request: httpx.Request, attempt: int) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s (attempt %d) headers=%s",
+                request.url,
+                attempt + 1,
+                redact_headers(request.headers.items()),
+            )
+
+    def _parse_response(
+        self,
+        request: WorkersAIRequest,
+        response: httpx.Response,
+        started: float,
+        attempts: int,
+    ) -> ImageResult:
+        status = response.status_code
+        content = response.content
+        url = str(response.request.url)
+        request_id = response.headers.get("cf-ray")
+        logger.debug("HTTP %d from %s (%d bytes, cf-ray %s)", status, url, len(content), request_id)
+        if not 200 <= status < 300:
+            raise make_status_error(
+                status, response.headers, content, url=url, secrets=(self._api_token.reveal(),)
+            )
+        try:
+            payload = json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            raise ResponseError(
+                f"HTTP {status} with a body that is not JSON ({len(content)} bytes, "
+                f"content type {response.headers.get('content-type', 'none')!r})",
+                url=url,
+                request_id=request_id,
+            ) from None
+        if isinstance(payload, dict) and payload.get("success") is False:
+            raise make_status_error(
+                status, response.headers, content, url=url, secrets=(self._api_token.reveal(),)
+            )
+        result = payload.get("result") if isinstance(payload, dict) else None
+        image = result.get("image") if isinstance(result, dict) else None
+        if not isinstance(image, str):
+            raise ResponseError(
+                f"HTTP {status} without result.image in the JSON envelope",
+                url=url,
+                request_id=request_id,
+            )
+        try:
+            data = base64.b64decode(image, validate=True)
+        except (binascii.Error, ValueError):
+            raise ResponseError(
+                f"HTTP {status} with result.image that is not valid base64 ({len(image)} chars)",
+                url=url,
+                request_id=request_id,
+            ) from None
+        return ImageResult.from_bytes(
+            data,
+            seed=request.seed,
+            model=request.model.id,
+            prompt_fingerprint=request.prompt_fingerprint,
+            request_fingerprint=request.fingerprint,
+            request_id=request_id,
+            elapsed=time.perf_counter() - started,
+            attempts=attempts,
+        )
+
+
+def _short(error: APIError) -> str:
+    code = getattr(error, "code", None)
+    status = getattr(error, "status_code", None)
+    if status is not None:
+        return f"HTTP {status}" + (f", code {code}" if code is not None else "")
+    return type(error).__name__

@@ -1,0 +1,141 @@
+"""The synchronous Workers AI client.
+
+Example:
+    >>> from flux2prompt.transport import WorkersAI
+    >>> with WorkersAI(account_id="acc", api_token="tok", max_retries=0) as client:
+    ...     client.max_retries
+    0
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+import httpx
+
+from flux2prompt.transport._base import BaseClient
+from flux2prompt.transport._catalogue import ModelSpec
+from flux2prompt.transport._constants import DEFAULT_TIMEOUT
+from flux2prompt.transport._errors import APIError
+from flux2prompt.transport._gateway import GatewayOptions
+from flux2prompt.transport._images import ImageSource
+from flux2prompt.transport._request import PromptLike, WorkersAIRequest
+from flux2prompt.transport._result import ImageResult
+
+__all__ = ["WorkersAI"]
+
+
+class WorkersAI(BaseClient[httpx.Client]):
+    """A client for FLUX.2 on Cloudflare Workers AI (blocking; see :class:`AsyncWorkersAI`).
+
+    ``account_id`` and ``api_token`` default to ``CLOUDFLARE_ACCOUNT_ID`` and
+    ``CLOUDFLARE_API_TOKEN``, ``base_url`` to ``CLOUDFLARE_BASE_URL`` or
+    ``https://api.cloudflare.com/client/v4``. ``gateway="name"`` routes through AI Gateway
+    (``gateway_base_url`` / ``CLOUDFLARE_GATEWAY_BASE_URL`` override its address). ``timeout``
+    is in seconds or an ``httpx.Timeout`` (default: connect 10 s, read 180 s); ``max_retries``
+    counts retries after the first attempt. Pass ``http_client`` to use your own
+    ``httpx.Client`` (it is then yours to close). The token never appears in ``repr``, errors
+    or logs.
+
+    Example:
+        >>> import flux2prompt
+        >>> with WorkersAI() as client:  # doctest: +SKIP
+        ...     result = client.generate(flux2prompt.scene("a red fox in fresh snow"), seed=7)
+        ...     result.save("fox.jpg")
+        PosixPath('fox.jpg')
+    """
+
+    def _make_http_client(self) -> httpx.Client:
+        return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+
+    def generate(
+        self,
+        prompt: PromptLike,
+        *,
+        model: str | ModelSpec | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        images: Iterable[ImageSource] = (),
+        gateway_options: GatewayOptions | None = None,
+    ) -> ImageResult:
+        """Generate one image and return it as an :class:`ImageResult`.
+
+        ``prompt`` is a compiled ``Prompt``, a builder, a dict or a plain string. Parameters
+        are checked against the model's catalogue entry before anything is sent
+        (:class:`ParameterError`); failures raise an :class:`APIError` subclass after the
+        retries allowed by ``max_retries``.
+
+        Example:
+            >>> with WorkersAI() as client:  # doctest: +SKIP
+            ...     client.generate("a lighthouse at dusk", model="klein-4b", width=768).width
+            768
+        """
+        request = self.build_request(
+            prompt,
+            model=model,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            images=images,
+            gateway_options=gateway_options,
+        )
+        return self.send(request)
+
+    def send(self, request: WorkersAIRequest) -> ImageResult:
+        """Send a request built by :meth:`build_request` (or ``build_request()``), with retries.
+
+        Example:
+            >>> with WorkersAI() as client:  # doctest: +SKIP
+            ...     request = client.build_request("a lighthouse at dusk", seed=3)
+            ...     client.send(request).request_fingerprint == request.fingerprint
+            True
+        """
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            http_request = self._to_httpx(request)
+            self._log_request(http_request, attempt)
+            try:
+                try:
+                    response = self._client.send(http_request)
+                except httpx.TransportError as exc:
+                    raise self._connection_error(exc, str(http_request.url)) from exc
+                return self._parse_response(request, response, started, attempt + 1)
+            except APIError as error:
+                delay = self._retry_delay(attempt, error)
+                if delay is None:
+                    error.attempts = attempt + 1
+                    raise
+            self._sleep(delay)
+            attempt += 1
+
+    def _sleep(self, seconds: float) -> None:
+        # A method, so tests (and callers with their own clock) can replace it.
+        time.sleep(seconds)
+
+    def close(self) -> None:
+        """Close the connection pool, unless the ``httpx.Client`` was passed in.
+
+        Example:
+            >>> WorkersAI(account_id="acc", api_token="tok").close()
+        """
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> WorkersAI:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

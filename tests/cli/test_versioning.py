@@ -1,0 +1,223 @@
+"""``flux2-prompt diff`` and ``flux2-prompt lock``: output, exit codes, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flux2prompt.cli import app
+
+HARBOUR = """\
+name = "harbour"
+version = "1"
+
+[prompt]
+scene = "a quiet harbour at dawn"
+mood = "calm"
+effects = ["subtle film grain", "soft bloom"]
+
+[prompt.camera]
+angle = "eye level"
+"""
+
+
+def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    old = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(old)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> tuple[Path, Path]:
+    a = write(tmp_path / "a" / "harbour.prompt.toml", HARBOUR)
+    b = write(tmp_path / "b" / "harbour.prompt.toml", HARBOUR)
+    edit(b, 'mood = "calm"', 'mood = "tense"')
+    edit(b, ', "soft bloom"', "")
+    edit(b, 'angle = "eye level"', 'angle = "eye level"\nlens = "85mm"')
+    return a, b
+
+
+# -- diff ---------------------------------------------------------------------------------------
+
+
+def test_diff_prints_exactly_the_changed_paths(versions: tuple[Path, Path]) -> None:
+    """Acceptance 4, on the command line."""
+    a, b = versions
+    code, stdout, _ = run("diff", str(a), str(b))
+    assert code == 0
+    assert stdout.splitlines() == [
+        f"--- {a}",
+        f"+++ {b}",
+        '~ $.mood: "calm" → "tense"',
+        '+ $.camera.lens: "85mm"',
+        '- $.effects[1]: "soft bloom"',
+    ]
+
+
+def test_diff_json(versions: tuple[Path, Path]) -> None:
+    a, b = versions
+    code, stdout, _ = run("diff", "--json", str(a), str(b))
+    assert code == 0
+    data = json.loads(stdout)
+    assert data["identical"] is False
+    assert [(e["op"], e["path"]) for e in data["prompt"]] == [
+        ("changed", "$.mood"),
+        ("added", "$.camera.lens"),
+        ("removed", "$.effects[1]"),
+    ]
+    assert data["metadata"] == []
+
+
+def test_diff_identical_and_exit_code(versions: tuple[Path, Path]) -> None:
+    a, b = versions
+    code, stdout, _ = run("diff", str(a), str(a), "--exit-code")
+    assert (code, stdout.strip()) == (0, f"no differences between {a} and {a}")
+    assert json.loads(run("diff", "--json", str(a), str(a))[1])["identical"] is True
+    assert run("diff", "--exit-code", str(a), str(b))[0] == 1
+
+
+def test_diff_against_a_git_revision(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
+    path = write(tmp_path / "prompts" / "harbour.prompt.toml", HARBOUR)
+    for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "v1"]):
+        subprocess.run(["git", *command], cwd=tmp_path, env=env, check=True, capture_output=True)
+    edit(path, 'mood = "calm"', 'mood = "stormy"')
+    code, stdout, stderr = run(
+        "diff", "HEAD:prompts/harbour.prompt.toml", "prompts/harbour.prompt.toml", cwd=tmp_path
+    )
+    assert code == 0, stderr
+    assert stdout.splitlines()[2:] == ['~ $.mood: "calm" → "stormy"']
+    code, _, stderr = run("diff", "v9:prompts/harbour.prompt.toml", str(path), cwd=tmp_path)
+    assert code == 2
+    assert stderr.startswith("error: v9:prompts/harbour.prompt.toml: git cannot read it:")
+
+
+def test_diff_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.prompt.toml", 'name = "x"\n[prompt\n')
+    good = write(tmp_path / "good.prompt.toml", HARBOUR)
+    code, _, stderr = run("diff", str(bad), str(good))
+    assert code == 2
+    assert stderr.startswith(f"error: {bad}:2: invalid TOML")
+    invalid = write(tmp_path / "invalid.prompt.toml", 'name = "x"\n[prompt]\nscene = 3\n')
+    code, _, stderr = run("diff", str(invalid), str(good))
+    assert code == 1
+    assert "$.prompt.scene: expected a string" in stderr
+    code, _, stderr = run("diff", str(tmp_path / "missing.json"), str(good))
+    assert code == 2
+    assert "no such file" in stderr
+
+
+# -- lock ---------------------------------------------------------------------------------------
+
+
+def test_lock_check_fails_on_a_changed_prompt_and_passes_after_lock(tmp_path: Path) -> None:
+    """Acceptance 3."""
+    harbour = write(tmp_path / "prompts" / "harbour.prompt.toml", HARBOUR)
+    write(tmp_path / "prompts" / "notes.json", '{"not": "a prompt file"}')
+
+    code, stdout, _ = run("lock", cwd=tmp_path)
+    assert (code, stdout.strip()) == (0, "wrote flux2prompt.lock (1 prompt)")
+    lock = json.loads((tmp_path / "flux2prompt.lock").read_text(encoding="utf-8"))
+    assert list(lock["prompts"]) == ["harbour"]
+    assert lock["prompts"]["harbour"]["path"] == "prompts/harbour.prompt.toml"
+
+    code, stdout, _ = run("lock", "--check", cwd=tmp_path)
+    assert (code, stdout.strip()) == (0, "flux2prompt.lock is up to date (1 prompt)")
+
+    before = lock["prompts"]["harbour"]["prompt_fingerprint"]
+    edit(harbour, 'mood = "calm"', 'mood = "tense"')
+    code, stdout, stderr = run("lock", "--check", cwd=tmp_path)
+    assert code == 1
+    assert "flux2prompt.lock is out of date (1 change)" in stderr
+    (line,) = stdout.splitlines()
+    assert line.startswith("~ harbour (prompts/harbour.prompt.toml): prompt ")
+    assert before[:23] in line
+    assert (tmp_path / "flux2prompt.lock").read_text(encoding="utf-8") == (
+        json.dumps(lock, indent=2, sort_keys=True) + "\n"
+    )  # --check writes nothing
+
+    assert run("lock", cwd=tmp_path)[0] == 0
+    assert run("lock", "--check", cwd=tmp_path)[0] == 0
+    code, stdout, _ = run("lock", cwd=tmp_path)
+    assert stdout.strip() == "unchanged: flux2prompt.lock (1 prompt)"
+
+
+def test_lock_with_paths_and_file_option(tmp_path: Path) -> None:
+    write(tmp_path / "p" / "a.prompt.toml", HARBOUR)
+    explicit = write(tmp_path / "extra.toml", 'name = "extra"\n[prompt]\nscene = "x"\n')
+    lock_file = tmp_path / "locks" / "prompts.lock"
+    lock_file.parent.mkdir()
+    code, _, stderr = run("lock", str(tmp_path / "p"), str(explicit), "--file", str(lock_file))
+    assert code == 0, stderr
+    data = json.loads(lock_file.read_text(encoding="utf-8"))
+    assert {name: entry["path"] for name, entry in data["prompts"].items()} == {
+        "extra": "../extra.toml",
+        "harbour": "../p/a.prompt.toml",
+    }
+    args = ("lock", "--check", str(tmp_path / "p"), "--file", str(lock_file))
+    code, stdout, _ = run(*args)
+    assert code == 1
+    assert stdout.strip() == "- extra: no longer found (was ../extra.toml)"
+
+
+def test_lock_check_without_a_lockfile(tmp_path: Path) -> None:
+    write(tmp_path / "a.prompt.toml", HARBOUR)
+    code, _, stderr = run("lock", "--check", cwd=tmp_path)
+    assert code == 1
+    assert "no lockfile; run `flux2-prompt lock`" in stderr
+    assert not (tmp_path / "flux2prompt.lock").exists()
+
+
+def test_lock_errors(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.prompt.toml", HARBOUR)
+    b = write(tmp_path / "b.prompt.toml", HARBOUR)
+    code, _, stderr = run("lock", cwd=tmp_path)
+    assert code == 2
+    assert "duplicate prompt name 'harbour'" in stderr
+    assert a.name in stderr
+    assert b.name in stderr
+    b.unlink()
+    write(tmp_path / "flux2prompt.lock", "{ nope")
+    code, _, stderr = run("lock", "--check", cwd=tmp_path)
+    assert code == 2
+    assert stderr.startswith("error: flux2prompt.lock:1: invalid JSON")
+    code, _, stderr = run("lock", "missing-dir", cwd=tmp_path)
+    assert (code, stderr.strip()) == (2, "error: missing-dir: no such file or directory")
+
+
+def test_lock_warns_when_nothing_is_found(tmp_path: Path) -> None:
+    code, stdout, stderr = run("lock", cwd=tmp_path)
+    assert code == 0
+    assert "no prompt files found" in stderr
+    assert "(0 prompts)" in stdout

@@ -1,0 +1,178 @@
+"""``flux2-prompt generate``: output, exit codes, and one clear paragraph per error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flux2prompt.cli import app
+from flux2prompt.emulator import serve
+from flux2prompt.transport import ImageResult
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def prompt_file(tmp_path: Path) -> Path:
+    path = tmp_path / "poster.json"
+    document = {
+        "scene": "a night market poster",
+        "text": [{"content": "夜市", "language": "ja"}, {"content": "سوق", "language": "ar"}],
+    }
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["generate", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_generate_with_the_emulator_writes_the_image(prompt_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "poster.png"
+    code, stdout, stderr = run(
+        str(prompt_file), "--out", str(out), "--emulator", "--seed", "7", "--width", "512"
+    )
+    assert code == 0, stderr
+    result = ImageResult.from_bytes(out.read_bytes())
+    assert (result.format, result.width, result.height) == ("png", 512, 768)
+    assert f"wrote {out}" in stdout
+    assert "512x768 PNG" in stdout
+    assert "seed      7" in stdout
+    assert "prompt    sha256:" in stdout
+    assert "request   sha256:" in stdout
+    assert " s (1 attempt)" in stdout
+    assert "Traceback" not in stdout + stderr
+
+
+def test_generate_with_reference_images_and_klein(
+    prompt_file: Path, tmp_path: Path, make_image: Callable[..., bytes]
+) -> None:
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(make_image(1024, 512))
+    out = tmp_path / "klein.jpg"
+    code, stdout, stderr = run(
+        str(prompt_file), "-o", str(out), "--emulator", "--model", "klein-4b", "--image", str(ref)
+    )
+    assert code == 0, stderr
+    assert "@cf/black-forest-labs/flux-2-klein-4b" in stdout
+    assert "seed      not set" in stdout
+    assert out.exists()
+
+
+def test_generate_against_a_base_url_with_credentials_from_the_environment(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "cli-token")
+    with serve(seed=0, token="cli-token") as emu:
+        out = tmp_path / "a.jpg"
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--account-id", ACCOUNT, "--base-url", emu.base_url
+        )
+        assert code == 0, stderr
+        assert emu.requests[0].path.startswith(f"/client/v4/accounts/{ACCOUNT}/ai/run/")
+    assert "cost      ~$0.0410" in stdout
+    assert "cf-ray" in stdout
+
+
+def test_the_gateway_option_with_the_emulator(prompt_file: Path, tmp_path: Path) -> None:
+    code, _, stderr = run(
+        str(prompt_file), "--out", str(tmp_path / "g.jpg"), "--emulator", "--gateway", "gw"
+    )
+    assert code == 0, stderr
+
+
+def test_a_wrong_extension_keeps_the_image_under_the_right_one(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
+    with serve(seed=0, image_format="jpeg") as emu:
+        code, _stdout, stderr = run(
+            str(prompt_file), "--out", str(tmp_path / "x.png"), "--base-url", emu.base_url
+        )
+    assert code == 0, stderr
+    assert (tmp_path / "x.jpg").exists()
+    assert not (tmp_path / "x.png").exists()
+    assert "wrote x.jpg instead" in stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--model", "klein-4b", "--steps", "20"], "does not take steps"),
+        (["--width", "5000"], "width must be 256-1920"),
+        (["--model", "klien-4b"], "unknown model 'klien-4b'"),
+        (["--image", "/nonexistent/ref.png"], "cannot read the file"),
+    ],
+)
+def test_parameter_errors_exit_2_before_sending(
+    prompt_file: Path, tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    code, _stdout, stderr = run(
+        str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator", *extra
+    )
+    assert code == 2
+    assert fragment in stderr
+    assert stderr.startswith("error: ")
+    assert len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_usage_errors_exit_2(prompt_file: Path, tmp_path: Path) -> None:
+    code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.gif"), "--emulator")
+    assert code == 2
+    assert ".jpg, .jpeg, .png or .webp" in stderr
+    code, _, _ = run(str(prompt_file))  # no --out
+    assert code == 2
+    code, _, _ = run(str(prompt_file), "--out", "x.jpg", "--width", "wide")
+    assert code == 2
+    code, _, stderr = run(str(tmp_path / "missing.json"), "--out", "x.jpg", "--emulator")
+    assert code == 2
+    assert "no such file" in stderr
+
+
+def test_missing_credentials_name_the_variables(prompt_file: Path, tmp_path: Path) -> None:
+    code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"))
+    assert code == 2
+    assert "CLOUDFLARE_ACCOUNT_ID" in stderr
+    assert "CLOUDFLARE_API_TOKEN" in stderr
+
+
+def test_api_errors_are_one_paragraph_with_the_code_and_what_to_do(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_sleep: list[float]
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
+    with serve(seed=0, daily_quota=0) as emu:
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--base-url", emu.base_url
+        )
+    assert code == 1
+    assert stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "HTTP 429, code 3036" in lines[0]
+    assert "00:00 UTC" in lines[0]
+    with serve(seed=0, html_502_ratio=1.0) as emu:
+        code, _, stderr = run(
+            str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--base-url", emu.base_url
+        )
+    assert code == 1
+    assert "HTTP 502" in stderr
+    assert "502 Bad Gateway" in stderr
+    assert "gave up after 3 attempts" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_unknown_models_warn_on_one_line(prompt_file: Path, tmp_path: Path) -> None:
+    code, _, stderr = run(
+        str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator", "--model", "@cf/x/y"
+    )
+    assert code == 1
+    assert stderr.startswith("warning: model '@cf/x/y' is not in flux2prompt's catalogue")
+    assert "HTTP 404, code 3042" in stderr

@@ -1,0 +1,325 @@
+"""Retry policy and timing, with httpx.MockTransport and a patched delay: no network, no sleep."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from flux2prompt.transport import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncWorkersAI,
+    AuthenticationError,
+    BadRequestError,
+    ContentModeratedError,
+    InternalServerError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitError,
+    RequestTooLargeError,
+    ResponseError,
+    WorkersAI,
+    _retry,
+    is_retryable,
+    make_status_error,
+    parse_retry_after,
+    retry_delay,
+)
+
+PNG_1x1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+OK = {"result": {"image": base64.b64encode(PNG_1x1).decode()}, "success": True, "errors": []}
+
+
+def error(
+    status: int, code: int | None, message: str = "AiError: x", **headers: str
+) -> httpx.Response:
+    body = {"success": False, "errors": [{"code": code, "message": message}] if code else []}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def ok() -> httpx.Response:
+    return httpx.Response(200, json=OK, headers={"cf-ray": "ray-ok"})
+
+
+Step = httpx.Response | Exception
+
+
+def scripted(steps: list[Step]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport that answers each request with the next step (a response or an exception)."""
+    seen: list[httpx.Request] = []
+    queue: Iterator[Step] = iter(steps)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        step = next(queue)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    return httpx.MockTransport(handler), seen
+
+
+@pytest.fixture
+def delays(
+    monkeypatch: pytest.MonkeyPatch, no_sleep: list[float]
+) -> list[tuple[int, float | None]]:
+    """Record every call of the patched delay function; it answers 0.01 * (attempt + 1)."""
+    calls: list[tuple[int, float | None]] = []
+
+    def fake(attempt: int, retry_after: float | None, rng: object = None) -> float:
+        calls.append((attempt, retry_after))
+        return 0.01 * (attempt + 1)
+
+    monkeypatch.setattr(_retry, "retry_delay", fake)
+    return calls
+
+
+def client_for(transport: httpx.MockTransport, **options: object) -> WorkersAI:
+    http = httpx.Client(transport=transport)
+    return WorkersAI(account_id="acc", api_token="tok", http_client=http, **options)  # type: ignore[arg-type]
+
+
+# -- the pure functions ----------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_half_a_second_to_eight_with_jitter() -> None:
+    class Fixed:
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def random(self) -> float:
+            return self.value
+
+    assert [retry_delay(n, None, Fixed(0.0)) for n in range(7)] == [0.5, 1, 2, 4, 8, 8, 8]
+    assert [retry_delay(n, None, Fixed(1.0)) for n in range(5)] == [0.375, 0.75, 1.5, 3, 6]
+    rng = random.Random(42)
+    for attempt in range(10):
+        base = min(0.5 * 2**attempt, 8.0)
+        assert 0.75 * base <= retry_delay(attempt, None, rng) <= base
+
+
+def test_retry_after_is_honoured_up_to_sixty_seconds() -> None:
+    assert retry_delay(0, 3.0) == 3.0
+    assert retry_delay(5, 0.0) == 0.0
+    assert retry_delay(0, 600.0) == 60.0
+
+
+def test_parse_retry_after_seconds_and_http_dates() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("-1") is None
+    assert parse_retry_after("nan") is None
+    assert parse_retry_after("in a while") is None
+    now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now=now.timestamp()) == 30.0
+    earlier = format_datetime(now - timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(earlier, now=now.timestamp()) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "headers", "retried"),
+    [
+        (408, 3007, {}, True),
+        (408, 3046, {}, True),
+        (429, 3040, {}, True),
+        (429, None, {"retry-after": "1"}, True),
+        (429, None, {}, False),
+        (429, 3036, {"retry-after": "1"}, False),
+        (429, 4006, {}, False),
+        (502, None, {}, True),
+        (503, None, {}, True),
+        (504, None, {}, True),
+        (500, None, {}, False),
+        (500, 7000, {}, False),
+        (400, 5006, {}, False),
+        (400, 8007, {}, False),
+        (400, 5007, {}, False),
+        (401, 10000, {}, False),
+        (403, 5016, {}, False),
+        (404, 3042, {}, False),
+        (413, 3006, {}, False),
+    ],
+)
+def test_retry_set(status: int, code: int | None, headers: dict[str, str], retried: bool) -> None:
+    body = json.dumps({"errors": [{"code": code, "message": "m"}] if code else []}).encode()
+    assert is_retryable(make_status_error(status, headers, body)) is retried
+
+
+def test_connection_errors_and_timeouts_are_retried_broken_bodies_are_not() -> None:
+    assert is_retryable(APIConnectionError("refused"))
+    assert is_retryable(APITimeoutError("slow"))
+    assert not is_retryable(ResponseError("malformed JSON"))
+
+
+# -- the loop, with MockTransport ---------------------------------------------------------------
+
+
+def test_capacity_429_with_retry_after_is_retried_then_succeeds(
+    delays: list[tuple[int, float | None]],
+) -> None:
+    transport, seen = scripted(
+        [error(429, 3040, "Capacity temporarily exceeded", **{"Retry-After": "3"}), ok()]
+    )
+    with client_for(transport) as client:
+        result = client.generate("a fox")
+    assert len(seen) == 2
+    assert delays == [(0, 3.0)]
+    assert result.attempts == 2
+    assert result.format == "png"
+
+
+def test_retry_after_http_date_is_passed_to_the_delay_function(
+    delays: list[tuple[int, float | None]],
+) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    transport, _ = scripted([error(429, 3040, **{"Retry-After": when}), ok()])
+    with client_for(transport) as client:
+        client.generate("a fox")
+    ((attempt, retry_after),) = delays
+    assert attempt == 0
+    assert retry_after is not None
+    assert 17 <= retry_after <= 20
+
+
+def test_backoff_attempt_numbers_count_up_and_stop_at_max_retries(
+    delays: list[tuple[int, float | None]], no_sleep: list[float]
+) -> None:
+    transport, seen = scripted([error(503, None)] * 4)
+    with client_for(transport, max_retries=3) as client, pytest.raises(InternalServerError) as info:
+        client.generate("a fox")
+    assert len(seen) == 4
+    assert [attempt for attempt, _ in delays] == [0, 1, 2]
+    assert no_sleep == [0.01, 0.02, 0.03]
+    assert info.value.attempts == 4
+
+
+def test_real_delay_function_drives_the_sleeps(no_sleep: list[float]) -> None:
+    transport, _ = scripted([error(502, None), error(504, None), ok()])
+    with client_for(transport) as client:
+        client._rng = random.Random(0)
+        client.generate("a fox")
+    first, second = no_sleep
+    assert 0.375 <= first <= 0.5
+    assert 0.75 <= second <= 1.0
+
+
+def test_max_retries_zero_sends_once(delays: list[tuple[int, float | None]]) -> None:
+    transport, seen = scripted([error(503, None)])
+    with client_for(transport, max_retries=0) as client, pytest.raises(InternalServerError):
+        client.generate("a fox")
+    assert len(seen) == 1
+    assert delays == []
+
+
+@pytest.mark.parametrize(
+    ("response", "cls"),
+    [
+        (lambda: error(429, 3036, "Account limited"), QuotaExceededError),
+        (lambda: error(429, 4006, "daily free allocation"), QuotaExceededError),
+        (lambda: error(400, 5006, "Bad input"), InvalidInputError),
+        (lambda: error(400, 8007, "Input prompt contains NSFW content."), ContentModeratedError),
+        (lambda: error(400, 5007, "No such model"), BadRequestError),
+        (lambda: error(401, 10000, "Authentication error"), AuthenticationError),
+        (lambda: error(404, 3042, "Invalid model ID"), NotFoundError),
+        (lambda: error(413, 3006, "Request is too large"), RequestTooLargeError),
+        (lambda: error(500, None, "AiError: Unknown internal error"), InternalServerError),
+        (lambda: error(429, None, "Too many requests"), RateLimitError),
+        (lambda: httpx.Response(200, content=b'{"result": {"ima'), ResponseError),
+    ],
+)
+def test_never_retried(
+    response: Callable[[], httpx.Response],
+    cls: type[Exception],
+    delays: list[tuple[int, float | None]],
+) -> None:
+    transport, seen = scripted([response(), ok()])
+    with client_for(transport) as client, pytest.raises(cls) as info:
+        client.generate("a fox")
+    assert type(info.value) is cls
+    assert len(seen) == 1
+    assert delays == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "cls"),
+    [
+        (httpx.ConnectError("connection refused"), APIConnectionError),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            APIConnectionError,
+        ),
+        (httpx.ReadTimeout("timed out"), APITimeoutError),
+        (httpx.ConnectTimeout("timed out"), APITimeoutError),
+    ],
+)
+def test_transport_failures_are_retried_then_raised(
+    failure: Exception, cls: type[Exception], delays: list[tuple[int, float | None]]
+) -> None:
+    transport, seen = scripted([failure, failure, failure])
+    with client_for(transport) as client, pytest.raises(cls) as info:
+        client.generate("a fox")
+    assert len(seen) == 3
+    assert type(info.value) is cls
+    assert isinstance(info.value.__cause__, httpx.TransportError)
+    assert info.value.hint
+
+
+def test_a_failure_then_success_returns_the_image(delays: list[tuple[int, float | None]]) -> None:
+    transport, seen = scripted([httpx.ConnectError("reset"), error(408, 3046), ok()])
+    with client_for(transport) as client:
+        result = client.generate("a fox", seed=1)
+    assert len(seen) == 3
+    assert result.attempts == 3
+    assert result.request_id == "ray-ok"
+    assert result.elapsed >= 0
+
+
+def test_each_attempt_sends_the_same_body(delays: list[tuple[int, float | None]]) -> None:
+    transport, seen = scripted([error(502, None), ok()])
+    with client_for(transport) as client:
+        client.generate("a fox", seed=9)
+    first, second = (request.read() for request in seen)
+    boundary = seen[0].headers["content-type"].split("boundary=")[1]
+    assert first.replace(boundary.encode(), b"B") == second.replace(
+        seen[1].headers["content-type"].split("boundary=")[1].encode(), b"B"
+    )
+
+
+async def test_async_client_runs_the_same_loop(delays: list[tuple[int, float | None]]) -> None:
+    seen: list[httpx.Request] = []
+    steps: Iterator[httpx.Response] = iter(
+        [error(429, 3040, **{"Retry-After": "1"}), error(502, None), ok()]
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return next(steps)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with AsyncWorkersAI(account_id="acc", api_token="tok", http_client=http) as client:
+        result = await client.generate("a fox")
+    await http.aclose()
+    assert len(seen) == 3
+    assert delays == [(0, 1.0), (1, None)]
+    assert result.attempts == 3
+
+
+async def test_async_quota_is_not_retried(delays: list[tuple[int, float | None]]) -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: error(429, 3036)))
+    async with AsyncWorkersAI(account_id="acc", api_token="tok", http_client=http) as client:
+        with pytest.raises(QuotaExceededError):
+            await client.generate("a fox")
+    await http.aclose()
+    assert delays == []
