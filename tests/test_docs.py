@@ -60,6 +60,7 @@ def run_block(block: Block, namespace: dict[str, Any], where: str) -> None:
         test = doctest.DocTestParser().get_doctest(block.code, namespace, where, where, block.line)
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         runner.run(test, clear_globs=False)
+        namespace.update(test.globs)  # DocTest runs in a copy; later blocks see its names
         assert runner.failures == 0, f"{where}: doctest failed (see the output above)"
     else:
         exec(compile(block.code, where, "exec"), namespace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -34,7 +35,8 @@ def _load_demo() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "flux2prompt_examples_demo", EXAMPLES_DIR / "demo.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -74,14 +76,20 @@ def test_every_golden_belongs_to_an_example() -> None:
     assert goldens == set(demo.EXAMPLES)
 
 
-def test_every_example_module_is_in_the_demo() -> None:
-    modules = {path.stem for path in EXAMPLES_DIR.glob("*.py")} - {"demo"}
+def test_every_example_prompt_is_in_the_demo() -> None:
+    defines_prompt = re.compile(r"^(prompt\b.*=|def prompt\()", re.MULTILINE)
+    modules = {
+        path.stem
+        for path in EXAMPLES_DIR.glob("*.py")
+        if defines_prompt.search(path.read_text(encoding="utf-8"))
+    }
     assert modules == set(demo.EXAMPLES)
 
 
 def test_product_shot_satisfies_cloudflares_schema() -> None:
     prompt = resolve_source(f"{EXAMPLES_DIR}/product_shot.py:prompt", profile="cloudflare")
-    assert prompt.color_palette is not None and len(prompt.color_palette) == 3
+    assert prompt.color_palette is not None
+    assert len(prompt.color_palette) == 3
 
 
 def test_poster_carries_four_languages_as_raw_utf8() -> None:

@@ -9,7 +9,7 @@ Example:
     ...     .compile()
     ... )
     >>> prompt.to_json()[:60]
-    '{"scene":"a minimalist product shot on seamless paper","subje'
+    '{"scene":"a minimalist product shot on seamless paper","subj'
 """
 
 from flux2prompt._builder import PromptBuilder, camera, scene, subject, text
@@ -21,6 +21,8 @@ from flux2prompt._errors import (
     SourceError,
     ValidationIssue,
 )
+from flux2prompt._files import PromptFile, load_prompt_file, placeholders, substitute
+from flux2prompt._lint import LINT_CODES, LintWarning, lint
 from flux2prompt._load import load
 from flux2prompt._model import (
     Camera,
@@ -36,36 +38,63 @@ from flux2prompt._model import (
     TextElement,
 )
 from flux2prompt._schema import schema
+from flux2prompt._versioning import (
+    DiffEntry,
+    Lock,
+    LockCheck,
+    PromptDiff,
+    build_lock,
+    check_lock,
+    diff,
+    read_lock,
+    write_lock,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LINT_CODES",
     "Camera",
     "CameraAngle",
     "Composition",
+    "DiffEntry",
     "Flux2PromptError",
     "Focus",
     "Lens",
+    "LintWarning",
+    "Lock",
+    "LockCheck",
     "Position",
     "Profile",
     "Prompt",
     "PromptBuilder",
+    "PromptDiff",
     "PromptError",
+    "PromptFile",
     "PromptValidationError",
     "ShotDistance",
     "SourceError",
     "Subject",
     "TextElement",
     "ValidationIssue",
+    "build_lock",
     "camera",
+    "check_lock",
     "color_phrase",
     "contrast_ratio",
+    "diff",
     "harmony",
+    "lint",
     "load",
+    "load_prompt_file",
     "normalize_hex",
     "palette",
+    "placeholders",
+    "read_lock",
     "scene",
     "schema",
     "subject",
+    "substitute",
     "text",
+    "write_lock",
 ]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -28,11 +29,14 @@ from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
 from flux2prompt._model import KNOWN_KEYS, Camera, Profile, Prompt, Subject, TextElement
-from flux2prompt._text import clean_text
+from flux2prompt._schema import json_data
+from flux2prompt._text import check_language_tag, clean_text
 
 __all__ = ["PromptBuilder", "camera", "scene", "subject", "text"]
 
 _N = TypeVar("_N", Subject, Camera, TextElement)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 Part = Literal[
     "scene",
@@ -49,35 +53,63 @@ Part = Literal[
 ]
 
 
+# pydantic's error types, said the way a caller of subject(), camera() or text() needs to hear.
+_MESSAGES = {
+    "string_type": "expected text",
+    "int_type": "expected a number",
+    "float_type": "expected a number",
+    "greater_than": "must be greater than 0",
+    "finite_number": "must be a finite number",
+    "too_short": "must not be empty",
+    "string_too_short": "must not be empty",
+    "tuple_type": "expected a list",
+}
+
+
 def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
-    """Validate ``fields`` into ``cls``; on failure, name the call and the argument."""
+    """Validate ``fields`` (Python names) into ``cls``; on failure, name the call and argument."""
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
     try:
-        return cls.model_validate(data)
+        return cls(**data)
     except PydanticValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for item in exc.errors(include_url=False):
-            arg = next((str(p) for p in item["loc"] if isinstance(p, str)), "?")
-            arg = {"lens-mm": "lens_mm", "f-number": "f_number", "ISO": "iso"}.get(arg, arg)
-            message = str(item["msg"]).removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                names = list(cls.model_fields)
-                close = difflib.get_close_matches(arg, names, n=1)
-                message = "unknown argument" + (f"; did you mean {close[0]!r}?" if close else "")
+            loc = [p for p in item["loc"] if isinstance(p, int) or p in cls.model_fields]
+            arg = str(loc[0]) if loc else "?"
+            item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+            message = _MESSAGES.get(item["type"], str(item["msg"]).removeprefix("Value error, "))
             shown = repr(item.get("input"))
             if shown not in message:
                 message += f", got {shown}"
-            problems.append(f"{where}({arg}=...): {message}")
+            problem = f"{where}({arg}=...){item_no}: {message}"
+            if problem not in problems:  # a union reports each member; one line is enough
+                problems.append(problem)
         raise PromptError("; ".join(problems)) from None
+
+
+def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn an unknown keyword argument into a :class:`PromptError` with a did-you-mean."""
+    names = [name for name in inspect.signature(func).parameters if name != "description"]
+
+    @functools.wraps(func)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for name in kwargs:
+            if name not in names and name != "description":
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
+                raise PromptError(f"{func.__name__}(): unknown argument {name!r}; {hint}")
+        return func(*args, **kwargs)
+
+    return checked
 
 
 def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ...] | None:
     if values is None:
         return None
-    if isinstance(values, str | tuple) and not (
-        isinstance(values, tuple) and values and not isinstance(values[0], int)
+    if isinstance(values, str) or (
+        isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], int)
     ):
-        values = [values]
+        values = [values]  # one colour given on its own
     out = tuple(color_value(v, where=f"{where}[{i}]") for i, v in enumerate(values))
     if hex_only:
         for i, v in enumerate(out):
@@ -86,15 +118,7 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     return out
 
 
-def _check_arguments(where: str, fields: Mapping[str, Any], allowed: Any) -> None:
-    names = [n for n in allowed if n not in ("description", "content", "settings")]
-    for name in fields:
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
-            raise PromptError(f"{where}: unknown argument {name!r}; {hint}")
-
-
+@_suggest_arguments
 def subject(
     description: str | None = None,
     *,
@@ -128,6 +152,7 @@ def subject(
     return _make(Subject, "subject", fields)
 
 
+@_suggest_arguments
 def camera(
     *,
     angle: str | None = None,
@@ -143,6 +168,10 @@ def camera(
 
     >>> camera(angle="low angle", lens_mm=85, f_number=2.8).to_dict()
     {'angle': 'low angle', 'lens-mm': 85, 'f-number': 'f/2.8'}
+    >>> camera(lense="85mm")
+    Traceback (most recent call last):
+    ...
+    flux2prompt._errors.PromptError: camera(): unknown argument 'lense'; did you mean 'lens'?
     """
     if isinstance(f_number, int | float) and not isinstance(f_number, bool):
         f_number = f"f/{f_number:g}"
@@ -159,6 +188,7 @@ def camera(
     return _make(Camera, "camera", fields)
 
 
+@_suggest_arguments
 def text(
     content: str,
     *,
@@ -174,6 +204,10 @@ def text(
     >>> text("مرحبا", language="ar", placement="top centre", color=(255, 255, 255)).color
     '#FFFFFF'
     """
+    if isinstance(language, str):
+        problem = check_language_tag(language)
+        if problem is not None:
+            raise PromptError(f"text(language=...): {problem}")
     fields = {
         "content": content,
         "language": language,
@@ -188,7 +222,7 @@ def text(
     return element
 
 
-@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False)
 class PromptBuilder:
     """An immutable, fluent prompt under construction; start one with :func:`scene`.
 
@@ -211,7 +245,13 @@ class PromptBuilder:
     _extras: tuple[tuple[str, str], ...] = ()
 
     def _with(self, **changes: Any) -> PromptBuilder:
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace() would re-run __init__ through the frozen __setattr__ guard for
+        # every field; each value here is already checked, so copy the state in two dict updates.
+        new = _new_builder(PromptBuilder)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return new
 
     # -- text parts -------------------------------------------------------------------------
     def scene(self, description: str) -> PromptBuilder:
@@ -246,7 +286,6 @@ class PromptBuilder:
         >>> scene("desert").subject("a nomad", position="midground").compile().subjects[0].position
         'midground'
         """
-        _check_arguments("subject()", fields, Subject.model_fields)
         if isinstance(description, Subject):
             merged = {**description.model_dump(exclude_none=True, by_alias=False), **fields}
             new = subject(**merged)
@@ -287,7 +326,6 @@ class PromptBuilder:
         >>> b.compile().camera.to_dict()
         {'angle': 'low angle', 'lens': '85mm'}
         """
-        _check_arguments("camera()", fields, Camera.model_fields)
         if settings is not None and not isinstance(settings, Camera):
             raise PromptError(
                 f"camera(): expected a Camera or keyword settings, got {type(settings).__name__}"
@@ -311,7 +349,6 @@ class PromptBuilder:
         >>> scene("poster").text("東京", language="ja").compile().to_json()
         '{"scene":"poster","text":[{"content":"東京","language":"ja"}]}'
         """
-        _check_arguments("text()", fields, TextElement.model_fields)
         if isinstance(content, TextElement):
             merged = {**content.model_dump(exclude_none=True), **fields}
             element = text(**merged)
@@ -327,14 +364,15 @@ class PromptBuilder:
         """
         if not isinstance(key, str) or not key:
             raise PromptError(f"extra(): the key must be a non-empty string, got {key!r}")
+        key = clean_text(key, where="extra()")
         if key in KNOWN_KEYS:
-            raise PromptError(f"extra(): {key!r} is a known key; use .{key}(...) instead")
-        try:
-            encoded = dumps_compact(value)
-        except (TypeError, ValueError) as exc:
-            raise PromptError(f"extra({key!r}): the value is not JSON data ({exc})") from None
-        # Round-trip once so the stored text is clean, e.g. tuples become lists.
-        encoded = dumps_compact(json.loads(encoded))
+            method = "palette" if key == "color_palette" else key
+            raise PromptError(f"extra(): {key!r} is a known key; use .{method}(...) instead")
+        # JSON data only, with the same Unicode hygiene as every other text; tuples become lists.
+        data, problems = json_data(value, [key], clean=True)
+        if problems:
+            raise PromptError(f"extra({key!r}): {problems[0]}")
+        encoded = dumps_compact(data)
         kept = tuple(item for item in self._extras if item[0] != key)
         return self._with(_extras=(*kept, (key, encoded)))
 
@@ -393,6 +431,9 @@ class PromptBuilder:
             if getattr(self, name) not in (None, ())
         ]
         return f"<PromptBuilder scene={self._scene!r} parts={set_parts}>"
+
+
+_new_builder = object.__new__
 
 
 def scene(description: str | None = None) -> PromptBuilder:

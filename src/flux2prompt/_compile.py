@@ -62,7 +62,10 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     core = core_document(prompt)
     check_document(core, profile)
     text = to_json(core).decode()
-    extras = prompt._extras
+    # Read the private attribute from its slot: prompt._extras goes through pydantic's
+    # __getattr__, which costs as much as the JSON writing.
+    private = prompt.__pydantic_private__
+    extras = private.get("_extras") if private else None
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)
         text = f"{text[:-1]},{tail}}}" if core else f"{{{tail}}}"

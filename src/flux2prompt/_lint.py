@@ -318,7 +318,7 @@ def _zero_width(value: str, what: str = "contains") -> tuple[str, str] | None:
 # -- F2P201 unbound hex codes ---------------------------------------------------------------------
 _HEX_IN_TEXT = re.compile(r"(?<![\w#])#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})(?!\w)")
 _BOUND_BEFORE = re.compile(
-    r"(?:\bcolou?r(?:ed)?|\bhex)(?:\s+(?:code|value))?\s*[:=]?\s*$", re.IGNORECASE
+    r"(?:\bcolou?r(?:s|ed)?|\bhex)(?:\s+(?:code|value))?\s*[:=]?\s*$", re.IGNORECASE
 )
 
 

@@ -57,11 +57,14 @@ def _reject_constant(name: str) -> Any:
     raise _StrictJSONError(f"{name} is not valid JSON; write a number", ("constant", name))
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _line_of(text: str, token: tuple[str, str]) -> int | None:
     """The line of the first repeated key of one object, or of a bare NaN/Infinity constant.
 
     Only runs after the parser has refused the text, so a simple scan is enough: strings are
-    skipped with the JSON decoder's own scanner, objects keep the set of keys seen so far.
+    read with the JSON decoder itself, objects keep the set of keys seen so far.
     """
     kind, name = token
     stack: list[set[str] | None] = []
@@ -70,7 +73,7 @@ def _line_of(text: str, token: tuple[str, str]) -> int | None:
         char = text[index]
         if char == '"':
             try:
-                value, end = json.decoder.scanstring(text, index + 1)
+                value, end = _DECODER.raw_decode(text, index)
             except ValueError:
                 return None
             rest = text[end : end + 64].lstrip()
@@ -169,7 +172,7 @@ def prompt_from_document(
     {'title': 'Water'}
     """
     if not isinstance(document, Mapping):
-        kind = {list: "an array", str: "a string"}.get(type(document), type(document).__name__)
+        kind = "an array" if isinstance(document, list) else type(document).__name__
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )

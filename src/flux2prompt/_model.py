@@ -34,10 +34,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+from pydantic_core import ValidationError as PydanticValidationError
 
 from flux2prompt._color import normalize_hex
 from flux2prompt._text import check_language_tag, forbidden_char_problem
@@ -165,8 +165,23 @@ class Lens(enum.StrEnum):
     MM_85 = "85mm"
 
 
-# Set in the validation context by model_validate: the input is a wire document.
-_WIRE = "flux2prompt.wire"
+_NULL = PydanticCustomError("null_value", "null is not a value here; leave the key out")
+
+
+def _null_errors(value: Any, loc: tuple[str | int, ...], errors: list[Any]) -> None:
+    """Collect a pydantic line error for every ``null`` in a wire document.
+
+    No place in the schema takes ``null``, but the models read ``None`` as "unset" (which suits
+    Python callers), so documents are checked here, before the models see them.
+    """
+    if len(loc) > 16:  # deeper than any prompt: the models reject the shape anyway
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if item is None:
+            errors.append({"type": _NULL, "loc": (*loc, key), "input": None})
+        elif isinstance(item, dict | list | tuple):
+            _null_errors(item, (*loc, key), errors)
 
 
 class _Node(BaseModel):
@@ -181,13 +196,6 @@ class _Node(BaseModel):
         use_enum_values=True,
     )
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and isinstance(info.context, Mapping) and info.context.get(_WIRE):
-            raise ValueError("null is not a value here; leave the key out")
-        return value
-
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Self:
         """Validate a wire document, as loaded from JSON.
@@ -198,16 +206,28 @@ class _Node(BaseModel):
         >>> Camera.model_validate({"f-number": "f/2.8", "ISO": 200}).iso
         200
         """
+        if isinstance(obj, dict | list | tuple):
+            errors: list[Any] = []
+            _null_errors(obj, (), errors)
+            if errors:
+                raise PydanticValidationError.from_exception_data(cls.__name__, errors)
         options.setdefault("by_name", False)
-        options["context"] = {**(options.get("context") or {}), _WIRE: True}
         return super().model_validate(obj, **options)
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
         """Validate a wire document given as JSON text; see :meth:`model_validate`."""
-        options.setdefault("by_name", False)
-        options["context"] = {**(options.get("context") or {}), _WIRE: True}
-        return super().model_validate_json(json_data, **options)
+        try:
+            document = pydantic_core.from_json(json_data)
+        except ValueError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": (),
+                "input": json_data,
+                "ctx": {"error": str(exc)},
+            }
+            raise PydanticValidationError.from_exception_data(cls.__name__, [error]) from None  # type: ignore[list-item]
+        return cls.model_validate(document, **options)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; values in ``update`` (Python names) are validated like constructor arguments.

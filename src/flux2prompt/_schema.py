@@ -216,7 +216,7 @@ def _json_data(
                 issues.append(
                     ValidationIssue(
                         json_path(path),
-                        f"key {key!r} is a {type(key).__name__}; JSON object keys are text",
+                        f"key {key!r} is not text; JSON object keys are strings",
                     )
                 )
                 continue

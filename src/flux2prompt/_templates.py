@@ -98,6 +98,7 @@ class Template:
         *,
         defaults: Mapping[str, Any] | None = None,
         accepts_any: bool = False,
+        reports_missing: bool = False,
     ) -> None:
         self.name = name
         self.variables: tuple[str, ...] = tuple(variables)
@@ -105,6 +106,8 @@ class Template:
         self.required: tuple[str, ...] = tuple(v for v in self.variables if v not in self.defaults)
         self._render = render
         self._extra_ok = accepts_any
+        # A document template's renderer names a missing variable with its JSON path.
+        self._reports_missing = reports_missing
 
     @classmethod
     def from_function(
@@ -171,7 +174,7 @@ class Template:
         def render(values: Mapping[str, Any]) -> TemplateResult:
             return substitute(frozen, values)
 
-        return cls(name, sorted(placeholders(frozen)), render)
+        return cls(name, sorted(placeholders(frozen)), render, reports_missing=True)
 
     @classmethod
     def from_prompt_file(cls, prompt_file: PromptFile) -> Template:
@@ -191,7 +194,8 @@ class Template:
         def render(values: Mapping[str, Any]) -> TemplateResult:
             return prompt_file.render(values)
 
-        return cls(prompt_file.name, sorted(prompt_file.placeholders), render)
+        names = sorted(prompt_file.placeholders)
+        return cls(prompt_file.name, names, render, reports_missing=True)
 
     def __repr__(self) -> str:
         return f"<Template {self.name!r} variables={list(self.variables)}>"
@@ -231,7 +235,7 @@ class Template:
             for key in unknown:
                 del values[key]
         missing = [k for k in self.required if k not in values]
-        if missing:
+        if missing and not self._reports_missing:
             names = ", ".join(repr(k) for k in missing)
             plural = "s" if len(missing) > 1 else ""
             raise PromptError(f"template {self.name!r}: missing variable{plural} {names}")

@@ -52,6 +52,7 @@ __all__ = [
     "diff",
     "diff_sources",
     "find_prompt_files",
+    "read_diff_source",
     "read_git_file",
     "read_lock",
     "request_fingerprint",
@@ -286,8 +287,8 @@ def diff(
 
     >>> from flux2prompt import scene
     >>> print(diff(scene("fog").mood("calm"), scene("fog").camera(lens="85mm")).render())
-    - $.mood: "calm"
     + $.camera: {"lens": "85mm"}
+    - $.mood: "calm"
     """
     entries: list[DiffEntry] = []
     _compare(_as_document(a), _as_document(b), [], entries)
@@ -344,7 +345,14 @@ def _split_revision(spec: str, cwd: str | Path | None) -> tuple[str, str] | None
     return revision, path
 
 
-def _load_side(spec: str | Path, cwd: str | Path | None) -> PromptFile | Mapping[str, Any]:
+def read_diff_source(
+    spec: str | Path, *, cwd: str | Path | None = None
+) -> PromptFile | dict[str, Any]:
+    """Read one side of a diff: a prompt file, a plain prompt document, or ``REV:path`` from git.
+
+    A prompt file gives a :class:`PromptFile`; a plain document the dict of its validated prompt.
+    A string naming no existing file but holding a ``:`` is read from git.
+    """
     from flux2prompt._files import _is_prompt_file, _parse
 
     split = _split_revision(spec, cwd) if isinstance(spec, str) else None
@@ -377,9 +385,7 @@ def diff_sources(a: str | Path, b: str | Path, *, cwd: str | Path | None = None)
     A string naming no existing file but holding a ``:`` is read from git
     (``HEAD~1:prompts/hero.prompt.toml``; ``REV:./path`` for a path relative to ``cwd``).
     """
-    old = _load_side(a, cwd)
-    new = _load_side(b, cwd)
-    result = diff(old, new)
+    result = diff(read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd))
     return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b))
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -23,7 +24,7 @@ from flux2prompt.cli._output import error_lines, exit_code_for, fail, handle_err
 
 runner = CliRunner()
 
-CLOUDFLARE_SHAPED = {
+CLOUDFLARE_SHAPED: dict[str, Any] = {
     "scene": "a desert at dawn",
     "subjects": [
         {
@@ -106,10 +107,8 @@ def test_compile_invalid_under_profile(files: dict[str, str]) -> None:
     result = invoke("compile", "--profile", "cloudflare", files["good"])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert (
-        result.stderr
-        == f"error: {files['good']}: $: missing required key 'subjects' (profile 'cloudflare')\n"
-    )
+    assert result.stderr.startswith(f"error: {files['good']}: $: missing required key 'subjects'")
+    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -136,10 +135,12 @@ def test_validate_reports_each_problem_with_its_path(files: dict[str, str]) -> N
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"{files['good']}: ok"
-    assert lines[1] == f"{files['bad']}: $.scene: expected a string, got integer 3"
-    assert lines[2].startswith(
-        f"{files['bad']}: $.lightning: unknown key 'lightning'; did you mean 'lighting'?"
+    problems = sorted(lines[1:])
+    assert (
+        problems[0]
+        == f"{files['bad']}: $.lightning: unknown key 'lightning'; did you mean 'lighting'?"
     )
+    assert problems[1] == f"{files['bad']}: $.scene: expected a string, got integer 3"
     assert len(lines) == 3
 
 
@@ -162,7 +163,7 @@ def test_cloudflare_shaped_document_validates_under_both_profiles(files: dict[st
         (
             {"subjects": [{**CLOUDFLARE_SHAPED["subjects"][0], "position": "left"}]},
             "$.subjects[0].position",
-        ),  # type: ignore[index]
+        ),
         ({"camera": {"lens": "100mm"}}, "$.camera.lens"),
     ],
 )
@@ -295,3 +296,17 @@ def test_installed_entry_point(files: dict[str, str]) -> None:
     assert broken.returncode == 2
     assert broken.stderr.count(b"\n") == 1
     assert b"Traceback" not in broken.stderr
+
+
+def test_every_prompt_command_is_documented() -> None:
+    from flux2prompt.cli import _prompt
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    names = [
+        info.name or info.callback.__name__
+        for info in app.registered_commands
+        if info.callback is not None and info.callback.__module__ == _prompt.__name__
+    ]
+    assert sorted(names) == ["compile", "fingerprint", "lint", "schema", "validate"]
+    for name in names:
+        assert f"## `{name}`" in docs

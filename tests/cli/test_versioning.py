@@ -132,7 +132,7 @@ def test_diff_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     invalid = write(tmp_path / "invalid.prompt.toml", 'name = "x"\n[prompt]\nscene = 3\n')
     code, _, stderr = run("diff", str(invalid), str(good))
     assert code == 1
-    assert "$.prompt.scene: expected a string" in stderr
+    assert stderr.strip() == f"error: {invalid}: $.prompt.scene: expected a string, got integer 3"
     code, _, stderr = run("diff", str(tmp_path / "missing.json"), str(good))
     assert code == 2
     assert "no such file" in stderr

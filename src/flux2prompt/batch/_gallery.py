@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flux2prompt.batch._atomic import atomic_write
-from flux2prompt.batch._manifest import effective_records
+from flux2prompt.batch._manifest import effective_records, record_order
 from flux2prompt.batch._naming import inside
 
 __all__ = ["GALLERY_NAME", "THUMBNAIL_SIZE", "write_gallery"]
@@ -151,10 +151,7 @@ def write_gallery(
     Returns the page's path.
     """
     folder = Path(folder)
-    view = sorted(
-        effective_records(records).values(),
-        key=lambda r: (r.get("index") if isinstance(r.get("index"), int) else -1),
-    )
+    view = sorted(effective_records(records).values(), key=record_order)
     cards: list[str] = []
     failures: list[str] = []
     for record in view:

@@ -333,7 +333,9 @@ def _python_template(path: Path, name: str) -> Template:
     )
 
 
-def _template_from(spec: str, base: Path, source: str) -> tuple[Template, str | None, dict[str, Any]]:
+def _template_from(
+    spec: str, base: Path, source: str
+) -> tuple[Template, str | None, dict[str, Any]]:
     """The template, and the model and parameters a prompt file brings along."""
     file_part, sep, name = spec.rpartition(":")
     if sep and file_part.endswith(".py"):
@@ -387,7 +389,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
     """
     from flux2prompt._files import _parse_toml
 
-    folder = base if base is not None else Path.cwd()
+    folder = base if base is not None else Path()
     document = _parse_toml(text, source)
     _check_schema(document, text, source)
     template, file_model, file_parameters = _template_from(document["template"], folder, source)

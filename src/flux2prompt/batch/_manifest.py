@@ -54,6 +54,7 @@ __all__ = [
     "manifests_equivalent",
     "merge_manifests",
     "read_manifest",
+    "record_order",
 ]
 
 #: The manifest's file name inside an output folder.
@@ -189,7 +190,8 @@ def effective_records(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[st
     return out
 
 
-def _order(record: Mapping[str, Any]) -> tuple[int, str]:
+def record_order(record: Mapping[str, Any]) -> tuple[int, str]:
+    """Sort key for records: batch index, then request fingerprint."""
     index = record.get("index")
     return (index if isinstance(index, int) else -1, str(record["request_fingerprint"]))
 
@@ -203,7 +205,7 @@ def comparable_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, A
     """
     view = effective_records(records).values()
     stripped = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in view]
-    return sorted(stripped, key=_order)
+    return sorted(stripped, key=record_order)
 
 
 def manifests_equivalent(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -246,7 +248,7 @@ def merge_manifests(
         if not Path(path).is_file():
             raise SourceError("no such manifest", source=str(path))
         records.extend(read_manifest(path))
-    merged = sorted(effective_records(records).values(), key=_order)
+    merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
     atomic_write(target, b"".join(_dumps(record) for record in merged))
     ok = sum(1 for record in merged if record.get("status") == "ok")

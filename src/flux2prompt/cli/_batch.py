@@ -1,1 +1,250 @@
-"""CLI commands: batch."""
+"""CLI commands: ``flux2-prompt batch`` and ``flux2-prompt manifest merge``.
+
+A thin face over :mod:`flux2prompt.batch`: the job file is read by
+:func:`~flux2prompt.batch.load_job`, run by :class:`~flux2prompt.batch.BatchRunner`, merged by
+:func:`~flux2prompt.batch.merge_manifests`. The API token is read from ``CLOUDFLARE_API_TOKEN``
+only, never from an option. Exit codes: 0 every item finished, 1 some item failed (rerun the
+same command to retry it), 2 a bad job file or option, 130 interrupted (rerun to resume).
+
+Example:
+    $ flux2-prompt batch examples/batch/job.toml --out out/bottles --emulator
+    aurora-bottle: 8 generated, 0 already done, 0 failed in 0.4 s (19.6 img/s)
+      manifest  out/bottles/manifest.jsonl
+      gallery   out/bottles/index.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flux2prompt._errors import Flux2PromptError, SourceError
+from flux2prompt.batch import (
+    BatchReport,
+    BatchRunner,
+    DryRun,
+    RichProgress,
+    Shard,
+    load_job,
+    merge_manifests,
+    read_manifest,
+    write_gallery,
+)
+from flux2prompt.cli._app import app
+from flux2prompt.cli._output import (
+    EXIT_INVALID,
+    EXIT_USAGE,
+    echo_data,
+    fail,
+    print_error,
+    stderr,
+    stdout,
+)
+from flux2prompt.transport import ConfigurationError, ParameterError
+
+__all__ = ["batch", "manifest_app", "merge"]
+
+EXIT_INTERRUPTED = 130
+_EMULATOR_ACCOUNT = "emulator"
+_EMULATOR_TOKEN = "emulator-token"
+
+manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", no_args_is_help=True)
+app.add_typer(manifest_app)
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except Flux2PromptError as exc:
+            usage = SourceError | ParameterError | ConfigurationError
+            print_error(str(exc))
+            raise typer.Exit(EXIT_USAGE if isinstance(exc, usage) else EXIT_INVALID) from None
+        finally:
+            for warning in caught:
+                stderr.print(f"warning: {warning.message}")
+
+
+def _print_dry_run(dry: DryRun, job_path: Path) -> None:
+    lines = [
+        f"job       {dry.job} ({job_path})",
+        f"model     {dry.model}",
+        f"items     {dry.total} ({dry.finished} already done, {dry.to_generate} to generate)",
+    ]
+    if dry.duplicates:
+        lines.append(f"          {dry.duplicates} exact duplicate request(s) dropped")
+    if dry.shard is not None:
+        lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
+    if dry.estimated_cost is None:
+        lines.append("cost      unknown (no published price for this model)")
+    else:
+        lines.append(
+            f"cost      ${dry.estimated_cost:.4f} estimated for {dry.to_generate} image(s) "
+            "(published prices; the daily free allowance is not subtracted)"
+        )
+    for line in lines:
+        stdout.print(line)
+    if dry.first:
+        stdout.print("")
+        stdout.print(f"first {len(dry.first)} request(s), not sent:")
+    for number, item in enumerate(dry.first, 1):
+        request = item.request
+        params = " ".join(f"{k}={v}" for k, v in request.fields.items() if k != "prompt")
+        stdout.print(f"[{number}] {item.file_name('{ext}')}  (item {item.index})")
+        stdout.print(f"    POST {request.url}")
+        stdout.print(
+            f"    {params}" + (f"  +{len(request.images)} image(s)" if request.images else "")
+        )
+        stdout.print(f"    request {request.fingerprint}")
+        echo_data(_indent(request.prompt))
+
+
+def _indent(prompt: str) -> str:
+    import json
+
+    try:
+        pretty = json.dumps(json.loads(prompt), ensure_ascii=False, indent=2)
+    except ValueError:
+        pretty = prompt
+    return "\n".join("    " + line for line in pretty.splitlines())
+
+
+def _print_report(report: BatchReport) -> None:
+    rate = f" ({report.rate:.1f} img/s)" if report.generated else ""
+    stdout.print(
+        f"{report.job}: {report.generated} generated, {report.skipped} already done, "
+        f"{report.failed} failed in {report.elapsed:.1f} s{rate}"
+    )
+    if report.rate_limited or report.retries:
+        stdout.print(
+            f"  retries   {report.retries} ({report.rate_limited} x HTTP 429; concurrency went "
+            f"down to {report.lowest_concurrency})"
+        )
+    if report.duplicates:
+        stdout.print(f"  dropped   {report.duplicates} exact duplicate request(s)")
+    stdout.print(f"  manifest  {report.manifest}")
+    if report.gallery is not None:
+        stdout.print(f"  gallery   {report.gallery}")
+    for name, message in report.failures:
+        print_error(f"{name}: {message}")
+    if report.failed > len(report.failures):
+        print_error(f"... and {report.failed - len(report.failures)} more; see the manifest")
+    if report.stopped is not None:
+        print_error(f"stopped early, {report.pending} item(s) not sent: {report.stopped}")
+    if not report.ok:
+        print_error("rerun the same command to retry what failed; finished items are skipped")
+
+
+@app.command("batch")
+def batch(
+    job: Annotated[Path, typer.Argument(help="The job file (TOML); see docs/batch.md.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Count, price and show the first requests; send nothing."),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="Run one shard, i/n (1-based): a stable split by request fingerprint."),
+    ] = None,
+    emulator: Annotated[
+        bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
+    ] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Requests in flight at most [default: the job's].")
+    ] = None,
+    rate_limit: Annotated[
+        int | None, typer.Option(min=1, help="Requests per minute [default: the job's, or 720].")
+    ] = None,
+    account_id: Annotated[
+        str | None, typer.Option(help="Cloudflare account id [default: $CLOUDFLARE_ACCOUNT_ID].")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="API base URL [default: $CLOUDFLARE_BASE_URL or Cloudflare's]."),
+    ] = None,
+    gallery: Annotated[
+        bool, typer.Option("--gallery/--no-gallery", help="Write OUT/index.html at the end.")
+    ] = True,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Generate every image of a batch job; rerun the same command to resume after a crash.
+
+    Finished items (in OUT/manifest.jsonl, with a file whose sha256 matches) are skipped and
+    failed ones retried. See docs/batch.md for the job file format.
+    """
+    if emulator and base_url:
+        fail("--emulator and --base-url exclude each other")
+    with _reported():
+        loaded = load_job(job)
+        options = {
+            "shard": Shard.parse(shard) if shard else None,
+            "concurrency": concurrency,
+            "rate_limit": rate_limit,
+            "gallery": gallery,
+        }
+        if dry_run:
+            _print_dry_run(BatchRunner(loaded, out, **options).dry_run(), job)
+            return
+        if emulator:
+            from flux2prompt.emulator import serve
+
+            context: contextlib.AbstractContextManager[object] = serve()
+        else:
+            context = contextlib.nullcontext()
+        with context as emu:
+            connection = {"account_id": account_id, "base_url": base_url}
+            if emu is not None:
+                connection = {
+                    "account_id": _EMULATOR_ACCOUNT,
+                    "api_token": _EMULATOR_TOKEN,
+                    "base_url": emu.base_url,  # type: ignore[attr-defined]
+                }
+            observer = RichProgress(stderr) if progress else None
+            runner = BatchRunner(loaded, out, observer=observer, **options, **connection)
+            try:
+                report = asyncio.run(runner.run())
+            except KeyboardInterrupt:
+                print_error("interrupted; rerun the same command to resume")
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_report(report)
+    raise typer.Exit(report.exit_code)
+
+
+@manifest_app.command("merge")
+def merge(
+    manifests: Annotated[
+        list[Path], typer.Argument(help="Manifests to merge (e.g. one per shard).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The merged manifest to write.")],
+    gallery: Annotated[
+        bool,
+        typer.Option(
+            "--gallery/--no-gallery",
+            help="Also write index.html next to the merged manifest (images copied there).",
+        ),
+    ] = False,
+) -> None:
+    """Merge batch manifests: one record per request fingerprint, the successful one kept.
+
+    Merging the manifests of every shard gives the records of an unsharded run.
+    """
+    with _reported():
+        report = merge_manifests(manifests, out)
+        stdout.print(
+            f"merged {len(manifests)} manifest(s), {report.read} records, into {report.path}: "
+            f"{report.written} items, {report.ok} ok, {report.failed} failed"
+        )
+        if gallery:
+            page = write_gallery(out.parent, read_manifest(out), title=out.parent.name or "batch")
+            stdout.print(f"gallery {page}")

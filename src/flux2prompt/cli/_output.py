@@ -93,10 +93,8 @@ def print_error(message: str) -> None:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print ``error: message`` to stderr and stop the command with exit ``code``.
-
-    >>> fail("no prompt given")  # doctest: +SKIP
-    """
+    """Print ``error: message`` to stderr and stop the command with exit ``code`` (2, a usage
+    error, unless told otherwise)."""
     print_error(message)
     raise typer.Exit(code)
 

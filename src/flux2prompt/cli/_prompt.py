@@ -7,9 +7,9 @@ under ``--strict``), 2 usage errors and unreadable input.
 
 Example (shell)::
 
-    $ flux2-prompt validate examples/product_shot.py:prompt prompts/hero.json
+    $ flux2-prompt validate --profile cloudflare examples/product_shot.py:prompt hero.json
     examples/product_shot.py:prompt: ok
-    prompts/hero.json: $.subjects[0].position: 'left' is not allowed under profile 'cloudflare'; ...
+    hero.json: $.subjects[0].position: string "left" is not allowed under profile 'cloudflare'; ...
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "
 
 _SOURCE_HELP = "A .json/.toml prompt file, or path/to/file.py:NAME (a builder, Prompt or function)."
 
-SourceArgument = Annotated[
-    str, typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
-]
+SourceArgument = Annotated[str, typer.Argument(help=_SOURCE_HELP, show_default=False)]
 SourcesArgument = Annotated[
     list[str], typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
 ]

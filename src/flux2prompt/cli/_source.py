@@ -2,8 +2,8 @@
 
 A SOURCE is one of:
 
-- a prompt file (``prompts/hero.json``, ``prompts/hero.toml``), read with
-  :func:`flux2prompt.load`;
+- a prompt file: a ``.json`` prompt document, or a prompt file with metadata
+  (``hero.prompt.toml``, ``hero.prompt.json``), read with ``flux2prompt.load(Path(...))``;
 - ``path/to/file.py:NAME``, where ``NAME`` in that file is a :class:`~flux2prompt.PromptBuilder`,
   a :class:`~flux2prompt.Prompt`, or a function of no arguments returning one of them.
 

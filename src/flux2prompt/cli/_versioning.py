@@ -20,9 +20,11 @@ from rich.text import Text
 
 from flux2prompt._versioning import (
     LOCK_FILE,
+    PromptDiff,
     build_lock,
     compare_locks,
-    diff_sources,
+    diff,
+    read_diff_source,
     read_lock,
     write_lock,
 )
@@ -69,8 +71,14 @@ def diff_command(
     `- $.effects[1]: "soft bloom"` (removed); differences in a prompt file's metadata follow
     under `metadata:`.
     """
+    # One side at a time, so that an error says which file it is in.
+    with handle_errors(a):
+        old = read_diff_source(a)
+    with handle_errors(b):
+        new = read_diff_source(b)
     with handle_errors():
-        result = diff_sources(a, b)
+        found = diff(old, new)
+    result = PromptDiff(found.entries, found.metadata, a=a, b=b)
     if as_json:
         echo_data(result.to_json())
     elif not result:
@@ -88,6 +96,7 @@ def lock_command(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
+            metavar="PATHS",
             help="Prompt files, or folders searched recursively for *.prompt.toml and "
             "*.prompt.json. Default: the current folder.",
             show_default=False,

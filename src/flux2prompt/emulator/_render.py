@@ -71,12 +71,9 @@ def _render_cached(
     prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
 ) -> bytes:
     image = Image.new("RGB", (width, height), _background(prompt, seed))
+    overlay = _overlay(prompt, width, height)
+    image.paste(overlay, mask=overlay)
     draw = ImageDraw.Draw(image)
-    document = _json_object(prompt)
-    if document is not None:
-        _draw_document(draw, document, width, height)
-    else:
-        _draw_plain(draw, prompt, width, height)
     small = _font(max(10, height // 48))
     footer = f"seed {seed} | {width}x{height} | flux2prompt emulator"
     _label(draw, (width - 8, height - 8), footer, small, anchor="rb")
@@ -89,6 +86,21 @@ def _render_cached(
     else:
         image.save(buffer, "WEBP", quality=80, method=0)
     return buffer.getvalue()
+
+
+# Drawing text costs more than encoding, and requests without a seed each get a new one, so the
+# seed-independent part (stripes and labels, on transparency) is cached on its own. Few entries:
+# a 1920x1920 RGBA overlay weighs 15 MB.
+@functools.lru_cache(maxsize=4)
+def _overlay(prompt: str, width: int, height: int) -> Image.Image:
+    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    document = _json_object(prompt)
+    if document is not None:
+        _draw_document(draw, document, width, height)
+    else:
+        _draw_plain(draw, prompt, width, height)
+    return overlay
 
 
 def _background(prompt: str, seed: int) -> _RGB:
@@ -207,8 +219,8 @@ def _label(
     # A dark box behind light text reads on any stripe colour, which matters for screenshots.
     left, top, right, bottom = draw.textbbox(xy, text, font=font, anchor=anchor)
     pad = 4
-    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(20, 20, 20))
-    draw.text(xy, text, font=font, fill=(245, 245, 245), anchor=anchor)
+    draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=(20, 20, 20, 255))
+    draw.text(xy, text, font=font, fill=(245, 245, 245, 255), anchor=anchor)
 
 
 def _draw_document(

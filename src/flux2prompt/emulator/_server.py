@@ -3,7 +3,8 @@
 One request goes through, in this order: routing and the ``x-emulator-*`` headers, a dropped
 connection, latency (plus jitter), the rate limit, the daily quota, injected 500/502/503, an
 HTML 502, then the real handling (auth, model, multipart checks, rendering) and finally the
-success-side faults (truncated JSON, garbage base64).
+success-side faults (truncated JSON, garbage base64). The real handling is computed during the
+latency, so that latency is the time to answer, but its outcome only counts in its place.
 
 Example:
     >>> import httpx
@@ -26,6 +27,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,6 +153,8 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        if ":" in address[0]:  # an IPv6 literal such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -190,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the pipeline ------------------------------------------------------------------------
 
     def _handle(self) -> None:
+        arrived = time.monotonic()  # latency counts from here: it is the time to answer
         emulator = self.server.emulator
         path = urlsplit(self.path).path
         route = _route(path)
@@ -246,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif header_error is not None:
             self._send_error(header_error, sequence, route, record)
         else:
-            self._answer(route, config, plan, sequence, parts, body, record)
+            self._answer(route, config, plan, sequence, parts, body, record, arrived)
 
     def _answer(
         self,
@@ -257,6 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts: list[FormPart] | None,
         body: bytes,
         record: RecordedRequest,
+        arrived: float,
     ) -> None:
         emulator = self.server.emulator
         if plan.dropped:
@@ -265,7 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if plan.delay_s > 0 and self.server.stopping.wait(plan.delay_s):
+        # The real work (checks and rendering) happens inside the latency window rather than after
+        # it, so latency_ms is the time to answer, as with the real service. Its outcome is held
+        # back until the faults that come first in the pipeline have had their say.
+        outcome = self._prepare(route, config, plan, parts, record.content_type, body)
+        remaining = plan.delay_s - (time.monotonic() - arrived)
+        if remaining > 0 and self.server.stopping.wait(remaining):
             return  # the emulator is shutting down; nobody is waiting for this answer
         try:
             retry_after = emulator._state.take_token()
@@ -279,25 +290,39 @@ class _Handler(BaseHTTPRequestHandler):
             if plan.html_502:
                 self._send(502, HTML_502_PAGE, "text/html", sequence, route, record)
                 return
-            try:
-                image = self._generate(route, config, plan, parts, record.content_type, body)
-            except ApiError:
-                raise
-            except Exception as exc:
-                # A bug in the emulator must look like a server error, not a dropped connection
-                # that a client under test would retry and misreport.
-                logger.exception("the emulator failed to answer a valid-looking request")
-                message = f"AiError: Unknown internal error (emulator: {type(exc).__name__})"
-                raise ApiError(500, 3043, message) from exc
+            if isinstance(outcome, ApiError):
+                raise outcome
             if not emulator._state.claim_success():
                 raise ApiError(429, 3036, _QUOTA.format(quota=emulator.config.daily_quota))
         except ApiError as error:
             self._send_error(error, sequence, route, record)
             return
+        image = outcome
         payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else image)
         if plan.malformed_json:
             payload = payload[: len(payload) // 2]  # cut mid-string: never parses as JSON
         self._send(200, payload, "application/json", sequence, route, record)
+
+    def _prepare(
+        self,
+        route: _Route,
+        config: EmulatorConfig,
+        plan: FaultPlan,
+        parts: list[FormPart] | None,
+        content_type: str,
+        body: bytes,
+    ) -> str | ApiError:
+        """The base64 image, or the refusal that the real handling would answer."""
+        try:
+            return self._generate(route, config, plan, parts, content_type, body)
+        except ApiError as error:
+            return error
+        except Exception as exc:
+            # A bug in the emulator must look like a server error, not a dropped connection
+            # that a client under test would retry and misreport.
+            logger.exception("the emulator failed to answer a valid-looking request")
+            message = f"AiError: Unknown internal error (emulator: {type(exc).__name__})"
+            return ApiError(500, 3043, message)
 
     def _generate(
         self,

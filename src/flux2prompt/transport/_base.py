@@ -328,13 +328,18 @@ class BaseClient(Generic[_ClientT]):
             "User-Agent": f"{USER_AGENT}/{_VERSION}",
             **request.headers,
         }
-        return self._client.build_request(
+        http_request = self._client.build_request(
             "POST",
             self._url_for(request),
             files=request.files,
             headers=headers,
             timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
+        # httpx streams multipart as one small chunk per boundary, header and value, and each
+        # chunk becomes its own socket write (a dozen system calls per request). Joined once
+        # here, the body goes out in one write: measurably faster, and identical on the wire.
+        http_request.read()
+        return http_request
 
     # -- errors, retries and responses ---------------------------------------------------------
 

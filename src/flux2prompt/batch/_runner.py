@@ -1,0 +1,575 @@
+"""The batch runner: every item generated once, none lost, resumable after any crash.
+
+A run goes:
+
+1. Remove temporary files that an interrupted run left in the output folder.
+2. Read the manifest. An item is *finished* when it has an ``ok`` record whose file exists and
+   has the recorded sha256; finished items are skipped, anything else (failed, never recorded,
+   a file missing or changed) is generated again.
+3. Plan the whole batch once before sending anything, so a bad row or parameter stops the
+   run before it spends money; then plan it again as a stream and send.
+4. For each item: wait for a place (:class:`~flux2prompt.batch.AdaptiveConcurrency`) and a
+   send slot (:class:`~flux2prompt.batch.RateLimiter`), send, and on success write the image
+   atomically, then append its record to the manifest (flushed and fsynced). A crash between
+   the two leaves an image without a record, which the next run simply generates again.
+5. Retries: HTTP 429 (capacity) pauses every sender for ``Retry-After``, halves the rate and
+   the concurrency, and retries the item, apart from its retry budget; 5xx, timeouts and
+   dropped connections are retried ``retries`` times with backoff; anything else fails the item
+   (it is retried on the next run). A quota, authentication or permission error stops the
+   batch: every other request would fail the same way.
+6. Write the gallery, and return a :class:`BatchReport`.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> from flux2prompt import scene
+    >>> from flux2prompt.batch import BatchJob, matrix, run_batch, template
+    >>> @template
+    ... def mug(color: str):
+    ...     return scene(f"a {color} ceramic mug on seamless paper")
+    >>> job = BatchJob(name="mugs", template=mug, source=matrix(color=["teal", "rust"]),
+    ...                output="mug-{color}.{ext}", model="klein-4b", seeds=7,
+    ...                parameters={"width": 256, "height": 256})
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> report = run_batch(job, out, emulator=True)
+    >>> report.generated, report.failed, sorted(p.name for p in out.glob("*.jpg"))
+    (2, 0, ['mug-rust.jpg', 'mug-teal.jpg'])
+    >>> run_batch(job, out, emulator=True).skipped
+    2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import httpx
+
+from flux2prompt.batch._atomic import remove_temporary_files
+from flux2prompt.batch._gallery import write_gallery
+from flux2prompt.batch._job import BatchJob, load_job
+from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
+from flux2prompt.batch._manifest import (
+    MANIFEST_NAME,
+    ManifestWriter,
+    effective_records,
+    read_manifest,
+)
+from flux2prompt.batch._naming import inside
+from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
+from flux2prompt.batch._shard import Shard
+from flux2prompt.transport import (
+    APIError,
+    AsyncWorkersAI,
+    AuthenticationError,
+    ImageResult,
+    NotFoundError,
+    ParameterError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    estimate_cost,
+    is_retryable,
+    parse_retry_after,
+    resolve_model,
+    retry_delay,
+)
+from flux2prompt.transport._constants import API_TOKEN_ENV, DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from flux2prompt.emulator import EmulatorConfig
+
+__all__ = [
+    "BatchObserver",
+    "BatchReport",
+    "BatchRunner",
+    "DryRun",
+    "ItemOutcome",
+    "run_batch",
+]
+
+#: HTTP 429 answers retried for one item before it is given up (apart from ``retries``).
+MAX_RATE_LIMIT_RETRIES = 100
+_FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError, NotFoundError)
+_MAX_LISTED_FAILURES = 20
+
+
+def _now() -> str:
+    return (
+        datetime.datetime.now(datetime.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What happened to one item in this run."""
+
+    index: int
+    name: str
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """The summary of a run.
+
+    ``total`` counts the items of this run (one shard, duplicates removed), ``skipped`` those
+    already finished by an earlier run; ``elapsed`` is the seconds spent generating (planning
+    and the gallery excluded); ``rate_limited`` counts HTTP 429 answers and ``retries`` every
+    repeated request. ``stopped`` says why the batch stopped early (a quota, a bad token), if
+    it did.
+    """
+
+    job: str
+    out_dir: Path
+    manifest: Path
+    gallery: Path | None
+    total: int
+    skipped: int
+    generated: int
+    failed: int
+    duplicates: int
+    other_shards: int
+    rate_limited: int
+    retries: int
+    elapsed: float
+    lowest_concurrency: int
+    stopped: str | None = None
+    failures: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every item of the run is finished."""
+        return self.failed == 0 and self.stopped is None and self.pending == 0
+
+    @property
+    def pending(self) -> int:
+        """Items neither finished nor failed (the batch stopped before reaching them)."""
+        return self.total - self.skipped - self.generated - self.failed
+
+    @property
+    def rate(self) -> float:
+        """Images generated per second."""
+        return self.generated / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every item is finished, else 1."""
+        return 0 if self.ok else 1
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What a run would do, computed without any network: counts, the estimated cost of the
+    items still to generate (``None`` for a model without a published price), and the first
+    planned requests."""
+
+    job: str
+    shard: Shard | None
+    total: int
+    finished: int
+    duplicates: int
+    other_shards: int
+    estimated_cost: float | None
+    first: tuple[PlannedItem, ...]
+    model: str
+
+    @property
+    def to_generate(self) -> int:
+        """Items a run would send."""
+        return self.total - self.finished
+
+
+class BatchObserver(Protocol):
+    """Receives progress; :class:`~flux2prompt.batch.RichProgress` draws a progress bar."""
+
+    def started(self, job: str, total: int, skipped: int) -> None:
+        """The run is about to send its first request."""
+
+    def item_finished(self, outcome: ItemOutcome, rate_limited: int) -> None:
+        """One item succeeded or failed; ``rate_limited`` counts HTTP 429 answers so far."""
+
+    def finished(self, report: BatchReport) -> None:
+        """The run is over."""
+
+
+class _Stop(Exception):
+    pass
+
+
+class BatchRunner:
+    """Runs one batch job into one output folder; see the module docs for the guarantees.
+
+    ``client`` may be an :class:`~flux2prompt.transport.AsyncWorkersAI` you made; otherwise one
+    is made from ``account_id``, ``api_token`` (default: the ``CLOUDFLARE_*`` environment
+    variables) and ``base_url``, with its own retries off (the runner retries). ``concurrency``
+    and ``rate_limit`` override the job's.
+
+    Example:
+        >>> import tempfile
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+        ...                source=zipped(city=["Oslo", "Lima"]), output="{city}.{ext}",
+        ...                model="klein-4b", seeds=1)
+        >>> dry = BatchRunner(job, tempfile.mkdtemp()).dry_run()
+        >>> dry.to_generate, f"${dry.estimated_cost:.4f}"
+        (2, '$0.0023')
+    """
+
+    def __init__(
+        self,
+        job: BatchJob,
+        out_dir: str | os.PathLike[str],
+        *,
+        shard: Shard | str | None = None,
+        client: AsyncWorkersAI | None = None,
+        account_id: str | None = None,
+        api_token: str | None = None,
+        base_url: str | None = None,
+        concurrency: int | None = None,
+        rate_limit: int | None = None,
+        burst: int = 1,
+        gallery: bool = True,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.job = job
+        self.out_dir = Path(out_dir)
+        self.shard = Shard.parse(shard) if isinstance(shard, str) else shard
+        self.manifest_path = self.out_dir / MANIFEST_NAME
+        self.concurrency = concurrency if concurrency is not None else job.concurrency
+        self.rate_limit = rate_limit if rate_limit is not None else job.rate_limit
+        for label, value in (("concurrency", self.concurrency), ("rate_limit", self.rate_limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ParameterError(f"{label} must be an integer >= 1, got {value!r}")
+        self.burst = burst
+        self.gallery = gallery
+        self.observer = observer
+        self._client = client
+        self._account_id = account_id
+        self._api_token = api_token
+        self._base_url = base_url
+        # Scrubbed from every stored error message, whatever the transport already did.
+        self._secrets = tuple(s for s in (api_token, os.environ.get(API_TOKEN_ENV)) if s)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _finished_keys(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {
+            key: record
+            for key, record in effective_records(records).items()
+            if record.get("status") == "ok"
+        }
+
+    def _is_finished(self, record: dict[str, Any] | None) -> bool:
+        if record is None:
+            return False
+        path = inside(self.out_dir, record.get("file"))
+        return path is not None and _sha256_file(path) == record.get("sha256")
+
+    def _survey(self) -> tuple[DryRun, set[str]]:
+        """Plan the whole batch once: counts, cost, the first items to send, finished keys."""
+        ok = self._finished_keys(read_manifest(self.manifest_path))
+        stats = PlanStats()
+        finished: set[str] = set()
+        first: list[PlannedItem] = []
+        total = 0
+        spec = resolve_model(self.job.model)
+        cost: float | None = 0.0 if spec.pricing is not None else None
+        for item in plan_items(self.job, shard=self.shard, stats=stats):
+            total += 1
+            if self._is_finished(ok.get(item.key)):
+                finished.add(item.key)
+                continue
+            if len(first) < 3:
+                first.append(item)
+            if cost is not None:
+                params = item.request.params
+                cost += estimate_cost(
+                    spec,
+                    int(params["width"]),
+                    int(params["height"]),
+                    int(params["steps"]) if "steps" in params else None,
+                    [(image.width, image.height) for image in item.request.images],
+                )
+        dry = DryRun(
+            job=self.job.name,
+            shard=self.shard,
+            total=total,
+            finished=len(finished),
+            duplicates=stats.duplicates,
+            other_shards=stats.other_shards,
+            estimated_cost=cost,
+            first=tuple(first),
+            model=spec.id,
+        )
+        return dry, finished
+
+    def dry_run(self) -> DryRun:
+        """Count, price and show what :meth:`run` would send, without touching the network."""
+        return self._survey()[0]
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self) -> BatchReport:
+        """Generate every unfinished item; see the module docs."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporary_files(self.out_dir)
+        survey, finished = self._survey()
+        total = survey.total
+        self._generated = self._failed = self._rate_limited = self._retries = 0
+        self._failures: list[tuple[str, str]] = []
+        self._stopped: str | None = None
+        self._limit = AdaptiveConcurrency(self.concurrency)
+        self._rate = RateLimiter(self.rate_limit, burst=self.burst)
+        if self.observer is not None:
+            self.observer.started(self.job.name, total, len(finished))
+        started = time.perf_counter()
+        if total > len(finished):
+            async with self._client_context() as client:
+                self._writer = ManifestWriter(self.manifest_path)
+                try:
+                    todo = (
+                        item
+                        for item in plan_items(self.job, shard=self.shard)
+                        if item.key not in finished
+                    )
+                    workers = min(self.concurrency, total - len(finished))
+                    await asyncio.gather(*(self._work(client, todo) for _ in range(workers)))
+                finally:
+                    self._writer.close()
+        elapsed = time.perf_counter() - started
+        gallery = None
+        if self.gallery:
+            gallery = write_gallery(
+                self.out_dir, read_manifest(self.manifest_path), title=self.job.name
+            )
+        report = BatchReport(
+            job=self.job.name,
+            out_dir=self.out_dir,
+            manifest=self.manifest_path,
+            gallery=gallery,
+            total=total,
+            skipped=len(finished),
+            generated=self._generated,
+            failed=self._failed,
+            duplicates=survey.duplicates,
+            other_shards=survey.other_shards,
+            rate_limited=self._rate_limited,
+            retries=self._retries,
+            elapsed=elapsed,
+            lowest_concurrency=int(self._limit.lowest),
+            stopped=self._stopped,
+            failures=tuple(self._failures),
+        )
+        if self.observer is not None:
+            self.observer.finished(report)
+        return report
+
+    @contextlib.asynccontextmanager
+    async def _client_context(self) -> Any:
+        if self._client is not None:
+            yield self._client
+            return
+        limits = httpx.Limits(
+            max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4
+        )
+        async with httpx.AsyncClient(
+            timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=False
+        ) as http:
+            client = AsyncWorkersAI(
+                account_id=self._account_id,
+                api_token=self._api_token,
+                model=self.job.model,
+                base_url=self._base_url,
+                max_retries=0,
+                http_client=http,
+            )
+            yield client
+
+    async def _work(self, client: AsyncWorkersAI, todo: Iterator[PlannedItem]) -> None:
+        for item in todo:
+            if self._stopped is not None:
+                return
+            await self._generate(client, item)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    async def _generate(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+        started_at = _now()
+        clock = time.perf_counter()
+        attempts = retries = throttled = 0
+        while True:
+            async with self._limit:
+                sent_at = await self._rate.acquire()
+                if self._stopped is not None:
+                    return
+                attempts += 1
+                try:
+                    result = await client.send(item.request)
+                except APIError as exc:
+                    error: APIError = exc
+                else:
+                    break
+            if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
+                self._rate_limited += 1
+                throttled += 1
+                self._limit.on_rate_limited(sent_at)
+                self._rate.on_rate_limited(sent_at)
+                wait = parse_retry_after(error.retry_after)
+                self._rate.pause(retry_delay(throttled - 1, wait))
+                if throttled <= MAX_RATE_LIMIT_RETRIES:
+                    self._retries += 1
+                    continue
+            elif isinstance(error, _FATAL):
+                self._stopped = self._scrub(str(error))
+            elif is_retryable(error) and retries < self.job.retries:
+                retries += 1
+                self._retries += 1
+                wait = parse_retry_after(getattr(error, "retry_after", None))
+                await asyncio.sleep(retry_delay(retries - 1, wait))
+                continue
+            message = self._scrub(str(error))
+            record = self._record(
+                item,
+                started_at,
+                clock,
+                attempts,
+                status="failed",
+                file=None,
+                sha256=None,
+                error={
+                    "type": type(error).__name__,
+                    "message": message,
+                    "status": getattr(error, "status_code", None),
+                    "code": getattr(error, "code", None),
+                },
+                request_id=getattr(error, "request_id", None),
+            )
+            await asyncio.to_thread(self._writer.append, record)
+            self._failed += 1
+            name = item.file_name("*")
+            if len(self._failures) < _MAX_LISTED_FAILURES:
+                self._failures.append((name, message))
+            self._notify(ItemOutcome(item.index, name, "failed", message, attempts))
+            return
+        self._limit.on_success()
+        self._rate.on_success()
+        relative = item.file_name(result.extension.lstrip("."))
+        await asyncio.to_thread(self._commit, item, result, relative, started_at, clock, attempts)
+        self._generated += 1
+        self._notify(ItemOutcome(item.index, relative, "ok", None, attempts))
+
+    def _record(
+        self, item: PlannedItem, started_at: str, clock: float, attempts: int, **fields: Any
+    ) -> dict[str, Any]:
+        request = item.request
+        variant = item.variant
+        return {
+            "job": self.job.name,
+            "index": item.index,
+            "status": fields.pop("status"),
+            "variables": dict(variant.variables),
+            "seed": variant.seed,
+            "model": request.model.id,
+            "parameters": dict(request.params),
+            "prompt": json.loads(request.prompt),
+            "prompt_fingerprint": request.prompt_fingerprint,
+            "request_fingerprint": request.fingerprint,
+            **fields,
+            "attempts": attempts,
+            "started_at": started_at,
+            "finished_at": _now(),
+            "elapsed": round(time.perf_counter() - clock, 4),
+        }
+
+    def _commit(
+        self,
+        item: PlannedItem,
+        result: ImageResult,
+        relative: str,
+        started_at: str,
+        clock: float,
+        attempts: int,
+    ) -> None:
+        # The image is durable before its record is: a crash between the two costs a rerun of
+        # this one item, never a record that points at a missing or partial file.
+        result.save(self.out_dir / relative)
+        record = self._record(
+            item,
+            started_at,
+            clock,
+            attempts,
+            status="ok",
+            file=relative,
+            sha256="sha256:" + hashlib.sha256(result.data).hexdigest(),
+            bytes=len(result.data),
+            format=result.format,
+            width=result.width,
+            height=result.height,
+            error=None,
+            request_id=result.request_id,
+        )
+        self._writer.append(record)
+
+    def _notify(self, outcome: ItemOutcome) -> None:
+        if self.observer is not None:
+            self.observer.item_finished(outcome, self._rate_limited)
+
+
+def run_batch(
+    job: BatchJob | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    emulator: bool | EmulatorConfig = False,
+    **options: Any,
+) -> BatchReport:
+    """Run a batch (a :class:`BatchJob` or a job file) and wait for it; see :class:`BatchRunner`
+    for ``options``.
+
+    With ``emulator=True`` (or an :class:`~flux2prompt.emulator.EmulatorConfig`) the batch runs
+    against a local Workers AI emulator started for the occasion: no account, no cost.
+
+    Example:
+        >>> report = run_batch("job.toml", "out", emulator=True)  # doctest: +SKIP
+        >>> report.gallery  # doctest: +SKIP
+        PosixPath('out/index.html')
+    """
+    if not isinstance(job, BatchJob):
+        job = load_job(job)
+    if emulator is False:
+        return asyncio.run(BatchRunner(job, out_dir, **options).run())
+    from flux2prompt.emulator import EmulatorConfig, serve
+
+    config = emulator if isinstance(emulator, EmulatorConfig) else EmulatorConfig()
+    with serve(config) as emu:
+        options = {
+            **options,
+            "base_url": emu.base_url,
+            "account_id": "emulator",
+            "api_token": config.token or "emulator",
+        }
+        return asyncio.run(BatchRunner(job, out_dir, **options).run())

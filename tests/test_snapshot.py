@@ -1,0 +1,136 @@
+"""The ``prompt_snapshot`` pytest fixture, run in real pytest sessions with ``pytester``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flux2prompt import scene
+from flux2prompt._snapshot import PromptSnapshot
+
+pytest_plugins = ["pytester"]
+
+TEST_MODULE = """
+from flux2prompt import scene
+
+MOOD = "calm"
+
+def test_hero(prompt_snapshot):
+    prompt_snapshot.assert_match(scene("a lighthouse at dusk").mood(MOOD).palette("#abc"))
+
+def test_named(prompt_snapshot):
+    prompt_snapshot.assert_match({"scene": "fog"}, name="fog-plain")
+    prompt_snapshot.assert_match(scene("rain").compile(), name="rain")
+"""
+
+
+def snapshot_dir(pytester: pytest.Pytester) -> Path:
+    return pytester.path / "__prompt_snapshots__" / "test_prompts"
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # In-process runs forget the modules they import; auto-loading every installed plugin
+    # (hypothesis takes most of a second) on each run would make this file slow. The plugin is
+    # loaded by name instead, and its entry point is tested once in a subprocess.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_inprocess("-p", "flux2prompt._snapshot", *args)
+
+
+def test_the_plugin_is_registered_by_its_entry_point(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    result = pytester.runpytest_subprocess("--update-prompt-snapshots", "-p", "no:asyncio")
+    result.assert_outcomes(passed=2)
+    assert (snapshot_dir(pytester) / "test_hero.json").is_file()
+
+
+def test_missing_snapshot_fails_and_says_how_to_create_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    result = run(pytester)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*no prompt snapshot 'test_hero' at __prompt_snapshots__/test_prompts/test_hero.json",
+            "*pytest --update-prompt-snapshots*",
+        ]
+    )
+    assert not snapshot_dir(pytester).exists()
+
+
+def test_update_writes_snapshots_then_they_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    result = run(pytester, "--update-prompt-snapshots")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*flux2prompt: wrote 3 prompt snapshots*"])
+    folder = snapshot_dir(pytester)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "fog-plain.json",
+        "rain.json",
+        "test_hero.json",
+    ]
+    hero = (folder / "test_hero.json").read_text(encoding="utf-8")
+    assert hero == (
+        '{\n  "scene": "a lighthouse at dusk",\n  "color_palette": [\n    "#AABBCC"\n  ],\n'
+        '  "mood": "calm"\n}\n'
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2)
+    assert "wrote" not in result.stdout.str()
+
+
+def test_a_changed_prompt_fails_with_a_semantic_diff_and_fingerprints(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    run(pytester, "--update-prompt-snapshots").assert_outcomes(passed=2)
+    old = scene("a lighthouse at dusk").palette("#abc").mood("calm").compile().fingerprint
+    new = scene("a lighthouse at dusk").palette("#abc").mood("tense").compile().fingerprint
+    pytester.makepyfile(test_prompts=TEST_MODULE.replace('MOOD = "calm"', 'MOOD = "tense"'))
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*prompt does not match snapshot 'test_hero' (__prompt_snapshots__/test_prompts/"
+            "test_hero.json):",
+            '*~ $.mood: "calm" → "tense"',
+            f"*snapshot fingerprint: {old}",
+            f"*current fingerprint:  {new}",
+            "*if the change is intended, review it and run: pytest --update-prompt-snapshots",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "def assert_match" not in result.stdout.str()  # no library frames, just the message
+
+
+def test_formatting_only_changes_are_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    run(pytester, "--update-prompt-snapshots")
+    path = snapshot_dir(pytester) / "rain.json"
+    path.write_text('{"scene": "rain"}', encoding="utf-8")
+    result = run(pytester, "-k", "named")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*same keys and values; the key order or formatting differs*"])
+    path.write_text("{ broken", encoding="utf-8")
+    result = run(pytester, "-k", "named")
+    result.stdout.fnmatch_lines(["*rain.json is not valid JSON (line 1*"])
+
+
+def test_unnamed_snapshots_in_one_test_are_numbered(tmp_path: Path) -> None:
+    snapshots = PromptSnapshot(tmp_path, "test_x[a b]", update=True)
+    snapshots.assert_match(scene("one"))
+    snapshots.assert_match(scene("two"))
+    assert {p.name for p in tmp_path.iterdir()} == {"test_x_a_b.json", "test_x_a_b-2.json"}
+    assert json.loads((tmp_path / "test_x_a_b-2.json").read_text("utf-8")) == {"scene": "two"}
+    with pytest.raises(ValueError, match="no path separators"):
+        snapshots.assert_match(scene("three"), name="../escape")
+    with pytest.raises(ValueError, match="used twice"):
+        snapshots.assert_match(scene("four"), name="test_x_a_b")

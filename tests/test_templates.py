@@ -1,0 +1,303 @@
+"""Templates and the sources of their variables: signatures, datasets, sampling, seeds, laziness."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from flux2prompt import PromptError, SourceError, scene
+from flux2prompt._templates import (
+    Matrix,
+    Seeds,
+    Template,
+    canonical_variables,
+    dataset,
+    derive_seed,
+    expand,
+    matrix,
+    sample,
+    template,
+    zipped,
+)
+
+
+@template
+def mug(color: str, finish: str = "matte"):
+    return scene(f"a {finish} {color} ceramic mug")
+
+
+# -- templates -----------------------------------------------------------------------------------
+
+
+def test_decorator_records_variables_defaults_and_name() -> None:
+    assert isinstance(mug, Template)
+    assert mug.name == "mug"
+    assert mug.variables == ("color", "finish")
+    assert mug.required == ("color",)
+    assert dict(mug.defaults) == {"finish": "matte"}
+    assert mug.render(color="teal").scene == "a matte teal ceramic mug"
+    assert mug(color="red", finish="glossy").scene == "a glossy red ceramic mug"
+
+
+def test_decorator_with_a_name_and_a_function_returning_a_dict() -> None:
+    @template(name="poster")
+    def make(city: str):
+        return {"scene": f"a poster of {city}"}
+
+    assert make.name == "poster"
+    assert make.render(city="Oslo").to_json() == '{"scene":"a poster of Oslo"}'
+
+
+def test_unknown_and_missing_variables_are_named() -> None:
+    with pytest.raises(PromptError, match=r"unknown variable 'colour'; did you mean 'color'\?"):
+        mug.render(colour="red")
+    with pytest.raises(PromptError, match=r"missing variable 'color'"):
+        mug.render(finish="matte")
+    assert mug.render_mapping({"color": "red", "sku": "M-1"}, ignore_extra=True).scene
+
+
+def test_kwargs_template_accepts_any_variable() -> None:
+    @template
+    def free(**variables: str):
+        return scene(", ".join(f"{k}={v}" for k, v in sorted(variables.items())))
+
+    assert free.render(a="1", b="2").scene == "a=1, b=2"
+
+
+def test_positional_only_parameters_are_refused() -> None:
+    def bad(color: str, /):
+        return scene(color)
+
+    with pytest.raises(PromptError, match="positional-only"):
+        template(bad)
+
+
+def test_template_returning_none_is_an_error() -> None:
+    with pytest.raises(PromptError, match="returned None"):
+        template(lambda color: None).render(color="x")
+
+
+def test_document_template_uses_string_template_semantics() -> None:
+    document = {"scene": "a ${color} mug for $$5", "color_palette": ["${hex}"]}
+    tpl = Template.from_document(document, name="mug")
+    assert tpl.variables == ("color", "hex")
+    prompt = tpl.render(color="red", hex="#f00")
+    assert prompt.to_json() == '{"scene":"a red mug for $5","color_palette":["#FF0000"]}'
+    with pytest.raises(PromptError, match=r"missing variable 'hex' at \$\.color_palette\[0\]"):
+        tpl.render(color="red")
+
+
+def test_prompt_file_template(tmp_path: Path) -> None:
+    from flux2prompt._files import load_prompt_file
+
+    path = tmp_path / "mug.prompt.toml"
+    path.write_text(
+        'name = "mug"\nmodel = "klein-4b"\n[prompt]\nscene = "a ${color} mug"\n', encoding="utf-8"
+    )
+    tpl = Template.from_prompt_file(load_prompt_file(path))
+    assert (tpl.name, tpl.variables) == ("mug", ("color",))
+    assert tpl.render(color="teal").scene == "a teal mug"
+
+
+# -- sources -------------------------------------------------------------------------------------
+
+
+def test_matrix_order_length_and_random_access() -> None:
+    m = matrix(color=["red", "blue"], size=[1, 2, 3])
+    rows = list(m)
+    assert rows[:4] == [
+        {"color": "red", "size": 1},
+        {"color": "red", "size": 2},
+        {"color": "red", "size": 3},
+        {"color": "blue", "size": 1},
+    ]
+    assert len(m) == 6 == m.count()
+    assert [m.item(i) for i in range(6)] == rows
+    assert list(m) == rows  # re-iterable
+
+
+def test_matrix_refuses_a_string_axis_and_empty_axes() -> None:
+    with pytest.raises(PromptError, match=r"write color=\['red'\]"):
+        matrix(color="red")
+    with pytest.raises(PromptError, match="empty"):
+        matrix(color=[])
+    with pytest.raises(PromptError, match="at least one axis"):
+        matrix()
+
+
+def test_zipped_reads_lists_in_step_and_wants_equal_lengths() -> None:
+    assert list(zipped(a=[1, 2], b=["x", "y"])) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    with pytest.raises(PromptError, match="a has 2, b has 1"):
+        zipped(a=[1, 2], b=["x"])
+
+
+def test_csv_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    path.write_text("\ufeffproduct,color\nmug,teal\n\nvase,\"rust, dark\"\n", encoding="utf-8")
+    rows = list(dataset(path).rows())
+    assert [r.variables for r in rows] == [
+        {"product": "mug", "color": "teal"},
+        {"product": "vase", "color": "rust, dark"},
+    ]
+    assert [r.origin for r in rows] == [f"{path}:2", f"{path}:4"]
+    assert dataset(path).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a,b\n1,2\n3\n", 3, "1 values for 2 columns"),
+        ("a,a\n1,2\n", 1, "column 'a' appears twice"),
+        ("a,\n1,2\n", 1, "column 2 has no name"),
+        ("", None, "empty"),
+    ],
+)
+def test_csv_errors_name_file_and_line(
+    tmp_path: Path, text: str, line: int | None, message: str
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SourceError, match=message) as caught:
+        list(dataset(path))
+    assert caught.value.source == str(path)
+    assert caught.value.line == line
+
+
+def test_jsonl_dataset_keeps_json_types_and_names_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"a": 1, "tags": ["x"]}\n\n{"a": 2}\n', encoding="utf-8")
+    assert list(dataset(path)) == [{"a": 1, "tags": ["x"]}, {"a": 2}]
+    for text, line, message in (
+        ('{"a": 1}\n{"a": \n', 2, "invalid JSON"),
+        ('{"a": 1}\n[1]\n', 2, "must be a JSON object"),
+        ('{"a": 1, "a": 2}\n', 1, "duplicate key 'a'"),
+    ):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(SourceError, match=message) as caught:
+            list(dataset(path))
+        assert str(caught.value).startswith(f"{path}:{line}: ")
+
+
+def test_dataset_type_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="unknown dataset type '.txt'"):
+        dataset(tmp_path / "d.txt")
+    assert dataset(tmp_path / "d.txt", format="csv").format == "csv"
+    with pytest.raises(SourceError, match="no such dataset file"):
+        list(dataset(tmp_path / "missing.csv"))
+
+
+def test_sample_is_reproducible_distinct_and_in_matrix_order() -> None:
+    axes = {"x": range(1000), "y": range(1000)}
+    first = list(sample(axes, n=50, seed=3))
+    assert first == list(sample(axes, n=50, seed=3))
+    assert first != list(sample(axes, n=50, seed=4))
+    keys = [(r["x"], r["y"]) for r in first]
+    assert len(set(keys)) == 50
+    assert keys == sorted(keys)
+    with pytest.raises(PromptError, match="only 4 combinations"):
+        sample({"a": [1, 2], "b": [1, 2]}, n=5, seed=0)
+
+
+def test_sample_from_a_dataset_uses_a_reservoir(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(100)), encoding="utf-8")
+    drawn = [row["i"] for row in sample(dataset(path), n=10, seed=1)]
+    assert drawn == [row["i"] for row in sample(dataset(path), n=10, seed=1)]
+    assert len(set(drawn)) == 10 and drawn == sorted(drawn)
+
+
+# -- seeds ---------------------------------------------------------------------------------------
+
+
+def test_derive_seed_is_the_documented_formula() -> None:
+    variables = {"language": "ja", "color": "東"}
+    text = "42:" + canonical_variables(variables)
+    assert canonical_variables(variables) == '{"color":"東","language":"ja"}'
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    assert derive_seed(42, variables) == int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+    assert derive_seed(42, variables) != derive_seed(43, variables)
+
+
+def test_seed_policies() -> None:
+    variables = {"color": "red"}
+    assert Seeds.coerce(None).for_variables(variables) == (None,)
+    assert Seeds.coerce(7).for_variables(variables) == (7,)
+    assert Seeds.coerce([1, 2, 3]).for_variables(variables) == (1, 2, 3)
+    assert Seeds.coerce({"derive": 5}).for_variables(variables) == (derive_seed(5, variables),)
+    for bad in ("7", {"base": 1}, [-1], [], True):
+        with pytest.raises(PromptError):
+            Seeds.coerce(bad)  # type: ignore[arg-type]
+
+
+def test_expand_multiplies_rows_by_seeds_and_keeps_extra_variables() -> None:
+    variants = list(expand(mug, zipped(color=["red", "blue"], sku=["A", "B"]), seeds=[1, 2]))
+    assert [(v.index, v.variables["sku"], v.seed) for v in variants] == [
+        (0, "A", 1),
+        (1, "A", 2),
+        (2, "B", 1),
+        (3, "B", 2),
+    ]
+    assert variants[0].prompt is variants[1].prompt  # rendered once per row
+    assert variants[2].prompt.scene == "a matte blue ceramic mug"
+
+
+def test_expand_errors_name_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("color\nteal\n\n", encoding="utf-8")
+    path.write_text("finish\nmatte\n", encoding="utf-8")
+    with pytest.raises(PromptError, match=rf"{path}:2: template 'mug': missing variable 'color'"):
+        list(expand(mug, dataset(path)))
+
+    @template
+    def broken(color: str):
+        raise KeyError(color)
+
+    with pytest.raises(PromptError, match=r"matrix item 0: template 'broken' raised KeyError"):
+        list(expand(broken, matrix(color=["x"])))
+
+
+# -- laziness ------------------------------------------------------------------------------------
+
+
+def test_a_million_combinations_stream_in_constant_memory() -> None:
+    big = matrix(a=range(100), b=range(100), c=range(100))
+    assert len(big) == 1_000_000
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 1_000_000
+    assert peak < 1_000_000, f"peak {peak} bytes"
+
+
+def test_expanding_100k_variants_is_lazy() -> None:
+    @template
+    def tiny(a: int, b: int):
+        return {"scene": f"tile {a}-{b}"}
+
+    source = matrix(a=range(400), b=range(250))
+    stream = expand(tiny, source, seeds={"derive": 1})
+    first = list(itertools.islice(stream, 10))  # nothing past what is asked is rendered
+    assert [v.index for v in first] == list(range(10))
+    tracemalloc.start()
+    try:
+        count = 10 + sum(1 for _ in stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 100_000
+    assert peak < 2_000_000, f"peak {peak} bytes"
+
+
+def test_matrix_item_agrees_with_iteration_for_many_shapes() -> None:
+    for shape in ((1,), (3, 1, 2), (2, 2, 2, 2)):
+        axes = {f"k{i}": list(range(n)) for i, n in enumerate(shape)}
+        m = Matrix(axes)
+        assert [m.item(i) for i in range(len(m))] == list(m)
