@@ -13,8 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flux2prompt import Prompt, load
-from flux2prompt._lint import lint
+from flux2prompt import Prompt, lint, load
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 

@@ -18,8 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from flux2prompt import Prompt, load
-from flux2prompt._lint import lint
+from flux2prompt import Prompt, lint, load
 from flux2prompt.cli._source import resolve_source
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -83,7 +83,7 @@ def normalize_hex(value: str, *, where: str | None = "colour") -> str:
 
 
 def css_name_to_hex(name: str) -> str | None:
-    """The hex code of a CSS colour name, or ``None`` for anything else.
+    """The hex code of a CSS colour name (CSS Color Level 4), or ``None`` for anything else.
 
     >>> css_name_to_hex("Dark Orange")
     '#FF8C00'
@@ -91,8 +91,11 @@ def css_name_to_hex(name: str) -> str | None:
     """
     import webcolors
 
+    key = name.strip().lower().replace(" ", "")
+    if key == "rebeccapurple":  # the one name Level 4 added to webcolors' CSS3 list
+        return "#663399"
     try:
-        return str(webcolors.name_to_hex(name.strip().lower().replace(" ", ""))).upper()
+        return str(webcolors.name_to_hex(key)).upper()
     except ValueError:
         return None
 

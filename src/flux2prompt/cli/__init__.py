@@ -1,10 +1,16 @@
 """The command line: a thin face over the public API.
 
 Each module registers its commands on the one typer app; nothing here holds logic that a Python
-user could not reach through ``flux2prompt``.
+user could not reach through ``flux2prompt``. :func:`main` turns usage errors (an unknown option,
+a bad ``--profile`` value) into one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
 
 from flux2prompt.cli import _batch, _emulator, _generate, _prompt, _versioning
 from flux2prompt.cli._app import app
@@ -14,6 +20,28 @@ __all__ = ["app", "main"]
 _COMMAND_MODULES = (_prompt, _generate, _emulator, _batch, _versioning)
 
 
-def main() -> None:
-    """Run the ``flux2-prompt`` command."""
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``flux2-prompt`` command and exit with its status.
+
+    Exit codes: 0 success, 1 an invalid prompt or a failed request, 2 usage errors and unreadable
+    input, 130 interrupted.
+    """
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    try:
+        status = app(args=args, prog_name="flux2-prompt", standalone_mode=False)
+    except typer.Abort:
+        sys.stderr.write("error: interrupted\n")
+        raise SystemExit(130) from None
+    except Exception as exc:
+        # Typer's usage errors (click's UsageError family) carry format_message and exit_code;
+        # they are matched by shape so no private module of typer is imported.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")
+            raise SystemExit(0) from None
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        sys.stderr.write(f"error: {exc.format_message()}{where}\n")
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(status if isinstance(status, int) else 0)

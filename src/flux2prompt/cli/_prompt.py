@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
+from flux2prompt._lint import LINT_CODES, lint
 from flux2prompt._model import Profile, Prompt
 from flux2prompt._schema import schema
 from flux2prompt.cli._app import app
@@ -42,7 +43,9 @@ __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "
 
 _SOURCE_HELP = "A .json/.toml prompt file, or path/to/file.py:NAME (a builder, Prompt or function)."
 
-SourceArgument = Annotated[str, typer.Argument(help=_SOURCE_HELP, show_default=False)]
+SourceArgument = Annotated[
+    str, typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
+]
 SourcesArgument = Annotated[
     list[str], typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
 ]
@@ -146,8 +149,6 @@ def lint_command(
     Prints 'SOURCE: CODE $.path: message (fix: ...)' for each warning, or 'SOURCE: ok'.
     Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
     """
-    from flux2prompt._lint import LINT_CODES, lint
-
     codes = _ignored_codes(ignore or (), LINT_CODES)
     worst = EXIT_OK
     warned = False

@@ -1,0 +1,107 @@
+"""Nothing lost, nothing twice: ``kill -9`` mid-run, rerun, and every item exists exactly once.
+
+The emulator runs in its own process with latency and injected faults (503, 502, dropped
+connections); the batch runs as a ``flux2-prompt batch`` subprocess, is killed with SIGKILL once
+some items are done, and is run again with the same command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flux2prompt.batch import comparable_records, read_manifest
+from flux2prompt.emulator import EmulatorConfig, spawn
+
+ITEMS = 5 * 4 * 12  # products x colors x variants = 240
+
+
+def _wait_for_records(manifest: Path, at_least: int, process: subprocess.Popen[str]) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the batch ended (status {process.returncode}) before the kill")
+        if manifest.exists():
+            lines = manifest.read_bytes().count(b"\n")
+            if lines >= at_least:
+                return lines
+        time.sleep(0.02)
+    raise AssertionError("the batch made no progress")
+
+
+def _files(out: Path) -> set[str]:
+    return {
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent == out
+    } - {"manifest.jsonl", "index.html"}
+
+
+def test_kill_9_mid_run_then_resume(
+    make_job: Callable[..., Path],
+    start_cli: Callable[..., subprocess.Popen[str]],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    token: str,
+) -> None:
+    job = make_job(products=5, colors=4, variants=12, concurrency=12, rate_limit=12000)
+    out = tmp_path / "out"
+    config = EmulatorConfig(
+        token=token,
+        latency_ms=40,
+        jitter_ms=40,
+        error_ratios={503: 0.08, 502: 0.04},
+        drop_ratio=0.03,
+        seed=7,
+    )
+    with spawn(config) as base_url:
+        args = ("batch", str(job), "--out", str(out), "--base-url", base_url, "--no-progress")
+        process = start_cli(*args, logs=tmp_path / "logs")
+        try:
+            before_kill = _wait_for_records(out / "manifest.jsonl", 40, process)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:  # pragma: no cover - only if an assertion fired above
+                process.kill()
+                process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert before_kill < ITEMS, "the batch finished before it could be killed"
+
+        print("records before kill:", before_kill)
+        rerun = run_cli(*args)
+        print(rerun.stdout, rerun.stderr)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        again = run_cli(*args)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"0 generated, {ITEMS} already done, 0 failed" in again.stdout
+
+    records = read_manifest(out / "manifest.jsonl")
+    ok = [r for r in records if r["status"] == "ok"]
+    # Every item once: one successful record per request fingerprint, one file per item.
+    keys = [r["request_fingerprint"] for r in ok]
+    assert len(set(keys)) == ITEMS
+    assert len(keys) == ITEMS, "an item was generated twice"
+    files = [r["file"] for r in ok]
+    assert len(set(files)) == ITEMS
+    assert _files(out) == set(files)
+    for record in ok:
+        data = (out / record["file"]).read_bytes()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == record["sha256"]
+        assert len(data) == record["bytes"]
+    # No partial or temporary file remains, anywhere.
+    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert leftovers == []
+    # The effective view has one ok record per item, in batch order.
+    view = comparable_records(records)
+    assert [r["index"] for r in view] == sorted(r["index"] for r in view)
+    assert {r["status"] for r in view} == {"ok"}
+    gallery = (out / "index.html").read_text(encoding="utf-8")
+    assert gallery.count("<article") == ITEMS
+    # The second run's summary is on stdout; the token appears nowhere.
+    for text in (rerun.stdout, rerun.stderr, json.dumps(records), gallery):
+        assert token not in text
