@@ -157,7 +157,7 @@ def main() -> int:
         print(f"    flux2prompt WorkersAI   median {our_median * 1000:.3f} ms")
         print(f"    raw httpx multipart     median {raw_median * 1000:.3f} ms")
         print(
-            f"    overhead ratio {ratio:.3f} (+{(our_median - raw_median) * 1e6:.0f} us)  "
+            f"    overhead ratio {ratio:.3f} ({(our_median - raw_median) * 1e6:+.0f} us)  "
             f"goal <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'}"
         )
 

@@ -266,9 +266,28 @@ class BatchRunner:
         self.gallery = gallery
         self.observer = observer
         self._client = client
+        self.connect(base_url=base_url, account_id=account_id, api_token=api_token)
+
+    def connect(
+        self,
+        *,
+        base_url: str | None = None,
+        account_id: str | None = None,
+        api_token: str | None = None,
+    ) -> None:
+        """Point the runner at another endpoint (an emulator started after it was made).
+
+        Example:
+            >>> import tempfile
+            >>> from flux2prompt import scene
+            >>> from flux2prompt.batch import BatchJob, template, zipped
+            >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+            ...                source=zipped(city=["Oslo"]), output="{city}.{ext}")
+            >>> BatchRunner(job, tempfile.mkdtemp()).connect(base_url="http://127.0.0.1:9")
+        """
+        self._base_url = base_url
         self._account_id = account_id
         self._api_token = api_token
-        self._base_url = base_url
         # Scrubbed from every stored error message, whatever the transport already did.
         self._secrets = tuple(s for s in (api_token, os.environ.get(API_TOKEN_ENV)) if s)
 
@@ -354,8 +373,7 @@ class BatchRunner:
                         for item in plan_items(self.job, shard=self.shard)
                         if item.key not in finished
                     )
-                    workers = min(self.concurrency, total - len(finished))
-                    await asyncio.gather(*(self._work(client, todo) for _ in range(workers)))
+                    await self._dispatch(client, todo)
                 finally:
                     self._writer.close()
         elapsed = time.perf_counter() - started
@@ -407,11 +425,16 @@ class BatchRunner:
             )
             yield client
 
-    async def _work(self, client: AsyncWorkersAI, todo: Iterator[PlannedItem]) -> None:
-        for item in todo:
-            if self._stopped is not None:
-                return
-            await self._generate(client, item)
+    async def _dispatch(self, client: AsyncWorkersAI, todo: Iterator[PlannedItem]) -> None:
+        # One task per item, started once a place is free. A task gives its place back as soon
+        # as its request is answered, so writing one image overlaps the next request.
+        async with asyncio.TaskGroup() as group:
+            for item in todo:
+                await self._limit.acquire()
+                if self._stopped is not None:
+                    await self._limit.release()
+                    return
+                group.create_task(self._generate(client, item))
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -419,11 +442,16 @@ class BatchRunner:
         return text
 
     async def _generate(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+        """Send one item until it succeeds or fails for good; called holding a place."""
         started_at = _now()
         clock = time.perf_counter()
         attempts = retries = throttled = 0
-        while True:
-            async with self._limit:
+        holding = True
+        try:
+            while True:
+                if not holding:
+                    await self._limit.acquire()
+                    holding = True
                 sent_at = await self._rate.acquire()
                 if self._stopped is not None:
                     return
@@ -434,54 +462,65 @@ class BatchRunner:
                     error: APIError = exc
                 else:
                     break
-            if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
-                self._rate_limited += 1
-                throttled += 1
-                self._limit.on_rate_limited(sent_at)
-                self._rate.on_rate_limited(sent_at)
-                wait = parse_retry_after(error.retry_after)
-                self._rate.pause(retry_delay(throttled - 1, wait))
-                if throttled <= MAX_RATE_LIMIT_RETRIES:
+                finally:
+                    await self._limit.release()
+                    holding = False
+                if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
+                    self._rate_limited += 1
+                    throttled += 1
+                    self._limit.on_rate_limited(sent_at)
+                    self._rate.on_rate_limited(sent_at)
+                    wait = parse_retry_after(error.retry_after)
+                    self._rate.pause(retry_delay(throttled - 1, wait))
+                    if throttled <= MAX_RATE_LIMIT_RETRIES:
+                        self._retries += 1
+                        continue
+                elif isinstance(error, _FATAL):
+                    self._stopped = self._scrub(str(error))
+                elif is_retryable(error) and retries < self.job.retries:
+                    retries += 1
                     self._retries += 1
+                    wait = parse_retry_after(getattr(error, "retry_after", None))
+                    await asyncio.sleep(retry_delay(retries - 1, wait))
                     continue
-            elif isinstance(error, _FATAL):
-                self._stopped = self._scrub(str(error))
-            elif is_retryable(error) and retries < self.job.retries:
-                retries += 1
-                self._retries += 1
-                wait = parse_retry_after(getattr(error, "retry_after", None))
-                await asyncio.sleep(retry_delay(retries - 1, wait))
-                continue
-            message = self._scrub(str(error))
-            record = self._record(
-                item,
-                started_at,
-                clock,
-                attempts,
-                status="failed",
-                file=None,
-                sha256=None,
-                error={
-                    "type": type(error).__name__,
-                    "message": message,
-                    "status": getattr(error, "status_code", None),
-                    "code": getattr(error, "code", None),
-                },
-                request_id=getattr(error, "request_id", None),
-            )
-            await asyncio.to_thread(self._writer.append, record)
-            self._failed += 1
-            name = item.file_name("*")
-            if len(self._failures) < _MAX_LISTED_FAILURES:
-                self._failures.append((name, message))
-            self._notify(ItemOutcome(item.index, name, "failed", message, attempts))
-            return
+                await self._commit_failure(item, error, started_at, clock, attempts)
+                return
+        finally:
+            if holding:
+                await self._limit.release()
         self._limit.on_success()
         self._rate.on_success()
         relative = item.file_name(result.extension.lstrip("."))
         await asyncio.to_thread(self._commit, item, result, relative, started_at, clock, attempts)
         self._generated += 1
         self._notify(ItemOutcome(item.index, relative, "ok", None, attempts))
+
+    async def _commit_failure(
+        self, item: PlannedItem, error: APIError, started_at: str, clock: float, attempts: int
+    ) -> None:
+        message = self._scrub(str(error))
+        record = self._record(
+            item,
+            started_at,
+            clock,
+            attempts,
+            status="failed",
+            file=None,
+            sha256=None,
+            error={
+                "type": type(error).__name__,
+                "message": message,
+                "status": getattr(error, "status_code", None),
+                "code": getattr(error, "code", None),
+            },
+            request_id=getattr(error, "request_id", None),
+        )
+        await asyncio.to_thread(self._writer.append, record)
+        self._failed += 1
+        name = item.file_name("*")
+        if len(self._failures) < _MAX_LISTED_FAILURES:
+            self._failures.append((name, message))
+        self._notify(ItemOutcome(item.index, name, "failed", message, attempts))
 
     def _record(
         self, item: PlannedItem, started_at: str, clock: float, attempts: int, **fields: Any
@@ -565,11 +604,9 @@ def run_batch(
     from flux2prompt.emulator import EmulatorConfig, serve
 
     config = emulator if isinstance(emulator, EmulatorConfig) else EmulatorConfig()
+    runner = BatchRunner(job, out_dir, **options)
     with serve(config) as emu:
-        options = {
-            **options,
-            "base_url": emu.base_url,
-            "account_id": "emulator",
-            "api_token": config.token or "emulator",
-        }
-        return asyncio.run(BatchRunner(job, out_dir, **options).run())
+        runner.connect(
+            base_url=emu.base_url, account_id="emulator", api_token=config.token or "emulator"
+        )
+        return asyncio.run(runner.run())

@@ -143,6 +143,18 @@ def _print_report(report: BatchReport) -> None:
         print_error("rerun the same command to retry what failed; finished items are skipped")
 
 
+def _run(runner: BatchRunner, emulator: bool) -> BatchReport:
+    if not emulator:
+        return asyncio.run(runner.run())
+    from flux2prompt.emulator import serve
+
+    with serve() as emu:
+        runner.connect(
+            base_url=emu.base_url, account_id=_EMULATOR_ACCOUNT, api_token=_EMULATOR_TOKEN
+        )
+        return asyncio.run(runner.run())
+
+
 @app.command("batch")
 def batch(
     job: Annotated[Path, typer.Argument(help="The job file (TOML); see docs/batch.md.")],
@@ -187,36 +199,25 @@ def batch(
         fail("--emulator and --base-url exclude each other")
     with _reported():
         loaded = load_job(job)
-        options = {
-            "shard": Shard.parse(shard) if shard else None,
-            "concurrency": concurrency,
-            "rate_limit": rate_limit,
-            "gallery": gallery,
-        }
+        runner = BatchRunner(
+            loaded,
+            out,
+            shard=Shard.parse(shard) if shard else None,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            gallery=gallery,
+            account_id=account_id,
+            base_url=base_url,
+            observer=RichProgress(stderr) if progress else None,
+        )
         if dry_run:
-            _print_dry_run(BatchRunner(loaded, out, **options).dry_run(), job)
+            _print_dry_run(runner.dry_run(), job)
             return
-        if emulator:
-            from flux2prompt.emulator import serve
-
-            context: contextlib.AbstractContextManager[object] = serve()
-        else:
-            context = contextlib.nullcontext()
-        with context as emu:
-            connection = {"account_id": account_id, "base_url": base_url}
-            if emu is not None:
-                connection = {
-                    "account_id": _EMULATOR_ACCOUNT,
-                    "api_token": _EMULATOR_TOKEN,
-                    "base_url": emu.base_url,  # type: ignore[attr-defined]
-                }
-            observer = RichProgress(stderr) if progress else None
-            runner = BatchRunner(loaded, out, observer=observer, **options, **connection)
-            try:
-                report = asyncio.run(runner.run())
-            except KeyboardInterrupt:
-                print_error("interrupted; rerun the same command to resume")
-                raise typer.Exit(EXIT_INTERRUPTED) from None
+        try:
+            report = _run(runner, emulator)
+        except KeyboardInterrupt:
+            print_error("interrupted; rerun the same command to resume")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_report(report)
     raise typer.Exit(report.exit_code)
 
