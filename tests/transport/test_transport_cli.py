@@ -176,3 +176,26 @@ def test_unknown_models_warn_on_one_line(prompt_file: Path, tmp_path: Path) -> N
     assert code == 1
     assert stderr.startswith("warning: model '@cf/x/y' is not in flux2prompt's catalogue")
     assert "HTTP 404, code 3042" in stderr
+
+
+def test_a_prompt_files_model_and_parameters_are_defaults(tmp_path: Path) -> None:
+    from flux2prompt import load_prompt_file
+    from flux2prompt.transport import build_request
+
+    path = tmp_path / "fox.prompt.toml"
+    path.write_text(
+        'name = "fox"\nmodel = "klein-4b"\n[parameters]\nwidth = 512\nseed = 42\n'
+        '[prompt]\nscene = "a red fox in fresh snow"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "fox.jpg"
+    code, stdout, stderr = run(str(path), "--out", str(out), "--emulator", "--height", "256")
+    assert code == 0, stderr
+    assert "@cf/black-forest-labs/flux-2-klein-4b" in stdout
+    assert "512x256 JPEG" in stdout
+    assert "seed      42" in stdout
+    prompt_file = load_prompt_file(path)
+    expected = build_request(prompt_file.prompt, model="klein-4b", width=512, height=256, seed=42)
+    assert f"request   {expected.fingerprint}" in stdout
+    code, stdout, _ = run(str(path), "--out", str(out), "--emulator", "--seed", "1")
+    assert "seed      1" in stdout

@@ -323,3 +323,25 @@ async def test_async_quota_is_not_retried(delays: list[tuple[int, float | None]]
             await client.generate("a fox")
     await http.aclose()
     assert delays == []
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    body = b'{"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}]}'
+    for error in (
+        make_status_error(429, {"cf-ray": "r1", "retry-after": "2"}, body, url="http://x"),
+        ResponseError("malformed JSON", request_id="r2"),
+        APITimeoutError("slow", url="http://x"),
+    ):
+        error.attempts = 3
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
+
+
+def test_code_7000_hint_names_the_gateway_caveat_only_for_a_500() -> None:
+    body = b'{"errors":[{"code":7000,"message":"x"}]}'
+    assert "AI Gateway" in make_status_error(500, {}, body).hint
+    assert "AI Gateway" not in make_status_error(404, {}, body).hint

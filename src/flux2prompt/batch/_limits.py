@@ -3,8 +3,10 @@
 :class:`RateLimiter` hands out send slots at ``per_minute / 60`` per second (a token bucket of
 ``burst`` tokens, computed as a virtual schedule, GCRA style). The default burst of 1 spaces
 requests evenly, which stays under a server's bucket of any size at the same rate. On HTTP 429
-the limiter pauses every sender for the server's ``Retry-After`` and halves its rate; each
-success then adds back 1/20 of the configured rate.
+the limiter pauses every sender for the server's ``Retry-After`` and halves its rate. Each
+success then raises the rate by 10% up to 90% of the rate the server refused, and beyond that
+by only 1/1000 of the configured rate (additive probing), so the rate settles just under the
+server's instead of overshooting it again and again.
 
 :class:`AdaptiveConcurrency` caps the requests in flight: it halves the cap on HTTP 429
 (multiplicative decrease) and raises it by one per window of successes (additive increase),
@@ -33,7 +35,9 @@ from collections.abc import Callable
 __all__ = ["AdaptiveConcurrency", "RateLimiter"]
 
 _MIN_RATE_FRACTION = 1 / 64
-_RECOVERY_STEPS = 20
+_BACK_TO = 0.9  # of the refused rate: where quick recovery stops
+_QUICK_STEP = 1.1  # times the rate, per success, below that
+_PROBE_STEPS = 1000  # the configured rate / this, per success, above it
 
 
 class RateLimiter:
@@ -69,6 +73,7 @@ class RateLimiter:
         self._tat = clock()  # theoretical arrival time of the next request
         self._paused_until = 0.0
         self._decreased_at = float("-inf")
+        self._refused = float("inf")  # the last rate the server refused
 
     @property
     def per_minute(self) -> float:
@@ -102,12 +107,19 @@ class RateLimiter:
         if sent_at < self._decreased_at:
             return
         self._decreased_at = self.clock()
+        self._refused = self.rate
         self.rate = max(self.max_rate * _MIN_RATE_FRACTION, self.rate / 2)
 
     def on_success(self) -> None:
-        """Raise the rate a step back toward the configured one."""
-        if self.rate < self.max_rate:
-            self.rate = min(self.max_rate, self.rate + self.max_rate / _RECOVERY_STEPS)
+        """Raise the rate a step back toward the configured one (see the module docs)."""
+        if self.rate >= self.max_rate:
+            return
+        quick = _BACK_TO * self._refused
+        if self.rate < quick:
+            self.rate = min(quick, self.rate * _QUICK_STEP)
+        else:
+            self.rate += self.max_rate / _PROBE_STEPS
+        self.rate = min(self.max_rate, self.rate)
 
 
 class AdaptiveConcurrency:

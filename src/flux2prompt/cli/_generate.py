@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from flux2prompt._errors import Flux2PromptError, SourceError
+from flux2prompt._model import Prompt
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, print_error, stderr, stdout
 from flux2prompt.transport import (
@@ -78,6 +79,22 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str 
         yield emu.base_url, emu.gateway_base_url
 
 
+def _load_source(source: str) -> tuple[Prompt, str | None, Mapping[str, int | float]]:
+    """The prompt of SOURCE, and the model and parameters a prompt file sets (else none)."""
+    from flux2prompt import load_prompt_file
+    from flux2prompt.cli._source import resolve_source, split_source
+
+    path, name = split_source(source)
+    if name is None and path.suffix.lower() in (".json", ".toml"):
+        try:
+            prompt_file = load_prompt_file(path)
+        except SourceError:
+            prompt_file = None  # a plain prompt document; resolve_source reports real problems
+        if prompt_file is not None:
+            return prompt_file.prompt, prompt_file.model, prompt_file.parameters
+    return resolve_source(source), None, {}
+
+
 def _save(result: ImageResult, out: Path) -> tuple[Path, str | None]:
     if out.suffix.lower() in result.extensions:
         return result.save(out), None
@@ -133,14 +150,16 @@ def generate(
         list[Path] | None,
         typer.Option(
             "--image",
+            metavar="PATH",
             help="Reference image (up to 4; larger than 512x512 is downscaled). Repeatable.",
         ),
     ] = None,
     account_id: Annotated[
-        str | None, typer.Option(help="Cloudflare account id [default: $CLOUDFLARE_ACCOUNT_ID].")
+        str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option(help="API base URL [default: $CLOUDFLARE_BASE_URL or Cloudflare].")
+        str | None,
+        typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
     ] = None,
     gateway: Annotated[
         str | None, typer.Option(help="Route through this AI Gateway (see docs/transport.md).")
@@ -151,22 +170,25 @@ def generate(
 ) -> None:
     """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
 
-    The API token comes from $CLOUDFLARE_API_TOKEN (never an option: command lines are
-    visible to other users). Errors name the Cloudflare code and what to do.
+    A prompt file's model and parameters are used unless options override them. The API token
+    is read from $CLOUDFLARE_API_TOKEN only: a command line is visible to other users.
     """
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         print_error(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
         raise typer.Exit(EXIT_USAGE)
     with _reported():
-        from flux2prompt.cli._source import resolve_source
-
-        prompt = resolve_source(source)
+        prompt, file_model, file_parameters = _load_source(source)
+        # A prompt file's model and parameters are the defaults; options given here win.
+        options = {"width": width, "height": height, "steps": steps, "guidance": guidance}
+        parameters = {**file_parameters, **{k: v for k, v in options.items() if v is not None}}
+        if seed is not None:
+            parameters["seed"] = seed
         with _emulated(emulator, out_format) as (emu_url, emu_gateway_url):
             client = WorkersAI(
                 account_id=_EMULATOR_ACCOUNT if emulator else account_id,
                 api_token=_EMULATOR_TOKEN if emulator else None,
-                model=model or "flux-2-dev",
+                model=model or file_model or "flux-2-dev",
                 base_url=emu_url or base_url,
                 gateway=gateway,
                 gateway_base_url=emu_gateway_url,
@@ -174,12 +196,8 @@ def generate(
             with client:
                 request = client.build_request(
                     prompt,
-                    width=width,
-                    height=height,
-                    steps=steps,
-                    guidance=guidance,
-                    seed=seed,
                     images=list(image or ()),
+                    **parameters,  # type: ignore[arg-type]
                 )
                 result = client.send(request)
         path, note = _save(result, out)

@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from importlib import metadata
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Self, TypeVar
 
 import httpx
 
@@ -191,12 +191,12 @@ class BaseClient(Generic[_ClientT]):
             raise ParameterError(
                 f"timeout must be seconds or an httpx.Timeout, got {timeout!r}", parameter="timeout"
             )
-        self._client = http_client if http_client is not None else self._make_http_client()
-        self._rng = random.Random()
         # Checked now rather than on the first request: both become URL path segments.
         check_path_segment("account_id", self.account_id)
         if gateway is not None:
             check_path_segment("gateway", gateway)
+        self._rng = random.Random()
+        self._client = http_client if http_client is not None else self._make_http_client()
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class BaseClient(Generic[_ClientT]):
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         resize_images: bool | NotGiven = NOT_GIVEN,
-    ) -> Any:
+    ) -> Self:
         """Return a new client with some options changed; this one is left as it is.
 
         The new client shares this one's connection pool (closing this one closes it).

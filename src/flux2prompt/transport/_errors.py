@@ -70,6 +70,13 @@ __all__ = [
 ]
 
 
+def _restore(cls: type[APIError], args: tuple[Any, ...], state: dict[str, Any]) -> APIError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 def _paragraph(message: str, hint: str) -> str:
     if not hint:
         return message
@@ -146,6 +153,11 @@ class APIError(Flux2PromptError):
         self.url = url
         self.hint = self.default_hint if hint is None else hint
         super().__init__(_paragraph(message, self.hint))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as state, not constructor arguments, so that errors cross process boundaries
+        # (multiprocessing, a batch runner's workers) intact.
+        return (_restore, (type(self), self.args, self.__dict__))
 
 
 class APIConnectionError(APIError):
@@ -542,7 +554,8 @@ def make_status_error(
             cls = InternalServerError
         else:
             cls = APIStatusError
-    hint = _GATEWAY_7000_HINT if code == 7000 else None
+    # 7000 is also Cloudflare's generic "no route" code (with 404); only a 500 is the gateway's.
+    hint = _GATEWAY_7000_HINT if code == 7000 and status_code >= 500 else None
     body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
         _scrub(message, secrets),
