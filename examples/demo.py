@@ -1,6 +1,8 @@
-"""The ``make demo`` tour: every example compiled, fingerprinted and linted.
+"""The ``make demo`` tour: every example compiled, fingerprinted and linted, then generated.
 
-Run it with ``make demo`` (or ``.venv/bin/python examples/demo.py``). Each example module in
+Run it with ``make demo`` (or ``.venv/bin/python examples/demo.py``). No account is needed: the
+images come from the built-in Workers AI emulator, over real HTTP on 127.0.0.1, into ``out/``.
+Each example module in
 ``EXAMPLES`` defines ``prompt``: a builder, or a function of no arguments returning one; the
 same thing the command line reaches as ``flux2-prompt compile examples/NAME.py:prompt``.
 """
@@ -13,9 +15,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flux2prompt import Prompt, lint, load
+from flux2prompt import Prompt, WorkersAI, lint, load
+from flux2prompt.emulator import serve
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
+OUT_DIR = Path("out")
 
 #: The example modules, in the order the demo shows them.
 EXAMPLES = (
@@ -62,9 +66,33 @@ def show_prompts() -> None:
         show_prompt(name, load_example(name))
 
 
+def generate_images(out_dir: Path = OUT_DIR) -> list[Path]:
+    """Generate one image per example through the local emulator; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    console.rule("[bold]generate[/]  one image per example through the local emulator")
+    with (
+        serve(image_format="png") as emulator,
+        WorkersAI(account_id="demo", api_token="demo-token", base_url=emulator.base_url) as client,
+    ):
+        for name in EXAMPLES:
+            result = client.generate(load_example(name), width=768, height=512, seed=7)
+            path = result.save(out_dir / f"{name}.png")
+            written.append(path)
+            console.print(
+                f"{path}  {result.width}x{result.height} {result.format}  seed {result.seed}  "
+                f"{result.elapsed * 1000:.0f} ms  request {result.request_fingerprint[:19]}",
+                markup=False,
+                highlight=False,
+            )
+    console.print()
+    return written
+
+
 def main() -> int:
     """Run the demo; returns the process exit code."""
     show_prompts()
+    generate_images()
     return 0
 
 
