@@ -19,6 +19,11 @@ Throughput is items divided by the time from the first request to the last recor
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
+import itertools
+import os
+import platform
 import sys
 import tempfile
 import time
@@ -26,10 +31,8 @@ import tracemalloc
 from pathlib import Path
 
 from flux2prompt import scene, subject
-from flux2prompt.batch import BatchJob, BatchRunner, expand, matrix, template
+from flux2prompt.batch import BatchJob, BatchRunner, Matrix, expand, matrix, template
 from flux2prompt.emulator import EmulatorConfig, spawn
-
-import asyncio
 
 
 @template
@@ -52,7 +55,7 @@ def product(product: str, color: str, language: str, n: int):
     )
 
 
-def _source(n_variants: int) -> matrix:  # type: ignore[valid-type]
+def _source(n_variants: int) -> Matrix:
     products = ["mug", "bottle", "lamp", "vase", "chair"]
     colors = ["teal", "coral", "graphite", "sand", "ivory", "olive", "navy", "rust"]
     languages = ["en", "ja", "de"]
@@ -65,18 +68,11 @@ def _source(n_variants: int) -> matrix:  # type: ignore[valid-type]
 def bench_expand(count: int = 100_000) -> None:
     source = _source(count)
     start = time.perf_counter()
-    produced = 0
-    for _ in expand(product, source, seeds={"derive": 1}):
-        produced += 1
-        if produced == count:
-            break
+    produced = sum(1 for _ in itertools.islice(expand(product, source, seeds={"derive": 1}), count))
     elapsed = time.perf_counter() - start
     tracemalloc.start()
-    traced = 0
-    for _ in expand(product, source, seeds={"derive": 1}):
-        traced += 1
-        if traced == count:
-            break
+    for _ in itertools.islice(expand(product, source, seeds={"derive": 1}), count):
+        pass
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(
@@ -149,6 +145,11 @@ def bench_latency(items: int = 300, latency_ms: float = 200, concurrency: int = 
 
 def main(argv: list[str]) -> int:
     which = set(argv) or {"expand", "rate", "latency"}
+    sniffio = "present" if importlib.util.find_spec("sniffio") else "absent"
+    print(
+        f"python {platform.python_version()}, sniffio {sniffio}, {os.cpu_count()} cores, "
+        f"{platform.machine()}"
+    )
     results = []
     if "expand" in which:
         bench_expand()

@@ -130,6 +130,12 @@ def test_camera_keywords_merge_into_the_current_camera() -> None:
     assert b.camera(angle=None).compile().camera == Camera(lens="85mm", iso=400)
 
 
+def test_text_colour_takes_hex_css_names_and_rgb() -> None:
+    assert text("A", color="#abc").color == "#AABBCC"
+    assert text("A", color="white").color == "#FFFFFF"
+    assert text("A", color=(255, 87, 51)).color == "#FF5733"
+
+
 def test_camera_f_number_accepts_a_number() -> None:
     assert camera(f_number=2.8).f_number == "f/2.8"
     assert camera(f_number=16).f_number == "f/16"
@@ -194,7 +200,7 @@ def test_extra_adds_custom_keys_as_clean_json_data() -> None:
         (lambda: subject(pose=3), "subject(pose=...): expected text, got 3"),
         (lambda: text(""), "text(content=...): must not be empty"),
         (lambda: text("HI", language="english"), "text(language=...): 'english' is not a valid"),
-        (lambda: text("HI", color="red"), "text(color=...): 'red' is not a hex code or RGB tuple"),
+        (lambda: text("HI", color="sunset"), "text(color=...): 'sunset' is not a hex code, CSS"),
         (lambda: subject(colors=["#12"]), "subject(colors)[0]: '#12' is not a hex colour"),
         (lambda: subject(colors=["red"]), "subject(colors)[0]: 'red' is not a hex code"),
         (lambda: scene("x").palette("#GGG"), "palette() colour 0: '#GGG' is not a hex colour"),
@@ -337,6 +343,6 @@ def test_every_dsl_built_prompt_validates(builder: PromptBuilder) -> None:
     assert find_issues(core, "flux2") == []
     assert _fast_validator("flux2").is_valid(core)
     # The model agrees, and the wire form reads back as the same prompt.
-    assert Prompt.model_validate(core) == prompt.model_copy()
+    assert core_document(Prompt.model_validate(core)) == core
     assert load(prompt.to_json(), extra_keys=prompt.extras) == prompt
     assert json.loads(prompt.to_json()) == prompt.to_dict()

@@ -138,7 +138,7 @@ def test_zipped_reads_lists_in_step_and_wants_equal_lengths() -> None:
 
 def test_csv_dataset(tmp_path: Path) -> None:
     path = tmp_path / "products.csv"
-    path.write_text("\ufeffproduct,color\nmug,teal\n\nvase,\"rust, dark\"\n", encoding="utf-8")
+    path.write_text('\ufeffproduct,color\nmug,teal\n\nvase,"rust, dark"\n', encoding="utf-8")
     rows = list(dataset(path).rows())
     assert [r.variables for r in rows] == [
         {"product": "mug", "color": "teal"},
@@ -184,7 +184,7 @@ def test_jsonl_dataset_keeps_json_types_and_names_bad_lines(tmp_path: Path) -> N
 
 
 def test_dataset_type_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="unknown dataset type '.txt'"):
+    with pytest.raises(SourceError, match=r"unknown dataset type '\.txt'"):
         dataset(tmp_path / "d.txt")
     assert dataset(tmp_path / "d.txt", format="csv").format == "csv"
     with pytest.raises(SourceError, match="no such dataset file"):
@@ -208,7 +208,8 @@ def test_sample_from_a_dataset_uses_a_reservoir(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(100)), encoding="utf-8")
     drawn = [row["i"] for row in sample(dataset(path), n=10, seed=1)]
     assert drawn == [row["i"] for row in sample(dataset(path), n=10, seed=1)]
-    assert len(set(drawn)) == 10 and drawn == sorted(drawn)
+    assert len(set(drawn)) == 10
+    assert drawn == sorted(drawn)
 
 
 # -- seeds ---------------------------------------------------------------------------------------

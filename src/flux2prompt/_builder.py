@@ -214,12 +214,19 @@ def text(
         "font": font,
         "size": size,
         "placement": placement,
-        "color": None if color is None else color_value(color, where="text(color)"),
+        "color": None if color is None else _text_color(color),
     }
-    element = _make(TextElement, "text", fields)
-    if element.color is not None and not element.color.startswith("#"):
-        raise PromptError(f"text(color=...): {color!r} is not a hex code or RGB tuple")
-    return element
+    return _make(TextElement, "text", fields)
+
+
+def _text_color(color: ColorInput) -> str:
+    # The wire takes hex for text; a CSS name maps to exactly one, so it is resolved here.
+    code = color_value(color, where="text(color=...)", resolve_names=True)
+    if not code.startswith("#"):
+        raise PromptError(
+            f"text(color=...): {color!r} is not a hex code, CSS colour name or RGB tuple"
+        )
+    return code
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -286,7 +293,9 @@ class PromptBuilder:
         >>> scene("desert").subject("a nomad", position="midground").compile().subjects[0].position
         'midground'
         """
-        if isinstance(description, Subject):
+        if isinstance(description, Subject) and not fields:
+            new = description  # immutable and already valid: share it
+        elif isinstance(description, Subject):
             merged = {**description.model_dump(exclude_none=True, by_alias=False), **fields}
             new = subject(**merged)
         else:
@@ -322,14 +331,20 @@ class PromptBuilder:
     def camera(self, settings: Camera | None = None, **fields: Any) -> PromptBuilder:
         """Set the camera: a :class:`Camera`, or keyword settings merged into the current one.
 
+        Keywords adjust the given camera, or else the current one; ``None`` removes a setting.
+
         >>> b = scene("x").camera(angle="low angle").camera(lens="85mm")
         >>> b.compile().camera.to_dict()
         {'angle': 'low angle', 'lens': '85mm'}
+        >>> b.camera(angle=None).compile().camera.to_dict()
+        {'lens': '85mm'}
         """
         if settings is not None and not isinstance(settings, Camera):
             raise PromptError(
                 f"camera(): expected a Camera or keyword settings, got {type(settings).__name__}"
             )
+        if settings is not None and not fields:
+            return self._with(_camera=settings)
         base = settings if settings is not None else self._camera
         merged = {**(base.model_dump(exclude_none=True, by_alias=False) if base else {}), **fields}
         return self._with(_camera=camera(**merged))
@@ -349,8 +364,10 @@ class PromptBuilder:
         >>> scene("poster").text("東京", language="ja").compile().to_json()
         '{"scene":"poster","text":[{"content":"東京","language":"ja"}]}'
         """
-        if isinstance(content, TextElement):
-            merged = {**content.model_dump(exclude_none=True), **fields}
+        if isinstance(content, TextElement) and not fields:
+            element = content
+        elif isinstance(content, TextElement):
+            merged = {**content.model_dump(exclude_none=True, by_alias=False), **fields}
             element = text(**merged)
         else:
             element = text(content, **fields)

@@ -40,6 +40,7 @@ HarmonyKind: TypeAlias = Literal["complementary", "analogous", "triadic", "split
 
 # Used with fullmatch: a pattern's "$" would also accept a trailing newline ("#ABC\n").
 _HEX = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+_NORMAL_HEX = re.compile(r"#[0-9A-F]{6}")
 _HEX_ALPHA = re.compile(r"#(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})")
 
 
@@ -63,6 +64,8 @@ def normalize_hex(value: str, *, where: str | None = "colour") -> str:
     ...     print(exc)
     palette() colour 2: '#12345G' is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F
     """
+    if isinstance(value, str) and _NORMAL_HEX.fullmatch(value):
+        return value  # already normal: the usual case when the model re-checks a code
     prefix = f"{where}: " if where else ""
     if not isinstance(value, str):
         raise PromptError(f"{prefix}expected a hex code such as '#FF5733', got {value!r}")

@@ -44,7 +44,12 @@ class ValidationIssue:
     """One problem found in a prompt document.
 
     ``path`` is a JSON path such as ``$.subjects[0].position``; ``schema_path`` is where in the
-    schema the rule lives (empty for rules the schema cannot express, such as NFC hygiene).
+    schema the rule lives (empty for rules only the model checks, such as registered language
+    tags).
+
+    >>> issue = ValidationIssue("$.camera.ISO", "expected a number, got string 'high'")
+    >>> print(issue)
+    $.camera.ISO: expected a number, got string 'high'
     """
 
     path: str

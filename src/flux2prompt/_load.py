@@ -176,7 +176,7 @@ def prompt_from_document(
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )
-    wanted = tuple(extra_keys)
+    wanted = (extra_keys,) if isinstance(extra_keys, str) else tuple(extra_keys)
     for key in wanted:
         if not isinstance(key, str):
             raise PromptError(f"extra_keys: {key!r} is not a key name")

@@ -63,6 +63,8 @@ Profile: TypeAlias = Literal["flux2", "cloudflare"]
 
 
 def _text(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        return value  # the common case: nothing to reject, and ASCII is always NFC
     problem = forbidden_char_problem(value)
     if problem is not None:
         raise ValueError(problem)
@@ -220,13 +222,10 @@ class _Node(BaseModel):
         try:
             document = pydantic_core.from_json(json_data)
         except ValueError as exc:
-            error = {
-                "type": "json_invalid",
-                "loc": (),
-                "input": json_data,
-                "ctx": {"error": str(exc)},
-            }
-            raise PydanticValidationError.from_exception_data(cls.__name__, [error]) from None  # type: ignore[list-item]
+            errors: list[Any] = [
+                {"type": "json_invalid", "loc": (), "input": json_data, "ctx": {"error": str(exc)}}
+            ]
+            raise PydanticValidationError.from_exception_data(cls.__name__, errors) from None
         return cls.model_validate(document, **options)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

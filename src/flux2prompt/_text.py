@@ -98,6 +98,8 @@ def clean_text(value: str, *, where: str) -> str:
     >>> clean_text("Rau\\u0301l", where="subject(description)")
     'Raúl'
     """
+    if type(value) is str and value.isascii() and value.isprintable():
+        return value  # the common case: nothing to reject, and ASCII is always NFC
     if not isinstance(value, str):
         raise PromptError(f"{where}: expected text, got {type(value).__name__} {value!r}")
     problem = forbidden_char_problem(value)

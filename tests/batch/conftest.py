@@ -19,7 +19,7 @@ TOKEN = "tok-SECRET-5b1e0c9d-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
-TEMPLATE = '''\
+TEMPLATE = """\
 from flux2prompt import scene
 from flux2prompt.batch import template
 
@@ -27,7 +27,7 @@ from flux2prompt.batch import template
 @template
 def shot(product: str, color: str, n: int = 0):
     return scene(f"a {color} {product} on seamless paper, variant {n}").mood("calm")
-'''
+"""
 
 
 def toml_value(value: Any) -> str:
@@ -108,9 +108,7 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=subprocess_env(
-                CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_ACCOUNT_ID=ACCOUNT, **env
-            ),
+            env=subprocess_env(CLOUDFLARE_API_TOKEN=TOKEN, CLOUDFLARE_ACCOUNT_ID=ACCOUNT, **env),
             check=False,
         )
 

@@ -36,9 +36,10 @@ def _wait_for_records(manifest: Path, at_least: int, process: subprocess.Popen[s
 
 
 def _files(out: Path) -> set[str]:
-    return {
-        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent == out
-    } - {"manifest.jsonl", "index.html"}
+    return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent == out} - {
+        "manifest.jsonl",
+        "index.html",
+    }
 
 
 def test_kill_9_mid_run_then_resume(

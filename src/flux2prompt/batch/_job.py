@@ -225,6 +225,8 @@ def _schema_message(error: Any) -> tuple[list[str | int], str]:
     return path, str(error.message)
 
 
+_PATH_IN_MESSAGE = re.compile(r": (\$\S*): ")
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]")
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
 
@@ -336,7 +338,7 @@ def _python_template(path: Path, name: str) -> Template:
 def _template_from(
     spec: str, base: Path, source: str
 ) -> tuple[Template, str | None, dict[str, Any]]:
-    """The template, and the model and parameters a prompt file brings along."""
+    """The template, and the model and parameters (seed included) a prompt file brings."""
     file_part, sep, name = spec.rpartition(":")
     if sep and file_part.endswith(".py"):
         if not name.isidentifier():
@@ -350,7 +352,8 @@ def _template_from(
     from flux2prompt._files import load_prompt_file
 
     prompt_file = load_prompt_file(path)
-    parameters = {k: v for k, v in prompt_file.parameters.items() if k in _PARAMETERS}
+    # The file's seed is a parameter there and a seed policy here (used when the job has none).
+    parameters = dict(prompt_file.parameters)
     return Template.from_prompt_file(prompt_file), prompt_file.model, parameters
 
 
@@ -390,7 +393,16 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
     from flux2prompt._files import _parse_toml
 
     folder = base if base is not None else Path()
-    document = _parse_toml(text, source)
+    try:
+        document = _parse_toml(text, source)
+    except SourceError as exc:
+        # A value TOML has and JSON has not (a date) is reported by its JSON path: find its line.
+        found = _PATH_IN_MESSAGE.search(str(exc))
+        if exc.line is not None or found is None:
+            raise
+        parts = [a or b for a, b in _PATH_PART.findall(found.group(1))]
+        message = str(exc).removeprefix(f"{source}: ")
+        raise SourceError(message, source=source, line=_line_of(text, parts)) from None
     _check_schema(document, text, source)
     template, file_model, file_parameters = _template_from(document["template"], folder, source)
     name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
@@ -401,8 +413,11 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
             source=_source_from(document["variables"], folder),
             output=document["output"],
             model=document.get("model") or file_model or _DEFAULT_MODEL,
-            parameters={**file_parameters, **document.get("parameters", {})},
-            seeds=document.get("seeds"),
+            parameters={
+                **{k: v for k, v in file_parameters.items() if k in _PARAMETERS},
+                **document.get("parameters", {}),
+            },
+            seeds=document.get("seeds", file_parameters.get("seed")),
             images=tuple(str(folder / image) for image in document.get("images", ())),
             concurrency=document.get("concurrency", DEFAULT_CONCURRENCY),
             rate_limit=document.get("rate_limit", DEFAULT_RATE_LIMIT),

@@ -19,11 +19,11 @@ Example:
     >>> import asyncio
     >>> limit = AdaptiveConcurrency(8)
     >>> limit.on_rate_limited(sent_at=limit.clock()); limit.limit
-    4.0
+    4
     >>> for _ in range(4):
     ...     limit.on_success()
-    >>> round(limit.limit, 1)
-    4.9
+    >>> limit.limit
+    5
 """
 
 from __future__ import annotations
@@ -141,17 +141,18 @@ class AdaptiveConcurrency:
         if maximum < 1:
             raise ValueError(f"maximum must be >= 1, got {maximum}")
         self.maximum = maximum
-        self.limit = float(maximum)
+        self.limit = maximum
         self.in_flight = 0
         self.clock = clock
-        self.lowest = float(maximum)
+        self.lowest = maximum
+        self._successes = 0  # in the current window of ``limit`` requests
         self._decreased_at = float("-inf")
         self._changed = asyncio.Condition()
 
     async def acquire(self) -> None:
         """Wait until fewer requests than the cap are in flight, then take a place."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+            await self._changed.wait_for(lambda: self.in_flight < self.limit)
             self.in_flight += 1
 
     async def release(self) -> None:
@@ -172,10 +173,15 @@ class AdaptiveConcurrency:
         if sent_at < self._decreased_at:
             return
         self._decreased_at = self.clock()
-        self.limit = max(1.0, self.limit / 2)
+        self.limit = max(1, self.limit // 2)
         self.lowest = min(self.lowest, self.limit)
+        self._successes = 0
 
     def on_success(self) -> None:
-        """Additive increase: one more place per ``limit`` successes."""
-        if self.limit < self.maximum:
-            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+        """Additive increase: one more place for every ``limit`` successes."""
+        if self.limit >= self.maximum:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self.limit += 1

@@ -123,6 +123,7 @@ class OutputPattern:
         self._parts: list[tuple[str, str | None, str]] = []
         fields: list[str] = []
         try:
+            list(string.Formatter().parse(self.pattern))  # syntax errors, as the user wrote it
             parsed = list(string.Formatter().parse(pattern))
         except ValueError as exc:
             raise self._error(f"{exc}; write {{{{ and }}}} for literal braces") from None

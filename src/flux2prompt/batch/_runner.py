@@ -396,7 +396,7 @@ class BatchRunner:
             rate_limited=self._rate_limited,
             retries=self._retries,
             elapsed=elapsed,
-            lowest_concurrency=int(self._limit.lowest),
+            lowest_concurrency=self._limit.lowest,
             stopped=self._stopped,
             failures=tuple(self._failures),
         )

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from flux2prompt._errors import Flux2PromptError, SourceError
+from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt.batch import (
     BatchReport,
     BatchRunner,
@@ -197,12 +197,16 @@ def batch(
     """
     if emulator and base_url:
         fail("--emulator and --base-url exclude each other")
+    try:
+        part = Shard.parse(shard) if shard else None
+    except PromptError as exc:
+        fail(f"--shard: {exc}")
     with _reported():
         loaded = load_job(job)
         runner = BatchRunner(
             loaded,
             out,
-            shard=Shard.parse(shard) if shard else None,
+            shard=part,
             concurrency=concurrency,
             rate_limit=rate_limit,
             gallery=gallery,

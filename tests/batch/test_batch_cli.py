@@ -1,0 +1,105 @@
+"""``flux2-prompt batch`` and ``flux2-prompt manifest merge``: output, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from flux2prompt.batch import comparable_records, read_manifest
+from flux2prompt.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = str(ROOT / "examples/batch/job.toml")
+
+
+def invoke(*args: str) -> Result:
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def test_dry_run_shows_counts_cost_and_requests(tmp_path: Path) -> None:
+    result = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "items     8 (0 already done, 8 to generate)" in result.output
+    assert "cost      $0.0046 estimated for 8 image(s)" in result.output
+    assert "first 3 request(s), not sent:" in result.output
+    assert "[1] aurora-glacier-en.{ext}" in result.output
+    assert "/accounts/{account_id}/ai/run/@cf/black-forest-labs/flux-2-klein-4b" in result.output
+    assert '"content": "いつも明るく"' in result.output
+    assert not any(tmp_path.iterdir()), "a dry run writes nothing"
+
+
+def test_dry_run_of_a_shard(tmp_path: Path) -> None:
+    result = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run", "--shard", "2/2")
+    assert result.exit_code == 0
+    assert "shard     2/2 (" in result.output
+
+
+def test_run_with_the_emulator_then_resume(tmp_path: Path) -> None:
+    args = ("batch", EXAMPLE, "--out", str(tmp_path), "--emulator", "--no-progress")
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "aurora-bottle: 8 generated, 0 already done, 0 failed" in first.output
+    assert f"gallery   {tmp_path / 'index.html'}" in first.output
+    second = invoke(*args, "--concurrency", "2", "--rate-limit", "60")
+    assert second.exit_code == 0
+    assert "0 generated, 8 already done, 0 failed" in second.output
+    assert len(list(tmp_path.glob("aurora-*.jpg"))) == 8
+
+
+def test_errors_exit_2_with_file_and_line(tmp_path: Path, make_job: Callable[..., Path]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('template = "x.py:y"\noutput = \n', encoding="utf-8")
+    result = invoke("batch", str(bad), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert f"error: {bad}:2: invalid TOML" in result.output
+    job = str(make_job())
+    for args, message in (
+        (("--shard", "0/3"), "shards are numbered 1 to 3"),
+        (("--shard", "x"), "write it as i/n"),
+        (("--emulator", "--base-url", "http://127.0.0.1:9"), "exclude each other"),
+    ):
+        result = invoke("batch", job, "--out", str(tmp_path / "o"), *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+
+
+def test_missing_credentials_are_a_usage_error(
+    tmp_path: Path, make_job: Callable[..., Path]
+) -> None:
+    result = invoke("batch", str(make_job()), "--out", str(tmp_path / "o"), "--no-progress")
+    assert result.exit_code == 2
+    assert "CLOUDFLARE_API_TOKEN" in result.output
+
+
+def test_manifest_merge(tmp_path: Path) -> None:
+    for n in (1, 2):
+        args = ("batch", EXAMPLE, "--out", str(tmp_path / f"s{n}"), "--emulator", "--no-progress")
+        assert invoke(*args, "--shard", f"{n}/2").exit_code == 0
+    whole = tmp_path / "whole"
+    assert invoke("batch", EXAMPLE, "--out", str(whole), "--emulator").exit_code == 0
+    merged = tmp_path / "merged" / "manifest.jsonl"
+    parts = [str(tmp_path / f"s{n}" / "manifest.jsonl") for n in (1, 2)]
+    result = invoke("manifest", "merge", *parts, "--out", str(merged))
+    assert result.exit_code == 0, result.output
+    assert "8 items, 8 ok, 0 failed" in result.output
+    assert comparable_records(read_manifest(merged)) == comparable_records(
+        read_manifest(whole / "manifest.jsonl")
+    )
+    # Copy the shards' images next to the merged manifest, then draw its gallery.
+    for n in (1, 2):
+        for image in (tmp_path / f"s{n}").glob("*.jpg"):
+            (merged.parent / image.name).write_bytes(image.read_bytes())
+    result = invoke("manifest", "merge", *parts, "--out", str(merged), "--gallery")
+    assert result.exit_code == 0
+    assert (merged.parent / "index.html").read_text(encoding="utf-8").count("<article") == 8
+    missing = invoke("manifest", "merge", str(tmp_path / "nope.jsonl"), "--out", str(merged))
+    assert missing.exit_code == 2
+    assert "no such manifest" in missing.output
+    assert json.loads(merged.read_text(encoding="utf-8").splitlines()[0])["index"] == 0

@@ -1,0 +1,139 @@
+"""The gallery: escaped text, relative paths, offline, and every image loads in a real browser."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flux2prompt import scene
+from flux2prompt.batch import BatchJob, matrix, read_manifest, run_batch, template, write_gallery
+
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
+
+HOSTILE = "<script>alert(\"x\")</script> & 'quotes'"
+
+
+@template
+def label(name: str, note: str = ""):
+    return scene(f"a label that reads {name} {note}").mood("plain")
+
+
+def generate(out: Path, **options: Any) -> Path:
+    job = BatchJob(
+        name=options.pop("name", "labels"),
+        template=label,
+        source=options.pop("source", matrix(name=["one", "two", "three"])),
+        output=options.pop("output", "{name}.{ext}"),
+        model="klein-4b",
+        parameters={"width": 256, "height": 256},
+        seeds=1,
+        **options,
+    )
+    report = run_batch(job, out, emulator=True)
+    assert report.ok
+    assert report.gallery is not None
+    return report.gallery
+
+
+def test_gallery_escapes_everything_and_uses_relative_paths(tmp_path: Path) -> None:
+    page = generate(
+        tmp_path,
+        name=HOSTILE,
+        source=matrix(name=["東京 #1", "a&b"], note=[HOSTILE]),
+        output="{name}/{note}.{ext}",
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "<script>" not in text
+    assert html.escape(HOSTILE, quote=True) in text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', text)
+    assert sources, "no image links"
+    for source in sources:
+        assert not source.startswith(("/", "http:", "https:", "file:")), source
+        assert "://" not in source
+    assert "東京-1/" in text or "%E6%9D%B1%E4%BA%AC-1/" in text
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    for record in records:
+        assert html.escape(record["request_fingerprint"][:23]) in text
+        assert f"<dd>{record['seed']}</dd>" in text
+    assert '"scene": "a label that reads' in html.unescape(text)  # the pretty prompt
+
+
+def test_thumbnails_are_made_once_and_reused(tmp_path: Path) -> None:
+    generate(tmp_path)
+    thumbnails = sorted((tmp_path / "thumbnails").iterdir())
+    assert len(thumbnails) == 3
+    stamps = [p.stat().st_mtime_ns for p in thumbnails]
+    write_gallery(tmp_path, read_manifest(tmp_path / "manifest.jsonl"))
+    assert [p.stat().st_mtime_ns for p in thumbnails] == stamps
+
+
+def test_records_without_a_safe_file_get_no_card(tmp_path: Path) -> None:
+    records = [
+        {"request_fingerprint": "sha256:1", "status": "ok", "file": "../outside.jpg"},
+        {"request_fingerprint": "sha256:2", "status": "ok", "file": "missing.jpg"},
+        {"request_fingerprint": "sha256:3", "status": "failed", "error": {"message": "<b>"}},
+    ]
+    text = write_gallery(tmp_path, records, title="t").read_text(encoding="utf-8")
+    assert "<article" not in text
+    assert "&lt;b&gt;" in text
+    assert "1 failed" in text
+
+
+CHECK_SCRIPT = """
+<script>
+addEventListener("load", () => {
+  const images = [...document.images];
+  const loaded = images.filter((img) => img.complete && img.naturalWidth > 0).length;
+  const out = document.createElement("pre");
+  out.id = "flux2prompt-check";
+  out.textContent = `images=${images.length} loaded=${loaded}`;
+  document.body.append(out);
+});
+</script>
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (apt-get install chromium; .ci/run installs it in CI)",
+)
+def test_every_image_loads_in_headless_chromium(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    page = generate(out, source=matrix(name=["one", "two", "three", "four"], note=["a", "b"]))
+    # The gallery has no script of its own: a copy next to it gets one that counts the images.
+    check = out / "check.html"
+    check.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", CHECK_SCRIPT + "</body>"),
+        encoding="utf-8",
+    )
+    assert CHROMIUM is not None
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        check.as_uri(),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    match = re.search(r"images=(\d+) loaded=(\d+)", result.stdout)
+    assert match is not None, result.stderr[-2000:]
+    images, loaded = int(match.group(1)), int(match.group(2))
+    assert images == 8
+    assert loaded == images

@@ -1,0 +1,122 @@
+"""The manifest: durable appends, torn lines, effective views, merging and comparing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flux2prompt import SourceError
+from flux2prompt.batch import (
+    TIMING_FIELDS,
+    ManifestWriter,
+    comparable_records,
+    effective_records,
+    manifests_equivalent,
+    merge_manifests,
+    read_manifest,
+)
+
+
+def record(key: str, status: str = "ok", index: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"request_fingerprint": f"sha256:{key}", "index": index, "status": status, **extra}
+
+
+def test_every_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    with ManifestWriter(tmp_path / "m.jsonl") as log:
+        log.append(record("a"))
+        log.append(record("b", prompt={"scene": "東京"}))
+    assert len(synced) == 2
+    lines = (tmp_path / "m.jsonl").read_bytes().splitlines()
+    assert json.loads(lines[1])["prompt"]["scene"] == "東京"
+    assert "東京".encode() in lines[1]  # raw UTF-8, one record per line
+
+
+def test_a_torn_last_line_is_ignored_and_cut_before_the_next_append(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    whole = json.dumps(record("a")) + "\n"
+    for torn in ('{"request_fing', json.dumps(record("b"))):  # cut short, or only the newline
+        path.write_text(whole + torn, encoding="utf-8")
+        assert [r["request_fingerprint"] for r in read_manifest(path)] == ["sha256:a"]
+        with ManifestWriter(path) as log:
+            log.append(record("c"))
+        keys = [r["request_fingerprint"] for r in read_manifest(path)]
+        assert keys == ["sha256:a", "sha256:c"]
+
+
+def test_a_torn_line_longer_than_a_block_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(record("a")) + "\n" + "x" * 10_000, encoding="utf-8")
+    ManifestWriter(path).close()
+    assert path.read_text(encoding="utf-8") == json.dumps(record("a")) + "\n"
+    path.write_text("y" * 9000, encoding="utf-8")
+    ManifestWriter(path).close()
+    assert path.read_bytes() == b""
+
+
+def test_a_broken_line_in_the_middle_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        json.dumps(record("a")) + "\n{broken\n" + json.dumps(record("b")) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(SourceError, match="broken manifest record") as caught:
+        read_manifest(path)
+    assert (caught.value.source, caught.value.line) == (str(path), 2)
+    path.write_text('{"no": "key"}\n', encoding="utf-8")
+    with pytest.raises(SourceError, match="not a manifest record"):
+        read_manifest(path)
+    assert read_manifest(tmp_path / "missing.jsonl") == []
+
+
+def test_the_effective_view_prefers_the_last_success() -> None:
+    records = [
+        record("a", "failed", error={"message": "503"}),
+        record("a", "ok", file="a1.jpg"),
+        record("a", "failed"),
+        record("a", "ok", file="a2.jpg"),
+        record("b", "failed", error={"message": "first"}),
+        record("b", "failed", error={"message": "second"}),
+    ]
+    view = effective_records(records)
+    assert view["sha256:a"]["file"] == "a2.jpg"
+    assert view["sha256:b"]["error"] == {"message": "second"}
+
+
+def test_comparison_leaves_out_timing_and_order() -> None:
+    a = [
+        record("b", index=1, elapsed=1.0, started_at="x", attempts=3, request_id="r1"),
+        record("a", index=0, finished_at="y"),
+    ]
+    b = [record("a", index=0, elapsed=9.9), record("b", index=1, request_id="r2")]
+    assert comparable_records(a) == comparable_records(b)
+    assert [r["index"] for r in comparable_records(a)] == [0, 1]
+    assert {"started_at", "finished_at", "elapsed", "attempts", "request_id"} == TIMING_FIELDS
+    c = [record("a", index=0), record("b", index=1, file="other.jpg")]
+    assert comparable_records(a) != comparable_records(c)
+
+
+def test_merge_dedupes_keeps_success_and_sorts(tmp_path: Path) -> None:
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    with ManifestWriter(first) as log:
+        log.append(record("b", "ok", index=1))
+        log.append(record("c", "failed", index=2))
+    with ManifestWriter(second) as log:
+        log.append(record("c", "ok", index=2))
+        log.append(record("a", "failed", index=0))
+        log.append(record("b", "ok", index=1))
+    out = tmp_path / "merged" / "m.jsonl"
+    report = merge_manifests([first, second], out)
+    assert (report.read, report.written, report.ok, report.failed) == (5, 3, 2, 1)
+    merged = read_manifest(out)
+    assert [(r["index"], r["status"]) for r in merged] == [(0, "failed"), (1, "ok"), (2, "ok")]
+    again = tmp_path / "again.jsonl"
+    merge_manifests([out, first], again)
+    assert manifests_equivalent(out, again)
+    with pytest.raises(SourceError, match="no such manifest"):
+        merge_manifests([tmp_path / "missing.jsonl"], out)

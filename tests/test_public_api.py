@@ -1,0 +1,85 @@
+"""The public names: one sorted ``__all__`` per public package, exactly the public objects.
+
+The habit comes from httpx: private modules re-exported from ``__init__``, and a test that what
+is exported is exactly what is public, so nothing leaks in and nothing is forgotten.
+"""
+
+from __future__ import annotations
+import __future__
+
+import importlib
+import re
+import types
+
+import pytest
+
+PACKAGES = ["flux2prompt", "flux2prompt.transport", "flux2prompt.emulator"]
+
+
+def _import(name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("flux2prompt"):
+            pytest.skip(f"{name} needs {exc.name}, which is not installed")
+        raise
+
+
+def _ruff_order(name: str) -> tuple[int, list[str | int]]:
+    """The order ruff's RUF022 keeps ``__all__`` in: CONSTANTS, Classes, then the rest, each
+    in natural order (digits compared as numbers)."""
+    if name.isupper() or not any(c.isalpha() for c in name):
+        group = 0
+    elif name[:1].isupper():
+        group = 1
+    else:
+        group = 2
+    natural: list[str | int] = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+    return group, natural
+
+
+def _public_names(module: types.ModuleType) -> set[str]:
+    names = set()
+    for name, value in vars(module).items():
+        if name.startswith("_") or not name.isidentifier():
+            continue  # private, or pytest's assertion-rewriting helpers ("@py_builtins")
+        if isinstance(value, types.ModuleType) and value.__name__.startswith(f"{module.__name__}."):
+            continue  # a submodule, bound by importing it
+        if isinstance(value, __future__._Feature):
+            continue  # `from __future__ import annotations` is a compiler switch, not an export
+        names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_all_is_sorted(package: str) -> None:
+    exported = list(_import(package).__all__)
+    assert exported == sorted(exported, key=_ruff_order)
+    assert len(exported) == len(set(exported))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_exported_name_exists_and_is_public(package: str) -> None:
+    module = _import(package)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    private = [name for name in module.__all__ if name.startswith("_")]
+    assert missing == []
+    assert private == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_exported_names_are_exactly_the_public_ones(package: str) -> None:
+    module = _import(package)
+    assert _public_names(module) == set(module.__all__)
+
+
+def test_star_import_gives_the_exported_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from flux2prompt import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == sorted(
+        importlib.import_module("flux2prompt").__all__
+    )
+
+
+def test_version_is_exposed() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", importlib.import_module("flux2prompt").__version__)
