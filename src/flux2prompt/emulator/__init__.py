@@ -18,12 +18,11 @@ Example:
 
 from __future__ import annotations
 
-try:
-    import PIL  # noqa: F401  (the placeholder images and the input checks need it)
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "flux2prompt.emulator needs Pillow: pip install 'flux2-prompt[emulator]'"
-    ) from exc
+from importlib.util import find_spec as _find_spec
+
+# The placeholder images and the input checks need Pillow; say which extra brings it.
+if _find_spec("PIL") is None:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError("flux2prompt.emulator needs Pillow: pip install 'flux2-prompt[emulator]'")
 
 from flux2prompt.emulator._config import EmulatorConfig, config_from_options
 from flux2prompt.emulator._server import (

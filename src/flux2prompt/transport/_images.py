@@ -155,6 +155,7 @@ class InputImage:
     ``resized_from`` holds the original size when the image was downscaled to fit 512x512.
 
     Example:
+        >>> from flux2prompt.transport._images import prepare_image
         >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (64).to_bytes(4, "big")
         >>> png += (32).to_bytes(4, "big") + bytes(5)
         >>> prepare_image(png, 2).field
