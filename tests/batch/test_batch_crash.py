@@ -73,9 +73,7 @@ def test_kill_9_mid_run_then_resume(
         assert process.returncode == -signal.SIGKILL
         assert before_kill < ITEMS, "the batch finished before it could be killed"
 
-        print("records before kill:", before_kill)
         rerun = run_cli(*args)
-        print(rerun.stdout, rerun.stderr)
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         again = run_cli(*args)
         assert again.returncode == 0, again.stdout + again.stderr
