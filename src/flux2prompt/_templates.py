@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import csv
 import difflib
 import hashlib
@@ -76,7 +77,8 @@ _SEED_MASK = 0x7FFF_FFFF
 class Template:
     """A named recipe that renders a :class:`~flux2prompt.Prompt` from named variables.
 
-    Make one with the :func:`template` decorator or :meth:`Template.from_document`.
+    Make one with the :func:`template` decorator, :meth:`Template.from_document` or
+    :meth:`Template.from_prompt_file`.
     ``variables`` lists every variable in order, ``required`` those without a default.
 
     Example:
@@ -169,7 +171,8 @@ class Template:
         """
         from flux2prompt._files import placeholders, substitute
 
-        frozen = json.loads(canonical_variables(document))
+        # A private deep copy: later changes to the caller's dict do not change the template.
+        frozen = copy.deepcopy(dict(document))
 
         def render(values: Mapping[str, Any]) -> TemplateResult:
             return substitute(frozen, values)
@@ -290,7 +293,12 @@ def template(
 
 
 class Row(NamedTuple):
-    """One set of variables from a source, and where it came from (``products.csv:14``)."""
+    """One set of variables from a source, and where it came from (``products.csv:14``).
+
+    Example:
+        >>> next(matrix(color=["teal"]).rows())
+        Row(variables={'color': 'teal'}, origin='matrix item 0')
+    """
 
     variables: dict[str, Any]
     origin: str
@@ -300,6 +308,16 @@ class VariableSource(ABC):
     """Where the variables of many items come from; iterating gives one ``dict`` per item.
 
     Sources are re-iterable and lazy: every iteration streams from the start again.
+    Write your own by implementing :meth:`rows`.
+
+    Example:
+        >>> class Countdown(VariableSource):
+        ...     names = ("n",)
+        ...     def rows(self):
+        ...         for n in (3, 2, 1):
+        ...             yield Row({"n": n}, f"countdown {n}")
+        >>> list(Countdown()), Countdown().count()
+        ([{'n': 3}, {'n': 2}, {'n': 1}], 3)
     """
 
     #: The variable names every row has, when known without reading anything.

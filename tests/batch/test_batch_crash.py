@@ -104,3 +104,35 @@ def test_kill_9_mid_run_then_resume(
     # The second run's summary is on stdout; the token appears nowhere.
     for text in (rerun.stdout, rerun.stderr, json.dumps(records), gallery):
         assert token not in text
+
+
+def test_ctrl_c_stops_cleanly_then_resume(
+    make_job: Callable[..., Path],
+    start_cli: Callable[..., subprocess.Popen[str]],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    token: str,
+) -> None:
+    job = make_job(products=4, colors=4, variants=5, concurrency=8, rate_limit=6000)
+    out = tmp_path / "out"
+    with spawn(EmulatorConfig(token=token, latency_ms=60)) as base_url:
+        args = ("batch", str(job), "--out", str(out), "--base-url", base_url, "--no-progress")
+        process = start_cli(*args, logs=tmp_path / "logs")
+        try:
+            _wait_for_records(out / "manifest.jsonl", 10, process)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=20)
+        finally:
+            if process.poll() is None:  # pragma: no cover - only if an assertion fired above
+                process.kill()
+                process.wait()
+        assert process.returncode == 130
+        stderr = (tmp_path / "logs" / "stderr.txt").read_text(encoding="utf-8")
+        assert "interrupted; rerun the same command to resume" in stderr
+        assert "Traceback" not in stderr
+        assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+        done = len(read_manifest(out / "manifest.jsonl"))
+        assert 10 <= done < 80
+        rerun = run_cli(*args)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"{80 - done} generated, {done} already done, 0 failed" in rerun.stdout

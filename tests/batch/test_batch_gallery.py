@@ -137,3 +137,20 @@ def test_every_image_loads_in_headless_chromium(tmp_path: Path) -> None:
     images, loaded = int(match.group(1)), int(match.group(2))
     assert images == 8
     assert loaded == images
+
+
+def test_the_demo_batch_makes_a_gallery(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "batch" / "run_demo.py"
+    spec = importlib.util.spec_from_file_location("flux2prompt_examples_batch_demo", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = module.run_demo_batch(tmp_path / "bottles")
+    assert page == tmp_path / "bottles" / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<article") == 8
+    assert "いつも明るく" in text  # the Japanese tagline, in the pretty prompt
+    assert module.run_demo_batch(tmp_path / "bottles") == page  # a rerun only redraws it

@@ -149,6 +149,14 @@ def write_gallery(
 
     Only successful records whose file is present get a card; failures get a table row.
     Returns the page's path.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> failed = {"request_fingerprint": "sha256:1", "status": "failed",
+        ...           "error": {"message": "HTTP 500"}}
+        >>> "1 failed" in write_gallery(folder, [failed]).read_text(encoding="utf-8")
+        True
     """
     folder = Path(folder)
     view = sorted(effective_records(records).values(), key=record_order)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +51,7 @@ __all__ = [
     "MergeReport",
     "comparable_records",
     "effective_records",
+    "iter_manifest",
     "manifests_equivalent",
     "merge_manifests",
     "read_manifest",
@@ -75,6 +76,14 @@ class ManifestWriter:
     """Appends records to a manifest, each one flushed and fsynced before :meth:`append` returns.
 
     Safe to call from several threads. Opening it cuts off a torn last line left by a crash.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "manifest.jsonl"
+        >>> with ManifestWriter(path) as log:
+        ...     log.append({"request_fingerprint": "sha256:ab", "status": "ok"})
+        >>> path.read_text()
+        '{"request_fingerprint":"sha256:ab","status":"ok"}\\n'
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -133,43 +142,57 @@ class ManifestWriter:
         self.close()
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every complete record of a manifest, in order; a missing file has none.
+def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Stream the complete records of a manifest, in order; a missing file has none.
 
     A last line without its newline (a crash mid-write) is ignored; any other line that is not
     a JSON object raises :class:`~flux2prompt.SourceError` with the file and the line.
+
+    Example:
+        >>> list(iter_manifest("no-such-manifest.jsonl"))
+        []
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
-        return []
+        return
     except OSError as exc:
         raise SourceError(f"cannot read the manifest: {exc.strerror}", source=str(path)) from None
-    lines = data.split(b"\n")
-    # The piece after the last newline is empty, or a torn record: either way not committed.
-    lines.pop()
-    records: list[dict[str, Any]] = []
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(
-                f"broken manifest record ({exc}); only the last line can be torn by a crash, "
-                "so this file was edited or damaged: remove the line to go on",
-                source=str(path),
-                line=number,
-            ) from None
-        if not isinstance(record, dict) or not isinstance(record.get("request_fingerprint"), str):
-            raise SourceError(
-                "not a manifest record (a JSON object with a request_fingerprint)",
-                source=str(path),
-                line=number,
-            )
-        records.append(record)
-    return records
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.endswith(b"\n"):
+                return  # a torn last line: never committed
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise SourceError(
+                    f"broken manifest record ({exc}); only the last line can be torn by a crash, "
+                    "so this file was edited or damaged: remove the line to go on",
+                    source=str(path),
+                    line=number,
+                ) from None
+            if not isinstance(record, dict) or not isinstance(
+                record.get("request_fingerprint"), str
+            ):
+                raise SourceError(
+                    "not a manifest record (a JSON object with a request_fingerprint)",
+                    source=str(path),
+                    line=number,
+                )
+            yield record
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every complete record of a manifest, in order (see :func:`iter_manifest`).
+
+    Example:
+        >>> read_manifest("no-such-manifest.jsonl")
+        []
+    """
+    return list(iter_manifest(path))
 
 
 def effective_records(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -209,14 +232,32 @@ def comparable_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, A
 
 
 def manifests_equivalent(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether two manifests record the same generations (see :func:`comparable_records`)."""
+    """Whether two manifests record the same generations (see :func:`comparable_records`).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name, elapsed in (("a.jsonl", 1.5), ("b.jsonl", 9.0)):
+        ...     with ManifestWriter(folder / name) as log:
+        ...         log.append({"request_fingerprint": "sha256:1", "index": 0, "status": "ok",
+        ...                     "elapsed": elapsed})
+        >>> manifests_equivalent(folder / "a.jsonl", folder / "b.jsonl")
+        True
+    """
     return comparable_records(read_manifest(a)) == comparable_records(read_manifest(b))
 
 
 @dataclass(frozen=True, slots=True)
 class MergeReport:
     """What :func:`merge_manifests` did: records read, records written (one per item), how many
-    of them succeeded, and items whose only records are failures."""
+    of them succeeded, and items whose only records are failures.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> report = merge_manifests([], pathlib.Path(tempfile.mkdtemp()) / "m.jsonl")
+        >>> report.read, report.written, report.ok, report.failed, report.path.name
+        (0, 0, 0, 0, 'm.jsonl')
+    """
 
     path: Path
     read: int
@@ -247,7 +288,7 @@ def merge_manifests(
     for path in paths:
         if not Path(path).is_file():
             raise SourceError("no such manifest", source=str(path))
-        records.extend(read_manifest(path))
+        records.extend(iter_manifest(path))
     merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
     atomic_write(target, b"".join(_dumps(record) for record in merged))

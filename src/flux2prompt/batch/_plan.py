@@ -46,6 +46,16 @@ class PlannedItem:
     """One item to generate: the variant, its built request and its file name.
 
     ``name`` still holds a stand-in for the extension; :meth:`file_name` puts the real one in.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import template, zipped
+        >>> from flux2prompt.batch._job import BatchJob
+        >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+        ...                source=zipped(city=["Oslo"]), output="{city}.{ext}", seeds=4)
+        >>> item = next(plan_items(job))
+        >>> item.index, item.file_name("jpg"), item.request.seed, item.key[:7]
+        (0, 'Oslo.jpg', 4, 'sha256:')
     """
 
     variant: Variant
@@ -94,7 +104,18 @@ def _read_images(job: BatchJob) -> list[bytes]:
 def plan_items(
     job: BatchJob, *, shard: Shard | None = None, stats: PlanStats | None = None
 ) -> Iterator[PlannedItem]:
-    """Stream the items of ``job`` (of one ``shard``), in batch order, with their requests."""
+    """Stream the items of ``job`` (of one ``shard``), in batch order, with their requests.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import matrix, template
+        >>> from flux2prompt.batch._job import BatchJob
+        >>> job = BatchJob(name="x", template=template(lambda n: scene(f"tile {n}")),
+        ...                source=matrix(n=range(10)), output="{n}.{ext}", seeds=1)
+        >>> sum(1 for _ in plan_items(job, shard=Shard(1, 2))) + sum(
+        ...     1 for _ in plan_items(job, shard=Shard(2, 2)))
+        10
+    """
     stats = stats if stats is not None else PlanStats()
     images = _read_images(job)
     parameters: dict[str, Any] = dict(job.parameters)

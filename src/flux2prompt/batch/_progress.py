@@ -1,10 +1,12 @@
 """A rich progress bar for batch runs: done/total, rate, ETA, failures and HTTP 429 answers.
 
 Example:
+    >>> import io
     >>> from rich.console import Console
-    >>> progress = RichProgress(Console(file=open("/dev/null", "w")))
+    >>> progress = RichProgress(Console(file=io.StringIO()))
     >>> progress.started("mugs", total=4, skipped=1)
     >>> progress.item_finished(ItemOutcome(0, "mug-teal.jpg", "ok"), rate_limited=0)
+    >>> progress.finished(None)
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class RichProgress:
 
     Items skipped because an earlier run finished them count as done from the start, so the
     ETA reflects only what is left.
+
+    Example:
+        >>> from flux2prompt.batch import BatchRunner
+        >>> runner = BatchRunner(job, "out", observer=RichProgress())  # doctest: +SKIP
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -65,11 +71,10 @@ class RichProgress:
             transient=False,
         )
         self._progress.start()
+        # The rate counts advances only, so items skipped from an earlier run do not inflate it.
         self._task = self._progress.add_task(
             job, total=total, completed=skipped, failures=self._failures_text(0)
         )
-        # Speed is measured from now: skipped items were not generated in this run.
-        self._progress.reset(self._task, total=total, completed=skipped)
 
     def _failures_text(self, rate_limited: int) -> str:
         text = f"{self._failed} failed"
@@ -85,7 +90,7 @@ class RichProgress:
             self._failed += 1
         self._progress.update(self._task, advance=1, failures=self._failures_text(rate_limited))
 
-    def finished(self, report: BatchReport) -> None:
+    def finished(self, report: BatchReport | None) -> None:
         """Close the bar (the summary is printed by the caller)."""
         if self._progress is not None:
             self._progress.stop()

@@ -46,7 +46,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -57,12 +57,7 @@ from flux2prompt.batch._atomic import remove_temporary_files
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
-from flux2prompt.batch._manifest import (
-    MANIFEST_NAME,
-    ManifestWriter,
-    effective_records,
-    read_manifest,
-)
+from flux2prompt.batch._manifest import MANIFEST_NAME, ManifestWriter, iter_manifest
 from flux2prompt.batch._naming import inside
 from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
 from flux2prompt.batch._shard import Shard
@@ -120,7 +115,12 @@ def _sha256_file(path: Path) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ItemOutcome:
-    """What happened to one item in this run."""
+    """What happened to one item in this run (what a :class:`BatchObserver` receives).
+
+    Example:
+        >>> ItemOutcome(3, "mug-teal.jpg", "ok").status
+        'ok'
+    """
 
     index: int
     name: str
@@ -138,6 +138,17 @@ class BatchReport:
     and the gallery excluded); ``rate_limited`` counts HTTP 429 answers and ``retries`` every
     repeated request. ``stopped`` says why the batch stopped early (a quota, a bad token), if
     it did.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+        ...                source=zipped(city=["Oslo"]), output="{city}.{ext}",
+        ...                model="klein-4b", parameters={"width": 256, "height": 256})
+        >>> import tempfile
+        >>> report = run_batch(job, tempfile.mkdtemp(), emulator=True, gallery=False)
+        >>> report.ok, report.exit_code, report.generated, report.gallery
+        (True, 0, 1, None)
     """
 
     job: str
@@ -182,7 +193,17 @@ class BatchReport:
 class DryRun:
     """What a run would do, computed without any network: counts, the estimated cost of the
     items still to generate (``None`` for a model without a published price), and the first
-    planned requests."""
+    planned requests.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+        ...                source=zipped(city=["Oslo", "Lima"]), output="{city}.{ext}")
+        >>> dry = BatchRunner(job, "out/dry").dry_run()
+        >>> dry.total, dry.finished, dry.first[0].file_name("jpg")
+        (2, 0, 'Oslo.jpg')
+    """
 
     job: str
     shard: Shard | None
@@ -201,7 +222,15 @@ class DryRun:
 
 
 class BatchObserver(Protocol):
-    """Receives progress; :class:`~flux2prompt.batch.RichProgress` draws a progress bar."""
+    """Receives progress; :class:`~flux2prompt.batch.RichProgress` draws a progress bar.
+
+    Example:
+        >>> class Count:
+        ...     def started(self, job, total, skipped): self.done = skipped
+        ...     def item_finished(self, outcome, rate_limited): self.done += 1
+        ...     def finished(self, report): pass
+        >>> observer: BatchObserver = Count()
+    """
 
     def started(self, job: str, total: int, skipped: int) -> None:
         """The run is about to send its first request."""
@@ -209,8 +238,8 @@ class BatchObserver(Protocol):
     def item_finished(self, outcome: ItemOutcome, rate_limited: int) -> None:
         """One item succeeded or failed; ``rate_limited`` counts HTTP 429 answers so far."""
 
-    def finished(self, report: BatchReport) -> None:
-        """The run is over."""
+    def finished(self, report: BatchReport | None) -> None:
+        """The run is over; ``report`` is ``None`` when it ended with an exception (Ctrl-C)."""
 
 
 class _Stop(Exception):
@@ -293,22 +322,23 @@ class BatchRunner:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _finished_keys(self, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _recorded(self) -> dict[str, tuple[object, object]]:
+        """Request fingerprint -> (file, sha256) of its last ``ok`` record in the manifest."""
         return {
-            key: record
-            for key, record in effective_records(records).items()
+            record["request_fingerprint"]: (record.get("file"), record.get("sha256"))
+            for record in iter_manifest(self.manifest_path)
             if record.get("status") == "ok"
         }
 
-    def _is_finished(self, record: dict[str, Any] | None) -> bool:
-        if record is None:
+    def _is_finished(self, recorded: tuple[object, object] | None) -> bool:
+        if recorded is None:
             return False
-        path = inside(self.out_dir, record.get("file"))
-        return path is not None and _sha256_file(path) == record.get("sha256")
+        path = inside(self.out_dir, recorded[0])
+        return path is not None and _sha256_file(path) == recorded[1]
 
     def _survey(self) -> tuple[DryRun, set[str]]:
         """Plan the whole batch once: counts, cost, the first items to send, finished keys."""
-        ok = self._finished_keys(read_manifest(self.manifest_path))
+        ok = self._recorded()
         stats = PlanStats()
         finished: set[str] = set()
         first: list[PlannedItem] = []
@@ -361,26 +391,34 @@ class BatchRunner:
         self._stopped: str | None = None
         self._limit = AdaptiveConcurrency(self.concurrency)
         self._rate = RateLimiter(self.rate_limit, burst=self.burst)
-        if self.observer is not None:
-            self.observer.started(self.job.name, total, len(finished))
         started = time.perf_counter()
-        if total > len(finished):
-            async with self._client_context() as client:
-                self._writer = ManifestWriter(self.manifest_path)
-                try:
-                    todo = (
-                        item
-                        for item in plan_items(self.job, shard=self.shard)
-                        if item.key not in finished
-                    )
-                    await self._dispatch(client, todo)
-                finally:
-                    self._writer.close()
+        try:
+            if total > len(finished):
+                # The client first: missing credentials fail before the progress bar appears.
+                async with self._client_context() as client:
+                    self._started(total, len(finished))
+                    started = time.perf_counter()
+                    self._writer = ManifestWriter(self.manifest_path)
+                    try:
+                        todo = (
+                            item
+                            for item in plan_items(self.job, shard=self.shard)
+                            if item.key not in finished
+                        )
+                        await self._dispatch(client, todo)
+                    finally:
+                        self._writer.close()
+            else:
+                self._started(total, len(finished))
+        except BaseException:
+            if self.observer is not None:
+                self.observer.finished(None)
+            raise
         elapsed = time.perf_counter() - started
         gallery = None
         if self.gallery:
             gallery = write_gallery(
-                self.out_dir, read_manifest(self.manifest_path), title=self.job.name
+                self.out_dir, iter_manifest(self.manifest_path), title=self.job.name
             )
         report = BatchReport(
             job=self.job.name,
@@ -573,6 +611,10 @@ class BatchRunner:
             request_id=result.request_id,
         )
         self._writer.append(record)
+
+    def _started(self, total: int, skipped: int) -> None:
+        if self.observer is not None:
+            self.observer.started(self.job.name, total, skipped)
 
     def _notify(self, outcome: ItemOutcome) -> None:
         if self.observer is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,8 +109,6 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
 
 
 def _indent(prompt: str) -> str:
-    import json
-
     try:
         pretty = json.dumps(json.loads(prompt), ensure_ascii=False, indent=2)
     except ValueError:
