@@ -10,6 +10,7 @@ same thing the command line reaches as ``flux2-prompt compile examples/NAME.py:p
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -89,10 +90,29 @@ def generate_images(out_dir: Path = OUT_DIR) -> list[Path]:
     return written
 
 
+def run_batch(out_dir: Path = OUT_DIR / "bottles") -> Path:
+    """Run the example batch (``examples/batch/job.toml``) through the emulator; returns the
+    path of its gallery."""
+    console.rule(
+        "[bold]batch[/]  examples/batch/job.toml: a product line in 4 colours, 2 languages"
+    )
+    spec = importlib.util.spec_from_file_location(
+        "flux2prompt_demo_batch", EXAMPLES_DIR / "batch" / "run_demo.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gallery: Path = module.run_demo_batch(out_dir)
+    console.print(f"gallery: {gallery.resolve()}", markup=False, highlight=False)
+    return gallery
+
+
 def main() -> int:
     """Run the demo; returns the process exit code."""
     show_prompts()
     generate_images()
+    run_batch()
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flux2prompt.batch import run_batch
+from flux2prompt.batch import BatchReport, run_batch
 
 JOB = Path(__file__).resolve().parent / "job.toml"
 
@@ -20,7 +20,14 @@ def run_demo_batch(out_dir: str | Path) -> Path:
     its gallery (``out_dir/index.html``). A second call finds everything done and only rewrites
     the gallery.
     """
-    report = run_batch(JOB, out_dir, emulator=True)
+    return _gallery_of(run_batch(JOB, out_dir, emulator=True))
+
+
+def _gallery_of(report: BatchReport) -> Path:
+    print(
+        f"{report.generated} generated, {report.skipped} already done, {report.failed} failed "
+        f"of {report.total} in {report.elapsed:.1f} s; manifest {report.manifest}"
+    )
     if not report.ok or report.gallery is None:
         raise RuntimeError(f"the demo batch did not finish: {report}")
     return report.gallery
