@@ -346,3 +346,13 @@ def test_every_dsl_built_prompt_validates(builder: PromptBuilder) -> None:
     assert core_document(Prompt.model_validate(core)) == core
     assert load(prompt.to_json(), extra_keys=prompt.extras) == prompt
     assert json.loads(prompt.to_json()) == prompt.to_dict()
+
+
+def test_a_misspelt_method_names_the_right_one() -> None:
+    from flux2prompt import PromptError, scene
+
+    with pytest.raises(PromptError, match=r"did you mean \.lighting\(\)"):
+        scene("x").lightning("soft")  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        scene("x").lightning  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(scene("x"), "nope")

@@ -229,6 +229,10 @@ def _text_color(color: ColorInput) -> str:
     return code
 
 
+class _UnknownMethodError(PromptError, AttributeError):
+    """A misspelt builder method: both the DSL's error and the AttributeError Python expects."""
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class PromptBuilder:
     """An immutable, fluent prompt under construction; start one with :func:`scene`.
@@ -259,6 +263,16 @@ class PromptBuilder:
         state.update(self.__dict__)
         state.update(changes)
         return new
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: a misspelt method gets a did-you-mean, in the
+        # DSL's own error type (still an AttributeError, so hasattr() and getattr() keep working).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        methods = [m for m in dir(type(self)) if not m.startswith("_")]
+        close = difflib.get_close_matches(name, methods, n=1)
+        hint = f"; did you mean .{close[0]}()?" if close else f"; methods: {', '.join(methods)}"
+        raise _UnknownMethodError(f"PromptBuilder has no method {name!r}{hint}")
 
     # -- text parts -------------------------------------------------------------------------
     def scene(self, description: str) -> PromptBuilder:

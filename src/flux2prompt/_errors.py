@@ -8,10 +8,15 @@ Every error the library raises on purpose derives from :class:`Flux2PromptError`
     │   └── PromptValidationError     a document broke the schema; carries every issue with its path
     ├── SourceError                   a prompt source could not be read: missing file, bad
     │                                 JSON/TOML, unknown ``file.py:NAME``; names file and line
-    └── APIError                      (flux2prompt.transport) the Workers AI request failed
-        ├── APIConnectionError
+    ├── ConfigurationError            (transport) no account id / API token; names the variables
+    ├── ParameterError                (transport) a parameter refused before sending (ValueError)
+    │   └── ImageError                an input image unreadable or too large, or Pillow missing
+    └── APIError                      (transport) the Workers AI request failed
+        ├── APIConnectionError        no HTTP response (retried)
         │   └── APITimeoutError
-        └── APIStatusError            one small subclass per HTTP status / Workers AI code
+        ├── ResponseError             a 2xx that is not the documented envelope
+        └── APIStatusError            one small subclass per HTTP status / Workers AI code:
+                                      the full tree is in ``flux2prompt.transport``'s errors
 
 Example:
     >>> from flux2prompt import Flux2PromptError, load
