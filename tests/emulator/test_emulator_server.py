@@ -504,11 +504,11 @@ def test_sixteen_parallel_requests_overlap(client: httpx.Client) -> None:
 def test_a_thousand_sequential_keep_alive_requests(emu: Emulator, client: httpx.Client) -> None:
     url = run_url(emu)
     fields = form(prompt="fast", width="256", height="256", seed="1")
-    started = time.perf_counter()
-    for _ in range(1000):
-        assert client.post(url, files=fields).status_code == 200
-    elapsed = time.perf_counter() - started
-    assert elapsed < 10, f"1,000 keep-alive requests took {elapsed:.2f} s"
+    # Robustness, not speed (benchmarks/bench_transport.py measures that): a long keep-alive
+    # session answers every request and records each exactly once.
+    statuses = [client.post(url, files=fields).status_code for _ in range(1000)]
+    assert statuses == [200] * 1000
+    assert len(emu.requests) == 1000
 
 
 def test_keep_alive_reuses_one_connection(emu: Emulator) -> None:
