@@ -35,14 +35,12 @@ import string
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
-from flux2prompt._schema import json_path
+from flux2prompt._schema import json_path, packaged_schema, packaged_validator
 
 if TYPE_CHECKING:
     import jsonschema
@@ -62,6 +60,7 @@ __all__ = [
 
 #: The suffixes of files that :func:`read_prompt_document` reads.
 PROMPT_FILE_SUFFIXES: tuple[str, ...] = (".json", ".toml")
+_FILE_SCHEMA = "prompt-file.schema.json"
 
 # Keys that only a prompt file has: a JSON document with one of them but no "prompt" key is a
 # prompt file with its prompt forgotten, not a plain prompt document with unknown keys.
@@ -376,31 +375,13 @@ def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
     return False
 
 
-@cache
-def _file_schema() -> dict[str, Any]:
-    text = (
-        resources.files("flux2prompt")
-        .joinpath("schemas", "prompt-file.schema.json")
-        .read_text(encoding="utf-8")
-    )
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-@cache
-def _file_validator() -> jsonschema.Draft202012Validator:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(_file_schema())
-
-
 def prompt_file_schema() -> dict[str, Any]:
     """A copy of the JSON Schema (Draft 2020-12) of prompt files.
 
     >>> prompt_file_schema()["title"]
     'flux2prompt prompt file'
     """
-    return copy.deepcopy(_file_schema())
+    return copy.deepcopy(packaged_schema(_FILE_SCHEMA))
 
 
 _JSON_TYPE = {
@@ -441,7 +422,7 @@ def _metadata_message(error: jsonschema.ValidationError) -> str:
 
 
 def _metadata_issues(document: Any) -> list[str]:
-    validator = _file_validator()
+    validator = packaged_validator(_FILE_SCHEMA)
     issues: list[str] = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         base = list(error.absolute_path)

@@ -41,6 +41,8 @@ __all__ = [
     "find_issues",
     "json_data",
     "json_path",
+    "packaged_schema",
+    "packaged_validator",
     "schema",
 ]
 
@@ -56,18 +58,33 @@ MAX_DEPTH = 64
 
 
 @cache
+def packaged_schema(name: str) -> dict[str, Any]:
+    """The packaged JSON Schema ``schemas/NAME``, read once; copy it before handing it out.
+
+    >>> packaged_schema("batch-job.schema.json")["title"]
+    'flux2prompt batch job'
+    """
+    text = resources.files("flux2prompt").joinpath("schemas", name).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
+    """A (python-jsonschema) validator of the self-contained packaged schema ``schemas/NAME``.
+
+    >>> packaged_validator("prompt-file.schema.json").is_valid({"name": "hero", "prompt": {}})
+    True
+    """
+    return jsonschema.Draft202012Validator(packaged_schema(name))
+
+
 def _raw_schema(profile: str) -> dict[str, Any]:
     if profile not in SCHEMA_FILES:
         raise PromptError(
             f"unknown profile {profile!r}; choose one of {', '.join(repr(p) for p in PROFILES)}"
         )
-    text = (
-        resources.files("flux2prompt")
-        .joinpath("schemas", SCHEMA_FILES[profile])
-        .read_text(encoding="utf-8")
-    )
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
+    return packaged_schema(SCHEMA_FILES[profile])
 
 
 def schema(profile: Profile = "flux2") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import Prompt, PromptError, PromptValidationError, SourceError
-from flux2prompt.cli._source import resolve_source, split_source
+from flux2prompt._source import resolve_source, split_source
 
 BUILDERS = """\
 import sys

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flux2prompt.batch._atomic import atomic_write
+from flux2prompt._atomic import atomic_write
 from flux2prompt.batch._manifest import effective_records, record_order
 from flux2prompt.batch._naming import inside
 

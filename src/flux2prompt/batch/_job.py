@@ -35,27 +35,21 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import difflib
-import importlib.util
-import itertools
-import json
 import os
 import re
-import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import Any
 
 from flux2prompt._builder import PromptBuilder
-from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
+from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._model import Prompt
-from flux2prompt._schema import json_path
+from flux2prompt._pysource import import_python_file, lookup
+from flux2prompt._schema import json_path, packaged_schema, packaged_validator
 from flux2prompt._templates import (
     Dataset,
     Matrix,
@@ -83,6 +77,7 @@ DEFAULT_RATE_LIMIT = 720
 DEFAULT_RETRIES = 5
 _DEFAULT_MODEL = "flux-2-dev"
 _PARAMETERS = ("width", "height", "steps", "guidance")
+_SCHEMA = "batch-job.schema.json"
 
 
 @dataclass(frozen=True)
@@ -171,17 +166,6 @@ class BatchJob:
 # -- the schema ----------------------------------------------------------------------------------
 
 
-@cache
-def _raw_schema() -> dict[str, Any]:
-    text = (
-        resources.files("flux2prompt")
-        .joinpath("schemas", "batch-job.schema.json")
-        .read_text(encoding="utf-8")
-    )
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
 def job_schema() -> dict[str, Any]:
     """A copy of the JSON Schema (Draft 2020-12) of batch job files.
 
@@ -189,14 +173,7 @@ def job_schema() -> dict[str, Any]:
         >>> job_schema()["title"]
         'flux2prompt batch job'
     """
-    return json.loads(json.dumps(_raw_schema()))  # type: ignore[no-any-return]
-
-
-@cache
-def _validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(_raw_schema())
+    return copy.deepcopy(packaged_schema(_SCHEMA))
 
 
 def _schema_message(error: Any) -> tuple[list[str | int], str]:
@@ -263,7 +240,7 @@ def _line_of(text: str, path: Sequence[str | int]) -> int | None:
 def _check_schema(document: Any, text: str, source: str) -> None:
     from jsonschema.exceptions import relevance
 
-    errors = sorted(_validator().iter_errors(document), key=relevance)
+    errors = sorted(packaged_validator(_SCHEMA).iter_errors(document), key=relevance)
     if not errors:
         return
     path, message = _schema_message(errors[0])
@@ -276,52 +253,11 @@ def _check_schema(document: Any, text: str, source: str) -> None:
 
 # -- templates from files ------------------------------------------------------------------------
 
-_module_ids = itertools.count()
-
-
-def _import_python(path: Path) -> ModuleType:
-    label = str(path)
-    if not path.is_file():
-        raise SourceError("no such template file", source=label)
-    name = f"flux2prompt_batch_template_{next(_module_ids)}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SourceError("cannot be imported as a Python module", source=label)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except Flux2PromptError:
-        del sys.modules[name]
-        raise
-    except Exception as exc:
-        del sys.modules[name]
-        if isinstance(exc, SyntaxError):
-            raise SourceError(f"syntax error: {exc.msg}", source=label, line=exc.lineno) from None
-        line = None
-        for frame in traceback.extract_tb(exc.__traceback__):
-            if frame.filename and Path(frame.filename).resolve() == path.resolve():
-                line = frame.lineno
-        raise SourceError(
-            f"importing it raised {type(exc).__name__}: {exc}", source=label, line=line
-        ) from exc
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
-    return module
-
 
 def _python_template(path: Path, name: str) -> Template:
-    module = _import_python(path)
+    module = import_python_file(path, what="template file")
     label = f"{path}:{name}"
-    if not hasattr(module, name):
-        public = [n for n in vars(module) if not n.startswith("_")]
-        close = difflib.get_close_matches(name, public, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SourceError(f"no name {name!r} in this file{hint}", source=str(path))
-    value = getattr(module, name)
+    value = lookup(module, name, path)
     if isinstance(value, Template):
         return value
     if isinstance(value, PromptBuilder | Prompt):

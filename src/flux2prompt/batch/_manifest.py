@@ -41,8 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flux2prompt._atomic import atomic_write
 from flux2prompt._errors import SourceError
-from flux2prompt.batch._atomic import atomic_write
 
 __all__ = [
     "MANIFEST_NAME",

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt.batch._atomic import remove_temporary_files
+from flux2prompt._atomic import remove_temporary_files
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter

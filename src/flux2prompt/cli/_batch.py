@@ -16,16 +16,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
+from flux2prompt._errors import PromptError
 from flux2prompt.batch import (
     BatchReport,
     BatchRunner,
@@ -38,16 +35,7 @@ from flux2prompt.batch import (
     write_gallery,
 )
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import (
-    EXIT_INVALID,
-    EXIT_USAGE,
-    echo_data,
-    fail,
-    print_error,
-    stderr,
-    stdout,
-)
-from flux2prompt.transport import ConfigurationError, ParameterError
+from flux2prompt.cli._output import echo_data, fail, handle_errors, print_error, stderr, stdout
 
 __all__ = ["batch", "manifest_app", "merge"]
 
@@ -57,21 +45,6 @@ _EMULATOR_TOKEN = "emulator-token"
 
 manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", no_args_is_help=True)
 app.add_typer(manifest_app)
-
-
-@contextlib.contextmanager
-def _reported() -> Iterator[None]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except Flux2PromptError as exc:
-            usage = SourceError | ParameterError | ConfigurationError
-            print_error(str(exc))
-            raise typer.Exit(EXIT_USAGE if isinstance(exc, usage) else EXIT_INVALID) from None
-        finally:
-            for warning in caught:
-                stderr.print(f"warning: {warning.message}")
 
 
 def _print_dry_run(dry: DryRun, job_path: Path) -> None:
@@ -200,7 +173,7 @@ def batch(
         part = Shard.parse(shard) if shard else None
     except PromptError as exc:
         fail(f"--shard: {exc}")
-    with _reported():
+    with handle_errors(show_warnings=True):
         loaded = load_job(job)
         runner = BatchRunner(
             loaded,
@@ -243,7 +216,7 @@ def merge(
 
     Merging the manifests of every shard gives the records of an unsharded run.
     """
-    with _reported():
+    with handle_errors(show_warnings=True):
         report = merge_manifests(manifests, out)
         stdout.print(
             f"merged {len(manifests)} manifest(s), {report.read} records, into {report.path}: "

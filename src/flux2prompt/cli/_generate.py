@@ -13,24 +13,17 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flux2prompt._errors import Flux2PromptError, SourceError
+from flux2prompt._errors import SourceError
 from flux2prompt._model import Prompt
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, print_error, stderr, stdout
-from flux2prompt.transport import (
-    ConfigurationError,
-    ImageResult,
-    ParameterError,
-    WorkersAI,
-    estimate_cost,
-)
+from flux2prompt.cli._output import fail, handle_errors, stderr, stdout
+from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
 
 __all__ = ["generate"]
 
@@ -38,33 +31,6 @@ _FORMAT_BY_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "w
 # Placeholders for the local emulator, which accepts any bearer token.
 _EMULATOR_ACCOUNT = "emulator"
 _EMULATOR_TOKEN = "emulator-token"
-
-
-def _exit_code(exc: Flux2PromptError) -> int:
-    # The invocation is wrong (bad option, unreadable file, no credentials): 2. The request or
-    # the prompt failed: 1.
-    usage = SourceError | ParameterError | ConfigurationError
-    return EXIT_USAGE if isinstance(exc, usage) else EXIT_INVALID
-
-
-@contextlib.contextmanager
-def _reported() -> Iterator[None]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except Flux2PromptError as exc:
-            _print_warnings(caught)
-            attempts = getattr(exc, "attempts", 1)
-            tried = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
-            print_error(f"{exc}{tried}")
-            raise typer.Exit(_exit_code(exc)) from None
-    _print_warnings(caught)
-
-
-def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
-    for warning in caught:
-        stderr.print(f"warning: {warning.message}")
 
 
 @contextlib.contextmanager
@@ -82,7 +48,7 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str 
 def _load_source(source: str) -> tuple[Prompt, str | None, Mapping[str, int | float]]:
     """The prompt of SOURCE, and the model and parameters a prompt file sets (else none)."""
     from flux2prompt import load_prompt_file
-    from flux2prompt.cli._source import resolve_source, split_source
+    from flux2prompt._source import resolve_source, split_source
 
     path, name = split_source(source)
     if name is None and path.suffix.lower() in (".json", ".toml"):
@@ -175,10 +141,11 @@ def generate(
     """
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
-        print_error(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
-        raise typer.Exit(EXIT_USAGE)
-    with _reported():
+        fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
+    # The source on its own, so that a problem in the prompt names its file.
+    with handle_errors(source, show_warnings=True):
         prompt, file_model, file_parameters = _load_source(source)
+    with handle_errors(show_warnings=True):
         # A prompt file's model and parameters are the defaults; options given here win.
         options = {"width": width, "height": height, "steps": steps, "guidance": guidance}
         parameters = {**file_parameters, **{k: v for k, v in options.items() if v is not None}}

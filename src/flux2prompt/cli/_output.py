@@ -9,8 +9,10 @@ Three rules keep the command line scriptable:
   (user text such as ``[0]`` or ``:smile:`` prints as itself). Style on purpose with
   ``style=...`` or a :class:`rich.text.Text`.
 - Errors are one line each, ``error: ...`` on stderr, and never a traceback. Exit codes:
-  ``0`` success, ``1`` an invalid prompt (or any other library error), ``2`` usage errors and
-  unreadable input (:class:`~flux2prompt.SourceError`).
+  ``0`` success, ``1`` an invalid prompt, a failed request (or any other library error), ``2``
+  a wrong invocation: unreadable input (:class:`~flux2prompt.SourceError`), a parameter refused
+  before sending (:class:`~flux2prompt.transport.ParameterError`) or missing credentials
+  (:class:`~flux2prompt.transport.ConfigurationError`).
 
 Example, in a command module::
 
@@ -24,6 +26,8 @@ Example, in a command module::
 
 Inside :func:`handle_errors`, a :class:`~flux2prompt.Flux2PromptError` becomes its lines on
 stderr and ``typer.Exit`` with :func:`exit_code_for`; anything else is a bug and propagates.
+With ``show_warnings=True`` the warnings raised inside are printed as ``warning: ...`` lines
+(before the error, if there is one).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from typing import NoReturn
 
 import typer
@@ -39,6 +44,7 @@ from rich.console import Console
 from rich.text import Text
 
 from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
+from flux2prompt.transport import APIError, ConfigurationError, ParameterError
 
 __all__ = [
     "EXIT_INVALID",
@@ -50,6 +56,7 @@ __all__ = [
     "fail",
     "handle_errors",
     "print_error",
+    "print_warnings",
     "stderr",
     "stdout",
 ]
@@ -57,6 +64,9 @@ __all__ = [
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+
+# The errors that mean the command was called wrongly: the fix is in the invocation.
+_USAGE_ERRORS = (SourceError, ParameterError, ConfigurationError)
 
 # file=None makes rich look up sys.stdout / sys.stderr at each write, so test runners that swap
 # the streams see the output. soft_wrap: a long line stays one line in a pipe.
@@ -100,8 +110,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def exit_code_for(exc: Flux2PromptError) -> int:
-    """``2`` for unreadable input (:class:`~flux2prompt.SourceError`), ``1`` for anything else."""
-    return EXIT_USAGE if isinstance(exc, SourceError) else EXIT_INVALID
+    """``2`` when the invocation is wrong (unreadable input, a refused parameter, no
+    credentials), ``1`` for anything else (an invalid prompt, a failed request).
+
+    >>> from flux2prompt import SourceError
+    >>> exit_code_for(SourceError("no such file", source="a.json"))
+    2
+    """
+    return EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else EXIT_INVALID
 
 
 def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
@@ -109,7 +125,7 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
 
     A :class:`~flux2prompt.PromptValidationError` gives one ``$.json.path: message`` line per
     issue; other errors give their message on one line, not prefixed again when it already
-    names its file.
+    names its file. A request that was retried says how many attempts were made.
 
     >>> from flux2prompt import load, Flux2PromptError
     >>> try:
@@ -122,21 +138,42 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
     if isinstance(exc, PromptValidationError):
         return [f"{prefix}{issue}" for issue in exc.issues]
     message = str(exc).replace("\n", " ")
+    if isinstance(exc, APIError) and exc.attempts > 1:
+        message += f" (gave up after {exc.attempts} attempts)"
     if (isinstance(exc, SourceError) and exc.source) or message.startswith(prefix):
         prefix = ""  # the message names its file already
     return [prefix + message]
 
 
+def print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:
+    """Print each warning as ``warning: message`` on stderr."""
+    for warning in caught:
+        stderr.print(f"warning: {warning.message}")
+
+
 @contextlib.contextmanager
-def handle_errors(source: str | None = None) -> Iterator[None]:
+def handle_errors(source: str | None = None, *, show_warnings: bool = False) -> Iterator[None]:
     """Turn a :class:`~flux2prompt.Flux2PromptError` into ``error:`` lines and an exit code.
 
     Works as a context manager (``with handle_errors(source): ...``) and as a decorator
-    (``@handle_errors()`` under ``@app.command()``).
+    (``@handle_errors()`` under ``@app.command()``). The lines come from :func:`error_lines`
+    (prefixed with ``source``), the exit code from :func:`exit_code_for`. With
+    ``show_warnings``, warnings raised inside are caught and printed when the block ends, before
+    the error lines if it fails.
     """
-    try:
-        yield
-    except Flux2PromptError as exc:
-        for line in error_lines(exc, source):
-            print_error(line)
-        raise typer.Exit(exit_code_for(exc)) from None
+    with contextlib.ExitStack() as stack:
+        caught: list[warnings.WarningMessage] = []
+        if show_warnings:
+            caught = stack.enter_context(warnings.catch_warnings(record=True))
+            warnings.simplefilter("always")
+        try:
+            yield
+        except Flux2PromptError as exc:
+            print_warnings(caught)
+            for line in error_lines(exc, source):
+                print_error(line)
+            raise typer.Exit(exit_code_for(exc)) from None
+        except BaseException:
+            print_warnings(caught)  # e.g. after a command's own error line and typer.Exit
+            raise
+        print_warnings(caught)

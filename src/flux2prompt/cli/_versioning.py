@@ -11,7 +11,6 @@ Both are thin faces over :mod:`flux2prompt._versioning`. Exit codes follow
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from rich.text import Text
 
 from flux2prompt._versioning import (
     LOCK_FILE,
+    LockCheck,
     PromptDiff,
     build_lock,
     compare_locks,
@@ -118,25 +118,21 @@ def lock_command(
     Commit flux2prompt.lock; in CI, `flux2-prompt lock --check` fails when a prompt changed
     without the lockfile being updated, so every prompt change shows up in review.
     """
-    with handle_errors(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    result: LockCheck | None = None
+    with handle_errors(show_warnings=True):
         current = build_lock(paths or [Path(".")], base=file.parent)
-        if check:
-            if not file.exists():
-                for warning in caught:
-                    stderr.print(f"warning: {warning.message}")
-                print_error(f"{file}: no lockfile; run `flux2-prompt lock` and commit {file.name}")
-                raise typer.Exit(EXIT_INVALID)
-            result = compare_locks(read_lock(file), current)
-        else:
+        if not check:
             written = write_lock(current, file)
-    for warning in caught:
-        stderr.print(f"warning: {warning.message}")
+        elif file.exists():
+            result = compare_locks(read_lock(file), current)
+    if check and result is None:
+        print_error(f"{file}: no lockfile; run `flux2-prompt lock` and commit {file.name}")
+        raise typer.Exit(EXIT_INVALID)
     count = len(current.prompts)
     noun = "prompt" if count == 1 else "prompts"
     if not current.prompts:
         stderr.print("warning: no prompt files found (*.prompt.toml, *.prompt.json)")
-    if not check:
+    if result is None:  # no --check: the lockfile was written, or was already up to date
         state = "wrote" if written else "unchanged:"
         out.print(f"{state} {file} ({count} {noun})")
         return

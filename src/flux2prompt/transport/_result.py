@@ -11,29 +11,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from flux2prompt._atomic import atomic_write
 from flux2prompt.transport._errors import ImageError, ResponseError
 from flux2prompt.transport._images import MEDIA_TYPES, detect_format, image_size
 
 __all__ = ["ImageResult"]
 
 _EXTENSIONS: Final = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
-
-
-def _umask() -> int:
-    # os.umask can only be read by setting it; done once, at import, before any thread runs.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE: Final = 0o666 & ~_umask()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,21 +136,7 @@ class ImageResult:
                 f"{' or '.join(allowed)} (e.g. {target.with_suffix(allowed[0]).name!r})",
                 parameter="path",
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; an image is an ordinary file
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(target.parent)
-        return target
+        return atomic_write(target, self.data)
 
     def _repr_png_(self) -> bytes | None:
         # Notebooks display the image inline.
@@ -169,19 +144,3 @@ class ImageResult:
 
     def _repr_jpeg_(self) -> bytes | None:
         return self.data if self.format == "jpeg" else None
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on every platform.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,0 +1,151 @@
+"""Resolve a SOURCE string to a validated :class:`~flux2prompt.Prompt`.
+
+A SOURCE is one of:
+
+- a prompt file: a ``.json`` prompt document, or a prompt file with metadata
+  (``hero.prompt.toml``, ``hero.prompt.json``), read with ``flux2prompt.load(Path(...))``;
+- ``path/to/file.py:NAME``, where ``NAME`` in that file is a :class:`~flux2prompt.PromptBuilder`,
+  a :class:`~flux2prompt.Prompt`, or a function of no arguments returning one of them.
+
+Every problem in reaching the prompt raises :class:`~flux2prompt.SourceError` naming the file
+(and the line, when there is one): a missing file, a syntax error, an exception while importing,
+an unknown ``NAME`` (with a did-you-mean), a ``NAME`` of the wrong type. Problems in the prompt
+itself raise :class:`~flux2prompt.PromptError` or :class:`~flux2prompt.PromptValidationError`.
+The Python files are imported by :mod:`flux2prompt._pysource`. The command line reads every
+SOURCE argument through :func:`resolve_source`.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "shots.py").write_text(
+    ...     "from flux2prompt import scene\\nhero = scene('a lighthouse at dusk')\\n"
+    ... )
+    >>> resolve_source(f"{folder}/shots.py:hero").to_json()
+    '{"scene":"a lighthouse at dusk"}'
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from types import ModuleType
+from typing import TypeGuard
+
+from flux2prompt._builder import PromptBuilder
+from flux2prompt._errors import SourceError
+from flux2prompt._load import load
+from flux2prompt._model import Profile, Prompt
+from flux2prompt._pysource import import_python_file, lookup, public_names, reraise
+
+__all__ = ["resolve_source", "split_source"]
+
+
+def split_source(source: str) -> tuple[Path, str | None]:
+    """Split a SOURCE into its file and, for ``file.py:NAME``, the name.
+
+    >>> split_source("examples/poster.py:poster")
+    (PosixPath('examples/poster.py'), 'poster')
+    >>> split_source("prompts/hero.json")
+    (PosixPath('prompts/hero.json'), None)
+    """
+    path, sep, name = source.rpartition(":")
+    if sep and path.endswith(".py"):
+        return Path(path), name
+    return Path(source), None
+
+
+def resolve_source(source: str, *, profile: Profile = "flux2") -> Prompt:
+    """Return the prompt that ``source`` names, validated under ``profile``.
+
+    Raises :class:`~flux2prompt.SourceError` when the source cannot be read, and
+    :class:`~flux2prompt.PromptError` (or its subclass ``PromptValidationError``) when it can but
+    the prompt is not valid.
+    """
+    if not source.strip():
+        raise SourceError("empty SOURCE; give a prompt file or path/to/file.py:NAME")
+    path, name = split_source(source)
+    if name is None and path.suffix != ".py":
+        return load(path, profile=profile)
+    module = import_python_file(path)
+    if not name:
+        found = _prompt_names(module)
+        hint = f"; for example {path}:{found[0]}" if found else ""
+        raise SourceError(
+            f"a Python source needs a name: {path}:NAME, where NAME is a prompt builder, a Prompt "
+            f"or a function of no arguments returning one{hint}",
+            source=str(path),
+        )
+    return load(_value_of(module, name, path), profile=profile)
+
+
+def _is_prompt_like(value: object) -> TypeGuard[PromptBuilder | Prompt]:
+    return isinstance(value, PromptBuilder | Prompt)
+
+
+def _callable_without_arguments(value: object) -> bool:
+    if not (inspect.isfunction(value) or inspect.ismethod(value)):
+        return False
+    try:
+        inspect.signature(value).bind()
+    except TypeError:
+        return False
+    return True
+
+
+def _prompt_names(module: ModuleType) -> list[str]:
+    """Names in ``module`` that could be a SOURCE's NAME: builders, prompts and functions of no
+    arguments defined in the module itself."""
+    found = []
+    for name in public_names(module):
+        value = getattr(module, name, None)
+        if _is_prompt_like(value) or (
+            _callable_without_arguments(value)
+            and getattr(value, "__module__", None) == module.__name__
+        ):
+            found.append(name)
+    return found
+
+
+def _no_name_hint(module: ModuleType) -> str:
+    candidates = _prompt_names(module)
+    if candidates:
+        return f"; prompts here: {', '.join(candidates)}"
+    return "; it defines no prompt builder, Prompt or function of no arguments"
+
+
+def _value_of(module: ModuleType, name: str, path: Path) -> PromptBuilder | Prompt:
+    label = f"{path}:{name}"
+    value = lookup(module, name, path, otherwise=lambda: _no_name_hint(module))
+    if _is_prompt_like(value):
+        return value
+    if callable(value) and (inspect.isfunction(value) or inspect.ismethod(value)):
+        if not _callable_without_arguments(value):
+            raise SourceError(
+                f"{name!r} takes arguments; a SOURCE names a function of no arguments",
+                source=label,
+            )
+        try:
+            result = value()
+        except BaseException as exc:
+            reraise(exc, path, f"calling {name}()")
+        if _is_prompt_like(result):
+            return result
+        raise SourceError(
+            f"{name}() returned {_kind(result)}, not a prompt builder or Prompt", source=label
+        )
+    raise SourceError(
+        f"{name!r} is {_kind(value)}; a SOURCE names a prompt builder, a Prompt or a function of "
+        "no arguments returning one",
+        source=label,
+    )
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "None"
+    if inspect.isclass(value):
+        return f"the class {value.__name__}"
+    if inspect.ismodule(value):
+        return "a module"
+    kind = type(value).__name__
+    return f"{'an' if kind[0].lower() in 'aeiou' else 'a'} {kind}"
