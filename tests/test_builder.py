@@ -136,6 +136,15 @@ def test_text_colour_takes_hex_css_names_and_rgb() -> None:
     assert text("A", color=(255, 87, 51)).color == "#FF5733"
 
 
+def test_missing_text_content_says_it_is_required() -> None:
+    # pydantic's "Field required, got {}" named neither the argument nor the problem clearly.
+    with pytest.raises(PromptError) as info:
+        text(None)  # type: ignore[arg-type]
+    assert str(info.value) == "text(content=...): is required"
+    with pytest.raises(PromptError, match=r"^text\(content=\.\.\.\): is required$"):
+        scene("poster").text(None)  # type: ignore[arg-type]
+
+
 def test_camera_f_number_accepts_a_number() -> None:
     assert camera(f_number=2.8).f_number == "f/2.8"
     assert camera(f_number=16).f_number == "f/16"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -128,9 +129,38 @@ def test_unnamed_snapshots_in_one_test_are_numbered(tmp_path: Path) -> None:
     snapshots = PromptSnapshot(tmp_path, "test_x[a b]", update=True)
     snapshots.assert_match(scene("one"))
     snapshots.assert_match(scene("two"))
-    assert {p.name for p in tmp_path.iterdir()} == {"test_x_a_b.json", "test_x_a_b-2.json"}
-    assert json.loads((tmp_path / "test_x_a_b-2.json").read_text("utf-8")) == {"scene": "two"}
+    # The space was replaced, so a hash of the real name keeps it apart from "test_x[a_b]".
+    base = "test_x[a_b]-" + hashlib.sha256(b"test_x[a b]").hexdigest()[:8]
+    assert {p.name for p in tmp_path.iterdir()} == {f"{base}.json", f"{base}-2.json"}
+    assert json.loads((tmp_path / f"{base}-2.json").read_text("utf-8")) == {"scene": "two"}
     with pytest.raises(ValueError, match="no path separators"):
         snapshots.assert_match(scene("three"), name="../escape")
     with pytest.raises(ValueError, match="used twice"):
-        snapshots.assert_match(scene("four"), name="test_x_a_b")
+        snapshots.assert_match(scene("four"), name=base)
+
+
+def test_default_names_keep_classes_and_parameters_apart(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_prompts="""
+import pytest
+from flux2prompt import scene
+
+class TestMug:
+    def test_hero(self, prompt_snapshot):
+        prompt_snapshot.assert_match(scene("a mug"))
+
+class TestVase:
+    def test_hero(self, prompt_snapshot):
+        prompt_snapshot.assert_match(scene("a vase"))
+
+@pytest.mark.parametrize("city", ["a/b", "a_b", "ab"])
+def test_city(prompt_snapshot, city):
+    prompt_snapshot.assert_match(scene(city))
+"""
+    )
+    run(pytester, "--update-prompt-snapshots").assert_outcomes(passed=5)
+    names = sorted(path.name for path in snapshot_dir(pytester).iterdir())
+    assert len(names) == 5
+    assert {"TestMug.test_hero.json", "TestVase.test_hero.json"} <= set(names)
+    assert {"test_city[ab].json", "test_city[a_b].json"} <= set(names)
+    run(pytester).assert_outcomes(passed=5)

@@ -63,6 +63,7 @@ _MESSAGES = {
     "too_short": "must not be empty",
     "string_too_short": "must not be empty",
     "tuple_type": "expected a list",
+    "missing": "is required",
 }
 
 
@@ -79,7 +80,7 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
             item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
             message = _MESSAGES.get(item["type"], str(item["msg"]).removeprefix("Value error, "))
             shown = repr(item.get("input"))
-            if shown not in message:
+            if item["type"] != "missing" and shown not in message:
                 message += f", got {shown}"
             problem = f"{where}({arg}=...){item_no}: {message}"
             if problem not in problems:  # a union reports each member; one line is enough

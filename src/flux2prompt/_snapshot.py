@@ -18,6 +18,7 @@ writes every snapshot the run compares.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,7 +30,7 @@ import pytest
 __all__ = ["PromptSnapshot", "prompt_snapshot", "pytest_addoption"]
 
 _OPTION = "--update-prompt-snapshots"
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*$")
 _written = pytest.StashKey[list[Path]]()
 
 
@@ -73,7 +74,7 @@ class PromptSnapshot:
         self, directory: Path, default_name: str, *, update: bool = False, config: Any = None
     ) -> None:
         self.directory = directory
-        self.default_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", default_name).strip("_") or "prompt"
+        self.default_name = _default_name(default_name)
         self.update = update
         self._config = config
         self._unnamed = 0
@@ -89,7 +90,7 @@ class PromptSnapshot:
             name = self.default_name + ("" if self._unnamed == 1 else f"-{self._unnamed}")
         elif not _NAME.match(name):
             raise ValueError(
-                f"snapshot name {name!r}: use letters, digits, '_', '-' and '.', no path "
+                f"snapshot name {name!r}: use letters, digits, '_', '-', '.', '[' and ']', no path "
                 "separators, not starting with '.' or '-'"
             )
         if name in self._used:
@@ -162,13 +163,23 @@ class PromptSnapshot:
             return str(path)
 
 
+def _default_name(test: str) -> str:
+    """A file name for the test ``test`` (``Class.test_name[params]``), distinct per test: when
+    characters had to be replaced, a hash of the real name keeps ``[a/b]`` and ``[a_b]`` apart."""
+    name = re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", test).strip("_.-") or "prompt"
+    if name != test:
+        name += "-" + hashlib.sha256(test.encode("utf-8")).hexdigest()[:8]
+    return name
+
+
 @pytest.fixture
 def prompt_snapshot(request: pytest.FixtureRequest) -> PromptSnapshot:
     """Compare compiled prompts with their reviewed snapshots; see :class:`PromptSnapshot`."""
     test_file = Path(request.node.path)
     return PromptSnapshot(
         test_file.parent / "__prompt_snapshots__" / test_file.stem,
-        request.node.name,
+        # Class names too: TestMug::test_hero and TestVase::test_hero are two snapshots.
+        ".".join(request.node.nodeid.split("::")[1:]) or request.node.name,
         update=bool(request.config.getoption(_OPTION)),
         config=request.config,
     )

@@ -300,3 +300,30 @@ def test_the_token_appears_in_no_manifest_gallery_or_log(
     for data in [o.encode() for o in outputs] + files:
         assert token.encode() not in data
     assert load_job(job_path).name == "shots"
+
+
+def test_a_changed_output_pattern_moves_finished_images_without_sending_them(
+    tmp_path: Path,
+) -> None:
+    job = make_job(4)
+    renamed = make_job(4, output="tiles/{i}.{ext}")
+    with serve() as emu:
+        run(job, tmp_path, emu)
+        report = run(renamed, tmp_path, emu)
+        assert posts(emu) == 4  # copied, not generated again
+        assert (report.failed, report.skipped) == (0, 0)
+        assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == [
+            f"{i}.jpg" for i in range(4)
+        ]
+        assert run(renamed, tmp_path, emu).skipped == 4
+        (tmp_path / "tiles" / "2.jpg").write_bytes(b"changed")  # cannot be copied: sent
+        run(job, tmp_path, emu)
+        assert posts(emu) == 5
+    by_key = {
+        r["request_fingerprint"]: r
+        for r in read_manifest(tmp_path / "manifest.jsonl")
+        if r["status"] == "ok"
+    }
+    assert sorted(r["file"] for r in by_key.values()) == [f"tile-{i}.jpg" for i in range(4)]
+    for record in by_key.values():
+        assert sha256(tmp_path / record["file"]) == record["sha256"]

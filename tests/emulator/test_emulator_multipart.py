@@ -109,3 +109,25 @@ def test_validate_form_defaults_and_values() -> None:
 def test_invalid_utf8_text_field() -> None:
     with pytest.raises(ApiError, match="'/prompt' is not valid utf-8 text"):
         validate_form(DEV, [FormPart("prompt", None, "", b"\xff\xfe", "utf-8")])
+
+
+def test_an_integer_too_long_to_convert_is_bad_input_not_a_crash() -> None:
+    # int() refuses more than 4,300 digits with a ValueError; that must be a 400, not a 500.
+    parts = [
+        FormPart("prompt", None, "", b"x", "utf-8"),
+        FormPart("width", None, "", b"9" * 5000, "utf-8"),
+    ]
+    with pytest.raises(ApiError, match="'/width' is out of range") as info:
+        validate_form(DEV, parts)
+    assert len(str(info.value)) < 300  # the field is quoted by its start only
+
+
+def test_an_undecodable_image_is_named_without_internal_reprs() -> None:
+    parts = [
+        FormPart("prompt", None, "", b"x", "utf-8"),
+        FormPart("input_image_0", "a.png", "image/png", b"junk", "utf-8"),
+    ]
+    with pytest.raises(ApiError, match="'/input_image_0' is not a decodable image") as info:
+        validate_form(DEV, parts)
+    assert "BytesIO" not in str(info.value)
+    assert " at 0x" not in str(info.value)

@@ -157,3 +157,24 @@ def test_without_pillow_the_cli_imports_and_the_emulator_explains() -> None:
     assert (
         "flux2prompt.emulator needs Pillow: pip install 'flux2-prompt[emulator]'" in result.stdout
     )
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from typer.testing import CliRunner
+
+    from flux2prompt.cli._emulator import emulator
+    from flux2prompt.emulator.__main__ import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(_single(emulator), ["--port", port])
+        assert result.exit_code == 1
+        assert result.output.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+        assert "pick another --port" in result.output
+        assert "Traceback" not in result.output
+        with pytest.raises(SystemExit) as info:
+            main(["--port", port])
+        assert info.value.code == 1
+        assert f"error: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -199,3 +199,33 @@ def test_a_prompt_files_model_and_parameters_are_defaults(tmp_path: Path) -> Non
     assert f"request   {expected.fingerprint}" in stdout
     code, stdout, _ = run(str(path), "--out", str(out), "--emulator", "--seed", "1")
     assert "seed      1" in stdout
+
+
+def test_an_unwritable_out_is_refused_before_sending(prompt_file: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, stdout, stderr = run(str(prompt_file), "--out", str(blocker / "x.jpg"), "--emulator")
+    assert code == 2
+    assert stderr.startswith("error: --out ")
+    assert "cannot create the folder" in stderr
+    assert "Traceback" not in stdout + stderr
+    folder = tmp_path / "taken.jpg"
+    folder.mkdir()
+    code, _, stderr = run(str(prompt_file), "--out", str(folder), "--emulator")
+    assert code == 2
+    assert "is a folder" in stderr
+
+
+def test_a_failed_write_after_generating_is_one_line(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(self: ImageResult, path: object) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ImageResult, "save", full_disk)
+    code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator")
+    assert code == 1
+    assert (
+        stderr.strip()
+        == f"error: --out {tmp_path / 'x.jpg'}: cannot write the image: No space left on device"
+    )

@@ -405,3 +405,26 @@ def test_image_errors_are_parameter_errors() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert build_request("a fox", images=()).images == ()
+
+
+@pytest.mark.parametrize("token", ["s3cr3t\n", "s3 cr3t", "s3cr3tö", "s3cr3t\x00"])
+def test_a_token_no_header_can_carry_is_refused_up_front(token: str) -> None:
+    # Otherwise httpx fails on every attempt (retried as a connection error) or raises
+    # UnicodeEncodeError; the message must not quote the token.
+    with pytest.raises(ConfigurationError, match="CLOUDFLARE_API_TOKEN") as info:
+        WorkersAI(account_id="acc", api_token=token)
+    assert token.strip() not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://example.com/v4", "localhost:8787", "http://"])
+def test_a_base_url_that_is_not_http_is_refused_up_front(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="CLOUDFLARE_BASE_URL"):
+        WorkersAI(account_id="acc", api_token="tok", base_url=url)
+    with pytest.raises(ConfigurationError, match="CLOUDFLARE_GATEWAY_BASE_URL"):
+        WorkersAI(account_id="acc", api_token="tok", gateway="gw", gateway_base_url=url)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_a_timeout_must_be_positive_seconds(timeout: float) -> None:
+    with pytest.raises(ParameterError, match="timeout must be seconds"):
+        WorkersAI(account_id="acc", api_token="tok", timeout=timeout)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt._atomic import remove_temporary_files
+from flux2prompt._atomic import atomic_write, remove_temporary_files
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
@@ -322,36 +322,51 @@ class BatchRunner:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _recorded(self) -> dict[str, tuple[object, object]]:
-        """Request fingerprint -> (file, sha256) of its last ``ok`` record in the manifest."""
+    def _recorded(self) -> dict[str, dict[str, Any]]:
+        """Request fingerprint -> its last ``ok`` record in the manifest."""
         return {
-            record["request_fingerprint"]: (record.get("file"), record.get("sha256"))
+            record["request_fingerprint"]: record
             for record in iter_manifest(self.manifest_path)
             if record.get("status") == "ok"
         }
 
-    def _is_finished(self, recorded: tuple[object, object] | None) -> bool:
-        if recorded is None:
+    def _is_intact(self, record: dict[str, Any] | None) -> bool:
+        """Whether ``record``'s file exists with the recorded sha256."""
+        if record is None:
             return False
-        path = inside(self.out_dir, recorded[0])
-        return path is not None and _sha256_file(path) == recorded[1]
+        path = inside(self.out_dir, record.get("file"))
+        return path is not None and _sha256_file(path) == record.get("sha256")
+
+    @staticmethod
+    def _planned_file(item: PlannedItem, record: dict[str, Any]) -> str:
+        """The name ``item`` gets now for the image ``record`` holds (same extension)."""
+        return item.file_name(Path(str(record.get("file"))).suffix.lstrip("."))
 
     def _survey(self) -> tuple[DryRun, set[str]]:
         """Plan the whole batch once: counts, cost, the first items to send, finished keys."""
         ok = self._recorded()
         stats = PlanStats()
         finished: set[str] = set()
+        # Generated before under another name (the output pattern changed): the image is copied
+        # to its new name when the run reaches it, without a request.
+        self._reusable: dict[str, dict[str, Any]] = {}
         first: list[PlannedItem] = []
         total = 0
         spec = resolve_model(self.job.model)
         cost: float | None = 0.0 if spec.pricing is not None else None
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
-            if self._is_finished(ok.get(item.key)):
-                finished.add(item.key)
-                continue
+            record = ok.get(item.key)
+            if self._is_intact(record):
+                assert record is not None
+                if record.get("file") == self._planned_file(item, record):
+                    finished.add(item.key)
+                    continue
+                self._reusable[item.key] = record
             if len(first) < 3:
                 first.append(item)
+            if item.key in self._reusable:
+                continue
             if cost is not None:
                 params = item.request.params
                 cost += estimate_cost(
@@ -483,6 +498,20 @@ class BatchRunner:
         """Send one item until it succeeds or fails for good; called holding a place."""
         started_at = _now()
         clock = time.perf_counter()
+        reusable = self._reusable.get(item.key)
+        if reusable is not None:
+            try:
+                relative = await asyncio.to_thread(
+                    self._relocate, item, reusable, started_at, clock
+                )
+            except BaseException:
+                await self._limit.release()
+                raise
+            if relative is not None:
+                await self._limit.release()
+                self._generated += 1
+                self._notify(ItemOutcome(item.index, relative, "ok", None, 0))
+                return
         attempts = retries = throttled = 0
         holding = True
         try:
@@ -611,6 +640,37 @@ class BatchRunner:
             request_id=result.request_id,
         )
         self._writer.append(record)
+
+    def _relocate(
+        self, item: PlannedItem, old: dict[str, Any], started_at: str, clock: float
+    ) -> str | None:
+        """Copy the image of ``old`` to the name ``item`` has now and record it there; ``None``
+        (the item is sent) when that image has changed meanwhile (another item's new name)."""
+        source = inside(self.out_dir, old.get("file"))
+        if source is None:
+            return None
+        try:
+            data = source.read_bytes()
+        except OSError:
+            return None
+        if "sha256:" + hashlib.sha256(data).hexdigest() != old.get("sha256"):
+            return None
+        relative = self._planned_file(item, old)
+        atomic_write(self.out_dir / relative, data)
+        kept = {key: old.get(key) for key in ("sha256", "bytes", "format", "width", "height")}
+        record = self._record(
+            item,
+            started_at,
+            clock,
+            0,
+            status="ok",
+            file=relative,
+            **kept,
+            error=None,
+            request_id=old.get("request_id"),
+        )
+        self._writer.append(record)
+        return relative
 
     def _started(self, total: int, skipped: int) -> None:
         if self.observer is not None:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_USAGE, fail
+from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, fail
 
 __all__ = ["emulator"]
 
@@ -70,6 +70,7 @@ def emulator(
     """
     try:
         from flux2prompt.emulator import config_from_options, serve_forever
+        from flux2prompt.emulator._server import listen_failure
     except ImportError as exc:  # Pillow, an optional extra, is missing
         fail(str(exc), EXIT_USAGE)
     try:
@@ -94,4 +95,7 @@ def emulator(
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
-    serve_forever(config)
+    try:
+        serve_forever(config)
+    except OSError as exc:  # binding failed: the port is taken, the host does not resolve, ...
+        fail(listen_failure(config, exc), EXIT_INVALID)

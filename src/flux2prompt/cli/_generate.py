@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,7 @@ import typer
 from flux2prompt._errors import SourceError
 from flux2prompt._model import Prompt
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import fail, handle_errors, stderr, stdout
+from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
 from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
 
 __all__ = ["generate"]
@@ -61,7 +62,26 @@ def _load_source(source: str) -> tuple[Prompt, str | None, Mapping[str, int | fl
     return resolve_source(source), None, {}
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before the image is paid for, not after."""
+    if out.is_dir():
+        fail(f"--out {out}: is a folder; give a file name such as {out / 'image.jpg'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out {out}: cannot create the folder {out.parent}: {exc.strerror or exc}")
+    if not os.access(out.parent, os.W_OK):
+        fail(f"--out {out}: the folder {out.parent} is not writable")
+
+
 def _save(result: ImageResult, out: Path) -> tuple[Path, str | None]:
+    try:
+        return _save_as(result, out)
+    except OSError as exc:
+        fail(f"--out {out}: cannot write the image: {exc.strerror or exc}", EXIT_INVALID)
+
+
+def _save_as(result: ImageResult, out: Path) -> tuple[Path, str | None]:
     if out.suffix.lower() in result.extensions:
         return result.save(out), None
     # The image is paid for: keep it under the right extension rather than throw it away.
@@ -142,6 +162,7 @@ def generate(
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
+    _check_writable(out)
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source, show_warnings=True):
         prompt, file_model, file_parameters = _load_source(source)

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from flux2prompt.emulator._config import TOKEN_ENV_VAR, config_from_options
-from flux2prompt.emulator._server import serve_forever
+from flux2prompt.emulator._server import listen_failure, serve_forever
 
 __all__ = ["build_parser", "main"]
 
@@ -57,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         config = config_from_options(**options, image_format=image_format)
     except ValueError as exc:
         parser.error(str(exc))
-    serve_forever(config)
+    try:
+        serve_forever(config)
+    except OSError as exc:  # binding failed: the port is taken, the host does not resolve, ...
+        parser.exit(1, f"{parser.prog}: error: {listen_failure(config, exc)}\n")
 
 
 if __name__ == "__main__":

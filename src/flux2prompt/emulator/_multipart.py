@@ -154,15 +154,23 @@ def parse_form(content_type: str, body: bytes) -> list[FormPart]:
 
 def _integer(name: str, raw: str) -> int:
     if not _INTEGER.fullmatch(raw.strip()):
-        raise _bad_input(f"'/{name}' must be an integer, got {raw!r}")
-    return int(raw)
+        raise _bad_input(f"'/{name}' must be an integer, got {_shorten(raw)!r}")
+    try:
+        return int(raw)
+    except ValueError:  # more digits than Python converts (sys.int_info.str_digits_check_threshold)
+        raise _bad_input(f"'/{name}' is out of range, got {_shorten(raw)!r}") from None
+
+
+def _shorten(raw: str, limit: int = 40) -> str:
+    # A form field can be megabytes long; an error message quotes only its start.
+    return raw if len(raw) <= limit else raw[:limit] + "..."
 
 
 def _number(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise _bad_input(f"'/{name}' must be a number, got {raw!r}") from None
+        raise _bad_input(f"'/{name}' must be a number, got {_shorten(raw)!r}") from None
     if not math.isfinite(value):
         raise _bad_input(f"'/{name}' must be a finite number, got {raw!r}")
     return value
@@ -191,7 +199,10 @@ def _image_size(name: str, data: bytes) -> tuple[int, int]:
             image.load()
     except ApiError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        # Pillow's own message names a BytesIO object's address: true, but no help to a caller.
+        raise _bad_input(f"'/{name}' is not a decodable image (unrecognised format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise _bad_input(f"'/{name}' is not a decodable image ({exc})") from None
     return width, height
 

@@ -48,7 +48,14 @@ from flux2prompt.emulator._wire import (
     success_body,
 )
 
-__all__ = ["Emulator", "RecordedFile", "RecordedRequest", "serve", "serve_forever"]
+__all__ = [
+    "Emulator",
+    "RecordedFile",
+    "RecordedRequest",
+    "listen_failure",
+    "serve",
+    "serve_forever",
+]
 
 logger = logging.getLogger("flux2prompt.emulator")
 
@@ -595,6 +602,19 @@ def serve(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[Em
     """
     with Emulator(_resolve(config, overrides)) as emulator:
         yield emulator
+
+
+def listen_failure(config: EmulatorConfig, exc: OSError) -> str:
+    """One line saying why the emulator could not listen, for the two command lines.
+
+    >>> listen_failure(EmulatorConfig(port=8787), OSError(98, "Address already in use"))
+    'cannot listen on 127.0.0.1:8787: Address already in use; pick another --port (0 picks a free one)'
+    """  # noqa: E501
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = "pick another --port (0 picks a free one)"
+    if isinstance(exc, socket.gaierror):
+        hint = "check --host (an address such as 127.0.0.1 or 0.0.0.0)"
+    return f"cannot listen on {config.host}:{config.port}: {reason}; {hint}"
 
 
 def serve_forever(config: EmulatorConfig | None = None, *, out: TextIO | None = None) -> None:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -122,6 +123,35 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
     return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in items}
 
 
+def _check_token(token: str) -> None:
+    """Refuse a token no HTTP header can carry, before a request fails (and is retried) for it.
+
+    The token itself is never quoted: it is a secret even when it is malformed.
+    """
+    if not isinstance(token, str):
+        raise ConfigurationError(f"the API token must be a string, got {type(token).__name__}")
+    bad = [c for c in token if not " " < c < "\x7f"]
+    if bad:
+        kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
+        raise ConfigurationError(
+            f"the API token contains {kind}, which an HTTP header cannot carry; check "
+            f"{API_TOKEN_ENV} (or api_token=) for a stray newline, space or quote"
+        )
+
+
+def _check_base_url(name: str, url: str, env: str) -> None:
+    """Refuse a base URL that is not http(s)://host before a request fails (and is retried)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"{name} must be an http:// or https:// URL with a host, got {url!r}; check {name}= "
+            f"or {env}"
+        )
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -168,6 +198,7 @@ class BaseClient(Generic[_ClientT]):
             raise ParameterError(
                 f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
             )
+        _check_token(token)
         self.account_id: str = account_id
         self._api_token = _Secret(token)
         self.model: ModelSpec = resolve_model(model)
@@ -176,6 +207,9 @@ class BaseClient(Generic[_ClientT]):
         self.gateway_base_url: str = (
             gateway_base_url or _env(GATEWAY_BASE_URL_ENV) or DEFAULT_GATEWAY_BASE_URL
         ).rstrip("/")
+        _check_base_url("base_url", self.base_url, BASE_URL_ENV)
+        if gateway is not None:
+            _check_base_url("gateway_base_url", self.gateway_base_url, GATEWAY_BASE_URL_ENV)
         self.max_retries: int = max_retries
         self.resize_images: bool = resize_images
         self._owns_client = http_client is None
@@ -183,13 +217,19 @@ class BaseClient(Generic[_ClientT]):
         self.timeout: httpx.Timeout | None
         if isinstance(timeout, httpx.Timeout):
             self.timeout = timeout
-        elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        elif (
+            isinstance(timeout, int | float)
+            and not isinstance(timeout, bool)
+            and math.isfinite(timeout)
+            and timeout > 0
+        ):
             self.timeout = httpx.Timeout(float(timeout))
         elif timeout is None:
             self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
         else:
             raise ParameterError(
-                f"timeout must be seconds or an httpx.Timeout, got {timeout!r}", parameter="timeout"
+                f"timeout must be seconds (> 0) or an httpx.Timeout, got {timeout!r}",
+                parameter="timeout",
             )
         # Checked now rather than on the first request: both become URL path segments.
         check_path_segment("account_id", self.account_id)

@@ -118,7 +118,9 @@ class ImageResult:
         The bytes go to a temporary file in the same directory, are flushed to disk, and the
         file is renamed over ``path``: a reader never sees a half-written image. Parent
         directories are created. The extension must match the format (``.jpg``/``.jpeg``,
-        ``.png``, ``.webp``), else :class:`ImageError` says which one to use.
+        ``.png``, ``.webp``), else :class:`ImageError` says which one to use. A file that
+        cannot be written (no permission, a full disk) raises :class:`OSError`, as ``open()``
+        does, and leaves ``path`` untouched.
 
         Example:
             >>> import tempfile, pathlib
