@@ -95,11 +95,13 @@ def _print_report(report: BatchReport) -> None:
         f"{report.job}: {report.generated} generated, {report.skipped} already done, "
         f"{report.failed} failed in {report.elapsed:.1f} s{rate}"
     )
-    if report.rate_limited or report.retries:
+    if report.rate_limited:
         stdout.print(
             f"  retries   {report.retries} ({report.rate_limited} x HTTP 429; concurrency went "
             f"down to {report.lowest_concurrency})"
         )
+    elif report.retries:
+        stdout.print(f"  retries   {report.retries}")
     if report.duplicates:
         stdout.print(f"  dropped   {report.duplicates} exact duplicate request(s)")
     stdout.print(f"  manifest  {report.manifest}")
