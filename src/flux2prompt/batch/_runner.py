@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import httpx
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files
+from flux2prompt._errors import SourceError
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
@@ -397,7 +398,14 @@ class BatchRunner:
 
     async def run(self) -> BatchReport:
         """Generate every unfinished item; see the module docs."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"cannot create the output folder: {reason}; choose another --out",
+                source=str(self.out_dir),
+            ) from None
         remove_temporary_files(self.out_dir)
         survey, finished = self._survey()
         total = survey.total

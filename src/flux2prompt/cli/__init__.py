@@ -32,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
+    except OSError as exc:
+        # The last guard: a file the system refused (a full disk, a vanished folder) is one line.
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
+        raise SystemExit(1) from None
     except Exception as exc:
         # Typer's usage errors (click's UsageError family) carry format_message and exit_code;
         # they are matched by shape so no private module of typer is imported.
