@@ -279,7 +279,7 @@ CAMERA_ARGS = st.fixed_dictionaries(
         "f_number": st.one_of(st.sampled_from([1.4, 2.8, 8, 16]), st.just("f/5.6")),
         "iso": st.integers(50, 12800),
     },
-)
+).filter(bool)  # a camera needs at least one setting
 TEXT_ARGS = st.fixed_dictionaries(
     {"content": SAFE_TEXT},
     optional={

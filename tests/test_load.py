@@ -225,11 +225,11 @@ def _documents() -> st.SearchStrategy[dict[str, Any]]:
             "colors": st.lists(HEX, max_size=3),
             "color_match": SAFE_TEXT,
         },
-    )
+    ).filter(bool)  # an empty subject is refused
     camera_ = st.fixed_dictionaries(
         {},
         optional={"angle": SAFE_TEXT, "lens-mm": POSITIVE, "f-number": SAFE_TEXT, "ISO": POSITIVE},
-    )
+    ).filter(bool)  # an empty camera is refused
     element = st.fixed_dictionaries(
         {"content": SAFE_TEXT},
         optional={

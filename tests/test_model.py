@@ -217,3 +217,40 @@ def test_extras_are_exposed_as_data() -> None:
     assert prompt.extras == {"title": "Water", "sections": [{"h": 1}]}
     assert list(prompt.to_dict()) == ["scene", "title", "sections"]
     assert scene("x").compile().extras == {}
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "words"),
+    [
+        ({"scene": ""}, "$.scene", "must not be empty"),
+        ({"scene": "x", "effects": [""]}, "$.effects[0]", "must not be empty"),
+        ({"scene": "x", "subjects": [{}]}, "$.subjects[0]", "is empty"),
+        ({"scene": "x", "camera": {}}, "$.camera", "is empty"),
+    ],
+)
+def test_empty_parts_are_refused_by_schema_and_model_alike(
+    document: dict[str, object], path: str, words: str
+) -> None:
+    from pydantic import ValidationError
+
+    from flux2prompt import PromptValidationError, load
+    from flux2prompt._schema import find_issues
+
+    issues = find_issues(document, "flux2")
+    assert [issue.path for issue in issues] == [path]
+    assert words in issues[0].message
+    with pytest.raises(PromptValidationError):
+        load(document)
+    with pytest.raises(ValidationError):
+        Prompt.model_validate(document)
+
+
+def test_the_dsl_refuses_empty_parts_at_the_call() -> None:
+    from flux2prompt import PromptError, camera, scene, subject
+
+    with pytest.raises(PromptError, match=r"^mood\(\): must not be empty"):
+        scene("x").mood("")
+    with pytest.raises(PromptError, match=r"^subject\(\): a subject needs at least one field"):
+        subject()
+    with pytest.raises(PromptError, match=r"^camera\(\): a camera needs at least one setting"):
+        camera()

@@ -76,7 +76,12 @@ def test_non_text_is_rejected_with_its_type() -> None:
         clean_text(3, where="mood()")  # type: ignore[arg-type]
 
 
-@given(st.text())
+def test_clean_text_refuses_empty_text() -> None:
+    with pytest.raises(PromptError, match=r"mood\(\): must not be empty"):
+        clean_text("", where="mood()")
+
+
+@given(st.text(min_size=1))
 def test_clean_text_either_normalises_or_names_the_first_forbidden_character(value: str) -> None:
     match = FORBIDDEN_CHARS.search(value)
     if match is None:

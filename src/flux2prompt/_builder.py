@@ -76,9 +76,14 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
         problems: list[str] = []
         for item in exc.errors(include_url=False):
             loc = [p for p in item["loc"] if isinstance(p, int) or p in cls.model_fields]
-            arg = str(loc[0]) if loc else "?"
-            item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
             message = _MESSAGES.get(item["type"], str(item["msg"]).removeprefix("Value error, "))
+            if not loc:  # a rule about the whole part, such as "at least one field"
+                problem = f"{where}(): {message}"
+                if problem not in problems:
+                    problems.append(problem)
+                continue
+            arg = str(loc[0])
+            item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
             shown = repr(item.get("input"))
             if item["type"] != "missing" and shown not in message:
                 message += f", got {shown}"

@@ -63,6 +63,8 @@ Profile: TypeAlias = Literal["flux2", "cloudflare"]
 
 
 def _text(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty; leave the key out instead")
     if value.isascii() and value.isprintable():
         return value  # the common case: nothing to reject, and ASCII is always NFC
     problem = forbidden_char_problem(value)
@@ -267,6 +269,13 @@ class Subject(_Node):
     color_match: Text | None = None
     detail_preservation: Text | None = None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        # The schema's minProperties: 1; an empty part says nothing to the model.
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("a subject needs at least one field, such as a description")
+        return self
+
 
 class Camera(_Node):
     """Camera settings; ``lens_mm``, ``f_number`` and ``iso`` travel as ``lens-mm``, ``f-number``
@@ -284,6 +293,13 @@ class Camera(_Node):
     f_number: Text | None = Field(default=None, alias="f-number")
     iso: PositiveNumber | None = Field(default=None, alias="ISO")
     depth_of_field: Text | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        # The schema's minProperties: 1; an empty part says nothing to the model.
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("a camera needs at least one setting, such as an angle or a lens")
+        return self
 
 
 class TextElement(_Node):

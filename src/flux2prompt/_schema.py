@@ -324,9 +324,11 @@ def _message(error: ValidationError, profile: str) -> str:
             f"missing required key{'s' if len(missing) > 1 else ''} {names} (profile {profile!r})"
         )
     if keyword == "minProperties":
-        return "the prompt is empty; add at least a scene"
+        if not error.absolute_path:
+            return "the prompt is empty; add at least a scene"
+        return "is empty; give it at least one key, or leave it out"
     if keyword == "minLength":
-        return "must not be empty"
+        return "must not be empty; leave the key out instead"
     if keyword == "exclusiveMinimum":
         return f"must be greater than {rule}, got {_describe(value)}"
     return str(error.message)

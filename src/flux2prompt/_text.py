@@ -98,10 +98,12 @@ def clean_text(value: str, *, where: str) -> str:
     >>> clean_text("Rau\\u0301l", where="subject(description)")
     'Raúl'
     """
-    if type(value) is str and value.isascii() and value.isprintable():
+    if type(value) is str and value and value.isascii() and value.isprintable():
         return value  # the common case: nothing to reject, and ASCII is always NFC
     if not isinstance(value, str):
         raise PromptError(f"{where}: expected text, got {type(value).__name__} {value!r}")
+    if not value:
+        raise PromptError(f"{where}: must not be empty; leave the part out instead")
     problem = forbidden_char_problem(value)
     if problem is not None:
         raise PromptError(f"{where}: {problem}")
