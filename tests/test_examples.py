@@ -100,10 +100,17 @@ def test_poster_carries_four_languages_as_raw_utf8() -> None:
     assert b"\\u" not in golden
 
 
-def test_demo_prints_every_example(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_prints_every_example_and_writes_its_images(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo writes into ./out, as `make demo` does
     assert demo.main() == 0
     out = capsys.readouterr().out
     for name in demo.EXAMPLES:
         assert f"examples/{name}.py:prompt" in out
         assert _compiled(name).fingerprint in out
+        assert (tmp_path / "out" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "F2P203" in out  # the landing hero's reviewed warning is shown, not hidden
+    gallery = tmp_path / "out" / "bottles" / "index.html"
+    assert f"gallery: {gallery.resolve()}" in out
+    assert "8 generated, 0 already done, 0 failed of 8" in out
