@@ -83,3 +83,17 @@ def test_star_import_gives_the_exported_names() -> None:
 
 def test_version_is_exposed() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", importlib.import_module("flux2prompt").__version__)
+
+
+def test_the_docs_table_of_public_names_matches_all() -> None:
+    from pathlib import Path
+
+    import flux2prompt
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "index.md"
+    text = page.read_text(encoding="utf-8")
+    table = text[text.index("## The public names") :]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    first_column = [row.split("|")[1] for row in rows]
+    documented = {name for cell in first_column for name in re.findall(r"`([A-Za-z_]\w*)`", cell)}
+    assert documented == set(flux2prompt.__all__)
