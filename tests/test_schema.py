@@ -435,3 +435,32 @@ def test_the_documented_difference_unregistered_but_well_formed_tags() -> None:
     assert str(caught.value.issues[0]) == (
         "$.text[0].language: 'english' is not a valid BCP 47 language tag; did you mean 'en'?"
     )
+
+
+def test_str_subclasses_validate_like_the_strings_they_are() -> None:
+    # numpy.str_ and pandas values are str subclasses, which the compiled validator refuses.
+    from flux2prompt import PromptValidationError, load
+    from flux2prompt._schema import check_document
+
+    class Label(str):
+        pass
+
+    check_document({Label("scene"): Label("a harbour")})
+    assert load({"scene": Label("a harbour")}).to_json() == '{"scene":"a harbour"}'
+    with pytest.raises(PromptValidationError) as caught:
+        check_document({"scene": Label("x"), "mood": 3})
+    assert [issue.path for issue in caught.value.issues] == ["$.mood"]
+
+
+def test_a_valid_prompt_never_imports_the_reporting_validator() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flux2prompt; flux2prompt.scene('x').compile(); "
+        "print('jsonschema' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -22,17 +22,20 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
-from jsonschema.exceptions import ValidationError
-from jsonschema.validators import extend
-from referencing import Registry, Resource
 
 from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
 from flux2prompt._model import Profile
 from flux2prompt._text import forbidden_char_problem, surrogate_problem
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
+# python-jsonschema (with referencing) is imported only when a document is invalid or a file's
+# metadata is checked: a valid prompt never needs it, and importing it costs ~70 ms.
 
 __all__ = [
     "PROFILES",
@@ -76,6 +79,8 @@ def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
     >>> packaged_validator("prompt-file.schema.json").is_valid({"name": "hero", "prompt": {}})
     True
     """
+    import jsonschema
+
     return jsonschema.Draft202012Validator(packaged_schema(name))
 
 
@@ -119,21 +124,25 @@ def _python_regex(pattern: str) -> re.Pattern[str]:
 def _ecma_pattern(
     validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[ValidationError]:
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not _python_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_ReportingValidator: Any = extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
-    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
-)
-
-
 @cache
 def _reporting_validator(profile: str) -> Any:
+    import jsonschema
+    from jsonschema.validators import extend
+    from referencing import Registry, Resource
+
+    reporting: Any = extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+        jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
+    )
     registry: Registry[Any] = Registry().with_resources(
         (uri, Resource.from_contents(contents)) for uri, contents in _resources()
     )
-    return _ReportingValidator(_raw_schema(profile), registry=registry)
+    return reporting(_raw_schema(profile), registry=registry)
 
 
 def check_document(document: Any, profile: Profile = "flux2") -> None:
@@ -149,10 +158,20 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
     try:
         valid = _fast_validator(profile).is_valid(document)
     except (ValueError, TypeError, OverflowError, RecursionError):
-        # Not JSON data (a set, a lone surrogate, an int key...): find_issues says where.
-        valid = False
+        # Not plain JSON data: a str subclass (numpy.str_), a set, a lone surrogate, an int key.
+        # Convert what converts and validate that; json_data names what does not.
+        data, not_json = json_data(document)
+        if not_json:
+            raise PromptValidationError(not_json, profile) from None
+        try:
+            valid = _fast_validator(profile).is_valid(data)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            valid = False
     if not valid:
-        raise PromptValidationError(find_issues(document, profile), profile)
+        issues = find_issues(document, profile)
+        if not issues:  # never an error without a reason
+            issues = [ValidationIssue("$", "the document is not plain JSON data")]
+        raise PromptValidationError(issues, profile)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
