@@ -254,3 +254,10 @@ def test_the_dsl_refuses_empty_parts_at_the_call() -> None:
         subject()
     with pytest.raises(PromptError, match=r"^camera\(\): a camera needs at least one setting"):
         camera()
+
+
+def test_model_copy_takes_wire_names_too() -> None:
+    from flux2prompt import Camera
+
+    camera = Camera(lens="85mm").model_copy(update={"f-number": "f/2", "ISO": 400})
+    assert camera.to_dict() == {"lens": "85mm", "f-number": "f/2", "ISO": 400}

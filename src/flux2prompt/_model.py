@@ -238,7 +238,10 @@ class _Node(BaseModel):
         """
         if not update:
             return super().model_copy(deep=deep)
-        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        model_fields = type(self).model_fields
+        by_alias = {field.alias: name for name, field in model_fields.items() if field.alias}
+        update = {by_alias.get(key, key): value for key, value in update.items()}
+        fields = {name: getattr(self, name) for name in model_fields}
         copied = type(self)(**{**fields, **update})
         if self.__pydantic_private__:
             object.__setattr__(copied, "__pydantic_private__", dict(self.__pydantic_private__))
