@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flux2prompt import SourceError, load, scene
 from flux2prompt._files import load_prompt_file
@@ -21,7 +25,9 @@ from flux2prompt._versioning import (
     compare_locks,
     diff,
     diff_sources,
+    find_lock_file,
     find_prompt_files,
+    lock_search_path,
     read_git_file,
     read_lock,
     request_fingerprint,
@@ -157,9 +163,154 @@ def test_diff_uses_json_equality() -> None:
     )
 
 
-def test_lists_are_compared_index_by_index() -> None:
+FOX = {"type": "fox", "description": "a red fox", "pose": "sitting"}
+GULL = {"type": "gull", "description": "a herring gull", "pose": "gliding"}
+BOAT = {"type": "boat", "description": "a blue fishing boat", "pose": "moored"}
+DOG = {"type": "dog", "description": "a sheepdog", "pose": "running"}
+
+
+def lines(a: object, b: object) -> list[str]:
+    return [str(entry) for entry in diff({"subjects": a}, {"subjects": b})]
+
+
+def test_an_item_inserted_at_the_front_is_one_addition() -> None:
     result = diff({"effects": ["a", "b"]}, {"effects": ["z", "a", "b"]})
-    assert result.paths == ("$.effects[0]", "$.effects[1]", "$.effects[2]")
+    assert [str(e) for e in result] == ['+ $.effects[0]: "z"']
+    assert lines([FOX, GULL], [DOG, FOX, GULL]) == [
+        '+ $.subjects[0]: {"type": "dog", "description": "a sheepdog", "pose": "running"}'
+    ]
+
+
+def test_an_edited_subject_after_an_insertion_shows_its_fields() -> None:
+    kneeling = {**FOX, "pose": "kneeling"}
+    result = diff({"subjects": [FOX, GULL]}, {"subjects": [DOG, kneeling, GULL]})
+    assert [str(e) for e in result] == [
+        '+ $.subjects[0]: {"type": "dog", "description": "a sheepdog", "pose": "running"}',
+        '~ $.subjects[1].pose: "sitting" → "kneeling"',
+    ]
+    changed = result.changed[0]
+    assert (changed.path, changed.old_path, changed.moved) == (
+        "$.subjects[1].pose",
+        "$.subjects[0].pose",
+        False,
+    )
+    assert changed.to_dict() == {
+        "op": "changed",
+        "path": "$.subjects[1].pose",
+        "old_path": "$.subjects[0].pose",
+        "old": "sitting",
+        "new": "kneeling",
+    }
+
+
+def test_a_removal_in_the_middle_names_the_old_index() -> None:
+    assert lines([FOX, GULL, BOAT], [FOX, BOAT]) == [
+        '- $.subjects[1]: {"type": "gull", "description": "a herring gull", "pose": "gliding"}'
+    ]
+    result = diff({"effects": ["a", "b", "c", "d"]}, {"effects": ["a", "c", "z", "d"]})
+    assert [str(e) for e in result] == ['- $.effects[1]: "b"', '+ $.effects[2]: "z"']
+    # A field removed from a shifted subject: the new path, and the old one beside it.
+    entry = diff(
+        {"subjects": [GULL, FOX]}, {"subjects": [{"type": "fox", "description": "a red fox"}]}
+    ).entries[-1]
+    assert (str(entry), entry.old_path) == ('- $.subjects[0].pose: "sitting"', "$.subjects[1].pose")
+
+
+def test_a_reorder_is_a_removal_and_an_addition() -> None:
+    assert lines([FOX, GULL, BOAT], [BOAT, FOX, GULL]) == [
+        '+ $.subjects[0]: {"type": "boat", "description": "a blue fishing boat", "pose": "moored"}',
+        '- $.subjects[2]: {"type": "boat", "description": "a blue fishing boat", "pose": "moored"}',
+    ]
+    assert diff({"e": ["a", "b"]}, {"e": ["b", "a"]})
+
+
+def test_an_edit_inside_a_moved_item() -> None:
+    standing = {**BOAT, "pose": "drifting"}
+    result = diff({"subjects": [FOX, GULL, BOAT]}, {"subjects": [standing, FOX, GULL]})
+    assert [str(e) for e in result] == [
+        '~ $.subjects[0].pose: "moored" → "drifting" (was $.subjects[2].pose)'
+    ]
+    (entry,) = result.entries
+    assert entry.moved
+    assert json.loads(result.to_json())["prompt"] == [
+        {
+            "op": "changed",
+            "path": "$.subjects[0].pose",
+            "old_path": "$.subjects[2].pose",
+            "old": "moored",
+            "new": "drifting",
+        }
+    ]
+
+
+def test_identical_lists_and_replaced_values() -> None:
+    assert not diff(
+        {"subjects": [FOX, GULL], "effects": ["a"]}, {"subjects": [FOX, GULL], "effects": ["a"]}
+    )
+    # A replaced colour in place is a change, not a removal and an addition.
+    palette = diff(
+        {"color_palette": ["#111111", "#222222"]}, {"color_palette": ["#333333", "#222222"]}
+    )
+    assert [str(e) for e in palette] == ['~ $.color_palette[0]: "#111111" → "#333333"']
+    # Subjects with nothing in common are not matched field by field.
+    assert lines([FOX], [DOG]) == [
+        '- $.subjects[0]: {"type": "fox", "description": "a red fox", "pose": "sitting"}',
+        '+ $.subjects[0]: {"type": "dog", "description": "a sheepdog", "pose": "running"}',
+    ]
+    # Text elements pair by their content.
+    old_text = [{"content": "SALE", "language": "en"}, {"content": "50%", "language": "en"}]
+    new_text = [{"content": "50%", "language": "en"}, {"content": "SALE", "language": "en-GB"}]
+    assert [str(e) for e in diff({"text": old_text}, {"text": new_text})] == [
+        '~ $.text[1].language: "en" → "en-GB" (was $.text[0].language)'
+    ]
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from(["a", "b", "fox", "a red fox"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["type", "pose", "content", "x"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+documents = st.dictionaries(
+    st.sampled_from(["subjects", "effects", "mood"]), json_values, max_size=3
+)
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, documents)
+def test_diff_is_empty_exactly_when_the_documents_are_equal(
+    a: dict[str, object], b: dict[str, object]
+) -> None:
+    assert not diff(a, copy.deepcopy(a))
+    assert (not diff(a, b)) == (_canonical(a) == _canonical(b))
+
+
+def _at(document: object, path: str) -> object:
+    for key, index in re.findall(r"\.(\w+)|\[(\d+)\]", path.removeprefix("$")):
+        document = document[key] if key else document[int(index)]  # type: ignore[index]
+    return document
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_values, max_size=6), st.lists(json_values, max_size=6))
+def test_every_difference_points_at_its_values(a: list[object], b: list[object]) -> None:
+    """Added and changed values are at ``path`` in the new document; removed and old values at
+    ``old_path`` (or ``path`` when it is the same) in the old one."""
+    old, new = {"x": a}, {"x": b}
+    for entry in diff(old, new):
+        if entry.kind != "removed":
+            assert _canonical(_at(new, entry.path)) == _canonical(entry.new)
+        if entry.kind != "added":
+            assert _canonical(_at(old, entry.old_path or entry.path)) == _canonical(entry.old)
 
 
 def test_long_text_changes_show_the_changed_words() -> None:
@@ -439,3 +590,23 @@ def test_malformed_lock_files(tmp_path: Path, text: str, message: str) -> None:
         read_lock(path)
     with pytest.raises(SourceError, match="no such file"):
         read_lock(tmp_path / "missing.lock")
+
+
+def test_find_lock_file_searches_upward_to_the_repository_root(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    deep = root / "a" / "b"
+    deep.mkdir(parents=True)
+    (root / ".git").mkdir()
+    write(tmp_path / LOCK_FILE, "{}")  # above the repository: never found from inside it
+    assert lock_search_path(deep) == (deep, root / "a", root)
+    assert find_lock_file(deep) is None
+    write(root / LOCK_FILE, "{}")
+    assert find_lock_file(deep) == root / LOCK_FILE
+    write(root / "a" / LOCK_FILE, "{}")
+    assert find_lock_file(deep) == root / "a" / LOCK_FILE
+    assert find_lock_file(root) == root / LOCK_FILE
+    (root / "a" / "b" / LOCK_FILE).mkdir()  # a folder of that name is not a lockfile
+    assert find_lock_file(deep) == root / "a" / LOCK_FILE
+    # Outside any repository the search goes on to the filesystem's root.
+    top = lock_search_path(tmp_path)[-1]
+    assert top == Path(tmp_path.anchor) or (top / ".git").exists()

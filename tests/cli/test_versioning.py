@@ -195,8 +195,16 @@ def test_lock_check_without_a_lockfile(tmp_path: Path) -> None:
     write(tmp_path / "a.prompt.toml", HARBOUR)
     code, _, stderr = run("lock", "--check", cwd=tmp_path)
     assert code == 1
-    assert "no lockfile; run `flux2-prompt lock`" in stderr
+    assert stderr.startswith(
+        f"error: no lockfile: no flux2prompt.lock in {tmp_path} or its parents"
+    )
+    assert "run `flux2-prompt lock`" in stderr
     assert not (tmp_path / "flux2prompt.lock").exists()
+    code, _, stderr = run("lock", "--check", "--file", "other.lock", cwd=tmp_path)
+    assert (code, stderr.strip()) == (
+        1,
+        "error: other.lock: no lockfile; run `flux2-prompt lock` and commit it",
+    )
 
 
 def test_lock_errors(tmp_path: Path) -> None:
@@ -221,3 +229,87 @@ def test_lock_warns_when_nothing_is_found(tmp_path: Path) -> None:
     assert code == 0
     assert "no prompt files found" in stderr
     assert "(0 prompts)" in stdout
+
+
+# -- lock from a subfolder ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A repository (``.git``) with prompts in two folders, inside a folder with a stray lock."""
+    write(tmp_path / "flux2prompt.lock", "not the repository's lock, never read")
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    write(root / "prompts" / "harbour.prompt.toml", HARBOUR)
+    write(root / "other" / "fox.prompt.toml", 'name = "fox"\n[prompt]\nscene = "a fox"\n')
+    (root / "prompts" / "deep" / "er").mkdir(parents=True)
+    return root
+
+
+def test_lock_from_a_subfolder_uses_the_lockfile_at_the_root(repository: Path) -> None:
+    assert run("lock", cwd=repository)[0] == 0
+    recorded = (repository / "flux2prompt.lock").read_text(encoding="utf-8")
+    deep = repository / "prompts" / "deep" / "er"
+
+    code, stdout, stderr = run("lock", "--check", cwd=deep)
+    assert (code, stdout.strip()) == (0, "../../../flux2prompt.lock is up to date (2 prompts)"), (
+        stderr
+    )
+
+    # A change anywhere under the lockfile's folder, not only under the current one.
+    edit(repository / "other" / "fox.prompt.toml", "a fox", "a wild fox")
+    code, stdout, stderr = run("lock", "--check", cwd=deep)
+    assert code == 1
+    assert "../../../flux2prompt.lock is out of date (1 change)" in stderr
+    assert stdout.startswith("~ fox (other/fox.prompt.toml): prompt ")
+
+    # `lock` rewrites that lockfile, paths still relative to its folder, and writes no other.
+    code, stdout, _ = run("lock", cwd=deep)
+    assert (code, stdout.strip()) == (0, "wrote ../../../flux2prompt.lock (2 prompts)")
+    assert not (deep / "flux2prompt.lock").exists()
+    data = json.loads((repository / "flux2prompt.lock").read_text(encoding="utf-8"))
+    assert {name: entry["path"] for name, entry in data["prompts"].items()} == {
+        "fox": "other/fox.prompt.toml",
+        "harbour": "prompts/harbour.prompt.toml",
+    }
+    assert data != json.loads(recorded)
+    assert run("lock", "--check", cwd=repository / "other")[0] == 0
+
+
+def test_the_nearest_lockfile_wins(repository: Path) -> None:
+    assert run("lock", cwd=repository)[0] == 0
+    prompts = repository / "prompts"
+    code, stdout, _ = run("lock", cwd=prompts)  # the root's lock: nothing changed
+    assert stdout.strip() == "unchanged: ../flux2prompt.lock (2 prompts)"
+    code, stdout, _ = run("lock", "--file", "flux2prompt.lock", cwd=prompts)
+    assert (code, stdout.strip()) == (0, "wrote flux2prompt.lock (1 prompt)")
+    code, stdout, _ = run("lock", "--check", cwd=prompts / "deep")
+    assert (code, stdout.strip()) == (0, "../flux2prompt.lock is up to date (1 prompt)")
+
+
+def test_the_search_stops_at_the_repository_root(repository: Path) -> None:
+    deep = repository / "prompts" / "deep"
+    code, _, stderr = run("lock", "--check", cwd=deep)
+    assert code == 1
+    assert stderr.strip() == (
+        f"error: no lockfile: no flux2prompt.lock in {deep} or its parents up to {repository} "
+        "(the repository's root); run `flux2-prompt lock` and commit it"
+    )
+    code, _, stderr = run("lock", "--check", cwd=repository)
+    assert stderr.startswith(f"error: no lockfile: no flux2prompt.lock in {repository} (the ")
+
+    # Without one, `lock` writes a lockfile in the current folder, covering the current folder.
+    code, stdout, _ = run("lock", cwd=repository / "prompts")
+    assert (code, stdout.strip()) == (0, "wrote flux2prompt.lock (1 prompt)")
+    assert (repository / "prompts" / "flux2prompt.lock").is_file()
+    assert not (repository / "flux2prompt.lock").exists()
+
+
+def test_a_git_file_marks_the_root_too(repository: Path) -> None:
+    """In a worktree or a submodule, ``.git`` is a file."""
+    sub = repository / "vendor" / "module"
+    write(sub / ".git", "gitdir: ../../.git/modules/module\n")
+    assert run("lock", cwd=repository)[0] == 0
+    code, _, stderr = run("lock", "--check", cwd=sub)
+    assert code == 1
+    assert f"no flux2prompt.lock in {sub} (the repository's root)" in stderr

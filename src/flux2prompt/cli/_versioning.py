@@ -7,10 +7,15 @@ Both are thin faces over :mod:`flux2prompt._versioning`. Exit codes follow
   when they do (as ``git diff --exit-code``);
 - ``lock --check`` exits ``1`` when the lockfile is missing or out of date, ``0`` when it is
   up to date.
+
+Without ``--file``, ``lock`` uses the nearest ``flux2prompt.lock`` in the current folder or a
+parent, up to the repository's root (:func:`~flux2prompt._versioning.find_lock_file`), so both
+work from any subfolder; with no lockfile there, ``lock`` writes one in the current folder.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +29,8 @@ from flux2prompt._versioning import (
     build_lock,
     compare_locks,
     diff,
+    find_lock_file,
+    lock_search_path,
     read_diff_source,
     read_lock,
     write_lock,
@@ -98,7 +105,7 @@ def lock_command(
         typer.Argument(
             metavar="PATHS",
             help="Prompt files, or folders searched recursively for *.prompt.toml and "
-            "*.prompt.json. Default: the current folder.",
+            "*.prompt.json. Default: the lockfile's folder.",
             show_default=False,
         ),
     ] = None,
@@ -110,8 +117,16 @@ def lock_command(
         ),
     ] = False,
     file: Annotated[
-        Path, typer.Option("--file", "-f", help="The lockfile.", dir_okay=False)
-    ] = Path(LOCK_FILE),
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="The lockfile. Default: the nearest flux2prompt.lock in this folder or a parent, "
+            "up to the repository's root; else a new one in this folder.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Record (or, with --check, verify) the fingerprints of every prompt file in a lockfile.
 
@@ -119,14 +134,20 @@ def lock_command(
     without the lockfile being updated, so every prompt change shows up in review.
     """
     result: LockCheck | None = None
+    searched = False
+    if file is None:
+        found = find_lock_file()
+        searched = found is None
+        file = Path(os.path.relpath(found) if found is not None else LOCK_FILE)
     with handle_errors(show_warnings=True):
-        current = build_lock(paths or [Path(".")], base=file.parent)
+        # Paths in the lock are relative to its folder, and by default it covers that folder.
+        current = build_lock(paths or [file.parent], base=file.parent)
         if not check:
             written = write_lock(current, file)
         elif file.exists():
             result = compare_locks(read_lock(file), current)
     if check and result is None:
-        print_error(f"{file}: no lockfile; run `flux2-prompt lock` and commit {file.name}")
+        print_error(f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it")
         raise typer.Exit(EXIT_INVALID)
     count = len(current.prompts)
     noun = "prompt" if count == 1 else "prompts"
@@ -147,3 +168,14 @@ def lock_command(
     for line in result.render().splitlines():
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
+
+
+def _where_looked(file: Path, searched: bool) -> str:
+    if not searched:
+        return f"{file}: no lockfile"
+    folders = lock_search_path()
+    top = folders[-1]
+    root = "the repository's root" if (top / ".git").exists() else "the filesystem's root"
+    if len(folders) == 1:
+        return f"no lockfile: no {LOCK_FILE} in {top} ({root})"
+    return f"no lockfile: no {LOCK_FILE} in {folders[0]} or its parents up to {top} ({root})"
