@@ -228,6 +228,22 @@ def test_errors_name_the_call_and_the_argument(call: Any, message: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iso": float("nan")}, "camera(iso=...): must be a finite number, got nan"),
+        ({"lens_mm": float("inf")}, "camera(lens_mm=...): must be a finite number, got inf"),
+        ({"iso": -1.5}, "camera(iso=...): must be greater than 0, got -1.5"),
+        ({"iso": "high"}, "camera(iso=...): expected a number, got 'high'"),
+    ],
+)
+def test_a_number_argument_gives_one_message(kwargs: dict[str, Any], message: str) -> None:
+    for call in (lambda: camera(**kwargs), lambda: scene("x").camera(**kwargs)):
+        with pytest.raises(PromptError) as caught:
+            call()
+        assert str(caught.value) == message
+
+
 def test_compile_checks_the_profile() -> None:
     with pytest.raises(PromptValidationError) as caught:
         scene("x").subject("a fox", position="left").compile(profile="cloudflare")

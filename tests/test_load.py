@@ -210,6 +210,8 @@ def test_loading_something_that_is_not_a_source_says_what_to_pass() -> None:
 
 SAFE_TEXT = st.text(st.characters(exclude_categories=["Cc", "Cs", "Cf"]), min_size=1, max_size=12)
 HEX = st.from_regex(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?", fullmatch=True)
+# A colour name: text starting with "#" is held to the hex rule, so it is not a name.
+COLOR_NAME = SAFE_TEXT.filter(lambda value: not value.lstrip().startswith("#"))
 POSITIVE = st.one_of(st.integers(1, 10**6), st.floats(0.001, 1e6))
 
 
@@ -221,7 +223,7 @@ def _documents() -> st.SearchStrategy[dict[str, Any]]:
             "description": SAFE_TEXT,
             "pose": SAFE_TEXT,
             "position": SAFE_TEXT,
-            "color_palette": st.lists(st.one_of(SAFE_TEXT, HEX), max_size=3),
+            "color_palette": st.lists(st.one_of(COLOR_NAME, HEX), max_size=3),
             "colors": st.lists(HEX, max_size=3),
             "color_match": SAFE_TEXT,
         },
@@ -243,7 +245,7 @@ def _documents() -> st.SearchStrategy[dict[str, Any]]:
         optional={
             "subjects": st.lists(subject_, max_size=3),
             "style": SAFE_TEXT,
-            "color_palette": st.lists(st.one_of(HEX, SAFE_TEXT), max_size=5),
+            "color_palette": st.lists(st.one_of(HEX, COLOR_NAME), max_size=5),
             "mood": SAFE_TEXT,
             "camera": camera_,
             "effects": st.lists(SAFE_TEXT, max_size=2),

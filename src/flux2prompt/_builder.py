@@ -23,6 +23,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from flux2prompt._color import ColorInput, color_value
@@ -67,15 +68,30 @@ _MESSAGES = {
 }
 
 
+# A union (an int or a float, say) reports a type error from the members that did not match;
+# when another member gave a more specific reason for the same argument, that reason is the one.
+_TYPE_ERRORS = frozenset({"string_type", "int_type", "float_type", "tuple_type"})
+
+
 def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
-    """Validate ``fields`` (Python names) into ``cls``; on failure, name the call and argument."""
+    """Validate ``fields`` (Python names) into ``cls``; on failure, name the call and argument.
+
+    One message per argument: ``camera(iso=float("nan"))`` says ``must be a finite number``,
+    not also ``expected a number``.
+    """
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
     try:
         return cls(**data)
     except PydanticValidationError as exc:
+        errors = exc.errors(include_url=False)
+        specific = {
+            _located(item["loc"], cls) for item in errors if item["type"] not in _TYPE_ERRORS
+        }
         problems: list[str] = []
-        for item in exc.errors(include_url=False):
-            loc = [p for p in item["loc"] if isinstance(p, int) or p in cls.model_fields]
+        for item in errors:
+            loc = _located(item["loc"], cls)
+            if item["type"] in _TYPE_ERRORS and loc in specific:
+                continue
             message = _MESSAGES.get(item["type"], str(item["msg"]).removeprefix("Value error, "))
             if not loc:  # a rule about the whole part, such as "at least one field"
                 problem = f"{where}(): {message}"
@@ -91,6 +107,11 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
             if problem not in problems:  # a union reports each member; one line is enough
                 problems.append(problem)
         raise PromptError("; ".join(problems)) from None
+
+
+def _located(loc: tuple[int | str, ...], cls: type[BaseModel]) -> tuple[int | str, ...]:
+    """The argument and item of a pydantic location, without union-member names."""
+    return tuple(p for p in loc if isinstance(p, int) or p in cls.model_fields)
 
 
 def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:

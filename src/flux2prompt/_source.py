@@ -5,7 +5,9 @@ A SOURCE is one of:
 - a prompt file: a ``.json`` prompt document, or a prompt file with metadata
   (``hero.prompt.toml``, ``hero.prompt.json``), read with ``flux2prompt.load(Path(...))``;
 - ``path/to/file.py:NAME``, where ``NAME`` in that file is a :class:`~flux2prompt.PromptBuilder`,
-  a :class:`~flux2prompt.Prompt`, or a function of no arguments returning one of them.
+  a :class:`~flux2prompt.Prompt`, or a function of no arguments returning one of them;
+- ``-``: a JSON prompt document read from standard input (UTF-8, a BOM is tolerated); its
+  errors name ``<stdin>``.
 
 Every problem in reaching the prompt raises :class:`~flux2prompt.SourceError` naming the file
 (and the line, when there is one): a missing file, a syntax error, an exception while importing,
@@ -27,17 +29,31 @@ Example:
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TypeGuard
+from typing import IO, TypeGuard
 
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._errors import SourceError
-from flux2prompt._load import load
+from flux2prompt._load import load, parse_json, prompt_from_document
 from flux2prompt._model import Profile, Prompt
 from flux2prompt._pysource import import_python_file, lookup, public_names, reraise
 
-__all__ = ["resolve_source", "split_source"]
+__all__ = ["STDIN", "STDIN_LABEL", "resolve_source", "source_label", "split_source"]
+
+#: The SOURCE that means standard input, and the name its messages give it.
+STDIN = "-"
+STDIN_LABEL = "<stdin>"
+
+
+def source_label(source: str) -> str:
+    """The name messages give ``source``: ``<stdin>`` for ``-``, else the SOURCE itself.
+
+    >>> source_label("-"), source_label("hero.json")
+    ('<stdin>', 'hero.json')
+    """
+    return STDIN_LABEL if source == STDIN else source
 
 
 def split_source(source: str) -> tuple[Path, str | None]:
@@ -54,15 +70,27 @@ def split_source(source: str) -> tuple[Path, str | None]:
     return Path(source), None
 
 
-def resolve_source(source: str, *, profile: Profile = "flux2") -> Prompt:
+def resolve_source(
+    source: str, *, profile: Profile = "flux2", stdin: IO[str] | IO[bytes] | None = None
+) -> Prompt:
     """Return the prompt that ``source`` names, validated under ``profile``.
+
+    For ``source == "-"`` the prompt document is read from ``stdin`` (by default
+    :data:`sys.stdin`, looked up at the call so that a swapped stream is seen). A text stream's
+    underlying bytes are read when it has them, so the locale's encoding never matters.
+
+    >>> import io
+    >>> resolve_source("-", stdin=io.BytesIO('\\ufeff{"scene": "東京"}'.encode())).scene
+    '東京'
 
     Raises :class:`~flux2prompt.SourceError` when the source cannot be read, and
     :class:`~flux2prompt.PromptError` (or its subclass ``PromptValidationError``) when it can but
     the prompt is not valid.
     """
     if not source.strip():
-        raise SourceError("empty SOURCE; give a prompt file or path/to/file.py:NAME")
+        raise SourceError("empty SOURCE; give a prompt file, path/to/file.py:NAME or -")
+    if source == STDIN:
+        return prompt_from_document(_read_stdin(stdin), profile=profile)
     path, name = split_source(source)
     if name is None and path.suffix != ".py":
         return load(path, profile=profile)
@@ -76,6 +104,30 @@ def resolve_source(source: str, *, profile: Profile = "flux2") -> Prompt:
             source=str(path),
         )
     return load(_value_of(module, name, path), profile=profile)
+
+
+def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:
+    """Parse the JSON prompt document on ``stream`` (standard input by default)."""
+    if stream is None:
+        stream = sys.stdin
+    if stream is None:  # pythonw, or a process started with its standard input closed
+        raise SourceError("there is no standard input to read", source=STDIN_LABEL)
+    # The bytes under a text stream: the locale's encoding (ASCII under LC_ALL=C) must not matter.
+    binary = getattr(stream, "buffer", None)
+    try:
+        data = (binary if binary is not None else stream).read()
+        if isinstance(data, bytes):
+            data = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=STDIN_LABEL) from None
+    except (OSError, ValueError) as exc:  # ValueError: a closed stream
+        raise SourceError(f"cannot read standard input: {exc}", source=STDIN_LABEL) from None
+    text = data.removeprefix("\ufeff")
+    if not text.strip():
+        raise SourceError(
+            "standard input is empty; pipe a JSON prompt document into it", source=STDIN_LABEL
+        )
+    return parse_json(text, source=STDIN_LABEL)
 
 
 def _is_prompt_like(value: object) -> TypeGuard[PromptBuilder | Prompt]:

@@ -270,6 +270,71 @@ def test_handle_errors_and_fail(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "error: no [bold]markup[/bold] :smile:\n"
 
 
+# -- SOURCE - : standard input -----------------------------------------------------------------
+GOOD_TEXT = json.dumps(GOOD, ensure_ascii=False)
+
+
+def invoke_with_input(data: str | bytes, *args: str) -> Result:
+    result = runner.invoke(app, list(args), input=data)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def test_compile_reads_stdin() -> None:
+    result = invoke_with_input("\ufeff" + GOOD_TEXT, "compile", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == load(GOOD).to_json().encode("utf-8") + b"\n"
+
+
+def test_fingerprint_reads_stdin() -> None:
+    result = invoke_with_input(GOOD_TEXT.encode("utf-8"), "fingerprint", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == load(GOOD).fingerprint + "\n"
+
+
+def test_validate_and_lint_name_stdin(files: dict[str, str]) -> None:
+    result = invoke_with_input(GOOD_TEXT, "validate", files["good"], "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{files['good']}: ok", "<stdin>: ok"]
+    linted = invoke_with_input('{"scene": "a lighthouse at dusk on an empty shore"}', "lint", "-")
+    assert linted.exit_code == 0, linted.stderr
+    assert linted.stdout == "<stdin>: ok\n"
+
+
+def test_invalid_prompt_on_stdin() -> None:
+    result = invoke_with_input('{"scene": 3}', "validate", "-")
+    assert result.exit_code == 1
+    assert result.stdout == "<stdin>: $.scene: expected a string, got integer 3\n"
+    compiled = invoke_with_input('{"scene": 3}', "compile", "-")
+    assert compiled.exit_code == 1
+    assert compiled.stderr == "error: <stdin>: $.scene: expected a string, got integer 3\n"
+
+
+@pytest.mark.parametrize("command", ["compile", "validate", "lint", "fingerprint"])
+def test_unreadable_stdin_names_the_line(command: str) -> None:
+    result = invoke_with_input('{\n  "scene": "x",\n  "mood": }\n', command, "-")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "error: <stdin>:3: invalid JSON at column 11: Expecting value\n"
+
+
+def test_empty_stdin() -> None:
+    result = invoke_with_input("", "validate", "-")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: <stdin>: standard input is empty; pipe a JSON prompt document into it\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["validate", "-", "-"], ["lint", "-", "x.json", "-"]])
+def test_stdin_given_twice_is_a_usage_error(args: list[str]) -> None:
+    result = invoke_with_input(GOOD_TEXT, *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "error: SOURCE - (standard input) can be given only once\n"
+
+
 # -- the installed command, in a real process -------------------------------------------------
 ENTRY_POINT = Path(sys.executable).with_name("flux2-prompt")
 
@@ -296,6 +361,40 @@ def test_installed_entry_point(files: dict[str, str]) -> None:
     assert broken.returncode == 2
     assert broken.stderr.count(b"\n") == 1
     assert b"Traceback" not in broken.stderr
+
+
+@pytest.mark.skipif(not ENTRY_POINT.exists(), reason="flux2-prompt is not installed in this venv")
+def test_installed_entry_point_reads_stdin_through_a_pipe() -> None:
+    env = {**os.environ, "LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}
+
+    def run(data: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(ENTRY_POINT), *args],
+            input=data.encode("utf-8"),
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    valid = run(GOOD_TEXT, "validate", "-")
+    assert (valid.returncode, valid.stdout, valid.stderr) == (0, b"<stdin>: ok\n", b"")
+
+    # The prompt's Japanese comes back in the message as raw UTF-8, under an ASCII locale.
+    invalid = run('{"scene": "東京の夜", "mood": ["静か"]}', "validate", "-")
+    assert invalid.returncode == 1, invalid.stderr
+    assert invalid.stdout.decode("utf-8") == (
+        '<stdin>: $.mood: expected a string, got array ["静か"]\n'
+    )
+    assert invalid.stderr == b""
+
+    missing = run("", "validate", "存在しない.json")
+    assert missing.returncode == 2
+    assert missing.stderr.decode("utf-8") == "error: 存在しない.json: no such file\n"
+
+    twice = run(GOOD_TEXT, "validate", "-", "-")
+    assert twice.returncode == 2
+    assert twice.stderr == b"error: SOURCE - (standard input) can be given only once\n"
 
 
 def test_every_prompt_command_is_documented() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from flux2prompt import Prompt, PromptError, PromptValidationError, SourceError
 from flux2prompt._source import resolve_source, split_source
 
 BUILDERS = """\
+import io
 import sys
 from pathlib import Path
 
@@ -182,3 +184,57 @@ def test_exception_inside_the_function(tmp_path: Path) -> None:
         resolve_source(f"{path}:make")
     assert caught.value.line == 2
     assert "calling make() raised KeyError: 'scene'" in str(caught.value)
+
+
+# -- standard input ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "stream",
+    [
+        io.BytesIO('\ufeff{"scene": "東京の夜"}'.encode()),
+        io.StringIO('\ufeff{"scene": "東京の夜"}'),
+        io.TextIOWrapper(io.BytesIO('{"scene": "東京の夜"}'.encode()), encoding="ascii"),
+    ],
+    ids=["bytes-with-bom", "text-with-bom", "ascii-text-over-utf8-bytes"],
+)
+def test_stdin_is_read_as_utf8(stream: io.IOBase) -> None:
+    assert resolve_source("-", stdin=stream).scene == "東京の夜"  # type: ignore[arg-type]
+
+
+def test_stdin_defaults_to_sys_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"scene": "fog"}'))
+    assert resolve_source("-").scene == "fog"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b'{\n  "scene": "x",\n  "mood": }',
+            "<stdin>:3: invalid JSON at column 11: Expecting value",
+        ),
+        (b'{"scene": "x",\n "scene": "y"}', "<stdin>:2: duplicate key 'scene'"),
+        (b"", "<stdin>: standard input is empty; pipe a JSON prompt document into it"),
+        (b" \n", "<stdin>: standard input is empty"),
+        (b'{"scene": "\xff"}', "<stdin>: not UTF-8 text (byte 11)"),
+    ],
+)
+def test_unreadable_stdin_names_it(data: bytes, message: str) -> None:
+    with pytest.raises(SourceError) as caught:
+        resolve_source("-", stdin=io.BytesIO(data))
+    assert str(caught.value).startswith(message)
+    assert caught.value.source == "<stdin>"
+
+
+def test_stdin_prompt_is_validated_under_the_profile() -> None:
+    with pytest.raises(PromptValidationError) as caught:
+        resolve_source("-", profile="cloudflare", stdin=io.BytesIO(b'{"scene": "x"}'))
+    assert caught.value.issues[0].path == "$"
+    with pytest.raises(PromptValidationError, match="must be a JSON object"):
+        resolve_source("-", stdin=io.BytesIO(b"[1]"))
+
+
+def test_closed_stdin_is_a_source_error() -> None:
+    stream = io.BytesIO(b"{}")
+    stream.close()
+    with pytest.raises(SourceError, match="<stdin>: cannot read standard input"):
+        resolve_source("-", stdin=stream)

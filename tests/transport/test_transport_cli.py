@@ -49,6 +49,24 @@ def test_generate_with_the_emulator_writes_the_image(prompt_file: Path, tmp_path
     assert "Traceback" not in stdout + stderr
 
 
+def test_generate_reads_the_prompt_from_stdin(prompt_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stdin.jpg"
+    data = prompt_file.read_bytes()
+    result = CliRunner().invoke(app, ["generate", "-", "--out", str(out), "--emulator"], input=data)
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {out}" in result.stdout
+    assert ImageResult.from_bytes(out.read_bytes()).format == "jpeg"
+
+    bad = CliRunner().invoke(app, ["generate", "-", "--out", str(out), "--emulator"], input="{")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: <stdin>:1: invalid JSON at column 2")
+    invalid = CliRunner().invoke(
+        app, ["generate", "-", "--out", str(out), "--emulator"], input='{"scene": 1}'
+    )
+    assert invalid.exit_code == 1
+    assert invalid.stderr == "error: <stdin>: $.scene: expected a string, got integer 1\n"
+
+
 def test_generate_with_reference_images_and_klein(
     prompt_file: Path, tmp_path: Path, make_image: Callable[..., bytes]
 ) -> None:

@@ -345,3 +345,27 @@ def test_code_7000_hint_names_the_gateway_caveat_only_for_a_500() -> None:
     body = b'{"errors":[{"code":7000,"message":"x"}]}'
     assert "AI Gateway" in make_status_error(500, {}, body).hint
     assert "AI Gateway" not in make_status_error(404, {}, body).hint
+
+
+@pytest.mark.parametrize("status", [500, 520])
+def test_a_500_hint_says_it_was_not_retried_and_what_to_do(status: int) -> None:
+    body = b'{"errors":[{"code":3043,"message":"AiError: Unknown internal error"}]}'
+    exc = make_status_error(status, {"cf-ray": "8f1e-AMS"}, body)
+    assert isinstance(exc, InternalServerError)
+    assert "not retried" in exc.hint
+    assert "Retry later" in exc.hint
+    assert "report it to Cloudflare with the request id (cf-ray)" in exc.hint
+    assert "502" not in exc.hint
+    assert "request id 8f1e-AMS" in str(exc)
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(exc))
+    assert str(copy) == str(exc)
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_502_hint_says_it_is_retried(status: int) -> None:
+    exc = make_status_error(status, {}, b"<html><title>Bad gateway</title></html>")
+    assert isinstance(exc, InternalServerError)
+    assert "retried" in exc.hint
+    assert "not retried" not in exc.hint

@@ -22,6 +22,7 @@ import typer
 
 from flux2prompt._errors import SourceError
 from flux2prompt._model import Prompt
+from flux2prompt._source import resolve_source, source_label, split_source
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
 from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
@@ -49,7 +50,6 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str 
 def _load_source(source: str) -> tuple[Prompt, str | None, Mapping[str, int | float]]:
     """The prompt of SOURCE, and the model and parameters a prompt file sets (else none)."""
     from flux2prompt import load_prompt_file
-    from flux2prompt._source import resolve_source, split_source
 
     path, name = split_source(source)
     if name is None and path.suffix.lower() in (".json", ".toml"):
@@ -115,7 +115,10 @@ def _report(result: ImageResult, path: Path) -> None:
 @app.command("generate")
 def generate(
     source: Annotated[
-        str, typer.Argument(help="A prompt file (.json, .toml) or path/to/file.py:NAME.")
+        str,
+        typer.Argument(
+            help="A prompt file (.json, .toml), path/to/file.py:NAME, or - for standard input."
+        ),
     ],
     out: Annotated[
         Path,
@@ -164,7 +167,7 @@ def generate(
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
     _check_writable(out)
     # The source on its own, so that a problem in the prompt names its file.
-    with handle_errors(source, show_warnings=True):
+    with handle_errors(source_label(source), show_warnings=True):
         prompt, file_model, file_parameters = _load_source(source)
     with handle_errors(show_warnings=True):
         # A prompt file's model and parameters are the defaults; options given here win.

@@ -33,11 +33,12 @@ With ``show_warnings=True`` the warnings raised inside are printed as ``warning:
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import NoReturn
+from typing import IO, NoReturn
 
 import typer
 from rich.console import Console
@@ -68,10 +69,61 @@ EXIT_USAGE = 2
 # The errors that mean the command was called wrongly: the fix is in the invocation.
 _USAGE_ERRORS = (SourceError, ParameterError, ConfigurationError)
 
-# file=None makes rich look up sys.stdout / sys.stderr at each write, so test runners that swap
-# the streams see the output. soft_wrap: a long line stays one line in a pipe.
-stdout = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
-stderr = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+class _UTF8Stream:
+    """The current ``sys.stdout`` or ``sys.stderr``, written to as raw UTF-8 bytes.
+
+    Looked up at each write, so test runners that swap the streams see the output. Writing the
+    bytes underneath means a prompt's text (or a file name) in a message never fails under an
+    ASCII locale (``LC_ALL=C``, ``PYTHONIOENCODING=ascii``), just as :func:`echo_data` never does.
+    """
+
+    encoding = "utf-8"
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _stream(self) -> IO[str]:
+        stream: IO[str] | None = getattr(sys, self._name)
+        return stream if stream is not None else _NOWHERE  # pythonw: no console at all
+
+    def write(self, text: str) -> int:
+        stream = self._stream()
+        binary = getattr(stream, "buffer", None)
+        if binary is None:  # a text-only stream (doctest, some IDEs): it decides the encoding
+            return stream.write(text)
+        stream.flush()  # keep the order of anything written to the text layer before
+        binary.write(text.encode("utf-8"))
+        binary.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return self._stream().isatty()
+
+    def fileno(self) -> int:
+        return self._stream().fileno()
+
+
+_NOWHERE = io.StringIO()
+
+# soft_wrap: a long line stays one line in a pipe.
+stdout = Console(
+    file=_UTF8Stream("stdout"),  # type: ignore[arg-type]
+    soft_wrap=True,
+    markup=False,
+    emoji=False,
+    highlight=False,
+)
+stderr = Console(
+    file=_UTF8Stream("stderr"),  # type: ignore[arg-type]
+    soft_wrap=True,
+    markup=False,
+    emoji=False,
+    highlight=False,
+)
 
 
 def echo_data(text: str) -> None:

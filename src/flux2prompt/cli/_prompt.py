@@ -25,7 +25,7 @@ from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._lint import LINT_CODES, lint
 from flux2prompt._model import Profile, Prompt
 from flux2prompt._schema import schema
-from flux2prompt._source import resolve_source
+from flux2prompt._source import STDIN, resolve_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
@@ -42,7 +42,10 @@ from flux2prompt.cli._source import ProfileOption
 
 __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
 
-_SOURCE_HELP = "A .json/.toml prompt file, or path/to/file.py:NAME (a builder, Prompt or function)."
+_SOURCE_HELP = (
+    "A .json/.toml prompt file, path/to/file.py:NAME (a builder, Prompt or function), "
+    "or - for a JSON prompt on standard input."
+)
 
 SourceArgument = Annotated[
     str, typer.Argument(metavar="SOURCE", help=_SOURCE_HELP, show_default=False)
@@ -64,7 +67,7 @@ def compile_command(
     """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq)."""
     if pretty and prose:
         fail("--pretty and --prose cannot be combined: prose is plain text")
-    with handle_errors(source):
+    with handle_errors(source_label(source)):
         prompt = resolve_source(source, profile=profile)
         output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
     echo_data(output)
@@ -76,11 +79,16 @@ def _each_prompt(
     """Resolve each source, reporting those that fail; yield ``(source, prompt, exit code)``.
 
     Invalid prompts are reported on stdout as ``SOURCE: $.path: message`` (they are the result
-    of the check); unreadable sources on stderr as ``error: ...``.
+    of the check); unreadable sources on stderr as ``error: ...``. Standard input (``-``) is
+    named ``<stdin>``, and can be read only once.
     """
-    for source in sources:
+    listed = list(sources)
+    if listed.count(STDIN) > 1:
+        fail("SOURCE - (standard input) can be given only once")
+    for given in listed:
+        source = source_label(given)
         try:
-            prompt = resolve_source(source, profile=profile)
+            prompt = resolve_source(given, profile=profile)
         except PromptError as exc:
             for line in error_lines(exc, source):
                 stdout.print(line)
@@ -173,7 +181,7 @@ def lint_command(
 @app.command()
 def fingerprint(source: SourceArgument, profile: ProfileOption = "flux2") -> None:
     """Print the fingerprint of SOURCE: sha256 of its compiled UTF-8 bytes, as 'sha256:...'."""
-    with handle_errors(source):
+    with handle_errors(source_label(source)):
         value = resolve_source(source, profile=profile).fingerprint
     echo_data(value)
 

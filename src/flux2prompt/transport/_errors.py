@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from flux2prompt._errors import Flux2PromptError
+from flux2prompt.transport._constants import RETRYABLE_STATUSES
 
 __all__ = [
     "APIConnectionError",
@@ -429,6 +430,9 @@ class QuotaExceededError(RateLimitError):
 class InternalServerError(APIStatusError):
     """HTTP 5xx. 502, 503 and 504 are retried; 500 (e.g. 7000 through AI Gateway) is not.
 
+    The hint follows: a 500's says it was not retried and to retry later, or to report the
+    request id if it persists; a 502's says it was retried.
+
     Example:
         >>> page = b"<html><title>Bad gateway</title></html>"
         >>> exc = make_status_error(502, {"content-type": "text/html"}, page)
@@ -437,10 +441,21 @@ class InternalServerError(APIStatusError):
     """
 
     status = 500
+    #: The hint of a 502, 503 or 504: a gateway or an overloaded service, retried by the client.
     default_hint = (
-        "The service failed; 502/503/504 were retried. Try again later; include the request id "
-        "if you report it."
+        "The service was unavailable; these answers are retried (max_retries). Try again in a few "
+        "minutes; if it persists, report it to Cloudflare with the request id (cf-ray)."
     )
+    #: The hint of a 500, and of any other 5xx that is not retried.
+    not_retried_hint: ClassVar[str] = (
+        "An error inside Workers AI; it is not retried automatically. Retry later; if it "
+        "persists, report it to Cloudflare with the request id (cf-ray)."
+    )
+
+    def __init__(self, message: str, *, status_code: int, hint: str | None = None, **kw: Any):
+        if hint is None and status_code not in RETRYABLE_STATUSES:
+            hint = self.not_retried_hint
+        super().__init__(message, status_code=status_code, hint=hint, **kw)
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
