@@ -281,9 +281,10 @@ SUBJECT_ARGS = st.fixed_dictionaries(
         "position": st.sampled_from([*Position, "upper left"]),
         "colors": st.lists(
             st.one_of(COLOURS.filter(lambda c: not isinstance(c, str) or c.startswith("#"))),
+            min_size=1,
             max_size=2,
         ),
-        "color_palette": st.lists(COLOURS, max_size=3),
+        "color_palette": st.lists(COLOURS, min_size=1, max_size=3),
     },
 )
 CAMERA_ARGS = st.fixed_dictionaries(
@@ -309,9 +310,9 @@ OPERATIONS = st.one_of(
     st.tuples(st.sampled_from(["scene", "style", "lighting", "mood", "background"]), SAFE_TEXT),
     st.tuples(st.just("composition"), st.one_of(st.sampled_from(list(Composition)), SAFE_TEXT)),
     st.tuples(st.just("subject"), SUBJECT_ARGS),
-    st.tuples(st.just("palette"), st.lists(COLOURS, max_size=5)),
+    st.tuples(st.just("palette"), st.lists(COLOURS, min_size=1, max_size=5)),
     st.tuples(st.just("camera"), CAMERA_ARGS),
-    st.tuples(st.just("effects"), st.lists(SAFE_TEXT, max_size=3)),
+    st.tuples(st.just("effects"), st.lists(SAFE_TEXT, min_size=1, max_size=3)),
     st.tuples(st.just("text"), TEXT_ARGS),
     st.tuples(st.just("extra"), st.tuples(st.sampled_from(["title", "seed_hint"]), JSON_LEAVES)),
     st.tuples(
@@ -381,3 +382,16 @@ def test_a_misspelt_method_names_the_right_one() -> None:
     with pytest.raises(AttributeError):
         scene("x").lightning  # type: ignore[attr-defined]  # noqa: B018
     assert not hasattr(scene("x"), "nope")
+
+
+def test_empty_lists_are_refused_at_the_call() -> None:
+    from flux2prompt import PromptError, scene, subject
+
+    with pytest.raises(PromptError, match=r"palette\(\): give at least one; .*without\("):
+        scene("x").palette()
+    with pytest.raises(PromptError, match=r"effects\(\): give at least one"):
+        scene("x").effects()
+    with pytest.raises(PromptError, match=r"subjects\(\): give at least one"):
+        scene("x").subjects()
+    with pytest.raises(PromptError, match=r"subject\(colors=\.\.\.\): must not be empty"):
+        subject("a mug", colors=[])

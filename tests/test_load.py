@@ -223,8 +223,8 @@ def _documents() -> st.SearchStrategy[dict[str, Any]]:
             "description": SAFE_TEXT,
             "pose": SAFE_TEXT,
             "position": SAFE_TEXT,
-            "color_palette": st.lists(st.one_of(COLOR_NAME, HEX), max_size=3),
-            "colors": st.lists(HEX, max_size=3),
+            "color_palette": st.lists(st.one_of(COLOR_NAME, HEX), min_size=1, max_size=3),
+            "colors": st.lists(HEX, min_size=1, max_size=3),
             "color_match": SAFE_TEXT,
         },
     ).filter(bool)  # an empty subject is refused
@@ -243,13 +243,13 @@ def _documents() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {"scene": SAFE_TEXT},
         optional={
-            "subjects": st.lists(subject_, max_size=3),
+            "subjects": st.lists(subject_, min_size=1, max_size=3),
             "style": SAFE_TEXT,
-            "color_palette": st.lists(st.one_of(HEX, COLOR_NAME), max_size=5),
+            "color_palette": st.lists(st.one_of(HEX, COLOR_NAME), min_size=1, max_size=5),
             "mood": SAFE_TEXT,
             "camera": camera_,
-            "effects": st.lists(SAFE_TEXT, max_size=2),
-            "text": st.lists(element, max_size=2),
+            "effects": st.lists(SAFE_TEXT, min_size=1, max_size=2),
+            "text": st.lists(element, min_size=1, max_size=2),
         },
     )
 

@@ -261,3 +261,18 @@ def test_model_copy_takes_wire_names_too() -> None:
 
     camera = Camera(lens="85mm").model_copy(update={"f-number": "f/2", "ISO": 400})
     assert camera.to_dict() == {"lens": "85mm", "f-number": "f/2", "ISO": 400}
+
+
+@pytest.mark.parametrize("key", ["subjects", "color_palette", "effects", "text"])
+def test_empty_lists_are_refused_by_schema_and_model_alike(key: str) -> None:
+    from pydantic import ValidationError
+
+    from flux2prompt._schema import find_issues
+
+    document = {"scene": "x", key: []}
+    issues = find_issues(document, "flux2")
+    assert [(i.path, i.message) for i in issues] == [
+        (f"$.{key}", "is empty; leave the key out instead")
+    ]
+    with pytest.raises(ValidationError):
+        Prompt.model_validate(document)

@@ -256,6 +256,10 @@ def _text_color(color: ColorInput) -> str:
     return code
 
 
+def _nothing_given(where: str, part: str) -> PromptError:
+    return PromptError(f"{where}: give at least one; to remove the part, use .without({part!r})")
+
+
 class _UnknownMethodError(PromptError, AttributeError):
     """A misspelt builder method: both the DSL's error and the AttributeError Python expects."""
 
@@ -351,6 +355,8 @@ class PromptBuilder:
                     f"subjects(): argument {i} is {type(item).__name__}, not a Subject; "
                     "make one with flux2prompt.subject(...)"
                 )
+        if not subjects:
+            raise _nothing_given("subjects()", "subjects")
         return self._with(_subjects=tuple(subjects))
 
     def palette(self, *colors: ColorInput, resolve_names: bool = False) -> PromptBuilder:
@@ -362,6 +368,8 @@ class PromptBuilder:
         """
         if len(colors) == 1 and isinstance(colors[0], list):
             colors = tuple(colors[0])
+        if not colors:
+            raise _nothing_given("palette()", "color_palette")
         return self._with(
             _palette=tuple(
                 color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
@@ -392,6 +400,8 @@ class PromptBuilder:
 
     def effects(self, *effects: str) -> PromptBuilder:
         """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"``."""
+        if not effects:
+            raise _nothing_given("effects()", "effects")
         return self._with(
             _effects=tuple(
                 clean_text(e, where=f"effects() item {i}") for i, e in enumerate(effects)

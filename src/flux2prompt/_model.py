@@ -22,7 +22,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias, TypeVar
 
 import pydantic_core
 from pydantic import (
@@ -59,6 +59,8 @@ __all__ = [
     "TextElement",
 ]
 
+_T = TypeVar("_T")
+
 Profile: TypeAlias = Literal["flux2", "cloudflare"]
 
 
@@ -90,6 +92,8 @@ def _language(value: str) -> str:
 
 
 Text = Annotated[StrictStr, AfterValidator(_text)]
+# A list that is present has something in it: an empty one asks the model for nothing.
+NonEmpty = Annotated[_T, Field(min_length=1)]
 HexColor = Annotated[StrictStr, AfterValidator(_hex)]
 ColorText = Annotated[StrictStr, AfterValidator(_color)]
 PositiveNumber = (
@@ -267,8 +271,8 @@ class Subject(_Node):
     pose: Text | None = None
     action: Text | None = None
     position: Text | None = None
-    color_palette: tuple[ColorText, ...] | None = None
-    colors: tuple[HexColor, ...] | None = None
+    color_palette: NonEmpty[tuple[ColorText, ...]] | None = None
+    colors: NonEmpty[tuple[HexColor, ...]] | None = None
     color_match: Text | None = None
     detail_preservation: Text | None = None
 
@@ -338,16 +342,16 @@ class Prompt(_Node):
     model_config = ConfigDict(title="Prompt", json_schema_extra={"minProperties": 1})
 
     scene: Text | None = None
-    subjects: tuple[Subject, ...] | None = None
+    subjects: NonEmpty[tuple[Subject, ...]] | None = None
     style: Text | None = None
-    color_palette: tuple[ColorText, ...] | None = None
+    color_palette: NonEmpty[tuple[ColorText, ...]] | None = None
     lighting: Text | None = None
     mood: Text | None = None
     background: Text | None = None
     composition: Text | None = None
     camera: Camera | None = None
-    effects: tuple[Text, ...] | None = None
-    text: tuple[TextElement, ...] | None = None
+    effects: NonEmpty[tuple[Text, ...]] | None = None
+    text: NonEmpty[tuple[TextElement, ...]] | None = None
 
     # Custom top-level keys the user asked for explicitly: (key, compact JSON of the value), kept
     # in order after the known keys. Stored as JSON text so the model stays immutable.

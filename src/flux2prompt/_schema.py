@@ -327,6 +327,8 @@ def _message(error: ValidationError, profile: str) -> str:
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
         return f"{_describe(value)} is not allowed under profile {profile!r}; use one of {choices}"
+    if keyword == "minItems" and value == [] and rule == 1:
+        return "is empty; leave the key out instead"
     if keyword in ("minItems", "maxItems") and isinstance(value, list):
         limit = "at least" if keyword == "minItems" else "at most"
         sibling = error.schema if isinstance(error.schema, Mapping) else {}
