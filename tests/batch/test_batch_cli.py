@@ -103,3 +103,41 @@ def test_manifest_merge(tmp_path: Path) -> None:
     assert missing.exit_code == 2
     assert "no such manifest" in missing.output
     assert json.loads(merged.read_text(encoding="utf-8").splitlines()[0])["index"] == 0
+
+
+def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(
+    tmp_path: Path, make_job: Callable[..., Path]
+) -> None:
+    folder = make_job().parent  # brings shots.py
+    (folder / "rows.jsonl").write_text(
+        "".join(
+            json.dumps({"product": "mug", "color": color, "sku": sku}) + "\n"
+            for color, sku in (("teal", "A"), ("teal", "B"), ("rust", "C"), ("teal", "D"))
+        ),
+        encoding="utf-8",
+    )
+    job = folder / "rows.toml"
+    job.write_text(
+        'template = "shots.py:shot"\nmodel = "klein-4b"\noutput = "{sku}.{ext}"\nseeds = 3\n'
+        '[parameters]\nwidth = 256\nheight = 256\n[variables]\ndataset = "rows.jsonl"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    dry = invoke("batch", str(job), "--out", str(out), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "items     4 (0 already done, 2 to generate, 2 to copy)" in dry.output
+    assert "2 to copy from an image of the same request" in dry.output
+    assert "estimated for 2 image(s)" in dry.output
+    assert "first 2 request(s), not sent:" in dry.output
+    run = invoke("batch", str(job), "--out", str(out), "--emulator", "--no-progress")
+    assert run.exit_code == 0, run.output
+    assert "rows: 2 generated, 0 already done, 0 failed" in run.output
+    assert "  copied    2 (from an image of the same request; no request sent)" in run.output
+    assert "dropped" not in run.output
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["A.jpg", "B.jpg", "C.jpg", "D.jpg"]
+    renamed = job.read_text(encoding="utf-8").replace('"{sku}.{ext}"', '"new-{sku}.{ext}"')
+    job.write_text(renamed, encoding="utf-8")
+    dry = invoke("batch", str(job), "--out", str(out), "--dry-run")
+    assert "items     4 (0 already done, 0 to generate, 4 to copy)" in dry.output
+    assert "cost      $0.0000 estimated for 0 image(s)" in dry.output
+    assert "to generate)" not in dry.output

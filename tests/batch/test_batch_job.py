@@ -19,6 +19,7 @@ from flux2prompt.batch import (
     job_schema,
     load_job,
     matrix,
+    plan_items,
     template,
 )
 
@@ -196,6 +197,48 @@ def test_semantic_errors_are_named(tmp_path: Path) -> None:
         load_job(tmp_path / "missing.toml")
     with pytest.raises(SourceError, match="no such template file"):
         load_job(write(tmp_path, HEAD.replace("shots.py", "nope.py") + "[variables.zip]\nc=[1]\n"))
+
+
+def test_output_pattern_errors_name_the_pattern_the_job_file_and_its_line(
+    tmp_path: Path,
+) -> None:
+    head = 'template = "shots.py:mug"\nname = "m"\n'
+    tail = '\n[variables.zip]\ncolor = ["red"]\n'
+    for output, message in (
+        ("{colour}.{ext}", "unknown field {colour}; did you mean {color}?"),
+        (
+            "{index:zz}.{ext}",
+            "{index:zz} does not fit 0: Unknown format code 'z' for object of type 'int'",
+        ),
+        ("{job:>{w}}", "field {job:>{w}}: nested fields are not allowed"),
+        ("../{color}", "'..' would leave the output folder"),
+    ):
+        path = write(tmp_path, f"{head}output = {json.dumps(output)}{tail}")
+        with pytest.raises(SourceError) as caught:
+            load_job(path)
+        assert str(caught.value) == f"{path}:3: output pattern {output!r}: {message}"
+        assert (caught.value.source, caught.value.line) == (str(path), 3)
+    # A spec that only a value can refuse is found while planning: still with file and line.
+    path = write(tmp_path, f'{head}output = "{{color:03d}}.{{ext}}"{tail}')
+    job = load_job(path)
+    with pytest.raises(PromptError) as refused:
+        list(plan_items(job))
+    assert str(refused.value).startswith(
+        f"{path}:3: output pattern '{{color:03d}}.{{ext}}': {{color:03d}} does not fit 'red'"
+    )
+    assert str(refused.value).endswith("(item 0, zipped item 0)")
+
+
+def test_python_jobs_name_the_pattern_the_same_way() -> None:
+    @template
+    def mug(color: str):
+        return scene(f"a {color} mug")
+
+    with pytest.raises(PromptError) as caught:
+        BatchJob(name="m", template=mug, source=matrix(color=["a"]), output="{colour}.{ext}")
+    assert str(caught.value) == (
+        "output pattern '{colour}.{ext}': unknown field {colour}; did you mean {color}?"
+    )
 
 
 def test_python_jobs_check_their_arguments() -> None:

@@ -18,6 +18,7 @@ from flux2prompt.batch import (
     manifests_equivalent,
     merge_manifests,
     read_manifest,
+    record_key,
 )
 
 
@@ -84,8 +85,22 @@ def test_the_effective_view_prefers_the_last_success() -> None:
         record("b", "failed", error={"message": "second"}),
     ]
     view = effective_records(records)
-    assert view["sha256:a"]["file"] == "a2.jpg"
-    assert view["sha256:b"]["error"] == {"message": "second"}
+    assert view[("sha256:a", 0)]["file"] == "a2.jpg"
+    assert view[("sha256:b", 0)]["error"] == {"message": "second"}
+
+
+def test_copies_share_a_fingerprint_but_are_items_of_their_own() -> None:
+    original = record("a", index=0, file="A.jpg", copied_from=None)
+    copied_from = {"request_fingerprint": "sha256:a", "index": 0, "file": "A.jpg"}
+    copy = record("a", index=1, file="B.jpg", copied_from=copied_from)
+    renamed = record("a", index=1, file="new/B.jpg", copied_from=copied_from)
+    assert record_key(copy) == ("sha256:a", 1)
+    view = effective_records([original, copy, record("a", "failed", index=1), renamed])
+    assert [(key, r["file"]) for key, r in view.items()] == [
+        (("sha256:a", 0), "A.jpg"),
+        (("sha256:a", 1), "new/B.jpg"),
+    ]
+    assert [r["file"] for r in comparable_records([renamed, original])] == ["A.jpg", "new/B.jpg"]
 
 
 def test_comparison_leaves_out_timing_and_order() -> None:

@@ -94,6 +94,16 @@ def test_bad_patterns_are_refused(pattern: str, message: str) -> None:
         OutputPattern(pattern)
 
 
+def test_specs_of_builtin_fields_are_checked_at_once_and_errors_name_the_origin() -> None:
+    with pytest.raises(PromptError, match=r"^job.toml:4: output pattern '\{index:zz\}'"):
+        OutputPattern("{index:zz}", origin="job.toml:4")
+    with pytest.raises(PromptError, match=r"\{fingerprint:d\} does not fit"):
+        OutputPattern("{fingerprint:d}")
+    assert OutputPattern("{seed:06d}").render({}, seed=7) == "000007.\x00ext\x00"
+    with pytest.raises(PromptError, match=r"^job.toml:4: output pattern '\{a\}': unknown"):
+        OutputPattern("{a}", origin="job.toml:4").check_fields(["b"])
+
+
 def test_unknown_fields_and_bad_specs_are_named() -> None:
     with pytest.raises(PromptError, match=r"unknown field \{colour\}; the fields are: color"):
         OutputPattern("{colour}").render({"color": "red"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from flux2prompt.batch import (
     BatchRunner,
     Shard,
     comparable_records,
+    dataset,
     load_job,
     matrix,
     merge_manifests,
@@ -204,12 +206,161 @@ def test_colliding_names_are_settled_by_the_fingerprint(tmp_path: Path) -> None:
     assert len(set(names)) == 4
 
 
-def test_exact_duplicate_requests_are_generated_once(tmp_path: Path) -> None:
+def test_items_with_the_same_request_and_name_are_one_file(tmp_path: Path) -> None:
     job = make_job(1, source=matrix(i=[1, 1, 2]), seeds=5)
     with serve() as emu:
         report = run(job, tmp_path, emu)
         assert posts(emu) == 2
-    assert (report.total, report.duplicates, report.generated) == (2, 1, 2)
+    assert (report.total, report.duplicates, report.generated, report.copied) == (2, 1, 2, 0)
+
+
+def rows_job(path: Path, **options: Any) -> BatchJob:
+    """Five rows, three of them the same request (the template ignores ``sku``)."""
+    rows = [(1, "A"), (1, "B"), (2, "C"), (1, "D"), (2, "E")]
+    path.write_text(
+        "".join(json.dumps({"i": i, "sku": sku}) + "\n" for i, sku in rows), encoding="utf-8"
+    )
+    settings: dict[str, Any] = {"source": dataset(path), "output": "{sku}.{ext}", "seeds": 5}
+    return make_job(**{**settings, **options})
+
+
+def check_folder(out: Path, expected: list[str]) -> list[dict[str, Any]]:
+    """Every expected file once, matching its record; returns the effective view."""
+    view = comparable_records(read_manifest(out / "manifest.jsonl"))
+    assert [r["file"] for r in view] == expected
+    assert {r["status"] for r in view} == {"ok"}
+    for record in view:
+        assert sha256(out / record["file"]) == record["sha256"]
+    assert sorted(p.name for p in out.glob("*.jpg")) == sorted(expected)
+    assert not list(out.rglob("*.tmp"))
+    return view
+
+
+def test_items_with_the_same_request_are_copied_under_their_own_names(tmp_path: Path) -> None:
+    job = rows_job(tmp_path / "rows.jsonl")
+    out = tmp_path / "out"
+    with serve() as emu:
+        report = run(job, out, emu)
+        assert posts(emu) == 2, "an identical request was sent twice"
+        assert (report.total, report.generated, report.copied, report.failed) == (5, 2, 3, 0)
+        assert (report.duplicates, report.pending, report.ok) == (0, 0, True)
+        again = run(job, out, emu)
+        assert (again.skipped, again.generated, again.copied) == (5, 0, 0)
+        assert posts(emu) == 2
+    view = check_folder(out, ["A.jpg", "B.jpg", "C.jpg", "D.jpg", "E.jpg"])
+    by_file = {r["file"]: r for r in view}
+    assert [r["variables"]["sku"] for r in view] == ["A", "B", "C", "D", "E"]
+    assert by_file["A.jpg"]["copied_from"] is None
+    assert by_file["B.jpg"]["copied_from"] == {
+        "request_fingerprint": by_file["A.jpg"]["request_fingerprint"],
+        "index": 0,
+        "file": "A.jpg",
+    }
+    assert by_file["D.jpg"]["copied_from"]["file"] == "A.jpg"
+    assert by_file["E.jpg"]["copied_from"]["file"] == "C.jpg"
+    assert by_file["B.jpg"]["sha256"] == by_file["A.jpg"]["sha256"]
+    assert by_file["B.jpg"]["request_fingerprint"] == by_file["A.jpg"]["request_fingerprint"]
+    assert by_file["E.jpg"]["sha256"] != by_file["A.jpg"]["sha256"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.count("<article") == 5
+
+
+def test_a_crash_between_an_original_and_its_copies_resumes_without_a_request(
+    tmp_path: Path,
+) -> None:
+    # The manifest is append-only, so a crash at any moment leaves a prefix of its lines (and
+    # maybe an image whose record was not written). Cut it after every record in turn.
+    job = rows_job(tmp_path / "rows.jsonl")
+    whole = tmp_path / "whole"
+    with serve() as emu:
+        run(job, whole, emu)
+        lines = (whole / "manifest.jsonl").read_bytes().splitlines(keepends=True)
+        full = comparable_records(read_manifest(whole / "manifest.jsonl"))
+        for keep in range(len(lines)):
+            out = tmp_path / f"cut{keep}"
+            shutil.copytree(whole, out)
+            (out / "manifest.jsonl").write_bytes(b"".join(lines[:keep]))
+            kept = {json.loads(line)["request_fingerprint"] for line in lines[:keep]}
+            missing = {r["request_fingerprint"] for r in full} - kept
+            before = posts(emu)
+            report = run(job, out, emu)
+            assert posts(emu) - before == len(missing), f"cut after {keep} records"
+            assert report.skipped == keep
+            assert report.generated + report.copied == 5 - keep
+            assert comparable_records(read_manifest(out / "manifest.jsonl")) == full
+            check_folder(out, ["A.jpg", "B.jpg", "C.jpg", "D.jpg", "E.jpg"])
+        # A copy whose file is gone (or changed) is written again, still without a request.
+        (whole / "D.jpg").unlink()
+        (whole / "B.jpg").write_bytes(b"changed")
+        before = posts(emu)
+        report = run(job, whole, emu)
+        assert (report.copied, report.generated, posts(emu)) == (2, 0, before)
+    check_folder(whole, ["A.jpg", "B.jpg", "C.jpg", "D.jpg", "E.jpg"])
+
+
+def test_copies_of_a_failed_request_fail_with_it_and_follow_it_on_the_rerun(
+    tmp_path: Path,
+) -> None:
+    job = rows_job(tmp_path / "rows.jsonl")
+    out = tmp_path / "out"
+    with serve(error_ratios={500: 1.0}) as broken:
+        report = run(job, out, broken)
+        assert posts(broken) == 2
+    assert (report.failed, report.generated, report.copied, report.exit_code) == (5, 0, 0, 1)
+    failed = {r["index"]: r for r in read_manifest(out / "manifest.jsonl")}
+    assert failed[1]["error"]["message"].startswith("not copied: item 0 sends the same request")
+    assert failed[1]["copied_from"]["index"] == 0
+    with serve() as healthy:
+        report = run(job, out, healthy)
+        assert posts(healthy) == 2
+    assert (report.generated, report.copied, report.failed, report.ok) == (2, 3, 0, True)
+    check_folder(out, ["A.jpg", "B.jpg", "C.jpg", "D.jpg", "E.jpg"])
+
+
+def test_copies_are_made_in_the_shard_of_their_request_and_merge_to_the_unsharded_run(
+    tmp_path: Path,
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"i": n % 5, "sku": f"S{n}"}) + "\n" for n in range(15)),
+        encoding="utf-8",
+    )
+    job = make_job(source=dataset(rows), output="{sku}.{ext}", seeds=5)
+    with serve() as emu:
+        whole = run(job, tmp_path / "whole", emu)
+        assert posts(emu) == 5
+        parts = [run(job, tmp_path / f"part{n}", emu, shard=f"{n}/2") for n in (1, 2)]
+        assert posts(emu) == 10, "a shard sent a request that another shard sends"
+    assert (whole.generated, whole.copied) == (5, 10)
+    assert sum(p.copied for p in parts) == 10
+    for n in (1, 2):
+        records = read_manifest(tmp_path / f"part{n}" / "manifest.jsonl")
+        assert all(Shard(n, 2).contains(r["request_fingerprint"]) for r in records)
+        for record in records:
+            assert sha256(tmp_path / f"part{n}" / record["file"]) == record["sha256"]
+    merged = tmp_path / "merged.jsonl"
+    report = merge_manifests([tmp_path / f"part{n}/manifest.jsonl" for n in (2, 1)], merged)
+    assert (report.written, report.ok) == (15, 15)
+    unsharded = comparable_records(read_manifest(tmp_path / "whole/manifest.jsonl"))
+    assert comparable_records(read_manifest(merged)) == unsharded
+
+
+def test_dry_run_counts_copies_apart_and_prices_only_requests(tmp_path: Path) -> None:
+    dev: dict[str, Any] = {"model": "flux-2-dev", "parameters": {"steps": 20}}
+    job = rows_job(tmp_path / "rows.jsonl", **dev)
+    out = tmp_path / "out"
+    dry = BatchRunner(job, out).dry_run()
+    assert (dry.total, dry.finished, dry.to_copy, dry.to_generate) == (5, 0, 3, 2)
+    one = BatchRunner(make_job(1, **dev), out).dry_run()
+    assert one.estimated_cost is not None
+    assert dry.estimated_cost == pytest.approx(2 * one.estimated_cost)
+    assert [item.file_name("jpg") for item in dry.first] == ["A.jpg", "C.jpg"]
+    with serve() as emu:
+        run(job, out, emu)
+    renamed = rows_job(tmp_path / "rows.jsonl", output="new/{sku}.{ext}", **dev)
+    dry = BatchRunner(renamed, out).dry_run()
+    assert (dry.finished, dry.to_copy, dry.to_generate, dry.first) == (0, 5, 0, ())
+    assert dry.estimated_cost == 0
 
 
 def test_a_bad_row_stops_the_run_before_anything_is_sent(tmp_path: Path) -> None:
@@ -315,9 +466,14 @@ def test_a_changed_output_pattern_moves_finished_images_without_sending_them(
         assert sorted(p.name for p in (tmp_path / "tiles").iterdir()) == [
             f"{i}.jpg" for i in range(4)
         ]
+        assert report.copied == 4
         assert run(renamed, tmp_path, emu).skipped == 4
-        (tmp_path / "tiles" / "2.jpg").write_bytes(b"changed")  # cannot be copied: sent
-        run(job, tmp_path, emu)
+        # Back to the old names: those files are intact, so they are recorded again, not sent;
+        # one whose image is gone everywhere cannot be copied, and is sent.
+        (tmp_path / "tiles" / "2.jpg").write_bytes(b"changed")
+        (tmp_path / "tile-2.jpg").unlink()
+        back = run(job, tmp_path, emu)
+        assert (back.generated, back.copied, back.skipped) == (1, 3, 0)
         assert posts(emu) == 5
     by_key = {
         r["request_fingerprint"]: r

@@ -52,6 +52,7 @@ from flux2prompt.batch._manifest import (
     manifests_equivalent,
     merge_manifests,
     read_manifest,
+    record_key,
 )
 from flux2prompt.batch._naming import OutputPattern, sanitize_value
 from flux2prompt.batch._plan import PlannedItem, plan_items
@@ -107,6 +108,7 @@ __all__ = [
     "parse_job",
     "plan_items",
     "read_manifest",
+    "record_key",
     "run_batch",
     "sample",
     "sanitize_value",

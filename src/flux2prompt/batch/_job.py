@@ -59,7 +59,7 @@ from flux2prompt._templates import (
     VariableSource,
     Zipped,
 )
-from flux2prompt.batch._naming import BUILTIN_FIELDS, OutputPattern
+from flux2prompt.batch._naming import OutputPattern
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -134,14 +134,8 @@ class BatchJob:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise PromptError(f"job {self.name!r}: {label} must be an integer >= {low}")
         known = self.source.names
-        pattern = self.pattern
         if known is not None:
-            available = set(known) | set(BUILTIN_FIELDS)
-            for name in pattern.fields:
-                if name not in available:
-                    close = difflib.get_close_matches(name, sorted(available), n=1)
-                    hint = f"; did you mean {{{close[0]}}}?" if close else ""
-                    raise PromptError(f"{pattern!r}: unknown field {{{name}}}{hint}")
+            self.pattern.check_fields(known)
             missing = [v for v in self.template.required if v not in known]
             if missing:
                 raise PromptError(
@@ -343,11 +337,18 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
     template, file_model, file_parameters = _template_from(document["template"], folder, source)
     name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
     try:
+        variables = _source_from(document["variables"], folder)
+    except SourceError:
+        raise
+    except PromptError as exc:
+        raise SourceError(str(exc), source=source) from None
+    output = _output_pattern(document["output"], variables, text, source)
+    try:
         return BatchJob(
             name=name,
             template=template,
-            source=_source_from(document["variables"], folder),
-            output=document["output"],
+            source=variables,
+            output=output,
             model=document.get("model") or file_model or _DEFAULT_MODEL,
             parameters={
                 **{k: v for k, v in file_parameters.items() if k in _PARAMETERS},
@@ -364,6 +365,23 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
         raise
     except PromptError as exc:
         raise SourceError(str(exc), source=source) from None
+
+
+def _output_pattern(
+    pattern: str, variables: VariableSource, text: str, source: str
+) -> OutputPattern:
+    """The checked output pattern; its errors, now or while planning, name the job file and
+    the line of ``output``."""
+    line = _line_of(text, ["output"])
+    try:
+        checked = OutputPattern(pattern)
+        if variables.names is not None:
+            checked.check_fields(variables.names)
+    except PromptError as exc:
+        raise SourceError(str(exc), source=source, line=line) from None
+    if source == "<job>":
+        return checked
+    return OutputPattern(pattern, origin=f"{source}:{line}" if line else source)
 
 
 def load_job(path: str | os.PathLike[str]) -> BatchJob:

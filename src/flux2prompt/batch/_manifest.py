@@ -12,11 +12,17 @@ A record (``status`` is ``"ok"`` or ``"failed"``)::
      "prompt": {"scene": ...}, "prompt_fingerprint": "sha256:...",
      "request_fingerprint": "sha256:...", "file": "mug-teal.jpg", "sha256": "sha256:...",
      "bytes": 48213, "format": "jpeg", "width": 512, "height": 512, "error": null,
-     "attempts": 1, "request_id": "...", "started_at": "2026-...Z", "finished_at": "...",
-     "elapsed": 0.84}
+     "copied_from": null, "attempts": 1, "request_id": "...", "started_at": "2026-...Z",
+     "finished_at": "...", "elapsed": 0.84}
 
-The request fingerprint is the key. The *effective* view of a manifest keeps one record per key:
-the last successful one if there is any, else the last one. Two manifests are equivalent when
+An item whose image was copied instead of generated (its request repeats an earlier item's, or
+the output pattern changed) says where from: ``"copied_from": {"request_fingerprint": ...,
+"index": 3, "file": "mug-teal.jpg"}``, with ``"attempts": 0``.
+
+Several items can share one request fingerprint (copies), so a record's key is the item's
+identity, :func:`record_key`: its request fingerprint *and* its index in the batch. The
+*effective* view of a manifest keeps one record per key: the last successful one if there is
+any, else the last one. Two manifests are equivalent when
 their effective views are equal once the :data:`TIMING_FIELDS` (which say when and how, not
 what) are removed; :func:`merge_manifests` writes exactly that view, ordered by ``index``.
 
@@ -26,8 +32,9 @@ Example:
     >>> with ManifestWriter(path) as log:
     ...     log.append({"request_fingerprint": "sha256:aa", "index": 0, "status": "failed"})
     ...     log.append({"request_fingerprint": "sha256:aa", "index": 0, "status": "ok"})
-    >>> [r["status"] for r in effective_records(read_manifest(path)).values()]
-    ['ok']
+    ...     log.append({"request_fingerprint": "sha256:aa", "index": 1, "status": "ok"})
+    >>> [(r["index"], r["status"]) for r in effective_records(read_manifest(path)).values()]
+    [(0, 'ok'), (1, 'ok')]
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ __all__ = [
     "manifests_equivalent",
     "merge_manifests",
     "read_manifest",
+    "record_key",
     "record_order",
 ]
 
@@ -195,18 +203,35 @@ def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return list(iter_manifest(path))
 
 
-def effective_records(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One record per request fingerprint: the last ``ok`` one if any, else the last one.
+def record_key(record: Mapping[str, Any]) -> tuple[str, int | None]:
+    """The identity of a record's item: its request fingerprint and its index in the batch.
+
+    The fingerprint alone is not enough, since a copy shares its original's; the index alone is
+    not either, since a changed dataset moves rows. A rerun with another output pattern keeps
+    the key, so the record of the new name replaces the old one in the effective view.
 
     Example:
-        >>> recs = [{"request_fingerprint": "a", "status": "ok", "elapsed": 1},
-        ...         {"request_fingerprint": "a", "status": "failed"}]
-        >>> effective_records(recs)["a"]["status"]
+        >>> record_key({"request_fingerprint": "sha256:ab", "index": 4, "status": "ok"})
+        ('sha256:ab', 4)
+    """
+    index = record.get("index")
+    return (str(record["request_fingerprint"]), index if isinstance(index, int) else None)
+
+
+def effective_records(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, int | None], dict[str, Any]]:
+    """One record per :func:`record_key`: the last ``ok`` one if any, else the last one.
+
+    Example:
+        >>> recs = [{"request_fingerprint": "a", "index": 0, "status": "ok", "elapsed": 1},
+        ...         {"request_fingerprint": "a", "index": 0, "status": "failed"}]
+        >>> effective_records(recs)[("a", 0)]["status"]
         'ok'
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[tuple[str, int | None], dict[str, Any]] = {}
     for record in records:
-        key = record["request_fingerprint"]
+        key = record_key(record)
         current = out.get(key)
         if current is None or record.get("status") == "ok" or current.get("status") != "ok":
             out[key] = dict(record)
@@ -271,7 +296,7 @@ def merge_manifests(
 ) -> MergeReport:
     """Merge manifests (of shards, or of several runs) into one, written atomically to ``out``.
 
-    Records are de-duplicated by request fingerprint, keeping the successful one; the result
+    Records are de-duplicated by :func:`record_key`, keeping the successful one; the result
     is the effective view ordered by ``index``, so merging the manifests of all shards gives
     the same records as an unsharded run (timing fields aside).
 

@@ -23,10 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -53,6 +54,8 @@ _MAX_VALUE = 60
 _MAX_COMPONENT_BYTES = 200
 _KEEP = frozenset("-_.+=@,")
 _DASHES = re.compile(r"-{2,}")
+# Built-in fields whose type is known before any item: a bad format spec is refused at once.
+_SAMPLE_VALUES: dict[str, Any] = {"index": 0, "fingerprint": "0" * 12, "job": "job"}
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
 )
@@ -103,7 +106,9 @@ class OutputPattern:
     """A checked output naming pattern; :meth:`render` gives a safe relative path.
 
     Only plain field names are allowed (``{color}``, ``{index:04d}``), never attribute or index
-    access, and the literal text must not climb out of the output folder.
+    access, and the literal text must not climb out of the output folder. A format spec of a
+    built-in field other than ``seed`` is checked at once. ``origin`` (``"job.toml:4"``) says
+    where the pattern was written; every error names it.
 
     Example:
         >>> OutputPattern("{index:03d}-{color}").fields
@@ -114,9 +119,13 @@ class OutputPattern:
         flux2prompt._errors.PromptError: output pattern '../{color}.{ext}': '..' would leave the output folder
     """  # noqa: E501
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, *, origin: str | None = None) -> None:
+        self.origin = origin
         if not isinstance(pattern, str) or not pattern.strip():
-            raise PromptError("output pattern: must be a non-empty string such as '{name}.{ext}'")
+            where = f"{origin}: " if origin else ""
+            raise PromptError(
+                f"{where}output pattern: must be a non-empty string such as '{{name}}.{{ext}}'"
+            )
         self.pattern = pattern
         if "{ext}" not in pattern:
             pattern += ".{ext}"
@@ -140,13 +149,38 @@ class OutputPattern:
                 raise self._error(f"field {{{name}:{spec}}}: nested fields are not allowed")
             if name == "ext" and spec:
                 raise self._error("field {ext} takes no format spec")
+            if spec and name in _SAMPLE_VALUES:
+                self._format(name, spec, _SAMPLE_VALUES[name])
             self._parts.append((literal, name, spec or ""))
             fields.append(name)
         self.fields: tuple[str, ...] = tuple(dict.fromkeys(fields))
         self._render_check()
 
     def _error(self, message: str) -> PromptError:
-        return PromptError(f"output pattern {self.pattern!r}: {message}")
+        where = f"{self.origin}: " if self.origin else ""
+        return PromptError(f"{where}output pattern {self.pattern!r}: {message}")
+
+    def _format(self, name: str, spec: str, value: Any) -> str:
+        try:
+            return format(value, spec)
+        except (TypeError, ValueError) as exc:
+            raise self._error(f"{{{name}:{spec}}} does not fit {value!r}: {exc}") from None
+
+    def check_fields(self, available: Collection[str]) -> None:
+        """Refuse a field that is neither in ``available`` (the variables) nor built in.
+
+        Example:
+            >>> OutputPattern("{colour}.{ext}", origin="job.toml:3").check_fields(["color"])
+            Traceback (most recent call last):
+            ...
+            flux2prompt._errors.PromptError: job.toml:3: output pattern '{colour}.{ext}': unknown field {colour}; did you mean {color}?
+        """  # noqa: E501
+        known = set(available) | set(BUILTIN_FIELDS)
+        for name in self.fields:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {{{close[0]}}}?" if close else ""
+                raise self._error(f"unknown field {{{name}}}{hint}")
 
     def _check_literal(self, literal: str) -> None:
         if any(unicodedata.category(ch) == "Cc" for ch in literal):
@@ -207,11 +241,7 @@ class OutputPattern:
             else:
                 known = ", ".join([*variables, *BUILTIN_FIELDS])
                 raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-            try:
-                text = format(value, spec)
-            except (TypeError, ValueError) as exc:
-                raise self._error(f"{{{name}:{spec}}} does not fit {value!r}: {exc}") from None
-            out.append(sanitize_value(text))
+            out.append(sanitize_value(self._format(name, spec, value)))
         return _finish("".join(out), fingerprint)
 
 

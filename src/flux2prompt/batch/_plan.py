@@ -1,37 +1,47 @@
 """Planning a batch: from a job to the stream of requests to send, without sending any.
 
 Planning expands the template over every row and seed, builds each request (which checks the
-parameters and gives the request fingerprint), drops exact duplicates (an identical request
-would give an identical image), names each file, and keeps the items of one shard. Names are
-handed out over the whole batch before the shard filter, so every shard names an item exactly
-as an unsharded run would. It is a generator: memory holds the names and fingerprints seen so
-far, never the prompts.
+parameters and gives the request fingerprint), names each file, and keeps the items of one
+shard. Names are handed out over the whole batch before the shard filter, so every shard names
+an item exactly as an unsharded run would. It is a generator: memory holds the names and
+fingerprints seen so far, never the prompts.
+
+Two items whose requests are byte-for-byte identical (two dataset rows that differ only in a
+column the template does not use) would get identical images, so only the first is sent: a
+later one is a *copy* (:attr:`PlannedItem.original` is the index of the first), which the
+runner writes under its own name from the first one's image. An item whose request *and* file
+name both repeat an earlier item's is the same file: it is planned once and counted in
+:attr:`PlanStats.duplicates`. A copy has the request fingerprint of its original, so it
+always falls in the same shard.
 
 Example:
     >>> from flux2prompt import scene
-    >>> from flux2prompt._templates import matrix, template
+    >>> from flux2prompt._templates import zipped, template
     >>> from flux2prompt.batch._job import BatchJob
     >>> @template
     ... def mug(color: str):
     ...     return scene(f"a {color} mug")
-    >>> job = BatchJob(name="m", template=mug, source=matrix(color=["teal", "teal", "rust"]),
-    ...                output="{color}.{ext}", model="klein-4b", seeds=1)
+    >>> job = BatchJob(name="m", template=mug, source=zipped(color=["teal", "teal", "rust"],
+    ...                sku=["A", "B", "C"]), output="{sku}.{ext}", model="klein-4b", seeds=1)
+    >>> [(item.file_name("jpg"), item.original) for item in plan_items(job)]
+    [('A.jpg', None), ('B.jpg', 0), ('C.jpg', None)]
     >>> stats = PlanStats()
-    >>> [item.name for item in plan_items(job, stats=stats)]
-    ['teal.\\x00ext\\x00', 'rust.\\x00ext\\x00']
-    >>> stats.duplicates
-    1
+    >>> same = BatchJob(name="m", template=mug, source=zipped(color=["teal", "teal"]),
+    ...                 output="{color}.{ext}", model="klein-4b", seeds=1)
+    >>> [item.file_name("jpg") for item in plan_items(same, stats=stats)], stats.duplicates
+    (['teal.jpg'], 1)
 """
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flux2prompt._errors import SourceError
+from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._templates import Variant, expand
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, with_extension
@@ -61,6 +71,8 @@ class PlannedItem:
     variant: Variant
     request: WorkersAIRequest
     name: str
+    #: The index of the first item with the same request, when this item is a copy of it.
+    original: int | None = None
 
     @property
     def index(self) -> int:
@@ -69,8 +81,13 @@ class PlannedItem:
 
     @property
     def key(self) -> str:
-        """The request fingerprint: the item's identity in manifests and shards."""
+        """The request fingerprint: what decides the image, and the item's shard."""
         return self.request.fingerprint
+
+    @property
+    def is_copy(self) -> bool:
+        """Whether an earlier item sends the same request (this one copies its image)."""
+        return self.original is not None
 
     def file_name(self, ext: str) -> str:
         """The relative path of the output file for an image of extension ``ext``."""
@@ -79,10 +96,12 @@ class PlannedItem:
 
 @dataclass
 class PlanStats:
-    """Counts kept while planning: every variant, exact duplicates, items of other shards."""
+    """Counts kept while planning: every variant, items that repeat an earlier item's request
+    and name (planned once), copies (same request, own name) and items of other shards."""
 
     variants: int = 0
     duplicates: int = 0
+    copies: int = 0
     other_shards: int = 0
 
 
@@ -120,7 +139,9 @@ def plan_items(
     images = _read_images(job)
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
-    seen: set[str] = set()
+    # Request fingerprint -> index of its first item; fingerprint + rendered name, for repeats.
+    originals: dict[str, int] = {}
+    rendered: set[str] = set()
     pattern = job.pattern
     for variant in expand(job.template, job.source, seeds=job.seed_policy):
         stats.variants += 1
@@ -128,19 +149,28 @@ def plan_items(
             variant.prompt, model=job.model, seed=variant.seed, images=images, **parameters
         )
         key = request.fingerprint
-        if key in seen:
+        try:
+            name = pattern.render(
+                variant.variables,
+                index=variant.index,
+                seed=variant.seed,
+                fingerprint=key,
+                job=job.name,
+            )
+        except PromptError as exc:
+            origin = f", {variant.origin}" if variant.origin else ""
+            raise PromptError(f"{exc} (item {variant.index}{origin})") from None
+        original = originals.setdefault(key, variant.index)
+        same = f"{key}\x00{unicodedata.normalize('NFC', name).casefold()}"
+        if same in rendered:
             stats.duplicates += 1
             continue
-        seen.add(key)
-        name = pattern.render(
-            variant.variables,
-            index=variant.index,
-            seed=variant.seed,
-            fingerprint=key,
-            job=job.name,
-        )
+        rendered.add(same)
         name = names.claim(name, key)
         if shard is not None and not shard.contains(key):
             stats.other_shards += 1
             continue
-        yield PlannedItem(variant, request, name)
+        copy_of = original if original != variant.index else None
+        if copy_of is not None:
+            stats.copies += 1
+        yield PlannedItem(variant, request, name, copy_of)

@@ -3,21 +3,28 @@
 A run goes:
 
 1. Remove temporary files that an interrupted run left in the output folder.
-2. Read the manifest. An item is *finished* when it has an ``ok`` record whose file exists and
-   has the recorded sha256; finished items are skipped, anything else (failed, never recorded,
-   a file missing or changed) is generated again.
+2. Read the manifest. An item is *finished* when its own ``ok`` record (same request
+   fingerprint, same index) names the file the item has now, and that file has the recorded
+   sha256; finished items are skipped.
 3. Plan the whole batch once before sending anything, so a bad row or parameter stops the
    run before it spends money; then plan it again as a stream and send.
-4. For each item: wait for a place (:class:`~flux2prompt.batch.AdaptiveConcurrency`) and a
-   send slot (:class:`~flux2prompt.batch.RateLimiter`), send, and on success write the image
-   atomically, then append its record to the manifest (flushed and fsynced). A crash between
-   the two leaves an image without a record, which the next run simply generates again.
-5. Retries: HTTP 429 (capacity) pauses every sender for ``Retry-After``, halves the rate and
+4. An unfinished item whose request already has an intact image (under another name: the
+   output pattern changed, or it is a copy of an identical request that an earlier run made)
+   is *copied*: the bytes are written atomically under its own name and its record appended,
+   without a request. A copy whose original is sent in this run waits for it, and is written
+   as soon as the original's image is.
+5. Anything else is sent: wait for a place (:class:`~flux2prompt.batch.AdaptiveConcurrency`)
+   and a send slot (:class:`~flux2prompt.batch.RateLimiter`), send, and on success write the
+   image atomically, then append its record to the manifest (flushed and fsynced). A crash
+   between the two leaves an image without a record, which the next run simply generates
+   again; a crash between an original and its copies leaves copies that the next run writes
+   from the original's image, without a request.
+6. Retries: HTTP 429 (capacity) pauses every sender for ``Retry-After``, halves the rate and
    the concurrency, and retries the item, apart from its retry budget; 5xx, timeouts and
    dropped connections are retried ``retries`` times with backoff; anything else fails the item
    (it is retried on the next run). A quota, authentication or permission error stops the
    batch: every other request would fail the same way.
-6. Write the gallery, and return a :class:`BatchReport`.
+7. Write the gallery, and return a :class:`BatchReport`.
 
 Example:
     >>> import pathlib, tempfile
@@ -58,7 +65,7 @@ from flux2prompt._errors import SourceError
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
-from flux2prompt.batch._manifest import MANIFEST_NAME, ManifestWriter, iter_manifest
+from flux2prompt.batch._manifest import MANIFEST_NAME, ManifestWriter, iter_manifest, record_key
 from flux2prompt.batch._naming import inside
 from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
 from flux2prompt.batch._shard import Shard
@@ -92,6 +99,18 @@ __all__ = [
     "run_batch",
 ]
 
+#: The fields of an ``ok`` record that resuming and copying need.
+_KEPT = (
+    "index",
+    "request_fingerprint",
+    "file",
+    "sha256",
+    "bytes",
+    "format",
+    "width",
+    "height",
+    "request_id",
+)
 #: HTTP 429 answers retried for one item before it is given up (apart from ``retries``).
 MAX_RATE_LIMIT_RETRIES = 100
 _FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError, NotFoundError)
@@ -134,11 +153,13 @@ class ItemOutcome:
 class BatchReport:
     """The summary of a run.
 
-    ``total`` counts the items of this run (one shard, duplicates removed), ``skipped`` those
-    already finished by an earlier run; ``elapsed`` is the seconds spent generating (planning
-    and the gallery excluded); ``rate_limited`` counts HTTP 429 answers and ``retries`` every
-    repeated request. ``stopped`` says why the batch stopped early (a quota, a bad token), if
-    it did.
+    ``total`` counts the items of this run (one shard), ``skipped`` those already finished by
+    an earlier run, ``generated`` those sent and written, ``copied`` those written from the
+    image of an identical request (or from their old name) without a request, and
+    ``duplicates`` the items planned once because their request and file name repeat an
+    earlier item's. ``elapsed`` is the seconds spent generating (planning and the gallery
+    excluded); ``rate_limited`` counts HTTP 429 answers and ``retries`` every repeated request.
+    ``stopped`` says why the batch stopped early (a quota, a bad token), if it did.
 
     Example:
         >>> from flux2prompt import scene
@@ -168,6 +189,7 @@ class BatchReport:
     lowest_concurrency: int
     stopped: str | None = None
     failures: tuple[tuple[str, str], ...] = ()
+    copied: int = 0
 
     @property
     def ok(self) -> bool:
@@ -177,7 +199,7 @@ class BatchReport:
     @property
     def pending(self) -> int:
         """Items neither finished nor failed (the batch stopped before reaching them)."""
-        return self.total - self.skipped - self.generated - self.failed
+        return self.total - self.skipped - self.generated - self.copied - self.failed
 
     @property
     def rate(self) -> float:
@@ -193,8 +215,11 @@ class BatchReport:
 @dataclass(frozen=True, slots=True)
 class DryRun:
     """What a run would do, computed without any network: counts, the estimated cost of the
-    items still to generate (``None`` for a model without a published price), and the first
-    planned requests.
+    requests to send (``None`` for a model without a published price), and the first of them.
+
+    ``to_copy`` counts the items that would be written from an image of the same request
+    (an identical request earlier in the batch, or a finished image under an old name) instead
+    of being sent; they cost nothing.
 
     Example:
         >>> from flux2prompt import scene
@@ -215,11 +240,12 @@ class DryRun:
     estimated_cost: float | None
     first: tuple[PlannedItem, ...]
     model: str
+    to_copy: int = 0
 
     @property
     def to_generate(self) -> int:
         """Items a run would send."""
-        return self.total - self.finished
+        return self.total - self.finished - self.to_copy
 
 
 class BatchObserver(Protocol):
@@ -323,51 +349,86 @@ class BatchRunner:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _recorded(self) -> dict[str, dict[str, Any]]:
-        """Request fingerprint -> its last ``ok`` record in the manifest."""
-        return {
-            record["request_fingerprint"]: record
-            for record in iter_manifest(self.manifest_path)
-            if record.get("status") == "ok"
-        }
+    def _recorded(
+        self,
+    ) -> tuple[dict[tuple[str, int | None], dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """The manifest's ``ok`` records: the last per item (:func:`record_key`), and every one
+        per request fingerprint (the images a copy can be made from), without the prompts."""
+        own: dict[tuple[str, int | None], dict[str, Any]] = {}
+        by_request: dict[str, list[dict[str, Any]]] = {}
+        for record in iter_manifest(self.manifest_path):
+            if record.get("status") != "ok":
+                continue
+            slim = {key: record.get(key) for key in _KEPT}
+            own[record_key(record)] = slim
+            by_request.setdefault(str(record["request_fingerprint"]), []).append(slim)
+        return own, by_request
 
     def _is_intact(self, record: dict[str, Any] | None) -> bool:
         """Whether ``record``'s file exists with the recorded sha256."""
         if record is None:
             return False
         path = inside(self.out_dir, record.get("file"))
-        return path is not None and _sha256_file(path) == record.get("sha256")
+        if path is None:
+            return False
+        digest = self._digests.get(path)
+        if digest is None:
+            digest = self._digests[path] = _sha256_file(path) or ""
+        return digest == record.get("sha256")
 
     @staticmethod
     def _planned_file(item: PlannedItem, record: dict[str, Any]) -> str:
         """The name ``item`` gets now for the image ``record`` holds (same extension)."""
         return item.file_name(Path(str(record.get("file"))).suffix.lstrip("."))
 
-    def _survey(self) -> tuple[DryRun, set[str]]:
-        """Plan the whole batch once: counts, cost, the first items to send, finished keys."""
-        ok = self._recorded()
+    def _copy_source(
+        self, item: PlannedItem, candidates: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """An intact image of ``item``'s request to copy: one already under the item's name,
+        else its original's (or its own, under an old name), else the latest."""
+        intact: list[dict[str, Any]] = [r for r in reversed(candidates) if self._is_intact(r)]
+        first = item.original if item.original is not None else item.index
+        mine = [r for r in intact if r.get("file") == self._planned_file(item, r)]
+        originals = [r for r in intact if r.get("index") == first]
+        best = mine or originals or intact
+        return best[0] if best else None
+
+    def _survey(self) -> tuple[DryRun, set[int]]:
+        """Plan the whole batch once: counts, cost, the first items to send, what is finished
+        (by index) and what is copied from which record (in ``self._sources``)."""
+        own, by_request = self._recorded()
+        self._digests: dict[Path, str] = {}
         stats = PlanStats()
-        finished: set[str] = set()
-        # Generated before under another name (the output pattern changed): the image is copied
-        # to its new name when the run reaches it, without a request.
-        self._reusable: dict[str, dict[str, Any]] = {}
+        finished: set[int] = set()
+        # Index -> the record whose image the item gets without a request.
+        self._sources: dict[int, dict[str, Any]] = {}
+        sending: set[str] = set()
+        to_copy = 0
         first: list[PlannedItem] = []
         total = 0
         spec = resolve_model(self.job.model)
         cost: float | None = 0.0 if spec.pricing is not None else None
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
-            record = ok.get(item.key)
-            if self._is_intact(record):
-                assert record is not None
-                if record.get("file") == self._planned_file(item, record):
-                    finished.add(item.key)
-                    continue
-                self._reusable[item.key] = record
+            record = own.get((item.key, item.index))
+            if (
+                record is not None
+                and record.get("file") == self._planned_file(item, record)
+                and self._is_intact(record)
+            ):
+                finished.add(item.index)
+                continue
+            source = self._copy_source(item, by_request.get(item.key, []))
+            if source is not None:
+                self._sources[item.index] = source
+                to_copy += 1
+                continue
+            if item.is_copy and item.key in sending:
+                to_copy += 1  # written from its original's image once that is made
+                continue
+            sending.add(item.key)
             if len(first) < 3:
                 first.append(item)
-            if item.key in self._reusable:
-                continue
             if cost is not None:
                 params = item.request.params
                 cost += estimate_cost(
@@ -377,6 +438,7 @@ class BatchRunner:
                     int(params["steps"]) if "steps" in params else None,
                     [(image.width, image.height) for image in item.request.images],
                 )
+        self._digests = {}
         dry = DryRun(
             job=self.job.name,
             shard=self.shard,
@@ -387,6 +449,7 @@ class BatchRunner:
             estimated_cost=cost,
             first=tuple(first),
             model=spec.id,
+            to_copy=to_copy,
         )
         return dry, finished
 
@@ -409,8 +472,15 @@ class BatchRunner:
         remove_temporary_files(self.out_dir)
         survey, finished = self._survey()
         total = survey.total
-        self._generated = self._failed = self._rate_limited = self._retries = 0
+        self._generated = self._copied = self._failed = self._rate_limited = self._retries = 0
         self._failures: list[tuple[str, str]] = []
+        # Requests sent in this run, their outcome (the ok record, or the error), and the copies
+        # waiting for them.
+        self._sending: set[str] = set()
+        self._outcomes: dict[str, dict[str, Any] | APIError] = {}
+        self._waiting: dict[str, list[PlannedItem]] = {}
+        self._copy_slots = asyncio.Semaphore(self.concurrency)
+        self._last_image: dict[str, bytes] = {}
         self._stopped: str | None = None
         self._limit = AdaptiveConcurrency(self.concurrency)
         self._rate = RateLimiter(self.rate_limit, burst=self.burst)
@@ -426,7 +496,7 @@ class BatchRunner:
                         todo = (
                             item
                             for item in plan_items(self.job, shard=self.shard)
-                            if item.key not in finished
+                            if item.index not in finished
                         )
                         await self._dispatch(client, todo)
                     finally:
@@ -451,6 +521,7 @@ class BatchRunner:
             total=total,
             skipped=len(finished),
             generated=self._generated,
+            copied=self._copied,
             failed=self._failed,
             duplicates=survey.duplicates,
             other_shards=survey.other_shards,
@@ -488,14 +559,61 @@ class BatchRunner:
 
     async def _dispatch(self, client: AsyncWorkersAI, todo: Iterator[PlannedItem]) -> None:
         # One task per item, started once a place is free. A task gives its place back as soon
-        # as its request is answered, so writing one image overlaps the next request.
+        # as its request is answered, so writing one image overlaps the next request. Copies
+        # send nothing: they take a copy slot, not a place.
         async with asyncio.TaskGroup() as group:
             for item in todo:
+                if item.index in self._sources or item.is_copy:
+                    await self._copy_slots.acquire()
+                    if self._stopped is not None:
+                        self._copy_slots.release()
+                        return
+                    group.create_task(self._copy(client, item))
+                    continue
                 await self._limit.acquire()
                 if self._stopped is not None:
                     await self._limit.release()
                     return
                 group.create_task(self._generate(client, item))
+
+    async def _copy(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+        """Write ``item`` from an image of its request; called holding a copy slot. Sends it
+        only when no such image is left (it changed since the survey) and no one sends it."""
+        started_at = _now()
+        clock = time.perf_counter()
+        try:
+            source = self._sources.pop(item.index, None)
+            if source is not None and await self._copy_from(item, source, started_at, clock):
+                return
+            outcome = self._outcomes.get(item.key)
+            if isinstance(outcome, dict):
+                if await self._copy_from(item, outcome, started_at, clock):
+                    return
+            elif outcome is not None:
+                await self._commit_copy_failure(item, outcome, started_at, clock)
+                return
+            elif item.key in self._sending:
+                self._waiting.setdefault(item.key, []).append(item)  # its sender copies it
+                return
+        finally:
+            self._copy_slots.release()
+        await self._limit.acquire()
+        await self._generate(client, item)
+
+    async def _copy_from(
+        self,
+        item: PlannedItem,
+        source: dict[str, Any],
+        started_at: str,
+        clock: float,
+        data: bytes | None = None,
+    ) -> bool:
+        relative = await asyncio.to_thread(self._write_copy, item, source, started_at, clock, data)
+        if relative is None:
+            return False
+        self._copied += 1
+        self._notify(ItemOutcome(item.index, relative, "ok", None, 0))
+        return True
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -503,23 +621,27 @@ class BatchRunner:
         return text
 
     async def _generate(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+        """Send one item, then write the copies waiting for it; called holding a place."""
+        self._sending.add(item.key)
+        try:
+            await self._send(client, item)
+        finally:
+            self._sending.discard(item.key)
+        waiting = self._waiting.pop(item.key, [])
+        outcome = self._outcomes.get(item.key)
+        for copy in waiting:
+            started_at, clock = _now(), time.perf_counter()
+            if isinstance(outcome, dict):
+                data = self._last_image.get(item.key)
+                await self._copy_from(copy, outcome, started_at, clock, data)
+            elif outcome is not None:
+                await self._commit_copy_failure(copy, outcome, started_at, clock)
+        self._last_image.pop(item.key, None)
+
+    async def _send(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
         """Send one item until it succeeds or fails for good; called holding a place."""
         started_at = _now()
         clock = time.perf_counter()
-        reusable = self._reusable.get(item.key)
-        if reusable is not None:
-            try:
-                relative = await asyncio.to_thread(
-                    self._relocate, item, reusable, started_at, clock
-                )
-            except BaseException:
-                await self._limit.release()
-                raise
-            if relative is not None:
-                await self._limit.release()
-                self._generated += 1
-                self._notify(ItemOutcome(item.index, relative, "ok", None, 0))
-                return
         attempts = retries = throttled = 0
         holding = True
         try:
@@ -559,6 +681,7 @@ class BatchRunner:
                     await asyncio.sleep(retry_delay(retries - 1, wait))
                     continue
                 await self._commit_failure(item, error, started_at, clock, attempts)
+                self._outcomes[item.key] = error
                 return
         finally:
             if holding:
@@ -566,7 +689,12 @@ class BatchRunner:
         self._limit.on_success()
         self._rate.on_success()
         relative = item.file_name(result.extension.lstrip("."))
-        await asyncio.to_thread(self._commit, item, result, relative, started_at, clock, attempts)
+        record = await asyncio.to_thread(
+            self._commit, item, result, relative, started_at, clock, attempts
+        )
+        self._outcomes[item.key] = {key: record.get(key) for key in _KEPT}
+        if item.key in self._waiting:
+            self._last_image[item.key] = result.data
         self._generated += 1
         self._notify(ItemOutcome(item.index, relative, "ok", None, attempts))
 
@@ -589,6 +717,7 @@ class BatchRunner:
                 "code": getattr(error, "code", None),
             },
             request_id=getattr(error, "request_id", None),
+            copied_from=None,
         )
         await asyncio.to_thread(self._writer.append, record)
         self._failed += 1
@@ -620,6 +749,39 @@ class BatchRunner:
             "elapsed": round(time.perf_counter() - clock, 4),
         }
 
+    async def _commit_copy_failure(
+        self, item: PlannedItem, error: APIError, started_at: str, clock: float
+    ) -> None:
+        """Record a copy whose original failed in this run: the next run sends the original
+        again and copies this one then."""
+        message = (
+            f"not copied: item {item.original} sends the same request and failed: "
+            f"{self._scrub(str(error))}"
+        )
+        record = self._record(
+            item,
+            started_at,
+            clock,
+            0,
+            status="failed",
+            file=None,
+            sha256=None,
+            error={
+                "type": type(error).__name__,
+                "message": message,
+                "status": getattr(error, "status_code", None),
+                "code": getattr(error, "code", None),
+            },
+            request_id=None,
+            copied_from={"request_fingerprint": item.key, "index": item.original, "file": None},
+        )
+        await asyncio.to_thread(self._writer.append, record)
+        self._failed += 1
+        name = item.file_name("*")
+        if len(self._failures) < _MAX_LISTED_FAILURES:
+            self._failures.append((name, message))
+        self._notify(ItemOutcome(item.index, name, "failed", message, 0))
+
     def _commit(
         self,
         item: PlannedItem,
@@ -628,7 +790,7 @@ class BatchRunner:
         started_at: str,
         clock: float,
         attempts: int,
-    ) -> None:
+    ) -> dict[str, Any]:
         # The image is durable before its record is: a crash between the two costs a rerun of
         # this one item, never a record that points at a missing or partial file.
         result.save(self.out_dir / relative)
@@ -646,26 +808,37 @@ class BatchRunner:
             height=result.height,
             error=None,
             request_id=result.request_id,
+            copied_from=None,
         )
         self._writer.append(record)
+        return record
 
-    def _relocate(
-        self, item: PlannedItem, old: dict[str, Any], started_at: str, clock: float
+    def _write_copy(
+        self,
+        item: PlannedItem,
+        source: dict[str, Any],
+        started_at: str,
+        clock: float,
+        data: bytes | None = None,
     ) -> str | None:
-        """Copy the image of ``old`` to the name ``item`` has now and record it there; ``None``
-        (the item is sent) when that image has changed meanwhile (another item's new name)."""
-        source = inside(self.out_dir, old.get("file"))
-        if source is None:
+        """Write the image of ``source`` (``data``, or its file) under ``item``'s name and
+        record it there; ``None`` when that file no longer holds the recorded image (it was
+        changed meanwhile, or it is another item's new name)."""
+        relative = self._planned_file(item, source)
+        if data is None:
+            path = inside(self.out_dir, source.get("file"))
+            if path is None:
+                return None
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return None
+        if "sha256:" + hashlib.sha256(data).hexdigest() != source.get("sha256"):
             return None
-        try:
-            data = source.read_bytes()
-        except OSError:
-            return None
-        if "sha256:" + hashlib.sha256(data).hexdigest() != old.get("sha256"):
-            return None
-        relative = self._planned_file(item, old)
-        atomic_write(self.out_dir / relative, data)
-        kept = {key: old.get(key) for key in ("sha256", "bytes", "format", "width", "height")}
+        if relative != source.get("file"):
+            # Durable before its record, as for a generated image.
+            atomic_write(self.out_dir / relative, data)
+        kept = {key: source.get(key) for key in ("sha256", "bytes", "format", "width", "height")}
         record = self._record(
             item,
             started_at,
@@ -675,7 +848,12 @@ class BatchRunner:
             file=relative,
             **kept,
             error=None,
-            request_id=old.get("request_id"),
+            request_id=source.get("request_id"),
+            copied_from={
+                "request_fingerprint": source.get("request_fingerprint"),
+                "index": source.get("index"),
+                "file": source.get("file"),
+            },
         )
         self._writer.append(record)
         return relative

@@ -51,10 +51,19 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
     lines = [
         f"job       {dry.job} ({job_path})",
         f"model     {dry.model}",
-        f"items     {dry.total} ({dry.finished} already done, {dry.to_generate} to generate)",
+        f"items     {dry.total} ({dry.finished} already done, {dry.to_generate} to generate"
+        + (f", {dry.to_copy} to copy)" if dry.to_copy else ")"),
     ]
+    if dry.to_copy:
+        lines.append(
+            f"          {dry.to_copy} to copy from an image of the same request "
+            "(an identical request, or an old file name): no request sent"
+        )
     if dry.duplicates:
-        lines.append(f"          {dry.duplicates} exact duplicate request(s) dropped")
+        lines.append(
+            f"          {dry.duplicates} item(s) repeat an earlier item's request and file name: "
+            "one file"
+        )
     if dry.shard is not None:
         lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
     if dry.estimated_cost is None:
@@ -102,8 +111,14 @@ def _print_report(report: BatchReport) -> None:
         )
     elif report.retries:
         stdout.print(f"  retries   {report.retries}")
+    if report.copied:
+        stdout.print(
+            f"  copied    {report.copied} (from an image of the same request; no request sent)"
+        )
     if report.duplicates:
-        stdout.print(f"  dropped   {report.duplicates} exact duplicate request(s)")
+        stdout.print(
+            f"  same file {report.duplicates} item(s) repeat an earlier item's request and name"
+        )
     stdout.print(f"  manifest  {report.manifest}")
     if report.gallery is not None:
         stdout.print(f"  gallery   {report.gallery}")
@@ -113,6 +128,8 @@ def _print_report(report: BatchReport) -> None:
         print_error(f"... and {report.failed - len(report.failures)} more; see the manifest")
     if report.stopped is not None:
         print_error(f"stopped early, {report.pending} item(s) not sent: {report.stopped}")
+    if report.pending and report.stopped is None:
+        print_error(f"{report.pending} item(s) not written")
     if not report.ok:
         print_error("rerun the same command to retry what failed; finished items are skipped")
 
