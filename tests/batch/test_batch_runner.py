@@ -483,3 +483,22 @@ def test_a_changed_output_pattern_moves_finished_images_without_sending_them(
     assert sorted(r["file"] for r in by_key.values()) == [f"tile-{i}.jpg" for i in range(4)]
     for record in by_key.values():
         assert sha256(tmp_path / record["file"]) == record["sha256"]
+
+
+def test_a_client_passed_in_does_not_retry_behind_the_runner(tmp_path: Path) -> None:
+    # The runner counts and paces every retry itself; the client it is given must send once.
+    import httpx
+
+    from flux2prompt import AsyncWorkersAI
+
+    sent: list[httpx.Request] = []
+
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503, json={"success": False, "errors": [{"code": 0, "message": "x"}]})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(unavailable))
+    client = AsyncWorkersAI(account_id="acc", api_token="tok", http_client=http, max_retries=2)
+    report = run_batch(make_job(1, retries=0), tmp_path, client=client, gallery=False)
+    assert (report.failed, report.retries) == (1, 0)
+    assert len(sent) == 1

@@ -269,10 +269,6 @@ class BatchObserver(Protocol):
         """The run is over; ``report`` is ``None`` when it ended with an exception (Ctrl-C)."""
 
 
-class _Stop(Exception):
-    pass
-
-
 class BatchRunner:
     """Runs one batch job into one output folder; see the module docs for the guarantees.
 
@@ -539,7 +535,9 @@ class BatchRunner:
     @contextlib.asynccontextmanager
     async def _client_context(self) -> Any:
         if self._client is not None:
-            yield self._client
+            # The runner retries itself so that it sees every 429 (adaptive concurrency, the
+            # rate limiter); a client that also retried would hide them. Same connection pool.
+            yield self._client.with_options(max_retries=0)
             return
         limits = httpx.Limits(
             max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4
