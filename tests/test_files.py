@@ -12,9 +12,12 @@ import pytest
 from flux2prompt import PromptError, PromptValidationError, SourceError, load
 from flux2prompt._files import (
     PromptFile,
+    in_file,
     load_prompt_file,
+    parse_document,
     parse_prompt_file,
     placeholders,
+    prompt_file_from_document,
     prompt_file_schema,
     read_prompt_document,
     substitute,
@@ -400,3 +403,40 @@ def test_example_prompt_files_load(path: Path) -> None:
         assert loaded.render(variables).fingerprint.startswith("sha256:")
     else:
         assert loaded.prompt == load(path)
+
+
+def test_metadata_errors_use_the_common_wording(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.prompt.toml", 'name = "x"\ntgas = ["a"]\n[prompt]\nscene = "a"\n')
+    with pytest.raises(SourceError) as caught:
+        load_prompt_file(path)
+    assert str(caught.value) == f"{path}: $.tgas: unknown key 'tgas'; did you mean 'tags'?"
+    path = write(tmp_path / "y.prompt.toml", "name = 1\n[prompt]\nscene = 'a'\n")
+    with pytest.raises(SourceError, match=r": \$\.name: expected a string, got integer 1$"):
+        load_prompt_file(path)
+
+
+def test_parse_document_tells_the_two_shapes_apart() -> None:
+    assert parse_document('{"scene": "a"}', suffix=".json", source="a.json") == (
+        {"scene": "a"},
+        False,
+    )
+    document, is_file = parse_document(
+        'name = "a"\n[prompt]\nscene = "a"\n', suffix=".toml", source="a"
+    )
+    assert is_file
+    assert prompt_file_from_document(document, source="a").prompt.scene == "a"
+    with pytest.raises(SourceError, match=r"^a\.yaml: unsupported file type"):
+        parse_document("", suffix=".yaml", source="a.yaml")
+
+
+def test_in_file_names_the_file_and_rebases_the_paths() -> None:
+    with pytest.raises(PromptValidationError) as caught:
+        load({"scene": 1})
+    rebased = in_file(caught.value, "a.prompt.toml")
+    assert isinstance(rebased, PromptValidationError)
+    assert rebased.source == "a.prompt.toml"
+    assert [str(issue) for issue in rebased.issues] == [
+        "$.prompt.scene: expected a string, got integer 1"
+    ]
+    assert str(rebased).startswith("a.prompt.toml: prompt is invalid")
+    assert in_file(caught.value, "a.json", base="$").issues == caught.value.issues

@@ -18,8 +18,10 @@ from flux2prompt._schema import (
     _fast_validator,
     check_document,
     find_issues,
+    issues_from_errors,
     json_data,
     json_path,
+    packaged_validator,
 )
 
 CLOUDFLARE_DOCUMENT: dict[str, Any] = {
@@ -464,3 +466,65 @@ def test_a_valid_prompt_never_imports_the_reporting_validator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# -- one translator for every schema ------------------------------------------------------------
+
+
+def _issues(schema_name: str, document: Any, profile: str | None = None) -> list[str]:
+    errors = packaged_validator(schema_name).iter_errors(document)
+    return [str(issue) for issue in issues_from_errors(errors, document, profile=profile)]
+
+
+def test_prompt_prompt_file_and_job_file_use_the_same_words() -> None:
+    prompt = [str(issue) for issue in find_issues({"scene": 1})]
+    prompt_file = _issues("prompt-file.schema.json", {"name": 1, "prompt": {}})
+    job = _issues(
+        "batch-job.schema.json",
+        {"name": 1, "template": "t.py:x", "output": "{i}", "variables": {"zip": {"i": [1]}}},
+    )
+    assert prompt == ["$.scene: expected a string, got integer 1"]
+    assert prompt_file == ["$.name: expected a string, got integer 1"]
+    assert job == ["$.name: expected a string, got integer 1"]
+
+
+def test_missing_keys_are_counted_and_named_without_a_profile() -> None:
+    assert _issues("batch-job.schema.json", {}) == [
+        "$: missing required keys 'template', 'variables', 'output'"
+    ]
+    assert _issues("prompt-file.schema.json", {"prompt": {}}) == ["$: missing required key 'name'"]
+
+
+def test_unknown_keys_give_a_did_you_mean_in_every_schema() -> None:
+    assert _issues("prompt-file.schema.json", {"name": "x", "tgas": [], "prompt": {}}) == [
+        "$.tgas: unknown key 'tgas'; did you mean 'tags'?"
+    ]
+    job = {"template": "t", "output": "o", "variables": {"zip": {"i": [1]}}, "concurency": 2}
+    assert _issues("batch-job.schema.json", job) == [
+        "$.concurency: unknown key 'concurency'; did you mean 'concurrency'?"
+    ]
+    # Nothing close: the known keys, and only a prompt says how to keep a custom key.
+    listed = _issues("prompt-file.schema.json", {"name": "x", "zzz": 1, "prompt": {}})
+    assert listed[0].startswith("$.zzz: unknown key 'zzz'; known keys: schema_version, name, ")
+    assert "$schema" not in listed[0]
+    assert "extra_keys" not in listed[0]
+    assert "extra_keys" in str(find_issues({"scene": "x", "zzz": 1})[0])
+
+
+def test_profile_wording_only_with_a_profile() -> None:
+    assert _issues("flux2-prompt.schema.json", {"scene": ""}) == ["$.scene: must not be empty"]
+    assert _issues("flux2-prompt.schema.json", {"scene": ""}, profile="flux2") == [
+        "$.scene: must not be empty; leave the key out instead"
+    ]
+    assert _issues("flux2-prompt.schema.json", {}) == [
+        "$: is empty; give it at least one key, or leave it out"
+    ]
+    assert [str(issue) for issue in find_issues({})] == [
+        "$: the prompt is empty; add at least a scene"
+    ]
+
+
+def test_a_name_pattern_is_not_taken_for_a_language_tag() -> None:
+    job = {"template": "t", "output": "o", "variables": {"matrix": {"1x": ["a"]}}}
+    (issue,) = _issues("batch-job.schema.json", job)
+    assert "BCP 47" not in issue

@@ -610,3 +610,18 @@ def test_find_lock_file_searches_upward_to_the_repository_root(tmp_path: Path) -
     # Outside any repository the search goes on to the filesystem's root.
     top = lock_search_path(tmp_path)[-1]
     assert top == Path(tmp_path.anchor) or (top / ".git").exists()
+
+
+def test_diff_sources_says_which_file_is_invalid(tmp_path: Path) -> None:
+    from flux2prompt import PromptValidationError
+
+    good = tmp_path / "good.json"
+    good.write_text('{"scene": "fog"}', encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"scene": 3}', encoding="utf-8")
+    with pytest.raises(PromptValidationError) as caught:
+        diff_sources(good, bad)
+    assert str(caught.value).startswith(f"{bad}: prompt is invalid")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "$.scene: expected a string, got integer 3"
+    ]

@@ -40,7 +40,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
-from flux2prompt._schema import json_path, packaged_schema, packaged_validator
+from flux2prompt._schema import (
+    issues_from_errors,
+    json_path,
+    packaged_schema,
+    packaged_validator,
+)
 
 if TYPE_CHECKING:
     import jsonschema
@@ -272,7 +277,10 @@ class PromptFile:
 # Reading
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """The bytes of the file at ``path``; a :class:`~flux2prompt.SourceError` naming it when it is
+    missing, a folder or unreadable. (Internal: shared by prompt files, diffs and lockfiles.)
+    """
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -311,7 +319,15 @@ def _check_toml_values(node: Any, parts: list[str | int], source: str) -> None:
             _check_toml_values(value, [*parts, index], source)
 
 
-def _parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
+def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
+    """Parse TOML text (or UTF-8 bytes) that must be JSON data, ``source`` naming it in errors.
+
+    A syntax error is a :class:`~flux2prompt.SourceError` with the line; a value JSON has not (a
+    date, ``nan``) one with its JSON path. (Internal: prompt files and job files read TOML so.)
+
+    >>> parse_toml('name = "x"\\n[prompt]\\nscene = "s"\\n', "x.toml")
+    {'name': 'x', 'prompt': {'scene': 's'}}
+    """
     text = _decode(data, source)
     try:
         document = tomllib.loads(text)
@@ -336,7 +352,7 @@ def _parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
 def _parse(data: bytes | str, source: str, suffix: str) -> Any:
     suffix = suffix.lower()
     if suffix == ".toml":
-        return _parse_toml(data, source)
+        return parse_toml(data, source)
     if suffix == ".json":
         from flux2prompt._load import parse_json
 
@@ -345,6 +361,20 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
         f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",
         source=source,
     )
+
+
+def parse_document(data: bytes | str, *, suffix: str, source: str) -> tuple[Any, bool]:
+    """Parse a ``.json`` or ``.toml`` file's contents: the document, and whether it is a prompt
+    file (``True``; build it with :func:`prompt_file_from_document`) or a plain prompt document.
+
+    Syntax errors, and a document that is half one and half the other, are a
+    :class:`~flux2prompt.SourceError` naming ``source``. (Internal: for readers of either shape.)
+
+    >>> parse_document('{"scene": "fog"}', suffix=".json", source="p.json")
+    ({'scene': 'fog'}, False)
+    """
+    document = _parse(data, source, suffix)
+    return document, _is_prompt_file(document, suffix, source)
 
 
 def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
@@ -384,72 +414,59 @@ def prompt_file_schema() -> dict[str, Any]:
     return copy.deepcopy(packaged_schema(_FILE_SCHEMA))
 
 
-_JSON_TYPE = {
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    str: "string",
-    list: "array",
-    dict: "object",
-}
-
-
-def _metadata_message(error: jsonschema.ValidationError) -> str:
-    value = error.instance
-    rule: Any = error.validator_value
-    shown = json.dumps(value, ensure_ascii=False, default=repr)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    kind = _JSON_TYPE.get(type(value), type(value).__name__)
-    if error.validator == "type":
-        article = "an" if str(rule)[0] in "aeiou" else "a"
-        return f"expected {article} {rule}, got {kind} {shown}"
-    if error.validator == "required":
-        missing = [key for key in rule if isinstance(value, dict) and key not in value]
-        return f"missing required key {', '.join(repr(k) for k in missing)}"
-    if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
+def _metadata_special(error: jsonschema.ValidationError) -> str | None:
+    """The prompt-file schema's own rules, in words (the rest are :func:`issues_from_errors`')."""
+    if error.validator == "pattern" and list(error.absolute_path) == ["name"]:
         return (
-            f"{shown} is not a slug: use lower-case letters, digits, '-', '_' and '.', "
-            "starting and ending with a letter or digit (e.g. 'mug-hero')"
+            f"{json.dumps(error.instance, ensure_ascii=False)} is not a slug: use lower-case "
+            "letters, digits, '-', '_' and '.', starting and ending with a letter or digit "
+            "(e.g. 'mug-hero')"
         )
-    if error.validator == "minimum":
-        return f"must be at least {rule}, got {shown}"
-    if error.validator == "minLength":
-        return "must not be empty"
-    if error.validator == "uniqueItems":
-        return "has duplicate items"
-    return str(error.message)
+    return None
 
 
-def _metadata_issues(document: Any) -> list[str]:
-    validator = packaged_validator(_FILE_SCHEMA)
-    issues: list[str] = []
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
-        base = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = (
-                list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
-            )
-            for key in error.instance:
-                if key not in allowed:
-                    issues.append(
-                        f"{json_path([*base, key])}: unknown key {key!r}; known keys: "
-                        f"{', '.join(k for k in allowed if k != '$schema')}"
-                    )
-            continue
-        issues.append(f"{json_path(base)}: {_metadata_message(error)}")
-    return issues
+def _metadata_issues(document: Any) -> list[ValidationIssue]:
+    errors = packaged_validator(_FILE_SCHEMA).iter_errors(document)
+    return issues_from_errors(errors, document, special=_metadata_special)
 
 
-def _in_file(exc: PromptValidationError, source: str) -> PromptValidationError:
-    """The same validation error with paths inside the file (``$.prompt...``) and its name."""
+class FileValidationError(PromptValidationError):
+    """A :class:`~flux2prompt.PromptValidationError` in a prompt read from a file: ``source``
+    names the file, the issues' paths are inside it, and the message starts with the name.
+
+    (Internal: it lets a reader of two files, such as a diff, say which one is invalid.)
+    """
+
+    def __init__(
+        self,
+        issues: tuple[ValidationIssue, ...] | list[ValidationIssue],
+        profile: str,
+        *,
+        source: str,
+    ) -> None:
+        super().__init__(issues, profile)
+        self.source = source
+        self.args = (f"{source}: {self.args[0]}",)
+
+
+def in_file(
+    exc: PromptValidationError, source: str, *, base: str = "$.prompt"
+) -> FileValidationError:
+    """The same validation error naming the file ``source``, with paths under ``base`` (the
+    prompt's place in the file: ``$.prompt`` in a prompt file, ``$`` in a plain document).
+
+    >>> from flux2prompt import load
+    >>> try:
+    ...     load({"scene": 1})
+    ... except PromptValidationError as exc:
+    ...     print(in_file(exc, "hero.prompt.toml").issues[0])
+    $.prompt.scene: expected a string, got integer 1
+    """
     issues = [
-        ValidationIssue("$.prompt" + issue.path[1:], issue.message, issue.schema_path)
+        ValidationIssue(base + issue.path[1:], issue.message, issue.schema_path)
         for issue in exc.issues
     ]
-    rebased = PromptValidationError(issues, exc.profile)
-    rebased.args = (f"{source}: {rebased.args[0]}",)
-    return rebased
+    return FileValidationError(issues, exc.profile, source=source)
 
 
 def _render(
@@ -468,7 +485,7 @@ def _render(
     try:
         return prompt_from_document(rendered, profile=profile, extra_keys=extra_keys)
     except PromptValidationError as exc:
-        raise _in_file(exc, source) from None
+        raise in_file(exc, source) from None
 
 
 def _prepare(document: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -478,19 +495,23 @@ def _prepare(document: Mapping[str, Any], source: str) -> dict[str, Any]:
     migrated = migrate_prompt_file(document, source)
     issues = _metadata_issues(migrated)
     if issues:
-        raise SourceError("; ".join(issues), source=source)
+        raise SourceError("; ".join(str(issue) for issue in issues), source=source)
     return migrated
 
 
-def _build(
+def prompt_file_from_document(
     document: Mapping[str, Any],
     *,
     source: str,
-    path: Path | None,
-    variables: Mapping[str, object] | None,
-    profile: Profile,
-    extra_keys: Iterable[str],
+    path: Path | None = None,
+    variables: Mapping[str, object] | None = None,
+    profile: Profile = "flux2",
+    extra_keys: Iterable[str] = (),
 ) -> PromptFile:
+    """The :class:`PromptFile` of a parsed prompt-file document (see :func:`parse_document`):
+    migrated, its metadata checked, its prompt validated. (Internal: :func:`parse_prompt_file`
+    without parsing again.)
+    """
     written_version = document.get("schema_version", 1)
     current = _prepare(document, source)
     prompt_document: dict[str, Any] = current["prompt"]
@@ -537,14 +558,14 @@ def parse_prompt_file(
     >>> parse_prompt_file('{"name": "x", "prompt": {"scene": "a kite"}}', suffix=".json").name
     'x'
     """
-    document = _parse(data, source, suffix)
-    if not _is_prompt_file(document, suffix, source):
+    document, is_file = parse_document(data, suffix=suffix, source=source)
+    if not is_file:
         raise SourceError(
             "is a plain prompt document, not a prompt file: load it with flux2prompt.load(), or "
             'wrap it as {"name": "...", "prompt": {...}} to give it a name and metadata',
             source=source,
         )
-    return _build(
+    return prompt_file_from_document(
         document,
         source=source,
         path=path,
@@ -576,7 +597,7 @@ def load_prompt_file(
     """
     path = Path(path)
     return parse_prompt_file(
-        _read_bytes(path),
+        read_bytes(path),
         suffix=path.suffix,
         source=str(path),
         path=path,
@@ -599,8 +620,8 @@ def read_prompt_document(path: Path) -> Any:
     {'scene': 'fog'}
     """
     source = str(path)
-    document = _parse(_read_bytes(path), source, path.suffix)
-    if not _is_prompt_file(document, path.suffix, source):
+    document, is_file = parse_document(read_bytes(path), suffix=path.suffix, source=source)
+    if not is_file:
         return document
     current = _prepare(document, source)
     prompt_document = current["prompt"]

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -41,12 +41,16 @@ __all__ = [
     "PROFILES",
     "SCHEMA_VERSION",
     "check_document",
+    "describe_value",
     "find_issues",
+    "issue_for",
+    "issues_from_errors",
     "json_data",
     "json_path",
     "packaged_schema",
     "packaged_validator",
     "schema",
+    "unknown_key_issues",
 ]
 
 PROFILES: tuple[Profile, ...] = ("flux2", "cloudflare")
@@ -291,25 +295,36 @@ _JSON_TYPES = {
 }
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value as messages show it: its JSON type and its JSON text, cut at 60 characters.
+
+    >>> describe_value(1), describe_value("wide"), describe_value([1, 2])
+    ('integer 1', 'string "wide"', 'array [1, 2]')
+    """
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    return f"{kind} {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
     shown = _printable(json.dumps(value, ensure_ascii=False, default=repr))
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{kind} {shown}"
+    return shown[:57] + "..." if len(shown) > 60 else shown
 
 
 _ALPHA = re.compile(r"#(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})")
 
 
-def _message(error: ValidationError, profile: str) -> str:
+def _under(profile: str | None) -> str:
+    return f" under profile {profile!r}" if profile is not None else ""
+
+
+def _message(error: ValidationError, profile: str | None) -> str:
     keyword = error.validator
     value: Any = error.instance
     rule: Any = error.validator_value
     if keyword == "type":
         expected = rule if isinstance(rule, str) else " or ".join(rule)
         article = "an" if expected[0] in "aeiou" else "a"
-        return f"expected {article} {expected}, got {_describe(value)}"
+        return f"expected {article} {expected}, got {describe_value(value)}"
     if keyword == "pattern" and isinstance(value, str):
         if "A-Fa-f" in str(rule):
             alpha = " (alpha is not supported)" if _ALPHA.fullmatch(value) else ""
@@ -320,46 +335,90 @@ def _message(error: ValidationError, profile: str) -> str:
         problem = forbidden_char_problem(value)
         if problem is not None:
             return problem
-        if "A-Za-z0-9" in str(rule):
+        if "-[A-Za-z0-9]" in str(rule):
             return (
                 f"{value!r} is not a BCP 47 language tag; use a code such as 'en', 'ja', 'zh-Hant'"
             )
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
-        return f"{_describe(value)} is not allowed under profile {profile!r}; use one of {choices}"
-    if keyword == "minItems" and value == [] and rule == 1:
+        return f"{describe_value(value)} is not allowed{_under(profile)}; use one of {choices}"
+    if keyword == "minItems" and value == [] and rule == 1 and profile is not None:
         return "is empty; leave the key out instead"
     if keyword in ("minItems", "maxItems") and isinstance(value, list):
         limit = "at least" if keyword == "minItems" else "at most"
         sibling = error.schema if isinstance(error.schema, Mapping) else {}
         if sibling.get("minItems") == sibling.get("maxItems"):
             limit = "exactly"
-        return (
-            f"has {len(value)} item{'s' if len(value) != 1 else ''}; profile {profile!r} needs "
-            f"{limit} {rule}"
-        )
+        who = f"profile {profile!r} needs" if profile is not None else "needs"
+        return f"has {len(value)} item{'s' if len(value) != 1 else ''}; {who} {limit} {rule}"
     if keyword == "required":
         missing = [key for key in rule if isinstance(value, dict) and key not in value]
         names = ", ".join(repr(k) for k in missing)
-        return (
-            f"missing required key{'s' if len(missing) > 1 else ''} {names} (profile {profile!r})"
-        )
+        where = f" (profile {profile!r})" if profile is not None else ""
+        return f"missing required key{'s' if len(missing) > 1 else ''} {names}{where}"
     if keyword == "minProperties":
-        if not error.absolute_path:
+        if not error.absolute_path and profile is not None:
             return "the prompt is empty; add at least a scene"
         return "is empty; give it at least one key, or leave it out"
     if keyword == "minLength":
-        return "must not be empty; leave the key out instead"
+        return "must not be empty" + ("; leave the key out instead" if profile is not None else "")
+    if keyword == "minimum":
+        return f"must be at least {rule}, got {_shown(value)}"
+    if keyword == "maximum":
+        return f"must be at most {rule}, got {_shown(value)}"
     if keyword == "exclusiveMinimum":
-        return f"must be greater than {rule}, got {_describe(value)}"
+        return f"must be greater than {rule}, got {describe_value(value)}"
+    if keyword == "uniqueItems":
+        return "has duplicate items"
     return str(error.message)
 
 
-def _unknown_key_issues(
-    error: ValidationError, instance: Mapping[str, Any], base: list[str | int]
+def _schema_path(error: ValidationError) -> str:
+    return "/".join(str(p) for p in error.absolute_schema_path)
+
+
+def issue_for(
+    error: ValidationError,
+    *,
+    profile: str | None = None,
+    special: Callable[[ValidationError], str | None] | None = None,
+) -> ValidationIssue:
+    """One python-jsonschema error in words a user can act on, with its JSON path.
+
+    ``profile`` is given for a prompt document, whose messages then name the profile and
+    prompt-specific fixes; ``special`` may word a document's own rules (it returns ``None`` to
+    leave an error to the common wording). Unknown keys are :func:`unknown_key_issues`'s.
+
+    >>> from flux2prompt._schema import packaged_validator
+    >>> error = next(packaged_validator("prompt-file.schema.json").iter_errors({"name": "x"}))
+    >>> print(issue_for(error))
+    $: missing required key 'prompt'
+    """
+    message = special(error) if special is not None else None
+    return ValidationIssue(
+        path=json_path(error.absolute_path),
+        message=message if message is not None else _message(error, profile),
+        schema_path=_schema_path(error),
+    )
+
+
+def unknown_key_issues(
+    error: ValidationError, *, profile: str | None = None
 ) -> list[ValidationIssue]:
+    """The issues of an ``additionalProperties`` error: one per unknown key, with a did-you-mean
+    (or, when nothing is close, the known keys).
+
+    With ``profile`` (a prompt document), an unknown top-level key also says how to keep a
+    custom key.
+    """
     schema_node: Any = error.schema
-    allowed = list(schema_node.get("properties", {})) if isinstance(schema_node, Mapping) else []
+    allowed = [
+        key
+        for key in (schema_node.get("properties", {}) if isinstance(schema_node, Mapping) else ())
+        if key != "$schema"
+    ]
+    base = list(error.absolute_path)
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
     issues = []
     for key in instance:
         if key in allowed:
@@ -369,13 +428,13 @@ def _unknown_key_issues(
             hint = f"; did you mean {close[0]!r}?"
         else:
             hint = f"; known keys: {', '.join(allowed)}"
-            if not base:
+            if not base and profile is not None:
                 hint += " (to keep a custom key, use .extra() or load(..., extra_keys=...))"
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),
                 message=f"unknown key {key!r}{hint}",
-                schema_path="/".join(str(p) for p in error.absolute_schema_path),
+                schema_path=_schema_path(error),
             )
         )
     return issues
@@ -397,6 +456,51 @@ def _document_order(document: Any, path: Iterable[str | int]) -> tuple[int, ...]
     return tuple(order)
 
 
+def issues_from_errors(
+    errors: Iterable[ValidationError],
+    document: Any,
+    *,
+    profile: str | None = None,
+    special: Callable[[ValidationError], str | None] | None = None,
+) -> list[ValidationIssue]:
+    """The python-jsonschema ``errors`` found in ``document`` as issues, the most relevant first.
+
+    The one translator of schema errors, used for prompts, prompt files and job files alike:
+    shallowest first (as ``best_match`` ranks them), then in reading order; unknown keys by
+    :func:`unknown_key_issues`, everything else by :func:`issue_for` (see there for
+    ``profile`` and ``special``); the same message at the same place only once.
+
+    >>> validator = packaged_validator("prompt-file.schema.json")
+    >>> document = {"name": "x", "tgas": [], "prompt": {}}
+    >>> for issue in issues_from_errors(validator.iter_errors(document), document):
+    ...     print(issue)
+    $.tgas: unknown key 'tgas'; did you mean 'tags'?
+    """
+
+    def rank(error: ValidationError) -> tuple[Any, ...]:
+        # best_match's ranking (shallow first, weak keywords last), then reading order.
+        return (
+            len(error.absolute_path),
+            _document_order(document, error.absolute_path),
+            error.validator in ("anyOf", "oneOf"),
+        )
+
+    issues: list[ValidationIssue] = []
+    for error in sorted(errors, key=rank):
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            issues.extend(unknown_key_issues(error, profile=profile))
+        else:
+            issues.append(issue_for(error, profile=profile, special=special))
+    # The same place can fail twice (for example under both profiles' rules); keep the first.
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for issue in issues:
+        if (issue.path, issue.message) not in seen:
+            seen.add((issue.path, issue.message))
+            unique.append(issue)
+    return unique
+
+
 def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIssue]:
     """Every schema problem in ``document``, the most relevant first. Empty when it is valid.
 
@@ -408,29 +512,9 @@ def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIss
     data, not_json = json_data(document)
     if not_json:
         return not_json
-    validator = _reporting_validator(profile)
-
-    def rank(error: ValidationError) -> tuple[Any, ...]:
-        # best_match's ranking (shallow first, weak keywords last), then reading order.
-        return (
-            len(error.absolute_path),
-            _document_order(data, error.absolute_path),
-            error.validator in ("anyOf", "oneOf"),
-        )
-
-    issues: list[ValidationIssue] = []
-    for error in sorted(validator.iter_errors(data), key=rank):
-        base = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            issues.extend(_unknown_key_issues(error, error.instance, base))
-            continue
-        issues.append(
-            ValidationIssue(
-                path=json_path(base),
-                message=_message(error, profile),
-                schema_path="/".join(str(p) for p in error.absolute_schema_path),
-            )
-        )
+    issues = issues_from_errors(
+        _reporting_validator(profile).iter_errors(data), data, profile=profile
+    )
     if not issues:
         # The two engines should agree; should the compiled one still object, use its words.
         issues = [
@@ -441,11 +525,4 @@ def find_issues(document: Any, profile: Profile = "flux2") -> list[ValidationIss
             )
             for error in _fast_validator(profile).iter_errors(data)
         ]
-    # The same place can fail twice (for example under both profiles' rules); keep the first.
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for issue in issues:
-        if (issue.path, issue.message) not in seen:
-            seen.add((issue.path, issue.message))
-            unique.append(issue)
-    return unique
+    return issues

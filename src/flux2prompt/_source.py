@@ -14,7 +14,8 @@ Every problem in reaching the prompt raises :class:`~flux2prompt.SourceError` na
 an unknown ``NAME`` (with a did-you-mean), a ``NAME`` of the wrong type. Problems in the prompt
 itself raise :class:`~flux2prompt.PromptError` or :class:`~flux2prompt.PromptValidationError`.
 The Python files are imported by :mod:`flux2prompt._pysource`. The command line reads every
-SOURCE argument through :func:`resolve_source`.
+SOURCE argument through :func:`resolve_source`, or through :func:`load_source` when a prompt
+file's model and parameters matter (``generate``).
 
 Example:
     >>> import pathlib, tempfile
@@ -30,17 +31,33 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import IO, TypeGuard
 
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._errors import SourceError
+from flux2prompt._files import (
+    PROMPT_FILE_SUFFIXES,
+    parse_document,
+    prompt_file_from_document,
+    read_bytes,
+)
 from flux2prompt._load import load, parse_json, prompt_from_document
 from flux2prompt._model import Profile, Prompt
 from flux2prompt._pysource import import_python_file, lookup, public_names, reraise
 
-__all__ = ["STDIN", "STDIN_LABEL", "resolve_source", "source_label", "split_source"]
+__all__ = [
+    "STDIN",
+    "STDIN_LABEL",
+    "LoadedSource",
+    "load_source",
+    "resolve_source",
+    "source_label",
+    "split_source",
+]
 
 #: The SOURCE that means standard input, and the name its messages give it.
 STDIN = "-"
@@ -104,6 +121,52 @@ def resolve_source(
             source=str(path),
         )
     return load(_value_of(module, name, path), profile=profile)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSource:
+    """The prompt a SOURCE names, with the model and parameters a prompt file sets.
+
+    ``model`` is ``None`` and ``parameters`` empty unless the SOURCE is a prompt file that sets
+    them; they are defaults, for ``build_request(loaded.prompt, model=..., **parameters)``.
+
+    >>> from flux2prompt import scene
+    >>> LoadedSource(scene("fog").compile()).model is None
+    True
+    """
+
+    prompt: Prompt
+    model: str | None = None
+    parameters: Mapping[str, int | float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def load_source(
+    source: str, *, profile: Profile = "flux2", stdin: IO[str] | IO[bytes] | None = None
+) -> LoadedSource:
+    """Like :func:`resolve_source`, and keep what a prompt file says besides its prompt.
+
+    For a prompt file (``hero.prompt.toml``) the result carries the file's ``model`` and
+    ``parameters`` (width, height, steps, guidance, seed) as well as its prompt; for every other
+    SOURCE (a plain ``.json`` document, ``file.py:NAME``, ``-`` for standard input) they are
+    ``None`` and empty. Errors are :func:`resolve_source`'s.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "hero.prompt.toml"
+    >>> _ = path.write_text('name = "hero"\\nmodel = "klein-4b"\\n[parameters]\\nseed = 7\\n'
+    ...                     '[prompt]\\nscene = "a harbour at dawn"\\n', encoding="utf-8")
+    >>> loaded = load_source(str(path))
+    >>> loaded.prompt.scene, loaded.model, dict(loaded.parameters)
+    ('a harbour at dawn', 'klein-4b', {'seed': 7})
+    """
+    path, name = split_source(source)
+    if source != STDIN and name is None and path.suffix.lower() in PROMPT_FILE_SUFFIXES:
+        label = str(path)
+        document, is_file = parse_document(read_bytes(path), suffix=path.suffix, source=label)
+        if not is_file:
+            return LoadedSource(prompt_from_document(document, profile=profile))
+        prompt_file = prompt_file_from_document(document, source=label, path=path, profile=profile)
+        return LoadedSource(prompt_file.prompt, prompt_file.model, prompt_file.parameters)
+    return LoadedSource(resolve_source(source, profile=profile, stdin=stdin))
 
 
 def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:

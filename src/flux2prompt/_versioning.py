@@ -28,8 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._files import PromptFile, load_prompt_file, parse_prompt_file
+from flux2prompt._errors import PromptError, PromptValidationError, SourceError
+from flux2prompt._files import (
+    PromptFile,
+    in_file,
+    load_prompt_file,
+    parse_document,
+    prompt_file_from_document,
+    read_bytes,
+)
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 
 if TYPE_CHECKING:
@@ -540,8 +547,6 @@ def read_diff_source(
     A prompt file gives a :class:`PromptFile`; a plain document the dict of its validated prompt.
     A string naming no existing file but holding a ``:`` is read from git.
     """
-    from flux2prompt._files import _is_prompt_file, _parse
-
     split = _split_revision(spec, cwd) if isinstance(spec, str) else None
     if split is not None:
         revision, name = split
@@ -553,17 +558,18 @@ def read_diff_source(
         path = Path(spec)
         if cwd is not None and not path.is_absolute():
             path = Path(cwd) / path
-        from flux2prompt._files import _read_bytes
-
-        data = _read_bytes(path)
+        data = read_bytes(path)
         suffix = path.suffix
         label = str(spec)
-    document = _parse(data, label, suffix)
-    if _is_prompt_file(document, suffix, label):
-        return parse_prompt_file(data, suffix=suffix, source=label, path=path)
+    document, is_file = parse_document(data, suffix=suffix, source=label)
+    if is_file:
+        return prompt_file_from_document(document, source=label, path=path)
     from flux2prompt._load import prompt_from_document
 
-    return prompt_from_document(document).to_dict()
+    try:
+        return prompt_from_document(document).to_dict()
+    except PromptValidationError as exc:
+        raise in_file(exc, label, base="$") from None
 
 
 def diff_sources(a: str | Path, b: str | Path, *, cwd: str | Path | None = None) -> PromptDiff:
@@ -777,12 +783,11 @@ def find_lock_file(start: str | Path = ".") -> Path | None:
 
 def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     """Read a lockfile. Raises :class:`~flux2prompt.SourceError` when it is missing or malformed."""
-    from flux2prompt._files import _read_bytes
     from flux2prompt._load import parse_json
 
     path = Path(path)
     source = str(path)
-    data = parse_json(_read_bytes(path), source=source)
+    data = parse_json(read_bytes(path), source=source)
 
     def bad(where: str, what: str) -> SourceError:
         return SourceError(

@@ -165,8 +165,12 @@ def test_prompt_file_templates_bring_their_model_and_parameters(tmp_path: Path) 
         (HEAD + "concurrency = \n", 3, "invalid TOML"),
         (HEAD + "concurency = 4\n[variables.zip]\ncolor = [1]\n", 3, "did you mean 'concurrency'"),
         (HEAD + "[variables.matrix]\ncolor = []\n", 4, r"\$\.variables\.matrix\.color"),
-        (HEAD + "[parameters]\nwidth = 100\n", 4, r"\$\.parameters\.width: 100 is less"),
-        (HEAD + "[parameters]\nwidth = 512\n", None, "missing required key 'variables'"),
+        (
+            HEAD + "[parameters]\nwidth = 100\n[variables.zip]\ncolor = [1]\n",
+            4,
+            r"\$\.parameters\.width: must be at least 256, got 100$",
+        ),
+        (HEAD + "[parameters]\nwidth = 512\n", None, r"\$: missing required key 'variables'$"),
         (
             HEAD + '[variables.matrix]\ncolor = ["a"]\n[variables.zip]\ncolor = ["b"]\n',
             3,
@@ -252,3 +256,15 @@ def test_python_jobs_check_their_arguments() -> None:
         BatchJob(**base, parameters={"seed": 1})
     with pytest.raises(PromptError, match="concurrency must be an integer >= 1"):
         BatchJob(**base, concurrency=0)
+
+
+def test_job_schema_errors_use_the_common_wording(tmp_path: Path) -> None:
+    with pytest.raises(SourceError) as caught:
+        load_job(write(tmp_path, 'name = "x"\n'))
+    assert str(caught.value).endswith(
+        ": $: missing required keys 'template', 'variables', 'output'"
+    )
+    with pytest.raises(SourceError) as caught:
+        load_job(write(tmp_path, HEAD + "concurrency = true\n[variables.zip]\ncolor = [1]\n"))
+    assert str(caught.value).endswith(": $.concurrency: expected an integer, got boolean true")
+    assert caught.value.line == 3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import Prompt, PromptError, PromptValidationError, SourceError
-from flux2prompt._source import resolve_source, split_source
+from flux2prompt._source import LoadedSource, load_source, resolve_source, split_source
 
 BUILDERS = """\
 import io
@@ -238,3 +238,43 @@ def test_closed_stdin_is_a_source_error() -> None:
     stream.close()
     with pytest.raises(SourceError, match="<stdin>: cannot read standard input"):
         resolve_source("-", stdin=stream)
+
+
+def test_load_source_keeps_a_prompt_files_model_and_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "hero.prompt.toml"
+    path.write_text(
+        'name = "hero"\nmodel = "klein-4b"\n[parameters]\nwidth = 768\nseed = 7\n'
+        '[prompt]\nscene = "a harbour"\n',
+        encoding="utf-8",
+    )
+    loaded = load_source(str(path))
+    assert (loaded.prompt.scene, loaded.model, dict(loaded.parameters)) == (
+        "a harbour",
+        "klein-4b",
+        {"width": 768, "seed": 7},
+    )
+
+
+def test_load_source_of_other_sources_has_no_model_or_parameters(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"scene": "fog"}', encoding="utf-8")
+    stdin = io.BytesIO(b'{"scene": "rain"}')
+    for source, scene_text in ((str(plain), "fog"), ("-", "rain")):
+        loaded = load_source(source, stdin=stdin)
+        assert isinstance(loaded, LoadedSource)
+        assert (loaded.prompt.scene, loaded.model, dict(loaded.parameters)) == (
+            scene_text,
+            None,
+            {},
+        )
+
+
+def test_load_source_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"missing\.prompt\.toml: no such file"):
+        load_source(str(tmp_path / "missing.prompt.toml"))
+    bad = tmp_path / "bad.prompt.toml"
+    bad.write_text('name = "bad"\n[prompt]\nscene = 3\n', encoding="utf-8")
+    with pytest.raises(PromptValidationError) as caught:
+        load_source(str(bad), profile="cloudflare")
+    assert str(caught.value).startswith(f"{bad}: prompt is invalid under profile 'cloudflare'")
+    assert caught.value.issues[0].path.startswith("$.prompt")

@@ -136,6 +136,10 @@ def test_diff_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     code, _, stderr = run("diff", str(tmp_path / "missing.json"), str(good))
     assert code == 2
     assert "no such file" in stderr
+    plain = write(tmp_path / "plain.json", '{"scene": "fog", "mood": 3}')
+    code, _, stderr = run("diff", str(good), str(plain))
+    assert code == 1
+    assert stderr.strip() == f"error: {plain}: $.mood: expected a string, got integer 3"
 
 
 # -- lock ---------------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -49,7 +48,7 @@ from flux2prompt._builder import PromptBuilder
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._model import Prompt
 from flux2prompt._pysource import import_python_file, lookup
-from flux2prompt._schema import json_path, packaged_schema, packaged_validator
+from flux2prompt._schema import issues_from_errors, packaged_schema, packaged_validator
 from flux2prompt._templates import (
     Dataset,
     Matrix,
@@ -60,6 +59,7 @@ from flux2prompt._templates import (
     Zipped,
 )
 from flux2prompt.batch._naming import OutputPattern
+from flux2prompt.transport._constants import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -75,7 +75,6 @@ DEFAULT_CONCURRENCY = 8
 #: Workers AI's text-to-image limit, requests per minute.
 DEFAULT_RATE_LIMIT = 720
 DEFAULT_RETRIES = 5
-_DEFAULT_MODEL = "flux-2-dev"
 _PARAMETERS = ("width", "height", "steps", "guidance")
 _SCHEMA = "batch-job.schema.json"
 
@@ -104,7 +103,7 @@ class BatchJob:
     template: Template
     source: VariableSource
     output: str | OutputPattern
-    model: str = _DEFAULT_MODEL
+    model: str = DEFAULT_MODEL
     parameters: Mapping[str, int | float] = field(default_factory=dict)
     seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None
     images: tuple[bytes | str | os.PathLike[str], ...] = ()
@@ -170,30 +169,17 @@ def job_schema() -> dict[str, Any]:
     return copy.deepcopy(packaged_schema(_SCHEMA))
 
 
-def _schema_message(error: Any) -> tuple[list[str | int], str]:
-    path: list[str | int] = list(error.absolute_path)
+def _job_special(error: Any) -> str | None:
+    """The job schema's own rules, in words (the rest are :func:`issues_from_errors`')."""
+    path = list(error.absolute_path)
     keyword = error.validator
-    value = error.instance
-    if keyword == "additionalProperties" and isinstance(value, dict):
-        allowed = list(error.schema.get("properties", {}))
-        extra = [key for key in value if key not in allowed]
-        key = extra[0] if extra else "?"
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(allowed)}"
-        return [*path, key], f"unknown key {key!r}{hint}"
     if path == ["variables"] and keyword in ("minProperties", "maxProperties"):
-        return path, "give exactly one source of variables: matrix, zip, dataset or sample"
-    if keyword == "required":
-        missing = [key for key in error.validator_value if key not in value]
-        return path, f"missing required key {', '.join(repr(k) for k in missing)}"
+        return "give exactly one source of variables: matrix, zip, dataset or sample"
     if keyword == "oneOf" and path == ["seeds"]:
-        return path, "seeds must be an integer, a list of integers, or { derive = BASE }"
+        return "seeds must be an integer, a list of integers, or { derive = BASE }"
     if keyword == "oneOf" and path[-1:] == ["sample"]:
-        return path, "a sample draws from either 'axes' or 'dataset' (one of them)"
-    if keyword == "type":
-        kind = type(value).__name__
-        return path, f"expected {error.validator_value}, got {kind} {value!r}"
-    return path, str(error.message)
+        return "a sample draws from either 'axes' or 'dataset' (one of them)"
+    return None
 
 
 _PATH_IN_MESSAGE = re.compile(r": (\$\S*): ")
@@ -232,17 +218,15 @@ def _line_of(text: str, path: Sequence[str | int]) -> int | None:
 
 
 def _check_schema(document: Any, text: str, source: str) -> None:
-    from jsonschema.exceptions import relevance
-
-    errors = sorted(packaged_validator(_SCHEMA).iter_errors(document), key=relevance)
-    if not errors:
+    errors = packaged_validator(_SCHEMA).iter_errors(document)
+    issues = issues_from_errors(errors, document, special=_job_special)
+    if not issues:
         return
-    path, message = _schema_message(errors[0])
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    suffix = more if len(errors) > 1 else ""
-    raise SourceError(
-        f"{json_path(path)}: {message}{suffix}", source=source, line=_line_of(text, path)
-    )
+    first = issues[0]
+    more = f" (and {len(issues) - 1} more problem{'s' if len(issues) > 2 else ''})"
+    suffix = more if len(issues) > 1 else ""
+    parts = [a or b for a, b in _PATH_PART.findall(first.path)]
+    raise SourceError(f"{first}{suffix}", source=source, line=_line_of(text, parts))
 
 
 # -- templates from files ------------------------------------------------------------------------
@@ -320,11 +304,11 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
         ...
         flux2prompt._errors.SourceError: t.py: no such template file
     """
-    from flux2prompt._files import _parse_toml
+    from flux2prompt._files import parse_toml
 
     folder = base if base is not None else Path()
     try:
-        document = _parse_toml(text, source)
+        document = parse_toml(text, source)
     except SourceError as exc:
         # A value TOML has and JSON has not (a date) is reported by its JSON path: find its line.
         found = _PATH_IN_MESSAGE.search(str(exc))
@@ -349,7 +333,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
             template=template,
             source=variables,
             output=output,
-            model=document.get("model") or file_model or _DEFAULT_MODEL,
+            model=document.get("model") or file_model or DEFAULT_MODEL,
             parameters={
                 **{k: v for k, v in file_parameters.items() if k in _PARAMETERS},
                 **document.get("parameters", {}),

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flux2prompt._errors import SourceError
-from flux2prompt._model import Prompt
-from flux2prompt._source import resolve_source, source_label, split_source
+from flux2prompt._source import load_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
 from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
+from flux2prompt.transport._constants import DEFAULT_MODEL
 
 __all__ = ["generate"]
 
@@ -45,21 +44,6 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str 
 
     with serve(EmulatorConfig(image_format=out_format)) as emu:  # type: ignore[arg-type]
         yield emu.base_url, emu.gateway_base_url
-
-
-def _load_source(source: str) -> tuple[Prompt, str | None, Mapping[str, int | float]]:
-    """The prompt of SOURCE, and the model and parameters a prompt file sets (else none)."""
-    from flux2prompt import load_prompt_file
-
-    path, name = split_source(source)
-    if name is None and path.suffix.lower() in (".json", ".toml"):
-        try:
-            prompt_file = load_prompt_file(path)
-        except SourceError:
-            prompt_file = None  # a plain prompt document; resolve_source reports real problems
-        if prompt_file is not None:
-            return prompt_file.prompt, prompt_file.model, prompt_file.parameters
-    return resolve_source(source), None, {}
 
 
 def _check_writable(out: Path) -> None:
@@ -126,7 +110,7 @@ def generate(
     ],
     model: Annotated[
         str | None,
-        typer.Option(help="flux-2-dev (default), klein-4b, klein-9b, or a full @cf/... id."),
+        typer.Option(help=f"{DEFAULT_MODEL} (default), klein-4b, klein-9b, or a full @cf/... id."),
     ] = None,
     width: Annotated[int | None, typer.Option(help="256-1920 (default 1024).")] = None,
     height: Annotated[int | None, typer.Option(help="256-1920 (default 768).")] = None,
@@ -168,25 +152,25 @@ def generate(
     _check_writable(out)
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
-        prompt, file_model, file_parameters = _load_source(source)
+        loaded = load_source(source)
     with handle_errors(show_warnings=True):
         # A prompt file's model and parameters are the defaults; options given here win.
         options = {"width": width, "height": height, "steps": steps, "guidance": guidance}
-        parameters = {**file_parameters, **{k: v for k, v in options.items() if v is not None}}
+        parameters = {**loaded.parameters, **{k: v for k, v in options.items() if v is not None}}
         if seed is not None:
             parameters["seed"] = seed
         with _emulated(emulator, out_format) as (emu_url, emu_gateway_url):
             client = WorkersAI(
                 account_id=_EMULATOR_ACCOUNT if emulator else account_id,
                 api_token=_EMULATOR_TOKEN if emulator else None,
-                model=model or file_model or "flux-2-dev",
+                model=model or loaded.model or DEFAULT_MODEL,
                 base_url=emu_url or base_url,
                 gateway=gateway,
                 gateway_base_url=emu_gateway_url,
             )
             with client:
                 request = client.build_request(
-                    prompt,
+                    loaded.prompt,
                     images=list(image or ()),
                     **parameters,  # type: ignore[arg-type]
                 )

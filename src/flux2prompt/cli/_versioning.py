@@ -22,16 +22,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from flux2prompt._errors import Flux2PromptError
+from flux2prompt._files import FileValidationError
 from flux2prompt._versioning import (
     LOCK_FILE,
     LockCheck,
-    PromptDiff,
     build_lock,
     compare_locks,
-    diff,
+    diff_sources,
     find_lock_file,
     lock_search_path,
-    read_diff_source,
     read_lock,
     write_lock,
 )
@@ -78,14 +78,13 @@ def diff_command(
     `- $.effects[1]: "soft bloom"` (removed); differences in a prompt file's metadata follow
     under `metadata:`.
     """
-    # One side at a time, so that an error says which file it is in.
-    with handle_errors(a):
-        old = read_diff_source(a)
-    with handle_errors(b):
-        new = read_diff_source(b)
-    with handle_errors():
-        found = diff(old, new)
-    result = PromptDiff(found.entries, found.metadata, a=a, b=b)
+    try:
+        result = diff_sources(a, b)
+    except Flux2PromptError as exc:
+        # An invalid prompt's issues are the error lines: prefix them with the file they are in.
+        # (Other errors name their file already.)
+        with handle_errors(exc.source if isinstance(exc, FileValidationError) else None):
+            raise
     if as_json:
         echo_data(result.to_json())
     elif not result:
