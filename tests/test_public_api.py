@@ -9,6 +9,8 @@ import __future__
 
 import importlib
 import re
+import subprocess
+import sys
 import types
 
 import pytest
@@ -39,10 +41,13 @@ def _ruff_order(name: str) -> tuple[int, list[str | int]]:
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
+    # dir(), not vars(): the package root loads the transport's names on first use (PEP 562),
+    # and its __dir__ lists them whether or not they are loaded yet.
     names = set()
-    for name, value in vars(module).items():
+    for name in dir(module):
         if name.startswith("_") or not name.isidentifier():
             continue  # private, or pytest's assertion-rewriting helpers ("@py_builtins")
+        value = getattr(module, name)
         if isinstance(value, types.ModuleType) and value.__name__.startswith(f"{module.__name__}."):
             continue  # a submodule, bound by importing it
         if isinstance(value, __future__._Feature):
@@ -79,6 +84,23 @@ def test_star_import_gives_the_exported_names() -> None:
     assert sorted(k for k in namespace if k != "__builtins__") == sorted(
         importlib.import_module("flux2prompt").__all__
     )
+
+
+def test_the_transport_names_load_on_first_use() -> None:
+    code = (
+        "import sys, flux2prompt\n"
+        "assert 'httpx' not in sys.modules, 'import flux2prompt imported httpx'\n"
+        "assert set(flux2prompt.__all__) <= set(dir(flux2prompt))\n"
+        "from flux2prompt.transport import WorkersAI\n"
+        "assert flux2prompt.WorkersAI is WorkersAI\n"
+        "assert 'WorkersAI' in vars(flux2prompt)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'WorkersAl'"):
+        importlib.import_module("flux2prompt").WorkersAl  # noqa: B018
 
 
 def test_version_is_exposed() -> None:

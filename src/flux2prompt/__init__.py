@@ -12,6 +12,8 @@ Example:
     '{"scene":"a minimalist product shot on seamless paper","subj'
 """
 
+import typing as _typing
+
 from flux2prompt._builder import PromptBuilder, camera, scene, subject, text
 from flux2prompt._color import color_phrase, contrast_ratio, harmony, normalize_hex, palette
 from flux2prompt._errors import (
@@ -38,6 +40,7 @@ from flux2prompt._model import (
     TextElement,
 )
 from flux2prompt._schema import schema
+from flux2prompt._source import LoadedSource, load_source
 from flux2prompt._templates import (
     Seeds,
     Template,
@@ -58,30 +61,35 @@ from flux2prompt._versioning import (
     build_lock,
     check_lock,
     diff,
+    diff_sources,
     read_lock,
     write_lock,
 )
-from flux2prompt.transport import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AsyncWorkersAI,
-    AuthenticationError,
-    CapacityError,
-    ConfigurationError,
-    ContentModeratedError,
-    GatewayOptions,
-    ImageError,
-    ImageResult,
-    InvalidInputError,
-    ParameterError,
-    QuotaExceededError,
-    RateLimitError,
-    ResponseError,
-    WorkersAI,
-    estimate_cost,
-)
+
+if _typing.TYPE_CHECKING:
+    # Seen by type checkers and IDEs; at run time these names are loaded on first use by
+    # __getattr__ below, so `import flux2prompt` to build prompts does not import httpx and anyio.
+    from flux2prompt.transport import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AsyncWorkersAI,
+        AuthenticationError,
+        CapacityError,
+        ConfigurationError,
+        ContentModeratedError,
+        GatewayOptions,
+        ImageError,
+        ImageResult,
+        InvalidInputError,
+        ParameterError,
+        QuotaExceededError,
+        RateLimitError,
+        ResponseError,
+        WorkersAI,
+        estimate_cost,
+    )
 
 __version__ = "0.1.0"
 
@@ -108,6 +116,7 @@ __all__ = [
     "InvalidInputError",
     "Lens",
     "LintWarning",
+    "LoadedSource",
     "Lock",
     "LockCheck",
     "ParameterError",
@@ -139,12 +148,14 @@ __all__ = [
     "dataset",
     "derive_seed",
     "diff",
+    "diff_sources",
     "estimate_cost",
     "expand",
     "harmony",
     "lint",
     "load",
     "load_prompt_file",
+    "load_source",
     "matrix",
     "normalize_hex",
     "palette",
@@ -160,3 +171,44 @@ __all__ = [
     "write_lock",
     "zipped",
 ]
+
+
+# The transport's names, loaded on first access (PEP 562): composing prompts is the common case,
+# and the HTTP stack behind the transport is most of the package's import time.
+_TRANSPORT_NAMES = frozenset(
+    {
+        "APIConnectionError",
+        "APIError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AsyncWorkersAI",
+        "AuthenticationError",
+        "CapacityError",
+        "ConfigurationError",
+        "ContentModeratedError",
+        "GatewayOptions",
+        "ImageError",
+        "ImageResult",
+        "InvalidInputError",
+        "ParameterError",
+        "QuotaExceededError",
+        "RateLimitError",
+        "ResponseError",
+        "WorkersAI",
+        "estimate_cost",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _TRANSPORT_NAMES:
+        from flux2prompt import transport
+
+        value = getattr(transport, name)
+        globals()[name] = value  # once loaded, a plain module attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

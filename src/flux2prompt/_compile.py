@@ -17,11 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
+from flux2prompt._digest import sha256_fingerprint
 from flux2prompt._schema import check_document
 
 if TYPE_CHECKING:
@@ -78,4 +78,4 @@ def fingerprint_of(wire: str) -> str:
     >>> fingerprint_of("{}")
     'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'
     """
-    return "sha256:" + hashlib.sha256(wire.encode("utf-8")).hexdigest()
+    return sha256_fingerprint(wire)

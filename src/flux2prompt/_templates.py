@@ -38,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, overload
 
+from flux2prompt._digest import canonical_json
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._load import load
 from flux2prompt._model import Prompt
@@ -663,9 +664,7 @@ def canonical_variables(variables: Mapping[str, Any]) -> str:
         '{"a":"東","b":1}'
     """
     try:
-        return json.dumps(
-            variables, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        return canonical_json(variables)
     except (TypeError, ValueError) as exc:
         raise PromptError(f"variables are not JSON data ({exc}): {variables!r}") from None
 

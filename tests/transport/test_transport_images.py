@@ -16,10 +16,8 @@ from flux2prompt.transport import (
     ImageResult,
     ResponseError,
     build_request,
-    detect_format,
-    image_size,
 )
-from flux2prompt.transport._images import prepare_image
+from flux2prompt.transport._images import detect_format, image_size, prepare_image
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,10 @@ from flux2prompt.transport import (
     UnknownModelWarning,
     WorkersAI,
     build_request,
-    coerce_prompt,
     estimate_cost,
     resolve_model,
 )
+from flux2prompt.transport._request import coerce_prompt, endpoint_url
 
 DEV = "@cf/black-forest-labs/flux-2-dev"
 KLEIN_4B = "@cf/black-forest-labs/flux-2-klein-4b"
@@ -104,6 +104,30 @@ def test_estimate_cost(
 
 def test_estimate_cost_defaults_to_the_default_size() -> None:
     assert estimate_cost("klein-4b") == pytest.approx(4 * 0.000287)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs"),
+    [
+        ("dev", {}),
+        ("dev", {"width": 1920, "height": 1080, "steps": 8}),
+        ("klein-4b", {"width": 512, "height": 512}),
+        ("klein-9b", {"width": 1920, "height": 1920}),
+    ],
+)
+def test_a_request_estimates_its_own_cost(
+    model: str, kwargs: dict[str, int], make_image: Callable[..., bytes]
+) -> None:
+    # The input image is downscaled to 512x384 before it is sent: the estimate prices that.
+    request = build_request("a fox", model=model, images=[make_image(1024, 768)], **kwargs)
+    expected = estimate_cost(
+        model,
+        int(request.params["width"]),
+        int(request.params["height"]),
+        kwargs.get("steps"),
+        [(512, 384)],
+    )
+    assert request.estimated_cost == pytest.approx(expected)
 
 
 # -- parameters ----------------------------------------------------------------------------------
@@ -249,6 +273,21 @@ def test_direct_url() -> None:
     request = build_request("a fox", account_id="acc123", base_url="http://127.0.0.1:1/client/v4/")
     assert request.url == f"http://127.0.0.1:1/client/v4/accounts/acc123/ai/run/{DEV}"
     assert "{account_id}" in build_request("a fox").url
+
+
+@pytest.mark.parametrize("gateway", [None, "images"])
+def test_the_client_sends_to_the_url_its_requests_carry(gateway: str | None) -> None:
+    # One source of truth for the endpoint: a request the client builds names the URL it is sent
+    # to, and a dry-run request (no account id) is sent to the client's endpoint.
+    with WorkersAI(
+        account_id="acc", api_token="tok", gateway=gateway, base_url="http://127.0.0.1:1/v4/"
+    ) as client:
+        own = client.build_request("a fox", model="klein-4b")
+        dry = build_request("a fox", model="klein-4b")
+        assert client._url_for(own) == own.url == client._url_for(dry)
+        assert own.url == endpoint_url(
+            "klein-4b", account_id="acc", base_url="http://127.0.0.1:1/v4", gateway=gateway
+        )
 
 
 def test_gateway_url_and_headers() -> None:

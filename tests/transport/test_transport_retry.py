@@ -28,11 +28,9 @@ from flux2prompt.transport import (
     ResponseError,
     WorkersAI,
     _retry,
-    is_retryable,
-    make_status_error,
-    parse_retry_after,
-    retry_delay,
 )
+from flux2prompt.transport._errors import make_status_error
+from flux2prompt.transport._retry import is_retryable, parse_retry_after, retry_delay
 
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"

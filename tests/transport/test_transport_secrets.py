@@ -18,9 +18,9 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     GatewayOptions,
     WorkersAI,
-    make_status_error,
-    redact_headers,
 )
+from flux2prompt.transport._base import redact_headers
+from flux2prompt.transport._errors import make_status_error
 
 TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"

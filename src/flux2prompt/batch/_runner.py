@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import time
@@ -61,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import httpx
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files
+from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import SourceError
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
@@ -79,13 +79,11 @@ from flux2prompt.transport import (
     PermissionDeniedError,
     QuotaExceededError,
     RateLimitError,
-    estimate_cost,
-    is_retryable,
-    parse_retry_after,
     resolve_model,
-    retry_delay,
 )
-from flux2prompt.transport._constants import API_TOKEN_ENV, DEFAULT_TIMEOUT
+from flux2prompt.transport._base import DEFAULT_TIMEOUT
+from flux2prompt.transport._constants import API_TOKEN_ENV
+from flux2prompt.transport._retry import is_retryable, parse_retry_after, retry_delay
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
@@ -128,7 +126,7 @@ def _now() -> str:
 def _sha256_file(path: Path) -> str | None:
     try:
         with path.open("rb") as handle:
-            return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+            return sha256_file_fingerprint(handle)
     except OSError:
         return None
 
@@ -426,14 +424,7 @@ class BatchRunner:
             if len(first) < 3:
                 first.append(item)
             if cost is not None:
-                params = item.request.params
-                cost += estimate_cost(
-                    spec,
-                    int(params["width"]),
-                    int(params["height"]),
-                    int(params["steps"]) if "steps" in params else None,
-                    [(image.width, image.height) for image in item.request.images],
-                )
+                cost += item.request.estimated_cost
         self._digests = {}
         dry = DryRun(
             job=self.job.name,
@@ -799,7 +790,7 @@ class BatchRunner:
             attempts,
             status="ok",
             file=relative,
-            sha256="sha256:" + hashlib.sha256(result.data).hexdigest(),
+            sha256=sha256_fingerprint(result.data),
             bytes=len(result.data),
             format=result.format,
             width=result.width,
@@ -831,7 +822,7 @@ class BatchRunner:
                 data = path.read_bytes()
             except OSError:
                 return None
-        if "sha256:" + hashlib.sha256(data).hexdigest() != source.get("sha256"):
+        if sha256_fingerprint(data) != source.get("sha256"):
             return None
         if relative != source.get("file"):
             # Durable before its record, as for a generated image.

@@ -4,6 +4,10 @@ It knows requests and responses, not how prompts are built: a compiled ``Prompt`
 a dict or a plain string goes in; an :class:`ImageResult` comes out, or an :class:`APIError`
 that says what happened and what to do.
 
+The helpers behind the clients (``coerce_prompt``, ``make_status_error``, ``is_retryable``,
+``retry_delay``, ``redact_headers``, ...) stay in their private modules: importable for tests
+and tools, but not part of the public surface.
+
 Example:
     >>> from flux2prompt.transport import build_request, estimate_cost
     >>> request = build_request("a red fox in fresh snow", model="klein-4b", seed=7)
@@ -14,7 +18,6 @@ Example:
 from __future__ import annotations
 
 from flux2prompt.transport._async_client import AsyncWorkersAI
-from flux2prompt.transport._base import NOT_GIVEN, NotGiven, redact_headers
 from flux2prompt.transport._catalogue import (
     MODELS,
     ModelSpec,
@@ -46,17 +49,14 @@ from flux2prompt.transport._errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     ResponseError,
-    make_status_error,
 )
 from flux2prompt.transport._gateway import Backoff, GatewayOptions
-from flux2prompt.transport._images import InputImage, detect_format, image_size
-from flux2prompt.transport._request import WorkersAIRequest, build_request, coerce_prompt
+from flux2prompt.transport._images import InputImage
+from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
-from flux2prompt.transport._retry import is_retryable, parse_retry_after, retry_delay
 
 __all__ = [
     "MODELS",
-    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -76,7 +76,6 @@ __all__ = [
     "InvalidInputError",
     "ModelSpec",
     "NotFoundError",
-    "NotGiven",
     "ParameterError",
     "PermissionDeniedError",
     "Pricing",
@@ -90,16 +89,8 @@ __all__ = [
     "WorkersAI",
     "WorkersAIRequest",
     "build_request",
-    "coerce_prompt",
-    "detect_format",
     "estimate_cost",
-    "image_size",
-    "is_retryable",
-    "make_status_error",
-    "parse_retry_after",
-    "redact_headers",
     "resolve_model",
-    "retry_delay",
 ]
 
 # Public classes say they live here, so tracebacks and reprs show flux2prompt.transport.X

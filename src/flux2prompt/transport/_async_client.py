@@ -19,9 +19,8 @@ from types import TracebackType
 import anyio
 import httpx
 
-from flux2prompt.transport._base import BaseClient
+from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
 from flux2prompt.transport._catalogue import ModelSpec
-from flux2prompt.transport._constants import DEFAULT_TIMEOUT
 from flux2prompt.transport._errors import APIError
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource

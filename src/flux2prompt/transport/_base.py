@@ -32,10 +32,11 @@ from flux2prompt.transport._constants import (
     API_TOKEN_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_GATEWAY_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
-    DEFAULT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
     GATEWAY_BASE_URL_ENV,
     USER_AGENT,
 )
@@ -55,16 +56,21 @@ from flux2prompt.transport._request import (
     WorkersAIRequest,
     build_request,
     check_path_segment,
+    endpoint_url,
 )
 from flux2prompt.transport._result import ImageResult
 
-__all__ = ["NOT_GIVEN", "BaseClient", "NotGiven", "redact_headers"]
+__all__ = ["DEFAULT_TIMEOUT", "NOT_GIVEN", "BaseClient", "NotGiven", "redact_headers"]
 
 logger = logging.getLogger("flux2prompt.transport")
 
 _SENSITIVE_HEADERS: Final = frozenset(
     {"authorization", "cf-aig-authorization", "proxy-authorization"}
 )
+
+#: The timeout of a client that makes its own connection pool (built here, from the numbers in
+#: _constants, so that importing the constants does not import httpx).
+DEFAULT_TIMEOUT: Final = httpx.Timeout(DEFAULT_READ_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
 
 try:
     _VERSION = metadata.version("flux2-prompt")
@@ -76,7 +82,7 @@ class NotGiven:
     """The type of :data:`NOT_GIVEN`: "leave this option as it is" in ``with_options``.
 
     Example:
-        >>> from flux2prompt.transport import NOT_GIVEN
+        >>> from flux2prompt.transport._base import NOT_GIVEN
         >>> bool(NOT_GIVEN), NOT_GIVEN
         (False, NOT_GIVEN)
     """
@@ -349,17 +355,21 @@ class BaseClient(Generic[_ClientT]):
 
     def _url_for(self, request: WorkersAIRequest) -> str:
         # The client decides where a request goes: a request built elsewhere (a dry run without
-        # an account id) is sent to this client's endpoint.
-        if self.gateway is not None:
-            gateway = f"{self.gateway_base_url}/{self.account_id}/{self.gateway}"
-            return f"{gateway}/workers-ai/{request.model.id}"
-        if request.headers:
+        # an account id) is sent to this client's endpoint. The URL templates live in
+        # endpoint_url alone, so request.url and the URL sent cannot drift apart.
+        if self.gateway is None and request.headers:
             raise ParameterError(
                 "this request has gateway options but the client has no gateway: build the "
                 "client with gateway='your-gateway-id'",
                 parameter="gateway_options",
             )
-        return f"{self.base_url}/accounts/{self.account_id}/ai/run/{request.model.id}"
+        return endpoint_url(
+            request.model,
+            account_id=self.account_id,
+            base_url=self.base_url,
+            gateway=self.gateway,
+            gateway_base_url=self.gateway_base_url,
+        )
 
     def _to_httpx(self, request: WorkersAIRequest) -> httpx.Request:
         headers = {

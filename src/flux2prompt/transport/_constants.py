@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Final
 
-import httpx
-
 __all__ = [
     "ACCOUNT_ID_ENV",
     "API_TOKEN_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_GATEWAY_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MODEL",
-    "DEFAULT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
     "GATEWAY_BASE_URL_ENV",
     "INITIAL_RETRY_DELAY",
     "MAX_INPUT_IMAGES",
@@ -40,8 +39,10 @@ DEFAULT_GATEWAY_BASE_URL: Final = "https://gateway.ai.cloudflare.com/v1"
 DEFAULT_MODEL: Final = "flux-2-dev"
 
 # FLUX.2 [dev] at 4 megapixels can take well over a minute: a generous read timeout, a short
-# connect timeout (a dead host should fail fast and be retried).
-DEFAULT_TIMEOUT: Final = httpx.Timeout(180.0, connect=10.0)
+# connect timeout (a dead host should fail fast and be retried). In seconds; the clients build
+# their httpx.Timeout from them (read, write and pool share the first).
+DEFAULT_READ_TIMEOUT: Final = 180.0
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_RETRIES: Final = 2
 
 # Backoff: 0.5 s doubling to 8 s, scaled by a jitter factor in [0.75, 1.0]; a server's

@@ -31,7 +31,7 @@ header) and a ``hint`` that says what to do::
 Example:
     >>> import flux2prompt.transport as t
     >>> body = b'{"success": false, "errors": [{"code": 3040, "message": "Capacity exceeded"}]}'
-    >>> exc = t.make_status_error(429, {"cf-ray": "8f1e-AMS"}, body)
+    >>> exc = make_status_error(429, {"cf-ray": "8f1e-AMS"}, body)
     >>> type(exc).__name__, exc.code, exc.request_id, isinstance(exc, t.RateLimitError)
     ('CapacityError', 3040, '8f1e-AMS', True)
 """
@@ -230,6 +230,7 @@ class APIStatusError(APIError):
     header) and ``body`` (the first 2,000 characters of the body).
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> exc = make_status_error(418, {}, b"")
         >>> type(exc).__name__, exc.status_code, exc.code
         ('APIStatusError', 418, None)
@@ -271,6 +272,7 @@ class BadRequestError(APIStatusError):
     """HTTP 400: the service refused the request as malformed (5007 no such model, 5004, 3003).
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> make_status_error(400, {}, b'{"errors":[{"code":5007,"message":"No such model"}]}').code
         5007
     """
@@ -286,6 +288,7 @@ class InvalidInputError(BadRequestError):
     ``required properties at '/' are 'multipart'``.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> exc = make_status_error(400, {}, b'{"errors":[{"code":5006,"message":"AiError: Bad"}]}')
         >>> isinstance(exc, InvalidInputError)
         True
@@ -304,6 +307,7 @@ class ContentModeratedError(BadRequestError):
 
     Example:
         >>> body = b'{"errors":[{"code":8007,"message":"Input prompt contains NSFW content."}]}'
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(400, {}, body), ContentModeratedError)
         True
     """
@@ -316,6 +320,7 @@ class AuthenticationError(APIStatusError):
     """HTTP 401: the API token is missing, malformed, expired or revoked.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(401, {}, b""), AuthenticationError)
         True
     """
@@ -331,6 +336,7 @@ class PermissionDeniedError(APIStatusError):
     """HTTP 403: the token may not use this model or account (5016, 3023, 5018, 3041).
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(403, {}, b""), PermissionDeniedError)
         True
     """
@@ -346,6 +352,7 @@ class NotFoundError(APIStatusError):
     """HTTP 404 (3042 invalid model id, or a wrong account id / base URL).
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(404, {}, b""), NotFoundError)
         True
     """
@@ -361,6 +368,7 @@ class RequestTimeoutError(APIStatusError):
     """HTTP 408 (3007 timeout, 3008 aborted, 3046): the service gave up. Retried.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(408, {}, b""), RequestTimeoutError)
         True
     """
@@ -373,6 +381,7 @@ class RequestTooLargeError(APIStatusError):
     """HTTP 413 (3006): the body is too large, usually because of the input images.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(413, {}, b""), RequestTooLargeError)
         True
     """
@@ -385,6 +394,7 @@ class RateLimitError(APIStatusError):
     """HTTP 429: too many requests (720 per minute per account for text-to-image).
 
     Example:
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(429, {}, b""), RateLimitError)
         True
     """
@@ -398,6 +408,7 @@ class CapacityError(RateLimitError):
 
     Example:
         >>> body = b'{"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}]}'
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> make_status_error(429, {"retry-after": "2"}, body).retry_after
         '2'
     """
@@ -416,6 +427,7 @@ class QuotaExceededError(RateLimitError):
 
     Example:
         >>> body = b'{"errors":[{"code":3036,"message":"Account limited"}]}'
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> isinstance(make_status_error(429, {}, body), QuotaExceededError)
         True
     """
@@ -435,6 +447,7 @@ class InternalServerError(APIStatusError):
 
     Example:
         >>> page = b"<html><title>Bad gateway</title></html>"
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> exc = make_status_error(502, {"content-type": "text/html"}, page)
         >>> exc.code is None, "Bad gateway" in exc.message
         (True, True)

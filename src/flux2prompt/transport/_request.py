@@ -14,20 +14,27 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from flux2prompt.transport._catalogue import ModelSpec, resolve_model
-from flux2prompt.transport._constants import DEFAULT_BASE_URL, DEFAULT_GATEWAY_BASE_URL
+from flux2prompt._digest import canonical_json, sha256_fingerprint
+from flux2prompt.transport._catalogue import ModelSpec, estimate_cost, resolve_model
+from flux2prompt.transport._constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_GATEWAY_BASE_URL,
+    DEFAULT_MODEL,
+)
 from flux2prompt.transport._errors import ParameterError
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
+
+if TYPE_CHECKING:
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt._model import Prompt
 
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
@@ -37,11 +44,14 @@ __all__ = [
     "build_request",
     "check_path_segment",
     "coerce_prompt",
+    "endpoint_url",
 ]
 
-#: A compiled ``Prompt``, a ``PromptBuilder``, a dict (or JSON bytes / a path) that
-#: ``flux2prompt.load`` accepts, or a plain text prompt.
-PromptLike: TypeAlias = Any
+#: A compiled ``Prompt``, a ``PromptBuilder``, a dict (or JSON bytes, or a path to a prompt file)
+#: that ``flux2prompt.load`` accepts, or a ``str``: a plain text prompt.
+PromptLike: TypeAlias = (
+    "Prompt | PromptBuilder | Mapping[str, Any] | str | bytes | os.PathLike[str]"
+)
 
 #: What ``httpx`` takes as ``files=``: ``(name, (filename, content[, content type]))``.
 MultipartParts: TypeAlias = list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]]
@@ -50,15 +60,11 @@ MultipartParts: TypeAlias = list[tuple[str, tuple[str | None, bytes] | tuple[str
 ACCOUNT_PLACEHOLDER = "{account_id}"
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
     """Return ``(wire text, prompt fingerprint)`` for anything :meth:`WorkersAI.generate` takes.
 
     A compiled ``Prompt`` gives its compact wire JSON and fingerprint; a builder is compiled
-    first; a dict, JSON bytes or a path go through ``flux2prompt.load``; a ``str`` is a plain
+    first; a dict, JSON bytes or a path go through :func:`flux2prompt.load`; a ``str`` is a plain
     text prompt, sent as it is, fingerprinted as ``"sha256:" + sha256(utf-8 bytes)``.
 
     Example:
@@ -76,29 +82,29 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
                 f"prompt is not valid Unicode text (lone surrogate at index {exc.start})",
                 parameter="prompt",
             ) from None
-        return prompt, _sha256(encoded)
-    # Imported at call time: the core must never depend on the transport, and the transport
-    # only needs the core's public contract (to_json, fingerprint, compile, load).
-    import flux2prompt
+        return prompt, sha256_fingerprint(encoded)
+    # Imported at call time, from the modules that define them (never the package root, which
+    # re-exports the transport): only this function needs the core, to turn a prompt into wire
+    # text, so the transport's modules carry no import-time dependency on the builder or loader.
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt._load import load
+    from flux2prompt._model import Prompt
 
-    if not (hasattr(prompt, "to_json") and hasattr(prompt, "fingerprint")):
-        if hasattr(prompt, "compile") and callable(prompt.compile):
-            prompt = prompt.compile()
-        elif isinstance(prompt, Mapping | bytes | bytearray) or hasattr(prompt, "__fspath__"):
-            load = getattr(flux2prompt, "load", None)
-            if load is None:  # pragma: no cover - only while the core is being written
-                raise ParameterError("flux2prompt.load is not available", parameter="prompt")
-            prompt = load(dict(prompt) if isinstance(prompt, Mapping) else prompt)
-        else:
-            raise ParameterError(
-                "prompt must be a Prompt, a PromptBuilder, a dict, or a str, got "
-                f"{type(prompt).__name__}",
-                parameter="prompt",
-            )
-    text = prompt.to_json()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    return str(text), str(prompt.fingerprint)
+    if isinstance(prompt, PromptBuilder):
+        prompt = prompt.compile()
+    elif isinstance(prompt, Mapping):
+        prompt = load(dict(prompt))
+    elif isinstance(prompt, bytes | bytearray):
+        prompt = load(bytes(prompt))
+    elif isinstance(prompt, os.PathLike):
+        prompt = load(prompt)
+    elif not isinstance(prompt, Prompt):
+        raise ParameterError(
+            "prompt must be a Prompt, a PromptBuilder, a dict, or a str, got "
+            f"{type(prompt).__name__}",
+            parameter="prompt",
+        )
+    return prompt.to_json(), prompt.fingerprint
 
 
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
@@ -110,6 +116,32 @@ def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | 
             f"{name} must be {bounds} for {spec.name}, got {value}", parameter=name
         )
     return value
+
+
+def endpoint_url(
+    model: str | ModelSpec,
+    *,
+    account_id: str = ACCOUNT_PLACEHOLDER,
+    base_url: str = DEFAULT_BASE_URL,
+    gateway: str | None = None,
+    gateway_base_url: str = DEFAULT_GATEWAY_BASE_URL,
+) -> str:
+    """The URL a request for ``model`` is sent to: Workers AI directly, or through AI Gateway.
+
+    The one place the endpoint templates are written; :func:`build_request` and the clients
+    both ask it. The account id and gateway are used as given (check them with
+    :func:`check_path_segment` first).
+
+    Example:
+        >>> endpoint_url("klein-4b", account_id="acc")
+        'https://api.cloudflare.com/client/v4/accounts/acc/ai/run/@cf/black-forest-labs/flux-2-klein-4b'
+        >>> endpoint_url("dev", account_id="acc", gateway="images")
+        'https://gateway.ai.cloudflare.com/v1/acc/images/workers-ai/@cf/black-forest-labs/flux-2-dev'
+    """
+    model_id = model.id if isinstance(model, ModelSpec) else resolve_model(model).id
+    if gateway is not None:
+        return f"{gateway_base_url.rstrip('/')}/{account_id}/{gateway}/workers-ai/{model_id}"
+    return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model_id}"
 
 
 def check_path_segment(name: str, value: str) -> str:
@@ -178,6 +210,26 @@ class WorkersAIRequest:
         seed = self.params.get("seed")
         return int(seed) if seed is not None else None
 
+    @property
+    def estimated_cost(self) -> float:
+        """The price in USD of this generation, by :func:`estimate_cost` (model, size, steps
+        and the input images as sent). A model without a published price raises
+        :class:`ParameterError`.
+
+        Example:
+            >>> round(build_request("a fox", model="klein-4b", width=1024, height=1024)
+            ...       .estimated_cost, 6)
+            0.001148
+        """
+        steps = self.params.get("steps")
+        return estimate_cost(
+            self.model,
+            int(self.params["width"]),
+            int(self.params["height"]),
+            int(steps) if steps is not None else None,
+            [(image.width, image.height) for image in self.images],
+        )
+
     def __repr__(self) -> str:
         return (
             f"WorkersAIRequest(model={self.model.id!r}, params={dict(self.params)!r}, "
@@ -189,7 +241,7 @@ class WorkersAIRequest:
 def build_request(
     prompt: PromptLike,
     *,
-    model: str | ModelSpec = "flux-2-dev",
+    model: str | ModelSpec = DEFAULT_MODEL,
     width: int | None = None,
     height: int | None = None,
     steps: int | None = None,
@@ -275,7 +327,6 @@ def build_request(
     )
     if gateway is not None:
         gateway = check_path_segment("gateway", gateway)
-        url = f"{gateway_base_url.rstrip('/')}/{account}/{gateway}/workers-ai/{spec.id}"
         headers = gateway_options.headers() if gateway_options is not None else {}
     else:
         if gateway_options is not None:
@@ -283,22 +334,25 @@ def build_request(
                 "gateway_options need a gateway: pass gateway='your-gateway-id' as well",
                 parameter="gateway_options",
             )
-        url = f"{base_url.rstrip('/')}/accounts/{account}/ai/run/{spec.id}"
         headers = {}
+    url = endpoint_url(
+        spec,
+        account_id=account,
+        base_url=base_url,
+        gateway=gateway,
+        gateway_base_url=gateway_base_url,
+    )
 
     fields = {"prompt": text}
     for name, value in params.items():
         fields[name] = str(value)
-    canonical = json.dumps(
+    canonical = canonical_json(
         {
             "model": spec.id,
             "prompt": prompt_fingerprint,
             "params": dict(sorted(params.items())),
             "images": [image.sha256 for image in prepared],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
     return WorkersAIRequest(
         model=spec,
@@ -308,5 +362,5 @@ def build_request(
         images=prepared,
         headers=MappingProxyType(headers),
         prompt_fingerprint=prompt_fingerprint,
-        fingerprint=_sha256(canonical.encode("utf-8")),
+        fingerprint=sha256_fingerprint(canonical),
     )

@@ -45,7 +45,7 @@ def is_retryable(error: APIError) -> bool:
     """Say whether a failed attempt is worth repeating.
 
     Example:
-        >>> from flux2prompt.transport import make_status_error
+        >>> from flux2prompt.transport._errors import make_status_error
         >>> is_retryable(make_status_error(503, {}, b""))
         True
         >>> is_retryable(make_status_error(429, {}, b'{"errors":[{"code":3036,"message":"x"}]}'))
