@@ -690,7 +690,28 @@ class BatchRunner:
     async def _commit_failure(
         self, item: PlannedItem, error: APIError, started_at: str, clock: float, attempts: int
     ) -> None:
-        message = self._scrub(str(error))
+        await self._record_failure(
+            item,
+            error,
+            self._scrub(str(error)),
+            started_at,
+            clock,
+            attempts,
+            request_id=getattr(error, "request_id", None),
+            copied_from=None,
+        )
+
+    async def _record_failure(
+        self,
+        item: PlannedItem,
+        error: APIError,
+        message: str,
+        started_at: str,
+        clock: float,
+        attempts: int,
+        **fields: Any,
+    ) -> None:
+        """Append a failed record (``fields`` adds ``request_id`` and ``copied_from``)."""
         record = self._record(
             item,
             started_at,
@@ -705,8 +726,7 @@ class BatchRunner:
                 "status": getattr(error, "status_code", None),
                 "code": getattr(error, "code", None),
             },
-            request_id=getattr(error, "request_id", None),
-            copied_from=None,
+            **fields,
         )
         await asyncio.to_thread(self._writer.append, record)
         self._failed += 1
@@ -747,29 +767,16 @@ class BatchRunner:
             f"not copied: item {item.original} sends the same request and failed: "
             f"{self._scrub(str(error))}"
         )
-        record = self._record(
+        await self._record_failure(
             item,
+            error,
+            message,
             started_at,
             clock,
             0,
-            status="failed",
-            file=None,
-            sha256=None,
-            error={
-                "type": type(error).__name__,
-                "message": message,
-                "status": getattr(error, "status_code", None),
-                "code": getattr(error, "code", None),
-            },
             request_id=None,
             copied_from={"request_fingerprint": item.key, "index": item.original, "file": None},
         )
-        await asyncio.to_thread(self._writer.append, record)
-        self._failed += 1
-        name = item.file_name("*")
-        if len(self._failures) < _MAX_LISTED_FAILURES:
-            self._failures.append((name, message))
-        self._notify(ItemOutcome(item.index, name, "failed", message, 0))
 
     def _commit(
         self,
