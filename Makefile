@@ -18,6 +18,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest
 
 lint: $(STAMP)
@@ -30,6 +31,7 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_compile.py

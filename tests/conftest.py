@@ -1,4 +1,4 @@
-"""Settings shared by every test: Hypothesis profiles.
+"""Settings shared by every test: Hypothesis profiles, and the finder of docstring examples.
 
 ``HYPOTHESIS_PROFILE=ci`` selects a derandomised profile (the same examples on every run, so a CI
 failure reproduces); the default profile explores new examples each run. Neither has a deadline:
@@ -7,10 +7,42 @@ timings on a shared CI machine vary too much for per-example limits to mean anyt
 
 from __future__ import annotations
 
+import doctest
+import inspect
 import os
+import types
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("default", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+class _HomeModuleFinder(doctest.DocTestFinder):
+    """A doctest finder that finds each example in the module that defines it.
+
+    Public packages rewrite ``__module__`` of what they export (``flux2prompt.Prompt``, not
+    ``flux2prompt._model.Prompt``), which makes the standard finder look for a class's examples
+    in the package instead, with the package's names in scope. This one goes by where the code
+    is: a function by its globals, a class by its source file.
+    """
+
+    def _from_module(self, module: types.ModuleType | None, object: object) -> bool:
+        if module is None:
+            return True
+        if inspect.isfunction(object):
+            return object.__globals__ is module.__dict__
+        if inspect.isclass(object):
+            try:
+                return inspect.getfile(object) == module.__file__
+            except TypeError:  # a built-in class
+                return False
+        return bool(super()._from_module(module, object))  # type: ignore[misc]
+
+
+@pytest.fixture
+def doctest_finder() -> doctest.DocTestFinder:
+    """Finds the docstring examples of a module, including those of the names it exports."""
+    return _HomeModuleFinder(exclude_empty=True)

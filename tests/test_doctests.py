@@ -34,14 +34,14 @@ def test_modules_are_found() -> None:
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name: str) -> None:
+def test_docstring_examples(name: str, doctest_finder: doctest.DocTestFinder) -> None:
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and not exc.name.startswith(flux2prompt.__name__):
             pytest.skip(f"{name} needs {exc.name}, which is not installed")
         raise
-    tests = doctest.DocTestFinder(exclude_empty=True).find(module, name)
+    tests = doctest_finder.find(module, name)
     report: list[str] = []
     runner = doctest.DocTestRunner(verbose=False)
     for test in sorted(tests, key=lambda t: t.name):

@@ -19,7 +19,7 @@ from types import ModuleType
 import pytest
 
 from flux2prompt import Prompt, lint, load
-from flux2prompt._source import resolve_source
+from flux2prompt._files import resolve_source
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"

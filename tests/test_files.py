@@ -16,13 +16,12 @@ from flux2prompt._files import (
     load_prompt_file,
     parse_document,
     parse_prompt_file,
-    placeholders,
     prompt_file_from_document,
     prompt_file_schema,
     read_prompt_document,
-    substitute,
 )
-from flux2prompt._migrate import migrate_prompt_file
+from flux2prompt._files._migrate import migrate_prompt_file
+from flux2prompt._placeholders import placeholders, substitute
 from flux2prompt._schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import types
 
 import pytest
 
-PACKAGES = ["flux2prompt", "flux2prompt.transport", "flux2prompt.emulator"]
+PACKAGES = ["flux2prompt", "flux2prompt.transport", "flux2prompt.batch", "flux2prompt.emulator"]
 
 
 def _import(name: str) -> types.ModuleType:
@@ -76,6 +76,50 @@ def test_every_exported_name_exists_and_is_public(package: str) -> None:
 def test_the_exported_names_are_exactly_the_public_ones(package: str) -> None:
     module = _import(package)
     assert _public_names(module) == set(module.__all__)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_reports_a_public_package(package: str) -> None:
+    """``flux2prompt.SourceError.__module__ == "flux2prompt"``: a traceback or ``help()`` shows
+    the package that documents a name, never the private module that defines it."""
+    module = _import(package)
+    private = {}
+    for name in module.__all__:
+        value = getattr(module, name)
+        if isinstance(value, type | types.FunctionType):
+            home = value.__module__
+            if any(part.startswith("_") for part in home.split(".")) or home not in PACKAGES:
+                private[name] = home
+    assert private == {}
+
+
+def test_names_report_the_package_that_documents_them() -> None:
+    import flux2prompt
+    import flux2prompt.batch
+    import flux2prompt.transport
+
+    assert flux2prompt.SourceError.__module__ == "flux2prompt"
+    assert flux2prompt.Prompt.__module__ == "flux2prompt"
+    assert flux2prompt.load.__module__ == "flux2prompt"
+    # Raised before sending, by the core, the runner and the client alike: the root documents it.
+    assert flux2prompt.transport.ParameterError is flux2prompt.ParameterError
+    assert flux2prompt.transport.ParameterError.__module__ == "flux2prompt"
+    assert flux2prompt.transport.WorkersAI.__module__ == "flux2prompt.transport"
+    assert flux2prompt.batch.BatchRunner.__module__ == "flux2prompt.batch"
+
+
+def test_models_rebuild_after_their_module_is_rewritten() -> None:
+    # pydantic resolves annotations through the class's module; publishing rewrites __module__
+    # after the models are complete, so a forced rebuild must still find every name.
+    import flux2prompt
+
+    for model in (flux2prompt.Camera, flux2prompt.Subject, flux2prompt.TextElement):
+        assert model.model_rebuild(force=True) is True
+    assert flux2prompt.Prompt.model_rebuild(force=True) is True
+    rebuilt = flux2prompt.Prompt(scene="x", subjects=(flux2prompt.Subject(description="a"),))
+    assert rebuilt.to_json() == '{"scene":"x","subjects":[{"description":"a"}]}'
+    with pytest.raises(flux2prompt.PromptError):
+        flux2prompt.load({"scene": 3})
 
 
 def test_star_import_gives_the_exported_names() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import PromptError, SourceError
-from flux2prompt._pysource import import_python_file, lookup, public_names, reraise
+from flux2prompt._files._pysource import import_python_file, lookup, public_names, reraise
 from flux2prompt.batch import load_job
 
 

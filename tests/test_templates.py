@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import PromptError, SourceError, scene
+from flux2prompt._files import dataset
 from flux2prompt._templates import (
     Matrix,
     Seeds,
     Template,
     canonical_variables,
-    dataset,
     derive_seed,
     expand,
     matrix,

@@ -17,15 +17,25 @@ import typing as _typing
 from flux2prompt._builder import PromptBuilder, camera, scene, subject, text
 from flux2prompt._color import color_phrase, contrast_ratio, harmony, normalize_hex, palette
 from flux2prompt._errors import (
+    ConfigurationError,
     Flux2PromptError,
+    ImageError,
+    ParameterError,
     PromptError,
     PromptValidationError,
     SourceError,
     ValidationIssue,
 )
-from flux2prompt._files import PromptFile, load_prompt_file, placeholders, substitute
+from flux2prompt._exports import publish as _publish
+from flux2prompt._files import (
+    LoadedSource,
+    PromptFile,
+    dataset,
+    load,
+    load_prompt_file,
+    load_source,
+)
 from flux2prompt._lint import LINT_CODES, LintWarning, lint
-from flux2prompt._load import load
 from flux2prompt._model import (
     Camera,
     CameraAngle,
@@ -33,19 +43,17 @@ from flux2prompt._model import (
     Focus,
     Lens,
     Position,
-    Profile,
     Prompt,
     ShotDistance,
     Subject,
     TextElement,
 )
-from flux2prompt._schema import schema
-from flux2prompt._source import LoadedSource, load_source
+from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._schema import Profile, schema
 from flux2prompt._templates import (
     Seeds,
     Template,
     Variant,
-    dataset,
     derive_seed,
     expand,
     matrix,
@@ -77,13 +85,10 @@ if _typing.TYPE_CHECKING:
         AsyncWorkersAI,
         AuthenticationError,
         CapacityError,
-        ConfigurationError,
         ContentModeratedError,
         GatewayOptions,
-        ImageError,
         ImageResult,
         InvalidInputError,
-        ParameterError,
         QuotaExceededError,
         RateLimitError,
         ResponseError,
@@ -172,6 +177,7 @@ __all__ = [
     "zipped",
 ]
 
+_publish(__name__, globals(), __all__)
 
 # The transport's names, loaded on first access (PEP 562): composing prompts is the common case,
 # and the HTTP stack behind the transport is most of the package's import time.
@@ -184,13 +190,10 @@ _TRANSPORT_NAMES = frozenset(
         "AsyncWorkersAI",
         "AuthenticationError",
         "CapacityError",
-        "ConfigurationError",
         "ContentModeratedError",
         "GatewayOptions",
-        "ImageError",
         "ImageResult",
         "InvalidInputError",
-        "ParameterError",
         "QuotaExceededError",
         "RateLimitError",
         "ResponseError",

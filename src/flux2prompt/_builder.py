@@ -29,8 +29,8 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
-from flux2prompt._model import KNOWN_KEYS, Camera, Profile, Prompt, Subject, TextElement
-from flux2prompt._schema import json_data
+from flux2prompt._model import KNOWN_KEYS, Camera, Prompt, Subject, TextElement
+from flux2prompt._schema import Profile, json_data
 from flux2prompt._text import check_language_tag, clean_text
 
 __all__ = ["PromptBuilder", "camera", "scene", "subject", "text"]
@@ -198,7 +198,7 @@ def camera(
     >>> camera(lense="85mm")
     Traceback (most recent call last):
     ...
-    flux2prompt._errors.PromptError: camera(): unknown argument 'lense'; did you mean 'lens'?
+    flux2prompt.PromptError: camera(): unknown argument 'lense'; did you mean 'lens'?
     """
     if isinstance(f_number, int | float) and not isinstance(f_number, bool):
         f_number = f"f/{f_number:g}"

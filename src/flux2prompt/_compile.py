@@ -25,7 +25,8 @@ from flux2prompt._digest import sha256_fingerprint
 from flux2prompt._schema import check_document
 
 if TYPE_CHECKING:
-    from flux2prompt._model import Profile, Prompt
+    from flux2prompt._model import Prompt
+    from flux2prompt._schema import Profile
 
 __all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of"]
 

@@ -1,22 +1,44 @@
-"""The exception tree of flux2prompt.
+"""The exception tree of flux2prompt, drawn once, here.
 
 Every error the library raises on purpose derives from :class:`Flux2PromptError`, so one
-``except Flux2PromptError`` catches them all; no dependency's exception reaches the user.
+``except Flux2PromptError`` catches them all; no dependency's exception reaches the user. Each
+class says when it is raised and what to do. The classes above ``APIError`` live in this module;
+the transport's branch (``APIError`` and below) lives in ``flux2prompt.transport``, whose status
+errors are built by one table-driven function from the HTTP status and Cloudflare's code::
 
     Flux2PromptError
-    ├── PromptError                   bad input to the DSL or the loader (also a ValueError)
+    ├── PromptError (ValueError)      bad input to the DSL, a template or the loader
     │   └── PromptValidationError     a document broke the schema; carries every issue with its path
+    │       └── FileValidationError   the same, in a prompt read from a file: names the file
     ├── SourceError                   a prompt source could not be read: missing file, bad
-    │                                 JSON/TOML, unknown ``file.py:NAME``; names file and line
-    ├── ConfigurationError            (transport) no account id / API token; names the variables
-    ├── ParameterError                (transport) a parameter refused before sending (ValueError)
+    │                                 JSON/TOML, unknown ``file.py:NAME``, a bad job file or
+    │                                 manifest; names the file and line
+    ├── ConfigurationError            no account id / API token (client, batch runner): names the
+    │                                 flags and environment variables
+    ├── ParameterError (ValueError)   a generation parameter refused before anything was sent
     │   └── ImageError                an input image unreadable or too large, or Pillow missing
-    └── APIError                      (transport) the Workers AI request failed
-        ├── APIConnectionError        no HTTP response (retried)
-        │   └── APITimeoutError
-        ├── ResponseError             a 2xx that is not the documented envelope
-        └── APIStatusError            one small subclass per HTTP status / Workers AI code:
-                                      the full tree is in ``flux2prompt.transport``'s errors
+    └── APIError                      (flux2prompt.transport) the request was sent, no image came
+        ├── APIConnectionError        no HTTP response: refused, reset, DNS (retried)
+        │   └── APITimeoutError       no response in time (retried)
+        ├── ResponseError             a 2xx whose body is not the documented envelope: malformed
+        │                             JSON, no image, invalid base64 (not retried)
+        └── APIStatusError            an HTTP error status; one subclass per meaning:
+            ├── BadRequestError           400
+            │   ├── InvalidInputError         5006 bad input (e.g. JSON sent instead of multipart)
+            │   └── ContentModeratedError     8007 the prompt was flagged as NSFW
+            ├── AuthenticationError       401 bad or missing token
+            ├── PermissionDeniedError     403 token lacks Workers AI permissions, agreement needed
+            ├── NotFoundError             404 (3042 invalid model id)
+            ├── RequestTimeoutError       408 (3007, 3046) (retried)
+            ├── RequestTooLargeError      413 (3006)
+            ├── RateLimitError            429
+            │   ├── CapacityError             3040 out of capacity (retried, honours Retry-After)
+            │   └── QuotaExceededError        3036, 4006 daily free allowance used (never retried)
+            └── InternalServerError       5xx (502, 503, 504 retried; 500 not)
+
+Warnings are not errors: :class:`flux2prompt.transport.UnknownModelWarning` (a model id the
+catalogue does not know) and lint findings (:class:`flux2prompt.LintWarning`, returned, not
+raised).
 
 Example:
     >>> from flux2prompt import Flux2PromptError, load
@@ -32,7 +54,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ConfigurationError",
+    "FileValidationError",
     "Flux2PromptError",
+    "ImageError",
+    "ParameterError",
     "PromptError",
     "PromptValidationError",
     "SourceError",
@@ -88,6 +114,30 @@ class PromptValidationError(PromptError):
         super().__init__(f"prompt is invalid under profile {profile!r} ({count} {noun}):\n{lines}")
 
 
+class FileValidationError(PromptValidationError):
+    """A :class:`PromptValidationError` in a prompt read from a file: ``source`` names the file,
+    the issues' paths are inside it, and the message starts with the name.
+
+    It lets a reader of two files, such as a diff, say which one is invalid.
+
+    >>> exc = FileValidationError([ValidationIssue("$.prompt.scene", "expected a string")],
+    ...                           "flux2", source="hero.prompt.toml")
+    >>> str(exc).splitlines()[0]
+    "hero.prompt.toml: prompt is invalid under profile 'flux2' (1 problem):"
+    """
+
+    def __init__(
+        self,
+        issues: tuple[ValidationIssue, ...] | list[ValidationIssue],
+        profile: str,
+        *,
+        source: str,
+    ) -> None:
+        super().__init__(issues, profile)
+        self.source = source
+        self.args = (f"{source}: {self.args[0]}",)
+
+
 class SourceError(Flux2PromptError):
     """Raised when a prompt source (a file, ``file.py:NAME``, JSON or TOML text) cannot be read.
 
@@ -101,3 +151,51 @@ class SourceError(Flux2PromptError):
         if source and line is not None:
             where = f"{source}:{line}"
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigurationError(Flux2PromptError):
+    """Raised when a client cannot be configured, e.g. no account id or API token was given.
+
+    Example:
+        >>> import os
+        >>> from flux2prompt.transport import WorkersAI
+        >>> env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CLOUDFLARE_")}
+        >>> try:
+        ...     WorkersAI()
+        ... except ConfigurationError as exc:
+        ...     print("CLOUDFLARE_ACCOUNT_ID" in str(exc))
+        True
+        >>> os.environ.update(env)
+    """
+
+
+class ParameterError(Flux2PromptError, ValueError):
+    """Raised when a generation parameter is refused before anything is sent.
+
+    The message names the parameter, the model, the allowed values and the value given.
+
+    Example:
+        >>> from flux2prompt.transport import build_request
+        >>> try:
+        ...     build_request("a red fox", model="klein-4b", steps=20)
+        ... except ParameterError as exc:
+        ...     print(exc.parameter)
+        steps
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class ImageError(ParameterError):
+    """Raised when an input image cannot be used, or an image cannot be saved under a path.
+
+    Example:
+        >>> from flux2prompt.transport import build_request
+        >>> try:
+        ...     build_request("a red fox", images=[b"not an image"])
+        ... except ImageError as exc:
+        ...     print(exc.parameter)
+        images[0]
+    """

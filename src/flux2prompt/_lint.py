@@ -30,14 +30,24 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-from flux2prompt._builder import PromptBuilder
 from flux2prompt._color import contrast_ratio, normalize_hex
 from flux2prompt._errors import PromptError
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._schema import json_path
 from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
+
+if TYPE_CHECKING:
+    from flux2prompt._builder import PromptBuilder
+
+
+@runtime_checkable
+class _Compilable(Protocol):
+    """What :func:`lint` compiles first: a :class:`~flux2prompt.PromptBuilder`."""
+
+    def compile(self) -> Prompt: ...
+
 
 __all__ = ["LINT_CODES", "LintWarning", "Severity", "lint"]
 
@@ -603,8 +613,8 @@ def lint(prompt: Prompt | PromptBuilder, *, ignore: Iterable[str] | str = ()) ->
     []
     """
     skip = _resolve_ignore(ignore)
-    if isinstance(prompt, PromptBuilder):
-        prompt = prompt.compile()
+    if not isinstance(prompt, Prompt) and isinstance(prompt, _Compilable):
+        prompt = prompt.compile()  # a builder (known by its shape: the core has no cycle)
     if not isinstance(prompt, Prompt):
         raise PromptError(f"lint(): expected a Prompt or a builder, got {type(prompt).__name__}")
     document = prompt.to_dict()

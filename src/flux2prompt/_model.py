@@ -22,7 +22,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
 
 import pydantic_core
 from pydantic import (
@@ -52,7 +52,6 @@ __all__ = [
     "Focus",
     "Lens",
     "Position",
-    "Profile",
     "Prompt",
     "ShotDistance",
     "Subject",
@@ -60,8 +59,6 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-
-Profile: TypeAlias = Literal["flux2", "cloudflare"]
 
 
 def _text(value: str) -> str:

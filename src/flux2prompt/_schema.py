@@ -22,12 +22,11 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import jsonschema_rs
 
 from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
-from flux2prompt._model import Profile
 from flux2prompt._text import forbidden_char_problem, surrogate_problem
 
 if TYPE_CHECKING:
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROFILES",
     "SCHEMA_VERSION",
+    "Profile",
     "check_document",
     "describe_value",
     "find_issues",
@@ -53,6 +53,11 @@ __all__ = [
     "unknown_key_issues",
 ]
 
+#: A schema profile: ``"flux2"`` (what FLUX.2 reads) or ``"cloudflare"`` (Workers AI's stricter
+#: published rules: enum positions, at most ten subjects, ...).
+Profile: TypeAlias = Literal["flux2", "cloudflare"]
+
+#: Every profile, the default first.
 PROFILES: tuple[Profile, ...] = ("flux2", "cloudflare")
 SCHEMA_FILES: dict[str, str] = {
     "flux2": "flux2-prompt.schema.json",
@@ -156,7 +161,7 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
     >>> check_document({"scene": 1})
     Traceback (most recent call last):
     ...
-    flux2prompt._errors.PromptValidationError: prompt is invalid under profile 'flux2' (1 problem):
+    flux2prompt.PromptValidationError: prompt is invalid under profile 'flux2' (1 problem):
     $.scene: expected a string, got integer 1
     """
     try:

@@ -18,7 +18,6 @@ writes every snapshot the run compares.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from flux2prompt._atomic import atomic_write
+from flux2prompt._digest import FINGERPRINT_PREFIX, sha256_fingerprint
 
 __all__ = ["PromptSnapshot", "prompt_snapshot", "pytest_addoption"]
 
@@ -56,10 +58,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(temporary, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 class PromptSnapshot:
@@ -105,8 +104,7 @@ class PromptSnapshot:
         dict. With ``--update-prompt-snapshots`` the snapshot is written instead.
         """
         from flux2prompt._compile import dumps_compact, fingerprint_of
-        from flux2prompt._files import PromptFile
-        from flux2prompt._load import load
+        from flux2prompt._files import PromptFile, load
         from flux2prompt._versioning import diff
 
         compiled = load(prompt.prompt if isinstance(prompt, PromptFile) else prompt)
@@ -168,7 +166,7 @@ def _default_name(test: str) -> str:
     characters had to be replaced, a hash of the real name keeps ``[a/b]`` and ``[a_b]`` apart."""
     name = re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", test).strip("_.-") or "prompt"
     if name != test:
-        name += "-" + hashlib.sha256(test.encode("utf-8")).hexdigest()[:8]
+        name += "-" + sha256_fingerprint(test).removeprefix(FINGERPRINT_PREFIX)[:8]
     return name
 
 

@@ -23,31 +23,28 @@ Example:
 from __future__ import annotations
 
 import copy
-import csv
 import difflib
 import hashlib
 import inspect
 import itertools
-import json
 import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias, overload
 
 from flux2prompt._digest import canonical_json
-from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
-from flux2prompt._load import load
+from flux2prompt._document import prompt_from_value
+from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
+from flux2prompt._placeholders import placeholders, substitute
 
 if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
 
 __all__ = [
-    "Dataset",
     "Matrix",
     "Row",
     "Sample",
@@ -57,7 +54,6 @@ __all__ = [
     "Variant",
     "Zipped",
     "canonical_variables",
-    "dataset",
     "derive_seed",
     "expand",
     "matrix",
@@ -66,7 +62,7 @@ __all__ = [
     "zipped",
 ]
 
-#: What a template function may return: anything :func:`flux2prompt.load` takes.
+#: What a template function may return: a builder, a Prompt, a document or JSON text.
 TemplateResult: TypeAlias = Any
 
 _SEED_MASK = 0x7FFF_FFFF
@@ -170,8 +166,6 @@ class Template:
             >>> tpl.render(color="red", hex="#f00").to_json()
             '{"scene":"a red mug","color_palette":["#FF0000"]}'
         """
-        from flux2prompt._files import placeholders, substitute
-
         # A private deep copy: later changes to the caller's dict do not change the template.
         frozen = copy.deepcopy(dict(document))
 
@@ -217,7 +211,7 @@ class Template:
             >>> tpl.render(colour="red")
             Traceback (most recent call last):
             ...
-            flux2prompt._errors.PromptError: template 'mug': unknown variable 'colour'; did you mean 'color'?
+            flux2prompt.PromptError: template 'mug': unknown variable 'colour'; did you mean 'color'?
         """  # noqa: E501
         return self.render_mapping(variables)
 
@@ -248,7 +242,7 @@ class Template:
             raise PromptError(
                 f"template {self.name!r} returned None; return a builder, a Prompt or a document"
             )
-        return load(result)
+        return prompt_from_value(result)
 
     def _unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.variables, n=1)
@@ -428,125 +422,6 @@ class Zipped(VariableSource):
             yield Row(dict(zip(names, values, strict=True)), f"zipped item {number}")
 
 
-DatasetFormat: TypeAlias = Literal["csv", "jsonl"]
-_FORMATS: dict[str, DatasetFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-class Dataset(VariableSource):
-    """A CSV file (with a header row) or a JSON Lines file (one object per line): one row per
-    asset. CSV values are text; JSON Lines values keep their JSON types. Blank lines are
-    skipped. Every problem names the file and the line.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "mugs.csv"
-        >>> _ = path.write_text("color,sku\\nteal,M-1\\nrust,M-2\\n", encoding="utf-8")
-        >>> [row.origin.rsplit("/", 1)[-1] for row in dataset(path).rows()]
-        ['mugs.csv:2', 'mugs.csv:3']
-        >>> list(dataset(path))[1]
-        {'color': 'rust', 'sku': 'M-2'}
-    """
-
-    def __init__(self, path: str | Path, *, format: DatasetFormat | None = None) -> None:
-        self.path = Path(path)
-        if format is None:
-            guessed = _FORMATS.get(self.path.suffix.lower())
-            if guessed is None:
-                raise SourceError(
-                    f"unknown dataset type {self.path.suffix or '(none)'!r}; use .csv, .jsonl "
-                    "or .ndjson, or pass format='csv' / 'jsonl'",
-                    source=str(self.path),
-                )
-            format = guessed
-        if format not in ("csv", "jsonl"):
-            raise PromptError(f"dataset(format=...): use 'csv' or 'jsonl', got {format!r}")
-        self.format: DatasetFormat = format
-
-    def __repr__(self) -> str:
-        return f"dataset({str(self.path)!r})"
-
-    def _open(self) -> Any:
-        try:
-            return self.path.open(encoding="utf-8-sig", newline="")
-        except FileNotFoundError:
-            raise SourceError("no such dataset file", source=str(self.path)) from None
-        except IsADirectoryError:
-            raise SourceError("is a directory, not a dataset file", source=str(self.path)) from None
-        except OSError as exc:
-            raise SourceError(f"cannot read: {exc.strerror}", source=str(self.path)) from None
-
-    def rows(self) -> Iterator[Row]:
-        with self._open() as handle:
-            try:
-                if self.format == "csv":
-                    yield from self._csv_rows(handle)
-                else:
-                    yield from self._jsonl_rows(handle)
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    f"not UTF-8 text (byte {exc.start} of a block); save the file as UTF-8",
-                    source=str(self.path),
-                ) from None
-
-    def _csv_rows(self, handle: Any) -> Iterator[Row]:
-        label = str(self.path)
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise SourceError("the CSV file is empty; it needs a header row", source=label)
-            header = [name.strip() for name in header]
-            for position, name in enumerate(header, 1):
-                if not name:
-                    raise SourceError(f"column {position} has no name", source=label, line=1)
-                if header.count(name) > 1:
-                    raise SourceError(f"column {name!r} appears twice", source=label, line=1)
-            for values in reader:
-                line = reader.line_num
-                if not values or (len(values) == 1 and not values[0].strip()):
-                    continue
-                if len(values) != len(header):
-                    raise SourceError(
-                        f"{len(values)} values for {len(header)} columns ({', '.join(header)})",
-                        source=label,
-                        line=line,
-                    )
-                yield Row(dict(zip(header, values, strict=True)), f"{label}:{line}")
-        except csv.Error as exc:
-            raise SourceError(f"invalid CSV: {exc}", source=label, line=reader.line_num) from None
-
-    def _jsonl_rows(self, handle: Any) -> Iterator[Row]:
-        label = str(self.path)
-        for line, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-            except json.JSONDecodeError as exc:
-                raise SourceError(
-                    f"invalid JSON at column {exc.colno}: {exc.msg}", source=label, line=line
-                ) from None
-            except ValueError as exc:
-                raise SourceError(str(exc), source=label, line=line) from None
-            if not isinstance(value, dict):
-                kind = type(value).__name__
-                raise SourceError(
-                    f"each line must be a JSON object of variables, got {kind}",
-                    source=label,
-                    line=line,
-                )
-            yield Row(value, f"{label}:{line}")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 class Sample(VariableSource):
     """``n`` distinct rows drawn at random from a population, reproducibly from ``seed``.
 
@@ -630,17 +505,6 @@ def zipped(**lists: Iterable[Any]) -> Zipped:
         2
     """
     return Zipped(lists)
-
-
-def dataset(path: str | Path, *, format: DatasetFormat | None = None) -> Dataset:
-    """Rows of a CSV (header row) or JSON Lines file, read lazily; the type comes from the
-    suffix (``.csv``, ``.jsonl``, ``.ndjson``) unless ``format`` says.
-
-    Example:
-        >>> dataset("products.csv").format
-        'csv'
-    """
-    return Dataset(path, format=format)
 
 
 def sample(population: Mapping[str, Iterable[Any]] | VariableSource, n: int, seed: int) -> Sample:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import Prompt, PromptError, PromptValidationError, SourceError
-from flux2prompt._source import LoadedSource, load_source, resolve_source, split_source
+from flux2prompt._files._source import LoadedSource, load_source, resolve_source, split_source
 
 BUILDERS = """\
 import io

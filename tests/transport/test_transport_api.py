@@ -10,6 +10,7 @@ import pkgutil
 
 import pytest
 
+import flux2prompt._errors
 import flux2prompt.transport as transport
 
 MODULES = sorted(
@@ -17,19 +18,8 @@ MODULES = sorted(
 )
 
 
-def test_all_is_sorted_and_exactly_the_public_names() -> None:
-    # isidentifier(): pytest's assertion rewriting may add "@py_builtins" to module namespaces.
-    public = {
-        name for name in vars(transport) if name.isidentifier() and not name.startswith("_")
-    } - {"annotations"}
-    assert set(transport.__all__) == public
-    assert len(transport.__all__) == len(set(transport.__all__))
-
-    def key(name: str) -> tuple[int, str]:
-        kind = 0 if name.isupper() else (1 if name[0].isupper() else 2)
-        return kind, name
-
-    assert transport.__all__ == sorted(transport.__all__, key=key)
+# That __all__ is sorted and exactly the public names is checked for every public package by
+# tests/test_public_api.py.
 
 
 @pytest.mark.parametrize("name", transport.__all__)
@@ -41,43 +31,53 @@ def test_every_public_name_has_a_docstring_with_an_example(name: str) -> None:
     assert doc, f"{name} has no docstring"
     assert ">>>" in doc, f"{name}'s docstring has no example"
     if inspect.isclass(obj):
-        assert obj.__module__ == "flux2prompt.transport"
+        # Errors raised before sending live in the one error module, documented by the root.
+        home = "flux2prompt" if name in flux2prompt._errors.__all__ else "flux2prompt.transport"
+        assert obj.__module__ == home
 
 
-def test_the_exception_module_draws_the_tree() -> None:
+def test_the_one_error_module_draws_the_whole_tree() -> None:
     from flux2prompt.transport import _errors
 
-    doc = _errors.__doc__ or ""
+    tree = flux2prompt._errors.__doc__ or ""
     for name in _errors.__all__:
         if name[0].isupper():
-            assert name in doc, f"{name} is missing from the tree"
+            assert name in tree, f"{name} is missing from the tree"
             assert issubclass(
                 getattr(_errors, name), transport.ParameterError | transport.APIError
             ) or (name == "ConfigurationError")
+    # The transport's module points at the tree instead of drawing a second one.
+    assert "├──" not in (_errors.__doc__ or "")
+    assert "flux2prompt._errors" in (_errors.__doc__ or "")
+
+
+def test_every_error_class_of_the_package_is_in_the_tree() -> None:
+    import flux2prompt
+
+    tree = flux2prompt._errors.__doc__ or ""
+    found = set()
+    for info in pkgutil.walk_packages(flux2prompt.__path__, prefix="flux2prompt."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, flux2prompt.Flux2PromptError)
+                and not name.startswith("_")
+            ):
+                found.add(value.__name__)
+    assert {"SourceError", "FileValidationError", "CapacityError"} <= found
+    missing = sorted(name for name in found if name not in tree)
+    assert missing == []
 
 
 @pytest.mark.parametrize("module_name", MODULES)
-def test_docstring_examples_run(module_name: str) -> None:
+def test_docstring_examples_run(module_name: str, doctest_finder: doctest.DocTestFinder) -> None:
     module = importlib.import_module(module_name)
-    finder = doctest.DocTestFinder(exclude_empty=True)
+    finder = doctest_finder
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in finder.find(module, module_name, globs=dict(vars(module))):
         runner.run(test)
     results = runner.summarize(verbose=False)
     assert results.failed == 0
-
-
-def test_the_core_does_not_import_the_transport() -> None:
-    import flux2prompt
-
-    core = [
-        name
-        for name in ("_model", "_builder", "_compile", "_schema", "_load", "_files")
-        if importlib.util.find_spec(f"flux2prompt.{name}") is not None
-    ]
-    for name in core:
-        source = inspect.getsource(importlib.import_module(f"flux2prompt.{name}"))
-        assert "from flux2prompt.transport" not in source
-        assert "import flux2prompt.transport" not in source
-    assert core, "the core modules were not found"
-    assert flux2prompt.__name__ == "flux2prompt"

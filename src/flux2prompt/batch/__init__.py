@@ -19,8 +19,9 @@ Example:
 
 from __future__ import annotations
 
+from flux2prompt._exports import publish as _publish
+from flux2prompt._files import Dataset, dataset
 from flux2prompt._templates import (
-    Dataset,
     Matrix,
     Row,
     Sample,
@@ -30,7 +31,6 @@ from flux2prompt._templates import (
     Variant,
     Zipped,
     canonical_variables,
-    dataset,
     derive_seed,
     expand,
     matrix,
@@ -116,3 +116,5 @@ __all__ = [
     "write_gallery",
     "zipped",
 ]
+
+_publish(__name__, globals(), __all__)

@@ -46,11 +46,11 @@ from typing import Any
 
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._files import Dataset
+from flux2prompt._files._pysource import import_python_file, lookup
 from flux2prompt._model import Prompt
-from flux2prompt._pysource import import_python_file, lookup
 from flux2prompt._schema import issues_from_errors, packaged_schema, packaged_validator
 from flux2prompt._templates import (
-    Dataset,
     Matrix,
     Sample,
     Seeds,
@@ -302,7 +302,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
         >>> job = parse_job('template = "t.py:x"\\noutput = "{i}"\\n[variables.zip]\\ni = [1]\\n')
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.SourceError: t.py: no such template file
+        flux2prompt.SourceError: t.py: no such template file
     """
     from flux2prompt._files import parse_toml
 
@@ -375,7 +375,7 @@ def load_job(path: str | os.PathLike[str]) -> BatchJob:
         >>> load_job("missing.toml")
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.SourceError: missing.toml: no such job file
+        flux2prompt.SourceError: missing.toml: no such job file
     """
     path = Path(path)
     try:

@@ -116,7 +116,7 @@ class OutputPattern:
         >>> OutputPattern("../{color}.{ext}")
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.PromptError: output pattern '../{color}.{ext}': '..' would leave the output folder
+        flux2prompt.PromptError: output pattern '../{color}.{ext}': '..' would leave the output folder
     """  # noqa: E501
 
     def __init__(self, pattern: str, *, origin: str | None = None) -> None:
@@ -173,7 +173,7 @@ class OutputPattern:
             >>> OutputPattern("{colour}.{ext}", origin="job.toml:3").check_fields(["color"])
             Traceback (most recent call last):
             ...
-            flux2prompt._errors.PromptError: job.toml:3: output pattern '{colour}.{ext}': unknown field {colour}; did you mean {color}?
+            flux2prompt.PromptError: job.toml:3: output pattern '{colour}.{ext}': unknown field {colour}; did you mean {color}?
         """  # noqa: E501
         known = set(available) | set(BUILTIN_FIELDS)
         for name in self.fields:

@@ -45,7 +45,7 @@ class Shard:
         >>> Shard.parse("0/4")
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.PromptError: shard '0/4': shards are numbered 1 to 4 (a Kubernetes indexed Job: --shard $((JOB_COMPLETION_INDEX + 1))/4)
+        flux2prompt.PromptError: shard '0/4': shards are numbered 1 to 4 (a Kubernetes indexed Job: --shard $((JOB_COMPLETION_INDEX + 1))/4)
     """  # noqa: E501
 
     index: int

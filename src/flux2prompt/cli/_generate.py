@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from flux2prompt._source import load_source, source_label
+from flux2prompt._files._source import load_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
 from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost

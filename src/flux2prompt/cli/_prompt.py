@@ -1,6 +1,6 @@
 """Prompt commands: ``compile``, ``validate``, ``lint``, ``fingerprint`` and ``schema``.
 
-Each is a thin face over the public API: :func:`~flux2prompt._source.resolve_source` (which
+Each is a thin face over the public API: :func:`~flux2prompt._files.resolve_source` (which
 uses :func:`flux2prompt.load`), ``Prompt.to_json`` / ``to_prose`` / ``fingerprint``, the linter
 and :func:`flux2prompt.schema`. Exit codes: 0 success, 1 an invalid prompt (or lint warnings
 under ``--strict``), 2 usage errors and unreadable input.
@@ -22,10 +22,10 @@ from typing import Annotated
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
+from flux2prompt._files._source import STDIN, resolve_source, source_label
 from flux2prompt._lint import LINT_CODES, lint
-from flux2prompt._model import Profile, Prompt
-from flux2prompt._schema import schema
-from flux2prompt._source import STDIN, resolve_source, source_label
+from flux2prompt._model import Prompt
+from flux2prompt._schema import Profile, schema
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,

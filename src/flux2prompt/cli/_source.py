@@ -1,7 +1,7 @@
 """The command-line options shared by every command that reads a SOURCE.
 
-Reading a SOURCE is library work, done by :func:`flux2prompt._source.resolve_source` (and, for
-``file.py:NAME``, :mod:`flux2prompt._pysource`); this module only declares the arguments.
+Reading a SOURCE is library work, done by :func:`flux2prompt._files.resolve_source` (and, for
+``file.py:NAME``, :mod:`flux2prompt._files._pysource`); this module only declares the arguments.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from flux2prompt._model import Profile
+from flux2prompt._schema import Profile
 
 __all__ = ["ProfileOption"]
 

@@ -22,8 +22,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from flux2prompt._errors import Flux2PromptError
-from flux2prompt._files import FileValidationError
+from flux2prompt._errors import FileValidationError, Flux2PromptError
 from flux2prompt._versioning import (
     LOCK_FILE,
     LockCheck,

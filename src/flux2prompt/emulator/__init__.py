@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from importlib.util import find_spec as _find_spec
 
+from flux2prompt._exports import publish as _publish
+
 # The placeholder images and the input checks need Pillow; say which extra brings it.
 if _find_spec("PIL") is None:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("flux2prompt.emulator needs Pillow: pip install 'flux2-prompt[emulator]'")
@@ -44,3 +46,5 @@ __all__ = [
     "serve_forever",
     "spawn",
 ]
+
+_publish(__name__, globals(), __all__)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from flux2prompt._exports import publish as _publish
 from flux2prompt.transport._async_client import AsyncWorkersAI
 from flux2prompt.transport._catalogue import (
     MODELS,
@@ -93,10 +94,6 @@ __all__ = [
     "resolve_model",
 ]
 
-# Public classes say they live here, so tracebacks and reprs show flux2prompt.transport.X
-# rather than a private module (the habit of httpx).
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("flux2prompt.transport._"):
-        _obj.__module__ = __name__
-del _name, _obj
+# Public names say they live here, so tracebacks and reprs show flux2prompt.transport.X rather
+# than a private module (the habit of httpx); names the root exports keep flux2prompt.X.
+_publish(__name__, globals(), __all__)

@@ -1,32 +1,12 @@
 """The errors of the transport: what went wrong talking to Workers AI, and what to do about it.
 
-Every class derives from :class:`flux2prompt.Flux2PromptError`. Status errors are built by one
+The whole tree of flux2prompt's errors is drawn once, in :mod:`flux2prompt._errors`; this module
+holds its transport branch, :class:`APIError` and below. Status errors are built by one
 function, :func:`make_status_error`, from the HTTP status and the Cloudflare error code of the
 response; each carries ``status_code``, ``code``, ``message``, ``request_id`` (the ``cf-ray``
-header) and a ``hint`` that says what to do::
-
-    Flux2PromptError
-    ├── ConfigurationError              no account id / API token: names the environment variables
-    ├── ParameterError (ValueError)     a parameter was refused before anything was sent
-    │   └── ImageError                  an input image is unreadable or too large; Pillow missing
-    └── APIError                        the request was sent and did not produce an image
-        ├── APIConnectionError          no HTTP response: refused, reset, DNS (retried)
-        │   └── APITimeoutError         no response in time (retried)
-        ├── ResponseError               a 2xx whose body is not the documented envelope: malformed
-        │                               JSON, no image, invalid base64 (not retried)
-        └── APIStatusError              an HTTP error status; one subclass per meaning:
-            ├── BadRequestError             400
-            │   ├── InvalidInputError           5006 bad input (e.g. JSON sent instead of multipart)
-            │   └── ContentModeratedError       8007 the prompt was flagged as NSFW
-            ├── AuthenticationError         401 bad or missing token
-            ├── PermissionDeniedError       403 token lacks Workers AI permissions, agreement needed
-            ├── NotFoundError               404 (3042 invalid model id)
-            ├── RequestTimeoutError         408 (3007, 3046) (retried)
-            ├── RequestTooLargeError        413 (3006)
-            ├── RateLimitError              429
-            │   ├── CapacityError               3040 out of capacity (retried, honours Retry-After)
-            │   └── QuotaExceededError          3036, 4006 daily free allowance used (never retried)
-            └── InternalServerError         5xx (502, 503, 504 retried; 500 not)
+header) and a ``hint`` that says what to do. :class:`ConfigurationError`, :class:`ParameterError`
+and :class:`ImageError` are raised before anything is sent; they live in the one error module
+and are re-exported here.
 
 Example:
     >>> import flux2prompt.transport as t
@@ -43,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from flux2prompt._errors import Flux2PromptError
+from flux2prompt._errors import ConfigurationError, Flux2PromptError, ImageError, ParameterError
 from flux2prompt.transport._constants import RETRYABLE_STATUSES
 
 __all__ = [
@@ -83,54 +63,6 @@ def _paragraph(message: str, hint: str) -> str:
         return message
     end = "" if message.endswith((".", "!", "?")) else "."
     return f"{message}{end} {hint}"
-
-
-class ConfigurationError(Flux2PromptError):
-    """Raised when a client cannot be configured, e.g. no account id or API token was given.
-
-    Example:
-        >>> import os
-        >>> from flux2prompt.transport import WorkersAI
-        >>> env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CLOUDFLARE_")}
-        >>> try:
-        ...     WorkersAI()
-        ... except ConfigurationError as exc:
-        ...     print("CLOUDFLARE_ACCOUNT_ID" in str(exc))
-        True
-        >>> os.environ.update(env)
-    """
-
-
-class ParameterError(Flux2PromptError, ValueError):
-    """Raised when a generation parameter is refused before anything is sent.
-
-    The message names the parameter, the model, the allowed values and the value given.
-
-    Example:
-        >>> from flux2prompt.transport import build_request
-        >>> try:
-        ...     build_request("a red fox", model="klein-4b", steps=20)
-        ... except ParameterError as exc:
-        ...     print(exc.parameter)
-        steps
-    """
-
-    def __init__(self, message: str, *, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-
-
-class ImageError(ParameterError):
-    """Raised when an input image cannot be used, or an image cannot be saved under a path.
-
-    Example:
-        >>> from flux2prompt.transport import build_request
-        >>> try:
-        ...     build_request("a red fox", images=[b"not an image"])
-        ... except ImageError as exc:
-        ...     print(exc.parameter)
-        images[0]
-    """
 
 
 class APIError(Flux2PromptError):

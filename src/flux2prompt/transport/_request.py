@@ -87,7 +87,7 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
     # re-exports the transport): only this function needs the core, to turn a prompt into wire
     # text, so the transport's modules carry no import-time dependency on the builder or loader.
     from flux2prompt._builder import PromptBuilder
-    from flux2prompt._load import load
+    from flux2prompt._files import load
     from flux2prompt._model import Prompt
 
     if isinstance(prompt, PromptBuilder):

@@ -83,7 +83,7 @@ def check_schema_version(document: Mapping[str, Any], source: str = "<prompt fil
     >>> check_schema_version({"schema_version": 99})
     Traceback (most recent call last):
     ...
-    flux2prompt._errors.SourceError: <prompt file>: $.schema_version: this file is written in \
+    flux2prompt.SourceError: <prompt file>: $.schema_version: this file is written in \
 schema version 99, but this flux2prompt knows versions up to 1; upgrade flux2prompt \
 (pip install --upgrade flux2-prompt)
     """

@@ -13,7 +13,7 @@ Every problem in reaching the prompt raises :class:`~flux2prompt.SourceError` na
 (and the line, when there is one): a missing file, a syntax error, an exception while importing,
 an unknown ``NAME`` (with a did-you-mean), a ``NAME`` of the wrong type. Problems in the prompt
 itself raise :class:`~flux2prompt.PromptError` or :class:`~flux2prompt.PromptValidationError`.
-The Python files are imported by :mod:`flux2prompt._pysource`. The command line reads every
+The Python files are imported by :mod:`flux2prompt._files._pysource`. The command line reads every
 SOURCE argument through :func:`resolve_source`, or through :func:`load_source` when a prompt
 file's model and parameters matter (``generate``).
 
@@ -38,16 +38,14 @@ from types import MappingProxyType, ModuleType
 from typing import IO, TypeGuard
 
 from flux2prompt._builder import PromptBuilder
+from flux2prompt._document import parse_json, prompt_from_document
 from flux2prompt._errors import SourceError
-from flux2prompt._files import (
-    PROMPT_FILE_SUFFIXES,
-    parse_document,
-    prompt_file_from_document,
-    read_bytes,
-)
-from flux2prompt._load import load, parse_json, prompt_from_document
-from flux2prompt._model import Profile, Prompt
-from flux2prompt._pysource import import_python_file, lookup, public_names, reraise
+from flux2prompt._files._load import load
+from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES
+from flux2prompt._files._prompt_file import PromptFile, read_prompt
+from flux2prompt._files._pysource import import_python_file, lookup, public_names, reraise
+from flux2prompt._model import Prompt
+from flux2prompt._schema import Profile
 
 __all__ = [
     "STDIN",
@@ -160,12 +158,10 @@ def load_source(
     """
     path, name = split_source(source)
     if source != STDIN and name is None and path.suffix.lower() in PROMPT_FILE_SUFFIXES:
-        label = str(path)
-        document, is_file = parse_document(read_bytes(path), suffix=path.suffix, source=label)
-        if not is_file:
-            return LoadedSource(prompt_from_document(document, profile=profile))
-        prompt_file = prompt_file_from_document(document, source=label, path=path, profile=profile)
-        return LoadedSource(prompt_file.prompt, prompt_file.model, prompt_file.parameters)
+        loaded = read_prompt(path, profile=profile)
+        if isinstance(loaded, PromptFile):
+            return LoadedSource(loaded.prompt, loaded.model, loaded.parameters)
+        return LoadedSource(loaded)
     return LoadedSource(resolve_source(source, profile=profile, stdin=stdin))
 
 

@@ -1,12 +1,13 @@
-"""Load prompts from JSON text, bytes, dicts, files, builders and prompts.
+"""Prompt documents in memory: strict JSON text, dicts, builders and prompts into a Prompt.
 
-Loading checks the document against the profile's schema (every issue, with its JSON path), then
-builds the frozen model, which normalises hex codes and Unicode. Documents in the shapes of BFL's
-and Cloudflare's examples (``f-number``, ``ISO``, ``lens-mm`` and all) load without loss, and a
-document already in wire order compiles back to the same bytes.
+No I/O: :func:`flux2prompt.load` (in :mod:`flux2prompt._files`) reads files and hands their
+documents here. Loading checks the document against the profile's schema (every issue, with its
+JSON path), then builds the frozen model, which normalises hex codes and Unicode. Documents in
+the shapes of BFL's and Cloudflare's examples (``f-number``, ``ISO``, ``lens-mm`` and all) load
+without loss, and a document already in wire order compiles back to the same bytes.
 
 Example:
-    >>> p = load('{"scene": "a red fox in snow", "camera": {"f-number": "f/4", "ISO": 200}}')
+    >>> p = prompt_from_value('{"scene": "a red fox", "camera": {"f-number": "f/4", "ISO": 200}}')
     >>> p.camera.f_number, p.camera.iso
     ('f/4', 200)
 """
@@ -16,22 +17,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
+from flux2prompt._builder import PromptBuilder
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
-from flux2prompt._model import KNOWN_KEYS, Profile, Prompt
-from flux2prompt._schema import check_document, json_data, json_path
+from flux2prompt._model import KNOWN_KEYS, Prompt
+from flux2prompt._schema import Profile, check_document, json_data, json_path
 
-if TYPE_CHECKING:
-    from flux2prompt._builder import PromptBuilder
+__all__ = ["issues_from_pydantic", "parse_json", "prompt_from_document", "prompt_from_value"]
 
-__all__ = ["issues_from_pydantic", "load", "parse_json", "prompt_from_document"]
-
-PromptSource = Prompt | Mapping[str, Any] | str | bytes | os.PathLike[str]
+#: What :func:`prompt_from_value` takes (``flux2prompt.load`` also takes a file path).
+PromptValue = Prompt | PromptBuilder | Mapping[str, Any] | str | bytes
 
 
 class _StrictJSONError(ValueError):
@@ -201,34 +200,27 @@ def prompt_from_document(
     return prompt
 
 
-def load(
-    source: PromptSource | PromptBuilder,
+def prompt_from_value(
+    source: PromptValue,
     *,
     profile: Profile = "flux2",
     extra_keys: Iterable[str] = (),
 ) -> Prompt:
-    """Load a prompt from a dict, JSON text or bytes, a file path, a builder or a prompt.
+    """A validated :class:`Prompt` from a dict, JSON text or bytes, a builder or a prompt.
 
-    The result is validated under ``profile`` (``"flux2"``, the default, or ``"cloudflare"``);
-    problems raise :class:`~flux2prompt.PromptValidationError` listing each with its JSON path.
-    A ``str`` is JSON text; pass a :class:`pathlib.Path` to read a file.
+    This is :func:`flux2prompt.load` without files: a ``str`` is JSON text, and a path is
+    refused with a pointer to ``load``.
 
-    >>> load({"scene": "studio", "color_palette": ["#abc"]}).color_palette
+    >>> prompt_from_value({"scene": "studio", "color_palette": ["#abc"]}).color_palette
     ('#AABBCC',)
     """
-    from flux2prompt._builder import PromptBuilder
-
     if isinstance(source, Prompt):
         if profile != "flux2":
             compile_json(source, profile)
         return source
     if isinstance(source, PromptBuilder):
         return source.compile(profile=profile)
-    if isinstance(source, os.PathLike):
-        from flux2prompt._files import read_prompt_document
-
-        document = read_prompt_document(Path(source))
-    elif isinstance(source, str | bytes):
+    if isinstance(source, str | bytes):
         if isinstance(source, str) and not source.lstrip().startswith(("{", "[")):
             hint = (
                 "; to read a file, pass pathlib.Path(...)"
@@ -240,8 +232,9 @@ def load(
     elif isinstance(source, Mapping):
         document = source
     else:
+        where = " (a path: use flux2prompt.load)" if isinstance(source, os.PathLike) else ""
         raise PromptError(
-            f"cannot load a prompt from {type(source).__name__}; pass a dict, JSON text, bytes, "
-            "a pathlib.Path, a builder or a Prompt"
+            f"cannot load a prompt from {type(source).__name__}{where}; pass a dict, JSON text, "
+            "bytes, a pathlib.Path, a builder or a Prompt"
         )
     return prompt_from_document(document, profile=profile, extra_keys=extra_keys)

@@ -53,7 +53,7 @@ def import_python_file(path: Path, *, what: str = "file") -> ModuleType:
         >>> import_python_file(Path("nowhere/shots.py"), what="template file")
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.SourceError: nowhere/shots.py: no such template file
+        flux2prompt.SourceError: nowhere/shots.py: no such template file
     """
     label = str(path)
     try:
@@ -103,7 +103,7 @@ def reraise(exc: BaseException, path: Path, doing: str) -> NoReturn:
         ...     reraise(exc, Path("shots.py"), "calling make()")
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.SourceError: shots.py: calling make() raised KeyError: 'scene'
+        flux2prompt.SourceError: shots.py: calling make() raised KeyError: 'scene'
     """
     if isinstance(exc, KeyboardInterrupt | GeneratorExit):
         raise exc
@@ -174,7 +174,7 @@ def lookup(
         >>> lookup(module, "hreo", Path("shots.py"))
         Traceback (most recent call last):
         ...
-        flux2prompt._errors.SourceError: shots.py: no name 'hreo' in this file; did you mean 'hero'?
+        flux2prompt.SourceError: shots.py: no name 'hreo' in this file; did you mean 'hero'?
     """
     if hasattr(module, name):
         return getattr(module, name)

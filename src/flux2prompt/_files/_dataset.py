@@ -1,0 +1,155 @@
+"""Datasets: the rows of a CSV or JSON Lines file as variables for templates, read lazily.
+
+The only template variable source that reads from disk, so it lives in the files layer; the
+other sources (:func:`flux2prompt.matrix`, :func:`flux2prompt.zipped`, :func:`flux2prompt.sample`)
+are pure and live with the templates.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mugs.csv"
+    >>> _ = path.write_text("color\\nteal\\n", encoding="utf-8")
+    >>> list(dataset(path))
+    [{'color': 'teal'}]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._templates import Row, VariableSource
+
+__all__ = ["Dataset", "DatasetFormat", "dataset"]
+
+DatasetFormat: TypeAlias = Literal["csv", "jsonl"]
+_FORMATS: dict[str, DatasetFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class Dataset(VariableSource):
+    """A CSV file (with a header row) or a JSON Lines file (one object per line): one row per
+    asset. CSV values are text; JSON Lines values keep their JSON types. Blank lines are
+    skipped. Every problem names the file and the line.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "mugs.csv"
+        >>> _ = path.write_text("color,sku\\nteal,M-1\\nrust,M-2\\n", encoding="utf-8")
+        >>> [row.origin.rsplit("/", 1)[-1] for row in dataset(path).rows()]
+        ['mugs.csv:2', 'mugs.csv:3']
+        >>> list(dataset(path))[1]
+        {'color': 'rust', 'sku': 'M-2'}
+    """
+
+    def __init__(self, path: str | Path, *, format: DatasetFormat | None = None) -> None:
+        self.path = Path(path)
+        if format is None:
+            guessed = _FORMATS.get(self.path.suffix.lower())
+            if guessed is None:
+                raise SourceError(
+                    f"unknown dataset type {self.path.suffix or '(none)'!r}; use .csv, .jsonl "
+                    "or .ndjson, or pass format='csv' / 'jsonl'",
+                    source=str(self.path),
+                )
+            format = guessed
+        if format not in ("csv", "jsonl"):
+            raise PromptError(f"dataset(format=...): use 'csv' or 'jsonl', got {format!r}")
+        self.format: DatasetFormat = format
+
+    def __repr__(self) -> str:
+        return f"dataset({str(self.path)!r})"
+
+    def _open(self) -> Any:
+        try:
+            return self.path.open(encoding="utf-8-sig", newline="")
+        except FileNotFoundError:
+            raise SourceError("no such dataset file", source=str(self.path)) from None
+        except IsADirectoryError:
+            raise SourceError("is a directory, not a dataset file", source=str(self.path)) from None
+        except OSError as exc:
+            raise SourceError(f"cannot read: {exc.strerror}", source=str(self.path)) from None
+
+    def rows(self) -> Iterator[Row]:
+        with self._open() as handle:
+            try:
+                if self.format == "csv":
+                    yield from self._csv_rows(handle)
+                else:
+                    yield from self._jsonl_rows(handle)
+            except UnicodeDecodeError as exc:
+                raise SourceError(
+                    f"not UTF-8 text (byte {exc.start} of a block); save the file as UTF-8",
+                    source=str(self.path),
+                ) from None
+
+    def _csv_rows(self, handle: Any) -> Iterator[Row]:
+        label = str(self.path)
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise SourceError("the CSV file is empty; it needs a header row", source=label)
+            header = [name.strip() for name in header]
+            for position, name in enumerate(header, 1):
+                if not name:
+                    raise SourceError(f"column {position} has no name", source=label, line=1)
+                if header.count(name) > 1:
+                    raise SourceError(f"column {name!r} appears twice", source=label, line=1)
+            for values in reader:
+                line = reader.line_num
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                if len(values) != len(header):
+                    raise SourceError(
+                        f"{len(values)} values for {len(header)} columns ({', '.join(header)})",
+                        source=label,
+                        line=line,
+                    )
+                yield Row(dict(zip(header, values, strict=True)), f"{label}:{line}")
+        except csv.Error as exc:
+            raise SourceError(f"invalid CSV: {exc}", source=label, line=reader.line_num) from None
+
+    def _jsonl_rows(self, handle: Any) -> Iterator[Row]:
+        label = str(self.path)
+        for line, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except json.JSONDecodeError as exc:
+                raise SourceError(
+                    f"invalid JSON at column {exc.colno}: {exc.msg}", source=label, line=line
+                ) from None
+            except ValueError as exc:
+                raise SourceError(str(exc), source=label, line=line) from None
+            if not isinstance(value, dict):
+                kind = type(value).__name__
+                raise SourceError(
+                    f"each line must be a JSON object of variables, got {kind}",
+                    source=label,
+                    line=line,
+                )
+            yield Row(value, f"{label}:{line}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def dataset(path: str | Path, *, format: DatasetFormat | None = None) -> Dataset:
+    """Rows of a CSV (header row) or JSON Lines file, read lazily; the type comes from the
+    suffix (``.csv``, ``.jsonl``, ``.ndjson``) unless ``format`` says.
+
+    Example:
+        >>> dataset("products.csv").format
+        'csv'
+    """
+    return Dataset(path, format=format)

@@ -1,0 +1,159 @@
+"""Reading prompt sources' bytes and parsing them: TOML and strict JSON, with file and line.
+
+:func:`parse_document` tells a prompt file (metadata and a ``prompt``) from a plain prompt
+document; every error is a :class:`~flux2prompt.SourceError` naming the file and, for a syntax
+error, the line.
+
+Example:
+    >>> parse_toml('name = "x"\\n[prompt]\\nscene = "s"\\n', "x.toml")
+    {'name': 'x', 'prompt': {'scene': 's'}}
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flux2prompt._document import parse_json
+from flux2prompt._errors import SourceError
+from flux2prompt._model import KNOWN_KEYS
+from flux2prompt._schema import json_path
+
+__all__ = ["PROMPT_FILE_SUFFIXES", "parse_document", "parse_toml", "read_bytes"]
+
+#: The suffixes of files that hold prompts.
+PROMPT_FILE_SUFFIXES: tuple[str, ...] = (".json", ".toml")
+
+# Keys that only a prompt file has: a JSON document with one of them but no "prompt" key is a
+# prompt file with its prompt forgotten, not a plain prompt document with unknown keys.
+_METADATA_KEYS = ("name", "version", "model", "parameters", "tags", "schema_version")
+_TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of the file at ``path``; a :class:`~flux2prompt.SourceError` naming it when it is
+    missing, a folder or unreadable. (Internal: shared by prompt files, diffs and lockfiles.)
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise SourceError("is a directory, not a prompt file", source=str(path)) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+
+
+def _decode(data: bytes | str, source: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
+        ) from None
+
+
+def _check_toml_values(node: Any, parts: list[str | int], source: str) -> None:
+    # TOML has values JSON has not; a prompt is JSON, so refuse them where they are written.
+    if isinstance(node, datetime.date | datetime.time):
+        raise SourceError(
+            f"{json_path(parts)}: TOML dates and times have no JSON form; quote it as a string",
+            source=source,
+        )
+    if isinstance(node, float) and not math.isfinite(node):
+        raise SourceError(f"{json_path(parts)}: {node} is not a JSON number", source=source)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_toml_values(value, [*parts, key], source)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_toml_values(value, [*parts, index], source)
+
+
+def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
+    """Parse TOML text (or UTF-8 bytes) that must be JSON data, ``source`` naming it in errors.
+
+    A syntax error is a :class:`~flux2prompt.SourceError` with the line; a value JSON has not (a
+    date, ``nan``) one with its JSON path. (Internal: prompt files and job files read TOML so.)
+
+    >>> parse_toml('name = "x"\\n[prompt]\\nscene = "s"\\n', "x.toml")
+    {'name': 'x', 'prompt': {'scene': 's'}}
+    """
+    text = _decode(data, source)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line: int | None = None
+        column = ""
+        position = _TOML_POSITION.search(message)
+        if position is not None:
+            message = message[: position.start()]
+            if position.group(1) is not None:
+                line = int(position.group(1))
+                column = f" at column {position.group(2)}"
+            else:
+                line = text.count("\n") + (0 if text.endswith("\n") else 1)
+                column = " at the end of the file"
+        raise SourceError(f"invalid TOML{column}: {message}", source=source, line=line) from None
+    _check_toml_values(document, [], source)
+    return document
+
+
+def _parse(data: bytes | str, source: str, suffix: str) -> Any:
+    suffix = suffix.lower()
+    if suffix == ".toml":
+        return parse_toml(data, source)
+    if suffix == ".json":
+        return parse_json(data, source=source)
+    raise SourceError(
+        f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",
+        source=source,
+    )
+
+
+def parse_document(data: bytes | str, *, suffix: str, source: str) -> tuple[Any, bool]:
+    """Parse a ``.json`` or ``.toml`` file's contents: the document, and whether it is a prompt
+    file (``True``; build it with :func:`prompt_file_from_document`) or a plain prompt document.
+
+    Syntax errors, and a document that is half one and half the other, are a
+    :class:`~flux2prompt.SourceError` naming ``source``. (Internal: for readers of either shape.)
+
+    >>> parse_document('{"scene": "fog"}', suffix=".json", source="p.json")
+    ({'scene': 'fog'}, False)
+    """
+    document = _parse(data, source, suffix)
+    return document, _is_prompt_file(document, suffix, source)
+
+
+def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
+    """Whether a parsed document is a prompt file (True) or a plain prompt document (False)."""
+    if suffix.lower() == ".toml":
+        if "prompt" not in document:
+            stray = [key for key in document if key in KNOWN_KEYS]
+            hint = (
+                f"; move {', '.join(repr(k) for k in stray)} under a [prompt] table"
+                if stray
+                else "; write the prompt under a [prompt] table"
+            )
+            raise SourceError(f"$: a TOML prompt file needs a 'prompt' table{hint}", source=source)
+        return True
+    if not isinstance(document, Mapping):
+        return False
+    if "prompt" in document:
+        return True
+    metadata = [key for key in _METADATA_KEYS if key in document]
+    if metadata:
+        raise SourceError(
+            f"$: has prompt-file metadata ({', '.join(repr(k) for k in metadata)}) but no "
+            "'prompt' key; put the prompt document under \"prompt\"",
+            source=source,
+        )
+    return False

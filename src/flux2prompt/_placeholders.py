@@ -1,0 +1,123 @@
+"""``${name}`` placeholders in prompt documents: which there are, and filling them in.
+
+The rules are :class:`string.Template`'s: ``${name}`` or ``$name`` is a variable, ``$$`` a
+literal ``$``; keys are never templates. Prompt files with placeholders and
+:meth:`flux2prompt.Template.from_document` both use these two functions, so a template means the
+same thing wherever it is written. Pure functions over JSON data: no I/O.
+
+Example:
+    >>> substitute({"scene": "a ${color} mug"}, {"color": "red"})
+    {'scene': 'a red mug'}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flux2prompt._errors import PromptError
+from flux2prompt._schema import json_path
+
+__all__ = ["placeholders", "substitute", "substitute_under"]
+
+
+def _walk_strings(node: Any, parts: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    if isinstance(node, str):
+        yield parts, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _walk_strings(value, [*parts, key])
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _walk_strings(value, [*parts, index])
+
+
+def placeholders(document: Any) -> set[str]:
+    """The names of the ``${name}`` (or ``$name``) placeholders in a document's string values.
+
+    Keys are never templates; ``$$`` is a literal ``$``, not a placeholder.
+
+    >>> sorted(placeholders({"scene": "a ${color} mug", "effects": ["$$5 tag", "${glow}"]}))
+    ['color', 'glow']
+    """
+    found: set[str] = set()
+    for _, text in _walk_strings(document, []):
+        if "$" in text:
+            found.update(string.Template(text).get_identifiers())
+    return found
+
+
+def _variable_text(name: str, value: object, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PromptError(f"variable {name!r} (used at {where}) is {value!r}; give a number")
+        return str(value)
+    raise PromptError(
+        f"variable {name!r} (used at {where}) must be text or a number, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+def _substitute_text(
+    text: str, variables: Mapping[str, object], parts: list[str | int], document: Any
+) -> str:
+    where = json_path(parts)
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("escaped") is not None:
+            return "$"
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            if name not in variables:
+                needed = ", ".join(sorted(placeholders(document)))
+                raise PromptError(
+                    f"missing variable {name!r} at {where} (the template needs: {needed})"
+                )
+            return _variable_text(name, variables[name], where)
+        column = match.start("invalid") + 1
+        raise PromptError(
+            f"invalid placeholder at {where} (character {column} of {text!r}): write ${{name}} "
+            "for a variable and $$ for a literal $"
+        )
+
+    return string.Template.pattern.sub(replace, text)
+
+
+def substitute(document: Any, variables: Mapping[str, object]) -> Any:
+    """A copy of ``document`` with every placeholder in its string values replaced.
+
+    Values may be text or numbers. A placeholder without a value raises
+    :class:`~flux2prompt.PromptError` naming the variable and the JSON path where it is used;
+    variables the document does not use are ignored (a dataset row may hold more columns).
+
+    >>> substitute({"scene": "a ${color} mug, $$5", "effects": ["${glow}"]},
+    ...            {"color": "red", "glow": "soft bloom"})
+    {'scene': 'a red mug, $5', 'effects': ['soft bloom']}
+    >>> substitute({"subjects": [{"pose": "${pose}"}]}, {})
+    Traceback (most recent call last):
+    ...
+    flux2prompt.PromptError: missing variable 'pose' at $.subjects[0].pose (the \
+template needs: pose)
+    """
+
+    return substitute_under(document, variables, [])
+
+
+def substitute_under(document: Any, variables: Mapping[str, object], base: list[str | int]) -> Any:
+    """:func:`substitute`, reporting paths under ``base`` (``["prompt"]`` inside a file)."""
+
+    def walk(node: Any, parts: list[str | int]) -> Any:
+        if isinstance(node, str):
+            return _substitute_text(node, variables, parts, document) if "$" in node else node
+        if isinstance(node, Mapping):
+            return {key: walk(value, [*parts, key]) for key, value in node.items()}
+        if isinstance(node, list | tuple):
+            return [walk(value, [*parts, index]) for index, value in enumerate(node)]
+        return node
+
+    return walk(document, list(base))
