@@ -26,6 +26,7 @@ from flux2prompt._errors import (
     SourceError,
     ValidationIssue,
 )
+from flux2prompt._exports import lazy_exports as _lazy_exports
 from flux2prompt._exports import publish as _publish
 from flux2prompt._files import (
     LoadedSource,
@@ -181,37 +182,28 @@ _publish(__name__, globals(), __all__)
 
 # The transport's names, loaded on first access (PEP 562): composing prompts is the common case,
 # and the HTTP stack behind the transport is most of the package's import time.
-_TRANSPORT_NAMES = frozenset(
-    {
-        "APIConnectionError",
-        "APIError",
-        "APIStatusError",
-        "APITimeoutError",
-        "AsyncWorkersAI",
-        "AuthenticationError",
-        "CapacityError",
-        "ContentModeratedError",
-        "GatewayOptions",
-        "ImageResult",
-        "InvalidInputError",
-        "QuotaExceededError",
-        "RateLimitError",
-        "ResponseError",
-        "WorkersAI",
-        "estimate_cost",
-    }
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    globals(),
+    dict.fromkeys(
+        (
+            "APIConnectionError",
+            "APIError",
+            "APIStatusError",
+            "APITimeoutError",
+            "AsyncWorkersAI",
+            "AuthenticationError",
+            "CapacityError",
+            "ContentModeratedError",
+            "GatewayOptions",
+            "ImageResult",
+            "InvalidInputError",
+            "QuotaExceededError",
+            "RateLimitError",
+            "ResponseError",
+            "WorkersAI",
+            "estimate_cost",
+        ),
+        "flux2prompt.transport",
+    ),
 )
-
-
-def __getattr__(name: str) -> object:
-    if name in _TRANSPORT_NAMES:
-        from flux2prompt import transport
-
-        value = getattr(transport, name)
-        globals()[name] = value  # once loaded, a plain module attribute
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -17,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import typing as _typing
+
+from flux2prompt._exports import lazy_exports as _lazy_exports
 from flux2prompt._exports import publish as _publish
-from flux2prompt.transport._async_client import AsyncWorkersAI
 from flux2prompt.transport._catalogue import (
     MODELS,
     ModelSpec,
@@ -28,7 +30,6 @@ from flux2prompt.transport._catalogue import (
     estimate_cost,
     resolve_model,
 )
-from flux2prompt.transport._client import WorkersAI
 from flux2prompt.transport._errors import (
     APIConnectionError,
     APIError,
@@ -55,6 +56,12 @@ from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
+
+if _typing.TYPE_CHECKING:
+    # Seen by type checkers and IDEs; at run time the clients load on first use (below), so
+    # building and fingerprinting a request never imports the HTTP stack (httpx, anyio).
+    from flux2prompt.transport._async_client import AsyncWorkersAI
+    from flux2prompt.transport._client import WorkersAI
 
 __all__ = [
     "MODELS",
@@ -97,3 +104,11 @@ __all__ = [
 # Public names say they live here, so tracebacks and reprs show flux2prompt.transport.X rather
 # than a private module (the habit of httpx); names the root exports keep flux2prompt.X.
 _publish(__name__, globals(), __all__)
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    globals(),
+    {
+        "AsyncWorkersAI": "flux2prompt.transport._async_client",
+        "WorkersAI": "flux2prompt.transport._client",
+    },
+)
