@@ -24,7 +24,7 @@ from flux2prompt._files._migrate import migrate_prompt_file
 from flux2prompt._placeholders import placeholders, substitute
 from flux2prompt._schema import SCHEMA_VERSION
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 HERO_TOML = """\
 schema_version = 1
@@ -439,3 +439,35 @@ def test_in_file_names_the_file_and_rebases_the_paths() -> None:
     ]
     assert str(rebased).startswith("a.prompt.toml: prompt is invalid")
     assert in_file(caught.value, "a.json", base="$").issues == caught.value.issues
+
+
+def test_every_reader_goes_through_the_one_loading_sequence(tmp_path: Path) -> None:
+    # load(Path), load_prompt_file, load_source (the CLI's SOURCE) and diff_sources read a file
+    # the same way: the same prompt from a good file, the same error from a broken one.
+    from flux2prompt import diff_sources, load_source
+
+    good = write(
+        tmp_path / "hero.prompt.toml",
+        'name = "hero"\nmodel = "klein-4b"\n[prompt]\nscene = "a $$5 kite"\n'
+        'color_palette = ["#abc"]\n',
+    )
+    expected = load_prompt_file(good).prompt
+    assert load(good) == expected
+    assert load_source(str(good)).prompt == expected
+    assert load_source(str(good)).model == "klein-4b"
+    assert diff_sources(good, good).entries == ()
+    broken = write(tmp_path / "broken.prompt.toml", 'name = "b"\n[prompt]\nscene = 3\n')
+    messages = set()
+    for read in (
+        load,
+        load_prompt_file,
+        lambda p: load_source(str(p)),
+        lambda p: diff_sources(p, good),
+    ):
+        with pytest.raises(PromptError) as caught:
+            read(broken)
+        messages.add(str(caught.value))
+    assert len(messages) == 1
+    (message,) = messages
+    assert message.startswith(f"{broken}: prompt is invalid")
+    assert "$.prompt.scene" in message
