@@ -6,7 +6,8 @@ that says what happened and what to do.
 
 The helpers behind the clients (``coerce_prompt``, ``make_status_error``, ``is_retryable``,
 ``retry_delay``, ``redact_headers``, ...) stay in their private modules: importable for tests
-and tools, but not part of the public surface.
+and tools, but not part of the public surface. The retry policy's one public face is
+:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``.
 
 Example:
     >>> from flux2prompt.transport import build_request, estimate_cost
@@ -18,6 +19,7 @@ Example:
 from __future__ import annotations
 
 from flux2prompt.transport._async_client import AsyncWorkersAI
+from flux2prompt.transport._base import DEFAULT_TIMEOUT
 from flux2prompt.transport._catalogue import (
     MODELS,
     ModelSpec,
@@ -54,8 +56,10 @@ from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
+from flux2prompt.transport._retry import retry_wait
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "MODELS",
     "APIConnectionError",
     "APIError",
@@ -91,6 +95,7 @@ __all__ = [
     "build_request",
     "estimate_cost",
     "resolve_model",
+    "retry_wait",
 ]
 
 # Public classes say they live here, so tracebacks and reprs show flux2prompt.transport.X
