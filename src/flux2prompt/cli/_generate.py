@@ -23,8 +23,7 @@ import typer
 from flux2prompt._source import load_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
-from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
-from flux2prompt.transport._constants import DEFAULT_MODEL
+from flux2prompt.transport import DEFAULT_MODEL, ImageResult, WorkersAI, estimate_cost
 
 if TYPE_CHECKING:
     from flux2prompt.batch import EmulatorEndpoint

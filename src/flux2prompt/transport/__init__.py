@@ -30,6 +30,7 @@ from flux2prompt.transport._catalogue import (
     resolve_model,
 )
 from flux2prompt.transport._client import WorkersAI
+from flux2prompt.transport._constants import DEFAULT_MODEL
 from flux2prompt.transport._errors import (
     APIConnectionError,
     APIError,
@@ -59,6 +60,7 @@ from flux2prompt.transport._result import ImageResult
 from flux2prompt.transport._retry import retry_wait
 
 __all__ = [
+    "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
     "MODELS",
     "APIConnectionError",
