@@ -38,6 +38,7 @@ from flux2prompt._templates import (
     template,
     zipped,
 )
+from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, job_schema, load_job, parse_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
@@ -77,6 +78,7 @@ __all__ = [
     "BatchRunner",
     "Dataset",
     "DryRun",
+    "EmulatorEndpoint",
     "ItemOutcome",
     "ManifestWriter",
     "Matrix",
@@ -98,6 +100,7 @@ __all__ = [
     "dataset",
     "derive_seed",
     "effective_records",
+    "emulated",
     "expand",
     "iter_manifest",
     "job_schema",

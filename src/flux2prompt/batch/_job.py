@@ -59,7 +59,7 @@ from flux2prompt._templates import (
     Zipped,
 )
 from flux2prompt.batch._naming import OutputPattern
-from flux2prompt.transport._constants import DEFAULT_MODEL
+from flux2prompt.transport import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -74,7 +74,7 @@ TIMING_FIELDS: frozenset[str] = frozenset(
 )
 
 
-def _dumps(record: Mapping[str, Any]) -> bytes:
+def _dumps(record: Mapping[str, object]) -> bytes:
     return (
         json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
     ).encode("utf-8")
@@ -125,7 +125,7 @@ class ManifestWriter:
         handle.flush()
         os.fsync(handle.fileno())
 
-    def append(self, record: Mapping[str, Any]) -> None:
+    def append(self, record: Mapping[str, object]) -> None:
         """Write one record as one line and make it durable."""
         line = _dumps(record)
         with self._lock:

@@ -19,11 +19,14 @@ A run goes:
    between the two leaves an image without a record, which the next run simply generates
    again; a crash between an original and its copies leaves copies that the next run writes
    from the original's image, without a request.
-6. Retries: HTTP 429 (capacity) pauses every sender for ``Retry-After``, halves the rate and
-   the concurrency, and retries the item, apart from its retry budget; 5xx, timeouts and
-   dropped connections are retried ``retries`` times with backoff; anything else fails the item
-   (it is retried on the next run). A quota, authentication or permission error stops the
-   batch: every other request would fail the same way.
+6. Retries: which failures are retried, and after how long, is the transport's one policy
+   (:func:`~flux2prompt.transport.retry_wait`, the clients' own rules); the runner keeps only
+   the budgets. Every HTTP 429 (but a quota) halves the rate and the concurrency; one the policy
+   retries (code 3040, or no code but a ``Retry-After``) pauses every sender for that long and
+   is retried apart from the item's budget; 5xx, timeouts and dropped connections are retried
+   ``retries`` times with backoff; anything else fails the item (it is retried on the next
+   run). A quota, authentication or permission error stops the batch: every other request
+   would fail the same way.
 7. Write the gallery, and return a :class:`BatchReport`.
 
 Example:
@@ -48,12 +51,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import json
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -62,14 +63,25 @@ import httpx
 from flux2prompt._atomic import atomic_write, remove_temporary_files
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import SourceError
+from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
 from flux2prompt.batch._manifest import MANIFEST_NAME, ManifestWriter, iter_manifest, record_key
 from flux2prompt.batch._naming import inside
 from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
+from flux2prompt.batch._records import (
+    CopiedFrom,
+    FailedRecord,
+    ImageRecord,
+    Timing,
+    copied_record,
+    failed_record,
+    generated_record,
+)
 from flux2prompt.batch._shard import Shard
 from flux2prompt.transport import (
+    DEFAULT_TIMEOUT,
     APIError,
     AsyncWorkersAI,
     AuthenticationError,
@@ -80,10 +92,8 @@ from flux2prompt.transport import (
     QuotaExceededError,
     RateLimitError,
     resolve_model,
+    retry_wait,
 )
-from flux2prompt.transport._base import DEFAULT_TIMEOUT
-from flux2prompt.transport._constants import API_TOKEN_ENV
-from flux2prompt.transport._retry import is_retryable, parse_retry_after, retry_delay
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
@@ -97,30 +107,11 @@ __all__ = [
     "run_batch",
 ]
 
-#: The fields of an ``ok`` record that resuming and copying need.
-_KEPT = (
-    "index",
-    "request_fingerprint",
-    "file",
-    "sha256",
-    "bytes",
-    "format",
-    "width",
-    "height",
-    "request_id",
-)
-#: HTTP 429 answers retried for one item before it is given up (apart from ``retries``).
+#: HTTP 429 answers retried for one item before it is given up (apart from ``retries``). Which
+#: 429s are retried, and after how long, is the transport's one policy (``retry_wait``).
 MAX_RATE_LIMIT_RETRIES = 100
 _FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError, NotFoundError)
 _MAX_LISTED_FAILURES = 20
-
-
-def _now() -> str:
-    return (
-        datetime.datetime.now(datetime.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _sha256_file(path: Path) -> str | None:
@@ -267,13 +258,63 @@ class BatchObserver(Protocol):
         """The run is over; ``report`` is ``None`` when it ended with an exception (Ctrl-C)."""
 
 
+def _planned_file(item: PlannedItem, record: ImageRecord) -> str:
+    """The name ``item`` gets now for the image ``record`` holds (same extension)."""
+    return item.file_name(Path(str(record.file)).suffix.lstrip("."))
+
+
+@dataclass(frozen=True, slots=True)
+class _Survey:
+    """The whole batch planned once: what a dry run shows, which items are finished (by index)
+    and which are copied from which record, without a request."""
+
+    dry: DryRun
+    finished: frozenset[int]
+    sources: dict[int, ImageRecord]
+
+
+class _Images:
+    """The intact images of an output folder, each file hashed at most once per survey."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self._out_dir = out_dir
+        self._digests: dict[Path, str] = {}
+
+    def intact(self, record: ImageRecord | None) -> bool:
+        """Whether ``record``'s file exists with the recorded sha256."""
+        if record is None:
+            return False
+        path = inside(self._out_dir, record.file)
+        if path is None:
+            return False
+        digest = self._digests.get(path)
+        if digest is None:
+            digest = self._digests[path] = _sha256_file(path) or ""
+        return digest == record.sha256
+
+    def copy_source(self, item: PlannedItem, candidates: list[ImageRecord]) -> ImageRecord | None:
+        """An intact image of ``item``'s request to copy: one already under the item's name,
+        else its original's (or its own, under an old name), else the latest."""
+        intact = [r for r in reversed(candidates) if self.intact(r)]
+        first = item.original if item.original is not None else item.index
+        mine = [r for r in intact if r.file == _planned_file(item, r)]
+        originals = [r for r in intact if r.index == first]
+        best = mine or originals or intact
+        return best[0] if best else None
+
+
 class BatchRunner:
     """Runs one batch job into one output folder; see the module docs for the guarantees.
 
     ``client`` may be an :class:`~flux2prompt.transport.AsyncWorkersAI` you made; otherwise one
     is made from ``account_id``, ``api_token`` (default: the ``CLOUDFLARE_*`` environment
-    variables) and ``base_url``, with its own retries off (the runner retries). ``concurrency``
-    and ``rate_limit`` override the job's.
+    variables, read by the client) and ``base_url``, with its own retries off (the runner
+    retries, by the transport's policy). ``emulator=True`` (or an
+    :class:`~flux2prompt.emulator.EmulatorConfig`) runs against a local emulator started for
+    each run that has something to send. ``concurrency`` and ``rate_limit`` override the job's.
+
+    The runner holds configuration only: each :meth:`run` and :meth:`dry_run` keeps its state
+    to itself, so one runner can run again (a rerun resumes) and a dry run changes nothing.
 
     Example:
         >>> import tempfile
@@ -302,6 +343,7 @@ class BatchRunner:
         burst: int = 1,
         gallery: bool = True,
         observer: BatchObserver | None = None,
+        emulator: bool | EmulatorConfig = False,
     ) -> None:
         self.job = job
         self.out_dir = Path(out_dir)
@@ -312,11 +354,19 @@ class BatchRunner:
         for label, value in (("concurrency", self.concurrency), ("rate_limit", self.rate_limit)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{label} must be an integer >= 1, got {value!r}")
+        if client is not None and emulator is not False:
+            raise ParameterError(
+                "client= and emulator= exclude each other: a client passed in already says "
+                "where it sends"
+            )
         self.burst = burst
         self.gallery = gallery
         self.observer = observer
+        self.emulator = emulator
         self._client = client
-        self.connect(base_url=base_url, account_id=account_id, api_token=api_token)
+        self._base_url = base_url
+        self._account_id = account_id
+        self._api_token = api_token
 
     def connect(
         self,
@@ -325,7 +375,7 @@ class BatchRunner:
         account_id: str | None = None,
         api_token: str | None = None,
     ) -> None:
-        """Point the runner at another endpoint (an emulator started after it was made).
+        """Point the runner at another endpoint (a server started after it was made).
 
         Example:
             >>> import tempfile
@@ -338,64 +388,32 @@ class BatchRunner:
         self._base_url = base_url
         self._account_id = account_id
         self._api_token = api_token
-        # Scrubbed from every stored error message, whatever the transport already did.
-        self._secrets = tuple(s for s in (api_token, os.environ.get(API_TOKEN_ENV)) if s)
 
     # -- planning ------------------------------------------------------------------------------
 
     def _recorded(
         self,
-    ) -> tuple[dict[tuple[str, int | None], dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    ) -> tuple[dict[tuple[str, int | None], ImageRecord], dict[str, list[ImageRecord]]]:
         """The manifest's ``ok`` records: the last per item (:func:`record_key`), and every one
         per request fingerprint (the images a copy can be made from), without the prompts."""
-        own: dict[tuple[str, int | None], dict[str, Any]] = {}
-        by_request: dict[str, list[dict[str, Any]]] = {}
-        for record in iter_manifest(self.manifest_path):
-            if record.get("status") != "ok":
+        own: dict[tuple[str, int | None], ImageRecord] = {}
+        by_request: dict[str, list[ImageRecord]] = {}
+        for raw in iter_manifest(self.manifest_path):
+            if raw.get("status") != "ok":
                 continue
-            slim = {key: record.get(key) for key in _KEPT}
-            own[record_key(record)] = slim
-            by_request.setdefault(str(record["request_fingerprint"]), []).append(slim)
+            record = ImageRecord.from_record(raw)
+            own[record_key(raw)] = record
+            by_request.setdefault(record.request_fingerprint, []).append(record)
         return own, by_request
 
-    def _is_intact(self, record: dict[str, Any] | None) -> bool:
-        """Whether ``record``'s file exists with the recorded sha256."""
-        if record is None:
-            return False
-        path = inside(self.out_dir, record.get("file"))
-        if path is None:
-            return False
-        digest = self._digests.get(path)
-        if digest is None:
-            digest = self._digests[path] = _sha256_file(path) or ""
-        return digest == record.get("sha256")
-
-    @staticmethod
-    def _planned_file(item: PlannedItem, record: dict[str, Any]) -> str:
-        """The name ``item`` gets now for the image ``record`` holds (same extension)."""
-        return item.file_name(Path(str(record.get("file"))).suffix.lstrip("."))
-
-    def _copy_source(
-        self, item: PlannedItem, candidates: list[dict[str, Any]]
-    ) -> dict[str, Any] | None:
-        """An intact image of ``item``'s request to copy: one already under the item's name,
-        else its original's (or its own, under an old name), else the latest."""
-        intact: list[dict[str, Any]] = [r for r in reversed(candidates) if self._is_intact(r)]
-        first = item.original if item.original is not None else item.index
-        mine = [r for r in intact if r.get("file") == self._planned_file(item, r)]
-        originals = [r for r in intact if r.get("index") == first]
-        best = mine or originals or intact
-        return best[0] if best else None
-
-    def _survey(self) -> tuple[DryRun, set[int]]:
+    def _survey(self) -> _Survey:
         """Plan the whole batch once: counts, cost, the first items to send, what is finished
-        (by index) and what is copied from which record (in ``self._sources``)."""
+        and what is copied from which record."""
         own, by_request = self._recorded()
-        self._digests: dict[Path, str] = {}
+        images = _Images(self.out_dir)
         stats = PlanStats()
         finished: set[int] = set()
-        # Index -> the record whose image the item gets without a request.
-        self._sources: dict[int, dict[str, Any]] = {}
+        sources: dict[int, ImageRecord] = {}
         sending: set[str] = set()
         to_copy = 0
         first: list[PlannedItem] = []
@@ -407,14 +425,14 @@ class BatchRunner:
             record = own.get((item.key, item.index))
             if (
                 record is not None
-                and record.get("file") == self._planned_file(item, record)
-                and self._is_intact(record)
+                and record.file == _planned_file(item, record)
+                and images.intact(record)
             ):
                 finished.add(item.index)
                 continue
-            source = self._copy_source(item, by_request.get(item.key, []))
+            source = images.copy_source(item, by_request.get(item.key, []))
             if source is not None:
-                self._sources[item.index] = source
+                sources[item.index] = source
                 to_copy += 1
                 continue
             if item.is_copy and item.key in sending:
@@ -425,7 +443,6 @@ class BatchRunner:
                 first.append(item)
             if cost is not None:
                 cost += item.request.estimated_cost
-        self._digests = {}
         dry = DryRun(
             job=self.job.name,
             shard=self.shard,
@@ -438,11 +455,11 @@ class BatchRunner:
             model=spec.id,
             to_copy=to_copy,
         )
-        return dry, finished
+        return _Survey(dry, frozenset(finished), sources)
 
     def dry_run(self) -> DryRun:
         """Count, price and show what :meth:`run` would send, without touching the network."""
-        return self._survey()[0]
+        return self._survey().dry
 
     # -- running -------------------------------------------------------------------------------
 
@@ -457,39 +474,28 @@ class BatchRunner:
                 source=str(self.out_dir),
             ) from None
         remove_temporary_files(self.out_dir)
-        survey, finished = self._survey()
-        total = survey.total
-        self._generated = self._copied = self._failed = self._rate_limited = self._retries = 0
-        self._failures: list[tuple[str, str]] = []
-        # Requests sent in this run, their outcome (the ok record, or the error), and the copies
-        # waiting for them.
-        self._sending: set[str] = set()
-        self._outcomes: dict[str, dict[str, Any] | APIError] = {}
-        self._waiting: dict[str, list[PlannedItem]] = {}
-        self._copy_slots = asyncio.Semaphore(self.concurrency)
-        self._last_image: dict[str, bytes] = {}
-        self._stopped: str | None = None
-        self._limit = AdaptiveConcurrency(self.concurrency)
-        self._rate = RateLimiter(self.rate_limit, burst=self.burst)
+        survey = self._survey()
+        total = survey.dry.total
+        skipped = len(survey.finished)
+        tally = _Tally(lowest_concurrency=self.concurrency)
         started = time.perf_counter()
         try:
-            if total > len(finished):
+            if total > skipped:
                 # The client first: missing credentials fail before the progress bar appears.
                 async with self._client_context() as client:
-                    self._started(total, len(finished))
+                    self._started(total, skipped)
                     started = time.perf_counter()
-                    self._writer = ManifestWriter(self.manifest_path)
-                    try:
+                    with ManifestWriter(self.manifest_path) as writer:
+                        run = _Run(self, survey, client, writer)
                         todo = (
                             item
                             for item in plan_items(self.job, shard=self.shard)
-                            if item.index not in finished
+                            if item.index not in survey.finished
                         )
-                        await self._dispatch(client, todo)
-                    finally:
-                        self._writer.close()
+                        await run.dispatch(todo)
+                        tally = run.tally
             else:
-                self._started(total, len(finished))
+                self._started(total, skipped)
         except BaseException:
             if self.observer is not None:
                 self.observer.finished(None)
@@ -506,47 +512,116 @@ class BatchRunner:
             manifest=self.manifest_path,
             gallery=gallery,
             total=total,
-            skipped=len(finished),
-            generated=self._generated,
-            copied=self._copied,
-            failed=self._failed,
-            duplicates=survey.duplicates,
-            other_shards=survey.other_shards,
-            rate_limited=self._rate_limited,
-            retries=self._retries,
+            skipped=skipped,
+            generated=tally.generated,
+            copied=tally.copied,
+            failed=tally.failed,
+            duplicates=survey.dry.duplicates,
+            other_shards=survey.dry.other_shards,
+            rate_limited=tally.rate_limited,
+            retries=tally.retries,
             elapsed=elapsed,
-            lowest_concurrency=self._limit.lowest,
-            stopped=self._stopped,
-            failures=tuple(self._failures),
+            lowest_concurrency=tally.lowest_concurrency,
+            stopped=tally.stopped,
+            failures=tuple(tally.failures),
         )
         if self.observer is not None:
             self.observer.finished(report)
         return report
 
     @contextlib.asynccontextmanager
-    async def _client_context(self) -> Any:
+    async def _client_context(self) -> AsyncIterator[AsyncWorkersAI]:
         if self._client is not None:
             # The runner retries itself so that it sees every 429 (adaptive concurrency, the
             # rate limiter); a client that also retried would hide them. Same connection pool.
             yield self._client.with_options(max_retries=0)
             return
-        limits = httpx.Limits(
-            max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4
-        )
-        async with httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=False
-        ) as http:
-            client = AsyncWorkersAI(
-                account_id=self._account_id,
-                api_token=self._api_token,
-                model=self.job.model,
-                base_url=self._base_url,
-                max_retries=0,
-                http_client=http,
+        with contextlib.ExitStack() as stack:
+            endpoint: EmulatorEndpoint | None = None
+            if self.emulator is not False:
+                config = None if self.emulator is True else self.emulator
+                endpoint = stack.enter_context(emulated(config))
+            limits = httpx.Limits(
+                max_connections=self.concurrency + 4,
+                max_keepalive_connections=self.concurrency + 4,
             )
-            yield client
+            async with httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=False
+            ) as http:
+                if endpoint is not None:
+                    client = AsyncWorkersAI(
+                        **endpoint.client_options(),
+                        model=self.job.model,
+                        max_retries=0,
+                        http_client=http,
+                    )
+                else:
+                    client = AsyncWorkersAI(
+                        account_id=self._account_id,
+                        api_token=self._api_token,
+                        model=self.job.model,
+                        base_url=self._base_url,
+                        max_retries=0,
+                        http_client=http,
+                    )
+                yield client
 
-    async def _dispatch(self, client: AsyncWorkersAI, todo: Iterator[PlannedItem]) -> None:
+    def _started(self, total: int, skipped: int) -> None:
+        if self.observer is not None:
+            self.observer.started(self.job.name, total, skipped)
+
+
+@dataclass
+class _Tally:
+    """What a run counts, for its report."""
+
+    lowest_concurrency: int
+    generated: int = 0
+    copied: int = 0
+    failed: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    stopped: str | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Run:
+    """The state of one run of a :class:`BatchRunner`: made by :meth:`BatchRunner.run`, thrown
+    away with it, so the runner itself never changes."""
+
+    def __init__(
+        self,
+        runner: BatchRunner,
+        survey: _Survey,
+        client: AsyncWorkersAI,
+        writer: ManifestWriter,
+    ) -> None:
+        self._runner = runner
+        self._job = runner.job
+        self._out_dir = runner.out_dir
+        self._observer = runner.observer
+        self._client = client
+        self._writer = writer
+        # Index -> the record whose image the item gets without a request (popped when used).
+        self._sources = dict(survey.sources)
+        self._limit = AdaptiveConcurrency(runner.concurrency)
+        self._rate = RateLimiter(runner.rate_limit, burst=runner.burst)
+        self._copy_slots = asyncio.Semaphore(runner.concurrency)
+        # Requests sent in this run, their outcome (the image, or the error), the copies
+        # waiting for them, and the image bytes those copies are written from.
+        self._sending: set[str] = set()
+        self._outcomes: dict[str, ImageRecord | APIError] = {}
+        self._waiting: dict[str, list[PlannedItem]] = {}
+        self._last_image: dict[str, bytes] = {}
+        self._tally = _Tally(lowest_concurrency=runner.concurrency)
+
+    @property
+    def tally(self) -> _Tally:
+        """The counts so far, with the lowest concurrency the run went down to."""
+        self._tally.lowest_concurrency = self._limit.lowest
+        return self._tally
+
+    async def dispatch(self, todo: Iterator[PlannedItem]) -> None:
         # One task per item, started once a place is free. A task gives its place back as soon
         # as its request is answered, so writing one image overlaps the next request. Copies
         # send nothing: they take a copy slot, not a place.
@@ -554,32 +629,31 @@ class BatchRunner:
             for item in todo:
                 if item.index in self._sources or item.is_copy:
                     await self._copy_slots.acquire()
-                    if self._stopped is not None:
+                    if self._tally.stopped is not None:
                         self._copy_slots.release()
                         return
-                    group.create_task(self._copy(client, item))
+                    group.create_task(self._copy(item))
                     continue
                 await self._limit.acquire()
-                if self._stopped is not None:
+                if self._tally.stopped is not None:
                     await self._limit.release()
                     return
-                group.create_task(self._generate(client, item))
+                group.create_task(self._generate(item))
 
-    async def _copy(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+    async def _copy(self, item: PlannedItem) -> None:
         """Write ``item`` from an image of its request; called holding a copy slot. Sends it
         only when no such image is left (it changed since the survey) and no one sends it."""
-        started_at = _now()
-        clock = time.perf_counter()
+        timing = Timing.start()
         try:
             source = self._sources.pop(item.index, None)
-            if source is not None and await self._copy_from(item, source, started_at, clock):
+            if source is not None and await self._copy_from(item, source, timing):
                 return
             outcome = self._outcomes.get(item.key)
-            if isinstance(outcome, dict):
-                if await self._copy_from(item, outcome, started_at, clock):
+            if isinstance(outcome, ImageRecord):
+                if await self._copy_from(item, outcome, timing):
                     return
             elif outcome is not None:
-                await self._commit_copy_failure(item, outcome, started_at, clock)
+                await self._commit_copy_failure(item, outcome, timing)
                 return
             elif item.key in self._sending:
                 self._waiting.setdefault(item.key, []).append(item)  # its sender copies it
@@ -587,50 +661,46 @@ class BatchRunner:
         finally:
             self._copy_slots.release()
         await self._limit.acquire()
-        await self._generate(client, item)
+        await self._generate(item)
 
     async def _copy_from(
-        self,
-        item: PlannedItem,
-        source: dict[str, Any],
-        started_at: str,
-        clock: float,
-        data: bytes | None = None,
+        self, item: PlannedItem, source: ImageRecord, timing: Timing, data: bytes | None = None
     ) -> bool:
-        relative = await asyncio.to_thread(self._write_copy, item, source, started_at, clock, data)
+        relative = await asyncio.to_thread(self._write_copy, item, source, timing, data)
         if relative is None:
             return False
-        self._copied += 1
+        self._tally.copied += 1
         self._notify(ItemOutcome(item.index, relative, "ok", None, 0))
         return True
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    async def _generate(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
+    async def _generate(self, item: PlannedItem) -> None:
         """Send one item, then write the copies waiting for it; called holding a place."""
         self._sending.add(item.key)
         try:
-            await self._send(client, item)
+            await self._send(item)
         finally:
             self._sending.discard(item.key)
         waiting = self._waiting.pop(item.key, [])
         outcome = self._outcomes.get(item.key)
         for copy in waiting:
-            started_at, clock = _now(), time.perf_counter()
-            if isinstance(outcome, dict):
+            timing = Timing.start()
+            if isinstance(outcome, ImageRecord):
                 data = self._last_image.get(item.key)
-                await self._copy_from(copy, outcome, started_at, clock, data)
+                await self._copy_from(copy, outcome, timing, data)
             elif outcome is not None:
-                await self._commit_copy_failure(copy, outcome, started_at, clock)
+                await self._commit_copy_failure(copy, outcome, timing)
         self._last_image.pop(item.key, None)
 
-    async def _send(self, client: AsyncWorkersAI, item: PlannedItem) -> None:
-        """Send one item until it succeeds or fails for good; called holding a place."""
-        started_at = _now()
-        clock = time.perf_counter()
+    async def _send(self, item: PlannedItem) -> None:
+        """Send one item until it succeeds or fails for good; called holding a place.
+
+        Whether an error is retried, and after how long, is the transport's one policy
+        (:func:`~flux2prompt.transport.retry_wait`); the runner keeps only its budgets: 429s
+        apart (up to :data:`MAX_RATE_LIMIT_RETRIES`, pausing every sender), anything else up to
+        the job's ``retries``.
+        """
+        tally = self._tally
+        timing = Timing.start()
         attempts = retries = throttled = 0
         holding = True
         try:
@@ -639,11 +709,11 @@ class BatchRunner:
                     await self._limit.acquire()
                     holding = True
                 sent_at = await self._rate.acquire()
-                if self._stopped is not None:
+                if tally.stopped is not None:
                     return
                 attempts += 1
                 try:
-                    result = await client.send(item.request)
+                    result = await self._client.send(item.request)
                 except APIError as exc:
                     error: APIError = exc
                 else:
@@ -652,24 +722,28 @@ class BatchRunner:
                     await self._limit.release()
                     holding = False
                 if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
-                    self._rate_limited += 1
+                    # Every 429 says the account is over its rate: slow everyone down, whether
+                    # or not this one is worth repeating.
+                    tally.rate_limited += 1
                     throttled += 1
                     self._limit.on_rate_limited(sent_at)
                     self._rate.on_rate_limited(sent_at)
-                    wait = parse_retry_after(error.retry_after)
-                    self._rate.pause(retry_delay(throttled - 1, wait))
-                    if throttled <= MAX_RATE_LIMIT_RETRIES:
-                        self._retries += 1
-                        continue
+                    wait = retry_wait(error, throttled - 1)
+                    if wait is not None:
+                        self._rate.pause(wait)
+                        if throttled <= MAX_RATE_LIMIT_RETRIES:
+                            tally.retries += 1
+                            continue
                 elif isinstance(error, _FATAL):
-                    self._stopped = self._scrub(str(error))
-                elif is_retryable(error) and retries < self.job.retries:
-                    retries += 1
-                    self._retries += 1
-                    wait = parse_retry_after(getattr(error, "retry_after", None))
-                    await asyncio.sleep(retry_delay(retries - 1, wait))
-                    continue
-                await self._commit_failure(item, error, started_at, clock, attempts)
+                    tally.stopped = self._client.redact(str(error))
+                elif retries < self._job.retries:
+                    wait = retry_wait(error, retries)
+                    if wait is not None:
+                        retries += 1
+                        tally.retries += 1
+                        await asyncio.sleep(wait)
+                        continue
+                await self._commit_failure(item, error, timing, attempts)
                 self._outcomes[item.key] = error
                 return
         finally:
@@ -678,189 +752,116 @@ class BatchRunner:
         self._limit.on_success()
         self._rate.on_success()
         relative = item.file_name(result.extension.lstrip("."))
-        record = await asyncio.to_thread(
-            self._commit, item, result, relative, started_at, clock, attempts
-        )
-        self._outcomes[item.key] = {key: record.get(key) for key in _KEPT}
+        image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
+        self._outcomes[item.key] = image
         if item.key in self._waiting:
             self._last_image[item.key] = result.data
-        self._generated += 1
+        tally.generated += 1
         self._notify(ItemOutcome(item.index, relative, "ok", None, attempts))
 
     async def _commit_failure(
-        self, item: PlannedItem, error: APIError, started_at: str, clock: float, attempts: int
+        self, item: PlannedItem, error: APIError, timing: Timing, attempts: int
     ) -> None:
-        await self._record_failure(
+        message = self._client.redact(str(error))
+        request_id = getattr(error, "request_id", None)
+        record = failed_record(
+            self._job.name,
             item,
+            timing,
+            attempts,
             error,
-            self._scrub(str(error)),
-            started_at,
-            clock,
-            attempts,
-            request_id=getattr(error, "request_id", None),
-            copied_from=None,
+            message,
+            request_id=request_id if isinstance(request_id, str) else None,
         )
-
-    async def _record_failure(
-        self,
-        item: PlannedItem,
-        error: APIError,
-        message: str,
-        started_at: str,
-        clock: float,
-        attempts: int,
-        **fields: Any,
-    ) -> None:
-        """Append a failed record (``fields`` adds ``request_id`` and ``copied_from``)."""
-        record = self._record(
-            item,
-            started_at,
-            clock,
-            attempts,
-            status="failed",
-            file=None,
-            sha256=None,
-            error={
-                "type": type(error).__name__,
-                "message": message,
-                "status": getattr(error, "status_code", None),
-                "code": getattr(error, "code", None),
-            },
-            **fields,
-        )
-        await asyncio.to_thread(self._writer.append, record)
-        self._failed += 1
-        name = item.file_name("*")
-        if len(self._failures) < _MAX_LISTED_FAILURES:
-            self._failures.append((name, message))
-        self._notify(ItemOutcome(item.index, name, "failed", message, attempts))
-
-    def _record(
-        self, item: PlannedItem, started_at: str, clock: float, attempts: int, **fields: Any
-    ) -> dict[str, Any]:
-        request = item.request
-        variant = item.variant
-        return {
-            "job": self.job.name,
-            "index": item.index,
-            "status": fields.pop("status"),
-            "variables": dict(variant.variables),
-            "seed": variant.seed,
-            "model": request.model.id,
-            "parameters": dict(request.params),
-            "prompt": json.loads(request.prompt),
-            "prompt_fingerprint": request.prompt_fingerprint,
-            "request_fingerprint": request.fingerprint,
-            **fields,
-            "attempts": attempts,
-            "started_at": started_at,
-            "finished_at": _now(),
-            "elapsed": round(time.perf_counter() - clock, 4),
-        }
+        await self._append_failure(item, record, message, attempts)
 
     async def _commit_copy_failure(
-        self, item: PlannedItem, error: APIError, started_at: str, clock: float
+        self, item: PlannedItem, error: APIError, timing: Timing
     ) -> None:
         """Record a copy whose original failed in this run: the next run sends the original
         again and copies this one then."""
         message = (
             f"not copied: item {item.original} sends the same request and failed: "
-            f"{self._scrub(str(error))}"
+            f"{self._client.redact(str(error))}"
         )
-        await self._record_failure(
+        copied_from: CopiedFrom = {
+            "request_fingerprint": item.key,
+            "index": item.original,
+            "file": None,
+        }
+        record = failed_record(
+            self._job.name,
             item,
+            timing,
+            0,
             error,
             message,
-            started_at,
-            clock,
-            0,
             request_id=None,
-            copied_from={"request_fingerprint": item.key, "index": item.original, "file": None},
+            copied_from=copied_from,
         )
+        await self._append_failure(item, record, message, 0)
+
+    async def _append_failure(
+        self, item: PlannedItem, record: FailedRecord, message: str, attempts: int
+    ) -> None:
+        await asyncio.to_thread(self._writer.append, record)
+        self._tally.failed += 1
+        name = item.file_name("*")
+        if len(self._tally.failures) < _MAX_LISTED_FAILURES:
+            self._tally.failures.append((name, message))
+        self._notify(ItemOutcome(item.index, name, "failed", message, attempts))
 
     def _commit(
         self,
         item: PlannedItem,
         result: ImageResult,
         relative: str,
-        started_at: str,
-        clock: float,
+        timing: Timing,
         attempts: int,
-    ) -> dict[str, Any]:
+    ) -> ImageRecord:
         # The image is durable before its record is: a crash between the two costs a rerun of
         # this one item, never a record that points at a missing or partial file.
-        result.save(self.out_dir / relative)
-        record = self._record(
-            item,
-            started_at,
-            clock,
-            attempts,
-            status="ok",
+        result.save(self._out_dir / relative)
+        image = ImageRecord(
+            index=item.index,
+            request_fingerprint=item.key,
             file=relative,
             sha256=sha256_fingerprint(result.data),
             bytes=len(result.data),
             format=result.format,
             width=result.width,
             height=result.height,
-            error=None,
             request_id=result.request_id,
-            copied_from=None,
         )
-        self._writer.append(record)
-        return record
+        self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
+        return image
 
     def _write_copy(
-        self,
-        item: PlannedItem,
-        source: dict[str, Any],
-        started_at: str,
-        clock: float,
-        data: bytes | None = None,
+        self, item: PlannedItem, source: ImageRecord, timing: Timing, data: bytes | None = None
     ) -> str | None:
         """Write the image of ``source`` (``data``, or its file) under ``item``'s name and
         record it there; ``None`` when that file no longer holds the recorded image (it was
         changed meanwhile, or it is another item's new name)."""
-        relative = self._planned_file(item, source)
+        relative = _planned_file(item, source)
         if data is None:
-            path = inside(self.out_dir, source.get("file"))
+            path = inside(self._out_dir, source.file)
             if path is None:
                 return None
             try:
                 data = path.read_bytes()
             except OSError:
                 return None
-        if sha256_fingerprint(data) != source.get("sha256"):
+        if sha256_fingerprint(data) != source.sha256:
             return None
-        if relative != source.get("file"):
+        if relative != source.file:
             # Durable before its record, as for a generated image.
-            atomic_write(self.out_dir / relative, data)
-        kept = {key: source.get(key) for key in ("sha256", "bytes", "format", "width", "height")}
-        record = self._record(
-            item,
-            started_at,
-            clock,
-            0,
-            status="ok",
-            file=relative,
-            **kept,
-            error=None,
-            request_id=source.get("request_id"),
-            copied_from={
-                "request_fingerprint": source.get("request_fingerprint"),
-                "index": source.get("index"),
-                "file": source.get("file"),
-            },
-        )
-        self._writer.append(record)
+            atomic_write(self._out_dir / relative, data)
+        self._writer.append(copied_record(self._job.name, item, timing, source, relative))
         return relative
 
-    def _started(self, total: int, skipped: int) -> None:
-        if self.observer is not None:
-            self.observer.started(self.job.name, total, skipped)
-
     def _notify(self, outcome: ItemOutcome) -> None:
-        if self.observer is not None:
-            self.observer.item_finished(outcome, self._rate_limited)
+        if self._observer is not None:
+            self._observer.item_finished(outcome, self._tally.rate_limited)
 
 
 def run_batch(
@@ -883,14 +884,4 @@ def run_batch(
     """
     if not isinstance(job, BatchJob):
         job = load_job(job)
-    if emulator is False:
-        return asyncio.run(BatchRunner(job, out_dir, **options).run())
-    from flux2prompt.emulator import EmulatorConfig, serve
-
-    config = emulator if isinstance(emulator, EmulatorConfig) else EmulatorConfig()
-    runner = BatchRunner(job, out_dir, **options)
-    with serve(config) as emu:
-        runner.connect(
-            base_url=emu.base_url, account_id="emulator", api_token=config.token or "emulator"
-        )
-        return asyncio.run(runner.run())
+    return asyncio.run(BatchRunner(job, out_dir, emulator=emulator, **options).run())

@@ -40,8 +40,6 @@ from flux2prompt.cli._output import echo_data, fail, handle_errors, print_error,
 __all__ = ["batch", "manifest_app", "merge"]
 
 EXIT_INTERRUPTED = 130
-_EMULATOR_ACCOUNT = "emulator"
-_EMULATOR_TOKEN = "emulator-token"
 
 manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", no_args_is_help=True)
 app.add_typer(manifest_app)
@@ -134,18 +132,6 @@ def _print_report(report: BatchReport) -> None:
         print_error("rerun the same command to retry what failed; finished items are skipped")
 
 
-def _run(runner: BatchRunner, emulator: bool) -> BatchReport:
-    if not emulator:
-        return asyncio.run(runner.run())
-    from flux2prompt.emulator import serve
-
-    with serve() as emu:
-        runner.connect(
-            base_url=emu.base_url, account_id=_EMULATOR_ACCOUNT, api_token=_EMULATOR_TOKEN
-        )
-        return asyncio.run(runner.run())
-
-
 @app.command("batch")
 def batch(
     job: Annotated[Path, typer.Argument(help="The job file (TOML); see docs/batch.md.")],
@@ -204,12 +190,13 @@ def batch(
             account_id=account_id,
             base_url=base_url,
             observer=RichProgress(stderr) if progress else None,
+            emulator=emulator,
         )
         if dry_run:
             _print_dry_run(runner.dry_run(), job)
             return
         try:
-            report = _run(runner, emulator)
+            report = asyncio.run(runner.run())
         except KeyboardInterrupt:
             print_error("interrupted; rerun the same command to resume")
             raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -16,34 +16,35 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flux2prompt._files._source import load_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
-from flux2prompt.transport import ImageResult, WorkersAI, estimate_cost
-from flux2prompt.transport._constants import DEFAULT_MODEL
+from flux2prompt.transport import DEFAULT_MODEL, ImageResult, WorkersAI, estimate_cost
+
+if TYPE_CHECKING:
+    from flux2prompt.batch import EmulatorEndpoint
 
 __all__ = ["generate"]
 
 _FORMAT_BY_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
-# Placeholders for the local emulator, which accepts any bearer token.
-_EMULATOR_ACCOUNT = "emulator"
-_EMULATOR_TOKEN = "emulator-token"
 
 
 @contextlib.contextmanager
-def _emulated(enabled: bool, out_format: str) -> Iterator[tuple[str | None, str | None]]:
-    """Yield (base_url, gateway_base_url) of an in-process emulator, or (None, None)."""
+def _emulated(enabled: bool, out_format: str) -> Iterator[EmulatorEndpoint | None]:
+    """The endpoint of an in-process emulator that answers in ``out_format``, or ``None``."""
     if not enabled:
-        yield None, None
+        yield None
         return
-    from flux2prompt.emulator import EmulatorConfig, serve
+    # Imported here: without --emulator, generate needs neither the batch package nor the
+    # emulator (which needs Pillow, an optional extra).
+    from flux2prompt.batch import emulated
 
-    with serve(EmulatorConfig(image_format=out_format)) as emu:  # type: ignore[arg-type]
-        yield emu.base_url, emu.gateway_base_url
+    with emulated(image_format=out_format) as endpoint:
+        yield endpoint
 
 
 def _check_writable(out: Path) -> None:
@@ -159,14 +160,20 @@ def generate(
         parameters = {**loaded.parameters, **{k: v for k, v in options.items() if v is not None}}
         if seed is not None:
             parameters["seed"] = seed
-        with _emulated(emulator, out_format) as (emu_url, emu_gateway_url):
-            client = WorkersAI(
-                account_id=_EMULATOR_ACCOUNT if emulator else account_id,
-                api_token=_EMULATOR_TOKEN if emulator else None,
-                model=model or loaded.model or DEFAULT_MODEL,
-                base_url=emu_url or base_url,
-                gateway=gateway,
-                gateway_base_url=emu_gateway_url,
+        with _emulated(emulator, out_format) as endpoint:
+            client = (
+                WorkersAI(
+                    **endpoint.client_options(),
+                    model=model or loaded.model or DEFAULT_MODEL,
+                    gateway=gateway,
+                )
+                if endpoint is not None
+                else WorkersAI(
+                    account_id=account_id,
+                    model=model or loaded.model or DEFAULT_MODEL,
+                    base_url=base_url,
+                    gateway=gateway,
+                )
             )
             with client:
                 request = client.build_request(

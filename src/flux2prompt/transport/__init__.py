@@ -6,7 +6,8 @@ that says what happened and what to do.
 
 The helpers behind the clients (``coerce_prompt``, ``make_status_error``, ``is_retryable``,
 ``retry_delay``, ``redact_headers``, ...) stay in their private modules: importable for tests
-and tools, but not part of the public surface.
+and tools, but not part of the public surface. The retry policy's one public face is
+:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``.
 
 Example:
     >>> from flux2prompt.transport import build_request, estimate_cost
@@ -30,6 +31,7 @@ from flux2prompt.transport._catalogue import (
     estimate_cost,
     resolve_model,
 )
+from flux2prompt.transport._constants import DEFAULT_MODEL
 from flux2prompt.transport._errors import (
     APIConnectionError,
     APIError,
@@ -56,14 +58,18 @@ from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
+from flux2prompt.transport._retry import retry_wait
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time the clients load on first use (below), so
     # building and fingerprinting a request never imports the HTTP stack (httpx, anyio).
     from flux2prompt.transport._async_client import AsyncWorkersAI
+    from flux2prompt.transport._base import DEFAULT_TIMEOUT
     from flux2prompt.transport._client import WorkersAI
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT",
     "MODELS",
     "APIConnectionError",
     "APIError",
@@ -99,6 +105,7 @@ __all__ = [
     "build_request",
     "estimate_cost",
     "resolve_model",
+    "retry_wait",
 ]
 
 # Public names say they live here, so tracebacks and reprs show flux2prompt.transport.X rather
@@ -109,6 +116,7 @@ __getattr__, __dir__ = _lazy_exports(
     globals(),
     {
         "AsyncWorkersAI": "flux2prompt.transport._async_client",
+        "DEFAULT_TIMEOUT": "flux2prompt.transport._base",
         "WorkersAI": "flux2prompt.transport._client",
     },
 )

@@ -48,6 +48,7 @@ from flux2prompt.transport._errors import (
     ParameterError,
     ResponseError,
     make_status_error,
+    scrub_secrets,
 )
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource
@@ -313,6 +314,21 @@ class BaseClient(Generic[_ClientT]):
             f"max_retries={self.max_retries})"
         )
 
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this client's API token replaced by ``***``.
+
+        For text about to be stored or shown (a log line, a manifest record): the client's own
+        errors are already scrubbed by the same rule. The token is the one the client was
+        given or read from ``CLOUDFLARE_API_TOKEN``, so a caller never reads it again.
+
+        Example:
+            >>> from flux2prompt.transport import WorkersAI
+            >>> with WorkersAI(account_id="acc", api_token="tok-0123456789") as client:
+            ...     client.redact("refused: Bearer tok-0123456789")
+            'refused: Bearer ***'
+        """
+        return scrub_secrets(text, (self._api_token.reveal(),))
+
     # -- request building ---------------------------------------------------------------------
 
     def build_request(
@@ -402,10 +418,11 @@ class BaseClient(Generic[_ClientT]):
 
     def _retry_delay(self, attempt: int, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or ``None`` to raise it."""
-        if attempt >= self.max_retries or not _retry.is_retryable(error):
+        if attempt >= self.max_retries:
             return None
-        retry_after = _retry.parse_retry_after(getattr(error, "retry_after", None))
-        delay = _retry.retry_delay(attempt, retry_after, self._rng)
+        delay = _retry.retry_wait(error, attempt, self._rng)
+        if delay is None:
+            return None
         logger.info(
             "Workers AI request failed (%s); retry %d of %d in %.2f s",
             _short(error),

@@ -48,6 +48,7 @@ __all__ = [
     "RequestTooLargeError",
     "ResponseError",
     "make_status_error",
+    "scrub_secrets",
 ]
 
 
@@ -467,7 +468,16 @@ def _describe_body(content: bytes, content_type: str) -> str:
     return f"a non-JSON {kind} body: {text[:200]!r}"
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (an API token) in ``text`` by ``***``: the one scrubber, used for
+    error messages and bodies here and, through the clients' ``redact``, by the batch runner.
+
+    Example:
+        >>> scrub_secrets("bad token tok-0123456789", ["tok-0123456789"])
+        'bad token ***'
+        >>> scrub_secrets("t is short", ["t"])  # too short to be a real token: left alone
+        't is short'
+    """
     for secret in secrets:
         # A very short "secret" (a test token such as "t") would shred every message; real API
         # tokens are 40 characters.
@@ -518,12 +528,12 @@ def make_status_error(
     hint = _GATEWAY_7000_HINT if code == 7000 and status_code >= 500 else None
     body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
-        _scrub(message, secrets),
+        scrub_secrets(message, secrets),
         status_code=status_code,
         code=code,
         request_id=_header(headers, "cf-ray"),
         url=url,
         hint=hint,
         retry_after=_header(headers, "retry-after"),
-        body=_scrub(body, secrets),
+        body=scrub_secrets(body, secrets),
     )

@@ -1,7 +1,9 @@
 """When to retry, and how long to wait: pure functions, patchable in tests.
 
-The clients run one flat loop: send, and on failure ask :func:`is_retryable`; if yes and
-retries are left, sleep :func:`retry_delay` seconds and go again. Nothing here sleeps or sends.
+The clients run one flat loop: send, and on failure ask :func:`retry_wait`; if it gives a
+number of seconds and retries are left, sleep that long and go again. The batch runner asks the
+same function (it keeps its own budgets: how many retries, not which or how long). Nothing here
+sleeps or sends.
 
     retried     connection failures, timeouts, 408, 429 with code 3040 (capacity),
                 429 without a code but with Retry-After, 502, 503, 504
@@ -34,7 +36,7 @@ from flux2prompt.transport._constants import (
 )
 from flux2prompt.transport._errors import APIConnectionError, APIError, APIStatusError
 
-__all__ = ["is_retryable", "parse_retry_after", "retry_delay"]
+__all__ = ["is_retryable", "parse_retry_after", "retry_delay", "retry_wait"]
 
 
 class _Random(Protocol):
@@ -117,3 +119,26 @@ def retry_delay(attempt: int, retry_after: float | None, rng: _Random | None = N
     base = min(INITIAL_RETRY_DELAY * 2.0 ** min(attempt, 32), MAX_RETRY_DELAY)
     jitter = 1.0 - 0.25 * (rng if rng is not None else random).random()
     return base * jitter
+
+
+def retry_wait(error: APIError, attempt: int = 0, rng: _Random | None = None) -> float | None:
+    """Return the seconds to wait before repeating a request that failed with ``error``, or
+    ``None`` when the error is final and repeating the request would not help.
+
+    ``attempt`` counts the retries already made (0 before the first). This is the one retry
+    policy: :class:`WorkersAI`, :class:`AsyncWorkersAI` and the batch runner all ask it, and
+    only the number of retries allowed is theirs. A ``Retry-After`` is honoured (up to 60 s);
+    otherwise the backoff of :func:`retry_delay`.
+
+    Example:
+        >>> from flux2prompt.transport import retry_wait
+        >>> from flux2prompt.transport._errors import make_status_error
+        >>> retry_wait(make_status_error(503, {"retry-after": "2"}, b""))
+        2.0
+        >>> retry_wait(make_status_error(429, {}, b"")) is None  # no code, no Retry-After
+        True
+    """
+    if not is_retryable(error):
+        return None
+    # Looked up at call time, so a test that patches retry_delay drives every caller.
+    return retry_delay(attempt, parse_retry_after(getattr(error, "retry_after", None)), rng)

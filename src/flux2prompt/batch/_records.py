@@ -1,0 +1,332 @@
+"""Manifest records, typed, and built here only: one shape for every line the runner writes.
+
+The runner writes three kinds of record, and these functions are the only place each is put
+together, key by key, in the order the manifest has always had (old manifests resume, and a
+test pins the order):
+
+    generated_record   an image sent and written: ``file``, ``sha256``, ``bytes``, ``format``,
+                       ``width``, ``height``, ``request_id``; ``copied_from`` null
+    copied_record      an image written from another item's (same request): the same fields,
+                       ``copied_from`` saying where from, ``attempts`` 0
+    failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why
+
+Reading goes the other way: :meth:`ImageRecord.from_record` keeps, from any line of a manifest
+(of today's runner or an older one), the fields that resuming and copying need, typed; a value
+of the wrong type reads as missing, so such a record never counts as finished.
+
+Example:
+    >>> from flux2prompt import scene
+    >>> from flux2prompt.batch import BatchJob, plan_items, template, zipped
+    >>> job = BatchJob(name="x", template=template(lambda city: scene(city)),
+    ...                source=zipped(city=["Oslo"]), output="{city}.{ext}", seeds=4)
+    >>> item = next(plan_items(job))
+    >>> image = ImageRecord(index=0, request_fingerprint=item.key, file="Oslo.jpg",
+    ...                     sha256="sha256:00", bytes=3, format="jpeg", width=8, height=8)
+    >>> record = generated_record("x", item, Timing.start(), 1, image)
+    >>> list(record)[:4], record["file"], record["copied_from"]
+    (['job', 'index', 'status', 'variables'], 'Oslo.jpg', None)
+    >>> ImageRecord.from_record(record) == image
+    True
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeAlias, TypedDict
+
+from flux2prompt.batch._plan import PlannedItem
+from flux2prompt.transport import APIError
+
+__all__ = [
+    "CopiedFrom",
+    "ErrorInfo",
+    "FailedRecord",
+    "ImageRecord",
+    "Json",
+    "ManifestRecord",
+    "OkRecord",
+    "Timing",
+    "copied_record",
+    "failed_record",
+    "generated_record",
+]
+
+#: A JSON value, as a manifest holds it.
+Json: TypeAlias = "dict[str, Json] | list[Json] | str | int | float | bool | None"
+
+
+class ErrorInfo(TypedDict):
+    """Why an item failed: the error's class name, its (scrubbed) message, status and code."""
+
+    type: str
+    message: str
+    status: int | None
+    code: int | None
+
+
+class CopiedFrom(TypedDict):
+    """Where a copied image came from (``file`` is null when the original failed)."""
+
+    request_fingerprint: str | None
+    index: int | None
+    file: str | None
+
+
+class _Leading(TypedDict):
+    """The fields every record starts with: the item, its variables and its request."""
+
+    job: str
+    index: int
+    status: Literal["ok", "failed"]
+    variables: dict[str, Json]
+    seed: int | None
+    model: str
+    parameters: dict[str, Json]
+    prompt: Json
+    prompt_fingerprint: str
+    request_fingerprint: str
+
+
+class OkRecord(_Leading):
+    """The line of an image written (sent, or copied from another item's)."""
+
+    file: str
+    sha256: str | None
+    bytes: int | None
+    format: str | None
+    width: int | None
+    height: int | None
+    error: None
+    request_id: str | None
+    copied_from: CopiedFrom | None
+    attempts: int
+    started_at: str
+    finished_at: str
+    elapsed: float
+
+
+class FailedRecord(_Leading):
+    """The line of an item without an image; it has no image fields, as it never had."""
+
+    file: None
+    sha256: None
+    error: ErrorInfo
+    request_id: str | None
+    copied_from: CopiedFrom | None
+    attempts: int
+    started_at: str
+    finished_at: str
+    elapsed: float
+
+
+#: One line of the manifest, as the runner writes it.
+ManifestRecord: TypeAlias = OkRecord | FailedRecord
+
+
+def _now() -> str:
+    return (
+        datetime.datetime.now(datetime.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When an item's work started: the wall clock for ``started_at``, a monotonic clock for
+    ``elapsed``; the record's ``finished_at`` is taken when it is built."""
+
+    started_at: str
+    clock: float
+
+    @classmethod
+    def start(cls) -> Timing:
+        """Start the clocks now."""
+        return cls(_now(), time.perf_counter())
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """The fields of an ``ok`` record that resuming and copying need: which item, which file,
+    and what the file must hold to count as intact."""
+
+    index: int | None
+    request_fingerprint: str
+    file: str | None
+    sha256: str | None
+    bytes: int | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, object]) -> ImageRecord:
+        """The image fields of a manifest line (``request_fingerprint`` is checked on reading)."""
+        return cls(
+            index=_int(record.get("index")),
+            request_fingerprint=str(record["request_fingerprint"]),
+            file=_str(record.get("file")),
+            sha256=_str(record.get("sha256")),
+            bytes=_int(record.get("bytes")),
+            format=_str(record.get("format")),
+            width=_int(record.get("width")),
+            height=_int(record.get("height")),
+            request_id=_str(record.get("request_id")),
+        )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class _Trailing(TypedDict):
+    attempts: int
+    started_at: str
+    finished_at: str
+    elapsed: float
+
+
+def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _Leading:
+    request = item.request
+    variant = item.variant
+    return {
+        "job": job,
+        "index": item.index,
+        "status": status,
+        "variables": dict(variant.variables),
+        "seed": variant.seed,
+        "model": request.model.id,
+        "parameters": dict(request.params),
+        "prompt": json.loads(request.prompt),
+        "prompt_fingerprint": request.prompt_fingerprint,
+        "request_fingerprint": request.fingerprint,
+    }
+
+
+def _trailing(timing: Timing, attempts: int) -> _Trailing:
+    return {
+        "attempts": attempts,
+        "started_at": timing.started_at,
+        "finished_at": _now(),
+        "elapsed": round(time.perf_counter() - timing.clock, 4),
+    }
+
+
+def _ok(
+    job: str,
+    item: PlannedItem,
+    timing: Timing,
+    attempts: int,
+    file: str,
+    image: ImageRecord,
+    copied_from: CopiedFrom | None,
+) -> OkRecord:
+    return {
+        **_leading(job, item, "ok"),
+        "file": file,
+        "sha256": image.sha256,
+        "bytes": image.bytes,
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+        "error": None,
+        "request_id": image.request_id,
+        "copied_from": copied_from,
+        **_trailing(timing, attempts),
+    }
+
+
+def generated_record(
+    job: str, item: PlannedItem, timing: Timing, attempts: int, image: ImageRecord
+) -> OkRecord:
+    """The record of an image sent for ``item`` and written to ``image.file``.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, plan_items, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda c: scene(c)),
+        ...                source=zipped(c=["fog"]), output="{c}.{ext}")
+        >>> item = next(plan_items(job))
+        >>> image = ImageRecord(0, item.key, "fog.jpg", "sha256:00", 3, "jpeg", 8, 8, "ray")
+        >>> generated_record("x", item, Timing.start(), 2, image)["attempts"]
+        2
+    """
+    assert image.file is not None
+    return _ok(job, item, timing, attempts, image.file, image, None)
+
+
+def copied_record(
+    job: str, item: PlannedItem, timing: Timing, source: ImageRecord, file: str
+) -> OkRecord:
+    """The record of ``item`` written to ``file`` from the image ``source`` records.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, plan_items, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda c: scene(c)),
+        ...                source=zipped(c=["fog", "fog"], n=[1, 2]), output="{n}.{ext}")
+        >>> copy = list(plan_items(job))[1]
+        >>> source = ImageRecord(0, copy.key, "1.jpg", "sha256:00", 3, "jpeg", 8, 8)
+        >>> record = copied_record("x", copy, Timing.start(), source, "2.jpg")
+        >>> record["copied_from"]["file"], record["attempts"]
+        ('1.jpg', 0)
+    """
+    copied_from: CopiedFrom = {
+        "request_fingerprint": source.request_fingerprint,
+        "index": source.index,
+        "file": source.file,
+    }
+    return _ok(job, item, timing, 0, file, source, copied_from)
+
+
+def failed_record(
+    job: str,
+    item: PlannedItem,
+    timing: Timing,
+    attempts: int,
+    error: APIError,
+    message: str,
+    *,
+    request_id: str | None,
+    copied_from: CopiedFrom | None = None,
+) -> FailedRecord:
+    """The record of ``item`` failing with ``error``; ``message`` is its scrubbed text.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, plan_items, template, zipped
+        >>> from flux2prompt.transport._errors import make_status_error
+        >>> job = BatchJob(name="x", template=template(lambda c: scene(c)),
+        ...                source=zipped(c=["fog"]), output="{c}.{ext}")
+        >>> item = next(plan_items(job))
+        >>> error = make_status_error(500, {}, b"")
+        >>> record = failed_record("x", item, Timing.start(), 1, error, str(error),
+        ...                        request_id=None)
+        >>> record["status"], record["file"], record["error"]["status"], "bytes" in record
+        ('failed', None, 500, False)
+    """
+    status = getattr(error, "status_code", None)
+    code = getattr(error, "code", None)
+    return {
+        **_leading(job, item, "failed"),
+        "file": None,
+        "sha256": None,
+        "error": {
+            "type": type(error).__name__,
+            "message": message,
+            "status": status if isinstance(status, int) else None,
+            "code": code if isinstance(code, int) else None,
+        },
+        "request_id": request_id,
+        "copied_from": copied_from,
+        **_trailing(timing, attempts),
+    }
