@@ -62,22 +62,23 @@ from flux2prompt._templates import (
     template,
     zipped,
 )
-from flux2prompt._versioning import (
-    DiffEntry,
-    Lock,
-    LockCheck,
-    PromptDiff,
-    build_lock,
-    check_lock,
-    diff,
-    diff_sources,
-    read_lock,
-    write_lock,
-)
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time these names are loaded on first use by
-    # __getattr__ below, so `import flux2prompt` to build prompts does not import httpx and anyio.
+    # __getattr__ below, so `import flux2prompt` to build prompts does not import httpx and anyio,
+    # nor the versioning machinery (git, lockfiles) that only `lock` and `diff` use.
+    from flux2prompt._versioning import (
+        DiffEntry,
+        Lock,
+        LockCheck,
+        PromptDiff,
+        build_lock,
+        check_lock,
+        diff,
+        diff_sources,
+        read_lock,
+        write_lock,
+    )
     from flux2prompt.transport import (
         APIConnectionError,
         APIError,
@@ -180,12 +181,25 @@ __all__ = [
 
 _publish(__name__, globals(), __all__)
 
-# The transport's names, loaded on first access (PEP 562): composing prompts is the common case,
-# and the HTTP stack behind the transport is most of the package's import time.
+# The transport's and versioning's names, loaded on first access (PEP 562): composing prompts is
+# the common case, and the HTTP stack behind the transport is most of the package's import time.
+_VERSIONING_NAMES = (
+    "DiffEntry",
+    "Lock",
+    "LockCheck",
+    "PromptDiff",
+    "build_lock",
+    "check_lock",
+    "diff",
+    "diff_sources",
+    "read_lock",
+    "write_lock",
+)
 __getattr__, __dir__ = _lazy_exports(
     __name__,
     globals(),
-    dict.fromkeys(
+    dict.fromkeys(_VERSIONING_NAMES, "flux2prompt._versioning")
+    | dict.fromkeys(
         (
             "APIConnectionError",
             "APIError",

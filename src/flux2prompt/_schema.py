@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import jsonschema_rs
@@ -69,6 +69,11 @@ SCHEMA_VERSION = 1
 MAX_DEPTH = 64
 
 
+# The packaged schemas sit beside this module (importlib.resources is slower to import than the
+# read it saves, and every command reads a schema).
+_SCHEMAS = Path(__file__).with_name("schemas")
+
+
 @cache
 def packaged_schema(name: str) -> dict[str, Any]:
     """The packaged JSON Schema ``schemas/NAME``, read once; copy it before handing it out.
@@ -76,7 +81,13 @@ def packaged_schema(name: str) -> dict[str, Any]:
     >>> packaged_schema("batch-job.schema.json")["title"]
     'flux2prompt batch job'
     """
-    text = resources.files("flux2prompt").joinpath("schemas", name).read_text(encoding="utf-8")
+    path = _SCHEMAS / name
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:  # an install that is not a folder (a zip): let importlib find the file
+        from importlib import resources
+
+        text = resources.files("flux2prompt").joinpath("schemas", name).read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

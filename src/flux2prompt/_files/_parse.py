@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,6 +85,8 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
     >>> parse_toml('name = "x"\\n[prompt]\\nscene = "s"\\n', "x.toml")
     {'name': 'x', 'prompt': {'scene': 's'}}
     """
+    import tomllib  # here: reading a .json file, the common case, does not need it
+
     text = _decode(data, source)
     try:
         document = tomllib.loads(text)

@@ -7,10 +7,12 @@ a bad ``--profile`` value) into one line on stderr and exit code 2, never a trac
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 
 import typer
+from typer.models import CommandInfo
 
 from flux2prompt.cli import _batch, _emulator, _generate, _prompt, _versioning
 from flux2prompt.cli._app import app
@@ -28,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     try:
-        status = app(args=args, prog_name="flux2-prompt", standalone_mode=False)
+        status = _app_for(args)(args=args, prog_name="flux2-prompt", standalone_mode=False)
     except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
@@ -50,3 +52,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"error: {exc.format_message()}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
+
+
+def _placeholder() -> None:
+    """Never run: it keeps a narrowed app a group, so ``flux2-prompt NAME ...`` still parses."""
+
+
+def _app_for(args: Sequence[str]) -> typer.Typer:
+    """The app with only the command that ``args`` names, or the whole app.
+
+    typer builds a click command, with every option's annotations evaluated, for each command
+    of the app on every run; a run uses one. A run that names a command gets an app holding
+    just that command (and a hidden placeholder that keeps it a group), so usage lines, help and
+    errors read exactly as with the whole app. Anything else (``--help``, a typo that wants a
+    did-you-mean) gets the whole app.
+    """
+    name = args[0] if args else ""
+    narrowed = copy.copy(app)
+    for info in app.registered_commands:
+        callback = info.callback
+        if name == (info.name or (callback.__name__.replace("_", "-") if callback else "")):
+            narrowed.registered_commands = [
+                info,
+                CommandInfo(name="\0placeholder", callback=_placeholder, hidden=True),
+            ]
+            narrowed.registered_groups = []
+            return narrowed
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        if sub is not None and name in (group.name, sub.info.name):
+            narrowed.registered_commands = []
+            narrowed.registered_groups = [group]
+            return narrowed
+    return app

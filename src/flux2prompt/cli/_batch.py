@@ -15,27 +15,18 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flux2prompt._errors import PromptError
-from flux2prompt.batch import (
-    BatchReport,
-    BatchRunner,
-    DryRun,
-    RichProgress,
-    Shard,
-    load_job,
-    merge_manifests,
-    read_manifest,
-    write_gallery,
-)
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import echo_data, fail, handle_errors, print_error, stderr, stdout
+
+if TYPE_CHECKING:
+    from flux2prompt.batch import BatchReport, DryRun
 
 __all__ = ["batch", "manifest_app", "merge"]
 
@@ -172,6 +163,11 @@ def batch(
     Finished items (in OUT/manifest.jsonl, with a file whose sha256 matches) are skipped and
     failed ones retried. See docs/batch.md for the job file format.
     """
+    # Imported here: the runner brings asyncio and the HTTP stack, which only this command needs.
+    import asyncio
+
+    from flux2prompt.batch import BatchRunner, RichProgress, Shard, load_job
+
     if emulator and base_url:
         fail("--emulator and --base-url exclude each other")
     try:
@@ -222,6 +218,8 @@ def merge(
 
     Merging the manifests of every shard gives the records of an unsharded run.
     """
+    from flux2prompt.batch import merge_manifests, read_manifest, write_gallery
+
     with handle_errors(show_warnings=True):
         report = merge_manifests(manifests, out)
         stdout.print(

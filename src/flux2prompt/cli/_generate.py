@@ -23,10 +23,11 @@ import typer
 from flux2prompt._files._source import load_source, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
-from flux2prompt.transport import DEFAULT_MODEL, ImageResult, WorkersAI, estimate_cost
+from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from flux2prompt.batch import EmulatorEndpoint
+    from flux2prompt.transport import ImageResult
 
 __all__ = ["generate"]
 
@@ -160,6 +161,9 @@ def generate(
         parameters = {**loaded.parameters, **{k: v for k, v in options.items() if v is not None}}
         if seed is not None:
             parameters["seed"] = seed
+        # Imported here: the HTTP stack is for the commands that send, not for the command line.
+        from flux2prompt.transport import WorkersAI, estimate_cost
+
         with _emulated(emulator, out_format) as endpoint:
             client = (
                 WorkersAI(

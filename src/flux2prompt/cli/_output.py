@@ -4,10 +4,12 @@ Three rules keep the command line scriptable:
 
 - Machine output (JSON, fingerprints) goes to stdout through :func:`echo_data` as raw UTF-8,
   with nothing else mixed in, so ``flux2-prompt compile x.json | jq`` always works.
-- Human messages go through :data:`stdout` / :data:`stderr`, two rich consoles that never wrap
-  lines and never interpret markup, emoji codes or highlighting in the text they are given
+- Human messages go through :func:`say` (one plain line, the common case: ``validate`` and
+  ``lint`` print one per file) or :data:`stdout` / :data:`stderr`, two rich consoles that never
+  wrap lines and never interpret markup, emoji codes or highlighting in the text they are given
   (user text such as ``[0]`` or ``:smile:`` prints as itself). Style on purpose with
-  ``style=...`` or a :class:`rich.text.Text`.
+  ``style=...`` or a :class:`rich.text.Text`. The consoles are made on first use: rich is a
+  large import, and a command that prints plain lines never loads it.
 - Errors are one line each, ``error: ...`` on stderr, and never a traceback. Exit codes:
   ``0`` success, ``1`` an invalid prompt, a failed request (or any other library error), ``2``
   a wrong invocation: unreadable input (:class:`~flux2prompt.SourceError`), a parameter refused
@@ -38,14 +40,20 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
-from flux2prompt.transport import APIError, ConfigurationError, ParameterError
+from flux2prompt._errors import (
+    ConfigurationError,
+    Flux2PromptError,
+    ParameterError,
+    PromptValidationError,
+    SourceError,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "EXIT_INVALID",
@@ -58,6 +66,7 @@ __all__ = [
     "handle_errors",
     "print_error",
     "print_warnings",
+    "say",
     "stderr",
     "stdout",
 ]
@@ -109,21 +118,63 @@ class _UTF8Stream:
 
 _NOWHERE = io.StringIO()
 
-# soft_wrap: a long line stays one line in a pipe.
-stdout = Console(
-    file=_UTF8Stream("stdout"),  # type: ignore[arg-type]
-    soft_wrap=True,
-    markup=False,
-    emoji=False,
-    highlight=False,
-)
-stderr = Console(
-    file=_UTF8Stream("stderr"),  # type: ignore[arg-type]
-    soft_wrap=True,
-    markup=False,
-    emoji=False,
-    highlight=False,
-)
+# What rich leaves out of any text it prints (bell, backspace, vertical tab, form feed, carriage
+# return): say() leaves out the same, so a line reads the same with and without rich.
+_CONTROL_CODES = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+class _LazyConsole:
+    """A rich console for ``sys.<name>``, made on first use (importing rich costs ~30 ms)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._console: Console | None = None
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self._real(), attribute)
+
+    # Dunder methods are looked up on the type, not through __getattr__: forward the ones rich
+    # uses (a progress display enters its console as a context manager).
+    def __enter__(self) -> Console:
+        return self._real().__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._real().__exit__(*exc_info)
+
+    def _real(self) -> Console:
+        console = self._console
+        if console is None:
+            from rich.console import Console
+
+            # soft_wrap: a long line stays one line in a pipe.
+            console = Console(
+                file=_UTF8Stream(self._name),  # type: ignore[arg-type]
+                soft_wrap=True,
+                markup=False,
+                emoji=False,
+                highlight=False,
+            )
+            self._console = console
+        return console
+
+
+stdout = cast("Console", _LazyConsole("stdout"))
+stderr = cast("Console", _LazyConsole("stderr"))
+
+
+def say(line: str, *, err: bool = False) -> None:
+    """Print one plain line to stdout (stderr with ``err=True``) as raw UTF-8, without rich.
+
+    >>> say("prompts/hero.json: ok")
+    prompts/hero.json: ok
+    """
+    stream = _UTF8Stream("stderr" if err else "stdout")
+    try:
+        stream.write(line.translate(_CONTROL_CODES) + "\n")
+    except BrokenPipeError:
+        # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def echo_data(text: str) -> None:
@@ -148,9 +199,15 @@ def echo_data(text: str) -> None:
 
 
 def print_error(message: str) -> None:
-    """Print ``error: message`` to stderr on one line."""
+    """Print ``error: message`` to stderr on one line (``error:`` in bold red on a terminal)."""
+    message = message.replace("\n", " ")
+    if not _UTF8Stream("stderr").isatty():
+        say(f"error: {message}", err=True)  # what rich would print, without loading it
+        return
+    from rich.text import Text
+
     line = Text("error:", style="bold red")
-    line.append(" " + message.replace("\n", " "))
+    line.append(" " + message)
     stderr.print(line)
 
 
@@ -190,8 +247,9 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
     if isinstance(exc, PromptValidationError):
         return [f"{prefix}{issue}" for issue in exc.issues]
     message = str(exc).replace("\n", " ")
-    if isinstance(exc, APIError) and exc.attempts > 1:
-        message += f" (gave up after {exc.attempts} attempts)"
+    attempts = getattr(exc, "attempts", 1)  # an APIError of the transport, after retries
+    if isinstance(attempts, int) and attempts > 1:
+        message += f" (gave up after {attempts} attempts)"
     if (isinstance(exc, SourceError) and exc.source) or message.startswith(prefix):
         prefix = ""  # the message names its file already
     return [prefix + message]
@@ -200,7 +258,7 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
 def print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:
     """Print each warning as ``warning: message`` on stderr."""
     for warning in caught:
-        stderr.print(f"warning: {warning.message}")
+        say(f"warning: {warning.message}", err=True)
 
 
 @contextlib.contextmanager

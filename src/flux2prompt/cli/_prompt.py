@@ -36,7 +36,7 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
     print_error,
-    stdout,
+    say,
 )
 from flux2prompt.cli._source import ProfileOption
 
@@ -91,7 +91,7 @@ def _each_prompt(
             prompt = resolve_source(given, profile=profile)
         except PromptError as exc:
             for line in error_lines(exc, source):
-                stdout.print(line)
+                say(line)
             yield source, None, EXIT_INVALID
         except Flux2PromptError as exc:
             for line in error_lines(exc, source):
@@ -111,7 +111,7 @@ def validate(sources: SourcesArgument, profile: ProfileOption = "flux2") -> None
     worst = EXIT_OK
     for source, prompt, code in _each_prompt(sources, profile):
         if prompt is not None:
-            stdout.print(f"{source}: ok")
+            say(f"{source}: ok")
         worst = max(worst, code)
     raise typer.Exit(worst)
 
@@ -168,9 +168,9 @@ def lint_command(
         warnings = lint(prompt, ignore=codes)
         for warning in warnings:
             fix = f" (fix: {warning.fix})" if warning.fix else ""
-            stdout.print(f"{source}: {warning.code} {warning.path}: {warning.message}{fix}")
+            say(f"{source}: {warning.code} {warning.path}: {warning.message}{fix}")
         if not warnings:
-            stdout.print(f"{source}: ok")
+            say(f"{source}: ok")
         # Notes (severity "info") are shown but do not fail --strict.
         warned = warned or any(getattr(w, "severity", "warning") == "warning" for w in warnings)
     if strict and warned:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from flux2prompt._errors import FileValidationError, Flux2PromptError
 from flux2prompt._versioning import (
@@ -35,7 +34,7 @@ from flux2prompt._versioning import (
     write_lock,
 )
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, echo_data, handle_errors, print_error, stderr
+from flux2prompt.cli._output import EXIT_INVALID, echo_data, handle_errors, print_error, say
 from flux2prompt.cli._output import stdout as out
 
 __all__ = ["diff_command", "lock_command"]
@@ -46,6 +45,8 @@ _STYLES = {"+": "green", "-": "red", "~": "yellow"}
 def _print_line(line: str) -> None:
     stripped = line.lstrip()
     style = _STYLES.get(stripped[:1]) if stripped[1:2] == " " else None
+    from rich.text import Text  # a diff is shown in colour on a terminal
+
     out.print(Text(line, style=style or ""))
 
 
@@ -89,6 +90,8 @@ def diff_command(
     elif not result:
         out.print(f"no differences between {a} and {b}")
     else:
+        from rich.text import Text
+
         out.print(Text(f"--- {a}\n+++ {b}", style="bold"))
         for line in result.render().splitlines():
             _print_line(line)
@@ -150,7 +153,7 @@ def lock_command(
     count = len(current.prompts)
     noun = "prompt" if count == 1 else "prompts"
     if not current.prompts:
-        stderr.print("warning: no prompt files found (*.prompt.toml, *.prompt.json)")
+        say("warning: no prompt files found (*.prompt.toml, *.prompt.json)", err=True)
     if result is None:  # no --check: the lockfile was written, or was already up to date
         state = "wrote" if written else "unchanged:"
         out.print(f"{state} {file} ({count} {noun})")
