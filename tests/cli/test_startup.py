@@ -95,3 +95,18 @@ def test_the_probe_sees_what_a_sending_command_imports(project: Path) -> None:
     # The check can fail: generate does bring the HTTP client (it is about to send).
     imported = _imports_after(["generate", "fox.json", "--out", "x.png", "--emulator"], project)
     assert "httpx" in imported
+
+
+def test_the_table_of_command_modules_names_every_command() -> None:
+    # A command missing from the table would only be reachable through the whole app (and a
+    # stale entry would stop its command): the table and the app agree, in --help's order.
+    import flux2prompt.cli as cli
+
+    registered = [
+        info.name or (info.callback.__name__ if info.callback else "")
+        for info in cli.app.registered_commands
+    ] + [
+        group.name or (group.typer_instance.info.name if group.typer_instance else "")
+        for group in cli.app.registered_groups
+    ]
+    assert sorted(registered) == sorted(cli._COMMAND_MODULES)

@@ -8,18 +8,45 @@ a bad ``--profile`` value) into one line on stderr and exit code 2, never a trac
 from __future__ import annotations
 
 import copy
+import importlib
 import sys
 from collections.abc import Sequence
 
 import typer
 from typer.models import CommandInfo
 
-from flux2prompt.cli import _batch, _emulator, _generate, _prompt, _versioning
-from flux2prompt.cli._app import app
+from flux2prompt.cli import _app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (_prompt, _generate, _emulator, _batch, _versioning)
+# The module that registers each command, in the order of `flux2-prompt --help`. A run imports
+# only the module of the command it names: `validate` never loads the batch runner's imports.
+_COMMAND_MODULES = {
+    "batch": "_batch",
+    "manifest": "_batch",
+    "emulator": "_emulator",
+    "generate": "_generate",
+    "compile": "_prompt",
+    "validate": "_prompt",
+    "lint": "_prompt",
+    "fingerprint": "_prompt",
+    "schema": "_prompt",
+    "diff": "_versioning",
+    "lock": "_versioning",
+}
+
+
+def _register(*modules: str) -> typer.Typer:
+    for module in modules:
+        importlib.import_module(f"{__name__}.{module}")
+    return _app.app
+
+
+def __getattr__(name: str) -> object:
+    # `flux2prompt.cli.app` is the whole app, every command registered (for tests and tools).
+    if name == "app":
+        return _register(*dict.fromkeys(_COMMAND_MODULES.values()))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -68,6 +95,10 @@ def _app_for(args: Sequence[str]) -> typer.Typer:
     did-you-mean) gets the whole app.
     """
     name = args[0] if args else ""
+    module = _COMMAND_MODULES.get(name)
+    if module is None:
+        return _register(*dict.fromkeys(_COMMAND_MODULES.values()))
+    app = _register(module)
     narrowed = copy.copy(app)
     for info in app.registered_commands:
         callback = info.callback
@@ -84,4 +115,4 @@ def _app_for(args: Sequence[str]) -> typer.Typer:
             narrowed.registered_commands = []
             narrowed.registered_groups = [group]
             return narrowed
-    return app
+    raise AssertionError(f"{name!r} is in _COMMAND_MODULES but {module} did not register it")
