@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pydantic
 import pytest
 
+import flux2prompt
 from flux2prompt import (
     Camera,
     CameraAngle,
@@ -19,7 +23,7 @@ from flux2prompt import (
     load,
     scene,
 )
-from flux2prompt._model import KNOWN_KEYS
+from flux2prompt._model import KNOWN_KEYS, attach_compiled, extras_of
 
 WIRE_ORDER = (
     "scene",
@@ -276,3 +280,34 @@ def test_empty_lists_are_refused_by_schema_and_model_alike(key: str) -> None:
     ]
     with pytest.raises(ValidationError):
         Prompt.model_validate(document)
+
+
+def test_the_compile_cache_is_attached_by_one_helper() -> None:
+    prompt = load({"scene": "dunes"})
+    assert extras_of(prompt) == ()
+    same = attach_compiled(prompt, extras=(("seed_hint", "7"),))
+    assert same is prompt
+    assert prompt.extras == {"seed_hint": 7}
+    assert prompt.to_json() == '{"scene":"dunes","seed_hint":7}'
+    # A copy keeps the extras; one with an update is validated and compiled afresh.
+    assert prompt.model_copy(update={"mood": "calm"}).to_json() == (
+        '{"scene":"dunes","mood":"calm","seed_hint":7}'
+    )
+    built = scene("dunes").extra("seed_hint", 7).compile()
+    assert extras_of(built) == (("seed_hint", "7"),)
+    assert built == prompt
+
+
+def test_only_the_model_writes_pydantic_internals() -> None:
+    # The compile cache has one writer (attach_compiled); no other module reaches into pydantic's
+    # slots. _load.py keeps one line until it moves to the helper (its split is under way).
+    root = Path(flux2prompt.__file__).parent
+    pattern = re.compile(r"__pydantic_private__|\"_wire\"|__dict__\[")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name not in ("_model.py", "_load.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

@@ -29,7 +29,15 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
-from flux2prompt._model import KNOWN_KEYS, Camera, Profile, Prompt, Subject, TextElement
+from flux2prompt._model import (
+    KNOWN_KEYS,
+    Camera,
+    Profile,
+    Prompt,
+    Subject,
+    TextElement,
+    attach_compiled,
+)
 from flux2prompt._schema import json_data
 from flux2prompt._text import check_language_tag, clean_text
 
@@ -487,10 +495,9 @@ class PromptBuilder:
             text=self._text,
         )
         if self._extras:
-            prompt.__pydantic_private__ = {"_extras": self._extras}
+            attach_compiled(prompt, extras=self._extras)
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
-        prompt.__dict__["_wire"] = compile_json(prompt, profile)
-        return prompt
+        return attach_compiled(prompt, wire=compile_json(prompt, profile))
 
     def __repr__(self) -> str:
         set_parts = [

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
+from flux2prompt._model import extras_of
 from flux2prompt._schema import check_document
 
 if TYPE_CHECKING:
@@ -62,10 +63,7 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     core = core_document(prompt)
     check_document(core, profile)
     text = to_json(core).decode()
-    # Read the private attribute from its slot: prompt._extras goes through pydantic's
-    # __getattr__, which costs as much as the JSON writing.
-    private = prompt.__pydantic_private__
-    extras = private.get("_extras") if private else None
+    extras = extras_of(prompt)
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)
         text = f"{text[:-1]},{tail}}}" if core else f"{{{tail}}}"

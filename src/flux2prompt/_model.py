@@ -57,6 +57,8 @@ __all__ = [
     "ShotDistance",
     "Subject",
     "TextElement",
+    "attach_compiled",
+    "extras_of",
 ]
 
 _T = TypeVar("_T")
@@ -247,8 +249,8 @@ class _Node(BaseModel):
         update = {by_alias.get(key, key): value for key, value in update.items()}
         fields = {name: getattr(self, name) for name in model_fields}
         copied = type(self)(**{**fields, **update})
-        if self.__pydantic_private__:
-            object.__setattr__(copied, "__pydantic_private__", dict(self.__pydantic_private__))
+        if isinstance(self, Prompt) and isinstance(copied, Prompt):
+            attach_compiled(copied, extras=extras_of(self))
         return copied
 
     def to_dict(self) -> dict[str, Any]:
@@ -443,3 +445,54 @@ class Prompt(_Node):
 KNOWN_KEYS: tuple[str, ...] = tuple(
     field.alias or name for name, field in Prompt.model_fields.items()
 )
+
+
+# -- the compile cache -------------------------------------------------------------------------
+# A Prompt keeps two things pydantic does not know about: its custom extras (in pydantic's private
+# slot, since the model is frozen) and, once compiled, its wire text (in the slot of the
+# ``_wire`` cached property). Both are written here and nowhere else; a Prompt's own methods
+# (to_json, fingerprint, to_prose, display) read them through normal attribute access.
+
+
+def attach_compiled(
+    prompt: Prompt,
+    *,
+    extras: tuple[tuple[str, str], ...] | None = None,
+    wire: str | None = None,
+) -> Prompt:
+    """Attach custom ``extras`` and/or the compiled ``wire`` text to a freshly built ``prompt``.
+
+    The one place that writes a Prompt's private state: the builder, the loader and
+    :meth:`Prompt.model_copy` call it, never pydantic's internals themselves. ``extras`` are
+    (key, compact JSON of the value) pairs, already checked; ``wire`` must be what
+    :func:`~flux2prompt._compile.compile_json` returned for this very prompt (extras included),
+    so ``to_json()`` and ``fingerprint`` read it instead of compiling again. ``None`` leaves a
+    part as it is. Returns ``prompt`` itself.
+
+    >>> from flux2prompt import load
+    >>> p = attach_compiled(load({"scene": "dunes"}), extras=(("seed_hint", "7"),))
+    >>> p.extras, p.to_json()
+    ({'seed_hint': 7}, '{"scene":"dunes","seed_hint":7}')
+    """
+    if extras is not None:
+        # The frozen model refuses normal assignment; its private slot is set as pydantic does.
+        object.__setattr__(prompt, "__pydantic_private__", {"_extras": extras})
+    if wire is not None:
+        # The instance slot of the ``_wire`` cached property: reading it later costs nothing.
+        prompt.__dict__["_wire"] = wire
+    return prompt
+
+
+def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
+    """The custom extras of ``prompt`` as (key, compact JSON) pairs, read straight from its slot.
+
+    ``prompt._extras`` goes through pydantic's ``__getattr__``, which costs as much as writing
+    the JSON; the compiler reads them on every call, so it uses this.
+
+    >>> from flux2prompt import scene
+    >>> extras_of(scene("x").extra("seed_hint", 7).compile())
+    (('seed_hint', '7'),)
+    """
+    private = prompt.__pydantic_private__
+    extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
+    return extras
