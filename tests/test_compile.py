@@ -6,12 +6,20 @@ import hashlib
 import json
 import random
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flux2prompt import PromptValidationError, load, scene, subject, text
-from flux2prompt._compile import compile_json, dumps_compact, fingerprint_of
+from flux2prompt._compile import (
+    compile_json,
+    core_document,
+    dumps_compact,
+    fingerprint_of,
+    wire_document,
+)
+from flux2prompt._model import KNOWN_KEYS
 
 FULL_DOCUMENT: dict[str, Any] = {
     "scene": "a quiet harbour at dawn",
@@ -234,3 +242,43 @@ def test_compiled_prompt_text_is_what_the_subject_and_text_factories_made() -> N
         '"position":"foreground","colors":["#000000"]}],'
         '"text":[{"content":"ACME","placement":"on the mug","color":"#FF5733"}]}'
     )
+
+
+GOLDEN = sorted((Path(__file__).parent.parent / "examples" / "golden").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
+def test_the_assembled_document_is_the_serializers(path: Path) -> None:
+    # A loaded prompt's parts make their wire data on first use; a built one's carry it.
+    document = json.loads(path.read_text(encoding="utf-8"))
+    loaded = load(document, extra_keys=[key for key in document if key not in KNOWN_KEYS])
+    rebuilt = scene().subjects(*loaded.subjects) if loaded.subjects else scene()
+    assert wire_document(loaded) == core_document(loaded)
+    assert wire_document(loaded) == core_document(loaded)  # the second time from the parts
+    assert json.dumps(wire_document(loaded)) == json.dumps(core_document(loaded))
+    assert compile_json(loaded) == loaded.to_json()
+    if loaded.subjects:
+        built = rebuilt.compile()
+        assert wire_document(built) == core_document(built)
+
+
+def test_unusual_values_take_the_serializers_path() -> None:
+    # model_construct validates nothing, so a prompt can hold what validation never leaves.
+    from flux2prompt import Prompt
+    from flux2prompt._model import Position
+
+    odd = Prompt.model_construct(scene=Position.FOREGROUND, effects=("grain",))
+    assert wire_document(odd) == core_document(odd) == {"scene": "foreground", "effects": ["grain"]}
+    assert type(wire_document(odd)["scene"]) is str
+    raw = Prompt.model_construct(scene="x", subjects=({"description": "a dict, not a Subject"},))
+    with pytest.warns(UserWarning, match="serializer"):  # pydantic's, on both paths alike
+        assert wire_document(raw) == core_document(raw)
+
+
+def test_an_invalid_part_is_still_refused_when_compiled() -> None:
+    # Parts built past the model (model_construct) are still held to the schema as a whole.
+    from flux2prompt import Prompt, Subject
+
+    bad = Prompt.model_construct(scene="x", subjects=(Subject.model_construct(pose=""),))
+    with pytest.raises(PromptValidationError, match=r"\$\.subjects\[0\]\.pose"):
+        compile_json(bad)

@@ -36,7 +36,9 @@ from flux2prompt._model import (
     Prompt,
     Subject,
     TextElement,
+    assemble_prompt,
     attach_compiled,
+    construct_checked,
 )
 from flux2prompt._schema import json_data
 from flux2prompt._text import check_language_tag, clean_text
@@ -88,6 +90,11 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
     not also ``expected a number``.
     """
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
+    # Values of the exact types the fields take are checked by the fields' own validators and
+    # the part built directly; anything else (and every error) goes through pydantic.
+    checked = construct_checked(cls, data)
+    if checked is not None:
+        return checked
     try:
         return cls(**data)
     except PydanticValidationError as exc:
@@ -128,12 +135,21 @@ def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(func)
     def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        for name in kwargs:
-            if name not in names and name != "description":
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
-                raise PromptError(f"{func.__name__}(): unknown argument {name!r}; {hint}")
-        return func(*args, **kwargs)
+        # Python refuses an unknown keyword before the body runs, so the names are looked at
+        # only then: a correct call pays for one try block, not a loop over its arguments.
+        try:
+            return func(*args, **kwargs)
+        except TypeError:
+            for name in kwargs:
+                if name not in names and name != "description":
+                    close = difflib.get_close_matches(name, names, n=1)
+                    hint = (
+                        f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
+                    )
+                    raise PromptError(
+                        f"{func.__name__}(): unknown argument {name!r}; {hint}"
+                    ) from None
+            raise
 
     return checked
 
@@ -481,21 +497,24 @@ class PromptBuilder:
         ...     print(exc.issues[0])
         $: missing required key 'subjects' (profile 'cloudflare')
         """
-        prompt = Prompt.model_construct(
-            scene=self._scene,
-            subjects=self._subjects,
-            style=self._style,
-            color_palette=self._palette,
-            lighting=self._lighting,
-            mood=self._mood,
-            background=self._background,
-            composition=self._composition,
-            camera=self._camera,
-            effects=self._effects,
-            text=self._text,
+        # Each part was checked by the method that received it; the whole is validated by
+        # compile_json just below, against the profile's schema.
+        prompt = assemble_prompt(
+            {
+                "scene": self._scene,
+                "subjects": self._subjects,
+                "style": self._style,
+                "color_palette": self._palette,
+                "lighting": self._lighting,
+                "mood": self._mood,
+                "background": self._background,
+                "composition": self._composition,
+                "camera": self._camera,
+                "effects": self._effects,
+                "text": self._text,
+            },
+            self._extras,
         )
-        if self._extras:
-            attach_compiled(prompt, extras=self._extras)
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
         return attach_compiled(prompt, wire=compile_json(prompt, profile))
 
@@ -509,6 +528,7 @@ class PromptBuilder:
 
 
 _new_builder = object.__new__
+_EMPTY = PromptBuilder()
 
 
 def scene(description: str | None = None) -> PromptBuilder:
@@ -519,4 +539,6 @@ def scene(description: str | None = None) -> PromptBuilder:
     """
     if description is None:
         return PromptBuilder()
-    return PromptBuilder(_scene=clean_text(description, where="scene()"))
+    # The frozen dataclass's __init__ sets its 12 fields one guarded call at a time; every
+    # builder method copies an empty builder's state instead, and so does this.
+    return _EMPTY._with(_scene=clean_text(description, where="scene()"))
