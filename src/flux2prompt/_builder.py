@@ -38,7 +38,6 @@ from flux2prompt._model import (
     TextElement,
     assemble_prompt,
     attach_compiled,
-    construct_checked,
 )
 from flux2prompt._schema import json_data
 from flux2prompt._text import check_language_tag, clean_text
@@ -90,13 +89,9 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
     not also ``expected a number``.
     """
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
-    # Values of the exact types the fields take are checked by the fields' own validators and
-    # the part built directly; anything else (and every error) goes through pydantic.
-    checked = construct_checked(cls, data)
-    if checked is not None:
-        return checked
     try:
-        return cls(**data)
+        # What cls(**data) runs, minus the Python frame of BaseModel.__init__ around it.
+        return cls.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except PydanticValidationError as exc:
         errors = exc.errors(include_url=False)
         specific = {

@@ -23,7 +23,7 @@ from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
 from flux2prompt._model import extras_of
-from flux2prompt._schema import check_document
+from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
     from flux2prompt._model import Profile, Prompt
@@ -50,21 +50,11 @@ def core_document(prompt: Prompt) -> dict[str, Any]:
     return data
 
 
-# How each field of a Prompt becomes wire data (the Prompt's field names are its wire keys).
-_TEXT, _TEXTS, _PART, _PARTS = range(4)
-_PROMPT_KINDS = {
-    "scene": _TEXT,
-    "subjects": _PARTS,
-    "style": _TEXT,
-    "color_palette": _TEXTS,
-    "lighting": _TEXT,
-    "mood": _TEXT,
-    "background": _TEXT,
-    "composition": _TEXT,
-    "camera": _PART,
-    "effects": _TEXTS,
-    "text": _PARTS,
-}
+# The Prompt's fields, in wire order; its field names are its wire keys.
+_FIELDS: tuple[str, ...] = (
+    *("scene", "subjects", "style", "color_palette", "lighting", "mood", "background"),
+    *("composition", "camera", "effects", "text"),
+)
 
 
 def wire_document(prompt: Prompt) -> dict[str, Any]:
@@ -72,44 +62,33 @@ def wire_document(prompt: Prompt) -> dict[str, Any]:
 
     pydantic-core's serializer walks every field of every part on each call, which costs about
     as much as validating and writing the document together. A part is immutable, so its wire
-    data is made once (by the builder when it checked the part, or on first use); only the
-    prompt's own fields are read here. Anything but exact ``str`` values (a subclass, say) takes
-    the serializer's path, which knows how to convert it.
+    data is made once, when it is first compiled (see ``_Node._wire_data``); only the prompt's own
+    eleven fields are read here. Validation leaves exact ``str`` values in them; a prompt made
+    with ``model_construct`` may hold a ``str`` subclass, which the schema check converts before
+    validating and ``to_json`` writes as the same text, so the compiled output is the same.
 
     >>> from flux2prompt import scene
     >>> wire_document(scene("dunes").subject("a nomad").compile())
     {'scene': 'dunes', 'subjects': [{'description': 'a nomad'}]}
     """
-    out: dict[str, Any] = {}
+    fields = vars(prompt)
     try:
-        for key, value in vars(prompt).items():
-            if value is None:
-                continue
-            kind = _PROMPT_KINDS.get(key)
-            if kind is None:  # the slot of a cached property (_wire, fingerprint), not a field
-                continue
-            if kind is _TEXT:
-                if type(value) is not str:
-                    raise _Unusual
-                out[key] = value
-            elif kind is _PARTS:
-                out[key] = [part._wire_data for part in value]
-            elif kind is _PART:
-                out[key] = value._wire_data
-            else:
-                for text in value:
-                    if type(text) is not str:
-                        raise _Unusual
-                out[key] = list(value)
-    except (_Unusual, AttributeError, TypeError):
-        # Not what validation leaves behind (model_construct can hold anything): let the
-        # serializer convert it, as it always did.
+        out = {key: fields[key] for key in _FIELDS if fields[key] is not None}
+        if "subjects" in out:
+            out["subjects"] = [part._wire_data for part in out["subjects"]]
+        if "text" in out:
+            out["text"] = [part._wire_data for part in out["text"]]
+        if "camera" in out:
+            out["camera"] = out["camera"]._wire_data
+        if "color_palette" in out:
+            out["color_palette"] = list(out["color_palette"])
+        if "effects" in out:
+            out["effects"] = list(out["effects"])
+    except (AttributeError, KeyError, TypeError):
+        # Not what validation leaves behind (model_construct can hold anything, a dict for a
+        # part, say): let the serializer convert it, as it always did.
         return core_document(prompt)
     return out
-
-
-class _Unusual(Exception):
-    """A value of a prompt that :func:`wire_document` leaves to the serializer."""
 
 
 def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
@@ -123,7 +102,14 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     '{"scene":"dunes","seed_hint":7}'
     """
     core = wire_document(prompt)
-    check_document(core, profile)
+    # The compiled validator's yes, asked directly; for anything else check_document decides
+    # (it converts data that is not plain JSON, and words every issue of an invalid document).
+    try:
+        valid = fast_validator(profile).is_valid(core)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        valid = False
+    if not valid:
+        check_document(core, profile)
     text = to_json(core).decode()
     extras = extras_of(prompt)
     if extras:

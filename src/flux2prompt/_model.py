@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import enum
 import json
-import math
-import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias, TypeVar
 
@@ -61,7 +59,6 @@ __all__ = [
     "TextElement",
     "assemble_prompt",
     "attach_compiled",
-    "construct_checked",
     "extras_of",
 ]
 
@@ -273,9 +270,10 @@ class _Node(BaseModel):
 
     @cached_property
     def _wire_data(self) -> dict[str, Any]:
-        # The compiler's view of this part: its wire form, made once per (immutable) part, and
-        # never handed out (to_dict() makes a fresh copy), so nothing can change it. A part the
-        # builder made carries it from birth (see construct_checked); any other makes it here.
+        # The compiler's view of this part: its wire form, made once per (immutable) part when
+        # it is first compiled, and never handed out (to_dict() makes a fresh copy each time), so
+        # nothing can change it. A part shared by many prompts (a base scene's subjects, say) is
+        # then serialised once, not once per prompt and profile.
         return self.to_dict()
 
 
@@ -516,160 +514,7 @@ def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
     return extras
 
 
-# -- parts the builder has already checked ----------------------------------------------------
-# pydantic's validation of a part costs several microseconds of machinery around the validators
-# above. When every value the builder hands over is of the exact type a field takes, running the
-# field's own validator on it *is* the field's whole rule, so construct_checked runs exactly those
-# functions and builds the part directly. Anything else (a str subclass, a list, an unknown key,
-# a value a validator refuses, a part with nothing in it) is declined, and the caller validates
-# through pydantic as before, so every error keeps its exact wording. A property test holds the
-# two paths to the same parts and the same refusals.
-
-
-class _Declined(Exception):
-    """A value the fast path does not vouch for; pydantic decides about it."""
-
-
-def _checked_text(value: Any) -> str:
-    if type(value) is not str:  # StrictStr takes subclasses too, but converts them: decline
-        raise _Declined
-    return _text(value)
-
-
-def _checked_hex(value: Any) -> str:
-    if type(value) is not str:
-        raise _Declined
-    return _hex(value)
-
-
-def _checked_colors(check: Callable[[str], str]) -> Callable[[Any], tuple[str, ...]]:
-    def checked(value: Any) -> tuple[str, ...]:
-        if type(value) is not tuple or not value:  # NonEmpty: min_length=1
-            raise _Declined
-        out = []
-        for item in value:
-            if type(item) is not str:
-                raise _Declined
-            out.append(check(item))
-        return tuple(out)
-
-    return checked
-
-
-# LanguageTag's Field pattern, as pydantic-core reads it ("$" is the very end of the text).
-_LANGUAGE_SYNTAX = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
-
-
-def _checked_language(value: Any) -> str:
-    if type(value) is not str or not _LANGUAGE_SYNTAX.fullmatch(value):
-        raise _Declined
-    return _language(value)
-
-
-def _checked_number(value: Any) -> int | float:
-    # PositiveNumber: StrictInt > 0 or a finite StrictFloat > 0 (bool is not an int here).
-    kind = type(value)
-    if (kind is int and value > 0) or (kind is float and value > 0 and math.isfinite(value)):
-        return value  # type: ignore[no-any-return]
-    raise _Declined
-
-
-_Rule = Callable[[Any], Any]
-_FAST_RULES: dict[type[_Node], dict[str, _Rule]] = {
-    Subject: {
-        "type": _checked_text,
-        "description": _checked_text,
-        "pose": _checked_text,
-        "action": _checked_text,
-        "position": _checked_text,
-        "color_palette": _checked_colors(_color),
-        "colors": _checked_colors(_hex),
-        "color_match": _checked_text,
-        "detail_preservation": _checked_text,
-    },
-    Camera: {
-        "angle": _checked_text,
-        "distance": _checked_text,
-        "focus": _checked_text,
-        "lens": _checked_text,
-        "lens_mm": _checked_number,
-        "f_number": _checked_text,
-        "iso": _checked_number,
-        "depth_of_field": _checked_text,
-    },
-    TextElement: {
-        "content": _checked_text,
-        "language": _checked_language,
-        "font": _checked_text,
-        "size": _checked_text,
-        "placement": _checked_text,
-        "color": _checked_hex,
-    },
-}
-# Required fields: without one, pydantic reports it missing.
-_REQUIRED: dict[type[_Node], frozenset[str]] = {
-    cls: frozenset(name for name, field in cls.model_fields.items() if field.is_required())
-    for cls in _FAST_RULES
-}
-# (field name, wire key, rule) in field order: the order pydantic keeps and serialises them in.
-_LAYOUT: dict[type[_Node], tuple[tuple[str, str, _Rule], ...]] = {
-    cls: tuple(
-        (name, field.alias or name, _FAST_RULES[cls][name])
-        for name, field in cls.model_fields.items()
-    )
-    for cls in _FAST_RULES
-}
-
-_PartT = TypeVar("_PartT", Subject, Camera, TextElement)
-
-
-def construct_checked(cls: type[_PartT], values: Mapping[str, Any]) -> _PartT | None:
-    """``cls(**values)`` when each value passes its field's own validator as it is, else ``None``.
-
-    ``values`` are Python names with no ``None`` in them. The result is the part pydantic would
-    build (same values, same ``model_fields_set``), made without pydantic's machinery and carrying
-    its wire data for the compiler. ``None`` means "validate through pydantic": that path makes
-    every error message, so declining is always safe.
-
-    >>> construct_checked(Subject, {"description": "a red mug", "colors": ("#abc",)}).colors
-    ('#AABBCC',)
-    >>> construct_checked(Subject, {"description": ""}) is None  # pydantic words the error
-    True
-    """
-    if not values or not _REQUIRED[cls] <= values.keys():
-        return None  # an empty part or a missing field: the model's own error
-    state: dict[str, Any] = {}
-    data: dict[str, Any] = {}
-    found = 0
-    try:
-        for name, key, rule in _LAYOUT[cls]:
-            value = values.get(name)
-            if value is not None:
-                found += 1
-                if not (
-                    rule is _checked_text
-                    and type(value) is str
-                    and value
-                    and value.isascii()
-                    and value.isprintable()
-                ):  # else _text inlined: non-empty printable ASCII is returned as it is
-                    value = rule(value)
-                data[key] = list(value) if type(value) is tuple else value
-            state[name] = value
-    except (ValueError, _Declined):  # the validator refuses it, or it is not vouched for
-        return None
-    if found != len(values):
-        return None  # an unknown key: pydantic names it
-    part = cls.__new__(cls)
-    # What pydantic's own __init__ leaves behind for these models (no extras, no private
-    # attributes), plus the slot of the _wire_data cached property.
-    object.__setattr__(part, "__dict__", state)
-    object.__setattr__(part, "__pydantic_fields_set__", set(values))
-    object.__setattr__(part, "__pydantic_extra__", None)
-    object.__setattr__(part, "__pydantic_private__", None)
-    state["_wire_data"] = data
-    return part
-
+# -- prompts from parts the builder has already checked -----------------------------------------
 
 _PROMPT_FIELDS = tuple(Prompt.model_fields)
 
