@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
-from flux2prompt._model import extras_of
+from flux2prompt._model import extras_of, keep_wire_data, kept_wire_data
 from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
@@ -58,14 +58,15 @@ _FIELDS: tuple[str, ...] = (
 
 
 def wire_document(prompt: Prompt) -> dict[str, Any]:
-    """:func:`core_document` of ``prompt``, assembled from the wire data each part keeps.
+    """:func:`core_document` of ``prompt``, assembled from the wire data its parts keep.
 
-    pydantic-core's serializer walks every field of every part on each call, which costs about
-    as much as validating and writing the document together. A part is immutable, so its wire
-    data is made once, when it is first compiled (see ``_Node._wire_data``); only the prompt's own
-    eleven fields are read here. Validation leaves exact ``str`` values in them; a prompt made
-    with ``model_construct`` may hold a ``str`` subclass, which the schema check converts before
-    validating and ``to_json`` writes as the same text, so the compiled output is the same.
+    pydantic-core's serializer walks every field of every part, which costs about as much as
+    validating and writing the document together. A part is immutable, so the first compile
+    serialises the whole prompt once and each part keeps its share (see ``keep_wire_data``);
+    later compiles, of this prompt under another profile or of any prompt sharing its parts, read
+    only the prompt's own eleven fields. Validation leaves exact ``str`` values in those; a
+    prompt made with ``model_construct`` may hold a ``str`` subclass, which the schema check
+    converts before validating and ``to_json`` writes as the same text, so the output is the same.
 
     >>> from flux2prompt import scene
     >>> wire_document(scene("dunes").subject("a nomad").compile())
@@ -74,20 +75,33 @@ def wire_document(prompt: Prompt) -> dict[str, Any]:
     fields = vars(prompt)
     try:
         out = {key: fields[key] for key in _FIELDS if fields[key] is not None}
-        if "subjects" in out:
-            out["subjects"] = [part._wire_data for part in out["subjects"]]
-        if "text" in out:
-            out["text"] = [part._wire_data for part in out["text"]]
-        if "camera" in out:
-            out["camera"] = out["camera"]._wire_data
-        if "color_palette" in out:
-            out["color_palette"] = list(out["color_palette"])
-        if "effects" in out:
-            out["effects"] = list(out["effects"])
-    except (AttributeError, KeyError, TypeError):
-        # Not what validation leaves behind (model_construct can hold anything, a dict for a
-        # part, say): let the serializer convert it, as it always did.
+        subjects, texts, camera = out.get("subjects"), out.get("text"), out.get("camera")
+        complete = True
+        if subjects is not None:
+            out["subjects"] = kept = [kept_wire_data(part) for part in subjects]
+            complete = None not in kept
+        if texts is not None and complete:
+            out["text"] = kept = [kept_wire_data(part) for part in texts]
+            complete = None not in kept
+        if camera is not None and complete:
+            out["camera"] = kept_camera = kept_wire_data(camera)
+            complete = kept_camera is not None
+    except (AttributeError, KeyError, TypeError):  # not what validation leaves: the serializer's
         return core_document(prompt)
+    if not complete:
+        # A part not compiled before: one serializer call for the whole prompt, and every part
+        # keeps its share for next time.
+        core = core_document(prompt)
+        for part, data in zip(subjects or (), core.get("subjects", ()), strict=False):
+            keep_wire_data(part, data)
+        for part, data in zip(texts or (), core.get("text", ()), strict=False):
+            keep_wire_data(part, data)
+        if camera is not None and "camera" in core:
+            keep_wire_data(camera, core["camera"])
+        return core
+    for key in ("color_palette", "effects"):
+        if key in out:
+            out[key] = list(out[key])
     return out
 
 

@@ -60,6 +60,8 @@ __all__ = [
     "assemble_prompt",
     "attach_compiled",
     "extras_of",
+    "keep_wire_data",
+    "kept_wire_data",
 ]
 
 _T = TypeVar("_T")
@@ -267,14 +269,6 @@ class _Node(BaseModel):
             self, mode="json", by_alias=True, exclude_none=True
         )
         return data
-
-    @cached_property
-    def _wire_data(self) -> dict[str, Any]:
-        # The compiler's view of this part: its wire form, made once per (immutable) part when
-        # it is first compiled, and never handed out (to_dict() makes a fresh copy each time), so
-        # nothing can change it. A part shared by many prompts (a base scene's subjects, say) is
-        # then serialised once, not once per prompt and profile.
-        return self.to_dict()
 
 
 class Subject(_Node):
@@ -512,6 +506,42 @@ def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
     private = prompt.__pydantic_private__
     extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
     return extras
+
+
+# -- the wire data of a part ---------------------------------------------------------------------
+# The compiler's view of a part (a Subject, Camera or TextElement): its wire form as JSON data.
+# A part is immutable, so the data made when a part is first compiled holds for every later
+# compile, of the same prompt or of any prompt sharing the part (a base scene's subjects, say).
+# It is kept in the part's instance dict under a name that is not a field, never handed out
+# (to_dict() makes a fresh copy each call), so nothing can change it.
+
+
+def kept_wire_data(part: Any) -> dict[str, Any] | None:
+    """The wire data kept by ``part`` when it was last compiled, or ``None``.
+
+    Raises ``AttributeError`` for what is not a model at all (``model_construct`` can put a dict
+    where a part goes); the compiler then lets the serializer convert it.
+
+    >>> kept_wire_data(Subject(description="a red mug")) is None
+    True
+    """
+    data: dict[str, Any] | None = part.__dict__.get("_wire_data")  # a dict: AttributeError
+    return data
+
+
+def keep_wire_data(part: Any, data: dict[str, Any]) -> None:
+    """Keep ``data``, what pydantic-core's serializer made of ``part``, for later compiles.
+
+    Anything that is not one of the models (``model_construct`` can put a dict where a part
+    goes) keeps nothing.
+
+    >>> mug = Subject(description="a red mug")
+    >>> keep_wire_data(mug, mug.to_dict())
+    >>> kept_wire_data(mug)
+    {'description': 'a red mug'}
+    """
+    if isinstance(part, _Node):
+        vars(part)["_wire_data"] = data
 
 
 # -- prompts from parts the builder has already checked -----------------------------------------
