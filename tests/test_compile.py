@@ -6,20 +6,12 @@ import hashlib
 import json
 import random
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flux2prompt import PromptValidationError, load, scene, subject, text
-from flux2prompt._compile import (
-    compile_json,
-    core_document,
-    dumps_compact,
-    fingerprint_of,
-    wire_document,
-)
-from flux2prompt._model import KNOWN_KEYS
+from flux2prompt._compile import compile_json, dumps_compact, fingerprint_of
 
 FULL_DOCUMENT: dict[str, Any] = {
     "scene": "a quiet harbour at dawn",
@@ -244,37 +236,6 @@ def test_compiled_prompt_text_is_what_the_subject_and_text_factories_made() -> N
     )
 
 
-GOLDEN = sorted((Path(__file__).parent.parent / "examples" / "golden").glob("*.json"))
-
-
-@pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
-def test_the_assembled_document_is_the_serializers(path: Path) -> None:
-    # A loaded prompt's parts make their wire data on first use; a built one's carry it.
-    document = json.loads(path.read_text(encoding="utf-8"))
-    loaded = load(document, extra_keys=[key for key in document if key not in KNOWN_KEYS])
-    rebuilt = scene().subjects(*loaded.subjects) if loaded.subjects else scene()
-    assert wire_document(loaded) == core_document(loaded)
-    assert wire_document(loaded) == core_document(loaded)  # the second time from the parts
-    assert json.dumps(wire_document(loaded)) == json.dumps(core_document(loaded))
-    assert compile_json(loaded) == loaded.to_json()
-    if loaded.subjects:
-        built = rebuilt.compile()
-        assert wire_document(built) == core_document(built)
-
-
-def test_unusual_values_compile_to_what_the_serializer_writes() -> None:
-    # model_construct validates nothing, so a prompt can hold what validation never leaves.
-    from flux2prompt import Prompt
-    from flux2prompt._model import Position
-
-    odd = Prompt.model_construct(scene=Position.FOREGROUND, effects=("grain",))
-    assert wire_document(odd) == core_document(odd) == {"scene": "foreground", "effects": ["grain"]}
-    assert compile_json(odd) == dumps_compact(core_document(odd))
-    raw = Prompt.model_construct(scene="x", subjects=({"description": "a dict, not a Subject"},))
-    with pytest.warns(UserWarning, match="serializer"):  # pydantic's, on both paths alike
-        assert wire_document(raw) == core_document(raw)
-
-
 def test_an_invalid_part_is_still_refused_when_compiled() -> None:
     # Parts built past the model (model_construct) are still held to the schema as a whole.
     from flux2prompt import Prompt, Subject
@@ -282,9 +243,3 @@ def test_an_invalid_part_is_still_refused_when_compiled() -> None:
     bad = Prompt.model_construct(scene="x", subjects=(Subject.model_construct(pose=""),))
     with pytest.raises(PromptValidationError, match=r"\$\.subjects\[0\]\.pose"):
         compile_json(bad)
-
-
-def test_the_assembler_reads_every_known_key_in_wire_order() -> None:
-    from flux2prompt._compile import _FIELDS
-
-    assert _FIELDS == KNOWN_KEYS

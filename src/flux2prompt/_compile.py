@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
-from flux2prompt._model import extras_of, keep_wire_data, kept_wire_data
+from flux2prompt._model import extras_of
 from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
     from flux2prompt._model import Profile, Prompt
 
-__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of", "wire_document"]
+__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of"]
 
 
 def dumps_compact(value: Any) -> str:
@@ -50,61 +50,6 @@ def core_document(prompt: Prompt) -> dict[str, Any]:
     return data
 
 
-# The Prompt's fields, in wire order; its field names are its wire keys.
-_FIELDS: tuple[str, ...] = (
-    *("scene", "subjects", "style", "color_palette", "lighting", "mood", "background"),
-    *("composition", "camera", "effects", "text"),
-)
-
-
-def wire_document(prompt: Prompt) -> dict[str, Any]:
-    """:func:`core_document` of ``prompt``, assembled from the wire data its parts keep.
-
-    pydantic-core's serializer walks every field of every part, which costs about as much as
-    validating and writing the document together. A part is immutable, so the first compile
-    serialises the whole prompt once and each part keeps its share (see ``keep_wire_data``);
-    later compiles, of this prompt under another profile or of any prompt sharing its parts, read
-    only the prompt's own eleven fields. Validation leaves exact ``str`` values in those; a
-    prompt made with ``model_construct`` may hold a ``str`` subclass, which the schema check
-    converts before validating and ``to_json`` writes as the same text, so the output is the same.
-
-    >>> from flux2prompt import scene
-    >>> wire_document(scene("dunes").subject("a nomad").compile())
-    {'scene': 'dunes', 'subjects': [{'description': 'a nomad'}]}
-    """
-    fields = vars(prompt)
-    try:
-        out = {key: fields[key] for key in _FIELDS if fields[key] is not None}
-        subjects, texts, camera = out.get("subjects"), out.get("text"), out.get("camera")
-        complete = True
-        if subjects is not None:
-            out["subjects"] = kept = [kept_wire_data(part) for part in subjects]
-            complete = None not in kept
-        if texts is not None and complete:
-            out["text"] = kept = [kept_wire_data(part) for part in texts]
-            complete = None not in kept
-        if camera is not None and complete:
-            out["camera"] = kept_camera = kept_wire_data(camera)
-            complete = kept_camera is not None
-    except (AttributeError, KeyError, TypeError):  # not what validation leaves: the serializer's
-        return core_document(prompt)
-    if not complete:
-        # A part not compiled before: one serializer call for the whole prompt, and every part
-        # keeps its share for next time.
-        core = core_document(prompt)
-        for part, data in zip(subjects or (), core.get("subjects", ()), strict=False):
-            keep_wire_data(part, data)
-        for part, data in zip(texts or (), core.get("text", ()), strict=False):
-            keep_wire_data(part, data)
-        if camera is not None and "camera" in core:
-            keep_wire_data(camera, core["camera"])
-        return core
-    for key in ("color_palette", "effects"):
-        if key in out:
-            out[key] = list(out[key])
-    return out
-
-
 def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     """Validate ``prompt`` under ``profile`` and return its compact wire JSON.
 
@@ -115,7 +60,7 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     >>> compile_json(scene("dunes").extra("seed_hint", 7).compile(), "flux2")
     '{"scene":"dunes","seed_hint":7}'
     """
-    core = wire_document(prompt)
+    core = core_document(prompt)
     # The compiled validator's yes, asked directly; for anything else check_document decides
     # (it converts data that is not plain JSON, and words every issue of an invalid document).
     try:

@@ -60,8 +60,6 @@ __all__ = [
     "assemble_prompt",
     "attach_compiled",
     "extras_of",
-    "keep_wire_data",
-    "kept_wire_data",
 ]
 
 _T = TypeVar("_T")
@@ -472,8 +470,9 @@ def attach_compiled(
 ) -> Prompt:
     """Attach custom ``extras`` and/or the compiled ``wire`` text to a freshly built ``prompt``.
 
-    The one place that writes a Prompt's private state: the builder, the loader and
-    :meth:`Prompt.model_copy` call it, never pydantic's internals themselves. ``extras`` are
+    The one place that writes a Prompt's private state: the builder and
+    :meth:`Prompt.model_copy` call it (and the loader is to), instead of writing pydantic's
+    internals themselves. ``extras`` are
     (key, compact JSON of the value) pairs, already checked; ``wire`` must be what
     :func:`~flux2prompt._compile.compile_json` returned for this very prompt (extras included),
     so ``to_json()`` and ``fingerprint`` read it instead of compiling again. ``None`` leaves a
@@ -506,42 +505,6 @@ def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
     private = prompt.__pydantic_private__
     extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
     return extras
-
-
-# -- the wire data of a part ---------------------------------------------------------------------
-# The compiler's view of a part (a Subject, Camera or TextElement): its wire form as JSON data.
-# A part is immutable, so the data made when a part is first compiled holds for every later
-# compile, of the same prompt or of any prompt sharing the part (a base scene's subjects, say).
-# It is kept in the part's instance dict under a name that is not a field, never handed out
-# (to_dict() makes a fresh copy each call), so nothing can change it.
-
-
-def kept_wire_data(part: Any) -> dict[str, Any] | None:
-    """The wire data kept by ``part`` when it was last compiled, or ``None``.
-
-    Raises ``AttributeError`` for what is not a model at all (``model_construct`` can put a dict
-    where a part goes); the compiler then lets the serializer convert it.
-
-    >>> kept_wire_data(Subject(description="a red mug")) is None
-    True
-    """
-    data: dict[str, Any] | None = part.__dict__.get("_wire_data")  # a dict: AttributeError
-    return data
-
-
-def keep_wire_data(part: Any, data: dict[str, Any]) -> None:
-    """Keep ``data``, what pydantic-core's serializer made of ``part``, for later compiles.
-
-    Anything that is not one of the models (``model_construct`` can put a dict where a part
-    goes) keeps nothing.
-
-    >>> mug = Subject(description="a red mug")
-    >>> keep_wire_data(mug, mug.to_dict())
-    >>> kept_wire_data(mug)
-    {'description': 'a red mug'}
-    """
-    if isinstance(part, _Node):
-        vars(part)["_wire_data"] = data
 
 
 # -- prompts from parts the builder has already checked -----------------------------------------
