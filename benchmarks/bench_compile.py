@@ -5,11 +5,10 @@ A typical prompt: 3 subjects, a camera, a 3-colour palette and 2 text elements (
     floor                     what any library must at least do with the same document as a plain
                               dict: a compiled ``jsonschema_rs`` validator's ``is_valid`` (built
                               once) plus ``pydantic_core.to_json``
-    (a) compile + validate    an already-built Prompt, compiled again every call through
-                              ``flux2prompt._compile.compile_json(prompt, "flux2")``: validated
-                              and written each time, its parts' wire data made when first compiled
-    (a0) first compile        the same for a prompt just loaded from a dict, whose parts have
-                              not been compiled before (each call takes a fresh one)
+    (a) compile + validate    an already-built Prompt through the uncached path,
+                              ``flux2prompt._compile.compile_json(prompt, "flux2")``, every call
+    (a0) first compile        the same for a prompt just loaded from a dict, never compiled
+                              before (each call takes a fresh one), so no cache can help it
     (b) build + compile       the whole DSL chain, from ``scene(...)`` to ``.compile()``
     baseline 1                ``json.dumps(doc)`` + ``jsonschema.validate(doc, schema)`` per call
     baseline 2                a cached ``Draft202012Validator(schema).validate`` + ``json.dumps``
@@ -168,8 +167,8 @@ def main() -> int:
     def compile_validate() -> None:
         compile_json(prompt, "flux2")
 
-    # A part keeps its wire data once compiled, so (a) reads it; (a0) pays for making it. Each
-    # call takes the next of enough loaded prompts for the warm-up and every round.
+    # (a) compiles one prompt again and again; (a0) shows that nothing it keeps helps: each call
+    # takes the next of enough freshly loaded prompts for the warm-up and every round.
     first_number = 200 // scale
     fresh = iter([load(document) for _ in range(first_number * (rounds + 1))])
 
