@@ -234,3 +234,12 @@ def test_compiled_prompt_text_is_what_the_subject_and_text_factories_made() -> N
         '"position":"foreground","colors":["#000000"]}],'
         '"text":[{"content":"ACME","placement":"on the mug","color":"#FF5733"}]}'
     )
+
+
+def test_an_invalid_part_is_still_refused_when_compiled() -> None:
+    # Parts built past the model (model_construct) are still held to the schema as a whole.
+    from flux2prompt import Prompt, Subject
+
+    bad = Prompt.model_construct(scene="x", subjects=(Subject.model_construct(pose=""),))
+    with pytest.raises(PromptValidationError, match=r"\$\.subjects\[0\]\.pose"):
+        compile_json(bad)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pydantic
 import pytest
 
+import flux2prompt
 from flux2prompt import (
     Camera,
     CameraAngle,
@@ -13,13 +17,16 @@ from flux2prompt import (
     Lens,
     Position,
     Prompt,
+    PromptError,
     ShotDistance,
     Subject,
     TextElement,
+    camera,
     load,
     scene,
+    subject,
 )
-from flux2prompt._model import KNOWN_KEYS
+from flux2prompt._model import KNOWN_KEYS, assemble_prompt, attach_compiled, extras_of
 
 WIRE_ORDER = (
     "scene",
@@ -276,3 +283,54 @@ def test_empty_lists_are_refused_by_schema_and_model_alike(key: str) -> None:
     ]
     with pytest.raises(ValidationError):
         Prompt.model_validate(document)
+
+
+def test_the_compile_cache_is_attached_by_one_helper() -> None:
+    prompt = load({"scene": "dunes"})
+    assert extras_of(prompt) == ()
+    same = attach_compiled(prompt, extras=(("seed_hint", "7"),))
+    assert same is prompt
+    assert prompt.extras == {"seed_hint": 7}
+    assert prompt.to_json() == '{"scene":"dunes","seed_hint":7}'
+    # A copy keeps the extras; one with an update is validated and compiled afresh.
+    assert prompt.model_copy(update={"mood": "calm"}).to_json() == (
+        '{"scene":"dunes","mood":"calm","seed_hint":7}'
+    )
+    built = scene("dunes").extra("seed_hint", 7).compile()
+    assert extras_of(built) == (("seed_hint", "7"),)
+    assert built == prompt
+
+
+def test_only_the_model_writes_pydantic_internals() -> None:
+    # The compile cache has one writer (attach_compiled); no other module reaches into pydantic's
+    # slots.
+    root = Path(flux2prompt.__file__).parent
+    pattern = re.compile(r"__pydantic_private__|\"_wire\"|__dict__\[")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.relative_to(root).as_posix() != "_model.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+
+
+def test_the_dsl_refuses_what_the_models_refuse_in_the_same_words() -> None:
+    with pytest.raises(PromptError, match=r"subject\(pose=\.\.\.\): must not be empty"):
+        subject("x", pose="")
+    with pytest.raises(PromptError, match=r"camera\(iso=\.\.\.\): .*got True"):
+        camera(iso=True)
+    with pytest.raises(PromptError, match=r"subject\(\): a subject needs at least one field"):
+        subject()
+
+
+def test_assembled_prompts_are_what_model_construct_made() -> None:
+    parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes", "mood": "calm"}
+    fast = assemble_prompt(parts, (("seed_hint", "7"),))
+    slow = Prompt.model_construct(**parts)
+    assert fast.__dict__ == slow.__dict__
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.__pydantic_extra__ == slow.__pydantic_extra__
+    assert fast.__pydantic_private__ == {"_extras": (("seed_hint", "7"),)}
+    assert assemble_prompt(parts, ()).__pydantic_private__ == slow.__pydantic_private__

@@ -29,7 +29,15 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
-from flux2prompt._model import KNOWN_KEYS, Camera, Prompt, Subject, TextElement
+from flux2prompt._model import (
+    KNOWN_KEYS,
+    Camera,
+    Prompt,
+    Subject,
+    TextElement,
+    assemble_prompt,
+    attach_compiled,
+)
 from flux2prompt._schema import Profile, json_data
 from flux2prompt._text import check_language_tag, clean_text
 
@@ -81,7 +89,8 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
     """
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
     try:
-        return cls(**data)
+        # What cls(**data) runs, minus the Python frame of BaseModel.__init__ around it.
+        return cls.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except PydanticValidationError as exc:
         errors = exc.errors(include_url=False)
         specific = {
@@ -120,12 +129,21 @@ def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(func)
     def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        for name in kwargs:
-            if name not in names and name != "description":
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
-                raise PromptError(f"{func.__name__}(): unknown argument {name!r}; {hint}")
-        return func(*args, **kwargs)
+        # Python refuses an unknown keyword before the body runs, so the names are looked at
+        # only then: a correct call pays for one try block, not a loop over its arguments.
+        try:
+            return func(*args, **kwargs)
+        except TypeError:
+            for name in kwargs:
+                if name not in names and name != "description":
+                    close = difflib.get_close_matches(name, names, n=1)
+                    hint = (
+                        f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
+                    )
+                    raise PromptError(
+                        f"{func.__name__}(): unknown argument {name!r}; {hint}"
+                    ) from None
+            raise
 
     return checked
 
@@ -473,24 +491,26 @@ class PromptBuilder:
         ...     print(exc.issues[0])
         $: missing required key 'subjects' (profile 'cloudflare')
         """
-        prompt = Prompt.model_construct(
-            scene=self._scene,
-            subjects=self._subjects,
-            style=self._style,
-            color_palette=self._palette,
-            lighting=self._lighting,
-            mood=self._mood,
-            background=self._background,
-            composition=self._composition,
-            camera=self._camera,
-            effects=self._effects,
-            text=self._text,
+        # Each part was checked by the method that received it; the whole is validated by
+        # compile_json just below, against the profile's schema.
+        prompt = assemble_prompt(
+            {
+                "scene": self._scene,
+                "subjects": self._subjects,
+                "style": self._style,
+                "color_palette": self._palette,
+                "lighting": self._lighting,
+                "mood": self._mood,
+                "background": self._background,
+                "composition": self._composition,
+                "camera": self._camera,
+                "effects": self._effects,
+                "text": self._text,
+            },
+            self._extras,
         )
-        if self._extras:
-            prompt.__pydantic_private__ = {"_extras": self._extras}
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
-        prompt.__dict__["_wire"] = compile_json(prompt, profile)
-        return prompt
+        return attach_compiled(prompt, wire=compile_json(prompt, profile))
 
     def __repr__(self) -> str:
         set_parts = [
@@ -502,6 +522,7 @@ class PromptBuilder:
 
 
 _new_builder = object.__new__
+_EMPTY = PromptBuilder()
 
 
 def scene(description: str | None = None) -> PromptBuilder:
@@ -512,4 +533,6 @@ def scene(description: str | None = None) -> PromptBuilder:
     """
     if description is None:
         return PromptBuilder()
-    return PromptBuilder(_scene=clean_text(description, where="scene()"))
+    # The frozen dataclass's __init__ sets its 12 fields one guarded call at a time; every
+    # builder method copies an empty builder's state instead, and so does this.
+    return _EMPTY._with(_scene=clean_text(description, where="scene()"))

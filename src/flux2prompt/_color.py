@@ -114,6 +114,8 @@ def color_value(value: object, *, where: str = "colour", resolve_names: bool = F
     >>> color_value("matte black ceramic")
     'matte black ceramic'
     """
+    if type(value) is str and _NORMAL_HEX.fullmatch(value):
+        return value  # already the wire form (clean ASCII, stripped, normal): the usual case
     if isinstance(value, tuple | list) and len(value) == 3 and not isinstance(value[0], str):
         if _is_rgb(value):
             return "#{:02X}{:02X}{:02X}".format(*value)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
-from flux2prompt._schema import check_document
+from flux2prompt._model import extras_of
+from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
     from flux2prompt._model import Prompt
@@ -61,12 +62,16 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     '{"scene":"dunes","seed_hint":7}'
     """
     core = core_document(prompt)
-    check_document(core, profile)
+    # The compiled validator's yes, asked directly; for anything else check_document decides
+    # (it converts data that is not plain JSON, and words every issue of an invalid document).
+    try:
+        valid = fast_validator(profile).is_valid(core)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        valid = False
+    if not valid:
+        check_document(core, profile)
     text = to_json(core).decode()
-    # Read the private attribute from its slot: prompt._extras goes through pydantic's
-    # __getattr__, which costs as much as the JSON writing.
-    private = prompt.__pydantic_private__
-    extras = private.get("_extras") if private else None
+    extras = extras_of(prompt)
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)
         text = f"{text[:-1]},{tail}}}" if core else f"{{{tail}}}"

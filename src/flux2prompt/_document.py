@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
-from flux2prompt._model import KNOWN_KEYS, Prompt
+from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled
 from flux2prompt._schema import Profile, check_document, json_data, json_path
 
 __all__ = ["issues_from_pydantic", "parse_json", "prompt_from_document", "prompt_from_value"]
@@ -196,7 +196,7 @@ def prompt_from_document(
             ((clean_key, clean_value),) = data.items()
             extras.append((clean_key, dumps_compact(clean_value)))
     if extras:
-        object.__setattr__(prompt, "__pydantic_private__", {"_extras": tuple(extras)})
+        attach_compiled(prompt, extras=tuple(extras))
     return prompt
 
 

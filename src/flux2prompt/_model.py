@@ -56,6 +56,9 @@ __all__ = [
     "ShotDistance",
     "Subject",
     "TextElement",
+    "assemble_prompt",
+    "attach_compiled",
+    "extras_of",
 ]
 
 _T = TypeVar("_T")
@@ -189,6 +192,13 @@ def _null_errors(value: Any, loc: tuple[str | int, ...], errors: list[Any]) -> N
             _null_errors(item, (*loc, key), errors)
 
 
+def _all_unset(model: BaseModel) -> bool:
+    # Run by the after-validators, when the instance dict holds exactly the fields (a cached
+    # property's slot comes later). Reading it directly avoids ``model_fields``, a property of
+    # pydantic's metaclass: the check took about a third of a subject's whole validation.
+    return all(value is None for value in vars(model).values())
+
+
 class _Node(BaseModel):
     """Shared configuration: frozen, strict on types, unknown keys rejected, wire aliases."""
 
@@ -244,8 +254,8 @@ class _Node(BaseModel):
         update = {by_alias.get(key, key): value for key, value in update.items()}
         fields = {name: getattr(self, name) for name in model_fields}
         copied = type(self)(**{**fields, **update})
-        if self.__pydantic_private__:
-            object.__setattr__(copied, "__pydantic_private__", dict(self.__pydantic_private__))
+        if isinstance(self, Prompt) and isinstance(copied, Prompt):
+            attach_compiled(copied, extras=extras_of(self))
         return copied
 
     def to_dict(self) -> dict[str, Any]:
@@ -276,7 +286,7 @@ class Subject(_Node):
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         # The schema's minProperties: 1; an empty part says nothing to the model.
-        if all(getattr(self, name) is None for name in type(self).model_fields):
+        if _all_unset(self):
             raise ValueError("a subject needs at least one field, such as a description")
         return self
 
@@ -301,7 +311,7 @@ class Camera(_Node):
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         # The schema's minProperties: 1; an empty part says nothing to the model.
-        if all(getattr(self, name) is None for name in type(self).model_fields):
+        if _all_unset(self):
             raise ValueError("a camera needs at least one setting, such as an angle or a lens")
         return self
 
@@ -357,7 +367,7 @@ class Prompt(_Node):
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         # The schema's minProperties: 1. An empty prompt asks the model for nothing.
-        if all(getattr(self, name) is None for name in type(self).model_fields):
+        if _all_unset(self):
             raise ValueError("the prompt is empty; add at least a scene")
         return self
 
@@ -440,3 +450,79 @@ class Prompt(_Node):
 KNOWN_KEYS: tuple[str, ...] = tuple(
     field.alias or name for name, field in Prompt.model_fields.items()
 )
+
+
+# -- the compile cache -------------------------------------------------------------------------
+# A Prompt keeps two things pydantic does not know about: its custom extras (in pydantic's private
+# slot, since the model is frozen) and, once compiled, its wire text (in the slot of the
+# ``_wire`` cached property). Both are written here and nowhere else; a Prompt's own methods
+# (to_json, fingerprint, to_prose, display) read them through normal attribute access.
+
+
+def attach_compiled(
+    prompt: Prompt,
+    *,
+    extras: tuple[tuple[str, str], ...] | None = None,
+    wire: str | None = None,
+) -> Prompt:
+    """Attach custom ``extras`` and/or the compiled ``wire`` text to a freshly built ``prompt``.
+
+    The one place that writes a Prompt's private state: the builder and
+    :meth:`Prompt.model_copy` call it (and the loader is to), instead of writing pydantic's
+    internals themselves. ``extras`` are
+    (key, compact JSON of the value) pairs, already checked; ``wire`` must be what
+    :func:`~flux2prompt._compile.compile_json` returned for this very prompt (extras included),
+    so ``to_json()`` and ``fingerprint`` read it instead of compiling again. ``None`` leaves a
+    part as it is. Returns ``prompt`` itself.
+
+    >>> from flux2prompt import load
+    >>> p = attach_compiled(load({"scene": "dunes"}), extras=(("seed_hint", "7"),))
+    >>> p.extras, p.to_json()
+    ({'seed_hint': 7}, '{"scene":"dunes","seed_hint":7}')
+    """
+    if extras is not None:
+        # The frozen model refuses normal assignment; its private slot is set as pydantic does.
+        object.__setattr__(prompt, "__pydantic_private__", {"_extras": extras})
+    if wire is not None:
+        # The instance slot of the ``_wire`` cached property: reading it later costs nothing.
+        prompt.__dict__["_wire"] = wire
+    return prompt
+
+
+def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
+    """The custom extras of ``prompt`` as (key, compact JSON) pairs, read straight from its slot.
+
+    ``prompt._extras`` goes through pydantic's ``__getattr__``, which costs as much as writing
+    the JSON; the compiler reads them on every call, so it uses this.
+
+    >>> from flux2prompt import scene
+    >>> extras_of(scene("x").extra("seed_hint", 7).compile())
+    (('seed_hint', '7'),)
+    """
+    private = prompt.__pydantic_private__
+    extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
+    return extras
+
+
+# -- prompts from parts the builder has already checked -----------------------------------------
+
+_PROMPT_FIELDS = tuple(Prompt.model_fields)
+
+
+def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...]) -> Prompt:
+    """A :class:`Prompt` from parts the builder has checked, as ``Prompt.model_construct`` makes
+    it (every field set), with its custom ``extras``; not validated as a whole.
+
+    The caller validates the whole at once, right after: the builder compiles it (JSON Schema).
+    ``parts`` has every field of the prompt, ``None`` for an unset one.
+
+    >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes"}
+    >>> assemble_prompt(parts, ()).scene
+    'dunes'
+    """
+    prompt = Prompt.__new__(Prompt)
+    state = {name: parts[name] for name in _PROMPT_FIELDS}
+    object.__setattr__(prompt, "__dict__", state)
+    object.__setattr__(prompt, "__pydantic_fields_set__", set(_PROMPT_FIELDS))
+    object.__setattr__(prompt, "__pydantic_extra__", None)
+    return attach_compiled(prompt, extras=extras)
