@@ -187,13 +187,14 @@ def test_api_errors_are_one_paragraph_with_the_code_and_what_to_do(
     assert "Traceback" not in stderr
 
 
-def test_unknown_models_warn_on_one_line(prompt_file: Path, tmp_path: Path) -> None:
+def test_unknown_models_are_refused_on_one_line(prompt_file: Path, tmp_path: Path) -> None:
     code, _, stderr = run(
         str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator", "--model", "@cf/x/y"
     )
-    assert code == 1
-    assert stderr.startswith("warning: model '@cf/x/y' is not in flux2prompt's catalogue")
-    assert "HTTP 404, code 3042" in stderr
+    assert code == 2
+    assert stderr.startswith("error: unknown model '@cf/x/y': Known models: ")
+    assert "@cf/black-forest-labs/flux-2-dev" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_a_prompt_files_model_and_parameters_are_defaults(tmp_path: Path) -> None:
