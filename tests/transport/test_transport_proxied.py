@@ -347,3 +347,36 @@ def test_recorded_json_of_a_multipart_request_is_none(emu: Emulator) -> None:
         client.generate("a fox", width=256, height=256)
     assert emu.requests[0].json is None
     assert emu.requests[0].fields["prompt"] == "a fox"
+
+
+def test_the_async_client_holds_the_same_download_rules() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, json={"state": "Completed", "result": {"image": JPEG_URL}})
+        return httpx.Response(302, headers={"Location": "https://10.1.1.1/x.jpeg"})
+
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        async with AsyncWorkersAI(
+            account_id=ACCOUNT, api_token=TOKEN, http_client=http, max_retries=0
+        ) as client:
+            await client.generate("a fox", model="flex")
+        await http.aclose()
+
+    with pytest.raises(ResultDownloadError, match="private address") as info:
+        asyncio.run(main())
+    assert info.value.reason == "unsafe"
+
+
+def test_a_late_async_download_fails_like_a_sync_one() -> None:
+    async def main(emu: Emulator) -> None:
+        async with AsyncWorkersAI(
+            account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url
+        ) as client:
+            await client.generate("a fox", model="max", width=64, height=64)
+
+    with serve(result_ttl=0) as emu:
+        with pytest.raises(ResultDownloadError, match="HTTP 403") as info:
+            asyncio.run(main(emu))
+        assert [r.method for r in emu.requests] == ["POST", "GET"]
+    assert info.value.status_code == 403

@@ -716,14 +716,16 @@ def _resolve(config: EmulatorConfig | None, overrides: dict[str, Any]) -> Emulat
 def serve(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[Emulator]:
     """Run an emulator in this process for the duration of a ``with`` block.
 
-    Keyword arguments override fields of ``config``.
+    Keyword arguments override fields of ``config``; ``result_ttl`` is the seconds a proxied
+    model's result URL stays valid (see :class:`Emulator`).
 
     Example:
-        >>> with serve(latency_ms=0, seed=1) as emu:
-        ...     emu.requests
-        []
+        >>> with serve(latency_ms=0, seed=1, result_ttl=0.5) as emu:
+        ...     emu.requests, emu.result_ttl
+        ([], 0.5)
     """
-    with Emulator(_resolve(config, overrides)) as emulator:
+    result_ttl = float(overrides.pop("result_ttl", 600.0))
+    with Emulator(_resolve(config, overrides), result_ttl=result_ttl) as emulator:
         yield emulator
 
 
