@@ -427,9 +427,11 @@ def build_request(
         params["seed"] = _check_int("seed", seed, spec, 0, spec.max_seed)
 
     # Fields newer than the fingerprint: each enters it only when not at its default.
-    unfingerprinted: set[str] = set()
+    unfingerprinted: frozenset[str] = frozenset()
     advice: list[RequestAdvice] = []
-    structured = _is_structured(prompt, text)
+    # Only models that take prompt_upsampling care what kind of prompt this is.
+    takes_upsampling = spec.prompt_upsampling_default is not None
+    structured = takes_upsampling and _is_structured(prompt, text)
     if prompt_upsampling is not None:
         if not isinstance(prompt_upsampling, bool):
             raise ParameterError(
@@ -455,9 +457,10 @@ def build_request(
             )
     elif spec.prompt_upsampling_default and structured:
         params["prompt_upsampling"] = False
-    ours = False if structured else spec.prompt_upsampling_default
-    if params.get("prompt_upsampling", ours) == ours:
-        unfingerprinted.add("prompt_upsampling")
+    if takes_upsampling:
+        ours = False if structured else spec.prompt_upsampling_default
+        if params.get("prompt_upsampling", ours) == ours:
+            unfingerprinted = frozenset({"prompt_upsampling"})
     if safety_tolerance is not None:
         if spec.max_safety_tolerance is None:
             raise ParameterError(
@@ -562,7 +565,9 @@ def build_request(
         {
             "model": spec.id,
             "prompt": prompt_fingerprint,
-            "params": {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
+            "params": dict(sorted(params.items()))
+            if not unfingerprinted
+            else {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
             "images": identities,
         }
     )
