@@ -314,6 +314,7 @@ def test_bytes_that_are_not_an_image_are_refused_like_any_response() -> None:
     with pytest.raises(ResultDownloadError, match="did not hold an image") as info:
         client.generate("a", model="flex")
     assert info.value.reason == "not_an_image"
+    assert str(info.value).count("request id ray-1") == 1
 
 
 def test_a_download_that_times_out_says_so() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import math
@@ -596,13 +597,12 @@ class BaseClient(Generic[_ClientT]):
     def _downloaded(self, link: ResultLink, data: bytes) -> ImageResult:
         request = link.request
         try:
-            return ImageResult.from_bytes(
+            result = ImageResult.from_bytes(
                 data,
                 seed=request.seed,
                 model=request.model.id,
                 prompt_fingerprint=request.prompt_fingerprint,
                 request_fingerprint=request.fingerprint,
-                request_id=link.request_id,
                 elapsed=time.perf_counter() - link.started,
                 attempts=link.attempts,
                 effective_prompt=link.effective_prompt,
@@ -614,6 +614,8 @@ class BaseClient(Generic[_ClientT]):
                 result_url=link.url,
                 request_id=link.request_id,
             ) from None
+        # Set after the check, so that the refusal above names the request id once.
+        return dataclasses.replace(result, request_id=link.request_id)
 
 
 def _short(error: APIError) -> str:
