@@ -133,7 +133,7 @@ def generate(
         typer.Option(
             "--image",
             metavar="PATH",
-            help="Reference image (up to 4; larger than 512x512 is downscaled). Repeatable.",
+            help="Reference image (the model's count; 512x512 at most on @cf/). Repeatable.",
         ),
     ] = None,
     account_id: Annotated[
