@@ -59,6 +59,9 @@ JOB_ITEMS = [
     "sha256:f70ef608da3127c3ffca4c6f0cb46c7b95135164d50ea01c9b9e1efbff55e62d",
 ]
 
+# build_request({"scene": "a tea house at dusk"}, model="flex", width=64, height=64)
+PROXIED_FLEX = "sha256:3485df9d18de8c8be964887435a5907eb34ffed48510ce73897e86bc41c6aa91"
+
 
 @pytest.mark.parametrize("name", sorted(PROMPTS))
 def test_example_prompt_and_request_fingerprints_are_pinned(name: str) -> None:
@@ -78,3 +81,9 @@ def test_prompt_file_fingerprint_is_pinned() -> None:
 def test_the_demo_batch_request_fingerprints_are_pinned() -> None:
     job = load_job(EXAMPLES / "batch" / "job.toml")
     assert [item.key for item in plan_items(job)] == JOB_ITEMS
+
+
+def test_a_proxied_request_fingerprint_is_pinned() -> None:
+    # The proxied route is new: pinned from its first release so that it never drifts either.
+    request = build_request({"scene": "a tea house at dusk"}, model="flex", width=64, height=64)
+    assert request.fingerprint == PROXIED_FLEX

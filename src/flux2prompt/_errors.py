@@ -21,7 +21,10 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
         ├── APIConnectionError        no HTTP response: refused, reset, DNS (retried)
         │   └── APITimeoutError       no response in time (retried)
         ├── ResponseError             a 2xx whose body is not the documented envelope: malformed
-        │                             JSON, no image, invalid base64 (not retried)
+        │   │                         JSON, no image, invalid base64 (not retried)
+        │   └── GenerationStateError  a proxied model's ``state`` is not ``Completed``
+        ├── ResultDownloadError       a proxied model's result URL refused, expired, too large or
+        │                             not an image (the generation is never resubmitted for it)
         └── APIStatusError            an HTTP error status; one subclass per meaning:
             ├── BadRequestError           400
             │   ├── InvalidInputError         5006 bad input (e.g. JSON sent instead of multipart)
@@ -37,7 +40,9 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
             └── InternalServerError       5xx (502, 503, 504 retried; 500 not)
 
 Warnings are not errors: :class:`flux2prompt.transport.UnknownModelWarning` (a model id the
-catalogue does not know) and lint findings (:class:`flux2prompt.LintWarning`, returned, not
+catalogue does not know, sent with ``allow_unknown_model=True``),
+:class:`flux2prompt.transport.RequestAdviceWarning` (``F2R`` advice about request parameters) and
+lint findings (:class:`flux2prompt.LintWarning`, returned, not
 raised).
 
 Example:

@@ -125,3 +125,33 @@ def test_a_runner_runs_twice_and_a_dry_run_leaves_nothing_behind(tmp_path: Path)
         assert len([r for r in emu.requests if r.method == "POST"]) == 2
     assert (first.generated, first.copied, first.skipped) == (2, 1, 0)
     assert (second.generated, second.copied, second.skipped) == (0, 0, 3)
+
+
+def test_a_proxied_job_records_the_prompt_the_host_ran(tmp_path: Path) -> None:
+    job = BatchJob(
+        name="cranes",
+        template=mug,
+        source=zipped(color=["teal"], sku=["A"]),
+        output="{sku}.{ext}",
+        model="flex",
+        seeds=3,
+        parameters={"width": 64, "height": 64},
+    )
+    with serve() as emu:
+        report = run_batch(job, tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
+        assert [r.method for r in emu.requests] == ["POST", "GET"]
+    assert report.generated == 1
+    (record,) = read_manifest(tmp_path / "manifest.jsonl")
+    assert record["model"] == "black-forest-labs/flux-2-flex"
+    assert record["parameters"]["prompt_upsampling"] is False
+    # Sent as written, run as written: the manifest keeps the host's word for it, last.
+    assert record["effective_prompt"] == json.dumps(record["prompt"], separators=(",", ":"))
+    assert list(record)[-1] == "effective_prompt"
+
+
+def test_a_record_without_an_effective_prompt_has_no_such_key(tmp_path: Path) -> None:
+    with serve() as emu:
+        run_batch(mugs(), tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    assert records
+    assert all("effective_prompt" not in record for record in records)

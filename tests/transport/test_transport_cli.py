@@ -187,13 +187,14 @@ def test_api_errors_are_one_paragraph_with_the_code_and_what_to_do(
     assert "Traceback" not in stderr
 
 
-def test_unknown_models_warn_on_one_line(prompt_file: Path, tmp_path: Path) -> None:
+def test_unknown_models_are_refused_on_one_line(prompt_file: Path, tmp_path: Path) -> None:
     code, _, stderr = run(
         str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator", "--model", "@cf/x/y"
     )
-    assert code == 1
-    assert stderr.startswith("warning: model '@cf/x/y' is not in flux2prompt's catalogue")
-    assert "HTTP 404, code 3042" in stderr
+    assert code == 2
+    assert stderr.startswith("error: unknown model '@cf/x/y': Known models: ")
+    assert "@cf/black-forest-labs/flux-2-dev" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_a_prompt_files_model_and_parameters_are_defaults(tmp_path: Path) -> None:
@@ -247,3 +248,34 @@ def test_a_failed_write_after_generating_is_one_line(
         stderr.strip()
         == f"error: --out {tmp_path / 'x.jpg'}: cannot write the image: No space left on device"
     )
+
+
+def test_a_proxied_model_with_upsampling_reports_the_prompt_it_ran(
+    prompt_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "flex.jpg"
+    args = ("--out", str(out), "--emulator", "--model", "flex", "--width", "64", "--height", "64")
+    code, stdout, stderr = run(str(prompt_file), *args, "--prompt-upsampling")
+    assert code == 0, stderr
+    assert "black-forest-labs/flux-2-flex" in stdout
+    assert "  ran       " in stdout
+    assert "Rendered in rich detail" in stdout
+    assert stderr.startswith("warning: F2R101 prompt_upsampling")
+    assert ImageResult.from_bytes(out.read_bytes()).width == 64
+    code, stdout, stderr = run(str(prompt_file), *args)
+    assert code == 0, stderr
+    assert "  ran " not in stdout
+    assert "F2R101" not in stderr
+
+
+def test_an_unknown_model_is_sent_with_allow_unknown_model_and_a_route(
+    prompt_file: Path, tmp_path: Path
+) -> None:
+    code, _, stderr = run(
+        str(prompt_file),
+        *("--out", str(tmp_path / "x.jpg"), "--emulator", "--model", "@cf/x/y"),
+        *("--allow-unknown-model", "--route", "multipart"),
+    )
+    assert code == 1
+    assert "warning: model '@cf/x/y' is not in flux2prompt's catalogue" in stderr
+    assert "HTTP 404, code 3042" in stderr or "code 5007" in stderr

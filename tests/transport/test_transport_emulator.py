@@ -208,7 +208,12 @@ def test_wrong_token_is_an_authentication_error(emu: Emulator, no_sleep: list[fl
 def test_unknown_model_warns_then_404(emu: Emulator, no_sleep: list[float]) -> None:
     with client_for(emu) as client:
         with pytest.warns(UnknownModelWarning):
-            request = client.build_request("a fox", model="@cf/black-forest-labs/flux-9-ultra")
+            request = client.build_request(
+                "a fox",
+                model="@cf/black-forest-labs/flux-9-ultra",
+                allow_unknown_model=True,
+                route="multipart",
+            )
         with pytest.raises(NotFoundError) as info:
             client.send(request)
     assert (info.value.status_code, info.value.code) == (404, 3042)
@@ -317,6 +322,7 @@ async def test_async_errors_match_the_sync_ones(emu: Emulator, no_sleep: list[fl
             await c.generate("a fox")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownModelWarning)
-        async with async_client_for(emu, model="@cf/x/unknown") as client:
+        unknown = resolve_model("@cf/x/unknown", allow_unknown_model=True, route="multipart")
+        async with async_client_for(emu, model=unknown) as client:
             with pytest.raises(NotFoundError):
                 await client.generate("a fox")

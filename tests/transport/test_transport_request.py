@@ -17,6 +17,7 @@ from flux2prompt.transport import (
     GatewayOptions,
     ImageError,
     ParameterError,
+    Route,
     UnknownModelWarning,
     WorkersAI,
     build_request,
@@ -51,6 +52,8 @@ def test_short_names_resolve_to_full_ids(name: str, model_id: str) -> None:
 
 def test_catalogue_matches_the_reference() -> None:
     for spec in MODELS:
+        if spec.route is not Route.MULTIPART:
+            continue
         assert (spec.min_side, spec.max_side) == (256, 1920)
         assert (spec.default_width, spec.default_height) == (1024, 768)
         assert (spec.max_input_images, spec.max_input_side) == (4, 512)
@@ -61,16 +64,53 @@ def test_catalogue_matches_the_reference() -> None:
         assert "steps" not in resolve_model(klein).fields
 
 
-def test_unknown_full_id_warns_and_uses_generic_limits() -> None:
+def test_an_unknown_full_id_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ParameterError, match="allow_unknown_model=True") as info:
+        build_request("a fox", model="@cf/black-forest-labs/flux-3-dev", steps=30)
+    message = str(info.value)
+    assert "did you mean '@cf/black-forest-labs/flux-2-dev'" in message
+    for spec in MODELS:
+        assert spec.id in message
+    assert info.value.parameter == "model"
+
+
+def test_allow_unknown_model_needs_a_route() -> None:
+    with pytest.raises(ParameterError, match="route='multipart'") as info:
+        build_request("a fox", model="@cf/black-forest-labs/flux-3-dev", allow_unknown_model=True)
+    assert info.value.parameter == "route"
+    with pytest.raises(ParameterError, match="route must be"):
+        resolve_model("@cf/x/y", allow_unknown_model=True, route="grpc")
+
+
+def test_allow_unknown_model_with_a_route_sends_with_generic_limits() -> None:
     with pytest.warns(UnknownModelWarning, match="not in flux2prompt's catalogue"):
-        request = build_request("a fox", model="@cf/black-forest-labs/flux-3-dev", steps=30)
+        request = build_request(
+            "a fox",
+            model="@cf/black-forest-labs/flux-3-dev",
+            steps=30,
+            allow_unknown_model=True,
+            route="multipart",
+        )
     assert request.url.endswith("/ai/run/@cf/black-forest-labs/flux-3-dev")
     assert request.params["steps"] == 30
+    assert request.payload is None
+    with pytest.warns(UnknownModelWarning):
+        proxied = build_request(
+            "a fox",
+            model="black-forest-labs/flux-3-pro",
+            width=64,
+            height=64,
+            allow_unknown_model=True,
+            route=Route.PROXIED,
+        )
+    assert proxied.url.endswith("/ai/run")
+    assert proxied.payload is not None
+    assert proxied.payload["model"] == "black-forest-labs/flux-3-pro"
     assert issubclass(UnknownModelWarning, UserWarning)
 
 
 def test_an_unknown_short_name_is_a_typo() -> None:
-    with pytest.raises(ParameterError, match="klein-4b") as info:
+    with pytest.raises(ParameterError, match="did you mean 'klein-4b' or") as info:
         resolve_model("klien-4b")
     assert info.value.parameter == "model"
 
@@ -87,9 +127,11 @@ def test_an_unknown_short_name_is_a_typo() -> None:
         # 1920x1920: 4x4 = 16 tiles
         ("dev", (1920, 1920), 4, [], 4 * 16 * 0.00041),
         ("klein-4b", (1024, 1024), None, [(512, 512), (300, 600)], 4 * 0.000287 + 3 * 0.000059),
+        # klein-9b: the first megapixel (1024x1024) is charged whole, even for 1024x768
         ("klein-9b", (1024, 768), None, [], 0.015),
-        # 1920x1920 = 3.69 MP -> 4 MP: first + 3 further
-        ("klein-9b", (1920, 1920), None, [(512, 512)], 0.015 + 3 * 0.002 + 0.002),
+        # 1920x1920 = 3,686,400 px = 3.515625 MP of 1,048,576 px: 2.515625 further MP;
+        # one 512x512 input = 0.25 MP
+        ("klein-9b", (1920, 1920), None, [(512, 512)], 0.015 + 2.515625 * 0.002 + 0.25 * 0.002),
     ],
 )
 def test_estimate_cost(

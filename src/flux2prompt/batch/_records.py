@@ -5,7 +5,9 @@ together, key by key, in the order the manifest has always had (old manifests re
 test pins the order):
 
     generated_record   an image sent and written: ``file``, ``sha256``, ``bytes``, ``format``,
-                       ``width``, ``height``, ``request_id``; ``copied_from`` null
+                       ``width``, ``height``, ``request_id``; ``copied_from`` null; and, last,
+                       ``effective_prompt`` when the host reported the prompt it ran (absent
+                       otherwise, so older records and readers are unchanged)
     copied_record      an image written from another item's (same request): the same fields,
                        ``copied_from`` saying where from, ``attempts`` 0
     failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why
@@ -36,7 +38,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypedDict
+from typing import Literal, NotRequired, TypeAlias, TypedDict, cast
 
 from flux2prompt.batch._plan import PlannedItem
 from flux2prompt.transport import APIError
@@ -107,6 +109,7 @@ class OkRecord(_Leading):
     started_at: str
     finished_at: str
     elapsed: float
+    effective_prompt: NotRequired[str]
 
 
 class FailedRecord(_Leading):
@@ -163,6 +166,7 @@ class ImageRecord:
     width: int | None = None
     height: int | None = None
     request_id: str | None = None
+    effective_prompt: str | None = None
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> ImageRecord:
@@ -177,6 +181,7 @@ class ImageRecord:
             width=_int(record.get("width")),
             height=_int(record.get("height")),
             request_id=_str(record.get("request_id")),
+            effective_prompt=_str(record.get("effective_prompt")),
         )
 
 
@@ -230,19 +235,26 @@ def _ok(
     image: ImageRecord,
     copied_from: CopiedFrom | None,
 ) -> OkRecord:
-    return {
-        **_leading(job, item, "ok"),
-        "file": file,
-        "sha256": image.sha256,
-        "bytes": image.bytes,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "error": None,
-        "request_id": image.request_id,
-        "copied_from": copied_from,
-        **_trailing(timing, attempts),
-    }
+    # cast: mypy cannot check a TypedDict with an optional key built from ** items.
+    record = cast(
+        OkRecord,
+        {
+            **_leading(job, item, "ok"),
+            "file": file,
+            "sha256": image.sha256,
+            "bytes": image.bytes,
+            "format": image.format,
+            "width": image.width,
+            "height": image.height,
+            "error": None,
+            "request_id": image.request_id,
+            "copied_from": copied_from,
+            **_trailing(timing, attempts),
+        },
+    )
+    if image.effective_prompt is not None:
+        record["effective_prompt"] = image.effective_prompt
+    return record
 
 
 def generated_record(

@@ -832,6 +832,7 @@ class _Run:
             width=result.width,
             height=result.height,
             request_id=result.request_id,
+            effective_prompt=result.effective_prompt,
         )
         self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
         return image

@@ -56,7 +56,11 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
     if dry.shard is not None:
         lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
     if dry.estimated_cost is None:
-        lines.append("cost      unknown (no published price for this model)")
+        from flux2prompt.transport import resolve_model
+
+        # Proxied models are billed through Unified Billing: say so rather than "unknown".
+        note = resolve_model(dry.model).billing_note or "no published price for this model"
+        lines.append(f"cost      unknown ({note})")
     else:
         lines.append(
             f"cost      ${dry.estimated_cost:.4f} estimated for {dry.to_generate} image(s) "

@@ -112,10 +112,17 @@ def generate(
     ],
     model: Annotated[
         str | None,
-        typer.Option(help=f"{DEFAULT_MODEL} (default), klein-4b, klein-9b, or a full @cf/... id."),
+        typer.Option(
+            help=f"{DEFAULT_MODEL} (default), klein-4b, klein-9b, schnell, flex, pro-preview, "
+            "max, klein-9b-proxied, or a full model id (docs/transport.md lists them)."
+        ),
     ] = None,
-    width: Annotated[int | None, typer.Option(help="256-1920 (default 1024).")] = None,
-    height: Annotated[int | None, typer.Option(help="256-1920 (default 768).")] = None,
+    width: Annotated[
+        int | None, typer.Option(help="256-1920 on @cf/ FLUX.2 (default 1024); see the model.")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(help="256-1920 on @cf/ FLUX.2 (default 768); see the model.")
+    ] = None,
     steps: Annotated[
         int | None, typer.Option(help="flux-2-dev only (klein is fixed at 4).")
     ] = None,
@@ -126,7 +133,7 @@ def generate(
         typer.Option(
             "--image",
             metavar="PATH",
-            help="Reference image (up to 4; larger than 512x512 is downscaled). Repeatable.",
+            help="Reference image (the model's count; 512x512 at most on @cf/). Repeatable.",
         ),
     ] = None,
     account_id: Annotated[
@@ -142,6 +149,23 @@ def generate(
     emulator: Annotated[
         bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
     ] = False,
+    prompt_upsampling: Annotated[
+        bool | None,
+        typer.Option(
+            "--prompt-upsampling/--no-prompt-upsampling",
+            help="Let a proxied model (flex) rewrite the prompt; off for JSON prompts by default.",
+        ),
+    ] = None,
+    allow_unknown_model: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-model", help="Send a model id the catalogue does not know (--route)."
+        ),
+    ] = False,
+    route: Annotated[
+        str | None,
+        typer.Option(help="How an unknown model is called: multipart, json or proxied."),
+    ] = None,
 ) -> None:
     """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
 
@@ -162,19 +186,26 @@ def generate(
         if seed is not None:
             parameters["seed"] = seed
         # Imported here: the HTTP stack is for the commands that send, not for the command line.
-        from flux2prompt.transport import WorkersAI, estimate_cost
+        from flux2prompt.transport import WorkersAI, estimate_cost, resolve_model
 
+        if prompt_upsampling is not None:
+            parameters["prompt_upsampling"] = prompt_upsampling
+        spec = resolve_model(
+            model or loaded.model or DEFAULT_MODEL,
+            allow_unknown_model=allow_unknown_model,
+            route=route,
+        )
         with _emulated(emulator, out_format) as endpoint:
             client = (
                 WorkersAI(
                     **endpoint.client_options(),
-                    model=model or loaded.model or DEFAULT_MODEL,
+                    model=spec,
                     gateway=gateway,
                 )
                 if endpoint is not None
                 else WorkersAI(
                     account_id=account_id,
-                    model=model or loaded.model or DEFAULT_MODEL,
+                    model=spec,
                     base_url=base_url,
                     gateway=gateway,
                 )
@@ -198,5 +229,10 @@ def generate(
                 [(i.width, i.height) for i in request.images],
             )
             stdout.print(f"  cost      ~${cost:.4f} (estimate, before the free allowance)")
+        elif request.model.billing_note and not emulator:
+            stdout.print(f"  cost      {request.model.billing_note}")
+        if result.effective_prompt is not None and result.effective_prompt != request.prompt:
+            # The host rewrote the prompt (upsampling): the only record of what was generated.
+            stdout.print(f"  ran       {result.effective_prompt}")
         if note:
             stderr.print(f"note: {note}")

@@ -1,9 +1,10 @@
 """A local Cloudflare Workers AI emulator for the FLUX.2 models, speaking real HTTP.
 
-It answers the same routes, envelopes and error codes as Workers AI (and the AI Gateway route),
-draws a deterministic placeholder image from the prompt, records every request, and injects
-faults (latency, rate limits, quota, 5xx, HTML 502, dropped connections, broken bodies) from a
-seeded random generator, so a test run is reproducible.
+It answers the same routes, envelopes and error codes as Workers AI (and the AI Gateway route,
+flux-1-schnell's JSON body, and the proxied ``/ai/run`` envelope, whose image it serves from an
+expiring URL on its own address), draws a deterministic placeholder image from the prompt,
+records every request, and injects faults (latency, rate limits, quota, 5xx, HTML 502, dropped
+connections, broken bodies) from a seeded random generator, so a test run is reproducible.
 
 Example:
     >>> import httpx

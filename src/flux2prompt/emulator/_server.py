@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hmac
+import json
 import logging
 import re
 import signal
@@ -38,7 +39,15 @@ from urllib.parse import unquote, urlsplit
 from flux2prompt.emulator._config import EmulatorConfig, parse_format, parse_override_header
 from flux2prompt.emulator._faults import FaultPlan, RequestState
 from flux2prompt.emulator._multipart import FormPart, is_multipart, parse_form, validate_form
-from flux2prompt.emulator._render import render_base64
+from flux2prompt.emulator._proxied import (
+    JSON_MODELS,
+    RESULT_PATH_PREFIX,
+    ResultStore,
+    proxied_body,
+    validate_proxied,
+    validate_schnell,
+)
+from flux2prompt.emulator._render import render_base64, render_image
 from flux2prompt.emulator._wire import (
     HTML_502_PAGE,
     KNOWN_MODELS,
@@ -65,6 +74,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 DROPPED = 0
 
 _DIRECT = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.*)")
+_UNIVERSAL = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run")
 _GATEWAY = re.compile(r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)")
 _INVALID_BASE64 = "iVBORw0KGgo!!not*base64%%~~" * 4
 _CAPACITY = "AiError: Capacity temporarily exceeded, please try again."
@@ -130,14 +140,30 @@ class RecordedRequest:
             f"fields={sorted(self.fields)}, files={sorted(self.files)})"
         )
 
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (a JSON route's request), or ``None`` when it is not JSON.
+
+        Example:
+            >>> RecordedRequest("POST", "/x", {}, b'{"prompt": "a fox"}', "").json
+            {'prompt': 'a fox'}
+        """
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class _Route:
     model: str
     gateway: bool
+    universal: bool = False  # /ai/run without a model: the model is named in the JSON body
 
 
 def _route(path: str) -> _Route | None:
+    if _UNIVERSAL.fullmatch(path):
+        return _Route(model="", gateway=False, universal=True)
     for pattern, gateway in ((_DIRECT, False), (_GATEWAY, True)):
         match = pattern.fullmatch(path)
         if match is not None:
@@ -196,7 +222,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
+    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path.startswith(RESULT_PATH_PREFIX):
+            self._serve_result()
+        else:
+            self._handle()
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -240,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for part in parts or ()
                 if part.is_file
             },
+            model=_body_model(body) if route is not None and route.universal else record.model,
         )
         try:
             config = self._effective_config(headers)
@@ -304,8 +337,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as error:
             self._send_error(error, sequence, route, record)
             return
-        image = outcome
-        payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else image)
+        if isinstance(outcome, bytes):  # a whole envelope (the proxied route)
+            payload = outcome
+        else:
+            payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else outcome)
         if plan.malformed_json:
             payload = payload[: len(payload) // 2]  # cut mid-string: never parses as JSON
         self._send(200, payload, "application/json", sequence, route, record)
@@ -318,8 +353,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts: list[FormPart] | None,
         content_type: str,
         body: bytes,
-    ) -> str | ApiError:
-        """The base64 image, or the refusal that the real handling would answer."""
+    ) -> str | bytes | ApiError:
+        """The base64 image (or a proxied model's whole answer), or the refusal that the real
+        handling would answer."""
         try:
             return self._generate(route, config, plan, parts, content_type, body)
         except ApiError as error:
@@ -339,15 +375,77 @@ class _Handler(BaseHTTPRequestHandler):
         parts: list[FormPart] | None,
         content_type: str,
         body: bytes,
-    ) -> str:
+    ) -> str | bytes:
         self._authenticate(self.server.emulator.config.token)
+        if route.universal:
+            return self._generate_proxied(config, plan, content_type, body)
         if route.model not in KNOWN_MODELS:
             raise ApiError(404, 3042, "AiError: Invalid model ID")
+        if route.model in JSON_MODELS:
+            return self._generate_schnell(config, plan, content_type, body)
         if parts is None:
             parts = parse_form(content_type, body)  # raises the precise 400 for this body
         job = validate_form(route.model, parts)
         seed = plan.image_seed if job.seed is None else job.seed
         return render_base64(job.prompt, seed, job.width, job.height, config.image_format)
+
+    # -- the JSON routes: flux-1-schnell, and the proxied envelope with its result URLs ----------
+
+    def _generate_schnell(
+        self, config: EmulatorConfig, plan: FaultPlan, content_type: str, body: bytes
+    ) -> str:
+        job = validate_schnell(content_type, body)
+        return render_base64(job.prompt, plan.image_seed, 1024, 1024, config.image_format)
+
+    def _generate_proxied(
+        self, config: EmulatorConfig, plan: FaultPlan, content_type: str, body: bytes
+    ) -> bytes:
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
+        job = validate_proxied(document)
+        state = self.headers.get("x-emulator-state")
+        if state is not None and state != "Completed":
+            # A test asks for a generation that ends otherwise (moderated, failed).
+            answer = {"state": state, "result": None, "gatewayMetadata": {"keySource": "Unified"}}
+            return json.dumps(answer, separators=(",", ":")).encode()
+        seed = plan.image_seed if job.seed is None else job.seed
+        fmt = job.output_format or config.image_format
+        data = render_image(job.effective_prompt, seed, job.width, job.height, fmt)
+        emulator = self.server.emulator
+        ttl = _result_ttl(self.headers.get("x-emulator-result-ttl"), emulator.result_ttl)
+        key = emulator._results.put(data, f"image/{fmt}", ttl=ttl)
+        extension = "jpg" if fmt == "jpeg" else fmt
+        expires = int(time.time() + ttl)
+        url = f"http://{emulator._url_host()}:{emulator.port}{RESULT_PATH_PREFIX}{key}.{extension}"
+        return proxied_body(f"{url}?se={expires}", job, seed)
+
+    def _serve_result(self) -> None:
+        # A signed result URL is fetched without credentials: no auth, no faults, no quota.
+        emulator = self.server.emulator
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        sequence, _ = emulator._state.arrive(emulator.config)
+        record = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=headers,
+            body=b"",
+            content_type=headers.get("content-type", ""),
+        )
+        name = urlsplit(self.path).path[len(RESULT_PATH_PREFIX) :]
+        found = emulator._results.get(name.rsplit(".", 1)[0])
+        if found is None:
+            self._send(404, b"no such result\n", "text/plain", sequence, None, record)
+        elif found is False:
+            # What the reference leaves open; a signed storage URL past its expiry answers 403.
+            body = b"the signed result URL has expired\n"
+            self._send(403, body, "text/plain", sequence, None, record)
+        else:
+            assert isinstance(found, tuple)
+            self._send(200, found[0], found[1], sequence, None, record)
 
     def _authenticate(self, expected: str | None) -> None:
         scheme, _, token = self.headers.get("Authorization", "").strip().partition(" ")
@@ -446,6 +544,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def _body_model(body: bytes) -> str | None:
+    # The universal route names its model in the body; the record says which, when it can.
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    model = document.get("model") if isinstance(document, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _result_ttl(raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        ttl = float(raw)
+    except ValueError:
+        return default
+    return ttl if ttl >= 0 and ttl == ttl else default
+
+
 def _parse_for_record(content_type: str, body: bytes) -> list[FormPart] | None:
     # Parsed once, up front, so that even a faulted or refused request is recorded with its
     # fields; None tells the pipeline to parse again and report the precise error.
@@ -469,8 +587,12 @@ class Emulator:
         True
     """
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, *, result_ttl: float = 600.0) -> None:
         self._config = config or EmulatorConfig()
+        #: Seconds a proxied model's result URL stays valid (BFL's signed URLs: 10 minutes).
+        #: A request may shorten it with the ``x-emulator-result-ttl`` header.
+        self.result_ttl = result_ttl
+        self._results = ResultStore()
         self._state = RequestState(self._config)
         self._records: dict[int, RecordedRequest] = {}
         self._records_lock = threading.Lock()
@@ -521,6 +643,7 @@ class Emulator:
         """Forget recorded requests, the rate-limit bucket and the quota used; reseed the dice."""
         with self._records_lock:
             self._records.clear()
+        self._results.clear()
         self._state.reset()
 
     def start(self) -> Emulator:
@@ -593,14 +716,16 @@ def _resolve(config: EmulatorConfig | None, overrides: dict[str, Any]) -> Emulat
 def serve(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[Emulator]:
     """Run an emulator in this process for the duration of a ``with`` block.
 
-    Keyword arguments override fields of ``config``.
+    Keyword arguments override fields of ``config``; ``result_ttl`` is the seconds a proxied
+    model's result URL stays valid (see :class:`Emulator`).
 
     Example:
-        >>> with serve(latency_ms=0, seed=1) as emu:
-        ...     emu.requests
-        []
+        >>> with serve(latency_ms=0, seed=1, result_ttl=0.5) as emu:
+        ...     emu.requests, emu.result_ttl
+        ([], 0.5)
     """
-    with Emulator(_resolve(config, overrides)) as emulator:
+    result_ttl = float(overrides.pop("result_ttl", 600.0))
+    with Emulator(_resolve(config, overrides), result_ttl=result_ttl) as emulator:
         yield emulator
 
 

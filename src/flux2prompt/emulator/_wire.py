@@ -28,7 +28,10 @@ __all__ = [
 KLEIN_MODELS: frozenset[str] = frozenset(
     {"@cf/black-forest-labs/flux-2-klein-4b", "@cf/black-forest-labs/flux-2-klein-9b"}
 )
-KNOWN_MODELS: frozenset[str] = KLEIN_MODELS | {"@cf/black-forest-labs/flux-2-dev"}
+KNOWN_MODELS: frozenset[str] = KLEIN_MODELS | {
+    "@cf/black-forest-labs/flux-2-dev",
+    "@cf/black-forest-labs/flux-1-schnell",
+}
 
 # What a Cloudflare edge answers when the origin misbehaves: HTML, not the JSON envelope, which is
 # exactly what a client that blindly calls response.json() trips over.

@@ -22,11 +22,13 @@ import typing as _typing
 
 from flux2prompt._exports import lazy_exports as _lazy_exports
 from flux2prompt._exports import publish as _publish
+from flux2prompt.transport._advice import RequestAdvice, RequestAdviceWarning
 from flux2prompt.transport._catalogue import (
     MODELS,
     ModelSpec,
     Pricing,
     PricingScheme,
+    Route,
     UnknownModelWarning,
     estimate_cost,
     resolve_model,
@@ -42,6 +44,7 @@ from flux2prompt.transport._errors import (
     CapacityError,
     ConfigurationError,
     ContentModeratedError,
+    GenerationStateError,
     ImageError,
     InternalServerError,
     InvalidInputError,
@@ -53,6 +56,7 @@ from flux2prompt.transport._errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     ResponseError,
+    ResultDownloadError,
 )
 from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
@@ -83,6 +87,7 @@ __all__ = [
     "ConfigurationError",
     "ContentModeratedError",
     "GatewayOptions",
+    "GenerationStateError",
     "ImageError",
     "ImageResult",
     "InputImage",
@@ -96,9 +101,13 @@ __all__ = [
     "PricingScheme",
     "QuotaExceededError",
     "RateLimitError",
+    "RequestAdvice",
+    "RequestAdviceWarning",
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ResponseError",
+    "ResultDownloadError",
+    "Route",
     "UnknownModelWarning",
     "WorkersAI",
     "WorkersAIRequest",

@@ -20,7 +20,8 @@ import anyio
 import httpx
 
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
-from flux2prompt.transport._catalogue import ModelSpec
+from flux2prompt.transport._catalogue import ModelSpec, Route
+from flux2prompt.transport._download import ResultLink, adownload_result
 from flux2prompt.transport._errors import APIError
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource
@@ -63,6 +64,11 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
         seed: int | None = None,
         images: Iterable[ImageSource] = (),
         gateway_options: GatewayOptions | None = None,
+        prompt_upsampling: bool | None = None,
+        safety_tolerance: int | None = None,
+        output_format: str | None = None,
+        allow_unknown_model: bool = False,
+        route: Route | str | None = None,
     ) -> ImageResult:
         """Generate one image; see :meth:`WorkersAI.generate`.
 
@@ -83,6 +89,11 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             seed=seed,
             images=images,
             gateway_options=gateway_options,
+            prompt_upsampling=prompt_upsampling,
+            safety_tolerance=safety_tolerance,
+            output_format=output_format,
+            allow_unknown_model=allow_unknown_model,
+            route=route,
         )
         return await self.send(request)
 
@@ -96,6 +107,14 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             >>> asyncio.run(main()).media_type  # doctest: +SKIP
             'image/jpeg'
         """
+        outcome = await self._send_with_retries(request)
+        if isinstance(outcome, ResultLink):
+            # Outside the retry loop: a failed download never resubmits the generation.
+            data = await adownload_result(self._client, outcome, self._download_limits())
+            return self._downloaded(outcome, data)
+        return outcome
+
+    async def _send_with_retries(self, request: WorkersAIRequest) -> ImageResult | ResultLink:
         started = time.perf_counter()
         attempt = 0
         while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import math
@@ -26,13 +27,14 @@ from typing import Any, Final, Generic, Self, TypeVar
 import httpx
 
 from flux2prompt.transport import _retry
-from flux2prompt.transport._catalogue import ModelSpec, resolve_model
+from flux2prompt.transport._catalogue import ModelSpec, Route, resolve_model
 from flux2prompt.transport._constants import (
     ACCOUNT_ID_ENV,
     API_TOKEN_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_GATEWAY_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
@@ -40,13 +42,16 @@ from flux2prompt.transport._constants import (
     GATEWAY_BASE_URL_ENV,
     USER_AGENT,
 )
+from flux2prompt.transport._download import DownloadLimits, ResultLink, is_loopback_host
 from flux2prompt.transport._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     ConfigurationError,
+    GenerationStateError,
     ParameterError,
     ResponseError,
+    ResultDownloadError,
     make_status_error,
     scrub_secrets,
 )
@@ -185,6 +190,7 @@ class BaseClient(Generic[_ClientT]):
         max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: _ClientT | None = None,
         resize_images: bool = True,
+        download_timeout: float | None = None,
     ) -> None:
         account_id = account_id or _env(ACCOUNT_ID_ENV)
         token = api_token or _env(API_TOKEN_ENV)
@@ -242,6 +248,20 @@ class BaseClient(Generic[_ClientT]):
         check_path_segment("account_id", self.account_id)
         if gateway is not None:
             check_path_segment("gateway", gateway)
+        if download_timeout is None:
+            download_timeout = DEFAULT_DOWNLOAD_TIMEOUT
+        if (
+            isinstance(download_timeout, bool)
+            or not isinstance(download_timeout, int | float)
+            or not math.isfinite(download_timeout)
+            or download_timeout <= 0
+        ):
+            raise ParameterError(
+                f"download_timeout must be seconds (> 0), got {download_timeout!r}",
+                parameter="download_timeout",
+            )
+        #: The whole-download deadline for a proxied model's result URL, in seconds.
+        self.download_timeout: float = float(download_timeout)
         self._rng = random.Random()
         self._client = http_client if http_client is not None else self._make_http_client()
 
@@ -262,6 +282,7 @@ class BaseClient(Generic[_ClientT]):
             "max_retries": self.max_retries,
             "http_client": self._client,
             "resize_images": self.resize_images,
+            "download_timeout": self.download_timeout,
         }
 
     def with_options(
@@ -276,6 +297,7 @@ class BaseClient(Generic[_ClientT]):
         timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         resize_images: bool | NotGiven = NOT_GIVEN,
+        download_timeout: float | NotGiven = NOT_GIVEN,
     ) -> Self:
         """Return a new client with some options changed; this one is left as it is.
 
@@ -300,6 +322,7 @@ class BaseClient(Generic[_ClientT]):
             "timeout": timeout,
             "max_retries": max_retries,
             "resize_images": resize_images,
+            "download_timeout": download_timeout,
         }
         options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
         clone = type(self)(**options)
@@ -343,8 +366,16 @@ class BaseClient(Generic[_ClientT]):
         seed: int | None = None,
         images: Iterable[ImageSource] = (),
         gateway_options: GatewayOptions | None = None,
+        prompt_upsampling: bool | None = None,
+        safety_tolerance: int | None = None,
+        output_format: str | None = None,
+        allow_unknown_model: bool = False,
+        route: Route | str | None = None,
     ) -> WorkersAIRequest:
         """Build and check the request :meth:`generate` would send, without sending it.
+
+        The parameters are those of :func:`flux2prompt.transport.build_request`; the account,
+        endpoints, gateway and image resizing are this client's.
 
         Example:
             >>> from flux2prompt.transport import WorkersAI
@@ -367,13 +398,19 @@ class BaseClient(Generic[_ClientT]):
             gateway_base_url=self.gateway_base_url,
             gateway_options=gateway_options,
             resize_images=self.resize_images,
+            prompt_upsampling=prompt_upsampling,
+            safety_tolerance=safety_tolerance,
+            output_format=output_format,
+            allow_unknown_model=allow_unknown_model,
+            route=route,
         )
 
     def _url_for(self, request: WorkersAIRequest) -> str:
         # The client decides where a request goes: a request built elsewhere (a dry run without
         # an account id) is sent to this client's endpoint. The URL templates live in
         # endpoint_url alone, so request.url and the URL sent cannot drift apart.
-        if self.gateway is None and request.headers:
+        # A proxied request names its gateway in a header; only path-routed ones need the URL.
+        if self.gateway is None and request.headers and request.route is not Route.PROXIED:
             raise ParameterError(
                 "this request has gateway options but the client has no gateway: build the "
                 "client with gateway='your-gateway-id'",
@@ -394,10 +431,14 @@ class BaseClient(Generic[_ClientT]):
             "User-Agent": f"{USER_AGENT}/{_VERSION}",
             **request.headers,
         }
+        content = request.content
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         http_request = self._client.build_request(
             "POST",
             self._url_for(request),
-            files=request.files,
+            files=request.files if content is None else None,
+            content=content,
             headers=headers,
             timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
@@ -447,7 +488,7 @@ class BaseClient(Generic[_ClientT]):
         response: httpx.Response,
         started: float,
         attempts: int,
-    ) -> ImageResult:
+    ) -> ImageResult | ResultLink:
         status = response.status_code
         content = response.content
         url = str(response.request.url)
@@ -470,6 +511,8 @@ class BaseClient(Generic[_ClientT]):
             raise make_status_error(
                 status, response.headers, content, url=url, secrets=(self._api_token.reveal(),)
             )
+        if request.route is Route.PROXIED:
+            return self._parse_proxied(request, payload, url, request_id, started, attempts)
         result = payload.get("result") if isinstance(payload, dict) else None
         image = result.get("image") if isinstance(result, dict) else None
         if not isinstance(image, str):
@@ -496,6 +539,83 @@ class BaseClient(Generic[_ClientT]):
             elapsed=time.perf_counter() - started,
             attempts=attempts,
         )
+
+    # -- the proxied route ----------------------------------------------------------------------
+
+    def _parse_proxied(
+        self,
+        request: WorkersAIRequest,
+        payload: Any,
+        url: str,
+        request_id: str | None,
+        started: float,
+        attempts: int,
+    ) -> ResultLink:
+        """The URL of a proxied model's image, or the error its envelope says."""
+        if not isinstance(payload, dict):
+            raise ResponseError(
+                "a proxied model answered JSON that is not an object",
+                url=url,
+                request_id=request_id,
+            )
+        state = payload.get("state")
+        if state != "Completed":
+            raise GenerationStateError(
+                state if isinstance(state, str) else None, url=url, request_id=request_id
+            )
+        result = payload.get("result")
+        image = result.get("image") if isinstance(result, dict) else None
+        if not isinstance(image, str) or not image.startswith(("https://", "http://")):
+            got = "nothing" if image is None else f"{type(image).__name__} {str(image)[:16]!r}"
+            raise ResponseError(
+                f"a proxied model answered state Completed without an image URL in "
+                f"result.image (got {got})",
+                url=url,
+                request_id=request_id,
+            )
+        assert isinstance(result, dict)
+        effective = result.get("prompt")
+        return ResultLink(
+            url=image,
+            request=request,
+            request_id=request_id,
+            started=started,
+            attempts=attempts,
+            effective_prompt=effective if isinstance(effective, str) else None,
+        )
+
+    def _download_limits(self) -> DownloadLimits:
+        # Plain http and loopback addresses are accepted only from the local emulator, that is
+        # when this client itself talks to a loopback address.
+        host = httpx.URL(self.base_url).host
+        return DownloadLimits(
+            timeout=self.download_timeout,
+            allow_loopback=is_loopback_host(host),
+            user_agent=f"{USER_AGENT}/{_VERSION}",
+        )
+
+    def _downloaded(self, link: ResultLink, data: bytes) -> ImageResult:
+        request = link.request
+        try:
+            result = ImageResult.from_bytes(
+                data,
+                seed=request.seed,
+                model=request.model.id,
+                prompt_fingerprint=request.prompt_fingerprint,
+                request_fingerprint=request.fingerprint,
+                elapsed=time.perf_counter() - link.started,
+                attempts=link.attempts,
+                effective_prompt=link.effective_prompt,
+            )
+        except ResponseError as exc:
+            raise ResultDownloadError(
+                f"the result URL did not hold an image: {exc.message}",
+                reason="not_an_image",
+                result_url=link.url,
+                request_id=link.request_id,
+            ) from None
+        # Set after the check, so that the refusal above names the request id once.
+        return dataclasses.replace(result, request_id=link.request_id)
 
 
 def _short(error: APIError) -> str:

@@ -1,50 +1,88 @@
-"""The models flux2prompt knows: ids, short names, accepted fields, limits, defaults and prices.
+"""The models flux2prompt knows: how each is called, its fields, limits, defaults and prices.
 
-This module is data in one place: the request builder validates against it and
-:func:`estimate_cost` prices against it. A model id that is not listed is still accepted (new
-models appear on Workers AI before a release of this library) with generic limits and an
-:class:`UnknownModelWarning`.
+This module is data in one place: the request builder validates against it, the clients send by
+its :class:`Route`, and :func:`estimate_cost` prices against it. There are three routes:
+
+===========  ==========================================  ============================
+route        request                                     answer
+===========  ==========================================  ============================
+multipart    ``POST /ai/run/{model}``, multipart/form     ``result.image`` in base64
+json         ``POST /ai/run/{model}``, a JSON body        ``result.image`` in base64
+proxied      ``POST /ai/run``, ``{"model", "input"}``     ``state`` and an image URL
+===========  ==========================================  ============================
+
+A model id that is not listed is refused with a did-you-mean; ``allow_unknown_model=True`` with
+a stated ``route`` sends it anyway, with that route's generic limits.
 
 Example:
     >>> spec = resolve_model("klein-4b")
-    >>> spec.id, spec.fixed_steps, spec.max_input_images
-    ('@cf/black-forest-labs/flux-2-klein-4b', 4, 4)
+    >>> spec.id, spec.route.value, spec.fixed_steps, spec.max_input_images
+    ('@cf/black-forest-labs/flux-2-klein-4b', 'multipart', 4, 4)
+    >>> resolve_model("flex").route.value, resolve_model("flex").min_side
+    ('proxied', 64)
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Final
 
 from flux2prompt.transport._constants import MAX_INPUT_IMAGE_SIDE, MAX_INPUT_IMAGES
 from flux2prompt.transport._errors import ParameterError
 
 __all__ = [
+    "MEGAPIXEL",
     "MODELS",
+    "UNIFIED_BILLING_NOTE",
     "ModelSpec",
     "Pricing",
     "PricingScheme",
+    "Route",
     "UnknownModelWarning",
     "estimate_cost",
     "resolve_model",
 ]
 
+#: One billed megapixel, as Cloudflare's pricing page defines it for klein-9b: 1024x1024 pixels.
+MEGAPIXEL: Final = 1024 * 1024
+
+#: What a cost estimate of a proxied model says instead of a number.
+UNIFIED_BILLING_NOTE: Final = "billed in credits through Unified Billing, see the dashboard"
+
 
 class UnknownModelWarning(UserWarning):
-    """Warned when a model id is not in the catalogue; generic limits are used for it.
+    """Warned when a model id that the catalogue does not know is sent anyway.
+
+    That takes ``allow_unknown_model=True`` and a stated route; the route's generic limits apply.
 
     Example:
         >>> import warnings
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
-        ...     spec = resolve_model("@cf/black-forest-labs/flux-3-dev")
+        ...     spec = resolve_model("@cf/black-forest-labs/flux-3-dev",
+        ...                          allow_unknown_model=True, route="multipart")
         >>> caught[0].category is UnknownModelWarning, spec.known
         (True, False)
     """
+
+
+class Route(StrEnum):
+    """How a model is called (see the table at the top of this module).
+
+    Example:
+        >>> Route("proxied") is Route.PROXIED, resolve_model("schnell").route
+        (True, <Route.JSON: 'json'>)
+    """
+
+    MULTIPART = "multipart"  # model in the path, multipart/form-data (FLUX.2 on @cf/)
+    JSON = "json"  # model in the path, a JSON body (flux-1-schnell)
+    PROXIED = "proxied"  # /ai/run with {"model", "input"}; the answer is an image URL
 
 
 class PricingScheme(StrEnum):
@@ -77,16 +115,25 @@ class Pricing:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """What one Workers AI model accepts.
+    """What one Workers AI model accepts, and how it is called.
 
-    ``fields`` are the multipart fields it takes besides ``prompt`` and the input images;
+    ``route`` says how it is called; ``fields`` are the parameters it takes besides ``prompt``
+    and the input images (the names of :func:`build_request`); ``wire_names`` maps the ones the
+    host spells differently (``steps`` is ``num_steps`` on the proxied klein-9b).
     ``fixed_steps`` is set when ``steps`` is fixed by the model and must not be sent;
     ``default_steps`` is the step count assumed for cost estimates when none is given.
+    ``side_multiple`` and ``max_pixels`` are 1 and ``None`` where no such rule is documented;
+    ``max_input_side`` is ``None`` where input images are not downscaled.
+    ``prompt_upsampling_default`` is the host's default for ``prompt_upsampling`` (``None``: the
+    model does not take the field). ``pricing`` is ``None`` where no price is published;
+    ``billing_note`` then says how the model is billed.
 
     Example:
         >>> spec = resolve_model("flux-2-dev")
         >>> sorted(spec.fields), spec.default_width, spec.default_height
         (['guidance', 'height', 'seed', 'steps', 'width'], 1024, 768)
+        >>> resolve_model("black-forest-labs/flux-2-klein-9b").wire_names["steps"]
+        'num_steps'
     """
 
     id: str
@@ -95,18 +142,40 @@ class ModelSpec:
     fixed_steps: int | None
     default_steps: int
     min_side: int
-    max_side: int
+    max_side: int | None
     default_width: int
     default_height: int
     max_input_images: int
-    max_input_side: int
+    max_input_side: int | None
     pricing: Pricing | None
     known: bool = True
+    route: Route = Route.MULTIPART
+    wire_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    side_multiple: int = 1
+    max_pixels: int | None = None
+    max_steps: int | None = None
+    max_prompt_chars: int | None = None
+    guidance_range: tuple[float, float] | None = None
+    max_seed: int = 2**64 - 1
+    prompt_upsampling_default: bool | None = None
+    output_formats: tuple[str, ...] = ()
+    max_safety_tolerance: int | None = None
+    billing_note: str = ""
+    retry_note: str = ""
 
     @property
     def name(self) -> str:
         """The first short name, or the full id for an unknown model (for messages)."""
         return self.short_names[0] if self.short_names else self.id
+
+    def wire_name(self, parameter: str) -> str:
+        """The name the host gives ``parameter`` (``steps`` -> ``num_steps`` on proxied klein).
+
+        Example:
+            >>> resolve_model("flex").wire_name("steps")
+            'steps'
+        """
+        return self.wire_names.get(parameter, parameter)
 
 
 def _flux2(
@@ -119,8 +188,8 @@ def _flux2(
     pricing: Pricing | None,
     known: bool = True,
 ) -> ModelSpec:
-    # Every FLUX.2 model on Workers AI shares these limits: sides 256-1920 (1024x768 by
-    # default), up to 4 input images of at most 512x512.
+    # Every FLUX.2 model on the multipart route shares these limits: sides 256-1920 (1024x768
+    # by default), up to 4 input images of at most 512x512.
     return ModelSpec(
         id=id,
         short_names=short_names,
@@ -135,10 +204,94 @@ def _flux2(
         max_input_side=MAX_INPUT_IMAGE_SIDE,
         pricing=pricing,
         known=known,
+        retry_note=_MULTIPART_RETRY,
     )
 
 
-#: The catalogue. Prices: Cloudflare's Workers AI pricing page (per 512x512 tile).
+_MULTIPART_RETRY = (
+    "429/3040, 408, 502, 503, 504 and connection failures before a response are retried; "
+    "a 504 or 408 may already have been billed"
+)
+_PROXIED_RETRY = (
+    _MULTIPART_RETRY + "; the result URL is downloaded once, never by resubmitting the "
+    "generation (a failed download raises ResultDownloadError)"
+)
+_PROXIED_FIELDS = frozenset({"width", "height", "seed", "safety_tolerance", "output_format"})
+_OUTPUT_FORMATS = ("jpeg", "png", "webp")
+
+
+def _proxied(
+    id: str,
+    short_names: tuple[str, ...],
+    fields: frozenset[str],
+    *,
+    max_input_images: int,
+    max_steps: int | None = None,
+    default_steps: int = 0,
+    guidance_range: tuple[float, float] | None = None,
+    prompt_upsampling_default: bool | None = None,
+    wire_names: Mapping[str, str] | None = None,
+    known: bool = True,
+) -> ModelSpec:
+    # Black Forest Labs' hosted models behind /ai/run: sides from 64 (flex's page), BFL's own
+    # rule of multiples of 16 and at most 4 megapixels (4 x 1024 x 1024, the megapixel of
+    # Cloudflare's pricing page), BFL's seed cap of 2^53-1, safety_tolerance 0-5.
+    return ModelSpec(
+        id=id,
+        short_names=short_names,
+        fields=_PROXIED_FIELDS | fields,
+        fixed_steps=None,
+        default_steps=default_steps,
+        min_side=64,
+        max_side=None,
+        default_width=1024,
+        default_height=768,
+        max_input_images=max_input_images,
+        max_input_side=None,
+        pricing=None,
+        known=known,
+        route=Route.PROXIED,
+        wire_names=MappingProxyType(dict(wire_names or {})),
+        side_multiple=16,
+        max_pixels=4 * MEGAPIXEL,
+        max_steps=max_steps,
+        guidance_range=guidance_range,
+        max_seed=2**53 - 1,
+        prompt_upsampling_default=prompt_upsampling_default,
+        output_formats=_OUTPUT_FORMATS,
+        max_safety_tolerance=5,
+        billing_note=UNIFIED_BILLING_NOTE,
+        retry_note=_PROXIED_RETRY,
+    )
+
+
+def _schnell(id: str, short_names: tuple[str, ...], *, known: bool = True) -> ModelSpec:
+    # flux-1-schnell takes only prompt (at most 2048 characters) and steps (default 4, at most
+    # 8), and refuses any other property: no size, no seed, no input images.
+    return ModelSpec(
+        id=id,
+        short_names=short_names,
+        fields=frozenset({"steps"}),
+        fixed_steps=None,
+        default_steps=4,
+        min_side=0,
+        max_side=None,
+        default_width=1024,
+        default_height=1024,
+        max_input_images=0,
+        max_input_side=None,
+        pricing=None,
+        known=known,
+        route=Route.JSON,
+        max_steps=8,
+        max_prompt_chars=2048,
+        billing_note="no price in flux2prompt's reference; see Cloudflare's pricing page",
+        retry_note=_MULTIPART_RETRY,
+    )
+
+
+#: The catalogue. Prices: Cloudflare's Workers AI pricing page (per 512x512 tile, or per
+#: megapixel of 1024x1024 for klein-9b). Proxied models are billed through Unified Billing.
 MODELS: tuple[ModelSpec, ...] = (
     _flux2(
         "@cf/black-forest-labs/flux-2-dev",
@@ -170,6 +323,38 @@ MODELS: tuple[ModelSpec, ...] = (
             first_output_megapixel=0.015,
         ),
     ),
+    _schnell("@cf/black-forest-labs/flux-1-schnell", ("flux-1-schnell", "schnell")),
+    _proxied(
+        "black-forest-labs/flux-2-flex",
+        ("flux-2-flex", "flex"),
+        frozenset({"steps", "guidance", "prompt_upsampling"}),
+        max_input_images=8,
+        max_steps=50,
+        default_steps=50,
+        guidance_range=(1.5, 10.0),
+        prompt_upsampling_default=True,
+    ),
+    _proxied(
+        "black-forest-labs/flux-2-pro-preview",
+        ("flux-2-pro-preview", "pro-preview"),
+        frozenset(),
+        max_input_images=8,
+    ),
+    _proxied(
+        "black-forest-labs/flux-2-max",
+        ("flux-2-max", "max"),
+        frozenset(),
+        max_input_images=8,
+    ),
+    _proxied(
+        "black-forest-labs/flux-2-klein-9b",
+        ("flux-2-klein-9b-proxied", "klein-9b-proxied"),
+        frozenset({"steps"}),
+        max_input_images=4,
+        max_steps=50,
+        default_steps=4,
+        wire_names={"steps": "num_steps"},
+    ),
 )
 
 _BY_NAME: Mapping[str, ModelSpec] = MappingProxyType(
@@ -178,48 +363,102 @@ _BY_NAME: Mapping[str, ModelSpec] = MappingProxyType(
 _GENERIC_FIELDS = frozenset({"width", "height", "steps", "guidance", "seed"})
 
 
-def resolve_model(model: str | ModelSpec) -> ModelSpec:
+def _known_names() -> str:
+    return ", ".join(f"{spec.id} ({'/'.join(spec.short_names)})" for spec in MODELS)
+
+
+def _generic(model: str, route: Route) -> ModelSpec:
+    if route is Route.MULTIPART:
+        return _flux2(
+            model,
+            (),
+            _GENERIC_FIELDS,
+            fixed_steps=None,
+            default_steps=25,
+            pricing=None,
+            known=False,
+        )
+    if route is Route.JSON:
+        return _schnell(model, (), known=False)
+    return _proxied(
+        model,
+        (),
+        frozenset({"steps", "guidance"}),
+        max_input_images=8,
+        known=False,
+    )
+
+
+def resolve_model(
+    model: str | ModelSpec,
+    *,
+    allow_unknown_model: bool = False,
+    route: Route | str | None = None,
+) -> ModelSpec:
     """Return the :class:`ModelSpec` for a full id or a short name.
 
-    A full id (``@cf/...``, or any id with a ``/``) that is not in the catalogue gets generic
-    limits and an :class:`UnknownModelWarning`; any other unknown name is a
-    :class:`ParameterError` listing the known names (it is almost certainly a typo).
+    An id the catalogue does not know is a :class:`ParameterError` with the closest known names
+    and the list of all of them. ``allow_unknown_model=True`` with a ``route``
+    (``"multipart"``, ``"json"`` or ``"proxied"``) sends it anyway with that route's generic
+    limits and an :class:`UnknownModelWarning`: the door for models newer than this library.
 
     Example:
         >>> resolve_model("dev").id
         '@cf/black-forest-labs/flux-2-dev'
+        >>> try:
+        ...     resolve_model("klien-4b")
+        ... except ParameterError as exc:
+        ...     print(str(exc)[:51])
+        unknown model 'klien-4b': did you mean 'klein-4b' o
     """
     if isinstance(model, ModelSpec):
         return model
+    if not isinstance(model, str):
+        raise ParameterError(
+            f"model must be a model id or a short name, got {type(model).__name__}",
+            parameter="model",
+        )
     spec = _BY_NAME.get(model) or _BY_NAME.get(model.strip().lower())
     if spec is not None:
         return spec
-    if "/" not in model:
-        names = ", ".join(name for spec in MODELS for name in spec.short_names)
+    if not allow_unknown_model:
+        close = difflib.get_close_matches(model.strip().lower(), list(_BY_NAME), n=3, cutoff=0.6)
+        guess = f"did you mean {' or '.join(repr(name) for name in close)}? " if close else ""
         raise ParameterError(
-            f"unknown model {model!r}: use a short name ({names}) or a full Workers AI model "
-            "id such as '@cf/black-forest-labs/flux-2-dev'",
+            f"unknown model {model!r}: {guess}Known models: {_known_names()}. For a model "
+            "newer than flux2prompt, pass allow_unknown_model=True and route='multipart', "
+            "'json' or 'proxied' (how the model is called)",
             parameter="model",
         )
+    if route is None:
+        raise ParameterError(
+            f"model {model!r} is not in the catalogue: with allow_unknown_model=True, also say "
+            "how it is called: route='multipart' (@cf/ FLUX.2), 'json' (a JSON body on "
+            "/ai/run/{model}) or 'proxied' (the {model, input} envelope on /ai/run)",
+            parameter="route",
+        )
+    try:
+        chosen = Route(route)
+    except ValueError:
+        raise ParameterError(
+            f"route must be 'multipart', 'json' or 'proxied', got {route!r}", parameter="route"
+        ) from None
     warnings.warn(
-        f"model {model!r} is not in flux2prompt's catalogue; sending it with generic limits "
-        "(width/height 256-1920, up to 4 input images of at most 512x512, no cost estimate)",
+        f"model {model!r} is not in flux2prompt's catalogue; sending it on the {chosen.value} "
+        "route with that route's generic limits (no cost estimate)",
         UnknownModelWarning,
         stacklevel=3,
     )
-    return _flux2(
-        model, (), _GENERIC_FIELDS, fixed_steps=None, default_steps=25, pricing=None, known=False
-    )
+    return _generic(model, chosen)
 
 
 def _tiles(width: int, height: int) -> int:
     return math.ceil(width / 512) * math.ceil(height / 512)
 
 
-def _megapixels(width: int, height: int) -> int:
-    # Billed megapixels are counted up to the next whole one (1 MP = 1,000,000 pixels): the
-    # estimate errs high, never low.
-    return max(1, math.ceil(width * height / 1_000_000))
+def _megapixels(width: int, height: int) -> float:
+    # Fractional, in units of 1024x1024 (the pricing page's megapixel): 1024x1024 is exactly 1.
+    return width * height / MEGAPIXEL
 
 
 def estimate_cost(
@@ -231,21 +470,29 @@ def estimate_cost(
 ) -> float:
     """Estimate the price in USD of one generation, from Cloudflare's published rates.
 
-    Tiles are ``ceil(w/512) * ceil(h/512)``. flux-2-dev: $0.00021 per input tile per step plus
-    $0.00041 per output tile per step (``steps`` defaults to 25); klein-4b: $0.000059 per input
-    tile plus $0.000287 per output tile; klein-9b: $0.015 for the first output megapixel,
-    $0.002 per further megapixel and per input megapixel (megapixels rounded up). The daily free
-    allowance is not subtracted. An unknown model raises :class:`ParameterError`.
+    ``model`` names the catalogue entry, so the three models called klein-9b are never
+    confused: ``"klein-9b"`` is the multipart ``@cf/`` one. Tiles are ``ceil(w/512) *
+    ceil(h/512)``. flux-2-dev: $0.00021 per input tile per step plus $0.00041 per output tile
+    per step (``steps`` defaults to 25); klein-4b: $0.000059 per input tile plus $0.000287 per
+    output tile; klein-9b: $0.015 for the first output megapixel (1024x1024, charged whole
+    even for a smaller image), then $0.002 per further output megapixel and per input
+    megapixel, both counted fractionally in units of 1,048,576 pixels (input images summed).
+    The daily free allowance is not subtracted. A model without a published price raises
+    :class:`ParameterError` saying how it is billed: proxied models are
+    "billed in credits through Unified Billing, see the dashboard".
 
     Example:
         >>> round(estimate_cost("flux-2-dev", 1024, 768, steps=25), 5)
         0.041
         >>> round(estimate_cost("klein-4b", 1024, 1024, input_images=[(512, 512)]), 6)
         0.001207
+        >>> estimate_cost("klein-9b", width=1024, height=1024)
+        0.015
     """
     spec = resolve_model(model)
     if spec.pricing is None:
-        raise ParameterError(f"no published price for model {spec.id!r}", parameter="model")
+        note = spec.billing_note or "no published price"
+        raise ParameterError(f"no cost estimate for {spec.id!r}: {note}", parameter="model")
     width = spec.default_width if width is None else width
     height = spec.default_height if height is None else height
     if spec.fixed_steps is not None:
@@ -260,6 +507,12 @@ def estimate_cost(
     if price.scheme is PricingScheme.TILE:
         input_tiles = sum(_tiles(w, h) for w, h in sizes)
         return input_tiles * price.input_rate + _tiles(width, height) * price.output_rate
-    further = _megapixels(width, height) - 1
+    further = max(0.0, _megapixels(width, height) - 1)
     input_mp = sum(_megapixels(w, h) for w, h in sizes)
-    return price.first_output_megapixel + further * price.output_rate + input_mp * price.input_rate
+    cost = price.first_output_megapixel
+    # Added only when present, so the common case is the published figure, bit for bit.
+    if further:
+        cost += further * price.output_rate
+    if input_mp:
+        cost += input_mp * price.input_rate
+    return cost

@@ -16,7 +16,8 @@ from types import TracebackType
 import httpx
 
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
-from flux2prompt.transport._catalogue import ModelSpec
+from flux2prompt.transport._catalogue import ModelSpec, Route
+from flux2prompt.transport._download import ResultLink, download_result
 from flux2prompt.transport._errors import APIError
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource
@@ -61,13 +62,23 @@ class WorkersAI(BaseClient[httpx.Client]):
         seed: int | None = None,
         images: Iterable[ImageSource] = (),
         gateway_options: GatewayOptions | None = None,
+        prompt_upsampling: bool | None = None,
+        safety_tolerance: int | None = None,
+        output_format: str | None = None,
+        allow_unknown_model: bool = False,
+        route: Route | str | None = None,
     ) -> ImageResult:
         """Generate one image and return it as an :class:`ImageResult`.
 
         ``prompt`` is a compiled ``Prompt``, a builder, a dict or a plain string. Parameters
         are checked against the model's catalogue entry before anything is sent
         (:class:`ParameterError`); failures raise an :class:`APIError` subclass after the
-        retries allowed by ``max_retries``.
+        retries allowed by ``max_retries``. The other parameters are those of
+        :func:`flux2prompt.transport.build_request` (``prompt_upsampling``,
+        ``safety_tolerance`` and ``output_format`` for proxied models, ``allow_unknown_model``
+        with ``route`` for a model the catalogue does not know). A proxied model's result URL
+        is downloaded at once, without the API token (:class:`ResultDownloadError` if that
+        fails; the generation is never resubmitted for it).
 
         Example:
             >>> with WorkersAI() as client:  # doctest: +SKIP
@@ -84,6 +95,11 @@ class WorkersAI(BaseClient[httpx.Client]):
             seed=seed,
             images=images,
             gateway_options=gateway_options,
+            prompt_upsampling=prompt_upsampling,
+            safety_tolerance=safety_tolerance,
+            output_format=output_format,
+            allow_unknown_model=allow_unknown_model,
+            route=route,
         )
         return self.send(request)
 
@@ -96,6 +112,14 @@ class WorkersAI(BaseClient[httpx.Client]):
             ...     client.send(request).request_fingerprint == request.fingerprint
             True
         """
+        outcome = self._send_with_retries(request)
+        if isinstance(outcome, ResultLink):
+            # Outside the retry loop: a failed download never resubmits the generation.
+            data = download_result(self._client, outcome, self._download_limits())
+            return self._downloaded(outcome, data)
+        return outcome
+
+    def _send_with_retries(self, request: WorkersAIRequest) -> ImageResult | ResultLink:
         started = time.perf_counter()
         attempt = 0
         while True:

@@ -14,6 +14,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
     "DEFAULT_GATEWAY_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MODEL",
@@ -22,6 +23,8 @@ __all__ = [
     "INITIAL_RETRY_DELAY",
     "MAX_INPUT_IMAGES",
     "MAX_INPUT_IMAGE_SIDE",
+    "MAX_RESULT_BYTES",
+    "MAX_RESULT_REDIRECTS",
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "QUOTA_CODES",
@@ -60,3 +63,12 @@ MAX_INPUT_IMAGES: Final = 4
 MAX_INPUT_IMAGE_SIDE: Final = 512
 
 USER_AGENT: Final = "flux2-prompt"
+
+# A proxied model answers with a URL to the image. It is fetched at once (BFL's signed URLs
+# expire after 10 minutes) with its own timeout, in seconds for the whole download (connect
+# included): a result that trickles in is not allowed to hold the caller for the 180 s of a
+# generation. At most 64 MiB once decoded (a 4 MP PNG is about 12 MiB), following at most 3
+# redirects, each checked like the first URL.
+DEFAULT_DOWNLOAD_TIMEOUT: Final = 60.0
+MAX_RESULT_BYTES: Final = 64 * 1024 * 1024
+MAX_RESULT_REDIRECTS: Final = 3

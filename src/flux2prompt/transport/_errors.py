@@ -36,6 +36,7 @@ __all__ = [
     "CapacityError",
     "ConfigurationError",
     "ContentModeratedError",
+    "GenerationStateError",
     "ImageError",
     "InternalServerError",
     "InvalidInputError",
@@ -47,6 +48,7 @@ __all__ = [
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ResponseError",
+    "ResultDownloadError",
     "make_status_error",
     "scrub_secrets",
 ]
@@ -537,3 +539,84 @@ def make_status_error(
         retry_after=_header(headers, "retry-after"),
         body=scrub_secrets(body, secrets),
     )
+
+
+# -- the proxied route: an answer that names a state, and an image behind a URL -----------------
+
+
+class GenerationStateError(ResponseError):
+    """Raised when a proxied model answers 2xx with a ``state`` other than ``Completed``.
+
+    ``state`` is the state the host reported (for example ``"Content Moderated"`` or
+    ``"Error"``), ``None`` when the answer had none. Not retried: the model may have run.
+
+    Example:
+        >>> exc = GenerationStateError("Request Moderated", request_id="8f1e")
+        >>> exc.state, str(exc).startswith("the generation ended in state 'Request Moderated'")
+        ('Request Moderated', True)
+    """
+
+    default_hint = (
+        "The host did not produce an image and the request was not resubmitted (it may have "
+        "been billed). A moderated state means the prompt or an input image was refused: "
+        "change it, or raise safety_tolerance on models that take it."
+    )
+
+    def __init__(
+        self,
+        state: str | None,
+        *,
+        url: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.state = state
+        what = f"state {state!r}" if state is not None else "no state"
+        super().__init__(
+            f"the generation ended in {what}, not 'Completed'",
+            url=url,
+            request_id=request_id,
+            hint=hint,
+        )
+
+
+class ResultDownloadError(APIError):
+    """Raised when a proxied model's result URL could not be fetched, or was not safe to fetch.
+
+    The image was generated (and billed) but its URL was refused (not https, a private address,
+    a redirect elsewhere), did not answer in time, answered an error (an expired URL), was
+    larger than the limit, or did not hold an image. The generation is never resubmitted for
+    it. ``result_url`` is the URL (signed: keep it private), ``reason`` a short word for the
+    cause (``"unsafe"``, ``"status"``, ``"timeout"``, ``"connection"``, ``"too_large"``,
+    ``"not_an_image"``), ``status_code`` the download's HTTP status when there was one.
+
+    Example:
+        >>> exc = ResultDownloadError("HTTP 403 from the result URL", reason="status",
+        ...                           result_url="https://delivery.example/x.jpeg", status_code=403)
+        >>> exc.reason, exc.status_code, "not resubmitted" in str(exc)
+        ('status', 403, True)
+    """
+
+    default_hint = (
+        "The image was generated and the generation was not resubmitted (that could bill it "
+        "twice). Result URLs expire about 10 minutes after the generation: fetch result_url "
+        "yourself within that time, or generate again."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        result_url: str,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.result_url = result_url
+        self.status_code = status_code
+        self.request_id = request_id
+        if request_id:
+            message = f"{message} (request id {request_id})"
+        super().__init__(message, url=result_url, hint=hint)

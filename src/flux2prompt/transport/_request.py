@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -22,7 +24,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flux2prompt._digest import canonical_json, sha256_fingerprint
-from flux2prompt.transport._catalogue import ModelSpec, estimate_cost, resolve_model
+from flux2prompt.transport._advice import RequestAdvice, warn_advice
+from flux2prompt.transport._catalogue import ModelSpec, Route, estimate_cost, resolve_model
 from flux2prompt.transport._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_GATEWAY_BASE_URL,
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
     "MultipartParts",
+    "ParamValue",
     "PromptLike",
     "WorkersAIRequest",
     "build_request",
@@ -55,6 +59,9 @@ PromptLike: TypeAlias = (
 
 #: What ``httpx`` takes as ``files=``: ``(name, (filename, content[, content type]))``.
 MultipartParts: TypeAlias = list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]]
+
+#: A parameter as sent: a number, a flag (``prompt_upsampling``) or a name (``output_format``).
+ParamValue: TypeAlias = int | float | bool | str
 
 #: Stands for the account id in the URL of a request built without one (a dry run).
 ACCOUNT_PLACEHOLDER = "{account_id}"
@@ -130,18 +137,23 @@ def endpoint_url(
 
     The one place the endpoint templates are written; :func:`build_request` and the clients
     both ask it. The account id and gateway are used as given (check them with
-    :func:`check_path_segment` first).
+    :func:`check_path_segment` first). A proxied model is always sent to the universal
+    ``/ai/run`` endpoint: its gateway travels in the ``cf-aig-gateway-id`` header instead.
 
     Example:
         >>> endpoint_url("klein-4b", account_id="acc")
         'https://api.cloudflare.com/client/v4/accounts/acc/ai/run/@cf/black-forest-labs/flux-2-klein-4b'
         >>> endpoint_url("dev", account_id="acc", gateway="images")
         'https://gateway.ai.cloudflare.com/v1/acc/images/workers-ai/@cf/black-forest-labs/flux-2-dev'
+        >>> endpoint_url("flex", account_id="acc", gateway="images")
+        'https://api.cloudflare.com/client/v4/accounts/acc/ai/run'
     """
-    model_id = model.id if isinstance(model, ModelSpec) else resolve_model(model).id
+    spec = model if isinstance(model, ModelSpec) else resolve_model(model)
+    if spec.route is Route.PROXIED:
+        return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run"
     if gateway is not None:
-        return f"{gateway_base_url.rstrip('/')}/{account_id}/{gateway}/workers-ai/{model_id}"
-    return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model_id}"
+        return f"{gateway_base_url.rstrip('/')}/{account_id}/{gateway}/workers-ai/{spec.id}"
+    return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{spec.id}"
 
 
 def check_path_segment(name: str, value: str) -> str:
@@ -160,11 +172,20 @@ def check_path_segment(name: str, value: str) -> str:
 class WorkersAIRequest:
     """One Workers AI request, built and checked but not sent.
 
-    ``fields`` are the multipart text fields in wire order (``prompt`` first, then the
-    parameters); ``images`` the ``input_image_N`` parts; ``headers`` the ``cf-aig-*`` headers
-    (never the ``Authorization`` header: the client adds that when it sends);
+    ``fields`` are the text fields in wire order (``prompt`` first, then the parameters): the
+    multipart form itself on the multipart route, the same values as text on the JSON routes
+    (for display); ``payload`` is the JSON body on the JSON and proxied routes (``None`` on the
+    multipart route); ``images`` the input images read from paths or bytes (``input_image_N``
+    parts, or data URIs in ``input_images``); ``references`` the proxied ``input_images`` in
+    order, URLs as given and local images as data URIs; ``headers`` the ``cf-aig-*`` headers
+    (never the ``Authorization`` header: the client adds that when it sends); ``advice`` the
+    :class:`RequestAdvice` found while building.
+
     ``fingerprint`` is the request fingerprint: sha256 over canonical JSON of the model id, the
-    prompt fingerprint, the sorted parameters and the sha256 of each input image in order.
+    prompt fingerprint, the sorted parameters and each input image in order (its sha256, or
+    its URL). A parameter newer than the fingerprint (``prompt_upsampling``) enters it only when
+    it differs from what the request would be without it, so an unchanged request keeps the
+    fingerprint it always had.
 
     Example:
         >>> req = build_request("a fox", seed=1)
@@ -177,16 +198,24 @@ class WorkersAIRequest:
     model: ModelSpec
     url: str
     fields: Mapping[str, str]
-    params: Mapping[str, int | float]
+    params: Mapping[str, ParamValue]
     images: tuple[InputImage, ...]
     headers: Mapping[str, str] = field(repr=False)
     prompt_fingerprint: str
     fingerprint: str
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)
+    references: tuple[str, ...] = field(default=(), repr=False)
+    advice: tuple[RequestAdvice, ...] = ()
 
     @property
     def prompt(self) -> str:
         """The text of the ``prompt`` field (compact wire JSON, or a plain text prompt)."""
         return self.fields["prompt"]
+
+    @property
+    def route(self) -> Route:
+        """How this request is sent (the model's :class:`Route`)."""
+        return self.model.route
 
     @property
     def files(self) -> MultipartParts:
@@ -205,6 +234,18 @@ class WorkersAIRequest:
         return parts
 
     @property
+    def content(self) -> bytes | None:
+        """The JSON body of a JSON or proxied request (UTF-8, compact), else ``None``.
+
+        Example:
+            >>> build_request("a fox", model="schnell", steps=6).content
+            b'{"prompt":"a fox","steps":6}'
+        """
+        if self.payload is None:
+            return None
+        return json.dumps(dict(self.payload), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @property
     def seed(self) -> int | None:
         """The seed sent, or ``None`` when the service picks one."""
         seed = self.params.get("seed")
@@ -214,7 +255,7 @@ class WorkersAIRequest:
     def estimated_cost(self) -> float:
         """The price in USD of this generation, by :func:`estimate_cost` (model, size, steps
         and the input images as sent). A model without a published price raises
-        :class:`ParameterError`.
+        :class:`ParameterError` saying how it is billed.
 
         Example:
             >>> round(build_request("a fox", model="klein-4b", width=1024, height=1024)
@@ -222,10 +263,12 @@ class WorkersAIRequest:
             0.001148
         """
         steps = self.params.get("steps")
+        width = self.params.get("width")
+        height = self.params.get("height")
         return estimate_cost(
             self.model,
-            int(self.params["width"]),
-            int(self.params["height"]),
+            int(width) if width is not None else None,
+            int(height) if height is not None else None,
             int(steps) if steps is not None else None,
             [(image.width, image.height) for image in self.images],
         )
@@ -233,9 +276,43 @@ class WorkersAIRequest:
     def __repr__(self) -> str:
         return (
             f"WorkersAIRequest(model={self.model.id!r}, params={dict(self.params)!r}, "
-            f"images={len(self.images)}, prompt={len(self.prompt)} chars, "
-            f"fingerprint={self.fingerprint!r})"
+            f"images={len(self.images) + self._url_references}, "
+            f"prompt={len(self.prompt)} chars, fingerprint={self.fingerprint!r})"
         )
+
+    @property
+    def _url_references(self) -> int:
+        return sum(1 for ref in self.references if not ref.startswith("data:"))
+
+
+def _is_structured(prompt: PromptLike, text: str) -> bool:
+    # Anything but a str is compiled to a JSON prompt; a str is structured when it is a JSON
+    # object (a prompt serialised by hand).
+    if not isinstance(prompt, str):
+        return True
+    stripped = text.lstrip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _is_url_reference(source: object) -> bool:
+    return isinstance(source, str) and source.startswith(("https://", "http://", "data:"))
+
+
+def _check_side(name: str, value: object, spec: ModelSpec) -> int:
+    checked = _check_int(name, value, spec, spec.min_side, spec.max_side)
+    if checked % spec.side_multiple:
+        low = checked - checked % spec.side_multiple
+        raise ParameterError(
+            f"{name} must be a multiple of {spec.side_multiple} for {spec.name}, got {checked} "
+            f"(try {low} or {low + spec.side_multiple})",
+            parameter=name,
+        )
+    return checked
 
 
 def build_request(
@@ -254,12 +331,28 @@ def build_request(
     gateway_base_url: str = DEFAULT_GATEWAY_BASE_URL,
     gateway_options: GatewayOptions | None = None,
     resize_images: bool = True,
+    prompt_upsampling: bool | None = None,
+    safety_tolerance: int | None = None,
+    output_format: str | None = None,
+    allow_unknown_model: bool = False,
+    route: Route | str | None = None,
 ) -> WorkersAIRequest:
     """Build and check a request without sending it: a pure function (it only reads images).
 
-    Width and height default to the model's defaults (1024x768) and are always sent, so the
-    fingerprint says what will be generated; ``steps``, ``guidance`` and ``seed`` are sent only
-    when given. Without ``account_id`` the URL holds the placeholder ``{account_id}``.
+    Every parameter is checked against the model's catalogue entry (its route, fields and
+    limits). On models that take a size, width and height default to the model's defaults
+    (1024x768) and are always sent, so the fingerprint says what will be generated;
+    ``steps``, ``guidance`` and ``seed`` are sent only when given. Without ``account_id`` the
+    URL holds the placeholder ``{account_id}``.
+
+    Proxied models (``flex``, ``pro-preview``, ``max``, ``klein-9b-proxied``) also take
+    ``safety_tolerance`` (0-5), ``output_format`` (``"jpeg"``, ``"png"``, ``"webp"``) and
+    ``images`` given as https URLs or data URIs as well as paths and bytes; ``gateway`` becomes
+    their ``cf-aig-gateway-id`` header. ``prompt_upsampling`` is sent where the model takes it:
+    flex defaults it to true, so a structured JSON prompt is sent with
+    ``prompt_upsampling: false`` unless you ask otherwise, and asking for it on a JSON prompt
+    draws advice ``F2R101`` (a :class:`RequestAdviceWarning`). ``allow_unknown_model=True``
+    with a ``route`` sends a model id the catalogue does not know.
 
     Example:
         >>> req = build_request({"scene": "a tea house"}, model="dev", steps=28, guidance=3.5)
@@ -267,74 +360,187 @@ def build_request(
         {'width': 1024, 'height': 768, 'steps': 28, 'guidance': 3.5}
         >>> req.fingerprint.startswith("sha256:")
         True
+        >>> flex = build_request({"scene": "a tea house"}, model="flex", width=64, height=64)
+        >>> flex.url.endswith("/ai/run"), flex.payload["input"]["prompt_upsampling"]
+        (True, False)
     """
-    spec = resolve_model(model)
+    spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
     text, prompt_fingerprint = coerce_prompt(prompt)
+    if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
+        raise ParameterError(
+            f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
+            f"{len(text)}: shorten it, or use a FLUX.2 model",
+            parameter="prompt",
+        )
 
-    params: dict[str, int | float] = {
-        "width": _check_int(
-            "width",
-            spec.default_width if width is None else width,
-            spec,
-            spec.min_side,
-            spec.max_side,
-        ),
-        "height": _check_int(
-            "height",
-            spec.default_height if height is None else height,
-            spec,
-            spec.min_side,
-            spec.max_side,
-        ),
-    }
+    params: dict[str, ParamValue] = {}
+    for name, value, default in (
+        ("width", width, spec.default_width),
+        ("height", height, spec.default_height),
+    ):
+        if name in spec.fields:
+            params[name] = _check_side(name, default if value is None else value, spec)
+        elif value is not None:
+            raise ParameterError(
+                f"{spec.name} does not take {name} (it makes {spec.default_width}x"
+                f"{spec.default_height} images): leave {name} unset",
+                parameter=name,
+            )
+    if spec.max_pixels is not None:
+        pixels = int(params["width"]) * int(params["height"])
+        if pixels > spec.max_pixels:
+            raise ParameterError(
+                f"width x height must be at most {spec.max_pixels:,} pixels for {spec.name} "
+                f"(4 megapixels), got {params['width']}x{params['height']} = {pixels:,}",
+                parameter="width",
+            )
     if steps is not None:
         if spec.fixed_steps is not None or "steps" not in spec.fields:
             fixed = f" (fixed at {spec.fixed_steps})" if spec.fixed_steps is not None else ""
             raise ParameterError(
                 f"{spec.name} does not take steps{fixed}: leave steps unset", parameter="steps"
             )
-        params["steps"] = _check_int("steps", steps, spec, 1, None)
+        params["steps"] = _check_int("steps", steps, spec, 1, spec.max_steps)
     if guidance is not None:
+        if "guidance" not in spec.fields:
+            raise ParameterError(
+                f"{spec.name} does not take guidance: leave guidance unset", parameter="guidance"
+            )
         if isinstance(guidance, bool) or not isinstance(guidance, int | float):
             raise ParameterError(
                 f"guidance must be a number, got {guidance!r}", parameter="guidance"
             )
-        if not math.isfinite(guidance) or guidance < 0:
+        low, high = spec.guidance_range or (0.0, math.inf)
+        if not math.isfinite(guidance) or not low <= guidance <= high:
+            bounds = f"{low:g}-{high:g}" if spec.guidance_range else ">= 0"
             raise ParameterError(
-                f"guidance must be a finite number >= 0, got {guidance!r}", parameter="guidance"
+                f"guidance must be a finite number {bounds} for {spec.name}, got {guidance!r}",
+                parameter="guidance",
             )
         # A float always: 3 and 3.0 are the same request and must share a fingerprint.
         params["guidance"] = float(guidance)
     if seed is not None:
-        params["seed"] = _check_int("seed", seed, spec, 0, 2**64 - 1)
+        if "seed" not in spec.fields:
+            raise ParameterError(
+                f"{spec.name} does not take a seed: leave seed unset", parameter="seed"
+            )
+        params["seed"] = _check_int("seed", seed, spec, 0, spec.max_seed)
+
+    # Fields newer than the fingerprint: each enters it only when not at its default.
+    unfingerprinted: frozenset[str] = frozenset()
+    advice: list[RequestAdvice] = []
+    # Only models that take prompt_upsampling care what kind of prompt this is.
+    takes_upsampling = spec.prompt_upsampling_default is not None
+    structured = takes_upsampling and _is_structured(prompt, text)
+    if prompt_upsampling is not None:
+        if not isinstance(prompt_upsampling, bool):
+            raise ParameterError(
+                f"prompt_upsampling must be True or False, got {prompt_upsampling!r}",
+                parameter="prompt_upsampling",
+            )
+        if spec.prompt_upsampling_default is None:
+            raise ParameterError(
+                f"{spec.name} does not take prompt_upsampling: leave it unset",
+                parameter="prompt_upsampling",
+            )
+        params["prompt_upsampling"] = prompt_upsampling
+        if prompt_upsampling and structured:
+            advice.append(
+                RequestAdvice(
+                    "F2R101",
+                    "prompt_upsampling",
+                    f"{spec.name} rewrites the prompt before generating, which undoes a "
+                    "structured JSON prompt (its subjects, palette and text lose their "
+                    "places); leave prompt_upsampling unset to send it as written. The prompt "
+                    "actually run is kept in ImageResult.effective_prompt",
+                )
+            )
+    elif spec.prompt_upsampling_default and structured:
+        params["prompt_upsampling"] = False
+    if takes_upsampling:
+        ours = False if structured else spec.prompt_upsampling_default
+        if params.get("prompt_upsampling", ours) == ours:
+            unfingerprinted = frozenset({"prompt_upsampling"})
+    if safety_tolerance is not None:
+        if spec.max_safety_tolerance is None:
+            raise ParameterError(
+                f"{spec.name} does not take safety_tolerance: leave it unset",
+                parameter="safety_tolerance",
+            )
+        params["safety_tolerance"] = _check_int(
+            "safety_tolerance", safety_tolerance, spec, 0, spec.max_safety_tolerance
+        )
+    if output_format is not None:
+        if not spec.output_formats:
+            raise ParameterError(
+                f"{spec.name} does not take output_format: leave it unset",
+                parameter="output_format",
+            )
+        fmt = output_format.strip().lower() if isinstance(output_format, str) else output_format
+        fmt = "jpeg" if fmt == "jpg" else fmt
+        if fmt not in spec.output_formats:
+            raise ParameterError(
+                f"output_format must be one of {', '.join(spec.output_formats)}, got "
+                f"{output_format!r}",
+                parameter="output_format",
+            )
+        params["output_format"] = str(fmt)
 
     single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
         images, Iterable
     )
     sources: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
     if len(sources) > spec.max_input_images:
+        takes = (
+            f"takes at most {spec.max_input_images} input images"
+            if spec.max_input_images
+            else "takes no input images"
+        )
         raise ParameterError(
-            f"{spec.name} takes at most {spec.max_input_images} input images, got {len(sources)}",
+            f"{spec.name} {takes}, got {len(sources)}",
             parameter="images",
         )
-    prepared = tuple(
-        prepare_image(source, index, resize=resize_images, max_side=spec.max_input_side)
-        for index, source in enumerate(sources)
-    )
+    prepared: list[InputImage] = []
+    references: list[str] = []
+    identities: list[str] = []
+    for index, source in enumerate(sources):
+        if _is_url_reference(source):
+            assert isinstance(source, str)
+            if spec.route is not Route.PROXIED:
+                raise ParameterError(
+                    f"images[{index}] is a URL, and {spec.name} takes input images as files: "
+                    "pass a path or bytes (URLs are for proxied models such as flex)",
+                    parameter=f"images[{index}]",
+                )
+            references.append(source)
+            identities.append(source)
+            continue
+        max_side = spec.max_input_side if spec.max_input_side is not None else 1 << 30
+        image = prepare_image(source, index, resize=resize_images, max_side=max_side)
+        prepared.append(image)
+        identities.append(image.sha256)
+        encoded = base64.b64encode(image.data).decode("ascii")
+        references.append(f"data:{image.media_type};base64,{encoded}")
 
     account = (
         ACCOUNT_PLACEHOLDER if account_id is None else check_path_segment("account_id", account_id)
     )
-    if gateway is not None:
+    headers: dict[str, str] = {}
+    if spec.route is Route.PROXIED:
+        # Proxied calls always pass through AI Gateway (the account's default one when none is
+        # named), so gateway options apply with or without a gateway id.
+        if gateway is not None:
+            headers["cf-aig-gateway-id"] = check_path_segment("gateway", gateway)
+        if gateway_options is not None:
+            headers.update(gateway_options.headers())
+    elif gateway is not None:
         gateway = check_path_segment("gateway", gateway)
         headers = gateway_options.headers() if gateway_options is not None else {}
-    else:
-        if gateway_options is not None:
-            raise ParameterError(
-                "gateway_options need a gateway: pass gateway='your-gateway-id' as well",
-                parameter="gateway_options",
-            )
-        headers = {}
+    elif gateway_options is not None:
+        raise ParameterError(
+            "gateway_options need a gateway: pass gateway='your-gateway-id' as well",
+            parameter="gateway_options",
+        )
     url = endpoint_url(
         spec,
         account_id=account,
@@ -344,23 +550,39 @@ def build_request(
     )
 
     fields = {"prompt": text}
-    for name, value in params.items():
-        fields[name] = str(value)
+    for name, sent in params.items():
+        fields[name] = str(sent).lower() if isinstance(sent, bool) else str(sent)
+    payload: dict[str, Any] | None = None
+    if spec.route is Route.JSON:
+        payload = {"prompt": text, **{spec.wire_name(k): v for k, v in params.items()}}
+    elif spec.route is Route.PROXIED:
+        given: dict[str, Any] = {"prompt": text}
+        given.update((spec.wire_name(k), v) for k, v in params.items())
+        if references:
+            given["input_images"] = references
+        payload = {"model": spec.id, "input": given}
     canonical = canonical_json(
         {
             "model": spec.id,
             "prompt": prompt_fingerprint,
-            "params": dict(sorted(params.items())),
-            "images": [image.sha256 for image in prepared],
+            "params": dict(sorted(params.items()))
+            if not unfingerprinted
+            else {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
+            "images": identities,
         }
     )
+    for item in advice:
+        warn_advice(item, stacklevel=2)
     return WorkersAIRequest(
         model=spec,
         url=url,
         fields=MappingProxyType(fields),
         params=MappingProxyType(params),
-        images=prepared,
+        images=tuple(prepared),
         headers=MappingProxyType(headers),
         prompt_fingerprint=prompt_fingerprint,
         fingerprint=sha256_fingerprint(canonical),
+        payload=MappingProxyType(payload) if payload is not None else None,
+        references=tuple(references) if spec.route is Route.PROXIED else (),
+        advice=tuple(advice),
     )

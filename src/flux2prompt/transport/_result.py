@@ -32,7 +32,10 @@ class ImageResult:
     ``format`` is ``"jpeg"``, ``"png"`` or ``"webp"`` (from the magic bytes; Workers AI does not
     say), ``width``/``height`` come from the image header, ``seed`` is the seed sent (``None``
     when the service chose one), ``request_id`` is the ``cf-ray`` header and ``elapsed`` the
-    seconds from the first attempt to the decoded image, retries included.
+    seconds from the first attempt to the decoded image, retries (and the download of a
+    proxied model's result URL) included. ``effective_prompt`` is the prompt the host reports
+    having run (a proxied model with ``prompt_upsampling`` rewrites it), ``None`` when the host
+    does not say: then the prompt sent is the one run.
 
     Example:
         >>> from flux2prompt.transport import WorkersAI
@@ -54,6 +57,7 @@ class ImageResult:
     request_id: str | None = None
     elapsed: float = 0.0
     attempts: int = 1
+    effective_prompt: str | None = None
 
     @classmethod
     def from_bytes(
@@ -67,6 +71,7 @@ class ImageResult:
         request_id: str | None = None,
         elapsed: float = 0.0,
         attempts: int = 1,
+        effective_prompt: str | None = None,
     ) -> ImageResult:
         """Build a result from decoded image bytes, reading the format and size from them.
 
@@ -100,6 +105,7 @@ class ImageResult:
             request_id=request_id,
             elapsed=elapsed,
             attempts=attempts,
+            effective_prompt=effective_prompt,
         )
 
     @property
