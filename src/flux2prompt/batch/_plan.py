@@ -1,8 +1,8 @@
 """Planning a batch: from a job to the stream of requests to send, without sending any.
 
-Planning expands the template over every row and seed, builds each request (by
-:func:`flux2prompt._versioning._requests.variant_requests`, as the lockfile does) (which checks the
-parameters and gives the request fingerprint), names each file, and keeps the items of one
+Planning expands the template over every row and seed, builds each request (which checks the
+parameters and gives the request fingerprint; built by
+:func:`~flux2prompt._versioning._requests.variant_requests`, as the lockfile's), names each file, and keeps the items of one
 shard. Names are handed out over the whole batch before the shard filter, so every shard names
 an item exactly as an unsharded run would. It is a generator: memory holds the names and
 fingerprints seen so far, never the prompts.
