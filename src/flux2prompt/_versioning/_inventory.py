@@ -329,10 +329,10 @@ def _module_entries(
 
 
 def _relative_origin(origin: str, base: Path, seen: dict[str, str]) -> str:
-    """A dataset row's origin (``/abs/products.csv:14``) with its path relative to ``base``, so
-    a lockfile reads the same on every machine."""
+    """A dataset row's origin (``/abs/products.csv:14``, or relative to the current folder) with
+    its path relative to ``base``, so a lockfile reads the same from every folder and machine."""
     file, sep, line = origin.rpartition(":")
-    if not sep or not os.path.isabs(file):
+    if not sep or not line.isdigit() or not os.path.isfile(file):
         return origin
     if file not in seen:
         seen[file] = _relative(Path(file), base)
