@@ -279,3 +279,54 @@ def test_lockfiles_of_version_1_migrate_and_keep_their_fingerprints(tmp_path: Pa
     done = cli(tmp_path, "lock", "--check")
     assert done.returncode == 2
     assert "upgrade flux2prompt" in done.stderr
+
+
+def test_without_configuration_the_old_side_is_discovered_from_the_same_root(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "plain"
+    (root / "jobs").mkdir(parents=True)
+    (root / "jobs" / "cards.py").write_text(HERO, encoding="utf-8")
+    (root / "jobs" / "bottles.toml").write_text(
+        JOB.replace("../prompts/hero.py", "cards.py"), encoding="utf-8"
+    )
+    (root / "jobs" / "products.csv").write_text(CSV, encoding="utf-8")
+    git(root, "init", "-q", "-b", "main")
+    assert cli(root, "lock").returncode == 0
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "all")
+    (root / "jobs" / "products.csv").write_text(CSV.replace("C-3,sand", "C-3,rust"))
+    # From a subfolder: the lockfile and the discovery root are the repository's root.
+    done = cli(root / "jobs", "lock", "--check")
+    assert done.returncode == 1
+    assert '~ $.scene: "a sand water bottle, product C-3" → "a rust' in done.stdout
+    assert "[jobs/products.csv:4; sku=C-3, color=rust" in done.stdout
+    done = cli(root / "jobs", "diff", "--rev", "HEAD")
+    assert done.returncode == 0, done.stderr
+    changed = [line for line in done.stdout.splitlines() if line.startswith(("~ ", "+ ", "- "))]
+    assert len(changed) == 1
+    assert changed[0].startswith("~ jobs/bottles.toml [jobs/products.csv:4; sku=C-3")
+
+
+def test_a_corrupt_lockfile_is_one_line_and_exit_2(shop: Path) -> None:
+    assert cli(shop, "lock").returncode == 0
+    (shop / "flux2prompt.lock.items").write_text("not json\n", encoding="utf-8")
+    done = cli(shop, "lock", "--check")
+    assert done.returncode == 2
+    assert "flux2prompt.lock.items: line 1" in done.stderr
+    (shop / "flux2prompt.lock").write_text("{", encoding="utf-8")
+    done = cli(shop, "lock", "--check")
+    assert done.returncode == 2
+    assert "invalid JSON" in done.stderr
+
+
+def test_the_lock_records_the_request_fingerprints_the_batch_plan_sends() -> None:
+    """One direction of data: the lock's items are the batch plan's requests, by construction."""
+    from flux2prompt._versioning import build_inventory
+    from flux2prompt.batch import load_job, plan_items
+
+    job = Path(__file__).resolve().parents[2] / "examples" / "batch" / "job.toml"
+    inventory = build_inventory([job], base=job.parent)
+    items = [e.request_fingerprint for e in inventory.entries if e.kind == "item"]
+    assert items == [item.key for item in plan_items(load_job(job))]
+    assert len(items) == 8

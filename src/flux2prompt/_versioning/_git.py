@@ -188,6 +188,6 @@ def diff_revision(
     from flux2prompt._versioning._revision import inventory_at
 
     project = find_project(cwd)
-    _, old = inventory_at(base, paths, base=project.root, cwd=cwd)
+    _, old = inventory_at(base, paths, base=project.root, cwd=cwd, project_root=project.root)
     new = build_inventory(paths, base=project.root, project=project)
     return diff_inventories(old.entries, new.entries, a=base, b="working tree")

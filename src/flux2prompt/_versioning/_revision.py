@@ -165,9 +165,11 @@ def inventory_at(
     *,
     base: str | Path = ".",
     cwd: str | Path = ".",
+    project_root: str | Path | None = None,
 ) -> Any:
     """The inventory (as :class:`~flux2prompt._versioning._inventory.Inventory`) of the project
-    as it was at ``revision``: the same ``paths`` (or the project found from ``cwd``), read in
+    as it was at ``revision``: the same ``paths`` (or the project at ``project_root``, by default
+    ``cwd``: its configuration as it was then, else discovery from that folder), read in
     the tree of that commit by one separate interpreter."""
     from flux2prompt._versioning._inventory import Inventory
 
@@ -177,6 +179,7 @@ def inventory_at(
     request = {
         "op": "inventory",
         "cwd": relative_cwd,
+        "root": os.path.relpath(Path(project_root or cwd).absolute(), root),
         "base": os.path.relpath(Path(base).absolute(), root),
         "paths": None
         if paths is None
@@ -205,9 +208,11 @@ def inventory_at_lock_revision(
     shown = _git(["show", f"{commit}:{Path(name).as_posix()}"], root, str(lock_path))
     if shown.returncode != 0 or shown.stdout != lock_path.read_bytes():
         return None  # the lockfile was rewritten since it was committed
-    cwd = project.root if project is not None else Path.cwd()
+    project_root = project.root if project is not None else folder
     try:
-        found: tuple[str, Any] = inventory_at(commit, paths, base=folder, cwd=cwd)
+        found: tuple[str, Any] = inventory_at(
+            commit, paths, base=folder, cwd=Path.cwd(), project_root=project_root
+        )
     except SourceError:
         return None  # the old side cannot be read; the fields are still named by hash
     return found

@@ -34,15 +34,22 @@ def _answer(request: dict[str, Any]) -> Any:
     tree = Path(request["tree"])
     _prepend_tree(str(tree))
     if request["op"] == "inventory":
-        from flux2prompt._files._project import find_project
+        from flux2prompt._files._project import CONFIG_FILES, Project, read_project_config
         from flux2prompt._versioning._inventory import build_inventory
 
         os.chdir(tree / request["cwd"])
+        # The project's root as the caller found it, with its configuration as it was then;
+        # never a folder above the tree (the temporary folder's parents are not the project).
+        root = tree / request.get("root", request["cwd"])
+        project = None
+        for name in CONFIG_FILES:
+            if project is None and (root / name).is_file():
+                project = read_project_config(root / name)
         paths = request["paths"]
         inventory = build_inventory(
             [tree / p for p in paths] if paths is not None else None,
             base=tree / request["base"],
-            project=find_project("."),
+            project=project or Project(root),
         )
         return inventory.to_dict()
     if request["op"] == "sources":
