@@ -330,3 +330,22 @@ def test_the_lock_records_the_request_fingerprints_the_batch_plan_sends() -> Non
     items = [e.request_fingerprint for e in inventory.entries if e.kind == "item"]
     assert items == [item.key for item in plan_items(load_job(job))]
     assert len(items) == 8
+
+
+def test_a_job_at_a_revision_diffs_as_its_expansion(shop: Path) -> None:
+    (shop / "jobs" / "products.csv").write_text(CSV + "D-4,plum\n", encoding="utf-8")
+    (shop / "jobs" / "bottles.toml").write_text(
+        JOB.replace("derive = 7", "derive = 7") + "\n[parameters]\nwidth = 768\n",
+        encoding="utf-8",
+    )
+    done = cli(shop, "diff", "HEAD:jobs/bottles.toml", "jobs/bottles.toml")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    changed = [line for line in lines if line.startswith("~ jobs/bottles.toml [")]
+    added = [line for line in lines if line.startswith("+ jobs/bottles.toml [")]
+    assert len(changed) == 3
+    assert added == [
+        "+ jobs/bottles.toml [jobs/products.csv:5; sku=D-4, color=plum; seed "
+        + lines[-1].split("seed ")[1]
+    ]
+    assert lines.count("    ~ $.parameters.width: 1024 → 768") == 3

@@ -144,7 +144,14 @@ def load_sides(
     specs: Sequence[str], *, cwd: str | Path | None = None
 ) -> list[list[InventoryEntry]]:
     """The entries of each SOURCE; the ``REV:`` sides of each revision are read together, by
-    one interpreter."""
+    one interpreter.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fog.json"
+    >>> _ = path.write_text('{"scene": "fog"}')
+    >>> [[e.document for e in side] for side in load_sides([str(path)])]
+    [[{'scene': 'fog'}]]
+    """
     from flux2prompt._versioning._sources import load_side, load_sides_at, split_revision
 
     here = Path(cwd) if cwd is not None else Path()
@@ -182,7 +189,14 @@ def diff_revision(
 ) -> InventoryDiff:
     """Every prompt and job item of the inventory that differs between revision ``base`` and
     the working tree. The whole ``base`` side is read by one separate interpreter over that
-    commit's tree; the working tree's in this process."""
+    commit's tree; the working tree's in this process.
+
+    >>> diff_revision("--exec=x")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: --exec=x: a revision cannot start with '-'; give a commit, branch \
+or tag such as HEAD~1
+    """
     from flux2prompt._files._project import find_project
     from flux2prompt._versioning._inventory import build_inventory
     from flux2prompt._versioning._revision import inventory_at

@@ -429,6 +429,12 @@ def build_inventory(
     in, :func:`~flux2prompt._files._project.find_project`). Paths in the entries are relative
     to ``base`` (the lockfile's folder; the project's root by default). ``profile`` overrides
     the project's. Two prompts with one key are a :class:`~flux2prompt.SourceError` naming both.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "fox.prompt.toml").write_text('name = "fox"\\n[prompt]\\nscene = "fox"\\n')
+    >>> [(e.key, e.source) for e in build_inventory([folder], base=folder).entries]
+    [('fox', 'fox.prompt.toml')]
     """
     project = project if project is not None else find_project()
     chosen: Profile = profile or project.profile

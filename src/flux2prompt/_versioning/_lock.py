@@ -283,7 +283,15 @@ class Lock:
 
 
 def lock_from_inventory(inventory: Inventory) -> Lock:
-    """The :class:`Lock` of an inventory (see :func:`build_lock`)."""
+    """The :class:`Lock` of an inventory (see :func:`build_lock`).
+
+    >>> from flux2prompt._versioning._inventory import Inventory, InventoryEntry
+    >>> entry = InventoryEntry("fox", "prompt", "fox.prompt.toml", "fox.prompt.toml",
+    ...                        "sha256:1", "sha256:2", document={"scene": "fox"})
+    >>> lock = lock_from_inventory(Inventory((entry,)))
+    >>> lock.prompts["fox"].request_fingerprint, list(lock.fields["fox"])
+    ('sha256:2', ['$.scene'])
+    """
     prompts: dict[str, LockEntry] = {}
     fields: dict[str, dict[str, str]] = {}
     items: dict[str, list[ItemLock]] = {}

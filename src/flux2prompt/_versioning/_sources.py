@@ -76,9 +76,9 @@ def load_side(spec: str) -> list[InventoryEntry]:
     path, name = split_source(spec)
     if name is None and _is_job_path(path):
         # The job's items only: not the other prompts of the module its template is in.
-        return [e for e in build_inventory([path], base=path.parent).entries if e.kind == "item"]
+        return [e for e in build_inventory([path], base=Path()).entries if e.kind == "item"]
     if name is None and path.suffix != ".py":
-        entries = list(build_inventory([path], base=path.parent).entries)
+        entries = list(build_inventory([path], base=Path()).entries)
         return [
             InventoryEntry(
                 spec,
