@@ -349,3 +349,27 @@ def test_a_job_at_a_revision_diffs_as_its_expansion(shop: Path) -> None:
         + lines[-1].split("seed ")[1]
     ]
     assert lines.count("    ~ $.parameters.width: 1024 → 768") == 3
+
+
+def test_the_old_side_imports_the_old_neighbours_even_with_the_tree_on_pythonpath(
+    shop: Path,
+) -> None:
+    """An editable install puts the working tree on sys.path; the old tree must still win."""
+    prompts = shop / "prompts"
+    (prompts / "palette.py").write_text('ACCENT = "#AA0000"\n', encoding="utf-8")
+    (prompts / "poster.py").write_text(
+        "from flux2prompt import scene\nfrom palette import ACCENT\n"
+        "poster = scene('a poster').palette(ACCENT)\n",
+        encoding="utf-8",
+    )
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "poster")
+    (prompts / "palette.py").write_text('ACCENT = "#00AA00"\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(prompts), "NO_COLOR": "1"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("flux2-prompt")), "diff",
+         "HEAD:prompts/poster.py:poster", "prompts/poster.py:poster"],
+        cwd=shop, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '~ $.color_palette[0]: "#AA0000" → "#00AA00"' in done.stdout
