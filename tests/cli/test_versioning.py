@@ -164,8 +164,10 @@ def test_lock_check_fails_on_a_changed_prompt_and_passes_after_lock(tmp_path: Pa
     code, stdout, stderr = run("lock", "--check", cwd=tmp_path)
     assert code == 1
     assert "flux2prompt.lock is out of date (1 change)" in stderr
-    (line,) = stdout.splitlines()
+    line, fields = stdout.splitlines()
     assert line.startswith("~ harbour (prompts/harbour.prompt.toml): prompt ")
+    # Not in git: the lock names the fields whose hashes changed.
+    assert fields.startswith("    fields changed: $.mood (the old values are not in git")
     assert before[:23] in line
     assert (tmp_path / "flux2prompt.lock").read_text(encoding="utf-8") == (
         json.dumps(lock, indent=2, sort_keys=True) + "\n"

@@ -465,11 +465,13 @@ def test_lock_records_fingerprints_stably(project: Path) -> None:
     assert text.endswith("}\n")
     data = json.loads(text)
     assert text == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    assert list(data) == ["lock_version", "prompts", "schema_version"]
-    assert data["lock_version"] == 1
+    assert list(data) == ["jobs", "lock_version", "prompts", "schema_version"]
+    assert data["lock_version"] == 2
     assert data["schema_version"] == 1
     assert data["prompts"]["harbour"] == {
         "path": "prompts/harbour.prompt.toml",
+        "source": "prompts/harbour.prompt.toml",
+        "profile": "flux2",
         "prompt_fingerprint": harbour.prompt.fingerprint,
         "request_fingerprint": expected.fingerprint,
     }

@@ -4,7 +4,8 @@ Above the pure core and below the transport. Here live the reading and parsing o
 and ``.toml`` files (:mod:`._parse`), prompt files and the one loading sequence
 (:mod:`._prompt_file`), their schema migrations (:mod:`._migrate`), ``flux2prompt.load`` with
 paths (:mod:`._load`), datasets of template variables (:mod:`._dataset`), importing a user's
-Python file (:mod:`._pysource`) and the command line's SOURCE (:mod:`._source`).
+Python file (:mod:`._pysource`), job files (:mod:`._job_file`) and the command line's SOURCE
+(:mod:`._source`).
 
 Example:
     >>> import pathlib, tempfile
@@ -15,6 +16,7 @@ Example:
 """
 
 from flux2prompt._files._dataset import Dataset, dataset
+from flux2prompt._files._job_file import JobFile, is_job_document, parse_job_file, read_job_file
 from flux2prompt._files._load import load
 from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, parse_document, parse_toml, read_bytes
 from flux2prompt._files._prompt_file import (
@@ -33,20 +35,24 @@ from flux2prompt._files._source import LoadedSource, load_source, resolve_source
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
     "Dataset",
+    "JobFile",
     "LoadedSource",
     "PromptFile",
     "dataset",
     "in_file",
+    "is_job_document",
     "load",
     "load_prompt_file",
     "load_source",
     "parse_document",
+    "parse_job_file",
     "parse_prompt",
     "parse_prompt_file",
     "parse_toml",
     "prompt_file_from_document",
     "prompt_file_schema",
     "read_bytes",
+    "read_job_file",
     "read_prompt",
     "read_prompt_document",
     "resolve_source",

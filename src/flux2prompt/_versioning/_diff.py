@@ -30,6 +30,7 @@ from flux2prompt._schema import json_path
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
     from flux2prompt._model import Prompt
+    from flux2prompt._versioning._inventory import InventoryEntry
 
 DiffKind = Literal["added", "removed", "changed"]
 
@@ -453,3 +454,20 @@ def diff(
     if isinstance(a, PromptFile) and isinstance(b, PromptFile):
         _compare(a.metadata(), b.metadata(), [], [], metadata)
     return PromptDiff(tuple(entries), tuple(metadata))
+
+
+def diff_entries(old: InventoryEntry, new: InventoryEntry) -> list[DiffEntry]:
+    """The field diff of two versions of one inventory entry: its prompt's paths, then its
+    model and parameters (the seed included) under ``model`` and ``parameters``.
+
+    >>> from flux2prompt._versioning._inventory import InventoryEntry
+    >>> a = InventoryEntry("k", "prompt", "k", "k", "sha256:1", None, document={"scene": "a"})
+    >>> b = InventoryEntry("k", "prompt", "k", "k", "sha256:2", None, document={"scene": "b"},
+    ...                    metadata={"model": "dev"})
+    >>> [str(e) for e in diff_entries(a, b)]
+    ['~ $.scene: "a" → "b"', '+ $.model: "dev"']
+    """
+    entries: list[DiffEntry] = []
+    _compare(dict(old.document or {}), dict(new.document or {}), [], [], entries)
+    _compare(dict(old.metadata), dict(new.metadata), [], [], entries)
+    return entries

@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flux2prompt._errors import FileValidationError, PromptValidationError, SourceError
 from flux2prompt._files import PromptFile, in_file, parse_prompt, read_bytes
-from flux2prompt._versioning._diff import PromptDiff, diff
-
-if TYPE_CHECKING:
-    pass
+from flux2prompt._versioning._compare import InventoryDiff, diff_inventories
+from flux2prompt._versioning._diff import PromptDiff, diff, diff_entries
+from flux2prompt._versioning._inventory import InventoryEntry
 
 
 def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) -> bytes:
@@ -26,6 +27,11 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
     or the revision or path does not exist there.
     """
     label = f"{revision}:{path}"
+    if revision.startswith("-"):
+        raise SourceError(
+            "a revision cannot start with '-'; give a commit, branch or tag such as HEAD~1",
+            source=label,
+        )
     if not revision or not path:
         raise SourceError(
             "expected REV:PATH, such as HEAD~1:prompts/hero.prompt.toml", source=label
@@ -92,11 +98,110 @@ def read_diff_source(
     return loaded if isinstance(loaded, PromptFile) else loaded.to_dict()
 
 
-def diff_sources(a: str | Path, b: str | Path, *, cwd: str | Path | None = None) -> PromptDiff:
-    """:func:`diff` two files, each a prompt file, a plain prompt document, or ``REV:path``.
+def _is_prompt_side(spec: str | Path, cwd: str | Path | None) -> bool:
+    """Whether ``spec`` is read as before: a prompt file or a plain document, here or in git."""
+    from flux2prompt._files._source import split_source
+    from flux2prompt._versioning._sources import _is_job_path, is_code_side, split_revision
 
-    A string naming no existing file but holding a ``:`` is read from git
-    (``HEAD~1:prompts/hero.prompt.toml``; ``REV:./path`` for a path relative to ``cwd``).
+    if not isinstance(spec, str):
+        spec = str(spec)
+    split = split_revision(spec, cwd)
+    if split is not None:
+        return not is_code_side(split[1])
+    path, name = split_source(spec)
+    full = Path(cwd) / path if cwd is not None else path
+    return name is None and path.suffix != ".py" and not _is_job_path(full)
+
+
+def diff_sources(
+    a: str | Path, b: str | Path, *, cwd: str | Path | None = None
+) -> PromptDiff | InventoryDiff:
+    """Diff two SOURCEs of any form, ``[REV:]path[:NAME]``.
+
+    Two prompt files or plain documents (either may be ``REV:path``, read with ``git show``;
+    ``REV:./path`` for a path relative to ``cwd``) give a :class:`PromptDiff`, metadata
+    included. A Python module's ``file.py:NAME`` or a job file on either side gives an
+    :class:`~flux2prompt._versioning._compare.InventoryDiff`: a job diffs as its expansion
+    (variants added, removed and changed, each with its field diff). A ``REV:`` side of code is
+    read in a separate interpreter over that commit's tree (:mod:`._revision`), so the working
+    tree's modules are never imported for it.
     """
-    result = diff(read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd))
-    return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b))
+    if _is_prompt_side(a, cwd) and _is_prompt_side(b, cwd):
+        result = diff(read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd))
+        return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b))
+    old, new = load_sides([str(a), str(b)], cwd=cwd)
+    if len(old) == 1 and len(new) == 1 and old[0].kind != "item" and new[0].kind != "item":
+        entries = diff_entries(old[0], new[0])
+        return PromptDiff(tuple(entries), a=str(a), b=str(b))
+    if all(e.kind == "item" for e in [*old, *new]):
+        # Two versions of one job: its items pair whatever the two files are called.
+        old = [dataclasses.replace(e, key=str(b), source=str(b)) for e in old]
+        new = [dataclasses.replace(e, key=str(b), source=str(b)) for e in new]
+    return diff_inventories(old, new, a=str(a), b=str(b))
+
+
+def load_sides(
+    specs: Sequence[str], *, cwd: str | Path | None = None
+) -> list[list[InventoryEntry]]:
+    """The entries of each SOURCE; the ``REV:`` sides of each revision are read together, by
+    one interpreter.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fog.json"
+    >>> _ = path.write_text('{"scene": "fog"}')
+    >>> [[e.document for e in side] for side in load_sides([str(path)])]
+    [[{'scene': 'fog'}]]
+    """
+    from flux2prompt._versioning._sources import load_side, load_sides_at, split_revision
+
+    here = Path(cwd) if cwd is not None else Path()
+    results: dict[int, list[InventoryEntry]] = {}
+    by_revision: dict[str, list[tuple[int, str]]] = {}
+    for position, spec in enumerate(specs):
+        split = split_revision(spec, cwd)
+        if split is None:
+            path = spec if cwd is None else str(here / spec)
+            results[position] = load_side(path)
+        elif not _is_prompt_side(spec, cwd):
+            by_revision.setdefault(split[0], []).append((position, split[1].removeprefix("./")))
+        else:
+            loaded = read_diff_source(spec, cwd=cwd)
+            from flux2prompt._versioning._inventory import InventoryEntry as Entry
+
+            document = (
+                (loaded.prompt.to_dict() if not loaded.is_template else dict(loaded.document))
+                if isinstance(loaded, PromptFile)
+                else dict(loaded)
+            )
+            metadata = loaded.metadata() if isinstance(loaded, PromptFile) else {}
+            results[position] = [
+                Entry(spec, "prompt", spec, spec, "", None, document=document, metadata=metadata)
+            ]
+    for revision, wanted in by_revision.items():
+        sides = load_sides_at(revision, [rest for _, rest in wanted], cwd=here)
+        for (position, _), side in zip(wanted, sides, strict=True):
+            results[position] = side
+    return [results[position] for position in range(len(specs))]
+
+
+def diff_revision(
+    base: str, paths: Iterable[str | Path] | None = None, *, cwd: str | Path = "."
+) -> InventoryDiff:
+    """Every prompt and job item of the inventory that differs between revision ``base`` and
+    the working tree. The whole ``base`` side is read by one separate interpreter over that
+    commit's tree; the working tree's in this process.
+
+    >>> diff_revision("--exec=x")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: --exec=x: a revision cannot start with '-'; give a commit, branch \
+or tag such as HEAD~1
+    """
+    from flux2prompt._files._project import find_project
+    from flux2prompt._versioning._inventory import build_inventory
+    from flux2prompt._versioning._revision import inventory_at
+
+    project = find_project(cwd)
+    _, old = inventory_at(base, paths, base=project.root, cwd=cwd, project_root=project.root)
+    new = build_inventory(paths, base=project.root, project=project)
+    return diff_inventories(old.entries, new.entries, a=base, b="working tree")

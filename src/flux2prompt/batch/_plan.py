@@ -1,10 +1,11 @@
 """Planning a batch: from a job to the stream of requests to send, without sending any.
 
 Planning expands the template over every row and seed, builds each request (which checks the
-parameters and gives the request fingerprint), names each file, and keeps the items of one
-shard. Names are handed out over the whole batch before the shard filter, so every shard names
-an item exactly as an unsharded run would. It is a generator: memory holds the names and
-fingerprints seen so far, never the prompts.
+parameters and gives the request fingerprint; built by
+:func:`~flux2prompt._versioning._requests.variant_requests`, as the lockfile's), names each
+file, and keeps the items of one shard. Names are handed out over the whole batch before the
+shard filter, so every shard names an item exactly as an unsharded run would. It is a
+generator: memory holds the names and fingerprints seen so far, never the prompts.
 
 Two items whose requests are byte-for-byte identical (two dataset rows that differ only in a
 column the template does not use) would get identical images, so only the first is sent: a
@@ -42,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._templates import Variant, expand
+from flux2prompt._templates import Variant
+from flux2prompt._versioning._requests import variant_requests
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, with_extension
 from flux2prompt.batch._shard import Shard
-from flux2prompt.transport import WorkersAIRequest, build_request
+from flux2prompt.transport import WorkersAIRequest
 
 __all__ = ["PlanStats", "PlannedItem", "plan_items"]
 
@@ -143,11 +145,16 @@ def plan_items(
     originals: dict[str, int] = {}
     rendered: set[str] = set()
     pattern = job.pattern
-    for variant in expand(job.template, job.source, seeds=job.seed_policy):
+    requests = variant_requests(
+        job.template,
+        job.source,
+        seeds=job.seed_policy,
+        model=job.model,
+        parameters=parameters,
+        images=images,
+    )
+    for variant, request in requests:
         stats.variants += 1
-        request = build_request(
-            variant.prompt, model=job.model, seed=variant.seed, images=images, **parameters
-        )
         key = request.fingerprint
         try:
             name = pattern.render(

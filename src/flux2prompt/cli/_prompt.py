@@ -23,6 +23,7 @@ import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._files._source import STDIN, resolve_source, source_label
+from flux2prompt._files._variants import is_expandable, source_variants
 from flux2prompt._lint import LINT_CODES, lint
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile, schema
@@ -73,44 +74,92 @@ def compile_command(
     echo_data(output)
 
 
-def _each_prompt(
-    sources: Iterable[str], profile: Profile
-) -> Iterable[tuple[str, Prompt | None, int]]:
-    """Resolve each source, reporting those that fail; yield ``(source, prompt, exit code)``.
+def _variables(values: Sequence[str]) -> dict[str, str]:
+    """``--var key=value`` options as a dict; a malformed one stops with exit 2."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            fail(f"--var {value!r}: expected KEY=VALUE, such as --var color=teal")
+        out[key.strip()] = text
+    return out
 
-    Invalid prompts are reported on stdout as ``SOURCE: $.path: message`` (they are the result
-    of the check); unreadable sources on stderr as ``error: ...``. Standard input (``-``) is
-    named ``<stdin>``, and can be read only once.
+
+def _each_prompt(
+    sources: Iterable[str], profile: Profile, variables: dict[str, str] | None = None
+) -> Iterable[tuple[str, Prompt | None, int, bool]]:
+    """Resolve each source into its variants, reporting those that fail; yield
+    ``(label, prompt, exit code, variant)`` per variant (``variant``: one of a job's rows, which
+    is summed up after the job's last row rather than said ok one by one).
+
+    A template takes ``variables`` (``--var``); a job file gives every row, each named by its
+    variables or dataset line. Invalid prompts are reported on stdout as
+    ``LABEL: $.path: message`` (they are the result of the check); unreadable sources on stderr
+    as ``error: ...``. Standard input (``-``) is named ``<stdin>``, and can be read only once.
     """
     listed = list(sources)
     if listed.count(STDIN) > 1:
         fail("SOURCE - (standard input) can be given only once")
+    if variables and not any(is_expandable(given) for given in listed):
+        fail("--var is for templates and job files; no SOURCE here is one")
     for given in listed:
         source = source_label(given)
         try:
-            prompt = resolve_source(given, profile=profile)
+            variants = list(source_variants(given, profile=profile, variables=variables))
         except PromptError as exc:
             for line in error_lines(exc, source):
                 say(line)
-            yield source, None, EXIT_INVALID
+            yield source, None, EXIT_INVALID, False
+            continue
         except Flux2PromptError as exc:
             for line in error_lines(exc, source):
                 print_error(line)
-            yield source, None, exit_code_for(exc)
-        else:
-            yield source, prompt, EXIT_OK
+            yield source, None, exit_code_for(exc), False
+            continue
+        for variant in variants:
+            label = source_label(variant.label) if not variant.variant else variant.label
+            error = variant.error
+            if error is None:
+                yield label, variant.prompt, EXIT_OK, variant.variant
+            elif isinstance(error, PromptError):
+                for line in error_lines(error, label):
+                    say(line)
+                yield label, None, EXIT_INVALID, variant.variant
+            else:
+                for line in error_lines(error, label):
+                    print_error(line)
+                yield label, None, exit_code_for(error), variant.variant
+        if len(variants) > 1 or (variants and variants[0].variant):
+            bad = sum(1 for v in variants if not v.ok)
+            noun = f"{len(variants)} variant{'s' if len(variants) != 1 else ''}"
+            say(f"{source}: ok ({noun})" if not bad else f"{source}: {bad} of {noun} invalid")
+
+
+VarOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        metavar="KEY=VALUE",
+        help="A template's variable (repeat for each); for file.py:NAME templates and prompt "
+        "files with ${...} placeholders.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
-def validate(sources: SourcesArgument, profile: ProfileOption = "flux2") -> None:
+def validate(
+    sources: SourcesArgument, profile: ProfileOption = "flux2", var: VarOption = None
+) -> None:
     """Check that every SOURCE is a valid prompt under the profile.
 
-    Prints 'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem.
-    Exit 0: all valid; 1: any invalid; 2: any unreadable.
+    A job file is checked row by row, and a template with --var KEY=VALUE. Prints
+    'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem (a job's variant named by
+    its dataset line or variables). Exit 0: all valid; 1: any invalid; 2: any unreadable.
     """
     worst = EXIT_OK
-    for source, prompt, code in _each_prompt(sources, profile):
-        if prompt is not None:
+    for source, prompt, code, is_row in _each_prompt(sources, profile, _variables(var or ())):
+        if prompt is not None and not is_row:
             say(f"{source}: ok")
         worst = max(worst, code)
     raise typer.Exit(worst)
@@ -152,6 +201,7 @@ def lint_command(
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
     profile: ProfileOption = "flux2",
+    var: VarOption = None,
 ) -> None:
     """Give BFL's prompting advice on every SOURCE: warnings, never errors.
 
@@ -161,7 +211,7 @@ def lint_command(
     codes = _ignored_codes(ignore or (), LINT_CODES)
     worst = EXIT_OK
     warned = False
-    for source, prompt, code in _each_prompt(sources, profile):
+    for source, prompt, code, is_row in _each_prompt(sources, profile, _variables(var or ())):
         worst = max(worst, code)
         if prompt is None:
             continue
@@ -169,7 +219,7 @@ def lint_command(
         for warning in warnings:
             fix = f" (fix: {warning.fix})" if warning.fix else ""
             say(f"{source}: {warning.code} {warning.path}: {warning.message}{fix}")
-        if not warnings:
+        if not warnings and not is_row:
             say(f"{source}: ok")
         # Notes (severity "info") are shown but do not fail --strict.
         warned = warned or any(getattr(w, "severity", "warning") == "warning" for w in warnings)

@@ -15,6 +15,7 @@ work from any subfolder; with no lockfile there, ``lock`` writes one in the curr
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -22,19 +23,34 @@ from typing import Annotated
 import typer
 
 from flux2prompt._errors import FileValidationError, Flux2PromptError
+from flux2prompt._files._project import Project, find_project
 from flux2prompt._versioning import (
     LOCK_FILE,
+    InventoryDiff,
+    Lock,
     LockCheck,
-    build_lock,
+    PromptDiff,
+    build_inventory,
     compare_locks,
+    diff_revision,
     diff_sources,
     find_lock_file,
+    lock_from_inventory,
     lock_search_path,
     read_lock,
     write_lock,
 )
+from flux2prompt._versioning._lock import with_field_diffs
+from flux2prompt._versioning._revision import inventory_at_lock_revision
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, echo_data, handle_errors, print_error, say
+from flux2prompt.cli._output import (
+    EXIT_INVALID,
+    echo_data,
+    fail,
+    handle_errors,
+    print_error,
+    say,
+)
 from flux2prompt.cli._output import stdout as out
 
 __all__ = ["diff_command", "lock_command"]
@@ -53,18 +69,29 @@ def _print_line(line: str) -> None:
 @app.command("diff")
 def diff_command(
     a: Annotated[
-        str,
+        str | None,
         typer.Argument(
             metavar="A",
-            help="The old prompt: a prompt file (.toml/.json), a plain .json prompt, or REV:path "
-            "read from git (e.g. HEAD~1:prompts/hero.prompt.toml).",
+            help="The old side, [REV:]path[:NAME]: a prompt file (.toml/.json), a plain .json "
+            "prompt, file.py:NAME, a job file; REV: reads it at a git revision (e.g. "
+            "HEAD~1:prompts/hero.py:hero).",
             show_default=False,
         ),
-    ],
+    ] = None,
     b: Annotated[
-        str,
-        typer.Argument(metavar="B", help="The new prompt, in the same forms.", show_default=False),
-    ],
+        str | None,
+        typer.Argument(metavar="B", help="The new side, in the same forms.", show_default=False),
+    ] = None,
+    rev: Annotated[
+        str | None,
+        typer.Option(
+            "--rev",
+            metavar="BASE",
+            help="Diff every prompt and job of the inventory between BASE and the working tree "
+            "(no A and B).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the diff as JSON instead of lines.")
     ] = False,
@@ -72,31 +99,52 @@ def diff_command(
         bool, typer.Option("--exit-code", help="Exit 1 when the prompts differ.")
     ] = False,
 ) -> None:
-    """Show what changed between two prompts, path by path.
+    """Show what changed between two prompts (or jobs, or the whole inventory), path by path.
 
     Lines read `~ $.mood: "calm" → "tense"` (changed), `+ $.camera.lens: "85mm"` (added) and
     `- $.effects[1]: "soft bloom"` (removed); differences in a prompt file's metadata follow
-    under `metadata:`.
+    under `metadata:`. A job diffs as its expansion: each variant added, removed or changed.
     """
-    try:
-        result = diff_sources(a, b)
-    except Flux2PromptError as exc:
-        # An invalid prompt's issues are the error lines: prefix them with the file they are in.
-        # (Other errors name their file already.)
-        with handle_errors(exc.source if isinstance(exc, FileValidationError) else None):
-            raise
+    if rev is not None:
+        if a is not None or b is not None:
+            fail("--rev BASE diffs the whole inventory; give either --rev BASE or A and B")
+        with handle_errors():
+            result: PromptDiff | InventoryDiff = diff_revision(rev)
+        label_a, label_b = rev, "the working tree"
+    else:
+        if a is None or b is None:
+            fail("give two sources A and B, or --rev BASE")
+        try:
+            result = diff_sources(a, b)
+        except Flux2PromptError as exc:
+            # An invalid prompt's issues are the error lines: prefix them with the file they are
+            # in. (Other errors name their file already.)
+            with handle_errors(exc.source if isinstance(exc, FileValidationError) else None):
+                raise
+        label_a, label_b = a, b
     if as_json:
         echo_data(result.to_json())
     elif not result:
-        out.print(f"no differences between {a} and {b}")
+        extra = f" ({result.unchanged} unchanged)" if isinstance(result, InventoryDiff) else ""
+        out.print(f"no differences between {label_a} and {label_b}{extra}")
     else:
         from rich.text import Text
 
-        out.print(Text(f"--- {a}\n+++ {b}", style="bold"))
+        out.print(Text(f"--- {label_a}\n+++ {label_b}", style="bold"))
         for line in result.render().splitlines():
             _print_line(line)
     if exit_code and result:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _count(lock: Lock) -> str:
+    prompts = len(lock.prompts)
+    text = f"{prompts} prompt{'s' if prompts != 1 else ''}"
+    if lock.jobs:
+        items = sum(job.items for job in lock.jobs.values())
+        jobs = len(lock.jobs)
+        text += f", {jobs} job{'s' if jobs != 1 else ''} ({items} item{'s' if items != 1 else ''})"
+    return text
 
 
 @app.command("lock")
@@ -105,8 +153,9 @@ def lock_command(
         list[Path] | None,
         typer.Argument(
             metavar="PATHS",
-            help="Prompt files, or folders searched recursively for *.prompt.toml and "
-            "*.prompt.json. Default: the lockfile's folder.",
+            help="Prompt files, Python modules, job files, or folders scanned for all three. "
+            "Default: the project's inventory ([tool.flux2prompt] in pyproject.toml, else "
+            "discovery from the lockfile's folder).",
             show_default=False,
         ),
     ] = None,
@@ -122,44 +171,76 @@ def lock_command(
         typer.Option(
             "--file",
             "-f",
-            help="The lockfile. Default: the nearest flux2prompt.lock in this folder or a parent, "
-            "up to the repository's root; else a new one in this folder.",
+            help="The lockfile. Default: the configuration's, else the nearest flux2prompt.lock "
+            "in this folder or a parent, up to the repository's root; else a new one here.",
             dir_okay=False,
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --check: print the result as JSON.")
+    ] = False,
 ) -> None:
-    """Record (or, with --check, verify) the fingerprints of every prompt file in a lockfile.
+    """Record (or, with --check, verify) the fingerprints of every prompt in a lockfile.
 
-    Commit flux2prompt.lock; in CI, `flux2-prompt lock --check` fails when a prompt changed
-    without the lockfile being updated, so every prompt change shows up in review.
+    Commit flux2prompt.lock and flux2prompt.lock.items; in CI, `flux2-prompt lock --check`
+    fails when a prompt, a module's prompt or a job's variant changed without the lockfile
+    being updated, so every prompt change shows up in review.
     """
+    if as_json and not check:
+        fail("--json goes with --check")
     result: LockCheck | None = None
     searched = False
-    if file is None:
-        found = find_lock_file()
-        searched = found is None
-        file = Path(os.path.relpath(found) if found is not None else LOCK_FILE)
     with handle_errors(show_warnings=True):
-        # Paths in the lock are relative to its folder, and by default it covers that folder.
-        current = build_lock(paths or [file.parent], base=file.parent)
+        project = find_project()
+        if file is None and project.config_file is not None:
+            file = Path(os.path.relpath(project.lock_path))
+        if file is None:
+            found = find_lock_file()
+            searched = found is None
+            file = Path(os.path.relpath(found) if found is not None else LOCK_FILE)
+        if project.config_file is None:
+            # Without configuration the lockfile's folder is the project's root.
+            project = Project(file.parent)
+        inventory = build_inventory(paths, base=file.parent, project=project)
+        current = lock_from_inventory(inventory)
         if not check:
             written = write_lock(current, file)
         elif file.exists():
-            result = compare_locks(read_lock(file), current)
+            recorded = read_lock(file)
+            result = compare_locks(recorded, current)
+            if any(change.kind == "changed" for change in result.changes):
+                found_old = inventory_at_lock_revision(file, paths, project=project)
+                if found_old is not None:
+                    result = with_field_diffs(result, found_old[1], inventory, found_old[0])
     if check and result is None:
         print_error(f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it")
         raise typer.Exit(EXIT_INVALID)
-    count = len(current.prompts)
-    noun = "prompt" if count == 1 else "prompts"
-    if not current.prompts:
-        say("warning: no prompt files found (*.prompt.toml, *.prompt.json)", err=True)
+    if not as_json:
+        for line in inventory.scanned:
+            say(f"scanned: {line}", err=True)
+        for source, reason in inventory.unlocked:
+            say(f"note: {source}: {reason}", err=True)
+    count = _count(current)
+    if not current.prompts and not current.jobs:
+        say(
+            "warning: no prompt files found (*.prompt.toml, *.prompt.json), and no Python "
+            "modules or job files",
+            err=True,
+        )
     if result is None:  # no --check: the lockfile was written, or was already up to date
         state = "wrote" if written else "unchanged:"
-        out.print(f"{state} {file} ({count} {noun})")
+        out.print(f"{state} {file} ({count})")
         return
+    if as_json:
+        echo_data(json.dumps({"file": str(file), **result.to_dict()}, ensure_ascii=False, indent=2))
+        if not result.ok:
+            raise typer.Exit(EXIT_INVALID)
+        return
+    for message in result.messages:
+        say(f"note: {file}: {message}", err=True)
     if result.ok:
-        out.print(f"{file} is up to date ({count} {noun})")
+        out.print(f"{file} is up to date ({count})")
         return
     changes = len(result.changes) + len(result.notes)
     print_error(

@@ -1,0 +1,287 @@
+"""Job files read from disk: the template, the variables and the request settings of a batch.
+
+A job file is a TOML file with a top-level ``template`` key (that is the rule by which the
+prompt inventory recognises one, whatever the file is called; a prompt file has a ``[prompt]``
+table instead). :func:`read_job_file` checks it against ``schemas/batch-job.schema.json`` and
+resolves what it names (the template, a prompt file or ``file.py:NAME``, and the dataset) into a
+:class:`JobFile`. The batch runner builds its ``BatchJob`` from one; the prompt inventory expands
+one into requests without the runner. Relative paths are relative to the file; errors name the
+file and, when it can be found, the line.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "mug.prompt.toml").write_text(
+    ...     'name = "mug"\\n[prompt]\\nscene = "a ${color} mug"\\n', encoding="utf-8")
+    >>> _ = (folder / "job.toml").write_text(
+    ...     'template = "mug.prompt.toml"\\noutput = "{color}.{ext}"\\nseeds = 3\\n'
+    ...     '[variables.matrix]\\ncolor = ["teal", "rust"]\\n', encoding="utf-8")
+    >>> job = read_job_file(folder / "job.toml")
+    >>> job.name, job.template.variables, job.source.count(), job.seeds
+    ('job', ('color',), 2, 3)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from flux2prompt._builder import PromptBuilder
+from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._files._dataset import Dataset
+from flux2prompt._files._parse import parse_toml
+from flux2prompt._files._pysource import import_python_file, lookup
+from flux2prompt._model import Prompt
+from flux2prompt._schema import issues_from_errors, packaged_validator
+from flux2prompt._templates import Matrix, Sample, Template, VariableSource, Zipped
+
+__all__ = [
+    "JOB_PARAMETERS",
+    "JobFile",
+    "is_job_document",
+    "job_line",
+    "parse_job_file",
+    "read_job_file",
+]
+
+#: The request parameters a job sets under ``[parameters]`` (seeds are set with ``seeds``).
+JOB_PARAMETERS = ("width", "height", "steps", "guidance")
+_SCHEMA = "batch-job.schema.json"
+
+
+def is_job_document(document: object) -> bool:
+    """Whether a parsed TOML document is a job file: it has a top-level ``template`` key.
+
+    >>> is_job_document({"template": "t.py:x", "output": "{i}"}), is_job_document({"prompt": {}})
+    (True, False)
+    """
+    return isinstance(document, Mapping) and "template" in document
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """A job file, read and resolved: what to expand, and the request settings.
+
+    ``model`` is ``None`` when neither the job nor its prompt-file template names one (the
+    transport's default applies); ``parameters`` merge the template file's with the job's (the
+    job wins); ``seeds`` is the job's ``seeds``, else the template file's ``seed``; ``images``
+    are resolved paths; ``document`` is the parsed file and ``text`` its text.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import matrix, template
+        >>> job = JobFile(Path("job.toml"), "job", template(lambda c: scene(c)),
+        ...               "t.py:x", matrix(c=["a"]), "{c}.{ext}")
+        >>> job.model is None, job.seeds
+        (True, None)
+    """
+
+    path: Path
+    name: str
+    template: Template
+    template_spec: str
+    source: VariableSource
+    output: str
+    model: str | None = None
+    parameters: Mapping[str, int | float] = field(default_factory=lambda: MappingProxyType({}))
+    seeds: int | Sequence[int] | Mapping[str, int] | None = None
+    images: tuple[Path, ...] = ()
+    document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    text: str = ""
+
+
+def _job_special(error: Any) -> str | None:
+    """The job schema's own rules, in words (the rest are :func:`issues_from_errors`')."""
+    path = list(error.absolute_path)
+    keyword = error.validator
+    if path == ["variables"] and keyword in ("minProperties", "maxProperties"):
+        return "give exactly one source of variables: matrix, zip, dataset or sample"
+    if keyword == "oneOf" and path == ["seeds"]:
+        return "seeds must be an integer, a list of integers, or { derive = BASE }"
+    if keyword == "oneOf" and path[-1:] == ["sample"]:
+        return "a sample draws from either 'axes' or 'dataset' (one of them)"
+    return None
+
+
+_PATH_IN_MESSAGE = re.compile(r": (\$\S*): ")
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+
+
+def _toml_key(raw: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in raw.split(".")]
+
+
+def job_line(text: str, path: Sequence[str | int]) -> int | None:
+    """The line of a job file's ``text`` that defines the longest prefix of ``path`` (best
+    effort: TOML parsers keep no positions).
+
+    >>> job_line('template = "t.py:x"\\n[variables.matrix]\\ncolor = ["a"]\\n',
+    ...          ["variables", "matrix", "color"])
+    3
+    """
+    wanted = [str(p) for p in path if isinstance(p, str)]
+    best: tuple[int, int] | None = None
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header is not None:
+            table = _toml_key(header.group(1))
+            keys = table
+        else:
+            key = _KEY.match(line)
+            if key is None:
+                continue
+            keys = [*table, *_toml_key(key.group(1))]
+        depth = 0
+        for mine, theirs in zip(keys, wanted, strict=False):
+            if mine != theirs:
+                break
+            depth += 1
+        if depth and depth == min(len(keys), len(wanted)) and (best is None or depth > best[0]):
+            best = (depth, number)
+    return best[1] if best else None
+
+
+def _check_schema(document: Any, text: str, source: str) -> None:
+    errors = packaged_validator(_SCHEMA).iter_errors(document)
+    issues = issues_from_errors(errors, document, special=_job_special)
+    if not issues:
+        return
+    first = issues[0]
+    more = f" (and {len(issues) - 1} more problem{'s' if len(issues) > 2 else ''})"
+    suffix = more if len(issues) > 1 else ""
+    parts = [a or b for a, b in _PATH_PART.findall(first.path)]
+    raise SourceError(f"{first}{suffix}", source=source, line=job_line(text, parts))
+
+
+def _python_template(path: Path, name: str) -> Template:
+    module = import_python_file(path, what="template file")
+    label = f"{path}:{name}"
+    value = lookup(module, name, path)
+    if isinstance(value, Template):
+        return value
+    if isinstance(value, PromptBuilder | Prompt):
+        return Template(name, (), lambda _values: value)
+    if callable(value):
+        return Template.from_function(value, name)
+    raise SourceError(
+        f"{name!r} is a {type(value).__name__}; name a @template function, a function of named "
+        "variables, or a prompt builder",
+        source=label,
+    )
+
+
+def _template_from(
+    spec: str, base: Path, source: str
+) -> tuple[Template, str | None, dict[str, Any]]:
+    """The template, and the model and parameters (seed included) a prompt file brings."""
+    file_part, sep, name = spec.rpartition(":")
+    if sep and file_part.endswith(".py"):
+        if not name.isidentifier():
+            raise SourceError(f"template {spec!r}: NAME in file.py:NAME must be a Python name")
+        return _python_template(base / file_part, name), None, {}
+    path = base / spec
+    if path.suffix == ".py":
+        raise SourceError(
+            f"template {spec!r}: name the template in the file, as {spec}:NAME", source=source
+        )
+    from flux2prompt._files._prompt_file import load_prompt_file
+
+    prompt_file = load_prompt_file(path)
+    # The file's seed is a parameter there and a seed policy here (used when the job has none).
+    return Template.from_prompt_file(prompt_file), prompt_file.model, dict(prompt_file.parameters)
+
+
+def _dataset(value: str | Mapping[str, Any], base: Path) -> Dataset:
+    if isinstance(value, str):
+        return Dataset(base / value)
+    return Dataset(base / value["path"], format=value.get("format"))
+
+
+def _source_from(variables: Mapping[str, Any], base: Path) -> VariableSource:
+    kind, value = next(iter(variables.items()))
+    if kind == "matrix":
+        return Matrix(value)
+    if kind == "zip":
+        return Zipped(value)
+    if kind == "dataset":
+        return _dataset(value, base)
+    population = Matrix(value["axes"]) if "axes" in value else _dataset(value["dataset"], base)
+    return Sample(population, value["n"], value["seed"])
+
+
+def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None) -> JobFile:
+    """Read a job from TOML ``text``; relative paths are resolved against ``base``.
+
+    Example:
+        >>> parse_job_file('template = "t.py:x"\\noutput = "{i}"\\n[variables.zip]\\ni = [1]\\n')
+        Traceback (most recent call last):
+        ...
+        flux2prompt.SourceError: t.py: no such template file
+    """
+    folder = base if base is not None else Path()
+    try:
+        document = parse_toml(text, source)
+    except SourceError as exc:
+        # A value TOML has and JSON has not (a date) is reported by its JSON path: find its line.
+        found = _PATH_IN_MESSAGE.search(str(exc))
+        if exc.line is not None or found is None:
+            raise
+        parts = [a or b for a, b in _PATH_PART.findall(found.group(1))]
+        message = str(exc).removeprefix(f"{source}: ")
+        raise SourceError(message, source=source, line=job_line(text, parts)) from None
+    _check_schema(document, text, source)
+    spec = document["template"]
+    template, file_model, file_parameters = _template_from(spec, folder, source)
+    name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
+    try:
+        variables = _source_from(document["variables"], folder)
+    except SourceError:
+        raise
+    except PromptError as exc:
+        raise SourceError(str(exc), source=source) from None
+    parameters = {
+        **{k: v for k, v in file_parameters.items() if k in JOB_PARAMETERS},
+        **document.get("parameters", {}),
+    }
+    return JobFile(
+        path=Path(source),
+        name=name,
+        template=template,
+        template_spec=spec,
+        source=variables,
+        output=document["output"],
+        model=document.get("model") or file_model,
+        parameters=MappingProxyType(parameters),
+        seeds=document.get("seeds", file_parameters.get("seed")),
+        images=tuple(folder / image for image in document.get("images", ())),
+        document=MappingProxyType(document),
+        text=text,
+    )
+
+
+def read_job_file(path: str | Path) -> JobFile:
+    """Read the job file at ``path`` (TOML); errors name the file and the line.
+
+    Example:
+        >>> read_job_file("missing.toml")
+        Traceback (most recent call last):
+        ...
+        flux2prompt.SourceError: missing.toml: no such job file
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise SourceError("no such job file", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    return parse_job_file(text, source=str(path), base=path.parent)

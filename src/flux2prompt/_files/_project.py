@@ -1,0 +1,310 @@
+"""A project's prompts on disk: its configuration, and which files hold prompts.
+
+The configuration lives in ``pyproject.toml`` under ``[tool.flux2prompt]``, or (for a project
+without one) in ``flux2prompt.toml`` under the same table or at its top level::
+
+    [tool.flux2prompt]
+    prompts = ["prompts/**/*.prompt.toml"]   # globs of prompt files
+    modules = ["prompts/*.py"]               # globs of Python modules holding prompts
+    jobs = ["jobs/*.toml"]                   # globs of job files to lock
+    profile = "cloudflare"                   # the default profile (flux2 by default)
+    lockfile = "flux2prompt.lock"            # relative to the configuration's folder
+
+Every key is optional. Without a key (or without any configuration) discovery fills it in:
+prompt files are every ``*.prompt.toml`` / ``*.prompt.json``, job files every ``.toml`` file
+with a top-level ``template`` key, and the modules are those the configuration names (a job's
+Python template is added when the job is expanded). Hidden folders, ``node_modules``,
+``__pycache__`` and ``__prompt_snapshots__`` are skipped. A folder named on the command line
+is scanned for all three kinds, every ``.py`` file included.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "pyproject.toml").write_text('[tool.flux2prompt]\\nmodules = ["p/*.py"]\\n')
+    >>> (root / "p").mkdir(); _ = (root / "p" / "hero.py").write_text("")
+    >>> project = find_project(root)
+    >>> project.root == root, [p.name for p in project.discover().modules]
+    (True, ['hero.py'])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from flux2prompt._errors import SourceError
+from flux2prompt._files._job_file import is_job_document
+from flux2prompt._files._parse import parse_toml, read_bytes
+from flux2prompt._schema import Profile
+
+__all__ = [
+    "CONFIG_FILES",
+    "DEFAULT_LOCK_FILE",
+    "Discovered",
+    "Project",
+    "discover_paths",
+    "find_project",
+    "read_project_config",
+]
+
+#: Where the configuration is looked for, in this order, in each folder.
+CONFIG_FILES = ("pyproject.toml", "flux2prompt.toml")
+#: The lockfile's name unless the configuration says otherwise.
+DEFAULT_LOCK_FILE = "flux2prompt.lock"
+_SKIPPED = frozenset({"node_modules", "__pycache__", "__prompt_snapshots__"})
+_KEYS = ("prompts", "modules", "jobs", "profile", "lockfile")
+_PROFILES = ("flux2", "cloudflare")
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """The files that hold prompts, each list sorted: prompt files, modules and job files.
+
+    ``scanned`` says, in words, what was looked at (shown by ``lock`` and ``diff --rev``).
+
+    >>> Discovered().scanned
+    ()
+    """
+
+    prompt_files: tuple[Path, ...] = ()
+    modules: tuple[Path, ...] = ()
+    jobs: tuple[Path, ...] = ()
+    scanned: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A project: its root (the configuration's folder), the configuration file and its keys.
+
+    ``prompts``, ``modules`` and ``jobs`` are globs relative to ``root``, ``None`` when the
+    configuration does not set them (discovery decides).
+
+    >>> Project(Path("/p")).lock_path
+    PosixPath('/p/flux2prompt.lock')
+    """
+
+    root: Path
+    config_file: Path | None = None
+    prompts: tuple[str, ...] | None = None
+    modules: tuple[str, ...] | None = None
+    jobs: tuple[str, ...] | None = None
+    profile: Profile = "flux2"
+    lockfile: str = DEFAULT_LOCK_FILE
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def lock_path(self) -> Path:
+        """The lockfile this project's configuration names."""
+        return self.root / self.lockfile
+
+    def discover(self) -> Discovered:
+        """The prompt files, modules and job files of the project (see the module's doc)."""
+        root = self.root
+        said = []
+        if self.prompts is None:
+            prompt_files = _walk(root, _is_prompt_file_name)
+            said.append(f"prompt files (*.prompt.toml, *.prompt.json) under {_shown(root)}")
+        else:
+            prompt_files = _globbed(root, self.prompts)
+            said.append(f"prompt files matching {', '.join(self.prompts)}")
+        modules = _globbed(root, self.modules or ())
+        if self.modules:
+            said.append(f"Python modules matching {', '.join(self.modules)}")
+        if self.jobs is None:
+            jobs = [p for p in _walk(root, _is_toml_name) if _is_job_file(p)]
+            said.append(f"job files (.toml with a top-level 'template') under {_shown(root)}")
+        else:
+            jobs = _globbed(root, self.jobs)
+            said.append(f"job files matching {', '.join(self.jobs)}")
+        source = f" ({_shown(self.config_file)})" if self.config_file else " (no configuration)"
+        said[0] += source
+        return Discovered(tuple(prompt_files), tuple(modules), tuple(jobs), tuple(said))
+
+
+def _shown(path: Path) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        return str(path)
+    return relative if not relative.startswith("..") else str(path)
+
+
+def _is_prompt_file_name(name: str) -> bool:
+    return name.endswith((".prompt.toml", ".prompt.json"))
+
+
+def _is_toml_name(name: str) -> bool:
+    return name.endswith(".toml") and not name.endswith(".prompt.toml") and name not in CONFIG_FILES
+
+
+def _is_job_file(path: Path) -> bool:
+    """Whether ``path`` is a job file: TOML with a top-level ``template`` key. A TOML file that
+    does not parse is not one (it is someone else's file)."""
+    try:
+        document = parse_toml(read_bytes(path), str(path))
+    except SourceError:
+        return False
+    return is_job_document(document)
+
+
+def _walk(root: Path, wanted: Any) -> list[Path]:
+    found: list[Path] = []
+    for folder, directories, files in os.walk(root):
+        directories[:] = sorted(
+            d for d in directories if not d.startswith(".") and d not in _SKIPPED
+        )
+        found.extend(Path(folder) / name for name in sorted(files) if wanted(name))
+    return sorted(found)
+
+
+def _globbed(root: Path, patterns: Iterable[str]) -> list[Path]:
+    found: dict[str, Path] = {}
+    for pattern in patterns:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file() and not any(
+                part.startswith(".") or part in _SKIPPED
+                for part in path.relative_to(root).parts[:-1]
+            ):
+                found.setdefault(os.path.normpath(path.absolute()), path)
+    return [found[key] for key in sorted(found)]
+
+
+def discover_paths(paths: Iterable[str | Path]) -> Discovered:
+    """The prompt files, modules and job files named on the command line.
+
+    A ``.py`` file is a module, a ``.toml`` file with a top-level ``template`` a job file, any
+    other file a prompt file; a folder is scanned for all three (every ``.py`` file in it is
+    imported). A path that does not exist is a :class:`~flux2prompt.SourceError`.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.prompt.toml").write_text('name = "a"\\n[prompt]\\nscene = "a"\\n')
+    >>> _ = (folder / "shots.py").write_text("")
+    >>> found = discover_paths([folder])
+    >>> [p.name for p in found.prompt_files], [p.name for p in found.modules]
+    (['a.prompt.toml'], ['shots.py'])
+    """
+    prompt_files: dict[str, Path] = {}
+    modules: dict[str, Path] = {}
+    jobs: dict[str, Path] = {}
+    said = []
+
+    def add(path: Path, explicit: bool) -> None:
+        key = os.path.normpath(path.absolute())
+        if path.suffix == ".py":
+            modules.setdefault(key, path)
+        elif _is_toml_name(path.name) and _is_job_file(path):
+            jobs.setdefault(key, path)
+        elif explicit or _is_prompt_file_name(path.name):
+            prompt_files.setdefault(key, path)
+
+    for given in paths:
+        path = Path(given)
+        if path.is_file():
+            add(path, True)
+            said.append(str(path))
+            continue
+        if not path.is_dir():
+            raise SourceError("no such file or directory", source=str(path))
+        said.append(f"{path} (prompt files, job files and Python modules)")
+        for file in _walk(path, lambda n: n.endswith((".py", ".toml", ".prompt.json"))):
+            if file.name not in CONFIG_FILES:
+                add(file, False)
+    return Discovered(
+        tuple(prompt_files[k] for k in sorted(prompt_files)),
+        tuple(modules[k] for k in sorted(modules)),
+        tuple(jobs[k] for k in sorted(jobs)),
+        tuple(said),
+    )
+
+
+def _strings(value: object, key: str, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SourceError(
+            f"[tool.flux2prompt] {key}: expected a list of glob strings, got {value!r}",
+            source=source,
+        )
+    return tuple(cast("list[str]", value))
+
+
+def read_project_config(path: str | Path) -> Project | None:
+    """The project a configuration file describes; ``None`` for a ``pyproject.toml`` without a
+    ``[tool.flux2prompt]`` table. Unknown keys and wrong types are a
+    :class:`~flux2prompt.SourceError` naming the file.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "flux2prompt.toml"
+    >>> _ = path.write_text('profile = "cloudflare"\\njobs = ["jobs/*.toml"]\\n')
+    >>> project = read_project_config(path)
+    >>> project.profile, project.jobs, project.modules
+    ('cloudflare', ('jobs/*.toml',), None)
+    """
+    path = Path(path)
+    source = str(path)
+    document = parse_toml(read_bytes(path), source)
+    table = document.get("tool", {}).get("flux2prompt") if isinstance(document, dict) else None
+    if table is None:
+        if path.name == "pyproject.toml":
+            return None
+        table = {k: v for k, v in document.items() if k != "tool"}
+    if not isinstance(table, dict):
+        raise SourceError("[tool.flux2prompt] must be a table", source=source)
+    unknown = [key for key in table if key not in _KEYS]
+    if unknown:
+        raise SourceError(
+            f"[tool.flux2prompt]: unknown key {unknown[0]!r}; the keys are {', '.join(_KEYS)}",
+            source=source,
+        )
+    profile = table.get("profile", "flux2")
+    if profile not in _PROFILES:
+        raise SourceError(
+            f"[tool.flux2prompt] profile: expected 'flux2' or 'cloudflare', got {profile!r}",
+            source=source,
+        )
+    lockfile = table.get("lockfile", DEFAULT_LOCK_FILE)
+    if not isinstance(lockfile, str) or not lockfile:
+        raise SourceError("[tool.flux2prompt] lockfile: expected a file name", source=source)
+    globs = {
+        key: _strings(table[key], key, source) if key in table else None
+        for key in ("prompts", "modules", "jobs")
+    }
+    return Project(
+        root=path.parent,
+        config_file=path,
+        prompts=globs["prompts"],
+        modules=globs["modules"],
+        jobs=globs["jobs"],
+        profile=profile,
+        lockfile=lockfile,
+    )
+
+
+def find_project(start: str | Path = ".") -> Project:
+    """The project ``start`` is in: the nearest folder (up to the repository's root, a folder
+    holding ``.git``) with a configuration; else the repository's root (or ``start`` outside a
+    repository) with no configuration.
+
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / ".git").mkdir(); (root / "a").mkdir()
+    >>> find_project(root / "a").root == root, find_project(root / "a").config_file
+    (True, None)
+    """
+    start = Path(start)
+    folders = []
+    for folder in (start, *start.absolute().parents):
+        folders.append(folder)
+        for name in CONFIG_FILES:
+            candidate = folder / name
+            if candidate.is_file():
+                project = read_project_config(candidate)
+                if project is not None:
+                    return project
+        if (folder / ".git").exists():
+            return Project(folder)
+    return Project(start)

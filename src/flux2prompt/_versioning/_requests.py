@@ -1,0 +1,52 @@
+"""From a template and its variables to the requests that would be sent: the one place.
+
+The batch runner's plan (:func:`flux2prompt.batch.plan_items`) and the prompt inventory (the
+lockfile, ``diff --rev``) both build every variant's request here, so the request fingerprint
+a lockfile records is, by construction, the one a batch run records in its manifest.
+
+Example:
+    >>> from flux2prompt import scene
+    >>> from flux2prompt._templates import matrix, template
+    >>> tpl = template(lambda color: scene(f"a {color} mug"))
+    >>> [(v.variables["color"], r.seed) for v, r in variant_requests(
+    ...     tpl, matrix(color=["teal", "rust"]), seeds=7, model="klein-4b")]
+    [('teal', 7), ('rust', 7)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from flux2prompt._templates import Seeds, Template, VariableSource, Variant, expand
+
+if TYPE_CHECKING:
+    from flux2prompt.transport import WorkersAIRequest
+
+__all__ = ["variant_requests"]
+
+
+def variant_requests(
+    template: Template,
+    source: VariableSource | Iterable[Mapping[str, Any]],
+    *,
+    seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None,
+    model: str | None = None,
+    parameters: Mapping[str, int | float] | None = None,
+    images: Sequence[bytes] = (),
+) -> Iterator[tuple[Variant, WorkersAIRequest]]:
+    """Stream ``(variant, request)`` for every variant of ``template`` over ``source``.
+
+    ``model`` ``None`` is the transport's default; ``parameters`` are width, height, steps and
+    guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request.
+    Bad parameters raise the transport's ``ParameterError``.
+    """
+    from flux2prompt.transport import DEFAULT_MODEL, build_request
+
+    options: dict[str, Any] = dict(parameters or {})
+    chosen = model or DEFAULT_MODEL
+    for variant in expand(template, source, seeds=seeds):
+        request = build_request(
+            variant.prompt, model=chosen, seed=variant.seed, images=images, **options
+        )
+        yield variant, request

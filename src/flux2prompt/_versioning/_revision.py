@@ -1,0 +1,218 @@
+"""The old side of a diff: the project as it was at a git revision, read in its own interpreter.
+
+Reading a prompt file at ``REV`` is ``git show``. Reading a Python module or a job file at
+``REV`` means running that revision's code, so it is done apart from this process:
+
+1. the revision is resolved to a commit with ``git rev-parse --verify --end-of-options``
+   (a ``REV`` that starts with ``-`` is refused before git sees it, and only the resolved
+   commit id is passed on, so a ``REV`` is never read as an option);
+2. its file tree is materialised with ``git archive`` into a temporary folder;
+3. a separate interpreter, ``python -P -m flux2prompt._versioning._worker``, puts that tree
+   (and its ``src/``, for a src layout) first on ``sys.path`` and imports the old modules from
+   there, so neither the working tree nor an editable install of it leaks into the old side.
+
+One interpreter serves the whole old side (``diff --rev BASE``, or every changed entry of
+``lock --check``). flux2prompt and third-party packages are the ones installed now.
+
+Example:
+    >>> check_revision("--output=/tmp/x")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: --output=/tmp/x: a revision cannot start with '-'; give a commit, \
+branch or tag such as HEAD~1
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flux2prompt._errors import SourceError
+from flux2prompt._files._project import Project
+
+__all__ = [
+    "check_revision",
+    "inventory_at",
+    "inventory_at_lock_revision",
+    "materialise",
+    "repository_root",
+    "resolve_revision",
+    "run_worker",
+]
+
+
+def check_revision(revision: str) -> str:
+    """``revision`` if git could not read it as an option, else a
+    :class:`~flux2prompt.SourceError`."""
+    if not revision or revision.startswith("-") or "\x00" in revision:
+        raise SourceError(
+            "a revision cannot start with '-'; give a commit, branch or tag such as HEAD~1",
+            source=revision or "''",
+        )
+    return revision
+
+
+def _git(args: list[str], cwd: str | Path | None, label: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, check=False, timeout=120
+        )
+    except FileNotFoundError:
+        raise SourceError(
+            "git is not installed (or not on PATH); it is needed to read a revision",
+            source=label,
+        ) from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SourceError(f"cannot run git: {exc}", source=label) from None
+
+
+def _git_error(done: subprocess.CompletedProcess[bytes]) -> str:
+    message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return message[-1].removeprefix("fatal: ") if message else f"exit {done.returncode}"
+
+
+def repository_root(cwd: str | Path | None = None) -> Path:
+    """The root of the git repository ``cwd`` is in."""
+    done = _git(["rev-parse", "--show-toplevel"], cwd, str(cwd or "."))
+    if done.returncode != 0:
+        raise SourceError(
+            f"not in a git repository ({_git_error(done)}); run this inside one",
+            source=str(cwd or "."),
+        )
+    return Path(done.stdout.decode().strip())
+
+
+def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
+    """The commit id ``revision`` names. A revision that does not exist (say, in a shallow
+    clone without it) is a :class:`~flux2prompt.SourceError` saying how to fetch it."""
+    check_revision(revision)
+    done = _git(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"],
+        cwd,
+        revision,
+    )
+    if done.returncode != 0:
+        shallow = _git(["rev-parse", "--is-shallow-repository"], cwd, revision)
+        hint = (
+            "; this is a shallow clone: fetch more history (git fetch --unshallow, or "
+            "actions/checkout with fetch-depth: 0)"
+            if shallow.stdout.strip() == b"true"
+            else "; give a commit, branch or tag that exists (git log --oneline)"
+        )
+        raise SourceError(f"no such revision in this repository{hint}", source=revision)
+    return done.stdout.decode().strip()
+
+
+@contextmanager
+def materialise(commit: str, cwd: str | Path | None = None) -> Iterator[Path]:
+    """The file tree of ``commit`` (a resolved id), extracted into a temporary folder that is
+    removed afterwards."""
+    done = _git(["archive", "--format=tar", commit], cwd, commit)
+    if done.returncode != 0:
+        raise SourceError(f"git archive failed: {_git_error(done)}", source=commit)
+    with tempfile.TemporaryDirectory(prefix="flux2prompt-rev-") as folder:
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+            archive.extractall(folder, filter="data")
+        yield Path(folder)
+
+
+def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
+    """Run the worker interpreter over ``tree`` with ``request``; its answer as JSON data.
+
+    An error in the old side (a module that fails to import there) is a
+    :class:`~flux2prompt.SourceError` naming ``label`` (the revision)."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    payload = json.dumps({"tree": str(tree), **request}).encode("utf-8")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-P", "-m", "flux2prompt._versioning._worker"],
+            input=payload,
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SourceError(
+            f"cannot start Python to read the old side: {exc}", source=label
+        ) from None
+    try:
+        answer = json.loads(done.stdout.decode("utf-8"))
+    except ValueError:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise SourceError(
+            f"reading the old side failed: {detail[-1] if detail else f'exit {done.returncode}'}",
+            source=label,
+        ) from None
+    if "error" in answer:
+        raise SourceError(f"at {label}: {answer['error']}")
+    return answer["result"]
+
+
+def inventory_at(
+    revision: str,
+    paths: Iterable[str | Path] | None = None,
+    *,
+    base: str | Path = ".",
+    cwd: str | Path = ".",
+    project_root: str | Path | None = None,
+) -> Any:
+    """The inventory (as :class:`~flux2prompt._versioning._inventory.Inventory`) of the project
+    as it was at ``revision``: the same ``paths`` (or the project at ``project_root``, by default
+    ``cwd``: its configuration as it was then, else discovery from that folder), read in
+    the tree of that commit by one separate interpreter."""
+    from flux2prompt._versioning._inventory import Inventory
+
+    commit = resolve_revision(revision, cwd)
+    root = repository_root(cwd)
+    relative_cwd = os.path.relpath(Path(cwd).absolute(), root)
+    request = {
+        "op": "inventory",
+        "cwd": relative_cwd,
+        "root": os.path.relpath(Path(project_root or cwd).absolute(), root),
+        "base": os.path.relpath(Path(base).absolute(), root),
+        "paths": None
+        if paths is None
+        else [os.path.relpath(Path(p).absolute(), root) for p in paths],
+    }
+    with materialise(commit, root) as tree:
+        data = run_worker(tree, request, label=revision)
+    return commit, Inventory.from_dict(data)
+
+
+def inventory_at_lock_revision(
+    lock_path: Path, paths: Iterable[str | Path] | None, *, project: Project | None = None
+) -> tuple[str, Any] | None:
+    """The commit that last wrote the lockfile, and the inventory as it was there; ``None``
+    when there is none to use (no git, the lockfile not committed, or changed since)."""
+    folder = lock_path.parent
+    try:
+        root = repository_root(folder)
+    except SourceError:
+        return None
+    name = os.path.relpath(lock_path.absolute(), root)
+    done = _git(["log", "-1", "--format=%H", "--", name], root, str(lock_path))
+    commit = done.stdout.decode().strip()
+    if done.returncode != 0 or not commit:
+        return None
+    shown = _git(["show", f"{commit}:{Path(name).as_posix()}"], root, str(lock_path))
+    if shown.returncode != 0 or shown.stdout != lock_path.read_bytes():
+        return None  # the lockfile was rewritten since it was committed
+    project_root = project.root if project is not None else folder
+    try:
+        found: tuple[str, Any] = inventory_at(
+            commit, paths, base=folder, cwd=Path.cwd(), project_root=project_root
+        )
+    except SourceError:
+        return None  # the old side cannot be read; the fields are still named by hash
+    return found

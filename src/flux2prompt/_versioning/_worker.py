@@ -1,0 +1,78 @@
+"""The interpreter that reads the old side of a diff (see :mod:`._revision`).
+
+Started as ``python -P -m flux2prompt._versioning._worker`` in a materialised tree, it reads
+one JSON request on standard input and writes one JSON answer on standard output:
+``{"result": ...}`` or ``{"error": "one line"}``. Requests:
+
+- ``{"op": "inventory", "tree", "cwd", "base", "paths"}``: the inventory of the tree;
+- ``{"op": "sources", "tree", "specs": [...]}``: each SOURCE's entries (a diff's sides).
+
+Example:
+    >>> _prepend_tree("/tmp/tree")[0]
+    '/tmp/tree'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _prepend_tree(tree: str) -> list[str]:
+    """Put the tree (and its ``src/``) first on ``sys.path``: the old modules win over the
+    working tree and over an editable install of it."""
+    for folder in (os.path.join(tree, "src"), tree):
+        if os.path.isdir(folder) or folder == tree:
+            sys.path.insert(0, folder)
+    return sys.path
+
+
+def _answer(request: dict[str, Any]) -> Any:
+    tree = Path(request["tree"])
+    _prepend_tree(str(tree))
+    if request["op"] == "inventory":
+        from flux2prompt._files._project import CONFIG_FILES, Project, read_project_config
+        from flux2prompt._versioning._inventory import build_inventory
+
+        os.chdir(tree / request["cwd"])
+        # The project's root as the caller found it, with its configuration as it was then;
+        # never a folder above the tree (the temporary folder's parents are not the project).
+        root = tree / request.get("root", request["cwd"])
+        project = None
+        for name in CONFIG_FILES:
+            if project is None and (root / name).is_file():
+                project = read_project_config(root / name)
+        paths = request["paths"]
+        inventory = build_inventory(
+            [tree / p for p in paths] if paths is not None else None,
+            base=tree / request["base"],
+            project=project or Project(root),
+        )
+        return inventory.to_dict()
+    if request["op"] == "sources":
+        from flux2prompt._versioning._sources import load_side
+
+        os.chdir(tree / request.get("cwd", "."))
+        return [[e.to_dict() for e in load_side(spec)] for spec in request["specs"]]
+    raise ValueError(f"unknown request {request['op']!r}")
+
+
+def main() -> None:
+    """Read the request, write the answer (errors as one line, never a traceback)."""
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    from flux2prompt._errors import Flux2PromptError
+
+    try:
+        result = {"result": _answer(request)}
+    except Flux2PromptError as exc:
+        result = {"error": str(exc)}
+    except Exception as exc:  # the old side's code raised something of its own
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":
+    main()
