@@ -276,12 +276,17 @@ def read_job_file(path: str | Path) -> JobFile:
         flux2prompt.SourceError: missing.toml: no such job file
     """
     path = Path(path)
+    return parse_job_file(read_job_text(path), source=str(path), base=path.parent)
+
+
+def read_job_text(path: Path) -> str:
+    """The text of the job file at ``path``: a :class:`~flux2prompt.SourceError` naming it when
+    it is missing, unreadable or not UTF-8 (read by the inventory and the batch runner alike)."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise SourceError("no such job file", source=str(path)) from None
     except UnicodeDecodeError as exc:
         raise SourceError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    return parse_job_file(text, source=str(path), base=path.parent)

@@ -44,7 +44,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._files._job_file import JOB_PARAMETERS, job_line, parse_job_file
+from flux2prompt._files._job_file import JOB_PARAMETERS, job_line, parse_job_file, read_job_text
 from flux2prompt._schema import packaged_schema
 from flux2prompt._templates import Seeds, Template, VariableSource
 from flux2prompt.batch._naming import OutputPattern
@@ -222,12 +222,4 @@ def load_job(path: str | os.PathLike[str]) -> BatchJob:
         flux2prompt.SourceError: missing.toml: no such job file
     """
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SourceError("no such job file", source=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
-    except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    return parse_job(text, source=str(path), base=path.parent)
+    return parse_job(read_job_text(path), source=str(path), base=path.parent)
