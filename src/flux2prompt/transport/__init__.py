@@ -6,8 +6,9 @@ that says what happened and what to do.
 
 The helpers behind the clients (``coerce_prompt``, ``make_status_error``, ``is_retryable``,
 ``retry_delay``, ``redact_headers``, ...) stay in their private modules: importable for tests
-and tools, but not part of the public surface. The retry policy's one public face is
-:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``.
+and tools, but not part of the public surface. The retry policy's public face is
+:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``, with
+:func:`long_retry_after` for the one case it refuses for the wait alone.
 
 Example:
     >>> from flux2prompt.transport import build_request, estimate_cost
@@ -40,14 +41,17 @@ from flux2prompt.transport._errors import (
     AuthenticationError,
     BadRequestError,
     CapacityError,
+    ChainedError,
     ConfigurationError,
     ContentModeratedError,
     ImageError,
     InternalServerError,
     InvalidInputError,
+    InvalidRequestHeadersError,
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
+    PossiblyBilledError,
     QuotaExceededError,
     RateLimitError,
     RequestTimeoutError,
@@ -58,7 +62,7 @@ from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
-from flux2prompt.transport._retry import retry_wait
+from flux2prompt.transport._retry import long_retry_after, retry_wait
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time the clients load on first use (below), so
@@ -80,6 +84,7 @@ __all__ = [
     "Backoff",
     "BadRequestError",
     "CapacityError",
+    "ChainedError",
     "ConfigurationError",
     "ContentModeratedError",
     "GatewayOptions",
@@ -88,10 +93,12 @@ __all__ = [
     "InputImage",
     "InternalServerError",
     "InvalidInputError",
+    "InvalidRequestHeadersError",
     "ModelSpec",
     "NotFoundError",
     "ParameterError",
     "PermissionDeniedError",
+    "PossiblyBilledError",
     "Pricing",
     "PricingScheme",
     "QuotaExceededError",
@@ -104,6 +111,7 @@ __all__ = [
     "WorkersAIRequest",
     "build_request",
     "estimate_cost",
+    "long_retry_after",
     "resolve_model",
     "retry_wait",
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "PromptLike",
     "WorkersAIRequest",
     "build_request",
+    "check_model_id",
     "check_path_segment",
     "coerce_prompt",
     "endpoint_url",
@@ -139,9 +140,47 @@ def endpoint_url(
         'https://gateway.ai.cloudflare.com/v1/acc/images/workers-ai/@cf/black-forest-labs/flux-2-dev'
     """
     model_id = model.id if isinstance(model, ModelSpec) else resolve_model(model).id
+    check_model_id(model_id)
     if gateway is not None:
         return f"{gateway_base_url.rstrip('/')}/{account_id}/{gateway}/workers-ai/{model_id}"
     return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{model_id}"
+
+
+def check_model_id(model_id: str) -> str:
+    """Return ``model_id`` if it can go into the URL path as it is, else raise ParameterError.
+
+    A model id is sent literally (``@cf/black-forest-labs/flux-2-dev``): a ``#`` would cut the
+    rest off as a fragment, a ``?`` start a query string, ``..`` climb out of ``/ai/run/``, and
+    spaces, control characters or ``%`` change or smuggle what the server reads.
+
+    Example:
+        >>> check_model_id("@cf/black-forest-labs/flux-2-dev")
+        '@cf/black-forest-labs/flux-2-dev'
+        >>> check_model_id("@cf/black-forest-labs/flux-2-dev#x")
+        Traceback (most recent call last):
+        ...
+        flux2prompt.ParameterError: model id '@cf/black-forest-labs/flux-2-dev#x' contains '#', which would change the URL it is sent to; model ids look like '@cf/black-forest-labs/flux-2-dev'
+    """  # noqa: E501
+    problem = None
+    for char in model_id:
+        if char in "#?%\\" or char.isspace() or not char.isprintable():
+            problem = repr(char)
+            break
+    segments = model_id.split("/")
+    if problem is None:
+        if not model_id:
+            problem = "nothing"
+        elif any(segment in (".", "..") for segment in segments):
+            problem = "a '.' or '..' path segment"
+        elif any(not segment for segment in segments):
+            problem = "an empty path segment ('//' or a leading or trailing '/')"
+    if problem is not None:
+        raise ParameterError(
+            f"model id {model_id!r} contains {problem}, which would change the URL it is sent "
+            "to; model ids look like '@cf/black-forest-labs/flux-2-dev'",
+            parameter="model",
+        )
+    return model_id
 
 
 def check_path_segment(name: str, value: str) -> str:
