@@ -193,7 +193,7 @@ def test_unknown_models_warn_on_one_line(prompt_file: Path, tmp_path: Path) -> N
     )
     assert code == 1
     assert stderr.startswith("warning: model '@cf/x/y' is not in flux2prompt's catalogue")
-    assert "HTTP 404, code 3042" in stderr
+    assert "HTTP 400, code 5007" in stderr
 
 
 def test_a_prompt_files_model_and_parameters_are_defaults(tmp_path: Path) -> None:

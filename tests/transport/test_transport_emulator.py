@@ -18,11 +18,11 @@ from flux2prompt.emulator import Emulator, serve
 from flux2prompt.transport import (
     AsyncWorkersAI,
     AuthenticationError,
+    BadRequestError,
     CapacityError,
     GatewayOptions,
     InternalServerError,
     InvalidInputError,
-    NotFoundError,
     PossiblyBilledError,
     QuotaExceededError,
     ResponseError,
@@ -204,13 +204,14 @@ def test_wrong_token_is_an_authentication_error(emu: Emulator, no_sleep: list[fl
     assert len(emu.requests) == 1
 
 
-def test_unknown_model_warns_then_404(emu: Emulator, no_sleep: list[float]) -> None:
+def test_unknown_model_warns_then_400_5007(emu: Emulator, no_sleep: list[float]) -> None:
     with client_for(emu) as client:
         with pytest.warns(UnknownModelWarning):
             request = client.build_request("a fox", model="@cf/black-forest-labs/flux-9-ultra")
-        with pytest.raises(NotFoundError) as info:
+        with pytest.raises(BadRequestError) as info:
             client.send(request)
-    assert (info.value.status_code, info.value.code) == (404, 3042)
+    assert (info.value.status_code, info.value.code) == (400, 5007)
+    assert "model id" in info.value.hint
     assert len(emu.requests) == 1
 
 
@@ -330,5 +331,5 @@ async def test_async_errors_match_the_sync_ones(emu: Emulator, no_sleep: list[fl
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownModelWarning)
         async with async_client_for(emu, model="@cf/x/unknown") as client:
-            with pytest.raises(NotFoundError):
+            with pytest.raises(BadRequestError):
                 await client.generate("a fox")

@@ -578,6 +578,10 @@ _GATEWAY_7000_HINT = (
     "Code 7000 through AI Gateway: multipart FLUX.2 calls through a gateway have failed upstream "
     "(an open Cloudflare issue); call Workers AI directly (no gateway=) until it is fixed."
 )
+_NO_ROUTE_HINT = (
+    "Code 7000 with a 4xx: no route for that URL. Check base_url (CLOUDFLARE_BASE_URL): it must "
+    "end in /client/v4 (for the gateway, gateway_base_url ends in /v1), and the account id."
+)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -729,8 +733,10 @@ def make_status_error(
             cls = InternalServerError
         else:
             cls = APIStatusError
-    # 7000 is also Cloudflare's generic "no route" code (with 404); only a 500 is the gateway's.
-    hint = _GATEWAY_7000_HINT if code == 7000 and status_code >= 500 else None
+    # 7000 is also Cloudflare's generic "no route" code (with a 400); only a 500 is the gateway's.
+    hint = None
+    if code == 7000:
+        hint = _GATEWAY_7000_HINT if status_code >= 500 else _NO_ROUTE_HINT
     body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
         scrub_secrets(message, secrets),
