@@ -98,6 +98,7 @@ from flux2prompt.transport import (
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
+    PooledTransport,
     QuotaExceededError,
     RateLimitError,
     long_retry_after,
@@ -597,12 +598,11 @@ class BatchRunner:
             if self.emulator is not False:
                 config = None if self.emulator is True else self.emulator
                 endpoint = stack.enter_context(emulated(config))
-            limits = httpx.Limits(
-                max_connections=self.concurrency + 4,
-                max_keepalive_connections=self.concurrency + 4,
-            )
+            # Small pools, all kept alive: one httpcore pool as large as a high concurrency
+            # spends more CPU on its bookkeeping than on the requests (docs/performance.md).
+            transport = PooledTransport(connections=self.concurrency + 4)
             async with httpx.AsyncClient(
-                timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=False
+                timeout=DEFAULT_TIMEOUT, transport=transport, follow_redirects=False
             ) as http:
                 if endpoint is not None:
                     client = AsyncWorkersAI(

@@ -70,6 +70,7 @@ if _typing.TYPE_CHECKING:
     from flux2prompt.transport._async_client import AsyncWorkersAI
     from flux2prompt.transport._base import DEFAULT_TIMEOUT
     from flux2prompt.transport._client import WorkersAI
+    from flux2prompt.transport._pools import PooledTransport
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -98,6 +99,7 @@ __all__ = [
     "NotFoundError",
     "ParameterError",
     "PermissionDeniedError",
+    "PooledTransport",
     "PossiblyBilledError",
     "Pricing",
     "PricingScheme",
@@ -126,5 +128,6 @@ __getattr__, __dir__ = _lazy_exports(
         "AsyncWorkersAI": "flux2prompt.transport._async_client",
         "DEFAULT_TIMEOUT": "flux2prompt.transport._base",
         "WorkersAI": "flux2prompt.transport._client",
+        "PooledTransport": "flux2prompt.transport._pools",
     },
 )
