@@ -591,3 +591,25 @@ def test_a_client_passed_in_does_not_retry_behind_the_runner(tmp_path: Path) -> 
     report = run_batch(make_job(1, retries=0), tmp_path, client=client, gallery=False)
     assert (report.failed, report.retries) == (1, 0)
     assert len(sent) == 1
+
+
+def test_a_held_original_holds_its_copies_too(tmp_path: Path) -> None:
+    from flux2prompt.batch import zipped
+
+    job = make_job(source=zipped(i=[0, 0, 1], sku=["A", "B", "C"]), output="{sku}.{ext}", seeds=7)
+    with serve(malformed_json_ratio=1.0) as emu:
+        first = run(job, tmp_path, emu)
+        assert posts(emu) == 2, "B is A's request: sent once"
+    assert (first.failed, first.billed) == (3, 2)
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    copy = next(r for r in records if r["copied_from"] is not None)
+    assert "may_have_been_billed" not in copy, "a copy sent nothing"
+    with serve() as emu:
+        dry = BatchRunner(job, tmp_path).dry_run()
+        assert (dry.held, dry.to_generate, dry.to_copy) == (3, 0, 0)
+        held = run(job, tmp_path, emu)
+        assert posts(emu) == 0
+        assert held.held == 3
+        resent = run(job, tmp_path, emu, resend_billed=True)
+        assert posts(emu) == 2
+    assert (resent.generated, resent.copied, resent.ok) == (2, 1, True)

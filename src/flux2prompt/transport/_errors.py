@@ -125,16 +125,18 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """Raised when no response arrived within the timeout (retried before it is raised).
+    """Raised when a connect, write or pool timeout kept the request from reaching the model
+    (retried before it is raised). A read timeout after the request was sent whole is a
+    :class:`PossiblyBilledError` instead: the model may already have run.
 
     Example:
-        >>> isinstance(APITimeoutError("read timed out"), APIConnectionError)
+        >>> isinstance(APITimeoutError("connect timed out"), APIConnectionError)
         True
     """
 
     default_hint = (
-        "FLUX.2 [dev] can take over a minute for large images: raise `timeout` (seconds), "
-        "or lower width/height or steps."
+        "The service could not be reached in time; check the network, or raise `timeout` "
+        "(seconds, or an httpx.Timeout with a longer connect or pool timeout)."
     )
 
 
@@ -228,6 +230,12 @@ class PossiblyBilledError(APIError):
         else:
             outcome = "the generation may have been billed, so it was not resubmitted"
         message = f"Workers AI{where}: {_RISKS[risk]}{cause}; {outcome}"
+        if risk == "read_timeout":
+            # The usual cause: a large FLUX.2 [dev] image takes longer than the read timeout.
+            message += (
+                ". FLUX.2 [dev] can take over a minute for large images: raise `timeout`, or "
+                "lower width/height or steps"
+            )
         super().__init__(message, url=url, hint=hint)
 
 
