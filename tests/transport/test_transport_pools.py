@@ -75,3 +75,15 @@ async def test_the_clients_own_pool_is_a_pooled_transport() -> None:
         transport = client._client._transport
     assert isinstance(transport, PooledTransport)
     assert (transport.connections, transport.pools) == (100, 13)
+
+
+def test_the_pools_share_one_tls_context() -> None:
+    # Building a context loads the CA bundle (tens of ms): once per transport, not per pool.
+    import ssl
+
+    transport = PooledTransport(256)
+    contexts = {id(pool._pool._ssl_context) for pool in transport._pools}
+    assert len(contexts) == 1
+    own = ssl.create_default_context()
+    given = PooledTransport(16, verify=own)
+    assert all(pool._pool._ssl_context is own for pool in given._pools)
