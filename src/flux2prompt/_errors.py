@@ -18,26 +18,36 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
     ├── ParameterError (ValueError)   a generation parameter refused before anything was sent
     │   └── ImageError                an input image unreadable or too large, or Pillow missing
     └── APIError                      (flux2prompt.transport) the request was sent, no image came
-        ├── APIConnectionError        no HTTP response: refused, reset, DNS (retried)
-        │   └── APITimeoutError       no response in time (retried)
+        ├── APIConnectionError        no HTTP response, and the request never reached the model:
+        │   │                         refused, DNS, a stale keep-alive connection (retried)
+        │   └── APITimeoutError       a connect, write or pool timeout (retried)
+        ├── PossiblyBilledError       sent whole, then a read timeout, a disconnect or a response
+        │                             that broke off: may have been billed (not resubmitted
+        │                             unless retry_possibly_billed=True)
         ├── ResponseError             a 2xx whose body is not the documented envelope: malformed
         │   │                         JSON, no image, invalid base64 (not retried)
         │   └── GenerationStateError  a proxied model's ``state`` is not ``Completed``
         ├── ResultDownloadError       a proxied model's result URL refused, expired, too large or
         │                             not an image (the generation is never resubmitted for it)
         └── APIStatusError            an HTTP error status; one subclass per meaning:
-            ├── BadRequestError           400
+            ├── BadRequestError           400 (5007 no such model, 5004, 3003)
             │   ├── InvalidInputError         5006 bad input (e.g. JSON sent instead of multipart)
+            │   ├── InvalidRequestHeadersError 6003 a header refused; error_chain 6111: the
+            │   │                             Authorization header is not ``Bearer <token>``
             │   └── ContentModeratedError     8007 the prompt was flagged as NSFW
             ├── AuthenticationError       401 bad or missing token
             ├── PermissionDeniedError     403 token lacks Workers AI permissions, agreement needed
             ├── NotFoundError             404 (3042 invalid model id)
-            ├── RequestTimeoutError       408 (3007, 3046) (retried)
+            ├── RequestTimeoutError       408 (3007, 3046) (retried; may have run the model)
             ├── RequestTooLargeError      413 (3006)
             ├── RateLimitError            429
             │   ├── CapacityError             3040 out of capacity (retried, honours Retry-After)
             │   └── QuotaExceededError        3036, 4006 daily free allowance used (never retried)
-            └── InternalServerError       5xx (502, 503, 504 retried; 500 not)
+            └── InternalServerError       5xx (502, 503, 504 retried; 500 not, 7000 the gateway's)
+
+Carried by the errors, not raised: ``ChainedError`` (one entry of an ``APIStatusError``'s
+``error_chain``, the cause Cloudflare lists under its code) and ``BillingRisk`` (why a
+``PossiblyBilledError`` may have been billed).
 
 Warnings are not errors: :class:`flux2prompt.transport.UnknownModelWarning` (a model id the
 catalogue does not know, sent with ``allow_unknown_model=True``),

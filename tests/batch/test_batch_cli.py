@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from flux2prompt.batch import comparable_records, read_manifest
@@ -141,3 +142,31 @@ def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(
     assert "items     4 (0 already done, 0 to generate, 4 to copy)" in dry.output
     assert "cost      $0.0000 estimated for 0 image(s)" in dry.output
     assert "to generate)" not in dry.output
+
+
+def test_possibly_billed_items_are_held_until_resend_billed(
+    tmp_path: Path, make_job: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux2prompt.emulator import serve
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok-0123456789")
+    job = str(make_job(products=1, colors=2))
+    out = tmp_path / "out"
+    with serve(malformed_json_ratio=1.0) as broken:
+        args = ("batch", job, "--out", str(out), "--no-progress", "--account-id", "acc")
+        first = invoke(*args, "--base-url", broken.base_url)
+        assert len(broken.requests) == 2, "nothing is resent within the run"
+    assert first.exit_code == 1
+    assert "2 item(s) failed after the request may have run the model" in first.output
+    with serve() as emu:
+        dry = invoke("batch", job, "--out", str(out), "--dry-run")
+        assert "2 held: an earlier request may have been billed" in dry.output
+        held = invoke(*args, "--base-url", emu.base_url)
+        assert held.exit_code == 1
+        assert "2 item(s) held" in held.output
+        assert "--resend-billed" in held.output
+        assert emu.requests == []
+        resent = invoke(*args, "--base-url", emu.base_url, "--resend-billed")
+        assert resent.exit_code == 0, resent.output
+        assert "2 generated" in resent.output
+        assert len(emu.requests) == 2

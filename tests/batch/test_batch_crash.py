@@ -1,7 +1,7 @@
 """Nothing lost, nothing twice: ``kill -9`` mid-run, rerun, and every item exists exactly once.
 
-The emulator runs in its own process with latency and injected faults (503, 502, dropped
-connections); the batch runs as a ``flux2-prompt batch`` subprocess, is killed with SIGKILL once
+The emulator runs in its own process with latency and injected faults (503, 502);
+the batch runs as a ``flux2-prompt batch`` subprocess, is killed with SIGKILL once
 some items are done, and is run again with the same command.
 """
 
@@ -55,8 +55,9 @@ def test_kill_9_mid_run_then_resume(
         token=token,
         latency_ms=40,
         jitter_ms=40,
+        # No dropped connections: one may have run the model, so its item is held (not resent)
+        # and this test is about resuming, not billing (see test_batch_runner).
         error_ratios={503: 0.08, 502: 0.04},
-        drop_ratio=0.03,
         seed=7,
     )
     with spawn(config) as base_url:

@@ -147,11 +147,100 @@ def test_temporary_files_and_a_torn_manifest_line_are_cleaned_up(tmp_path: Path)
 
 def test_transient_faults_are_retried_within_the_run(tmp_path: Path) -> None:
     job = make_job(30, concurrency=6)
-    config = EmulatorConfig(error_ratios={503: 0.1, 502: 0.05}, drop_ratio=0.05, seed=5)
+    config = EmulatorConfig(error_ratios={503: 0.1, 502: 0.05}, seed=5)
     with serve(config) as emu:
         report = run(job, tmp_path, emu)
     assert (report.generated, report.failed) == (30, 0)
     assert report.retries > 0
+
+
+# -- never billed twice ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type"),
+    [("malformed_json_ratio", "ResponseError"), ("drop_ratio", "PossiblyBilledError")],
+)
+def test_an_item_that_may_have_been_billed_is_held_until_asked(
+    fault: str, error_type: str, tmp_path: Path
+) -> None:
+    job = make_job(3, concurrency=1)
+    with serve(**{fault: 1.0}) as emu:  # type: ignore[arg-type]
+        first = run(job, tmp_path, emu)
+        assert posts(emu) == 3, "each item is sent once: none is resent in the run"
+    assert (first.failed, first.billed, first.retries) == (3, 3, 0)
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    assert [r["may_have_been_billed"] for r in records] == [True, True, True]
+    assert {r["error"]["type"] for r in records} == {error_type}
+    assert list(records[0])[list(records[0]).index("error") + 1] == "may_have_been_billed"
+
+    with serve() as emu:
+        assert BatchRunner(job, tmp_path).dry_run().held == 3
+        held = run(job, tmp_path, emu)
+        assert posts(emu) == 0, "a possibly billed item is never resent unasked"
+        assert (held.held, held.generated, held.pending, held.ok) == (3, 0, 0, False)
+        assert held.exit_code == 1
+        resent = run(job, tmp_path, emu, resend_billed=True)
+        assert posts(emu) == 3
+    assert (resent.generated, resent.held, resent.ok) == (3, 0, True)
+    again = BatchRunner(job, tmp_path).dry_run()
+    assert (again.finished, again.held) == (3, 0)
+
+
+def test_resend_billed_also_retries_such_failures_within_the_run(tmp_path: Path) -> None:
+    job = make_job(2, concurrency=1, retries=2)
+    with serve(drop_ratio=1.0) as emu:
+        report = run(job, tmp_path, emu, resend_billed=True)
+        assert posts(emu) == 6
+    assert (report.failed, report.billed, report.retries) == (2, 2, 4)
+    assert all(r["attempts"] == 3 for r in read_manifest(tmp_path / "manifest.jsonl"))
+
+
+def test_a_clean_failure_does_not_carry_the_flag(tmp_path: Path) -> None:
+    job = make_job(1, retries=0)
+    with serve(error_ratios={500: 1.0}) as emu:
+        report = run(job, tmp_path, emu)
+    assert (report.failed, report.billed) == (1, 0)
+    (record,) = read_manifest(tmp_path / "manifest.jsonl")
+    assert "may_have_been_billed" not in record
+    assert BatchRunner(job, tmp_path).dry_run().to_generate == 1
+
+
+# -- a Retry-After longer than a client waits pauses the queue -------------------------------
+
+
+def test_a_long_retry_after_pauses_the_queue_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux2prompt.transport import _retry
+
+    # The emulator's bucket answers 429 / 3040 with Retry-After: 1; with the cap lowered to
+    # 0.5 s that is "longer than a client waits", without a test that sleeps a minute.
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 0.5)
+    job = make_job(3, concurrency=1, retries=0)
+    with serve(rate_limit_per_minute=60, rate_limit_burst=1) as emu:
+        report = run(job, tmp_path, emu)
+    assert (report.generated, report.failed) == (3, 0)
+    assert report.paused >= 1.0
+    assert report.elapsed >= 1.0
+
+
+def test_a_retry_after_beyond_the_longest_pause_stops_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux2prompt.batch import _runner
+    from flux2prompt.transport import _retry
+
+    monkeypatch.setattr(_retry, "MAX_RETRY_AFTER", 0.5)
+    monkeypatch.setattr(_runner, "MAX_QUEUE_PAUSE", 0.8)
+    job = make_job(3, concurrency=1, retries=0)
+    with serve(rate_limit_per_minute=60, rate_limit_burst=1) as emu:
+        report = run(job, tmp_path, emu)
+    assert report.generated == 1
+    assert report.failed == 0, "asked to wait is not a failure of the item"
+    assert report.stopped is not None
+    assert "asks to wait 1 s" in report.stopped
+    assert report.pending == 2
 
 
 def test_429_storm_finishes_with_zero_failures(tmp_path: Path) -> None:
@@ -502,3 +591,25 @@ def test_a_client_passed_in_does_not_retry_behind_the_runner(tmp_path: Path) -> 
     report = run_batch(make_job(1, retries=0), tmp_path, client=client, gallery=False)
     assert (report.failed, report.retries) == (1, 0)
     assert len(sent) == 1
+
+
+def test_a_held_original_holds_its_copies_too(tmp_path: Path) -> None:
+    from flux2prompt.batch import zipped
+
+    job = make_job(source=zipped(i=[0, 0, 1], sku=["A", "B", "C"]), output="{sku}.{ext}", seeds=7)
+    with serve(malformed_json_ratio=1.0) as emu:
+        first = run(job, tmp_path, emu)
+        assert posts(emu) == 2, "B is A's request: sent once"
+    assert (first.failed, first.billed) == (3, 2)
+    records = read_manifest(tmp_path / "manifest.jsonl")
+    copy = next(r for r in records if r["copied_from"] is not None)
+    assert "may_have_been_billed" not in copy, "a copy sent nothing"
+    with serve() as emu:
+        dry = BatchRunner(job, tmp_path).dry_run()
+        assert (dry.held, dry.to_generate, dry.to_copy) == (3, 0, 0)
+        held = run(job, tmp_path, emu)
+        assert posts(emu) == 0
+        assert held.held == 3
+        resent = run(job, tmp_path, emu, resend_billed=True)
+        assert posts(emu) == 2
+    assert (resent.generated, resent.copied, resent.ok) == (2, 1, True)

@@ -141,13 +141,16 @@ def test_argv_round_trips_through_the_parser(monkeypatch: pytest.MonkeyPatch) ->
         rate_limit_per_minute=60,
         rate_limit_burst=2,
         daily_quota=0,
-        error_ratios={502: 0.125, 503: 1 / 7},
+        error_ratios={502: 0.125, 503: 1 / 7, 504: 0.01, 408: 0.02},
+        code_ratios={4006: 0.03, 8007: 0.04, 5016: 0.05, 7000: 0.06},
         drop_ratio=0.5,
         html_502_ratio=0.25,
         malformed_json_ratio=0.1,
         invalid_base64_ratio=0.2,
         seed=42,
         image_format="webp",
+        strict_klein_steps=False,
+        strict_fields=False,
     )
     options = vars(build_parser().parse_args(config_to_argv(config)))
     image_format = options.pop("format")
@@ -163,3 +166,29 @@ def test_override_header_builds_a_request_config() -> None:
     assert OVERRIDABLE_FIELDS.isdisjoint({"seed", "token", "host", "port", "daily_quota"})
     with pytest.raises(ValueError, match="image_format must be a string"):
         parse_override_header(base, '{"image_format": 3}')
+
+
+def test_code_ratios_are_checked_and_share_one_draw_with_the_statuses() -> None:
+    with pytest.raises(ValueError, match="code_ratios may only inject 4006, 8007, 5016, 7000"):
+        EmulatorConfig(code_ratios={3040: 0.5})
+    with pytest.raises(ValueError, match=r"error_ratios and code_ratios must sum to at most 1\.0"):
+        EmulatorConfig(error_ratios={503: 0.6}, code_ratios={8007: 0.6})
+    with pytest.raises(ValueError, match="strict_fields must be true or false"):
+        EmulatorConfig(strict_fields="no")  # type: ignore[arg-type]
+    config = parse_override_header(EmulatorConfig(), '{"code_ratios": {"8007": 1.0}}')
+    assert dict(config.code_ratios) == {8007: 1.0}
+
+
+def test_adding_code_ratios_keeps_every_other_runs_draws() -> None:
+    import random
+
+    from flux2prompt.emulator._faults import FaultPlan
+
+    plain = [FaultPlan.draw(EmulatorConfig(), rng) for rng in [random.Random(5)] for _ in range(20)]
+    coded = [
+        FaultPlan.draw(EmulatorConfig(code_ratios={8007: 0.5}), rng)
+        for rng in [random.Random(5)]
+        for _ in range(20)
+    ]
+    assert [p.image_seed for p in plain] == [p.image_seed for p in coded]
+    assert {p.error_code for p in coded} == {None, 8007}

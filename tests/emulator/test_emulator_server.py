@@ -159,7 +159,7 @@ def test_gateway_route(emu: Emulator, client: httpx.Client) -> None:
 def test_gateway_errors_also_carry_the_cache_status(emu: Emulator, client: httpx.Client) -> None:
     url = f"{emu.gateway_base_url}/{ACCOUNT}/gw/workers-ai/@cf/nope/model"
     response = client.post(url, files=form(prompt="x"))
-    assert error_of(response) == (404, 3042, "AiError: Invalid model ID")
+    assert error_of(response) == (400, 5007, "AiError: No such model @cf/nope/model or task")
     assert response.headers["cf-aig-cache-status"] == "MISS"
 
 
@@ -174,15 +174,17 @@ def test_percent_encoded_model_id(emu: Emulator, client: httpx.Client) -> None:
 
 
 def test_unknown_model(post: Post) -> None:
+    # Live answers give 400 / 5007 for a model that does not exist.
     response = post(model="@cf/black-forest-labs/flux-3-ultra", prompt="x")
-    assert error_of(response) == (404, 3042, "AiError: Invalid model ID")
+    expected = "AiError: No such model @cf/black-forest-labs/flux-3-ultra or task"
+    assert error_of(response) == (400, 5007, expected)
 
 
 def test_unknown_path(emu: Emulator, client: httpx.Client) -> None:
     response = client.post(f"{emu.base_url}/accounts/{ACCOUNT}/ai/models/search")
-    assert error_of(response) == (404, 7000, "No route for that URI")
+    assert error_of(response) == (400, 7000, "No route for that URI")
     assert emu.requests[0].model is None
-    assert emu.requests[0].status == 404
+    assert emu.requests[0].status == 400
 
 
 def test_wrong_method(emu: Emulator, client: httpx.Client) -> None:
@@ -200,13 +202,26 @@ def test_every_response_carries_a_ray_id(emu: Emulator, client: httpx.Client, po
         assert client.get(other.base_url).headers["cf-ray"] == rays[0]
 
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Basic dXNlcjpwYXNz", "test-token"])
-def test_missing_or_malformed_authorization(
-    emu: Emulator, anon: httpx.Client, authorization: str | None
-) -> None:
-    headers = {} if authorization is None else {"Authorization": authorization}
-    response = anon.post(run_url(emu), files=form(prompt="x"), headers=headers)
+def test_missing_authorization(emu: Emulator, anon: httpx.Client) -> None:
+    response = anon.post(run_url(emu), files=form(prompt="x"))
     assert error_of(response) == (401, 10000, "Authentication error")
+    assert "error_chain" not in response.json()["errors"][0]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["", "Bearer", "Basic dXNlcjpwYXNz", "test-token", "Bearer a b", "Bearer 'a' x"],
+)
+def test_malformed_authorization_is_400_6003_with_an_error_chain(
+    emu: Emulator, anon: httpx.Client, authorization: str
+) -> None:
+    response = anon.post(
+        run_url(emu), files=form(prompt="x"), headers={"Authorization": authorization}
+    )
+    assert error_of(response) == (400, 6003, "Invalid request headers")
+    assert response.json()["errors"][0]["error_chain"] == [
+        {"code": 6111, "message": "Invalid format for Authorization header"}
+    ]
 
 
 def test_configured_token_must_match(anon: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:

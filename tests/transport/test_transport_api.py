@@ -43,9 +43,14 @@ def test_the_one_error_module_draws_the_whole_tree() -> None:
     for name in _errors.__all__:
         if name[0].isupper():
             assert name in tree, f"{name} is missing from the tree"
-            assert issubclass(
-                getattr(_errors, name), transport.ParameterError | transport.APIError
-            ) or (name == "ConfigurationError")
+            obj = getattr(_errors, name)
+            if not (isinstance(obj, type) and issubclass(obj, BaseException)):
+                # What errors carry (an error_chain entry, a billing risk), named beside the tree.
+                assert name in tree.split("Carried by the errors")[1].split("Warnings")[0]
+                continue
+            assert issubclass(obj, transport.ParameterError | transport.APIError) or (
+                name == "ConfigurationError"
+            )
     # The transport's module points at the tree instead of drawing a second one.
     assert "├──" not in (_errors.__doc__ or "")
     assert "flux2prompt._errors" in (_errors.__doc__ or "")

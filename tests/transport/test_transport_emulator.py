@@ -16,15 +16,14 @@ import pytest
 import flux2prompt
 from flux2prompt.emulator import Emulator, serve
 from flux2prompt.transport import (
-    APIConnectionError,
-    APITimeoutError,
     AsyncWorkersAI,
     AuthenticationError,
+    BadRequestError,
     CapacityError,
     GatewayOptions,
     InternalServerError,
     InvalidInputError,
-    NotFoundError,
+    PossiblyBilledError,
     QuotaExceededError,
     ResponseError,
     UnknownModelWarning,
@@ -205,7 +204,7 @@ def test_wrong_token_is_an_authentication_error(emu: Emulator, no_sleep: list[fl
     assert len(emu.requests) == 1
 
 
-def test_unknown_model_warns_then_404(emu: Emulator, no_sleep: list[float]) -> None:
+def test_unknown_model_warns_then_400_5007(emu: Emulator, no_sleep: list[float]) -> None:
     with client_for(emu) as client:
         with pytest.warns(UnknownModelWarning):
             request = client.build_request(
@@ -214,30 +213,44 @@ def test_unknown_model_warns_then_404(emu: Emulator, no_sleep: list[float]) -> N
                 allow_unknown_model=True,
                 route="multipart",
             )
-        with pytest.raises(NotFoundError) as info:
+        with pytest.raises(BadRequestError) as info:
             client.send(request)
-    assert (info.value.status_code, info.value.code) == (404, 3042)
+    assert (info.value.status_code, info.value.code) == (400, 5007)
+    assert "model id" in info.value.hint
     assert len(emu.requests) == 1
 
 
-def test_dropped_connections_are_retried_then_reported(no_sleep: list[float]) -> None:
+def test_a_dropped_connection_may_have_been_billed_and_is_not_resent(
+    no_sleep: list[float],
+) -> None:
+    # The emulator read the whole request, then closed without a word: from the client's side,
+    # the model may have run.
     with serve(seed=0, drop_ratio=1.0) as emu:
-        with client_for(emu) as client, pytest.raises(APIConnectionError) as info:
+        with client_for(emu) as client, pytest.raises(PossiblyBilledError) as info:
+            client.generate("a fox", width=256, height=256)
+        assert len(emu.requests) == 1
+    assert (info.value.risk, info.value.attempts) == ("disconnected", 1)
+
+
+def test_dropped_connections_are_resent_with_the_opt_in(no_sleep: list[float]) -> None:
+    with serve(seed=0, drop_ratio=1.0) as emu:
+        client = client_for(emu, retry_possibly_billed=True)
+        with client, pytest.raises(PossiblyBilledError) as info:
             client.generate("a fox", width=256, height=256)
         assert len(emu.requests) == 3
-    assert not isinstance(info.value, APITimeoutError)
-    assert info.value.attempts == 3
+    assert (info.value.attempts, info.value.resubmitted) == (3, 2)
 
 
-def test_timeouts_are_retried_then_reported(no_sleep: list[float]) -> None:
+def test_a_read_timeout_is_not_resent(no_sleep: list[float]) -> None:
     with (
         serve(seed=0, latency_ms=400) as emu,
         client_for(emu, timeout=0.1, max_retries=1) as client,
-        pytest.raises(APITimeoutError) as info,
+        pytest.raises(PossiblyBilledError) as info,
     ):
         client.generate("a fox", width=256, height=256)
-    assert info.value.attempts == 2
-    assert "timeout" in str(info.value)
+    assert info.value.attempts == 1
+    assert info.value.risk == "read_timeout"
+    assert "read timeout" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -324,5 +337,5 @@ async def test_async_errors_match_the_sync_ones(emu: Emulator, no_sleep: list[fl
         warnings.simplefilter("ignore", UnknownModelWarning)
         unknown = resolve_model("@cf/x/unknown", allow_unknown_model=True, route="multipart")
         async with async_client_for(emu, model=unknown) as client:
-            with pytest.raises(NotFoundError):
+            with pytest.raises(BadRequestError):
                 await client.generate("a fox")

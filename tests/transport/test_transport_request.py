@@ -509,3 +509,45 @@ def test_a_base_url_that_is_not_http_is_refused_up_front(url: str) -> None:
 def test_a_timeout_must_be_positive_seconds(timeout: float) -> None:
     with pytest.raises(ParameterError, match="timeout must be seconds"):
         WorkersAI(account_id="acc", api_token="tok", timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "@cf/black-forest-labs/flux-2-dev#fragment",
+        "@cf/black-forest-labs/flux-2-dev?x=1",
+        "@cf/black-forest-labs/flux 2",
+        "@cf/black-forest-labs/flux\n-2-dev",
+        "@cf/black-forest-labs/\x00dev",
+        "@cf/../../accounts/other/ai/run/x",
+        "@cf/black-forest-labs/./flux-2-dev",
+        "@cf//flux-2-dev",
+        "@cf/black-forest-labs/flux-2-dev/",
+        "@cf/black-forest-labs/flux%2F2",
+    ],
+)
+def test_a_model_id_that_would_change_the_url_is_refused_before_sending(model_id: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownModelWarning)
+        with pytest.raises(ParameterError, match="would change the URL") as info:
+            build_request("a fox", model=model_id)
+    assert info.value.parameter == "model"
+
+
+def test_a_client_refuses_such_a_model_id_without_sending(no_sleep: list[float]) -> None:
+    import httpx
+
+    from flux2prompt.transport import WorkersAI
+
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(500))
+    with (
+        WorkersAI(
+            account_id="acc", api_token="tok", http_client=httpx.Client(transport=transport)
+        ) as client,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", UnknownModelWarning)
+        with pytest.raises(ParameterError):
+            client.generate("a fox", model="@cf/black-forest-labs/flux-2-dev#x")
+    assert seen == []

@@ -18,10 +18,13 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     AuthenticationError,
     BadRequestError,
+    ChainedError,
     ContentModeratedError,
     InternalServerError,
     InvalidInputError,
+    InvalidRequestHeadersError,
     NotFoundError,
+    PossiblyBilledError,
     QuotaExceededError,
     RateLimitError,
     RequestTooLargeError,
@@ -251,19 +254,18 @@ def test_never_retried(
 
 
 @pytest.mark.parametrize(
-    ("failure", "cls"),
+    ("failure", "cls", "reached"),
     [
-        (httpx.ConnectError("connection refused"), APIConnectionError),
-        (
-            httpx.RemoteProtocolError("Server disconnected without sending a response."),
-            APIConnectionError,
-        ),
-        (httpx.ReadTimeout("timed out"), APITimeoutError),
-        (httpx.ConnectTimeout("timed out"), APITimeoutError),
+        # A mock transport reports no trace events: the exception class alone decides.
+        (httpx.ConnectError("connection refused"), APIConnectionError, 0),
+        (httpx.ConnectTimeout("timed out"), APITimeoutError, 0),
+        (httpx.PoolTimeout("no connection free"), APITimeoutError, 0),
+        (httpx.WriteError("broken pipe"), APIConnectionError, 3),
+        (httpx.WriteTimeout("timed out"), APITimeoutError, 3),
     ],
 )
-def test_transport_failures_are_retried_then_raised(
-    failure: Exception, cls: type[Exception], delays: list[tuple[int, float | None]]
+def test_failures_before_the_request_was_sent_whole_are_retried_then_raised(
+    failure: Exception, cls: type[Exception], reached: int, delays: list[tuple[int, float | None]]
 ) -> None:
     transport, seen = scripted([failure, failure, failure])
     with client_for(transport) as client, pytest.raises(cls) as info:
@@ -272,6 +274,66 @@ def test_transport_failures_are_retried_then_raised(
     assert type(info.value) is cls
     assert isinstance(info.value.__cause__, httpx.TransportError)
     assert info.value.hint
+    # Only requests that reached the network count: a refused connection bills nothing.
+    assert info.value.attempts == reached
+
+
+@pytest.mark.parametrize(
+    ("failure", "risk"),
+    [
+        (httpx.ReadTimeout("timed out"), "read_timeout"),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            "disconnected",
+        ),
+        (httpx.ReadError("connection reset by peer"), "disconnected"),
+    ],
+)
+def test_failures_after_the_request_may_have_run_are_not_resubmitted(
+    failure: Exception, risk: str, delays: list[tuple[int, float | None]]
+) -> None:
+    transport, seen = scripted([failure, ok()])
+    with client_for(transport) as client, pytest.raises(PossiblyBilledError) as info:
+        client.generate("a fox")
+    assert len(seen) == 1
+    assert delays == []
+    assert (info.value.risk, info.value.resubmitted, info.value.attempts) == (risk, 0, 1)
+    assert info.value.may_have_been_billed
+    assert "may have been billed, so it was not resubmitted" in str(info.value)
+    assert "retry_possibly_billed=True" in str(info.value)
+
+
+def test_the_opt_in_resends_a_request_that_may_have_run(
+    delays: list[tuple[int, float | None]],
+) -> None:
+    transport, seen = scripted([httpx.ReadTimeout("timed out"), ok()])
+    with client_for(transport, retry_possibly_billed=True) as client:
+        result = client.generate("a fox")
+    assert len(seen) == 2
+    assert result.attempts == 2
+    transport, seen = scripted([httpx.ReadTimeout("timed out")] * 3)
+    with (
+        client_for(transport, retry_possibly_billed=True) as client,
+        pytest.raises(PossiblyBilledError) as info,
+    ):
+        client.generate("a fox")
+    assert len(seen) == 3
+    assert info.value.resubmitted == 2
+    assert "resubmitted 2 times" in str(info.value)
+
+
+def test_a_later_error_after_a_resend_says_an_earlier_attempt_may_have_been_billed(
+    delays: list[tuple[int, float | None]],
+) -> None:
+    transport, seen = scripted([httpx.ReadTimeout("timed out"), error(400, 5006, "Bad input")])
+    with (
+        client_for(transport, retry_possibly_billed=True) as client,
+        pytest.raises(InvalidInputError) as info,
+    ):
+        client.generate("a fox")
+    assert len(seen) == 2
+    assert info.value.may_have_been_billed
+    assert "An earlier attempt may have been billed" in str(info.value)
 
 
 def test_a_failure_then_success_returns_the_image(delays: list[tuple[int, float | None]]) -> None:
@@ -279,7 +341,8 @@ def test_a_failure_then_success_returns_the_image(delays: list[tuple[int, float 
     with client_for(transport) as client:
         result = client.generate("a fox", seed=1)
     assert len(seen) == 3
-    assert result.attempts == 3
+    # The refused connection never reached the network: two requests did.
+    assert result.attempts == 2
     assert result.request_id == "ray-ok"
     assert result.elapsed >= 0
 
@@ -367,3 +430,87 @@ def test_a_502_hint_says_it_is_retried(status: int) -> None:
     assert isinstance(exc, InternalServerError)
     assert "retried" in exc.hint
     assert "not retried" not in exc.hint
+
+
+# -- Retry-After longer than the cap, error_chain -------------------------------------------
+
+
+def test_a_retry_after_longer_than_the_cap_is_not_slept_but_carried(
+    delays: list[tuple[int, float | None]],
+) -> None:
+    transport, seen = scripted([error(503, None, **{"retry-after": "900"}), ok()])
+    with client_for(transport) as client, pytest.raises(InternalServerError) as info:
+        client.generate("a fox")
+    assert len(seen) == 1
+    assert delays == []
+    assert info.value.retry_after_seconds == 900.0
+    assert "asks to wait 900 s" in str(info.value)
+    assert _retry.long_retry_after(info.value) == 900.0
+    assert _retry.retry_wait(info.value) is None
+
+
+def test_long_retry_after_is_only_for_errors_worth_retrying() -> None:
+    quota = b'{"errors":[{"code":3036,"message":"x"}]}'
+    assert _retry.long_retry_after(make_status_error(429, {"retry-after": "900"}, quota)) is None
+    assert _retry.long_retry_after(make_status_error(503, {"retry-after": "60"}, b"")) is None
+    capacity = b'{"errors":[{"code":3040,"message":"x"}]}'
+    assert _retry.long_retry_after(make_status_error(429, {"retry-after": "61"}, capacity)) == 61
+
+
+def test_error_chain_is_parsed_and_shown() -> None:
+    body = json.dumps(
+        {
+            "success": False,
+            "errors": [
+                {
+                    "code": 6003,
+                    "message": "Invalid request headers",
+                    "error_chain": [
+                        {"code": 6111, "message": "Invalid format for Authorization header"}
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    exc = make_status_error(400, {}, body)
+    assert isinstance(exc, InvalidRequestHeadersError)
+    assert exc.error_chain == (ChainedError(6111, "Invalid format for Authorization header"),)
+    assert "Invalid request headers (code 6111: Invalid format for Authorization header)" in str(
+        exc
+    )
+    assert "Bearer <token>" in exc.hint
+    assert "model id" not in str(exc)
+
+
+def test_a_top_level_error_chain_is_read_and_secrets_in_it_are_scrubbed() -> None:
+    body = json.dumps(
+        {
+            "errors": [{"code": 6003, "message": "Invalid request headers"}],
+            "error_chain": [{"code": 6111, "message": "bad header: tok-0123456789"}],
+        }
+    ).encode()
+    exc = make_status_error(400, {}, body, secrets=["tok-0123456789"])
+    assert exc.error_chain == (ChainedError(6111, "bad header: ***"),)
+    assert "tok-0123456789" not in str(exc)
+
+
+def test_classification_table() -> None:
+    from flux2prompt.transport._retry import Delivery, SendProgress, classify_failure
+
+    sent = SendProgress(traced=True, request_started=True, request_sent=True)
+    fresh = SendProgress(traced=True, new_connection=True, request_started=True, request_sent=True)
+    answered = SendProgress(
+        traced=True, request_started=True, request_sent=True, response_started=True
+    )
+    half = SendProgress(traced=True, new_connection=True, request_started=True)
+    assert classify_failure("pool", SendProgress()) is Delivery.NOT_SENT
+    assert classify_failure("connect", SendProgress()) is Delivery.NOT_SENT
+    assert classify_failure("read", half) is Delivery.NOT_SENT  # closed mid-upload
+    assert classify_failure("write", half) is Delivery.NOT_SENT
+    assert classify_failure("read", SendProgress(traced=True)) is Delivery.NOT_SENT
+    assert classify_failure("read", sent) is Delivery.STALE_CONNECTION
+    assert classify_failure("read_timeout", sent) is Delivery.MAY_HAVE_RUN
+    assert classify_failure("read", fresh) is Delivery.MAY_HAVE_RUN
+    assert classify_failure("read", answered) is Delivery.MAY_HAVE_RUN
+    assert classify_failure("read_timeout", SendProgress()) is Delivery.MAY_HAVE_RUN
+    assert classify_failure("write", SendProgress()) is Delivery.NOT_SENT

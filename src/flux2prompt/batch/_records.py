@@ -10,11 +10,16 @@ test pins the order):
                        otherwise, so older records and readers are unchanged)
     copied_record      an image written from another item's (same request): the same fields,
                        ``copied_from`` saying where from, ``attempts`` 0
-    failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why
+    failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why, and
+                       ``may_have_been_billed: true`` (after ``error``) when the request may
+                       have run the model without an image coming back: the next run does not
+                       resend it unless asked (``resend_billed``, ``--resend-billed``)
 
 Reading goes the other way: :meth:`ImageRecord.from_record` keeps, from any line of a manifest
 (of today's runner or an older one), the fields that resuming and copying need, typed; a value
-of the wrong type reads as missing, so such a record never counts as finished.
+of the wrong type reads as missing, so such a record never counts as finished. A failed record
+without ``may_have_been_billed`` (every older one) reads as not billed
+(:func:`may_have_been_billed`).
 
 Example:
     >>> from flux2prompt import scene
@@ -55,6 +60,7 @@ __all__ = [
     "copied_record",
     "failed_record",
     "generated_record",
+    "may_have_been_billed",
 ]
 
 #: A JSON value, as a manifest holds it.
@@ -113,11 +119,17 @@ class OkRecord(_Leading):
 
 
 class FailedRecord(_Leading):
-    """The line of an item without an image; it has no image fields, as it never had."""
+    """The line of an item without an image; it has no image fields, as it never had.
+
+    ``may_have_been_billed`` is present, and true, only when the request may have run the
+    model (a read timeout after it was sent whole, a response that broke off, a 2xx with a
+    broken body): the key is left out otherwise, so records read as they always have.
+    """
 
     file: None
     sha256: None
     error: ErrorInfo
+    may_have_been_billed: NotRequired[bool]
     request_id: str | None
     copied_from: CopiedFrom | None
     attempts: int
@@ -183,6 +195,19 @@ class ImageRecord:
             request_id=_str(record.get("request_id")),
             effective_prompt=_str(record.get("effective_prompt")),
         )
+
+
+def may_have_been_billed(record: Mapping[str, object]) -> bool:
+    """Whether a manifest line records a failure that may have been billed (``False`` for an
+    ``ok`` line and for every line an older runner wrote).
+
+    Example:
+        >>> may_have_been_billed({"status": "failed", "may_have_been_billed": True})
+        True
+        >>> may_have_been_billed({"status": "failed"})
+        False
+    """
+    return record.get("status") == "failed" and record.get("may_have_been_billed") is True
 
 
 def _int(value: object) -> int | None:
@@ -325,20 +350,30 @@ def failed_record(
         ...                        request_id=None)
         >>> record["status"], record["file"], record["error"]["status"], "bytes" in record
         ('failed', None, 500, False)
+        >>> "may_have_been_billed" in record  # a 500 ran nothing
+        False
     """
     status = getattr(error, "status_code", None)
     code = getattr(error, "code", None)
-    return {
+    error_info: ErrorInfo = {
+        "type": type(error).__name__,
+        "message": message,
+        "status": status if isinstance(status, int) else None,
+        "code": code if isinstance(code, int) else None,
+    }
+    # A copy sends nothing, so only the item that sent the request carries the flag; it sits
+    # right after the error it qualifies, and is absent when false (the old shape of a record).
+    billed: dict[str, bool] = (
+        {"may_have_been_billed": True} if error.may_have_been_billed and copied_from is None else {}
+    )
+    record: dict[str, object] = {
         **_leading(job, item, "failed"),
         "file": None,
         "sha256": None,
-        "error": {
-            "type": type(error).__name__,
-            "message": message,
-            "status": status if isinstance(status, int) else None,
-            "code": code if isinstance(code, int) else None,
-        },
+        "error": error_info,
+        **billed,
         "request_id": request_id,
         "copied_from": copied_from,
         **_trailing(timing, attempts),
     }
+    return cast(FailedRecord, record)

@@ -23,10 +23,17 @@ A run goes:
    (:func:`~flux2prompt.transport.retry_wait`, the clients' own rules); the runner keeps only
    the budgets. Every HTTP 429 (but a quota) halves the rate and the concurrency; one the policy
    retries (code 3040, or no code but a ``Retry-After``) pauses every sender for that long and
-   is retried apart from the item's budget; 5xx, timeouts and dropped connections are retried
+   is retried apart from the item's budget; 5xx and connection failures are retried
    ``retries`` times with backoff; anything else fails the item (it is retried on the next
    run). A quota, authentication or permission error stops the batch: every other request
-   would fail the same way.
+   would fail the same way. An answer whose ``Retry-After`` is longer than a client waits
+   (60 s) pauses the whole queue for that long and the item is sent again, apart from its
+   budget (a wait longer than an hour stops the batch instead, saying when to rerun).
+   A request that may have run the model without an image coming back (a read timeout after it
+   was sent whole, a response that broke off, a 2xx with a broken body) is not resent: its
+   record says ``may_have_been_billed``, and later runs leave it alone (it is *held*) until
+   the run is made with ``resend_billed=True`` (``--resend-billed``), which also retries such
+   failures within the run.
 7. Write the gallery, and return a :class:`BatchReport`.
 
 Example:
@@ -78,6 +85,7 @@ from flux2prompt.batch._records import (
     copied_record,
     failed_record,
     generated_record,
+    may_have_been_billed,
 )
 from flux2prompt.batch._shard import Shard
 from flux2prompt.transport import (
@@ -86,11 +94,14 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     AuthenticationError,
     ImageResult,
+    InvalidRequestHeadersError,
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
+    PooledTransport,
     QuotaExceededError,
     RateLimitError,
+    long_retry_after,
     resolve_model,
     retry_wait,
 )
@@ -110,7 +121,15 @@ __all__ = [
 #: HTTP 429 answers retried for one item before it is given up (apart from ``retries``). Which
 #: 429s are retried, and after how long, is the transport's one policy (``retry_wait``).
 MAX_RATE_LIMIT_RETRIES = 100
-_FATAL = (AuthenticationError, PermissionDeniedError, QuotaExceededError, NotFoundError)
+#: The longest ``Retry-After`` the runner pauses its queue for; a longer one stops the batch.
+MAX_QUEUE_PAUSE = 3600.0
+_FATAL = (
+    AuthenticationError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    NotFoundError,
+    InvalidRequestHeadersError,
+)
 _MAX_LISTED_FAILURES = 20
 
 
@@ -148,7 +167,10 @@ class BatchReport:
     ``duplicates`` the items planned once because their request and file name repeat an
     earlier item's. ``elapsed`` is the seconds spent generating (planning and the gallery
     excluded); ``rate_limited`` counts HTTP 429 answers and ``retries`` every repeated request.
-    ``stopped`` says why the batch stopped early (a quota, a bad token), if it did.
+    ``stopped`` says why the batch stopped early (a quota, a bad token), if it did. ``held``
+    counts the items not sent because an earlier run's request for them may have been billed
+    (rerun with ``resend_billed=True`` to send them), ``billed`` the items of this run that
+    failed that way, and ``paused`` the seconds the queue waited for long ``Retry-After`` answers.
 
     Example:
         >>> from flux2prompt import scene
@@ -179,16 +201,19 @@ class BatchReport:
     stopped: str | None = None
     failures: tuple[tuple[str, str], ...] = ()
     copied: int = 0
+    held: int = 0
+    billed: int = 0
+    paused: float = 0.0
 
     @property
     def ok(self) -> bool:
         """Whether every item of the run is finished."""
-        return self.failed == 0 and self.stopped is None and self.pending == 0
+        return self.failed == 0 and self.stopped is None and self.pending == 0 and not self.held
 
     @property
     def pending(self) -> int:
         """Items neither finished nor failed (the batch stopped before reaching them)."""
-        return self.total - self.skipped - self.generated - self.copied - self.failed
+        return self.total - self.skipped - self.generated - self.copied - self.failed - self.held
 
     @property
     def rate(self) -> float:
@@ -208,7 +233,8 @@ class DryRun:
 
     ``to_copy`` counts the items that would be written from an image of the same request
     (an identical request earlier in the batch, or a finished image under an old name) instead
-    of being sent; they cost nothing.
+    of being sent; they cost nothing. ``held`` counts the items not sent because an earlier
+    request for them may have been billed (``resend_billed=True`` sends them).
 
     Example:
         >>> from flux2prompt import scene
@@ -230,11 +256,12 @@ class DryRun:
     first: tuple[PlannedItem, ...]
     model: str
     to_copy: int = 0
+    held: int = 0
 
     @property
     def to_generate(self) -> int:
         """Items a run would send."""
-        return self.total - self.finished - self.to_copy
+        return self.total - self.finished - self.to_copy - self.held
 
 
 class BatchObserver(Protocol):
@@ -271,6 +298,7 @@ class _Survey:
     dry: DryRun
     finished: frozenset[int]
     sources: dict[int, ImageRecord]
+    held: frozenset[int] = frozenset()
 
 
 class _Images:
@@ -312,6 +340,9 @@ class BatchRunner:
     retries, by the transport's policy). ``emulator=True`` (or an
     :class:`~flux2prompt.emulator.EmulatorConfig`) runs against a local emulator started for
     each run that has something to send. ``concurrency`` and ``rate_limit`` override the job's.
+    ``resend_billed=True`` sends again the items whose earlier request may have been billed
+    (their records say ``may_have_been_billed``), and retries such failures within the run;
+    by default they are held, never sent twice without being asked.
 
     The runner holds configuration only: each :meth:`run` and :meth:`dry_run` keeps its state
     to itself, so one runner can run again (a rerun resumes) and a dry run changes nothing.
@@ -344,6 +375,7 @@ class BatchRunner:
         gallery: bool = True,
         observer: BatchObserver | None = None,
         emulator: bool | EmulatorConfig = False,
+        resend_billed: bool = False,
     ) -> None:
         self.job = job
         self.out_dir = Path(out_dir)
@@ -359,6 +391,9 @@ class BatchRunner:
                 "client= and emulator= exclude each other: a client passed in already says "
                 "where it sends"
             )
+        if not isinstance(resend_billed, bool):
+            raise ParameterError(f"resend_billed must be True or False, got {resend_billed!r}")
+        self.resend_billed = resend_billed
         self.burst = burst
         self.gallery = gallery
         self.observer = observer
@@ -393,26 +428,39 @@ class BatchRunner:
 
     def _recorded(
         self,
-    ) -> tuple[dict[tuple[str, int | None], ImageRecord], dict[str, list[ImageRecord]]]:
+    ) -> tuple[dict[tuple[str, int | None], ImageRecord], dict[str, list[ImageRecord]], set[str]]:
         """The manifest's ``ok`` records: the last per item (:func:`record_key`), and every one
-        per request fingerprint (the images a copy can be made from), without the prompts."""
+        per request fingerprint (the images a copy can be made from), without the prompts; and
+        the request fingerprints whose last outcome may have been billed."""
         own: dict[tuple[str, int | None], ImageRecord] = {}
         by_request: dict[str, list[ImageRecord]] = {}
+        billed: set[str] = set()
         for raw in iter_manifest(self.manifest_path):
+            fingerprint = str(raw["request_fingerprint"])
             if raw.get("status") != "ok":
+                if may_have_been_billed(raw):
+                    billed.add(fingerprint)
+                elif raw.get("copied_from") is None:
+                    # Sent again since (with resend_billed) and failed cleanly: the latest
+                    # outcome of the request decides.
+                    billed.discard(fingerprint)
                 continue
+            billed.discard(fingerprint)
             record = ImageRecord.from_record(raw)
             own[record_key(raw)] = record
             by_request.setdefault(record.request_fingerprint, []).append(record)
-        return own, by_request
+        return own, by_request, billed
 
     def _survey(self) -> _Survey:
         """Plan the whole batch once: counts, cost, the first items to send, what is finished
         and what is copied from which record."""
-        own, by_request = self._recorded()
+        own, by_request, billed = self._recorded()
+        if self.resend_billed:
+            billed.clear()
         images = _Images(self.out_dir)
         stats = PlanStats()
         finished: set[int] = set()
+        held: set[int] = set()
         sources: dict[int, ImageRecord] = {}
         sending: set[str] = set()
         to_copy = 0
@@ -438,6 +486,11 @@ class BatchRunner:
             if item.is_copy and item.key in sending:
                 to_copy += 1  # written from its original's image once that is made
                 continue
+            if item.key in billed:
+                # An earlier request for it may have run the model: never sent twice unless
+                # asked. Its copies wait with it (same request fingerprint).
+                held.add(item.index)
+                continue
             sending.add(item.key)
             if len(first) < 3:
                 first.append(item)
@@ -454,8 +507,9 @@ class BatchRunner:
             first=tuple(first),
             model=spec.id,
             to_copy=to_copy,
+            held=len(held),
         )
-        return _Survey(dry, frozenset(finished), sources)
+        return _Survey(dry, frozenset(finished), sources, frozenset(held))
 
     def dry_run(self) -> DryRun:
         """Count, price and show what :meth:`run` would send, without touching the network."""
@@ -480,7 +534,7 @@ class BatchRunner:
         tally = _Tally(lowest_concurrency=self.concurrency)
         started = time.perf_counter()
         try:
-            if total > skipped:
+            if total > skipped + len(survey.held):
                 # The client first: missing credentials fail before the progress bar appears.
                 async with self._client_context() as client:
                     self._started(total, skipped)
@@ -490,7 +544,7 @@ class BatchRunner:
                         todo = (
                             item
                             for item in plan_items(self.job, shard=self.shard)
-                            if item.index not in survey.finished
+                            if item.index not in survey.finished and item.index not in survey.held
                         )
                         await run.dispatch(todo)
                         tally = run.tally
@@ -524,6 +578,9 @@ class BatchRunner:
             lowest_concurrency=tally.lowest_concurrency,
             stopped=tally.stopped,
             failures=tuple(tally.failures),
+            held=len(survey.held),
+            billed=tally.billed,
+            paused=round(tally.paused, 3),
         )
         if self.observer is not None:
             self.observer.finished(report)
@@ -541,12 +598,11 @@ class BatchRunner:
             if self.emulator is not False:
                 config = None if self.emulator is True else self.emulator
                 endpoint = stack.enter_context(emulated(config))
-            limits = httpx.Limits(
-                max_connections=self.concurrency + 4,
-                max_keepalive_connections=self.concurrency + 4,
-            )
+            # Small pools, all kept alive: one httpcore pool as large as a high concurrency
+            # spends more CPU on its bookkeeping than on the requests (docs/performance.md).
+            transport = PooledTransport(connections=self.concurrency + 4)
             async with httpx.AsyncClient(
-                timeout=DEFAULT_TIMEOUT, limits=limits, follow_redirects=False
+                timeout=DEFAULT_TIMEOUT, transport=transport, follow_redirects=False
             ) as http:
                 if endpoint is not None:
                     client = AsyncWorkersAI(
@@ -581,6 +637,8 @@ class _Tally:
     failed: int = 0
     rate_limited: int = 0
     retries: int = 0
+    billed: int = 0
+    paused: float = 0.0
     stopped: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
 
@@ -711,17 +769,37 @@ class _Run:
                 sent_at = await self._rate.acquire()
                 if tally.stopped is not None:
                     return
-                attempts += 1
                 try:
                     result = await self._client.send(item.request)
                 except APIError as exc:
                     error: APIError = exc
+                    # Only requests that reached the network count (a refused connection
+                    # bills nothing); the client says how many did.
+                    attempts += exc.attempts
                 else:
+                    attempts += result.attempts
                     break
                 finally:
                     await self._limit.release()
                     holding = False
-                if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
+                long_wait = long_retry_after(error)
+                if long_wait is not None:
+                    # The service asks for longer than a client waits: the whole queue waits
+                    # (every request would get the same answer), and the item goes again.
+                    if long_wait > MAX_QUEUE_PAUSE or throttled >= MAX_RATE_LIMIT_RETRIES:
+                        tally.stopped = (
+                            f"the service asks to wait {long_wait:.0f} s (Retry-After); rerun "
+                            "the same command after that: " + self._client.redact(str(error))
+                        )
+                    else:
+                        throttled += 1
+                        tally.retries += 1
+                        tally.paused += long_wait
+                        self._rate.pause(long_wait)
+                        continue
+                elif isinstance(error, RateLimitError) and not isinstance(
+                    error, QuotaExceededError
+                ):
                     # Every 429 says the account is over its rate: slow everyone down, whether
                     # or not this one is worth repeating.
                     tally.rate_limited += 1
@@ -737,12 +815,16 @@ class _Run:
                 elif isinstance(error, _FATAL):
                     tally.stopped = self._client.redact(str(error))
                 elif retries < self._job.retries:
-                    wait = retry_wait(error, retries)
+                    wait = retry_wait(
+                        error, retries, retry_possibly_billed=self._runner.resend_billed
+                    )
                     if wait is not None:
                         retries += 1
                         tally.retries += 1
                         await asyncio.sleep(wait)
                         continue
+                if tally.stopped is not None and long_wait is not None:
+                    return  # not a failure of this item: the rerun sends it
                 await self._commit_failure(item, error, timing, attempts)
                 self._outcomes[item.key] = error
                 return
@@ -762,6 +844,8 @@ class _Run:
     async def _commit_failure(
         self, item: PlannedItem, error: APIError, timing: Timing, attempts: int
     ) -> None:
+        if error.may_have_been_billed:
+            self._tally.billed += 1
         message = self._client.redact(str(error))
         request_id = getattr(error, "request_id", None)
         record = failed_record(

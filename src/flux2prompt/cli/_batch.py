@@ -48,6 +48,11 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
             f"          {dry.to_copy} to copy from an image of the same request "
             "(an identical request, or an old file name): no request sent"
         )
+    if dry.held:
+        lines.append(
+            f"          {dry.held} held: an earlier request may have been billed; "
+            "--resend-billed sends them"
+        )
     if dry.duplicates:
         lines.append(
             f"          {dry.duplicates} item(s) repeat an earlier item's request and file name: "
@@ -119,6 +124,19 @@ def _print_report(report: BatchReport) -> None:
         print_error(f"{name}: {message}")
     if report.failed > len(report.failures):
         print_error(f"... and {report.failed - len(report.failures)} more; see the manifest")
+    if report.paused:
+        stdout.print(f"  paused    {report.paused:.0f} s (the service's Retry-After)")
+    if report.billed:
+        print_error(
+            f"{report.billed} item(s) failed after the request may have run the model: they may "
+            "have been billed and were not resent"
+        )
+    if report.held:
+        print_error(
+            f"{report.held} item(s) held: an earlier request may have been billed (see the "
+            "manifest's may_have_been_billed); check the Cloudflare dashboard, then rerun with "
+            "--resend-billed to send them again"
+        )
     if report.stopped is not None:
         print_error(f"stopped early, {report.pending} item(s) not sent: {report.stopped}")
     if report.pending and report.stopped is None:
@@ -161,6 +179,14 @@ def batch(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = True,
+    resend_billed: Annotated[
+        bool,
+        typer.Option(
+            "--resend-billed",
+            help="Also send the items whose earlier request may have been billed (a read "
+            "timeout, a broken response), and retry such failures; each may be billed again.",
+        ),
+    ] = False,
 ) -> None:
     """Generate every image of a batch job; rerun the same command to resume after a crash.
 
@@ -191,6 +217,7 @@ def batch(
             base_url=base_url,
             observer=RichProgress(stderr) if progress else None,
             emulator=emulator,
+            resend_billed=resend_billed,
         )
         if dry_run:
             _print_dry_run(runner.dry_run(), job)

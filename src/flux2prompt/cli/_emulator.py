@@ -51,6 +51,20 @@ def emulator(
     error_500: Annotated[float, typer.Option(help="Probability of a JSON 500.")] = 0.0,
     error_502: Annotated[float, typer.Option(help="Probability of a JSON 502.")] = 0.0,
     error_503: Annotated[float, typer.Option(help="Probability of a JSON 503.")] = 0.0,
+    error_504: Annotated[
+        float, typer.Option(help="Probability of an HTML 504 (edge timeout).")
+    ] = 0.0,
+    error_408: Annotated[float, typer.Option(help="Probability of a 408 / 3046.")] = 0.0,
+    code_4006: Annotated[
+        float, typer.Option(help="Probability of a 429 / 4006 (daily quota).")
+    ] = 0.0,
+    code_8007: Annotated[float, typer.Option(help="Probability of a 400 / 8007 (NSFW).")] = 0.0,
+    code_5016: Annotated[
+        float, typer.Option(help="Probability of a 403 / 5016 (agreement).")
+    ] = 0.0,
+    code_7000: Annotated[
+        float, typer.Option(help="Probability of a 500 / 7000 on the gateway route.")
+    ] = 0.0,
     drop: Annotated[float, typer.Option(help="Probability of closing without answering.")] = 0.0,
     html_502: Annotated[float, typer.Option(help="Probability of an HTML 502 page.")] = 0.0,
     malformed_json: Annotated[
@@ -63,6 +77,19 @@ def emulator(
     image_format: Annotated[
         str, typer.Option("--format", help="Image format: jpeg, png or webp.")
     ] = "jpeg",
+    lenient_klein_steps: Annotated[
+        bool,
+        typer.Option(
+            "--lenient-klein-steps",
+            help="Accept and ignore steps sent to a klein model (a guess; default: refuse).",
+        ),
+    ] = False,
+    lenient_fields: Annotated[
+        bool,
+        typer.Option(
+            "--lenient-fields", help="Ignore form fields no model takes (a guess; default: refuse)."
+        ),
+    ] = False,
 ) -> None:
     """Serve a local Cloudflare Workers AI emulator until Ctrl+C (or SIGTERM).
 
@@ -86,12 +113,20 @@ def emulator(
             error_500=error_500,
             error_502=error_502,
             error_503=error_503,
+            error_504=error_504,
+            error_408=error_408,
+            code_4006=code_4006,
+            code_8007=code_8007,
+            code_5016=code_5016,
+            code_7000=code_7000,
             drop=drop,
             html_502=html_502,
             malformed_json=malformed_json,
             invalid_base64=invalid_base64,
             seed=seed,
             image_format=image_format,
+            lenient_klein_steps=lenient_klein_steps,
+            lenient_fields=lenient_fields,
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)

@@ -38,12 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     add("--error-500", type=float, default=0.0, help="probability of a JSON 500")
     add("--error-502", type=float, default=0.0, help="probability of a JSON 502")
     add("--error-503", type=float, default=0.0, help="probability of a JSON 503")
+    add("--error-504", type=float, default=0.0, help="probability of an HTML 504 (edge timeout)")
+    add("--error-408", type=float, default=0.0, help="probability of a 408 / 3046")
+    add("--code-4006", type=float, default=0.0, help="probability of a 429 / 4006 (daily quota)")
+    add("--code-8007", type=float, default=0.0, help="probability of a 400 / 8007 (NSFW)")
+    add("--code-5016", type=float, default=0.0, help="probability of a 403 / 5016 (agreement)")
+    add("--code-7000", type=float, default=0.0, help="probability of a 500 / 7000 on the gateway")
     add("--drop", type=float, default=0.0, help="probability of closing without an answer")
     add("--html-502", type=float, default=0.0, help="probability of an HTML 502 page")
     add("--malformed-json", type=float, default=0.0, help="probability of a truncated 200 body")
     add("--invalid-base64", type=float, default=0.0, help="probability of garbage base64 in a 200")
     add("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     add("--format", default="jpeg", choices=["jpeg", "jpg", "png", "webp"], help="image format")
+    add(
+        "--lenient-klein-steps",
+        action="store_true",
+        help="accept and ignore steps sent to a klein model (a guess; default: refuse, 5006)",
+    )
+    add(
+        "--lenient-fields",
+        action="store_true",
+        help="ignore form fields no model takes (a guess; default: refuse, 5006)",
+    )
     return parser
 
 

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
 __all__ = [
+    "ERROR_CODES",
     "ERROR_STATUSES",
     "OVERRIDABLE_FIELDS",
     "TOKEN_ENV_VAR",
@@ -32,7 +33,12 @@ ImageFormat = Literal["jpeg", "png", "webp"]
 _FORMATS: tuple[str, ...] = get_args(ImageFormat)
 
 #: The statuses that ``error_ratios`` may inject.
-ERROR_STATUSES: tuple[int, ...] = (500, 502, 503)
+ERROR_STATUSES: tuple[int, ...] = (500, 502, 503, 504, 408)
+
+#: The Cloudflare codes that ``code_ratios`` may inject, with the status each comes with:
+#: 4006 the daily free allocation used (429), 8007 a prompt flagged as NSFW (400), 5016 the
+#: model's agreement not accepted (403), 7000 the gateway's failure (500, gateway route only).
+ERROR_CODES: Mapping[int, int] = MappingProxyType({4006: 429, 8007: 400, 5016: 403, 7000: 500})
 
 #: The fields that the ``x-emulator-config`` header may override for one request. State that spans
 #: requests (rate limit, quota, seed, token, address) cannot change per request.
@@ -41,11 +47,14 @@ OVERRIDABLE_FIELDS: frozenset[str] = frozenset(
         "latency_ms",
         "jitter_ms",
         "error_ratios",
+        "code_ratios",
         "drop_ratio",
         "html_502_ratio",
         "malformed_json_ratio",
         "invalid_base64_ratio",
         "image_format",
+        "strict_klein_steps",
+        "strict_fields",
     }
 )
 
@@ -61,7 +70,14 @@ class EmulatorConfig:
     """How the local Workers AI emulator behaves; every field has a default.
 
     Faults are drawn from ``random.Random(seed)``, so a run is reproducible given the order of
-    requests. ``token=None`` accepts any non-empty bearer token.
+    requests. ``token=None`` accepts any non-empty bearer token. ``error_ratios`` injects
+    statuses (500, 502, 503, 504, 408), ``code_ratios`` Cloudflare codes (4006, 8007, 5016,
+    7000); one draw decides among all of them, so together they sum to at most 1.
+
+    ``strict_klein_steps`` and ``strict_fields`` are the emulator's guesses where Cloudflare's
+    documentation is silent (see docs/emulator.md, "Where the emulator guesses"): by default
+    ``steps`` sent to a klein model and form fields no model takes are refused (400 / 5006);
+    ``False`` accepts and ignores them.
 
     Example:
         >>> cfg = EmulatorConfig(latency_ms=50, error_ratios={503: 0.1}, seed=7)
@@ -84,12 +100,15 @@ class EmulatorConfig:
     daily_quota: int | None = None
     # hash=False: a mapping is not hashable, and the config should stay usable as a dict key.
     error_ratios: Mapping[int, float] = field(default_factory=dict, hash=False)
+    code_ratios: Mapping[int, float] = field(default_factory=dict, hash=False)
     drop_ratio: float = 0.0
     html_502_ratio: float = 0.0
     malformed_json_ratio: float = 0.0
     invalid_base64_ratio: float = 0.0
     seed: int = 0
     image_format: ImageFormat = "jpeg"
+    strict_klein_steps: bool = True
+    strict_fields: bool = True
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -111,8 +130,23 @@ class EmulatorConfig:
         if self.image_format not in _FORMATS:
             choices = ", ".join(_FORMATS)
             raise ValueError(f"image_format must be one of {choices}, got {self.image_format!r}")
+        for name in ("strict_klein_steps", "strict_fields"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         # Stored read-only with int keys, so JSON-born {"503": 1.0} and {503: 1.0} compare equal.
-        object.__setattr__(self, "error_ratios", _normalise_error_ratios(self.error_ratios))
+        statuses = _normalise_ratios(
+            "error_ratios", self.error_ratios, ERROR_STATUSES, "HTTP status"
+        )
+        codes = _normalise_ratios(
+            "code_ratios", self.code_ratios, tuple(ERROR_CODES), "Cloudflare code"
+        )
+        # One draw decides among all of them, so their probabilities must fit in [0, 1] together.
+        total = sum(statuses.values()) + sum(codes.values())
+        if total > 1.0 + 1e-9:
+            names = "error_ratios" if not codes else "error_ratios and code_ratios"
+            raise ValueError(f"{names} must sum to at most 1.0, got {total:g}")
+        object.__setattr__(self, "error_ratios", statuses)
+        object.__setattr__(self, "code_ratios", codes)
 
     @property
     def effective_burst(self) -> int | None:
@@ -144,23 +178,23 @@ def _check_float(name: str, value: object, *, low: float, high: float | None = N
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-def _normalise_error_ratios(ratios: object) -> Mapping[int, float]:
+def _normalise_ratios(
+    name: str, ratios: object, allowed: tuple[int, ...], what: str
+) -> Mapping[int, float]:
     if not isinstance(ratios, Mapping):
-        raise ValueError(f"error_ratios must be a mapping of status to probability, got {ratios!r}")
+        raise ValueError(f"{name} must be a mapping of {what} to probability, got {ratios!r}")
     result: dict[int, float] = {}
     for key, value in ratios.items():
         try:
-            status = int(key)
+            number = int(key)
         except (TypeError, ValueError):
-            raise ValueError(f"error_ratios keys must be HTTP statuses, got {key!r}") from None
-        if status not in ERROR_STATUSES:
-            allowed = ", ".join(map(str, ERROR_STATUSES))
-            raise ValueError(f"error_ratios may only inject {allowed}, got {status}")
-        _check_float(f"error_ratios[{status}]", value, low=0.0, high=1.0)
-        result[status] = float(value)
-    # One draw decides among the statuses, so their probabilities must fit in [0, 1] together.
-    if sum(result.values()) > 1.0 + 1e-9:
-        raise ValueError(f"error_ratios must sum to at most 1.0, got {sum(result.values()):g}")
+            plural = "HTTP statuses" if what == "HTTP status" else f"{what}s"
+            raise ValueError(f"{name} keys must be {plural}, got {key!r}") from None
+        if number not in allowed:
+            choices = ", ".join(map(str, allowed))
+            raise ValueError(f"{name} may only inject {choices}, got {number}")
+        _check_float(f"{name}[{number}]", value, low=0.0, high=1.0)
+        result[number] = float(value)
     return MappingProxyType(result)
 
 
@@ -224,12 +258,20 @@ def config_from_options(
     error_500: float = 0.0,
     error_502: float = 0.0,
     error_503: float = 0.0,
+    error_504: float = 0.0,
+    error_408: float = 0.0,
+    code_4006: float = 0.0,
+    code_8007: float = 0.0,
+    code_5016: float = 0.0,
+    code_7000: float = 0.0,
     drop: float = 0.0,
     html_502: float = 0.0,
     malformed_json: float = 0.0,
     invalid_base64: float = 0.0,
     seed: int = 0,
     image_format: str = "jpeg",
+    lenient_klein_steps: bool = False,
+    lenient_fields: bool = False,
 ) -> EmulatorConfig:
     """Build an :class:`EmulatorConfig` from the command-line options (same names, flattened).
 
@@ -243,7 +285,8 @@ def config_from_options(
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV_VAR)
-    ratios = {500: error_500, 502: error_502, 503: error_503}
+    ratios = {500: error_500, 502: error_502, 503: error_503, 504: error_504, 408: error_408}
+    codes = {4006: code_4006, 8007: code_8007, 5016: code_5016, 7000: code_7000}
     return EmulatorConfig(
         host=host,
         port=port,
@@ -254,12 +297,15 @@ def config_from_options(
         rate_limit_burst=rate_limit_burst,
         daily_quota=daily_quota,
         error_ratios={status: ratio for status, ratio in ratios.items() if ratio},
+        code_ratios={code: ratio for code, ratio in codes.items() if ratio},
         drop_ratio=drop,
         html_502_ratio=html_502,
         malformed_json_ratio=malformed_json,
         invalid_base64_ratio=invalid_base64,
         seed=seed,
         image_format=parse_format(image_format),
+        strict_klein_steps=not lenient_klein_steps,
+        strict_fields=not lenient_fields,
     )
 
 
@@ -284,6 +330,12 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         ("--error-500", config.error_ratios.get(500, 0.0), 0),
         ("--error-502", config.error_ratios.get(502, 0.0), 0),
         ("--error-503", config.error_ratios.get(503, 0.0), 0),
+        ("--error-504", config.error_ratios.get(504, 0.0), 0),
+        ("--error-408", config.error_ratios.get(408, 0.0), 0),
+        ("--code-4006", config.code_ratios.get(4006, 0.0), 0),
+        ("--code-8007", config.code_ratios.get(8007, 0.0), 0),
+        ("--code-5016", config.code_ratios.get(5016, 0.0), 0),
+        ("--code-7000", config.code_ratios.get(7000, 0.0), 0),
         ("--drop", config.drop_ratio, 0),
         ("--html-502", config.html_502_ratio, 0),
         ("--malformed-json", config.malformed_json_ratio, 0),
@@ -294,4 +346,8 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
             # repr() of a float round-trips exactly; %g would lose digits of a ratio like 1/3.
             argv += [option, repr(value) if isinstance(value, float) else str(value)]
     argv += ["--seed", str(config.seed), "--format", config.image_format]
+    if not config.strict_klein_steps:
+        argv.append("--lenient-klein-steps")
+    if not config.strict_fields:
+        argv.append("--lenient-fields")
     return argv

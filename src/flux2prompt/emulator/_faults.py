@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flux2prompt.emulator._config import ERROR_STATUSES, EmulatorConfig
+from flux2prompt.emulator._config import ERROR_CODES, ERROR_STATUSES, EmulatorConfig
 
 __all__ = ["FaultPlan", "RequestState", "TokenBucket"]
 
@@ -36,21 +36,30 @@ class FaultPlan:
     malformed_json: bool
     invalid_base64: bool
     image_seed: int
+    #: A Cloudflare code to inject (``code_ratios``), with its status (``ERROR_CODES``).
+    error_code: int | None = None
 
     @classmethod
     def draw(cls, config: EmulatorConfig, rng: random.Random) -> FaultPlan:
         """Roll the dice for one request; always consumes exactly seven values from ``rng``."""
         drop, jitter, error, html, malformed, garbage = (rng.random() for _ in range(6))
         image_seed = rng.randrange(2**32)
-        error_status = None
+        error_status = error_code = None
         threshold = 0.0
-        # One draw spread over the statuses in a fixed order: ratios {500: .2, 503: .3} mean
-        # [0, .2) -> 500 and [.2, .5) -> 503.
+        # One draw spread over the statuses, then the codes, in a fixed order: ratios
+        # {500: .2, 503: .3} mean [0, .2) -> 500 and [.2, .5) -> 503. The number of draws never
+        # changes, so adding a kind of fault keeps every other run's sequence as it was.
         for status in ERROR_STATUSES:
             threshold += config.error_ratios.get(status, 0.0)
             if error < threshold:
                 error_status = status
                 break
+        else:
+            for code in ERROR_CODES:
+                threshold += config.code_ratios.get(code, 0.0)
+                if error < threshold:
+                    error_code = code
+                    break
         return cls(
             dropped=drop < config.drop_ratio,
             delay_s=(config.latency_ms + jitter * config.jitter_ms) / 1000.0,
@@ -59,6 +68,7 @@ class FaultPlan:
             malformed_json=malformed < config.malformed_json_ratio,
             invalid_base64=garbage < config.invalid_base64_ratio,
             image_seed=image_seed,
+            error_code=error_code,
         )
 
 

@@ -207,10 +207,19 @@ def _image_size(name: str, data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def validate_form(model: str, parts: list[FormPart]) -> ImageJob:
+def validate_form(
+    model: str,
+    parts: list[FormPart],
+    *,
+    strict_klein_steps: bool = True,
+    strict_fields: bool = True,
+) -> ImageJob:
     """Check the parts of a request to ``model`` and return what to render.
 
-    Raises :class:`ApiError` (400, code 5006) naming the first problem found.
+    Raises :class:`ApiError` (400, code 5006) naming the first problem found. Two checks are
+    the emulator's guesses (Cloudflare does not document them) and can be turned off:
+    ``strict_klein_steps=False`` accepts and ignores ``steps`` sent to a klein model,
+    ``strict_fields=False`` ignores text and file fields no model takes.
     """
     image_like = [part for part in parts if part.is_file and part.name.startswith("input_image")]
     if len(image_like) > len(IMAGE_FIELDS):
@@ -232,13 +241,14 @@ def validate_form(model: str, parts: list[FormPart]) -> ImageJob:
                     f"unexpected image field '{part.name}'; reference images go in "
                     "input_image_0 .. input_image_3 (at most 4)"
                 )
-            raise _bad_input(f"unexpected file field '{part.name}'")
+            if strict_fields:
+                raise _bad_input(f"unexpected file field '{part.name}'")
         elif part.name in _TEXT_FIELDS:
             try:
                 text[part.name] = part.text()
             except (UnicodeDecodeError, LookupError):
                 raise _bad_input(f"'/{part.name}' is not valid {part.charset} text") from None
-        else:
+        elif strict_fields:
             raise _bad_input(f"unexpected property '{part.name}'")
 
     prompt = text.get("prompt")
@@ -249,9 +259,11 @@ def validate_form(model: str, parts: list[FormPart]) -> ImageJob:
     width = _dimension("width", text.get("width"), 1024)
     height = _dimension("height", text.get("height"), 768)
     steps: int | None = None
-    if "steps" in text:
-        if model in KLEIN_MODELS:
+    if "steps" in text and model in KLEIN_MODELS:
+        if strict_klein_steps:
             raise _bad_input(f"steps is fixed at 4 for {model}; remove it")
+        del text["steps"]  # lenient: ignored, as the fixed 4 steps are what runs
+    if "steps" in text:
         steps = _integer("steps", text["steps"])
         if steps < 1:
             raise _bad_input(f"'/steps' must be >= 1, got {steps}")

@@ -36,7 +36,12 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from flux2prompt.emulator._config import EmulatorConfig, parse_format, parse_override_header
+from flux2prompt.emulator._config import (
+    ERROR_CODES,
+    EmulatorConfig,
+    parse_format,
+    parse_override_header,
+)
 from flux2prompt.emulator._faults import FaultPlan, RequestState
 from flux2prompt.emulator._multipart import FormPart, is_multipart, parse_form, validate_form
 from flux2prompt.emulator._proxied import (
@@ -50,6 +55,7 @@ from flux2prompt.emulator._proxied import (
 from flux2prompt.emulator._render import render_base64, render_image
 from flux2prompt.emulator._wire import (
     HTML_502_PAGE,
+    HTML_504_PAGE,
     KNOWN_MODELS,
     ApiError,
     error_body,
@@ -87,7 +93,24 @@ _INJECTED: dict[int, tuple[int, str]] = {
     500: (3043, "AiError: Unknown internal error"),
     502: (3044, "AiError: Bad gateway: upstream inference server did not answer"),
     503: (3045, "AiError: Service temporarily unavailable"),
+    # 3046 is the code seen on live 408s.
+    408: (3046, "AiError: Request timeout"),
 }
+#: The message of each injectable code (its status is ERROR_CODES'). 4006 and 8007 are the
+#: messages seen on live answers; 5016 and 7000 are the emulator's wording.
+_INJECTED_CODES: dict[int, str] = {
+    4006: (
+        "AiError: you have used up your daily free allocation of 10,000 neurons, please upgrade "
+        "to Cloudflare's Workers Paid plan if you would like to continue usage."
+    ),
+    8007: "Input prompt contains NSFW content.",
+    5016: (
+        "AiError: Prior to using this model, you must submit the prompt 'agree' to accept its "
+        "license agreement"
+    ),
+    7000: "AiError: Internal server error (AI Gateway: the upstream Workers AI call failed)",
+}
+_AUTH_HEADER = re.compile(r"bearer [^\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, repr=False)
@@ -284,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if route is None:
             message = "No route for that URI"
-            self._send_error(ApiError(404, 7000, message), sequence, route, record)
+            self._send_error(ApiError(400, 7000, message), sequence, route, record)
         elif self.command != "POST":
             error = ApiError(405, 7001, "Method not allowed", {"Allow": "POST"})
             self._send_error(error, sequence, route, record)
@@ -324,9 +347,17 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(429, 3040, _CAPACITY, {"Retry-After": str(retry_after)})
             if emulator._state.quota_exhausted():
                 raise ApiError(429, 3036, _QUOTA.format(quota=emulator.config.daily_quota))
+            if plan.error_status == 504:
+                # The edge's answer when the origin does not answer in time: HTML, no code.
+                self._send(504, HTML_504_PAGE, "text/html", sequence, route, record)
+                return
             if plan.error_status is not None:
                 code, message = _INJECTED[plan.error_status]
                 raise ApiError(plan.error_status, code, message)
+            # 7000 is the gateway's failure: a direct call cannot get it.
+            if plan.error_code is not None and (plan.error_code != 7000 or route.gateway):
+                code = plan.error_code
+                raise ApiError(ERROR_CODES[code], code, _INJECTED_CODES[code])
             if plan.html_502:
                 self._send(502, HTML_502_PAGE, "text/html", sequence, route, record)
                 return
@@ -380,12 +411,18 @@ class _Handler(BaseHTTPRequestHandler):
         if route.universal:
             return self._generate_proxied(config, plan, content_type, body)
         if route.model not in KNOWN_MODELS:
-            raise ApiError(404, 3042, "AiError: Invalid model ID")
+            # Live answers give 400 / 5007 (the reference lists 404 / 3042 as well).
+            raise ApiError(400, 5007, f"AiError: No such model {route.model} or task")
         if route.model in JSON_MODELS:
             return self._generate_schnell(config, plan, content_type, body)
         if parts is None:
             parts = parse_form(content_type, body)  # raises the precise 400 for this body
-        job = validate_form(route.model, parts)
+        job = validate_form(
+            route.model,
+            parts,
+            strict_klein_steps=config.strict_klein_steps,
+            strict_fields=config.strict_fields,
+        )
         seed = plan.image_seed if job.seed is None else job.seed
         return render_base64(job.prompt, seed, job.width, job.height, config.image_format)
 
@@ -448,10 +485,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, found[0], found[1], sequence, None, record)
 
     def _authenticate(self, expected: str | None) -> None:
-        scheme, _, token = self.headers.get("Authorization", "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        header = self.headers.get("Authorization")
+        if header is None:
             raise ApiError(401, 10000, "Authentication error")
+        # Present but not "Bearer <token>" (another scheme, no token, a token with a space in
+        # it, a second value): the platform refuses the header itself, before any token check.
+        if not _AUTH_HEADER.fullmatch(header.strip()):
+            raise ApiError(
+                400,
+                6003,
+                "Invalid request headers",
+                chain=((6111, "Invalid format for Authorization header"),),
+            )
+        token = header.strip()[len("bearer ") :]
         # compare_digest: the emulator should not teach anyone a timing side channel either.
         if expected is not None and not hmac.compare_digest(token.encode(), expected.encode()):
             raise ApiError(401, 10000, "Authentication error")

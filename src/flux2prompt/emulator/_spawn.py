@@ -4,7 +4,7 @@ Example:
     >>> import httpx
     >>> with spawn(seed=1) as base_url:
     ...     httpx.get(base_url).status_code
-    404
+    400
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "HTML_502_PAGE",
+    "HTML_504_PAGE",
     "KLEIN_MODELS",
     "KNOWN_MODELS",
     "ApiError",
@@ -45,8 +46,28 @@ HTML_502_PAGE = b"""<html>
 """
 
 
+# What the edge answers when the origin does not answer in time: HTML too, without a code.
+HTML_504_PAGE = b"""<html>
+<head><title>504 Gateway Time-out</title></head>
+<body>
+<center><h1>504 Gateway Time-out</h1></center>
+<hr><center>cloudflare</center>
+</body>
+</html>
+"""
+
+
 class ApiError(Exception):
-    """A refusal: the HTTP status, the Workers AI error code, the message, and extra headers."""
+    """A refusal: the HTTP status, the Workers AI error code, the message, extra headers, and
+    the ``error_chain`` of underlying causes (``(code, message)`` pairs) where the platform
+    sends one.
+
+    Example:
+        >>> err = ApiError(400, 6003, "Invalid request headers",
+        ...                chain=((6111, "Invalid format for Authorization header"),))
+        >>> json.loads(error_body(err))["errors"][0]["error_chain"]
+        [{'code': 6111, 'message': 'Invalid format for Authorization header'}]
+    """
 
     def __init__(
         self,
@@ -54,12 +75,15 @@ class ApiError(Exception):
         code: int,
         message: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        chain: tuple[tuple[int, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
+        self.chain = chain
 
 
 def _dumps(document: object) -> bytes:
@@ -68,15 +92,12 @@ def _dumps(document: object) -> bytes:
 
 
 def error_body(error: ApiError) -> bytes:
-    """Return the JSON error envelope for ``error``."""
-    return _dumps(
-        {
-            "errors": [{"message": error.message, "code": error.code}],
-            "success": False,
-            "result": None,
-            "messages": [],
-        }
-    )
+    """Return the JSON error envelope for ``error``; the chain, when there is one, sits in the
+    error it explains, as in Cloudflare's answers."""
+    entry: dict[str, object] = {"message": error.message, "code": error.code}
+    if error.chain:
+        entry["error_chain"] = [{"code": code, "message": text} for code, text in error.chain]
+    return _dumps({"errors": [entry], "success": False, "result": None, "messages": []})
 
 
 def success_body(image_base64: str) -> bytes:

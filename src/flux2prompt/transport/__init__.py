@@ -6,8 +6,9 @@ that says what happened and what to do.
 
 The helpers behind the clients (``coerce_prompt``, ``make_status_error``, ``is_retryable``,
 ``retry_delay``, ``redact_headers``, ...) stay in their private modules: importable for tests
-and tools, but not part of the public surface. The retry policy's one public face is
-:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``.
+and tools, but not part of the public surface. The retry policy's public face is
+:func:`retry_wait`, for callers that run their own loop with ``max_retries=0``, with
+:func:`long_retry_after` for the one case it refuses for the wait alone.
 
 Example:
     >>> from flux2prompt.transport import build_request, estimate_cost
@@ -42,15 +43,18 @@ from flux2prompt.transport._errors import (
     AuthenticationError,
     BadRequestError,
     CapacityError,
+    ChainedError,
     ConfigurationError,
     ContentModeratedError,
     GenerationStateError,
     ImageError,
     InternalServerError,
     InvalidInputError,
+    InvalidRequestHeadersError,
     NotFoundError,
     ParameterError,
     PermissionDeniedError,
+    PossiblyBilledError,
     QuotaExceededError,
     RateLimitError,
     RequestTimeoutError,
@@ -62,7 +66,7 @@ from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
-from flux2prompt.transport._retry import retry_wait
+from flux2prompt.transport._retry import long_retry_after, retry_wait
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time the clients load on first use (below), so
@@ -70,6 +74,7 @@ if _typing.TYPE_CHECKING:
     from flux2prompt.transport._async_client import AsyncWorkersAI
     from flux2prompt.transport._base import DEFAULT_TIMEOUT
     from flux2prompt.transport._client import WorkersAI
+    from flux2prompt.transport._pools import PooledTransport
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -84,6 +89,7 @@ __all__ = [
     "Backoff",
     "BadRequestError",
     "CapacityError",
+    "ChainedError",
     "ConfigurationError",
     "ContentModeratedError",
     "GatewayOptions",
@@ -93,10 +99,13 @@ __all__ = [
     "InputImage",
     "InternalServerError",
     "InvalidInputError",
+    "InvalidRequestHeadersError",
     "ModelSpec",
     "NotFoundError",
     "ParameterError",
     "PermissionDeniedError",
+    "PooledTransport",
+    "PossiblyBilledError",
     "Pricing",
     "PricingScheme",
     "QuotaExceededError",
@@ -113,6 +122,7 @@ __all__ = [
     "WorkersAIRequest",
     "build_request",
     "estimate_cost",
+    "long_retry_after",
     "resolve_model",
     "retry_wait",
 ]
@@ -127,5 +137,6 @@ __getattr__, __dir__ = _lazy_exports(
         "AsyncWorkersAI": "flux2prompt.transport._async_client",
         "DEFAULT_TIMEOUT": "flux2prompt.transport._base",
         "WorkersAI": "flux2prompt.transport._client",
+        "PooledTransport": "flux2prompt.transport._pools",
     },
 )

@@ -47,9 +47,11 @@ from flux2prompt.transport._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    BillingRisk,
     ConfigurationError,
     GenerationStateError,
     ParameterError,
+    PossiblyBilledError,
     ResponseError,
     ResultDownloadError,
     make_status_error,
@@ -191,6 +193,7 @@ class BaseClient(Generic[_ClientT]):
         http_client: _ClientT | None = None,
         resize_images: bool = True,
         download_timeout: float | None = None,
+        retry_possibly_billed: bool = False,
     ) -> None:
         account_id = account_id or _env(ACCOUNT_ID_ENV)
         token = api_token or _env(API_TOKEN_ENV)
@@ -224,6 +227,14 @@ class BaseClient(Generic[_ClientT]):
         if gateway is not None:
             _check_base_url("gateway_base_url", self.gateway_base_url, GATEWAY_BASE_URL_ENV)
         self.max_retries: int = max_retries
+        if not isinstance(retry_possibly_billed, bool):
+            raise ParameterError(
+                f"retry_possibly_billed must be True or False, got {retry_possibly_billed!r}",
+                parameter="retry_possibly_billed",
+            )
+        #: Resend a request that may already have run the model (and been billed): a read
+        #: timeout after it was sent whole, a response that broke off. Off by default.
+        self.retry_possibly_billed: bool = retry_possibly_billed
         self.resize_images: bool = resize_images
         self._owns_client = http_client is None
         # With an injected client and no timeout, the client's own timeout applies.
@@ -283,6 +294,7 @@ class BaseClient(Generic[_ClientT]):
             "http_client": self._client,
             "resize_images": self.resize_images,
             "download_timeout": self.download_timeout,
+            "retry_possibly_billed": self.retry_possibly_billed,
         }
 
     def with_options(
@@ -298,6 +310,7 @@ class BaseClient(Generic[_ClientT]):
         max_retries: int | NotGiven = NOT_GIVEN,
         resize_images: bool | NotGiven = NOT_GIVEN,
         download_timeout: float | NotGiven = NOT_GIVEN,
+        retry_possibly_billed: bool | NotGiven = NOT_GIVEN,
     ) -> Self:
         """Return a new client with some options changed; this one is left as it is.
 
@@ -323,6 +336,7 @@ class BaseClient(Generic[_ClientT]):
             "max_retries": max_retries,
             "resize_images": resize_images,
             "download_timeout": download_timeout,
+            "retry_possibly_billed": retry_possibly_billed,
         }
         options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
         clone = type(self)(**options)
@@ -331,10 +345,11 @@ class BaseClient(Generic[_ClientT]):
 
     def __repr__(self) -> str:
         gateway = f", gateway={self.gateway!r}" if self.gateway else ""
+        billed = ", retry_possibly_billed=True" if self.retry_possibly_billed else ""
         return (
             f"{type(self).__name__}(account_id={self.account_id!r}, api_token='***', "
             f"model={self.model.id!r}, base_url={self.base_url!r}{gateway}, "
-            f"max_retries={self.max_retries})"
+            f"max_retries={self.max_retries}{billed})"
         )
 
     def redact(self, text: str) -> str:
@@ -457,11 +472,41 @@ class BaseClient(Generic[_ClientT]):
             return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
         return APIConnectionError(f"could not reach {url}: {detail}", url=url)
 
+    def _transport_error(
+        self, exc: httpx.TransportError, url: str, progress: _retry.SendProgress, resubmitted: int
+    ) -> APIError:
+        """The error for an attempt that got no complete response, placed by the retry policy:
+        safe to resend (a connection error), or one that may have run the model."""
+        kind = _failure_kind(exc)
+        delivery = _retry.classify_failure(kind, progress)
+        if delivery is _retry.Delivery.MAY_HAVE_RUN:
+            risk: BillingRisk
+            if progress.response_started:
+                risk = "response_broken"
+            elif kind == "read_timeout":
+                risk = "read_timeout"
+            else:
+                risk = "disconnected"
+            detail = str(exc) or type(exc).__name__
+            return PossiblyBilledError(risk, url=url, detail=detail, resubmitted=resubmitted)
+        error = self._connection_error(exc, url)
+        error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION
+        return error
+
+    @staticmethod
+    def _reached_network(exc: httpx.TransportError, progress: _retry.SendProgress) -> bool:
+        reached = progress.reached_network
+        if reached is None:  # untraced: only the exception class says
+            return _failure_kind(exc) not in ("connect", "pool")
+        return reached
+
     def _retry_delay(self, attempt: int, error: APIError) -> float | None:
         """Seconds to wait before retrying after ``error``, or ``None`` to raise it."""
         if attempt >= self.max_retries:
             return None
-        delay = _retry.retry_wait(error, attempt, self._rng)
+        delay = _retry.retry_wait(
+            error, attempt, self._rng, retry_possibly_billed=self.retry_possibly_billed
+        )
         if delay is None:
             return None
         logger.info(
@@ -472,6 +517,19 @@ class BaseClient(Generic[_ClientT]):
             delay,
         )
         return delay
+
+    @staticmethod
+    def _finish_error(error: APIError, reached: int, resubmitted: int) -> None:
+        """Set what the final error says about the whole call: the requests that reached the
+        network, and whether an earlier attempt may have been billed."""
+        error.attempts = reached
+        if resubmitted and not error.may_have_been_billed:
+            error.may_have_been_billed = True
+            note = (
+                f"An earlier attempt may have been billed (resent {resubmitted} time(s) with "
+                "retry_possibly_billed=True)."
+            )
+            error.args = (f"{error.args[0]} {note}",) if error.args else (note,)
 
     def _log_request(self, request: httpx.Request, attempt: int) -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -616,6 +674,19 @@ class BaseClient(Generic[_ClientT]):
             ) from None
         # Set after the check, so that the refusal above names the request id once.
         return dataclasses.replace(result, request_id=link.request_id)
+
+
+def _failure_kind(exc: httpx.TransportError) -> _retry.FailureKind:
+    """What httpx's exception class says went wrong, in the retry policy's terms."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "pool"
+    if isinstance(exc, httpx.WriteError | httpx.WriteTimeout):
+        return "write"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read_timeout"
+    return "read"
 
 
 def _short(error: APIError) -> str:

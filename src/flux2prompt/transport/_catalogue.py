@@ -45,6 +45,7 @@ __all__ = [
     "PricingScheme",
     "Route",
     "UnknownModelWarning",
+    "check_model_id",
     "estimate_cost",
     "resolve_model",
 ]
@@ -421,6 +422,7 @@ def resolve_model(
     spec = _BY_NAME.get(model) or _BY_NAME.get(model.strip().lower())
     if spec is not None:
         return spec
+    check_model_id(model)  # an id that would change the URL is refused as that, first
     if not allow_unknown_model:
         close = difflib.get_close_matches(model.strip().lower(), list(_BY_NAME), n=3, cutoff=0.6)
         guess = f"did you mean {' or '.join(repr(name) for name in close)}? " if close else ""
@@ -516,3 +518,40 @@ def estimate_cost(
     if input_mp:
         cost += input_mp * price.input_rate
     return cost
+
+
+def check_model_id(model_id: str) -> str:
+    """Return ``model_id`` if it can go into the URL path as it is, else raise ParameterError.
+
+    A model id is sent literally (``@cf/black-forest-labs/flux-2-dev``): a ``#`` would cut the
+    rest off as a fragment, a ``?`` start a query string, ``..`` climb out of ``/ai/run/``, and
+    spaces, control characters or ``%`` change or smuggle what the server reads.
+
+    Example:
+        >>> check_model_id("@cf/black-forest-labs/flux-2-dev")
+        '@cf/black-forest-labs/flux-2-dev'
+        >>> check_model_id("@cf/black-forest-labs/flux-2-dev#x")
+        Traceback (most recent call last):
+        ...
+        flux2prompt.ParameterError: model id '@cf/black-forest-labs/flux-2-dev#x' contains '#', which would change the URL it is sent to; model ids look like '@cf/black-forest-labs/flux-2-dev'
+    """  # noqa: E501
+    problem = None
+    for char in model_id:
+        if char in "#?%\\" or char.isspace() or not char.isprintable():
+            problem = repr(char)
+            break
+    segments = model_id.split("/")
+    if problem is None:
+        if not model_id:
+            problem = "nothing"
+        elif any(segment in (".", "..") for segment in segments):
+            problem = "a '.' or '..' path segment"
+        elif any(not segment for segment in segments):
+            problem = "an empty path segment ('//' or a leading or trailing '/')"
+    if problem is not None:
+        raise ParameterError(
+            f"model id {model_id!r} contains {problem}, which would change the URL it is sent "
+            "to; model ids look like '@cf/black-forest-labs/flux-2-dev'",
+            parameter="model",
+        )
+    return model_id

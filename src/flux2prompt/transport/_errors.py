@@ -18,13 +18,16 @@ Example:
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import re
+import time
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from flux2prompt._errors import ConfigurationError, Flux2PromptError, ImageError, ParameterError
-from flux2prompt.transport._constants import RETRYABLE_STATUSES
+from flux2prompt.transport._constants import MAX_RETRY_AFTER, RETRYABLE_STATUSES
 
 __all__ = [
     "APIConnectionError",
@@ -34,15 +37,18 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CapacityError",
+    "ChainedError",
     "ConfigurationError",
     "ContentModeratedError",
     "GenerationStateError",
     "ImageError",
     "InternalServerError",
     "InvalidInputError",
+    "InvalidRequestHeadersError",
     "NotFoundError",
     "ParameterError",
     "PermissionDeniedError",
+    "PossiblyBilledError",
     "QuotaExceededError",
     "RateLimitError",
     "RequestTimeoutError",
@@ -50,6 +56,7 @@ __all__ = [
     "ResponseError",
     "ResultDownloadError",
     "make_status_error",
+    "parse_retry_after",
     "scrub_secrets",
 ]
 
@@ -81,7 +88,11 @@ class APIError(Flux2PromptError):
     """
 
     default_hint: ClassVar[str] = ""
-    #: How many attempts were made before this error was raised (set by the clients).
+    #: Whether the model may have run (and been billed) although no image came back: a 2xx with
+    #: a broken body, or a :class:`PossiblyBilledError`. The batch runner records it.
+    may_have_been_billed: bool = False
+    #: How many requests reached the network before this error was raised (set by the clients;
+    #: 0 when none did, e.g. every connection was refused: nothing can have been billed).
     attempts: int = 1
 
     def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
@@ -110,27 +121,33 @@ class APIConnectionError(APIError):
         "Check the network and the base URL (CLOUDFLARE_BASE_URL); the request was retried "
         "and can be tried again."
     )
+    #: True when a reused keep-alive connection was found closed before any response byte
+    #: (the request never reached the model; resent once at once, apart from max_retries).
+    stale_connection: bool = False
 
 
 class APITimeoutError(APIConnectionError):
-    """Raised when no response arrived within the timeout (retried before it is raised).
+    """Raised when a connect, write or pool timeout kept the request from reaching the model
+    (retried before it is raised). A read timeout after the request was sent whole is a
+    :class:`PossiblyBilledError` instead: the model may already have run.
 
     Example:
-        >>> isinstance(APITimeoutError("read timed out"), APIConnectionError)
+        >>> isinstance(APITimeoutError("connect timed out"), APIConnectionError)
         True
     """
 
     default_hint = (
-        "FLUX.2 [dev] can take over a minute for large images: raise `timeout` (seconds), "
-        "or lower width/height or steps."
+        "The service could not be reached in time; check the network, or raise `timeout` "
+        "(seconds, or an httpx.Timeout with a longer connect or pool timeout)."
     )
 
 
 class ResponseError(APIError):
     """Raised when a 2xx response is not the documented envelope with a base64 image.
 
-    Malformed JSON, a missing ``result.image``, or invalid base64. Not retried: the request
-    may have been billed. ``request_id`` holds the ``cf-ray`` header when there was one.
+    Malformed JSON, a missing ``result.image``, or invalid base64. Not retried: the model ran,
+    so the request may have been billed (``may_have_been_billed`` is true). ``request_id`` holds
+    the ``cf-ray`` header when there was one.
 
     Example:
         >>> ResponseError("malformed JSON", request_id="8f1e").request_id
@@ -141,6 +158,7 @@ class ResponseError(APIError):
         "The service answered with a broken body; try again, and report the request id if it "
         "persists."
     )
+    may_have_been_billed = True
 
     def __init__(
         self,
@@ -156,13 +174,95 @@ class ResponseError(APIError):
         super().__init__(message, url=url, hint=hint)
 
 
+#: What went wrong in an attempt that may have reached the model: the request was sent whole and
+#: no answer came in time (``read_timeout``), the connection closed after the request was sent
+#: and before any answer (``disconnected``), or an answer began and broke off (``response_broken``).
+BillingRisk = Literal["read_timeout", "disconnected", "response_broken"]
+
+_RISKS: dict[str, str] = {
+    "read_timeout": "the request was sent whole and no response came within the read timeout",
+    "disconnected": "the connection closed after the request was sent whole, before any response",
+    "response_broken": "the response began and broke off before its body was complete",
+}
+
+
+class PossiblyBilledError(APIError):
+    """Raised when an attempt may already have run the model, and so may have been billed.
+
+    The request was sent whole and then timed out waiting, the connection closed before any
+    answer, or a response began and broke off. Resubmitting it could charge a second time for
+    one image, so the clients do not, unless they were made with ``retry_possibly_billed=True``.
+    ``risk`` says which of the three it was; ``resubmitted`` how many times the request was sent
+    again after such a failure (0 unless that opt-in is on).
+
+    Example:
+        >>> exc = PossiblyBilledError("read_timeout", url="http://127.0.0.1:9/x")
+        >>> exc.may_have_been_billed, "not resubmitted" in str(exc)
+        (True, True)
+        >>> "resubmitted 2 times" in str(PossiblyBilledError("read_timeout", resubmitted=2))
+        True
+    """
+
+    may_have_been_billed = True
+    default_hint = (
+        "Check the usage in the Cloudflare dashboard before trying again. To have such requests "
+        "resent automatically, accepting that each resend may be billed again, make the client "
+        "with retry_possibly_billed=True (a batch: --resend-billed)."
+    )
+
+    def __init__(
+        self,
+        risk: BillingRisk,
+        *,
+        url: str | None = None,
+        detail: str = "",
+        resubmitted: int = 0,
+        hint: str | None = None,
+    ) -> None:
+        self.risk: BillingRisk = risk
+        self.resubmitted = resubmitted
+        where = f" ({url})" if url else ""
+        cause = f" ({detail})" if detail else ""
+        if resubmitted:
+            times = "once" if resubmitted == 1 else f"{resubmitted} times"
+            outcome = (
+                f"it was resubmitted {times} (retry_possibly_billed=True) and every attempt may "
+                "have been billed"
+            )
+        else:
+            outcome = "the generation may have been billed, so it was not resubmitted"
+        message = f"Workers AI{where}: {_RISKS[risk]}{cause}; {outcome}"
+        if risk == "read_timeout":
+            # The usual cause: a large FLUX.2 [dev] image takes longer than the read timeout.
+            message += (
+                ". FLUX.2 [dev] can take over a minute for large images: raise `timeout`, or "
+                "lower width/height or steps"
+            )
+        super().__init__(message, url=url, hint=hint)
+
+
+class ChainedError(NamedTuple):
+    """One entry of a Cloudflare ``error_chain``: the underlying cause of an error.
+
+    Example:
+        >>> ChainedError(6111, "Invalid format for Authorization header")
+        ChainedError(code=6111, message='Invalid format for Authorization header')
+    """
+
+    code: int | None
+    message: str
+
+
 class APIStatusError(APIError):
     """Raised when Workers AI answers with an HTTP error status; see the subclasses.
 
     Attributes: ``status_code`` (HTTP), ``code`` (the Cloudflare error code, or ``None`` when
     the body had none, e.g. an HTML 502), ``message`` (Cloudflare's message, or a description of
-    the body), ``request_id`` (``cf-ray``), ``hint``, ``retry_after`` (the raw ``Retry-After``
-    header) and ``body`` (the first 2,000 characters of the body).
+    the body), ``error_chain`` (the causes Cloudflare lists under the error, as
+    :class:`ChainedError`), ``request_id`` (``cf-ray``), ``hint``, ``retry_after`` (the raw
+    ``Retry-After`` header), ``retry_after_seconds`` (the same, in seconds, or ``None``) and
+    ``body`` (the first 2,000 characters of the body). A ``Retry-After`` longer than the 60 s a
+    client waits is not slept through: the error says so, and carries the wait.
 
     Example:
         >>> from flux2prompt.transport._errors import make_status_error
@@ -186,15 +286,32 @@ class APIStatusError(APIError):
         hint: str | None = None,
         retry_after: str | None = None,
         body: str = "",
+        error_chain: Iterable[ChainedError] = (),
     ) -> None:
         self.status_code = status_code
         self.code = code
         self.request_id = request_id
         self.retry_after = retry_after
+        self.retry_after_seconds: float | None = parse_retry_after(retry_after)
         self.body = body
+        self.error_chain: tuple[ChainedError, ...] = tuple(error_chain)
         cf_code = f", code {code}" if code is not None else ""
         ray = f", request id {request_id}" if request_id else ""
-        self.summary = f"Workers AI answered HTTP {status_code}{cf_code}{ray}: {message}"
+        causes = "".join(
+            f" ({'code ' + str(c.code) + ': ' if c.code is not None else ''}{c.message})"
+            for c in self.error_chain
+        )
+        wait = self.retry_after_seconds
+        long_wait = ""
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            long_wait = (
+                f" The service asks to wait {wait:.0f} s (Retry-After), longer than the "
+                f"{MAX_RETRY_AFTER:.0f} s a client waits, so it was not retried; the wait is in "
+                "retry_after_seconds."
+            )
+        self.summary = (
+            f"Workers AI answered HTTP {status_code}{cf_code}{ray}: {message}{causes}{long_wait}"
+        )
         super().__init__(message, url=url, hint=hint)
         # str(): one paragraph with status, code, Cloudflare's message and what to do.
         self.args = (_paragraph(self.summary, self.hint),)
@@ -249,6 +366,42 @@ class ContentModeratedError(BadRequestError):
 
     codes = frozenset({8007})
     default_hint = "Rephrase the prompt; the same prompt will be refused again."
+
+
+class InvalidRequestHeadersError(BadRequestError):
+    """HTTP 400 with code 6003 ("Invalid request headers"); ``error_chain`` names the header.
+
+    Its usual cause is an ``Authorization`` header not of the form ``Bearer <token>`` (chained
+    code 6111): a token pasted with its ``Bearer`` prefix, or with quotes. Every request would be
+    refused the same way, so it is not retried (and stops a batch).
+
+    Example:
+        >>> body = (b'{"errors":[{"code":6003,"message":"Invalid request headers","error_chain":'
+        ...         b'[{"code":6111,"message":"Invalid format for Authorization header"}]}]}')
+        >>> from flux2prompt.transport._errors import make_status_error
+        >>> exc = make_status_error(400, {}, body)
+        >>> type(exc).__name__, exc.error_chain[0].code
+        ('InvalidRequestHeadersError', 6111)
+        >>> "Invalid format for Authorization header" in str(exc), "model id" in str(exc)
+        (True, False)
+    """
+
+    codes = frozenset({6003})
+    default_hint = (
+        "A request header was refused (the cause is in parentheses); check headers you added, "
+        "such as cf-aig-* gateway options."
+    )
+    #: The hint when the chain names the Authorization header (6111).
+    authorization_hint: ClassVar[str] = (
+        "The Authorization header must be exactly 'Bearer <token>': check CLOUDFLARE_API_TOKEN "
+        "(or api_token=) for a 'Bearer ' prefix, quotes or a second value pasted with the token."
+    )
+
+    def __init__(self, message: str, *, hint: str | None = None, **kw: Any) -> None:
+        chain = tuple(kw.get("error_chain", ()))
+        if hint is None and any(c.code == 6111 for c in chain):
+            hint = self.authorization_hint
+        super().__init__(message, hint=hint, **kw)
 
 
 class AuthenticationError(APIStatusError):
@@ -421,13 +574,23 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 _BY_CODE: dict[int, type[APIStatusError]] = {
     code: cls
-    for cls in (InvalidInputError, ContentModeratedError, CapacityError, QuotaExceededError)
+    for cls in (
+        InvalidInputError,
+        ContentModeratedError,
+        InvalidRequestHeadersError,
+        CapacityError,
+        QuotaExceededError,
+    )
     for code in cls.codes
 }
 
 _GATEWAY_7000_HINT = (
     "Code 7000 through AI Gateway: multipart FLUX.2 calls through a gateway have failed upstream "
     "(an open Cloudflare issue); call Workers AI directly (no gateway=) until it is fixed."
+)
+_NO_ROUTE_HINT = (
+    "Code 7000 with a 4xx: no route for that URL. Check base_url (CLOUDFLARE_BASE_URL): it must "
+    "end in /client/v4 (for the gateway, gateway_base_url ends in /v1), and the account id."
 )
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
@@ -445,17 +608,70 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _int_code(raw: object) -> int | None:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
 def _first_error(payload: Any) -> tuple[int | None, str | None]:
     if not isinstance(payload, dict):
         return None, None
     errors = payload.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        raw_code = errors[0].get("code")
-        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+        code = _int_code(errors[0].get("code"))
         message = errors[0].get("message")
         return code, str(message) if message is not None else None
     message = payload.get("error") or payload.get("message")
     return None, str(message) if message is not None else None
+
+
+def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
+    # Cloudflare nests the chain in the first error; a top-level one is read too, so that a
+    # proxy that flattens the envelope still shows the cause.
+    if not isinstance(payload, dict):
+        return ()
+    errors = payload.get("errors")
+    raw: object = None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        raw = errors[0].get("error_chain")
+    if raw is None:
+        raw = payload.get("error_chain")
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        ChainedError(_int_code(entry.get("code")), str(entry.get("message", "")))
+        for entry in raw[:8]
+        if isinstance(entry, dict)
+    )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks to wait, or ``None`` if unusable.
+
+    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date; a date in the past gives ``0.0``.
+
+    Example:
+        >>> parse_retry_after("3"), parse_retry_after("soon")
+        (3.0, None)
+        >>> parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
+        10.0
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        current = time.time() if now is None else now
+        return max(0.0, when.timestamp() - current)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
 
 
 def _describe_body(content: bytes, content_type: str) -> str:
@@ -498,8 +714,8 @@ def make_status_error(
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response.
 
-    The Cloudflare code picks the class first (3040, 3036/4006, 5006, 8007), then the HTTP
-    status; a body that is not the JSON envelope (an HTML 502 page) is described instead of
+    The Cloudflare code picks the class first (3040, 3036/4006, 5006, 6003, 8007), then the
+    HTTP status; a body that is not the JSON envelope (an HTML 502 page) is described instead of
     parsed. ``secrets`` (the API token) are replaced by ``***`` wherever the body echoes them.
 
     Example:
@@ -515,6 +731,7 @@ def make_status_error(
     except (ValueError, UnicodeDecodeError):
         payload = None
     code, message = _first_error(payload)
+    chain = _error_chain(payload)
     if message is None:
         what = "JSON without an error message" if payload is not None else None
         message = what or _describe_body(content, content_type)
@@ -526,8 +743,10 @@ def make_status_error(
             cls = InternalServerError
         else:
             cls = APIStatusError
-    # 7000 is also Cloudflare's generic "no route" code (with 404); only a 500 is the gateway's.
-    hint = _GATEWAY_7000_HINT if code == 7000 and status_code >= 500 else None
+    # 7000 is also Cloudflare's generic "no route" code (with a 400); only a 500 is the gateway's.
+    hint = None
+    if code == 7000:
+        hint = _GATEWAY_7000_HINT if status_code >= 500 else _NO_ROUTE_HINT
     body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
         scrub_secrets(message, secrets),
@@ -538,6 +757,7 @@ def make_status_error(
         hint=hint,
         retry_after=_header(headers, "retry-after"),
         body=scrub_secrets(body, secrets),
+        error_chain=tuple(ChainedError(c.code, scrub_secrets(c.message, secrets)) for c in chain),
     )
 
 

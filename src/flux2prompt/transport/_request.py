@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
-from flux2prompt.transport._catalogue import ModelSpec, Route, estimate_cost, resolve_model
+from flux2prompt.transport._catalogue import (
+    ModelSpec,
+    Route,
+    check_model_id,
+    estimate_cost,
+    resolve_model,
+)
 from flux2prompt.transport._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_GATEWAY_BASE_URL,
@@ -151,6 +157,7 @@ def endpoint_url(
     spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     if spec.route is Route.PROXIED:
         return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run"
+    check_model_id(spec.id)
     if gateway is not None:
         return f"{gateway_base_url.rstrip('/')}/{account_id}/{gateway}/workers-ai/{spec.id}"
     return f"{base_url.rstrip('/')}/accounts/{account_id}/ai/run/{spec.id}"

@@ -5,11 +5,28 @@ number of seconds and retries are left, sleep that long and go again. The batch 
 same function (it keeps its own budgets: how many retries, not which or how long). Nothing here
 sleeps or sends.
 
-    retried     connection failures, timeouts, 408, 429 with code 3040 (capacity),
-                429 without a code but with Retry-After, 502, 503, 504
-    never       400 (5006 bad input, 8007 moderated, ...), 401, 403, 404, 413, 500,
-                429 with 3036/4006 (daily quota: nothing changes before 00:00 UTC),
-                a 2xx with a broken body (it may have been billed)
+A failure without an HTTP status is first placed by :func:`classify_failure`, from the httpx
+exception class and what httpcore reported of the attempt (:class:`SendProgress`), because a
+request that may have reached the model may have been billed:
+
+    not sent            connect errors and timeouts, pool timeouts, a write that failed
+                        before the request was sent whole: retried (APIConnectionError,
+                        APITimeoutError); such an attempt is not counted in ``attempts``
+    stale connection    a reused keep-alive connection closed before any response byte:
+                        retried once at once, apart from ``max_retries``
+    may have run        a read timeout after the whole request was sent, a fresh connection
+                        closed before any answer, a response that began and broke:
+                        PossiblyBilledError, not resent unless retry_possibly_billed=True
+
+Then, by status:
+
+    retried     408, 429 with code 3040 (capacity), 429 without a code but with Retry-After,
+                502, 503, 504 (a 408 or 504 may have run the model: the docs say so)
+    never       400 (5006 bad input, 6003 headers, 8007 moderated, ...), 401, 403, 404, 413,
+                500, 429 with 3036/4006 (daily quota: nothing changes before 00:00 UTC),
+                a 2xx with a broken body (it may have been billed), and any answer whose
+                Retry-After is longer than 60 s (the error carries the wait; the batch
+                runner pauses its queue for it)
 
 Example:
     >>> import random
@@ -21,11 +38,10 @@ Example:
 
 from __future__ import annotations
 
-import email.utils
-import math
 import random
-import time
-from typing import Protocol
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol, TypeAlias
 
 from flux2prompt.transport._constants import (
     INITIAL_RETRY_DELAY,
@@ -34,17 +50,127 @@ from flux2prompt.transport._constants import (
     QUOTA_CODES,
     RETRYABLE_STATUSES,
 )
-from flux2prompt.transport._errors import APIConnectionError, APIError, APIStatusError
+from flux2prompt.transport._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    PossiblyBilledError,
+    parse_retry_after,
+)
 
-__all__ = ["is_retryable", "parse_retry_after", "retry_delay", "retry_wait"]
+__all__ = [
+    "Delivery",
+    "FailureKind",
+    "SendProgress",
+    "classify_failure",
+    "is_retryable",
+    "long_retry_after",
+    "parse_retry_after",
+    "retry_delay",
+    "retry_wait",
+]
+
+#: What httpx said went wrong, by exception class (the client maps one to the other):
+#: ``connect`` (ConnectError, ConnectTimeout), ``pool`` (PoolTimeout), ``write`` (WriteError,
+#: WriteTimeout), ``read_timeout`` (ReadTimeout) and ``read`` (anything else: a reset, a
+#: closed connection, a protocol error while reading).
+FailureKind: TypeAlias = Literal["connect", "pool", "write", "read_timeout", "read"]
+
+
+class Delivery(StrEnum):
+    """How far a failed attempt got, as far as the client can know.
+
+    Example:
+        >>> classify_failure("connect", SendProgress())
+        <Delivery.NOT_SENT: 'not_sent'>
+    """
+
+    NOT_SENT = "not_sent"  # the model cannot have seen it: safe to resend
+    STALE_CONNECTION = "stale_connection"  # a reused idle connection the server had closed
+    MAY_HAVE_RUN = "may_have_run"  # sent whole, then no (complete) answer: may be billed
+
+
+@dataclass(slots=True)
+class SendProgress:
+    """What httpcore reported of one attempt, from its ``trace`` extension's events.
+
+    ``traced`` is false when the transport reported nothing (a custom or mock transport): the
+    client then knows only the exception class, and assumes the worst of an ambiguous one.
+
+    Example:
+        >>> progress = SendProgress()
+        >>> for event in ("http11.send_request_headers.started",
+        ...               "http11.send_request_body.complete"):
+        ...     progress.observe(event)
+        >>> progress.request_started, progress.request_sent, progress.new_connection
+        (True, True, False)
+    """
+
+    traced: bool = False
+    new_connection: bool = False
+    request_started: bool = False
+    request_sent: bool = False
+    response_started: bool = False
+
+    def observe(self, event: str) -> None:
+        """Take one trace event name, such as ``"http11.send_request_body.complete"``."""
+        self.traced = True
+        # The prefix names the protocol (http11, http2) or the layer (connection): only the
+        # step matters here.
+        step = event.partition(".")[2]
+        if step == "connect_tcp.started" or step == "connect_unix_socket.started":
+            self.new_connection = True
+        elif step == "send_request_headers.started":
+            self.request_started = True
+        elif step in ("send_request_body.complete", "send_request_data.complete"):
+            self.request_sent = True
+        elif step == "receive_response_headers.complete":
+            self.response_started = True
+
+    @property
+    def reached_network(self) -> bool | None:
+        """Whether a byte of the request went out (``None`` when untraced)."""
+        return self.request_started if self.traced else None
+
+
+def classify_failure(kind: FailureKind, progress: SendProgress) -> Delivery:
+    """Place a failed attempt: not sent (resend), a stale connection (resend once), or may
+    have run the model (do not resend: it may have been billed).
+
+    Example:
+        >>> sent = SendProgress(traced=True, request_started=True, request_sent=True)
+        >>> classify_failure("read_timeout", sent)
+        <Delivery.MAY_HAVE_RUN: 'may_have_run'>
+        >>> classify_failure("read", sent)  # no new connection: a reused one was closed
+        <Delivery.STALE_CONNECTION: 'stale_connection'>
+        >>> classify_failure("read", SendProgress())  # untraced: assume the worst
+        <Delivery.MAY_HAVE_RUN: 'may_have_run'>
+    """
+    if kind in ("connect", "pool"):
+        return Delivery.NOT_SENT
+    if not progress.traced:
+        # Only the exception is known. A write error means the request never went out whole;
+        # anything else may have happened after the model started.
+        return Delivery.NOT_SENT if kind == "write" else Delivery.MAY_HAVE_RUN
+    if not progress.request_started:
+        return Delivery.NOT_SENT
+    if progress.response_started:
+        return Delivery.MAY_HAVE_RUN
+    if not progress.request_sent:
+        return Delivery.NOT_SENT
+    if kind == "read" and not progress.new_connection:
+        return Delivery.STALE_CONNECTION
+    return Delivery.MAY_HAVE_RUN
 
 
 class _Random(Protocol):
     def random(self) -> float: ...
 
 
-def is_retryable(error: APIError) -> bool:
-    """Say whether a failed attempt is worth repeating.
+def is_retryable(error: APIError, *, retry_possibly_billed: bool = False) -> bool:
+    """Say whether a failed attempt is worth repeating (whatever its ``Retry-After``).
+
+    A :class:`PossiblyBilledError` is repeated only with ``retry_possibly_billed=True``.
 
     Example:
         >>> from flux2prompt.transport._errors import make_status_error
@@ -52,7 +178,11 @@ def is_retryable(error: APIError) -> bool:
         True
         >>> is_retryable(make_status_error(429, {}, b'{"errors":[{"code":3036,"message":"x"}]}'))
         False
+        >>> is_retryable(PossiblyBilledError("read_timeout"))
+        False
     """
+    if isinstance(error, PossiblyBilledError):
+        return retry_possibly_billed
     if isinstance(error, APIConnectionError):
         return True
     if not isinstance(error, APIStatusError):
@@ -68,40 +198,11 @@ def is_retryable(error: APIError) -> bool:
     return False
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks to wait, or ``None`` if unusable.
-
-    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date; a date in the past gives ``0.0``.
-
-    Example:
-        >>> parse_retry_after("3"), parse_retry_after("soon")
-        (3.0, None)
-        >>> parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
-        10.0
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        current = time.time() if now is None else now
-        return max(0.0, when.timestamp() - current)
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
 def retry_delay(attempt: int, retry_after: float | None, rng: _Random | None = None) -> float:
     """Return the seconds to wait before retry number ``attempt + 1`` (``attempt`` from 0).
 
-    A server's ``retry_after`` is honoured, capped at 60 s. Otherwise exponential backoff:
+    A server's ``retry_after`` is honoured, capped at 60 s (:func:`retry_wait` does not retry
+    past the cap at all; this function only bounds a delay). Otherwise exponential backoff:
     0.5 s doubling to at most 8 s, scaled by a jitter factor in [0.75, 1.0] so that many
     clients do not retry in lockstep.
 
@@ -121,14 +222,42 @@ def retry_delay(attempt: int, retry_after: float | None, rng: _Random | None = N
     return base * jitter
 
 
-def retry_wait(error: APIError, attempt: int = 0, rng: _Random | None = None) -> float | None:
+def long_retry_after(error: APIError) -> float | None:
+    """The seconds a retryable error asks to wait when that is longer than a client waits
+    (60 s), else ``None``: the one case :func:`retry_wait` refuses for the wait alone.
+
+    The batch runner pauses its whole queue for that long rather than fail the item.
+
+    Example:
+        >>> from flux2prompt.transport._errors import make_status_error
+        >>> long_retry_after(make_status_error(503, {"retry-after": "600"}, b""))
+        600.0
+        >>> long_retry_after(make_status_error(503, {"retry-after": "6"}, b"")) is None
+        True
+    """
+    wait = getattr(error, "retry_after_seconds", None)
+    if wait is None or wait <= MAX_RETRY_AFTER or not is_retryable(error):
+        return None
+    return float(wait)
+
+
+def retry_wait(
+    error: APIError,
+    attempt: int = 0,
+    rng: _Random | None = None,
+    *,
+    retry_possibly_billed: bool = False,
+) -> float | None:
     """Return the seconds to wait before repeating a request that failed with ``error``, or
-    ``None`` when the error is final and repeating the request would not help.
+    ``None`` when the error is final and repeating the request would not help (or could bill
+    twice).
 
     ``attempt`` counts the retries already made (0 before the first). This is the one retry
     policy: :class:`WorkersAI`, :class:`AsyncWorkersAI` and the batch runner all ask it, and
-    only the number of retries allowed is theirs. A ``Retry-After`` is honoured (up to 60 s);
-    otherwise the backoff of :func:`retry_delay`.
+    only the number of retries allowed is theirs. A ``Retry-After`` is honoured up to 60 s; a
+    longer one is not retried (:func:`long_retry_after` gives it); otherwise the backoff of
+    :func:`retry_delay`. A :class:`PossiblyBilledError` is retried only with
+    ``retry_possibly_billed=True``.
 
     Example:
         >>> from flux2prompt.transport import retry_wait
@@ -137,8 +266,13 @@ def retry_wait(error: APIError, attempt: int = 0, rng: _Random | None = None) ->
         2.0
         >>> retry_wait(make_status_error(429, {}, b"")) is None  # no code, no Retry-After
         True
+        >>> retry_wait(make_status_error(503, {"retry-after": "3600"}, b"")) is None
+        True
     """
-    if not is_retryable(error):
+    if not is_retryable(error, retry_possibly_billed=retry_possibly_billed):
+        return None
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if retry_after is not None and retry_after > MAX_RETRY_AFTER:
         return None
     # Looked up at call time, so a test that patches retry_delay drives every caller.
-    return retry_delay(attempt, parse_retry_after(getattr(error, "retry_after", None)), rng)
+    return retry_delay(attempt, retry_after, rng)
