@@ -20,7 +20,7 @@ MODULES = [
     "flux2prompt.emulator._render",
     "flux2prompt.emulator._server",
     # _spawn's example starts a process; test_emulator_process covers spawn() already.
-    "flux2prompt.emulator._wire",
+    "flux2prompt.emulator._protocol",
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
 

@@ -14,7 +14,7 @@ from flux2prompt.emulator._multipart import (
     parse_form,
     validate_form,
 )
-from flux2prompt.emulator._wire import ApiError
+from flux2prompt.emulator._protocol import ApiError
 
 DEV = "@cf/black-forest-labs/flux-2-dev"
 

@@ -25,7 +25,7 @@ from email.utils import collapse_rfc2231_value
 
 from PIL import Image, UnidentifiedImageError
 
-from flux2prompt.emulator._wire import KLEIN_MODELS, ApiError
+from flux2prompt.emulator._protocol import KLEIN_MODELS, ApiError
 
 __all__ = [
     "DIMENSION_RANGE",

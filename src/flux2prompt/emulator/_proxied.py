@@ -31,7 +31,7 @@ from typing import Any, Final
 from PIL import Image, UnidentifiedImageError
 
 from flux2prompt.emulator._config import ImageFormat
-from flux2prompt.emulator._wire import ApiError
+from flux2prompt.emulator._protocol import ApiError
 
 __all__ = [
     "JSON_MODELS",
@@ -200,7 +200,7 @@ def validate_proxied(document: object) -> ProxiedJob:
         >>> validate_proxied({"model": "black-forest-labs/flux-2-max", "input": {}})
         Traceback (most recent call last):
         ...
-        flux2prompt.emulator._wire.ApiError: AiError: Bad input: Error: required properties at '/' are 'prompt'
+        flux2prompt.emulator._protocol.ApiError: AiError: Bad input: Error: required properties at '/' are 'prompt'
     """  # noqa: E501
     if not isinstance(document, dict):
         raise _bad("the body must be a JSON object")

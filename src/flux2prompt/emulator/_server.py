@@ -44,6 +44,15 @@ from flux2prompt.emulator._config import (
 )
 from flux2prompt.emulator._faults import FaultPlan, RequestState
 from flux2prompt.emulator._multipart import FormPart, is_multipart, parse_form, validate_form
+from flux2prompt.emulator._protocol import (
+    HTML_502_PAGE,
+    HTML_504_PAGE,
+    KNOWN_MODELS,
+    ApiError,
+    error_body,
+    ray_id,
+    success_body,
+)
 from flux2prompt.emulator._proxied import (
     JSON_MODELS,
     RESULT_PATH_PREFIX,
@@ -53,15 +62,6 @@ from flux2prompt.emulator._proxied import (
     validate_schnell,
 )
 from flux2prompt.emulator._render import render_base64, render_image
-from flux2prompt.emulator._wire import (
-    HTML_502_PAGE,
-    HTML_504_PAGE,
-    KNOWN_MODELS,
-    ApiError,
-    error_body,
-    ray_id,
-    success_body,
-)
 
 __all__ = [
     "Emulator",
