@@ -47,8 +47,6 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
-from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from flux2prompt.transport._errors import ImageError
 from flux2prompt.transport._images import detect_format, image_size
@@ -189,9 +187,13 @@ def _json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Not xml.sax.saxutils.escape: that module imports urllib.request, and so ssl, into every command.
+_ESCAPES: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
 def _text(value: str) -> str:
     # A parser turns a carriage return into a line feed; as a character reference it survives.
-    return escape(value).replace("\r", "&#13;")
+    return value.translate(_ESCAPES)
 
 
 def _property(name: str, value: str) -> tuple[str, str]:
@@ -266,6 +268,9 @@ def _descriptions(packet: bytes, where: str) -> dict[str, str]:
     if b"<!DOCTYPE" in packet or b"<!ENTITY" in packet:
         # XMP never declares entities; a packet that does is hostile (entity expansion).
         raise ProvenanceError(f"{where}: the XMP packet declares entities; it is not XMP")
+    # Imported here: every command imports the transport, few of them read XMP.
+    from xml.etree import ElementTree
+
     try:
         root = ElementTree.fromstring(packet)
     except ElementTree.ParseError as exc:
