@@ -7,7 +7,10 @@ containers independently of the module under test, and decode the pixels with Pi
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -267,3 +270,31 @@ def test_the_record_of_a_request_holds_no_secret() -> None:
     assert (result.width, result.height) == (48, 32)
     assert b"Authorization" not in result.data
     assert b"Bearer" not in result.data
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+@pytest.mark.parametrize("kind", ["png", "jpeg", "webp-lossy"])
+def test_exiftool_shows_the_record_and_keeps_it_when_it_edits_the_file(
+    kind: str, tmp_path: Path
+) -> None:
+    # A prompt too long for one JPEG segment: exiftool reassembles the extended XMP.
+    record = Provenance("a fox\r\n" + "ô" * 40_000, "sha256:p", "sha256:r", "@cf/m", {"seed": 7})
+    path = tmp_path / f"image.{kind.split('-')[0]}"
+    path.write_bytes(write_provenance(IMAGES[kind], record))
+    shown = subprocess.run(
+        ["exiftool", "-json", "-b", "-validate", "-XMP-f2p:all", "-Validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [tags] = json.loads(shown.stdout)
+    assert tags["Validate"] == "OK"
+    assert tags["RequestFingerprint"] == "sha256:r"
+    assert tags["Seed"] == 7
+    assert tags["Prompt"].replace("\r\n", "\n") == record.prompt.replace("\r\n", "\n")
+    # Another tool rewrites the packet (adds a title): the record survives, exactly.
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", "-XMP-dc:Title=edited", str(path)], check=True
+    )
+    assert read_provenance(path.read_bytes()) == record
+    assert _pixels(path.read_bytes()) == _pixels(IMAGES[kind])
