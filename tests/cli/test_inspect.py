@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,24 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     code, _, stderr = run(elsewhere, "inspect", "C.jpg")
     assert code == 2
     assert stderr.startswith("error: ")
+
+
+def test_inspect_imports_no_http_stack(project: Path) -> None:
+    # Reading metadata needs neither httpx nor asyncio nor ssl: inspect starts as fast as lock.
+    probe = (
+        "import sys\nfrom flux2prompt.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('httpx', 'anyio', 'asyncio', 'ssl', 'flux2prompt.batch')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    (project / "tiny.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "inspect", "tiny.png"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "truncated PNG" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"

@@ -28,6 +28,7 @@ from flux2prompt.transport import (
     strip_provenance,
     write_provenance,
 )
+from flux2prompt.transport._provenance import stamp
 
 RECORD = Provenance(
     prompt='{"scene":"a red fox in fresh snow","style":"film"}',
@@ -298,3 +299,41 @@ def test_exiftool_shows_the_record_and_keeps_it_when_it_edits_the_file(
     )
     assert read_provenance(path.read_bytes()) == record
     assert _pixels(path.read_bytes()) == _pixels(IMAGES[kind])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    kind=st.sampled_from(sorted(IMAGES)),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=8)), max_size=4),
+    cut=st.none() | st.integers(0, 10**6),
+)
+def test_a_damaged_file_reads_as_a_record_none_or_a_clear_error(
+    kind: str, edits: list[tuple[int, bytes]], cut: int | None
+) -> None:
+    # Hostile input: bytes overwritten anywhere (headers, lengths, the packet), then maybe cut.
+    data = bytearray(write_provenance(IMAGES[kind], RECORD))
+    for at, junk in edits:
+        at %= len(data)
+        data[at : at + len(junk)] = junk
+    damaged = bytes(data[: cut % (len(data) + 1)] if cut is not None else data)
+    for operation in (read_provenance, strip_provenance, lambda d: write_provenance(d, RECORD)):
+        message = ""
+        try:
+            operation(damaged)
+        except ProvenanceError as exc:  # anything else (IndexError, struct.error) fails the test
+            message = str(exc)
+        assert "\n" not in message
+
+
+def test_an_image_that_cannot_take_the_record_is_saved_as_it_came(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The size is readable (the service's image is accepted) but the scan has no end mark.
+    jpeg = IMAGES["jpeg"]
+    cut = ImageResult.from_bytes(jpeg[: len(jpeg) // 2])
+    request = build_request("a fox", model="klein-4b", seed=3, width=256, height=256)
+    with caplog.at_level("WARNING", logger="flux2prompt.transport"):
+        kept = stamp(cut, request, job="foxes")
+    assert kept.data == cut.data
+    assert "image saved without provenance: truncated JPEG" in caplog.text
+    assert read_provenance(stamp(ImageResult.from_bytes(jpeg), request).data) is not None

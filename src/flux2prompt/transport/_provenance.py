@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import struct
 import zlib
@@ -86,6 +87,7 @@ _WEBP_ALPHA_FLAG: Final = 0x10
 # A compressed iTXt from another tool is inflated at most this far (a zip bomb stops here).
 _MAX_PACKET: Final = 16 * 1024 * 1024
 # XML 1.0 cannot carry these characters at all, not even as character references.
+_logger = logging.getLogger("flux2prompt.transport")
 _XML_ILLEGAL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -724,11 +726,19 @@ def stamp(
 ) -> ImageResult:
     """``result`` with the provenance of ``request`` in its bytes, for ``generate`` and the
     batch runner. An image the service sent that cannot take the record (malformed metadata)
-    is kept as it came, with a warning: it is paid for, and its pixels are fine."""
-    import logging
+    is kept as it came, with a warning: it is paid for, and its pixels are fine.
 
+    Example:
+        >>> from flux2prompt.transport import ImageResult, build_request
+        >>> jpeg = b"\\xff\\xd8\\xff\\xc0\\x00\\x0b\\x08\\x00\\x10\\x00\\x10"
+        >>> jpeg += b"\\x01\\x01\\x11\\x00\\xff\\xda\\x00\\x02scan\\xff\\xd9"
+        >>> result = ImageResult.from_bytes(jpeg)
+        >>> stamped = stamp(result, build_request("a fox", seed=2), job="foxes")
+        >>> read_provenance(stamped.data).job
+        'foxes'
+    """
     try:
         return result.with_provenance(Provenance.from_request(request, job=job, source=source))
     except ProvenanceError as exc:
-        logging.getLogger("flux2prompt").warning("image saved without provenance: %s", exc)
+        _logger.warning("image saved without provenance: %s", exc)
         return result
