@@ -337,3 +337,11 @@ def test_an_image_that_cannot_take_the_record_is_saved_as_it_came(
     assert kept.data == cut.data
     assert "image saved without provenance: truncated JPEG" in caplog.text
     assert read_provenance(stamp(ImageResult.from_bytes(jpeg), request).data) is not None
+
+
+def test_a_short_vp8x_header_is_malformed_not_a_crash() -> None:
+    riff = b"WEBP" + b"VP8X" + (2).to_bytes(4, "little") + b"\x00\x00"
+    data = b"RIFF" + len(riff).to_bytes(4, "little") + riff
+    for operation in (read_provenance, strip_provenance, lambda d: write_provenance(d, RECORD)):
+        with pytest.raises(ProvenanceError, match="VP8X header is shorter"):
+            operation(data)

@@ -589,6 +589,8 @@ def _webp_chunks(data: bytes) -> tuple[list[tuple[bytes, int, int]], int]:
         pos = end
     if not chunks or chunks[0][0] not in (b"VP8 ", b"VP8L", b"VP8X"):
         raise ProvenanceError("malformed WebP: the first chunk is not VP8, VP8L or VP8X")
+    if chunks[0][0] == b"VP8X" and chunks[0][2] - chunks[0][1] < 18:
+        raise ProvenanceError("malformed WebP: the VP8X header is shorter than 10 bytes")
     return chunks, riff_end
 
 
