@@ -17,6 +17,8 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
     │                                 flags and environment variables
     ├── ParameterError (ValueError)   a generation parameter refused before anything was sent
     │   └── ImageError                an input image unreadable or too large, or Pillow missing
+    │       └── ProvenanceError       (flux2prompt.transport) an image file truncated or malformed,
+    │                                 so its provenance cannot be written or read
     └── APIError                      (flux2prompt.transport) the request was sent, no image came
         ├── APIConnectionError        no HTTP response, and the request never reached the model:
         │   │                         refused, DNS, a stale keep-alive connection (retried)

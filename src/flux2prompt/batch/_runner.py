@@ -105,6 +105,7 @@ from flux2prompt.transport import (
     resolve_model,
     retry_wait,
 )
+from flux2prompt.transport._provenance import stamp
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
@@ -833,6 +834,9 @@ class _Run:
                 await self._limit.release()
         self._limit.on_success()
         self._rate.on_success()
+        # The record is the request's (never the item's name or index), so every copy of this
+        # request is these same bytes; the manifest's sha256 is of them, record included.
+        result = stamp(result, item.request, job=self._job.name)
         relative = item.file_name(result.extension.lstrip("."))
         image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
         self._outcomes[item.key] = image

@@ -33,6 +33,7 @@ _COMMAND_MODULES = {
     "schema": "_prompt",
     "diff": "_versioning",
     "lock": "_versioning",
+    "inspect": "_inspect",
 }
 
 

@@ -217,6 +217,10 @@ def generate(
                     **parameters,  # type: ignore[arg-type]
                 )
                 result = client.send(request)
+        # The image carries its own record (XMP): what inspect reads back. Never the token.
+        from flux2prompt.transport._provenance import stamp
+
+        result = stamp(result, request, source=source if source != "-" else None)
         path, note = _save(result, out)
         _report(result, path)
         if request.model.pricing is not None and not emulator:

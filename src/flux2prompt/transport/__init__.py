@@ -64,6 +64,14 @@ from flux2prompt.transport._errors import (
 )
 from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
+from flux2prompt.transport._provenance import (
+    PROVENANCE_NAMESPACE,
+    Provenance,
+    ProvenanceError,
+    read_provenance,
+    strip_provenance,
+    write_provenance,
+)
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
 from flux2prompt.transport._retry import long_retry_after, retry_wait
@@ -80,6 +88,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
     "MODELS",
+    "PROVENANCE_NAMESPACE",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -108,6 +117,8 @@ __all__ = [
     "PossiblyBilledError",
     "Pricing",
     "PricingScheme",
+    "Provenance",
+    "ProvenanceError",
     "QuotaExceededError",
     "RateLimitError",
     "RequestAdvice",
@@ -123,8 +134,11 @@ __all__ = [
     "build_request",
     "estimate_cost",
     "long_retry_after",
+    "read_provenance",
     "resolve_model",
     "retry_wait",
+    "strip_provenance",
+    "write_provenance",
 ]
 
 # Public names say they live here, so tracebacks and reprs show flux2prompt.transport.X rather

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Final
 from flux2prompt._atomic import atomic_write
 from flux2prompt.transport._errors import ImageError, ResponseError
 from flux2prompt.transport._images import MEDIA_TYPES, detect_format, image_size
+from flux2prompt.transport._provenance import Provenance, write_provenance
 
 __all__ = ["ImageResult"]
 
@@ -117,6 +119,23 @@ class ImageResult:
     def extensions(self) -> tuple[str, ...]:
         """Every extension :meth:`save` accepts for the format (``.jpg`` and ``.jpeg``, ...)."""
         return _EXTENSIONS[self.format]
+
+    def with_provenance(self, record: Provenance) -> ImageResult:
+        """This result with ``record`` written into its bytes as XMP (see
+        :func:`~flux2prompt.transport.write_provenance`); the pixels are unchanged, and
+        :meth:`save` then writes exactly these bytes. A malformed image raises
+        :class:`~flux2prompt.transport.ProvenanceError`.
+
+        Example:
+            >>> from flux2prompt.transport import Provenance, read_provenance
+            >>> jpeg = b"\\xff\\xd8\\xff\\xc0\\x00\\x0b\\x08\\x00\\x10\\x00\\x10"
+            >>> jpeg += b"\\x01\\x01\\x11\\x00\\xff\\xda\\x00\\x02scan\\xff\\xd9"
+            >>> record = Provenance("a fox", "sha256:p", "sha256:r", "m", {"seed": 1})
+            >>> stamped = ImageResult.from_bytes(jpeg).with_provenance(record)
+            >>> read_provenance(stamped.data).seed, (stamped.width, stamped.height)
+            (1, (16, 16))
+        """
+        return dataclasses.replace(self, data=write_provenance(self.data, record))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image to ``path`` atomically and return the path.

@@ -1,0 +1,347 @@
+"""Provenance in PNG, JPEG and WebP files: written byte-wise, read back, pixels untouched.
+
+Every image here is a real file made by Pillow (or by the emulator); the checks parse the
+containers independently of the module under test, and decode the pixels with Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from flux2prompt.transport import (
+    ImageResult,
+    Provenance,
+    ProvenanceError,
+    build_request,
+    read_provenance,
+    strip_provenance,
+    write_provenance,
+)
+from flux2prompt.transport._provenance import stamp
+
+RECORD = Provenance(
+    prompt='{"scene":"a red fox in fresh snow","style":"film"}',
+    prompt_fingerprint="sha256:" + "a" * 64,
+    request_fingerprint="sha256:" + "b" * 64,
+    model="@cf/black-forest-labs/flux-2-klein-4b",
+    parameters={"width": 256, "height": 256, "seed": 7},
+    input_images=("sha256:" + "c" * 64,),
+    job="foxes",
+)
+
+
+def _image(fmt: str, *, mode: str = "RGB", **save: object) -> bytes:
+    image = Image.new(mode, (48, 32), (200, 40, 90) if mode == "RGB" else (200, 40, 90, 128))
+    for x in range(48):
+        image.putpixel((x, x % 32), (x * 5, 10, 200) if mode == "RGB" else (x * 5, 10, 200, x))
+    out = io.BytesIO()
+    image.save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+IMAGES = {
+    "png": _image("PNG"),
+    "png-alpha": _image("PNG", mode="RGBA"),
+    "jpeg": _image("JPEG", quality=90),
+    "jpeg-exif": _image("JPEG", exif=Image.Exif()),
+    "jpeg-progressive": _image("JPEG", progressive=True),
+    "webp-lossy": _image("WEBP", quality=80),
+    "webp-lossless-alpha": _image("WEBP", mode="RGBA", lossless=True),
+    "webp-lossy-alpha": _image("WEBP", mode="RGBA", quality=80),
+}
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
+        out.append((kind, body))
+        pos += 12 + length
+    return out
+
+
+def _webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert struct.unpack("<I", data[4:8])[0] == len(data) - 8
+    out, pos = [], 12
+    while pos < len(data):
+        kind, (length,) = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 8 + length + (length & 1)
+    return out
+
+
+def _pixel_data(data: bytes) -> bytes:
+    """The bytes that encode the pixels, found without the module under test."""
+    if data.startswith(b"\x89PNG"):
+        return b"".join(body for kind, body in _png_chunks(data) if kind in (b"IHDR", b"IDAT"))
+    if data.startswith(b"RIFF"):
+        kinds = (b"VP8 ", b"VP8L", b"ALPH")
+        return b"".join(kind + body for kind, body in _webp_chunks(data) if kind in kinds)
+    return data[data.index(b"\xff\xda") :]  # JPEG: the first scan to the end
+
+
+def _pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image.tobytes()
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_a_record_round_trips_and_the_pixels_stay(kind: str, tmp_path: Path) -> None:
+    original = IMAGES[kind]
+    path = tmp_path / f"image.{kind.split('-')[0]}"
+    path.write_bytes(write_provenance(original, RECORD))
+    stamped = path.read_bytes()
+    assert read_provenance(stamped) == RECORD
+    assert _pixel_data(stamped) == _pixel_data(original)
+    assert _pixels(stamped) == _pixels(original)
+    # What other readers see: Pillow finds the packet where the formats put XMP.
+    with Image.open(path) as image:
+        xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+        assert xmp is not None
+        assert RECORD.request_fingerprint in (xmp.decode() if isinstance(xmp, bytes) else xmp)
+    assert read_provenance(original) is None
+    assert strip_provenance(stamped) == (
+        original if not kind.startswith("webp") else strip_provenance(stamped)
+    )
+    assert read_provenance(strip_provenance(stamped)) is None
+
+
+def test_png_places_one_itxt_before_idat_with_a_correct_crc() -> None:
+    stamped = write_provenance(IMAGES["png"], RECORD)
+    kinds = [kind for kind, _ in _png_chunks(stamped)]
+    assert kinds.index(b"iTXt") < kinds.index(b"IDAT")
+    body = dict(_png_chunks(stamped))[b"iTXt"]
+    assert body.startswith(b"XML:com.adobe.xmp\x00\x00\x00\x00\x00<?xpacket")
+    # Writing again replaces the packet rather than adding a second one.
+    again = write_provenance(stamped, RECORD)
+    assert again == stamped
+    assert [kind for kind, _ in _png_chunks(again)].count(b"iTXt") == 1
+
+
+@pytest.mark.parametrize("kind", ["webp-lossy", "webp-lossless-alpha", "webp-lossy-alpha"])
+def test_webp_gets_a_vp8x_header_with_the_xmp_flag(kind: str) -> None:
+    stamped = write_provenance(IMAGES[kind], RECORD)
+    chunks = _webp_chunks(stamped)
+    assert chunks[0][0] == b"VP8X"
+    assert chunks[-1][0] == b"XMP "
+    flags = chunks[0][1][0]
+    assert flags & 0x04
+    assert bool(flags & 0x10) == kind.endswith("alpha")
+    width = int.from_bytes(chunks[0][1][4:7], "little") + 1
+    height = int.from_bytes(chunks[0][1][7:10], "little") + 1
+    assert (width, height) == (48, 32)
+    stripped = _webp_chunks(strip_provenance(stamped))
+    assert [kind for kind, _ in stripped] == [kind for kind, _ in chunks[:-1]]
+    assert not stripped[0][1][0] & 0x04
+
+
+def test_jpeg_puts_xmp_after_jfif_and_exif() -> None:
+    stamped = write_provenance(IMAGES["jpeg-exif"], RECORD)
+    head = stamped[: stamped.index(b"\xff\xda")]
+    assert head.index(b"JFIF") < head.index(b"Exif\x00\x00") < head.index(b"http://ns.adobe")
+
+
+def test_a_long_prompt_goes_into_extended_xmp_in_jpeg(tmp_path: Path) -> None:
+    # 350 KB of prompt (UTF-8): six extension segments, none over the 64 KB limit.
+    record = Provenance("ô fox " * 50_000, "sha256:p", "sha256:r", "@cf/m", {"seed": 1})
+    stamped = write_provenance(IMAGES["jpeg"], record)
+    (tmp_path / "long.jpg").write_bytes(stamped)
+    assert read_provenance((tmp_path / "long.jpg").read_bytes()) == record
+    pos, extensions = 2, 0
+    while stamped[pos + 1] != 0xDA:
+        (length,) = struct.unpack(">H", stamped[pos + 2 : pos + 4])
+        assert length <= 0xFFFF
+        extensions += stamped[pos + 4 :].startswith(b"http://ns.adobe.com/xmp/extension/\x00")
+        pos += 2 + length
+    assert extensions == 6
+    assert _pixels(stamped) == _pixels(IMAGES["jpeg"])
+    # A missing extension segment is a clear error, not a wrong prompt.
+    cut = stamped.index(b"http://ns.adobe.com/xmp/extension/") - 4
+    (length,) = struct.unpack(">H", stamped[cut + 2 : cut + 4])
+    with pytest.raises(ProvenanceError, match=r"extended XMP .* incomplete"):
+        read_provenance(stamped[:cut] + stamped[cut + 2 + length :])
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    kind=st.sampled_from(sorted(IMAGES)),
+    prompt=st.text(min_size=1, max_size=300),
+    parameters=st.dictionaries(
+        st.sampled_from(["width", "height", "steps", "guidance", "seed", "output_format"]),
+        st.one_of(st.integers(0, 2**31), st.floats(0, 20, allow_nan=False), st.text(max_size=8)),
+    ),
+    job=st.none() | st.text(max_size=40),
+    images=st.lists(st.text(min_size=1, max_size=70), max_size=4),
+)
+def test_any_record_round_trips_in_any_format(
+    kind: str, prompt: str, parameters: dict[str, object], job: str | None, images: list[str]
+) -> None:
+    record = Provenance(
+        prompt, "sha256:p", "sha256:r", "@cf/m", parameters, tuple(images), job, "a.py:x"
+    )
+    stamped = write_provenance(IMAGES[kind], record)
+    assert read_provenance(stamped) == record
+    assert _pixel_data(stamped) == _pixel_data(IMAGES[kind])
+    assert write_provenance(IMAGES[kind], record) == stamped  # one record, one set of bytes
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_every_truncation_is_a_clear_one_line_error(kind: str) -> None:
+    stamped = write_provenance(IMAGES[kind], RECORD)
+    for end in sorted({*range(0, 200, 7), *range(len(stamped) - 40, len(stamped), 3)}):
+        with pytest.raises(ProvenanceError) as caught:
+            read_provenance(stamped[:end])
+        assert "\n" not in str(caught.value)
+        assert any(word in str(caught.value) for word in ("truncated", "not an image"))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not an image"),
+        (b"GIF89a" + bytes(20), "a GIF image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(4), "truncated PNG"),
+        (b"RIFF\xff\xff\x00\x00WEBPVP8 ", "truncated WebP"),
+        (b"\xff\xd8\xff\xe0\x00\x10JF", "truncated JPEG"),
+        (b"\xff\xd8\xff\xe0\x00\x04ab\x00\x00\x00\x00", "malformed JPEG"),
+    ],
+)
+def test_malformed_files_say_what_is_wrong(data: bytes, message: str) -> None:
+    with pytest.raises(ProvenanceError, match=message):
+        read_provenance(data)
+    with pytest.raises(ProvenanceError, match=message):
+        write_provenance(data, RECORD)
+
+
+def test_a_damaged_png_record_fails_its_crc() -> None:
+    stamped = bytearray(write_provenance(IMAGES["png"], RECORD))
+    at = stamped.index(b"RequestFingerprint>") + 30
+    stamped[at] ^= 0x01
+    with pytest.raises(ProvenanceError, match="fails its CRC"):
+        read_provenance(bytes(stamped))
+
+
+def test_foreign_xmp_is_no_provenance_and_hostile_xmp_is_refused() -> None:
+    foreign = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:format="image/png"/></rdf:RDF></x:xmpmeta>'  # noqa: E501
+    with_foreign = io.BytesIO()
+    Image.open(io.BytesIO(IMAGES["png"])).save(with_foreign, format="PNG", pnginfo=_xmp(foreign))
+    assert read_provenance(with_foreign.getvalue()) is None
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    hostile = io.BytesIO()
+    Image.open(io.BytesIO(IMAGES["png"])).save(hostile, format="PNG", pnginfo=_xmp(bomb))
+    with pytest.raises(ProvenanceError, match="declares entities"):
+        read_provenance(hostile.getvalue())
+    # Our writer replaces the foreign packet: one image, one XMP packet.
+    stamped = write_provenance(with_foreign.getvalue(), RECORD)
+    assert read_provenance(stamped) == RECORD
+    assert stamped.count(b"XML:com.adobe.xmp") == 1
+
+
+def _xmp(packet: bytes) -> object:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", packet.decode(), zip=True)
+    return info
+
+
+def test_the_record_of_a_request_holds_no_secret() -> None:
+    request = build_request("a fox", model="klein-4b", seed=3, width=256, height=256)
+    record = Provenance.from_request(request, job="foxes")
+    assert record.request_fingerprint == request.fingerprint
+    assert record.prompt_fingerprint == request.prompt_fingerprint
+    assert record.parameters == {"width": 256, "height": 256, "seed": 3}
+    result = ImageResult.from_bytes(IMAGES["jpeg"]).with_provenance(record)
+    assert read_provenance(result.data) == record
+    assert (result.width, result.height) == (48, 32)
+    assert b"Authorization" not in result.data
+    assert b"Bearer" not in result.data
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+@pytest.mark.parametrize("kind", ["png", "jpeg", "webp-lossy"])
+def test_exiftool_shows_the_record_and_keeps_it_when_it_edits_the_file(
+    kind: str, tmp_path: Path
+) -> None:
+    # A prompt too long for one JPEG segment: exiftool reassembles the extended XMP.
+    record = Provenance("a fox\r\n" + "ô" * 40_000, "sha256:p", "sha256:r", "@cf/m", {"seed": 7})
+    path = tmp_path / f"image.{kind.split('-')[0]}"
+    path.write_bytes(write_provenance(IMAGES[kind], record))
+    shown = subprocess.run(
+        ["exiftool", "-json", "-b", "-validate", "-XMP-f2p:all", "-Validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [tags] = json.loads(shown.stdout)
+    assert tags["Validate"] == "OK"
+    assert tags["RequestFingerprint"] == "sha256:r"
+    assert tags["Seed"] == 7
+    assert tags["Prompt"].replace("\r\n", "\n") == record.prompt.replace("\r\n", "\n")
+    # Another tool rewrites the packet (adds a title): the record survives, exactly.
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", "-XMP-dc:Title=edited", str(path)], check=True
+    )
+    assert read_provenance(path.read_bytes()) == record
+    assert _pixels(path.read_bytes()) == _pixels(IMAGES[kind])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    kind=st.sampled_from(sorted(IMAGES)),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=8)), max_size=4),
+    cut=st.none() | st.integers(0, 10**6),
+)
+def test_a_damaged_file_reads_as_a_record_none_or_a_clear_error(
+    kind: str, edits: list[tuple[int, bytes]], cut: int | None
+) -> None:
+    # Hostile input: bytes overwritten anywhere (headers, lengths, the packet), then maybe cut.
+    data = bytearray(write_provenance(IMAGES[kind], RECORD))
+    for at, junk in edits:
+        at %= len(data)
+        data[at : at + len(junk)] = junk
+    damaged = bytes(data[: cut % (len(data) + 1)] if cut is not None else data)
+    for operation in (read_provenance, strip_provenance, lambda d: write_provenance(d, RECORD)):
+        message = ""
+        try:
+            operation(damaged)
+        except ProvenanceError as exc:  # anything else (IndexError, struct.error) fails the test
+            message = str(exc)
+        assert "\n" not in message
+
+
+def test_an_image_that_cannot_take_the_record_is_saved_as_it_came(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The size is readable (the service's image is accepted) but the scan has no end mark.
+    jpeg = IMAGES["jpeg"]
+    cut = ImageResult.from_bytes(jpeg[: len(jpeg) // 2])
+    request = build_request("a fox", model="klein-4b", seed=3, width=256, height=256)
+    with caplog.at_level("WARNING", logger="flux2prompt.transport"):
+        kept = stamp(cut, request, job="foxes")
+    assert kept.data == cut.data
+    assert "image saved without provenance: truncated JPEG" in caplog.text
+    assert read_provenance(stamp(ImageResult.from_bytes(jpeg), request).data) is not None
+
+
+def test_a_short_vp8x_header_is_malformed_not_a_crash() -> None:
+    riff = b"WEBP" + b"VP8X" + (2).to_bytes(4, "little") + b"\x00\x00"
+    data = b"RIFF" + len(riff).to_bytes(4, "little") + riff
+    for operation in (read_provenance, strip_provenance, lambda d: write_provenance(d, RECORD)):
+        with pytest.raises(ProvenanceError, match="VP8X header is shorter"):
+            operation(data)
