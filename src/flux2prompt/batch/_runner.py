@@ -50,6 +50,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -199,6 +200,17 @@ class BatchReport:
     def exit_code(self) -> int:
         """0 when every item is finished, else 1."""
         return 0 if self.ok else 1
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the counts and a grid of the images' thumbnails.
+
+        >>> "f2p-counts" in BatchReport("x", Path("out"), Path("out/m.jsonl"), None,
+        ...                             0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1)._repr_html_()
+        True
+        """
+        from flux2prompt.batch._notebook import report_html
+
+        return report_html(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -878,6 +890,10 @@ def run_batch(
     With ``emulator=True`` (or an :class:`~flux2prompt.emulator.EmulatorConfig`) the batch runs
     against a local Workers AI emulator started for the occasion: no account, no cost.
 
+    Inside a running event loop (a notebook cell) the batch runs on a loop of its own in a
+    worker thread, and this call still returns the report; ``await BatchRunner(job, out).run()``
+    is the form that leaves the caller's loop free meanwhile.
+
     Example:
         >>> report = run_batch("job.toml", "out", emulator=True)  # doctest: +SKIP
         >>> report.gallery  # doctest: +SKIP
@@ -885,4 +901,14 @@ def run_batch(
     """
     if not isinstance(job, BatchJob):
         job = load_job(job)
-    return asyncio.run(BatchRunner(job, out_dir, emulator=emulator, **options).run())
+    runner = BatchRunner(job, out_dir, emulator=emulator, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(runner.run())
+    # A loop already runs in this thread (a Jupyter cell, an async test): asyncio.run() would
+    # refuse, and blocking this loop on its own work would deadlock. The batch gets a loop of
+    # its own in a worker thread; the caller waits, as it asked to, and can `await
+    # BatchRunner(...).run()` instead to keep its loop free.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flux2prompt-batch") as pool:
+        return pool.submit(asyncio.run, runner.run()).result()
