@@ -47,6 +47,15 @@ needs_noto = pytest.mark.skipif(
 )
 
 
+CACHES = (
+    _render._font_files,
+    _render.face_for,
+    _render._overlay,
+    _render._render_cached,
+    _render._base64_cached,
+)
+
+
 def ink(font: ImageFont.FreeTypeFont, text: str) -> Image.Image:
     """``text`` drawn black on white, cropped to a fixed canvas (for pixel comparisons)."""
     canvas = Image.new("L", (font.size * (len(text) + 2), font.size * 3), 255)
@@ -136,7 +145,7 @@ def test_without_a_covering_font_one_note_and_pillows_font(
     monkeypatch.setattr(_render, "_SYSTEM_FONT_DIRS", ())
     monkeypatch.setenv("FLUX2PROMPT_FONT_DIRS", str(tmp_path / "none"))
     monkeypatch.setattr(_render, "_noted", set())
-    for cached in (_render._font_files, _render.face_for, _render._overlay, _render._render_cached):
+    for cached in CACHES:
         cached.cache_clear()
     try:
         with caplog.at_level(logging.WARNING, logger="flux2prompt.emulator"):
@@ -149,12 +158,7 @@ def test_without_a_covering_font_one_note_and_pillows_font(
         assert "DEVANAGARI" in notes[0]
         assert Image.open(io.BytesIO(first)).text[FONT_METADATA_KEY] == PILLOW_DEFAULT_FONT  # type: ignore[attr-defined]
     finally:
-        for cached in (
-            _render._font_files,
-            _render.face_for,
-            _render._overlay,
-            _render._render_cached,
-        ):
+        for cached in CACHES:
             cached.cache_clear()
 
 
@@ -166,17 +170,12 @@ def test_images_drawn_with_other_fonts_differ_in_their_bytes(
     with_noto = render_image(DOCUMENT, 5, 256, 256, "png")
     monkeypatch.setattr(_render, "_SYSTEM_FONT_DIRS", ())
     monkeypatch.setenv("FLUX2PROMPT_FONT_DIRS", str(tmp_path / "none"))
-    for cached in (_render._font_files, _render.face_for, _render._overlay, _render._render_cached):
+    for cached in CACHES:
         cached.cache_clear()
     try:
         without = render_image(DOCUMENT, 5, 256, 256, "png")
     finally:
-        for cached in (
-            _render._font_files,
-            _render.face_for,
-            _render._overlay,
-            _render._render_cached,
-        ):
+        for cached in CACHES:
             cached.cache_clear()
     assert with_noto != without
     assert Image.open(io.BytesIO(with_noto)).text != Image.open(io.BytesIO(without)).text  # type: ignore[attr-defined]
