@@ -6,11 +6,14 @@ installs); without them they are skipped, saying so, and the fallback test still
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops, ImageDraw, ImageFont
@@ -18,6 +21,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 from flux2prompt.emulator import _render
 from flux2prompt.emulator._render import (
     FONT_METADATA_KEY,
+    FONTS_HEADER,
     PILLOW_DEFAULT_FONT,
     face_for,
     render_image,
@@ -179,3 +183,63 @@ def test_images_drawn_with_other_fonts_differ_in_their_bytes(
             cached.cache_clear()
     assert with_noto != without
     assert Image.open(io.BytesIO(with_noto)).text != Image.open(io.BytesIO(without)).text  # type: ignore[attr-defined]
+
+
+# -- the emulator's answer, and reference images -----------------------------------------------
+def solid_png(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_answer_names_the_fonts_of_its_image(post: Callable[..., httpx.Response]) -> None:
+    response = post(prompt=DOCUMENT, width="256", height="256", seed="4")
+    assert response.status_code == 200
+    image = base64.b64decode(response.json()["result"]["image"])
+    recorded = Image.open(io.BytesIO(image)).getexif().get(0x010E)
+    assert recorded == f"{FONT_METADATA_KEY}={response.headers[FONTS_HEADER]}"
+    assert response.headers[FONTS_HEADER] == ",".join(rendered_fonts(DOCUMENT, 256, 256))
+
+
+def test_reference_images_are_drawn_as_thumbnails(post: Callable[..., httpx.Response]) -> None:
+    red, blue = (220, 20, 20), (20, 40, 220)
+    files = {
+        "input_image_0": ("red.png", solid_png(red), "image/png"),
+        "input_image_1": ("blue.png", solid_png(blue, (40, 80)), "image/png"),
+    }
+    with_refs = post(prompt="a fox", width="512", height="512", seed="1", files=files)
+    without = post(prompt="a fox", width="512", height="512", seed="1")
+    assert with_refs.status_code == without.status_code == 200
+    drawn = Image.open(io.BytesIO(base64.b64decode(with_refs.json()["result"]["image"])))
+    plain = Image.open(io.BytesIO(base64.b64decode(without.json()["result"]["image"])))
+    drawn, plain = drawn.convert("RGB"), plain.convert("RGB")
+    changed = ImageChops.difference(drawn, plain).getbbox()
+    assert changed is not None
+    left, top, right, bottom = changed
+    assert left < 20
+    assert 512 - top < 512 // 4  # a strip along the bottom, not the picture
+    assert bottom > 512 - 20
+    assert right < 256  # the bottom-left corner; the footer is on the right
+    # Each reference's colour is there, red first (field order), then blue to its right.
+    side = 512 * 11 // 100
+    y = 512 - 8 - side // 2
+    red_at = [x for x in range(right) if _close(drawn.getpixel((x, y)), red)]
+    blue_at = [x for x in range(right) if _close(drawn.getpixel((x, y)), blue)]
+    assert red_at
+    assert blue_at
+    assert max(red_at) < min(blue_at)
+
+
+def _close(pixel: object, colour: tuple[int, int, int]) -> bool:
+    assert isinstance(pixel, tuple)
+    return all(abs(a - b) <= 24 for a, b in zip(pixel[:3], colour, strict=True))
+
+
+def test_an_unreadable_reference_is_a_crossed_box() -> None:
+    data = render_image("a fox", 1, 256, 256, "png", (b"not an image",))
+    plain = render_image("a fox", 1, 256, 256, "png")
+    changed = ImageChops.difference(
+        Image.open(io.BytesIO(data)).convert("RGB"), Image.open(io.BytesIO(plain)).convert("RGB")
+    ).getbbox()
+    assert changed is not None
+    assert changed[0] < 16

@@ -42,6 +42,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from flux2prompt.emulator._config import ImageFormat
 
 __all__ = [
+    "FONTS_HEADER",
     "FONT_METADATA_KEY",
     "PILLOW_DEFAULT_FONT",
     "face_for",
@@ -53,6 +54,8 @@ __all__ = [
 #: The key of the fonts used, in a PNG's text chunk and as the EXIF ImageDescription of a JPEG
 #: or WebP: ``"flux2prompt-fonts=NotoSans-Regular,NotoSansCJK-Regular"``.
 FONT_METADATA_KEY = "flux2prompt-fonts"
+#: The response header in which the emulator names the fonts of the image it answers with.
+FONTS_HEADER = "x-flux2prompt-fonts"
 #: The name recorded for Pillow's built-in font, used when no installed font covers the text.
 PILLOW_DEFAULT_FONT = "pillow-default"
 logger = logging.getLogger("flux2prompt.emulator")
@@ -69,41 +72,97 @@ _lock = threading.Lock()
 
 
 def render_image(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...] = (),
 ) -> bytes:
-    """Return the encoded placeholder image for these inputs (cached, deterministic)."""
+    """Return the encoded placeholder image for these inputs (cached, deterministic).
+
+    ``references`` are the request's input images (encoded files): each is drawn as a
+    thumbnail along the bottom edge, so a test can see which references a request carried.
+    """
     with _lock:
-        return _render_cached(prompt, seed, width, height, image_format)
+        return _render_cached(prompt, seed, width, height, image_format, references)
 
 
 def render_base64(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...] = (),
 ) -> str:
     """Return :func:`render_image` encoded as base64 text, as it travels in the JSON envelope."""
     with _lock:
-        return _base64_cached(prompt, seed, width, height, image_format)
+        return _base64_cached(prompt, seed, width, height, image_format, references)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _base64_cached(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...],
 ) -> str:
-    data = _render_cached(prompt, seed, width, height, image_format)
+    data = _render_cached(prompt, seed, width, height, image_format, references)
     return base64.b64encode(data).decode("ascii")
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _render_cached(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...],
 ) -> bytes:
     image = Image.new("RGB", (width, height), _background(prompt, seed))
     overlay, fonts = _overlay(prompt, width, height)
     image.paste(overlay, mask=overlay)
+    _draw_references(image, references)
     draw = ImageDraw.Draw(image)
     footer = f"seed {seed} | {width}x{height} | flux2prompt emulator"
     small = _font_for(footer, max(10, height // 48))
     _label(draw, (width - 8, height - 8), footer, small, anchor="rb")
     return _encode(image, image_format, _font_names((*fonts, _font_name(footer))))
+
+
+# -- reference images ---------------------------------------------------------------------------
+_REFERENCE_BORDER = (245, 245, 245)
+
+
+def _draw_references(image: Image.Image, references: tuple[bytes, ...]) -> None:
+    """Each reference as a framed thumbnail along the bottom-left edge, in request order."""
+    width, height = image.size
+    side = max(16, height * 11 // 100)
+    x, y = 8, height - side - 8
+    for data in references[:4]:
+        try:
+            with Image.open(io.BytesIO(data)) as reference:
+                reference.draft("RGB", (side, side))
+                thumb = reference.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            # The request was accepted without decoding its images; one Pillow cannot read
+            # shows as a crossed box, still telling that a reference was sent.
+            thumb = Image.new("RGB", (side, side), (90, 90, 90))
+            cross = ImageDraw.Draw(thumb)
+            cross.line((0, 0, side, side), fill=_REFERENCE_BORDER, width=2)
+            cross.line((0, side, side, 0), fill=_REFERENCE_BORDER, width=2)
+        thumb.thumbnail((side, side))
+        frame = ImageDraw.Draw(image)
+        top = y + (side - thumb.height)
+        frame.rectangle((x - 2, top - 2, x + thumb.width + 1, y + side + 1), fill=_REFERENCE_BORDER)
+        image.paste(thumb, (x, top))
+        x += thumb.width + 10
+        if x + side > width // 2:
+            break  # the footer's label takes the right half
 
 
 def _encode(image: Image.Image, image_format: ImageFormat, fonts: str) -> bytes:
