@@ -243,3 +243,25 @@ def test_an_unreadable_reference_is_a_crossed_box() -> None:
     ).getbbox()
     assert changed is not None
     assert changed[0] < 16
+
+
+def test_without_fonttools_pillows_font_and_a_note_saying_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fontTools.ttLib", None)  # import fails, as if absent
+    monkeypatch.setattr(_render, "_noted", set())
+    for cached in (*CACHES, _render._coverage):
+        cached.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="flux2prompt.emulator"):
+            data = render_image('{"scene": "a fox"}', 1, 128, 128, "png")
+            render_image('{"scene": "a wolf"}', 1, 128, 128, "png")
+        notes = [r.getMessage() for r in caplog.records if "fontTools" in r.getMessage()]
+        assert len(notes) == 1
+        assert "flux2-prompt[emulator]" in notes[0]
+        assert Image.open(io.BytesIO(data)).text[FONT_METADATA_KEY] == PILLOW_DEFAULT_FONT  # type: ignore[attr-defined]
+    finally:
+        for cached in (*CACHES, _render._coverage):
+            cached.cache_clear()

@@ -274,7 +274,16 @@ def _coverage(path: Path) -> frozenset[int]:
     """The code points the font's character map has a glyph for (empty if unreadable)."""
     try:
         from fontTools.ttLib import TTFont
-
+    except ImportError:
+        # Without fontTools no font can be checked, so none is used; say why, once.
+        if "fontTools" not in _noted:
+            _noted.add("fontTools")
+            logger.warning(
+                "fontTools is not installed (pip install 'flux2-prompt[emulator]'); "
+                "placeholders draw text with Pillow's own font"
+            )
+        return frozenset()
+    try:
         with TTFont(path, fontNumber=0, lazy=True) as face:
             return frozenset(face.getBestCmap() or ())
     except Exception:  # a broken or unsupported font file is simply not a candidate
