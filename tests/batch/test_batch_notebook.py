@@ -101,3 +101,75 @@ def test_the_reports_html_has_counts_and_a_thumbnail_per_image(tmp_path: Path) -
         with Image.open(io.BytesIO(base64.b64decode(data))) as thumbnail:
             assert thumbnail.size == (256, 256)  # smaller than the gallery's 320: unscaled
     assert '{"word": "<b>&amp;"}' in text  # the variables, as written, once unescaped
+
+
+INTERRUPTED = """
+import asyncio, json, signal, sys, threading, time
+from flux2prompt import scene
+from flux2prompt.batch import BatchJob, matrix, read_manifest, run_batch, template
+from flux2prompt.emulator import EmulatorConfig
+
+@template
+def sign(n: int):
+    return scene(f"sign number {n}")
+
+job = BatchJob(name="slow", template=sign, source=matrix(n=list(range(40))),
+               output="{n}.{ext}", model="klein-4b", seeds=1,
+               parameters={"width": 256, "height": 256})
+
+async def cell():
+    # The stop button of a notebook: a real SIGINT while the cell waits for run_batch.
+    main = threading.main_thread().ident
+    threading.Timer(0.8, signal.pthread_kill, (main, signal.SIGINT)).start()
+    started = time.monotonic()
+    try:
+        run_batch(job, sys.argv[1], emulator=EmulatorConfig(latency_ms=300), concurrency=2)
+    except KeyboardInterrupt:
+        stopped = time.monotonic() - started
+    else:
+        raise SystemExit("the batch was not interrupted")
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("flux2prompt-batch")]
+    done = [r for r in read_manifest(sys.argv[1] + "/manifest.jsonl") if r["status"] == "ok"]
+    print(json.dumps({"stopped": stopped, "alive": alive, "done": len(done)}))
+
+# As in ipykernel, SIGINT raises KeyboardInterrupt where the cell is (asyncio.run would
+# instead turn it into a cancellation of its main task, seen only after the cell returns).
+asyncio.new_event_loop().run_until_complete(cell())
+"""
+
+
+def test_interrupting_a_cell_stops_the_batch_in_its_thread(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["alive"] == []  # the batch's thread has ended, not left sending
+    assert seen["stopped"] < 6  # 40 items at 300 ms, two at a time, would take 6 s or more
+    assert seen["done"] < 40
+    # What was written is kept, and a later run finishes the rest.
+    report = run_batch(
+        BatchJob(
+            name="slow",
+            template=template(lambda n: scene(f"sign number {n}")),
+            source=matrix(n=list(range(40))),
+            output="{n}.{ext}",
+            model="klein-4b",
+            seeds=1,
+            parameters={"width": 256, "height": 256},
+        ),
+        out,
+        emulator=True,
+    )
+    assert report.ok
+    assert report.skipped == seen["done"]
+    assert report.generated == 40 - seen["done"]

@@ -53,6 +53,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -910,5 +911,34 @@ def run_batch(
     # refuse, and blocking this loop on its own work would deadlock. The batch gets a loop of
     # its own in a worker thread; the caller waits, as it asked to, and can `await
     # BatchRunner(...).run()` instead to keep its loop free.
+    return _run_in_worker_thread(runner)
+
+
+def _run_in_worker_thread(runner: BatchRunner) -> BatchReport:
+    """``runner.run()`` on a new loop in a worker thread; an interrupt of the waiting thread
+    (a notebook's stop button) cancels the batch there and waits for it to stop."""
+    started = threading.Event()
+    batch: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> BatchReport:
+        task = asyncio.current_task()
+        assert task is not None
+        batch.append((asyncio.get_running_loop(), task))
+        started.set()
+        return await runner.run()
+
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flux2prompt-batch") as pool:
-        return pool.submit(asyncio.run, runner.run()).result()
+        future = pool.submit(asyncio.run, main())
+        try:
+            return future.result()
+        except BaseException:
+            # KeyboardInterrupt lands here, in the waiting thread, not in the batch's: without
+            # this the batch would go on sending (and the pool's exit would wait for all of it).
+            # Cancelled, it stops like a crash would: what is written and recorded is kept,
+            # and the next run resumes from there.
+            if not future.done() and started.wait(5):
+                loop, task = batch[0]
+                loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(BaseException):
+                future.result()
+            raise
