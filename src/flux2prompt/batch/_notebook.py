@@ -80,7 +80,14 @@ def _tile(folder: Path, record: Mapping[str, Any]) -> str | None:
 
 
 def report_html(report: BatchReport) -> str:
-    """The report as an HTML fragment: counts, why it stopped, failures, a thumbnail grid."""
+    """The report as an HTML fragment: counts, why it stopped, failures, a thumbnail grid.
+
+    >>> from flux2prompt.batch import BatchReport
+    >>> empty = BatchReport("x", Path("out"), Path("out/none.jsonl"), None,
+    ...                     0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1)
+    >>> "f2p-counts" in report_html(empty), "<img" in report_html(empty)
+    (True, False)
+    """
     folder = Path(report.out_dir)
     counts = [
         ("total", report.total),
