@@ -307,7 +307,9 @@ def test_rich_keeps_cjk_and_devanagari_whole_and_aligned() -> None:
         out = Console(record=True, width=width, file=io.StringIO())
         out.print(prompt)
         lines = out.export_text().splitlines()
-        # Every line fills the panel exactly: wide characters are counted as two cells.
+        # Every line fills the panel exactly, as rich measures cells: CJK counts two cells.
+        # (Devanagari's spacing vowel signs count none in rich 15's table, and one in tmux's:
+        # there a line with them overflows by their number. That is rich's measure, not ours.)
         assert {cell_len(line) for line in lines} == {width}
         # Nothing is cut off with an ellipsis: folded lines put together give the whole text.
         joined = "".join(line.strip("│ ") for line in lines)
