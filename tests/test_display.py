@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -90,7 +91,11 @@ def test_html_palette_swatches() -> None:
 
 def test_html_text_elements_carry_lang_and_dir() -> None:
     tree = parse(html_render(POSTER))
-    spans = [attrs for tag, attrs in tree.tags if tag == "span" and attrs.get("dir") == "auto"]
+    # The text table's cells (the part rows above it carry dir="auto" too, without a language).
+    table = html_render(POSTER).split('class="f2p-text"', 1)[1].split("</table>", 1)[0]
+    in_table = Tree()
+    in_table.feed(table)
+    spans = [attrs for tag, attrs in in_table.tags if tag == "span" and attrs.get("dir") == "auto"]
     assert spans == [{"lang": "ja", "dir": "auto"}, {"lang": "ar", "dir": "auto"}, {"dir": "auto"}]
     markup = html_render(POSTER)
     assert '<span lang="ja" dir="auto">東京へようこそ</span>' in markup
@@ -197,3 +202,118 @@ def test_rich_shows_lint_advice() -> None:
     out = console()
     out.print(scene("x").camera(iso=50).compile())
     assert "F2P402 $.camera.ISO ISO 50 is outside the usual 100-6400" in out.export_text()
+
+
+# -- notebooks: readable rows, folded JSON, the builder, wide scripts -------------------------
+RICH = (
+    scene("a tea house at dusk")
+    .subject(subject("a ceramic teapot", type="product", position="foreground"))
+    .style("ink wash")
+    .lighting("lantern glow from the left")
+    .camera(angle="eye level", lens_mm=50, f_number="f/2.8")
+    .effects("film grain", "soft vignette")
+    .compile()
+)
+
+
+def rows_of(markup: str) -> dict[str, str]:
+    """The part rows' labels and their text, as a reader sees them (tags removed)."""
+    table = markup.split('class="f2p-parts"', 1)[1].split("</table>", 1)[0]
+    shown: dict[str, str] = {}
+    for row in table.split("<tr")[1:]:
+        tree = Tree()
+        tree.feed("<tr" + row.split("</tr>", 1)[0] + "</tr>")
+        label, *rest = [t for t in tree.text if t.strip()]
+        shown[label] = " ".join(t.strip() for t in rest)
+    return shown
+
+
+def test_html_shows_the_parts_as_readable_rows() -> None:
+    markup = html_render(RICH)
+    parse(markup)
+    assert rows_of(markup) == {
+        "scene": "a tea house at dusk",
+        "subjects[0]": "type product description a ceramic teapot position foreground",
+        "style": "ink wash",
+        "lighting": "lantern glow from the left",
+        "camera": "angle eye level lens-mm 50 f-number f/2.8",
+        "effects": "film grain, soft vignette",
+    }
+
+
+def test_html_json_is_folded_and_the_view_sets_no_colours_of_its_own() -> None:
+    markup = html_render(RICH)
+    tree = parse(markup)
+    names = [tag for tag, _ in tree.tags]
+    assert names.index("details") < names.index("summary") < names.index("pre")
+    details = next(attrs for tag, attrs in tree.tags if tag == "details")
+    assert details.get("open") is None  # folded until clicked
+    # Theme-neutral: no foreground or page background is set, so a dark theme stays readable.
+    styles = " ".join(attrs.get("style") or "" for _, attrs in tree.tags)
+    assert re.search(r"(^|[;\s\"])color:", styles) is None
+    assert "background:#" not in styles.replace("background:#1A1A1A", "")  # only swatches
+
+
+def test_html_part_rows_escape_the_prompt() -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    markup = html_render(scene("x").lighting(evil).camera(angle=evil).compile())
+    assert "<img" not in markup
+    assert rows_of(markup)["lighting"] == evil
+    assert rows_of(markup)["camera"] == f"angle {evil}"
+
+
+def test_a_builder_shows_the_compiled_prompts_view() -> None:
+    builder = scene("a tea house at dusk").style("ink wash")
+    assert builder._repr_html_() == html_render(builder.compile())
+
+
+def test_a_builder_that_does_not_compile_shows_the_error_with_its_path() -> None:
+    from flux2prompt import PromptBuilder
+
+    markup = PromptBuilder()._repr_html_()  # nothing set yet: the empty prompt is invalid
+    tree = parse(markup)
+    assert "f2p-error" in markup
+    rows = markup.split('class="f2p-issues"', 1)[1]
+    assert "<code>$</code>" in rows
+    assert "the prompt is empty; add at least a scene" in " ".join(tree.text)
+
+
+def test_the_error_view_escapes_paths_and_messages() -> None:
+    from flux2prompt._display import html_render_error
+    from flux2prompt._errors import PromptValidationError, ValidationIssue
+
+    evil = "<script>alert(1)</script>"
+    error = PromptValidationError([ValidationIssue(f"$.{evil}", evil)], "flux2")
+    markup = html_render_error(error)
+    tree = parse(markup)
+    assert "<script" not in markup
+    assert all(tag != "script" for tag, _ in tree.tags)
+    assert f"$.{evil}" in tree.text
+    assert "<script" not in html_render_error(ValueError(evil))
+
+
+def test_rich_keeps_cjk_and_devanagari_whole_and_aligned() -> None:
+    from rich.cells import cell_len
+
+    poem = "東京へようこそ、いらっしゃいませ"
+    hindi = "नमस्ते दुनिया स्वागत है"
+    prompt = (
+        scene("港の夜明け、静かな海と灯台のある風景")
+        .text(poem, language="ja", placement="top centre")
+        .text(hindi, language="hi")
+        .compile()
+    )
+    for width in (50, 80, 120):
+        out = Console(record=True, width=width, file=io.StringIO())
+        out.print(prompt)
+        lines = out.export_text().splitlines()
+        # Every line fills the panel exactly, as rich measures cells: CJK counts two cells.
+        # (Devanagari's spacing vowel signs count none in rich 15's table, and one in tmux's:
+        # there a line with them overflows by their number. That is rich's measure, not ours.)
+        assert {cell_len(line) for line in lines} == {width}
+        # Nothing is cut off with an ellipsis: folded lines put together give the whole text.
+        joined = "".join(line.strip("│ ") for line in lines)
+        assert "…" not in joined
+        assert poem in joined.replace(" ", "") or poem in joined
+        # Devanagari wraps only between words: each word is whole on some line.
+        assert all(any(word in line for line in lines) for word in hindi.split())

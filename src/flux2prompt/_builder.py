@@ -512,6 +512,22 @@ class PromptBuilder:
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
         return attach_compiled(prompt, wire=compile_json(prompt, profile))
 
+    def _repr_html_(self) -> str:
+        """The notebook view: the compiled prompt's, or the compile error with its paths.
+
+        >>> "f2p-parts" in scene("dunes").style("photorealistic")._repr_html_()
+        True
+        """
+        from flux2prompt._display import html_render, html_render_error
+
+        # A notebook shows a builder while it is being composed, often half-done: the error is
+        # the view then, never a traceback in place of the cell's output.
+        try:
+            prompt = self.compile()
+        except PromptError as exc:
+            return html_render_error(exc)
+        return html_render(prompt)
+
     def __repr__(self) -> str:
         set_parts = [
             name.lstrip("_")

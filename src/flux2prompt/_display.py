@@ -1,9 +1,14 @@
 """Showing a prompt to people who would rather look than read: notebooks and terminals.
 
-In a notebook, :meth:`Prompt._repr_html_ <flux2prompt.Prompt._repr_html_>` shows the palette as
-colour swatches, the text elements with their language, placement and colour, any lint advice,
-the pretty JSON and the fingerprint (:func:`html_render`). In a terminal, ``rich.print(prompt)``
-shows the same in a panel (:func:`rich_render`).
+In a notebook, :meth:`Prompt._repr_html_ <flux2prompt.Prompt._repr_html_>` shows the parts of
+the prompt as readable rows (scene, subjects, style, lighting, camera...), the palette as colour
+swatches, the text elements with their language, placement and colour, any lint advice, the
+pretty JSON (folded) and the fingerprint (:func:`html_render`); a builder that does not compile
+shows its error with the path of each problem (:func:`html_render_error`). In a terminal,
+``rich.print(prompt)`` shows the same in a panel (:func:`rich_render`).
+
+The HTML sets no text or background colour of its own: it inherits the notebook's theme, light
+or dark, and draws its lines in translucent ``currentColor``.
 
 Everything that comes from the prompt is escaped: in HTML with :func:`html.escape`, in rich by
 wrapping it in :class:`rich.text.Text`, which never reads markup.
@@ -20,6 +25,7 @@ import html
 from collections.abc import Iterator, Sequence
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.panel import Panel
@@ -27,10 +33,11 @@ from rich.table import Table
 from rich.text import Text
 
 from flux2prompt._color import css_name_to_hex, is_hex
+from flux2prompt._errors import PromptValidationError
 from flux2prompt._lint import LintWarning, lint
-from flux2prompt._model import Prompt, TextElement
+from flux2prompt._model import Camera, Prompt, Subject, TextElement
 
-__all__ = ["html_render", "rich_render"]
+__all__ = ["html_render", "html_render_error", "rich_render"]
 
 
 def _resolved(color: str) -> str | None:
@@ -66,6 +73,9 @@ _BOX = (
 )
 _LABEL = "font-weight:600;padding-right:.6em;white-space:nowrap;vertical-align:top"
 _CELL = "padding:.15em .6em;text-align:left;vertical-align:top"
+_TABLE = "border-collapse:collapse;margin:.3em 0"
+# Translucent currentColor reads on a light and a dark notebook theme alike.
+_RULE = "border:1px solid color-mix(in srgb,currentColor 25%,transparent);border-radius:4px"
 
 
 def _e(value: object) -> str:
@@ -85,6 +95,50 @@ def _html_swatch(color: str) -> str:
         f'<span class="f2p-swatch" title="{_e(paint)}" style="margin:0 .8em .2em 0;'
         f'white-space:nowrap"><span style="{_BOX};background:{_e(paint)}"></span>'
         f"<code>{_e(color)}</code></span>"
+    )
+
+
+# The parts shown as rows, in the order FLUX.2 weighs them; subjects and camera get their own.
+_PLAIN_PARTS = ("scene", "style", "lighting", "mood", "background", "composition")
+
+
+def _fields(node: Subject | Camera) -> list[tuple[str, str]]:
+    """A node's set fields as (wire name, shown value); colours are left to the palette rows."""
+    shown: list[tuple[str, str]] = []
+    for key, value in node.model_dump(by_alias=True, exclude_none=True).items():
+        if key in ("color_palette", "colors"):
+            continue
+        shown.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return shown
+
+
+def _part_rows(prompt: Prompt) -> list[tuple[str, list[tuple[str, str]] | str]]:
+    """Every part with a value: a plain text, or (for subjects and camera) named fields."""
+    rows: list[tuple[str, list[tuple[str, str]] | str]] = []
+    for name in _PLAIN_PARTS[:1]:
+        value = getattr(prompt, name)
+        if value:
+            rows.append((name, value))
+    for i, item in enumerate(prompt.subjects or ()):
+        rows.append((f"subjects[{i}]", _fields(item)))
+    for name in _PLAIN_PARTS[1:]:
+        value = getattr(prompt, name)
+        if value:
+            rows.append((name, value))
+    if prompt.camera is not None:
+        rows.append(("camera", _fields(prompt.camera)))
+    if prompt.effects:
+        rows.append(("effects", ", ".join(prompt.effects)))
+    return rows
+
+
+def _html_part_value(value: list[tuple[str, str]] | str) -> str:
+    if isinstance(value, str):
+        return f'<span dir="auto">{_e(value)}</span>'
+    return "".join(
+        f'<span style="margin-right:.9em;white-space:nowrap"><span style="opacity:.65">'
+        f'{_e(key)}</span> <span dir="auto">{_e(text)}</span></span> '
+        for key, text in value
     )
 
 
@@ -116,8 +170,14 @@ def html_render(prompt: Prompt) -> str:
         '<div class="f2p-header" style="margin-bottom:.4em"><strong>FLUX.2 prompt</strong> '
         f'<code class="f2p-fingerprint" style="opacity:.7">{_e(prompt.fingerprint)}</code></div>',
     ]
-    if prompt.scene:
-        out.append(f'<div class="f2p-scene" style="margin-bottom:.4em">{_e(prompt.scene)}</div>')
+    parts = _part_rows(prompt)
+    if parts:
+        rows = "".join(
+            f'<tr class="f2p-{_e(label.partition("[")[0])}"><td style="{_LABEL}">{_e(label)}</td>'
+            f'<td style="{_CELL}">{_html_part_value(value)}</td></tr>'
+            for label, value in parts
+        )
+        out.append(f'<table class="f2p-parts" style="{_TABLE}">{rows}</table>')
     palettes = _palette_rows(prompt)
     if palettes:
         out.append('<table class="f2p-palette" style="border-collapse:collapse;margin:.3em 0">')
@@ -143,10 +203,48 @@ def html_render(prompt: Prompt) -> str:
             for w in warnings
         )
         out.append(f'<ul class="f2p-lint" style="margin:.3em 0;padding-left:1.2em">{items}</ul>')
+    # Folded: the rows above say the same, and a long JSON would push the next cell away.
     out.append(
-        '<pre class="f2p-json" style="margin:.3em 0;padding:.5em;overflow-x:auto">'
-        f"{_e(prompt.to_json(pretty=True))}</pre>"
+        '<details class="f2p-json" style="margin:.3em 0"><summary style="cursor:pointer">JSON'
+        f'</summary><pre style="margin:.3em 0;padding:.5em;overflow-x:auto;{_RULE}">'
+        f"{_e(prompt.to_json(pretty=True))}</pre></details>"
     )
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def html_render_error(error: Exception) -> str:
+    """A builder that does not compile, as HTML: the message and, for a validation error, one
+    row per problem with its JSON path. Everything is escaped.
+
+    >>> from flux2prompt import scene
+    >>> from flux2prompt._errors import PromptError
+    >>> try:
+    ...     scene("x").compile(profile="cloudflare")
+    ... except PromptError as exc:
+    ...     out = html_render_error(exc)
+    >>> "<code>$</code>" in out, "f2p-error" in out
+    (True, True)
+    """
+    out = [
+        '<div class="flux2prompt f2p-error" style="font-family:system-ui,sans-serif;'
+        'line-height:1.45">',
+        "<div><strong>FLUX.2 prompt</strong> "
+        '<span style="opacity:.7">does not compile</span></div>',
+    ]
+    if isinstance(error, PromptValidationError):
+        out.append(
+            f'<div style="margin:.3em 0">profile <code>{_e(error.profile)}</code>: '
+            f"{len(error.issues)} problem{'s' if len(error.issues) != 1 else ''}</div>"
+        )
+        rows = "".join(
+            f'<tr><td style="{_CELL}"><code>{_e(issue.path)}</code></td>'
+            f'<td style="{_CELL}">{_e(issue.message)}</td></tr>'
+            for issue in error.issues
+        )
+        out.append(f'<table class="f2p-issues" style="{_TABLE}">{rows}</table>')
+    else:
+        out.append(f'<pre style="margin:.3em 0;white-space:pre-wrap">{_e(error)}</pre>')
     out.append("</div>")
     return "\n".join(out)
 
@@ -166,18 +264,27 @@ def _rich_swatches(colors: Sequence[str]) -> Text:
 
 def _rich_text_table(elements: Sequence[TextElement]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    for name in ("text", "language", "font", "size", "placement", "color"):
-        table.add_column(name)
+    # The text itself is what the table is for: it keeps its width (up to 20 cells) and folds
+    # rather than being cut to "東京…". Columns no element uses are left out, so the rest fit
+    # a narrow terminal without squeezing the text.
+    longest = max(cell_len(element.content) for element in elements)
+    table.add_column("text", min_width=min(longest, 20), overflow="fold")
+    columns = [
+        name
+        for name in ("language", "font", "size", "placement", "color")
+        if any(getattr(element, name) for element in elements)
+    ]
+    for name in columns:
+        table.add_column(name, overflow="fold", min_width=min(len(name), 8))
     for element in elements:
-        color = _rich_swatches((element.color,)) if element.color else Text("")
-        table.add_row(
-            Text(element.content),
-            Text(element.language or ""),
-            Text(element.font or ""),
-            Text(element.size or ""),
-            Text(element.placement or ""),
-            color,
-        )
+        cells: list[Text] = [Text(element.content)]
+        for name in columns:
+            value = getattr(element, name)
+            if name == "color":
+                cells.append(_rich_swatches((value,)) if value else Text(""))
+            else:
+                cells.append(Text(value or ""))
+        table.add_row(*cells)
     return table
 
 
@@ -196,9 +303,18 @@ def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
     """
     summary = Table.grid(padding=(0, 1))
     summary.add_column(style="bold", no_wrap=True)
-    summary.add_column()
-    if prompt.scene:
-        summary.add_row("scene", Text(prompt.scene))
+    # Fold, never ellipsis: CJK has no spaces to wrap at, and the rest of the text must show.
+    summary.add_column(overflow="fold")
+    for label, value in _part_rows(prompt):
+        if isinstance(value, str):
+            summary.add_row(label, Text(value))
+        else:
+            line = Text()
+            for key, shown in value:
+                line.append(f"{key} ", style="dim")
+                line.append(f"{shown}  ")
+            line.rstrip()
+            summary.add_row(label, line)
     for label, colors in _palette_rows(prompt):
         summary.add_row(label, _rich_swatches(colors))
     parts: list[RenderableType] = []
@@ -215,6 +331,10 @@ def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
             advice.append(f"{w.message}\n")
         advice.rstrip()
         parts.append(advice)
-    parts.append(JSON(prompt.to_json()))
+    document = JSON(prompt.to_json())
+    # rich.json.JSON crops long lines; folded, a long CJK string stays readable to its end.
+    document.text.no_wrap = False
+    document.text.overflow = "fold"
+    parts.append(document)
     parts.append(Text(prompt.fingerprint, style="dim"))
     yield Panel(Group(*parts), title="FLUX.2 prompt", title_align="left", box=box.ROUNDED)

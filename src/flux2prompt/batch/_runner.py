@@ -57,8 +57,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -225,6 +227,17 @@ class BatchReport:
     def exit_code(self) -> int:
         """0 when every item is finished, else 1."""
         return 0 if self.ok else 1
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the counts and a grid of the images' thumbnails.
+
+        >>> "f2p-counts" in BatchReport("x", Path("out"), Path("out/m.jsonl"), None,
+        ...                             0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1)._repr_html_()
+        True
+        """
+        from flux2prompt.batch._notebook import report_html
+
+        return report_html(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -966,6 +979,10 @@ def run_batch(
     With ``emulator=True`` (or an :class:`~flux2prompt.emulator.EmulatorConfig`) the batch runs
     against a local Workers AI emulator started for the occasion: no account, no cost.
 
+    Inside a running event loop (a notebook cell) the batch runs on a loop of its own in a
+    worker thread, and this call still returns the report; ``await BatchRunner(job, out).run()``
+    is the form that leaves the caller's loop free meanwhile.
+
     Example:
         >>> report = run_batch("job.toml", "out", emulator=True)  # doctest: +SKIP
         >>> report.gallery  # doctest: +SKIP
@@ -973,4 +990,43 @@ def run_batch(
     """
     if not isinstance(job, BatchJob):
         job = load_job(job)
-    return asyncio.run(BatchRunner(job, out_dir, emulator=emulator, **options).run())
+    runner = BatchRunner(job, out_dir, emulator=emulator, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(runner.run())
+    # A loop already runs in this thread (a Jupyter cell, an async test): asyncio.run() would
+    # refuse, and blocking this loop on its own work would deadlock. The batch gets a loop of
+    # its own in a worker thread; the caller waits, as it asked to, and can `await
+    # BatchRunner(...).run()` instead to keep its loop free.
+    return _run_in_worker_thread(runner)
+
+
+def _run_in_worker_thread(runner: BatchRunner) -> BatchReport:
+    """``runner.run()`` on a new loop in a worker thread; an interrupt of the waiting thread
+    (a notebook's stop button) cancels the batch there and waits for it to stop."""
+    started = threading.Event()
+    batch: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> BatchReport:
+        task = asyncio.current_task()
+        assert task is not None
+        batch.append((asyncio.get_running_loop(), task))
+        started.set()
+        return await runner.run()
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flux2prompt-batch") as pool:
+        future = pool.submit(asyncio.run, main())
+        try:
+            return future.result()
+        except BaseException:
+            # KeyboardInterrupt lands here, in the waiting thread, not in the batch's: without
+            # this the batch would go on sending (and the pool's exit would wait for all of it).
+            # Cancelled, it stops like a crash would: what is written and recorded is kept,
+            # and the next run resumes from there.
+            if not future.done() and started.wait(5):
+                loop, task = batch[0]
+                loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(BaseException):
+                future.result()
+            raise

@@ -79,6 +79,8 @@ class ImageJob:
     steps: int | None
     guidance: float | None
     input_sizes: tuple[tuple[int, int], ...]
+    #: The reference images' bytes, in field order, for the placeholder to draw.
+    inputs: tuple[bytes, ...] = ()
 
 
 def _bad_input(detail: str) -> ApiError:
@@ -283,4 +285,5 @@ def validate_form(
         steps=steps,
         guidance=guidance,
         input_sizes=sizes,
+        inputs=tuple(part.data for part in sorted(images, key=lambda part: part.name)),
     )

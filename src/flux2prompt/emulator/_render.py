@@ -5,6 +5,14 @@ subject and the text elements below; a plain-text prompt shows its first words. 
 colour comes from a hash of prompt and seed. Identical inputs give identical bytes, and the last
 rendered images are cached so that a benchmark measures the client, not the JPEG encoder.
 
+Text is drawn with an installed font whose character map covers it (:func:`face_for`): Noto Sans
+and DejaVu Sans for Latin, Greek and Cyrillic, the Noto font of the text's script otherwise
+(Debian's ``fonts-noto-core`` and ``fonts-noto-cjk``), shaped with libraqm where Pillow has it,
+so Arabic joins and runs right to left and Devanagari's conjuncts form. Text that no installed
+font covers falls back to Pillow's own font, with one logged note per script. The fonts used are
+recorded in the image (:data:`FONT_METADATA_KEY`) and returned by :func:`rendered_fonts`,
+because the same prompt draws differently on machines with different fonts.
+
 Example:
     >>> data = render_image('{"scene": "a lighthouse"}', 1, 320, 256, "png")
     >>> data[:4] == b"\\x89PNG"
@@ -20,16 +28,37 @@ import functools
 import hashlib
 import io
 import json
+import logging
+import os
 import re
 import threading
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 
 from flux2prompt.emulator._config import ImageFormat
 
-__all__ = ["render_base64", "render_image"]
+__all__ = [
+    "FONTS_HEADER",
+    "FONT_METADATA_KEY",
+    "PILLOW_DEFAULT_FONT",
+    "face_for",
+    "render_base64",
+    "render_image",
+    "rendered_fonts",
+]
+
+#: The key of the fonts used, in a PNG's text chunk and as the EXIF ImageDescription of a JPEG
+#: or WebP: ``"flux2prompt-fonts=NotoSans-Regular,NotoSansCJK-Regular"``.
+FONT_METADATA_KEY = "flux2prompt-fonts"
+#: The response header in which the emulator names the fonts of the image it answers with.
+FONTS_HEADER = "x-flux2prompt-fonts"
+#: The name recorded for Pillow's built-in font, used when no installed font covers the text.
+PILLOW_DEFAULT_FONT = "pillow-default"
+logger = logging.getLogger("flux2prompt.emulator")
 
 _RGB = tuple[int, int, int]
 _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -43,64 +72,146 @@ _lock = threading.Lock()
 
 
 def render_image(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...] = (),
 ) -> bytes:
-    """Return the encoded placeholder image for these inputs (cached, deterministic)."""
+    """Return the encoded placeholder image for these inputs (cached, deterministic).
+
+    ``references`` are the request's input images (encoded files): each is drawn as a
+    thumbnail along the bottom edge, so a test can see which references a request carried.
+    """
     with _lock:
-        return _render_cached(prompt, seed, width, height, image_format)
+        return _render_cached(prompt, seed, width, height, image_format, references)
 
 
 def render_base64(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...] = (),
 ) -> str:
     """Return :func:`render_image` encoded as base64 text, as it travels in the JSON envelope."""
     with _lock:
-        return _base64_cached(prompt, seed, width, height, image_format)
+        return _base64_cached(prompt, seed, width, height, image_format, references)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _base64_cached(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...],
 ) -> str:
-    data = _render_cached(prompt, seed, width, height, image_format)
+    data = _render_cached(prompt, seed, width, height, image_format, references)
     return base64.b64encode(data).decode("ascii")
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _render_cached(
-    prompt: str, seed: int, width: int, height: int, image_format: ImageFormat
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    image_format: ImageFormat,
+    references: tuple[bytes, ...],
 ) -> bytes:
     image = Image.new("RGB", (width, height), _background(prompt, seed))
-    overlay = _overlay(prompt, width, height)
+    overlay, fonts = _overlay(prompt, width, height)
     image.paste(overlay, mask=overlay)
+    _draw_references(image, references)
     draw = ImageDraw.Draw(image)
-    small = _font(max(10, height // 48))
     footer = f"seed {seed} | {width}x{height} | flux2prompt emulator"
+    small = _font_for(footer, max(10, height // 48))
     _label(draw, (width - 8, height - 8), footer, small, anchor="rb")
+    return _encode(image, image_format, _font_names((*fonts, _font_name(footer))))
+
+
+# -- reference images ---------------------------------------------------------------------------
+_REFERENCE_BORDER = (245, 245, 245)
+
+
+def _draw_references(image: Image.Image, references: tuple[bytes, ...]) -> None:
+    """Each reference as a framed thumbnail along the bottom-left edge, in request order."""
+    width, height = image.size
+    side = max(16, height * 11 // 100)
+    x, y = 8, height - side - 8
+    for data in references[:4]:
+        try:
+            with Image.open(io.BytesIO(data)) as reference:
+                reference.draft("RGB", (side, side))
+                thumb = reference.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            # The request was accepted without decoding its images; one Pillow cannot read
+            # shows as a crossed box, still telling that a reference was sent.
+            thumb = Image.new("RGB", (side, side), (90, 90, 90))
+            cross = ImageDraw.Draw(thumb)
+            cross.line((0, 0, side, side), fill=_REFERENCE_BORDER, width=2)
+            cross.line((0, side, side, 0), fill=_REFERENCE_BORDER, width=2)
+        thumb.thumbnail((side, side))
+        frame = ImageDraw.Draw(image)
+        top = y + (side - thumb.height)
+        frame.rectangle((x - 2, top - 2, x + thumb.width + 1, y + side + 1), fill=_REFERENCE_BORDER)
+        image.paste(thumb, (x, top))
+        x += thumb.width + 10
+        if x + side > width // 2:
+            break  # the footer's label takes the right half
+
+
+def _encode(image: Image.Image, image_format: ImageFormat, fonts: str) -> bytes:
+    # The fonts travel in the file, so that two placeholders of one prompt drawn with different
+    # fonts differ in their bytes (and sha256) even where the pixels happen to agree.
+    note = f"{FONT_METADATA_KEY}={fonts}"
     buffer = io.BytesIO()
-    if image_format == "jpeg":
-        image.save(buffer, "JPEG", quality=85)
-    elif image_format == "png":
+    if image_format == "png":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text(FONT_METADATA_KEY, fonts)
         # Level 1: flat colours compress well anyway, and speed matters more than bytes here.
-        image.save(buffer, "PNG", compress_level=1)
+        image.save(buffer, "PNG", compress_level=1, pnginfo=info)
+        return buffer.getvalue()
+    exif = Image.Exif()
+    exif[0x010E] = note  # ImageDescription
+    if image_format == "jpeg":
+        image.save(buffer, "JPEG", quality=85, exif=exif.tobytes())
     else:
-        image.save(buffer, "WEBP", quality=80, method=0)
+        image.save(buffer, "WEBP", quality=80, method=0, exif=exif.tobytes())
     return buffer.getvalue()
+
+
+def rendered_fonts(prompt: str, width: int, height: int) -> tuple[str, ...]:
+    """The fonts a placeholder of ``prompt`` is drawn with, as recorded in its metadata.
+
+    >>> rendered_fonts('{"scene": "a lighthouse"}', 320, 256)[0] != ""
+    True
+    """
+    with _lock:
+        _, fonts = _overlay(prompt, width, height)
+    return tuple(sorted({*fonts, _font_name("seed 0 | flux2prompt emulator")}))
 
 
 # Drawing text costs more than encoding, and requests without a seed each get a new one, so the
 # seed-independent part (stripes and labels, on transparency) is cached on its own. Few entries:
 # a 1920x1920 RGBA overlay weighs 15 MB.
 @functools.lru_cache(maxsize=4)
-def _overlay(prompt: str, width: int, height: int) -> Image.Image:
+def _overlay(prompt: str, width: int, height: int) -> tuple[Image.Image, tuple[str, ...]]:
     overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     document = _json_object(prompt)
     if document is not None:
-        _draw_document(draw, document, width, height)
+        texts = _draw_document(draw, document, width, height)
     else:
-        _draw_plain(draw, prompt, width, height)
-    return overlay
+        texts = _draw_plain(draw, prompt, width, height)
+    _note_uncovered(texts)
+    return overlay, tuple(sorted({_font_name(text) for text in texts}))
 
 
 def _background(prompt: str, seed: int) -> _RGB:
@@ -109,9 +220,163 @@ def _background(prompt: str, seed: int) -> _RGB:
     return (48 + digest[0] * 160 // 255, 48 + digest[1] * 160 // 255, 48 + digest[2] * 160 // 255)
 
 
-@functools.lru_cache(maxsize=16)
-def _font(size: int) -> _Font:
-    return ImageFont.load_default(size=size)
+# -- fonts ------------------------------------------------------------------------------------
+# Where fonts are looked for: $FLUX2PROMPT_FONT_DIRS first (os.pathsep-separated), then the
+# usual places on Linux and macOS. Only regular sans faces are candidates: a placeholder wants
+# one plain look, and scanning every weight of every family would cost seconds per process.
+_SYSTEM_FONT_DIRS = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.local/share/fonts",
+    "~/.fonts",
+    "/Library/Fonts",
+    "/System/Library/Fonts",
+)
+_LATIN_FACES = ("NotoSans-Regular", "DejaVuSans")
+_FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+# Scripts whose Noto font is named after something else than the script itself.
+_SCRIPT_FACES = {
+    "CJK": "NotoSansCJK",
+    "HIRAGANA": "NotoSansCJK",
+    "KATAKANA": "NotoSansCJK",
+    "HANGUL": "NotoSansCJK",
+    "BOPOMOFO": "NotoSansCJK",
+    "IDEOGRAPHIC": "NotoSansCJK",
+    "FULLWIDTH": "NotoSansCJK",
+    "HALFWIDTH": "NotoSansCJK",
+}
+_noted: set[str] = set()
+
+
+def _font_dirs() -> list[Path]:
+    extra = [d for d in os.environ.get("FLUX2PROMPT_FONT_DIRS", "").split(os.pathsep) if d]
+    return [Path(d).expanduser() for d in (*extra, *_SYSTEM_FONT_DIRS)]
+
+
+@functools.lru_cache(maxsize=1)
+def _font_files() -> dict[str, Path]:
+    """Regular sans faces found, by file stem; the first directory that has a stem wins."""
+    found: dict[str, Path] = {}
+    for folder in _font_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            stem = path.stem
+            if path.suffix.lower() not in _FONT_SUFFIXES or stem in found:
+                continue
+            if stem in _LATIN_FACES or (stem.startswith("NotoSans") and stem.endswith("-Regular")):
+                found[stem] = path
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _coverage(path: Path) -> frozenset[int]:
+    """The code points the font's character map has a glyph for (empty if unreadable)."""
+    try:
+        from fontTools.ttLib import TTFont
+    except ImportError:
+        # Without fontTools no font can be checked, so none is used; say why, once.
+        if "fontTools" not in _noted:
+            _noted.add("fontTools")
+            logger.warning(
+                "fontTools is not installed (pip install 'flux2-prompt[emulator]'); "
+                "placeholders draw text with Pillow's own font"
+            )
+        return frozenset()
+    try:
+        with TTFont(path, fontNumber=0, lazy=True) as face:
+            return frozenset(face.getBestCmap() or ())
+    except Exception:  # a broken or unsupported font file is simply not a candidate
+        return frozenset()
+
+
+def _script(char: str) -> str:
+    """The first word of the character's Unicode name: LATIN, ARABIC, DEVANAGARI, CJK..."""
+    return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+
+
+def _needed(text: str) -> set[int]:
+    # Spaces and controls need no glyph; marks and letters do.
+    return {ord(ch) for ch in text if not ch.isspace() and unicodedata.category(ch)[0] != "C"}
+
+
+def _candidates(text: str) -> list[str]:
+    """Font stems to try for ``text``: those named after its scripts, then the Latin faces."""
+    files = _font_files()
+    scripts = {_script(ch) for ch in text if ord(ch) > 0x7F and not ch.isspace()}
+    named: list[str] = []
+    for script in sorted(scripts):
+        spelled = "".join(word.title() for word in script.split("-"))
+        prefix = _SCRIPT_FACES.get(script, "NotoSans" + spelled)
+        named += [stem for stem in files if stem.startswith(prefix) and stem not in named]
+    return [*named, *(stem for stem in _LATIN_FACES if stem in files)]
+
+
+@functools.lru_cache(maxsize=512)
+def face_for(text: str) -> Path | None:
+    """The installed font file that covers every character of ``text`` (or else the most of
+    them); ``None`` when none covers any, and Pillow's own font draws it.
+
+    >>> face_for("") is None or face_for("").suffix in (".ttf", ".otf", ".ttc")
+    True
+    """
+    needed = _needed(text)
+    best: tuple[int, Path] | None = None
+    for stem in _candidates(text):
+        path = _font_files()[stem]
+        covered = len(needed & _coverage(path))
+        if covered == len(needed):
+            return path
+        if covered and (best is None or covered > best[0]):
+            best = (covered, path)
+    return best[1] if best is not None else None
+
+
+def _uncovered_scripts(text: str) -> set[str]:
+    """The scripts of the characters of ``text`` that its font has no glyph for."""
+    path = face_for(text)
+    # Pillow's own font (Aileron) has ASCII; nothing else can be counted on there.
+    covered = _coverage(path) if path is not None else frozenset(range(0x80))
+    return {_script(chr(c)) for c in _needed(text) - covered}
+
+
+def _note_uncovered(texts: Iterable[str]) -> None:
+    # One note per render that meets a new script, never one per label or per request.
+    missing = sorted(set().union(*map(_uncovered_scripts, texts)) - _noted)
+    if missing:
+        _noted.update(missing)
+        logger.warning(
+            "no installed font covers %s text; placeholders draw it as missing-glyph boxes "
+            "(install fonts-noto-core and fonts-noto-cjk, or set FLUX2PROMPT_FONT_DIRS)",
+            ", ".join(missing),
+        )
+
+
+def _font_name(text: str) -> str:
+    path = face_for(text)
+    return PILLOW_DEFAULT_FONT if path is None else path.stem
+
+
+def _font_names(names: Iterable[str]) -> str:
+    return ",".join(sorted(set(names)))
+
+
+@functools.lru_cache(maxsize=64)
+def _face(path: Path | None, size: int) -> _Font:
+    if path is None:
+        return ImageFont.load_default(size=size)
+    # libraqm (in Pillow's wheels) shapes: Arabic joins and runs right to left, Indic conjuncts
+    # form. Without it Pillow's basic layout still draws every glyph, unshaped.
+    engine = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
+    try:
+        return ImageFont.truetype(str(path), size=size, layout_engine=engine)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def _font_for(text: str, size: int) -> _Font:
+    """The font to draw ``text`` at ``size`` pixels with."""
+    return _face(face_for(text), size)
 
 
 def _json_object(prompt: str) -> dict[str, Any] | None:
@@ -225,7 +490,8 @@ def _label(
 
 def _draw_document(
     draw: ImageDraw.ImageDraw, document: dict[str, Any], width: int, height: int
-) -> None:
+) -> list[str]:
+    """Draw the document's stripes and labels; return the texts drawn (for their fonts)."""
     band_top, band_bottom = height * 18 // 100, height * 88 // 100
     palette = _palette(document)
     for index, colour in enumerate(palette):
@@ -233,35 +499,44 @@ def _draw_document(
         right = (index + 1) * width // len(palette)
         draw.rectangle((left, band_top, right - 1, band_bottom), fill=colour)
 
-    big = _font(max(12, height // 22))
-    medium = _font(max(11, height // 30))
+    big_size, medium_size = max(12, height // 22), max(11, height // 30)
     margin = width * 4 // 100
+    drawn: list[str] = []
     scene = _scalar_text(document.get("scene"))
     if scene:
+        big = _font_for(scene, big_size)
         lines = _wrap(scene, big, width - 2 * margin, max_lines=2)
         line_height = (band_top - 8) / max(1, len(lines))
         for row, line in enumerate(lines):
             _label(draw, (width / 2, 4 + line_height * (row + 0.5)), line, big)
+        drawn.append(scene)
 
     labels = list(_subject_labels(document))[:8]
     for index, label in enumerate(labels):
+        medium = _font_for(label, medium_size)
         column_width = width / len(labels)
         x = column_width * (index + 0.5)
         y = band_top + (band_bottom - band_top) * (0.3 if index % 2 == 0 else 0.42)
         _label(draw, (x, y), _fit(label, medium, column_width - 12), medium)
+        drawn.append(label)
 
     texts = list(_text_contents(document))[:4]
     for index, content in enumerate(texts):
+        quoted = f'"{content}"'  # the quotes need glyphs too: a script's font may lack them
+        medium = _font_for(quoted, medium_size)
         y = band_top + (band_bottom - band_top) * (0.62 + 0.1 * index)
-        _label(draw, (width / 2, y), _fit(f'"{content}"', medium, width - 2 * margin), medium)
+        _label(draw, (width / 2, y), _fit(quoted, medium, width - 2 * margin), medium)
+        drawn.append(quoted)
+    return drawn
 
 
-def _draw_plain(draw: ImageDraw.ImageDraw, prompt: str, width: int, height: int) -> None:
+def _draw_plain(draw: ImageDraw.ImageDraw, prompt: str, width: int, height: int) -> list[str]:
     words = prompt.split()
     text = " ".join(words[:_PLAIN_WORDS]) + (" ..." if len(words) > _PLAIN_WORDS else "")
-    font = _font(max(12, height // 18))
+    font = _font_for(text, max(12, height // 18))
     lines = _wrap(text, font, width * 0.9, max_lines=3)
     line_height = font.size * 1.5 if isinstance(font, ImageFont.FreeTypeFont) else 16
     first = height / 2 - line_height * (len(lines) - 1) / 2
     for row, line in enumerate(lines):
         _label(draw, (width / 2, first + row * line_height), line, font)
+    return [text]

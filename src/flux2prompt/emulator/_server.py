@@ -61,7 +61,7 @@ from flux2prompt.emulator._proxied import (
     validate_proxied,
     validate_schnell,
 )
-from flux2prompt.emulator._render import render_base64, render_image
+from flux2prompt.emulator._render import FONTS_HEADER, render_base64, render_image, rendered_fonts
 
 __all__ = [
     "Emulator",
@@ -227,6 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 60  # idle keep-alive connections do not pin a thread forever
     server: _Server
+    # Headers of the answer being prepared (the placeholder's fonts); reset for each request.
+    _answer_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
 
     def setup(self) -> None:
         super().setup()
@@ -374,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else outcome)
         if plan.malformed_json:
             payload = payload[: len(payload) // 2]  # cut mid-string: never parses as JSON
-        self._send(200, payload, "application/json", sequence, route, record)
+        self._send(200, payload, "application/json", sequence, route, record, self._answer_headers)
 
     def _prepare(
         self,
@@ -387,6 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> str | bytes | ApiError:
         """The base64 image (or a proxied model's whole answer), or the refusal that the real
         handling would answer."""
+        self._answer_headers = {}
         try:
             return self._generate(route, config, plan, parts, content_type, body)
         except ApiError as error:
@@ -424,7 +427,15 @@ class _Handler(BaseHTTPRequestHandler):
             strict_fields=config.strict_fields,
         )
         seed = plan.image_seed if job.seed is None else job.seed
-        return render_base64(job.prompt, seed, job.width, job.height, config.image_format)
+        self._note_fonts(job.prompt, job.width, job.height)
+        return render_base64(
+            job.prompt, seed, job.width, job.height, config.image_format, job.inputs
+        )
+
+    def _note_fonts(self, prompt: str, width: int, height: int) -> None:
+        # The placeholder depends on the fonts installed here: the answer names them, so a
+        # client (or a cache) can tell images drawn with different fonts apart.
+        self._answer_headers = {FONTS_HEADER: ",".join(rendered_fonts(prompt, width, height))}
 
     # -- the JSON routes: flux-1-schnell, and the proxied envelope with its result URLs ----------
 
@@ -432,6 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, config: EmulatorConfig, plan: FaultPlan, content_type: str, body: bytes
     ) -> str:
         job = validate_schnell(content_type, body)
+        self._note_fonts(job.prompt, 1024, 1024)
         return render_base64(job.prompt, plan.image_seed, 1024, 1024, config.image_format)
 
     def _generate_proxied(
@@ -451,6 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
             return json.dumps(answer, separators=(",", ":")).encode()
         seed = plan.image_seed if job.seed is None else job.seed
         fmt = job.output_format or config.image_format
+        self._note_fonts(job.effective_prompt, job.width, job.height)
         data = render_image(job.effective_prompt, seed, job.width, job.height, fmt)
         emulator = self.server.emulator
         ttl = _result_ttl(self.headers.get("x-emulator-result-ttl"), emulator.result_ttl)
