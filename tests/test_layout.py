@@ -439,3 +439,19 @@ def test_the_layout_is_public_through_the_builder() -> None:
     assert isinstance(layout, Layout)
     assert layout.ids == ("barista_1", "counter_1", "sign_1")
     assert layout.depth_rank() == {"barista_1": 1, "counter_1": 0, "sign_1": 0}
+
+
+@given(st.lists(boxes(), min_size=1, max_size=5))
+def test_a_flux3_prompt_reads_back_to_its_caption_and_rows(boxes_: list[Box]) -> None:
+    from flux2prompt._layout import read_layout_prompt
+
+    ids = [f"item_{i + 1}" for i in range(len(boxes_))]
+    b = scene().caption(" ".join(f"<{item}>" for item in ids))
+    for item, box in zip(ids, boxes_, strict=True):
+        b = b.element(item, f"the {item}", box)
+    prompt = b.compile_flux3()
+    read = read_layout_prompt(prompt.text)
+    assert read is not None
+    caption, rows = read
+    assert caption == prompt.caption
+    assert rows == [(e.id, e.box.as_list(), e.desc()) for e in prompt.elements]

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "flux2_paths",
     "layout_findings",
     "position_phrase",
+    "read_layout_prompt",
     "uncited",
 ]
 
@@ -792,3 +794,42 @@ def default_position(rank: int) -> str:
     ['foreground', 'midground', 'background', 'background']
     """
     return (Position.FOREGROUND, Position.MIDGROUND, Position.BACKGROUND)[min(rank, 2)].value
+
+
+def read_layout_prompt(text: str) -> tuple[str, list[tuple[str, list[int], str]]] | None:
+    """The caption and rows of a FLUX 3 layout prompt written by :func:`element_table`, or
+    ``None`` when ``text`` is not one; the inverse of the serialiser, for readers such as the
+    emulator (which draws the boxes). Rows are ``(id, [top, left, bottom, right], desc)`` as
+    written, not checked against the grid.
+
+    >>> from flux2prompt import scene
+    >>> p = scene().caption("A <mug_1>").element("mug_1", "a mug", "centre").compile_flux3()
+    >>> read_layout_prompt(p.text)
+    ('A <mug_1>.', [('mug_1', [250, 250, 750, 750], 'a mug')])
+    >>> read_layout_prompt("a plain prompt") is None
+    True
+    """
+    caption, separator, table = text.rpartition(TABLE_SEPARATOR)
+    if not separator or not table.lstrip().startswith("["):
+        return None
+    try:
+        rows = json.loads(table)
+    except ValueError:
+        return None
+    if not isinstance(rows, list):
+        return None
+    id_key, box_key, desc_key = ROW_KEYS
+    out: list[tuple[str, list[int], str]] = []
+    for row in rows:
+        if not isinstance(row, dict):
+            return None
+        box = row.get(box_key)
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+        ):
+            return None
+        element_id, desc = row.get(id_key), row.get(desc_key)
+        out.append((str(element_id), box, desc if isinstance(desc, str) else ""))
+    return caption, out
