@@ -455,3 +455,10 @@ def test_a_flux3_prompt_reads_back_to_its_caption_and_rows(boxes_: list[Box]) ->
     caption, rows = read
     assert caption == prompt.caption
     assert rows == [(e.id, e.box.as_list(), e.desc()) for e in prompt.elements]
+
+
+def test_without_layout_removes_the_caption_and_every_element() -> None:
+    plain = CAFE.without("layout")
+    assert plain.layout() == Layout(None, ())
+    assert plain.compile().subjects is None
+    assert CAFE.layout().ids == ("barista_1", "counter_1", "sign_1")  # the original is unchanged

@@ -479,7 +479,8 @@ class PromptBuilder:
         return self._with(_extras=(*kept, (key, encoded)))
 
     def without(self, *parts: Part | str) -> PromptBuilder:
-        """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...).
+        """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...);
+        ``"layout"`` removes the caption and every placed element.
 
         >>> scene("x").mood("calm").without("mood").compile().to_json()
         '{"scene":"x"}'
@@ -489,6 +490,8 @@ class PromptBuilder:
         for part in parts:
             if part in KNOWN_KEYS:
                 changes["_palette" if part == "color_palette" else f"_{part}"] = None
+            elif part == "layout":  # the caption and every placed element
+                changes.update(_caption=None, _elements=())
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
             else:
