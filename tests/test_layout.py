@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flux2prompt import Prompt, PromptError, load, scene, subject, text
+from flux2prompt import Prompt, PromptBuilder, PromptError, load, scene, subject, text
 from flux2prompt._layout import (
     GRID,
     MIN_SIDE,
@@ -462,3 +462,54 @@ def test_without_layout_removes_the_caption_and_every_element() -> None:
     assert plain.layout() == Layout(None, ())
     assert plain.compile().subjects is None
     assert CAFE.layout().ids == ("barista_1", "counter_1", "sign_1")  # the original is unchanged
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[PromptBuilder, list[str]]:
+    """A builder with 1-6 elements, a caption citing each once, and a loop-free depth order."""
+    count = draw(st.integers(1, 6))
+    names = draw(
+        st.lists(
+            st.sampled_from(["cat", "lamp", "coffee_mug", "sign"]), min_size=count, max_size=count
+        )
+    )
+    ids = [f"{name}_{i + 1}" for i, name in enumerate(names)]
+    b = scene().caption(", ".join(f"a <{item}>" for item in ids))
+    for i, item in enumerate(ids):
+        # Only an earlier element can be stood behind, so the order never loops.
+        behind = draw(st.none() | st.sampled_from(ids[:i])) if i else None
+        if draw(st.booleans()):
+            b = b.element(item, text(item.upper()[:4], language="en"), draw(boxes()), behind=behind)
+        else:
+            b = b.element(item, f"the {item}", draw(boxes()), behind=behind, pose="still")
+    return b, ids
+
+
+@given(layouts())
+def test_any_layout_compiles_to_both_families(case: tuple[PromptBuilder, list[str]]) -> None:
+    b, ids = case
+    flux3 = b.compile_flux3()
+    assert sorted(citations(flux3.caption)) == sorted(ids)  # every id cited exactly once
+    assert [row["id"] for row in _table(flux3)] == ids
+    flux2 = b.compile()
+    texts = [e for e in b.layout().elements if e.text is not None]
+    subjects = flux2.subjects or ()
+    assert len(subjects) == len(ids) - len(texts)  # one subject per described element
+    assert len(flux2.text or ()) == len(texts)
+    assert {s.position for s in subjects} <= {"foreground", "midground", "background"}
+    for item in subjects:
+        assert position_phrase_pattern.search(item.description or "")
+    assert load(flux2.to_dict()).to_bytes() == flux2.to_bytes()
+
+
+position_phrase_pattern = re.compile(
+    r"filling the frame|in the centre|on the (left|right) side|down the centre|"
+    r"across the (top|middle|bottom)|in the (upper|middle|lower)-(left|centre|right) third"
+)
+
+
+def test_a_text_elements_bound_colour_becomes_its_text_colour_on_flux2() -> None:
+    b = scene().caption("A <sign_1>").element("sign_1", text("SALE"), "top third", colors=["#f00"])
+    (sign,) = b.compile().text or ()
+    assert sign.color == "#FF0000"
+    assert b.compile_flux3().elements[0].desc() == 'the text "SALE", in color #FF0000'

@@ -654,7 +654,11 @@ class PromptBuilder:
                 placement = (
                     f"{element.text.placement}, {where}" if element.text.placement else where
                 )
-                texts.append(element.text.model_copy(update={"placement": placement}))
+                update: dict[str, Any] = {"placement": placement}
+                hexes = [c for c in element.colors if c.startswith("#")]
+                if element.text.color is None and hexes:
+                    update["color"] = hexes[0]  # the text slot holds one colour: the first
+                texts.append(element.text.model_copy(update=update))
                 continue
             subjects.append(
                 Subject(
