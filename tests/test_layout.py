@@ -513,3 +513,16 @@ def test_a_text_elements_bound_colour_becomes_its_text_colour_on_flux2() -> None
     (sign,) = b.compile().text or ()
     assert sign.color == "#FF0000"
     assert b.compile_flux3().elements[0].desc() == 'the text "SALE", in color #FF0000'
+
+
+def test_a_repeated_citation_is_reported_on_flux3_only() -> None:
+    b = (
+        scene()
+        .caption("A <mug_1>; steam rises from the <mug_1>")
+        .element("mug_1", "a mug", "centre")
+    )
+    (warning,) = lint(b.compile_flux3())
+    assert (warning.code, warning.path) == ("F2P505", "$.caption")
+    assert "<mug_1> 2 times" in warning.message
+    assert b.compile().scene == "A mug; steam rises from the mug"
+    assert [w.code for w in lint(b)] == ["F2P504"]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 
 from flux2prompt._color import contrast_ratio, normalize_hex
 from flux2prompt._errors import PromptError
-from flux2prompt._layout import Flux3Prompt, Layout, flux2_paths, layout_findings
+from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, layout_findings
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._schema import json_path
 from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
@@ -81,6 +81,7 @@ _RULES: dict[str, tuple[str, Severity]] = {
     "F2P502": ("layout element smaller than 20 grid units a side", "warning"),
     "F2P503": ("palette on FLUX 3: its colours were moved into descriptions", "warning"),
     "F2P504": ("layout written as position prose for FLUX.2", "info"),
+    "F2P505": ("FLUX 3 caption cites an element more than once", "warning"),
 }
 
 # Every lint code with its one-line summary, in code order (read-only).
@@ -683,6 +684,20 @@ def _lint_flux3(prompt: Flux3Prompt, skip: frozenset[str]) -> list[LintWarning]:
     layout = prompt.layout
     paths = {element.id: ("elements", i) for i, element in enumerate(layout.elements)}
     found: list[_Found] = list(layout_findings(layout, where=paths))
+    cited = citations(prompt.caption)
+    repeated = sorted({item for item in cited if cited.count(item) > 1}, key=cited.index)
+    if repeated:
+        shown = ", ".join(f"<{item}> {cited.count(item)} times" for item in repeated)
+        found.append(
+            (
+                "F2P505",
+                ("caption",),
+                f"the caption cites {shown}; FLUX 3 reads each citation as the place where that "
+                "element appears, once",
+                f"cite <{repeated[0]}> once where it appears and refer back to it in words "
+                "('it', 'the mug'); a second, separate element needs its own id and box",
+            )
+        )
     if prompt.moved_colors:
         moved = ", ".join(
             f"{color} -> {owner if owner else 'the caption'}"
