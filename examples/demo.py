@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flux2prompt import Prompt, WorkersAI, lint, load
+from flux2prompt import Prompt, PromptBuilder, WorkersAI, lint, load
 from flux2prompt.emulator import serve
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
@@ -30,6 +30,7 @@ EXAMPLES = (
     "infographic",
     "landing_hero",
     "brand_palette",
+    "cafe_layout",
 )
 
 console = Console(emoji=False, soft_wrap=True)
@@ -61,10 +62,28 @@ def show_prompt(name: str, prompt: Prompt) -> None:
     console.print()
 
 
+def show_flux3(name: str, builder: PromptBuilder) -> None:
+    """Print the FLUX 3 form of an example with a layout: the caption and its element table."""
+    flux3 = builder.compile_flux3()
+    console.rule(f"[bold]{name}[/]  for FLUX 3 Image: caption + element table", align="left")
+    console.print(flux3.text, markup=False, highlight=False)
+    console.print(f"[bold]fingerprint[/] {flux3.fingerprint}", highlight=False)
+    warnings = lint(flux3)
+    if not warnings:
+        console.print("[bold]lint[/] [green]clean[/]")
+    for warning in warnings:
+        console.print(f"[bold]lint[/] [yellow]{warning.code}[/] {warning}", highlight=False)
+    console.print()
+
+
 def show_prompts() -> None:
-    """Compile every example and show it."""
+    """Compile every example and show it (an example with a layout in both families)."""
     for name in EXAMPLES:
         show_prompt(name, load_example(name))
+        value = importlib.import_module(name).prompt
+        builder = value() if callable(value) else value
+        if isinstance(builder, PromptBuilder) and builder.layout().elements:
+            show_flux3(name, builder)
 
 
 def generate_images(out_dir: Path = OUT_DIR) -> list[Path]:

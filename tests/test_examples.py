@@ -91,6 +91,26 @@ def test_product_shot_satisfies_cloudflares_schema() -> None:
     assert len(prompt.color_palette) == 3
 
 
+def test_the_cafe_layout_serves_both_families() -> None:
+    from flux2prompt._layout import citations
+
+    prompt = _compiled("cafe_layout")
+    assert [s.type for s in prompt.subjects or ()] == ["barista", "counter"]
+    assert "on the left side, behind the counter" in (prompt.subjects or ())[0].description
+    spec = importlib.util.spec_from_file_location(
+        "cafe_layout_example", EXAMPLES_DIR / "cafe_layout.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    builder = module.prompt
+    flux3 = builder.compile_flux3()
+    assert sorted(citations(flux3.caption)) == ["barista_1", "counter_1", "sign_1"]
+    assert '"bbox":[574,0,1000,1000]' in flux3.text  # the detector-style pixel box
+    assert lint(flux3) == []
+
+
 def test_poster_carries_four_languages_as_raw_utf8() -> None:
     prompt = _compiled("multilingual_poster")
     assert [t.language for t in prompt.text or ()] == ["en", "ja", "ar", "hi"]
@@ -111,6 +131,7 @@ def test_demo_prints_every_example_and_writes_its_images(
         assert _compiled(name).fingerprint in out
         assert (tmp_path / "out" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "F2P203" in out  # the landing hero's reviewed warning is shown, not hidden
+    assert '{"id":"barista_1","bbox":[0,0,1000,333]' in out  # the FLUX 3 form of the layout
     gallery = tmp_path / "out" / "bottles" / "index.html"
     assert f"gallery: {gallery.resolve()}" in out
     assert "8 generated, 0 already done, 0 failed of 8" in out

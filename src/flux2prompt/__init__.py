@@ -36,6 +36,7 @@ from flux2prompt._files import (
     load_prompt_file,
     load_source,
 )
+from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
 from flux2prompt._lint import LINT_CODES, LintWarning, lint
 from flux2prompt._model import (
     Camera,
@@ -108,6 +109,7 @@ __all__ = [
     "APITimeoutError",
     "AsyncWorkersAI",
     "AuthenticationError",
+    "Box",
     "Camera",
     "CameraAngle",
     "CapacityError",
@@ -116,11 +118,14 @@ __all__ = [
     "ContentModeratedError",
     "DiffEntry",
     "Flux2PromptError",
+    "Flux3Prompt",
     "Focus",
     "GatewayOptions",
     "ImageError",
     "ImageResult",
     "InvalidInputError",
+    "Layout",
+    "LayoutElement",
     "Lens",
     "LintWarning",
     "LoadedSource",

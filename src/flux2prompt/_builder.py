@@ -29,6 +29,15 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
+from flux2prompt._layout import (
+    Box,
+    Flux3Prompt,
+    Layout,
+    LayoutElement,
+    check_id,
+    default_position,
+    position_phrase,
+)
 from flux2prompt._model import (
     KNOWN_KEYS,
     Camera,
@@ -274,6 +283,11 @@ def _text_color(color: ColorInput) -> str:
     return code
 
 
+def _ended(sentence: str) -> str:
+    sentence = sentence.strip()
+    return sentence if sentence[-1:] in (".", "!", "?", "。") else sentence + "."
+
+
 def _nothing_given(where: str, part: str) -> PromptError:
     return PromptError(f"{where}: give at least one; to remove the part, use .without({part!r})")
 
@@ -303,6 +317,8 @@ class PromptBuilder:
     _effects: tuple[str, ...] | None = None
     _text: tuple[TextElement, ...] | None = None
     _extras: tuple[tuple[str, str], ...] = ()
+    _caption: str | None = None
+    _elements: tuple[LayoutElement, ...] = ()
 
     def _with(self, **changes: Any) -> PromptBuilder:
         # dataclasses.replace() would re-run __init__ through the frozen __setattr__ guard for
@@ -463,7 +479,8 @@ class PromptBuilder:
         return self._with(_extras=(*kept, (key, encoded)))
 
     def without(self, *parts: Part | str) -> PromptBuilder:
-        """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...).
+        """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...);
+        ``"layout"`` removes the caption and every placed element.
 
         >>> scene("x").mood("calm").without("mood").compile().to_json()
         '{"scene":"x"}'
@@ -473,6 +490,8 @@ class PromptBuilder:
         for part in parts:
             if part in KNOWN_KEYS:
                 changes["_palette" if part == "color_palette" else f"_{part}"] = None
+            elif part == "layout":  # the caption and every placed element
+                changes.update(_caption=None, _elements=())
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
             else:
@@ -480,6 +499,181 @@ class PromptBuilder:
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise PromptError(f"without(): unknown part {part!r}{hint}")
         return self._with(**changes, _extras=extras)
+
+    # -- layout (FLUX 3 boxes; position prose on FLUX.2) ---------------------------------------
+    def caption(self, caption: str) -> PromptBuilder:
+        """Set the caption: one paragraph describing the whole image that cites each element
+        where it appears by its id in angle brackets (``<mug_1>``).
+
+        FLUX 3 reads it before the element table; on FLUX.2 it becomes the scene (citations in
+        words) unless a scene is set. The citations are checked both ways at compile time.
+
+        >>> b = scene().caption("A <mug_1> on a counter").element("mug_1", "a mug", "centre")
+        >>> b.compile().scene
+        'A mug on a counter'
+        """
+        return self._with(_caption=clean_text(caption, where="caption()"))
+
+    def element(
+        self,
+        id: str,
+        description: str | TextElement,
+        box: Box | str | list[int] | tuple[int, int, int, int],
+        *,
+        colors: list[ColorInput] | tuple[ColorInput, ...] | None = None,
+        behind: str | None = None,
+        position: str | None = None,
+        pose: str | None = None,
+    ) -> PromptBuilder:
+        """Place an element: its ``id`` (a lowercase name plus a number, ``mug_1``), what it
+        looks like (a description, or a :func:`text` element whose exact words are drawn) and
+        its ``box`` (a :class:`Box`, a region name such as ``"left third"``, or
+        ``[top, left, bottom, right]`` on the 0-1000 grid).
+
+        ``colors`` binds colours to the element (FLUX 3 reads them in its description);
+        ``behind`` names the element it stands behind (the depth order where boxes overlap);
+        ``position`` overrides the FLUX.2 ``position`` derived from that order; ``pose`` (an
+        action or stance, which Cloudflare's schema requires of a subject) joins the
+        description on FLUX 3 and the subject's ``pose`` on FLUX.2. An id added
+        again replaces its element in place, so a derived scene can move one box.
+
+        >>> b = (scene().caption("A <mug_1> before a <window_1>")
+        ...      .element("mug_1", "a white mug", [550, 350, 950, 650])
+        ...      .element("window_1", "a rainy window", "top half", behind="mug_1"))
+        >>> [s.position for s in b.compile().subjects]
+        ['foreground', 'midground']
+        """
+        where = f"element({id!r})" if isinstance(id, str) else "element()"
+        element_id = check_id(id, "element()")
+        if isinstance(description, TextElement):
+            described: dict[str, Any] = {"text": description}
+        else:
+            described = {"description": clean_text(description, where=f"{where} description")}
+        if behind is not None:
+            behind = check_id(behind, f"{where} behind=...")
+            if behind == element_id:
+                raise PromptError(f"{where} behind=...: an element cannot stand behind itself")
+        if position is not None:
+            position = clean_text(str(position), where=f"{where} position=...")
+        if pose is not None:
+            pose = clean_text(pose, where=f"{where} pose=...")
+        new = LayoutElement(
+            element_id,
+            Box.coerce(box, where=f"{where} box"),
+            colors=_colors(colors, f"{where} colors") or (),
+            behind=behind,
+            position=position,
+            pose=pose,
+            **described,
+        )
+        ids = [item.id for item in self._elements]
+        if element_id in ids:
+            at = ids.index(element_id)
+            elements = (*self._elements[:at], new, *self._elements[at + 1 :])
+        else:
+            elements = (*self._elements, new)
+        return self._with(_elements=elements)
+
+    def layout(self) -> Layout:
+        """The caption and elements placed so far (not yet checked).
+
+        >>> scene().element("mug_1", "a mug", "centre").layout().ids
+        ('mug_1',)
+        """
+        return Layout(self._caption, self._elements)
+
+    def compile_flux3(self) -> Flux3Prompt:
+        """Compile for FLUX 3 Image: the caption paragraph and the element table, one string.
+
+        The caption leads; style, lighting, mood, background, composition, camera and effects
+        follow it as short sentences. FLUX 3 uses no palettes, so palette colours are written
+        into the descriptions they bind to (an element's ``colors``), and any left over into the
+        caption; ``lint()`` of the result says so (``F2P503``). Subjects, text and custom keys
+        without a box have no place in the table and are refused: give each a box.
+
+        >>> p = (scene().caption("A <lamp_1> in a dark room").palette("#FFB000")
+        ...      .element("lamp_1", "a brass desk lamp", "right third", colors=["#FFB000"])
+        ...      .compile_flux3())
+        >>> p.elements[0].desc(), p.moved_colors
+        ('a brass desk lamp, in color #FFB000', (('#FFB000', 'lamp_1'),))
+        """
+        layout = self.layout().check(need_caption=True)
+        for part, value, fix in (
+            ("subjects", self._subjects, ".element('name_1', description, box)"),
+            ("text", self._text, ".element('title_1', text('...'), box)"),
+            ("extras", self._extras, "write them into the caption or a description"),
+        ):
+            if value:
+                raise PromptError(
+                    f"compile_flux3(): {part} without a box have no place in a FLUX 3 prompt; "
+                    f"place each with {fix}"
+                )
+        bound = {color: element.id for element in layout.elements for color in element.colors}
+        moved = tuple((color, bound.get(color)) for color in self._palette or ())
+        loose = [color for color, owner in moved if owner is None]
+        assert layout.caption is not None  # check(need_caption=True) made sure
+        sentences = [layout.caption]
+        for label, said in (
+            ("Style", self._style),
+            ("Lighting", self._lighting),
+            ("Mood", self._mood),
+            ("Background", self._background),
+            ("Composition", self._composition),
+        ):
+            if said:
+                sentences.append(f"{label}: {said}")
+        if self._camera is not None:
+            settings = ", ".join(str(v) for v in self._camera.to_dict().values())
+            sentences.append(f"Camera: {settings}")
+        if self._effects:
+            sentences.append("Effects: " + ", ".join(self._effects))
+        if loose:
+            shown = ", ".join(f"color {c}" if c.startswith("#") else c for c in loose)
+            sentences.append(f"Overall colours: {shown}")
+        caption = " ".join(_ended(sentence) for sentence in sentences)
+        return Flux3Prompt(caption, layout.elements, moved_colors=moved)
+
+    def _degraded(
+        self,
+    ) -> tuple[str | None, tuple[Subject, ...] | None, tuple[TextElement, ...] | None]:
+        """The scene, subjects and text a layout becomes on FLUX.2: each element one subject
+        (a text element one text entry), its position in words, ``position`` in Cloudflare's
+        enum."""
+        if not self._elements:
+            return self._scene, self._subjects, self._text
+        layout = self.layout().check()
+        ranks = layout.depth_rank()
+        words = {e.id: e.id.rsplit("_", 1)[0].replace("_", " ") for e in layout.elements}
+        subjects = list(self._subjects or ())
+        texts = list(self._text or ())
+        for element in layout.elements:
+            where = position_phrase(element.box)
+            if element.behind is not None:
+                where += f", behind the {words[element.behind]}"
+            if element.text is not None:
+                placement = (
+                    f"{element.text.placement}, {where}" if element.text.placement else where
+                )
+                update: dict[str, Any] = {"placement": placement}
+                hexes = [c for c in element.colors if c.startswith("#")]
+                if element.text.color is None and hexes:
+                    update["color"] = hexes[0]  # the text slot holds one colour: the first
+                texts.append(element.text.model_copy(update=update))
+                continue
+            subjects.append(
+                Subject(
+                    type=words[element.id],
+                    description=f"{element.description}, {where}",
+                    pose=element.pose,
+                    position=element.position or default_position(ranks[element.id]),
+                    colors=tuple(c for c in element.colors if c.startswith("#")) or None,
+                    color_palette=tuple(c for c in element.colors if not c.startswith("#")) or None,
+                )
+            )
+        scene = self._scene
+        if scene is None and layout.caption is not None:
+            scene = layout.words(layout.caption)
+        return scene, tuple(subjects) or None, tuple(texts) or None
 
     # -- output -----------------------------------------------------------------------------
     def compile(self, *, profile: Profile = "flux2") -> Prompt:
@@ -492,11 +686,13 @@ class PromptBuilder:
         $: missing required key 'subjects' (profile 'cloudflare')
         """
         # Each part was checked by the method that received it; the whole is validated by
-        # compile_json just below, against the profile's schema.
+        # compile_json just below, against the profile's schema. A layout (FLUX 3 boxes) becomes
+        # subjects with position prose here; without one, these are the builder's own parts.
+        scene, subjects, texts = self._degraded()
         prompt = assemble_prompt(
             {
-                "scene": self._scene,
-                "subjects": self._subjects,
+                "scene": scene,
+                "subjects": subjects,
                 "style": self._style,
                 "color_palette": self._palette,
                 "lighting": self._lighting,
@@ -505,7 +701,7 @@ class PromptBuilder:
                 "composition": self._composition,
                 "camera": self._camera,
                 "effects": self._effects,
-                "text": self._text,
+                "text": texts,
             },
             self._extras,
         )

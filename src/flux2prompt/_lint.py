@@ -7,7 +7,8 @@ invisible characters, very long prompts, odd camera settings. :func:`lint` repor
 :class:`LintWarning` with a stable code, the JSON path of the field, a message and a fix.
 
 Codes are grouped by what they look at: ``F2P1xx`` wording and hygiene of free text,
-``F2P2xx`` colour, ``F2P3xx`` text rendered in the image, ``F2P4xx`` camera. A code never
+``F2P2xx`` colour, ``F2P3xx`` text rendered in the image, ``F2P4xx`` camera, ``F2P5xx`` layout
+boxes (a builder with ``.element(...)``, or a :class:`~flux2prompt.Flux3Prompt`). A code never
 changes meaning; :data:`LINT_CODES` lists them all, and ``docs/lint.md`` explains each one.
 
     >>> LINT_CODES["F2P402"]
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 
 from flux2prompt._color import contrast_ratio, normalize_hex
 from flux2prompt._errors import PromptError
+from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, layout_findings
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._schema import json_path
 from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
@@ -47,6 +49,13 @@ class _Compilable(Protocol):
     """What :func:`lint` compiles first: a :class:`~flux2prompt.PromptBuilder`."""
 
     def compile(self) -> Prompt: ...
+
+
+@runtime_checkable
+class _Placed(Protocol):
+    """A builder with a layout (FLUX 3 boxes), which lint checks before it is compiled."""
+
+    def layout(self) -> Layout: ...
 
 
 __all__ = ["LINT_CODES", "LintWarning", "Severity", "lint"]
@@ -68,6 +77,11 @@ _RULES: dict[str, tuple[str, Severity]] = {
     "F2P303": ("text to render has no language", "info"),
     "F2P401": ("camera f-number not of the form 'f/N'", "warning"),
     "F2P402": ("camera ISO outside 100-6400", "warning"),
+    "F2P501": ("layout boxes overlap with no depth order stated", "warning"),
+    "F2P502": ("layout element smaller than 20 grid units a side", "warning"),
+    "F2P503": ("palette on FLUX 3: its colours were moved into descriptions", "warning"),
+    "F2P504": ("layout written as position prose for FLUX.2", "info"),
+    "F2P505": ("FLUX 3 caption cites an element more than once", "warning"),
 }
 
 # Every lint code with its one-line summary, in code order (read-only).
@@ -598,9 +612,12 @@ def _resolve_ignore(ignore: Iterable[str] | str) -> frozenset[str]:
     return frozenset(codes)
 
 
-def lint(prompt: Prompt | PromptBuilder, *, ignore: Iterable[str] | str = ()) -> list[LintWarning]:
+def lint(
+    prompt: Prompt | PromptBuilder | Flux3Prompt, *, ignore: Iterable[str] | str = ()
+) -> list[LintWarning]:
     """Advice on ``prompt`` from BFL's FLUX.2 guidance, in document order. Never raises on a
-    valid prompt; a builder is compiled first.
+    valid prompt; a builder is compiled first (for FLUX.2: a layout becomes position prose, and
+    its boxes are checked too). A :class:`~flux2prompt.Flux3Prompt` gets the layout rules.
 
     ``ignore`` silences codes (a list, or one comma-separated string as the CLI takes it); an
     unknown code raises :class:`~flux2prompt.PromptError` with a did-you-mean.
@@ -613,6 +630,11 @@ def lint(prompt: Prompt | PromptBuilder, *, ignore: Iterable[str] | str = ()) ->
     []
     """
     skip = _resolve_ignore(ignore)
+    if isinstance(prompt, Flux3Prompt):
+        return _lint_flux3(prompt, skip)
+    layout: Layout | None = None
+    if not isinstance(prompt, Prompt) and isinstance(prompt, _Placed):
+        layout = prompt.layout()
     if not isinstance(prompt, Prompt) and isinstance(prompt, _Compilable):
         prompt = prompt.compile()  # a builder (known by its shape: the core has no cycle)
     if not isinstance(prompt, Prompt):
@@ -625,6 +647,8 @@ def lint(prompt: Prompt | PromptBuilder, *, ignore: Iterable[str] | str = ()) ->
         *_check_text(prompt),
         *_check_camera(prompt),
     ]
+    if layout is not None and layout.elements:
+        found.extend(_check_layout(layout, prompt))
     # Document order: by the first node on the path that exists, then deeper paths, then code.
     order = {parts: n for n, (parts, _) in enumerate(_walk(document))}
     codes = list(_RULES)
@@ -638,5 +662,63 @@ def lint(prompt: Prompt | PromptBuilder, *, ignore: Iterable[str] | str = ()) ->
     return [
         LintWarning(code, json_path(parts), message, fix, _RULES[code][1])
         for code, parts, message, fix in sorted(found, key=position)
+        if code not in skip
+    ]
+
+
+def _check_layout(layout: Layout, prompt: Prompt) -> Iterator[_Found]:
+    paths = flux2_paths(layout, len(prompt.subjects or ()), len(prompt.text or ()))
+    yield from layout_findings(layout, where=paths)
+    first = paths[layout.ids[0]]
+    yield (
+        "F2P504",
+        first[:1],
+        f"the layout's {len(layout.elements)} boxed elements are written as subjects (text "
+        "elements as text) with position prose: FLUX.2 reads no boxes, so placement is "
+        "approximate",
+        "for exact placement compile the same builder for FLUX 3 with .compile_flux3()",
+    )
+
+
+def _lint_flux3(prompt: Flux3Prompt, skip: frozenset[str]) -> list[LintWarning]:
+    layout = prompt.layout
+    paths = {element.id: ("elements", i) for i, element in enumerate(layout.elements)}
+    found: list[_Found] = list(layout_findings(layout, where=paths))
+    cited = citations(prompt.caption)
+    repeated = sorted({item for item in cited if cited.count(item) > 1}, key=cited.index)
+    if repeated:
+        shown = ", ".join(f"<{item}> {cited.count(item)} times" for item in repeated)
+        found.append(
+            (
+                "F2P505",
+                ("caption",),
+                f"the caption cites {shown}; FLUX 3 reads each citation as the place where that "
+                "element appears, once",
+                f"cite <{repeated[0]}> once where it appears and refer back to it in words "
+                "('it', 'the mug'); a second, separate element needs its own id and box",
+            )
+        )
+    if prompt.moved_colors:
+        moved = ", ".join(
+            f"{color} -> {owner if owner else 'the caption'}"
+            for color, owner in prompt.moved_colors
+        )
+        found.append(
+            (
+                "F2P503",
+                ("caption",),
+                f"FLUX 3 uses no colour palette; its colours were moved into the descriptions "
+                f"they bind to ({moved})",
+                "bind each colour to its element with .element(..., colors=[...]); a colour "
+                "no element binds goes into the caption",
+            )
+        )
+    order: dict[_Parts, int] = {("caption",): 0}
+    order.update({parts: 1 + n for n, parts in enumerate(paths.values())})
+    codes = list(_RULES)
+    found.sort(key=lambda item: (order.get(item[1], 0), codes.index(item[0])))
+    return [
+        LintWarning(code, json_path(parts), message, fix, _RULES[code][1])
+        for code, parts, message, fix in found
         if code not in skip
     ]

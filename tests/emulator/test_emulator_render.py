@@ -85,3 +85,56 @@ def test_base64_matches_the_bytes() -> None:
 )
 def test_any_prompt_renders(prompt: str) -> None:
     assert render_image(prompt, 0, 256, 256, "png").startswith(b"\x89PNG")
+
+
+# -- FLUX 3 layout prompts: the boxes and their ids are drawn --------------------------------------
+def _layout_prompt() -> str:
+    from flux2prompt import scene
+
+    return (
+        scene()
+        .caption("A <cat_1> beside a <lamp_1>")
+        .element("cat_1", "a grey cat", "left half")
+        .element("lamp_1", "a brass lamp", [500, 750, 1000, 1000])
+        .compile_flux3()
+        .text
+    )
+
+
+def test_a_layout_prompt_draws_each_box_where_its_table_puts_it() -> None:
+    from flux2prompt.emulator._render import _BOX_COLOURS
+
+    image = Image.open(io.BytesIO(render_image(_layout_prompt(), 3, 400, 200, "png")))
+    image = image.convert("RGB")
+    cat, lamp = _BOX_COLOURS[0], _BOX_COLOURS[1]
+    # The outline of cat_1 runs down the left edge, its right side at x = 199 (half of 400).
+    assert image.getpixel((1, 150)) == cat
+    assert image.getpixel((198, 150)) == cat
+    # lamp_1 spans x 300-399, y 100-199; its top edge is at y = 100.
+    assert image.getpixel((350, 101)) == lamp
+    # Inside a box the background shows through a light tint; outside, it is untouched.
+    from flux2prompt.emulator._render import _background
+
+    background = _background(_layout_prompt(), 3)
+    assert image.getpixel((250, 150)) == background
+    assert image.getpixel((100, 150)) not in (background, cat)
+
+
+def test_a_layout_prompt_renders_differently_from_its_words_alone() -> None:
+    text = _layout_prompt()
+    caption = text.split("\n\n", 1)[0]
+    assert render_image(text, 1, 256, 256, "png") != render_image(caption, 1, 256, 256, "png")
+    assert render_image(text, 1, 256, 256, "png") == render_image(text, 1, 256, 256, "png")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[\n{"id":"a_1","bbox":[0,0,2000,-5],"desc":"out of range"}\n]',  # clipped, still drawn
+        '[\n{"id":"a_1","bbox":[1,2,3],"desc":"three numbers"}\n]',  # not a table: plain text
+        "[not json",
+    ],
+)
+def test_a_malformed_table_never_breaks_rendering(table: str) -> None:
+    data = render_image(f"A <a_1>\n\n{table}", 1, 128, 128, "png")
+    assert data.startswith(b"\x89PNG")

@@ -1,7 +1,10 @@
 """Deterministic placeholder images drawn from the prompt, so a test can see what it asked for.
 
 A JSON prompt becomes vertical stripes of its palette with the scene on top, one label per
-subject and the text elements below; a plain-text prompt shows its first words. The background
+subject and the text elements below; a FLUX 3 layout prompt (a caption and its element table)
+shows the caption on top and each element's box outlined where the table puts it, labelled with
+its id, so a gallery shows whether the layout is what the code meant; a plain-text prompt shows
+its first words. The background
 colour comes from a hash of prompt and seed. Identical inputs give identical bytes, and the last
 rendered images are cached so that a benchmark measures the client, not the JPEG encoder.
 
@@ -39,6 +42,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, features
 
+from flux2prompt._layout import GRID, read_layout_prompt
 from flux2prompt.emulator._config import ImageFormat
 
 __all__ = [
@@ -206,8 +210,11 @@ def _overlay(prompt: str, width: int, height: int) -> tuple[Image.Image, tuple[s
     overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     document = _json_object(prompt)
+    layout = read_layout_prompt(prompt) if document is None else None
     if document is not None:
         texts = _draw_document(draw, document, width, height)
+    elif layout is not None:
+        texts = _draw_layout(draw, *layout, width, height)
     else:
         texts = _draw_plain(draw, prompt, width, height)
     _note_uncovered(texts)
@@ -527,6 +534,53 @@ def _draw_document(
         y = band_top + (band_bottom - band_top) * (0.62 + 0.1 * index)
         _label(draw, (width / 2, y), _fit(quoted, medium, width - 2 * margin), medium)
         drawn.append(quoted)
+    return drawn
+
+
+# Saturated outline colours, handed out in table order: up to eight boxes never share one.
+_BOX_COLOURS: tuple[_RGB, ...] = (
+    (255, 59, 48),
+    (255, 204, 0),
+    (52, 199, 89),
+    (0, 122, 255),
+    (175, 82, 222),
+    (255, 149, 0),
+    (90, 200, 250),
+    (255, 45, 85),
+)
+
+
+def _draw_layout(
+    draw: ImageDraw.ImageDraw,
+    caption: str,
+    rows: list[tuple[str, list[int], str]],
+    width: int,
+    height: int,
+) -> list[str]:
+    """Draw each element's box, tinted and labelled with its id, and the caption on top; return
+    the texts drawn (for their fonts)."""
+    small_size = max(10, height // 40)
+    line = max(3, min(width, height) // 120)
+    drawn: list[str] = []
+    for index, (element_id, (top, left, bottom, right), _desc) in enumerate(rows):
+        # Clipped to the grid: a box written out of range is still shown where it points.
+        top, bottom = (min(GRID, max(0, v)) * height // GRID for v in (top, bottom))
+        left, right = (min(GRID, max(0, v)) * width // GRID for v in (left, right))
+        colour = _BOX_COLOURS[index % len(_BOX_COLOURS)]
+        draw.rectangle(
+            (left, top, max(left, right - 1), max(top, bottom - 1)),
+            fill=(*colour, 56),
+            outline=(*colour, 255),
+            width=line,
+        )
+        small = _font_for(element_id, small_size)
+        _label(draw, (left + line + 6, top + line + 6), element_id, small, anchor="lt")
+        drawn.append(element_id)
+    big = _font_for(caption, max(12, height // 30))
+    step = big.size * 1.4 if isinstance(big, ImageFont.FreeTypeFont) else 16
+    for row, text in enumerate(_wrap(caption, big, width * 0.9, max_lines=2)):
+        _label(draw, (width / 2, 8 + row * step), text, big, anchor="mt")
+    drawn.append(caption)
     return drawn
 
 
