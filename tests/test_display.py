@@ -317,3 +317,31 @@ def test_rich_keeps_cjk_and_devanagari_whole_and_aligned() -> None:
         assert poem in joined.replace(" ", "") or poem in joined
         # Devanagari wraps only between words: each word is whole on some line.
         assert all(any(word in line for line in lines) for word in hindi.split())
+
+
+def test_rich_view_puts_text_last_and_draws_no_side_border() -> None:
+    # Terminals count Devanagari's spacing vowel signs as one cell each, rich as none: with the
+    # text last and no right border, no column or border can be pushed out of line by it.
+    import io
+
+    from rich.console import Console
+
+    from flux2prompt import scene
+
+    prompt = (
+        scene("night market")
+        .text("रात्रि बाज़ार", language="hi", placement="top")
+        .text("夜市", language="ja", placement="top left")
+        .compile()
+    )
+    console = Console(record=True, width=80, file=io.StringIO())
+    console.print(prompt)
+    lines = console.export_text().splitlines()
+    rows = [line.rstrip() for line in lines if line.strip().startswith(("hi ", "ja "))]
+    assert [
+        row.endswith(text) for row, text in zip(rows, ("रात्रि बाज़ार", "夜市"), strict=True)
+    ] == [
+        True,
+        True,
+    ]
+    assert not any(line.rstrip().endswith(("│", "|")) for line in lines)

@@ -264,11 +264,10 @@ def _rich_swatches(colors: Sequence[str]) -> Text:
 
 def _rich_text_table(elements: Sequence[TextElement]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    # The text itself is what the table is for: it keeps its width (up to 20 cells) and folds
-    # rather than being cut to "東京…". Columns no element uses are left out, so the rest fit
-    # a narrow terminal without squeezing the text.
-    longest = max(cell_len(element.content) for element in elements)
-    table.add_column("text", min_width=min(longest, 20), overflow="fold")
+    # Columns no element uses are left out, so the rest fit a narrow terminal. The text itself
+    # comes last: terminals and rich disagree on the width of some scripts' marks (Devanagari's
+    # spacing vowel signs count 0 cells in rich, 1 in most terminals), and with nothing after it
+    # a row's text can never push the next column out of line. It folds rather than being cut.
     columns = [
         name
         for name in ("language", "font", "size", "placement", "color")
@@ -276,20 +275,23 @@ def _rich_text_table(elements: Sequence[TextElement]) -> Table:
     ]
     for name in columns:
         table.add_column(name, overflow="fold", min_width=min(len(name), 8))
+    longest = max(cell_len(element.content) for element in elements)
+    table.add_column("text", min_width=min(longest, 20), overflow="fold")
     for element in elements:
-        cells: list[Text] = [Text(element.content)]
+        cells: list[Text] = []
         for name in columns:
             value = getattr(element, name)
             if name == "color":
                 cells.append(_rich_swatches((value,)) if value else Text(""))
             else:
                 cells.append(Text(value or ""))
+        cells.append(Text(element.content))
         table.add_row(*cells)
     return table
 
 
 def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
-    """Rich renderables for ``prompt``: one panel with the scene, palette swatches, text
+    """Rich renderables for ``prompt``: one ruled panel with the scene, palette swatches, text
     elements, lint advice, the JSON and the fingerprint. This is what ``rich.print(prompt)``
     shows. Prompt text is wrapped in :class:`~rich.text.Text`, so ``[bold]`` stays literal.
 
@@ -337,4 +339,6 @@ def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
     document.text.overflow = "fold"
     parts.append(document)
     parts.append(Text(prompt.fingerprint, style="dim"))
-    yield Panel(Group(*parts), title="FLUX.2 prompt", title_align="left", box=box.ROUNDED)
+    # Rules above and below, no side borders: a right border would be pushed out of line by any
+    # text whose width the terminal counts differently from rich (see _rich_text_table).
+    yield Panel(Group(*parts), title="FLUX.2 prompt", title_align="left", box=box.HORIZONTALS)
