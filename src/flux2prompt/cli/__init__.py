@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 from typer.models import CommandInfo
 
 from flux2prompt.cli import _app
+from flux2prompt.cli._help import humanise
 
 __all__ = ["app", "main"]
 
@@ -55,9 +58,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     Exit codes: 0 success, 1 an invalid prompt or a failed request, 2 usage errors and unreadable
     input, 130 interrupted.
     """
-    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    args = list(sys.argv[1:] if argv is None else argv)
+    completing = _COMPLETE_VAR in os.environ  # the shell asks for completions: whole app
+    if not args and not completing:
+        # No command is a usage error like any other: the help, then exit 2.
+        _write_help(_help(humanise(typer.main.get_command(_app_for([])))))
+        raise SystemExit(2)
     try:
-        status = _app_for(args)(args=args, prog_name="flux2-prompt", standalone_mode=False)
+        command = humanise(typer.main.get_command(_app_for(args)))
+        status = command.main(args=args, prog_name="flux2-prompt", standalone_mode=False)
     except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
@@ -73,12 +82,28 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            sys.stdout.write(ctx.get_help() + "\n")
-            raise SystemExit(0) from None
+            # `flux2-prompt manifest` alone: typer has printed its help; exit 2 as any usage
+            # error.
+            raise SystemExit(2) from None
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         sys.stderr.write(f"error: {exc.format_message()}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
+
+
+# The variable click's shell completion sets (`_<PROG_NAME>_COMPLETE`).
+_COMPLETE_VAR = "_FLUX2_PROMPT_COMPLETE"
+
+
+def _help(command: Any) -> str:
+    with command.make_context("flux2-prompt", ["--help"], resilient_parsing=True) as ctx:
+        return str(command.get_help(ctx))
+
+
+def _write_help(text: str) -> None:
+    # typer's rich help prints itself (to stdout) and returns ""; plain help is returned.
+    if text.strip():
+        sys.stdout.write(text + "\n")
 
 
 def _placeholder() -> None:

@@ -129,7 +129,9 @@ def _print_report(report: BatchReport) -> None:
 
 @app.command("batch")
 def batch(
-    job: Annotated[Path, typer.Argument(help="The job file (TOML); see docs/batch.md.")],
+    job: Annotated[
+        Path, typer.Argument(metavar="JOB", help="The job file (TOML); see docs/batch.md.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")],
     dry_run: Annotated[
         bool,
@@ -143,17 +145,19 @@ def batch(
         bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
     ] = False,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Requests in flight at most [default: the job's].")
+        int | None,
+        typer.Option(min=1, help="Requests in flight at most, 1 or more (default: the job's)."),
     ] = None,
     rate_limit: Annotated[
-        int | None, typer.Option(min=1, help="Requests per minute [default: the job's, or 720].")
+        int | None,
+        typer.Option(min=1, help="Requests per minute, 1 or more (default: the job's, or 720)."),
     ] = None,
     account_id: Annotated[
-        str | None, typer.Option(help="Cloudflare account id [default: $CLOUDFLARE_ACCOUNT_ID].")
+        str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
     ] = None,
     base_url: Annotated[
         str | None,
-        typer.Option(help="API base URL [default: $CLOUDFLARE_BASE_URL or Cloudflare's]."),
+        typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
     ] = None,
     gallery: Annotated[
         bool, typer.Option("--gallery/--no-gallery", help="Write OUT/index.html at the end.")
@@ -214,11 +218,12 @@ def merge(
         bool,
         typer.Option(
             "--gallery/--no-gallery",
-            help="Also write index.html next to the merged manifest (images copied there).",
+            help="Also write index.html next to the merged manifest; it links the images where "
+            "the records say they are (nothing is copied).",
         ),
     ] = False,
 ) -> None:
-    """Merge batch manifests: one record per request fingerprint, the successful one kept.
+    """Merge batch manifests: one record per item (request fingerprint and index), a success kept.
 
     Merging the manifests of every shard gives the records of an unsharded run.
     """
