@@ -8,8 +8,10 @@ a bad ``--profile`` value) into one line on stderr and exit code 2, never a trac
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -86,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             # error.
             raise SystemExit(2) from None
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        sys.stderr.write(f"error: {exc.format_message()}{where}\n")
+        sys.stderr.write(f"error: {_did_you_mean(exc.format_message())}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
 
@@ -98,6 +100,22 @@ _COMPLETE_VAR = "_FLUX2_PROMPT_COMPLETE"
 def _help(command: Any) -> str:
     with command.make_context("flux2-prompt", ["--help"], resilient_parsing=True) as ctx:
         return str(command.get_help(ctx))
+
+
+_NOT_ONE_OF = re.compile(r"'(?P<value>[^']*)' is not one of (?P<choices>'[^']*'(?:, '[^']*')*)\.?")
+
+
+def _did_you_mean(message: str) -> str:
+    """A refused choice (``--profile cloudfare``) with the closest allowed one suggested."""
+    message = message.replace("Value error, ", "")  # the converter's wording, not ours
+    found = _NOT_ONE_OF.search(message)
+    if found is None:
+        return message
+    choices = re.findall(r"'([^']*)'", found["choices"])
+    close = difflib.get_close_matches(found["value"], choices, n=1, cutoff=0.6)
+    if close:
+        message = message.rstrip(".") + f"; did you mean {close[0]!r}?"
+    return message
 
 
 def _write_help(text: str) -> None:

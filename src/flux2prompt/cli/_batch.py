@@ -23,7 +23,15 @@ import typer
 
 from flux2prompt._errors import PromptError
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import echo_data, fail, handle_errors, print_error, stderr, stdout
+from flux2prompt.cli._output import (
+    echo_data,
+    fail,
+    handle_errors,
+    print_error,
+    require_emulator,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from flux2prompt.batch import BatchReport, DryRun
@@ -178,6 +186,8 @@ def batch(
 
     if emulator and base_url:
         fail("--emulator and --base-url exclude each other")
+    if emulator:
+        require_emulator()
     try:
         part = Shard.parse(shard) if shard else None
     except PromptError as exc:

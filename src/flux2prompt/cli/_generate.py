@@ -22,7 +22,14 @@ import typer
 
 from flux2prompt._files._source import load_source, source_label
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
+from flux2prompt.cli._output import (
+    EXIT_INVALID,
+    fail,
+    handle_errors,
+    require_emulator,
+    stderr,
+    stdout,
+)
 from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -172,6 +179,8 @@ def generate(
     A prompt file's model and parameters are used unless options override them. The API token
     is read from $CLOUDFLARE_API_TOKEN only: a command line is visible to other users.
     """
+    if emulator:
+        require_emulator()
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
