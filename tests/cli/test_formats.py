@@ -214,3 +214,58 @@ def test_lock_check_json_and_github(
     code, _, err = run(["lock", "--format", "github"], capsys)
     assert code == 2
     assert "go with --check" in err
+
+
+def test_generate_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    prompt = str(EXAMPLES / "prompts" / "mug-hero.prompt.toml")
+    code, out, _ = run(["generate", prompt, "--out", "a.png", "--emulator", "--json"], capsys)
+    document = json.loads(out)
+    assert code == 0
+    assert document["version"] == 1
+    assert document["command"] == "generate"
+    assert document["path"] == "a.png"
+    assert document["format"] == "png"
+    assert (document["width"], document["height"], document["seed"]) == (1024, 768, 42)
+    assert document["bytes"] == (tmp_path / "a.png").stat().st_size
+    assert document["prompt_fingerprint"].startswith("sha256:")
+    assert document["request_fingerprint"].startswith("sha256:")
+    assert document["emulator"] is True
+    assert document["estimated_cost"] is None
+    assert set(document) == {
+        "version", "command", "path", "width", "height", "format", "bytes", "model", "seed",
+        "prompt_fingerprint", "request_fingerprint", "request_id", "elapsed", "attempts",
+        "emulator", "estimated_cost", "billing_note", "effective_prompt", "note",
+    }  # fmt: skip
+
+
+def test_batch_json_and_dry_run_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    job = str(EXAMPLES / "batch" / "job.toml")
+    code, out, _ = run(["batch", job, "--out", "o", "--dry-run", "--json"], capsys)
+    dry = json.loads(out)
+    assert code == 0
+    assert dry["version"] == 1
+    assert dry["dry_run"] is True
+    assert (dry["total"], dry["to_generate"], dry["finished"]) == (8, 8, 0)
+    assert dry["first"][0]["request_fingerprint"].startswith("sha256:")
+    json.loads(dry["first"][0]["prompt"])  # the wire JSON, as sent
+
+    args = ["batch", job, "--out", "o", "--emulator", "--json", "--no-progress"]
+    code, out, _ = run(args, capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["version"] == 1
+    assert report["command"] == "batch"
+    assert report["dry_run"] is False
+    assert report["ok"] is True
+    assert (report["total"], report["generated"], report["failed"]) == (8, 8, 0)
+    assert report["manifest"] == str(Path("o") / "manifest.jsonl")
+    assert report["failures"] == []
+
+    code, out, _ = run(args, capsys)  # a rerun skips what is finished
+    assert json.loads(out)["skipped"] == 8

@@ -32,6 +32,7 @@ from flux2prompt.cli._output import (
     stderr,
     stdout,
 )
+from flux2prompt.cli._report import JSON_VERSION
 
 if TYPE_CHECKING:
     from flux2prompt.batch import BatchReport, DryRun
@@ -173,6 +174,12 @@ def batch(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = True,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the report (or the --dry-run) as one JSON document (docs/cli.md)."
+        ),
+    ] = False,
 ) -> None:
     """Generate every image of a batch job; rerun the same command to resume after a crash.
 
@@ -207,15 +214,85 @@ def batch(
             emulator=emulator,
         )
         if dry_run:
-            _print_dry_run(runner.dry_run(), job)
+            dry = runner.dry_run()
+            if as_json:
+                echo_data(_dry_run_document(dry, job))
+            else:
+                _print_dry_run(dry, job)
             return
         try:
             report = asyncio.run(runner.run())
         except KeyboardInterrupt:
             print_error("interrupted; rerun the same command to resume")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    _print_report(report)
+    if as_json:
+        echo_data(_report_document(report, job))
+    else:
+        _print_report(report)
     raise typer.Exit(report.exit_code)
+
+
+def _report_document(report: BatchReport, job_path: Path) -> str:
+    """``batch --json``: the shape documented in docs/cli.md."""
+    document = {
+        "version": JSON_VERSION,
+        "command": "batch",
+        "dry_run": False,
+        "job": report.job,
+        "job_file": str(job_path),
+        "ok": report.ok,
+        "exit_code": report.exit_code,
+        "total": report.total,
+        "generated": report.generated,
+        "skipped": report.skipped,
+        "copied": report.copied,
+        "failed": report.failed,
+        "pending": report.pending,
+        "duplicates": report.duplicates,
+        "other_shards": report.other_shards,
+        "retries": report.retries,
+        "rate_limited": report.rate_limited,
+        "lowest_concurrency": report.lowest_concurrency,
+        "elapsed": round(report.elapsed, 3),
+        "manifest": str(report.manifest),
+        "gallery": str(report.gallery) if report.gallery is not None else None,
+        "stopped": report.stopped,
+        "failures": [{"name": name, "message": message} for name, message in report.failures],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _dry_run_document(dry: DryRun, job_path: Path) -> str:
+    """``batch --dry-run --json``: the shape documented in docs/cli.md."""
+    document = {
+        "version": JSON_VERSION,
+        "command": "batch",
+        "dry_run": True,
+        "job": dry.job,
+        "job_file": str(job_path),
+        "model": dry.model,
+        "total": dry.total,
+        "finished": dry.finished,
+        "to_generate": dry.to_generate,
+        "to_copy": dry.to_copy,
+        "duplicates": dry.duplicates,
+        "shard": str(dry.shard) if dry.shard is not None else None,
+        "other_shards": dry.other_shards,
+        "estimated_cost": dry.estimated_cost,
+        "first": [
+            {
+                "index": item.index,
+                "file": item.file_name("{ext}"),
+                "url": item.request.url,
+                "fields": {k: v for k, v in item.request.fields.items() if k != "prompt"},
+                "images": len(item.request.images),
+                "request_fingerprint": item.request.fingerprint,
+                "prompt": item.request.prompt,
+            }
+            for item in dry.first
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
 
 
 @manifest_app.command("merge")
