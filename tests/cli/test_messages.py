@@ -118,3 +118,34 @@ def test_without_the_emulator_extra_one_line_and_exit_2(
     assert done.stderr == (
         f"error: {who} needs Pillow, which is not installed: pip install 'flux2-prompt[emulator]'\n"
     )
+
+
+@pytest.mark.parametrize("variables", ["matrix", "dataset"])
+def test_an_output_pattern_typo_exits_2_whatever_the_variable_source(
+    variables: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bottle.py").write_text(
+        (EXAMPLES / "batch" / "bottle.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "rows.csv").write_text("color,language\nglacier,en\n", encoding="utf-8")
+    source = (
+        '[variables.matrix]\ncolor = ["glacier"]\nlanguage = ["en"]\n'
+        if variables == "matrix"
+        else '[variables]\ndataset = "rows.csv"\n'
+    )
+    (tmp_path / "job.toml").write_text(
+        'name = "x"\ntemplate = "bottle.py:bottle"\noutput = "{colour}-{language}.{ext}"\n'
+        + source,
+        encoding="utf-8",
+    )
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run(["batch", "job.toml", "--out", "o", "--emulator", *extra], capsys)
+        assert code == 2, (extra, err)
+        assert err == (
+            "error: job.toml:3: output pattern '{colour}-{language}.{ext}': unknown field "
+            "{colour}; did you mean {color}?\n"
+        )
