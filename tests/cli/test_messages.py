@@ -149,3 +149,21 @@ def test_an_output_pattern_typo_exits_2_whatever_the_variable_source(
             "error: job.toml:3: output pattern '{colour}-{language}.{ext}': unknown field "
             "{colour}; did you mean {color}?\n"
         )
+
+
+def test_every_problem_of_a_job_file_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.toml").write_text(
+        'name = 3\ntemplate = "bottle.py:bottle"\noutput = "{color}.{ext}"\n'
+        'concurrency = "many"\n[variables.matrix]\ncolor = ["a"]\n',
+        encoding="utf-8",
+    )
+    expected = (
+        "error: job.toml:1: $.name: expected a string, got integer 3\n"
+        'error: job.toml:4: $.concurrency: expected an integer, got string "many"\n'
+    )
+    for args in (["batch", "job.toml", "--out", "o"], ["validate", "job.toml"]):
+        code, out, err = run(args, capsys)
+        assert (code, out, err) == (2, "", expected), args

@@ -260,6 +260,9 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
     prefix = f"{source}: " if source else ""
     if isinstance(exc, PromptValidationError):
         return [f"{prefix}{issue}" for issue in exc.issues]
+    if isinstance(exc, SourceError) and exc.problems:
+        # Every problem of the file, each with its line, not "(and 1 more problem)".
+        return [line for problem in exc.problems for line in error_lines(problem, source)]
     message = _in_command_line_words(exc, str(exc).replace("\n", " "))
     attempts = getattr(exc, "attempts", 1)  # an APIError of the transport, after retries
     if isinstance(attempts, int) and attempts > 1:

@@ -67,6 +67,8 @@ def problems_of(exc: Flux2PromptError, name: str) -> list[Problem]:
     """The problems an error stands for: one per validation issue, else its message."""
     if isinstance(exc, PromptValidationError):
         return [Problem("error", issue.message, path=issue.path) for issue in exc.issues]
+    if isinstance(exc, SourceError) and exc.problems:
+        return [p for problem in exc.problems for p in problems_of(problem, name)]
     line = exc.line if isinstance(exc, SourceError) else None
     return [Problem("error", error_lines(exc)[0], line=line, shown=error_lines(exc, name)[0])]
 
