@@ -115,3 +115,23 @@ def test_relative_links_resolve(path: Path) -> None:
         if not (path.parent / target).exists() and Path(target).name not in PAGES_BY_OTHERS
     ]
     assert missing == []
+
+
+def test_the_readme_lock_check_passes_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project's own flux2prompt.lock (over examples/, configured in pyproject.toml) is up
+    to date: change an example's prompt and this fails until `flux2-prompt lock` is run and the
+    lockfile committed. --check writes nothing, so no test rewrites the committed file."""
+    from flux2prompt.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "$ .venv/bin/flux2-prompt lock --check" in readme
+    before = (ROOT / "flux2prompt.lock").read_bytes()
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        main(["lock", "--check"])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, out + err
+    assert out.startswith("flux2prompt.lock is up to date (")
+    assert (ROOT / "flux2prompt.lock").read_bytes() == before
