@@ -36,7 +36,14 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
 )
-from flux2prompt.cli._report import FORMATS, Format, Report, problem_of, problems_of
+from flux2prompt.cli._report import (
+    FormatOption,
+    JsonOption,
+    Report,
+    output_format,
+    problem_of,
+    problems_of,
+)
 from flux2prompt.cli._source import ProfileOption
 
 __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
@@ -133,30 +140,6 @@ def _report_error(
     report.checked(label, source, problems_of(exc, label), status=status, variant=variant)
 
 
-FormatOption = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        metavar="text|json|github",
-        help="text: a line per result; json: one JSON document (docs/cli.md); github: GitHub "
-        "Actions annotations (::error file=...,line=...::).",
-    ),
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="The same as --format json.", show_default=False)
-]
-
-
-def _format(value: str, as_json: bool) -> Format:
-    if value not in FORMATS:
-        close = difflib.get_close_matches(value, FORMATS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "use text, json or github"
-        fail(f"--format: unknown format {value!r}; {hint}")
-    if as_json and value not in ("text", "json"):
-        fail(f"--json and --format {value} exclude each other")
-    return "json" if as_json else value
-
-
 VarOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -183,7 +166,7 @@ def validate(
     'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem (a job's variant named by
     its dataset line or variables). Exit 0: all valid; 1: any invalid; 2: any unreadable.
     """
-    report = Report("validate", _format(output, as_json), profile=profile)
+    report = Report("validate", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
     for label, source, prompt, code, is_row in _each_prompt(
         sources, profile, report, _variables(var or ())
@@ -241,7 +224,7 @@ def lint_command(
     Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
     """
     codes = _ignored_codes(ignore or (), LINT_CODES)
-    report = Report("lint", _format(output, as_json), profile=profile)
+    report = Report("lint", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
     warned = False
     for label, source, prompt, code, is_row in _each_prompt(

@@ -15,19 +15,33 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
 from flux2prompt._files._job_file import job_line
 from flux2prompt._files._source import STDIN, split_source
 from flux2prompt._lint import LintWarning
-from flux2prompt.cli._output import echo_data, error_lines, print_error, say
+from flux2prompt.cli._output import echo_data, error_lines, fail, print_error, say
 
-__all__ = ["FORMATS", "JSON_VERSION", "Format", "Problem", "Report"]
+__all__ = [
+    "FORMATS",
+    "JSON_VERSION",
+    "Format",
+    "FormatOption",
+    "JsonOption",
+    "Problem",
+    "Report",
+    "escape_data",
+    "escape_property",
+    "output_format",
+]
 
 Format = Literal["text", "json", "github"]
 FORMATS: tuple[Format, ...] = ("text", "json", "github")
@@ -37,6 +51,31 @@ FORMATS: tuple[Format, ...] = ("text", "json", "github")
 JSON_VERSION = 1
 
 _ANNOTATION = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        metavar="text|json|github",
+        help="text: a line per result; json: one JSON document (docs/cli.md); github: GitHub "
+        "Actions annotations (::error file=...,line=...::).",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="The same as --format json.", show_default=False)
+]
+
+
+def output_format(value: str, as_json: bool) -> Format:
+    """The format that ``--format value`` and ``--json`` ask for; a wrong one stops, exit 2."""
+    if value not in FORMATS:
+        close = difflib.get_close_matches(value, FORMATS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "use text, json or github"
+        fail(f"--format: unknown format {value!r}; {hint}")
+    if as_json and value not in ("text", "json"):
+        fail(f"--json and --format {value} exclude each other")
+    return "json" if as_json else value
 
 
 @dataclass(frozen=True)
@@ -124,13 +163,13 @@ def line_of(file: str, path: str) -> int | None:
     return text.count("\n", 0, at) + 1 if at else None
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     # GitHub's workflow-command escaping: a message is one line.
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 @dataclass
@@ -203,17 +242,17 @@ class Report:
     def _annotation(self, name: str, file: str | None, problem: Problem) -> str:
         properties = []
         if file is not None:
-            properties.append(f"file={_escape_property(file)}")
+            properties.append(f"file={escape_property(file)}")
             if problem.line is not None:
                 properties.append(f"line={problem.line}")
         title = f"flux2-prompt {self.command}" + (f" {problem.code}" if problem.code else "")
-        properties.append(f"title={_escape_property(title)}")
+        properties.append(f"title={escape_property(title)}")
         where = f"{problem.path}: " if problem.path else ""
         fix = f" (fix: {problem.fix})" if problem.fix else ""
         text = f"{where}{problem.message}{fix}"
         if not problem.message.startswith(name):  # an unreadable file's message names it
             text = f"{name}: {text}"
-        return f"::{_ANNOTATION[problem.severity]} {','.join(properties)}::{_escape_data(text)}"
+        return f"::{_ANNOTATION[problem.severity]} {','.join(properties)}::{escape_data(text)}"
 
     def finish(self, exit_code: int) -> None:
         """Print what the format prints at the end: the JSON document, or the annotations and

@@ -52,8 +52,13 @@ from flux2prompt.cli._output import (
     say,
 )
 from flux2prompt.cli._output import stdout as out
-from flux2prompt.cli._prompt import _format
-from flux2prompt.cli._report import JSON_VERSION, _escape_data, _escape_property, file_of
+from flux2prompt.cli._report import (
+    JSON_VERSION,
+    escape_data,
+    escape_property,
+    file_of,
+    output_format,
+)
 
 __all__ = ["diff_command", "lock_command"]
 
@@ -200,7 +205,7 @@ def lock_command(
     """
     if (as_json or output != "text") and not check:
         fail("--json and --format go with --check")
-    shape = _format(output, as_json)
+    shape = output_format(output, as_json)
     as_json = shape == "json"
     result: LockCheck | None = None
     searched = False
@@ -233,7 +238,7 @@ def lock_command(
             document = {"version": JSON_VERSION, "file": str(file), "ok": False}
             echo_data(json.dumps({**document, "error": message}, ensure_ascii=False, indent=2))
         elif shape == "github":
-            say(f"::error title=flux2-prompt lock --check::{_escape_data(message)}")
+            say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
         print_error(message)
         raise typer.Exit(EXIT_INVALID)
     if shape == "text":
@@ -290,7 +295,7 @@ def _annotations(result: LockCheck, file: Path) -> list[str]:
 
     def annotation(where: str, text: str) -> str:
         fix = f"; run `flux2-prompt lock` and commit {file}"
-        return f"::error file={_escape_property(where)},{title}::{_escape_data(text + fix)}"
+        return f"::error file={escape_property(where)},{title}::{escape_data(text + fix)}"
 
     lines = [annotation(str(file), note) for note in result.notes]
     for change in result.changes:
