@@ -188,3 +188,65 @@ def test_console_examples_run_as_shown(path: Path) -> None:
             assert checker.check_output(shown + "\n", got, options), (
                 f"{where}:{line}: {command}\nshown:\n{shown}\ngot:\n{got}"
             )
+
+
+def test_block_parser() -> None:
+    text = (
+        "a\n```python\nif x:\n    x = 1\n```\n\n"
+        "  ```python no-run\n  y = 2\n  ```\n~~~console\n$ z\n~~~\n"
+    )
+    blocks = code_blocks(text)
+    assert [(b.info, b.code, b.line) for b in blocks] == [
+        ("python", "if x:\n    x = 1\n", 2),
+        ("python no-run", "y = 2\n", 7),
+        ("console", "$ z\n", 10),
+    ]
+    assert [runnable(b) for b in blocks] == [True, False, False]
+
+
+def test_readme_sets_up_with_exactly_make_demo_and_make_test() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = [b.code for b in code_blocks(readme) if b.info in ("console", "sh", "bash")]
+    assert "make demo\nmake test\n" in setup
+
+
+# Pages written alongside these docs by other parts of the project: linked before they exist.
+PAGES_BY_OTHERS = {
+    "transport.md",
+    "emulator.md",
+    "batch.md",
+    "versioning.md",
+    "lint.md",
+    "performance.md",
+}
+_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(path: Path) -> None:
+    missing = [
+        target
+        for target in _LINK.findall(path.read_text(encoding="utf-8"))
+        if not (path.parent / target).exists() and Path(target).name not in PAGES_BY_OTHERS
+    ]
+    assert missing == []
+
+
+def test_the_readme_lock_check_passes_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project's own flux2prompt.lock (over examples/, configured in pyproject.toml) is up
+    to date: change an example's prompt and this fails until `flux2-prompt lock` is run and the
+    lockfile committed. --check writes nothing, so no test rewrites the committed file."""
+    from flux2prompt.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "$ .venv/bin/flux2-prompt lock --check" in readme
+    before = (ROOT / "flux2prompt.lock").read_bytes()
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        main(["lock", "--check"])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, out + err
+    assert out.startswith("flux2prompt.lock is up to date (")
+    assert (ROOT / "flux2prompt.lock").read_bytes() == before
