@@ -1,9 +1,13 @@
 """The code in the README and in docs/*.md runs, so the documentation cannot drift from the code.
 
-Every fenced block whose info string is exactly ``python`` runs, in order, in one namespace per
-file, inside a fresh temporary folder. A block made of ``>>>`` lines is a doctest, so the output
-it shows is checked too. Mark a block that must not run as ```` ```python no-run ````, or use
-another tag (``console``, ``toml``, ``json``).
+Each page says in one line under its title how its Python blocks run, and they run so:
+:data:`SCRIPT` (in order, in one namespace, in one fresh temporary folder) or :data:`SELF`
+(each block alone, in a namespace and a temporary folder of its own). Every fenced block whose
+info string is exactly ``python`` runs. A block made of ``>>>`` lines is a doctest, so the
+output it shows is checked too. Mark a block that must not run as ```` ```python no-run ````,
+or use another tag (``console``, ``toml``, ``json``). The ``flux2-prompt`` commands of
+docs/cli.md's console blocks run from the repository's root, their output checked as shown
+(``...`` matches anything).
 """
 
 from __future__ import annotations
@@ -66,13 +70,124 @@ def run_block(block: Block, namespace: dict[str, Any], where: str) -> None:
         exec(compile(block.code, where, "exec"), namespace)
 
 
+# The line under each page's title that says how its blocks run (cli.md adds where its files are).
+SCRIPT = (
+    "*The Python blocks on this page run in order, as one script (each builds on the ones "
+    "before); shell examples run from the repository's root"
+)
+SELF = (
+    "*Each Python block on this page is self-contained and runs on its own; shell examples run "
+    "from the repository's root"
+)
+
+
+def run_mode(text: str) -> str:
+    """``"script"`` or ``"self"``: what the page's first paragraph says."""
+    first = text.split("\n\n", 2)[1]
+    if first.startswith(SCRIPT):
+        return "script"
+    if first.startswith(SELF):
+        return "self"
+    raise AssertionError(f"the line under the title says neither {SCRIPT!r} nor {SELF!r}")
+
+
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {"__name__": f"docs_{path.stem.replace('-', '_')}"}
-    for block in code_blocks(path.read_text(encoding="utf-8")):
-        if runnable(block):
-            run_block(block, namespace, f"{path.relative_to(ROOT)}:{block.line}")
+    text = path.read_text(encoding="utf-8")
+    mode = run_mode(text)
+    name = f"docs_{path.stem.replace('-', '_')}"
+    namespace: dict[str, Any] = {"__name__": name}
+    for number, block in enumerate(code_blocks(text)):
+        if not runnable(block):
+            continue
+        if mode == "self":
+            # A folder and a namespace of its own: a block that leans on another one fails.
+            folder = tmp_path / f"block{number}"
+            folder.mkdir()
+            monkeypatch.chdir(folder)
+            namespace = {"__name__": name}
+        else:
+            monkeypatch.chdir(tmp_path)
+        run_block(block, namespace, f"{path.relative_to(ROOT)}:{block.line}")
+
+
+def console_commands(text: str) -> list[tuple[int, str, str]]:
+    """``(line, command, shown output)`` of each ``$ flux2-prompt ...`` in console blocks that
+    runs as is: no pipe, redirection or shell-changing option."""
+    found = []
+    for block in code_blocks(text):
+        if block.info != "console":
+            continue
+        lines = block.code.splitlines()
+        for i, line in enumerate(lines):
+            if not line.startswith("$ flux2-prompt "):
+                continue
+            output = []
+            for after in lines[i + 1 :]:
+                if after.startswith("$ "):
+                    break
+                output.append(after)
+            command = line[2:].split("  #")[0].strip()
+            if any(c in command for c in "|><") or "completion" in command:
+                continue
+            found.append((block.line + 1 + i, command, "\n".join(output)))
+    return found
+
+
+# Commands that only read: safe to run from the repository's root.
+_READ_ONLY = ("compile", "validate", "lint", "fingerprint", "schema", "diff")
+
+
+def _runs_here(command: str) -> bool:
+    """A read-only command whose files all exist from the root (not `HEAD~1:...` or `--rev`)."""
+    words = command.split()
+    if len(words) == 2 and words[1] in ("--help", "-h", "--version", "-V"):
+        return True
+    if len(words) < 2 or words[1] not in _READ_ONLY or "--rev" in words:
+        return False
+    for word in words[2:]:
+        if word.startswith("-") or not any(c in word for c in "/."):
+            continue
+        path = word.rsplit(":", 1)[0] if ".py:" in word else word
+        if not ((ROOT / path).exists() or ("*" in path and any(ROOT.glob(path)))):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_console_examples_run_as_shown(path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    commands = [c for c in console_commands(path.read_text(encoding="utf-8")) if _runs_here(c[1])]
+    if path.name == "cli.md":
+        assert len(commands) >= 8
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+    }
+    checker = doctest.OutputChecker()
+    where = path.relative_to(ROOT)
+    for line, command, shown in commands:
+        done = subprocess.run(
+            command,
+            shell=True,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        got = done.stdout + done.stderr
+        assert "Traceback" not in got, f"{where}:{line}: {command}\n{got}"
+        if shown.strip():
+            options = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+            assert checker.check_output(shown + "\n", got, options), (
+                f"{where}:{line}: {command}\nshown:\n{shown}\ngot:\n{got}"
+            )
 
 
 def test_block_parser() -> None:
@@ -115,3 +230,23 @@ def test_relative_links_resolve(path: Path) -> None:
         if not (path.parent / target).exists() and Path(target).name not in PAGES_BY_OTHERS
     ]
     assert missing == []
+
+
+def test_the_readme_lock_check_passes_as_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project's own flux2prompt.lock (over examples/, configured in pyproject.toml) is up
+    to date: change an example's prompt and this fails until `flux2-prompt lock` is run and the
+    lockfile committed. --check writes nothing, so no test rewrites the committed file."""
+    from flux2prompt.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "$ .venv/bin/flux2-prompt lock --check" in readme
+    before = (ROOT / "flux2prompt.lock").read_bytes()
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as done:
+        main(["lock", "--check"])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, out + err
+    assert out.startswith("flux2prompt.lock is up to date (")
+    assert (ROOT / "flux2prompt.lock").read_bytes() == before

@@ -159,11 +159,21 @@ class SourceError(Flux2PromptError):
     """Raised when a prompt source (a file, ``file.py:NAME``, JSON or TOML text) cannot be read.
 
     ``source`` names the file and ``line`` the line (1-based) where the problem is, when known.
+    When the file has several problems (a job file that breaks its schema in two places), the
+    message is about the first and ``problems`` holds every one, each with its own line.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        problems: tuple[SourceError, ...] = (),
+    ):
         self.source = source
         self.line = line
+        self.problems = problems
         where = source or ""
         if source and line is not None:
             where = f"{source}:{line}"

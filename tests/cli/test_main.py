@@ -21,11 +21,85 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return (code if isinstance(code, int) else 1), out, err
 
 
-def test_no_arguments_show_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_arguments_show_the_help_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run([], capsys)
-    assert code == 0
+    assert code == 2
     assert "compile" in out
     assert "batch" in out
+
+
+def test_a_group_alone_shows_its_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["manifest"], capsys)
+    assert code == 2
+    assert "merge" in out
+    assert out.count("Usage:") == 1
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from flux2prompt import __version__
+
+    code, out, err = run([flag], capsys)
+    assert (code, out, err) == (0, f"flux2-prompt {__version__}\n", "")
+
+
+@pytest.mark.parametrize("args", [["-h"], ["validate", "-h"], ["manifest", "merge", "-h"]])
+def test_dash_h_is_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(args, capsys)
+    assert code == 0
+    assert "Usage: flux2-prompt" in out
+    assert "-h" in out
+
+
+def _all_help(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    from flux2prompt.cli import _COMMAND_MODULES
+
+    pages = {}
+    for name in [*_COMMAND_MODULES, "manifest merge"]:
+        code, out, _ = run([*name.split(), "--help"], capsys)
+        assert code == 0, name
+        pages[name] = out
+    code, pages[""], _ = run(["--help"], capsys)
+    return pages
+
+
+def test_help_is_written_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    for name, page in _all_help(capsys).items():
+        for leak in ("<bool>", "<list", "<int", "<str>", "<path>", "<float", "[x>=", " .\n"):
+            assert leak not in page, (name, leak)
+        assert " . " not in page.replace("...", ""), name
+        assert "{" not in page.split("\n\n")[1], name  # the usage line: SOURCE, not {SOURCE}
+    assert "Usage: flux2-prompt validate [OPTIONS] SOURCE..." in _all_help(capsys)["validate"]
+    assert "Usage: flux2-prompt batch [OPTIONS] JOB" in _all_help(capsys)["batch"]
+
+
+def test_help_does_not_break_sentences(capsys: pytest.CaptureFixture[str]) -> None:
+    page = _all_help(capsys)["validate"]
+    # The docstring wraps after "named by"; the help rewraps the paragraph as a whole.
+    assert "named by \n" not in page.replace("  ", " ")
+    assert "named by" in page
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(
+    shell: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # typer detects the shell from the process tree; its own switch lets a test choose one.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
+    code, out, _ = run(["--show-completion", shell], capsys)
+    assert code == 0
+    assert "_FLUX2_PROMPT_COMPLETE" in out
+    assert f"complete_{shell}" in out
+
+
+def test_completion_completes_command_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_FLUX2_PROMPT_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "flux2-prompt val")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    code, out, _ = run([], capsys)
+    assert (code, out.split()) == (0, ["validate"])
 
 
 def test_a_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -153,11 +153,18 @@ def _check_schema(document: Any, text: str, source: str) -> None:
     issues = issues_from_errors(errors, document, special=_job_special)
     if not issues:
         return
-    first = issues[0]
+    problems = tuple(
+        SourceError(
+            str(issue),
+            source=source,
+            line=job_line(text, [a or b for a, b in _PATH_PART.findall(issue.path)]),
+        )
+        for issue in issues
+    )
+    first = problems[0]
     more = f" (and {len(issues) - 1} more problem{'s' if len(issues) > 2 else ''})"
     suffix = more if len(issues) > 1 else ""
-    parts = [a or b for a, b in _PATH_PART.findall(first.path)]
-    raise SourceError(f"{first}{suffix}", source=source, line=job_line(text, parts))
+    raise SourceError(f"{issues[0]}{suffix}", source=source, line=first.line, problems=problems)
 
 
 def _python_template(path: Path, name: str) -> Template:

@@ -156,6 +156,14 @@ def plan_items(
     for variant, request in requests:
         stats.variants += 1
         key = request.fingerprint
+        if stats.variants == 1:
+            # A dataset's columns are known only now: an unknown field in the output pattern is
+            # the same mistake in the job file as with a matrix (checked when it is read), so the
+            # same error, a SourceError (exit 2 on the command line), not an item's failure.
+            try:
+                pattern.check_fields(variant.variables)
+            except PromptError as exc:
+                raise SourceError(str(exc)) from None
         try:
             name = pattern.render(
                 variant.variables,

@@ -8,14 +8,19 @@ a bad ``--profile`` value) into one line on stderr and exit code 2, never a trac
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
+import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 from typer.models import CommandInfo
 
 from flux2prompt.cli import _app
+from flux2prompt.cli._help import humanise
 
 __all__ = ["app", "main"]
 
@@ -56,9 +61,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     Exit codes: 0 success, 1 an invalid prompt or a failed request, 2 usage errors and unreadable
     input, 130 interrupted.
     """
-    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    args = list(sys.argv[1:] if argv is None else argv)
+    completing = _COMPLETE_VAR in os.environ  # the shell asks for completions: whole app
+    if not args and not completing:
+        # No command is a usage error like any other: the help, then exit 2.
+        _write_help(_help(humanise(typer.main.get_command(_app_for([])))))
+        raise SystemExit(2)
     try:
-        status = _app_for(args)(args=args, prog_name="flux2-prompt", standalone_mode=False)
+        command = humanise(typer.main.get_command(_app_for(args)))
+        status = command.main(args=args, prog_name="flux2-prompt", standalone_mode=False)
     except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
@@ -74,12 +85,44 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            sys.stdout.write(ctx.get_help() + "\n")
-            raise SystemExit(0) from None
+            # `flux2-prompt manifest` alone: typer has printed its help; exit 2 as any usage
+            # error.
+            raise SystemExit(2) from None
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        sys.stderr.write(f"error: {exc.format_message()}{where}\n")
+        sys.stderr.write(f"error: {_did_you_mean(exc.format_message())}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
+
+
+# The variable click's shell completion sets (`_<PROG_NAME>_COMPLETE`).
+_COMPLETE_VAR = "_FLUX2_PROMPT_COMPLETE"
+
+
+def _help(command: Any) -> str:
+    with command.make_context("flux2-prompt", ["--help"], resilient_parsing=True) as ctx:
+        return str(command.get_help(ctx))
+
+
+_NOT_ONE_OF = re.compile(r"'(?P<value>[^']*)' is not one of (?P<choices>'[^']*'(?:, '[^']*')*)\.?")
+
+
+def _did_you_mean(message: str) -> str:
+    """A refused choice (``--profile cloudfare``) with the closest allowed one suggested."""
+    message = message.replace("Value error, ", "")  # the converter's wording, not ours
+    found = _NOT_ONE_OF.search(message)
+    if found is None:
+        return message
+    choices = re.findall(r"'([^']*)'", found["choices"])
+    close = difflib.get_close_matches(found["value"], choices, n=1, cutoff=0.6)
+    if close:
+        message = message.rstrip(".") + f"; did you mean {close[0]!r}?"
+    return message
+
+
+def _write_help(text: str) -> None:
+    # typer's rich help prints itself (to stdout) and returns ""; plain help is returned.
+    if text.strip():
+        sys.stdout.write(text + "\n")
 
 
 def _placeholder() -> None:

@@ -23,7 +23,16 @@ import typer
 
 from flux2prompt._errors import PromptError
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import echo_data, fail, handle_errors, print_error, stderr, stdout
+from flux2prompt.cli._output import (
+    echo_data,
+    fail,
+    handle_errors,
+    print_error,
+    require_emulator,
+    stderr,
+    stdout,
+)
+from flux2prompt.cli._report import JSON_VERSION
 
 if TYPE_CHECKING:
     from flux2prompt.batch import BatchReport, DryRun
@@ -147,7 +156,9 @@ def _print_report(report: BatchReport) -> None:
 
 @app.command("batch")
 def batch(
-    job: Annotated[Path, typer.Argument(help="The job file (TOML); see docs/batch.md.")],
+    job: Annotated[
+        Path, typer.Argument(metavar="JOB", help="The job file (TOML); see docs/batch.md.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")],
     dry_run: Annotated[
         bool,
@@ -161,17 +172,19 @@ def batch(
         bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
     ] = False,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Requests in flight at most [default: the job's].")
+        int | None,
+        typer.Option(min=1, help="Requests in flight at most, 1 or more (default: the job's)."),
     ] = None,
     rate_limit: Annotated[
-        int | None, typer.Option(min=1, help="Requests per minute [default: the job's, or 720].")
+        int | None,
+        typer.Option(min=1, help="Requests per minute, 1 or more (default: the job's, or 720)."),
     ] = None,
     account_id: Annotated[
-        str | None, typer.Option(help="Cloudflare account id [default: $CLOUDFLARE_ACCOUNT_ID].")
+        str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
     ] = None,
     base_url: Annotated[
         str | None,
-        typer.Option(help="API base URL [default: $CLOUDFLARE_BASE_URL or Cloudflare's]."),
+        typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
     ] = None,
     gallery: Annotated[
         bool, typer.Option("--gallery/--no-gallery", help="Write OUT/index.html at the end.")
@@ -187,6 +200,12 @@ def batch(
             "timeout, a broken response), and retry such failures; each may be billed again.",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the report (or the --dry-run) as one JSON document (docs/cli.md)."
+        ),
+    ] = False,
 ) -> None:
     """Generate every image of a batch job; rerun the same command to resume after a crash.
 
@@ -200,6 +219,8 @@ def batch(
 
     if emulator and base_url:
         fail("--emulator and --base-url exclude each other")
+    if emulator:
+        require_emulator()
     try:
         part = Shard.parse(shard) if shard else None
     except PromptError as exc:
@@ -220,15 +241,85 @@ def batch(
             resend_billed=resend_billed,
         )
         if dry_run:
-            _print_dry_run(runner.dry_run(), job)
+            dry = runner.dry_run()
+            if as_json:
+                echo_data(_dry_run_document(dry, job))
+            else:
+                _print_dry_run(dry, job)
             return
         try:
             report = asyncio.run(runner.run())
         except KeyboardInterrupt:
             print_error("interrupted; rerun the same command to resume")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    _print_report(report)
+    if as_json:
+        echo_data(_report_document(report, job))
+    else:
+        _print_report(report)
     raise typer.Exit(report.exit_code)
+
+
+def _report_document(report: BatchReport, job_path: Path) -> str:
+    """``batch --json``: the shape documented in docs/cli.md."""
+    document = {
+        "version": JSON_VERSION,
+        "command": "batch",
+        "dry_run": False,
+        "job": report.job,
+        "job_file": str(job_path),
+        "ok": report.ok,
+        "exit_code": report.exit_code,
+        "total": report.total,
+        "generated": report.generated,
+        "skipped": report.skipped,
+        "copied": report.copied,
+        "failed": report.failed,
+        "pending": report.pending,
+        "duplicates": report.duplicates,
+        "other_shards": report.other_shards,
+        "retries": report.retries,
+        "rate_limited": report.rate_limited,
+        "lowest_concurrency": report.lowest_concurrency,
+        "elapsed": round(report.elapsed, 3),
+        "manifest": str(report.manifest),
+        "gallery": str(report.gallery) if report.gallery is not None else None,
+        "stopped": report.stopped,
+        "failures": [{"name": name, "message": message} for name, message in report.failures],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _dry_run_document(dry: DryRun, job_path: Path) -> str:
+    """``batch --dry-run --json``: the shape documented in docs/cli.md."""
+    document = {
+        "version": JSON_VERSION,
+        "command": "batch",
+        "dry_run": True,
+        "job": dry.job,
+        "job_file": str(job_path),
+        "model": dry.model,
+        "total": dry.total,
+        "finished": dry.finished,
+        "to_generate": dry.to_generate,
+        "to_copy": dry.to_copy,
+        "duplicates": dry.duplicates,
+        "shard": str(dry.shard) if dry.shard is not None else None,
+        "other_shards": dry.other_shards,
+        "estimated_cost": dry.estimated_cost,
+        "first": [
+            {
+                "index": item.index,
+                "file": item.file_name("{ext}"),
+                "url": item.request.url,
+                "fields": {k: v for k, v in item.request.fields.items() if k != "prompt"},
+                "images": len(item.request.images),
+                "request_fingerprint": item.request.fingerprint,
+                "prompt": item.request.prompt,
+            }
+            for item in dry.first
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
 
 
 @manifest_app.command("merge")
@@ -241,11 +332,12 @@ def merge(
         bool,
         typer.Option(
             "--gallery/--no-gallery",
-            help="Also write index.html next to the merged manifest (images copied there).",
+            help="Also write index.html next to the merged manifest; it links the images where "
+            "the records say they are (nothing is copied).",
         ),
     ] = False,
 ) -> None:
-    """Merge batch manifests: one record per request fingerprint, the successful one kept.
+    """Merge batch manifests: one record per item (request fingerprint and index), a success kept.
 
     Merging the manifests of every shard gives the records of an unsharded run.
     """

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, fail
+from flux2prompt.cli._output import EXIT_INVALID, EXIT_USAGE, fail, require_emulator
 
 __all__ = ["emulator"]
 
@@ -95,6 +95,7 @@ def emulator(
 
     Point a client at the printed base URL instead of https://api.cloudflare.com/client/v4.
     """
+    require_emulator("flux2-prompt emulator")
     try:
         from flux2prompt.emulator import config_from_options, serve_forever
         from flux2prompt.emulator._server import listen_failure

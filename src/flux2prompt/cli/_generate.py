@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,17 @@ import typer
 
 from flux2prompt._files._source import load_source, source_label
 from flux2prompt.cli._app import app
-from flux2prompt.cli._output import EXIT_INVALID, fail, handle_errors, stderr, stdout
+from flux2prompt.cli._output import (
+    EXIT_INVALID,
+    echo_data,
+    fail,
+    handle_errors,
+    require_emulator,
+    say,
+    stderr,
+    stdout,
+)
+from flux2prompt.cli._report import JSON_VERSION
 from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -166,12 +177,18 @@ def generate(
         str | None,
         typer.Option(help="How an unknown model is called: multipart, json or proxied."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print what was written as one JSON document (docs/cli.md)."),
+    ] = False,
 ) -> None:
     """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
 
     A prompt file's model and parameters are used unless options override them. The API token
     is read from $CLOUDFLARE_API_TOKEN only: a command line is visible to other users.
     """
+    if emulator:
+        require_emulator()
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
@@ -222,7 +239,7 @@ def generate(
 
         result = stamp(result, request, source=source if source != "-" else None)
         path, note = _save(result, out)
-        _report(result, path)
+        cost: float | None = None
         if request.model.pricing is not None and not emulator:
             steps_sent = request.params.get("steps")
             cost = estimate_cost(
@@ -232,11 +249,56 @@ def generate(
                 int(steps_sent) if steps_sent is not None else None,
                 [(i.width, i.height) for i in request.images],
             )
+        billing = request.model.billing_note if not emulator else None
+        # The host rewrote the prompt (upsampling): the only record of what was generated.
+        rewritten = result.effective_prompt
+        if rewritten == request.prompt:
+            rewritten = None
+        if as_json:
+            echo_data(_document(result, path, cost, billing, rewritten, note, emulator))
+            if note:
+                say(f"note: {note}", err=True)
+            return
+        _report(result, path)
+        if cost is not None:
             stdout.print(f"  cost      ~${cost:.4f} (estimate, before the free allowance)")
-        elif request.model.billing_note and not emulator:
-            stdout.print(f"  cost      {request.model.billing_note}")
-        if result.effective_prompt is not None and result.effective_prompt != request.prompt:
-            # The host rewrote the prompt (upsampling): the only record of what was generated.
-            stdout.print(f"  ran       {result.effective_prompt}")
+        elif billing:
+            stdout.print(f"  cost      {billing}")
+        if rewritten is not None:
+            stdout.print(f"  ran       {rewritten}")
         if note:
             stderr.print(f"note: {note}")
+
+
+def _document(
+    result: ImageResult,
+    path: Path,
+    cost: float | None,
+    billing: str | None,
+    rewritten: str | None,
+    note: str | None,
+    emulator: bool,
+) -> str:
+    """``generate --json``: the shape documented in docs/cli.md."""
+    document = {
+        "version": JSON_VERSION,
+        "command": "generate",
+        "path": str(path),
+        "width": result.width,
+        "height": result.height,
+        "format": result.format,
+        "bytes": len(result.data),
+        "model": result.model,
+        "seed": result.seed,
+        "prompt_fingerprint": result.prompt_fingerprint,
+        "request_fingerprint": result.request_fingerprint,
+        "request_id": result.request_id,
+        "elapsed": round(result.elapsed, 3),
+        "attempts": result.attempts,
+        "emulator": emulator,
+        "estimated_cost": cost,
+        "billing_note": billing,
+        "effective_prompt": rewritten,
+        "note": note,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
@@ -66,6 +67,7 @@ __all__ = [
     "handle_errors",
     "print_error",
     "print_warnings",
+    "require_emulator",
     "say",
     "stderr",
     "stdout",
@@ -218,6 +220,18 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require_emulator(what: str = "--emulator") -> None:
+    """Stop with one line and exit 2 when the emulator's extra (Pillow) is not installed.
+
+    Checked before anything runs: a ``pip install flux2-prompt`` without extras then
+    ``generate --emulator`` gets the install command, never a traceback.
+    """
+    try:
+        import PIL.Image  # noqa: F401  (the emulator imports it next anyway)
+    except ImportError:
+        fail(f"{what} needs Pillow, which is not installed: pip install 'flux2-prompt[emulator]'")
+
+
 def exit_code_for(exc: Flux2PromptError) -> int:
     """``2`` when the invocation is wrong (unreadable input, a refused parameter, no
     credentials), ``1`` for anything else (an invalid prompt, a failed request).
@@ -246,13 +260,44 @@ def error_lines(exc: Flux2PromptError, source: str | None = None) -> list[str]:
     prefix = f"{source}: " if source else ""
     if isinstance(exc, PromptValidationError):
         return [f"{prefix}{issue}" for issue in exc.issues]
-    message = str(exc).replace("\n", " ")
+    if isinstance(exc, SourceError) and exc.problems:
+        # Every problem of the file, each with its line, not "(and 1 more problem)".
+        return [line for problem in exc.problems for line in error_lines(problem, source)]
+    message = _in_command_line_words(exc, str(exc).replace("\n", " "))
     attempts = getattr(exc, "attempts", 1)  # an APIError of the transport, after retries
     if isinstance(attempts, int) and attempts > 1:
         message += f" (gave up after {attempts} attempts)"
     if (isinstance(exc, SourceError) and exc.source) or message.startswith(prefix):
         prefix = ""  # the message names its file already
     return [prefix + message]
+
+
+# The credentials message of the library names its keyword arguments (account_id=); the
+# command line has --account-id and --emulator instead.
+_MISSING_CREDENTIALS = "Workers AI needs "
+_IMAGE_PARAMETER = re.compile(r"^images\[\d+\] \((?P<path>[^)]*)\)")
+
+
+def _in_command_line_words(exc: Flux2PromptError, message: str) -> str:
+    """``message`` with the library's words (``account_id=``, ``images[0]``) replaced by the
+    command line's (``--account-id``, ``--image PATH``)."""
+    if isinstance(exc, ConfigurationError) and message.startswith(_MISSING_CREDENTIALS):
+        wanted = message[len(_MISSING_CREDENTIALS) :].split(". ")[0]
+        steps = []
+        if "account id" in wanted:
+            steps.append("pass --account-id ID or set CLOUDFLARE_ACCOUNT_ID")
+        if "API token" in wanted:
+            steps.append(
+                "set CLOUDFLARE_API_TOKEN (a token with Workers AI Read and Edit; never an "
+                "option, since other users can read a command line)"
+            )
+        return (
+            f"no Cloudflare credentials: {'; '.join(steps)}. Or try it without an account: "
+            "--emulator"
+        )
+    if isinstance(exc, ParameterError):
+        return _IMAGE_PARAMETER.sub(lambda m: f"--image {m['path']}", message)
+    return message
 
 
 def print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -32,12 +32,17 @@ from flux2prompt.cli._output import (
     EXIT_INVALID,
     EXIT_OK,
     echo_data,
-    error_lines,
     exit_code_for,
     fail,
     handle_errors,
-    print_error,
-    say,
+)
+from flux2prompt.cli._report import (
+    FormatOption,
+    JsonOption,
+    Report,
+    output_format,
+    problem_of,
+    problems_of,
 )
 from flux2prompt.cli._source import ProfileOption
 
@@ -86,16 +91,20 @@ def _variables(values: Sequence[str]) -> dict[str, str]:
 
 
 def _each_prompt(
-    sources: Iterable[str], profile: Profile, variables: dict[str, str] | None = None
-) -> Iterable[tuple[str, Prompt | None, int, bool]]:
-    """Resolve each source into its variants, reporting those that fail; yield
-    ``(label, prompt, exit code, variant)`` per variant (``variant``: one of a job's rows, which
-    is summed up after the job's last row rather than said ok one by one).
+    sources: Iterable[str],
+    profile: Profile,
+    report: Report,
+    variables: dict[str, str] | None = None,
+) -> Iterable[tuple[str, str, Prompt | None, int, bool]]:
+    """Resolve each source into its variants; report those that fail to ``report`` and yield
+    ``(label, source, prompt, exit code, variant)`` for each valid one (``variant``: one of a
+    job's rows, which is summed up after the job's last row rather than said ok one by one).
 
     A template takes ``variables`` (``--var``); a job file gives every row, each named by its
-    variables or dataset line. Invalid prompts are reported on stdout as
-    ``LABEL: $.path: message`` (they are the result of the check); unreadable sources on stderr
-    as ``error: ...``. Standard input (``-``) is named ``<stdin>``, and can be read only once.
+    variables or dataset line. An invalid prompt is a result of the check (stdout in text,
+    ``LABEL: $.path: message``); an unreadable source a usage error (``error: ...`` on stderr).
+    Standard input (``-``) is named ``<stdin>``, and can be read only once. The exit code of a
+    failed variant is yielded with ``prompt`` None, for the caller's worst code.
     """
     listed = list(sources)
     if listed.count(STDIN) > 1:
@@ -106,33 +115,29 @@ def _each_prompt(
         source = source_label(given)
         try:
             variants = list(source_variants(given, profile=profile, variables=variables))
-        except PromptError as exc:
-            for line in error_lines(exc, source):
-                say(line)
-            yield source, None, EXIT_INVALID, False
-            continue
         except Flux2PromptError as exc:
-            for line in error_lines(exc, source):
-                print_error(line)
-            yield source, None, exit_code_for(exc), False
+            _report_error(report, source, source, exc, variant=False)
+            yield source, source, None, exit_code_for(exc), False
             continue
         for variant in variants:
             label = source_label(variant.label) if not variant.variant else variant.label
             error = variant.error
             if error is None:
-                yield label, variant.prompt, EXIT_OK, variant.variant
-            elif isinstance(error, PromptError):
-                for line in error_lines(error, label):
-                    say(line)
-                yield label, None, EXIT_INVALID, variant.variant
+                yield label, source, variant.prompt, EXIT_OK, variant.variant
             else:
-                for line in error_lines(error, label):
-                    print_error(line)
-                yield label, None, exit_code_for(error), variant.variant
+                _report_error(report, label, source, error, variant=variant.variant)
+                yield label, source, None, exit_code_for(error), variant.variant
         if len(variants) > 1 or (variants and variants[0].variant):
-            bad = sum(1 for v in variants if not v.ok)
-            noun = f"{len(variants)} variant{'s' if len(variants) != 1 else ''}"
-            say(f"{source}: ok ({noun})" if not bad else f"{source}: {bad} of {noun} invalid")
+            report.summary(source, len(variants), sum(1 for v in variants if not v.ok))
+
+
+def _report_error(
+    report: Report, label: str, source: str, exc: Flux2PromptError, *, variant: bool
+) -> None:
+    status: Literal["invalid", "unreadable"] = (
+        "invalid" if isinstance(exc, PromptError) else "unreadable"
+    )
+    report.checked(label, source, problems_of(exc, label), status=status, variant=variant)
 
 
 VarOption = Annotated[
@@ -149,7 +154,11 @@ VarOption = Annotated[
 
 @app.command()
 def validate(
-    sources: SourcesArgument, profile: ProfileOption = "flux2", var: VarOption = None
+    sources: SourcesArgument,
+    profile: ProfileOption = "flux2",
+    var: VarOption = None,
+    output: FormatOption = "text",
+    as_json: JsonOption = False,
 ) -> None:
     """Check that every SOURCE is a valid prompt under the profile.
 
@@ -157,11 +166,15 @@ def validate(
     'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem (a job's variant named by
     its dataset line or variables). Exit 0: all valid; 1: any invalid; 2: any unreadable.
     """
+    report = Report("validate", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
-    for source, prompt, code, is_row in _each_prompt(sources, profile, _variables(var or ())):
-        if prompt is not None and not is_row:
-            say(f"{source}: ok")
+    for label, source, prompt, code, is_row in _each_prompt(
+        sources, profile, report, _variables(var or ())
+    ):
+        if prompt is not None:
+            report.checked(label, source, [], variant=is_row)
         worst = max(worst, code)
+    report.finish(worst)
     raise typer.Exit(worst)
 
 
@@ -202,6 +215,8 @@ def lint_command(
     ] = False,
     profile: ProfileOption = "flux2",
     var: VarOption = None,
+    output: FormatOption = "text",
+    as_json: JsonOption = False,
 ) -> None:
     """Give BFL's prompting advice on every SOURCE: warnings, never errors.
 
@@ -209,22 +224,22 @@ def lint_command(
     Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
     """
     codes = _ignored_codes(ignore or (), LINT_CODES)
+    report = Report("lint", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
     warned = False
-    for source, prompt, code, is_row in _each_prompt(sources, profile, _variables(var or ())):
+    for label, source, prompt, code, is_row in _each_prompt(
+        sources, profile, report, _variables(var or ())
+    ):
         worst = max(worst, code)
         if prompt is None:
             continue
         warnings = lint(prompt, ignore=codes)
-        for warning in warnings:
-            fix = f" (fix: {warning.fix})" if warning.fix else ""
-            say(f"{source}: {warning.code} {warning.path}: {warning.message}{fix}")
-        if not warnings and not is_row:
-            say(f"{source}: ok")
+        report.checked(label, source, [problem_of(w) for w in warnings], variant=is_row)
         # Notes (severity "info") are shown but do not fail --strict.
-        warned = warned or any(getattr(w, "severity", "warning") == "warning" for w in warnings)
+        warned = warned or any(w.severity == "warning" for w in warnings)
     if strict and warned:
         worst = max(worst, EXIT_INVALID)
+    report.finish(worst)
     raise typer.Exit(worst)
 
 

@@ -52,6 +52,13 @@ from flux2prompt.cli._output import (
     say,
 )
 from flux2prompt.cli._output import stdout as out
+from flux2prompt.cli._report import (
+    JSON_VERSION,
+    escape_data,
+    escape_property,
+    file_of,
+    output_format,
+)
 
 __all__ = ["diff_command", "lock_command"]
 
@@ -178,8 +185,17 @@ def lock_command(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="With --check: print the result as JSON.")
+        bool, typer.Option("--json", help="With --check: the same as --format json.")
     ] = False,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json|github",
+            help="With --check: text, one JSON document (docs/cli.md), or GitHub Actions "
+            "annotations (::error file=...::).",
+        ),
+    ] = "text",
 ) -> None:
     """Record (or, with --check, verify) the fingerprints of every prompt in a lockfile.
 
@@ -187,8 +203,10 @@ def lock_command(
     fails when a prompt, a module's prompt or a job's variant changed without the lockfile
     being updated, so every prompt change shows up in review.
     """
-    if as_json and not check:
-        fail("--json goes with --check")
+    if (as_json or output != "text") and not check:
+        fail("--json and --format go with --check")
+    shape = output_format(output, as_json)
+    as_json = shape == "json"
     result: LockCheck | None = None
     searched = False
     with handle_errors(show_warnings=True):
@@ -214,9 +232,16 @@ def lock_command(
                 if found_old is not None:
                     result = with_field_diffs(result, found_old[1], inventory, found_old[0])
     if check and result is None:
-        print_error(f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it")
+        message = f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it"
+        if as_json:
+            # One document whatever happens: CI reads the failure as it reads a stale lock.
+            document = {"version": JSON_VERSION, "file": str(file), "ok": False}
+            echo_data(json.dumps({**document, "error": message}, ensure_ascii=False, indent=2))
+        elif shape == "github":
+            say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
+        print_error(message)
         raise typer.Exit(EXIT_INVALID)
-    if not as_json:
+    if shape == "text":
         for line in inventory.scanned:
             say(f"scanned: {line}", err=True)
         for source, reason in inventory.unlocked:
@@ -233,7 +258,18 @@ def lock_command(
         out.print(f"{state} {file} ({count})")
         return
     if as_json:
-        echo_data(json.dumps({"file": str(file), **result.to_dict()}, ensure_ascii=False, indent=2))
+        document = {"version": JSON_VERSION, "file": str(file), **result.to_dict()}
+        echo_data(json.dumps(document, ensure_ascii=False, indent=2))
+        if not result.ok:
+            raise typer.Exit(EXIT_INVALID)
+        return
+    if shape == "github":
+        for line in _annotations(result, file):
+            say(line)
+        say(
+            f"flux2-prompt lock --check: {file} "
+            + ("is up to date" if result.ok else "is out of date")
+        )
         if not result.ok:
             raise typer.Exit(EXIT_INVALID)
         return
@@ -250,6 +286,25 @@ def lock_command(
     for line in result.render().splitlines():
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
+
+
+def _annotations(result: LockCheck, file: Path) -> list[str]:
+    """A GitHub annotation per change, on the changed prompt's (or job's) file; the notes on
+    the lockfile. Names in the lockfile are relative to its folder."""
+    title = "title=flux2-prompt lock --check"
+
+    def annotation(where: str, text: str) -> str:
+        fix = f"; run `flux2-prompt lock` and commit {file}"
+        return f"::error file={escape_property(where)},{title}::{escape_data(text + fix)}"
+
+    lines = [annotation(str(file), note) for note in result.notes]
+    for change in result.changes:
+        entry = change.new or change.old
+        path = change.job or getattr(entry, "path", None) or change.name
+        named = file_of(path) or path
+        where = os.path.normpath(file.parent / named)
+        lines.append(annotation(where, str(change).lstrip("+-~ ")))
+    return lines
 
 
 def _where_looked(file: Path, searched: bool) -> str:
