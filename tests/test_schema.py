@@ -402,7 +402,9 @@ def test_the_model_and_the_schema_accept_the_same_documents(document: Any) -> No
 
 def test_the_generated_documents_are_often_valid() -> None:
     # A guard on the generator: the agreement property means little if nearly everything fails.
-    @settings(max_examples=200, database=None)
+    # About a fifth of the documents are valid; the guard is a statistic of the generator, so it
+    # draws the same examples on every run rather than fail on an unlucky seed.
+    @settings(max_examples=200, database=None, derandomize=True)
     @given(DOCUMENTS)
     def count(document: Any) -> None:
         outcomes.append(_model_accepts(document))
