@@ -61,8 +61,11 @@ def _answer(request: dict[str, Any]) -> Any:
             if project is None and (root / name).is_file():
                 project = read_project_config(root / name)
         paths = request["paths"]
+        if paths is not None:
+            # A path that did not exist then (a new file) has nothing on the old side.
+            paths = [tree / p for p in paths if (tree / p).exists()]
         inventory = build_inventory(
-            [tree / p for p in paths] if paths is not None else None,
+            paths,
             base=tree / request["base"],
             project=project or Project(root),
         )
