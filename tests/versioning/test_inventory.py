@@ -373,3 +373,34 @@ def test_the_old_side_imports_the_old_neighbours_even_with_the_tree_on_pythonpat
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert '~ $.color_palette[0]: "#AA0000" → "#00AA00"' in done.stdout
+
+
+def test_diff_rev_takes_paths_to_limit_what_is_compared(shop: Path) -> None:
+    (shop / "prompts" / "hero.py").write_text(
+        HERO.replace('"#112233"', '"#445566"'), encoding="utf-8"
+    )
+    (shop / "jobs" / "products.csv").write_text(CSV.replace("coral", "amber"), encoding="utf-8")
+    (shop / "prompts" / "extra.py").write_text(
+        "from flux2prompt import scene\nextra = scene('a new poster')\n", encoding="utf-8"
+    )
+    everything = cli(shop, "diff", "--rev", "HEAD")
+    assert "jobs/bottles.toml [jobs/products.csv:3" in everything.stdout
+    assert "prompts/hero.py:hero: changed" in everything.stdout
+    # One module: its prompts only, not the job's items.
+    done = cli(shop, "diff", "--rev", "HEAD", "prompts/hero.py")
+    assert done.returncode == 0, done.stderr
+    assert "~ prompts/hero.py:hero: changed" in done.stdout
+    assert "jobs/bottles.toml" not in done.stdout
+    assert "extra.py" not in done.stdout
+    # A file that is new since BASE is added; the data agrees.
+    done = cli(shop, "diff", "--rev", "HEAD", "--json", "prompts/extra.py")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)["changes"]
+    assert [(c["kind"], c["name"]) for c in changes] == [("added", "prompts/extra.py:extra")]
+    # A folder scans all three kinds; the job brings its rows.
+    done = cli(shop, "diff", "--rev", "HEAD", "jobs")
+    assert "jobs/bottles.toml [jobs/products.csv:3" in done.stdout
+    missing = cli(shop, "diff", "--rev", "HEAD", "prompts/nope.py")
+    assert missing.returncode == 2
+    assert "prompts/nope.py: no such file or folder" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

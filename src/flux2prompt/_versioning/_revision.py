@@ -43,7 +43,9 @@ __all__ = [
     "check_revision",
     "inventory_at",
     "inventory_at_lock_revision",
+    "is_shallow",
     "materialise",
+    "merge_base",
     "repository_root",
     "resolve_revision",
     "run_worker",
@@ -112,6 +114,20 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
     return done.stdout.decode().strip()
 
 
+def is_shallow(cwd: str | Path | None = None) -> bool:
+    """Whether the repository ``cwd`` is in is a shallow clone (history cut off)."""
+    done = _git(["rev-parse", "--is-shallow-repository"], cwd, str(cwd or "."))
+    return done.returncode == 0 and done.stdout.strip() == b"true"
+
+
+def merge_base(a: str, b: str, cwd: str | Path | None = None) -> str | None:
+    """The best common ancestor of two resolved commits, or ``None`` when they have none (or
+    the history between them is missing, as in a shallow clone)."""
+    done = _git(["merge-base", "--end-of-options", a, b], cwd, f"{a} {b}")
+    commit = done.stdout.decode().strip()
+    return commit if done.returncode == 0 and commit else None
+
+
 @contextmanager
 def materialise(commit: str, cwd: str | Path | None = None) -> Iterator[Path]:
     """The file tree of ``commit`` (a resolved id), extracted into a temporary folder that is
@@ -166,11 +182,16 @@ def inventory_at(
     base: str | Path = ".",
     cwd: str | Path = ".",
     project_root: str | Path | None = None,
+    job_images: bool = False,
 ) -> Any:
     """The inventory (as :class:`~flux2prompt._versioning._inventory.Inventory`) of the project
     as it was at ``revision``: the same ``paths`` (or the project at ``project_root``, by default
     ``cwd``: its configuration as it was then, else discovery from that folder), read in
-    the tree of that commit by one separate interpreter."""
+    the tree of that commit by one separate interpreter. Returns ``(commit, inventory)``; with
+    ``job_images``, ``(commit, inventory, images)``, ``images`` the bytes of each job's
+    reference images at that commit, by job key (what its requests send)."""
+    import base64
+
     from flux2prompt._versioning._inventory import Inventory
 
     commit = resolve_revision(revision, cwd)
@@ -184,10 +205,18 @@ def inventory_at(
         "paths": None
         if paths is None
         else [os.path.relpath(Path(p).absolute(), root) for p in paths],
+        "job_images": job_images,
     }
     with materialise(commit, root) as tree:
         data = run_worker(tree, request, label=revision)
-    return commit, Inventory.from_dict(data)
+    inventory = Inventory.from_dict(data)
+    if not job_images:
+        return commit, inventory
+    images = {
+        key: [base64.b64decode(item) for item in encoded]
+        for key, encoded in data.get("job_images", {}).items()
+    }
+    return commit, inventory, images
 
 
 def inventory_at_lock_revision(

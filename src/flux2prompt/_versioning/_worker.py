@@ -4,7 +4,8 @@ Started as ``python -P -m flux2prompt._versioning._worker`` in a materialised tr
 one JSON request on standard input and writes one JSON answer on standard output:
 ``{"result": ...}`` or ``{"error": "one line"}``. Requests:
 
-- ``{"op": "inventory", "tree", "cwd", "base", "paths"}``: the inventory of the tree;
+- ``{"op": "inventory", "tree", "cwd", "base", "paths", "job_images"}``: the inventory of the
+  tree; with ``job_images``, also each job's reference images (base64, by job key);
 - ``{"op": "sources", "tree", "specs": [...]}``: each SOURCE's entries (a diff's sides).
 
 Example:
@@ -30,6 +31,20 @@ def _prepend_tree(tree: str) -> list[str]:
     return sys.path
 
 
+def _job_images(base: Path, jobs: Any) -> dict[str, list[str]]:
+    """The reference images each job sends, base64, by job key (its path under ``base``)."""
+    import base64
+
+    from flux2prompt._files import read_job_file
+
+    out: dict[str, list[str]] = {}
+    for key, job in jobs.items():
+        images = read_job_file(base / job.path).images
+        if images:
+            out[key] = [base64.b64encode(Path(i).read_bytes()).decode("ascii") for i in images]
+    return out
+
+
 def _answer(request: dict[str, Any]) -> Any:
     tree = Path(request["tree"])
     _prepend_tree(str(tree))
@@ -46,12 +61,18 @@ def _answer(request: dict[str, Any]) -> Any:
             if project is None and (root / name).is_file():
                 project = read_project_config(root / name)
         paths = request["paths"]
+        if paths is not None:
+            # A path that did not exist then (a new file) has nothing on the old side.
+            paths = [tree / p for p in paths if (tree / p).exists()]
         inventory = build_inventory(
-            [tree / p for p in paths] if paths is not None else None,
+            paths,
             base=tree / request["base"],
             project=project or Project(root),
         )
-        return inventory.to_dict()
+        answer = inventory.to_dict()
+        if request.get("job_images"):
+            answer["job_images"] = _job_images(tree / request["base"], inventory.jobs)
+        return answer
     if request["op"] == "sources":
         from flux2prompt._versioning._sources import load_side
 

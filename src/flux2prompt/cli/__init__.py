@@ -38,6 +38,7 @@ _COMMAND_MODULES = {
     "schema": "_prompt",
     "diff": "_versioning",
     "lock": "_versioning",
+    "review": "_review",
     "inspect": "_inspect",
 }
 

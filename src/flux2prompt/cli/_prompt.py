@@ -44,7 +44,7 @@ from flux2prompt.cli._report import (
     problem_of,
     problems_of,
 )
-from flux2prompt.cli._source import ProfileOption
+from flux2prompt.cli._source import ProfileOption, ProjectProfileOption, project_profile
 
 __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
 
@@ -155,7 +155,7 @@ VarOption = Annotated[
 @app.command()
 def validate(
     sources: SourcesArgument,
-    profile: ProfileOption = "flux2",
+    given_profile: ProjectProfileOption = None,
     var: VarOption = None,
     output: FormatOption = "text",
     as_json: JsonOption = False,
@@ -166,6 +166,8 @@ def validate(
     'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem (a job's variant named by
     its dataset line or variables). Exit 0: all valid; 1: any invalid; 2: any unreadable.
     """
+    with handle_errors():
+        profile = project_profile(given_profile)
     report = Report("validate", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
     for label, source, prompt, code, is_row in _each_prompt(
@@ -213,7 +215,7 @@ def lint_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
-    profile: ProfileOption = "flux2",
+    given_profile: ProjectProfileOption = None,
     var: VarOption = None,
     output: FormatOption = "text",
     as_json: JsonOption = False,
@@ -224,6 +226,8 @@ def lint_command(
     Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
     """
     codes = _ignored_codes(ignore or (), LINT_CODES)
+    with handle_errors():
+        profile = project_profile(given_profile)
     report = Report("lint", output_format(output, as_json), profile=profile)
     worst = EXIT_OK
     warned = False

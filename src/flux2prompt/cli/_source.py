@@ -12,7 +12,7 @@ import typer
 
 from flux2prompt._schema import Profile
 
-__all__ = ["ProfileOption"]
+__all__ = ["ProfileOption", "ProjectProfileOption", "project_profile"]
 
 #: The ``--profile`` option of every command that reads a SOURCE.
 ProfileOption = Annotated[
@@ -23,3 +23,26 @@ ProfileOption = Annotated[
         help="Schema profile: flux2 (permissive) or cloudflare (Cloudflare's published schema).",
     ),
 ]
+
+#: The ``--profile`` option of ``validate`` and ``lint``: the project's default when not given.
+ProjectProfileOption = Annotated[
+    Profile | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Schema profile: flux2 (permissive) or cloudflare (Cloudflare's published schema). "
+        "Default: the profile set under tool.flux2prompt in pyproject.toml, else flux2.",
+        show_default=False,
+    ),
+]
+
+
+def project_profile(given: Profile | None) -> Profile:
+    """``given``, else the profile of the project the current folder is in (its
+    ``[tool.flux2prompt]`` configuration), else ``flux2``. A broken configuration is a
+    :class:`~flux2prompt.SourceError` naming its file."""
+    if given is not None:
+        return given
+    from flux2prompt._files._project import find_project
+
+    return find_project().profile

@@ -75,27 +75,24 @@ def _print_line(line: str) -> None:
 
 @app.command("diff")
 def diff_command(
-    a: Annotated[
-        str | None,
+    sources: Annotated[
+        list[str] | None,
         typer.Argument(
-            metavar="A",
-            help="The old side, [REV:]path[:NAME]: a prompt file (.toml/.json), a plain .json "
-            "prompt, file.py:NAME, a job file; REV: reads it at a git revision (e.g. "
-            "HEAD~1:prompts/hero.py:hero).",
+            metavar="A B",
+            help="The old side A and the new side B, each [REV:]path[:NAME]: a prompt file "
+            "(.toml/.json), a plain .json prompt, file.py:NAME, a job file; REV: reads it at a "
+            "git revision (e.g. HEAD~1:prompts/hero.py:hero). With --rev BASE: paths (files or "
+            "folders) that limit the inventory compared.",
             show_default=False,
         ),
-    ] = None,
-    b: Annotated[
-        str | None,
-        typer.Argument(metavar="B", help="The new side, in the same forms.", show_default=False),
     ] = None,
     rev: Annotated[
         str | None,
         typer.Option(
             "--rev",
             metavar="BASE",
-            help="Diff every prompt and job of the inventory between BASE and the working tree "
-            "(no A and B).",
+            help="Diff every prompt and job of the inventory (or of the PATHS given) between "
+            "BASE and the working tree.",
             show_default=False,
         ),
     ] = None,
@@ -111,16 +108,26 @@ def diff_command(
     Lines read `~ $.mood: "calm" → "tense"` (changed), `+ $.camera.lens: "85mm"` (added) and
     `- $.effects[1]: "soft bloom"` (removed); differences in a prompt file's metadata follow
     under `metadata:`. A job diffs as its expansion: each variant added, removed or changed.
+    `diff --rev BASE PATHS...` compares only the prompts of those files and folders.
     """
+    given = list(sources or ())
     if rev is not None:
-        if a is not None or b is not None:
-            fail("--rev BASE diffs the whole inventory; give either --rev BASE or A and B")
+        paths = None
+        if given:
+            missing = [p for p in given if not Path(p).exists()]
+            if missing:
+                fail(
+                    f"{missing[0]}: no such file or folder; with --rev BASE, give paths of the "
+                    "working tree (prompt files, modules, job files, folders)"
+                )
+            paths = [Path(p) for p in given]
         with handle_errors():
-            result: PromptDiff | InventoryDiff = diff_revision(rev)
+            result: PromptDiff | InventoryDiff = diff_revision(rev, paths)
         label_a, label_b = rev, "the working tree"
     else:
-        if a is None or b is None:
-            fail("give two sources A and B, or --rev BASE")
+        if len(given) != 2:
+            fail("give two sources A and B, or --rev BASE (and paths to limit it)")
+        a, b = given
         try:
             result = diff_sources(a, b)
         except Flux2PromptError as exc:
