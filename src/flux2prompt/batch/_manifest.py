@@ -62,6 +62,7 @@ __all__ = [
     "MergeReport",
     "comparable_records",
     "effective_records",
+    "gather_images",
     "iter_manifest",
     "manifests_equivalent",
     "merge_manifests",
@@ -436,3 +437,71 @@ def merge_manifests(
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
     )
+
+
+def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]) -> int:
+    """Copy the image of every ``ok`` record of the merged manifest ``out`` next to it, from the
+    folder of the manifest (among ``paths``) that records it; return how many were copied.
+
+    Every image is checked first (present, with the recorded sha256, inside its folder, not
+    through a symbolic link); if one is not, :class:`~flux2prompt.SourceError` names it and
+    nothing is copied, so a gallery never shows a blank card. Images already in place are
+    left as they are.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> merged = merge_manifests([], folder / "all" / "manifest.jsonl")
+        >>> gather_images([], merged.path)
+        0
+    """
+    from flux2prompt._digest import sha256_fingerprint
+    from flux2prompt.batch._naming import inside
+
+    target_dir = Path(out).parent
+    origin: dict[tuple[str, int | None], Path] = {}
+    for path in paths:
+        folder = Path(path).parent
+        for key, record in effective_records(iter_manifest(path)).items():
+            if record.get("status") == "ok":
+                origin[key] = folder
+    plan: list[tuple[Path, Path]] = []
+    root = os.path.realpath(target_dir)
+    for key, record in effective_records(iter_manifest(out)).items():
+        if record.get("status") != "ok":
+            continue
+        file = record.get("file")
+        folder = origin.get(key, target_dir)
+        source, target = inside(folder, file), inside(target_dir, file)
+        if source is None or target is None:
+            raise SourceError(f"record {key[1]}: file {file!r} is not a path inside its folder")
+        data = _read_image(source)
+        if data is None or sha256_fingerprint(data) != record.get("sha256"):
+            raise SourceError(
+                f"the image {file} is missing or changed (it must have the recorded sha256); "
+                "rerun that batch or merge without --gallery",
+                source=str(source),
+            )
+        real = os.path.realpath(target.parent)
+        if real != root and not real.startswith(root + os.sep):
+            raise SourceError(
+                "a symbolic link on the way leads out of the merged folder (refused)",
+                source=str(target),
+            )
+        if os.path.realpath(source) != os.path.realpath(target):
+            plan.append((source, target))
+    for source, target in plan:
+        data = _read_image(source)
+        if data is None:
+            raise SourceError("the image went away while the gallery was made", source=str(source))
+        atomic_write(target, data)
+    return len(plan)
+
+
+def _read_image(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
