@@ -555,6 +555,12 @@ class BatchRunner:
         by_request: dict[str, list[ImageRecord]] = {}
         billed: set[str] = set()
         failed: set[tuple[str, int | None]] = set()
+        if self.manifest_path.is_symlink():
+            raise SourceError(
+                "the manifest is a symbolic link (refused: a run appends to the folder's own "
+                "file); replace it with the file itself, or choose another --out",
+                source=str(self.manifest_path),
+            )
         for raw in iter_manifest(self.manifest_path):
             fingerprint = str(raw["request_fingerprint"])
             key = record_key(raw)
