@@ -307,9 +307,8 @@ def test_a_full_disk_stops_with_one_line_and_a_rerun_finishes(
         out = disk / "out"
         out.mkdir()
         filler = disk / "filler"
-        with filler.open("wb") as handle:
-            with contextlib.suppress(OSError):
-                handle.write(b"\0" * (400 * 1024 - 80 * 1024))
+        with filler.open("wb") as handle, contextlib.suppress(OSError):
+            handle.write(b"\0" * (400 * 1024 - 80 * 1024))
         args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
         full = run_cli(*args, "--base-url", emu.base_url)
         assert full.returncode == 1, full.stdout + full.stderr
