@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-__all__ = ["atomic_write", "remove_temporary_files"]
+__all__ = ["atomic_write", "remove_temporary_files", "remove_temporary_files_of"]
 
 # ".NAME.RANDOM.tmp": the names mkstemp gives in atomic_write.
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
@@ -102,4 +102,28 @@ def remove_temporary_files(folder: Path) -> int:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(root, name))
                     removed += 1
+    return removed
+
+
+def remove_temporary_files_of(path: Path) -> int:
+    """Delete the temporary files that interrupted writes of ``path`` left; return how many.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".m.jsonl.k2j3.tmp").write_bytes(b"half")
+        >>> remove_temporary_files_of(folder / "m.jsonl"), list(folder.iterdir())
+        (1, [])
+    """
+    removed = 0
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return 0
+    prefix = f".{path.name}."
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp") and _TEMPORARY.match(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path.parent / name)
+                removed += 1
     return removed

@@ -39,6 +39,7 @@ def _files(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.parent == out} - {
         "manifest.jsonl",
         "index.html",
+        "batch.lock",
     }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,16 @@ from urllib.parse import quote
 from flux2prompt._atomic import atomic_write
 from flux2prompt.batch._manifest import effective_records, record_order
 from flux2prompt.batch._naming import inside
+from flux2prompt.transport._images import image_size
 
 __all__ = ["GALLERY_NAME", "THUMBNAIL_SIZE", "write_gallery"]
 
 GALLERY_NAME = "index.html"
 THUMBNAIL_SIZE = 320
+#: The most pixels an image may have (from its header) for the gallery to decode it; a larger
+#: one gets a card with a note instead (a decompression bomb never reaches Pillow).
+MAX_GALLERY_PIXELS = 64_000_000
+_HEADER_BYTES = 256 * 1024
 
 _STYLE = """
 :root { color-scheme: light dark; --fg: #1d1d1f; --muted: #6e6e73; --card: #fff; --bg: #f4f4f6;
@@ -59,6 +65,7 @@ table { border-collapse: collapse; width: 100%; background: var(--card); font-si
 th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line);
   vertical-align: top; }
 section { margin-top: 2rem; }
+.note { padding: 2rem 1rem; margin: 0; color: var(--muted); font-size: .85rem; }
 """
 
 
@@ -71,22 +78,49 @@ def _href(relative: str) -> str:
     return html.escape(quote(relative, safe="/"), quote=True)
 
 
-def _thumbnail(folder: Path, record: Mapping[str, Any]) -> tuple[str, tuple[int, int] | None]:
-    """The thumbnail's relative path and size; the image itself when Pillow cannot make one."""
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The image's size from its header (read without decoding), or ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            head = handle.read(_HEADER_BYTES)
+    except OSError:
+        return None
+    return image_size(head)
+
+
+def _thumbnail(
+    folder: Path, record: Mapping[str, Any]
+) -> tuple[str | None, tuple[int, int] | None, str | None]:
+    """The thumbnail's relative path and size; the image itself when Pillow cannot make one;
+    no path and a note when the image is not shown (its header claims too many pixels, or it
+    is not an image the header reader knows)."""
     relative = str(record["file"])
+    size = _header_size(folder / relative)
+    if size is None:
+        return None, None, "not shown: the file's header is not that of a JPEG, PNG or WebP image"
+    if size[0] * size[1] > MAX_GALLERY_PIXELS:
+        return (
+            None,
+            None,
+            f"not shown: its header says {size[0]}x{size[1]}, more than the "
+            f"{MAX_GALLERY_PIXELS // 1_000_000} MP the gallery decodes",
+        )
     digest = str(record.get("sha256") or "").partition(":")[2][:20]
     if not digest:
-        return relative, None
+        return relative, None, None
     thumb = f"thumbnails/{digest}.jpg"
     target = folder / thumb
+    if (folder / "thumbnails").is_symlink():
+        return relative, None, None  # never written through a link
     try:
         from PIL import Image
     except ImportError:
-        return relative, None
+        return relative, None, None
     try:
         if target.is_file():
             with Image.open(target) as done:
-                return thumb, done.size
+                return thumb, done.size, None
         with Image.open(folder / relative) as image:
             image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
             small = image.convert("RGB")
@@ -94,15 +128,20 @@ def _thumbnail(folder: Path, record: Mapping[str, Any]) -> tuple[str, tuple[int,
             buffer = io.BytesIO()
             small.save(buffer, format="JPEG", quality=82)
         atomic_write(target, buffer.getvalue())
-        return thumb, small.size
-    except (OSError, ValueError):
-        return relative, None
+        return thumb, small.size, None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None, None, "not shown: the image could not be decoded"
 
 
 def _card(folder: Path, record: Mapping[str, Any]) -> str:
     relative = str(record["file"])
-    thumb, size = _thumbnail(folder, record)
+    thumb, size, note = _thumbnail(folder, record)
     dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+    picture = (
+        f'<img src="{_href(thumb)}" alt="{_text(relative)}"{dims}>'
+        if thumb is not None
+        else f'<p class="note">{_text(note or "not shown")}</p>'
+    )
     rows = [
         f"<dt>{_text(name)}</dt><dd>{_text(value)}</dd>"
         for name, value in (record.get("variables") or {}).items()
@@ -125,7 +164,7 @@ def _card(folder: Path, record: Mapping[str, Any]) -> str:
     )
     return (
         f'<article id="item-{_text(record.get("index", ""))}">'
-        f'<a href="{_href(relative)}"><img src="{_href(thumb)}" alt="{_text(relative)}"{dims}></a>'
+        f'<a href="{_href(relative)}">{picture}</a>'
         f'<div class="body"><h2>{_text(relative)}</h2><dl>{"".join(rows)}</dl>'
         f"<details><summary>Prompt</summary><pre>{_text(pretty)}</pre></details></div>"
         "</article>"

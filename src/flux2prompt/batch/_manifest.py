@@ -39,8 +39,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,16 +51,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from flux2prompt._atomic import atomic_write
+from flux2prompt._atomic import atomic_write, remove_temporary_files_of
 from flux2prompt._errors import SourceError
 
 __all__ = [
     "MANIFEST_NAME",
+    "SUPERSEDED",
     "TIMING_FIELDS",
     "ManifestWriter",
     "MergeReport",
     "comparable_records",
     "effective_records",
+    "gather_images",
     "iter_manifest",
     "manifests_equivalent",
     "merge_manifests",
@@ -68,10 +73,21 @@ __all__ = [
 
 #: The manifest's file name inside an output folder.
 MANIFEST_NAME = "manifest.jsonl"
+#: The ``status`` of a record that takes an item out of the effective view (see
+#: :func:`effective_records`): its file was replaced, or it is no longer in the job.
+SUPERSEDED = "superseded"
 #: Fields that differ between two runs of the same batch: left out when comparing manifests.
 TIMING_FIELDS: frozenset[str] = frozenset(
     {"started_at", "finished_at", "elapsed", "attempts", "request_id"}
 )
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: The longest manifest line read (a record holds one prompt: far below this).
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+#: The deepest nesting of a manifest record read (a prompt nests a few levels).
+MAX_RECORD_DEPTH = 64
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _dumps(record: Mapping[str, object]) -> bytes:
@@ -98,7 +114,19 @@ class ManifestWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._handle = open(self.path, "a+b")  # noqa: SIM115 - closed in close()
+        # Unbuffered, and never through a symbolic link: a record is one write, and a link
+        # would make the runner append to (and cut the last line of) a file elsewhere.
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            if self.path.is_symlink():
+                reason = "it is a symbolic link (refused: the manifest must be a file of its own)"
+            raise SourceError(
+                f"cannot open the manifest: {reason}", source=str(self.path)
+            ) from None
+        self._handle = os.fdopen(fd, "a+b", buffering=0)
         self._repair_tail()
 
     def _repair_tail(self) -> None:
@@ -122,16 +150,28 @@ class ManifestWriter:
                 break
             position = start
         handle.truncate(position)
-        handle.flush()
         os.fsync(handle.fileno())
 
     def append(self, record: Mapping[str, object]) -> None:
-        """Write one record as one line and make it durable."""
+        """Write one record as one line and make it durable.
+
+        A record that cannot be written whole (a full disk) is cut off again before the
+        ``OSError`` is raised, so the manifest keeps only complete lines.
+        """
         line = _dumps(record)
         with self._lock:
-            self._handle.write(line)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            fd = self._handle.fileno()
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(line)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
 
     def close(self) -> None:
         """Close the file."""
@@ -166,31 +206,98 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise SourceError(f"cannot read the manifest: {exc.strerror}", source=str(path)) from None
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(f"cannot read the manifest: {reason}", source=str(path)) from None
     with handle:
-        for number, raw in enumerate(handle, 1):
+        number = 0
+        while True:
+            number += 1
+            try:
+                raw = handle.readline(MAX_RECORD_BYTES + 1)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise SourceError(
+                    f"cannot read the manifest: {reason}", source=str(path), line=number
+                ) from None
+            if not raw:
+                return
+            if len(raw) > MAX_RECORD_BYTES:
+                raise _damaged(path, number, f"a line longer than {MAX_RECORD_BYTES:,} bytes")
             if not raw.endswith(b"\n"):
                 return  # a torn last line: never committed
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise SourceError(
-                    f"broken manifest record ({exc}); only the last line can be torn by a crash, "
-                    "so this file was edited or damaged: remove the line to go on",
-                    source=str(path),
-                    line=number,
-                ) from None
-            if not isinstance(record, dict) or not isinstance(
-                record.get("request_fingerprint"), str
-            ):
-                raise SourceError(
-                    "not a manifest record (a JSON object with a request_fingerprint)",
-                    source=str(path),
-                    line=number,
-                )
-            yield record
+            yield _parse_line(path, number, raw)
+
+
+def _damaged(path: Path, number: int, what: str) -> SourceError:
+    return SourceError(
+        f"broken manifest record ({what}); only the last line can be torn by a crash, "
+        "so this file was edited or damaged: remove the line to go on",
+        source=str(path),
+        line=number,
+    )
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in a JSON text (brackets in strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
+    # Cheap guards first: only a line with many brackets is scanned for its depth, and only
+    # one with a \uD8xx-\uDFxx escape is checked for lone surrogates.
+    if raw.count(b"[") + raw.count(b"{") > MAX_RECORD_DEPTH:
+        depth = _depth(raw)
+        if depth > MAX_RECORD_DEPTH:
+            raise _damaged(path, number, f"nested {depth} deep, more than {MAX_RECORD_DEPTH}")
+    try:
+        record = json.loads(raw, parse_float=_finite, parse_constant=_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _damaged(path, number, str(exc).splitlines()[0][:200]) from None
+    if b"\\u" in raw and _SURROGATE.search(raw):
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _damaged(path, number, "a lone surrogate (\\ud800-\\udfff) in a string") from None
+    if not isinstance(record, dict) or not isinstance(record.get("request_fingerprint"), str):
+        raise SourceError(
+            "not a manifest record (a JSON object with a request_fingerprint)",
+            source=str(path),
+            line=number,
+        )
+    index = record.get("index")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+        raise _damaged(path, number, f"index {str(index)[:20]} is not an integer")
+    return record
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -221,17 +328,24 @@ def record_key(record: Mapping[str, Any]) -> tuple[str, int | None]:
 def effective_records(
     records: Iterable[Mapping[str, Any]],
 ) -> dict[tuple[str, int | None], dict[str, Any]]:
-    """One record per :func:`record_key`: the last ``ok`` one if any, else the last one.
+    """One record per :func:`record_key`: the last ``ok`` one if any, else the last one; an
+    item whose latest record is a ``superseded`` one (its image was replaced, or it is no longer
+    in the job) is left out, until a later record brings it back.
 
     Example:
         >>> recs = [{"request_fingerprint": "a", "index": 0, "status": "ok", "elapsed": 1},
-        ...         {"request_fingerprint": "a", "index": 0, "status": "failed"}]
-        >>> effective_records(recs)[("a", 0)]["status"]
-        'ok'
+        ...         {"request_fingerprint": "a", "index": 0, "status": "failed"},
+        ...         {"request_fingerprint": "b", "index": 1, "status": "ok"},
+        ...         {"request_fingerprint": "b", "index": 1, "status": SUPERSEDED}]
+        >>> {key: r["status"] for key, r in effective_records(recs).items()}
+        {('a', 0): 'ok'}
     """
     out: dict[tuple[str, int | None], dict[str, Any]] = {}
     for record in records:
         key = record_key(record)
+        if record.get("status") == SUPERSEDED:
+            out.pop(key, None)
+            continue
         current = out.get(key)
         if current is None or record.get("status") == "ok" or current.get("status") != "ok":
             out[key] = dict(record)
@@ -316,8 +430,78 @@ def merge_manifests(
         records.extend(iter_manifest(path))
     merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
+    # A merge killed mid-write left its temporary file next to the target: removed now.
+    remove_temporary_files_of(target)
     atomic_write(target, b"".join(_dumps(record) for record in merged))
     ok = sum(1 for record in merged if record.get("status") == "ok")
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
     )
+
+
+def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]) -> int:
+    """Copy the image of every ``ok`` record of the merged manifest ``out`` next to it, from the
+    folder of the manifest (among ``paths``) that records it; return how many were copied.
+
+    Every image is checked first (present, with the recorded sha256, inside its folder, not
+    through a symbolic link); if one is not, :class:`~flux2prompt.SourceError` names it and
+    nothing is copied, so a gallery never shows a blank card. Images already in place are
+    left as they are.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> merged = merge_manifests([], folder / "all" / "manifest.jsonl")
+        >>> gather_images([], merged.path)
+        0
+    """
+    from flux2prompt._digest import sha256_fingerprint
+    from flux2prompt.batch._naming import inside
+
+    target_dir = Path(out).parent
+    origin: dict[tuple[str, int | None], Path] = {}
+    for path in paths:
+        folder = Path(path).parent
+        for key, record in effective_records(iter_manifest(path)).items():
+            if record.get("status") == "ok":
+                origin[key] = folder
+    plan: list[tuple[Path, Path]] = []
+    root = os.path.realpath(target_dir)
+    for key, record in effective_records(iter_manifest(out)).items():
+        if record.get("status") != "ok":
+            continue
+        file = record.get("file")
+        folder = origin.get(key, target_dir)
+        source, target = inside(folder, file), inside(target_dir, file)
+        if source is None or target is None:
+            raise SourceError(f"record {key[1]}: file {file!r} is not a path inside its folder")
+        data = _read_image(source)
+        if data is None or sha256_fingerprint(data) != record.get("sha256"):
+            raise SourceError(
+                f"the image {file} is missing or changed (it must have the recorded sha256); "
+                "rerun that batch or merge without --gallery",
+                source=str(source),
+            )
+        real = os.path.realpath(target.parent)
+        if real != root and not real.startswith(root + os.sep):
+            raise SourceError(
+                "a symbolic link on the way leads out of the merged folder (refused)",
+                source=str(target),
+            )
+        if os.path.realpath(source) != os.path.realpath(target):
+            plan.append((source, target))
+    for source, target in plan:
+        data = _read_image(source)
+        if data is None:
+            raise SourceError("the image went away while the gallery was made", source=str(source))
+        atomic_write(target, data)
+    return len(plan)
+
+
+def _read_image(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None

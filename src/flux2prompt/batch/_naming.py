@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import string
 import unicodedata
@@ -35,10 +36,12 @@ from flux2prompt._errors import PromptError
 
 __all__ = [
     "BUILTIN_FIELDS",
+    "MAX_FORMAT_WIDTH",
     "RESERVED_NAMES",
     "NameRegistry",
     "OutputPattern",
     "inside",
+    "name_digest",
     "sanitize_value",
     "with_extension",
 ]
@@ -46,7 +49,12 @@ __all__ = [
 #: Fields every pattern may use besides the variables.
 BUILTIN_FIELDS: tuple[str, ...] = ("index", "seed", "fingerprint", "job", "ext")
 #: Names at the top of the output folder that belong to the batch itself.
-RESERVED_NAMES: frozenset[str] = frozenset({"index.html", "manifest.jsonl", "thumbnails"})
+RESERVED_NAMES: frozenset[str] = frozenset(
+    {"index.html", "manifest.jsonl", "thumbnails", "superseded", "batch.lock"}
+)
+#: The widest field a format spec may ask for (``{index:>300}`` is refused: names are cut to
+#: 200 bytes anyway, and a width of 10**11 would fill memory before that).
+MAX_FORMAT_WIDTH = 200
 
 # Stands for the extension until the image's format is known; no cleaned value contains NUL.
 _EXT = "\x00ext\x00"
@@ -57,8 +65,12 @@ _DASHES = re.compile(r"-{2,}")
 # Built-in fields whose type is known before any item: a bad format spec is refused at once.
 _SAMPLE_VALUES: dict[str, Any] = {"index": 0, "fingerprint": "0" * 12, "job": "job"}
 _WINDOWS_DEVICES = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{p}{n}" for p in ("COM", "LPT") for n in range(10)}
 )
+# Every run of digits in a format spec: its width and its precision (and nothing else holds
+# digits: fill characters are not digits in a checked spec, see _check_spec).
+_SPEC_NUMBERS = re.compile(r"\d+")
 
 
 def sanitize_value(value: Any) -> str:
@@ -149,6 +161,8 @@ class OutputPattern:
                 raise self._error(f"field {{{name}:{spec}}}: nested fields are not allowed")
             if name == "ext" and spec:
                 raise self._error("field {ext} takes no format spec")
+            if spec:
+                self._check_spec(name, spec)
             if spec and name in _SAMPLE_VALUES:
                 self._format(name, spec, _SAMPLE_VALUES[name])
             self._parts.append((literal, name, spec or ""))
@@ -159,6 +173,14 @@ class OutputPattern:
     def _error(self, message: str) -> PromptError:
         where = f"{self.origin}: " if self.origin else ""
         return PromptError(f"{where}output pattern {self.pattern!r}: {message}")
+
+    def _check_spec(self, name: str, spec: str) -> None:
+        for number in _SPEC_NUMBERS.findall(spec):
+            if len(number) > 3 or int(number) > MAX_FORMAT_WIDTH:
+                raise self._error(
+                    f"{{{name}:{spec}}}: a width or precision of {number[:12]} is more than "
+                    f"{MAX_FORMAT_WIDTH} (names are cut to {_MAX_COMPONENT_BYTES} bytes)"
+                )
 
     def _format(self, name: str, spec: str, value: Any) -> str:
         try:
@@ -248,7 +270,9 @@ class OutputPattern:
 def _finish(path: str, fingerprint: str) -> str:
     components = path.split("/")
     for position, component in enumerate(components):
-        stem = component.split(".", 1)[0].upper()
+        # Windows reads COM¹ as COM1, and ignores trailing spaces and dots: compare the
+        # compatibility form (NFKC), in upper case, of the part before the first dot.
+        stem = unicodedata.normalize("NFKC", component).split(".", 1)[0].rstrip(" ").upper()
         if stem in _WINDOWS_DEVICES:
             component = "_" + component
         if len(component.encode("utf-8")) > _MAX_COMPONENT_BYTES:
@@ -278,7 +302,8 @@ class NameRegistry:
     """
 
     def __init__(self) -> None:
-        self._taken: set[str] = set()
+        # 128-bit digests of the names taken (see name_digest), not the names themselves.
+        self._taken: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._taken)
@@ -288,11 +313,24 @@ class NameRegistry:
         digest = fingerprint.partition(":")[2] or fingerprint
         candidates = (name, _suffixed(name, digest[:10]), _suffixed(name, digest))
         for candidate in candidates:
-            key = unicodedata.normalize("NFC", candidate).casefold()
+            key = name_digest(candidate)
             if key not in self._taken:
                 self._taken.add(key)
                 return candidate
         raise PromptError(f"output name {with_extension(name, 'ext')!r} is taken three times")
+
+
+def name_digest(name: str) -> int:
+    """A 128-bit digest of ``name`` as compared for collisions (NFC, case-folded), as an int.
+
+    Example:
+        >>> name_digest("Mug.jpg") == name_digest("mug.JPG"), name_digest("a") == name_digest("b")
+        (True, False)
+    """
+    folded = unicodedata.normalize("NFC", name).casefold()
+    return int.from_bytes(
+        hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    )
 
 
 def _suffixed(name: str, suffix: str) -> str:

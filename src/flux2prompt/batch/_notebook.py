@@ -57,7 +57,9 @@ def _records(report: BatchReport) -> list[Mapping[str, Any]]:
 
 def _tile(folder: Path, record: Mapping[str, Any]) -> str | None:
     relative = str(record["file"])
-    thumb, size = _thumbnail(folder, record)
+    thumb, size, _note = _thumbnail(folder, record)
+    if thumb is None:
+        return None  # not shown (too many pixels, not an image): the gallery says why
     path = folder / thumb
     try:
         data = path.read_bytes()

@@ -35,8 +35,8 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +46,11 @@ from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._templates import Variant
 from flux2prompt._versioning._requests import variant_requests
 from flux2prompt.batch._job import BatchJob
-from flux2prompt.batch._naming import NameRegistry, with_extension
+from flux2prompt.batch._naming import NameRegistry, name_digest, with_extension
 from flux2prompt.batch._shard import Shard
 from flux2prompt.transport import WorkersAIRequest
 
-__all__ = ["PlanStats", "PlannedItem", "plan_items"]
+__all__ = ["MAX_VARIABLES_BYTES", "PlanStats", "PlannedItem", "plan_items", "unwritable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,9 @@ class PlannedItem:
     name: str
     #: The index of the first item with the same request, when this item is a copy of it.
     original: int | None = None
+    #: Why the item's manifest record could not be written (a NaN, a lone surrogate, an
+    #: oversized value in its variables), naming its row; such an item is never sent.
+    unwritable: str | None = None
 
     @property
     def index(self) -> int:
@@ -142,8 +145,10 @@ def plan_items(
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
     # Request fingerprint -> index of its first item; fingerprint + rendered name, for repeats.
-    originals: dict[str, int] = {}
-    rendered: set[str] = set()
+    # Both keyed by 128-bit digests (Python ints), not the strings: a 100,000-item batch keeps
+    # a few MiB of them, and two different keys sharing 128 bits is beyond any batch's odds.
+    originals: dict[int, int] = {}
+    rendered: set[int] = set()
     pattern = job.pattern
     requests = variant_requests(
         job.template,
@@ -175,8 +180,9 @@ def plan_items(
         except PromptError as exc:
             origin = f", {variant.origin}" if variant.origin else ""
             raise PromptError(f"{exc} (item {variant.index}{origin})") from None
-        original = originals.setdefault(key, variant.index)
-        same = f"{key}\x00{unicodedata.normalize('NFC', name).casefold()}"
+        digest = int(key[7:39], 16)
+        original = originals.setdefault(digest, variant.index)
+        same = digest ^ name_digest(name)
         if same in rendered:
             stats.duplicates += 1
             continue
@@ -188,4 +194,54 @@ def plan_items(
         copy_of = original if original != variant.index else None
         if copy_of is not None:
             stats.copies += 1
-        yield PlannedItem(variant, request, name, copy_of)
+        yield PlannedItem(variant, request, name, copy_of, unwritable(variant))
+
+
+#: The most bytes an item's variables may take in its manifest record.
+MAX_VARIABLES_BYTES = 256 * 1024
+
+
+def unwritable(variant: Variant) -> str | None:
+    """Why ``variant``'s variables cannot go into a manifest record as they are (a number that
+    is not finite, a lone surrogate, more than :data:`MAX_VARIABLES_BYTES`), or ``None``.
+
+    Example:
+        >>> from flux2prompt._templates import Variant
+        >>> print(unwritable(Variant(0, {"note": float("nan")}, None, None, "rows.csv:3")))
+        rows.csv:3: column 'note' holds nan, which a manifest record cannot hold (JSON has no NaN or Infinity); fix the row
+    """  # noqa: E501
+    try:
+        text = json.dumps(dict(variant.variables), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (ValueError, TypeError, UnicodeEncodeError, RecursionError):
+        return _why(variant)
+    if size > MAX_VARIABLES_BYTES:
+        where = f"{variant.origin}: " if variant.origin else f"item {variant.index}: "
+        return (
+            f"{where}the row's values take {size:,} bytes, more than the {MAX_VARIABLES_BYTES:,} "
+            "a manifest record holds; shorten them"
+        )
+    return None
+
+
+def _why(variant: Variant) -> str:
+    where = f"{variant.origin}: " if variant.origin else f"item {variant.index}: "
+    for name, value in variant.variables.items():
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except ValueError as exc:
+            if isinstance(exc, UnicodeEncodeError):
+                what = "a lone surrogate (half of a character, such as a cut-off emoji)"
+                hint = "write the whole character"
+            else:
+                what = f"{value!r}"
+                hint = "JSON has no NaN or Infinity"
+            return (
+                f"{where}column {name!r} holds {what}, which a manifest record cannot hold "
+                f"({hint}); fix the row"
+            )
+        except (TypeError, RecursionError):
+            return (
+                f"{where}column {name!r} holds a value a manifest record cannot hold; fix the row"
+            )
+    return f"{where}the row cannot be written to the manifest; fix the row"

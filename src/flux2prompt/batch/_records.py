@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,11 +57,14 @@ __all__ = [
     "Json",
     "ManifestRecord",
     "OkRecord",
+    "SupersededRecord",
     "Timing",
+    "clean_text",
     "copied_record",
     "failed_record",
     "generated_record",
     "may_have_been_billed",
+    "superseded_record",
 ]
 
 #: A JSON value, as a manifest holds it.
@@ -225,14 +229,23 @@ class _Trailing(TypedDict):
     elapsed: float
 
 
-def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _Leading:
+def _leading(
+    job: str, item: PlannedItem, status: Literal["ok", "failed"], *, writable: bool = True
+) -> _Leading:
     request = item.request
     variant = item.variant
+    # The variables of an item that cannot be recorded as they are (PlannedItem.unwritable)
+    # are recorded as text, so its failure still has a line of its own.
+    variables: dict[str, Json] = (
+        dict(variant.variables)
+        if writable
+        else {str(name): _printable(value) for name, value in variant.variables.items()}
+    )
     return {
         "job": job,
         "index": item.index,
         "status": status,
-        "variables": dict(variant.variables),
+        "variables": variables,
         "seed": variant.seed,
         "model": request.model.id,
         "parameters": dict(request.params),
@@ -240,6 +253,31 @@ def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _L
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(value: object) -> str:
+    return clean_text(repr(value) if not isinstance(value, str) else value)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it can be written as UTF-8.
+
+    Example:
+        >>> clean_text("cut-off emoji " + chr(0xD800)) == "cut-off emoji " + chr(0xFFFD)
+        True
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _clean_optional(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)
 
 
 def _trailing(timing: Timing, attempts: int) -> _Trailing:
@@ -272,13 +310,13 @@ def _ok(
             "width": image.width,
             "height": image.height,
             "error": None,
-            "request_id": image.request_id,
+            "request_id": _clean_optional(image.request_id),
             "copied_from": copied_from,
             **_trailing(timing, attempts),
         },
     )
     if image.effective_prompt is not None:
-        record["effective_prompt"] = image.effective_prompt
+        record["effective_prompt"] = clean_text(image.effective_prompt)
     return record
 
 
@@ -330,7 +368,7 @@ def failed_record(
     item: PlannedItem,
     timing: Timing,
     attempts: int,
-    error: APIError,
+    error: APIError | Exception,
     message: str,
     *,
     request_id: str | None,
@@ -357,23 +395,75 @@ def failed_record(
     code = getattr(error, "code", None)
     error_info: ErrorInfo = {
         "type": type(error).__name__,
-        "message": message,
+        "message": clean_text(message),
         "status": status if isinstance(status, int) else None,
         "code": code if isinstance(code, int) else None,
     }
     # A copy sends nothing, so only the item that sent the request carries the flag; it sits
     # right after the error it qualifies, and is absent when false (the old shape of a record).
+    billed_error = getattr(error, "may_have_been_billed", False) is True
     billed: dict[str, bool] = (
-        {"may_have_been_billed": True} if error.may_have_been_billed and copied_from is None else {}
+        {"may_have_been_billed": True} if billed_error and copied_from is None else {}
     )
     record: dict[str, object] = {
-        **_leading(job, item, "failed"),
+        **_leading(job, item, "failed", writable=item.unwritable is None),
         "file": None,
         "sha256": None,
         "error": error_info,
         **billed,
-        "request_id": request_id,
+        "request_id": _clean_optional(request_id),
         "copied_from": copied_from,
         **_trailing(timing, attempts),
     }
     return cast(FailedRecord, record)
+
+
+class SupersededRecord(TypedDict):
+    """The line that takes an item out of the effective view: its file was replaced by another
+    item's image, or it is no longer in the job. ``moved_to`` says where its image went
+    (``superseded/...``), null when it was not on disk any more or stays for a current item."""
+
+    job: str
+    index: int | None
+    status: Literal["superseded"]
+    request_fingerprint: str
+    file: str | None
+    sha256: str | None
+    moved_to: str | None
+    reason: str
+    superseded_at: str
+
+
+def superseded_record(
+    job: str, image: ImageRecord | Mapping[str, object], reason: str, moved_to: str | None
+) -> SupersededRecord:
+    """The record that supersedes ``image`` (an ``ok`` record, or any record's fields).
+
+    Example:
+        >>> image = ImageRecord(3, "sha256:ab", "mug.jpg", "sha256:cd")
+        >>> record = superseded_record("x", image, "no longer in the job", "superseded/mug.jpg")
+        >>> record["status"], record["index"], record["moved_to"]
+        ('superseded', 3, 'superseded/mug.jpg')
+    """
+    if isinstance(image, ImageRecord):
+        index, fingerprint, file, digest = (
+            image.index,
+            image.request_fingerprint,
+            image.file,
+            image.sha256,
+        )
+    else:
+        index = _int(image.get("index"))
+        fingerprint = str(image["request_fingerprint"])
+        file, digest = _str(image.get("file")), _str(image.get("sha256"))
+    return {
+        "job": job,
+        "index": index,
+        "status": "superseded",
+        "request_fingerprint": fingerprint,
+        "file": file,
+        "sha256": digest,
+        "moved_to": moved_to,
+        "reason": reason,
+        "superseded_at": _now(),
+    }

@@ -59,12 +59,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
+import errno
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
@@ -76,7 +78,14 @@ from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
-from flux2prompt.batch._manifest import MANIFEST_NAME, ManifestWriter, iter_manifest, record_key
+from flux2prompt.batch._lock import FolderLock
+from flux2prompt.batch._manifest import (
+    MANIFEST_NAME,
+    SUPERSEDED,
+    ManifestWriter,
+    iter_manifest,
+    record_key,
+)
 from flux2prompt.batch._naming import inside
 from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
 from flux2prompt.batch._records import (
@@ -88,6 +97,7 @@ from flux2prompt.batch._records import (
     failed_record,
     generated_record,
     may_have_been_billed,
+    superseded_record,
 )
 from flux2prompt.batch._shard import Shard
 from flux2prompt.transport import (
@@ -137,11 +147,80 @@ _MAX_LISTED_FAILURES = 20
 
 
 def _sha256_file(path: Path) -> str | None:
+    # Never through a symbolic link: a record holds a file of the folder, not what a link
+    # points at.
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
             return sha256_file_fingerprint(handle)
     except OSError:
         return None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+class _Refused(OSError):
+    """A write refused before it was tried (a symbolic link that leaves the output folder)."""
+
+
+#: Errors after which every further write fails too: the batch stops (rerun once fixed).
+_DISK_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+    | ({errno.EFBIG} if hasattr(errno, "EFBIG") else set())
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Items to send that the survey keeps for the run, so it plans once; beyond that many, the run
+#: plans the batch again as a stream (memory stays flat, whatever the batch's size).
+PLAN_BUFFER = 4096
+#: The folder superseded images are moved to, inside the output folder.
+SUPERSEDED_DIR = "superseded"
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of an exception group (a task group's), raised instead of the group."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
+
+
+def _kept(todo: list[PlannedItem] | None, item: PlannedItem) -> list[PlannedItem] | None:
+    """``todo`` with ``item`` added, or ``None`` once it would hold more than PLAN_BUFFER."""
+    if todo is None or len(todo) >= PLAN_BUFFER:
+        return None
+    todo.append(item)
+    return todo
+
+
+def _target(folder: Path, relative: str) -> Path:
+    """``folder / relative``, checked: the folders on the way must not lead out of ``folder``
+    through a symbolic link (raises :class:`_Refused`, an ``OSError``, when they do)."""
+    path = inside(folder, relative)
+    if path is None:
+        raise _Refused(errno.EINVAL, f"{relative!r} is not a path inside the output folder")
+    root = os.path.realpath(folder)
+    real = os.path.realpath(path.parent)
+    if real != root and not real.startswith(root + os.sep):
+        raise _Refused(
+            errno.ELOOP,
+            f"{relative}: a symbolic link on the way leads out of the output folder (refused)",
+        )
+    if path.is_symlink():
+        raise _Refused(errno.ELOOP, f"{relative} is a symbolic link (refused)")
+    return path
+
+
+def _superseded_name(record: ImageRecord) -> str:
+    """Where a superseded image goes: ``superseded/<its path>`` with 12 hex digits of its
+    sha256 before the extension, so two images once under one name never meet."""
+    path = PurePosixPath(str(record.file))
+    digest = str(record.sha256 or "").partition(":")[2][:12] or "unknown"
+    return str(PurePosixPath(SUPERSEDED_DIR, path.parent, f"{path.stem}.{digest}{path.suffix}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +253,9 @@ class BatchReport:
     counts the items not sent because an earlier run's request for them may have been billed
     (rerun with ``resend_billed=True`` to send them), ``billed`` the items of this run that
     failed that way, and ``paused`` the seconds the queue waited for long ``Retry-After`` answers.
+    ``superseded`` counts the records this run took out of the effective view (their image was
+    replaced, or the item is no longer in the job; the images went to ``superseded/``), and
+    ``gallery_error`` says why the gallery could not be written, if it could not.
 
     Example:
         >>> from flux2prompt import scene
@@ -207,6 +289,8 @@ class BatchReport:
     held: int = 0
     billed: int = 0
     paused: float = 0.0
+    superseded: int = 0
+    gallery_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -248,7 +332,11 @@ class DryRun:
     ``to_copy`` counts the items that would be written from an image of the same request
     (an identical request earlier in the batch, or a finished image under an old name) instead
     of being sent; they cost nothing. ``held`` counts the items not sent because an earlier
-    request for them may have been billed (``resend_billed=True`` sends them).
+    request for them may have been billed (``resend_billed=True`` sends them). ``superseded``
+    counts the records a run would take out of the effective view (items no longer in the job,
+    images to be replaced), and ``unwritable`` the items whose record could not be written (a
+    NaN or a lone surrogate in a row): they fail without a request; ``problems`` says why (the
+    first few, each naming its row).
 
     Example:
         >>> from flux2prompt import scene
@@ -271,11 +359,14 @@ class DryRun:
     model: str
     to_copy: int = 0
     held: int = 0
+    superseded: int = 0
+    unwritable: int = 0
+    problems: tuple[str, ...] = ()
 
     @property
     def to_generate(self) -> int:
         """Items a run would send."""
-        return self.total - self.finished - self.to_copy - self.held
+        return self.total - self.finished - self.to_copy - self.held - self.unwritable
 
 
 class BatchObserver(Protocol):
@@ -307,12 +398,17 @@ def _planned_file(item: PlannedItem, record: ImageRecord) -> str:
 @dataclass(frozen=True, slots=True)
 class _Survey:
     """The whole batch planned once: what a dry run shows, which items are finished (by index)
-    and which are copied from which record, without a request."""
+    and which are copied from which record, without a request; the records to supersede, and
+    the files current records keep; and the items to dispatch when they were few enough to keep
+    (``None``: plan them again as a stream)."""
 
     dry: DryRun
     finished: frozenset[int]
     sources: dict[int, ImageRecord]
     held: frozenset[int] = frozenset()
+    stale: tuple[tuple[tuple[str, int | None], ImageRecord | None], ...] = ()
+    kept_files: frozenset[str] = frozenset()
+    todo: tuple[PlannedItem, ...] | None = None
 
 
 class _Images:
@@ -356,7 +452,8 @@ class BatchRunner:
     each run that has something to send. ``concurrency`` and ``rate_limit`` override the job's.
     ``resend_billed=True`` sends again the items whose earlier request may have been billed
     (their records say ``may_have_been_billed``), and retries such failures within the run;
-    by default they are held, never sent twice without being asked.
+    by default they are held, never sent twice without being asked. ``wait=True`` waits for
+    another run holding the output folder instead of raising at once (see :class:`FolderLock`).
 
     The runner holds configuration only: each :meth:`run` and :meth:`dry_run` keeps its state
     to itself, so one runner can run again (a rerun resumes) and a dry run changes nothing.
@@ -390,6 +487,7 @@ class BatchRunner:
         observer: BatchObserver | None = None,
         emulator: bool | EmulatorConfig = False,
         resend_billed: bool = False,
+        wait: bool = False,
     ) -> None:
         self.job = job
         self.out_dir = Path(out_dir)
@@ -408,6 +506,7 @@ class BatchRunner:
         if not isinstance(resend_billed, bool):
             raise ParameterError(f"resend_billed must be True or False, got {resend_billed!r}")
         self.resend_billed = resend_billed
+        self.wait = wait
         self.burst = burst
         self.gallery = gallery
         self.observer = observer
@@ -442,16 +541,37 @@ class BatchRunner:
 
     def _recorded(
         self,
-    ) -> tuple[dict[tuple[str, int | None], ImageRecord], dict[str, list[ImageRecord]], set[str]]:
+    ) -> tuple[
+        dict[tuple[str, int | None], ImageRecord],
+        dict[str, list[ImageRecord]],
+        set[str],
+        set[tuple[str, int | None]],
+    ]:
         """The manifest's ``ok`` records: the last per item (:func:`record_key`), and every one
-        per request fingerprint (the images a copy can be made from), without the prompts; and
-        the request fingerprints whose last outcome may have been billed."""
+        per request fingerprint (the images a copy can be made from), without the prompts; the
+        request fingerprints whose last outcome may have been billed; and the items whose
+        records are failures only. Superseded items are in none of them."""
         own: dict[tuple[str, int | None], ImageRecord] = {}
         by_request: dict[str, list[ImageRecord]] = {}
         billed: set[str] = set()
+        failed: set[tuple[str, int | None]] = set()
+        if self.manifest_path.is_symlink():
+            raise SourceError(
+                "the manifest is a symbolic link (refused: a run appends to the folder's own "
+                "file); replace it with the file itself, or choose another --out",
+                source=str(self.manifest_path),
+            )
         for raw in iter_manifest(self.manifest_path):
             fingerprint = str(raw["request_fingerprint"])
-            if raw.get("status") != "ok":
+            key = record_key(raw)
+            status = raw.get("status")
+            if status == SUPERSEDED:
+                own.pop(key, None)
+                failed.discard(key)
+                continue
+            if status != "ok":
+                if key not in own:
+                    failed.add(key)
                 if may_have_been_billed(raw):
                     billed.add(fingerprint)
                 elif raw.get("copied_from") is None:
@@ -460,15 +580,17 @@ class BatchRunner:
                     billed.discard(fingerprint)
                 continue
             billed.discard(fingerprint)
+            failed.discard(key)
             record = ImageRecord.from_record(raw)
-            own[record_key(raw)] = record
+            own[key] = record
             by_request.setdefault(record.request_fingerprint, []).append(record)
-        return own, by_request, billed
+        return own, by_request, billed, failed
 
-    def _survey(self) -> _Survey:
+    def _survey(self, *, keep: bool = False) -> _Survey:
         """Plan the whole batch once: counts, cost, the first items to send, what is finished
-        and what is copied from which record."""
-        own, by_request, billed = self._recorded()
+        and what is copied from which record, what is superseded; with ``keep``, the items to
+        dispatch too (up to :data:`PLAN_BUFFER` of them)."""
+        own, by_request, billed, failed = self._recorded()
         if self.resend_billed:
             billed.clear()
         images = _Images(self.out_dir)
@@ -477,6 +599,13 @@ class BatchRunner:
         held: set[int] = set()
         sources: dict[int, ImageRecord] = {}
         sending: set[str] = set()
+        # The recorded items the job still has (only those: the set stays as small as the
+        # manifest), and the files that current records and copies keep.
+        matched: set[tuple[str, int | None]] = set()
+        kept: set[str] = set()
+        problems: list[str] = []
+        unwritable = 0
+        todo: list[PlannedItem] | None = [] if keep else None
         to_copy = 0
         first: list[PlannedItem] = []
         total = 0
@@ -484,7 +613,12 @@ class BatchRunner:
         cost: float | None = 0.0 if spec.pricing is not None else None
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
-            record = own.get((item.key, item.index))
+            key = (item.key, item.index)
+            record = own.get(key)
+            if record is not None or key in failed:
+                matched.add(key)
+                if record is not None and record.file is not None:
+                    kept.add(record.file)
             if (
                 record is not None
                 and record.file == _planned_file(item, record)
@@ -492,13 +626,23 @@ class BatchRunner:
             ):
                 finished.add(item.index)
                 continue
+            if item.unwritable is not None:
+                unwritable += 1
+                if len(problems) < _MAX_LISTED_FAILURES:
+                    problems.append(item.unwritable)
+                todo = _kept(todo, item)
+                continue
             source = images.copy_source(item, by_request.get(item.key, []))
             if source is not None:
                 sources[item.index] = source
+                if source.file == _planned_file(item, source):
+                    kept.add(source.file or "")
                 to_copy += 1
+                todo = _kept(todo, item)
                 continue
             if item.is_copy and item.key in sending:
                 to_copy += 1  # written from its original's image once that is made
+                todo = _kept(todo, item)
                 continue
             if item.key in billed:
                 # An earlier request for it may have run the model: never sent twice unless
@@ -506,10 +650,17 @@ class BatchRunner:
                 held.add(item.index)
                 continue
             sending.add(item.key)
+            todo = _kept(todo, item)
             if len(first) < 3:
                 first.append(item)
             if cost is not None:
                 cost += item.request.estimated_cost
+        shard = self.shard
+        stale = tuple(
+            (key, own.get(key))
+            for key in [*own, *sorted(failed, key=str)]
+            if key not in matched and (shard is None or shard.contains(key[0]))
+        )
         dry = DryRun(
             job=self.job.name,
             shard=self.shard,
@@ -522,17 +673,99 @@ class BatchRunner:
             model=spec.id,
             to_copy=to_copy,
             held=len(held),
+            superseded=len(stale),
+            unwritable=unwritable,
+            problems=tuple(problems),
         )
-        return _Survey(dry, frozenset(finished), sources, frozenset(held))
+        return _Survey(
+            dry,
+            frozenset(finished),
+            sources,
+            frozenset(held),
+            stale,
+            frozenset(kept),
+            tuple(todo) if todo is not None else None,
+        )
 
     def dry_run(self) -> DryRun:
         """Count, price and show what :meth:`run` would send, without touching the network."""
         return self._survey().dry
 
+    # -- superseding ---------------------------------------------------------------------------
+
+    def _supersede(self, survey: _Survey, writer: ManifestWriter) -> int:
+        """Take the records of items no longer in the job out of the effective view, each with
+        a ``superseded`` record; move their images (unless a current item keeps the file) to
+        ``superseded/``, with a copy of their records in ``superseded/manifest.jsonl``.
+
+        Each step can be repeated after a crash: the moved name is fixed by the image, so a
+        rerun finds an image already moved and records it.
+        """
+        if not survey.stale:
+            return 0
+        wanted = {key for key, record in survey.stale if record is not None}
+        full: dict[tuple[str, int | None], dict[str, Any]] = {}
+        if wanted:
+            for raw in iter_manifest(self.manifest_path):
+                if raw.get("status") == "ok" and record_key(raw) in wanted:
+                    full[record_key(raw)] = raw
+        images = _Images(self.out_dir)
+        moved: dict[str, str] = {}
+        aside: ManifestWriter | None = None
+        try:
+            for key, record in survey.stale:
+                moved_to: str | None = None
+                if record is not None and record.file is not None:
+                    if record.file in moved:
+                        moved_to = moved[record.file]
+                    elif record.file not in survey.kept_files:
+                        moved_to = self._move_aside(record, images)
+                        if moved_to is not None:
+                            moved[record.file] = moved_to
+                            if aside is None:
+                                aside = ManifestWriter(
+                                    self.out_dir / SUPERSEDED_DIR / MANIFEST_NAME
+                                )
+                            raw = dict(full.get(key) or {})
+                            if raw:
+                                raw["file"] = moved_to.removeprefix(f"{SUPERSEDED_DIR}/")
+                                aside.append(raw)
+                reason = "not in the job any more (its row, the template or a setting changed)"
+                target = record if record is not None else {"request_fingerprint": key[0]}
+                entry = superseded_record(self.job.name, target, reason, moved_to)
+                entry["index"] = key[1]
+                writer.append(entry)
+        finally:
+            if aside is not None:
+                aside.close()
+        for index, source in list(survey.sources.items()):
+            if source.file in moved:
+                survey.sources[index] = dataclasses.replace(source, file=moved[source.file])
+        return len(survey.stale)
+
+    def _move_aside(self, record: ImageRecord, images: _Images) -> str | None:
+        """Move ``record``'s intact image to ``superseded/``; its new name, or ``None`` when
+        neither it nor an earlier move of it is on disk."""
+        relative = _superseded_name(record)
+        if images.intact(record):
+            source = _target(self.out_dir, str(record.file))
+            target = _target(self.out_dir, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            return relative
+        if images.intact(dataclasses.replace(record, file=relative)):
+            return relative  # moved by a run that stopped before recording it
+        return None
+
     # -- running -------------------------------------------------------------------------------
 
     async def run(self) -> BatchReport:
-        """Generate every unfinished item; see the module docs."""
+        """Generate every unfinished item; see the module docs.
+
+        The output folder is locked for the whole run (:class:`FolderLock`): a second run on
+        it raises :class:`~flux2prompt.SourceError` naming the process that holds it, or, with
+        ``wait=True``, waits for it.
+        """
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -541,27 +774,54 @@ class BatchRunner:
                 f"cannot create the output folder: {reason}; choose another --out",
                 source=str(self.out_dir),
             ) from None
+        lock = FolderLock(self.out_dir)
+        await lock.acquire_async(wait=self.wait)
+        try:
+            return await self._run_locked()
+        finally:
+            lock.release()
+
+    async def _run_locked(self) -> BatchReport:
+        # Only the lock's holder cleans up: another run's temporary files are in flight.
         remove_temporary_files(self.out_dir)
-        survey = self._survey()
+        survey = self._survey(keep=True)
         total = survey.dry.total
         skipped = len(survey.finished)
         tally = _Tally(lowest_concurrency=self.concurrency)
+        superseded = 0
         started = time.perf_counter()
+        work = total > skipped + len(survey.held)
         try:
-            if total > skipped + len(survey.held):
-                # The client first: missing credentials fail before the progress bar appears.
-                async with self._client_context() as client:
-                    self._started(total, skipped)
-                    started = time.perf_counter()
-                    with ManifestWriter(self.manifest_path) as writer:
-                        run = _Run(self, survey, client, writer)
-                        todo = (
-                            item
-                            for item in plan_items(self.job, shard=self.shard)
-                            if item.index not in survey.finished and item.index not in survey.held
-                        )
-                        await run.dispatch(todo)
-                        tally = run.tally
+            if survey.stale or work:
+                with ManifestWriter(self.manifest_path) as writer:
+                    try:
+                        superseded = await asyncio.to_thread(self._supersede, survey, writer)
+                    except OSError as exc:
+                        raise SourceError(
+                            f"cannot set superseded images aside: {_reason(exc)}; free the "
+                            "space or fix the folder, then rerun",
+                            source=str(getattr(exc, "filename", None) or self.out_dir),
+                        ) from None
+                    if work:
+                        # The client first: missing credentials fail before the progress bar.
+                        async with self._client_context() as client:
+                            self._started(total, skipped)
+                            started = time.perf_counter()
+                            run = _Run(self, survey, client, writer)
+                            todo: Iterator[PlannedItem] = (
+                                iter(survey.todo)
+                                if survey.todo is not None
+                                else (
+                                    item
+                                    for item in plan_items(self.job, shard=self.shard)
+                                    if item.index not in survey.finished
+                                    and item.index not in survey.held
+                                )
+                            )
+                            await run.dispatch(todo)
+                            tally = run.tally
+                    else:
+                        self._started(total, skipped)
             else:
                 self._started(total, skipped)
         except BaseException:
@@ -570,10 +830,14 @@ class BatchRunner:
             raise
         elapsed = time.perf_counter() - started
         gallery = None
+        gallery_error = None
         if self.gallery:
-            gallery = write_gallery(
-                self.out_dir, iter_manifest(self.manifest_path), title=self.job.name
-            )
+            try:
+                gallery = write_gallery(
+                    self.out_dir, iter_manifest(self.manifest_path), title=self.job.name
+                )
+            except OSError as exc:
+                gallery_error = f"the gallery was not written: {_reason(exc)}"
         report = BatchReport(
             job=self.job.name,
             out_dir=self.out_dir,
@@ -595,6 +859,8 @@ class BatchRunner:
             held=len(survey.held),
             billed=tally.billed,
             paused=round(tally.paused, 3),
+            superseded=superseded,
+            gallery_error=gallery_error,
         )
         if self.observer is not None:
             self.observer.finished(report)
@@ -682,7 +948,7 @@ class _Run:
         # Requests sent in this run, their outcome (the image, or the error), the copies
         # waiting for them, and the image bytes those copies are written from.
         self._sending: set[str] = set()
-        self._outcomes: dict[str, ImageRecord | APIError] = {}
+        self._outcomes: dict[str, ImageRecord | Exception] = {}
         self._waiting: dict[str, list[PlannedItem]] = {}
         self._last_image: dict[str, bytes] = {}
         self._tally = _Tally(lowest_concurrency=runner.concurrency)
@@ -697,8 +963,21 @@ class _Run:
         # One task per item, started once a place is free. A task gives its place back as soon
         # as its request is answered, so writing one image overlaps the next request. Copies
         # send nothing: they take a copy slot, not a place.
+        try:
+            await self._dispatch(todo)
+        except BaseExceptionGroup as group:
+            # One error, not a group's traceback: every write error is an item's failure
+            # already, so this is the unexpected (or KeyboardInterrupt, CancelledError).
+            raise _first_error(group) from None
+
+    async def _dispatch(self, todo: Iterator[PlannedItem]) -> None:
         async with asyncio.TaskGroup() as group:
             for item in todo:
+                if self._tally.stopped is not None:
+                    return
+                if item.unwritable is not None:
+                    await self._commit_unwritable(item)
+                    continue
                 if item.index in self._sources or item.is_copy:
                     await self._copy_slots.acquire()
                     if self._tally.stopped is not None:
@@ -738,7 +1017,11 @@ class _Run:
     async def _copy_from(
         self, item: PlannedItem, source: ImageRecord, timing: Timing, data: bytes | None = None
     ) -> bool:
-        relative = await asyncio.to_thread(self._write_copy, item, source, timing, data)
+        try:
+            relative = await asyncio.to_thread(self._write_copy, item, source, timing, data)
+        except OSError as exc:
+            await self._commit_write_failure(item, exc, _planned_file(item, source), timing, 0)
+            return True
         if relative is None:
             return False
         self._tally.copied += 1
@@ -851,7 +1134,14 @@ class _Run:
         # request is these same bytes; the manifest's sha256 is of them, record included.
         result = stamp(result, item.request, job=self._job.name)
         relative = item.file_name(result.extension.lstrip("."))
-        image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
+        try:
+            image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
+        except OSError as exc:
+            # Paid for, and not on disk: a full disk, a folder where the image goes. The item
+            # fails (not held: the next run sends it again once the folder is fixed).
+            await self._commit_write_failure(item, exc, relative, timing, attempts)
+            self._outcomes[item.key] = exc
+            return
         self._outcomes[item.key] = image
         if item.key in self._waiting:
             self._last_image[item.key] = result.data
@@ -876,8 +1166,33 @@ class _Run:
         )
         await self._append_failure(item, record, message, attempts)
 
+    async def _commit_write_failure(
+        self, item: PlannedItem, exc: OSError, relative: str, timing: Timing, attempts: int
+    ) -> None:
+        """Record an item whose image could not be written; after a disk error (full, read
+        only) the batch stops: every other write would fail the same way."""
+        message = f"cannot write {relative}: {_reason(exc)}"
+        if exc.errno in _DISK_ERRORS and self._tally.stopped is None:
+            self._tally.stopped = (
+                f"{_reason(exc)} while writing {self._out_dir / relative}; free space (or fix "
+                "the disk), then rerun the same command"
+            )
+        record = failed_record(
+            self._job.name, item, timing, attempts, exc, message, request_id=None
+        )
+        await self._append_failure(item, record, message, attempts)
+
+    async def _commit_unwritable(self, item: PlannedItem) -> None:
+        """Record an item whose variables a manifest cannot hold, without sending it."""
+        message = str(item.unwritable)
+        error = ValueError(message)
+        record = failed_record(
+            self._job.name, item, Timing.start(), 0, error, message, request_id=None
+        )
+        await self._append_failure(item, record, message, 0)
+
     async def _commit_copy_failure(
-        self, item: PlannedItem, error: APIError, timing: Timing
+        self, item: PlannedItem, error: Exception, timing: Timing
     ) -> None:
         """Record a copy whose original failed in this run: the next run sends the original
         again and copies this one then."""
@@ -905,7 +1220,17 @@ class _Run:
     async def _append_failure(
         self, item: PlannedItem, record: FailedRecord, message: str, attempts: int
     ) -> None:
-        await asyncio.to_thread(self._writer.append, record)
+        try:
+            await asyncio.to_thread(self._writer.append, record)
+        except OSError as exc:
+            # Not even the failure fits (a full disk): the item is unrecorded, so the next
+            # run sends it again; the manifest keeps complete lines only.
+            message = f"{message} (not recorded: {_reason(exc)})"
+            if exc.errno in _DISK_ERRORS and self._tally.stopped is None:
+                self._tally.stopped = (
+                    f"{_reason(exc)} while writing {self._writer.path}; free space (or fix the "
+                    "disk), then rerun the same command"
+                )
         self._tally.failed += 1
         name = item.file_name("*")
         if len(self._tally.failures) < _MAX_LISTED_FAILURES:
@@ -922,7 +1247,7 @@ class _Run:
     ) -> ImageRecord:
         # The image is durable before its record is: a crash between the two costs a rerun of
         # this one item, never a record that points at a missing or partial file.
-        result.save(self._out_dir / relative)
+        result.save(_target(self._out_dir, relative))
         image = ImageRecord(
             index=item.index,
             request_fingerprint=item.key,
@@ -950,14 +1275,16 @@ class _Run:
             if path is None:
                 return None
             try:
-                data = path.read_bytes()
+                fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read()
             except OSError:
                 return None
         if sha256_fingerprint(data) != source.sha256:
             return None
         if relative != source.file:
             # Durable before its record, as for a generated image.
-            atomic_write(self._out_dir / relative, data)
+            atomic_write(_target(self._out_dir, relative), data)
         self._writer.append(copied_record(self._job.name, item, timing, source, relative))
         return relative
 

@@ -67,6 +67,17 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
             f"          {dry.duplicates} item(s) repeat an earlier item's request and file name: "
             "one file"
         )
+    if dry.superseded:
+        lines.append(
+            f"          {dry.superseded} recorded item(s) no longer in the job: a run supersedes "
+            "them (images moved to superseded/)"
+        )
+    if dry.unwritable:
+        lines.append(
+            f"          {dry.unwritable} item(s) cannot be recorded and would fail without a "
+            "request:"
+        )
+        lines.extend(f"            {problem}" for problem in dry.problems)
     if dry.shard is not None:
         lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
     if dry.estimated_cost is None:
@@ -126,9 +137,16 @@ def _print_report(report: BatchReport) -> None:
         stdout.print(
             f"  same file {report.duplicates} item(s) repeat an earlier item's request and name"
         )
+    if report.superseded:
+        stdout.print(
+            f"  superseded {report.superseded} record(s) no longer in the job (images moved to "
+            f"{report.out_dir / 'superseded'})"
+        )
     stdout.print(f"  manifest  {report.manifest}")
     if report.gallery is not None:
         stdout.print(f"  gallery   {report.gallery}")
+    if report.gallery_error is not None:
+        print_error(report.gallery_error)
     for name, message in report.failures:
         print_error(f"{name}: {message}")
     if report.failed > len(report.failures):
@@ -206,6 +224,13 @@ def batch(
             "--json", help="Print the report (or the --dry-run) as one JSON document (docs/cli.md)."
         ),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another run is writing to OUT, wait for it to end instead of exiting 2.",
+        ),
+    ] = False,
 ) -> None:
     """Generate every image of a batch job; rerun the same command to resume after a crash.
 
@@ -239,6 +264,7 @@ def batch(
             observer=RichProgress(stderr) if progress else None,
             emulator=emulator,
             resend_billed=resend_billed,
+            wait=wait,
         )
         if dry_run:
             dry = runner.dry_run()
@@ -332,8 +358,8 @@ def merge(
         bool,
         typer.Option(
             "--gallery/--no-gallery",
-            help="Also write index.html next to the merged manifest; it links the images where "
-            "the records say they are (nothing is copied).",
+            help="Also write index.html next to the merged manifest, with every image copied "
+            "next to it (from the folder of the manifest that records it).",
         ),
     ] = False,
 ) -> None:
@@ -342,6 +368,7 @@ def merge(
     Merging the manifests of every shard gives the records of an unsharded run.
     """
     from flux2prompt.batch import merge_manifests, read_manifest, write_gallery
+    from flux2prompt.batch._manifest import gather_images
 
     with handle_errors(show_warnings=True):
         report = merge_manifests(manifests, out)
@@ -350,5 +377,6 @@ def merge(
             f"{report.written} items, {report.ok} ok, {report.failed} failed"
         )
         if gallery:
+            copied = gather_images(manifests, out)
             page = write_gallery(out.parent, read_manifest(out), title=out.parent.name or "batch")
-            stdout.print(f"gallery {page}")
+            stdout.print(f"gallery {page} ({copied} image(s) copied next to it)")
