@@ -454,3 +454,52 @@ def test_generate_escapes_the_server_text_it_prints(tmp_path: Path) -> None:
     assert "\\x1b[2J" in done.stderr
     assert "\\u202eevil" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_generate_never_replaces_a_file_it_was_not_given(tmp_path: Path) -> None:
+    precious = tmp_path / "hero.jpg"
+    precious.write_bytes(b"the user's own photograph")
+    with Hostile(answer("200 OK", image_envelope(_jpeg()))) as server:
+        done = run_cli(server, "generate", "fox.json", "--out", "hero.png", cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert precious.read_bytes() == b"the user's own photograph"
+        kept = tmp_path / "hero.1.jpg"
+        assert kept.read_bytes()[:3] == b"\xff\xd8\xff"  # the paid image is not thrown away
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "hero.jpg already exists (not replaced)" in lines[0]
+        assert "--force" in lines[0]
+        assert "Traceback" not in done.stderr
+
+        forced = run_cli(
+            server, "generate", "fox.json", "--out", "hero.png", "--force", cwd=tmp_path
+        )
+    assert forced.returncode == 0, forced.stderr
+    assert precious.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert not (tmp_path / "hero.png").exists()
+
+
+def test_generate_writes_the_corrected_name_when_it_is_free(tmp_path: Path) -> None:
+    with Hostile(answer("200 OK", image_envelope(_jpeg()))) as server:
+        done = run_cli(server, "generate", "fox.json", "--out", "hero.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "hero.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert "wrote hero.jpg instead" in done.stderr
+
+
+def test_generate_escapes_a_hostile_request_id_in_its_report(tmp_path: Path) -> None:
+    with Hostile(answer("200 OK", image_envelope(_jpeg()), cf_ray="\x1b[2Jray")) as server:
+        done = run_cli(server, "generate", "fox.json", "--out", "hero.jpg", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout
+    assert "cf-ray    \\x1b[2Jray" in done.stdout

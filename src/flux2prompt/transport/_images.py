@@ -161,6 +161,7 @@ def check_image_dimensions(
     where: str,
     max_pixels: int = MAX_DECODE_PIXELS,
     size: tuple[int, int] | None = None,
+    parameter: str | None = None,
 ) -> tuple[int, int] | None:
     """Refuse an image whose header claims more than ``max_pixels``, before anything decodes it.
 
@@ -187,7 +188,7 @@ def check_image_dimensions(
             f"{where}: the image claims {width}x{height} pixels ({width * height:,}), more "
             f"than the {max_pixels:,} flux2prompt decodes (a decompression bomb, or not a "
             "real image); use a smaller image",
-            parameter=where,
+            parameter=parameter or where,
         )
     return found
 
@@ -317,7 +318,7 @@ def prepare_image(
 
     if pil_image is None:
         fmt = detect_format(data)
-        check_image_dimensions(data, where=label)
+        check_image_dimensions(data, where=label, parameter=where)
         size = image_size(data) if fmt in _SENT_AS_IS else None
         if fmt is not None and size is not None:
             width, height = size
@@ -347,7 +348,7 @@ def prepare_image(
             ) from None
         # Formats whose header this module does not read (TIFF, BMP, ...): Pillow has read the
         # size lazily; refuse a bomb before decoding a pixel.
-        check_image_dimensions(data, where=label, size=pil_image.size)
+        check_image_dimensions(data, where=label, size=pil_image.size, parameter=where)
         try:
             pil_image.load()
         except Exception:
