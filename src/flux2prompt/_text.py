@@ -27,6 +27,7 @@ __all__ = [
     "dominant_script",
     "expected_script",
     "forbidden_char_problem",
+    "printable",
     "surrogate_problem",
 ]
 
@@ -48,6 +49,37 @@ _BIDI = {
     0x2068: "FIRST STRONG ISOLATE",
     0x2069: "POP DIRECTIONAL ISOLATE",
 }
+
+
+# What a terminal would act on or show disguised, in text from outside (a server's message, a
+# file name, a file's metadata): C0 and C1 controls but tab and newline (ESC starts the
+# sequences that clear a screen or fake a line), the bidi controls and marks, the line and
+# paragraph separators, and lone surrogates (a file name that was not UTF-8).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, as os.fsdecode keeps it
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe to print on a terminal: every control character (but tab and newline), bidi
+    control and lone surrogate written as a backslash escape, so that nothing from outside can
+    move the cursor, clear the screen, fake a line or reorder what is shown. A byte of a file
+    name that was not UTF-8 shows as ``\xff``. The command line passes everything it prints
+    through it.
+
+    >>> printable("fine: caf\u00e9, \u6771\u4eac") == "fine: café, 東京"
+    True
+    >>> print(printable("\x1b[2Jok \u202eevil bad\udcff.json"))
+    \x1b[2Jok \u202eevil bad\xff.json
+    """
+    return _UNPRINTABLE.sub(_escaped, text)
 
 
 def forbidden_char_problem(value: str) -> str | None:

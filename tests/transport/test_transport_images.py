@@ -212,3 +212,44 @@ def test_save_leaves_no_temporary_file_on_failure(
         result.save(tmp_path / "keep.png")
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
     assert (tmp_path / "keep.png").read_bytes() == b"old"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    crc = struct.pack(">I", zlib.crc32(chunk))
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + crc + bytes(64)
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    from flux2prompt.transport import ImageError, build_request
+    from flux2prompt.transport._images import check_image_dimensions
+
+    bomb = _png_header(60000, 60000)
+    with pytest.raises(ImageError, match=r"claims 60000x60000 pixels") as caught:
+        build_request("a fox", images=[bomb])
+    assert caught.value.parameter == "images[0]"
+    with pytest.raises(ImageError, match="decompression bomb"):
+        check_image_dimensions(bomb, where="gallery/1.png")
+    assert check_image_dimensions(_png_header(2048, 2048), where="x") == (2048, 2048)
+
+
+def test_a_bomb_in_a_format_read_only_by_pillow_is_a_clean_image_error() -> None:
+    import io
+
+    from PIL import Image
+
+    from flux2prompt.transport import ImageError, build_request
+
+    # A BMP whose header claims 40000x40000: Pillow reads the size lazily, before any pixel.
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, format="BMP")
+    data = bytearray(out.getvalue())
+    data[18:22] = (40000).to_bytes(4, "little")
+    data[22:26] = (40000).to_bytes(4, "little")
+    with pytest.raises(ImageError, match=r"claims 40000x40000|more pixels than") as caught:
+        build_request("a fox", images=[bytes(data)])
+    assert caught.value.parameter == "images[0]"

@@ -53,6 +53,7 @@ from flux2prompt._schema import (
     packaged_schema,
     packaged_validator,
 )
+from flux2prompt._text import forbidden_char_problem
 
 if TYPE_CHECKING:
     import jsonschema
@@ -191,7 +192,27 @@ def _metadata_special(error: jsonschema.ValidationError) -> str | None:
 
 def _metadata_issues(document: Any) -> list[ValidationIssue]:
     errors = packaged_validator(_FILE_SCHEMA).iter_errors(document)
-    return issues_from_errors(errors, document, special=_metadata_special)
+    issues = issues_from_errors(errors, document, special=_metadata_special)
+    return issues or _metadata_text_issues(document)
+
+
+def _metadata_text_issues(document: Any) -> list[ValidationIssue]:
+    """Metadata is shown by ``diff``, ``lock`` and ``inspect``: like prompt text, it may hold no
+    control characters (newline aside), bidi controls or lone surrogates."""
+    if not isinstance(document, Mapping):
+        return []
+    found: list[ValidationIssue] = []
+    for key in ("name", "description", "version", "model"):
+        value = document.get(key)
+        problem = forbidden_char_problem(value) if isinstance(value, str) else None
+        if problem:
+            found.append(ValidationIssue(f"$.{key}", problem))
+    tags = document.get("tags")
+    for index, tag in enumerate(tags if isinstance(tags, list) else []):
+        problem = forbidden_char_problem(tag) if isinstance(tag, str) else None
+        if problem:
+            found.append(ValidationIssue(f"$.tags[{index}]", problem))
+    return found
 
 
 def in_file(

@@ -26,6 +26,7 @@ from flux2prompt._files import read_bytes
 from flux2prompt._files._project import Project, discover_paths
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
+from flux2prompt._text import printable, surrogate_problem
 from flux2prompt._versioning._diff import DiffEntry
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry, build_inventory
 
@@ -545,6 +546,15 @@ def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
     table = items_path(path)
     text = lock.to_json()
     rows = lock.items_text()
+    for content in (text, rows):
+        # A file name that is not UTF-8 (a surrogate escape) cannot be written in a lockfile.
+        bad = next((line for line in content.splitlines() if surrogate_problem(line)), None)
+        if bad is not None:
+            raise SourceError(
+                f"a file name is not UTF-8 ({printable(bad.strip())[:120]}); rename the file "
+                "so that its name is valid UTF-8, then lock again",
+                source=str(path),
+            )
     changed = False
     for target, content in ((table, rows), (path, text)):
         try:

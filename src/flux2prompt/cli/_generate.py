@@ -71,23 +71,40 @@ def _check_writable(out: Path) -> None:
         fail(f"--out {out}: the folder {out.parent} is not writable")
 
 
-def _save(result: ImageResult, out: Path) -> tuple[Path, str | None]:
+def _save(result: ImageResult, out: Path, *, force: bool) -> tuple[Path, str | None]:
     try:
-        return _save_as(result, out)
+        return _save_as(result, out, force=force)
     except OSError as exc:
         fail(f"--out {out}: cannot write the image: {exc.strerror or exc}", EXIT_INVALID)
 
 
-def _save_as(result: ImageResult, out: Path) -> tuple[Path, str | None]:
+def _free_name(path: Path) -> Path:
+    """``hero.1.jpg``, ``hero.2.jpg``, ...: the first name beside ``path`` that is not taken."""
+    number = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        number += 1
+
+
+def _save_as(result: ImageResult, out: Path, *, force: bool) -> tuple[Path, str | None]:
     if out.suffix.lower() in result.extensions:
         return result.save(out), None
     # The image is paid for: keep it under the right extension rather than throw it away.
     corrected = out.with_suffix(result.extension)
-    note = (
-        f"the service returned {result.format.upper()}, not {out.suffix}; wrote {corrected.name} "
-        "instead"
-    )
-    return result.save(corrected), note
+    returned = f"the service returned {result.format.upper()}, not {out.suffix}"
+    if (corrected.exists() or corrected.is_symlink()) and not force:
+        # A file the user did not name is never replaced: the image is kept beside it, and the
+        # command fails so that a script notices.
+        kept = result.save(_free_name(corrected))
+        fail(
+            f"--out {out}: {returned}, and {corrected} already exists (not replaced); the image "
+            f"was kept as {kept}. Pass --force to replace {corrected.name}, or give --out a "
+            f"{result.extension} name",
+            EXIT_INVALID,
+        )
+    return result.save(corrected), f"{returned}; wrote {corrected.name} instead"
 
 
 def _report(result: ImageResult, path: Path) -> None:
@@ -181,6 +198,14 @@ def generate(
         bool,
         typer.Option("--json", help="Print what was written as one JSON document (docs/cli.md)."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="When the answer's format needs another extension than --out's, replace an "
+            "existing file of that name.",
+        ),
+    ] = False,
 ) -> None:
     """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
 
@@ -238,7 +263,7 @@ def generate(
         from flux2prompt.transport._provenance import stamp
 
         result = stamp(result, request, source=source if source != "-" else None)
-        path, note = _save(result, out)
+        path, note = _save(result, out, force=force)
         cost: float | None = None
         if request.model.pricing is not None and not emulator:
             steps_sent = request.params.get("steps")

@@ -10,6 +10,10 @@ Three rules keep the command line scriptable:
   (user text such as ``[0]`` or ``:smile:`` prints as itself). Style on purpose with
   ``style=...`` or a :class:`rich.text.Text`. The consoles are made on first use: rich is a
   large import, and a command that prints plain lines never loads it.
+- Nothing printed reaches the terminal raw: :func:`say`, :func:`print_error` and the consoles'
+  ``print`` pass every text through :func:`flux2prompt._text.printable`, so an escape sequence
+  or a bidi override in a server's message (or a file name that is not UTF-8) shows as a
+  backslash escape, never as a cleared screen, a fake line or a crash.
 - Errors are one line each, ``error: ...`` on stderr, and never a traceback. Exit codes:
   ``0`` success, ``1`` an invalid prompt, a failed request (or any other library error), ``2``
   a wrong invocation: unreadable input (:class:`~flux2prompt.SourceError`), a parameter refused
@@ -41,7 +45,7 @@ import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
 
@@ -52,6 +56,7 @@ from flux2prompt._errors import (
     PromptValidationError,
     SourceError,
 )
+from flux2prompt._text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -104,7 +109,8 @@ class _UTF8Stream:
         if binary is None:  # a text-only stream (doctest, some IDEs): it decides the encoding
             return stream.write(text)
         stream.flush()  # keep the order of anything written to the text layer before
-        binary.write(text.encode("utf-8"))
+        # backslashreplace: a lone surrogate (a file name that was not UTF-8) never crashes.
+        binary.write(text.encode("utf-8", "backslashreplace"))
         binary.flush()
         return len(text)
 
@@ -120,10 +126,6 @@ class _UTF8Stream:
 
 _NOWHERE = io.StringIO()
 
-# What rich leaves out of any text it prints (bell, backspace, vertical tab, form feed, carriage
-# return): say() leaves out the same, so a line reads the same with and without rich.
-_CONTROL_CODES = dict.fromkeys((7, 8, 11, 12, 13))
-
 
 class _LazyConsole:
     """A rich console for ``sys.<name>``, made on first use (importing rich costs ~30 ms)."""
@@ -134,6 +136,11 @@ class _LazyConsole:
 
     def __getattr__(self, attribute: str) -> object:
         return getattr(self._real(), attribute)
+
+    def print(self, *objects: object, **options: Any) -> None:
+        """Rich's ``print``, with every text escaped by :func:`printable` first (rich's own
+        styles are added afterwards, so they still work)."""
+        self._real().print(*(_printable_object(o) for o in objects), **options)
 
     # Dunder methods are looked up on the type, not through __getattr__: forward the ones rich
     # uses (a progress display enters its console as a context manager).
@@ -160,6 +167,18 @@ class _LazyConsole:
         return console
 
 
+def _printable_object(value: object) -> object:
+    if isinstance(value, str):
+        return printable(value)
+    plain = getattr(value, "plain", None)
+    if isinstance(plain, str) and printable(plain) != plain:
+        from rich.text import Text
+
+        if isinstance(value, Text):  # rare: spans would no longer line up, keep the base style
+            return Text(printable(plain), style=value.style)
+    return value
+
+
 stdout = cast("Console", _LazyConsole("stdout"))
 stderr = cast("Console", _LazyConsole("stderr"))
 
@@ -172,7 +191,7 @@ def say(line: str, *, err: bool = False) -> None:
     """
     stream = _UTF8Stream("stderr" if err else "stdout")
     try:
-        stream.write(line.translate(_CONTROL_CODES) + "\n")
+        stream.write(printable(line) + "\n")
     except BrokenPipeError:
         # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -192,7 +211,7 @@ def echo_data(text: str) -> None:
         sys.stdout.flush()
         return
     try:
-        binary.write(text.encode("utf-8") + b"\n")
+        binary.write(text.encode("utf-8", "backslashreplace") + b"\n")
         binary.flush()
     except BrokenPipeError:
         # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
@@ -202,7 +221,7 @@ def echo_data(text: str) -> None:
 
 def print_error(message: str) -> None:
     """Print ``error: message`` to stderr on one line (``error:`` in bold red on a terminal)."""
-    message = message.replace("\n", " ")
+    message = printable(message.replace("\n", " "))
     if not _UTF8Stream("stderr").isatty():
         say(f"error: {message}", err=True)  # what rich would print, without loading it
         return

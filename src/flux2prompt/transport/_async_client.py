@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -19,6 +20,7 @@ from types import TracebackType
 import anyio
 import httpx
 
+from flux2prompt.transport import _bounds
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
 from flux2prompt.transport._catalogue import ModelSpec, Route
 from flux2prompt.transport._download import ResultLink, adownload_result
@@ -31,6 +33,10 @@ from flux2prompt.transport._result import ImageResult
 from flux2prompt.transport._retry import SendProgress
 
 __all__ = ["AsyncWorkersAI"]
+
+
+def _deadline_scope(seconds: float | None) -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext() if seconds is None else anyio.fail_after(seconds)
 
 
 class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
@@ -141,15 +147,31 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
 
             http_request.extensions["trace"] = trace
             self._log_request(http_request, attempt)
+            seconds = self._bound_request(http_request)
             try:
                 try:
-                    response = await self._client.send(http_request)
+                    # The deadline: a cancel scope cuts any await of the attempt off on time.
+                    with _deadline_scope(seconds):
+                        response = await self._client.send(http_request, stream=True)
+                        try:
+                            body = await _bounds.acollect_body(
+                                response.aiter_bytes(),
+                                _bounds.declared_length(response),
+                                limit=self._body_limit(response),
+                                deadline_at=None,
+                            )
+                        finally:
+                            await response.aclose()
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)
                     raise self._transport_error(exc, url, progress, resubmitted) from exc
+                except TimeoutError as exc:
+                    reached += progress.reached_network is not False
+                    url = str(http_request.url)
+                    raise self._deadline_error(url, progress, resubmitted) from exc
                 reached += 1
-                return self._parse_response(request, response, started, reached)
+                return self._parse_response(request, response, started, reached, body)
             except APIError as error:
                 if getattr(error, "stale_connection", False) and not stale_retried:
                     # The server had closed an idle keep-alive connection: the request never

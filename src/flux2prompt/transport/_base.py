@@ -26,7 +26,7 @@ from typing import Any, Final, Generic, Self, TypeVar
 
 import httpx
 
-from flux2prompt.transport import _retry
+from flux2prompt.transport import _bounds, _retry
 from flux2prompt.transport._catalogue import ModelSpec, Route, resolve_model
 from flux2prompt.transport._constants import (
     ACCOUNT_ID_ENV,
@@ -40,6 +40,7 @@ from flux2prompt.transport._constants import (
     DEFAULT_MODEL,
     DEFAULT_READ_TIMEOUT,
     GATEWAY_BASE_URL_ENV,
+    MAX_RESPONSE_BYTES,
     USER_AGENT,
 )
 from flux2prompt.transport._download import DownloadLimits, ResultLink, is_loopback_host
@@ -55,6 +56,7 @@ from flux2prompt.transport._errors import (
     ResponseError,
     ResultDownloadError,
     make_status_error,
+    scrub_headers,
     scrub_secrets,
 )
 from flux2prompt.transport._gateway import GatewayOptions
@@ -194,6 +196,8 @@ class BaseClient(Generic[_ClientT]):
         resize_images: bool = True,
         download_timeout: float | None = None,
         retry_possibly_billed: bool = False,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         account_id = account_id or _env(ACCOUNT_ID_ENV)
         token = api_token or _env(API_TOKEN_ENV)
@@ -273,8 +277,39 @@ class BaseClient(Generic[_ClientT]):
             )
         #: The whole-download deadline for a proxied model's result URL, in seconds.
         self.download_timeout: float = float(download_timeout)
+        if max_response_bytes is None:
+            max_response_bytes = MAX_RESPONSE_BYTES
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ParameterError(
+                f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}",
+                parameter="max_response_bytes",
+            )
+        #: The largest body an answer may have, after decoding (a result URL's image too).
+        self.max_response_bytes: int = max_response_bytes
+        if deadline is not None and (
+            isinstance(deadline, bool)
+            or not isinstance(deadline, int | float)
+            or not math.isfinite(deadline)
+            or deadline <= 0
+        ):
+            raise ParameterError(
+                f"deadline must be seconds (> 0) or None, got {deadline!r}", parameter="deadline"
+            )
+        self._deadline_given = None if deadline is None else float(deadline)
         self._rng = random.Random()
         self._client = http_client if http_client is not None else self._make_http_client()
+        #: Seconds one attempt may take as a whole, from connecting to the last byte of the
+        #: answer, on top of httpx's per-read timeouts (``None``: no deadline). By default
+        #: twice the connect and read timeouts together.
+        self.deadline: float | None = (
+            self._deadline_given
+            if self._deadline_given is not None
+            else _default_deadline(self.timeout or self._client.timeout)
+        )
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -295,6 +330,8 @@ class BaseClient(Generic[_ClientT]):
             "resize_images": self.resize_images,
             "download_timeout": self.download_timeout,
             "retry_possibly_billed": self.retry_possibly_billed,
+            "deadline": self._deadline_given,
+            "max_response_bytes": self.max_response_bytes,
         }
 
     def with_options(
@@ -311,6 +348,8 @@ class BaseClient(Generic[_ClientT]):
         resize_images: bool | NotGiven = NOT_GIVEN,
         download_timeout: float | NotGiven = NOT_GIVEN,
         retry_possibly_billed: bool | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> Self:
         """Return a new client with some options changed; this one is left as it is.
 
@@ -337,6 +376,8 @@ class BaseClient(Generic[_ClientT]):
             "resize_images": resize_images,
             "download_timeout": download_timeout,
             "retry_possibly_billed": retry_possibly_billed,
+            "deadline": deadline,
+            "max_response_bytes": max_response_bytes,
         }
         options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
         clone = type(self)(**options)
@@ -540,35 +581,76 @@ class BaseClient(Generic[_ClientT]):
                 redact_headers(request.headers.items()),
             )
 
+    def _body_limit(self, response: httpx.Response) -> int:
+        # An error answer needs only its envelope: the rest of a huge one is never read.
+        if 200 <= response.status_code < 300:
+            return self.max_response_bytes
+        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
+
+    def _deadline_passed(self) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
+
+    def _bound_request(self, request: httpx.Request) -> float | None:
+        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
+        _bounds.bound_timeout(request, self.deadline)
+        return self.deadline
+
+    def _deadline_error(
+        self, url: str, progress: _retry.SendProgress, resubmitted: int
+    ) -> APIError:
+        """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
+        detail = _bounds.deadline_detail(self.deadline or 0.0)
+        exc: httpx.TransportError = (
+            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        )
+        return self._transport_error(exc, url, progress, resubmitted)
+
     def _parse_response(
         self,
         request: WorkersAIRequest,
         response: httpx.Response,
         started: float,
         attempts: int,
+        body: _bounds.Body | None = None,
     ) -> ImageResult | ResultLink:
         status = response.status_code
-        content = response.content
+        content = response.content if body is None else body.content
         url = str(response.request.url)
-        request_id = response.headers.get("cf-ray")
+        secrets = (self._api_token.reveal(),)
+        # Every header value taken from an answer goes through the one scrubber, here: a token
+        # a proxy reflects (in cf-ray, Content-Type, Retry-After) reaches no error, log line,
+        # result or manifest.
+        headers = scrub_headers(response.headers, secrets)
+        request_id = headers.get("cf-ray")
         logger.debug("HTTP %d from %s (%d bytes, cf-ray %s)", status, url, len(content), request_id)
         if not 200 <= status < 300:
-            raise make_status_error(
-                status, response.headers, content, url=url, secrets=(self._api_token.reveal(),)
+            raise make_status_error(status, headers, content, url=url, secrets=secrets)
+        if body is not None and body.truncated:
+            size = (
+                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
+            )
+            raise ResponseError(
+                f"HTTP {status} with a body larger than the limit of "
+                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read",
+                url=url,
+                request_id=request_id,
+                hint=(
+                    "No real image answer is this large: check the base URL and any proxy "
+                    "in between; raise max_response_bytes= only if the answers really are "
+                    "this large."
+                ),
             )
         try:
             payload = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ResponseError(
                 f"HTTP {status} with a body that is not JSON ({len(content)} bytes, "
-                f"content type {response.headers.get('content-type', 'none')!r})",
+                f"content type {headers.get('content-type', 'none')!r})",
                 url=url,
                 request_id=request_id,
             ) from None
         if isinstance(payload, dict) and payload.get("success") is False:
-            raise make_status_error(
-                status, response.headers, content, url=url, secrets=(self._api_token.reveal(),)
-            )
+            raise make_status_error(status, headers, content, url=url, secrets=secrets)
         if request.route is Route.PROXIED:
             return self._parse_proxied(request, payload, url, request_id, started, attempts)
         result = payload.get("result") if isinstance(payload, dict) else None
@@ -648,6 +730,7 @@ class BaseClient(Generic[_ClientT]):
         host = httpx.URL(self.base_url).host
         return DownloadLimits(
             timeout=self.download_timeout,
+            max_bytes=self.max_response_bytes,
             allow_loopback=is_loopback_host(host),
             user_agent=f"{USER_AGENT}/{_VERSION}",
         )
@@ -674,6 +757,14 @@ class BaseClient(Generic[_ClientT]):
             ) from None
         # Set after the check, so that the refusal above names the request id once.
         return dataclasses.replace(result, request_id=link.request_id)
+
+
+def _default_deadline(timeout: httpx.Timeout) -> float | None:
+    """Twice the connect and read timeouts together (380 s by default; 6 s for
+    ``timeout=1.5``); no deadline when reads may wait forever."""
+    if timeout.read is None:
+        return None
+    return 2.0 * (timeout.read + (timeout.connect or 0.0))
 
 
 def _failure_kind(exc: httpx.TransportError) -> _retry.FailureKind:

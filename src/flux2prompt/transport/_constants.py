@@ -23,6 +23,7 @@ __all__ = [
     "INITIAL_RETRY_DELAY",
     "MAX_INPUT_IMAGES",
     "MAX_INPUT_IMAGE_SIDE",
+    "MAX_RESPONSE_BYTES",
     "MAX_RESULT_BYTES",
     "MAX_RESULT_REDIRECTS",
     "MAX_RETRY_AFTER",
@@ -72,3 +73,8 @@ USER_AGENT: Final = "flux2-prompt"
 DEFAULT_DOWNLOAD_TIMEOUT: Final = 60.0
 MAX_RESULT_BYTES: Final = 64 * 1024 * 1024
 MAX_RESULT_REDIRECTS: Final = 3
+
+# Every answer's body, on every download path, is bounded the same way (after decoding): a
+# 4 MP image base64-encoded in its JSON envelope is about 16 MiB. Clients take
+# max_response_bytes= to change it; it bounds their result-URL downloads as well.
+MAX_RESPONSE_BYTES: Final = MAX_RESULT_BYTES

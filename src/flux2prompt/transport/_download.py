@@ -12,8 +12,10 @@ never resubmits the generation: that could bill it twice), under these rules:
   emulator), and so is every redirect, up to :data:`MAX_RESULT_REDIRECTS`, checked the same way;
 - **no credentials**: the request carries no ``Authorization``, ``cf-aig-authorization`` or
   cookie, whatever the ``httpx`` client was configured with;
-- **bounded**: one deadline for the whole download (:data:`DEFAULT_DOWNLOAD_TIMEOUT`), and at
-  most :data:`MAX_RESULT_BYTES` after decoding (so a compressed bomb is cut off as well);
+- **bounded**: one deadline for the whole download (:data:`DEFAULT_DOWNLOAD_TIMEOUT`), enforced
+  on every read and write (a server that trickles a byte at a time is cut off on time, see
+  :mod:`._bounds`), and at most :data:`MAX_RESULT_BYTES` (the client's
+  ``max_response_bytes``) after decoding (so a compressed bomb is cut off as well);
 - the bytes are then checked like any image (:meth:`ImageResult.from_bytes`).
 
 Every refusal is a :class:`ResultDownloadError` with a ``reason``.
@@ -40,6 +42,7 @@ from typing import Final
 import anyio
 import httpx
 
+from flux2prompt.transport import _bounds
 from flux2prompt.transport._constants import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     MAX_RESULT_BYTES,
@@ -238,12 +241,20 @@ def _build(
         url,
         headers={"Accept": "image/*", "User-Agent": limits.user_agent},
         timeout=httpx.Timeout(max(left, 0.001)),
+        # Each connection opened for the download is bound to its deadline (sync client).
+        extensions={"trace": _bounds.trace_streams}
+        if isinstance(client, httpx.Client)
+        else {"trace": _atrace},
     )
     # A client passed in by the user may carry default headers or cookies; none of them may
     # reach a third-party host. (Client-level auth is disabled at send time, auth=None.)
     for name in (*_CREDENTIAL_HEADERS, "cookie"):
         request.headers.pop(name, None)
     return request
+
+
+async def _atrace(event: str, info: object) -> None:
+    return None
 
 
 def _failure(exc: httpx.TransportError, url: str, request_id: str | None) -> ResultDownloadError:
@@ -286,8 +297,7 @@ def _next_hop(response: httpx.Response, url: httpx.URL, link: ResultLink) -> htt
             status_code=response.status_code,
             request_id=link.request_id,
         )
-    declared = response.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() else None
+    return _bounds.declared_length(response)
 
 
 def _too_large(link: ResultLink, limits: DownloadLimits, size: str) -> ResultDownloadError:
@@ -340,7 +350,14 @@ def download_result(client: httpx.Client, link: ResultLink, limits: DownloadLimi
         ...     print(exc.message[:31])
         the result URL must be https, g
     """
-    deadline = time.monotonic() + limits.timeout
+    with _bounds.sync_deadline(limits.timeout) as deadline_at:
+        assert deadline_at is not None
+        return _download(client, link, limits, deadline_at)
+
+
+def _download(
+    client: httpx.Client, link: ResultLink, limits: DownloadLimits, deadline: float
+) -> bytes:
     target: object = link.url
     for _ in range(limits.max_redirects + 1):
         url = check_result_url(str(target), allow_loopback=limits.allow_loopback)
@@ -402,6 +419,17 @@ async def adownload_result(
         unsafe
     """
     deadline = time.monotonic() + limits.timeout
+    try:
+        # A cancel scope cuts any await off at the deadline (a trickling server included).
+        with anyio.fail_after(limits.timeout):
+            return await _adownload(client, link, limits, deadline)
+    except TimeoutError:
+        raise _timed_out(link, limits) from None
+
+
+async def _adownload(
+    client: httpx.AsyncClient, link: ResultLink, limits: DownloadLimits, deadline: float
+) -> bytes:
     target: object = link.url
     for _ in range(limits.max_redirects + 1):
         url = check_result_url(str(target), allow_loopback=limits.allow_loopback)

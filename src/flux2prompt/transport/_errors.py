@@ -57,6 +57,7 @@ __all__ = [
     "ResultDownloadError",
     "make_status_error",
     "parse_retry_after",
+    "scrub_headers",
     "scrub_secrets",
 ]
 
@@ -704,6 +705,32 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def scrub_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]], secrets: Iterable[str]
+) -> dict[str, str]:
+    """The headers of an answer with every value passed through :func:`scrub_secrets`, names in
+    lower case (repeated headers joined by ``", "``): what the clients keep of a response's
+    headers, so that a token a proxy reflects in ``cf-ray`` or ``Retry-After`` goes no further.
+
+    Example:
+        >>> scrub_headers({"CF-Ray": "8f1e tok-0123456789"}, ["tok-0123456789"])
+        {'cf-ray': '8f1e ***'}
+    """
+    secrets = tuple(secrets)
+    multi = getattr(headers, "multi_items", None)
+    items: list[tuple[str, str]]
+    if callable(multi):
+        items = list(multi())
+    else:
+        items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    out: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        clean = scrub_secrets(value, secrets)
+        out[key] = f"{out[key]}, {clean}" if key in out else clean
+    return out
+
+
 def make_status_error(
     status_code: int,
     headers: Mapping[str, str],
@@ -725,10 +752,11 @@ def make_status_error(
         ('InvalidInputError', 5006, 'AiError: Bad input')
     """
     secrets = tuple(secrets)
+    headers = scrub_headers(headers, secrets)
     content_type = _header(headers, "content-type") or ""
     try:
         payload: Any = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         payload = None
     code, message = _first_error(payload)
     chain = _error_chain(payload)

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 __all__ = [
+    "MAX_DECODE_PIXELS",
     "MEDIA_TYPES",
     "ImageSource",
     "InputImage",
+    "check_image_dimensions",
     "detect_format",
     "image_size",
     "prepare_image",
@@ -52,6 +54,11 @@ _PILLOW_HINT: Final = "install Pillow with: pip install 'flux2-prompt[images]'"
 _SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Formats Workers AI is known to read; anything else is converted to PNG first.
 _SENT_AS_IS: Final = frozenset({"jpeg", "png", "webp"})
+
+#: The most pixels an image may claim before anything decodes it (64 megapixels, 8192x8192;
+#: a FLUX.2 image is at most 4). A header that claims more is a decompression bomb: a few
+#: kilobytes that would decode into gigabytes.
+MAX_DECODE_PIXELS: Final = 64 * 1024 * 1024
 
 
 def detect_format(data: bytes | bytearray | memoryview) -> str | None:
@@ -146,6 +153,44 @@ def _webp_size(buf: bytes) -> tuple[int, int] | None:
         height = int.from_bytes(buf[27:30], "little") + 1
         return width, height
     return None
+
+
+def check_image_dimensions(
+    data: bytes | bytearray | memoryview,
+    *,
+    where: str,
+    max_pixels: int = MAX_DECODE_PIXELS,
+    size: tuple[int, int] | None = None,
+    parameter: str | None = None,
+) -> tuple[int, int] | None:
+    """Refuse an image whose header claims more than ``max_pixels``, before anything decodes it.
+
+    Returns the ``(width, height)`` the header states (or ``size``, when the caller read it
+    already, for instance from a lazily opened Pillow image), ``None`` when the header is not one
+    this module reads; raises :class:`ImageError` naming ``where`` and the limit otherwise. Call
+    it before ``Image.open(...).load()`` (or any thumbnail) of bytes from outside.
+
+    Example:
+        >>> png = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (60000).to_bytes(4, "big")
+        >>> png += (60000).to_bytes(4, "big") + b"\\x08\\x02\\x00\\x00\\x00"
+        >>> try:
+        ...     check_image_dimensions(png, where="shot.png")
+        ... except ImageError as exc:
+        ...     print(str(exc)[:60])
+        shot.png: the image claims 60000x60000 pixels (3,600,000,000
+    """
+    found = size if size is not None else image_size(data)
+    if found is None:
+        return None
+    width, height = found
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{where}: the image claims {width}x{height} pixels ({width * height:,}), more "
+            f"than the {max_pixels:,} flux2prompt decodes (a decompression bomb, or not a "
+            "real image); use a smaller image",
+            parameter=parameter or where,
+        )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +318,7 @@ def prepare_image(
 
     if pil_image is None:
         fmt = detect_format(data)
+        check_image_dimensions(data, where=label, parameter=where)
         size = image_size(data) if fmt in _SENT_AS_IS else None
         if fmt is not None and size is not None:
             width, height = size
@@ -289,6 +335,21 @@ def prepare_image(
         Image = _pillow(purpose, label)
         try:
             pil_image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise ImageError(
+                f"{label}: the image claims more pixels than flux2prompt decodes (a "
+                "decompression bomb, or not a real image); use a smaller image",
+                parameter=where,
+            ) from None
+        except Exception:
+            raise ImageError(
+                f"{label} is not an image (JPEG, PNG, WebP, GIF, or a format Pillow reads)",
+                parameter=where,
+            ) from None
+        # Formats whose header this module does not read (TIFF, BMP, ...): Pillow has read the
+        # size lazily; refuse a bomb before decoding a pixel.
+        check_image_dimensions(data, where=label, size=pil_image.size, parameter=where)
+        try:
             pil_image.load()
         except Exception:
             raise ImageError(

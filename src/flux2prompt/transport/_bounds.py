@@ -1,0 +1,233 @@
+"""What one answer may cost the caller: a size bound on its body and a deadline on the whole.
+
+httpx's timeouts are per operation: a read timeout of 180 s is 180 s *per read*, so a server
+that sends one byte every 0.4 s holds a request forever. The clients add two bounds of their
+own, on every download path (the Workers AI answer and a proxied model's result URL):
+
+- **a deadline per attempt**, from connecting to the last byte of the body. Every connection a
+  client opens is bound when httpcore reports it (the ``trace`` extension): each of its reads
+  and writes waits at most until the deadline, so a trickling server is cut off on time, while
+  headers or body are still arriving. (A connection the client did not open, in a pool shared
+  with other code, is checked between chunks instead.) The async client runs the attempt in a
+  cancel scope (``anyio.fail_after``), which cuts any await off on time;
+- **a maximum body size**, after decoding (so a compressed bomb is cut off too), refused as soon
+  as ``Content-Length`` declares more, or as soon as more has arrived: the rest is never read.
+
+Example:
+    >>> body = collect_body(iter([b"ab", b"cd"]), None, limit=3, deadline_at=None)
+    >>> body.content, body.truncated
+    (b'abc', True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpcore
+import httpx
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "Body",
+    "acollect_body",
+    "bind_stream",
+    "bound_timeout",
+    "collect_body",
+    "deadline_detail",
+    "declared_length",
+    "sync_deadline",
+    "trace_streams",
+]
+
+#: How much of an error answer (a non-2xx status) is read: enough for any JSON envelope or the
+#: title of an HTML page; the rest is not read.
+ERROR_BODY_LIMIT: Final = 1024 * 1024
+
+_BOUND: Final = "_flux2prompt_deadline_bound"
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The bytes read of an answer's body; ``truncated`` when there was more than the limit
+    (``declared`` is the ``Content-Length``, when it said so before anything was read)."""
+
+    content: bytes
+    truncated: bool = False
+    declared: int | None = None
+
+
+def deadline_detail(seconds: float) -> str:
+    """The words of a deadline that passed, for an error's detail.
+
+    >>> deadline_detail(3)
+    'the whole answer did not arrive within the deadline of 3 s (deadline=)'
+    """
+    return f"the whole answer did not arrive within the deadline of {seconds:g} s (deadline=)"
+
+
+def _left() -> float | None:
+    at: float | None = getattr(_local, "at", None)
+    return None if at is None else at - time.monotonic()
+
+
+def _passed() -> bool:
+    left = _left()
+    return left is not None and left <= 0.001
+
+
+def _clamped(timeout: float | None, left: float) -> float:
+    return left if timeout is None else min(timeout, left)
+
+
+def bind_stream(stream: object) -> None:
+    """Make every read and write of an httpcore network ``stream`` wait at most until the
+    deadline of the attempt running in this thread (see :func:`sync_deadline`); idempotent.
+
+    Outside an attempt with a deadline the stream behaves as before.
+    """
+    if getattr(stream, _BOUND, False):
+        return
+    read = getattr(stream, "read", None)
+    write = getattr(stream, "write", None)
+    if not callable(read) or not callable(write):
+        return
+
+    def bounded_read(max_bytes: int, timeout: float | None = None) -> Any:
+        left = _left()
+        if left is None:
+            return read(max_bytes, timeout)
+        if left <= 0:
+            raise httpcore.ReadTimeout(deadline_detail(_local.seconds))
+        try:
+            return read(max_bytes, _clamped(timeout, left))
+        except httpcore.ReadTimeout:
+            if _passed():
+                raise httpcore.ReadTimeout(deadline_detail(_local.seconds)) from None
+            raise
+
+    def bounded_write(buffer: bytes, timeout: float | None = None) -> Any:
+        left = _left()
+        if left is None:
+            return write(buffer, timeout)
+        if left <= 0:
+            raise httpcore.WriteTimeout(deadline_detail(_local.seconds))
+        try:
+            return write(buffer, _clamped(timeout, left))
+        except httpcore.WriteTimeout:
+            if _passed():
+                raise httpcore.WriteTimeout(deadline_detail(_local.seconds)) from None
+            raise
+
+    try:
+        stream.read = bounded_read  # type: ignore[attr-defined]
+        stream.write = bounded_write  # type: ignore[attr-defined]
+        setattr(stream, _BOUND, True)
+    except (AttributeError, TypeError):  # a stream with slots: checked between chunks instead
+        return
+
+
+def trace_streams(event: str, info: object) -> None:
+    """For httpcore's ``trace`` extension: bind each connection the attempt opens."""
+    if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+        stream = info.get("return_value") if isinstance(info, dict) else None
+        if stream is not None:
+            bind_stream(stream)
+
+
+@contextlib.contextmanager
+def sync_deadline(seconds: float | None) -> Iterator[float | None]:
+    """Run the block as one attempt with a deadline ``seconds`` from now (``None``: none);
+    yields the deadline on the :func:`time.monotonic` clock."""
+    if seconds is None:
+        yield None
+        return
+    saved = (getattr(_local, "at", None), getattr(_local, "seconds", None))
+    at = time.monotonic() + seconds
+    _local.at, _local.seconds = at, seconds
+    try:
+        yield at
+    finally:
+        _local.at, _local.seconds = saved
+
+
+def bound_timeout(request: httpx.Request, seconds: float | None) -> None:
+    """Clamp the connect, read, write and pool timeouts of ``request`` to ``seconds``."""
+    if seconds is None:
+        return
+    timeouts = dict(request.extensions.get("timeout") or {})
+    for key in ("connect", "read", "write", "pool"):
+        value = timeouts.get(key)
+        timeouts[key] = seconds if value is None else min(float(value), seconds)
+    request.extensions["timeout"] = timeouts
+
+
+def declared_length(response: httpx.Response) -> int | None:
+    """The ``Content-Length`` of ``response`` as a number, ``None`` when absent or not one."""
+    declared = response.headers.get("content-length", "").strip()
+    return int(declared) if declared.isdigit() and len(declared) < 20 else None
+
+
+def _past(deadline_at: float | None) -> bool:
+    return deadline_at is not None and time.monotonic() > deadline_at
+
+
+def collect_body(
+    chunks: Iterator[bytes],
+    declared: int | None,
+    *,
+    limit: int,
+    deadline_at: float | None,
+    on_deadline: Callable[[], BaseException] | None = None,
+) -> Body:
+    """Read ``chunks`` (decoded body bytes) up to ``limit`` bytes, stopping at the deadline.
+
+    More than ``limit`` (declared or arrived) stops the reading: ``truncated`` is set and the
+    rest is never read. Past ``deadline_at``, ``on_deadline()`` is raised (an
+    ``httpx.ReadTimeout`` by default).
+    """
+    if declared is not None and declared > limit:
+        return Body(b"", truncated=True, declared=declared)
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return Body(bytes(body[:limit]), truncated=True)
+        if _past(deadline_at):
+            raise _deadline_error(deadline_at, on_deadline)
+    return Body(bytes(body))
+
+
+async def acollect_body(
+    chunks: AsyncIterator[bytes],
+    declared: int | None,
+    *,
+    limit: int,
+    deadline_at: float | None,
+    on_deadline: Callable[[], BaseException] | None = None,
+) -> Body:
+    """The async twin of :func:`collect_body`."""
+    if declared is not None and declared > limit:
+        return Body(b"", truncated=True, declared=declared)
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return Body(bytes(body[:limit]), truncated=True)
+        if _past(deadline_at):
+            raise _deadline_error(deadline_at, on_deadline)
+    return Body(bytes(body))
+
+
+def _deadline_error(
+    deadline_at: float | None, on_deadline: Callable[[], BaseException] | None
+) -> BaseException:
+    if on_deadline is not None:
+        return on_deadline()
+    seconds = getattr(_local, "seconds", None)
+    return httpx.ReadTimeout(deadline_detail(seconds) if seconds else "deadline passed")
