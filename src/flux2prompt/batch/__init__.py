@@ -22,6 +22,7 @@ from __future__ import annotations
 from flux2prompt._exports import publish as _publish
 from flux2prompt._files import Dataset, dataset
 from flux2prompt._templates import (
+    Drawn,
     Matrix,
     Row,
     Sample,
@@ -32,6 +33,7 @@ from flux2prompt._templates import (
     Zipped,
     canonical_variables,
     derive_seed,
+    draw,
     expand,
     matrix,
     sample,
@@ -77,6 +79,7 @@ __all__ = [
     "BatchReport",
     "BatchRunner",
     "Dataset",
+    "Drawn",
     "DryRun",
     "EmulatorEndpoint",
     "ItemOutcome",
@@ -99,6 +102,7 @@ __all__ = [
     "comparable_records",
     "dataset",
     "derive_seed",
+    "draw",
     "effective_records",
     "emulated",
     "expand",

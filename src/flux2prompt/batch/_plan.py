@@ -35,11 +35,9 @@ Example:
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
@@ -75,6 +73,8 @@ class PlannedItem:
     name: str
     #: The index of the first item with the same request, when this item is a copy of it.
     original: int | None = None
+    #: What each reference image sent stands for: its path or URL (``None`` for bytes).
+    inputs: tuple[str | None, ...] = ()
 
     @property
     def index(self) -> int:
@@ -107,21 +107,6 @@ class PlanStats:
     other_shards: int = 0
 
 
-def _read_images(job: BatchJob) -> list[bytes]:
-    images: list[bytes] = []
-    for image in job.images:
-        if isinstance(image, bytes):
-            images.append(image)
-            continue
-        try:
-            images.append(Path(image).read_bytes())
-        except OSError as exc:
-            raise SourceError(
-                f"cannot read the reference image: {exc.strerror}", source=os.fspath(image)
-            ) from None
-    return images
-
-
 def plan_items(
     job: BatchJob, *, shard: Shard | None = None, stats: PlanStats | None = None
 ) -> Iterator[PlannedItem]:
@@ -138,7 +123,8 @@ def plan_items(
         10
     """
     stats = stats if stats is not None else PlanStats()
-    images = _read_images(job)
+    references = job.references
+    images = references.request_images()
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
     # Request fingerprint -> index of its first item; fingerprint + rendered name, for repeats.
@@ -188,4 +174,5 @@ def plan_items(
         copy_of = original if original != variant.index else None
         if copy_of is not None:
             stats.copies += 1
-        yield PlannedItem(variant, request, name, copy_of)
+        inputs = references.labels(variant.variables) if len(references) else ()
+        yield PlannedItem(variant, request, name, copy_of, inputs)
