@@ -19,7 +19,7 @@ Example:
     >>> refs.read({"sku": "V-7"}, origin="products.csv:3")
     Traceback (most recent call last):
     ...
-    flux2prompt.PromptError: products.csv:3: reference image .../V-7.png (images[0] = '.../{sku}.png'): no such file
+    flux2prompt.PromptError: products.csv:3: reference image .../V-7.png (images[0] = '.../{sku}.png'): no such file; add the file or correct the row
 """  # noqa: E501
 
 from __future__ import annotations
@@ -202,7 +202,8 @@ class ReferenceImages:
                 ) from None
             where = f"{origin}: " if origin else ""
             raise PromptError(
-                f"{where}reference image {path} (images[{number}] = {entry!r}): {reason}"
+                f"{where}reference image {path} (images[{number}] = {entry!r}): {reason}; "
+                "add the file or correct the row"
             ) from None
         self._cache[path] = data
         if len(self._cache) > _CACHE_SIZE:
