@@ -210,6 +210,22 @@ class ReferenceImages:
             self._cache.popitem(last=False)
         return data
 
+    def check_files(self, variables: Mapping[str, Any], *, origin: str = "") -> None:
+        """Raise the error :meth:`read` would for a reference file that is not there, without
+        reading any (what ``validate`` checks for each row).
+
+        >>> ReferenceImages(["refs/{sku}.png"]).check_files({"sku": "none"}, origin="rows.csv:2")
+        Traceback (most recent call last):
+        ...
+        flux2prompt.PromptError: rows.csv:2: reference image refs/none.png (images[0] = 'refs/{sku}.png'): no such file; add the file or correct the row
+        """  # noqa: E501
+        labels = self.labels(variables)
+        for number, (entry, label) in enumerate(zip(self.entries, labels, strict=True)):
+            if isinstance(entry, bytes) or label is None or label.startswith(_URL_PREFIXES):
+                continue
+            if not Path(label).is_file():
+                self._read_file(label, number, entry, origin)
+
     def request_images(self) -> Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]]:
         """What :func:`~flux2prompt._versioning._requests.variant_requests` takes: the images
         read once (the same for every item), or a function of the variant reading its own.
