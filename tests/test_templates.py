@@ -9,21 +9,27 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flux2prompt import PromptError, SourceError, scene
 from flux2prompt._files import dataset
 from flux2prompt._templates import (
+    Drawn,
     Matrix,
     Seeds,
     Template,
     canonical_variables,
     derive_seed,
+    draw,
+    draw_choice,
     expand,
     matrix,
     sample,
     template,
     zipped,
 )
+from flux2prompt.batch import BatchJob, Shard, plan_items
 
 
 @template
@@ -307,3 +313,131 @@ def test_matrix_item_agrees_with_iteration_for_many_shapes() -> None:
         axes = {f"k{i}": list(range(n)) for i, n in enumerate(shape)}
         m = Matrix(axes)
         assert [m.item(i) for i in range(len(m))] == list(m)
+
+
+# -- random axes (draw) --------------------------------------------------------------------------
+
+_names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
+_values = st.one_of(st.text("abcxyz 東-", max_size=8), st.integers(-1000, 1000))
+_choices = st.lists(_values, min_size=1, max_size=6)
+
+
+@st.composite
+def _mixed(draw_: st.DrawFn) -> tuple[list[dict[str, object]], dict[str, list[object]], int]:
+    """Distinct base rows over one or two combinatorial names, random axes, and a seed."""
+    base_names = draw_(st.lists(_names, min_size=1, max_size=2, unique=True))
+    axes_names = draw_(
+        st.lists(_names.filter(lambda n: n not in base_names), min_size=1, max_size=3, unique=True)
+    )
+    rows = draw_(
+        st.lists(
+            st.fixed_dictionaries(dict.fromkeys(base_names, _values)),
+            min_size=1,
+            max_size=12,
+            unique_by=canonical_variables,
+        )
+    )
+    axes = {name: draw_(_choices) for name in axes_names}
+    return rows, axes, draw_(st.integers(0, 2**40))
+
+
+def _zipped_rows(rows: list[dict[str, object]]) -> dict[str, list[object]]:
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+@given(_mixed(), st.randoms(use_true_random=False))
+def test_an_items_draw_is_the_same_in_any_order(
+    case: tuple[list[dict[str, object]], dict[str, list[object]], int], rng: object
+) -> None:
+    rows, axes, seed = case
+    shuffled = list(rows)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+
+    def by_item(ordered: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+        mixed = draw(zipped(**_zipped_rows(ordered)), seed=seed, **axes)
+        return {canonical_variables({k: v[k] for k in ordered[0]}): v for v in mixed}
+
+    assert by_item(rows) == by_item(shuffled)
+
+
+@given(_mixed())
+def test_draws_come_from_the_declared_choices_and_repeat(
+    case: tuple[list[dict[str, object]], dict[str, list[object]], int],
+) -> None:
+    rows, axes, seed = case
+    first = list(draw(zipped(**_zipped_rows(rows)), seed=seed, **axes))
+    again = list(draw(zipped(**_zipped_rows(rows)), seed=seed, **axes))
+    assert first == again  # the same job draws the same
+    assert len(first) == len(rows)
+    for row, item in zip(rows, first, strict=True):
+        assert {k: item[k] for k in row} == row  # the base variables are kept as they are
+        for name, choices in axes.items():
+            assert item[name] in choices
+
+
+@given(st.integers(0, 2**40), st.integers(0, 2**40))
+def test_another_seed_can_draw_otherwise(one: int, other: int) -> None:
+    if one == other:
+        return
+    base = matrix(n=range(64))
+    choices = ["a", "b", "c", "d"]
+    first = [row["pick"] for row in draw(base, seed=one, pick=choices)]
+    second = [row["pick"] for row in draw(base, seed=other, pick=choices)]
+    # 64 items, four choices: two seeds agreeing on every item happens with chance 4**-64.
+    assert first != second
+
+
+@given(_mixed(), st.integers(1, 4))
+def test_shards_draw_what_the_whole_batch_draws(
+    case: tuple[list[dict[str, object]], dict[str, list[object]], int], count: int
+) -> None:
+    rows, axes, seed = case
+    tpl = Template.from_function(lambda **values: scene(canonical_variables(values)), name="t")
+    job = BatchJob(
+        name="mixed",
+        template=tpl,
+        source=draw(zipped(**_zipped_rows(rows)), seed=seed, **axes),
+        output="{index}.{ext}",
+        seeds=1,
+    )
+
+    def items(shard: Shard | None) -> set[str]:
+        return {
+            canonical_variables({"i": item.index, "v": dict(item.variant.variables)})
+            for item in plan_items(job, shard=shard)
+        }
+
+    whole = items(None)
+    parts = [items(Shard(i, count)) for i in range(1, count + 1)]
+    assert set().union(*parts) == whole
+    assert sum(len(part) for part in parts) == len(whole)
+
+
+def test_draw_is_the_documented_formula_and_checks_its_input() -> None:
+    digest = hashlib.sha256(b'7:angle:{"product":"mug"}').digest()
+    choices = ["front", "three-quarter", "top"]
+    assert (
+        draw_choice(7, "angle", {"product": "mug"}, choices)
+        == choices[int.from_bytes(digest[:8], "big") % 3]
+    )
+    mixed = draw({"product": ["mug", "vase"]}, seed=7, angle=choices)
+    assert isinstance(mixed, Drawn)
+    assert mixed.names == ("product", "angle")
+    assert (len(mixed), mixed.count()) == (2, 2)
+    with pytest.raises(PromptError, match="both a variable of the base and a random axis"):
+        draw({"angle": ["x"]}, seed=1, angle=["y"])
+    with pytest.raises(PromptError, match=r"draw\(seed=...\): expected an integer >= 0"):
+        draw({"a": [1]}, seed=-1, b=[1])
+    with pytest.raises(PromptError, match="give at least one random axis"):
+        draw({"a": [1]}, seed=1)
+    with pytest.raises(PromptError, match=r"draw\(angle=...\): the list is empty"):
+        draw({"a": [1]}, seed=1, angle=[])
+
+
+def test_a_dataset_column_named_like_a_random_axis_is_refused_with_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("sku,angle\nM-1,top\n", encoding="utf-8")
+    with pytest.raises(PromptError, match=r"rows\.csv:2: 'angle' is both a column"):
+        list(draw(dataset(path), seed=1, angle=["front"]))

@@ -4,9 +4,10 @@ A template is a function of named variables that returns a builder (or a prompt)
 :func:`template` decorator records the variables from its signature. A prompt document with
 ``${name}`` placeholders is a template too (:meth:`Template.from_document`). Variables come from
 a :func:`matrix` (cartesian product), :func:`zipped` lists, a :func:`dataset` (CSV or JSON
-Lines, one row per asset) or a reproducible random :func:`sample`; :class:`Seeds` gives each item
-its seeds. :func:`expand` joins them into a stream of :class:`Variant` objects. Everything is a
-generator from end to end: a million combinations stream in constant memory.
+Lines, one row per asset) or a reproducible random :func:`sample`; :func:`draw` adds axes drawn at
+random per item to any of them (mixed axes); :class:`Seeds` gives each item its seeds.
+:func:`expand` joins them into a stream of :class:`Variant` objects. Everything is a generator
+from end to end: a million combinations stream in constant memory.
 
 Example:
     >>> from flux2prompt import scene, text
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
 
 __all__ = [
+    "Drawn",
     "Matrix",
     "Row",
     "Sample",
@@ -55,6 +57,8 @@ __all__ = [
     "Zipped",
     "canonical_variables",
     "derive_seed",
+    "draw",
+    "draw_choice",
     "expand",
     "matrix",
     "sample",
@@ -487,6 +491,108 @@ class Sample(VariableSource):
             yield row
 
 
+def draw_choice(seed: int, axis: str, variables: Mapping[str, Any], choices: Sequence[Any]) -> Any:
+    """The value of the random ``axis`` for the item whose other variables are ``variables``.
+
+    The index into ``choices`` is the first 8 bytes (big-endian) of
+    ``sha256(f"{seed}:{axis}:" + canonical_variables(variables))`` modulo ``len(choices)``: it
+    depends only on the seed, the axis name and the item, never on the item's position, the
+    shard, the other random axes or the Python version.
+
+    Example:
+        >>> draw_choice(7, "angle", {"product": "mug"}, ["front", "top"])
+        'top'
+        >>> draw_choice(7, "angle", {"product": "mug"}, ["front", "top"]) == draw_choice(
+        ...     7, "angle", {"product": "mug"}, ["front", "top"])
+        True
+    """
+    text = f"{seed}:{axis}:{canonical_variables(variables)}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return choices[int.from_bytes(digest[:8], "big") % len(choices)]
+
+
+class Drawn(VariableSource):
+    """Mixed axes: every row of a ``base`` source, plus axes whose value is drawn at random for
+    each item, reproducibly from ``seed`` and the row's own variables (:func:`draw_choice`).
+
+    The base gives the combinations (a matrix, zipped lists, a dataset, a sample); each random
+    axis adds one value per row, so the number of items is the base's. An item's draw depends
+    only on the seed and its base variables: the same in every order, shard and rerun, and
+    adding rows leaves the other rows' draws alone. Repeat a value in a list to weight it.
+
+    Example:
+        >>> mixed = draw(matrix(product=["mug", "vase"]), seed=3,
+        ...              angle=["front", "three-quarter", "top"])
+        >>> mixed.names, len(mixed)
+        (('product', 'angle'), 2)
+        >>> [row["product"] for row in mixed]
+        ['mug', 'vase']
+        >>> all(row["angle"] in ("front", "three-quarter", "top") for row in mixed)
+        True
+    """
+
+    def __init__(
+        self,
+        base: Mapping[str, Iterable[Any]] | VariableSource,
+        seed: int,
+        axes: Mapping[str, Iterable[Any]],
+    ) -> None:
+        if isinstance(base, Mapping):
+            base = Matrix(base)
+        if not isinstance(base, VariableSource):
+            raise PromptError(
+                f"draw(): the base is axes (a dict of lists) or a source, got {type(base).__name__}"
+            )
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise PromptError(f"draw(seed=...): expected an integer >= 0, got {seed!r}")
+        if not axes:
+            raise PromptError("draw(): give at least one random axis, e.g. angle=['front', 'top']")
+        self.base = base
+        self.seed = seed
+        self.axes: tuple[tuple[str, tuple[Any, ...]], ...] = tuple(
+            (name, _axis(name, values, "draw")) for name, values in axes.items()
+        )
+        drawn = tuple(name for name, _ in self.axes)
+        if base.names is not None:
+            both = [name for name in drawn if name in base.names]
+            if both:
+                raise PromptError(
+                    f"draw(): {both[0]!r} is both a variable of the base and a random axis; "
+                    "give it in one place"
+                )
+            self.names = (*base.names, *drawn)
+
+    def __len__(self) -> int:
+        return self.base.count()
+
+    def count(self) -> int:
+        return self.base.count()
+
+    def choices(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The random axes' values for the item whose base variables are ``variables``.
+
+        Example:
+            >>> mixed = draw({"product": ["mug"]}, seed=1, finish=["matte", "gloss"])
+            >>> next(iter(mixed)) == {"product": "mug", **mixed.choices({"product": "mug"})}
+            True
+        """
+        return {name: draw_choice(self.seed, name, variables, values) for name, values in self.axes}
+
+    def rows(self) -> Iterator[Row]:
+        for row in self.base.rows():
+            both = [name for name, _ in self.axes if name in row.variables]
+            if both:
+                raise PromptError(
+                    f"{row.origin}: {both[0]!r} is both a column of the row and a random axis; "
+                    "give it in one place"
+                )
+            yield Row({**row.variables, **self.choices(row.variables)}, row.origin)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}=<{len(v)}>" for n, v in self.axes)
+        return f"draw({self.base!r}, seed={self.seed}, {shown})"
+
+
 def matrix(**axes: Iterable[Any]) -> Matrix:
     """Every combination of the axes' values; the last axis varies fastest.
 
@@ -515,6 +621,22 @@ def sample(population: Mapping[str, Iterable[Any]] | VariableSource, n: int, see
         5
     """
     return Sample(population, n, seed)
+
+
+def draw(
+    base: Mapping[str, Iterable[Any]] | VariableSource, *, seed: int, **axes: Iterable[Any]
+) -> Drawn:
+    """Every row of ``base`` (axes or a source) with the ``axes`` drawn at random per item.
+
+    Example:
+        >>> mixed = draw(matrix(sku=["M-1", "V-7"]), seed=2024, backdrop=["linen", "slate"])
+        >>> [sorted(row) for row in mixed]
+        [['backdrop', 'sku'], ['backdrop', 'sku']]
+        >>> list(mixed) == list(draw(matrix(sku=["M-1", "V-7"]), seed=2024,
+        ...                          backdrop=["linen", "slate"]))
+        True
+    """
+    return Drawn(base, seed, axes)
 
 
 # -- seeds ---------------------------------------------------------------------------------------

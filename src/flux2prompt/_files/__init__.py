@@ -30,6 +30,7 @@ from flux2prompt._files._prompt_file import (
     read_prompt,
     read_prompt_document,
 )
+from flux2prompt._files._references import ReferenceImages
 from flux2prompt._files._source import LoadedSource, load_source, resolve_source
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "JobFile",
     "LoadedSource",
     "PromptFile",
+    "ReferenceImages",
     "dataset",
     "in_file",
     "is_job_document",

@@ -35,9 +35,10 @@ from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._dataset import Dataset
 from flux2prompt._files._parse import parse_toml
 from flux2prompt._files._pysource import import_python_file, lookup
+from flux2prompt._files._references import ReferenceImages, escape_braces
 from flux2prompt._model import Prompt
 from flux2prompt._schema import issues_from_errors, packaged_validator
-from flux2prompt._templates import Matrix, Sample, Template, VariableSource, Zipped
+from flux2prompt._templates import Drawn, Matrix, Sample, Template, VariableSource, Zipped
 
 __all__ = [
     "JOB_PARAMETERS",
@@ -69,7 +70,9 @@ class JobFile:
     ``model`` is ``None`` when neither the job nor its prompt-file template names one (the
     transport's default applies); ``parameters`` merge the template file's with the job's (the
     job wins); ``seeds`` is the job's ``seeds``, else the template file's ``seed``; ``images``
-    are resolved paths; ``document`` is the parsed file and ``text`` its text.
+    are the reference images as patterns resolved against the job's folder (``"refs/{sku}.png"``
+    names an item's variable; :attr:`references` reads them per item); ``document`` is the
+    parsed file and ``text`` its text.
 
     Example:
         >>> from flux2prompt import scene
@@ -89,17 +92,25 @@ class JobFile:
     model: str | None = None
     parameters: Mapping[str, int | float] = field(default_factory=lambda: MappingProxyType({}))
     seeds: int | Sequence[int] | Mapping[str, int] | None = None
-    images: tuple[Path, ...] = ()
+    images: tuple[str, ...] = ()
     document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     text: str = ""
+
+    @property
+    def references(self) -> ReferenceImages:
+        """The reference images, read per item (:class:`ReferenceImages`)."""
+        return ReferenceImages(self.images)
 
 
 def _job_special(error: Any) -> str | None:
     """The job schema's own rules, in words (the rest are :func:`issues_from_errors`')."""
     path = list(error.absolute_path)
     keyword = error.validator
-    if path == ["variables"] and keyword in ("minProperties", "maxProperties"):
-        return "give exactly one source of variables: matrix, zip, dataset or sample"
+    if path == ["variables"] and keyword in ("minProperties", "maxProperties", "anyOf"):
+        return (
+            "give exactly one source of variables: matrix, zip, dataset or sample (and, "
+            "beside it, random axes in [variables.random] if you like)"
+        )
     if keyword == "oneOf" and path == ["seeds"]:
         return "seeds must be an integer, a list of integers, or { derive = BASE }"
     if keyword == "oneOf" and path[-1:] == ["sample"]:
@@ -212,15 +223,23 @@ def _dataset(value: str | Mapping[str, Any], base: Path) -> Dataset:
 
 
 def _source_from(variables: Mapping[str, Any], base: Path) -> VariableSource:
-    kind, value = next(iter(variables.items()))
+    kind, value = next((k, v) for k, v in variables.items() if k != "random")
+    source: VariableSource
     if kind == "matrix":
-        return Matrix(value)
-    if kind == "zip":
-        return Zipped(value)
-    if kind == "dataset":
-        return _dataset(value, base)
-    population = Matrix(value["axes"]) if "axes" in value else _dataset(value["dataset"], base)
-    return Sample(population, value["n"], value["seed"])
+        source = Matrix(value)
+    elif kind == "zip":
+        source = Zipped(value)
+    elif kind == "dataset":
+        source = _dataset(value, base)
+    else:
+        population = Matrix(value["axes"]) if "axes" in value else _dataset(value["dataset"], base)
+        source = Sample(population, value["n"], value["seed"])
+    drawn = variables.get("random")
+    if drawn is None:
+        return source
+    # [variables.random]: axes drawn per item; an integer `seed` is the seed (default 0).
+    axes = {name: choices for name, choices in drawn.items() if name != "seed"}
+    return Drawn(source, drawn.get("seed", 0), axes)
 
 
 def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None) -> JobFile:
@@ -267,10 +286,31 @@ def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None
         model=document.get("model") or file_model,
         parameters=MappingProxyType(parameters),
         seeds=document.get("seeds", file_parameters.get("seed")),
-        images=tuple(folder / image for image in document.get("images", ())),
+        images=_images(document.get("images", ()), folder, variables, text, source),
         document=MappingProxyType(document),
         text=text,
     )
+
+
+def _images(
+    images: Sequence[str], folder: Path, variables: VariableSource, text: str, source: str
+) -> tuple[str, ...]:
+    """The ``images`` entries joined to the job's folder (a pattern's fields stay fields), their
+    fields checked against the variables when those are known (errors at the ``images`` line)."""
+    prefix = "" if folder == Path() else escape_braces(str(folder)) + "/"
+    joined = tuple(image if _is_absolute(image) else prefix + image for image in images)
+    try:
+        references = ReferenceImages(images)
+        if variables.names is not None:
+            references.check_fields(variables.names)
+    except PromptError as exc:
+        raise SourceError(str(exc), source=source, line=job_line(text, ["images"])) from None
+    return joined
+
+
+def _is_absolute(image: str) -> bool:
+    """Whether an ``images`` entry is a URL or an absolute path (not joined to the folder)."""
+    return image.startswith(("https://", "http://", "data:")) or Path(image).is_absolute()
 
 
 def read_job_file(path: str | Path) -> JobFile:

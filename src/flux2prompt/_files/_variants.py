@@ -4,7 +4,8 @@
 A prompt is one variant. A template (``file.py:NAME`` naming a ``@template``, or a prompt file
 with ``${...}`` placeholders) is one variant rendered with the given ``variables``
 (``--var key=value``). A job file is every row of its variables (seeds do not change a
-prompt, so each row is checked once). A row that fails does not stop the others: each variant
+prompt, so each row is checked once), its per-item reference images included (the file a row
+names must be there). A row that fails does not stop the others: each variant
 comes with its prompt or its error, and a label that names it (``jobs/a.toml
 [products.csv:14]``, ``jobs/a.toml [matrix item 2: color=teal]``).
 
@@ -130,12 +131,14 @@ def source_variants(
     path, name = split_source(source)
     if source != STDIN and name is None and _is_job_file(path):
         job = read_job_file(path)
+        references = job.references
         for row in job.source.rows():
             label = _row_label(source, row.origin, row.variables)
             try:
-                yield SourceVariant(
-                    label, _rendered(job.template, row.variables, profile), None, True
-                )
+                prompt = _rendered(job.template, row.variables, profile)
+                # A row's own reference image (images = ["refs/{sku}.png"]) must be there too.
+                references.check_files(row.variables)
+                yield SourceVariant(label, prompt, None, True)
             except PromptError as exc:
                 yield SourceVariant(label, None, exc, True)
             except Exception as exc:  # the template's own code raised

@@ -356,14 +356,8 @@ def _job_entries(
 
     job = read_job_file(path)
     relative = _relative(path, base)
-    images = []
-    for image in job.images:
-        try:
-            images.append(image.read_bytes())
-        except OSError as exc:
-            raise SourceError(
-                f"cannot read the reference image: {exc.strerror}", source=str(image)
-            ) from None
+    # Read per item when a path names the item's variables: each request has its own image.
+    images = job.references.request_images()
     model = _resolve(job.model or DEFAULT_MODEL).id
     entries: list[InventoryEntry] = []
     origins: dict[str, str] = {}

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flux2prompt._templates import Seeds, Template, VariableSource, Variant, expand
@@ -33,12 +33,13 @@ def variant_requests(
     seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None,
     model: str | None = None,
     parameters: Mapping[str, int | float] | None = None,
-    images: Sequence[bytes] = (),
+    images: Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]] = (),
 ) -> Iterator[tuple[Variant, WorkersAIRequest]]:
     """Stream ``(variant, request)`` for every variant of ``template`` over ``source``.
 
     ``model`` ``None`` is the transport's default; ``parameters`` are width, height, steps and
-    guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request.
+    guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request, or
+    are a function of the variant that gives its own (per-item reference images).
     Bad parameters raise the transport's ``ParameterError``.
     """
     from flux2prompt.transport import DEFAULT_MODEL, build_request
@@ -46,7 +47,8 @@ def variant_requests(
     options: dict[str, Any] = dict(parameters or {})
     chosen = model or DEFAULT_MODEL
     for variant in expand(template, source, seeds=seeds):
+        sent = images(variant) if callable(images) else images
         request = build_request(
-            variant.prompt, model=chosen, seed=variant.seed, images=images, **options
+            variant.prompt, model=chosen, seed=variant.seed, images=sent, **options
         )
         yield variant, request

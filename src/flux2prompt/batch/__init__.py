@@ -22,6 +22,7 @@ from __future__ import annotations
 from flux2prompt._exports import publish as _publish
 from flux2prompt._files import Dataset, dataset
 from flux2prompt._templates import (
+    Drawn,
     Matrix,
     Row,
     Sample,
@@ -32,6 +33,8 @@ from flux2prompt._templates import (
     Zipped,
     canonical_variables,
     derive_seed,
+    draw,
+    draw_choice,
     expand,
     matrix,
     sample,
@@ -77,6 +80,7 @@ __all__ = [
     "BatchReport",
     "BatchRunner",
     "Dataset",
+    "Drawn",
     "DryRun",
     "EmulatorEndpoint",
     "ItemOutcome",
@@ -99,6 +103,8 @@ __all__ = [
     "comparable_records",
     "dataset",
     "derive_seed",
+    "draw",
+    "draw_choice",
     "effective_records",
     "emulated",
     "expand",

@@ -66,6 +66,7 @@ th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--
   vertical-align: top; }
 section { margin-top: 2rem; }
 .note { padding: 2rem 1rem; margin: 0; color: var(--muted); font-size: .85rem; }
+dd img.input { display: inline; width: auto; vertical-align: middle; border-radius: 3px; }
 """
 
 
@@ -133,6 +134,28 @@ def _thumbnail(
         return None, None, "not shown: the image could not be decoded"
 
 
+def _inputs(folder: Path, record: Mapping[str, Any]) -> str:
+    """The reference images sent with the item: a small thumbnail (made in ``thumbnails/``,
+    so the page stays self-contained) when the file can be read, with its name and hash."""
+    shown: list[str] = []
+    for entry in record.get("images") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        name, digest = str(entry.get("file") or "(bytes)"), str(entry.get("sha256") or "")
+        source = {"file": str(Path(name).absolute()), "sha256": digest}
+        thumb, size, _ = (
+            _thumbnail(folder, source) if digest and entry.get("file") else (None, None, None)
+        )
+        image = (
+            f'<img src="{_href(thumb)}" alt="{_text(name)}" width="{size[0] * 64 // max(size)}" '
+            f'height="{size[1] * 64 // max(size)}" class="input"> '
+            if size and thumb is not None
+            else ""
+        )
+        shown.append(f'<span title="{_text(digest)}">{image}{_text(Path(name).name)}</span>')
+    return "<br>".join(shown)
+
+
 def _card(folder: Path, record: Mapping[str, Any]) -> str:
     relative = str(record["file"])
     thumb, size, note = _thumbnail(folder, record)
@@ -153,6 +176,9 @@ def _card(folder: Path, record: Mapping[str, Any]) -> str:
         rows.append(
             f'<dt>{label}</dt><dd><code title="{_text(value)}">{_text(value[:23])}</code></dd>'
         )
+    inputs = _inputs(folder, record)
+    if inputs:
+        rows.append(f"<dt>inputs</dt><dd>{inputs}</dd>")
     width, height = record.get("width"), record.get("height")
     if width and height:
         rows.append(f"<dt>size</dt><dd>{_text(f'{width}x{height}')}</dd>")

@@ -45,6 +45,7 @@ from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._job_file import JOB_PARAMETERS, job_line, parse_job_file, read_job_text
+from flux2prompt._files._references import ReferenceImages
 from flux2prompt._schema import packaged_schema
 from flux2prompt._templates import Seeds, Template, VariableSource
 from flux2prompt.batch._naming import OutputPattern
@@ -74,7 +75,9 @@ class BatchJob:
 
     Build one in Python, or read a job file with :func:`load_job`. ``parameters`` takes
     ``width``, ``height``, ``steps`` and ``guidance``; ``images`` are reference images sent with
-    every item; ``rate_limit`` is in requests per minute.
+    every item: bytes, paths, or text paths that may name the item's variables
+    (``"refs/{sku}.png"``: each item gets its own; ``{{`` is a literal brace); ``rate_limit`` is
+    in requests per minute (per account: shards share it).
 
     Example:
         >>> from flux2prompt import scene
@@ -114,6 +117,11 @@ class BatchJob:
             )
         set_(self, "parameters", MappingProxyType(dict(self.parameters)))
         set_(self, "images", tuple(self.images))
+        try:
+            references = ReferenceImages(self.images)
+        except PromptError as exc:
+            raise PromptError(f"job {self.name!r}: {exc}") from None
+        set_(self, "_references", references)
         for label, value, low in (
             ("concurrency", self.concurrency, 1),
             ("rate_limit", self.rate_limit, 1),
@@ -124,6 +132,7 @@ class BatchJob:
         known = self.source.names
         if known is not None:
             self.pattern.check_fields(known)
+            references.check_fields(known)
             missing = [v for v in self.template.required if v not in known]
             if missing:
                 raise PromptError(
@@ -137,6 +146,12 @@ class BatchJob:
         """The checked output naming pattern."""
         assert isinstance(self.output, OutputPattern)
         return self.output
+
+    @property
+    def references(self) -> ReferenceImages:
+        """The reference images, resolved per item (a ``ReferenceImages``)."""
+        found: ReferenceImages = self.__dict__["_references"]
+        return found
 
     @property
     def seed_policy(self) -> Seeds:

@@ -31,13 +31,45 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["AdaptiveConcurrency", "RateLimiter"]
+if TYPE_CHECKING:
+    from flux2prompt.batch._shard import Shard
+
+__all__ = ["AdaptiveConcurrency", "RateLimiter", "shard_rate_limit"]
 
 _MIN_RATE_FRACTION = 1 / 64
 _BACK_TO = 0.9  # of the refused rate: where quick recovery stops
 _QUICK_STEP = 1.1  # times the rate, per success, below that
 _PROBE_STEPS = 1000  # the configured rate / this, per success, above it
+
+
+def shard_rate_limit(
+    job_rate: int, shard: Shard | None, override: int | None = None
+) -> tuple[int, str | None]:
+    """The rate (requests per minute) a run paces itself at, and a note for its summary.
+
+    A job's ``rate_limit`` is the account's: shards run at the same time on one account, so
+    shard ``i/n`` takes ``1/n`` of it (rounded down, at least 1) unless ``override`` (the
+    run's own ``rate_limit``, ``--rate-limit``) says otherwise. The note says what was shared.
+
+    Example:
+        >>> from flux2prompt.batch._shard import Shard
+        >>> shard_rate_limit(720, Shard(1, 2))
+        (360, "360 requests/min: the job's 720 shared by 2 shards (--rate-limit overrides)")
+        >>> shard_rate_limit(720, Shard(1, 2), override=500), shard_rate_limit(720, None)
+        ((500, None), (720, None))
+    """
+    if override is not None:
+        return override, None
+    if shard is None or shard.count == 1 or not isinstance(job_rate, int):
+        return job_rate, None
+    shared = max(1, job_rate // shard.count)
+    note = (
+        f"{shared} requests/min: the job's {job_rate} shared by {shard.count} shards "
+        "(--rate-limit overrides)"
+    )
+    return shared, note
 
 
 class RateLimiter:

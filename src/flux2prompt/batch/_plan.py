@@ -36,10 +36,8 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
@@ -78,6 +76,8 @@ class PlannedItem:
     #: Why the item's manifest record could not be written (a NaN, a lone surrogate, an
     #: oversized value in its variables), naming its row; such an item is never sent.
     unwritable: str | None = None
+    #: What each reference image sent stands for: its path or URL (``None`` for bytes).
+    inputs: tuple[str | None, ...] = ()
 
     @property
     def index(self) -> int:
@@ -110,21 +110,6 @@ class PlanStats:
     other_shards: int = 0
 
 
-def _read_images(job: BatchJob) -> list[bytes]:
-    images: list[bytes] = []
-    for image in job.images:
-        if isinstance(image, bytes):
-            images.append(image)
-            continue
-        try:
-            images.append(Path(image).read_bytes())
-        except OSError as exc:
-            raise SourceError(
-                f"cannot read the reference image: {exc.strerror}", source=os.fspath(image)
-            ) from None
-    return images
-
-
 def plan_items(
     job: BatchJob, *, shard: Shard | None = None, stats: PlanStats | None = None
 ) -> Iterator[PlannedItem]:
@@ -141,7 +126,8 @@ def plan_items(
         10
     """
     stats = stats if stats is not None else PlanStats()
-    images = _read_images(job)
+    references = job.references
+    images = references.request_images()
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
     # Request fingerprint -> index of its first item; fingerprint + rendered name, for repeats.
@@ -194,7 +180,10 @@ def plan_items(
         copy_of = original if original != variant.index else None
         if copy_of is not None:
             stats.copies += 1
-        yield PlannedItem(variant, request, name, copy_of, unwritable(variant))
+        inputs = references.labels(variant.variables) if len(references) else ()
+        yield PlannedItem(
+            variant, request, name, copy_of, unwritable=unwritable(variant), inputs=inputs
+        )
 
 
 #: The most bytes an item's variables may take in its manifest record.

@@ -54,6 +54,7 @@ __all__ = [
     "ErrorInfo",
     "FailedRecord",
     "ImageRecord",
+    "InputRecord",
     "Json",
     "ManifestRecord",
     "OkRecord",
@@ -63,6 +64,7 @@ __all__ = [
     "copied_record",
     "failed_record",
     "generated_record",
+    "input_records",
     "may_have_been_billed",
     "superseded_record",
 ]
@@ -101,6 +103,30 @@ class _Leading(TypedDict):
     prompt: Json
     prompt_fingerprint: str
     request_fingerprint: str
+    images: NotRequired[list[InputRecord]]
+
+
+class InputRecord(TypedDict):
+    """A reference image sent with the item: its path (or URL; ``None`` for bytes or a data
+    URI) and the sha256 of the bytes sent (``None`` for a URL: the request fingerprint holds the
+    URL as given)."""
+
+    file: str | None
+    sha256: str | None
+
+
+def input_records(item: PlannedItem) -> list[InputRecord]:
+    """The item's reference images, in the order sent, each with its path and hash."""
+    prepared = iter(item.request.images)
+    out: list[InputRecord] = []
+    for label in item.inputs:
+        if label is not None and label.startswith(("https://", "http://", "data:")):
+            out.append({"file": None if label.startswith("data:") else label, "sha256": None})
+            continue
+        image = next(prepared, None)
+        digest = f"sha256:{image.sha256}" if image is not None else None
+        out.append({"file": label, "sha256": digest})
+    return out
 
 
 class OkRecord(_Leading):
@@ -241,7 +267,7 @@ def _leading(
         if writable
         else {str(name): _printable(value) for name, value in variant.variables.items()}
     )
-    return {
+    leading: _Leading = {
         "job": job,
         "index": item.index,
         "status": status,
@@ -253,6 +279,9 @@ def _leading(
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
+    if item.inputs:  # absent without reference images: such records keep their old shape
+        leading["images"] = input_records(item)
+    return leading
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -77,7 +77,7 @@ from flux2prompt._errors import SourceError
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
-from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
+from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter, shard_rate_limit
 from flux2prompt.batch._lock import FolderLock
 from flux2prompt.batch._manifest import (
     MANIFEST_NAME,
@@ -291,6 +291,8 @@ class BatchReport:
     paused: float = 0.0
     superseded: int = 0
     gallery_error: str | None = None
+    #: How the rate was set when shards share the job's (``None`` otherwise).
+    pace: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -494,7 +496,8 @@ class BatchRunner:
         self.shard = Shard.parse(shard) if isinstance(shard, str) else shard
         self.manifest_path = self.out_dir / MANIFEST_NAME
         self.concurrency = concurrency if concurrency is not None else job.concurrency
-        self.rate_limit = rate_limit if rate_limit is not None else job.rate_limit
+        # A job's rate limit is the account's: shards share it unless rate_limit= says otherwise.
+        self.rate_limit, self.pace = shard_rate_limit(job.rate_limit, self.shard, rate_limit)
         for label, value in (("concurrency", self.concurrency), ("rate_limit", self.rate_limit)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{label} must be an integer >= 1, got {value!r}")
@@ -861,6 +864,7 @@ class BatchRunner:
             paused=round(tally.paused, 3),
             superseded=superseded,
             gallery_error=gallery_error,
+            pace=self.pace,
         )
         if self.observer is not None:
             self.observer.finished(report)

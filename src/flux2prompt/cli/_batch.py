@@ -45,7 +45,7 @@ manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", n
 app.add_typer(manifest_app)
 
 
-def _print_dry_run(dry: DryRun, job_path: Path) -> None:
+def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None:
     lines = [
         f"job       {dry.job} ({job_path})",
         f"model     {dry.model}",
@@ -80,6 +80,8 @@ def _print_dry_run(dry: DryRun, job_path: Path) -> None:
         lines.extend(f"            {problem}" for problem in dry.problems)
     if dry.shard is not None:
         lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
+    if pace is not None:
+        lines.append(f"pace      {pace}")
     if dry.estimated_cost is None:
         from flux2prompt.transport import resolve_model
 
@@ -142,6 +144,8 @@ def _print_report(report: BatchReport) -> None:
             f"  superseded {report.superseded} record(s) no longer in the job (images moved to "
             f"{report.out_dir / 'superseded'})"
         )
+    if report.pace is not None:
+        stdout.print(f"  pace      {report.pace}")
     stdout.print(f"  manifest  {report.manifest}")
     if report.gallery is not None:
         stdout.print(f"  gallery   {report.gallery}")
@@ -184,7 +188,10 @@ def batch(
     ] = False,
     shard: Annotated[
         str | None,
-        typer.Option(help="Run one shard, i/n (1-based): a stable split by request fingerprint."),
+        typer.Option(
+            help="Run one shard, i/n (1-based): a stable split by request fingerprint; the "
+            "job's rate limit is shared, 1/n each (--rate-limit overrides)."
+        ),
     ] = None,
     emulator: Annotated[
         bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
@@ -271,7 +278,7 @@ def batch(
             if as_json:
                 echo_data(_dry_run_document(dry, job))
             else:
-                _print_dry_run(dry, job)
+                _print_dry_run(dry, job, runner.pace)
             return
         try:
             report = asyncio.run(runner.run())
