@@ -236,7 +236,7 @@ def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _L
         "seed": variant.seed,
         "model": request.model.id,
         "parameters": dict(request.params),
-        "prompt": json.loads(request.prompt),
+        "prompt": _prompt_value(request.prompt),
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
@@ -377,3 +377,13 @@ def failed_record(
         **_trailing(timing, attempts),
     }
     return cast(FailedRecord, record)
+
+
+def _prompt_value(text: str) -> Json:
+    """The prompt sent, as JSON data when it is a JSON prompt, else its text (a FLUX 3 caption
+    with its element table, sent to Black Forest Labs)."""
+    try:
+        value: Json = json.loads(text)
+    except ValueError:
+        return text
+    return value

@@ -211,8 +211,10 @@ def expand_flux3(prompt: str) -> str:
     element table (boxes included) kept as it was.
 
     Example:
-        >>> expand_flux3("A <mug_1>.\\n\\n[\\n{}\\n]").split("\\n\\n")[0][:14]
-        'A <mug_1>. Exp'
+        >>> table = '[\\n{"id":"mug_1","bbox":[0,0,500,500],"desc":"a mug"}\\n]'
+        >>> expanded = expand_flux3("A <mug_1>.\\n\\n" + table)
+        >>> expanded.split("\\n\\n")[0][:14], expanded.endswith(table)
+        ('A <mug_1>. Exp', True)
     """
     if read_layout_prompt(prompt) is not None:
         caption, separator, table = prompt.rpartition(TABLE_SEPARATOR)
@@ -400,8 +402,8 @@ class TaskBoard:
         >>> board.submit(job, seed=2, duration=60.0, final_status="Ready")
         Traceback (most recent call last):
         ...
-        flux2prompt.emulator._bfl.BFLRefusal: 429: Too many active tasks: 1 of 1; wait for one ...
-    """
+        flux2prompt.emulator._bfl.BFLRefusal: 429: Too many active tasks: 1 of 1; wait for one to finish
+    """  # noqa: E501
 
     def __init__(self, max_active: int = 24) -> None:
         self.max_active = max_active
@@ -486,6 +488,19 @@ class TaskBoard:
         """Seconds the task's result URL has left (from when the task was Ready)."""
         now = time.monotonic() if now is None else now
         return max(0.0, task.ends_at + task.validity - now)
+
+    def finish_all(self, *, result_ttl: float | None = None) -> int:
+        """End every running task now (and set its result validity); return how many ran."""
+        now = time.monotonic()
+        ended = 0
+        with self._lock:
+            for task in self._tasks.values():
+                if task.ends_at > now:
+                    task.ends_at = now
+                    ended += 1
+                if result_ttl is not None and task.result_key is None:
+                    task.validity = result_ttl
+        return ended
 
     def infos(self) -> list[BFLTaskInfo]:
         """Every task, in submit order."""

@@ -899,6 +899,18 @@ class Emulator:
         """The Black Forest Labs tasks submitted so far, in submit order."""
         return self._bfl.infos()
 
+    def finish_bfl_tasks(self, *, result_ttl: float | None = None) -> int:
+        """End every running Black Forest Labs task now, as if its time had passed (tests that
+        resume a batch need not wait); ``result_ttl`` also sets how long their result URLs stay
+        valid once Ready (``0``: expired at once). Returns how many were running.
+
+        Example:
+            >>> with serve() as emu:
+            ...     emu.finish_bfl_tasks()
+            0
+        """
+        return self._bfl.finish_all(result_ttl=result_ttl)
+
     def _bfl_result(self, task: Any) -> dict[str, Any]:
         """A Ready task's ``result``: its image stored once, behind a URL that expires
         ``validity`` seconds after the task was Ready."""

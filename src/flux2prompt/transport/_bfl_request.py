@@ -43,6 +43,7 @@ __all__ = [
     "BFL_DEFAULT_MODEL",
     "BFL_REGIONS",
     "BFLPromptLike",
+    "BFLReference",
     "BFLRequest",
     "build_bfl_request",
     "coerce_bfl_prompt",
@@ -106,6 +107,18 @@ def coerce_bfl_prompt(prompt: BFLPromptLike, spec: BFLModelSpec) -> tuple[str, s
 
 
 @dataclass(frozen=True, slots=True)
+class BFLReference:
+    """One reference image of a request, by identity: the sha256 of its bytes, or its URL.
+
+    Example:
+        >>> BFLReference("sha256:ab").sha256
+        'sha256:ab'
+    """
+
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class BFLRequest:
     """One Black Forest Labs request, built and checked but not sent.
 
@@ -135,11 +148,30 @@ class BFLRequest:
     reference_count: int = 0
     boxed: bool = False
     advice: tuple[RequestAdvice, ...] = ()
+    references: tuple[BFLReference, ...] = ()
 
     @property
     def prompt(self) -> str:
         """The text of the ``prompt`` field."""
         return self.prompt_text
+
+    @property
+    def images(self) -> tuple[BFLReference, ...]:
+        """The reference images, by identity (what provenance and dry runs show)."""
+        return self.references
+
+    @property
+    def fields(self) -> Mapping[str, str]:
+        """``prompt`` and the parameters as text, for display (the body is :attr:`payload`).
+
+        Example:
+            >>> dict(build_bfl_request("a fox", model="max", seed=2).fields)
+            {'prompt': 'a fox', 'seed': '2'}
+        """
+        shown = {"prompt": self.prompt_text}
+        for name, value in self.params.items():
+            shown[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return MappingProxyType(shown)
 
     @property
     def seed(self) -> int | None:
@@ -460,4 +492,5 @@ def build_bfl_request(
         reference_count=len(sent),
         boxed=boxed,
         advice=tuple(advice),
+        references=tuple(BFLReference(identity) for identity in identities),
     )

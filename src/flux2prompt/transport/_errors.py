@@ -864,6 +864,7 @@ class InsufficientCreditsError(APIStatusError):
     """HTTP 402 from Black Forest Labs: the account has too few credits for the request.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
         >>> exc = make_bfl_status_error(402, {}, b'{"detail": "Insufficient credits"}')
         >>> type(exc).__name__, exc.host
         ('InsufficientCreditsError', 'Black Forest Labs')
@@ -880,6 +881,7 @@ class UnprocessableRequestError(APIStatusError):
 
     Example:
         >>> body = b'{"detail": [{"loc": ["body", "seed"], "msg": "Extra inputs are not allowed"}]}'
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
         >>> exc = make_bfl_status_error(422, {}, body)
         >>> type(exc).__name__, exc.message
         ('UnprocessableRequestError', 'body.seed: Extra inputs are not allowed')
@@ -898,6 +900,7 @@ class TooManyActiveTasksError(RateLimitError):
     until ``slot_timeout`` before raising it.
 
     Example:
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
         >>> exc = make_bfl_status_error(429, {"retry-after": "2"}, b'{"detail": "Too many"}')
         >>> isinstance(exc, RateLimitError), exc.retry_after_seconds
         (True, 2.0)
