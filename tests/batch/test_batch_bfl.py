@@ -174,3 +174,14 @@ def test_ready_after_its_url_expired_is_paid_result_expired_and_held(
         again = run_batch(load_job(path), out, base_url=emu.bfl_base_url)
         assert (again.held, again.generated) == (3, 0)
         assert submits(emu) == 3, "an expired, paid task was resubmitted silently"
+
+
+def test_the_lock_inventory_of_a_bfl_job_records_the_batch_fingerprints(tmp_path: Path) -> None:
+    from flux2prompt._versioning._inventory import build_inventory
+    from flux2prompt.batch import plan_items
+
+    path = write_job(tmp_path / "job")
+    inventory = build_inventory([path], base=tmp_path)
+    planned = [item.key for item in plan_items(load_job(path))]
+    assert [e.request_fingerprint for e in inventory.entries if e.kind == "item"] == planned
+    assert {e.metadata["model"] for e in inventory.entries if e.kind == "item"} == {"flux-3-image"}
