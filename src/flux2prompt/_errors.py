@@ -31,6 +31,14 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
         │   └── GenerationStateError  a proxied model's ``state`` is not ``Completed``
         ├── ResultDownloadError       a proxied model's result URL refused, expired, too large or
         │                             not an image (the generation is never resubmitted for it)
+        ├── TaskError                 a Black Forest Labs task ended, or was left, without an image
+        │   ├── TaskModeratedError        refused by moderation; not charged
+        │   │   ├── InputModeratedError       ``Request Moderated``: the prompt or an input image
+        │   │   └── OutputModeratedError      ``Content Moderated``: the generated image
+        │   ├── TaskNotFoundError         ``Task not found``
+        │   ├── TaskFailedError           ``Error`` or ``Failed``
+        │   └── TaskTimeoutError          not Ready by the polling deadline (unknown statuses
+        │                                 named); it may still finish: poll again, never resubmit
         └── APIStatusError            an HTTP error status; one subclass per meaning:
             ├── BadRequestError           400 (5007 no such model, 5004, 3003)
             │   ├── InvalidInputError         5006 bad input (e.g. JSON sent instead of multipart)
@@ -39,13 +47,17 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
             │   └── ContentModeratedError     8007 the prompt was flagged as NSFW
             ├── AuthenticationError       401 bad or missing token
             ├── PermissionDeniedError     403 token lacks Workers AI permissions, agreement needed
+            ├── InsufficientCreditsError  402 (Black Forest Labs) too few credits
             ├── NotFoundError             404 (3042 invalid model id)
             ├── RequestTimeoutError       408 (3007, 3046) (retried; may have run the model)
             ├── RequestTooLargeError      413 (3006)
+            ├── UnprocessableRequestError 422 (Black Forest Labs) a field or value refused
             ├── RateLimitError            429
             │   ├── CapacityError             3040 out of capacity (retried, honours Retry-After)
-            │   └── QuotaExceededError        3036, 4006 daily free allowance used (never retried)
-            └── InternalServerError       5xx (502, 503, 504 retried; 500 not, 7000 the gateway's)
+            │   ├── QuotaExceededError        3036, 4006 daily free allowance used (never retried)
+            │   └── TooManyActiveTasksError   (Black Forest Labs) 24 active tasks: waits for a slot
+            └── InternalServerError       5xx (502, 503, 504 retried; 500 not, 7000 the gateway's;
+                                          on Black Forest Labs: polls retried, a submit never)
 
 Carried by the errors, not raised: ``ChainedError`` (one entry of an ``APIStatusError``'s
 ``error_chain``, the cause Cloudflare lists under its code) and ``BillingRisk`` (why a

@@ -229,6 +229,20 @@ class Template:
             >>> tpl.render_mapping({"color": "red", "sku": "M-1"}, ignore_extra=True).scene
             'a red mug'
         """
+        return prompt_from_value(self.render_result(variables, ignore_extra=ignore_extra))
+
+    def render_result(
+        self, variables: Mapping[str, Any], *, ignore_extra: bool = False
+    ) -> TemplateResult:
+        """What the template returns for ``variables``, not yet compiled: a builder keeps its
+        layout, which a FLUX 3 target compiles (:meth:`render_mapping` compiles for FLUX.2).
+
+        Example:
+            >>> from flux2prompt import scene
+            >>> tpl = Template.from_function(lambda color: scene(f"a {color} mug"), name="mug")
+            >>> type(tpl.render_result({"color": "red"})).__name__
+            'PromptBuilder'
+        """
         values = dict(variables)
         if not self._extra_ok:
             unknown = [k for k in values if k not in self.variables]
@@ -246,7 +260,7 @@ class Template:
             raise PromptError(
                 f"template {self.name!r} returned None; return a builder, a Prompt or a document"
             )
-        return prompt_from_value(result)
+        return result
 
     def _unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.variables, n=1)

@@ -358,11 +358,19 @@ def _job_entries(
     relative = _relative(path, base)
     # Read per item when a path names the item's variables: each request has its own image.
     images = job.references.request_images()
-    model = _resolve(job.model or DEFAULT_MODEL).id
+    build: Any = variant_requests
+    if job.document.get("provider") == "bfl":  # Black Forest Labs' API: its own requests
+        from flux2prompt._versioning._requests import bfl_variant_requests
+        from flux2prompt.transport import resolve_bfl_model
+
+        model = resolve_bfl_model(job.model or "flux-2-pro").id
+        build = bfl_variant_requests
+    else:
+        model = _resolve(job.model or DEFAULT_MODEL).id
     entries: list[InventoryEntry] = []
     origins: dict[str, str] = {}
     try:
-        for variant, request in variant_requests(
+        for variant, request in build(
             job.template, job.source, seeds=job.seeds, model=model,
             parameters=job.parameters, images=images,
         ):  # fmt: skip

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from flux2prompt._templates import Seeds, Template, VariableSource, Variant, expand
 
 if TYPE_CHECKING:
-    from flux2prompt.transport import WorkersAIRequest
+    from flux2prompt.transport import BFLRequest, WorkersAIRequest
 
-__all__ = ["variant_requests"]
+__all__ = ["bfl_variant_requests", "variant_requests"]
 
 
 def variant_requests(
@@ -52,3 +52,41 @@ def variant_requests(
             variant.prompt, model=chosen, seed=variant.seed, images=sent, **options
         )
         yield variant, request
+
+
+def bfl_variant_requests(
+    template: Template,
+    source: VariableSource | Iterable[Mapping[str, Any]],
+    *,
+    seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None,
+    model: str | None = None,
+    parameters: Mapping[str, int | float] | None = None,
+    images: Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]] = (),
+) -> Iterator[tuple[Variant, BFLRequest]]:
+    """The same as :func:`variant_requests` on Black Forest Labs' API (a job with
+    ``provider = "bfl"``; ``model`` ``None`` is ``flux-2-pro``). FLUX 3 takes no seed, so its
+    variants are sent without one.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import matrix, template
+        >>> tpl = template(lambda color: scene(f"a {color} mug"))
+        >>> [r.model.id for _, r in bfl_variant_requests(tpl, matrix(color=["teal"]),
+        ...                                               model="flux-3-image")]
+        ['flux-3-image']
+    """
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt.transport import build_bfl_request, resolve_bfl_model
+
+    spec = resolve_bfl_model(model or "flux-2-pro")
+    options: dict[str, Any] = dict(parameters or {})
+    for variant in expand(template, source, seeds=seeds):
+        seed = variant.seed if "seed" in spec.fields else None
+        prompt: Any = variant.prompt
+        if spec.family == "flux3":
+            # The builder itself, so that a layout goes as its flux3 target (caption + boxes).
+            raw = template.render_result(variant.variables, ignore_extra=True)
+            if isinstance(raw, PromptBuilder) and raw.layout().elements:
+                prompt = raw
+        sent = images(variant) if callable(images) else images
+        yield variant, build_bfl_request(prompt, model=spec, seed=seed, images=sent, **options)

@@ -55,6 +55,8 @@ class EmulatorEndpoint:
     gateway_base_url: str
     account_id: str = EMULATOR_ACCOUNT_ID
     api_token: str = field(default=EMULATOR_TOKEN, repr=False)
+    #: The emulator's Black Forest Labs mode (``.../bfl``), for ``BFL(base_url=...)``.
+    bfl_base_url: str = ""
 
     def client_options(self) -> _ClientOptions:
         """The keyword arguments that point a ``WorkersAI`` or ``AsyncWorkersAI`` here.
@@ -91,4 +93,5 @@ def emulated(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator
             base_url=emulator.base_url,
             gateway_base_url=emulator.gateway_base_url,
             api_token=emulator.config.token or EMULATOR_TOKEN,
+            bfl_base_url=emulator.bfl_base_url,
         )

@@ -103,9 +103,20 @@ class BatchJob:
     rate_limit: int = DEFAULT_RATE_LIMIT
     retries: int = DEFAULT_RETRIES
     path: Path | None = None
+    #: Who hosts ``model``: ``"workers-ai"`` (Cloudflare) or ``"bfl"`` (Black Forest Labs).
+    provider: str = "workers-ai"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.provider not in ("workers-ai", "bfl"):
+            raise PromptError(
+                f"job {self.name!r}: provider must be 'workers-ai' or 'bfl', got {self.provider!r}"
+            )
+        if self.provider == "bfl" and self.concurrency > 24:
+            raise PromptError(
+                f"job {self.name!r}: concurrency {self.concurrency} is above Black Forest Labs' "
+                "24 active tasks (each item in flight is one task): use at most 24"
+            )
         if not isinstance(self.output, OutputPattern):
             set_(self, "output", OutputPattern(self.output))
         set_(self, "seeds", Seeds.coerce(self.seeds))
@@ -203,6 +214,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
             rate_limit=document.get("rate_limit", DEFAULT_RATE_LIMIT),
             retries=document.get("retries", DEFAULT_RETRIES),
             path=Path(source) if source != "<job>" else None,
+            provider=document.get("provider", "workers-ai"),
         )
     except SourceError:
         raise

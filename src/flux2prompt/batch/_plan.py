@@ -42,11 +42,11 @@ from typing import Any
 
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._templates import Variant
-from flux2prompt._versioning._requests import variant_requests
+from flux2prompt._versioning._requests import bfl_variant_requests, variant_requests
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, name_digest, with_extension
 from flux2prompt.batch._shard import Shard
-from flux2prompt.transport import WorkersAIRequest
+from flux2prompt.transport import BFLRequest, WorkersAIRequest
 
 __all__ = ["MAX_VARIABLES_BYTES", "PlanStats", "PlannedItem", "plan_items", "unwritable"]
 
@@ -69,7 +69,8 @@ class PlannedItem:
     """
 
     variant: Variant
-    request: WorkersAIRequest
+    #: A Workers AI request, or a Black Forest Labs one for a job with ``provider = "bfl"``.
+    request: WorkersAIRequest | BFLRequest
     name: str
     #: The index of the first item with the same request, when this item is a copy of it.
     original: int | None = None
@@ -136,7 +137,8 @@ def plan_items(
     originals: dict[int, int] = {}
     rendered: set[int] = set()
     pattern = job.pattern
-    requests = variant_requests(
+    build = bfl_variant_requests if job.provider == "bfl" else variant_requests
+    requests: Iterator[tuple[Variant, WorkersAIRequest | BFLRequest]] = build(
         job.template,
         job.source,
         seeds=job.seed_policy,

@@ -117,15 +117,20 @@ class InputRecord(TypedDict):
 
 def input_records(item: PlannedItem) -> list[InputRecord]:
     """The item's reference images, in the order sent, each with its path and hash."""
-    prepared = iter(item.request.images)
+    # Workers AI requests hold each image's bare hex digest; Black Forest Labs requests hold
+    # "sha256:..." identities already, and a URL's identity is the URL (not a file sent).
+    digests: list[str] = [
+        image.sha256 if image.sha256.startswith("sha256:") else f"sha256:{image.sha256}"
+        for image in item.request.images
+        if not image.sha256.startswith(("https://", "http://", "data:"))
+    ]
+    prepared = iter(digests)
     out: list[InputRecord] = []
     for label in item.inputs:
         if label is not None and label.startswith(("https://", "http://", "data:")):
             out.append({"file": None if label.startswith("data:") else label, "sha256": None})
             continue
-        image = next(prepared, None)
-        digest = f"sha256:{image.sha256}" if image is not None else None
-        out.append({"file": label, "sha256": digest})
+        out.append({"file": label, "sha256": next(prepared, None)})
     return out
 
 
@@ -275,7 +280,7 @@ def _leading(
         "seed": variant.seed,
         "model": request.model.id,
         "parameters": dict(request.params),
-        "prompt": json.loads(request.prompt),
+        "prompt": _prompt_value(request.prompt),
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
@@ -496,3 +501,13 @@ def superseded_record(
         "reason": reason,
         "superseded_at": _now(),
     }
+
+
+def _prompt_value(text: str) -> Json:
+    """The prompt sent, as JSON data when it is a JSON prompt, else its text (a FLUX 3 caption
+    with its element table, sent to Black Forest Labs)."""
+    try:
+        value: Json = json.loads(text)
+    except ValueError:
+        return text
+    return value

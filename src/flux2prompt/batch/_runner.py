@@ -74,6 +74,7 @@ import httpx
 from flux2prompt._atomic import atomic_write, remove_temporary_files
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import SourceError
+from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
@@ -612,8 +613,12 @@ class BatchRunner:
         to_copy = 0
         first: list[PlannedItem] = []
         total = 0
-        spec = resolve_model(self.job.model)
-        cost: float | None = 0.0 if spec.pricing is not None else None
+        if self.job.provider == "bfl":  # Black Forest Labs' API (batch/_bfl_host.py)
+            model_id, priced = bfl_model_priced(self.job.model)
+        else:
+            spec = resolve_model(self.job.model)
+            model_id, priced = spec.id, spec.pricing is not None
+        cost: float | None = 0.0 if priced else None
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
             key = (item.key, item.index)
@@ -673,7 +678,7 @@ class BatchRunner:
             other_shards=stats.other_shards,
             estimated_cost=cost,
             first=tuple(first),
-            model=spec.id,
+            model=model_id,
             to_copy=to_copy,
             held=len(held),
             superseded=len(stale),
@@ -871,7 +876,11 @@ class BatchRunner:
         return report
 
     @contextlib.asynccontextmanager
-    async def _client_context(self) -> AsyncIterator[AsyncWorkersAI]:
+    async def _client_context(self) -> AsyncIterator[BatchClient]:
+        if self.job.provider == "bfl":  # Black Forest Labs' API (batch/_bfl_host.py)
+            async with self._bfl_context() as bfl:
+                yield bfl
+            return
         if self._client is not None:
             # The runner retries itself so that it sees every 429 (adaptive concurrency, the
             # rate limiter); a client that also retried would hide them. Same connection pool.
@@ -906,6 +915,23 @@ class BatchRunner:
                     )
                 yield client
 
+    @contextlib.asynccontextmanager
+    async def _bfl_context(self) -> AsyncIterator[BatchClient]:
+        with contextlib.ExitStack() as stack:
+            endpoint = None
+            if self.emulator is not False:
+                config = None if self.emulator is True else self.emulator
+                endpoint = stack.enter_context(emulated(config))
+            async with bfl_client(
+                self.out_dir,
+                model=self.job.model,
+                concurrency=self.concurrency,
+                endpoint=endpoint,
+                api_key=self._api_token,
+                base_url=self._base_url,
+            ) as client:
+                yield client
+
     def _started(self, total: int, skipped: int) -> None:
         if self.observer is not None:
             self.observer.started(self.job.name, total, skipped)
@@ -935,7 +961,7 @@ class _Run:
         self,
         runner: BatchRunner,
         survey: _Survey,
-        client: AsyncWorkersAI,
+        client: BatchClient,
         writer: ManifestWriter,
     ) -> None:
         self._runner = runner

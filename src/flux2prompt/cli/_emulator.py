@@ -90,10 +90,26 @@ def emulator(
             "--lenient-fields", help="Ignore form fields no model takes (a guess; default: refuse)."
         ),
     ] = False,
+    bfl_task_ms: Annotated[
+        float, typer.Option(help="How long a Black Forest Labs task runs, in ms.")
+    ] = 200.0,
+    bfl_max_active: Annotated[
+        int, typer.Option(help="Black Forest Labs tasks at once before 429.")
+    ] = 24,
+    bfl_request_moderated: Annotated[
+        float, typer.Option(help="Probability of a BFL task ending in Request Moderated.")
+    ] = 0.0,
+    bfl_content_moderated: Annotated[
+        float, typer.Option(help="Probability of a BFL task ending in Content Moderated.")
+    ] = 0.0,
+    bfl_error: Annotated[
+        float, typer.Option(help="Probability of a BFL task ending in Error.")
+    ] = 0.0,
 ) -> None:
     """Serve a local Cloudflare Workers AI emulator until Ctrl+C (or SIGTERM).
 
     Point a client at the printed base URL instead of https://api.cloudflare.com/client/v4.
+    Black Forest Labs' API is served on the same port below /bfl (instead of https://api.bfl.ai).
     """
     require_emulator("flux2-prompt emulator")
     try:
@@ -128,6 +144,11 @@ def emulator(
             image_format=image_format,
             lenient_klein_steps=lenient_klein_steps,
             lenient_fields=lenient_fields,
+            bfl_task_ms=bfl_task_ms,
+            bfl_max_active=bfl_max_active,
+            bfl_request_moderated=bfl_request_moderated,
+            bfl_content_moderated=bfl_content_moderated,
+            bfl_error=bfl_error,
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)

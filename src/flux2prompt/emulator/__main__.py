@@ -60,6 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore form fields no model takes (a guess; default: refuse, 5006)",
     )
+    add("--bfl-task-ms", type=float, default=200.0, help="how long a BFL task runs (default 200)")
+    add("--bfl-max-active", type=int, default=24, help="BFL tasks at once before 429 (default 24)")
+    add(
+        "--bfl-request-moderated",
+        type=float,
+        default=0.0,
+        help="probability of a BFL task ending in Request Moderated",
+    )
+    add(
+        "--bfl-content-moderated",
+        type=float,
+        default=0.0,
+        help="probability of a BFL task ending in Content Moderated",
+    )
+    add("--bfl-error", type=float, default=0.0, help="probability of a BFL task ending in Error")
     return parser
 
 

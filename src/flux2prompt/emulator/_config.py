@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
 __all__ = [
+    "BFL_STATUSES",
     "ERROR_CODES",
     "ERROR_STATUSES",
     "OVERRIDABLE_FIELDS",
@@ -55,8 +56,13 @@ OVERRIDABLE_FIELDS: frozenset[str] = frozenset(
         "image_format",
         "strict_klein_steps",
         "strict_fields",
+        "bfl_task_ms",
+        "bfl_status_ratios",
     }
 )
+
+#: The final statuses that ``bfl_status_ratios`` may inject into a BFL task.
+BFL_STATUSES: tuple[str, ...] = ("Request Moderated", "Content Moderated", "Error")
 
 #: The environment variable the command line reads the token from, so that ``spawn()`` does not
 #: have to put a secret on a command line that every user of the machine can read with ``ps``.
@@ -109,6 +115,11 @@ class EmulatorConfig:
     image_format: ImageFormat = "jpeg"
     strict_klein_steps: bool = True
     strict_fields: bool = True
+    # The BFL mode (below /bfl): how long a task runs, how many may run at once, and the
+    # chance that a task ends moderated or failed instead of Ready.
+    bfl_task_ms: float = 200.0
+    bfl_max_active: int = 24
+    bfl_status_ratios: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -147,6 +158,26 @@ class EmulatorConfig:
             raise ValueError(f"{names} must sum to at most 1.0, got {total:g}")
         object.__setattr__(self, "error_ratios", statuses)
         object.__setattr__(self, "code_ratios", codes)
+        _check_float("bfl_task_ms", self.bfl_task_ms, low=0.0)
+        _check_int("bfl_max_active", self.bfl_max_active, low=1)
+        if not isinstance(self.bfl_status_ratios, Mapping):
+            raise ValueError(
+                "bfl_status_ratios must be a mapping of status to probability, got "
+                f"{self.bfl_status_ratios!r}"
+            )
+        bfl: dict[str, float] = {}
+        for status, ratio in self.bfl_status_ratios.items():
+            if status not in BFL_STATUSES:
+                raise ValueError(
+                    f"bfl_status_ratios may only inject {', '.join(BFL_STATUSES)}, got {status!r}"
+                )
+            _check_float(f"bfl_status_ratios[{status!r}]", ratio, low=0.0, high=1.0)
+            bfl[status] = float(ratio)
+        if sum(bfl.values()) > 1.0 + 1e-9:
+            raise ValueError(
+                f"bfl_status_ratios must sum to at most 1.0, got {sum(bfl.values()):g}"
+            )
+        object.__setattr__(self, "bfl_status_ratios", MappingProxyType(bfl))
 
     @property
     def effective_burst(self) -> int | None:
@@ -272,6 +303,11 @@ def config_from_options(
     image_format: str = "jpeg",
     lenient_klein_steps: bool = False,
     lenient_fields: bool = False,
+    bfl_task_ms: float = 200.0,
+    bfl_max_active: int = 24,
+    bfl_request_moderated: float = 0.0,
+    bfl_content_moderated: float = 0.0,
+    bfl_error: float = 0.0,
 ) -> EmulatorConfig:
     """Build an :class:`EmulatorConfig` from the command-line options (same names, flattened).
 
@@ -286,6 +322,9 @@ def config_from_options(
     if token is None:
         token = os.environ.get(TOKEN_ENV_VAR)
     ratios = {500: error_500, 502: error_502, 503: error_503, 504: error_504, 408: error_408}
+    bfl = dict(
+        zip(BFL_STATUSES, (bfl_request_moderated, bfl_content_moderated, bfl_error), strict=True)
+    )
     codes = {4006: code_4006, 8007: code_8007, 5016: code_5016, 7000: code_7000}
     return EmulatorConfig(
         host=host,
@@ -306,6 +345,9 @@ def config_from_options(
         image_format=parse_format(image_format),
         strict_klein_steps=not lenient_klein_steps,
         strict_fields=not lenient_fields,
+        bfl_task_ms=bfl_task_ms,
+        bfl_max_active=bfl_max_active,
+        bfl_status_ratios={status: ratio for status, ratio in bfl.items() if ratio},
     )
 
 
@@ -340,6 +382,11 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         ("--html-502", config.html_502_ratio, 0),
         ("--malformed-json", config.malformed_json_ratio, 0),
         ("--invalid-base64", config.invalid_base64_ratio, 0),
+        ("--bfl-task-ms", config.bfl_task_ms, 200.0),
+        ("--bfl-max-active", config.bfl_max_active, 24),
+        ("--bfl-request-moderated", config.bfl_status_ratios.get("Request Moderated", 0.0), 0),
+        ("--bfl-content-moderated", config.bfl_status_ratios.get("Content Moderated", 0.0), 0),
+        ("--bfl-error", config.bfl_status_ratios.get("Error", 0.0), 0),
     ]
     for option, value, default in optional:
         if value != default:

@@ -23,6 +23,7 @@ import dataclasses
 import hmac
 import json
 import logging
+import random
 import re
 import signal
 import socket
@@ -34,9 +35,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.request import Request, urlopen
 
+from flux2prompt.emulator._bfl import (
+    BFL_PREFIX,
+    POLL_PATH,
+    TERMINAL_STATUSES,
+    BFLRefusal,
+    BFLTaskInfo,
+    TaskBoard,
+    cost_of,
+    refusal_body,
+    validate_bfl,
+)
 from flux2prompt.emulator._config import (
+    BFL_STATUSES,
     ERROR_CODES,
     EmulatorConfig,
     parse_format,
@@ -62,6 +76,7 @@ from flux2prompt.emulator._proxied import (
     validate_schnell,
 )
 from flux2prompt.emulator._render import FONTS_HEADER, render_base64, render_image, rendered_fonts
+from flux2prompt.emulator._webhook import sign
 
 __all__ = [
     "Emulator",
@@ -245,13 +260,19 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s - " + format, self.address_string(), *args)
 
     def do_POST(self) -> None:
-        self._handle()
+        if urlsplit(self.path).path.startswith(BFL_PREFIX + "/"):
+            self._handle_bfl()
+        else:
+            self._handle()
 
     do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path.startswith(RESULT_PATH_PREFIX):
+        path = urlsplit(self.path).path
+        if path.startswith(RESULT_PATH_PREFIX):
             self._serve_result()
+        elif path.startswith(BFL_PREFIX + "/"):
+            self._handle_bfl()
         else:
             self._handle()
 
@@ -497,6 +518,179 @@ class _Handler(BaseHTTPRequestHandler):
             assert isinstance(found, tuple)
             self._send(200, found[0], found[1], sequence, None, record)
 
+    # -- the Black Forest Labs mode: /bfl/v1/{endpoint} and /bfl/v1/get_result -----------------
+
+    def _handle_bfl(self) -> None:
+        arrived = time.monotonic()
+        emulator = self.server.emulator
+        split = urlsplit(self.path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        submit = self.command == "POST" and split.path != POLL_PATH
+        endpoint = split.path[len(BFL_PREFIX + "/v1/") :] if submit else None
+        record = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers=headers,
+            body=b"",
+            content_type=headers.get("content-type", ""),
+            model=endpoint,
+        )
+        try:
+            body = self._read_body()
+        except (_BodyTooLarge, ValueError) as exc:
+            sequence, _ = emulator._state.arrive(emulator.config)
+            self.close_connection = True
+            refusal = (
+                BFLRefusal(413, "Request entity too large")
+                if isinstance(exc, _BodyTooLarge)
+                else BFLRefusal(400, f"Incomplete request: {exc}")
+            )
+            self._send_bfl(refusal, sequence, record)
+            return
+        record = dataclasses.replace(record, body=body)
+        try:
+            config = self._effective_config(headers)
+            header_error = None
+        except ValueError as exc:
+            config = emulator.config
+            header_error = BFLRefusal(422, f"EmulatorError: {exc}")
+        sequence, plan = emulator._state.arrive(config)
+        if plan.dropped:
+            emulator._record(sequence, dataclasses.replace(record, status=DROPPED))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        remaining = plan.delay_s - (time.monotonic() - arrived)
+        if remaining > 0 and self.server.stopping.wait(remaining):
+            return
+        try:
+            if header_error is not None:
+                raise header_error
+            if not split.path.startswith(BFL_PREFIX + "/v1/"):
+                raise BFLRefusal(404, "Not Found")
+            if self.command not in ("POST", "GET") or (
+                split.path == POLL_PATH and self.command != "GET"
+            ):
+                raise BFLRefusal(405, "Method Not Allowed", {"Allow": "GET, POST"})
+            if self.command == "GET" and split.path != POLL_PATH:
+                raise BFLRefusal(405, "Method Not Allowed", {"Allow": "POST"})
+            self._authenticate_bfl(emulator.config.token)
+            if submit:
+                assert endpoint is not None
+                answer = self._bfl_submit(endpoint, config, plan, headers, body)
+            else:
+                answer = self._bfl_poll(parse_qs(split.query).get("id", [""])[0], plan)
+        except BFLRefusal as refusal:
+            self._send_bfl(refusal, sequence, record)
+            return
+        if answer is None:  # an HTML 502 or 504 from the edge
+            page = HTML_504_PAGE if plan.error_status == 504 else HTML_502_PAGE
+            status = 504 if plan.error_status == 504 else 502
+            self._send(status, page, "text/html", sequence, None, record)
+            return
+        payload = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+        if plan.malformed_json:
+            payload = payload[: len(payload) // 2]
+        self._send(200, payload, "application/json", sequence, None, record)
+
+    def _bfl_submit(
+        self,
+        endpoint: str,
+        config: EmulatorConfig,
+        plan: FaultPlan,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, Any] | None:
+        emulator = self.server.emulator
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BFLRefusal(422, "the body is not valid JSON") from None
+        job = validate_bfl(endpoint, document)
+        final = headers.get("x-emulator-status")
+        if final is None:
+            # Drawn from the request's own image seed: no extra draw from the shared dice, so
+            # configuring these ratios leaves every other run's sequence as it was.
+            roll = random.Random(plan.image_seed).random()
+            threshold = 0.0
+            final = "Ready"
+            for status in BFL_STATUSES:
+                threshold += config.bfl_status_ratios.get(status, 0.0)
+                if roll < threshold:
+                    final = status
+                    break
+        try:
+            poll_errors = max(0, int(headers.get("x-emulator-poll-errors", "0")))
+        except ValueError:
+            raise BFLRefusal(
+                422, "EmulatorError: x-emulator-poll-errors must be an integer"
+            ) from None
+        validity = _result_ttl(headers.get("x-emulator-result-ttl"), job.validity)
+        task = emulator._bfl.submit(
+            job,
+            seed=plan.image_seed if job.seed is None else job.seed,
+            duration=config.bfl_task_ms / 1000.0,
+            final_status=final,
+            poll_errors=poll_errors,
+            validity=validity,
+        )
+        # Faults come after the task exists: the answer is lost, the task runs (and is paid).
+        if job.webhook_url is not None:
+            emulator._schedule_webhook(task)
+        if plan.error_status is not None and plan.error_status != 504:
+            raise BFLRefusal(plan.error_status, "Internal Server Error")
+        if plan.error_status == 504 or plan.html_502:
+            return None
+        answer: dict[str, Any] = {
+            "id": task.id,
+            "polling_url": f"{emulator.bfl_base_url}/v1/get_result?id={task.id}",
+        }
+        cost = cost_of(job)
+        if cost is not None:
+            answer["cost"] = cost
+        return answer
+
+    def _bfl_poll(self, task_id: str, plan: FaultPlan) -> dict[str, Any] | None:
+        emulator = self.server.emulator
+        if emulator._bfl.take_poll_error(task_id):
+            raise BFLRefusal(503, "Service Unavailable")
+        if plan.error_status is not None and plan.error_status != 504:
+            raise BFLRefusal(plan.error_status, "Internal Server Error")
+        if plan.error_status == 504 or plan.html_502:
+            return None
+        task, status = emulator._bfl.status(task_id)
+        answer: dict[str, Any] = {"id": task_id, "status": status, "result": None}
+        if task is None:
+            return answer
+        if status == "Ready":
+            answer["result"] = emulator._bfl_result(task)
+        elif status not in TERMINAL_STATUSES:
+            span = max(task.ends_at - task.submitted, 1e-9)
+            answer["progress"] = round(min(1.0, (time.monotonic() - task.submitted) / span), 2)
+        return answer
+
+    def _authenticate_bfl(self, expected: str | None) -> None:
+        key = self.headers.get("x-key")
+        if key is None or not key.strip():
+            raise BFLRefusal(403, "Not authenticated")
+        # compare_digest: the emulator should not teach anyone a timing side channel either.
+        if expected is not None and not hmac.compare_digest(
+            key.strip().encode(), expected.encode()
+        ):
+            raise BFLRefusal(403, "Invalid API key")
+
+    def _send_bfl(self, refusal: BFLRefusal, sequence: int, record: RecordedRequest) -> None:
+        self._send(
+            refusal.status,
+            refusal_body(refusal),
+            "application/json",
+            sequence,
+            None,
+            record,
+            refusal.headers,
+        )
+
     def _authenticate(self, expected: str | None) -> None:
         header = self.headers.get("Authorization")
         if header is None:
@@ -653,6 +847,9 @@ class Emulator:
         self.result_ttl = result_ttl
         self._results = ResultStore()
         self._state = RequestState(self._config)
+        self._bfl = TaskBoard(self._config.bfl_max_active)
+        self._webhooks: list[threading.Timer] = []
+        self._webhooks_lock = threading.Lock()
         self._records: dict[int, RecordedRequest] = {}
         self._records_lock = threading.Lock()
         self._server: _Server | None = None
@@ -693,6 +890,77 @@ class Emulator:
         return f"http://{self._url_host()}:{self.port}/gateway/v1"
 
     @property
+    def bfl_base_url(self) -> str:
+        """``http://HOST:PORT/bfl``: the stand-in for ``https://api.bfl.ai`` (Black Forest Labs)."""
+        return f"http://{self._url_host()}:{self.port}{BFL_PREFIX}"
+
+    @property
+    def bfl_tasks(self) -> list[BFLTaskInfo]:
+        """The Black Forest Labs tasks submitted so far, in submit order."""
+        return self._bfl.infos()
+
+    def finish_bfl_tasks(self, *, result_ttl: float | None = None) -> int:
+        """End every running Black Forest Labs task now, as if its time had passed (tests that
+        resume a batch need not wait); ``result_ttl`` also sets how long their result URLs stay
+        valid once Ready (``0``: expired at once). Returns how many were running.
+
+        Example:
+            >>> with serve() as emu:
+            ...     emu.finish_bfl_tasks()
+            0
+        """
+        return self._bfl.finish_all(result_ttl=result_ttl)
+
+    def _bfl_result(self, task: Any) -> dict[str, Any]:
+        """A Ready task's ``result``: its image stored once, behind a URL that expires
+        ``validity`` seconds after the task was Ready."""
+        job = task.job
+        fmt = job.output_format or self._config.image_format
+        if task.result_key is None:
+            data = render_image(job.effective_prompt, task.seed, job.width, job.height, fmt)
+            key = self._results.put(data, f"image/{fmt}", ttl=self._bfl.ready_left(task))
+            self._bfl.claim_result(task, key)
+        extension = "jpg" if fmt == "jpeg" else fmt
+        expires = int(time.time() + self._bfl.ready_left(task))
+        url = f"http://{self._url_host()}:{self.port}{RESULT_PATH_PREFIX}{task.result_key}"
+        return {
+            "sample": f"{url}.{extension}?se={expires}",
+            "prompt": job.effective_prompt,
+            "seed": task.seed,
+        }
+
+    def _schedule_webhook(self, task: Any) -> None:
+        delay = max(0.0, task.ends_at - time.monotonic())
+        timer = threading.Timer(delay, self._deliver_webhook, args=(task,))
+        timer.daemon = True
+        with self._webhooks_lock:
+            self._webhooks = [t for t in self._webhooks if t.is_alive()]
+            self._webhooks.append(timer)
+        timer.start()
+
+    def _deliver_webhook(self, task: Any) -> None:
+        """Post a finished task to its ``webhook_url`` (loopback only: a local tool posts to no
+        other machine), signed with ``webhook_secret`` as ``X-BFL-Signature: sha256=<hex>``."""
+        job = task.job
+        host = urlsplit(job.webhook_url).hostname or ""
+        if host not in ("127.0.0.1", "::1", "localhost") or self._server is None:
+            logger.info("webhook to %s not delivered: the emulator posts to loopback only", host)
+            return
+        status = task.final_status
+        document: dict[str, Any] = {"id": task.id, "status": status, "result": None}
+        if status == "Ready":
+            document["result"] = self._bfl_result(task)
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+        if job.webhook_secret:
+            headers["X-BFL-Signature"] = sign(body, job.webhook_secret)
+        try:
+            with urlopen(Request(job.webhook_url, body, headers, method="POST"), timeout=5):
+                pass
+        except OSError:
+            logger.info("webhook to %s failed", job.webhook_url, exc_info=True)
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of the answered requests, in arrival order."""
         with self._records_lock:
@@ -704,6 +972,7 @@ class Emulator:
             self._records.clear()
         self._results.clear()
         self._state.reset()
+        self._bfl.clear()
 
     def start(self) -> Emulator:
         """Bind and start serving on a daemon thread; returns ``self``."""
@@ -726,6 +995,10 @@ class Emulator:
         if server is None:
             return
         self._server = self._thread = None
+        with self._webhooks_lock:
+            for timer in self._webhooks:
+                timer.cancel()
+            self._webhooks.clear()
         server.stopping.set()
         server.shutdown()
         with server.connections_lock:
@@ -821,6 +1094,7 @@ def serve_forever(config: EmulatorConfig | None = None, *, out: TextIO | None = 
         with Emulator(config) as emulator:
             stream = out if out is not None else sys.stdout
             print(f"flux2prompt emulator listening on {emulator.base_url}", file=stream, flush=True)
+            print(f"Black Forest Labs API at {emulator.bfl_base_url}", file=stream, flush=True)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -24,11 +24,19 @@ import typing as _typing
 from flux2prompt._exports import lazy_exports as _lazy_exports
 from flux2prompt._exports import publish as _publish
 from flux2prompt.transport._advice import RequestAdvice, RequestAdviceWarning
+from flux2prompt.transport._bfl_catalogue import (
+    BFL_MODELS,
+    BFLModelSpec,
+    estimate_bfl_cost,
+    resolve_bfl_model,
+)
+from flux2prompt.transport._bfl_request import BFLRequest, build_bfl_request
 from flux2prompt.transport._catalogue import (
     MODELS,
     ModelSpec,
     Pricing,
     PricingScheme,
+    Provider,
     Route,
     UnknownModelWarning,
     estimate_cost,
@@ -48,10 +56,13 @@ from flux2prompt.transport._errors import (
     ContentModeratedError,
     GenerationStateError,
     ImageError,
+    InputModeratedError,
+    InsufficientCreditsError,
     InternalServerError,
     InvalidInputError,
     InvalidRequestHeadersError,
     NotFoundError,
+    OutputModeratedError,
     ParameterError,
     PermissionDeniedError,
     PossiblyBilledError,
@@ -61,6 +72,13 @@ from flux2prompt.transport._errors import (
     RequestTooLargeError,
     ResponseError,
     ResultDownloadError,
+    TaskError,
+    TaskFailedError,
+    TaskModeratedError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    TooManyActiveTasksError,
+    UnprocessableRequestError,
 )
 from flux2prompt.transport._gateway import Backoff, GatewayOptions
 from flux2prompt.transport._images import InputImage
@@ -75,26 +93,37 @@ from flux2prompt.transport._provenance import (
 from flux2prompt.transport._request import WorkersAIRequest, build_request
 from flux2prompt.transport._result import ImageResult
 from flux2prompt.transport._retry import long_retry_after, retry_wait
+from flux2prompt.transport._webhooks import WEBHOOK_SIGNATURE_HEADER, sign_webhook, verify_webhook
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time the clients load on first use (below), so
     # building and fingerprinting a request never imports the HTTP stack (httpx, anyio).
     from flux2prompt.transport._async_client import AsyncWorkersAI
     from flux2prompt.transport._base import DEFAULT_TIMEOUT
+    from flux2prompt.transport._bfl import BFL
+    from flux2prompt.transport._bfl_async import AsyncBFL
+    from flux2prompt.transport._bfl_base import BFLTask
     from flux2prompt.transport._client import WorkersAI
     from flux2prompt.transport._pools import PooledTransport
 
 __all__ = [
+    "BFL",
+    "BFL_MODELS",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
     "MODELS",
     "PROVENANCE_NAMESPACE",
+    "WEBHOOK_SIGNATURE_HEADER",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncBFL",
     "AsyncWorkersAI",
     "AuthenticationError",
+    "BFLModelSpec",
+    "BFLRequest",
+    "BFLTask",
     "Backoff",
     "BadRequestError",
     "CapacityError",
@@ -106,11 +135,14 @@ __all__ = [
     "ImageError",
     "ImageResult",
     "InputImage",
+    "InputModeratedError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "InvalidInputError",
     "InvalidRequestHeadersError",
     "ModelSpec",
     "NotFoundError",
+    "OutputModeratedError",
     "ParameterError",
     "PermissionDeniedError",
     "PooledTransport",
@@ -119,6 +151,7 @@ __all__ = [
     "PricingScheme",
     "Provenance",
     "ProvenanceError",
+    "Provider",
     "QuotaExceededError",
     "RateLimitError",
     "RequestAdvice",
@@ -128,16 +161,28 @@ __all__ = [
     "ResponseError",
     "ResultDownloadError",
     "Route",
+    "TaskError",
+    "TaskFailedError",
+    "TaskModeratedError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+    "TooManyActiveTasksError",
     "UnknownModelWarning",
+    "UnprocessableRequestError",
     "WorkersAI",
     "WorkersAIRequest",
+    "build_bfl_request",
     "build_request",
+    "estimate_bfl_cost",
     "estimate_cost",
     "long_retry_after",
     "read_provenance",
+    "resolve_bfl_model",
     "resolve_model",
     "retry_wait",
+    "sign_webhook",
     "strip_provenance",
+    "verify_webhook",
     "write_provenance",
 ]
 
@@ -148,7 +193,10 @@ __getattr__, __dir__ = _lazy_exports(
     __name__,
     globals(),
     {
+        "AsyncBFL": "flux2prompt.transport._bfl_async",
         "AsyncWorkersAI": "flux2prompt.transport._async_client",
+        "BFL": "flux2prompt.transport._bfl",
+        "BFLTask": "flux2prompt.transport._bfl_base",
         "DEFAULT_TIMEOUT": "flux2prompt.transport._base",
         "WorkersAI": "flux2prompt.transport._client",
         "PooledTransport": "flux2prompt.transport._pools",

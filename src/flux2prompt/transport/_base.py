@@ -75,7 +75,7 @@ __all__ = ["DEFAULT_TIMEOUT", "NOT_GIVEN", "BaseClient", "NotGiven", "redact_hea
 logger = logging.getLogger("flux2prompt.transport")
 
 _SENSITIVE_HEADERS: Final = frozenset(
-    {"authorization", "cf-aig-authorization", "proxy-authorization"}
+    {"authorization", "cf-aig-authorization", "proxy-authorization", "x-key"}
 )
 
 #: The timeout of a client that makes its own connection pool (built here, from the numbers in

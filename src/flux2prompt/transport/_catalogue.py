@@ -43,6 +43,7 @@ __all__ = [
     "ModelSpec",
     "Pricing",
     "PricingScheme",
+    "Provider",
     "Route",
     "UnknownModelWarning",
     "check_model_id",
@@ -84,6 +85,20 @@ class Route(StrEnum):
     MULTIPART = "multipart"  # model in the path, multipart/form-data (FLUX.2 on @cf/)
     JSON = "json"  # model in the path, a JSON body (flux-1-schnell)
     PROXIED = "proxied"  # /ai/run with {"model", "input"}; the answer is an image URL
+
+
+class Provider(StrEnum):
+    """Who hosts a model: Cloudflare Workers AI (this module's :data:`MODELS`) or Black Forest
+    Labs' own API (:data:`flux2prompt.transport.BFL_MODELS`). A job file names it as
+    ``provider = "bfl"``.
+
+    Example:
+        >>> Provider("bfl"), Provider.WORKERS_AI.value
+        (<Provider.BFL: 'bfl'>, 'workers-ai')
+    """
+
+    WORKERS_AI = "workers-ai"
+    BFL = "bfl"
 
 
 class PricingScheme(StrEnum):

@@ -61,7 +61,12 @@ __all__ = [
     "is_loopback_host",
 ]
 
-_CREDENTIAL_HEADERS: Final = ("authorization", "cf-aig-authorization", "proxy-authorization")
+_CREDENTIAL_HEADERS: Final = (
+    "authorization",
+    "cf-aig-authorization",
+    "proxy-authorization",
+    "x-key",  # Black Forest Labs' API key
+)
 
 
 @dataclass(frozen=True, slots=True)

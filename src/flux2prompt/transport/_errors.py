@@ -42,10 +42,13 @@ __all__ = [
     "ContentModeratedError",
     "GenerationStateError",
     "ImageError",
+    "InputModeratedError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "InvalidInputError",
     "InvalidRequestHeadersError",
     "NotFoundError",
+    "OutputModeratedError",
     "ParameterError",
     "PermissionDeniedError",
     "PossiblyBilledError",
@@ -55,6 +58,14 @@ __all__ = [
     "RequestTooLargeError",
     "ResponseError",
     "ResultDownloadError",
+    "TaskError",
+    "TaskFailedError",
+    "TaskModeratedError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+    "TooManyActiveTasksError",
+    "UnprocessableRequestError",
+    "make_bfl_status_error",
     "make_status_error",
     "parse_retry_after",
     "scrub_headers",
@@ -219,6 +230,7 @@ class PossiblyBilledError(APIError):
         detail: str = "",
         resubmitted: int = 0,
         hint: str | None = None,
+        host: str = "Workers AI",
     ) -> None:
         self.risk: BillingRisk = risk
         self.resubmitted = resubmitted
@@ -232,8 +244,8 @@ class PossiblyBilledError(APIError):
             )
         else:
             outcome = "the generation may have been billed, so it was not resubmitted"
-        message = f"Workers AI{where}: {_RISKS[risk]}{cause}; {outcome}"
-        if risk == "read_timeout":
+        message = f"{host}{where}: {_RISKS[risk]}{cause}; {outcome}"
+        if risk == "read_timeout" and host == "Workers AI":
             # The usual cause: a large FLUX.2 [dev] image takes longer than the read timeout.
             message += (
                 ". FLUX.2 [dev] can take over a minute for large images: raise `timeout`, or "
@@ -288,8 +300,11 @@ class APIStatusError(APIError):
         retry_after: str | None = None,
         body: str = "",
         error_chain: Iterable[ChainedError] = (),
+        host: str = "Workers AI",
     ) -> None:
         self.status_code = status_code
+        #: Who answered: ``"Workers AI"`` or ``"Black Forest Labs"``.
+        self.host = host
         self.code = code
         self.request_id = request_id
         self.retry_after = retry_after
@@ -311,7 +326,7 @@ class APIStatusError(APIError):
                 "retry_after_seconds."
             )
         self.summary = (
-            f"Workers AI answered HTTP {status_code}{cf_code}{ray}: {message}{causes}{long_wait}"
+            f"{host} answered HTTP {status_code}{cf_code}{ray}: {message}{causes}{long_wait}"
         )
         super().__init__(message, url=url, hint=hint)
         # str(): one paragraph with status, code, Cloudflare's message and what to do.
@@ -868,3 +883,307 @@ class ResultDownloadError(APIError):
         if request_id:
             message = f"{message} (request id {request_id})"
         super().__init__(message, url=result_url, hint=hint)
+
+
+# -- Black Forest Labs' API: HTTP statuses of its own, and tasks that end without an image ------
+
+
+class InsufficientCreditsError(APIStatusError):
+    """HTTP 402 from Black Forest Labs: the account has too few credits for the request.
+
+    Example:
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
+        >>> exc = make_bfl_status_error(402, {}, b'{"detail": "Insufficient credits"}')
+        >>> type(exc).__name__, exc.host
+        ('InsufficientCreditsError', 'Black Forest Labs')
+    """
+
+    status = 402
+    default_hint = "Add credits to the account at dashboard.bfl.ai; retrying will not help."
+
+
+class UnprocessableRequestError(APIStatusError):
+    """HTTP 422 from Black Forest Labs: the body failed validation (a field the endpoint does
+    not take, a value out of range). The clients check fields against the catalogue first, so
+    this usually means the endpoint changed since this library's catalogue.
+
+    Example:
+        >>> body = b'{"detail": [{"loc": ["body", "seed"], "msg": "Extra inputs are not allowed"}]}'
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
+        >>> exc = make_bfl_status_error(422, {}, body)
+        >>> type(exc).__name__, exc.message
+        ('UnprocessableRequestError', 'body.seed: Extra inputs are not allowed')
+    """
+
+    status = 422
+    default_hint = (
+        "The endpoint refused a field or a value (named above); check it against docs/bfl.md. "
+        "Retrying the same body will not help."
+    )
+
+
+class TooManyActiveTasksError(RateLimitError):
+    """HTTP 429 from Black Forest Labs: the account already runs its limit of active tasks
+    (24 on a standard account). The clients wait for a slot (``Retry-After``, with jitter)
+    until ``slot_timeout`` before raising it.
+
+    Example:
+        >>> from flux2prompt.transport._errors import make_bfl_status_error
+        >>> exc = make_bfl_status_error(429, {"retry-after": "2"}, b'{"detail": "Too many"}')
+        >>> isinstance(exc, RateLimitError), exc.retry_after_seconds
+        (True, 2.0)
+    """
+
+    default_hint = (
+        "Wait for running tasks to finish (24 active tasks on a standard account), or raise "
+        "slot_timeout; a batch paces itself by active tasks."
+    )
+
+
+_BFL_HINTS: dict[int, str] = {
+    400: "Check the fields against the endpoint's table in docs/bfl.md.",
+    403: "Check BFL_API_KEY (or api_key=): the key is missing, wrong or revoked.",
+    404: "Check the endpoint (the model) and the base URL (BFL_BASE_URL, region=).",
+}
+_BFL_5XX_HINT = (
+    "An error at Black Forest Labs. A submit that failed so is never resent (the task may "
+    "already exist and be charged); a poll is retried. Check the account's tasks before "
+    "submitting again."
+)
+
+
+def _bfl_detail(payload: Any) -> str | None:
+    # FastAPI-shaped answers: {"detail": "text"} or {"detail": [{"loc": [...], "msg": "..."}]}.
+    if not isinstance(payload, dict):
+        return None
+    detail = payload.get("detail", payload.get("message", payload.get("error")))
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail[:8]:
+            if isinstance(item, dict):
+                loc = item.get("loc")
+                where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+                msg = str(item.get("msg", ""))
+                parts.append(f"{where}: {msg}" if where else msg)
+            else:
+                parts.append(str(item))
+        return "; ".join(parts) if parts else None
+    return None if detail is None else str(detail)
+
+
+def make_bfl_status_error(
+    status_code: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    url: str | None = None,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass that fits an error answer of Black Forest
+    Labs' API (402 credits, 403 key, 422 validation, 429 active tasks, 5xx), with BFL's hints.
+
+    ``secrets`` (the API key) are replaced by ``***`` wherever the body echoes them.
+
+    Example:
+        >>> exc = make_bfl_status_error(403, {}, b'{"detail": "Not authenticated"}')
+        >>> type(exc).__name__, str(exc).split(":")[0]
+        ('PermissionDeniedError', 'Black Forest Labs answered HTTP 403')
+    """
+    secrets = tuple(secrets)
+    content_type = _header(headers, "content-type") or ""
+    try:
+        payload: Any = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    message = _bfl_detail(payload)
+    if message is None:
+        message = (
+            "JSON without an error message"
+            if payload is not None
+            else _describe_body(content, content_type)
+        )
+    cls: type[APIStatusError]
+    hint: str | None = _BFL_HINTS.get(status_code)
+    if status_code == 429:
+        cls = TooManyActiveTasksError
+    elif status_code in (402, 422):
+        cls = InsufficientCreditsError if status_code == 402 else UnprocessableRequestError
+    elif status_code in _BY_STATUS:
+        cls = _BY_STATUS[status_code]
+    elif status_code >= 500:
+        cls, hint = InternalServerError, _BFL_5XX_HINT
+    else:
+        cls = APIStatusError
+        hint = "See the status in Black Forest Labs' API documentation (Errors)."
+    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
+    return cls(
+        scrub_secrets(message, secrets),
+        status_code=status_code,
+        request_id=_header(headers, "x-request-id") or _header(headers, "cf-ray"),
+        url=url,
+        hint=hint,
+        retry_after=_header(headers, "retry-after"),
+        body=scrub_secrets(body, secrets),
+        host="Black Forest Labs",
+    )
+
+
+class TaskError(APIError):
+    """Raised when a Black Forest Labs task ended, or was left, without an image.
+
+    ``task_id`` is the task's id, ``status`` the last status its polling URL reported,
+    ``polling_url`` where to ask again (it carries no secret; the key goes in a header).
+
+    Example:
+        >>> exc = TaskFailedError("t-1", "Error")
+        >>> isinstance(exc, TaskError), exc.task_id, exc.status
+        (True, 't-1', 'Error')
+    """
+
+    default_hint = "See the task's status in Black Forest Labs' API documentation."
+    may_have_been_billed = True
+
+    def __init__(
+        self,
+        task_id: str,
+        status: str | None,
+        *,
+        polling_url: str | None = None,
+        detail: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.status = status
+        self.polling_url = polling_url
+        shown = repr(status) if status is not None else "no status"
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"Black Forest Labs task {task_id} ended in {shown}{extra}", url=polling_url, hint=hint
+        )
+
+
+class TaskModeratedError(TaskError):
+    """Raised when a task was refused by moderation; not charged (``may_have_been_billed`` is
+    false). :class:`InputModeratedError` is ``Request Moderated``, :class:`OutputModeratedError`
+    ``Content Moderated``.
+
+    Example:
+        >>> OutputModeratedError("t-1").may_have_been_billed
+        False
+    """
+
+    may_have_been_billed = False
+    #: The status that names this kind of moderation.
+    task_status: ClassVar[str] = ""
+
+    def __init__(self, task_id: str, *, polling_url: str | None = None, detail: str = "") -> None:
+        super().__init__(task_id, self.task_status, polling_url=polling_url, detail=detail)
+
+
+class InputModeratedError(TaskModeratedError):
+    """Status ``Request Moderated``: the prompt or an input image was flagged before
+    generating. Not charged; the same input will be refused again.
+
+    Example:
+        >>> str(InputModeratedError("t-1")).startswith("Black Forest Labs task t-1 ended in 'Req")
+        True
+    """
+
+    task_status = "Request Moderated"
+    default_hint = (
+        "The input was flagged (not charged): change the prompt or the input images; the same "
+        "request will be refused again. safety_tolerance (higher is more permissive) may help."
+    )
+
+
+class OutputModeratedError(TaskModeratedError):
+    """Status ``Content Moderated``: the generated image was flagged and withheld. Not charged.
+
+    Example:
+        >>> OutputModeratedError("t-1").status
+        'Content Moderated'
+    """
+
+    task_status = "Content Moderated"
+    default_hint = (
+        "The generated image was flagged (not charged): change the prompt, or raise "
+        "safety_tolerance on endpoints that take it; another seed may pass."
+    )
+
+
+class TaskNotFoundError(TaskError):
+    """Status ``Task not found``: the polling URL does not know the task (a wrong id, another
+    region's polling URL, or a task older than BFL keeps).
+
+    Example:
+        >>> TaskNotFoundError("t-1", "Task not found").status
+        'Task not found'
+    """
+
+    default_hint = (
+        "Poll the polling_url the submit returned (never a built one: tasks live in a region); "
+        "a task is kept for a limited time only."
+    )
+
+
+class TaskFailedError(TaskError):
+    """Status ``Error`` or ``Failed``: the task failed at Black Forest Labs. It was not
+    resubmitted; whether it was charged is for the account's usage page to say.
+
+    Example:
+        >>> TaskFailedError("t-1", "Failed").may_have_been_billed
+        True
+    """
+
+    default_hint = "Generate again; if it persists, report the task id to Black Forest Labs."
+
+
+class TaskTimeoutError(TaskError):
+    """Raised when the polling deadline passed before the task was Ready. The task may still
+    finish (and be charged): poll ``polling_url`` again (``client.result(task)``) rather than
+    submitting again. ``seen`` lists the statuses reported, in order of first sight; any that
+    the client does not know are named in the message.
+
+    Example:
+        >>> exc = TaskTimeoutError("t-1", "reasoning", seen=("Pending", "reasoning"), waited=60)
+        >>> "unknown status 'reasoning'" in str(exc), exc.seen
+        (True, ('Pending', 'reasoning'))
+    """
+
+    default_hint = (
+        "Resume with client.result(task) (the task is not lost), or raise poll_timeout; do not "
+        "submit again: that would pay twice."
+    )
+    #: The statuses a client knows (anything else is polled until the deadline, and named).
+    known: ClassVar[frozenset[str]] = frozenset(
+        {"Pending", "Ready", "Request Moderated", "Content Moderated", "Task not found", "Error"}
+        | {"Failed"}
+    )
+
+    def __init__(
+        self,
+        task_id: str,
+        status: str | None,
+        *,
+        seen: Iterable[str] = (),
+        waited: float = 0.0,
+        polling_url: str | None = None,
+    ) -> None:
+        self.seen = tuple(seen)
+        self.waited = waited
+        unknown = [s for s in self.seen if s not in self.known]
+        named = (
+            "; unknown status " + ", ".join(repr(s) for s in unknown) + " polled until the deadline"
+            if unknown
+            else ""
+        )
+        super().__init__(
+            task_id,
+            status,
+            polling_url=polling_url,
+            detail=f"not Ready after {waited:.0f} s{named}",
+        )
+        self.message = self.message.replace(" ended in ", " was still in ", 1)
+        self.args = (_paragraph(self.message, self.hint),)

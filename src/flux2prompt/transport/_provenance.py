@@ -53,6 +53,7 @@ from flux2prompt.transport._errors import ImageError
 from flux2prompt.transport._images import detect_format, image_size
 
 if TYPE_CHECKING:
+    from flux2prompt.transport._bfl_request import BFLRequest
     from flux2prompt.transport._request import ParamValue, WorkersAIRequest
     from flux2prompt.transport._result import ImageResult
 
@@ -141,7 +142,11 @@ class Provenance:
 
     @classmethod
     def from_request(
-        cls, request: WorkersAIRequest, *, job: str | None = None, source: str | None = None
+        cls,
+        request: WorkersAIRequest | BFLRequest,
+        *,
+        job: str | None = None,
+        source: str | None = None,
     ) -> Provenance:
         """The record of a built request (see :func:`~flux2prompt.transport.build_request`).
 
@@ -721,7 +726,7 @@ def strip_provenance(data: bytes) -> bytes:
 
 def stamp(
     result: ImageResult,
-    request: WorkersAIRequest,
+    request: WorkersAIRequest | BFLRequest,
     *,
     job: str | None = None,
     source: str | None = None,

@@ -1,0 +1,631 @@
+"""What the Black Forest Labs clients share: configuration, the task, requests, retry rules and
+the reading of answers. :class:`~flux2prompt.transport.BFL` and
+:class:`~flux2prompt.transport.AsyncBFL` differ only in how they send and sleep.
+
+The task API runs in three steps, each with its own retry rule:
+
+============  =====================================  =========================================
+step          request                                retried
+============  =====================================  =========================================
+submit        ``POST {base}/v1/{endpoint}`` (paid)   429 (too many active tasks: waits for a
+                                                     slot, ``Retry-After`` plus jitter, until
+                                                     ``slot_timeout``); a connection that never
+                                                     carried the request. Never after a 5xx, a
+                                                     read timeout or a cut answer: the task may
+                                                     already exist, and would be paid twice.
+poll          ``GET polling_url`` (as returned)      5xx, 408, 429 and any connection failure,
+                                                     up to ``max_retries`` in a row (a GET is
+                                                     safe to repeat)
+download      ``GET result.sample`` (no key)         never: see ``_download.py``
+============  =====================================  =========================================
+
+The API key goes only to the base URL's host or a ``*.bfl.ai`` host (a ``polling_url`` naming
+any other host is refused), never to the delivery host of ``result.sample``.
+
+Example:
+    >>> from flux2prompt.transport import BFL
+    >>> client = BFL(api_key="bfl-secret-key", region="eu")
+    >>> client.base_url, "bfl-secret-key" in repr(client)
+    ('https://api.eu.bfl.ai', False)
+    >>> client.close()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Final, Generic, TypeVar, cast
+
+import httpx
+
+from flux2prompt.transport import _retry
+from flux2prompt.transport._base import (
+    DEFAULT_TIMEOUT,
+    _check_base_url,
+    _env,
+    _failure_kind,
+    _Secret,
+)
+from flux2prompt.transport._bfl_catalogue import BFLModelSpec, resolve_bfl_model
+from flux2prompt.transport._bfl_request import (
+    BFL_DEFAULT_MODEL,
+    BFL_REGIONS,
+    BFLPromptLike,
+    BFLRequest,
+    build_bfl_request,
+)
+from flux2prompt.transport._constants import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    MAX_RETRY_AFTER,
+    USER_AGENT,
+)
+from flux2prompt.transport._download import DownloadLimits, ResultLink, is_loopback_host
+from flux2prompt.transport._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    InputModeratedError,
+    InternalServerError,
+    OutputModeratedError,
+    ParameterError,
+    PossiblyBilledError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseError,
+    ResultDownloadError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    TooManyActiveTasksError,
+    make_bfl_status_error,
+    scrub_secrets,
+)
+from flux2prompt.transport._images import ImageSource
+from flux2prompt.transport._result import ImageResult
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_POLL_TIMEOUT",
+    "DEFAULT_SLOT_TIMEOUT",
+    "BFLBaseClient",
+    "BFLTask",
+]
+
+logger = logging.getLogger("flux2prompt.transport")
+
+API_KEY_ENV: Final = "BFL_API_KEY"
+BASE_URL_ENV: Final = "BFL_BASE_URL"
+#: Seconds between two polls of a task (BFL's guides poll every half second).
+DEFAULT_POLL_INTERVAL: Final = 0.5
+#: Seconds a client polls one task before :class:`TaskTimeoutError` (the task is not lost).
+DEFAULT_POLL_TIMEOUT: Final = 600.0
+#: Seconds a submit waits, in all, for a free slot while BFL answers 429.
+DEFAULT_SLOT_TIMEOUT: Final = 600.0
+
+_HOST: Final = "Black Forest Labs"
+_RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+try:
+    _VERSION = metadata.version("flux2-prompt")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    _VERSION = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class BFLTask:
+    """A submitted task: what to poll, and what its result will be traced by.
+
+    ``polling_url`` is the one the submit returned (tasks live in a region; never build it).
+    ``submitted_at`` is wall-clock time (``time.time()``), so a task recorded by one process can
+    be resumed by another: ``client.result(BFLTask.from_dict(record))`` polls it again and
+    submits nothing. ``cost`` is what the submit said it costs, in credits, when it said.
+
+    Example:
+        >>> task = BFLTask("t-1", "https://api.bfl.ai/v1/get_result?id=t-1", "flux-2-pro")
+        >>> BFLTask.from_dict(task.to_dict()) == task
+        True
+    """
+
+    id: str
+    polling_url: str
+    model: str
+    submitted_at: float = 0.0
+    cost: float | None = None
+    prompt_fingerprint: str = ""
+    request_fingerprint: str = ""
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record of the task (it holds no secret)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> BFLTask:
+        """Rebuild a task from :meth:`to_dict`'s record; a malformed one is a ParameterError.
+
+        Example:
+            >>> BFLTask.from_dict({"id": "t-1"})
+            Traceback (most recent call last):
+            ...
+            flux2prompt.ParameterError: a task record needs 'id', 'polling_url' and 'model' ...
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        given = {k: v for k, v in record.items() if k in names}
+        if not all(isinstance(given.get(k), str) for k in ("id", "polling_url", "model")):
+            raise ParameterError(
+                "a task record needs 'id', 'polling_url' and 'model' as strings",
+                parameter="task",
+            )
+        return cls(**given)
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise ConfigurationError(f"the API key must be a string, got {type(key).__name__}")
+    bad = [c for c in key if not " " < c < "\x7f"]
+    if bad:
+        kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
+        raise ConfigurationError(
+            f"the API key contains {kind}, which an HTTP header cannot carry; check "
+            f"{API_KEY_ENV} (or api_key=) for a stray newline, space or quote"
+        )
+
+
+def _positive(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ParameterError(f"{name} must be seconds (> 0), got {value!r}", parameter=name)
+    return float(value)
+
+
+_ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
+
+
+class BFLBaseClient(Generic[_ClientT]):
+    """Configuration, requests, retry rules and the reading of answers for both BFL clients."""
+
+    _client: _ClientT
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        model: str | BFLModelSpec = BFL_DEFAULT_MODEL,
+        region: str = "global",
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: _ClientT | None = None,
+        download_timeout: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_timeout: float = DEFAULT_POLL_TIMEOUT,
+        slot_timeout: float = DEFAULT_SLOT_TIMEOUT,
+    ) -> None:
+        key = api_key or _env(API_KEY_ENV)
+        if not key:
+            raise ConfigurationError(
+                f"Black Forest Labs needs an API key: set {API_KEY_ENV} or pass api_key= (keys "
+                "are made at dashboard.bfl.ai)"
+            )
+        _check_key(key)
+        if region not in BFL_REGIONS:
+            raise ParameterError(
+                f"region must be one of {', '.join(BFL_REGIONS)}, got {region!r}",
+                parameter="region",
+            )
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise ParameterError(
+                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
+            )
+        self._api_key = _Secret(key)
+        self.model: BFLModelSpec = resolve_bfl_model(model)
+        self.region: str = region
+        self.base_url: str = (base_url or _env(BASE_URL_ENV) or BFL_REGIONS[region]).rstrip("/")
+        _check_base_url("base_url", self.base_url, BASE_URL_ENV)
+        self.max_retries: int = max_retries
+        self.poll_interval: float = _positive("poll_interval", poll_interval)
+        self.poll_timeout: float = _positive("poll_timeout", poll_timeout)
+        self.slot_timeout: float = _positive("slot_timeout", slot_timeout)
+        self.download_timeout: float = _positive(
+            "download_timeout",
+            DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
+        )
+        self._owns_client = http_client is None
+        self.timeout: httpx.Timeout | None
+        if isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        elif timeout is None:
+            self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
+        else:
+            self.timeout = httpx.Timeout(_positive("timeout", timeout))
+        self._rng = random.Random()
+        self._client = http_client if http_client is not None else self._make_http_client()
+
+    def _make_http_client(self) -> _ClientT:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(api_key='***', model={self.model.id!r}, "
+            f"base_url={self.base_url!r}, max_retries={self.max_retries})"
+        )
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this client's API key replaced by ``***``.
+
+        Example:
+            >>> from flux2prompt.transport import BFL
+            >>> with BFL(api_key="bfl-key-0123456789") as client:
+            ...     client.redact("x-key: bfl-key-0123456789")
+            'x-key: ***'
+        """
+        return scrub_secrets(text, (self._api_key.reveal(),))
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def build_request(
+        self,
+        prompt: BFLPromptLike,
+        *,
+        model: str | BFLModelSpec | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        safety_tolerance: int | None = None,
+        output_format: str | None = None,
+        prompt_upsampling: bool | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        grounding: bool | None = None,
+        images: Iterable[ImageSource] = (),
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> BFLRequest:
+        """Build and check the request :meth:`generate` would send, without sending it; the
+        parameters are those of :func:`~flux2prompt.transport.build_bfl_request`.
+
+        Example:
+            >>> from flux2prompt.transport import BFL
+            >>> with BFL(api_key="k", model="flex") as client:
+            ...     client.build_request("a fox", steps=20).url
+            'https://api.bfl.ai/v1/flux-2-flex'
+        """
+        return build_bfl_request(
+            prompt,
+            model=self.model if model is None else model,
+            width=width,
+            height=height,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            safety_tolerance=safety_tolerance,
+            output_format=output_format,
+            prompt_upsampling=prompt_upsampling,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            grounding=grounding,
+            images=images,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            extra=extra,
+            base_url=self.base_url,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "x-key": self._api_key.reveal(),
+            "Accept": "application/json",
+            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+        }
+
+    def _timeout(self) -> httpx.Timeout | Any:
+        return self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT
+
+    def _submit_request(self, request: BFLRequest) -> httpx.Request:
+        # The client decides where a request goes: its own base URL, the endpoint's path.
+        headers = {**self._headers(), "Content-Type": "application/json"}
+        http_request = self._client.build_request(
+            "POST",
+            self.base_url + request.model.path,
+            content=request.content,
+            headers=headers,
+            timeout=self._timeout(),
+        )
+        http_request.read()
+        return http_request
+
+    def _poll_request(self, task: BFLTask) -> httpx.Request:
+        url = self._check_polling_url(task.polling_url, task.id)
+        return self._client.build_request(
+            "GET", url, headers=self._headers(), timeout=self._timeout()
+        )
+
+    def _loopback(self) -> bool:
+        return is_loopback_host(httpx.URL(self.base_url).host)
+
+    def _check_polling_url(self, url: object, task_id: str) -> str:
+        """The polling URL, if the key may be sent there: the base URL's host or a BFL host."""
+        try:
+            parsed = httpx.URL(url) if isinstance(url, str) else None
+        except (httpx.InvalidURL, TypeError, ValueError):
+            parsed = None
+        host = parsed.host if parsed is not None else ""
+        ours = httpx.URL(self.base_url).host
+        bfl = host == "bfl.ai" or host.endswith(".bfl.ai")
+        loopback = self._loopback() and is_loopback_host(host)
+        scheme_ok = parsed is not None and (
+            parsed.scheme == "https" or (parsed.scheme == "http" and loopback)
+        )
+        if parsed is None or not scheme_ok or not (host == ours or bfl or loopback):
+            shown = f"{parsed.scheme}://{host}/..." if parsed is not None else repr(url)[:40]
+            raise ResponseError(
+                f"task {task_id}: the polling_url {shown} is not a Black Forest Labs address "
+                "(https, *.bfl.ai or the base URL's host); the API key is not sent there",
+                hint="Report it to Black Forest Labs; the task may be running and was not "
+                "resubmitted.",
+            )
+        return str(url)
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def _status_error(self, response: httpx.Response) -> APIStatusError:
+        return make_bfl_status_error(
+            response.status_code,
+            response.headers,
+            response.content,
+            url=str(response.request.url),
+            secrets=(self._api_key.reveal(),),
+        )
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            raise ResponseError(
+                f"{what}: HTTP {response.status_code} with a body that is not a JSON object "
+                f"({len(response.content)} bytes)",
+                url=str(response.request.url),
+            )
+        return payload
+
+    def _parse_submit(self, request: BFLRequest, response: httpx.Response) -> BFLTask:
+        if not 200 <= response.status_code < 300:
+            raise self._status_error(response)
+        payload = self._json(response, f"submit to {request.model.id}")
+        task_id, polling_url = payload.get("id"), payload.get("polling_url")
+        if not isinstance(task_id, str) or not task_id or not isinstance(polling_url, str):
+            raise ResponseError(
+                f"submit to {request.model.id}: the answer has no id and polling_url; the task "
+                "may exist and was not resubmitted",
+                url=str(response.request.url),
+            )
+        cost = payload.get("cost")
+        credits = (
+            float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+        )
+        return BFLTask(
+            id=task_id,
+            polling_url=polling_url,
+            model=request.model.id,
+            submitted_at=time.time(),
+            cost=credits,
+            prompt_fingerprint=request.prompt_fingerprint,
+            request_fingerprint=request.fingerprint,
+            seed=request.seed,
+        )
+
+    def _parse_poll(self, task: BFLTask, response: httpx.Response) -> tuple[str, dict[str, Any]]:
+        if response.status_code == 404:
+            raise TaskNotFoundError(task.id, "Task not found", polling_url=task.polling_url)
+        if not 200 <= response.status_code < 300:
+            raise self._status_error(response)
+        payload = self._json(response, f"task {task.id}")
+        status = payload.get("status")
+        if not isinstance(status, str):
+            raise ResponseError(
+                f"task {task.id}: the polling answer has no status", url=task.polling_url
+            )
+        return status, payload
+
+    def _interpret(
+        self, task: BFLTask, status: str, payload: dict[str, Any], started: float, polls: int
+    ) -> ResultLink | None:
+        """A link to the image when the task is Ready, ``None`` to keep polling; a task that
+        ended otherwise raises its error."""
+        where = task.polling_url
+        if status == "Ready":
+            result = payload.get("result")
+            sample = result.get("sample") if isinstance(result, dict) else None
+            if not isinstance(sample, str):
+                raise ResponseError(
+                    f"task {task.id} is Ready without result.sample (an image URL)", url=where
+                )
+            assert isinstance(result, dict)
+            effective = result.get("prompt")
+            return ResultLink(
+                url=sample,
+                request=cast(Any, task),  # download_result reads only the URL and request_id
+                request_id=task.id,
+                started=started,
+                attempts=1,  # one paid submit; polls are free and not counted
+                effective_prompt=effective if isinstance(effective, str) else None,
+            )
+        if status == "Request Moderated":
+            raise InputModeratedError(task.id, polling_url=where)
+        if status == "Content Moderated":
+            raise OutputModeratedError(task.id, polling_url=where)
+        if status == "Task not found":
+            raise TaskNotFoundError(task.id, status, polling_url=where)
+        if status in ("Error", "Failed"):
+            detail = payload.get("details") or payload.get("error") or ""
+            raise TaskFailedError(task.id, status, polling_url=where, detail=str(detail)[:200])
+        if status != "Pending":
+            logger.debug("task %s reports status %r; polling on", task.id, status)
+        return None
+
+    @staticmethod
+    def _seed_of(task: BFLTask, link: ResultLink, payload_seed: object) -> int | None:
+        if isinstance(payload_seed, int) and not isinstance(payload_seed, bool):
+            return payload_seed
+        return task.seed
+
+    def _finish(
+        self, task: BFLTask, link: ResultLink, data: bytes, seed: int | None
+    ) -> ImageResult:
+        try:
+            return ImageResult.from_bytes(
+                data,
+                seed=seed,
+                model=task.model,
+                prompt_fingerprint=task.prompt_fingerprint,
+                request_fingerprint=task.request_fingerprint,
+                request_id=task.id,
+                elapsed=time.perf_counter() - link.started,
+                attempts=link.attempts,
+                effective_prompt=link.effective_prompt,
+            )
+        except ResponseError as exc:
+            raise ResultDownloadError(
+                f"the result URL did not hold an image: {exc.message}",
+                reason="not_an_image",
+                result_url=link.url,
+            ) from None
+
+    def _download_limits(self) -> DownloadLimits:
+        return DownloadLimits(
+            timeout=self.download_timeout,
+            allow_loopback=self._loopback(),
+            user_agent=f"{USER_AGENT}/{_VERSION}",
+        )
+
+    @staticmethod
+    def _expired(task: BFLTask, error: ResultDownloadError) -> ResultDownloadError:
+        if error.status_code not in (401, 403, 404, 410):
+            return error
+        validity = resolve_bfl_model(task.model).result_validity
+        return ResultDownloadError(
+            f"task {task.id} was Ready but its result URL has expired (HTTP {error.status_code}): "
+            f"paid, result expired",
+            reason="expired",
+            result_url=error.result_url,
+            status_code=error.status_code,
+            request_id=task.id,
+            hint=f"A {task.model} result can be fetched for {validity / 60:.0f} minutes after it "
+            "is Ready; the task was paid and was not resubmitted. Generate again to get an image.",
+        )
+
+    # -- retry rules ------------------------------------------------------------------------------
+
+    def _transport_error(
+        self,
+        exc: httpx.TransportError,
+        url: str,
+        progress: _retry.SendProgress,
+        *,
+        idempotent: bool = False,
+    ) -> APIError:
+        """A failed attempt without a complete answer: for a paid submit, placed by the retry
+        policy (never sent, a stale connection, or may have created the task); for a poll
+        (``idempotent``), always a connection error, safe to repeat."""
+        kind = _failure_kind(exc)
+        delivery = _retry.classify_failure(kind, progress)
+        detail = str(exc) or type(exc).__name__
+        if idempotent:
+            delivery = _retry.Delivery.NOT_SENT
+        if delivery is _retry.Delivery.MAY_HAVE_RUN:
+            risk: Any = (
+                "response_broken"
+                if progress.response_started
+                else "read_timeout"
+                if kind == "read_timeout"
+                else "disconnected"
+            )
+            return PossiblyBilledError(
+                risk,
+                url=url,
+                detail=detail,
+                host=_HOST,
+                hint="The task may exist and be charged, so it was not resubmitted; check the "
+                "account's tasks at dashboard.bfl.ai before submitting again.",
+            )
+        error: APIConnectionError
+        if isinstance(exc, httpx.TimeoutException):
+            error = APITimeoutError(f"no response from {url}: {detail}", url=url)
+        else:
+            error = APIConnectionError(
+                f"could not reach {url}: {detail}",
+                url=url,
+                hint="Check the network and the base URL (BFL_BASE_URL, region=).",
+            )
+        error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION
+        return error
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        base = (
+            min(retry_after, MAX_RETRY_AFTER)
+            if retry_after is not None
+            else min(0.5 * 2.0 ** min(attempt, 16), 8.0)
+        )
+        # Jitter on top of the server's wait, never below it, so many clients spread out.
+        return base + self._rng.uniform(0.0, max(base, 0.1) / 2)
+
+    def _submit_delay(self, error: APIError, attempt: int, slot_deadline: float) -> float | None:
+        """Seconds to wait before submitting again after ``error``, or ``None`` to raise it."""
+        if isinstance(error, TooManyActiveTasksError):
+            delay = self._backoff(attempt, error.retry_after_seconds)
+            if time.monotonic() + delay > slot_deadline:
+                error.args = (
+                    f"{error.args[0]} No slot freed within slot_timeout={self.slot_timeout:g} s.",
+                )
+                return None
+            logger.info("BFL: too many active tasks; waiting %.2f s for a slot", delay)
+            return delay
+        if (
+            isinstance(error, APIConnectionError)
+            and not isinstance(error, PossiblyBilledError)
+            and attempt < self.max_retries
+        ):
+            return self._backoff(attempt, None)
+        return None  # 5xx, a cut answer, a read timeout: the task may exist; never resubmitted
+
+    def _poll_delay(self, error: APIError, failures: int) -> float | None:
+        """Seconds to wait before polling again after ``error``, or ``None`` to raise it."""
+        if failures >= self.max_retries:
+            return None
+        if isinstance(error, APIConnectionError | PossiblyBilledError):
+            return self._backoff(failures, None)
+        if isinstance(error, InternalServerError | RequestTimeoutError | RateLimitError) or (
+            isinstance(error, APIStatusError) and error.status_code in _RETRIED_POLL_STATUSES
+        ):
+            assert isinstance(error, APIStatusError)
+            return self._backoff(failures, error.retry_after_seconds)
+        return None
+
+    def _timed_out(
+        self, task: BFLTask, status: str | None, seen: list[str], waited: float
+    ) -> TaskTimeoutError:
+        return TaskTimeoutError(
+            task.id, status, seen=seen, waited=waited, polling_url=task.polling_url
+        )
