@@ -69,7 +69,8 @@ class JobFile:
     ``model`` is ``None`` when neither the job nor its prompt-file template names one (the
     transport's default applies); ``parameters`` merge the template file's with the job's (the
     job wins); ``seeds`` is the job's ``seeds``, else the template file's ``seed``; ``images``
-    are resolved paths; ``document`` is the parsed file and ``text`` its text.
+    are resolved paths; ``document`` is the parsed file and ``text`` its text;
+    ``prompt_format`` the form prompts are sent in (``auto``, ``json`` or ``prose``).
 
     Example:
         >>> from flux2prompt import scene
@@ -92,6 +93,7 @@ class JobFile:
     images: tuple[Path, ...] = ()
     document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     text: str = ""
+    prompt_format: str = "auto"
 
 
 def _job_special(error: Any) -> str | None:
@@ -270,6 +272,7 @@ def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None
         images=tuple(folder / image for image in document.get("images", ())),
         document=MappingProxyType(document),
         text=text,
+        prompt_format=document.get("prompt_format", "auto"),
     )
 
 

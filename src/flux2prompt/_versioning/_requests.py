@@ -34,11 +34,14 @@ def variant_requests(
     model: str | None = None,
     parameters: Mapping[str, int | float] | None = None,
     images: Sequence[bytes] = (),
+    prompt_format: str = "auto",
 ) -> Iterator[tuple[Variant, WorkersAIRequest]]:
     """Stream ``(variant, request)`` for every variant of ``template`` over ``source``.
 
     ``model`` ``None`` is the transport's default; ``parameters`` are width, height, steps and
-    guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request.
+    guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request;
+    ``prompt_format`` is the form each prompt is sent in (its form enters the request fingerprint
+    unless it is JSON).
     Bad parameters raise the transport's ``ParameterError``.
     """
     from flux2prompt.transport import DEFAULT_MODEL, build_request
@@ -47,6 +50,11 @@ def variant_requests(
     chosen = model or DEFAULT_MODEL
     for variant in expand(template, source, seeds=seeds):
         request = build_request(
-            variant.prompt, model=chosen, seed=variant.seed, images=images, **options
+            variant.prompt,
+            model=chosen,
+            seed=variant.seed,
+            images=images,
+            prompt_format=prompt_format,
+            **options,
         )
         yield variant, request

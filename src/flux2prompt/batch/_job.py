@@ -49,6 +49,7 @@ from flux2prompt._schema import packaged_schema
 from flux2prompt._templates import Seeds, Template, VariableSource
 from flux2prompt.batch._naming import OutputPattern
 from flux2prompt.transport import DEFAULT_MODEL
+from flux2prompt.transport._catalogue import PROMPT_FORMATS
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -74,7 +75,9 @@ class BatchJob:
 
     Build one in Python, or read a job file with :func:`load_job`. ``parameters`` takes
     ``width``, ``height``, ``steps`` and ``guidance``; ``images`` are reference images sent with
-    every item; ``rate_limit`` is in requests per minute.
+    every item; ``rate_limit`` is in requests per minute; ``prompt_format`` is the form each
+    prompt is sent in: ``"auto"`` (the model's own, prose on FLUX.2 [klein]; a batch folder that
+    already has a manifest keeps the form it recorded), ``"json"`` or ``"prose"``.
 
     Example:
         >>> from flux2prompt import scene
@@ -100,6 +103,7 @@ class BatchJob:
     rate_limit: int = DEFAULT_RATE_LIMIT
     retries: int = DEFAULT_RETRIES
     path: Path | None = None
+    prompt_format: str = "auto"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -114,6 +118,11 @@ class BatchJob:
             )
         set_(self, "parameters", MappingProxyType(dict(self.parameters)))
         set_(self, "images", tuple(self.images))
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise PromptError(
+                f"job {self.name!r}: prompt_format must be one of {', '.join(PROMPT_FORMATS)}, "
+                f"got {self.prompt_format!r}"
+            )
         for label, value, low in (
             ("concurrency", self.concurrency, 1),
             ("rate_limit", self.rate_limit, 1),
@@ -188,6 +197,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
             rate_limit=document.get("rate_limit", DEFAULT_RATE_LIMIT),
             retries=document.get("retries", DEFAULT_RETRIES),
             path=Path(source) if source != "<job>" else None,
+            prompt_format=read.prompt_format,
         )
     except SourceError:
         raise

@@ -152,6 +152,7 @@ def plan_items(
         model=job.model,
         parameters=parameters,
         images=images,
+        prompt_format=job.prompt_format,
     )
     for variant, request in requests:
         stats.variants += 1

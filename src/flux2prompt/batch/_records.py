@@ -39,7 +39,6 @@ Example:
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,6 +96,7 @@ class _Leading(TypedDict):
     prompt: Json
     prompt_fingerprint: str
     request_fingerprint: str
+    prompt_format: NotRequired[str]
 
 
 class OkRecord(_Leading):
@@ -228,7 +228,7 @@ class _Trailing(TypedDict):
 def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _Leading:
     request = item.request
     variant = item.variant
-    return {
+    leading: _Leading = {
         "job": job,
         "index": item.index,
         "status": status,
@@ -236,10 +236,16 @@ def _leading(job: str, item: PlannedItem, status: Literal["ok", "failed"]) -> _L
         "seed": variant.seed,
         "model": request.model.id,
         "parameters": dict(request.params),
-        "prompt": json.loads(request.prompt),
+        # The JSON prompt, whatever form it was sent in.
+        "prompt": request.document,
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
+    if request.prompt_format != "json":
+        # The form it was sent in; a record without one was sent as JSON (every record written
+        # before forms), so a JSON record keeps the shape it always had.
+        leading["prompt_format"] = request.prompt_format
+    return leading
 
 
 def _trailing(timing: Timing, attempts: int) -> _Trailing:

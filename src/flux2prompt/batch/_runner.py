@@ -73,6 +73,7 @@ from flux2prompt._atomic import atomic_write, remove_temporary_files
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import SourceError
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
+from flux2prompt.batch._forms import job_form
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter
@@ -247,7 +248,8 @@ class DryRun:
 
     ``to_copy`` counts the items that would be written from an image of the same request
     (an identical request earlier in the batch, or a finished image under an old name) instead
-    of being sent; they cost nothing. ``held`` counts the items not sent because an earlier
+    of being sent; they cost nothing. ``prompt_format`` says the form prompts are sent in and
+    why (``"prose (auto for klein-4b)"``). ``held`` counts the items not sent because an earlier
     request for them may have been billed (``resend_billed=True`` sends them).
 
     Example:
@@ -271,6 +273,7 @@ class DryRun:
     model: str
     to_copy: int = 0
     held: int = 0
+    prompt_format: str = ""
 
     @property
     def to_generate(self) -> int:
@@ -391,10 +394,11 @@ class BatchRunner:
         emulator: bool | EmulatorConfig = False,
         resend_billed: bool = False,
     ) -> None:
-        self.job = job
         self.out_dir = Path(out_dir)
         self.shard = Shard.parse(shard) if isinstance(shard, str) else shard
         self.manifest_path = self.out_dir / MANIFEST_NAME
+        # The form prompts are sent in: a folder made before forms keeps its manifest's.
+        self.job, self.form_note = job_form(job, self.manifest_path)
         self.concurrency = concurrency if concurrency is not None else job.concurrency
         self.rate_limit = rate_limit if rate_limit is not None else job.rate_limit
         for label, value in (("concurrency", self.concurrency), ("rate_limit", self.rate_limit)):
@@ -522,6 +526,7 @@ class BatchRunner:
             model=spec.id,
             to_copy=to_copy,
             held=len(held),
+            prompt_format=self.form_note,
         )
         return _Survey(dry, frozenset(finished), sources, frozenset(held))
 
