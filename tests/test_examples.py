@@ -1,7 +1,8 @@
 """The examples compile, match their golden files, and lint clean.
 
 Each example's compiled JSON is kept in ``examples/golden/NAME.json`` (pretty, UTF-8, trailing
-newline), so a change to the library that changes what an example sends shows up in review.
+newline) and its prose for FLUX.2 [klein] in ``examples/golden/NAME.prose.txt``, so a change to
+the library that changes what an example sends shows up in review.
 After an intended change, regenerate the goldens and review the diff:
 
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_examples.py
@@ -59,6 +60,16 @@ def test_example_matches_golden(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", demo.EXAMPLES)
+def test_example_prose_matches_golden(name: str) -> None:
+    text = _compiled(name).to_prose() + "\n"
+    golden = GOLDEN_DIR / f"{name}.prose.txt"
+    if UPDATE:
+        golden.write_bytes(text.encode("utf-8"))
+    assert golden.exists(), f"no prose golden for {name}; run UPDATE_GOLDEN=1 pytest {__file__}"
+    assert golden.read_bytes().decode("utf-8") == text
+
+
+@pytest.mark.parametrize("name", demo.EXAMPLES)
 def test_golden_loads_back_to_the_same_wire_bytes(name: str) -> None:
     prompt = _compiled(name)
     document = json.loads((GOLDEN_DIR / f"{name}.json").read_text(encoding="utf-8"))
@@ -73,6 +84,8 @@ def test_example_lints_clean(name: str) -> None:
 def test_every_golden_belongs_to_an_example() -> None:
     goldens = {path.stem for path in GOLDEN_DIR.glob("*.json")}
     assert goldens == set(demo.EXAMPLES)
+    prose = {path.name.removesuffix(".prose.txt") for path in GOLDEN_DIR.glob("*.prose.txt")}
+    assert prose == set(demo.EXAMPLES)
 
 
 def test_every_example_prompt_is_in_the_demo() -> None:

@@ -1,6 +1,8 @@
-"""Prose rendering for FLUX.2 [klein]: BFL's priority order, exact strings, determinism."""
+"""Prose rendering for FLUX.2 [klein]: sentences in BFL's order, exact strings, determinism."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -9,14 +11,119 @@ from hypothesis import strategies as st
 from flux2prompt import PromptError, camera, load, scene, subject
 from flux2prompt._prose import render_prose
 
+# BFL's product-photography example from its "JSON structured prompting" guide (the mug).
+BFL_MUG = {
+    "scene": "Professional studio product photography setup with polished concrete surface",
+    "subjects": [
+        {
+            "description": "Minimalist ceramic coffee mug with steam rising from hot coffee inside",
+            "pose": "Stationary on surface",
+            "position": "Center foreground on polished concrete surface",
+            "color_palette": ["matte black ceramic"],
+        }
+    ],
+    "style": "Ultra-realistic product photography with commercial quality",
+    "color_palette": ["matte black", "concrete gray", "soft white highlights"],
+    "lighting": (
+        "Three-point softbox setup creating soft, diffused highlights with no harsh shadows"
+    ),
+    "mood": "Clean, professional, minimalist",
+    "background": "Polished concrete surface with studio backdrop",
+    "composition": "rule of thirds",
+    "camera": {
+        "angle": "high angle",
+        "distance": "medium shot",
+        "focus": "Sharp on subject",
+        "lens-mm": 85,
+        "f-number": "f/5.6",
+        "ISO": 200,
+    },
+}
+
+# BFL's craftsman example (FLUX best practices, "flatten your JSON into flowing prose"), with
+# its nested scene and technical objects written as the base schema's strings.
+BFL_CRAFTSMAN = {
+    "subjects": [
+        {
+            "type": "person",
+            "description": "elderly craftsman with weathered hands",
+            "position": "seated at workbench",
+            "action": "carefully carving wood",
+        }
+    ],
+    "scene": "traditional workshop in the morning",
+    "lighting": "natural window light from right",
+}
+
+
+def test_bfls_mug_renders_as_sentences() -> None:
+    assert load(BFL_MUG).to_prose() == (
+        "Minimalist ceramic coffee mug with steam rising from hot coffee inside, stationary on "
+        "surface, in the center foreground on polished concrete surface, in matte black ceramic. "
+        "The scene is professional studio product photography setup with polished concrete "
+        "surface, against polished concrete surface with studio backdrop. "
+        "The style is ultra-realistic product photography with commercial quality, in a color "
+        "palette of matte black, concrete gray and soft white highlights, composed by the rule "
+        "of thirds. "
+        "Shot from a high angle, as a medium shot, sharp on the subject, with an 85mm lens at "
+        "f/5.6 and ISO 200. "
+        "Lit by three-point softbox setup creating soft, diffused highlights with no harsh "
+        "shadows. "
+        "The mood is clean, professional, minimalist."
+    )
+
+
+def _sentences(prose: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", prose) if s]
+
+
+def _mid_sentence_capitals(prose: str) -> list[str]:
+    """Words with a capital letter that do not start a sentence, outside quotes and hex codes,
+    and that are not acronyms (ISO)."""
+    unquoted = re.sub(r'"[^"]*"|“[^”]*”|#[0-9A-F]{6}', "", prose)
+    found: list[str] = []
+    for sentence in _sentences(unquoted):
+        for word in sentence.split()[1:]:
+            if word[:1].isupper() and not word.rstrip(".,").isupper():
+                found.append(word)
+    return found
+
+
+def test_bfls_mug_has_no_mid_sentence_capitals_and_no_label_fragments() -> None:
+    prose = load(BFL_MUG).to_prose()
+    assert _mid_sentence_capitals(prose) == []
+    assert re.search(r"\b[A-Z][a-z]+( [a-z]+)?:", prose) is None  # no "Style:" or "Scene:"
+    assert ":" not in prose
+
+
+def test_bfls_craftsman_reads_subject_then_setting_then_light() -> None:
+    assert load(BFL_CRAFTSMAN).to_prose() == (
+        "Elderly craftsman with weathered hands, a person, carefully carving wood, seated at "
+        "workbench. The scene is traditional workshop in the morning. "
+        "Lit by natural window light from right."
+    )
+
+
+def test_cloudflares_misspelt_enum_is_said_right_in_prose_only() -> None:
+    p = scene("a road at dusk").composition("leading leads").compile()
+    assert p.to_prose() == "A road at dusk. The image is composed with leading lines."
+    assert '"composition":"leading leads"' in p.to_json()
+
+
+def test_prose_does_not_change_the_json_fingerprint() -> None:
+    p = load(BFL_MUG)
+    before = p.fingerprint
+    p.to_prose()
+    assert p.fingerprint == before == load(BFL_MUG).fingerprint
+
 
 def test_scene_and_lighting_keep_the_documented_output() -> None:
     p = scene("a quiet harbour at dawn").lighting("soft golden light").compile()
-    assert p.to_prose() == "A quiet harbour at dawn. Lighting: soft golden light."
+    assert p.to_prose() == "A quiet harbour at dawn. Lit by soft golden light."
     assert render_prose(p) == p.to_prose()
 
 
-def test_full_prompt_in_priority_order() -> None:
+def test_full_prompt_in_the_novelists_order() -> None:
     p = (
         scene("a sunlit kitchen counter")
         .subject(
@@ -43,38 +150,35 @@ def test_full_prompt_in_priority_order() -> None:
         .compile()
     )
     assert p.to_prose() == (
-        "Product: matte white ceramic mug, steam rising, in the foreground, in color #FFFFFF, "
-        "exact color match. "
-        "A copper kettle, positioned left third of the frame. "
-        'The text "MORNING" in English, set in bold sans-serif, large size, placed at top. '
-        "Style: product photography. "
-        "Scene: a sunlit kitchen counter. "
-        "Color palette: #1A1A1A, coral, #C8A27A. "
-        "Lighting: soft window light. "
-        "Mood: calm. "
-        "Background: white subway tiles. "
-        "Composition: rule of thirds. "
-        "Camera: eye level, 85mm lens, f/2.8, ISO 200, shallow depth of field. "
-        "Effects: subtle film grain, soft bloom. "
-        "Seed_hint: 7."
+        "Matte white ceramic mug, a product, steam rising, in the foreground, in color #FFFFFF, "
+        "with an exact color match. "
+        "A copper kettle, in the left third of the frame. "
+        'The text "MORNING" in English, set in bold sans-serif, at large size, placed at the top. '
+        "The scene is a sunlit kitchen counter, against white subway tiles. "
+        "The style is product photography, in a color palette of color #1A1A1A, coral and color "
+        "#C8A27A, composed by the rule of thirds. "
+        "Shot at eye level, with an 85mm lens at f/2.8 and ISO 200, with shallow depth of field. "
+        "Lit by soft window light. "
+        "The mood is calm. "
+        "Finished with subtle film grain and soft bloom. "
+        "Seed hint: 7."
     )
 
 
-def test_subject_comes_before_the_scene_and_text_before_style() -> None:
+def test_subject_setting_details_lighting_atmosphere() -> None:
     prose = (
         scene("a desert at dusk")
+        .mood("still")
+        .lighting("low sun")
         .style("digital painting")
         .subject("a nomad", type="desert nomad")
         .text("OASIS", language="en")
         .compile()
         .to_prose()
     )
-    order = [prose.index(part) for part in ("nomad", '"OASIS"', "Style:", "Scene:")]
+    parts = ("nomad", '"OASIS"', "desert at", "style", "Lit", "mood")
+    order = [prose.index(part) for part in parts]
     assert order == sorted(order)
-    assert prose == (
-        'Desert nomad: a nomad. The text "OASIS" in English. Style: digital painting. '
-        "Scene: a desert at dusk."
-    )
 
 
 def test_without_subjects_the_scene_leads_and_text_follows() -> None:
@@ -93,10 +197,10 @@ def test_without_subjects_the_scene_leads_and_text_follows() -> None:
     )
     assert p.to_prose() == (
         "A minimalist concert poster. "
-        'The text "東京へようこそ" in Japanese, large headline size, placed at top centre, '
+        'The text "東京へようこそ" in Japanese, at large headline size, placed at the top centre, '
         "in color #FFFFFF. "
-        'The text "مرحبا" in Arabic, set in elegant naskh, placed at bottom. '
-        "Mood: electric."
+        'The text "مرحبا" in Arabic, set in elegant naskh, placed at the bottom. '
+        "The mood is electric."
     )
 
 
@@ -132,7 +236,26 @@ def test_subject_variants() -> None:
         "A vase, in color #111111, color #222222 and color #333333."
     )
     assert one(description="a bag", detail_preservation="high") == (
-        "A bag, high detail preservation."
+        "A bag, with high detail preservation."
+    )
+    assert one(description="a cat", type="tabby", position="on the sofa") == (
+        "A cat, a tabby, on the sofa."
+    )
+    assert one(description="shelves", type="books", position="Upper left corner") == (
+        "Shelves, books, in the upper left corner."
+    )
+
+
+def test_names_keep_their_capitals_ordinary_words_lose_them() -> None:
+    prose = (
+        scene()
+        .subject("A taxi", pose="Waiting on New York Avenue", action="NYC yellow")
+        .mood("iPhone-era nostalgia")
+        .compile()
+        .to_prose()
+    )
+    assert prose == (
+        "A taxi, waiting on New York Avenue, NYC yellow. The mood is iPhone-era nostalgia."
     )
 
 
@@ -141,10 +264,16 @@ def test_camera_variants() -> None:
         return scene().camera(camera(**fields)).compile().to_prose()  # type: ignore[arg-type]
 
     assert cam(lens_mm=35, depth_of_field="shallow depth of field") == (
-        "Camera: 35mm lens, shallow depth of field."
+        "Shot with a 35mm lens, with shallow depth of field."
     )
     assert cam(lens="wide-angle lens", iso=3200.0, distance="close-up") == (
-        "Camera: close-up, wide-angle lens, ISO 3200."
+        "Shot as a close-up, with a wide-angle lens at ISO 3200."
+    )
+    assert cam(angle="bird's-eye", distance="extreme wide", f_number=11) == (
+        "Shot from a bird's-eye view, as an extreme wide shot, at f/11."
+    )
+    assert cam(angle="High", focus="Selective focus") == (
+        "Shot from a high angle, with selective focus."
     )
 
 
@@ -158,7 +287,9 @@ def test_sentences_are_capitalised_and_end_with_periods() -> None:
         .compile()
     )
     # "iPhone" keeps its own capitals; trailing separators become one period; blank parts vanish.
-    assert p.to_prose() == "iPhone on a desk. Style: flat lay. Mood: Joyful! Background: dark wood."
+    assert p.to_prose() == (
+        "iPhone on a desk. The background is dark wood. The style is flat lay. The mood is joyful!"
+    )
 
 
 def test_exclamation_at_the_end_of_a_sentence_is_kept() -> None:
@@ -191,8 +322,63 @@ def test_loaded_bfl_document() -> None:
         }
     )
     assert p.to_prose() == (
-        "A red fox, pouncing. Scene: a red fox in snow. Camera: low angle, 85mm lens, f/4, ISO 200."
+        "A red fox, pouncing. The scene is a red fox in snow. "
+        "Shot from a low angle, with an 85mm lens at f/4 and ISO 200."
     )
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-'", min_size=1, max_size=8)
+_PHRASE = st.lists(_WORD, min_size=1, max_size=5).map(" ".join)
+_HEX = st.from_regex(r"#[0-9A-F]{6}", fullmatch=True)
+
+
+def _appears(field: str, prose: str) -> bool:
+    """Whether ``field`` is in ``prose`` whole, its first letter's case aside (a field folded
+    into a sentence may lose the capital of its first word, or gain one when it leads)."""
+    first = field[:1]
+    return any(form + field[1:] in prose for form in (first, first.lower(), first.upper()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    subjects=st.lists(
+        st.tuples(_PHRASE, st.lists(_HEX, max_size=2), st.one_of(st.none(), _PHRASE)),
+        max_size=3,
+    ),
+    texts=st.lists(st.tuples(st.text(min_size=1, max_size=12), st.one_of(st.none(), _HEX))),
+    palette=st.lists(_HEX, max_size=4),
+    scene_text=st.one_of(st.none(), _PHRASE),
+)
+def test_every_subject_text_and_hex_code_appears_in_the_prose(
+    subjects: list[tuple[str, list[str], str | None]],
+    texts: list[tuple[str, str | None]],
+    palette: list[str],
+    scene_text: str | None,
+) -> None:
+    builder = scene(scene_text)
+    for description, colors, pose in subjects:
+        builder = builder.subject(description, colors=colors or None, pose=pose)
+    try:
+        for content, color in texts:
+            builder = builder.text(content, color=color)
+        if palette:
+            builder = builder.palette(*palette)
+        prompt = builder.compile()
+    except PromptError:
+        return  # text the library refuses (control characters, blank) is not a prompt
+    prose = render_prose(prompt)
+    for item in prompt.subjects or ():
+        assert item.description is not None
+        assert _appears(item.description.strip(), prose)
+        for color in item.colors or ():
+            assert f"color {color}" in prose
+    for element in prompt.text or ():
+        assert f'"{element.content}"' in prose or f"“{element.content}”" in prose
+        if element.color:
+            assert f"in color {element.color}" in prose
+    for color in prompt.color_palette or ():
+        assert f"color {color}" in prose
+    assert prose == render_prose(prompt)
 
 
 @settings(max_examples=100, deadline=None)
@@ -215,6 +401,6 @@ def test_prose_does_not_depend_on_profile(profile: str) -> None:
         .palette("#E8C07D", "#8C5A2B", "#F5F0E6")
     )
     assert b.compile(profile=profile).to_prose() == (  # type: ignore[arg-type]
-        "A camel, walking, in the midground. Scene: dunes. "
-        "Color palette: #E8C07D, #8C5A2B, #F5F0E6."
+        "A camel, walking, in the midground. The scene is dunes. "
+        "The color palette is color #E8C07D, color #8C5A2B and color #F5F0E6."
     )

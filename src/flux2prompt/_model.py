@@ -430,7 +430,7 @@ class Prompt(_Node):
 
         >>> from flux2prompt import scene
         >>> scene("a quiet harbour at dawn").lighting("soft golden light").compile().to_prose()
-        'A quiet harbour at dawn. Lighting: soft golden light.'
+        'A quiet harbour at dawn. Lit by soft golden light.'
         """
         from flux2prompt._prose import render_prose
 

@@ -32,7 +32,8 @@ def test_dry_run_shows_counts_cost_and_requests(tmp_path: Path) -> None:
     assert "first 3 request(s), not sent:" in result.output
     assert "[1] aurora-glacier-en.{ext}" in result.output
     assert "/accounts/{account_id}/ai/run/@cf/black-forest-labs/flux-2-klein-4b" in result.output
-    assert '"content": "いつも明るく"' in result.output
+    assert "form      prose (auto for klein-4b)" in result.output
+    assert 'The text "いつも明るく" in Japanese' in result.output  # the prose klein is sent
     assert not any(tmp_path.iterdir()), "a dry run writes nothing"
 
 

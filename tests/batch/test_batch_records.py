@@ -24,7 +24,7 @@ def mug(color: str):
     return scene(f"a {color} ceramic mug").mood("calm")
 
 
-def mugs(retries: int = 0) -> BatchJob:
+def mugs(retries: int = 0, prompt_format: str = "auto") -> BatchJob:
     return BatchJob(
         name="mugs",
         template=mug,
@@ -34,6 +34,7 @@ def mugs(retries: int = 0) -> BatchJob:
         seeds=7,
         parameters={"width": 256, "height": 256},
         retries=retries,
+        prompt_format=prompt_format,
     )
 
 
@@ -80,11 +81,13 @@ def test_an_old_manifest_image_under_an_old_name_is_copied_from_it(tmp_path: Pat
 
 
 def test_records_are_written_with_the_keys_in_the_old_order(tmp_path: Path) -> None:
+    # The old runner sent JSON to klein; sending JSON now writes the very same records.
     old = [json.loads(line) for line in _old_manifest().splitlines()]
+    job = mugs(prompt_format="json")
     with serve(error_ratios={500: 1.0}) as emu:
-        run_batch(mugs(), tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
+        run_batch(job, tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
     with serve() as emu:
-        run_batch(mugs(), tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
+        run_batch(job, tmp_path, base_url=emu.base_url, account_id="acc", api_token="tok")
     new = read_manifest(tmp_path / "manifest.jsonl")
     assert len(new) == len(old) == 6
 

@@ -236,7 +236,8 @@ def test_generate_json(
     assert document["estimated_cost"] is None
     assert set(document) == {
         "version", "command", "path", "width", "height", "format", "bytes", "model", "seed",
-        "prompt_fingerprint", "request_fingerprint", "request_id", "elapsed", "attempts",
+        "prompt_fingerprint", "request_fingerprint", "prompt_format", "request_id", "elapsed",
+        "attempts",
         "emulator", "estimated_cost", "billing_note", "effective_prompt", "note",
     }  # fmt: skip
 
@@ -253,7 +254,8 @@ def test_batch_json_and_dry_run_json(
     assert dry["dry_run"] is True
     assert (dry["total"], dry["to_generate"], dry["finished"]) == (8, 8, 0)
     assert dry["first"][0]["request_fingerprint"].startswith("sha256:")
-    json.loads(dry["first"][0]["prompt"])  # the wire JSON, as sent
+    assert dry["prompt_format"] == "prose (auto for klein-4b)"
+    assert '"いつも明るく"' in dry["first"][1]["prompt"]  # klein reads prose: the prose, as sent
 
     args = ["batch", job, "--out", "o", "--emulator", "--json", "--no-progress"]
     code, out, _ = run(args, capsys)
@@ -269,3 +271,20 @@ def test_batch_json_and_dry_run_json(
 
     code, out, _ = run(args, capsys)  # a rerun skips what is finished
     assert json.loads(out)["skipped"] == 8
+
+
+def test_generate_says_the_form_it_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    prompt = str(EXAMPLES / "product_shot.py") + ":prompt"
+    base = ["generate", prompt, "--out", "a.png", "--emulator", "--model", "klein-4b"]
+    code, out, _ = run(base, capsys)
+    assert code == 0
+    assert "form      prose (auto for klein-4b)" in out
+    code, out, _ = run([*base, "--prompt-format", "json", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["prompt_format"] == "json"
+    code, _, err = run([*base, "--prompt-format", "xml"], capsys)
+    assert code == 2
+    assert "--prompt-format 'xml': use auto, json or prose" in err

@@ -103,8 +103,8 @@ def test_batch_images_carry_their_request_and_inspect_says_they_are_current(
         assert provenance.job == "mugs"
         assert provenance.seed == 5
         assert provenance.model == "@cf/black-forest-labs/flux-2-klein-4b"
-        # The compiled prompt, as sent (wire JSON), with its own fingerprint.
-        assert json.loads(provenance.prompt)["scene"].startswith("a teal ceramic mug, pattern ")
+        # The prompt as sent (prose, klein's form), with the fingerprint of the JSON prompt.
+        assert provenance.prompt.startswith("A teal ceramic mug, pattern ")
         assert provenance.prompt_fingerprint.startswith("sha256:")
     # Copies of one request are byte-identical, so resume and copying keep working.
     assert (out / "A.jpg").read_bytes() == (out / "B.jpg").read_bytes()

@@ -404,3 +404,26 @@ def test_diff_rev_takes_paths_to_limit_what_is_compared(shop: Path) -> None:
     assert missing.returncode == 2
     assert "prompts/nope.py: no such file or folder" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_lock_check_names_a_change_of_form_as_such(tmp_path: Path) -> None:
+    """A lock written when klein jobs were sent as JSON: the items' requests change only by the
+    form, and lock --check says so (and how to keep the old form)."""
+    root = tmp_path / "forms"
+    (root / "prompts").mkdir(parents=True)
+    (root / "jobs").mkdir()
+    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "prompts" / "hero.py").write_text(HERO, encoding="utf-8")
+    pinned = JOB.replace('model = "klein-4b"\n', 'model = "klein-4b"\nprompt_format = "json"\n')
+    (root / "jobs" / "bottles.toml").write_text(pinned, encoding="utf-8")
+    (root / "jobs" / "products.csv").write_text(CSV, encoding="utf-8")
+    assert cli(root, "lock").returncode == 0
+    items = (root / "flux2prompt.lock.items").read_text(encoding="utf-8")
+    assert "prompt_format" not in items  # a JSON item is locked as it always was
+    (root / "jobs" / "bottles.toml").write_text(JOB, encoding="utf-8")  # auto: prose for klein
+    done = cli(root, "lock", "--check")
+    assert done.returncode == 1
+    assert done.stdout.count("prompt form json → prose") == 3
+    assert 'pin the old one with prompt_format = "json" in the job file' in done.stdout
+    (root / "jobs" / "bottles.toml").write_text(pinned, encoding="utf-8")
+    assert cli(root, "lock", "--check").returncode == 0

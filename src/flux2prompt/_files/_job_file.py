@@ -72,7 +72,8 @@ class JobFile:
     job wins); ``seeds`` is the job's ``seeds``, else the template file's ``seed``; ``images``
     are the reference images as patterns resolved against the job's folder (``"refs/{sku}.png"``
     names an item's variable; :attr:`references` reads them per item); ``document`` is the
-    parsed file and ``text`` its text.
+    parsed file and ``text`` its text;
+    ``prompt_format`` the form prompts are sent in (``auto``, ``json`` or ``prose``).
 
     Example:
         >>> from flux2prompt import scene
@@ -95,6 +96,7 @@ class JobFile:
     images: tuple[str, ...] = ()
     document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     text: str = ""
+    prompt_format: str = "auto"
 
     @property
     def references(self) -> ReferenceImages:
@@ -289,6 +291,7 @@ def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None
         images=_images(document.get("images", ()), folder, variables, text, source),
         document=MappingProxyType(document),
         text=text,
+        prompt_format=document.get("prompt_format", "auto"),
     )
 
 

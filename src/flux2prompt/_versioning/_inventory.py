@@ -226,16 +226,33 @@ def _metadata(model: str | None, parameters: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def _request(prompt: Prompt, model: str | None, parameters: Mapping[str, Any], source: str) -> str:
+def _request(
+    prompt: Prompt,
+    model: str | None,
+    parameters: Mapping[str, Any],
+    source: str,
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """The request fingerprint; the form the prompt is sent in joins ``metadata`` when it is
+    not JSON (a lock names a change of form as such)."""
     from flux2prompt.transport import ParameterError, build_request
 
     options: dict[str, Any] = dict(parameters)
     if model is not None:
         options["model"] = model
     try:
-        return build_request(prompt, **options).fingerprint
+        request = build_request(prompt, **options)
     except ParameterError as exc:
         raise SourceError(f"model or parameters: {exc}", source=source) from None
+    if metadata is not None:
+        _note_form(metadata, request.prompt_format)
+    return request.fingerprint
+
+
+def _note_form(metadata: dict[str, Any], form: str) -> None:
+    # Recorded only when it is not JSON, so a lock written before forms reads the same.
+    if form not in ("json", "text"):
+        metadata["prompt_format"] = form
 
 
 def _prompt_file_entries(path: Path, base: Path, profile: Profile) -> Iterator[InventoryEntry]:
@@ -271,7 +288,8 @@ def _prompt_file_entries(path: Path, base: Path, profile: Profile) -> Iterator[I
         )
         return
     prompt = loaded.prompt
-    request = _request(prompt, loaded.model, loaded.parameters, str(path))
+    metadata = dict(metadata)
+    request = _request(prompt, loaded.model, loaded.parameters, str(path), metadata)
     yield InventoryEntry(
         loaded.name,
         "prompt",
@@ -372,13 +390,15 @@ def _job_entries(
     try:
         for variant, request in build(
             job.template, job.source, seeds=job.seeds, model=model,
-            parameters=job.parameters, images=images,
+            parameters=job.parameters, images=images, prompt_format=job.prompt_format,
         ):  # fmt: skip
             prompt = (
                 variant.prompt
                 if profile == "flux2"
                 else prompt_from_value(variant.prompt, profile=profile)
             )
+            metadata = {"model": model, "parameters": dict(sorted(request.params.items()))}
+            _note_form(metadata, request.prompt_format)
             entries.append(
                 InventoryEntry(
                     relative,
@@ -389,7 +409,7 @@ def _job_entries(
                     request.fingerprint,
                     profile,
                     document=prompt.to_dict(),
-                    metadata={"model": model, "parameters": dict(sorted(request.params.items()))},
+                    metadata=metadata,
                     index=variant.index,
                     origin=_relative_origin(variant.origin, base, origins),
                     variables=dict(variant.variables),

@@ -100,7 +100,25 @@ def field_hashes(entry: InventoryEntry) -> dict[str, str]:
         out["model"] = _short_hash(metadata["model"])
     for key, value in (metadata.get("parameters") or {}).items():
         out[f"parameters.{key}"] = _short_hash(value)
+    if "prompt_format" in metadata:  # absent: sent as JSON, as every lock before forms says
+        out["prompt_format"] = _short_hash(metadata["prompt_format"])
     return out
+
+
+def form_of(hashes: Mapping[str, str]) -> str:
+    """The form of prompt an item's field hashes record: ``json`` when they hold none (every
+    lock written before forms), else the form whose hash they hold.
+
+    >>> form_of({}), form_of({"prompt_format": _short_hash("prose")})
+    ('json', 'prose')
+    """
+    recorded = hashes.get("prompt_format")
+    if recorded is None:
+        return "json"
+    for form in ("json", "prose", "layout"):
+        if _short_hash(form) == recorded:
+            return form
+    return "another form"
 
 
 def request_fingerprint(
@@ -631,6 +649,13 @@ class LockChange:
         if old.request_fingerprint != new.request_fingerprint:
             old_r, new_r = old.request_fingerprint, new.request_fingerprint
             parts.append(f"request {_short(old_r)} → {_short(new_r)}")
+            if isinstance(old, ItemLock) and isinstance(new, ItemLock):
+                was, now = form_of(old.fields), form_of(new.fields)
+                if was != now:
+                    parts.append(
+                        f"prompt form {was} → {now} (the model's form; pin the old one with "
+                        f'prompt_format = "{was}" in the job file)'
+                    )
         if isinstance(old, LockEntry) and isinstance(new, LockEntry):
             if old.template != new.template:
                 parts.append("now a template" if new.template else "no longer a template")

@@ -34,12 +34,15 @@ def variant_requests(
     model: str | None = None,
     parameters: Mapping[str, int | float] | None = None,
     images: Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]] = (),
+    prompt_format: str = "auto",
 ) -> Iterator[tuple[Variant, WorkersAIRequest]]:
     """Stream ``(variant, request)`` for every variant of ``template`` over ``source``.
 
     ``model`` ``None`` is the transport's default; ``parameters`` are width, height, steps and
     guidance; each variant's seed comes from ``seeds``; ``images`` are sent with every request, or
     are a function of the variant that gives its own (per-item reference images).
+    ``prompt_format`` is the form each prompt is sent in (its form enters the request fingerprint
+    unless it is JSON).
     Bad parameters raise the transport's ``ParameterError``.
     """
     from flux2prompt.transport import DEFAULT_MODEL, build_request
@@ -49,7 +52,12 @@ def variant_requests(
     for variant in expand(template, source, seeds=seeds):
         sent = images(variant) if callable(images) else images
         request = build_request(
-            variant.prompt, model=chosen, seed=variant.seed, images=sent, **options
+            variant.prompt,
+            model=chosen,
+            seed=variant.seed,
+            images=sent,
+            prompt_format=prompt_format,
+            **options,
         )
         yield variant, request
 

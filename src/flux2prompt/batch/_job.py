@@ -50,6 +50,7 @@ from flux2prompt._schema import packaged_schema
 from flux2prompt._templates import Seeds, Template, VariableSource
 from flux2prompt.batch._naming import OutputPattern
 from flux2prompt.transport import DEFAULT_MODEL
+from flux2prompt.transport._catalogue import PROMPT_FORMATS
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -77,7 +78,9 @@ class BatchJob:
     ``width``, ``height``, ``steps`` and ``guidance``; ``images`` are reference images sent with
     every item: bytes, paths, or text paths that may name the item's variables
     (``"refs/{sku}.png"``: each item gets its own; ``{{`` is a literal brace); ``rate_limit`` is
-    in requests per minute (per account: shards share it).
+    in requests per minute (per account: shards share it); ``prompt_format`` is the form each
+    prompt is sent in: ``"auto"`` (the model's own, prose on FLUX.2 [klein]; a batch folder that
+    already has a manifest keeps the form it recorded), ``"json"`` or ``"prose"``.
 
     Example:
         >>> from flux2prompt import scene
@@ -105,6 +108,7 @@ class BatchJob:
     path: Path | None = None
     #: Who hosts ``model``: ``"workers-ai"`` (Cloudflare) or ``"bfl"`` (Black Forest Labs).
     provider: str = "workers-ai"
+    prompt_format: str = "auto"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -133,6 +137,11 @@ class BatchJob:
         except PromptError as exc:
             raise PromptError(f"job {self.name!r}: {exc}") from None
         set_(self, "_references", references)
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise PromptError(
+                f"job {self.name!r}: prompt_format must be one of {', '.join(PROMPT_FORMATS)}, "
+                f"got {self.prompt_format!r}"
+            )
         for label, value, low in (
             ("concurrency", self.concurrency, 1),
             ("rate_limit", self.rate_limit, 1),
@@ -215,6 +224,7 @@ def parse_job(text: str, *, source: str = "<job>", base: Path | None = None) -> 
             retries=document.get("retries", DEFAULT_RETRIES),
             path=Path(source) if source != "<job>" else None,
             provider=document.get("provider", "workers-ai"),
+            prompt_format=read.prompt_format,
         )
     except SourceError:
         raise

@@ -137,15 +137,17 @@ def plan_items(
     originals: dict[int, int] = {}
     rendered: set[int] = set()
     pattern = job.pattern
-    build = bfl_variant_requests if job.provider == "bfl" else variant_requests
-    requests: Iterator[tuple[Variant, WorkersAIRequest | BFLRequest]] = build(
-        job.template,
-        job.source,
-        seeds=job.seed_policy,
-        model=job.model,
-        parameters=parameters,
-        images=images,
-    )
+    requests: Iterator[tuple[Variant, WorkersAIRequest | BFLRequest]]
+    if job.provider == "bfl":
+        requests = bfl_variant_requests(
+            job.template, job.source, seeds=job.seed_policy, model=job.model,
+            parameters=parameters, images=images,
+        )  # fmt: skip
+    else:
+        requests = variant_requests(
+            job.template, job.source, seeds=job.seed_policy, model=job.model,
+            parameters=parameters, images=images, prompt_format=job.prompt_format,
+        )  # fmt: skip
     for variant, request in requests:
         stats.variants += 1
         key = request.fingerprint

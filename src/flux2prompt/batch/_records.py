@@ -39,7 +39,6 @@ Example:
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -104,6 +103,7 @@ class _Leading(TypedDict):
     prompt_fingerprint: str
     request_fingerprint: str
     images: NotRequired[list[InputRecord]]
+    prompt_format: NotRequired[str]
 
 
 class InputRecord(TypedDict):
@@ -280,12 +280,17 @@ def _leading(
         "seed": variant.seed,
         "model": request.model.id,
         "parameters": dict(request.params),
-        "prompt": _prompt_value(request.prompt),
+        # The JSON prompt, whatever form it was sent in (a FLUX 3 caption is its text).
+        "prompt": request.document,
         "prompt_fingerprint": request.prompt_fingerprint,
         "request_fingerprint": request.fingerprint,
     }
     if item.inputs:  # absent without reference images: such records keep their old shape
         leading["images"] = input_records(item)
+    if request.prompt_format != "json":
+        # The form it was sent in; a record without one was sent as JSON (every record written
+        # before forms), so a JSON record keeps the shape it always had.
+        leading["prompt_format"] = request.prompt_format
     return leading
 
 
@@ -501,13 +506,3 @@ def superseded_record(
         "reason": reason,
         "superseded_at": _now(),
     }
-
-
-def _prompt_value(text: str) -> Json:
-    """The prompt sent, as JSON data when it is a JSON prompt, else its text (a FLUX 3 caption
-    with its element table, sent to Black Forest Labs)."""
-    try:
-        value: Json = json.loads(text)
-    except ValueError:
-        return text
-    return value

@@ -76,6 +76,7 @@ from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
+from flux2prompt.batch._forms import job_form
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter, shard_rate_limit
@@ -339,7 +340,8 @@ class DryRun:
     counts the records a run would take out of the effective view (items no longer in the job,
     images to be replaced), and ``unwritable`` the items whose record could not be written (a
     NaN or a lone surrogate in a row): they fail without a request; ``problems`` says why (the
-    first few, each naming its row).
+    first few, each naming its row). ``prompt_format`` says the form prompts are sent in and
+    why (``"prose (auto for klein-4b)"``).
 
     Example:
         >>> from flux2prompt import scene
@@ -365,6 +367,7 @@ class DryRun:
     superseded: int = 0
     unwritable: int = 0
     problems: tuple[str, ...] = ()
+    prompt_format: str = ""
 
     @property
     def to_generate(self) -> int:
@@ -492,10 +495,11 @@ class BatchRunner:
         resend_billed: bool = False,
         wait: bool = False,
     ) -> None:
-        self.job = job
         self.out_dir = Path(out_dir)
         self.shard = Shard.parse(shard) if isinstance(shard, str) else shard
         self.manifest_path = self.out_dir / MANIFEST_NAME
+        # The form prompts are sent in: a folder made before forms keeps its manifest's.
+        self.job, self.form_note = job_form(job, self.manifest_path)
         self.concurrency = concurrency if concurrency is not None else job.concurrency
         # A job's rate limit is the account's: shards share it unless rate_limit= says otherwise.
         self.rate_limit, self.pace = shard_rate_limit(job.rate_limit, self.shard, rate_limit)
@@ -684,6 +688,7 @@ class BatchRunner:
             superseded=len(stale),
             unwritable=unwritable,
             problems=tuple(problems),
+            prompt_format=self.form_note,
         )
         return _Survey(
             dry,

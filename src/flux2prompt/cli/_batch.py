@@ -49,6 +49,7 @@ def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None
     lines = [
         f"job       {dry.job} ({job_path})",
         f"model     {dry.model}",
+        f"form      {dry.prompt_format}",
         f"items     {dry.total} ({dry.finished} already done, {dry.to_generate} to generate"
         + (f", {dry.to_copy} to copy)" if dry.to_copy else ")"),
     ]
@@ -225,6 +226,16 @@ def batch(
             "timeout, a broken response), and retry such failures; each may be billed again.",
         ),
     ] = False,
+    prompt_format: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt-format",
+            metavar="auto|json|prose",
+            help="The form prompts are sent in (default: the job's; auto is the model's own, "
+            "or the form an existing manifest recorded).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -257,8 +268,14 @@ def batch(
         part = Shard.parse(shard) if shard else None
     except PromptError as exc:
         fail(f"--shard: {exc}")
+    if prompt_format is not None and prompt_format not in ("auto", "json", "prose"):
+        fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
     with handle_errors(show_warnings=True):
         loaded = load_job(job)
+        if prompt_format is not None:
+            import dataclasses
+
+            loaded = dataclasses.replace(loaded, prompt_format=prompt_format)
         runner = BatchRunner(
             loaded,
             out,
@@ -331,6 +348,7 @@ def _dry_run_document(dry: DryRun, job_path: Path) -> str:
         "job": dry.job,
         "job_file": str(job_path),
         "model": dry.model,
+        "prompt_format": dry.prompt_format,
         "total": dry.total,
         "finished": dry.finished,
         "to_generate": dry.to_generate,

@@ -38,7 +38,7 @@ from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from flux2prompt.batch import EmulatorEndpoint
-    from flux2prompt.transport import ImageResult
+    from flux2prompt.transport import ImageResult, WorkersAIRequest
 
 __all__ = ["generate"]
 
@@ -107,7 +107,17 @@ def _save_as(result: ImageResult, out: Path, *, force: bool) -> tuple[Path, str 
     return result.save(corrected), f"{returned}; wrote {corrected.name} instead"
 
 
-def _report(result: ImageResult, path: Path) -> None:
+def _form_note(request: WorkersAIRequest, asked: str) -> str:
+    """The form sent and why: ``prose (auto for klein-4b)``, ``json (asked)``."""
+    form = request.prompt_format
+    if form == "text":
+        return "text (sent as written)"
+    names = request.model.short_names
+    short = names[-1] if names else request.model.id
+    return f"{form} (auto for {short})" if asked == "auto" else f"{form} (asked)"
+
+
+def _report(result: ImageResult, path: Path, form: str) -> None:
     size_kb = len(result.data) / 1024
     seed = str(result.seed) if result.seed is not None else "not set (the service chose one)"
     attempts = "1 attempt" if result.attempts == 1 else f"{result.attempts} attempts"
@@ -118,6 +128,7 @@ def _report(result: ImageResult, path: Path) -> None:
         f"  seed      {seed}",
         f"  prompt    {result.prompt_fingerprint}",
         f"  request   {result.request_fingerprint}",
+        f"  form      {form}",
     ]
     if result.request_id:
         lines.append(f"  cf-ray    {result.request_id}")
@@ -194,6 +205,15 @@ def generate(
         str | None,
         typer.Option(help="How an unknown model is called: multipart, json or proxied."),
     ] = None,
+    prompt_format: Annotated[
+        str,
+        typer.Option(
+            "--prompt-format",
+            metavar="auto|json|prose",
+            help="The form the prompt is sent in: auto (the model's own: prose on klein, JSON "
+            "elsewhere), json or prose.",
+        ),
+    ] = "auto",
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print what was written as one JSON document (docs/cli.md)."),
@@ -214,6 +234,8 @@ def generate(
     """
     if emulator:
         require_emulator()
+    if prompt_format not in ("auto", "json", "prose"):
+        fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
@@ -256,6 +278,7 @@ def generate(
                 request = client.build_request(
                     loaded.prompt,
                     images=list(image or ()),
+                    prompt_format=prompt_format,
                     **parameters,  # type: ignore[arg-type]
                 )
                 result = client.send(request)
@@ -280,11 +303,11 @@ def generate(
         if rewritten == request.prompt:
             rewritten = None
         if as_json:
-            echo_data(_document(result, path, cost, billing, rewritten, note, emulator))
+            echo_data(_document(result, path, cost, billing, rewritten, note, emulator, request))
             if note:
                 say(f"note: {note}", err=True)
             return
-        _report(result, path)
+        _report(result, path, _form_note(request, prompt_format))
         if cost is not None:
             stdout.print(f"  cost      ~${cost:.4f} (estimate, before the free allowance)")
         elif billing:
@@ -303,6 +326,7 @@ def _document(
     rewritten: str | None,
     note: str | None,
     emulator: bool,
+    request: WorkersAIRequest,
 ) -> str:
     """``generate --json``: the shape documented in docs/cli.md."""
     document = {
@@ -317,6 +341,7 @@ def _document(
         "seed": result.seed,
         "prompt_fingerprint": result.prompt_fingerprint,
         "request_fingerprint": result.request_fingerprint,
+        "prompt_format": request.prompt_format,
         "request_id": result.request_id,
         "elapsed": round(result.elapsed, 3),
         "attempts": result.attempts,

@@ -21,6 +21,7 @@ __all__ = ["REQUEST_ADVICE_CODES", "RequestAdvice", "RequestAdviceWarning", "war
 #: Every advice code and what it is about. A code is never reused for another meaning.
 REQUEST_ADVICE_CODES: Final = {
     "F2R101": "prompt_upsampling on a structured JSON prompt: the host rewrites the structure",
+    "F2R102": "prompt_upsampling on a FLUX 3 layout prompt: the host rewrites the boxes",
 }
 
 

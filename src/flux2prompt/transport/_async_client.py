@@ -84,6 +84,7 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
         output_format: str | None = None,
         allow_unknown_model: bool = False,
         route: Route | str | None = None,
+        prompt_format: str = "auto",
     ) -> ImageResult:
         """Generate one image; see :meth:`WorkersAI.generate`.
 
@@ -109,6 +110,7 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             output_format=output_format,
             allow_unknown_model=allow_unknown_model,
             route=route,
+            prompt_format=prompt_format,
         )
         return await self.send(request)
 

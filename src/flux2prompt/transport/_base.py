@@ -427,6 +427,7 @@ class BaseClient(Generic[_ClientT]):
         output_format: str | None = None,
         allow_unknown_model: bool = False,
         route: Route | str | None = None,
+        prompt_format: str = "auto",
     ) -> WorkersAIRequest:
         """Build and check the request :meth:`generate` would send, without sending it.
 
@@ -459,6 +460,7 @@ class BaseClient(Generic[_ClientT]):
             output_format=output_format,
             allow_unknown_model=allow_unknown_model,
             route=route,
+            prompt_format=prompt_format,
         )
 
     def _url_for(self, request: WorkersAIRequest) -> str:

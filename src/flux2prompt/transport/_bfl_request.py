@@ -156,6 +156,21 @@ class BFLRequest:
         return self.prompt_text
 
     @property
+    def prompt_format(self) -> str:
+        """The form the prompt is sent in: ``"json"`` for a JSON prompt, else ``"text"`` (a
+        FLUX 3 caption with its element table, or a plain text prompt)."""
+        return "json" if isinstance(self.document, dict) else "text"
+
+    @property
+    def document(self) -> Any:
+        """The prompt as JSON data (what a manifest records) when it is a JSON prompt, else its
+        text."""
+        try:
+            return json.loads(self.prompt_text)
+        except ValueError:
+            return self.prompt_text
+
+    @property
     def images(self) -> tuple[BFLReference, ...]:
         """The reference images, by identity (what provenance and dry runs show)."""
         return self.references

@@ -39,6 +39,8 @@ from flux2prompt.transport._errors import ParameterError
 __all__ = [
     "MEGAPIXEL",
     "MODELS",
+    "PROMPT_FORMATS",
+    "PROMPT_FORMS",
     "UNIFIED_BILLING_NOTE",
     "ModelSpec",
     "Pricing",
@@ -53,6 +55,13 @@ __all__ = [
 
 #: One billed megapixel, as Cloudflare's pricing page defines it for klein-9b: 1024x1024 pixels.
 MEGAPIXEL: Final = 1024 * 1024
+
+#: The forms a structured prompt can be sent in: compact JSON (FLUX.2 [dev], [pro], [flex],
+#: [max]), prose sentences (FLUX.2 [klein], which reads flowing prose best and has no prompt
+#: upsampling), or a caption with its element table of boxes (FLUX 3 Image).
+PROMPT_FORMS: Final = ("json", "prose", "layout")
+#: What a request's ``prompt_format`` may ask: ``auto`` (the model's own form) or a form.
+PROMPT_FORMATS: Final = ("auto", "json", "prose")
 
 #: What a cost estimate of a proxied model says instead of a number.
 UNIFIED_BILLING_NOTE: Final = "billed in credits through Unified Billing, see the dashboard"
@@ -141,8 +150,9 @@ class ModelSpec:
     ``side_multiple`` and ``max_pixels`` are 1 and ``None`` where no such rule is documented;
     ``max_input_side`` is ``None`` where input images are not downscaled.
     ``prompt_upsampling_default`` is the host's default for ``prompt_upsampling`` (``None``: the
-    model does not take the field). ``pricing`` is ``None`` where no price is published;
-    ``billing_note`` then says how the model is billed.
+    model does not take the field). ``prompt_form`` is the form of prompt the model reads best
+    (one of :data:`PROMPT_FORMS`), what ``prompt_format="auto"`` sends. ``pricing`` is ``None``
+    where no price is published; ``billing_note`` then says how the model is billed.
 
     Example:
         >>> spec = resolve_model("flux-2-dev")
@@ -150,6 +160,8 @@ class ModelSpec:
         (['guidance', 'height', 'seed', 'steps', 'width'], 1024, 768)
         >>> resolve_model("black-forest-labs/flux-2-klein-9b").wire_names["steps"]
         'num_steps'
+        >>> resolve_model("dev").prompt_form, resolve_model("klein-4b").prompt_form
+        ('json', 'prose')
     """
 
     id: str
@@ -178,6 +190,7 @@ class ModelSpec:
     max_safety_tolerance: int | None = None
     billing_note: str = ""
     retry_note: str = ""
+    prompt_form: str = "json"
 
     @property
     def name(self) -> str:
@@ -203,6 +216,7 @@ def _flux2(
     default_steps: int,
     pricing: Pricing | None,
     known: bool = True,
+    prompt_form: str = "json",
 ) -> ModelSpec:
     # Every FLUX.2 model on the multipart route shares these limits: sides 256-1920 (1024x768
     # by default), up to 4 input images of at most 512x512.
@@ -221,6 +235,7 @@ def _flux2(
         pricing=pricing,
         known=known,
         retry_note=_MULTIPART_RETRY,
+        prompt_form=prompt_form,
     )
 
 
@@ -248,6 +263,7 @@ def _proxied(
     prompt_upsampling_default: bool | None = None,
     wire_names: Mapping[str, str] | None = None,
     known: bool = True,
+    prompt_form: str = "json",
 ) -> ModelSpec:
     # Black Forest Labs' hosted models behind /ai/run: sides from 64 (flex's page), BFL's own
     # rule of multiples of 16 and at most 4 megapixels (4 x 1024 x 1024, the megapixel of
@@ -278,6 +294,7 @@ def _proxied(
         max_safety_tolerance=5,
         billing_note=UNIFIED_BILLING_NOTE,
         retry_note=_PROXIED_RETRY,
+        prompt_form=prompt_form,
     )
 
 
@@ -325,6 +342,7 @@ MODELS: tuple[ModelSpec, ...] = (
         fixed_steps=4,
         default_steps=4,
         pricing=Pricing(PricingScheme.TILE, input_rate=0.000059, output_rate=0.000287),
+        prompt_form="prose",
     ),
     _flux2(
         "@cf/black-forest-labs/flux-2-klein-9b",
@@ -338,6 +356,7 @@ MODELS: tuple[ModelSpec, ...] = (
             output_rate=0.002,
             first_output_megapixel=0.015,
         ),
+        prompt_form="prose",
     ),
     _schnell("@cf/black-forest-labs/flux-1-schnell", ("flux-1-schnell", "schnell")),
     _proxied(
@@ -370,6 +389,7 @@ MODELS: tuple[ModelSpec, ...] = (
         max_steps=50,
         default_steps=4,
         wire_names={"steps": "num_steps"},
+        prompt_form="prose",
     ),
 )
 

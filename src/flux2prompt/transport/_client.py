@@ -69,6 +69,7 @@ class WorkersAI(BaseClient[httpx.Client]):
         output_format: str | None = None,
         allow_unknown_model: bool = False,
         route: Route | str | None = None,
+        prompt_format: str = "auto",
     ) -> ImageResult:
         """Generate one image and return it as an :class:`ImageResult`.
 
@@ -102,6 +103,7 @@ class WorkersAI(BaseClient[httpx.Client]):
             output_format=output_format,
             allow_unknown_model=allow_unknown_model,
             route=route,
+            prompt_format=prompt_format,
         )
         return self.send(request)
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
 from flux2prompt.transport._catalogue import (
+    PROMPT_FORMATS,
     ModelSpec,
     Route,
     check_model_id,
@@ -55,6 +56,7 @@ __all__ = [
     "check_path_segment",
     "coerce_prompt",
     "endpoint_url",
+    "render_prompt",
 ]
 
 #: A compiled ``Prompt``, a ``PromptBuilder``, a dict (or JSON bytes, or a path to a prompt file)
@@ -96,6 +98,12 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
                 parameter="prompt",
             ) from None
         return prompt, sha256_fingerprint(encoded)
+    structured = _as_prompt(prompt)
+    return structured.to_json(), structured.fingerprint
+
+
+def _as_prompt(prompt: PromptLike) -> Prompt:
+    """Anything but a ``str`` that :func:`coerce_prompt` takes, as a compiled ``Prompt``."""
     # Imported at call time, from the modules that define them (never the package root, which
     # re-exports the transport): only this function needs the core, to turn a prompt into wire
     # text, so the transport's modules carry no import-time dependency on the builder or loader.
@@ -104,20 +112,97 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
     from flux2prompt._model import Prompt
 
     if isinstance(prompt, PromptBuilder):
-        prompt = prompt.compile()
-    elif isinstance(prompt, Mapping):
-        prompt = load(dict(prompt))
-    elif isinstance(prompt, bytes | bytearray):
-        prompt = load(bytes(prompt))
-    elif isinstance(prompt, os.PathLike):
-        prompt = load(prompt)
-    elif not isinstance(prompt, Prompt):
+        return prompt.compile()
+    if isinstance(prompt, Mapping):
+        return load(dict(prompt))
+    if isinstance(prompt, bytes | bytearray):
+        return load(bytes(prompt))
+    if isinstance(prompt, os.PathLike):
+        return load(prompt)
+    if not isinstance(prompt, Prompt):
         raise ParameterError(
             "prompt must be a Prompt, a PromptBuilder, a dict, or a str, got "
             f"{type(prompt).__name__}",
             parameter="prompt",
         )
-    return prompt.to_json(), prompt.fingerprint
+    return prompt
+
+
+def _asked_format(prompt_format: object) -> str:
+    if prompt_format not in PROMPT_FORMATS:
+        raise ParameterError(
+            f"prompt_format must be one of {', '.join(PROMPT_FORMATS)}, got {prompt_format!r}",
+            parameter="prompt_format",
+        )
+    return str(prompt_format)
+
+
+def render_prompt(
+    prompt: PromptLike, spec: ModelSpec, prompt_format: str = "auto"
+) -> tuple[str, str, str, str | None]:
+    """``(text sent, prompt fingerprint, form sent, JSON wire text)`` of ``prompt`` for ``spec``.
+
+    ``prompt_format`` ``"auto"`` sends a structured prompt in the model's own form
+    (:attr:`ModelSpec.prompt_form`): compact JSON for FLUX.2 [dev], [pro], [flex] and [max],
+    prose for FLUX.2 [klein], a caption with its element table for FLUX 3 (a builder with a
+    layout; a prompt without boxes goes as prose). ``"json"`` and ``"prose"`` ask for one form.
+    The prompt fingerprint is the JSON prompt's in every form, so one prompt keeps one
+    fingerprint across hosts; the form is what the request fingerprint adds. A ``str`` is sent
+    as written (form ``"text"``), except that ``"prose"`` renders a str holding a JSON prompt
+    as prose; a :class:`~flux2prompt.Flux3Prompt` is sent as its text (form ``"layout"``).
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.transport._catalogue import resolve_model
+        >>> p = scene("a red fox in the snow").lighting("low winter sun").compile()
+        >>> text, _, form, _ = render_prompt(p, resolve_model("klein-4b"))
+        >>> form, text
+        ('prose', 'A red fox in the snow. Lit by low winter sun.')
+        >>> render_prompt(p, resolve_model("klein-4b"), "json")[:1]
+        ('{"scene":"a red fox in the snow","lighting":"low winter sun"}',)
+    """
+    asked = _asked_format(prompt_format)
+    form = spec.prompt_form if asked == "auto" else asked
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt._layout import Flux3Prompt
+
+    if isinstance(prompt, Flux3Prompt):
+        if asked != "auto":
+            raise ParameterError(
+                f"prompt_format={asked!r}: a FLUX 3 layout prompt is a caption and its boxes; "
+                "pass the builder instead (its .compile() gives the JSON and prose forms)",
+                parameter="prompt_format",
+            )
+        return prompt.text, prompt.fingerprint, "layout", None
+    if isinstance(prompt, PromptBuilder) and form == "layout" and prompt.layout().elements:
+        flux3 = prompt.compile_flux3()
+        return flux3.text, flux3.fingerprint, "layout", None
+    if isinstance(prompt, str):
+        text, fingerprint = coerce_prompt(prompt)
+        if asked == "json" and not _is_structured(prompt, text):
+            raise ParameterError(
+                "prompt_format='json': this prompt is plain text, not a JSON prompt; leave "
+                "prompt_format unset to send it as written",
+                parameter="prompt_format",
+            )
+        if asked != "prose" or not _is_structured(prompt, text):
+            return text, fingerprint, "text", None
+        from flux2prompt._errors import PromptError
+        from flux2prompt._files import load
+
+        try:
+            loaded = load(text)
+        except PromptError as exc:
+            raise ParameterError(
+                f"prompt_format='prose': the JSON text is not a prompt ({exc})",
+                parameter="prompt_format",
+            ) from None
+        return loaded.to_prose(), fingerprint, "prose", loaded.to_json()
+    structured = _as_prompt(prompt)
+    wire = structured.to_json()
+    if form == "json":
+        return wire, structured.fingerprint, "json", wire
+    return structured.to_prose(), structured.fingerprint, "prose", wire
 
 
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
@@ -192,7 +277,10 @@ class WorkersAIRequest:
     prompt fingerprint, the sorted parameters and each input image in order (its sha256, or
     its URL). A parameter newer than the fingerprint (``prompt_upsampling``) enters it only when
     it differs from what the request would be without it, so an unchanged request keeps the
-    fingerprint it always had.
+    fingerprint it always had; so does the form: ``prompt_format`` is the form the prompt was
+    sent in (``"json"``, ``"prose"``, ``"layout"``, or ``"text"`` for a str sent as written), and
+    enters the fingerprint only when it is not ``"json"`` or ``"text"``. ``prompt_json`` is the
+    prompt's JSON wire text whatever form was sent (``None`` for a str or a layout prompt).
 
     Example:
         >>> req = build_request("a fox", seed=1)
@@ -213,11 +301,23 @@ class WorkersAIRequest:
     payload: Mapping[str, Any] | None = field(default=None, repr=False)
     references: tuple[str, ...] = field(default=(), repr=False)
     advice: tuple[RequestAdvice, ...] = ()
+    prompt_format: str = "json"
+    prompt_json: str | None = field(default=None, repr=False)
 
     @property
     def prompt(self) -> str:
         """The text of the ``prompt`` field (compact wire JSON, or a plain text prompt)."""
         return self.fields["prompt"]
+
+    @property
+    def document(self) -> Any:
+        """The prompt as JSON data (what a manifest records), whatever form was sent; a plain
+        text prompt is its own str."""
+        text = self.prompt_json if self.prompt_json is not None else self.prompt
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
 
     @property
     def route(self) -> Route:
@@ -343,6 +443,7 @@ def build_request(
     output_format: str | None = None,
     allow_unknown_model: bool = False,
     route: Route | str | None = None,
+    prompt_format: str = "auto",
 ) -> WorkersAIRequest:
     """Build and check a request without sending it: a pure function (it only reads images).
 
@@ -372,7 +473,7 @@ def build_request(
         (True, False)
     """
     spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
-    text, prompt_fingerprint = coerce_prompt(prompt)
+    text, prompt_fingerprint, form, prompt_json = render_prompt(prompt, spec, prompt_format)
     if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
         raise ParameterError(
             f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
@@ -438,7 +539,9 @@ def build_request(
     advice: list[RequestAdvice] = []
     # Only models that take prompt_upsampling care what kind of prompt this is.
     takes_upsampling = spec.prompt_upsampling_default is not None
-    structured = takes_upsampling and _is_structured(prompt, text)
+    structured = takes_upsampling and (
+        form in ("json", "layout") or (form == "text" and _is_structured(prompt, text))
+    )
     if prompt_upsampling is not None:
         if not isinstance(prompt_upsampling, bool):
             raise ParameterError(
@@ -451,7 +554,17 @@ def build_request(
                 parameter="prompt_upsampling",
             )
         params["prompt_upsampling"] = prompt_upsampling
-        if prompt_upsampling and structured:
+        if prompt_upsampling and form == "layout":
+            advice.append(
+                RequestAdvice(
+                    "F2R102",
+                    "prompt_upsampling",
+                    f"{spec.name} rewrites the prompt before generating, which moves or drops "
+                    "the boxes of a FLUX 3 layout prompt (the element table is text to it); "
+                    "leave prompt_upsampling unset to send the layout as written",
+                )
+            )
+        elif prompt_upsampling and structured:
             advice.append(
                 RequestAdvice(
                     "F2R101",
@@ -568,16 +681,18 @@ def build_request(
         if references:
             given["input_images"] = references
         payload = {"model": spec.id, "input": given}
-    canonical = canonical_json(
-        {
-            "model": spec.id,
-            "prompt": prompt_fingerprint,
-            "params": dict(sorted(params.items()))
-            if not unfingerprinted
-            else {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
-            "images": identities,
-        }
-    )
+    identity: dict[str, Any] = {
+        "model": spec.id,
+        "prompt": prompt_fingerprint,
+        "params": dict(sorted(params.items()))
+        if not unfingerprinted
+        else {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
+        "images": identities,
+    }
+    if form not in ("json", "text"):
+        # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
+        identity["form"] = form
+    canonical = canonical_json(identity)
     for item in advice:
         warn_advice(item, stacklevel=2)
     return WorkersAIRequest(
@@ -592,4 +707,6 @@ def build_request(
         payload=MappingProxyType(payload) if payload is not None else None,
         references=tuple(references) if spec.route is Route.PROXIED else (),
         advice=tuple(advice),
+        prompt_format=form,
+        prompt_json=prompt_json,
     )
