@@ -142,6 +142,23 @@ def test_the_transport_names_load_on_first_use() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_lazily_exported_names_report_the_root_whoever_loads_them_first() -> None:
+    # The root loads its layout, lint, template and dataset names on first use; the batch package
+    # re-exports some of them and is imported here before the root has loaded any.
+    code = (
+        "import sys, flux2prompt.batch as batch\n"
+        "assert 'template' not in vars(sys.modules['flux2prompt'])\n"
+        "assert batch.template.__module__ == 'flux2prompt', batch.template.__module__\n"
+        "assert batch.Template.__module__ == 'flux2prompt', batch.Template.__module__\n"
+        "assert batch.dataset.__module__ == 'flux2prompt', batch.dataset.__module__\n"
+        "assert batch.Dataset.__module__ == 'flux2prompt.batch', batch.Dataset.__module__\n"
+        "import flux2prompt\n"
+        "assert flux2prompt.template is batch.template and flux2prompt.lint.__module__ == "
+        "'flux2prompt'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'WorkersAl'"):
         importlib.import_module("flux2prompt").WorkersAl  # noqa: B018

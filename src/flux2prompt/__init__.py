@@ -28,16 +28,7 @@ from flux2prompt._errors import (
 )
 from flux2prompt._exports import lazy_exports as _lazy_exports
 from flux2prompt._exports import publish as _publish
-from flux2prompt._files import (
-    LoadedSource,
-    PromptFile,
-    dataset,
-    load,
-    load_prompt_file,
-    load_source,
-)
-from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
-from flux2prompt._lint import LINT_CODES, LintWarning, lint
+from flux2prompt._files import LoadedSource, PromptFile, load, load_prompt_file, load_source
 from flux2prompt._model import (
     Camera,
     CameraAngle,
@@ -52,23 +43,28 @@ from flux2prompt._model import (
 )
 from flux2prompt._placeholders import placeholders, substitute
 from flux2prompt._schema import Profile, schema
-from flux2prompt._templates import (
-    Seeds,
-    Template,
-    Variant,
-    derive_seed,
-    draw,
-    expand,
-    matrix,
-    sample,
-    template,
-    zipped,
-)
 
 if _typing.TYPE_CHECKING:
     # Seen by type checkers and IDEs; at run time these names are loaded on first use by
     # __getattr__ below, so `import flux2prompt` to build prompts does not import httpx and anyio,
-    # nor the versioning machinery (git, lockfiles) that only `lock` and `diff` use.
+    # nor the versioning machinery (git, lockfiles) that only `lock` and `diff` use, nor the
+    # layout and the linter, which `compile` and `validate` never run, nor templates and
+    # datasets, which a command that reads one prompt never expands.
+    from flux2prompt._files._dataset import dataset
+    from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
+    from flux2prompt._lint import LINT_CODES, LintWarning, lint
+    from flux2prompt._templates import (
+        Seeds,
+        Template,
+        Variant,
+        derive_seed,
+        draw,
+        expand,
+        matrix,
+        sample,
+        template,
+        zipped,
+    )
     from flux2prompt._versioning import (
         DiffEntry,
         Lock,
@@ -190,6 +186,9 @@ _publish(__name__, globals(), __all__)
 
 # The transport's and versioning's names, loaded on first access (PEP 562): composing prompts is
 # the common case, and the HTTP stack behind the transport is most of the package's import time.
+# The layout's, the linter's, the templates' and datasets' names too: a command line run that
+# only compiles or validates does not pay for them. (lazy_exports claims them for the root, so a
+# subpackage that re-exports one, as flux2prompt.batch does, still publishes it as the root's.)
 _VERSIONING_NAMES = (
     "DiffEntry",
     "Lock",
@@ -206,6 +205,24 @@ __getattr__, __dir__ = _lazy_exports(
     __name__,
     globals(),
     dict.fromkeys(_VERSIONING_NAMES, "flux2prompt._versioning")
+    | dict.fromkeys(("Box", "Flux3Prompt", "Layout", "LayoutElement"), "flux2prompt._layout")
+    | dict.fromkeys(("LINT_CODES", "LintWarning", "lint"), "flux2prompt._lint")
+    | {"dataset": "flux2prompt._files._dataset"}
+    | dict.fromkeys(
+        (
+            "Seeds",
+            "Template",
+            "Variant",
+            "derive_seed",
+            "draw",
+            "expand",
+            "matrix",
+            "sample",
+            "template",
+            "zipped",
+        ),
+        "flux2prompt._templates",
+    )
     | dict.fromkeys(
         (
             "APIConnectionError",

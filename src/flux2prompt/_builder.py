@@ -21,7 +21,7 @@ import difflib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -29,15 +29,6 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._color import ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
-from flux2prompt._layout import (
-    Box,
-    Flux3Prompt,
-    Layout,
-    LayoutElement,
-    check_id,
-    default_position,
-    position_phrase,
-)
 from flux2prompt._model import (
     KNOWN_KEYS,
     Camera,
@@ -49,6 +40,11 @@ from flux2prompt._model import (
 )
 from flux2prompt._schema import Profile, json_data
 from flux2prompt._text import check_language_tag, clean_text
+
+if TYPE_CHECKING:
+    # The layout (FLUX 3 boxes) is imported by the methods that place or read elements: a
+    # prompt without a layout, the common case, never loads it.
+    from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
 
 __all__ = ["PromptBuilder", "camera", "scene", "subject", "text"]
 
@@ -543,6 +539,8 @@ class PromptBuilder:
         >>> [s.position for s in b.compile().subjects]
         ['foreground', 'midground']
         """
+        from flux2prompt._layout import Box, LayoutElement, check_id
+
         where = f"element({id!r})" if isinstance(id, str) else "element()"
         element_id = check_id(id, "element()")
         if isinstance(description, TextElement):
@@ -580,6 +578,8 @@ class PromptBuilder:
         >>> scene().element("mug_1", "a mug", "centre").layout().ids
         ('mug_1',)
         """
+        from flux2prompt._layout import Layout
+
         return Layout(self._caption, self._elements)
 
     def compile_flux3(self) -> Flux3Prompt:
@@ -597,6 +597,8 @@ class PromptBuilder:
         >>> p.elements[0].desc(), p.moved_colors
         ('a brass desk lamp, in color #FFB000', (('#FFB000', 'lamp_1'),))
         """
+        from flux2prompt._layout import Flux3Prompt
+
         layout = self.layout().check(need_caption=True)
         for part, value, fix in (
             ("subjects", self._subjects, ".element('name_1', description, box)"),
@@ -641,6 +643,8 @@ class PromptBuilder:
         enum."""
         if not self._elements:
             return self._scene, self._subjects, self._text
+        from flux2prompt._layout import default_position, position_phrase
+
         layout = self.layout().check()
         ranks = layout.depth_rank()
         words = {e.id: e.id.rsplit("_", 1)[0].replace("_", " ") for e in layout.elements}

@@ -7,7 +7,9 @@ httpx's habit: tracebacks, reprs and ``help()`` show ``flux2prompt.SourceError``
 package calls :func:`publish` once, at the end of its ``__init__``, after everything it exports
 is defined: pydantic models are complete by then, so ``model_rebuild(force=True)`` still
 resolves their annotations. A name exported by two packages keeps the first that published it;
-``flux2prompt`` itself is imported before any of its subpackages, so the root wins.
+``flux2prompt`` itself is imported before any of its subpackages, so the root wins, and a name
+the root exports lazily is claimed for it: a subpackage that re-exports it (``flux2prompt.batch``
+re-exports ``template``) publishes it under the root's name even before the root loads it.
 
 Names whose module would import something heavy (the HTTP clients import httpx and anyio) are
 exported lazily by :func:`lazy_exports` (PEP 562): ``import flux2prompt`` and the commands that
@@ -29,6 +31,9 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
 __all__ = ["lazy_exports", "publish"]
 
+# Names exported lazily by a package, by (defining module, name): the package that claimed them.
+_CLAIMS: dict[tuple[str, str], str] = {}
+
 
 def _is_private(module: str) -> bool:
     return any(part.startswith("_") for part in module.split("."))
@@ -49,7 +54,7 @@ def publish(package: str, namespace: Mapping[str, object], names: Iterable[str])
         if not isinstance(value, type | types.FunctionType):
             continue  # constants and type aliases keep what they are
         if _is_private(value.__module__):
-            value.__module__ = package
+            value.__module__ = _CLAIMS.get((value.__module__, name), package)
 
 
 def lazy_exports(
@@ -68,6 +73,8 @@ def lazy_exports(
     >>> getattr_("sqrt")(9.0), "sqrt" in vars(face), dir_()[-1]
     (3.0, True, 'sqrt')
     """
+    for name, home in homes.items():
+        _CLAIMS.setdefault((home, name), package)
 
     def __getattr__(name: str) -> object:
         home = homes.get(name)

@@ -27,21 +27,32 @@ HEAVY = (
     "flux2prompt.emulator",
     "flux2prompt.transport._client",
 )
+# The package's own modules that a command loads only when it uses them: the layout and the
+# linter (lint), templates, datasets and job files (their variants), the report's TOML lines.
+OPTIONAL = (
+    "flux2prompt._layout",
+    "flux2prompt._lint",
+    "flux2prompt._templates",
+    "flux2prompt._files._dataset",
+    "flux2prompt._files._job_file",
+    "flux2prompt._files._variants",
+)
 # The report runs after the command, whatever its exit code.
-_PROBE = f"""
+_PROBE = """
 import json, sys
 from flux2prompt.cli import main
+watched = sys.argv.pop(1).split(",")
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-print(json.dumps(sorted(name for name in {HEAVY!r} if name in sys.modules)), file=sys.stderr)
+print(json.dumps(sorted(name for name in watched if name in sys.modules)), file=sys.stderr)
 """
 
 
-def _imports_after(args: list[str], cwd: Path) -> list[str]:
+def _imports_after(args: list[str], cwd: Path, watched: tuple[str, ...] = HEAVY) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-c", _PROBE, ",".join(watched), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -81,6 +92,39 @@ def project(tmp_path: Path) -> Path:
 )
 def test_a_prompt_command_imports_no_http_stack(args: list[str], project: Path) -> None:
     assert _imports_after(args, project) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["validate", "fox.json"], ["flux2prompt._files._variants"]),
+        (["validate", "mug.prompt.toml"], ["flux2prompt._files._variants"]),
+        (["compile", "fox.json"], []),
+        (["compile", str(ROOT / "examples" / "product_shot.py") + ":prompt"], []),
+        (["fingerprint", "mug.prompt.toml"], []),
+        (["schema", "--profile", "cloudflare"], []),
+        (
+            ["lint", "fox.json"],
+            ["flux2prompt._files._variants", "flux2prompt._layout", "flux2prompt._lint"],
+        ),
+    ],
+    ids=["validate", "validate-toml", "compile", "compile-py", "fingerprint", "schema", "lint"],
+)
+def test_a_prompt_command_loads_only_the_modules_it_uses(
+    args: list[str], loaded: list[str], project: Path
+) -> None:
+    # One prompt to read: no layout, linter, templates, datasets or job files unless it lints.
+    assert _imports_after(args, project, OPTIONAL) == loaded
+
+
+def test_the_probe_sees_what_a_job_file_loads(project: Path) -> None:
+    # The check can fail: validating a job file does load the job-file reader.
+    (project / "rows.csv").write_text("color\nteal\n", encoding="utf-8")
+    (project / "job.toml").write_text(
+        'template = "mug.prompt.toml"\ndataset = "rows.csv"\n', encoding="utf-8"
+    )
+    imported = _imports_after(["validate", "job.toml"], project, OPTIONAL)
+    assert "flux2prompt._files._job_file" in imported
 
 
 def test_importing_the_command_line_imports_no_http_stack(project: Path) -> None:

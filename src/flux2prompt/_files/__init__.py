@@ -15,8 +15,9 @@ Example:
     'a red fox'
 """
 
-from flux2prompt._files._dataset import Dataset, dataset
-from flux2prompt._files._job_file import JobFile, is_job_document, parse_job_file, read_job_file
+import importlib
+from typing import TYPE_CHECKING
+
 from flux2prompt._files._load import load
 from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, parse_document, parse_toml, read_bytes
 from flux2prompt._files._prompt_file import (
@@ -32,6 +33,17 @@ from flux2prompt._files._prompt_file import (
 )
 from flux2prompt._files._references import ReferenceImages
 from flux2prompt._files._source import LoadedSource, load_source, resolve_source
+
+if TYPE_CHECKING:
+    # Loaded on first use by __getattr__ below: job files and datasets are for `batch`, `lock`
+    # and the job-file rows of `validate`; a command that reads one prompt never imports them.
+    from flux2prompt._files._dataset import Dataset, dataset
+    from flux2prompt._files._job_file import (
+        JobFile,
+        is_job_document,
+        parse_job_file,
+        read_job_file,
+    )
 
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
@@ -59,3 +71,16 @@ __all__ = [
     "read_prompt_document",
     "resolve_source",
 ]
+
+
+_LAZY = dict.fromkeys(("Dataset", "dataset"), "_dataset") | dict.fromkeys(
+    ("JobFile", "is_job_document", "parse_job_file", "read_job_file"), "_job_file"
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value  # a plain attribute from now on
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

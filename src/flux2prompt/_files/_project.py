@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from flux2prompt._errors import SourceError
-from flux2prompt._files._job_file import is_job_document
 from flux2prompt._files._parse import parse_toml, read_bytes
 from flux2prompt._schema import Profile
 
@@ -147,6 +146,8 @@ def _is_job_file(path: Path) -> bool:
         document = parse_toml(read_bytes(path), str(path))
     except SourceError:
         return False
+    from flux2prompt._files._job_file import is_job_document  # only when scanning for jobs
+
     return is_job_document(document)
 
 

@@ -29,10 +29,12 @@ import string
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._templates import Variant
+
+if TYPE_CHECKING:
+    from flux2prompt._templates import Variant
 
 __all__ = ["ReferenceImages", "escape_braces"]
 

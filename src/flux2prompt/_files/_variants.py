@@ -25,17 +25,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
-from flux2prompt._files._job_file import is_job_document, read_job_file
 from flux2prompt._files._parse import parse_toml, read_bytes
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
-from flux2prompt._templates import Template
+
+if TYPE_CHECKING:
+    from flux2prompt._templates import Template
 
 __all__ = ["SourceVariant", "is_expandable", "source_variants"]
 
@@ -63,6 +64,8 @@ class SourceVariant:
 def _is_job_file(path: Path) -> bool:
     if path.suffix != ".toml" or path.name.endswith(".prompt.toml") or not path.is_file():
         return False
+    from flux2prompt._files._job_file import is_job_document  # only a .toml can be a job
+
     try:
         return is_job_document(parse_toml(read_bytes(path), str(path)))
     except SourceError:
@@ -73,6 +76,8 @@ def _python_template(source: str) -> Template | None:
     path, name = split_source(source)
     if not name or path.suffix != ".py":
         return None
+    from flux2prompt._templates import Template
+
     value = getattr(import_python_file(path), name, None)
     return value if isinstance(value, Template) else None
 
@@ -130,6 +135,8 @@ def source_variants(
     """
     path, name = split_source(source)
     if source != STDIN and name is None and _is_job_file(path):
+        from flux2prompt._files._job_file import read_job_file
+
         job = read_job_file(path)
         references = job.references
         for row in job.source.rows():

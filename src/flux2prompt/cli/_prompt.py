@@ -17,15 +17,12 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._files._source import STDIN, resolve_source, source_label
-from flux2prompt._files._variants import is_expandable, source_variants
-from flux2prompt._lint import LINT_CODES, lint
-from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile, schema
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
@@ -45,6 +42,11 @@ from flux2prompt.cli._report import (
     problems_of,
 )
 from flux2prompt.cli._source import ProfileOption, ProjectProfileOption, project_profile
+
+# Each command imports in its body what only it uses: `compile` never loads the variants of a
+# job file or a template, and only `lint` loads the linter (and the layout rules it runs).
+if TYPE_CHECKING:
+    from flux2prompt._model import Prompt
 
 __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
 
@@ -106,6 +108,8 @@ def _each_prompt(
     Standard input (``-``) is named ``<stdin>``, and can be read only once. The exit code of a
     failed variant is yielded with ``prompt`` None, for the caller's worst code.
     """
+    from flux2prompt._files._variants import is_expandable, source_variants
+
     listed = list(sources)
     if listed.count(STDIN) > 1:
         fail("SOURCE - (standard input) can be given only once")
@@ -225,6 +229,8 @@ def lint_command(
     Prints 'SOURCE: CODE $.path: message (fix: ...)' for each warning, or 'SOURCE: ok'.
     Exit 0; 1 for warnings under --strict, or an invalid prompt; 2 for unreadable input.
     """
+    from flux2prompt._lint import LINT_CODES, lint
+
     codes = _ignored_codes(ignore or (), LINT_CODES)
     with handle_errors():
         profile = project_profile(given_profile)

@@ -20,15 +20,16 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
-from flux2prompt._files._job_file import job_line
 from flux2prompt._files._source import STDIN, split_source
-from flux2prompt._lint import LintWarning
 from flux2prompt.cli._output import echo_data, error_lines, fail, print_error, say
+
+if TYPE_CHECKING:
+    from flux2prompt._lint import LintWarning
 
 __all__ = [
     "FORMATS",
@@ -150,6 +151,9 @@ def line_of(file: str, path: str) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     if file.endswith(".toml"):
+        # The job-file reader finds a key's line in TOML; imported only for a problem to place.
+        from flux2prompt._files._job_file import job_line
+
         return job_line(text, ["prompt", *parts]) or job_line(text, parts)
     if not file.endswith(".json"):
         return None
