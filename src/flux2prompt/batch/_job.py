@@ -103,6 +103,7 @@ class BatchJob:
     rate_limit: int = DEFAULT_RATE_LIMIT
     retries: int = DEFAULT_RETRIES
     path: Path | None = None
+    _references: ReferenceImages = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -150,8 +151,7 @@ class BatchJob:
     @property
     def references(self) -> ReferenceImages:
         """The reference images, resolved per item (a ``ReferenceImages``)."""
-        found: ReferenceImages = self.__dict__["_references"]
-        return found
+        return self._references
 
     @property
     def seed_policy(self) -> Seeds:
