@@ -252,3 +252,36 @@ def test_random_axes_are_recorded_and_shards_draw_what_the_whole_run_draws(
     assert merge.returncode == 0, merge.stderr
     assert manifests_equivalent(merged, tmp_path / "all" / "manifest.jsonl")
     assert len(comparable_records(read_manifest(merged))) == 12
+
+
+def test_records_name_each_input_local_file_and_url_in_the_order_sent(tmp_path: Path) -> None:
+    """A proxied model takes URLs too: a per-item URL is sent as given and recorded by it."""
+    from flux2prompt import scene
+    from flux2prompt.batch import BatchJob, plan_items, template, zipped
+    from flux2prompt.batch._records import input_records
+
+    made = refs(tmp_path)
+    raw = png((1, 2, 3))
+    job = BatchJob(
+        name="mixed",
+        template=template(lambda sku: scene(f"a mug {sku}")),
+        source=zipped(sku=["M-1", "V-7"]),
+        output="{sku}.{ext}",
+        model="flex",
+        images=[f"{tmp_path}/refs/{{sku}}.png", "https://cdn.example.com/{sku}.webp", raw],
+    )
+    items = list(plan_items(job))
+    assert [item.request.references[1] for item in items] == [
+        "https://cdn.example.com/M-1.webp",
+        "https://cdn.example.com/V-7.webp",
+    ]
+    first = input_records(items[0])
+    assert first == [
+        {
+            "file": f"{tmp_path}/refs/M-1.png",
+            "sha256": "sha256:" + hashlib.sha256(made["M-1"]).hexdigest(),
+        },
+        {"file": "https://cdn.example.com/M-1.webp", "sha256": None},
+        {"file": None, "sha256": "sha256:" + hashlib.sha256(raw).hexdigest()},
+    ]
+    assert items[0].key != items[1].key  # each item's own images are in its fingerprint

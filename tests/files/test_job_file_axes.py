@@ -146,3 +146,28 @@ def test_validate_reports_the_rows_whose_reference_is_missing(tmp_path: Path) ->
     assert [v.ok for v in variants] == [True, False]
     assert variants[1].label.endswith("rows.csv:3]")
     assert "refs/rust.png" in str(variants[1].error)
+
+
+def test_random_axes_beside_a_dataset_and_a_sample(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_text("color\nteal\nrust\nsand\n", encoding="utf-8")
+    beside_dataset = read_job_file(
+        job(tmp_path, '[variables]\ndataset = "rows.csv"\n[variables.random]\nangle = ["a", "b"]\n')
+    ).source
+    rows = list(beside_dataset.rows())
+    assert [row.origin.rsplit("/", 1)[-1] for row in rows] == [
+        "rows.csv:2",
+        "rows.csv:3",
+        "rows.csv:4",
+    ]
+    assert all(row.variables["angle"] in ("a", "b") for row in rows)
+    beside_sample = read_job_file(
+        job(
+            tmp_path / "s",
+            '[variables.sample]\nn = 2\nseed = 1\naxes = { color = ["teal", "rust", "sand"] }\n'
+            '[variables.random]\nseed = 4\nangle = ["a", "b"]\n',
+        )
+    ).source
+    drawn = list(beside_sample)
+    assert len(drawn) == 2
+    for row in drawn:
+        assert row["angle"] == draw_choice(4, "angle", {"color": row["color"]}, ["a", "b"])

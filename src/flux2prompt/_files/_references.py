@@ -16,10 +16,11 @@ Example:
     (True, ('sku',))
     >>> refs.read({"sku": "M-1"}, origin="products.csv:2")
     [b'png bytes']
-    >>> refs.read({"sku": "V-7"}, origin="products.csv:3")
-    Traceback (most recent call last):
-    ...
-    flux2prompt.PromptError: products.csv:3: reference image .../V-7.png (images[0] = '.../{sku}.png'): no such file; add the file or correct the row
+    >>> try:
+    ...     refs.read({"sku": "V-7"}, origin="products.csv:3")
+    ... except PromptError as exc:
+    ...     print(str(exc).replace(str(folder), "refs"))
+    products.csv:3: reference image refs/V-7.png (images[0] = 'refs/{sku}.png'): no such file; add the file or correct the row
 """  # noqa: E501
 
 from __future__ import annotations

@@ -109,6 +109,7 @@ class BatchJob:
     #: Who hosts ``model``: ``"workers-ai"`` (Cloudflare) or ``"bfl"`` (Black Forest Labs).
     provider: str = "workers-ai"
     prompt_format: str = "auto"
+    _references: ReferenceImages = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -170,8 +171,7 @@ class BatchJob:
     @property
     def references(self) -> ReferenceImages:
         """The reference images, resolved per item (a ``ReferenceImages``)."""
-        found: ReferenceImages = self.__dict__["_references"]
-        return found
+        return self._references
 
     @property
     def seed_policy(self) -> Seeds:

@@ -455,7 +455,9 @@ class BatchRunner:
     variables, read by the client) and ``base_url``, with its own retries off (the runner
     retries, by the transport's policy). ``emulator=True`` (or an
     :class:`~flux2prompt.emulator.EmulatorConfig`) runs against a local emulator started for
-    each run that has something to send. ``concurrency`` and ``rate_limit`` override the job's.
+    each run that has something to send. ``concurrency`` and ``rate_limit`` override the job's;
+    without ``rate_limit``, a ``shard`` of ``n`` paces at the job's rate divided by ``n`` (the
+    limit is the account's, shared by the shards; the report's ``pace`` says so).
     ``resend_billed=True`` sends again the items whose earlier request may have been billed
     (their records say ``may_have_been_billed``), and retries such failures within the run;
     by default they are held, never sent twice without being asked. ``wait=True`` waits for
