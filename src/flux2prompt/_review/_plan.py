@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._errors import PromptError
 from flux2prompt._review._base import Base, resolve_base
 from flux2prompt._versioning._compare import EntryChange, InventoryDiff, diff_inventories
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry
@@ -231,18 +231,13 @@ def _job_names(inventory: Inventory) -> dict[str, str]:
 
 
 def _current_job_images(inventory: Inventory, root: Path) -> dict[str, list[bytes]]:
-    from flux2prompt._files import read_job_file
+    from flux2prompt._versioning._inventory import job_images
 
     out: dict[str, list[bytes]] = {}
     for key, job in inventory.jobs.items():
-        images = read_job_file(root / job.path).images
+        images = job_images(root / job.path)
         if images:
-            try:
-                out[key] = [Path(image).read_bytes() for image in images]
-            except OSError as exc:
-                raise SourceError(
-                    f"cannot read the reference image: {exc.strerror}", source=str(exc.filename)
-                ) from None
+            out[key] = images
     return out
 
 
