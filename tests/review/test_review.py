@@ -498,3 +498,34 @@ def test_link_base_puts_thumbnails_in_the_comment(shop: Path) -> None:
     assert len(thumbnails) == 5
     for url in thumbnails:
         assert (shop / url.removeprefix("https://example.org/pr/5/")).is_file()
+
+
+POSTER = """\
+name = "poster"
+
+[prompt]
+scene = "a poster of ${city}"
+"""
+
+
+def test_removed_prompts_and_templates_are_shown_without_inventing_images(shop: Path) -> None:
+    (shop / "prompts" / "poster.prompt.toml").write_text(POSTER, encoding="utf-8")
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "a poster template")
+    edit(shop / "prompts" / "poster.prompt.toml", "a poster of", "a travel poster of")
+    edit(shop / "prompts" / "hero.py", 'hero = scene("a lighthouse at dusk").palette(', "(")
+    done = cli(shop, "review", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "1 changed, 0 added, 1 removed" in done.stdout
+    assert "1 drawn by the local emulator" in done.stdout  # the removed prompt's before only
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    rows = markdown.splitlines()
+    row = next(line for line in rows if "<code>prompts/hero.py:hero</code>" in line)
+    assert row.startswith("| - |")
+    assert row.endswith(" | — |")  # no after
+    poster = next(line for line in rows if "<code>poster</code>" in line)
+    assert poster.count("no image") == 2
+    text = (shop / "review" / "index.html").read_text(encoding="utf-8")
+    assert "a template: no variables, so no image" in text
+    assert "none: removed" in text
+    assert len(images_in(shop / "review" / "index.html")) == 1
