@@ -453,3 +453,79 @@ def test_the_sample_is_stable_in_order_and_fair_to_every_group(
     assert kept == sample(changes, limit)
     if limit >= len(groups):
         assert {changes[i].group for i in kept} == {f"job{n}" for n in range(len(groups))}
+
+
+def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_changed_reference_image_is_reviewed_with_the_images_of_each_side(
+    shop: Path, emulator: object
+) -> None:
+    (shop / "jobs" / "ref.png").write_bytes(png(64, 64, (10, 20, 30)))
+    job = shop / "jobs" / "bottles.toml"
+    edit(job, 'output = "{sku}.{ext}"', 'output = "{sku}.{ext}"\nimages = ["ref.png"]')
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "a reference image")
+    (shop / "jobs" / "ref.png").write_bytes(png(64, 64, (200, 20, 30)))
+    done = cli(shop, "review", "HEAD", "--live", **live_env(emulator))
+    assert done.returncode == 0, done.stderr
+    assert "3 changed, 0 added, 0 removed (1 unchanged)" in done.stdout  # every item
+    text = (shop / "review" / "index.html").read_text(encoding="utf-8")
+    # Each side sent the reference image of its own revision: the requests drawn are the ones
+    # the lockfile would record, so the page shows no "locked request" of another fingerprint.
+    assert "the request drawn differs" not in text
+    assert "locked request" not in text
+    requests = emulator.requests  # type: ignore[attr-defined]
+    assert len(requests) == 6
+    sent = {tuple(f.data for f in r.files.values()) for r in requests}
+    assert len(sent) == 2  # the old reference image, and the new one
+    assert all(len(images) == 1 for images in sent)
+
+
+def test_link_base_puts_thumbnails_in_the_comment(shop: Path) -> None:
+    change(shop)
+    done = cli(shop, "review", "HEAD", "--link-base", "https://example.org/pr/5/")
+    assert done.returncode == 0, done.stderr
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    thumbnails = re.findall(r'<img src="(https://example\.org/pr/5/review/images/[^"]+)"', markdown)
+    assert len(thumbnails) == 5
+    for url in thumbnails:
+        assert (shop / url.removeprefix("https://example.org/pr/5/")).is_file()
+
+
+POSTER = """\
+name = "poster"
+
+[prompt]
+scene = "a poster of ${city}"
+"""
+
+
+def test_removed_prompts_and_templates_are_shown_without_inventing_images(shop: Path) -> None:
+    (shop / "prompts" / "poster.prompt.toml").write_text(POSTER, encoding="utf-8")
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "a poster template")
+    edit(shop / "prompts" / "poster.prompt.toml", "a poster of", "a travel poster of")
+    edit(shop / "prompts" / "hero.py", 'hero = scene("a lighthouse at dusk").palette(', "(")
+    done = cli(shop, "review", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "1 changed, 0 added, 1 removed" in done.stdout
+    assert "1 drawn by the local emulator" in done.stdout  # the removed prompt's before only
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    rows = markdown.splitlines()
+    row = next(line for line in rows if "<code>prompts/hero.py:hero</code>" in line)
+    assert row.startswith("| - |")
+    assert row.endswith(" | — |")  # no after
+    poster = next(line for line in rows if "<code>poster</code>" in line)
+    assert poster.count("no image") == 2
+    text = (shop / "review" / "index.html").read_text(encoding="utf-8")
+    assert "a template: no variables, so no image" in text
+    assert "none: removed" in text
+    assert len(images_in(shop / "review" / "index.html")) == 1

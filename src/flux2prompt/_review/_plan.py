@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._errors import PromptError
 from flux2prompt._review._base import Base, resolve_base
 from flux2prompt._versioning._compare import EntryChange, InventoryDiff, diff_inventories
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry
@@ -122,6 +122,27 @@ def _estimate(request: WorkersAIRequest) -> float | None:
         return None
 
 
+def _cost_only(entry: InventoryEntry, images: Sequence[bytes]) -> tuple[float | None, bool]:
+    """The cost of one image of ``entry`` (and whether it has a request at all), without
+    building its prompt: a change beyond ``--limit`` counts in the costs, not in the images."""
+    from flux2prompt.transport import DEFAULT_MODEL, ParameterError, build_request
+
+    if entry.kind == "template" or entry.document is None:
+        return None, False
+    parameters = dict(entry.metadata.get("parameters") or {})
+    parameters.pop("seed", None)
+    try:
+        request = build_request(
+            "-",
+            model=entry.metadata.get("model") or DEFAULT_MODEL,
+            images=list(images),
+            **parameters,
+        )
+    except (ParameterError, TypeError):
+        return None, False
+    return _estimate(request), True
+
+
 def _side(
     entry: InventoryEntry, images: Sequence[bytes], seed: int, job: str | None = None
 ) -> Side:
@@ -177,8 +198,8 @@ def sample(changes: Sequence[ReviewChange], limit: int | None) -> list[int]:
     """The positions of the changes kept under ``limit`` (``None`` or ``0``: all), in order.
 
     Round-robin over the prompts and jobs (first appearance first); within one, by the sha256
-    of the change's label and request, so a job's sample is spread over its rows and the same
-    on every run.
+    of the change's label and recorded request fingerprints, so a job's sample is spread over
+    its rows and the same on every run.
 
     >>> sample([], 3)
     []
@@ -190,8 +211,10 @@ def sample(changes: Sequence[ReviewChange], limit: int | None) -> list[int]:
         groups.setdefault(change.group, []).append(position)
 
     def rank(position: int) -> str:
-        change = changes[position]
-        key = change.change.label + "\0" + "\0".join(s.fingerprint or "" for s in change.sides)
+        change = changes[position].change
+        sides = (change.old, change.new)
+        fingerprints = [(e.request_fingerprint or "") if e else "" for e in sides]
+        key = "\0".join([change.label, *fingerprints])
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
     queues = [sorted(members, key=rank) for members in groups.values()]
@@ -208,18 +231,13 @@ def _job_names(inventory: Inventory) -> dict[str, str]:
 
 
 def _current_job_images(inventory: Inventory, root: Path) -> dict[str, list[bytes]]:
-    from flux2prompt._files import read_job_file
+    from flux2prompt._versioning._inventory import job_images
 
     out: dict[str, list[bytes]] = {}
     for key, job in inventory.jobs.items():
-        images = read_job_file(root / job.path).images
+        images = job_images(root / job.path)
         if images:
-            try:
-                out[key] = [Path(image).read_bytes() for image in images]
-            except OSError as exc:
-                raise SourceError(
-                    f"cannot read the reference image: {exc.strerror}", source=str(exc.filename)
-                ) from None
+            out[key] = images
     return out
 
 
@@ -245,17 +263,35 @@ def plan_review(
     new_images = _current_job_images(new, project.root)
     diff = diff_inventories(old.entries, new.entries, a=found.label, b="working tree")
     old_jobs, new_jobs = _job_names(old), _job_names(new)
+    listed = [ReviewChange(change, None, None) for change in diff.changes]
+    kept = set(sample(listed, limit))
     changes: list[ReviewChange] = []
     cost_before = cost_after = 0.0
     unpriced = 0
-    for change in diff.changes:
+    for position, change in enumerate(diff.changes):
+        old_entry, new_entry = change.old, change.new
+        if position not in kept:
+            # Beyond --limit: counted in the costs only.
+            for entry, images, is_old in (
+                (old_entry, old_images, True),
+                (new_entry, new_images, False),
+            ):
+                if entry is None:
+                    continue
+                cost, drawable = _cost_only(entry, images.get(entry.key, ()))
+                unpriced += drawable and cost is None
+                if is_old:
+                    cost_before += cost or 0.0
+                else:
+                    cost_after += cost or 0.0
+            continue
         before = after = None
-        if change.old is not None:
-            key = change.old.key
-            before = _side(change.old, old_images.get(key, ()), seed, old_jobs.get(key))
-        if change.new is not None:
-            key = change.new.key
-            after = _side(change.new, new_images.get(key, ()), seed, new_jobs.get(key))
+        if old_entry is not None:
+            key = old_entry.key
+            before = _side(old_entry, old_images.get(key, ()), seed, old_jobs.get(key))
+        if new_entry is not None:
+            key = new_entry.key
+            after = _side(new_entry, new_images.get(key, ()), seed, new_jobs.get(key))
         if before is not None and after is not None:
             after = _seed_note(before, after)
         for side in (before, after):
@@ -264,12 +300,11 @@ def plan_review(
         cost_before += (before.cost or 0.0) if before is not None else 0.0
         cost_after += (after.cost or 0.0) if after is not None else 0.0
         changes.append(ReviewChange(change, before, after))
-    kept = sample(changes, limit)
     return ReviewPlan(
         found,
         diff,
-        tuple(changes[i] for i in kept),
-        len(changes) - len(kept),
+        tuple(changes),
+        len(diff.changes) - len(changes),
         old.count,
         new.count,
         cost_before,

@@ -44,7 +44,7 @@ from flux2prompt._schema import Profile
 if TYPE_CHECKING:
     from flux2prompt._model import Prompt
 
-__all__ = ["Inventory", "InventoryEntry", "build_inventory", "job_digest"]
+__all__ = ["Inventory", "InventoryEntry", "build_inventory", "job_digest", "job_images"]
 
 EntryKind = Literal["prompt", "template", "item"]
 
@@ -154,6 +154,31 @@ class JobSummary:
     profile: Profile
     items: int
     digest: str
+
+
+def job_images(path: str | Path) -> list[bytes]:
+    """The reference images a job file sends with every request (its ``images``, relative to
+    the file), read without resolving its template (nothing of the user's code runs).
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "job.toml").write_text('template = "t.py:x"\\noutput = "{i}"\\n')
+    >>> job_images(folder / "job.toml")
+    []
+    """
+    from flux2prompt._files import parse_toml, read_bytes
+
+    path = Path(path)
+    document = parse_toml(read_bytes(path), str(path))
+    out = []
+    for image in document.get("images", ()) if isinstance(document, dict) else ():
+        try:
+            out.append((path.parent / str(image)).read_bytes())
+        except OSError as exc:
+            raise SourceError(
+                f"cannot read the reference image: {exc.strerror}", source=str(path.parent / image)
+            ) from None
+    return out
 
 
 def job_digest(request_fingerprints: Iterable[str]) -> str:

@@ -35,13 +35,13 @@ def _job_images(base: Path, jobs: Any) -> dict[str, list[str]]:
     """The reference images each job sends, base64, by job key (its path under ``base``)."""
     import base64
 
-    from flux2prompt._files import read_job_file
+    from flux2prompt._versioning._inventory import job_images
 
     out: dict[str, list[str]] = {}
     for key, job in jobs.items():
-        images = read_job_file(base / job.path).images
+        images = job_images(base / job.path)
         if images:
-            out[key] = [base64.b64encode(Path(i).read_bytes()).decode("ascii") for i in images]
+            out[key] = [base64.b64encode(image).decode("ascii") for image in images]
     return out
 
 

@@ -172,6 +172,8 @@ def review_command(
             f"{counts['changed']} changed, {counts['added']} added, {counts['removed']} removed "
             f"({plan.diff.unchanged} unchanged)"
         )
+        if not plan.diff.changes:
+            say("  no prompt or job item changed its request: nothing to draw")
         if plan.left_out:
             say(f"  left out {plan.left_out} change(s) beyond --limit {limit}")
         client = None
