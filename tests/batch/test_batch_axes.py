@@ -107,7 +107,7 @@ def test_each_item_sends_its_own_reference_image(tmp_path: Path, images: str, co
         assert done.returncode == 0, done.stdout + done.stderr
         sent = {}
         for request in emu.requests:
-            prompt = json.loads(request.fields["prompt"])["scene"]
+            prompt = request.fields["prompt"]  # prose on klein, the job's model
             sku = next(s for s in SKUS if s in prompt)
             sent[sku] = request.files["input_image_0"].data
     assert sent == made  # the emulator received each item's own image, and only it

@@ -402,12 +402,13 @@ def _job_entries(
     # Read per item when a path names the item's variables: each request has its own image.
     images = job.references.request_images()
     build: Any = variant_requests
+    options: dict[str, Any] = {"prompt_format": job.prompt_format}
     if job.document.get("provider") == "bfl":  # Black Forest Labs' API: its own requests
         from flux2prompt._versioning._requests import bfl_variant_requests
         from flux2prompt.transport import resolve_bfl_model
 
         model = resolve_bfl_model(job.model or "flux-2-pro").id
-        build = bfl_variant_requests
+        build, options = bfl_variant_requests, {}
     else:
         model = _resolve(job.model or DEFAULT_MODEL).id
     entries: list[InventoryEntry] = []
@@ -415,7 +416,7 @@ def _job_entries(
     try:
         for variant, request in build(
             job.template, job.source, seeds=job.seeds, model=model,
-            parameters=job.parameters, images=images, prompt_format=job.prompt_format,
+            parameters=job.parameters, images=images, **options,
         ):  # fmt: skip
             prompt = (
                 variant.prompt
