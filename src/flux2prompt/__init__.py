@@ -51,6 +51,7 @@ from flux2prompt._model import (
     TextElement,
 )
 from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._references import Reference, ref
 from flux2prompt._schema import Profile, schema
 from flux2prompt._templates import (
     Seeds,
@@ -142,6 +143,7 @@ __all__ = [
     "PromptValidationError",
     "QuotaExceededError",
     "RateLimitError",
+    "Reference",
     "ResponseError",
     "Seeds",
     "ShotDistance",
@@ -173,6 +175,7 @@ __all__ = [
     "palette",
     "placeholders",
     "read_lock",
+    "ref",
     "sample",
     "scene",
     "schema",

@@ -45,6 +45,7 @@ from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
     from flux2prompt._model import Prompt
+    from flux2prompt._references import Reference
 
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
@@ -203,6 +204,33 @@ def render_prompt(
     if form == "json":
         return wire, structured.fingerprint, "json", wire
     return structured.to_prose(), structured.fingerprint, "prose", wire
+
+
+def _references_in(prompt: PromptLike) -> tuple[Reference, ...]:
+    """The references a builder or a compiled prompt carries (none for anything else)."""
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt._model import Prompt
+    from flux2prompt._references import references_of
+
+    if isinstance(prompt, PromptBuilder):
+        return prompt.references()
+    if isinstance(prompt, Prompt):
+        return references_of(prompt)
+    return ()
+
+
+def _resolve_citations(text: str, attached: tuple[Reference, ...], spec: ModelSpec) -> str:
+    if "[ref:" not in text:
+        return text
+    from flux2prompt._errors import PromptError
+    from flux2prompt._references import resolve_citations
+
+    try:
+        return resolve_citations(
+            text, [item.name for item in attached], base=spec.reference_index_base
+        )
+    except PromptError as exc:
+        raise ParameterError(str(exc), parameter="prompt") from None
 
 
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
@@ -474,6 +502,10 @@ def build_request(
     """
     spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
     text, prompt_fingerprint, form, prompt_json = render_prompt(prompt, spec, prompt_format)
+    # The builder's references go first, then the request's own images; the prompt's
+    # citations ([ref:NAME]) become the index this host gives each one.
+    attached = _references_in(prompt)
+    text = _resolve_citations(text, attached, spec)
     if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
         raise ParameterError(
             f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
@@ -609,15 +641,19 @@ def build_request(
     single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
         images, Iterable
     )
-    sources: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    own: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    sources: list[ImageSource] = [item.source for item in attached] + own
     if len(sources) > spec.max_input_images:
         takes = (
             f"takes at most {spec.max_input_images} input images"
             if spec.max_input_images
             else "takes no input images"
         )
+        counted = (
+            f" ({len(attached)} references of the prompt and {len(own)} images)" if attached else ""
+        )
         raise ParameterError(
-            f"{spec.name} {takes}, got {len(sources)}",
+            f"{spec.name} {takes}, got {len(sources)}{counted}",
             parameter="images",
         )
     prepared: list[InputImage] = []
