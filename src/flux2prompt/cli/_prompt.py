@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
-from flux2prompt._files._source import STDIN, resolve_source, source_label
+from flux2prompt._files._source import STDIN, resolve_flux3, resolve_source, source_label
 from flux2prompt._files._variants import is_expandable, source_variants
 from flux2prompt._lint import LINT_CODES, lint
 from flux2prompt._model import Prompt
@@ -44,7 +44,7 @@ from flux2prompt.cli._report import (
     problem_of,
     problems_of,
 )
-from flux2prompt.cli._source import ProfileOption
+from flux2prompt.cli._source import ProfileOption, TargetOption, check_target
 
 __all__ = ["compile_command", "fingerprint", "lint_command", "schema_command", "validate"]
 
@@ -67,15 +67,28 @@ def compile_command(
     profile: ProfileOption = "flux2",
     pretty: Annotated[bool, typer.Option("--pretty", help="Indent the JSON for humans.")] = False,
     prose: Annotated[
-        bool, typer.Option("--prose", help="Print ordered prose instead (for FLUX.2 klein).")
+        bool, typer.Option("--prose", help="Print the prose form instead (for FLUX.2 klein).")
     ] = False,
+    target: TargetOption = "flux2",
 ) -> None:
-    """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq)."""
+    """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq).
+
+    With --target flux3, the FLUX 3 prompt of a file.py:NAME builder with a layout: its caption
+    and its element table of boxes, as sent.
+    """
+    problem = check_target(target)
+    if problem is not None:
+        fail(problem)
     if pretty and prose:
         fail("--pretty and --prose cannot be combined: prose is plain text")
+    if target == "flux3" and (pretty or prose):
+        fail("--target flux3 prints the caption and element table as sent: drop --pretty/--prose")
     with handle_errors(source_label(source)):
-        prompt = resolve_source(source, profile=profile)
-        output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
+        if target == "flux3":
+            output = resolve_flux3(source).text
+        else:
+            prompt = resolve_source(source, profile=profile)
+            output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
     echo_data(output)
 
 

@@ -12,7 +12,10 @@ import typer
 
 from flux2prompt._schema import Profile
 
-__all__ = ["ProfileOption"]
+__all__ = ["ProfileOption", "TargetOption", "check_target"]
+
+#: The compile targets: FLUX.2's JSON prompt, or FLUX 3's caption with its element table.
+TARGETS = ("flux2", "flux3")
 
 #: The ``--profile`` option of every command that reads a SOURCE.
 ProfileOption = Annotated[
@@ -23,3 +26,22 @@ ProfileOption = Annotated[
         help="Schema profile: flux2 (permissive) or cloudflare (Cloudflare's published schema).",
     ),
 ]
+
+#: The ``--target`` option of ``compile`` and ``generate``.
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="flux2|flux3",
+        help="What to compile for: flux2 (the JSON prompt) or flux3 (FLUX 3's caption and "
+        "boxes, from a file.py:NAME builder with a layout).",
+    ),
+]
+
+
+def check_target(target: str) -> str | None:
+    """The problem with ``--target`` ``target``, or ``None`` when it is one of :data:`TARGETS`."""
+    if target in TARGETS:
+        return None
+    return f"--target {target!r}: use flux2 or flux3"

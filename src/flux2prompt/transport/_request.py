@@ -44,6 +44,7 @@ from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
+    from flux2prompt._layout import Flux3Prompt
     from flux2prompt._model import Prompt
     from flux2prompt._references import Reference
 
@@ -61,9 +62,10 @@ __all__ = [
 ]
 
 #: A compiled ``Prompt``, a ``PromptBuilder``, a dict (or JSON bytes, or a path to a prompt file)
-#: that ``flux2prompt.load`` accepts, or a ``str``: a plain text prompt.
+#: that ``flux2prompt.load`` accepts, a ``str`` (a plain text prompt), or a ``Flux3Prompt`` (a
+#: FLUX 3 caption with its element table, sent as written).
 PromptLike: TypeAlias = (
-    "Prompt | PromptBuilder | Mapping[str, Any] | str | bytes | os.PathLike[str]"
+    "Prompt | PromptBuilder | Flux3Prompt | Mapping[str, Any] | str | bytes | os.PathLike[str]"
 )
 
 #: What ``httpx`` takes as ``files=``: ``(name, (filename, content[, content type]))``.
