@@ -9,6 +9,7 @@ breaking change of the wire format: say so in the changelog and bump the lockfil
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ PROMPTS = {
     ),
 }
 
-# The demo batch (examples/batch/job.toml): each item's request fingerprint, in batch order.
+# The demo batch (examples/batch/job.toml): each item's request fingerprint, in batch order, its
+# prompts sent as JSON (as every runner before prompt forms sent them to klein-4b).
 JOB_ITEMS = [
     "sha256:efe444ac2b8247cfbb483ad3e3767c04bd1a2d35510bd037c5b4084c0cdfbe66",
     "sha256:005a36702495f61a84a477fe1bb39ea93e100d171533d97e847464fa241aa538",
@@ -57,6 +59,19 @@ JOB_ITEMS = [
     "sha256:b38ba0812cfb44c3f2418554c8fb400589a8b3b9579ed8437303be3135afc6c0",
     "sha256:92afb029d4175027690148f863f27eb09826e3796e0754348e6299239d0b62a3",
     "sha256:f70ef608da3127c3ffca4c6f0cb46c7b95135164d50ea01c9b9e1efbff55e62d",
+]
+
+# The same items in klein's own form, prose (prompt_format "auto"), pinned from its first release:
+# the form is part of the request, so these differ from the JSON ones above, by design.
+JOB_ITEMS_PROSE = [
+    "sha256:ce91130d924e4adf6a925fb7a2d5b66391486100712e44de5872d9d64a74d0d7",
+    "sha256:23ca084a2c2b2a4203ddcdecb54c98bcdc5f40eb1bd4944d220995b78119e8e5",
+    "sha256:0aaaae44c35b8b5a273f709b72ca6bc4ca216447a8724e93ef349c17310cfe14",
+    "sha256:af91020c79329c46efe8c6800d88764fe0cab1ac6ad90943603a99afeab67942",
+    "sha256:aed7f650f9857c05af68a1a957d2644dad671b674d57f38303c7f5a939118e76",
+    "sha256:afde98638d3ac2ee3742786796985b33d4935b325c412c73372720897b41255c",
+    "sha256:3be9658000c518619d35d424332a87c18fdb6aad22d18a3f3073b14e1dc9765a",
+    "sha256:142c02d14ced1885f067836180715b7fb2a50f2c5fea83380647508aa417c14f",
 ]
 
 # build_request({"scene": "a tea house at dusk"}, model="flex", width=64, height=64)
@@ -80,7 +95,11 @@ def test_prompt_file_fingerprint_is_pinned() -> None:
 
 def test_the_demo_batch_request_fingerprints_are_pinned() -> None:
     job = load_job(EXAMPLES / "batch" / "job.toml")
-    assert [item.key for item in plan_items(job)] == JOB_ITEMS
+    # Sent as JSON, each item keeps the fingerprint it always had: old manifests still match
+    # (a folder made before forms resumes in JSON, the form its manifest recorded).
+    as_json = dataclasses.replace(job, prompt_format="json")
+    assert [item.key for item in plan_items(as_json)] == JOB_ITEMS
+    assert [item.key for item in plan_items(job)] == JOB_ITEMS_PROSE
 
 
 def test_a_proxied_request_fingerprint_is_pinned() -> None:

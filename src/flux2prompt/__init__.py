@@ -42,6 +42,7 @@ from flux2prompt._model import (
     TextElement,
 )
 from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._references import Reference, ref
 from flux2prompt._schema import Profile, schema
 
 if _typing.TYPE_CHECKING:
@@ -139,6 +140,7 @@ __all__ = [
     "PromptValidationError",
     "QuotaExceededError",
     "RateLimitError",
+    "Reference",
     "ResponseError",
     "Seeds",
     "ShotDistance",
@@ -171,6 +173,7 @@ __all__ = [
     "palette",
     "placeholders",
     "read_lock",
+    "ref",
     "sample",
     "scene",
     "schema",

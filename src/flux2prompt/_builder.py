@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
@@ -37,6 +38,12 @@ from flux2prompt._model import (
     TextElement,
     assemble_prompt,
     attach_compiled,
+)
+from flux2prompt._references import (
+    Reference,
+    ReferenceSource,
+    attach_references,
+    check_reference_name,
 )
 from flux2prompt._schema import Profile, json_data
 from flux2prompt._text import check_language_tag, clean_text
@@ -315,6 +322,7 @@ class PromptBuilder:
     _extras: tuple[tuple[str, str], ...] = ()
     _caption: str | None = None
     _elements: tuple[LayoutElement, ...] = ()
+    _references: tuple[Reference, ...] = ()
 
     def _with(self, **changes: Any) -> PromptBuilder:
         # dataclasses.replace() would re-run __init__ through the frozen __setattr__ guard for
@@ -679,6 +687,61 @@ class PromptBuilder:
             scene = layout.words(layout.caption)
         return scene, tuple(subjects) or None, tuple(texts) or None
 
+    # -- references (images the text cites by name) ------------------------------------------
+    def reference(
+        self, name: str, source: ReferenceSource, *, role: str | None = None
+    ) -> PromptBuilder:
+        """Attach an image by ``name``: image bytes, a path to an image file, or an
+        ``https://`` URL (for hosts that fetch images), read when the request is built.
+
+        The prompt's text cites it with :func:`~flux2prompt.ref` (``[ref:NAME]``), and each
+        host reads the citation as its own index: ``image 0`` on Workers AI ``@cf/`` models,
+        ``image 1`` on Black Forest Labs' API and FLUX 3. References are sent in the order they
+        were attached, before a request's own ``images``. ``role`` says what the image is for
+        (lint messages and people read it; it is not sent). A name attached again replaces its
+        image in place. ``lint()`` says when one is never cited, or a citation names none.
+
+        >>> from flux2prompt import ref
+        >>> b = (scene(f"the mug from {ref('mug')}, with the logo from {ref('logo')}")
+        ...      .reference("mug", b"<mug.png>", role="the product")
+        ...      .reference("logo", "brand/logo.png", role="the brand's logo"))
+        >>> [r.name for r in b.references()]
+        ['mug', 'logo']
+        """
+        where = f"reference({name!r})" if isinstance(name, str) else "reference()"
+        checked = check_reference_name(name, where)
+        if isinstance(source, bytearray):
+            source = bytes(source)
+        if isinstance(source, bytes):
+            if not source:
+                raise PromptError(f"{where}: the image is empty (0 bytes)")
+        elif isinstance(source, str):
+            if not source.strip():
+                raise PromptError(f"{where}: give image bytes, a path or an https:// URL")
+        elif not isinstance(source, os.PathLike):
+            raise PromptError(
+                f"{where}: expected image bytes, a path or an https:// URL, got "
+                f"{type(source).__name__}"
+            )
+        if role is not None:
+            role = clean_text(role, where=f"{where} role=...")
+        new = Reference(checked, source, role)
+        names = [item.name for item in self._references]
+        if checked in names:
+            at = names.index(checked)
+            refs = (*self._references[:at], new, *self._references[at + 1 :])
+        else:
+            refs = (*self._references, new)
+        return self._with(_references=refs)
+
+    def references(self) -> tuple[Reference, ...]:
+        """The references attached so far, in the order they are sent.
+
+        >>> scene("x").reference("logo", b"...").references()[0].name
+        'logo'
+        """
+        return self._references
+
     # -- output -----------------------------------------------------------------------------
     def compile(self, *, profile: Profile = "flux2") -> Prompt:
         """Validate under ``profile`` and return the immutable :class:`Prompt`.
@@ -710,7 +773,8 @@ class PromptBuilder:
             self._extras,
         )
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
-        return attach_compiled(prompt, wire=compile_json(prompt, profile))
+        compiled = attach_compiled(prompt, wire=compile_json(prompt, profile))
+        return attach_references(compiled, self._references)
 
     def _repr_html_(self) -> str:
         """The notebook view: the compiled prompt's, or the compile error with its paths.

@@ -7,7 +7,8 @@ invisible characters, very long prompts, odd camera settings. :func:`lint` repor
 :class:`LintWarning` with a stable code, the JSON path of the field, a message and a fix.
 
 Codes are grouped by what they look at: ``F2P1xx`` wording and hygiene of free text,
-``F2P2xx`` colour, ``F2P3xx`` text rendered in the image, ``F2P4xx`` camera, ``F2P5xx`` layout
+``F2P2xx`` colour, ``F2P3xx`` text rendered in the image, ``F2P4xx`` camera, ``F2P5xx`` layout,
+``F2P6xx`` references (images the text cites by name)
 boxes (a builder with ``.element(...)``, or a :class:`~flux2prompt.Flux3Prompt`). A code never
 changes meaning; :data:`LINT_CODES` lists them all, and ``docs/lint.md`` explains each one.
 
@@ -37,6 +38,7 @@ from flux2prompt._color import contrast_ratio, normalize_hex
 from flux2prompt._errors import PromptError
 from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, layout_findings
 from flux2prompt._model import KNOWN_KEYS, Prompt
+from flux2prompt._references import cited, references_of
 from flux2prompt._schema import json_path
 from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
 
@@ -82,6 +84,8 @@ _RULES: dict[str, tuple[str, Severity]] = {
     "F2P503": ("palette on FLUX 3: its colours were moved into descriptions", "warning"),
     "F2P504": ("layout written as position prose for FLUX.2", "info"),
     "F2P505": ("FLUX 3 caption cites an element more than once", "warning"),
+    "F2P601": ("reference attached but never cited in the text", "warning"),
+    "F2P602": ("the text cites a reference that is not attached", "warning"),
 }
 
 # Every lint code with its one-line summary, in code order (read-only).
@@ -646,6 +650,7 @@ def lint(
         *_check_palettes(prompt),
         *_check_text(prompt),
         *_check_camera(prompt),
+        *_check_references(prompt, document),
     ]
     if layout is not None and layout.elements:
         found.extend(_check_layout(layout, prompt))
@@ -664,6 +669,38 @@ def lint(
         for code, parts, message, fix in sorted(found, key=position)
         if code not in skip
     ]
+
+
+def _check_references(prompt: Prompt, document: Any) -> Iterator[_Found]:
+    """F2P601 a reference never cited; F2P602 a citation of a name no reference has."""
+    attached = references_of(prompt)
+    names = {item.name for item in attached}
+    seen: set[str] = set()
+    for parts, value in _walk(document):
+        if not isinstance(value, str) or "[ref:" not in value:
+            continue
+        for name in cited(value):
+            seen.add(name)
+            if name not in names:
+                known = ", ".join(repr(n) for n in sorted(names)) or "none"
+                yield (
+                    "F2P602",
+                    parts,
+                    f"[ref:{name}] cites a reference named {name!r}, and none is attached "
+                    f"(attached: {known}); the request cannot say which image it means",
+                    f"attach it with .reference({name!r}, path_or_bytes), or fix the name",
+                )
+    for item in attached:
+        if item.name not in seen:
+            role = f" ({item.role})" if item.role else ""
+            yield (
+                "F2P601",
+                (),
+                f"reference {item.name!r}{role} is attached but the text never cites it: the "
+                "model gets the image without being told what to take from it",
+                f"cite it where it is used, with ref({item.name!r}): "
+                f'"the logo from {{ref({item.name!r})}}"',
+            )
 
 
 def _check_layout(layout: Layout, prompt: Prompt) -> Iterator[_Found]:

@@ -45,6 +45,8 @@ from flux2prompt._text import check_language_tag, forbidden_char_problem
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
+    from flux2prompt._references import Reference
+
 __all__ = [
     "Camera",
     "CameraAngle",
@@ -58,7 +60,9 @@ __all__ = [
     "TextElement",
     "assemble_prompt",
     "attach_compiled",
+    "attach_references",
     "extras_of",
+    "references_of",
 ]
 
 _T = TypeVar("_T")
@@ -502,6 +506,29 @@ def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
     private = prompt.__pydantic_private__
     extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
     return extras
+
+
+def attach_references(prompt: Prompt, references: tuple[Reference, ...]) -> Prompt:
+    """Keep a builder's ``references`` beside ``prompt``'s fields (not in its JSON, not in its
+    fingerprint); the one place that writes them, next to :func:`attach_compiled`. Returns
+    ``prompt`` itself. See :mod:`flux2prompt._references`."""
+    if references:
+        private = dict(prompt.__pydantic_private__ or {})
+        private["_references"] = references
+        object.__setattr__(prompt, "__pydantic_private__", private)
+    return prompt
+
+
+def references_of(prompt: Prompt) -> tuple[Reference, ...]:
+    """The references a compiled prompt carries from its builder (``()`` for any other).
+
+    >>> from flux2prompt import scene
+    >>> references_of(scene("x").reference("logo", b"...").compile())
+    (Reference('logo', <3 bytes>),)
+    """
+    private = prompt.__pydantic_private__
+    found: tuple[Reference, ...] = private.get("_references", ()) if private else ()
+    return found
 
 
 # -- prompts from parts the builder has already checked -----------------------------------------

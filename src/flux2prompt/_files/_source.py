@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import IO, TypeGuard
+from typing import IO, TYPE_CHECKING, TypeGuard
 
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._document import parse_json, prompt_from_document
@@ -47,11 +47,15 @@ from flux2prompt._files._pysource import import_python_file, lookup, public_name
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
 
+if TYPE_CHECKING:  # the layout loads only for --target flux3
+    from flux2prompt._layout import Flux3Prompt
+
 __all__ = [
     "STDIN",
     "STDIN_LABEL",
     "LoadedSource",
     "load_source",
+    "resolve_flux3",
     "resolve_source",
     "source_label",
     "split_source",
@@ -119,6 +123,36 @@ def resolve_source(
             source=str(path),
         )
     return load(_value_of(module, name, path), profile=profile)
+
+
+def resolve_flux3(source: str) -> Flux3Prompt:
+    """The FLUX 3 prompt (caption and element table) of the builder ``source`` names.
+
+    Only ``path/to/file.py:NAME`` can hold a layout (a builder with ``.caption()`` and
+    ``.element()``); any other SOURCE, or a NAME that is a compiled ``Prompt``, is a
+    :class:`~flux2prompt.SourceError` saying so. The builder's own checks (citations both ways,
+    boxes) raise :class:`~flux2prompt.PromptError`.
+
+    >>> resolve_flux3("hero.json")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: hero.json: the flux3 target needs path/to/file.py:NAME, a builder with a layout (.caption() and .element()); a prompt file or standard input holds no boxes
+    """  # noqa: E501
+    path, name = split_source(source)
+    if source == STDIN or name is None or path.suffix != ".py":
+        raise SourceError(
+            "the flux3 target needs path/to/file.py:NAME, a builder with a layout (.caption() "
+            "and .element()); a prompt file or standard input holds no boxes",
+            source=source,
+        )
+    value = _value_of(import_python_file(path), name, path) if name else None
+    if not isinstance(value, PromptBuilder):
+        raise SourceError(
+            f"{name} is a compiled Prompt, which keeps no boxes; name the builder instead "
+            "(drop .compile())",
+            source=f"{path}:{name}",
+        )
+    return value.compile_flux3()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._files._source import load_source, source_label
+from flux2prompt._files._source import load_source, resolve_flux3, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
@@ -34,6 +34,7 @@ from flux2prompt.cli._output import (
     stdout,
 )
 from flux2prompt.cli._report import JSON_VERSION
+from flux2prompt.cli._source import TargetOption, check_target
 from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ def generate(
         str | None,
         typer.Option(help="How an unknown model is called: multipart, json or proxied."),
     ] = None,
+    target: TargetOption = "flux2",
     prompt_format: Annotated[
         str,
         typer.Option(
@@ -236,6 +238,11 @@ def generate(
         require_emulator()
     if prompt_format not in ("auto", "json", "prose"):
         fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
+    problem = check_target(target)
+    if problem is not None:
+        fail(problem)
+    if target == "flux3" and prompt_format != "auto":
+        fail("--target flux3 sends the caption and its boxes: drop --prompt-format")
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
@@ -243,6 +250,7 @@ def generate(
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
         loaded = load_source(source)
+        flux3 = resolve_flux3(source) if target == "flux3" else None
     with handle_errors(show_warnings=True):
         # A prompt file's model and parameters are the defaults; options given here win.
         options = {"width": width, "height": height, "steps": steps, "guidance": guidance}
@@ -276,7 +284,7 @@ def generate(
             )
             with client:
                 request = client.build_request(
-                    loaded.prompt,
+                    flux3 if flux3 is not None else loaded.prompt,
                     images=list(image or ()),
                     prompt_format=prompt_format,
                     **parameters,  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError
-from flux2prompt._files._source import STDIN, resolve_source, source_label
+from flux2prompt._files._source import STDIN, resolve_flux3, resolve_source, source_label
 from flux2prompt._schema import Profile, schema
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
@@ -41,7 +41,13 @@ from flux2prompt.cli._report import (
     problem_of,
     problems_of,
 )
-from flux2prompt.cli._source import ProfileOption, ProjectProfileOption, project_profile
+from flux2prompt.cli._source import (
+    ProfileOption,
+    ProjectProfileOption,
+    TargetOption,
+    check_target,
+    project_profile,
+)
 
 # Each command imports in its body what only it uses: `compile` never loads the variants of a
 # job file or a template, and only `lint` loads the linter (and the layout rules it runs).
@@ -69,15 +75,28 @@ def compile_command(
     profile: ProfileOption = "flux2",
     pretty: Annotated[bool, typer.Option("--pretty", help="Indent the JSON for humans.")] = False,
     prose: Annotated[
-        bool, typer.Option("--prose", help="Print ordered prose instead (for FLUX.2 klein).")
+        bool, typer.Option("--prose", help="Print the prose form instead (for FLUX.2 klein).")
     ] = False,
+    target: TargetOption = "flux2",
 ) -> None:
-    """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq)."""
+    """Print the compiled prompt: compact wire JSON in raw UTF-8 (pipe it into jq).
+
+    With --target flux3, the FLUX 3 prompt of a file.py:NAME builder with a layout: its caption
+    and its element table of boxes, as sent.
+    """
+    problem = check_target(target)
+    if problem is not None:
+        fail(problem)
     if pretty and prose:
         fail("--pretty and --prose cannot be combined: prose is plain text")
+    if target == "flux3" and (pretty or prose):
+        fail("--target flux3 prints the caption and element table as sent: drop --pretty/--prose")
     with handle_errors(source_label(source)):
-        prompt = resolve_source(source, profile=profile)
-        output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
+        if target == "flux3":
+            output = resolve_flux3(source).text
+        else:
+            prompt = resolve_source(source, profile=profile)
+            output = prompt.to_prose() if prose else prompt.to_json(pretty=pretty)
     echo_data(output)
 
 

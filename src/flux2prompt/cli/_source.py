@@ -12,7 +12,16 @@ import typer
 
 from flux2prompt._schema import Profile
 
-__all__ = ["ProfileOption", "ProjectProfileOption", "project_profile"]
+__all__ = [
+    "ProfileOption",
+    "ProjectProfileOption",
+    "TargetOption",
+    "check_target",
+    "project_profile",
+]
+
+#: The compile targets: FLUX.2's JSON prompt, or FLUX 3's caption with its element table.
+TARGETS = ("flux2", "flux3")
 
 #: The ``--profile`` option of every command that reads a SOURCE.
 ProfileOption = Annotated[
@@ -36,6 +45,18 @@ ProjectProfileOption = Annotated[
     ),
 ]
 
+#: The ``--target`` option of ``compile`` and ``generate``.
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="flux2|flux3",
+        help="What to compile for: flux2 (the JSON prompt) or flux3 (FLUX 3's caption and "
+        "boxes, from a file.py:NAME builder with a layout).",
+    ),
+]
+
 
 def project_profile(given: Profile | None) -> Profile:
     """``given``, else the profile of the project the current folder is in (its
@@ -46,3 +67,10 @@ def project_profile(given: Profile | None) -> Profile:
     from flux2prompt._files._project import find_project
 
     return find_project().profile
+
+
+def check_target(target: str) -> str | None:
+    """The problem with ``--target`` ``target``, or ``None`` when it is one of :data:`TARGETS`."""
+    if target in TARGETS:
+        return None
+    return f"--target {target!r}: use flux2 or flux3"

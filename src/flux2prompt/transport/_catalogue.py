@@ -197,6 +197,17 @@ class ModelSpec:
         """The first short name, or the full id for an unknown model (for messages)."""
         return self.short_names[0] if self.short_names else self.id
 
+    @property
+    def reference_index_base(self) -> int:
+        """The number a prompt gives the first input image: 0 on Workers AI ``@cf/`` models
+        ("image 0", as ``input_image_0``), 1 on Black Forest Labs' own models and FLUX 3.
+
+        Example:
+            >>> resolve_model("klein-4b").reference_index_base, resolve_model("flex").reference_index_base
+            (0, 1)
+        """  # noqa: E501
+        return 0 if self.id.startswith("@cf/") else 1
+
     def wire_name(self, parameter: str) -> str:
         """The name the host gives ``parameter`` (``steps`` -> ``num_steps`` on proxied klein).
 

@@ -44,7 +44,9 @@ from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
+    from flux2prompt._layout import Flux3Prompt
     from flux2prompt._model import Prompt
+    from flux2prompt._references import Reference
 
 __all__ = [
     "ACCOUNT_PLACEHOLDER",
@@ -60,9 +62,10 @@ __all__ = [
 ]
 
 #: A compiled ``Prompt``, a ``PromptBuilder``, a dict (or JSON bytes, or a path to a prompt file)
-#: that ``flux2prompt.load`` accepts, or a ``str``: a plain text prompt.
+#: that ``flux2prompt.load`` accepts, a ``str`` (a plain text prompt), or a ``Flux3Prompt`` (a
+#: FLUX 3 caption with its element table, sent as written).
 PromptLike: TypeAlias = (
-    "Prompt | PromptBuilder | Mapping[str, Any] | str | bytes | os.PathLike[str]"
+    "Prompt | PromptBuilder | Flux3Prompt | Mapping[str, Any] | str | bytes | os.PathLike[str]"
 )
 
 #: What ``httpx`` takes as ``files=``: ``(name, (filename, content[, content type]))``.
@@ -203,6 +206,33 @@ def render_prompt(
     if form == "json":
         return wire, structured.fingerprint, "json", wire
     return structured.to_prose(), structured.fingerprint, "prose", wire
+
+
+def _references_in(prompt: PromptLike) -> tuple[Reference, ...]:
+    """The references a builder or a compiled prompt carries (none for anything else)."""
+    from flux2prompt._builder import PromptBuilder
+    from flux2prompt._model import Prompt
+    from flux2prompt._references import references_of
+
+    if isinstance(prompt, PromptBuilder):
+        return prompt.references()
+    if isinstance(prompt, Prompt):
+        return references_of(prompt)
+    return ()
+
+
+def _resolve_citations(text: str, attached: tuple[Reference, ...], spec: ModelSpec) -> str:
+    if "[ref:" not in text:
+        return text
+    from flux2prompt._errors import PromptError
+    from flux2prompt._references import resolve_citations
+
+    try:
+        return resolve_citations(
+            text, [item.name for item in attached], base=spec.reference_index_base
+        )
+    except PromptError as exc:
+        raise ParameterError(str(exc), parameter="prompt") from None
 
 
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
@@ -474,6 +504,10 @@ def build_request(
     """
     spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
     text, prompt_fingerprint, form, prompt_json = render_prompt(prompt, spec, prompt_format)
+    # The builder's references go first, then the request's own images; the prompt's
+    # citations ([ref:NAME]) become the index this host gives each one.
+    attached = _references_in(prompt)
+    text = _resolve_citations(text, attached, spec)
     if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
         raise ParameterError(
             f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
@@ -609,15 +643,19 @@ def build_request(
     single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
         images, Iterable
     )
-    sources: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    own: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    sources: list[ImageSource] = [item.source for item in attached] + own
     if len(sources) > spec.max_input_images:
         takes = (
             f"takes at most {spec.max_input_images} input images"
             if spec.max_input_images
             else "takes no input images"
         )
+        counted = (
+            f" ({len(attached)} references of the prompt and {len(own)} images)" if attached else ""
+        )
         raise ParameterError(
-            f"{spec.name} {takes}, got {len(sources)}",
+            f"{spec.name} {takes}, got {len(sources)}{counted}",
             parameter="images",
         )
     prepared: list[InputImage] = []
