@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from flux2prompt._color import ColorInput, color_value
+from flux2prompt._color import _NORMAL_HEX, ColorInput, color_value
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError
 from flux2prompt._model import (
@@ -167,7 +167,10 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
         isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], int)
     ):
         values = [values]  # one colour given on its own
-    out = tuple(color_value(v, where=f"{where}[{i}]") for i, v in enumerate(values))
+    out = tuple(
+        v if type(v) is str and _NORMAL_HEX.fullmatch(v) else color_value(v, where=f"{where}[{i}]")
+        for i, v in enumerate(values)
+    )
     if hex_only:
         for i, v in enumerate(out):
             if not v.startswith("#"):
@@ -326,11 +329,12 @@ class PromptBuilder:
 
     def _with(self, **changes: Any) -> PromptBuilder:
         # dataclasses.replace() would re-run __init__ through the frozen __setattr__ guard for
-        # every field; each value here is already checked, so copy the state in two dict updates.
+        # every field; each value here is already checked, so the new builder gets a copy of
+        # this one's state with the changes (a dict copy is cheaper than filling an empty one).
         new = _new_builder(PromptBuilder)
-        state = new.__dict__
-        state.update(self.__dict__)
+        state = self.__dict__.copy()
         state.update(changes)
+        _set_state(new, "__dict__", state)
         return new
 
     def __getattr__(self, name: str) -> Any:
@@ -410,7 +414,11 @@ class PromptBuilder:
             raise _nothing_given("palette()", "color_palette")
         return self._with(
             _palette=tuple(
-                color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
+                # A code already in #RRGGBB form is what color_value returns for it (its own fast
+                # path), without formatting the place an error would name.
+                c
+                if type(c) is str and _NORMAL_HEX.fullmatch(c)
+                else color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
                 for i, c in enumerate(colors)
             )
         )
@@ -802,6 +810,7 @@ class PromptBuilder:
 
 
 _new_builder = object.__new__
+_set_state = object.__setattr__  # past the frozen dataclass's guard, as its own __init__ does
 _EMPTY = PromptBuilder()
 
 
