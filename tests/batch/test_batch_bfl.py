@@ -77,6 +77,10 @@ def test_a_bfl_job_runs_against_the_emulator(tmp_path: Path) -> None:
     # FLUX 3 expands the prompt; the expansion, boxes included, is kept.
     assert all('"bbox":[250,250,750,750]' in str(r["effective_prompt"]) for r in ok)
     assert [e["event"] for e in ledger(out)] == ["submitted"] * 3
+    # The gallery draws each item's layout boxes, with their ids, over its thumbnail.
+    gallery = (out / "index.html").read_text(encoding="utf-8")
+    assert gallery.count('<span class="box" style="top:25%;left:25%;height:50%;width:50%"') == 3
+    assert gallery.count("<b>mug_1</b>") == 3
     assert run_batch(job, out, emulator=True).skipped == 3
 
 
