@@ -189,3 +189,29 @@ def test_the_lock_inventory_of_a_bfl_job_records_the_batch_fingerprints(tmp_path
     planned = [item.key for item in plan_items(load_job(path))]
     assert [e.request_fingerprint for e in inventory.entries if e.kind == "item"] == planned
     assert {e.metadata["model"] for e in inventory.entries if e.kind == "item"} == {"flux-3-image"}
+
+
+@pytest.mark.parametrize(
+    ("model", "cost"),
+    [
+        ("flux-3-image", "cost      unknown (no published price)"),
+        ("klein-4b", 'cost      $0.0420 estimated for 3 image(s) (Black Forest Labs\' "from"'),
+    ],
+)
+def test_the_dry_run_of_a_bfl_job_shows_its_requests_and_cost(
+    tmp_path: Path, model: str, cost: str
+) -> None:
+    path = write_job(tmp_path / "job", model=model)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "BFL_"))}
+    env["PYTHONPATH"] = SRC
+    command = [sys.executable, "-c", "from flux2prompt.cli import main; main()"]
+    done = subprocess.run(
+        [*command, "batch", str(path), "--out", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert cost in done.stdout
+    assert "POST https://api.bfl.ai/v1/" in done.stdout
