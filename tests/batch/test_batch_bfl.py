@@ -77,6 +77,10 @@ def test_a_bfl_job_runs_against_the_emulator(tmp_path: Path) -> None:
     # FLUX 3 expands the prompt; the expansion, boxes included, is kept.
     assert all('"bbox":[250,250,750,750]' in str(r["effective_prompt"]) for r in ok)
     assert [e["event"] for e in ledger(out)] == ["submitted"] * 3
+    # The gallery draws each item's layout boxes, with their ids, over its thumbnail.
+    gallery = (out / "index.html").read_text(encoding="utf-8")
+    assert gallery.count('<span class="box" style="top:25%;left:25%;height:50%;width:50%"') == 3
+    assert gallery.count("<b>mug_1</b>") == 3
     assert run_batch(job, out, emulator=True).skipped == 3
 
 
@@ -185,3 +189,29 @@ def test_the_lock_inventory_of_a_bfl_job_records_the_batch_fingerprints(tmp_path
     planned = [item.key for item in plan_items(load_job(path))]
     assert [e.request_fingerprint for e in inventory.entries if e.kind == "item"] == planned
     assert {e.metadata["model"] for e in inventory.entries if e.kind == "item"} == {"flux-3-image"}
+
+
+@pytest.mark.parametrize(
+    ("model", "cost"),
+    [
+        ("flux-3-image", "cost      unknown (no published price)"),
+        ("klein-4b", 'cost      $0.0420 estimated for 3 image(s) (Black Forest Labs\' "from"'),
+    ],
+)
+def test_the_dry_run_of_a_bfl_job_shows_its_requests_and_cost(
+    tmp_path: Path, model: str, cost: str
+) -> None:
+    path = write_job(tmp_path / "job", model=model)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "BFL_"))}
+    env["PYTHONPATH"] = SRC
+    command = [sys.executable, "-c", "from flux2prompt.cli import main; main()"]
+    done = subprocess.run(
+        [*command, "batch", str(path), "--out", str(tmp_path / "out"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert cost in done.stdout
+    assert "POST https://api.bfl.ai/v1/" in done.stdout

@@ -86,10 +86,10 @@ def test_at_most_24_active_tasks_then_429_with_retry_after() -> None:
 
 
 def test_a_slot_frees_once_a_task_is_done() -> None:
-    with serve(bfl_task_ms=150.0, bfl_max_active=1) as emu:
+    with serve(bfl_task_ms=1000.0, bfl_max_active=1) as emu:
         assert submit(emu).status_code == 200
         assert submit(emu).status_code == 429
-        time.sleep(0.2)
+        time.sleep(1.05)
         assert submit(emu).status_code == 200
 
 

@@ -33,8 +33,8 @@ KEY = "bfl-key-SECRET-4d1f-never-print-me"
 
 @pytest.fixture
 def bfl_emu() -> Iterator[Emulator]:
-    """An emulator that requires the test key; tasks take 200 ms."""
-    with serve(seed=0, token=KEY, bfl_task_ms=200.0) as emulator:
+    """An emulator that requires the test key; tasks take 400 ms."""
+    with serve(seed=0, token=KEY, bfl_task_ms=400.0) as emulator:
         yield emulator
 
 
@@ -170,7 +170,7 @@ def test_thirty_concurrent_submits_meet_the_24_task_limit_and_all_finish() -> No
             )
         return [r.seed or 0 for r in results]
 
-    with serve(seed=0, token=KEY, bfl_task_ms=1500.0) as emu:
+    with serve(seed=0, token=KEY, bfl_task_ms=3000.0) as emu:
         seeds = asyncio.run(main(emu))
         statuses = [r.status for r in emu.requests if r.method == "POST"]
     assert sorted(seeds) == list(range(30))

@@ -1,6 +1,7 @@
 """The gallery: ``DIR/index.html``, a static page to review a batch, readable offline.
 
-One card per generated image: a thumbnail linking to the full image, the file name, the
+One card per generated image: a thumbnail linking to the full image (a FLUX 3 layout's boxes
+drawn over it, with their ids), the file name, the
 variables, the seed, the request and prompt fingerprints and the pretty-printed prompt; failed
 items are listed below with their errors. The page has no script and no external resource;
 every path is relative (thumbnails live in ``DIR/thumbnails/``, named by the image's sha256, so
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flux2prompt._atomic import atomic_write
+from flux2prompt._layout import GRID, read_layout_prompt
 from flux2prompt.batch._manifest import effective_records, record_order
 from flux2prompt.batch._naming import inside
 from flux2prompt.transport._images import image_size
@@ -67,6 +69,10 @@ th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--
 section { margin-top: 2rem; }
 .note { padding: 2rem 1rem; margin: 0; color: var(--muted); font-size: .85rem; }
 dd img.input { display: inline; width: auto; vertical-align: middle; border-radius: 3px; }
+article > a.boxed { position: relative; }
+.box { position: absolute; border: 2px solid #ff3b30; box-sizing: border-box; text-align: left; }
+.box b { font: 600 .7rem ui-monospace, monospace; background: #ff3b30; color: #fff;
+  padding: 0 .25rem; }
 """
 
 
@@ -188,13 +194,35 @@ def _card(folder: Path, record: Mapping[str, Any]) -> str:
         if isinstance(prompt, str)
         else json.dumps(prompt, ensure_ascii=False, indent=2, allow_nan=False)
     )
+    boxes = _boxes(prompt) if isinstance(prompt, str) else ""
+    boxed = ' class="boxed"' if boxes else ""
     return (
         f'<article id="item-{_text(record.get("index", ""))}">'
-        f'<a href="{_href(relative)}">{picture}</a>'
+        f'<a href="{_href(relative)}"{boxed}>{picture}{boxes}</a>'
         f'<div class="body"><h2>{_text(relative)}</h2><dl>{"".join(rows)}</dl>'
         f"<details><summary>Prompt</summary><pre>{_text(pretty)}</pre></details></div>"
         "</article>"
     )
+
+
+def _boxes(prompt: str) -> str:
+    """The layout boxes of a FLUX 3 prompt (a caption and its element table), drawn over the
+    thumbnail with their ids, so the gallery shows whether the layout is what the code meant."""
+    layout = read_layout_prompt(prompt)
+    if layout is None:
+        return ""
+    spans = []
+    for element_id, box, desc in layout[1]:
+        top, left, bottom, right = (max(0, min(GRID, v)) for v in box)
+        style = (
+            f"top:{top / 10:g}%;left:{left / 10:g}%;"
+            f"height:{max(0, bottom - top) / 10:g}%;width:{max(0, right - left) / 10:g}%"
+        )
+        spans.append(
+            f'<span class="box" style="{style}" title="{_text(f"{element_id}: {desc}")}">'
+            f"<b>{_text(element_id)}</b></span>"
+        )
+    return "".join(spans)
 
 
 def _failure_row(record: Mapping[str, Any]) -> str:

@@ -924,6 +924,11 @@ class BatchRunner:
 
     @contextlib.asynccontextmanager
     async def _bfl_context(self) -> AsyncIterator[BatchClient]:
+        if self._client is not None:
+            raise ParameterError(
+                "client= is a Workers AI client, and this job's provider is 'bfl': leave client= "
+                "out (the runner makes its BFL client from BFL_API_KEY, or base_url=)"
+            )
         with contextlib.ExitStack() as stack:
             endpoint = None
             if self.emulator is not False:

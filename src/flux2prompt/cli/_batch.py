@@ -83,16 +83,25 @@ def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None
         lines.append(f"shard     {dry.shard} ({dry.other_shards} items belong to other shards)")
     if pace is not None:
         lines.append(f"pace      {pace}")
+    from flux2prompt.transport import BFLRequest
+
+    on_bfl = bool(dry.first) and isinstance(dry.first[0].request, BFLRequest)
     if dry.estimated_cost is None:
-        from flux2prompt.transport import resolve_model
+        from flux2prompt.transport import resolve_bfl_model, resolve_model
 
         # Proxied models are billed through Unified Billing: say so rather than "unknown".
-        note = resolve_model(dry.model).billing_note or "no published price for this model"
+        spec = resolve_bfl_model(dry.model) if on_bfl else resolve_model(dry.model)
+        note = spec.billing_note or "no published price for this model"
         lines.append(f"cost      unknown ({note})")
     else:
+        basis = (
+            'Black Forest Labs\' "from" prices per megapixel'
+            if on_bfl
+            else "published prices; the daily free allowance is not subtracted"
+        )
         lines.append(
             f"cost      ${dry.estimated_cost:.4f} estimated for {dry.to_generate} image(s) "
-            "(published prices; the daily free allowance is not subtracted)"
+            f"({basis})"
         )
     for line in lines:
         stdout.print(line)

@@ -65,6 +65,7 @@ TERMINAL_STATUSES: Final = frozenset(
 EXPANDED_SUFFIX: Final = " Expanded by the emulator: soft natural light, fine surface detail."
 
 _FLUX2_VALIDITY = 600.0
+_MAX_TASKS = 4096
 _FLUX3_VALIDITY = 3600.0
 _MAX_PIXELS = 4 * 1024 * 1024
 _FLUX2_FORMATS = ("jpeg", "png")
@@ -449,6 +450,10 @@ class TaskBoard:
                 validity=job.validity if validity is None else validity,
             )
             self._tasks[task.id] = task
+            if len(self._tasks) > _MAX_TASKS:  # a long-running emulator forgets the oldest
+                oldest = sorted(self._tasks.values(), key=lambda t: t.submitted)
+                for old in oldest[: len(self._tasks) - _MAX_TASKS]:
+                    del self._tasks[old.id]
             return task
 
     def status(self, task_id: str, now: float | None = None) -> tuple[_Task | None, str]:

@@ -1094,7 +1094,6 @@ def serve_forever(config: EmulatorConfig | None = None, *, out: TextIO | None = 
         with Emulator(config) as emulator:
             stream = out if out is not None else sys.stdout
             print(f"flux2prompt emulator listening on {emulator.base_url}", file=stream, flush=True)
-            print(f"Black Forest Labs API at {emulator.bfl_base_url}", file=stream, flush=True)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -199,13 +199,11 @@ class BFL(BFLBaseClient[httpx.Client]):
         started = time.perf_counter()
         deadline = time.monotonic() + self.poll_timeout
         seen: list[str] = []
-        polls = 0
         while True:
             status, payload = self.poll(task)
-            polls += 1
             if status not in seen:
                 seen.append(status)
-            link = self._interpret(task, status, payload, started, polls)
+            link = self._interpret(task, status, payload, started)
             if link is not None:
                 return self._download(task, link, payload)
             left = deadline - time.monotonic()
@@ -219,7 +217,7 @@ class BFL(BFLBaseClient[httpx.Client]):
         except ResultDownloadError as error:
             raise self._expired(task, error) from None
         result = payload.get("result")
-        seed = self._seed_of(task, link, result.get("seed") if isinstance(result, dict) else None)
+        seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
         return self._finish(task, link, data, seed)
 
     def _sleep(self, seconds: float) -> None:

@@ -450,7 +450,7 @@ class BFLBaseClient(Generic[_ClientT]):
         return status, payload
 
     def _interpret(
-        self, task: BFLTask, status: str, payload: dict[str, Any], started: float, polls: int
+        self, task: BFLTask, status: str, payload: dict[str, Any], started: float
     ) -> ResultLink | None:
         """A link to the image when the task is Ready, ``None`` to keep polling; a task that
         ended otherwise raises its error."""
@@ -486,7 +486,7 @@ class BFLBaseClient(Generic[_ClientT]):
         return None
 
     @staticmethod
-    def _seed_of(task: BFLTask, link: ResultLink, payload_seed: object) -> int | None:
+    def _seed_of(task: BFLTask, payload_seed: object) -> int | None:
         if isinstance(payload_seed, int) and not isinstance(payload_seed, bool):
             return payload_seed
         return task.seed
