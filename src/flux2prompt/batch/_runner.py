@@ -632,7 +632,8 @@ class BatchRunner:
                     problems.append(item.unwritable)
                 todo = _kept(todo, item)
                 continue
-            source = images.copy_source(item, by_request.get(item.key, []))
+            candidates = by_request.get(item.key)
+            source = images.copy_source(item, candidates) if candidates else None
             if source is not None:
                 sources[item.index] = source
                 if source.file == _planned_file(item, source):
