@@ -274,7 +274,8 @@ class OutputPattern:
             else:
                 known = ", ".join([*variables, *BUILTIN_FIELDS])
                 raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-            out.append(sanitize_value(self._format(name, spec, value)))
+            text = value if not spec and isinstance(value, str) else self._format(name, spec, value)
+            out.append(sanitize_value(text))
         return _finish("".join(out), fingerprint)
 
 
@@ -283,8 +284,10 @@ def _finish(path: str, fingerprint: str) -> str:
     for position, component in enumerate(components):
         # Windows reads COM¹ as COM1, and ignores trailing spaces and dots: compare the
         # compatibility form (NFKC), in upper case, of the part before the first dot.
-        stem = unicodedata.normalize("NFKC", component).split(".", 1)[0].rstrip(" ").upper()
-        if stem in _WINDOWS_DEVICES:
+        stem = component.split(".", 1)[0]
+        if not stem.isascii():
+            stem = unicodedata.normalize("NFKC", component).split(".", 1)[0]
+        if len(stem) <= 8 and stem.rstrip(" ").upper() in _WINDOWS_DEVICES:
             component = "_" + component
         if len(component.encode("utf-8")) > _MAX_COMPONENT_BYTES:
             tail = f"-{fingerprint.partition(':')[2][:10]}" + (
