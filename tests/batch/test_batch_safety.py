@@ -148,6 +148,43 @@ def test_a_locked_folder_is_left_alone_and_wait_waits(
     assert (out / LOCK_NAME).read_text(encoding="ascii").strip().isdigit()
 
 
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    import signal
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from flux2prompt.batch._lock import FolderLock\n"
+            "FolderLock(sys.argv[1]).acquire()\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert FolderLock(tmp_path).try_acquire() == holder.pid
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+    finally:
+        if holder.poll() is None:  # pragma: no cover - only if an assertion fired above
+            holder.kill()
+            holder.wait()
+    deadline = time.monotonic() + 5
+    lock = FolderLock(tmp_path)
+    while lock.try_acquire() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.held
+    lock.release()
+
+
 def test_two_runners_in_one_process_exclude_each_other(tmp_path: Path) -> None:
     import asyncio
 
