@@ -189,6 +189,11 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return first
 
 
+def _digest(fingerprint: str) -> int:
+    """The first 128 bits of a ``sha256:`` fingerprint, as an int (compact in a set)."""
+    return int(fingerprint[7:39], 16)
+
+
 def _kept(todo: list[PlannedItem] | None, item: PlannedItem) -> list[PlannedItem] | None:
     """``todo`` with ``item`` added, or ``None`` once it would hold more than PLAN_BUFFER."""
     if todo is None or len(todo) >= PLAN_BUFFER:
@@ -598,7 +603,9 @@ class BatchRunner:
         finished: set[int] = set()
         held: set[int] = set()
         sources: dict[int, ImageRecord] = {}
-        sending: set[str] = set()
+        # The requests to send, as 128-bit digests (not the fingerprint strings): the set grows
+        # with the batch.
+        sending: set[int] = set()
         # The recorded items the job still has (only those: the set stays as small as the
         # manifest), and the files that current records and copies keep.
         matched: set[tuple[str, int | None]] = set()
@@ -641,7 +648,7 @@ class BatchRunner:
                 to_copy += 1
                 todo = _kept(todo, item)
                 continue
-            if item.is_copy and item.key in sending:
+            if item.is_copy and _digest(item.key) in sending:
                 to_copy += 1  # written from its original's image once that is made
                 todo = _kept(todo, item)
                 continue
@@ -650,7 +657,7 @@ class BatchRunner:
                 # asked. Its copies wait with it (same request fingerprint).
                 held.add(item.index)
                 continue
-            sending.add(item.key)
+            sending.add(_digest(item.key))
             todo = _kept(todo, item)
             if len(first) < 3:
                 first.append(item)
@@ -784,7 +791,13 @@ class BatchRunner:
 
     async def _run_locked(self) -> BatchReport:
         # Only the lock's holder cleans up: another run's temporary files are in flight.
-        remove_temporary_files(self.out_dir)
+        try:
+            remove_temporary_files(self.out_dir)
+        except OSError as exc:
+            raise SourceError(
+                f"cannot remove the temporary files an interrupted run left: {_reason(exc)}",
+                source=str(getattr(exc, "filename", None) or self.out_dir),
+            ) from None
         survey = self._survey(keep=True)
         total = survey.dry.total
         skipped = len(survey.finished)
