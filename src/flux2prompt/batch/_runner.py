@@ -2,12 +2,18 @@
 
 A run goes:
 
-1. Remove temporary files that an interrupted run left in the output folder.
+1. Lock the output folder (:class:`~flux2prompt.batch._lock.FolderLock`, ``flock``): a
+   second run on it stops at once naming the holder's PID, or waits (``wait=True``). Only
+   then remove temporary files that an interrupted run left in the folder.
 2. Read the manifest. An item is *finished* when its own ``ok`` record (same request
    fingerprint, same index) names the file the item has now, and that file has the recorded
    sha256; finished items are skipped.
 3. Plan the whole batch once before sending anything, so a bad row or parameter stops the
-   run before it spends money; then plan it again as a stream and send.
+   run before it spends money; send from that plan when it has at most :data:`PLAN_BUFFER`
+   items to do, else plan it again as a stream. An item whose record could not be written (a
+   NaN, a lone surrogate in its row) fails without a request. Recorded items the job no
+   longer has are *superseded*: a ``superseded`` record each, their images moved to
+   ``superseded/`` (nothing paid for is deleted).
 4. An unfinished item whose request already has an intact image (under another name: the
    output pattern changed, or it is a copy of an identical request that an earlier run made)
    is *copied*: the bytes are written atomically under its own name and its record appended,
@@ -34,7 +40,9 @@ A run goes:
    record says ``may_have_been_billed``, and later runs leave it alone (it is *held*) until
    the run is made with ``resend_billed=True`` (``--resend-billed``), which also retries such
    failures within the run.
-7. Write the gallery, and return a :class:`BatchReport`.
+7. An image or record that cannot be written (a full disk, a folder where the image goes, a
+   symbolic link out of the folder) fails its item with one line; after a disk error the batch
+   stops sending. Write the gallery, and return a :class:`BatchReport`.
 
 Example:
     >>> import pathlib, tempfile
