@@ -585,3 +585,36 @@ def test_merge_gallery_copies_the_images_or_refuses(
     assert f"the image {victim.name} is missing or changed" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "b").glob("*.jpg"))
+
+
+# -- lean planning --------------------------------------------------------------------------------
+
+
+def test_a_run_plans_its_items_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flux2prompt import scene
+    from flux2prompt.batch import BatchJob, _runner, matrix, run_batch, template
+
+    calls: list[int] = []
+
+    @template
+    def tile(i: int):
+        calls.append(i)
+        return scene(f"tile {i}")
+
+    job = BatchJob(
+        name="tiles",
+        template=tile,
+        source=matrix(i=range(12)),
+        output="{i}.{ext}",
+        model="klein-4b",
+        parameters={"width": 256, "height": 256},
+        seeds=1,
+    )
+    report = run_batch(job, tmp_path / "once", emulator=True, gallery=False)
+    assert (report.generated, len(calls)) == (12, 12), "survey and send share one plan"
+    # Beyond the buffer, the run plans again as a stream (memory stays flat): twice.
+    calls.clear()
+    monkeypatch.setattr(_runner, "PLAN_BUFFER", 5)
+    report = run_batch(job, tmp_path / "twice", emulator=True, gallery=False)
+    assert (report.generated, len(calls)) == (12, 24)
+    check_folder(tmp_path / "twice", 12)
