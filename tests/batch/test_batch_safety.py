@@ -102,7 +102,7 @@ def test_two_runs_started_together_on_one_folder_generate_once(
     job = write_job(tmp_path / "job", colors=[f"c{i}" for i in range(10)])  # 20 items
     out = tmp_path / "out"
     out.mkdir()
-    with serve(latency_ms=60) as emu:
+    with serve(latency_ms=400) as emu:  # a run of 2 s or more: the two overlap
         args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
         first = start_cli(*args, "--base-url", emu.base_url, logs=tmp_path / "a")
         second = start_cli(*args, "--base-url", emu.base_url, logs=tmp_path / "b")
