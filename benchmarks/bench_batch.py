@@ -1,11 +1,14 @@
 """Batch benchmarks: expansion speed and memory, and the runner's throughput against the emulator.
 
-    .venv/bin/python benchmarks/bench_batch.py            # all three
-    .venv/bin/python benchmarks/bench_batch.py expand     # or: rate, latency
+    .venv/bin/python benchmarks/bench_batch.py            # all four
+    .venv/bin/python benchmarks/bench_batch.py expand     # or: plan, rate, latency
 
 (a) ``expand``: 100,000 variants of a realistic template (a builder with a subject, palette,
     camera and a text element) through ``expand()``, seeds derived per item: prompts/s and the
     peak memory traced by tracemalloc, measured in a second pass.
+(d) ``plan``: a 100,000-item dry run (plan, name, survey, price) against the bare expansion of
+    the same items (template, build, compile), side by side in alternating rounds; then the dry
+    run's peak memory traced by tracemalloc. Targets: at most 1.3x, at most 40 MiB.
 (b) ``rate``: 300 items against the emulator in a separate process limited to 600 requests/min;
     the job's rate limit is the same 600/min. The emulator's bucket holds 10 tokens (its default
     burst, limit/60), the runner's 1 (it spaces requests evenly), so the runner never asks
@@ -81,6 +84,81 @@ def bench_expand(count: int = 100_000) -> None:
     )
 
 
+def _plan_job(count: int) -> BatchJob:
+    return BatchJob(
+        name="plan",
+        template=product,
+        source=_source(count),
+        output="{product}-{color}-{language}-{n}.{ext}",
+        model="klein-4b",
+        parameters={"width": 512, "height": 512},
+        seeds={"derive": 1},
+    )
+
+
+def _bare(count: int) -> int:
+    """The bare expansion: template, build and compile of every item, nothing else."""
+    done = 0
+    for variant in expand(product, _source(count), seeds={"derive": 1}):
+        variant.prompt.to_json()
+        _ = variant.prompt.fingerprint
+        done += 1
+    return done
+
+
+def _dry(count: int, out: Path) -> int:
+    return BatchRunner(_plan_job(count), out).dry_run().total
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0  # pragma: no cover - not Linux
+
+
+def bench_plan(count: int = 100_000, rounds: int = 2) -> bool:
+    """(d) planning: a dry run of ``count`` items against the bare expansion of the same items,
+    in alternating order, each ratio within a round; then the dry run's peak memory above the
+    interpreter's baseline, traced (tracemalloc) in a pass of its own."""
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        _dry(200, out)  # imports and caches warm
+        _bare(200)
+        for round_ in range(rounds):
+            times: dict[str, float] = {}
+            order = ("bare", "dry") if round_ % 2 == 0 else ("dry", "bare")
+            for which in order:
+                start = time.perf_counter()
+                total = _bare(count) if which == "bare" else _dry(count, out)
+                times[which] = time.perf_counter() - start
+                times[f"{which} items"] = total
+            assert times["bare items"] == times["dry items"]
+            ratios.append(times["dry"] / times["bare"])
+            print(
+                f"(d) round {round_ + 1}: bare expansion {times['bare']:.2f} s, dry run "
+                f"{times['dry']:.2f} s = {ratios[-1]:.2f}x"
+            )
+        rss_before = _rss_kib()
+        tracemalloc.start()
+        _dry(count, out)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss_after = _rss_kib()
+    mib = peak / 2**20
+    worst = max(ratios)
+    ok = worst <= 1.3 and mib <= 40
+    print(
+        f"(d) dry run of {count:,} items: at most {worst:.2f}x the bare expansion (target <= "
+        f"1.3x); peak traced {mib:.1f} MiB above the baseline = {peak / count:.0f} bytes per "
+        f"item (target <= 40 MiB); RSS grew {(rss_after - rss_before) / 1024:.1f} MiB -> "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
 def _job(items: int, rate_limit: int, concurrency: int) -> BatchJob:
     @template
     def tile(i: int):
@@ -144,7 +222,7 @@ def bench_latency(items: int = 300, latency_ms: float = 200, concurrency: int = 
 
 
 def main(argv: list[str]) -> int:
-    which = set(argv) or {"expand", "rate", "latency"}
+    which = set(argv) or {"expand", "plan", "rate", "latency"}
     sniffio = "present" if importlib.util.find_spec("sniffio") else "absent"
     print(
         f"python {platform.python_version()}, sniffio {sniffio}, {os.cpu_count()} cores, "
@@ -153,6 +231,8 @@ def main(argv: list[str]) -> int:
     results = []
     if "expand" in which:
         bench_expand()
+    if "plan" in which:
+        results.append(bench_plan())
     if "rate" in which:
         results.append(bench_rate())
     if "latency" in which:

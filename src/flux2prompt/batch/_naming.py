@@ -62,6 +62,8 @@ _MAX_VALUE = 60
 _MAX_COMPONENT_BYTES = 200
 _KEEP = frozenset("-_.+=@,")
 _DASHES = re.compile(r"-{2,}")
+_SANITIZED: dict[str, str] = {}
+_SANITIZED_MAX = 4096
 # Built-in fields whose type is known before any item: a bad format spec is refused at once.
 _SAMPLE_VALUES: dict[str, Any] = {"index": 0, "fingerprint": "0" * 12, "job": "job"}
 _WINDOWS_DEVICES = frozenset(
@@ -80,12 +82,21 @@ def sanitize_value(value: Any) -> str:
         >>> sanitize_value("../../etc/passwd"), sanitize_value("東京 タワー"), sanitize_value("..")
         ('etc-passwd', '東京-タワー', '_')
     """
-    text = unicodedata.normalize("NFC", str(value))
+    raw = str(value)
+    cached = _SANITIZED.get(raw)
+    if cached is not None:
+        return cached
+    text = unicodedata.normalize("NFC", raw)
     kept = "".join(
         ch if ch in _KEEP or unicodedata.category(ch)[0] in "LNM" else "-" for ch in text
     )
-    kept = _DASHES.sub("-", kept).strip("-.")[:_MAX_VALUE].strip("-.")
-    return kept or "_"
+    kept = _DASHES.sub("-", kept).strip("-.")[:_MAX_VALUE].strip("-.") or "_"
+    # Values repeat from item to item (a matrix's axes): each is cleaned once.
+    if len(_SANITIZED) >= _SANITIZED_MAX:
+        _SANITIZED.clear()
+    if len(raw) <= 256:
+        _SANITIZED[raw] = kept
+    return kept
 
 
 def inside(folder: Path, relative: object) -> Path | None:
@@ -263,7 +274,8 @@ class OutputPattern:
             else:
                 known = ", ".join([*variables, *BUILTIN_FIELDS])
                 raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-            out.append(sanitize_value(self._format(name, spec, value)))
+            text = value if not spec and isinstance(value, str) else self._format(name, spec, value)
+            out.append(sanitize_value(text))
         return _finish("".join(out), fingerprint)
 
 
@@ -272,8 +284,10 @@ def _finish(path: str, fingerprint: str) -> str:
     for position, component in enumerate(components):
         # Windows reads COM¹ as COM1, and ignores trailing spaces and dots: compare the
         # compatibility form (NFKC), in upper case, of the part before the first dot.
-        stem = unicodedata.normalize("NFKC", component).split(".", 1)[0].rstrip(" ").upper()
-        if stem in _WINDOWS_DEVICES:
+        stem = component.split(".", 1)[0]
+        if not stem.isascii():
+            stem = unicodedata.normalize("NFKC", component).split(".", 1)[0]
+        if len(stem) <= 8 and stem.rstrip(" ").upper() in _WINDOWS_DEVICES:
             component = "_" + component
         if len(component.encode("utf-8")) > _MAX_COMPONENT_BYTES:
             tail = f"-{fingerprint.partition(':')[2][:10]}" + (
@@ -308,12 +322,17 @@ class NameRegistry:
     def __len__(self) -> int:
         return len(self._taken)
 
-    def claim(self, name: str, fingerprint: str) -> str:
-        """Reserve ``name`` or, if taken, a variant of it settled by ``fingerprint``."""
+    def claim(self, name: str, fingerprint: str, *, digest_of_name: int | None = None) -> str:
+        """Reserve ``name`` or, if taken, a variant of it settled by ``fingerprint``
+        (``digest_of_name``: ``name_digest(name)``, when the caller has it already)."""
         digest = fingerprint.partition(":")[2] or fingerprint
         candidates = (name, _suffixed(name, digest[:10]), _suffixed(name, digest))
-        for candidate in candidates:
-            key = name_digest(candidate)
+        for position, candidate in enumerate(candidates):
+            key = (
+                digest_of_name
+                if position == 0 and digest_of_name is not None
+                else name_digest(candidate)
+            )
             if key not in self._taken:
                 self._taken.add(key)
                 return candidate

@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,9 +132,10 @@ def plan_items(
     images = references.request_images()
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
-    # Request fingerprint -> index of its first item; fingerprint + rendered name, for repeats.
-    # Both keyed by 128-bit digests (Python ints), not the strings: a 100,000-item batch keeps
-    # a few MiB of them, and two different keys sharing 128 bits is beyond any batch's odds.
+    # Request fingerprint -> its first item (index and name digest); the other names a
+    # repeated request was given. Keyed by 128-bit digests (Python ints), not the strings: a
+    # 100,000-item batch keeps a few MiB of them, and two different keys sharing 128 bits is
+    # beyond any batch's odds.
     originals: dict[int, int] = {}
     rendered: set[int] = set()
     pattern = job.pattern
@@ -171,13 +173,20 @@ def plan_items(
             origin = f", {variant.origin}" if variant.origin else ""
             raise PromptError(f"{exc} (item {variant.index}{origin})") from None
         digest = int(key[7:39], 16)
-        original = originals.setdefault(digest, variant.index)
-        same = digest ^ name_digest(name)
-        if same in rendered:
-            stats.duplicates += 1
-            continue
-        rendered.add(same)
-        name = names.claim(name, key)
+        named = name_digest(name)
+        first = originals.get(digest)
+        if first is None:
+            # The first item of a request: its index and its name's digest, in one int.
+            originals[digest] = (named << _INDEX_BITS) | variant.index
+            original = variant.index
+        else:
+            original = first & _INDEX_MASK
+            same = digest ^ named
+            if named == first >> _INDEX_BITS or same in rendered:
+                stats.duplicates += 1
+                continue
+            rendered.add(same)
+        name = names.claim(name, key, digest_of_name=named)
         if shard is not None and not shard.contains(key):
             stats.other_shards += 1
             continue
@@ -189,6 +198,9 @@ def plan_items(
             variant, request, name, copy_of, unwritable=unwritable(variant), inputs=inputs
         )
 
+
+_INDEX_BITS = 48
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
 
 #: The most bytes an item's variables may take in its manifest record.
 MAX_VARIABLES_BYTES = 256 * 1024
@@ -203,6 +215,21 @@ def unwritable(variant: Variant) -> str | None:
         >>> print(unwritable(Variant(0, {"note": float("nan")}, None, None, "rows.csv:3")))
         rows.csv:3: column 'note' holds nan, which a manifest record cannot hold (JSON has no NaN or Infinity); fix the row
     """  # noqa: E501
+    # The common row (short text, integers) is settled without serialising it.
+    length = 0
+    for value in variant.variables.values():
+        if isinstance(value, str):
+            if not value.isascii():
+                break
+            length += len(value)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                break
+        elif not (value is None or isinstance(value, int)):
+            break
+    else:
+        if length * 6 < MAX_VARIABLES_BYTES:  # \u escapes take at most 6 bytes a character
+            return None
     try:
         text = json.dumps(dict(variant.variables), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))

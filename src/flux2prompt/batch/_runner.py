@@ -2,12 +2,18 @@
 
 A run goes:
 
-1. Remove temporary files that an interrupted run left in the output folder.
+1. Lock the output folder (:class:`~flux2prompt.batch._lock.FolderLock`, ``flock``): a
+   second run on it stops at once naming the holder's PID, or waits (``wait=True``). Only
+   then remove temporary files that an interrupted run left in the folder.
 2. Read the manifest. An item is *finished* when its own ``ok`` record (same request
    fingerprint, same index) names the file the item has now, and that file has the recorded
    sha256; finished items are skipped.
 3. Plan the whole batch once before sending anything, so a bad row or parameter stops the
-   run before it spends money; then plan it again as a stream and send.
+   run before it spends money; send from that plan when it has at most :data:`PLAN_BUFFER`
+   items to do, else plan it again as a stream. An item whose record could not be written (a
+   NaN, a lone surrogate in its row) fails without a request. Recorded items the job no
+   longer has are *superseded*: a ``superseded`` record each, their images moved to
+   ``superseded/`` (nothing paid for is deleted).
 4. An unfinished item whose request already has an intact image (under another name: the
    output pattern changed, or it is a copy of an identical request that an earlier run made)
    is *copied*: the bytes are written atomically under its own name and its record appended,
@@ -34,7 +40,9 @@ A run goes:
    record says ``may_have_been_billed``, and later runs leave it alone (it is *held*) until
    the run is made with ``resend_billed=True`` (``--resend-billed``), which also retries such
    failures within the run.
-7. Write the gallery, and return a :class:`BatchReport`.
+7. An image or record that cannot be written (a full disk, a folder where the image goes, a
+   symbolic link out of the folder) fails its item with one line; after a disk error the batch
+   stops sending. Write the gallery, and return a :class:`BatchReport`.
 
 Example:
     >>> import pathlib, tempfile
@@ -189,6 +197,11 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+def _digest(fingerprint: str) -> int:
+    """The first 128 bits of a ``sha256:`` fingerprint, as an int (compact in a set)."""
+    return int(fingerprint[7:39], 16)
 
 
 def _kept(todo: list[PlannedItem] | None, item: PlannedItem) -> list[PlannedItem] | None:
@@ -608,7 +621,9 @@ class BatchRunner:
         finished: set[int] = set()
         held: set[int] = set()
         sources: dict[int, ImageRecord] = {}
-        sending: set[str] = set()
+        # The requests to send, as 128-bit digests (not the fingerprint strings): the set grows
+        # with the batch.
+        sending: set[int] = set()
         # The recorded items the job still has (only those: the set stays as small as the
         # manifest), and the files that current records and copies keep.
         matched: set[tuple[str, int | None]] = set()
@@ -646,7 +661,8 @@ class BatchRunner:
                     problems.append(item.unwritable)
                 todo = _kept(todo, item)
                 continue
-            source = images.copy_source(item, by_request.get(item.key, []))
+            candidates = by_request.get(item.key)
+            source = images.copy_source(item, candidates) if candidates else None
             if source is not None:
                 sources[item.index] = source
                 if source.file == _planned_file(item, source):
@@ -654,7 +670,7 @@ class BatchRunner:
                 to_copy += 1
                 todo = _kept(todo, item)
                 continue
-            if item.is_copy and item.key in sending:
+            if item.is_copy and _digest(item.key) in sending:
                 to_copy += 1  # written from its original's image once that is made
                 todo = _kept(todo, item)
                 continue
@@ -663,7 +679,7 @@ class BatchRunner:
                 # asked. Its copies wait with it (same request fingerprint).
                 held.add(item.index)
                 continue
-            sending.add(item.key)
+            sending.add(_digest(item.key))
             todo = _kept(todo, item)
             if len(first) < 3:
                 first.append(item)
@@ -798,7 +814,13 @@ class BatchRunner:
 
     async def _run_locked(self) -> BatchReport:
         # Only the lock's holder cleans up: another run's temporary files are in flight.
-        remove_temporary_files(self.out_dir)
+        try:
+            remove_temporary_files(self.out_dir)
+        except OSError as exc:
+            raise SourceError(
+                f"cannot remove the temporary files an interrupted run left: {_reason(exc)}",
+                source=str(getattr(exc, "filename", None) or self.out_dir),
+            ) from None
         survey = self._survey(keep=True)
         total = survey.dry.total
         skipped = len(survey.finished)

@@ -581,6 +581,8 @@ def check_model_id(model_id: str) -> str:
         ...
         flux2prompt.ParameterError: model id '@cf/black-forest-labs/flux-2-dev#x' contains '#', which would change the URL it is sent to; model ids look like '@cf/black-forest-labs/flux-2-dev'
     """  # noqa: E501
+    if model_id in _CHECKED_MODEL_IDS:
+        return model_id  # a batch builds thousands of requests for one model
     problem = None
     for char in model_id:
         if char in "#?%\\" or char.isspace() or not char.isprintable():
@@ -600,4 +602,9 @@ def check_model_id(model_id: str) -> str:
             "to; model ids look like '@cf/black-forest-labs/flux-2-dev'",
             parameter="model",
         )
+    if len(_CHECKED_MODEL_IDS) < 256:
+        _CHECKED_MODEL_IDS.add(model_id)
     return model_id
+
+
+_CHECKED_MODEL_IDS: set[str] = set()
