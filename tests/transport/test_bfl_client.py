@@ -67,7 +67,8 @@ def test_generate_polls_to_ready_and_saves_the_image(bfl_emu: Emulator, tmp_path
     assert result.model == "flux-2-klein-4b"
     assert result.request_id == bfl_emu.bfl_tasks[0].id
     assert result.prompt_fingerprint == prompt.compile().fingerprint
-    assert result.effective_prompt == prompt.compile().to_json()
+    # [klein] reads prose: sent as prose by default, and the emulator reports what it ran.
+    assert result.effective_prompt == prompt.compile().to_prose()
     # One submit; at least two polls (Pending, then Ready); the image fetched without the key.
     assert submits(bfl_emu) == ["/bfl/v1/flux-2-klein-4b"]
     assert len(polls(bfl_emu)) >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import pytest
@@ -251,3 +252,39 @@ def test_a_422_answer_becomes_an_unprocessable_request_error_mock_transport() ->
         pytest.raises(flux2prompt.transport.UnprocessableRequestError, match=r"body\.colour"),
     ):
         client.generate("a fox")
+
+
+def test_each_bfl_endpoint_gets_its_own_form_by_default() -> None:
+    prompt = flux2prompt.scene("a red fox in fresh snow").style("watercolour").compile()
+    klein = build_bfl_request(prompt, model="klein-4b")
+    assert (klein.prompt_format, klein.prompt) == ("prose", prompt.to_prose())
+    pro = build_bfl_request(prompt, model="pro")
+    assert (pro.prompt_format, pro.prompt) == ("json", prompt.to_json())
+    asked = build_bfl_request(prompt, model="klein-4b", prompt_format="json")
+    assert asked.prompt == prompt.to_json()
+    # One prompt fingerprint in every form; the form a request is sent in is part of its own.
+    assert klein.prompt_fingerprint == asked.prompt_fingerprint == prompt.fingerprint
+    assert klein.fingerprint != asked.fingerprint
+    with pytest.raises(ParameterError, match="prompt_format must be one of"):
+        build_bfl_request(prompt, model="pro", prompt_format="yaml")
+
+
+def test_a_layout_goes_to_flux_3_as_caption_and_boxes_and_to_flux_2_as_json() -> None:
+    builder = (
+        flux2prompt.scene()
+        .caption("A <mug_1> beside a <lamp_1>")
+        .element("mug_1", "a teal mug", "left third")
+        .element("lamp_1", "a brass lamp", "right third")
+    )
+    flux3 = build_bfl_request(builder, model="flux-3-image")
+    assert flux3.prompt_format == "layout"
+    assert flux3.boxed
+    assert flux3.prompt.startswith("A <mug_1> beside a <lamp_1>")
+    flux2 = build_bfl_request(builder, model="pro")
+    assert flux2.prompt_format == "json"
+    assert not flux2.boxed
+    subjects = json.loads(flux2.prompt)["subjects"]  # the boxes as position prose
+    assert [s["description"] for s in subjects] == [
+        "a teal mug, on the left side",
+        "a brass lamp, on the right side",
+    ]

@@ -3,6 +3,7 @@ index that host expects: image 0 on Workers AI @cf/ models, image 1 on BFL's mod
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,3 +84,38 @@ def test_more_references_than_the_model_takes_is_refused(
         match=r"takes at most 4 input images, got 5 \(4 references of the prompt and 1 images\)",
     ):
         build_request(builder, model="klein-4b", images=[make_image(32, 32)])
+
+
+def test_bfl_own_api_counts_from_1_and_sends_the_references_first(
+    make_image: Callable[..., bytes], tmp_path: Path
+) -> None:
+    from flux2prompt.transport import BFL
+
+    builder = _mug(make_image, tmp_path)
+    extra = make_image(32, 32, "jpeg")
+    with BFL(api_key="bfl-test-key") as client:
+        request = client.build_request(builder, model="max", images=[extra])  # type: ignore[arg-type]
+        bare = client.build_request(scene("the mug"), model="max", images=[extra])
+    assert "the mug from image 1 printed with the logo from image 2" in request.prompt
+    assert [name for name in request.payload if name.startswith("input_image")] == [
+        "input_image",
+        "input_image_2",
+        "input_image_3",
+    ]
+    logo = (tmp_path / "logo.png").read_bytes()
+    assert base64.b64decode(request.payload["input_image_2"]) == logo  # the builder's, in order
+    # One prompt, one prompt fingerprint, on either host; the references join the request's.
+    on_cf = build_request(builder, model="dev", width=256, height=256)  # type: ignore[arg-type]
+    assert on_cf.prompt_fingerprint == request.prompt_fingerprint
+    assert len(bare.references) == 1
+    assert len(request.references) == 3
+
+
+def test_bfl_refuses_more_references_than_the_endpoint_takes(
+    make_image: Callable[..., bytes], tmp_path: Path
+) -> None:
+    from flux2prompt.transport import build_bfl_request
+
+    builder = _mug(make_image, tmp_path)
+    with pytest.raises(ParameterError, match="at most 4 reference images"):
+        build_bfl_request(builder, model="klein-4b", images=[make_image(32, 32)] * 3)  # type: ignore[arg-type]

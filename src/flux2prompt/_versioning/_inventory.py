@@ -408,7 +408,7 @@ def _job_entries(
         from flux2prompt.transport import resolve_bfl_model
 
         model = resolve_bfl_model(job.model or "flux-2-pro").id
-        build, options = bfl_variant_requests, {}
+        build = bfl_variant_requests
     else:
         model = _resolve(job.model or DEFAULT_MODEL).id
     entries: list[InventoryEntry] = []

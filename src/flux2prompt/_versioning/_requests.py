@@ -70,6 +70,7 @@ def bfl_variant_requests(
     model: str | None = None,
     parameters: Mapping[str, int | float] | None = None,
     images: Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]] = (),
+    prompt_format: str = "auto",
 ) -> Iterator[tuple[Variant, BFLRequest]]:
     """The same as :func:`variant_requests` on Black Forest Labs' API (a job with
     ``provider = "bfl"``; ``model`` ``None`` is ``flux-2-pro``). FLUX 3 takes no seed, so its
@@ -97,4 +98,9 @@ def bfl_variant_requests(
             if isinstance(raw, PromptBuilder) and raw.layout().elements:
                 prompt = raw
         sent = images(variant) if callable(images) else images
-        yield variant, build_bfl_request(prompt, model=spec, seed=seed, images=sent, **options)
+        yield (
+            variant,
+            build_bfl_request(
+                prompt, model=spec, seed=seed, images=sent, prompt_format=prompt_format, **options
+            ),
+        )

@@ -30,7 +30,13 @@ from pathlib import Path
 from flux2prompt._errors import Flux2PromptError
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._manifest import iter_manifest
-from flux2prompt.transport import resolve_model
+from flux2prompt.transport import (
+    BFLModelSpec,
+    ModelSpec,
+    resolve_bfl_model,
+    resolve_model,
+)
+from flux2prompt.transport._bfl_request import BFL_DEFAULT_MODEL
 
 __all__ = ["job_form", "recorded_form"]
 
@@ -52,10 +58,12 @@ def job_form(job: BatchJob, manifest: Path) -> tuple[BatchJob, str]:
 
     An unreadable manifest or an unknown model leaves the job as it is (the run reports those).
     """
-    if job.provider == "bfl":
-        return job, "compiled JSON, or caption and boxes on FLUX 3 (Black Forest Labs)"
     try:
-        spec = resolve_model(job.model)
+        spec: ModelSpec | BFLModelSpec = (
+            resolve_bfl_model(job.model or BFL_DEFAULT_MODEL)
+            if job.provider == "bfl"
+            else resolve_model(job.model)
+        )
     except Flux2PromptError:
         return job, job.prompt_format
     if job.prompt_format != "auto":

@@ -143,7 +143,7 @@ def plan_items(
     if job.provider == "bfl":
         requests = bfl_variant_requests(
             job.template, job.source, seeds=job.seed_policy, model=job.model,
-            parameters=parameters, images=images,
+            parameters=parameters, images=images, prompt_format=job.prompt_format,
         )  # fmt: skip
     else:
         requests = variant_requests(

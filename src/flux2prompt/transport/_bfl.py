@@ -73,6 +73,7 @@ class BFL(BFLBaseClient[httpx.Client]):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        prompt_format: str = "auto",
     ) -> ImageResult:
         """Generate one image: submit, poll until Ready, download; return an :class:`ImageResult`.
 
@@ -105,6 +106,7 @@ class BFL(BFLBaseClient[httpx.Client]):
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             extra=extra,
+            prompt_format=prompt_format,
         )
         return self.send(request)
 

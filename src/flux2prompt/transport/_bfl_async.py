@@ -75,6 +75,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        prompt_format: str = "auto",
     ) -> ImageResult:
         """Generate one image; see :meth:`BFL.generate`.
 
@@ -103,6 +104,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             extra=extra,
+            prompt_format=prompt_format,
         )
         return await self.send(request)
 

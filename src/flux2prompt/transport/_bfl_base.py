@@ -299,6 +299,7 @@ class BFLBaseClient(Generic[_ClientT]):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        prompt_format: str = "auto",
     ) -> BFLRequest:
         """Build and check the request :meth:`generate` would send, without sending it; the
         parameters are those of :func:`~flux2prompt.transport.build_bfl_request`.
@@ -328,6 +329,7 @@ class BFLBaseClient(Generic[_ClientT]):
             webhook_secret=webhook_secret,
             extra=extra,
             base_url=self.base_url,
+            prompt_format=prompt_format,
         )
 
     def _headers(self) -> dict[str, str]:

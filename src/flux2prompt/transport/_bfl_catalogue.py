@@ -131,6 +131,10 @@ class BFLModelSpec:
     resolutions: tuple[str, ...] = ()
     billing_note: str = ""
     note: str = ""
+    #: The form of prompt the model reads best, what ``prompt_format="auto"`` sends: ``json``
+    #: on FLUX.2 [pro], [max] and [flex], ``prose`` on [klein], ``layout`` (a caption with its
+    #: element table) on FLUX 3.
+    prompt_form: str = "json"
 
     @property
     def provider(self) -> Provider:
@@ -141,6 +145,12 @@ class BFLModelSpec:
     def name(self) -> str:
         """The endpoint's name, for messages."""
         return self.id
+
+    @property
+    def reference_index_base(self) -> int:
+        """The number a prompt gives the first reference image: 1 ("image 1") on every Black
+        Forest Labs endpoint."""
+        return 1
 
     @property
     def path(self) -> str:
@@ -203,6 +213,7 @@ def _flux3(id: str, short_names: tuple[str, ...], note: str) -> BFLModelSpec:
         family="flux3",
         fields=_FLUX3,
         max_references=10,
+        prompt_form="layout",
         result_validity=FLUX3_RESULT_VALIDITY,
         price_per_megapixel=None,
         max_safety_tolerance=4,
@@ -240,8 +251,9 @@ BFL_MODELS: tuple[BFLModelSpec, ...] = (
         guidance_range=(1.5, 10.0),
     ),
     # [klein] takes 4 references (BFL's SDK catalogue says 5 for 9B: unconfirmed, so 4).
-    _flux2("flux-2-klein-4b", ("klein-4b",), references=4, price=0.014),
-    _flux2("flux-2-klein-9b", ("klein-9b",), references=4, price=0.015),
+    # [klein] reads flowing prose best (BFL's [klein] guide), as on Workers AI.
+    _flux2("flux-2-klein-4b", ("klein-4b",), references=4, price=0.014, prompt_form="prose"),
+    _flux2("flux-2-klein-9b", ("klein-9b",), references=4, price=0.015, prompt_form="prose"),
     _flux3(
         "flux-3-image",
         ("flux-3", "flux3"),

@@ -34,7 +34,12 @@ from flux2prompt.transport._advice import RequestAdvice, warn_advice
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec, estimate_bfl_cost, resolve_bfl_model
 from flux2prompt.transport._errors import ParameterError
 from flux2prompt.transport._images import ImageSource, prepare_image
-from flux2prompt.transport._request import PromptLike, coerce_prompt
+from flux2prompt.transport._request import (
+    PromptLike,
+    prompt_references,
+    render_prompt,
+    resolve_prompt_citations,
+)
 
 if TYPE_CHECKING:
     from flux2prompt._layout import Flux3Prompt
@@ -70,40 +75,41 @@ _FLUX3_MIN_REFERENCE_SIDE: Final = 256
 _FLUX3_MAX_REFERENCE_PIXELS: Final = 16 * 1024 * 1024
 
 
-def coerce_bfl_prompt(prompt: BFLPromptLike, spec: BFLModelSpec) -> tuple[str, str, bool]:
-    """Return ``(prompt text, prompt fingerprint, boxed)`` for ``spec``'s endpoint.
+def coerce_bfl_prompt(
+    prompt: BFLPromptLike, spec: BFLModelSpec, prompt_format: str = "auto"
+) -> tuple[str, str, str]:
+    """Return ``(prompt text, prompt fingerprint, form sent)`` for ``spec``'s endpoint.
 
-    On FLUX 3 a builder with layout elements compiles to its ``flux3`` target (``boxed`` is
-    then true); a compiled ``Flux3Prompt`` is sent as it is. On FLUX.2 everything goes through
-    :func:`coerce_prompt` (a layout becomes position prose); a ``Flux3Prompt`` is refused there,
-    since its element table means nothing to FLUX.2: pass the builder instead.
+    ``prompt_format`` ``"auto"`` sends the endpoint's own form (:attr:`BFLModelSpec.prompt_form`):
+    compact JSON on FLUX.2 [pro], [max] and [flex], prose on [klein], and on FLUX 3 a builder's
+    caption with its element table (form ``"layout"``; a prompt without boxes goes as prose).
+    ``"json"`` and ``"prose"`` ask for one form, as on Workers AI (the same renderer). A
+    compiled ``Flux3Prompt`` is sent as it is on FLUX 3 and refused on FLUX.2, since its element
+    table means nothing there: pass the builder instead. Citations of the prompt's references
+    (``[ref:NAME]``) become "image 1", "image 2"...
 
     Example:
         >>> from flux2prompt import scene
         >>> b = scene().caption("A <mug_1> on a counter").element("mug_1", "a mug", "centre")
-        >>> text, fingerprint, boxed = coerce_bfl_prompt(b, resolve_bfl_model("flux-3-image"))
-        >>> text.splitlines()[0], boxed
-        ('A <mug_1> on a counter.', True)
+        >>> text, fingerprint, form = coerce_bfl_prompt(b, resolve_bfl_model("flux-3-image"))
+        >>> text.splitlines()[0], form
+        ('A <mug_1> on a counter.', 'layout')
         >>> coerce_bfl_prompt(b, resolve_bfl_model("pro"))[0].startswith('{"scene"')
         True
+        >>> coerce_bfl_prompt(scene("a red fox"), resolve_bfl_model("klein-4b"))[::2]
+        ('A red fox.', 'prose')
     """
-    from flux2prompt._builder import PromptBuilder
     from flux2prompt._layout import Flux3Prompt
 
-    if isinstance(prompt, Flux3Prompt):
-        if spec.family != "flux3":
-            raise ParameterError(
-                f"{spec.id} is a FLUX.2 endpoint and this prompt is compiled for FLUX 3 (a caption "
-                "and an element table): pass the builder instead, and its layout becomes "
-                "position prose on FLUX.2",
-                parameter="prompt",
-            )
-        return prompt.text, prompt.fingerprint, True
-    if spec.family == "flux3" and isinstance(prompt, PromptBuilder) and prompt.layout().elements:
-        compiled = prompt.compile_flux3()
-        return compiled.text, compiled.fingerprint, True
-    text, fingerprint = coerce_prompt(prompt)
-    return text, fingerprint, False
+    if isinstance(prompt, Flux3Prompt) and spec.family != "flux3":
+        raise ParameterError(
+            f"{spec.id} is a FLUX.2 endpoint and this prompt is compiled for FLUX 3 (a caption "
+            "and an element table): pass the builder instead, and its layout becomes "
+            "position prose on FLUX.2",
+            parameter="prompt",
+        )
+    text, fingerprint, form, _ = render_prompt(prompt, spec, prompt_format)
+    return resolve_prompt_citations(text, prompt_references(prompt), spec), fingerprint, form
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,17 +155,14 @@ class BFLRequest:
     boxed: bool = False
     advice: tuple[RequestAdvice, ...] = ()
     references: tuple[BFLReference, ...] = ()
+    #: The form the prompt was sent in: ``json``, ``prose``, ``layout`` (FLUX 3's caption and
+    #: element table) or ``text`` (a plain text prompt, as written).
+    prompt_format: str = "json"
 
     @property
     def prompt(self) -> str:
         """The text of the ``prompt`` field."""
         return self.prompt_text
-
-    @property
-    def prompt_format(self) -> str:
-        """The form the prompt is sent in: ``"json"`` for a JSON prompt, else ``"text"`` (a
-        FLUX 3 caption with its element table, or a plain text prompt)."""
-        return "json" if isinstance(self.document, dict) else "text"
 
     @property
     def document(self) -> Any:
@@ -281,12 +284,8 @@ def _is_structured(text: str) -> bool:
         return False
 
 
-def _references(spec: BFLModelSpec, images: Iterable[ImageSource]) -> tuple[list[str], list[str]]:
+def _references(spec: BFLModelSpec, sources: list[ImageSource]) -> tuple[list[str], list[str]]:
     """The references as sent (URLs as given, local images as base64) and their identities."""
-    single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
-        images, Iterable
-    )
-    sources: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
     if len(sources) > spec.max_references:
         takes = (
             f"takes at most {spec.max_references} reference images"
@@ -335,6 +334,7 @@ def build_bfl_request(
     webhook_secret: str | None = None,
     extra: Mapping[str, Any] | None = None,
     base_url: str = "https://api.bfl.ai",
+    prompt_format: str = "auto",
 ) -> BFLRequest:
     """Build and check a Black Forest Labs request without sending it (it only reads images).
 
@@ -345,7 +345,10 @@ def build_bfl_request(
     flex for FLUX.2; ``aspect_ratio``, ``resolution`` and ``grounding`` for FLUX 3. ``images``
     are reference images (paths, bytes, https URLs or data URIs), sent as ``input_image``,
     ``input_image_2``, ... on FLUX.2 and as the ``images`` list on FLUX 3, cited as "image 1",
-    "image 2" ... in the prompt. ``extra`` passes further body fields, checked the same way.
+    "image 2" ... in the prompt (a builder's ``.reference()`` images first, then ``images``).
+    ``prompt_format`` is the form the prompt is sent in (see :func:`coerce_bfl_prompt`); it
+    enters the request fingerprint unless it is JSON. ``extra`` passes further body fields,
+    checked the same way.
     A field the endpoint does not take is a :class:`ParameterError` listing those it takes.
 
     Example:
@@ -360,7 +363,8 @@ def build_bfl_request(
         width must be a multiple of 16 for flux-2-pro, got 1000 (try 992 or 1008)
     """
     spec = resolve_bfl_model(model)
-    text, prompt_fingerprint, boxed = coerce_bfl_prompt(prompt, spec)
+    text, prompt_fingerprint, form = coerce_bfl_prompt(prompt, spec, prompt_format)
+    boxed = form == "layout"
     given: dict[str, Any] = {
         "width": width,
         "height": height,
@@ -477,7 +481,12 @@ def build_bfl_request(
             )
         )
 
-    sent, identities = _references(spec, images)
+    # The builder's references go first, then the request's own images (cited from image 1).
+    single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
+        images, Iterable
+    )
+    own: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    sent, identities = _references(spec, [item.source for item in prompt_references(prompt)] + own)
     payload: dict[str, Any] = {"prompt": text, **params}
     if sent:
         if spec.family == "flux3":
@@ -492,6 +501,8 @@ def build_bfl_request(
             "prompt": prompt_fingerprint,
             "params": fingerprinted,
             "images": identities,
+            # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
+            **({"form": form} if form not in ("json", "text") else {}),
         }
     )
     for item in advice:
@@ -508,4 +519,5 @@ def build_bfl_request(
         boxed=boxed,
         advice=tuple(advice),
         references=tuple(BFLReference(identity) for identity in identities),
+        prompt_format=form,
     )

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
@@ -140,8 +140,19 @@ def _asked_format(prompt_format: object) -> str:
     return str(prompt_format)
 
 
+class FormSpec(Protocol):
+    """What rendering a prompt needs of a model, on any host: the form it reads best and the
+    number its prompts give the first reference image."""
+
+    @property
+    def prompt_form(self) -> str: ...
+
+    @property
+    def reference_index_base(self) -> int: ...
+
+
 def render_prompt(
-    prompt: PromptLike, spec: ModelSpec, prompt_format: str = "auto"
+    prompt: PromptLike, spec: FormSpec, prompt_format: str = "auto"
 ) -> tuple[str, str, str, str | None]:
     """``(text sent, prompt fingerprint, form sent, JSON wire text)`` of ``prompt`` for ``spec``.
 
@@ -208,7 +219,7 @@ def render_prompt(
     return structured.to_prose(), structured.fingerprint, "prose", wire
 
 
-def _references_in(prompt: PromptLike) -> tuple[Reference, ...]:
+def prompt_references(prompt: PromptLike) -> tuple[Reference, ...]:
     """The references a builder or a compiled prompt carries (none for anything else)."""
     from flux2prompt._builder import PromptBuilder
     from flux2prompt._model import Prompt
@@ -221,7 +232,8 @@ def _references_in(prompt: PromptLike) -> tuple[Reference, ...]:
     return ()
 
 
-def _resolve_citations(text: str, attached: tuple[Reference, ...], spec: ModelSpec) -> str:
+def resolve_prompt_citations(text: str, attached: tuple[Reference, ...], spec: FormSpec) -> str:
+    """``text`` with each ``[ref:NAME]`` citation as the index ``spec``'s host gives it."""
     if "[ref:" not in text:
         return text
     from flux2prompt._errors import PromptError
@@ -506,8 +518,8 @@ def build_request(
     text, prompt_fingerprint, form, prompt_json = render_prompt(prompt, spec, prompt_format)
     # The builder's references go first, then the request's own images; the prompt's
     # citations ([ref:NAME]) become the index this host gives each one.
-    attached = _references_in(prompt)
-    text = _resolve_citations(text, attached, spec)
+    attached = prompt_references(prompt)
+    text = resolve_prompt_citations(text, attached, spec)
     if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
         raise ParameterError(
             f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
