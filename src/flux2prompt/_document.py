@@ -158,6 +158,53 @@ def check_bounds(
     ...     print(str(exc).split(", which")[0])
     p.json: $.camera.ISO: the integer (about 401 digits) is too large for a JSON number
     """
+    if not _within(document, numbers):
+        _explain(document, source, numbers, line)
+
+
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def _scalar_fits(value: Any, kind: type, numbers: bool) -> bool:
+    if kind is str:
+        return len(value) <= MAX_STRING_CHARS
+    if kind is int:
+        return not numbers or value.bit_length() <= 1000
+    if kind is float:
+        return not numbers or math.isfinite(value)
+    return kind is bool or value is None
+
+
+def _within(document: Any, numbers: bool) -> bool:
+    """The fast scan: ``True`` when the document is surely within the bounds (exact JSON types,
+    no path kept); ``False`` sends it to :func:`_explain`, which says what is wrong, if anything."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            values = node.values()
+            if any(type(key) is not str or len(key) > MAX_STRING_CHARS for key in node):
+                return False
+        elif kind is list:
+            values = node
+        else:
+            if not _scalar_fits(node, kind, numbers):
+                return False
+            continue
+        if depth >= MAX_DEPTH:
+            return False
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append((value, depth + 1))
+            elif kind not in _SCALARS or not _scalar_fits(value, kind, numbers):
+                return False
+    return True
+
+
+def _explain(document: Any, source: str | None, numbers: bool, line: int | None) -> None:
+    """The slow walk, with JSON paths: raises the error of the first bound broken."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
     while stack:
         node, parts = stack.pop()
@@ -314,6 +361,7 @@ def prompt_from_document(
             raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
     core = {k: v for k, v in document.items() if k not in wanted}
     check_document(core, profile)
+    _check_camera_numbers(core, profile)
     try:
         prompt = Prompt.model_validate(core)
     except PydanticValidationError as exc:
@@ -329,6 +377,27 @@ def prompt_from_document(
     if extras:
         attach_compiled(prompt, extras=tuple(extras))
     return prompt
+
+
+def _check_camera_numbers(document: Mapping[str, Any], profile: Profile) -> None:
+    """The camera's numbers are shown as floats (prose, lint): refuse one no float holds, here,
+    rather than crash there. (Documents read from text were bounded when parsed; this is for
+    dicts built in Python.)"""
+    camera = document.get("camera")
+    if not isinstance(camera, Mapping):
+        return
+    for key, value in camera.items():
+        if isinstance(value, int) and value.bit_length() > 1000 and _overflows(value):
+            raise PromptValidationError(
+                [
+                    ValidationIssue(
+                        f"$.camera.{key}",
+                        "the number is too large for a JSON number (a 64-bit float, below "
+                        "about 1.8e308); write a smaller number",
+                    )
+                ],
+                profile,
+            )
 
 
 def prompt_from_value(

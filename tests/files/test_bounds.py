@@ -200,3 +200,14 @@ def test_the_depth_limit_is_exact(depth: int) -> None:
     else:
         with pytest.raises(SourceError, match="levels deep"):
             parse_json(text)
+
+
+def test_a_dict_built_in_python_with_a_huge_camera_number_is_refused() -> None:
+    from flux2prompt import PromptValidationError, lint
+
+    with pytest.raises(PromptValidationError) as caught:
+        load({"scene": "s", "camera": {"ISO": 10**309}})
+    assert caught.value.issues[0].path == "$.camera.ISO"
+    # Within a float's range it loads, and lint and prose do not crash on it.
+    prompt = load({"scene": "s", "camera": {"ISO": 10**300}})
+    assert any(w.code == "F2P402" for w in lint(prompt))
