@@ -503,3 +503,34 @@ def test_generate_escapes_a_hostile_request_id_in_its_report(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout
     assert "cf-ray    \\x1b[2Jray" in done.stdout
+
+
+def test_batch_escapes_the_server_text_it_prints(tmp_path: Path) -> None:
+    (tmp_path / "t.py").write_text(
+        "from flux2prompt import scene\n"
+        "from flux2prompt.batch import template\n\n\n"
+        "@template(name='fox')\n"
+        "def fox(color: str):\n"
+        "    return scene(f'a {color} fox in fresh snow')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "job.toml").write_text(
+        'template = "t.py:fox"\noutput = "fox-{color}.{ext}"\nmodel = "klein-4b"\n'
+        '[variables.matrix]\ncolor = ["red"]\n',
+        encoding="utf-8",
+    )
+    hostile = "\x1b[2J\x1b[1;32mall 1 images saved\x1b[0m \u202eevil"
+    envelope = json.dumps(
+        {"success": False, "errors": [{"code": 5006, "message": hostile}]}
+    ).encode()
+    with Hostile(answer("400 Bad Request", envelope, cf_ray=f"ray-{TOKEN}")) as server:
+        done = run_cli(server, "batch", "job.toml", "--out", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "\x1b" not in done.stdout + done.stderr
+    assert "\u202e" not in done.stdout + done.stderr
+    assert "\\x1b[2J" in done.stderr
+    assert_clean(done.stdout, done.stderr)
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text(encoding="utf-8")
+    assert_clean(manifest)
+    assert "ray-***" in manifest
