@@ -125,12 +125,11 @@ def check_size(size: int, source: str | None, *, limit: int = MAX_DOCUMENT_BYTES
     ...     check_size(20_000_000, "huge.prompt.json")
     ... except SourceError as exc:
     ...     print(exc)
-    huge.prompt.json: is 20,000,000 bytes, more than the 16,777,216 a document may have; split it
+    huge.prompt.json: is larger than the 16,777,216 bytes a document may have; split it
     """
     if size > limit:
         raise SourceError(
-            f"is {size:,} bytes, more than the {limit:,} a document may have; split it",
-            source=source,
+            f"is larger than the {limit:,} bytes a document may have; split it", source=source
         )
 
 

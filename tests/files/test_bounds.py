@@ -211,3 +211,17 @@ def test_a_dict_built_in_python_with_a_huge_camera_number_is_refused() -> None:
     # Within a float's range it loads, and lint and prose do not crash on it.
     prompt = load({"scene": "s", "camera": {"ISO": 10**300}})
     assert any(w.code == "F2P402" for w in lint(prompt))
+
+
+def test_endless_standard_input_is_refused(tmp_path: Path) -> None:
+    with (tmp_path / "zero").open("wb") as handle:
+        handle.truncate(MAX_DOCUMENT_BYTES + 4096)
+    with (tmp_path / "zero").open("rb") as stdin:
+        done = subprocess.run(
+            [COMMAND, "validate", "-"], stdin=stdin, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: <stdin>: is larger than the {MAX_DOCUMENT_BYTES:,} bytes a document may "
+        "have; split it"
+    )
