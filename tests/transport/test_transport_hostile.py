@@ -534,3 +534,16 @@ def test_batch_escapes_the_server_text_it_prints(tmp_path: Path) -> None:
     manifest = (tmp_path / "out" / "manifest.jsonl").read_text(encoding="utf-8")
     assert_clean(manifest)
     assert "ray-***" in manifest
+
+
+def test_a_token_in_a_malformed_answer_reaches_no_error() -> None:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        conn.sendall(f"HTTP/1.1 200 OK\r\nbroken header {TOKEN}\r\n\r\n".encode())
+
+    with (
+        Hostile(handle) as server,
+        client(server) as api,
+        pytest.raises(PossiblyBilledError) as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert_clean(str(caught.value), repr(vars(caught.value)))
