@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flux2prompt.transport import (
     APIStatusError,
@@ -547,3 +549,17 @@ def test_a_token_in_a_malformed_answer_reaches_no_error() -> None:
     ):
         api.generate("a fox", width=256, height=256)
     assert_clean(str(caught.value), repr(vars(caught.value)))
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)
+
+
+@given(_HEADER_TEXT, _HEADER_TEXT, st.sampled_from(["cf-ray", "retry-after", "content-type"]))
+def test_every_reflected_header_value_is_scrubbed(before: str, after: str, name: str) -> None:
+    from flux2prompt.transport._errors import make_status_error, scrub_headers
+
+    headers = {name: f"{before}{TOKEN}{after}", "CF-Ray": f"x{TOKEN}"}
+    assert_clean(repr(scrub_headers(headers, [TOKEN])))
+    for status in (400, 429, 500, 503):
+        error = make_status_error(status, headers, b"{}", secrets=[TOKEN])
+        assert_clean(str(error), repr(vars(error)), str(pickle.loads(pickle.dumps(error))))
