@@ -56,6 +56,7 @@ class Hostile:
         self.handler = handler
         self.sent = 0
         self.requests: list[bytes] = []
+        self.connections = 0
         self.stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
@@ -80,14 +81,19 @@ class Hostile:
                 continue
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
+        # Keep-alive: one request after another on the connection, until the client closes it.
         with conn:
             try:
-                request = _read_request(conn)
-                self.requests.append(request)
-                self.handler(conn, request, self)
+                while not self.stop.is_set():
+                    request = _read_request(conn)
+                    if not request:
+                        return
+                    self.requests.append(request)
+                    self.handler(conn, request, self)
             except OSError:
                 return
 
@@ -101,7 +107,7 @@ def _read_request(conn: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return data
+            return b""  # the client closed the connection
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -300,6 +306,7 @@ def test_a_fast_answer_is_not_affected_by_the_deadline() -> None:
     ):
         for _ in range(3):  # the same keep-alive connection, bound once
             assert api.generate("a fox", width=256, height=256).width == 64
+    assert server.connections == 1
 
 
 # -- the proxied models' result URLs -----------------------------------------------------------
