@@ -309,6 +309,22 @@ def test_a_fast_answer_is_not_affected_by_the_deadline() -> None:
     assert server.connections == 1
 
 
+def test_a_reused_connection_that_starts_to_trickle_ends_within_the_deadline() -> None:
+    fast, slow = answer("200 OK", image_envelope()), trickle(0.4)
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        (fast if len(server.requests) == 1 else slow)(conn, request, server)
+
+    with Hostile(handle) as server, client(server, timeout=1.5, deadline=2.0) as api:
+        assert api.generate("a fox", width=256, height=256).width == 64
+        started = time.monotonic()
+        with pytest.raises(PossiblyBilledError):
+            api.generate("a fox", width=256, height=256)
+        elapsed = time.monotonic() - started
+    assert server.connections == 1
+    assert 1.9 < elapsed < 4.0, elapsed
+
+
 # -- the proxied models' result URLs -----------------------------------------------------------
 
 
