@@ -586,3 +586,40 @@ def test_every_reflected_header_value_is_scrubbed(before: str, after: str, name:
     for status in (400, 429, 500, 503):
         error = make_status_error(status, headers, b"{}", secrets=[TOKEN])
         assert_clean(str(error), repr(vars(error)), str(pickle.loads(pickle.dumps(error))))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + bytes(64)
+    )
+
+
+def test_an_answer_whose_image_is_a_bomb_is_refused() -> None:
+    bomb = _png_claiming(60000, 60000)
+    with (
+        Hostile(answer("200 OK", image_envelope(bomb))) as server,
+        client(server) as api,
+        pytest.raises(ResponseError, match=r"claims 60000x60000 pixels") as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert caught.value.may_have_been_billed
+
+
+def test_a_result_url_holding_a_bomb_is_refused() -> None:
+    bomb = _png_claiming(60000, 60000)
+    with (
+        Hostile(proxied(answer("200 OK", bomb, Content_Type="image/png"))) as server,
+        client(server) as api,
+        pytest.raises(ResultDownloadError, match=r"claims 60000x60000") as caught,
+    ):
+        api.generate("a fox", model="flex", width=256, height=256)
+    assert caught.value.reason == "not_an_image"
