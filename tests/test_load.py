@@ -191,7 +191,7 @@ def test_file_errors_name_the_file_and_line(tmp_path: Path) -> None:
         (b"\xff\xfe{}", "not UTF-8 text"),
         ("[1, 2]", "a prompt must be a JSON object, got an array"),
         ("{}", "the prompt is empty"),
-        ('{"scene": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('{"scene": ' + "[" * 5000 + "]" * 5000 + "}", "nested more than 64 levels deep"),
         ('{"scene": 1' + "0" * 5000 + "}", "too many digits"),
     ],
 )

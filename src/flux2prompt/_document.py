@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -27,7 +28,24 @@ from flux2prompt._errors import PromptError, PromptValidationError, SourceError,
 from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled
 from flux2prompt._schema import Profile, check_document, json_data, json_path
 
-__all__ = ["issues_from_pydantic", "parse_json", "prompt_from_document", "prompt_from_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_STRING_CHARS",
+    "check_bounds",
+    "check_size",
+    "issues_from_pydantic",
+    "parse_json",
+    "prompt_from_document",
+    "prompt_from_value",
+]
+
+#: The bounds on every document read from outside (prompt files, job files, JSON text, each
+#: line of a dataset): a prompt is a few kilobytes, three levels deep. Anything past them is
+#: refused with the file's name and the limit, before it can exhaust the stack or the memory.
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+MAX_DEPTH: Final = 64
+MAX_STRING_CHARS: Final = 128 * 1024
 
 #: What :func:`prompt_from_value` takes (``flux2prompt.load`` also takes a file path).
 PromptValue = Prompt | PromptBuilder | Mapping[str, Any] | str | bytes
@@ -95,6 +113,162 @@ def _line_of(text: str, token: tuple[str, str]) -> int | None:
     return None
 
 
+def _path(parts: tuple[str | int, ...]) -> str:
+    shown = json_path(list(parts[:8]))
+    return shown + ("..." if len(parts) > 8 else "")
+
+
+def check_size(size: int, source: str | None, *, limit: int = MAX_DOCUMENT_BYTES) -> None:
+    """Refuse a document of more than ``limit`` bytes (or characters), naming ``source``.
+
+    >>> try:
+    ...     check_size(20_000_000, "huge.prompt.json")
+    ... except SourceError as exc:
+    ...     print(exc)
+    huge.prompt.json: is larger than the 16,777,216 bytes a document may have; split it
+    """
+    if size > limit:
+        raise SourceError(
+            f"is larger than the {limit:,} bytes a document may have; split it", source=source
+        )
+
+
+def _nested_too_deeply(source: str | None, where: str = "") -> SourceError:
+    at = f" (at {where})" if where else ""
+    return SourceError(
+        f"nested more than {MAX_DEPTH} levels deep{at}, the limit for a document; flatten it",
+        source=source,
+    )
+
+
+def check_bounds(
+    document: Any, source: str | None, *, numbers: bool = True, line: int | None = None
+) -> None:
+    """Refuse a parsed document of more than :data:`MAX_DEPTH` nested arrays and objects (the
+    outermost counts), with a string
+    longer than :data:`MAX_STRING_CHARS` (a key or a value) or, with ``numbers``, a number no
+    64-bit float holds (an integer of 10^309 or more, an infinity): one
+    :class:`~flux2prompt.SourceError` naming ``source`` and the JSON path. Iterative, so it
+    never recurses however deep the document.
+
+    >>> try:
+    ...     check_bounds({"camera": {"ISO": 10**400}}, "p.json")
+    ... except SourceError as exc:
+    ...     print(str(exc).split(", which")[0])
+    p.json: $.camera.ISO: the integer (about 401 digits) is too large for a JSON number
+    """
+    if not _within(document, numbers):
+        _explain(document, source, numbers, line)
+
+
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def _scalar_fits(value: Any, kind: type, numbers: bool) -> bool:
+    if kind is str:
+        return len(value) <= MAX_STRING_CHARS
+    if kind is int:
+        return not numbers or value.bit_length() <= 1000
+    if kind is float:
+        return not numbers or math.isfinite(value)
+    return kind is bool or value is None
+
+
+def _within(document: Any, numbers: bool) -> bool:
+    """The fast scan: ``True`` when the document is surely within the bounds (exact JSON types,
+    no path kept); ``False`` sends it to :func:`_explain`, which says what is wrong, if anything."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            values = node.values()
+            if any(type(key) is not str or len(key) > MAX_STRING_CHARS for key in node):
+                return False
+        elif kind is list:
+            values = node
+        else:
+            if not _scalar_fits(node, kind, numbers):
+                return False
+            continue
+        if depth >= MAX_DEPTH:
+            return False
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append((value, depth + 1))
+            elif kind not in _SCALARS or not _scalar_fits(value, kind, numbers):
+                return False
+    return True
+
+
+def _explain(document: Any, source: str | None, numbers: bool, line: int | None) -> None:
+    """The slow walk, with JSON paths: raises the error of the first bound broken."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        node, parts = stack.pop()
+        if isinstance(node, dict | list) and len(parts) >= MAX_DEPTH:
+            raise _too_deep(source, parts, line)  # the container at this path is one too many
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and len(key) > MAX_STRING_CHARS:
+                    raise _too_long(source, parts, len(key), line, what="a key")
+                stack.append((value, (*parts, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*parts, index)) for index, value in enumerate(node))
+        elif isinstance(node, str):
+            if len(node) > MAX_STRING_CHARS:
+                raise _too_long(source, parts, len(node), line)
+        elif numbers and isinstance(node, int) and not isinstance(node, bool):
+            if node.bit_length() > 1000 and _overflows(node):
+                digits = int(node.bit_length() * math.log10(2)) + 1
+                raise SourceError(
+                    f"{_path(parts)}: the integer (about {digits} digits) is too large for a "
+                    "JSON number, which must fit a 64-bit float (below about 1.8e308); write a "
+                    "smaller number",
+                    source=source,
+                    line=line,
+                )
+        elif numbers and isinstance(node, float) and not math.isfinite(node):
+            raise SourceError(
+                f"{_path(parts)}: the number is out of the range of a JSON number (a 64-bit "
+                "float, below about 1.8e308); write a smaller number",
+                source=source,
+                line=line,
+            )
+
+
+def _overflows(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def _too_deep(source: str | None, parts: tuple[str | int, ...], line: int | None) -> SourceError:
+    error = _nested_too_deeply(source, _path(parts))
+    if line is not None:
+        return SourceError(error.args[0].split(": ", 1)[-1], source=source, line=line)
+    return error
+
+
+def _too_long(
+    source: str | None,
+    parts: tuple[str | int, ...],
+    length: int,
+    line: int | None,
+    *,
+    what: str = "a string",
+) -> SourceError:
+    return SourceError(
+        f"{_path(parts)}: {what} of {length:,} characters, more than the {MAX_STRING_CHARS:,} a "
+        "document's strings may have; shorten it",
+        source=source,
+        line=line,
+    )
+
+
 def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
     """Parse JSON text strictly: duplicate keys and NaN/Infinity are errors, with the line.
 
@@ -108,6 +282,7 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
     >>> show('{\\n  "scene": "x",\\n}')
     p.json:3: invalid JSON at column 1: Expecting property name enclosed in double quotes
     """
+    check_size(len(text), source)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -116,7 +291,7 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
                 f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
             ) from None
     try:
-        return json.loads(
+        document = json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
     except json.JSONDecodeError as exc:
@@ -131,10 +306,12 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
             str(exc), source=source or ("<json>" if line else None), line=line
         ) from None
     except RecursionError:
-        raise SourceError("JSON nested too deeply to be a prompt", source=source) from None
+        raise _nested_too_deeply(source) from None
     except ValueError as exc:  # an integer with more digits than Python converts, say
         reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
         raise SourceError(f"invalid JSON: {reason}", source=source) from None
+    check_bounds(document, source)
+    return document
 
 
 def issues_from_pydantic(
@@ -183,6 +360,7 @@ def prompt_from_document(
             raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
     core = {k: v for k, v in document.items() if k not in wanted}
     check_document(core, profile)
+    _check_camera_numbers(core, profile)
     try:
         prompt = Prompt.model_validate(core)
     except PydanticValidationError as exc:
@@ -198,6 +376,27 @@ def prompt_from_document(
     if extras:
         attach_compiled(prompt, extras=tuple(extras))
     return prompt
+
+
+def _check_camera_numbers(document: Mapping[str, Any], profile: Profile) -> None:
+    """The camera's numbers are shown as floats (prose, lint): refuse one no float holds, here,
+    rather than crash there. (Documents read from text were bounded when parsed; this is for
+    dicts built in Python.)"""
+    camera = document.get("camera")
+    if not isinstance(camera, Mapping):
+        return
+    for key, value in camera.items():
+        if isinstance(value, int) and value.bit_length() > 1000 and _overflows(value):
+            raise PromptValidationError(
+                [
+                    ValidationIssue(
+                        f"$.camera.{key}",
+                        "the number is too large for a JSON number (a 64-bit float, below "
+                        "about 1.8e308); write a smaller number",
+                    )
+                ],
+                profile,
+            )
 
 
 def prompt_from_value(

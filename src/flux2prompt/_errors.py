@@ -23,11 +23,12 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
         ├── APIConnectionError        no HTTP response, and the request never reached the model:
         │   │                         refused, DNS, a stale keep-alive connection (retried)
         │   └── APITimeoutError       a connect, write or pool timeout (retried)
-        ├── PossiblyBilledError       sent whole, then a read timeout, a disconnect or a response
-        │                             that broke off: may have been billed (not resubmitted
-        │                             unless retry_possibly_billed=True)
+        ├── PossiblyBilledError       sent whole, then a read timeout, a disconnect, a response
+        │                             that broke off or the attempt's deadline: may have been
+        │                             billed (not resubmitted unless retry_possibly_billed=True)
         ├── ResponseError             a 2xx whose body is not the documented envelope: malformed
-        │   │                         JSON, no image, invalid base64 (not retried)
+        │   │                         JSON, no image, invalid base64, over max_response_bytes
+        │   │                         (not retried)
         │   └── GenerationStateError  a proxied model's ``state`` is not ``Completed``
         ├── ResultDownloadError       a proxied model's result URL refused, expired, too large or
         │                             not an image (the generation is never resubmitted for it)

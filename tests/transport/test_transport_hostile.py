@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flux2prompt.transport import (
     APIStatusError,
@@ -54,6 +56,7 @@ class Hostile:
         self.handler = handler
         self.sent = 0
         self.requests: list[bytes] = []
+        self.connections = 0
         self.stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
@@ -78,14 +81,19 @@ class Hostile:
                 continue
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
+        # Keep-alive: one request after another on the connection, until the client closes it.
         with conn:
             try:
-                request = _read_request(conn)
-                self.requests.append(request)
-                self.handler(conn, request, self)
+                while not self.stop.is_set():
+                    request = _read_request(conn)
+                    if not request:
+                        return
+                    self.requests.append(request)
+                    self.handler(conn, request, self)
             except OSError:
                 return
 
@@ -99,7 +107,7 @@ def _read_request(conn: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return data
+            return b""  # the client closed the connection
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -298,6 +306,23 @@ def test_a_fast_answer_is_not_affected_by_the_deadline() -> None:
     ):
         for _ in range(3):  # the same keep-alive connection, bound once
             assert api.generate("a fox", width=256, height=256).width == 64
+    assert server.connections == 1
+
+
+def test_a_reused_connection_that_starts_to_trickle_ends_within_the_deadline() -> None:
+    fast, slow = answer("200 OK", image_envelope()), trickle(0.4)
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        (fast if len(server.requests) == 1 else slow)(conn, request, server)
+
+    with Hostile(handle) as server, client(server, timeout=1.5, deadline=2.0) as api:
+        assert api.generate("a fox", width=256, height=256).width == 64
+        started = time.monotonic()
+        with pytest.raises(PossiblyBilledError):
+            api.generate("a fox", width=256, height=256)
+        elapsed = time.monotonic() - started
+    assert server.connections == 1
+    assert 1.9 < elapsed < 4.0, elapsed
 
 
 # -- the proxied models' result URLs -----------------------------------------------------------
@@ -503,3 +528,98 @@ def test_generate_escapes_a_hostile_request_id_in_its_report(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout
     assert "cf-ray    \\x1b[2Jray" in done.stdout
+
+
+def test_batch_escapes_the_server_text_it_prints(tmp_path: Path) -> None:
+    (tmp_path / "t.py").write_text(
+        "from flux2prompt import scene\n"
+        "from flux2prompt.batch import template\n\n\n"
+        "@template(name='fox')\n"
+        "def fox(color: str):\n"
+        "    return scene(f'a {color} fox in fresh snow')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "job.toml").write_text(
+        'template = "t.py:fox"\noutput = "fox-{color}.{ext}"\nmodel = "klein-4b"\n'
+        '[variables.matrix]\ncolor = ["red"]\n',
+        encoding="utf-8",
+    )
+    hostile = "\x1b[2J\x1b[1;32mall 1 images saved\x1b[0m \u202eevil"
+    envelope = json.dumps(
+        {"success": False, "errors": [{"code": 5006, "message": hostile}]}
+    ).encode()
+    with Hostile(answer("400 Bad Request", envelope, cf_ray=f"ray-{TOKEN}")) as server:
+        done = run_cli(server, "batch", "job.toml", "--out", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "\x1b" not in done.stdout + done.stderr
+    assert "\u202e" not in done.stdout + done.stderr
+    assert "\\x1b[2J" in done.stderr
+    assert_clean(done.stdout, done.stderr)
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text(encoding="utf-8")
+    assert_clean(manifest)
+    assert "ray-***" in manifest
+
+
+def test_a_token_in_a_malformed_answer_reaches_no_error() -> None:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        conn.sendall(f"HTTP/1.1 200 OK\r\nbroken header {TOKEN}\r\n\r\n".encode())
+
+    with (
+        Hostile(handle) as server,
+        client(server) as api,
+        pytest.raises(PossiblyBilledError) as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert_clean(str(caught.value), repr(vars(caught.value)))
+
+
+_HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)
+
+
+@given(_HEADER_TEXT, _HEADER_TEXT, st.sampled_from(["cf-ray", "retry-after", "content-type"]))
+def test_every_reflected_header_value_is_scrubbed(before: str, after: str, name: str) -> None:
+    from flux2prompt.transport._errors import make_status_error, scrub_headers
+
+    headers = {name: f"{before}{TOKEN}{after}", "CF-Ray": f"x{TOKEN}"}
+    assert_clean(repr(scrub_headers(headers, [TOKEN])))
+    for status in (400, 429, 500, 503):
+        error = make_status_error(status, headers, b"{}", secrets=[TOKEN])
+        assert_clean(str(error), repr(vars(error)), str(pickle.loads(pickle.dumps(error))))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + bytes(64)
+    )
+
+
+def test_an_answer_whose_image_is_a_bomb_is_refused() -> None:
+    bomb = _png_claiming(60000, 60000)
+    with (
+        Hostile(answer("200 OK", image_envelope(bomb))) as server,
+        client(server) as api,
+        pytest.raises(ResponseError, match=r"claims 60000x60000 pixels") as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert caught.value.may_have_been_billed
+
+
+def test_a_result_url_holding_a_bomb_is_refused() -> None:
+    bomb = _png_claiming(60000, 60000)
+    with (
+        Hostile(proxied(answer("200 OK", bomb, Content_Type="image/png"))) as server,
+        client(server) as api,
+        pytest.raises(ResultDownloadError, match=r"claims 60000x60000") as caught,
+    ):
+        api.generate("a fox", model="flex", width=256, height=256)
+    assert caught.value.reason == "not_an_image"

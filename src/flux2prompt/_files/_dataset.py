@@ -20,6 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from flux2prompt._document import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    MAX_STRING_CHARS,
+    check_bounds,
+)
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._templates import Row, VariableSource
 
@@ -32,7 +38,9 @@ _FORMATS: dict[str, DatasetFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson
 class Dataset(VariableSource):
     """A CSV file (with a header row) or a JSON Lines file (one object per line): one row per
     asset. CSV values are text; JSON Lines values keep their JSON types. Blank lines are
-    skipped. Every problem names the file and the line.
+    skipped. Every problem names the file and the line. Rows are read one at a time, each
+    bounded: a value of at most 128 Ki characters, a JSON Lines line of at most 16 MiB, nested
+    at most 64 levels.
 
     Example:
         >>> import pathlib, tempfile
@@ -110,21 +118,37 @@ class Dataset(VariableSource):
                     )
                 yield Row(dict(zip(header, values, strict=True)), f"{label}:{line}")
         except csv.Error as exc:
-            raise SourceError(f"invalid CSV: {exc}", source=label, line=reader.line_num) from None
+            reason = f"invalid CSV: {exc}"
+            if "field limit" in str(exc):
+                reason = (
+                    f"a value is longer than the {MAX_STRING_CHARS:,} characters a dataset value "
+                    "may have; shorten it"
+                )
+            raise SourceError(reason, source=label, line=reader.line_num) from None
 
     def _jsonl_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
-        for line, text in enumerate(handle, 1):
+        for line, text in enumerate(_bounded_lines(handle, label), 1):
             if not text.strip():
                 continue
             try:
                 value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except RecursionError:
+                raise SourceError(
+                    f"nested more than {MAX_DEPTH} levels deep, the limit for a document; "
+                    "flatten it",
+                    source=label,
+                    line=line,
+                ) from None
             except json.JSONDecodeError as exc:
                 raise SourceError(
                     f"invalid JSON at column {exc.colno}: {exc.msg}", source=label, line=line
                 ) from None
             except ValueError as exc:
                 raise SourceError(str(exc), source=label, line=line) from None
+            # Structure only: a value a record cannot hold (NaN, a lone surrogate) is the
+            # batch's to refuse, as a failed item with this line.
+            check_bounds(value, label, numbers=False, line=line)
             if not isinstance(value, dict):
                 kind = type(value).__name__
                 raise SourceError(
@@ -133,6 +157,24 @@ class Dataset(VariableSource):
                     line=line,
                 )
             yield Row(value, f"{label}:{line}")
+
+
+def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
+    """The lines of ``handle``, none read past :data:`MAX_DOCUMENT_BYTES` characters."""
+    number = 0
+    while True:
+        text = handle.readline(MAX_DOCUMENT_BYTES + 1)
+        if not text:
+            return
+        number += 1
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise SourceError(
+                f"the line is longer than the {MAX_DOCUMENT_BYTES:,} characters a dataset line "
+                "may have; split the row",
+                source=label,
+                line=number,
+            )
+        yield text
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flux2prompt._builder import PromptBuilder
+from flux2prompt._document import MAX_DOCUMENT_BYTES, check_size
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._dataset import Dataset
 from flux2prompt._files._parse import parse_toml
@@ -333,7 +334,10 @@ def read_job_text(path: Path) -> str:
     """The text of the job file at ``path``: a :class:`~flux2prompt.SourceError` naming it when
     it is missing, unreadable or not UTF-8 (read by the inventory and the batch runner alike)."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        check_size(len(data), str(path))  # read no further: a huge file costs nothing
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise SourceError("no such job file", source=str(path)) from None
     except UnicodeDecodeError as exc:

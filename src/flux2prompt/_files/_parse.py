@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flux2prompt._document import parse_json
+from flux2prompt._document import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    check_bounds,
+    check_size,
+    parse_json,
+)
 from flux2prompt._errors import SourceError
 from flux2prompt._model import KNOWN_KEYS
 from flux2prompt._schema import json_path
@@ -34,12 +40,21 @@ _METADATA_KEYS = ("name", "version", "model", "parameters", "tags", "schema_vers
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
     """The bytes of the file at ``path``; a :class:`~flux2prompt.SourceError` naming it when it is
-    missing, a folder or unreadable. (Internal: shared by prompt files, diffs and lockfiles.)
+    missing, a folder, unreadable or larger than ``limit`` (read no further than that, so a huge
+    file or an endless one such as ``/dev/zero`` costs nothing). (Internal: shared by prompt
+    files, job files, diffs and lockfiles.)
     """
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise SourceError(
+                f"is larger than the {limit:,} bytes a document may have; split it",
+                source=str(path),
+            )
+        return data
     except FileNotFoundError:
         raise SourceError("no such file", source=str(path)) from None
     except IsADirectoryError:
@@ -87,9 +102,16 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
     """
     import tomllib  # here: reading a .json file, the common case, does not need it
 
+    check_size(len(data), source)
     text = _decode(data, source)
     try:
         document = tomllib.loads(text)
+    except RecursionError:
+        # The parser recurses once per nested array or inline table.
+        raise SourceError(
+            f"nested more than {MAX_DEPTH} levels deep, the limit for a document; flatten it",
+            source=source,
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line: int | None = None
@@ -104,6 +126,8 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
                 line = text.count("\n") + (0 if text.endswith("\n") else 1)
                 column = " at the end of the file"
         raise SourceError(f"invalid TOML{column}: {message}", source=source, line=line) from None
+    # Dotted keys nest without brackets (a.b.c...): the depth is checked on the result too.
+    check_bounds(document, source)
     _check_toml_values(document, [], source)
     return document
 

@@ -38,7 +38,12 @@ from types import MappingProxyType, ModuleType
 from typing import IO, TYPE_CHECKING, TypeGuard
 
 from flux2prompt._builder import PromptBuilder
-from flux2prompt._document import parse_json, prompt_from_document
+from flux2prompt._document import (
+    MAX_DOCUMENT_BYTES,
+    check_size,
+    parse_json,
+    prompt_from_document,
+)
 from flux2prompt._errors import SourceError
 from flux2prompt._files._load import load
 from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES
@@ -208,7 +213,9 @@ def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:
     # The bytes under a text stream: the locale's encoding (ASCII under LC_ALL=C) must not matter.
     binary = getattr(stream, "buffer", None)
     try:
-        data = (binary if binary is not None else stream).read()
+        # Read no further than a document may be: `cat /dev/zero | ...` ends at once.
+        data = (binary if binary is not None else stream).read(MAX_DOCUMENT_BYTES + 1)
+        check_size(len(data), STDIN_LABEL)
         if isinstance(data, bytes):
             data = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

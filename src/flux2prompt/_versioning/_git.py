@@ -27,6 +27,11 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
     or the revision or path does not exist there.
     """
     label = f"{revision}:{path}"
+    if "\x00" in label:
+        raise SourceError(
+            "a revision or path cannot hold a NUL character; give a commit, branch or tag",
+            source=label.replace("\x00", "\\x00"),
+        )
     if revision.startswith("-"):
         raise SourceError(
             "a revision cannot start with '-'; give a commit, branch or tag such as HEAD~1",
@@ -38,7 +43,9 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
         )
     try:
         done = subprocess.run(
-            ["git", "show", f"{revision}:{path}"],
+            # --end-of-options: whatever the revision holds, git reads it as one, never as an
+            # option (a "--output=FILE" revision would make git write a file).
+            ["git", "show", "--end-of-options", f"{revision}:{path}"],
             cwd=cwd,
             capture_output=True,
             check=False,

@@ -509,7 +509,7 @@ class BaseClient(Generic[_ClientT]):
     # -- errors, retries and responses ---------------------------------------------------------
 
     def _connection_error(self, exc: httpx.TransportError, url: str) -> APIConnectionError:
-        detail = str(exc) or type(exc).__name__
+        detail = self.redact(str(exc)) or type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
             return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
@@ -530,7 +530,7 @@ class BaseClient(Generic[_ClientT]):
                 risk = "read_timeout"
             else:
                 risk = "disconnected"
-            detail = str(exc) or type(exc).__name__
+            detail = self.redact(str(exc)) or type(exc).__name__
             return PossiblyBilledError(risk, url=url, detail=detail, resubmitted=resubmitted)
         error = self._connection_error(exc, url)
         error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION

@@ -66,9 +66,9 @@ def deadline_detail(seconds: float) -> str:
     """The words of a deadline that passed, for an error's detail.
 
     >>> deadline_detail(3)
-    'the whole answer did not arrive within the deadline of 3 s (deadline=)'
+    'the whole answer did not arrive within the deadline of 3 s, set by deadline='
     """
-    return f"the whole answer did not arrive within the deadline of {seconds:g} s (deadline=)"
+    return f"the whole answer did not arrive within the deadline of {seconds:g} s, set by deadline="
 
 
 def _left() -> float | None:

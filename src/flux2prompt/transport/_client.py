@@ -39,7 +39,9 @@ class WorkersAI(BaseClient[httpx.Client]):
     is in seconds or an ``httpx.Timeout`` (default: connect 10 s, read 180 s); ``max_retries``
     counts retries after the first attempt. Pass ``http_client`` to use your own
     ``httpx.Client`` (it is then yours to close). The token never appears in ``repr``, errors
-    or logs.
+    or logs. ``deadline`` bounds one attempt as a whole, on top of httpx's per-read timeouts
+    (default twice the connect and read timeouts), and ``max_response_bytes`` the body of an
+    answer (default 64 MiB): see "Limits: hostile answers" in docs/transport.md.
 
     Example:
         >>> import flux2prompt

@@ -19,7 +19,7 @@ from typing import Final
 
 from flux2prompt._atomic import atomic_write
 from flux2prompt.transport._errors import ImageError, ResponseError
-from flux2prompt.transport._images import MEDIA_TYPES, detect_format, image_size
+from flux2prompt.transport._images import MAX_DECODE_PIXELS, MEDIA_TYPES, detect_format, image_size
 from flux2prompt.transport._provenance import Provenance, write_provenance
 
 __all__ = ["ImageResult"]
@@ -94,6 +94,15 @@ class ImageResult:
                 request_id=request_id,
             )
         assert fmt is not None
+        if size[0] * size[1] > MAX_DECODE_PIXELS:
+            # No FLUX image is this large: whatever decodes it (a gallery, a notebook) would
+            # allocate gigabytes for a few kilobytes of answer.
+            raise ResponseError(
+                f"the image claims {size[0]}x{size[1]} pixels, more than the "
+                f"{MAX_DECODE_PIXELS:,} flux2prompt decodes (a decompression bomb, not a "
+                "generated image)",
+                request_id=request_id,
+            )
         return cls(
             data=data,
             format=fmt,
