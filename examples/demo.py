@@ -1,7 +1,9 @@
 """The ``make demo`` tour: every example compiled, fingerprinted and linted, then generated.
 
 Run it with ``make demo`` (or ``.venv/bin/python examples/demo.py``). No account is needed: the
-images come from the built-in Workers AI emulator, over real HTTP on 127.0.0.1, into ``out/``.
+images come from the built-in emulator, over real HTTP on 127.0.0.1, into ``out/``: the Workers AI
+API for every example, and Black Forest Labs' task API for the FLUX 3 form of the layout example
+(its boxes drawn with their ids).
 Each example module in
 ``EXAMPLES`` defines ``prompt``: a builder, or a function of no arguments returning one; the
 same thing the command line reaches as ``flux2-prompt compile examples/NAME.py:prompt``.
@@ -18,6 +20,7 @@ from rich.console import Console
 
 from flux2prompt import Prompt, PromptBuilder, WorkersAI, lint, load
 from flux2prompt.emulator import serve
+from flux2prompt.transport import BFL
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 OUT_DIR = Path("out")
@@ -105,6 +108,23 @@ def generate_images(out_dir: Path = OUT_DIR) -> list[Path]:
                 markup=False,
                 highlight=False,
             )
+        # The layout example once more, as FLUX 3 reads it: the caption and its boxes, sent to
+        # Black Forest Labs' task API (the emulator's /bfl), which draws each box and its id.
+        with BFL(api_key="demo-key", base_url=emulator.bfl_base_url, poll_interval=0.05) as bfl:
+            for name in EXAMPLES:
+                value = importlib.import_module(name).prompt
+                builder = value() if callable(value) else value
+                if not (isinstance(builder, PromptBuilder) and builder.layout().elements):
+                    continue
+                result = bfl.generate(builder, model="flux-3-image", aspect_ratio="3:2")
+                path = result.save(out_dir / f"{name}.flux3.{result.format}")
+                written.append(path)
+                console.print(
+                    f"{path}  {result.width}x{result.height} {result.format}  FLUX 3 Image "
+                    f"(Black Forest Labs' API)  request {result.request_fingerprint[:19]}",
+                    markup=False,
+                    highlight=False,
+                )
     console.print()
     return written
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from PIL import Image
 
 from flux2prompt import Prompt, lint, load
 from flux2prompt._files import resolve_source
@@ -145,6 +146,16 @@ def test_demo_prints_every_example_and_writes_its_images(
         assert (tmp_path / "out" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "F2P203" in out  # the landing hero's reviewed warning is shown, not hidden
     assert '{"id":"barista_1","bbox":[0,0,1000,333]' in out  # the FLUX 3 form of the layout
+    # ... sent to FLUX 3 Image through the emulator's BFL mode, which outlines each box: the
+    # barista's right edge (x = 333/1000 of the width) is drawn, the inside of the box is not.
+    flux3 = tmp_path / "out" / "cafe_layout.flux3.png"
+    assert "FLUX 3 Image (Black Forest Labs' API)" in out
+    with Image.open(flux3) as image:
+        rgb = image.convert("RGB")
+        edge = round(rgb.width * 333 / 1000)
+        row = rgb.height // 2
+        outline = {rgb.getpixel((x, row)) for x in range(edge - 3, edge + 3)}
+        assert rgb.getpixel((edge // 2, row)) not in outline
     gallery = tmp_path / "out" / "bottles" / "index.html"
     assert f"gallery: {gallery.resolve()}" in out
     assert "8 generated, 0 already done, 0 failed of 8" in out
