@@ -1,4 +1,5 @@
-"""Settings shared by every test: Hypothesis profiles, and the finder of docstring examples.
+"""Settings shared by every test: Hypothesis profiles, the finder of docstring examples, and
+the headless Chromium that the page tests (gallery, review) open pages in.
 
 ``HYPOTHESIS_PROFILE=ci`` selects a derandomised profile (the same examples on every run, so a CI
 failure reproduces); the default profile explores new examples each run. Neither has a deadline:
@@ -10,7 +11,11 @@ from __future__ import annotations
 import doctest
 import inspect
 import os
+import shutil
+import subprocess
 import types
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -46,3 +51,40 @@ class _HomeModuleFinder(doctest.DocTestFinder):
 def doctest_finder() -> doctest.DocTestFinder:
     """Finds the docstring examples of a module, including those of the names it exports."""
     return _HomeModuleFinder(exclude_empty=True)
+
+
+#: Debian's chromium, which .ci/run installs; the page tests are skipped (saying why) without it.
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
+# A closed network: without the background-networking flags Chromium keeps trying to connect.
+_HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+)
+
+
+@pytest.fixture
+def headless_chromium(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run headless Chromium with a new profile and the given arguments (``--dump-dom URL``,
+    ``--screenshot=FILE URL``...), returning the finished process; skips without Chromium."""
+    if CHROMIUM is None:
+        pytest.skip(
+            "chromium is not installed (apt-get install chromium; .ci/run installs it in CI)"
+        )
+    runs = iter(range(1 << 30))
+
+    def run(*arguments: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        assert CHROMIUM is not None
+        profile = tmp_path / f"chromium-profile-{next(runs)}"
+        command = [CHROMIUM, *_HEADLESS, f"--user-data-dir={profile}", *arguments]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+    return run

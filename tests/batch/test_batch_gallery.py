@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,6 @@ import pytest
 
 from flux2prompt import scene
 from flux2prompt.batch import BatchJob, matrix, read_manifest, run_batch, template, write_gallery
-
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
 
 HOSTILE = "<script>alert(\"x\")</script> & 'quotes'"
 
@@ -102,11 +98,9 @@ addEventListener("load", () => {
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (apt-get install chromium; .ci/run installs it in CI)",
-)
-def test_every_image_loads_in_headless_chromium(tmp_path: Path) -> None:
+def test_every_image_loads_in_headless_chromium(
+    tmp_path: Path, headless_chromium: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     out = tmp_path / "out"
     page = generate(out, source=matrix(name=["one", "two", "three", "four"], note=["a", "b"]))
     # The gallery has no script of its own: a copy next to it gets one that counts the images.
@@ -115,23 +109,7 @@ def test_every_image_loads_in_headless_chromium(tmp_path: Path) -> None:
         page.read_text(encoding="utf-8").replace("</body>", CHECK_SCRIPT + "</body>"),
         encoding="utf-8",
     )
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        check.as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    result = headless_chromium("--dump-dom", check.as_uri())
     match = re.search(r"images=(\d+) loaded=(\d+)", result.stdout)
     assert match is not None, result.stderr[-2000:]
     images, loaded = int(match.group(1)), int(match.group(2))

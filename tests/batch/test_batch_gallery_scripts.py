@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,6 @@ from flux2prompt import scene
 from flux2prompt.batch import BatchJob, matrix, run_batch, template
 from flux2prompt.emulator import _render
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
 SAMPLES = ("東京へようこそ", "مرحبا بالعالم", "नमस्ते दुनिया")
 NOTO = all((_render.face_for(t) or Path("")).name.startswith("Noto") for t in SAMPLES)
 _CACHES = (
@@ -54,52 +52,40 @@ def gallery(out: Path) -> Path:
     return report.gallery
 
 
-def screenshot(page: Path, profile: Path) -> Image.Image:
-    assert CHROMIUM is not None
+def screenshot(
+    page: Path, chromium: Callable[..., subprocess.CompletedProcess[str]]
+) -> Image.Image:
     target = page.with_name("screenshot.png")
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+    result = chromium(
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
-        f"--user-data-dir={profile}",
         "--window-size=700,700",
-        "--virtual-time-budget=5000",
         f"--screenshot={target}",
         page.as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    )
     assert target.is_file(), result.stderr[-2000:]
     return Image.open(target).convert("RGB")
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (apt-get install chromium; .ci/run installs it in CI)",
-)
-@pytest.mark.skipif(
     not NOTO,
     reason="Noto fonts are not installed (apt-get install fonts-noto-core fonts-noto-cjk; "
     ".ci/run installs them in CI)",
 )
 def test_the_gallery_screenshot_shows_the_scripts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    headless_chromium: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    real = screenshot(gallery(tmp_path / "real"), tmp_path / "profile-a")
+    real = screenshot(gallery(tmp_path / "real"), headless_chromium)
     # The same batch, drawn by an emulator that finds no font but Pillow's own.
     monkeypatch.setattr(_render, "_SYSTEM_FONT_DIRS", ())
     monkeypatch.setenv("FLUX2PROMPT_FONT_DIRS", str(tmp_path / "no-fonts"))
     for cached in _CACHES:
         cached.cache_clear()
     try:
-        boxes = screenshot(gallery(tmp_path / "boxes"), tmp_path / "profile-b")
+        boxes = screenshot(gallery(tmp_path / "boxes"), headless_chromium)
     finally:
         for cached in _CACHES:
             cached.cache_clear()

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flux2prompt.transport._provenance import read_provenance
-
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
 
 HERO = """\
 from flux2prompt import scene, template
@@ -378,11 +374,9 @@ addEventListener("load", () => {
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (apt-get install chromium; .ci/run installs it in CI)",
-)
-def test_the_page_opens_in_headless_chromium(shop: Path, tmp_path: Path) -> None:
+def test_the_page_opens_in_headless_chromium(
+    shop: Path, headless_chromium: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     change(shop)
     git(shop, "add", ".")
     git(shop, "commit", "-q", "-m", "new colours")
@@ -394,23 +388,7 @@ def test_the_page_opens_in_headless_chromium(shop: Path, tmp_path: Path) -> None
         page.read_text(encoding="utf-8").replace("</body>", CHECK_SCRIPT + "</body>"),
         encoding="utf-8",
     )
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        check.as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    result = headless_chromium("--dump-dom", check.as_uri())
     match = re.search(r'<pre id="flux2prompt-check">(.*?)</pre>', result.stdout, re.S)
     assert match is not None, result.stderr[-2000:]
     seen = json.loads(html.unescape(match.group(1)))
