@@ -147,7 +147,8 @@ class BFL(BFLBaseClient[httpx.Client]):
                 try:
                     response, body = self._send_bounded(http_request, progress)
                 except httpx.TransportError as exc:
-                    # Cut off by the deadline after it was sent whole: may have been billed.
+                    # Placed by the retry policy: one cut off (by the deadline too) after it
+                    # was sent whole may have created the task.
                     raise self._transport_error(exc, str(http_request.url), progress) from exc
                 return self._parse_submit(request, response, body)
             except APIError as error:

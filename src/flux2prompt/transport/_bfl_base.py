@@ -655,7 +655,7 @@ class BFLBaseClient(Generic[_ClientT]):
         (``idempotent``), always a connection error, safe to repeat."""
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
-        detail = str(exc) or type(exc).__name__
+        detail = self.redact(str(exc)) or type(exc).__name__
         if idempotent:
             delivery = _retry.Delivery.NOT_SENT
         if delivery is _retry.Delivery.MAY_HAVE_RUN:
