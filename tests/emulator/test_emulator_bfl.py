@@ -86,10 +86,27 @@ def test_at_most_24_active_tasks_then_429_with_retry_after() -> None:
 
 
 def test_a_slot_frees_once_a_task_is_done() -> None:
-    with serve(bfl_task_ms=1000.0, bfl_max_active=1) as emu:
+    # A task far longer than the test, ended on the emulator's side: the order of events is
+    # fixed by the emulator's state, not by how fast a loaded machine runs the test.
+    with serve(bfl_task_ms=600_000.0, bfl_max_active=1) as emu:
+        first = submit(emu)
+        assert first.status_code == 200
+        refused = submit(emu)
+        assert refused.status_code == 429
+        assert httpx.get(first.json()["polling_url"], headers=KEY).json()["status"] == "Pending"
+        assert emu.finish_bfl_tasks() == 1
+        assert httpx.get(first.json()["polling_url"], headers=KEY).json()["status"] == "Ready"
         assert submit(emu).status_code == 200
-        assert submit(emu).status_code == 429
-        time.sleep(1.05)
+        assert submit(emu).status_code == 429  # the new task holds the one slot in turn
+        assert len(emu.bfl_tasks) == 2
+
+
+def test_a_slot_frees_once_a_task_has_run_its_time() -> None:
+    # Waits on the task's own status (Ready once its time has passed), not on a sleep.
+    with serve(bfl_task_ms=200.0, bfl_max_active=1) as emu:
+        first = submit(emu)
+        assert first.status_code == 200
+        assert poll_until_done(first.json()["polling_url"], limit=60.0)[-1]["status"] == "Ready"
         assert submit(emu).status_code == 200
 
 

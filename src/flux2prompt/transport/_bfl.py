@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from flux2prompt.transport import _bounds
 from flux2prompt.transport._base import DEFAULT_TIMEOUT
 from flux2prompt.transport._bfl_base import BFLBaseClient, BFLTask
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec
@@ -40,7 +41,10 @@ class BFL(BFLBaseClient[httpx.Client]):
     and of polls; a 429 (too many active tasks) is waited out for up to ``slot_timeout``
     seconds; a paid submit is never resent after a 5xx or a cut answer. ``poll_interval`` and
     ``poll_timeout`` pace the polling. The key never appears in ``repr``, errors or logs, and
-    is never sent to the host that delivers the image.
+    is never sent to the host that delivers the image. ``deadline`` bounds one attempt (a
+    submit or a poll) as a whole, on top of httpx's per-read timeouts (default twice the
+    connect and read timeouts), and ``max_response_bytes`` the body of an answer (default
+    64 MiB, the image too): see "Limits: hostile answers" in docs/transport.md.
 
     Example:
         >>> import flux2prompt
@@ -139,17 +143,14 @@ class BFL(BFLBaseClient[httpx.Client]):
         while True:
             http_request = self._submit_request(request)
             progress = SendProgress()
-
-            def trace(event: str, info: object, progress: SendProgress = progress) -> None:
-                progress.observe(event)
-
-            http_request.extensions["trace"] = trace
             try:
                 try:
-                    response = self._client.send(http_request)
+                    response, body = self._send_bounded(http_request, progress)
                 except httpx.TransportError as exc:
+                    # Placed by the retry policy: one cut off (by the deadline too) after it
+                    # was sent whole may have created the task.
                     raise self._transport_error(exc, str(http_request.url), progress) from exc
-                return self._parse_submit(request, response)
+                return self._parse_submit(request, response, body)
             except APIError as error:
                 if getattr(error, "stale_connection", False) and not stale_retried:
                     stale_retried = True
@@ -171,13 +172,15 @@ class BFL(BFLBaseClient[httpx.Client]):
         failures = 0
         while True:
             try:
+                http_request = self._poll_request(task)
+                progress = SendProgress()
                 try:
-                    response = self._client.send(self._poll_request(task))
+                    response, body = self._send_bounded(http_request, progress)
                 except httpx.TransportError as exc:
                     raise self._transport_error(
-                        exc, task.polling_url, SendProgress(), idempotent=True
+                        exc, task.polling_url, progress, idempotent=True
                     ) from exc
-                return self._parse_poll(task, response)
+                return self._parse_poll(task, response, body)
             except APIError as error:
                 delay = self._poll_delay(error, failures)
                 if delay is None:
@@ -221,6 +224,34 @@ class BFL(BFLBaseClient[httpx.Client]):
         result = payload.get("result")
         seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
         return self._finish(task, link, data, seed)
+
+    def _send_bounded(
+        self, http_request: httpx.Request, progress: SendProgress
+    ) -> tuple[httpx.Response, _bounds.Body]:
+        """Send one attempt within the deadline and read its body up to the size bound."""
+
+        # httpcore reports each step of the attempt here (whether the request went out whole:
+        # a submit cut off after that may have created the task), and each connection opened
+        # for it is bound to the attempt's deadline.
+        def trace(event: str, info: object) -> None:
+            progress.observe(event)
+            _bounds.trace_streams(event, info)
+
+        http_request.extensions["trace"] = trace
+        seconds = self._bound_request(http_request)
+        with _bounds.sync_deadline(seconds) as deadline_at:
+            response = self._client.send(http_request, stream=True)
+            try:
+                body = _bounds.collect_body(
+                    response.iter_bytes(),
+                    _bounds.declared_length(response),
+                    limit=self._body_limit(response),
+                    deadline_at=deadline_at,
+                    on_deadline=self._deadline_passed,
+                )
+            finally:
+                response.close()
+        return response, body
 
     def _sleep(self, seconds: float) -> None:
         # A method, so tests (and callers with their own clock) can replace it.

@@ -20,6 +20,8 @@ from typing import Any
 import anyio
 import httpx
 
+from flux2prompt.transport import _bounds
+from flux2prompt.transport._async_client import _deadline_scope
 from flux2prompt.transport._base import DEFAULT_TIMEOUT
 from flux2prompt.transport._bfl_base import BFLBaseClient, BFLTask
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec
@@ -136,17 +138,16 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         while True:
             http_request = self._submit_request(request)
             progress = SendProgress()
-
-            async def trace(event: str, info: object, progress: SendProgress = progress) -> None:
-                progress.observe(event)
-
-            http_request.extensions["trace"] = trace
             try:
+                url = str(http_request.url)
                 try:
-                    response = await self._client.send(http_request)
+                    response, body = await self._send_bounded(http_request, progress)
                 except httpx.TransportError as exc:
-                    raise self._transport_error(exc, str(http_request.url), progress) from exc
-                return self._parse_submit(request, response)
+                    raise self._transport_error(exc, url, progress) from exc
+                except TimeoutError as exc:
+                    # Cut off by the deadline after it was sent whole: may have been billed.
+                    raise self._deadline_error(url, progress) from exc
+                return self._parse_submit(request, response, body)
             except APIError as error:
                 if getattr(error, "stale_connection", False) and not stale_retried:
                     stale_retried = True
@@ -170,13 +171,17 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         failures = 0
         while True:
             try:
+                http_request = self._poll_request(task)
+                progress = SendProgress()
                 try:
-                    response = await self._client.send(self._poll_request(task))
+                    response, body = await self._send_bounded(http_request, progress)
                 except httpx.TransportError as exc:
                     raise self._transport_error(
-                        exc, task.polling_url, SendProgress(), idempotent=True
+                        exc, task.polling_url, progress, idempotent=True
                     ) from exc
-                return self._parse_poll(task, response)
+                except TimeoutError as exc:
+                    raise self._deadline_error(task.polling_url, progress, idempotent=True) from exc
+                return self._parse_poll(task, response, body)
             except APIError as error:
                 delay = self._poll_delay(error, failures)
                 if delay is None:
@@ -219,6 +224,32 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         result = payload.get("result")
         seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
         return self._finish(task, link, data, seed)
+
+    async def _send_bounded(
+        self, http_request: httpx.Request, progress: SendProgress
+    ) -> tuple[httpx.Response, _bounds.Body]:
+        """Send one attempt within the deadline (a cancel scope: ``TimeoutError`` when it
+        passes) and read its body up to the size bound."""
+
+        # httpcore reports each step of the attempt here: whether the request went out whole
+        # (a submit cut off after that may have created the task).
+        async def trace(event: str, info: object) -> None:
+            progress.observe(event)
+
+        http_request.extensions["trace"] = trace
+        seconds = self._bound_request(http_request)
+        with _deadline_scope(seconds):
+            response = await self._client.send(http_request, stream=True)
+            try:
+                body = await _bounds.acollect_body(
+                    response.aiter_bytes(),
+                    _bounds.declared_length(response),
+                    limit=self._body_limit(response),
+                    deadline_at=None,
+                )
+            finally:
+                await response.aclose()
+        return response, body
 
     async def _sleep(self, seconds: float) -> None:
         # A method, so tests can replace it; anyio keeps the client usable under trio too.

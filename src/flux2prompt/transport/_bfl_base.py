@@ -19,6 +19,14 @@ poll          ``GET polling_url`` (as returned)      5xx, 408, 429 and any conne
 download      ``GET result.sample`` (no key)         never: see ``_download.py``
 ============  =====================================  =========================================
 
+Every answer is bounded as the Workers AI clients bound theirs (``_bounds.py``): its body to
+``max_response_bytes`` (an error answer to its envelope) and each attempt, submit or poll, to
+``deadline`` as a whole, on top of httpx's per-read timeouts. A submit whose answer does not
+arrive whole within the deadline, after it was sent whole, may have created the task: it is a
+:class:`PossiblyBilledError` and is never resent; a poll cut off so is retried like any
+connection failure. Every header value of an answer goes through ``scrub_headers`` before it is
+read, so a key a proxy reflects reaches no error, log or result.
+
 The API key goes only to the base URL's host or a ``*.bfl.ai`` host (a ``polling_url`` naming
 any other host is refused), never to the delivery host of ``result.sample``.
 
@@ -45,10 +53,11 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 import httpx
 
-from flux2prompt.transport import _retry
+from flux2prompt.transport import _bounds, _retry
 from flux2prompt.transport._base import (
     DEFAULT_TIMEOUT,
     _check_base_url,
+    _default_deadline,
     _env,
     _failure_kind,
     _Secret,
@@ -64,6 +73,7 @@ from flux2prompt.transport._bfl_request import (
 from flux2prompt.transport._constants import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_RETRIES,
+    MAX_RESPONSE_BYTES,
     MAX_RETRY_AFTER,
     USER_AGENT,
 )
@@ -88,6 +98,7 @@ from flux2prompt.transport._errors import (
     TaskTimeoutError,
     TooManyActiveTasksError,
     make_bfl_status_error,
+    scrub_headers,
     scrub_secrets,
 )
 from flux2prompt.transport._images import ImageSource
@@ -216,6 +227,8 @@ class BFLBaseClient(Generic[_ClientT]):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         poll_timeout: float = DEFAULT_POLL_TIMEOUT,
         slot_timeout: float = DEFAULT_SLOT_TIMEOUT,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         key = api_key or _env(API_KEY_ENV)
         if not key:
@@ -254,8 +267,38 @@ class BFLBaseClient(Generic[_ClientT]):
             self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
         else:
             self.timeout = httpx.Timeout(_positive("timeout", timeout))
+        if max_response_bytes is None:
+            max_response_bytes = MAX_RESPONSE_BYTES
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ParameterError(
+                f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}",
+                parameter="max_response_bytes",
+            )
+        #: The largest body an answer may have, after decoding (the result's image too).
+        self.max_response_bytes: int = max_response_bytes
+        if deadline is not None and (
+            isinstance(deadline, bool)
+            or not isinstance(deadline, int | float)
+            or not math.isfinite(deadline)
+            or deadline <= 0
+        ):
+            raise ParameterError(
+                f"deadline must be seconds (> 0) or None, got {deadline!r}", parameter="deadline"
+            )
         self._rng = random.Random()
         self._client = http_client if http_client is not None else self._make_http_client()
+        #: Seconds one attempt (a submit or a poll) may take as a whole, from connecting to the
+        #: last byte of the answer, on top of httpx's per-read timeouts (``None``: no
+        #: deadline). By default twice the connect and read timeouts together.
+        self.deadline: float | None = (
+            float(deadline)
+            if deadline is not None
+            else _default_deadline(self.timeout or self._client.timeout)
+        )
 
     def _make_http_client(self) -> _ClientT:
         raise NotImplementedError
@@ -389,33 +432,87 @@ class BFLBaseClient(Generic[_ClientT]):
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def _status_error(self, response: httpx.Response) -> APIStatusError:
+    def _body_limit(self, response: httpx.Response) -> int:
+        # An error answer needs only its envelope: the rest of a huge one is never read.
+        if 200 <= response.status_code < 300:
+            return self.max_response_bytes
+        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
+
+    def _deadline_passed(self) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
+
+    def _bound_request(self, request: httpx.Request) -> float | None:
+        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
+        _bounds.bound_timeout(request, self.deadline)
+        return self.deadline
+
+    def _deadline_error(
+        self, url: str, progress: _retry.SendProgress, *, idempotent: bool = False
+    ) -> APIError:
+        """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
+        detail = _bounds.deadline_detail(self.deadline or 0.0)
+        exc: httpx.TransportError = (
+            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        )
+        return self._transport_error(exc, url, progress, idempotent=idempotent)
+
+    def _answer_headers(self, response: httpx.Response) -> dict[str, str]:
+        # Every header value taken from an answer goes through the one scrubber, here: a key a
+        # proxy reflects (in x-request-id, Content-Type, Retry-After) reaches no error or log.
+        return scrub_headers(response.headers, (self._api_key.reveal(),))
+
+    def _status_error(self, response: httpx.Response, body: _bounds.Body) -> APIStatusError:
         return make_bfl_status_error(
             response.status_code,
-            response.headers,
-            response.content,
+            self._answer_headers(response),
+            body.content,
             url=str(response.request.url),
             secrets=(self._api_key.reveal(),),
         )
 
-    @staticmethod
-    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+    def _json(
+        self, response: httpx.Response, body: _bounds.Body, what: str, after: str
+    ) -> dict[str, Any]:
+        """The JSON object of a 2xx answer; ``after`` says what was (not) done about it."""
+        url = str(response.request.url)
+        request_id = self._answer_headers(response).get("x-request-id")
+        if body.truncated:
+            size = (
+                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
+            )
+            raise ResponseError(
+                f"{what}: HTTP {response.status_code} with a body larger than the limit of "
+                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read{after}",
+                url=url,
+                request_id=request_id,
+                hint="No real answer of Black Forest Labs is this large: check the base URL and "
+                "any proxy in between; raise max_response_bytes= only if the answers really "
+                "are this large.",
+            )
         try:
-            payload = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+            payload = json.loads(body.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             payload = None
         if not isinstance(payload, dict):
             raise ResponseError(
                 f"{what}: HTTP {response.status_code} with a body that is not a JSON object "
-                f"({len(response.content)} bytes)",
-                url=str(response.request.url),
+                f"({len(body.content)} bytes){after}",
+                url=url,
+                request_id=request_id,
             )
         return payload
 
-    def _parse_submit(self, request: BFLRequest, response: httpx.Response) -> BFLTask:
+    def _parse_submit(
+        self, request: BFLRequest, response: httpx.Response, body: _bounds.Body
+    ) -> BFLTask:
         if not 200 <= response.status_code < 300:
-            raise self._status_error(response)
-        payload = self._json(response, f"submit to {request.model.id}")
+            raise self._status_error(response, body)
+        payload = self._json(
+            response,
+            body,
+            f"submit to {request.model.id}",
+            "; the task may exist and was not resubmitted",
+        )
         task_id, polling_url = payload.get("id"), payload.get("polling_url")
         if not isinstance(task_id, str) or not task_id or not isinstance(polling_url, str):
             raise ResponseError(
@@ -438,12 +535,14 @@ class BFLBaseClient(Generic[_ClientT]):
             seed=request.seed,
         )
 
-    def _parse_poll(self, task: BFLTask, response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    def _parse_poll(
+        self, task: BFLTask, response: httpx.Response, body: _bounds.Body
+    ) -> tuple[str, dict[str, Any]]:
         if response.status_code == 404:
             raise TaskNotFoundError(task.id, "Task not found", polling_url=task.polling_url)
         if not 200 <= response.status_code < 300:
-            raise self._status_error(response)
-        payload = self._json(response, f"task {task.id}")
+            raise self._status_error(response, body)
+        payload = self._json(response, body, f"task {task.id}", "")
         status = payload.get("status")
         if not isinstance(status, str):
             raise ResponseError(
@@ -482,7 +581,9 @@ class BFLBaseClient(Generic[_ClientT]):
             raise TaskNotFoundError(task.id, status, polling_url=where)
         if status in ("Error", "Failed"):
             detail = payload.get("details") or payload.get("error") or ""
-            raise TaskFailedError(task.id, status, polling_url=where, detail=str(detail)[:200])
+            raise TaskFailedError(
+                task.id, status, polling_url=where, detail=self.redact(str(detail))[:200]
+            )
         if status != "Pending":
             logger.debug("task %s reports status %r; polling on", task.id, status)
         return None
@@ -518,6 +619,7 @@ class BFLBaseClient(Generic[_ClientT]):
     def _download_limits(self) -> DownloadLimits:
         return DownloadLimits(
             timeout=self.download_timeout,
+            max_bytes=self.max_response_bytes,
             allow_loopback=self._loopback(),
             user_agent=f"{USER_AGENT}/{_VERSION}",
         )
@@ -553,7 +655,7 @@ class BFLBaseClient(Generic[_ClientT]):
         (``idempotent``), always a connection error, safe to repeat."""
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
-        detail = str(exc) or type(exc).__name__
+        detail = self.redact(str(exc)) or type(exc).__name__
         if idempotent:
             delivery = _retry.Delivery.NOT_SENT
         if delivery is _retry.Delivery.MAY_HAVE_RUN:
