@@ -64,7 +64,8 @@ def lazy_exports(
 
     ``homes`` maps each lazy name to the module that defines it. On first access the module is
     imported, the name is stored in ``namespace`` (a plain attribute from then on) and
-    published; ``dir()`` lists the lazy names before they are loaded.
+    published (by a public package; a private one, such as ``flux2prompt._files``, only loads
+    it); ``dir()`` lists the lazy names before they are loaded.
 
     >>> import types
     >>> face = types.ModuleType("face")
@@ -73,8 +74,9 @@ def lazy_exports(
     >>> getattr_("sqrt")(9.0), "sqrt" in vars(face), dir_()[-1]
     (3.0, True, 'sqrt')
     """
-    for name, home in homes.items():
-        _CLAIMS.setdefault((home, name), package)
+    if not _is_private(package):
+        for name, home in homes.items():
+            _CLAIMS.setdefault((home, name), package)
 
     def __getattr__(name: str) -> object:
         home = homes.get(name)
@@ -82,7 +84,8 @@ def lazy_exports(
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(home), name)
         namespace[name] = value
-        publish(package, namespace, [name])
+        if not _is_private(package):  # a private package loads lazily, and publishes nothing
+            publish(package, namespace, [name])
         return value
 
     def __dir__() -> list[str]:

@@ -15,9 +15,9 @@ Example:
     'a red fox'
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
+from flux2prompt._exports import lazy_exports
 from flux2prompt._files._load import load
 from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, parse_document, parse_toml, read_bytes
 from flux2prompt._files._prompt_file import (
@@ -73,14 +73,11 @@ __all__ = [
 ]
 
 
-_LAZY = dict.fromkeys(("Dataset", "dataset"), "_dataset") | dict.fromkeys(
-    ("JobFile", "is_job_document", "parse_job_file", "read_job_file"), "_job_file"
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    dict.fromkeys(("Dataset", "dataset"), f"{__name__}._dataset")
+    | dict.fromkeys(
+        ("JobFile", "is_job_document", "parse_job_file", "read_job_file"), f"{__name__}._job_file"
+    ),
 )
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value  # a plain attribute from now on
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
