@@ -288,3 +288,37 @@ def test_generate_says_the_form_it_sent(
     code, _, err = run([*base, "--prompt-format", "xml"], capsys)
     assert code == 2
     assert "--prompt-format 'xml': use auto, json or prose" in err
+
+
+def test_batch_json_counts_superseded_records_and_unwritable_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"color": "teal"}\n{"color": "coral"}\n', encoding="utf-8")
+    (tmp_path / "mug.prompt.toml").write_text(
+        'name = "mug"\n[prompt]\nscene = "a ${color} mug"\n', encoding="utf-8"
+    )
+    job = tmp_path / "job.toml"
+    job.write_text(
+        'name = "mugs"\ntemplate = "mug.prompt.toml"\noutput = "{color}.{ext}"\n'
+        'model = "dev"\n[variables]\ndataset = "rows.jsonl"\n',
+        encoding="utf-8",
+    )
+    args = ["batch", str(job), "--out", "o", "--emulator", "--json", "--no-progress"]
+    code, out, _ = run(args, capsys)
+    assert code == 0
+    assert (json.loads(out)["generated"], json.loads(out)["superseded"]) == (2, 0)
+    # One row removed; a new row holds a lone surrogate (a cut-off emoji, as JavaScript writes
+    # it) in a column the template does not use: no manifest record can hold it.
+    rows.write_text('{"color": "teal"}\n{"color": "sand", "note": "\\ud800"}\n', encoding="utf-8")
+    code, out, _ = run(["batch", str(job), "--out", "o", "--dry-run", "--json"], capsys)
+    dry = json.loads(out)
+    assert code == 0
+    assert dry["superseded"] == 1
+    assert dry["unwritable"] == 1
+    assert "rows.jsonl:2" in dry["problems"][0]
+    code, out, _ = run(args, capsys)
+    report = json.loads(out)
+    assert report["superseded"] == 1
+    assert report["failed"] == 1

@@ -344,6 +344,9 @@ def _report_document(report: BatchReport, job_path: Path) -> str:
         "gallery": str(report.gallery) if report.gallery is not None else None,
         "stopped": report.stopped,
         "failures": [{"name": name, "message": message} for name, message in report.failures],
+        "held": report.held,
+        "superseded": report.superseded,
+        "pace": report.pace,
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
 
@@ -366,6 +369,10 @@ def _dry_run_document(dry: DryRun, job_path: Path) -> str:
         "shard": str(dry.shard) if dry.shard is not None else None,
         "other_shards": dry.other_shards,
         "estimated_cost": dry.estimated_cost,
+        "held": dry.held,
+        "superseded": dry.superseded,
+        "unwritable": dry.unwritable,
+        "problems": list(dry.problems),
         "first": [
             {
                 "index": item.index,
