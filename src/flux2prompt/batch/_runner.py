@@ -123,6 +123,7 @@ from flux2prompt.transport import (
     PooledTransport,
     QuotaExceededError,
     RateLimitError,
+    WorkersAIRequest,
     long_retry_after,
     resolve_model,
     retry_wait,
@@ -131,6 +132,7 @@ from flux2prompt.transport._provenance import stamp
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
+    from flux2prompt.transport import BFLRequest
 
 __all__ = [
     "BatchObserver",
@@ -197,6 +199,27 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+def _item_cost(
+    request: WorkersAIRequest | BFLRequest, prices: dict[tuple[object, ...], float]
+) -> float:
+    """``request.estimated_cost``, kept in ``prices`` by what it depends on (model, size,
+    steps, input image sizes): the items of a batch share a handful of prices."""
+    if not isinstance(request, WorkersAIRequest):
+        return request.estimated_cost
+    params = request.params
+    key = (
+        request.model.id,
+        params.get("width"),
+        params.get("height"),
+        params.get("steps"),
+        *[(image.width, image.height) for image in request.images],
+    )
+    price = prices.get(key)
+    if price is None:
+        price = prices[key] = request.estimated_cost
+    return price
 
 
 def _digest(fingerprint: str) -> int:
@@ -640,6 +663,7 @@ class BatchRunner:
             spec = resolve_model(self.job.model)
             model_id, priced = spec.id, spec.pricing is not None
         cost: float | None = 0.0 if priced else None
+        prices: dict[tuple[object, ...], float] = {}
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
             key = (item.key, item.index)
@@ -684,7 +708,7 @@ class BatchRunner:
             if len(first) < 3:
                 first.append(item)
             if cost is not None:
-                cost += item.request.estimated_cost
+                cost += _item_cost(item.request, prices)
         shard = self.shard
         stale = tuple(
             (key, own.get(key))
