@@ -575,20 +575,68 @@ def build_request(
 _TEMPLATE_IMAGES: Any = object()
 
 
-class _Post:
-    """The parameters after the seed for one kind of prompt (form, structured or not)."""
+def _texts(params: Mapping[str, ParamValue]) -> dict[str, str]:
+    """Parameters as the text fields send them (flags as ``true``/``false``)."""
+    return {
+        name: str(sent).lower() if isinstance(sent, bool) else str(sent)
+        for name, sent in params.items()
+    }
 
-    __slots__ = ("advice", "params", "unfingerprinted")
+
+class _Post:
+    """What a template's requests share for one kind of prompt (its form, structured or
+    not): the sizes, steps and guidance (before the seed) and the parameters after it, as
+    values and as text; what the fingerprint leaves out; the advice; the fingerprint's
+    canonical JSON around the seed and prompt fingerprint, per set of input images."""
+
+    __slots__ = ("_parts", "advice", "params", "sizes", "sizes_text", "text", "unfingerprinted")
 
     def __init__(
         self,
+        sizes: dict[str, ParamValue],
         params: dict[str, ParamValue],
         unfingerprinted: frozenset[str],
         advice: tuple[RequestAdvice, ...],
     ) -> None:
-        self.params = params
+        self.sizes, self.sizes_text = sizes, _texts(sizes)
+        self.params, self.text = params, _texts(params)
         self.unfingerprinted = unfingerprinted
         self.advice = advice
+        self._parts: dict[tuple[tuple[str, ...], bool], tuple[str, str]] = {}
+
+    def fingerprint_text(
+        self,
+        form: str,
+        identities: tuple[str, ...],
+        seed: int | None,
+        prompt_fingerprint: str,
+        model_id: str,
+    ) -> str:
+        """The canonical JSON of the request's identity (model id, prompt fingerprint, sorted
+        parameters, images, and the form unless JSON or text): what ``canonical_json`` writes
+        of it, from a prefix and a suffix kept around the seed."""
+        key = (identities, seed is not None)
+        parts = self._parts.get(key)
+        if parts is None:
+            identity: dict[str, Any] = {
+                "model": model_id,
+                "prompt": "",
+                "params": {
+                    k: v
+                    for k, v in sorted({**self.sizes, **self.params}.items())
+                    if k not in self.unfingerprinted
+                },
+                "images": list(identities),
+            }
+            if form not in ("json", "text"):
+                # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
+                identity["form"] = form
+            if len(self._parts) >= 64:  # per-item images: a few kept, not all
+                self._parts.clear()
+            parts = self._parts[key] = _split_identity(identity, with_seed=seed is not None)
+        head, tail = parts
+        seed_text = "" if seed is None else int.__repr__(seed)
+        return f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
 
 
 class _PromptFields(Mapping[str, str]):
@@ -648,7 +696,6 @@ class RequestTemplate:
     __slots__ = (
         "_account_id",
         "_base_url",
-        "_canonical",
         "_gateway",
         "_gateway_base_url",
         "_gateway_options",
@@ -706,8 +753,6 @@ class RequestTemplate:
         self._post: dict[tuple[str, bool], _Post] = {}
         self._images: tuple[tuple[InputImage, ...], tuple[str, ...], tuple[str, ...]] | None = None
         self._where: tuple[str, Mapping[str, str]] | None = None
-        self._canonical: dict[tuple[str, tuple[str, ...], bool, frozenset[str]], tuple[str, str]]
-        self._canonical = {}
 
     def build(
         self,
@@ -747,19 +792,27 @@ class RequestTemplate:
                 parameter="prompt",
             )
 
-        params: dict[str, ParamValue] = dict(self._sizes or self._check_sizes())
+        # Only models that take prompt_upsampling care what kind of prompt this is.
+        structured = spec.prompt_upsampling_default is not None and (
+            form in ("json", "layout") or (form == "text" and _is_structured(prompt, text))
+        )
+        post = self._post.get((form, structured))
+        if post is None and self._sizes is None:
+            self._check_sizes()  # before the seed, as build_request documents its checks
         if seed is not None:
             if "seed" not in spec.fields:
                 raise ParameterError(
                     f"{spec.name} does not take a seed: leave seed unset", parameter="seed"
                 )
-            params["seed"] = _check_int("seed", seed, spec, 0, spec.max_seed)
-        # Only models that take prompt_upsampling care what kind of prompt this is.
-        structured = spec.prompt_upsampling_default is not None and (
-            form in ("json", "layout") or (form == "text" and _is_structured(prompt, text))
-        )
-        post = self._post.get((form, structured)) or self._check_post(form, structured)
-        params.update(post.params)
+            seed = _check_int("seed", seed, spec, 0, spec.max_seed)
+        if post is None:
+            post = self._check_post(form, structured)
+        if seed is None:
+            params = {**post.sizes, **post.params}
+            rest = {**post.sizes_text, **post.text}
+        else:
+            params = {**post.sizes, "seed": seed, **post.params}
+            rest = {**post.sizes_text, "seed": str(seed), **post.text}
 
         if attached or images is not _TEMPLATE_IMAGES:
             own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
@@ -772,10 +825,6 @@ class RequestTemplate:
             prepared, references, identities = self._images
         url, headers = self._where or self._check_where()
 
-        rest = {
-            name: str(sent).lower() if isinstance(sent, bool) else str(sent)
-            for name, sent in params.items()
-        }
         fields: Mapping[str, str]
         if later is not None:
             fields = _PromptFields(later.to_prose, rest)
@@ -790,9 +839,7 @@ class RequestTemplate:
             if references:
                 given["input_images"] = list(references)
             payload = {"model": spec.id, "input": given}
-        canonical = self._fingerprint_text(
-            form, identities, params, post.unfingerprinted, prompt_fingerprint
-        )
+        canonical = post.fingerprint_text(form, identities, seed, prompt_fingerprint, self.spec.id)
         for item in post.advice:
             warn_advice(item, stacklevel=stacklevel)
         return WorkersAIRequest(
@@ -810,42 +857,6 @@ class RequestTemplate:
             prompt_format=form,
             prompt_json=prompt_json,
         )
-
-    def _fingerprint_text(
-        self,
-        form: str,
-        identities: tuple[str, ...],
-        params: Mapping[str, ParamValue],
-        unfingerprinted: frozenset[str],
-        prompt_fingerprint: str,
-    ) -> str:
-        """The canonical JSON of the request's identity (model id, prompt fingerprint, sorted
-        parameters, images, and the form unless JSON or text): what ``canonical_json`` writes
-        of it, from a prefix and a suffix kept around the seed."""
-        seed = params.get("seed")
-        key = (form, identities, seed is not None, unfingerprinted)
-        parts = self._canonical.get(key)
-        if parts is None:
-            identity: dict[str, Any] = {
-                "model": self.spec.id,
-                "prompt": "",
-                "params": {
-                    k: v
-                    for k, v in sorted(params.items())
-                    if k != "seed" and k not in unfingerprinted
-                },
-                "images": list(identities),
-            }
-            if form not in ("json", "text"):
-                # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
-                identity["form"] = form
-            if len(self._canonical) >= 64:  # per-item images: a few kept, not all
-                self._canonical.clear()
-            parts = _split_identity(identity, with_seed=seed is not None)
-            self._canonical[key] = parts
-        head, tail = parts
-        seed_text = "" if seed is None else int.__repr__(int(seed))
-        return f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
 
     def _check_sizes(self) -> dict[str, ParamValue]:
         spec = self.spec
@@ -973,7 +984,7 @@ class RequestTemplate:
                     parameter="output_format",
                 )
             params["output_format"] = str(fmt)
-        post = _Post(params, unfingerprinted, tuple(advice))
+        post = _Post(self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice))
         self._post[(form, structured)] = post
         return post
 
