@@ -664,28 +664,32 @@ class BatchRunner:
             model_id, priced = spec.id, spec.pricing is not None
         cost: float | None = 0.0 if priced else None
         prices: dict[tuple[object, ...], float] = {}
+        # Nothing recorded yet (a first run, a dry run of a new batch): no record to look up.
+        recorded = bool(own or failed)
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
-            key = (item.key, item.index)
-            record = own.get(key)
-            if record is not None or key in failed:
-                matched.add(key)
-                if record is not None and record.file is not None:
-                    kept.add(record.file)
-            if (
-                record is not None
-                and record.file == _planned_file(item, record)
-                and images.intact(record)
-            ):
-                finished.add(item.index)
-                continue
+            fingerprint = item.request.fingerprint  # item.key
+            if recorded:
+                key = (fingerprint, item.index)
+                record = own.get(key)
+                if record is not None or key in failed:
+                    matched.add(key)
+                    if record is not None and record.file is not None:
+                        kept.add(record.file)
+                if (
+                    record is not None
+                    and record.file == _planned_file(item, record)
+                    and images.intact(record)
+                ):
+                    finished.add(item.index)
+                    continue
             if item.unwritable is not None:
                 unwritable += 1
                 if len(problems) < _MAX_LISTED_FAILURES:
                     problems.append(item.unwritable)
                 todo = _kept(todo, item)
                 continue
-            candidates = by_request.get(item.key)
+            candidates = by_request.get(fingerprint) if by_request else None
             source = images.copy_source(item, candidates) if candidates else None
             if source is not None:
                 sources[item.index] = source
@@ -694,17 +698,18 @@ class BatchRunner:
                 to_copy += 1
                 todo = _kept(todo, item)
                 continue
-            if item.is_copy and _digest(item.key) in sending:
+            digest = _digest(fingerprint)
+            if item.original is not None and digest in sending:  # item.is_copy
                 to_copy += 1  # written from its original's image once that is made
                 todo = _kept(todo, item)
                 continue
-            if item.key in billed:
+            if fingerprint in billed:
                 # An earlier request for it may have run the model: never sent twice unless
                 # asked. Its copies wait with it (same request fingerprint).
                 held.add(item.index)
                 continue
-            sending.add(_digest(item.key))
-            todo = _kept(todo, item)
+            sending.add(digest)
+            todo = _kept(todo, item) if todo is not None else None
             if len(first) < 3:
                 first.append(item)
             if cost is not None:
