@@ -106,6 +106,10 @@ def test_a_prose_prompt_reads_as_the_prose_it_sends() -> None:
     }
     assert "prompt" in request.fields
     assert len(request.fields) == 4
+    eager = build_request(prompt, model="klein-4b", seed=3, prompt_format="prose")
+    assert request.fields.copy() == dict(eager.fields)
+    assert request.fields | {"seed": "4"} == dict(eager.fields) | {"seed": "4"}
+    assert list(reversed(request.fields)) == list(reversed(dict(eager.fields)))
     assert request.files[0] == ("prompt", (None, prompt.to_prose().encode("utf-8")))
 
 

@@ -670,6 +670,21 @@ class _PromptFields(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return key == "prompt" or key in self._rest
 
+    def __reversed__(self) -> Iterator[str]:
+        yield from reversed(tuple(self._rest))
+        yield "prompt"
+
+    # What a read-only view of a dict (the fields of an eager request) also offers.
+    def copy(self) -> dict[str, str]:
+        """The fields as a new dict."""
+        return dict(self)
+
+    def __or__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return {**self, **other}
+
+    def __ror__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return {**other, **self}
+
     def __repr__(self) -> str:
         return repr(dict(self))
 
