@@ -45,20 +45,24 @@ def variant_requests(
     unless it is JSON).
     Bad parameters raise the transport's ``ParameterError``.
     """
-    from flux2prompt.transport import DEFAULT_MODEL, build_request
+    from flux2prompt.transport import DEFAULT_MODEL
+    from flux2prompt.transport._request import RequestTemplate
 
     options: dict[str, Any] = dict(parameters or {})
     chosen = model or DEFAULT_MODEL
+    # One template for the batch (model, parameters, shared images checked once), made at the
+    # first variant: a batch without variants raises nothing, as it always did.
+    requests: RequestTemplate | None = None
     for variant in expand(template, source, seeds=seeds):
-        sent = images(variant) if callable(images) else images
-        request = build_request(
-            variant.prompt,
-            model=chosen,
-            seed=variant.seed,
-            images=sent,
-            prompt_format=prompt_format,
-            **options,
-        )
+        if requests is None:
+            shared = () if callable(images) else images
+            requests = RequestTemplate(
+                model=chosen, images=shared, prompt_format=prompt_format, **options
+            )
+        if callable(images):
+            request = requests.build(variant.prompt, seed=variant.seed, images=images(variant))
+        else:
+            request = requests.build(variant.prompt, seed=variant.seed)
         yield variant, request
 
 

@@ -253,12 +253,7 @@ class OutputPattern:
         Raises :class:`~flux2prompt.PromptError` for a field that is neither a variable nor
         built in, or a value that does not fit its format spec.
         """
-        builtins: dict[str, Any] = {
-            "index": index,
-            "seed": "noseed" if seed is None else seed,
-            "fingerprint": fingerprint.partition(":")[2][:12],
-            "job": job,
-        }
+        builtins: dict[str, Any] | None = None  # made when a field is not a variable
         out: list[str] = []
         for literal, name, spec in self._parts:
             out.append(literal)
@@ -269,7 +264,14 @@ class OutputPattern:
                 continue
             if name in variables:
                 value = variables[name]
-            elif name in builtins:
+            elif name in BUILTIN_FIELDS:
+                if builtins is None:
+                    builtins = {
+                        "index": index,
+                        "seed": "noseed" if seed is None else seed,
+                        "fingerprint": fingerprint.partition(":")[2][:12],
+                        "job": job,
+                    }
                 value = builtins[name]
             else:
                 known = ", ".join([*variables, *BUILTIN_FIELDS])
@@ -289,7 +291,9 @@ def _finish(path: str, fingerprint: str) -> str:
             stem = unicodedata.normalize("NFKC", component).split(".", 1)[0]
         if len(stem) <= 8 and stem.rstrip(" ").upper() in _WINDOWS_DEVICES:
             component = "_" + component
-        if len(component.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+        # An ASCII name has as many bytes as characters (the usual case, nothing encoded).
+        size = len(component) if component.isascii() else len(component.encode("utf-8"))
+        if size > _MAX_COMPONENT_BYTES:
             tail = f"-{fingerprint.partition(':')[2][:10]}" + (
                 f".{_EXT}" if component.endswith(f".{_EXT}") else ""
             )
@@ -325,14 +329,13 @@ class NameRegistry:
     def claim(self, name: str, fingerprint: str, *, digest_of_name: int | None = None) -> str:
         """Reserve ``name`` or, if taken, a variant of it settled by ``fingerprint``
         (``digest_of_name``: ``name_digest(name)``, when the caller has it already)."""
+        key = digest_of_name if digest_of_name is not None else name_digest(name)
+        if key not in self._taken:
+            self._taken.add(key)
+            return name
         digest = fingerprint.partition(":")[2] or fingerprint
-        candidates = (name, _suffixed(name, digest[:10]), _suffixed(name, digest))
-        for position, candidate in enumerate(candidates):
-            key = (
-                digest_of_name
-                if position == 0 and digest_of_name is not None
-                else name_digest(candidate)
-            )
+        for candidate in (_suffixed(name, digest[:10]), _suffixed(name, digest)):
+            key = name_digest(candidate)
             if key not in self._taken:
                 self._taken.add(key)
                 return candidate
@@ -346,7 +349,8 @@ def name_digest(name: str) -> int:
         >>> name_digest("Mug.jpg") == name_digest("mug.JPG"), name_digest("a") == name_digest("b")
         (True, False)
     """
-    folded = unicodedata.normalize("NFC", name).casefold()
+    # NFC leaves ASCII text as it is.
+    folded = (name if name.isascii() else unicodedata.normalize("NFC", name)).casefold()
     return int.from_bytes(
         hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     )

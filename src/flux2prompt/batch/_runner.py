@@ -123,6 +123,7 @@ from flux2prompt.transport import (
     PooledTransport,
     QuotaExceededError,
     RateLimitError,
+    WorkersAIRequest,
     long_retry_after,
     resolve_model,
     retry_wait,
@@ -131,6 +132,7 @@ from flux2prompt.transport._provenance import stamp
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
+    from flux2prompt.transport import BFLRequest
 
 __all__ = [
     "BatchObserver",
@@ -197,6 +199,27 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first
+
+
+def _item_cost(
+    request: WorkersAIRequest | BFLRequest, prices: dict[tuple[object, ...], float]
+) -> float:
+    """``request.estimated_cost``, kept in ``prices`` by what it depends on (model, size,
+    steps, input image sizes): the items of a batch share a handful of prices."""
+    if not isinstance(request, WorkersAIRequest):
+        return request.estimated_cost
+    params = request.params
+    key = (
+        request.model.id,
+        params.get("width"),
+        params.get("height"),
+        params.get("steps"),
+        *[(image.width, image.height) for image in request.images],
+    )
+    price = prices.get(key)
+    if price is None:
+        price = prices[key] = request.estimated_cost
+    return price
 
 
 def _digest(fingerprint: str) -> int:
@@ -640,28 +663,33 @@ class BatchRunner:
             spec = resolve_model(self.job.model)
             model_id, priced = spec.id, spec.pricing is not None
         cost: float | None = 0.0 if priced else None
+        prices: dict[tuple[object, ...], float] = {}
+        # Nothing recorded yet (a first run, a dry run of a new batch): no record to look up.
+        recorded = bool(own or failed)
         for item in plan_items(self.job, shard=self.shard, stats=stats):
             total += 1
-            key = (item.key, item.index)
-            record = own.get(key)
-            if record is not None or key in failed:
-                matched.add(key)
-                if record is not None and record.file is not None:
-                    kept.add(record.file)
-            if (
-                record is not None
-                and record.file == _planned_file(item, record)
-                and images.intact(record)
-            ):
-                finished.add(item.index)
-                continue
+            fingerprint = item.request.fingerprint  # item.key
+            if recorded:
+                key = (fingerprint, item.index)
+                record = own.get(key)
+                if record is not None or key in failed:
+                    matched.add(key)
+                    if record is not None and record.file is not None:
+                        kept.add(record.file)
+                if (
+                    record is not None
+                    and record.file == _planned_file(item, record)
+                    and images.intact(record)
+                ):
+                    finished.add(item.index)
+                    continue
             if item.unwritable is not None:
                 unwritable += 1
                 if len(problems) < _MAX_LISTED_FAILURES:
                     problems.append(item.unwritable)
                 todo = _kept(todo, item)
                 continue
-            candidates = by_request.get(item.key)
+            candidates = by_request.get(fingerprint) if by_request else None
             source = images.copy_source(item, candidates) if candidates else None
             if source is not None:
                 sources[item.index] = source
@@ -670,21 +698,22 @@ class BatchRunner:
                 to_copy += 1
                 todo = _kept(todo, item)
                 continue
-            if item.is_copy and _digest(item.key) in sending:
+            digest = _digest(fingerprint)
+            if item.original is not None and digest in sending:  # item.is_copy
                 to_copy += 1  # written from its original's image once that is made
                 todo = _kept(todo, item)
                 continue
-            if item.key in billed:
+            if fingerprint in billed:
                 # An earlier request for it may have run the model: never sent twice unless
                 # asked. Its copies wait with it (same request fingerprint).
                 held.add(item.index)
                 continue
-            sending.add(_digest(item.key))
-            todo = _kept(todo, item)
+            sending.add(digest)
+            todo = _kept(todo, item) if todo is not None else None
             if len(first) < 3:
                 first.append(item)
             if cost is not None:
-                cost += item.request.estimated_cost
+                cost += _item_cost(item.request, prices)
         shard = self.shard
         stale = tuple(
             (key, own.get(key))

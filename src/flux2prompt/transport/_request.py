@@ -18,8 +18,10 @@ import base64
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -105,11 +107,41 @@ def coerce_prompt(prompt: PromptLike) -> tuple[str, str]:
     return structured.to_json(), structured.fingerprint
 
 
+@cache
+def _flux3_class() -> type[Flux3Prompt]:
+    from flux2prompt._layout import Flux3Prompt
+
+    return Flux3Prompt
+
+
+@cache
+def _builder_class() -> type[PromptBuilder]:
+    from flux2prompt._builder import PromptBuilder
+
+    return PromptBuilder
+
+
+@cache
+def _references_of() -> Callable[[Prompt], tuple[Reference, ...]]:
+    from flux2prompt._model import references_of
+
+    return references_of
+
+
+@cache
+def _prompt_class() -> type[Prompt]:
+    from flux2prompt._model import Prompt
+
+    return Prompt
+
+
 def _as_prompt(prompt: PromptLike) -> Prompt:
     """Anything but a ``str`` that :func:`coerce_prompt` takes, as a compiled ``Prompt``."""
     # Imported at call time, from the modules that define them (never the package root, which
     # re-exports the transport): only this function needs the core, to turn a prompt into wire
     # text, so the transport's modules carry no import-time dependency on the builder or loader.
+    if isinstance(prompt, _prompt_class()):
+        return prompt
     from flux2prompt._builder import PromptBuilder
     from flux2prompt._files import load
     from flux2prompt._model import Prompt
@@ -212,23 +244,34 @@ def render_prompt(
                 parameter="prompt_format",
             ) from None
         return loaded.to_prose(), fingerprint, "prose", loaded.to_json()
+    rendered, fingerprint, form, wire = _render_prompt(prompt, spec, prompt_format)
+    return rendered if isinstance(rendered, str) else rendered.to_prose(), fingerprint, form, wire
+
+
+def _render_prompt(
+    prompt: PromptLike, spec: FormSpec, prompt_format: str
+) -> tuple[str | Prompt, str, str, str | None]:
+    """:func:`render_prompt`, but a prose form is given as the compiled ``Prompt`` to render
+    (a dry run never reads the prose)."""
+    if isinstance(prompt, (str, _flux3_class())):
+        return render_prompt(prompt, spec, prompt_format)
+    asked = _asked_format(prompt_format)
+    form = spec.prompt_form if asked == "auto" else asked
+    if form == "layout" and isinstance(prompt, _builder_class()) and prompt.layout().elements:
+        return render_prompt(prompt, spec, prompt_format)
     structured = _as_prompt(prompt)
     wire = structured.to_json()
     if form == "json":
         return wire, structured.fingerprint, "json", wire
-    return structured.to_prose(), structured.fingerprint, "prose", wire
+    return structured, structured.fingerprint, "prose", wire
 
 
 def prompt_references(prompt: PromptLike) -> tuple[Reference, ...]:
     """The references a builder or a compiled prompt carries (none for anything else)."""
-    from flux2prompt._builder import PromptBuilder
-    from flux2prompt._model import Prompt
-    from flux2prompt._references import references_of
-
-    if isinstance(prompt, PromptBuilder):
+    if isinstance(prompt, _prompt_class()):
+        return _references_of()(prompt)
+    if isinstance(prompt, _builder_class()):
         return prompt.references()
-    if isinstance(prompt, Prompt):
-        return references_of(prompt)
     return ()
 
 
@@ -504,6 +547,9 @@ def build_request(
     draws advice ``F2R101`` (a :class:`RequestAdviceWarning`). ``allow_unknown_model=True``
     with a ``route`` sends a model id the catalogue does not know.
 
+    It is :meth:`RequestTemplate.build` of a template holding everything but the prompt and
+    the seed (a batch builds one template and every item's request from it).
+
     Example:
         >>> req = build_request({"scene": "a tea house"}, model="dev", steps=28, guidance=3.5)
         >>> dict(req.params)
@@ -514,148 +560,503 @@ def build_request(
         >>> flex.url.endswith("/ai/run"), flex.payload["input"]["prompt_upsampling"]
         (True, False)
     """
-    spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
-    text, prompt_fingerprint, form, prompt_json = render_prompt(prompt, spec, prompt_format)
-    # The builder's references go first, then the request's own images; the prompt's
-    # citations ([ref:NAME]) become the index this host gives each one.
-    attached = prompt_references(prompt)
-    text = resolve_prompt_citations(text, attached, spec)
-    if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
-        raise ParameterError(
-            f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
-            f"{len(text)}: shorten it, or use a FLUX.2 model",
-            parameter="prompt",
+    template = RequestTemplate(
+        model=model, width=width, height=height, steps=steps, guidance=guidance, images=images,
+        account_id=account_id, base_url=base_url, gateway=gateway,
+        gateway_base_url=gateway_base_url, gateway_options=gateway_options,
+        resize_images=resize_images, prompt_upsampling=prompt_upsampling,
+        safety_tolerance=safety_tolerance, output_format=output_format,
+        allow_unknown_model=allow_unknown_model, route=route, prompt_format=prompt_format,
+    )  # fmt: skip
+    return template.build(prompt, seed=seed, stacklevel=3)
+
+
+#: ``images`` of :meth:`RequestTemplate.build` left out: the template's own.
+_TEMPLATE_IMAGES: Any = object()
+
+
+def _texts(params: Mapping[str, ParamValue]) -> dict[str, str]:
+    """Parameters as the text fields send them (flags as ``true``/``false``)."""
+    return {
+        name: str(sent).lower() if isinstance(sent, bool) else str(sent)
+        for name, sent in params.items()
+    }
+
+
+class _Post:
+    """What a template's requests share for one kind of prompt (its form, structured or
+    not): the sizes, steps and guidance (before the seed) and the parameters after it, as
+    values and as text; what the fingerprint leaves out; the advice; the fingerprint's
+    canonical JSON around the seed and prompt fingerprint, per set of input images."""
+
+    __slots__ = ("_parts", "advice", "params", "sizes", "sizes_text", "text", "unfingerprinted")
+
+    def __init__(
+        self,
+        sizes: dict[str, ParamValue],
+        params: dict[str, ParamValue],
+        unfingerprinted: frozenset[str],
+        advice: tuple[RequestAdvice, ...],
+    ) -> None:
+        self.sizes, self.sizes_text = sizes, _texts(sizes)
+        self.params, self.text = params, _texts(params)
+        self.unfingerprinted = unfingerprinted
+        self.advice = advice
+        self._parts: dict[tuple[tuple[str, ...], bool], tuple[str, str]] = {}
+
+    def fingerprint_text(
+        self,
+        form: str,
+        identities: tuple[str, ...],
+        seed: int | None,
+        prompt_fingerprint: str,
+        model_id: str,
+    ) -> str:
+        """The canonical JSON of the request's identity (model id, prompt fingerprint, sorted
+        parameters, images, and the form unless JSON or text): what ``canonical_json`` writes
+        of it, from a prefix and a suffix kept around the seed."""
+        key = (identities, seed is not None)
+        parts = self._parts.get(key)
+        if parts is None:
+            identity: dict[str, Any] = {
+                "model": model_id,
+                "prompt": "",
+                "params": {
+                    k: v
+                    for k, v in sorted({**self.sizes, **self.params}.items())
+                    if k not in self.unfingerprinted
+                },
+                "images": list(identities),
+            }
+            if form not in ("json", "text"):
+                # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
+                identity["form"] = form
+            if len(self._parts) >= 64:  # per-item images: a few kept, not all
+                self._parts.clear()
+            parts = self._parts[key] = _split_identity(identity, with_seed=seed is not None)
+        head, tail = parts
+        seed_text = "" if seed is None else int.__repr__(seed)
+        return f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
+
+
+class _PromptFields(Mapping[str, str]):
+    """A request's text fields whose ``prompt`` (prose) is rendered on first use: a dry run
+    never needs it. Equal, in every way a mapping is read, to the fields written out."""
+
+    __slots__ = ("_prompt", "_render", "_rest")
+
+    def __init__(self, render: Any, rest: Mapping[str, str]) -> None:
+        self._render = render
+        self._prompt: str | None = None
+        self._rest = rest
+
+    def _text(self) -> str:
+        if self._prompt is None:
+            self._prompt = self._render()
+        return self._prompt
+
+    def __getitem__(self, key: str) -> str:
+        if key == "prompt":
+            return self._text()
+        return self._rest[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield "prompt"
+        yield from self._rest
+
+    def __len__(self) -> int:
+        return len(self._rest) + 1
+
+    def __contains__(self, key: object) -> bool:
+        return key == "prompt" or key in self._rest
+
+    def __reversed__(self) -> Iterator[str]:
+        yield from reversed(tuple(self._rest))
+        yield "prompt"
+
+    # What a read-only view of a dict (the fields of an eager request) also offers.
+    def copy(self) -> dict[str, str]:
+        """The fields as a new dict."""
+        return dict(self)
+
+    def __or__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return {**self, **other}
+
+    def __ror__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return {**other, **self}
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class RequestTemplate:
+    """Everything of a Workers AI request but its prompt and seed, checked once.
+
+    :func:`build_request` is ``RequestTemplate(**options).build(prompt, seed=seed)``, and a
+    batch (:func:`~flux2prompt._versioning._requests.variant_requests`) builds every item's
+    request from one template: the model is resolved once, the parameters, the reference images,
+    the URL and the headers are checked and prepared the first time a request needs them (in
+    the order :func:`build_request` documents, so the first error is the same one) and kept,
+    and the request fingerprint's canonical JSON is written from a prefix kept per kind of
+    prompt. The requests are the ones :func:`build_request` gives, field for field.
+
+    Example:
+        >>> template = RequestTemplate(model="klein-4b", width=512, height=512)
+        >>> a, b = template.build("a fox", seed=1), template.build("a fox", seed=2)
+        >>> a.fingerprint == build_request("a fox", model="klein-4b", width=512, height=512,
+        ...                                 seed=1).fingerprint, a.fingerprint == b.fingerprint
+        (True, False)
+    """
+
+    __slots__ = (
+        "_account_id",
+        "_base_url",
+        "_gateway",
+        "_gateway_base_url",
+        "_gateway_options",
+        "_guidance",
+        "_height",
+        "_images",
+        "_output_format",
+        "_own",
+        "_post",
+        "_prompt_format",
+        "_prompt_upsampling",
+        "_resize_images",
+        "_safety_tolerance",
+        "_sizes",
+        "_steps",
+        "_where",
+        "_width",
+        "spec",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        model: str | ModelSpec = DEFAULT_MODEL,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        images: Iterable[ImageSource] = (),
+        account_id: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        gateway: str | None = None,
+        gateway_base_url: str = DEFAULT_GATEWAY_BASE_URL,
+        gateway_options: GatewayOptions | None = None,
+        resize_images: bool = True,
+        prompt_upsampling: bool | None = None,
+        safety_tolerance: int | None = None,
+        output_format: str | None = None,
+        allow_unknown_model: bool = False,
+        route: Route | str | None = None,
+        prompt_format: str = "auto",
+    ) -> None:
+        self.spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+        self._width, self._height, self._steps, self._guidance = width, height, steps, guidance
+        self._own = _own_images(images)
+        self._account_id, self._base_url = account_id, base_url
+        self._gateway, self._gateway_base_url = gateway, gateway_base_url
+        self._gateway_options = gateway_options
+        self._resize_images = resize_images
+        self._prompt_upsampling = prompt_upsampling
+        self._safety_tolerance, self._output_format = safety_tolerance, output_format
+        self._prompt_format = prompt_format
+        # Kept once they have been checked (a failed check is made again, and raises again).
+        self._sizes: dict[str, ParamValue] | None = None
+        self._post: dict[tuple[str, bool], _Post] = {}
+        self._images: tuple[tuple[InputImage, ...], tuple[str, ...], tuple[str, ...]] | None = None
+        self._where: tuple[str, Mapping[str, str]] | None = None
+
+    def build(
+        self,
+        prompt: PromptLike,
+        *,
+        seed: int | None = None,
+        images: Iterable[ImageSource] = _TEMPLATE_IMAGES,
+        stacklevel: int = 2,
+    ) -> WorkersAIRequest:
+        """The request for ``prompt`` with ``seed`` and the template's images (or ``images``,
+        for one item's own); ``stacklevel`` of the advice warnings counts from the caller."""
+        spec = self.spec
+        rendered, prompt_fingerprint, form, prompt_json = _render_prompt(
+            prompt, spec, self._prompt_format
+        )
+        # The builder's references go first, then the request's own images; the prompt's
+        # citations ([ref:NAME]) become the index this host gives each one.
+        attached = prompt_references(prompt)
+        # A prose prompt is rendered when it is first read (see _PromptFields), when nothing
+        # about it needs checking now: no length limit and no citation in the prompt.
+        later: Prompt | None = None
+        if isinstance(rendered, str):
+            text = resolve_prompt_citations(rendered, attached, spec)
+        elif (
+            spec.route is Route.MULTIPART
+            and spec.max_prompt_chars is None
+            and prompt_json is not None
+            and "[ref:" not in prompt_json
+        ):
+            later, text = rendered, ""
+        else:
+            text = resolve_prompt_citations(rendered.to_prose(), attached, spec)
+        if spec.max_prompt_chars is not None and len(text) > spec.max_prompt_chars:
+            raise ParameterError(
+                f"{spec.name} takes a prompt of at most {spec.max_prompt_chars} characters, got "
+                f"{len(text)}: shorten it, or use a FLUX.2 model",
+                parameter="prompt",
+            )
+
+        # Only models that take prompt_upsampling care what kind of prompt this is.
+        structured = spec.prompt_upsampling_default is not None and (
+            form in ("json", "layout") or (form == "text" and _is_structured(prompt, text))
+        )
+        post = self._post.get((form, structured))
+        if post is None and self._sizes is None:
+            self._check_sizes()  # before the seed, as build_request documents its checks
+        if seed is not None:
+            if "seed" not in spec.fields:
+                raise ParameterError(
+                    f"{spec.name} does not take a seed: leave seed unset", parameter="seed"
+                )
+            seed = _check_int("seed", seed, spec, 0, spec.max_seed)
+        if post is None:
+            post = self._check_post(form, structured)
+        if seed is None:
+            params = {**post.sizes, **post.params}
+            rest = {**post.sizes_text, **post.text}
+        else:
+            params = {**post.sizes, "seed": seed, **post.params}
+            rest = {**post.sizes_text, "seed": str(seed), **post.text}
+
+        if attached or images is not _TEMPLATE_IMAGES:
+            own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
+            prepared, references, identities = _prepare_images(
+                spec, attached, own, self._resize_images
+            )
+        else:
+            if self._images is None:
+                self._images = _prepare_images(spec, (), self._own, self._resize_images)
+            prepared, references, identities = self._images
+        url, headers = self._where or self._check_where()
+
+        fields: Mapping[str, str]
+        if later is not None:
+            fields = _PromptFields(later.to_prose, rest)
+        else:
+            fields = MappingProxyType({"prompt": text, **rest})
+        payload: dict[str, Any] | None = None
+        if spec.route is Route.JSON:
+            payload = {"prompt": text, **{spec.wire_name(k): v for k, v in params.items()}}
+        elif spec.route is Route.PROXIED:
+            given: dict[str, Any] = {"prompt": text}
+            given.update((spec.wire_name(k), v) for k, v in params.items())
+            if references:
+                given["input_images"] = list(references)
+            payload = {"model": spec.id, "input": given}
+        canonical = post.fingerprint_text(form, identities, seed, prompt_fingerprint, self.spec.id)
+        for item in post.advice:
+            warn_advice(item, stacklevel=stacklevel)
+        return WorkersAIRequest(
+            model=spec,
+            url=url,
+            fields=fields,
+            params=MappingProxyType(params),
+            images=prepared,
+            headers=headers,
+            prompt_fingerprint=prompt_fingerprint,
+            fingerprint=sha256_fingerprint(canonical),
+            payload=MappingProxyType(payload) if payload is not None else None,
+            references=references if spec.route is Route.PROXIED else (),
+            advice=post.advice,
+            prompt_format=form,
+            prompt_json=prompt_json,
         )
 
-    params: dict[str, ParamValue] = {}
-    for name, value, default in (
-        ("width", width, spec.default_width),
-        ("height", height, spec.default_height),
-    ):
-        if name in spec.fields:
-            params[name] = _check_side(name, default if value is None else value, spec)
-        elif value is not None:
-            raise ParameterError(
-                f"{spec.name} does not take {name} (it makes {spec.default_width}x"
-                f"{spec.default_height} images): leave {name} unset",
-                parameter=name,
-            )
-    if spec.max_pixels is not None:
-        pixels = int(params["width"]) * int(params["height"])
-        if pixels > spec.max_pixels:
-            raise ParameterError(
-                f"width x height must be at most {spec.max_pixels:,} pixels for {spec.name} "
-                f"(4 megapixels), got {params['width']}x{params['height']} = {pixels:,}",
-                parameter="width",
-            )
-    if steps is not None:
-        if spec.fixed_steps is not None or "steps" not in spec.fields:
-            fixed = f" (fixed at {spec.fixed_steps})" if spec.fixed_steps is not None else ""
-            raise ParameterError(
-                f"{spec.name} does not take steps{fixed}: leave steps unset", parameter="steps"
-            )
-        params["steps"] = _check_int("steps", steps, spec, 1, spec.max_steps)
-    if guidance is not None:
-        if "guidance" not in spec.fields:
-            raise ParameterError(
-                f"{spec.name} does not take guidance: leave guidance unset", parameter="guidance"
-            )
-        if isinstance(guidance, bool) or not isinstance(guidance, int | float):
-            raise ParameterError(
-                f"guidance must be a number, got {guidance!r}", parameter="guidance"
-            )
-        low, high = spec.guidance_range or (0.0, math.inf)
-        if not math.isfinite(guidance) or not low <= guidance <= high:
-            bounds = f"{low:g}-{high:g}" if spec.guidance_range else ">= 0"
-            raise ParameterError(
-                f"guidance must be a finite number {bounds} for {spec.name}, got {guidance!r}",
-                parameter="guidance",
-            )
-        # A float always: 3 and 3.0 are the same request and must share a fingerprint.
-        params["guidance"] = float(guidance)
-    if seed is not None:
-        if "seed" not in spec.fields:
-            raise ParameterError(
-                f"{spec.name} does not take a seed: leave seed unset", parameter="seed"
-            )
-        params["seed"] = _check_int("seed", seed, spec, 0, spec.max_seed)
+    def _check_sizes(self) -> dict[str, ParamValue]:
+        spec = self.spec
+        params: dict[str, ParamValue] = {}
+        for name, value, default in (
+            ("width", self._width, spec.default_width),
+            ("height", self._height, spec.default_height),
+        ):
+            if name in spec.fields:
+                params[name] = _check_side(name, default if value is None else value, spec)
+            elif value is not None:
+                raise ParameterError(
+                    f"{spec.name} does not take {name} (it makes {spec.default_width}x"
+                    f"{spec.default_height} images): leave {name} unset",
+                    parameter=name,
+                )
+        if spec.max_pixels is not None:
+            pixels = int(params["width"]) * int(params["height"])
+            if pixels > spec.max_pixels:
+                raise ParameterError(
+                    f"width x height must be at most {spec.max_pixels:,} pixels for {spec.name} "
+                    f"(4 megapixels), got {params['width']}x{params['height']} = {pixels:,}",
+                    parameter="width",
+                )
+        steps, guidance = self._steps, self._guidance
+        if steps is not None:
+            if spec.fixed_steps is not None or "steps" not in spec.fields:
+                fixed = f" (fixed at {spec.fixed_steps})" if spec.fixed_steps is not None else ""
+                raise ParameterError(
+                    f"{spec.name} does not take steps{fixed}: leave steps unset",
+                    parameter="steps",
+                )
+            params["steps"] = _check_int("steps", steps, spec, 1, spec.max_steps)
+        if guidance is not None:
+            if "guidance" not in spec.fields:
+                raise ParameterError(
+                    f"{spec.name} does not take guidance: leave guidance unset",
+                    parameter="guidance",
+                )
+            if isinstance(guidance, bool) or not isinstance(guidance, int | float):
+                raise ParameterError(
+                    f"guidance must be a number, got {guidance!r}", parameter="guidance"
+                )
+            low, high = spec.guidance_range or (0.0, math.inf)
+            if not math.isfinite(guidance) or not low <= guidance <= high:
+                bounds = f"{low:g}-{high:g}" if spec.guidance_range else ">= 0"
+                raise ParameterError(
+                    f"guidance must be a finite number {bounds} for {spec.name}, got {guidance!r}",
+                    parameter="guidance",
+                )
+            # A float always: 3 and 3.0 are the same request and must share a fingerprint.
+            params["guidance"] = float(guidance)
+        self._sizes = params
+        return params
 
-    # Fields newer than the fingerprint: each enters it only when not at its default.
-    unfingerprinted: frozenset[str] = frozenset()
-    advice: list[RequestAdvice] = []
-    # Only models that take prompt_upsampling care what kind of prompt this is.
-    takes_upsampling = spec.prompt_upsampling_default is not None
-    structured = takes_upsampling and (
-        form in ("json", "layout") or (form == "text" and _is_structured(prompt, text))
-    )
-    if prompt_upsampling is not None:
-        if not isinstance(prompt_upsampling, bool):
-            raise ParameterError(
-                f"prompt_upsampling must be True or False, got {prompt_upsampling!r}",
-                parameter="prompt_upsampling",
-            )
-        if spec.prompt_upsampling_default is None:
-            raise ParameterError(
-                f"{spec.name} does not take prompt_upsampling: leave it unset",
-                parameter="prompt_upsampling",
-            )
-        params["prompt_upsampling"] = prompt_upsampling
-        if prompt_upsampling and form == "layout":
-            advice.append(
-                RequestAdvice(
-                    "F2R102",
-                    "prompt_upsampling",
-                    f"{spec.name} rewrites the prompt before generating, which moves or drops "
-                    "the boxes of a FLUX 3 layout prompt (the element table is text to it); "
-                    "leave prompt_upsampling unset to send the layout as written",
+    def _check_post(self, form: str, structured: bool) -> _Post:
+        spec = self.spec
+        prompt_upsampling = self._prompt_upsampling
+        params: dict[str, ParamValue] = {}
+        # Fields newer than the fingerprint: each enters it only when not at its default.
+        unfingerprinted: frozenset[str] = frozenset()
+        advice: list[RequestAdvice] = []
+        takes_upsampling = spec.prompt_upsampling_default is not None
+        if prompt_upsampling is not None:
+            if not isinstance(prompt_upsampling, bool):
+                raise ParameterError(
+                    f"prompt_upsampling must be True or False, got {prompt_upsampling!r}",
+                    parameter="prompt_upsampling",
                 )
-            )
-        elif prompt_upsampling and structured:
-            advice.append(
-                RequestAdvice(
-                    "F2R101",
-                    "prompt_upsampling",
-                    f"{spec.name} rewrites the prompt before generating, which undoes a "
-                    "structured JSON prompt (its subjects, palette and text lose their "
-                    "places); leave prompt_upsampling unset to send it as written. The prompt "
-                    "actually run is kept in ImageResult.effective_prompt",
+            if spec.prompt_upsampling_default is None:
+                raise ParameterError(
+                    f"{spec.name} does not take prompt_upsampling: leave it unset",
+                    parameter="prompt_upsampling",
                 )
+            params["prompt_upsampling"] = prompt_upsampling
+            if prompt_upsampling and form == "layout":
+                advice.append(
+                    RequestAdvice(
+                        "F2R102",
+                        "prompt_upsampling",
+                        f"{spec.name} rewrites the prompt before generating, which moves or "
+                        "drops the boxes of a FLUX 3 layout prompt (the element table is text "
+                        "to it); leave prompt_upsampling unset to send the layout as written",
+                    )
+                )
+            elif prompt_upsampling and structured:
+                advice.append(
+                    RequestAdvice(
+                        "F2R101",
+                        "prompt_upsampling",
+                        f"{spec.name} rewrites the prompt before generating, which undoes a "
+                        "structured JSON prompt (its subjects, palette and text lose their "
+                        "places); leave prompt_upsampling unset to send it as written. The "
+                        "prompt actually run is kept in ImageResult.effective_prompt",
+                    )
+                )
+        elif spec.prompt_upsampling_default and structured:
+            params["prompt_upsampling"] = False
+        if takes_upsampling:
+            ours = False if structured else spec.prompt_upsampling_default
+            if params.get("prompt_upsampling", ours) == ours:
+                unfingerprinted = frozenset({"prompt_upsampling"})
+        safety_tolerance, output_format = self._safety_tolerance, self._output_format
+        if safety_tolerance is not None:
+            if spec.max_safety_tolerance is None:
+                raise ParameterError(
+                    f"{spec.name} does not take safety_tolerance: leave it unset",
+                    parameter="safety_tolerance",
+                )
+            params["safety_tolerance"] = _check_int(
+                "safety_tolerance", safety_tolerance, spec, 0, spec.max_safety_tolerance
             )
-    elif spec.prompt_upsampling_default and structured:
-        params["prompt_upsampling"] = False
-    if takes_upsampling:
-        ours = False if structured else spec.prompt_upsampling_default
-        if params.get("prompt_upsampling", ours) == ours:
-            unfingerprinted = frozenset({"prompt_upsampling"})
-    if safety_tolerance is not None:
-        if spec.max_safety_tolerance is None:
-            raise ParameterError(
-                f"{spec.name} does not take safety_tolerance: leave it unset",
-                parameter="safety_tolerance",
-            )
-        params["safety_tolerance"] = _check_int(
-            "safety_tolerance", safety_tolerance, spec, 0, spec.max_safety_tolerance
+        if output_format is not None:
+            if not spec.output_formats:
+                raise ParameterError(
+                    f"{spec.name} does not take output_format: leave it unset",
+                    parameter="output_format",
+                )
+            fmt = output_format.strip().lower() if isinstance(output_format, str) else output_format
+            fmt = "jpeg" if fmt == "jpg" else fmt
+            if fmt not in spec.output_formats:
+                raise ParameterError(
+                    f"output_format must be one of {', '.join(spec.output_formats)}, got "
+                    f"{output_format!r}",
+                    parameter="output_format",
+                )
+            params["output_format"] = str(fmt)
+        post = _Post(self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice))
+        self._post[(form, structured)] = post
+        return post
+
+    def _check_where(self) -> tuple[str, Mapping[str, str]]:
+        spec = self.spec
+        account_id, gateway, gateway_options = (
+            self._account_id,
+            self._gateway,
+            self._gateway_options,
         )
-    if output_format is not None:
-        if not spec.output_formats:
+        account = (
+            ACCOUNT_PLACEHOLDER
+            if account_id is None
+            else check_path_segment("account_id", account_id)
+        )
+        headers: dict[str, str] = {}
+        if spec.route is Route.PROXIED:
+            # Proxied calls always pass through AI Gateway (the account's default one when none
+            # is named), so gateway options apply with or without a gateway id.
+            if gateway is not None:
+                headers["cf-aig-gateway-id"] = check_path_segment("gateway", gateway)
+            if gateway_options is not None:
+                headers.update(gateway_options.headers())
+        elif gateway is not None:
+            gateway = check_path_segment("gateway", gateway)
+            headers = gateway_options.headers() if gateway_options is not None else {}
+        elif gateway_options is not None:
             raise ParameterError(
-                f"{spec.name} does not take output_format: leave it unset",
-                parameter="output_format",
+                "gateway_options need a gateway: pass gateway='your-gateway-id' as well",
+                parameter="gateway_options",
             )
-        fmt = output_format.strip().lower() if isinstance(output_format, str) else output_format
-        fmt = "jpeg" if fmt == "jpg" else fmt
-        if fmt not in spec.output_formats:
-            raise ParameterError(
-                f"output_format must be one of {', '.join(spec.output_formats)}, got "
-                f"{output_format!r}",
-                parameter="output_format",
-            )
-        params["output_format"] = str(fmt)
+        url = endpoint_url(
+            spec,
+            account_id=account,
+            base_url=self._base_url,
+            gateway=gateway,
+            gateway_base_url=self._gateway_base_url,
+        )
+        self._where = (url, MappingProxyType(headers))
+        return self._where
 
+
+def _own_images(images: Iterable[ImageSource]) -> list[ImageSource]:
     single = isinstance(images, str | bytes | bytearray | os.PathLike) or not isinstance(
         images, Iterable
     )
-    own: list[ImageSource] = [images] if single else list(images)  # type: ignore[list-item]
+    return [images] if single else list(images)  # type: ignore[list-item]
+
+
+def _prepare_images(
+    spec: ModelSpec,
+    attached: tuple[Reference, ...],
+    own: list[ImageSource],
+    resize_images: bool,
+) -> tuple[tuple[InputImage, ...], tuple[str, ...], tuple[str, ...]]:
+    """``(images read, references sent, identities fingerprinted)`` of the prompt's
+    references followed by the request's own images."""
     sources: list[ImageSource] = [item.source for item in attached] + own
     if len(sources) > spec.max_input_images:
         takes = (
@@ -691,72 +1092,21 @@ def build_request(
         identities.append(image.sha256)
         encoded = base64.b64encode(image.data).decode("ascii")
         references.append(f"data:{image.media_type};base64,{encoded}")
+    return tuple(prepared), tuple(references), tuple(identities)
 
-    account = (
-        ACCOUNT_PLACEHOLDER if account_id is None else check_path_segment("account_id", account_id)
-    )
-    headers: dict[str, str] = {}
-    if spec.route is Route.PROXIED:
-        # Proxied calls always pass through AI Gateway (the account's default one when none is
-        # named), so gateway options apply with or without a gateway id.
-        if gateway is not None:
-            headers["cf-aig-gateway-id"] = check_path_segment("gateway", gateway)
-        if gateway_options is not None:
-            headers.update(gateway_options.headers())
-    elif gateway is not None:
-        gateway = check_path_segment("gateway", gateway)
-        headers = gateway_options.headers() if gateway_options is not None else {}
-    elif gateway_options is not None:
-        raise ParameterError(
-            "gateway_options need a gateway: pass gateway='your-gateway-id' as well",
-            parameter="gateway_options",
-        )
-    url = endpoint_url(
-        spec,
-        account_id=account,
-        base_url=base_url,
-        gateway=gateway,
-        gateway_base_url=gateway_base_url,
-    )
 
-    fields = {"prompt": text}
-    for name, sent in params.items():
-        fields[name] = str(sent).lower() if isinstance(sent, bool) else str(sent)
-    payload: dict[str, Any] | None = None
-    if spec.route is Route.JSON:
-        payload = {"prompt": text, **{spec.wire_name(k): v for k, v in params.items()}}
-    elif spec.route is Route.PROXIED:
-        given: dict[str, Any] = {"prompt": text}
-        given.update((spec.wire_name(k), v) for k, v in params.items())
-        if references:
-            given["input_images"] = references
-        payload = {"model": spec.id, "input": given}
-    identity: dict[str, Any] = {
-        "model": spec.id,
-        "prompt": prompt_fingerprint,
-        "params": dict(sorted(params.items()))
-        if not unfingerprinted
-        else {k: v for k, v in sorted(params.items()) if k not in unfingerprinted},
-        "images": identities,
-    }
-    if form not in ("json", "text"):
-        # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
-        identity["form"] = form
-    canonical = canonical_json(identity)
-    for item in advice:
-        warn_advice(item, stacklevel=2)
-    return WorkersAIRequest(
-        model=spec,
-        url=url,
-        fields=MappingProxyType(fields),
-        params=MappingProxyType(params),
-        images=tuple(prepared),
-        headers=MappingProxyType(headers),
-        prompt_fingerprint=prompt_fingerprint,
-        fingerprint=sha256_fingerprint(canonical),
-        payload=MappingProxyType(payload) if payload is not None else None,
-        references=tuple(references) if spec.route is Route.PROXIED else (),
-        advice=tuple(advice),
-        prompt_format=form,
-        prompt_json=prompt_json,
-    )
+def _split_identity(identity: dict[str, Any], *, with_seed: bool) -> tuple[str, str]:
+    """``canonical_json(identity)`` cut where the seed's number (when there is one) and the
+    prompt fingerprint's JSON string go: ``head + seed + tail + prompt + "}"`` is the text."""
+    marker = "\x00"
+    params = dict(identity["params"])
+    if with_seed:
+        params["seed"] = 0
+    text = canonical_json({**identity, "params": params, "prompt": marker})
+    # The prompt is the last key, its marker the text's only escaped NUL.
+    cut = text.rindex('"\\u0000"}')
+    before, tail = text[:cut], text[cut:].removesuffix('"\\u0000"}')
+    if not with_seed:
+        return before, tail
+    seed_at = before.rindex('"seed":0') + len('"seed":')
+    return before[:seed_at], before[seed_at + 1 :]
