@@ -176,6 +176,36 @@ def _env(name: str) -> str | None:
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
 
+def check_answer_bounds(max_response_bytes: object, deadline: object) -> tuple[int, float | None]:
+    """The checked ``max_response_bytes`` (``None``: the default) and ``deadline`` (``None``:
+    the client's default) of a client, Workers AI's or Black Forest Labs'.
+
+    >>> check_answer_bounds(None, 2)
+    (67108864, 2.0)
+    """
+    if max_response_bytes is None:
+        max_response_bytes = MAX_RESPONSE_BYTES
+    if (
+        isinstance(max_response_bytes, bool)
+        or not isinstance(max_response_bytes, int)
+        or max_response_bytes < 1
+    ):
+        raise ParameterError(
+            f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}",
+            parameter="max_response_bytes",
+        )
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not math.isfinite(deadline)
+        or deadline <= 0
+    ):
+        raise ParameterError(
+            f"deadline must be seconds (> 0) or None, got {deadline!r}", parameter="deadline"
+        )
+    return max_response_bytes, None if deadline is None else float(deadline)
+
+
 class BaseClient(Generic[_ClientT]):
     """Configuration, request building, retry policy and response parsing for both clients."""
 
@@ -277,29 +307,10 @@ class BaseClient(Generic[_ClientT]):
             )
         #: The whole-download deadline for a proxied model's result URL, in seconds.
         self.download_timeout: float = float(download_timeout)
-        if max_response_bytes is None:
-            max_response_bytes = MAX_RESPONSE_BYTES
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise ParameterError(
-                f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}",
-                parameter="max_response_bytes",
-            )
+        max_response_bytes, deadline_given = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (a result URL's image too).
         self.max_response_bytes: int = max_response_bytes
-        if deadline is not None and (
-            isinstance(deadline, bool)
-            or not isinstance(deadline, int | float)
-            or not math.isfinite(deadline)
-            or deadline <= 0
-        ):
-            raise ParameterError(
-                f"deadline must be seconds (> 0) or None, got {deadline!r}", parameter="deadline"
-            )
-        self._deadline_given = None if deadline is None else float(deadline)
+        self._deadline_given = deadline_given
         self._rng = random.Random()
         self._client = http_client if http_client is not None else self._make_http_client()
         #: Seconds one attempt may take as a whole, from connecting to the last byte of the

@@ -61,6 +61,7 @@ from flux2prompt.transport._base import (
     _env,
     _failure_kind,
     _Secret,
+    check_answer_bounds,
 )
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec, resolve_bfl_model
 from flux2prompt.transport._bfl_request import (
@@ -73,7 +74,6 @@ from flux2prompt.transport._bfl_request import (
 from flux2prompt.transport._constants import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_RETRIES,
-    MAX_RESPONSE_BYTES,
     MAX_RETRY_AFTER,
     USER_AGENT,
 )
@@ -267,28 +267,9 @@ class BFLBaseClient(Generic[_ClientT]):
             self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
         else:
             self.timeout = httpx.Timeout(_positive("timeout", timeout))
-        if max_response_bytes is None:
-            max_response_bytes = MAX_RESPONSE_BYTES
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise ParameterError(
-                f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}",
-                parameter="max_response_bytes",
-            )
+        max_response_bytes, deadline = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (the result's image too).
         self.max_response_bytes: int = max_response_bytes
-        if deadline is not None and (
-            isinstance(deadline, bool)
-            or not isinstance(deadline, int | float)
-            or not math.isfinite(deadline)
-            or deadline <= 0
-        ):
-            raise ParameterError(
-                f"deadline must be seconds (> 0) or None, got {deadline!r}", parameter="deadline"
-            )
         self._rng = random.Random()
         self._client = http_client if http_client is not None else self._make_http_client()
         #: Seconds one attempt (a submit or a poll) may take as a whole, from connecting to the
