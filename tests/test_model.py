@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import flux2prompt
 from flux2prompt import (
@@ -26,7 +29,15 @@ from flux2prompt import (
     scene,
     subject,
 )
-from flux2prompt._model import KNOWN_KEYS, assemble_prompt, attach_compiled, extras_of
+from flux2prompt._compile import compile_json, core_document
+from flux2prompt._model import (
+    KNOWN_KEYS,
+    assemble_prompt,
+    attach_compiled,
+    document_of,
+    extras_of,
+    plain_part,
+)
 
 WIRE_ORDER = (
     "scene",
@@ -334,3 +345,139 @@ def test_assembled_prompts_are_what_model_construct_made() -> None:
     assert fast.__pydantic_extra__ == slow.__pydantic_extra__
     assert fast.__pydantic_private__ == {"_extras": (("seed_hint", "7"),)}
     assert assemble_prompt(parts, ()).__pydantic_private__ == slow.__pydantic_private__
+
+
+# -- parts from plain values: plain_part makes exactly what pydantic makes ----------------------
+
+_TEXTS = st.one_of(
+    st.sampled_from(["a fox", "", " ", "x" * 300, "東京", "Rau\u0301l", "tab\there", "\u202ex"]),
+    st.text(max_size=12),
+    st.text(st.characters(codec="ascii"), max_size=12),
+)
+_CODES = st.one_of(
+    st.sampled_from(["#fff", "#FFFFFF", "#1f3a5f", "#12345G", "#ffff", "coral", "#FFF\n", ""]),
+    st.from_regex(r"#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?", fullmatch=True),
+    _TEXTS,
+)
+_NUMBERS = st.one_of(
+    st.integers(-5, 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["85", 2.8, 0, 0.0, -1]),
+)
+_ANY = st.one_of(
+    _TEXTS,
+    _CODES,
+    _NUMBERS,
+    st.lists(_CODES, max_size=3),
+    st.lists(_CODES, max_size=3).map(tuple),
+    st.sampled_from([Position.FOREGROUND, Lens.MM_85, ["#fff", 1], (), []]),
+)
+_VALUES = {
+    "Text | None": _TEXTS,
+    "Annotated[Text, Field(min_length=1)]": _TEXTS,
+    "HexColor | None": _CODES,
+    "LanguageTag | None": st.sampled_from(["en", "ja", "zh-Hant", "english", "pt_BR", "xx-yy-zz"]),
+    "PositiveNumber | None": _NUMBERS,
+    "NonEmpty[tuple[ColorText, ...]] | None": st.lists(_CODES, max_size=3),
+    "NonEmpty[tuple[HexColor, ...]] | None": st.lists(_CODES, max_size=3),
+}
+
+
+_GOOD = {
+    "Text | None": st.from_regex(r"[a-z][ -~]{0,20}", fullmatch=True) | st.just("東京の夜"),
+    "HexColor | None": st.from_regex(r"#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?", fullmatch=True),
+    "LanguageTag | None": st.sampled_from(["en", "ja", "zh-Hant", "de-CH"]),
+    "PositiveNumber | None": st.integers(1, 10**6) | st.floats(0.1, 1e6),
+    "NonEmpty[tuple[ColorText, ...]] | None": st.lists(
+        st.sampled_from(["#abc", "#A1B2C3", "sea green", "Terracotta"]), min_size=1, max_size=3
+    ),
+    "NonEmpty[tuple[HexColor, ...]] | None": st.lists(
+        st.from_regex(r"#[0-9a-f]{6}", fullmatch=True), min_size=1, max_size=3
+    ),
+}
+_GOOD["Annotated[Text, Field(min_length=1)]"] = _GOOD["Text | None"]
+
+
+@st.composite
+def _part_fields(draw: st.DrawFn) -> tuple[type[Any], dict[str, Any]]:
+    cls = draw(st.sampled_from([Subject, Camera, TextElement]))
+    fields: dict[str, Any] = {}
+    for name in cls.model_fields:
+        kind = draw(st.sampled_from(["unset"] * 8 + ["good"] * 8 + ["typed"] * 3 + ["any"]))
+        if kind == "unset":
+            fields[name] = None
+        elif kind == "good":
+            fields[name] = draw(_GOOD[cls.__annotations__[name]])
+        elif kind == "typed":
+            fields[name] = draw(_VALUES[cls.__annotations__[name]])
+        else:
+            fields[name] = draw(_ANY)
+    return cls, fields
+
+
+def _pydantic_made(cls: type[Any], fields: dict[str, Any]) -> Any:
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if v is not None}
+    return cls.__pydantic_validator__.validate_python(data)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(_part_fields())
+def test_a_plain_part_is_exactly_what_pydantic_makes(
+    case: tuple[type[Any], dict[str, Any]],
+) -> None:
+    cls, fields = case
+    made = plain_part(cls, fields)
+    if made is None:
+        return  # left to pydantic, which decides and words the error
+    event(f"plain {cls.__name__}")
+    slow = _pydantic_made(cls, fields)  # pydantic accepts what plain_part accepted
+    assert made == slow
+    assert {k: v for k, v in vars(made).items() if k != "_document"} == vars(slow)
+    assert list(vars(slow)) == [k for k in vars(made) if k != "_document"]  # the same order
+    assert made.model_fields_set == slow.model_fields_set
+    assert made.__pydantic_extra__ == slow.__pydantic_extra__
+    assert made.__pydantic_private__ == slow.__pydantic_private__
+    assert repr(made) == repr(slow)
+    assert document_of(made) == slow.to_dict() == made.to_dict()
+    assert made.model_dump_json() == slow.model_dump_json()
+
+
+def test_plain_values_take_the_plain_path_and_others_are_left_to_pydantic() -> None:
+    fields = dict.fromkeys(Subject.model_fields) | {"description": "a fox", "colors": ["#fff"]}
+    made = plain_part(Subject, fields)
+    assert made is not None
+    assert made.colors == ("#FFFFFF",)
+    assert plain_part(Subject, fields | {"position": Position.FOREGROUND}) is None  # an enum
+    assert plain_part(Subject, fields | {"pose": ""}) is None  # refused: pydantic says why
+    assert plain_part(Subject, dict.fromkeys(Subject.model_fields)) is None  # empty part
+    assert plain_part(Subject, {"description": "a fox"}) is None  # not every field named
+    cam = dict.fromkeys(Camera.model_fields) | {"lens_mm": 85, "iso": 400.0}
+    assert document_of(plain_part(Camera, cam)) == {"lens-mm": 85, "ISO": 400.0}
+    assert plain_part(Camera, cam | {"iso": True}) is None
+    assert plain_part(Camera, cam | {"iso": float("nan")}) is None
+    element = dict.fromkeys(TextElement.model_fields) | {"content": "東京", "language": "ja"}
+    assert plain_part(TextElement, element) is not None
+    assert plain_part(TextElement, element | {"language": "english"}) is None
+    assert plain_part(TextElement, element | {"content": None}) is None  # content is required
+
+
+def test_the_builder_keeps_each_prompt_document_equal_to_what_pydantic_writes() -> None:
+    built = (
+        scene("a harbour")
+        .subject("a boat", colors=[(255, 0, 0)], position=Position.FOREGROUND)
+        .subject(subject("a gull", pose="gliding"))
+        .palette("#abc", "sea green")
+        .camera(lens_mm=85, f_number=2.8)
+        .text("港", language="ja", color="#fff")
+        .effects("grain")
+        .extra("seed_hint", 7)
+        .compile()
+    )
+    assert document_of(built) == core_document(built)
+    assert document_of(built) == core_document(load(built.to_json(), extra_keys=["seed_hint"]))
+    assert "seed_hint" not in document_of(built)
+    # A loaded prompt gets its document from pydantic-core the first time it is compiled.
+    loaded = load(built.to_json(), extra_keys=["seed_hint"])
+    assert compile_json(loaded) == built.to_json()
+    assert document_of(loaded) == document_of(built)

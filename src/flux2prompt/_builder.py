@@ -38,6 +38,8 @@ from flux2prompt._model import (
     TextElement,
     assemble_prompt,
     attach_compiled,
+    plain_part,
+    prompt_document,
 )
 from flux2prompt._references import (
     Reference,
@@ -99,6 +101,9 @@ def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
     One message per argument: ``camera(iso=float("nan"))`` says ``must be a finite number``,
     not also ``expected a number``.
     """
+    made = plain_part(cls, fields)
+    if made is not None:
+        return made
     data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
     try:
         # What cls(**data) runs, minus the Python frame of BaseModel.__init__ around it.
@@ -764,21 +769,21 @@ class PromptBuilder:
         # compile_json just below, against the profile's schema. A layout (FLUX 3 boxes) becomes
         # subjects with position prose here; without one, these are the builder's own parts.
         scene, subjects, texts = self._degraded()
-        prompt = assemble_prompt(
-            {
-                "scene": scene,
-                "subjects": subjects,
-                "style": self._style,
-                "color_palette": self._palette,
-                "lighting": self._lighting,
-                "mood": self._mood,
-                "background": self._background,
-                "composition": self._composition,
-                "camera": self._camera,
-                "effects": self._effects,
-                "text": texts,
-            },
-            self._extras,
+        parts = {
+            "scene": scene,
+            "subjects": subjects,
+            "style": self._style,
+            "color_palette": self._palette,
+            "lighting": self._lighting,
+            "mood": self._mood,
+            "background": self._background,
+            "composition": self._composition,
+            "camera": self._camera,
+            "effects": self._effects,
+            "text": texts,
+        }
+        prompt = attach_compiled(
+            assemble_prompt(parts, self._extras), document=prompt_document(parts)
         )
         # The compiled text does not depend on the profile, so keep it: to_json() is then free.
         compiled = attach_compiled(prompt, wire=compile_json(prompt, profile))

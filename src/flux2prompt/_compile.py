@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
-from flux2prompt._model import extras_of
+from flux2prompt._model import document_of, extras_of
 from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     >>> compile_json(scene("dunes").extra("seed_hint", 7).compile(), "flux2")
     '{"scene":"dunes","seed_hint":7}'
     """
-    core = core_document(prompt)
+    core = document_of(prompt)
     # The compiled validator's yes, asked directly; for anything else check_document decides
     # (it converts data that is not plain JSON, and words every issue of an invalid document).
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import unicodedata
 from collections.abc import Mapping
 from functools import cached_property
@@ -61,7 +62,10 @@ __all__ = [
     "assemble_prompt",
     "attach_compiled",
     "attach_references",
+    "document_of",
     "extras_of",
+    "plain_part",
+    "prompt_document",
     "references_of",
 ]
 
@@ -264,6 +268,10 @@ class _Node(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form of this part as plain JSON data (lists, not tuples), unset keys omitted."""
+        return self._serialized()
+
+    def _serialized(self) -> dict[str, Any]:
+        # The known keys as JSON data in wire order, written by pydantic-core: a new dict.
         data: dict[str, Any] = self.__pydantic_serializer__.to_python(
             self, mode="json", by_alias=True, exclude_none=True
         )
@@ -457,9 +465,11 @@ KNOWN_KEYS: tuple[str, ...] = tuple(
 
 
 # -- the compile cache -------------------------------------------------------------------------
-# A Prompt keeps two things pydantic does not know about: its custom extras (in pydantic's private
-# slot, since the model is frozen) and, once compiled, its wire text (in the slot of the
-# ``_wire`` cached property). Both are written here and nowhere else; a Prompt's own methods
+# A Prompt keeps three things pydantic does not know about: its custom extras (in pydantic's
+# private slot, since the model is frozen), its wire document (``_document`` in the instance
+# dict, read by document_of) and, once compiled, its wire text (in the slot of the ``_wire``
+# cached property). They are written here and nowhere else (plain_part gives a new part its
+# document as it makes it); a Prompt's own methods
 # (to_json, fingerprint, to_prose, display) read them through normal attribute access.
 
 
@@ -468,6 +478,7 @@ def attach_compiled(
     *,
     extras: tuple[tuple[str, str], ...] | None = None,
     wire: str | None = None,
+    document: dict[str, Any] | None = None,
 ) -> Prompt:
     """Attach custom ``extras`` and/or the compiled ``wire`` text to a freshly built ``prompt``.
 
@@ -476,8 +487,9 @@ def attach_compiled(
     internals themselves. ``extras`` are
     (key, compact JSON of the value) pairs, already checked; ``wire`` must be what
     :func:`~flux2prompt._compile.compile_json` returned for this very prompt (extras included),
-    so ``to_json()`` and ``fingerprint`` read it instead of compiling again. ``None`` leaves a
-    part as it is. Returns ``prompt`` itself.
+    so ``to_json()`` and ``fingerprint`` read it instead of compiling again; ``document`` must
+    be :func:`prompt_document` of the prompt's own fields, so compile_json reads it instead of
+    converting the model. ``None`` leaves a part as it is. Returns ``prompt`` itself.
 
     >>> from flux2prompt import load
     >>> p = attach_compiled(load({"scene": "dunes"}), extras=(("seed_hint", "7"),))
@@ -490,6 +502,8 @@ def attach_compiled(
     if wire is not None:
         # The instance slot of the ``_wire`` cached property: reading it later costs nothing.
         prompt.__dict__["_wire"] = wire
+    if document is not None:
+        prompt.__dict__["_document"] = document  # what document_of() reads
     return prompt
 
 
@@ -506,6 +520,26 @@ def extras_of(prompt: Prompt) -> tuple[tuple[str, str], ...]:
     private = prompt.__pydantic_private__
     extras: tuple[tuple[str, str], ...] = private.get("_extras", ()) if private else ()
     return extras
+
+
+def document_of(node: _Node) -> dict[str, Any]:
+    """The wire document of ``node`` (known keys; a prompt's extras are not in it), kept with it.
+
+    A part made by :func:`plain_part` and a prompt made by the builder have theirs from the
+    moment they are made (the builder writes a prompt's document from its parts' documents);
+    any other node gets it here on first use, from pydantic-core's serializer. It is never
+    handed out and never changed: :func:`~flux2prompt._compile.compile_json` validates and
+    writes it, and ``to_dict()`` returns a new copy.
+
+    >>> from flux2prompt import subject
+    >>> document_of(subject("a fox", colors=["#fff"]))
+    {'description': 'a fox', 'colors': ['#FFFFFF']}
+    """
+    slots = node.__dict__
+    document: dict[str, Any] | None = slots.get("_document")
+    if document is None:
+        document = slots["_document"] = node._serialized()
+    return document
 
 
 def attach_references(prompt: Prompt, references: tuple[Reference, ...]) -> Prompt:
@@ -531,6 +565,134 @@ def references_of(prompt: Prompt) -> tuple[Reference, ...]:
     return found
 
 
+# -- parts from plain values --------------------------------------------------------------------
+# The builder's subject(), camera() and text() get plain Python values nearly always: exact
+# ``str``, ``int`` and ``float``, lists of codes. For those, pydantic's validation of a part comes
+# down to each field's own validator above (``_text``, ``_hex``, ``_color``, the language check,
+# a positive finite number), which plain_part() calls directly, keeping the part's wire document
+# as it goes. Anything else (an enum member, a str subclass, an empty part, a value a validator
+# refuses) makes it return None, and the caller validates through pydantic, which then decides
+# and words the error: the rules and their messages stay in one place. A property test checks
+# that a part made here equals the one pydantic makes, field for field and document for document.
+
+
+class _NotPlain(Exception):
+    """A value plain_part() leaves to pydantic."""
+
+
+def _plain_text(value: Any) -> str:
+    if type(value) is str:
+        if value and value.isascii() and value.isprintable():
+            return value
+        return _text(value)
+    raise _NotPlain
+
+
+def _plain_hex(value: Any) -> str:
+    if type(value) is str:
+        return _hex(value)
+    raise _NotPlain
+
+
+def _plain_language(value: Any) -> str:
+    if type(value) is str and check_language_tag(value) is None:
+        return value
+    raise _NotPlain
+
+
+def _plain_number(value: Any) -> int | float:
+    kind = type(value)
+    if (kind is int and value > 0) or (kind is float and 0 < value < math.inf):
+        return value  # type: ignore[no-any-return]
+    raise _NotPlain
+
+
+def _plain_codes(check: Any) -> Any:
+    def codes(value: Any) -> tuple[str, ...]:
+        if type(value) in (tuple, list) and value:
+            return tuple([check(item) if type(item) is str else _not_plain() for item in value])
+        raise _NotPlain
+
+    return codes
+
+
+def _not_plain() -> str:
+    raise _NotPlain
+
+
+# Each field's annotation, as written in its class, to the check of a plain value of it.
+_PLAIN_CHECKS: dict[str, Any] = {
+    "Text | None": _plain_text,
+    "Annotated[Text, Field(min_length=1)]": _plain_text,
+    "HexColor | None": _plain_hex,
+    "LanguageTag | None": _plain_language,
+    "PositiveNumber | None": _plain_number,
+    "NonEmpty[tuple[ColorText, ...]] | None": _plain_codes(_color),
+    "NonEmpty[tuple[HexColor, ...]] | None": _plain_codes(_hex),
+}
+
+_Part = TypeVar("_Part", Subject, Camera, TextElement)
+
+# Per part class: its field names, its required fields, and (name, wire key, check) for each
+# field in wire order. A field whose annotation has no check here fails at import, so no field
+# is ever skipped.
+_PLAIN_SPECS: dict[
+    type[_Node], tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, str, Any], ...]]
+] = {
+    cls: (
+        frozenset(cls.model_fields),
+        tuple(name for name, field in cls.model_fields.items() if field.is_required()),
+        tuple(
+            (name, field.alias or name, _PLAIN_CHECKS[cls.__annotations__[name]])
+            for name, field in cls.model_fields.items()
+        ),
+    )
+    for cls in (Subject, Camera, TextElement)
+}
+
+_new_node = object.__new__
+_set_slot = object.__setattr__  # past the frozen model's guard, as pydantic's own __init__ does
+
+
+def plain_part(cls: type[_Part], fields: Mapping[str, Any]) -> _Part | None:
+    """``cls`` made from ``fields`` (every field name of ``cls``, ``None`` for an unset one) when
+    every value given is plain; ``None`` when pydantic must decide (see above).
+
+    >>> plain_part(Subject, dict.fromkeys(Subject.model_fields) | {"description": "a fox"})
+    Subject(type=None, description='a fox', pose=None, action=None, position=None, \
+color_palette=None, colors=None, color_match=None, detail_preservation=None)
+    >>> plain_part(Subject, dict.fromkeys(Subject.model_fields)) is None  # empty: pydantic says
+    True
+    """
+    names, required, spec = _PLAIN_SPECS[cls]
+    if fields.keys() != names:
+        return None
+    for name in required:
+        if fields[name] is None:
+            return None
+    state = dict(fields)  # a plain value checks to itself; a normalised one replaces it below
+    document: dict[str, Any] = {}
+    try:
+        for name, wire, check in spec:
+            value = state[name]
+            if value is not None:
+                checked = check(value)
+                if checked is not value:
+                    state[name] = checked
+                document[wire] = list(checked) if type(checked) is tuple else checked
+    except Exception:  # any refusal: pydantic decides, and says why
+        return None
+    if not document:
+        return None
+    part = _new_node(cls)
+    state["_document"] = document  # what document_of() reads
+    _set_slot(part, "__dict__", state)
+    _set_slot(part, "__pydantic_fields_set__", {name for name in names if state[name] is not None})
+    _set_slot(part, "__pydantic_extra__", None)
+    _set_slot(part, "__pydantic_private__", None)
+    return part
+
+
 # -- prompts from parts the builder has already checked -----------------------------------------
 
 _PROMPT_FIELDS = tuple(Prompt.model_fields)
@@ -553,3 +715,32 @@ def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...
     object.__setattr__(prompt, "__pydantic_fields_set__", set(_PROMPT_FIELDS))
     object.__setattr__(prompt, "__pydantic_extra__", None)
     return attach_compiled(prompt, extras=extras)
+
+
+_PROMPT_WIRE = tuple(
+    (name, field.alias or name, name in ("subjects", "text"), name == "camera")
+    for name, field in Prompt.model_fields.items()
+)
+
+
+def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """The wire document (known keys) of the prompt ``parts`` make, from their parts' own
+    documents: what pydantic-core writes for ``assemble_prompt(parts, ...)``, without converting
+    the model again. ``parts`` is as :func:`assemble_prompt` takes it.
+
+    >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes", "effects": ("grain",)}
+    >>> prompt_document(parts)
+    {'scene': 'dunes', 'effects': ['grain']}
+    """
+    document: dict[str, Any] = {}
+    for name, wire, many, one in _PROMPT_WIRE:
+        value = parts[name]
+        if value is None:
+            continue
+        if many:
+            document[wire] = [document_of(part) for part in value]
+        elif one:
+            document[wire] = document_of(value)
+        else:
+            document[wire] = list(value) if type(value) is tuple else value
+    return document
