@@ -477,7 +477,7 @@ def test_the_builder_keeps_each_prompt_document_equal_to_what_pydantic_writes() 
     assert document_of(built) == core_document(built)
     assert document_of(built) == core_document(load(built.to_json(), extra_keys=["seed_hint"]))
     assert "seed_hint" not in document_of(built)
-    # A loaded prompt gets its document from pydantic-core the first time it is compiled.
+    # A loaded prompt's document is written by pydantic-core when it is compiled.
     loaded = load(built.to_json(), extra_keys=["seed_hint"])
     assert compile_json(loaded) == built.to_json()
     assert document_of(loaded) == document_of(built)

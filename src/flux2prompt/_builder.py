@@ -173,8 +173,12 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     ):
         values = [values]  # one colour given on its own
     out = tuple(
-        v if type(v) is str and _NORMAL_HEX.fullmatch(v) else color_value(v, where=f"{where}[{i}]")
-        for i, v in enumerate(values)
+        [
+            v
+            if type(v) is str and _NORMAL_HEX.fullmatch(v)
+            else color_value(v, where=f"{where}[{i}]")
+            for i, v in enumerate(values)
+        ]
     )
     if hex_only:
         for i, v in enumerate(out):
@@ -209,8 +213,10 @@ def subject(
         "pose": pose,
         "action": action,
         "position": position,
-        "color_palette": _colors(color_palette, "subject(color_palette)"),
-        "colors": _colors(colors, "subject(colors)", hex_only=True),
+        "color_palette": None
+        if color_palette is None
+        else _colors(color_palette, "subject(color_palette)"),
+        "colors": None if colors is None else _colors(colors, "subject(colors)", hex_only=True),
         "color_match": color_match,
         "detail_preservation": detail_preservation,
     }
@@ -342,6 +348,14 @@ class PromptBuilder:
         _set_state(new, "__dict__", state)
         return new
 
+    def _set(self, name: str, value: Any) -> PromptBuilder:
+        # _with() of one change, the usual step, without the keyword dict around it.
+        new = _new_builder(PromptBuilder)
+        state = self.__dict__.copy()
+        state[name] = value
+        _set_state(new, "__dict__", state)
+        return new
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: a misspelt method gets a did-you-mean, in the
         # DSL's own error type (still an AttributeError, so hasattr() and getattr() keep working).
@@ -355,27 +369,27 @@ class PromptBuilder:
     # -- text parts -------------------------------------------------------------------------
     def scene(self, description: str) -> PromptBuilder:
         """Replace the scene: the overall setting, which FLUX.2 weighs most."""
-        return self._with(_scene=clean_text(description, where="scene()"))
+        return self._set("_scene", clean_text(description, where="scene()"))
 
     def style(self, style: str) -> PromptBuilder:
         """Set the style, e.g. ``"photorealistic"``, ``"pixel art"``, ``"wabi-sabi photo"``."""
-        return self._with(_style=clean_text(style, where="style()"))
+        return self._set("_style", clean_text(style, where="style()"))
 
     def lighting(self, lighting: str) -> PromptBuilder:
         """Set the lighting: sources, direction, quality, time of day."""
-        return self._with(_lighting=clean_text(lighting, where="lighting()"))
+        return self._set("_lighting", clean_text(lighting, where="lighting()"))
 
     def mood(self, mood: str) -> PromptBuilder:
         """Set the mood: the emotional tone."""
-        return self._with(_mood=clean_text(mood, where="mood()"))
+        return self._set("_mood", clean_text(mood, where="mood()"))
 
     def background(self, background: str) -> PromptBuilder:
         """Set the background: what is behind the subjects."""
-        return self._with(_background=clean_text(background, where="background()"))
+        return self._set("_background", clean_text(background, where="background()"))
 
     def composition(self, composition: str) -> PromptBuilder:
         """Set the composition; :class:`~flux2prompt.Composition` lists Cloudflare's values."""
-        return self._with(_composition=clean_text(str(composition), where="composition()"))
+        return self._set("_composition", clean_text(str(composition), where="composition()"))
 
     # -- structured parts -------------------------------------------------------------------
     def subject(self, description: str | Subject | None = None, **fields: Any) -> PromptBuilder:
@@ -392,7 +406,7 @@ class PromptBuilder:
             new = subject(**merged)
         else:
             new = subject(description, **fields)
-        return self._with(_subjects=(*(self._subjects or ()), new))
+        return self._set("_subjects", (*(self._subjects or ()), new))
 
     def subjects(self, *subjects: Subject) -> PromptBuilder:
         """Replace all subjects at once."""
@@ -404,7 +418,7 @@ class PromptBuilder:
                 )
         if not subjects:
             raise _nothing_given("subjects()", "subjects")
-        return self._with(_subjects=tuple(subjects))
+        return self._set("_subjects", tuple(subjects))
 
     def palette(self, *colors: ColorInput, resolve_names: bool = False) -> PromptBuilder:
         """Set the colour palette: hex codes, CSS names, phrases or RGB tuples.
@@ -417,16 +431,15 @@ class PromptBuilder:
             colors = tuple(colors[0])
         if not colors:
             raise _nothing_given("palette()", "color_palette")
-        return self._with(
-            _palette=tuple(
-                # A code already in #RRGGBB form is what color_value returns for it (its own fast
-                # path), without formatting the place an error would name.
-                c
-                if type(c) is str and _NORMAL_HEX.fullmatch(c)
-                else color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
-                for i, c in enumerate(colors)
-            )
-        )
+        codes = [
+            # A code already in #RRGGBB form is what color_value returns for it (its own fast
+            # path), without formatting the place an error would name.
+            c
+            if type(c) is str and _NORMAL_HEX.fullmatch(c)
+            else color_value(c, where=f"palette() colour {i}", resolve_names=resolve_names)
+            for i, c in enumerate(colors)
+        ]
+        return self._set("_palette", tuple(codes))
 
     def camera(self, settings: Camera | None = None, **fields: Any) -> PromptBuilder:
         """Set the camera: a :class:`Camera`, or keyword settings merged into the current one.
@@ -444,19 +457,18 @@ class PromptBuilder:
                 f"camera(): expected a Camera or keyword settings, got {type(settings).__name__}"
             )
         if settings is not None and not fields:
-            return self._with(_camera=settings)
+            return self._set("_camera", settings)
         base = settings if settings is not None else self._camera
         merged = {**(base.model_dump(exclude_none=True, by_alias=False) if base else {}), **fields}
-        return self._with(_camera=camera(**merged))
+        return self._set("_camera", camera(**merged))
 
     def effects(self, *effects: str) -> PromptBuilder:
         """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"``."""
         if not effects:
             raise _nothing_given("effects()", "effects")
-        return self._with(
-            _effects=tuple(
-                clean_text(e, where=f"effects() item {i}") for i, e in enumerate(effects)
-            )
+        return self._set(
+            "_effects",
+            tuple([clean_text(e, where=f"effects() item {i}") for i, e in enumerate(effects)]),
         )
 
     def text(self, content: str | TextElement, **fields: Any) -> PromptBuilder:
@@ -473,7 +485,7 @@ class PromptBuilder:
             element = text(**merged)
         else:
             element = text(content, **fields)
-        return self._with(_text=(*(self._text or ()), element))
+        return self._set("_text", (*(self._text or ()), element))
 
     def extra(self, key: str, value: Any) -> PromptBuilder:
         """Add a custom top-level key, kept after the known keys in the order added.
@@ -493,7 +505,7 @@ class PromptBuilder:
             raise PromptError(f"extra({key!r}): {problems[0]}")
         encoded = dumps_compact(data)
         kept = tuple(item for item in self._extras if item[0] != key)
-        return self._with(_extras=(*kept, (key, encoded)))
+        return self._set("_extras", (*kept, (key, encoded)))
 
     def without(self, *parts: Part | str) -> PromptBuilder:
         """Remove parts (``"camera"``, ``"subjects"``, ``"text"``, an extra key, ...);
@@ -529,7 +541,7 @@ class PromptBuilder:
         >>> b.compile().scene
         'A mug on a counter'
         """
-        return self._with(_caption=clean_text(caption, where="caption()"))
+        return self._set("_caption", clean_text(caption, where="caption()"))
 
     def element(
         self,
@@ -591,7 +603,7 @@ class PromptBuilder:
             elements = (*self._elements[:at], new, *self._elements[at + 1 :])
         else:
             elements = (*self._elements, new)
-        return self._with(_elements=elements)
+        return self._set("_elements", elements)
 
     def layout(self) -> Layout:
         """The caption and elements placed so far (not yet checked).
@@ -745,7 +757,7 @@ class PromptBuilder:
             refs = (*self._references[:at], new, *self._references[at + 1 :])
         else:
             refs = (*self._references, new)
-        return self._with(_references=refs)
+        return self._set("_references", refs)
 
     def references(self) -> tuple[Reference, ...]:
         """The references attached so far, in the order they are sent.
@@ -829,4 +841,4 @@ def scene(description: str | None = None) -> PromptBuilder:
         return PromptBuilder()
     # The frozen dataclass's __init__ sets its 12 fields one guarded call at a time; every
     # builder method copies an empty builder's state instead, and so does this.
-    return _EMPTY._with(_scene=clean_text(description, where="scene()"))
+    return _EMPTY._set("_scene", clean_text(description, where="scene()"))

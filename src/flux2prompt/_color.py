@@ -64,16 +64,17 @@ def normalize_hex(value: str, *, where: str | None = "colour") -> str:
     ...     print(exc)
     palette() colour 2: '#12345G' is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F
     """
-    if isinstance(value, str) and _NORMAL_HEX.fullmatch(value):
-        return value  # already normal: the usual case when the model re-checks a code
+    if isinstance(value, str):
+        if _NORMAL_HEX.fullmatch(value):
+            return value  # already normal: the usual case when the model re-checks a code
+        if _HEX.fullmatch(value):
+            digits = value[1:].upper()
+            if len(digits) == 3:
+                digits = digits[0] * 2 + digits[1] * 2 + digits[2] * 2
+            return "#" + digits
     prefix = f"{where}: " if where else ""
     if not isinstance(value, str):
         raise PromptError(f"{prefix}expected a hex code such as '#FF5733', got {value!r}")
-    if _HEX.fullmatch(value):
-        digits = value[1:]
-        if len(digits) == 3:
-            digits = "".join(c * 2 for c in digits)
-        return "#" + digits.upper()
     if _HEX_ALPHA.fullmatch(value):
         raise PromptError(
             f"{prefix}{value!r} has an alpha channel; FLUX.2 reads colours, not transparency. "
@@ -114,8 +115,8 @@ def color_value(value: object, *, where: str = "colour", resolve_names: bool = F
     >>> color_value("matte black ceramic")
     'matte black ceramic'
     """
-    if type(value) is str and _NORMAL_HEX.fullmatch(value):
-        return value  # already the wire form (clean ASCII, stripped, normal): the usual case
+    if type(value) is str and value[:1] == "#" and _HEX.fullmatch(value):
+        return normalize_hex(value)  # a hex code as it is usually written: clean ASCII already
     if isinstance(value, tuple | list) and len(value) == 3 and not isinstance(value[0], str):
         if _is_rgb(value):
             return "#{:02X}{:02X}{:02X}".format(*value)

@@ -40,7 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_core import ValidationError as PydanticValidationError
 
-from flux2prompt._color import normalize_hex
+from flux2prompt._color import _NORMAL_HEX, normalize_hex
 from flux2prompt._text import check_language_tag, forbidden_char_problem
 
 if TYPE_CHECKING:
@@ -527,9 +527,11 @@ def document_of(node: _Node) -> dict[str, Any]:
 
     A part made by :func:`plain_part` and a prompt made by the builder have theirs from the
     moment they are made (the builder writes a prompt's document from its parts' documents);
-    any other node gets it here on first use, from pydantic-core's serializer. It is never
-    handed out and never changed: :func:`~flux2prompt._compile.compile_json` validates and
-    writes it, and ``to_dict()`` returns a new copy.
+    any other part gets it here on first use, from pydantic-core's serializer, and keeps it
+    (a part is often shared by many prompts). Any other prompt (loaded, copied with changes) is
+    converted by the serializer on each call: its wire text is kept instead, by ``to_json()``.
+    It is never handed out and never changed: :func:`~flux2prompt._compile.compile_json`
+    validates and writes it, and ``to_dict()`` returns a new copy.
 
     >>> from flux2prompt import subject
     >>> document_of(subject("a fox", colors=["#fff"]))
@@ -538,7 +540,9 @@ def document_of(node: _Node) -> dict[str, Any]:
     slots = node.__dict__
     document: dict[str, Any] | None = slots.get("_document")
     if document is None:
-        document = slots["_document"] = node._serialized()
+        document = node._serialized()
+        if type(node) is not Prompt:
+            slots["_document"] = document
     return document
 
 
@@ -590,7 +594,7 @@ def _plain_text(value: Any) -> str:
 
 def _plain_hex(value: Any) -> str:
     if type(value) is str:
-        return _hex(value)
+        return value if _NORMAL_HEX.fullmatch(value) else _hex(value)
     raise _NotPlain
 
 
@@ -633,17 +637,27 @@ _PLAIN_CHECKS: dict[str, Any] = {
 
 _Part = TypeVar("_Part", Subject, Camera, TextElement)
 
-# Per part class: its field names, its required fields, and (name, wire key, check) for each
-# field in wire order. A field whose annotation has no check here fails at import, so no field
-# is ever skipped.
+# Per part class: its field names (None when each is its own wire key), its required fields, and
+# (name, wire key, check, whether the field is text) for each field in wire order. A field whose
+# annotation has no check here fails at import, so no field is ever skipped.
 _PLAIN_SPECS: dict[
-    type[_Node], tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, str, Any], ...]]
+    type[_Node],
+    tuple[frozenset[str] | None, tuple[str, ...], tuple[tuple[str, str, Any, bool], ...]],
 ] = {
     cls: (
-        frozenset(cls.model_fields),
+        # the names, or None when every wire key is its field's name (the document's keys are then
+        # the fields set)
+        None
+        if all(field.alias is None for field in cls.model_fields.values())
+        else frozenset(cls.model_fields),
         tuple(name for name, field in cls.model_fields.items() if field.is_required()),
         tuple(
-            (name, field.alias or name, _PLAIN_CHECKS[cls.__annotations__[name]])
+            (
+                name,
+                field.alias or name,
+                _PLAIN_CHECKS[cls.__annotations__[name]],
+                _PLAIN_CHECKS[cls.__annotations__[name]] is _plain_text,
+            )
             for name, field in cls.model_fields.items()
         ),
     )
@@ -665,21 +679,25 @@ color_palette=None, colors=None, color_match=None, detail_preservation=None)
     True
     """
     names, required, spec = _PLAIN_SPECS[cls]
-    if fields.keys() != names:
+    if len(fields) != len(spec):  # with the KeyError below for a missing one: exactly its names
         return None
-    for name in required:
-        if fields[name] is None:
-            return None
     state = dict(fields)  # a plain value checks to itself; a normalised one replaces it below
     document: dict[str, Any] = {}
     try:
-        for name, wire, check in spec:
+        for name in required:
+            if state[name] is None:
+                return None
+        for name, wire, check, is_text in spec:
             value = state[name]
-            if value is not None:
-                checked = check(value)
-                if checked is not value:
-                    state[name] = checked
-                document[wire] = list(checked) if type(checked) is tuple else checked
+            if value is None:
+                continue
+            if is_text and type(value) is str and value and value.isascii() and value.isprintable():
+                document[wire] = value  # _plain_text's own fast path, without the call
+                continue
+            checked = check(value)
+            if checked is not value:
+                state[name] = checked
+            document[wire] = list(checked) if type(checked) is tuple else checked
     except Exception:  # any refusal: pydantic decides, and says why
         return None
     if not document:
@@ -687,7 +705,8 @@ color_palette=None, colors=None, color_match=None, detail_preservation=None)
     part = _new_node(cls)
     state["_document"] = document  # what document_of() reads
     _set_slot(part, "__dict__", state)
-    _set_slot(part, "__pydantic_fields_set__", {name for name in names if state[name] is not None})
+    given = set(document) if names is None else {name for name in names if state[name] is not None}
+    _set_slot(part, "__pydantic_fields_set__", given)
     _set_slot(part, "__pydantic_extra__", None)
     _set_slot(part, "__pydantic_private__", None)
     return part
@@ -695,7 +714,7 @@ color_palette=None, colors=None, color_match=None, detail_preservation=None)
 
 # -- prompts from parts the builder has already checked -----------------------------------------
 
-_PROMPT_FIELDS = tuple(Prompt.model_fields)
+_PROMPT_FIELD_SET = frozenset(Prompt.model_fields)
 
 
 def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...]) -> Prompt:
@@ -703,22 +722,36 @@ def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...
     it (every field set), with its custom ``extras``; not validated as a whole.
 
     The caller validates the whole at once, right after: the builder compiles it (JSON Schema).
-    ``parts`` has every field of the prompt, ``None`` for an unset one.
+    ``parts`` has every field of the prompt in field order, ``None`` for an unset one.
 
     >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes"}
     >>> assemble_prompt(parts, ()).scene
     'dunes'
     """
-    prompt = Prompt.__new__(Prompt)
-    state = {name: parts[name] for name in _PROMPT_FIELDS}
-    object.__setattr__(prompt, "__dict__", state)
-    object.__setattr__(prompt, "__pydantic_fields_set__", set(_PROMPT_FIELDS))
-    object.__setattr__(prompt, "__pydantic_extra__", None)
-    return attach_compiled(prompt, extras=extras)
+    state = dict(parts)
+    if state.keys() != _PROMPT_FIELD_SET:
+        raise ValueError(f"assemble_prompt() takes every field of a prompt, got {list(parts)}")
+    prompt = _new_node(Prompt)
+    _set_slot(prompt, "__dict__", state)
+    _set_slot(prompt, "__pydantic_fields_set__", set(_PROMPT_FIELD_SET))
+    _set_slot(prompt, "__pydantic_extra__", None)
+    _set_slot(prompt, "__pydantic_private__", {"_extras": extras})  # as attach_compiled() does
+    return prompt
 
 
-_PROMPT_WIRE = tuple(
-    (name, field.alias or name, name in ("subjects", "text"), name == "camera")
+# Each field of a prompt, its wire key, and what its value is, from its annotation: str (text),
+# list (a tuple of text, written as a list), tuple (a tuple of parts) or _Node (one part). A new
+# kind of field fails here, at import.
+_PROMPT_KINDS: dict[str, type] = {
+    "Text | None": str,
+    "NonEmpty[tuple[ColorText, ...]] | None": list,
+    "NonEmpty[tuple[Text, ...]] | None": list,
+    "NonEmpty[tuple[Subject, ...]] | None": tuple,
+    "NonEmpty[tuple[TextElement, ...]] | None": tuple,
+    "Camera | None": _Node,
+}
+_PROMPT_WIRE: tuple[tuple[str, str, type], ...] = tuple(
+    (name, field.alias or name, _PROMPT_KINDS[Prompt.__annotations__[name]])
     for name, field in Prompt.model_fields.items()
 )
 
@@ -733,14 +766,16 @@ def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
     {'scene': 'dunes', 'effects': ['grain']}
     """
     document: dict[str, Any] = {}
-    for name, wire, many, one in _PROMPT_WIRE:
+    for name, wire, kind in _PROMPT_WIRE:
         value = parts[name]
         if value is None:
             continue
-        if many:
+        if kind is str:
+            document[wire] = value
+        elif kind is list:
+            document[wire] = list(value)
+        elif kind is tuple:
             document[wire] = [document_of(part) for part in value]
-        elif one:
-            document[wire] = document_of(value)
         else:
-            document[wire] = list(value) if type(value) is tuple else value
+            document[wire] = document_of(value)
     return document
