@@ -3,6 +3,7 @@ terminal raw, and a file name that is not UTF-8 never crashes a command."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,25 @@ def test_a_prompt_files_metadata_shows_no_control_characters(tmp_path: Path) -> 
     assert done.returncode in (1, 2), done.stdout
     assert b"\x1b" not in done.stdout + done.stderr
     assert b"description" in done.stderr
+
+
+@given(st.recursive(st.text(), lambda inner: st.lists(inner, max_size=3), max_leaves=6))
+def test_json_reports_read_back_the_same_and_show_nothing_a_terminal_acts_on(value: object) -> None:
+    from flux2prompt.cli._output import json_report
+
+    text = json_report({"value": value})
+    assert json.loads(text) == {"value": value}
+    assert not any(char in text for char in ACTIVE)
+    assert not any(0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
+def test_inspect_json_escapes_a_hostile_file_name(tmp_path: Path) -> None:
+    from PIL import Image
+
+    name = "a\u202eevil\u009b2J.png"
+    Image.new("RGB", (8, 8)).save(tmp_path / name)
+    done = run("inspect", "--json", name, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # an image without provenance
+    assert "\u202e".encode() not in done.stdout
+    assert "\u009b".encode() not in done.stdout
+    assert json.loads(done.stdout)[0]["image"] == name

@@ -27,6 +27,7 @@ from flux2prompt.cli._output import (
     echo_data,
     fail,
     handle_errors,
+    json_report,
     print_error,
     require_emulator,
     stderr,
@@ -348,7 +349,7 @@ def _report_document(report: BatchReport, job_path: Path) -> str:
         "superseded": report.superseded,
         "pace": report.pace,
     }
-    return json.dumps(document, ensure_ascii=False, indent=2)
+    return json_report(document)
 
 
 def _dry_run_document(dry: DryRun, job_path: Path) -> str:
@@ -386,7 +387,7 @@ def _dry_run_document(dry: DryRun, job_path: Path) -> str:
             for item in dry.first
         ],
     }
-    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    return json_report(document, default=str)
 
 
 @manifest_app.command("merge")

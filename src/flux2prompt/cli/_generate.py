@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from flux2prompt.cli._output import (
     echo_data,
     fail,
     handle_errors,
+    json_report,
     require_emulator,
     say,
     stderr,
@@ -359,4 +359,4 @@ def _document(
         "effective_prompt": rewritten,
         "note": note,
     }
-    return json.dumps(document, ensure_ascii=False, indent=2)
+    return json_report(document)

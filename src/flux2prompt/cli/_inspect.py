@@ -34,6 +34,7 @@ from flux2prompt.cli._output import (
     echo_data,
     error_lines,
     handle_errors,
+    json_report,
     print_error,
     say,
 )
@@ -167,6 +168,6 @@ def inspect(
         if not as_json:
             _render(report)
     if as_json:
-        echo_data(json.dumps(reports, ensure_ascii=False, indent=2))
+        echo_data(json_report(reports))
     if code:
         raise typer.Exit(code)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import sys
@@ -70,6 +71,7 @@ __all__ = [
     "exit_code_for",
     "fail",
     "handle_errors",
+    "json_report",
     "print_error",
     "print_warnings",
     "require_emulator",
@@ -196,6 +198,28 @@ def say(line: str, *, err: bool = False) -> None:
         # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_INVALID) from None
+
+
+# Characters a terminal acts on or that reorder what it shows (C1 controls such as CSI, bidi
+# controls, line and paragraph separators, lone surrogates); json.dumps escapes only C0 controls.
+_TERMINAL_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def json_report(document: Any, **options: Any) -> str:
+    """A command's ``--json`` document: indented JSON, raw UTF-8, with every character that a
+    terminal would act on written as a ``\\uXXXX`` escape, so text from a server, a manifest or
+    a file name cannot move the cursor or reorder the screen. The value reads back the same.
+
+    >>> print(json_report({"prompt": "caf\u00e9 \u009b2J \u202eevil"}))
+    {
+      "prompt": "café \\u009b2J \\u202eevil"
+    }
+    """
+    text = json.dumps(document, ensure_ascii=False, indent=2, **options)
+    # Outside strings JSON is plain ASCII, so each match is inside a string literal.
+    return _TERMINAL_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def echo_data(text: str) -> None:

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +25,14 @@ import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
 from flux2prompt._files._source import STDIN, split_source
-from flux2prompt.cli._output import echo_data, error_lines, fail, print_error, say
+from flux2prompt.cli._output import (
+    echo_data,
+    error_lines,
+    fail,
+    json_report,
+    print_error,
+    say,
+)
 
 if TYPE_CHECKING:
     from flux2prompt._lint import LintWarning
@@ -275,7 +281,7 @@ class Report:
                 "summary": {"checked": len(self.results), **counts, "advice": advice},
                 "results": self.results,
             }
-            echo_data(json.dumps(document, ensure_ascii=False, indent=2))
+            echo_data(json_report(document))
         elif self.format == "github":
             for line in self._annotations:
                 say(line)

@@ -15,7 +15,6 @@ work from any subfolder; with no lockfile there, ``lock`` writes one in the curr
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -48,6 +47,7 @@ from flux2prompt.cli._output import (
     echo_data,
     fail,
     handle_errors,
+    json_report,
     print_error,
     say,
 )
@@ -243,7 +243,7 @@ def lock_command(
         if as_json:
             # One document whatever happens: CI reads the failure as it reads a stale lock.
             document = {"version": JSON_VERSION, "file": str(file), "ok": False}
-            echo_data(json.dumps({**document, "error": message}, ensure_ascii=False, indent=2))
+            echo_data(json_report({**document, "error": message}))
         elif shape == "github":
             say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
         print_error(message)
@@ -266,7 +266,7 @@ def lock_command(
         return
     if as_json:
         document = {"version": JSON_VERSION, "file": str(file), **result.to_dict()}
-        echo_data(json.dumps(document, ensure_ascii=False, indent=2))
+        echo_data(json_report(document))
         if not result.ok:
             raise typer.Exit(EXIT_INVALID)
         return
