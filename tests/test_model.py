@@ -350,7 +350,10 @@ def test_assembled_prompts_are_what_model_construct_made() -> None:
 # -- parts from plain values: plain_part makes exactly what pydantic makes ----------------------
 
 _TEXTS = st.one_of(
-    st.sampled_from(["a fox", "", " ", "x" * 300, "東京", "Rau\u0301l", "tab\there", "\u202ex"]),
+    st.sampled_from(
+        ["a fox", "", " ", "x" * 300, "東京", "Rau\u0301l", "tab\there", "\u202ex", "a\ud800b"]
+    ),
+    st.text(st.characters(blacklist_categories=()), max_size=6),  # lone surrogates too
     st.text(max_size=12),
     st.text(st.characters(codec="ascii"), max_size=12),
 )
