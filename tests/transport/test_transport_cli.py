@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flux2prompt.cli import app
 from flux2prompt.emulator import serve
-from flux2prompt.transport import ImageResult
+from flux2prompt.transport import ImageResult, read_provenance
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
@@ -279,3 +279,106 @@ def test_an_unknown_model_is_sent_with_allow_unknown_model_and_a_route(
     assert code == 1
     assert "warning: model '@cf/x/y' is not in flux2prompt's catalogue" in stderr
     assert "HTTP 404, code 3042" in stderr or "code 5007" in stderr
+
+
+# -- --provider bfl: Black Forest Labs' API, through the emulator's BFL mode -----------------
+
+
+def test_generate_on_bfl_with_the_emulator_writes_the_image(
+    prompt_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bfl.png"
+    code, stdout, stderr = run(
+        str(prompt_file), "--out", str(out), "--emulator", "--provider", "bfl", "--seed", "7"
+    )
+    assert code == 0, stderr
+    result = ImageResult.from_bytes(out.read_bytes())
+    assert result.format == "png"  # the format of --out, asked of the endpoint
+    assert "model     flux-2-pro" in stdout
+    assert "seed      7" in stdout
+    assert "form      json (auto for pro)" in stdout
+    assert "task      " in stdout
+    assert "cf-ray" not in stdout
+
+
+def test_generate_on_bfl_sends_the_key_from_the_environment_and_prices_the_image(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    out = tmp_path / "klein.jpg"
+    with serve(seed=0) as emu:
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--provider", "bfl", "--model", "klein-4b",
+            "--base-url", emu.bfl_base_url, "--width", "1024", "--height", "1024", "--json",
+        )  # fmt: skip
+        submits = [r for r in emu.requests if r.method == "POST"]
+    assert code == 0, stderr
+    [submit] = submits
+    assert submit.path == "/bfl/v1/flux-2-klein-4b"
+    assert submit.headers["x-key"] == "bfl-cli-key-0123456789"
+    assert submit.json["width"] == 1024
+    assert submit.json["output_format"] == "jpeg"
+    document = json.loads(stdout)
+    assert document["model"] == "flux-2-klein-4b"
+    assert document["prompt_format"] == "prose"  # klein reads prose
+    assert document["estimated_cost"] == pytest.approx(0.014)
+    assert "bfl-cli-key" not in stdout + stderr
+    record = read_provenance(out.read_bytes())  # the image says which request made it
+    assert record is not None
+    assert record.request_fingerprint == document["request_fingerprint"]
+    assert record.model == "flux-2-klein-4b"
+
+
+def test_generate_on_bfl_says_when_there_is_no_published_price(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    cafe = Path(__file__).resolve().parents[2] / "examples" / "cafe_layout.py"
+    out = tmp_path / "cafe.jpg"
+    with serve(seed=0) as emu:
+        code, stdout, stderr = run(
+            f"{cafe}:prompt", "--target", "flux3", "--out", str(out), "--provider", "bfl",
+            "--model", "flux-3-image", "--base-url", emu.bfl_base_url,
+        )  # fmt: skip
+    assert code == 0, stderr
+    assert "model     flux-3-image" in stdout
+    assert "form      layout (auto for flux3)" in stdout
+    assert "cost      no published price" in stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--provider", "bfl", "--gateway", "g"], "--gateway is a Workers AI option"),
+        (["--provider", "bfl", "--account-id", ACCOUNT], "--account-id is a Workers AI option"),
+        (["--provider", "bfl", "--route", "json"], "--route is a Workers AI option"),
+        (["--region", "eu"], "--region is for --provider bfl"),
+        (["--provider", "replicate"], "--provider 'replicate': use workers-ai or bfl"),
+        (["--provider", "bfl", "--region", "mars"], "region must be one of"),
+        (["--provider", "bfl", "--model", "@cf/black-forest-labs/flux-2-dev"], "flux-2-dev"),
+    ],
+)
+def test_generate_on_bfl_refuses_what_it_cannot_send_on_one_line(
+    prompt_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: list[str],
+    message: str,
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    monkeypatch.setenv("BFL_BASE_URL", "http://127.0.0.1:9")  # never reached
+    code, stdout, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"), *options)
+    assert code == 2, stdout + stderr
+    assert stderr.startswith("error: ")
+    assert message in stderr
+    assert stderr.count("\n") == 1
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_generate_on_bfl_without_a_key_says_where_to_set_it(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BFL_API_KEY", raising=False)
+    code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl")
+    assert code == 2
+    assert "BFL_API_KEY" in stderr

@@ -1,7 +1,9 @@
-"""CLI command: ``flux2-prompt generate``, one image from one prompt through Workers AI.
+"""CLI command: ``flux2-prompt generate``, one image from one prompt through Workers AI or, with
+``--provider bfl``, Black Forest Labs' API.
 
-The API token is read from ``CLOUDFLARE_API_TOKEN`` only, never from an option: a command line
-is visible to every process on the machine. ``--emulator`` needs no account at all.
+The API token is read from ``CLOUDFLARE_API_TOKEN`` (BFL's key from ``BFL_API_KEY``) only, never
+from an option: a command line is visible to every process on the machine. ``--emulator`` needs
+no account at all.
 
 Example:
     $ flux2-prompt generate prompts/hero.json --out out/hero.jpg --seed 7 --emulator
@@ -16,7 +18,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -39,7 +41,7 @@ from flux2prompt.transport import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from flux2prompt.batch import EmulatorEndpoint
-    from flux2prompt.transport import ImageResult, WorkersAIRequest
+    from flux2prompt.transport import BFLRequest, ImageResult, WorkersAIRequest
 
 __all__ = ["generate"]
 
@@ -108,7 +110,7 @@ def _save_as(result: ImageResult, out: Path, *, force: bool) -> tuple[Path, str 
     return result.save(corrected), f"{returned}; wrote {corrected.name} instead"
 
 
-def _form_note(request: WorkersAIRequest, asked: str) -> str:
+def _form_note(request: WorkersAIRequest | BFLRequest, asked: str) -> str:
     """The form sent and why: ``prose (auto for klein-4b)``, ``json (asked)``."""
     form = request.prompt_format
     if form == "text":
@@ -118,7 +120,7 @@ def _form_note(request: WorkersAIRequest, asked: str) -> str:
     return f"{form} (auto for {short})" if asked == "auto" else f"{form} (asked)"
 
 
-def _report(result: ImageResult, path: Path, form: str) -> None:
+def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
     size_kb = len(result.data) / 1024
     seed = str(result.seed) if result.seed is not None else "not set (the service chose one)"
     attempts = "1 attempt" if result.attempts == 1 else f"{result.attempts} attempts"
@@ -131,8 +133,8 @@ def _report(result: ImageResult, path: Path, form: str) -> None:
         f"  request   {result.request_fingerprint}",
         f"  form      {form}",
     ]
-    if result.request_id:
-        lines.append(f"  cf-ray    {result.request_id}")
+    if result.request_id:  # Cloudflare's ray id, or BFL's task id
+        lines.append(f"  {'task' if bfl else 'cf-ray':9s} {result.request_id}")
     lines.append(f"  time      {result.elapsed:.2f} s ({attempts})")
     for line in lines:
         stdout.print(line)
@@ -175,6 +177,18 @@ def generate(
             metavar="PATH",
             help="Reference image (the model's count; 512x512 at most on @cf/). Repeatable.",
         ),
+    ] = None,
+    provider: Annotated[
+        str,
+        typer.Option(
+            metavar="workers-ai|bfl",
+            help="Where to send: Cloudflare Workers AI (default) or Black Forest Labs' API "
+            "(key in $BFL_API_KEY; docs/bfl.md).",
+        ),
+    ] = "workers-ai",
+    region: Annotated[
+        str | None,
+        typer.Option(help="With --provider bfl: global (default), eu or us."),
     ] = None,
     account_id: Annotated[
         str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
@@ -229,13 +243,25 @@ def generate(
         ),
     ] = False,
 ) -> None:
-    """Generate one image from SOURCE with FLUX.2 on Cloudflare Workers AI.
+    """Generate one image from SOURCE with FLUX on Cloudflare Workers AI or, with --provider
+    bfl, on Black Forest Labs' API.
 
     A prompt file's model and parameters are used unless options override them. The API token
-    is read from $CLOUDFLARE_API_TOKEN only: a command line is visible to other users.
+    is read from $CLOUDFLARE_API_TOKEN (BFL's key from $BFL_API_KEY) only: a command line is
+    visible to other users.
     """
     if emulator:
         require_emulator()
+    _check_provider(
+        provider,
+        region=region,
+        cloudflare_only={
+            "--account-id": account_id,
+            "--gateway": gateway,
+            "--allow-unknown-model": allow_unknown_model or None,
+            "--route": route,
+        },
+    )
     if prompt_format not in ("auto", "json", "prose"):
         fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
     problem = check_target(target)
@@ -257,55 +283,44 @@ def generate(
         parameters = {**loaded.parameters, **{k: v for k, v in options.items() if v is not None}}
         if seed is not None:
             parameters["seed"] = seed
-        # Imported here: the HTTP stack is for the commands that send, not for the command line.
-        from flux2prompt.transport import WorkersAI, estimate_cost, resolve_model
-
         if prompt_upsampling is not None:
             parameters["prompt_upsampling"] = prompt_upsampling
-        spec = resolve_model(
-            model or loaded.model or DEFAULT_MODEL,
-            allow_unknown_model=allow_unknown_model,
-            route=route,
-        )
+        prompt = flux3 if flux3 is not None else loaded.prompt
+        images = list(image or ())
+        request: WorkersAIRequest | BFLRequest
         with _emulated(emulator, out_format) as endpoint:
-            client = (
-                WorkersAI(
-                    **endpoint.client_options(),
-                    model=spec,
-                    gateway=gateway,
+            if provider == "bfl":
+                request, result = _send_bfl(
+                    prompt,
+                    model or loaded.model,
+                    parameters,
+                    images=images,
+                    prompt_format=prompt_format,
+                    out_format=out_format,
+                    endpoint=endpoint,
+                    region=region,
+                    base_url=base_url,
                 )
-                if endpoint is not None
-                else WorkersAI(
+            else:
+                request, result = _send_workers_ai(
+                    prompt,
+                    model or loaded.model or DEFAULT_MODEL,
+                    parameters,
+                    images=images,
+                    prompt_format=prompt_format,
+                    endpoint=endpoint,
                     account_id=account_id,
-                    model=spec,
                     base_url=base_url,
                     gateway=gateway,
+                    allow_unknown_model=allow_unknown_model,
+                    route=route,
                 )
-            )
-            with client:
-                request = client.build_request(
-                    flux3 if flux3 is not None else loaded.prompt,
-                    images=list(image or ()),
-                    prompt_format=prompt_format,
-                    **parameters,  # type: ignore[arg-type]
-                )
-                result = client.send(request)
         # The image carries its own record (XMP): what inspect reads back. Never the token.
         from flux2prompt.transport._provenance import stamp
 
         result = stamp(result, request, source=source if source != "-" else None)
         path, note = _save(result, out, force=force)
-        cost: float | None = None
-        if request.model.pricing is not None and not emulator:
-            steps_sent = request.params.get("steps")
-            cost = estimate_cost(
-                request.model,
-                result.width,
-                result.height,
-                int(steps_sent) if steps_sent is not None else None,
-                [(i.width, i.height) for i in request.images],
-            )
-        billing = request.model.billing_note if not emulator else None
+        cost, billing = (None, None) if emulator else _cost(request, result)
         # The host rewrote the prompt (upsampling): the only record of what was generated.
         rewritten = result.effective_prompt
         if rewritten == request.prompt:
@@ -315,7 +330,7 @@ def generate(
             if note:
                 say(f"note: {note}", err=True)
             return
-        _report(result, path, _form_note(request, prompt_format))
+        _report(result, path, _form_note(request, prompt_format), bfl=provider == "bfl")
         if cost is not None:
             stdout.print(f"  cost      ~${cost:.4f} (estimate, before the free allowance)")
         elif billing:
@@ -326,6 +341,127 @@ def generate(
             stderr.print(f"note: {note}")
 
 
+_BFL_FIELDS = frozenset(
+    {
+        "width",
+        "height",
+        "seed",
+        "steps",
+        "guidance",
+        "safety_tolerance",
+        "output_format",
+        "prompt_upsampling",
+        "aspect_ratio",
+        "resolution",
+        "grounding",
+    }
+)
+
+
+def _check_provider(
+    provider: str, *, region: str | None, cloudflare_only: dict[str, object | None]
+) -> None:
+    """Refuse a provider that does not exist and the options the chosen one does not read."""
+    if provider not in ("workers-ai", "bfl"):
+        fail(f"--provider {provider!r}: use workers-ai or bfl")
+    if provider == "bfl":
+        for option, value in cloudflare_only.items():
+            if value is not None:
+                fail(f"{option} is a Workers AI option; drop it with --provider bfl")
+    elif region is not None:
+        fail("--region is for --provider bfl (Black Forest Labs' API); drop it for Workers AI")
+
+
+def _send_workers_ai(
+    prompt: Any,
+    model: str,
+    parameters: dict[str, Any],
+    *,
+    images: list[Path],
+    prompt_format: str,
+    endpoint: EmulatorEndpoint | None,
+    account_id: str | None,
+    base_url: str | None,
+    gateway: str | None,
+    allow_unknown_model: bool,
+    route: str | None,
+) -> tuple[WorkersAIRequest, ImageResult]:
+    # Imported here: the HTTP stack is for the commands that send, not for the command line.
+    from flux2prompt.transport import WorkersAI, resolve_model
+
+    spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+    client = (
+        WorkersAI(**endpoint.client_options(), model=spec, gateway=gateway)
+        if endpoint is not None
+        else WorkersAI(account_id=account_id, model=spec, base_url=base_url, gateway=gateway)
+    )
+    with client:
+        request = client.build_request(
+            prompt, images=images, prompt_format=prompt_format, **parameters
+        )
+        return request, client.send(request)
+
+
+def _send_bfl(
+    prompt: Any,
+    model: str | None,
+    parameters: dict[str, Any],
+    *,
+    images: list[Path],
+    prompt_format: str,
+    out_format: str,
+    endpoint: EmulatorEndpoint | None,
+    region: str | None,
+    base_url: str | None,
+) -> tuple[BFLRequest, ImageResult]:
+    from flux2prompt.transport import BFL
+
+    options: dict[str, Any] = {"region": region or "global"}
+    if model is not None:
+        options["model"] = model
+    if endpoint is not None:
+        options.update(api_key=endpoint.api_token, base_url=endpoint.bfl_base_url)
+        options["poll_interval"] = 0.05
+    else:
+        options["base_url"] = base_url
+    known = {k: v for k, v in parameters.items() if k in _BFL_FIELDS}
+    extra = {k: v for k, v in parameters.items() if k not in _BFL_FIELDS}
+    with BFL(**options) as client:
+        if "output_format" not in known and out_format in client.model.output_formats:
+            known["output_format"] = out_format  # answer in the format of --out
+        request = client.build_request(
+            prompt, images=images, prompt_format=prompt_format, extra=extra or None, **known
+        )
+        return request, client.send(request)
+
+
+def _cost(
+    request: WorkersAIRequest | BFLRequest, result: ImageResult
+) -> tuple[float | None, str | None]:
+    """The estimated cost in USD (``None`` without a published price) and how the model is
+    billed when that says more."""
+    from flux2prompt.transport import BFLRequest, estimate_bfl_cost, estimate_cost
+
+    if isinstance(request, BFLRequest):
+        if request.model.price_per_megapixel is None:
+            return None, request.model.billing_note or "no published price"
+        cost = estimate_bfl_cost(
+            request.model, result.width, result.height, input_images=request.reference_count
+        )
+        return cost, None
+    if request.model.pricing is None:
+        return None, request.model.billing_note
+    steps_sent = request.params.get("steps")
+    cost = estimate_cost(
+        request.model,
+        result.width,
+        result.height,
+        int(steps_sent) if steps_sent is not None else None,
+        [(i.width, i.height) for i in request.images],
+    )
+    return cost, request.model.billing_note
+
+
 def _document(
     result: ImageResult,
     path: Path,
@@ -334,7 +470,7 @@ def _document(
     rewritten: str | None,
     note: str | None,
     emulator: bool,
-    request: WorkersAIRequest,
+    request: WorkersAIRequest | BFLRequest,
 ) -> str:
     """``generate --json``: the shape documented in docs/cli.md."""
     document = {
