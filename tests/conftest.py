@@ -12,6 +12,7 @@ import doctest
 import inspect
 import os
 import shutil
+import signal
 import subprocess
 import types
 from collections.abc import Callable
@@ -23,6 +24,12 @@ from hypothesis import settings
 settings.register_profile("default", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# A test run started with SIGINT ignored (under nohup, or as a background job of a shell script)
+# would pass that on to every process a test starts, and the tests of Ctrl-C could not interrupt
+# them. Python's own handler here is reset to the default in each child, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _HomeModuleFinder(doctest.DocTestFinder):
