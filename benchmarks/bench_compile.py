@@ -6,9 +6,12 @@ A typical prompt: 3 subjects, a camera, a 3-colour palette and 2 text elements (
                               dict: a compiled ``jsonschema_rs`` validator's ``is_valid`` (built
                               once) plus ``pydantic_core.to_json``
     (a) compile + validate    an already-built Prompt through the uncached path,
-                              ``flux2prompt._compile.compile_json(prompt, "flux2")``, every call
+                              ``flux2prompt._compile.compile_json(prompt, "flux2")``, every call:
+                              the builder wrote the prompt's document from its parts', so this
+                              validates that document under the profile and writes it
     (a0) first compile        the same for a prompt just loaded from a dict, never compiled
-                              before (each call takes a fresh one), so no cache can help it
+                              before (each call takes a fresh one): pydantic-core converts the
+                              model to its document first, and no cache can help it
     (b) build + compile       the whole DSL chain, from ``scene(...)`` to ``.compile()``
     baseline 1                ``json.dumps(doc)`` + ``jsonschema.validate(doc, schema)`` per call
     baseline 2                a cached ``Draft202012Validator(schema).validate`` + ``json.dumps``
