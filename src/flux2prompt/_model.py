@@ -636,6 +636,7 @@ _PLAIN_CHECKS: dict[str, Any] = {
 }
 
 _Part = TypeVar("_Part", Subject, Camera, TextElement)
+_AnyNode = TypeVar("_AnyNode", bound=_Node)
 
 # Per part class: its field names (None when each is its own wire key), its required fields, and
 # (name, wire key, check, whether the field is text) for each field in wire order. A field whose
@@ -702,14 +703,23 @@ color_palette=None, colors=None, color_match=None, detail_preservation=None)
         return None
     if not document:
         return None
-    part = _new_node(cls)
     state["_document"] = document  # what document_of() reads
-    _set_slot(part, "__dict__", state)
     given = set(document) if names is None else {name for name in names if state[name] is not None}
-    _set_slot(part, "__pydantic_fields_set__", given)
-    _set_slot(part, "__pydantic_extra__", None)
-    _set_slot(part, "__pydantic_private__", None)
-    return part
+    return _node_of(cls, state, given, None)
+
+
+def _node_of(
+    cls: type[_AnyNode], state: dict[str, Any], given: set[str], private: dict[str, Any] | None
+) -> _AnyNode:
+    """A ``cls`` with these slots, as pydantic's own ``__init__`` leaves them, without running
+    validation: the one place the frozen models are made by hand (plain parts, assembled
+    prompts)."""
+    node = _new_node(cls)
+    _set_slot(node, "__dict__", state)
+    _set_slot(node, "__pydantic_fields_set__", given)
+    _set_slot(node, "__pydantic_extra__", None)
+    _set_slot(node, "__pydantic_private__", private)
+    return node
 
 
 # -- prompts from parts the builder has already checked -----------------------------------------
@@ -731,12 +741,8 @@ def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...
     state = dict(parts)
     if state.keys() != _PROMPT_FIELD_SET:
         raise ValueError(f"assemble_prompt() takes every field of a prompt, got {list(parts)}")
-    prompt = _new_node(Prompt)
-    _set_slot(prompt, "__dict__", state)
-    _set_slot(prompt, "__pydantic_fields_set__", set(_PROMPT_FIELD_SET))
-    _set_slot(prompt, "__pydantic_extra__", None)
-    _set_slot(prompt, "__pydantic_private__", {"_extras": extras})  # as attach_compiled() does
-    return prompt
+    # Every field set, as model_construct leaves it; the extras as attach_compiled() writes them.
+    return _node_of(Prompt, state, set(_PROMPT_FIELD_SET), {"_extras": extras})
 
 
 # Each field of a prompt, its wire key, and what its value is, from its annotation: str (text),
