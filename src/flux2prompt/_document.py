@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from flux2prompt._builder import PromptBuilder
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
-from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled
+from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled, prompt_of_checked
 from flux2prompt._schema import Profile, check_document, json_data, json_path
 
 __all__ = [
@@ -362,7 +362,7 @@ def prompt_from_document(
     check_document(core, profile)
     _check_camera_numbers(core, profile)
     try:
-        prompt = Prompt.model_validate(core)
+        prompt = prompt_of_checked(core)  # the schema has refused any null already
     except PydanticValidationError as exc:
         raise PromptValidationError(issues_from_pydantic(exc, core), profile) from None
     extras = []
