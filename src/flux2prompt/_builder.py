@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from flux2prompt._color import _NORMAL_HEX, ColorInput, color_value
-from flux2prompt._compile import compile_json, dumps_compact
+from flux2prompt._compile import dumps_compact, write_document
 from flux2prompt._errors import PromptError
 from flux2prompt._model import (
     KNOWN_KEYS,
@@ -778,7 +778,7 @@ class PromptBuilder:
         $: missing required key 'subjects' (profile 'cloudflare')
         """
         # Each part was checked by the method that received it; the whole is validated by
-        # compile_json just below, against the profile's schema. A layout (FLUX 3 boxes) becomes
+        # write_document just below, against the profile's schema. A layout (FLUX 3 boxes) becomes
         # subjects with position prose here; without one, these are the builder's own parts.
         scene, subjects, texts = self._degraded()
         parts = {
@@ -794,12 +794,12 @@ class PromptBuilder:
             "effects": self._effects,
             "text": texts,
         }
-        prompt = attach_compiled(
-            assemble_prompt(parts, self._extras), document=prompt_document(parts)
-        )
-        # The compiled text does not depend on the profile, so keep it: to_json() is then free.
-        compiled = attach_compiled(prompt, wire=compile_json(prompt, profile))
-        return attach_references(compiled, self._references)
+        # The document from the parts' own documents, validated and written; the prompt keeps
+        # both (the text does not depend on the profile, so to_json() is then free).
+        document = prompt_document(parts)
+        wire = write_document(document, self._extras, profile)
+        prompt = attach_compiled(assemble_prompt(parts, self._extras), document=document, wire=wire)
+        return attach_references(prompt, self._references)
 
     def _repr_html_(self) -> str:
         """The notebook view: the compiled prompt's, or the compile error with its paths.

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from flux2prompt._model import Prompt
     from flux2prompt._schema import Profile
 
-__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of"]
+__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of", "write_document"]
 
 
 def dumps_compact(value: Any) -> str:
@@ -61,7 +61,18 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     >>> compile_json(scene("dunes").extra("seed_hint", 7).compile(), "flux2")
     '{"scene":"dunes","seed_hint":7}'
     """
-    core = document_of(prompt)
+    return write_document(document_of(prompt), extras_of(prompt), profile)
+
+
+def write_document(
+    core: dict[str, Any], extras: tuple[tuple[str, str], ...], profile: Profile
+) -> str:
+    """Validate a prompt's wire document ``core`` under ``profile`` and write it with its custom
+    ``extras`` ((key, compact JSON) pairs) last: :func:`compile_json` of the prompt they make.
+
+    >>> write_document({"scene": "dunes"}, (("seed_hint", "7"),), "flux2")
+    '{"scene":"dunes","seed_hint":7}'
+    """
     # The compiled validator's yes, asked directly; for anything else check_document decides
     # (it converts data that is not plain JSON, and words every issue of an invalid document).
     try:
@@ -71,7 +82,6 @@ def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
     if not valid:
         check_document(core, profile)
     text = to_json(core).decode()
-    extras = extras_of(prompt)
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)
         text = f"{text[:-1]},{tail}}}" if core else f"{{{tail}}}"
