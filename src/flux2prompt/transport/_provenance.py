@@ -245,10 +245,16 @@ def _properties(record: Provenance) -> list[tuple[str, str]]:
     if record.input_images:
         out.append(("InputImages", _json(list(record.input_images))))
     if record.job is not None:
-        out.append(("Job", record.job))
+        out.append(("Job", _utf8(record.job)))
     if record.source is not None:
-        out.append(("Source", record.source))
+        out.append(("Source", _utf8(record.source)))
     return [_property(name, value) for name, value in out]
+
+
+def _utf8(name: str) -> str:
+    # A file name that is not UTF-8 reaches Python with lone surrogates, which no packet can
+    # hold: they are recorded as their escapes ("\\udcff"), the rest of the name as it is.
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _xmp_packets(record: Provenance, limit: int | None) -> tuple[bytes, bytes | None]:
