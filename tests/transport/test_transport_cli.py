@@ -382,3 +382,22 @@ def test_generate_on_bfl_without_a_key_says_where_to_set_it(
     code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl")
     assert code == 2
     assert "BFL_API_KEY" in stderr
+
+
+def test_generate_on_bfl_with_the_emulator_answers_a_webp_out_as_bfl_does(
+    prompt_file: Path, tmp_path: Path
+) -> None:
+    # FLUX.2 endpoints answer in JPEG or PNG only: a .webp --out gets BFL's default, JPEG, and
+    # the name is corrected, with the emulator as against Black Forest Labs.
+    out = tmp_path / "fox.webp"
+    code, stdout, stderr = run(
+        str(prompt_file), "--out", str(out), "--emulator", "--provider", "bfl", "--json"
+    )
+    assert code == 0, stderr
+    document = json.loads(stdout)
+    assert document["format"] == "jpeg"
+    assert document["path"] == str(tmp_path / "fox.jpg")
+    assert document["note"] == "the service returned JPEG, not .webp; wrote fox.jpg instead"
+    assert not out.exists()
+    assert ImageResult.from_bytes((tmp_path / "fox.jpg").read_bytes()).format == "jpeg"
+    assert "note: the service returned JPEG" in stderr

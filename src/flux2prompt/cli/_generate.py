@@ -288,7 +288,10 @@ def generate(
         prompt = flux3 if flux3 is not None else loaded.prompt
         images = list(image or ())
         request: WorkersAIRequest | BFLRequest
-        with _emulated(emulator, out_format) as endpoint:
+        # Black Forest Labs answers in the output_format asked (sent when the endpoint has
+        # --out's format), else in JPEG: its emulator does the same, never in WebP.
+        emulated_format = "jpeg" if provider == "bfl" else out_format
+        with _emulated(emulator, emulated_format) as endpoint:
             if provider == "bfl":
                 request, result = _send_bfl(
                     prompt,
