@@ -401,3 +401,63 @@ def test_generate_on_bfl_with_the_emulator_answers_a_webp_out_as_bfl_does(
     assert not out.exists()
     assert ImageResult.from_bytes((tmp_path / "fox.jpg").read_bytes()).format == "jpeg"
     assert "note: the service returned JPEG" in stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("Content Moderated", "ended in 'Content Moderated'. The generated image was flagged"),
+        ("Request Moderated", "ended in 'Request Moderated'. The input was flagged"),
+        ("Error", "ended in 'Error'. Generate again"),
+    ],
+)
+def test_generate_on_bfl_a_task_that_ends_badly_is_one_line_and_exit_1(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, said: str
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    out = tmp_path / "flagged.jpg"
+    with serve(seed=0, bfl_task_ms=0, bfl_status_ratios={status: 1.0}) as emu:
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--provider", "bfl", "--json",
+            "--base-url", emu.bfl_base_url,
+        )  # fmt: skip
+        [task] = emu.bfl_tasks
+    assert code == 1, stdout + stderr
+    assert stdout == ""  # a failure prints no document (docs/cli.md)
+    assert stderr.startswith("error: Black Forest Labs task ")
+    assert task.id in stderr
+    assert said in stderr
+    assert stderr.count("\n") == 1
+    assert "bfl-cli-key" not in stdout + stderr
+    assert not out.exists()
+
+
+def test_generate_on_bfl_a_result_url_that_expired_is_paid_not_resubmitted_and_exit_1(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    out = tmp_path / "late.png"
+    with serve(seed=0, bfl_task_ms=60_000) as emu:
+
+        def expire_once_submitted() -> None:
+            # The task is left running until it is submitted; then it ends with its URL expired.
+            while not emu.bfl_tasks:
+                threading.Event().wait(0.02)
+            emu.finish_bfl_tasks(result_ttl=0)
+
+        finisher = threading.Thread(target=expire_once_submitted, daemon=True)
+        finisher.start()
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--provider", "bfl", "--base-url", emu.bfl_base_url
+        )
+        finisher.join(timeout=10)
+        submits = [r for r in emu.requests if r.method == "POST"]
+    assert code == 1, stdout + stderr
+    assert len(submits) == 1  # paid once, never resubmitted
+    assert "result URL has expired" in stderr
+    assert "was not resubmitted" in stderr
+    assert stderr.count("\n") == 1
+    assert "bfl-cli-key" not in stdout + stderr
+    assert not out.exists()
