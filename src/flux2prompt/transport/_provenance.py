@@ -298,6 +298,12 @@ def _descriptions(packet: bytes, where: str) -> dict[str, str]:
     return out
 
 
+def _not_json(constant: str) -> object:
+    # NaN and Infinity, which Python's json reads: no request has them, and inspect --json must
+    # print JSON, so a record holding one is damaged.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _record(main: dict[str, str], where: str) -> Provenance | None:
     ns = f"{{{PROVENANCE_NAMESPACE}}}"
     if f"{ns}Version" not in main:
@@ -317,8 +323,8 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
                 f"(this one reads {PROVENANCE_VERSION}); upgrade flux2prompt"
             )
         prompt = get("Prompt")
-        parameters = json.loads(get("Parameters") or "{}")
-        images = json.loads(get("InputImages") or "[]")
+        parameters = json.loads(get("Parameters") or "{}", parse_constant=_not_json)
+        images = json.loads(get("InputImages") or "[]", parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         raise ProvenanceError(
             f"{where}: the provenance record is damaged (a value does not decode)"
