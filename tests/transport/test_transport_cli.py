@@ -461,3 +461,29 @@ def test_generate_on_bfl_a_result_url_that_expired_is_paid_not_resubmitted_and_e
     assert stderr.count("\n") == 1
     assert "bfl-cli-key" not in stdout + stderr
     assert not out.exists()
+
+
+def test_generate_on_bfl_names_the_prompt_file_whose_model_bfl_does_not_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    monkeypatch.setenv("BFL_BASE_URL", "http://127.0.0.1:9")  # never reached
+    hero = tmp_path / "hero.prompt.toml"
+    hero.write_text(
+        'name = "hero"\nmodel = "@cf/black-forest-labs/flux-2-dev"\n'
+        '[prompt]\nscene = "a fox in snow"\n',
+        encoding="utf-8",
+    )
+    code, _, stderr = run(str(hero), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl")
+    assert code == 2
+    assert stderr.startswith(f"error: {hero}: the prompt file's model: unknown Black Forest Labs")
+    assert "'@cf/black-forest-labs/flux-2-dev'" in stderr
+    assert stderr.rstrip().endswith("or pass --model to choose the endpoint")
+    assert stderr.count("\n") == 1
+    # --model wins over the file's model, as with Workers AI.
+    with serve(seed=0, bfl_task_ms=0) as emu:
+        code, _, stderr = run(
+            str(hero), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl",
+            "--model", "klein-4b", "--base-url", emu.bfl_base_url,
+        )  # fmt: skip
+    assert code == 0, stderr

@@ -286,6 +286,8 @@ def generate(
         if prompt_upsampling is not None:
             parameters["prompt_upsampling"] = prompt_upsampling
         prompt = flux3 if flux3 is not None else loaded.prompt
+        if provider == "bfl" and model is None and loaded.model is not None:
+            _check_bfl_model(loaded.model, source)
         images = list(image or ())
         request: WorkersAIRequest | BFLRequest
         # Black Forest Labs answers in the output_format asked (sent when the endpoint has
@@ -373,6 +375,19 @@ def _check_provider(
                 fail(f"{option} is a Workers AI option; drop it with --provider bfl")
     elif region is not None:
         fail("--region is for --provider bfl (Black Forest Labs' API); drop it for Workers AI")
+
+
+def _check_bfl_model(name: str, source: str) -> None:
+    """A prompt file's model that Black Forest Labs does not serve: say where it came from."""
+    from flux2prompt.transport import ParameterError, resolve_bfl_model
+
+    try:
+        resolve_bfl_model(name)
+    except ParameterError as exc:
+        fail(
+            f"{source_label(source)}: the prompt file's model: {exc}; or pass --model to choose "
+            "the endpoint"
+        )
 
 
 def _send_workers_ai(
