@@ -487,3 +487,28 @@ def test_generate_on_bfl_names_the_prompt_file_whose_model_bfl_does_not_serve(
             "--model", "klein-4b", "--base-url", emu.bfl_base_url,
         )  # fmt: skip
     assert code == 0, stderr
+
+
+@pytest.mark.parametrize("provider", ["workers-ai", "bfl"])
+def test_generate_names_the_prompt_file_whose_parameters_the_model_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    hero = tmp_path / "hero.prompt.toml"
+    hero.write_text(
+        'name = "hero"\n[parameters]\nsteps = 20\nwidth = 512\n[prompt]\nscene = "a fox"\n',
+        encoding="utf-8",
+    )
+    model = "klein-4b" if provider == "workers-ai" else "pro"  # neither takes steps
+    out = str(tmp_path / "x.png")
+    common = ["--out", out, "--emulator", "--provider", provider, "--model", model]
+    code, _, stderr = run(str(hero), *common)
+    assert code == 2
+    assert stderr.startswith(f"error: {hero}: [parameters] steps: ")
+    assert "does not take" in stderr
+    assert stderr.count("\n") == 1
+    # An option's own value is the option's problem, not the file's.
+    code, _, stderr = run(str(hero), *common, "--steps", "30")
+    assert code == 2
+    assert stderr.startswith("error: flux-2-")
+    assert str(hero) not in stderr
