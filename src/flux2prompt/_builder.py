@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
@@ -245,7 +246,18 @@ def camera(
     flux2prompt.PromptError: camera(): unknown argument 'lense'; did you mean 'lens'?
     """
     if isinstance(f_number, int | float) and not isinstance(f_number, bool):
-        f_number = f"f/{f_number:g}"
+        f_number = _f_stop(f_number)
+    for name, number in (("lens_mm", lens_mm), ("iso", iso)):
+        if (
+            isinstance(number, int)
+            and number.bit_length() > 1023
+            and number > 0
+            and _overflows(number)
+        ):
+            raise PromptError(
+                f"camera({name}=...): the number is too large for a JSON number (a 64-bit "
+                "float, below about 1.8e308); write a smaller number"
+            )
     fields = {
         "angle": angle,
         "distance": distance,
@@ -257,6 +269,28 @@ def camera(
         "depth_of_field": depth_of_field,
     }
     return _make(Camera, "camera", fields)
+
+
+def _overflows(number: int) -> bool:
+    # An int no float holds: the wire would carry it, but nothing that reads numbers as floats
+    # (load, prose, lint) could; load refuses it, so the builder does too.
+    try:
+        float(number)
+    except OverflowError:
+        return True
+    return False
+
+
+def _f_stop(number: float) -> str:
+    """``"f/N"`` for a number given as ``f_number``; it must be a positive, finite f-stop."""
+    huge = not isinstance(number, float) and _overflows(number)
+    if huge or not 0 < number < math.inf:  # NaN fails both comparisons
+        shown = f"an integer of {len(str(abs(number)))} digits" if huge else repr(number)
+        raise PromptError(
+            "camera(f_number=...): an f-number must be a positive finite number such as 2.8, "
+            f"got {shown}"
+        )
+    return f"f/{number:g}"
 
 
 @_suggest_arguments

@@ -797,20 +797,32 @@ def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...
 
 
 # Each field of a prompt, its wire key, and what its value is, from its annotation: str (text),
-# list (a tuple of text, written as a list), tuple (a tuple of parts) or _Node (one part). A new
-# kind of field fails here, at import.
-_PROMPT_KINDS: dict[str, type] = {
-    "Text | None": str,
-    "NonEmpty[tuple[ColorText, ...]] | None": list,
-    "NonEmpty[tuple[Text, ...]] | None": list,
-    "NonEmpty[tuple[Subject, ...]] | None": tuple,
-    "NonEmpty[tuple[TextElement, ...]] | None": tuple,
-    "Camera | None": _Node,
+# list (a tuple of text, written as a list), tuple (a tuple of parts) or _Node (one part), with
+# the part's class (_Node for text). A new kind of field fails here, at import.
+_PROMPT_KINDS: dict[str, tuple[type, type[_Node]]] = {
+    "Text | None": (str, _Node),
+    "NonEmpty[tuple[ColorText, ...]] | None": (list, _Node),
+    "NonEmpty[tuple[Text, ...]] | None": (list, _Node),
+    "NonEmpty[tuple[Subject, ...]] | None": (tuple, Subject),
+    "NonEmpty[tuple[TextElement, ...]] | None": (tuple, TextElement),
+    "Camera | None": (_Node, Camera),
 }
-_PROMPT_WIRE: tuple[tuple[str, str, type], ...] = tuple(
-    (name, field.alias or name, _PROMPT_KINDS[Prompt.__annotations__[name]])
+_PROMPT_WIRE: tuple[tuple[str, str, type, type[_Node]], ...] = tuple(
+    (name, field.alias or name, *_PROMPT_KINDS[Prompt.__annotations__[name]])
     for name, field in Prompt.model_fields.items()
 )
+
+
+def _part_document(part: Any, cls: type[_Node]) -> dict[str, Any]:
+    # A part of exactly its field's class has its own document. Anything else there (a subclass
+    # with fields of its own) is written as the prompt's serializer writes that field: by the
+    # field's class, so the wire, to_dict() and a loaded copy agree.
+    if type(part) is cls:
+        return document_of(part)
+    data: dict[str, Any] = cls.__pydantic_serializer__.to_python(
+        part, mode="json", by_alias=True, exclude_none=True
+    )
+    return data
 
 
 def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
@@ -823,7 +835,7 @@ def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
     {'scene': 'dunes', 'effects': ['grain']}
     """
     document: dict[str, Any] = {}
-    for name, wire, kind in _PROMPT_WIRE:
+    for name, wire, kind, cls in _PROMPT_WIRE:
         value = parts[name]
         if value is None:
             continue
@@ -832,7 +844,7 @@ def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
         elif kind is list:
             document[wire] = list(value)
         elif kind is tuple:
-            document[wire] = [document_of(part) for part in value]
+            document[wire] = [_part_document(part, cls) for part in value]
         else:
-            document[wire] = document_of(value)
+            document[wire] = _part_document(value, cls)
     return document

@@ -103,3 +103,92 @@ def test_inspect_json_escapes_a_hostile_file_name(tmp_path: Path) -> None:
     assert "\u202e".encode() not in done.stdout
     assert "\u009b".encode() not in done.stdout
     assert json.loads(done.stdout)[0]["image"] == name
+
+
+# Characters a --json document writes as \u escapes (docs/cli.md, "Machine-readable output").
+ESCAPED = "\x7f\x85\x9b\u061c\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069"
+
+
+@given(
+    st.recursive(
+        st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=8,
+    )
+)
+def test_json_reports_escape_keys_too(value: object) -> None:
+    from flux2prompt.cli._output import json_report
+
+    text = json_report({"k\u2028\u009b": value})
+    assert json.loads(text) == {"k\u2028\u009b": value}
+    assert not any(char in text for char in ESCAPED)
+    assert not any(0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
+HOSTILE = "h\u009b2J\u202eevil\u2028\u200f"
+
+
+def _no_raw_escapes(done: subprocess.CompletedProcess[bytes]) -> object:
+    assert b"Traceback" not in done.stdout + done.stderr
+    text = done.stdout.decode("utf-8")
+    assert [hex(ord(c)) for c in text if c in ESCAPED] == []
+    return json.loads(text)
+
+
+def test_every_json_document_escapes_a_hostile_file_name_and_reads_back_equal(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.flux2prompt]\n", encoding="utf-8")
+    # Prompt text may hold line separators and marks (they are not controls): escaped too.
+    first = tmp_path / f"{HOSTILE}.prompt.json"
+    first.write_text(
+        json.dumps({"name": "n1", "prompt": {"scene": "a fox\u2028\u200f in snow"}}),
+        encoding="utf-8",
+    )
+    second = tmp_path / f"b{HOSTILE}.json"
+    second.write_text(json.dumps({"scene": "a hare\u2029 in snow", "mood": 1}), encoding="utf-8")
+
+    validated = _no_raw_escapes(run("validate", "--json", first.name, second.name, cwd=tmp_path))
+    assert isinstance(validated, dict)
+    assert [r["file"] for r in validated["results"]] == [first.name, second.name]
+    linted = _no_raw_escapes(run("lint", "--json", first.name, cwd=tmp_path))
+    assert isinstance(linted, dict)
+    assert linted["results"][0]["file"] == first.name
+
+    second.write_text(json.dumps({"scene": "a hare\u2029 in snow"}), encoding="utf-8")
+    diffed = _no_raw_escapes(run("diff", "--json", first.name, second.name, cwd=tmp_path))
+    assert isinstance(diffed, dict)
+    assert (diffed["a"], diffed["b"]) == (first.name, second.name)
+    assert {"op": "changed", "path": "$.scene", "old": "a fox\u2028\u200f in snow",
+            "new": "a hare\u2029 in snow"} in diffed["prompt"]  # fmt: skip
+
+    assert run("lock", cwd=tmp_path).returncode == 0
+    first.write_text(
+        json.dumps({"name": "n1", "prompt": {"scene": "changed\u2028"}}), encoding="utf-8"
+    )
+    checked = _no_raw_escapes(run("lock", "--check", "--json", cwd=tmp_path))
+    assert isinstance(checked, dict)
+    assert checked["ok"] is False
+    assert first.name in json.dumps(checked, ensure_ascii=False)
+
+    image = f"out{HOSTILE}.png"
+    made = _no_raw_escapes(
+        run("generate", second.name, "--out", image, "--emulator", "--json", cwd=tmp_path)
+    )
+    assert isinstance(made, dict)
+    assert made["path"] == image
+    inspected = _no_raw_escapes(run("inspect", "--json", image, cwd=tmp_path))
+    assert isinstance(inspected, list)
+    assert inspected[0]["image"] == image
+    assert inspected[0]["provenance"]["source"] == second.name
+
+
+def test_generate_records_a_source_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    name = b"bad\xff.json"
+    (tmp_path / os.fsdecode(name)).write_text('{"scene": "a fox"}', encoding="utf-8")
+    done = run("generate", name, "--out", "fox.png", "--emulator", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
+    inspected = run("inspect", "--json", "fox.png", cwd=tmp_path)
+    record = json.loads(inspected.stdout)[0]["provenance"]
+    assert record["source"] == "bad\\udcff.json"  # the byte that is not UTF-8, as an escape

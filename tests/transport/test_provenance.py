@@ -11,6 +11,7 @@ import json
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -345,3 +346,28 @@ def test_a_short_vp8x_header_is_malformed_not_a_crash() -> None:
     for operation in (read_provenance, strip_provenance, lambda d: write_provenance(d, RECORD)):
         with pytest.raises(ProvenanceError, match="VP8X header is shorter"):
             operation(data)
+
+
+@pytest.mark.parametrize("constant", [float("nan"), float("inf"), float("-inf")])
+def test_a_record_with_a_number_json_has_not_is_damaged_and_inspect_json_stays_json(
+    tmp_path: Path, constant: float
+) -> None:
+    # Python's json writes and reads NaN and Infinity; no request holds them, and a JSON
+    # document (inspect --json) cannot: such a record reads as damaged.
+    record = Provenance("a fox", "sha256:p", "sha256:r", "m", parameters={"guidance": constant})
+    image = tmp_path / "odd.png"
+    image.write_bytes(write_provenance(IMAGES["png"], record))
+    with pytest.raises(ProvenanceError, match="the provenance record is damaged"):
+        read_provenance(image.read_bytes())
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("flux2-prompt")), "inspect", "--json", image.name],
+        cwd=tmp_path, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+
+    def strict(name: str) -> None:
+        raise AssertionError(f"{name} in a --json document")
+
+    [report] = json.loads(done.stdout, parse_constant=strict)
+    assert report["status"] == "error"
+    assert "damaged" in report["error"]

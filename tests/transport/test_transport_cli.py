@@ -382,3 +382,133 @@ def test_generate_on_bfl_without_a_key_says_where_to_set_it(
     code, _, stderr = run(str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl")
     assert code == 2
     assert "BFL_API_KEY" in stderr
+
+
+def test_generate_on_bfl_with_the_emulator_answers_a_webp_out_as_bfl_does(
+    prompt_file: Path, tmp_path: Path
+) -> None:
+    # FLUX.2 endpoints answer in JPEG or PNG only: a .webp --out gets BFL's default, JPEG, and
+    # the name is corrected, with the emulator as against Black Forest Labs.
+    out = tmp_path / "fox.webp"
+    code, stdout, stderr = run(
+        str(prompt_file), "--out", str(out), "--emulator", "--provider", "bfl", "--json"
+    )
+    assert code == 0, stderr
+    document = json.loads(stdout)
+    assert document["format"] == "jpeg"
+    assert document["path"] == str(tmp_path / "fox.jpg")
+    assert document["note"] == "the service returned JPEG, not .webp; wrote fox.jpg instead"
+    assert not out.exists()
+    assert ImageResult.from_bytes((tmp_path / "fox.jpg").read_bytes()).format == "jpeg"
+    assert "note: the service returned JPEG" in stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("Content Moderated", "ended in 'Content Moderated'. The generated image was flagged"),
+        ("Request Moderated", "ended in 'Request Moderated'. The input was flagged"),
+        ("Error", "ended in 'Error'. Generate again"),
+    ],
+)
+def test_generate_on_bfl_a_task_that_ends_badly_is_one_line_and_exit_1(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: str, said: str
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    out = tmp_path / "flagged.jpg"
+    with serve(seed=0, bfl_task_ms=0, bfl_status_ratios={status: 1.0}) as emu:
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--provider", "bfl", "--json",
+            "--base-url", emu.bfl_base_url,
+        )  # fmt: skip
+        [task] = emu.bfl_tasks
+    assert code == 1, stdout + stderr
+    assert stdout == ""  # a failure prints no document (docs/cli.md)
+    assert stderr.startswith("error: Black Forest Labs task ")
+    assert task.id in stderr
+    assert said in stderr
+    assert stderr.count("\n") == 1
+    assert "bfl-cli-key" not in stdout + stderr
+    assert not out.exists()
+
+
+def test_generate_on_bfl_a_result_url_that_expired_is_paid_not_resubmitted_and_exit_1(
+    prompt_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    out = tmp_path / "late.png"
+    with serve(seed=0, bfl_task_ms=60_000) as emu:
+
+        def expire_once_submitted() -> None:
+            # The task is left running until it is submitted; then it ends with its URL expired.
+            while not emu.bfl_tasks:
+                threading.Event().wait(0.02)
+            emu.finish_bfl_tasks(result_ttl=0)
+
+        finisher = threading.Thread(target=expire_once_submitted, daemon=True)
+        finisher.start()
+        code, stdout, stderr = run(
+            str(prompt_file), "--out", str(out), "--provider", "bfl", "--base-url", emu.bfl_base_url
+        )
+        finisher.join(timeout=10)
+        submits = [r for r in emu.requests if r.method == "POST"]
+    assert code == 1, stdout + stderr
+    assert len(submits) == 1  # paid once, never resubmitted
+    assert "result URL has expired" in stderr
+    assert "was not resubmitted" in stderr
+    assert stderr.count("\n") == 1
+    assert "bfl-cli-key" not in stdout + stderr
+    assert not out.exists()
+
+
+def test_generate_on_bfl_names_the_prompt_file_whose_model_bfl_does_not_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    monkeypatch.setenv("BFL_BASE_URL", "http://127.0.0.1:9")  # never reached
+    hero = tmp_path / "hero.prompt.toml"
+    hero.write_text(
+        'name = "hero"\nmodel = "@cf/black-forest-labs/flux-2-dev"\n'
+        '[prompt]\nscene = "a fox in snow"\n',
+        encoding="utf-8",
+    )
+    code, _, stderr = run(str(hero), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl")
+    assert code == 2
+    assert stderr.startswith(f"error: {hero}: the prompt file's model: unknown Black Forest Labs")
+    assert "'@cf/black-forest-labs/flux-2-dev'" in stderr
+    assert stderr.rstrip().endswith("or pass --model to choose the endpoint")
+    assert stderr.count("\n") == 1
+    # --model wins over the file's model, as with Workers AI.
+    with serve(seed=0, bfl_task_ms=0) as emu:
+        code, _, stderr = run(
+            str(hero), "--out", str(tmp_path / "x.jpg"), "--provider", "bfl",
+            "--model", "klein-4b", "--base-url", emu.bfl_base_url,
+        )  # fmt: skip
+    assert code == 0, stderr
+
+
+@pytest.mark.parametrize("provider", ["workers-ai", "bfl"])
+def test_generate_names_the_prompt_file_whose_parameters_the_model_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    monkeypatch.setenv("BFL_API_KEY", "bfl-cli-key-0123456789")
+    hero = tmp_path / "hero.prompt.toml"
+    hero.write_text(
+        'name = "hero"\n[parameters]\nsteps = 20\nwidth = 512\n[prompt]\nscene = "a fox"\n',
+        encoding="utf-8",
+    )
+    model = "klein-4b" if provider == "workers-ai" else "pro"  # neither takes steps
+    out = str(tmp_path / "x.png")
+    common = ["--out", out, "--emulator", "--provider", provider, "--model", model]
+    code, _, stderr = run(str(hero), *common)
+    assert code == 2
+    assert stderr.startswith(f"error: {hero}: [parameters] steps: ")
+    assert "does not take" in stderr
+    assert stderr.count("\n") == 1
+    # An option's own value is the option's problem, not the file's.
+    code, _, stderr = run(str(hero), *common, "--steps", "30")
+    assert code == 2
+    assert stderr.startswith("error: flux-2-")
+    assert str(hero) not in stderr

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flux2prompt._errors import ParameterError
 from flux2prompt._files._source import load_source, resolve_flux3, source_label
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
@@ -286,9 +287,20 @@ def generate(
         if prompt_upsampling is not None:
             parameters["prompt_upsampling"] = prompt_upsampling
         prompt = flux3 if flux3 is not None else loaded.prompt
+        if provider == "bfl" and model is None and loaded.model is not None:
+            _check_bfl_model(loaded.model, source)
         images = list(image or ())
         request: WorkersAIRequest | BFLRequest
-        with _emulated(emulator, out_format) as endpoint:
+        # Black Forest Labs answers in the output_format asked (sent when the endpoint has
+        # --out's format), else in JPEG: its emulator does the same, never in WebP.
+        emulated_format = "jpeg" if provider == "bfl" else out_format
+        overridden = {k for k, v in options.items() if v is not None} | (
+            {"seed"} if seed is not None else set()
+        )
+        with (
+            _naming_the_file(source, set(loaded.parameters) - overridden),
+            _emulated(emulator, emulated_format) as endpoint,
+        ):
             if provider == "bfl":
                 request, result = _send_bfl(
                     prompt,
@@ -370,6 +382,34 @@ def _check_provider(
                 fail(f"{option} is a Workers AI option; drop it with --provider bfl")
     elif region is not None:
         fail("--region is for --provider bfl (Black Forest Labs' API); drop it for Workers AI")
+
+
+@contextlib.contextmanager
+def _naming_the_file(source: str, from_file: set[str]) -> Iterator[None]:
+    """A parameter the model refuses that came from the prompt file's ``[parameters]``, not
+    from an option: the error says which file holds it."""
+    try:
+        yield
+    except ParameterError as exc:
+        if exc.parameter is None or exc.parameter not in from_file:
+            raise
+        raise ParameterError(
+            f"{source_label(source)}: [parameters] {exc.parameter}: {exc}",
+            parameter=exc.parameter,
+        ) from None
+
+
+def _check_bfl_model(name: str, source: str) -> None:
+    """A prompt file's model that Black Forest Labs does not serve: say where it came from."""
+    from flux2prompt.transport import ParameterError, resolve_bfl_model
+
+    try:
+        resolve_bfl_model(name)
+    except ParameterError as exc:
+        fail(
+            f"{source_label(source)}: the prompt file's model: {exc}; or pass --model to choose "
+            "the endpoint"
+        )
 
 
 def _send_workers_ai(

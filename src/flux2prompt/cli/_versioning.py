@@ -137,7 +137,7 @@ def diff_command(
                 raise
         label_a, label_b = a, b
     if as_json:
-        echo_data(result.to_json())
+        echo_data(json_report(result.to_dict()))
     elif not result:
         extra = f" ({result.unchanged} unchanged)" if isinstance(result, InventoryDiff) else ""
         out.print(f"no differences between {label_a} and {label_b}{extra}")

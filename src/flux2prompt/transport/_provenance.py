@@ -245,10 +245,16 @@ def _properties(record: Provenance) -> list[tuple[str, str]]:
     if record.input_images:
         out.append(("InputImages", _json(list(record.input_images))))
     if record.job is not None:
-        out.append(("Job", record.job))
+        out.append(("Job", _utf8(record.job)))
     if record.source is not None:
-        out.append(("Source", record.source))
+        out.append(("Source", _utf8(record.source)))
     return [_property(name, value) for name, value in out]
+
+
+def _utf8(name: str) -> str:
+    # A file name that is not UTF-8 reaches Python with lone surrogates, which no packet can
+    # hold: they are recorded as their escapes ("\\udcff"), the rest of the name as it is.
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _xmp_packets(record: Provenance, limit: int | None) -> tuple[bytes, bytes | None]:
@@ -292,6 +298,12 @@ def _descriptions(packet: bytes, where: str) -> dict[str, str]:
     return out
 
 
+def _not_json(constant: str) -> object:
+    # NaN and Infinity, which Python's json reads: no request has them, and inspect --json must
+    # print JSON, so a record holding one is damaged.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _record(main: dict[str, str], where: str) -> Provenance | None:
     ns = f"{{{PROVENANCE_NAMESPACE}}}"
     if f"{ns}Version" not in main:
@@ -311,8 +323,8 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
                 f"(this one reads {PROVENANCE_VERSION}); upgrade flux2prompt"
             )
         prompt = get("Prompt")
-        parameters = json.loads(get("Parameters") or "{}")
-        images = json.loads(get("InputImages") or "[]")
+        parameters = json.loads(get("Parameters") or "{}", parse_constant=_not_json)
+        images = json.loads(get("InputImages") or "[]", parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         raise ProvenanceError(
             f"{where}: the provenance record is damaged (a value does not decode)"
