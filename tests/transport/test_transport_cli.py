@@ -512,3 +512,35 @@ def test_generate_names_the_prompt_file_whose_parameters_the_model_refuses(
     assert code == 2
     assert stderr.startswith("error: flux-2-")
     assert str(hero) not in stderr
+
+
+def test_generate_on_bfl_sends_a_layout_for_flux3_to_flux3_image_by_default(
+    tmp_path: Path,
+) -> None:
+    cafe = Path(__file__).resolve().parents[2] / "examples" / "cafe_layout.py"
+    out = tmp_path / "cafe.jpg"
+    code, stdout, stderr = run(
+        f"{cafe}:prompt", "--target", "flux3", "--out", str(out), "--provider", "bfl", "--emulator"
+    )
+    assert code == 0, stderr
+    assert "model     flux-3-image" in stdout
+    assert "form      layout (auto for flux3)" in stdout
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--base-url", "http://127.0.0.1:9"],
+        ["--account-id", ACCOUNT],
+        ["--provider", "bfl", "--region", "eu"],
+    ],
+)
+def test_options_the_emulator_replaces_are_refused_with_it(
+    prompt_file: Path, tmp_path: Path, options: list[str]
+) -> None:
+    code, _, stderr = run(
+        str(prompt_file), "--out", str(tmp_path / "x.jpg"), "--emulator", *options
+    )
+    assert code == 2
+    assert f"{options[-2]} does not apply with --emulator" in stderr
+    assert stderr.count("\n") == 1

@@ -253,6 +253,13 @@ def generate(
     """
     if emulator:
         require_emulator()
+        for option, value in (
+            ("--base-url", base_url),
+            ("--account-id", account_id),
+            ("--region", region),
+        ):
+            if value is not None:
+                fail(f"{option} does not apply with --emulator (it runs its own); drop one")
     _check_provider(
         provider,
         region=region,
@@ -304,7 +311,8 @@ def generate(
             if provider == "bfl":
                 request, result = _send_bfl(
                     prompt,
-                    model or loaded.model,
+                    # A layout asked for as FLUX 3 goes to FLUX 3 Image unless a model is named.
+                    model or loaded.model or ("flux-3-image" if flux3 is not None else None),
                     parameters,
                     images=images,
                     prompt_format=prompt_format,

@@ -652,8 +652,8 @@ class BFLBaseClient(Generic[_ClientT]):
                 url=url,
                 detail=detail,
                 host=_HOST,
-                hint="The task may exist and be charged, so it was not resubmitted; check the "
-                "account's tasks at dashboard.bfl.ai before submitting again.",
+                hint="Check the account's tasks at dashboard.bfl.ai before submitting again: "
+                "the task may exist.",
             )
         error: APIConnectionError
         if isinstance(exc, httpx.TimeoutException):
