@@ -22,8 +22,9 @@ from flux2prompt._templates import Seeds, Template, VariableSource, Variant, exp
 
 if TYPE_CHECKING:
     from flux2prompt.transport import BFLRequest, WorkersAIRequest
+    from flux2prompt.transport._request import PlannedRequest
 
-__all__ = ["bfl_variant_requests", "variant_requests"]
+__all__ = ["bfl_variant_requests", "planned_requests", "variant_requests"]
 
 
 def variant_requests(
@@ -45,6 +46,26 @@ def variant_requests(
     unless it is JSON).
     Bad parameters raise the transport's ``ParameterError``.
     """
+    for variant, planned in planned_requests(
+        template, source, seeds=seeds, model=model, parameters=parameters, images=images,
+        prompt_format=prompt_format,
+    ):  # fmt: skip
+        yield variant, planned.request
+
+
+def planned_requests(
+    template: Template,
+    source: VariableSource | Iterable[Mapping[str, Any]],
+    *,
+    seeds: Seeds | int | Sequence[int] | Mapping[str, int] | None = None,
+    model: str | None = None,
+    parameters: Mapping[str, int | float] | None = None,
+    images: Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]] = (),
+    prompt_format: str = "auto",
+) -> Iterator[tuple[Variant, PlannedRequest]]:
+    """:func:`variant_requests`, each request checked and fingerprinted but put together only
+    when read (``planned.request``): what a batch's plan, which reads only the fingerprints
+    and prices, streams."""
     from flux2prompt.transport import DEFAULT_MODEL
     from flux2prompt.transport._request import RequestTemplate
 
@@ -60,10 +81,9 @@ def variant_requests(
                 model=chosen, images=shared, prompt_format=prompt_format, **options
             )
         if callable(images):
-            request = requests.build(variant.prompt, seed=variant.seed, images=images(variant))
+            yield variant, requests.plan(variant.prompt, seed=variant.seed, images=images(variant))
         else:
-            request = requests.build(variant.prompt, seed=variant.seed)
-        yield variant, request
+            yield variant, requests.plan(variant.prompt, seed=variant.seed)
 
 
 def bfl_variant_requests(

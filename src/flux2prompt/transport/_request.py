@@ -454,16 +454,7 @@ class WorkersAIRequest:
             ...       .estimated_cost, 6)
             0.001148
         """
-        steps = self.params.get("steps")
-        width = self.params.get("width")
-        height = self.params.get("height")
-        return estimate_cost(
-            self.model,
-            int(width) if width is not None else None,
-            int(height) if height is not None else None,
-            int(steps) if steps is not None else None,
-            [(image.width, image.height) for image in self.images],
-        )
+        return _price(self.model, self.params, self.images)
 
     def __repr__(self) -> str:
         return (
@@ -475,6 +466,22 @@ class WorkersAIRequest:
     @property
     def _url_references(self) -> int:
         return sum(1 for ref in self.references if not ref.startswith("data:"))
+
+
+def _price(
+    spec: ModelSpec, params: Mapping[str, ParamValue], images: tuple[InputImage, ...]
+) -> float:
+    """What a request of ``spec`` with ``params`` (its size and steps) and ``images`` costs."""
+    steps = params.get("steps")
+    width = params.get("width")
+    height = params.get("height")
+    return estimate_cost(
+        spec,
+        int(width) if width is not None else None,
+        int(height) if height is not None else None,
+        int(steps) if steps is not None else None,
+        [(image.width, image.height) for image in images],
+    )
 
 
 def _is_structured(prompt: PromptLike, text: str) -> bool:
@@ -589,20 +596,44 @@ class _Post:
     values and as text; what the fingerprint leaves out; the advice; the fingerprint's
     canonical JSON around the seed and prompt fingerprint, per set of input images."""
 
-    __slots__ = ("_parts", "advice", "params", "sizes", "sizes_text", "text", "unfingerprinted")
+    __slots__ = (
+        "_parts",
+        "_prices",
+        "advice",
+        "form",
+        "params",
+        "sizes",
+        "sizes_text",
+        "text",
+        "unfingerprinted",
+    )
 
     def __init__(
         self,
+        form: str,
         sizes: dict[str, ParamValue],
         params: dict[str, ParamValue],
         unfingerprinted: frozenset[str],
         advice: tuple[RequestAdvice, ...],
     ) -> None:
+        self.form = form
         self.sizes, self.sizes_text = sizes, _texts(sizes)
         self.params, self.text = params, _texts(params)
         self.unfingerprinted = unfingerprinted
         self.advice = advice
         self._parts: dict[tuple[tuple[str, ...], bool], tuple[str, str]] = {}
+        self._prices: dict[tuple[tuple[int, int], ...], float] = {}
+
+    def price(self, spec: ModelSpec, images: tuple[InputImage, ...]) -> float:
+        """What a request of this kind with ``images`` costs (:func:`_price` of its size and
+        steps), kept per set of image sizes."""
+        key = tuple([(image.width, image.height) for image in images]) if images else ()
+        price = self._prices.get(key)
+        if price is None:
+            if len(self._prices) >= 64:  # per-item images: a few kept, not all
+                self._prices.clear()
+            price = self._prices[key] = _price(spec, self.sizes, images)
+        return price
 
     def fingerprint_text(
         self,
@@ -687,6 +718,76 @@ class _PromptFields(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+
+class PlannedRequest:
+    """A request :meth:`RequestTemplate.plan` checked and fingerprinted: what a batch's plan
+    reads (the fingerprint, the seed, the price) without the request itself, which is put
+    together the first time :attr:`request` is read (the same one :meth:`RequestTemplate.build`
+    gives).
+
+    Example:
+        >>> planned = RequestTemplate(model="klein-4b", width=512, height=512).plan("a fox", seed=1)
+        >>> planned.fingerprint == planned.request.fingerprint, planned.request.seed
+        (True, 1)
+        >>> planned.request is planned.request
+        True
+    """
+
+    __slots__ = (
+        "_images",
+        "_later",
+        "_post",
+        "_prompt_json",
+        "_request",
+        "_template",
+        "_text",
+        "fingerprint",
+        "prompt_fingerprint",
+        "seed",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        template: RequestTemplate,
+        post: _Post,
+        images: tuple[tuple[InputImage, ...], tuple[str, ...], tuple[str, ...]],
+        seed: int | None,
+        text: str,
+        later: Prompt | None,
+        prompt_fingerprint: str,
+        prompt_json: str | None,
+        fingerprint: str,
+    ) -> None:
+        self._template, self._post, self._images = template, post, images
+        self.seed: int | None = seed
+        self._text, self._later = text, later
+        self.prompt_fingerprint: str = prompt_fingerprint
+        self._prompt_json = prompt_json
+        #: The request fingerprint (:attr:`WorkersAIRequest.fingerprint`).
+        self.fingerprint: str = fingerprint
+        self._request: WorkersAIRequest | None = None
+
+    @property
+    def request(self) -> WorkersAIRequest:
+        """The request itself, put together on first use and kept."""
+        request = self._request
+        if request is None:
+            request = self._request = self._template._assemble(self)
+        return request
+
+    @property
+    def model(self) -> ModelSpec:
+        """The model the request is for."""
+        return self._template.spec
+
+    @property
+    def estimated_cost(self) -> float:
+        """:attr:`WorkersAIRequest.estimated_cost`, without putting the request together."""
+        return self._post.price(self._template.spec, self._images[0])
+
+    def __repr__(self) -> str:
+        return f"PlannedRequest(fingerprint={self.fingerprint!r})"
 
 
 class RequestTemplate:
@@ -778,7 +879,22 @@ class RequestTemplate:
         stacklevel: int = 2,
     ) -> WorkersAIRequest:
         """The request for ``prompt`` with ``seed`` and the template's images (or ``images``,
-        for one item's own); ``stacklevel`` of the advice warnings counts from the caller."""
+        for one item's own); ``stacklevel`` of the advice warnings counts from the caller.
+
+        It is :meth:`plan`'s request: checked and fingerprinted there, put together here."""
+        return self.plan(prompt, seed=seed, images=images, stacklevel=stacklevel + 1).request
+
+    def plan(
+        self,
+        prompt: PromptLike,
+        *,
+        seed: int | None = None,
+        images: Iterable[ImageSource] = _TEMPLATE_IMAGES,
+        stacklevel: int = 2,
+    ) -> PlannedRequest:
+        """:meth:`build`'s request, checked and fingerprinted but put together only when it is
+        first read (:attr:`PlannedRequest.request`): every check runs, in the same order, and
+        the same advice is given, now; a batch's plan reads only the fingerprint and price."""
         spec = self.spec
         rendered, prompt_fingerprint, form, prompt_json = _render_prompt(
             prompt, spec, self._prompt_format
@@ -822,27 +938,39 @@ class RequestTemplate:
             seed = _check_int("seed", seed, spec, 0, spec.max_seed)
         if post is None:
             post = self._check_post(form, structured)
+
+        if attached or images is not _TEMPLATE_IMAGES:
+            own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
+            prepared = _prepare_images(spec, attached, own, self._resize_images)
+        elif self._images is not None:
+            prepared = self._images
+        else:
+            prepared = self._images = _prepare_images(spec, (), self._own, self._resize_images)
+        if self._where is None:
+            self._check_where()
+
+        canonical = post.fingerprint_text(form, prepared[2], seed, prompt_fingerprint, spec.id)
+        for item in post.advice:
+            warn_advice(item, stacklevel=stacklevel)
+        return PlannedRequest(
+            self, post, prepared, seed, text, later, prompt_fingerprint, prompt_json,
+            sha256_fingerprint(canonical),
+        )  # fmt: skip
+
+    def _assemble(self, planned: PlannedRequest) -> WorkersAIRequest:
+        """The request :meth:`plan` checked (nothing here can fail)."""
+        spec, post, seed, text = self.spec, planned._post, planned.seed, planned._text
         if seed is None:
             params = {**post.sizes, **post.params}
             rest = {**post.sizes_text, **post.text}
         else:
             params = {**post.sizes, "seed": seed, **post.params}
             rest = {**post.sizes_text, "seed": str(seed), **post.text}
-
-        if attached or images is not _TEMPLATE_IMAGES:
-            own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
-            prepared, references, identities = _prepare_images(
-                spec, attached, own, self._resize_images
-            )
-        else:
-            if self._images is None:
-                self._images = _prepare_images(spec, (), self._own, self._resize_images)
-            prepared, references, identities = self._images
+        prepared, references, _ = planned._images
         url, headers = self._where or self._check_where()
-
         fields: Mapping[str, str]
-        if later is not None:
-            fields = _PromptFields(later.to_prose, rest)
+        if planned._later is not None:
+            fields = _PromptFields(planned._later.to_prose, rest)
         else:
             fields = MappingProxyType({"prompt": text, **rest})
         payload: dict[str, Any] | None = None
@@ -854,9 +982,6 @@ class RequestTemplate:
             if references:
                 given["input_images"] = list(references)
             payload = {"model": spec.id, "input": given}
-        canonical = post.fingerprint_text(form, identities, seed, prompt_fingerprint, self.spec.id)
-        for item in post.advice:
-            warn_advice(item, stacklevel=stacklevel)
         return WorkersAIRequest(
             model=spec,
             url=url,
@@ -864,13 +989,13 @@ class RequestTemplate:
             params=MappingProxyType(params),
             images=prepared,
             headers=headers,
-            prompt_fingerprint=prompt_fingerprint,
-            fingerprint=sha256_fingerprint(canonical),
+            prompt_fingerprint=planned.prompt_fingerprint,
+            fingerprint=planned.fingerprint,
             payload=MappingProxyType(payload) if payload is not None else None,
             references=references if spec.route is Route.PROXIED else (),
             advice=post.advice,
-            prompt_format=form,
-            prompt_json=prompt_json,
+            prompt_format=post.form,
+            prompt_json=planned._prompt_json,
         )
 
     def _check_sizes(self) -> dict[str, ParamValue]:
@@ -999,7 +1124,9 @@ class RequestTemplate:
                     parameter="output_format",
                 )
             params["output_format"] = str(fmt)
-        post = _Post(self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice))
+        post = _Post(
+            form, self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice)
+        )
         self._post[(form, structured)] = post
         return post
 
