@@ -302,11 +302,14 @@ class OutputPattern:
                 else:
                     known = ", ".join([*variables, *BUILTIN_FIELDS])
                     raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-                text = (
-                    value
-                    if not spec and isinstance(value, str)
-                    else self._format(name, spec, value)
-                )
+                if spec:
+                    text = self._format(name, spec, value)
+                elif isinstance(value, str):
+                    text = value
+                elif value.__class__ is int:
+                    text = int.__repr__(value)  # format(value, "") of an int
+                else:
+                    text = self._format(name, spec, value)
                 # Values repeat from item to item (a matrix's axes): most are cleaned already.
                 clean = cleaned.get(text) if text.__class__ is str else None
                 out.append(clean if clean is not None else sanitize_value(text))

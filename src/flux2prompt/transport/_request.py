@@ -21,11 +21,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from hashlib import sha256
 from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from flux2prompt._digest import canonical_json, sha256_fingerprint
+from flux2prompt._digest import FINGERPRINT_PREFIX, canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
 from flux2prompt.transport._catalogue import (
     PROMPT_FORMATS,
@@ -253,6 +254,12 @@ def _render_prompt(
 ) -> tuple[str | Prompt, str, str, str | None]:
     """:func:`render_prompt`, but a prose form is given as the compiled ``Prompt`` to render
     (a dry run never reads the prose)."""
+    if isinstance(prompt, _prompt_class()):  # a compiled prompt, a template's: settled first
+        asked = _asked_format(prompt_format)
+        wire = prompt.to_json()
+        if (spec.prompt_form if asked == "auto" else asked) == "json":
+            return wire, prompt.fingerprint, "json", wire
+        return prompt, prompt.fingerprint, "prose", wire
     if isinstance(prompt, (str, _flux3_class())):
         return render_prompt(prompt, spec, prompt_format)
     asked = _asked_format(prompt_format)
@@ -635,17 +642,13 @@ class _Post:
             price = self._prices[key] = _price(spec, self.sizes, images)
         return price
 
-    def fingerprint_text(
-        self,
-        form: str,
-        identities: tuple[str, ...],
-        seed: int | None,
-        prompt_fingerprint: str,
-        model_id: str,
+    def fingerprint(
+        self, identities: tuple[str, ...], seed: int | None, prompt_fingerprint: str, model_id: str
     ) -> str:
-        """The canonical JSON of the request's identity (model id, prompt fingerprint, sorted
-        parameters, images, and the form unless JSON or text): what ``canonical_json`` writes
-        of it, from a prefix and a suffix kept around the seed."""
+        """The request fingerprint: ``sha256:`` and the SHA-256 of the canonical JSON of the
+        request's identity (model id, prompt fingerprint, sorted parameters, images, and the
+        form unless JSON or text), as ``canonical_json`` writes it, from a prefix and a suffix
+        kept around the seed."""
         key = (identities, seed is not None)
         parts = self._parts.get(key)
         if parts is None:
@@ -659,15 +662,16 @@ class _Post:
                 },
                 "images": list(identities),
             }
-            if form not in ("json", "text"):
+            if self.form not in ("json", "text"):
                 # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
-                identity["form"] = form
+                identity["form"] = self.form
             if len(self._parts) >= 64:  # per-item images: a few kept, not all
                 self._parts.clear()
             parts = self._parts[key] = _split_identity(identity, with_seed=seed is not None)
         head, tail = parts
         seed_text = "" if seed is None else int.__repr__(seed)
-        return f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
+        text = f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
+        return FINGERPRINT_PREFIX + sha256(text.encode("utf-8")).hexdigest()
 
 
 class _PromptFields(Mapping[str, str]):
@@ -949,13 +953,12 @@ class RequestTemplate:
         if self._where is None:
             self._check_where()
 
-        canonical = post.fingerprint_text(form, prepared[2], seed, prompt_fingerprint, spec.id)
+        fingerprint = post.fingerprint(prepared[2], seed, prompt_fingerprint, spec.id)
         for item in post.advice:
             warn_advice(item, stacklevel=stacklevel)
         return PlannedRequest(
-            self, post, prepared, seed, text, later, prompt_fingerprint, prompt_json,
-            sha256_fingerprint(canonical),
-        )  # fmt: skip
+            self, post, prepared, seed, text, later, prompt_fingerprint, prompt_json, fingerprint
+        )
 
     def _assemble(self, planned: PlannedRequest) -> WorkersAIRequest:
         """The request :meth:`plan` checked (nothing here can fail)."""
