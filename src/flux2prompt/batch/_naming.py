@@ -52,6 +52,7 @@ BUILTIN_FIELDS: tuple[str, ...] = ("index", "seed", "fingerprint", "job", "ext")
 RESERVED_NAMES: frozenset[str] = frozenset(
     {"index.html", "manifest.jsonl", "thumbnails", "superseded", "batch.lock"}
 )
+_LONGEST_RESERVED = max(len(name) for name in RESERVED_NAMES)
 #: The widest field a format spec may ask for (``{index:>300}`` is refused: names are cut to
 #: 200 bytes anyway, and a width of 10**11 would fill memory before that).
 MAX_FORMAT_WIDTH = 200
@@ -320,16 +321,22 @@ class OutputPattern:
 
 
 def _finish(path: str, fingerprint: str) -> str:
+    """``path`` as a safe name: no Windows device name, no component over 200 bytes, not one
+    of the batch's own names at the top (:func:`_finish_components`)."""
     if "/" not in path and path.isascii():
-        # One ASCII component, the usual name: settled without the general walk below when no
-        # rule applies (not a device name, not too long, not one of the batch's own names).
+        # One ASCII component, the usual name: settled at once when no rule applies (not a
+        # device name, not too long, not one of the batch's own names).
         stem = path.partition(".")[0]
         if (
             (len(stem) > 8 or stem.rstrip(" ").upper() not in _WINDOWS_DEVICES)
             and len(path) <= _MAX_COMPONENT_BYTES
-            and path.casefold() not in RESERVED_NAMES
+            and (len(path) > _LONGEST_RESERVED or path.casefold() not in RESERVED_NAMES)
         ):
             return path
+    return _finish_components(path, fingerprint)
+
+
+def _finish_components(path: str, fingerprint: str) -> str:
     components = path.split("/")
     for position, component in enumerate(components):
         # Windows reads COM¹ as COM1, and ignores trailing spaces and dots: compare the
