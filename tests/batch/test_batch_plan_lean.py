@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,67 @@ def test_a_job_renderer_renders_what_render_renders(value: Any, spec: str) -> No
             pattern.renderer(job="j")({"v": value}, 1, 5, FP)
     else:
         assert pattern.renderer(job="j")({"v": value}, 1, 5, FP) == expected
+
+
+def _reference_render(
+    text: str, variables: dict[str, Any], index: int, seed: int | None, fingerprint: str
+) -> str:
+    """A name as the naming rules define it, field by field (format, then sanitize_value)."""
+    pattern = text if "{ext}" in text else text + ".{ext}"
+    builtins = {
+        "index": index,
+        "seed": "noseed" if seed is None else seed,
+        "fingerprint": fingerprint.partition(":")[2][:12],
+        "job": "j",
+    }
+    out: list[str] = []
+    for literal, name, spec, _ in string.Formatter().parse(pattern):
+        out.append(literal)
+        if name is None:
+            continue
+        if name == "ext":
+            out.append(_EXT)
+            continue
+        value = variables[name] if name in variables else builtins[name]
+        out.append(
+            sanitize_value(
+                value if not spec and isinstance(value, str) else format(value, spec or "")
+            )
+        )
+    return _finish_components("".join(out), fingerprint)
+
+
+@given(
+    text=st.sampled_from(
+        [
+            "{a}-{b}.{ext}", "{a}/{b}", "{index}-{a}", "{a}-{seed}-{fingerprint}.{ext}",
+            "{job}/{b}-{a}.{ext}", "{a:>4}-{b}", "{b}.{ext}.{a}",
+        ]
+    ),
+    variables=st.dictionaries(
+        st.sampled_from(["a", "b", "index"]),
+        st.one_of(
+            st.integers(), st.booleans(), st.floats(), st.none(),
+            st.text(max_size=10),
+            st.sampled_from(["CON", "index.html", "東京", "x" * 90, "..", "ß"]),
+        ),
+    ),
+    seed=st.one_of(st.none(), st.integers(0, 2**32)),
+)  # fmt: skip
+def test_names_are_the_names_the_rules_define(
+    text: str, variables: dict[str, Any], seed: int | None
+) -> None:
+    variables.setdefault("a", "mug")
+    variables.setdefault("b", 7)
+    pattern = OutputPattern(text)
+    try:
+        expected = _reference_render(text, variables, 4, seed, FP)
+    except (TypeError, ValueError):  # a value that does not fit its spec
+        with pytest.raises(PromptError):
+            pattern.renderer(job="j")(variables, 4, seed, FP)
+        return
+    assert pattern.renderer(job="j")(variables, 4, seed, FP) == expected
+    assert pattern.render(variables, index=4, seed=seed, fingerprint=FP, job="j") == expected
 
 
 def _reference_unwritable(variables: dict[str, Any]) -> bool:

@@ -281,10 +281,34 @@ class OutputPattern:
             'mugs/teal-007.png'
         """
         steps, tail, cleaned = self._steps, self._tail, _SANITIZED
+        # Every field written without a spec (the usual pattern): a row whose fields are all
+        # variables holding text or integers is written by the first loop below, the rest by
+        # the second; both write what format() and sanitize_value write.
+        plain = all(not spec for _, _, spec in steps)
 
         def render(
             variables: Mapping[str, Any], index: int, seed: int | None, fingerprint: str
         ) -> str:
+            if plain:
+                parts: list[str] = []
+                for literal, name, _ in steps:
+                    try:
+                        value = variables[name]
+                    except KeyError:
+                        break
+                    kind = value.__class__
+                    if kind is str:
+                        text = value
+                    elif kind is int:
+                        text = int.__repr__(value)  # format(value, "") of an int
+                    else:
+                        break
+                    # Values repeat from item to item (a matrix's axes): most are cleaned
+                    # already (a cleaned value is never empty).
+                    parts += (literal, cleaned.get(text) or sanitize_value(text))
+                else:
+                    parts.append(tail)
+                    return _finish("".join(parts), fingerprint)
             builtins: dict[str, Any] | None = None  # made when a field is not a variable
             out: list[str] = []
             for literal, name, spec in steps:
@@ -303,17 +327,11 @@ class OutputPattern:
                 else:
                     known = ", ".join([*variables, *BUILTIN_FIELDS])
                     raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-                if spec:
+                if spec or not isinstance(value, str):
                     text = self._format(name, spec, value)
-                elif isinstance(value, str):
-                    text = value
-                elif value.__class__ is int:
-                    text = int.__repr__(value)  # format(value, "") of an int
                 else:
-                    text = self._format(name, spec, value)
-                # Values repeat from item to item (a matrix's axes): most are cleaned already.
-                clean = cleaned.get(text) if text.__class__ is str else None
-                out.append(clean if clean is not None else sanitize_value(text))
+                    text = value
+                out.append(sanitize_value(text))
             out.append(tail)
             return _finish("".join(out), fingerprint)
 

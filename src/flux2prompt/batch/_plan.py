@@ -258,10 +258,9 @@ def unwritable(variant: Variant) -> str | None:
     # The common row (short text, integers) is settled without serialising it.
     length = 0
     for value in variant.variables.values():
-        kind = value.__class__
-        if kind is int:  # the commonest kinds first, by their exact type
+        if value.__class__ is int:  # the commonest kind first, by its exact type
             continue
-        if kind is str or isinstance(value, str):
+        if isinstance(value, str):
             if not value.isascii():
                 break
             length += len(value)

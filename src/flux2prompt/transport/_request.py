@@ -670,7 +670,10 @@ class _Post:
             parts = self._parts[key] = _split_identity(identity, with_seed=seed is not None)
         head, tail = parts
         seed_text = "" if seed is None else int.__repr__(seed)
-        text = f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
+        # A prompt fingerprint ("sha256:" and hex digits) is its own JSON string, quoted.
+        plain = prompt_fingerprint.startswith("sha256:") and prompt_fingerprint[7:].isalnum()
+        quoted = f'"{prompt_fingerprint}"' if plain else encode_basestring(prompt_fingerprint)
+        text = f"{head}{seed_text}{tail}{quoted}}}"
         return FINGERPRINT_PREFIX + sha256(text.encode("utf-8")).hexdigest()
 
 
