@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_batch.py            # all four
     .venv/bin/python benchmarks/bench_batch.py expand     # or: plan, rate, latency
+    .venv/bin/python benchmarks/bench_batch.py plan-stages plan-opcodes   # how planning spends
 
 (a) ``expand``: 100,000 variants of a realistic template (a builder with a subject, palette,
     camera and a text element) through ``expand()``, seeds derived per item: prompts/s and the
@@ -11,6 +12,10 @@
     median and worst ratio, and what the dry run takes per item beyond the bare expansion, in
     µs); then the dry run's peak memory traced by tracemalloc. Targets: a median of at most
     1.3x, at most 40 MiB.
+    ``plan-stages``: what the dry run takes per item beyond the bare expansion when it plans a
+    stage of variants at a time (``STAGE_SIZE``) and one at a time, in alternating runs of
+    2,520 items (the median of 24). ``plan-opcodes``: the bytecode instructions a dry run
+    executes per item in each function of the planner (exact, from ``sys.settrace``).
 (b) ``rate``: 300 items against the emulator in a separate process limited to 600 requests/min;
     the job's rate limit is the same 600/min. The emulator's bucket holds 10 tokens (its default
     burst, limit/60), the runner's 1 (it spaces requests evenly), so the runner never asks
@@ -25,6 +30,7 @@ Throughput is items divided by the time from the first request to the last recor
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.util
 import itertools
 import os
@@ -34,6 +40,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 from pathlib import Path
 
 from flux2prompt import scene, subject
@@ -168,6 +175,70 @@ def bench_plan(count: int = 100_000, rounds: int = 4) -> bool:
     return ok
 
 
+def bench_plan_stages(count: int = 2_520, rounds: int = 24) -> None:
+    """(d) the dry run's time per item beyond the bare expansion, planning a stage of
+    variants at a time and one at a time (the median of alternating runs)."""
+    from flux2prompt._versioning import _requests
+
+    sizes = {f"a stage of {_requests.STAGE_SIZE}": _requests.STAGE_SIZE, "one at a time": 1}
+    beyond: dict[str, list[float]] = {name: [] for name in sizes}
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        _dry(200, out)
+        try:
+            for round_ in range(rounds):
+                start = time.perf_counter()
+                _bare(count)
+                bare = time.perf_counter() - start
+                for name in sizes if round_ % 2 else reversed(sizes):
+                    _requests.STAGE_SIZE = sizes[name]
+                    start = time.perf_counter()
+                    total = _dry(count, out)
+                    beyond[name].append((time.perf_counter() - start - bare) / total * 1e6)
+        finally:
+            _requests.STAGE_SIZE = max(sizes.values())
+    for name, values in beyond.items():
+        quartiles = statistics.quantiles(values, n=4)
+        print(
+            f"(d) planning {name}: {statistics.median(values):+.1f} µs per item beyond the bare "
+            f"expansion (quartiles {quartiles[0]:+.1f} to {quartiles[2]:+.1f}, {rounds} runs of "
+            f"{count:,} items)"
+        )
+
+
+def bench_plan_opcodes(count: int = 600) -> None:
+    """(d) bytecode instructions per item of a dry run, by function of the planner."""
+    counted: collections.Counter[str] = collections.Counter()
+    ours = ("/batch/", "/transport/", "/_versioning/")
+
+    def trace(frame: types.FrameType, event: str, arg: object) -> object:
+        path = frame.f_code.co_filename
+        if not any(part in path for part in ours):
+            return None
+        frame.f_trace_opcodes = True
+        where = f"{path.rpartition('/flux2prompt/')[2]}:{frame.f_code.co_qualname}"
+
+        def count(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "opcode":
+                counted[where] += 1
+            return count
+
+        return count
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        _dry(200, out)
+        sys.settrace(trace)
+        try:
+            total = _dry(count, out)
+        finally:
+            sys.settrace(None)
+    print(f"(d) bytecode instructions per item of the planner: {sum(counted.values()) / total:.0f}")
+    for where, number in counted.most_common():
+        if number / total >= 1:
+            print(f"    {number / total:6.0f}  {where}")
+
+
 def _job(items: int, rate_limit: int, concurrency: int) -> BatchJob:
     @template
     def tile(i: int):
@@ -242,6 +313,10 @@ def main(argv: list[str]) -> int:
         bench_expand()
     if "plan" in which:
         results.append(bench_plan())
+    if "plan-stages" in which:
+        bench_plan_stages()
+    if "plan-opcodes" in which:
+        bench_plan_opcodes()
     if "rate" in which:
         results.append(bench_rate())
     if "latency" in which:

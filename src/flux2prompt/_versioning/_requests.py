@@ -92,10 +92,10 @@ def planned_requests(
     # A few variants are expanded, then their requests checked, and so on: each stage's code
     # runs many times in a row, staying in the processor's caches (docs/performance.md, Batch
     # planning), and the errors come in the order they always did.
-    yield from staged(expand(template, source, seeds=seeds), plan)
+    yield from staged(expand(template, source, seeds=seeds), plan, STAGE_SIZE)
 
 
-#: How many items :func:`staged` takes at a time.
+#: How many variants a plan expands before checking their requests (see :func:`staged`).
 STAGE_SIZE = 32
 
 
