@@ -13,8 +13,9 @@
     µs); then the dry run's peak memory traced by tracemalloc. Targets: a median of at most
     1.3x, at most 40 MiB.
     ``plan-stages``: what the dry run takes per item beyond the bare expansion when it plans a
-    stage of variants at a time (``STAGE_SIZE``) and one at a time, in alternating runs of
-    2,520 items (the median of 24). ``plan-opcodes``: the bytecode instructions a dry run
+    stage of variants at a time (``STAGE_SIZE``) and one at a time, and what the bare expansion
+    itself gains when staged the same way, in alternating runs of 2,520 items (the median of
+    24). ``plan-opcodes``: the bytecode instructions a dry run
     executes per item in each function of the planner (exact, from ``sys.settrace``).
 (b) ``rate``: 300 items against the emulator in a separate process limited to 600 requests/min;
     the job's rate limit is the same 600/min. The emulator's bucket holds 10 tokens (its default
@@ -44,7 +45,7 @@ import types
 from pathlib import Path
 
 from flux2prompt import scene, subject
-from flux2prompt.batch import BatchJob, BatchRunner, Matrix, expand, matrix, template
+from flux2prompt.batch import BatchJob, BatchRunner, Matrix, Variant, expand, matrix, template
 from flux2prompt.emulator import EmulatorConfig, spawn
 
 
@@ -180,7 +181,8 @@ def bench_plan_stages(count: int = 2_520, rounds: int = 24) -> None:
     variants at a time and one at a time (the median of alternating runs)."""
     from flux2prompt._versioning import _requests
 
-    sizes = {f"a stage of {_requests.STAGE_SIZE}": _requests.STAGE_SIZE, "one at a time": 1}
+    stage = _requests.STAGE_SIZE
+    sizes = {f"planning a stage of {stage}": stage, "planning one at a time": 1, "staged bare": 0}
     beyond: dict[str, list[float]] = {name: [] for name in sizes}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out"
@@ -191,19 +193,36 @@ def bench_plan_stages(count: int = 2_520, rounds: int = 24) -> None:
                 _bare(count)
                 bare = time.perf_counter() - start
                 for name in sizes if round_ % 2 else reversed(sizes):
-                    _requests.STAGE_SIZE = sizes[name]
+                    _requests.STAGE_SIZE = sizes[name] or stage
                     start = time.perf_counter()
-                    total = _dry(count, out)
+                    total = _dry(count, out) if sizes[name] else _staged_bare(count, stage)
                     beyond[name].append((time.perf_counter() - start - bare) / total * 1e6)
         finally:
-            _requests.STAGE_SIZE = max(sizes.values())
+            _requests.STAGE_SIZE = stage
     for name, values in beyond.items():
         quartiles = statistics.quantiles(values, n=4)
+        what = (
+            f"(d) {name}: {statistics.median(values):+.1f} µs per item beyond the bare expansion"
+            if sizes[name]
+            else f"(d) the bare expansion itself a stage of {stage} at a time: "
+            f"{statistics.median(values):+.1f} µs per item against the plain one"
+        )
         print(
-            f"(d) planning {name}: {statistics.median(values):+.1f} µs per item beyond the bare "
-            f"expansion (quartiles {quartiles[0]:+.1f} to {quartiles[2]:+.1f}, {rounds} runs of "
+            f"{what} (quartiles {quartiles[0]:+.1f} to {quartiles[2]:+.1f}, {rounds} runs of "
             f"{count:,} items)"
         )
+
+
+def _staged_bare(count: int, size: int) -> int:
+    """:func:`_bare`, the variants expanded ``size`` at a time before they are compiled."""
+    from flux2prompt._versioning._requests import staged
+
+    def compiled(variant: Variant) -> None:
+        variant.prompt.to_json()
+        _ = variant.prompt.fingerprint
+
+    source = expand(product, _source(count), seeds={"derive": 1})
+    return sum(1 for _ in staged(source, compiled, size))
 
 
 def bench_plan_opcodes(count: int = 600) -> None:
