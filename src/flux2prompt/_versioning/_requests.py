@@ -171,7 +171,8 @@ def bfl_variant_requests(
 
     spec = resolve_bfl_model(model or "flux-2-pro")
     options: dict[str, Any] = dict(parameters or {})
-    for variant in expand(template, source, seeds=seeds):
+
+    def build(variant: Variant) -> tuple[Variant, BFLRequest]:
         seed = variant.seed if "seed" in spec.fields else None
         prompt: Any = variant.prompt
         if spec.family == "flux3":
@@ -180,9 +181,9 @@ def bfl_variant_requests(
             if isinstance(raw, PromptBuilder) and raw.layout().elements:
                 prompt = raw
         sent = images(variant) if callable(images) else images
-        yield (
-            variant,
-            build_bfl_request(
-                prompt, model=spec, seed=seed, images=sent, prompt_format=prompt_format, **options
-            ),
+        return variant, build_bfl_request(
+            prompt, model=spec, seed=seed, images=sent, prompt_format=prompt_format, **options
         )
+
+    # A stage at a time, as planned_requests.
+    yield from staged(expand(template, source, seeds=seeds), build, STAGE_SIZE)
