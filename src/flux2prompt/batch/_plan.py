@@ -1,11 +1,12 @@
 """Planning a batch: from a job to the stream of requests to send, without sending any.
 
-Planning expands the template over every row and seed, builds each request (which checks the
-parameters and gives the request fingerprint; built by
-:func:`~flux2prompt._versioning._requests.variant_requests`, as the lockfile's), names each
-file, and keeps the items of one shard. Names are handed out over the whole batch before the
-shard filter, so every shard names an item exactly as an unsharded run would. It is a
-generator: memory holds the names and fingerprints seen so far, never the prompts.
+Planning expands the template over every row and seed, checks each request (its parameters,
+and its request fingerprint; by :func:`~flux2prompt._versioning._requests.planned_requests`, as
+the lockfile's, a stage of variants at a time; the request itself is put together when it is
+sent or shown), names each file, and keeps the items of one shard. Names are handed out over
+the whole batch before the shard filter, so every shard names an item exactly as an unsharded
+run would. It is a generator: memory holds the names and fingerprints seen so far, never the
+prompts.
 
 Two items whose requests are byte-for-byte identical (two dataset rows that differ only in a
 column the template does not use) would get identical images, so only the first is sent: a

@@ -806,7 +806,9 @@ class RequestTemplate:
     the URL and the headers are checked and prepared the first time a request needs them (in
     the order :func:`build_request` documents, so the first error is the same one) and kept,
     and the request fingerprint's canonical JSON is written from a prefix kept per kind of
-    prompt. The requests are the ones :func:`build_request` gives, field for field.
+    prompt. The requests are the ones :func:`build_request` gives, field for field. A batch's
+    plan (:func:`~flux2prompt._versioning._requests.planned_requests`) calls :meth:`plan`,
+    which checks and fingerprints a request and leaves putting it together to the first read.
 
     Example:
         >>> template = RequestTemplate(model="klein-4b", width=512, height=512)
