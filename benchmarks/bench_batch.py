@@ -2,14 +2,21 @@
 
     .venv/bin/python benchmarks/bench_batch.py            # all four
     .venv/bin/python benchmarks/bench_batch.py expand     # or: plan, rate, latency
+    .venv/bin/python benchmarks/bench_batch.py plan-stages plan-opcodes   # how planning spends
 
 (a) ``expand``: 100,000 variants of a realistic template (a builder with a subject, palette,
     camera and a text element) through ``expand()``, seeds derived per item: prompts/s and the
     peak memory traced by tracemalloc, measured in a second pass.
 (d) ``plan``: a 100,000-item dry run (plan, name, survey, price) against the bare expansion of
     the same items (template, build, compile), side by side in four alternating rounds (best,
-    median and worst ratio); then the dry run's peak memory traced by tracemalloc. Targets: a
-    median of at most 1.3x, at most 40 MiB.
+    median and worst ratio, and what the dry run takes per item beyond the bare expansion, in
+    µs); then the dry run's peak memory traced by tracemalloc. Targets: a median of at most
+    1.3x, at most 40 MiB.
+    ``plan-stages``: what the dry run takes per item beyond the bare expansion when it plans a
+    stage of variants at a time (``STAGE_SIZE``) and one at a time, and what the bare expansion
+    itself gains when staged the same way, in alternating runs of 2,520 items (the median of
+    24). ``plan-opcodes``: the bytecode instructions a dry run
+    executes per item in each function of the planner (exact, from ``sys.settrace``).
 (b) ``rate``: 300 items against the emulator in a separate process limited to 600 requests/min;
     the job's rate limit is the same 600/min. The emulator's bucket holds 10 tokens (its default
     burst, limit/60), the runner's 1 (it spaces requests evenly), so the runner never asks
@@ -24,18 +31,21 @@ Throughput is items divided by the time from the first request to the last recor
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.util
 import itertools
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
+import types
 from pathlib import Path
 
 from flux2prompt import scene, subject
-from flux2prompt.batch import BatchJob, BatchRunner, Matrix, expand, matrix, template
+from flux2prompt.batch import BatchJob, BatchRunner, Matrix, Variant, expand, matrix, template
 from flux2prompt.emulator import EmulatorConfig, spawn
 
 
@@ -124,6 +134,7 @@ def bench_plan(count: int = 100_000, rounds: int = 4) -> bool:
     in alternating order, each ratio within a round; then the dry run's peak memory above the
     interpreter's baseline, traced (tracemalloc) in a pass of its own."""
     ratios: list[float] = []
+    overheads: list[float] = []  # µs per item beyond the bare expansion
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out"
         _dry(200, out)  # imports and caches warm
@@ -138,9 +149,10 @@ def bench_plan(count: int = 100_000, rounds: int = 4) -> bool:
                 times[f"{which} items"] = total
             assert times["bare items"] == times["dry items"]
             ratios.append(times["dry"] / times["bare"])
+            overheads.append((times["dry"] - times["bare"]) / times["dry items"] * 1e6)
             print(
                 f"(d) round {round_ + 1}: bare expansion {times['bare']:.2f} s, dry run "
-                f"{times['dry']:.2f} s = {ratios[-1]:.2f}x"
+                f"{times['dry']:.2f} s = {ratios[-1]:.2f}x, {overheads[-1]:+.1f} µs per item"
             )
         rss_before = _rss_kib()
         tracemalloc.start()
@@ -150,18 +162,100 @@ def bench_plan(count: int = 100_000, rounds: int = 4) -> bool:
         rss_after = _rss_kib()
     mib = peak / 2**20
     ordered = sorted(ratios)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    median = statistics.median(ratios)
     # The median round decides: on a shared machine one round can be slowed by another load.
     ok = median <= 1.3 and mib <= 40
     rss = (rss_after - rss_before) / 1024
     print(
         f"(d) dry run of {count:,} items: best {ordered[0]:.2f}x, median {median:.2f}x, worst "
-        f"{ordered[-1]:.2f}x the bare expansion (target <= 1.3x); peak traced {mib:.1f} MiB "
+        f"{ordered[-1]:.2f}x the bare expansion (target <= 1.3x), median "
+        f"{statistics.median(overheads):+.1f} µs per item beyond it; peak traced {mib:.1f} MiB "
         f"above the baseline = {peak / count:.0f} bytes per item (target <= 40 MiB); "
         f"RSS grew {rss:.1f} MiB -> {'PASS' if ok else 'FAIL'}"
     )
     return ok
+
+
+def bench_plan_stages(count: int = 2_520, rounds: int = 24) -> None:
+    """(d) the dry run's time per item beyond the bare expansion, planning a stage of
+    variants at a time and one at a time (the median of alternating runs)."""
+    from flux2prompt._versioning import _requests
+
+    stage = _requests.STAGE_SIZE
+    sizes = {f"planning a stage of {stage}": stage, "planning one at a time": 1, "staged bare": 0}
+    beyond: dict[str, list[float]] = {name: [] for name in sizes}
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        _dry(200, out)
+        try:
+            for round_ in range(rounds):
+                start = time.perf_counter()
+                _bare(count)
+                bare = time.perf_counter() - start
+                for name in sizes if round_ % 2 else reversed(sizes):
+                    _requests.STAGE_SIZE = sizes[name] or stage
+                    start = time.perf_counter()
+                    total = _dry(count, out) if sizes[name] else _staged_bare(count, stage)
+                    beyond[name].append((time.perf_counter() - start - bare) / total * 1e6)
+        finally:
+            _requests.STAGE_SIZE = stage
+    for name, values in beyond.items():
+        quartiles = statistics.quantiles(values, n=4)
+        what = (
+            f"(d) {name}: {statistics.median(values):+.1f} µs per item beyond the bare expansion"
+            if sizes[name]
+            else f"(d) the bare expansion itself a stage of {stage} at a time: "
+            f"{statistics.median(values):+.1f} µs per item against the plain one"
+        )
+        print(
+            f"{what} (quartiles {quartiles[0]:+.1f} to {quartiles[2]:+.1f}, {rounds} runs of "
+            f"{count:,} items)"
+        )
+
+
+def _staged_bare(count: int, size: int) -> int:
+    """:func:`_bare`, the variants expanded ``size`` at a time before they are compiled."""
+    from flux2prompt._versioning._requests import staged
+
+    def compiled(variant: Variant) -> None:
+        variant.prompt.to_json()
+        _ = variant.prompt.fingerprint
+
+    source = expand(product, _source(count), seeds={"derive": 1})
+    return sum(1 for _ in staged(source, compiled, size))
+
+
+def bench_plan_opcodes(count: int = 600) -> None:
+    """(d) bytecode instructions per item of a dry run, by function of the planner."""
+    counted: collections.Counter[str] = collections.Counter()
+    ours = ("/batch/", "/transport/", "/_versioning/")
+
+    def trace(frame: types.FrameType, event: str, arg: object) -> object:
+        path = frame.f_code.co_filename
+        if not any(part in path for part in ours):
+            return None
+        frame.f_trace_opcodes = True
+        where = f"{path.rpartition('/flux2prompt/')[2]}:{frame.f_code.co_qualname}"
+
+        def count(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "opcode":
+                counted[where] += 1
+            return count
+
+        return count
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        _dry(200, out)
+        sys.settrace(trace)
+        try:
+            total = _dry(count, out)
+        finally:
+            sys.settrace(None)
+    print(f"(d) bytecode instructions per item of the planner: {sum(counted.values()) / total:.0f}")
+    for where, number in counted.most_common():
+        if number / total >= 1:
+            print(f"    {number / total:6.0f}  {where}")
 
 
 def _job(items: int, rate_limit: int, concurrency: int) -> BatchJob:
@@ -238,6 +332,10 @@ def main(argv: list[str]) -> int:
         bench_expand()
     if "plan" in which:
         results.append(bench_plan())
+    if "plan-stages" in which:
+        bench_plan_stages()
+    if "plan-opcodes" in which:
+        bench_plan_opcodes()
     if "rate" in which:
         results.append(bench_rate())
     if "latency" in which:

@@ -13,7 +13,7 @@ from flux2prompt import scene, subject
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt._templates import matrix, template
 from flux2prompt._versioning._requests import variant_requests
-from flux2prompt.transport import ParameterError, build_request
+from flux2prompt.transport import ParameterError, RequestAdviceWarning, build_request
 from flux2prompt.transport._request import RequestTemplate
 
 
@@ -91,6 +91,15 @@ def test_a_template_builds_what_build_request_builds(
             assert list(built.fields) == list(alone.fields) == ["prompt", *built.params]
             assert built.content == alone.content
             assert built.fingerprint == _identity_fingerprint(built)
+            planned = shared.plan(prompt, seed=seed)
+            assert planned.fingerprint == alone.fingerprint
+            assert planned.prompt_fingerprint == alone.prompt_fingerprint
+            assert planned.seed == alone.seed
+            assert planned.model is alone.model
+            if alone.model.pricing is not None:
+                assert planned.estimated_cost == alone.estimated_cost
+            assert planned.request == alone
+            assert planned.request is planned.request
 
 
 def test_a_prose_prompt_reads_as_the_prose_it_sends() -> None:
@@ -151,4 +160,25 @@ def test_per_item_images_are_each_items_own(make_image: Any) -> None:
         image = red if variant.variables["color"] == "red" else blue
         alone = build_request(variant.prompt, model="klein-4b", seed=1, images=[image])
         assert request == alone
+        planned = RequestTemplate(model="klein-4b").plan(variant.prompt, seed=1, images=[image])
+        assert planned.estimated_cost == alone.estimated_cost
+        assert planned.request == alone
     assert pairs[0][1].fingerprint == pairs[2][1].fingerprint != pairs[1][1].fingerprint
+
+
+def test_planning_gives_the_advice_and_errors_building_gives() -> None:
+    prompt = _prompt("teal")
+    shared = RequestTemplate(model="flex", prompt_upsampling=True, prompt_format="json")
+    with pytest.warns(RequestAdviceWarning, match="F2R101"):
+        planned = shared.plan(prompt, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = build_request(
+            prompt, model="flex", prompt_upsampling=True, prompt_format="json", seed=1
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reading the request gives no second warning
+        assert planned.request == alone
+        assert planned.request.advice == alone.advice != ()
+    with pytest.raises(ParameterError, match="seed must be 0-"):
+        RequestTemplate(model="flex").plan(prompt, seed=-1)

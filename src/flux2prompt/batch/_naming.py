@@ -28,7 +28,7 @@ import hashlib
 import re
 import string
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -52,6 +52,7 @@ BUILTIN_FIELDS: tuple[str, ...] = ("index", "seed", "fingerprint", "job", "ext")
 RESERVED_NAMES: frozenset[str] = frozenset(
     {"index.html", "manifest.jsonl", "thumbnails", "superseded", "batch.lock"}
 )
+_LONGEST_RESERVED = max(len(name) for name in RESERVED_NAMES)
 #: The widest field a format spec may ask for (``{index:>300}`` is refused: names are cut to
 #: 200 bytes anyway, and a width of 10**11 would fill memory before that).
 MAX_FORMAT_WIDTH = 200
@@ -180,6 +181,19 @@ class OutputPattern:
             fields.append(name)
         self.fields: tuple[str, ...] = tuple(dict.fromkeys(fields))
         self._render_check()
+        # What render walks: each field but {ext} with the literal text before it (the stand-in
+        # for the extension is literal text here), then the text after the last one.
+        steps: list[tuple[str, str, str]] = []
+        literal = ""
+        for text, name, spec in self._parts:
+            literal += text
+            if name == "ext":
+                literal += _EXT
+            elif name is not None:
+                steps.append((literal, name, spec))
+                literal = ""
+        self._steps = tuple(steps)
+        self._tail = literal
 
     def _error(self, message: str) -> PromptError:
         where = f"{self.origin}: " if self.origin else ""
@@ -253,35 +267,94 @@ class OutputPattern:
         Raises :class:`~flux2prompt.PromptError` for a field that is neither a variable nor
         built in, or a value that does not fit its format spec.
         """
-        builtins: dict[str, Any] | None = None  # made when a field is not a variable
-        out: list[str] = []
-        for literal, name, spec in self._parts:
-            out.append(literal)
-            if name is None:
-                continue
-            if name == "ext":
-                out.append(_EXT)
-                continue
-            if name in variables:
-                value = variables[name]
-            elif name in BUILTIN_FIELDS:
-                if builtins is None:
-                    builtins = {
-                        "index": index,
-                        "seed": "noseed" if seed is None else seed,
-                        "fingerprint": fingerprint.partition(":")[2][:12],
-                        "job": job,
-                    }
-                value = builtins[name]
-            else:
-                known = ", ".join([*variables, *BUILTIN_FIELDS])
-                raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
-            text = value if not spec and isinstance(value, str) else self._format(name, spec, value)
-            out.append(sanitize_value(text))
-        return _finish("".join(out), fingerprint)
+        return self.renderer(job=job)(variables, index, seed, fingerprint)
+
+    def renderer(
+        self, *, job: str = ""
+    ) -> Callable[[Mapping[str, Any], int, int | None, str], str]:
+        """:meth:`render` for the items of one job, as a function of ``(variables, index,
+        seed, fingerprint)``: what a batch's plan calls for every item.
+
+        Example:
+            >>> render = OutputPattern("{job}/{color}-{index:03d}.{ext}").renderer(job="mugs")
+            >>> with_extension(render({"color": "teal"}, 7, None, ""), "png")
+            'mugs/teal-007.png'
+        """
+        steps, tail, cleaned = self._steps, self._tail, _SANITIZED
+        # Every field written without a spec (the usual pattern): a row whose fields are all
+        # variables holding text or integers is written by the first loop below, the rest by
+        # the second; both write what format() and sanitize_value write.
+        plain = all(not spec for _, _, spec in steps)
+
+        def render(
+            variables: Mapping[str, Any], index: int, seed: int | None, fingerprint: str
+        ) -> str:
+            if plain:
+                parts: list[str] = []
+                for literal, name, _ in steps:
+                    try:
+                        value = variables[name]
+                    except KeyError:
+                        break
+                    kind = value.__class__
+                    if kind is str:
+                        text = value
+                    elif kind is int:
+                        text = int.__repr__(value)  # format(value, "") of an int
+                    else:
+                        break
+                    # Values repeat from item to item (a matrix's axes): most are cleaned
+                    # already (a cleaned value is never empty).
+                    parts += (literal, cleaned.get(text) or sanitize_value(text))
+                else:
+                    parts.append(tail)
+                    return _finish("".join(parts), fingerprint)
+            builtins: dict[str, Any] | None = None  # made when a field is not a variable
+            out: list[str] = []
+            for literal, name, spec in steps:
+                out.append(literal)
+                if name in variables:
+                    value = variables[name]
+                elif name in BUILTIN_FIELDS:
+                    if builtins is None:
+                        builtins = {
+                            "index": index,
+                            "seed": "noseed" if seed is None else seed,
+                            "fingerprint": fingerprint.partition(":")[2][:12],
+                            "job": job,
+                        }
+                    value = builtins[name]
+                else:
+                    known = ", ".join([*variables, *BUILTIN_FIELDS])
+                    raise self._error(f"unknown field {{{name}}}; the fields are: {known}")
+                if spec or not isinstance(value, str):
+                    text = self._format(name, spec, value)
+                else:
+                    text = value
+                out.append(sanitize_value(text))
+            out.append(tail)
+            return _finish("".join(out), fingerprint)
+
+        return render
 
 
 def _finish(path: str, fingerprint: str) -> str:
+    """``path`` as a safe name: no Windows device name, no component over 200 bytes, not one
+    of the batch's own names at the top (:func:`_finish_components`)."""
+    if "/" not in path and path.isascii():
+        # One ASCII component, the usual name: settled at once when no rule applies (not a
+        # device name, not too long, not one of the batch's own names).
+        stem = path.partition(".")[0]
+        if (
+            (len(stem) > 8 or stem.rstrip(" ").upper() not in _WINDOWS_DEVICES)
+            and len(path) <= _MAX_COMPONENT_BYTES
+            and (len(path) > _LONGEST_RESERVED or path.casefold() not in RESERVED_NAMES)
+        ):
+            return path
+    return _finish_components(path, fingerprint)
+
+
+def _finish_components(path: str, fingerprint: str) -> str:
     components = path.split("/")
     for position, component in enumerate(components):
         # Windows reads COM¹ as COM1, and ignores trailing spaces and dots: compare the

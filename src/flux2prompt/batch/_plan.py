@@ -1,11 +1,12 @@
 """Planning a batch: from a job to the stream of requests to send, without sending any.
 
-Planning expands the template over every row and seed, builds each request (which checks the
-parameters and gives the request fingerprint; built by
-:func:`~flux2prompt._versioning._requests.variant_requests`, as the lockfile's), names each
-file, and keeps the items of one shard. Names are handed out over the whole batch before the
-shard filter, so every shard names an item exactly as an unsharded run would. It is a
-generator: memory holds the names and fingerprints seen so far, never the prompts.
+Planning expands the template over every row and seed, checks each request (its parameters,
+and its request fingerprint; by :func:`~flux2prompt._versioning._requests.planned_requests`, as
+the lockfile's, a stage of variants at a time; the request itself is put together when it is
+sent or shown), names each file, and keeps the items of one shard. Names are handed out over
+the whole batch before the shard filter, so every shard names an item exactly as an unsharded
+run would. It is a generator: memory holds the names and fingerprints seen so far, never the
+prompts.
 
 Two items whose requests are byte-for-byte identical (two dataset rows that differ only in a
 column the template does not use) would get identical images, so only the first is sent: a
@@ -39,22 +40,31 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._templates import Variant
-from flux2prompt._versioning._requests import bfl_variant_requests, variant_requests
+from flux2prompt._versioning._requests import bfl_variant_requests, planned_requests
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, name_digest, with_extension
 from flux2prompt.batch._shard import Shard
 from flux2prompt.transport import BFLRequest, WorkersAIRequest
+from flux2prompt.transport._request import PlannedRequest
 
-__all__ = ["MAX_VARIABLES_BYTES", "PlanStats", "PlannedItem", "plan_items", "unwritable"]
+__all__ = [
+    "MAX_VARIABLES_BYTES",
+    "PlanRow",
+    "PlanStats",
+    "PlannedItem",
+    "plan_items",
+    "plan_rows",
+    "unwritable",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedItem:
-    """One item to generate: the variant, its built request and its file name.
+    """One item to generate: the variant, its checked request and its file name.
 
     ``name`` still holds a stand-in for the extension; :meth:`file_name` puts the real one in.
 
@@ -70,8 +80,10 @@ class PlannedItem:
     """
 
     variant: Variant
-    #: A Workers AI request, or a Black Forest Labs one for a job with ``provider = "bfl"``.
-    request: WorkersAIRequest | BFLRequest
+    #: The request, checked and fingerprinted: a Workers AI one, put together when
+    #: :attr:`request` is first read, or a Black Forest Labs one (a job with
+    #: ``provider = "bfl"``).
+    planned: PlannedRequest | BFLRequest
     name: str
     #: The index of the first item with the same request, when this item is a copy of it.
     original: int | None = None
@@ -82,6 +94,12 @@ class PlannedItem:
     inputs: tuple[str | None, ...] = ()
 
     @property
+    def request(self) -> WorkersAIRequest | BFLRequest:
+        """The request to send: a Workers AI request, or a Black Forest Labs one."""
+        planned = self.planned
+        return planned.request if isinstance(planned, PlannedRequest) else planned
+
+    @property
     def index(self) -> int:
         """The item's position in the whole (unsharded) batch."""
         return self.variant.index
@@ -89,7 +107,7 @@ class PlannedItem:
     @property
     def key(self) -> str:
         """The request fingerprint: what decides the image, and the item's shard."""
-        return self.request.fingerprint
+        return self.planned.fingerprint
 
     @property
     def is_copy(self) -> bool:
@@ -99,6 +117,13 @@ class PlannedItem:
     def file_name(self, ext: str) -> str:
         """The relative path of the output file for an image of extension ``ext``."""
         return with_extension(self.name, ext)
+
+
+#: One planned item as :func:`plan_rows` gives it: :class:`PlannedItem`'s fields in order,
+#: then the request fingerprint's first 128 bits as an int.
+PlanRow: TypeAlias = tuple[
+    Variant, "PlannedRequest | BFLRequest", str, int | None, str | None, tuple[str | None, ...], int
+]
 
 
 @dataclass
@@ -127,8 +152,30 @@ def plan_items(
         ...     1 for _ in plan_items(job, shard=Shard(2, 2)))
         10
     """
+    for variant, planned, name, original, why, inputs, _ in plan_rows(
+        job, shard=shard, stats=stats
+    ):
+        yield PlannedItem(variant, planned, name, original, why, inputs)
+
+
+def plan_rows(
+    job: BatchJob, *, shard: Shard | None = None, stats: PlanStats | None = None
+) -> Iterator[PlanRow]:
+    """:func:`plan_items` as rows (:data:`PlanRow`): what the survey of a whole batch reads,
+    without an object per item it does not keep.
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt._templates import matrix, template
+        >>> from flux2prompt.batch._job import BatchJob
+        >>> job = BatchJob(name="x", template=template(lambda n: scene(f"tile {n}")),
+        ...                source=matrix(n=range(2)), output="{n}.{ext}", seeds=1)
+        >>> [PlannedItem(*row[:6]).file_name("png") for row in plan_rows(job)]
+        ['0.png', '1.png']
+    """
     stats = stats if stats is not None else PlanStats()
     references = job.references
+    labelled = len(references) > 0
     images = references.request_images()
     parameters: dict[str, Any] = dict(job.parameters)
     names = NameRegistry()
@@ -139,21 +186,24 @@ def plan_items(
     originals: dict[int, int] = {}
     rendered: set[int] = set()
     pattern = job.pattern
-    requests: Iterator[tuple[Variant, WorkersAIRequest | BFLRequest]]
+    render = pattern.renderer(job=job.name)
+    requests: Iterator[tuple[Variant, PlannedRequest | BFLRequest]]
     if job.provider == "bfl":
         requests = bfl_variant_requests(
             job.template, job.source, seeds=job.seed_policy, model=job.model,
             parameters=parameters, images=images, prompt_format=job.prompt_format,
         )  # fmt: skip
     else:
-        requests = variant_requests(
+        requests = planned_requests(
             job.template, job.source, seeds=job.seed_policy, model=job.model,
             parameters=parameters, images=images, prompt_format=job.prompt_format,
         )  # fmt: skip
+    first_item = True
     for variant, request in requests:
         stats.variants += 1
         key = request.fingerprint
-        if stats.variants == 1:
+        if first_item:
+            first_item = False
             # A dataset's columns are known only now: an unknown field in the output pattern is
             # the same mistake in the job file as with a matrix (checked when it is read), so the
             # same error, a SourceError (exit 2 on the command line), not an item's failure.
@@ -162,13 +212,7 @@ def plan_items(
             except PromptError as exc:
                 raise SourceError(str(exc)) from None
         try:
-            name = pattern.render(
-                variant.variables,
-                index=variant.index,
-                seed=variant.seed,
-                fingerprint=key,
-                job=job.name,
-            )
+            name = render(variant.variables, variant.index, variant.seed, key)
         except PromptError as exc:
             origin = f", {variant.origin}" if variant.origin else ""
             raise PromptError(f"{exc} (item {variant.index}{origin})") from None
@@ -178,9 +222,9 @@ def plan_items(
         if first is None:
             # The first item of a request: its index and its name's digest, in one int.
             originals[digest] = (named << _INDEX_BITS) | variant.index
-            original = variant.index
+            copy_of = None
         else:
-            original = first & _INDEX_MASK
+            copy_of = first & _INDEX_MASK
             same = digest ^ named
             if named == first >> _INDEX_BITS or same in rendered:
                 stats.duplicates += 1
@@ -190,13 +234,10 @@ def plan_items(
         if shard is not None and not shard.contains(key):
             stats.other_shards += 1
             continue
-        copy_of = original if original != variant.index else None
         if copy_of is not None:
             stats.copies += 1
-        inputs = references.labels(variant.variables) if len(references) else ()
-        yield PlannedItem(
-            variant, request, name, copy_of, unwritable=unwritable(variant), inputs=inputs
-        )
+        inputs = references.labels(variant.variables) if labelled else ()
+        yield variant, request, name, copy_of, unwritable(variant), inputs, digest
 
 
 _INDEX_BITS = 48
@@ -218,6 +259,8 @@ def unwritable(variant: Variant) -> str | None:
     # The common row (short text, integers) is settled without serialising it.
     length = 0
     for value in variant.variables.values():
+        if value.__class__ is int:  # the commonest kind first, by its exact type
+            continue
         if isinstance(value, str):
             if not value.isascii():
                 break

@@ -97,7 +97,7 @@ from flux2prompt.batch._manifest import (
     record_key,
 )
 from flux2prompt.batch._naming import inside
-from flux2prompt.batch._plan import PlannedItem, PlanStats, plan_items
+from flux2prompt.batch._plan import PlannedItem, PlanRow, PlanStats, plan_items, plan_rows
 from flux2prompt.batch._records import (
     CopiedFrom,
     FailedRecord,
@@ -123,7 +123,6 @@ from flux2prompt.transport import (
     PooledTransport,
     QuotaExceededError,
     RateLimitError,
-    WorkersAIRequest,
     long_retry_after,
     resolve_model,
     retry_wait,
@@ -132,7 +131,6 @@ from flux2prompt.transport._provenance import stamp
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
-    from flux2prompt.transport import BFLRequest
 
 __all__ = [
     "BatchObserver",
@@ -201,30 +199,10 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return first
 
 
-def _item_cost(
-    request: WorkersAIRequest | BFLRequest, prices: dict[tuple[object, ...], float]
-) -> float:
-    """``request.estimated_cost``, kept in ``prices`` by what it depends on (model, size,
-    steps, input image sizes): the items of a batch share a handful of prices."""
-    if not isinstance(request, WorkersAIRequest):
-        return request.estimated_cost
-    params = request.params
-    key = (
-        request.model.id,
-        params.get("width"),
-        params.get("height"),
-        params.get("steps"),
-        *[(image.width, image.height) for image in request.images],
-    )
-    price = prices.get(key)
-    if price is None:
-        price = prices[key] = request.estimated_cost
-    return price
-
-
-def _digest(fingerprint: str) -> int:
-    """The first 128 bits of a ``sha256:`` fingerprint, as an int (compact in a set)."""
-    return int(fingerprint[7:39], 16)
+def _item(row: PlanRow) -> PlannedItem:
+    """The :class:`PlannedItem` of a plan's row."""
+    variant, planned, name, original, why, inputs, _ = row
+    return PlannedItem(variant, planned, name, original, why, inputs)
 
 
 def _kept(todo: list[PlannedItem] | None, item: PlannedItem) -> list[PlannedItem] | None:
@@ -663,14 +641,17 @@ class BatchRunner:
             spec = resolve_model(self.job.model)
             model_id, priced = spec.id, spec.pricing is not None
         cost: float | None = 0.0 if priced else None
-        prices: dict[tuple[object, ...], float] = {}
         # Nothing recorded yet (a first run, a dry run of a new batch): no record to look up.
         recorded = bool(own or failed)
-        for item in plan_items(self.job, shard=self.shard, stats=stats):
+        for row in plan_rows(self.job, shard=self.shard, stats=stats):
             total += 1
-            fingerprint = item.request.fingerprint  # item.key
+            # The item itself is made only when it is kept or a record is compared with it.
+            variant, planned, _, original, why, _, digest = row
+            fingerprint = planned.fingerprint  # the item's key
+            item: PlannedItem | None = None
             if recorded:
-                key = (fingerprint, item.index)
+                item = _item(row)
+                key = (fingerprint, variant.index)
                 record = own.get(key)
                 if record is not None or key in failed:
                     matched.add(key)
@@ -681,39 +662,41 @@ class BatchRunner:
                     and record.file == _planned_file(item, record)
                     and images.intact(record)
                 ):
-                    finished.add(item.index)
+                    finished.add(variant.index)
                     continue
-            if item.unwritable is not None:
+            if why is not None:
                 unwritable += 1
                 if len(problems) < _MAX_LISTED_FAILURES:
-                    problems.append(item.unwritable)
-                todo = _kept(todo, item)
+                    problems.append(why)
+                todo = _kept(todo, item or _item(row)) if todo is not None else None
                 continue
             candidates = by_request.get(fingerprint) if by_request else None
-            source = images.copy_source(item, candidates) if candidates else None
-            if source is not None:
-                sources[item.index] = source
-                if source.file == _planned_file(item, source):
-                    kept.add(source.file or "")
-                to_copy += 1
-                todo = _kept(todo, item)
-                continue
-            digest = _digest(fingerprint)
-            if item.original is not None and digest in sending:  # item.is_copy
+            if candidates:
+                item = item or _item(row)
+                source = images.copy_source(item, candidates)
+                if source is not None:
+                    sources[variant.index] = source
+                    if source.file == _planned_file(item, source):
+                        kept.add(source.file or "")
+                    to_copy += 1
+                    todo = _kept(todo, item)
+                    continue
+            if original is not None and digest in sending:  # a copy
                 to_copy += 1  # written from its original's image once that is made
-                todo = _kept(todo, item)
+                todo = _kept(todo, item or _item(row)) if todo is not None else None
                 continue
             if fingerprint in billed:
                 # An earlier request for it may have run the model: never sent twice unless
                 # asked. Its copies wait with it (same request fingerprint).
-                held.add(item.index)
+                held.add(variant.index)
                 continue
             sending.add(digest)
-            todo = _kept(todo, item) if todo is not None else None
+            if todo is not None:
+                todo = _kept(todo, item or _item(row))
             if len(first) < 3:
-                first.append(item)
+                first.append(item or _item(row))
             if cost is not None:
-                cost += _item_cost(item.request, prices)
+                cost += planned.estimated_cost
         shard = self.shard
         stale = tuple(
             (key, own.get(key))

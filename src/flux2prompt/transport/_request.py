@@ -21,11 +21,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from hashlib import sha256
 from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from flux2prompt._digest import canonical_json, sha256_fingerprint
+from flux2prompt._digest import FINGERPRINT_PREFIX, canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
 from flux2prompt.transport._catalogue import (
     PROMPT_FORMATS,
@@ -253,6 +254,12 @@ def _render_prompt(
 ) -> tuple[str | Prompt, str, str, str | None]:
     """:func:`render_prompt`, but a prose form is given as the compiled ``Prompt`` to render
     (a dry run never reads the prose)."""
+    if isinstance(prompt, _prompt_class()):  # a compiled prompt, a template's: settled first
+        asked = _asked_format(prompt_format)
+        wire = prompt.to_json()
+        if (spec.prompt_form if asked == "auto" else asked) == "json":
+            return wire, prompt.fingerprint, "json", wire
+        return prompt, prompt.fingerprint, "prose", wire
     if isinstance(prompt, (str, _flux3_class())):
         return render_prompt(prompt, spec, prompt_format)
     asked = _asked_format(prompt_format)
@@ -454,16 +461,7 @@ class WorkersAIRequest:
             ...       .estimated_cost, 6)
             0.001148
         """
-        steps = self.params.get("steps")
-        width = self.params.get("width")
-        height = self.params.get("height")
-        return estimate_cost(
-            self.model,
-            int(width) if width is not None else None,
-            int(height) if height is not None else None,
-            int(steps) if steps is not None else None,
-            [(image.width, image.height) for image in self.images],
-        )
+        return _price(self.model, self.params, self.images)
 
     def __repr__(self) -> str:
         return (
@@ -475,6 +473,22 @@ class WorkersAIRequest:
     @property
     def _url_references(self) -> int:
         return sum(1 for ref in self.references if not ref.startswith("data:"))
+
+
+def _price(
+    spec: ModelSpec, params: Mapping[str, ParamValue], images: tuple[InputImage, ...]
+) -> float:
+    """What a request of ``spec`` with ``params`` (its size and steps) and ``images`` costs."""
+    steps = params.get("steps")
+    width = params.get("width")
+    height = params.get("height")
+    return estimate_cost(
+        spec,
+        int(width) if width is not None else None,
+        int(height) if height is not None else None,
+        int(steps) if steps is not None else None,
+        [(image.width, image.height) for image in images],
+    )
 
 
 def _is_structured(prompt: PromptLike, text: str) -> bool:
@@ -589,32 +603,52 @@ class _Post:
     values and as text; what the fingerprint leaves out; the advice; the fingerprint's
     canonical JSON around the seed and prompt fingerprint, per set of input images."""
 
-    __slots__ = ("_parts", "advice", "params", "sizes", "sizes_text", "text", "unfingerprinted")
+    __slots__ = (
+        "_parts",
+        "_prices",
+        "advice",
+        "form",
+        "params",
+        "sizes",
+        "sizes_text",
+        "text",
+        "unfingerprinted",
+    )
 
     def __init__(
         self,
+        form: str,
         sizes: dict[str, ParamValue],
         params: dict[str, ParamValue],
         unfingerprinted: frozenset[str],
         advice: tuple[RequestAdvice, ...],
     ) -> None:
+        self.form = form
         self.sizes, self.sizes_text = sizes, _texts(sizes)
         self.params, self.text = params, _texts(params)
         self.unfingerprinted = unfingerprinted
         self.advice = advice
         self._parts: dict[tuple[tuple[str, ...], bool], tuple[str, str]] = {}
+        self._prices: dict[tuple[tuple[int, int], ...], float] = {}
 
-    def fingerprint_text(
-        self,
-        form: str,
-        identities: tuple[str, ...],
-        seed: int | None,
-        prompt_fingerprint: str,
-        model_id: str,
+    def price(self, spec: ModelSpec, images: tuple[InputImage, ...]) -> float:
+        """What a request of this kind with ``images`` costs (:func:`_price` of its size and
+        steps), kept per set of image sizes."""
+        key = tuple([(image.width, image.height) for image in images]) if images else ()
+        price = self._prices.get(key)
+        if price is None:
+            if len(self._prices) >= 64:  # per-item images: a few kept, not all
+                self._prices.clear()
+            price = self._prices[key] = _price(spec, self.sizes, images)
+        return price
+
+    def fingerprint(
+        self, identities: tuple[str, ...], seed: int | None, prompt_fingerprint: str, model_id: str
     ) -> str:
-        """The canonical JSON of the request's identity (model id, prompt fingerprint, sorted
-        parameters, images, and the form unless JSON or text): what ``canonical_json`` writes
-        of it, from a prefix and a suffix kept around the seed."""
+        """The request fingerprint: ``sha256:`` and the SHA-256 of the canonical JSON of the
+        request's identity (model id, prompt fingerprint, sorted parameters, images, and the
+        form unless JSON or text), as ``canonical_json`` writes it, from a prefix and a suffix
+        kept around the seed."""
         key = (identities, seed is not None)
         parts = self._parts.get(key)
         if parts is None:
@@ -628,15 +662,19 @@ class _Post:
                 },
                 "images": list(identities),
             }
-            if form not in ("json", "text"):
+            if self.form not in ("json", "text"):
                 # Newer than the fingerprint: a JSON request keeps the fingerprint it always had.
-                identity["form"] = form
+                identity["form"] = self.form
             if len(self._parts) >= 64:  # per-item images: a few kept, not all
                 self._parts.clear()
             parts = self._parts[key] = _split_identity(identity, with_seed=seed is not None)
         head, tail = parts
         seed_text = "" if seed is None else int.__repr__(seed)
-        return f"{head}{seed_text}{tail}{encode_basestring(prompt_fingerprint)}}}"
+        # A prompt fingerprint ("sha256:" and hex digits) is its own JSON string, quoted.
+        plain = prompt_fingerprint.startswith("sha256:") and prompt_fingerprint[7:].isalnum()
+        quoted = f'"{prompt_fingerprint}"' if plain else encode_basestring(prompt_fingerprint)
+        text = f"{head}{seed_text}{tail}{quoted}}}"
+        return FINGERPRINT_PREFIX + sha256(text.encode("utf-8")).hexdigest()
 
 
 class _PromptFields(Mapping[str, str]):
@@ -689,6 +727,76 @@ class _PromptFields(Mapping[str, str]):
         return repr(dict(self))
 
 
+class PlannedRequest:
+    """A request :meth:`RequestTemplate.plan` checked and fingerprinted: what a batch's plan
+    reads (the fingerprint, the seed, the price) without the request itself, which is put
+    together the first time :attr:`request` is read (the same one :meth:`RequestTemplate.build`
+    gives).
+
+    Example:
+        >>> planned = RequestTemplate(model="klein-4b", width=512, height=512).plan("a fox", seed=1)
+        >>> planned.fingerprint == planned.request.fingerprint, planned.request.seed
+        (True, 1)
+        >>> planned.request is planned.request
+        True
+    """
+
+    __slots__ = (
+        "_images",
+        "_later",
+        "_post",
+        "_prompt_json",
+        "_request",
+        "_template",
+        "_text",
+        "fingerprint",
+        "prompt_fingerprint",
+        "seed",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        template: RequestTemplate,
+        post: _Post,
+        images: tuple[tuple[InputImage, ...], tuple[str, ...], tuple[str, ...]],
+        seed: int | None,
+        text: str,
+        later: Prompt | None,
+        prompt_fingerprint: str,
+        prompt_json: str | None,
+        fingerprint: str,
+    ) -> None:
+        self._template, self._post, self._images = template, post, images
+        self.seed: int | None = seed
+        self._text, self._later = text, later
+        self.prompt_fingerprint: str = prompt_fingerprint
+        self._prompt_json = prompt_json
+        #: The request fingerprint (:attr:`WorkersAIRequest.fingerprint`).
+        self.fingerprint: str = fingerprint
+        self._request: WorkersAIRequest | None = None
+
+    @property
+    def request(self) -> WorkersAIRequest:
+        """The request itself, put together on first use and kept."""
+        request = self._request
+        if request is None:
+            request = self._request = self._template._assemble(self)
+        return request
+
+    @property
+    def model(self) -> ModelSpec:
+        """The model the request is for."""
+        return self._template.spec
+
+    @property
+    def estimated_cost(self) -> float:
+        """:attr:`WorkersAIRequest.estimated_cost`, without putting the request together."""
+        return self._post.price(self._template.spec, self._images[0])
+
+    def __repr__(self) -> str:
+        return f"PlannedRequest(fingerprint={self.fingerprint!r})"
+
+
 class RequestTemplate:
     """Everything of a Workers AI request but its prompt and seed, checked once.
 
@@ -698,7 +806,9 @@ class RequestTemplate:
     the URL and the headers are checked and prepared the first time a request needs them (in
     the order :func:`build_request` documents, so the first error is the same one) and kept,
     and the request fingerprint's canonical JSON is written from a prefix kept per kind of
-    prompt. The requests are the ones :func:`build_request` gives, field for field.
+    prompt. The requests are the ones :func:`build_request` gives, field for field. A batch's
+    plan (:func:`~flux2prompt._versioning._requests.planned_requests`) calls :meth:`plan`,
+    which checks and fingerprints a request and leaves putting it together to the first read.
 
     Example:
         >>> template = RequestTemplate(model="klein-4b", width=512, height=512)
@@ -778,7 +888,22 @@ class RequestTemplate:
         stacklevel: int = 2,
     ) -> WorkersAIRequest:
         """The request for ``prompt`` with ``seed`` and the template's images (or ``images``,
-        for one item's own); ``stacklevel`` of the advice warnings counts from the caller."""
+        for one item's own); ``stacklevel`` of the advice warnings counts from the caller.
+
+        It is :meth:`plan`'s request: checked and fingerprinted there, put together here."""
+        return self.plan(prompt, seed=seed, images=images, stacklevel=stacklevel + 1).request
+
+    def plan(
+        self,
+        prompt: PromptLike,
+        *,
+        seed: int | None = None,
+        images: Iterable[ImageSource] = _TEMPLATE_IMAGES,
+        stacklevel: int = 2,
+    ) -> PlannedRequest:
+        """:meth:`build`'s request, checked and fingerprinted but put together only when it is
+        first read (:attr:`PlannedRequest.request`): every check runs, in the same order, and
+        the same advice is given, now; a batch's plan reads only the fingerprint and price."""
         spec = self.spec
         rendered, prompt_fingerprint, form, prompt_json = _render_prompt(
             prompt, spec, self._prompt_format
@@ -822,27 +947,38 @@ class RequestTemplate:
             seed = _check_int("seed", seed, spec, 0, spec.max_seed)
         if post is None:
             post = self._check_post(form, structured)
+
+        if attached or images is not _TEMPLATE_IMAGES:
+            own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
+            prepared = _prepare_images(spec, attached, own, self._resize_images)
+        elif self._images is not None:
+            prepared = self._images
+        else:
+            prepared = self._images = _prepare_images(spec, (), self._own, self._resize_images)
+        if self._where is None:
+            self._check_where()
+
+        fingerprint = post.fingerprint(prepared[2], seed, prompt_fingerprint, spec.id)
+        for item in post.advice:
+            warn_advice(item, stacklevel=stacklevel)
+        return PlannedRequest(
+            self, post, prepared, seed, text, later, prompt_fingerprint, prompt_json, fingerprint
+        )
+
+    def _assemble(self, planned: PlannedRequest) -> WorkersAIRequest:
+        """The request :meth:`plan` checked (nothing here can fail)."""
+        spec, post, seed, text = self.spec, planned._post, planned.seed, planned._text
         if seed is None:
             params = {**post.sizes, **post.params}
             rest = {**post.sizes_text, **post.text}
         else:
             params = {**post.sizes, "seed": seed, **post.params}
             rest = {**post.sizes_text, "seed": str(seed), **post.text}
-
-        if attached or images is not _TEMPLATE_IMAGES:
-            own = self._own if images is _TEMPLATE_IMAGES else _own_images(images)
-            prepared, references, identities = _prepare_images(
-                spec, attached, own, self._resize_images
-            )
-        else:
-            if self._images is None:
-                self._images = _prepare_images(spec, (), self._own, self._resize_images)
-            prepared, references, identities = self._images
+        prepared, references, _ = planned._images
         url, headers = self._where or self._check_where()
-
         fields: Mapping[str, str]
-        if later is not None:
-            fields = _PromptFields(later.to_prose, rest)
+        if planned._later is not None:
+            fields = _PromptFields(planned._later.to_prose, rest)
         else:
             fields = MappingProxyType({"prompt": text, **rest})
         payload: dict[str, Any] | None = None
@@ -854,9 +990,6 @@ class RequestTemplate:
             if references:
                 given["input_images"] = list(references)
             payload = {"model": spec.id, "input": given}
-        canonical = post.fingerprint_text(form, identities, seed, prompt_fingerprint, self.spec.id)
-        for item in post.advice:
-            warn_advice(item, stacklevel=stacklevel)
         return WorkersAIRequest(
             model=spec,
             url=url,
@@ -864,13 +997,13 @@ class RequestTemplate:
             params=MappingProxyType(params),
             images=prepared,
             headers=headers,
-            prompt_fingerprint=prompt_fingerprint,
-            fingerprint=sha256_fingerprint(canonical),
+            prompt_fingerprint=planned.prompt_fingerprint,
+            fingerprint=planned.fingerprint,
             payload=MappingProxyType(payload) if payload is not None else None,
             references=references if spec.route is Route.PROXIED else (),
             advice=post.advice,
-            prompt_format=form,
-            prompt_json=prompt_json,
+            prompt_format=post.form,
+            prompt_json=planned._prompt_json,
         )
 
     def _check_sizes(self) -> dict[str, ParamValue]:
@@ -999,7 +1132,9 @@ class RequestTemplate:
                     parameter="output_format",
                 )
             params["output_format"] = str(fmt)
-        post = _Post(self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice))
+        post = _Post(
+            form, self._sizes or self._check_sizes(), params, unfingerprinted, tuple(advice)
+        )
         self._post[(form, structured)] = post
         return post
 
