@@ -484,3 +484,16 @@ def test_the_builder_keeps_each_prompt_document_equal_to_what_pydantic_writes() 
     loaded = load(built.to_json(), extra_keys=["seed_hint"])
     assert compile_json(loaded) == built.to_json()
     assert document_of(loaded) == document_of(built)
+
+
+def test_the_deprecated_copy_with_changes_keeps_nothing_compiled_from_the_original() -> None:
+    prompt = scene("x").mood("calm").compile()
+    assert prompt.fingerprint.startswith("sha256:")
+    with pytest.warns(DeprecationWarning, match="copy"):
+        changed = prompt.copy(update={"mood": "tense"})
+    assert changed.to_json() == '{"scene":"x","mood":"tense"}'
+    assert changed.fingerprint == load('{"scene":"x","mood":"tense"}').fingerprint
+    assert compile_json(changed) == changed.to_json()
+    with pytest.warns(DeprecationWarning, match="copy"):
+        same = prompt.copy()
+    assert same.to_json() == prompt.to_json()

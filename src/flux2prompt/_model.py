@@ -239,6 +239,10 @@ class _kept(Generic[_V]):  # lower case: a decorator, like the cached_property i
         return value
 
 
+# What a node keeps in its instance dict beside its fields (see "the compile cache" below).
+_KEPT_SLOTS = ("_wire", "fingerprint", "_document")
+
+
 def _all_unset(model: BaseModel) -> bool:
     # Run by the after-validators, when the instance dict holds exactly the fields (a cached
     # property's slot comes later). Reading it directly avoids ``model_fields``, a property of
@@ -304,6 +308,25 @@ class _Node(BaseModel):
         copied = type(self)(**{**fields, **update})
         if isinstance(self, Prompt) and isinstance(copied, Prompt):
             attach_compiled(copied, extras=extras_of(self))
+        return copied
+
+    def copy(self, **options: Any) -> Self:
+        """pydantic's deprecated ``copy()``, which neither validates nor knows what a prompt
+        keeps: a copy with any change keeps nothing compiled from the original, so its wire
+        text, fingerprint and document are worked out (and validated) again. Prefer
+        :meth:`model_copy`, which validates the changes.
+
+        >>> import warnings
+        >>> from flux2prompt import scene
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     scene("x").mood("calm").compile().copy(update={"mood": "tense"}).to_json()
+        '{"scene":"x","mood":"tense"}'
+        """
+        copied = super().copy(**options)
+        if any(options.get(name) is not None for name in ("update", "include", "exclude")):
+            for kept in _KEPT_SLOTS:
+                copied.__dict__.pop(kept, None)
         return copied
 
     def to_dict(self) -> dict[str, Any]:
