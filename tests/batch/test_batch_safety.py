@@ -240,6 +240,38 @@ def test_an_edit_and_a_rerun_leave_exactly_the_jobs_items(
     assert "8 items, 8 ok, 0 failed" in merged.stdout
 
 
+def test_reverting_an_edit_restores_the_superseded_images_without_buying_them_again(
+    tmp_path: Path,
+) -> None:
+    from flux2prompt.batch import BatchRunner, load_job, run_batch
+
+    folder = tmp_path / "job"
+    out = tmp_path / "out"
+    job = write_job(folder)  # 8 items
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
+        assert run_batch(load_job(job), out, **options).generated == 8
+        before = {r["file"]: r["sha256"] for r in check_folder(out, 8)}
+        write_job(folder, colors=["teal", "rust", "sand", "navy"])  # ivory becomes navy
+        edited = run_batch(load_job(job), out, **options)
+        assert (edited.generated, edited.superseded) == (2, 2)
+        write_job(folder)  # the edit reverted: the two ivory items again
+        dry = BatchRunner(load_job(job), out, **options).dry_run()
+        assert (dry.to_generate, dry.to_copy, dry.estimated_cost) == (0, 2, 0.0)
+        reverted = run_batch(load_job(job), out, **options)
+        assert (reverted.generated, reverted.copied, reverted.superseded) == (0, 2, 2)
+        assert posts(emu) == 10  # the restored images were not bought again
+    view = check_folder(out, 8)
+    assert {str(r["file"]): r["sha256"] for r in view} == before
+    restored = [r for r in view if r.get("copied_from")]
+    assert sorted(str(r["file"]) for r in restored) == ["mug-ivory.jpg", "vase-ivory.jpg"]
+    for record in restored:
+        source = record["copied_from"]
+        assert isinstance(source, dict)
+        assert str(source["file"]).startswith("superseded/")
+        assert (out / str(source["file"])).exists()  # a copy: the set-aside image stays
+
+
 def test_an_edit_that_keeps_the_names_supersedes_the_replaced_records(tmp_path: Path) -> None:
     from flux2prompt.batch import load_job, run_batch
 

@@ -572,9 +572,10 @@ class BatchRunner:
         set[tuple[str, int | None]],
     ]:
         """The manifest's ``ok`` records: the last per item (:func:`record_key`), and every one
-        per request fingerprint (the images a copy can be made from), without the prompts; the
-        request fingerprints whose last outcome may have been billed; and the items whose
-        records are failures only. Superseded items are in none of them."""
+        per request fingerprint (the images a copy can be made from, those set aside under
+        ``superseded/`` included), without the prompts; the request fingerprints whose last
+        outcome may have been billed; and the items whose records are failures only. Superseded
+        items are in none of the others."""
         own: dict[tuple[str, int | None], ImageRecord] = {}
         by_request: dict[str, list[ImageRecord]] = {}
         billed: set[str] = set()
@@ -590,8 +591,19 @@ class BatchRunner:
             key = record_key(raw)
             status = raw.get("status")
             if status == SUPERSEDED:
-                own.pop(key, None)
+                previous = own.pop(key, None)
                 failed.discard(key)
+                moved_to = raw.get("moved_to")
+                if (
+                    previous is not None
+                    and isinstance(moved_to, str)
+                    and previous.sha256 == raw.get("sha256")
+                ):
+                    # Its image waits under superseded/: an item asking for the same request
+                    # again (an edit reverted) is copied from there, not bought again.
+                    by_request.setdefault(fingerprint, []).append(
+                        dataclasses.replace(previous, file=moved_to)
+                    )
                 continue
             if status != "ok":
                 if key not in own:
