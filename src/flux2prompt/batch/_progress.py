@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from flux2prompt._text import printable
 from flux2prompt.batch._runner import BatchReport, ItemOutcome
 
 __all__ = ["RichProgress"]
@@ -72,8 +74,10 @@ class RichProgress:
         )
         self._progress.start()
         # The rate counts advances only, so items skipped from an earlier run do not inflate it.
+        # The job's name is the user's text: shown as written (escaped for the terminal), never
+        # read as markup by the column that draws it in bold.
         self._task = self._progress.add_task(
-            job, total=total, completed=skipped, failures=self._failures_text(0)
+            escape(printable(job)), total=total, completed=skipped, failures=self._failures_text(0)
         )
 
     def _failures_text(self, rate_limited: int) -> str:
