@@ -48,7 +48,7 @@ from flux2prompt._references import (
     attach_references,
     check_reference_name,
 )
-from flux2prompt._schema import Profile, json_data
+from flux2prompt._schema import TOO_LARGE_NUMBER, Profile, float_overflows, json_data
 from flux2prompt._text import check_language_tag, clean_text
 
 if TYPE_CHECKING:
@@ -252,12 +252,9 @@ def camera(
             isinstance(number, int)
             and number.bit_length() > 1023
             and number > 0
-            and _overflows(number)
+            and float_overflows(number)
         ):
-            raise PromptError(
-                f"camera({name}=...): the number is too large for a JSON number (a 64-bit "
-                "float, below about 1.8e308); write a smaller number"
-            )
+            raise PromptError(f"camera({name}=...): {TOO_LARGE_NUMBER}")
     fields = {
         "angle": angle,
         "distance": distance,
@@ -271,19 +268,9 @@ def camera(
     return _make(Camera, "camera", fields)
 
 
-def _overflows(number: int) -> bool:
-    # An int no float holds: the wire would carry it, but nothing that reads numbers as floats
-    # (load, prose, lint) could; load refuses it, so the builder does too.
-    try:
-        float(number)
-    except OverflowError:
-        return True
-    return False
-
-
 def _f_stop(number: float) -> str:
     """``"f/N"`` for a number given as ``f_number``; it must be a positive, finite f-stop."""
-    huge = not isinstance(number, float) and _overflows(number)
+    huge = not isinstance(number, float) and float_overflows(number)
     if huge or not 0 < number < math.inf:  # NaN fails both comparisons
         shown = f"an integer of {len(str(abs(number)))} digits" if huge else repr(number)
         raise PromptError(

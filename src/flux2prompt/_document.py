@@ -26,7 +26,14 @@ from flux2prompt._builder import PromptBuilder
 from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
 from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled, prompt_of_checked
-from flux2prompt._schema import Profile, check_document, json_data, json_path
+from flux2prompt._schema import (
+    TOO_LARGE_NUMBER,
+    Profile,
+    check_document,
+    float_overflows,
+    json_data,
+    json_path,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -220,7 +227,7 @@ def _explain(document: Any, source: str | None, numbers: bool, line: int | None)
             if len(node) > MAX_STRING_CHARS:
                 raise _too_long(source, parts, len(node), line)
         elif numbers and isinstance(node, int) and not isinstance(node, bool):
-            if node.bit_length() > 1000 and _overflows(node):
+            if node.bit_length() > 1000 and float_overflows(node):
                 digits = int(node.bit_length() * math.log10(2)) + 1
                 raise SourceError(
                     f"{_path(parts)}: the integer (about {digits} digits) is too large for a "
@@ -236,14 +243,6 @@ def _explain(document: Any, source: str | None, numbers: bool, line: int | None)
                 source=source,
                 line=line,
             )
-
-
-def _overflows(value: int) -> bool:
-    try:
-        float(value)
-    except OverflowError:
-        return True
-    return False
 
 
 def _too_deep(source: str | None, parts: tuple[str | int, ...], line: int | None) -> SourceError:
@@ -386,15 +385,9 @@ def _check_camera_numbers(document: Mapping[str, Any], profile: Profile) -> None
     if not isinstance(camera, Mapping):
         return
     for key, value in camera.items():
-        if isinstance(value, int) and value.bit_length() > 1000 and _overflows(value):
+        if isinstance(value, int) and value.bit_length() > 1000 and float_overflows(value):
             raise PromptValidationError(
-                [
-                    ValidationIssue(
-                        f"$.camera.{key}",
-                        "the number is too large for a JSON number (a 64-bit float, below "
-                        "about 1.8e308); write a smaller number",
-                    )
-                ],
+                [ValidationIssue(f"$.camera.{key}", TOO_LARGE_NUMBER)],
                 profile,
             )
 

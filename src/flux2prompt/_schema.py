@@ -39,11 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "PROFILES",
     "SCHEMA_VERSION",
+    "TOO_LARGE_NUMBER",
     "Profile",
     "check_document",
     "describe_value",
     "fast_validator",
     "find_issues",
+    "float_overflows",
     "issue_for",
     "issues_from_errors",
     "json_data",
@@ -172,6 +174,27 @@ def _reporting_validator(profile: str) -> Any:
         (uri, Resource.from_contents(contents)) for uri, contents in _resources()
     )
     return reporting(_raw_schema(profile), registry=registry)
+
+
+#: What to say of an integer that :func:`float_overflows`.
+TOO_LARGE_NUMBER = (
+    "the number is too large for a JSON number (a 64-bit float, below about 1.8e308); write a "
+    "smaller number"
+)
+
+
+def float_overflows(value: int) -> bool:
+    """Whether ``value`` is an integer no 64-bit float holds (about 1.8e308 and more): JSON
+    carries it, but whatever reads numbers as floats (load, prose, lint) cannot.
+
+    >>> float_overflows(10**308), float_overflows(10**309)
+    (False, True)
+    """
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def check_document(document: Any, profile: Profile = "flux2") -> None:
