@@ -44,11 +44,9 @@ def dumps_compact(value: Any) -> str:
 
 
 def core_document(prompt: Prompt) -> dict[str, Any]:
-    """The known keys of ``prompt`` as JSON data in wire order, without custom extras."""
-    data: dict[str, Any] = prompt.__pydantic_serializer__.to_python(
-        prompt, mode="json", by_alias=True, exclude_none=True
-    )
-    return data
+    """The known keys of ``prompt`` as JSON data in wire order, without custom extras: a new
+    dict from pydantic-core's serializer (what :func:`~flux2prompt._model.document_of` keeps)."""
+    return prompt._serialized()
 
 
 def compile_json(prompt: Prompt, profile: Profile = "flux2") -> str:
