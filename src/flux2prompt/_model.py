@@ -740,7 +740,12 @@ _PLAIN_SPECS: dict[
 }
 
 _new_node = object.__new__
-_set_slot = object.__setattr__  # past the frozen model's guard, as pydantic's own __init__ does
+# The setters of a model's four instance slots, taken from BaseModel once: past the frozen
+# model's guard, as pydantic's own __init__ sets them, without looking the slot up by name.
+_set_state, _set_fields_set, _set_extra, _set_private = (
+    BaseModel.__dict__[slot].__set__
+    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
 
 
 def plain_part(cls: type[_Part], fields: Mapping[str, Any]) -> _Part | None:
@@ -789,10 +794,10 @@ def _node_of(
     validation: the one place the frozen models are made by hand (plain parts, assembled
     prompts)."""
     node = _new_node(cls)
-    _set_slot(node, "__dict__", state)
-    _set_slot(node, "__pydantic_fields_set__", given)
-    _set_slot(node, "__pydantic_extra__", None)
-    _set_slot(node, "__pydantic_private__", private)
+    _set_state(node, state)
+    _set_fields_set(node, given)
+    _set_extra(node, None)
+    _set_private(node, private)
     return node
 
 
