@@ -22,7 +22,7 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
@@ -39,7 +39,7 @@ from flux2prompt._model import (
     TextElement,
     assemble_prompt,
     attach_compiled,
-    plain_part,
+    plain_maker,
     prompt_document,
 )
 from flux2prompt._references import (
@@ -96,16 +96,22 @@ _MESSAGES = {
 _TYPE_ERRORS = frozenset({"string_type", "int_type", "float_type", "tuple_type"})
 
 
-def _make(cls: type[_N], where: str, fields: Mapping[str, Any]) -> _N:
-    """Validate ``fields`` (Python names) into ``cls``; on failure, name the call and argument.
+def _make(cls: type[_N], where: str, values: tuple[Any, ...]) -> _N:
+    """Validate ``values`` (every field of ``cls`` in field order, ``None`` for an unset one)
+    into ``cls``; on failure, name the call and argument.
 
-    One message per argument: ``camera(iso=float("nan"))`` says ``must be a finite number``,
-    not also ``expected a number``.
+    Plain values are checked and made by the part's plain maker; anything else is left to
+    pydantic, which decides and words the error. One message per argument:
+    ``camera(iso=float("nan"))`` says ``must be a finite number``, not also ``expected a number``.
     """
-    made = plain_part(cls, fields)
+    made: _N | None = plain_maker(cls)(*values)
     if made is not None:
         return made
-    data = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items() if v is not None}
+    data = {
+        k: (tuple(v) if isinstance(v, list) else v)
+        for k, v in zip(cls.model_fields, values, strict=True)
+        if v is not None
+    }
     try:
         # What cls(**data) runs, minus the Python frame of BaseModel.__init__ around it.
         return cls.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
@@ -208,20 +214,26 @@ def subject(
     >>> subject("peregrine falcon, wings spread", type="falcon", colors=["#4a4a4a"]).colors
     ('#4A4A4A',)
     """
-    fields = {
-        "type": type,
-        "description": description,
-        "pose": pose,
-        "action": action,
-        "position": position,
-        "color_palette": None
-        if color_palette is None
-        else _colors(color_palette, "subject(color_palette)"),
-        "colors": None if colors is None else _colors(colors, "subject(colors)", hex_only=True),
-        "color_match": color_match,
-        "detail_preservation": detail_preservation,
-    }
-    return _make(Subject, "subject", fields)
+    if color_palette is not None:
+        color_palette = _colors(color_palette, "subject(color_palette)")
+    if colors is not None:
+        colors = _colors(colors, "subject(colors)", hex_only=True)
+    # Subject's fields, in field order.
+    return _make(
+        Subject,
+        "subject",
+        (
+            type,
+            description,
+            pose,
+            action,
+            position,
+            color_palette,
+            colors,
+            color_match,
+            detail_preservation,
+        ),
+    )
 
 
 @_suggest_arguments
@@ -255,17 +267,10 @@ def camera(
             and float_overflows(number)
         ):
             raise PromptError(f"camera({name}=...): {TOO_LARGE_NUMBER}")
-    fields = {
-        "angle": angle,
-        "distance": distance,
-        "focus": focus,
-        "lens": lens,
-        "lens_mm": lens_mm,
-        "f_number": f_number,
-        "iso": iso,
-        "depth_of_field": depth_of_field,
-    }
-    return _make(Camera, "camera", fields)
+    # Camera's fields, in field order.
+    return _make(
+        Camera, "camera", (angle, distance, focus, lens, lens_mm, f_number, iso, depth_of_field)
+    )
 
 
 def _f_stop(number: float) -> str:
@@ -300,15 +305,10 @@ def text(
         problem = check_language_tag(language)
         if problem is not None:
             raise PromptError(f"text(language=...): {problem}")
-    fields = {
-        "content": content,
-        "language": language,
-        "font": font,
-        "size": size,
-        "placement": placement,
-        "color": None if color is None else _text_color(color),
-    }
-    return _make(TextElement, "text", fields)
+    if color is not None:
+        color = _text_color(color)
+    # TextElement's fields, in field order.
+    return _make(TextElement, "text", (content, language, font, size, placement, color))
 
 
 def _text_color(color: ColorInput) -> str:
@@ -366,7 +366,7 @@ class PromptBuilder:
         new = _new_builder(PromptBuilder)
         state = self.__dict__.copy()
         state.update(changes)
-        _set_state(new, "__dict__", state)
+        _set_state(new, state)
         return new
 
     def _set(self, name: str, value: Any) -> PromptBuilder:
@@ -374,7 +374,7 @@ class PromptBuilder:
         new = _new_builder(PromptBuilder)
         state = self.__dict__.copy()
         state[name] = value
-        _set_state(new, "__dict__", state)
+        _set_state(new, state)
         return new
 
     def __getattr__(self, name: str) -> Any:
@@ -848,7 +848,9 @@ class PromptBuilder:
 
 
 _new_builder = object.__new__
-_set_state = object.__setattr__  # past the frozen dataclass's guard, as its own __init__ does
+# The setter of a builder's __dict__, taken once: past the frozen dataclass's guard, as its own
+# __init__ sets its fields.
+_set_state = vars(PromptBuilder)["__dict__"].__set__
 _EMPTY = PromptBuilder()
 
 
