@@ -650,3 +650,92 @@ def test_a_run_plans_its_items_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     report = run_batch(job, tmp_path / "twice", emulator=True, gallery=False)
     assert (report.generated, len(calls)) == (12, 24)
     check_folder(tmp_path / "twice", 12)
+
+
+def _swap_job(folder: Path, labels: tuple[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"product": "mug", "color": "teal", "label": labels[0]},
+        {"product": "vase", "color": "rust", "label": labels[1]},
+    ]
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    return write_job(folder, dataset="rows.jsonl", output="{label}.{ext}")
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_two_items_that_swap_names_swap_their_images_without_buying_either_again(
+    tmp_path: Path, concurrency: int
+) -> None:
+    from flux2prompt.batch import BatchRunner, load_job, run_batch
+
+    folder = tmp_path / "job"
+    out = tmp_path / "out"
+    job = _swap_job(folder, ("a", "b"))
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
+        assert run_batch(load_job(job), out, **options).generated == 2
+        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
+        _swap_job(folder, ("b", "a"))  # the mug is now b.jpg, the vase a.jpg
+        dry = BatchRunner(load_job(job), out, **options).dry_run()
+        assert (dry.to_generate, dry.to_copy, dry.estimated_cost) == (0, 2, 0.0)
+        report = run_batch(load_job(job), out, concurrency=concurrency, **options)
+        assert (report.generated, report.copied, report.ok) == (0, 2, True)
+        assert posts(emu) == 2  # neither image bought again
+    view = {str(r["file"]): r for r in check_folder(out, 2)}
+    assert view["b.jpg"]["sha256"] == before["a.jpg"]  # the mug's image, under its new name
+    assert view["a.jpg"]["sha256"] == before["b.jpg"]
+    assert "teal mug" in json.dumps(view["b.jpg"]["prompt"])
+    assert "rust vase" in json.dumps(view["a.jpg"]["prompt"])
+
+
+def test_an_image_set_aside_by_a_stopped_run_is_found_there_and_not_bought_again(
+    tmp_path: Path,
+) -> None:
+    from flux2prompt.batch import BatchRunner, load_job, run_batch
+
+    folder = tmp_path / "job"
+    out = tmp_path / "out"
+    job = _swap_job(folder, ("a", "b"))
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
+        assert run_batch(load_job(job), out, **options).generated == 2
+        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
+        # A run stopped right after setting b.jpg aside, before writing over it.
+        aside = out / "superseded" / f"b.{str(before['b.jpg']).removeprefix('sha256:')[:12]}.jpg"
+        aside.parent.mkdir()
+        (out / "b.jpg").rename(aside)
+        dry = BatchRunner(load_job(job), out, **options).dry_run()
+        assert (dry.to_generate, dry.to_copy, dry.finished) == (0, 1, 1)
+        report = run_batch(load_job(job), out, **options)
+        assert (report.generated, report.copied, report.ok) == (0, 1, True)
+        assert posts(emu) == 2
+    assert {str(r["file"]): r["sha256"] for r in check_folder(out, 2)} == before
+    assert aside.exists()  # a copy: the image set aside stays where it is
+
+
+def test_a_new_image_under_another_items_old_name_keeps_every_image_paid_for(
+    tmp_path: Path,
+) -> None:
+    from flux2prompt.batch import load_job, run_batch
+
+    folder = tmp_path / "job"
+    out = tmp_path / "out"
+    job = _swap_job(folder, ("a", "b"))
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
+        assert run_batch(load_job(job), out, **options).generated == 2
+        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
+        # The mug changes colour (a new request) and takes the vase's name; the vase takes a.
+        rows = [
+            {"product": "mug", "color": "sand", "label": "b"},
+            {"product": "vase", "color": "rust", "label": "a"},
+        ]
+        (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+        report = run_batch(load_job(job), out, concurrency=1, **options)
+        assert (report.generated, report.copied, report.superseded, report.ok) == (1, 1, 1, True)
+        assert posts(emu) == 3  # only the new mug is bought
+    view = {str(r["file"]): r for r in check_folder(out, 2)}
+    assert view["a.jpg"]["sha256"] == before["b.jpg"]  # the vase, under its new name
+    assert "sand mug" in json.dumps(view["b.jpg"]["prompt"])
+    kept = {sha256(path) for path in (out / "superseded").glob("*.jpg")}
+    assert before["a.jpg"] in kept  # the old mug, paid for, set aside

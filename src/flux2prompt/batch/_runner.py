@@ -70,6 +70,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -234,9 +235,33 @@ def _target(folder: Path, relative: str) -> Path:
 def _superseded_name(record: ImageRecord) -> str:
     """Where a superseded image goes: ``superseded/<its path>`` with 12 hex digits of its
     sha256 before the extension, so two images once under one name never meet."""
-    path = PurePosixPath(str(record.file))
-    digest = str(record.sha256 or "").partition(":")[2][:12] or "unknown"
+    return _aside_name(str(record.file), record.sha256)
+
+
+def _aside_name(relative: str, sha256: str | None) -> str:
+    path = PurePosixPath(relative)
+    digest = str(sha256 or "").partition(":")[2][:12] or "unknown"
     return str(PurePosixPath(SUPERSEDED_DIR, path.parent, f"{path.stem}.{digest}{path.suffix}"))
+
+
+def _set_aside(folder: Path, relative: str, incoming: str) -> None:
+    """Before an image with sha256 ``incoming`` is written as ``relative``: move a different
+    image already there to ``superseded/`` (its name fixed by that image, as a superseded one's),
+    never overwrite it. It may be another item's image, still to be copied under its new name
+    (two items that swap names), or one a crash left half-renamed; either way it was paid for.
+    """
+    path = _target(folder, relative)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return  # nothing there, or not an image: writing it says what is wrong
+    except FileNotFoundError:
+        return
+    digest = _sha256_file(path)
+    if digest is None or digest == incoming:
+        return
+    aside = _target(folder, _aside_name(relative, digest))
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, aside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,10 +475,21 @@ class _Images:
             digest = self._digests[path] = _sha256_file(path) or ""
         return digest == record.sha256
 
+    def located(self, record: ImageRecord) -> ImageRecord | None:
+        """``record`` as it is on disk: itself when its file is intact, else the same image
+        set aside under ``superseded/`` (another image was written under its name since, see
+        :func:`_set_aside`), with ``file`` naming it there; ``None`` when neither holds it."""
+        if self.intact(record):
+            return record
+        if record.file is None or record.file.startswith(f"{SUPERSEDED_DIR}/"):
+            return None
+        aside = dataclasses.replace(record, file=_superseded_name(record))
+        return aside if self.intact(aside) else None
+
     def copy_source(self, item: PlannedItem, candidates: list[ImageRecord]) -> ImageRecord | None:
         """An intact image of ``item``'s request to copy: one already under the item's name,
         else its original's (or its own, under an old name), else the latest."""
-        intact = [r for r in reversed(candidates) if self.intact(r)]
+        intact = [found for r in reversed(candidates) if (found := self.located(r)) is not None]
         first = item.original if item.original is not None else item.index
         mine = [r for r in intact if r.file == _planned_file(item, r)]
         originals = [r for r in intact if r.index == first]
@@ -1335,12 +1371,14 @@ class _Run:
     ) -> ImageRecord:
         # The image is durable before its record is: a crash between the two costs a rerun of
         # this one item, never a record that points at a missing or partial file.
+        digest = sha256_fingerprint(result.data)
+        _set_aside(self._out_dir, relative, digest)
         result.save(_target(self._out_dir, relative))
         image = ImageRecord(
             index=item.index,
             request_fingerprint=item.key,
             file=relative,
-            sha256=sha256_fingerprint(result.data),
+            sha256=digest,
             bytes=len(result.data),
             format=result.format,
             width=result.width,
@@ -1359,22 +1397,34 @@ class _Run:
         changed meanwhile, or it is another item's new name)."""
         relative = _planned_file(item, source)
         if data is None:
-            path = inside(self._out_dir, source.file)
-            if path is None:
-                return None
-            try:
-                fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-                with os.fdopen(fd, "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                return None
-        if sha256_fingerprint(data) != source.sha256:
+            data = self._read_image(source)
+            if data is None:  # not under its name: perhaps set aside since the survey
+                source = dataclasses.replace(source, file=_superseded_name(source))
+                data = self._read_image(source)
+                if data is None:
+                    return None
+        elif sha256_fingerprint(data) != source.sha256:
             return None
         if relative != source.file:
-            # Durable before its record, as for a generated image.
+            # Durable before its record, as for a generated image; a different image under
+            # that name (another item's, to be copied yet) is set aside, not overwritten.
+            _set_aside(self._out_dir, relative, str(source.sha256))
             atomic_write(_target(self._out_dir, relative), data)
         self._writer.append(copied_record(self._job.name, item, timing, source, relative))
         return relative
+
+    def _read_image(self, record: ImageRecord) -> bytes | None:
+        """The bytes of ``record``'s file when they are the recorded image, else ``None``."""
+        path = inside(self._out_dir, record.file)
+        if path is None:
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        return data if sha256_fingerprint(data) == record.sha256 else None
 
     def _notify(self, outcome: ItemOutcome) -> None:
         if self._observer is not None:
