@@ -24,11 +24,18 @@ neighbours can only slow a round down).
 Garbage collection stays on, as in real use. Goals: (a) <= 1.5x the floor, (b) <= 6x the floor.
 
 Run: ``.venv/bin/python benchmarks/bench_compile.py`` (``--quick`` for a short run).
+
+``--bounds`` measures how far the design is from the goal instead: (b) against the floor as
+shipped, and with ``subject()``, ``camera()``, ``text()`` and ``.palette()`` swapped for
+straight versions that make the same prompt (the same models, through the real builder steps
+and the real ``compile()``): once with the same checks inline but no error paths, once with no
+checks at all. Each version is checked to make the benchmark's prompt, byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -36,7 +43,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jsonschema
@@ -45,8 +52,12 @@ import pydantic_core
 from referencing import Registry, Resource
 
 import flux2prompt
-from flux2prompt import Prompt, camera, load, scene, subject
+import flux2prompt._builder as builder_module
+from flux2prompt import Camera, Prompt, Subject, TextElement, camera, load, scene, subject
+from flux2prompt._color import _NORMAL_HEX, normalize_hex
 from flux2prompt._compile import compile_json
+from flux2prompt._model import _node_of
+from flux2prompt._text import check_language_tag
 
 GOAL_COMPILE_RATIO = 1.5
 GOAL_BUILD_RATIO = 6.0
@@ -148,7 +159,12 @@ def interleaved(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke test)")
+    parser.add_argument(
+        "--bounds", action="store_true", help="(b) with straight factories, checking and not"
+    )
     args = parser.parse_args()
+    if args.bounds:
+        return bounds(rounds=5 if args.quick else 25)
     scale = 10 if args.quick else 1
     rounds = 6 if args.quick else 30
     repeats = 5 if args.quick else 9
@@ -246,6 +262,204 @@ def main() -> int:
             f"goal {name} <= {goal:g}x the floor: {ratio:.2f}x (best {best[label]:.2f}x), "
             f"{'met' if ratio <= goal else 'MISSED'}"
         )
+    return 0
+
+
+# -- --bounds: the same chain with straight factories --------------------------------------------
+
+
+def _text_ok(value: Any) -> Any:
+    if value.__class__ is str and value and value.isascii() and value.isprintable():
+        return value
+    raise ValueError(value)
+
+
+def _hex_ok(value: Any) -> Any:
+    if value.__class__ is str and _NORMAL_HEX.fullmatch(value):
+        return value
+    return normalize_hex(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _straight(check_text: Callable[[Any], Any], check_hex: Callable[[Any], Any]) -> dict[str, Any]:
+    """Straight ``subject``, ``camera``, ``text`` and ``palette`` for the benchmark's calls,
+    checking text and hex with the given checks (the real ones inline, or none)."""
+    checking = check_text is _text_ok
+
+    def subject(
+        description: Any = None,
+        *,
+        type: Any = None,
+        pose: Any = None,
+        action: Any = None,
+        position: Any = None,
+        color_palette: Any = None,
+        colors: Any = None,
+        color_match: Any = None,
+        detail_preservation: Any = None,
+    ) -> Subject:
+        document: dict[str, Any] = {}
+        if type is not None:
+            document["type"] = check_text(type)
+        if description is not None:
+            document["description"] = check_text(description)
+        if pose is not None:
+            document["pose"] = check_text(pose)
+        if position is not None:
+            document["position"] = check_text(position)
+        if colors is not None:
+            colors = tuple([check_hex(c) for c in colors])
+            document["colors"] = list(colors)
+        state = {
+            "type": type,
+            "description": description,
+            "pose": pose,
+            "action": action,
+            "position": position,
+            "color_palette": color_palette,
+            "colors": colors,
+            "color_match": color_match,
+            "detail_preservation": detail_preservation,
+            "_document": document,
+        }
+        return _node_of(Subject, state, set(document), None)
+
+    def camera(
+        *,
+        angle: Any = None,
+        distance: Any = None,
+        focus: Any = None,
+        lens: Any = None,
+        lens_mm: Any = None,
+        f_number: Any = None,
+        iso: Any = None,
+        depth_of_field: Any = None,
+    ) -> Camera:
+        stop = f"f/{f_number:g}"
+        if checking and not (iso.__class__ is int and iso > 0 and 0 < f_number < float("inf")):
+            raise ValueError(iso)
+        document = {
+            "angle": check_text(angle),
+            "distance": check_text(distance),
+            "lens": check_text(lens),
+            "f-number": check_text(stop),
+            "ISO": iso,
+        }
+        state = {
+            "angle": angle,
+            "distance": distance,
+            "focus": focus,
+            "lens": lens,
+            "lens_mm": lens_mm,
+            "f_number": stop,
+            "iso": iso,
+            "depth_of_field": depth_of_field,
+            "_document": document,
+        }
+        return _node_of(Camera, state, {"angle", "distance", "lens", "f_number", "iso"}, None)
+
+    def text(
+        content: Any,
+        *,
+        language: Any = None,
+        font: Any = None,
+        size: Any = None,
+        placement: Any = None,
+        color: Any = None,
+    ) -> TextElement:
+        document: dict[str, Any] = {"content": content}
+        if language is not None:
+            if checking and check_language_tag(language) is not None:
+                raise ValueError(language)
+            document["language"] = language
+        if font is not None:
+            document["font"] = check_text(font)
+        if size is not None:
+            document["size"] = check_text(size)
+        if placement is not None:
+            document["placement"] = check_text(placement)
+        if color is not None:
+            color = check_hex(color) if checking else normalize_hex(color)
+            document["color"] = color
+        state = {
+            "content": content,
+            "language": language,
+            "font": font,
+            "size": size,
+            "placement": placement,
+            "color": color,
+            "_document": document,
+        }
+        return _node_of(TextElement, state, set(document), None)
+
+    def palette(self: Any, *colors: Any, resolve_names: bool = False) -> Any:
+        return self._set("_palette", tuple([check_hex(c) for c in colors]))
+
+    return {"subject": subject, "camera": camera, "text": text, "palette": palette}
+
+
+@contextlib.contextmanager
+def _swapped(factories: dict[str, Any] | None) -> Iterator[None]:
+    """The builder (and this module's ``build()``) using ``factories`` for the duration."""
+    if factories is None:
+        yield
+        return
+    saved = (
+        builder_module.subject,
+        builder_module.camera,
+        builder_module.text,
+        builder_module.PromptBuilder.palette,
+        globals()["subject"],
+        globals()["camera"],
+    )
+    builder_module.subject = factories["subject"]
+    builder_module.camera = factories["camera"]
+    builder_module.text = factories["text"]
+    builder_module.PromptBuilder.palette = factories["palette"]  # type: ignore[method-assign]
+    globals()["subject"], globals()["camera"] = factories["subject"], factories["camera"]
+    try:
+        yield
+    finally:
+        (
+            builder_module.subject,
+            builder_module.camera,
+            builder_module.text,
+            builder_module.PromptBuilder.palette,  # type: ignore[method-assign]
+            globals()["subject"],
+            globals()["camera"],
+        ) = saved
+
+
+def bounds(*, rounds: int) -> int:
+    """(b) against the floor as shipped, with straight checking factories, with none."""
+    prompt = build()
+    wire = prompt.to_json()
+    document = prompt.to_dict()
+    compiled = jsonschema_rs.validator_for(flux2prompt.schema("flux2"))
+
+    def floor() -> None:
+        compiled.is_valid(document)
+        pydantic_core.to_json(document)
+
+    variants = {
+        "(b) as shipped": None,
+        "(b) straight factories, same checks inline": _straight(_text_ok, _hex_ok),
+        "(b) straight factories, no checks at all": _straight(_as_is, _as_is),
+    }
+    print(f"{_cpu_model()}, {os.cpu_count()} CPUs; each variant against the floor, {rounds} rounds")
+    print()
+    for label, factories in variants.items():
+        with _swapped(factories):
+            assert build().to_json() == wire, label  # the same prompt, byte for byte
+            samples = interleaved([("floor", floor, 2_000), (label, build, 200)], rounds=rounds)
+        ratio = statistics.median(
+            t / f for t, f in zip(samples[label], samples["floor"], strict=True)
+        )
+        best = min(samples[label]) / min(samples["floor"])
+        print(f"{label:48s} {ratio:6.2f}x the floor (best {best:.2f}x)")
     return 0
 
 

@@ -22,7 +22,7 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
@@ -101,12 +101,15 @@ def _make(cls: type[_N], where: str, values: tuple[Any, ...]) -> _N:
     into ``cls``; on failure, name the call and argument.
 
     Plain values are checked and made by the part's plain maker; anything else is left to
-    pydantic, which decides and words the error. One message per argument:
-    ``camera(iso=float("nan"))`` says ``must be a finite number``, not also ``expected a number``.
+    pydantic (:func:`_validated`), which decides and words the error.
     """
     made: _N | None = plain_maker(cls)(*values)
-    if made is not None:
-        return made
+    return made if made is not None else _validated(cls, where, values)
+
+
+def _validated(cls: type[_N], where: str, values: tuple[Any, ...]) -> _N:
+    """:func:`_make` through pydantic. One message per argument: ``camera(iso=float("nan"))``
+    says ``must be a finite number``, not also ``expected a number``."""
     data = {
         k: (tuple(v) if isinstance(v, list) else v)
         for k, v in zip(cls.model_fields, values, strict=True)
@@ -149,7 +152,6 @@ def _located(loc: tuple[int | str, ...], cls: type[BaseModel]) -> tuple[int | st
 
 def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn an unknown keyword argument into a :class:`PromptError` with a did-you-mean."""
-    names = [name for name in inspect.signature(func).parameters if name != "description"]
 
     @functools.wraps(func)
     def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -158,18 +160,21 @@ def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
         try:
             return func(*args, **kwargs)
         except TypeError:
-            for name in kwargs:
-                if name not in names and name != "description":
-                    close = difflib.get_close_matches(name, names, n=1)
-                    hint = (
-                        f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
-                    )
-                    raise PromptError(
-                        f"{func.__name__}(): unknown argument {name!r}; {hint}"
-                    ) from None
+            _refuse_unknown(func, kwargs)
             raise
 
     return checked
+
+
+def _refuse_unknown(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """After ``func`` raised a TypeError: a :class:`PromptError` with a did-you-mean for the
+    first keyword it does not take (none: the TypeError was another, and stands)."""
+    names = [name for name in inspect.signature(func).parameters if name != "description"]
+    for name in kwargs:
+        if name not in names and name != "description":
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
+            raise PromptError(f"{func.__name__}(): unknown argument {name!r}; {hint}") from None
 
 
 def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ...] | None:
@@ -216,24 +221,26 @@ def subject(
     """
     if color_palette is not None:
         color_palette = _colors(color_palette, "subject(color_palette)")
+    # Subject's fields, in field order. Hex codes in a list are checked by the plain maker
+    # itself; any other colour (one code on its own, an RGB tuple, a name) is read first.
+    values = (
+        type,
+        description,
+        pose,
+        action,
+        position,
+        color_palette,
+        colors,
+        color_match,
+        detail_preservation,
+    )
+    made = plain_maker(Subject)(*values)
+    if made is not None:
+        return made
     if colors is not None:
         colors = _colors(colors, "subject(colors)", hex_only=True)
-    # Subject's fields, in field order.
-    return _make(
-        Subject,
-        "subject",
-        (
-            type,
-            description,
-            pose,
-            action,
-            position,
-            color_palette,
-            colors,
-            color_match,
-            detail_preservation,
-        ),
-    )
+        values = (*values[:6], colors, *values[7:])
+    return _make(Subject, "subject", values)
 
 
 @_suggest_arguments
@@ -259,6 +266,11 @@ def camera(
     """
     if isinstance(f_number, int | float) and not isinstance(f_number, bool):
         f_number = _f_stop(f_number)
+    # Camera's fields, in field order.
+    values = (angle, distance, focus, lens, lens_mm, f_number, iso, depth_of_field)
+    made = plain_maker(Camera)(*values)  # it takes no integer a float may not hold
+    if made is not None:
+        return made
     for name, number in (("lens_mm", lens_mm), ("iso", iso)):
         if (
             isinstance(number, int)
@@ -267,10 +279,7 @@ def camera(
             and float_overflows(number)
         ):
             raise PromptError(f"camera({name}=...): {TOO_LARGE_NUMBER}")
-    # Camera's fields, in field order.
-    return _make(
-        Camera, "camera", (angle, distance, focus, lens, lens_mm, f_number, iso, depth_of_field)
-    )
+    return _validated(Camera, "camera", values)
 
 
 def _f_stop(number: float) -> str:
@@ -301,6 +310,11 @@ def text(
     >>> text("مرحبا", language="ar", placement="top centre", color=(255, 255, 255)).color
     '#FFFFFF'
     """
+    # The plain maker checks the language tag and a hex code itself; anything it leaves gets
+    # the checks below, which word their errors for this call, then pydantic.
+    made = plain_maker(TextElement)(content, language, font, size, placement, color)
+    if made is not None:
+        return made
     if isinstance(language, str):
         problem = check_language_tag(language)
         if problem is not None:
@@ -426,7 +440,11 @@ class PromptBuilder:
             merged = {**description.model_dump(exclude_none=True, by_alias=False), **fields}
             new = subject(**merged)
         else:
-            new = subject(description, **fields)
+            try:  # subject() without its wrapper: this call already holds the keywords
+                new = _subject(description, **fields)
+            except TypeError:
+                _refuse_unknown(_subject, fields)
+                raise
         return self._set("_subjects", (*(self._subjects or ()), new))
 
     def subjects(self, *subjects: Subject) -> PromptBuilder:
@@ -505,7 +523,11 @@ class PromptBuilder:
             merged = {**content.model_dump(exclude_none=True, by_alias=False), **fields}
             element = text(**merged)
         else:
-            element = text(content, **fields)
+            try:  # text() without its wrapper, as in subject() above
+                element = _text(content, **fields)
+            except TypeError:
+                _refuse_unknown(_text, fields)
+                raise
         return self._set("_text", (*(self._text or ()), element))
 
     def extra(self, key: str, value: Any) -> PromptBuilder:
@@ -847,6 +869,9 @@ class PromptBuilder:
         return f"<PromptBuilder scene={self._scene!r} parts={set_parts}>"
 
 
+# The factories as written, for the builder methods that call them (see _suggest_arguments).
+_subject = subject.__wrapped__  # type: ignore[attr-defined]
+_text = text.__wrapped__  # type: ignore[attr-defined]
 _new_builder = object.__new__
 # The setter of a builder's __dict__, taken once: past the frozen dataclass's guard, as its own
 # __init__ sets its fields.

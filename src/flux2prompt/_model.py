@@ -681,7 +681,10 @@ def _plain_language(value: Any) -> str:
 
 def _plain_number(value: Any) -> int | float:
     kind = type(value)
-    if (kind is int and value > 0) or (kind is float and 0 < value < math.inf):
+    # An integer of 1,024 bits or more may be one no float holds: camera() words that itself.
+    if (kind is int and value > 0 and value.bit_length() < 1024) or (
+        kind is float and 0 < value < math.inf
+    ):
         return value  # type: ignore[no-any-return]
     raise _NotPlain
 
