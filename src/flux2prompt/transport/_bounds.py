@@ -85,6 +85,27 @@ def _clamped(timeout: float | None, left: float) -> float:
     return left if timeout is None else min(timeout, left)
 
 
+def _within_deadline(
+    operation: Callable[[Any, float | None], Any],
+    argument: Any,
+    timeout: float | None,
+    timeout_error: type[httpcore.TimeoutException],
+) -> Any:
+    """``operation(argument, timeout)`` (a stream's read or write), waiting at most until the
+    deadline of the attempt running in this thread; past it, ``timeout_error`` saying so."""
+    left = _left()
+    if left is None:
+        return operation(argument, timeout)
+    if left <= 0:
+        raise timeout_error(deadline_detail(_local.seconds))
+    try:
+        return operation(argument, _clamped(timeout, left))
+    except timeout_error:
+        if _passed():
+            raise timeout_error(deadline_detail(_local.seconds)) from None
+        raise
+
+
 def bind_stream(stream: object) -> None:
     """Make every read and write of an httpcore network ``stream`` wait at most until the
     deadline of the attempt running in this thread (see :func:`sync_deadline`); idempotent.
@@ -99,30 +120,10 @@ def bind_stream(stream: object) -> None:
         return
 
     def bounded_read(max_bytes: int, timeout: float | None = None) -> Any:
-        left = _left()
-        if left is None:
-            return read(max_bytes, timeout)
-        if left <= 0:
-            raise httpcore.ReadTimeout(deadline_detail(_local.seconds))
-        try:
-            return read(max_bytes, _clamped(timeout, left))
-        except httpcore.ReadTimeout:
-            if _passed():
-                raise httpcore.ReadTimeout(deadline_detail(_local.seconds)) from None
-            raise
+        return _within_deadline(read, max_bytes, timeout, httpcore.ReadTimeout)
 
     def bounded_write(buffer: bytes, timeout: float | None = None) -> Any:
-        left = _left()
-        if left is None:
-            return write(buffer, timeout)
-        if left <= 0:
-            raise httpcore.WriteTimeout(deadline_detail(_local.seconds))
-        try:
-            return write(buffer, _clamped(timeout, left))
-        except httpcore.WriteTimeout:
-            if _passed():
-                raise httpcore.WriteTimeout(deadline_detail(_local.seconds)) from None
-            raise
+        return _within_deadline(write, buffer, timeout, httpcore.WriteTimeout)
 
     try:
         stream.read = bounded_read  # type: ignore[attr-defined]
