@@ -206,7 +206,7 @@ def check_answer_bounds(max_response_bytes: object, deadline: object) -> tuple[i
     return max_response_bytes, None if deadline is None else float(deadline)
 
 
-class BaseClient(Generic[_ClientT]):
+class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
     """Configuration, request building, retry policy and response parsing for both clients."""
 
     _client: _ClientT
@@ -594,29 +594,13 @@ class BaseClient(Generic[_ClientT]):
                 redact_headers(request.headers.items()),
             )
 
-    def _body_limit(self, response: httpx.Response) -> int:
-        # An error answer needs only its envelope: the rest of a huge one is never read.
-        if 200 <= response.status_code < 300:
-            return self.max_response_bytes
-        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
-
-    def _deadline_passed(self) -> httpx.ReadTimeout:
-        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
-
-    def _bound_request(self, request: httpx.Request) -> float | None:
-        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
-        _bounds.bound_timeout(request, self.deadline)
-        return self.deadline
-
     def _deadline_error(
         self, url: str, progress: _retry.SendProgress, resubmitted: int
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
-        detail = _bounds.deadline_detail(self.deadline or 0.0)
-        exc: httpx.TransportError = (
-            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        return self._transport_error(
+            self._cut_off(progress.request_sent), url, progress, resubmitted
         )
-        return self._transport_error(exc, url, progress, resubmitted)
 
     def _parse_response(
         self,

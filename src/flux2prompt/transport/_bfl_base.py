@@ -208,7 +208,7 @@ def _positive(name: str, value: object) -> float:
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
 
-class BFLBaseClient(Generic[_ClientT]):
+class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
     """Configuration, requests, retry rules and the reading of answers for both BFL clients."""
 
     _client: _ClientT
@@ -413,29 +413,13 @@ class BFLBaseClient(Generic[_ClientT]):
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def _body_limit(self, response: httpx.Response) -> int:
-        # An error answer needs only its envelope: the rest of a huge one is never read.
-        if 200 <= response.status_code < 300:
-            return self.max_response_bytes
-        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
-
-    def _deadline_passed(self) -> httpx.ReadTimeout:
-        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
-
-    def _bound_request(self, request: httpx.Request) -> float | None:
-        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
-        _bounds.bound_timeout(request, self.deadline)
-        return self.deadline
-
     def _deadline_error(
         self, url: str, progress: _retry.SendProgress, *, idempotent: bool = False
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
-        detail = _bounds.deadline_detail(self.deadline or 0.0)
-        exc: httpx.TransportError = (
-            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        return self._transport_error(
+            self._cut_off(progress.request_sent), url, progress, idempotent=idempotent
         )
-        return self._transport_error(exc, url, progress, idempotent=idempotent)
 
     def _answer_headers(self, response: httpx.Response) -> dict[str, str]:
         # Every header value taken from an answer goes through the one scrubber, here: a key a
