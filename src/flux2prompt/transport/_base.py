@@ -139,20 +139,56 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
     return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in items}
 
 
-def _check_token(token: str) -> None:
-    """Refuse a token no HTTP header can carry, before a request fails (and is retried) for it.
+def check_header_secret(secret: str, what: str, where: str) -> None:
+    """Refuse a credential no HTTP header can carry, before a request fails (and is retried)
+    for it: ``what`` names it (``"the API token"``), ``where`` says where it was set.
 
-    The token itself is never quoted: it is a secret even when it is malformed.
+    The credential itself is never quoted: it is a secret even when it is malformed.
+
+    >>> check_header_secret(None, "the API key", "BFL_API_KEY (or api_key=)")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.ConfigurationError: the API key must be a string, got NoneType
     """
-    if not isinstance(token, str):
-        raise ConfigurationError(f"the API token must be a string, got {type(token).__name__}")
-    bad = [c for c in token if not " " < c < "\x7f"]
+    if not isinstance(secret, str):
+        raise ConfigurationError(f"{what} must be a string, got {type(secret).__name__}")
+    bad = [c for c in secret if not " " < c < "\x7f"]
     if bad:
         kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
         raise ConfigurationError(
-            f"the API token contains {kind}, which an HTTP header cannot carry; check "
-            f"{API_TOKEN_ENV} (or api_token=) for a stray newline, space or quote"
+            f"{what} contains {kind}, which an HTTP header cannot carry; check {where} for a "
+            "stray newline, space or quote"
         )
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """``value`` as seconds, refused unless it is a finite number above 0 (``name`` says which
+    option it is).
+
+    >>> positive_seconds("poll_interval", 2)
+    2.0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ParameterError(f"{name} must be seconds (> 0), got {value!r}", parameter=name)
+    return float(value)
+
+
+def check_max_retries(max_retries: object) -> int:
+    """``max_retries`` of a client, refused unless it is an integer of 0 or more.
+
+    >>> check_max_retries(0)
+    0
+    """
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise ParameterError(
+            f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
+        )
+    return max_retries
 
 
 def _check_base_url(name: str, url: str, env: str) -> None:
@@ -244,11 +280,8 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             )
         assert account_id is not None
         assert token is not None
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ParameterError(
-                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
-            )
-        _check_token(token)
+        check_max_retries(max_retries)
+        check_header_secret(token, "the API token", f"{API_TOKEN_ENV} (or api_token=)")
         self.account_id: str = account_id
         self._api_token = _Secret(token)
         self.model: ModelSpec = resolve_model(model)
@@ -293,20 +326,11 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         check_path_segment("account_id", self.account_id)
         if gateway is not None:
             check_path_segment("gateway", gateway)
-        if download_timeout is None:
-            download_timeout = DEFAULT_DOWNLOAD_TIMEOUT
-        if (
-            isinstance(download_timeout, bool)
-            or not isinstance(download_timeout, int | float)
-            or not math.isfinite(download_timeout)
-            or download_timeout <= 0
-        ):
-            raise ParameterError(
-                f"download_timeout must be seconds (> 0), got {download_timeout!r}",
-                parameter="download_timeout",
-            )
         #: The whole-download deadline for a proxied model's result URL, in seconds.
-        self.download_timeout: float = float(download_timeout)
+        self.download_timeout: float = positive_seconds(
+            "download_timeout",
+            DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
+        )
         max_response_bytes, deadline_given = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (a result URL's image too).
         self.max_response_bytes: int = max_response_bytes

@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -62,6 +61,9 @@ from flux2prompt.transport._base import (
     _failure_kind,
     _Secret,
     check_answer_bounds,
+    check_header_secret,
+    check_max_retries,
+    positive_seconds,
 )
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec, resolve_bfl_model
 from flux2prompt.transport._bfl_request import (
@@ -182,29 +184,6 @@ class BFLTask:
         return cls(**given)
 
 
-def _check_key(key: str) -> None:
-    if not isinstance(key, str):
-        raise ConfigurationError(f"the API key must be a string, got {type(key).__name__}")
-    bad = [c for c in key if not " " < c < "\x7f"]
-    if bad:
-        kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
-        raise ConfigurationError(
-            f"the API key contains {kind}, which an HTTP header cannot carry; check "
-            f"{API_KEY_ENV} (or api_key=) for a stray newline, space or quote"
-        )
-
-
-def _positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ParameterError(f"{name} must be seconds (> 0), got {value!r}", parameter=name)
-    return float(value)
-
-
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
 
@@ -236,26 +215,23 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 f"Black Forest Labs needs an API key: set {API_KEY_ENV} or pass api_key= (keys "
                 "are made at dashboard.bfl.ai)"
             )
-        _check_key(key)
+        check_header_secret(key, "the API key", f"{API_KEY_ENV} (or api_key=)")
         if region not in BFL_REGIONS:
             raise ParameterError(
                 f"region must be one of {', '.join(BFL_REGIONS)}, got {region!r}",
                 parameter="region",
             )
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ParameterError(
-                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
-            )
+        check_max_retries(max_retries)
         self._api_key = _Secret(key)
         self.model: BFLModelSpec = resolve_bfl_model(model)
         self.region: str = region
         self.base_url: str = (base_url or _env(BASE_URL_ENV) or BFL_REGIONS[region]).rstrip("/")
         _check_base_url("base_url", self.base_url, BASE_URL_ENV)
         self.max_retries: int = max_retries
-        self.poll_interval: float = _positive("poll_interval", poll_interval)
-        self.poll_timeout: float = _positive("poll_timeout", poll_timeout)
-        self.slot_timeout: float = _positive("slot_timeout", slot_timeout)
-        self.download_timeout: float = _positive(
+        self.poll_interval: float = positive_seconds("poll_interval", poll_interval)
+        self.poll_timeout: float = positive_seconds("poll_timeout", poll_timeout)
+        self.slot_timeout: float = positive_seconds("slot_timeout", slot_timeout)
+        self.download_timeout: float = positive_seconds(
             "download_timeout",
             DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
         )
@@ -266,7 +242,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         elif timeout is None:
             self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
         else:
-            self.timeout = httpx.Timeout(_positive("timeout", timeout))
+            self.timeout = httpx.Timeout(positive_seconds("timeout", timeout))
         max_response_bytes, deadline = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (the result's image too).
         self.max_response_bytes: int = max_response_bytes
