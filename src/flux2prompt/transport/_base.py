@@ -87,6 +87,10 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     _VERSION = "0"
 
+#: The ``User-Agent`` of every request the clients send: to Workers AI, to Black Forest Labs
+#: and to a result URL.
+CLIENT_USER_AGENT: Final = f"{USER_AGENT}/{_VERSION}"
+
 
 class NotGiven:
     """The type of :data:`NOT_GIVEN`: "leave this option as it is" in ``with_options``.
@@ -521,7 +525,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         headers = {
             "Authorization": f"Bearer {self._api_token.reveal()}",
             "Accept": "application/json",
-            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+            "User-Agent": CLIENT_USER_AGENT,
             **request.headers,
         }
         content = request.content
@@ -746,15 +750,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         )
 
     def _download_limits(self) -> DownloadLimits:
-        # Plain http and loopback addresses are accepted only from the local emulator, that is
-        # when this client itself talks to a loopback address.
-        host = httpx.URL(self.base_url).host
-        return DownloadLimits(
-            timeout=self.download_timeout,
-            max_bytes=self.max_response_bytes,
-            allow_loopback=is_loopback_host(host),
-            user_agent=f"{USER_AGENT}/{_VERSION}",
-        )
+        return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     def _downloaded(self, link: ResultLink, data: bytes) -> ImageResult:
         request = link.request
@@ -778,6 +774,23 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             ) from None
         # Set after the check, so that the refusal above names the request id once.
         return dataclasses.replace(result, request_id=link.request_id)
+
+
+def download_limits(base_url: str, timeout: float, max_bytes: int) -> DownloadLimits:
+    """The limits of a result URL's download by a client of ``base_url``, of either API.
+
+    Plain http and loopback addresses are accepted only from the local emulator, that is when
+    the client itself talks to a loopback address.
+
+    >>> download_limits("http://127.0.0.1:8787", 30.0, 1024).allow_loopback
+    True
+    """
+    return DownloadLimits(
+        timeout=timeout,
+        max_bytes=max_bytes,
+        allow_loopback=is_loopback_host(httpx.URL(base_url).host),
+        user_agent=CLIENT_USER_AGENT,
+    )
 
 
 def _default_deadline(timeout: httpx.Timeout) -> float | None:

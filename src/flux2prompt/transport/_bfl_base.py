@@ -47,13 +47,13 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Final, Generic, TypeVar, cast
 
 import httpx
 
 from flux2prompt.transport import _bounds, _retry
 from flux2prompt.transport._base import (
+    CLIENT_USER_AGENT,
     DEFAULT_TIMEOUT,
     _check_base_url,
     _default_deadline,
@@ -63,6 +63,7 @@ from flux2prompt.transport._base import (
     check_answer_bounds,
     check_header_secret,
     check_max_retries,
+    download_limits,
     positive_seconds,
 )
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec, resolve_bfl_model
@@ -77,7 +78,6 @@ from flux2prompt.transport._constants import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_RETRIES,
     MAX_RETRY_AFTER,
-    USER_AGENT,
 )
 from flux2prompt.transport._download import DownloadLimits, ResultLink, is_loopback_host
 from flux2prompt.transport._errors import (
@@ -129,11 +129,6 @@ DEFAULT_SLOT_TIMEOUT: Final = 600.0
 
 _HOST: Final = "Black Forest Labs"
 _RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
-
-try:
-    _VERSION = metadata.version("flux2-prompt")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    _VERSION = "0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +331,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         return {
             "x-key": self._api_key.reveal(),
             "Accept": "application/json",
-            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+            "User-Agent": CLIENT_USER_AGENT,
         }
 
     def _timeout(self) -> httpx.Timeout | Any:
@@ -558,12 +553,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             ) from None
 
     def _download_limits(self) -> DownloadLimits:
-        return DownloadLimits(
-            timeout=self.download_timeout,
-            max_bytes=self.max_response_bytes,
-            allow_loopback=self._loopback(),
-            user_agent=f"{USER_AGENT}/{_VERSION}",
-        )
+        return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     @staticmethod
     def _expired(task: BFLTask, error: ResultDownloadError) -> ResultDownloadError:
