@@ -224,9 +224,7 @@ class BFL(BFLBaseClient[httpx.Client]):
             data = download_result(self._client, link, self._download_limits())
         except ResultDownloadError as error:
             raise self._expired(task, error) from None
-        result = payload.get("result")
-        seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
-        return self._finish(task, link, data, seed)
+        return self._finish(task, link, payload, data)
 
     def _sleep(self, seconds: float) -> None:
         # A method, so tests (and callers with their own clock) can replace it.

@@ -223,9 +223,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
             data = await adownload_result(self._client, link, self._download_limits())
         except ResultDownloadError as error:
             raise self._expired(task, error) from None
-        result = payload.get("result")
-        seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
-        return self._finish(task, link, data, seed)
+        return self._finish(task, link, payload, data)
 
     async def _sleep(self, seconds: float) -> None:
         # A method, so tests can replace it; anyio keeps the client usable under trio too.

@@ -525,14 +525,19 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         return None
 
     @staticmethod
-    def _seed_of(task: BFLTask, payload_seed: object) -> int | None:
+    def _seed_of(task: BFLTask, payload: Mapping[str, Any]) -> int | None:
+        """The seed the Ready answer reports (``result.seed``), else the one sent."""
+        result = payload.get("result")
+        payload_seed = result.get("seed") if isinstance(result, dict) else None
         if isinstance(payload_seed, int) and not isinstance(payload_seed, bool):
             return payload_seed
         return task.seed
 
     def _finish(
-        self, task: BFLTask, link: ResultLink, data: bytes, seed: int | None
+        self, task: BFLTask, link: ResultLink, payload: Mapping[str, Any], data: bytes
     ) -> ImageResult:
+        """The image of a Ready task, downloaded as ``data``; ``payload`` is its Ready answer."""
+        seed = self._seed_of(task, payload)
         try:
             return ImageResult.from_bytes(
                 data,
