@@ -651,12 +651,9 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         if not 200 <= status < 300:
             raise make_status_error(status, headers, content, url=url, secrets=secrets)
         if body is not None and body.truncated:
-            size = (
-                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
-            )
             raise ResponseError(
                 f"HTTP {status} with a body larger than the limit of "
-                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read",
+                f"{self.max_response_bytes:,} bytes ({body.excess}); the rest was not read",
                 url=url,
                 request_id=request_id,
                 hint=(

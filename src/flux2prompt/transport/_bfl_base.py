@@ -413,12 +413,9 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         url = str(response.request.url)
         request_id = self._answer_headers(response).get("x-request-id")
         if body.truncated:
-            size = (
-                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
-            )
             raise ResponseError(
                 f"{what}: HTTP {response.status_code} with a body larger than the limit of "
-                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read{after}",
+                f"{self.max_response_bytes:,} bytes ({body.excess}); the rest was not read{after}",
                 url=url,
                 request_id=request_id,
                 hint="No real answer of Black Forest Labs is this large: check the base URL and "

@@ -64,6 +64,16 @@ class Body:
     truncated: bool = False
     declared: int | None = None
 
+    @property
+    def excess(self) -> str:
+        """What showed a truncated body too large, for its error: the declared length, or
+        that more arrived.
+
+        >>> Body(b"", True, 70_000_000).excess, Body(b"abc", True).excess
+        ('Content-Length 70,000,000', 'more arrived')
+        """
+        return f"Content-Length {self.declared:,}" if self.declared is not None else "more arrived"
+
 
 def deadline_detail(seconds: float) -> str:
     """The words of a deadline that passed, for an error's detail.

@@ -325,8 +325,7 @@ def _image_bytes(body: _bounds.Body, link: ResultLink, limits: DownloadLimits) -
     """The image read by :func:`_bounds.collect_body` (or its async twin), refused when it was
     larger than ``limits.max_bytes``."""
     if body.truncated:
-        size = f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
-        raise _too_large(link, limits, size)
+        raise _too_large(link, limits, body.excess)
     return body.content
 
 
