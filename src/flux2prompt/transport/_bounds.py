@@ -13,6 +13,9 @@ own, on every download path (the Workers AI answer and a proxied model's result 
 - **a maximum body size**, after decoding (so a compressed bomb is cut off too), refused as soon
   as ``Content-Length`` declares more, or as soon as more has arrived: the rest is never read.
 
+:class:`AnswerBounds` holds both for every client (Workers AI's and Black Forest Labs', sync
+and async), with the one way an attempt is sent within them.
+
 Example:
     >>> body = collect_body(iter([b"ab", b"cd"]), None, limit=3, deadline_at=None)
     >>> body.content, body.truncated
