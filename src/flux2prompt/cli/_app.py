@@ -1,4 +1,5 @@
-"""The typer application every command module registers on, and its global options."""
+"""The typer application every command module registers on, its global options, and the options
+several commands share."""
 
 from __future__ import annotations
 
@@ -17,6 +18,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+#: ``--account-id`` of the commands that send to Workers AI (``generate``, ``batch``).
+AccountIdOption = Annotated[
+    str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
+]
+#: ``--base-url`` of the commands that send to Workers AI (``generate``, ``batch``).
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
+]
+#: ``--emulator`` of the commands that can generate locally (``generate``, ``batch``).
+EmulatorOption = Annotated[
+    bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
+]
 
 
 def _print_version(value: bool) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux2prompt._errors import PromptError
-from flux2prompt.cli._app import app
+from flux2prompt.cli._app import AccountIdOption, BaseUrlOption, EmulatorOption, app
 from flux2prompt.cli._output import (
     echo_data,
     fail,
@@ -204,9 +204,7 @@ def batch(
             "job's rate limit is shared, 1/n each (--rate-limit overrides)."
         ),
     ] = None,
-    emulator: Annotated[
-        bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
-    ] = False,
+    emulator: EmulatorOption = False,
     concurrency: Annotated[
         int | None,
         typer.Option(min=1, help="Requests in flight at most, 1 or more (default: the job's)."),
@@ -215,13 +213,8 @@ def batch(
         int | None,
         typer.Option(min=1, help="Requests per minute, 1 or more (default: the job's, or 720)."),
     ] = None,
-    account_id: Annotated[
-        str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
-    ] = None,
+    account_id: AccountIdOption = None,
+    base_url: BaseUrlOption = None,
     gallery: Annotated[
         bool, typer.Option("--gallery/--no-gallery", help="Write OUT/index.html at the end.")
     ] = True,

@@ -24,7 +24,7 @@ import typer
 
 from flux2prompt._errors import ParameterError
 from flux2prompt._files._source import load_source, resolve_flux3, source_label
-from flux2prompt.cli._app import app
+from flux2prompt.cli._app import AccountIdOption, BaseUrlOption, EmulatorOption, app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
     echo_data,
@@ -191,19 +191,12 @@ def generate(
         str | None,
         typer.Option(help="With --provider bfl: global (default), eu or us."),
     ] = None,
-    account_id: Annotated[
-        str | None, typer.Option(help="Cloudflare account id (default: $CLOUDFLARE_ACCOUNT_ID).")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="API base URL (default: $CLOUDFLARE_BASE_URL, else Cloudflare's)."),
-    ] = None,
+    account_id: AccountIdOption = None,
+    base_url: BaseUrlOption = None,
     gateway: Annotated[
         str | None, typer.Option(help="Route through this AI Gateway (see docs/transport.md).")
     ] = None,
-    emulator: Annotated[
-        bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
-    ] = False,
+    emulator: EmulatorOption = False,
     prompt_upsampling: Annotated[
         bool | None,
         typer.Option(

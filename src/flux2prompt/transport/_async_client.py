@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -20,7 +19,6 @@ from types import TracebackType
 import anyio
 import httpx
 
-from flux2prompt.transport import _bounds
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
 from flux2prompt.transport._catalogue import ModelSpec, Route
 from flux2prompt.transport._download import ResultLink, adownload_result
@@ -33,10 +31,6 @@ from flux2prompt.transport._result import ImageResult
 from flux2prompt.transport._retry import SendProgress
 
 __all__ = ["AsyncWorkersAI"]
-
-
-def _deadline_scope(seconds: float | None) -> contextlib.AbstractContextManager[object]:
-    return contextlib.nullcontext() if seconds is None else anyio.fail_after(seconds)
 
 
 class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
@@ -140,30 +134,12 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
         while True:
             http_request = self._to_httpx(request)
             progress = SendProgress()
-
-            # httpcore reports each step of the attempt here: whether a connection was made
-            # for it, whether the request went out whole, whether a response began. That is
-            # what tells a safe resend from one that may bill twice.
-            async def trace(event: str, info: object, progress: SendProgress = progress) -> None:
-                progress.observe(event)
-
-            http_request.extensions["trace"] = trace
             self._log_request(http_request, attempt)
-            seconds = self._bound_request(http_request)
             try:
                 try:
-                    # The deadline: a cancel scope cuts any await of the attempt off on time.
-                    with _deadline_scope(seconds):
-                        response = await self._client.send(http_request, stream=True)
-                        try:
-                            body = await _bounds.acollect_body(
-                                response.aiter_bytes(),
-                                _bounds.declared_length(response),
-                                limit=self._body_limit(response),
-                                deadline_at=None,
-                            )
-                        finally:
-                            await response.aclose()
+                    response, body = await self._asend_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)

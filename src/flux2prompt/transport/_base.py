@@ -87,6 +87,10 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     _VERSION = "0"
 
+#: The ``User-Agent`` of every request the clients send: to Workers AI, to Black Forest Labs
+#: and to a result URL.
+CLIENT_USER_AGENT: Final = f"{USER_AGENT}/{_VERSION}"
+
 
 class NotGiven:
     """The type of :data:`NOT_GIVEN`: "leave this option as it is" in ``with_options``.
@@ -139,20 +143,56 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
     return {k: ("***" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in items}
 
 
-def _check_token(token: str) -> None:
-    """Refuse a token no HTTP header can carry, before a request fails (and is retried) for it.
+def check_header_secret(secret: str, what: str, where: str) -> None:
+    """Refuse a credential no HTTP header can carry, before a request fails (and is retried)
+    for it: ``what`` names it (``"the API token"``), ``where`` says where it was set.
 
-    The token itself is never quoted: it is a secret even when it is malformed.
+    The credential itself is never quoted: it is a secret even when it is malformed.
+
+    >>> check_header_secret(None, "the API key", "BFL_API_KEY (or api_key=)")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.ConfigurationError: the API key must be a string, got NoneType
     """
-    if not isinstance(token, str):
-        raise ConfigurationError(f"the API token must be a string, got {type(token).__name__}")
-    bad = [c for c in token if not " " < c < "\x7f"]
+    if not isinstance(secret, str):
+        raise ConfigurationError(f"{what} must be a string, got {type(secret).__name__}")
+    bad = [c for c in secret if not " " < c < "\x7f"]
     if bad:
         kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
         raise ConfigurationError(
-            f"the API token contains {kind}, which an HTTP header cannot carry; check "
-            f"{API_TOKEN_ENV} (or api_token=) for a stray newline, space or quote"
+            f"{what} contains {kind}, which an HTTP header cannot carry; check {where} for a "
+            "stray newline, space or quote"
         )
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """``value`` as seconds, refused unless it is a finite number above 0 (``name`` says which
+    option it is).
+
+    >>> positive_seconds("poll_interval", 2)
+    2.0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ParameterError(f"{name} must be seconds (> 0), got {value!r}", parameter=name)
+    return float(value)
+
+
+def check_max_retries(max_retries: object) -> int:
+    """``max_retries`` of a client, refused unless it is an integer of 0 or more.
+
+    >>> check_max_retries(0)
+    0
+    """
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise ParameterError(
+            f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
+        )
+    return max_retries
 
 
 def _check_base_url(name: str, url: str, env: str) -> None:
@@ -206,7 +246,7 @@ def check_answer_bounds(max_response_bytes: object, deadline: object) -> tuple[i
     return max_response_bytes, None if deadline is None else float(deadline)
 
 
-class BaseClient(Generic[_ClientT]):
+class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
     """Configuration, request building, retry policy and response parsing for both clients."""
 
     _client: _ClientT
@@ -244,11 +284,8 @@ class BaseClient(Generic[_ClientT]):
             )
         assert account_id is not None
         assert token is not None
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ParameterError(
-                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
-            )
-        _check_token(token)
+        check_max_retries(max_retries)
+        check_header_secret(token, "the API token", f"{API_TOKEN_ENV} (or api_token=)")
         self.account_id: str = account_id
         self._api_token = _Secret(token)
         self.model: ModelSpec = resolve_model(model)
@@ -293,20 +330,11 @@ class BaseClient(Generic[_ClientT]):
         check_path_segment("account_id", self.account_id)
         if gateway is not None:
             check_path_segment("gateway", gateway)
-        if download_timeout is None:
-            download_timeout = DEFAULT_DOWNLOAD_TIMEOUT
-        if (
-            isinstance(download_timeout, bool)
-            or not isinstance(download_timeout, int | float)
-            or not math.isfinite(download_timeout)
-            or download_timeout <= 0
-        ):
-            raise ParameterError(
-                f"download_timeout must be seconds (> 0), got {download_timeout!r}",
-                parameter="download_timeout",
-            )
         #: The whole-download deadline for a proxied model's result URL, in seconds.
-        self.download_timeout: float = float(download_timeout)
+        self.download_timeout: float = positive_seconds(
+            "download_timeout",
+            DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
+        )
         max_response_bytes, deadline_given = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (a result URL's image too).
         self.max_response_bytes: int = max_response_bytes
@@ -497,7 +525,7 @@ class BaseClient(Generic[_ClientT]):
         headers = {
             "Authorization": f"Bearer {self._api_token.reveal()}",
             "Accept": "application/json",
-            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+            "User-Agent": CLIENT_USER_AGENT,
             **request.headers,
         }
         content = request.content
@@ -594,29 +622,13 @@ class BaseClient(Generic[_ClientT]):
                 redact_headers(request.headers.items()),
             )
 
-    def _body_limit(self, response: httpx.Response) -> int:
-        # An error answer needs only its envelope: the rest of a huge one is never read.
-        if 200 <= response.status_code < 300:
-            return self.max_response_bytes
-        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
-
-    def _deadline_passed(self) -> httpx.ReadTimeout:
-        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
-
-    def _bound_request(self, request: httpx.Request) -> float | None:
-        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
-        _bounds.bound_timeout(request, self.deadline)
-        return self.deadline
-
     def _deadline_error(
         self, url: str, progress: _retry.SendProgress, resubmitted: int
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
-        detail = _bounds.deadline_detail(self.deadline or 0.0)
-        exc: httpx.TransportError = (
-            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        return self._transport_error(
+            self._cut_off(progress.request_sent), url, progress, resubmitted
         )
-        return self._transport_error(exc, url, progress, resubmitted)
 
     def _parse_response(
         self,
@@ -639,12 +651,9 @@ class BaseClient(Generic[_ClientT]):
         if not 200 <= status < 300:
             raise make_status_error(status, headers, content, url=url, secrets=secrets)
         if body is not None and body.truncated:
-            size = (
-                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
-            )
             raise ResponseError(
                 f"HTTP {status} with a body larger than the limit of "
-                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read",
+                f"{self.max_response_bytes:,} bytes ({body.excess}); the rest was not read",
                 url=url,
                 request_id=request_id,
                 hint=(
@@ -738,15 +747,7 @@ class BaseClient(Generic[_ClientT]):
         )
 
     def _download_limits(self) -> DownloadLimits:
-        # Plain http and loopback addresses are accepted only from the local emulator, that is
-        # when this client itself talks to a loopback address.
-        host = httpx.URL(self.base_url).host
-        return DownloadLimits(
-            timeout=self.download_timeout,
-            max_bytes=self.max_response_bytes,
-            allow_loopback=is_loopback_host(host),
-            user_agent=f"{USER_AGENT}/{_VERSION}",
-        )
+        return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     def _downloaded(self, link: ResultLink, data: bytes) -> ImageResult:
         request = link.request
@@ -770,6 +771,23 @@ class BaseClient(Generic[_ClientT]):
             ) from None
         # Set after the check, so that the refusal above names the request id once.
         return dataclasses.replace(result, request_id=link.request_id)
+
+
+def download_limits(base_url: str, timeout: float, max_bytes: int) -> DownloadLimits:
+    """The limits of a result URL's download by a client of ``base_url``, of either API.
+
+    Plain http and loopback addresses are accepted only from the local emulator, that is when
+    the client itself talks to a loopback address.
+
+    >>> download_limits("http://127.0.0.1:8787", 30.0, 1024).allow_loopback
+    True
+    """
+    return DownloadLimits(
+        timeout=timeout,
+        max_bytes=max_bytes,
+        allow_loopback=is_loopback_host(httpx.URL(base_url).host),
+        user_agent=CLIENT_USER_AGENT,
+    )
 
 
 def _default_deadline(timeout: httpx.Timeout) -> float | None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from flux2prompt.transport import _bounds
 from flux2prompt.transport._base import DEFAULT_TIMEOUT
 from flux2prompt.transport._bfl_base import BFLBaseClient, BFLTask
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec
@@ -145,7 +144,9 @@ class BFL(BFLBaseClient[httpx.Client]):
             progress = SendProgress()
             try:
                 try:
-                    response, body = self._send_bounded(http_request, progress)
+                    response, body = self._send_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     # Placed by the retry policy: one cut off (by the deadline too) after it
                     # was sent whole may have created the task.
@@ -175,7 +176,9 @@ class BFL(BFLBaseClient[httpx.Client]):
                 http_request = self._poll_request(task)
                 progress = SendProgress()
                 try:
-                    response, body = self._send_bounded(http_request, progress)
+                    response, body = self._send_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     raise self._transport_error(
                         exc, task.polling_url, progress, idempotent=True
@@ -221,37 +224,7 @@ class BFL(BFLBaseClient[httpx.Client]):
             data = download_result(self._client, link, self._download_limits())
         except ResultDownloadError as error:
             raise self._expired(task, error) from None
-        result = payload.get("result")
-        seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
-        return self._finish(task, link, data, seed)
-
-    def _send_bounded(
-        self, http_request: httpx.Request, progress: SendProgress
-    ) -> tuple[httpx.Response, _bounds.Body]:
-        """Send one attempt within the deadline and read its body up to the size bound."""
-
-        # httpcore reports each step of the attempt here (whether the request went out whole:
-        # a submit cut off after that may have created the task), and each connection opened
-        # for it is bound to the attempt's deadline.
-        def trace(event: str, info: object) -> None:
-            progress.observe(event)
-            _bounds.trace_streams(event, info)
-
-        http_request.extensions["trace"] = trace
-        seconds = self._bound_request(http_request)
-        with _bounds.sync_deadline(seconds) as deadline_at:
-            response = self._client.send(http_request, stream=True)
-            try:
-                body = _bounds.collect_body(
-                    response.iter_bytes(),
-                    _bounds.declared_length(response),
-                    limit=self._body_limit(response),
-                    deadline_at=deadline_at,
-                    on_deadline=self._deadline_passed,
-                )
-            finally:
-                response.close()
-        return response, body
+        return self._finish(task, link, payload, data)
 
     def _sleep(self, seconds: float) -> None:
         # A method, so tests (and callers with their own clock) can replace it.

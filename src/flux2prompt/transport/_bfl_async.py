@@ -20,8 +20,6 @@ from typing import Any
 import anyio
 import httpx
 
-from flux2prompt.transport import _bounds
-from flux2prompt.transport._async_client import _deadline_scope
 from flux2prompt.transport._base import DEFAULT_TIMEOUT
 from flux2prompt.transport._bfl_base import BFLBaseClient, BFLTask
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec
@@ -141,7 +139,9 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
             try:
                 url = str(http_request.url)
                 try:
-                    response, body = await self._send_bounded(http_request, progress)
+                    response, body = await self._asend_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     raise self._transport_error(exc, url, progress) from exc
                 except TimeoutError as exc:
@@ -174,7 +174,9 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
                 http_request = self._poll_request(task)
                 progress = SendProgress()
                 try:
-                    response, body = await self._send_bounded(http_request, progress)
+                    response, body = await self._asend_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     raise self._transport_error(
                         exc, task.polling_url, progress, idempotent=True
@@ -221,35 +223,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
             data = await adownload_result(self._client, link, self._download_limits())
         except ResultDownloadError as error:
             raise self._expired(task, error) from None
-        result = payload.get("result")
-        seed = self._seed_of(task, result.get("seed") if isinstance(result, dict) else None)
-        return self._finish(task, link, data, seed)
-
-    async def _send_bounded(
-        self, http_request: httpx.Request, progress: SendProgress
-    ) -> tuple[httpx.Response, _bounds.Body]:
-        """Send one attempt within the deadline (a cancel scope: ``TimeoutError`` when it
-        passes) and read its body up to the size bound."""
-
-        # httpcore reports each step of the attempt here: whether the request went out whole
-        # (a submit cut off after that may have created the task).
-        async def trace(event: str, info: object) -> None:
-            progress.observe(event)
-
-        http_request.extensions["trace"] = trace
-        seconds = self._bound_request(http_request)
-        with _deadline_scope(seconds):
-            response = await self._client.send(http_request, stream=True)
-            try:
-                body = await _bounds.acollect_body(
-                    response.aiter_bytes(),
-                    _bounds.declared_length(response),
-                    limit=self._body_limit(response),
-                    deadline_at=None,
-                )
-            finally:
-                await response.aclose()
-        return response, body
+        return self._finish(task, link, payload, data)
 
     async def _sleep(self, seconds: float) -> None:
         # A method, so tests can replace it; anyio keeps the client usable under trio too.

@@ -43,18 +43,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Final, Generic, TypeVar, cast
 
 import httpx
 
 from flux2prompt.transport import _bounds, _retry
 from flux2prompt.transport._base import (
+    CLIENT_USER_AGENT,
     DEFAULT_TIMEOUT,
     _check_base_url,
     _default_deadline,
@@ -62,6 +61,10 @@ from flux2prompt.transport._base import (
     _failure_kind,
     _Secret,
     check_answer_bounds,
+    check_header_secret,
+    check_max_retries,
+    download_limits,
+    positive_seconds,
 )
 from flux2prompt.transport._bfl_catalogue import BFLModelSpec, resolve_bfl_model
 from flux2prompt.transport._bfl_request import (
@@ -75,7 +78,6 @@ from flux2prompt.transport._constants import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_RETRIES,
     MAX_RETRY_AFTER,
-    USER_AGENT,
 )
 from flux2prompt.transport._download import DownloadLimits, ResultLink, is_loopback_host
 from flux2prompt.transport._errors import (
@@ -128,11 +130,6 @@ DEFAULT_SLOT_TIMEOUT: Final = 600.0
 _HOST: Final = "Black Forest Labs"
 _RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
-try:
-    _VERSION = metadata.version("flux2-prompt")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    _VERSION = "0"
-
 
 @dataclass(frozen=True, slots=True)
 class BFLTask:
@@ -182,33 +179,10 @@ class BFLTask:
         return cls(**given)
 
 
-def _check_key(key: str) -> None:
-    if not isinstance(key, str):
-        raise ConfigurationError(f"the API key must be a string, got {type(key).__name__}")
-    bad = [c for c in key if not " " < c < "\x7f"]
-    if bad:
-        kind = "whitespace" if all(c.isspace() for c in bad) else "non-ASCII or control characters"
-        raise ConfigurationError(
-            f"the API key contains {kind}, which an HTTP header cannot carry; check "
-            f"{API_KEY_ENV} (or api_key=) for a stray newline, space or quote"
-        )
-
-
-def _positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ParameterError(f"{name} must be seconds (> 0), got {value!r}", parameter=name)
-    return float(value)
-
-
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
 
-class BFLBaseClient(Generic[_ClientT]):
+class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
     """Configuration, requests, retry rules and the reading of answers for both BFL clients."""
 
     _client: _ClientT
@@ -236,26 +210,23 @@ class BFLBaseClient(Generic[_ClientT]):
                 f"Black Forest Labs needs an API key: set {API_KEY_ENV} or pass api_key= (keys "
                 "are made at dashboard.bfl.ai)"
             )
-        _check_key(key)
+        check_header_secret(key, "the API key", f"{API_KEY_ENV} (or api_key=)")
         if region not in BFL_REGIONS:
             raise ParameterError(
                 f"region must be one of {', '.join(BFL_REGIONS)}, got {region!r}",
                 parameter="region",
             )
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ParameterError(
-                f"max_retries must be an integer >= 0, got {max_retries!r}", parameter="max_retries"
-            )
+        check_max_retries(max_retries)
         self._api_key = _Secret(key)
         self.model: BFLModelSpec = resolve_bfl_model(model)
         self.region: str = region
         self.base_url: str = (base_url or _env(BASE_URL_ENV) or BFL_REGIONS[region]).rstrip("/")
         _check_base_url("base_url", self.base_url, BASE_URL_ENV)
         self.max_retries: int = max_retries
-        self.poll_interval: float = _positive("poll_interval", poll_interval)
-        self.poll_timeout: float = _positive("poll_timeout", poll_timeout)
-        self.slot_timeout: float = _positive("slot_timeout", slot_timeout)
-        self.download_timeout: float = _positive(
+        self.poll_interval: float = positive_seconds("poll_interval", poll_interval)
+        self.poll_timeout: float = positive_seconds("poll_timeout", poll_timeout)
+        self.slot_timeout: float = positive_seconds("slot_timeout", slot_timeout)
+        self.download_timeout: float = positive_seconds(
             "download_timeout",
             DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
         )
@@ -266,7 +237,7 @@ class BFLBaseClient(Generic[_ClientT]):
         elif timeout is None:
             self.timeout = DEFAULT_TIMEOUT if self._owns_client else None
         else:
-            self.timeout = httpx.Timeout(_positive("timeout", timeout))
+            self.timeout = httpx.Timeout(positive_seconds("timeout", timeout))
         max_response_bytes, deadline = check_answer_bounds(max_response_bytes, deadline)
         #: The largest body an answer may have, after decoding (the result's image too).
         self.max_response_bytes: int = max_response_bytes
@@ -360,7 +331,7 @@ class BFLBaseClient(Generic[_ClientT]):
         return {
             "x-key": self._api_key.reveal(),
             "Accept": "application/json",
-            "User-Agent": f"{USER_AGENT}/{_VERSION}",
+            "User-Agent": CLIENT_USER_AGENT,
         }
 
     def _timeout(self) -> httpx.Timeout | Any:
@@ -413,29 +384,13 @@ class BFLBaseClient(Generic[_ClientT]):
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def _body_limit(self, response: httpx.Response) -> int:
-        # An error answer needs only its envelope: the rest of a huge one is never read.
-        if 200 <= response.status_code < 300:
-            return self.max_response_bytes
-        return min(self.max_response_bytes, _bounds.ERROR_BODY_LIMIT)
-
-    def _deadline_passed(self) -> httpx.ReadTimeout:
-        return httpx.ReadTimeout(_bounds.deadline_detail(self.deadline or 0.0))
-
-    def _bound_request(self, request: httpx.Request) -> float | None:
-        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
-        _bounds.bound_timeout(request, self.deadline)
-        return self.deadline
-
     def _deadline_error(
         self, url: str, progress: _retry.SendProgress, *, idempotent: bool = False
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
-        detail = _bounds.deadline_detail(self.deadline or 0.0)
-        exc: httpx.TransportError = (
-            httpx.ReadTimeout(detail) if progress.request_sent else httpx.WriteTimeout(detail)
+        return self._transport_error(
+            self._cut_off(progress.request_sent), url, progress, idempotent=idempotent
         )
-        return self._transport_error(exc, url, progress, idempotent=idempotent)
 
     def _answer_headers(self, response: httpx.Response) -> dict[str, str]:
         # Every header value taken from an answer goes through the one scrubber, here: a key a
@@ -458,12 +413,9 @@ class BFLBaseClient(Generic[_ClientT]):
         url = str(response.request.url)
         request_id = self._answer_headers(response).get("x-request-id")
         if body.truncated:
-            size = (
-                f"Content-Length {body.declared:,}" if body.declared is not None else "more arrived"
-            )
             raise ResponseError(
                 f"{what}: HTTP {response.status_code} with a body larger than the limit of "
-                f"{self.max_response_bytes:,} bytes ({size}); the rest was not read{after}",
+                f"{self.max_response_bytes:,} bytes ({body.excess}); the rest was not read{after}",
                 url=url,
                 request_id=request_id,
                 hint="No real answer of Black Forest Labs is this large: check the base URL and "
@@ -570,14 +522,19 @@ class BFLBaseClient(Generic[_ClientT]):
         return None
 
     @staticmethod
-    def _seed_of(task: BFLTask, payload_seed: object) -> int | None:
+    def _seed_of(task: BFLTask, payload: Mapping[str, Any]) -> int | None:
+        """The seed the Ready answer reports (``result.seed``), else the one sent."""
+        result = payload.get("result")
+        payload_seed = result.get("seed") if isinstance(result, dict) else None
         if isinstance(payload_seed, int) and not isinstance(payload_seed, bool):
             return payload_seed
         return task.seed
 
     def _finish(
-        self, task: BFLTask, link: ResultLink, data: bytes, seed: int | None
+        self, task: BFLTask, link: ResultLink, payload: Mapping[str, Any], data: bytes
     ) -> ImageResult:
+        """The image of a Ready task, downloaded as ``data``; ``payload`` is its Ready answer."""
+        seed = self._seed_of(task, payload)
         try:
             return ImageResult.from_bytes(
                 data,
@@ -598,12 +555,7 @@ class BFLBaseClient(Generic[_ClientT]):
             ) from None
 
     def _download_limits(self) -> DownloadLimits:
-        return DownloadLimits(
-            timeout=self.download_timeout,
-            max_bytes=self.max_response_bytes,
-            allow_loopback=self._loopback(),
-            user_agent=f"{USER_AGENT}/{_VERSION}",
-        )
+        return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     @staticmethod
     def _expired(task: BFLTask, error: ResultDownloadError) -> ResultDownloadError:

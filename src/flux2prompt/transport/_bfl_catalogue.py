@@ -29,13 +29,12 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
-from flux2prompt.transport._catalogue import MEGAPIXEL, Provider
+from flux2prompt.transport._catalogue import MEGAPIXEL, Provider, did_you_mean
 from flux2prompt.transport._errors import ParameterError
 
 __all__ = [
@@ -305,8 +304,7 @@ def resolve_bfl_model(model: str | BFLModelSpec) -> BFLModelSpec:
     spec = _BY_NAME.get(name)
     if spec is not None:
         return spec
-    close = difflib.get_close_matches(name, list(_BY_NAME), n=3, cutoff=0.6)
-    guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    guess = did_you_mean(name, _BY_NAME)
     known = ", ".join(f"{s.id} ({'/'.join(s.short_names)})" for s in BFL_MODELS)
     raise ParameterError(
         f"unknown Black Forest Labs model {model!r}: {guess}Known endpoints: {known}",

@@ -13,6 +13,9 @@ own, on every download path (the Workers AI answer and a proxied model's result 
 - **a maximum body size**, after decoding (so a compressed bomb is cut off too), refused as soon
   as ``Content-Length`` declares more, or as soon as more has arrived: the rest is never read.
 
+:class:`AnswerBounds` holds both for every client (Workers AI's and Black Forest Labs', sync
+and async), with the one way an attempt is sent within them.
+
 Example:
     >>> body = collect_body(iter([b"ab", b"cd"]), None, limit=3, deadline_at=None)
     >>> body.content, body.truncated
@@ -28,17 +31,20 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
 import httpcore
 import httpx
 
 __all__ = [
     "ERROR_BODY_LIMIT",
+    "AnswerBounds",
     "Body",
     "acollect_body",
     "bind_stream",
     "bound_timeout",
     "collect_body",
     "deadline_detail",
+    "deadline_scope",
     "declared_length",
     "sync_deadline",
     "trace_streams",
@@ -60,6 +66,16 @@ class Body:
     content: bytes
     truncated: bool = False
     declared: int | None = None
+
+    @property
+    def excess(self) -> str:
+        """What showed a truncated body too large, for its error: the declared length, or
+        that more arrived.
+
+        >>> Body(b"", True, 70_000_000).excess, Body(b"abc", True).excess
+        ('Content-Length 70,000,000', 'more arrived')
+        """
+        return f"Content-Length {self.declared:,}" if self.declared is not None else "more arrived"
 
 
 def deadline_detail(seconds: float) -> str:
@@ -85,6 +101,27 @@ def _clamped(timeout: float | None, left: float) -> float:
     return left if timeout is None else min(timeout, left)
 
 
+def _within_deadline(
+    operation: Callable[[Any, float | None], Any],
+    argument: Any,
+    timeout: float | None,
+    timeout_error: type[httpcore.TimeoutException],
+) -> Any:
+    """``operation(argument, timeout)`` (a stream's read or write), waiting at most until the
+    deadline of the attempt running in this thread; past it, ``timeout_error`` saying so."""
+    left = _left()
+    if left is None:
+        return operation(argument, timeout)
+    if left <= 0:
+        raise timeout_error(deadline_detail(_local.seconds))
+    try:
+        return operation(argument, _clamped(timeout, left))
+    except timeout_error:
+        if _passed():
+            raise timeout_error(deadline_detail(_local.seconds)) from None
+        raise
+
+
 def bind_stream(stream: object) -> None:
     """Make every read and write of an httpcore network ``stream`` wait at most until the
     deadline of the attempt running in this thread (see :func:`sync_deadline`); idempotent.
@@ -99,30 +136,10 @@ def bind_stream(stream: object) -> None:
         return
 
     def bounded_read(max_bytes: int, timeout: float | None = None) -> Any:
-        left = _left()
-        if left is None:
-            return read(max_bytes, timeout)
-        if left <= 0:
-            raise httpcore.ReadTimeout(deadline_detail(_local.seconds))
-        try:
-            return read(max_bytes, _clamped(timeout, left))
-        except httpcore.ReadTimeout:
-            if _passed():
-                raise httpcore.ReadTimeout(deadline_detail(_local.seconds)) from None
-            raise
+        return _within_deadline(read, max_bytes, timeout, httpcore.ReadTimeout)
 
     def bounded_write(buffer: bytes, timeout: float | None = None) -> Any:
-        left = _left()
-        if left is None:
-            return write(buffer, timeout)
-        if left <= 0:
-            raise httpcore.WriteTimeout(deadline_detail(_local.seconds))
-        try:
-            return write(buffer, _clamped(timeout, left))
-        except httpcore.WriteTimeout:
-            if _passed():
-                raise httpcore.WriteTimeout(deadline_detail(_local.seconds)) from None
-            raise
+        return _within_deadline(write, buffer, timeout, httpcore.WriteTimeout)
 
     try:
         stream.read = bounded_read  # type: ignore[attr-defined]
@@ -231,3 +248,93 @@ def _deadline_error(
         return on_deadline()
     seconds = getattr(_local, "seconds", None)
     return httpx.ReadTimeout(deadline_detail(seconds) if seconds else "deadline passed")
+
+
+def deadline_scope(seconds: float | None) -> contextlib.AbstractContextManager[object]:
+    """A cancel scope that ends an async attempt ``seconds`` from now with ``TimeoutError``
+    (``None``: no deadline)."""
+    return contextlib.nullcontext() if seconds is None else anyio.fail_after(seconds)
+
+
+class AnswerBounds:
+    """The bounds of every client's answers, Workers AI's and Black Forest Labs': the body's
+    size (``max_response_bytes``) and the attempt's ``deadline``, and one attempt sent within
+    them (the client's ``httpx.Client`` or ``httpx.AsyncClient`` passed in)."""
+
+    max_response_bytes: int
+    deadline: float | None
+
+    def _body_limit(self, response: httpx.Response) -> int:
+        # An error answer needs only its envelope: the rest of a huge one is never read.
+        if 200 <= response.status_code < 300:
+            return self.max_response_bytes
+        return min(self.max_response_bytes, ERROR_BODY_LIMIT)
+
+    def _deadline_passed(self) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(deadline_detail(self.deadline or 0.0))
+
+    def _bound_request(self, request: httpx.Request) -> float | None:
+        """Clamp ``request``'s timeouts to the deadline; the deadline in seconds, if any."""
+        bound_timeout(request, self.deadline)
+        return self.deadline
+
+    def _cut_off(self, request_sent: bool) -> httpx.TransportError:
+        """The httpx error of an attempt the deadline cut off (the async clients' cancel
+        scope): a read timeout once the request was sent whole, else a write timeout."""
+        detail = deadline_detail(self.deadline or 0.0)
+        return httpx.ReadTimeout(detail) if request_sent else httpx.WriteTimeout(detail)
+
+    def _send_bounded(
+        self, client: httpx.Client, request: httpx.Request, observe: Callable[[str], object]
+    ) -> tuple[httpx.Response, Body]:
+        """Send one attempt within the deadline and read its body up to the size bound;
+        ``observe`` is told each step of the attempt httpcore reports."""
+
+        # httpcore reports each step of the attempt here: whether a connection was made for it,
+        # whether the request went out whole, whether a response began (what tells a safe
+        # resend from one that may bill twice). Each connection opened for it is bound to the
+        # attempt's deadline.
+        def trace(event: str, info: object) -> None:
+            observe(event)
+            trace_streams(event, info)
+
+        request.extensions["trace"] = trace
+        seconds = self._bound_request(request)
+        with sync_deadline(seconds) as deadline_at:
+            response = client.send(request, stream=True)
+            try:
+                body = collect_body(
+                    response.iter_bytes(),
+                    declared_length(response),
+                    limit=self._body_limit(response),
+                    deadline_at=deadline_at,
+                    on_deadline=self._deadline_passed,
+                )
+            finally:
+                response.close()
+        return response, body
+
+    async def _asend_bounded(
+        self, client: httpx.AsyncClient, request: httpx.Request, observe: Callable[[str], object]
+    ) -> tuple[httpx.Response, Body]:
+        """The async twin of :meth:`_send_bounded`: the deadline is a cancel scope, which
+        raises ``TimeoutError`` when it passes."""
+
+        async def trace(event: str, info: object) -> None:
+            observe(event)
+
+        request.extensions["trace"] = trace
+        seconds = self._bound_request(request)
+        # The deadline: a cancel scope cuts any await of the attempt off on time.
+        with deadline_scope(seconds):
+            response = await client.send(request, stream=True)
+            try:
+                body = await acollect_body(
+                    response.aiter_bytes(),
+                    declared_length(response),
+                    limit=self._body_limit(response),
+                    deadline_at=None,
+                )
+            finally:
+                await response.aclose()
+        return response, body

@@ -436,6 +436,16 @@ def _generic(model: str, route: Route) -> ModelSpec:
     )
 
 
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """The start of an unknown model's message: up to three close ``names``, or nothing.
+
+    >>> did_you_mean("klien-4b", ["klein-4b", "klein-9b", "flux-2-dev"])
+    "did you mean 'klein-4b' or 'klein-9b'? "
+    """
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+
+
 def resolve_model(
     model: str | ModelSpec,
     *,
@@ -470,8 +480,7 @@ def resolve_model(
         return spec
     check_model_id(model)  # an id that would change the URL is refused as that, first
     if not allow_unknown_model:
-        close = difflib.get_close_matches(model.strip().lower(), list(_BY_NAME), n=3, cutoff=0.6)
-        guess = f"did you mean {' or '.join(repr(name) for name in close)}? " if close else ""
+        guess = did_you_mean(model.strip().lower(), _BY_NAME)
         raise ParameterError(
             f"unknown model {model!r}: {guess}Known models: {_known_names()}. For a model "
             "newer than flux2prompt, pass allow_unknown_model=True and route='multipart', "

@@ -15,7 +15,6 @@ from types import TracebackType
 
 import httpx
 
-from flux2prompt.transport import _bounds
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
 from flux2prompt.transport._catalogue import ModelSpec, Route
 from flux2prompt.transport._download import ResultLink, download_result
@@ -134,32 +133,12 @@ class WorkersAI(BaseClient[httpx.Client]):
         while True:
             http_request = self._to_httpx(request)
             progress = SendProgress()
-
-            # httpcore reports each step of the attempt here: whether a connection was made
-            # for it, whether the request went out whole, whether a response began. That is
-            # what tells a safe resend from one that may bill twice.
-            # It also binds each connection opened for it to the attempt's deadline.
-            def trace(event: str, info: object, progress: SendProgress = progress) -> None:
-                progress.observe(event)
-                _bounds.trace_streams(event, info)
-
-            http_request.extensions["trace"] = trace
             self._log_request(http_request, attempt)
-            seconds = self._bound_request(http_request)
             try:
                 try:
-                    with _bounds.sync_deadline(seconds) as deadline_at:
-                        response = self._client.send(http_request, stream=True)
-                        try:
-                            body = _bounds.collect_body(
-                                response.iter_bytes(),
-                                _bounds.declared_length(response),
-                                limit=self._body_limit(response),
-                                deadline_at=deadline_at,
-                                on_deadline=self._deadline_passed,
-                            )
-                        finally:
-                            response.close()
+                    response, body = self._send_bounded(
+                        self._client, http_request, progress.observe
+                    )
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)

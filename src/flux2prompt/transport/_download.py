@@ -35,7 +35,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -285,24 +284,23 @@ def _next_hop(response: httpx.Response, url: httpx.URL, link: ResultLink) -> htt
     if response.is_redirect:
         location = response.headers.get("location")
         if not location:
-            raise ResultDownloadError(
-                f"HTTP {response.status_code} from the result URL without a Location",
-                reason="status",
-                result_url=link.url,
-                status_code=response.status_code,
-                request_id=link.request_id,
-            )
+            raise _refused(response, link, "the result URL without a Location")
         return url.join(location)
     if response.status_code != 200:
         expired = " (an expired URL answers this way)" if response.status_code in (403, 410) else ""
-        raise ResultDownloadError(
-            f"HTTP {response.status_code} from the result URL {_shown(link.url)!r}{expired}",
-            reason="status",
-            result_url=link.url,
-            status_code=response.status_code,
-            request_id=link.request_id,
-        )
+        raise _refused(response, link, f"the result URL {_shown(link.url)!r}{expired}")
     return _bounds.declared_length(response)
+
+
+def _refused(response: httpx.Response, link: ResultLink, what: str) -> ResultDownloadError:
+    """The error of an answer from the result URL with a status that delivers no image."""
+    return ResultDownloadError(
+        f"HTTP {response.status_code} from {what}",
+        reason="status",
+        result_url=link.url,
+        status_code=response.status_code,
+        request_id=link.request_id,
+    )
 
 
 def _too_large(link: ResultLink, limits: DownloadLimits, size: str) -> ResultDownloadError:
@@ -323,23 +321,12 @@ def _timed_out(link: ResultLink, limits: DownloadLimits) -> ResultDownloadError:
     )
 
 
-def _collect(
-    chunks: Iterator[bytes],
-    declared: int | None,
-    link: ResultLink,
-    limits: DownloadLimits,
-    deadline: float,
-) -> bytes:
-    if declared is not None and declared > limits.max_bytes:
-        raise _too_large(link, limits, f"Content-Length {declared:,}")
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > limits.max_bytes:
-            raise _too_large(link, limits, "more arrived")
-        if time.monotonic() > deadline:
-            raise _timed_out(link, limits)
-    return bytes(body)
+def _image_bytes(body: _bounds.Body, link: ResultLink, limits: DownloadLimits) -> bytes:
+    """The image read by :func:`_bounds.collect_body` (or its async twin), refused when it was
+    larger than ``limits.max_bytes``."""
+    if body.truncated:
+        raise _too_large(link, limits, body.excess)
+    return body.content
 
 
 def download_result(client: httpx.Client, link: ResultLink, limits: DownloadLimits) -> bytes:
@@ -380,31 +367,19 @@ def _download(
                 target = str(hop)
                 continue
             try:
-                return _collect(response.iter_bytes(), hop, link, limits, deadline)
+                body = _bounds.collect_body(
+                    response.iter_bytes(),
+                    hop,
+                    limit=limits.max_bytes,
+                    deadline_at=deadline,
+                    on_deadline=lambda: _timed_out(link, limits),
+                )
+                return _image_bytes(body, link, limits)
             except httpx.TransportError as exc:
                 raise _failure(exc, link.url, link.request_id) from exc
         finally:
             response.close()
     raise _unsafe(f"the result URL redirected more than {limits.max_redirects} times", link.url)
-
-
-async def _acollect(
-    chunks: AsyncIterator[bytes],
-    declared: int | None,
-    link: ResultLink,
-    limits: DownloadLimits,
-    deadline: float,
-) -> bytes:
-    if declared is not None and declared > limits.max_bytes:
-        raise _too_large(link, limits, f"Content-Length {declared:,}")
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limits.max_bytes:
-            raise _too_large(link, limits, "more arrived")
-        if time.monotonic() > deadline:
-            raise _timed_out(link, limits)
-    return bytes(body)
 
 
 async def adownload_result(
@@ -452,7 +427,14 @@ async def _adownload(
                 target = str(hop)
                 continue
             try:
-                return await _acollect(response.aiter_bytes(), hop, link, limits, deadline)
+                body = await _bounds.acollect_body(
+                    response.aiter_bytes(),
+                    hop,
+                    limit=limits.max_bytes,
+                    deadline_at=deadline,
+                    on_deadline=lambda: _timed_out(link, limits),
+                )
+                return _image_bytes(body, link, limits)
             except httpx.TransportError as exc:
                 raise _failure(exc, link.url, link.request_id) from exc
         finally:
