@@ -457,6 +457,13 @@ def test_a_flux3_prompt_reads_back_to_its_caption_and_rows(boxes_: list[Box]) ->
     assert rows == [(e.id, e.box.as_list(), e.desc()) for e in prompt.elements]
 
 
+def test_an_element_table_nested_past_any_depth_reads_as_no_table() -> None:
+    from flux2prompt._layout import TABLE_SEPARATOR, read_layout_prompt
+
+    deep = "[" * 100_000 + "]" * 100_000
+    assert read_layout_prompt(f"A <mug_1> on a counter{TABLE_SEPARATOR}{deep}") is None
+
+
 def test_without_layout_removes_the_caption_and_every_element() -> None:
     plain = CAFE.without("layout")
     assert plain.layout() == Layout(None, ())

@@ -123,6 +123,11 @@ def test_formatting_only_changes_are_named(pytester: pytest.Pytester) -> None:
     path.write_text("{ broken", encoding="utf-8")
     result = run(pytester, "-k", "named")
     result.stdout.fnmatch_lines(["*rain.json is not valid JSON (line 1*"])
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    result = run(pytester, "-k", "named")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rain.json is nested too deeply to be a prompt*"])
+    assert "RecursionError" not in result.stdout.str()
 
 
 def test_unnamed_snapshots_in_one_test_are_numbered(tmp_path: Path) -> None:

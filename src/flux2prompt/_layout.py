@@ -814,7 +814,7 @@ def read_layout_prompt(text: str) -> tuple[str, list[tuple[str, list[int], str]]
         return None
     try:
         rows = json.loads(table)
-    except ValueError:
+    except (ValueError, RecursionError):  # no table of elements this reads
         return None
     if not isinstance(rows, list):
         return None

@@ -138,6 +138,12 @@ class PromptSnapshot:
                 f"rewrite it with: pytest {_OPTION}",
                 pytrace=False,
             )
+        except RecursionError:
+            pytest.fail(
+                f"prompt snapshot {shown} is nested too deeply to be a prompt; "
+                f"rewrite it with: pytest {_OPTION}",
+                pytrace=False,
+            )
         changes = diff(document, compiled.to_dict()) if isinstance(document, dict) else None
         if changes is None:
             body = "  the snapshot is not a JSON object"

@@ -204,3 +204,19 @@ def test_the_bfl_options_round_trip_through_the_command_line() -> None:
 def test_bad_bfl_options_are_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EmulatorConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_body_nested_past_any_depth_is_refused_in_each_hosts_shape(bfl: Emulator) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    json_type = {"content-type": "application/json"}
+    refused = httpx.post(f"{bfl.bfl_base_url}/v1/flux-2-pro", headers=KEY | json_type, content=deep)
+    assert (refused.status_code, refused.json()) == (422, {"detail": "the body is not valid JSON"})
+    proxied = httpx.post(
+        f"{bfl.base_url}/accounts/{'0' * 32}/ai/run",
+        headers={"Authorization": "Bearer test-token"} | json_type,
+        content=deep,
+    )
+    assert proxied.status_code == 400
+    assert "the body is not JSON" in proxied.json()["errors"][0]["message"]
+    assert [r.json for r in bfl.requests][-2:] == [None, None]  # recorded, as not JSON
+    assert submit(bfl).status_code == 200  # the server goes on answering

@@ -261,6 +261,7 @@ def test_override_can_switch_off_a_configured_fault(client: httpx.Client) -> Non
     [
         ("{not json", "x-emulator-config is not valid JSON"),
         ("[1, 2]", "x-emulator-config must be a JSON object"),
+        ("[" * 5_000 + "]" * 5_000, "x-emulator-config is nested too deeply"),
         ('{"rate_limit_per_minute": 5}', "x-emulator-config cannot set rate_limit_per_minute"),
         ('{"drop_ratio": 2}', "x-emulator-config: drop_ratio must be between 0.0 and 1.0"),
         ('{"error_ratios": {"404": 1}}', "error_ratios may only inject 500, 502, 503"),

@@ -335,3 +335,32 @@ async def test_a_key_reflected_in_every_answer_reaches_no_task_or_result(
     assert result.request_id == "task-1"
     assert_clean(repr(task), json.dumps(task.to_dict()), repr(result), caplog.text)
     assert (posts(server), polls(server)) == (1, 1)
+
+
+# -- bodies nested past any parser's depth ------------------------------------------------------
+
+DEEP = b"[" * 200_000 + b"]" * 200_000
+
+
+@pytest.mark.parametrize("status", ["422 Unprocessable Entity", "500 Internal Server Error"])
+def test_an_error_body_nested_past_any_depth_is_an_api_error(status: str) -> None:
+    handler = answer(status, DEEP, Content_Type="application/json")
+    with (
+        Hostile(task_api(submit=handler)) as server,
+        client(server) as api,
+        pytest.raises(APIError) as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert f"HTTP {status.split()[0]}" in str(caught.value)
+    assert "JSON" in str(caught.value)
+    assert posts(server) == 1  # a paid submit is not sent again after a 5xx
+
+
+def test_a_poll_answer_nested_past_any_depth_is_a_response_error() -> None:
+    handler = answer("200 OK", DEEP, Content_Type="application/json")
+    with (
+        Hostile(task_api(poll=handler)) as server,
+        client(server) as api,
+        pytest.raises(ResponseError, match="not a JSON object"),
+    ):
+        api.generate("a fox", width=256, height=256)

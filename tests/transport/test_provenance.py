@@ -371,3 +371,27 @@ def test_a_record_with_a_number_json_has_not_is_damaged_and_inspect_json_stays_j
     [report] = json.loads(done.stdout, parse_constant=strict)
     assert report["status"] == "error"
     assert "damaged" in report["error"]
+
+
+def test_a_record_nested_past_any_depth_is_damaged_and_inspect_says_so(tmp_path: Path) -> None:
+    deep: list[object] = []
+    for _ in range(5_000):
+        deep = [deep]
+    record = Provenance("a fox", "sha256:p", "sha256:r", "m", parameters={"guidance": deep})
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)  # to write it; a reader keeps the usual limit
+    try:
+        data = write_provenance(IMAGES["png"], record)
+    finally:
+        sys.setrecursionlimit(limit)
+    image = tmp_path / "deep.png"
+    image.write_bytes(data)
+    with pytest.raises(ProvenanceError, match="the provenance record is damaged"):
+        read_provenance(data)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("flux2-prompt")), "inspect", image.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "damaged" in done.stdout + done.stderr

@@ -551,3 +551,13 @@ def test_a_client_refuses_such_a_model_id_without_sending(no_sleep: list[float])
         with pytest.raises(ParameterError):
             client.generate("a fox", model="@cf/black-forest-labs/flux-2-dev#x")
     assert seen == []
+
+
+def test_a_text_prompt_nested_past_any_depth_is_sent_and_recorded_as_text() -> None:
+    from flux2prompt.transport import build_bfl_request
+
+    text = '{"scene": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    request = build_request(text)
+    assert (request.prompt, request.document) == (text, text)
+    bfl = build_bfl_request(text, prompt_upsampling=True)
+    assert bfl.document == text

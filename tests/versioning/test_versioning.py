@@ -627,3 +627,12 @@ def test_diff_sources_says_which_file_is_invalid(tmp_path: Path) -> None:
     assert [str(issue) for issue in caught.value.issues] == [
         "$.scene: expected a string, got integer 3"
     ]
+
+
+def test_a_per_item_row_nested_past_any_depth_is_a_clear_error(tmp_path: Path) -> None:
+    from flux2prompt._versioning._lock import items_path
+
+    path = write(tmp_path / LOCK_FILE, '{"lock_version": 2, "schema_version": 1, "prompts": {}}')
+    write(items_path(path), "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(SourceError, match="line 1: not a row of a flux2prompt per-item table"):
+        read_lock(path)

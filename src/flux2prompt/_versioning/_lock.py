@@ -448,7 +448,7 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
                     dict(row.get("fields") or {}),
                 )
             )
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise SourceError(
                 f"line {number}: not a row of a flux2prompt per-item table; rewrite it with "
                 "`flux2-prompt lock`",

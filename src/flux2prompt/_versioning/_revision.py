@@ -164,7 +164,7 @@ def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
         ) from None
     try:
         answer = json.loads(done.stdout.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise SourceError(
             f"reading the old side failed: {detail[-1] if detail else f'exit {done.returncode}'}",

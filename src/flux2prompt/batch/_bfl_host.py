@@ -118,8 +118,8 @@ class TaskLedger:
                     task = self._pending.get(fingerprint)
                     if task is not None and task.id == entry.get("task_id"):
                         del self._pending[fingerprint]
-            except (ValueError, KeyError, TypeError, ParameterError):
-                continue
+            except (ValueError, KeyError, TypeError, RecursionError, ParameterError):
+                continue  # a line that cannot be read: see the class docs
 
     def pending(self, request_fingerprint: str) -> BFLTask | None:
         """The task submitted for this request and not known to have ended, if any."""

@@ -124,7 +124,7 @@ def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None
 def _indent(prompt: str) -> str:
     try:
         pretty = json.dumps(json.loads(prompt), ensure_ascii=False, indent=2)
-    except ValueError:
+    except (ValueError, RecursionError):
         pretty = prompt
     return "\n".join("    " + line for line in pretty.splitlines())
 

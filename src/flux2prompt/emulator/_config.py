@@ -258,6 +258,8 @@ def parse_override_header(config: EmulatorConfig, raw: str) -> EmulatorConfig:
         overrides = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"x-emulator-config is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("x-emulator-config is nested too deeply; send a flat object") from None
     if not isinstance(overrides, dict):
         raise ValueError("x-emulator-config must be a JSON object")
     unknown = sorted(set(overrides) - OVERRIDABLE_FIELDS)

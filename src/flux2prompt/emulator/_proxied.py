@@ -89,7 +89,7 @@ def _json_object(content_type: str, body: bytes) -> dict[str, Any]:
         raise _bad("required properties at '/' are 'json' (send Content-Type: application/json)")
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _bad("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise _bad("the body must be a JSON object")

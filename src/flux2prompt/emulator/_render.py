@@ -391,7 +391,7 @@ def _json_object(prompt: str) -> dict[str, Any] | None:
         return None
     try:
         document = json.loads(prompt)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a JSON prompt: drawn as text
         return None
     return document if isinstance(document, dict) else None
 

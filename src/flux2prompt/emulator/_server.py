@@ -188,7 +188,7 @@ class RecordedRequest:
         """
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
 
 
@@ -474,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
         job = validate_proxied(document)
         state = self.headers.get("x-emulator-state")
@@ -605,7 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BFLRefusal(422, "the body is not valid JSON") from None
         job = validate_bfl(endpoint, document)
         final = headers.get("x-emulator-status")
@@ -801,7 +801,7 @@ def _body_model(body: bytes) -> str | None:
     # The universal route names its model in the body; the record says which, when it can.
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     model = document.get("model") if isinstance(document, dict) else None
     return model if isinstance(model, str) else None

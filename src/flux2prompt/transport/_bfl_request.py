@@ -36,6 +36,8 @@ from flux2prompt.transport._errors import ParameterError
 from flux2prompt.transport._images import ImageSource, prepare_image
 from flux2prompt.transport._request import (
     PromptLike,
+    is_json_object,
+    prompt_data,
     prompt_references,
     render_prompt,
     resolve_prompt_citations,
@@ -168,10 +170,7 @@ class BFLRequest:
     def document(self) -> Any:
         """The prompt as JSON data (what a manifest records) when it is a JSON prompt, else its
         text."""
-        try:
-            return json.loads(self.prompt_text)
-        except ValueError:
-            return self.prompt_text
+        return prompt_data(self.prompt_text)
 
     @property
     def images(self) -> tuple[BFLReference, ...]:
@@ -273,15 +272,6 @@ def _choice(spec: BFLModelSpec, name: str, value: object, choices: tuple[str, ..
             parameter=name,
         )
     return value
-
-
-def _is_structured(text: str) -> bool:
-    if not text.lstrip().startswith("{"):
-        return False
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
 
 
 def _references(spec: BFLModelSpec, sources: list[ImageSource]) -> tuple[list[str], list[str]]:
@@ -469,7 +459,7 @@ def build_bfl_request(
             )
 
     advice: list[RequestAdvice] = []
-    if params.get("prompt_upsampling") and (boxed or _is_structured(text)):
+    if params.get("prompt_upsampling") and (boxed or is_json_object(text)):
         advice.append(
             RequestAdvice(
                 "F2R101",

@@ -995,7 +995,7 @@ def make_bfl_status_error(
     content_type = _header(headers, "content-type") or ""
     try:
         payload: Any = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # a body nested past any error's
         payload = None
     message = _bfl_detail(payload)
     if message is None:

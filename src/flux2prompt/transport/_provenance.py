@@ -325,7 +325,7 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
         prompt = get("Prompt")
         parameters = json.loads(get("Parameters") or "{}", parse_constant=_not_json)
         images = json.loads(get("InputImages") or "[]", parse_constant=_not_json)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProvenanceError(
             f"{where}: the provenance record is damaged (a value does not decode)"
         ) from None

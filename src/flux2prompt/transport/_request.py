@@ -61,6 +61,8 @@ __all__ = [
     "check_path_segment",
     "coerce_prompt",
     "endpoint_url",
+    "is_json_object",
+    "prompt_data",
     "render_prompt",
 ]
 
@@ -405,11 +407,7 @@ class WorkersAIRequest:
     def document(self) -> Any:
         """The prompt as JSON data (what a manifest records), whatever form was sent; a plain
         text prompt is its own str."""
-        text = self.prompt_json if self.prompt_json is not None else self.prompt
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
+        return prompt_data(self.prompt_json if self.prompt_json is not None else self.prompt)
 
     @property
     def route(self) -> Route:
@@ -494,15 +492,35 @@ def _price(
 def _is_structured(prompt: PromptLike, text: str) -> bool:
     # Anything but a str is compiled to a JSON prompt; a str is structured when it is a JSON
     # object (a prompt serialised by hand).
-    if not isinstance(prompt, str):
-        return True
-    stripped = text.lstrip()
-    if not stripped.startswith("{"):
+    return not isinstance(prompt, str) or is_json_object(text)
+
+
+def is_json_object(text: str) -> bool:
+    """Whether a prompt's ``text`` is a JSON object (a prompt serialised by hand); one nested
+    past any parser's depth is text.
+
+    >>> is_json_object('{"scene": "dunes"}'), is_json_object("dunes"), is_json_object("[1]")
+    (True, False, False)
+    """
+    if not text.lstrip().startswith("{"):
         return False
     try:
         return isinstance(json.loads(text), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
+
+
+def prompt_data(text: str) -> Any:
+    """A prompt's ``text`` as JSON data when it is JSON, else the text itself: what a manifest
+    records of it.
+
+    >>> prompt_data('{"scene": "dunes"}'), prompt_data("dunes")
+    ({'scene': 'dunes'}, 'dunes')
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _is_url_reference(source: object) -> bool:
