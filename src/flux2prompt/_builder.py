@@ -823,26 +823,32 @@ class PromptBuilder:
         # Each part was checked by the method that received it; the whole is validated by
         # write_document just below, against the profile's schema. A layout (FLUX 3 boxes) becomes
         # subjects with position prose here; without one, these are the builder's own parts.
-        scene, subjects, texts = self._degraded()
+        # Read once: every attribute of a builder goes through its __getattr__ hook.
+        state = self.__dict__
+        if state["_elements"]:
+            scene, subjects, texts = self._degraded()
+        else:
+            scene, subjects, texts = state["_scene"], state["_subjects"], state["_text"]
         parts = {
             "scene": scene,
             "subjects": subjects,
-            "style": self._style,
-            "color_palette": self._palette,
-            "lighting": self._lighting,
-            "mood": self._mood,
-            "background": self._background,
-            "composition": self._composition,
-            "camera": self._camera,
-            "effects": self._effects,
+            "style": state["_style"],
+            "color_palette": state["_palette"],
+            "lighting": state["_lighting"],
+            "mood": state["_mood"],
+            "background": state["_background"],
+            "composition": state["_composition"],
+            "camera": state["_camera"],
+            "effects": state["_effects"],
             "text": texts,
         }
         # The document from the parts' own documents, validated and written; the prompt keeps
         # both (the text does not depend on the profile, so to_json() is then free).
+        extras = state["_extras"]
         document = prompt_document(parts)
-        wire = write_document(document, self._extras, profile)
-        prompt = attach_compiled(assemble_prompt(parts, self._extras), document=document, wire=wire)
-        return attach_references(prompt, self._references)
+        wire = write_document(document, extras, profile)
+        prompt = attach_compiled(assemble_prompt(parts, extras), document=document, wire=wire)
+        return attach_references(prompt, state["_references"])
 
     def _repr_html_(self) -> str:
         """The notebook view: the compiled prompt's, or the compile error with its paths.
