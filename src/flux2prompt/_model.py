@@ -648,11 +648,12 @@ def references_of(prompt: Prompt) -> tuple[Reference, ...]:
 # The builder's subject(), camera() and text() get plain Python values nearly always: exact
 # ``str``, ``int`` and ``float``, lists of codes. For those, pydantic's validation of a part comes
 # down to each field's own validator above (``_text``, ``_hex``, ``_color``, the language check,
-# a positive finite number), which plain_part() calls directly, keeping the part's wire document
-# as it goes. Anything else (an enum member, a str subclass, an empty part, a value a validator
-# refuses) makes it return None, and the caller validates through pydantic, which then decides
-# and words the error: the rules and their messages stay in one place. A property test checks
-# that a part made here equals the one pydantic makes, field for field and document for document.
+# a positive finite number), which each part's plain maker (plain_maker(); plain_part() by name)
+# calls directly, keeping the part's wire document as it goes. Anything else (an enum member, a
+# str subclass, an empty part, a value a validator refuses) makes it return None, and the caller
+# validates through pydantic, which then decides and words the error: the rules and their
+# messages stay in one place. A property test checks that a part made here equals the one
+# pydantic makes, field for field and document for document.
 
 
 class _NotPlain(Exception):
@@ -851,8 +852,8 @@ def _node_of(
     cls: type[_AnyNode], state: dict[str, Any], given: set[str], private: dict[str, Any] | None
 ) -> _AnyNode:
     """A ``cls`` with these slots, as pydantic's own ``__init__`` leaves them, without running
-    validation: the one place the frozen models are made by hand (plain parts, assembled
-    prompts)."""
+    validation: with the plain makers above (which write the same four slot setters out, to
+    save a call per part), the only place the frozen models are made by hand."""
     node = _new_node(cls)
     _set_state(node, state)
     _set_fields_set(node, given)
