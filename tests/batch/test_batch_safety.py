@@ -9,6 +9,7 @@ symbolic links, damaged manifests, a decompression bomb in the gallery.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -662,28 +663,47 @@ def _swap_job(folder: Path, labels: tuple[str, str]) -> Path:
     return write_job(folder, dataset="rows.jsonl", output="{label}.{ext}")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """Two items (a mug as a.jpg, a vase as b.jpg) generated once, the emulator still up."""
+
+    folder: Path
+    out: Path
+    job: Path
+    emu: Emulator
+    options: dict[str, str]
+    before: dict[str, str]  # file -> sha256 after the first run
+
+
+@contextlib.contextmanager
+def _two_items_made(tmp_path: Path) -> Iterator[_Run]:
+    from flux2prompt.batch import load_job, run_batch
+
+    folder, out = tmp_path / "job", tmp_path / "out"
+    job = _swap_job(folder, ("a", "b"))
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
+        assert run_batch(load_job(job), out, **options).generated == 2
+        before = {str(r["file"]): str(r["sha256"]) for r in check_folder(out, 2)}
+        yield _Run(folder, out, job, emu, options, before)
+
+
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_two_items_that_swap_names_swap_their_images_without_buying_either_again(
     tmp_path: Path, concurrency: int
 ) -> None:
     from flux2prompt.batch import BatchRunner, load_job, run_batch
 
-    folder = tmp_path / "job"
-    out = tmp_path / "out"
-    job = _swap_job(folder, ("a", "b"))
-    with serve() as emu:
-        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
-        assert run_batch(load_job(job), out, **options).generated == 2
-        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
-        _swap_job(folder, ("b", "a"))  # the mug is now b.jpg, the vase a.jpg
-        dry = BatchRunner(load_job(job), out, **options).dry_run()
+    with _two_items_made(tmp_path) as run:
+        _swap_job(run.folder, ("b", "a"))  # the mug is now b.jpg, the vase a.jpg
+        dry = BatchRunner(load_job(run.job), run.out, **run.options).dry_run()
         assert (dry.to_generate, dry.to_copy, dry.estimated_cost) == (0, 2, 0.0)
-        report = run_batch(load_job(job), out, concurrency=concurrency, **options)
+        report = run_batch(load_job(run.job), run.out, concurrency=concurrency, **run.options)
         assert (report.generated, report.copied, report.ok) == (0, 2, True)
-        assert posts(emu) == 2  # neither image bought again
-    view = {str(r["file"]): r for r in check_folder(out, 2)}
-    assert view["b.jpg"]["sha256"] == before["a.jpg"]  # the mug's image, under its new name
-    assert view["a.jpg"]["sha256"] == before["b.jpg"]
+        assert posts(run.emu) == 2  # neither image bought again
+    view = {str(r["file"]): r for r in check_folder(run.out, 2)}
+    assert view["b.jpg"]["sha256"] == run.before["a.jpg"]  # the mug's image, under its new name
+    assert view["a.jpg"]["sha256"] == run.before["b.jpg"]
     assert "teal mug" in json.dumps(view["b.jpg"]["prompt"])
     assert "rust vase" in json.dumps(view["a.jpg"]["prompt"])
 
@@ -693,23 +713,18 @@ def test_an_image_set_aside_by_a_stopped_run_is_found_there_and_not_bought_again
 ) -> None:
     from flux2prompt.batch import BatchRunner, load_job, run_batch
 
-    folder = tmp_path / "job"
-    out = tmp_path / "out"
-    job = _swap_job(folder, ("a", "b"))
-    with serve() as emu:
-        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
-        assert run_batch(load_job(job), out, **options).generated == 2
-        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
+    with _two_items_made(tmp_path) as run:
         # A run stopped right after setting b.jpg aside, before writing over it.
-        aside = out / "superseded" / f"b.{str(before['b.jpg']).removeprefix('sha256:')[:12]}.jpg"
+        digest = run.before["b.jpg"].removeprefix("sha256:")[:12]
+        aside = run.out / "superseded" / f"b.{digest}.jpg"
         aside.parent.mkdir()
-        (out / "b.jpg").rename(aside)
-        dry = BatchRunner(load_job(job), out, **options).dry_run()
+        (run.out / "b.jpg").rename(aside)
+        dry = BatchRunner(load_job(run.job), run.out, **run.options).dry_run()
         assert (dry.to_generate, dry.to_copy, dry.finished) == (0, 1, 1)
-        report = run_batch(load_job(job), out, **options)
+        report = run_batch(load_job(run.job), run.out, **run.options)
         assert (report.generated, report.copied, report.ok) == (0, 1, True)
-        assert posts(emu) == 2
-    assert {str(r["file"]): r["sha256"] for r in check_folder(out, 2)} == before
+        assert posts(run.emu) == 2
+    assert {str(r["file"]): r["sha256"] for r in check_folder(run.out, 2)} == run.before
     assert aside.exists()  # a copy: the image set aside stays where it is
 
 
@@ -718,24 +733,19 @@ def test_a_new_image_under_another_items_old_name_keeps_every_image_paid_for(
 ) -> None:
     from flux2prompt.batch import load_job, run_batch
 
-    folder = tmp_path / "job"
-    out = tmp_path / "out"
-    job = _swap_job(folder, ("a", "b"))
-    with serve() as emu:
-        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "t"}
-        assert run_batch(load_job(job), out, **options).generated == 2
-        before = {r["file"]: r["sha256"] for r in check_folder(out, 2)}
+    with _two_items_made(tmp_path) as run:
         # The mug changes colour (a new request) and takes the vase's name; the vase takes a.
         rows = [
             {"product": "mug", "color": "sand", "label": "b"},
             {"product": "vase", "color": "rust", "label": "a"},
         ]
-        (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-        report = run_batch(load_job(job), out, concurrency=1, **options)
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+        (run.folder / "rows.jsonl").write_text(text, "utf-8")
+        report = run_batch(load_job(run.job), run.out, concurrency=1, **run.options)
         assert (report.generated, report.copied, report.superseded, report.ok) == (1, 1, 1, True)
-        assert posts(emu) == 3  # only the new mug is bought
-    view = {str(r["file"]): r for r in check_folder(out, 2)}
-    assert view["a.jpg"]["sha256"] == before["b.jpg"]  # the vase, under its new name
+        assert posts(run.emu) == 3  # only the new mug is bought
+    view = {str(r["file"]): r for r in check_folder(run.out, 2)}
+    assert view["a.jpg"]["sha256"] == run.before["b.jpg"]  # the vase, under its new name
     assert "sand mug" in json.dumps(view["b.jpg"]["prompt"])
-    kept = {sha256(path) for path in (out / "superseded").glob("*.jpg")}
-    assert before["a.jpg"] in kept  # the old mug, paid for, set aside
+    kept = {sha256(path) for path in (run.out / "superseded").glob("*.jpg")}
+    assert run.before["a.jpg"] in kept  # the old mug, paid for, set aside
