@@ -107,6 +107,30 @@ def test_manifest_merge(tmp_path: Path) -> None:
     assert json.loads(merged.read_text(encoding="utf-8").splitlines()[0])["index"] == 0
 
 
+@pytest.mark.parametrize("blocker", ["folder at the target", "file for the folder"])
+def test_manifest_merge_into_a_place_it_cannot_write_is_one_line(
+    tmp_path: Path, blocker: str
+) -> None:
+    shard = tmp_path / "s1"
+    args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+    assert invoke(*args, "--shard", "1/2").exit_code == 0
+    if blocker == "folder at the target":
+        target = tmp_path / "all" / "manifest.jsonl"
+        target.mkdir(parents=True)
+        why = "Is a directory"
+    else:
+        (tmp_path / "all").write_text("not a folder", encoding="utf-8")
+        target = tmp_path / "all" / "manifest.jsonl"
+        why = "File exists"
+    result = invoke("manifest", "merge", str(shard / "manifest.jsonl"), "--out", str(target))
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {target}: cannot write the merged manifest: {why}; remove what is in the way "
+        "or choose another --out\n"
+    )
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(
     tmp_path: Path, make_job: Callable[..., Path]
 ) -> None:

@@ -431,8 +431,16 @@ def merge_manifests(
     merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
     # A merge killed mid-write left its temporary file next to the target: removed now.
-    remove_temporary_files_of(target)
-    atomic_write(target, b"".join(_dumps(record) for record in merged))
+    try:
+        remove_temporary_files_of(target)
+        atomic_write(target, b"".join(_dumps(record) for record in merged))
+    except OSError as exc:  # a folder where the file goes, a file where a folder goes, a full disk
+        reason = exc.strerror or type(exc).__name__
+        raise SourceError(
+            f"cannot write the merged manifest: {reason}; remove what is in the way or choose "
+            "another --out",
+            source=str(target),
+        ) from None
     ok = sum(1 for record in merged if record.get("status") == "ok")
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
