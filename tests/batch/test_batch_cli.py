@@ -131,6 +131,31 @@ def test_manifest_merge_into_a_place_it_cannot_write_is_one_line(
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []
 
 
+@pytest.mark.parametrize("blocker", ["image", "index.html"])
+def test_manifest_merge_gallery_blocked_by_a_folder_is_one_line(
+    tmp_path: Path, blocker: str
+) -> None:
+    shard = tmp_path / "s1"
+    args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+    assert invoke(*args, "--shard", "1/2").exit_code == 0
+    target = tmp_path / "all" / "manifest.jsonl"
+    first = read_manifest(shard / "manifest.jsonl")[0]["file"]
+    (target.parent / (first if blocker == "image" else "index.html")).mkdir(parents=True)
+    result = invoke(
+        "manifest", "merge", str(shard / "manifest.jsonl"), "--out", str(target), "--gallery"
+    )
+    assert result.exit_code == 2, result.output
+    expected = (
+        f"error: {target.parent / first}: cannot copy the image here: Is a directory; remove "
+        "what is in the way or choose another --out"
+        if blocker == "image"
+        else f"error: {target.parent}: cannot write the gallery: Is a directory; remove what is "
+        "in the way or merge without --gallery"
+    )
+    assert result.output.splitlines()[-1] == expected
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(
     tmp_path: Path, make_job: Callable[..., Path]
 ) -> None:

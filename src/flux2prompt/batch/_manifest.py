@@ -435,15 +435,20 @@ def merge_manifests(
         remove_temporary_files_of(target)
         atomic_write(target, b"".join(_dumps(record) for record in merged))
     except OSError as exc:  # a folder where the file goes, a file where a folder goes, a full disk
-        reason = exc.strerror or type(exc).__name__
-        raise SourceError(
-            f"cannot write the merged manifest: {reason}; remove what is in the way or choose "
-            "another --out",
-            source=str(target),
-        ) from None
+        raise _unwritable(target, "write the merged manifest", exc) from None
     ok = sum(1 for record in merged if record.get("status") == "ok")
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
+    )
+
+
+def _unwritable(path: Path, what: str, exc: OSError) -> SourceError:
+    """A merge's write that failed, in one line naming the file it was for (not its temporary
+    file)."""
+    reason = exc.strerror or type(exc).__name__
+    return SourceError(
+        f"cannot {what}: {reason}; remove what is in the way or choose another --out",
+        source=str(path),
     )
 
 
@@ -502,7 +507,10 @@ def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLik
         data = _read_image(source)
         if data is None:
             raise SourceError("the image went away while the gallery was made", source=str(source))
-        atomic_write(target, data)
+        try:
+            atomic_write(target, data)
+        except OSError as exc:  # a folder where the image goes, a file where its folder goes
+            raise _unwritable(target, "copy the image here", exc) from None
     return len(plan)
 
 

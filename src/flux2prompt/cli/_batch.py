@@ -443,5 +443,13 @@ def merge(
         )
         if gallery:
             copied = gather_images(manifests, out)
-            page = write_gallery(out.parent, read_manifest(out), title=out.parent.name or "batch")
+            try:
+                page = write_gallery(
+                    out.parent, read_manifest(out), title=out.parent.name or "batch"
+                )
+            except OSError as exc:  # a folder named index.html, a file named thumbnails
+                fail(
+                    f"{out.parent}: cannot write the gallery: {exc.strerror or exc}; remove what "
+                    "is in the way or merge without --gallery"
+                )
             stdout.print(f"gallery {page} ({copied} image(s) copied next to it)")
