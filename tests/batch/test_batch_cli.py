@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,33 @@ def test_manifest_merge_gallery_blocked_by_a_folder_is_one_line(
     )
     assert result.output.splitlines()[-1] == expected
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_manifest_merge_into_the_folder_of_a_running_batch_is_refused(tmp_path: Path) -> None:
+    # A run appends to its open manifest: a merge that replaced the file under it would lose
+    # every record the run writes after, and the next run would buy those images again.
+    from flux2prompt.batch._lock import FolderLock
+
+    shards = [tmp_path / "s1", tmp_path / "s2"]
+    for n, shard in enumerate(shards, 1):
+        args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+        assert invoke(*args, "--shard", f"{n}/2").exit_code == 0
+    parts = [str(shard / "manifest.jsonl") for shard in shards]
+    before = (shards[0] / "manifest.jsonl").read_bytes()
+    with FolderLock(shards[0]):  # a batch writing to s1, as another process holds it
+        result = invoke("manifest", "merge", *parts, "--out", parts[0])
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"error: {shards[0]}: a flux2-prompt batch (PID {os.getpid()}) is writing to this "
+            "folder; merge once it has ended, or choose another --out\n"
+        )
+        assert (shards[0] / "manifest.jsonl").read_bytes() == before
+        # Any other folder is merged into as ever.
+        elsewhere = invoke("manifest", "merge", *parts, "--out", str(tmp_path / "all.jsonl"))
+        assert elsewhere.exit_code == 0, elsewhere.output
+    # Once the run has ended, the merge goes ahead.
+    assert invoke("manifest", "merge", *parts, "--out", parts[0]).exit_code == 0
+    assert "8 items, 8 ok" in invoke("manifest", "merge", parts[0], "--out", parts[0]).output
 
 
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(

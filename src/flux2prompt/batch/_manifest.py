@@ -53,6 +53,7 @@ from typing import Any
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files_of
 from flux2prompt._errors import SourceError
+from flux2prompt.batch._lock import LOCK_NAME, FolderLock
 
 __all__ = [
     "MANIFEST_NAME",
@@ -431,11 +432,25 @@ def merge_manifests(
     merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
     # A merge killed mid-write left its temporary file next to the target: removed now.
+    # Into a batch's own folder: not while a run writes there (it appends to the manifest this
+    # would replace, and its records would be lost).
+    lock = FolderLock(target.parent) if (target.parent / LOCK_NAME).exists() else None
+    holder = lock.try_acquire() if lock is not None else None
+    if holder is not None:
+        who = f"PID {holder}" if holder else "another process"
+        raise SourceError(
+            f"a flux2-prompt batch ({who}) is writing to this folder; merge once it has ended, "
+            "or choose another --out",
+            source=str(target.parent),
+        )
     try:
         remove_temporary_files_of(target)
         atomic_write(target, b"".join(_dumps(record) for record in merged))
     except OSError as exc:  # a folder where the file goes, a file where a folder goes, a full disk
         raise _unwritable(target, "write the merged manifest", exc) from None
+    finally:
+        if lock is not None:
+            lock.release()
     ok = sum(1 for record in merged if record.get("status") == "ok")
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
