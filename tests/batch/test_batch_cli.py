@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from flux2prompt import ParameterError, PromptError
 from flux2prompt.batch import comparable_records, read_manifest
 from flux2prompt.cli import app
 
@@ -182,6 +184,26 @@ def test_manifest_merge_into_the_folder_of_a_running_batch_is_refused(tmp_path: 
     # Once the run has ended, the merge goes ahead.
     assert invoke("manifest", "merge", *parts, "--out", parts[0]).exit_code == 0
     assert "8 items, 8 ok" in invoke("manifest", "merge", parts[0], "--out", parts[0]).output
+
+
+def test_a_concurrency_above_the_most_a_job_takes_is_refused(tmp_path: Path) -> None:
+    # The run's connection pool is sized by it: --concurrency 99999999999999999999 ran out of
+    # memory instead of sending. The job file's schema says 256 at most; so do the rest.
+    from flux2prompt.batch import BatchRunner, load_job
+
+    huge = "99999999999999999999"
+    result = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run", "--concurrency", huge)
+    assert result.exit_code == 2, result.output
+    assert "'--concurrency'" in result.output
+    assert "256" in result.output
+    most = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run", "--concurrency", "256")
+    assert most.exit_code == 0, most.output
+    job = load_job(EXAMPLE)
+    with pytest.raises(ParameterError, match=f"concurrency must be at most 256, got {huge}"):
+        BatchRunner(job, tmp_path, concurrency=int(huge))
+    with pytest.raises(PromptError, match="concurrency must be at most 256, got 257"):
+        dataclasses.replace(job, concurrency=257)
+    assert not any(tmp_path.iterdir())
 
 
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(

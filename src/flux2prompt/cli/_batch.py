@@ -237,7 +237,9 @@ def batch(
     emulator: EmulatorOption = False,
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, help="Requests in flight at most, 1 or more (default: the job's)."),
+        typer.Option(
+            min=1, max=256, help="Requests in flight at most, 1 to 256 (default: the job's)."
+        ),
     ] = None,
     rate_limit: Annotated[
         int | None,
