@@ -206,6 +206,45 @@ def test_a_concurrency_above_the_most_a_job_takes_is_refused(tmp_path: Path) -> 
     assert not any(tmp_path.iterdir())
 
 
+def test_a_number_with_too_many_digits_is_a_plain_error_in_a_dataset_and_a_manifest(
+    tmp_path: Path, make_job: Callable[..., Path]
+) -> None:
+    # Python refuses to read an integer of more than 4,300 digits; its message names a Python
+    # call (sys.set_int_max_str_digits), which no user of a job file can make.
+    huge = "9" * 5000
+    folder = make_job().parent  # brings shots.py
+    (folder / "rows.jsonl").write_text(
+        '{"product": "mug", "color": "teal"}\n{"product": "mug", "color": "rust", "n": '
+        + huge
+        + "}\n",
+        encoding="utf-8",
+    )
+    (folder / "rows.toml").write_text(
+        'template = "shots.py:shot"\noutput = "{product}-{color}.{ext}"\nmodel = "klein-4b"\n'
+        '[variables]\ndataset = "rows.jsonl"\n',
+        encoding="utf-8",
+    )
+    result = invoke("batch", str(folder / "rows.toml"), "--out", str(tmp_path / "o"), "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {folder / 'rows.jsonl'}:2: a number has too many digits; write it as a string\n"
+    )
+    manifest = tmp_path / "m" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        '{"request_fingerprint": "sha256:1", "index": 0, "status": "ok"}\n'
+        '{"request_fingerprint": "sha256:2", "index": ' + huge + ', "status": "ok"}\n'
+        '{"request_fingerprint": "sha256:3", "index": 2, "status": "ok"}\n',
+        encoding="utf-8",
+    )
+    merged = invoke("manifest", "merge", str(manifest), "--out", str(tmp_path / "all.jsonl"))
+    assert merged.exit_code == 2, merged.output
+    assert merged.output.startswith(
+        f"error: {manifest}:2: broken manifest record (a number has too many digits); "
+    )
+    assert "sys." not in merged.output
+
+
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(
     tmp_path: Path, make_job: Callable[..., Path]
 ) -> None:

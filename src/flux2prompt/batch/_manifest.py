@@ -283,7 +283,10 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
     try:
         record = json.loads(raw, parse_float=_finite, parse_constant=_constant)
     except (ValueError, RecursionError) as exc:
-        raise _damaged(path, number, str(exc).splitlines()[0][:200]) from None
+        reason = str(exc).splitlines()[0][:200]
+        if "integer string conversion" in reason:  # Python's own limit, not the reader's words
+            reason = "a number has too many digits"
+        raise _damaged(path, number, reason) from None
     if b"\\u" in raw and _SURROGATE.search(raw):
         try:
             json.dumps(record, ensure_ascii=False).encode("utf-8")
