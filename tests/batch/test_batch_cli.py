@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from flux2prompt import ParameterError, PromptError
 from flux2prompt.batch import comparable_records, read_manifest
 from flux2prompt.cli import app
 
@@ -105,6 +108,141 @@ def test_manifest_merge(tmp_path: Path) -> None:
     assert missing.exit_code == 2
     assert "no such manifest" in missing.output
     assert json.loads(merged.read_text(encoding="utf-8").splitlines()[0])["index"] == 0
+
+
+@pytest.mark.parametrize("blocker", ["folder at the target", "file for the folder"])
+def test_manifest_merge_into_a_place_it_cannot_write_is_one_line(
+    tmp_path: Path, blocker: str
+) -> None:
+    shard = tmp_path / "s1"
+    args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+    assert invoke(*args, "--shard", "1/2").exit_code == 0
+    if blocker == "folder at the target":
+        target = tmp_path / "all" / "manifest.jsonl"
+        target.mkdir(parents=True)
+        why = "Is a directory"
+    else:
+        (tmp_path / "all").write_text("not a folder", encoding="utf-8")
+        target = tmp_path / "all" / "manifest.jsonl"
+        why = "File exists"
+    result = invoke("manifest", "merge", str(shard / "manifest.jsonl"), "--out", str(target))
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {target}: cannot write the merged manifest: {why}; remove what is in the way "
+        "or choose another --out\n"
+    )
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+@pytest.mark.parametrize("blocker", ["image", "index.html"])
+def test_manifest_merge_gallery_blocked_by_a_folder_is_one_line(
+    tmp_path: Path, blocker: str
+) -> None:
+    shard = tmp_path / "s1"
+    args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+    assert invoke(*args, "--shard", "1/2").exit_code == 0
+    target = tmp_path / "all" / "manifest.jsonl"
+    first = read_manifest(shard / "manifest.jsonl")[0]["file"]
+    (target.parent / (first if blocker == "image" else "index.html")).mkdir(parents=True)
+    result = invoke(
+        "manifest", "merge", str(shard / "manifest.jsonl"), "--out", str(target), "--gallery"
+    )
+    assert result.exit_code == 2, result.output
+    expected = (
+        f"error: {target.parent / first}: cannot copy the image here: Is a directory; remove "
+        "what is in the way or choose another --out"
+        if blocker == "image"
+        else f"error: {target.parent}: cannot write the gallery: Is a directory; remove what is "
+        "in the way or merge without --gallery"
+    )
+    assert result.output.splitlines()[-1] == expected
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_manifest_merge_into_the_folder_of_a_running_batch_is_refused(tmp_path: Path) -> None:
+    # A run appends to its open manifest: a merge that replaced the file under it would lose
+    # every record the run writes after, and the next run would buy those images again.
+    from flux2prompt.batch._lock import FolderLock
+
+    shards = [tmp_path / "s1", tmp_path / "s2"]
+    for n, shard in enumerate(shards, 1):
+        args = ("batch", EXAMPLE, "--out", str(shard), "--emulator", "--no-progress")
+        assert invoke(*args, "--shard", f"{n}/2").exit_code == 0
+    parts = [str(shard / "manifest.jsonl") for shard in shards]
+    before = (shards[0] / "manifest.jsonl").read_bytes()
+    with FolderLock(shards[0]):  # a batch writing to s1, as another process holds it
+        result = invoke("manifest", "merge", *parts, "--out", parts[0])
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"error: {shards[0]}: a flux2-prompt batch (PID {os.getpid()}) is writing to this "
+            "folder; merge once it has ended, or choose another --out\n"
+        )
+        assert (shards[0] / "manifest.jsonl").read_bytes() == before
+        # Any other folder is merged into as ever.
+        elsewhere = invoke("manifest", "merge", *parts, "--out", str(tmp_path / "all.jsonl"))
+        assert elsewhere.exit_code == 0, elsewhere.output
+    # Once the run has ended, the merge goes ahead.
+    assert invoke("manifest", "merge", *parts, "--out", parts[0]).exit_code == 0
+    assert "8 items, 8 ok" in invoke("manifest", "merge", parts[0], "--out", parts[0]).output
+
+
+def test_a_concurrency_above_the_most_a_job_takes_is_refused(tmp_path: Path) -> None:
+    # The run's connection pool is sized by it: --concurrency 99999999999999999999 ran out of
+    # memory instead of sending. The job file's schema says 256 at most; so do the rest.
+    from flux2prompt.batch import BatchRunner, load_job
+
+    huge = "99999999999999999999"
+    result = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run", "--concurrency", huge)
+    assert result.exit_code == 2, result.output
+    assert "'--concurrency'" in result.output
+    assert "256" in result.output
+    most = invoke("batch", EXAMPLE, "--out", str(tmp_path), "--dry-run", "--concurrency", "256")
+    assert most.exit_code == 0, most.output
+    job = load_job(EXAMPLE)
+    with pytest.raises(ParameterError, match=f"concurrency must be at most 256, got {huge}"):
+        BatchRunner(job, tmp_path, concurrency=int(huge))
+    with pytest.raises(PromptError, match="concurrency must be at most 256, got 257"):
+        dataclasses.replace(job, concurrency=257)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_number_with_too_many_digits_is_a_plain_error_in_a_dataset_and_a_manifest(
+    tmp_path: Path, make_job: Callable[..., Path]
+) -> None:
+    # Python refuses to read an integer of more than 4,300 digits; its message names a Python
+    # call (sys.set_int_max_str_digits), which no user of a job file can make.
+    huge = "9" * 5000
+    folder = make_job().parent  # brings shots.py
+    (folder / "rows.jsonl").write_text(
+        '{"product": "mug", "color": "teal"}\n{"product": "mug", "color": "rust", "n": '
+        + huge
+        + "}\n",
+        encoding="utf-8",
+    )
+    (folder / "rows.toml").write_text(
+        'template = "shots.py:shot"\noutput = "{product}-{color}.{ext}"\nmodel = "klein-4b"\n'
+        '[variables]\ndataset = "rows.jsonl"\n',
+        encoding="utf-8",
+    )
+    result = invoke("batch", str(folder / "rows.toml"), "--out", str(tmp_path / "o"), "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {folder / 'rows.jsonl'}:2: a number has too many digits; write it as a string\n"
+    )
+    manifest = tmp_path / "m" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        '{"request_fingerprint": "sha256:1", "index": 0, "status": "ok"}\n'
+        '{"request_fingerprint": "sha256:2", "index": ' + huge + ', "status": "ok"}\n'
+        '{"request_fingerprint": "sha256:3", "index": 2, "status": "ok"}\n',
+        encoding="utf-8",
+    )
+    merged = invoke("manifest", "merge", str(manifest), "--out", str(tmp_path / "all.jsonl"))
+    assert merged.exit_code == 2, merged.output
+    assert merged.output.startswith(
+        f"error: {manifest}:2: broken manifest record (a number has too many digits); "
+    )
+    assert "sys." not in merged.output
 
 
 def test_copies_are_shown_apart_in_the_dry_run_and_the_summary(

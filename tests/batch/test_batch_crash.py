@@ -138,3 +138,49 @@ def test_ctrl_c_stops_cleanly_then_resume(
         rerun = run_cli(*args)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"{80 - done} generated, {done} already done, 0 failed" in rerun.stdout
+
+
+def test_kill_9_right_after_superseding_keeps_the_prompt_form(
+    make_job: Callable[..., Path],
+    start_cli: Callable[..., subprocess.Popen[str]],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    token: str,
+) -> None:
+    # A run killed after it superseded every record but before any answer came back leaves a
+    # manifest whose last lines are `superseded` records, which carry no prompt form. The next
+    # run must still send klein's own form (prose), and reverting the edit must cost nothing.
+    items = 2 * 2 * 2
+    first = make_job(variants=2, seeds={"derive": 11})
+    out = tmp_path / "out"
+    with spawn(EmulatorConfig(token=token)) as fast:
+        done = run_cli("batch", str(first), "--out", str(out), "--base-url", fast, "--no-progress")
+        assert done.returncode == 0, done.stdout + done.stderr
+    edited = make_job(variants=2, seeds={"derive": 12}, folder="edited")
+    manifest = out / "manifest.jsonl"
+    with spawn(EmulatorConfig(token=token, latency_ms=30_000)) as slow:
+        args = ("batch", str(edited), "--out", str(out), "--base-url", slow, "--no-progress")
+        process = start_cli(*args, logs=tmp_path / "logs")
+        try:
+            _wait_for_records(manifest, 2 * items, process)
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:  # pragma: no cover - only if an assertion fired above
+                process.kill()
+                process.wait()
+    assert read_manifest(manifest)[-1]["status"] == "superseded"
+
+    with spawn(EmulatorConfig(token=token)) as fast:
+        dry = run_cli("batch", str(edited), "--out", str(out), "--dry-run")
+        assert "form      prose (recorded in the manifest" in dry.stdout, dry.stdout + dry.stderr
+        rerun = run_cli(*args[:4], "--base-url", fast, "--no-progress")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert f"{items} generated, 0 already done, 0 failed" in rerun.stdout
+        sent = [r for r in read_manifest(manifest) if r["status"] == "ok"][-items:]
+        assert {r.get("prompt_format") for r in sent} == {"prose"}
+        # The edit reverted: every image waits under superseded/, in the form it was sent in.
+        back = run_cli("batch", str(first), "--out", str(out), "--base-url", fast, "--no-progress")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "0 generated, 0 already done, 0 failed" in back.stdout
+    assert f"copied    {items} " in back.stdout

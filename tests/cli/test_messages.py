@@ -167,3 +167,53 @@ def test_every_problem_of_a_job_file_with_its_line(
     for args in (["batch", "job.toml", "--out", "o"], ["validate", "job.toml"]):
         code, out, err = run(args, capsys)
         assert (code, out, err) == (2, "", expected), args
+
+
+@pytest.mark.parametrize(
+    ("setting", "line", "expected"),
+    [
+        (
+            "seeds = 18446744073709551616",
+            5,
+            "$.seeds: seed must be 0-18446744073709551615 for flux-2-klein-4b, got "
+            "18446744073709551616",
+        ),
+        (
+            "seeds = [1, 18446744073709551616]",
+            5,
+            "$.seeds: seed must be 0-18446744073709551615 for flux-2-klein-4b, got "
+            "18446744073709551616",
+        ),
+        (
+            "[parameters]\nsteps = 10",
+            6,
+            "$.parameters.steps: flux-2-klein-4b does not take steps (fixed at 4): leave steps "
+            "unset",
+        ),
+    ],
+)
+def test_a_setting_the_model_refuses_names_the_job_line(
+    setting: str,
+    line: int,
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The schema takes any seed of 0 or more and any steps; the model's own bounds are checked
+    # when the first request is planned, and the error still points at the job file's line.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.py").write_text(
+        "from flux2prompt import scene, template\n\n\n"
+        "@template\ndef t(color: str):\n    return scene(f'a {color} mug')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "job.toml").write_text(
+        'name = "x"\ntemplate = "t.py:t"\nmodel = "klein-4b"\noutput = "{color}.{ext}"\n'
+        + setting
+        + '\n\n[variables.matrix]\ncolor = ["teal"]\n',
+        encoding="utf-8",
+    )
+    for extra in ([], ["--dry-run"]):
+        code, out, err = run(["batch", "job.toml", "--out", "o", "--emulator", *extra], capsys)
+        assert (code, out, err) == (2, "", f"error: job.toml:{line}: {expected}\n"), extra

@@ -145,7 +145,10 @@ class Dataset(VariableSource):
                     f"invalid JSON at column {exc.colno}: {exc.msg}", source=label, line=line
                 ) from None
             except ValueError as exc:
-                raise SourceError(str(exc), source=label, line=line) from None
+                reason = str(exc)
+                if "integer string conversion" in reason:  # Python's limit of 4,300 digits
+                    reason = "a number has too many digits; write it as a string"
+                raise SourceError(reason, source=label, line=line) from None
             # Structure only: a value a record cannot hold (NaN, a lone surrogate) is the
             # batch's to refuse, as a failed item with this line.
             check_bounds(value, label, numbers=False, line=line)

@@ -4,8 +4,10 @@ A job's ``prompt_format`` is ``auto`` unless the job file or ``--prompt-format``
 or ``prose``. ``auto`` is the model's own form (prose on FLUX.2 [klein], JSON elsewhere), with
 one exception that keeps an upgrade from paying twice: a batch folder whose manifest already
 holds records keeps the form its last record was sent in (a record written before forms
-existed was sent as JSON). The form is part of each request fingerprint, so resuming in another
-form would send every finished item again.
+existed was sent as JSON). A ``superseded`` record says nothing of a form (it records no
+request): a run killed after superseding, before any answer, leaves the form as it was.
+The form is part of each request fingerprint, so resuming in another form would send every
+finished item again.
 
 Example:
     >>> import pathlib, tempfile
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from flux2prompt._errors import Flux2PromptError
 from flux2prompt.batch._job import BatchJob
-from flux2prompt.batch._manifest import iter_manifest
+from flux2prompt.batch._manifest import SUPERSEDED, iter_manifest
 from flux2prompt.transport import (
     BFLModelSpec,
     ModelSpec,
@@ -42,12 +44,15 @@ __all__ = ["job_form", "recorded_form"]
 
 
 def recorded_form(manifest: Path) -> str | None:
-    """The form the last record of ``manifest`` was sent in (``json`` for a record without
-    one), or ``None`` when there is no manifest or no record."""
+    """The form the last record of a request in ``manifest`` was sent in (``json`` for a
+    record without one), or ``None`` when there is no manifest or no such record.
+    ``superseded`` records are passed over: they set an image aside and send nothing."""
     if not manifest.exists():
         return None
     form: str | None = None
     for record in iter_manifest(manifest):
+        if record.get("status") == SUPERSEDED:
+            continue
         value = record.get("prompt_format", "json")
         form = value if isinstance(value, str) else "json"
     return form

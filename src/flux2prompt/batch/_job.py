@@ -63,6 +63,9 @@ __all__ = [
 ]
 
 DEFAULT_CONCURRENCY = 8
+#: The most requests in flight a batch takes (the job schema's maximum): every one holds a
+#: connection of the run's pool, which is sized for them.
+MAX_CONCURRENCY = 256
 #: Workers AI's text-to-image limit, requests per minute.
 DEFAULT_RATE_LIMIT = 720
 DEFAULT_RETRIES = 5
@@ -150,6 +153,11 @@ class BatchJob:
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise PromptError(f"job {self.name!r}: {label} must be an integer >= {low}")
+        if self.concurrency > MAX_CONCURRENCY:
+            raise PromptError(
+                f"job {self.name!r}: concurrency must be at most {MAX_CONCURRENCY}, got "
+                f"{self.concurrency}"
+            )
         known = self.source.names
         if known is not None:
             self.pattern.check_fields(known)

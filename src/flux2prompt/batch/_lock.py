@@ -12,7 +12,8 @@ each other too, and the kernel releases the lock when the process dies, however 
 it is never what decides. Locks are not reliable on network filesystems (NFS, SMB): give each
 machine its own folder (``--shard i/n --out out-i``) and merge the manifests afterwards.
 
-Dry runs and the read-only commands (``manifest merge``, ``inspect``) take no lock.
+Dry runs and the read-only commands (``manifest merge``, ``inspect``) take no lock, but for a
+merge whose target is in a batch's folder: it holds that folder's lock while it writes.
 
 Example:
     >>> import pathlib, tempfile

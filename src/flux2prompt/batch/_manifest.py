@@ -53,6 +53,7 @@ from typing import Any
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files_of
 from flux2prompt._errors import SourceError
+from flux2prompt.batch._lock import LOCK_NAME, FolderLock
 
 __all__ = [
     "MANIFEST_NAME",
@@ -282,7 +283,10 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
     try:
         record = json.loads(raw, parse_float=_finite, parse_constant=_constant)
     except (ValueError, RecursionError) as exc:
-        raise _damaged(path, number, str(exc).splitlines()[0][:200]) from None
+        reason = str(exc).splitlines()[0][:200]
+        if "integer string conversion" in reason:  # Python's own limit, not the reader's words
+            reason = "a number has too many digits"
+        raise _damaged(path, number, reason) from None
     if b"\\u" in raw and _SURROGATE.search(raw):
         try:
             json.dumps(record, ensure_ascii=False).encode("utf-8")
@@ -431,11 +435,38 @@ def merge_manifests(
     merged = sorted(effective_records(records).values(), key=record_order)
     target = Path(out)
     # A merge killed mid-write left its temporary file next to the target: removed now.
-    remove_temporary_files_of(target)
-    atomic_write(target, b"".join(_dumps(record) for record in merged))
+    # Into a batch's own folder: not while a run writes there (it appends to the manifest this
+    # would replace, and its records would be lost).
+    lock = FolderLock(target.parent) if (target.parent / LOCK_NAME).exists() else None
+    holder = lock.try_acquire() if lock is not None else None
+    if holder is not None:
+        who = f"PID {holder}" if holder else "another process"
+        raise SourceError(
+            f"a flux2-prompt batch ({who}) is writing to this folder; merge once it has ended, "
+            "or choose another --out",
+            source=str(target.parent),
+        )
+    try:
+        remove_temporary_files_of(target)
+        atomic_write(target, b"".join(_dumps(record) for record in merged))
+    except OSError as exc:  # a folder where the file goes, a file where a folder goes, a full disk
+        raise _unwritable(target, "write the merged manifest", exc) from None
+    finally:
+        if lock is not None:
+            lock.release()
     ok = sum(1 for record in merged if record.get("status") == "ok")
     return MergeReport(
         path=target, read=len(records), written=len(merged), ok=ok, failed=len(merged) - ok
+    )
+
+
+def _unwritable(path: Path, what: str, exc: OSError) -> SourceError:
+    """A merge's write that failed, in one line naming the file it was for (not its temporary
+    file)."""
+    reason = exc.strerror or type(exc).__name__
+    return SourceError(
+        f"cannot {what}: {reason}; remove what is in the way or choose another --out",
+        source=str(path),
     )
 
 
@@ -494,7 +525,10 @@ def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLik
         data = _read_image(source)
         if data is None:
             raise SourceError("the image went away while the gallery was made", source=str(source))
-        atomic_write(target, data)
+        try:
+            atomic_write(target, data)
+        except OSError as exc:  # a folder where the image goes, a file where its folder goes
+            raise _unwritable(target, "copy the image here", exc) from None
     return len(plan)
 
 

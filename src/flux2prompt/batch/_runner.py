@@ -87,7 +87,7 @@ from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_price
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._forms import job_form
 from flux2prompt.batch._gallery import write_gallery
-from flux2prompt.batch._job import BatchJob, load_job
+from flux2prompt.batch._job import MAX_CONCURRENCY, BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter, shard_rate_limit
 from flux2prompt.batch._lock import FolderLock
 from flux2prompt.batch._manifest import (
@@ -558,6 +558,10 @@ class BatchRunner:
         for label, value in (("concurrency", self.concurrency), ("rate_limit", self.rate_limit)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{label} must be an integer >= 1, got {value!r}")
+        if self.concurrency > MAX_CONCURRENCY:
+            raise ParameterError(
+                f"concurrency must be at most {MAX_CONCURRENCY}, got {self.concurrency}"
+            )
         if client is not None and emulator is not False:
             raise ParameterError(
                 "client= and emulator= exclude each other: a client passed in already says "

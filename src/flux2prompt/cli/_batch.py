@@ -15,13 +15,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._errors import PromptError
+from flux2prompt._errors import ParameterError, PromptError, SourceError
 from flux2prompt.cli._app import AccountIdOption, BaseUrlOption, EmulatorOption, app
 from flux2prompt.cli._output import (
     echo_data,
@@ -44,6 +46,34 @@ EXIT_INTERRUPTED = 130
 
 manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", no_args_is_help=True)
 app.add_typer(manifest_app)
+
+
+@contextlib.contextmanager
+def _naming_the_job_line(job: Path) -> Iterator[None]:
+    """A setting of the job file that the model refuses (a seed out of its range, steps on
+    klein) is found when the first request is planned: the error names the job file's line
+    that sets it, as the schema's errors do. A setting the job file does not hold (it came
+    from a prompt file, or an option) keeps its error as it is."""
+    try:
+        yield
+    except ParameterError as exc:
+        import tomllib
+
+        from flux2prompt._files._job_file import job_line
+
+        name = exc.parameter
+        key = ["seeds"] if name == "seed" else ["parameters", name] if name else None
+        try:
+            text = job.read_text(encoding="utf-8")
+            table: object = tomllib.loads(text)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            raise exc from None
+        for part in key or ():
+            table = table.get(part) if isinstance(table, dict) else None
+        line = job_line(text, key) if key and table is not None else None
+        if key is None or line is None:
+            raise
+        raise SourceError(f"$.{'.'.join(key)}: {exc}", source=str(job), line=line) from None
 
 
 def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None:
@@ -207,7 +237,9 @@ def batch(
     emulator: EmulatorOption = False,
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, help="Requests in flight at most, 1 or more (default: the job's)."),
+        typer.Option(
+            min=1, max=256, help="Requests in flight at most, 1 to 256 (default: the job's)."
+        ),
     ] = None,
     rate_limit: Annotated[
         int | None,
@@ -273,7 +305,7 @@ def batch(
         fail(f"--shard: {exc}")
     if prompt_format is not None and prompt_format not in ("auto", "json", "prose"):
         fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
-    with handle_errors(show_warnings=True):
+    with handle_errors(show_warnings=True), _naming_the_job_line(job):
         loaded = load_job(job)
         if prompt_format is not None:
             import dataclasses
@@ -413,5 +445,13 @@ def merge(
         )
         if gallery:
             copied = gather_images(manifests, out)
-            page = write_gallery(out.parent, read_manifest(out), title=out.parent.name or "batch")
+            try:
+                page = write_gallery(
+                    out.parent, read_manifest(out), title=out.parent.name or "batch"
+                )
+            except OSError as exc:  # a folder named index.html, a file named thumbnails
+                fail(
+                    f"{out.parent}: cannot write the gallery: {exc.strerror or exc}; remove what "
+                    "is in the way or merge without --gallery"
+                )
             stdout.print(f"gallery {page} ({copied} image(s) copied next to it)")
