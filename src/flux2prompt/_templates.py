@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -30,6 +31,8 @@ import inspect
 import itertools
 import math
 import random
+import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +66,7 @@ __all__ = [
     "matrix",
     "sample",
     "template",
+    "user_code",
     "zipped",
 ]
 
@@ -73,6 +77,38 @@ _SEED_MASK = 0x7FFF_FFFF
 
 
 # -- templates -----------------------------------------------------------------------------------
+
+
+_user_code_guard = threading.Lock()
+_user_code_depth = 0
+_user_code_stdout: Any = None
+
+
+@contextlib.contextmanager
+def user_code() -> Iterator[None]:
+    """While a user's code runs (importing a prompt file's module, calling its function,
+    rendering a template), what it prints goes to stderr, so a command's results on stdout (JSON,
+    a fingerprint) stay exactly what the command printed. Nested and threaded uses share one
+    redirection, restored when the last one ends.
+
+    Example:
+        >>> with user_code():
+        ...     print("a debug line")  # on stderr, not in the doctest's stdout
+    """
+    global _user_code_depth, _user_code_stdout
+    with _user_code_guard:
+        if _user_code_depth == 0:
+            _user_code_stdout = sys.stdout
+            sys.stdout = sys.stderr
+        _user_code_depth += 1
+    try:
+        yield
+    finally:
+        with _user_code_guard:
+            _user_code_depth -= 1
+            if _user_code_depth == 0:
+                sys.stdout = _user_code_stdout
+                _user_code_stdout = None
 
 
 class Template:
@@ -148,7 +184,8 @@ class Template:
                 defaults[parameter.name] = parameter.default
 
         def render(values: Mapping[str, Any]) -> TemplateResult:
-            return function(**values)
+            with user_code():
+                return function(**values)
 
         made = cls(label, variables, render, defaults=defaults, accepts_any=accepts_any)
         made.__doc__ = function.__doc__
