@@ -15,7 +15,9 @@ work from any subfolder; with no lockfile there, ``lock`` writes one in the curr
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +47,7 @@ from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
     echo_data,
+    error_lines,
     fail,
     handle_errors,
     json_report,
@@ -216,7 +219,7 @@ def lock_command(
     as_json = shape == "json"
     result: LockCheck | None = None
     searched = False
-    with handle_errors(show_warnings=True):
+    with handle_errors(show_warnings=True), _reported(check, shape, lambda: file):
         project = find_project()
         if file is None and project.config_file is not None:
             file = Path(os.path.relpath(project.lock_path))
@@ -293,6 +296,24 @@ def lock_command(
     for line in result.render().splitlines():
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
+
+
+@contextlib.contextmanager
+def _reported(check: bool, shape: str, file: Callable[[], Path | None]) -> Iterator[None]:
+    """A check that cannot run (an unreadable lockfile, table or prompt) is still one JSON
+    document, or one annotation, for CI; the ``error:`` line and exit 2 follow as in text."""
+    try:
+        yield
+    except Flux2PromptError as exc:
+        if check and shape != "text":
+            message = "; ".join(error_lines(exc))
+            if shape == "json":
+                where = str(file() or LOCK_FILE)
+                document = {"version": JSON_VERSION, "file": where, "ok": False}
+                echo_data(json_report({**document, "error": message}))
+            else:
+                say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
+        raise
 
 
 def _annotations(result: LockCheck, file: Path) -> list[str]:
