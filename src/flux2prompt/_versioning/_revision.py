@@ -103,6 +103,15 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
         revision,
     )
     if done.returncode != 0:
+        inside = _git(["rev-parse", "--show-toplevel"], cwd, revision)
+        if inside.returncode != 0:
+            raise SourceError(
+                f"not in a git repository ({_git_error(inside)}); run this inside one",
+                source=revision,
+            )
+        head = _git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd, revision)
+        if head.returncode != 0:
+            raise SourceError("the repository has no commit yet; commit first", source=revision)
         shallow = _git(["rev-parse", "--is-shallow-repository"], cwd, revision)
         hint = (
             "; this is a shallow clone: fetch more history (git fetch --unshallow, or "
