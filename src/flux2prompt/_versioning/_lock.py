@@ -469,6 +469,12 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     lock_version = data.get("lock_version")
     if isinstance(lock_version, bool) or not isinstance(lock_version, int):
         raise _bad(source, "$.lock_version", "expected an integer")
+    if lock_version < 1:
+        raise _bad(
+            source,
+            "$.lock_version",
+            f"{lock_version} is no version of the format (1 to {LOCK_VERSION})",
+        )
     if lock_version > LOCK_VERSION:
         raise SourceError(
             f"written by a newer flux2prompt (lock version {lock_version}, this one knows "
