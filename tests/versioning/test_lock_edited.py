@@ -61,3 +61,43 @@ def test_the_versions_there_are_still_read(lockfile: Path, version: int) -> None
     lock = read_lock(lockfile)
     assert list(lock.prompts) == ["fox"]
     assert lock.migrated_from == (1 if version == 1 else None)
+
+
+JOB = """\
+template = "shop.py:bottle"
+output = "{color}.{ext}"
+seeds = 7
+[variables.matrix]
+color = ["teal", "coral"]
+"""
+
+SHOP = """\
+from flux2prompt import scene, template
+
+
+@template
+def bottle(color: str):
+    return scene(f"a {color} water bottle")
+"""
+
+
+def test_a_table_row_edited_by_hand_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
+    (tmp_path / "job.toml").write_text(JOB, encoding="utf-8")
+    path = tmp_path / "flux2prompt.lock"
+    write_lock(build_lock([tmp_path / "job.toml"], base=tmp_path), path)
+    table = tmp_path / "flux2prompt.lock.items"
+    rows = table.read_text(encoding="utf-8").splitlines()
+    row = json.loads(rows[1])
+    row["request_fingerprint"] = "sha256:" + "0" * 64
+    table.write_text("\n".join([rows[0], json.dumps(row), *rows[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        read_lock(path)
+    message = str(caught.value)
+    assert message.startswith(
+        f"{table}: the per-item table does not match the lockfile for job 'job.toml' (its 2 "
+        "rows have digest sha256:"
+    )
+    assert message.endswith("); run `flux2-prompt lock` and commit both files")
+    recorded = json.loads(path.read_text(encoding="utf-8"))["jobs"]["job.toml"]["digest"]
+    assert f"the lock says {recorded[:23]})" in message

@@ -537,11 +537,17 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
         fields, items = _read_items(items_path(path), data)
         for key, job in jobs.items():
             rows = items.get(key, ())
-            if len(rows) != job.items or job_digest_of(rows) != job.digest:
+            digest = job_digest_of(rows) if len(rows) == job.items else job.digest
+            if len(rows) != job.items or digest != job.digest:
+                why = (
+                    f"{len(rows)} rows, the lock says {job.items}"
+                    if len(rows) != job.items
+                    else f"its {len(rows)} rows have digest {_short(digest)}, the lock says "
+                    f"{_short(job.digest)}"
+                )
                 raise SourceError(
-                    f"the per-item table does not match the lockfile for job {key!r} "
-                    f"({len(rows)} rows, the lock says {job.items}); run `flux2-prompt lock` "
-                    "and commit both files",
+                    f"the per-item table does not match the lockfile for job {key!r} ({why}); "
+                    "run `flux2-prompt lock` and commit both files",
                     source=str(items_path(path)),
                 )
     return Lock(
