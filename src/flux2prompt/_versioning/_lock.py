@@ -12,9 +12,11 @@ The format (``lock_version`` 2) is described in ``docs/versioning.md``. A versio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -571,7 +573,8 @@ def job_digest_of(rows: Iterable[ItemLock]) -> str:
 def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
     """Write ``lock`` to ``path`` and its per-item table beside it, each atomically; ``False``
     (nothing written) when both are unchanged. The table is written first, so a failure leaves
-    the old lockfile, which then says its table does not match, never a half-written one."""
+    the old lockfile, which then says its table does not match, never a half-written one; two
+    writers at once take turns, so the pair on disk is always one writer's."""
     path = Path(path)
     table = items_path(path)
     text = lock.to_json()
@@ -586,18 +589,42 @@ def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
                 source=str(path),
             )
     changed = False
-    for target, content in ((table, rows), (path, text)):
-        try:
-            if target.read_text(encoding="utf-8") == content:
-                continue
-        except (OSError, UnicodeDecodeError):
-            pass
-        try:
-            atomic_write(target, content.encode("utf-8"))
-        except OSError as exc:
-            raise SourceError(f"cannot write: {exc.strerror}", source=str(target)) from None
-        changed = True
+    with _one_writer(path.parent):
+        for target, content in ((table, rows), (path, text)):
+            try:
+                if target.read_text(encoding="utf-8") == content:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+            try:
+                atomic_write(target, content.encode("utf-8"))
+            except OSError as exc:
+                raise SourceError(f"cannot write: {exc.strerror}", source=str(target)) from None
+            changed = True
     return changed
+
+
+@contextlib.contextmanager
+def _one_writer(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the lockfile's folder: two ``lock`` runs at once write
+    their pairs one after the other, never the table of one beside the lockfile of the other.
+    Where there is no ``flock`` (Windows), or the folder cannot be opened, writes go unguarded.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # writing there fails next, with its own message
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 LockChangeKind = Literal["added", "removed", "changed", "moved"]
