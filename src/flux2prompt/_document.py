@@ -236,6 +236,12 @@ def _explain(document: Any, source: str | None, numbers: bool, line: int | None)
                     source=source,
                     line=line,
                 )
+        elif numbers and isinstance(node, float) and math.isnan(node):
+            raise SourceError(
+                f"{_path(parts)}: nan (not a number) has no JSON form; write a number",
+                source=source,
+                line=line,
+            )
         elif numbers and isinstance(node, float) and not math.isfinite(node):
             raise SourceError(
                 f"{_path(parts)}: the number is out of the range of a JSON number (a 64-bit "
