@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -977,8 +977,9 @@ def check_lock(
         return result
     from flux2prompt._versioning._revision import inventory_at_lock_revision
 
-    found = inventory_at_lock_revision(lock_path, paths, project=project)
+    problems: list[str] = []
+    found = inventory_at_lock_revision(lock_path, paths, project=project, problems=problems)
     if found is None:
-        return result
+        return replace(result, messages=(*result.messages, *problems))
     revision, old = found
     return with_field_diffs(result, old, inventory, revision)

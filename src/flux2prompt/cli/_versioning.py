@@ -16,6 +16,7 @@ work from any subfolder; with no lockfile there, ``lock`` writes one in the curr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -238,9 +239,14 @@ def lock_command(
             recorded = read_lock(file)
             result = compare_locks(recorded, current)
             if any(change.kind == "changed" for change in result.changes):
-                found_old = inventory_at_lock_revision(file, paths, project=project)
+                problems: list[str] = []
+                found_old = inventory_at_lock_revision(
+                    file, paths, project=project, problems=problems
+                )
                 if found_old is not None:
                     result = with_field_diffs(result, found_old[1], inventory, found_old[0])
+                else:
+                    result = dataclasses.replace(result, messages=(*result.messages, *problems))
     if check and result is None:
         message = f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it"
         if as_json:
