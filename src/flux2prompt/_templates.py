@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
 import hashlib
@@ -31,8 +30,6 @@ import inspect
 import itertools
 import math
 import random
-import sys
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +41,7 @@ from flux2prompt._document import prompt_from_value
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
 from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
@@ -66,7 +64,6 @@ __all__ = [
     "matrix",
     "sample",
     "template",
-    "user_code",
     "zipped",
 ]
 
@@ -77,38 +74,6 @@ _SEED_MASK = 0x7FFF_FFFF
 
 
 # -- templates -----------------------------------------------------------------------------------
-
-
-_user_code_guard = threading.Lock()
-_user_code_depth = 0
-_user_code_stdout: Any = None
-
-
-@contextlib.contextmanager
-def user_code() -> Iterator[None]:
-    """While a user's code runs (importing a prompt file's module, calling its function,
-    rendering a template), what it prints goes to stderr, so a command's results on stdout (JSON,
-    a fingerprint) stay exactly what the command printed. Nested and threaded uses share one
-    redirection, restored when the last one ends.
-
-    Example:
-        >>> with user_code():
-        ...     print("a debug line")  # on stderr, not in the doctest's stdout
-    """
-    global _user_code_depth, _user_code_stdout
-    with _user_code_guard:
-        if _user_code_depth == 0:
-            _user_code_stdout = sys.stdout
-            sys.stdout = sys.stderr
-        _user_code_depth += 1
-    try:
-        yield
-    finally:
-        with _user_code_guard:
-            _user_code_depth -= 1
-            if _user_code_depth == 0:
-                sys.stdout = _user_code_stdout
-                _user_code_stdout = None
 
 
 class Template:

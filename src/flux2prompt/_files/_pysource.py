@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from flux2prompt._errors import Flux2PromptError, PromptError, PromptValidationError, SourceError
-from flux2prompt._templates import user_code
+from flux2prompt._user_code import user_code
 
 __all__ = ["attribute", "import_python_file", "lookup", "public_names", "reraise"]
 

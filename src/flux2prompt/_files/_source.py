@@ -57,7 +57,7 @@ from flux2prompt._files._pysource import (
 )
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
-from flux2prompt._templates import user_code
+from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:  # the layout loads only for --target flux3
     from flux2prompt._layout import Flux3Prompt
