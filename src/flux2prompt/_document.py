@@ -236,6 +236,12 @@ def _explain(document: Any, source: str | None, numbers: bool, line: int | None)
                     source=source,
                     line=line,
                 )
+        elif numbers and isinstance(node, float) and math.isnan(node):
+            raise SourceError(
+                f"{_path(parts)}: nan (not a number) has no JSON form; write a number",
+                source=source,
+                line=line,
+            )
         elif numbers and isinstance(node, float) and not math.isfinite(node):
             raise SourceError(
                 f"{_path(parts)}: the number is out of the range of a JSON number (a 64-bit "
@@ -335,6 +341,19 @@ def issues_from_pydantic(
     return issues
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (``null``, ``a string``); a Python value's type
+    otherwise."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    for kind, word in ((list, "an array"), (str, "a string"), (int | float, "a number")):
+        if isinstance(value, kind):
+            return word
+    return type(value).__name__
+
+
 def prompt_from_document(
     document: Any, *, profile: Profile = "flux2", extra_keys: Iterable[str] = ()
 ) -> Prompt:
@@ -347,7 +366,7 @@ def prompt_from_document(
     {'title': 'Water'}
     """
     if not isinstance(document, Mapping):
-        kind = "an array" if isinstance(document, list) else type(document).__name__
+        kind = _json_kind(document)
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )

@@ -41,6 +41,7 @@ from flux2prompt._document import prompt_from_value
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
 from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
@@ -148,7 +149,8 @@ class Template:
                 defaults[parameter.name] = parameter.default
 
         def render(values: Mapping[str, Any]) -> TemplateResult:
-            return function(**values)
+            with user_code():
+                return function(**values)
 
         made = cls(label, variables, render, defaults=defaults, accepts_any=accepts_any)
         made.__doc__ = function.__doc__

@@ -120,7 +120,7 @@ def test_diff_against_a_git_revision(tmp_path: Path) -> None:
     assert stdout.splitlines()[2:] == ['~ $.mood: "calm" → "stormy"']
     code, _, stderr = run("diff", "v9:prompts/harbour.prompt.toml", str(path), cwd=tmp_path)
     assert code == 2
-    assert stderr.startswith("error: v9:prompts/harbour.prompt.toml: git cannot read it:")
+    assert stderr.startswith("error: v9: no such revision in this repository; give a commit")
 
 
 def test_diff_errors_are_one_line_without_traceback(tmp_path: Path) -> None:

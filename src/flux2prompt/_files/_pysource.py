@@ -34,8 +34,9 @@ from types import ModuleType
 from typing import NoReturn
 
 from flux2prompt._errors import Flux2PromptError, PromptError, PromptValidationError, SourceError
+from flux2prompt._user_code import user_code
 
-__all__ = ["import_python_file", "lookup", "public_names", "reraise"]
+__all__ = ["attribute", "import_python_file", "lookup", "public_names", "reraise"]
 
 _module_ids = itertools.count()
 # Imported files by (resolved path, mtime, size).
@@ -78,7 +79,8 @@ def import_python_file(path: Path, *, what: str = "file") -> ModuleType:
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        with user_code():  # what it prints goes to stderr, never into a command's results
+            spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[module_name]
         reraise(exc, path, "importing it")
@@ -153,10 +155,37 @@ def public_names(module: ModuleType) -> list[str]:
         >>> public_names(module)
         ['hero']
     """
-    names = getattr(module, "__all__", None)
+    # From the module's namespace: a module-level __getattr__ (the user's code) is not asked.
+    names = vars(module).get("__all__")
     if not isinstance(names, list | tuple):
         names = [n for n in vars(module) if not n.startswith("_")]
     return [n for n in names if isinstance(n, str)]
+
+
+_MISSING = object()
+
+
+def attribute(module: ModuleType, name: str, path: Path, default: object = _MISSING) -> object:
+    """``getattr(module, name, default)``, where an exception other than ``AttributeError`` from
+    a module-level ``__getattr__`` (the user's code: ``return _LAZY[name]`` raises ``KeyError``)
+    is a :class:`~flux2prompt.SourceError` naming the file, not a traceback.
+
+    Example:
+        >>> import types
+        >>> module = types.ModuleType("m")
+        >>> module.__getattr__ = lambda name: {}[name]
+        >>> attribute(module, "hero", Path("shots.py"))
+        Traceback (most recent call last):
+        ...
+        flux2prompt.SourceError: shots.py: looking up 'hero' raised KeyError: 'hero'
+    """
+    try:
+        with user_code():
+            return getattr(module, name)
+    except AttributeError:
+        return default
+    except Exception as exc:
+        reraise(exc, path, f"looking up {name!r}")
 
 
 def lookup(
@@ -176,8 +205,11 @@ def lookup(
         ...
         flux2prompt.SourceError: shots.py: no name 'hreo' in this file; did you mean 'hero'?
     """
-    if hasattr(module, name):
+    if name in vars(module) or hasattr(type(module), name):
         return getattr(module, name)
+    value = attribute(module, name, path)
+    if value is not _MISSING:
+        return value
     close = difflib.get_close_matches(name, public_names(module), n=1)
     if close:
         hint = f"; did you mean {close[0]!r}?"

@@ -48,9 +48,16 @@ from flux2prompt._errors import SourceError
 from flux2prompt._files._load import load
 from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
-from flux2prompt._files._pysource import import_python_file, lookup, public_names, reraise
+from flux2prompt._files._pysource import (
+    attribute,
+    import_python_file,
+    lookup,
+    public_names,
+    reraise,
+)
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
+from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:  # the layout loads only for --target flux3
     from flux2prompt._layout import Flux3Prompt
@@ -248,8 +255,9 @@ def _prompt_names(module: ModuleType) -> list[str]:
     """Names in ``module`` that could be a SOURCE's NAME: builders, prompts and functions of no
     arguments defined in the module itself."""
     found = []
+    path = Path(module.__file__ or module.__name__)
     for name in public_names(module):
-        value = getattr(module, name, None)
+        value = attribute(module, name, path, None)
         if _is_prompt_like(value) or (
             _callable_without_arguments(value)
             and getattr(value, "__module__", None) == module.__name__
@@ -277,11 +285,14 @@ def _value_of(module: ModuleType, name: str, path: Path) -> PromptBuilder | Prom
                 source=label,
             )
         try:
-            result = value()
+            with user_code():
+                result = value()
         except BaseException as exc:
             reraise(exc, path, f"calling {name}()")
         if _is_prompt_like(result):
             return result
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited, and never warned about on stderr
         raise SourceError(
             f"{name}() returned {_kind(result)}, not a prompt builder or Prompt", source=label
         )

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._files._parse import parse_toml, read_bytes
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
-from flux2prompt._files._pysource import import_python_file
+from flux2prompt._files._pysource import attribute, import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
@@ -78,7 +78,7 @@ def _python_template(source: str) -> Template | None:
         return None
     from flux2prompt._templates import Template
 
-    value = getattr(import_python_file(path), name, None)
+    value = attribute(import_python_file(path), name, path, None)
     return value if isinstance(value, Template) else None
 
 

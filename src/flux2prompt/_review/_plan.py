@@ -41,7 +41,8 @@ class Side:
     """One side (before or after) of a change: the entry, and the request that draws it.
 
     ``request`` is ``None`` when there is nothing to draw (a template without variables) or
-    its request cannot be built; ``note`` says why, or that the review chose the seed.
+    its request cannot be built; ``note`` says why, or that the review chose the seed, and
+    ``problem`` holds why a request could not be built (an image that cannot be drawn).
     ``options`` rebuild the request on a client (``client.build_request(**options)``).
     ``cost`` is the catalogue's estimate in USD, ``None`` when the model has no price.
     """
@@ -52,6 +53,7 @@ class Side:
     note: str | None = None
     cost: float | None = None
     job: str | None = None
+    problem: str | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -171,7 +173,14 @@ def _side(
         }
         request = build_request(**options)
     except (ParameterError, PromptError, TypeError) as exc:
-        return Side(entry, None, note=f"its request cannot be built: {exc}", job=job)
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Side(
+            entry,
+            None,
+            note=f"its request cannot be built: {exc}",
+            job=job,
+            problem=f"{entry.label}: {problem}",
+        )
     if (
         note is None
         and entry.request_fingerprint is not None

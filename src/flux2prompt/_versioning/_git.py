@@ -58,6 +58,11 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
     except (OSError, subprocess.SubprocessError) as exc:
         raise SourceError(f"cannot run git: {exc}", source=label) from None
     if done.returncode != 0:
+        from flux2prompt._versioning._revision import resolve_revision
+
+        # A revision that does not resolve says why as for code and --rev: no repository, no
+        # commit yet, no such revision (with how to fetch it in a shallow clone).
+        resolve_revision(revision, cwd)
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = message[-1].removeprefix("fatal: ") if message else f"exit {done.returncode}"
         raise SourceError(f"git cannot read it: {detail}", source=label)

@@ -38,7 +38,7 @@ from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files import PromptFile, read_job_file, read_prompt
 from flux2prompt._files._project import Discovered, Project, discover_paths, find_project
-from flux2prompt._files._pysource import import_python_file, public_names
+from flux2prompt._files._pysource import attribute, import_python_file, public_names
 from flux2prompt._schema import Profile
 
 if TYPE_CHECKING:
@@ -342,7 +342,7 @@ def _module_entries(
     entries: list[InventoryEntry] = []
     unlocked: list[tuple[str, str]] = []
     for name in public_names(module):
-        value = getattr(module, name, None)
+        value = attribute(module, name, path, None)
         source = f"{relative}:{name}"
         if isinstance(value, Template):
             if (os.path.normpath(path.absolute()), name) not in expanded:

@@ -12,10 +12,12 @@ The format (``lock_version`` 2) is described in ``docs/versioning.md``. A versio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -469,6 +471,12 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     lock_version = data.get("lock_version")
     if isinstance(lock_version, bool) or not isinstance(lock_version, int):
         raise _bad(source, "$.lock_version", "expected an integer")
+    if lock_version < 1:
+        raise _bad(
+            source,
+            "$.lock_version",
+            f"{lock_version} is no version of the format (1 to {LOCK_VERSION})",
+        )
     if lock_version > LOCK_VERSION:
         raise SourceError(
             f"written by a newer flux2prompt (lock version {lock_version}, this one knows "
@@ -531,11 +539,17 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
         fields, items = _read_items(items_path(path), data)
         for key, job in jobs.items():
             rows = items.get(key, ())
-            if len(rows) != job.items or job_digest_of(rows) != job.digest:
+            digest = job_digest_of(rows) if len(rows) == job.items else job.digest
+            if len(rows) != job.items or digest != job.digest:
+                why = (
+                    f"{len(rows)} rows, the lock says {job.items}"
+                    if len(rows) != job.items
+                    else f"its {len(rows)} rows have digest {_short(digest)}, the lock says "
+                    f"{_short(job.digest)}"
+                )
                 raise SourceError(
-                    f"the per-item table does not match the lockfile for job {key!r} "
-                    f"({len(rows)} rows, the lock says {job.items}); run `flux2-prompt lock` "
-                    "and commit both files",
+                    f"the per-item table does not match the lockfile for job {key!r} ({why}); "
+                    "run `flux2-prompt lock` and commit both files",
                     source=str(items_path(path)),
                 )
     return Lock(
@@ -559,7 +573,8 @@ def job_digest_of(rows: Iterable[ItemLock]) -> str:
 def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
     """Write ``lock`` to ``path`` and its per-item table beside it, each atomically; ``False``
     (nothing written) when both are unchanged. The table is written first, so a failure leaves
-    the old lockfile, which then says its table does not match, never a half-written one."""
+    the old lockfile, which then says its table does not match, never a half-written one; two
+    writers at once take turns, so the pair on disk is always one writer's."""
     path = Path(path)
     table = items_path(path)
     text = lock.to_json()
@@ -574,18 +589,42 @@ def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
                 source=str(path),
             )
     changed = False
-    for target, content in ((table, rows), (path, text)):
-        try:
-            if target.read_text(encoding="utf-8") == content:
-                continue
-        except (OSError, UnicodeDecodeError):
-            pass
-        try:
-            atomic_write(target, content.encode("utf-8"))
-        except OSError as exc:
-            raise SourceError(f"cannot write: {exc.strerror}", source=str(target)) from None
-        changed = True
+    with _one_writer(path.parent):
+        for target, content in ((table, rows), (path, text)):
+            try:
+                if target.read_text(encoding="utf-8") == content:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+            try:
+                atomic_write(target, content.encode("utf-8"))
+            except OSError as exc:
+                raise SourceError(f"cannot write: {exc.strerror}", source=str(target)) from None
+            changed = True
     return changed
+
+
+@contextlib.contextmanager
+def _one_writer(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the lockfile's folder: two ``lock`` runs at once write
+    their pairs one after the other, never the table of one beside the lockfile of the other.
+    Where there is no ``flock`` (Windows), or the folder cannot be opened, writes go unguarded.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # writing there fails next, with its own message
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 LockChangeKind = Literal["added", "removed", "changed", "moved"]
@@ -938,8 +977,9 @@ def check_lock(
         return result
     from flux2prompt._versioning._revision import inventory_at_lock_revision
 
-    found = inventory_at_lock_revision(lock_path, paths, project=project)
+    problems: list[str] = []
+    found = inventory_at_lock_revision(lock_path, paths, project=project, problems=problems)
     if found is None:
-        return result
+        return replace(result, messages=(*result.messages, *problems))
     revision, old = found
     return with_field_diffs(result, old, inventory, revision)

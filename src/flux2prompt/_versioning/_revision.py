@@ -103,6 +103,15 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
         revision,
     )
     if done.returncode != 0:
+        inside = _git(["rev-parse", "--show-toplevel"], cwd, revision)
+        if inside.returncode != 0:
+            raise SourceError(
+                f"not in a git repository ({_git_error(inside)}); run this inside one",
+                source=revision,
+            )
+        head = _git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd, revision)
+        if head.returncode != 0:
+            raise SourceError("the repository has no commit yet; commit first", source=revision)
         shallow = _git(["rev-parse", "--is-shallow-repository"], cwd, revision)
         hint = (
             "; this is a shallow clone: fetch more history (git fetch --unshallow, or "
@@ -220,10 +229,16 @@ def inventory_at(
 
 
 def inventory_at_lock_revision(
-    lock_path: Path, paths: Iterable[str | Path] | None, *, project: Project | None = None
+    lock_path: Path,
+    paths: Iterable[str | Path] | None,
+    *,
+    project: Project | None = None,
+    problems: list[str] | None = None,
 ) -> tuple[str, Any] | None:
     """The commit that last wrote the lockfile, and the inventory as it was there; ``None``
-    when there is none to use (no git, the lockfile not committed, or changed since)."""
+    when there is none to use (no git, the lockfile not committed, or changed since), or when
+    that commit's side cannot be read: then why is appended to ``problems`` (a dataset that was
+    never committed, a module that fails there), since committing the lockfile would not help."""
     folder = lock_path.parent
     try:
         root = repository_root(folder)
@@ -238,10 +253,18 @@ def inventory_at_lock_revision(
     if shown.returncode != 0 or shown.stdout != lock_path.read_bytes():
         return None  # the lockfile was rewritten since it was committed
     project_root = project.root if project is not None else folder
+    here = Path.cwd()
+    if not here.resolve().is_relative_to(root.resolve()):
+        here = folder  # a lockfile of another repository than the current folder's
     try:
         found: tuple[str, Any] = inventory_at(
-            commit, paths, base=folder, cwd=Path.cwd(), project_root=project_root
+            commit, paths, base=folder, cwd=here, project_root=project_root
         )
-    except SourceError:
-        return None  # the old side cannot be read; the fields are still named by hash
+    except SourceError as exc:
+        if problems is not None:
+            problems.append(
+                f"the old values cannot be rebuilt from the lockfile's commit ({exc}); the "
+                "changed fields are named instead"
+            )
+        return None  # the fields are still named by hash
     return found

@@ -86,12 +86,14 @@ def main() -> None:
     request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     from flux2prompt._errors import Flux2PromptError
 
+    # Paths in a message are said from the tree's root, not from the temporary folder it is in.
+    inside = f"{request['tree']}{os.sep}"
     try:
         result = {"result": _answer(request)}
     except Flux2PromptError as exc:
-        result = {"error": str(exc)}
+        result = {"error": str(exc).replace(inside, "")}
     except Exception as exc:  # the old side's code raised something of its own
-        result = {"error": f"{type(exc).__name__}: {exc}"}
+        result = {"error": f"{type(exc).__name__}: {exc}".replace(inside, "")}
     sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
 
 

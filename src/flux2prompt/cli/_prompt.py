@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from flux2prompt._errors import Flux2PromptError, PromptError
+from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._files._source import STDIN, resolve_flux3, resolve_source, source_label
 from flux2prompt._schema import Profile, schema
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
     EXIT_OK,
+    EXIT_USAGE,
     echo_data,
     exit_code_for,
     fail,
@@ -163,6 +164,24 @@ def _report_error(
     report.checked(label, source, problems_of(exc, label), status=status, variant=variant)
 
 
+def _profile_and_report(
+    command: Literal["validate", "lint"], given: Profile | None, output: str, as_json: bool
+) -> tuple[Profile, Report]:
+    """The profile (given, else the project's) and the report to fill. A broken configuration
+    stops the command with exit 2, reported in the chosen format: in JSON the one document, the
+    configuration ``unreadable``; in GitHub's an annotation on it."""
+    shape = output_format(output, as_json)
+    try:
+        profile = project_profile(given)
+    except Flux2PromptError as exc:
+        report = Report(command, shape, profile=None)
+        where = exc.source if isinstance(exc, SourceError) and exc.source else "configuration"
+        report.checked(where, where, problems_of(exc, where), status="unreadable")
+        report.finish(EXIT_USAGE)
+        raise typer.Exit(EXIT_USAGE) from None
+    return profile, Report(command, shape, profile=profile)
+
+
 VarOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -189,9 +208,7 @@ def validate(
     'SOURCE: ok', or 'SOURCE: $.json.path: message' for each problem (a job's variant named by
     its dataset line or variables). Exit 0: all valid; 1: any invalid; 2: any unreadable.
     """
-    with handle_errors():
-        profile = project_profile(given_profile)
-    report = Report("validate", output_format(output, as_json), profile=profile)
+    profile, report = _profile_and_report("validate", given_profile, output, as_json)
     worst = EXIT_OK
     for label, source, prompt, code, is_row in _each_prompt(
         sources, profile, report, _variables(var or ())
@@ -251,9 +268,7 @@ def lint_command(
     from flux2prompt._lint import LINT_CODES, lint
 
     codes = _ignored_codes(ignore or (), LINT_CODES)
-    with handle_errors():
-        profile = project_profile(given_profile)
-    report = Report("lint", output_format(output, as_json), profile=profile)
+    profile, report = _profile_and_report("lint", given_profile, output, as_json)
     worst = EXIT_OK
     warned = False
     for label, source, prompt, code, is_row in _each_prompt(

@@ -188,7 +188,7 @@ class Report:
 
     command: Literal["validate", "lint"]
     format: Format
-    profile: str
+    profile: str | None  # None: the project's configuration could not be read
     results: list[dict[str, Any]] = field(default_factory=list)
     _annotations: list[str] = field(default_factory=list)
 

@@ -70,7 +70,10 @@ def review_command(
     seed: Annotated[
         int,
         typer.Option(
-            "--seed", metavar="N", help="The seed of prompts that have none (both sides)."
+            "--seed",
+            metavar="N",
+            min=0,
+            help="The seed of prompts that have none (both sides).",
         ),
     ] = 1,
     live: Annotated[
@@ -207,8 +210,11 @@ def review_command(
         markdown, page = write_review(
             out, plan, rendered, live=live, limit=limit or None, link_base=link_base
         )
-    for message in dict.fromkeys(rendered.failures.values()):
+    # A side whose request cannot be built (say, --seed past its model's range) is an image
+    # that could not be drawn, as one the service refused.
+    unbuilt = [side.problem for side in sides if side.problem is not None]
+    for message in dict.fromkeys([*unbuilt, *rendered.failures.values()]):
         print_error(f"an image could not be drawn: {message}")
     say(f"wrote {markdown}")
     say(f"wrote {page}")
-    raise typer.Exit(EXIT_INVALID if rendered.failures else EXIT_OK)
+    raise typer.Exit(EXIT_INVALID if rendered.failures or unbuilt else EXIT_OK)

@@ -15,7 +15,10 @@ work from any subfolder; with no lockfile there, ``lock`` writes one in the curr
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +48,7 @@ from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
     EXIT_INVALID,
     echo_data,
+    error_lines,
     fail,
     handle_errors,
     json_report,
@@ -216,7 +220,7 @@ def lock_command(
     as_json = shape == "json"
     result: LockCheck | None = None
     searched = False
-    with handle_errors(show_warnings=True):
+    with handle_errors(show_warnings=True), _reported(check, shape, lambda: file):
         project = find_project()
         if file is None and project.config_file is not None:
             file = Path(os.path.relpath(project.lock_path))
@@ -235,9 +239,14 @@ def lock_command(
             recorded = read_lock(file)
             result = compare_locks(recorded, current)
             if any(change.kind == "changed" for change in result.changes):
-                found_old = inventory_at_lock_revision(file, paths, project=project)
+                problems: list[str] = []
+                found_old = inventory_at_lock_revision(
+                    file, paths, project=project, problems=problems
+                )
                 if found_old is not None:
                     result = with_field_diffs(result, found_old[1], inventory, found_old[0])
+                else:
+                    result = dataclasses.replace(result, messages=(*result.messages, *problems))
     if check and result is None:
         message = f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it"
         if as_json:
@@ -293,6 +302,24 @@ def lock_command(
     for line in result.render().splitlines():
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
+
+
+@contextlib.contextmanager
+def _reported(check: bool, shape: str, file: Callable[[], Path | None]) -> Iterator[None]:
+    """A check that cannot run (an unreadable lockfile, table or prompt) is still one JSON
+    document, or one annotation, for CI; the ``error:`` line and exit 2 follow as in text."""
+    try:
+        yield
+    except Flux2PromptError as exc:
+        if check and shape != "text":
+            message = "; ".join(error_lines(exc))
+            if shape == "json":
+                where = str(file() or LOCK_FILE)
+                document = {"version": JSON_VERSION, "file": where, "ok": False}
+                echo_data(json_report({**document, "error": message}))
+            else:
+                say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
+        raise
 
 
 def _annotations(result: LockCheck, file: Path) -> list[str]:

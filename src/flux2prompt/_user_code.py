@@ -1,0 +1,49 @@
+"""While a user's code runs, what it prints goes to stderr.
+
+A prompt module imported for ``file.py:NAME``, the function a SOURCE names, a template function
+rendering a variant: each is the user's code, run inside a command whose results are on stdout
+(JSON, a fingerprint, the compiled prompt). :func:`user_code` sends what that code prints to
+stderr, so a debug ``print`` never corrupts the results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["user_code"]
+
+
+_user_code_guard = threading.Lock()
+_user_code_depth = 0
+_user_code_stdout: Any = None
+
+
+@contextlib.contextmanager
+def user_code() -> Iterator[None]:
+    """While a user's code runs (importing a prompt file's module, calling its function,
+    rendering a template), what it prints goes to stderr, so a command's results on stdout (JSON,
+    a fingerprint) stay exactly what the command printed. Nested and threaded uses share one
+    redirection, restored when the last one ends.
+
+    Example:
+        >>> with user_code():
+        ...     print("a debug line")  # on stderr, not in the doctest's stdout
+    """
+    global _user_code_depth, _user_code_stdout
+    with _user_code_guard:
+        if _user_code_depth == 0:
+            _user_code_stdout = sys.stdout
+            sys.stdout = sys.stderr
+        _user_code_depth += 1
+    try:
+        yield
+    finally:
+        with _user_code_guard:
+            _user_code_depth -= 1
+            if _user_code_depth == 0:
+                sys.stdout = _user_code_stdout
+                _user_code_stdout = None

@@ -1,0 +1,73 @@
+"""Two ``lock`` runs at once on one folder: their writes of the lockfile and of its per-item
+table never interleave, so the pair on disk always comes from one run and reads back.
+
+The race is forced, not hoped for: the first run stops between its two writes until the second
+has had every chance to write both of its own (a second run that is kept waiting cannot).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flux2prompt import build_lock, read_lock, write_lock
+from flux2prompt._versioning import _lock
+
+SHOP = """\
+from flux2prompt import scene, template
+
+
+@template
+def bottle(color: str):
+    return scene(f"a {color} water bottle")
+"""
+
+
+def _job(colors: list[str]) -> str:
+    listed = ", ".join(f'"{color}"' for color in colors)
+    return (
+        'template = "shop.py:bottle"\noutput = "{color}.{ext}"\nseeds = 7\n'
+        f"[variables.matrix]\ncolor = [{listed}]\n"
+    )
+
+
+def test_two_writers_leave_one_runs_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
+    job = tmp_path / "job.toml"
+    job.write_text(_job(["teal", "coral"]), encoding="utf-8")
+    first = build_lock([job], base=tmp_path)
+    job.write_text(_job(["teal", "coral", "olive"]), encoding="utf-8")
+    second = build_lock([job], base=tmp_path)
+    path = tmp_path / "flux2prompt.lock"
+
+    table_written = threading.Event()
+    second_done = threading.Event()
+    real_write = _lock.atomic_write
+    first_thread: list[threading.Thread] = []
+
+    def paused_write(target: Path, data: bytes, *args: Any, **kwargs: Any) -> None:
+        real_write(target, data, *args, **kwargs)
+        if threading.current_thread() is first_thread[0] and target.name.endswith(".items"):
+            table_written.set()
+            second_done.wait(timeout=3)  # the second run's chance to slip in between
+
+    monkeypatch.setattr(_lock, "atomic_write", paused_write)
+
+    def second_run() -> None:
+        table_written.wait(timeout=30)
+        write_lock(second, path)
+        second_done.set()
+
+    first_thread.append(threading.Thread(target=write_lock, args=(first, path)))
+    other = threading.Thread(target=second_run)
+    first_thread[0].start()
+    other.start()
+    first_thread[0].join(timeout=60)
+    other.join(timeout=60)
+
+    recorded = read_lock(path)  # the table matches the lockfile beside it
+    assert recorded.jobs["job.toml"].items == 3  # the run that wrote last
+    assert recorded.jobs == second.jobs

@@ -1,0 +1,131 @@
+"""A revision that cannot be read says why in the same words for every form of ``diff``: a
+prompt file's ``REV:path`` (read with ``git show``) as for code and ``--rev`` (read by the
+worker): no such revision, a shallow clone to fetch, no commit yet, no repository at all.
+
+Real git repositories in temporary folders, the installed ``flux2-prompt`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
+FOX = 'name = "fox"\n[prompt]\nscene = "a quiet fox"\n'
+HERO = 'from flux2prompt import scene\nhero = scene("a lighthouse")\n'
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_SYSTEM": os.devnull,
+    }
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def run(cwd: Path, *args: str, ceiling: Path | None = None) -> tuple[int, str]:
+    env = {**os.environ}
+    if ceiling is not None:  # git looks no higher, whatever folder the tests run under
+        env["GIT_CEILING_DIRECTORIES"] = str(ceiling)
+    done = subprocess.run(
+        [COMMAND, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return done.returncode, lines[0]
+
+
+def _files(folder: Path) -> None:
+    (folder / "fox.prompt.toml").write_text(FOX, encoding="utf-8")
+    (folder / "hero.py").write_text(HERO, encoding="utf-8")
+
+
+SIDES = [
+    ("{rev}:fox.prompt.toml", "fox.prompt.toml"),
+    ("{rev}:hero.py:hero", "hero.py:hero"),
+]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _files(root)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    return root
+
+
+@pytest.mark.parametrize("sides", SIDES, ids=["prompt file", "module"])
+def test_a_revision_that_does_not_exist(repo: Path, sides: tuple[str, str]) -> None:
+    code, line = run(repo, "diff", sides[0].format(rev="no-such-branch"), sides[1])
+    assert code == 2
+    assert line.startswith("error: no-such-branch: no such revision in this repository; give")
+
+
+@pytest.mark.parametrize("sides", SIDES, ids=["prompt file", "module"])
+def test_a_shallow_clone_says_how_to_fetch(repo: Path, sides: tuple[str, str]) -> None:
+    (repo / "fox.prompt.toml").write_text(FOX.replace("quiet", "wild"), encoding="utf-8")
+    git(repo, "commit", "-qam", "two")
+    clone = repo.parent / "clone"
+    git(repo.parent, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    code, line = run(clone, "diff", sides[0].format(rev="HEAD~1"), sides[1])
+    assert code == 2
+    assert line.startswith("error: HEAD~1: no such revision in this repository; this is a shallow")
+    assert "git fetch --unshallow" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("diff", "HEAD:fox.prompt.toml", "fox.prompt.toml"), ("diff", "--rev", "HEAD")],
+    ids=["REV:path", "--rev"],
+)
+def test_a_repository_without_commits(tmp_path: Path, args: tuple[str, ...]) -> None:
+    _files(tmp_path)
+    git(tmp_path, "init", "-q")
+    code, line = run(tmp_path, *args)
+    assert code == 2
+    assert line == "error: HEAD: the repository has no commit yet; commit first"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("diff", "HEAD:fox.prompt.toml", "fox.prompt.toml"), ("diff", "--rev", "HEAD")],
+    ids=["REV:path", "--rev"],
+)
+def test_outside_a_repository(tmp_path: Path, args: tuple[str, ...]) -> None:
+    _files(tmp_path)
+    code, line = run(tmp_path, *args, ceiling=tmp_path.parent)
+    assert code == 2
+    assert line.startswith("error: HEAD: not in a git repository")
+    assert line.endswith("run this inside one")
+
+
+def test_a_file_deleted_at_the_revision_names_it(repo: Path) -> None:
+    git(repo, "rm", "-q", "fox.prompt.toml")
+    git(repo, "commit", "-qm", "gone")
+    (repo / "fox.prompt.toml").write_text(FOX, encoding="utf-8")
+    code, line = run(repo, "diff", "HEAD:fox.prompt.toml", "fox.prompt.toml")
+    assert code == 2
+    assert line == (
+        "error: HEAD:fox.prompt.toml: git cannot read it: path 'fox.prompt.toml' exists on disk, "
+        "but not in 'HEAD'"
+    )
