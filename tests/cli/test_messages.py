@@ -217,3 +217,29 @@ def test_a_setting_the_model_refuses_names_the_job_line(
     for extra in ([], ["--dry-run"]):
         code, out, err = run(["batch", "job.toml", "--out", "o", "--emulator", *extra], capsys)
         assert (code, out, err) == (2, "", f"error: job.toml:{line}: {expected}\n"), extra
+
+
+_OUTPUT_COMMANDS = {
+    "batch": ["batch", str(EXAMPLES / "batch" / "job.toml"), "--dry-run"],
+    "review": ["review"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(_OUTPUT_COMMANDS))
+@pytest.mark.parametrize("given", ["", "  ", "a-file"])
+def test_an_output_folder_that_is_empty_or_a_file_is_refused_before_anything_runs(
+    command: str,
+    given: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An unset shell variable (--out "$OUT") would otherwise write into the current folder.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    code, out, err = run([*_OUTPUT_COMMANDS[command], "--out", given], capsys)
+    assert code == 2
+    assert out == ""
+    reason = "is a file; name a folder" if given == "a-file" else "the folder is empty"
+    assert reason in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing written here

@@ -3,6 +3,7 @@ several commands share."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,6 +34,23 @@ BaseUrlOption = Annotated[
 EmulatorOption = Annotated[
     bool, typer.Option("--emulator", help="Use a local emulator: no account, no cost.")
 ]
+
+
+def output_folder(value: str | Path) -> Path:
+    """The folder an option names for a command's output (``batch --out``, ``review --out``).
+    An empty one, as an unset shell variable gives, is refused: it would read as the current
+    folder. So is a file.
+
+    >>> output_folder("out/bottles")
+    PosixPath('out/bottles')
+    """
+    text = str(value)  # a default arrives as the Path it is
+    if not text.strip():
+        raise typer.BadParameter("the folder is empty; name one (. for the current folder)")
+    folder = Path(text)
+    if folder.is_file():
+        raise typer.BadParameter(f"{text!r} is a file; name a folder")
+    return folder
 
 
 def _print_version(value: bool) -> None:

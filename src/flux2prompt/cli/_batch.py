@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux2prompt._errors import ParameterError, PromptError, SourceError
-from flux2prompt.cli._app import AccountIdOption, BaseUrlOption, EmulatorOption, app
+from flux2prompt.cli._app import (
+    AccountIdOption,
+    BaseUrlOption,
+    EmulatorOption,
+    app,
+    output_folder,
+)
 from flux2prompt.cli._output import (
     echo_data,
     fail,
@@ -222,7 +228,9 @@ def batch(
     job: Annotated[
         Path, typer.Argument(metavar="JOB", help="The job file (TOML); see docs/batch.md.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (created).", parser=output_folder)
+    ],
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Count, price and show the first requests; send nothing."),

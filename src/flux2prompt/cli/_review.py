@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from flux2prompt.cli._app import app
+from flux2prompt.cli._app import app, output_folder
 from flux2prompt.cli._output import (
     EXIT_INVALID,
     EXIT_OK,
@@ -55,7 +55,7 @@ def review_command(
             "--out",
             "-o",
             help="Folder to write review.md and review/ (index.html, images/) into.",
-            file_okay=False,
+            parser=output_folder,
         ),
     ] = Path("."),
     limit: Annotated[
