@@ -364,3 +364,40 @@ def test_a_poll_answer_nested_past_any_depth_is_a_response_error() -> None:
         pytest.raises(ResponseError, match="not a JSON object"),
     ):
         api.generate("a fox", width=256, height=256)
+
+
+def ready_at(sample: str) -> Handler:
+    return json_answer(
+        "200 OK", {"id": "task-1", "status": "Ready", "result": {"sample": sample, "seed": 7}}
+    )
+
+
+# Addresses that are not private in ipaddress's sense yet reach no public host: the shared
+# (carrier-grade NAT) space, where some clouds serve instance metadata (100.100.100.200), and
+# 6to4 wrapping a private address.
+NOT_PUBLIC = [
+    "https://100.100.100.200/latest/meta-data/sample.png",
+    "https://100.64.0.1/sample.png",
+    "https://[2002:a00:1::1]/sample.png",
+]
+
+
+@pytest.mark.parametrize("sample", NOT_PUBLIC)
+def test_a_sample_url_at_a_non_public_address_is_refused(sample: str) -> None:
+    with (
+        Hostile(task_api(poll=ready_at(sample))) as server,
+        pytest.raises(ResultDownloadError, match="private address") as info,
+    ):
+        client(server).generate("a red fox", model="flex", width=64, height=64)
+    assert info.value.reason == "unsafe"
+    assert posts(server) == 1
+
+
+@pytest.mark.parametrize("sample", NOT_PUBLIC)
+async def test_the_async_client_refuses_a_non_public_sample_url(sample: str) -> None:
+    with Hostile(task_api(poll=ready_at(sample))) as server:
+        async with aclient(server) as bfl:
+            with pytest.raises(ResultDownloadError, match="private address") as info:
+                await bfl.generate("a red fox", model="flex", width=64, height=64)
+    assert info.value.reason == "unsafe"
+    assert posts(server) == 1
