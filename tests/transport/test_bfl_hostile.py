@@ -401,3 +401,55 @@ async def test_the_async_client_refuses_a_non_public_sample_url(sample: str) -> 
                 await bfl.generate("a red fox", model="flex", width=64, height=64)
     assert info.value.reason == "unsafe"
     assert posts(server) == 1
+
+
+# -- a body whose Content-Encoding does not decode ----------------------------------------------
+
+NOT_GZIP = answer("200 OK", b"this is not gzip at all", Content_Encoding="gzip")
+
+
+def test_an_undecodable_submit_answer_is_not_resent() -> None:
+    with (
+        Hostile(task_api(submit=NOT_GZIP)) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(PossiblyBilledError, match="decod"),
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert posts(server) == 1
+
+
+def undecodable_once() -> Handler:
+    calls = {"n": 0}
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        calls["n"] += 1
+        (NOT_GZIP if calls["n"] == 1 else ready())(conn, request, server)
+
+    return handle
+
+
+def test_an_undecodable_poll_is_polled_again() -> None:
+    with Hostile(task_api(poll=undecodable_once())) as server, client(server, max_retries=2) as api:
+        result = api.generate("a fox", width=256, height=256)
+    assert result.data == PNG
+    assert posts(server) == 1
+    assert polls(server) == 2
+
+
+async def test_the_async_client_polls_again_after_an_undecodable_poll() -> None:
+    with Hostile(task_api(poll=undecodable_once())) as server:
+        async with aclient(server, max_retries=2) as api:
+            result = await api.generate("a fox", width=256, height=256)
+    assert result.data == PNG
+    assert posts(server) == 1
+
+
+def test_an_undecodable_result_image_is_a_download_error() -> None:
+    bad_image = answer("200 OK", b"not gzip", Content_Type="image/png", Content_Encoding="gzip")
+    with (
+        Hostile(task_api(image=bad_image)) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(ResultDownloadError, match="decod"),
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert posts(server) == 1
