@@ -453,3 +453,35 @@ def test_an_undecodable_result_image_is_a_download_error() -> None:
     ):
         api.generate("a fox", width=256, height=256)
     assert posts(server) == 1
+
+
+# -- a 429 whose Retry-After asks for no wait at all --------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Wed, 21 Oct 2015 07:28:10 GMT", "0.01"])
+def test_a_429_asking_for_no_wait_does_not_hammer_the_submit(retry_after: str) -> None:
+    busy = answer("429 Too Many Requests", b'{"detail": "busy"}', Retry_After=retry_after)
+    slept: list[float] = []
+    with Hostile(task_api(submit=busy)) as server, client(server, slot_timeout=1.5) as api:
+        original = api._sleep
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            original(seconds)
+
+        api._sleep = sleep  # type: ignore[method-assign]
+        with pytest.raises(TooManyActiveTasksError, match="slot_timeout"):
+            api.generate("a fox", width=256, height=256)
+    # The backoff schedule (0.5 s doubling), not a busy loop of submits within the slot wait.
+    assert slept
+    assert min(slept) >= 0.5
+    assert posts(server) <= 3
+
+
+async def test_the_async_client_does_not_hammer_a_429_asking_for_no_wait() -> None:
+    busy = answer("429 Too Many Requests", b'{"detail": "busy"}', Retry_After="0")
+    with Hostile(task_api(submit=busy)) as server:
+        async with aclient(server, slot_timeout=1.5) as api:
+            with pytest.raises(TooManyActiveTasksError):
+                await api.generate("a fox", width=256, height=256)
+    assert posts(server) <= 3
