@@ -364,3 +364,124 @@ def test_a_poll_answer_nested_past_any_depth_is_a_response_error() -> None:
         pytest.raises(ResponseError, match="not a JSON object"),
     ):
         api.generate("a fox", width=256, height=256)
+
+
+def ready_at(sample: str) -> Handler:
+    return json_answer(
+        "200 OK", {"id": "task-1", "status": "Ready", "result": {"sample": sample, "seed": 7}}
+    )
+
+
+# Addresses that are not private in ipaddress's sense yet reach no public host: the shared
+# (carrier-grade NAT) space, where some clouds serve instance metadata (100.100.100.200), and
+# 6to4 wrapping a private address.
+NOT_PUBLIC = [
+    "https://100.100.100.200/latest/meta-data/sample.png",
+    "https://100.64.0.1/sample.png",
+    "https://[2002:a00:1::1]/sample.png",
+]
+
+
+@pytest.mark.parametrize("sample", NOT_PUBLIC)
+def test_a_sample_url_at_a_non_public_address_is_refused(sample: str) -> None:
+    with (
+        Hostile(task_api(poll=ready_at(sample))) as server,
+        pytest.raises(ResultDownloadError, match="private address") as info,
+    ):
+        client(server).generate("a red fox", model="flex", width=64, height=64)
+    assert info.value.reason == "unsafe"
+    assert posts(server) == 1
+
+
+@pytest.mark.parametrize("sample", NOT_PUBLIC)
+async def test_the_async_client_refuses_a_non_public_sample_url(sample: str) -> None:
+    with Hostile(task_api(poll=ready_at(sample))) as server:
+        async with aclient(server) as bfl:
+            with pytest.raises(ResultDownloadError, match="private address") as info:
+                await bfl.generate("a red fox", model="flex", width=64, height=64)
+    assert info.value.reason == "unsafe"
+    assert posts(server) == 1
+
+
+# -- a body whose Content-Encoding does not decode ----------------------------------------------
+
+NOT_GZIP = answer("200 OK", b"this is not gzip at all", Content_Encoding="gzip")
+
+
+def test_an_undecodable_submit_answer_is_not_resent() -> None:
+    with (
+        Hostile(task_api(submit=NOT_GZIP)) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(PossiblyBilledError, match="decod"),
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert posts(server) == 1
+
+
+def undecodable_once() -> Handler:
+    calls = {"n": 0}
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        calls["n"] += 1
+        (NOT_GZIP if calls["n"] == 1 else ready())(conn, request, server)
+
+    return handle
+
+
+def test_an_undecodable_poll_is_polled_again() -> None:
+    with Hostile(task_api(poll=undecodable_once())) as server, client(server, max_retries=2) as api:
+        result = api.generate("a fox", width=256, height=256)
+    assert result.data == PNG
+    assert posts(server) == 1
+    assert polls(server) == 2
+
+
+async def test_the_async_client_polls_again_after_an_undecodable_poll() -> None:
+    with Hostile(task_api(poll=undecodable_once())) as server:
+        async with aclient(server, max_retries=2) as api:
+            result = await api.generate("a fox", width=256, height=256)
+    assert result.data == PNG
+    assert posts(server) == 1
+
+
+def test_an_undecodable_result_image_is_a_download_error() -> None:
+    bad_image = answer("200 OK", b"not gzip", Content_Type="image/png", Content_Encoding="gzip")
+    with (
+        Hostile(task_api(image=bad_image)) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(ResultDownloadError, match="decod"),
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert posts(server) == 1
+
+
+# -- a 429 whose Retry-After asks for no wait at all --------------------------------------------
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Wed, 21 Oct 2015 07:28:10 GMT", "0.01"])
+def test_a_429_asking_for_no_wait_does_not_hammer_the_submit(retry_after: str) -> None:
+    busy = answer("429 Too Many Requests", b'{"detail": "busy"}', Retry_After=retry_after)
+    slept: list[float] = []
+    with Hostile(task_api(submit=busy)) as server, client(server, slot_timeout=1.5) as api:
+        original = api._sleep
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            original(seconds)
+
+        api._sleep = sleep  # type: ignore[method-assign]
+        with pytest.raises(TooManyActiveTasksError, match="slot_timeout"):
+            api.generate("a fox", width=256, height=256)
+    # The backoff schedule (0.5 s doubling), not a busy loop of submits within the slot wait.
+    assert slept
+    assert min(slept) >= 0.5
+    assert posts(server) <= 3
+
+
+async def test_the_async_client_does_not_hammer_a_429_asking_for_no_wait() -> None:
+    busy = answer("429 Too Many Requests", b'{"detail": "busy"}', Retry_After="0")
+    with Hostile(task_api(submit=busy)) as server:
+        async with aclient(server, slot_timeout=1.5) as api:
+            with pytest.raises(TooManyActiveTasksError):
+                await api.generate("a fox", width=256, height=256)
+    assert posts(server) <= 3

@@ -623,3 +623,60 @@ def test_a_result_url_holding_a_bomb_is_refused() -> None:
     ):
         api.generate("a fox", model="flex", width=256, height=256)
     assert caught.value.reason == "not_an_image"
+
+
+# -- a body whose Content-Encoding does not decode ----------------------------------------------
+
+NOT_GZIP = answer("200 OK", b"this is not gzip at all", Content_Encoding="gzip")
+
+
+def test_an_undecodable_200_may_have_been_billed_and_is_not_resent() -> None:
+    with (
+        Hostile(NOT_GZIP) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(PossiblyBilledError, match="decod") as info,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert info.value.risk == "response_broken"
+    assert len(server.requests) == 1
+    assert_clean(str(info.value), repr(info.value))
+
+
+async def test_the_async_client_does_not_resend_an_undecodable_200() -> None:
+    with Hostile(NOT_GZIP) as server:
+        async with aclient(server, max_retries=2) as api:
+            with pytest.raises(PossiblyBilledError, match="decod"):
+                await api.generate("a fox", width=256, height=256)
+    assert len(server.requests) == 1
+
+
+def test_an_undecodable_result_url_is_a_download_error() -> None:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        if request.startswith(b"POST "):
+            url = f"http://127.0.0.1:{server.port}/results/1.png"
+            body = json.dumps({"state": "Completed", "result": {"image": url}}).encode()
+            answer("200 OK", body)(conn, request, server)
+        else:
+            answer("200 OK", b"not gzip", Content_Type="image/png", Content_Encoding="gzip")(
+                conn, request, server
+            )
+
+    with (
+        Hostile(handle) as server,
+        client(server, max_retries=2) as api,
+        pytest.raises(ResultDownloadError, match="decod"),
+    ):
+        api.generate("a fox", model="flex", width=256, height=256)
+    assert sum(1 for r in server.requests if r.startswith(b"POST ")) == 1
+
+
+def test_generate_reports_an_undecodable_answer_in_one_line(tmp_path: Path) -> None:
+    with Hostile(NOT_GZIP) as server:
+        done = run_cli(server, "generate", "fox.json", "--out", "fox.png", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "DecodingError" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "billed" in done.stderr
+    assert len(server.requests) == 1
+    assert_clean(done.stdout, done.stderr)

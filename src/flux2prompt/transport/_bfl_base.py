@@ -620,10 +620,14 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         return error
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        schedule = min(0.5 * 2.0 ** min(attempt, 16), 8.0)
+        # A Retry-After shorter than the schedule's first step ("0", an HTTP date already past
+        # by this machine's clock) asks for no wait: the schedule, not a loop of submits for
+        # the whole slot_timeout.
         base = (
             min(retry_after, MAX_RETRY_AFTER)
-            if retry_after is not None
-            else min(0.5 * 2.0 ** min(attempt, 16), 8.0)
+            if retry_after is not None and retry_after >= 0.5
+            else schedule
         )
         # Jitter on top of the server's wait, never below it, so many clients spread out.
         return base + self._rng.uniform(0.0, max(base, 0.1) / 2)

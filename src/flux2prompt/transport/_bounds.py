@@ -211,12 +211,15 @@ def collect_body(
     if declared is not None and declared > limit:
         return Body(b"", truncated=True, declared=declared)
     body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            return Body(bytes(body[:limit]), truncated=True)
-        if _past(deadline_at):
-            raise _deadline_error(deadline_at, on_deadline)
+    try:
+        for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return Body(bytes(body[:limit]), truncated=True)
+            if _past(deadline_at):
+                raise _deadline_error(deadline_at, on_deadline)
+    except httpx.DecodingError as exc:
+        raise _undecodable(exc) from exc
     return Body(bytes(body))
 
 
@@ -232,13 +235,26 @@ async def acollect_body(
     if declared is not None and declared > limit:
         return Body(b"", truncated=True, declared=declared)
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            return Body(bytes(body[:limit]), truncated=True)
-        if _past(deadline_at):
-            raise _deadline_error(deadline_at, on_deadline)
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return Body(bytes(body[:limit]), truncated=True)
+            if _past(deadline_at):
+                raise _deadline_error(deadline_at, on_deadline)
+    except httpx.DecodingError as exc:
+        raise _undecodable(exc) from exc
     return Body(bytes(body))
+
+
+def _undecodable(exc: httpx.DecodingError) -> httpx.RemoteProtocolError:
+    """A body its ``Content-Encoding`` does not decode (a gzip that is not gzip) is a response
+    that broke off: the error every caller already handles (a generation it may have billed,
+    a poll read again, a failed download), not httpx's ``DecodingError``, which is no
+    ``TransportError``."""
+    return httpx.RemoteProtocolError(
+        f"the body could not be decoded by its Content-Encoding ({exc})"
+    )
 
 
 def _deadline_error(

@@ -8,8 +8,9 @@ never resubmits the generation: that could bill it twice), under these rules:
 - **https only**; plain http only to a loopback address, and only when the client itself talks
   to a loopback address (the local emulator);
 - **never to a private address**: a host that is, or resolves to, a private, loopback,
-  link-local, multicast or reserved address is refused (loopback again excepted for the
-  emulator), and so is every redirect, up to :data:`MAX_RESULT_REDIRECTS`, checked the same way;
+  link-local, multicast, reserved or shared (100.64.0.0/10) address, or any other that is not
+  globally reachable, is refused (loopback again excepted for the emulator), and so is every
+  redirect, up to :data:`MAX_RESULT_REDIRECTS`, checked the same way;
 - **no credentials**: the request carries no ``Authorization``, ``cf-aig-authorization`` or
   cookie, whatever the ``httpx`` client was configured with;
 - **bounded**: one deadline for the whole download (:data:`DEFAULT_DOWNLOAD_TIMEOUT`), enforced
@@ -144,13 +145,19 @@ def _address_refused(address: str, allow_loopback: bool) -> bool:
         return True
     if ip.is_loopback:
         return not allow_loopback
+    # ``is_global`` also refuses what is neither private nor public, such as the shared space
+    # 100.64.0.0/10 (carrier-grade NAT, where some clouds serve instance metadata); 6to4 and
+    # Teredo addresses wrap an IPv4 address that could be anything.
     return bool(
-        ip.is_private
+        not ip.is_global
+        or ip.is_private
         or ip.is_link_local
         or ip.is_multicast
         or ip.is_reserved
         or ip.is_unspecified
         or getattr(ip, "ipv4_mapped", None) is not None
+        or getattr(ip, "sixtofour", None) is not None
+        or getattr(ip, "teredo", None) is not None
     )
 
 
