@@ -322,3 +322,56 @@ def test_batch_json_counts_superseded_records_and_unwritable_rows(
     report = json.loads(out)
     assert report["superseded"] == 1
     assert report["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["validate", "--json", "--var", "novalue", "hero.json"], "--var 'novalue': expected"),
+        (["validate", "--json", "--var", "a=1", "hero.json"], "--var is for templates"),
+        (["validate", "--json", "-", "-"], "can be given only once"),
+        (["lint", "--json", "--ignore", "F2P99", "hero.json"], "unknown lint code 'F2P99'"),
+        (["validate", "--json", "--profile", "nope", "hero.json"], "'nope' is not one of"),
+        (["lint", "--format=json", "--no-such-option", "hero.json"], "No such option"),
+        (["validate", "--json"], "Missing argument"),
+    ],
+)
+def test_a_usage_error_in_json_is_still_one_document(
+    files: Path, args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(args, capsys)
+    document = json.loads(out)  # one document on stdout, whatever the outcome
+    assert code == 2
+    assert document["version"] == 1
+    assert document["command"] == args[0]
+    assert document["exit_code"] == 2
+    assert document["results"] == []
+    assert said in document["error"]
+    assert err.startswith("error: ") and said in err  # the error line stays on stderr
+
+
+def test_a_usage_error_in_github_format_is_an_annotation(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["lint", "--format", "github", "--ignore", "nope", "hero.json"], capsys)
+    assert code == 2
+    first, last = out.splitlines()
+    assert first.startswith("::error title=flux2-prompt lint::--ignore: unknown lint code")
+    assert last == "flux2-prompt lint: 0 checked, 0 invalid, 0 unreadable, 0 advice"
+
+
+def test_a_usage_error_of_lock_check_json_is_its_document(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["lock", "--check", "--file", "my.lock", "--json", "--bogus"], capsys)
+    assert code == 2
+    assert json.loads(out) == {
+        "version": 1,
+        "file": "my.lock",
+        "ok": False,
+        "error": "No such option: --bogus",
+    }
+    code, out, err = run(["lock", "--json", "--bogus"], capsys)  # no --check: no document
+    assert code == 2
+    assert out == ""
+    assert "No such option" in err

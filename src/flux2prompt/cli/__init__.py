@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from typer.models import CommandInfo
@@ -90,9 +90,47 @@ def main(argv: Sequence[str] | None = None) -> None:
             # error.
             raise SystemExit(2) from None
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        sys.stderr.write(f"error: {_did_you_mean(exc.format_message())}{where}\n")
+        message = _did_you_mean(exc.format_message())
+        _machine_usage_error(args, message, exc.exit_code)
+        sys.stderr.write(f"error: {message}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
+
+
+def _option_value(args: Sequence[str], *names: str) -> str | None:
+    """The last value given to the option ``names`` in ``args`` (``--name V`` or
+    ``--name=V``), read from the words themselves: a usage error stops the command before its
+    options are parsed."""
+    found = None
+    words = list(args[: args.index("--")] if "--" in args else args)
+    for i, word in enumerate(words):
+        for name in names:
+            if word.startswith(f"{name}="):
+                found = word.removeprefix(f"{name}=")
+            elif word == name and i + 1 < len(words):
+                found = words[i + 1]
+    return found
+
+
+def _machine_usage_error(args: Sequence[str], message: str, code: int) -> None:
+    """A usage error of ``validate``, ``lint`` or ``lock --check`` in a machine format still
+    prints that format's one document (or annotation), as docs/cli.md promises."""
+    shape = _option_value(args, "--format")
+    words = args[: args.index("--")] if "--" in args else args
+    if "--json" in words:
+        shape = "json"
+    if shape not in ("json", "github") or not args:
+        return
+    machine: Literal["json", "github"] = "json" if shape == "json" else "github"
+    if args[0] in ("validate", "lint"):
+        from flux2prompt.cli._report import Report
+
+        command: Literal["validate", "lint"] = "lint" if args[0] == "lint" else "validate"
+        Report(command, machine, profile=None).finish(code, error=message)
+    elif args[0] == "lock" and "--check" in words:
+        from flux2prompt.cli._versioning import check_failed
+
+        check_failed(machine, _option_value(args, "--file", "-f"), message)
 
 
 # The variable click's shell completion sets (`_<PROG_NAME>_COMPLETE`).

@@ -101,13 +101,13 @@ def compile_command(
     echo_data(output)
 
 
-def _variables(values: Sequence[str]) -> dict[str, str]:
+def _variables(values: Sequence[str], report: Report) -> dict[str, str]:
     """``--var key=value`` options as a dict; a malformed one stops with exit 2."""
     out: dict[str, str] = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key.strip():
-            fail(f"--var {value!r}: expected KEY=VALUE, such as --var color=teal")
+            report.refuse(f"--var {value!r}: expected KEY=VALUE, such as --var color=teal")
         out[key.strip()] = text
     return out
 
@@ -132,9 +132,9 @@ def _each_prompt(
 
     listed = list(sources)
     if listed.count(STDIN) > 1:
-        fail("SOURCE - (standard input) can be given only once")
+        report.refuse("SOURCE - (standard input) can be given only once")
     if variables and not any(is_expandable(given) for given in listed):
-        fail("--var is for templates and job files; no SOURCE here is one")
+        report.refuse("--var is for templates and job files; no SOURCE here is one")
     for given in listed:
         source = source_label(given)
         try:
@@ -211,7 +211,7 @@ def validate(
     profile, report = _profile_and_report("validate", given_profile, output, as_json)
     worst = EXIT_OK
     for label, source, prompt, code, is_row in _each_prompt(
-        sources, profile, report, _variables(var or ())
+        sources, profile, report, _variables(var or (), report)
     ):
         if prompt is not None:
             report.checked(label, source, [], variant=is_row)
@@ -220,7 +220,7 @@ def validate(
     raise typer.Exit(worst)
 
 
-def _ignored_codes(values: Sequence[str], known: Iterable[str]) -> tuple[str, ...]:
+def _ignored_codes(values: Sequence[str], known: Iterable[str], report: Report) -> tuple[str, ...]:
     """Split ``--ignore A,B --ignore C`` into known codes; an unknown one stops with exit 2."""
     known = list(known)
     by_upper = {code.upper(): code for code in known}
@@ -235,7 +235,7 @@ def _ignored_codes(values: Sequence[str], known: Iterable[str]) -> tuple[str, ..
                 hint = f"did you mean {by_upper[close[0]]!r}?" if close else "known codes: "
                 if not close:
                     hint += ", ".join(known)
-                fail(f"--ignore: unknown lint code {name!r}; {hint}")
+                report.refuse(f"--ignore: unknown lint code {name!r}; {hint}")
             codes.append(by_upper[name.upper()])
     return tuple(dict.fromkeys(codes))
 
@@ -267,12 +267,12 @@ def lint_command(
     """
     from flux2prompt._lint import LINT_CODES, lint
 
-    codes = _ignored_codes(ignore or (), LINT_CODES)
     profile, report = _profile_and_report("lint", given_profile, output, as_json)
+    codes = _ignored_codes(ignore or (), LINT_CODES, report)
     worst = EXIT_OK
     warned = False
     for label, source, prompt, code, is_row in _each_prompt(
-        sources, profile, report, _variables(var or ())
+        sources, profile, report, _variables(var or (), report)
     ):
         worst = max(worst, code)
         if prompt is None:

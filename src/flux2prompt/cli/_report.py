@@ -19,13 +19,14 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptValidationError, SourceError
 from flux2prompt._files._source import STDIN, split_source
 from flux2prompt.cli._output import (
+    EXIT_USAGE,
     echo_data,
     error_lines,
     fail,
@@ -264,9 +265,18 @@ class Report:
             text = f"{name}: {text}"
         return f"::{_ANNOTATION[problem.severity]} {','.join(properties)}::{escape_data(text)}"
 
-    def finish(self, exit_code: int) -> None:
+    def refuse(self, message: str) -> NoReturn:
+        """Stop on a usage error the command found itself (a malformed ``--var``, an unknown
+        ``--ignore`` code): the ``error:`` line on stderr, exit 2, and in JSON still the one
+        document, with ``error`` saying it (in GitHub's format, an annotation)."""
+        self.finish(EXIT_USAGE, error=message)
+        fail(message)
+
+    def finish(self, exit_code: int, *, error: str | None = None) -> None:
         """Print what the format prints at the end: the JSON document, or the annotations and
-        one summary line."""
+        one summary line. ``error``: why the command stopped before checking everything."""
+        if error is not None and self.format == "github":
+            say(f"::error title=flux2-prompt {self.command}::{escape_data(error)}")
         counts = {
             status: sum(1 for r in self.results if r["status"] == status)
             for status in ("ok", "invalid", "unreadable")
@@ -281,6 +291,8 @@ class Report:
                 "summary": {"checked": len(self.results), **counts, "advice": advice},
                 "results": self.results,
             }
+            if error is not None:
+                document["error"] = error
             echo_data(json_report(document))
         elif self.format == "github":
             for line in self._annotations:

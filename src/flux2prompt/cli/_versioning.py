@@ -249,12 +249,8 @@ def lock_command(
                     result = dataclasses.replace(result, messages=(*result.messages, *problems))
     if check and result is None:
         message = f"{_where_looked(file, searched)}; run `flux2-prompt lock` and commit it"
-        if as_json:
-            # One document whatever happens: CI reads the failure as it reads a stale lock.
-            document = {"version": JSON_VERSION, "file": str(file), "ok": False}
-            echo_data(json_report({**document, "error": message}))
-        elif shape == "github":
-            say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
+        # One document whatever happens: CI reads the failure as it reads a stale lock.
+        check_failed(shape, file, message)
         print_error(message)
         raise typer.Exit(EXIT_INVALID)
     if shape == "text":
@@ -311,15 +307,20 @@ def _reported(check: bool, shape: str, file: Callable[[], Path | None]) -> Itera
     try:
         yield
     except Flux2PromptError as exc:
-        if check and shape != "text":
-            message = "; ".join(error_lines(exc))
-            if shape == "json":
-                where = str(file() or LOCK_FILE)
-                document = {"version": JSON_VERSION, "file": where, "ok": False}
-                echo_data(json_report({**document, "error": message}))
-            else:
-                say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
+        if check:
+            check_failed(shape, file(), "; ".join(error_lines(exc)))
         raise
+
+
+def check_failed(shape: str, file: Path | str | None, message: str) -> None:
+    """What ``lock --check`` prints on stdout when it cannot say whether the lockfile is
+    current: in JSON the one document (``ok`` false, ``error`` the reason), in GitHub's format
+    one annotation, in text nothing (the ``error:`` line on stderr says it)."""
+    if shape == "json":
+        document = {"version": JSON_VERSION, "file": str(file or LOCK_FILE), "ok": False}
+        echo_data(json_report({**document, "error": message}))
+    elif shape == "github":
+        say(f"::error title=flux2-prompt lock --check::{escape_data(message)}")
 
 
 def _annotations(result: LockCheck, file: Path) -> list[str]:
