@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from flux2prompt._layout import TABLE_SEPARATOR, read_layout_prompt
 from flux2prompt.emulator._config import ImageFormat
+from flux2prompt.emulator._protocol import unencodable_field
 from flux2prompt.emulator._proxied import upsample
 
 __all__ = [
@@ -89,6 +90,11 @@ _FLUX3_RATIOS = (
 )
 # The side of a square image at each resolution (its area is the side squared).
 _FLUX3_RESOLUTIONS = {"768sq": 768, "1k": 1024, "1.5k": 1536, "2k": 2048, "4k": 4096}
+#: FLUX 3 references (the hosts' published schemas): 1 to 10, each at least 256x256 and at most
+#: 16 MP, base64 at most 20 MB.
+_FLUX3_MIN_SIDE = 256
+_FLUX3_MAX_PIXELS = 16 * 1024 * 1024
+_MAX_BASE64 = 20 * 1000 * 1000
 _FLUX3_NOTE = (
     "fields from other BFL endpoints, such as seed, width, and input_image, don't work here"
 )
@@ -176,16 +182,38 @@ def _int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def _reference(name: str, value: object) -> None:
+def _reference(
+    name: str, value: object, *, min_side: int | None = None, max_pixels: int | None = None
+) -> None:
     if not isinstance(value, str) or not value:
         raise _invalid(name, "must be a URL or base64 image data")
     if value.startswith(("https://", "http://")):
         return  # the emulator does not fetch other people's URLs
-    data = value.split(";base64,", 1)[1] if value.startswith("data:") else value
+    if value.startswith("data:"):
+        head, separator, data = value.partition(",")
+        if not separator or not head.endswith(";base64"):
+            raise _invalid(name, "a data URI must be base64 (data:image/png;base64,...)")
+    else:
+        data = value
+    if len(data) > _MAX_BASE64:
+        raise _invalid(name, f"base64 image data must be at most {_MAX_BASE64:,} characters")
     try:
         raw = base64.b64decode(data, validate=True)
         with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+            if min_side is not None and min(width, height) < min_side:
+                raise _invalid(
+                    name, f"is {width}x{height}; references must be at least {min_side}x{min_side}"
+                )
+            if max_pixels is not None and width * height > max_pixels:
+                raise _invalid(
+                    name, f"is {width}x{height}; references must be at most {max_pixels:,} pixels"
+                )
             image.load()
+    except BFLRefusal:
+        raise
+    except Image.DecompressionBombError:
+        raise _invalid(name, "is too large to decode (a decompression bomb?)") from None
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError):
         raise _invalid(name, "is not a URL or a decodable base64 image") from None
 
@@ -272,6 +300,9 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
     prompt = document.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise _invalid("prompt", "a non-empty prompt is required")
+    broken = unencodable_field(document)
+    if broken is not None:
+        raise _invalid(broken, "is not valid Unicode text (a lone surrogate)")
     max_safety = 4 if flux3 else 5
     if "safety_tolerance" in document:
         _int("safety_tolerance", document["safety_tolerance"], 0, max_safety)
@@ -296,11 +327,21 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
             raise _invalid("resolution", f"must be one of {', '.join(_FLUX3_RESOLUTIONS)}")
         if "grounding" in document and not isinstance(document["grounding"], bool):
             raise _invalid("grounding", "must be a boolean")
-        images = document.get("images", [])
-        if not isinstance(images, list) or len(images) > spec.references:
-            raise _invalid("images", f"must be a list of at most {spec.references} images")
+        images = document.get("images")
+        if images is None:  # absent (or null): no references
+            images = []
+        elif not isinstance(images, list) or not 1 <= len(images) <= spec.references:
+            raise _invalid("images", f"must be a list of 1 to {spec.references} images")
         for index, value in enumerate(images):
-            _reference(f"images.{index}", value)
+            _reference(
+                f"images.{index}",
+                value,
+                min_side=_FLUX3_MIN_SIDE,
+                max_pixels=_FLUX3_MAX_PIXELS,
+            )
+        version = document.get("version", "latest")
+        if not isinstance(version, str) or not version.strip():
+            raise _invalid("version", f"must be a version name such as 'latest', got {version!r}")
         width, height = _flux3_size(str(ratio), str(resolution))
         return BFLJob(
             endpoint=endpoint,

@@ -64,6 +64,7 @@ from flux2prompt.emulator._protocol import (
     KNOWN_MODELS,
     ApiError,
     error_body,
+    loads_strict,
     ray_id,
     success_body,
 )
@@ -473,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
         job = validate_proxied(document)
@@ -604,7 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> dict[str, Any] | None:
         emulator = self.server.emulator
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BFLRefusal(422, "the body is not valid JSON") from None
         job = validate_bfl(endpoint, document)
@@ -749,10 +750,11 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ValueError("bad chunk size line") from None
+            digits = line.split(b";", 1)[0].strip()
+            # Hex digits only: int(..., 16) would also take "-5", "+5", "0x5" and "5_0".
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise ValueError("bad chunk size line")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers, then the final CRLF
                     pass
@@ -923,11 +925,15 @@ class Emulator:
         extension = "jpg" if fmt == "jpeg" else fmt
         expires = int(time.time() + self._bfl.ready_left(task))
         url = f"http://{self._url_host()}:{self.port}{RESULT_PATH_PREFIX}{task.result_key}"
-        return {
+        result: dict[str, Any] = {
             "sample": f"{url}.{extension}?se={expires}",
             "prompt": job.effective_prompt,
-            "seed": task.seed,
         }
+        if not job.endpoint.startswith("flux-3"):
+            # FLUX 3 takes no seed, so it reports none: the seed that drew the placeholder is
+            # the emulator's own, and could not be sent back to reproduce the image.
+            result["seed"] = task.seed
+        return result
 
     def _schedule_webhook(self, task: Any) -> None:
         delay = max(0.0, task.ends_at - time.monotonic())

@@ -1,0 +1,250 @@
+"""Hostile requests to the emulator: each gets the refusal the platform documents, in its own
+shape, never a dropped connection or a 500 that a client would misread as the server's fault.
+
+Every case here speaks real HTTP over loopback to a running emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import struct
+import zlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from PIL import Image
+
+from flux2prompt.emulator import Emulator, serve
+
+KEY = {"x-key": "bfl-test-key"}
+AUTH = {"Authorization": "Bearer test-token"}
+JSON = {"content-type": "application/json"}
+DEV = "@cf/black-forest-labs/flux-2-dev"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with serve(seed=0, bfl_task_ms=0.0) as emulator:
+        yield emulator
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (Pillow's bomb guard refuses it
+    before decoding), with no real pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def direct(emu: Emulator, model: str = DEV) -> str:
+    return f"{emu.base_url}/accounts/acc/ai/run/{model}"
+
+
+def error_of(response: httpx.Response) -> tuple[int, int, str]:
+    [error] = response.json()["errors"]
+    return response.status_code, error["code"], error["message"]
+
+
+# -- Black Forest Labs mode ----------------------------------------------------------------------
+
+
+def test_a_data_uri_without_base64_is_a_422_not_a_dropped_connection(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    answer = httpx.post(url, headers=KEY, json={"prompt": "a", "input_image": "data:image/png,x"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "input_image"]
+    assert emu.bfl_tasks == []  # refused before any task exists
+
+
+@pytest.mark.parametrize("endpoint", ["flux-2-pro", "flux-3-image"])
+def test_a_decompression_bomb_reference_is_a_422(emu: Emulator, endpoint: str) -> None:
+    field = "images" if endpoint.startswith("flux-3") else "input_image"
+    data = base64.b64encode(bomb()).decode()
+    body = {"prompt": "a", field: [data] if field == "images" else data}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/{endpoint}", headers=KEY, json=body)
+    assert answer.status_code == 422
+    assert "too large" in answer.json()["detail"][0]["msg"]
+
+
+def test_a_lone_surrogate_prompt_is_refused_at_submit_not_crashed_at_poll(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    answer = httpx.post(url, headers={**KEY, **JSON}, content=b'{"prompt": "a \\ud800 fox"}')
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "prompt"]
+    assert emu.bfl_tasks == []
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_json_numbers_are_not_json(emu: Emulator, constant: bytes) -> None:
+    body = b'{"prompt": "a", "version": ' + constant + b"}"
+    answer = httpx.post(
+        f"{emu.bfl_base_url}/v1/flux-3-image", headers={**KEY, **JSON}, content=body
+    )
+    assert answer.status_code == 422
+    assert "not valid JSON" in str(answer.json()["detail"])
+    proxied = b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a", "seed": '
+    answer = httpx.post(
+        f"{emu.base_url}/accounts/acc/ai/run",
+        headers={**AUTH, **JSON},
+        content=proxied + constant + b"}}",
+    )
+    assert error_of(answer)[:2] == (400, 5006)
+    assert "not JSON" in error_of(answer)[2]
+
+
+def test_flux3_version_must_be_a_string(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-3-image"
+    refused = httpx.post(url, headers=KEY, json={"prompt": "a", "version": 5})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "version"]
+    assert httpx.post(url, headers=KEY, json={"prompt": "a", "version": "latest"}).is_success
+
+
+@pytest.mark.parametrize(
+    ("images", "fragment"),
+    [
+        ([], "1 to 10"),
+        ([png(16, 16)], "at least 256x256"),
+    ],
+)
+def test_flux3_references_follow_the_published_limits(
+    emu: Emulator, images: list[bytes], fragment: str
+) -> None:
+    body = {"prompt": "a", "images": [base64.b64encode(i).decode() for i in images]}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=body)
+    assert answer.status_code == 422
+    assert fragment in answer.json()["detail"][0]["msg"]
+    ok = {"prompt": "a", "images": [base64.b64encode(png(256, 256)).decode()]}
+    assert httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=ok).is_success
+
+
+def test_flux3_reports_no_seed_it_does_not_take(emu: Emulator) -> None:
+    task = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json={"prompt": "a"})
+    answer = httpx.get(task.json()["polling_url"], headers=KEY).json()
+    assert answer["status"] == "Ready"
+    assert "seed" not in answer["result"]
+    assert set(answer["result"]) == {"sample", "prompt"}
+
+
+# -- Workers AI routes ---------------------------------------------------------------------------
+
+
+def test_a_decompression_bomb_input_image_is_bad_input_not_a_500(emu: Emulator) -> None:
+    files = {"prompt": (None, "a"), "input_image_0": ("b.png", bomb(), "image/png")}
+    answer = httpx.post(direct(emu), headers=AUTH, files=files)
+    status, code, message = error_of(answer)
+    assert (status, code) == (400, 5006)
+    assert "input_image_0" in message
+    assert "512x512" in message
+
+
+def test_a_decompression_bomb_on_the_proxied_route_is_bad_input(emu: Emulator) -> None:
+    uri = "data:image/png;base64," + base64.b64encode(bomb()).decode()
+    body = {
+        "model": "black-forest-labs/flux-2-flex",
+        "input": {"prompt": "a", "input_images": [uri]},
+    }
+    answer = httpx.post(f"{emu.base_url}/accounts/acc/ai/run", headers=AUTH, json=body)
+    assert error_of(answer)[:2] == (400, 5006)
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        ("", b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a \\udc80"}}'),
+        ("/@cf/black-forest-labs/flux-1-schnell", b'{"prompt": "a \\udc80"}'),
+    ],
+)
+def test_a_lone_surrogate_on_the_json_routes_is_bad_input(
+    emu: Emulator, model: str, body: bytes
+) -> None:
+    url = f"{emu.base_url}/accounts/acc/ai/run{model}"
+    status, code, message = error_of(httpx.post(url, headers={**AUTH, **JSON}, content=body))
+    assert (status, code) == (400, 5006)
+    assert "/prompt" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("width", "\u0665\u0661\u0662"),  # 512 in Arabic-Indic digits
+        ("seed", "\uff17"),  # a full-width 7
+        ("steps", "2_5"),
+        ("guidance", "4_5"),
+        ("guidance", "\u0664.5"),
+        ("guidance", "0x10"),
+    ],
+)
+def test_numbers_are_ascii_decimals(emu: Emulator, name: str, value: str) -> None:
+    files = {"prompt": (None, "a"), name: (None, value)}
+    status, code, message = error_of(httpx.post(direct(emu), headers=AUTH, files=files))
+    assert (status, code) == (400, 5006)
+    assert f"'/{name}'" in message
+
+
+def multipart(*parts: bytes) -> tuple[dict[str, str], bytes]:
+    body = b"".join(b"--B\r\n" + part + b"\r\n" for part in parts) + b"--B--\r\n"
+    return {**AUTH, "content-type": "multipart/form-data; boundary=B"}, body
+
+
+def test_a_nested_multipart_field_is_named_not_read_as_empty(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\na fox\r\n--C--"
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt'" in message
+    assert "multipart/mixed" in message
+
+
+def test_a_transfer_encoded_part_is_refused_not_decoded(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nYSBmb3g="
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "Content-Transfer-Encoding" in message
+
+
+def raw_exchange(emu: Emulator, request: bytes) -> bytes:
+    with socket.create_connection((emu.host, emu.port), timeout=5) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_negative_chunk_size_is_an_incomplete_request_at_once(emu: Emulator) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+        "-5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(emu, request)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"code":3003' in answer
+    assert b"chunk size" in answer
