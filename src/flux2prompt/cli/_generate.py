@@ -63,6 +63,29 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[EmulatorEndpoint | Non
         yield endpoint
 
 
+def _through_link(out: Path) -> tuple[Path, str | None]:
+    """Where the image goes: ``out``, or, when ``out`` is a symbolic link, the file it points
+    to (as a shell's ``>`` writes through a link), with a note saying so. The link itself is
+    kept. A link loop, or a link whose target names another image format, is refused."""
+    if not out.is_symlink():
+        return out, None
+    try:
+        target = Path(os.path.realpath(out, strict=True))
+    except FileNotFoundError:  # a dangling link: its target is created, as `>` would
+        target = Path(os.path.realpath(out))
+    except OSError as exc:
+        fail(f"--out {out}: is a symbolic link that cannot be followed ({exc.strerror or exc})")
+    if target.is_symlink():  # realpath gives up on a loop and returns a link
+        fail(f"--out {out}: is a symbolic link that loops; point --out at a file")
+    linked = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
+    if linked is not None and linked != _FORMAT_BY_SUFFIX.get(out.suffix.lower()):
+        fail(
+            f"--out {out}: is a symbolic link to {target}, whose extension names another format "
+            f"({linked.upper()}); give --out the file's own name or a matching extension"
+        )
+    return target, f"--out {out} is a symbolic link: wrote its target {target} (the link is kept)"
+
+
 def _check_writable(out: Path) -> None:
     """Refuse an --out that cannot be written before the image is paid for, not after."""
     if out.is_dir():
@@ -273,6 +296,7 @@ def generate(
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
+    out, linked = _through_link(out)
     _check_writable(out)
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
@@ -333,6 +357,8 @@ def generate(
 
         result = stamp(result, request, source=source if source != "-" else None)
         path, note = _save(result, out, force=force)
+        if linked is not None:
+            note = linked if note is None else f"{linked}; {note}"
         cost, billing = (None, None) if emulator else _cost(request, result)
         # The host rewrote the prompt (upsampling): the only record of what was generated.
         rewritten = result.effective_prompt
