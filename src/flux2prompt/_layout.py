@@ -69,6 +69,8 @@ MIN_SIDE = 20
 _ID = re.compile(r"[a-z]+(?:_[a-z]+)*_[0-9]+")
 # Anything between angle brackets in a caption is meant as a citation, valid id or not.
 _CITATION = re.compile(r"<([^<>\s]*)>")
+# Two line breaks with only blanks between them: the end of a paragraph.
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 
 Found: TypeAlias = tuple[str, tuple[str | int, ...], str, str]  # code, path parts, message, fix
 
@@ -169,7 +171,8 @@ class Box:
             size = image_width if name in ("left", "right") else image_height
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise PromptError(f"Box.from_pixels({name}=...): expected pixels, got {value!r}")
-            if not math.isfinite(value) or not 0 <= value <= size:
+            # Compared before isfinite(): an int too large for a float would raise OverflowError.
+            if not 0 <= value <= size or not math.isfinite(value):
                 axis = "image_width" if size is image_width else "image_height"
                 raise PromptError(
                     f"Box.from_pixels({name}=...): {value!r} is outside the image (0-{size}, "
@@ -190,7 +193,7 @@ class Box:
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise PromptError(f"Box.from_normalized({name}=...): expected 0-1, got {value!r}")
-            if not math.isfinite(value) or not 0 <= value <= 1:
+            if not 0 <= value <= 1 or not math.isfinite(value):
                 raise PromptError(
                     f"Box.from_normalized({name}=...): {value!r} is not a fraction from 0 to 1"
                 )
@@ -550,6 +553,13 @@ class Layout:
                     f"(defined: {', '.join(ids)})"
                 )
         self.depth_rank()  # refuses a loop in the depth order
+        if need_caption and self.caption is not None and _BLANK_LINE.search(self.caption):
+            # FLUX 3 reads one paragraph, then the table after a blank line: a blank line in
+            # the caption would end the caption early for any reader of the prompt.
+            raise PromptError(
+                "caption(): a FLUX 3 caption is one paragraph, but this one holds a blank line; "
+                "join its paragraphs (a single newline or a space)"
+            )
         if self.caption is None:
             if need_caption and ids:
                 raise PromptError(
