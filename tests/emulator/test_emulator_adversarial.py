@@ -248,3 +248,12 @@ def test_a_negative_chunk_size_is_an_incomplete_request_at_once(emu: Emulator) -
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b'"code":3003' in answer
     assert b"chunk size" in answer
+
+
+def test_pro_with_a_reference_reports_its_edit_price(emu: Emulator) -> None:
+    reference = base64.b64encode(png(64, 64)).decode()
+    body = {"prompt": "a", "width": 1024, "height": 1024}
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    plain = httpx.post(url, headers=KEY, json=body).json()
+    edit = httpx.post(url, headers=KEY, json={**body, "input_image": reference}).json()
+    assert (plain["cost"], edit["cost"]) == (3.0, 4.5)  # $0.03 and $0.045 per megapixel

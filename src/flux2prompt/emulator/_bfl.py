@@ -106,6 +106,7 @@ class _Endpoint:
     references: int
     flex: bool = False
     price: float | None = None  # credits per megapixel, for the submit's "cost"
+    edit_price: float | None = None  # the same with reference images, where BFL lists one
 
 
 _FLUX2_FIELDS = frozenset(
@@ -138,7 +139,7 @@ _FLUX3_FIELDS = frozenset(
 
 #: BFL's endpoints as the emulator knows them (the reference's table; prices in credits).
 ENDPOINTS: Mapping[str, _Endpoint] = {
-    "flux-2-pro": _Endpoint("flux2", 8, price=3.0),
+    "flux-2-pro": _Endpoint("flux2", 8, price=3.0, edit_price=4.5),
     "flux-2-pro-preview": _Endpoint("flux2", 8),
     "flux-2-max": _Endpoint("flux2", 8, price=7.0),
     "flux-2-flex": _Endpoint("flux2", 8, flex=True, price=5.0),
@@ -399,8 +400,17 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
 
 
 def cost_of(job: BFLJob) -> float | None:
-    """The credits a submit reports, from the endpoint's "from" rate per megapixel."""
-    price = ENDPOINTS[job.endpoint].price
+    """The credits a submit reports, from the endpoint's "from" rate per megapixel (its edit
+    rate when the job has reference images: [pro] $0.045 rather than $0.03).
+
+    Example:
+        >>> import dataclasses
+        >>> job = validate_bfl("flux-2-pro", {"prompt": "a fox", "width": 1024, "height": 1024})
+        >>> cost_of(job), cost_of(dataclasses.replace(job, references=1))
+        (3.0, 4.5)
+    """
+    spec = ENDPOINTS[job.endpoint]
+    price = spec.edit_price if job.references and spec.edit_price is not None else spec.price
     if price is None:
         return None
     return round(price * job.width * job.height / (1024 * 1024), 4)
