@@ -257,3 +257,14 @@ def test_pro_with_a_reference_reports_its_edit_price(emu: Emulator) -> None:
     plain = httpx.post(url, headers=KEY, json=body).json()
     edit = httpx.post(url, headers=KEY, json={**body, "input_image": reference}).json()
     assert (plain["cost"], edit["cost"]) == (3.0, 4.5)  # $0.03 and $0.045 per megapixel
+
+
+@pytest.mark.parametrize("ttl", ["inf", "nan", "-1", "1e300"])
+def test_a_result_ttl_with_no_expiry_second_falls_back_to_the_default(
+    emu: Emulator, ttl: str
+) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    task = httpx.post(url, headers={**KEY, "x-emulator-result-ttl": ttl}, json={"prompt": "a"})
+    answer = httpx.get(task.json()["polling_url"], headers=KEY).json()
+    assert answer["status"] == "Ready"
+    assert httpx.get(answer["result"]["sample"]).status_code == 200

@@ -816,7 +816,8 @@ def _result_ttl(raw: str | None, default: float) -> float:
         ttl = float(raw)
     except ValueError:
         return default
-    return ttl if ttl >= 0 and ttl == ttl else default
+    # Finite only: an infinite validity has no expiry second to write into the URL.
+    return ttl if 0 <= ttl < 10**9 else default
 
 
 def _parse_for_record(content_type: str, body: bytes) -> list[FormPart] | None:
