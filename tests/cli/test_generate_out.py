@@ -66,3 +66,10 @@ def test_a_loop_or_a_target_of_another_format_is_refused_before_sending(tmp_path
     assert "another format (PNG)" in mixed.stderr
     assert (tmp_path / "shot.png").read_bytes() == b"keep"
     assert (tmp_path / "latest.jpg").is_symlink()
+
+
+def test_an_unknown_model_is_answered_in_the_command_lines_words(tmp_path: Path) -> None:
+    done = generate(tmp_path, "--out", "o.jpg", "--model", "flux-9")
+    assert done.returncode == 2
+    assert "--allow-unknown-model and --route 'multipart'" in done.stderr
+    assert "allow_unknown_model=" not in done.stderr

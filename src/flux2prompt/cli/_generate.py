@@ -456,7 +456,14 @@ def _send_workers_ai(
     # Imported here: the HTTP stack is for the commands that send, not for the command line.
     from flux2prompt.transport import WorkersAI, resolve_model
 
-    spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+    try:
+        spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+    except ParameterError as exc:
+        # The library's advice names its keyword arguments; here they are options.
+        words = str(exc).replace(
+            "allow_unknown_model=True and route=", "--allow-unknown-model and --route "
+        )
+        raise ParameterError(words, parameter=exc.parameter) from None
     client = (
         WorkersAI(**endpoint.client_options(), model=spec, gateway=gateway)
         if endpoint is not None
