@@ -15,10 +15,12 @@ import pytest
 from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     BFL,
+    ParameterError,
     ResponseError,
     ResultDownloadError,
     TaskTimeoutError,
     WorkersAI,
+    build_bfl_request,
 )
 from flux2prompt.transport._errors import CapacityError, make_status_error
 
@@ -162,3 +164,21 @@ def test_retryable_status_hints_describe_the_policy_not_a_past_retry(status: int
 def test_submit_and_poll_still_work_with_a_well_formed_host() -> None:
     with Hostile(task_api(submit=submitted(), poll=ready())) as server, client(server) as bfl:
         assert bfl.generate("a fox").width == 64
+
+
+@pytest.mark.parametrize(
+    "hook",
+    ["https://x.example/\n", "https://x.example/a b", "https:///nohost", "http://x.example:port/"],
+)
+def test_a_webhook_url_no_host_would_take_is_refused_before_sending(hook: str) -> None:
+    with pytest.raises(ParameterError, match="webhook_url must be an absolute http"):
+        build_bfl_request("a fox", model="pro", webhook_url=hook)
+
+
+def test_a_webhook_secret_that_is_not_text_is_a_parameter_error_without_the_secret() -> None:
+    secret = "s3cret-\ud800"
+    with pytest.raises(ParameterError, match="lone surrogate at index 7") as caught:
+        build_bfl_request(
+            "a fox", model="pro", webhook_url="https://hooks.example/", webhook_secret=secret
+        )
+    assert "s3cret" not in str(caught.value)
