@@ -10,8 +10,11 @@ import base64
 import io
 import socket
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -268,3 +271,57 @@ def test_a_result_ttl_with_no_expiry_second_falls_back_to_the_default(
     answer = httpx.get(task.json()["polling_url"], headers=KEY).json()
     assert answer["status"] == "Ready"
     assert httpx.get(answer["result"]["sample"]).status_code == 200
+
+
+class _Receiver(ThreadingHTTPServer):
+    def __init__(self, redirect_to: str | None) -> None:
+        self.redirect_to = redirect_to
+        self.hits: list[tuple[str, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.hits.append((self.command, {k.lower(): v for k, v in self.headers.items()}))
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+
+def test_a_webhook_receiver_that_redirects_is_not_followed(emu: Emulator) -> None:
+    elsewhere = _Receiver(None)
+    hook = _Receiver(elsewhere.url)
+    servers = [elsewhere, hook]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = {"prompt": "a", "webhook_url": hook.url, "webhook_secret": "whsec"}
+        httpx.post(f"{emu.bfl_base_url}/v1/flux-2-pro", headers=KEY, json=body)
+        deadline = time.monotonic() + 5
+        while not hook.hits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # room for a redirect to be followed, were it followed
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert [method for method, _ in hook.hits] == ["POST"]
+    assert "x-bfl-signature" in hook.hits[0][1]
+    assert elsewhere.hits == []

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from flux2prompt.emulator._bfl import (
     BFL_PREFIX,
@@ -127,6 +127,16 @@ _INJECTED_CODES: dict[int, str] = {
     7000: "AiError: Internal server error (AI Gateway: the upstream Workers AI call failed)",
 }
 _AUTH_HEADER = re.compile(r"bearer [^\s]+", re.IGNORECASE)
+
+
+class _NoRedirects(HTTPRedirectHandler):
+    """Webhook deliveries follow no redirect: a 3xx is the receiver's answer, and final."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_WEBHOOK_OPENER = build_opener(_NoRedirects())
 
 
 @dataclass(frozen=True, repr=False)
@@ -962,9 +972,13 @@ class Emulator:
         if job.webhook_secret:
             headers["X-BFL-Signature"] = sign(body, job.webhook_secret)
         try:
-            with urlopen(Request(job.webhook_url, body, headers, method="POST"), timeout=5):
+            # No redirects: a loopback receiver answering 3xx must not send the signed
+            # delivery (or a GET carrying its headers) on to another machine.
+            with _WEBHOOK_OPENER.open(
+                Request(job.webhook_url, body, headers, method="POST"), timeout=5
+            ):
                 pass
-        except OSError:
+        except (OSError, ValueError):
             logger.info("webhook to %s failed", job.webhook_url, exc_info=True)
 
     @property
