@@ -325,3 +325,12 @@ def test_a_webhook_receiver_that_redirects_is_not_followed(emu: Emulator) -> Non
     assert [method for method, _ in hook.hits] == ["POST"]
     assert "x-bfl-signature" in hook.hits[0][1]
     assert elsewhere.hits == []
+
+
+def test_a_huge_field_name_is_quoted_short(emu: Emulator) -> None:
+    name = "n" * 100_000
+    files = {"prompt": (None, "a"), name: (None, "1")}
+    status, code, message = error_of(httpx.post(direct(emu), headers=AUTH, files=files))
+    assert (status, code) == (400, 5006)
+    assert "unexpected property 'nnnn" in message
+    assert len(message) < 200

@@ -150,13 +150,15 @@ def parse_form(content_type: str, body: bytes) -> list[FormPart]:
         if part.is_multipart() or part.get_content_maintype() == "message":
             # The email parser would read it as a nested message and hand back no bytes.
             raise _bad_input(
-                f"'/{name}' is a {part.get_content_type()} part; send a plain field or file"
+                f"'/{_shorten(str(name))}' is a {part.get_content_type()} part; send a plain "
+                "field or file"
             )
         encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
         if encoding not in _IDENTITY_ENCODINGS:
             # RFC 7578 (4.7) retires Content-Transfer-Encoding in forms; the bytes are the value.
             raise _bad_input(
-                f"'/{name}' has Content-Transfer-Encoding {encoding!r}, which multipart/form-data "
+                f"'/{_shorten(str(name))}' has Content-Transfer-Encoding {_shorten(encoding)!r}, "
+                "which multipart/form-data "
                 "does not use (RFC 7578); send the bytes as they are"
             )
         data = part.get_payload(decode=True)
@@ -257,7 +259,7 @@ def validate_form(
     images: list[FormPart] = []
     for part in parts:
         if part.name in seen:
-            raise _bad_input(f"'/{part.name}' was sent more than once")
+            raise _bad_input(f"'/{_shorten(part.name)}' was sent more than once")
         seen.add(part.name)
         if part.name in IMAGE_FIELDS:
             if not part.is_file:
@@ -266,18 +268,20 @@ def validate_form(
         elif part.is_file:
             if part.name.startswith("input_image"):
                 raise _bad_input(
-                    f"unexpected image field '{part.name}'; reference images go in "
+                    f"unexpected image field '{_shorten(part.name)}'; reference images go in "
                     "input_image_0 .. input_image_3 (at most 4)"
                 )
             if strict_fields:
-                raise _bad_input(f"unexpected file field '{part.name}'")
+                raise _bad_input(f"unexpected file field '{_shorten(part.name)}'")
         elif part.name in _TEXT_FIELDS:
             try:
                 text[part.name] = part.text()
             except (UnicodeDecodeError, LookupError):
-                raise _bad_input(f"'/{part.name}' is not valid {part.charset} text") from None
+                raise _bad_input(
+                    f"'/{part.name}' is not valid {_shorten(part.charset)} text"
+                ) from None
         elif strict_fields:
-            raise _bad_input(f"unexpected property '{part.name}'")
+            raise _bad_input(f"unexpected property '{_shorten(part.name)}'")
 
     prompt = text.get("prompt")
     if prompt is None:
