@@ -18,6 +18,7 @@ from flux2prompt.transport import (
     ParameterError,
     ResponseError,
     ResultDownloadError,
+    TaskFailedError,
     TaskTimeoutError,
     WorkersAI,
     build_bfl_request,
@@ -182,3 +183,19 @@ def test_a_webhook_secret_that_is_not_text_is_a_parameter_error_without_the_secr
             "a fox", model="pro", webhook_url="https://hooks.example/", webhook_secret=secret
         )
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_failed_tasks_details_reach_the_message_on_one_printable_line() -> None:
+    details = "GPU\x1b[31m lost\nretry " + "x" * 5000
+    poll = json_answer("200 OK", {"id": "t-1", "status": "Error", "details": details})
+    with (
+        Hostile(task_api(poll=poll)) as server,
+        client(server) as bfl,
+        pytest.raises(TaskFailedError) as caught,
+    ):
+        bfl.generate("a fox")
+    message = str(caught.value)
+    assert "GPU [31m lost retry xxx" in message
+    assert "\x1b" not in message
+    assert "\n" not in message
+    assert len(message) < 700

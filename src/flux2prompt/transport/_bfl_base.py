@@ -552,9 +552,9 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             raise TaskNotFoundError(task.id, status, polling_url=where)
         if status in ("Error", "Failed"):
             detail = payload.get("details") or payload.get("error") or ""
-            raise TaskFailedError(
-                task.id, status, polling_url=where, detail=self.redact(str(detail))[:200]
-            )
+            # The server's words, on one printable line: no escape sequence reaches a terminal.
+            shown = "".join(c if c.isprintable() else " " for c in self.redact(str(detail)[:400]))
+            raise TaskFailedError(task.id, status, polling_url=where, detail=shown[:200])
         if status != "Pending":
             logger.debug("task %s reports status %r; polling on", task.id, status)
         return None
