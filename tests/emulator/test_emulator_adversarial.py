@@ -334,3 +334,15 @@ def test_a_huge_field_name_is_quoted_short(emu: Emulator) -> None:
     assert (status, code) == (400, 5006)
     assert "unexpected property 'nnnn" in message
     assert len(message) < 200
+
+
+def test_a_flux3_body_past_workers_ais_limit_is_read_whole(emu: Emulator) -> None:
+    # 12 MB of references: over the 10 MiB of a Workers AI request, within FLUX 3's 20 MB each.
+    noise = Image.frombytes("RGB", (2000, 2000), bytes(range(256)) * 46875)
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG", compress_level=0)
+    reference = base64.b64encode(buffer.getvalue()).decode()
+    assert len(reference) > 10 * 1024 * 1024
+    body = {"prompt": "a", "images": [reference]}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=body, timeout=60)
+    assert answer.status_code == 200, answer.text[:200]

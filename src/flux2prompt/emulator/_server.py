@@ -92,6 +92,9 @@ logger = logging.getLogger("flux2prompt.emulator")
 
 #: Bodies above this size are refused with 413 / code 3006 without being read.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: The same on the Black Forest Labs routes, whose FLUX 3 body may carry ten reference images of
+#: up to 20 MB of base64 each.
+MAX_BFL_BODY_BYTES = 10 * 20 * 1000 * 1000 + 1024 * 1024
 #: The ``status`` recorded for a request whose connection the emulator dropped on purpose.
 DROPPED = 0
 
@@ -547,7 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
             model=endpoint,
         )
         try:
-            body = self._read_body()
+            body = self._read_body(MAX_BFL_BODY_BYTES)
         except (_BodyTooLarge, ValueError) as exc:
             sequence, _ = emulator._state.arrive(emulator.config)
             self.close_connection = True
@@ -736,9 +739,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- reading and writing -----------------------------------------------------------------
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
+            return self._read_chunked(limit)
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
@@ -748,14 +751,14 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"bad Content-Length {raw_length!r}") from None
         if length < 0:
             raise ValueError(f"bad Content-Length {raw_length!r}")
-        if length > MAX_BODY_BYTES:
+        if length > limit:
             raise _BodyTooLarge
         body = self.rfile.read(length)
         if len(body) != length:
             raise ValueError(f"body ended after {len(body)} of {length} bytes")
         return body
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -770,7 +773,7 @@ class _Handler(BaseHTTPRequestHandler):
                     pass
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY_BYTES:
+            if total > limit:
                 raise _BodyTooLarge
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)
