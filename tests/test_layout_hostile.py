@@ -50,3 +50,9 @@ def test_a_caption_with_single_line_breaks_reads_back_whole() -> None:
     assert read is not None
     assert read[0] == caption + "."
     assert [row[0] for row in read[1]] == ["mug_1"]
+
+
+@pytest.mark.parametrize("size", [0, -10, 1.5, True, "1920"])
+def test_to_pixels_needs_an_image_size_in_pixels(size: object) -> None:
+    with pytest.raises(PromptError, match=r"Box.to_pixels\(image_width=...\): expected pixels > 0"):
+        Box.region("centre").to_pixels(size, 1080)  # type: ignore[arg-type]
