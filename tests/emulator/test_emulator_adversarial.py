@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import socket
 import struct
 import threading
@@ -18,9 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from flux2prompt.emulator import Emulator, serve
+from flux2prompt.emulator._bfl import ENDPOINTS, BFLRefusal, refusal_body, validate_bfl
+from flux2prompt.emulator._protocol import ApiError
+from flux2prompt.emulator._proxied import PROXIED_MODELS, validate_proxied
 
 KEY = {"x-key": "bfl-test-key"}
 AUTH = {"Authorization": "Bearer test-token"}
@@ -346,3 +352,68 @@ def test_a_flux3_body_past_workers_ais_limit_is_read_whole(emu: Emulator) -> Non
     body = {"prompt": "a", "images": [reference]}
     answer = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=body, timeout=60)
     assert answer.status_code == 200, answer.text[:200]
+
+
+def test_an_unhashable_resolution_is_a_422_not_a_dropped_connection(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-3-image"
+    answer = httpx.post(url, headers=KEY, json={"prompt": "a", "resolution": []})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "resolution"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+_BFL_FIELDS = sorted(
+    {"width", "height", "seed", "safety_tolerance", "output_format", "prompt_upsampling"}
+    | {"webhook_url", "webhook_secret", "images", "aspect_ratio", "resolution", "grounding"}
+    | {"version", "steps", "guidance", "input_image", "input_image_2"}
+)
+_PROXIED_FIELDS = sorted(
+    {"width", "height", "seed", "safety_tolerance", "output_format", "prompt_upsampling"}
+    | {"input_images", "steps", "num_steps", "guidance"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(ENDPOINTS)),
+    st.dictionaries(st.sampled_from(_BFL_FIELDS), _JSON, max_size=4),
+)
+def test_any_bfl_body_is_a_job_or_a_refusal(endpoint: str, document: dict[str, object]) -> None:
+    document.setdefault("prompt", "a fox")
+    refusal: BFLRefusal | None = None
+    try:
+        job = validate_bfl(endpoint, document)
+    except BFLRefusal as caught:
+        refusal = caught
+    if refusal is not None:
+        assert refusal.status == 422
+        assert isinstance(json.loads(refusal_body(refusal))["detail"], str | list)
+    else:
+        assert job.width % 16 == 0
+        assert job.height % 16 == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(PROXIED_MODELS)),
+    st.dictionaries(st.sampled_from(_PROXIED_FIELDS), _JSON, max_size=4),
+)
+def test_any_proxied_input_is_a_job_or_bad_input(
+    model: str, given_input: dict[str, object]
+) -> None:
+    given_input.setdefault("prompt", "a fox")
+    refused: ApiError | None = None
+    try:
+        job = validate_proxied({"model": model, "input": given_input})
+    except ApiError as caught:
+        refused = caught
+    if refused is not None:
+        assert (refused.status, refused.code) == (400, 5006)
+    else:
+        assert job.width * job.height <= 4 * 1024 * 1024

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from PIL import Image, UnidentifiedImageError
 
@@ -308,9 +308,9 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
     if "safety_tolerance" in document:
         _int("safety_tolerance", document["safety_tolerance"], 0, max_safety)
     fmt = document.get("output_format")
-    if fmt is not None and fmt not in _FLUX2_FORMATS:
+    if fmt is not None and (not isinstance(fmt, str) or fmt not in _FLUX2_FORMATS):
         raise _invalid("output_format", f"must be one of {', '.join(_FLUX2_FORMATS)}")
-    output_format: ImageFormat | None = fmt
+    output_format = cast("ImageFormat | None", fmt)
     hook = document.get("webhook_url")
     if hook is not None and not (
         isinstance(hook, str) and hook.startswith(("http://", "https://"))
@@ -321,10 +321,11 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
         raise _invalid("webhook_secret", "must be a string")
     if flux3:
         ratio = document.get("aspect_ratio", "auto")
-        if ratio not in _FLUX3_RATIOS:
+        if not isinstance(ratio, str) or ratio not in _FLUX3_RATIOS:
             raise _invalid("aspect_ratio", f"must be one of {', '.join(_FLUX3_RATIOS)}")
         resolution = document.get("resolution", "1k")
-        if resolution not in _FLUX3_RESOLUTIONS:
+        # A string first: a list or an object is no key of the table (and not hashable).
+        if not isinstance(resolution, str) or resolution not in _FLUX3_RESOLUTIONS:
             raise _invalid("resolution", f"must be one of {', '.join(_FLUX3_RESOLUTIONS)}")
         if "grounding" in document and not isinstance(document["grounding"], bool):
             raise _invalid("grounding", "must be a boolean")
