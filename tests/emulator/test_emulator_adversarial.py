@@ -417,3 +417,18 @@ def test_any_proxied_input_is_a_job_or_bad_input(
         assert (refused.status, refused.code) == (400, 5006)
     else:
         assert job.width * job.height <= 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize("method", ["HEAD", "TRACE", "BREW"])
+def test_any_method_on_a_model_route_is_the_platforms_405_and_recorded(
+    emu: Emulator, method: str
+) -> None:
+    with httpx.Client(headers=AUTH) as http:  # one keep-alive connection for all three
+        answer = http.request(method, direct(emu))
+        after = http.post(direct(emu), files={"prompt": (None, "a fox"), "width": (None, "256")})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    if method != "HEAD":  # a HEAD answer has the headers only
+        assert error_of(answer)[1] == 7001
+    assert after.status_code == 200
+    assert [(r.method, r.status) for r in emu.requests] == [(method, 405), ("POST", 200)]

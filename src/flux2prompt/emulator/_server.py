@@ -281,6 +281,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, a made-up one) is routed like POST, so it gets the
+        # platform's envelope (405 / 7001 on a model route), recorded, not http.server's HTML
+        # 501 page.
+        if name.startswith("do_"):
+            return self.do_POST
+        raise AttributeError(name)
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path.startswith(RESULT_PATH_PREFIX):
@@ -289,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._handle_bfl()
         else:
             self._handle()
+
+    do_HEAD = do_GET  # answered as GET would be, without the body
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -809,7 +819,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 def _body_model(body: bytes) -> str | None:
