@@ -432,3 +432,21 @@ def test_any_method_on_a_model_route_is_the_platforms_405_and_recorded(
         assert error_of(answer)[1] == 7001
     assert after.status_code == 200
     assert [(r.method, r.status) for r in emu.requests] == [(method, 405), ("POST", 200)]
+
+
+def test_a_task_that_never_ends_posts_no_webhook(emu: Emulator) -> None:
+    hook = _Receiver(None)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        for status in ("reasoning", "Content Moderated"):
+            body = {"prompt": "a", "webhook_url": hook.url}
+            headers = {**KEY, "x-emulator-status": status}
+            httpx.post(f"{emu.bfl_base_url}/v1/flux-2-pro", headers=headers, json=body)
+        deadline = time.monotonic() + 5
+        while not hook.hits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    assert len(hook.hits) == 1  # the moderated task ended; "reasoning" never does

@@ -978,6 +978,8 @@ class Emulator:
             logger.info("webhook to %s not delivered: the emulator posts to loopback only", host)
             return
         status = task.final_status
+        if status not in TERMINAL_STATUSES:
+            return  # a task left in a status of its own never ends: nothing to deliver
         document: dict[str, Any] = {"id": task.id, "status": status, "result": None}
         if status == "Ready":
             document["result"] = self._bfl_result(task)
