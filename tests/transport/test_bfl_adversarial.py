@@ -15,6 +15,7 @@ import pytest
 from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     BFL,
+    APIStatusError,
     ParameterError,
     ResponseError,
     ResultDownloadError,
@@ -23,7 +24,7 @@ from flux2prompt.transport import (
     WorkersAI,
     build_bfl_request,
 )
-from flux2prompt.transport._errors import CapacityError, make_status_error
+from flux2prompt.transport._errors import CapacityError, make_bfl_status_error, make_status_error
 
 from .test_bfl_hostile import KEY, client, json_answer, ready, submitted, task_api
 from .test_transport_hostile import Handler, Hostile
@@ -199,3 +200,23 @@ def test_a_failed_tasks_details_reach_the_message_on_one_printable_line() -> Non
     assert "\x1b" not in message
     assert "\n" not in message
     assert len(message) < 700
+
+
+@pytest.mark.parametrize("status", [401, 408, 413])
+def test_bfl_status_errors_speak_of_bfl_and_its_retry_rules(status: int) -> None:
+    message = str(make_bfl_status_error(status, {}, b'{"detail": "no"}'))
+    assert "Black Forest Labs answered HTTP" in message
+    assert "Cloudflare" not in message
+    assert "Workers AI" not in message
+    assert "CLOUDFLARE" not in message
+    assert "max_retries" not in message
+
+
+def test_a_submit_answered_408_is_not_resent_and_says_so() -> None:
+    submit = json_answer("408 Request Timeout", {"detail": "timed out"})
+    with Hostile(task_api(submit=submit)) as server, client(server, max_retries=3) as bfl:
+        with pytest.raises(APIStatusError) as caught:
+            bfl.submit(bfl.build_request("a fox"))
+        posts = sum(1 for r in server.requests if r.startswith(b"POST "))
+    assert posts == 1
+    assert "never resent" in str(caught.value)

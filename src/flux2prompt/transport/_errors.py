@@ -955,8 +955,15 @@ class TooManyActiveTasksError(RateLimitError):
 
 _BFL_HINTS: dict[int, str] = {
     400: "Check the fields against the endpoint's table in docs/bfl.md.",
+    401: "Check BFL_API_KEY (or api_key=): the key is missing, wrong or revoked.",
     403: "Check BFL_API_KEY (or api_key=): the key is missing, wrong or revoked.",
     404: "Check the endpoint (the model) and the base URL (BFL_BASE_URL, region=).",
+    # The Workers AI hints of these name Cloudflare and its retry rules; BFL's differ.
+    408: "Black Forest Labs timed out. A submit is never resent after it (the task may already "
+    "exist and be charged); a poll is retried. Check the account's tasks before submitting "
+    "again.",
+    413: "The body is too large, usually because of the reference images: send them as URLs, "
+    "or smaller.",
 }
 _BFL_5XX_HINT = (
     "An error at Black Forest Labs. A submit that failed so is never resent (the task may "
