@@ -21,12 +21,13 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from flux2prompt.emulator import Emulator, serve
 from flux2prompt.emulator._bfl import ENDPOINTS, BFLRefusal, refusal_body, validate_bfl
 from flux2prompt.emulator._protocol import ApiError
 from flux2prompt.emulator._proxied import PROXIED_MODELS, validate_proxied
+from flux2prompt.emulator._render import MAX_DRAWN_BOXES, _draw_layout
 
 KEY = {"x-key": "bfl-test-key"}
 AUTH = {"Authorization": "Bearer test-token"}
@@ -450,3 +451,13 @@ def test_a_task_that_never_ends_posts_no_webhook(emu: Emulator) -> None:
         hook.shutdown()
         hook.server_close()
     assert len(hook.hits) == 1  # the moderated task ended; "reasoning" never does
+
+
+def test_a_table_of_thousands_draws_its_first_hundred_boxes_and_a_count() -> None:
+    rows = [(f"item_{n}", [0, 0, 10, 10], "") for n in range(5000)]
+    canvas = Image.new("RGBA", (256, 256))
+    drawn = _draw_layout(ImageDraw.Draw(canvas), "A crowd", rows, 256, 256)
+    assert drawn[:MAX_DRAWN_BOXES] == [f"item_{n}" for n in range(MAX_DRAWN_BOXES)]
+    assert drawn[MAX_DRAWN_BOXES:] == [f"+{5000 - MAX_DRAWN_BOXES} more elements", "A crowd"]
+    few = _draw_layout(ImageDraw.Draw(canvas), "A pair", rows[:2], 256, 256)
+    assert few == ["item_0", "item_1", "A pair"]

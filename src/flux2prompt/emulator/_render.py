@@ -69,6 +69,9 @@ _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _CACHE_SIZE = 64
 _PLAIN_WORDS = 14
+#: The most element boxes a placeholder draws: a table of thousands (a 10 MiB prompt holds
+#: some 200,000 rows) would hold the request for minutes, and could not be read anyway.
+MAX_DRAWN_BOXES = 100
 
 # FreeType faces are not documented as thread-safe, and rendering is CPU-bound under the GIL
 # anyway, so one lock costs nothing and also stops concurrent misses from rendering twice.
@@ -562,7 +565,7 @@ def _draw_layout(
     small_size = max(10, height // 40)
     line = max(3, min(width, height) // 120)
     drawn: list[str] = []
-    for index, (element_id, (top, left, bottom, right), _desc) in enumerate(rows):
+    for index, (element_id, (top, left, bottom, right), _desc) in enumerate(rows[:MAX_DRAWN_BOXES]):
         # Clipped to the grid: a box written out of range is still shown where it points.
         top, bottom = (min(GRID, max(0, v)) * height // GRID for v in (top, bottom))
         left, right = (min(GRID, max(0, v)) * width // GRID for v in (left, right))
@@ -576,6 +579,10 @@ def _draw_layout(
         small = _font_for(element_id, small_size)
         _label(draw, (left + line + 6, top + line + 6), element_id, small, anchor="lt")
         drawn.append(element_id)
+    if len(rows) > MAX_DRAWN_BOXES:
+        more = f"+{len(rows) - MAX_DRAWN_BOXES} more elements"
+        _label(draw, (width - 8, height - 8), more, _font_for(more, small_size), anchor="rb")
+        drawn.append(more)
     big = _font_for(caption, max(12, height // 30))
     step = big.size * 1.4 if isinstance(big, ImageFont.FreeTypeFont) else 16
     for row, text in enumerate(_wrap(caption, big, width * 0.9, max_lines=2)):
