@@ -27,7 +27,13 @@ from flux2prompt.emulator import Emulator, serve
 from flux2prompt.emulator._bfl import ENDPOINTS, BFLRefusal, refusal_body, validate_bfl
 from flux2prompt.emulator._protocol import ApiError
 from flux2prompt.emulator._proxied import PROXIED_MODELS, validate_proxied
-from flux2prompt.emulator._render import MAX_DRAWN_BOXES, _draw_layout
+from flux2prompt.emulator._render import (
+    MAX_DRAWN_BOXES,
+    _draw_layout,
+    _fit,
+    _font_for,
+    _wrap,
+)
 
 KEY = {"x-key": "bfl-test-key"}
 AUTH = {"Authorization": "Bearer test-token"}
@@ -461,3 +467,34 @@ def test_a_table_of_thousands_draws_its_first_hundred_boxes_and_a_count() -> Non
     assert drawn[MAX_DRAWN_BOXES:] == [f"+{5000 - MAX_DRAWN_BOXES} more elements", "A crowd"]
     few = _draw_layout(ImageDraw.Draw(canvas), "A pair", rows[:2], 256, 256)
     assert few == ["item_0", "item_1", "A pair"]
+
+
+def test_more_palette_colours_than_pixels_draw_one_stripe_a_column(emu: Emulator) -> None:
+    palette = [f"#{n:06X}" for n in range(300)]
+    prompt = json.dumps({"scene": "a swatch wall", "color_palette": palette})
+    files = {"prompt": (None, prompt), "width": (None, "256"), "height": (None, "256")}
+    answer = httpx.post(direct(emu), headers=AUTH, files=files)
+    assert answer.status_code == 200, answer.text[:200]
+
+
+def test_a_long_text_is_measured_only_as_far_as_it_can_show() -> None:
+    font = _font_for("a", 20)
+    calls: list[int] = []
+    measure = font.getlength
+
+    def counted(text: str, *args: object, **kwargs: object) -> float:
+        calls.append(len(text))
+        return measure(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    font.getlength = counted  # type: ignore[method-assign]
+    try:
+        lines = _wrap("word " * 200_000, font, 200, 2)
+        fitted = _fit("y" * 1_000_000, font, 200)
+    finally:
+        del font.getlength
+    assert len(lines) == 2
+    assert lines[-1].endswith("...")
+    assert fitted.endswith("...")
+    assert len(calls) < 1200  # not one measurement per word of 200,000
+    assert max(calls) <= 4 * 1920 + 3
+    assert _fit("  " * 10_000 + "a", font, 200) == "a"

@@ -453,9 +453,17 @@ def _text_contents(document: dict[str, Any]) -> Iterator[str]:
             yield content
 
 
+#: How much of a text is measured: more than any label's width can show (a glyph is at least
+#: a pixel wide, a line at most 1920), so a megabyte-long scene costs no more than a sentence.
+_MEASURED_CHARS = 4 * 1920
+_MEASURED_WORDS = 1000
+
+
 def _fit(text: str, font: _Font, max_width: float) -> str:
     text = " ".join(text.split())
-    if font.getlength(text) <= max_width:
+    cut = len(text) > _MEASURED_CHARS  # then it cannot show whole: the search adds "..."
+    text = text[:_MEASURED_CHARS]
+    if not cut and font.getlength(text) <= max_width:
         return text
     low, high = 0, len(text)
     while low < high:  # longest prefix that still fits with the ellipsis
@@ -470,7 +478,10 @@ def _fit(text: str, font: _Font, max_width: float) -> str:
 def _wrap(text: str, font: _Font, max_width: float, max_lines: int) -> list[str]:
     lines: list[str] = []
     current = ""
-    for word in text.split():
+    words = text.split()
+    if len(words) > _MEASURED_WORDS:  # the rest could never show: the last line ends in "..."
+        words = [*words[:_MEASURED_WORDS], "..."]
+    for word in words:
         candidate = f"{current} {word}".strip()
         if current and font.getlength(candidate) > max_width:
             lines.append(current)
@@ -503,7 +514,9 @@ def _draw_document(
 ) -> list[str]:
     """Draw the document's stripes and labels; return the texts drawn (for their fonts)."""
     band_top, band_bottom = height * 18 // 100, height * 88 // 100
-    palette = _palette(document)
+    # At most one stripe per column of pixels: more colours than the image is wide would give
+    # stripes of no width (which Pillow refuses to draw).
+    palette = _palette(document)[:width]
     for index, colour in enumerate(palette):
         left = index * width // len(palette)
         right = (index + 1) * width // len(palette)
