@@ -26,7 +26,7 @@ from flux2prompt.transport import (
 )
 from flux2prompt.transport._errors import CapacityError, make_bfl_status_error, make_status_error
 
-from .test_bfl_hostile import KEY, client, json_answer, ready, submitted, task_api
+from .test_bfl_hostile import KEY, aclient, client, json_answer, ready, submitted, task_api
 from .test_transport_hostile import Handler, Hostile
 
 
@@ -220,3 +220,22 @@ def test_a_submit_answered_408_is_not_resent_and_says_so() -> None:
         posts = sum(1 for r in server.requests if r.startswith(b"POST "))
     assert posts == 1
     assert "never resent" in str(caught.value)
+
+
+async def test_the_async_client_bounds_statuses_and_ignores_a_flux3_seed() -> None:
+    count = {"n": 0}
+
+    def poll(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        count["n"] += 1
+        json_answer("200 OK", {"id": "t-1", "status": f"step {count['n']} " + "z" * 500})(
+            conn, request, server
+        )
+
+    with Hostile(task_api(poll=poll)) as server:
+        async with aclient(server, poll_timeout=0.3) as api:
+            with pytest.raises(TaskTimeoutError) as caught:
+                await api.generate("a fox")
+    assert len(str(caught.value)) < 1500
+    with Hostile(task_api(poll=ready())) as server:
+        async with aclient(server, model="flux-3-image") as api:
+            assert (await api.generate("a fox")).seed is None
