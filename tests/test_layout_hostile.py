@@ -56,3 +56,26 @@ def test_a_caption_with_single_line_breaks_reads_back_whole() -> None:
 def test_to_pixels_needs_an_image_size_in_pixels(size: object) -> None:
     with pytest.raises(PromptError, match=r"Box.to_pixels\(image_width=...\): expected pixels > 0"):
         Box.region("centre").to_pixels(size, 1080)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Box.region("x" * 1_000_000),
+        lambda: scene().element("X" * 1_000_000, "a mug", "centre"),
+        lambda: scene().caption("A <" + "x" * 100_000 + ">").element("mug_1", "a", "centre"),
+        lambda: scene().caption("A <mug_" + "1" * 100_000 + ">").element("mug_1", "a", "left half"),
+        lambda: Box.from_pixels(
+            left=0, top=0, right=10**400, bottom=1, image_width=5, image_height=5
+        ),
+        lambda: Box.coerce(["x" * 100_000, 0, 1, 1]),
+    ],
+)
+def test_a_huge_value_is_quoted_short(build: object) -> None:
+    def run() -> None:
+        build().compile_flux3()  # type: ignore[operator]
+
+    with pytest.raises(PromptError) as caught:
+        run()
+    assert len(str(caught.value)) < 400
+    assert "..." in str(caught.value)
