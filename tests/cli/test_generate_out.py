@@ -73,3 +73,19 @@ def test_an_unknown_model_is_answered_in_the_command_lines_words(tmp_path: Path)
     assert done.returncode == 2
     assert "--allow-unknown-model and --route 'multipart'" in done.stderr
     assert "allow_unknown_model=" not in done.stderr
+
+
+def test_a_flux3_image_reports_no_seed(tmp_path: Path) -> None:
+    cafe = Path(__file__).resolve().parents[2] / "examples" / "cafe_layout.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "BFL_"))}
+    args = ["--target", "flux3", "--provider", "bfl", "--emulator"]
+    done = subprocess.run(
+        [COMMAND, "generate", f"{cafe}:prompt", *args, "--out", str(tmp_path / "cafe.jpg")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "seed      none (flux-3-image takes no seed)" in done.stdout

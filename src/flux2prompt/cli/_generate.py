@@ -144,9 +144,21 @@ def _form_note(request: WorkersAIRequest | BFLRequest, asked: str) -> str:
     return f"{form} (auto for {short})" if asked == "auto" else f"{form} (asked)"
 
 
+def _takes_seed(model: str) -> bool:
+    """Whether a Black Forest Labs endpoint takes a seed (FLUX 3 does not)."""
+    from flux2prompt.transport import resolve_bfl_model
+
+    try:
+        return "seed" in resolve_bfl_model(model).fields
+    except ParameterError:
+        return True
+
+
 def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
     size_kb = len(result.data) / 1024
     seed = str(result.seed) if result.seed is not None else "not set (the service chose one)"
+    if result.seed is None and bfl and not _takes_seed(result.model):
+        seed = f"none ({result.model} takes no seed)"
     attempts = "1 attempt" if result.attempts == 1 else f"{result.attempts} attempts"
     lines = [
         f"wrote {path}",
