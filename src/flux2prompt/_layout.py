@@ -69,19 +69,44 @@ MIN_SIDE = 20
 _ID = re.compile(r"[a-z]+(?:_[a-z]+)*_[0-9]+")
 # Anything between angle brackets in a caption is meant as a citation, valid id or not.
 _CITATION = re.compile(r"<([^<>\s]*)>")
+# Two line breaks with only blanks between them: the end of a paragraph.
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 
 Found: TypeAlias = tuple[str, tuple[str | int, ...], str, str]  # code, path parts, message, fix
+
+
+def _quote(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters: a value can be megabytes.
+
+    >>> _quote("mug"), _quote("x" * 100)[-6:], _quote(10**100)[-5:]
+    ("'mug'", "xx...'", '00...')
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return repr(_cut(value, limit))
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, ``...`` marking the cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _grid_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PromptError(
-            f"{where}: expected an integer from 0 to {GRID}, got {value!r}; "
+            f"{where}: expected an integer from 0 to {GRID}, got {_quote(value)}; "
             "round a fraction of the image with Box.from_normalized(...)"
         )
     if not 0 <= value <= GRID:
         raise PromptError(f"{where}: {value} is outside the grid 0-{GRID}")
     return value
+
+
+def _check_image_size(where: str, **sizes: object) -> None:
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise PromptError(f"{where}({name}=...): expected pixels > 0, got {size!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +164,7 @@ class Box:
             return cls(top=value[0], left=value[1], bottom=value[2], right=value[3])
         raise PromptError(
             f"{where}: expected a Box, a region name such as 'left third', or "
-            f"[top, left, bottom, right] on the 0-{GRID} grid, got {value!r}"
+            f"[top, left, bottom, right] on the 0-{GRID} grid, got {_quote(value)}"
         )
 
     @classmethod
@@ -160,19 +185,20 @@ class Box:
         ...                 image_height=1080).as_list()
         [0, 0, 500, 500]
         """
-        for name, size in (("image_width", image_width), ("image_height", image_height)):
-            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-                raise PromptError(f"Box.from_pixels({name}=...): expected pixels > 0, got {size!r}")
+        _check_image_size("Box.from_pixels", image_width=image_width, image_height=image_height)
         edges = {"left": left, "top": top, "right": right, "bottom": bottom}
         grid: dict[str, int] = {}
         for name, value in edges.items():
             size = image_width if name in ("left", "right") else image_height
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise PromptError(f"Box.from_pixels({name}=...): expected pixels, got {value!r}")
-            if not math.isfinite(value) or not 0 <= value <= size:
+                raise PromptError(
+                    f"Box.from_pixels({name}=...): expected pixels, got {_quote(value)}"
+                )
+            # Compared before isfinite(): an int too large for a float would raise OverflowError.
+            if not 0 <= value <= size or not math.isfinite(value):
                 axis = "image_width" if size is image_width else "image_height"
                 raise PromptError(
-                    f"Box.from_pixels({name}=...): {value!r} is outside the image (0-{size}, "
+                    f"Box.from_pixels({name}=...): {_quote(value)} is outside the image (0-{size}, "
                     f"its {axis}); clip the detection to the image first"
                 )
             grid[name] = round(value * GRID / size)
@@ -189,10 +215,13 @@ class Box:
         values = {"x": x, "y": y, "width": width, "height": height}
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise PromptError(f"Box.from_normalized({name}=...): expected 0-1, got {value!r}")
-            if not math.isfinite(value) or not 0 <= value <= 1:
                 raise PromptError(
-                    f"Box.from_normalized({name}=...): {value!r} is not a fraction from 0 to 1"
+                    f"Box.from_normalized({name}=...): expected 0-1, got {_quote(value)}"
+                )
+            if not 0 <= value <= 1 or not math.isfinite(value):
+                raise PromptError(
+                    f"Box.from_normalized({name}=...): {_quote(value)} is not a fraction from 0 "
+                    "to 1"
                 )
         # A small tolerance: 0.7 + 0.3 is 1.0000000000000002 in binary floating point.
         for start, size, axis in (("x", "width", "image width"), ("y", "height", "image height")):
@@ -238,12 +267,12 @@ class Box:
         [250, 250, 750, 750]
         """
         if not isinstance(name, str):
-            raise PromptError(f"Box.region(): expected a region name, got {name!r}")
+            raise PromptError(f"Box.region(): expected a region name, got {_quote(name)}")
         key = _region_key(name)
         if key not in _REGIONS:
             close = difflib.get_close_matches(key, list(_REGION_NAMES), n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}?" if close else f"use one of {_region_list()}"
-            raise PromptError(f"Box.region(): unknown region {name!r}; {hint}")
+            raise PromptError(f"Box.region(): unknown region {_quote(name)}; {hint}")
         top, left, bottom, right = _REGIONS[key]
         return cls(top=top, left=left, bottom=bottom, right=right)
 
@@ -290,6 +319,7 @@ class Box:
         >>> Box.region("top-left quadrant").to_pixels(1920, 1080)
         (0, 0, 960, 540)
         """
+        _check_image_size("Box.to_pixels", image_width=image_width, image_height=image_height)
         return (
             round(self.left * image_width / GRID),
             round(self.top * image_height / GRID),
@@ -408,8 +438,8 @@ def check_id(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
         suggestion = _suggest_id(value) if isinstance(value, str) else "element_1"
         raise PromptError(
-            f"{where}: {value!r} is not an element id (a lowercase name plus a number, such as "
-            f"'mug_1'); try {suggestion!r}"
+            f"{where}: {_quote(value)} is not an element id (a lowercase name plus a number, "
+            f"such as 'mug_1'); try {_quote(suggestion)}"
         )
     return value
 
@@ -550,6 +580,13 @@ class Layout:
                     f"(defined: {', '.join(ids)})"
                 )
         self.depth_rank()  # refuses a loop in the depth order
+        if need_caption and self.caption is not None and _BLANK_LINE.search(self.caption):
+            # FLUX 3 reads one paragraph, then the table after a blank line: a blank line in
+            # the caption would end the caption early for any reader of the prompt.
+            raise PromptError(
+                "caption(): a FLUX 3 caption is one paragraph, but this one holds a blank line; "
+                "join its paragraphs (a single newline or a space)"
+            )
         if self.caption is None:
             if need_caption and ids:
                 raise PromptError(
@@ -561,14 +598,15 @@ class Layout:
         for cited in citations(self.caption):
             if not _ID.fullmatch(cited):
                 raise PromptError(
-                    f"caption(): <{cited}> is not an element id (a lowercase name plus a number); "
-                    f"try <{_suggest_id(cited)}>"
+                    f"caption(): <{_cut(cited)}> is not an element id (a lowercase name plus a "
+                    f"number); try <{_cut(_suggest_id(cited))}>"
                 )
             if cited not in defined:
                 shown = ", ".join(ids) if ids else "none yet"
                 raise PromptError(
-                    f"caption(): cites <{cited}>, which no element defines (defined: {shown}); "
-                    f"add .element({cited!r}, ...) or correct the citation"
+                    f"caption(): cites <{_cut(cited)}>, which no element defines "
+                    f"(defined: {shown}); add .element({_quote(cited)}, ...) or correct the "
+                    "citation"
                 )
         missing = uncited(self.caption, ids)
         if missing:

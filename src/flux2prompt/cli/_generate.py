@@ -63,6 +63,29 @@ def _emulated(enabled: bool, out_format: str) -> Iterator[EmulatorEndpoint | Non
         yield endpoint
 
 
+def _through_link(out: Path) -> tuple[Path, str | None]:
+    """Where the image goes: ``out``, or, when ``out`` is a symbolic link, the file it points
+    to (as a shell's ``>`` writes through a link), with a note saying so. The link itself is
+    kept. A link loop, or a link whose target names another image format, is refused."""
+    if not out.is_symlink():
+        return out, None
+    try:
+        target = Path(os.path.realpath(out, strict=True))
+    except FileNotFoundError:  # a dangling link: its target is created, as `>` would
+        target = Path(os.path.realpath(out))
+    except OSError as exc:
+        fail(f"--out {out}: is a symbolic link that cannot be followed ({exc.strerror or exc})")
+    if target.is_symlink():  # realpath gives up on a loop and returns a link
+        fail(f"--out {out}: is a symbolic link that loops; point --out at a file")
+    linked = _FORMAT_BY_SUFFIX.get(target.suffix.lower())
+    if linked is not None and linked != _FORMAT_BY_SUFFIX.get(out.suffix.lower()):
+        fail(
+            f"--out {out}: is a symbolic link to {target}, whose extension names another format "
+            f"({linked.upper()}); give --out the file's own name or a matching extension"
+        )
+    return target, f"--out {out} is a symbolic link: wrote its target {target} (the link is kept)"
+
+
 def _check_writable(out: Path) -> None:
     """Refuse an --out that cannot be written before the image is paid for, not after."""
     if out.is_dir():
@@ -121,9 +144,21 @@ def _form_note(request: WorkersAIRequest | BFLRequest, asked: str) -> str:
     return f"{form} (auto for {short})" if asked == "auto" else f"{form} (asked)"
 
 
+def _takes_seed(model: str) -> bool:
+    """Whether a Black Forest Labs endpoint takes a seed (FLUX 3 does not)."""
+    from flux2prompt.transport import resolve_bfl_model
+
+    try:
+        return "seed" in resolve_bfl_model(model).fields
+    except ParameterError:
+        return True
+
+
 def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
     size_kb = len(result.data) / 1024
     seed = str(result.seed) if result.seed is not None else "not set (the service chose one)"
+    if result.seed is None and bfl and not _takes_seed(result.model):
+        seed = f"none ({result.model} takes no seed)"
     attempts = "1 attempt" if result.attempts == 1 else f"{result.attempts} attempts"
     lines = [
         f"wrote {path}",
@@ -273,6 +308,7 @@ def generate(
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
+    out, linked = _through_link(out)
     _check_writable(out)
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
@@ -333,6 +369,8 @@ def generate(
 
         result = stamp(result, request, source=source if source != "-" else None)
         path, note = _save(result, out, force=force)
+        if linked is not None:
+            note = linked if note is None else f"{linked}; {note}"
         cost, billing = (None, None) if emulator else _cost(request, result)
         # The host rewrote the prompt (upsampling): the only record of what was generated.
         rewritten = result.effective_prompt
@@ -430,7 +468,14 @@ def _send_workers_ai(
     # Imported here: the HTTP stack is for the commands that send, not for the command line.
     from flux2prompt.transport import WorkersAI, resolve_model
 
-    spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+    try:
+        spec = resolve_model(model, allow_unknown_model=allow_unknown_model, route=route)
+    except ParameterError as exc:
+        # The library's advice names its keyword arguments; here they are options.
+        words = str(exc).replace(
+            "allow_unknown_model=True and route=", "--allow-unknown-model and --route "
+        )
+        raise ParameterError(words, parameter=exc.parameter) from None
     client = (
         WorkersAI(**endpoint.client_options(), model=spec, gateway=gateway)
         if endpoint is not None

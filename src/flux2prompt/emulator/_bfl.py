@@ -30,12 +30,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from PIL import Image, UnidentifiedImageError
 
 from flux2prompt._layout import TABLE_SEPARATOR, read_layout_prompt
 from flux2prompt.emulator._config import ImageFormat
+from flux2prompt.emulator._protocol import unencodable_field
 from flux2prompt.emulator._proxied import upsample
 
 __all__ = [
@@ -89,6 +90,11 @@ _FLUX3_RATIOS = (
 )
 # The side of a square image at each resolution (its area is the side squared).
 _FLUX3_RESOLUTIONS = {"768sq": 768, "1k": 1024, "1.5k": 1536, "2k": 2048, "4k": 4096}
+#: FLUX 3 references (the hosts' published schemas): 1 to 10, each at least 256x256 and at most
+#: 16 MP, base64 at most 20 MB.
+_FLUX3_MIN_SIDE = 256
+_FLUX3_MAX_PIXELS = 16 * 1024 * 1024
+_MAX_BASE64 = 20 * 1000 * 1000
 _FLUX3_NOTE = (
     "fields from other BFL endpoints, such as seed, width, and input_image, don't work here"
 )
@@ -100,6 +106,7 @@ class _Endpoint:
     references: int
     flex: bool = False
     price: float | None = None  # credits per megapixel, for the submit's "cost"
+    edit_price: float | None = None  # the same with reference images, where BFL lists one
 
 
 _FLUX2_FIELDS = frozenset(
@@ -132,7 +139,7 @@ _FLUX3_FIELDS = frozenset(
 
 #: BFL's endpoints as the emulator knows them (the reference's table; prices in credits).
 ENDPOINTS: Mapping[str, _Endpoint] = {
-    "flux-2-pro": _Endpoint("flux2", 8, price=3.0),
+    "flux-2-pro": _Endpoint("flux2", 8, price=3.0, edit_price=4.5),
     "flux-2-pro-preview": _Endpoint("flux2", 8),
     "flux-2-max": _Endpoint("flux2", 8, price=7.0),
     "flux-2-flex": _Endpoint("flux2", 8, flex=True, price=5.0),
@@ -176,16 +183,38 @@ def _int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def _reference(name: str, value: object) -> None:
+def _reference(
+    name: str, value: object, *, min_side: int | None = None, max_pixels: int | None = None
+) -> None:
     if not isinstance(value, str) or not value:
         raise _invalid(name, "must be a URL or base64 image data")
     if value.startswith(("https://", "http://")):
         return  # the emulator does not fetch other people's URLs
-    data = value.split(";base64,", 1)[1] if value.startswith("data:") else value
+    if value.startswith("data:"):
+        head, separator, data = value.partition(",")
+        if not separator or not head.endswith(";base64"):
+            raise _invalid(name, "a data URI must be base64 (data:image/png;base64,...)")
+    else:
+        data = value
+    if len(data) > _MAX_BASE64:
+        raise _invalid(name, f"base64 image data must be at most {_MAX_BASE64:,} characters")
     try:
         raw = base64.b64decode(data, validate=True)
         with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+            if min_side is not None and min(width, height) < min_side:
+                raise _invalid(
+                    name, f"is {width}x{height}; references must be at least {min_side}x{min_side}"
+                )
+            if max_pixels is not None and width * height > max_pixels:
+                raise _invalid(
+                    name, f"is {width}x{height}; references must be at most {max_pixels:,} pixels"
+                )
             image.load()
+    except BFLRefusal:
+        raise
+    except Image.DecompressionBombError:
+        raise _invalid(name, "is too large to decode (a decompression bomb?)") from None
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError):
         raise _invalid(name, "is not a URL or a decodable base64 image") from None
 
@@ -272,13 +301,16 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
     prompt = document.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise _invalid("prompt", "a non-empty prompt is required")
+    broken = unencodable_field(document)
+    if broken is not None:
+        raise _invalid(broken, "is not valid Unicode text (a lone surrogate)")
     max_safety = 4 if flux3 else 5
     if "safety_tolerance" in document:
         _int("safety_tolerance", document["safety_tolerance"], 0, max_safety)
     fmt = document.get("output_format")
-    if fmt is not None and fmt not in _FLUX2_FORMATS:
+    if fmt is not None and (not isinstance(fmt, str) or fmt not in _FLUX2_FORMATS):
         raise _invalid("output_format", f"must be one of {', '.join(_FLUX2_FORMATS)}")
-    output_format: ImageFormat | None = fmt
+    output_format = cast("ImageFormat | None", fmt)
     hook = document.get("webhook_url")
     if hook is not None and not (
         isinstance(hook, str) and hook.startswith(("http://", "https://"))
@@ -289,18 +321,29 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
         raise _invalid("webhook_secret", "must be a string")
     if flux3:
         ratio = document.get("aspect_ratio", "auto")
-        if ratio not in _FLUX3_RATIOS:
+        if not isinstance(ratio, str) or ratio not in _FLUX3_RATIOS:
             raise _invalid("aspect_ratio", f"must be one of {', '.join(_FLUX3_RATIOS)}")
         resolution = document.get("resolution", "1k")
-        if resolution not in _FLUX3_RESOLUTIONS:
+        # A string first: a list or an object is no key of the table (and not hashable).
+        if not isinstance(resolution, str) or resolution not in _FLUX3_RESOLUTIONS:
             raise _invalid("resolution", f"must be one of {', '.join(_FLUX3_RESOLUTIONS)}")
         if "grounding" in document and not isinstance(document["grounding"], bool):
             raise _invalid("grounding", "must be a boolean")
-        images = document.get("images", [])
-        if not isinstance(images, list) or len(images) > spec.references:
-            raise _invalid("images", f"must be a list of at most {spec.references} images")
+        images = document.get("images")
+        if images is None:  # absent (or null): no references
+            images = []
+        elif not isinstance(images, list) or not 1 <= len(images) <= spec.references:
+            raise _invalid("images", f"must be a list of 1 to {spec.references} images")
         for index, value in enumerate(images):
-            _reference(f"images.{index}", value)
+            _reference(
+                f"images.{index}",
+                value,
+                min_side=_FLUX3_MIN_SIDE,
+                max_pixels=_FLUX3_MAX_PIXELS,
+            )
+        version = document.get("version", "latest")
+        if not isinstance(version, str) or not version.strip():
+            raise _invalid("version", f"must be a version name such as 'latest', got {version!r}")
         width, height = _flux3_size(str(ratio), str(resolution))
         return BFLJob(
             endpoint=endpoint,
@@ -358,8 +401,17 @@ def validate_bfl(endpoint: str, document: object) -> BFLJob:
 
 
 def cost_of(job: BFLJob) -> float | None:
-    """The credits a submit reports, from the endpoint's "from" rate per megapixel."""
-    price = ENDPOINTS[job.endpoint].price
+    """The credits a submit reports, from the endpoint's "from" rate per megapixel (its edit
+    rate when the job has reference images: [pro] $0.045 rather than $0.03).
+
+    Example:
+        >>> import dataclasses
+        >>> job = validate_bfl("flux-2-pro", {"prompt": "a fox", "width": 1024, "height": 1024})
+        >>> cost_of(job), cost_of(dataclasses.replace(job, references=1))
+        (3.0, 4.5)
+    """
+    spec = ENDPOINTS[job.endpoint]
+    price = spec.edit_price if job.references and spec.edit_price is not None else spec.price
     if price is None:
         return None
     return round(price * job.width * job.height / (1024 * 1024), 4)

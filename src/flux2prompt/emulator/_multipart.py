@@ -44,7 +44,13 @@ DIMENSION_RANGE = (256, 1920)
 MAX_INPUT_IMAGE_SIDE = 512
 IMAGE_FIELDS = tuple(f"input_image_{index}" for index in range(4))
 _TEXT_FIELDS = ("prompt", "width", "height", "steps", "guidance", "seed")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only: Python's int() and float() also read other scripts' digits and "1_000",
+# which no JSON Schema number check on the platform would.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
+# Spelled out so that their refusal says "finite" rather than "a number".
+_NON_FINITE = frozenset({"nan", "inf", "infinity"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,20 @@ def parse_form(content_type: str, body: bytes) -> list[FormPart]:
             name = collapse_rfc2231_value(name)
         if not name:
             raise _bad_input(f"multipart part #{index} has no Content-Disposition name")
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            # The email parser would read it as a nested message and hand back no bytes.
+            raise _bad_input(
+                f"'/{_shorten(str(name))}' is a {part.get_content_type()} part; send a plain "
+                "field or file"
+            )
+        encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if encoding not in _IDENTITY_ENCODINGS:
+            # RFC 7578 (4.7) retires Content-Transfer-Encoding in forms; the bytes are the value.
+            raise _bad_input(
+                f"'/{_shorten(str(name))}' has Content-Transfer-Encoding {_shorten(encoding)!r}, "
+                "which multipart/form-data "
+                "does not use (RFC 7578); send the bytes as they are"
+            )
         data = part.get_payload(decode=True)
         parts.append(
             FormPart(
@@ -169,6 +189,8 @@ def _shorten(raw: str, limit: int = 40) -> str:
 
 
 def _number(name: str, raw: str) -> float:
+    if not _DECIMAL.fullmatch(raw.strip()) and raw.strip().lower().lstrip("+-") not in _NON_FINITE:
+        raise _bad_input(f"'/{name}' must be a number, got {_shorten(raw)!r}")
     try:
         value = float(raw)
     except ValueError:
@@ -201,6 +223,12 @@ def _image_size(name: str, data: bytes) -> tuple[int, int]:
             image.load()
     except ApiError:
         raise
+    except Image.DecompressionBombError:
+        side = MAX_INPUT_IMAGE_SIDE
+        raise _bad_input(
+            f"'/{name}' claims more pixels than can be decoded; input images must be at most "
+            f"{side}x{side}"
+        ) from None
     except UnidentifiedImageError:
         # Pillow's own message names a BytesIO object's address: true, but no help to a caller.
         raise _bad_input(f"'/{name}' is not a decodable image (unrecognised format)") from None
@@ -231,7 +259,7 @@ def validate_form(
     images: list[FormPart] = []
     for part in parts:
         if part.name in seen:
-            raise _bad_input(f"'/{part.name}' was sent more than once")
+            raise _bad_input(f"'/{_shorten(part.name)}' was sent more than once")
         seen.add(part.name)
         if part.name in IMAGE_FIELDS:
             if not part.is_file:
@@ -240,18 +268,20 @@ def validate_form(
         elif part.is_file:
             if part.name.startswith("input_image"):
                 raise _bad_input(
-                    f"unexpected image field '{part.name}'; reference images go in "
+                    f"unexpected image field '{_shorten(part.name)}'; reference images go in "
                     "input_image_0 .. input_image_3 (at most 4)"
                 )
             if strict_fields:
-                raise _bad_input(f"unexpected file field '{part.name}'")
+                raise _bad_input(f"unexpected file field '{_shorten(part.name)}'")
         elif part.name in _TEXT_FIELDS:
             try:
                 text[part.name] = part.text()
             except (UnicodeDecodeError, LookupError):
-                raise _bad_input(f"'/{part.name}' is not valid {part.charset} text") from None
+                raise _bad_input(
+                    f"'/{part.name}' is not valid {_shorten(part.charset)} text"
+                ) from None
         elif strict_fields:
-            raise _bad_input(f"unexpected property '{part.name}'")
+            raise _bad_input(f"unexpected property '{_shorten(part.name)}'")
 
     prompt = text.get("prompt")
     if prompt is None:

@@ -22,8 +22,10 @@ __all__ = [
     "KNOWN_MODELS",
     "ApiError",
     "error_body",
+    "loads_strict",
     "ray_id",
     "success_body",
+    "unencodable_field",
 ]
 
 KLEIN_MODELS: frozenset[str] = frozenset(
@@ -84,6 +86,53 @@ class ApiError(Exception):
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
         self.chain = chain
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads_strict(body: bytes | str) -> object:
+    """Parse JSON as the hosts do: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's
+    parser accepts them; JavaScript's and pydantic's do not). Raises ``ValueError``.
+
+    Example:
+        >>> loads_strict(b'{"seed": 1}')
+        {'seed': 1}
+        >>> loads_strict(b'{"seed": NaN}')
+        Traceback (most recent call last):
+        ...
+        ValueError: NaN is not a JSON number
+    """
+    return json.loads(body, parse_constant=_no_constant)
+
+
+def unencodable_field(document: Mapping[str, object]) -> str | None:
+    """The first top-level key whose value holds a string that is not valid Unicode (a lone
+    surrogate such as ``"\\ud800"``, which JSON's escapes can spell), else ``None``.
+
+    Example:
+        >>> unencodable_field({"prompt": "a \\ud800", "seed": 1}), unencodable_field({"a": ["b"]})
+        ('prompt', None)
+    """
+
+    def bad(value: object) -> bool:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+            return False
+        if isinstance(value, list):
+            return any(bad(item) for item in value)
+        if isinstance(value, dict):
+            return any(bad(key) or bad(item) for key, item in value.items())
+        return False
+
+    for key, value in document.items():
+        if bad(key) or bad(value):
+            return str(key).encode("utf-8", "replace").decode("utf-8")
+    return None
 
 
 def _dumps(document: object) -> bytes:

@@ -31,7 +31,7 @@ from typing import Any, Final
 from PIL import Image, UnidentifiedImageError
 
 from flux2prompt.emulator._config import ImageFormat
-from flux2prompt.emulator._protocol import ApiError
+from flux2prompt.emulator._protocol import ApiError, loads_strict, unencodable_field
 
 __all__ = [
     "JSON_MODELS",
@@ -88,12 +88,20 @@ def _json_object(content_type: str, body: bytes) -> dict[str, Any]:
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise _bad("required properties at '/' are 'json' (send Content-Type: application/json)")
     try:
-        document = json.loads(body)
+        document = loads_strict(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise _bad("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise _bad("the body must be a JSON object")
+    _check_unicode(document, "")
     return document
+
+
+def _check_unicode(document: dict[str, Any], prefix: str) -> None:
+    # A lone surrogate ("\ud800" in the JSON) is no text a model can read: refused by name.
+    name = unencodable_field(document)
+    if name is not None:
+        raise _bad(f"'{prefix}/{name}' is not valid Unicode text (a lone surrogate)")
 
 
 def _int(name: str, value: object, low: int, high: int) -> int:
@@ -187,6 +195,8 @@ def _reference(index: int, value: object) -> None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
+    except Image.DecompressionBombError:
+        raise _bad(f"'{where}' is too large to decode (a decompression bomb?)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise _bad(f"'{where}' is not a decodable image") from None
 
@@ -216,6 +226,7 @@ def validate_proxied(document: object) -> ProxiedJob:
     given = document.get("input")
     if not isinstance(given, dict):
         raise _bad("required properties at '/' are 'input' (an object)")
+    _check_unicode(given, "/input")
     allowed = {"prompt", "width", "height", "seed", "safety_tolerance", "output_format"}
     allowed |= {"input_images"}
     if spec.steps_field is not None:

@@ -69,6 +69,9 @@ _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _CACHE_SIZE = 64
 _PLAIN_WORDS = 14
+#: The most element boxes a placeholder draws: a table of thousands (a 10 MiB prompt holds
+#: some 200,000 rows) would hold the request for minutes, and could not be read anyway.
+MAX_DRAWN_BOXES = 100
 
 # FreeType faces are not documented as thread-safe, and rendering is CPU-bound under the GIL
 # anyway, so one lock costs nothing and also stops concurrent misses from rendering twice.
@@ -450,9 +453,17 @@ def _text_contents(document: dict[str, Any]) -> Iterator[str]:
             yield content
 
 
+#: How much of a text is measured: more than any label's width can show (a glyph is at least
+#: a pixel wide, a line at most 1920), so a megabyte-long scene costs no more than a sentence.
+_MEASURED_CHARS = 4 * 1920
+_MEASURED_WORDS = 1000
+
+
 def _fit(text: str, font: _Font, max_width: float) -> str:
     text = " ".join(text.split())
-    if font.getlength(text) <= max_width:
+    cut = len(text) > _MEASURED_CHARS  # then it cannot show whole: the search adds "..."
+    text = text[:_MEASURED_CHARS]
+    if not cut and font.getlength(text) <= max_width:
         return text
     low, high = 0, len(text)
     while low < high:  # longest prefix that still fits with the ellipsis
@@ -467,7 +478,10 @@ def _fit(text: str, font: _Font, max_width: float) -> str:
 def _wrap(text: str, font: _Font, max_width: float, max_lines: int) -> list[str]:
     lines: list[str] = []
     current = ""
-    for word in text.split():
+    words = text.split()
+    if len(words) > _MEASURED_WORDS:  # the rest could never show: the last line ends in "..."
+        words = [*words[:_MEASURED_WORDS], "..."]
+    for word in words:
         candidate = f"{current} {word}".strip()
         if current and font.getlength(candidate) > max_width:
             lines.append(current)
@@ -500,7 +514,9 @@ def _draw_document(
 ) -> list[str]:
     """Draw the document's stripes and labels; return the texts drawn (for their fonts)."""
     band_top, band_bottom = height * 18 // 100, height * 88 // 100
-    palette = _palette(document)
+    # At most one stripe per column of pixels: more colours than the image is wide would give
+    # stripes of no width (which Pillow refuses to draw).
+    palette = _palette(document)[:width]
     for index, colour in enumerate(palette):
         left = index * width // len(palette)
         right = (index + 1) * width // len(palette)
@@ -562,7 +578,7 @@ def _draw_layout(
     small_size = max(10, height // 40)
     line = max(3, min(width, height) // 120)
     drawn: list[str] = []
-    for index, (element_id, (top, left, bottom, right), _desc) in enumerate(rows):
+    for index, (element_id, (top, left, bottom, right), _desc) in enumerate(rows[:MAX_DRAWN_BOXES]):
         # Clipped to the grid: a box written out of range is still shown where it points.
         top, bottom = (min(GRID, max(0, v)) * height // GRID for v in (top, bottom))
         left, right = (min(GRID, max(0, v)) * width // GRID for v in (left, right))
@@ -576,6 +592,10 @@ def _draw_layout(
         small = _font_for(element_id, small_size)
         _label(draw, (left + line + 6, top + line + 6), element_id, small, anchor="lt")
         drawn.append(element_id)
+    if len(rows) > MAX_DRAWN_BOXES:
+        more = f"+{len(rows) - MAX_DRAWN_BOXES} more elements"
+        _label(draw, (width - 8, height - 8), more, _font_for(more, small_size), anchor="rb")
+        drawn.append(more)
     big = _font_for(caption, max(12, height // 30))
     step = big.size * 1.4 if isinstance(big, ImageFont.FreeTypeFont) else 16
     for row, text in enumerate(_wrap(caption, big, width * 0.9, max_lines=2)):

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from flux2prompt.emulator._bfl import (
     BFL_PREFIX,
@@ -64,6 +64,7 @@ from flux2prompt.emulator._protocol import (
     KNOWN_MODELS,
     ApiError,
     error_body,
+    loads_strict,
     ray_id,
     success_body,
 )
@@ -91,6 +92,9 @@ logger = logging.getLogger("flux2prompt.emulator")
 
 #: Bodies above this size are refused with 413 / code 3006 without being read.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: The same on the Black Forest Labs routes, whose FLUX 3 body may carry ten reference images of
+#: up to 20 MB of base64 each.
+MAX_BFL_BODY_BYTES = 10 * 20 * 1000 * 1000 + 1024 * 1024
 #: The ``status`` recorded for a request whose connection the emulator dropped on purpose.
 DROPPED = 0
 
@@ -126,6 +130,16 @@ _INJECTED_CODES: dict[int, str] = {
     7000: "AiError: Internal server error (AI Gateway: the upstream Workers AI call failed)",
 }
 _AUTH_HEADER = re.compile(r"bearer [^\s]+", re.IGNORECASE)
+
+
+class _NoRedirects(HTTPRedirectHandler):
+    """Webhook deliveries follow no redirect: a 3xx is the receiver's answer, and final."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_WEBHOOK_OPENER = build_opener(_NoRedirects())
 
 
 @dataclass(frozen=True, repr=False)
@@ -267,6 +281,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, a made-up one) is routed like POST, so it gets the
+        # platform's envelope (405 / 7001 on a model route), recorded, not http.server's HTML
+        # 501 page.
+        if name.startswith("do_"):
+            return self.do_POST
+        raise AttributeError(name)
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path.startswith(RESULT_PATH_PREFIX):
@@ -275,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._handle_bfl()
         else:
             self._handle()
+
+    do_HEAD = do_GET  # answered as GET would be, without the body
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -473,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
         job = validate_proxied(document)
@@ -536,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
             model=endpoint,
         )
         try:
-            body = self._read_body()
+            body = self._read_body(MAX_BFL_BODY_BYTES)
         except (_BodyTooLarge, ValueError) as exc:
             sequence, _ = emulator._state.arrive(emulator.config)
             self.close_connection = True
@@ -604,7 +628,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> dict[str, Any] | None:
         emulator = self.server.emulator
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise BFLRefusal(422, "the body is not valid JSON") from None
         job = validate_bfl(endpoint, document)
@@ -725,9 +749,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- reading and writing -----------------------------------------------------------------
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
+            return self._read_chunked(limit)
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
@@ -737,28 +761,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"bad Content-Length {raw_length!r}") from None
         if length < 0:
             raise ValueError(f"bad Content-Length {raw_length!r}")
-        if length > MAX_BODY_BYTES:
+        if length > limit:
             raise _BodyTooLarge
         body = self.rfile.read(length)
         if len(body) != length:
             raise ValueError(f"body ended after {len(body)} of {length} bytes")
         return body
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ValueError("bad chunk size line") from None
+            digits = line.split(b";", 1)[0].strip()
+            # Hex digits only: int(..., 16) would also take "-5", "+5", "0x5" and "5_0".
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise ValueError("bad chunk size line")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(1024).strip():  # trailers, then the final CRLF
                     pass
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY_BYTES:
+            if total > limit:
                 raise _BodyTooLarge
             chunks.append(self.rfile.read(size))
             self.rfile.readline(8)
@@ -794,7 +819,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 def _body_model(body: bytes) -> str | None:
@@ -814,7 +840,8 @@ def _result_ttl(raw: str | None, default: float) -> float:
         ttl = float(raw)
     except ValueError:
         return default
-    return ttl if ttl >= 0 and ttl == ttl else default
+    # Finite only: an infinite validity has no expiry second to write into the URL.
+    return ttl if 0 <= ttl < 10**9 else default
 
 
 def _parse_for_record(content_type: str, body: bytes) -> list[FormPart] | None:
@@ -923,11 +950,15 @@ class Emulator:
         extension = "jpg" if fmt == "jpeg" else fmt
         expires = int(time.time() + self._bfl.ready_left(task))
         url = f"http://{self._url_host()}:{self.port}{RESULT_PATH_PREFIX}{task.result_key}"
-        return {
+        result: dict[str, Any] = {
             "sample": f"{url}.{extension}?se={expires}",
             "prompt": job.effective_prompt,
-            "seed": task.seed,
         }
+        if not job.endpoint.startswith("flux-3"):
+            # FLUX 3 takes no seed, so it reports none: the seed that drew the placeholder is
+            # the emulator's own, and could not be sent back to reproduce the image.
+            result["seed"] = task.seed
+        return result
 
     def _schedule_webhook(self, task: Any) -> None:
         delay = max(0.0, task.ends_at - time.monotonic())
@@ -947,6 +978,8 @@ class Emulator:
             logger.info("webhook to %s not delivered: the emulator posts to loopback only", host)
             return
         status = task.final_status
+        if status not in TERMINAL_STATUSES:
+            return  # a task left in a status of its own never ends: nothing to deliver
         document: dict[str, Any] = {"id": task.id, "status": status, "result": None}
         if status == "Ready":
             document["result"] = self._bfl_result(task)
@@ -955,9 +988,13 @@ class Emulator:
         if job.webhook_secret:
             headers["X-BFL-Signature"] = sign(body, job.webhook_secret)
         try:
-            with urlopen(Request(job.webhook_url, body, headers, method="POST"), timeout=5):
+            # No redirects: a loopback receiver answering 3xx must not send the signed
+            # delivery (or a GET carrying its headers) on to another machine.
+            with _WEBHOOK_OPENER.open(
+                Request(job.webhook_url, body, headers, method="POST"), timeout=5
+            ):
                 pass
-        except OSError:
+        except (OSError, ValueError):
             logger.info("webhook to %s failed", job.webhook_url, exc_info=True)
 
     @property

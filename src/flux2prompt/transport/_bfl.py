@@ -209,8 +209,7 @@ class BFL(BFLBaseClient[httpx.Client]):
         seen: list[str] = []
         while True:
             status, payload = self.poll(task)
-            if status not in seen:
-                seen.append(status)
+            self._saw(seen, status)
             link = self._interpret(task, status, payload, started)
             if link is not None:
                 return self._download(task, link, payload)

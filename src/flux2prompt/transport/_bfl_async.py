@@ -206,8 +206,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         seen: list[str] = []
         while True:
             status, payload = await self.poll(task)
-            if status not in seen:
-                seen.append(status)
+            self._saw(seen, status)
             link = self._interpret(task, status, payload, started)
             if link is not None:
                 return await self._download(task, link, payload)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -128,6 +129,28 @@ DEFAULT_POLL_TIMEOUT: Final = 600.0
 DEFAULT_SLOT_TIMEOUT: Final = 600.0
 
 _HOST: Final = "Black Forest Labs"
+#: The longest task id a client records: BFL's are UUIDs (36 characters).
+_MAX_TASK_ID: Final = 200
+
+
+def _origin(parsed: httpx.URL, url: str) -> str:
+    """A URL as an error shows it: its origin, or, when it has no scheme or host (relative),
+    the URL itself up to its query."""
+    if parsed.scheme and parsed.host:
+        return f"{parsed.scheme}://{parsed.host}/..."
+    bare = url.split("?", 1)[0].split("#", 1)[0]
+    return repr(bare[:60] + ("..." if len(bare) > 60 else "")) + " (relative)"
+
+
+def _task_id_problem(task_id: str) -> str | None:
+    """Why a submit's ``id`` cannot be recorded and shown, or ``None`` when it can."""
+    if len(task_id) > _MAX_TASK_ID:
+        return f"an id of {len(task_id):,} characters (at most {_MAX_TASK_ID})"
+    if not task_id.isprintable() or task_id != task_id.strip():
+        return f"an id with control or blank characters ({task_id[:40]!a})"
+    return None
+
+
 _RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -373,7 +396,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             parsed.scheme == "https" or (parsed.scheme == "http" and loopback)
         )
         if parsed is None or not scheme_ok or not (host == ours or bfl or loopback):
-            shown = f"{parsed.scheme}://{host}/..." if parsed is not None else repr(url)[:40]
+            shown = repr(url)[:40] if parsed is None else _origin(parsed, str(url))
             raise ResponseError(
                 f"task {task_id}: the polling_url {shown} is not a Black Forest Labs address "
                 "(https, *.bfl.ai or the base URL's host); the API key is not sent there",
@@ -453,9 +476,24 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 "may exist and was not resubmitted",
                 url=str(response.request.url),
             )
+        problem = _task_id_problem(task_id)
+        if problem is not None:
+            raise ResponseError(
+                f"submit to {request.model.id}: the answer names {problem}, which no task of "
+                "Black Forest Labs has; the task may exist and was not resubmitted",
+                url=str(response.request.url),
+                hint="Check the account's tasks at dashboard.bfl.ai before submitting again, and "
+                "the base URL and any proxy in between.",
+            )
         cost = payload.get("cost")
+        # Credits are a finite count >= 0; anything else (NaN, a negative) is no price at all.
         credits = (
-            float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+            float(cost)
+            if isinstance(cost, int | float)
+            and not isinstance(cost, bool)
+            and math.isfinite(cost)
+            and cost >= 0
+            else None
         )
         return BFLTask(
             id=task_id,
@@ -514,16 +552,24 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             raise TaskNotFoundError(task.id, status, polling_url=where)
         if status in ("Error", "Failed"):
             detail = payload.get("details") or payload.get("error") or ""
-            raise TaskFailedError(
-                task.id, status, polling_url=where, detail=self.redact(str(detail))[:200]
-            )
+            # The server's words, on one printable line: no escape sequence reaches a terminal.
+            shown = "".join(c if c.isprintable() else " " for c in self.redact(str(detail)[:400]))
+            raise TaskFailedError(task.id, status, polling_url=where, detail=shown[:200])
         if status != "Pending":
             logger.debug("task %s reports status %r; polling on", task.id, status)
         return None
 
     @staticmethod
     def _seed_of(task: BFLTask, payload: Mapping[str, Any]) -> int | None:
-        """The seed the Ready answer reports (``result.seed``), else the one sent."""
+        """The seed the Ready answer reports (``result.seed``), else the one sent; ``None`` on
+        an endpoint that takes no seed (FLUX 3): a seed it reports could not be sent back to
+        reproduce the image."""
+        try:
+            takes_seed = "seed" in resolve_bfl_model(task.model).fields
+        except ParameterError:  # a record naming an endpoint this version does not know
+            takes_seed = True
+        if not takes_seed:
+            return None
         result = payload.get("result")
         payload_seed = result.get("seed") if isinstance(result, dict) else None
         if isinstance(payload_seed, int) and not isinstance(payload_seed, bool):
@@ -663,6 +709,14 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             assert isinstance(error, APIStatusError)
             return self._backoff(failures, error.retry_after_seconds)
         return None
+
+    @staticmethod
+    def _saw(seen: list[str], status: str) -> None:
+        """Note a status in order of first sight; what a server could make endless (new,
+        long statuses on every poll) is bounded: 50 statuses of at most 200 characters."""
+        status = status[:200]
+        if status not in seen and len(seen) < 50:
+            seen.append(status)
 
     def _timed_out(
         self, task: BFLTask, status: str | None, seen: list[str], waited: float

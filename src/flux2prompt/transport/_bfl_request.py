@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from urllib.parse import urlsplit
 
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
@@ -304,6 +305,26 @@ def _references(spec: BFLModelSpec, sources: list[ImageSource]) -> tuple[list[st
     return sent, identities
 
 
+def _is_web_url(value: object) -> bool:
+    """Whether ``value`` is an absolute http(s) URL with a host, in printable ASCII-safe text.
+
+    Example:
+        >>> _is_web_url("https://hooks.example/bfl"), _is_web_url("https://x.example/\\n")
+        (True, False)
+    """
+    if not isinstance(value, str) or not value.isprintable() or any(c.isspace() for c in value):
+        return False
+    try:
+        value.encode("utf-8")
+        # urllib, not httpx: building a request (lock, dry runs) never loads the HTTP stack.
+        parsed = urlsplit(value)
+        host = parsed.hostname
+        parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except (UnicodeEncodeError, ValueError):
+        return False
+    return parsed.scheme in ("http", "https") and bool(host)
+
+
 def build_bfl_request(
     prompt: BFLPromptLike,
     *,
@@ -443,9 +464,12 @@ def build_bfl_request(
         )
     if "webhook_url" in params:
         hook = params["webhook_url"]
-        if not isinstance(hook, str) or not hook.startswith(("https://", "http://")):
+        if not _is_web_url(hook):
+            shown = repr(hook[:80]) if isinstance(hook, str) else repr(hook)
             raise ParameterError(
-                f"webhook_url must be an http(s) URL, got {hook!r}", parameter="webhook_url"
+                f"webhook_url must be an absolute http(s) URL with a host and no spaces or "
+                f"control characters, got {shown}",
+                parameter="webhook_url",
             )
     if "webhook_secret" in params:
         if "webhook_url" not in params:
@@ -457,6 +481,14 @@ def build_bfl_request(
             raise ParameterError(
                 "webhook_secret must be a non-empty string", parameter="webhook_secret"
             )
+        try:
+            params["webhook_secret"].encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # Never the secret itself in the message: only where the bad character is.
+            raise ParameterError(
+                f"webhook_secret is not valid Unicode text (lone surrogate at index {exc.start})",
+                parameter="webhook_secret",
+            ) from None
 
     advice: list[RequestAdvice] = []
     if params.get("prompt_upsampling") and (boxed or is_json_object(text)):

@@ -130,11 +130,20 @@ def _unsafe(message: str, url: str, request_id: str | None = None) -> ResultDown
 
 
 def _shown(url: str) -> str:
-    # Signed URLs carry their signature in the query: an error message shows the origin only.
+    """How an error message shows a result URL: its origin only, since a signed URL carries
+    its signature in the query; a URL with no scheme or host (a relative one) as its path.
+
+    Example:
+        >>> _shown("https://delivery.example/a/b.png?sig=s3cret"), _shown("/results/b.png?sig=x")
+        ('https://delivery.example/...', '/results/b.png')
+    """
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
         return url[:40] + ("..." if len(url) > 40 else "")
+    if not parsed.scheme or not parsed.host:
+        bare = url.split("?", 1)[0].split("#", 1)[0]
+        return bare[:60] + ("..." if len(bare) > 60 else "")
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}/..."
 
 
@@ -178,6 +187,12 @@ def check_result_url(url: object, *, allow_loopback: bool) -> httpx.URL:
         raise _unsafe(f"the result URL is not a valid URL: {_shown(url)!r}", url) from None
     host = parsed.host
     loopback = is_loopback_host(host) if host else False
+    if not parsed.is_absolute_url:
+        raise _unsafe(
+            f"the result URL is relative (not an absolute URL), got {_shown(url)!r}: a result is "
+            "fetched only from an absolute https URL",
+            url,
+        )
     if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback and allow_loopback):
         raise _unsafe(
             f"the result URL must be https, got {_shown(url)!r} (plain http is accepted only "

@@ -130,8 +130,8 @@ class APIConnectionError(APIError):
     """
 
     default_hint = (
-        "Check the network and the base URL (CLOUDFLARE_BASE_URL); the request was retried "
-        "and can be tried again."
+        "Check the network and the base URL (CLOUDFLARE_BASE_URL); the clients retry a "
+        "connection failure up to max_retries, and it can be tried again."
     )
     #: True when a reused keep-alive connection was found closed before any response byte
     #: (the request never reached the model; resent once at once, apart from max_retries).
@@ -478,7 +478,10 @@ class RequestTimeoutError(APIStatusError):
     """
 
     status = 408
-    default_hint = "The service timed out; it was retried. Try again, or ask for a smaller image."
+    default_hint = (
+        "The service timed out (the clients retry a 408 up to max_retries; it may have run the "
+        "model). Try again, or ask for a smaller image."
+    )
 
 
 class RequestTooLargeError(APIStatusError):
@@ -519,9 +522,19 @@ class CapacityError(RateLimitError):
 
     codes = frozenset({3040})
     default_hint = (
-        "Capacity is temporarily exceeded; the request was retried with backoff. "
-        "Try again shortly, or raise max_retries."
+        "Capacity is temporarily exceeded; the clients retry it with backoff up to max_retries "
+        "(honouring a Retry-After of up to 60 s). Try again shortly, or raise max_retries."
     )
+    #: The hint when the answer asks for a longer wait than a client makes (not retried).
+    long_wait_hint: ClassVar[str] = (
+        "Capacity is temporarily exceeded; wait as long as Retry-After asks, then try again."
+    )
+
+    def __init__(self, message: str, *, hint: str | None = None, **kw: Any) -> None:
+        wait = parse_retry_after(kw.get("retry_after"))
+        if hint is None and wait is not None and wait > MAX_RETRY_AFTER:
+            hint = self.long_wait_hint
+        super().__init__(message, hint=hint, **kw)
 
 
 class QuotaExceededError(RateLimitError):
@@ -942,8 +955,15 @@ class TooManyActiveTasksError(RateLimitError):
 
 _BFL_HINTS: dict[int, str] = {
     400: "Check the fields against the endpoint's table in docs/bfl.md.",
+    401: "Check BFL_API_KEY (or api_key=): the key is missing, wrong or revoked.",
     403: "Check BFL_API_KEY (or api_key=): the key is missing, wrong or revoked.",
     404: "Check the endpoint (the model) and the base URL (BFL_BASE_URL, region=).",
+    # The Workers AI hints of these name Cloudflare and its retry rules; BFL's differ.
+    408: "Black Forest Labs timed out. A submit is never resent after it (the task may already "
+    "exist and be charged); a poll is retried. Check the account's tasks before submitting "
+    "again.",
+    413: "The body is too large, usually because of the reference images: send them as URLs, "
+    "or smaller.",
 }
 _BFL_5XX_HINT = (
     "An error at Black Forest Labs. A submit that failed so is never resent (the task may "
@@ -1057,11 +1077,28 @@ class TaskError(APIError):
         self.task_id = task_id
         self.status = status
         self.polling_url = polling_url
-        shown = repr(status) if status is not None else "no status"
+        shown = _short_status(status) if status is not None else "no status"
         extra = f" ({detail})" if detail else ""
         super().__init__(
             f"Black Forest Labs task {task_id} ended in {shown}{extra}", url=polling_url, hint=hint
         )
+
+
+#: How many unknown statuses a message lists, and how much of each: a server may send anything.
+_STATUSES_SHOWN = 5
+_STATUS_CHARS = 60
+
+
+def _short_status(status: str) -> str:
+    """A status as a message quotes it: repr (control characters escaped), cut to 60 chars.
+
+    Example:
+        >>> _short_status("Pending"), _short_status("x" * 100)[-5:]
+        ("'Pending'", "x'...")
+    """
+    if len(status) <= _STATUS_CHARS:
+        return repr(status)
+    return repr(status[:_STATUS_CHARS]) + "..."
 
 
 class TaskModeratedError(TaskError):
@@ -1174,11 +1211,10 @@ class TaskTimeoutError(TaskError):
         self.seen = tuple(seen)
         self.waited = waited
         unknown = [s for s in self.seen if s not in self.known]
-        named = (
-            "; unknown status " + ", ".join(repr(s) for s in unknown) + " polled until the deadline"
-            if unknown
-            else ""
-        )
+        listed = ", ".join(_short_status(s) for s in unknown[:_STATUSES_SHOWN])
+        if len(unknown) > _STATUSES_SHOWN:
+            listed += f" and {len(unknown) - _STATUSES_SHOWN} more"
+        named = f"; unknown status {listed} polled until the deadline" if unknown else ""
         super().__init__(
             task_id,
             status,

@@ -1,0 +1,500 @@
+"""Hostile requests to the emulator: each gets the refusal the platform documents, in its own
+shape, never a dropped connection or a 500 that a client would misread as the server's fault.
+
+Every case here speaks real HTTP over loopback to a running emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from flux2prompt.emulator import Emulator, serve
+from flux2prompt.emulator._bfl import ENDPOINTS, BFLRefusal, refusal_body, validate_bfl
+from flux2prompt.emulator._protocol import ApiError
+from flux2prompt.emulator._proxied import PROXIED_MODELS, validate_proxied
+from flux2prompt.emulator._render import (
+    MAX_DRAWN_BOXES,
+    _draw_layout,
+    _fit,
+    _font_for,
+    _wrap,
+)
+
+KEY = {"x-key": "bfl-test-key"}
+AUTH = {"Authorization": "Bearer test-token"}
+JSON = {"content-type": "application/json"}
+DEV = "@cf/black-forest-labs/flux-2-dev"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with serve(seed=0, bfl_task_ms=0.0) as emulator:
+        yield emulator
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels (Pillow's bomb guard refuses it
+    before decoding), with no real pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def direct(emu: Emulator, model: str = DEV) -> str:
+    return f"{emu.base_url}/accounts/acc/ai/run/{model}"
+
+
+def error_of(response: httpx.Response) -> tuple[int, int, str]:
+    [error] = response.json()["errors"]
+    return response.status_code, error["code"], error["message"]
+
+
+# -- Black Forest Labs mode ----------------------------------------------------------------------
+
+
+def test_a_data_uri_without_base64_is_a_422_not_a_dropped_connection(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    answer = httpx.post(url, headers=KEY, json={"prompt": "a", "input_image": "data:image/png,x"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "input_image"]
+    assert emu.bfl_tasks == []  # refused before any task exists
+
+
+@pytest.mark.parametrize("endpoint", ["flux-2-pro", "flux-3-image"])
+def test_a_decompression_bomb_reference_is_a_422(emu: Emulator, endpoint: str) -> None:
+    field = "images" if endpoint.startswith("flux-3") else "input_image"
+    data = base64.b64encode(bomb()).decode()
+    body = {"prompt": "a", field: [data] if field == "images" else data}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/{endpoint}", headers=KEY, json=body)
+    assert answer.status_code == 422
+    assert "too large" in answer.json()["detail"][0]["msg"]
+
+
+def test_a_lone_surrogate_prompt_is_refused_at_submit_not_crashed_at_poll(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    answer = httpx.post(url, headers={**KEY, **JSON}, content=b'{"prompt": "a \\ud800 fox"}')
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "prompt"]
+    assert emu.bfl_tasks == []
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_json_numbers_are_not_json(emu: Emulator, constant: bytes) -> None:
+    body = b'{"prompt": "a", "version": ' + constant + b"}"
+    answer = httpx.post(
+        f"{emu.bfl_base_url}/v1/flux-3-image", headers={**KEY, **JSON}, content=body
+    )
+    assert answer.status_code == 422
+    assert "not valid JSON" in str(answer.json()["detail"])
+    proxied = b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a", "seed": '
+    answer = httpx.post(
+        f"{emu.base_url}/accounts/acc/ai/run",
+        headers={**AUTH, **JSON},
+        content=proxied + constant + b"}}",
+    )
+    assert error_of(answer)[:2] == (400, 5006)
+    assert "not JSON" in error_of(answer)[2]
+
+
+def test_flux3_version_must_be_a_string(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-3-image"
+    refused = httpx.post(url, headers=KEY, json={"prompt": "a", "version": 5})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "version"]
+    assert httpx.post(url, headers=KEY, json={"prompt": "a", "version": "latest"}).is_success
+
+
+@pytest.mark.parametrize(
+    ("images", "fragment"),
+    [
+        ([], "1 to 10"),
+        ([png(16, 16)], "at least 256x256"),
+    ],
+)
+def test_flux3_references_follow_the_published_limits(
+    emu: Emulator, images: list[bytes], fragment: str
+) -> None:
+    body = {"prompt": "a", "images": [base64.b64encode(i).decode() for i in images]}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=body)
+    assert answer.status_code == 422
+    assert fragment in answer.json()["detail"][0]["msg"]
+    ok = {"prompt": "a", "images": [base64.b64encode(png(256, 256)).decode()]}
+    assert httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=ok).is_success
+
+
+def test_flux3_reports_no_seed_it_does_not_take(emu: Emulator) -> None:
+    task = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json={"prompt": "a"})
+    answer = httpx.get(task.json()["polling_url"], headers=KEY).json()
+    assert answer["status"] == "Ready"
+    assert "seed" not in answer["result"]
+    assert set(answer["result"]) == {"sample", "prompt"}
+
+
+# -- Workers AI routes ---------------------------------------------------------------------------
+
+
+def test_a_decompression_bomb_input_image_is_bad_input_not_a_500(emu: Emulator) -> None:
+    files = {"prompt": (None, "a"), "input_image_0": ("b.png", bomb(), "image/png")}
+    answer = httpx.post(direct(emu), headers=AUTH, files=files)
+    status, code, message = error_of(answer)
+    assert (status, code) == (400, 5006)
+    assert "input_image_0" in message
+    assert "512x512" in message
+
+
+def test_a_decompression_bomb_on_the_proxied_route_is_bad_input(emu: Emulator) -> None:
+    uri = "data:image/png;base64," + base64.b64encode(bomb()).decode()
+    body = {
+        "model": "black-forest-labs/flux-2-flex",
+        "input": {"prompt": "a", "input_images": [uri]},
+    }
+    answer = httpx.post(f"{emu.base_url}/accounts/acc/ai/run", headers=AUTH, json=body)
+    assert error_of(answer)[:2] == (400, 5006)
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        ("", b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a \\udc80"}}'),
+        ("/@cf/black-forest-labs/flux-1-schnell", b'{"prompt": "a \\udc80"}'),
+    ],
+)
+def test_a_lone_surrogate_on_the_json_routes_is_bad_input(
+    emu: Emulator, model: str, body: bytes
+) -> None:
+    url = f"{emu.base_url}/accounts/acc/ai/run{model}"
+    status, code, message = error_of(httpx.post(url, headers={**AUTH, **JSON}, content=body))
+    assert (status, code) == (400, 5006)
+    assert "/prompt" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("width", "\u0665\u0661\u0662"),  # 512 in Arabic-Indic digits
+        ("seed", "\uff17"),  # a full-width 7
+        ("steps", "2_5"),
+        ("guidance", "4_5"),
+        ("guidance", "\u0664.5"),
+        ("guidance", "0x10"),
+    ],
+)
+def test_numbers_are_ascii_decimals(emu: Emulator, name: str, value: str) -> None:
+    files = {"prompt": (None, "a"), name: (None, value)}
+    status, code, message = error_of(httpx.post(direct(emu), headers=AUTH, files=files))
+    assert (status, code) == (400, 5006)
+    assert f"'/{name}'" in message
+
+
+def multipart(*parts: bytes) -> tuple[dict[str, str], bytes]:
+    body = b"".join(b"--B\r\n" + part + b"\r\n" for part in parts) + b"--B--\r\n"
+    return {**AUTH, "content-type": "multipart/form-data; boundary=B"}, body
+
+
+def test_a_nested_multipart_field_is_named_not_read_as_empty(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\na fox\r\n--C--"
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt'" in message
+    assert "multipart/mixed" in message
+
+
+def test_a_transfer_encoded_part_is_refused_not_decoded(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nYSBmb3g="
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "Content-Transfer-Encoding" in message
+
+
+def raw_exchange(emu: Emulator, request: bytes) -> bytes:
+    with socket.create_connection((emu.host, emu.port), timeout=5) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_negative_chunk_size_is_an_incomplete_request_at_once(emu: Emulator) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+        "-5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(emu, request)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"code":3003' in answer
+    assert b"chunk size" in answer
+
+
+def test_pro_with_a_reference_reports_its_edit_price(emu: Emulator) -> None:
+    reference = base64.b64encode(png(64, 64)).decode()
+    body = {"prompt": "a", "width": 1024, "height": 1024}
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    plain = httpx.post(url, headers=KEY, json=body).json()
+    edit = httpx.post(url, headers=KEY, json={**body, "input_image": reference}).json()
+    assert (plain["cost"], edit["cost"]) == (3.0, 4.5)  # $0.03 and $0.045 per megapixel
+
+
+@pytest.mark.parametrize("ttl", ["inf", "nan", "-1", "1e300"])
+def test_a_result_ttl_with_no_expiry_second_falls_back_to_the_default(
+    emu: Emulator, ttl: str
+) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-2-pro"
+    task = httpx.post(url, headers={**KEY, "x-emulator-result-ttl": ttl}, json={"prompt": "a"})
+    answer = httpx.get(task.json()["polling_url"], headers=KEY).json()
+    assert answer["status"] == "Ready"
+    assert httpx.get(answer["result"]["sample"]).status_code == 200
+
+
+class _Receiver(ThreadingHTTPServer):
+    def __init__(self, redirect_to: str | None) -> None:
+        self.redirect_to = redirect_to
+        self.hits: list[tuple[str, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.hits.append((self.command, {k.lower(): v for k, v in self.headers.items()}))
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _answer
+
+
+def test_a_webhook_receiver_that_redirects_is_not_followed(emu: Emulator) -> None:
+    elsewhere = _Receiver(None)
+    hook = _Receiver(elsewhere.url)
+    servers = [elsewhere, hook]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = {"prompt": "a", "webhook_url": hook.url, "webhook_secret": "whsec"}
+        httpx.post(f"{emu.bfl_base_url}/v1/flux-2-pro", headers=KEY, json=body)
+        deadline = time.monotonic() + 5
+        while not hook.hits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # room for a redirect to be followed, were it followed
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert [method for method, _ in hook.hits] == ["POST"]
+    assert "x-bfl-signature" in hook.hits[0][1]
+    assert elsewhere.hits == []
+
+
+def test_a_huge_field_name_is_quoted_short(emu: Emulator) -> None:
+    name = "n" * 100_000
+    files = {"prompt": (None, "a"), name: (None, "1")}
+    status, code, message = error_of(httpx.post(direct(emu), headers=AUTH, files=files))
+    assert (status, code) == (400, 5006)
+    assert "unexpected property 'nnnn" in message
+    assert len(message) < 200
+
+
+def test_a_flux3_body_past_workers_ais_limit_is_read_whole(emu: Emulator) -> None:
+    # 12 MB of references: over the 10 MiB of a Workers AI request, within FLUX 3's 20 MB each.
+    noise = Image.frombytes("RGB", (2000, 2000), bytes(range(256)) * 46875)
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG", compress_level=0)
+    reference = base64.b64encode(buffer.getvalue()).decode()
+    assert len(reference) > 10 * 1024 * 1024
+    body = {"prompt": "a", "images": [reference]}
+    answer = httpx.post(f"{emu.bfl_base_url}/v1/flux-3-image", headers=KEY, json=body, timeout=60)
+    assert answer.status_code == 200, answer.text[:200]
+
+
+def test_an_unhashable_resolution_is_a_422_not_a_dropped_connection(emu: Emulator) -> None:
+    url = f"{emu.bfl_base_url}/v1/flux-3-image"
+    answer = httpx.post(url, headers=KEY, json={"prompt": "a", "resolution": []})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "resolution"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+_BFL_FIELDS = sorted(
+    {"width", "height", "seed", "safety_tolerance", "output_format", "prompt_upsampling"}
+    | {"webhook_url", "webhook_secret", "images", "aspect_ratio", "resolution", "grounding"}
+    | {"version", "steps", "guidance", "input_image", "input_image_2"}
+)
+_PROXIED_FIELDS = sorted(
+    {"width", "height", "seed", "safety_tolerance", "output_format", "prompt_upsampling"}
+    | {"input_images", "steps", "num_steps", "guidance"}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(ENDPOINTS)),
+    st.dictionaries(st.sampled_from(_BFL_FIELDS), _JSON, max_size=4),
+)
+def test_any_bfl_body_is_a_job_or_a_refusal(endpoint: str, document: dict[str, object]) -> None:
+    document.setdefault("prompt", "a fox")
+    refusal: BFLRefusal | None = None
+    try:
+        job = validate_bfl(endpoint, document)
+    except BFLRefusal as caught:
+        refusal = caught
+    if refusal is not None:
+        assert refusal.status == 422
+        assert isinstance(json.loads(refusal_body(refusal))["detail"], str | list)
+    else:
+        assert job.width % 16 == 0
+        assert job.height % 16 == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(PROXIED_MODELS)),
+    st.dictionaries(st.sampled_from(_PROXIED_FIELDS), _JSON, max_size=4),
+)
+def test_any_proxied_input_is_a_job_or_bad_input(
+    model: str, given_input: dict[str, object]
+) -> None:
+    given_input.setdefault("prompt", "a fox")
+    refused: ApiError | None = None
+    try:
+        job = validate_proxied({"model": model, "input": given_input})
+    except ApiError as caught:
+        refused = caught
+    if refused is not None:
+        assert (refused.status, refused.code) == (400, 5006)
+    else:
+        assert job.width * job.height <= 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize("method", ["HEAD", "TRACE", "BREW"])
+def test_any_method_on_a_model_route_is_the_platforms_405_and_recorded(
+    emu: Emulator, method: str
+) -> None:
+    with httpx.Client(headers=AUTH) as http:  # one keep-alive connection for all three
+        answer = http.request(method, direct(emu))
+        after = http.post(direct(emu), files={"prompt": (None, "a fox"), "width": (None, "256")})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    if method != "HEAD":  # a HEAD answer has the headers only
+        assert error_of(answer)[1] == 7001
+    assert after.status_code == 200
+    assert [(r.method, r.status) for r in emu.requests] == [(method, 405), ("POST", 200)]
+
+
+def test_a_task_that_never_ends_posts_no_webhook(emu: Emulator) -> None:
+    hook = _Receiver(None)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        for status in ("reasoning", "Content Moderated"):
+            body = {"prompt": "a", "webhook_url": hook.url}
+            headers = {**KEY, "x-emulator-status": status}
+            httpx.post(f"{emu.bfl_base_url}/v1/flux-2-pro", headers=headers, json=body)
+        deadline = time.monotonic() + 5
+        while not hook.hits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    assert len(hook.hits) == 1  # the moderated task ended; "reasoning" never does
+
+
+def test_a_table_of_thousands_draws_its_first_hundred_boxes_and_a_count() -> None:
+    rows = [(f"item_{n}", [0, 0, 10, 10], "") for n in range(5000)]
+    canvas = Image.new("RGBA", (256, 256))
+    drawn = _draw_layout(ImageDraw.Draw(canvas), "A crowd", rows, 256, 256)
+    assert drawn[:MAX_DRAWN_BOXES] == [f"item_{n}" for n in range(MAX_DRAWN_BOXES)]
+    assert drawn[MAX_DRAWN_BOXES:] == [f"+{5000 - MAX_DRAWN_BOXES} more elements", "A crowd"]
+    few = _draw_layout(ImageDraw.Draw(canvas), "A pair", rows[:2], 256, 256)
+    assert few == ["item_0", "item_1", "A pair"]
+
+
+def test_more_palette_colours_than_pixels_draw_one_stripe_a_column(emu: Emulator) -> None:
+    palette = [f"#{n:06X}" for n in range(300)]
+    prompt = json.dumps({"scene": "a swatch wall", "color_palette": palette})
+    files = {"prompt": (None, prompt), "width": (None, "256"), "height": (None, "256")}
+    answer = httpx.post(direct(emu), headers=AUTH, files=files)
+    assert answer.status_code == 200, answer.text[:200]
+
+
+def test_a_long_text_is_measured_only_as_far_as_it_can_show() -> None:
+    font = _font_for("a", 20)
+    calls: list[int] = []
+    measure = font.getlength
+
+    def counted(text: str, *args: object, **kwargs: object) -> float:
+        calls.append(len(text))
+        return measure(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    font.getlength = counted  # type: ignore[method-assign]
+    try:
+        lines = _wrap("word " * 200_000, font, 200, 2)
+        fitted = _fit("y" * 1_000_000, font, 200)
+    finally:
+        del font.getlength
+    assert len(lines) == 2
+    assert lines[-1].endswith("...")
+    assert fitted.endswith("...")
+    assert len(calls) < 1200  # not one measurement per word of 200,000
+    assert max(calls) <= 4 * 1920 + 3
+    assert _fit("  " * 10_000 + "a", font, 200) == "a"
