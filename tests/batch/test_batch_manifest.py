@@ -42,13 +42,47 @@ def test_every_append_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_torn_last_line_is_ignored_and_cut_before_the_next_append(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     whole = json.dumps(record("a")) + "\n"
-    for torn in ('{"request_fing', json.dumps(record("b"))):  # cut short, or only the newline
+    full = json.dumps(record("b"))
+    # Cut short anywhere before its closing brace: never committed.
+    for torn in ('{"request_fing', full[:-1], full[: len(full) // 2], "{", '{"x": [1, {'):
         path.write_text(whole + torn, encoding="utf-8")
         assert [r["request_fingerprint"] for r in read_manifest(path)] == ["sha256:a"]
         with ManifestWriter(path) as log:
             log.append(record("c"))
         keys = [r["request_fingerprint"] for r in read_manifest(path)]
         assert keys == ["sha256:a", "sha256:c"]
+
+
+@pytest.mark.parametrize("before", ["", json.dumps(record("a")) + "\n"])
+def test_a_whole_last_record_without_its_newline_is_kept_and_ended(
+    tmp_path: Path, before: str
+) -> None:
+    # The crash came after the record and before its newline (or another tool wrote the file
+    # without a final newline): the record is complete, so the image it names stays paid for.
+    path = tmp_path / "m.jsonl"
+    last = json.dumps(record("b", index=1, prompt={"scene": "東京"}), ensure_ascii=False)
+    path.write_text(before + last, encoding="utf-8")
+    expected = ["sha256:a", "sha256:b"] if before else ["sha256:b"]
+    assert [r["request_fingerprint"] for r in read_manifest(path)] == expected
+    with ManifestWriter(path) as log:
+        log.append(record("c", index=2))
+    text = path.read_text(encoding="utf-8")
+    assert (
+        text
+        == before + last + "\n" + json.dumps(record("c", index=2), separators=(",", ":")) + "\n"
+    )
+    assert [r["request_fingerprint"] for r in read_manifest(path)] == [*expected, "sha256:c"]
+    # Opened again with nothing to add, it stays as it is.
+    ManifestWriter(path).close()
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_a_last_line_that_is_whole_json_but_no_record_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(record("a")) + "\n" + '{"no": "key"}', encoding="utf-8")
+    with pytest.raises(SourceError, match="not a manifest record") as caught:
+        read_manifest(path)
+    assert caught.value.line == 2
 
 
 def test_a_torn_line_longer_than_a_block_is_cut(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
 """The manifest: an append-only JSON Lines log of every generation, one record per line.
 
 Each record is written with one ``write``, flushed and ``fsync``-ed before the next, so after a
-crash the file holds complete records and at most one torn last line. A line counts only once
-its newline is on disk: reading ignores a last line without one, and the writer cuts it off
-before appending. A broken line anywhere else is an error naming the file and the line.
+crash the file holds complete records and at most one torn last line. A last line without its
+newline counts when it is a whole record (the crash came between the record and its newline,
+or another tool wrote the file without a final newline): reading keeps it, and the writer puts
+the newline after it before appending. A last line that is not a whole record (cut short) was
+never committed: reading ignores it, and the writer cuts it off before appending. A broken line
+anywhere else is an error naming the file and the line.
 
 A record (``status`` is ``"ok"`` or ``"failed"``)::
 
@@ -100,7 +103,8 @@ def _dumps(record: Mapping[str, object]) -> bytes:
 class ManifestWriter:
     """Appends records to a manifest, each one flushed and fsynced before :meth:`append` returns.
 
-    Safe to call from several threads. Opening it cuts off a torn last line left by a crash.
+    Safe to call from several threads. Opening it cuts off a torn last line left by a crash, and
+    ends a whole last record that lacks its newline with one, so the next record starts a line.
 
     Example:
         >>> import pathlib, tempfile
@@ -138,7 +142,7 @@ class ManifestWriter:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return
-        # Walk back to the last newline: everything after it is a record cut short.
+        # Walk back to the last newline: everything after it is the last line, without its own.
         position = size
         block = 4096
         while position > 0:
@@ -150,7 +154,15 @@ class ManifestWriter:
                 position = start + newline + 1
                 break
             position = start
-        handle.truncate(position)
+        tail = b""
+        if size - position <= MAX_RECORD_BYTES:
+            handle.seek(position)
+            tail = handle.read(size - position)
+        if tail and _whole_record(tail):
+            # A whole record whose newline never reached the disk: kept, and ended now.
+            handle.write(b"\n")
+        else:
+            handle.truncate(position)  # a record cut short: never committed
         os.fsync(handle.fileno())
 
     def append(self, record: Mapping[str, object]) -> None:
@@ -194,8 +206,9 @@ class ManifestWriter:
 def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Stream the complete records of a manifest, in order; a missing file has none.
 
-    A last line without its newline (a crash mid-write) is ignored; any other line that is not
-    a JSON object raises :class:`~flux2prompt.SourceError` with the file and the line.
+    A last line without its newline is kept when it is a whole record, and ignored when it is
+    cut short (a crash mid-write); any other line that is not a JSON object raises
+    :class:`~flux2prompt.SourceError` with the file and the line.
 
     Example:
         >>> list(iter_manifest("no-such-manifest.jsonl"))
@@ -225,10 +238,30 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if len(raw) > MAX_RECORD_BYTES:
                 raise _damaged(path, number, f"a line longer than {MAX_RECORD_BYTES:,} bytes")
             if not raw.endswith(b"\n"):
-                return  # a torn last line: never committed
+                # The last line: a whole record without its newline counts; a torn one (cut
+                # short by a crash mid-write) was never committed.
+                if _whole_record(raw):
+                    yield _parse_line(path, number, raw)
+                return
             if not raw.strip():
                 continue
             yield _parse_line(path, number, raw)
+
+
+def _whole_record(raw: bytes) -> bool:
+    """Whether ``raw``, a last line without its newline, is a whole JSON object rather than
+    the start of one cut short. A record is written in one piece ending with ``}``: a prefix of
+    it that parses as an object is the whole of it."""
+    text = raw.strip()
+    if not (text.startswith(b"{") and text.endswith(b"}")):
+        return False
+    if text.count(b"[") + text.count(b"{") > MAX_RECORD_DEPTH and _depth(text) > MAX_RECORD_DEPTH:
+        return False  # never a record the runner wrote: not parsed (it would recurse)
+    try:
+        json.loads(text, parse_float=_finite, parse_constant=_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _damaged(path: Path, number: int, what: str) -> SourceError:
