@@ -106,3 +106,70 @@ def test_a_last_record_without_its_newline_is_not_bought_again(
     assert all(json.loads(line) for line in lines[:-1])
     view = effective_records(read_manifest(manifest))
     assert len(view) == 6
+
+
+# -- a variable named like one of the runner's own fields ----------------------------------------
+
+
+def test_a_column_named_like_a_runner_field_never_labels_a_file(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "rows.csv").write_text("product,color,seed,index\nmug,teal,999,77\n", "utf-8")
+    for field, meaning in (("seed", "the seed the request is sent with"),
+                           ("index", "the item's position in the batch")):  # fmt: skip
+        job = write_job(folder, f'output = "{{product}}-{{{field}}}.{{ext}}"', variables=DATASET)
+        out = tmp_path / f"out-{field}"
+        dry = run_cli("batch", str(job), "--out", str(out), "--dry-run")
+        with serve() as emu:
+            run = batch(run_cli, job, out, emu)
+            assert posts(emu) == 0
+        for result in (dry, run):
+            assert result.returncode == 2, result.stdout + result.stderr
+            assert "Traceback" not in result.stderr
+            assert result.stderr.strip().splitlines() == [
+                f"error: {job}:7: output pattern '{{product}}-{{{field}}}.{{ext}}': {{{field}}} "
+                f"is {meaning}, and a variable is named '{field}' too ({folder / 'rows.csv'}:2): "
+                f"rename that column or variable (say '{field}_label', then write "
+                f"{{{field}_label}} where the pattern means it)"
+            ]
+        assert not list(out.glob("*.jpg"))
+
+
+def test_a_matrix_variable_named_like_a_runner_field_is_refused_at_the_output_line(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    job = write_job(
+        tmp_path / "job", 'output = "{job}-{product}.{ext}"',
+        variables=matrix(product=["mug"], color=["teal"], job=["spring"]),
+    )  # fmt: skip
+    result = run_cli("validate", str(job))
+    dry = run_cli("batch", str(job), "--out", str(tmp_path / "out"), "--dry-run")
+    assert dry.returncode == 2
+    assert f"error: {job}:7: output pattern" in dry.stderr
+    assert "{job} is the job's name, and a variable is named 'job' too" in dry.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "{job} is the job's name" in result.stdout + result.stderr
+
+
+def test_a_column_the_pattern_does_not_name_stays_a_variable(tmp_path: Path, run_cli: Run) -> None:
+    # A column `seed` is a variable like any other (the template may use it); the record's and
+    # the card's seed is the one the image was made with.
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "rows.csv").write_text("product,color,seed\nmug,teal,999\n", "utf-8")
+    job = write_job(folder, 'output = "{product}-{color}.{ext}"', variables=DATASET)
+    out = tmp_path / "out"
+    with serve() as emu:
+        result = batch(run_cli, job, out, emu)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (record,) = read_manifest(out / "manifest.jsonl")
+    assert (record["seed"], record["variables"]["seed"], record["file"]) == (
+        5,
+        "999",
+        "mug-teal.jpg",
+    )
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<dt>seed (variable)</dt><dd>999</dd>" in page
+    assert "<dt>seed</dt><dd>5</dd>" in page

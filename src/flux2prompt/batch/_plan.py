@@ -208,9 +208,9 @@ def plan_rows(
             # the same mistake in the job file as with a matrix (checked when it is read), so the
             # same error, a SourceError (exit 2 on the command line), not an item's failure.
             try:
-                pattern.check_fields(variant.variables)
+                pattern.check_fields(variant.variables, origin=variant.origin)
             except PromptError as exc:
-                raise SourceError(str(exc)) from None
+                raise _job_error(pattern.origin, str(exc)) from None
         try:
             name = render(variant.variables, variant.index, variant.seed, key)
         except PromptError as exc:
@@ -238,6 +238,15 @@ def plan_rows(
             stats.copies += 1
         inputs = references.labels(variant.variables) if labelled else ()
         yield variant, request, name, copy_of, unwritable(variant), inputs, digest
+
+
+def _job_error(origin: str | None, message: str) -> SourceError:
+    """``message`` (which starts with ``origin``, ``job.toml:4``, when known) as a
+    :class:`SourceError` naming the job file and the line."""
+    file, _, line = (origin or "").rpartition(":")
+    if file and line.isdigit() and message.startswith(f"{origin}: "):
+        return SourceError(message[len(origin or "") + 2 :], source=file, line=int(line))
+    return SourceError(message)
 
 
 _INDEX_BITS = 48

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._errors import ParameterError, PromptError, SourceError
+from flux2prompt._errors import ParameterError, PromptError
 from flux2prompt.cli._app import (
     AccountIdOption,
     BaseUrlOption,
@@ -63,23 +63,12 @@ def _naming_the_job_line(job: Path) -> Iterator[None]:
     try:
         yield
     except ParameterError as exc:
-        import tomllib
+        from flux2prompt.batch._check import job_setting_error
 
-        from flux2prompt._files._job_file import job_line
-
-        name = exc.parameter
-        key = ["seeds"] if name == "seed" else ["parameters", name] if name else None
-        try:
-            text = job.read_text(encoding="utf-8")
-            table: object = tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            raise exc from None
-        for part in key or ():
-            table = table.get(part) if isinstance(table, dict) else None
-        line = job_line(text, key) if key and table is not None else None
-        if key is None or line is None:
+        located = job_setting_error(job, exc)
+        if located is None:
             raise
-        raise SourceError(f"$.{'.'.join(key)}: {exc}", source=str(job), line=line) from None
+        raise located from None
 
 
 def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None:
