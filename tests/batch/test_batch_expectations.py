@@ -173,3 +173,36 @@ def test_a_column_the_pattern_does_not_name_stays_a_variable(tmp_path: Path, run
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "<dt>seed (variable)</dt><dd>999</dd>" in page
     assert "<dt>seed</dt><dd>5</dd>" in page
+
+
+# -- a dry run's exit code ----------------------------------------------------------------------
+
+
+def test_a_dry_run_that_finds_rows_a_run_would_fail_exits_1(tmp_path: Path, run_cli: Run) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    rows = folder / "rows.jsonl"
+    rows.write_text(
+        '{"product": "mug", "color": "teal"}\n{"product": "vase", "color": "rust", "n": NaN}\n'
+        '{"product": "bowl", "color": "sand", "n": Infinity}\n',
+        encoding="utf-8",
+    )
+    job = write_job(
+        folder, 'output = "{product}.{ext}"', variables='[variables]\ndataset = "rows.jsonl"'
+    )
+    out = tmp_path / "out"
+    dry = run_cli("batch", str(job), "--out", str(out), "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert f"{rows}:2: column 'n' holds nan" in dry.stdout
+    assert f"{rows}:3: column 'n' holds inf" in dry.stdout
+    assert dry.stderr.startswith("error: 2 item(s) would fail without a request")
+    document = json.loads(
+        run_cli("batch", str(job), "--out", str(out), "--dry-run", "--json").stdout
+    )
+    assert (document["ok"], document["exit_code"], document["unwritable"]) == (False, 1, 2)
+    # Fixed, the dry run passes.
+    rows.write_text('{"product": "mug", "color": "teal"}\n', encoding="utf-8")
+    fixed = run_cli("batch", str(job), "--out", str(out), "--dry-run", "--json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert (json.loads(fixed.stdout)["ok"], json.loads(fixed.stdout)["exit_code"]) == (True, 0)
+    assert not out.exists(), "a dry run writes nothing"
