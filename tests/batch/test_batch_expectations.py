@@ -6,9 +6,13 @@ them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from flux2prompt.batch import effective_records, read_manifest
 from flux2prompt.emulator import Emulator, serve
@@ -206,3 +210,115 @@ def test_a_dry_run_that_finds_rows_a_run_would_fail_exits_1(tmp_path: Path, run_
     assert fixed.returncode == 0, fixed.stderr
     assert (json.loads(fixed.stdout)["ok"], json.loads(fixed.stdout)["exit_code"]) == (True, 0)
     assert not out.exists(), "a dry run writes nothing"
+
+
+# -- reference images found before anything is paid ---------------------------------------------
+
+REFERENCE_TEMPLATE = """\
+from flux2prompt import ref, scene
+from flux2prompt.batch import template
+
+
+@template
+def shot(product: str, color: str):
+    return scene(f"a {color} {product} like {ref('p')}").reference("p", f"refs/{product}.png")
+"""
+
+
+def _png(path: Path, rgb: tuple[int, int, int]) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), rgb).save(path)
+
+
+def cli_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flux2-prompt ARGS`` run from ``folder`` (a template's own paths are relative to the
+    folder it runs in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
+    env["CLOUDFLARE_API_TOKEN"] = "tok-expectations"
+    command = [sys.executable, "-c", "from flux2prompt.cli import main; main()", *args]
+    return subprocess.run(
+        command, cwd=folder, capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+
+def test_a_templates_missing_reference_is_named_with_its_row_before_any_request(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "rows.csv").write_text("product,color\nmug,teal\nvase,rust\nmug,sand\n", "utf-8")
+    write_job(folder, 'output = "{product}-{color}.{ext}"', variables=DATASET,
+              template=REFERENCE_TEMPLATE)  # fmt: skip
+    _png(folder / "refs" / "mug.png", (1, 2, 3))
+    expected = [
+        "error: rows.csv:3: reference image refs/vase.png (images[0]): cannot "
+        "read the file: No such file or directory; add the file or correct the row"
+    ]
+    dry = cli_in(folder, "batch", "job.toml", "--out", "out", "--dry-run")
+    assert (dry.returncode, dry.stderr.strip().splitlines()) == (1, expected)
+    with serve() as emu:
+        args = ("--out", "out", "--no-progress", "--account-id", "acc", "--base-url", emu.base_url)
+        run = cli_in(folder, "batch", "job.toml", *args)
+        assert (run.returncode, run.stderr.strip().splitlines()) == (1, expected)
+        assert posts(emu) == 0, "nothing is sent while a row's reference is missing"
+        checked = cli_in(folder, "validate", "job.toml")
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert "rows.csv:3: reference image refs/vase.png (images[0]): cannot read" in (
+            checked.stdout + checked.stderr
+        )
+        _png(folder / "refs" / "vase.png", (4, 5, 6))
+        fixed = cli_in(folder, "batch", "job.toml", *args)
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert posts(emu) == 3
+
+
+def test_a_reference_deleted_during_a_streamed_run_stops_it_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The survey found every file. A run with more items than it keeps plans them again as a
+    # stream; a file deleted meanwhile stops the sending with one line naming the row, and
+    # the requests in flight finish and are recorded (nothing paid for is lost).
+    from flux2prompt import scene
+    from flux2prompt.batch import BatchJob, BatchRunner, _runner, run_batch, template, zipped
+
+    monkeypatch.chdir(tmp_path)
+    # More files than the reader keeps in its cache (32), so the stream reads s35 again.
+    skus = [f"s{i}" for i in range(40)]
+    for number, sku in enumerate(skus):
+        _png(tmp_path / "refs" / f"{sku}.png", (number, 9, 9))
+
+    @template
+    def restyle(sku: str):
+        return scene(f"the product in the reference image, {sku}")
+
+    job = BatchJob(
+        name="restyle", template=restyle, source=zipped(sku=skus), output="{sku}.{ext}",
+        model="klein-4b", parameters={"width": 256, "height": 256}, images=["refs/{sku}.png"],
+        seeds=1, concurrency=2,
+    )  # fmt: skip
+    monkeypatch.setattr(_runner, "PLAN_BUFFER", 2)
+    survey = BatchRunner._survey
+
+    def survey_then_delete(self: BatchRunner, *, keep: bool = False) -> object:
+        found = survey(self, keep=keep)
+        (tmp_path / "refs" / "s35.png").unlink()
+        return found
+
+    monkeypatch.setattr(BatchRunner, "_survey", survey_then_delete)
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "tok"}
+        report = run_batch(job, "out", gallery=False, **options)
+        assert report.stopped is not None
+        assert report.stopped.startswith("zipped item 35: reference image refs/s35.png")
+        assert report.exit_code == 1
+        sent = posts(emu)
+        records = read_manifest(tmp_path / "out" / "manifest.jsonl")
+        assert len(records) == report.generated == sent, "every image paid for is recorded"
+        assert sorted(r["index"] for r in records) == list(range(sent))
+        monkeypatch.setattr(BatchRunner, "_survey", survey)
+        _png(tmp_path / "refs" / "s35.png", (35, 9, 9))
+        again = run_batch(job, "out", gallery=False, **options)
+        assert (again.exit_code, again.skipped, again.generated) == (0, sent, 40 - sent)
+        assert posts(emu) == 40

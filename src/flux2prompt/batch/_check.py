@@ -68,11 +68,12 @@ def job_setting_error(job: str | os.PathLike[str], exc: ParameterError) -> Sourc
     return SourceError(f"$.{'.'.join(key)}: {exc}", source=str(path), line=line)
 
 
-def check_job_file(job: str | os.PathLike[str]) -> SourceError | None:
-    """The first error a run of the job file ``job`` would stop on before sending anything,
-    beyond its rows' own (a row that does not render is the row's error, reported with it): a
+def check_job_file(job: str | os.PathLike[str]) -> SourceError | PromptError | None:
+    """The first error a run of the job file ``job`` would stop on before sending anything: a
     setting the model refuses, an output pattern that does not fit the variables, a job-level
-    value the runner refuses. ``None`` when a run would start.
+    value the runner refuses (a :class:`~flux2prompt.SourceError`), or a row whose request
+    cannot be made (a :class:`~flux2prompt.PromptError` naming it: a reference image its
+    template attaches that is missing). ``None`` when a run would start.
 
     Reading the job file is not repeated here: a file that cannot be read raises its
     :class:`~flux2prompt.SourceError`.
@@ -89,10 +90,8 @@ def check_job_file(job: str | os.PathLike[str]) -> SourceError | None:
                 pass
     except ParameterError as exc:
         return job_setting_error(job, exc) or SourceError(str(exc), source=str(job))
-    except SourceError as exc:
+    except (SourceError, PromptError) as exc:
         return exc
-    except PromptError:
-        return None  # a row's own error: reported with its row
     return None
 
 

@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeAlias
 
-from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._templates import Variant
+from flux2prompt._errors import ImageError, PromptError, SourceError
+from flux2prompt._templates import Variant, expand
 from flux2prompt._versioning._requests import bfl_variant_requests, planned_requests
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, name_digest, with_extension
@@ -199,7 +201,7 @@ def plan_rows(
             parameters=parameters, images=images, prompt_format=job.prompt_format,
         )  # fmt: skip
     first_item = True
-    for variant, request in requests:
+    for variant, request in _rows_named(requests, job, stats):
         stats.variants += 1
         key = request.fingerprint
         if first_item:
@@ -238,6 +240,33 @@ def plan_rows(
             stats.copies += 1
         inputs = references.labels(variant.variables) if labelled else ()
         yield variant, request, name, copy_of, unwritable(variant), inputs, digest
+
+
+def _rows_named(
+    requests: Iterator[tuple[Variant, PlannedRequest | BFLRequest]],
+    job: BatchJob,
+    stats: PlanStats,
+) -> Iterator[tuple[Variant, PlannedRequest | BFLRequest]]:
+    """``requests``, with an image that one row's request cannot take (a template's
+    ``.reference()`` naming a file that is missing, too large, not an image) raised as the
+    row's error: a :class:`PromptError` naming its origin (``rows.csv:14``) and the file."""
+    try:
+        yield from requests
+    except ImageError as exc:
+        # The requests before the failing one were all given: it is variant number
+        # stats.variants of the expansion, whose origin a second expansion finds (only now).
+        position = stats.variants
+        found = next(
+            islice(expand(job.template, job.source, seeds=job.seed_policy), position, None), None
+        )
+        origin = found.origin if found is not None and found.origin else f"item {position}"
+        message = _IMAGE_LABEL.sub(
+            lambda m: f"reference image {m['path']} ({m['where']})", str(exc)
+        )
+        raise PromptError(f"{origin}: {message}; add the file or correct the row") from None
+
+
+_IMAGE_LABEL = re.compile(r"^(?P<where>images\[\d+\]) \((?P<path>[^)]*)\)")
 
 
 def _job_error(origin: str | None, message: str) -> SourceError:

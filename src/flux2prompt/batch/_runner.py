@@ -82,7 +82,7 @@ import httpx
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
-from flux2prompt._errors import SourceError
+from flux2prompt._errors import Flux2PromptError, SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._forms import job_form
@@ -1100,7 +1100,7 @@ class _Run:
 
     async def _dispatch(self, todo: Iterator[PlannedItem]) -> None:
         async with asyncio.TaskGroup() as group:
-            for item in todo:
+            for item in self._planned(todo):
                 if self._tally.stopped is not None:
                     return
                 if item.unwritable is not None:
@@ -1118,6 +1118,20 @@ class _Run:
                     await self._limit.release()
                     return
                 group.create_task(self._generate(item))
+
+    def _planned(self, todo: Iterator[PlannedItem]) -> Iterator[PlannedItem]:
+        """``todo``, until planning it fails. The survey planned every item before anything
+        was sent, so this happens only when the batch is planned again as a stream and
+        something changed meanwhile (a reference image deleted during the run): the batch
+        stops sending, with one line naming the row, and the requests in flight finish and
+        are recorded (cancelling them would lose images already paid for)."""
+        try:
+            yield from todo
+        except Flux2PromptError as exc:
+            self._tally.stopped = (
+                f"{self._client.redact(str(exc))} (it changed during the run); fix it, then "
+                "rerun the same command"
+            )
 
     async def _copy(self, item: PlannedItem) -> None:
         """Write ``item`` from an image of its request; called holding a copy slot. Sends it

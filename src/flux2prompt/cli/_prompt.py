@@ -171,6 +171,8 @@ def _each_prompt(
                 refused = check_job_file(given)
             except Flux2PromptError as exc:
                 refused = exc
+            if isinstance(refused, PromptError) and not all(v.ok for v in variants):
+                refused = None  # a row's error, most likely reported with its row already
             if refused is not None:
                 _report_error(report, source, source, refused, variant=False)
                 yield source, source, None, exit_code_for(refused), False
