@@ -169,3 +169,27 @@ def test_merge_dedupes_keeps_success_and_sorts(tmp_path: Path) -> None:
     assert manifests_equivalent(out, again)
     with pytest.raises(SourceError, match="no such manifest"):
         merge_manifests([tmp_path / "missing.jsonl"], out)
+
+
+def test_a_full_disk_while_ending_the_last_record_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    path = tmp_path / "m.jsonl"
+    last = json.dumps(record("a"))
+    path.write_text(last, encoding="utf-8")
+
+    def full(fd: int, data: bytes | memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(SourceError, match="cannot repair the manifest's last line: No space") as e:
+        ManifestWriter(path)
+    assert e.value.source == str(path)
+    monkeypatch.undo()
+    assert path.read_text(encoding="utf-8") == last, "the record is kept as it was"
+    assert [r["request_fingerprint"] for r in read_manifest(path)] == ["sha256:a"]
+    with ManifestWriter(path) as log:  # space freed: the next run goes on
+        log.append(record("b", index=1))
+    assert [r["index"] for r in read_manifest(path)] == [0, 1]

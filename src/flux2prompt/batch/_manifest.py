@@ -132,7 +132,16 @@ class ManifestWriter:
                 f"cannot open the manifest: {reason}", source=str(self.path)
             ) from None
         self._handle = os.fdopen(fd, "a+b", buffering=0)
-        self._repair_tail()
+        try:
+            self._repair_tail()
+        except OSError as exc:  # a full disk, a read-only file system
+            self._handle.close()
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"cannot repair the manifest's last line: {reason}; free space (or fix the "
+                "disk), then rerun",
+                source=str(self.path),
+            ) from None
 
     def _repair_tail(self) -> None:
         handle = self._handle
@@ -160,7 +169,7 @@ class ManifestWriter:
             tail = handle.read(size - position)
         if tail and _whole_record(tail):
             # A whole record whose newline never reached the disk: kept, and ended now.
-            handle.write(b"\n")
+            os.write(handle.fileno(), b"\n")  # O_APPEND: at the end
         else:
             handle.truncate(position)  # a record cut short: never committed
         os.fsync(handle.fileno())
