@@ -322,3 +322,38 @@ def test_a_reference_deleted_during_a_streamed_run_stops_it_cleanly(
         again = run_batch(job, "out", gallery=False, **options)
         assert (again.exit_code, again.skipped, again.generated) == (0, sent, 40 - sent)
         assert posts(emu) == 40
+
+
+# -- a full disk before anything is sent ----------------------------------------------------------
+
+
+def test_a_folder_that_cannot_take_the_lock_s_pid_sends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from flux2prompt import SourceError, scene
+    from flux2prompt.batch import BatchJob, run_batch, template, zipped
+    from flux2prompt.batch._lock import FolderLock
+
+    job = BatchJob(
+        name="full", template=template(lambda sku: scene(f"product {sku}")),
+        source=zipped(sku=["a", "b"]), output="{sku}.{ext}", model="klein-4b",
+        parameters={"width": 256, "height": 256}, seeds=1,
+    )  # fmt: skip
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with serve() as emu:
+        monkeypatch.setattr(os, "pwrite", full)
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "tok"}
+        with pytest.raises(SourceError, match=r"cannot write to the output folder \(batch.lock\)"):
+            run_batch(job, tmp_path / "out", gallery=False, **options)
+        assert posts(emu) == 0
+        monkeypatch.undo()
+        lock = FolderLock(tmp_path / "out")
+        assert lock.try_acquire() is None, "the lock was given back"
+        lock.release()
+        report = run_batch(job, tmp_path / "out", gallery=False, **options)
+        assert (report.generated, posts(emu)) == (2, 2)
