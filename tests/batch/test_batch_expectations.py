@@ -357,3 +357,39 @@ def test_a_folder_that_cannot_take_the_lock_s_pid_sends_nothing(
         lock.release()
         report = run_batch(job, tmp_path / "out", gallery=False, **options)
         assert (report.generated, posts(emu)) == (2, 2)
+
+
+# -- a prompt of megabytes ------------------------------------------------------------------------
+
+HUGE_TEMPLATE = """\
+from flux2prompt import scene
+from flux2prompt.batch import template
+
+
+@template
+def shot(product: str, color: str):
+    return scene("a very long scene " * 240_000 + f"{color} {product}")
+"""
+
+
+def test_a_prompt_of_megabytes_leaves_a_manifest_later_runs_can_read(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    job = write_job(
+        tmp_path / "job", 'output = "{product}.{ext}"', 'model = "flux-2-dev"',
+        variables=matrix(product=["mug"], color=["teal"]), template=HUGE_TEMPLATE,
+    )  # fmt: skip
+    text = job.read_text(encoding="utf-8").replace('model = "klein-4b"\n', "", 1)
+    job.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    # Nothing listens there: each run's request fails at once, and its record holds the prompt.
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    first = run_cli(*args, "--base-url", "http://127.0.0.1:9")
+    again = run_cli(*args, "--base-url", "http://127.0.0.1:9")
+    for result in (first, again):
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "broken manifest record" not in result.stderr
+        assert "Traceback" not in result.stderr
+    records = read_manifest(out / "manifest.jsonl")
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["prompt"] is None and "prompt" in r["omitted"] for r in records)

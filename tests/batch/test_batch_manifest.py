@@ -193,3 +193,28 @@ def test_a_full_disk_while_ending_the_last_record_is_one_clear_error(
     with ManifestWriter(path) as log:  # space freed: the next run goes on
         log.append(record("b", index=1))
     assert [r["index"] for r in read_manifest(path)] == [0, 1]
+
+
+def test_a_record_longer_than_a_line_may_be_is_written_without_its_longest_texts(
+    tmp_path: Path,
+) -> None:
+    # A template that writes a prompt of megabytes: its record must stay readable, or no
+    # later run could read the manifest (and every image of the batch would be bought again).
+    from flux2prompt.batch._manifest import MAX_RECORD_BYTES
+
+    path = tmp_path / "m.jsonl"
+    huge = {"scene": "a long scene " * 400_000}
+    with ManifestWriter(path) as log:
+        log.append(record("a", prompt={"scene": "short"}))
+        log.append(record("b", index=1, prompt=huge, file="b.jpg", sha256="sha256:00"))
+        log.append(record("c", "failed", index=2, prompt=huge, error={"message": "e" * 5_000_000}))
+    lines = path.read_bytes().splitlines()
+    assert all(len(line) <= MAX_RECORD_BYTES for line in lines)
+    a, b, c = read_manifest(path)
+    assert a["prompt"] == {"scene": "short"}
+    assert "omitted" not in a
+    assert (b["prompt"], b["file"], b["sha256"], b["index"]) == (None, "b.jpg", "sha256:00", 1)
+    assert b["omitted"] == {"prompt": len(json.dumps(huge, separators=(",", ":")))}
+    assert c["prompt"] is None
+    assert c["error"]["message"].startswith("eee")
+    assert set(c["omitted"]) == {"prompt", "error"}

@@ -178,9 +178,13 @@ class ManifestWriter:
         """Write one record as one line and make it durable.
 
         A record that cannot be written whole (a full disk) is cut off again before the
-        ``OSError`` is raised, so the manifest keeps only complete lines.
+        ``OSError`` is raised, so the manifest keeps only complete lines. A record longer than
+        a manifest line may be (:data:`MAX_RECORD_BYTES`: a prompt of megabytes) is written
+        without its longest texts (:func:`fitted`), so it stays readable and its image counts.
         """
         line = _dumps(record)
+        if len(line) > MAX_RECORD_BYTES:
+            line = _dumps(fitted(record))
         with self._lock:
             fd = self._handle.fileno()
             start = os.lseek(fd, 0, os.SEEK_END)
@@ -210,6 +214,45 @@ class ManifestWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+#: The record fields that can be left out of an oversized record, longest first: what was
+#: sent and said (the request fingerprint, the prompt fingerprint and the image identify it).
+_OMITTABLE = ("prompt", "effective_prompt", "error")
+#: The longest error message an oversized record keeps.
+_KEPT_MESSAGE = 2000
+
+
+def fitted(record: Mapping[str, object]) -> dict[str, object]:
+    """``record`` made to fit a manifest line: its longest fields among ``prompt``,
+    ``effective_prompt`` and the error's message are left out (``null``; a cut message), and
+    ``"omitted"`` names them with their size in bytes. Everything resuming reads (the
+    fingerprints, the index, the file, the sha256) is kept.
+
+    Example:
+        >>> big = {"request_fingerprint": "sha256:1", "index": 0, "prompt": "x" * 5_000_000}
+        >>> small = fitted(big)
+        >>> small["prompt"], small["omitted"], len(_dumps(small)) <= MAX_RECORD_BYTES
+        (None, {'prompt': 5000002}, True)
+    """
+    out = dict(record)
+    omitted: dict[str, int] = {}
+    sizes = {
+        key: len(_dumps({"v": out[key]})) - 7 for key in _OMITTABLE if out.get(key) is not None
+    }
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if len(_dumps(out)) <= MAX_RECORD_BYTES:
+            break
+        value = out[key]
+        if key == "error" and isinstance(value, Mapping) and isinstance(value.get("message"), str):
+            message = str(value["message"])
+            out[key] = {**value, "message": message[:_KEPT_MESSAGE] + "..."}
+        else:
+            out[key] = None
+        omitted[key] = sizes[key]
+    if omitted:
+        out["omitted"] = omitted
+    return out
 
 
 def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
