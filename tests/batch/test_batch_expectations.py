@@ -393,3 +393,35 @@ def test_a_prompt_of_megabytes_leaves_a_manifest_later_runs_can_read(
     records = read_manifest(out / "manifest.jsonl")
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert all(r["prompt"] is None and "prompt" in r["omitted"] for r in records)
+
+
+# -- a batch folder inside another's -------------------------------------------------------------
+
+
+def test_a_run_leaves_the_temporary_files_of_a_batch_folder_inside_its_own(
+    tmp_path: Path,
+) -> None:
+    # `--out out` and `--out out/test`: the outer run's start-up clean-up must not delete the
+    # inner run's images in flight (it would crash it, or lose an image paid for).
+    from flux2prompt import scene
+    from flux2prompt.batch import BatchJob, run_batch, template, zipped
+    from flux2prompt.batch._lock import FolderLock
+
+    out = tmp_path / "out"
+    inner = out / "test"
+    inner.mkdir(parents=True)
+    in_flight = inner / ".a.jpg.k2j3.tmp"
+    in_flight.write_bytes(b"half an image")
+    left = out / "sub" / ".b.jpg.x9x9.tmp"  # the outer run's own, left by a crash
+    left.parent.mkdir()
+    left.write_bytes(b"half")
+    job = BatchJob(
+        name="outer", template=template(lambda sku: scene(f"product {sku}")),
+        source=zipped(sku=["a"]), output="{sku}.{ext}", model="klein-4b",
+        parameters={"width": 256, "height": 256}, seeds=1,
+    )  # fmt: skip
+    with FolderLock(inner):
+        report = run_batch(job, out, emulator=True, gallery=False)
+        assert report.generated == 1
+        assert in_flight.read_bytes() == b"half an image"
+    assert not left.exists()

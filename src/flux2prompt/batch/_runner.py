@@ -70,6 +70,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import stat
 import threading
 import time
@@ -80,7 +81,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt._atomic import atomic_write, remove_temporary_files
+from flux2prompt._atomic import atomic_write
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import Flux2PromptError, SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
@@ -89,7 +90,7 @@ from flux2prompt.batch._forms import job_form
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import MAX_CONCURRENCY, BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter, shard_rate_limit
-from flux2prompt.batch._lock import FolderLock
+from flux2prompt.batch._lock import LOCK_NAME, FolderLock
 from flux2prompt.batch._manifest import (
     MANIFEST_NAME,
     SUPERSEDED,
@@ -190,6 +191,29 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PLAN_BUFFER = 4096
 #: The folder superseded images are moved to, inside the output folder.
 SUPERSEDED_DIR = "superseded"
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp$")
+
+
+def _remove_temporary_files(folder: Path) -> int:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) interrupted writes left under
+    ``folder``; return how many. A folder inside it that has a lock file of its own is another
+    batch's output folder (``--out out`` and ``--out out/test``): its temporary files may be
+    in flight, and its own run cleans them, so it is left alone."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for root, dirs, files in os.walk(folder):
+        if root != os.fspath(folder) and LOCK_NAME in files:
+            dirs.clear()
+            continue
+        for name in files:
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -879,7 +903,7 @@ class BatchRunner:
     async def _run_locked(self) -> BatchReport:
         # Only the lock's holder cleans up: another run's temporary files are in flight.
         try:
-            remove_temporary_files(self.out_dir)
+            _remove_temporary_files(self.out_dir)
         except OSError as exc:
             raise SourceError(
                 f"cannot remove the temporary files an interrupted run left: {_reason(exc)}",
