@@ -425,3 +425,31 @@ def test_a_run_leaves_the_temporary_files_of_a_batch_folder_inside_its_own(
         assert report.generated == 1
         assert in_flight.read_bytes() == b"half an image"
     assert not left.exists()
+
+
+def test_a_reference_that_is_not_an_image_is_named_where_it_is_written(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "rows.csv").write_text("product,color\nmug,teal\nvase,rust\n", "utf-8")
+    _png(folder / "refs" / "mug.png", (1, 2, 3))
+    (folder / "refs" / "vase.png").write_bytes(b"not an image")
+    # One image for every item: the job file's line, as the run would never start.
+    shared = write_job(folder, 'output = "{product}.{ext}"', 'images = ["refs/vase.png"]',
+                       variables=DATASET)  # fmt: skip
+    for command in (("batch", str(shared), "--out", str(tmp_path / "o"), "--dry-run"),
+                    ("validate", str(shared))):  # fmt: skip
+        result = run_cli(*command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"error: {shared}:8: $.images[0] ('refs/vase.png'): is not an image (JPEG, PNG, "
+            "WebP, GIF, or a format Pillow reads)"
+        ]
+    # Each item its own: the row.
+    own = write_job(folder, 'output = "{product}.{ext}"', 'images = ["refs/{product}.png"]',
+                    variables=DATASET)  # fmt: skip
+    result = run_cli("batch", str(own), "--out", str(tmp_path / "o"), "--dry-run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(f"error: {folder / 'rows.csv'}:3: reference image images[0]")
+    assert "--image" not in result.stderr

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import warnings
 from pathlib import Path
@@ -53,7 +54,14 @@ def job_setting_error(job: str | os.PathLike[str], exc: ParameterError) -> Sourc
     name = exc.parameter
     if not name:
         return None
-    key = ["seeds"] if name == "seed" else ["parameters", name]
+    image = _IMAGE.match(name)
+    key: list[str | int] = (
+        ["images", int(image[1])]
+        if image
+        else ["seeds"]
+        if name == "seed"
+        else ["parameters", name]
+    )
     path = Path(job)
     try:
         text = path.read_text(encoding="utf-8")
@@ -61,11 +69,22 @@ def job_setting_error(job: str | os.PathLike[str], exc: ParameterError) -> Sourc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
     for part in key:
-        table = table.get(part) if isinstance(table, dict) else None
-    line = job_line(text, key) if table is not None else None
+        if isinstance(part, int):
+            table = table[part] if isinstance(table, list) and part < len(table) else None
+        else:
+            table = table.get(part) if isinstance(table, dict) else None
+    line = job_line(text, key[:1] if image else key) if table is not None else None
     if line is None:
         return None
-    return SourceError(f"$.{'.'.join(key)}: {exc}", source=str(path), line=line)
+    if image:
+        # "images[0] (12 bytes) is not an image": the entry as the job file writes it.
+        said = _LABEL.sub("", str(exc), count=1).lstrip(": ")
+        return SourceError(f"$.{name} ({table!r}): {said}", source=str(path), line=line)
+    return SourceError(f"$.{'.'.join(map(str, key))}: {exc}", source=str(path), line=line)
+
+
+_IMAGE = re.compile(r"^images\[(\d+)\]$")
+_LABEL = re.compile(r"^images\[\d+\]( \([^)]*\))?")
 
 
 def check_job_file(job: str | os.PathLike[str]) -> SourceError | PromptError | None:

@@ -253,6 +253,9 @@ def _rows_named(
     try:
         yield from requests
     except ImageError as exc:
+        label = _IMAGE_LABEL.match(str(exc))
+        if label is None or (_NOT_A_PATH.fullmatch(label["path"]) and not job.references.per_item):
+            raise  # the job's images, the same for every item: a job-level problem
         # The requests before the failing one were all given: it is variant number
         # stats.variants of the expansion, whose origin a second expansion finds (only now).
         position = stats.variants
@@ -261,12 +264,19 @@ def _rows_named(
         )
         origin = found.origin if found is not None and found.origin else f"item {position}"
         message = _IMAGE_LABEL.sub(
-            lambda m: f"reference image {m['path']} ({m['where']})", str(exc)
+            lambda m: (
+                f"reference image {m['where']}"
+                if _NOT_A_PATH.fullmatch(m["path"])
+                else f"reference image {m['path']} ({m['where']})"
+            ),
+            str(exc),
         )
         raise PromptError(f"{origin}: {message}; add the file or correct the row") from None
 
 
 _IMAGE_LABEL = re.compile(r"^(?P<where>images\[\d+\]) \((?P<path>[^)]*)\)")
+# What the transport says in place of a path for bytes and Pillow images.
+_NOT_A_PATH = re.compile(r"\d+ bytes|Pillow image")
 
 
 def _job_error(origin: str | None, message: str) -> SourceError:
