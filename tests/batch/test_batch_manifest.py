@@ -218,3 +218,16 @@ def test_a_record_longer_than_a_line_may_be_is_written_without_its_longest_texts
     assert c["prompt"] is None
     assert c["error"]["message"].startswith("eee")
     assert set(c["omitted"]) == {"prompt", "error"}
+
+
+def test_a_manifest_saved_with_a_byte_order_mark_still_reads(tmp_path: Path) -> None:
+    # An editor that saves "UTF-8 with BOM" puts three bytes before the first record.
+    path = tmp_path / "m.jsonl"
+    lines = json.dumps(record("a")) + "\n" + json.dumps(record("b", index=1)) + "\n"
+    path.write_bytes(b"\xef\xbb\xbf" + lines.encode("utf-8"))
+    assert [r["index"] for r in read_manifest(path)] == [0, 1]
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(record("a")).encode("utf-8"))  # no newline
+    assert [r["index"] for r in read_manifest(path)] == [0]
+    with ManifestWriter(path) as log:
+        log.append(record("b", index=1))
+    assert [r["index"] for r in read_manifest(path)] == [0, 1]

@@ -91,6 +91,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 #: The deepest nesting of a manifest record read (a prompt nests a few levels).
 MAX_RECORD_DEPTH = 64
+_BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -287,6 +288,8 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 ) from None
             if not raw:
                 return
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]  # an editor that saved the file "as UTF-8 with BOM"
             if len(raw) > MAX_RECORD_BYTES:
                 raise _damaged(path, number, f"a line longer than {MAX_RECORD_BYTES:,} bytes")
             if not raw.endswith(b"\n"):
@@ -304,7 +307,7 @@ def _whole_record(raw: bytes) -> bool:
     """Whether ``raw``, a last line without its newline, is a whole JSON object rather than
     the start of one cut short. A record is written in one piece ending with ``}``: a prefix of
     it that parses as an object is the whole of it."""
-    text = raw.strip()
+    text = raw.strip().removeprefix(_BOM).strip()
     if not (text.startswith(b"{") and text.endswith(b"}")):
         return False
     if text.count(b"[") + text.count(b"{") > MAX_RECORD_DEPTH and _depth(text) > MAX_RECORD_DEPTH:
