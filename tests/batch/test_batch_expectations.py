@@ -453,3 +453,23 @@ def test_a_reference_that_is_not_an_image_is_named_where_it_is_written(
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.startswith(f"error: {folder / 'rows.csv'}:3: reference image images[0]")
     assert "--image" not in result.stderr
+
+
+# -- a dataset without an end ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["endless.csv", "endless.jsonl"])
+def test_a_dataset_without_newlines_is_refused_not_read_into_memory(
+    tmp_path: Path, run_cli: Run, name: str
+) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / name).symlink_to("/dev/zero")  # a line that never ends
+    job = write_job(folder, 'output = "{product}.{ext}"',
+                    variables=f'[variables]\ndataset = "{name}"')  # fmt: skip
+    result = run_cli("batch", str(job), "--out", str(tmp_path / "out"), "--dry-run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {folder / name}:1: the line is longer than the 16,777,216 characters a dataset "
+        "line may have; split the row"
+    ]
