@@ -473,3 +473,21 @@ def test_a_dataset_without_newlines_is_refused_not_read_into_memory(
         f"error: {folder / name}:1: the line is longer than the 16,777,216 characters a dataset "
         "line may have; split the row"
     ]
+
+
+def test_a_reference_image_without_an_end_is_refused_not_read_into_memory(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    folder = tmp_path / "job"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "mug.png").symlink_to("/dev/zero")
+    (folder / "rows.csv").write_text("product,color\nmug,teal\n", "utf-8")
+    job = write_job(folder, 'output = "{product}.{ext}"', 'images = ["refs/{product}.png"]',
+                    variables=DATASET)  # fmt: skip
+    result = run_cli("batch", str(job), "--out", str(tmp_path / "out"), "--dry-run")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        "cannot read: larger than the 67,108,864 bytes a reference image may have; add the "
+        "file or correct the row"
+    )
