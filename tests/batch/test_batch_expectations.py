@@ -491,3 +491,49 @@ def test_a_reference_image_without_an_end_is_refused_not_read_into_memory(
         "cannot read: larger than the 67,108,864 bytes a reference image may have; add the "
         "file or correct the row"
     )
+
+
+# -- a full disk, where no tmpfs can be mounted ---------------------------------------------------
+
+
+def test_a_manifest_write_that_finds_the_disk_full_stops_the_run_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from flux2prompt import scene
+    from flux2prompt.batch import BatchJob, run_batch, template, zipped
+
+    job = BatchJob(
+        name="full", template=template(lambda sku: scene(f"product {sku}")),
+        source=zipped(sku=[f"s{i}" for i in range(6)]), output="{sku}.{ext}", model="klein-4b",
+        parameters={"width": 256, "height": 256}, seeds=1, concurrency=1,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    real_write = os.write
+    records = {"left": 2}
+
+    def filling(fd: int, data: bytes | memoryview) -> int:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) == "manifest.jsonl":
+            if records["left"] == 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            records["left"] -= 1
+        return real_write(fd, data)
+
+    with serve() as emu:
+        options = {"base_url": emu.base_url, "account_id": "acc", "api_token": "tok"}
+        monkeypatch.setattr(os, "write", filling)
+        report = run_batch(job, out, gallery=False, **options)
+        monkeypatch.undo()
+        assert report.stopped is not None
+        assert "No space left on device" in report.stopped
+        assert report.exit_code == 1
+        lines = (out / "manifest.jsonl").read_bytes().split(b"\n")
+        assert lines[-1] == b""
+        assert [json.loads(line)["status"] for line in lines[:-1]] == ["ok", "ok"]
+        # Space freed: the rerun finishes the batch, each item recorded once.
+        again = run_batch(job, out, gallery=False, **options)
+        assert again.exit_code == 0, again.failures
+        assert again.skipped == 2
+    view = effective_records(read_manifest(out / "manifest.jsonl"))
+    assert sorted(r["index"] for r in view.values()) == list(range(6))
