@@ -231,3 +231,9 @@ def test_a_manifest_saved_with_a_byte_order_mark_still_reads(tmp_path: Path) -> 
     with ManifestWriter(path) as log:
         log.append(record("b", index=1))
     assert [r["index"] for r in read_manifest(path)] == [0, 1]
+
+
+def test_merging_a_folder_says_which_file_to_give(tmp_path: Path) -> None:
+    (tmp_path / "shard-1").mkdir()
+    with pytest.raises(SourceError, match=r"is a folder, not a manifest: give .*shard-1/manifest"):
+        merge_manifests([tmp_path / "shard-1"], tmp_path / "all.jsonl")

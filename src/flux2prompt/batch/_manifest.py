@@ -517,6 +517,10 @@ def merge_manifests(
     """
     records: list[dict[str, Any]] = []
     for path in paths:
+        if Path(path).is_dir():
+            raise SourceError(
+                f"is a folder, not a manifest: give {Path(path) / MANIFEST_NAME}", source=str(path)
+            )
         if not Path(path).is_file():
             raise SourceError("no such manifest", source=str(path))
         records.extend(iter_manifest(path))
