@@ -268,3 +268,23 @@ def test_job_schema_errors_use_the_common_wording(tmp_path: Path) -> None:
         load_job(write(tmp_path, HEAD + "concurrency = true\n[variables.zip]\ncolor = [1]\n"))
     assert str(caught.value).endswith(": $.concurrency: expected an integer, got boolean true")
     assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("spring\ud800", "a lone surrogate"),
+        ("x" * 201, "201 characters, more than the 200"),
+        ("two\nlines", "control characters"),
+    ],
+)
+def test_a_job_name_no_manifest_record_can_hold_is_refused_before_anything(
+    name: str, words: str
+) -> None:
+    # The name is in every record: one that cannot be written would leave every image paid for
+    # and unrecorded.
+    with pytest.raises(PromptError, match=words):
+        BatchJob(
+            name=name, template=template(lambda sku: scene(sku)), source=matrix(sku=["a"]),
+            output="{sku}.{ext}",
+        )  # fmt: skip

@@ -103,6 +103,9 @@ def _reference_render(
         if name == "ext":
             out.append(_EXT)
             continue
+        if name in builtins and name in variables:
+            # A variable never stands in for the runner's own field: the row is refused.
+            raise LookupError(name)
         value = variables[name] if name in variables else builtins[name]
         out.append(
             sanitize_value(
@@ -139,6 +142,10 @@ def test_names_are_the_names_the_rules_define(
         expected = _reference_render(text, variables, 4, seed, FP)
     except (TypeError, ValueError):  # a value that does not fit its spec
         with pytest.raises(PromptError):
+            pattern.renderer(job="j")(variables, 4, seed, FP)
+        return
+    except LookupError as shadowed:  # a variable named like a built-in field the pattern uses
+        with pytest.raises(PromptError, match=f"a variable is named '{shadowed.args[0]}' too"):
             pattern.renderer(job="j")(variables, 4, seed, FP)
         return
     assert pattern.renderer(job="j")(variables, 4, seed, FP) == expected

@@ -330,8 +330,12 @@ def test_a_row_no_record_can_hold_fails_before_any_request(
     job = write_job(folder, dataset="rows.jsonl")
     out = tmp_path / "out"
     dry = run_cli("batch", str(job), "--out", str(out), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
+    assert dry.returncode == 1, dry.stderr
     assert "1 item(s) cannot be recorded" in dry.stdout
+    assert dry.stderr.strip().splitlines() == [
+        "error: 1 item(s) would fail without a request: their rows cannot be recorded (listed "
+        "above); fix those rows, then run"
+    ]
     assert "rows.jsonl:2: column 'note' holds" in dry.stdout
     with serve() as emu:
         args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")

@@ -314,7 +314,8 @@ def test_batch_json_counts_superseded_records_and_unwritable_rows(
     rows.write_text('{"color": "teal"}\n{"color": "sand", "note": "\\ud800"}\n', encoding="utf-8")
     code, out, _ = run(["batch", str(job), "--out", "o", "--dry-run", "--json"], capsys)
     dry = json.loads(out)
-    assert code == 0
+    assert code == 1, "a row that would fail is a failed check"
+    assert (dry["ok"], dry["exit_code"]) == (False, 1)
     assert dry["superseded"] == 1
     assert dry["unwritable"] == 1
     assert "rows.jsonl:2" in dry["problems"][0]

@@ -95,7 +95,8 @@ class Dataset(VariableSource):
 
     def _csv_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
-        reader = csv.reader(handle)
+        # Line by line, each bounded: a file without newlines (/dev/zero) never fills memory.
+        reader = csv.reader(_bounded_lines(handle, label))
         try:
             header = next(reader, None)
             if header is None:

@@ -44,6 +44,8 @@ ImageEntry: TypeAlias = "bytes | str | os.PathLike[str]"
 
 _URL_PREFIXES = ("https://", "http://", "data:")
 _CACHE_SIZE = 32
+#: The largest reference image file read (a model takes images of 512x512 or so: far below).
+MAX_REFERENCE_BYTES = 64 * 1024 * 1024
 
 
 def escape_braces(text: str) -> str:
@@ -189,7 +191,13 @@ class ReferenceImages:
             self._cache.move_to_end(path)
             return cached
         try:
-            data = Path(path).read_bytes()
+            with Path(path).open("rb") as handle:
+                # Bounded: a path that never ends (/dev/zero, a pipe) is refused, not read.
+                data = handle.read(MAX_REFERENCE_BYTES + 1)
+            if len(data) > MAX_REFERENCE_BYTES:
+                raise OSError(
+                    0, f"larger than the {MAX_REFERENCE_BYTES:,} bytes a reference image may have"
+                )
         except OSError as exc:
             reason = (
                 "no such file"

@@ -162,6 +162,10 @@ def _inputs(folder: Path, record: Mapping[str, Any]) -> str:
     return "<br>".join(shown)
 
 
+#: The labels a card gives the runner's own fields.
+_CARD_LABELS = frozenset({"seed", "request", "prompt", "inputs", "size", "index"})
+
+
 def _card(folder: Path, record: Mapping[str, Any]) -> str:
     relative = str(record["file"])
     thumb, size, note = _thumbnail(folder, record)
@@ -171,8 +175,11 @@ def _card(folder: Path, record: Mapping[str, Any]) -> str:
         if thumb is not None
         else f'<p class="note">{_text(note or "not shown")}</p>'
     )
+    # A variable named like one of the card's own labels (a dataset column "seed") says so:
+    # the card's "seed" is the seed the image was made with.
     rows = [
-        f"<dt>{_text(name)}</dt><dd>{_text(value)}</dd>"
+        f"<dt>{_text(name if name not in _CARD_LABELS else f'{name} (variable)')}</dt>"
+        f"<dd>{_text(value)}</dd>"
         for name, value in (record.get("variables") or {}).items()
     ]
     seed = record.get("seed")

@@ -116,6 +116,7 @@ class BatchJob:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        _check_name(self.name)
         if self.provider not in ("workers-ai", "bfl"):
             raise PromptError(
                 f"job {self.name!r}: provider must be 'workers-ai' or 'bfl', got {self.provider!r}"
@@ -186,6 +187,37 @@ class BatchJob:
         """The seeds, as a :class:`~flux2prompt.batch.Seeds`."""
         assert isinstance(self.seeds, Seeds)
         return self.seeds
+
+
+#: The longest job name: it is in every manifest record, the gallery's title and each image's
+#: provenance record.
+MAX_NAME_LENGTH = 200
+
+
+def _check_name(name: object) -> None:
+    """Refuse a job name no manifest record can hold (it is in every one): not text, a lone
+    surrogate, a control character, more than :data:`MAX_NAME_LENGTH` characters."""
+    if not isinstance(name, str):
+        raise PromptError(f"job name: must be text, got {type(name).__name__}")
+    shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+    if len(name) > MAX_NAME_LENGTH:
+        raise PromptError(
+            f"job name {shown}: {len(name):,} characters, more than the {MAX_NAME_LENGTH} a "
+            "name may have (it is in every manifest record); shorten it"
+        )
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PromptError(
+                f"job name {shown}: a lone surrogate (half of a character, such as a cut-off "
+                "emoji) cannot be written to a manifest; write the whole character"
+            ) from None
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in name):
+        raise PromptError(
+            f"job name {shown}: control characters (a newline, a tab) are not allowed; "
+            "write it on one line"
+        )
 
 
 # -- the schema ----------------------------------------------------------------------------------

@@ -103,8 +103,19 @@ class FolderLock:
         except OSError:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            # Not even a PID fits (a full disk, a read-only file system): neither would the
+            # images, so nothing is sent.
+            os.close(fd)
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"cannot write to the output folder ({LOCK_NAME}): {reason}; free space (or fix "
+                "the disk), then rerun",
+                source=str(self.folder),
+            ) from None
         self._fd = fd
         return None
 

@@ -1,9 +1,12 @@
 """The manifest: an append-only JSON Lines log of every generation, one record per line.
 
 Each record is written with one ``write``, flushed and ``fsync``-ed before the next, so after a
-crash the file holds complete records and at most one torn last line. A line counts only once
-its newline is on disk: reading ignores a last line without one, and the writer cuts it off
-before appending. A broken line anywhere else is an error naming the file and the line.
+crash the file holds complete records and at most one torn last line. A last line without its
+newline counts when it is a whole record (the crash came between the record and its newline,
+or another tool wrote the file without a final newline): reading keeps it, and the writer puts
+the newline after it before appending. A last line that is not a whole record (cut short) was
+never committed: reading ignores it, and the writer cuts it off before appending. A broken line
+anywhere else is an error naming the file and the line.
 
 A record (``status`` is ``"ok"`` or ``"failed"``)::
 
@@ -88,6 +91,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 #: The deepest nesting of a manifest record read (a prompt nests a few levels).
 MAX_RECORD_DEPTH = 64
+_BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -100,7 +104,8 @@ def _dumps(record: Mapping[str, object]) -> bytes:
 class ManifestWriter:
     """Appends records to a manifest, each one flushed and fsynced before :meth:`append` returns.
 
-    Safe to call from several threads. Opening it cuts off a torn last line left by a crash.
+    Safe to call from several threads. Opening it cuts off a torn last line left by a crash, and
+    ends a whole last record that lacks its newline with one, so the next record starts a line.
 
     Example:
         >>> import pathlib, tempfile
@@ -128,7 +133,16 @@ class ManifestWriter:
                 f"cannot open the manifest: {reason}", source=str(self.path)
             ) from None
         self._handle = os.fdopen(fd, "a+b", buffering=0)
-        self._repair_tail()
+        try:
+            self._repair_tail()
+        except OSError as exc:  # a full disk, a read-only file system
+            self._handle.close()
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"cannot repair the manifest's last line: {reason}; free space (or fix the "
+                "disk), then rerun",
+                source=str(self.path),
+            ) from None
 
     def _repair_tail(self) -> None:
         handle = self._handle
@@ -138,7 +152,7 @@ class ManifestWriter:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return
-        # Walk back to the last newline: everything after it is a record cut short.
+        # Walk back to the last newline: everything after it is the last line, without its own.
         position = size
         block = 4096
         while position > 0:
@@ -150,16 +164,28 @@ class ManifestWriter:
                 position = start + newline + 1
                 break
             position = start
-        handle.truncate(position)
+        tail = b""
+        if size - position <= MAX_RECORD_BYTES:
+            handle.seek(position)
+            tail = handle.read(size - position)
+        if tail and _whole_record(tail):
+            # A whole record whose newline never reached the disk: kept, and ended now.
+            os.write(handle.fileno(), b"\n")  # O_APPEND: at the end
+        else:
+            handle.truncate(position)  # a record cut short: never committed
         os.fsync(handle.fileno())
 
     def append(self, record: Mapping[str, object]) -> None:
         """Write one record as one line and make it durable.
 
         A record that cannot be written whole (a full disk) is cut off again before the
-        ``OSError`` is raised, so the manifest keeps only complete lines.
+        ``OSError`` is raised, so the manifest keeps only complete lines. A record longer than
+        a manifest line may be (:data:`MAX_RECORD_BYTES`: a prompt of megabytes) is written
+        without its longest texts (:func:`fitted`), so it stays readable and its image counts.
         """
         line = _dumps(record)
+        if len(line) > MAX_RECORD_BYTES:
+            line = _dumps(fitted(record))
         with self._lock:
             fd = self._handle.fileno()
             start = os.lseek(fd, 0, os.SEEK_END)
@@ -191,11 +217,51 @@ class ManifestWriter:
         self.close()
 
 
+#: The record fields that can be left out of an oversized record, longest first: what was
+#: sent and said (the request fingerprint, the prompt fingerprint and the image identify it).
+_OMITTABLE = ("prompt", "effective_prompt", "error")
+#: The longest error message an oversized record keeps.
+_KEPT_MESSAGE = 2000
+
+
+def fitted(record: Mapping[str, object]) -> dict[str, object]:
+    """``record`` made to fit a manifest line: its longest fields among ``prompt``,
+    ``effective_prompt`` and the error's message are left out (``null``; a cut message), and
+    ``"omitted"`` names them with their size in bytes. Everything resuming reads (the
+    fingerprints, the index, the file, the sha256) is kept.
+
+    Example:
+        >>> big = {"request_fingerprint": "sha256:1", "index": 0, "prompt": "x" * 5_000_000}
+        >>> small = fitted(big)
+        >>> small["prompt"], small["omitted"], len(_dumps(small)) <= MAX_RECORD_BYTES
+        (None, {'prompt': 5000002}, True)
+    """
+    out = dict(record)
+    omitted: dict[str, int] = {}
+    sizes = {
+        key: len(_dumps({"v": out[key]})) - 7 for key in _OMITTABLE if out.get(key) is not None
+    }
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if len(_dumps(out)) <= MAX_RECORD_BYTES:
+            break
+        value = out[key]
+        if key == "error" and isinstance(value, Mapping) and isinstance(value.get("message"), str):
+            message = str(value["message"])
+            out[key] = {**value, "message": message[:_KEPT_MESSAGE] + "..."}
+        else:
+            out[key] = None
+        omitted[key] = sizes[key]
+    if omitted:
+        out["omitted"] = omitted
+    return out
+
+
 def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Stream the complete records of a manifest, in order; a missing file has none.
 
-    A last line without its newline (a crash mid-write) is ignored; any other line that is not
-    a JSON object raises :class:`~flux2prompt.SourceError` with the file and the line.
+    A last line without its newline is kept when it is a whole record, and ignored when it is
+    cut short (a crash mid-write); any other line that is not a JSON object raises
+    :class:`~flux2prompt.SourceError` with the file and the line.
 
     Example:
         >>> list(iter_manifest("no-such-manifest.jsonl"))
@@ -222,13 +288,35 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 ) from None
             if not raw:
                 return
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]  # an editor that saved the file "as UTF-8 with BOM"
             if len(raw) > MAX_RECORD_BYTES:
                 raise _damaged(path, number, f"a line longer than {MAX_RECORD_BYTES:,} bytes")
             if not raw.endswith(b"\n"):
-                return  # a torn last line: never committed
+                # The last line: a whole record without its newline counts; a torn one (cut
+                # short by a crash mid-write) was never committed.
+                if _whole_record(raw):
+                    yield _parse_line(path, number, raw)
+                return
             if not raw.strip():
                 continue
             yield _parse_line(path, number, raw)
+
+
+def _whole_record(raw: bytes) -> bool:
+    """Whether ``raw``, a last line without its newline, is a whole JSON object rather than
+    the start of one cut short. A record is written in one piece ending with ``}``: a prefix of
+    it that parses as an object is the whole of it."""
+    text = raw.strip().removeprefix(_BOM).strip()
+    if not (text.startswith(b"{") and text.endswith(b"}")):
+        return False
+    if text.count(b"[") + text.count(b"{") > MAX_RECORD_DEPTH and _depth(text) > MAX_RECORD_DEPTH:
+        return False  # never a record the runner wrote: not parsed (it would recurse)
+    try:
+        json.loads(text, parse_float=_finite, parse_constant=_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _damaged(path: Path, number: int, what: str) -> SourceError:
@@ -429,6 +517,10 @@ def merge_manifests(
     """
     records: list[dict[str, Any]] = []
     for path in paths:
+        if Path(path).is_dir():
+            raise SourceError(
+                f"is a folder, not a manifest: give {Path(path) / MANIFEST_NAME}", source=str(path)
+            )
         if not Path(path).is_file():
             raise SourceError("no such manifest", source=str(path))
         records.extend(iter_manifest(path))

@@ -48,6 +48,14 @@ __all__ = [
 
 #: Fields every pattern may use besides the variables.
 BUILTIN_FIELDS: tuple[str, ...] = ("index", "seed", "fingerprint", "job", "ext")
+#: What each built-in field holds, as the error for a variable of the same name says it
+#: (``{ext}`` is always the image's own extension: a variable ``ext`` never reaches a name).
+_BUILTIN_MEANING: dict[str, str] = {
+    "index": "the item's position in the batch",
+    "seed": "the seed the request is sent with",
+    "fingerprint": "the request fingerprint",
+    "job": "the job's name",
+}
 #: Names at the top of the output folder that belong to the batch itself.
 RESERVED_NAMES: frozenset[str] = frozenset(
     {"index.html", "manifest.jsonl", "thumbnails", "superseded", "batch.lock"}
@@ -213,8 +221,10 @@ class OutputPattern:
         except (TypeError, ValueError) as exc:
             raise self._error(f"{{{name}:{spec}}} does not fit {value!r}: {exc}") from None
 
-    def check_fields(self, available: Collection[str]) -> None:
-        """Refuse a field that is neither in ``available`` (the variables) nor built in.
+    def check_fields(self, available: Collection[str], *, origin: str | None = None) -> None:
+        """Refuse a field that is neither in ``available`` (the variables) nor built in, and a
+        built-in field (``{seed}``, ``{index}``, ``{fingerprint}``, ``{job}``) that a variable
+        shares its name with (:meth:`shadowed`; ``origin`` says where the variables come from).
 
         Example:
             >>> OutputPattern("{colour}.{ext}", origin="job.toml:3").check_fields(["color"])
@@ -222,12 +232,31 @@ class OutputPattern:
             ...
             flux2prompt.PromptError: job.toml:3: output pattern '{colour}.{ext}': unknown field {colour}; did you mean {color}?
         """  # noqa: E501
+        for name in self.fields:
+            if name in _BUILTIN_MEANING and name in available:
+                raise self.shadowed(name, origin)
         known = set(available) | set(BUILTIN_FIELDS)
         for name in self.fields:
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f"; did you mean {{{close[0]}}}?" if close else ""
                 raise self._error(f"unknown field {{{name}}}{hint}")
+
+    def shadowed(self, name: str, origin: str | None = None) -> PromptError:
+        """The error for a variable named like the built-in field ``{name}`` that the pattern
+        uses: the name would say the variable's value while the manifest records the runner's
+        own (a dataset column ``seed`` naming files after a seed they were not made with).
+
+        Example:
+            >>> print(OutputPattern("{seed}.{ext}").shadowed("seed", "rows.csv:2"))
+            output pattern '{seed}.{ext}': {seed} is the seed the request is sent with, and a variable is named 'seed' too (rows.csv:2): rename that column or variable (say 'seed_label', then write {seed_label} where the pattern means it)
+        """  # noqa: E501
+        where = f" ({origin})" if origin else ""
+        return self._error(
+            f"{{{name}}} is {_BUILTIN_MEANING[name]}, and a variable is named {name!r} too"
+            f"{where}: rename that column or variable (say '{name}_label', then write "
+            f"{{{name}_label}} where the pattern means it)"
+        )
 
     def _check_literal(self, literal: str) -> None:
         if any(unicodedata.category(ch) == "Cc" for ch in literal):
@@ -281,6 +310,9 @@ class OutputPattern:
             'mugs/teal-007.png'
         """
         steps, tail, cleaned = self._steps, self._tail, _SANITIZED
+        # The built-in fields the pattern uses: a row with a variable of the same name is
+        # refused (the name would say the variable, the manifest the runner's own value).
+        builtin_steps = tuple(name for _, name, _ in steps if name in _BUILTIN_MEANING)
         # Every field written without a spec (the usual pattern): a row whose fields are all
         # variables holding text or integers is written by the first loop below, the rest by
         # the second; both write what format() and sanitize_value write.
@@ -289,6 +321,9 @@ class OutputPattern:
         def render(
             variables: Mapping[str, Any], index: int, seed: int | None, fingerprint: str
         ) -> str:
+            for name in builtin_steps:
+                if name in variables:
+                    raise self.shadowed(name)
             if plain:
                 parts: list[str] = []
                 for literal, name, _ in steps:
@@ -313,9 +348,7 @@ class OutputPattern:
             out: list[str] = []
             for literal, name, spec in steps:
                 out.append(literal)
-                if name in variables:
-                    value = variables[name]
-                elif name in BUILTIN_FIELDS:
+                if name in BUILTIN_FIELDS:
                     if builtins is None:
                         builtins = {
                             "index": index,
@@ -324,6 +357,8 @@ class OutputPattern:
                             "job": job,
                         }
                     value = builtins[name]
+                elif name in variables:
+                    value = variables[name]
                 else:
                     known = ", ".join([*variables, *BUILTIN_FIELDS])
                     raise self._error(f"unknown field {{{name}}}; the fields are: {known}")

@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeAlias
 
-from flux2prompt._errors import PromptError, SourceError
-from flux2prompt._templates import Variant
+from flux2prompt._errors import ImageError, PromptError, SourceError
+from flux2prompt._templates import Variant, expand
 from flux2prompt._versioning._requests import bfl_variant_requests, planned_requests
 from flux2prompt.batch._job import BatchJob
 from flux2prompt.batch._naming import NameRegistry, name_digest, with_extension
@@ -199,7 +201,7 @@ def plan_rows(
             parameters=parameters, images=images, prompt_format=job.prompt_format,
         )  # fmt: skip
     first_item = True
-    for variant, request in requests:
+    for variant, request in _rows_named(requests, job, stats):
         stats.variants += 1
         key = request.fingerprint
         if first_item:
@@ -208,9 +210,9 @@ def plan_rows(
             # the same mistake in the job file as with a matrix (checked when it is read), so the
             # same error, a SourceError (exit 2 on the command line), not an item's failure.
             try:
-                pattern.check_fields(variant.variables)
+                pattern.check_fields(variant.variables, origin=variant.origin)
             except PromptError as exc:
-                raise SourceError(str(exc)) from None
+                raise _job_error(pattern.origin, str(exc)) from None
         try:
             name = render(variant.variables, variant.index, variant.seed, key)
         except PromptError as exc:
@@ -238,6 +240,52 @@ def plan_rows(
             stats.copies += 1
         inputs = references.labels(variant.variables) if labelled else ()
         yield variant, request, name, copy_of, unwritable(variant), inputs, digest
+
+
+def _rows_named(
+    requests: Iterator[tuple[Variant, PlannedRequest | BFLRequest]],
+    job: BatchJob,
+    stats: PlanStats,
+) -> Iterator[tuple[Variant, PlannedRequest | BFLRequest]]:
+    """``requests``, with an image that one row's request cannot take (a template's
+    ``.reference()`` naming a file that is missing, too large, not an image) raised as the
+    row's error: a :class:`PromptError` naming its origin (``rows.csv:14``) and the file."""
+    try:
+        yield from requests
+    except ImageError as exc:
+        label = _IMAGE_LABEL.match(str(exc))
+        if label is None or (_NOT_A_PATH.fullmatch(label["path"]) and not job.references.per_item):
+            raise  # the job's images, the same for every item: a job-level problem
+        # The requests before the failing one were all given: it is variant number
+        # stats.variants of the expansion, whose origin a second expansion finds (only now).
+        position = stats.variants
+        found = next(
+            islice(expand(job.template, job.source, seeds=job.seed_policy), position, None), None
+        )
+        origin = found.origin if found is not None and found.origin else f"item {position}"
+        message = _IMAGE_LABEL.sub(
+            lambda m: (
+                f"reference image {m['where']}"
+                if _NOT_A_PATH.fullmatch(m["path"])
+                else f"reference image {m['path']} ({m['where']})"
+            ),
+            str(exc),
+        )
+        raise PromptError(f"{origin}: {message}; add the file or correct the row") from None
+
+
+_IMAGE_LABEL = re.compile(r"^(?P<where>images\[\d+\]) \((?P<path>[^)]*)\)")
+# What the transport says in place of a path for bytes and Pillow images.
+_NOT_A_PATH = re.compile(r"\d+ bytes|Pillow image")
+
+
+def _job_error(origin: str | None, message: str) -> SourceError:
+    """``message`` (which starts with ``origin``, ``job.toml:4``, when known) as a
+    :class:`SourceError` naming the job file and the line."""
+    file, _, line = (origin or "").rpartition(":")
+    if file and line.isdigit() and message.startswith(f"{origin}: "):
+        return SourceError(message[len(origin or "") + 2 :], source=file, line=int(line))
+    return SourceError(message)
 
 
 _INDEX_BITS = 48

@@ -70,6 +70,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import stat
 import threading
 import time
@@ -80,16 +81,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt._atomic import atomic_write, remove_temporary_files
+from flux2prompt._atomic import atomic_write
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
-from flux2prompt._errors import SourceError
+from flux2prompt._errors import Flux2PromptError, SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
 from flux2prompt.batch._emulated import EmulatorEndpoint, emulated
 from flux2prompt.batch._forms import job_form
 from flux2prompt.batch._gallery import write_gallery
 from flux2prompt.batch._job import MAX_CONCURRENCY, BatchJob, load_job
 from flux2prompt.batch._limits import AdaptiveConcurrency, RateLimiter, shard_rate_limit
-from flux2prompt.batch._lock import FolderLock
+from flux2prompt.batch._lock import LOCK_NAME, FolderLock
 from flux2prompt.batch._manifest import (
     MANIFEST_NAME,
     SUPERSEDED,
@@ -190,6 +191,29 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PLAN_BUFFER = 4096
 #: The folder superseded images are moved to, inside the output folder.
 SUPERSEDED_DIR = "superseded"
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp$")
+
+
+def _remove_temporary_files(folder: Path) -> int:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) interrupted writes left under
+    ``folder``; return how many. A folder inside it that has a lock file of its own is another
+    batch's output folder (``--out out`` and ``--out out/test``): its temporary files may be
+    in flight, and its own run cleans them, so it is left alone."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for root, dirs, files in os.walk(folder):
+        if root != os.fspath(folder) and LOCK_NAME in files:
+            dirs.clear()
+            continue
+        for name in files:
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -879,7 +903,7 @@ class BatchRunner:
     async def _run_locked(self) -> BatchReport:
         # Only the lock's holder cleans up: another run's temporary files are in flight.
         try:
-            remove_temporary_files(self.out_dir)
+            _remove_temporary_files(self.out_dir)
         except OSError as exc:
             raise SourceError(
                 f"cannot remove the temporary files an interrupted run left: {_reason(exc)}",
@@ -1100,7 +1124,7 @@ class _Run:
 
     async def _dispatch(self, todo: Iterator[PlannedItem]) -> None:
         async with asyncio.TaskGroup() as group:
-            for item in todo:
+            for item in self._planned(todo):
                 if self._tally.stopped is not None:
                     return
                 if item.unwritable is not None:
@@ -1118,6 +1142,20 @@ class _Run:
                     await self._limit.release()
                     return
                 group.create_task(self._generate(item))
+
+    def _planned(self, todo: Iterator[PlannedItem]) -> Iterator[PlannedItem]:
+        """``todo``, until planning it fails. The survey planned every item before anything
+        was sent, so this happens only when the batch is planned again as a stream and
+        something changed meanwhile (a reference image deleted during the run): the batch
+        stops sending, with one line naming the row, and the requests in flight finish and
+        are recorded (cancelling them would lose images already paid for)."""
+        try:
+            yield from todo
+        except Flux2PromptError as exc:
+            self._tally.stopped = (
+                f"{self._client.redact(str(exc))} (it changed during the run); fix it, then "
+                "rerun the same command"
+            )
 
     async def _copy(self, item: PlannedItem) -> None:
         """Write ``item`` from an image of its request; called holding a copy slot. Sends it

@@ -4,7 +4,8 @@ A thin face over :mod:`flux2prompt.batch`: the job file is read by
 :func:`~flux2prompt.batch.load_job`, run by :class:`~flux2prompt.batch.BatchRunner`, merged by
 :func:`~flux2prompt.batch.merge_manifests`. The API token is read from ``CLOUDFLARE_API_TOKEN``
 only, never from an option. Exit codes: 0 every item finished, 1 some item failed (rerun the
-same command to retry it), 2 a bad job file or option, 130 interrupted (rerun to resume).
+same command to retry it; with ``--dry-run``: some row would fail, as it cannot be recorded),
+2 a bad job file or option, 130 interrupted (rerun to resume).
 
 Example:
     $ flux2-prompt batch examples/batch/job.toml --out out/bottles --emulator
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._errors import ParameterError, PromptError, SourceError
+from flux2prompt._errors import ParameterError, PromptError
 from flux2prompt.cli._app import (
     AccountIdOption,
     BaseUrlOption,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["batch", "manifest_app", "merge"]
 
 EXIT_INTERRUPTED = 130
+#: A dry run that finds items a run would fail (rows no manifest record can hold).
+EXIT_FAILED = 1
 
 manifest_app = typer.Typer(name="manifest", help="Work with batch manifests.", no_args_is_help=True)
 app.add_typer(manifest_app)
@@ -63,23 +66,12 @@ def _naming_the_job_line(job: Path) -> Iterator[None]:
     try:
         yield
     except ParameterError as exc:
-        import tomllib
+        from flux2prompt.batch._check import job_setting_error
 
-        from flux2prompt._files._job_file import job_line
-
-        name = exc.parameter
-        key = ["seeds"] if name == "seed" else ["parameters", name] if name else None
-        try:
-            text = job.read_text(encoding="utf-8")
-            table: object = tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            raise exc from None
-        for part in key or ():
-            table = table.get(part) if isinstance(table, dict) else None
-        line = job_line(text, key) if key and table is not None else None
-        if key is None or line is None:
+        located = job_setting_error(job, exc)
+        if located is None:
             raise
-        raise SourceError(f"$.{'.'.join(key)}: {exc}", source=str(job), line=line) from None
+        raise located from None
 
 
 def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None:
@@ -339,6 +331,13 @@ def batch(
                 echo_data(_dry_run_document(dry, job))
             else:
                 _print_dry_run(dry, job, runner.pace)
+            if dry.unwritable:
+                # A failed check, as a run would fail them: exit 1, the rows named above.
+                print_error(
+                    f"{dry.unwritable} item(s) would fail without a request: their rows cannot "
+                    "be recorded (listed above); fix those rows, then run"
+                )
+                raise typer.Exit(EXIT_FAILED)
             return
         try:
             report = asyncio.run(runner.run())
@@ -407,6 +406,8 @@ def _dry_run_document(dry: DryRun, job_path: Path) -> str:
         "superseded": dry.superseded,
         "unwritable": dry.unwritable,
         "problems": list(dry.problems),
+        "ok": dry.unwritable == 0,
+        "exit_code": EXIT_FAILED if dry.unwritable else 0,
         "first": [
             {
                 "index": item.index,

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
-from flux2prompt._files._source import STDIN, resolve_flux3, resolve_source, source_label
+from flux2prompt._files._source import (
+    STDIN,
+    resolve_flux3,
+    resolve_source,
+    source_label,
+    split_source,
+)
 from flux2prompt._schema import Profile, schema
 from flux2prompt.cli._app import app
 from flux2prompt.cli._output import (
@@ -117,6 +123,8 @@ def _each_prompt(
     profile: Profile,
     report: Report,
     variables: dict[str, str] | None = None,
+    *,
+    check_jobs: bool = False,
 ) -> Iterable[tuple[str, str, Prompt | None, int, bool]]:
     """Resolve each source into its variants; report those that fail to ``report`` and yield
     ``(label, source, prompt, exit code, variant)`` for each valid one (``variant``: one of a
@@ -126,9 +134,11 @@ def _each_prompt(
     variables or dataset line. An invalid prompt is a result of the check (stdout in text,
     ``LABEL: $.path: message``); an unreadable source a usage error (``error: ...`` on stderr).
     Standard input (``-``) is named ``<stdin>``, and can be read only once. The exit code of a
-    failed variant is yielded with ``prompt`` None, for the caller's worst code.
+    failed variant is yielded with ``prompt`` None, for the caller's worst code. With
+    ``check_jobs``, a job file is also checked as a run checks it before sending anything (its
+    settings against the model, its output pattern against the variables).
     """
-    from flux2prompt._files._variants import is_expandable, source_variants
+    from flux2prompt._files._variants import _is_job_file, is_expandable, source_variants
 
     listed = list(sources)
     if listed.count(STDIN) > 1:
@@ -151,8 +161,24 @@ def _each_prompt(
             else:
                 _report_error(report, label, source, error, variant=variant.variant)
                 yield label, source, None, exit_code_for(error), variant.variant
-        if len(variants) > 1 or (variants and variants[0].variant):
-            report.summary(source, len(variants), sum(1 for v in variants if not v.ok))
+        refused: Flux2PromptError | None = None
+        if check_jobs and given != STDIN and _is_job_file(split_source(given)[0]):
+            # What a run would refuse before sending anything, beyond the rows' own problems:
+            # a setting the model refuses, an output pattern the variables do not fit.
+            from flux2prompt.batch._check import check_job_file
+
+            try:
+                refused = check_job_file(given)
+            except Flux2PromptError as exc:
+                refused = exc
+            if isinstance(refused, PromptError) and not all(v.ok for v in variants):
+                refused = None  # a row's error, most likely reported with its row already
+            if refused is not None:
+                _report_error(report, source, source, refused, variant=False)
+                yield source, source, None, exit_code_for(refused), False
+        bad = sum(1 for v in variants if not v.ok)
+        if (len(variants) > 1 or (variants and variants[0].variant)) and (refused is None or bad):
+            report.summary(source, len(variants), bad)
 
 
 def _report_error(
@@ -211,7 +237,7 @@ def validate(
     profile, report = _profile_and_report("validate", given_profile, output, as_json)
     worst = EXIT_OK
     for label, source, prompt, code, is_row in _each_prompt(
-        sources, profile, report, _variables(var or (), report)
+        sources, profile, report, _variables(var or (), report), check_jobs=True
     ):
         if prompt is not None:
             report.checked(label, source, [], variant=is_row)
