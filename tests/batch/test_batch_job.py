@@ -166,9 +166,9 @@ def test_prompt_file_templates_bring_their_model_and_parameters(tmp_path: Path) 
         (HEAD + "concurency = 4\n[variables.zip]\ncolor = [1]\n", 3, "did you mean 'concurrency'"),
         (HEAD + "[variables.matrix]\ncolor = []\n", 4, r"\$\.variables\.matrix\.color"),
         (
-            HEAD + "[parameters]\nwidth = 100\n[variables.zip]\ncolor = [1]\n",
+            HEAD + "[parameters]\nwidth = 32\n[variables.zip]\ncolor = [1]\n",
             4,
-            r"\$\.parameters\.width: must be at least 256, got 100$",
+            r"\$\.parameters\.width: must be at least 64, got 32$",
         ),
         (HEAD + "[parameters]\nwidth = 512\n", None, r"\$: missing required key 'variables'$"),
         (

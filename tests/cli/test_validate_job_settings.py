@@ -50,6 +50,8 @@ def job(folder: Path, model: str, settings: str, *, seeds: str = "seeds = 3") ->
     [
         ("klein-4b", "width = 512\nsteps = 20", "parameters.steps", 8, "does not take steps"),
         ("flux-2-dev", "height = 2048", "parameters.height", 7, "2048"),
+        ("flux-2-dev", "width = 128", "parameters.width", 7, "256-1920"),
+        ("flux-2-flex", "width = 4096\nheight = 4096", "parameters.width", 7, "4 megapixels"),
         ("flux-1-schnell", "steps = 30", "parameters.steps", 7, "30"),
         ("flux-2-flex", "guidance = 40", "parameters.guidance", 7, "40"),
     ],
@@ -85,6 +87,23 @@ def test_a_seed_the_model_does_not_take_is_named_at_the_seeds_line(tmp_path: Pat
 
 def test_settings_the_model_takes_are_ok(tmp_path: Path) -> None:
     job(tmp_path, "flux-2-dev", "width = 512\nheight = 512\nsteps = 20\nguidance = 4.5")
+    done = cli(tmp_path, "validate", "job.toml")
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (
+        0,
+        "job.toml: ok (2 variants)",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    ["width = 128\nheight = 128", "width = 2048\nheight = 2048", "width = 64\nheight = 4096"],
+)
+def test_a_size_only_some_models_take_is_ok_on_one_that_takes_it(
+    tmp_path: Path, settings: str
+) -> None:
+    # The job file's schema holds no one model's range: flex takes 64 pixels and up to 4 MP.
+    job(tmp_path, "flux-2-flex", settings)
     done = cli(tmp_path, "validate", "job.toml")
     assert (done.returncode, done.stdout.strip(), done.stderr) == (
         0,
