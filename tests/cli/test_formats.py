@@ -348,7 +348,8 @@ def test_a_usage_error_in_json_is_still_one_document(
     assert document["exit_code"] == 2
     assert document["results"] == []
     assert said in document["error"]
-    assert err.startswith("error: ") and said in err  # the error line stays on stderr
+    assert err.startswith("error: ")  # the error line stays on stderr
+    assert said in err
 
 
 def test_a_usage_error_in_github_format_is_an_annotation(

@@ -110,3 +110,26 @@ def test_a_size_only_some_models_take_is_ok_on_one_that_takes_it(
         "job.toml: ok (2 variants)",
         "",
     )
+
+
+def test_an_unknown_model_is_named_at_its_line_in_the_job_files_words(tmp_path: Path) -> None:
+    job(tmp_path, "flux-2-dve", "width = 512")
+    done = cli(tmp_path, "validate", "job.toml")
+    run = cli(tmp_path, "batch", "job.toml", "--out", "out", "--dry-run")
+    for result in (done, run):
+        assert result.returncode == 2
+        (message,) = result.stderr.strip().splitlines()
+        assert message.startswith("error: job.toml:2: $.model: unknown model 'flux-2-dve': ")
+        assert "did you mean 'flux-2-dev'" in message
+        assert "allow_unknown_model" not in message  # a job file has no such key
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_setting_with_no_json_form_is_named_at_its_line(tmp_path: Path, value: str) -> None:
+    job(tmp_path, "flux-2-dev", f"guidance = {value}")
+    done = cli(tmp_path, "validate", "job.toml")
+    run = cli(tmp_path, "batch", "job.toml", "--out", "out", "--dry-run")
+    assert done.returncode == run.returncode == 2
+    (message,) = done.stderr.strip().splitlines()
+    assert message.startswith("error: job.toml:7: $.parameters.guidance: ")
+    assert message == run.stderr.strip().splitlines()[-1]

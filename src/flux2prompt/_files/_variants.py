@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
-from flux2prompt._files._parse import parse_toml, read_bytes
+from flux2prompt._files._parse import read_bytes
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source
@@ -64,11 +64,15 @@ class SourceVariant:
 def _is_job_file(path: Path) -> bool:
     if path.suffix != ".toml" or path.name.endswith(".prompt.toml") or not path.is_file():
         return False
+    import tomllib
+
     from flux2prompt._files._job_file import is_job_document  # only a .toml can be a job
 
+    # Its shape only: a job whose values the reader refuses (a nan, a number too large) is
+    # still a job, and its reader names the line.
     try:
-        return is_job_document(parse_toml(read_bytes(path), str(path)))
-    except SourceError:
+        return is_job_document(tomllib.loads(read_bytes(path).decode("utf-8-sig")))
+    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
 
 

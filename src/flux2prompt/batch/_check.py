@@ -60,6 +60,8 @@ def job_setting_error(job: str | os.PathLike[str], exc: ParameterError) -> Sourc
         if image
         else ["seeds"]
         if name == "seed"
+        else [name]
+        if name in ("model", "provider")
         else ["parameters", name]
     )
     path = Path(job)
@@ -80,7 +82,14 @@ def job_setting_error(job: str | os.PathLike[str], exc: ParameterError) -> Sourc
         # "images[0] (12 bytes) is not an image": the entry as the job file writes it.
         said = _LABEL.sub("", str(exc), count=1).lstrip(": ")
         return SourceError(f"$.{name} ({table!r}): {said}", source=str(path), line=line)
-    return SourceError(f"$.{'.'.join(map(str, key))}: {exc}", source=str(path), line=line)
+    said = str(exc)
+    if name == "model":  # a job file names its model by the catalogue's names, with no flags
+        said = said.split(_NEWER_MODEL, 1)[0]
+    return SourceError(f"$.{'.'.join(map(str, key))}: {said}", source=str(path), line=line)
+
+
+# Where an unknown model's message turns to the library's keyword arguments.
+_NEWER_MODEL = ". For a model newer than flux2prompt"
 
 
 _IMAGE = re.compile(r"^images\[(\d+)\]$")
