@@ -1,10 +1,12 @@
-"""Atomic file writes, and the cleaning of what an interrupted one leaves behind.
+"""Atomic file writes, the cleaning of what an interrupted one leaves behind, and bounded reads.
 
 A file is written to ``.NAME.XXXXXX.tmp`` in its own folder, flushed to disk, then renamed over
 ``NAME``; a reader sees the old file or the new one, never half of one. A crash between the two
 leaves only the temporary file, which :func:`remove_temporary_files` deletes (the batch runner
 calls it at the start of each run). :meth:`flux2prompt.transport.ImageResult.save` and the batch
-manifest and gallery all write through :func:`atomic_write`.
+manifest and gallery all write through :func:`atomic_write`. A file from outside (an image, a
+table) is read through :func:`read_at_most`, so a huge or endless one (``/dev/zero``, a pipe)
+costs no more than its limit.
 
 This module imports nothing from the rest of the package, so every layer can use it.
 
@@ -21,13 +23,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Final
 
-__all__ = ["atomic_write", "remove_temporary_files", "remove_temporary_files_of"]
+__all__ = ["atomic_write", "read_at_most", "remove_temporary_files", "remove_temporary_files_of"]
 
 # ".NAME.RANDOM.tmp": the names mkstemp gives in atomic_write.
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
@@ -127,3 +130,26 @@ def remove_temporary_files_of(path: Path) -> int:
                 os.unlink(path.parent / name)
                 removed += 1
     return removed
+
+
+def read_at_most(path: str | os.PathLike[str], limit: int, what: str = "the file") -> bytes:
+    """The bytes of the file at ``path``, read no further than ``limit`` bytes: a larger (or an
+    endless) one raises :class:`OSError` (``EFBIG``) whose ``strerror`` says the limit (``what``
+    names the kind of file), as a file the system refuses does, so callers report both alike.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.png"
+    >>> _ = path.write_bytes(b"12345")
+    >>> read_at_most(path, 5)
+    b'12345'
+    >>> try:
+    ...     read_at_most(path, 4, "an image")
+    ... except OSError as exc:
+    ...     print(exc.strerror)
+    larger than the 4 bytes an image may have
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than the {limit:,} bytes {what} may have", str(path))
+    return data

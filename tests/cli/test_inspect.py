@@ -219,3 +219,13 @@ def test_inspect_imports_no_http_stack(project: Path) -> None:
     )
     assert "truncated PNG" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_an_image_that_never_ends_is_refused_not_read(tmp_path: Path) -> None:
+    endless = tmp_path / "endless.png"
+    endless.symlink_to("/dev/zero")
+    code, out, _ = run(tmp_path, "inspect", "--json", str(endless))
+    assert code == 2
+    (report,) = json.loads(out)
+    assert report["status"] == "error"
+    assert report["error"] == "cannot read: larger than the 67,108,864 bytes an image may have"

@@ -253,3 +253,24 @@ def test_a_bomb_in_a_format_read_only_by_pillow_is_a_clean_image_error() -> None
     with pytest.raises(ImageError, match=r"claims 40000x40000|more pixels than") as caught:
         build_request("a fox", images=[bytes(data)])
     assert caught.value.parameter == "images[0]"
+
+
+def test_a_reference_path_that_never_ends_is_refused_not_read(tmp_path: Path) -> None:
+    endless = tmp_path / "endless.png"
+    endless.symlink_to("/dev/zero")
+    with pytest.raises(ImageError, match=r"larger than the 67,108,864 bytes a reference image"):
+        prepare_image(endless, 0)
+    with pytest.raises(ImageError, match=r"images\[0\] \(.*endless.png\): cannot read the file"):
+        build_request("a fox", images=[endless])
+
+
+def test_a_builder_reference_that_never_ends_is_refused_when_the_request_is_built(
+    tmp_path: Path,
+) -> None:
+    from flux2prompt import ref, scene
+
+    endless = tmp_path / "logo.png"
+    endless.symlink_to("/dev/zero")
+    prompt = scene(f"a mug with the logo from {ref('logo')}").reference("logo", endless)
+    with pytest.raises(ImageError, match="larger than the 67,108,864 bytes"):
+        build_request(prompt)

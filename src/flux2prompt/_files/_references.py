@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from flux2prompt._atomic import read_at_most
 from flux2prompt._errors import PromptError, SourceError
 
 if TYPE_CHECKING:
@@ -191,13 +192,8 @@ class ReferenceImages:
             self._cache.move_to_end(path)
             return cached
         try:
-            with Path(path).open("rb") as handle:
-                # Bounded: a path that never ends (/dev/zero, a pipe) is refused, not read.
-                data = handle.read(MAX_REFERENCE_BYTES + 1)
-            if len(data) > MAX_REFERENCE_BYTES:
-                raise OSError(
-                    0, f"larger than the {MAX_REFERENCE_BYTES:,} bytes a reference image may have"
-                )
+            # Bounded: a path that never ends (/dev/zero, a pipe) is refused, not read.
+            data = read_at_most(path, MAX_REFERENCE_BYTES, "a reference image")
         except OSError as exc:
             reason = (
                 "no such file"

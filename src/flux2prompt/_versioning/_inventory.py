@@ -34,11 +34,13 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from flux2prompt._atomic import read_at_most
 from flux2prompt._digest import canonical_json, sha256_fingerprint
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files import PromptFile, read_job_file, read_prompt
 from flux2prompt._files._project import Discovered, Project, discover_paths, find_project
 from flux2prompt._files._pysource import attribute, import_python_file, public_names
+from flux2prompt._files._references import MAX_REFERENCE_BYTES
 from flux2prompt._schema import Profile
 
 if TYPE_CHECKING:
@@ -173,7 +175,9 @@ def job_images(path: str | Path) -> list[bytes]:
     out = []
     for image in document.get("images", ()) if isinstance(document, dict) else ():
         try:
-            out.append((path.parent / str(image)).read_bytes())
+            out.append(
+                read_at_most(path.parent / str(image), MAX_REFERENCE_BYTES, "a reference image")
+            )
         except OSError as exc:
             raise SourceError(
                 f"cannot read the reference image: {exc.strerror}", source=str(path.parent / image)

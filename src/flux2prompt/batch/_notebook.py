@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flux2prompt._atomic import read_at_most
 from flux2prompt.batch._gallery import _thumbnail
 from flux2prompt.batch._manifest import effective_records, iter_manifest, record_order
 from flux2prompt.batch._naming import inside
@@ -62,10 +63,8 @@ def _tile(folder: Path, record: Mapping[str, Any]) -> str | None:
         return None  # not shown (too many pixels, not an image): the gallery says why
     path = folder / thumb
     try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if len(data) > _MAX_EMBEDDED_BYTES:
+        data = read_at_most(path, _MAX_EMBEDDED_BYTES)
+    except OSError:  # unreadable, or too large to embed
         return None
     media = _MEDIA.get(path.suffix.lower(), "application/octet-stream")
     source = f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"

@@ -58,6 +58,11 @@ def _lock_path(explicit: Path | None) -> Path | None:
     return Path(os.path.relpath(found)) if found is not None else None
 
 
+# The largest image a client accepts as a result (64 MiB): no image of ours is larger, and a
+# file that never ends (/dev/zero, a pipe) is refused, not read.
+_MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SHOWN_PROMPT else text[: _SHOWN_PROMPT - 1] + "…"
@@ -65,12 +70,13 @@ def _one_line(text: str) -> str:
 
 def _inspect_one(image: Path, lock: Any, lock_file: Path | None) -> tuple[dict[str, Any], int]:
     """The report of one image, as JSON data, and its exit code."""
+    from flux2prompt._atomic import read_at_most
     from flux2prompt._versioning._provenance import match_lock
     from flux2prompt.transport import read_provenance
 
     report: dict[str, Any] = {"image": str(image), "status": None, "provenance": None}
     try:
-        data = image.read_bytes()
+        data = read_at_most(image, _MAX_IMAGE_BYTES, "an image")
     except OSError as exc:
         report.update(status="error", error=f"cannot read: {exc.strerror or exc}")
         return report, EXIT_USAGE

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
+from flux2prompt._atomic import read_at_most
+from flux2prompt.transport._constants import MAX_RESULT_BYTES
 from flux2prompt.transport._errors import ImageError
 
 if TYPE_CHECKING:
@@ -302,7 +304,9 @@ def prepare_image(
         path = Path(source)
         label = f"{where} ({path})"
         try:
-            data = path.read_bytes()
+            data = read_at_most(
+                path, MAX_RESULT_BYTES, "a reference image"
+            )  # /dev/zero is refused, not read
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise ImageError(f"{label}: cannot read the file: {reason}", parameter=where) from None
