@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from flux2prompt._exports import lazy_exports
 from flux2prompt._files._load import load
-from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, parse_document, parse_toml, read_bytes
+from flux2prompt._files._parse import (
+    PROMPT_FILE_SUFFIXES,
+    is_job_document,
+    is_job_file,
+    parse_document,
+    parse_toml,
+    read_bytes,
+)
 from flux2prompt._files._prompt_file import (
     PromptFile,
     in_file,
@@ -38,12 +45,7 @@ if TYPE_CHECKING:
     # Loaded on first use by __getattr__ below: job files and datasets are for `batch`, `lock`
     # and the job-file rows of `validate`; a command that reads one prompt never imports them.
     from flux2prompt._files._dataset import Dataset, dataset
-    from flux2prompt._files._job_file import (
-        JobFile,
-        is_job_document,
-        parse_job_file,
-        read_job_file,
-    )
+    from flux2prompt._files._job_file import JobFile, parse_job_file, read_job_file
 
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
@@ -55,6 +57,7 @@ __all__ = [
     "dataset",
     "in_file",
     "is_job_document",
+    "is_job_file",
     "load",
     "load_prompt_file",
     "load_source",
@@ -77,7 +80,5 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     globals(),
     dict.fromkeys(("Dataset", "dataset"), f"{__name__}._dataset")
-    | dict.fromkeys(
-        ("JobFile", "is_job_document", "parse_job_file", "read_job_file"), f"{__name__}._job_file"
-    ),
+    | dict.fromkeys(("JobFile", "parse_job_file", "read_job_file"), f"{__name__}._job_file"),
 )

@@ -34,7 +34,7 @@ from flux2prompt._builder import PromptBuilder
 from flux2prompt._document import MAX_DOCUMENT_BYTES, check_size
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._dataset import Dataset
-from flux2prompt._files._parse import parse_toml
+from flux2prompt._files._parse import is_job_document, parse_toml
 from flux2prompt._files._pysource import import_python_file, lookup
 from flux2prompt._files._references import ReferenceImages, escape_braces
 from flux2prompt._model import Prompt
@@ -53,15 +53,6 @@ __all__ = [
 #: The request parameters a job sets under ``[parameters]`` (seeds are set with ``seeds``).
 JOB_PARAMETERS = ("width", "height", "steps", "guidance")
 _SCHEMA = "batch-job.schema.json"
-
-
-def is_job_document(document: object) -> bool:
-    """Whether a parsed TOML document is a job file: it has a top-level ``template`` key.
-
-    >>> is_job_document({"template": "t.py:x", "output": "{i}"}), is_job_document({"prompt": {}})
-    (True, False)
-    """
-    return isinstance(document, Mapping) and "template" in document
 
 
 @dataclass(frozen=True)

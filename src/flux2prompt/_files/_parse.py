@@ -29,7 +29,14 @@ from flux2prompt._errors import SourceError
 from flux2prompt._model import KNOWN_KEYS
 from flux2prompt._schema import json_path
 
-__all__ = ["PROMPT_FILE_SUFFIXES", "parse_document", "parse_toml", "read_bytes"]
+__all__ = [
+    "PROMPT_FILE_SUFFIXES",
+    "is_job_document",
+    "is_job_file",
+    "parse_document",
+    "parse_toml",
+    "read_bytes",
+]
 
 #: The suffixes of files that hold prompts.
 PROMPT_FILE_SUFFIXES: tuple[str, ...] = (".json", ".toml")
@@ -61,6 +68,31 @@ def read_bytes(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
         raise SourceError("is a directory, not a prompt file", source=str(path)) from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+
+
+def is_job_document(document: object) -> bool:
+    """Whether a parsed TOML document is a job file: it has a top-level ``template`` key.
+
+    >>> is_job_document({"template": "t.py:x", "output": "{i}"}), is_job_document({"prompt": {}})
+    (True, False)
+    """
+    return isinstance(document, Mapping) and "template" in document
+
+
+def is_job_file(path: Path) -> bool:
+    """Whether ``path`` is a job file: a ``.toml`` file (not a ``*.prompt.toml``) whose top level
+    has a ``template`` key. Its shape only: a job whose values its reader refuses (a ``nan``, a
+    number too large) is still a job, and reading it names the line; a file that is missing or
+    does not parse as TOML is not one (it is someone else's file).
+    """
+    if path.suffix != ".toml" or path.name.endswith(".prompt.toml"):
+        return False
+    import tomllib
+
+    try:
+        return is_job_document(tomllib.loads(read_bytes(path).decode("utf-8-sig")))
+    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return False
 
 
 def _decode(data: bytes | str, source: str) -> str:

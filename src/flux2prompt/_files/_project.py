@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from flux2prompt._errors import SourceError
-from flux2prompt._files._parse import parse_toml, read_bytes
+from flux2prompt._files._parse import is_job_file, parse_toml, read_bytes
 from flux2prompt._schema import Profile
 
 __all__ = [
@@ -113,7 +113,7 @@ class Project:
         if self.modules:
             said.append(f"Python modules matching {', '.join(self.modules)}")
         if self.jobs is None:
-            jobs = [p for p in _walk(root, _is_toml_name) if _is_job_file(p)]
+            jobs = [p for p in _walk(root, _is_toml_name) if is_job_file(p)]
             said.append(f"job files (.toml with a top-level 'template') under {_shown(root)}")
         else:
             jobs = _globbed(root, self.jobs)
@@ -137,18 +137,6 @@ def _is_prompt_file_name(name: str) -> bool:
 
 def _is_toml_name(name: str) -> bool:
     return name.endswith(".toml") and not name.endswith(".prompt.toml") and name not in CONFIG_FILES
-
-
-def _is_job_file(path: Path) -> bool:
-    """Whether ``path`` is a job file: TOML with a top-level ``template`` key. A TOML file that
-    does not parse is not one (it is someone else's file)."""
-    try:
-        document = parse_toml(read_bytes(path), str(path))
-    except SourceError:
-        return False
-    from flux2prompt._files._job_file import is_job_document  # only when scanning for jobs
-
-    return is_job_document(document)
 
 
 def _walk(root: Path, wanted: Any) -> list[Path]:
@@ -197,7 +185,7 @@ def discover_paths(paths: Iterable[str | Path]) -> Discovered:
         key = os.path.normpath(path.absolute())
         if path.suffix == ".py":
             modules.setdefault(key, path)
-        elif _is_toml_name(path.name) and _is_job_file(path):
+        elif _is_toml_name(path.name) and is_job_file(path):
             jobs.setdefault(key, path)
         elif explicit or _is_prompt_file_name(path.name):
             prompt_files.setdefault(key, path)

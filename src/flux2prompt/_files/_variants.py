@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
-from flux2prompt._files._parse import read_bytes
+from flux2prompt._files._parse import is_job_file
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source
@@ -61,21 +60,6 @@ class SourceVariant:
         return self.error is None
 
 
-def _is_job_file(path: Path) -> bool:
-    if path.suffix != ".toml" or path.name.endswith(".prompt.toml") or not path.is_file():
-        return False
-    import tomllib
-
-    from flux2prompt._files._job_file import is_job_document  # only a .toml can be a job
-
-    # Its shape only: a job whose values the reader refuses (a nan, a number too large) is
-    # still a job, and its reader names the line.
-    try:
-        return is_job_document(tomllib.loads(read_bytes(path).decode("utf-8-sig")))
-    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return False
-
-
 def _python_template(source: str) -> Template | None:
     path, name = split_source(source)
     if not name or path.suffix != ".py":
@@ -96,7 +80,7 @@ def is_expandable(source: str) -> bool:
         return False
     path, name = split_source(source)
     if name is None:
-        if _is_job_file(path):
+        if is_job_file(path):
             return True
         if path.suffix.lower() == ".toml" or path.name.endswith(".prompt.json"):
             try:
@@ -138,7 +122,7 @@ def source_variants(
     needs yields one variant whose error says which to give.
     """
     path, name = split_source(source)
-    if source != STDIN and name is None and _is_job_file(path):
+    if source != STDIN and name is None and is_job_file(path):
         from flux2prompt._files._job_file import read_job_file
 
         job = read_job_file(path)

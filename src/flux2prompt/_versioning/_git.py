@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flux2prompt._errors import FileValidationError, PromptValidationError, SourceError
-from flux2prompt._files import PromptFile, in_file, parse_prompt, read_bytes
+from flux2prompt._files import PromptFile, in_file, is_job_file, parse_prompt, read_bytes
 from flux2prompt._versioning._compare import InventoryDiff, diff_inventories
 from flux2prompt._versioning._diff import PromptDiff, diff, diff_entries
 from flux2prompt._versioning._inventory import InventoryEntry
@@ -113,7 +113,7 @@ def read_diff_source(
 def _is_prompt_side(spec: str | Path, cwd: str | Path | None) -> bool:
     """Whether ``spec`` is read as before: a prompt file or a plain document, here or in git."""
     from flux2prompt._files._source import split_source
-    from flux2prompt._versioning._sources import _is_job_path, is_code_side, split_revision
+    from flux2prompt._versioning._sources import is_code_side, split_revision
 
     if not isinstance(spec, str):
         spec = str(spec)
@@ -122,7 +122,7 @@ def _is_prompt_side(spec: str | Path, cwd: str | Path | None) -> bool:
         return not is_code_side(split[1])
     path, name = split_source(spec)
     full = Path(cwd) / path if cwd is not None else path
-    return name is None and path.suffix != ".py" and not _is_job_path(full)
+    return name is None and path.suffix != ".py" and not is_job_file(full)
 
 
 def diff_sources(

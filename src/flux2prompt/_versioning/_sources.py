@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from flux2prompt._errors import SourceError
-from flux2prompt._files import is_job_document, parse_toml, read_bytes
+from flux2prompt._files import is_job_file
 from flux2prompt._files._source import load_source, split_source
 from flux2prompt._versioning._inventory import InventoryEntry, build_inventory
 
@@ -51,15 +50,6 @@ def split_revision(spec: str, cwd: str | Path | None = None) -> tuple[str, str] 
     return revision, rest
 
 
-def _is_job_path(path: Path) -> bool:
-    if path.suffix != ".toml" or path.name.endswith(".prompt.toml"):
-        return False
-    try:
-        return is_job_document(parse_toml(read_bytes(path), str(path)))
-    except SourceError:
-        return False
-
-
 def is_code_side(rest: str) -> bool:
     """Whether a path read at a revision needs the old side's interpreter: a Python module
     (``file.py:NAME``) or a job file, not a prompt file."""
@@ -74,7 +64,7 @@ def is_code_side(rest: str) -> bool:
 def load_side(spec: str) -> list[InventoryEntry]:
     """The entries a local SOURCE names (no revision): see the module's doc."""
     path, name = split_source(spec)
-    if name is None and _is_job_path(path):
+    if name is None and is_job_file(path):
         # The job's items only: not the other prompts of the module its template is in.
         return [e for e in build_inventory([path], base=Path()).entries if e.kind == "item"]
     if name is None and path.suffix != ".py":

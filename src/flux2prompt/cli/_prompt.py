@@ -138,7 +138,8 @@ def _each_prompt(
     ``check_jobs``, a job file is also checked as a run checks it before sending anything (its
     settings against the model, its output pattern against the variables).
     """
-    from flux2prompt._files._variants import _is_job_file, is_expandable, source_variants
+    from flux2prompt._files._parse import is_job_file
+    from flux2prompt._files._variants import is_expandable, source_variants
 
     listed = list(sources)
     if listed.count(STDIN) > 1:
@@ -162,7 +163,7 @@ def _each_prompt(
                 _report_error(report, label, source, error, variant=variant.variant)
                 yield label, source, None, exit_code_for(error), variant.variant
         refused: Flux2PromptError | None = None
-        if check_jobs and given != STDIN and _is_job_file(split_source(given)[0]):
+        if check_jobs and given != STDIN and is_job_file(split_source(given)[0]):
             # What a run would refuse before sending anything, beyond the rows' own problems:
             # a setting the model refuses, an output pattern the variables do not fit.
             from flux2prompt.batch._check import check_job_file
