@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -14,6 +15,7 @@ import flux2prompt
 from flux2prompt.transport import (
     BFL,
     BFL_MODELS,
+    AsyncBFL,
     ParameterError,
     Provider,
     build_bfl_request,
@@ -288,3 +290,46 @@ def test_a_layout_goes_to_flux_3_as_caption_and_boxes_and_to_flux_2_as_json() ->
         "a teal mug, on the left side",
         "a brass lamp, on the right side",
     ]
+
+
+def _slow_polls(request: httpx.Request) -> httpx.Response:
+    # A submit that is accepted, then polls answered 429 with a Retry-After of a minute.
+    if request.method == "POST":
+        return httpx.Response(200, json={"id": "t-1", "polling_url": "https://api.bfl.ai/v1/get"})
+    return httpx.Response(429, headers={"Retry-After": "60"}, json={"detail": "slow down"})
+
+
+def test_a_long_retry_after_of_a_poll_never_waits_past_poll_timeout_mock_transport() -> None:
+    slept: list[float] = []
+    http = httpx.Client(transport=httpx.MockTransport(_slow_polls))
+    with BFL(api_key="k", http_client=http, poll_timeout=2, max_retries=3) as client:
+        client._sleep = slept.append  # type: ignore[method-assign]
+        task = client.submit(client.build_request("a fox"))
+        with pytest.raises(flux2prompt.transport.RateLimitError):
+            client.result(task)
+        assert slept, "the poll was retried"
+        assert max(slept) <= 2, f"a wait past poll_timeout: {slept}"
+        slept.clear()
+        with pytest.raises(flux2prompt.transport.RateLimitError):
+            client.poll(task)  # poll() on its own has no deadline: it honours Retry-After
+        assert len(slept) == 3
+        assert min(slept) >= 60
+
+
+def test_a_long_retry_after_of_an_async_poll_never_waits_past_poll_timeout() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(_slow_polls))
+        async with AsyncBFL(api_key="k", http_client=http, poll_timeout=2, max_retries=3) as c:
+            c._sleep = sleep  # type: ignore[method-assign]
+            task = await c.submit(c.build_request("a fox"))
+            with pytest.raises(flux2prompt.transport.RateLimitError):
+                await c.result(task)
+
+    asyncio.run(main())
+    assert slept
+    assert max(slept) <= 2, f"a wait past poll_timeout: {slept}"

@@ -170,6 +170,10 @@ class BFL(BFLBaseClient[httpx.Client]):
             ...     client.poll(task)[0]
             'Pending'
         """
+        return self._poll(task, None)
+
+    def _poll(self, task: BFLTask, deadline: float | None) -> tuple[str, dict[str, Any]]:
+        # poll(), and result()'s polls, whose waits between retries end at its deadline.
         failures = 0
         while True:
             try:
@@ -185,7 +189,7 @@ class BFL(BFLBaseClient[httpx.Client]):
                     ) from exc
                 return self._parse_poll(task, response, body)
             except APIError as error:
-                delay = self._poll_delay(error, failures)
+                delay = self._poll_delay(error, failures, deadline)
                 if delay is None:
                     raise
             failures += 1
@@ -208,7 +212,7 @@ class BFL(BFLBaseClient[httpx.Client]):
         deadline = time.monotonic() + self.poll_timeout
         seen: list[str] = []
         while True:
-            status, payload = self.poll(task)
+            status, payload = self._poll(task, deadline)
             self._saw(seen, status)
             link = self._interpret(task, status, payload, started)
             if link is not None:

@@ -168,6 +168,10 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
             >>> asyncio.run(main(task))[0]  # doctest: +SKIP
             'Pending'
         """
+        return await self._poll(task, None)
+
+    async def _poll(self, task: BFLTask, deadline: float | None) -> tuple[str, dict[str, Any]]:
+        # poll(), and result()'s polls, whose waits between retries end at its deadline.
         failures = 0
         while True:
             try:
@@ -185,7 +189,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
                     raise self._deadline_error(task.polling_url, progress, idempotent=True) from exc
                 return self._parse_poll(task, response, body)
             except APIError as error:
-                delay = self._poll_delay(error, failures)
+                delay = self._poll_delay(error, failures, deadline)
                 if delay is None:
                     raise
             failures += 1
@@ -205,7 +209,7 @@ class AsyncBFL(BFLBaseClient[httpx.AsyncClient]):
         deadline = time.monotonic() + self.poll_timeout
         seen: list[str] = []
         while True:
-            status, payload = await self.poll(task)
+            status, payload = await self._poll(task, deadline)
             self._saw(seen, status)
             link = self._interpret(task, status, payload, started)
             if link is not None:

@@ -697,18 +697,27 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             return self._backoff(attempt, None)
         return None  # 5xx, a cut answer, a read timeout: the task may exist; never resubmitted
 
-    def _poll_delay(self, error: APIError, failures: int) -> float | None:
-        """Seconds to wait before polling again after ``error``, or ``None`` to raise it."""
+    def _poll_delay(
+        self, error: APIError, failures: int, deadline: float | None = None
+    ) -> float | None:
+        """Seconds to wait before polling again after ``error``, or ``None`` to raise it. A
+        wait ends at ``deadline`` (``time.monotonic()``; ``result()``'s ``poll_timeout``), and
+        with no time left the error is raised: a long Retry-After never overruns it."""
         if failures >= self.max_retries:
             return None
         if isinstance(error, APIConnectionError | PossiblyBilledError):
-            return self._backoff(failures, None)
-        if isinstance(error, InternalServerError | RequestTimeoutError | RateLimitError) or (
+            delay = self._backoff(failures, None)
+        elif isinstance(error, InternalServerError | RequestTimeoutError | RateLimitError) or (
             isinstance(error, APIStatusError) and error.status_code in _RETRIED_POLL_STATUSES
         ):
             assert isinstance(error, APIStatusError)
-            return self._backoff(failures, error.retry_after_seconds)
-        return None
+            delay = self._backoff(failures, error.retry_after_seconds)
+        else:
+            return None
+        if deadline is None:
+            return delay
+        left = deadline - time.monotonic()
+        return min(delay, left) if left > 0 else None
 
     @staticmethod
     def _saw(seen: list[str], status: str) -> None:
