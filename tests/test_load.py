@@ -343,3 +343,48 @@ def test_loading_arbitrary_bytes_raises_only_project_errors(value: bytes) -> Non
 def test_non_finite_numbers_in_a_dict_are_reported_not_raised() -> None:
     with pytest.raises(PromptValidationError, match="NaN is not a JSON number"):
         load({"camera": {"ISO": math.nan}})
+
+
+def test_json_text_with_a_byte_order_mark_loads_as_bytes_do() -> None:
+    # Path.read_text(encoding="utf-8") keeps a BOM that the bytes' utf-8-sig reading drops.
+    expected = load(b'\xef\xbb\xbf{"scene": "x"}')
+    assert load('\ufeff{"scene": "x"}') == expected
+    assert load('\ufeff  {"scene": "x"}') == expected
+
+
+def test_an_extra_that_compiles_also_loads() -> None:
+    # 10**400 is valid JSON text, but load() refuses an integer no float holds: so must the
+    # builder and a dict's extras, or a compiled prompt would not load back.
+    with pytest.raises(PromptError, match=r"extra\('n'\): \$\.n\[0\]: the number is too large"):
+        scene("x").extra("n", [10**400])
+    with pytest.raises(PromptValidationError, match=r"\$\.n: the number is too large"):
+        load({"scene": "x", "n": 10**400}, extra_keys=["n"])
+    prompt = scene("x").extra("n", 10**300).compile()
+    assert load(prompt.to_json(), extra_keys=["n"]) == prompt
+
+
+def test_a_plain_prompt_file_with_a_wrong_value_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hero.json"
+    path.write_text('{\n  "scene": "a harbour",\n  "mood": 5\n}\n', encoding="utf-8")
+    with pytest.raises(PromptValidationError) as caught:
+        load(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: prompt is invalid under profile 'flux2' (1 problem):",
+        "$.mood: expected a string, got integer 5",
+    ]
+    assert caught.value.issues[0].path == "$.mood"
+    path.write_text("[]", encoding="utf-8")
+    with pytest.raises(PromptValidationError, match=rf"^{path}: .*\n\$: a prompt must be"):
+        load(path)
+
+
+def test_extra_keys_mean_the_same_for_a_path_as_for_a_dict(tmp_path: Path) -> None:
+    path = tmp_path / "info.prompt.toml"
+    path.write_text('name = "info"\n[prompt]\nscene = "x"\ntitle = "T"\n', encoding="utf-8")
+    assert load(path, extra_keys="title") == load({"scene": "x", "title": "T"}, extra_keys="title")
+    assert load(path, extra_keys="title").extras == {"title": "T"}
+    for bad in (None, 5):
+        with pytest.raises(PromptError, match="extra_keys: expected a list of key names"):
+            load(path, extra_keys=bad)  # type: ignore[arg-type]
+        with pytest.raises(PromptError, match="extra_keys: expected a list of key names"):
+            load({"scene": "x"}, extra_keys=bad)  # type: ignore[arg-type]

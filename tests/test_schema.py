@@ -15,6 +15,7 @@ from flux2prompt import Prompt, PromptError, PromptValidationError, load, schema
 from flux2prompt._schema import (
     PROFILES,
     SCHEMA_VERSION,
+    TOO_LARGE_NUMBER,
     _fast_validator,
     check_document,
     find_issues,
@@ -530,3 +531,17 @@ def test_a_name_pattern_is_not_taken_for_a_language_tag() -> None:
     job = {"template": "t", "output": "o", "variables": {"matrix": {"1x": ["a"]}}}
     (issue,) = _issues("batch-job.schema.json", job)
     assert "BCP 47" not in issue
+
+
+def test_a_null_is_named_once() -> None:
+    (issue,) = find_issues({"scene": None})
+    assert str(issue) == "$.scene: expected a string, got null"
+    (issue,) = find_issues({"scene": "x", "camera": {"ISO": None}})
+    assert str(issue) == "$.camera.ISO: expected a number, got null"
+
+
+def test_json_data_refuses_an_integer_no_float_holds() -> None:
+    # JSON text can carry 10**400, but load() refuses it: json_data (custom extras) agrees.
+    _, issues = json_data({"n": [1, 10**400]})
+    assert [(issue.path, issue.message) for issue in issues] == [("$.n[1]", TOO_LARGE_NUMBER)]
+    assert json_data({"n": 10**308}) == ({"n": 10**308}, [])

@@ -282,7 +282,13 @@ def _json_data(
 ) -> Any:
     # bool before int (a bool is an int); exact types first since they are by far the most common.
     kind = type(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or kind is bool:
+        return value
+    if kind is int:
+        if value.bit_length() > 1000 and float_overflows(value):
+            # JSON text carries it, but load() refuses it: one rule, so what compiles loads.
+            issues.append(ValidationIssue(json_path(path), TOO_LARGE_NUMBER))
+            return None
         return value
     if kind is str or isinstance(value, str):
         return _json_text(value, path, issues, clean)
@@ -293,7 +299,7 @@ def _json_data(
         issues.append(ValidationIssue(json_path(path), f"{word} is not a JSON number"))
         return None
     if isinstance(value, int):
-        return int(value)
+        return _json_data(int(value), path, issues, clean)  # an int subclass (an IntEnum)
     if len(path) >= MAX_DEPTH:
         issues.append(ValidationIssue(json_path(path), f"nested deeper than {MAX_DEPTH} levels"))
         return None
@@ -346,9 +352,11 @@ _JSON_TYPES = {
 def describe_value(value: Any) -> str:
     """A value as messages show it: its JSON type and its JSON text, cut at 60 characters.
 
-    >>> describe_value(1), describe_value("wide"), describe_value([1, 2])
-    ('integer 1', 'string "wide"', 'array [1, 2]')
+    >>> describe_value(1), describe_value("wide"), describe_value([1, 2]), describe_value(None)
+    ('integer 1', 'string "wide"', 'array [1, 2]', 'null')
     """
+    if value is None:
+        return "null"  # its type and its text are the one word
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
     return f"{kind} {_shown(value)}"
 

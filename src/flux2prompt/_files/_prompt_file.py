@@ -35,7 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from flux2prompt._document import prompt_from_document
+from flux2prompt._document import extra_key_names, prompt_from_document
 from flux2prompt._errors import (
     FileValidationError,
     PromptError,
@@ -278,7 +278,7 @@ def prompt_file_from_document(
     current = _prepare(document, source)
     prompt_document: dict[str, Any] = current["prompt"]
     names = frozenset(placeholders(prompt_document))
-    extra = tuple(extra_keys)
+    extra = extra_key_names(extra_keys)
     prompt = None
     if not names or variables is not None:
         # Always substituted, even without placeholders, so that "$$" means "$" in every file.
@@ -343,7 +343,10 @@ def parse_prompt(
             'wrap it as {"name": "...", "prompt": {...}} to give it a name and metadata',
             source=source,
         )
-    return prompt_from_document(document, profile=profile, extra_keys=extra_keys)
+    try:
+        return prompt_from_document(document, profile=profile, extra_keys=extra_keys)
+    except PromptValidationError as exc:
+        raise in_file(exc, source, base="$") from None  # the paths are the file's own
 
 
 def read_prompt(
