@@ -357,6 +357,8 @@ def test_script_mismatch_fix_names_a_tag() -> None:
         ("你好", "zh"),
         ("學校", "zh-Hant"),
         ("안녕하세요", "ko"),
+        ("大韓民國 만세", "ko"),  # Hanja are Korean too
+        ("漢字", "ko"),
         ("مرحبا", "ar"),
         ("שלום", "he"),
         ("नमस्ते", "hi"),
@@ -556,3 +558,9 @@ def test_docs_cover_every_code() -> None:
         assert f'ignore=["{code}"]' in body
         assert f"--ignore {code}" in body
         assert f"| [{code}](" in body
+
+
+@pytest.mark.parametrize("ignore", [None, 5, 2.5])
+def test_ignore_that_is_not_codes_is_a_prompt_error(ignore: object) -> None:
+    with pytest.raises(PromptError, match=r"^lint\(ignore=\.\.\.\): expected codes"):
+        lint(scene("a street with no people").compile(), ignore=ignore)  # type: ignore[arg-type]

@@ -441,6 +441,8 @@ _ACCEPTS = {
     "Hira": frozenset({"Jpan"}),
     "Kana": frozenset({"Jpan"}),
     "Hrkt": frozenset({"Jpan"}),
+    # Korean: expected_script() says Hangul (Kore folds into Hang), and Hanja are Korean too.
+    "Hang": frozenset({"Hang", "Hani"}),
     "Kore": frozenset({"Hang", "Hani"}),
 }
 # Scripts written without spaces between words: length is counted in characters instead.
@@ -600,7 +602,15 @@ def _check_camera(prompt: Prompt) -> Iterator[_Found]:
 
 
 def _resolve_ignore(ignore: Iterable[str] | str) -> frozenset[str]:
-    items = ignore.split(",") if isinstance(ignore, str) else ignore
+    if isinstance(ignore, str):
+        items: Iterable[object] = ignore.split(",")
+    elif isinstance(ignore, Iterable):
+        items = ignore
+    else:
+        raise PromptError(
+            f"lint(ignore=...): expected codes (a list, or one comma-separated string), got "
+            f"{type(ignore).__name__} {ignore!r}"
+        )
     codes = set()
     for item in items:
         if not isinstance(item, str):
