@@ -238,22 +238,33 @@ def _subject(item: Subject) -> str:
     return ", ".join(piece for piece in pieces if piece)
 
 
+# Codes that name no language: undetermined, uncoded, no linguistic content.
+_NO_LANGUAGE = frozenset(("und", "mis", "zxx"))
+
+
 @lru_cache(maxsize=256)
 def _language_name(tag: str) -> str:
+    """The language's English name, or "" for a code that names none (``und``, ``zxx``, a
+    private-use ``qaa``-``qtz``): prose would otherwise say "in Unknown language"."""
     import langcodes
 
     try:
-        return str(langcodes.Language.get(tag).display_name())
+        language = langcodes.Language.get(tag)
     except (LookupError, ValueError):
         return tag
+    code = str(language.language or "und").lower()  # langcodes reads "und" as no language
+    if code in _NO_LANGUAGE or (len(code) == 3 and "qaa" <= code <= "qtz"):
+        return ""
+    return str(language.display_name())
 
 
 def _text(element: TextElement) -> str:
     # Straight quotes delimit the exact words; if the words hold one, curly quotes keep them whole.
     quoted = f"“{element.content}”" if '"' in element.content else f'"{element.content}"'
     head = f"The text {quoted}"
-    if element.language:
-        head += f" in {_language_name(element.language)}"
+    language = _language_name(element.language) if element.language else ""
+    if language:
+        head += f" in {language}"
     pieces = [head]
     font = _fold(element.font)
     if font:
