@@ -471,3 +471,25 @@ def test_every_reader_goes_through_the_one_loading_sequence(tmp_path: Path) -> N
     (message,) = messages
     assert message.startswith(f"{broken}: prompt is invalid")
     assert "$.prompt.scene" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "lines"),
+    [
+        ("m.prompt.toml", 'name = "x"\n\n[parameters]\nwidth = 0\n[prompt]\nscene = "a"\n', [4]),
+        (
+            "m.prompt.json",
+            '{\n  "name": "x",\n  "tags": [1],\n  "version": 2,\n  "prompt": {"scene": "a"}\n}',
+            [3, 4],
+        ),
+    ],
+)
+def test_metadata_problems_name_their_lines(
+    tmp_path: Path, name: str, text: str, lines: list[int]
+) -> None:
+    path = write(tmp_path / name, text)
+    with pytest.raises(SourceError) as caught:
+        load_prompt_file(path)
+    assert sorted(problem.line or 0 for problem in caught.value.problems) == lines
+    assert all(problem.source == str(path) for problem in caught.value.problems)
+    assert str(caught.value).startswith(f"{path}: $.")  # the message names every path, as before

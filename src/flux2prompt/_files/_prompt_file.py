@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PromptFile",
+    "document_line",
     "in_file",
     "load_prompt_file",
     "parse_prompt",
@@ -252,13 +254,63 @@ def _render(
         raise in_file(exc, source) from None
 
 
-def _prepare(document: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Migrate a prompt-file document and check its metadata; the result is current and valid."""
+def _prepare(
+    document: Mapping[str, Any], source: str, text: bytes | str | None = None, suffix: str = ""
+) -> dict[str, Any]:
+    """Migrate a prompt-file document and check its metadata; the result is current and valid.
+
+    With the file's ``text``, each of the error's ``problems`` names its line too (as a job
+    file's do)."""
     migrated = migrate_prompt_file(document, source)
     issues = _metadata_issues(migrated)
-    if issues:
-        raise SourceError("; ".join(str(issue) for issue in issues), source=source)
-    return migrated
+    if not issues:
+        return migrated
+    problems = tuple(
+        SourceError(str(issue), source=source, line=_line(text, suffix, issue.path))
+        for issue in issues
+    )
+    # The message stays "file: $.path: ..." (every problem); each problem has its line too,
+    # for the command line's reports and annotations.
+    message = "; ".join(str(issue) for issue in issues)
+    raise SourceError(message, source=source, problems=problems)
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^']*)'\]|\[(\d+)\]")
+
+
+def document_line(text: str, suffix: str, path: str) -> int | None:
+    """The line of a prompt file's (or a plain document's) ``text`` that defines the JSON
+    ``path``, best effort: neither parser keeps positions. (Internal: errors and the command
+    line's reports.)
+
+    >>> document_line('name = "a"\\n[prompt]\\nscene = "s"\\nmood = 5\\n', ".toml", "$.prompt.mood")
+    4
+    >>> document_line('{\\n "scene": "s",\\n "mood": 5\\n}', ".json", "$.mood")
+    3
+    """
+    parts = [a or b for a, b, _ in _PATH_PART.findall(path)]
+    if not parts:
+        return None
+    if suffix.lower() == ".toml":
+        from flux2prompt._files._job_file import job_line  # the one TOML key finder
+
+        return job_line(text, parts)
+    if suffix.lower() != ".json":
+        return None
+    # Each key of the path, searched for after the one before it.
+    at = 0
+    for key in parts:
+        found = re.compile(rf'"{re.escape(key)}"\s*:').search(text, at)
+        if found is None:
+            break
+        at = found.start()
+    return text.count("\n", 0, at) + 1 if at else None
+
+
+def _line(text: bytes | str | None, suffix: str, path: str) -> int | None:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8-sig")  # it parsed, so it decodes
+    return document_line(text, suffix, path) if text is not None else None
 
 
 def prompt_file_from_document(
@@ -269,13 +321,16 @@ def prompt_file_from_document(
     variables: Mapping[str, object] | None = None,
     profile: Profile = "flux2",
     extra_keys: Iterable[str] = (),
+    text: bytes | str | None = None,
+    suffix: str = "",
 ) -> PromptFile:
     """The :class:`PromptFile` of a parsed prompt-file document (see :func:`parse_document`):
     migrated, its metadata checked, its prompt validated. (Internal: :func:`parse_prompt_file`
-    without parsing again.)
+    without parsing again; given the file's ``text`` and ``suffix``, metadata problems name
+    their lines.)
     """
     written_version = document.get("schema_version", 1)
-    current = _prepare(document, source)
+    current = _prepare(document, source, text, suffix)
     prompt_document: dict[str, Any] = current["prompt"]
     names = frozenset(placeholders(prompt_document))
     extra = extra_key_names(extra_keys)
@@ -336,6 +391,8 @@ def parse_prompt(
             variables=variables,
             profile=profile,
             extra_keys=extra_keys,
+            text=data,
+            suffix=suffix,
         )
     if not plain:
         raise SourceError(
