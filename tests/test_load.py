@@ -388,3 +388,21 @@ def test_extra_keys_mean_the_same_for_a_path_as_for_a_dict(tmp_path: Path) -> No
             load(path, extra_keys=bad)  # type: ignore[arg-type]
         with pytest.raises(PromptError, match="extra_keys: expected a list of key names"):
             load({"scene": "x"}, extra_keys=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["name", "tags", "version", "prompt"])
+def test_a_saved_prompt_with_a_custom_key_named_like_prompt_file_metadata_loads_back(
+    tmp_path: Path, key: str
+) -> None:
+    # An infographic's "name", saved from compile(): the key is the prompt's own, not metadata.
+    prompt = scene("an infographic").extra(key, "Water").compile()
+    path = tmp_path / "info.json"
+    path.write_text(prompt.to_json(), encoding="utf-8")
+    assert load(path, extra_keys=[key]) == prompt
+    assert load(path, extra_keys=iter([key])) == prompt  # any iterable, read once
+    assert load(prompt.to_json(), extra_keys=[key]) == prompt
+
+
+def test_without_a_part_that_is_not_a_string_is_a_prompt_error() -> None:
+    with pytest.raises(PromptError, match=r"^without\(\): a part is named by a string, got 5"):
+        scene("x").mood("calm").without(5)  # type: ignore[arg-type]

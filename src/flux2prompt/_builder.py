@@ -566,6 +566,8 @@ class PromptBuilder:
                 changes.update(_caption=None, _elements=())
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
+            elif not isinstance(part, str):
+                raise PromptError(f"without(): a part is named by a string, got {part!r}")
             else:
                 close = difflib.get_close_matches(part, KNOWN_KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -382,7 +382,8 @@ def parse_prompt(
     ...              source="k.json").name
     'k'
     """
-    document, is_file = parse_document(data, suffix=suffix, source=source)
+    wanted = extra_key_names(extra_keys)
+    document, is_file = parse_document(data, suffix=suffix, source=source, extra_keys=wanted)
     if is_file:
         return prompt_file_from_document(
             document,
@@ -390,7 +391,7 @@ def parse_prompt(
             path=path,
             variables=variables,
             profile=profile,
-            extra_keys=extra_keys,
+            extra_keys=wanted,
             text=data,
             suffix=suffix,
         )
@@ -401,7 +402,7 @@ def parse_prompt(
             source=source,
         )
     try:
-        return prompt_from_document(document, profile=profile, extra_keys=extra_keys)
+        return prompt_from_document(document, profile=profile, extra_keys=wanted)
     except PromptValidationError as exc:
         raise in_file(exc, source, base="$") from None  # the paths are the file's own
 
