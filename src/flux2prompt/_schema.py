@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import json
 import math
 import re
@@ -177,6 +178,9 @@ def _reporting_validator(profile: str) -> Any:
 
 
 #: What to say of an integer that :func:`float_overflows`.
+#: The most schema problems one document reports (then one line saying there are more).
+MAX_ISSUES = 1000
+
 TOO_LARGE_NUMBER = (
     "the number is too large for a JSON number (a 64-bit float, below about 1.8e308); write a "
     "smaller number"
@@ -541,8 +545,13 @@ def issues_from_errors(
             error.validator in ("anyOf", "oneOf"),
         )
 
+    # Each error costs python-jsonschema a fraction of a millisecond: a document with a million
+    # wrong items would take minutes and print megabytes. The first MAX_ISSUES are enough to act
+    # on, and the last line says there are more.
+    found = list(itertools.islice(errors, MAX_ISSUES + 1))
+    more = len(found) > MAX_ISSUES
     issues: list[ValidationIssue] = []
-    for error in sorted(errors, key=rank):
+    for error in sorted(found[:MAX_ISSUES], key=rank):
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
             issues.extend(unknown_key_issues(error, profile=profile))
         else:
@@ -554,6 +563,14 @@ def issues_from_errors(
         if (issue.path, issue.message) not in seen:
             seen.add((issue.path, issue.message))
             unique.append(issue)
+    if more:
+        unique.append(
+            ValidationIssue(
+                "$",
+                f"and more problems: only the first {MAX_ISSUES:,} are listed; fix these and "
+                "check again",
+            )
+        )
     return unique
 
 
