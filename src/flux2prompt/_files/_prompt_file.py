@@ -275,7 +275,7 @@ def _prepare(
     raise SourceError(message, source=source, problems=problems)
 
 
-_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^']*)'\]|\[(\d+)\]")
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^']*)'\]")  # keys; indices skipped
 
 
 def document_line(text: str, suffix: str, path: str) -> int | None:
@@ -288,7 +288,7 @@ def document_line(text: str, suffix: str, path: str) -> int | None:
     >>> document_line('{\\n "scene": "s",\\n "mood": 5\\n}', ".json", "$.mood")
     3
     """
-    parts = [a or b for a, b, _ in _PATH_PART.findall(path)]
+    parts = [a or b for a, b in _PATH_PART.findall(path)]
     if not parts:
         return None
     if suffix.lower() == ".toml":
