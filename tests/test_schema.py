@@ -558,3 +558,18 @@ def test_a_document_with_thousands_of_wrong_items_reports_the_first_thousand() -
         "$: and more problems: only the first 1,000 are listed; fix these and check again"
     )
     assert len(find_issues({"scene": 1, "effects": [1] * 999})) == 1000
+
+
+@pytest.mark.parametrize(
+    ("tag", "hint"),
+    [
+        ("en_US", "did you mean 'en-US'?"),
+        ("pt_BR", "did you mean 'pt-BR'?"),
+        ("en-", "use a code such as 'en', 'ja', 'zh-Hant'"),
+    ],
+)
+def test_a_malformed_language_tag_in_a_document_gets_the_builders_suggestion(
+    tag: str, hint: str
+) -> None:
+    (issue,) = find_issues({"scene": "x", "text": [{"content": "Hi", "language": tag}]})
+    assert str(issue) == f"$.text[0].language: {tag!r} is not a BCP 47 language tag; {hint}"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import jsonschema_rs
 
 from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
-from flux2prompt._text import forbidden_char_problem, surrogate_problem
+from flux2prompt._text import check_language_tag, forbidden_char_problem, surrogate_problem
 
 if TYPE_CHECKING:
     import jsonschema
@@ -396,9 +396,12 @@ def _message(error: ValidationError, profile: str | None) -> str:
         if problem is not None:
             return problem
         if "-[A-Za-z0-9]" in str(rule):
-            return (
-                f"{value!r} is not a BCP 47 language tag; use a code such as 'en', 'ja', 'zh-Hant'"
-            )
+            # The builder's suggestion ('en_US' -> 'en-US', 'english' -> 'en') for loads too.
+            why = check_language_tag(value)
+            hint = "use a code such as 'en', 'ja', 'zh-Hant'"
+            if why is not None and "; did you mean " in why:
+                hint = why.split("; ", 1)[1]
+            return f"{value!r} is not a BCP 47 language tag; {hint}"
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
         return f"{describe_value(value)} is not allowed{_under(profile)}; use one of {choices}"
