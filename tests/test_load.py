@@ -406,3 +406,37 @@ def test_a_saved_prompt_with_a_custom_key_named_like_prompt_file_metadata_loads_
 def test_without_a_part_that_is_not_a_string_is_a_prompt_error() -> None:
     with pytest.raises(PromptError, match=r"^without\(\): a part is named by a string, got 5"):
         scene("x").mood("calm").without(5)  # type: ignore[arg-type]
+
+
+def _escape_dollars(value: Any) -> Any:
+    """A prompt document written into a prompt file: every literal $ as $$ (files are templates)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape_dollars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(item) for item in value]
+    return value
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(_documents(), EXTRAS, st.sampled_from(["", "$", "$$", "${x}", "$5"]))
+def test_a_prompt_saved_to_a_file_loads_back_the_same(
+    tmp_path_factory: pytest.TempPathFactory,
+    document: dict[str, Any],
+    extras: dict[str, Any],
+    dollars: str,
+) -> None:
+    document = {**document, "scene": document["scene"] + dollars}
+    prompt = load({**document, **extras}, extra_keys=extras)
+    folder = tmp_path_factory.mktemp("saved")
+    # As a plain document (compact or pretty): read as it is, "$" and all.
+    plain = folder / "p.json"
+    for text in (prompt.to_json(), prompt.to_json(pretty=True)):
+        plain.write_text(text, encoding="utf-8")
+        assert load(plain, extra_keys=extras).to_bytes() == prompt.to_bytes()
+    # As a prompt file: its strings are templates, so a literal $ is written $$.
+    wrapped = {"name": "saved", "prompt": _escape_dollars(prompt.to_dict())}
+    prompt_file = folder / "p.prompt.json"
+    prompt_file.write_text(json.dumps(wrapped, ensure_ascii=False), encoding="utf-8")
+    assert load(prompt_file, extra_keys=extras).to_bytes() == prompt.to_bytes()
