@@ -22,6 +22,7 @@ from flux2prompt import (
     PromptValidationError,
     camera,
     load,
+    palette,
     scene,
     subject,
     text,
@@ -395,3 +396,10 @@ def test_empty_lists_are_refused_at_the_call() -> None:
         scene("x").subjects()
     with pytest.raises(PromptError, match=r"subject\(colors=\.\.\.\): must not be empty"):
         subject("a mug", colors=[])
+
+
+def test_palette_of_one_rgb_list_is_one_colour_as_the_palette_function_says() -> None:
+    # [255, 87, 51] (an RGB colour read from JSON) was taken for a list of three colours.
+    assert scene("x").palette([255, 87, 51]).compile().color_palette == ("#FF5733",)
+    assert palette([255, 87, 51]) == ("#FF5733",)
+    assert scene("x").palette(["#fff", [1, 2, 3]]).compile().color_palette == ("#FFFFFF", "#010203")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from flux2prompt._color import _NORMAL_HEX, ColorInput, color_value
+from flux2prompt._color import _NORMAL_HEX, ColorInput, _is_rgb, color_value
 from flux2prompt._compile import dumps_compact, write_document
 from flux2prompt._errors import PromptError
 from flux2prompt._model import (
@@ -466,8 +466,8 @@ class PromptBuilder:
         >>> b.compile().color_palette
         ('#FF5733', '#FF7F50', '#000000')
         """
-        if len(colors) == 1 and isinstance(colors[0], list):
-            colors = tuple(colors[0])
+        if len(colors) == 1 and isinstance(colors[0], list) and not _is_rgb(colors[0]):
+            colors = tuple(colors[0])  # one list of colours; [255, 87, 51] is one colour
         if not colors:
             raise _nothing_given("palette()", "color_palette")
         codes = [
