@@ -275,36 +275,129 @@ def _prepare(
     raise SourceError(message, source=source, problems=problems)
 
 
-_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^']*)'\]")  # keys; indices skipped
+# A JSON path's parts, as json_path() writes them: .name, ['any key'] and [index].
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
+_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, quoted, index in _PATH_PART.findall(path):
+        if index:
+            parts.append(int(index))
+        else:
+            parts.append(name or quoted.replace("\\'", "'").replace("\\\\", "\\"))
+    return parts
 
 
 def document_line(text: str, suffix: str, path: str) -> int | None:
     """The line of a prompt file's (or a plain document's) ``text`` that defines the JSON
-    ``path``, best effort: neither parser keeps positions. (Internal: errors and the command
-    line's reports.)
+    ``path`` (or, failing that, its longest part that is there), best effort: neither parser
+    keeps positions. List indices count, so ``$.subjects[1].pose`` is the second subject's.
+    (Internal: errors and the command line's reports.)
 
     >>> document_line('name = "a"\\n[prompt]\\nscene = "s"\\nmood = 5\\n', ".toml", "$.prompt.mood")
     4
-    >>> document_line('{\\n "scene": "s",\\n "mood": 5\\n}', ".json", "$.mood")
+    >>> document_line('{\\n "subjects": [{"pose": "a"},\\n   {"pose": 5}]\\n}', ".json",
+    ...               "$.subjects[1].pose")
     3
     """
-    parts = [a or b for a, b in _PATH_PART.findall(path)]
+    parts = _path_parts(path)
     if not parts:
         return None
     if suffix.lower() == ".toml":
-        from flux2prompt._files._job_file import job_line  # the one TOML key finder
+        return _toml_line(text, parts)
+    if suffix.lower() == ".json":
+        return _json_line(text, parts)
+    return None
 
-        return job_line(text, parts)
-    if suffix.lower() != ".json":
-        return None
-    # Each key of the path, searched for after the one before it.
-    at = 0
-    for key in parts:
-        found = re.compile(rf'"{re.escape(key)}"\s*:').search(text, at)
-        if found is None:
-            break
-        at = found.start()
-    return text.count("\n", 0, at) + 1 if at else None
+
+def _toml_keys(raw: str) -> list[str | int]:
+    return [part.strip().strip("\"'") for part in raw.split(".")]
+
+
+def _toml_line(text: str, wanted: list[str | int]) -> int | None:
+    best: tuple[int, int] | None = None
+    table: list[str | int] = []
+    arrays: dict[tuple[str | int, ...], int] = {}  # [[a.b]] paths: the index of the last one
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TOML_HEADER.match(line)
+        if header is not None:
+            keys = _toml_keys(header.group(2))
+            # A table under an array of tables belongs to its last element: insert the index.
+            for end in range(len(keys) - 1, 0, -1):
+                index = arrays.get(tuple(keys[:end]))
+                if index is not None:
+                    keys = [*keys[:end], index, *keys[end:]]
+                    break
+            if header.group(1) == "[[":
+                index = arrays.get(tuple(keys), -1) + 1
+                arrays[tuple(keys)] = index
+                keys = [*keys, index]
+            table = current = keys
+        else:
+            key = _TOML_KEY.match(line)
+            if key is None:
+                continue
+            current = [*table, *_toml_keys(key.group(1))]
+        depth = 0
+        for mine, theirs in zip(current, wanted, strict=False):
+            if mine != theirs:
+                break
+            depth += 1
+        if depth and depth == min(len(current), len(wanted)) and (best is None or depth > best[0]):
+            best = (depth, number)
+    return best[1] if best else None
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first character at or after ``at`` that is not JSON whitespace."""
+    space = _SPACE.match(text, at)
+    return space.end() if space is not None else at
+
+
+def _json_line(text: str, wanted: list[str | int]) -> int | None:
+    """Walk the JSON text along ``wanted``, skipping the values in between whole."""
+    at = _skip(text, 0)
+    found: int | None = None
+    try:
+        for part in wanted:
+            opening = text[at : at + 1]
+            if opening == "{" and isinstance(part, str):
+                at = _skip(text, at + 1)
+                while text[at] == '"':
+                    key_at = at
+                    key, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at) + 1  # past ":"
+                    at = _skip(text, at)
+                    if key == part:
+                        found = key_at
+                        break
+                    _, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at)
+                    if text[at] == ",":
+                        at = _skip(text, at + 1)
+                else:
+                    break  # no such key
+            elif opening == "[" and isinstance(part, int):
+                at = _skip(text, at + 1)
+                for _ in range(part):
+                    _, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at)
+                    if text[at] != ",":
+                        raise IndexError(part)
+                    at = _skip(text, at + 1)
+                found = at
+            else:
+                break
+    except (ValueError, IndexError):
+        pass  # not the text's shape after all: the part found so far
+    return text.count("\n", 0, found) + 1 if found is not None else None
 
 
 def _line(text: bytes | str | None, suffix: str, path: str) -> int | None:

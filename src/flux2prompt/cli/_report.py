@@ -159,11 +159,11 @@ def line_of(file: str, path: str) -> int | None:
     from flux2prompt._files._prompt_file import document_line
 
     suffix = Path(file).suffix
-    if suffix == ".toml" and parts[0] != "prompt":
-        # A lint path is the prompt's own ($.mood): in a TOML prompt file, under [prompt].
-        return document_line(text, suffix, "$.prompt" + path[1:]) or document_line(
-            text, suffix, path
-        )
+    if parts[0] != "prompt":
+        # A lint path is the prompt's own ($.mood): in a prompt file, it is under "prompt".
+        inside = document_line(text, suffix, "$.prompt" + path[1:])
+        if inside is not None:
+            return inside
     return document_line(text, suffix, path)
 
 
