@@ -413,3 +413,18 @@ def test_a_code_that_names_no_language_is_not_said_as_one(tag: str) -> None:
     assert prose == 'A shop sign. The text "Hi".'
     named = scene("a shop sign").text("Hi", language="qu").compile().to_prose()
     assert named == 'A shop sign. The text "Hi" in Quechua.'
+
+
+@pytest.mark.parametrize("document", [{"scene": "   "}, {"scene": "..."}, {"mood": " ; "}])
+def test_a_prompt_with_no_words_is_refused_rather_than_sent_as_empty_prose(
+    document: dict[str, str],
+) -> None:
+    # The prose was "", and a request to FLUX.2 [klein] went out with an empty prompt.
+    with pytest.raises(PromptError, match=r"^to_prose\(\): the prompt has no words"):
+        load(document).to_prose()
+
+
+def test_blank_effects_leave_no_empty_sentence() -> None:
+    prompt = load({"scene": "a harbour", "effects": ["  ", "subtle film grain"]})
+    assert prompt.to_prose() == "A harbour. Finished with subtle film grain."
+    assert load({"scene": "a harbour", "effects": ["  "]}).to_prose() == "A harbour."

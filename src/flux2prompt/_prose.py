@@ -41,6 +41,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from flux2prompt._errors import PromptError
 from flux2prompt._model import Camera, Prompt, Subject, TextElement
 
 __all__ = ["render_prose"]
@@ -444,9 +445,16 @@ def render_prose(prompt: Prompt) -> str:
     mood = _fold(prompt.mood)
     if mood:
         sentences.append(f"The mood is {mood}")
-    if prompt.effects:
-        effects = [_fold(effect) for effect in prompt.effects]
-        sentences.append("Finished with " + _join_and([e for e in effects if e]))
+    effects = [folded for folded in map(_fold, prompt.effects or ()) if folded]
+    if effects:  # blank effects ("  ") would leave "Finished with."
+        sentences.append("Finished with " + _join_and(effects))
     for key, value in prompt.extras.items():
         sentences.append(_extra(key, value))
-    return " ".join(_sentence(sentence) for sentence in sentences if sentence)
+    prose = " ".join(_sentence(sentence) for sentence in sentences if sentence)
+    if not prose:
+        # Every field blank or punctuation ("   ", "..."): an empty prompt would be sent.
+        raise PromptError(
+            "to_prose(): the prompt has no words to write as prose (its text is blank or only "
+            "punctuation); give it a scene or a subject in words"
+        )
+    return prose
