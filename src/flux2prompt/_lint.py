@@ -40,7 +40,7 @@ from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, lay
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._references import cited, references_of
 from flux2prompt._schema import json_path
-from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
+from flux2prompt._text import dominant_script, expected_script
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
@@ -314,8 +314,26 @@ def _is_pictographic(char: str) -> bool:
     )
 
 
+# Invisible too: the invisible math operators, and Unicode's tag characters, which spell out
+# ASCII no one sees ("ASCII smuggling" to a text encoder) unless they make an emoji flag's tag
+# sequence (a black flag, then tags, then CANCEL TAG).
+_INVISIBLE_CHARS = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u2061-\u2064\U000e0001\U000e0020-\U000e007f]"
+)
+_BLACK_FLAG = "\U0001f3f4"
+
+
+def _in_flag_sequence(value: str, index: int) -> bool:
+    start = index
+    while start > 0 and "\U000e0020" <= value[start - 1] <= "\U000e007f":
+        start -= 1
+    return start > 0 and value[start - 1] == _BLACK_FLAG
+
+
 def _intended_joiner(value: str, index: int) -> bool:
     char = value[index]
+    if "\U000e0020" <= char <= "\U000e007f":
+        return _in_flag_sequence(value, index)
     if char not in "\u200c\u200d" or index == 0 or index == len(value) - 1:
         return False
     before, after = value[index - 1], value[index + 1]
@@ -328,7 +346,7 @@ def _intended_joiner(value: str, index: int) -> bool:
 def _zero_width(value: str, what: str = "contains") -> tuple[str, str] | None:
     found = [
         m.start()
-        for m in ZERO_WIDTH_CHARS.finditer(value)
+        for m in _INVISIBLE_CHARS.finditer(value)
         if not _intended_joiner(value, m.start())
     ]
     if not found:
