@@ -576,3 +576,17 @@ def test_tag_characters_hiding_words_are_reported_but_not_in_an_emoji_flag() -> 
     assert "U+2062 INVISIBLE TIMES" in warning.message
     scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
     assert lint(scene(f"a {scotland} flag on a pole").compile()) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['a sign reading "No Parking"', "a door sign “Do not enter”", "a banner «Pas de fumée»"],
+)
+def test_negative_words_in_quotation_marks_are_text_to_render(value: str) -> None:
+    # BFL's advice puts rendered words in quotes; "No Parking" on a sign is not a negation.
+    assert found(scene(value), "F2P101") == []
+    (warning,) = lint(scene(value + ", no people").compile())
+    assert (warning.code, warning.message.split(":")[0]) == (
+        "F2P101",
+        "negative phrasing 'no people'",
+    )

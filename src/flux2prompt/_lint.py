@@ -225,10 +225,17 @@ _POSITIVE_FORMS: dict[str, str] = {
 }
 
 
+# Words in quotation marks are text to render (a sign reading "No Parking"), not a negation.
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|「[^」\n]*」')
+
+
 def _negative_phrasing(value: str) -> tuple[str, str] | None:
     phrases: list[str] = []
     hints: list[str] = []
+    quoted = [found.span() for found in _QUOTED.finditer(value)]
     for match in _NEGATIVE.finditer(value):
+        if any(start < match.start() < end for start, end in quoted):
+            continue
         negator = " ".join(value[match.start() : match.start(1)].split())
         words: list[str] = []
         for word in match.group(1).split():
