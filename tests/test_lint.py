@@ -590,3 +590,10 @@ def test_negative_words_in_quotation_marks_are_text_to_render(value: str) -> Non
         "F2P101",
         "negative phrasing 'no people'",
     )
+
+
+def test_quality_words_in_quotation_marks_are_text_to_render() -> None:
+    assert found(scene('a TV box printed "4K ULTRA HD"'), "F2P102") == []
+    assert found(scene('a TV box printed "4K", 8k masterpiece'), "F2P102") == [
+        ("F2P102", "$.scene")
+    ]

@@ -272,7 +272,14 @@ _VAGUE = re.compile(
 
 
 def _vague_words(value: str) -> tuple[str, str] | None:
-    words = list(dict.fromkeys(" ".join(m.group(0).split()) for m in _VAGUE.finditer(value)))
+    quoted = [found.span() for found in _QUOTED.finditer(value)]  # a poster reading "4K"
+    words = list(
+        dict.fromkeys(
+            " ".join(m.group(0).split())
+            for m in _VAGUE.finditer(value)
+            if not any(start < m.start() < end for start, end in quoted)
+        )
+    )
     if not words:
         return None
     return (
