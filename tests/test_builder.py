@@ -403,3 +403,10 @@ def test_palette_of_one_rgb_list_is_one_colour_as_the_palette_function_says() ->
     assert scene("x").palette([255, 87, 51]).compile().color_palette == ("#FF5733",)
     assert palette([255, 87, 51]) == ("#FF5733",)
     assert scene("x").palette(["#fff", [1, 2, 3]]).compile().color_palette == ("#FFFFFF", "#010203")
+
+
+def test_subject_colors_of_one_rgb_list_is_one_colour() -> None:
+    assert subject("a mug", colors=[134, 224, 74]).colors == ("#86E04A",)
+    assert subject("a mug", colors=["#fff", [1, 2, 3]]).colors == ("#FFFFFF", "#010203")
+    with pytest.raises(PromptError, match=r"RGB tuple \[256, 0, 0\] needs three whole numbers"):
+        subject("a mug", colors=[256, 0, 0])

@@ -440,3 +440,19 @@ def test_a_prompt_saved_to_a_file_loads_back_the_same(
     prompt_file = folder / "p.prompt.json"
     prompt_file.write_text(json.dumps(wrapped, ensure_ascii=False), encoding="utf-8")
     assert load(prompt_file, extra_keys=extras).to_bytes() == prompt.to_bytes()
+
+
+def test_int_and_float_subclasses_load_like_the_numbers_they_are() -> None:
+    # The compiled validator refused them without saying why: "$: the document is not plain
+    # JSON data", with no path and no fix.
+    class Count(int):
+        pass
+
+    class Reading(float):
+        pass
+
+    prompt = load({"scene": "x", "camera": {"ISO": Count(200), "lens-mm": Reading(85.5)}})
+    assert prompt.to_json() == '{"scene":"x","camera":{"lens-mm":85.5,"ISO":200}}'
+    assert load(prompt.to_json()) == prompt
+    with pytest.raises(PromptValidationError, match=r"\$\.camera\.ISO: must be greater than 0"):
+        load({"scene": "x", "camera": {"ISO": Count(-1)}})

@@ -181,7 +181,9 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     if values is None:
         return None
     if isinstance(values, str) or (
-        isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], int)
+        isinstance(values, tuple | list)
+        and len(values) == 3
+        and all(isinstance(c, int) for c in values)  # (r, g, b) or [r, g, b], as palette() reads
     ):
         values = [values]  # one colour given on its own
     out = tuple(

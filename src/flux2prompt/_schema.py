@@ -225,7 +225,12 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
             valid = False
     if not valid:
         issues = find_issues(document, profile)
-        if not issues:  # never an error without a reason
+        if not issues:
+            # The compiled validator refuses some values its types do not name exactly (an int
+            # or float subclass) without raising; as plain JSON data, the document may be fine.
+            data, not_json = json_data(document)
+            if not not_json and _fast_validator(profile).is_valid(data):
+                return
             issues = [ValidationIssue("$", "the document is not plain JSON data")]
         raise PromptValidationError(issues, profile)
 
