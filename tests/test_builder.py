@@ -410,3 +410,11 @@ def test_subject_colors_of_one_rgb_list_is_one_colour() -> None:
     assert subject("a mug", colors=["#fff", [1, 2, 3]]).colors == ("#FFFFFF", "#010203")
     with pytest.raises(PromptError, match=r"RGB tuple \[256, 0, 0\] needs three whole numbers"):
         subject("a mug", colors=[256, 0, 0])
+
+
+def test_effects_of_one_list_as_palette_takes_one() -> None:
+    # A list from a JSON document was refused: "effects() item 0: expected text, got list".
+    built = scene("x").effects(["soft bloom", "god rays"]).compile()
+    assert built.effects == scene("x").effects("soft bloom", "god rays").compile().effects
+    with pytest.raises(PromptError, match=r"give at least one"):
+        scene("x").effects([])

@@ -504,7 +504,14 @@ class PromptBuilder:
         return self._set("_camera", camera(**merged))
 
     def effects(self, *effects: str) -> PromptBuilder:
-        """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"``."""
+        """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"`` (or one list of
+        them, as ``palette()`` takes).
+
+        >>> scene("x").effects(["soft bloom", "god rays"]).compile().effects
+        ('soft bloom', 'god rays')
+        """
+        if len(effects) == 1 and isinstance(effects[0], list | tuple):
+            effects = tuple(effects[0])
         if not effects:
             raise _nothing_given("effects()", "effects")
         return self._set(
