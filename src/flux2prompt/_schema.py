@@ -498,6 +498,8 @@ def unknown_key_issues(
             hint = f"; known keys: {', '.join(allowed)}"
             if not base and profile is not None:
                 hint += " (to keep a custom key, use .extra() or load(..., extra_keys=...))"
+        if "${" in key:  # a template's placeholder written where only values are filled in
+            hint += "; ${name} placeholders are filled in values only, never in keys"
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),

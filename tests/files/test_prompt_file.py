@@ -519,3 +519,14 @@ def test_a_problem_in_the_second_subject_is_placed_on_its_line(tmp_path: Path) -
         load_prompt_file(path)
     (issue,) = caught.value.issues
     assert document_line(path.read_text(), ".toml", issue.path) == 9
+
+
+def test_a_placeholder_in_a_key_says_keys_are_never_filled_in(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "k.prompt.json", '{"name": "k", "prompt": {"scene": "s", "${part}": "v"}}'
+    )
+    with pytest.raises(PromptValidationError) as caught:
+        load_prompt_file(path, {"part": "mood"})
+    (issue,) = caught.value.issues
+    assert issue.path == "$.prompt['${part}']"
+    assert issue.message.endswith("; ${name} placeholders are filled in values only, never in keys")
