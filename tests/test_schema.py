@@ -558,6 +558,10 @@ def test_a_document_with_thousands_of_wrong_items_reports_the_first_thousand() -
         "$: and more problems: only the first 1,000 are listed; fix these and check again"
     )
     assert len(find_issues({"scene": 1, "effects": [1] * 999})) == 1000
+    with pytest.raises(PromptValidationError) as caught:
+        check_document(document)
+    first = str(caught.value).splitlines()[0]
+    assert first == "prompt is invalid under profile 'flux2' (more than 1,000 problems):"
 
 
 @pytest.mark.parametrize(

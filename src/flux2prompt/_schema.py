@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import jsonschema_rs
 
-from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
+from flux2prompt._errors import MORE_ISSUES, PromptError, PromptValidationError, ValidationIssue
 from flux2prompt._text import check_language_tag, forbidden_char_problem, surrogate_problem
 
 if TYPE_CHECKING:
@@ -577,7 +577,7 @@ def issues_from_errors(
         unique.append(
             ValidationIssue(
                 "$",
-                f"and more problems: only the first {MAX_ISSUES:,} are listed; fix these and "
+                f"{MORE_ISSUES}: only the first {MAX_ISSUES:,} are listed; fix these and "
                 "check again",
             )
         )
