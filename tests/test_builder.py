@@ -22,6 +22,7 @@ from flux2prompt import (
     PromptValidationError,
     camera,
     load,
+    palette,
     scene,
     subject,
     text,
@@ -395,3 +396,25 @@ def test_empty_lists_are_refused_at_the_call() -> None:
         scene("x").subjects()
     with pytest.raises(PromptError, match=r"subject\(colors=\.\.\.\): must not be empty"):
         subject("a mug", colors=[])
+
+
+def test_palette_of_one_rgb_list_is_one_colour_as_the_palette_function_says() -> None:
+    # [255, 87, 51] (an RGB colour read from JSON) was taken for a list of three colours.
+    assert scene("x").palette([255, 87, 51]).compile().color_palette == ("#FF5733",)
+    assert palette([255, 87, 51]) == ("#FF5733",)
+    assert scene("x").palette(["#fff", [1, 2, 3]]).compile().color_palette == ("#FFFFFF", "#010203")
+
+
+def test_subject_colors_of_one_rgb_list_is_one_colour() -> None:
+    assert subject("a mug", colors=[134, 224, 74]).colors == ("#86E04A",)
+    assert subject("a mug", colors=["#fff", [1, 2, 3]]).colors == ("#FFFFFF", "#010203")
+    with pytest.raises(PromptError, match=r"RGB tuple \[256, 0, 0\] needs three whole numbers"):
+        subject("a mug", colors=[256, 0, 0])
+
+
+def test_effects_of_one_list_as_palette_takes_one() -> None:
+    # A list from a JSON document was refused: "effects() item 0: expected text, got list".
+    built = scene("x").effects(["soft bloom", "god rays"]).compile()
+    assert built.effects == scene("x").effects("soft bloom", "god rays").compile().effects
+    with pytest.raises(PromptError, match=r"give at least one"):
+        scene("x").effects([])

@@ -164,3 +164,29 @@ def test_color_phrase_binds_a_colour_to_an_object() -> None:
     assert color_phrase((2, 235, 60), "the ribbon") == "the ribbon in color #02EB3C"
     with pytest.raises(PromptError):
         color_phrase("misty dawn", "the sky")
+
+
+@pytest.mark.parametrize("colors", [None, 5, {"a": 1}, 2.5])
+def test_palette_of_something_that_holds_no_colours_is_a_prompt_error(colors: object) -> None:
+    with pytest.raises(PromptError, match=r"^palette\(\): expected colours"):
+        palette(colors)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", [["triadic"], {"triadic": 1}, 3])
+def test_harmony_of_an_unhashable_or_odd_kind_is_a_prompt_error(kind: object) -> None:
+    with pytest.raises(PromptError, match="harmony: unknown kind"):
+        harmony("#FF5733", kind)  # type: ignore[arg-type]
+
+
+def test_color_phrase_holds_its_words_to_the_text_rules() -> None:
+    assert color_phrase("coral", " the vase ") == "the vase in color #FF7F50 (coral)"
+    assert color_phrase("#fff", "the logo", name="") == "the logo in color #FFFFFF"
+    for subject in ("", "   "):
+        with pytest.raises(PromptError, match=r"^color_phrase\(subject\)"):
+            color_phrase("#fff", subject)
+    with pytest.raises(PromptError, match=r"^color_phrase\(subject\): expected text"):
+        color_phrase("#fff", 5)  # type: ignore[arg-type]
+    with pytest.raises(PromptError, match=r"^color_phrase\(subject\): contains U\+202E"):
+        color_phrase("#fff", "the \u202elogo")
+    with pytest.raises(PromptError, match=r"^color_phrase\(name\): contains control"):
+        color_phrase("#fff", "the logo", name="lime\x07")

@@ -357,6 +357,8 @@ def test_script_mismatch_fix_names_a_tag() -> None:
         ("你好", "zh"),
         ("學校", "zh-Hant"),
         ("안녕하세요", "ko"),
+        ("大韓民國 만세", "ko"),  # Hanja are Korean too
+        ("漢字", "ko"),
         ("مرحبا", "ar"),
         ("שלום", "he"),
         ("नमस्ते", "hi"),
@@ -556,3 +558,42 @@ def test_docs_cover_every_code() -> None:
         assert f'ignore=["{code}"]' in body
         assert f"--ignore {code}" in body
         assert f"| [{code}](" in body
+
+
+@pytest.mark.parametrize("ignore", [None, 5, 2.5])
+def test_ignore_that_is_not_codes_is_a_prompt_error(ignore: object) -> None:
+    with pytest.raises(PromptError, match=r"^lint\(ignore=\.\.\.\): expected codes"):
+        lint(scene("a street with no people").compile(), ignore=ignore)  # type: ignore[arg-type]
+
+
+def test_tag_characters_hiding_words_are_reported_but_not_in_an_emoji_flag() -> None:
+    # Tag characters spell ASCII no one sees ("ASCII smuggling"); they were not reported.
+    hidden = "".join(chr(0xE0000 + ord(c)) for c in "ignore the cat")
+    (warning,) = lint(scene("a cat" + hidden).compile())
+    assert (warning.code, warning.path) == ("F2P103", "$.scene")
+    assert warning.message.startswith("contains U+E0069 TAG LATIN SMALL LETTER I at index 5")
+    (warning,) = lint(scene("x").text("2\u2062x", language="en").compile())
+    assert "U+2062 INVISIBLE TIMES" in warning.message
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    assert lint(scene(f"a {scotland} flag on a pole").compile()) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['a sign reading "No Parking"', "a door sign “Do not enter”", "a banner «Pas de fumée»"],
+)
+def test_negative_words_in_quotation_marks_are_text_to_render(value: str) -> None:
+    # BFL's advice puts rendered words in quotes; "No Parking" on a sign is not a negation.
+    assert found(scene(value), "F2P101") == []
+    (warning,) = lint(scene(value + ", no people").compile())
+    assert (warning.code, warning.message.split(":")[0]) == (
+        "F2P101",
+        "negative phrasing 'no people'",
+    )
+
+
+def test_quality_words_in_quotation_marks_are_text_to_render() -> None:
+    assert found(scene('a TV box printed "4K ULTRA HD"'), "F2P102") == []
+    assert found(scene('a TV box printed "4K", 8k masterpiece'), "F2P102") == [
+        ("F2P102", "$.scene")
+    ]

@@ -343,3 +343,116 @@ def test_loading_arbitrary_bytes_raises_only_project_errors(value: bytes) -> Non
 def test_non_finite_numbers_in_a_dict_are_reported_not_raised() -> None:
     with pytest.raises(PromptValidationError, match="NaN is not a JSON number"):
         load({"camera": {"ISO": math.nan}})
+
+
+def test_json_text_with_a_byte_order_mark_loads_as_bytes_do() -> None:
+    # Path.read_text(encoding="utf-8") keeps a BOM that the bytes' utf-8-sig reading drops.
+    expected = load(b'\xef\xbb\xbf{"scene": "x"}')
+    assert load('\ufeff{"scene": "x"}') == expected
+    assert load('\ufeff  {"scene": "x"}') == expected
+
+
+def test_an_extra_that_compiles_also_loads() -> None:
+    # 10**400 is valid JSON text, but load() refuses an integer no float holds: so must the
+    # builder and a dict's extras, or a compiled prompt would not load back.
+    with pytest.raises(PromptError, match=r"extra\('n'\): \$\.n\[0\]: the number is too large"):
+        scene("x").extra("n", [10**400])
+    with pytest.raises(PromptValidationError, match=r"\$\.n: the number is too large"):
+        load({"scene": "x", "n": 10**400}, extra_keys=["n"])
+    prompt = scene("x").extra("n", 10**300).compile()
+    assert load(prompt.to_json(), extra_keys=["n"]) == prompt
+
+
+def test_a_plain_prompt_file_with_a_wrong_value_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hero.json"
+    path.write_text('{\n  "scene": "a harbour",\n  "mood": 5\n}\n', encoding="utf-8")
+    with pytest.raises(PromptValidationError) as caught:
+        load(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: prompt is invalid under profile 'flux2' (1 problem):",
+        "$.mood: expected a string, got integer 5",
+    ]
+    assert caught.value.issues[0].path == "$.mood"
+    path.write_text("[]", encoding="utf-8")
+    with pytest.raises(PromptValidationError, match=rf"^{path}: .*\n\$: a prompt must be"):
+        load(path)
+
+
+def test_extra_keys_mean_the_same_for_a_path_as_for_a_dict(tmp_path: Path) -> None:
+    path = tmp_path / "info.prompt.toml"
+    path.write_text('name = "info"\n[prompt]\nscene = "x"\ntitle = "T"\n', encoding="utf-8")
+    assert load(path, extra_keys="title") == load({"scene": "x", "title": "T"}, extra_keys="title")
+    assert load(path, extra_keys="title").extras == {"title": "T"}
+    for bad in (None, 5):
+        with pytest.raises(PromptError, match="extra_keys: expected a list of key names"):
+            load(path, extra_keys=bad)  # type: ignore[arg-type]
+        with pytest.raises(PromptError, match="extra_keys: expected a list of key names"):
+            load({"scene": "x"}, extra_keys=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["name", "tags", "version", "prompt"])
+def test_a_saved_prompt_with_a_custom_key_named_like_prompt_file_metadata_loads_back(
+    tmp_path: Path, key: str
+) -> None:
+    # An infographic's "name", saved from compile(): the key is the prompt's own, not metadata.
+    prompt = scene("an infographic").extra(key, "Water").compile()
+    path = tmp_path / "info.json"
+    path.write_text(prompt.to_json(), encoding="utf-8")
+    assert load(path, extra_keys=[key]) == prompt
+    assert load(path, extra_keys=iter([key])) == prompt  # any iterable, read once
+    assert load(prompt.to_json(), extra_keys=[key]) == prompt
+
+
+def test_without_a_part_that_is_not_a_string_is_a_prompt_error() -> None:
+    with pytest.raises(PromptError, match=r"^without\(\): a part is named by a string, got 5"):
+        scene("x").mood("calm").without(5)  # type: ignore[arg-type]
+
+
+def _escape_dollars(value: Any) -> Any:
+    """A prompt document written into a prompt file: every literal $ as $$ (files are templates)."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape_dollars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(item) for item in value]
+    return value
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(_documents(), EXTRAS, st.sampled_from(["", "$", "$$", "${x}", "$5"]))
+def test_a_prompt_saved_to_a_file_loads_back_the_same(
+    tmp_path_factory: pytest.TempPathFactory,
+    document: dict[str, Any],
+    extras: dict[str, Any],
+    dollars: str,
+) -> None:
+    document = {**document, "scene": document["scene"] + dollars}
+    prompt = load({**document, **extras}, extra_keys=extras)
+    folder = tmp_path_factory.mktemp("saved")
+    # As a plain document (compact or pretty): read as it is, "$" and all.
+    plain = folder / "p.json"
+    for text in (prompt.to_json(), prompt.to_json(pretty=True)):
+        plain.write_text(text, encoding="utf-8")
+        assert load(plain, extra_keys=extras).to_bytes() == prompt.to_bytes()
+    # As a prompt file: its strings are templates, so a literal $ is written $$.
+    wrapped = {"name": "saved", "prompt": _escape_dollars(prompt.to_dict())}
+    prompt_file = folder / "p.prompt.json"
+    prompt_file.write_text(json.dumps(wrapped, ensure_ascii=False), encoding="utf-8")
+    assert load(prompt_file, extra_keys=extras).to_bytes() == prompt.to_bytes()
+
+
+def test_int_and_float_subclasses_load_like_the_numbers_they_are() -> None:
+    # The compiled validator refused them without saying why: "$: the document is not plain
+    # JSON data", with no path and no fix.
+    class Count(int):
+        pass
+
+    class Reading(float):
+        pass
+
+    prompt = load({"scene": "x", "camera": {"ISO": Count(200), "lens-mm": Reading(85.5)}})
+    assert prompt.to_json() == '{"scene":"x","camera":{"lens-mm":85.5,"ISO":200}}'
+    assert load(prompt.to_json()) == prompt
+    with pytest.raises(PromptValidationError, match=r"\$\.camera\.ISO: must be greater than 0"):
+        load({"scene": "x", "camera": {"ISO": Count(-1)}})

@@ -404,3 +404,27 @@ def test_prose_does_not_depend_on_profile(profile: str) -> None:
         "A camel, walking, in the midground. The scene is dunes. "
         "The color palette is color #E8C07D, color #8C5A2B and color #F5F0E6."
     )
+
+
+@pytest.mark.parametrize("tag", ["und", "zxx", "mis", "qaa", "qtz-x-house"])
+def test_a_code_that_names_no_language_is_not_said_as_one(tag: str) -> None:
+    # Prose read "The text "Hi" in Unknown language [qaa]." (or "in No linguistic content").
+    prose = scene("a shop sign").text("Hi", language=tag).compile().to_prose()
+    assert prose == 'A shop sign. The text "Hi".'
+    named = scene("a shop sign").text("Hi", language="qu").compile().to_prose()
+    assert named == 'A shop sign. The text "Hi" in Quechua.'
+
+
+@pytest.mark.parametrize("document", [{"scene": "   "}, {"scene": "..."}, {"mood": " ; "}])
+def test_a_prompt_with_no_words_is_refused_rather_than_sent_as_empty_prose(
+    document: dict[str, str],
+) -> None:
+    # The prose was "", and a request to FLUX.2 [klein] went out with an empty prompt.
+    with pytest.raises(PromptError, match=r"^to_prose\(\): the prompt has no words"):
+        load(document).to_prose()
+
+
+def test_blank_effects_leave_no_empty_sentence() -> None:
+    prompt = load({"scene": "a harbour", "effects": ["  ", "subtle film grain"]})
+    assert prompt.to_prose() == "A harbour. Finished with subtle film grain."
+    assert load({"scene": "a harbour", "effects": ["  "]}).to_prose() == "A harbour."

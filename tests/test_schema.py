@@ -15,6 +15,7 @@ from flux2prompt import Prompt, PromptError, PromptValidationError, load, schema
 from flux2prompt._schema import (
     PROFILES,
     SCHEMA_VERSION,
+    TOO_LARGE_NUMBER,
     _fast_validator,
     check_document,
     find_issues,
@@ -530,3 +531,49 @@ def test_a_name_pattern_is_not_taken_for_a_language_tag() -> None:
     job = {"template": "t", "output": "o", "variables": {"matrix": {"1x": ["a"]}}}
     (issue,) = _issues("batch-job.schema.json", job)
     assert "BCP 47" not in issue
+
+
+def test_a_null_is_named_once() -> None:
+    (issue,) = find_issues({"scene": None})
+    assert str(issue) == "$.scene: expected a string, got null"
+    (issue,) = find_issues({"scene": "x", "camera": {"ISO": None}})
+    assert str(issue) == "$.camera.ISO: expected a number, got null"
+
+
+def test_json_data_refuses_an_integer_no_float_holds() -> None:
+    # JSON text can carry 10**400, but load() refuses it: json_data (custom extras) agrees.
+    _, issues = json_data({"n": [1, 10**400]})
+    assert [(issue.path, issue.message) for issue in issues] == [("$.n[1]", TOO_LARGE_NUMBER)]
+    assert json_data({"n": 10**308}) == ({"n": 10**308}, [])
+
+
+def test_a_document_with_thousands_of_wrong_items_reports_the_first_thousand() -> None:
+    # Each error costs python-jsonschema a fraction of a millisecond: a million wrong items took
+    # minutes and made an error message of 50 MB.
+    document = {"scene": 1, "effects": [1] * 3000}
+    issues = find_issues(document)
+    assert len(issues) == 1001
+    assert str(issues[0]) == "$.scene: expected a string, got integer 1"
+    assert str(issues[-1]) == (
+        "$: and more problems: only the first 1,000 are listed; fix these and check again"
+    )
+    assert len(find_issues({"scene": 1, "effects": [1] * 999})) == 1000
+    with pytest.raises(PromptValidationError) as caught:
+        check_document(document)
+    first = str(caught.value).splitlines()[0]
+    assert first == "prompt is invalid under profile 'flux2' (more than 1,000 problems):"
+
+
+@pytest.mark.parametrize(
+    ("tag", "hint"),
+    [
+        ("en_US", "did you mean 'en-US'?"),
+        ("pt_BR", "did you mean 'pt-BR'?"),
+        ("en-", "use a code such as 'en', 'ja', 'zh-Hant'"),
+    ],
+)
+def test_a_malformed_language_tag_in_a_document_gets_the_builders_suggestion(
+    tag: str, hint: str
+) -> None:
+    (issue,) = find_issues({"scene": "x", "text": [{"content": "Hi", "language": tag}]})
+    assert str(issue) == f"$.text[0].language: {tag!r} is not a BCP 47 language tag; {hint}"

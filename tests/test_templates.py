@@ -441,3 +441,35 @@ def test_a_dataset_column_named_like_a_random_axis_is_refused_with_its_line(
     path.write_text("sku,angle\nM-1,top\n", encoding="utf-8")
     with pytest.raises(PromptError, match=r"rows\.csv:2: 'angle' is both a column"):
         list(draw(dataset(path), seed=1, angle=["front"]))
+
+
+# -- wrong arguments are one PromptError ----------------------------------------------------------
+
+
+def test_expand_refuses_what_is_not_a_template_or_a_source() -> None:
+    with pytest.raises(PromptError, match=r"^expand\(\): expected a Template, got PromptBuilder"):
+        next(expand(scene("x"), matrix(color=["red"])))  # type: ignore[arg-type]
+    for source in (5, "red", {"color": "red"}):
+        with pytest.raises(PromptError, match=r"^expand\(\): expected a source of variables"):
+            next(expand(mug, source))  # type: ignore[arg-type]
+    with pytest.raises(PromptError, match=r"^item 1: expected the variables as a dict, got str"):
+        list(expand(mug, [{"color": "red"}, "blue"]))  # type: ignore[list-item]
+
+
+def test_a_variable_name_that_is_not_a_string_is_a_prompt_error() -> None:
+    with pytest.raises(PromptError, match=r"template 'mug': variable names are strings, got int"):
+        mug.render_mapping({"color": "red", 1: "x"})
+
+
+def test_template_of_something_without_a_signature_or_document_is_a_prompt_error() -> None:
+    with pytest.raises(PromptError, match=r"^template\(\): 'int' has no signature"):
+        template(int)
+    with pytest.raises(PromptError, match=r"^Template.from_document\(\): expected a prompt doc"):
+        Template.from_document(["scene"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("base", ["7", True, -1, 7.0])
+def test_derive_seed_takes_an_integer_base_only(base: object) -> None:
+    # "7" and 7 would otherwise derive the same seed.
+    with pytest.raises(PromptError, match=r"^derive_seed\(\): the base seed must be an integer"):
+        derive_seed(base, {"color": "red"})  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from flux2prompt._color import _NORMAL_HEX, ColorInput, color_value
+from flux2prompt._color import _NORMAL_HEX, ColorInput, _is_rgb, color_value
 from flux2prompt._compile import dumps_compact, write_document
 from flux2prompt._errors import PromptError
 from flux2prompt._model import (
@@ -181,7 +181,9 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     if values is None:
         return None
     if isinstance(values, str) or (
-        isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], int)
+        isinstance(values, tuple | list)
+        and len(values) == 3
+        and all(isinstance(c, int) for c in values)  # (r, g, b) or [r, g, b], as palette() reads
     ):
         values = [values]  # one colour given on its own
     out = tuple(
@@ -466,8 +468,8 @@ class PromptBuilder:
         >>> b.compile().color_palette
         ('#FF5733', '#FF7F50', '#000000')
         """
-        if len(colors) == 1 and isinstance(colors[0], list):
-            colors = tuple(colors[0])
+        if len(colors) == 1 and isinstance(colors[0], list) and not _is_rgb(colors[0]):
+            colors = tuple(colors[0])  # one list of colours; [255, 87, 51] is one colour
         if not colors:
             raise _nothing_given("palette()", "color_palette")
         codes = [
@@ -502,7 +504,14 @@ class PromptBuilder:
         return self._set("_camera", camera(**merged))
 
     def effects(self, *effects: str) -> PromptBuilder:
-        """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"``."""
+        """Set post effects, e.g. ``"subtle film grain"``, ``"soft bloom"`` (or one list of
+        them, as ``palette()`` takes).
+
+        >>> scene("x").effects(["soft bloom", "god rays"]).compile().effects
+        ('soft bloom', 'god rays')
+        """
+        if len(effects) == 1 and isinstance(effects[0], list | tuple):
+            effects = tuple(effects[0])
         if not effects:
             raise _nothing_given("effects()", "effects")
         return self._set(
@@ -566,6 +575,8 @@ class PromptBuilder:
                 changes.update(_caption=None, _elements=())
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
+            elif not isinstance(part, str):
+                raise PromptError(f"without(): a part is named by a string, got {part!r}")
             else:
                 close = difflib.get_close_matches(part, KNOWN_KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""

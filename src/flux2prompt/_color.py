@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypeAlias
 
 from flux2prompt._errors import PromptError
@@ -246,7 +246,7 @@ def harmony(base: ColorInput, kind: HarmonyKind) -> tuple[str, ...]:
     >>> harmony("#3366FF", "triadic")
     ('#3366FF', '#DD1929', '#13912D')
     """
-    if kind not in _HARMONY_OFFSETS:
+    if not isinstance(kind, str) or kind not in _HARMONY_OFFSETS:
         raise PromptError(
             f"harmony: unknown kind {kind!r}; choose one of {', '.join(_HARMONY_OFFSETS)}"
         )
@@ -265,6 +265,11 @@ def color_phrase(color: ColorInput, subject: str, *, name: str | None = None) ->
     'the logo text in color #FF7F50 (coral)'
     """
     code = _hex_of(color, "color_phrase")
+    subject = clean_text(subject, where="color_phrase(subject)").strip()
+    if not subject:
+        raise PromptError("color_phrase(subject): name the object the colour is bound to")
+    if name is not None and name != "":
+        name = clean_text(name, where="color_phrase(name)").strip()
     label = name
     if label is None and isinstance(color, str) and not color.startswith("#"):
         label = color.strip()
@@ -283,6 +288,11 @@ def palette(
     """
     if isinstance(colors, str) or _is_rgb(colors):
         colors = [colors]  # type: ignore[list-item]
+    elif not isinstance(colors, Iterable) or isinstance(colors, Mapping):
+        raise PromptError(
+            "palette(): expected colours (a list of hex codes, colour names or (r, g, b) "
+            f"tuples) or one colour, got {type(colors).__name__} {colors!r}"
+        )
     return tuple(
         color_value(c, where=f"color_palette[{i}]", resolve_names=resolve_names)
         for i, c in enumerate(colors)

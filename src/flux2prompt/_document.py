@@ -41,6 +41,7 @@ __all__ = [
     "MAX_STRING_CHARS",
     "check_bounds",
     "check_size",
+    "extra_key_names",
     "issues_from_pydantic",
     "parse_json",
     "prompt_from_document",
@@ -295,6 +296,8 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
             raise SourceError(
                 f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
             ) from None
+    else:
+        text = text.removeprefix("\ufeff")  # read with encoding="utf-8", a BOM stays: skip it
     try:
         document = json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
@@ -354,6 +357,30 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def extra_key_names(extra_keys: Iterable[str]) -> tuple[str, ...]:
+    """``extra_keys`` as a tuple of custom key names, checked: one name alone (a ``str``) is a
+    list of one, as everywhere ``extra_keys`` is taken.
+
+    >>> extra_key_names("title"), extra_key_names(["title", "sections"])
+    (('title',), ('title', 'sections'))
+    """
+    if isinstance(extra_keys, str):
+        wanted: tuple[Any, ...] = (extra_keys,)
+    elif isinstance(extra_keys, Iterable):  # a mapping gives its keys (prompt.extras)
+        wanted = tuple(extra_keys)
+    else:
+        raise PromptError(
+            f"extra_keys: expected a list of key names, got {type(extra_keys).__name__} "
+            f"{extra_keys!r}"
+        )
+    for key in wanted:
+        if not isinstance(key, str):
+            raise PromptError(f"extra_keys: {key!r} is not a key name")
+        if key in KNOWN_KEYS:
+            raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
+    return wanted
+
+
 def prompt_from_document(
     document: Any, *, profile: Profile = "flux2", extra_keys: Iterable[str] = ()
 ) -> Prompt:
@@ -370,12 +397,7 @@ def prompt_from_document(
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )
-    wanted = (extra_keys,) if isinstance(extra_keys, str) else tuple(extra_keys)
-    for key in wanted:
-        if not isinstance(key, str):
-            raise PromptError(f"extra_keys: {key!r} is not a key name")
-        if key in KNOWN_KEYS:
-            raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
+    wanted = extra_key_names(extra_keys)
     core = {k: v for k, v in document.items() if k not in wanted}
     check_document(core, profile)
     _check_camera_numbers(core, profile)
@@ -432,7 +454,9 @@ def prompt_from_value(
     if isinstance(source, PromptBuilder):
         return source.compile(profile=profile)
     if isinstance(source, str | bytes):
-        if isinstance(source, str) and not source.lstrip().startswith(("{", "[")):
+        if isinstance(source, str) and not source.removeprefix("\ufeff").lstrip().startswith(
+            ("{", "[")
+        ):
             hint = (
                 "; to read a file, pass pathlib.Path(...)"
                 if source.endswith((".json", ".toml"))

@@ -128,6 +128,10 @@ class PromptError(Flux2PromptError, ValueError):
     """
 
 
+#: How the last issue of a list cut short begins (see ``flux2prompt._schema.MAX_ISSUES``).
+MORE_ISSUES = "and more problems"
+
+
 class PromptValidationError(PromptError):
     """Raised when a prompt document does not satisfy the schema of a profile.
 
@@ -141,7 +145,10 @@ class PromptValidationError(PromptError):
         lines = "\n".join(str(issue) for issue in self.issues)
         count = len(self.issues)
         noun = "problem" if count == 1 else "problems"
-        super().__init__(f"prompt is invalid under profile {profile!r} ({count} {noun}):\n{lines}")
+        shown = f"{count} {noun}"
+        if count > 1 and self.issues[-1].message.startswith(MORE_ISSUES):
+            shown = f"more than {count - 1:,} problems"  # the last line says the rest were left
+        super().__init__(f"prompt is invalid under profile {profile!r} ({shown}):\n{lines}")
 
 
 class FileValidationError(PromptValidationError):

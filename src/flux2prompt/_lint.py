@@ -40,7 +40,7 @@ from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, lay
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._references import cited, references_of
 from flux2prompt._schema import json_path
-from flux2prompt._text import ZERO_WIDTH_CHARS, dominant_script, expected_script
+from flux2prompt._text import dominant_script, expected_script
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
@@ -225,10 +225,17 @@ _POSITIVE_FORMS: dict[str, str] = {
 }
 
 
+# Words in quotation marks are text to render (a sign reading "No Parking"), not a negation.
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|「[^」\n]*」')
+
+
 def _negative_phrasing(value: str) -> tuple[str, str] | None:
     phrases: list[str] = []
     hints: list[str] = []
+    quoted = [found.span() for found in _QUOTED.finditer(value)]
     for match in _NEGATIVE.finditer(value):
+        if any(start < match.start() < end for start, end in quoted):
+            continue
         negator = " ".join(value[match.start() : match.start(1)].split())
         words: list[str] = []
         for word in match.group(1).split():
@@ -265,7 +272,14 @@ _VAGUE = re.compile(
 
 
 def _vague_words(value: str) -> tuple[str, str] | None:
-    words = list(dict.fromkeys(" ".join(m.group(0).split()) for m in _VAGUE.finditer(value)))
+    quoted = [found.span() for found in _QUOTED.finditer(value)]  # a poster reading "4K"
+    words = list(
+        dict.fromkeys(
+            " ".join(m.group(0).split())
+            for m in _VAGUE.finditer(value)
+            if not any(start < m.start() < end for start, end in quoted)
+        )
+    )
     if not words:
         return None
     return (
@@ -314,8 +328,26 @@ def _is_pictographic(char: str) -> bool:
     )
 
 
+# Invisible too: the invisible math operators, and Unicode's tag characters, which spell out
+# ASCII no one sees ("ASCII smuggling" to a text encoder) unless they make an emoji flag's tag
+# sequence (a black flag, then tags, then CANCEL TAG).
+_INVISIBLE_CHARS = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u2061-\u2064\U000e0001\U000e0020-\U000e007f]"
+)
+_BLACK_FLAG = "\U0001f3f4"
+
+
+def _in_flag_sequence(value: str, index: int) -> bool:
+    start = index
+    while start > 0 and "\U000e0020" <= value[start - 1] <= "\U000e007f":
+        start -= 1
+    return start > 0 and value[start - 1] == _BLACK_FLAG
+
+
 def _intended_joiner(value: str, index: int) -> bool:
     char = value[index]
+    if "\U000e0020" <= char <= "\U000e007f":
+        return _in_flag_sequence(value, index)
     if char not in "\u200c\u200d" or index == 0 or index == len(value) - 1:
         return False
     before, after = value[index - 1], value[index + 1]
@@ -328,7 +360,7 @@ def _intended_joiner(value: str, index: int) -> bool:
 def _zero_width(value: str, what: str = "contains") -> tuple[str, str] | None:
     found = [
         m.start()
-        for m in ZERO_WIDTH_CHARS.finditer(value)
+        for m in _INVISIBLE_CHARS.finditer(value)
         if not _intended_joiner(value, m.start())
     ]
     if not found:
@@ -441,6 +473,8 @@ _ACCEPTS = {
     "Hira": frozenset({"Jpan"}),
     "Kana": frozenset({"Jpan"}),
     "Hrkt": frozenset({"Jpan"}),
+    # Korean: expected_script() says Hangul (Kore folds into Hang), and Hanja are Korean too.
+    "Hang": frozenset({"Hang", "Hani"}),
     "Kore": frozenset({"Hang", "Hani"}),
 }
 # Scripts written without spaces between words: length is counted in characters instead.
@@ -600,7 +634,15 @@ def _check_camera(prompt: Prompt) -> Iterator[_Found]:
 
 
 def _resolve_ignore(ignore: Iterable[str] | str) -> frozenset[str]:
-    items = ignore.split(",") if isinstance(ignore, str) else ignore
+    if isinstance(ignore, str):
+        items: Iterable[object] = ignore.split(",")
+    elif isinstance(ignore, Iterable):
+        items = ignore
+    else:
+        raise PromptError(
+            f"lint(ignore=...): expected codes (a list, or one comma-separated string), got "
+            f"{type(ignore).__name__} {ignore!r}"
+        )
     codes = set()
     for item in items:
         if not isinstance(item, str):

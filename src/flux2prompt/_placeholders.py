@@ -18,8 +18,9 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from flux2prompt._document import MAX_DOCUMENT_BYTES, MAX_STRING_CHARS
 from flux2prompt._errors import PromptError
-from flux2prompt._schema import json_path
+from flux2prompt._schema import float_overflows, json_path
 
 __all__ = ["placeholders", "substitute", "substitute_under"]
 
@@ -56,6 +57,12 @@ def _variable_text(name: str, value: object, where: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             raise PromptError(f"variable {name!r} (used at {where}) is {value!r}; give a number")
+        if isinstance(value, int) and value.bit_length() > 1000 and float_overflows(value):
+            # Python will not even write out an integer of more than 4,300 digits.
+            raise PromptError(
+                f"variable {name!r} (used at {where}) is an integer too large for a JSON number "
+                "(about 1.8e308 and more); give a smaller number, or text"
+            )
         return str(value)
     raise PromptError(
         f"variable {name!r} (used at {where}) must be text or a number, "
@@ -64,9 +71,14 @@ def _variable_text(name: str, value: object, where: str) -> str:
 
 
 def _substitute_text(
-    text: str, variables: Mapping[str, object], parts: list[str | int], document: Any
+    text: str,
+    variables: Mapping[str, object],
+    parts: list[str | int],
+    document: Any,
+    budget: list[int],
 ) -> str:
     where = json_path(parts)
+    room = [MAX_STRING_CHARS - len(text)]  # what values may add before the string is too long
 
     def replace(match: re.Match[str]) -> str:
         if match.group("escaped") is not None:
@@ -78,7 +90,24 @@ def _substitute_text(
                 raise PromptError(
                     f"missing variable {name!r} at {where} (the template needs: {needed})"
                 )
-            return _variable_text(name, variables[name], where)
+            value = _variable_text(name, variables[name], where)
+            grown = len(value) - len(match.group())
+            room[0] -= grown
+            budget[0] -= grown
+            # Refused as it grows: a value repeated in many placeholders cannot fill memory.
+            if room[0] < 0:
+                raise PromptError(
+                    f"the text at {where} would be longer than the {MAX_STRING_CHARS:,} "
+                    f"characters a prompt's strings may have once {name!r} is filled in; "
+                    "shorten the value or use fewer placeholders"
+                )
+            if budget[0] < 0:
+                raise PromptError(
+                    f"the document would grow by more than {MAX_DOCUMENT_BYTES:,} characters "
+                    f"once its placeholders are filled in (at {where}, {name!r}); shorten the "
+                    "values or use fewer placeholders"
+                )
+            return value
         column = match.start("invalid") + 1
         raise PromptError(
             f"invalid placeholder at {where} (character {column} of {text!r}): write ${{name}} "
@@ -111,9 +140,13 @@ template needs: pose)
 def substitute_under(document: Any, variables: Mapping[str, object], base: list[str | int]) -> Any:
     """:func:`substitute`, reporting paths under ``base`` (``["prompt"]`` inside a file)."""
 
+    budget = [MAX_DOCUMENT_BYTES]  # how much every value filled in may add, in all
+
     def walk(node: Any, parts: list[str | int]) -> Any:
         if isinstance(node, str):
-            return _substitute_text(node, variables, parts, document) if "$" in node else node
+            if "$" not in node:
+                return node
+            return _substitute_text(node, variables, parts, document, budget)
         if isinstance(node, Mapping):
             return {key: walk(value, [*parts, key]) for key, value in node.items()}
         if isinstance(node, list | tuple):

@@ -41,6 +41,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from flux2prompt._errors import PromptError
 from flux2prompt._model import Camera, Prompt, Subject, TextElement
 
 __all__ = ["render_prose"]
@@ -238,22 +239,33 @@ def _subject(item: Subject) -> str:
     return ", ".join(piece for piece in pieces if piece)
 
 
+# Codes that name no language: undetermined, uncoded, no linguistic content.
+_NO_LANGUAGE = frozenset(("und", "mis", "zxx"))
+
+
 @lru_cache(maxsize=256)
 def _language_name(tag: str) -> str:
+    """The language's English name, or "" for a code that names none (``und``, ``zxx``, a
+    private-use ``qaa``-``qtz``): prose would otherwise say "in Unknown language"."""
     import langcodes
 
     try:
-        return str(langcodes.Language.get(tag).display_name())
+        language = langcodes.Language.get(tag)
     except (LookupError, ValueError):
         return tag
+    code = str(language.language or "und").lower()  # langcodes reads "und" as no language
+    if code in _NO_LANGUAGE or (len(code) == 3 and "qaa" <= code <= "qtz"):
+        return ""
+    return str(language.display_name())
 
 
 def _text(element: TextElement) -> str:
     # Straight quotes delimit the exact words; if the words hold one, curly quotes keep them whole.
     quoted = f"“{element.content}”" if '"' in element.content else f'"{element.content}"'
     head = f"The text {quoted}"
-    if element.language:
-        head += f" in {_language_name(element.language)}"
+    language = _language_name(element.language) if element.language else ""
+    if language:
+        head += f" in {language}"
     pieces = [head]
     font = _fold(element.font)
     if font:
@@ -433,9 +445,16 @@ def render_prose(prompt: Prompt) -> str:
     mood = _fold(prompt.mood)
     if mood:
         sentences.append(f"The mood is {mood}")
-    if prompt.effects:
-        effects = [_fold(effect) for effect in prompt.effects]
-        sentences.append("Finished with " + _join_and([e for e in effects if e]))
+    effects = [folded for folded in map(_fold, prompt.effects or ()) if folded]
+    if effects:  # blank effects ("  ") would leave "Finished with."
+        sentences.append("Finished with " + _join_and(effects))
     for key, value in prompt.extras.items():
         sentences.append(_extra(key, value))
-    return " ".join(_sentence(sentence) for sentence in sentences if sentence)
+    prose = " ".join(_sentence(sentence) for sentence in sentences if sentence)
+    if not prose:
+        # Every field blank or punctuation ("   ", "..."): an empty prompt would be sent.
+        raise PromptError(
+            "to_prose(): the prompt has no words to write as prose (its text is blank or only "
+            "punctuation); give it a scene or a subject in words"
+        )
+    return prose

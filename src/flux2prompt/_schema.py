@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import json
 import math
 import re
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import jsonschema_rs
 
-from flux2prompt._errors import PromptError, PromptValidationError, ValidationIssue
-from flux2prompt._text import forbidden_char_problem, surrogate_problem
+from flux2prompt._errors import MORE_ISSUES, PromptError, PromptValidationError, ValidationIssue
+from flux2prompt._text import check_language_tag, forbidden_char_problem, surrogate_problem
 
 if TYPE_CHECKING:
     import jsonschema
@@ -177,6 +178,9 @@ def _reporting_validator(profile: str) -> Any:
 
 
 #: What to say of an integer that :func:`float_overflows`.
+#: The most schema problems one document reports (then one line saying there are more).
+MAX_ISSUES = 1000
+
 TOO_LARGE_NUMBER = (
     "the number is too large for a JSON number (a 64-bit float, below about 1.8e308); write a "
     "smaller number"
@@ -221,7 +225,12 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
             valid = False
     if not valid:
         issues = find_issues(document, profile)
-        if not issues:  # never an error without a reason
+        if not issues:
+            # The compiled validator refuses some values its types do not name exactly (an int
+            # or float subclass) without raising; as plain JSON data, the document may be fine.
+            data, not_json = json_data(document)
+            if not not_json and _fast_validator(profile).is_valid(data):
+                return
             issues = [ValidationIssue("$", "the document is not plain JSON data")]
         raise PromptValidationError(issues, profile)
 
@@ -282,7 +291,13 @@ def _json_data(
 ) -> Any:
     # bool before int (a bool is an int); exact types first since they are by far the most common.
     kind = type(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or kind is bool:
+        return value
+    if kind is int:
+        if value.bit_length() > 1000 and float_overflows(value):
+            # JSON text carries it, but load() refuses it: one rule, so what compiles loads.
+            issues.append(ValidationIssue(json_path(path), TOO_LARGE_NUMBER))
+            return None
         return value
     if kind is str or isinstance(value, str):
         return _json_text(value, path, issues, clean)
@@ -293,7 +308,7 @@ def _json_data(
         issues.append(ValidationIssue(json_path(path), f"{word} is not a JSON number"))
         return None
     if isinstance(value, int):
-        return int(value)
+        return _json_data(int(value), path, issues, clean)  # an int subclass (an IntEnum)
     if len(path) >= MAX_DEPTH:
         issues.append(ValidationIssue(json_path(path), f"nested deeper than {MAX_DEPTH} levels"))
         return None
@@ -346,9 +361,11 @@ _JSON_TYPES = {
 def describe_value(value: Any) -> str:
     """A value as messages show it: its JSON type and its JSON text, cut at 60 characters.
 
-    >>> describe_value(1), describe_value("wide"), describe_value([1, 2])
-    ('integer 1', 'string "wide"', 'array [1, 2]')
+    >>> describe_value(1), describe_value("wide"), describe_value([1, 2]), describe_value(None)
+    ('integer 1', 'string "wide"', 'array [1, 2]', 'null')
     """
+    if value is None:
+        return "null"  # its type and its text are the one word
     kind = _JSON_TYPES.get(type(value), type(value).__name__)
     return f"{kind} {_shown(value)}"
 
@@ -384,9 +401,12 @@ def _message(error: ValidationError, profile: str | None) -> str:
         if problem is not None:
             return problem
         if "-[A-Za-z0-9]" in str(rule):
-            return (
-                f"{value!r} is not a BCP 47 language tag; use a code such as 'en', 'ja', 'zh-Hant'"
-            )
+            # The builder's suggestion ('en_US' -> 'en-US', 'english' -> 'en') for loads too.
+            why = check_language_tag(value)
+            hint = "use a code such as 'en', 'ja', 'zh-Hant'"
+            if why is not None and "; did you mean " in why:
+                hint = why.split("; ", 1)[1]
+            return f"{value!r} is not a BCP 47 language tag; {hint}"
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
         return f"{describe_value(value)} is not allowed{_under(profile)}; use one of {choices}"
@@ -478,6 +498,8 @@ def unknown_key_issues(
             hint = f"; known keys: {', '.join(allowed)}"
             if not base and profile is not None:
                 hint += " (to keep a custom key, use .extra() or load(..., extra_keys=...))"
+        if "${" in key:  # a template's placeholder written where only values are filled in
+            hint += "; ${name} placeholders are filled in values only, never in keys"
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),
@@ -533,8 +555,13 @@ def issues_from_errors(
             error.validator in ("anyOf", "oneOf"),
         )
 
+    # Each error costs python-jsonschema a fraction of a millisecond: a document with a million
+    # wrong items would take minutes and print megabytes. The first MAX_ISSUES are enough to act
+    # on, and the last line says there are more.
+    found = list(itertools.islice(errors, MAX_ISSUES + 1))
+    more = len(found) > MAX_ISSUES
     issues: list[ValidationIssue] = []
-    for error in sorted(errors, key=rank):
+    for error in sorted(found[:MAX_ISSUES], key=rank):
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
             issues.extend(unknown_key_issues(error, profile=profile))
         else:
@@ -546,6 +573,14 @@ def issues_from_errors(
         if (issue.path, issue.message) not in seen:
             seen.add((issue.path, issue.message))
             unique.append(issue)
+    if more:
+        unique.append(
+            ValidationIssue(
+                "$",
+                f"{MORE_ISSUES}: only the first {MAX_ISSUES:,} are listed; fix these and "
+                "check again",
+            )
+        )
     return unique
 
 

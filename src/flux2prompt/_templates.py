@@ -130,7 +130,13 @@ class Template:
         if not callable(function):
             raise PromptError(f"template(): expected a function, got {type(function).__name__}")
         label = name or str(getattr(function, "__name__", "template"))
-        signature = inspect.signature(function)
+        try:
+            signature = inspect.signature(function)
+        except (ValueError, TypeError):  # a builtin or a class without a Python signature
+            raise PromptError(
+                f"template(): {label!r} has no signature to read variables from; wrap it in a "
+                "function with named parameters"
+            ) from None
         variables: list[str] = []
         defaults: dict[str, Any] = {}
         accepts_any = False
@@ -172,6 +178,11 @@ class Template:
             >>> tpl.render(color="red", hex="#f00").to_json()
             '{"scene":"a red mug","color_palette":["#FF0000"]}'
         """
+        if not isinstance(document, Mapping):
+            raise PromptError(
+                f"Template.from_document(): expected a prompt document (a dict), got "
+                f"{type(document).__name__}"
+            )
         # A private deep copy: later changes to the caller's dict do not change the template.
         frozen = copy.deepcopy(dict(document))
 
@@ -264,7 +275,12 @@ class Template:
             )
         return result
 
-    def _unknown_message(self, name: str) -> str:
+    def _unknown_message(self, name: object) -> str:
+        if not isinstance(name, str):
+            return (
+                f"template {self.name!r}: variable names are strings, got "
+                f"{type(name).__name__} {name!r}"
+            )
         close = difflib.get_close_matches(name, self.variables, n=1)
         if close:
             hint = f"; did you mean {close[0]!r}?"
@@ -683,6 +699,9 @@ def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
         >>> 0 <= derive_seed(42, {"color": "red"}) < 2**31
         True
     """
+    if not isinstance(base, int) or isinstance(base, bool) or base < 0:
+        # "7" and 7 (or True and 1) would derive the same seeds: the base is a number.
+        raise PromptError(f"derive_seed(): the base seed must be an integer >= 0, got {base!r}")
     digest = hashlib.sha256(f"{base}:{canonical_variables(variables)}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & _SEED_MASK
 
@@ -788,6 +807,14 @@ class Variant:
     origin: str = ""
 
 
+def _row(values: Any, number: int) -> Row:
+    if not isinstance(values, Mapping):
+        raise PromptError(
+            f"item {number}: expected the variables as a dict, got {type(values).__name__}"
+        )
+    return Row(dict(values), f"item {number}")
+
+
 def expand(
     template: Template,
     source: VariableSource | Iterable[Mapping[str, Any]],
@@ -806,11 +833,21 @@ def expand(
         >>> [v.seed for v in expand(tpl, matrix(color=["red", "blue"]), seeds=[1, 2])]
         [1, 2, 1, 2]
     """
+    if not isinstance(template, Template):
+        raise PromptError(
+            f"expand(): expected a Template, got {type(template).__name__}; make one with "
+            "@template on a function, Template.from_document(...) or Template.from_prompt_file()"
+        )
     policy = Seeds.coerce(seeds)
     if isinstance(source, VariableSource):
         rows: Iterable[Row] = source.rows()
+    elif isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
+        rows = (_row(values, n) for n, values in enumerate(source))
     else:
-        rows = (Row(dict(values), f"item {n}") for n, values in enumerate(source))
+        raise PromptError(
+            f"expand(): expected a source of variables (matrix(), zipped(), dataset(), sample() "
+            f"or a list of dicts), got {type(source).__name__}"
+        )
     index = 0
     for row in rows:
         try:

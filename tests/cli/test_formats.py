@@ -377,3 +377,33 @@ def test_a_usage_error_of_lock_check_json_is_its_document(
     assert code == 2
     assert out == ""
     assert "No such option" in err
+
+
+def test_annotations_in_a_toml_prompt_file_point_at_the_key_not_the_table(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # $.prompt.mood was placed on the [prompt] line: the path's own "prompt" was looked up under
+    # [prompt] again ($.prompt.prompt.mood), and only the table matched.
+    text = 'name = "card"\ndescription = "x"\n[prompt]\nscene = "a card"\nmood = 5\n'
+    (files / "card.prompt.toml").write_text(text, encoding="utf-8")
+    lint = 'name = "sign"\n[prompt]\nscene = "a street"\n[prompt.camera]\nISO = 50\n'
+    (files / "sign.prompt.toml").write_text(lint, encoding="utf-8")
+    _, out, _ = run(["validate", "--format", "github", "card.prompt.toml"], capsys)
+    assert out.splitlines()[0].startswith("::error file=card.prompt.toml,line=5,")
+    _, out, _ = run(["lint", "--format", "github", "sign.prompt.toml"], capsys)
+    assert out.splitlines()[0].startswith("::warning file=sign.prompt.toml,line=5,")
+
+
+def test_annotations_of_prompt_file_metadata_carry_each_problems_line(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = 'name = "card"\n\n[parameters]\nwidth = 0\nsteps = 0\n[prompt]\nscene = "a card"\n'
+    (files / "card.prompt.toml").write_text(text, encoding="utf-8")
+    code, out, _ = run(["validate", "--format", "github", "card.prompt.toml"], capsys)
+    assert code == 2
+    assert out.splitlines()[:2] == [
+        "::error file=card.prompt.toml,line=4,title=flux2-prompt validate::card.prompt.toml:4: "
+        "$.parameters.width: must be at least 1, got 0",
+        "::error file=card.prompt.toml,line=5,title=flux2-prompt validate::card.prompt.toml:5: "
+        "$.parameters.steps: must be at least 1, got 0",
+    ]

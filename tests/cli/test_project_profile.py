@@ -86,3 +86,11 @@ def test_a_broken_configuration_is_one_line_and_exit_2(project: Path) -> None:
     assert done.returncode == 2
     assert "profile: expected 'flux2' or 'cloudflare', got 'cloudfare'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_misspelt_profile_in_the_configuration_gets_a_did_you_mean(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.flux2prompt]\nprofile = "cloudfare"\n', encoding="utf-8"
+    )
+    done = cli(project, "validate", "job.toml")
+    assert done.stderr.strip().endswith("got 'cloudfare'; did you mean 'cloudflare'?")

@@ -96,3 +96,32 @@ def test_a_job_whose_dataset_is_missing_is_one_line(job: Path) -> None:
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "rows.csv" in done.stderr
+
+
+def test_a_prompt_file_template_without_its_variables_is_the_usage_error_a_module_one_is(
+    job: Path,
+) -> None:
+    # Same mistake, same exit code and the same words, whichever way the template is written.
+    (job / "card.prompt.toml").write_text(
+        'name = "card"\n[prompt]\nscene = "a ${color} card, ${place}"\n', encoding="utf-8"
+    )
+    module = cli(job, "validate", "cards.py:card", "--var", "color=teal")
+    assert module.returncode == 2
+    assert "give its variables (--var place=...)" in module.stderr
+    for command in ("validate", "lint"):
+        done = cli(job, command, "card.prompt.toml", "--var", "color=teal")
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.strip() == (
+            "error: card.prompt.toml: is a template with placeholders ${color}, ${place}; give "
+            "its variables (--var place=...), or validate a job that expands it"
+        )
+    done = cli(job, "validate", "card.prompt.toml", "--var", "color=teal", "--var", "place=x")
+    assert (done.returncode, done.stdout.strip()) == (0, "card.prompt.toml: ok")
+    for command in ("compile", "fingerprint"):
+        done = cli(job, command, "card.prompt.toml")
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.strip() == (
+            "error: card.prompt.toml: is a template with placeholders ${color}, ${place}; expand "
+            "it with a job file, or check it with validate --var color=... --var place=..."
+        )
+        assert "load_prompt_file" not in done.stderr  # no Python advice on the command line

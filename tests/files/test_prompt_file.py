@@ -471,3 +471,62 @@ def test_every_reader_goes_through_the_one_loading_sequence(tmp_path: Path) -> N
     (message,) = messages
     assert message.startswith(f"{broken}: prompt is invalid")
     assert "$.prompt.scene" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "lines"),
+    [
+        ("m.prompt.toml", 'name = "x"\n\n[parameters]\nwidth = 0\n[prompt]\nscene = "a"\n', [4]),
+        (
+            "m.prompt.json",
+            '{\n  "name": "x",\n  "tags": [1],\n  "version": 2,\n  "prompt": {"scene": "a"}\n}',
+            [3, 4],
+        ),
+    ],
+)
+def test_metadata_problems_name_their_lines(
+    tmp_path: Path, name: str, text: str, lines: list[int]
+) -> None:
+    path = write(tmp_path / name, text)
+    with pytest.raises(SourceError) as caught:
+        load_prompt_file(path)
+    assert sorted(problem.line or 0 for problem in caught.value.problems) == lines
+    assert all(problem.source == str(path) for problem in caught.value.problems)
+    assert str(caught.value).startswith(f"{path}: $.")  # the message names every path, as before
+
+
+def test_a_problem_in_the_second_subject_is_placed_on_its_line(tmp_path: Path) -> None:
+    # List indices were skipped when finding a line: every subject's problem went to the first.
+    from flux2prompt._files._prompt_file import document_line
+
+    toml = (
+        'name = "t"\n[prompt]\nscene = "s"\n\n[[prompt.subjects]]\ndescription = "a"\n\n'
+        "[[prompt.subjects]]\ndescription = 5\n[prompt.subjects.extra]\nx = 1\n"
+    )
+    assert document_line(toml, ".toml", "$.prompt.subjects[1].description") == 9
+    assert document_line(toml, ".toml", "$.prompt.subjects[0].description") == 6
+    assert document_line(toml, ".toml", "$.prompt.subjects[1].extra.x") == 11
+    json_text = (
+        '{"name": "t", "prompt": {"scene": "s", "subjects": [\n  {"pose": "a", "type": "x"},\n'
+        '  {"type": "y",\n   "pose": 5}\n]}}'
+    )
+    assert document_line(json_text, ".json", "$.prompt.subjects[1].pose") == 4
+    assert document_line(json_text, ".json", "$.prompt.subjects[0].pose") == 2
+    assert document_line(json_text, ".json", "$.prompt.subjects[1]") == 3
+    assert document_line('{"camera": {"f-number": 2}}', ".json", "$.camera['f-number']") == 1
+    path = write(tmp_path / "t.prompt.toml", toml.replace("[prompt.subjects.extra]\nx = 1\n", ""))
+    with pytest.raises(PromptValidationError) as caught:
+        load_prompt_file(path)
+    (issue,) = caught.value.issues
+    assert document_line(path.read_text(), ".toml", issue.path) == 9
+
+
+def test_a_placeholder_in_a_key_says_keys_are_never_filled_in(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "k.prompt.json", '{"name": "k", "prompt": {"scene": "s", "${part}": "v"}}'
+    )
+    with pytest.raises(PromptValidationError) as caught:
+        load_prompt_file(path, {"part": "mood"})
+    (issue,) = caught.value.issues
+    assert issue.path == "$.prompt['${part}']"
+    assert issue.message.endswith("; ${name} placeholders are filled in values only, never in keys")

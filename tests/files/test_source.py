@@ -278,3 +278,18 @@ def test_load_source_errors_name_the_file(tmp_path: Path) -> None:
         load_source(str(bad), profile="cloudflare")
     assert str(caught.value).startswith(f"{bad}: prompt is invalid under profile 'cloudflare'")
     assert caught.value.issues[0].path.startswith("$.prompt")
+
+
+def test_a_prompt_file_template_as_a_source_is_a_source_error_in_the_command_lines_words(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mug.prompt.toml"
+    path.write_text('name = "mug"\n[prompt]\nscene = "a ${color} mug"\n', encoding="utf-8")
+    expected = (
+        f"{path}: is a template with placeholders ${{color}}; expand it with a job file, or "
+        "check it with validate --var color=..."
+    )
+    for read in (resolve_source, load_source):
+        with pytest.raises(SourceError) as caught:
+            read(str(path))
+        assert str(caught.value) == expected

@@ -96,7 +96,10 @@ class Dataset(VariableSource):
     def _csv_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
         # Line by line, each bounded: a file without newlines (/dev/zero) never fills memory.
-        reader = csv.reader(_bounded_lines(handle, label))
+        # Strict: a quote never closed (a truncated file) would swallow every later row into
+        # one value, and a character after a closing quote would vanish into it.
+        reader = csv.reader(_bounded_lines(handle, label), strict=True)
+        start = 1  # the line the row being read starts on
         try:
             header = next(reader, None)
             if header is None:
@@ -107,8 +110,10 @@ class Dataset(VariableSource):
                     raise SourceError(f"column {position} has no name", source=label, line=1)
                 if header.count(name) > 1:
                     raise SourceError(f"column {name!r} appears twice", source=label, line=1)
+            start = reader.line_num + 1
             for values in reader:
                 line = reader.line_num
+                start = line + 1
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
                 if len(values) != len(header):
@@ -120,16 +125,30 @@ class Dataset(VariableSource):
                 yield Row(dict(zip(header, values, strict=True)), f"{label}:{line}")
         except csv.Error as exc:
             reason = f"invalid CSV: {exc}"
+            line = reader.line_num
             if "field limit" in str(exc):
                 reason = (
                     f"a value is longer than the {MAX_STRING_CHARS:,} characters a dataset value "
                     "may have; shorten it"
                 )
-            raise SourceError(reason, source=label, line=reader.line_num) from None
+            elif "unexpected end of data" in str(exc):
+                reason = (
+                    "invalid CSV: a quoted value is never closed (the file ends inside it); "
+                    'add the closing " (write "" for a quote inside a value)'
+                )
+                line = start
+            elif "expected after" in str(exc):
+                reason = (
+                    f"invalid CSV: {exc} (text after a closing quote); quote the whole value, "
+                    'writing "" for a quote inside it'
+                )
+            raise SourceError(reason, source=label, line=line) from None
 
     def _jsonl_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
         for line, text in enumerate(_bounded_lines(handle, label), 1):
+            # A byte order mark opens each file joined into this one (cat a.jsonl b.jsonl).
+            text = text.removeprefix("\ufeff")
             if not text.strip():
                 continue
             try:

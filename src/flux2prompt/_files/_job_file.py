@@ -196,7 +196,9 @@ def _template_from(
     file_part, sep, name = spec.rpartition(":")
     if sep and file_part.endswith(".py"):
         if not name.isidentifier():
-            raise SourceError(f"template {spec!r}: NAME in file.py:NAME must be a Python name")
+            raise SourceError(
+                f"template {spec!r}: NAME in file.py:NAME must be a Python name", source=source
+            )
         return _python_template(base / file_part, name), None, {}
     path = base / spec
     if path.suffix == ".py":
@@ -258,7 +260,13 @@ def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None
         raise SourceError(message, source=source, line=job_line(text, parts)) from None
     _check_schema(document, text, source)
     spec = document["template"]
-    template, file_model, file_parameters = _template_from(spec, folder, source)
+    try:
+        template, file_model, file_parameters = _template_from(spec, folder, source)
+    except SourceError as exc:
+        if exc.source != source or exc.line is not None:
+            raise  # the template file's own error names that file
+        message = str(exc).removeprefix(f"{source}: ")
+        raise SourceError(message, source=source, line=job_line(text, ["template"])) from None
     name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
     try:
         variables = _source_from(document["variables"], folder)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,21 +176,30 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
     )
 
 
-def parse_document(data: bytes | str, *, suffix: str, source: str) -> tuple[Any, bool]:
+def parse_document(
+    data: bytes | str, *, suffix: str, source: str, extra_keys: Collection[str] = ()
+) -> tuple[Any, bool]:
     """Parse a ``.json`` or ``.toml`` file's contents: the document, and whether it is a prompt
     file (``True``; build it with :func:`prompt_file_from_document`) or a plain prompt document.
 
     Syntax errors, and a document that is half one and half the other, are a
-    :class:`~flux2prompt.SourceError` naming ``source``. (Internal: for readers of either shape.)
+    :class:`~flux2prompt.SourceError` naming ``source``. A key named in ``extra_keys`` is the
+    prompt's own custom key (``.extra("name", ...)`` compiled and saved), not a prompt file's
+    ``prompt`` or metadata. (Internal: for readers of either shape.)
 
     >>> parse_document('{"scene": "fog"}', suffix=".json", source="p.json")
     ({'scene': 'fog'}, False)
+    >>> parse_document('{"scene": "fog", "name": "Fog"}', suffix=".json", source="p.json",
+    ...                extra_keys=["name"])
+    ({'scene': 'fog', 'name': 'Fog'}, False)
     """
     document = _parse(data, source, suffix)
-    return document, _is_prompt_file(document, suffix, source)
+    return document, _is_prompt_file(document, suffix, source, extra_keys)
 
 
-def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
+def _is_prompt_file(
+    document: Any, suffix: str, source: str, extra_keys: Collection[str] = ()
+) -> bool:
     """Whether a parsed document is a prompt file (True) or a plain prompt document (False)."""
     if suffix.lower() == ".toml":
         if "prompt" not in document:
@@ -204,9 +213,9 @@ def _is_prompt_file(document: Any, suffix: str, source: str) -> bool:
         return True
     if not isinstance(document, Mapping):
         return False
-    if "prompt" in document:
+    if "prompt" in document and "prompt" not in extra_keys:
         return True
-    metadata = [key for key in _METADATA_KEYS if key in document]
+    metadata = [key for key in _METADATA_KEYS if key in document and key not in extra_keys]
     if metadata:
         raise SourceError(
             f"$: has prompt-file metadata ({', '.join(repr(k) for k in metadata)}) but no "

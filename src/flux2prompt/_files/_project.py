@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -251,8 +252,12 @@ def read_project_config(path: str | Path) -> Project | None:
         )
     profile = table.get("profile", "flux2")
     if profile not in _PROFILES:
+        close = (
+            difflib.get_close_matches(profile, _PROFILES, n=1) if isinstance(profile, str) else []
+        )
+        hint = f"; did you mean {close[0]!r}?" if close else ""  # as --profile cloudfare says
         raise SourceError(
-            f"[tool.flux2prompt] profile: expected 'flux2' or 'cloudflare', got {profile!r}",
+            f"[tool.flux2prompt] profile: expected 'flux2' or 'cloudflare', got {profile!r}{hint}",
             source=source,
         )
     lockfile = table.get("lockfile", DEFAULT_LOCK_FILE)

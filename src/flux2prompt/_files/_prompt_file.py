@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from flux2prompt._document import prompt_from_document
+from flux2prompt._document import extra_key_names, prompt_from_document
 from flux2prompt._errors import (
     FileValidationError,
     PromptError,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PromptFile",
+    "document_line",
     "in_file",
     "load_prompt_file",
     "parse_prompt",
@@ -252,13 +254,156 @@ def _render(
         raise in_file(exc, source) from None
 
 
-def _prepare(document: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Migrate a prompt-file document and check its metadata; the result is current and valid."""
+def _prepare(
+    document: Mapping[str, Any], source: str, text: bytes | str | None = None, suffix: str = ""
+) -> dict[str, Any]:
+    """Migrate a prompt-file document and check its metadata; the result is current and valid.
+
+    With the file's ``text``, each of the error's ``problems`` names its line too (as a job
+    file's do)."""
     migrated = migrate_prompt_file(document, source)
     issues = _metadata_issues(migrated)
-    if issues:
-        raise SourceError("; ".join(str(issue) for issue in issues), source=source)
-    return migrated
+    if not issues:
+        return migrated
+    problems = tuple(
+        SourceError(str(issue), source=source, line=_line(text, suffix, issue.path))
+        for issue in issues
+    )
+    # The message stays "file: $.path: ..." (every problem); each problem has its line too,
+    # for the command line's reports and annotations.
+    message = "; ".join(str(issue) for issue in issues)
+    raise SourceError(message, source=source, problems=problems)
+
+
+# A JSON path's parts, as json_path() writes them: .name, ['any key'] and [index].
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
+_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, quoted, index in _PATH_PART.findall(path):
+        if index:
+            parts.append(int(index))
+        else:
+            parts.append(name or quoted.replace("\\'", "'").replace("\\\\", "\\"))
+    return parts
+
+
+def document_line(text: str, suffix: str, path: str) -> int | None:
+    """The line of a prompt file's (or a plain document's) ``text`` that defines the JSON
+    ``path`` (or, failing that, its longest part that is there), best effort: neither parser
+    keeps positions. List indices count, so ``$.subjects[1].pose`` is the second subject's.
+    (Internal: errors and the command line's reports.)
+
+    >>> document_line('name = "a"\\n[prompt]\\nscene = "s"\\nmood = 5\\n', ".toml", "$.prompt.mood")
+    4
+    >>> document_line('{\\n "subjects": [{"pose": "a"},\\n   {"pose": 5}]\\n}', ".json",
+    ...               "$.subjects[1].pose")
+    3
+    """
+    parts = _path_parts(path)
+    if not parts:
+        return None
+    if suffix.lower() == ".toml":
+        return _toml_line(text, parts)
+    if suffix.lower() == ".json":
+        return _json_line(text, parts)
+    return None
+
+
+def _toml_keys(raw: str) -> list[str | int]:
+    return [part.strip().strip("\"'") for part in raw.split(".")]
+
+
+def _toml_line(text: str, wanted: list[str | int]) -> int | None:
+    best: tuple[int, int] | None = None
+    table: list[str | int] = []
+    arrays: dict[tuple[str | int, ...], int] = {}  # [[a.b]] paths: the index of the last one
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TOML_HEADER.match(line)
+        if header is not None:
+            keys = _toml_keys(header.group(2))
+            # A table under an array of tables belongs to its last element: insert the index.
+            for end in range(len(keys) - 1, 0, -1):
+                index = arrays.get(tuple(keys[:end]))
+                if index is not None:
+                    keys = [*keys[:end], index, *keys[end:]]
+                    break
+            if header.group(1) == "[[":
+                index = arrays.get(tuple(keys), -1) + 1
+                arrays[tuple(keys)] = index
+                keys = [*keys, index]
+            table = current = keys
+        else:
+            key = _TOML_KEY.match(line)
+            if key is None:
+                continue
+            current = [*table, *_toml_keys(key.group(1))]
+        depth = 0
+        for mine, theirs in zip(current, wanted, strict=False):
+            if mine != theirs:
+                break
+            depth += 1
+        if depth and depth == min(len(current), len(wanted)) and (best is None or depth > best[0]):
+            best = (depth, number)
+    return best[1] if best else None
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first character at or after ``at`` that is not JSON whitespace."""
+    space = _SPACE.match(text, at)
+    return space.end() if space is not None else at
+
+
+def _json_line(text: str, wanted: list[str | int]) -> int | None:
+    """Walk the JSON text along ``wanted``, skipping the values in between whole."""
+    at = _skip(text, 0)
+    found: int | None = None
+    try:
+        for part in wanted:
+            opening = text[at : at + 1]
+            if opening == "{" and isinstance(part, str):
+                at = _skip(text, at + 1)
+                while text[at] == '"':
+                    key_at = at
+                    key, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at) + 1  # past ":"
+                    at = _skip(text, at)
+                    if key == part:
+                        found = key_at
+                        break
+                    _, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at)
+                    if text[at] == ",":
+                        at = _skip(text, at + 1)
+                else:
+                    break  # no such key
+            elif opening == "[" and isinstance(part, int):
+                at = _skip(text, at + 1)
+                for _ in range(part):
+                    _, at = _DECODER.raw_decode(text, at)
+                    at = _skip(text, at)
+                    if text[at] != ",":
+                        raise IndexError(part)
+                    at = _skip(text, at + 1)
+                found = at
+            else:
+                break
+    except (ValueError, IndexError):
+        pass  # not the text's shape after all: the part found so far
+    return text.count("\n", 0, found) + 1 if found is not None else None
+
+
+def _line(text: bytes | str | None, suffix: str, path: str) -> int | None:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8-sig")  # it parsed, so it decodes
+    return document_line(text, suffix, path) if text is not None else None
 
 
 def prompt_file_from_document(
@@ -269,16 +414,19 @@ def prompt_file_from_document(
     variables: Mapping[str, object] | None = None,
     profile: Profile = "flux2",
     extra_keys: Iterable[str] = (),
+    text: bytes | str | None = None,
+    suffix: str = "",
 ) -> PromptFile:
     """The :class:`PromptFile` of a parsed prompt-file document (see :func:`parse_document`):
     migrated, its metadata checked, its prompt validated. (Internal: :func:`parse_prompt_file`
-    without parsing again.)
+    without parsing again; given the file's ``text`` and ``suffix``, metadata problems name
+    their lines.)
     """
     written_version = document.get("schema_version", 1)
-    current = _prepare(document, source)
+    current = _prepare(document, source, text, suffix)
     prompt_document: dict[str, Any] = current["prompt"]
     names = frozenset(placeholders(prompt_document))
-    extra = tuple(extra_keys)
+    extra = extra_key_names(extra_keys)
     prompt = None
     if not names or variables is not None:
         # Always substituted, even without placeholders, so that "$$" means "$" in every file.
@@ -327,7 +475,8 @@ def parse_prompt(
     ...              source="k.json").name
     'k'
     """
-    document, is_file = parse_document(data, suffix=suffix, source=source)
+    wanted = extra_key_names(extra_keys)
+    document, is_file = parse_document(data, suffix=suffix, source=source, extra_keys=wanted)
     if is_file:
         return prompt_file_from_document(
             document,
@@ -335,7 +484,9 @@ def parse_prompt(
             path=path,
             variables=variables,
             profile=profile,
-            extra_keys=extra_keys,
+            extra_keys=wanted,
+            text=data,
+            suffix=suffix,
         )
     if not plain:
         raise SourceError(
@@ -343,7 +494,10 @@ def parse_prompt(
             'wrap it as {"name": "...", "prompt": {...}} to give it a name and metadata',
             source=source,
         )
-    return prompt_from_document(document, profile=profile, extra_keys=extra_keys)
+    try:
+        return prompt_from_document(document, profile=profile, extra_keys=wanted)
+    except PromptValidationError as exc:
+        raise in_file(exc, source, base="$") from None  # the paths are the file's own
 
 
 def read_prompt(

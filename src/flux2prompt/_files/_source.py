@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -71,6 +71,7 @@ __all__ = [
     "resolve_source",
     "source_label",
     "split_source",
+    "template_needs",
 ]
 
 #: The SOURCE that means standard input, and the name its messages give it.
@@ -124,7 +125,8 @@ def resolve_source(
         return prompt_from_document(_read_stdin(stdin), profile=profile)
     path, name = split_source(source)
     if name is None and path.suffix != ".py":
-        return load(path, profile=profile)
+        loaded = read_prompt(path, profile=profile)
+        return _filled(loaded, source).prompt if isinstance(loaded, PromptFile) else loaded
     module = import_python_file(path)
     if not name:
         found = _prompt_names(module)
@@ -206,9 +208,38 @@ def load_source(
     if source != STDIN and name is None and path.suffix.lower() in PROMPT_FILE_SUFFIXES:
         loaded = read_prompt(path, profile=profile)
         if isinstance(loaded, PromptFile):
+            _filled(loaded, source)
             return LoadedSource(loaded.prompt, loaded.model, loaded.parameters)
         return LoadedSource(loaded)
     return LoadedSource(resolve_source(source, profile=profile, stdin=stdin))
+
+
+def template_needs(
+    loaded: PromptFile, source: str, *, where: str, names: Iterable[str] = ()
+) -> SourceError:
+    """The error for a prompt-file template given as a SOURCE without its variables, in the
+    command line's words (``--var``, for ``names``: by default every placeholder), as for a
+    ``file.py:NAME`` template. (Internal.)
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mug.prompt.toml"
+    >>> _ = path.write_text('name = "mug"\\n[prompt]\\nscene = "a ${color} mug"\\n')
+    >>> print(str(template_needs(read_prompt(path), "mug.prompt.toml", where="validate")))
+    mug.prompt.toml: is a template with placeholders ${color}; give its variables (--var color=...), or validate a job that expands it
+    """  # noqa: E501
+    shown = ", ".join(f"${{{name}}}" for name in sorted(loaded.placeholders))
+    hint = " ".join(f"--var {name}=..." for name in sorted(names or loaded.placeholders))
+    if where == "validate":
+        fix = f"give its variables ({hint}), or validate a job that expands it"
+    else:
+        fix = f"expand it with a job file, or check it with validate {hint}"
+    return SourceError(f"is a template with placeholders {shown}; {fix}", source=source)
+
+
+def _filled(loaded: PromptFile, source: str) -> PromptFile:
+    if loaded.is_template:
+        raise template_needs(loaded, source, where="prompt")
+    return loaded
 
 
 def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:

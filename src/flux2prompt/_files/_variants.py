@@ -30,7 +30,7 @@ from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._files._parse import is_job_file
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
-from flux2prompt._files._source import STDIN, resolve_source, split_source
+from flux2prompt._files._source import STDIN, resolve_source, split_source, template_needs
 from flux2prompt._model import Prompt
 from flux2prompt._schema import Profile
 
@@ -160,9 +160,17 @@ def source_variants(
             yield SourceVariant(source, None, exc)
         return
     try:
-        if variables and name is None and source != STDIN:
-            loaded = read_prompt(path, variables=variables, profile=profile)
-            prompt = loaded.prompt if isinstance(loaded, PromptFile) else loaded
+        if name is None and source != STDIN and path.suffix != ".py":
+            loaded = read_prompt(path, profile=profile)
+            if isinstance(loaded, PromptFile) and loaded.is_template:
+                unfilled = loaded.placeholders.difference(variables or {})
+                if unfilled:  # as for a file.py:NAME template: a usage error, in --var words
+                    needs = template_needs(loaded, source, where="validate", names=unfilled)
+                    yield SourceVariant(source, None, needs)
+                    return
+                prompt = loaded.render(variables)
+            else:
+                prompt = loaded.prompt if isinstance(loaded, PromptFile) else loaded
         else:
             prompt = resolve_source(source, profile=profile)
     except PromptError as exc:

@@ -157,21 +157,15 @@ def line_of(file: str, path: str) -> int | None:
         text = Path(file).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
-    if file.endswith(".toml"):
-        # The job-file reader finds a key's line in TOML; imported only for a problem to place.
-        from flux2prompt._files._job_file import job_line
+    from flux2prompt._files._prompt_file import document_line
 
-        return job_line(text, ["prompt", *parts]) or job_line(text, parts)
-    if not file.endswith(".json"):
-        return None
-    # Each key of the path, searched for after the one before it.
-    at = 0
-    for key in parts:
-        found = re.compile(rf'"{re.escape(key)}"\s*:').search(text, at)
-        if found is None:
-            break
-        at = found.start()
-    return text.count("\n", 0, at) + 1 if at else None
+    suffix = Path(file).suffix
+    if parts[0] != "prompt":
+        # A lint path is the prompt's own ($.mood): in a prompt file, it is under "prompt".
+        inside = document_line(text, suffix, "$.prompt" + path[1:])
+        if inside is not None:
+            return inside
+    return document_line(text, suffix, path)
 
 
 def escape_data(text: str) -> str:
