@@ -79,3 +79,25 @@ def test_a_huge_value_is_quoted_short(build: object) -> None:
         run()
     assert len(str(caught.value)) < 400
     assert "..." in str(caught.value)
+
+
+@pytest.mark.parametrize("tag", ["und", "zxx", "qaa"])
+def test_a_text_element_in_no_language_is_said_in_none(tag: str) -> None:
+    from flux2prompt import scene, text
+
+    prompt = (
+        scene()
+        .caption("A <sign_1> on a wall")
+        .element("sign_1", text("OPEN", language=tag), "centre")
+        .compile_flux3()
+    )
+    phrase = prompt.elements[0].desc()
+    assert "Unknown" not in phrase
+    assert phrase.startswith('the text "OPEN"')
+    english = (
+        scene()
+        .caption("A <sign_1> on a wall")
+        .element("sign_1", text("OPEN", language="en"), "centre")
+        .compile_flux3()
+    )
+    assert "in English" in english.elements[0].desc()

@@ -41,6 +41,7 @@ from pydantic_core import to_json
 from flux2prompt._digest import sha256_fingerprint
 from flux2prompt._errors import PromptError
 from flux2prompt._model import Position, TextElement
+from flux2prompt._text import language_name
 
 __all__ = [
     "GRID",
@@ -502,8 +503,9 @@ def _text_phrase(element: TextElement) -> str:
     words = element.content
     quoted = f"“{words}”" if '"' in words else f'"{words}"'
     pieces = [f"the text {quoted}"]
-    if element.language:
-        pieces[0] += f" in {_language_name(element.language)}"
+    language = language_name(element.language) if element.language else ""
+    if language:
+        pieces[0] += f" in {language}"
     if element.font:
         pieces[0] += f" in {element.font} lettering"
     if element.size:
@@ -513,15 +515,6 @@ def _text_phrase(element: TextElement) -> str:
     if element.color:
         pieces.append(f"in color {element.color}")
     return ", ".join(pieces)
-
-
-def _language_name(tag: str) -> str:
-    import langcodes  # imported on first use: most prompts have no text element
-
-    try:
-        return str(langcodes.Language.get(tag).display_name())
-    except (LookupError, ValueError):
-        return tag
 
 
 def citations(caption: str) -> list[str]:

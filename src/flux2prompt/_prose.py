@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from typing import Any
 
 from flux2prompt._errors import PromptError
 from flux2prompt._model import Camera, Prompt, Subject, TextElement
+from flux2prompt._text import language_name
 
 __all__ = ["render_prose"]
 
@@ -239,31 +239,11 @@ def _subject(item: Subject) -> str:
     return ", ".join(piece for piece in pieces if piece)
 
 
-# Codes that name no language: undetermined, uncoded, no linguistic content.
-_NO_LANGUAGE = frozenset(("und", "mis", "zxx"))
-
-
-@lru_cache(maxsize=256)
-def _language_name(tag: str) -> str:
-    """The language's English name, or "" for a code that names none (``und``, ``zxx``, a
-    private-use ``qaa``-``qtz``): prose would otherwise say "in Unknown language"."""
-    import langcodes
-
-    try:
-        language = langcodes.Language.get(tag)
-    except (LookupError, ValueError):
-        return tag
-    code = str(language.language or "und").lower()  # langcodes reads "und" as no language
-    if code in _NO_LANGUAGE or (len(code) == 3 and "qaa" <= code <= "qtz"):
-        return ""
-    return str(language.display_name())
-
-
 def _text(element: TextElement) -> str:
     # Straight quotes delimit the exact words; if the words hold one, curly quotes keep them whole.
     quoted = f"“{element.content}”" if '"' in element.content else f'"{element.content}"'
     head = f"The text {quoted}"
-    language = _language_name(element.language) if element.language else ""
+    language = language_name(element.language) if element.language else ""
     if language:
         head += f" in {language}"
     pieces = [head]

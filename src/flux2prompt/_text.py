@@ -27,6 +27,7 @@ __all__ = [
     "dominant_script",
     "expected_script",
     "forbidden_char_problem",
+    "language_name",
     "printable",
     "surrogate_problem",
 ]
@@ -279,3 +280,28 @@ def expected_script(tag: str) -> str | None:
     except (LookupError, ValueError):
         return None
     return _SCRIPT_ALIASES.get(script, script) or None
+
+
+# Codes that name no language: undetermined, uncoded, no linguistic content.
+_NO_LANGUAGE = frozenset(("und", "mis", "zxx"))
+
+
+@lru_cache(maxsize=256)
+def language_name(tag: str) -> str:
+    """The language's English name, or "" for a code that names none (``und``, ``zxx``, a
+    private-use ``qaa``-``qtz``): prose and a FLUX 3 caption would otherwise say "in Unknown
+    language". A tag langcodes cannot read is returned as it is.
+
+    >>> language_name("pt-BR"), language_name("und"), language_name("qaa")
+    ('Portuguese (Brazil)', '', '')
+    """
+    import langcodes
+
+    try:
+        language = langcodes.Language.get(tag)
+    except (LookupError, ValueError):
+        return tag
+    code = str(language.language or "und").lower()  # langcodes reads "und" as no language
+    if code in _NO_LANGUAGE or (len(code) == 3 and "qaa" <= code <= "qtz"):
+        return ""
+    return str(language.display_name())
