@@ -215,3 +215,38 @@ def test_the_dry_run_of_a_bfl_job_shows_its_requests_and_cost(
     assert done.returncode == 0, done.stderr
     assert cost in done.stdout
     assert "POST https://api.bfl.ai/v1/" in done.stdout
+
+
+def test_too_few_credits_stop_the_batch_and_a_rerun_sends_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # klein 4B at its default 1024x768: 1.05 credits an image; 3 credits pay for two.
+    path = write_job(tmp_path / "job", model="klein-4b", items=6, concurrency=1)
+    out = tmp_path / "out"
+    monkeypatch.setenv("BFL_API_KEY", KEY)
+    with serve(token=KEY, bfl_task_ms=0.0, bfl_credits=3.0) as emu:
+        report = run_batch(load_job(path), out, base_url=emu.bfl_base_url)
+        assert (report.generated, report.failed, report.pending) == (2, 1, 3)
+        assert report.stopped is not None
+        assert "Insufficient credits" in report.stopped
+        assert "Add credits to the account" in report.stopped
+        assert report.exit_code != 0
+        # The batch stopped at the first 402: the other items were never sent.
+        assert submits(emu) == 3
+    with serve(token=KEY, bfl_task_ms=0.0, bfl_credits=100.0) as topped_up:
+        again = run_batch(load_job(path), out, base_url=topped_up.bfl_base_url)
+        assert (again.generated, again.skipped, again.failed, again.stopped) == (4, 2, 0, None)
+        assert submits(topped_up) == 4, "an image already bought was bought again"
+    ok = [r for r in read_manifest(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert sorted(str(r["file"]) for r in ok) == [f"mug-{n}.jpg" for n in range(6)]
+
+
+def test_the_command_line_says_the_credits_ran_out_in_one_line(tmp_path: Path) -> None:
+    path = write_job(tmp_path / "job", model="klein-4b", items=3, concurrency=1)
+    with serve(token=KEY, bfl_task_ms=0.0, bfl_credits=0.0) as emu:
+        process = _start(path, tmp_path / "out", emu.bfl_base_url, tmp_path / "logs")
+        assert process.wait(timeout=60) == 1
+        assert submits(emu) == 1
+    stderr = (tmp_path / "logs" / "stderr").read_text(encoding="utf-8")
+    assert "Traceback" not in stderr
+    assert "Insufficient credits" in stderr + (tmp_path / "logs" / "stdout").read_text("utf-8")

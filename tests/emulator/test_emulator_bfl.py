@@ -179,8 +179,13 @@ def test_injected_5xx_on_submit_still_creates_the_task() -> None:
 
 def test_the_bfl_options_round_trip_through_the_command_line() -> None:
     config = config_from_options(
-        bfl_task_ms=50.0, bfl_max_active=3, bfl_content_moderated=0.25, bfl_error=0.1
+        bfl_task_ms=50.0,
+        bfl_max_active=3,
+        bfl_content_moderated=0.25,
+        bfl_error=0.1,
+        bfl_credits=12.5,
     )
+    assert config.bfl_credits == 12.5
     assert dict(config.bfl_status_ratios) == {"Content Moderated": 0.25, "Error": 0.1}
     argv = config_to_argv(config)
     assert "--bfl-content-moderated" in argv
@@ -199,6 +204,9 @@ def test_the_bfl_options_round_trip_through_the_command_line() -> None:
         ("bfl_status_ratios", {"Error": 0.7, "Content Moderated": 0.7}, "sum to at most 1"),
         ("bfl_max_active", 0, "bfl_max_active must be >= 1"),
         ("bfl_task_ms", -1.0, "bfl_task_ms must be >= 0"),
+        ("bfl_credits", -1.0, "bfl_credits must be >= 0"),
+        ("bfl_credits", float("nan"), "bfl_credits must be a finite number"),
+        ("bfl_credits", "10", "bfl_credits must be a finite number"),
     ],
 )
 def test_bad_bfl_options_are_refused(field: str, value: object, message: str) -> None:
@@ -220,3 +228,42 @@ def test_a_body_nested_past_any_depth_is_refused_in_each_hosts_shape(bfl: Emulat
     assert "the body is not JSON" in proxied.json()["errors"][0]["message"]
     assert [r.json for r in bfl.requests][-2:] == [None, None]  # recorded, as not JSON
     assert submit(bfl).status_code == 200  # the server goes on answering
+
+
+def test_credits_run_out_with_a_402_and_only_ready_tasks_are_charged() -> None:
+    with serve(bfl_task_ms=0.0, bfl_credits=2.0) as emu:
+        assert emu.bfl_credits == 2.0
+        # 3 credits per megapixel: a quarter megapixel costs 0.75.
+        assert submit(emu, width=512, height=512).status_code == 200
+        assert emu.bfl_credits == pytest.approx(1.25)
+        # A task that ends moderated is not charged.
+        moderated = httpx.post(
+            f"{emu.bfl_base_url}/v1/flux-2-pro",
+            headers=KEY | {"x-emulator-status": "Content Moderated"},
+            json={"prompt": "a fox", "width": 512, "height": 512},
+        )
+        assert moderated.status_code == 200
+        assert emu.bfl_credits == pytest.approx(1.25)
+        assert submit(emu, width=512, height=512).status_code == 200
+        refused = submit(emu, width=512, height=512)
+        assert refused.status_code == 402
+        assert refused.json() == {
+            "detail": "Insufficient credits: the request needs 0.75 credits, 0.5 are left"
+        }
+        assert len(emu.bfl_tasks) == 3  # the refused submit started no task
+        assert emu.bfl_credits == pytest.approx(0.5)
+        # A request the credits left still cover goes through.
+        assert submit(emu, "flux-2-klein-4b", width=512, height=512).status_code == 200
+
+
+def test_no_credits_refuse_even_an_endpoint_without_a_price() -> None:
+    with serve(bfl_credits=0) as emu:
+        refused = submit(emu, "flux-3-image")
+        assert refused.status_code == 402
+        detail = refused.json()["detail"]
+        assert detail == "Insufficient credits: the request needs credits, 0 are left"
+        # Validation comes first: a body the endpoint refuses is a 422 whatever the balance.
+        assert submit(emu, width=7).status_code == 422
+    with serve() as unlimited:
+        assert unlimited.bfl_credits is None
+        assert submit(unlimited).status_code == 200

@@ -16,6 +16,7 @@ from flux2prompt.transport import (
     AsyncBFL,
     BFLTask,
     InputModeratedError,
+    InsufficientCreditsError,
     InternalServerError,
     OutputModeratedError,
     ParameterError,
@@ -380,3 +381,28 @@ async def test_async_moderation_raises_the_typed_error() -> None:
             with pytest.raises(OutputModeratedError):
                 await client.generate("a fox")
         await http.aclose()
+
+
+def test_too_few_credits_raise_the_typed_error_with_what_to_do() -> None:
+    with (
+        serve(bfl_task_ms=0.0, bfl_credits=0.5) as emu,
+        client_for(emu) as client,
+        pytest.raises(InsufficientCreditsError) as caught,
+    ):
+        client.generate("a fox", model="pro", width=512, height=512)
+    assert caught.value.status_code == 402
+    assert caught.value.may_have_been_billed is False
+    message = str(caught.value)
+    assert "needs 0.75 credits, 0.5 are left" in message
+    assert "Add credits to the account at dashboard.bfl.ai" in message
+    assert KEY not in message
+    assert len(submits(emu)) == 1  # a 402 is final: never sent again
+
+
+async def test_async_too_few_credits_raise_the_same_error() -> None:
+    with serve(bfl_task_ms=0.0, bfl_credits=0.5) as emu:
+        async with AsyncBFL(api_key=KEY, base_url=emu.bfl_base_url, poll_interval=0.01) as c:
+            with pytest.raises(InsufficientCreditsError) as caught:
+                await c.generate("a fox", model="pro", width=512, height=512)
+    assert "needs 0.75 credits, 0.5 are left" in str(caught.value)
+    assert len(submits(emu)) == 1

@@ -31,10 +31,11 @@ A run goes:
    retries (code 3040, or no code but a ``Retry-After``) pauses every sender for that long and
    is retried apart from the item's budget; 5xx and connection failures are retried
    ``retries`` times with backoff; anything else fails the item (it is retried on the next
-   run). A quota, authentication or permission error stops the batch: every other request
-   would fail the same way. An answer whose ``Retry-After`` is longer than a client waits
-   (60 s) pauses the whole queue for that long and the item is sent again, apart from its
-   budget (a wait longer than an hour stops the batch instead, saying when to rerun).
+   run). A quota, too few credits (Black Forest Labs' 402), an authentication or permission
+   error stops the batch: every other request would fail the same way. An answer whose
+   ``Retry-After`` is longer than a client waits (60 s) pauses the whole queue for that long
+   and the item is sent again, apart from its budget (a wait longer than an hour stops the
+   batch instead, saying when to rerun).
    A request that may have run the model without an image coming back (a read timeout after it
    was sent whole, a response that broke off, a 2xx with a broken body) is not resent: its
    record says ``may_have_been_billed``, and later runs leave it alone (it is *held*) until
@@ -118,6 +119,7 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     AuthenticationError,
     ImageResult,
+    InsufficientCreditsError,
     InvalidRequestHeadersError,
     NotFoundError,
     ParameterError,
@@ -150,6 +152,7 @@ MAX_RATE_LIMIT_RETRIES = 100
 MAX_QUEUE_PAUSE = 3600.0
 _FATAL = (
     AuthenticationError,
+    InsufficientCreditsError,
     PermissionDeniedError,
     QuotaExceededError,
     NotFoundError,

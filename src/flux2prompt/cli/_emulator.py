@@ -105,6 +105,12 @@ def emulator(
     bfl_error: Annotated[
         float, typer.Option(help="Probability of a BFL task ending in Error.")
     ] = 0.0,
+    bfl_credits: Annotated[
+        float | None,
+        typer.Option(
+            help="The BFL account's credits; a submit costing more answers 402 (default: no limit)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a local Cloudflare Workers AI emulator until Ctrl+C (or SIGTERM).
 
@@ -149,6 +155,7 @@ def emulator(
             bfl_request_moderated=bfl_request_moderated,
             bfl_content_moderated=bfl_content_moderated,
             bfl_error=bfl_error,
+            bfl_credits=bfl_credits,
         )
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)

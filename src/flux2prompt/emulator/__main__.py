@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability of a BFL task ending in Content Moderated",
     )
     add("--bfl-error", type=float, default=0.0, help="probability of a BFL task ending in Error")
+    add(
+        "--bfl-credits",
+        type=float,
+        default=None,
+        help="the BFL account's credits; a submit costing more answers 402 (default: no limit)",
+    )
     return parser
 
 

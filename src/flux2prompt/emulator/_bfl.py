@@ -6,7 +6,8 @@ and answers ``{"id", "polling_url", "cost"}``; ``GET /bfl/v1/get_result?id=...``
 from ``Pending`` to ``Ready`` (or to the status a fault or a test chose) over ``bfl_task_ms``;
 a Ready task's image is served from an expiring URL below ``/results/`` (10 minutes for
 FLUX.2, one hour for FLUX 3, from the moment it is Ready). At most ``bfl_max_active`` tasks
-(24) run at once; one more submit answers 429 with ``Retry-After``.
+(24) run at once; one more submit answers 429 with ``Retry-After``. With ``bfl_credits`` set, a
+submit that costs more than the credits left answers 402.
 
 Example:
     >>> job = validate_bfl("flux-2-pro", {"prompt": "a fox", "width": 512, "height": 512})
@@ -458,10 +459,17 @@ class TaskBoard:
         flux2prompt.emulator._bfl.BFLRefusal: 429: Too many active tasks: 1 of 1; wait for one to finish
     """  # noqa: E501
 
-    def __init__(self, max_active: int = 24) -> None:
+    def __init__(self, max_active: int = 24, credits: float | None = None) -> None:
         self.max_active = max_active
+        self._credits = credits
         self._tasks: dict[str, _Task] = {}
         self._lock = threading.Lock()
+
+    @property
+    def credits(self) -> float | None:
+        """The credits left (``None``: no limit)."""
+        with self._lock:
+            return self._credits
 
     def active(self, now: float | None = None) -> int:
         """How many tasks are still running."""
@@ -478,10 +486,19 @@ class TaskBoard:
         final_status: str,
         poll_errors: int = 0,
         validity: float | None = None,
+        cost: float | None = None,
     ) -> _Task:
-        """Start a task, or refuse with 429 when ``max_active`` are running."""
+        """Start a task, or refuse: 402 when the credits left do not cover its ``cost`` (none
+        left at all, for an endpoint without a price), 429 when ``max_active`` are running.
+        A task that will end Ready is charged its cost; a moderated or failed one is not."""
         now = time.monotonic()
         with self._lock:
+            left = self._credits
+            if left is not None and (left <= 0 or (cost or 0.0) > left):
+                needed = f"{cost:g} credits" if cost else "credits"
+                raise BFLRefusal(
+                    402, f"Insufficient credits: the request needs {needed}, {left:g} are left"
+                )
             running = [t.ends_at for t in self._tasks.values() if t.ends_at > now]
             if len(running) >= self.max_active:
                 wait = max(1, math.ceil(min(running) - now))
@@ -502,6 +519,8 @@ class TaskBoard:
                 validity=job.validity if validity is None else validity,
             )
             self._tasks[task.id] = task
+            if left is not None and cost and final_status == "Ready":
+                self._credits = round(left - cost, 6)
             if len(self._tasks) > _MAX_TASKS:  # a long-running emulator forgets the oldest
                 oldest = sorted(self._tasks.values(), key=lambda t: t.submitted)
                 for old in oldest[: len(self._tasks) - _MAX_TASKS]:

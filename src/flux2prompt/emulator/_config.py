@@ -120,6 +120,9 @@ class EmulatorConfig:
     bfl_task_ms: float = 200.0
     bfl_max_active: int = 24
     bfl_status_ratios: Mapping[str, float] = field(default_factory=dict, hash=False)
+    # The account's credit balance in the BFL mode: ``None`` never runs out. A submit that costs
+    # more than is left answers 402; each task that ends Ready is charged its cost.
+    bfl_credits: float | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -160,6 +163,8 @@ class EmulatorConfig:
         object.__setattr__(self, "code_ratios", codes)
         _check_float("bfl_task_ms", self.bfl_task_ms, low=0.0)
         _check_int("bfl_max_active", self.bfl_max_active, low=1)
+        if self.bfl_credits is not None:
+            _check_float("bfl_credits", self.bfl_credits, low=0.0)
         if not isinstance(self.bfl_status_ratios, Mapping):
             raise ValueError(
                 "bfl_status_ratios must be a mapping of status to probability, got "
@@ -310,6 +315,7 @@ def config_from_options(
     bfl_request_moderated: float = 0.0,
     bfl_content_moderated: float = 0.0,
     bfl_error: float = 0.0,
+    bfl_credits: float | None = None,
 ) -> EmulatorConfig:
     """Build an :class:`EmulatorConfig` from the command-line options (same names, flattened).
 
@@ -350,6 +356,7 @@ def config_from_options(
         bfl_task_ms=bfl_task_ms,
         bfl_max_active=bfl_max_active,
         bfl_status_ratios={status: ratio for status, ratio in bfl.items() if ratio},
+        bfl_credits=bfl_credits,
     )
 
 
@@ -389,6 +396,7 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         ("--bfl-request-moderated", config.bfl_status_ratios.get("Request Moderated", 0.0), 0),
         ("--bfl-content-moderated", config.bfl_status_ratios.get("Content Moderated", 0.0), 0),
         ("--bfl-error", config.bfl_status_ratios.get("Error", 0.0), 0),
+        ("--bfl-credits", config.bfl_credits, None),
     ]
     for option, value, default in optional:
         if value != default:

@@ -658,6 +658,7 @@ class _Handler(BaseHTTPRequestHandler):
             final_status=final,
             poll_errors=poll_errors,
             validity=validity,
+            cost=cost_of(job),
         )
         # Faults come after the task exists: the answer is lost, the task runs (and is paid).
         if job.webhook_url is not None:
@@ -874,7 +875,7 @@ class Emulator:
         self.result_ttl = result_ttl
         self._results = ResultStore()
         self._state = RequestState(self._config)
-        self._bfl = TaskBoard(self._config.bfl_max_active)
+        self._bfl = TaskBoard(self._config.bfl_max_active, self._config.bfl_credits)
         self._webhooks: list[threading.Timer] = []
         self._webhooks_lock = threading.Lock()
         self._records: dict[int, RecordedRequest] = {}
@@ -925,6 +926,17 @@ class Emulator:
     def bfl_tasks(self) -> list[BFLTaskInfo]:
         """The Black Forest Labs tasks submitted so far, in submit order."""
         return self._bfl.infos()
+
+    @property
+    def bfl_credits(self) -> float | None:
+        """The Black Forest Labs account's credits left (``None``: ``bfl_credits`` sets no limit).
+
+        Example:
+            >>> with serve(bfl_credits=10) as emu:
+            ...     emu.bfl_credits
+            10
+        """
+        return self._bfl.credits
 
     def finish_bfl_tasks(self, *, result_ttl: float | None = None) -> int:
         """End every running Black Forest Labs task now, as if its time had passed (tests that
