@@ -254,6 +254,8 @@ def test_credits_run_out_with_a_402_and_only_ready_tasks_are_charged() -> None:
         assert emu.bfl_credits == pytest.approx(0.5)
         # A request the credits left still cover goes through.
         assert submit(emu, "flux-2-klein-4b", width=512, height=512).status_code == 200
+        emu.reset()  # as the quota used: the credits come back
+        assert emu.bfl_credits == 2.0
 
 
 def test_no_credits_refuse_even_an_endpoint_without_a_price() -> None:

@@ -461,7 +461,7 @@ class TaskBoard:
 
     def __init__(self, max_active: int = 24, credits: float | None = None) -> None:
         self.max_active = max_active
-        self._credits = credits
+        self._credits = self._initial_credits = credits
         self._tasks: dict[str, _Task] = {}
         self._lock = threading.Lock()
 
@@ -588,6 +588,7 @@ class TaskBoard:
             ]
 
     def clear(self) -> None:
-        """Forget every task."""
+        """Forget every task, and give back the credits they were charged."""
         with self._lock:
             self._tasks.clear()
+            self._credits = self._initial_credits

@@ -1016,7 +1016,8 @@ class Emulator:
             return [self._records[key] for key in sorted(self._records)]
 
     def reset(self) -> None:
-        """Forget recorded requests, the rate-limit bucket and the quota used; reseed the dice."""
+        """Forget recorded requests, the rate-limit bucket, the quota and BFL credits used; reseed
+        the dice."""
         with self._records_lock:
             self._records.clear()
         self._results.clear()
