@@ -232,13 +232,22 @@ def generate(
         str | None, typer.Option(help="Route through this AI Gateway (see docs/transport.md).")
     ] = None,
     emulator: EmulatorOption = False,
-    prompt_upsampling: Annotated[
-        bool | None,
+    # Two flags rather than typer's `--x/--no-x`: that pair takes a column of its own in the
+    # help, which then no longer fits an 80-column terminal.
+    upsample: Annotated[
+        bool,
         typer.Option(
-            "--prompt-upsampling/--no-prompt-upsampling",
+            "--prompt-upsampling",
             help="Let a proxied model (flex) rewrite the prompt; off for JSON prompts by default.",
         ),
-    ] = None,
+    ] = False,
+    no_upsample: Annotated[
+        bool,
+        typer.Option(
+            "--no-prompt-upsampling",
+            help="Ask the model not to rewrite the prompt (sent as prompt_upsampling false).",
+        ),
+    ] = False,
     allow_unknown_model: Annotated[
         bool,
         typer.Option(
@@ -279,6 +288,9 @@ def generate(
     is read from $CLOUDFLARE_API_TOKEN (BFL's key from $BFL_API_KEY) only: a command line is
     visible to other users.
     """
+    if upsample and no_upsample:
+        fail("--prompt-upsampling and --no-prompt-upsampling cannot be combined: give one")
+    prompt_upsampling = True if upsample else False if no_upsample else None
     if emulator:
         require_emulator()
         for option, value in (
@@ -305,6 +317,10 @@ def generate(
         fail(problem)
     if target == "flux3" and prompt_format != "auto":
         fail("--target flux3 sends the caption and its boxes: drop --prompt-format")
+    if str(out) == ".":  # `--out .`, or `--out ""` (an unset variable), which arrives so
+        fail("--out is empty or the current folder; name an image file, such as --out hero.jpg")
+    if out.is_dir():
+        fail(f"--out {out}: is a folder; give a file name such as {out / 'image.jpg'}")
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")

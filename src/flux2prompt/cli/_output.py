@@ -251,9 +251,8 @@ def print_error(message: str) -> None:
         return
     from rich.text import Text
 
-    line = Text("error:", style="bold red")
-    line.append(" " + message)
-    stderr.print(line)
+    # Only the word is styled: the message stays in the terminal's own colour.
+    stderr.print(Text.assemble(("error:", "bold red"), " " + message))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -1,0 +1,204 @@
+"""What a new user meets first: help that fits a terminal, usage errors that point at the right
+help, Ctrl+C, colours, and the mistakes of a first hour (an empty file, an empty ``--out``).
+
+Every case runs the installed ``flux2-prompt`` in a subprocess, over real files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flux2prompt.transport import read_provenance
+
+COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
+ROOT = Path(__file__).resolve().parents[2]
+
+PROMPTS = """\
+from flux2prompt import scene
+
+hero = scene("a lighthouse at dusk").style("oil painting")
+"""
+
+
+def run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [COMMAND, *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "prompts.py").write_text(PROMPTS, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "command", ["", "compile", "validate", "lint", "fingerprint", "schema", "generate"]
+)
+def test_help_fits_an_80_column_terminal(command: str, folder: Path) -> None:
+    # rich cuts a word that does not fit its column with an ellipsis: an option's name, or
+    # the variable that holds the account id, would be unreadable.
+    done = run(folder, *command.split(), "--help", env={"COLUMNS": "80"})
+    assert done.returncode == 0
+    assert "\u2026" not in done.stdout, done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    if command == "generate":
+        assert "--no-prompt-upsampling" in done.stdout
+        assert "$CLOUDFLARE_ACCOUNT_ID)" in done.stdout
+
+
+def test_prompt_upsampling_can_be_turned_off_or_on_but_not_both(folder: Path) -> None:
+    out = folder / "flex.jpg"
+    args = ["generate", "prompts.py:hero", "--out", str(out), "--emulator", "--model", "flex"]
+    args += ["--width", "64", "--height", "64"]
+    for flag, sent in (("--no-prompt-upsampling", False), ("--prompt-upsampling", True)):
+        done = run(folder, *args, flag)
+        assert done.returncode == 0, done.stderr
+        assert read_provenance(out.read_bytes()).parameters["prompt_upsampling"] is sent
+    both = run(folder, *args, "--prompt-upsampling", "--no-prompt-upsampling")
+    assert both.returncode == 2
+    assert both.stderr == (
+        "error: --prompt-upsampling and --no-prompt-upsampling cannot be combined: give one\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "help_of"),
+    [
+        (["fingerprint", "prompts.py:hero", "-p"], "flux2-prompt fingerprint"),
+        (["compile", "prompts.py:hero", "--target"], "flux2-prompt compile"),
+        (["manifest", "merge", "--out"], "flux2-prompt manifest merge"),
+    ],
+)
+def test_an_option_without_its_value_points_at_the_commands_help(
+    args: list[str], help_of: str, folder: Path
+) -> None:
+    done = run(folder, *args)
+    assert done.returncode == 2
+    assert done.stderr.endswith(f"requires an argument. (see '{help_of} --help')\n"), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+INTERRUPT_WHILE_LOADING = """\
+import importlib.abc
+import os
+import signal
+import sys
+
+
+class Interrupt(importlib.abc.MetaPathFinder):
+    # Ctrl+C while the command's module loads: a real SIGINT, at a moment chosen exactly.
+    def find_spec(self, name, path=None, target=None):
+        if name == "flux2prompt.cli._prompt":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(folder: Path) -> None:
+    hook = folder / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPT_WHILE_LOADING, encoding="utf-8")
+    done = run(folder, "validate", "prompts.py:hero", env={"PYTHONPATH": str(hook)})
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+
+
+def _on_a_terminal(cwd: Path, *args: str) -> bytes:
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [COMMAND, *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=follower,
+            env={k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+            | {"TERM": "xterm-256color"},
+        )
+        process.wait(timeout=120)
+    finally:
+        os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks)
+
+
+def test_on_a_terminal_only_the_word_error_is_red(folder: Path) -> None:
+    shown = _on_a_terminal(folder, "compile", "missing.json").decode()
+    assert "missing.json: no such file" in shown
+    # The colour is switched off right after "error:": the message keeps the terminal's own.
+    assert re.search(r"\x1b\[[0-9;]*31merror:\x1b\[0m missing\.json: no such file\r?\n", shown), (
+        repr(shown)
+    )
+
+
+def test_flux3_from_standard_input_is_named_stdin(folder: Path) -> None:
+    done = run(folder, "compile", "--target", "flux3", "-", stdin='{"scene": "x"}')
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: <stdin>: the flux3 target needs path/to/file.py:NAME")
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("", "--out is empty or the current folder; name an image file, such as --out hero.jpg"),
+        ("sub", "--out sub: is a folder; give a file name such as sub/image.jpg"),
+    ],
+)
+def test_an_out_that_names_no_file_is_refused_before_sending(
+    out: str, message: str, folder: Path
+) -> None:
+    (folder / "sub").mkdir()
+    done = run(folder, "generate", "prompts.py:hero", "--out", out, "--emulator")
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {message}\n")
+
+
+def test_an_empty_json_file_says_it_is_empty(folder: Path) -> None:
+    (folder / "empty.json").write_text("\n", encoding="utf-8")
+    for command in ("validate", "compile", "lint"):
+        done = run(folder, command, "empty.json")
+        assert done.returncode == 2
+        assert done.stderr == (
+            'error: empty.json: is empty; write a JSON prompt document in it, such as {"scene": '
+            '"..."}\n'
+        )
+
+
+def test_generate_json_has_the_fields_docs_cli_md_shows(folder: Path) -> None:
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = page.split("### `generate --json`", 1)[1]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    documented = json.loads(block.replace('"sha256:..."', '"x"'))
+    done = run(folder, "generate", "prompts.py:hero", "--out", "hero.jpg", "--emulator", "--json")
+    assert done.returncode == 0, done.stderr
+    assert list(json.loads(done.stdout)) == list(documented)
