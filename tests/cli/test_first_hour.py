@@ -202,3 +202,23 @@ def test_generate_json_has_the_fields_docs_cli_md_shows(folder: Path) -> None:
     done = run(folder, "generate", "prompts.py:hero", "--out", "hero.jpg", "--emulator", "--json")
     assert done.returncode == 0, done.stderr
     assert list(json.loads(done.stdout)) == list(documented)
+
+
+def test_python_dash_m_flux2prompt_is_the_same_command(folder: Path) -> None:
+    for args in (["--version"], ["compile", "prompts.py:hero"], ["valdate", "x"]):
+        module = subprocess.run(
+            [sys.executable, "-m", "flux2prompt", *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        script = run(folder, *args)
+        assert (module.returncode, module.stdout, module.stderr) == (
+            script.returncode,
+            script.stdout,
+            script.stderr,
+        )
+    assert module.returncode == 2
+    assert "Did you mean 'validate'?" in module.stderr
