@@ -222,3 +222,23 @@ def test_python_dash_m_flux2prompt_is_the_same_command(folder: Path) -> None:
         )
     assert module.returncode == 2
     assert "Did you mean 'validate'?" in module.stderr
+
+
+@pytest.mark.parametrize("profile", ["flux2", "cloudflare"])
+def test_the_printed_schema_works_alone_in_another_validator(profile: str, folder: Path) -> None:
+    # docs/cli.md: `flux2-prompt schema --profile cloudflare > cloudflare-flux2.schema.json`,
+    # "useful for editors and other validators": the file must need nothing else.
+    import jsonschema
+
+    done = run(folder, "schema", "--profile", profile)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    jsonschema.Draft202012Validator.check_schema(printed)
+    validator = jsonschema.Draft202012Validator(printed)  # no registry: the file alone
+    subject = {"type": "fox", "description": "a red fox", "pose": "trotting"}
+    good = {"scene": "a birch forest", "subjects": [{**subject, "position": "foreground"}]}
+    assert list(validator.iter_errors(good)) == []
+    unknown_key = {**good, "lightning": "soft"}  # a rule of the flux2 schema
+    assert [e.validator for e in validator.iter_errors(unknown_key)] == ["additionalProperties"]
+    free_position = {**good, "subjects": [{**subject, "position": "left"}]}
+    assert validator.is_valid(free_position) is (profile == "flux2")
