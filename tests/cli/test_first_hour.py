@@ -242,3 +242,35 @@ def test_the_printed_schema_works_alone_in_another_validator(profile: str, folde
     assert [e.validator for e in validator.iter_errors(unknown_key)] == ["additionalProperties"]
     free_position = {**good, "subjects": [{**subject, "position": "left"}]}
     assert validator.is_valid(free_position) is (profile == "flux2")
+
+
+@pytest.mark.parametrize("command", ["compile", "fingerprint"])
+def test_a_closed_or_full_standard_output_is_one_line(command: str, folder: Path) -> None:
+    closed = subprocess.run(
+        ["sh", "-c", f'exec "$0" {command} prompts.py:hero >&-', COMMAND],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (closed.returncode, closed.stderr) == (
+        1,
+        "error: standard output is closed, so the result cannot be written\n",
+    )
+    if not Path("/dev/full").exists():
+        return
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [COMMAND, command, "prompts.py:hero"],
+            cwd=folder,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "error: cannot write the result to standard output: No space left on device\n",
+    )

@@ -228,6 +228,8 @@ def echo_data(text: str) -> None:
     >>> echo_data('{"scene":"東京"}')
     {"scene":"東京"}
     """
+    if sys.stdout is None:  # started with standard output closed (`>&-`): the result is lost
+        fail("standard output is closed, so the result cannot be written", EXIT_INVALID)
     sys.stdout.flush()
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream (doctest, some IDEs): it decides the encoding
@@ -241,6 +243,8 @@ def echo_data(text: str) -> None:
         # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:  # a full disk (`> /dev/full`), a closed descriptor
+        fail(f"cannot write the result to standard output: {exc.strerror or exc}", EXIT_INVALID)
 
 
 def print_error(message: str) -> None:
