@@ -274,3 +274,13 @@ def test_a_closed_or_full_standard_output_is_one_line(command: str, folder: Path
         1,
         "error: cannot write the result to standard output: No space left on device\n",
     )
+
+
+def test_a_python_source_that_is_not_utf8_says_so(folder: Path) -> None:
+    (folder / "latin.py").write_bytes(b'from flux2prompt import scene\nx = scene("caf\xe9")\n')
+    done = run(folder, "compile", "latin.py:x")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: latin.py:2: not UTF-8 text; save the file as UTF-8 (or declare its encoding on "
+        "its first line, such as # -*- coding: latin-1 -*-)\n"
+    )
