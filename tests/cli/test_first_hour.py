@@ -284,3 +284,31 @@ def test_a_python_source_that_is_not_utf8_says_so(folder: Path) -> None:
         "error: latin.py:2: not UTF-8 text; save the file as UTF-8 (or declare its encoding on "
         "its first line, such as # -*- coding: latin-1 -*-)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "command", ["compile", "validate", "lint", "fingerprint", "schema", "generate"]
+)
+def test_the_examples_in_each_help_run(command: str, tmp_path: Path) -> None:
+    # From a folder that holds the repository's docs/ and examples/, as from its root; a
+    # generate example that would reach a real service gets the emulator instead.
+    for name in ("docs", "examples"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    page = run(tmp_path, command, "--help", env={"COLUMNS": "200"}).stdout
+    examples = [line.strip()[2:] for line in page.splitlines() if line.strip().startswith("$ ")]
+    assert examples, page
+    for example in examples:
+        assert example.startswith(f"flux2-prompt {command}"), example
+        if command == "generate" and "--emulator" not in example:
+            example += " --emulator"
+        done = subprocess.run(
+            example.replace("flux2-prompt", f'"{COMMAND}"', 1),
+            shell=True,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (example, done.stderr)
+        assert "Traceback" not in done.stderr

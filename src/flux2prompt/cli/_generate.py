@@ -176,7 +176,14 @@ def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
         stdout.print(line)
 
 
-@app.command("generate")
+_EXAMPLES = """Examples:
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --emulator
+$ flux2-prompt generate docs/examples/hero.json -o hero.png --seed 7
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --model klein-4b
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --provider bfl"""
+
+
+@app.command("generate", epilog=_EXAMPLES)
 def generate(
     source: Annotated[
         str,
