@@ -312,3 +312,26 @@ def test_the_examples_in_each_help_run(command: str, tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (example, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compile", "-t", "FLUX3"], "--target 'FLUX3': use flux2 or flux3; did you mean 'flux3'?"),
+        (
+            ["generate", "-o", "a.jpg", "--provider", "bfll"],
+            "--provider 'bfll': use workers-ai or bfl; did you mean 'bfl'?",
+        ),
+        (
+            ["generate", "-o", "a.jpg", "--prompt-format", "jsn"],
+            "--prompt-format 'jsn': use auto, json or prose; did you mean 'json'?",
+        ),
+        (
+            ["generate", "-o", "a.jpg", "--prompt-format", "xyz"],
+            "--prompt-format 'xyz': use auto, json or prose",
+        ),
+    ],
+)
+def test_a_misspelt_choice_gets_a_suggestion(args: list[str], message: str, folder: Path) -> None:
+    done = run(folder, *args, "prompts.py:hero")
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {message}\n")

@@ -31,6 +31,7 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
     json_report,
+    refused_choice,
     require_emulator,
     say,
     stderr,
@@ -318,7 +319,7 @@ def generate(
         },
     )
     if prompt_format not in ("auto", "json", "prose"):
-        fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
+        fail(refused_choice("--prompt-format", prompt_format, ("auto", "json", "prose")))
     problem = check_target(target)
     if problem is not None:
         fail(problem)
@@ -437,7 +438,7 @@ def _check_provider(
 ) -> None:
     """Refuse a provider that does not exist and the options the chosen one does not read."""
     if provider not in ("workers-ai", "bfl"):
-        fail(f"--provider {provider!r}: use workers-ai or bfl")
+        fail(refused_choice("--provider", provider, ("workers-ai", "bfl")))
     if provider == "bfl":
         for option, value in cloudflare_only.items():
             if value is not None:

@@ -74,6 +74,7 @@ __all__ = [
     "json_report",
     "print_error",
     "print_warnings",
+    "refused_choice",
     "require_emulator",
     "say",
     "stderr",
@@ -264,6 +265,21 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     error, unless told otherwise)."""
     print_error(message)
     raise typer.Exit(code)
+
+
+def refused_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """The line for ``value`` given to ``option``, which takes one of ``choices``: the choices,
+    and the closest one when there is one.
+
+    >>> refused_choice("--provider", "bfll", ("workers-ai", "bfl"))
+    "--provider 'bfll': use workers-ai or bfl; did you mean 'bfl'?"
+    """
+    import difflib
+
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    message = f"{option} {value!r}: use {listed}"
+    close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def require_emulator(what: str = "--emulator") -> None:
