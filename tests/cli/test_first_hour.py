@@ -335,3 +335,44 @@ def test_the_examples_in_each_help_run(command: str, tmp_path: Path) -> None:
 def test_a_misspelt_choice_gets_a_suggestion(args: list[str], message: str, folder: Path) -> None:
     done = run(folder, *args, "prompts.py:hero")
     assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {message}\n")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_transport_advice_is_in_the_command_lines_words(folder: Path) -> None:
+    # The library's advice names keyword arguments (api_token=, base_url=, max_retries); a
+    # command takes options, and never a key or a token.
+    from flux2prompt.emulator import serve
+
+    generate = ["generate", "prompts.py:hero", "--out", "hero.jpg"]
+    cloudflare = {"CLOUDFLARE_ACCOUNT_ID": "acc", "CLOUDFLARE_API_TOKEN": "wrong"}
+    with serve(token="right") as emulator:
+        refused = run(folder, *generate, "--base-url", emulator.base_url, env=cloudflare)
+    unreachable = f"http://127.0.0.1:{_closed_port()}/client/v4"
+    results = [
+        refused,
+        run(folder, *generate, "--base-url", "not-a-url", env=cloudflare),
+        run(folder, *generate, "--base-url", unreachable, env=cloudflare),
+        run(folder, *generate, "--provider", "bfl", env={"BFL_API_KEY": ""}),
+    ]
+    assert [done.returncode for done in results] == [1, 2, 1, 2]
+    for done in results:
+        assert done.stderr.count("\n") == 1, done.stderr
+        for library_word in ("api_token=", "api_key=", "base_url", "max_retries", "region="):
+            assert library_word not in done.stderr, done.stderr
+    assert "Check CLOUDFLARE_API_TOKEN: it must be a valid API token" in refused.stderr
+    assert "error: --base-url must be an http:// or https:// URL" in results[1].stderr
+    assert results[2].stderr.endswith(
+        "Check the network and the base URL (--base-url or CLOUDFLARE_BASE_URL), then run the "
+        "command again.\n"
+    )
+    assert results[3].stderr == (
+        "error: Black Forest Labs needs an API key: set BFL_API_KEY (keys are made at "
+        "dashboard.bfl.ai). Or try it without an account: --emulator\n"
+    )

@@ -359,7 +359,37 @@ def _in_command_line_words(exc: Flux2PromptError, message: str) -> str:
         )
     if isinstance(exc, ParameterError):
         return _IMAGE_PARAMETER.sub(lambda m: f"--image {m['path']}", message)
+    for library, command_line in _LIBRARY_WORDS:
+        message = message.replace(library, command_line)
     return message
+
+
+# The library's advice in its own words (keyword arguments, max_retries), and the command
+# line's: a command takes no api_key= and no token at all (a command line is visible to others).
+_LIBRARY_WORDS = (
+    ("base_url must be an http", "--base-url must be an http"),
+    ("; check base_url= or ", "; check --base-url or "),
+    ("the base URL (CLOUDFLARE_BASE_URL)", "the base URL (--base-url or CLOUDFLARE_BASE_URL)"),
+    (
+        "the base URL (BFL_BASE_URL, region=)",
+        "the base URL (--base-url or BFL_BASE_URL, the region)",
+    ),
+    (
+        "; the clients retry a connection failure up to max_retries, and it can be tried again.",
+        ", then run the command again.",
+    ),
+    ("CLOUDFLARE_API_TOKEN (or api_token=)", "CLOUDFLARE_API_TOKEN"),
+    ("BFL_API_KEY (or api_key=)", "BFL_API_KEY"),
+    (
+        "set BFL_API_KEY or pass api_key= (keys are made at dashboard.bfl.ai)",
+        "set BFL_API_KEY (keys are made at dashboard.bfl.ai). Or try it without an account: "
+        "--emulator",
+    ),
+    ("(no gateway=)", "(no --gateway)"),
+    ("Try again shortly, or raise max_retries.", "Try again shortly."),
+    ("these answers are retried (max_retries).", "these answers are retried."),
+    ("the clients retry a 408 up to max_retries;", "it was retried;"),
+)
 
 
 def print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:
