@@ -250,3 +250,75 @@ def test_the_readme_lock_check_passes_as_written(
     assert done.value.code == 0, out + err
     assert out.startswith("flux2prompt.lock is up to date (")
     assert (ROOT / "flux2prompt.lock").read_bytes() == before
+
+
+def _report_matches(shown: str, got: str) -> bool:
+    """Whether ``generate``'s report ``got`` is the one ``shown``: the lines shown, in the same
+    order; a shown value ending in ``...`` is a prefix; the image's size in KB, the time and a
+    BFL task id (which vary from run to run, and with the fonts installed) are not compared."""
+    shown_lines = [line.rstrip() for line in shown.strip().splitlines()]
+    got_lines = [line.rstrip() for line in got.strip().splitlines()]
+    if len(shown_lines) > len(got_lines):
+        return False
+    # A page may show only the report's first lines (`wrote fox.jpg`).
+    for want, have in zip(shown_lines, got_lines[: len(shown_lines)], strict=True):
+        key = want.split()[0]
+        if key in ("time", "task"):
+            continue
+        if key == "image":
+            want, have = want.rsplit(",", 1)[0], have.rsplit(",", 1)[0]
+        if want.endswith("..."):
+            if not have.startswith(want[:-3]):
+                return False
+        elif want != have:
+            return False
+    return True
+
+
+def _generate_examples() -> list[tuple[str, int, str, str]]:
+    found = []
+    for path in DOCS:
+        for line, command, shown in console_commands(path.read_text(encoding="utf-8")):
+            if command.startswith("flux2-prompt generate ") and "--emulator" in command:
+                found.append((path.name, line, command, shown))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("page", "line", "command", "shown"),
+    [case for case in _generate_examples() if case[3].strip()],
+    ids=lambda value: str(value) if isinstance(value, int | str) and len(str(value)) < 20 else "",
+)
+def test_generate_examples_print_what_they_show(
+    page: str, line: int, command: str, shown: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run from a folder that holds the repository's docs/ and examples/, so the image is
+    # written there rather than into the repository.
+    import os
+    import subprocess
+    import sys
+
+    for name in ("docs", "examples"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    source = command.split()[2]
+    if not (tmp_path / source.rsplit(":", 1)[0]).exists():
+        # A file the page's own Python writes (the quickstart's fox.json): run the page first.
+        text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        assert run_mode(text) == "script", f"{page}:{line}: {source} does not exist"
+        monkeypatch.chdir(tmp_path)
+        namespace: dict[str, Any] = {"__name__": f"docs_{page}"}
+        for block in code_blocks(text):
+            if runnable(block):
+                run_block(block, namespace, f"docs/{page}:{block.line}")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "NO_COLOR": "1",
+    }
+    done = subprocess.run(
+        command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{page}:{line}: {command}\n{done.stderr}"
+    assert _report_matches(shown, done.stdout), (
+        f"{page}:{line}: {command}\nshown:\n{shown}\ngot:\n{done.stdout}"
+    )
