@@ -290,8 +290,12 @@ def _examples_in_a_folder() -> list[tuple[str, int, str, str]]:
                 words[1] in _READ_ONLY
                 and not _runs_here(command)
                 and bool(_files_named(command))
-                # a file in the current folder that the page's Python names ("fox.json")
-                and all("/" not in f and f'"{f}"' in python for f in _files_named(command))
+                # a file of the repository, or one in the current folder that the page's
+                # Python names ("fox.json")
+                and all(
+                    (ROOT / f).exists() or ("/" not in f and f'"{f}"' in python)
+                    for f in _files_named(command)
+                )
             )
             if shown.strip() and (generate or made_by_the_page):
                 found.append((path.name, line, command, shown))
