@@ -376,3 +376,29 @@ def test_transport_advice_is_in_the_command_lines_words(folder: Path) -> None:
         "error: Black Forest Labs needs an API key: set BFL_API_KEY (keys are made at "
         "dashboard.bfl.ai). Or try it without an account: --emulator\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--width", "100"], "--width must be 256-1920 for flux-2-dev, got 100"),
+        (["--seed", "-1"], "--seed must be 0-18446744073709551615 for flux-2-dev, got -1"),
+        (
+            ["--model", "klein-4b", "--steps", "8"],
+            "flux-2-klein-4b does not take steps (fixed at 4): drop --steps",
+        ),
+    ],
+)
+def test_a_refused_parameter_is_named_as_its_option(
+    options: list[str], message: str, folder: Path
+) -> None:
+    done = run(folder, "generate", "prompts.py:hero", "-o", "x.jpg", "--emulator", *options)
+    assert (done.returncode, done.stderr) == (2, f"error: {message}\n")
+    (folder / "wide.prompt.toml").write_text(
+        'name = "wide"\n[prompt]\nscene = "a"\n[parameters]\nwidth = 100\n', encoding="utf-8"
+    )
+    from_file = run(folder, "generate", "wide.prompt.toml", "-o", "x.jpg", "--emulator")
+    assert from_file.stderr == (
+        "error: wide.prompt.toml: [parameters] width: width must be 256-1920 for flux-2-dev, "
+        "got 100\n"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -450,16 +451,28 @@ def _check_provider(
 @contextlib.contextmanager
 def _naming_the_file(source: str, from_file: set[str]) -> Iterator[None]:
     """A parameter the model refuses that came from the prompt file's ``[parameters]``, not
-    from an option: the error says which file holds it."""
+    from an option: the error says which file holds it. One that came from an option is named
+    as the option (``--width must be 256-1920 ...``, ``drop --steps``)."""
     try:
         yield
     except ParameterError as exc:
-        if exc.parameter is None or exc.parameter not in from_file:
+        name = exc.parameter
+        if name is None:
             raise
+        if name not in from_file:
+            if name not in _OPTION_PARAMETERS:
+                raise
+            words = re.sub(rf"^{name} must\b", f"--{name} must", str(exc))
+            words = words.replace(f"leave {name} unset", f"drop --{name}")
+            raise ParameterError(words, parameter=name) from None
         raise ParameterError(
-            f"{source_label(source)}: [parameters] {exc.parameter}: {exc}",
-            parameter=exc.parameter,
+            f"{source_label(source)}: [parameters] {name}: {exc}",
+            parameter=name,
         ) from None
+
+
+# The request parameters that generate takes as options of the same name.
+_OPTION_PARAMETERS = frozenset({"width", "height", "steps", "guidance", "seed"})
 
 
 def _check_bfl_model(name: str, source: str) -> None:
