@@ -402,3 +402,29 @@ def test_a_refused_parameter_is_named_as_its_option(
         "error: wide.prompt.toml: [parameters] width: width must be 256-1920 for flux-2-dev, "
         "got 100\n"
     )
+
+
+@pytest.mark.parametrize("command", ["validate", "compile"])
+def test_typing_a_prompt_on_the_terminal_says_how_to_end_it(command: str, folder: Path) -> None:
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [COMMAND, command, "-"],
+            cwd=folder,
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.write(leader, b'{"scene": "a lighthouse"}\n\x04')  # Ctrl+D ends the input
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert process.returncode == 0, err
+    assert err.decode() == (
+        "reading a JSON prompt from standard input: paste it, then press Ctrl+D on a line of "
+        "its own (Ctrl+Z, Enter on Windows)\n"
+    )
+    assert out.decode() in ("<stdin>: ok\n", '{"scene":"a lighthouse"}\n')
+    piped = run(folder, command, "-", stdin='{"scene": "a lighthouse"}')
+    assert piped.stderr == ""  # not said when the prompt comes from a pipe

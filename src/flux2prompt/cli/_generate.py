@@ -32,6 +32,7 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
     json_report,
+    reading_from_a_terminal,
     refused_choice,
     require_emulator,
     say,
@@ -335,6 +336,7 @@ def generate(
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
     out, linked = _through_link(out)
     _check_writable(out)
+    reading_from_a_terminal([source])
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
         loaded = load_source(source)

@@ -74,6 +74,7 @@ __all__ = [
     "json_report",
     "print_error",
     "print_warnings",
+    "reading_from_a_terminal",
     "refused_choice",
     "require_emulator",
     "say",
@@ -265,6 +266,23 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     error, unless told otherwise)."""
     print_error(message)
     raise typer.Exit(code)
+
+
+def reading_from_a_terminal(sources: Iterable[str]) -> None:
+    """When a SOURCE is ``-`` and standard input is a terminal, say on stderr how to end what is
+    typed: a command waiting in silence for input looks stuck."""
+    if "-" not in list(sources) or sys.stdin is None:
+        return
+    try:
+        typed = sys.stdin.isatty()
+    except (OSError, ValueError):  # a closed stream
+        return
+    if typed:
+        say(
+            "reading a JSON prompt from standard input: paste it, then press Ctrl+D on a line "
+            "of its own (Ctrl+Z, Enter on Windows)",
+            err=True,
+        )
 
 
 def refused_choice(option: str, value: str, choices: tuple[str, ...]) -> str:

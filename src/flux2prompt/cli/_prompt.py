@@ -39,6 +39,7 @@ from flux2prompt.cli._output import (
     exit_code_for,
     fail,
     handle_errors,
+    reading_from_a_terminal,
 )
 from flux2prompt.cli._report import (
     FormatOption,
@@ -122,6 +123,7 @@ def compile_command(
         fail("--pretty and --prose cannot be combined: prose is plain text")
     if target == "flux3" and (pretty or prose):
         fail("--target flux3 prints the caption and element table as sent: drop --pretty/--prose")
+    reading_from_a_terminal([source])
     with handle_errors(source_label(source)):
         if target == "flux3":
             output = resolve_flux3(source).text
@@ -170,6 +172,7 @@ def _each_prompt(
         report.refuse("SOURCE - (standard input) can be given only once")
     if variables and not any(is_expandable(given) for given in listed):
         report.refuse("--var is for templates and job files; no SOURCE here is one")
+    reading_from_a_terminal(listed)
     for given in listed:
         source = source_label(given)
         try:
@@ -341,6 +344,7 @@ def lint_command(
 @app.command(epilog=FINGERPRINT_EXAMPLES)
 def fingerprint(source: SourceArgument, profile: ProfileOption = "flux2") -> None:
     """Print the fingerprint of SOURCE: sha256 of its compiled UTF-8 bytes, as 'sha256:...'."""
+    reading_from_a_terminal([source])
     with handle_errors(source_label(source)):
         value = resolve_source(source, profile=profile).fingerprint
     echo_data(value)
