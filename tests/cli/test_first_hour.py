@@ -428,3 +428,21 @@ def test_typing_a_prompt_on_the_terminal_says_how_to_end_it(command: str, folder
     assert out.decode() in ("<stdin>: ok\n", '{"scene":"a lighthouse"}\n')
     piped = run(folder, command, "-", stdin='{"scene": "a lighthouse"}')
     assert piped.stderr == ""  # not said when the prompt comes from a pipe
+
+
+def test_a_layout_the_host_ran_stays_inside_the_reports_column(tmp_path: Path) -> None:
+    out = tmp_path / "cafe.png"
+    done = run(
+        ROOT,
+        *["generate", "--target", "flux3", "examples/cafe_layout.py:prompt", "--out", str(out)],
+        *["--emulator", "--provider", "bfl"],
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    ran = next(i for i, line in enumerate(lines) if line.startswith("  ran       "))
+    assert lines[ran].startswith("  ran       Early morning in a small café")
+    table = lines[ran + 1 :]
+    assert table[0] == ""  # the blank line between the caption and its table
+    assert table[1] == " " * 12 + "["
+    assert all(line.startswith(" " * 12) for line in table[1:])
+    assert table[-1] == " " * 12 + "]"

@@ -414,7 +414,10 @@ def generate(
         elif billing:
             stdout.print(f"  cost      {billing}")
         if rewritten is not None:
-            stdout.print(f"  ran       {rewritten}")
+            # A layout's caption and table run over lines: keep them inside the report's column.
+            first, *rest = rewritten.splitlines() or [""]
+            lines = [f"  ran       {first}", *(f"{' ' * 12}{line}".rstrip() for line in rest)]
+            stdout.print("\n".join(lines))
         if note:
             stderr.print(f"note: {note}")
 
