@@ -117,12 +117,38 @@ def _raw_schema(profile: str) -> dict[str, Any]:
 
 
 def schema(profile: Profile = "flux2") -> dict[str, Any]:
-    """A copy of the JSON Schema (Draft 2020-12) of a profile.
+    """A copy of the JSON Schema (Draft 2020-12) of a profile, self-contained: a profile's
+    schema that it refers to (``cloudflare`` builds on ``flux2`` with ``allOf``) is embedded
+    under ``$defs`` with its ``$id``, so any 2020-12 validator or editor can use it alone.
 
     >>> schema("cloudflare")["title"]
     'FLUX.2 JSON prompt (profile cloudflare)'
+    >>> schema("cloudflare")["$defs"]["flux2"]["$id"]
+    'urn:flux2prompt:schema:flux2-prompt:1'
     """
-    return copy.deepcopy(_raw_schema(profile))
+    document = copy.deepcopy(_raw_schema(profile))
+    referred = set(_references(document))
+    embedded = {
+        other: copy.deepcopy(_raw_schema(other))
+        for other in PROFILES
+        if other != profile and _raw_schema(other)["$id"] in referred
+    }
+    if embedded:
+        document.setdefault("$defs", {}).update(embedded)
+    return document
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every ``$ref`` in a schema, without its fragment."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value.split("#", 1)[0]
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _references(value)
 
 
 def _resources() -> list[tuple[str, dict[str, Any]]]:

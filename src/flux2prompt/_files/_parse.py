@@ -169,6 +169,11 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
     if suffix == ".toml":
         return parse_toml(data, source)
     if suffix == ".json":
+        if not data.strip():  # not "invalid JSON at column 1: Expecting value"
+            raise SourceError(
+                'is empty; write a JSON prompt document in it, such as {"scene": "..."}',
+                source=source,
+            )
         return parse_json(data, source=source)
     raise SourceError(
         f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",

@@ -110,6 +110,13 @@ def reraise(exc: BaseException, path: Path, doing: str) -> NoReturn:
     if isinstance(exc, KeyboardInterrupt | GeneratorExit):
         raise exc
     if isinstance(exc, SyntaxError) and exc.filename and _same_file(exc.filename, path):
+        if "codec can't decode" in exc.msg:  # "(unicode error) 'utf-8' codec can't decode..."
+            raise SourceError(
+                "not UTF-8 text; save the file as UTF-8 (or declare its encoding on its first "
+                "line, such as # -*- coding: latin-1 -*-)",
+                source=str(path),
+                line=exc.lineno,
+            ) from None
         raise SourceError(f"syntax error: {exc.msg}", source=str(path), line=exc.lineno) from None
     line = _line_in(exc, path)
     if isinstance(exc, PromptError) and not isinstance(exc, PromptValidationError):

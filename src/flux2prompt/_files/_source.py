@@ -157,7 +157,7 @@ def resolve_flux3(source: str) -> Flux3Prompt:
         raise SourceError(
             "the flux3 target needs path/to/file.py:NAME, a builder with a layout (.caption() "
             "and .element()); a prompt file or standard input holds no boxes",
-            source=source,
+            source=source_label(source),
         )
     value = _value_of(import_python_file(path), name, path) if name else None
     if not isinstance(value, PromptBuilder):

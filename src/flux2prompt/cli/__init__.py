@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        # Ctrl+C before the command runs (while its module loads) or after it returns: exit
+        # 130 quietly, as typer does for one inside the command.
+        raise SystemExit(130) from None
     except OSError as exc:
         # The last guard: a file the system refused (a full disk, a vanished folder) is one line.
         where = f": {exc.filename}" if exc.filename else ""
@@ -89,12 +93,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             # `flux2-prompt manifest` alone: typer has printed its help; exit 2 as any usage
             # error.
             raise SystemExit(2) from None
-        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        where = f" (see '{_command_path(ctx, args)} --help')"
         message = _did_you_mean(exc.format_message())
         _machine_usage_error(args, message, exc.exit_code)
         sys.stderr.write(f"error: {message}{where}\n")
         raise SystemExit(exc.exit_code) from None
     raise SystemExit(status if isinstance(status, int) else 0)
+
+
+def _command_path(ctx: Any, args: Sequence[str]) -> str:
+    """The command whose help explains a usage error: the error's own, else the one ``args``
+    name (an option's missing value is reported without a context)."""
+    if ctx is not None:
+        return str(ctx.command_path)
+    if not args or args[0] not in _COMMAND_MODULES:
+        return "flux2-prompt"
+    words = [args[0]]
+    groups = {
+        group.name or (group.typer_instance.info.name if group.typer_instance else None)
+        for group in _app.app.registered_groups
+    }
+    if args[0] in groups and len(args) > 1 and not args[1].startswith("-"):
+        words.append(args[1])  # `manifest merge --out`: the subcommand's help
+    return " ".join(["flux2-prompt", *words])
 
 
 def _option_value(args: Sequence[str], *names: str) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,8 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
     json_report,
+    reading_from_a_terminal,
+    refused_choice,
     require_emulator,
     say,
     stderr,
@@ -176,7 +179,14 @@ def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
         stdout.print(line)
 
 
-@app.command("generate")
+_EXAMPLES = """Examples:
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --emulator
+$ flux2-prompt generate docs/examples/hero.json -o hero.png --seed 7
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --model klein-4b
+$ flux2-prompt generate docs/examples/hero.json -o hero.jpg --provider bfl"""
+
+
+@app.command("generate", epilog=_EXAMPLES)
 def generate(
     source: Annotated[
         str,
@@ -232,13 +242,22 @@ def generate(
         str | None, typer.Option(help="Route through this AI Gateway (see docs/transport.md).")
     ] = None,
     emulator: EmulatorOption = False,
-    prompt_upsampling: Annotated[
-        bool | None,
+    # Two flags rather than typer's `--x/--no-x`: that pair takes a column of its own in the
+    # help, which then no longer fits an 80-column terminal.
+    upsample: Annotated[
+        bool,
         typer.Option(
-            "--prompt-upsampling/--no-prompt-upsampling",
+            "--prompt-upsampling",
             help="Let a proxied model (flex) rewrite the prompt; off for JSON prompts by default.",
         ),
-    ] = None,
+    ] = False,
+    no_upsample: Annotated[
+        bool,
+        typer.Option(
+            "--no-prompt-upsampling",
+            help="Ask the model not to rewrite the prompt (sent as prompt_upsampling false).",
+        ),
+    ] = False,
     allow_unknown_model: Annotated[
         bool,
         typer.Option(
@@ -279,6 +298,9 @@ def generate(
     is read from $CLOUDFLARE_API_TOKEN (BFL's key from $BFL_API_KEY) only: a command line is
     visible to other users.
     """
+    if upsample and no_upsample:
+        fail("--prompt-upsampling and --no-prompt-upsampling cannot be combined: give one")
+    prompt_upsampling = True if upsample else False if no_upsample else None
     if emulator:
         require_emulator()
         for option, value in (
@@ -299,17 +321,22 @@ def generate(
         },
     )
     if prompt_format not in ("auto", "json", "prose"):
-        fail(f"--prompt-format {prompt_format!r}: use auto, json or prose")
+        fail(refused_choice("--prompt-format", prompt_format, ("auto", "json", "prose")))
     problem = check_target(target)
     if problem is not None:
         fail(problem)
     if target == "flux3" and prompt_format != "auto":
         fail("--target flux3 sends the caption and its boxes: drop --prompt-format")
+    if str(out) == ".":  # `--out .`, or `--out ""` (an unset variable), which arrives so
+        fail("--out is empty or the current folder; name an image file, such as --out hero.jpg")
+    if out.is_dir():
+        fail(f"--out {out}: is a folder; give a file name such as {out / 'image.jpg'}")
     out_format = _FORMAT_BY_SUFFIX.get(out.suffix.lower())
     if out_format is None:
         fail(f"--out {out}: use an image extension: .jpg, .jpeg, .png or .webp")
     out, linked = _through_link(out)
     _check_writable(out)
+    reading_from_a_terminal([source])
     # The source on its own, so that a problem in the prompt names its file.
     with handle_errors(source_label(source), show_warnings=True):
         loaded = load_source(source)
@@ -387,7 +414,10 @@ def generate(
         elif billing:
             stdout.print(f"  cost      {billing}")
         if rewritten is not None:
-            stdout.print(f"  ran       {rewritten}")
+            # A layout's caption and table run over lines: keep them inside the report's column.
+            first, *rest = rewritten.splitlines() or [""]
+            lines = [f"  ran       {first}", *(f"{' ' * 12}{line}".rstrip() for line in rest)]
+            stdout.print("\n".join(lines))
         if note:
             stderr.print(f"note: {note}")
 
@@ -414,7 +444,7 @@ def _check_provider(
 ) -> None:
     """Refuse a provider that does not exist and the options the chosen one does not read."""
     if provider not in ("workers-ai", "bfl"):
-        fail(f"--provider {provider!r}: use workers-ai or bfl")
+        fail(refused_choice("--provider", provider, ("workers-ai", "bfl")))
     if provider == "bfl":
         for option, value in cloudflare_only.items():
             if value is not None:
@@ -426,16 +456,28 @@ def _check_provider(
 @contextlib.contextmanager
 def _naming_the_file(source: str, from_file: set[str]) -> Iterator[None]:
     """A parameter the model refuses that came from the prompt file's ``[parameters]``, not
-    from an option: the error says which file holds it."""
+    from an option: the error says which file holds it. One that came from an option is named
+    as the option (``--width must be 256-1920 ...``, ``drop --steps``)."""
     try:
         yield
     except ParameterError as exc:
-        if exc.parameter is None or exc.parameter not in from_file:
+        name = exc.parameter
+        if name is None:
             raise
+        if name not in from_file:
+            if name not in _OPTION_PARAMETERS:
+                raise
+            words = re.sub(rf"^{name} must\b", f"--{name} must", str(exc))
+            words = words.replace(f"leave {name} unset", f"drop --{name}")
+            raise ParameterError(words, parameter=name) from None
         raise ParameterError(
-            f"{source_label(source)}: [parameters] {exc.parameter}: {exc}",
-            parameter=exc.parameter,
+            f"{source_label(source)}: [parameters] {name}: {exc}",
+            parameter=name,
         ) from None
+
+
+# The request parameters that generate takes as options of the same name.
+_OPTION_PARAMETERS = frozenset({"width", "height", "steps", "guidance", "seed"})
 
 
 def _check_bfl_model(name: str, source: str) -> None:

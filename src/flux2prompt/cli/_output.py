@@ -74,6 +74,8 @@ __all__ = [
     "json_report",
     "print_error",
     "print_warnings",
+    "reading_from_a_terminal",
+    "refused_choice",
     "require_emulator",
     "say",
     "stderr",
@@ -228,6 +230,8 @@ def echo_data(text: str) -> None:
     >>> echo_data('{"scene":"東京"}')
     {"scene":"東京"}
     """
+    if sys.stdout is None:  # started with standard output closed (`>&-`): the result is lost
+        fail("standard output is closed, so the result cannot be written", EXIT_INVALID)
     sys.stdout.flush()
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream (doctest, some IDEs): it decides the encoding
@@ -241,6 +245,8 @@ def echo_data(text: str) -> None:
         # The reader went away (`... | head -1`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:  # a full disk (`> /dev/full`), a closed descriptor
+        fail(f"cannot write the result to standard output: {exc.strerror or exc}", EXIT_INVALID)
 
 
 def print_error(message: str) -> None:
@@ -251,9 +257,8 @@ def print_error(message: str) -> None:
         return
     from rich.text import Text
 
-    line = Text("error:", style="bold red")
-    line.append(" " + message)
-    stderr.print(line)
+    # Only the word is styled: the message stays in the terminal's own colour.
+    stderr.print(Text.assemble(("error:", "bold red"), " " + message))
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -261,6 +266,38 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     error, unless told otherwise)."""
     print_error(message)
     raise typer.Exit(code)
+
+
+def reading_from_a_terminal(sources: Iterable[str]) -> None:
+    """When a SOURCE is ``-`` and standard input is a terminal, say on stderr how to end what is
+    typed: a command waiting in silence for input looks stuck."""
+    if "-" not in list(sources) or sys.stdin is None:
+        return
+    try:
+        typed = sys.stdin.isatty()
+    except (OSError, ValueError):  # a closed stream
+        return
+    if typed:
+        say(
+            "reading a JSON prompt from standard input: paste it, then press Ctrl+D on a line "
+            "of its own (Ctrl+Z, Enter on Windows)",
+            err=True,
+        )
+
+
+def refused_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """The line for ``value`` given to ``option``, which takes one of ``choices``: the choices,
+    and the closest one when there is one.
+
+    >>> refused_choice("--provider", "bfll", ("workers-ai", "bfl"))
+    "--provider 'bfll': use workers-ai or bfl; did you mean 'bfl'?"
+    """
+    import difflib
+
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    message = f"{option} {value!r}: use {listed}"
+    close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def require_emulator(what: str = "--emulator") -> None:
@@ -340,7 +377,37 @@ def _in_command_line_words(exc: Flux2PromptError, message: str) -> str:
         )
     if isinstance(exc, ParameterError):
         return _IMAGE_PARAMETER.sub(lambda m: f"--image {m['path']}", message)
+    for library, command_line in _LIBRARY_WORDS:
+        message = message.replace(library, command_line)
     return message
+
+
+# The library's advice in its own words (keyword arguments, max_retries), and the command
+# line's: a command takes no api_key= and no token at all (a command line is visible to others).
+_LIBRARY_WORDS = (
+    ("base_url must be an http", "--base-url must be an http"),
+    ("; check base_url= or ", "; check --base-url or "),
+    ("the base URL (CLOUDFLARE_BASE_URL)", "the base URL (--base-url or CLOUDFLARE_BASE_URL)"),
+    (
+        "the base URL (BFL_BASE_URL, region=)",
+        "the base URL (--base-url or BFL_BASE_URL, the region)",
+    ),
+    (
+        "; the clients retry a connection failure up to max_retries, and it can be tried again.",
+        ", then run the command again.",
+    ),
+    ("CLOUDFLARE_API_TOKEN (or api_token=)", "CLOUDFLARE_API_TOKEN"),
+    ("BFL_API_KEY (or api_key=)", "BFL_API_KEY"),
+    (
+        "set BFL_API_KEY or pass api_key= (keys are made at dashboard.bfl.ai)",
+        "set BFL_API_KEY (keys are made at dashboard.bfl.ai). Or try it without an account: "
+        "--emulator",
+    ),
+    ("(no gateway=)", "(no --gateway)"),
+    ("Try again shortly, or raise max_retries.", "Try again shortly."),
+    ("these answers are retried (max_retries).", "these answers are retried."),
+    ("the clients retry a 408 up to max_retries;", "it was retried;"),
+)
 
 
 def print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:

@@ -39,6 +39,7 @@ from flux2prompt.cli._output import (
     exit_code_for,
     fail,
     handle_errors,
+    reading_from_a_terminal,
 )
 from flux2prompt.cli._report import (
     FormatOption,
@@ -76,7 +77,31 @@ SourcesArgument = Annotated[
 ]
 
 
-@app.command("compile")
+def _examples(*lines: str) -> str:
+    """A command's epilog: its examples, one per line, each runnable from the repository's
+    root (tests/cli/test_first_hour.py runs them)."""
+    return "Examples:\n" + "\n".join(f"$ {line}" for line in lines)
+
+
+COMPILE_EXAMPLES = _examples(
+    "flux2-prompt compile docs/examples/hero.json --pretty",
+    "flux2-prompt compile --prose examples/comic_panel.py:prompt",
+    "flux2-prompt compile --target flux3 examples/cafe_layout.py:prompt",
+)
+VALIDATE_EXAMPLES = _examples(
+    "flux2-prompt validate --profile cloudflare examples/product_shot.py:prompt",
+    "flux2-prompt validate --json docs/examples/*.json",
+    "flux2-prompt validate examples/batch/job.toml",
+)
+LINT_EXAMPLES = _examples(
+    "flux2-prompt lint examples/landing_hero.py:prompt",
+    "flux2-prompt lint --strict --ignore F2P203 examples/landing_hero.py:prompt",
+)
+FINGERPRINT_EXAMPLES = _examples("flux2-prompt fingerprint examples/product_shot.py:prompt")
+SCHEMA_EXAMPLES = _examples("flux2-prompt schema --profile cloudflare")
+
+
+@app.command("compile", epilog=COMPILE_EXAMPLES)
 def compile_command(
     source: SourceArgument,
     profile: ProfileOption = "flux2",
@@ -98,6 +123,7 @@ def compile_command(
         fail("--pretty and --prose cannot be combined: prose is plain text")
     if target == "flux3" and (pretty or prose):
         fail("--target flux3 prints the caption and element table as sent: drop --pretty/--prose")
+    reading_from_a_terminal([source])
     with handle_errors(source_label(source)):
         if target == "flux3":
             output = resolve_flux3(source).text
@@ -146,6 +172,7 @@ def _each_prompt(
         report.refuse("SOURCE - (standard input) can be given only once")
     if variables and not any(is_expandable(given) for given in listed):
         report.refuse("--var is for templates and job files; no SOURCE here is one")
+    reading_from_a_terminal(listed)
     for given in listed:
         source = source_label(given)
         try:
@@ -221,7 +248,7 @@ VarOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(epilog=VALIDATE_EXAMPLES)
 def validate(
     sources: SourcesArgument,
     given_profile: ProjectProfileOption = None,
@@ -267,7 +294,7 @@ def _ignored_codes(values: Sequence[str], known: Iterable[str], report: Report) 
     return tuple(dict.fromkeys(codes))
 
 
-@app.command("lint")
+@app.command("lint", epilog=LINT_EXAMPLES)
 def lint_command(
     sources: SourcesArgument,
     ignore: Annotated[
@@ -314,15 +341,16 @@ def lint_command(
     raise typer.Exit(worst)
 
 
-@app.command()
+@app.command(epilog=FINGERPRINT_EXAMPLES)
 def fingerprint(source: SourceArgument, profile: ProfileOption = "flux2") -> None:
     """Print the fingerprint of SOURCE: sha256 of its compiled UTF-8 bytes, as 'sha256:...'."""
+    reading_from_a_terminal([source])
     with handle_errors(source_label(source)):
         value = resolve_source(source, profile=profile).fingerprint
     echo_data(value)
 
 
-@app.command("schema")
+@app.command("schema", epilog=SCHEMA_EXAMPLES)
 def schema_command(profile: ProfileOption = "flux2") -> None:
     """Print the JSON Schema (Draft 2020-12) of a profile."""
     echo_data(json.dumps(schema(profile), indent=2, ensure_ascii=False))

@@ -73,4 +73,6 @@ def check_target(target: str) -> str | None:
     """The problem with ``--target`` ``target``, or ``None`` when it is one of :data:`TARGETS`."""
     if target in TARGETS:
         return None
-    return f"--target {target!r}: use flux2 or flux3"
+    from flux2prompt.cli._output import refused_choice
+
+    return refused_choice("--target", target, TARGETS)
