@@ -507,3 +507,67 @@ def test_removed_prompts_and_templates_are_shown_without_inventing_images(shop: 
     assert "a template: no variables, so no image" in text
     assert "none: removed" in text
     assert len(images_in(shop / "review" / "index.html")) == 1
+
+
+BIDI_SCRIPT = """
+<script>
+addEventListener("load", () => {
+  // Where on screen a text of the diff starts: a range over the text nodes that hold it.
+  const at = (text) => {
+    for (const pre of document.querySelectorAll(".diff pre")) {
+      const nodes = [];
+      const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) nodes.push(walker.currentNode);
+      const whole = nodes.map((node) => node.data).join("");
+      const start = whole.indexOf(text);
+      if (start < 0) continue;
+      const range = document.createRange();
+      let offset = 0;
+      for (const node of nodes) {
+        const next = offset + node.data.length;
+        if (start >= offset && start < next) range.setStart(node, start - offset);
+        if (start + text.length > offset && start + text.length <= next) {
+          range.setEnd(node, start + text.length - offset);
+        }
+        offset = next;
+      }
+      const box = range.getBoundingClientRect();
+      return {left: box.left, top: box.top};
+    }
+    return null;
+  };
+  const out = document.createElement("pre");
+  out.id = "flux2prompt-check";
+  out.textContent = JSON.stringify({old: at(OLD), arrow: at(" → "), new: at(NEW)});
+  document.body.append(out);
+});
+</script>
+"""
+
+
+@pytest.mark.browser
+def test_right_to_left_values_keep_old_left_of_the_arrow_on_the_page(
+    shop: Path, headless_chromium: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    old, new = "שלום עולם", "مرحبا بالعالم"
+    sign = shop / "prompts" / "sign.py"
+    sign.write_text(f"from flux2prompt import scene\n\nsign = scene({old!r})\n", encoding="utf-8")
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "a sign")
+    edit(sign, old, new)
+    assert cli(shop, "review", "HEAD").returncode == 0
+    page = shop / "review" / "index.html"
+    script = BIDI_SCRIPT.replace("OLD", json.dumps(f'"{old}"')).replace(
+        "NEW", json.dumps(f'"{new}"')
+    )
+    check = page.with_name("check.html")
+    check.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8"
+    )
+    result = headless_chromium("--dump-dom", check.as_uri())
+    match = re.search(r'<pre id="flux2prompt-check">(.*?)</pre>', result.stdout, re.S)
+    assert match is not None, result.stderr[-2000:]
+    seen = json.loads(html.unescape(match.group(1)))
+    assert seen["old"]["top"] == seen["new"]["top"]  # one line of the diff
+    # Read left to right, the line says old → new, as it does for left-to-right text.
+    assert seen["old"]["left"] < seen["arrow"]["left"] < seen["new"]["left"], seen

@@ -242,12 +242,35 @@ def markdown(
     return head + "\n" + "\n".join(blocks)
 
 
+# A JSON string in a diff line: "..." with its escapes.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _isolated(line: str) -> str:
+    """A diff line as HTML, each quoted value in its own ``<bdi>``: a right-to-left value on
+    either side of ``→`` is laid out on its own, so the old value stays left of the arrow and the
+    new one right of it (without it, two Hebrew or Arabic values swap places on screen).
+
+    >>> _isolated('~ $.scene: "a" → "<b>"')
+    '~ $.scene: <bdi>&quot;a&quot;</bdi> → <bdi>&quot;&lt;b&gt;&quot;</bdi>'
+    """
+    out: list[str] = []
+    end = 0
+    for found in _QUOTED.finditer(line):
+        out.append(_text(line[end : found.start()]))
+        out.append(f"<bdi>{_text(found.group())}</bdi>")
+        end = found.end()
+    out.append(_text(line[end:]))
+    return "".join(out)
+
+
 def _diff_html(change: ReviewChange) -> str:
     rows = []
     for line in change.change.lines():
         stripped = line.lstrip()
         kind = {"+": "added", "-": "removed", "~": "changed"}.get(stripped[:1], "")
-        rows.append(f'<span class="{kind}">{_text(line)}</span>' if kind else _text(line))
+        shown = _isolated(line)
+        rows.append(f'<span class="{kind}">{shown}</span>' if kind else shown)
     return "<pre>" + "\n".join(rows) + "</pre>"
 
 
