@@ -413,6 +413,31 @@ def _bad(source: str, where: str, what: str) -> SourceError:
     )
 
 
+_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
+
+
+def _conflict_line(text: str) -> int | None:
+    """The first line of ``text`` that is a merge conflict marker (``<<<<<<< HEAD``), if any.
+
+    >>> _conflict_line('{\\n<<<<<<< HEAD\\n  "a": 1\\n=======\\n')
+    2
+    """
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(_MARKERS) and line[7:8] in ("", " "):
+            return number
+    return None
+
+
+def _conflicted(source: str, line: int) -> SourceError:
+    return SourceError(
+        "merge conflict markers (<<<<<<<): a lockfile is not merged by hand; resolve the "
+        "prompts' conflicts, then run `flux2-prompt lock` to rewrite it and its table, and commit "
+        "both",
+        source=source,
+        line=line,
+    )
+
+
 def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The prompts' field hashes and the jobs' item rows from the per-item table (empty when
     the lock has neither jobs nor the table)."""
@@ -431,7 +456,11 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         raise SourceError(f"cannot read: {exc.strerror}", source=source) from None
     fields: dict[str, Any] = {}
     items: dict[str, list[ItemLock]] = {}
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+    text = data.decode("utf-8", "replace").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    conflict = _conflict_line(text)
+    if conflict is not None:
+        raise _conflicted(source, conflict)
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -465,7 +494,26 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     :class:`~flux2prompt.SourceError` saying what to do."""
     path = Path(path)
     source = str(path)
-    data = parse_json(read_bytes(path), source=source)
+    raw = read_bytes(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _bad(source, f"byte {exc.start}", "not UTF-8 text") from None
+    conflict = _conflict_line(text)
+    if conflict is not None:
+        raise _conflicted(source, conflict)
+    try:
+        data = parse_json(text, source=source)
+    except SourceError as exc:
+        if exc.source != source or exc.problems:
+            raise
+        where = f"{source}:{exc.line}: " if exc.line is not None else f"{source}: "
+        raise SourceError(
+            f"{str(exc).removeprefix(where)}; this is not a flux2prompt lockfile (rewrite it with "
+            "`flux2-prompt lock`)",
+            source=source,
+            line=exc.line,
+        ) from None
     if not isinstance(data, dict):
         raise _bad(source, "$", "expected an object")
     lock_version = data.get("lock_version")
