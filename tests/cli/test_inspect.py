@@ -198,6 +198,16 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     code, _, stderr = run(elsewhere, "inspect", "C.jpg")
     assert code == 2
     assert stderr.startswith("error: ")
+    # With --json it is still one document: each image's record, and why it is not compared.
+    code, stdout, stderr = run(elsewhere, "inspect", "--json", "C.jpg", "missing.png")
+    assert code == 2
+    first, second = json.loads(stdout)
+    assert first["status"] == "error"
+    assert first["provenance"]["job"] == "mugs"
+    assert first["error"].startswith("cannot compare with the lockfile: flux2prompt.lock:1: ")
+    assert second["status"] == "error"
+    assert second["error"].startswith("cannot read")
+    assert stderr.startswith("error: flux2prompt.lock:1: ")
 
 
 def test_inspect_imports_no_http_stack(project: Path) -> None:

@@ -20,7 +20,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -64,7 +64,7 @@ from flux2prompt.cli._report import (
     output_format,
 )
 
-__all__ = ["diff_command", "lock_command"]
+__all__ = ["diff_command", "diff_failed", "lock_command"]
 
 _STYLES = {"+": "green", "-": "red", "~": "yellow"}
 
@@ -115,25 +115,34 @@ def diff_command(
     `diff --rev BASE PATHS...` compares only the prompts of those files and folders.
     """
     given = list(sources or ())
+    first, second = (rev, "working tree") if rev is not None else (*given, None, None)[:2]
+    sides = (first, second)
+
+    def refuse(message: str) -> NoReturn:
+        if as_json:
+            diff_failed(first, second, message)
+        fail(message)
+
     if rev is not None:
         paths = None
         if given:
             missing = [p for p in given if not Path(p).exists()]
             if missing:
-                fail(
+                refuse(
                     f"{missing[0]}: no such file or folder; with --rev BASE, give paths of the "
                     "working tree (prompt files, modules, job files, folders)"
                 )
             paths = [Path(p) for p in given]
-        with handle_errors():
+        with handle_errors(), _diff_reported(as_json, sides, None):
             result: PromptDiff | InventoryDiff = diff_revision(rev, paths)
         label_a, label_b = rev, "the working tree"
     else:
         if len(given) != 2:
-            fail("give two sources A and B, or --rev BASE (and paths to limit it)")
+            refuse("give two sources A and B, or --rev BASE (and paths to limit it)")
         a, b = given
         try:
-            result = diff_sources(a, b)
+            with _diff_reported(as_json, sides, "file"):
+                result = diff_sources(a, b)
         except Flux2PromptError as exc:
             # An invalid prompt's issues are the error lines: prefix them with the file they are
             # in. (Other errors name their file already.)
@@ -153,6 +162,28 @@ def diff_command(
             _print_line(line)
     if exit_code and result:
         raise typer.Exit(EXIT_INVALID)
+
+
+def diff_failed(a: str | None, b: str | None, message: str) -> None:
+    """What ``diff --json`` prints on stdout when it cannot diff: one document, ``a`` and ``b``
+    the sides given (``null`` when not known) and ``error`` the reason; the ``error:`` line on
+    stderr and exit 2 (1 for an invalid prompt) follow as in text."""
+    echo_data(json_report({"a": a, "b": b, "error": message}))
+
+
+@contextlib.contextmanager
+def _diff_reported(
+    as_json: bool, sides: tuple[str | None, str | None], prefix: str | None
+) -> Iterator[None]:
+    """A diff that fails (a bad revision, an unreadable or invalid prompt) is still one JSON
+    document with ``--json``; the error itself goes on to be printed as in text."""
+    try:
+        yield
+    except Flux2PromptError as exc:
+        if as_json:
+            source = exc.source if prefix and isinstance(exc, FileValidationError) else None
+            diff_failed(*sides, "; ".join(error_lines(exc, source)))
+        raise
 
 
 def _count(lock: Lock) -> str:
