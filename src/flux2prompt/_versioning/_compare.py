@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flux2prompt._templates import canonical_variables
-from flux2prompt._versioning._diff import DiffEntry, diff_entries
+from flux2prompt._versioning._diff import DiffEntry, diff_entries, one_line
 from flux2prompt._versioning._inventory import InventoryEntry
 
 __all__ = ["EntryChange", "InventoryDiff", "diff_inventories", "pair_entries"]
@@ -48,7 +48,7 @@ class EntryChange:
     def lines(self) -> list[str]:
         """``~ label: changed`` and the field diff under it, indented."""
         mark = {"added": "+", "removed": "-", "changed": "~"}[self.kind]
-        out = [f"{mark} {self.label}: {self.kind}"]
+        out = [one_line(f"{mark} {self.label}: {self.kind}")]
         out.extend(f"    {entry}" for entry in self.fields)
         return out
 

@@ -37,6 +37,16 @@ DiffKind = Literal["added", "removed", "changed"]
 _MARKS: dict[str, str] = {"added": "+", "removed": "-", "changed": "~"}
 
 
+def one_line(text: str) -> str:
+    r"""``text`` as one line of a diff: its line breaks written as JSON writes them, so a file
+    name or a prompt's text that holds one cannot start a line that looks like another change.
+
+    >>> print(one_line('a harbour\n~ $.mood: "fake"'))
+    a harbour\n~ $.mood: "fake"
+    """
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
@@ -112,7 +122,7 @@ class DiffEntry:
                 out.append("[-" + "".join(old[i1:i2]) + "-]")
             if j2 > j1:
                 out.append("{+" + "".join(new[j1:j2]) + "+}")
-        return "".join(out)
+        return one_line("".join(out))
 
 
 @dataclass(frozen=True, slots=True)

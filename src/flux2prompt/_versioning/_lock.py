@@ -29,7 +29,7 @@ from flux2prompt._files._project import Project, discover_paths
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
 from flux2prompt._text import printable, surrogate_problem
-from flux2prompt._versioning._diff import DiffEntry
+from flux2prompt._versioning._diff import DiffEntry, one_line
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry, build_inventory
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ def _conflict_line(text: str) -> int | None:
     >>> _conflict_line('{\\n<<<<<<< HEAD\\n  "a": 1\\n=======\\n')
     2
     """
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if line.startswith(_MARKERS) and line[7:8] in ("", " "):
             return number
     return None
@@ -460,7 +460,9 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
     conflict = _conflict_line(text)
     if conflict is not None:
         raise _conflicted(source, conflict)
-    for number, line in enumerate(text.splitlines(), 1):
+    # JSON Lines end at "\n" only: a file name may hold U+2028 or U+0085, which splitlines()
+    # would take for line ends in the middle of a row.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -751,7 +753,7 @@ class LockChange:
 
     def lines(self) -> list[str]:
         """The one-line reason and, indented under it, the field diff."""
-        out = [str(self)]
+        out = [one_line(str(self))]
         out.extend(f"    {entry}" for entry in self.fields)
         if not self.fields and self.changed_fields:
             out.append(

@@ -42,6 +42,7 @@ from flux2prompt._versioning import (
     read_lock,
     write_lock,
 )
+from flux2prompt._versioning._diff import one_line
 from flux2prompt._versioning._lock import with_field_diffs
 from flux2prompt._versioning._revision import inventory_at_lock_revision
 from flux2prompt.cli._app import app
@@ -157,8 +158,8 @@ def diff_command(
     else:
         from rich.text import Text
 
-        out.print(Text(f"--- {label_a}\n+++ {label_b}", style="bold"))
-        for line in result.render().splitlines():
+        out.print(Text(f"--- {one_line(label_a)}\n+++ {one_line(label_b)}", style="bold"))
+        for line in result.render().split("\n"):
             _print_line(line)
     if exit_code and result:
         raise typer.Exit(EXIT_INVALID)
@@ -326,7 +327,7 @@ def lock_command(
         f"{file} is out of date ({changes} change{'s' if changes != 1 else ''}); review the "
         "prompt changes, then run `flux2-prompt lock` and commit the lockfile"
     )
-    for line in result.render().splitlines():
+    for line in result.render().split("\n"):
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
 
