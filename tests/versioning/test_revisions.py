@@ -8,6 +8,7 @@ Real git repositories in temporary folders, the installed ``flux2-prompt`` in a 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,4 +129,44 @@ def test_a_file_deleted_at_the_revision_names_it(repo: Path) -> None:
     assert line == (
         "error: HEAD:fox.prompt.toml: git cannot read it: path 'fox.prompt.toml' exists on disk, "
         "but not in 'HEAD'"
+    )
+
+
+# What git before 2.24 answers: it knows no --end-of-options, and takes it for a revision.
+OLD_GIT = """#!/bin/sh
+if [ "$1" = "--version" ]; then echo "git version 2.20.1"; exit 0; fi
+for word in "$@"; do
+  if [ "$word" = "--end-of-options" ]; then
+    echo "fatal: bad revision '--end-of-options'" >&2
+    exit 128
+  fi
+done
+exec "REAL_GIT" "$@"
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("diff", "HEAD:fox.prompt.toml", "fox.prompt.toml"),
+        ("diff", "HEAD:hero.py:hero", "hero.py:hero"),
+        ("diff", "--rev", "HEAD"),
+    ],
+    ids=["REV:path", "REV:module", "--rev"],
+)
+def test_a_git_too_old_for_end_of_options_says_so(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    real = shutil.which("git")
+    assert real is not None
+    shim = tmp_path / "old-git"
+    shim.mkdir()
+    (shim / "git").write_text(OLD_GIT.replace("REAL_GIT", real), encoding="utf-8")
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    code, line = run(repo, *args)
+    assert code == 2
+    assert line == (
+        "error: HEAD: git 2.20 is too old to read a revision safely; flux2prompt needs git 2.24 "
+        "or later (for --end-of-options): upgrade git"
     )

@@ -93,6 +93,30 @@ def repository_root(cwd: str | Path | None = None) -> Path:
     return Path(done.stdout.decode().strip())
 
 
+#: The oldest git that reads ``--end-of-options`` (2.24), which keeps a revision from being
+#: read as an option.
+GIT_VERSION = (2, 24)
+
+
+def _check_git_version(cwd: str | Path | None, label: str) -> None:
+    """Refuse a git older than :data:`GIT_VERSION`, which takes ``--end-of-options`` for a
+    revision that does not exist: say so, not "no such revision"."""
+    import re
+
+    done = _git(["--version"], cwd, label)
+    found = re.search(rb"(\d+)\.(\d+)", done.stdout)
+    if done.returncode != 0 or found is None:
+        return
+    version = (int(found[1]), int(found[2]))
+    if version < GIT_VERSION:
+        raise SourceError(
+            f"git {version[0]}.{version[1]} is too old to read a revision safely; flux2prompt "
+            f"needs git {GIT_VERSION[0]}.{GIT_VERSION[1]} or later (for --end-of-options): "
+            "upgrade git",
+            source=label,
+        )
+
+
 def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
     """The commit id ``revision`` names. A revision that does not exist (say, in a shallow
     clone without it) is a :class:`~flux2prompt.SourceError` saying how to fetch it."""
@@ -103,6 +127,7 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
         revision,
     )
     if done.returncode != 0:
+        _check_git_version(cwd, revision)
         inside = _git(["rev-parse", "--show-toplevel"], cwd, revision)
         if inside.returncode != 0:
             raise SourceError(
