@@ -493,8 +493,14 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
 def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     """Read a lockfile and its per-item table. A version 1 lockfile is migrated
     (:attr:`Lock.migrated_from` says so); a newer version, or a malformed file, is a
-    :class:`~flux2prompt.SourceError` saying what to do."""
+    :class:`~flux2prompt.SourceError` saying what to do. A ``lock`` writing the pair at the
+    same time is waited for, so the two files read are one run's."""
     path = Path(path)
+    with _one_writer(path.parent, shared=True):
+        return _read_lock(path)
+
+
+def _read_lock(path: Path) -> Lock:
     source = str(path)
     raw = read_bytes(path)
     try:
@@ -655,10 +661,12 @@ def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
 
 
 @contextlib.contextmanager
-def _one_writer(folder: Path) -> Iterator[None]:
+def _one_writer(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the lockfile's folder: two ``lock`` runs at once write
     their pairs one after the other, never the table of one beside the lockfile of the other.
-    Where there is no ``flock`` (Windows), or the folder cannot be opened, writes go unguarded.
+    With ``shared``, a reader's lock: :func:`read_lock` reads the pair between two writes,
+    never the new table beside the old lockfile. Where there is no ``flock`` (Windows), or the
+    folder cannot be opened, access goes unguarded.
     """
     try:
         import fcntl
@@ -671,7 +679,7 @@ def _one_writer(folder: Path) -> Iterator[None]:
         yield  # writing there fails next, with its own message
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
