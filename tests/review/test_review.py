@@ -216,6 +216,23 @@ def test_an_image_drawn_once_is_reused_from_the_cache(shop: Path) -> None:
     assert "7 drawn by the local emulator, 0 from the cache" in cli(shop, "review", "HEAD").stdout
 
 
+def test_a_damaged_cached_image_is_drawn_again_not_shown_broken(shop: Path) -> None:
+    change(shop)
+    assert "5 drawn by the local emulator, 0 from the cache" in cli(shop, "review", "HEAD").stdout
+    cut, other, *_ = sorted((shop / ".flux2prompt-cache" / "review" / "emulator").rglob("*.jpg"))
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a run killed mid-write
+    other.write_bytes(b"")  # an empty file from a partly restored cache
+    again = cli(shop, "review", "HEAD")
+    assert again.returncode == 0, again.stderr
+    assert "2 drawn by the local emulator, 3 from the cache" in again.stdout
+    for name in images_in(shop / "review" / "index.html"):
+        data = (shop / "review" / name).read_bytes()
+        assert data.endswith(b"\xff\xd9")
+        record = read_provenance(data)
+        assert record is not None
+        assert name.startswith("images/" + record.request_fingerprint[7:27])
+
+
 @pytest.fixture
 def emulator() -> Iterator[object]:
     from flux2prompt.emulator import serve
