@@ -170,3 +170,35 @@ def test_a_git_too_old_for_end_of_options_says_so(
         "error: HEAD: git 2.20 is too old to read a revision safely; flux2prompt needs git 2.24 "
         "or later (for --end-of-options): upgrade git"
     )
+
+
+def test_prompts_in_a_submodule_are_read_at_the_revision_too(tmp_path: Path) -> None:
+    """``git archive`` leaves a submodule's folder empty: its prompts are read from the
+    submodule at the commit the revision records, not taken for new ones."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "owl.prompt.toml").write_text(FOX.replace("fox", "owl"), encoding="utf-8")
+    git(shared, "init", "-q")
+    git(shared, "add", "-A")
+    git(shared, "commit", "-qm", "owl")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "fox.prompt.toml").write_text(FOX, encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(shared), "shared")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    done = subprocess.run(
+        [COMMAND, "diff", "--rev", "HEAD"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "no differences between HEAD and the working tree (2 unchanged)\n"
+    owl = root / "shared" / "owl.prompt.toml"
+    owl.write_text(owl.read_text(encoding="utf-8").replace("quiet", "wise"), encoding="utf-8")
+    done = subprocess.run(
+        [COMMAND, "diff", "--rev", "HEAD"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.splitlines()[2:] == [
+        "~ owl: changed",
+        '    ~ $.scene: "a quiet owl" → "a wise owl"',
+    ]

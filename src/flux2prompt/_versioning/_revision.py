@@ -24,6 +24,7 @@ branch or tag such as HEAD~1
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -165,14 +166,34 @@ def merge_base(a: str, b: str, cwd: str | Path | None = None) -> str | None:
 @contextmanager
 def materialise(commit: str, cwd: str | Path | None = None) -> Iterator[Path]:
     """The file tree of ``commit`` (a resolved id), extracted into a temporary folder that is
-    removed afterwards."""
-    done = _git(["archive", "--format=tar", commit], cwd, commit)
-    if done.returncode != 0:
-        raise SourceError(f"git archive failed: {_git_error(done)}", source=commit)
+    removed afterwards. Submodules checked out in the working tree are extracted too, each at
+    the commit ``commit`` records for it (``git archive`` leaves them empty), so their prompts
+    are not taken for new ones."""
     with tempfile.TemporaryDirectory(prefix="flux2prompt-rev-") as folder:
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            archive.extractall(folder, filter="data")
+        _extract(commit, Path(cwd) if cwd is not None else Path(), Path(folder), commit)
         yield Path(folder)
+
+
+def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
+    done = _git(["archive", "--format=tar", commit], repository, label)
+    if done.returncode != 0:
+        raise SourceError(f"git archive failed: {_git_error(done)}", source=label)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(folder, filter="data")
+    if not (folder / ".gitmodules").is_file():
+        return
+    listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
+    for row in listed.stdout.split(b"\0") if listed.returncode == 0 else ():
+        meta, _, name = row.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 3 or fields[1] != b"commit":
+            continue
+        path = os.fsdecode(name)
+        if not (repository / path / ".git").exists():
+            continue  # not checked out here: its files stay absent, as in the archive
+        with contextlib.suppress(SourceError):  # its commit was never fetched here
+            _extract(fields[2].decode("ascii"), repository / path, folder / path, label)
 
 
 def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
