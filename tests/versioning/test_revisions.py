@@ -7,6 +7,7 @@ Real git repositories in temporary folders, the installed ``flux2-prompt`` in a 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -202,3 +203,47 @@ def test_prompts_in_a_submodule_are_read_at_the_revision_too(tmp_path: Path) -> 
         "~ owl: changed",
         '    ~ $.scene: "a quiet owl" → "a wise owl"',
     ]
+
+
+def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: Path) -> None:
+    """A prompt file that did not parse at BASE, or a module that failed to import there, cannot
+    be fixed any more: the old side leaves it out and says so; the diff and the review still run
+    (a pull request that fixes a broken prompt gets its review)."""
+    (repo / "broken.prompt.toml").write_text('name = "owl"\n[prompt\n', encoding="utf-8")
+    (repo / "failing.py").write_text("raise KeyError('sku')\n", encoding="utf-8")
+    (repo / "pyproject.toml").write_text(
+        '[tool.flux2prompt]\nmodules = ["*.py"]\n', encoding="utf-8"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "broken")
+    (repo / "broken.prompt.toml").write_text(FOX.replace("fox", "owl"), encoding="utf-8")
+    (repo / "failing.py").write_text(HERO.replace("hero", "sign"), encoding="utf-8")
+    done = subprocess.run(
+        [COMMAND, "diff", "--rev", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2:] == ["+ owl: added", "+ failing.py:sign: added"]
+    assert done.stderr.splitlines() == [
+        "note: at HEAD, broken.prompt.toml:2: invalid TOML at column 8: Expected ']' at the end "
+        "of a table declaration; left out of the old side, so what it holds now shows as added",
+        "note: at HEAD, failing.py:1: importing it raised KeyError: 'sku'; left out of the old "
+        "side, so what it holds now shows as added",
+    ]
+    done = subprocess.run(
+        [COMMAND, "diff", "--json", "--rev", "HEAD"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert [note.split(":")[0] for note in json.loads(done.stdout)["notes"]] == [
+        "at HEAD, broken.prompt.toml",
+        "at HEAD, failing.py",
+    ]
+    done = subprocess.run(
+        [COMMAND, "review", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    markdown = (repo / "review.md").read_text(encoding="utf-8")
+    assert "&#x27;]&#x27; at the end of a table declaration; left out of the old side" in markdown
+    assert "0 changed, 2 added, 0 removed" in markdown

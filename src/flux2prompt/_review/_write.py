@@ -185,6 +185,9 @@ def markdown(
         f"{_source_words(live)}."
     )
     lines.append("")
+    if plan.diff.notes:
+        lines += [f"> Note: {_cell(note)}" for note in plan.diff.notes]
+        lines.append("")
     if not plan.diff.changes:
         lines.append(
             f"No prompt or job item changed its request ({plan.diff.unchanged} unchanged): "
@@ -357,6 +360,7 @@ def page(
     ]
     if plan.left_out:
         facts.append(f"{plan.left_out} more change(s) not shown (--limit {limit}).")
+    facts += [f"Note: {note}." for note in plan.diff.notes]
     if not plan.diff.changes:
         facts.append("No prompt or job item changed its request.")
     header = "".join(f"<p>{_text(fact)}</p>" for fact in facts)

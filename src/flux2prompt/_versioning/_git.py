@@ -14,7 +14,7 @@ from typing import Any
 
 from flux2prompt._errors import FileValidationError, PromptValidationError, SourceError
 from flux2prompt._files import PromptFile, in_file, is_job_file, parse_prompt, read_bytes
-from flux2prompt._versioning._compare import InventoryDiff, diff_inventories
+from flux2prompt._versioning._compare import InventoryDiff, diff_inventories, unreadable_notes
 from flux2prompt._versioning._diff import PromptDiff, diff, diff_entries
 from flux2prompt._versioning._inventory import InventoryEntry
 
@@ -214,6 +214,9 @@ or tag such as HEAD~1
     from flux2prompt._versioning._revision import inventory_at
 
     project = find_project(cwd)
-    _, old = inventory_at(base, paths, base=project.root, cwd=cwd, project_root=project.root)
+    _, old = inventory_at(
+        base, paths, base=project.root, cwd=cwd, project_root=project.root, tolerant=True
+    )
     new = build_inventory(paths, base=project.root, project=project)
-    return diff_inventories(old.entries, new.entries, a=base, b="working tree")
+    result = diff_inventories(old.entries, new.entries, a=base, b="working tree")
+    return dataclasses.replace(result, notes=unreadable_notes(base, old.unreadable))

@@ -238,13 +238,16 @@ def inventory_at(
     cwd: str | Path = ".",
     project_root: str | Path | None = None,
     job_images: bool = False,
+    tolerant: bool = False,
 ) -> Any:
     """The inventory (as :class:`~flux2prompt._versioning._inventory.Inventory`) of the project
     as it was at ``revision``: the same ``paths`` (or the project at ``project_root``, by default
     ``cwd``: its configuration as it was then, else discovery from that folder), read in
     the tree of that commit by one separate interpreter. Returns ``(commit, inventory)``; with
     ``job_images``, ``(commit, inventory, images)``, ``images`` the bytes of each job's
-    reference images at that commit, by job key (what its requests send)."""
+    reference images at that commit, by job key (what its requests send). With ``tolerant``,
+    a file that did not read there is left out (its error line in the inventory's
+    ``unreadable``), as ``diff --rev`` and ``review`` want: the past cannot be fixed."""
     import base64
 
     from flux2prompt._versioning._inventory import Inventory
@@ -261,6 +264,7 @@ def inventory_at(
         if paths is None
         else [os.path.relpath(Path(p).absolute(), root) for p in paths],
         "job_images": job_images,
+        "tolerant": tolerant,
     }
     with materialise(commit, root) as tree:
         data = run_worker(tree, request, label=revision)

@@ -175,6 +175,8 @@ def review_command(
             f"{counts['changed']} changed, {counts['added']} added, {counts['removed']} removed "
             f"({plan.diff.unchanged} unchanged)"
         )
+        for note in plan.diff.notes:
+            say(f"note: {note}", err=True)
         if not plan.diff.changes:
             say("  no prompt or job item changed its request: nothing to draw")
         if plan.left_out:

@@ -150,6 +150,9 @@ def diff_command(
             with handle_errors(exc.source if isinstance(exc, FileValidationError) else None):
                 raise
         label_a, label_b = a, b
+    if isinstance(result, InventoryDiff) and not as_json:
+        for note in result.notes:
+            say(f"note: {note}", err=True)
     if as_json:
         echo_data(json_report(result.to_dict()))
     elif not result:
