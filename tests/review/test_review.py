@@ -324,6 +324,14 @@ def test_limit_keeps_the_same_sample_and_says_how_many_were_left_out(shop: Path)
         (("review",), "no BASE to compare with: origin/HEAD is not set"),
         (("review", "HEAD", "--max-cost", "1"), "--max-cost goes with --live"),
         (("review", "HEAD", "--limit", "-1"), "--limit -1: give a number of changes"),
+        (
+            ("review", "HEAD", "--link-base", "example.org/pr/5"),
+            "--link-base 'example.org/pr/5': give the http:// or https:// address OUT is",
+        ),
+        (
+            ("review", "HEAD", "--link-base", "javascript:alert(1)//"),
+            "--link-base 'javascript:alert(1)//': give the http:// or https:// address",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(shop: Path, args: tuple[str, ...], message: str) -> None:
