@@ -278,6 +278,10 @@ def inventory_at(
     return commit, inventory, images
 
 
+def _lf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
+
+
 def inventory_at_lock_revision(
     lock_path: Path,
     paths: Iterable[str | Path] | None,
@@ -300,7 +304,9 @@ def inventory_at_lock_revision(
     if done.returncode != 0 or not commit:
         return None
     shown = _git(["show", f"{commit}:{Path(name).as_posix()}"], root, str(lock_path))
-    if shown.returncode != 0 or shown.stdout != lock_path.read_bytes():
+    # The same text whatever the line ends: core.autocrlf (Git for Windows' default) checks the
+    # committed lockfile out with CRLF.
+    if shown.returncode != 0 or _lf(shown.stdout) != _lf(lock_path.read_bytes()):
         return None  # the lockfile was rewritten since it was committed
     project_root = project.root if project is not None else folder
     here = Path.cwd()
