@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flux2prompt._templates import canonical_variables
-from flux2prompt._versioning._diff import DiffEntry, diff_entries, one_line
+from flux2prompt._versioning._diff import SAME_VALUES, DiffEntry, diff_entries, one_line
 from flux2prompt._versioning._inventory import InventoryEntry
 
 __all__ = ["EntryChange", "InventoryDiff", "diff_inventories", "pair_entries", "unreadable_notes"]
@@ -50,6 +50,15 @@ class EntryChange:
         mark = {"added": "+", "removed": "-", "changed": "~"}[self.kind]
         out = [one_line(f"{mark} {self.label}: {self.kind}")]
         out.extend(f"    {entry}" for entry in self.fields)
+        old, new = self.old, self.new
+        if (
+            self.kind == "changed"
+            and not self.fields
+            and old is not None
+            and new is not None
+            and old.prompt_fingerprint != new.prompt_fingerprint
+        ):
+            out.append(f"    {SAME_VALUES}")
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from flux2prompt._errors import FileValidationError, PromptValidationError, SourceError
 from flux2prompt._files import PromptFile, in_file, is_job_file, parse_prompt, read_bytes
 from flux2prompt._versioning._compare import InventoryDiff, diff_inventories, unreadable_notes
-from flux2prompt._versioning._diff import PromptDiff, diff, diff_entries
+from flux2prompt._versioning._diff import SAME_VALUES, PromptDiff, diff, diff_entries, wire_text
 from flux2prompt._versioning._inventory import InventoryEntry
 
 
@@ -110,6 +110,13 @@ def read_diff_source(
     return loaded if isinstance(loaded, PromptFile) else loaded.to_dict()
 
 
+def _sent(side: PromptFile | dict[str, Any]) -> dict[str, Any]:
+    """What a side sends: a prompt file's compiled prompt (a template's document as written)."""
+    if isinstance(side, PromptFile):
+        return dict(side.document) if side.is_template else side.prompt.to_dict()
+    return side
+
+
 def _is_prompt_side(spec: str | Path, cwd: str | Path | None) -> bool:
     """Whether ``spec`` is read as before: a prompt file or a plain document, here or in git."""
     from flux2prompt._files._source import split_source
@@ -139,12 +146,17 @@ def diff_sources(
     tree's modules are never imported for it.
     """
     if _is_prompt_side(a, cwd) and _is_prompt_side(b, cwd):
-        result = diff(read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd))
-        return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b))
+        old_side, new_side = read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd)
+        result = diff(old_side, new_side)
+        notes: tuple[str, ...] = ()
+        if not result.entries and wire_text(_sent(old_side)) != wire_text(_sent(new_side)):
+            notes = (SAME_VALUES,)
+        return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b), notes=notes)
     old, new = load_sides([str(a), str(b)], cwd=cwd)
     if len(old) == 1 and len(new) == 1 and old[0].kind != "item" and new[0].kind != "item":
         entries = diff_entries(old[0], new[0])
-        return PromptDiff(tuple(entries), a=str(a), b=str(b))
+        same = not entries and old[0].prompt_fingerprint != new[0].prompt_fingerprint
+        return PromptDiff(tuple(entries), a=str(a), b=str(b), notes=(SAME_VALUES,) if same else ())
     if all(e.kind == "item" for e in [*old, *new]):
         # Two versions of one job: its items pair whatever the two files are called.
         old = [dataclasses.replace(e, key=str(b), source=str(b)) for e in old]

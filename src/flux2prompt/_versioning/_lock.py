@@ -29,7 +29,7 @@ from flux2prompt._files._project import Project, discover_paths
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
 from flux2prompt._text import printable, surrogate_problem
-from flux2prompt._versioning._diff import DiffEntry, one_line
+from flux2prompt._versioning._diff import SAME_VALUES, DiffEntry, one_line
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry, build_inventory
 
 if TYPE_CHECKING:
@@ -713,6 +713,9 @@ class LockChange:
     job: str | None = None
     fields: tuple[DiffEntry, ...] = ()
     changed_fields: tuple[str, ...] = ()
+    #: The old side was rebuilt and has the same keys and values: only how it is written
+    #: differs (:data:`~flux2prompt._versioning._diff.SAME_VALUES`).
+    same_values: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         old, new = self.old, self.new
@@ -763,7 +766,9 @@ class LockChange:
         """The one-line reason and, indented under it, the field diff."""
         out = [one_line(str(self))]
         out.extend(f"    {entry}" for entry in self.fields)
-        if not self.fields and self.changed_fields:
+        if self.same_values:
+            out.append(f"    {SAME_VALUES}")
+        elif not self.fields and self.changed_fields:
             out.append(
                 f"    fields changed: {', '.join(self.changed_fields)} (the old values are not "
                 "in git: commit the lockfile to see them)"
@@ -998,6 +1003,8 @@ def with_field_diffs(result: LockCheck, old: Inventory, new: Inventory, revision
                     change.job,
                     tuple(fields),
                     change.changed_fields,
+                    same_values=not fields
+                    and before.prompt_fingerprint != after.prompt_fingerprint,
                 )
             )
         else:
