@@ -190,8 +190,10 @@ def test_a_snapshot_that_cannot_be_read_is_one_message_and_update_rewrites_it(
     assert "UnicodeDecodeError" not in result.stdout.str()
     run(pytester, "-k", "named", "--update-prompt-snapshots").assert_outcomes(passed=1)
     assert path.read_bytes() == good
-    # Line ends of a checkout with core.autocrlf are the same snapshot.
+    # Line ends of a checkout with core.autocrlf, or a BOM, are the same snapshot.
     path.write_bytes(good.replace(b"\n", b"\r\n"))
+    run(pytester, "-k", "named").assert_outcomes(passed=1)
+    path.write_bytes(b"\xef\xbb\xbf" + good)
     run(pytester, "-k", "named").assert_outcomes(passed=1)
     path.unlink()
     path.mkdir()

@@ -193,7 +193,8 @@ def _read_snapshot(path: Path) -> tuple[str | None, str | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8 text (byte {exc.start})"
-    return text.replace("\r\n", "\n").replace("\r", "\n"), None
+    # A BOM (an editor's on Windows) is no part of the snapshot, as in the lockfile.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), None
 
 
 def _default_name(test: str) -> str:
