@@ -173,8 +173,18 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     (project / "stripped.jpg").write_bytes(strip_provenance(image))
     (project / "cut.jpg").write_bytes(image[: len(image) // 2])
     (project / "text.png").write_bytes(b"hello, not an image")
+    (project / "empty.png").write_bytes(b"")
+    (project / "folder.png").mkdir()
     code, stdout, stderr = run(
-        project, "inspect", "stripped.jpg", "cut.jpg", "text.png", "missing.webp", "out/C.jpg"
+        project,
+        "inspect",
+        "stripped.jpg",
+        "cut.jpg",
+        "text.png",
+        "missing.webp",
+        "out/C.jpg",
+        "empty.png",
+        "folder.png",
     )
     assert code == 2
     assert "stripped.jpg: no provenance (stripped, or not written by flux2prompt)" in stdout
@@ -183,6 +193,11 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     assert errors[0].startswith("error: cut.jpg: truncated JPEG")
     assert errors[1].startswith("error: text.png: not an image")
     assert errors[2].startswith("error: missing.webp: cannot read")
+    assert errors[3] == (
+        "error: empty.png: an empty file, not an image: provenance is read and written in PNG, "
+        "JPEG and WebP"
+    )
+    assert errors[4] == "error: folder.png: cannot read: Is a directory"
     code, stdout, _ = run(project, "inspect", "--json", "stripped.jpg", "cut.jpg")
     assert [r["status"] for r in json.loads(stdout)] == ["no_provenance", "error"]
 
