@@ -247,3 +247,43 @@ def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: 
     markdown = (repo / "review.md").read_text(encoding="utf-8")
     assert "&#x27;]&#x27; at the end of a table declaration; left out of the old side" in markdown
     assert "0 changed, 2 added, 0 removed" in markdown
+
+
+def test_a_rev_path_inside_a_submodule_is_read_from_it(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "owl.prompt.toml").write_text(FOX.replace("fox", "owl"), encoding="utf-8")
+    git(shared, "init", "-q")
+    git(shared, "add", "-A")
+    git(shared, "commit", "-qm", "owl")
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(shared), "lib")
+    git(root, "commit", "-qm", "one")
+    owl = root / "lib" / "owl.prompt.toml"
+    owl.write_text(owl.read_text(encoding="utf-8").replace("quiet", "wise"), encoding="utf-8")
+    for old in ("HEAD:lib/owl.prompt.toml", "HEAD:./lib/owl.prompt.toml"):
+        done = subprocess.run(
+            [COMMAND, "diff", old, "lib/owl.prompt.toml"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[2:] == ['~ $.scene: "a quiet owl" → "a wise owl"']
+    code, line = run(root, "diff", "HEAD:lib/gone.prompt.toml", "lib/owl.prompt.toml")
+    assert code == 2
+    assert line.startswith("error: HEAD:lib/gone.prompt.toml: in submodule lib at ")
+    assert ": git cannot read it: path 'gone.prompt.toml' does not exist in '" in line
+    # A clone that never checked the submodule out says how to.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    (clone / "owl.prompt.toml").write_text(FOX, encoding="utf-8")
+    code, line = run(clone, "diff", "HEAD:lib/owl.prompt.toml", "owl.prompt.toml")
+    assert code == 2
+    assert line == (
+        "error: HEAD:lib/owl.prompt.toml: lib is a submodule that is not checked out here; run "
+        "git submodule update --init, then diff again"
+    )

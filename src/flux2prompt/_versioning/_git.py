@@ -63,10 +63,53 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
         # A revision that does not resolve says why as for code and --rev: no repository, no
         # commit yet, no such revision (with how to fetch it in a shallow clone).
         resolve_revision(revision, cwd)
+        inside = _in_submodule(revision, path, cwd, label)
+        if inside is not None:
+            return inside
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = message[-1].removeprefix("fatal: ") if message else f"exit {done.returncode}"
         raise SourceError(f"git cannot read it: {detail}", source=label)
     return done.stdout
+
+
+def _in_submodule(revision: str, path: str, cwd: str | Path | None, label: str) -> bytes | None:
+    """``path`` at ``revision`` when it lies in a submodule (``git show`` stops at one): read
+    from the submodule checked out here, at the commit ``revision`` records for it. ``None``
+    when no folder of ``path`` is a submodule there."""
+    from flux2prompt._versioning._revision import _git, repository_root
+
+    relative = path.startswith("./")  # REV:./path is from cwd, REV:path from the root
+    parts = path.removeprefix("./").split("/")
+    for n in range(1, len(parts)):
+        prefix = "/".join(parts[:n])
+        listed = _git(
+            ["ls-tree", "-z", *([] if relative else ["--full-tree"]), revision, "--", prefix],
+            cwd,
+            label,
+        )
+        fields = listed.stdout.partition(b"\t")[0].split()
+        if listed.returncode != 0 or not fields:
+            return None  # no such folder there: git's own message says so
+        if fields[1] != b"commit":
+            continue  # a folder, not a submodule
+        commit = fields[2].decode("ascii")
+        here = Path(cwd) if cwd is not None else Path()
+        folder = (here if relative else repository_root(cwd)) / prefix
+        rest = "/".join(parts[n:])
+        if not (folder / ".git").exists():
+            raise SourceError(
+                f"{prefix} is a submodule that is not checked out here; run git submodule "
+                "update --init, then diff again",
+                source=label,
+            )
+        try:
+            return read_git_file(commit, rest, cwd=folder)
+        except SourceError as exc:
+            why = str(exc).removeprefix(f"{commit}:{rest}: ")
+            raise SourceError(
+                f"in submodule {prefix} at {commit[:12]}: {why}", source=label
+            ) from None
+    return None
 
 
 def _split_revision(spec: str, cwd: str | Path | None) -> tuple[str, str] | None:
