@@ -152,8 +152,9 @@ exec "REAL_GIT" "$@"
         ("diff", "HEAD:fox.prompt.toml", "fox.prompt.toml"),
         ("diff", "HEAD:hero.py:hero", "hero.py:hero"),
         ("diff", "--rev", "HEAD"),
+        ("review",),
     ],
-    ids=["REV:path", "REV:module", "--rev"],
+    ids=["REV:path", "REV:module", "--rev", "review without BASE"],
 )
 def test_a_git_too_old_for_end_of_options_says_so(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
@@ -168,8 +169,8 @@ def test_a_git_too_old_for_end_of_options_says_so(
     code, line = run(repo, *args)
     assert code == 2
     assert line == (
-        "error: HEAD: git 2.20 is too old to read a revision safely; flux2prompt needs git 2.24 "
-        "or later (for --end-of-options): upgrade git"
+        f"error: {'review' if args == ('review',) else 'HEAD'}: git 2.20 is too old to read a "
+        "revision safely; flux2prompt needs git 2.24 or later (for --end-of-options): upgrade git"
     )
 
 

@@ -41,6 +41,7 @@ from flux2prompt._errors import SourceError
 from flux2prompt._files._project import Project
 
 __all__ = [
+    "check_git_version",
     "check_revision",
     "inventory_at",
     "inventory_at_lock_revision",
@@ -99,7 +100,7 @@ def repository_root(cwd: str | Path | None = None) -> Path:
 GIT_VERSION = (2, 24)
 
 
-def _check_git_version(cwd: str | Path | None, label: str) -> None:
+def check_git_version(cwd: str | Path | None, label: str) -> None:
     """Refuse a git older than :data:`GIT_VERSION`, which takes ``--end-of-options`` for a
     revision that does not exist: say so, not "no such revision"."""
     import re
@@ -128,7 +129,7 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
         revision,
     )
     if done.returncode != 0:
-        _check_git_version(cwd, revision)
+        check_git_version(cwd, revision)
         inside = _git(["rev-parse", "--show-toplevel"], cwd, revision)
         if inside.returncode != 0:
             raise SourceError(
