@@ -233,6 +233,26 @@ def test_a_damaged_cached_image_is_drawn_again_not_shown_broken(shop: Path) -> N
         assert name.startswith("images/" + record.request_fingerprint[7:27])
 
 
+def test_text_from_prompts_makes_no_link_or_image_in_the_comment(shop: Path) -> None:
+    """A dataset cell written as Markdown (a link, an image from elsewhere, a bare address)
+    shows as text in review.md: rendered, the comment links and loads nothing of it."""
+    from markdown_it import MarkdownIt
+
+    hostile = "[login](https://phish.example) ![t](https://track.example/p.png) www.x.example"
+    edit(shop / "jobs" / "products.csv", "B-2,coral", f'B-2,"{hostile} **bold** `code`"')
+    done = cli(shop, "review", "HEAD")
+    assert done.returncode == 0, done.stderr
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "phish.example" in rendered  # the text is there...
+    assert 'href="https://phish' not in rendered  # ...as text: no link, no image
+    assert "track.example/p.png" in rendered
+    assert "<img" not in rendered  # the comment has relative links only, no --link-base
+    assert "<strong>" not in rendered
+    assert "<code>code</code>" not in rendered
+    assert "[login](https://phish.example)" in html.unescape(rendered)
+
+
 @pytest.fixture
 def emulator() -> Iterator[object]:
     from flux2prompt.emulator import serve

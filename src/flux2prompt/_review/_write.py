@@ -84,9 +84,33 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+# What Markdown reads inside the text of a cell, written as character references: a prompt's
+# text, a dataset cell or a file name makes no link, image, emphasis or code span in the comment
+# (`[x](https://...)`, `![x](...)` loading an image from elsewhere), and with _AUTOLINK no
+# autolink (a bare https://, www. or e-mail address).
+_MARKDOWN = str.maketrans(
+    {
+        **{char: f"&#{ord(char)};" for char in "\\`*_[]()!~|@"},
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&#x27;",
+    }
+)
+_AUTOLINK = re.compile(r"(?i):(?=//)|(?<=www)\.")
+
+
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: HTML-escaped, no pipe, no line break."""
-    escaped = html.escape(" ".join(text.split()), quote=True).replace("|", "&#124;")
+    """Text for a Markdown table cell: HTML-escaped, no line break, and nothing Markdown reads.
+
+    >>> _cell("[x](https://e.test) www.e.test")
+    '<code>&#91;x&#93;&#40;https&#58;//e.test&#41; www&#46;e.test</code>'
+    >>> _cell("'a' & <b> hero.py:hero")
+    '<code>&#x27;a&#x27; &amp; &lt;b&gt; hero.py:hero</code>'
+    """
+    escaped = " ".join(text.split()).translate(_MARKDOWN)  # HTML's escapes among them
+    escaped = _AUTOLINK.sub(lambda found: f"&#{ord(found.group())};", escaped)
     return f"<code>{escaped}</code>"
 
 
