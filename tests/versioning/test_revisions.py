@@ -288,3 +288,15 @@ def test_a_rev_path_inside_a_submodule_is_read_from_it(tmp_path: Path) -> None:
         "error: HEAD:lib/owl.prompt.toml: lib is a submodule that is not checked out here; run "
         "git submodule update --init, then diff again"
     )
+
+
+def test_a_path_outside_the_repository_has_no_revision(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "owl.prompt.toml").write_text(FOX.replace("fox", "owl"), encoding="utf-8")
+    code, line = run(repo, "diff", "--rev", "HEAD", str(outside / "owl.prompt.toml"))
+    assert code == 2
+    assert line == (
+        f"error: {outside / 'owl.prompt.toml'}: is outside the repository ({repo}), so it has "
+        "no revision HEAD; give paths inside it"
+    )

@@ -255,6 +255,13 @@ def inventory_at(
 
     commit = resolve_revision(revision, cwd)
     root = repository_root(cwd)
+    for path in paths if paths is not None else ():
+        if not Path(path).absolute().resolve().is_relative_to(root.resolve()):
+            raise SourceError(
+                f"is outside the repository ({root}), so it has no revision {revision}; give "
+                "paths inside it",
+                source=str(path),
+            )
     relative_cwd = os.path.relpath(Path(cwd).absolute(), root)
     request = {
         "op": "inventory",
