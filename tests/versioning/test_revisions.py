@@ -300,3 +300,35 @@ def test_a_path_outside_the_repository_has_no_revision(repo: Path, tmp_path: Pat
         f"error: {outside / 'owl.prompt.toml'}: is outside the repository ({repo}), so it has "
         "no revision HEAD; give paths inside it"
     )
+
+
+def test_rev_paths_of_code_are_from_the_root_as_for_prompt_files(repo: Path) -> None:
+    """``REV:path`` is a path from the repository's root and ``REV:./path`` one from the current
+    folder, for a module's ``file.py:NAME`` as for a prompt file (git's own rule)."""
+    sub = repo / "pkg"
+    sub.mkdir()
+    _files(sub)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pkg")
+    (sub / "hero.py").write_text(HERO.replace("lighthouse", "tower"), encoding="utf-8")
+    (sub / "fox.prompt.toml").write_text(FOX.replace("quiet", "wild"), encoding="utf-8")
+    for old, new in [
+        ("HEAD:pkg/hero.py:hero", "hero.py:hero"),
+        ("HEAD:./hero.py:hero", "hero.py:hero"),
+        ("HEAD:pkg/fox.prompt.toml", "fox.prompt.toml"),
+        ("HEAD:./fox.prompt.toml", "fox.prompt.toml"),
+    ]:
+        done = subprocess.run(
+            [COMMAND, "diff", old, new], cwd=sub, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, (old, done.stderr)
+        assert len(done.stdout.splitlines()) == 3, (old, done.stdout)
+    # From the root, hero.py is the root's own module, unchanged.
+    done = subprocess.run(
+        [COMMAND, "diff", "HEAD:hero.py:hero", "hero.py:hero"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.startswith("no differences"), done.stderr

@@ -230,7 +230,7 @@ def load_sides(
             path = spec if cwd is None else str(here / spec)
             results[position] = load_side(path)
         elif not _is_prompt_side(spec, cwd):
-            by_revision.setdefault(split[0], []).append((position, split[1].removeprefix("./")))
+            by_revision.setdefault(split[0], []).append((position, split[1]))
         else:
             loaded = read_diff_source(spec, cwd=cwd)
             from flux2prompt._versioning._inventory import InventoryEntry as Entry
