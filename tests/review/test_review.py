@@ -253,6 +253,27 @@ def test_text_from_prompts_makes_no_link_or_image_in_the_comment(shop: Path) -> 
     assert "[login](https://phish.example)" in html.unescape(rendered)
 
 
+def test_the_comment_stays_under_githubs_limit_with_every_change_in_the_table(
+    shop: Path,
+) -> None:
+    """With --limit 0 every change is drawn; the table gives way before the comment would pass
+    65,536 characters (a comment GitHub refuses), pointing at the page, which has them all."""
+    long = "a long description of the colour " * 12
+    rows = "".join(f"S-{n},{long}{n}\n" for n in range(90))
+    (shop / "jobs" / "products.csv").write_text("sku,color\n" + rows, encoding="utf-8")
+    git(shop, "commit", "-qam", "many products")
+    edit(shop / "prompts" / "hero.py", "#224466", "#224488")  # every item of the job changes
+    # Thumbnails from a deep address make each row of the table long.
+    base = "https://artifacts.example.org/" + "/".join(["pull-request-review"] * 8)
+    done = cli(shop, "review", "HEAD", "--limit", "0", "--link-base", base)
+    assert done.returncode == 0, done.stderr
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    assert len(markdown) < 65_536
+    assert re.search(r"… \d+ more change\(s\) of the table are on the page", markdown)
+    assert "Before and after side by side: `review/index.html`." in markdown
+    assert len(images_in(shop / "review" / "index.html")) == 180
+
+
 @pytest.fixture
 def emulator() -> Iterator[object]:
     from flux2prompt.emulator import serve

@@ -34,8 +34,11 @@ __all__ = ["IMAGES", "MARKDOWN", "PAGE", "write_review"]
 MARKDOWN = "review.md"
 PAGE = "review/index.html"
 IMAGES = "review/images"
-#: GitHub refuses a comment over 65,536 characters; the diffs give way first.
+#: GitHub refuses a comment over 65,536 characters; the diffs give way first, then the table.
 COMMENT_LIMIT = 60_000
+# Room kept after the table for the lines that always follow it (costs, failures, pointers).
+_TAIL = 6_000
+_SHOWN_FAILURES = 10
 _MARKS = {"added": "+", "removed": "-", "changed": "~"}
 _OURS = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|webp)$")
 
@@ -222,14 +225,25 @@ def markdown(
         "| | Prompt | Fields | Cost per image | Before | After |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for change in plan.changes:
+    # The table gives way too (a large --limit): what follows it must still fit.
+    budget = COMMENT_LIMIT - _TAIL - sum(len(line) + 1 for line in lines)
+    for position, change in enumerate(plan.changes):
         kind = change.change.kind
         fields = str(len(change.change.fields)) if kind == "changed" else "—"
-        lines.append(
+        row = (
             f"| {_MARKS[kind]} | {_cell(change.change.label)} | {fields} | {_cost_cell(change)} "
             f"| {_markdown_link(change.before, names, link_base, 'before')} "
             f"| {_markdown_link(change.after, names, link_base, 'after')} |"
         )
+        budget -= len(row) + 1
+        if budget < 0:
+            lines.append("")
+            lines.append(
+                f"… {len(plan.changes) - position} more change(s) of the table are on the page "
+                f"(`{PAGE}`)."
+            )
+            break
+        lines.append(row)
     lines.append("")
     if plan.left_out:
         lines.append(
@@ -241,7 +255,10 @@ def markdown(
     if rendered.failures:
         lines.append("")
         lines.append(f"{len(rendered.failures)} image(s) could not be drawn:")
-        lines += [f"- {_cell(message)}" for message in dict.fromkeys(rendered.failures.values())]
+        messages = list(dict.fromkeys(rendered.failures.values()))
+        lines += [f"- {_cell(message)}" for message in messages[:_SHOWN_FAILURES]]
+        if len(messages) > _SHOWN_FAILURES:
+            lines.append(f"- … {len(messages) - _SHOWN_FAILURES} more, on the page")
     lines.append("")
     lines.append(f"Before and after side by side: `{PAGE}`.")
     lines.append("")
