@@ -213,6 +213,7 @@ def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: 
     (a pull request that fixes a broken prompt gets its review)."""
     (repo / "broken.prompt.toml").write_text('name = "owl"\n[prompt\n', encoding="utf-8")
     (repo / "failing.py").write_text("raise KeyError('sku')\n", encoding="utf-8")
+    (repo / "copy.prompt.toml").write_text(FOX, encoding="utf-8")  # a second "fox"
     (repo / "pyproject.toml").write_text(
         '[tool.flux2prompt]\nmodules = ["*.py"]\n', encoding="utf-8"
     )
@@ -220,6 +221,7 @@ def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: 
     git(repo, "commit", "-qm", "broken")
     (repo / "broken.prompt.toml").write_text(FOX.replace("fox", "owl"), encoding="utf-8")
     (repo / "failing.py").write_text(HERO.replace("hero", "sign"), encoding="utf-8")
+    (repo / "copy.prompt.toml").unlink()
     done = subprocess.run(
         [COMMAND, "diff", "--rev", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=120
     )
@@ -228,6 +230,9 @@ def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: 
     assert done.stderr.splitlines() == [
         "note: at HEAD, broken.prompt.toml:2: invalid TOML at column 8: Expected ']' at the end "
         "of a table declaration; left out of the old side, so what it holds now shows as added",
+        "note: at HEAD, fox.prompt.toml: duplicate prompt name 'fox': also in copy.prompt.toml; "
+        "give each prompt file its own name; left out of the old side, so what it holds now "
+        "shows as added",
         "note: at HEAD, failing.py:1: importing it raised KeyError: 'sku'; left out of the old "
         "side, so what it holds now shows as added",
     ]
@@ -240,6 +245,7 @@ def test_a_file_that_did_not_read_at_the_revision_is_left_out_with_a_note(repo: 
     )
     assert [note.split(":")[0] for note in json.loads(done.stdout)["notes"]] == [
         "at HEAD, broken.prompt.toml",
+        "at HEAD, fox.prompt.toml",
         "at HEAD, failing.py",
     ]
     done = subprocess.run(

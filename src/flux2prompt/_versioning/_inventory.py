@@ -532,13 +532,17 @@ def build_inventory(
         except Flux2PromptError as exc:
             left_out(exc)
             continue
-        for entry in file_entries:
-            if entry.key in owners:
-                raise SourceError(
-                    f"duplicate prompt name {entry.key!r}: also in {owners[entry.key]}; "
+        taken = next((entry.key for entry in file_entries if entry.key in owners), None)
+        if taken is not None:
+            left_out(
+                SourceError(
+                    f"duplicate prompt name {taken!r}: also in {owners[taken]}; "
                     "give each prompt file its own name",
                     source=str(path),
                 )
+            )
+            continue
+        for entry in file_entries:
             owners[entry.key] = str(path)
             entries.append(entry)
     unlocked: list[tuple[str, str]] = []
