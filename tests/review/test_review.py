@@ -637,3 +637,31 @@ def test_right_to_left_values_keep_old_left_of_the_arrow_on_the_page(
     assert seen["old"]["top"] == seen["new"]["top"]  # one line of the diff
     # Read left to right, the line says old → new, as it does for left-to-right text.
     assert seen["old"]["left"] < seen["arrow"]["left"] < seen["new"]["left"], seen
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_cache_tells_a_cut_image_from_one_with_bytes_after_its_end(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A cached image cut short is drawn again; one with bytes after its end (some encoders
+    leave them) is whole, and is not drawn, and paid for, again on every review."""
+    import io
+
+    from PIL import Image
+
+    from flux2prompt._review._images import ImageCache
+    from flux2prompt.transport import Provenance, build_request, write_provenance
+
+    request = build_request("a fox", model="klein-4b", seed=1)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 90, 9)).save(buffer, format=fmt)
+    image = write_provenance(buffer.getvalue(), Provenance.from_request(request))
+    cache = ImageCache(tmp_path, "live")
+    extension = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[fmt]
+    path = cache.put(request.fingerprint, image + b"\0\0trailing", extension)
+    assert cache.get(request.fingerprint) == path
+    path.write_bytes(image[:-10])
+    assert cache.get(request.fingerprint) is None
+    other = build_request("a fox", model="klein-4b", seed=2)  # another request's record
+    path.write_bytes(write_provenance(buffer.getvalue(), Provenance.from_request(other)))
+    assert cache.get(request.fingerprint) is None
