@@ -340,3 +340,27 @@ def test_rev_paths_of_code_are_from_the_root_as_for_prompt_files(repo: Path) -> 
         timeout=120,
     )
     assert done.stdout.startswith("no differences"), done.stderr
+
+
+def test_a_committed_link_out_of_the_repository_does_not_stop_the_old_side(repo: Path) -> None:
+    """The tree of a revision is copied without the links that point out of it (an absolute
+    path, ../): they are refused by tarfile's data filter, which must not end in a traceback."""
+    (repo / "host").symlink_to("/etc/hostname")
+    (repo / "up").symlink_to("../elsewhere")
+    (repo / "inside").symlink_to("fox.prompt.toml")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "links")
+    (repo / "fox.prompt.toml").write_text(FOX.replace("quiet", "wild"), encoding="utf-8")
+    for args in (("diff", "--rev", "HEAD"), ("diff", "HEAD:hero.py:hero", "hero.py:hero")):
+        done = subprocess.run(
+            [COMMAND, *args], cwd=repo, capture_output=True, text=True, timeout=120
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [COMMAND, "diff", "--rev", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.splitlines()[2:] == [
+        "~ fox: changed",
+        '    ~ $.scene: "a quiet fox" → "a wild fox"',
+    ]

@@ -175,13 +175,23 @@ def materialise(commit: str, cwd: str | Path | None = None) -> Iterator[Path]:
         yield Path(folder)
 
 
+def _inside_tree(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """The ``data`` filter of :mod:`tarfile`, except that a member it refuses is left out
+    rather than stopping the copy: a committed symbolic link to an absolute path or out of the
+    repository (``/etc/hostname``, ``../shared``) points at nothing of the revision."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
+
+
 def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
     done = _git(["archive", "--format=tar", commit], repository, label)
     if done.returncode != 0:
         raise SourceError(f"git archive failed: {_git_error(done)}", source=label)
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(folder, filter="data")
+        archive.extractall(folder, filter=_inside_tree)
     if not (folder / ".gitmodules").is_file():
         return
     listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
