@@ -204,3 +204,9 @@ def test_a_snapshot_that_cannot_be_read_is_one_message_and_update_rewrites_it(
             ["*prompt snapshot *rain.json is a folder, not a file; remove it, then run: pytest*"]
         )
         assert "IsADirectoryError" not in result.stdout.str()
+
+
+def test_a_name_that_is_not_a_string_says_so(tmp_path: Path) -> None:
+    snapshots = PromptSnapshot(tmp_path, "test_x", update=True)
+    with pytest.raises(TypeError, match=r"snapshot name 123: give a string, such as name="):
+        snapshots.assert_match(scene("one"), name=123)  # type: ignore[arg-type]

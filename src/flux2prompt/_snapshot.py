@@ -87,6 +87,8 @@ class PromptSnapshot:
         if name is None:
             self._unnamed += 1
             name = self.default_name + ("" if self._unnamed == 1 else f"-{self._unnamed}")
+        elif not isinstance(name, str):
+            raise TypeError(f'snapshot name {name!r}: give a string, such as name="poster-lisbon"')
         elif not _NAME.match(name):
             raise ValueError(
                 f"snapshot name {name!r}: use letters, digits, '_', '-', '.', '[' and ']', no path "
