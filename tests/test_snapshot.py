@@ -169,3 +169,44 @@ def test_city(prompt_snapshot, city):
     assert {"TestMug.test_hero.json", "TestVase.test_hero.json"} <= set(names)
     assert {"test_city[ab].json", "test_city[a_b].json"} <= set(names)
     run(pytester).assert_outcomes(passed=5)
+
+
+def test_a_snapshot_that_cannot_be_read_is_one_message_and_update_rewrites_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_prompts=TEST_MODULE)
+    run(pytester, "--update-prompt-snapshots").assert_outcomes(passed=2)
+    path = snapshot_dir(pytester) / "rain.json"
+    good = path.read_bytes()
+    path.write_bytes('{"scene": "caf\u00e9"}'.encode("latin-1"))  # saved in another encoding
+    result = run(pytester, "-k", "named")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*prompt snapshot __prompt_snapshots__/test_prompts/rain.json cannot be read (not "
+            "UTF-8 text (byte 14)); rewrite it with: pytest --update-prompt-snapshots"
+        ]
+    )
+    assert "UnicodeDecodeError" not in result.stdout.str()
+    run(pytester, "-k", "named", "--update-prompt-snapshots").assert_outcomes(passed=1)
+    assert path.read_bytes() == good
+    # Line ends of a checkout with core.autocrlf, or a BOM, are the same snapshot.
+    path.write_bytes(good.replace(b"\n", b"\r\n"))
+    run(pytester, "-k", "named").assert_outcomes(passed=1)
+    path.write_bytes(b"\xef\xbb\xbf" + good)
+    run(pytester, "-k", "named").assert_outcomes(passed=1)
+    path.unlink()
+    path.mkdir()
+    for args in ((), ("--update-prompt-snapshots",)):
+        result = run(pytester, "-k", "named", *args)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            ["*prompt snapshot *rain.json is a folder, not a file; remove it, then run: pytest*"]
+        )
+        assert "IsADirectoryError" not in result.stdout.str()
+
+
+def test_a_name_that_is_not_a_string_says_so(tmp_path: Path) -> None:
+    snapshots = PromptSnapshot(tmp_path, "test_x", update=True)
+    with pytest.raises(TypeError, match=r"snapshot name 123: give a string, such as name="):
+        snapshots.assert_match(scene("one"), name=123)  # type: ignore[arg-type]

@@ -87,6 +87,8 @@ class PromptSnapshot:
         if name is None:
             self._unnamed += 1
             name = self.default_name + ("" if self._unnamed == 1 else f"-{self._unnamed}")
+        elif not isinstance(name, str):
+            raise TypeError(f'snapshot name {name!r}: give a string, such as name="poster-lisbon"')
         elif not _NAME.match(name):
             raise ValueError(
                 f"snapshot name {name!r}: use letters, digits, '_', '-', '.', '[' and ']', no path "
@@ -112,17 +114,27 @@ class PromptSnapshot:
         path = self.path_for(name)
         text = compiled.to_json(pretty=True) + "\n"
         shown = self._shown(path)
-        try:
-            recorded = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            recorded = None
+        recorded, unreadable = _read_snapshot(path)
         if recorded == text:
             return
+        folder = unreadable is not None and path.is_dir()
+        if folder:
+            pytest.fail(
+                f"prompt snapshot {shown} is a folder, not a file; remove it, then run: "
+                f"pytest {_OPTION}",
+                pytrace=False,
+            )
         if self.update:
             _write(path, text)
             if self._config is not None:
                 self._config.stash[_written].append(path)
             return
+        if unreadable is not None:
+            pytest.fail(
+                f"prompt snapshot {shown} cannot be read ({unreadable}); rewrite it with: "
+                f"pytest {_OPTION}",
+                pytrace=False,
+            )
         if recorded is None:
             pytest.fail(
                 f"no prompt snapshot {name!r} at {shown}\n"
@@ -165,6 +177,26 @@ class PromptSnapshot:
             return os.path.relpath(path)
         except ValueError:  # another drive on Windows
             return str(path)
+
+
+def _read_snapshot(path: Path) -> tuple[str | None, str | None]:
+    """The text of the snapshot at ``path`` (``None`` when there is none), and why it cannot be
+    read when it cannot: a file edited into another encoding than UTF-8, a folder in its place.
+    Lines end in ``\\n`` however they were saved (a checkout with ``core.autocrlf``)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, "a folder"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start})"
+    # A BOM (an editor's on Windows) is no part of the snapshot, as in the lockfile.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), None
 
 
 def _default_name(test: str) -> str:

@@ -173,8 +173,18 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     (project / "stripped.jpg").write_bytes(strip_provenance(image))
     (project / "cut.jpg").write_bytes(image[: len(image) // 2])
     (project / "text.png").write_bytes(b"hello, not an image")
+    (project / "empty.png").write_bytes(b"")
+    (project / "folder.png").mkdir()
     code, stdout, stderr = run(
-        project, "inspect", "stripped.jpg", "cut.jpg", "text.png", "missing.webp", "out/C.jpg"
+        project,
+        "inspect",
+        "stripped.jpg",
+        "cut.jpg",
+        "text.png",
+        "missing.webp",
+        "out/C.jpg",
+        "empty.png",
+        "folder.png",
     )
     assert code == 2
     assert "stripped.jpg: no provenance (stripped, or not written by flux2prompt)" in stdout
@@ -183,6 +193,11 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     assert errors[0].startswith("error: cut.jpg: truncated JPEG")
     assert errors[1].startswith("error: text.png: not an image")
     assert errors[2].startswith("error: missing.webp: cannot read")
+    assert errors[3] == (
+        "error: empty.png: an empty file, not an image: provenance is read and written in PNG, "
+        "JPEG and WebP"
+    )
+    assert errors[4] == "error: folder.png: cannot read: Is a directory"
     code, stdout, _ = run(project, "inspect", "--json", "stripped.jpg", "cut.jpg")
     assert [r["status"] for r in json.loads(stdout)] == ["no_provenance", "error"]
 
@@ -198,6 +213,16 @@ def test_no_provenance_bad_files_and_no_lockfile(project: Path, tmp_path: Path) 
     code, _, stderr = run(elsewhere, "inspect", "C.jpg")
     assert code == 2
     assert stderr.startswith("error: ")
+    # With --json it is still one document: each image's record, and why it is not compared.
+    code, stdout, stderr = run(elsewhere, "inspect", "--json", "C.jpg", "missing.png")
+    assert code == 2
+    first, second = json.loads(stdout)
+    assert first["status"] == "error"
+    assert first["provenance"]["job"] == "mugs"
+    assert first["error"].startswith("cannot compare with the lockfile: flux2prompt.lock:1: ")
+    assert second["status"] == "error"
+    assert second["error"].startswith("cannot read")
+    assert stderr.startswith("error: flux2prompt.lock:1: ")
 
 
 def test_inspect_imports_no_http_stack(project: Path) -> None:

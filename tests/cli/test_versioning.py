@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,50 @@ def test_diff_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     code, _, stderr = run("diff", str(good), str(plain))
     assert code == 1
     assert stderr.strip() == f"error: {plain}: $.mood: expected a string, got integer 3"
+
+
+def test_diff_json_is_one_document_whatever_the_outcome(tmp_path: Path) -> None:
+    """A diff that cannot be made still prints one JSON document, with the error line's text;
+    the error line and the exit code are those of text."""
+    command = str(Path(sys.executable).with_name("flux2-prompt"))
+    good = write(tmp_path / "good.prompt.toml", HARBOUR)
+    write(tmp_path / "invalid.prompt.toml", 'name = "x"\n[prompt]\nscene = 3\n')
+    cases = [
+        (
+            ("missing.json", "good.prompt.toml"),
+            2,
+            "missing.json",
+            "good.prompt.toml",
+            "missing.json: no such file",
+        ),
+        (
+            ("invalid.prompt.toml", "good.prompt.toml"),
+            1,
+            "invalid.prompt.toml",
+            "good.prompt.toml",
+            "invalid.prompt.toml: $.prompt.scene: expected a string, got integer 3",
+        ),
+        (("good.prompt.toml",), 2, "good.prompt.toml", None, "give two sources A and B"),
+        (("--rev", "HEAD"), 2, "HEAD", "working tree", "HEAD: not in a git repository"),
+        (("--no-such-option",), 2, None, None, "No such option: --no-such-option"),
+    ]
+    for args, code, a, b, said in cases:
+        done = subprocess.run(
+            [command, "diff", "--json", *args],
+            cwd=tmp_path,
+            env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == code, (args, done.stderr)
+        document = json.loads(done.stdout)
+        assert (document["a"], document["b"]) == (a, b)
+        assert document["error"].startswith(said), document
+        (line,) = done.stderr.splitlines()
+        assert line.startswith(f"error: {said}")
+    assert good.is_file()
 
 
 # -- lock ---------------------------------------------------------------------------------------

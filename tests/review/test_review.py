@@ -216,6 +216,64 @@ def test_an_image_drawn_once_is_reused_from_the_cache(shop: Path) -> None:
     assert "7 drawn by the local emulator, 0 from the cache" in cli(shop, "review", "HEAD").stdout
 
 
+def test_a_damaged_cached_image_is_drawn_again_not_shown_broken(shop: Path) -> None:
+    change(shop)
+    assert "5 drawn by the local emulator, 0 from the cache" in cli(shop, "review", "HEAD").stdout
+    cut, other, *_ = sorted((shop / ".flux2prompt-cache" / "review" / "emulator").rglob("*.jpg"))
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a run killed mid-write
+    other.write_bytes(b"")  # an empty file from a partly restored cache
+    again = cli(shop, "review", "HEAD")
+    assert again.returncode == 0, again.stderr
+    assert "2 drawn by the local emulator, 3 from the cache" in again.stdout
+    for name in images_in(shop / "review" / "index.html"):
+        data = (shop / "review" / name).read_bytes()
+        assert data.endswith(b"\xff\xd9")
+        record = read_provenance(data)
+        assert record is not None
+        assert name.startswith("images/" + record.request_fingerprint[7:27])
+
+
+def test_text_from_prompts_makes_no_link_or_image_in_the_comment(shop: Path) -> None:
+    """A dataset cell written as Markdown (a link, an image from elsewhere, a bare address)
+    shows as text in review.md: rendered, the comment links and loads nothing of it."""
+    from markdown_it import MarkdownIt
+
+    hostile = "[login](https://phish.example) ![t](https://track.example/p.png) www.x.example"
+    edit(shop / "jobs" / "products.csv", "B-2,coral", f'B-2,"{hostile} **bold** `code`"')
+    done = cli(shop, "review", "HEAD")
+    assert done.returncode == 0, done.stderr
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "phish.example" in rendered  # the text is there...
+    assert 'href="https://phish' not in rendered  # ...as text: no link, no image
+    assert "track.example/p.png" in rendered
+    assert "<img" not in rendered  # the comment has relative links only, no --link-base
+    assert "<strong>" not in rendered
+    assert "<code>code</code>" not in rendered
+    assert "[login](https://phish.example)" in html.unescape(rendered)
+
+
+def test_the_comment_stays_under_githubs_limit_with_every_change_in_the_table(
+    shop: Path,
+) -> None:
+    """With --limit 0 every change is drawn; the table gives way before the comment would pass
+    65,536 characters (a comment GitHub refuses), pointing at the page, which has them all."""
+    long = "a long description of the colour " * 12
+    rows = "".join(f"S-{n},{long}{n}\n" for n in range(90))
+    (shop / "jobs" / "products.csv").write_text("sku,color\n" + rows, encoding="utf-8")
+    git(shop, "commit", "-qam", "many products")
+    edit(shop / "prompts" / "hero.py", "#224466", "#224488")  # every item of the job changes
+    # Thumbnails from a deep address make each row of the table long.
+    base = "https://artifacts.example.org/" + "/".join(["pull-request-review"] * 8)
+    done = cli(shop, "review", "HEAD", "--limit", "0", "--link-base", base)
+    assert done.returncode == 0, done.stderr
+    markdown = (shop / "review.md").read_text(encoding="utf-8")
+    assert len(markdown) < 65_536
+    assert re.search(r"… \d+ more change\(s\) of the table are on the page", markdown)
+    assert "Before and after side by side: `review/index.html`." in markdown
+    assert len(images_in(shop / "review" / "index.html")) == 180
+
+
 @pytest.fixture
 def emulator() -> Iterator[object]:
     from flux2prompt.emulator import serve
@@ -307,6 +365,14 @@ def test_limit_keeps_the_same_sample_and_says_how_many_were_left_out(shop: Path)
         (("review",), "no BASE to compare with: origin/HEAD is not set"),
         (("review", "HEAD", "--max-cost", "1"), "--max-cost goes with --live"),
         (("review", "HEAD", "--limit", "-1"), "--limit -1: give a number of changes"),
+        (
+            ("review", "HEAD", "--link-base", "example.org/pr/5"),
+            "--link-base 'example.org/pr/5': give the http:// or https:// address OUT is",
+        ),
+        (
+            ("review", "HEAD", "--link-base", "javascript:alert(1)//"),
+            "--link-base 'javascript:alert(1)//': give the http:// or https:// address",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(shop: Path, args: tuple[str, ...], message: str) -> None:
@@ -507,3 +573,95 @@ def test_removed_prompts_and_templates_are_shown_without_inventing_images(shop: 
     assert "a template: no variables, so no image" in text
     assert "none: removed" in text
     assert len(images_in(shop / "review" / "index.html")) == 1
+
+
+BIDI_SCRIPT = """
+<script>
+addEventListener("load", () => {
+  // Where on screen a text of the diff starts: a range over the text nodes that hold it.
+  const at = (text) => {
+    for (const pre of document.querySelectorAll(".diff pre")) {
+      const nodes = [];
+      const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) nodes.push(walker.currentNode);
+      const whole = nodes.map((node) => node.data).join("");
+      const start = whole.indexOf(text);
+      if (start < 0) continue;
+      const range = document.createRange();
+      let offset = 0;
+      for (const node of nodes) {
+        const next = offset + node.data.length;
+        if (start >= offset && start < next) range.setStart(node, start - offset);
+        if (start + text.length > offset && start + text.length <= next) {
+          range.setEnd(node, start + text.length - offset);
+        }
+        offset = next;
+      }
+      const box = range.getBoundingClientRect();
+      return {left: box.left, top: box.top};
+    }
+    return null;
+  };
+  const out = document.createElement("pre");
+  out.id = "flux2prompt-check";
+  out.textContent = JSON.stringify({old: at(OLD), arrow: at(" → "), new: at(NEW)});
+  document.body.append(out);
+});
+</script>
+"""
+
+
+@pytest.mark.browser
+def test_right_to_left_values_keep_old_left_of_the_arrow_on_the_page(
+    shop: Path, headless_chromium: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    old, new = "שלום עולם", "مرحبا بالعالم"
+    sign = shop / "prompts" / "sign.py"
+    sign.write_text(f"from flux2prompt import scene\n\nsign = scene({old!r})\n", encoding="utf-8")
+    git(shop, "add", ".")
+    git(shop, "commit", "-q", "-m", "a sign")
+    edit(sign, old, new)
+    assert cli(shop, "review", "HEAD").returncode == 0
+    page = shop / "review" / "index.html"
+    script = BIDI_SCRIPT.replace("OLD", json.dumps(f'"{old}"')).replace(
+        "NEW", json.dumps(f'"{new}"')
+    )
+    check = page.with_name("check.html")
+    check.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8"
+    )
+    result = headless_chromium("--dump-dom", check.as_uri())
+    match = re.search(r'<pre id="flux2prompt-check">(.*?)</pre>', result.stdout, re.S)
+    assert match is not None, result.stderr[-2000:]
+    seen = json.loads(html.unescape(match.group(1)))
+    assert seen["old"]["top"] == seen["new"]["top"]  # one line of the diff
+    # Read left to right, the line says old → new, as it does for left-to-right text.
+    assert seen["old"]["left"] < seen["arrow"]["left"] < seen["new"]["left"], seen
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_cache_tells_a_cut_image_from_one_with_bytes_after_its_end(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A cached image cut short is drawn again; one with bytes after its end (some encoders
+    leave them) is whole, and is not drawn, and paid for, again on every review."""
+    import io
+
+    from PIL import Image
+
+    from flux2prompt._review._images import ImageCache
+    from flux2prompt.transport import Provenance, build_request, write_provenance
+
+    request = build_request("a fox", model="klein-4b", seed=1)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 90, 9)).save(buffer, format=fmt)
+    image = write_provenance(buffer.getvalue(), Provenance.from_request(request))
+    cache = ImageCache(tmp_path, "live")
+    extension = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[fmt]
+    path = cache.put(request.fingerprint, image + b"\0\0trailing", extension)
+    assert cache.get(request.fingerprint) == path
+    path.write_bytes(image[:-10])
+    assert cache.get(request.fingerprint) is None
+    other = build_request("a fox", model="klein-4b", seed=2)  # another request's record
+    path.write_bytes(write_provenance(buffer.getvalue(), Provenance.from_request(other)))
+    assert cache.get(request.fingerprint) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,77 @@ def test_a_table_row_edited_by_hand_is_named_as_such(tmp_path: Path) -> None:
     assert message.endswith("); run `flux2-prompt lock` and commit both files")
     recorded = json.loads(path.read_text(encoding="utf-8"))["jobs"]["job.toml"]["digest"]
     assert f"the lock says {recorded[:23]})" in message
+
+
+def _check(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COMMAND, "lock", "--check"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+CONFLICT_FIX = (
+    "merge conflict markers (<<<<<<<): a lockfile is not merged by hand; resolve the prompts' "
+    "conflicts, then run `flux2-prompt lock` to rewrite it and its table, and commit both"
+)
+
+
+@pytest.mark.parametrize("table", [False, True], ids=["lockfile", "table"])
+def test_conflict_markers_say_to_relock_not_invalid_json(lockfile: Path, table: bool) -> None:
+    path = lockfile.with_name(lockfile.name + ".items") if table else lockfile
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    path.write_text(
+        "".join(lines[:1]) + "<<<<<<< HEAD\n" + "".join(lines[1:]) + "=======\n>>>>>>> theirs\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError) as caught:
+        read_lock(lockfile)
+    assert str(caught.value) == f"{path}:2: {CONFLICT_FIX}"
+    done = _check(lockfile.parent)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: {path.name}:2: {CONFLICT_FIX}"]
+    # Running lock, as the line says, rewrites both files.
+    relock = subprocess.run(
+        [COMMAND, "lock"], cwd=lockfile.parent, capture_output=True, text=True, timeout=120
+    )
+    assert relock.returncode == 0, relock.stderr
+    assert _check(lockfile.parent).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda text: text[:40], ":4: invalid JSON at column 3: Unterminated string"),
+        (
+            lambda text: text.replace('"prompts": {', '"prompts": {"fox": {}, ', 1),
+            ":5: duplicate key 'fox': a later value would silently replace it",
+        ),
+    ],
+    ids=["truncated", "duplicate key"],
+)
+def test_a_damaged_lockfile_says_how_to_rewrite_it(
+    lockfile: Path, damage: Callable[[str], str], said: str
+) -> None:
+    lockfile.write_text(damage(lockfile.read_text(encoding="utf-8")), encoding="utf-8")
+    done = _check(lockfile.parent)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: flux2prompt.lock{said}")
+    assert line.endswith(
+        "; this is not a flux2prompt lockfile (rewrite it with `flux2-prompt lock`)"
+    )
+
+
+def test_a_table_saved_with_a_byte_order_mark_is_read_as_the_lockfile_is(
+    lockfile: Path,
+) -> None:
+    for path in (lockfile, lockfile.with_name(lockfile.name + ".items")):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    assert read_lock(lockfile).fields["fox"]
+    done = _check(lockfile.parent)
+    assert done.returncode == 0, done.stderr

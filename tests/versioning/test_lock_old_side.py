@@ -106,3 +106,28 @@ def test_check_lock_rebuilds_the_old_side_from_any_current_folder(
     assert [str(entry) for entry in change.fields] == ['~ $.scene: "a quiet fox" → "a wild fox"']
     assert result.revision is not None
     assert result.messages == ()
+
+
+def test_a_lockfile_checked_out_with_crlf_still_gives_the_old_values(tmp_path: Path) -> None:
+    """With core.autocrlf (Git for Windows' default) the committed lockfile is on disk with
+    CRLF line ends: it is still the committed one, so the old side is rebuilt from git."""
+    (tmp_path / "fox.prompt.toml").write_text(
+        'name = "fox"\n[prompt]\nscene = "a quiet fox"\nmood = "calm"\n', encoding="utf-8"
+    )
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "core.autocrlf", "true")
+    lock = tmp_path / "flux2prompt.lock"
+    write_lock(build_lock([tmp_path], base=tmp_path), lock)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "one")
+    for path in (lock, lock.with_name(lock.name + ".items"), tmp_path / "fox.prompt.toml"):
+        path.unlink()
+    git(tmp_path, "checkout", "-q", "--", ".")  # as a clone on Windows has them
+    assert b"\r\n" in lock.read_bytes()
+    prompt = tmp_path / "fox.prompt.toml"
+    prompt.write_bytes(prompt.read_bytes().replace(b"calm", b"tense"))
+
+    result = check_lock([tmp_path], lock)
+    assert result.revision is not None
+    [change] = result.changes
+    assert [str(entry) for entry in change.fields] == ['~ $.mood: "calm" → "tense"']

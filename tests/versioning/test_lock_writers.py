@@ -71,3 +71,36 @@ def test_two_writers_leave_one_runs_pair(tmp_path: Path, monkeypatch: pytest.Mon
     recorded = read_lock(path)  # the table matches the lockfile beside it
     assert recorded.jobs["job.toml"].items == 3  # the run that wrote last
     assert recorded.jobs == second.jobs
+
+
+def test_a_check_while_lock_writes_reads_one_runs_pair(tmp_path: Path) -> None:
+    """A reader that comes between the writer's two files (the new table is there, the old
+    lockfile still beside it) waits for the second write, rather than failing on a pair that
+    does not match."""
+    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
+    job = tmp_path / "job.toml"
+    job.write_text(_job(["teal", "coral"]), encoding="utf-8")
+    path = tmp_path / "flux2prompt.lock"
+    write_lock(build_lock([job], base=tmp_path), path)
+    job.write_text(_job(["teal", "coral", "olive"]), encoding="utf-8")
+    new = build_lock([job], base=tmp_path)
+
+    read: list[object] = []
+
+    def reader() -> None:
+        try:
+            read.append(read_lock(path))
+        except Exception as exc:  # what it read, whatever it was
+            read.append(exc)
+
+    thread = threading.Thread(target=reader)
+    with _lock._one_writer(tmp_path):  # a writer, halfway: the new table, the old lockfile
+        _lock.atomic_write(_lock.items_path(path), new.items_text().encode("utf-8"))
+        thread.start()
+        thread.join(timeout=1)
+        assert read == []  # waiting for the writer, not reading half of its pair
+        _lock.atomic_write(path, new.to_json().encode("utf-8"))
+    thread.join(timeout=60)
+    (recorded,) = read
+    assert isinstance(recorded, _lock.Lock), recorded
+    assert recorded.jobs == new.jobs

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from flux2prompt._errors import SourceError
 from flux2prompt._versioning._revision import (
+    check_git_version,
     check_revision,
     is_shallow,
     merge_base,
@@ -66,6 +67,7 @@ def resolve_base(base: str | None = None, cwd: str | Path = ".") -> Base:
     if base is not None:
         return Base(base, resolve_revision(base, cwd))
     repository_root(cwd)  # not in a repository: that, first
+    check_git_version(cwd, "review")  # a git too old to resolve any name, before looking
     try:
         head = resolve_revision("HEAD", cwd)
     except SourceError:

@@ -57,17 +57,47 @@ class ImageCache:
         return self.folder / self.kind / digest[:2] / digest
 
     def get(self, fingerprint: str) -> Path | None:
-        """The cached image of ``fingerprint``, or ``None``."""
+        """The cached image of ``fingerprint``, or ``None``: also when the file there is not
+        whole (cut short by a killed run or a partly restored CI cache) or carries another
+        request's record, so that it is drawn again rather than shown broken."""
         base = self._base(fingerprint)
         for extension in _EXTENSIONS:
             path = base.with_suffix(extension)
-            if path.is_file():
+            if path.is_file() and _intact(path, fingerprint):
                 return path
         return None
 
     def put(self, fingerprint: str, data: bytes, extension: str) -> Path:
         """Keep ``data`` (an image, ``.jpg``/``.png``/``.webp``) for ``fingerprint``."""
         return atomic_write(self._base(fingerprint).with_suffix(extension), data)
+
+
+# No image of a review is larger than a client accepts as a result.
+_MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+def _intact(path: Path, fingerprint: str) -> bool:
+    """Whether the cached file is a whole image (a JPEG's end marker, a PNG's ``IEND``, a WebP
+    of its RIFF size) whose provenance is the request ``fingerprint``'s, as the cache wrote it.
+    """
+    from flux2prompt._atomic import read_at_most
+    from flux2prompt._errors import Flux2PromptError
+    from flux2prompt.transport import read_provenance
+
+    try:
+        data = read_at_most(path, _MAX_IMAGE_BYTES, "an image")
+        record = read_provenance(data)
+    except (OSError, Flux2PromptError):
+        return False
+    if record is None or record.request_fingerprint != fingerprint:
+        return False
+    # Bytes after the end (some encoders leave them) are no damage; a file cut short has no end.
+    if data.startswith(b"\xff\xd8"):
+        scan = data.find(b"\xff\xda")  # the entropy-coded data holds no FF D9 but the end
+        return scan > 0 and data.rfind(b"\xff\xd9") > scan
+    if data.startswith(b"\x89PNG"):
+        return data.rfind(b"IEND\xaeB`\x82") > 8
+    return len(data) >= 8 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
 
 
 @dataclass(slots=True)

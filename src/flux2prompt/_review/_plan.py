@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from flux2prompt._errors import PromptError
 from flux2prompt._review._base import Base, resolve_base
-from flux2prompt._versioning._compare import EntryChange, InventoryDiff, diff_inventories
+from flux2prompt._versioning._compare import (
+    EntryChange,
+    InventoryDiff,
+    diff_inventories,
+    unreadable_notes,
+)
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry
 
 if TYPE_CHECKING:
@@ -266,11 +271,18 @@ def plan_review(
     found = resolve_base(base, cwd)
     project = find_project(cwd)
     _, old, old_images = inventory_at(
-        found.commit, None, base=project.root, cwd=cwd, project_root=project.root, job_images=True
+        found.commit,
+        None,
+        base=project.root,
+        cwd=cwd,
+        project_root=project.root,
+        job_images=True,
+        tolerant=True,
     )
     new = build_inventory(None, base=project.root, project=project)
     new_images = _current_job_images(new, project.root)
     diff = diff_inventories(old.entries, new.entries, a=found.label, b="working tree")
+    diff = dataclasses.replace(diff, notes=unreadable_notes(found.label, old.unreadable))
     old_jobs, new_jobs = _job_names(old), _job_names(new)
     listed = [ReviewChange(change, None, None) for change in diff.changes]
     kept = set(sample(listed, limit))

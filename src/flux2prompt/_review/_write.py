@@ -34,8 +34,11 @@ __all__ = ["IMAGES", "MARKDOWN", "PAGE", "write_review"]
 MARKDOWN = "review.md"
 PAGE = "review/index.html"
 IMAGES = "review/images"
-#: GitHub refuses a comment over 65,536 characters; the diffs give way first.
+#: GitHub refuses a comment over 65,536 characters; the diffs give way first, then the table.
 COMMENT_LIMIT = 60_000
+# Room kept after the table for the lines that always follow it (costs, failures, pointers).
+_TAIL = 6_000
+_SHOWN_FAILURES = 10
 _MARKS = {"added": "+", "removed": "-", "changed": "~"}
 _OURS = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|webp)$")
 
@@ -84,9 +87,33 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+# What Markdown reads inside the text of a cell, written as character references: a prompt's
+# text, a dataset cell or a file name makes no link, image, emphasis or code span in the comment
+# (`[x](https://...)`, `![x](...)` loading an image from elsewhere), and with _AUTOLINK no
+# autolink (a bare https://, www. or e-mail address).
+_MARKDOWN = str.maketrans(
+    {
+        **{char: f"&#{ord(char)};" for char in "\\`*_[]()!~|@"},
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&#x27;",
+    }
+)
+_AUTOLINK = re.compile(r"(?i):(?=//)|(?<=www)\.")
+
+
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: HTML-escaped, no pipe, no line break."""
-    escaped = html.escape(" ".join(text.split()), quote=True).replace("|", "&#124;")
+    """Text for a Markdown table cell: HTML-escaped, no line break, and nothing Markdown reads.
+
+    >>> _cell("[x](https://e.test) www.e.test")
+    '<code>&#91;x&#93;&#40;https&#58;//e.test&#41; www&#46;e.test</code>'
+    >>> _cell("'a' & <b> hero.py:hero")
+    '<code>&#x27;a&#x27; &amp; &lt;b&gt; hero.py:hero</code>'
+    """
+    escaped = " ".join(text.split()).translate(_MARKDOWN)  # HTML's escapes among them
+    escaped = _AUTOLINK.sub(lambda found: f"&#{ord(found.group())};", escaped)
     return f"<code>{escaped}</code>"
 
 
@@ -185,6 +212,9 @@ def markdown(
         f"{_source_words(live)}."
     )
     lines.append("")
+    if plan.diff.notes:
+        lines += [f"> Note: {_cell(note)}" for note in plan.diff.notes]
+        lines.append("")
     if not plan.diff.changes:
         lines.append(
             f"No prompt or job item changed its request ({plan.diff.unchanged} unchanged): "
@@ -195,14 +225,25 @@ def markdown(
         "| | Prompt | Fields | Cost per image | Before | After |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for change in plan.changes:
+    # The table gives way too (a large --limit): what follows it must still fit.
+    budget = COMMENT_LIMIT - _TAIL - sum(len(line) + 1 for line in lines)
+    for position, change in enumerate(plan.changes):
         kind = change.change.kind
         fields = str(len(change.change.fields)) if kind == "changed" else "—"
-        lines.append(
+        row = (
             f"| {_MARKS[kind]} | {_cell(change.change.label)} | {fields} | {_cost_cell(change)} "
             f"| {_markdown_link(change.before, names, link_base, 'before')} "
             f"| {_markdown_link(change.after, names, link_base, 'after')} |"
         )
+        budget -= len(row) + 1
+        if budget < 0:
+            lines.append("")
+            lines.append(
+                f"… {len(plan.changes) - position} more change(s) of the table are on the page "
+                f"(`{PAGE}`)."
+            )
+            break
+        lines.append(row)
     lines.append("")
     if plan.left_out:
         lines.append(
@@ -214,7 +255,10 @@ def markdown(
     if rendered.failures:
         lines.append("")
         lines.append(f"{len(rendered.failures)} image(s) could not be drawn:")
-        lines += [f"- {_cell(message)}" for message in dict.fromkeys(rendered.failures.values())]
+        messages = list(dict.fromkeys(rendered.failures.values()))
+        lines += [f"- {_cell(message)}" for message in messages[:_SHOWN_FAILURES]]
+        if len(messages) > _SHOWN_FAILURES:
+            lines.append(f"- … {len(messages) - _SHOWN_FAILURES} more, on the page")
     lines.append("")
     lines.append(f"Before and after side by side: `{PAGE}`.")
     lines.append("")
@@ -242,12 +286,35 @@ def markdown(
     return head + "\n" + "\n".join(blocks)
 
 
+# A JSON string in a diff line: "..." with its escapes.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _isolated(line: str) -> str:
+    """A diff line as HTML, each quoted value in its own ``<bdi>``: a right-to-left value on
+    either side of ``→`` is laid out on its own, so the old value stays left of the arrow and the
+    new one right of it (without it, two Hebrew or Arabic values swap places on screen).
+
+    >>> _isolated('~ $.scene: "a" → "<b>"')
+    '~ $.scene: <bdi>&quot;a&quot;</bdi> → <bdi>&quot;&lt;b&gt;&quot;</bdi>'
+    """
+    out: list[str] = []
+    end = 0
+    for found in _QUOTED.finditer(line):
+        out.append(_text(line[end : found.start()]))
+        out.append(f"<bdi>{_text(found.group())}</bdi>")
+        end = found.end()
+    out.append(_text(line[end:]))
+    return "".join(out)
+
+
 def _diff_html(change: ReviewChange) -> str:
     rows = []
     for line in change.change.lines():
         stripped = line.lstrip()
         kind = {"+": "added", "-": "removed", "~": "changed"}.get(stripped[:1], "")
-        rows.append(f'<span class="{kind}">{_text(line)}</span>' if kind else _text(line))
+        shown = _isolated(line)
+        rows.append(f'<span class="{kind}">{shown}</span>' if kind else shown)
     return "<pre>" + "\n".join(rows) + "</pre>"
 
 
@@ -334,6 +401,7 @@ def page(
     ]
     if plan.left_out:
         facts.append(f"{plan.left_out} more change(s) not shown (--limit {limit}).")
+    facts += [f"Note: {note}." for note in plan.diff.notes]
     if not plan.diff.changes:
         facts.append("No prompt or job item changed its request.")
     header = "".join(f"<p>{_text(fact)}</p>" for fact in facts)

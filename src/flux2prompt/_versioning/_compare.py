@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flux2prompt._templates import canonical_variables
-from flux2prompt._versioning._diff import DiffEntry, diff_entries
+from flux2prompt._versioning._diff import SAME_VALUES, DiffEntry, diff_entries, one_line
 from flux2prompt._versioning._inventory import InventoryEntry
 
-__all__ = ["EntryChange", "InventoryDiff", "diff_inventories", "pair_entries"]
+__all__ = ["EntryChange", "InventoryDiff", "diff_inventories", "pair_entries", "unreadable_notes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,17 @@ class EntryChange:
     def lines(self) -> list[str]:
         """``~ label: changed`` and the field diff under it, indented."""
         mark = {"added": "+", "removed": "-", "changed": "~"}[self.kind]
-        out = [f"{mark} {self.label}: {self.kind}"]
+        out = [one_line(f"{mark} {self.label}: {self.kind}")]
         out.extend(f"    {entry}" for entry in self.fields)
+        old, new = self.old, self.new
+        if (
+            self.kind == "changed"
+            and not self.fields
+            and old is not None
+            and new is not None
+            and old.prompt_fingerprint != new.prompt_fingerprint
+        ):
+            out.append(f"    {SAME_VALUES}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +97,8 @@ class InventoryDiff:
     unchanged: int = 0
     a: str | None = None
     b: str | None = None
+    #: Lines said beside the diff: a file of the old side that could not be read.
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -106,11 +117,25 @@ class InventoryDiff:
         out["identical"] = not self
         out["unchanged"] = self.unchanged
         out["changes"] = [change.to_dict() for change in self.changes]
+        out["notes"] = list(self.notes)
         return out
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+
+def unreadable_notes(revision: str, unreadable: Iterable[str]) -> tuple[str, ...]:
+    """A note for each file of the old side at ``revision`` that could not be read: what it
+    held is shown as added (nothing there can be fixed now).
+
+    >>> unreadable_notes("HEAD~1", ["a.prompt.toml:2: invalid TOML"])
+    ('at HEAD~1, a.prompt.toml:2: invalid TOML; left out of the old side, so what it holds now shows as added',)
+    """  # noqa: E501
+    return tuple(
+        f"at {revision}, {line}; left out of the old side, so what it holds now shows as added"
+        for line in unreadable
+    )
 
 
 def _variables(entry: InventoryEntry) -> str:

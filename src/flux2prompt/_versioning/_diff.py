@@ -37,6 +37,16 @@ DiffKind = Literal["added", "removed", "changed"]
 _MARKS: dict[str, str] = {"added": "+", "removed": "-", "changed": "~"}
 
 
+def one_line(text: str) -> str:
+    r"""``text`` as one line of a diff: its line breaks written as JSON writes them, so a file
+    name or a prompt's text that holds one cannot start a line that looks like another change.
+
+    >>> print(one_line('a harbour\n~ $.mood: "fake"'))
+    a harbour\n~ $.mood: "fake"
+    """
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
@@ -112,7 +122,7 @@ class DiffEntry:
                 out.append("[-" + "".join(old[i1:i2]) + "-]")
             if j2 > j1:
                 out.append("{+" + "".join(new[j1:j2]) + "+}")
-        return "".join(out)
+        return one_line("".join(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +145,11 @@ class PromptDiff:
     metadata: tuple[DiffEntry, ...] = ()
     a: str | None = None
     b: str | None = None
+    #: Lines about a difference no path shows (:data:`SAME_VALUES`).
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.entries or self.metadata)
+        return bool(self.entries or self.metadata or self.notes)
 
     def __len__(self) -> int:
         return len(self.entries) + len(self.metadata)
@@ -181,6 +193,7 @@ class PromptDiff:
         if self.metadata:
             lines.append("metadata:")
             lines.extend(f"  {entry}" for entry in self.metadata)
+        lines.extend(self.notes)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,11 +206,32 @@ class PromptDiff:
         out["identical"] = not self
         out["prompt"] = [entry.to_dict() for entry in self.entries]
         out["metadata"] = [entry.to_dict() for entry in self.metadata]
+        if self.notes:  # the form of a diff with a path to show stays as it was
+            out["notes"] = list(self.notes)
         return out
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON (UTF-8 text, no escapes)."""
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+
+#: Said when two prompts have the same keys and values (a diff of no path) but are not sent as
+#: the same text, so that their fingerprints differ: keys of an extra in another order, ``1``
+#: written ``1.0``.
+SAME_VALUES = (
+    "same keys and values, sent as other text: keys in another order or a number written "
+    "otherwise (1 and 1.0), so the fingerprints differ"
+)
+
+
+def wire_text(document: Mapping[str, Any]) -> str:
+    """A prompt document as compact JSON in its own key order, numbers as written: two documents
+    with one text are sent alike.
+
+    >>> wire_text({"scene": "x", "w": 1.0}) == wire_text({"w": 1.0, "scene": "x"})
+    False
+    """
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def _same(a: Any, b: Any) -> bool:

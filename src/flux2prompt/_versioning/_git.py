@@ -14,8 +14,8 @@ from typing import Any
 
 from flux2prompt._errors import FileValidationError, PromptValidationError, SourceError
 from flux2prompt._files import PromptFile, in_file, is_job_file, parse_prompt, read_bytes
-from flux2prompt._versioning._compare import InventoryDiff, diff_inventories
-from flux2prompt._versioning._diff import PromptDiff, diff, diff_entries
+from flux2prompt._versioning._compare import InventoryDiff, diff_inventories, unreadable_notes
+from flux2prompt._versioning._diff import SAME_VALUES, PromptDiff, diff, diff_entries, wire_text
 from flux2prompt._versioning._inventory import InventoryEntry
 
 
@@ -63,10 +63,53 @@ def read_git_file(revision: str, path: str, *, cwd: str | Path | None = None) ->
         # A revision that does not resolve says why as for code and --rev: no repository, no
         # commit yet, no such revision (with how to fetch it in a shallow clone).
         resolve_revision(revision, cwd)
+        inside = _in_submodule(revision, path, cwd, label)
+        if inside is not None:
+            return inside
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         detail = message[-1].removeprefix("fatal: ") if message else f"exit {done.returncode}"
         raise SourceError(f"git cannot read it: {detail}", source=label)
     return done.stdout
+
+
+def _in_submodule(revision: str, path: str, cwd: str | Path | None, label: str) -> bytes | None:
+    """``path`` at ``revision`` when it lies in a submodule (``git show`` stops at one): read
+    from the submodule checked out here, at the commit ``revision`` records for it. ``None``
+    when no folder of ``path`` is a submodule there."""
+    from flux2prompt._versioning._revision import _git, repository_root
+
+    relative = path.startswith("./")  # REV:./path is from cwd, REV:path from the root
+    parts = path.removeprefix("./").split("/")
+    for n in range(1, len(parts)):
+        prefix = "/".join(parts[:n])
+        listed = _git(
+            ["ls-tree", "-z", *([] if relative else ["--full-tree"]), revision, "--", prefix],
+            cwd,
+            label,
+        )
+        fields = listed.stdout.partition(b"\t")[0].split()
+        if listed.returncode != 0 or not fields:
+            return None  # no such folder there: git's own message says so
+        if fields[1] != b"commit":
+            continue  # a folder, not a submodule
+        commit = fields[2].decode("ascii")
+        here = Path(cwd) if cwd is not None else Path()
+        folder = (here if relative else repository_root(cwd)) / prefix
+        rest = "/".join(parts[n:])
+        if not (folder / ".git").exists():
+            raise SourceError(
+                f"{prefix} is a submodule that is not checked out here; run git submodule "
+                "update --init, then diff again",
+                source=label,
+            )
+        try:
+            return read_git_file(commit, rest, cwd=folder)
+        except SourceError as exc:
+            why = str(exc).removeprefix(f"{commit}:{rest}: ")
+            raise SourceError(
+                f"in submodule {prefix} at {commit[:12]}: {why}", source=label
+            ) from None
+    return None
 
 
 def _split_revision(spec: str, cwd: str | Path | None) -> tuple[str, str] | None:
@@ -110,6 +153,13 @@ def read_diff_source(
     return loaded if isinstance(loaded, PromptFile) else loaded.to_dict()
 
 
+def _sent(side: PromptFile | dict[str, Any]) -> dict[str, Any]:
+    """What a side sends: a prompt file's compiled prompt (a template's document as written)."""
+    if isinstance(side, PromptFile):
+        return dict(side.document) if side.is_template else side.prompt.to_dict()
+    return side
+
+
 def _is_prompt_side(spec: str | Path, cwd: str | Path | None) -> bool:
     """Whether ``spec`` is read as before: a prompt file or a plain document, here or in git."""
     from flux2prompt._files._source import split_source
@@ -139,12 +189,17 @@ def diff_sources(
     tree's modules are never imported for it.
     """
     if _is_prompt_side(a, cwd) and _is_prompt_side(b, cwd):
-        result = diff(read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd))
-        return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b))
+        old_side, new_side = read_diff_source(a, cwd=cwd), read_diff_source(b, cwd=cwd)
+        result = diff(old_side, new_side)
+        notes: tuple[str, ...] = ()
+        if not result.entries and wire_text(_sent(old_side)) != wire_text(_sent(new_side)):
+            notes = (SAME_VALUES,)
+        return PromptDiff(result.entries, result.metadata, a=str(a), b=str(b), notes=notes)
     old, new = load_sides([str(a), str(b)], cwd=cwd)
     if len(old) == 1 and len(new) == 1 and old[0].kind != "item" and new[0].kind != "item":
         entries = diff_entries(old[0], new[0])
-        return PromptDiff(tuple(entries), a=str(a), b=str(b))
+        same = not entries and old[0].prompt_fingerprint != new[0].prompt_fingerprint
+        return PromptDiff(tuple(entries), a=str(a), b=str(b), notes=(SAME_VALUES,) if same else ())
     if all(e.kind == "item" for e in [*old, *new]):
         # Two versions of one job: its items pair whatever the two files are called.
         old = [dataclasses.replace(e, key=str(b), source=str(b)) for e in old]
@@ -175,7 +230,7 @@ def load_sides(
             path = spec if cwd is None else str(here / spec)
             results[position] = load_side(path)
         elif not _is_prompt_side(spec, cwd):
-            by_revision.setdefault(split[0], []).append((position, split[1].removeprefix("./")))
+            by_revision.setdefault(split[0], []).append((position, split[1]))
         else:
             loaded = read_diff_source(spec, cwd=cwd)
             from flux2prompt._versioning._inventory import InventoryEntry as Entry
@@ -214,6 +269,9 @@ or tag such as HEAD~1
     from flux2prompt._versioning._revision import inventory_at
 
     project = find_project(cwd)
-    _, old = inventory_at(base, paths, base=project.root, cwd=cwd, project_root=project.root)
+    _, old = inventory_at(
+        base, paths, base=project.root, cwd=cwd, project_root=project.root, tolerant=True
+    )
     new = build_inventory(paths, base=project.root, project=project)
-    return diff_inventories(old.entries, new.entries, a=base, b="working tree")
+    result = diff_inventories(old.entries, new.entries, a=base, b="working tree")
+    return dataclasses.replace(result, notes=unreadable_notes(base, old.unreadable))

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flux2prompt._atomic import read_at_most
 from flux2prompt._digest import canonical_json, sha256_fingerprint
-from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._files import PromptFile, read_job_file, read_prompt
 from flux2prompt._files._project import Discovered, Project, discover_paths, find_project
 from flux2prompt._files._pysource import attribute, import_python_file, public_names
@@ -208,6 +208,8 @@ class Inventory:
     jobs: Mapping[str, JobSummary] = field(default_factory=dict)
     unlocked: tuple[tuple[str, str], ...] = ()
     scanned: tuple[str, ...] = ()
+    #: With ``build_inventory(..., tolerant=True)``: the error line of each file left out.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
@@ -220,6 +222,7 @@ class Inventory:
             "entries": [entry.to_dict() for entry in self.entries],
             "unlocked": [list(pair) for pair in self.unlocked],
             "scanned": list(self.scanned),
+            "unreadable": list(self.unreadable),
             "jobs": {
                 key: {
                     "path": job.path,
@@ -243,6 +246,7 @@ class Inventory:
             {key: JobSummary(key=key, **job) for key, job in data["jobs"].items()},
             tuple((a, b) for a, b in data["unlocked"]),
             tuple(data["scanned"]),
+            tuple(data.get("unreadable", ())),
         )
 
 
@@ -473,6 +477,7 @@ def build_inventory(
     base: str | Path | None = None,
     project: Project | None = None,
     profile: Profile | None = None,
+    tolerant: bool = False,
 ) -> Inventory:
     """Find and load every prompt of a project, or of ``paths``.
 
@@ -481,6 +486,8 @@ def build_inventory(
     in, :func:`~flux2prompt._files._project.find_project`). Paths in the entries are relative
     to ``base`` (the lockfile's folder; the project's root by default). ``profile`` overrides
     the project's. Two prompts with one key are a :class:`~flux2prompt.SourceError` naming both.
+    With ``tolerant`` (the old side of a diff, which no one can fix any more), a file that cannot
+    be read is left out and its error line kept in :attr:`Inventory.unreadable`.
 
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -497,8 +504,19 @@ def build_inventory(
     jobs: dict[str, JobSummary] = {}
     expanded: set[tuple[str, str]] = set()
     modules = list(found.modules)
+    unreadable: list[str] = []
+
+    def left_out(exc: Flux2PromptError) -> None:
+        if not tolerant:
+            raise exc
+        unreadable.append(" ".join(str(exc).split("\n")))
+
     for job_path in found.jobs:
-        items, summary, template_module = _job_entries(job_path, folder, chosen)
+        try:
+            items, summary, template_module = _job_entries(job_path, folder, chosen)
+        except Flux2PromptError as exc:
+            left_out(exc)
+            continue
         jobs[summary.key] = summary
         entries.extend(items)
         target = _template_target(summary.template, job_path)
@@ -509,18 +527,31 @@ def build_inventory(
             if os.path.normpath(template_module.absolute()) not in known:
                 modules.append(template_module)
     for path in found.prompt_files:
-        for entry in _prompt_file_entries(path, folder, chosen):
-            if entry.key in owners:
-                raise SourceError(
-                    f"duplicate prompt name {entry.key!r}: also in {owners[entry.key]}; "
+        try:
+            file_entries = list(_prompt_file_entries(path, folder, chosen))
+        except Flux2PromptError as exc:
+            left_out(exc)
+            continue
+        taken = next((entry.key for entry in file_entries if entry.key in owners), None)
+        if taken is not None:
+            left_out(
+                SourceError(
+                    f"duplicate prompt name {taken!r}: also in {owners[taken]}; "
                     "give each prompt file its own name",
                     source=str(path),
                 )
+            )
+            continue
+        for entry in file_entries:
             owners[entry.key] = str(path)
             entries.append(entry)
     unlocked: list[tuple[str, str]] = []
     for path in sorted(modules, key=lambda p: os.path.normpath(p.absolute())):
-        module_entries, module_unlocked = _module_entries(path, folder, chosen, expanded)
+        try:
+            module_entries, module_unlocked = _module_entries(path, folder, chosen, expanded)
+        except Flux2PromptError as exc:
+            left_out(exc)
+            continue
         entries.extend(module_entries)
         unlocked.extend(module_unlocked)
     scanned = list(found.scanned)
@@ -529,4 +560,4 @@ def build_inventory(
         scanned.append(
             "Python modules the jobs name: " + ", ".join(_relative(m, folder) for m in extra)
         )
-    return Inventory(tuple(entries), jobs, tuple(unlocked), tuple(scanned))
+    return Inventory(tuple(entries), jobs, tuple(unlocked), tuple(scanned), tuple(unreadable))

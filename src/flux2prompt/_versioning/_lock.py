@@ -29,7 +29,7 @@ from flux2prompt._files._project import Project, discover_paths
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
 from flux2prompt._text import printable, surrogate_problem
-from flux2prompt._versioning._diff import DiffEntry
+from flux2prompt._versioning._diff import SAME_VALUES, DiffEntry, one_line
 from flux2prompt._versioning._inventory import Inventory, InventoryEntry, build_inventory
 
 if TYPE_CHECKING:
@@ -413,6 +413,31 @@ def _bad(source: str, where: str, what: str) -> SourceError:
     )
 
 
+_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
+
+
+def _conflict_line(text: str) -> int | None:
+    """The first line of ``text`` that is a merge conflict marker (``<<<<<<< HEAD``), if any.
+
+    >>> _conflict_line('{\\n<<<<<<< HEAD\\n  "a": 1\\n=======\\n')
+    2
+    """
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith(_MARKERS) and line[7:8] in ("", " "):
+            return number
+    return None
+
+
+def _conflicted(source: str, line: int) -> SourceError:
+    return SourceError(
+        "merge conflict markers (<<<<<<<): a lockfile is not merged by hand; resolve the "
+        "prompts' conflicts, then run `flux2-prompt lock` to rewrite it and its table, and commit "
+        "both",
+        source=source,
+        line=line,
+    )
+
+
 def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The prompts' field hashes and the jobs' item rows from the per-item table (empty when
     the lock has neither jobs nor the table)."""
@@ -431,7 +456,13 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         raise SourceError(f"cannot read: {exc.strerror}", source=source) from None
     fields: dict[str, Any] = {}
     items: dict[str, list[ItemLock]] = {}
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+    text = data.decode("utf-8", "replace").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    conflict = _conflict_line(text)
+    if conflict is not None:
+        raise _conflicted(source, conflict)
+    # JSON Lines end at "\n" only: a file name may hold U+2028 or U+0085, which splitlines()
+    # would take for line ends in the middle of a row.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -462,10 +493,35 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
 def read_lock(path: str | Path = LOCK_FILE) -> Lock:
     """Read a lockfile and its per-item table. A version 1 lockfile is migrated
     (:attr:`Lock.migrated_from` says so); a newer version, or a malformed file, is a
-    :class:`~flux2prompt.SourceError` saying what to do."""
+    :class:`~flux2prompt.SourceError` saying what to do. A ``lock`` writing the pair at the
+    same time is waited for, so the two files read are one run's."""
     path = Path(path)
+    with _one_writer(path.parent, shared=True):
+        return _read_lock(path)
+
+
+def _read_lock(path: Path) -> Lock:
     source = str(path)
-    data = parse_json(read_bytes(path), source=source)
+    raw = read_bytes(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _bad(source, f"byte {exc.start}", "not UTF-8 text") from None
+    conflict = _conflict_line(text)
+    if conflict is not None:
+        raise _conflicted(source, conflict)
+    try:
+        data = parse_json(text, source=source)
+    except SourceError as exc:
+        if exc.source != source or exc.problems:
+            raise
+        where = f"{source}:{exc.line}: " if exc.line is not None else f"{source}: "
+        raise SourceError(
+            f"{str(exc).removeprefix(where)}; this is not a flux2prompt lockfile (rewrite it with "
+            "`flux2-prompt lock`)",
+            source=source,
+            line=exc.line,
+        ) from None
     if not isinstance(data, dict):
         raise _bad(source, "$", "expected an object")
     lock_version = data.get("lock_version")
@@ -605,10 +661,12 @@ def write_lock(lock: Lock, path: str | Path = LOCK_FILE) -> bool:
 
 
 @contextlib.contextmanager
-def _one_writer(folder: Path) -> Iterator[None]:
+def _one_writer(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the lockfile's folder: two ``lock`` runs at once write
     their pairs one after the other, never the table of one beside the lockfile of the other.
-    Where there is no ``flock`` (Windows), or the folder cannot be opened, writes go unguarded.
+    With ``shared``, a reader's lock: :func:`read_lock` reads the pair between two writes,
+    never the new table beside the old lockfile. Where there is no ``flock`` (Windows), or the
+    folder cannot be opened, access goes unguarded.
     """
     try:
         import fcntl
@@ -621,7 +679,7 @@ def _one_writer(folder: Path) -> Iterator[None]:
         yield  # writing there fails next, with its own message
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -655,6 +713,9 @@ class LockChange:
     job: str | None = None
     fields: tuple[DiffEntry, ...] = ()
     changed_fields: tuple[str, ...] = ()
+    #: The old side was rebuilt and has the same keys and values: only how it is written
+    #: differs (:data:`~flux2prompt._versioning._diff.SAME_VALUES`).
+    same_values: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         old, new = self.old, self.new
@@ -703,9 +764,11 @@ class LockChange:
 
     def lines(self) -> list[str]:
         """The one-line reason and, indented under it, the field diff."""
-        out = [str(self)]
+        out = [one_line(str(self))]
         out.extend(f"    {entry}" for entry in self.fields)
-        if not self.fields and self.changed_fields:
+        if self.same_values:
+            out.append(f"    {SAME_VALUES}")
+        elif not self.fields and self.changed_fields:
             out.append(
                 f"    fields changed: {', '.join(self.changed_fields)} (the old values are not "
                 "in git: commit the lockfile to see them)"
@@ -940,6 +1003,8 @@ def with_field_diffs(result: LockCheck, old: Inventory, new: Inventory, revision
                     change.job,
                     tuple(fields),
                     change.changed_fields,
+                    same_values=not fields
+                    and before.prompt_fingerprint != after.prompt_fingerprint,
                 )
             )
         else:

@@ -24,6 +24,7 @@ branch or tag such as HEAD~1
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -40,6 +41,7 @@ from flux2prompt._errors import SourceError
 from flux2prompt._files._project import Project
 
 __all__ = [
+    "check_git_version",
     "check_revision",
     "inventory_at",
     "inventory_at_lock_revision",
@@ -93,6 +95,30 @@ def repository_root(cwd: str | Path | None = None) -> Path:
     return Path(done.stdout.decode().strip())
 
 
+#: The oldest git that reads ``--end-of-options`` (2.24), which keeps a revision from being
+#: read as an option.
+GIT_VERSION = (2, 24)
+
+
+def check_git_version(cwd: str | Path | None, label: str) -> None:
+    """Refuse a git older than :data:`GIT_VERSION`, which takes ``--end-of-options`` for a
+    revision that does not exist: say so, not "no such revision"."""
+    import re
+
+    done = _git(["--version"], cwd, label)
+    found = re.search(rb"(\d+)\.(\d+)", done.stdout)
+    if done.returncode != 0 or found is None:
+        return
+    version = (int(found[1]), int(found[2]))
+    if version < GIT_VERSION:
+        raise SourceError(
+            f"git {version[0]}.{version[1]} is too old to read a revision safely; flux2prompt "
+            f"needs git {GIT_VERSION[0]}.{GIT_VERSION[1]} or later (for --end-of-options): "
+            "upgrade git",
+            source=label,
+        )
+
+
 def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
     """The commit id ``revision`` names. A revision that does not exist (say, in a shallow
     clone without it) is a :class:`~flux2prompt.SourceError` saying how to fetch it."""
@@ -103,6 +129,7 @@ def resolve_revision(revision: str, cwd: str | Path | None = None) -> str:
         revision,
     )
     if done.returncode != 0:
+        check_git_version(cwd, revision)
         inside = _git(["rev-parse", "--show-toplevel"], cwd, revision)
         if inside.returncode != 0:
             raise SourceError(
@@ -140,14 +167,44 @@ def merge_base(a: str, b: str, cwd: str | Path | None = None) -> str | None:
 @contextmanager
 def materialise(commit: str, cwd: str | Path | None = None) -> Iterator[Path]:
     """The file tree of ``commit`` (a resolved id), extracted into a temporary folder that is
-    removed afterwards."""
-    done = _git(["archive", "--format=tar", commit], cwd, commit)
-    if done.returncode != 0:
-        raise SourceError(f"git archive failed: {_git_error(done)}", source=commit)
+    removed afterwards. Submodules checked out in the working tree are extracted too, each at
+    the commit ``commit`` records for it (``git archive`` leaves them empty), so their prompts
+    are not taken for new ones."""
     with tempfile.TemporaryDirectory(prefix="flux2prompt-rev-") as folder:
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            archive.extractall(folder, filter="data")
+        _extract(commit, Path(cwd) if cwd is not None else Path(), Path(folder), commit)
         yield Path(folder)
+
+
+def _inside_tree(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """The ``data`` filter of :mod:`tarfile`, except that a member it refuses is left out
+    rather than stopping the copy: a committed symbolic link to an absolute path or out of the
+    repository (``/etc/hostname``, ``../shared``) points at nothing of the revision."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
+
+
+def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
+    done = _git(["archive", "--format=tar", commit], repository, label)
+    if done.returncode != 0:
+        raise SourceError(f"git archive failed: {_git_error(done)}", source=label)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(folder, filter=_inside_tree)
+    if not (folder / ".gitmodules").is_file():
+        return
+    listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
+    for row in listed.stdout.split(b"\0") if listed.returncode == 0 else ():
+        meta, _, name = row.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 3 or fields[1] != b"commit":
+            continue
+        path = os.fsdecode(name)
+        if not (repository / path / ".git").exists():
+            continue  # not checked out here: its files stay absent, as in the archive
+        with contextlib.suppress(SourceError):  # its commit was never fetched here
+            _extract(fields[2].decode("ascii"), repository / path, folder / path, label)
 
 
 def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
@@ -192,19 +249,29 @@ def inventory_at(
     cwd: str | Path = ".",
     project_root: str | Path | None = None,
     job_images: bool = False,
+    tolerant: bool = False,
 ) -> Any:
     """The inventory (as :class:`~flux2prompt._versioning._inventory.Inventory`) of the project
     as it was at ``revision``: the same ``paths`` (or the project at ``project_root``, by default
     ``cwd``: its configuration as it was then, else discovery from that folder), read in
     the tree of that commit by one separate interpreter. Returns ``(commit, inventory)``; with
     ``job_images``, ``(commit, inventory, images)``, ``images`` the bytes of each job's
-    reference images at that commit, by job key (what its requests send)."""
+    reference images at that commit, by job key (what its requests send). With ``tolerant``,
+    a file that did not read there is left out (its error line in the inventory's
+    ``unreadable``), as ``diff --rev`` and ``review`` want: the past cannot be fixed."""
     import base64
 
     from flux2prompt._versioning._inventory import Inventory
 
     commit = resolve_revision(revision, cwd)
     root = repository_root(cwd)
+    for path in paths if paths is not None else ():
+        if not Path(path).absolute().resolve().is_relative_to(root.resolve()):
+            raise SourceError(
+                f"is outside the repository ({root}), so it has no revision {revision}; give "
+                "paths inside it",
+                source=str(path),
+            )
     relative_cwd = os.path.relpath(Path(cwd).absolute(), root)
     request = {
         "op": "inventory",
@@ -215,6 +282,7 @@ def inventory_at(
         if paths is None
         else [os.path.relpath(Path(p).absolute(), root) for p in paths],
         "job_images": job_images,
+        "tolerant": tolerant,
     }
     with materialise(commit, root) as tree:
         data = run_worker(tree, request, label=revision)
@@ -226,6 +294,10 @@ def inventory_at(
         for key, encoded in data.get("job_images", {}).items()
     }
     return commit, inventory, images
+
+
+def _lf(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n")
 
 
 def inventory_at_lock_revision(
@@ -250,7 +322,9 @@ def inventory_at_lock_revision(
     if done.returncode != 0 or not commit:
         return None
     shown = _git(["show", f"{commit}:{Path(name).as_posix()}"], root, str(lock_path))
-    if shown.returncode != 0 or shown.stdout != lock_path.read_bytes():
+    # The same text whatever the line ends: core.autocrlf (Git for Windows' default) checks the
+    # committed lockfile out with CRLF.
+    if shown.returncode != 0 or _lf(shown.stdout) != _lf(lock_path.read_bytes()):
         return None  # the lockfile was rewritten since it was committed
     project_root = project.root if project is not None else folder
     here = Path.cwd()

@@ -95,8 +95,9 @@ def load_side(spec: str) -> list[InventoryEntry]:
 def load_sides_at(
     revision: str, rests: Sequence[str], *, cwd: str | Path = "."
 ) -> list[list[InventoryEntry]]:
-    """Each of ``rests`` (``path[:NAME]``, relative to ``cwd``) as it was at ``revision``, all
-    read by one separate interpreter over that commit's tree."""
+    """Each of ``rests`` (``path[:NAME]`` from the repository's root, as git reads
+    ``REV:path``, or ``./path[:NAME]`` from ``cwd``) as it was at ``revision``, all read by one
+    separate interpreter over that commit's tree."""
     import os
 
     from flux2prompt._versioning._revision import (
@@ -109,8 +110,16 @@ def load_sides_at(
     commit = resolve_revision(revision, cwd)
     root = repository_root(cwd)
     relative = os.path.relpath(Path(cwd).absolute(), root)
+
+    def from_cwd(rest: str) -> str:
+        # The worker runs in the tree's copy of cwd: a path from the root is made relative to it.
+        if rest.startswith("./"):
+            return rest[2:]
+        path, name = split_source(rest)
+        moved = Path(os.path.relpath(path, relative)).as_posix()
+        return moved if name is None else f"{moved}:{name}"
+
+    specs = [from_cwd(rest) for rest in rests]
     with materialise(commit, root) as tree:
-        data = run_worker(
-            tree, {"op": "sources", "cwd": relative, "specs": list(rests)}, label=revision
-        )
+        data = run_worker(tree, {"op": "sources", "cwd": relative, "specs": specs}, label=revision)
     return [[InventoryEntry.from_dict(e) for e in side] for side in data]

@@ -4,8 +4,9 @@ Started as ``python -P -m flux2prompt._versioning._worker`` in a materialised tr
 one JSON request on standard input and writes one JSON answer on standard output:
 ``{"result": ...}`` or ``{"error": "one line"}``. Requests:
 
-- ``{"op": "inventory", "tree", "cwd", "base", "paths", "job_images"}``: the inventory of the
-  tree; with ``job_images``, also each job's reference images (base64, by job key);
+- ``{"op": "inventory", "tree", "cwd", "base", "paths", "job_images", "tolerant"}``: the
+  inventory of the tree; with ``job_images``, also each job's reference images (base64, by job
+  key); with ``tolerant``, files that do not read left out (``unreadable``);
 - ``{"op": "sources", "tree", "specs": [...]}``: each SOURCE's entries (a diff's sides).
 
 Example:
@@ -68,8 +69,13 @@ def _answer(request: dict[str, Any]) -> Any:
             paths,
             base=tree / request["base"],
             project=project or Project(root),
+            # The old side cannot be fixed any more: a file that does not read is left out.
+            tolerant=bool(request.get("tolerant")),
         )
         answer = inventory.to_dict()
+        # Paths in the lines said from the tree's root, not from the temporary folder it is in.
+        inside = f"{tree}{os.sep}"
+        answer["unreadable"] = [line.replace(inside, "") for line in inventory.unreadable]
         if request.get("job_images"):
             answer["job_images"] = _job_images(tree / request["base"], inventory.jobs)
         return answer

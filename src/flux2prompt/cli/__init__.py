@@ -134,8 +134,8 @@ def _option_value(args: Sequence[str], *names: str) -> str | None:
 
 
 def _machine_usage_error(args: Sequence[str], message: str, code: int) -> None:
-    """A usage error of ``validate``, ``lint`` or ``lock --check`` in a machine format still
-    prints that format's one document (or annotation), as docs/cli.md promises."""
+    """A usage error of ``validate``, ``lint``, ``lock --check`` or ``diff --json`` in a machine
+    format still prints that format's one document (or annotation), as docs/cli.md promises."""
     shape = _option_value(args, "--format")
     words = args[: args.index("--")] if "--" in args else args
     if "--json" in words:
@@ -152,6 +152,10 @@ def _machine_usage_error(args: Sequence[str], message: str, code: int) -> None:
         from flux2prompt.cli._versioning import check_failed
 
         check_failed(machine, _option_value(args, "--file", "-f"), message)
+    elif args[0] == "diff" and machine == "json":
+        from flux2prompt.cli._versioning import diff_failed
+
+        diff_failed(None, None, message)
 
 
 # The variable click's shell completion sets (`_<PROG_NAME>_COMPLETE`).

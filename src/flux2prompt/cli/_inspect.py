@@ -136,6 +136,18 @@ def _render(report: dict[str, Any]) -> None:
         say(f"  {label:<9} {value}")
 
 
+def _lock_failed(images: list[Path], message: str) -> None:
+    """``inspect --json`` when the lockfile cannot be read: each image's report with its record
+    and status ``error``, the lockfile's error line as its ``error``."""
+    reports = []
+    for image in images:
+        report, _ = _inspect_one(image, None, None)
+        if report["status"] != "error":
+            report.update(status="error", error=f"cannot compare with the lockfile: {message}")
+        reports.append(report)
+    echo_data(json_report(reports))
+
+
 @app.command("inspect")
 def inspect(
     images: Annotated[
@@ -162,9 +174,15 @@ def inspect(
     """
     from flux2prompt._versioning import read_lock
 
-    with handle_errors():
+    try:
         lock_file = _lock_path(lock)
         locked = read_lock(lock_file) if lock_file is not None else None
+    except Flux2PromptError as exc:
+        if as_json:
+            # Still one document: each image's record, and why it cannot be compared.
+            _lock_failed(images, " ".join(error_lines(exc)))
+        with handle_errors():
+            raise
     reports: list[dict[str, Any]] = []
     code = 0
     for image in images:

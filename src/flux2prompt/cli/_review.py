@@ -38,6 +38,19 @@ from flux2prompt.cli._output import (
 __all__ = ["review_command"]
 
 
+def _is_web_address(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) address with a host, which a pull-request comment
+    can show images from (not ``example.com/x``, a relative link there, nor ``javascript:``).
+
+    >>> _is_web_address("https://cdn.example.com/r/12"), _is_web_address("example.com/r")
+    (True, False)
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and url.isprintable()
+
+
 @app.command("review")
 def review_command(
     base: Annotated[
@@ -150,6 +163,11 @@ def review_command(
         fail(f"--limit {limit}: give a number of changes, or 0 for all")
     if (account_id or base_url) and not live:
         fail("--account-id and --base-url go with --live")
+    if link_base is not None and not _is_web_address(link_base):
+        fail(
+            f"--link-base {link_base!r}: give the http:// or https:// address OUT is published "
+            "at, such as https://example.github.io/prompt-review/pr-12"
+        )
     if not live:
         require_emulator("review")
     from flux2prompt._files._project import find_project
@@ -175,6 +193,8 @@ def review_command(
             f"{counts['changed']} changed, {counts['added']} added, {counts['removed']} removed "
             f"({plan.diff.unchanged} unchanged)"
         )
+        for note in plan.diff.notes:
+            say(f"note: {note}", err=True)
         if not plan.diff.changes:
             say("  no prompt or job item changed its request: nothing to draw")
         if plan.left_out:

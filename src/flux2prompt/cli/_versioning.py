@@ -20,7 +20,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -42,6 +42,7 @@ from flux2prompt._versioning import (
     read_lock,
     write_lock,
 )
+from flux2prompt._versioning._diff import one_line
 from flux2prompt._versioning._lock import with_field_diffs
 from flux2prompt._versioning._revision import inventory_at_lock_revision
 from flux2prompt.cli._app import app
@@ -64,7 +65,7 @@ from flux2prompt.cli._report import (
     output_format,
 )
 
-__all__ = ["diff_command", "lock_command"]
+__all__ = ["diff_command", "diff_failed", "lock_command"]
 
 _STYLES = {"+": "green", "-": "red", "~": "yellow"}
 
@@ -115,31 +116,43 @@ def diff_command(
     `diff --rev BASE PATHS...` compares only the prompts of those files and folders.
     """
     given = list(sources or ())
+    first, second = (rev, "working tree") if rev is not None else (*given, None, None)[:2]
+    sides = (first, second)
+
+    def refuse(message: str) -> NoReturn:
+        if as_json:
+            diff_failed(first, second, message)
+        fail(message)
+
     if rev is not None:
         paths = None
         if given:
             missing = [p for p in given if not Path(p).exists()]
             if missing:
-                fail(
+                refuse(
                     f"{missing[0]}: no such file or folder; with --rev BASE, give paths of the "
                     "working tree (prompt files, modules, job files, folders)"
                 )
             paths = [Path(p) for p in given]
-        with handle_errors():
+        with handle_errors(), _diff_reported(as_json, sides, None):
             result: PromptDiff | InventoryDiff = diff_revision(rev, paths)
         label_a, label_b = rev, "the working tree"
     else:
         if len(given) != 2:
-            fail("give two sources A and B, or --rev BASE (and paths to limit it)")
+            refuse("give two sources A and B, or --rev BASE (and paths to limit it)")
         a, b = given
         try:
-            result = diff_sources(a, b)
+            with _diff_reported(as_json, sides, "file"):
+                result = diff_sources(a, b)
         except Flux2PromptError as exc:
             # An invalid prompt's issues are the error lines: prefix them with the file they are
             # in. (Other errors name their file already.)
             with handle_errors(exc.source if isinstance(exc, FileValidationError) else None):
                 raise
         label_a, label_b = a, b
+    if isinstance(result, InventoryDiff) and not as_json:
+        for note in result.notes:
+            say(f"note: {note}", err=True)
     if as_json:
         echo_data(json_report(result.to_dict()))
     elif not result:
@@ -148,11 +161,33 @@ def diff_command(
     else:
         from rich.text import Text
 
-        out.print(Text(f"--- {label_a}\n+++ {label_b}", style="bold"))
-        for line in result.render().splitlines():
+        out.print(Text(f"--- {one_line(label_a)}\n+++ {one_line(label_b)}", style="bold"))
+        for line in result.render().split("\n"):
             _print_line(line)
     if exit_code and result:
         raise typer.Exit(EXIT_INVALID)
+
+
+def diff_failed(a: str | None, b: str | None, message: str) -> None:
+    """What ``diff --json`` prints on stdout when it cannot diff: one document, ``a`` and ``b``
+    the sides given (``null`` when not known) and ``error`` the reason; the ``error:`` line on
+    stderr and exit 2 (1 for an invalid prompt) follow as in text."""
+    echo_data(json_report({"a": a, "b": b, "error": message}))
+
+
+@contextlib.contextmanager
+def _diff_reported(
+    as_json: bool, sides: tuple[str | None, str | None], prefix: str | None
+) -> Iterator[None]:
+    """A diff that fails (a bad revision, an unreadable or invalid prompt) is still one JSON
+    document with ``--json``; the error itself goes on to be printed as in text."""
+    try:
+        yield
+    except Flux2PromptError as exc:
+        if as_json:
+            source = exc.source if prefix and isinstance(exc, FileValidationError) else None
+            diff_failed(*sides, "; ".join(error_lines(exc, source)))
+        raise
 
 
 def _count(lock: Lock) -> str:
@@ -295,7 +330,7 @@ def lock_command(
         f"{file} is out of date ({changes} change{'s' if changes != 1 else ''}); review the "
         "prompt changes, then run `flux2-prompt lock` and commit the lockfile"
     )
-    for line in result.render().splitlines():
+    for line in result.render().split("\n"):
         _print_line(line)
     raise typer.Exit(EXIT_INVALID)
 

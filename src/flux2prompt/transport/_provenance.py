@@ -671,7 +671,13 @@ def _webp_strip(data: bytes) -> bytes:
 def _format(data: bytes) -> str:
     fmt = detect_format(data)
     if fmt not in ("png", "jpeg", "webp"):
-        what = f"a {fmt.upper()} image" if fmt else f"not an image (starts with {data[:8]!r})"
+        what = (
+            f"a {fmt.upper()} image"
+            if fmt
+            else f"not an image (starts with {data[:8]!r})"
+            if data
+            else "an empty file, not an image"
+        )
         raise ProvenanceError(f"{what}: provenance is read and written in PNG, JPEG and WebP")
     return fmt
 
