@@ -138,7 +138,9 @@ def test_temporary_files_and_a_torn_manifest_line_are_cleaned_up(tmp_path: Path)
         (tmp_path / "sub" / ".a.jpg.k.tmp").write_bytes(b"half")
         assert len(read_manifest(manifest)) == 2  # the torn line does not count
         report = run(job, tmp_path, emu)
-        assert (report.generated, report.skipped) == (1, 2)
+        # The torn record's image is whole on disk, with its provenance: recovered, not bought.
+        assert (report.generated, report.recovered, report.skipped) == (0, 1, 2)
+        assert posts(emu) == 3
     assert not list(tmp_path.rglob("*.tmp"))
     records = read_manifest(tmp_path / "manifest.jsonl")
     assert len(records) == 3
