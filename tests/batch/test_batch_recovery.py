@@ -195,6 +195,39 @@ def test_an_image_written_but_not_recorded_is_recovered_and_billed_once(
         assert sha256((out / r["file"]).read_bytes()) == r["sha256"]
 
 
+def test_a_recovery_that_cannot_be_recorded_stops_the_batch_before_it_sends_anything(
+    make_job: Callable[..., Path],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    job = make_job(products=3, colors=5)  # 15 items: the manifest outgrows any image
+    out = tmp_path / "out"
+    lost = ["product1-color1-0.jpg", "product2-color4-0.jpg"]
+    with serve() as emu:
+        args = ("batch", str(job), "--out", str(out), "--base-url", emu.base_url)
+        assert run_batch(job, out, base_url=emu.base_url, account_id="a", api_token="t").ok
+        for name in lost:
+            drop_record(out, name)
+        limit = (out / "manifest.jsonl").stat().st_size
+        # The disk is full when the recovered record is appended: the item fails without a
+        # request, and the batch stops (every other write would fail the same way).
+        full = limited_run(*args, "--no-progress", limit=limit, ignore_signal=True)
+        assert full.returncode == 1, full.stdout + full.stderr
+        assert "Traceback" not in full.stderr
+        assert (
+            "error: product1-color1-0.*: cannot recover product1-color1-0.jpg: File too large "
+            "(not recorded: File too large)"
+        ) in full.stderr
+        assert "stopped early, 1 item(s) not sent: File too large while recording" in full.stderr
+        assert len(posts(emu)) == 15
+        assert (out / "manifest.jsonl").stat().st_size == limit
+
+        report = as_json(run_cli(*args, "--no-progress", "--json"))
+        assert (report["recovered"], report["generated"], report["ok"]) == (2, 0, True)
+        assert len(posts(emu)) == 15
+    assert sorted(r["file"] for r in ok_records(out) if r.get("recovered")) == lost
+
+
 # -- the temporary file a kill inside the write left ---------------------------------------------
 
 

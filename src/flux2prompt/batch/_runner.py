@@ -779,6 +779,19 @@ class BatchRunner:
             recorded=named,
         )
         adopted: dict[int, Orphan] = {}
+
+        def recover(item: PlannedItem) -> bool:
+            """Whether ``item`` has an orphan; if so, it is recorded by the run before anything
+            is sent or copied, and its copies are copied from it."""
+            orphan = orphans.find(item)
+            if orphan is None:
+                return False
+            adopted[item.index] = orphan
+            images.promise(orphan.image)
+            by_request.setdefault(item.key, []).append(orphan.image)
+            kept.add(str(orphan.image.file))
+            return True
+
         for row in plan_rows(self.job, shard=self.shard, stats=stats):
             total += 1
             # The item itself is made only when it is kept or a record is compared with it.
@@ -807,16 +820,11 @@ class BatchRunner:
                     problems.append(why)
                 todo = _kept(todo, item or _item(row)) if todo is not None else None
                 continue
-            if record is None and orphans.maybe(name):
+            # An original's orphan is recovered first; a copy's only when no image of its
+            # request is left to copy (a copy's record says where its image came from).
+            if record is None and original is None and orphans.maybe(name):
                 item = item or _item(row)
-                orphan = orphans.find(item)
-                if orphan is not None:
-                    # Recorded by the run before anything is sent or copied; its copies are
-                    # copied from it, as from any recorded image of their request.
-                    adopted[variant.index] = orphan
-                    images.promise(orphan.image)
-                    by_request.setdefault(fingerprint, []).append(orphan.image)
-                    kept.add(str(orphan.image.file))
+                if recover(item):
                     todo = _kept(todo, item) if todo is not None else None
                     continue
             candidates = by_request.get(fingerprint) if by_request else None
@@ -829,6 +837,11 @@ class BatchRunner:
                         kept.add(source.file or "")
                     to_copy += 1
                     todo = _kept(todo, item)
+                    continue
+            if record is None and original is not None and orphans.maybe(name):
+                item = item or _item(row)
+                if recover(item):
+                    todo = _kept(todo, item) if todo is not None else None
                     continue
             if original is not None and digest in sending:  # a copy
                 to_copy += 1  # written from its original's image once that is made
