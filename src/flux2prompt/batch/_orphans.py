@@ -149,8 +149,12 @@ class Orphans:
         """``(planned file, where its bytes may be)`` for an item whose rendered name is
         ``name``: the file under each extension, then the temporary files of that name."""
         out: list[tuple[str, str]] = []
+        seen: set[str] = set()
         for ext in _EXTENSIONS:
             relative = with_extension(name, ext)
+            if relative in seen:
+                continue  # a pattern without {ext}: one name for every format
+            seen.add(relative)
             folder, _, base = relative.rpartition("/")
             names, temporary = self._listing(folder)
             prefix = f"{folder}/" if folder else ""
