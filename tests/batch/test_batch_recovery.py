@@ -495,6 +495,8 @@ def test_a_flux3_image_on_black_forest_labs_is_recovered_without_polling_again(
         report = run_batch(job, out, base_url=emu.bfl_base_url)
         assert (report.recovered, report.generated, report.skipped, report.ok) == (1, 0, 2, True)
         assert len(emu.requests) == seen, "the recorded task was polled (or submitted) again"
+        # The notebook view counts it too.
+        assert "recovered</span> <strong>1</strong>" in report._repr_html_()
     (record,) = [r for r in ok_records(out) if r["file"] == "desk-1.jpg"]
     assert record["recovered"] is True
     assert "effective_prompt" not in record  # the file does not say what FLUX 3 ran
