@@ -54,7 +54,7 @@ from typing import Final
 from flux2prompt._digest import sha256_fingerprint
 from flux2prompt.batch._lock import LOCK_NAME
 from flux2prompt.batch._manifest import MANIFEST_NAME
-from flux2prompt.batch._naming import with_extension
+from flux2prompt.batch._naming import _EXT, with_extension
 from flux2prompt.batch._plan import PlannedItem
 from flux2prompt.batch._records import ImageRecord
 from flux2prompt.transport import (
@@ -168,7 +168,17 @@ class Orphans:
         read: what a survey asks of every unrecorded item)."""
         if self._empty is None:
             self._empty = self._listing("")[0] <= {MANIFEST_NAME, LOCK_NAME}
-        return not self._empty and bool(self._candidates(name))
+        if self._empty:
+            return False
+        folder, _, base = name.rpartition("/")
+        if _EXT in folder:
+            return bool(self._candidates(name))
+        # The common case, every unrecorded item of a large batch: one listing, set lookups.
+        names, temporary = self._listing(folder)
+        return bool(names) and any(
+            with_extension(base, ext) in names or with_extension(base, ext) in temporary
+            for ext in _EXTENSIONS
+        )
 
     def find(self, item: PlannedItem) -> Orphan | None:
         """The orphan of ``item``, if the folder has one: its planned file first, else the first
