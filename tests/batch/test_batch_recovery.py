@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import signal
 import stat
 import subprocess
@@ -334,6 +335,13 @@ def _a_users_photo(data: bytes, other: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def _garbled_scan(data: bytes, other: bytes) -> bytes:
+    # A JPEG: 64 bytes of garbage in the middle of its scan, whose structure stays whole.
+    at = (data.rindex(b"\xff\xda") + len(data)) // 2
+    garbage = bytes(random.Random(7).randrange(256) for _ in range(64)).replace(b"\xff", b"\x00")
+    return data[:at] + garbage + data[at + 64 :]
+
+
 def _a_flipped_pixel_byte(data: bytes, other: bytes) -> bytes:
     # A PNG: one byte inside its pixel data (after the provenance chunk) changed.
     at = data.index(b"IDAT") + 40
@@ -349,6 +357,7 @@ def _a_flipped_pixel_byte(data: bytes, other: bytes) -> bytes:
         (_another_prompt, "jpeg"),
         (_another_job, "jpeg"),
         (_a_users_photo, "jpeg"),
+        (_garbled_scan, "jpeg"),
         (_a_flipped_pixel_byte, "png"),
         (_truncated, "png"),
     ],
@@ -525,3 +534,36 @@ def test_every_changed_byte_of_a_png_is_refused(at: int, flip: int) -> None:
     at = 8 + at % (len(data) - 8)
     changed = data[:at] + bytes([data[at] ^ flip]) + data[at + 1 :]
     assert image_problem(changed) is not None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"subsampling": 0},
+        {"subsampling": 2, "quality": 30},
+        {"optimize": True},
+        {"progressive": True},
+        {"restart_marker_blocks": 3},
+        {"restart_marker_rows": 1, "subsampling": 1},
+        {"mode": "L"},
+        {"mode": "CMYK"},
+    ],
+    ids=lambda options: ",".join(f"{k}={v}" for k, v in options.items()) or "baseline",
+)
+def test_jpegs_of_every_common_encoding_are_whole_until_cut(options: dict[str, Any]) -> None:
+    from PIL import Image
+
+    from flux2prompt.batch._orphans import image_problem
+
+    mode = options.pop("mode", "RGB")
+    picture = Image.open(io.BytesIO(render_image('{"scene": "a fox"}', 4, 200, 150, "png")))
+    buffer = io.BytesIO()
+    picture.convert(mode).save(buffer, "JPEG", **options)
+    data = buffer.getvalue()
+    assert image_problem(data) is None
+    # Cut at the scan's end, where the structure alone cannot tell: the blocks are missing.
+    # A progressive JPEG's scans are checked for their structure only.
+    end = data.rindex(b"\xff\xd9")
+    cut = image_problem(data[: end - 40] + data[end:])
+    assert (cut is not None) == (not options.get("progressive"))

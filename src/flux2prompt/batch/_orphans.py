@@ -12,8 +12,9 @@ an image instead of buying it again, when all of these hold:
   temporary file of that name in the same folder (not inside another batch's folder);
 - it is a regular file (never a symbolic link) of at most :data:`MAX_ORPHAN_BYTES`, a JPEG, PNG
   or WebP image that is whole (:func:`image_problem`: every PNG chunk's CRC and the complete
-  zlib stream of its pixels, every JPEG segment and scan up to the end-of-image marker that ends
-  the file, the WebP RIFF's length and chunks);
+  zlib stream of its pixels; every JPEG segment and scan up to the end-of-image marker that ends
+  the file, a Huffman-coded sequential scan decoded to exactly its blocks; the WebP RIFF's
+  length and chunks);
 - its embedded provenance (:func:`~flux2prompt.transport.read_provenance`) is exactly the one
   the runner writes for this item: the request fingerprint, the prompt as sent, the model, the
   parameters (seed and size among them), the input images' hashes, and the job's name.
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import struct
 import zlib
@@ -248,9 +250,10 @@ class Orphans:
 
 def image_problem(data: bytes) -> str | None:
     """Why ``data`` is not a whole JPEG, PNG or WebP image (truncated, a chunk damaged), or
-    ``None`` when it is. Only the structure the format can check is checked: a PNG's CRCs and
-    zlib checksum cover every byte, a JPEG's entropy-coded data has no checksum (a byte changed
-    inside a scan goes unnoticed, one that ends it early does not).
+    ``None`` when it is. Only what the format can tell is checked: a PNG's CRCs and zlib checksum
+    cover every byte; a JPEG has no checksum, so its baseline scans are decoded (without the
+    pixels) to exactly the blocks its frame has, and a bit changed in a coefficient's value
+    still goes unnoticed, as does anything inside a progressive JPEG's scans.
 
     Example:
         >>> image_problem(b"\\xff\\xd8\\xff\\xda\\x00\\x02scan")
@@ -322,6 +325,7 @@ def _png_problem(data: bytes) -> str | None:
 def _jpeg_problem(data: bytes) -> str | None:
     pos, size = 2, len(data)
     frame = scan = False
+    coding = _JpegCoding()
     while pos + 1 < size:
         if data[pos] != 0xFF:
             return f"the JPEG has no marker at byte {pos}"
@@ -345,12 +349,15 @@ def _jpeg_problem(data: bytes) -> str | None:
         if length < 2 or end > size:
             return f"the JPEG ends inside the segment at byte {pos}"
         frame = frame or marker in _JPEG_SOF
+        problem = coding.segment(marker, data[pos + 4 : end])
+        if problem is not None:
+            return f"the JPEG {problem} (segment at byte {pos})"
         if marker != 0xDA:
             pos = end
             continue
         scan = True
         # The entropy-coded data: up to the next marker (not a stuffed 0x00, not a restart).
-        pos = end
+        header, pos = data[pos + 4 : end], end
         while True:
             pos = data.find(b"\xff", pos)
             if pos < 0 or pos + 1 >= size:
@@ -362,7 +369,184 @@ def _jpeg_problem(data: bytes) -> str | None:
                 pos += 1
             else:
                 break
+        problem = coding.scan(header, data[end:pos])
+        if problem is not None:
+            return f"the JPEG's image data {problem} (scan at byte {end})"
     return "the JPEG ends before its end-of-image marker"
+
+
+class _Huffman:
+    """A JPEG Huffman table as a lookup of every 16-bit window: ``length << 8 | symbol``, or 0
+    where no code starts."""
+
+    __slots__ = ("lookup",)
+
+    def __init__(self, counts: bytes, symbols: bytes) -> None:
+        lookup = [0] * 65536
+        code = index = 0
+        for length in range(1, 17):
+            for _ in range(counts[length - 1]):
+                if code >= 1 << length:
+                    raise ValueError("its Huffman table has more codes than bits")
+                start = code << (16 - length)
+                stop = (code + 1) << (16 - length)
+                lookup[start:stop] = [(length << 8) | symbols[index]] * (stop - start)
+                index += 1
+                code += 1
+            code <<= 1
+        self.lookup = lookup
+
+
+class _JpegCoding:
+    """What a baseline (or extended sequential) Huffman JPEG needs to walk its scans: the
+    tables, the frame's components, the restart interval. A scan is decoded symbol by symbol,
+    without the pixels: every code must be in its table, every block end within its 64
+    coefficients, and the data must hold exactly the blocks the frame has, each restart
+    interval ending in its padding bits. Other codings (progressive, arithmetic) are checked
+    for their structure only."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[int, int], _Huffman] = {}
+        self.components: dict[int, tuple[int, int]] = {}
+        self.size = (0, 0)
+        self.precision = 8
+        self.restart = 0
+        self.huffman = False
+
+    def segment(self, marker: int, body: bytes) -> str | None:
+        """Take in a segment before a scan; why it is malformed, if it is."""
+        try:
+            if marker == 0xC4:
+                at = 0
+                while at < len(body):
+                    kind, counts = body[at], body[at + 1 : at + 17]
+                    total = sum(counts)
+                    symbols = body[at + 17 : at + 17 + total]
+                    if len(counts) < 16 or len(symbols) < total or kind >> 4 > 1:
+                        return "has a malformed Huffman table"
+                    self.tables[(kind >> 4, kind & 0x0F)] = _Huffman(counts, symbols)
+                    at += 17 + total
+            elif marker == 0xDD:
+                (self.restart,) = struct.unpack(">H", body[:2])
+            elif marker in _JPEG_SOF:
+                self.huffman = marker in (0xC0, 0xC1)
+                self.precision = body[0]
+                height, width = struct.unpack(">HH", body[1:5])
+                self.size = (width, height)
+                count = body[5]
+                self.components = {
+                    body[6 + 3 * i]: (body[7 + 3 * i] >> 4, body[7 + 3 * i] & 0x0F)
+                    for i in range(count)
+                }
+                if len(body) < 6 + 3 * count or not all(
+                    1 <= h <= 4 and 1 <= v <= 4 for h, v in self.components.values()
+                ):
+                    return "has a malformed frame header"
+        except (IndexError, struct.error, ValueError) as exc:
+            return str(exc) if isinstance(exc, ValueError) else "has a malformed segment"
+        return None
+
+    def scan(self, header: bytes, coded: bytes) -> str | None:
+        """Why the entropy-coded data ``coded`` of the scan whose header is ``header`` does not
+        hold its blocks, or ``None`` (also for a coding this walk does not decode)."""
+        width, height = self.size
+        if not self.huffman or width == 0 or height == 0 or not self.components:
+            return None  # progressive, arithmetic, or a height given by DNL: structure only
+        try:
+            count = header[0]
+            parts = [(header[1 + 2 * i], header[2 + 2 * i]) for i in range(count)]
+            if header[1 + 2 * count : 4 + 2 * count] != b"\x00\x3f\x00":
+                return "has a malformed scan header"
+            hmax = max(h for h, _ in self.components.values())
+            vmax = max(v for _, v in self.components.values())
+            blocks: list[tuple[list[int], list[int]]] = []
+            for component, tables in parts:
+                h, v = self.components[component]
+                pair = (self.tables[(0, tables >> 4)].lookup, self.tables[(1, tables & 15)].lookup)
+                if count == 1:
+                    across = _ceil(_ceil(width * h, hmax), 8)
+                    units = across * _ceil(_ceil(height * v, vmax), 8)
+                    blocks = [pair]
+                else:
+                    blocks += [pair] * (h * v)
+            if count > 1:
+                units = _ceil(width, 8 * hmax) * _ceil(height, 8 * vmax)
+        except (IndexError, KeyError):
+            return "names a component or table the image does not have"
+        # Restart markers cut the data into intervals of `restart` units, numbered 0-7 in turn.
+        pieces = _RESTART.split(coded)
+        markers = _RESTART.findall(coded)
+        interval = self.restart or units
+        if len(pieces) != _ceil(units, interval):
+            return "has another number of restart intervals than its size needs"
+        if any(marker[1] != 0xD0 + n % 8 for n, marker in enumerate(markers)):
+            return "has restart markers out of order"
+        limit = 11 if self.precision == 8 else 15
+        for n, piece in enumerate(pieces):
+            todo = min(interval, units - n * interval)
+            problem = _walk(piece.replace(b"\xff\x00", b"\xff"), todo, blocks, limit)
+            if problem is not None:
+                return problem
+        return None
+
+
+_RESTART: Final = re.compile(rb"\xff[\xd0-\xd7]")
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _walk(
+    data: bytes, units: int, blocks: list[tuple[list[int], list[int]]], limit: int
+) -> str | None:
+    """Decode ``units`` MCUs of ``blocks`` (a DC and an AC lookup per block) from ``data``, one
+    restart interval; why they are not exactly there, or ``None``."""
+    acc = nbits = pos = 0
+    size = len(data)
+    for _ in range(units):
+        for dc, ac in blocks:
+            table, k = dc, 0
+            while k < 64:
+                while nbits < 16 and pos < size:
+                    acc = ((acc << 8) | data[pos]) & 0xFFFFFFFF
+                    pos += 1
+                    nbits += 8
+                window = (acc >> (nbits - 16)) if nbits >= 16 else (acc << (16 - nbits))
+                entry = table[window & 0xFFFF]
+                length = entry >> 8
+                if entry == 0 or length > nbits:
+                    return "holds a code its tables do not have, or ends early"
+                nbits -= length
+                symbol = entry & 0xFF
+                if k == 0:
+                    extra = symbol
+                    if extra > limit:
+                        return "holds a DC difference out of range"
+                    table, k = ac, 1
+                else:
+                    run, extra = symbol >> 4, symbol & 0x0F
+                    if extra == 0:
+                        if run != 15:
+                            break  # end of block
+                        k += 16
+                        if k > 64:
+                            return "holds a coefficient beyond its block"
+                        continue
+                    k += run + 1
+                    if k > 64 or extra > limit - 1:
+                        return "holds a coefficient beyond its block"
+                while nbits < extra and pos < size:
+                    acc = ((acc << 8) | data[pos]) & 0xFFFFFFFF
+                    pos += 1
+                    nbits += 8
+                if extra > nbits:
+                    return "ends early"
+                nbits -= extra
+    # What is left is the padding of the last byte: fewer than 8 bits, all ones.
+    if pos < size or nbits >= 8 or acc & ((1 << nbits) - 1) != (1 << nbits) - 1:
+        return "holds more than its blocks"
+    return None
 
 
 def _webp_problem(data: bytes) -> str | None:
