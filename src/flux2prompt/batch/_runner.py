@@ -4,7 +4,8 @@ A run goes:
 
 1. Lock the output folder (:class:`~flux2prompt.batch._lock.FolderLock`, ``flock``): a
    second run on it stops at once naming the holder's PID, or waits (``wait=True``). Only
-   then remove temporary files that an interrupted run left in the folder.
+   then, once the plan (3) has found those that hold an item's whole image (recovered, 5),
+   remove the temporary files that an interrupted run left in the folder.
 2. Read the manifest. An item is *finished* when its own ``ok`` record (same request
    fingerprint, same index) names the file the item has now, and that file has the recorded
    sha256; finished items are skipped.
