@@ -152,7 +152,11 @@ def test_an_image_written_but_not_recorded_is_recovered_and_billed_once(
         if ignore_signal:
             assert crashed.returncode == 1, crashed.stdout + crashed.stderr
             assert "Traceback" not in crashed.stderr
-            assert "File too large (not recorded: File too large)" in crashed.stderr
+            assert (
+                f"error: product3-color0-0.*: {orphan} was written, its record not (File too "
+                "large): the next run records it (not recorded: File too large)"
+            ) in crashed.stderr
+            assert "File too large while writing " + str(out / "manifest.jsonl") in crashed.stderr
         else:
             assert crashed.returncode == -signal.SIGXFSZ, crashed.stdout + crashed.stderr
         # One image on disk has no record: the one the stopped run paid for last.

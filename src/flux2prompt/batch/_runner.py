@@ -187,6 +187,10 @@ class _Refused(OSError):
     """A write refused before it was tried (a symbolic link that leaves the output folder)."""
 
 
+class _Unrecorded(OSError):
+    """An image written whose record could not be (a full disk): the next run recovers it."""
+
+
 #: Errors after which every further write fails too: the batch stops (rerun once fixed).
 _DISK_ERRORS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
@@ -1470,7 +1474,8 @@ class _Run:
             image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
         except OSError as exc:
             # Paid for, and not on disk: a full disk, a folder where the image goes. The item
-            # fails (not held: the next run sends it again once the folder is fixed).
+            # fails (not held: the next run sends it again once the folder is fixed). Or on
+            # disk without its record: the next run recovers it, without a request.
             await self._commit_write_failure(item, exc, relative, timing, attempts)
             self._outcomes[item.key] = exc
             return
@@ -1503,11 +1508,18 @@ class _Run:
     ) -> None:
         """Record an item whose image could not be written; after a disk error (full, read
         only) the batch stops: every other write would fail the same way."""
-        message = f"cannot write {relative}: {_reason(exc)}"
+        message = (
+            f"{relative} was written, its record not ({_reason(exc)}): the next run records it"
+            if isinstance(exc, _Unrecorded)
+            else f"cannot write {relative}: {_reason(exc)}"
+        )
         if exc.errno in _DISK_ERRORS and self._tally.stopped is None:
+            written = (
+                self._writer.path if isinstance(exc, _Unrecorded) else self._out_dir / relative
+            )
             self._tally.stopped = (
-                f"{_reason(exc)} while writing {self._out_dir / relative}; free space (or fix "
-                "the disk), then rerun the same command"
+                f"{_reason(exc)} while writing {written}; free space (or fix the disk), then "
+                "rerun the same command"
             )
         record = failed_record(
             self._job.name, item, timing, attempts, exc, message, request_id=None
@@ -1594,7 +1606,10 @@ class _Run:
             request_id=result.request_id,
             effective_prompt=result.effective_prompt,
         )
-        self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
+        try:
+            self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
+        except OSError as exc:
+            raise _Unrecorded(exc.errno, exc.strerror, exc.filename) from exc
         return image
 
     def _write_copy(
