@@ -305,6 +305,30 @@ def test_a_half_written_temporary_file_is_deleted_and_the_item_sent_again(
     assert (out / name).read_bytes() == data  # the emulator draws the same request alike
 
 
+def test_a_temporary_file_in_another_batchs_folder_is_left_to_that_batch(
+    make_job: Callable[..., Path],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    # `--out out` and `--out out/test`: out/test's temporary files are that run's, maybe in
+    # flight; the outer run neither deletes nor recovers them.
+    job = make_job(output="test/{product}-{color}-{n}.{ext}")
+    out = tmp_path / "out"
+    with serve() as emu:
+        args = ("batch", str(job), "--out", str(out), "--base-url", emu.base_url)
+        assert run_batch(job, out, base_url=emu.base_url, account_id="a", api_token="t").ok
+        name = "product0-color0-0.jpg"
+        drop_record(out, f"test/{name}")
+        temporary = out / "test" / f".{name}.q1w2e3r4.tmp"
+        os.replace(out / "test" / name, temporary)
+        (out / "test" / "batch.lock").write_text("4242\n", encoding="utf-8")
+
+        report = as_json(run_cli(*args, "--no-progress", "--json"))
+        assert (report["recovered"], report["generated"]) == (0, 1)
+        assert len(posts(emu)) == 5
+    assert temporary.exists()
+
+
 # -- anything else under the item's name: as before ----------------------------------------------
 
 
