@@ -30,7 +30,13 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-__all__ = ["atomic_write", "read_at_most", "remove_temporary_files", "remove_temporary_files_of"]
+__all__ = [
+    "atomic_write",
+    "finish_write",
+    "read_at_most",
+    "remove_temporary_files",
+    "remove_temporary_files_of",
+]
 
 # ".NAME.RANDOM.tmp": the names mkstemp gives in atomic_write.
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
@@ -72,6 +78,30 @@ def atomic_write(path: Path, data: bytes) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def finish_write(tmp: Path, path: Path) -> Path:
+    """Finish the write an interrupted :func:`atomic_write` left as ``tmp`` (a temporary file
+    in ``path``'s folder whose bytes the caller has checked): flush it to disk, give it an
+    ordinary file's mode and rename it over ``path``; return ``path``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tmp = folder / ".note.txt.k2j3x9ab.tmp"
+        >>> _ = tmp.write_bytes(b"whole")
+        >>> finish_write(tmp, folder / "note.txt").read_bytes(), tmp.exists()
+        (b'whole', False)
+    """
+    fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fsync(fd)
+        os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
     _fsync_dir(path.parent)
     return path
 

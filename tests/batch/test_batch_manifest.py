@@ -145,7 +145,14 @@ def test_comparison_leaves_out_timing_and_order() -> None:
     b = [record("a", index=0, elapsed=9.9), record("b", index=1, request_id="r2")]
     assert comparable_records(a) == comparable_records(b)
     assert [r["index"] for r in comparable_records(a)] == [0, 1]
-    assert {"started_at", "finished_at", "elapsed", "attempts", "request_id"} == TIMING_FIELDS
+    assert {
+        "started_at",
+        "finished_at",
+        "elapsed",
+        "attempts",
+        "request_id",
+        "recovered",
+    } == TIMING_FIELDS
     c = [record("a", index=0), record("b", index=1, file="other.jpg")]
     assert comparable_records(a) != comparable_records(c)
 

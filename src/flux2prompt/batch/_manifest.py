@@ -81,8 +81,10 @@ MANIFEST_NAME = "manifest.jsonl"
 #: :func:`effective_records`): its file was replaced, or it is no longer in the job.
 SUPERSEDED = "superseded"
 #: Fields that differ between two runs of the same batch: left out when comparing manifests.
+#: ``recovered`` marks an image recorded after a crash rather than when it was written: the
+#: same image, recorded later.
 TIMING_FIELDS: frozenset[str] = frozenset(
-    {"started_at", "finished_at", "elapsed", "attempts", "request_id"}
+    {"started_at", "finished_at", "elapsed", "attempts", "request_id", "recovered"}
 )
 
 

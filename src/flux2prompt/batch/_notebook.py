@@ -94,6 +94,7 @@ def report_html(report: BatchReport) -> str:
         ("total", report.total),
         ("generated", report.generated),
         ("copied", report.copied),
+        *([("recovered", report.recovered)] if report.recovered else []),
         ("skipped", report.skipped),
         ("failed", report.failed),
         ("pending", report.pending),

@@ -10,6 +10,11 @@ test pins the order):
                        otherwise, so older records and readers are unchanged)
     copied_record      an image written from another item's (same request): the same fields,
                        ``copied_from`` saying where from, ``attempts`` 0
+    recovered_record   an image an interrupted run wrote but did not record, found in the
+                       folder with this item's provenance (batch/_orphans.py): the fields of
+                       a generated record, ``attempts`` 0, ``request_id`` null, and, last,
+                       ``"recovered": true`` (absent from every other record, so older records
+                       and readers are unchanged)
     failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why, and
                        ``may_have_been_billed: true`` (after ``error``) when the request may
                        have run the model without an image coming back: the next run does not
@@ -65,6 +70,7 @@ __all__ = [
     "generated_record",
     "input_records",
     "may_have_been_billed",
+    "recovered_record",
     "superseded_record",
 ]
 
@@ -151,6 +157,8 @@ class OkRecord(_Leading):
     finished_at: str
     elapsed: float
     effective_prompt: NotRequired[str]
+    #: Present, and true, only on the record of an image recovered from an interrupted run.
+    recovered: NotRequired[bool]
 
 
 class FailedRecord(_Leading):
@@ -400,6 +408,27 @@ def copied_record(
         "file": source.file,
     }
     return _ok(job, item, timing, 0, file, source, copied_from)
+
+
+def recovered_record(job: str, item: PlannedItem, timing: Timing, image: ImageRecord) -> OkRecord:
+    """The record of ``item``'s image found in ``image.file``, written by a run that stopped
+    before recording it: nothing was sent for it in this run (``attempts`` 0).
+
+    Example:
+        >>> from flux2prompt import scene
+        >>> from flux2prompt.batch import BatchJob, plan_items, template, zipped
+        >>> job = BatchJob(name="x", template=template(lambda c: scene(c)),
+        ...                source=zipped(c=["fog"]), output="{c}.{ext}")
+        >>> item = next(plan_items(job))
+        >>> image = ImageRecord(0, item.key, "fog.jpg", "sha256:00", 3, "jpeg", 8, 8)
+        >>> record = recovered_record("x", item, Timing.start(), image)
+        >>> record["attempts"], record["request_id"], list(record)[-1], record["recovered"]
+        (0, None, 'recovered', True)
+    """
+    assert image.file is not None
+    record = _ok(job, item, timing, 0, image.file, image, None)
+    record["recovered"] = True
+    return record
 
 
 def failed_record(

@@ -4,7 +4,8 @@ A run goes:
 
 1. Lock the output folder (:class:`~flux2prompt.batch._lock.FolderLock`, ``flock``): a
    second run on it stops at once naming the holder's PID, or waits (``wait=True``). Only
-   then remove temporary files that an interrupted run left in the folder.
+   then, once the plan (3) has found those that hold an item's whole image (recovered, 5),
+   remove the temporary files that an interrupted run left in the folder.
 2. Read the manifest. An item is *finished* when its own ``ok`` record (same request
    fingerprint, same index) names the file the item has now, and that file has the recorded
    sha256; finished items are skipped.
@@ -22,9 +23,13 @@ A run goes:
 5. Anything else is sent: wait for a place (:class:`~flux2prompt.batch.AdaptiveConcurrency`)
    and a send slot (:class:`~flux2prompt.batch.RateLimiter`), send, and on success write the
    image atomically, then append its record to the manifest (flushed and fsynced). A crash
-   between the two leaves an image without a record, which the next run simply generates
-   again; a crash between an original and its copies leaves copies that the next run writes
-   from the original's image, without a request.
+   between the two (or a record that does not fit on a full disk) leaves an image without a
+   record, which the next run *recovers* (batch/_orphans.py): when the file, or the temporary
+   file the crash left, is a whole image whose provenance is exactly this item's, its record
+   is appended (``"recovered": true``) without a request; anything else under its name is
+   treated as always (the item is sent, the file set aside). A crash between an original and
+   its copies leaves copies that the next run writes from the original's image, without a
+   request.
 6. Retries: which failures are retried, and after how long, is the transport's one policy
    (:func:`~flux2prompt.transport.retry_wait`, the clients' own rules); the runner keeps only
    the budgets. Every HTTP 429 (but a quota) halves the rate and the concurrency; one the policy
@@ -82,7 +87,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt._atomic import atomic_write
+from flux2prompt._atomic import atomic_write, finish_write
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import Flux2PromptError, SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
@@ -100,6 +105,7 @@ from flux2prompt.batch._manifest import (
     record_key,
 )
 from flux2prompt.batch._naming import inside
+from flux2prompt.batch._orphans import Orphan, Orphans
 from flux2prompt.batch._plan import PlannedItem, PlanRow, PlanStats, plan_items, plan_rows
 from flux2prompt.batch._records import (
     CopiedFrom,
@@ -110,6 +116,7 @@ from flux2prompt.batch._records import (
     failed_record,
     generated_record,
     may_have_been_billed,
+    recovered_record,
     superseded_record,
 )
 from flux2prompt.batch._shard import Shard
@@ -183,6 +190,10 @@ class _Refused(OSError):
     """A write refused before it was tried (a symbolic link that leaves the output folder)."""
 
 
+class _Unrecorded(OSError):
+    """An image written whose record could not be (a full disk): the next run recovers it."""
+
+
 #: Errors after which every further write fails too: the batch stops (rerun once fixed).
 _DISK_ERRORS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
@@ -199,11 +210,12 @@ SUPERSEDED_DIR = "superseded"
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
 
 
-def _remove_temporary_files(folder: Path) -> int:
+def _remove_temporary_files(folder: Path, keep: frozenset[str] = frozenset()) -> int:
     """Delete the temporary files (``.NAME.XXXX.tmp``) interrupted writes left under
-    ``folder``; return how many. A folder inside it that has a lock file of its own is another
-    batch's output folder (``--out out`` and ``--out out/test``): its temporary files may be
-    in flight, and its own run cleans them, so it is left alone."""
+    ``folder``, but those in ``keep`` (paths: whole images the run recovers); return how many.
+    A folder inside it that has a lock file of its own is another batch's output folder
+    (``--out out`` and ``--out out/test``): its temporary files may be in flight, and its own
+    run cleans them, so it is left alone."""
     removed = 0
     if not folder.is_dir():
         return 0
@@ -212,7 +224,7 @@ def _remove_temporary_files(folder: Path) -> int:
             dirs.clear()
             continue
         for name in files:
-            if _TEMPORARY.match(name):
+            if _TEMPORARY.match(name) and os.path.join(root, name) not in keep:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(root, name))
                     removed += 1
@@ -322,8 +334,10 @@ class BatchReport:
     (rerun with ``resend_billed=True`` to send them), ``billed`` the items of this run that
     failed that way, and ``paused`` the seconds the queue waited for long ``Retry-After`` answers.
     ``superseded`` counts the records this run took out of the effective view (their image was
-    replaced, or the item is no longer in the job; the images went to ``superseded/``), and
-    ``gallery_error`` says why the gallery could not be written, if it could not.
+    replaced, or the item is no longer in the job; the images went to ``superseded/``),
+    ``recovered`` the items whose image an interrupted run had written without recording it
+    (found with this item's provenance, recorded now, no request sent), and ``gallery_error``
+    says why the gallery could not be written, if it could not.
 
     Example:
         >>> from flux2prompt import scene
@@ -361,6 +375,7 @@ class BatchReport:
     gallery_error: str | None = None
     #: How the rate was set when shards share the job's (``None`` otherwise).
     pace: str | None = None
+    recovered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -370,7 +385,15 @@ class BatchReport:
     @property
     def pending(self) -> int:
         """Items neither finished nor failed (the batch stopped before reaching them)."""
-        return self.total - self.skipped - self.generated - self.copied - self.failed - self.held
+        return (
+            self.total
+            - self.skipped
+            - self.generated
+            - self.copied
+            - self.recovered
+            - self.failed
+            - self.held
+        )
 
     @property
     def rate(self) -> float:
@@ -406,8 +429,11 @@ class DryRun:
     counts the records a run would take out of the effective view (items no longer in the job,
     images to be replaced), and ``unwritable`` the items whose record could not be written (a
     NaN or a lone surrogate in a row): they fail without a request; ``problems`` says why (the
-    first few, each naming its row). ``prompt_format`` says the form prompts are sent in and
-    why (``"prose (auto for klein-4b)"``).
+    first few, each naming its row). ``to_recover`` counts the items whose image an interrupted
+    run wrote without recording it (a whole image with this item's provenance, under its name
+    or in the temporary file the crash left): a run records them without a request.
+    ``prompt_format`` says the form prompts are sent in and why (``"prose (auto for
+    klein-4b)"``).
 
     Example:
         >>> from flux2prompt import scene
@@ -434,11 +460,19 @@ class DryRun:
     unwritable: int = 0
     problems: tuple[str, ...] = ()
     prompt_format: str = ""
+    to_recover: int = 0
 
     @property
     def to_generate(self) -> int:
         """Items a run would send."""
-        return self.total - self.finished - self.to_copy - self.held - self.unwritable
+        return (
+            self.total
+            - self.finished
+            - self.to_copy
+            - self.to_recover
+            - self.held
+            - self.unwritable
+        )
 
 
 class BatchObserver(Protocol):
@@ -471,8 +505,8 @@ def _planned_file(item: PlannedItem, record: ImageRecord) -> str:
 class _Survey:
     """The whole batch planned once: what a dry run shows, which items are finished (by index)
     and which are copied from which record, without a request; the records to supersede, and
-    the files current records keep; and the items to dispatch when they were few enough to keep
-    (``None``: plan them again as a stream)."""
+    the files current records keep; the items to dispatch when they were few enough to keep
+    (``None``: plan them again as a stream); and the orphans to record, by index."""
 
     dry: DryRun
     finished: frozenset[int]
@@ -481,6 +515,16 @@ class _Survey:
     stale: tuple[tuple[tuple[str, int | None], ImageRecord | None], ...] = ()
     kept_files: frozenset[str] = frozenset()
     todo: tuple[PlannedItem, ...] | None = None
+    orphans: dict[int, Orphan] = field(default_factory=dict)
+
+    def temporary_files(self, out_dir: Path) -> frozenset[str]:
+        """The paths of the temporary files that hold orphans (kept by the clean-up)."""
+        root = os.fspath(out_dir)
+        return frozenset(
+            os.path.join(root, *orphan.found.split("/"))
+            for orphan in self.orphans.values()
+            if orphan.temporary
+        )
 
 
 class _Images:
@@ -501,6 +545,13 @@ class _Images:
         if digest is None:
             digest = self._digests[path] = _sha256_file(path) or ""
         return digest == record.sha256
+
+    def promise(self, record: ImageRecord) -> None:
+        """Take ``record``'s file as intact: an orphan the run records before anything is
+        copied from it (from its temporary file, renamed into place then)."""
+        path = inside(self._out_dir, record.file)
+        if path is not None and record.sha256 is not None:
+            self._digests[path] = record.sha256
 
     def located(self, record: ImageRecord) -> ImageRecord | None:
         """``record`` as it is on disk: itself when its file is intact, else the same image
@@ -722,12 +773,40 @@ class BatchRunner:
         cost: float | None = 0.0 if priced else None
         # Nothing recorded yet (a first run, a dry run of a new batch): no record to look up.
         recorded = bool(own or failed)
+        # Images an interrupted run wrote without recording them; never the image a record
+        # names, where it names it.
+        named: dict[str, set[str]] = {}
+        for images_of in by_request.values():
+            for r in images_of:
+                if r.file is not None and r.sha256 is not None:
+                    named.setdefault(r.file, set()).add(r.sha256)
+        orphans = Orphans(
+            self.out_dir,
+            self.job.name,
+            locate=lambda relative: _target(self.out_dir, relative),
+            recorded=named,
+        )
+        adopted: dict[int, Orphan] = {}
+
+        def recover(item: PlannedItem) -> bool:
+            """Whether ``item`` has an orphan; if so, it is recorded by the run before anything
+            is sent or copied, and its copies are copied from it."""
+            orphan = orphans.find(item)
+            if orphan is None:
+                return False
+            adopted[item.index] = orphan
+            images.promise(orphan.image)
+            by_request.setdefault(item.key, []).append(orphan.image)
+            kept.add(str(orphan.image.file))
+            return True
+
         for row in plan_rows(self.job, shard=self.shard, stats=stats):
             total += 1
             # The item itself is made only when it is kept or a record is compared with it.
-            variant, planned, _, original, why, _, digest = row
+            variant, planned, name, original, why, _, digest = row
             fingerprint = planned.fingerprint  # the item's key
             item: PlannedItem | None = None
+            record: ImageRecord | None = None
             if recorded:
                 item = _item(row)
                 key = (fingerprint, variant.index)
@@ -749,6 +828,13 @@ class BatchRunner:
                     problems.append(why)
                 todo = _kept(todo, item or _item(row)) if todo is not None else None
                 continue
+            # An original's orphan is recovered first; a copy's only when no image of its
+            # request is left to copy (a copy's record says where its image came from).
+            if record is None and original is None and orphans.maybe(name):
+                item = item or _item(row)
+                if recover(item):
+                    todo = _kept(todo, item) if todo is not None else None
+                    continue
             candidates = by_request.get(fingerprint) if by_request else None
             if candidates:
                 item = item or _item(row)
@@ -759,6 +845,11 @@ class BatchRunner:
                         kept.add(source.file or "")
                     to_copy += 1
                     todo = _kept(todo, item)
+                    continue
+            if record is None and original is not None and orphans.maybe(name):
+                item = item or _item(row)
+                if recover(item):
+                    todo = _kept(todo, item) if todo is not None else None
                     continue
             if original is not None and digest in sending:  # a copy
                 to_copy += 1  # written from its original's image once that is made
@@ -798,6 +889,7 @@ class BatchRunner:
             unwritable=unwritable,
             problems=tuple(problems),
             prompt_format=self.form_note,
+            to_recover=len(adopted),
         )
         return _Survey(
             dry,
@@ -807,6 +899,7 @@ class BatchRunner:
             stale,
             frozenset(kept),
             tuple(todo) if todo is not None else None,
+            adopted,
         )
 
     def dry_run(self) -> DryRun:
@@ -879,6 +972,52 @@ class BatchRunner:
             return relative  # moved by a run that stopped before recording it
         return None
 
+    # -- recovering ----------------------------------------------------------------------------
+
+    def _recover(self, survey: _Survey, writer: ManifestWriter) -> _Recovery:
+        """Record the orphans the survey found (batch/_orphans.py), in batch order: an image in
+        a temporary file is renamed into place first (a different file under its name is set
+        aside, as before any write). An orphan changed since the survey is left to the run (it
+        is sent, as any other item); one that cannot be recorded (a full disk) fails its item,
+        without a request (the next run recovers it), and a disk error stops the batch."""
+        recovery = _Recovery()
+        for index in sorted(survey.orphans):
+            orphan = survey.orphans[index]
+            item, image = orphan.item, orphan.image
+            relative = str(image.file)
+            timing = Timing.start()
+            try:
+                found = _target(self.out_dir, orphan.found)
+                if _sha256_file(found) != image.sha256:
+                    if orphan.temporary:
+                        with contextlib.suppress(OSError):
+                            os.unlink(found)
+                    continue
+                if orphan.temporary:
+                    _set_aside(self.out_dir, relative, str(image.sha256))
+                    finish_write(found, _target(self.out_dir, relative))
+                writer.append(recovered_record(self.job.name, item, timing, image))
+            except OSError as exc:
+                message = f"cannot recover {relative}: {_reason(exc)}"
+                error_record = failed_record(
+                    self.job.name, item, timing, 0, exc, message, request_id=None
+                )
+                try:
+                    writer.append(error_record)
+                except OSError as again:
+                    message = f"{message} (not recorded: {_reason(again)})"
+                recovery.failed.add(index)
+                recovery.failures.append((item.file_name("*"), message))
+                if exc.errno in _DISK_ERRORS:
+                    recovery.stopped = (
+                        f"{_reason(exc)} while recording {self.out_dir / relative}; free space "
+                        "(or fix the disk), then rerun the same command"
+                    )
+                    break
+                continue
+            recovery.done.add(index)
+        return recovery
+
     # -- running -------------------------------------------------------------------------------
 
     async def run(self) -> BatchReport:
@@ -904,18 +1043,21 @@ class BatchRunner:
             lock.release()
 
     async def _run_locked(self) -> BatchReport:
-        # Only the lock's holder cleans up: another run's temporary files are in flight.
+        # The survey first: a temporary file that holds a whole image of an item (a run killed
+        # inside its write) is recovered, not deleted. Only the lock's holder cleans up:
+        # another run's temporary files are in flight.
+        survey = self._survey(keep=True)
         try:
-            _remove_temporary_files(self.out_dir)
+            _remove_temporary_files(self.out_dir, keep=survey.temporary_files(self.out_dir))
         except OSError as exc:
             raise SourceError(
                 f"cannot remove the temporary files an interrupted run left: {_reason(exc)}",
                 source=str(getattr(exc, "filename", None) or self.out_dir),
             ) from None
-        survey = self._survey(keep=True)
         total = survey.dry.total
         skipped = len(survey.finished)
         tally = _Tally(lowest_concurrency=self.concurrency)
+        recovery = _Recovery()
         superseded = 0
         started = time.perf_counter()
         work = total > skipped + len(survey.held)
@@ -930,12 +1072,17 @@ class BatchRunner:
                             "space or fix the folder, then rerun",
                             source=str(getattr(exc, "filename", None) or self.out_dir),
                         ) from None
+                    if survey.orphans:
+                        recovery = await asyncio.to_thread(self._recover, survey, writer)
+                    # Recovered or failed already: not sent (a failed one is on disk, paid for).
+                    settled = skipped + len(recovery.settled)
+                    work = recovery.stopped is None and total > settled + len(survey.held)
                     if work:
                         # The client first: missing credentials fail before the progress bar.
                         async with self._client_context() as client:
-                            self._started(total, skipped)
+                            self._started(total, settled)
                             started = time.perf_counter()
-                            run = _Run(self, survey, client, writer)
+                            run = _Run(self, survey, client, writer, skip=recovery.settled)
                             todo: Iterator[PlannedItem] = (
                                 iter(survey.todo)
                                 if survey.todo is not None
@@ -949,7 +1096,7 @@ class BatchRunner:
                             await run.dispatch(todo)
                             tally = run.tally
                     else:
-                        self._started(total, skipped)
+                        self._started(total, settled)
             else:
                 self._started(total, skipped)
         except BaseException:
@@ -975,21 +1122,22 @@ class BatchRunner:
             skipped=skipped,
             generated=tally.generated,
             copied=tally.copied,
-            failed=tally.failed,
+            failed=tally.failed + len(recovery.failed),
             duplicates=survey.dry.duplicates,
             other_shards=survey.dry.other_shards,
             rate_limited=tally.rate_limited,
             retries=tally.retries,
             elapsed=elapsed,
             lowest_concurrency=tally.lowest_concurrency,
-            stopped=tally.stopped,
-            failures=tuple(tally.failures),
+            stopped=recovery.stopped or tally.stopped,
+            failures=(*recovery.failures, *tally.failures)[:_MAX_LISTED_FAILURES],
             held=len(survey.held),
             billed=tally.billed,
             paused=round(tally.paused, 3),
             superseded=superseded,
             gallery_error=gallery_error,
             pace=self.pace,
+            recovered=len(recovery.done),
         )
         if self.observer is not None:
             self.observer.finished(report)
@@ -1063,6 +1211,22 @@ class BatchRunner:
 
 
 @dataclass
+class _Recovery:
+    """What recording a survey's orphans did: the items recorded, those that failed (with
+    their lines), and why the batch stops, if a disk error says it must."""
+
+    done: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str | None = None
+
+    @property
+    def settled(self) -> frozenset[int]:
+        """The items this step decided: not sent by the run."""
+        return frozenset(self.done | self.failed)
+
+
+@dataclass
 class _Tally:
     """What a run counts, for its report."""
 
@@ -1088,8 +1252,12 @@ class _Run:
         survey: _Survey,
         client: BatchClient,
         writer: ManifestWriter,
+        *,
+        skip: frozenset[int] = frozenset(),
     ) -> None:
         self._runner = runner
+        # Items settled before the run sent anything (orphans recorded, or failed recording).
+        self._skip = skip
         self._job = runner.job
         self._out_dir = runner.out_dir
         self._observer = runner.observer
@@ -1130,6 +1298,8 @@ class _Run:
             for item in self._planned(todo):
                 if self._tally.stopped is not None:
                     return
+                if item.index in self._skip:
+                    continue
                 if item.unwritable is not None:
                     await self._commit_unwritable(item)
                     continue
@@ -1307,7 +1477,8 @@ class _Run:
             image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
         except OSError as exc:
             # Paid for, and not on disk: a full disk, a folder where the image goes. The item
-            # fails (not held: the next run sends it again once the folder is fixed).
+            # fails (not held: the next run sends it again once the folder is fixed). Or on
+            # disk without its record: the next run recovers it, without a request.
             await self._commit_write_failure(item, exc, relative, timing, attempts)
             self._outcomes[item.key] = exc
             return
@@ -1340,11 +1511,18 @@ class _Run:
     ) -> None:
         """Record an item whose image could not be written; after a disk error (full, read
         only) the batch stops: every other write would fail the same way."""
-        message = f"cannot write {relative}: {_reason(exc)}"
+        message = (
+            f"{relative} was written, its record not ({_reason(exc)}): the next run records it"
+            if isinstance(exc, _Unrecorded)
+            else f"cannot write {relative}: {_reason(exc)}"
+        )
         if exc.errno in _DISK_ERRORS and self._tally.stopped is None:
+            written = (
+                self._writer.path if isinstance(exc, _Unrecorded) else self._out_dir / relative
+            )
             self._tally.stopped = (
-                f"{_reason(exc)} while writing {self._out_dir / relative}; free space (or fix "
-                "the disk), then rerun the same command"
+                f"{_reason(exc)} while writing {written}; free space (or fix the disk), then "
+                "rerun the same command"
             )
         record = failed_record(
             self._job.name, item, timing, attempts, exc, message, request_id=None
@@ -1431,7 +1609,10 @@ class _Run:
             request_id=result.request_id,
             effective_prompt=result.effective_prompt,
         )
-        self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
+        try:
+            self._writer.append(generated_record(self._job.name, item, timing, attempts, image))
+        except OSError as exc:
+            raise _Unrecorded(exc.errno, exc.strerror, exc.filename) from exc
         return image
 
     def _write_copy(

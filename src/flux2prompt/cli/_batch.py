@@ -80,8 +80,14 @@ def _print_dry_run(dry: DryRun, job_path: Path, pace: str | None = None) -> None
         f"model     {dry.model}",
         f"form      {dry.prompt_format}",
         f"items     {dry.total} ({dry.finished} already done, {dry.to_generate} to generate"
-        + (f", {dry.to_copy} to copy)" if dry.to_copy else ")"),
+        + (f", {dry.to_copy} to copy" if dry.to_copy else "")
+        + (f", {dry.to_recover} to recover)" if dry.to_recover else ")"),
     ]
+    if dry.to_recover:
+        lines.append(
+            f"          {dry.to_recover} to recover: written by a run that stopped before "
+            "recording them (this item's provenance, whole): recorded, no request sent"
+        )
     if dry.to_copy:
         lines.append(
             f"          {dry.to_copy} to copy from an image of the same request "
@@ -173,6 +179,11 @@ def _print_report(report: BatchReport) -> None:
     if report.copied:
         stdout.print(
             f"  copied    {report.copied} (from an image of the same request; no request sent)"
+        )
+    if report.recovered:
+        stdout.print(
+            f"  recovered {report.recovered} (written by a run that stopped before recording "
+            "them; no request sent)"
         )
     if report.duplicates:
         stdout.print(
@@ -365,6 +376,7 @@ def _report_document(report: BatchReport, job_path: Path) -> str:
         "generated": report.generated,
         "skipped": report.skipped,
         "copied": report.copied,
+        "recovered": report.recovered,
         "failed": report.failed,
         "pending": report.pending,
         "duplicates": report.duplicates,
@@ -398,6 +410,7 @@ def _dry_run_document(dry: DryRun, job_path: Path) -> str:
         "finished": dry.finished,
         "to_generate": dry.to_generate,
         "to_copy": dry.to_copy,
+        "to_recover": dry.to_recover,
         "duplicates": dry.duplicates,
         "shard": str(dry.shard) if dry.shard is not None else None,
         "other_shards": dry.other_shards,
