@@ -26,10 +26,10 @@ from flux2prompt.transport import (
     ProvenanceError,
     build_request,
     read_provenance,
+    stamp_provenance,
     strip_provenance,
     write_provenance,
 )
-from flux2prompt.transport._provenance import stamp
 
 RECORD = Provenance(
     prompt='{"scene":"a red fox in fresh snow","style":"film"}',
@@ -334,10 +334,10 @@ def test_an_image_that_cannot_take_the_record_is_saved_as_it_came(
     cut = ImageResult.from_bytes(jpeg[: len(jpeg) // 2])
     request = build_request("a fox", model="klein-4b", seed=3, width=256, height=256)
     with caplog.at_level("WARNING", logger="flux2prompt.transport"):
-        kept = stamp(cut, request, job="foxes")
+        kept = stamp_provenance(cut, request, job="foxes")
     assert kept.data == cut.data
     assert "image saved without provenance: truncated JPEG" in caplog.text
-    assert read_provenance(stamp(ImageResult.from_bytes(jpeg), request).data) is not None
+    assert read_provenance(stamp_provenance(ImageResult.from_bytes(jpeg), request).data) is not None
 
 
 def test_a_short_vp8x_header_is_malformed_not_a_crash() -> None:

@@ -4,7 +4,7 @@ The cache is a folder of images named by their request fingerprint
 (``CACHE/emulator/ab/ab12....jpg``; ``live/`` for Workers AI's), so a request drawn once is
 never drawn again, whichever review, branch or job asks for it. It holds nothing else and is
 safe to delete at any time (the next review draws what it needs again). Each image carries its
-provenance (:func:`flux2prompt.transport._provenance.stamp`), as ``generate`` and ``batch``
+provenance (:func:`flux2prompt.transport.stamp_provenance`), as ``generate`` and ``batch``
 write it.
 
 Example:
@@ -136,7 +136,7 @@ def emulator_client() -> Iterator[WorkersAI]:
 
 
 def _draw(client: WorkersAI, side: Side) -> tuple[bytes, str]:
-    from flux2prompt.transport._provenance import stamp
+    from flux2prompt.transport import stamp_provenance
 
     assert side.request is not None
     options: dict[str, Any] = dict(side.options)
@@ -144,7 +144,7 @@ def _draw(client: WorkersAI, side: Side) -> tuple[bytes, str]:
     if request.fingerprint != side.request.fingerprint:  # pragma: no cover - a transport bug
         raise RuntimeError("the request built to send differs from the one planned")
     result = client.send(request)
-    result = stamp(result, request, job=side.job, source=side.entry.source)
+    result = stamp_provenance(result, request, job=side.job, source=side.entry.source)
     return result.data, result.extension
 
 

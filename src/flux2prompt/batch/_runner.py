@@ -137,8 +137,8 @@ from flux2prompt.transport import (
     long_retry_after,
     resolve_model,
     retry_wait,
+    stamp_provenance,
 )
-from flux2prompt.transport._provenance import stamp
 
 if TYPE_CHECKING:
     from flux2prompt.emulator import EmulatorConfig
@@ -1471,7 +1471,7 @@ class _Run:
         self._rate.on_success()
         # The record is the request's (never the item's name or index), so every copy of this
         # request is these same bytes; the manifest's sha256 is of them, record included.
-        result = stamp(result, item.request, job=self._job.name)
+        result = stamp_provenance(result, item.request, job=self._job.name)
         relative = item.file_name(result.extension.lstrip("."))
         try:
             image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)

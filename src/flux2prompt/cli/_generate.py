@@ -392,9 +392,9 @@ def generate(
                     route=route,
                 )
         # The image carries its own record (XMP): what inspect reads back. Never the token.
-        from flux2prompt.transport._provenance import stamp
+        from flux2prompt.transport import stamp_provenance
 
-        result = stamp(result, request, source=source if source != "-" else None)
+        result = stamp_provenance(result, request, source=source if source != "-" else None)
         path, note = _save(result, out, force=force)
         if linked is not None:
             note = linked if note is None else f"{linked}; {note}"

@@ -87,6 +87,7 @@ from flux2prompt.transport._provenance import (
     Provenance,
     ProvenanceError,
     read_provenance,
+    stamp_provenance,
     strip_provenance,
     write_provenance,
 )
@@ -181,6 +182,7 @@ __all__ = [
     "resolve_model",
     "retry_wait",
     "sign_webhook",
+    "stamp_provenance",
     "strip_provenance",
     "verify_webhook",
     "write_provenance",

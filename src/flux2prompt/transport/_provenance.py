@@ -62,6 +62,7 @@ __all__ = [
     "Provenance",
     "ProvenanceError",
     "read_provenance",
+    "stamp_provenance",
     "strip_provenance",
     "write_provenance",
 ]
@@ -742,23 +743,25 @@ def strip_provenance(data: bytes) -> bytes:
     return _png_strip(data) if fmt == "png" else _webp_strip(data)
 
 
-def stamp(
+def stamp_provenance(
     result: ImageResult,
     request: WorkersAIRequest | BFLRequest,
     *,
     job: str | None = None,
     source: str | None = None,
 ) -> ImageResult:
-    """``result`` with the provenance of ``request`` in its bytes, for ``generate`` and the
-    batch runner. An image the service sent that cannot take the record (malformed metadata)
-    is kept as it came, with a warning: it is paid for, and its pixels are fine.
+    """``result`` with the provenance of ``request`` in its bytes (``job`` and ``source`` as
+    :meth:`Provenance.from_request` takes them), as ``generate`` and the batch runner save every
+    image. An image the service sent that cannot take the record (malformed metadata) is kept
+    as it came, with a warning on the ``flux2prompt.transport`` logger: it is paid for, and its
+    pixels are fine.
 
     Example:
         >>> from flux2prompt.transport import ImageResult, build_request
         >>> jpeg = b"\\xff\\xd8\\xff\\xc0\\x00\\x0b\\x08\\x00\\x10\\x00\\x10"
         >>> jpeg += b"\\x01\\x01\\x11\\x00\\xff\\xda\\x00\\x02scan\\xff\\xd9"
         >>> result = ImageResult.from_bytes(jpeg)
-        >>> stamped = stamp(result, build_request("a fox", seed=2), job="foxes")
+        >>> stamped = stamp_provenance(result, build_request("a fox", seed=2), job="foxes")
         >>> read_provenance(stamped.data).job
         'foxes'
     """
