@@ -55,7 +55,9 @@ from flux2prompt.transport._errors import (
     PossiblyBilledError,
     ResponseError,
     ResultDownloadError,
+    failure_detail,
     make_status_error,
+    scrub_exception_chain,
     scrub_headers,
     scrub_secrets,
 )
@@ -547,8 +549,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
 
     # -- errors, retries and responses ---------------------------------------------------------
 
+    def _failure_detail(self, exc: httpx.TransportError) -> str:
+        """What went wrong, scrubbed, in the same words from the blocking and the async
+        clients (their I/O libraries word the same failure differently)."""
+        detail = failure_detail(exc)
+        if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
+            detail = "timed out"
+        return self.redact(detail)
+
     def _connection_error(self, exc: httpx.TransportError, url: str) -> APIConnectionError:
-        detail = self.redact(str(exc)) or type(exc).__name__
+        detail = self._failure_detail(exc)
         if isinstance(exc, httpx.TimeoutException):
             kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
             return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
@@ -558,7 +568,12 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         self, exc: httpx.TransportError, url: str, progress: _retry.SendProgress, resubmitted: int
     ) -> APIError:
         """The error for an attempt that got no complete response, placed by the retry policy:
-        safe to resend (a connection error), or one that may have run the model."""
+        safe to resend (a connection error), or one that may have run the model.
+
+        The token is scrubbed from ``exc`` and everything chained behind it first: the error
+        keeps it as its cause, and a hostile answer may have reflected the token into the text
+        httpx quotes of what it could not parse."""
+        scrub_exception_chain(exc, (self._api_token.reveal(),))
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
         if delivery is _retry.Delivery.MAY_HAVE_RUN:
@@ -569,7 +584,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 risk = "read_timeout"
             else:
                 risk = "disconnected"
-            detail = self.redact(str(exc)) or type(exc).__name__
+            detail = self._failure_detail(exc)
             return PossiblyBilledError(risk, url=url, detail=detail, resubmitted=resubmitted)
         error = self._connection_error(exc, url)
         error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION

@@ -21,6 +21,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -65,9 +66,11 @@ __all__ = [
     "TaskTimeoutError",
     "TooManyActiveTasksError",
     "UnprocessableRequestError",
+    "failure_detail",
     "make_bfl_status_error",
     "make_status_error",
     "parse_retry_after",
+    "scrub_exception_chain",
     "scrub_headers",
     "scrub_secrets",
 ]
@@ -731,6 +734,94 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception behind it (``__cause__``, ``__context__``, the members of an
+    exception group), each once, at most 64."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 64:
+        current = todo.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(reversed(current.exceptions))
+        todo.extend(e for e in (current.__context__, current.__cause__) if e is not None)
+    return seen
+
+
+def _scrub_value(value: object, secrets: tuple[str, ...]) -> object:
+    if isinstance(value, str):
+        return scrub_secrets(value, secrets)
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+        for secret in secrets:
+            if len(secret) >= 8:
+                data = data.replace(secret.encode("utf-8", "replace"), b"***")
+        return data
+    return value
+
+
+def scrub_exception_chain(exc: BaseException, secrets: Iterable[str]) -> BaseException:
+    """Scrub ``secrets`` from the text of ``exc`` and of every exception chained behind it, in
+    place, and return ``exc``: what an error keeps as its ``__cause__`` (or ``__context__``)
+    shows in every traceback, so a token that a hostile answer reflects (in a status line
+    httpx could not parse, say) must not survive there either.
+
+    Example:
+        >>> inner = ValueError("bad status line b'Bearer tok-0123456789'")
+        >>> outer = RuntimeError("cannot read the answer")
+        >>> outer.__cause__ = inner
+        >>> scrub_exception_chain(outer, ["tok-0123456789"]).__cause__.args
+        ("bad status line b'Bearer ***'",)
+    """
+    secrets = tuple(s for s in secrets if len(s) >= 8)
+    if not secrets:
+        return exc
+    for link in _chain(exc):
+        args = link.args
+        if not isinstance(args, tuple):
+            continue
+        scrubbed = tuple(_scrub_value(arg, secrets) for arg in args)
+        if scrubbed != args:
+            try:
+                link.args = scrubbed
+            except (AttributeError, TypeError):  # pragma: no cover - a read-only exception
+                continue
+        for name in ("message", "msg", "strerror"):
+            value = getattr(link, name, None)
+            if isinstance(value, str) and value != scrub_secrets(value, secrets):
+                try:
+                    setattr(link, name, scrub_secrets(value, secrets))
+                except (AttributeError, TypeError):
+                    continue
+    return exc
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What went wrong in ``exc`` (an httpx transport error), in words that do not depend on
+    the I/O library underneath, so that the blocking and the async clients say the same: the
+    operating system's words for the deepest error number in the chain (``[Errno 111]
+    Connection refused``), else the first message in it, else the exception's class name.
+
+    Example:
+        >>> outer = RuntimeError("All connection attempts failed")
+        >>> outer.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+        >>> failure_detail(outer)
+        '[Errno 111] Connection refused'
+    """
+    chain = _chain(exc)
+    for link in reversed(chain):
+        errno = getattr(link, "errno", None)
+        if isinstance(link, OSError) and isinstance(errno, int) and errno > 0:
+            return f"[Errno {errno}] {os.strerror(errno)}"
+    for link in chain:
+        text = str(link).strip()
+        if text:
+            return text
+    return type(exc).__name__
 
 
 def scrub_headers(

@@ -1,0 +1,154 @@
+"""An adversarial pass over the Workers AI clients: a hostile server, caller and network.
+
+Each case runs the blocking and the async client alike against a loopback server that
+misbehaves on purpose (the raw-socket server of ``test_transport_hostile.py``) and checks that
+both give the same error, with the same words and the same retry decision, and that the API
+token survives in no message, traceback or exception chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+import struct
+import traceback
+
+import pytest
+
+from flux2prompt.transport import APIError, AsyncWorkersAI, WorkersAI
+
+from .test_transport_hostile import Handler, Hostile, _head
+
+TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+def _sync(base_url: str, **options: object) -> APIError:
+    options.setdefault("max_retries", 0)
+    with (
+        WorkersAI(account_id=ACCOUNT, api_token=TOKEN, base_url=base_url, **options) as c,  # type: ignore[arg-type]
+        pytest.raises(APIError) as info,
+    ):
+        c.generate("a fox", width=256, height=256)
+    return info.value
+
+
+def _async(base_url: str, **options: object) -> APIError:
+    options.setdefault("max_retries", 0)
+
+    async def run() -> None:
+        async with AsyncWorkersAI(
+            account_id=ACCOUNT,
+            api_token=TOKEN,
+            base_url=base_url,
+            **options,  # type: ignore[arg-type]
+        ) as c:
+            await c.generate("a fox", width=256, height=256)
+
+    with pytest.raises(APIError) as info:
+        asyncio.run(run())
+    return info.value
+
+
+def both(handler: Handler, **options: object) -> tuple[APIError, APIError, int, int]:
+    """The errors of the blocking and the async client against ``handler``, and how many
+    requests each sent."""
+    with Hostile(handler) as server:
+        sync = _sync(server.base_url, **options)
+        sent_sync = len(server.requests)
+        asynchronous = _async(server.base_url, **options)
+        sent_async = len(server.requests) - sent_sync
+    return sync, asynchronous, sent_sync, sent_async
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        link = todo.pop()
+        if any(link is s for s in seen):
+            continue
+        seen.append(link)
+        todo.extend(e for e in (link.__cause__, link.__context__) if e is not None)
+    return seen
+
+
+def assert_no_token(error: BaseException) -> None:
+    texts = ["".join(traceback.format_exception(error))]
+    for link in _chain(error):
+        texts += [str(link), repr(link), repr(link.args)]
+        texts += [repr(v) for k, v in vars(link).items() if k != "_request"]
+    if isinstance(error, APIError):
+        texts.append(repr(vars(pickle.loads(pickle.dumps(error)))))
+    for text in texts:
+        assert TOKEN not in text
+        assert TOKEN[4:20] not in text
+
+
+def _authorization(request: bytes) -> bytes:
+    line = next(x for x in request.split(b"\r\n") if x.lower().startswith(b"authorization:"))
+    return line.partition(b":")[2].strip()
+
+
+def _close(conn: socket.socket) -> None:
+    conn.close()
+    raise OSError("closed by the test server")
+
+
+# -- the token in the exception chain --------------------------------------------------------
+
+
+def reflect_in_status_line(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    # A status line httpx cannot parse: h11 quotes the bytes it refused in its message.
+    conn.sendall(b"XTTP/1.1 200 " + _authorization(request) + b"\r\n\r\n")
+    _close(conn)
+
+
+def reflect_in_chunk_header(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    head = _head("200 OK", {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    conn.sendall(head + _authorization(request) + b"\r\n")
+    _close(conn)
+
+
+@pytest.mark.parametrize("handler", [reflect_in_status_line, reflect_in_chunk_header])
+def test_a_token_reflected_into_a_parse_error_reaches_no_exception_chain(
+    handler: Handler,
+) -> None:
+    sync, asynchronous, _, _ = both(handler)
+    for error in (sync, asynchronous):
+        assert error.__cause__ is not None  # the httpx error is kept, scrubbed
+        assert "***" in "".join(traceback.format_exception(error))
+        assert_no_token(error)
+    assert type(sync) is type(asynchronous)
+    assert str(sync) == str(asynchronous)
+
+
+# -- parity of the words of a transport failure ----------------------------------------------
+
+
+def reset_after_request(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    _close(conn)
+
+
+def test_a_reset_after_the_request_reads_the_same_from_both_clients() -> None:
+    sync, asynchronous, sent_sync, sent_async = both(reset_after_request, max_retries=2)
+    assert type(sync) is type(asynchronous)
+    assert str(sync) == str(asynchronous)
+    assert "[Errno 104] Connection reset by peer" in str(sync)
+    # Sent whole, then reset: it may have run, so neither client resends it.
+    assert (sent_sync, sent_async) == (1, 1)
+    assert sync.may_have_been_billed
+    assert asynchronous.may_have_been_billed
+
+
+def test_a_refused_connection_reads_the_same_from_both_clients() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{probe.getsockname()[1]}/client/v4"
+    sync, asynchronous = _sync(base_url), _async(base_url)
+    assert type(sync) is type(asynchronous)
+    assert str(sync) == str(asynchronous)
+    assert "Connection refused" in str(sync)
+    assert (sync.attempts, asynchronous.attempts) == (0, 0)
