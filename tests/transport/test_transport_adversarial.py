@@ -9,14 +9,23 @@ token survives in no message, traceback or exception chain.
 from __future__ import annotations
 
 import asyncio
+import math
 import pickle
 import socket
 import struct
 import traceback
 
+import httpx
 import pytest
 
-from flux2prompt.transport import APIError, AsyncWorkersAI, WorkersAI
+from flux2prompt.transport import (
+    APIError,
+    AsyncWorkersAI,
+    ConfigurationError,
+    ParameterError,
+    WorkersAI,
+    build_request,
+)
 
 from .test_transport_hostile import Handler, Hostile, _head
 
@@ -152,3 +161,65 @@ def test_a_refused_connection_reads_the_same_from_both_clients() -> None:
     assert str(sync) == str(asynchronous)
     assert "Connection refused" in str(sync)
     assert (sync.attempts, asynchronous.attempts) == (0, 0)
+
+
+# -- hostile callers: every bad option refused before anything is sent ----------------------
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        # A dot segment is normalised away: '..' would send the token to another path.
+        ({"account_id": ".."}, ParameterError, "account_id must be a single URL path segment"),
+        ({"account_id": "."}, ParameterError, "not '.' or '..'"),
+        ({"account_id": "acc\\..\\x"}, ParameterError, "account_id must be a single URL"),
+        ({"account_id": 1234}, ParameterError, "account_id must be a string"),
+        ({"gateway": ".."}, ParameterError, "gateway must be a single URL path segment"),
+        ({"gateway": 7}, ParameterError, "gateway must be a string"),
+        ({"base_url": 8787}, ConfigurationError, "base_url must be a string"),
+        (
+            {"gateway": "g", "gateway_base_url": b"https://x"},
+            ConfigurationError,
+            "gateway_base_url",
+        ),
+        # The request paths are appended: after '?' or '#' they are no longer a path.
+        ({"base_url": "https://proxy.example/client/v4?x=1"}, ConfigurationError, "no query"),
+        ({"base_url": "https://proxy.example/client/v4#top"}, ConfigurationError, "fragment"),
+        ({"timeout": httpx.Timeout(-1.0)}, ParameterError, "timeout must be seconds"),
+        ({"timeout": httpx.Timeout(5.0, read=math.nan)}, ParameterError, "read=nan"),
+        ({"timeout": httpx.Timeout(5.0, connect=math.inf)}, ParameterError, "connect=inf"),
+        ({"timeout": httpx.Timeout(0)}, ParameterError, "timeout must be seconds"),
+        ({"resize_images": "no"}, ParameterError, "resize_images must be True or False"),
+    ],
+)
+def test_a_bad_option_is_refused_when_the_client_is_made(
+    cls: type[WorkersAI] | type[AsyncWorkersAI],
+    options: dict[str, object],
+    error: type[Exception],
+    words: str,
+) -> None:
+    options = {"account_id": ACCOUNT, "api_token": TOKEN, **options}
+    with pytest.raises(error) as info:
+        cls(**options)  # type: ignore[arg-type]
+    assert type(info.value) is error
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+    assert_no_token(info.value)
+    if isinstance(info.value, ParameterError):
+        assert info.value.parameter in options
+
+
+def test_with_options_refuses_the_same_bad_options() -> None:
+    with WorkersAI(account_id=ACCOUNT, api_token=TOKEN) as client:
+        with pytest.raises(ParameterError, match="account_id must be a single URL path segment"):
+            client.with_options(account_id="..")
+        with pytest.raises(ParameterError, match="read=-1"):
+            client.with_options(timeout=httpx.Timeout(5.0, read=-1))
+
+
+def test_build_request_refuses_a_dot_account_and_a_non_flag_resize() -> None:
+    with pytest.raises(ParameterError, match="account_id must be a single URL path segment"):
+        build_request("a fox", account_id="..")
+    with pytest.raises(ParameterError, match="resize_images must be True or False"):
+        build_request("a fox", resize_images="no")  # type: ignore[arg-type]

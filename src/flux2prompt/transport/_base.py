@@ -208,6 +208,25 @@ def _check_base_url(name: str, url: str, env: str) -> None:
             f"{name} must be an http:// or https:// URL with a host, got {url!r}; check {name}= "
             f"or {env}"
         )
+    if parsed.query or parsed.fragment or "?" in url or "#" in url:
+        # The request paths are appended to it: after a '?' or a '#' they would be a query or
+        # a fragment, and every request would go to the base URL itself.
+        raise ConfigurationError(
+            f"{name} must have no query ('?...') or fragment ('#...'), since request paths are "
+            f"appended to it, got {url!r}; check {name}= or {env}"
+        )
+
+
+def _url_option(name: str, given: object, env: str, default: str) -> str:
+    """A base URL option: given, else from the environment, else the default; checked to be a
+    string first (without a trailing slash)."""
+    value = given or _env(env) or default
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{name} must be a string (an http:// or https:// URL), got {type(value).__name__}; "
+            f"check {name}= or {env}"
+        )
+    return value.rstrip("/")
 
 
 def _env(name: str) -> str | None:
@@ -291,11 +310,11 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         self.account_id: str = account_id
         self._api_token = _Secret(token)
         self.model: ModelSpec = resolve_model(model)
-        self.base_url: str = (base_url or _env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url: str = _url_option("base_url", base_url, BASE_URL_ENV, DEFAULT_BASE_URL)
         self.gateway: str | None = gateway
-        self.gateway_base_url: str = (
-            gateway_base_url or _env(GATEWAY_BASE_URL_ENV) or DEFAULT_GATEWAY_BASE_URL
-        ).rstrip("/")
+        self.gateway_base_url: str = _url_option(
+            "gateway_base_url", gateway_base_url, GATEWAY_BASE_URL_ENV, DEFAULT_GATEWAY_BASE_URL
+        )
         _check_base_url("base_url", self.base_url, BASE_URL_ENV)
         if gateway is not None:
             _check_base_url("gateway_base_url", self.gateway_base_url, GATEWAY_BASE_URL_ENV)
@@ -308,12 +327,17 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         #: Resend a request that may already have run the model (and been billed): a read
         #: timeout after it was sent whole, a response that broke off. Off by default.
         self.retry_possibly_billed: bool = retry_possibly_billed
+        if not isinstance(resize_images, bool):
+            raise ParameterError(
+                f"resize_images must be True or False, got {resize_images!r}",
+                parameter="resize_images",
+            )
         self.resize_images: bool = resize_images
         self._owns_client = http_client is None
         # With an injected client and no timeout, the client's own timeout applies.
         self.timeout: httpx.Timeout | None
         if isinstance(timeout, httpx.Timeout):
-            self.timeout = timeout
+            self.timeout = _checked_timeout(timeout)
         elif (
             isinstance(timeout, int | float)
             and not isinstance(timeout, bool)
@@ -803,6 +827,26 @@ def download_limits(base_url: str, timeout: float, max_bytes: int) -> DownloadLi
         allow_loopback=is_loopback_host(httpx.URL(base_url).host),
         user_agent=CLIENT_USER_AGENT,
     )
+
+
+def _checked_timeout(timeout: httpx.Timeout) -> httpx.Timeout:
+    """``timeout`` when each of its parts is seconds above 0 or ``None`` (no limit): httpx
+    takes any number, and a negative or NaN one fails only when a request is sent, as a
+    ``ValueError`` from the socket."""
+    for part in ("connect", "read", "write", "pool"):
+        value = getattr(timeout, part)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ParameterError(
+                f"timeout must be seconds (> 0) or an httpx.Timeout whose parts are, got "
+                f"{part}={value!r} in {timeout!r}",
+                parameter="timeout",
+            )
+    return timeout
 
 
 def _default_deadline(timeout: httpx.Timeout) -> float | None:
