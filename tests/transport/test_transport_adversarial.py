@@ -9,6 +9,7 @@ token survives in no message, traceback or exception chain.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import pickle
 import socket
@@ -20,14 +21,19 @@ import pytest
 
 from flux2prompt.transport import (
     APIError,
+    APIStatusError,
     AsyncWorkersAI,
+    CapacityError,
     ConfigurationError,
+    InvalidInputError,
     ParameterError,
+    RateLimitError,
     WorkersAI,
     build_request,
 )
+from flux2prompt.transport._errors import make_status_error
 
-from .test_transport_hostile import Handler, Hostile, _head
+from .test_transport_hostile import Handler, Hostile, MiB, _head, answer
 
 TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -223,3 +229,166 @@ def test_build_request_refuses_a_dot_account_and_a_non_flag_resize() -> None:
         build_request("a fox", account_id="..")
     with pytest.raises(ParameterError, match="resize_images must be True or False"):
         build_request("a fox", resize_images="no")  # type: ignore[arg-type]
+
+
+# -- hostile error answers: one clear line, whatever the server sends ------------------------
+
+
+def assert_same(sync: APIError, asynchronous: APIError) -> None:
+    assert type(sync) is type(asynchronous)
+    assert str(sync) == str(asynchronous)
+    assert (sync.attempts, sync.may_have_been_billed) == (
+        asynchronous.attempts,
+        asynchronous.may_have_been_billed,
+    )
+
+
+def envelope(message: object, code: object = 5006, **extra: object) -> bytes:
+    error = {"code": code, "message": message, **extra}
+    return json.dumps({"success": False, "errors": [error]}).encode()
+
+
+def test_a_huge_server_message_is_cut_to_a_readable_line() -> None:
+    sync, asynchronous, _, _ = both(answer("400 Bad Request", envelope("A" * 900_000)))
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, InvalidInputError)
+    assert len(str(sync)) < 1500
+    assert "(899,500 more characters)" in str(sync)
+    assert len(sync.body) == 2000  # the start of the body is kept for whoever needs it
+
+
+def test_a_server_message_on_many_lines_is_shown_on_one() -> None:
+    message = "Bad input:\n  width\r\n\t is \x1b[2Jout of range\u202e"
+    sync, asynchronous, _, _ = both(answer("400 Bad Request", envelope(message)))
+    assert_same(sync, asynchronous)
+    text = str(sync)
+    assert "\n" not in text
+    assert "\r" not in text
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert "Bad input: width is \\x1b[2Jout of range\\u202e" in text
+
+
+def test_an_object_as_a_message_is_shown_as_json() -> None:
+    error = make_status_error(400, {}, envelope({"property": "width", "max": 1920}))
+    assert error.message == '{"property": "width", "max": 1920}'
+
+
+@pytest.mark.parametrize("cut", [6, 12, 25])
+def test_a_token_cut_by_the_body_limit_leaves_no_part_of_it(cut: int) -> None:
+    # The 2,000 characters of `body` end `cut` characters into the reflected token.
+    prefix = b'{"success": false, "errors": [{"code": 5006, "message": "'
+    padded = envelope("x" * (2000 - cut - len(prefix)) + TOKEN + " refused")
+    assert padded.index(TOKEN.encode()) == 2000 - cut
+    sync, asynchronous, _, _ = both(answer("400 Bad Request", padded))
+    assert_same(sync, asynchronous)
+    for error in (sync, asynchronous):
+        assert isinstance(error, APIStatusError)
+        assert_no_token(error)
+        assert TOKEN[:cut] not in error.body
+
+
+def test_a_token_cut_by_the_description_of_a_page_leaves_no_part_of_it() -> None:
+    # The description quotes 200 characters of the text: it ends inside the token.
+    page = ("<p>" + "y" * 170 + " " + TOKEN + " was refused</p>").encode()
+    sync, asynchronous, _, _ = both(answer("502 Bad Gateway", page, Content_Type="text/plain"))
+    assert_same(sync, asynchronous)
+    for error in (sync, asynchronous):
+        assert_no_token(error)
+        assert TOKEN[:20] not in str(error)
+        assert "a non-JSON text/plain body" in str(error)
+
+
+def test_an_error_body_declared_over_a_mib_is_read_as_far_as_its_first_mib() -> None:
+    huge = b'{"success": false, "errors": [{"code": 3003, "message": "' + b"z" * (2 * MiB)
+    sync, asynchronous, _, _ = both(answer("400 Bad Request", huge + b'"}]}'))
+    assert_same(sync, asynchronous)
+    assert "empty body" not in str(sync)
+    assert "cut off after 1,048,576 bytes: the body is larger" in str(sync)
+    assert sync.body.startswith('{"success": false')
+
+
+@pytest.mark.parametrize(
+    ("chain", "shown"),
+    [
+        ([{"code": 6111, "message": None}], "(code 6111)"),
+        ([{"code": 6111, "message": ""}], "(code 6111)"),
+        ([{"code": "6111", "message": "Invalid format"}], "(code 6111: Invalid format)"),
+        ([{"message": {"header": "Authorization"}}], '({"header": "Authorization"})'),
+        ([5, [], {}, {"code": None}, {"code": 6111, "message": "x"}], "(code 6111: x)"),
+        ([{"code": 1, "message": "line\nbreak " + "q" * 400}], "(code 1: line break qqq"),
+    ],
+)
+def test_odd_error_chains_are_shown_plainly(chain: list[object], shown: str) -> None:
+    body = envelope("Invalid request headers", 6003, error_chain=chain)
+    sync, asynchronous, _, _ = both(answer("400 Bad Request", body))
+    assert_same(sync, asynchronous)
+    text = str(sync)
+    assert shown in text
+    assert "(None)" not in text
+    assert ": )" not in text
+    assert "\n" not in text
+    assert len(text) < 1000
+
+
+def test_a_code_a_proxy_sent_as_a_string_still_picks_the_error() -> None:
+    assert isinstance(make_status_error(400, {}, envelope("Bad input", "5006")), InvalidInputError)
+    assert isinstance(make_status_error(429, {}, envelope("Capacity", 3040.0)), CapacityError)
+    assert make_status_error(400, {}, envelope("m", "50x6")).code is None
+    assert make_status_error(400, {}, envelope("m", "9" * 40)).code is None
+
+
+# -- Retry-After in every form ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["soon", "", "-5", "nan", "inf", "Mon, 99 Foo 2026"])
+def test_a_429_without_code_or_usable_retry_after_is_not_retried(
+    value: str, no_sleep: list[float]
+) -> None:
+    sync, asynchronous, sent_sync, sent_async = both(
+        answer("429 Too Many Requests", b"{}", Retry_After=value), max_retries=3
+    )
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, RateLimitError)
+    assert (sent_sync, sent_async) == (1, 1)
+    assert no_sleep == []
+
+
+@pytest.mark.parametrize("value", ["2", "0", "1.5"])
+def test_a_429_without_code_but_with_retry_after_is_retried(
+    value: str, no_sleep: list[float]
+) -> None:
+    _, _, sent_sync, sent_async = both(
+        answer("429 Too Many Requests", b"{}", Retry_After=value), max_retries=2
+    )
+    assert (sent_sync, sent_async) == (3, 3)
+    assert no_sleep == [float(value)] * 4
+
+
+@pytest.mark.parametrize("value", ["1e308", "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 30])
+def test_a_retry_after_of_centuries_is_not_waited_and_reads_short(
+    value: str, no_sleep: list[float]
+) -> None:
+    sync, asynchronous, sent_sync, sent_async = both(
+        answer("503 Service Unavailable", b"{}", Retry_After=value), max_retries=2
+    )
+    assert_same(sync, asynchronous)
+    assert (sent_sync, sent_async) == (1, 1)
+    assert no_sleep == []
+    assert sync.retry_after_seconds is not None
+    assert sync.retry_after_seconds > 1e9
+    assert len(str(sync)) < 600
+    assert "e+" in str(sync)
+
+
+# -- redirects ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["301 Moved Permanently", "307 Temporary Redirect"])
+def test_a_redirect_is_not_followed_and_says_to_fix_the_base_url(status: str) -> None:
+    handler = answer(status, b"", Location="https://api.example.net/client/v4/x")
+    sync, asynchronous, sent_sync, sent_async = both(handler, max_retries=2)
+    assert_same(sync, asynchronous)
+    assert (sent_sync, sent_async) == (1, 1)
+    assert "redirect to 'https://api.example.net/client/v4/x'" in str(sync)
+    assert "set base_url (CLOUDFLARE_BASE_URL)" in str(sync)

@@ -688,7 +688,14 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         request_id = headers.get("cf-ray")
         logger.debug("HTTP %d from %s (%d bytes, cf-ray %s)", status, url, len(content), request_id)
         if not 200 <= status < 300:
-            raise make_status_error(status, headers, content, url=url, secrets=secrets)
+            raise make_status_error(
+                status,
+                headers,
+                content,
+                url=url,
+                secrets=secrets,
+                truncated=body is not None and body.truncated,
+            )
         if body is not None and body.truncated:
             raise ResponseError(
                 f"HTTP {status} with a body larger than the limit of "

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from flux2prompt._errors import ConfigurationError, Flux2PromptError, ImageError, ParameterError
+from flux2prompt._text import printable
 from flux2prompt.transport._constants import MAX_RETRY_AFTER, RETRYABLE_STATUSES
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "scrub_exception_chain",
     "scrub_headers",
     "scrub_secrets",
+    "server_text",
 ]
 
 
@@ -316,15 +318,14 @@ class APIStatusError(APIError):
         self.error_chain: tuple[ChainedError, ...] = tuple(error_chain)
         cf_code = f", code {code}" if code is not None else ""
         ray = f", request id {request_id}" if request_id else ""
-        causes = "".join(
-            f" ({'code ' + str(c.code) + ': ' if c.code is not None else ''}{c.message})"
-            for c in self.error_chain
-        )
+        causes = "".join(f" ({_cause(c)})" for c in self.error_chain if _cause(c))
         wait = self.retry_after_seconds
         long_wait = ""
         if wait is not None and wait > MAX_RETRY_AFTER:
+            # A hostile header may ask for 1e308 s: shown in three digits, not three hundred.
+            shown = f"{wait:.0f}" if wait < 1e9 else f"{wait:.3g}"
             long_wait = (
-                f" The service asks to wait {wait:.0f} s (Retry-After), longer than the "
+                f" The service asks to wait {shown} s (Retry-After), longer than the "
                 f"{MAX_RETRY_AFTER:.0f} s a client waits, so it was not retried; the wait is in "
                 "retry_after_seconds."
             )
@@ -337,6 +338,14 @@ class APIStatusError(APIError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _cause(entry: ChainedError) -> str:
+    """One entry of an ``error_chain`` as a message shows it: ``code 6111: Invalid format``,
+    or the code or the message alone when the other is missing."""
+    code = f"code {entry.code}" if entry.code is not None else ""
+    message = entry.message.strip()
+    return f"{code}: {message}" if code and message else code or message
 
 
 class BadRequestError(APIStatusError):
@@ -624,10 +633,42 @@ _NO_ROUTE_HINT = (
     "Code 7000 with a 4xx: no route for that URL. Check base_url (CLOUDFLARE_BASE_URL): it must "
     "end in /client/v4 (for the gateway, gateway_base_url ends in /v1), and the account id."
 )
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _BODY_LIMIT = 2000
+#: The most characters of a server's own text (a message, a cause, a page title) an error
+#: quotes; the first 2,000 characters of the body are in ``body`` for the rest.
+_TEXT_LIMIT = 500
+
+
+def server_text(text: str, limit: int = _TEXT_LIMIT) -> str:
+    r"""A server's text as an error quotes it: on one line (every run of whitespace, newlines
+    included, becomes one space), control and bidi characters escaped (``\x1b``), and cut to
+    ``limit`` characters with a note of how many more there were. Scrub secrets before calling
+    it, so that the cut never splits one.
+
+    Example:
+        >>> server_text("Bad input:\n  width\x1b[2J")
+        'Bad input: width\\x1b[2J'
+        >>> server_text("x" * 600)[-30:]
+        'xxxxx... (100 more characters)'
+    """
+    one_line = printable(_SPACE.sub(" ", text).strip())
+    if len(one_line) <= limit:
+        return one_line
+    return f"{one_line[:limit]}... ({len(one_line) - limit:,} more characters)"
+
+
+def _as_text(value: object) -> str:
+    """A message the server sent as something other than a string (an object, a list), as
+    its JSON rather than Python's repr of it."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -641,6 +682,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _int_code(raw: object) -> int | None:
+    # A proxy may pass the code on as a string ("5006") or a float (5006.0): the same code.
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw.strip()) if len(raw.strip()) < 10 else None
+    elif isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e9:
+        raw = int(raw)
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
@@ -651,9 +697,9 @@ def _first_error(payload: Any) -> tuple[int | None, str | None]:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         code = _int_code(errors[0].get("code"))
         message = errors[0].get("message")
-        return code, str(message) if message is not None else None
+        return code, _as_text(message) if message is not None else None
     message = payload.get("error") or payload.get("message")
-    return None, str(message) if message is not None else None
+    return None, _as_text(message) if message is not None else None
 
 
 def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
@@ -669,11 +715,15 @@ def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
         raw = payload.get("error_chain")
     if not isinstance(raw, list):
         return ()
-    return tuple(
-        ChainedError(_int_code(entry.get("code")), str(entry.get("message", "")))
-        for entry in raw[:8]
-        if isinstance(entry, dict)
-    )
+    chain = []
+    for entry in raw[:8]:
+        if not isinstance(entry, dict):
+            continue
+        code, message = _int_code(entry.get("code")), entry.get("message")
+        text = "" if message is None else _as_text(message)
+        if code is not None or text.strip():  # an entry that says nothing is left out
+            chain.append(ChainedError(code, text))
+    return tuple(chain)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -706,16 +756,23 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return seconds
 
 
-def _describe_body(content: bytes, content_type: str) -> str:
-    if not content.strip():
+def _describe_body(text: str, content_type: str) -> str:
+    """A body that is not the JSON envelope, described; ``text`` is the body decoded, with
+    secrets already scrubbed (so that no cut below can split one)."""
+    if not text.strip():
         return "empty body"
-    match = _TITLE.search(content[: _BODY_LIMIT * 4])
-    kind = content_type.split(";")[0].strip() or "unknown content type"
+    match = _TITLE.search(text[: _BODY_LIMIT * 4])
+    kind = server_text(content_type.split(";")[0], 100) or "unknown content type"
     if match:
-        title = _SPACE.sub(" ", match.group(1).decode("utf-8", "replace")).strip()
+        title = server_text(match.group(1), 200)
         return f"a non-JSON {kind} page titled {title!r}"
-    text = _SPACE.sub(" ", _TAGS.sub(" ", content[:300].decode("utf-8", "replace"))).strip()
-    return f"a non-JSON {kind} body: {text[:200]!r}"
+    shown = server_text(_TAGS.sub(" ", text[:300]), 200)
+    return f"a non-JSON {kind} body: {shown!r}"
+
+
+def _decoded(content: bytes, secrets: tuple[str, ...]) -> str:
+    """An error body as text, secrets scrubbed, before anything cuts it."""
+    return scrub_secrets(content.decode("utf-8", "replace"), secrets)
 
 
 def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
@@ -857,12 +914,14 @@ def make_status_error(
     *,
     url: str | None = None,
     secrets: Iterable[str] = (),
+    truncated: bool = False,
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response.
 
     The Cloudflare code picks the class first (3040, 3036/4006, 5006, 6003, 8007), then the
     HTTP status; a body that is not the JSON envelope (an HTML 502 page) is described instead of
     parsed. ``secrets`` (the API token) are replaced by ``***`` wherever the body echoes them.
+    ``truncated`` says that ``content`` is only the start of a larger body.
 
     Example:
         >>> body = b'{"success":false,"errors":[{"code":5006,"message":"AiError: Bad input"}]}'
@@ -879,9 +938,14 @@ def make_status_error(
         payload = None
     code, message = _first_error(payload)
     chain = _error_chain(payload)
+    text = _decoded(content, secrets)
     if message is None:
         what = "JSON without an error message" if payload is not None else None
-        message = what or _describe_body(content, content_type)
+        message = what or _describe_body(text, content_type)
+        if truncated and payload is None:
+            message += f" (cut off after {len(content):,} bytes: the body is larger)"
+    else:
+        message = server_text(scrub_secrets(message, secrets))
     cls = _BY_CODE.get(code) if code is not None else None
     if cls is None:
         if status_code in _BY_STATUS:
@@ -894,17 +958,25 @@ def make_status_error(
     hint = None
     if code == 7000:
         hint = _GATEWAY_7000_HINT if status_code >= 500 else _NO_ROUTE_HINT
-    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
+    elif 300 <= status_code < 400:
+        location = _header(headers, "location")
+        to = f" to {server_text(location, 200)!r}" if location else ""
+        hint = (
+            f"The answer is a redirect{to}; the clients follow none, since the request carries "
+            "the API token: set base_url (CLOUDFLARE_BASE_URL) to the address it should go to."
+        )
     return cls(
-        scrub_secrets(message, secrets),
+        message,
         status_code=status_code,
         code=code,
         request_id=_header(headers, "cf-ray"),
         url=url,
         hint=hint,
         retry_after=_header(headers, "retry-after"),
-        body=scrub_secrets(body, secrets),
-        error_chain=tuple(ChainedError(c.code, scrub_secrets(c.message, secrets)) for c in chain),
+        body=text[:_BODY_LIMIT],
+        error_chain=tuple(
+            ChainedError(c.code, server_text(scrub_secrets(c.message, secrets), 200)) for c in chain
+        ),
     )
 
 
@@ -1109,12 +1181,15 @@ def make_bfl_status_error(
     except (ValueError, UnicodeDecodeError, RecursionError):  # a body nested past any error's
         payload = None
     message = _bfl_detail(payload)
+    text = _decoded(content, secrets)
     if message is None:
         message = (
             "JSON without an error message"
             if payload is not None
-            else _describe_body(content, content_type)
+            else _describe_body(text, content_type)
         )
+    else:
+        message = server_text(scrub_secrets(message, secrets))
     cls: type[APIStatusError]
     hint: str | None = _BFL_HINTS.get(status_code)
     if status_code == 429:
@@ -1128,15 +1203,14 @@ def make_bfl_status_error(
     else:
         cls = APIStatusError
         hint = "See the status in Black Forest Labs' API documentation (Errors)."
-    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
-        scrub_secrets(message, secrets),
+        message,
         status_code=status_code,
         request_id=_header(headers, "x-request-id") or _header(headers, "cf-ray"),
         url=url,
         hint=hint,
         retry_after=_header(headers, "retry-after"),
-        body=scrub_secrets(body, secrets),
+        body=text[:_BODY_LIMIT],
         host="Black Forest Labs",
     )
 

@@ -20,8 +20,9 @@ request that may have reached the model may have been billed:
 
 Then, by status:
 
-    retried     408, 429 with code 3040 (capacity), 429 without a code but with Retry-After,
-                502, 503, 504 (a 408 or 504 may have run the model: the docs say so)
+    retried     408, 429 with code 3040 (capacity), 429 without a code but with a
+                Retry-After that parses (seconds or an HTTP date), 502, 503, 504 (a 408 or
+                504 may have run the model: the docs say so)
     never       400 (5006 bad input, 6003 headers, 8007 moderated, ...), 401, 403, 404, 413,
                 500, 429 with 3036/4006 (daily quota: nothing changes before 00:00 UTC),
                 a 2xx with a broken body (it may have been billed), and any answer whose
@@ -193,8 +194,9 @@ def is_retryable(error: APIError, *, retry_possibly_billed: bool = False) -> boo
         if error.code in QUOTA_CODES:
             return False
         # 3040 is "capacity temporarily exceeded: retry with backoff". A 429 without a Workers
-        # AI code (a proxy, the gateway) is retried only when it says when to come back.
-        return error.code == 3040 or (error.code is None and error.retry_after is not None)
+        # AI code (a proxy, the gateway) is retried only when it says when to come back: a
+        # Retry-After that is a number of seconds or a date, not one that says nothing.
+        return error.code == 3040 or (error.code is None and error.retry_after_seconds is not None)
     return False
 
 
