@@ -14,6 +14,7 @@ import math
 import pickle
 import socket
 import struct
+import time
 import traceback
 
 import httpx
@@ -27,13 +28,14 @@ from flux2prompt.transport import (
     ConfigurationError,
     InvalidInputError,
     ParameterError,
+    PossiblyBilledError,
     RateLimitError,
     WorkersAI,
     build_request,
 )
 from flux2prompt.transport._errors import make_status_error
 
-from .test_transport_hostile import Handler, Hostile, MiB, _head, answer
+from .test_transport_hostile import Handler, Hostile, MiB, _head, answer, image_envelope
 
 TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -392,3 +394,68 @@ def test_a_redirect_is_not_followed_and_says_to_fix_the_base_url(status: str) ->
     assert (sent_sync, sent_async) == (1, 1)
     assert "redirect to 'https://api.example.net/client/v4/x'" in str(sync)
     assert "set base_url (CLOUDFLARE_BASE_URL)" in str(sync)
+
+
+# -- a reused connection closed after the server held the request ----------------------------
+
+
+def held_then_closed(hold: float) -> Handler:
+    """Answer the first request (keep-alive); read the second whole, hold it ``hold`` seconds
+    (long enough to run a model), then close without a byte; answer later ones."""
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        if len(server.requests) == 2:
+            time.sleep(hold)
+            _close(conn)
+        answer("200 OK", image_envelope())(conn, request, server)
+
+    return handle
+
+
+def _twice(cls: type[WorkersAI] | type[AsyncWorkersAI], server: Hostile) -> APIError | None:
+    """Generate twice on one client (the second reuses the connection); the second's error."""
+    options = {"account_id": ACCOUNT, "api_token": TOKEN, "base_url": server.base_url}
+    if cls is WorkersAI:
+        with WorkersAI(max_retries=0, **options) as client:
+            client.generate("a fox", width=256, height=256)
+            try:
+                client.generate("a fox", width=256, height=256, seed=2)
+            except APIError as exc:
+                return exc
+        return None
+
+    async def run() -> APIError | None:
+        async with AsyncWorkersAI(max_retries=0, **options) as client:
+            await client.generate("a fox", width=256, height=256)
+            try:
+                await client.generate("a fox", width=256, height=256, seed=2)
+            except APIError as exc:
+                return exc
+        return None
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+def test_a_reused_connection_closed_after_holding_the_request_is_not_resent(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], no_sleep: list[float]
+) -> None:
+    # Whole, on a reused connection, then 1 s of silence and a close: the server had the
+    # request that long, so the model may have run. Resending it could bill it twice.
+    with Hostile(held_then_closed(1.0)) as server:
+        error = _twice(cls, server)
+        assert len(server.requests) == 2
+    assert isinstance(error, PossiblyBilledError)
+    assert error.risk == "disconnected"
+    assert error.resubmitted == 0
+    assert no_sleep == []
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+def test_a_reused_connection_closed_at_once_is_still_resent_once(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], no_sleep: list[float]
+) -> None:
+    with Hostile(held_then_closed(0.0)) as server:
+        assert _twice(cls, server) is None
+        assert len(server.requests) == 3
+    assert no_sleep == []

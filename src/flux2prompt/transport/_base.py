@@ -597,6 +597,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         The token is scrubbed from ``exc`` and everything chained behind it first: the error
         keeps it as its cause, and a hostile answer may have reflected the token into the text
         httpx quotes of what it could not parse."""
+        progress.fail()
         scrub_exception_chain(exc, (self._api_token.reveal(),))
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)

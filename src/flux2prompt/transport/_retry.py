@@ -12,8 +12,9 @@ request that may have reached the model may have been billed:
     not sent            connect errors and timeouts, pool timeouts, a write that failed
                         before the request was sent whole: retried (APIConnectionError,
                         APITimeoutError); such an attempt is not counted in ``attempts``
-    stale connection    a reused keep-alive connection closed before any response byte:
-                        retried once at once, apart from ``max_retries``
+    stale connection    a reused keep-alive connection closed before any response byte,
+                        within 0.5 s of the request being sent: retried once at once, apart
+                        from ``max_retries`` (one that held the request longer may have run)
     may have run        a read timeout after the whole request was sent, a fresh connection
                         closed before any answer, a response that began and broke:
                         PossiblyBilledError, not resent unless retry_possibly_billed=True
@@ -40,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol, TypeAlias
@@ -50,6 +52,7 @@ from flux2prompt.transport._constants import (
     MAX_RETRY_DELAY,
     QUOTA_CODES,
     RETRYABLE_STATUSES,
+    STALE_CONNECTION_WINDOW,
 )
 from flux2prompt.transport._errors import (
     APIConnectionError,
@@ -112,6 +115,23 @@ class SendProgress:
     request_started: bool = False
     request_sent: bool = False
     response_started: bool = False
+    #: When the request was sent whole, and when the attempt failed (``time.monotonic()``).
+    sent_at: float | None = None
+    failed_at: float | None = None
+
+    @property
+    def waited(self) -> float:
+        """Seconds from the request sent whole to the failure (until now when :meth:`fail` was
+        not called; 0 when the request was not sent whole, or untraced)."""
+        if self.sent_at is None:
+            return 0.0
+        end = self.failed_at if self.failed_at is not None else time.monotonic()
+        return max(0.0, end - self.sent_at)
+
+    def fail(self) -> None:
+        """Note the moment the attempt failed (the clients call it as they catch the error)."""
+        if self.failed_at is None:
+            self.failed_at = time.monotonic()
 
     def observe(self, event: str) -> None:
         """Take one trace event name, such as ``"http11.send_request_body.complete"``."""
@@ -125,6 +145,7 @@ class SendProgress:
             self.request_started = True
         elif step in ("send_request_body.complete", "send_request_data.complete"):
             self.request_sent = True
+            self.sent_at = time.monotonic()
         elif step == "receive_response_headers.complete":
             self.response_started = True
 
@@ -159,7 +180,9 @@ def classify_failure(kind: FailureKind, progress: SendProgress) -> Delivery:
         return Delivery.MAY_HAVE_RUN
     if not progress.request_sent:
         return Delivery.NOT_SENT
-    if kind == "read" and not progress.new_connection:
+    if kind == "read" and not progress.new_connection and progress.waited < STALE_CONNECTION_WINDOW:
+        # An idle connection the server had closed: the close arrives at once. A server that
+        # held the request for longer before closing had it, and may have run the model.
         return Delivery.STALE_CONNECTION
     return Delivery.MAY_HAVE_RUN
 
