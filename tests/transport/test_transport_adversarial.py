@@ -9,6 +9,7 @@ token survives in no message, traceback or exception chain.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import pickle
@@ -16,16 +17,19 @@ import socket
 import struct
 import time
 import traceback
+from collections.abc import Callable
 
 import httpx
 import pytest
 
+from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     APIError,
     APIStatusError,
     AsyncWorkersAI,
     CapacityError,
     ConfigurationError,
+    ImageError,
     InvalidInputError,
     ParameterError,
     PossiblyBilledError,
@@ -77,6 +81,22 @@ def both(handler: Handler, **options: object) -> tuple[APIError, APIError, int, 
         asynchronous = _async(server.base_url, **options)
         sent_async = len(server.requests) - sent_sync
     return sync, asynchronous, sent_sync, sent_async
+
+
+def generate(client: WorkersAI | AsyncWorkersAI, prompt: str, **options: object) -> object:
+    """``client.generate(prompt, **options)``, run to its end whichever client it is."""
+    outcome = client.generate(prompt, **options)  # type: ignore[arg-type]
+    if asyncio.iscoroutine(outcome):
+
+        async def run() -> object:
+            assert isinstance(client, AsyncWorkersAI)
+            async with client:
+                return await outcome
+
+        return asyncio.run(run())
+    assert isinstance(client, WorkersAI)
+    client.close()
+    return outcome
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -459,3 +479,58 @@ def test_a_reused_connection_closed_at_once_is_still_resent_once(
         assert _twice(cls, server) is None
         assert len(server.requests) == 3
     assert no_sleep == []
+
+
+# -- hostile callers: images Pillow holds but cannot write as they are -----------------------
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "F", "I", "LAB", "HSV", "YCbCr", "PA", "RGBa"])
+@pytest.mark.parametrize("side", [64, 700], ids=["small", "downscaled"])
+def test_a_pillow_image_in_any_mode_is_sent_as_a_png(mode: str, side: int) -> None:
+    from PIL import Image
+
+    image = build_request("image 0 on a table", images=[Image.new(mode, (side, side))]).images[0]
+    assert image.format == "png"
+    assert (image.width, image.height) == (min(side, 512),) * 2
+    with Image.open(io.BytesIO(image.data)) as sent:
+        assert sent.format == "PNG"
+        assert sent.size == (image.width, image.height)
+
+
+def test_a_tiff_in_cmyk_is_sent_as_a_png() -> None:
+    from PIL import Image
+
+    tiff = io.BytesIO()
+    Image.new("CMYK", (40, 30)).save(tiff, format="TIFF")
+    image = build_request("image 0", images=[tiff.getvalue()]).images[0]
+    assert (image.format, image.width, image.height) == ("png", 40, 30)
+
+
+def _cut_png() -> object:
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (700, 700), "teal").save(png, format="PNG")
+    return Image.open(io.BytesIO(png.getvalue()[:200]))  # opened lazily: its pixels are cut
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: __import__("PIL.Image").Image.new("RGB", (0, 600)), "is 0x600: an image needs"),
+        (lambda: __import__("PIL.Image").Image.new("RGB", (0, 0)), "is 0x0: an image needs"),
+        (_cut_png, "could not be encoded as PNG (image file is truncated)"),
+    ],
+    ids=["zero-width", "empty", "truncated"],
+)
+def test_a_pillow_image_that_cannot_be_sent_is_refused_before_sending(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], make: Callable[[], object], words: str
+) -> None:
+    with serve(seed=0, token=TOKEN) as emu:
+        client = cls(account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url)
+        with pytest.raises(ImageError) as info:
+            generate(client, "image 0", images=[make()])
+        assert emu.requests == []
+    assert info.value.parameter == "images[0]"
+    assert words in str(info.value)
