@@ -29,6 +29,7 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     CapacityError,
     ConfigurationError,
+    GenerationStateError,
     ImageError,
     InvalidInputError,
     ParameterError,
@@ -534,3 +535,41 @@ def test_a_pillow_image_that_cannot_be_sent_is_refused_before_sending(
         assert emu.requests == []
     assert info.value.parameter == "images[0]"
     assert words in str(info.value)
+
+
+# -- a proxied model's hostile envelope --------------------------------------------------------
+
+
+def proxied_answer(payload: object) -> Handler:
+    return answer("200 OK", json.dumps(payload).encode())
+
+
+def _proxied_errors(handler: Handler) -> tuple[APIError, APIError]:
+    with Hostile(handler) as server:
+        errors = []
+        for cls in (WorkersAI, AsyncWorkersAI):
+            client = cls(
+                account_id=ACCOUNT, api_token=TOKEN, base_url=server.base_url, max_retries=0
+            )
+            with pytest.raises(APIError) as info:
+                generate(client, "a fox", model="flex", width=64, height=64)
+            errors.append(info.value)
+        assert len(server.requests) == 2  # once each: never resent
+    return errors[0], errors[1]
+
+
+def test_a_state_of_any_length_reads_short() -> None:
+    sync, asynchronous = _proxied_errors(proxied_answer({"state": "X\n" * 50_000}))
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, GenerationStateError)
+    assert sync.state == "X\n" * 50_000  # kept whole on the error
+    assert len(str(sync)) < 600
+    assert "\n" not in str(sync)
+
+
+def test_a_failed_state_shows_what_the_envelope_says_of_it() -> None:
+    payload = {"state": "Failed", "errors": [{"message": f"Content moderated for {TOKEN}"}]}
+    sync, asynchronous = _proxied_errors(proxied_answer(payload))
+    assert_same(sync, asynchronous)
+    assert "ended in state 'Failed', not 'Completed' (Content moderated for ***)" in str(sync)
+    assert_no_token(sync)

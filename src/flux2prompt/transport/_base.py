@@ -55,6 +55,7 @@ from flux2prompt.transport._errors import (
     PossiblyBilledError,
     ResponseError,
     ResultDownloadError,
+    _first_error,
     failure_detail,
     make_status_error,
     scrub_exception_chain,
@@ -769,8 +770,13 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             )
         state = payload.get("state")
         if state != "Completed":
+            # What the envelope says of it, when it says anything (a moderation, an error).
+            _, said = _first_error(payload)
             raise GenerationStateError(
-                state if isinstance(state, str) else None, url=url, request_id=request_id
+                state if isinstance(state, str) else None,
+                url=url,
+                request_id=request_id,
+                detail=scrub_secrets(said, (self._api_token.reveal(),)) if said else None,
             )
         result = payload.get("result")
         image = result.get("image") if isinstance(result, dict) else None

@@ -1008,11 +1008,14 @@ class GenerationStateError(ResponseError):
         url: str | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        detail: str | None = None,
     ) -> None:
         self.state = state
-        what = f"state {state!r}" if state is not None else "no state"
+        # A hostile host may name any state: quoted, escaped and cut like a task's status.
+        what = f"state {_short_status(state)}" if state is not None else "no state"
+        said = f" ({server_text(detail, 200)})" if detail else ""
         super().__init__(
-            f"the generation ended in {what}, not 'Completed'",
+            f"the generation ended in {what}, not 'Completed'{said}",
             url=url,
             request_id=request_id,
             hint=hint,
