@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import math
 import pickle
 import socket
@@ -31,6 +32,7 @@ from flux2prompt.transport import (
     ConfigurationError,
     GenerationStateError,
     ImageError,
+    ImageResult,
     InvalidInputError,
     ParameterError,
     PossiblyBilledError,
@@ -40,7 +42,7 @@ from flux2prompt.transport import (
 )
 from flux2prompt.transport._errors import make_status_error
 
-from .test_transport_hostile import Handler, Hostile, MiB, _head, answer, image_envelope
+from .test_transport_hostile import Handler, Hostile, MiB, _head, answer, image_envelope, trickle
 
 TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -573,3 +575,49 @@ def test_a_failed_state_shows_what_the_envelope_says_of_it() -> None:
     assert_same(sync, asynchronous)
     assert "ended in state 'Failed', not 'Completed' (Content moderated for ***)" in str(sync)
     assert_no_token(sync)
+
+
+# -- a trickling network: the deadline reads the same from both clients ----------------------
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_trickle_cut_by_the_deadline_reads_the_same_from_both_clients(
+    headers_too: bool,
+) -> None:
+    sync, asynchronous, sent_sync, sent_async = both(
+        trickle(0.05, headers_too=headers_too), deadline=0.6, max_retries=2
+    )
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, PossiblyBilledError)
+    assert "within the deadline of 0.6 s" in str(sync)
+    assert (sent_sync, sent_async) == (1, 1)
+
+
+# -- the token reflected into the logs of httpx and httpcore ---------------------------------
+
+
+def reflect_in_status_and_headers(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    # A valid answer whose reason phrase and a header echo the Authorization header: httpx
+    # logs the status line at INFO, httpcore the headers at DEBUG.
+    auth = _authorization(request)
+    body = image_envelope()
+    head = b"HTTP/1.1 200 " + auth + b"\r\nX-Echo: " + auth + b"\r\n"
+    head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    conn.sendall(head + body)
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+def test_a_token_reflected_in_an_answer_reaches_no_log_of_httpx_or_httpcore(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with Hostile(reflect_in_status_and_headers) as server:
+        client = cls(account_id=ACCOUNT, api_token=TOKEN, base_url=server.base_url)
+        result = generate(client, "a fox", width=256, height=256)
+    assert isinstance(result, ImageResult)
+    names = {record.name for record in caplog.records}
+    assert {"httpx", "httpcore.http11"} <= names  # they did log the answer
+    assert "Bearer ***" in caplog.text
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+    assert TOKEN not in caplog.text

@@ -20,6 +20,7 @@ import math
 import os
 import random
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any, Final, Generic, Self, TypeVar
@@ -114,13 +115,57 @@ class NotGiven:
 NOT_GIVEN: Final = NotGiven()
 
 
-class _Secret:
-    """A string that shows as ``'***'`` in every repr, str, log line and debugger view."""
+#: The loggers of httpx and httpcore: httpx logs each answer's status line at INFO, httpcore
+#: each answer's headers at DEBUG, as the server sent them, so a token a hostile server (or a
+#: proxy) reflects would reach a log file through them.
+_DEPENDENCY_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
-    __slots__ = ("_value",)
+
+class _SecretsFilter(logging.Filter):
+    """Scrubs the secret of every live client from the records of httpx's and httpcore's
+    loggers (it runs only for records a logger emits, so it costs nothing when they are off)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [secret._value for secret in list(_LIVE_SECRETS)]
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit: logging reports it itself
+            return True
+        clean = scrub_secrets(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_LIVE_SECRETS: weakref.WeakSet[_Secret] = weakref.WeakSet()
+_FILTER = _SecretsFilter()
+
+
+class _Secret:
+    """A string that shows as ``'***'`` in every repr, str, log line and debugger view.
+
+    Every secret alive is also scrubbed from the log records of httpx and httpcore.
+    """
+
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if not _LIVE_SECRETS:
+            for name in _DEPENDENCY_LOGGERS:
+                dependency = logging.getLogger(name)
+                if _FILTER not in dependency.filters:
+                    dependency.addFilter(_FILTER)
+        _LIVE_SECRETS.add(self)
 
     def __repr__(self) -> str:
         return "'***'"
