@@ -30,6 +30,7 @@ from flux2prompt.transport import (
     AsyncWorkersAI,
     CapacityError,
     ConfigurationError,
+    GatewayOptions,
     GenerationStateError,
     ImageError,
     ImageResult,
@@ -621,3 +622,57 @@ def test_a_token_reflected_in_an_answer_reaches_no_log_of_httpx_or_httpcore(
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
     assert TOKEN not in caplog.text
+
+
+# -- AI Gateway: its options and its own token ---------------------------------------------------
+
+
+GATEWAY_TOKEN = "gw-SECRET-91c4e0aa-never-print-me"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "words"),
+    [
+        ({"team": "a\ud800b"}, "entry 'team' holds a lone surrogate"),
+        ({"\udc80": "x"}, "holds a lone surrogate"),
+        ({"n": 10**5000}, "got n=an integer of 16610 bits"),
+        ({"n": 2**53}, "integers below 2**53"),
+    ],
+)
+def test_gateway_metadata_the_gateway_cannot_read_is_refused(
+    metadata: dict[str, object], words: str
+) -> None:
+    with pytest.raises(ParameterError) as info:
+        GatewayOptions(metadata=metadata)  # type: ignore[arg-type]
+    assert info.value.parameter == "gateway_options.metadata"
+    assert words in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def echo_every_header(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    body = json.dumps({"success": False, "errors": [{"code": 10000, "message": head}]})
+    answer("401 Unauthorized", body.encode())(conn, request, server)
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+def test_an_echoed_gateway_token_reaches_no_error(
+    cls: type[WorkersAI] | type[AsyncWorkersAI],
+) -> None:
+    options = GatewayOptions(authorization=GATEWAY_TOKEN)
+    with Hostile(echo_every_header) as server:
+        client = cls(
+            account_id=ACCOUNT,
+            api_token=TOKEN,
+            gateway="images",
+            gateway_base_url=f"http://127.0.0.1:{server.port}/v1",
+            max_retries=0,
+        )
+        with pytest.raises(APIStatusError) as info:
+            generate(client, "a fox", width=256, height=256, gateway_options=options)
+    error = info.value
+    assert "cf-aig-authorization: bearer ***" in error.body.lower()
+    for text in (str(error), error.body, repr(vars(pickle.loads(pickle.dumps(error))))):
+        assert GATEWAY_TOKEN not in text
+        assert GATEWAY_TOKEN[3:19] not in text
+    assert_no_token(error)

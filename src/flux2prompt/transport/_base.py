@@ -619,23 +619,39 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
 
     # -- errors, retries and responses ---------------------------------------------------------
 
-    def _failure_detail(self, exc: httpx.TransportError) -> str:
+    def _secrets(self, request: WorkersAIRequest) -> tuple[str, ...]:
+        """What is scrubbed from everything kept of an attempt: the API token, and the token
+        of an authenticated gateway when the request carries one."""
+        gateway = request.headers.get("cf-aig-authorization")
+        if not gateway:
+            return (self._api_token.reveal(),)
+        bare = gateway[7:] if gateway.lower().startswith("bearer ") else gateway
+        return (self._api_token.reveal(), bare)
+
+    def _failure_detail(self, exc: httpx.TransportError, secrets: tuple[str, ...] = ()) -> str:
         """What went wrong, scrubbed, in the same words from the blocking and the async
         clients (their I/O libraries word the same failure differently)."""
         detail = failure_detail(exc)
         if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
             detail = "timed out"
-        return self.redact(detail)
+        return scrub_secrets(self.redact(detail), secrets)
 
-    def _connection_error(self, exc: httpx.TransportError, url: str) -> APIConnectionError:
-        detail = self._failure_detail(exc)
+    def _connection_error(
+        self, exc: httpx.TransportError, url: str, secrets: tuple[str, ...] = ()
+    ) -> APIConnectionError:
+        detail = self._failure_detail(exc, secrets)
         if isinstance(exc, httpx.TimeoutException):
             kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
             return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
         return APIConnectionError(f"could not reach {url}: {detail}", url=url)
 
     def _transport_error(
-        self, exc: httpx.TransportError, url: str, progress: _retry.SendProgress, resubmitted: int
+        self,
+        exc: httpx.TransportError,
+        url: str,
+        progress: _retry.SendProgress,
+        resubmitted: int,
+        secrets: tuple[str, ...] = (),
     ) -> APIError:
         """The error for an attempt that got no complete response, placed by the retry policy:
         safe to resend (a connection error), or one that may have run the model.
@@ -644,7 +660,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         keeps it as its cause, and a hostile answer may have reflected the token into the text
         httpx quotes of what it could not parse."""
         progress.fail()
-        scrub_exception_chain(exc, (self._api_token.reveal(),))
+        scrub_exception_chain(exc, (self._api_token.reveal(), *secrets))
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
         if delivery is _retry.Delivery.MAY_HAVE_RUN:
@@ -655,9 +671,9 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 risk = "read_timeout"
             else:
                 risk = "disconnected"
-            detail = self._failure_detail(exc)
+            detail = self._failure_detail(exc, secrets)
             return PossiblyBilledError(risk, url=url, detail=detail, resubmitted=resubmitted)
-        error = self._connection_error(exc, url)
+        error = self._connection_error(exc, url, secrets)
         error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION
         return error
 
@@ -709,11 +725,15 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             )
 
     def _deadline_error(
-        self, url: str, progress: _retry.SendProgress, resubmitted: int
+        self,
+        url: str,
+        progress: _retry.SendProgress,
+        resubmitted: int,
+        secrets: tuple[str, ...] = (),
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
         return self._transport_error(
-            self._cut_off(progress.request_sent), url, progress, resubmitted
+            self._cut_off(progress.request_sent), url, progress, resubmitted, secrets
         )
 
     def _parse_response(
@@ -727,7 +747,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         status = response.status_code
         content = response.content if body is None else body.content
         url = str(response.request.url)
-        secrets = (self._api_token.reveal(),)
+        secrets = self._secrets(request)
         # Every header value taken from an answer goes through the one scrubber, here: a token
         # a proxy reflects (in cf-ray, Content-Type, Retry-After) reaches no error, log line,
         # result or manifest.
@@ -821,7 +841,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 state if isinstance(state, str) else None,
                 url=url,
                 request_id=request_id,
-                detail=scrub_secrets(said, (self._api_token.reveal(),)) if said else None,
+                detail=scrub_secrets(said, self._secrets(request)) if said else None,
             )
         result = payload.get("result")
         image = result.get("image") if isinstance(result, dict) else None

@@ -142,7 +142,9 @@ class WorkersAI(BaseClient[httpx.Client]):
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)
-                    raise self._transport_error(exc, url, progress, resubmitted) from exc
+                    raise self._transport_error(
+                        exc, url, progress, resubmitted, self._secrets(request)
+                    ) from exc
                 reached += 1
                 return self._parse_response(request, response, started, reached, body)
             except APIError as error:
