@@ -89,7 +89,12 @@ def both(handler: Handler, **options: object) -> tuple[APIError, APIError, int, 
 
 def generate(client: WorkersAI | AsyncWorkersAI, prompt: str, **options: object) -> object:
     """``client.generate(prompt, **options)``, run to its end whichever client it is."""
-    outcome = client.generate(prompt, **options)  # type: ignore[arg-type]
+    return finish(client, client.generate(prompt, **options))  # type: ignore[arg-type]
+
+
+def finish(client: WorkersAI | AsyncWorkersAI, outcome: object) -> object:
+    """What a call on ``client`` gave (an async client's coroutine run to its end), with the
+    client closed."""
     if asyncio.iscoroutine(outcome):
 
         async def run() -> object:
@@ -676,3 +681,55 @@ def test_an_echoed_gateway_token_reaches_no_error(
         assert GATEWAY_TOKEN not in text
         assert GATEWAY_TOKEN[3:19] not in text
     assert_no_token(error)
+
+
+# -- hostile callers: the wrong kind of argument ------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+@pytest.mark.parametrize("request_", ["a fox", None, {"prompt": "a fox"}])
+def test_send_refuses_anything_but_a_built_request(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], request_: object
+) -> None:
+    with serve(seed=0, token=TOKEN) as emu:
+        client = cls(account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url)
+        with pytest.raises(ParameterError) as info:
+            finish(client, client.send(request_))  # type: ignore[arg-type]
+        assert emu.requests == []
+    assert info.value.parameter == "request"
+    assert "send() takes a WorkersAIRequest (from build_request())" in str(info.value)
+    assert "call generate()" in str(info.value)
+
+
+@pytest.mark.parametrize("cls", [WorkersAI, AsyncWorkersAI])
+@pytest.mark.parametrize("options", [{"cache_ttl": 60}, 5])
+def test_gateway_options_of_the_wrong_type_are_refused_before_sending(
+    cls: type[WorkersAI] | type[AsyncWorkersAI], options: object
+) -> None:
+    with serve(seed=0, token=TOKEN) as emu:
+        client = cls(
+            account_id=ACCOUNT,
+            api_token=TOKEN,
+            gateway="images",
+            gateway_base_url=emu.gateway_base_url,
+        )
+        with pytest.raises(ParameterError) as info:
+            generate(client, "a fox", gateway_options=options)
+        assert emu.requests == []
+    assert info.value.parameter == "gateway_options"
+    assert "gateway_options must be a GatewayOptions" in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["dev", "flex", "schnell"])
+def test_a_route_that_contradicts_a_known_model_is_refused(model: str) -> None:
+    spec = build_request("a fox", model=model, width=None).model
+    other = next(r for r in ("multipart", "json", "proxied") if r != spec.route.value)
+    with pytest.raises(ParameterError) as info:
+        build_request("a fox", model=model, route=other)
+    assert info.value.parameter == "route"
+    assert f"is called on the {spec.route.value} route, not {other}" in str(info.value)
+    # The client's own model (a ModelSpec) is held to its route the same way.
+    with WorkersAI(account_id=ACCOUNT, api_token=TOKEN, model=model) as client:
+        with pytest.raises(ParameterError, match="leave route unset"):
+            client.build_request("a fox", route=other)
+        assert client.build_request("a fox", route=spec.route.value).model is spec

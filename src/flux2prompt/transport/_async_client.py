@@ -118,6 +118,7 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             >>> asyncio.run(main()).media_type  # doctest: +SKIP
             'image/jpeg'
         """
+        self._check_sendable(request)
         outcome = await self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.

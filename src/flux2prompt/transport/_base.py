@@ -574,6 +574,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             prompt_format=prompt_format,
         )
 
+    @staticmethod
+    def _check_sendable(request: object) -> None:
+        """Refuse what :meth:`send` cannot send, before anything else reads it."""
+        if not isinstance(request, WorkersAIRequest):
+            raise ParameterError(
+                f"send() takes a WorkersAIRequest (from build_request()), got "
+                f"{type(request).__name__}; to send a prompt, call generate()",
+                parameter="request",
+            )
+
     def _url_for(self, request: WorkersAIRequest) -> str:
         # The client decides where a request goes: a request built elsewhere (a dry run without
         # an account id) is sent to this client's endpoint. The URL templates live in

@@ -117,6 +117,7 @@ class WorkersAI(BaseClient[httpx.Client]):
             ...     client.send(request).request_fingerprint == request.fingerprint
             True
         """
+        self._check_sendable(request)
         outcome = self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.

@@ -1183,6 +1183,12 @@ class RequestTemplate:
             self._gateway,
             self._gateway_options,
         )
+        if gateway_options is not None and not isinstance(gateway_options, GatewayOptions):
+            raise ParameterError(
+                f"gateway_options must be a GatewayOptions, got {type(gateway_options).__name__}:"
+                " pass GatewayOptions(cache_ttl=..., ...)",
+                parameter="gateway_options",
+            )
         account = (
             ACCOUNT_PLACEHOLDER
             if account_id is None
