@@ -41,7 +41,7 @@ from flux2prompt.transport import (
     WorkersAI,
     build_request,
 )
-from flux2prompt.transport._errors import make_status_error
+from flux2prompt.transport._errors import make_status_error, parse_retry_after
 
 from .test_transport_hostile import Handler, Hostile, MiB, _head, answer, image_envelope, trickle
 
@@ -372,7 +372,9 @@ def test_a_code_a_proxy_sent_as_a_string_still_picks_the_error() -> None:
 # -- Retry-After in every form ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["soon", "", "-5", "nan", "inf", "Mon, 99 Foo 2026"])
+@pytest.mark.parametrize(
+    "value", ["soon", "", "-5", "nan", "inf", "Mon, 99 Foo 2026", "1e3x", "1_0", "0x10"]
+)
 def test_a_429_without_code_or_usable_retry_after_is_not_retried(
     value: str, no_sleep: list[float]
 ) -> None:
@@ -396,7 +398,7 @@ def test_a_429_without_code_but_with_retry_after_is_retried(
     assert no_sleep == [float(value)] * 4
 
 
-@pytest.mark.parametrize("value", ["1e308", "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 30])
+@pytest.mark.parametrize("value", ["9" * 300, "Fri, 31 Dec 9999 23:59:59 GMT", "9" * 30])
 def test_a_retry_after_of_centuries_is_not_waited_and_reads_short(
     value: str, no_sleep: list[float]
 ) -> None:
@@ -733,3 +735,22 @@ def test_a_route_that_contradicts_a_known_model_is_refused(model: str) -> None:
         with pytest.raises(ParameterError, match="leave route unset"):
             client.build_request("a fox", route=other)
         assert client.build_request("a fox", route=spec.route.value).model is spec
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 08:49:47 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:49:47 GMT",  # RFC 850
+        "Sun Nov  6 08:49:47 1994",  # asctime: no zone, and GMT by definition
+        "Sun, 06 Nov 1994 08:49:47 -0000",
+    ],
+)
+def test_a_retry_after_date_in_every_form_is_read_as_gmt(value: str) -> None:
+    now = 784111777.0  # Sun, 06 Nov 1994 08:49:37 GMT
+    assert parse_retry_after(value, now=now) == 10.0
+
+
+@pytest.mark.parametrize("value", ["1_0", "\u0663", "\uff13", "1e3", "inf", "-1", "+3"])
+def test_a_retry_after_is_seconds_only_in_ascii_digits(value: str) -> None:
+    assert parse_retry_after(value) is None

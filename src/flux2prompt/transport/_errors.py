@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import math
@@ -726,10 +727,15 @@ def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
     return tuple(chain)
 
 
+#: Delta-seconds, as RFC 9110 writes them (digits), with the fraction some servers add.
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Return the seconds a ``Retry-After`` header asks to wait, or ``None`` if unusable.
 
-    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date; a date in the past gives ``0.0``.
+    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date in any of its forms (one without
+    a zone is GMT); a date in the past gives ``0.0``.
 
     Example:
         >>> parse_retry_after("3"), parse_retry_after("soon")
@@ -740,20 +746,20 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value is None:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
+    if not _DELTA_SECONDS.fullmatch(value):
+        # Not digits (float() would also take "1e308", "1_0", "inf" or Arabic-Indic digits):
+        # an HTTP date, in any of its three forms, or nothing usable.
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
-            return None
+            # The asctime form (and a "-0000" zone) name no zone: an HTTP date is in GMT.
+            when = when.replace(tzinfo=datetime.UTC)
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) else None
 
 
 def _describe_body(text: str, content_type: str) -> str:
