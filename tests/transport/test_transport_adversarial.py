@@ -38,12 +38,22 @@ from flux2prompt.transport import (
     ParameterError,
     PossiblyBilledError,
     RateLimitError,
+    ResponseError,
     WorkersAI,
     build_request,
 )
 from flux2prompt.transport._errors import make_status_error, parse_retry_after
 
-from .test_transport_hostile import Handler, Hostile, MiB, _head, answer, image_envelope, trickle
+from .test_transport_hostile import (
+    PNG,
+    Handler,
+    Hostile,
+    MiB,
+    _head,
+    answer,
+    image_envelope,
+    trickle,
+)
 
 TOKEN = "tok-SECRET-7f3a9c1e-never-print-me"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -754,3 +764,33 @@ def test_a_retry_after_date_in_every_form_is_read_as_gmt(value: str) -> None:
 @pytest.mark.parametrize("value", ["1_0", "\u0663", "\uff13", "1e3", "inf", "-1", "+3"])
 def test_a_retry_after_is_seconds_only_in_ascii_digits(value: str) -> None:
     assert parse_retry_after(value) is None
+
+
+# -- a 200 that holds the image itself, not its envelope ---------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/json", "text/plain"])
+def test_a_raw_image_answer_is_kept_not_thrown_away(content_type: str) -> None:
+    # The model ran and the image is paid for: a body that is the image is the result,
+    # whatever the Content-Type says.
+    with Hostile(answer("200 OK", PNG, Content_Type=content_type)) as server:
+        for cls in (WorkersAI, AsyncWorkersAI):
+            client = cls(account_id=ACCOUNT, api_token=TOKEN, base_url=server.base_url)
+            result = generate(client, "a fox", width=256, height=256, seed=3)
+            assert isinstance(result, ImageResult)
+            assert (result.format, result.width, result.height, result.seed) == (
+                "png",
+                64,
+                64,
+                3,
+            )
+            assert result.data == PNG
+        assert len(server.requests) == 2
+
+
+def test_a_raw_body_that_only_looks_like_an_image_is_a_response_error() -> None:
+    sync, asynchronous, _, _ = both(answer("200 OK", b"\x89PNG\r\n\x1a\n" + b"junk" * 4))
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, ResponseError)
+    assert "PNG without a readable size" in str(sync)
+    assert sync.may_have_been_billed

@@ -64,7 +64,7 @@ from flux2prompt.transport._errors import (
     scrub_secrets,
 )
 from flux2prompt.transport._gateway import GatewayOptions
-from flux2prompt.transport._images import ImageSource
+from flux2prompt.transport._images import ImageSource, detect_format
 from flux2prompt.transport._request import (
     PromptLike,
     WorkersAIRequest,
@@ -81,6 +81,9 @@ logger = logging.getLogger("flux2prompt.transport")
 _SENSITIVE_HEADERS: Final = frozenset(
     {"authorization", "cf-aig-authorization", "proxy-authorization", "x-key"}
 )
+
+#: The formats an answer may hold raw, instead of in its JSON envelope.
+_RAW_IMAGES: Final = frozenset({"jpeg", "png", "webp"})
 
 #: The timeout of a client that makes its own connection pool (built here, from the numbers in
 #: _constants, so that importing the constants does not import httpx).
@@ -785,6 +788,10 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                     "this large."
                 ),
             )
+        if request.route is not Route.PROXIED and detect_format(content) in _RAW_IMAGES:
+            # The image itself rather than its JSON envelope (what Workers AI's older image
+            # models answer, image/png): the model ran and it is paid for, so it is kept.
+            return self._image(request, content, request_id, started, attempts)
         try:
             payload = json.loads(content)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -814,6 +821,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 url=url,
                 request_id=request_id,
             ) from None
+        return self._image(request, data, request_id, started, attempts)
+
+    @staticmethod
+    def _image(
+        request: WorkersAIRequest,
+        data: bytes,
+        request_id: str | None,
+        started: float,
+        attempts: int,
+    ) -> ImageResult:
         return ImageResult.from_bytes(
             data,
             seed=request.seed,
