@@ -794,3 +794,14 @@ def test_a_raw_body_that_only_looks_like_an_image_is_a_response_error() -> None:
     assert isinstance(sync, ResponseError)
     assert "PNG without a readable size" in str(sync)
     assert sync.may_have_been_billed
+
+
+def test_a_capacity_code_in_a_200_says_it_was_not_retried(no_sleep: list[float]) -> None:
+    sync, asynchronous, sent_sync, sent_async = both(
+        answer("200 OK", envelope("Capacity temporarily exceeded", 3040)), max_retries=2
+    )
+    assert_same(sync, asynchronous)
+    assert isinstance(sync, CapacityError)
+    assert (sent_sync, sent_async) == (1, 1)
+    assert "not retried" in sync.hint
+    assert "the clients retry it" not in str(sync)

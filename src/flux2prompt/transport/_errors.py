@@ -547,6 +547,13 @@ class CapacityError(RateLimitError):
         wait = parse_retry_after(kw.get("retry_after"))
         if hint is None and wait is not None and wait > MAX_RETRY_AFTER:
             hint = self.long_wait_hint
+        elif hint is None and kw.get("status_code") != 429:
+            # Code 3040 with another status (a 200 with success false): the retry policy goes
+            # by status, so it was not retried, and the hint must not say it was.
+            hint = (
+                "Capacity is temporarily exceeded; this answer was not a 429, so it was not "
+                "retried: try again shortly."
+            )
         super().__init__(message, hint=hint, **kw)
 
 
