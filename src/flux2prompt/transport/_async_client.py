@@ -118,6 +118,7 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             >>> asyncio.run(main()).media_type  # doctest: +SKIP
             'image/jpeg'
         """
+        self._check_sendable(request)
         outcome = await self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.
@@ -143,11 +144,15 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)
-                    raise self._transport_error(exc, url, progress, resubmitted) from exc
+                    raise self._transport_error(
+                        exc, url, progress, resubmitted, self._secrets(request)
+                    ) from exc
                 except TimeoutError as exc:
                     reached += progress.reached_network is not False
                     url = str(http_request.url)
-                    raise self._deadline_error(url, progress, resubmitted) from exc
+                    raise self._deadline_error(
+                        url, progress, resubmitted, self._secrets(request)
+                    ) from exc
                 reached += 1
                 return self._parse_response(request, response, started, reached, body)
             except APIError as error:

@@ -20,6 +20,7 @@ import math
 import os
 import random
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any, Final, Generic, Self, TypeVar
@@ -55,12 +56,15 @@ from flux2prompt.transport._errors import (
     PossiblyBilledError,
     ResponseError,
     ResultDownloadError,
+    _first_error,
+    failure_detail,
     make_status_error,
+    scrub_exception_chain,
     scrub_headers,
     scrub_secrets,
 )
 from flux2prompt.transport._gateway import GatewayOptions
-from flux2prompt.transport._images import ImageSource
+from flux2prompt.transport._images import ImageSource, detect_format
 from flux2prompt.transport._request import (
     PromptLike,
     WorkersAIRequest,
@@ -77,6 +81,9 @@ logger = logging.getLogger("flux2prompt.transport")
 _SENSITIVE_HEADERS: Final = frozenset(
     {"authorization", "cf-aig-authorization", "proxy-authorization", "x-key"}
 )
+
+#: The formats an answer may hold raw, instead of in its JSON envelope.
+_RAW_IMAGES: Final = frozenset({"jpeg", "png", "webp"})
 
 #: The timeout of a client that makes its own connection pool (built here, from the numbers in
 #: _constants, so that importing the constants does not import httpx).
@@ -111,13 +118,57 @@ class NotGiven:
 NOT_GIVEN: Final = NotGiven()
 
 
-class _Secret:
-    """A string that shows as ``'***'`` in every repr, str, log line and debugger view."""
+#: The loggers of httpx and httpcore: httpx logs each answer's status line at INFO, httpcore
+#: each answer's headers at DEBUG, as the server sent them, so a token a hostile server (or a
+#: proxy) reflects would reach a log file through them.
+_DEPENDENCY_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
-    __slots__ = ("_value",)
+
+class _SecretsFilter(logging.Filter):
+    """Scrubs the secret of every live client from the records of httpx's and httpcore's
+    loggers (it runs only for records a logger emits, so it costs nothing when they are off)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [secret._value for secret in list(_LIVE_SECRETS)]
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit: logging reports it itself
+            return True
+        clean = scrub_secrets(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_LIVE_SECRETS: weakref.WeakSet[_Secret] = weakref.WeakSet()
+_FILTER = _SecretsFilter()
+
+
+class _Secret:
+    """A string that shows as ``'***'`` in every repr, str, log line and debugger view.
+
+    Every secret alive is also scrubbed from the log records of httpx and httpcore.
+    """
+
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if not _LIVE_SECRETS:
+            for name in _DEPENDENCY_LOGGERS:
+                dependency = logging.getLogger(name)
+                if _FILTER not in dependency.filters:
+                    dependency.addFilter(_FILTER)
+        _LIVE_SECRETS.add(self)
 
     def __repr__(self) -> str:
         return "'***'"
@@ -206,6 +257,25 @@ def _check_base_url(name: str, url: str, env: str) -> None:
             f"{name} must be an http:// or https:// URL with a host, got {url!r}; check {name}= "
             f"or {env}"
         )
+    if parsed.query or parsed.fragment or "?" in url or "#" in url:
+        # The request paths are appended to it: after a '?' or a '#' they would be a query or
+        # a fragment, and every request would go to the base URL itself.
+        raise ConfigurationError(
+            f"{name} must have no query ('?...') or fragment ('#...'), since request paths are "
+            f"appended to it, got {url!r}; check {name}= or {env}"
+        )
+
+
+def _url_option(name: str, given: object, env: str, default: str) -> str:
+    """A base URL option: given, else from the environment, else the default; checked to be a
+    string first (without a trailing slash)."""
+    value = given or _env(env) or default
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{name} must be a string (an http:// or https:// URL), got {type(value).__name__}; "
+            f"check {name}= or {env}"
+        )
+    return value.rstrip("/")
 
 
 def _env(name: str) -> str | None:
@@ -289,11 +359,11 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         self.account_id: str = account_id
         self._api_token = _Secret(token)
         self.model: ModelSpec = resolve_model(model)
-        self.base_url: str = (base_url or _env(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url: str = _url_option("base_url", base_url, BASE_URL_ENV, DEFAULT_BASE_URL)
         self.gateway: str | None = gateway
-        self.gateway_base_url: str = (
-            gateway_base_url or _env(GATEWAY_BASE_URL_ENV) or DEFAULT_GATEWAY_BASE_URL
-        ).rstrip("/")
+        self.gateway_base_url: str = _url_option(
+            "gateway_base_url", gateway_base_url, GATEWAY_BASE_URL_ENV, DEFAULT_GATEWAY_BASE_URL
+        )
         _check_base_url("base_url", self.base_url, BASE_URL_ENV)
         if gateway is not None:
             _check_base_url("gateway_base_url", self.gateway_base_url, GATEWAY_BASE_URL_ENV)
@@ -306,12 +376,17 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         #: Resend a request that may already have run the model (and been billed): a read
         #: timeout after it was sent whole, a response that broke off. Off by default.
         self.retry_possibly_billed: bool = retry_possibly_billed
+        if not isinstance(resize_images, bool):
+            raise ParameterError(
+                f"resize_images must be True or False, got {resize_images!r}",
+                parameter="resize_images",
+            )
         self.resize_images: bool = resize_images
         self._owns_client = http_client is None
         # With an injected client and no timeout, the client's own timeout applies.
         self.timeout: httpx.Timeout | None
         if isinstance(timeout, httpx.Timeout):
-            self.timeout = timeout
+            self.timeout = _checked_timeout(timeout)
         elif (
             isinstance(timeout, int | float)
             and not isinstance(timeout, bool)
@@ -502,6 +577,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             prompt_format=prompt_format,
         )
 
+    @staticmethod
+    def _check_sendable(request: object) -> None:
+        """Refuse what :meth:`send` cannot send, before anything else reads it."""
+        if not isinstance(request, WorkersAIRequest):
+            raise ParameterError(
+                f"send() takes a WorkersAIRequest (from build_request()), got "
+                f"{type(request).__name__}; to send a prompt, call generate()",
+                parameter="request",
+            )
+
     def _url_for(self, request: WorkersAIRequest) -> str:
         # The client decides where a request goes: a request built elsewhere (a dry run without
         # an account id) is sent to this client's endpoint. The URL templates live in
@@ -547,18 +632,48 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
 
     # -- errors, retries and responses ---------------------------------------------------------
 
-    def _connection_error(self, exc: httpx.TransportError, url: str) -> APIConnectionError:
-        detail = self.redact(str(exc)) or type(exc).__name__
+    def _secrets(self, request: WorkersAIRequest) -> tuple[str, ...]:
+        """What is scrubbed from everything kept of an attempt: the API token, and the token
+        of an authenticated gateway when the request carries one."""
+        gateway = request.headers.get("cf-aig-authorization")
+        if not gateway:
+            return (self._api_token.reveal(),)
+        bare = gateway[7:] if gateway.lower().startswith("bearer ") else gateway
+        return (self._api_token.reveal(), bare)
+
+    def _failure_detail(self, exc: httpx.TransportError, secrets: tuple[str, ...] = ()) -> str:
+        """What went wrong, scrubbed, in the same words from the blocking and the async
+        clients (their I/O libraries word the same failure differently)."""
+        detail = failure_detail(exc)
+        if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
+            detail = "timed out"
+        return scrub_secrets(self.redact(detail), secrets)
+
+    def _connection_error(
+        self, exc: httpx.TransportError, url: str, secrets: tuple[str, ...] = ()
+    ) -> APIConnectionError:
+        detail = self._failure_detail(exc, secrets)
         if isinstance(exc, httpx.TimeoutException):
             kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
             return APITimeoutError(f"no response from {url}: {kind} ({detail})", url=url)
         return APIConnectionError(f"could not reach {url}: {detail}", url=url)
 
     def _transport_error(
-        self, exc: httpx.TransportError, url: str, progress: _retry.SendProgress, resubmitted: int
+        self,
+        exc: httpx.TransportError,
+        url: str,
+        progress: _retry.SendProgress,
+        resubmitted: int,
+        secrets: tuple[str, ...] = (),
     ) -> APIError:
         """The error for an attempt that got no complete response, placed by the retry policy:
-        safe to resend (a connection error), or one that may have run the model."""
+        safe to resend (a connection error), or one that may have run the model.
+
+        The token is scrubbed from ``exc`` and everything chained behind it first: the error
+        keeps it as its cause, and a hostile answer may have reflected the token into the text
+        httpx quotes of what it could not parse."""
+        progress.fail()
+        scrub_exception_chain(exc, (self._api_token.reveal(), *secrets))
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
         if delivery is _retry.Delivery.MAY_HAVE_RUN:
@@ -569,9 +684,9 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 risk = "read_timeout"
             else:
                 risk = "disconnected"
-            detail = self.redact(str(exc)) or type(exc).__name__
+            detail = self._failure_detail(exc, secrets)
             return PossiblyBilledError(risk, url=url, detail=detail, resubmitted=resubmitted)
-        error = self._connection_error(exc, url)
+        error = self._connection_error(exc, url, secrets)
         error.stale_connection = delivery is _retry.Delivery.STALE_CONNECTION
         return error
 
@@ -623,11 +738,15 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             )
 
     def _deadline_error(
-        self, url: str, progress: _retry.SendProgress, resubmitted: int
+        self,
+        url: str,
+        progress: _retry.SendProgress,
+        resubmitted: int,
+        secrets: tuple[str, ...] = (),
     ) -> APIError:
         """The error of an attempt cut off by the deadline (the async client's cancel scope)."""
         return self._transport_error(
-            self._cut_off(progress.request_sent), url, progress, resubmitted
+            self._cut_off(progress.request_sent), url, progress, resubmitted, secrets
         )
 
     def _parse_response(
@@ -641,7 +760,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         status = response.status_code
         content = response.content if body is None else body.content
         url = str(response.request.url)
-        secrets = (self._api_token.reveal(),)
+        secrets = self._secrets(request)
         # Every header value taken from an answer goes through the one scrubber, here: a token
         # a proxy reflects (in cf-ray, Content-Type, Retry-After) reaches no error, log line,
         # result or manifest.
@@ -649,7 +768,14 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         request_id = headers.get("cf-ray")
         logger.debug("HTTP %d from %s (%d bytes, cf-ray %s)", status, url, len(content), request_id)
         if not 200 <= status < 300:
-            raise make_status_error(status, headers, content, url=url, secrets=secrets)
+            raise make_status_error(
+                status,
+                headers,
+                content,
+                url=url,
+                secrets=secrets,
+                truncated=body is not None and body.truncated,
+            )
         if body is not None and body.truncated:
             raise ResponseError(
                 f"HTTP {status} with a body larger than the limit of "
@@ -662,6 +788,10 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                     "this large."
                 ),
             )
+        if request.route is not Route.PROXIED and detect_format(content) in _RAW_IMAGES:
+            # The image itself rather than its JSON envelope (what Workers AI's older image
+            # models answer, image/png): the model ran and it is paid for, so it is kept.
+            return self._image(request, content, request_id, started, attempts)
         try:
             payload = json.loads(content)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -691,6 +821,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 url=url,
                 request_id=request_id,
             ) from None
+        return self._image(request, data, request_id, started, attempts)
+
+    @staticmethod
+    def _image(
+        request: WorkersAIRequest,
+        data: bytes,
+        request_id: str | None,
+        started: float,
+        attempts: int,
+    ) -> ImageResult:
         return ImageResult.from_bytes(
             data,
             seed=request.seed,
@@ -722,8 +862,13 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             )
         state = payload.get("state")
         if state != "Completed":
+            # What the envelope says of it, when it says anything (a moderation, an error).
+            _, said = _first_error(payload)
             raise GenerationStateError(
-                state if isinstance(state, str) else None, url=url, request_id=request_id
+                state if isinstance(state, str) else None,
+                url=url,
+                request_id=request_id,
+                detail=scrub_secrets(said, self._secrets(request)) if said else None,
             )
         result = payload.get("result")
         image = result.get("image") if isinstance(result, dict) else None
@@ -788,6 +933,26 @@ def download_limits(base_url: str, timeout: float, max_bytes: int) -> DownloadLi
         allow_loopback=is_loopback_host(httpx.URL(base_url).host),
         user_agent=CLIENT_USER_AGENT,
     )
+
+
+def _checked_timeout(timeout: httpx.Timeout) -> httpx.Timeout:
+    """``timeout`` when each of its parts is seconds above 0 or ``None`` (no limit): httpx
+    takes any number, and a negative or NaN one fails only when a request is sent, as a
+    ``ValueError`` from the socket."""
+    for part in ("connect", "read", "write", "pool"):
+        value = getattr(timeout, part)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ParameterError(
+                f"timeout must be seconds (> 0) or an httpx.Timeout whose parts are, got "
+                f"{part}={value!r} in {timeout!r}",
+                parameter="timeout",
+            )
+    return timeout
 
 
 def _default_deadline(timeout: httpx.Timeout) -> float | None:

@@ -286,6 +286,12 @@ class AnswerBounds:
             return self.max_response_bytes
         return min(self.max_response_bytes, ERROR_BODY_LIMIT)
 
+    @staticmethod
+    def _declared(response: httpx.Response) -> int | None:
+        """The ``Content-Length`` that refuses a body unread: a 2xx's only. Of an error answer
+        the first MiB is read whatever it declares, so that its error says what it was."""
+        return declared_length(response) if 200 <= response.status_code < 300 else None
+
     def _deadline_passed(self) -> httpx.ReadTimeout:
         return httpx.ReadTimeout(deadline_detail(self.deadline or 0.0))
 
@@ -321,7 +327,7 @@ class AnswerBounds:
             try:
                 body = collect_body(
                     response.iter_bytes(),
-                    declared_length(response),
+                    self._declared(response),
                     limit=self._body_limit(response),
                     deadline_at=deadline_at,
                     on_deadline=self._deadline_passed,
@@ -347,7 +353,7 @@ class AnswerBounds:
             try:
                 body = await acollect_body(
                     response.aiter_bytes(),
-                    declared_length(response),
+                    self._declared(response),
                     limit=self._body_limit(response),
                     deadline_at=None,
                 )

@@ -469,7 +469,7 @@ def resolve_model(
         unknown model 'klien-4b': did you mean 'klein-4b' o
     """
     if isinstance(model, ModelSpec):
-        return model
+        return _same_route(model, route)
     if not isinstance(model, str):
         raise ParameterError(
             f"model must be a model id or a short name, got {type(model).__name__}",
@@ -477,7 +477,7 @@ def resolve_model(
         )
     spec = _BY_NAME.get(model) or _BY_NAME.get(model.strip().lower())
     if spec is not None:
-        return spec
+        return _same_route(spec, route)
     check_model_id(model)  # an id that would change the URL is refused as that, first
     if not allow_unknown_model:
         guess = did_you_mean(model.strip().lower(), _BY_NAME)
@@ -494,12 +494,7 @@ def resolve_model(
             "/ai/run/{model}) or 'proxied' (the {model, input} envelope on /ai/run)",
             parameter="route",
         )
-    try:
-        chosen = Route(route)
-    except ValueError:
-        raise ParameterError(
-            f"route must be 'multipart', 'json' or 'proxied', got {route!r}", parameter="route"
-        ) from None
+    chosen = Route(_checked_route(route))
     warnings.warn(
         f"model {model!r} is not in flux2prompt's catalogue; sending it on the {chosen.value} "
         "route with that route's generic limits (no cost estimate)",
@@ -507,6 +502,30 @@ def resolve_model(
         stacklevel=3,
     )
     return _generic(model, chosen)
+
+
+def _same_route(spec: ModelSpec, route: Route | str | None) -> ModelSpec:
+    """``spec``, unless ``route`` says it is called another way: the catalogue (or the spec
+    given) says how a model it knows is called, and a route that says otherwise would not be
+    what is sent."""
+    if route is not None and _checked_route(route) != spec.route.value:
+        raise ParameterError(
+            f"{spec.name} is called on the {spec.route.value} route, not "
+            f"{_checked_route(route)}: leave route unset (it says how a model the catalogue "
+            "does not know is called)",
+            parameter="route",
+        )
+    return spec
+
+
+def _checked_route(route: object) -> str:
+    """``route`` as a :class:`Route` value, refused unless it is one."""
+    try:
+        return Route(route).value  # type: ignore[arg-type]
+    except ValueError:
+        raise ParameterError(
+            f"route must be 'multipart', 'json' or 'proxied', got {route!r}", parameter="route"
+        ) from None
 
 
 def _tiles(width: int, height: int) -> int:

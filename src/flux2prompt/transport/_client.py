@@ -117,6 +117,7 @@ class WorkersAI(BaseClient[httpx.Client]):
             ...     client.send(request).request_fingerprint == request.fingerprint
             True
         """
+        self._check_sendable(request)
         outcome = self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.
@@ -142,7 +143,9 @@ class WorkersAI(BaseClient[httpx.Client]):
                 except httpx.TransportError as exc:
                     reached += self._reached_network(exc, progress)
                     url = str(http_request.url)
-                    raise self._transport_error(exc, url, progress, resubmitted) from exc
+                    raise self._transport_error(
+                        exc, url, progress, resubmitted, self._secrets(request)
+                    ) from exc
                 reached += 1
                 return self._parse_response(request, response, started, reached, body)
             except APIError as error:

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_RETRY_DELAY",
     "QUOTA_CODES",
     "RETRYABLE_STATUSES",
+    "STALE_CONNECTION_WINDOW",
     "USER_AGENT",
 ]
 
@@ -59,6 +60,10 @@ MAX_RETRY_AFTER: Final = 60.0
 RETRYABLE_STATUSES: Final = frozenset({408, 502, 503, 504})
 # The daily free allowance is used: nothing changes before 00:00 UTC, never retry.
 QUOTA_CODES: Final = frozenset({3036, 4006})
+# A reused keep-alive connection that closes within this many seconds of the request being
+# sent was closed idle by the server (the close was on its way): resent once. One that closes
+# later held the request that long, long enough for a model to run: it may have been billed.
+STALE_CONNECTION_WINDOW: Final = 0.5
 
 MAX_INPUT_IMAGES: Final = 4
 MAX_INPUT_IMAGE_SIDE: Final = 512

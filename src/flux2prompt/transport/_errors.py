@@ -18,15 +18,18 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from flux2prompt._errors import ConfigurationError, Flux2PromptError, ImageError, ParameterError
+from flux2prompt._text import printable
 from flux2prompt.transport._constants import MAX_RETRY_AFTER, RETRYABLE_STATUSES
 
 __all__ = [
@@ -65,11 +68,14 @@ __all__ = [
     "TaskTimeoutError",
     "TooManyActiveTasksError",
     "UnprocessableRequestError",
+    "failure_detail",
     "make_bfl_status_error",
     "make_status_error",
     "parse_retry_after",
+    "scrub_exception_chain",
     "scrub_headers",
     "scrub_secrets",
+    "server_text",
 ]
 
 
@@ -313,15 +319,14 @@ class APIStatusError(APIError):
         self.error_chain: tuple[ChainedError, ...] = tuple(error_chain)
         cf_code = f", code {code}" if code is not None else ""
         ray = f", request id {request_id}" if request_id else ""
-        causes = "".join(
-            f" ({'code ' + str(c.code) + ': ' if c.code is not None else ''}{c.message})"
-            for c in self.error_chain
-        )
+        causes = "".join(f" ({_cause(c)})" for c in self.error_chain if _cause(c))
         wait = self.retry_after_seconds
         long_wait = ""
         if wait is not None and wait > MAX_RETRY_AFTER:
+            # A hostile header may ask for 1e308 s: shown in three digits, not three hundred.
+            shown = f"{wait:.0f}" if wait < 1e9 else f"{wait:.3g}"
             long_wait = (
-                f" The service asks to wait {wait:.0f} s (Retry-After), longer than the "
+                f" The service asks to wait {shown} s (Retry-After), longer than the "
                 f"{MAX_RETRY_AFTER:.0f} s a client waits, so it was not retried; the wait is in "
                 "retry_after_seconds."
             )
@@ -334,6 +339,14 @@ class APIStatusError(APIError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _cause(entry: ChainedError) -> str:
+    """One entry of an ``error_chain`` as a message shows it: ``code 6111: Invalid format``,
+    or the code or the message alone when the other is missing."""
+    code = f"code {entry.code}" if entry.code is not None else ""
+    message = entry.message.strip()
+    return f"{code}: {message}" if code and message else code or message
 
 
 class BadRequestError(APIStatusError):
@@ -534,6 +547,13 @@ class CapacityError(RateLimitError):
         wait = parse_retry_after(kw.get("retry_after"))
         if hint is None and wait is not None and wait > MAX_RETRY_AFTER:
             hint = self.long_wait_hint
+        elif hint is None and kw.get("status_code") != 429:
+            # Code 3040 with another status (a 200 with success false): the retry policy goes
+            # by status, so it was not retried, and the hint must not say it was.
+            hint = (
+                "Capacity is temporarily exceeded; this answer was not a 429, so it was not "
+                "retried: try again shortly."
+            )
         super().__init__(message, hint=hint, **kw)
 
 
@@ -621,10 +641,42 @@ _NO_ROUTE_HINT = (
     "Code 7000 with a 4xx: no route for that URL. Check base_url (CLOUDFLARE_BASE_URL): it must "
     "end in /client/v4 (for the gateway, gateway_base_url ends in /v1), and the account id."
 )
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _BODY_LIMIT = 2000
+#: The most characters of a server's own text (a message, a cause, a page title) an error
+#: quotes; the first 2,000 characters of the body are in ``body`` for the rest.
+_TEXT_LIMIT = 500
+
+
+def server_text(text: str, limit: int = _TEXT_LIMIT) -> str:
+    r"""A server's text as an error quotes it: on one line (every run of whitespace, newlines
+    included, becomes one space), control and bidi characters escaped (``\x1b``), and cut to
+    ``limit`` characters with a note of how many more there were. Scrub secrets before calling
+    it, so that the cut never splits one.
+
+    Example:
+        >>> server_text("Bad input:\n  width\x1b[2J")
+        'Bad input: width\\x1b[2J'
+        >>> server_text("x" * 600)[-30:]
+        'xxxxx... (100 more characters)'
+    """
+    one_line = printable(_SPACE.sub(" ", text).strip())
+    if len(one_line) <= limit:
+        return one_line
+    return f"{one_line[:limit]}... ({len(one_line) - limit:,} more characters)"
+
+
+def _as_text(value: object) -> str:
+    """A message the server sent as something other than a string (an object, a list), as
+    its JSON rather than Python's repr of it."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -638,6 +690,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _int_code(raw: object) -> int | None:
+    # A proxy may pass the code on as a string ("5006") or a float (5006.0): the same code.
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw.strip()) if len(raw.strip()) < 10 else None
+    elif isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e9:
+        raw = int(raw)
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
@@ -648,9 +705,9 @@ def _first_error(payload: Any) -> tuple[int | None, str | None]:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         code = _int_code(errors[0].get("code"))
         message = errors[0].get("message")
-        return code, str(message) if message is not None else None
+        return code, _as_text(message) if message is not None else None
     message = payload.get("error") or payload.get("message")
-    return None, str(message) if message is not None else None
+    return None, _as_text(message) if message is not None else None
 
 
 def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
@@ -666,17 +723,26 @@ def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
         raw = payload.get("error_chain")
     if not isinstance(raw, list):
         return ()
-    return tuple(
-        ChainedError(_int_code(entry.get("code")), str(entry.get("message", "")))
-        for entry in raw[:8]
-        if isinstance(entry, dict)
-    )
+    chain = []
+    for entry in raw[:8]:
+        if not isinstance(entry, dict):
+            continue
+        code, message = _int_code(entry.get("code")), entry.get("message")
+        text = "" if message is None else _as_text(message)
+        if code is not None or text.strip():  # an entry that says nothing is left out
+            chain.append(ChainedError(code, text))
+    return tuple(chain)
+
+
+#: Delta-seconds, as RFC 9110 writes them (digits), with the fraction some servers add.
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Return the seconds a ``Retry-After`` header asks to wait, or ``None`` if unusable.
 
-    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date; a date in the past gives ``0.0``.
+    Takes delta-seconds (``"2"``, ``"1.5"``) or an HTTP date in any of its forms (one without
+    a zone is GMT); a date in the past gives ``0.0``.
 
     Example:
         >>> parse_retry_after("3"), parse_retry_after("soon")
@@ -687,32 +753,39 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value is None:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
+    if not _DELTA_SECONDS.fullmatch(value):
+        # Not digits (float() would also take "1e308", "1_0", "inf" or Arabic-Indic digits):
+        # an HTTP date, in any of its three forms, or nothing usable.
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
-            return None
+            # The asctime form (and a "-0000" zone) name no zone: an HTTP date is in GMT.
+            when = when.replace(tzinfo=datetime.UTC)
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) else None
 
 
-def _describe_body(content: bytes, content_type: str) -> str:
-    if not content.strip():
+def _describe_body(text: str, content_type: str) -> str:
+    """A body that is not the JSON envelope, described; ``text`` is the body decoded, with
+    secrets already scrubbed (so that no cut below can split one)."""
+    if not text.strip():
         return "empty body"
-    match = _TITLE.search(content[: _BODY_LIMIT * 4])
-    kind = content_type.split(";")[0].strip() or "unknown content type"
+    match = _TITLE.search(text[: _BODY_LIMIT * 4])
+    kind = server_text(content_type.split(";")[0], 100) or "unknown content type"
     if match:
-        title = _SPACE.sub(" ", match.group(1).decode("utf-8", "replace")).strip()
+        title = server_text(match.group(1), 200)
         return f"a non-JSON {kind} page titled {title!r}"
-    text = _SPACE.sub(" ", _TAGS.sub(" ", content[:300].decode("utf-8", "replace"))).strip()
-    return f"a non-JSON {kind} body: {text[:200]!r}"
+    shown = server_text(_TAGS.sub(" ", text[:300]), 200)
+    return f"a non-JSON {kind} body: {shown!r}"
+
+
+def _decoded(content: bytes, secrets: tuple[str, ...]) -> str:
+    """An error body as text, secrets scrubbed, before anything cuts it."""
+    return scrub_secrets(content.decode("utf-8", "replace"), secrets)
 
 
 def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
@@ -731,6 +804,94 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception behind it (``__cause__``, ``__context__``, the members of an
+    exception group), each once, at most 64."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 64:
+        current = todo.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(reversed(current.exceptions))
+        todo.extend(e for e in (current.__context__, current.__cause__) if e is not None)
+    return seen
+
+
+def _scrub_value(value: object, secrets: tuple[str, ...]) -> object:
+    if isinstance(value, str):
+        return scrub_secrets(value, secrets)
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+        for secret in secrets:
+            if len(secret) >= 8:
+                data = data.replace(secret.encode("utf-8", "replace"), b"***")
+        return data
+    return value
+
+
+def scrub_exception_chain(exc: BaseException, secrets: Iterable[str]) -> BaseException:
+    """Scrub ``secrets`` from the text of ``exc`` and of every exception chained behind it, in
+    place, and return ``exc``: what an error keeps as its ``__cause__`` (or ``__context__``)
+    shows in every traceback, so a token that a hostile answer reflects (in a status line
+    httpx could not parse, say) must not survive there either.
+
+    Example:
+        >>> inner = ValueError("bad status line b'Bearer tok-0123456789'")
+        >>> outer = RuntimeError("cannot read the answer")
+        >>> outer.__cause__ = inner
+        >>> scrub_exception_chain(outer, ["tok-0123456789"]).__cause__.args
+        ("bad status line b'Bearer ***'",)
+    """
+    secrets = tuple(s for s in secrets if len(s) >= 8)
+    if not secrets:
+        return exc
+    for link in _chain(exc):
+        args = link.args
+        if not isinstance(args, tuple):
+            continue
+        scrubbed = tuple(_scrub_value(arg, secrets) for arg in args)
+        if scrubbed != args:
+            try:
+                link.args = scrubbed
+            except (AttributeError, TypeError):  # pragma: no cover - a read-only exception
+                continue
+        for name in ("message", "msg", "strerror"):
+            value = getattr(link, name, None)
+            if isinstance(value, str) and value != scrub_secrets(value, secrets):
+                try:
+                    setattr(link, name, scrub_secrets(value, secrets))
+                except (AttributeError, TypeError):
+                    continue
+    return exc
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What went wrong in ``exc`` (an httpx transport error), in words that do not depend on
+    the I/O library underneath, so that the blocking and the async clients say the same: the
+    operating system's words for the deepest error number in the chain (``[Errno 111]
+    Connection refused``), else the first message in it, else the exception's class name.
+
+    Example:
+        >>> outer = RuntimeError("All connection attempts failed")
+        >>> outer.__cause__ = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+        >>> failure_detail(outer)
+        '[Errno 111] Connection refused'
+    """
+    chain = _chain(exc)
+    for link in reversed(chain):
+        errno = getattr(link, "errno", None)
+        if isinstance(link, OSError) and isinstance(errno, int) and errno > 0:
+            return f"[Errno {errno}] {os.strerror(errno)}"
+    for link in chain:
+        text = str(link).strip()
+        if text:
+            return text
+    return type(exc).__name__
 
 
 def scrub_headers(
@@ -766,12 +927,14 @@ def make_status_error(
     *,
     url: str | None = None,
     secrets: Iterable[str] = (),
+    truncated: bool = False,
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response.
 
     The Cloudflare code picks the class first (3040, 3036/4006, 5006, 6003, 8007), then the
     HTTP status; a body that is not the JSON envelope (an HTML 502 page) is described instead of
     parsed. ``secrets`` (the API token) are replaced by ``***`` wherever the body echoes them.
+    ``truncated`` says that ``content`` is only the start of a larger body.
 
     Example:
         >>> body = b'{"success":false,"errors":[{"code":5006,"message":"AiError: Bad input"}]}'
@@ -788,9 +951,14 @@ def make_status_error(
         payload = None
     code, message = _first_error(payload)
     chain = _error_chain(payload)
+    text = _decoded(content, secrets)
     if message is None:
         what = "JSON without an error message" if payload is not None else None
-        message = what or _describe_body(content, content_type)
+        message = what or _describe_body(text, content_type)
+        if truncated and payload is None:
+            message += f" (cut off after {len(content):,} bytes: the body is larger)"
+    else:
+        message = server_text(scrub_secrets(message, secrets))
     cls = _BY_CODE.get(code) if code is not None else None
     if cls is None:
         if status_code in _BY_STATUS:
@@ -803,17 +971,25 @@ def make_status_error(
     hint = None
     if code == 7000:
         hint = _GATEWAY_7000_HINT if status_code >= 500 else _NO_ROUTE_HINT
-    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
+    elif 300 <= status_code < 400:
+        location = _header(headers, "location")
+        to = f" to {server_text(location, 200)!r}" if location else ""
+        hint = (
+            f"The answer is a redirect{to}; the clients follow none, since the request carries "
+            "the API token: set base_url (CLOUDFLARE_BASE_URL) to the address it should go to."
+        )
     return cls(
-        scrub_secrets(message, secrets),
+        message,
         status_code=status_code,
         code=code,
         request_id=_header(headers, "cf-ray"),
         url=url,
         hint=hint,
         retry_after=_header(headers, "retry-after"),
-        body=scrub_secrets(body, secrets),
-        error_chain=tuple(ChainedError(c.code, scrub_secrets(c.message, secrets)) for c in chain),
+        body=text[:_BODY_LIMIT],
+        error_chain=tuple(
+            ChainedError(c.code, server_text(scrub_secrets(c.message, secrets), 200)) for c in chain
+        ),
     )
 
 
@@ -845,11 +1021,14 @@ class GenerationStateError(ResponseError):
         url: str | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        detail: str | None = None,
     ) -> None:
         self.state = state
-        what = f"state {state!r}" if state is not None else "no state"
+        # A hostile host may name any state: quoted, escaped and cut like a task's status.
+        what = f"state {_short_status(state)}" if state is not None else "no state"
+        said = f" ({server_text(detail, 200)})" if detail else ""
         super().__init__(
-            f"the generation ended in {what}, not 'Completed'",
+            f"the generation ended in {what}, not 'Completed'{said}",
             url=url,
             request_id=request_id,
             hint=hint,
@@ -1018,12 +1197,15 @@ def make_bfl_status_error(
     except (ValueError, UnicodeDecodeError, RecursionError):  # a body nested past any error's
         payload = None
     message = _bfl_detail(payload)
+    text = _decoded(content, secrets)
     if message is None:
         message = (
             "JSON without an error message"
             if payload is not None
-            else _describe_body(content, content_type)
+            else _describe_body(text, content_type)
         )
+    else:
+        message = server_text(scrub_secrets(message, secrets))
     cls: type[APIStatusError]
     hint: str | None = _BFL_HINTS.get(status_code)
     if status_code == 429:
@@ -1037,15 +1219,14 @@ def make_bfl_status_error(
     else:
         cls = APIStatusError
         hint = "See the status in Black Forest Labs' API documentation (Errors)."
-    body = content[:_BODY_LIMIT].decode("utf-8", "replace")
     return cls(
-        scrub_secrets(message, secrets),
+        message,
         status_code=status_code,
         request_id=_header(headers, "x-request-id") or _header(headers, "cf-ray"),
         url=url,
         hint=hint,
         retry_after=_header(headers, "retry-after"),
-        body=scrub_secrets(body, secrets),
+        body=text[:_BODY_LIMIT],
         host="Black Forest Labs",
     )
 

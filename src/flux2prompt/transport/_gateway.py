@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -31,6 +32,19 @@ _MAX_CACHE_TTL = 2_592_000  # 30 days: "one month"
 _MAX_ATTEMPTS = 5
 _MAX_RETRY_DELAY_MS = 5000
 _MAX_METADATA = 5
+# The gateway reads cf-aig-metadata as JSON: integers past 2**53 lose their value there (and
+# one of thousands of digits cannot even be written), lone surrogates are not Unicode.
+_MAX_METADATA_INT = 2**53
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _shown_value(value: object) -> str:
+    """A refused metadata value as a message shows it: its repr, cut (an integer of thousands
+    of digits cannot even be written out)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:80] + "..."
 
 
 def _fail(name: str, message: str) -> ParameterError:
@@ -103,14 +117,25 @@ class GatewayOptions:
             for key, value in self.metadata.items():
                 if not isinstance(key, str) or not key:
                     raise _fail("metadata", f"keys must be non-empty strings, got {key!r}")
-                ok = isinstance(value, str | bool | int) or (
-                    isinstance(value, float) and math.isfinite(value)
+                ok = (
+                    isinstance(value, str | bool)
+                    or (isinstance(value, int) and abs(value) < _MAX_METADATA_INT)
+                    or (isinstance(value, float) and math.isfinite(value))
                 )
                 if not ok:
                     raise _fail(
                         "metadata",
-                        f"values must be strings, numbers or booleans, got {key}={value!r}",
+                        "values must be strings, numbers or booleans (integers below 2**53 in "
+                        f"size), got {key}={_shown_value(value)}",
                     )
+                for text in (key, value):
+                    if isinstance(text, str) and _SURROGATE.search(text):
+                        raise _fail(
+                            "metadata",
+                            f"entry {key!r} holds a lone surrogate, which is not valid Unicode "
+                            "(the gateway could not read its JSON); check how the text was "
+                            "decoded",
+                        )
             # Frozen means frozen: keep a private copy so the caller's dict cannot change it.
             object.__setattr__(self, "metadata", dict(self.metadata))
 

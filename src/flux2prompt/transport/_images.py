@@ -256,6 +256,11 @@ def _is_pillow_image(value: object) -> bool:
     return module is not None and isinstance(value, module.Image)
 
 
+# The modes Pillow writes as PNG; any other (CMYK, F, I, LAB, YCbCr, ...) is converted first.
+_PNG_MODES: Final = frozenset({"1", "L", "LA", "I;16", "P", "RGB", "RGBA"})
+_ALPHA_MODES: Final = frozenset({"PA", "RGBa", "La"})
+
+
 def _encode(image: PILImage.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "jpeg":
@@ -265,6 +270,8 @@ def _encode(image: PILImage.Image, fmt: str) -> bytes:
     elif fmt == "webp":
         image.save(out, format="WEBP", quality=95)
     else:
+        if image.mode not in _PNG_MODES:
+            image = image.convert("RGBA" if image.mode in _ALPHA_MODES else "RGB")
         image.save(out, format="PNG")
     return out.getvalue()
 
@@ -366,16 +373,31 @@ def prepare_image(
         out_fmt = "png"
 
     original: tuple[int, int] = pil_image.size
-    if original[0] > max_side or original[1] > max_side:
-        if not resize:
-            raise ImageError(
-                f"{label} is {original[0]}x{original[1]}; Workers AI takes input images of at "
-                f"most {max_side}x{max_side}. Resize it, or pass resize_images=True.",
-                parameter=where,
-            )
-        new_size = _fit(original[0], original[1], max_side)
-        pil_image = pil_image.resize(new_size, Image.Resampling.LANCZOS)
-    encoded = _encode(pil_image, out_fmt)
+    if original[0] < 1 or original[1] < 1:
+        raise ImageError(
+            f"{label} is {original[0]}x{original[1]}: an image needs at least one pixel each way",
+            parameter=where,
+        )
+    # A Pillow image passed in is checked here, before anything decodes its pixels.
+    check_image_dimensions(b"", where=label, size=original, parameter=where)
+    if (original[0] > max_side or original[1] > max_side) and not resize:
+        raise ImageError(
+            f"{label} is {original[0]}x{original[1]}; Workers AI takes input images of at "
+            f"most {max_side}x{max_side}. Resize it, or pass resize_images=True.",
+            parameter=where,
+        )
+    try:
+        if original[0] > max_side or original[1] > max_side:
+            new_size = _fit(original[0], original[1], max_side)
+            pil_image = pil_image.resize(new_size, Image.Resampling.LANCZOS)
+        encoded = _encode(pil_image, out_fmt)
+    except (OSError, ValueError) as exc:
+        # A lazily opened image whose file is cut short, a mode no conversion reaches.
+        raise ImageError(
+            f"{label} could not be encoded as {out_fmt.upper()} ({exc}); pass the image as "
+            "JPEG, PNG or WebP bytes, or convert it to RGB or RGBA first",
+            parameter=where,
+        ) from None
     width, height = pil_image.size
     resized_from = original if (width, height) != original else None
     sha = hashlib.sha256(encoded).hexdigest()

@@ -343,12 +343,27 @@ def endpoint_url(
 
 
 def check_path_segment(name: str, value: str) -> str:
-    """Return ``value`` if it can be one URL path segment (an account id, a gateway name)."""
-    # A slash or a space would silently address another endpoint.
-    if not value or any(c in value for c in "/?#% ") or not value.isprintable():
+    """Return ``value`` if it can be one URL path segment (an account id, a gateway name).
+
+    >>> check_path_segment("gateway", "images")
+    'images'
+    """
+    if not isinstance(value, str):
         raise ParameterError(
-            f"{name} must be a single URL path segment (no '/', '?', '#', '%' or spaces), "
-            f"got {value!r}",
+            f"{name} must be a string (one URL path segment), got {type(value).__name__}",
+            parameter=name,
+        )
+    # A slash, a backslash or a space would silently address another endpoint, and so would a
+    # dot segment: the URL's path is normalised, so '..' drops the segment before it.
+    if (
+        not value
+        or value in (".", "..")
+        or any(c in value for c in "/\\?#% ")
+        or not value.isprintable()
+    ):
+        raise ParameterError(
+            f"{name} must be a single URL path segment (no '/', '\\', '?', '#', '%', spaces, "
+            f"and not '.' or '..'), got {value!r}",
             parameter=name,
         )
     return value
@@ -887,6 +902,11 @@ class RequestTemplate:
         self._account_id, self._base_url = account_id, base_url
         self._gateway, self._gateway_base_url = gateway, gateway_base_url
         self._gateway_options = gateway_options
+        if not isinstance(resize_images, bool):
+            raise ParameterError(
+                f"resize_images must be True or False, got {resize_images!r}",
+                parameter="resize_images",
+            )
         self._resize_images = resize_images
         self._prompt_upsampling = prompt_upsampling
         self._safety_tolerance, self._output_format = safety_tolerance, output_format
@@ -1163,6 +1183,12 @@ class RequestTemplate:
             self._gateway,
             self._gateway_options,
         )
+        if gateway_options is not None and not isinstance(gateway_options, GatewayOptions):
+            raise ParameterError(
+                f"gateway_options must be a GatewayOptions, got {type(gateway_options).__name__}:"
+                " pass GatewayOptions(cache_ttl=..., ...)",
+                parameter="gateway_options",
+            )
         account = (
             ACCOUNT_PLACEHOLDER
             if account_id is None

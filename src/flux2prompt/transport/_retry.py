@@ -12,16 +12,18 @@ request that may have reached the model may have been billed:
     not sent            connect errors and timeouts, pool timeouts, a write that failed
                         before the request was sent whole: retried (APIConnectionError,
                         APITimeoutError); such an attempt is not counted in ``attempts``
-    stale connection    a reused keep-alive connection closed before any response byte:
-                        retried once at once, apart from ``max_retries``
+    stale connection    a reused keep-alive connection closed before any response byte,
+                        within 0.5 s of the request being sent: retried once at once, apart
+                        from ``max_retries`` (one that held the request longer may have run)
     may have run        a read timeout after the whole request was sent, a fresh connection
                         closed before any answer, a response that began and broke:
                         PossiblyBilledError, not resent unless retry_possibly_billed=True
 
 Then, by status:
 
-    retried     408, 429 with code 3040 (capacity), 429 without a code but with Retry-After,
-                502, 503, 504 (a 408 or 504 may have run the model: the docs say so)
+    retried     408, 429 with code 3040 (capacity), 429 without a code but with a
+                Retry-After that parses (seconds or an HTTP date), 502, 503, 504 (a 408 or
+                504 may have run the model: the docs say so)
     never       400 (5006 bad input, 6003 headers, 8007 moderated, ...), 401, 403, 404, 413,
                 500, 429 with 3036/4006 (daily quota: nothing changes before 00:00 UTC),
                 a 2xx with a broken body (it may have been billed), and any answer whose
@@ -39,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol, TypeAlias
@@ -49,6 +52,7 @@ from flux2prompt.transport._constants import (
     MAX_RETRY_DELAY,
     QUOTA_CODES,
     RETRYABLE_STATUSES,
+    STALE_CONNECTION_WINDOW,
 )
 from flux2prompt.transport._errors import (
     APIConnectionError,
@@ -111,6 +115,23 @@ class SendProgress:
     request_started: bool = False
     request_sent: bool = False
     response_started: bool = False
+    #: When the request was sent whole, and when the attempt failed (``time.monotonic()``).
+    sent_at: float | None = None
+    failed_at: float | None = None
+
+    @property
+    def waited(self) -> float:
+        """Seconds from the request sent whole to the failure (until now when :meth:`fail` was
+        not called; 0 when the request was not sent whole, or untraced)."""
+        if self.sent_at is None:
+            return 0.0
+        end = self.failed_at if self.failed_at is not None else time.monotonic()
+        return max(0.0, end - self.sent_at)
+
+    def fail(self) -> None:
+        """Note the moment the attempt failed (the clients call it as they catch the error)."""
+        if self.failed_at is None:
+            self.failed_at = time.monotonic()
 
     def observe(self, event: str) -> None:
         """Take one trace event name, such as ``"http11.send_request_body.complete"``."""
@@ -124,6 +145,7 @@ class SendProgress:
             self.request_started = True
         elif step in ("send_request_body.complete", "send_request_data.complete"):
             self.request_sent = True
+            self.sent_at = time.monotonic()
         elif step == "receive_response_headers.complete":
             self.response_started = True
 
@@ -158,7 +180,9 @@ def classify_failure(kind: FailureKind, progress: SendProgress) -> Delivery:
         return Delivery.MAY_HAVE_RUN
     if not progress.request_sent:
         return Delivery.NOT_SENT
-    if kind == "read" and not progress.new_connection:
+    if kind == "read" and not progress.new_connection and progress.waited < STALE_CONNECTION_WINDOW:
+        # An idle connection the server had closed: the close arrives at once. A server that
+        # held the request for longer before closing had it, and may have run the model.
         return Delivery.STALE_CONNECTION
     return Delivery.MAY_HAVE_RUN
 
@@ -193,8 +217,9 @@ def is_retryable(error: APIError, *, retry_possibly_billed: bool = False) -> boo
         if error.code in QUOTA_CODES:
             return False
         # 3040 is "capacity temporarily exceeded: retry with backoff". A 429 without a Workers
-        # AI code (a proxy, the gateway) is retried only when it says when to come back.
-        return error.code == 3040 or (error.code is None and error.retry_after is not None)
+        # AI code (a proxy, the gateway) is retried only when it says when to come back: a
+        # Retry-After that is a number of seconds or a date, not one that says nothing.
+        return error.code == 3040 or (error.code is None and error.retry_after_seconds is not None)
     return False
 
 
