@@ -485,3 +485,56 @@ async def test_the_async_client_does_not_hammer_a_429_asking_for_no_wait() -> No
             with pytest.raises(TooManyActiveTasksError):
                 await api.generate("a fox", width=256, height=256)
     assert posts(server) <= 3
+
+
+def _key_header(request: bytes) -> bytes:
+    line = next(x for x in request.split(b"\r\n") if x.lower().startswith(b"x-key:"))
+    return line.partition(b":")[2].strip()
+
+
+def reflect_key_in_status_line(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    # A status line httpx cannot parse: h11 quotes the bytes it refused in its message.
+    conn.sendall(b"XTTP/1.1 200 " + _key_header(request) + b"\r\n\r\n")
+    conn.close()
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        link = todo.pop()
+        if not any(link is s for s in seen):
+            seen.append(link)
+            todo.extend(e for e in (link.__cause__, link.__context__) if e is not None)
+    return seen
+
+
+@pytest.mark.parametrize("step", ["submit", "poll"])
+def test_a_key_reflected_into_a_parse_error_reaches_no_exception_chain(step: str) -> None:
+    import asyncio
+    import traceback
+
+    hostile = task_api(**{step: reflect_key_in_status_line})  # type: ignore[arg-type]
+    errors: list[APIError] = []
+    with Hostile(hostile) as server:
+        with client(server) as api, pytest.raises(APIError) as caught:
+            api.generate("a fox", width=256, height=256)
+        errors.append(caught.value)
+
+        async def run() -> None:
+            async with aclient(server) as api:
+                await api.generate("a fox", width=256, height=256)
+
+        with pytest.raises(APIError) as caught_async:
+            asyncio.run(run())
+        errors.append(caught_async.value)
+    sync, asynchronous = errors
+    assert type(sync) is type(asynchronous)
+    assert str(sync) == str(asynchronous)
+    for error in errors:
+        assert error.__cause__ is not None  # the httpx error is kept, scrubbed
+        shown = "".join(traceback.format_exception(error))
+        assert "***" in shown
+        texts = [shown] + [repr(link.args) for link in _chain(error)]
+        assert_clean(*texts)
+        assert_error_clean(error)

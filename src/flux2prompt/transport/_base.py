@@ -57,7 +57,6 @@ from flux2prompt.transport._errors import (
     ResponseError,
     ResultDownloadError,
     _first_error,
-    failure_detail,
     make_status_error,
     scrub_exception_chain,
     scrub_headers,
@@ -640,14 +639,6 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             return (self._api_token.reveal(),)
         bare = gateway[7:] if gateway.lower().startswith("bearer ") else gateway
         return (self._api_token.reveal(), bare)
-
-    def _failure_detail(self, exc: httpx.TransportError, secrets: tuple[str, ...] = ()) -> str:
-        """What went wrong, scrubbed, in the same words from the blocking and the async
-        clients (their I/O libraries word the same failure differently)."""
-        detail = failure_detail(exc)
-        if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
-            detail = "timed out"
-        return scrub_secrets(self.redact(detail), secrets)
 
     def _connection_error(
         self, exc: httpx.TransportError, url: str, secrets: tuple[str, ...] = ()

@@ -101,6 +101,7 @@ from flux2prompt.transport._errors import (
     TaskTimeoutError,
     TooManyActiveTasksError,
     make_bfl_status_error,
+    scrub_exception_chain,
     scrub_headers,
     scrub_secrets,
 )
@@ -631,10 +632,17 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
     ) -> APIError:
         """A failed attempt without a complete answer: for a paid submit, placed by the retry
         policy (never sent, a stale connection, or may have created the task); for a poll
-        (``idempotent``), always a connection error, safe to repeat."""
+        (``idempotent``), always a connection error, safe to repeat.
+
+        The key is scrubbed from ``exc`` and everything chained behind it first (the error
+        keeps it as its cause, and a hostile answer may have reflected the key into the text
+        httpx quotes of what it could not parse); the failure is worded alike from the
+        blocking and the async client."""
+        progress.fail()
+        scrub_exception_chain(exc, (self._api_key.reveal(),))
         kind = _failure_kind(exc)
         delivery = _retry.classify_failure(kind, progress)
-        detail = self.redact(str(exc)) or type(exc).__name__
+        detail = self._failure_detail(exc)
         if idempotent:
             delivery = _retry.Delivery.NOT_SENT
         if delivery is _retry.Delivery.MAY_HAVE_RUN:

@@ -35,6 +35,8 @@ import anyio
 import httpcore
 import httpx
 
+from flux2prompt.transport._errors import failure_detail, scrub_secrets
+
 __all__ = [
     "ERROR_BODY_LIMIT",
     "AnswerBounds",
@@ -279,6 +281,18 @@ class AnswerBounds:
 
     max_response_bytes: int
     deadline: float | None
+
+    def redact(self, text: str) -> str:
+        """``text`` with the client's secrets scrubbed (each client knows its own)."""
+        raise NotImplementedError
+
+    def _failure_detail(self, exc: httpx.TransportError, secrets: tuple[str, ...] = ()) -> str:
+        """What went wrong, scrubbed (of ``secrets`` too), in the same words from the blocking
+        and the async clients: their I/O libraries word the same failure differently."""
+        detail = failure_detail(exc)
+        if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
+            detail = "timed out"
+        return scrub_secrets(self.redact(detail), secrets)
 
     def _body_limit(self, response: httpx.Response) -> int:
         # An error answer needs only its envelope: the rest of a huge one is never read.
