@@ -84,6 +84,36 @@ def test_module_rejects_bad_options() -> None:
     assert "error_ratios[503] must be between 0.0 and 1.0" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--error-503", "2"],
+            "error_ratios[503] must be between 0.0 and 1.0, got 2.0 (option --error-503)",
+        ),
+        (["--port", "70000"], "port must be <= 65535, got 70000 (option --port)"),
+        (["--bfl-credits", "-1"], "bfl_credits must be >= 0.0, got -1.0 (option --bfl-credits)"),
+        (["--bfl-content-moderated", "2"], "(option --bfl-content-moderated)"),
+        (["--code-4006", "0.7", "--error-500", "0.7"], "(the --error-* and --code-* options)"),
+    ],
+)
+def test_both_command_lines_name_the_option_a_bad_value_came_from(
+    args: list[str], said: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from flux2prompt.cli._emulator import emulator
+
+    module = [sys.executable, "-m", "flux2prompt.emulator", *args]
+    result = subprocess.run(module, capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert said in result.stderr
+    command = CliRunner().invoke(_single(emulator), args)
+    assert command.exit_code == 2
+    assert said in command.output
+    assert "Traceback" not in result.stderr + command.output
+
+
 def _single(function: Callable[..., None]) -> typer.Typer:
     # The shared app collapses to its only command while it has one, so the CLI tests wrap the
     # command in an app of their own; test_cli_is_registered_on_the_app covers registration.

@@ -120,6 +120,7 @@ def emulator(
     require_emulator("flux2-prompt emulator")
     try:
         from flux2prompt.emulator import config_from_options, serve_forever
+        from flux2prompt.emulator._config import in_option_words
         from flux2prompt.emulator._server import listen_failure
     except ImportError as exc:  # Pillow, an optional extra, is missing
         fail(str(exc), EXIT_USAGE)
@@ -158,7 +159,7 @@ def emulator(
             bfl_credits=bfl_credits,
         )
     except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
+        fail(in_option_words(str(exc)), EXIT_USAGE)
     try:
         serve_forever(config)
     except OSError as exc:  # binding failed: the port is taken, the host does not resolve, ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from flux2prompt.emulator._config import TOKEN_ENV_VAR, config_from_options
+from flux2prompt.emulator._config import TOKEN_ENV_VAR, config_from_options, in_option_words
 from flux2prompt.emulator._server import listen_failure, serve_forever
 
 __all__ = ["build_parser", "main"]
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         config = config_from_options(**options, image_format=image_format)
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(in_option_words(str(exc)))
     try:
         serve_forever(config)
     except OSError as exc:  # binding failed: the port is taken, the host does not resolve, ...

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,6 +27,7 @@ __all__ = [
     "ImageFormat",
     "config_from_options",
     "config_to_argv",
+    "in_option_words",
     "parse_format",
     "parse_override_header",
 ]
@@ -232,6 +234,67 @@ def _normalise_ratios(
         _check_float(f"{name}[{number}]", value, low=0.0, high=1.0)
         result[number] = float(value)
     return MappingProxyType(result)
+
+
+# Each field of EmulatorConfig that a command-line option sets, and that option.
+_FIELD_OPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "host": "--host",
+        "port": "--port",
+        "token": "--token",
+        "latency_ms": "--latency-ms",
+        "jitter_ms": "--jitter-ms",
+        "rate_limit_per_minute": "--rate-limit",
+        "rate_limit_burst": "--rate-limit-burst",
+        "daily_quota": "--daily-quota",
+        "drop_ratio": "--drop",
+        "html_502_ratio": "--html-502",
+        "malformed_json_ratio": "--malformed-json",
+        "invalid_base64_ratio": "--invalid-base64",
+        "seed": "--seed",
+        "image_format": "--format",
+        "bfl_task_ms": "--bfl-task-ms",
+        "bfl_max_active": "--bfl-max-active",
+        "bfl_credits": "--bfl-credits",
+    }
+)
+_SUMS: Mapping[str, str] = MappingProxyType(
+    {
+        "error_ratios and code_ratios": "the --error-* and --code-* options",
+        "error_ratios": "the --error-* options",
+        "code_ratios": "the --code-* options",
+        "bfl_status_ratios": (
+            "the --bfl-request-moderated, --bfl-content-moderated and --bfl-error options"
+        ),
+    }
+)
+_FIELD_AT_START = re.compile(r"(\w+)(?:\[([^\]]+)\])?")
+
+
+def in_option_words(problem: str) -> str:
+    """``problem`` (a ``ValueError`` of :class:`EmulatorConfig`, worded by its fields) with the
+    command-line option that sets the field, for the two command lines.
+
+    Example:
+        >>> in_option_words("error_ratios[503] must be between 0.0 and 1.0, got 2.0")
+        'error_ratios[503] must be between 0.0 and 1.0, got 2.0 (option --error-503)'
+        >>> in_option_words("bfl_status_ratios['Request Moderated'] must be >= 0.0, got -1")
+        "bfl_status_ratios['Request Moderated'] must be >= 0.0, got -1 (option --bfl-request-moderated)"
+    """  # noqa: E501
+    for fields, options in _SUMS.items():
+        if problem.startswith(f"{fields} must sum"):
+            return f"{problem} ({options})"
+    match = _FIELD_AT_START.match(problem)
+    if match is None:
+        return problem
+    field_name, key = match.groups()
+    option = _FIELD_OPTIONS.get(field_name)
+    if key is not None and field_name in ("error_ratios", "code_ratios"):
+        option = f"--{field_name.split('_')[0]}-{key}"
+    elif key is not None and field_name == "bfl_status_ratios":
+        option = "--bfl-" + key.strip("'\"").split()[0].lower()
+        option += "-moderated" if "Moderated" in key else ""
+    return f"{problem} (option {option})" if option else problem
 
 
 def parse_format(value: str) -> ImageFormat:
