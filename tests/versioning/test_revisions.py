@@ -364,3 +364,65 @@ def test_a_committed_link_out_of_the_repository_does_not_stop_the_old_side(repo:
         "~ fox: changed",
         '    ~ $.scene: "a quiet fox" → "a wild fox"',
     ]
+
+
+def _limited_files(limit: int) -> None:
+    # In the child, before exec: files it writes stop at ``limit`` bytes (EFBIG, as a full disk
+    # gives ENOSPC), and the signal that would kill it for that is ignored, as a write error.
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_revision_whose_files_do_not_fit_in_the_temporary_folder_says_so(repo: Path) -> None:
+    """The old side's tree is written to a temporary folder; when a file of it cannot be written
+    there (a full disk), the command says so in one line and how to give it room."""
+    (repo / "clip.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a large file")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [COMMAND, "diff", "--rev", "HEAD"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: _limited_files(1024 * 1024),
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "cannot copy the revision's files into a temporary folder" in lines[0]
+    assert "File too large" in lines[0]
+    assert "set TMPDIR to a folder with room" in lines[0]
+
+
+def test_a_revision_with_large_committed_files_reads_its_prompts(repo: Path) -> None:
+    """Large files beside the prompts (assets, datasets) are copied into the old side's tree
+    whole and byte for byte: the prompts at the revision read as they were."""
+    (repo / "assets").mkdir()
+    (repo / "assets" / "clip.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+    (repo / "hero.py").write_text(
+        HERO + "from pathlib import Path\n"
+        "assert Path(__file__).with_name('assets').joinpath('clip.bin').stat().st_size == "
+        f"{24 * 1024 * 1024}\n",
+        encoding="utf-8",
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "assets")
+    (repo / "hero.py").write_text(
+        HERO.replace("a lighthouse", "a lighthouse at night"), encoding="utf-8"
+    )
+    done = subprocess.run(
+        [COMMAND, "diff", "HEAD:hero.py:hero", "hero.py:hero"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert '~ $.scene: "a lighthouse" → "a lighthouse at night"' in done.stdout, done.stdout

@@ -25,7 +25,6 @@ branch or tag such as HEAD~1
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import subprocess
@@ -186,12 +185,8 @@ def _inside_tree(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
 
 
 def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
-    done = _git(["archive", "--format=tar", commit], repository, label)
-    if done.returncode != 0:
-        raise SourceError(f"git archive failed: {_git_error(done)}", source=label)
     folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(folder, filter=_inside_tree)
+    _stream_archive(commit, repository, folder, label)
     if not (folder / ".gitmodules").is_file():
         return
     listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
@@ -205,6 +200,55 @@ def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
             continue  # not checked out here: its files stay absent, as in the archive
         with contextlib.suppress(SourceError):  # its commit was never fetched here
             _extract(fields[2].decode("ascii"), repository / path, folder / path, label)
+
+
+def _stream_archive(commit: str, repository: Path, folder: Path, label: str) -> None:
+    """Extract ``git archive`` of ``commit`` into ``folder`` as git writes it: the tar stream
+    is read member by member from the pipe, so a repository with large committed files costs
+    disk in the temporary folder, not memory."""
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(
+                ["git", "archive", "--format=tar", commit],
+                cwd=repository,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+        except FileNotFoundError:
+            raise SourceError(
+                "git is not installed (or not on PATH); it is needed to read a revision",
+                source=label,
+            ) from None
+        except OSError as exc:
+            raise SourceError(f"cannot run git: {exc}", source=label) from None
+        assert process.stdout is not None  # stdout=PIPE
+        unreadable: tarfile.TarError | None = None
+        try:
+            with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
+                archive.extractall(folder, filter=_inside_tree)
+        except tarfile.TarError as exc:
+            unreadable = exc  # git's own failure, read below, says more when there is one
+        except OSError as exc:
+            process.kill()
+            raise SourceError(
+                "cannot copy the revision's files into a temporary folder under "
+                f"{tempfile.gettempdir()}: {exc.strerror or exc}; free some space there, or set "
+                "TMPDIR to a folder with room",
+                source=label,
+            ) from None
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        if returncode != 0:
+            errors.seek(0)
+            message = errors.read().decode("utf-8", "replace").strip().splitlines()
+            detail = message[-1].removeprefix("fatal: ") if message else f"exit {returncode}"
+            raise SourceError(f"git archive failed: {detail}", source=label)
+        if unreadable is not None:
+            raise SourceError(
+                f"git archive wrote an archive that does not read ({unreadable})", source=label
+            )
 
 
 def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
