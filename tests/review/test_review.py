@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flux2prompt.transport._provenance import read_provenance
+from testkit import git
 
 HERO = """\
 from flux2prompt import scene, template
@@ -69,22 +70,6 @@ jobs = ["jobs/*.toml"]
 """
 
 TOKEN = "tok-review-never-print-me"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout
 
 
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -10,17 +10,9 @@ import pytest
 
 from flux2prompt import SourceError
 from flux2prompt._versioning._git import read_git_file
+from testkit import git
 
 COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture

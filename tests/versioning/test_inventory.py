@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit import git
+
 HERO = """\
 import os
 from pathlib import Path
@@ -57,22 +59,6 @@ version = "0"
 modules = ["prompts/*.py"]
 jobs = ["jobs/*.toml"]
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout
 
 
 def cli(cwd: Path, *args: str, log: Path | None = None) -> subprocess.CompletedProcess[str]:

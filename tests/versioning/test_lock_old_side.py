@@ -8,7 +8,6 @@ A real git repository in a temporary folder; ``check_lock`` and the installed co
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from flux2prompt import build_lock, check_lock, write_lock
+from testkit import git
 
 COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
 SHOP = """\
@@ -33,19 +33,6 @@ seeds = 7
 [variables]
 dataset = "rows.csv"
 """
-
-
-def git(cwd: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 def test_an_old_side_that_cannot_be_read_is_said(tmp_path: Path) -> None:

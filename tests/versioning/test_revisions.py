@@ -17,22 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from testkit import git
+
 COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
 FOX = 'name = "fox"\n[prompt]\nscene = "a quiet fox"\n'
 HERO = 'from flux2prompt import scene\nhero = scene("a lighthouse")\n'
-
-
-def git(cwd: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 def run(cwd: Path, *args: str, ceiling: Path | None = None) -> tuple[int, str]:

@@ -9,12 +9,13 @@ A real git repository in a temporary folder, the installed ``flux2-prompt`` in a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from testkit import git
 
 COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
 SAME_VALUES = (
@@ -22,19 +23,6 @@ SAME_VALUES = (
     "otherwise (1 and 1.0), so the fingerprints differ"
 )
 MODULE = 'from flux2prompt import scene\nhero = scene("a lighthouse").extra("weights", {WEIGHTS})\n'
-
-
-def git(cwd: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from flux2prompt._versioning import (
     write_lock,
 )
 from flux2prompt.transport import build_request
+from testkit import git
 
 V1 = """\
 name = "harbour"
@@ -87,22 +87,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout
 
 
 # -- diff ---------------------------------------------------------------------------------------
