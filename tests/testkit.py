@@ -1,4 +1,5 @@
-"""Helpers shared by tests in several folders (on ``sys.path`` through pytest's ``pythonpath``).
+"""Helpers shared by tests in several files (on ``sys.path`` through pytest's ``pythonpath``):
+git repositories in temporary folders, and requests to the emulator's Workers AI routes.
 
 Example:
     >>> import tempfile
@@ -14,8 +15,24 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["git"]
+if TYPE_CHECKING:
+    import httpx
+
+    from flux2prompt.emulator import Emulator
+
+__all__ = [
+    "ACCOUNT",
+    "AUTH",
+    "DEV",
+    "KLEIN_4B",
+    "KLEIN_9B",
+    "error_of",
+    "form",
+    "git",
+    "run_url",
+]
 
 # Commits made by tests: a fixed author, and none of the user's or the system's git settings
 # (hooks, signing, autocrlf, default branch) can change what a test sees.
@@ -41,3 +58,32 @@ def git(cwd: Path, *args: str) -> str:
         text=True,
     )
     return done.stdout
+
+
+# -- the emulator's Workers AI routes -----------------------------------------------------------
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+AUTH = {"Authorization": "Bearer test-token"}
+DEV = "@cf/black-forest-labs/flux-2-dev"
+KLEIN_4B = "@cf/black-forest-labs/flux-2-klein-4b"
+KLEIN_9B = "@cf/black-forest-labs/flux-2-klein-9b"
+
+
+def run_url(emulator: Emulator, model: str = DEV) -> str:
+    """The ``/ai/run/MODEL`` address of ``emulator`` for the test account."""
+    return f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run/{model}"
+
+
+def form(**fields: str) -> dict[str, tuple[None, str]]:
+    """Text fields as httpx ``files=`` entries, so the body is multipart even without files."""
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def error_of(response: httpx.Response) -> tuple[int, int, str]:
+    """``(status, code, message)`` of an error envelope, after checking the envelope's shape."""
+    document = response.json()
+    assert document["success"] is False
+    assert document["result"] is None
+    assert document["messages"] == []
+    assert len(document["errors"]) == 1
+    return response.status_code, document["errors"][0]["code"], document["errors"][0]["message"]

@@ -9,12 +9,9 @@ import httpx
 import pytest
 
 from flux2prompt.emulator import Emulator, serve
+from testkit import ACCOUNT, AUTH, DEV
 
-# Test modules cannot import a sibling helper module under --import-mode=importlib, so the
-# few helpers they share are repeated where used; the fixtures live here.
-AUTH = {"Authorization": "Bearer test-token"}
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-DEV = "@cf/black-forest-labs/flux-2-dev"
+# The fixtures live here; the helpers test modules share are in tests/testkit.py.
 
 
 @pytest.fixture

@@ -12,34 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from flux2prompt.emulator import Emulator, EmulatorConfig, serve
+from flux2prompt.emulator import EmulatorConfig, serve
 from flux2prompt.emulator._faults import FaultPlan, TokenBucket
+from testkit import error_of, form, run_url
 
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-AUTH = {"Authorization": "Bearer test-token"}
-DEV = "@cf/black-forest-labs/flux-2-dev"
-KLEIN_4B = "@cf/black-forest-labs/flux-2-klein-4b"
-KLEIN_9B = "@cf/black-forest-labs/flux-2-klein-9b"
 Post = Callable[..., httpx.Response]
-
-
-def run_url(emulator: Emulator, model: str = DEV) -> str:
-    return f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run/{model}"
-
-
-def form(**fields: str) -> dict[str, tuple[None, str]]:
-    """Text fields as httpx ``files=`` entries, so the body is multipart even without files."""
-    return {name: (None, value) for name, value in fields.items()}
-
-
-def error_of(response: httpx.Response) -> tuple[int, int, str]:
-    """``(status, code, message)`` of an error envelope, after checking the envelope's shape."""
-    document = response.json()
-    assert document["success"] is False
-    assert document["result"] is None
-    assert document["messages"] == []
-    assert len(document["errors"]) == 1
-    return response.status_code, document["errors"][0]["code"], document["errors"][0]["message"]
 
 
 FIELDS = form(prompt="a fox", width="256", height="256", seed="1")
