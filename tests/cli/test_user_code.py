@@ -173,3 +173,87 @@ def test_a_module_getattr_that_raises_is_one_line(tmp_path: Path, args: list[str
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("error: lazy.py")
     assert "KeyError" in line
+
+
+RAW = """\
+import os
+import subprocess
+import sys
+
+from flux2prompt import scene
+
+os.write(1, b"raw bytes on descriptor 1\\n")
+subprocess.run([sys.executable, "-c", "print('a child process prints')"], check=True)
+
+
+def night():
+    os.write(1, b"raw bytes while calling\\n")
+    return scene("a harbour at night")
+
+
+hero = scene("a lighthouse at dusk")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "noise"),
+    [
+        (["compile", "raw.py:hero"], "a child process prints"),
+        (["compile", "raw.py:night"], "raw bytes while calling"),
+        (["fingerprint", "raw.py:hero"], "raw bytes on descriptor 1"),
+        (["validate", "--json", "raw.py:hero", "raw.py:night"], "raw bytes while calling"),
+    ],
+    ids=["compile-import", "compile-call", "fingerprint", "validate-json"],
+)
+def test_output_past_sys_stdout_goes_to_stderr(tmp_path: Path, args: list[str], noise: str) -> None:
+    """What a module writes to descriptor 1 itself, or a subprocess it starts prints, goes to
+    stderr too: the command's stdout holds its results and nothing else."""
+    (tmp_path / "raw.py").write_text(RAW, encoding="utf-8")
+    done = run(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    assert "raw bytes" not in done.stdout
+    assert "a child process prints" not in done.stdout
+    assert noise in done.stderr
+    if args[0] == "fingerprint":
+        assert done.stdout.startswith("sha256:")
+        assert done.stdout.count("\n") == 1
+    else:
+        json.loads(done.stdout)
+
+
+def test_output_past_sys_stdout_with_stdout_discarded(tmp_path: Path) -> None:
+    """With stdout sent to /dev/null, what a module writes to descriptor 1 still goes to stderr,
+    where the user sees it."""
+    (tmp_path / "raw.py").write_text(RAW, encoding="utf-8")
+    done = subprocess.run(
+        [COMMAND, "validate", "raw.py:hero"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "raw bytes on descriptor 1" in done.stderr
+    assert "a child process prints" in done.stderr
+
+
+def test_output_past_sys_stdout_with_stdout_closed(tmp_path: Path) -> None:
+    """With descriptor 1 closed (``>&-``), a module writing to it fails as it would anywhere,
+    and the command says so in one line naming the module's line, without a traceback."""
+    (tmp_path / "raw.py").write_text(RAW, encoding="utf-8")
+    done = subprocess.run(
+        ["bash", "-c", 'exec "$@" >&-', "-", COMMAND, "validate", "raw.py:hero"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: raw.py:7: importing it raised OSError: [Errno 9] Bad file descriptor"
+    ]

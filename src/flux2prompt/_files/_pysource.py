@@ -79,7 +79,7 @@ def import_python_file(path: Path, *, what: str = "file") -> ModuleType:
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
     try:
-        with user_code():  # what it prints goes to stderr, never into a command's results
+        with user_code(descriptors=True):  # what it prints goes to stderr, never into results
             spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[module_name]

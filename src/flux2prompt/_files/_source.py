@@ -316,7 +316,7 @@ def _value_of(module: ModuleType, name: str, path: Path) -> PromptBuilder | Prom
                 source=label,
             )
         try:
-            with user_code():
+            with user_code(descriptors=True):
                 result = value()
         except BaseException as exc:
             reraise(exc, path, f"calling {name}()")
