@@ -58,6 +58,24 @@ def _cut_table(root: Path) -> None:
     table.write_bytes(table.read_bytes()[:-20])  # a copy cut short
 
 
+def _table_a_device(root: Path) -> None:
+    table = root / "flux2prompt.lock.items"
+    table.unlink()
+    table.symlink_to("/dev/zero")  # endless: refused before a byte is read
+
+
+def _table_a_folder(root: Path) -> None:
+    table = root / "flux2prompt.lock.items"
+    table.unlink()
+    table.mkdir()
+
+
+def _lock_a_folder(root: Path) -> None:
+    lock = root / "flux2prompt.lock"
+    lock.unlink()
+    lock.mkdir()
+
+
 def _broken_prompt(root: Path) -> None:
     (root / "owl.prompt.toml").write_text('name = "owl"\n[prompt\n', encoding="utf-8")
 
@@ -67,6 +85,21 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
     "newer version": (_newer, "written by a newer flux2prompt"),
     "table cut short": (_cut_table, "flux2prompt.lock.items: line 2: not a row"),
     "unreadable prompt": (_broken_prompt, "owl.prompt.toml:2: invalid TOML"),
+    "table a device": (
+        _table_a_device,
+        "flux2prompt.lock.items: is not a regular file, so not the lockfile's per-item table; "
+        "replace it: run `flux2-prompt lock`",
+    ),
+    "table a folder": (
+        _table_a_folder,
+        "flux2prompt.lock.items: is a directory, not the lockfile's per-item table; move it away "
+        "and run `flux2-prompt lock`",
+    ),
+    "lockfile a folder": (
+        _lock_a_folder,
+        "flux2prompt.lock: is a directory, not a lockfile; move it away and run "
+        "`flux2-prompt lock`",
+    ),
 }
 
 

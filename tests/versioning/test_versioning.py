@@ -620,3 +620,22 @@ def test_a_per_item_row_nested_past_any_depth_is_a_clear_error(tmp_path: Path) -
     write(items_path(path), "[" * 100_000 + "]" * 100_000 + "\n")
     with pytest.raises(SourceError, match="line 1: not a row of a flux2prompt per-item table"):
         read_lock(path)
+
+
+def test_a_lockfile_past_the_size_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lockfile (or per-item table) larger than any flux2prompt writes is refused from its
+    size, with the fix; the limit is lowered here so that the test writes a small file."""
+    import flux2prompt._versioning._lock as lock_module
+
+    write(tmp_path / "fox.prompt.toml", 'name = "fox"\n[prompt]\nscene = "a fox"\n')
+    lock = tmp_path / "flux2prompt.lock"
+    write_lock(build_lock([tmp_path], base=tmp_path), lock)
+    monkeypatch.setattr(lock_module, "MAX_LOCK_BYTES", lock.stat().st_size - 1)
+    with pytest.raises(SourceError) as caught:
+        read_lock(lock)
+    assert str(caught.value) == (
+        f"{lock}: is larger than the {lock.stat().st_size - 1:,} bytes a lockfile may have: "
+        "flux2prompt did not write it; run `flux2-prompt lock`"
+    )

@@ -13,18 +13,19 @@ The format (``lock_version`` 2) is described in ``docs/versioning.md``. A versio
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from flux2prompt._atomic import atomic_write
+from flux2prompt._atomic import atomic_write, read_at_most
 from flux2prompt._document import parse_json
 from flux2prompt._errors import SourceError
-from flux2prompt._files import read_bytes
 from flux2prompt._files._project import Project, discover_paths
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
@@ -44,6 +45,9 @@ LOCK_VERSION = 2
 PROMPT_FILE_PATTERNS: tuple[str, ...] = ("*.prompt.toml", "*.prompt.json")
 #: How many changed items of one job ``render`` lists before it summarises the rest.
 SHOWN_ITEMS = 20
+#: The largest lockfile or per-item table read (1 GiB, some two million items): a larger or
+#: endless file (a link to /dev/zero) is refused, not read.
+MAX_LOCK_BYTES = 1024 * 1024 * 1024
 
 
 def items_path(lock_path: str | Path) -> Path:
@@ -443,7 +447,7 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
     the lock has neither jobs nor the table)."""
     source = str(path)
     try:
-        data = path.read_bytes()
+        data = _read_lock_bytes(path, "the lockfile's per-item table")
     except FileNotFoundError:
         if lock.get("jobs"):
             raise SourceError(
@@ -452,8 +456,6 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
                 source=source,
             ) from None
         return {}, {}
-    except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=source) from None
     fields: dict[str, Any] = {}
     items: dict[str, list[ItemLock]] = {}
     text = data.decode("utf-8", "replace").removeprefix("\ufeff")  # a BOM, as in the lockfile
@@ -500,9 +502,43 @@ def read_lock(path: str | Path = LOCK_FILE) -> Lock:
         return _read_lock(path)
 
 
+def _read_lock_bytes(path: Path, what: str) -> bytes:
+    """The bytes of a lockfile or its per-item table (``what``); a
+    :class:`~flux2prompt.SourceError` saying how to fix one that cannot be read. A missing file
+    raises :class:`FileNotFoundError`, for the caller to say what is missing."""
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(found.st_mode):
+            # A device or a pipe (a link to /dev/zero, a FIFO) is refused before it is read.
+            raise SourceError(
+                f"is not a regular file, so not {what}; replace it: run `flux2-prompt lock`",
+                source=str(path),
+            )
+        if found.st_size > MAX_LOCK_BYTES:
+            raise OSError(errno.EFBIG, f"larger than the {MAX_LOCK_BYTES:,} bytes {what} may have")
+        return read_at_most(path, MAX_LOCK_BYTES, what)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise SourceError(
+            f"is a directory, not {what}; move it away and run `flux2-prompt lock`",
+            source=str(path),
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise SourceError(
+                f"is {exc.strerror}: flux2prompt did not write it; run `flux2-prompt lock`",
+                source=str(path),
+            ) from None
+        raise SourceError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+
+
 def _read_lock(path: Path) -> Lock:
     source = str(path)
-    raw = read_bytes(path)
+    try:
+        raw = _read_lock_bytes(path, "a lockfile")
+    except FileNotFoundError:
+        raise SourceError("no such file", source=source) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
