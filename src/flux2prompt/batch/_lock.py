@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sys
 import time
@@ -78,9 +79,15 @@ class FolderLock:
             return os.open(self.path, flags, 0o644)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                # Nothing in the way to remove: the folder itself cannot be written to.
+                fix = "make the folder writable, or choose another --out"
+            elif self.path.is_symlink():
+                reason, fix = "it is a symbolic link (refused)", "remove it or choose another --out"
+            else:
+                fix = "remove it or choose another --out"
             raise SourceError(
-                f"cannot open the folder's lock file {LOCK_NAME}: {reason} (a symbolic link is "
-                "refused); remove it or choose another --out",
+                f"cannot open the folder's lock file {LOCK_NAME}: {reason}; {fix}",
                 source=str(self.folder),
             ) from None
 

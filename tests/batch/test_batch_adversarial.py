@@ -1,0 +1,333 @@
+"""The batch runner under attack: damaged manifests, folders it cannot write, signals, and a
+server that fails in every way it can, checked by property.
+
+Every case runs the real thing: the ``flux2-prompt batch`` command in a subprocess or the
+``flux2prompt.batch`` API in-process, against the project's emulator over loopback HTTP, on
+real folders (a real tmpfs where a read-only file system is needed).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flux2prompt.batch import (
+    BatchReport,
+    BatchRunner,
+    effective_records,
+    load_job,
+    read_manifest,
+    run_batch,
+)
+from flux2prompt.emulator import EmulatorConfig, serve
+
+TEMPLATE = """\
+from flux2prompt import scene
+from flux2prompt.batch import template
+
+
+@template
+def shot(product: str, color: str):
+    return scene(f"a {color} {product} on seamless paper").mood("calm")
+"""
+
+PRODUCTS = ("mug", "vase", "lamp")
+COLORS = ("teal", "rust")
+ITEMS = len(PRODUCTS) * len(COLORS)
+
+
+def write_job(folder: Path, *, retries: int = 0, concurrency: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "shots.py").write_text(TEMPLATE, encoding="utf-8")
+    lines = [
+        'name = "shots"',
+        'template = "shots.py:shot"',
+        'model = "klein-4b"',
+        'output = "{product}-{color}.{ext}"',
+        "seeds = { derive = 3 }",
+        f"concurrency = {concurrency}",
+        "rate_limit = 60000",
+        f"retries = {retries}",
+        "",
+        "[parameters]",
+        "width = 256",
+        "height = 256",
+        "",
+        "[variables.matrix]",
+        f"product = {json.dumps(list(PRODUCTS))}",
+        f"color = {json.dumps(list(COLORS))}",
+        "",
+    ]
+    path = folder / "job.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def finished_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A job and the folder of its finished batch."""
+    job = write_job(tmp_path / "job")
+    out = tmp_path / "out"
+    with serve() as emu:
+        report = run_batch(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+    assert report.ok
+    assert report.generated == ITEMS
+    return job, out
+
+
+# -- damaged manifests ----------------------------------------------------------------------------
+
+
+def test_a_torn_last_line_longer_than_any_record_is_a_crash_not_damage(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    # What a crash leaves on some file systems: the file's length was made durable, its last
+    # blocks were not, and read back as NUL bytes (here more of them than a record may have).
+    job, out = finished_folder(tmp_path)
+    manifest = out / "manifest.jsonl"
+    with manifest.open("ab") as handle:
+        handle.write(b"\0" * (5 * 1024 * 1024))
+    assert len(read_manifest(manifest)) == ITEMS
+    assert BatchRunner(load_job(job), out).dry_run().finished == ITEMS
+    # A rerun with work to do cuts the torn tail off before it appends.
+    (out / "mug-teal.jpg").unlink()
+    with serve() as emu:
+        rerun = run_cli("batch", str(job), "--out", str(out), "--base-url", emu.base_url,
+                        "--no-progress", "--account-id", "acc")  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1 generated, 5 already done, 0 failed" in rerun.stdout
+    assert b"\0" not in manifest.read_bytes()
+    assert len(effective_records(read_manifest(manifest))) == ITEMS
+
+
+def test_a_line_longer_than_any_record_before_the_last_is_still_damage(tmp_path: Path) -> None:
+    _, out = finished_folder(tmp_path)
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    manifest.write_bytes(b"".join([*lines[:2], b"\0" * (5 * 1024 * 1024) + b"\n", *lines[2:]]))
+    with pytest.raises(Exception, match=r"manifest.jsonl:3: broken manifest record \(a line"):
+        read_manifest(manifest)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        # NUL bytes that a newline follows: not a torn tail, and no codec JSON guesses at.
+        (lambda text: text + b"\0" * 100 + b"\n", "NUL bytes where a record should be"),
+        (lambda text: text.replace(b"mug", b"m\xffg", 1), "not UTF-8 text: 0xff at byte"),
+    ],
+    ids=["nul-line", "invalid-utf-8"],
+)
+def test_damage_inside_the_manifest_is_named_in_plain_words(
+    tmp_path: Path,
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    damage: Callable[[bytes], bytes],
+    reason: str,
+) -> None:
+    job, out = finished_folder(tmp_path)
+    manifest = out / "manifest.jsonl"
+    manifest.write_bytes(damage(manifest.read_bytes()))
+    for extra in ((), ("--dry-run",)):
+        result = run_cli("batch", str(job), "--out", str(out), "--no-progress", *extra)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert reason in result.stderr
+        assert "codec" not in result.stderr
+        assert "remove the line to go on" in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_a_manifest_that_is_a_folder_is_one_line_saying_what_to_do(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job")
+    out = tmp_path / "out"
+    (out / "manifest.jsonl").mkdir(parents=True)
+    for extra in ((), ("--dry-run",), ("--json",)):
+        result = run_cli("batch", str(job), "--out", str(out), "--no-progress", *extra)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr == (
+            f"error: {out / 'manifest.jsonl'}: cannot read the manifest: it is a folder, not a "
+            "file; move it out of the way, or choose another --out\n"
+        )
+        assert result.stdout == ""
+
+
+# -- folders it cannot write ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def read_only_copy_of(folder: Path, where: Path) -> Iterator[Path]:
+    """``folder`` copied onto a tmpfs that is then made read-only; the copy's path."""
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace')}")
+    try:
+        subprocess.run(["cp", "-a", str(folder), str(where / "out")], check=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+        yield where / "out"
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_read_only_output_folder_says_so_and_not_to_remove_the_lock(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job, finished = finished_folder(tmp_path)
+    with read_only_copy_of(finished, tmp_path / "disk") as out:
+        result = run_cli("batch", str(job), "--out", str(out), "--no-progress")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr == (
+            f"error: {out}: cannot open the folder's lock file batch.lock: Read-only file "
+            "system; make the folder writable, or choose another --out\n"
+        )
+        # Reading needs no lock: the dry run still says the batch is finished.
+        dry = run_cli("batch", str(job), "--out", str(out), "--dry-run")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert f"items     {ITEMS} ({ITEMS} already done, 0 to generate)" in dry.stdout
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_named_as_one(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "batch.lock").symlink_to(tmp_path / "elsewhere.lock")
+    result = run_cli("batch", str(job), "--out", str(out), "--no-progress")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == (
+        f"error: {out}: cannot open the folder's lock file batch.lock: it is a symbolic link "
+        "(refused); remove it or choose another --out\n"
+    )
+    assert not (tmp_path / "elsewhere.lock").exists()
+
+
+# -- a server that fails in every way, by property ------------------------------------------------
+
+#: The faults drawn, each with the share of requests it hits in one run.
+FAULTS = st.fixed_dictionaries(
+    {
+        "error_ratios": st.fixed_dictionaries(
+            {
+                500: st.sampled_from([0.0, 0.2, 0.5]),
+                502: st.sampled_from([0.0, 0.2]),
+                503: st.sampled_from([0.0, 0.2, 0.5]),
+                408: st.sampled_from([0.0, 0.1]),
+            }
+        ),
+        "code_ratios": st.fixed_dictionaries(
+            {4006: st.sampled_from([0.0, 0.0, 0.1]), 8007: st.sampled_from([0.0, 0.1])}
+        ),
+        "drop_ratio": st.sampled_from([0.0, 0.1]),
+        "malformed_json_ratio": st.sampled_from([0.0, 0.1]),
+        "invalid_base64_ratio": st.sampled_from([0.0, 0.1]),
+        "seed": st.integers(0, 2**16),
+    }
+).filter(lambda f: sum(f["error_ratios"].values()) + sum(f["code_ratios"].values()) <= 1.0)
+
+
+def _item_of(request: Any) -> tuple[str, str]:
+    return (request.fields.get("prompt", ""), request.fields.get("seed", ""))
+
+
+def _check_run(
+    out: Path, before: list[dict[str, Any]], report: BatchReport, held_before: int
+) -> list[dict[str, Any]]:
+    """Every item of the run ended exactly once, and the report counts what the manifest says."""
+    records = read_manifest(out / "manifest.jsonl")
+    assert records[: len(before)] == before, "a run only appends"
+    new = records[len(before) :]
+    # One record per item this run settled, never two: made, copied, recovered or failed.
+    indexes = [r["index"] for r in new]
+    assert len(indexes) == len(set(indexes)), f"an item recorded twice in one run: {indexes}"
+    assert len(new) == report.generated + report.copied + report.recovered + report.failed
+    assert sum(1 for r in new if r["status"] == "ok") == (
+        report.generated + report.copied + report.recovered
+    )
+    for record in new:
+        if record["status"] == "failed":
+            assert record["error"]["message"], "a failure says why"
+            assert record["file"] is None
+    view = effective_records(records)
+    assert {key[1] for key in view} <= set(range(ITEMS))
+    ok = [r for r in view.values() if r["status"] == "ok"]
+    assert len(ok) == report.skipped + report.generated + report.copied + report.recovered
+    for record in ok:
+        assert sha256(out / record["file"]) == record["sha256"]
+    failed = [r for r in view.values() if r["status"] == "failed"]
+    billed = [r for r in failed if r.get("may_have_been_billed")]
+    assert report.held == held_before
+    assert len(billed) >= report.held
+    # The rest were not reached: the batch stopped (a quota), and the rerun sends them.
+    assert report.pending == ITEMS - len(ok) - report.failed - report.held
+    assert report.pending == 0 or report.stopped is not None
+    assert report.exit_code == (0 if len(ok) == ITEMS else 1)
+    return records
+
+
+def _held(records: list[dict[str, Any]]) -> int:
+    view = effective_records(records).values()
+    return sum(1 for r in view if r["status"] == "failed" and r.get("may_have_been_billed"))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(runs=st.lists(FAULTS, min_size=1, max_size=3), concurrency=st.integers(1, 4))
+def test_any_faults_end_each_item_once_and_nothing_paid_is_bought_twice(
+    runs: list[dict[str, Any]], concurrency: int
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        job = load_job(write_job(Path(folder) / "job", concurrency=concurrency))
+        out = Path(folder) / "out"
+        answered: list[Any] = []
+        records: list[dict[str, Any]] = []
+
+        def run(config: EmulatorConfig, **options: Any) -> BatchReport:
+            nonlocal records
+            held = 0 if options.get("resend_billed") else _held(records)
+            with serve(config) as emu:
+                report = run_batch(
+                    job, out, base_url=emu.base_url, account_id="acc", api_token="tok",
+                    gallery=False, **options,
+                )  # fmt: skip
+                answered.extend(r for r in emu.requests if r.method == "POST")
+            records = _check_run(out, records, report, held)
+            return report
+
+        for faults in runs:
+            run(EmulatorConfig(**faults))
+        # Without faults, every item is made but those held as maybe billed, never resent.
+        calm = run(EmulatorConfig())
+        assert calm.failed == 0
+        assert calm.pending == 0
+        assert calm.skipped + calm.generated + calm.held == ITEMS
+        # Every answer that billed (a 200, whole or broken) bought its item's image once.
+        billed = collections.Counter(_item_of(r) for r in answered if r.status == 200)
+        assert max(billed.values(), default=1) == 1, billed
+        # --resend-billed then sends the held ones, and the batch is whole.
+        last = run(EmulatorConfig(), resend_billed=True)
+        assert last.ok, last
+        assert last.generated == calm.held
