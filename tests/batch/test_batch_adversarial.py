@@ -8,12 +8,15 @@ real folders (a real tmpfs where a read-only file system is needed).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import hashlib
 import json
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -331,3 +334,137 @@ def test_any_faults_end_each_item_once_and_nothing_paid_is_bought_twice(
         last = run(EmulatorConfig(), resend_billed=True)
         assert last.ok, last
         assert last.generated == calm.held
+
+
+# -- Ctrl+C and SIGTERM: stop without losing what was paid for ------------------------------------
+
+
+def _bought(requests: list[Any]) -> collections.Counter[tuple[str, str]]:
+    """How many times each item's image was paid for: the emulator's 200 answers to it."""
+    return collections.Counter(
+        _item_of(r) for r in requests if r.method == "POST" and r.status == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted; rerun the same command to resume"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM); rerun the same command to resume"),
+    ],
+    ids=["sigint", "sigterm"],
+)
+def test_a_signal_mid_run_finishes_the_requests_in_flight_and_the_rerun_buys_nothing_twice(
+    tmp_path: Path,
+    start_cli: Callable[..., subprocess.Popen[str]],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    signum: int,
+    code: int,
+    said: str,
+) -> None:
+    job = write_job(tmp_path / "job", concurrency=2)
+    out = tmp_path / "out"
+    manifest = out / "manifest.jsonl"
+    # Slow answers: once the first two are recorded, the next two are on their way, and the
+    # signal comes while the service runs them (each one billed, whether read or not).
+    with serve(EmulatorConfig(latency_ms=3000)) as slow:
+        args = ("batch", str(job), "--out", str(out), "--no-progress", "--json")
+        process = start_cli(*args, "--base-url", slow.base_url, "--account-id", "acc",
+                            logs=tmp_path / "logs")  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while not (manifest.exists() and manifest.read_bytes().count(b"\n") >= 2):
+                assert process.poll() is None, "the batch ended before the signal"
+                assert time.monotonic() < deadline, "the batch made no progress"
+                time.sleep(0.02)
+            time.sleep(0.5)
+            process.send_signal(signum)
+            process.wait(timeout=120)
+        finally:
+            if process.poll() is None:  # pragma: no cover - only if an assertion fired above
+                process.kill()
+                process.wait()
+        first = list(slow.requests)
+    assert process.returncode == code
+    stderr = (tmp_path / "logs" / "stderr.txt").read_text(encoding="utf-8")
+    assert "Traceback" not in stderr
+    assert (
+        "stopping; no new request is sent, the ones in flight are finished and recorded" in stderr
+    )
+    report = json.loads((tmp_path / "logs" / "stdout.txt").read_text(encoding="utf-8"))
+    assert report["exit_code"] == code
+    assert report["stopped"] == said
+    assert report["pending"] == ITEMS - report["generated"] > 0
+    # Every image paid for in the stopped run was written and recorded.
+    done = [r for r in read_manifest(manifest) if r["status"] == "ok"]
+    assert len(done) == report["generated"] == sum(_bought(first).values())
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]
+    with serve() as fast:
+        rerun = run_cli(*args, "--base-url", fast.base_url, "--account-id", "acc")
+        second = list(fast.requests)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    again = json.loads(rerun.stdout)
+    assert (again["skipped"], again["generated"], again["recovered"]) == (
+        len(done),
+        ITEMS - len(done),
+        0,
+    )
+    bought = _bought(first + second)
+    assert len(bought) == ITEMS
+    assert max(bought.values()) == 1, "an image was bought twice"
+
+
+def test_stop_from_an_observer_sends_nothing_more_and_keeps_what_was_paid_for(
+    tmp_path: Path,
+) -> None:
+    job = load_job(write_job(tmp_path / "job", concurrency=2))
+    out = tmp_path / "out"
+    with serve(EmulatorConfig(latency_ms=200)) as emu:
+        runner = BatchRunner(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+
+        class StopAfterOne:
+            def started(self, job: str, total: int, skipped: int) -> None:
+                pass
+
+            def item_finished(self, outcome: Any, rate_limited: int) -> None:
+                runner.stop("enough for today")
+
+            def finished(self, report: BatchReport | None) -> None:
+                pass
+
+        runner.observer = StopAfterOne()
+        report = asyncio.run(runner.run())
+        paid = _bought(emu.requests)
+    assert report.stopped == "enough for today"
+    # What was in flight when the first image came back (a place is given back as soon as its
+    # answer is in, so at most two waves of two) finished and was recorded: nothing after.
+    assert report.generated == sum(paid.values())
+    assert 2 <= report.generated <= 4
+    assert max(paid.values()) == 1
+    assert report.pending == ITEMS - report.generated
+    assert report.exit_code == 1
+    ok = [r for r in read_manifest(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert len(ok) == report.generated
+    # The stop was for that run only: the next one finishes the batch.
+    runner.observer = None
+    with serve() as emu:
+        runner.connect(base_url=emu.base_url, account_id="acc", api_token="tok")
+        rest = asyncio.run(runner.run())
+    assert rest.ok
+    assert (rest.skipped, rest.generated) == (len(ok), ITEMS - len(ok))
+
+
+def test_stop_before_anything_is_sent_leaves_every_item_pending(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path / "job"))
+    out = tmp_path / "out"
+    with serve() as emu:
+        runner = BatchRunner(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+
+        async def stop_then_run() -> BatchReport:
+            runner.stop("not now")
+            return await runner.run()
+
+        report = asyncio.run(stop_then_run())
+        assert not [r for r in emu.requests if r.method == "POST"]
+    assert report.stopped == "not now"
+    assert report.pending == ITEMS
