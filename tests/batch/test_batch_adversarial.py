@@ -13,6 +13,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flux2prompt import SourceError
 from flux2prompt.batch import (
     BatchReport,
     BatchRunner,
@@ -33,6 +35,7 @@ from flux2prompt.batch import (
     read_manifest,
     run_batch,
 )
+from flux2prompt.batch._lock import FolderLock
 from flux2prompt.emulator import EmulatorConfig, serve
 
 TEMPLATE = """\
@@ -468,3 +471,47 @@ def test_stop_before_anything_is_sent_leaves_every_item_pending(tmp_path: Path) 
         assert not [r for r in emu.requests if r.method == "POST"]
     assert report.stopped == "not now"
     assert report.pending == ITEMS
+
+
+def test_ctrl_c_while_waiting_for_another_runs_lock_ends_the_wait(
+    tmp_path: Path, start_cli: Callable[..., subprocess.Popen[str]]
+) -> None:
+    job = write_job(tmp_path / "job")
+    out = tmp_path / "out"
+    out.mkdir()
+    with FolderLock(out):
+        args = ("batch", str(job), "--out", str(out), "--no-progress", "--wait")
+        process = start_cli(*args, "--base-url", "http://127.0.0.1:9", logs=tmp_path / "logs")
+        try:
+            time.sleep(2)  # started and waiting (or not yet: a Ctrl+C then ends it as well)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:  # pragma: no cover - only if an assertion fired above
+                process.kill()
+                process.wait()
+        assert process.returncode == 130
+    stderr = (tmp_path / "logs" / "stderr.txt").read_text(encoding="utf-8")
+    assert "Traceback" not in stderr
+    assert stderr.endswith("error: interrupted; rerun the same command to resume\n")
+    assert not (out / "manifest.jsonl").exists()
+
+
+def test_stop_while_waiting_for_the_lock_says_who_holds_it(tmp_path: Path) -> None:
+    job = load_job(write_job(tmp_path / "job"))
+    out = tmp_path / "out"
+    out.mkdir()
+    runner = BatchRunner(job, out, base_url="http://127.0.0.1:9", account_id="a", api_token="t")
+    runner.wait = True
+
+    async def stop_soon() -> None:
+        task = asyncio.ensure_future(runner.run())
+        await asyncio.sleep(0.5)
+        runner.stop("not now")
+        await task
+
+    with FolderLock(out), pytest.raises(SourceError) as caught:
+        asyncio.run(stop_soon())
+    assert str(caught.value) == (
+        f"{out}: not now (while waiting for another flux2-prompt batch, PID {os.getpid()}, to end)"
+    )

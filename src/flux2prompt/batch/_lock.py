@@ -34,6 +34,7 @@ import errno
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -142,14 +143,27 @@ class FolderLock:
         if holder is not None:
             raise _busy(self.folder, holder)
 
-    async def acquire_async(self, *, wait: bool = False) -> None:
-        """Take the lock; with ``wait``, poll until it is free (cancellable), else raise."""
+    async def acquire_async(
+        self, *, wait: bool = False, stopped: Callable[[], str | None] | None = None
+    ) -> None:
+        """Take the lock; with ``wait``, poll until it is free (cancellable), else raise.
+
+        ``stopped`` is asked before each try while waiting: once it returns a reason (the run
+        was told to stop), the wait ends with :class:`~flux2prompt.SourceError` saying it.
+        """
         while True:
             holder = self.try_acquire()
             if holder is None:
                 return
             if not wait:
                 raise _busy(self.folder, holder)
+            reason = stopped() if stopped is not None else None
+            if reason is not None:
+                who = f"PID {holder}" if holder else "another process"
+                raise SourceError(
+                    f"{reason} (while waiting for another flux2-prompt batch, {who}, to end)",
+                    source=str(self.folder),
+                )
             await asyncio.sleep(_POLL)
 
     def release(self) -> None:

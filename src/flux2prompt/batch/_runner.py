@@ -1040,7 +1040,7 @@ class BatchRunner:
             ) from None
         lock = FolderLock(self.out_dir)
         try:
-            await lock.acquire_async(wait=self.wait)
+            await lock.acquire_async(wait=self.wait, stopped=lambda: self._halt.reason)
             try:
                 return await self._run_locked()
             finally:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._errors import ParameterError, PromptError
+from flux2prompt._errors import ParameterError, PromptError, SourceError
 from flux2prompt.cli._app import (
     AccountIdOption,
     BaseUrlOption,
@@ -374,20 +374,15 @@ def _interrupted_exit(signals: list[int]) -> int:
 async def _run_stopping_on_signals(runner: BatchRunner, signals: list[int]) -> BatchReport:
     """``runner.run()``; the first Ctrl+C or SIGTERM stops it without losing what it paid for
     (nothing more is sent, the requests in flight are answered and recorded), a second one
-    stops at once. ``signals`` receives the signals that came."""
+    stops at once, wherever the run is (a long planning included). ``signals`` receives the
+    signals that came."""
     import asyncio
     import signal
 
     loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
     names: dict[int, str] = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM"}
 
-    def received(signum: int) -> None:
-        signals.append(signum)
-        if len(signals) > 1:
-            if task is not None:
-                task.cancel()  # as a crash stops it: the requests in flight are dropped
-            return
+    def stop(signum: int) -> None:
         print_error(
             f"{names[signum]}: stopping; no new request is sent, the ones in flight are "
             "finished and recorded (press Ctrl+C again to stop at once)"
@@ -395,18 +390,23 @@ async def _run_stopping_on_signals(runner: BatchRunner, signals: list[int]) -> B
         verb = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
         runner.stop(f"{verb}; rerun the same command to resume")
 
-    installed = []
-    for signum in names:
-        try:
-            loop.add_signal_handler(signum, received, signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
-            continue
-        installed.append(signum)
+    def received(signum: int, frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            # At once, as a crash stops it: the requests in flight are dropped.
+            raise KeyboardInterrupt
+        loop.call_soon_threadsafe(stop, signum)
+
+    previous = {signum: signal.signal(signum, received) for signum in names}
     try:
         return await runner.run()
+    except SourceError:
+        if signals:  # the stop ended a wait for another run's lock: interrupted, not an error
+            raise KeyboardInterrupt from None
+        raise
     finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report_document(report: BatchReport, job_path: Path, exit_code: int) -> str:
