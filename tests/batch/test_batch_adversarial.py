@@ -26,14 +26,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux2prompt import SourceError
+from flux2prompt import PromptError, SourceError, scene
 from flux2prompt.batch import (
+    BatchJob,
     BatchReport,
     BatchRunner,
     effective_records,
     load_job,
+    matrix,
     read_manifest,
     run_batch,
+    template,
 )
 from flux2prompt.batch._lock import FolderLock
 from flux2prompt.emulator import EmulatorConfig, serve
@@ -515,3 +518,34 @@ def test_stop_while_waiting_for_the_lock_says_who_holds_it(tmp_path: Path) -> No
     assert str(caught.value) == (
         f"{out}: not now (while waiting for another flux2-prompt batch, PID {os.getpid()}, to end)"
     )
+
+
+# -- output names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output", ["{ext}/{product}-{color}", "{product}-{ext}", "{product}.{ext}.bak", "{color}{ext}"]
+)
+def test_a_pattern_whose_names_do_not_end_with_the_extension_is_refused_before_paying(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]], output: str
+) -> None:
+    # Every image would be refused when saved (its name must end with its extension), after
+    # the service was paid for it; and the rerun would pay again.
+    path = write_job(tmp_path / "job")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"{product}-{color}.{ext}"', json.dumps(output)), "utf-8")
+    out = tmp_path / "out"
+    with serve() as emu:
+        for extra in (("--dry-run",), ("--base-url", emu.base_url, "--account-id", "acc")):
+            result = run_cli("batch", str(path), "--out", str(out), "--no-progress", *extra)
+            assert result.returncode == 2, result.stdout + result.stderr
+            assert result.stderr.startswith(f"error: {path}:4: output pattern {output!r}: ")
+            assert "a name must end with '.{ext}', the image's own extension" in result.stderr
+            assert result.stderr.count("\n") == 1
+        assert not [r for r in emu.requests if r.method == "POST"]
+    assert not (out / "manifest.jsonl").exists()
+    with pytest.raises(PromptError, match=r"a name must end with '\.\{ext\}'"):
+        BatchJob(
+            name="x", template=template(lambda product, color: scene(f"a {color} {product}")),
+            source=matrix(product=["a"], color=["b"]), output=output, model="klein-4b", seeds=1,
+        )  # fmt: skip
