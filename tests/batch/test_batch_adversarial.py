@@ -496,13 +496,25 @@ def test_ctrl_c_while_waiting_for_another_runs_lock_ends_the_wait(
     tmp_path: Path, start_cli: Callable[..., subprocess.Popen[str]]
 ) -> None:
     job = write_job(tmp_path / "job")
+    # The template says when the command has read the job: it is about to wait then.
+    module = tmp_path / "job" / "shots.py"
+    marker = tmp_path / "job" / "loaded"
+    module.write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n" + module.read_text("utf-8"),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     out.mkdir()
     with FolderLock(out):
         args = ("batch", str(job), "--out", str(out), "--no-progress", "--wait")
         process = start_cli(*args, "--base-url", "http://127.0.0.1:9", logs=tmp_path / "logs")
         try:
-            time.sleep(2)  # started and waiting (or not yet: a Ctrl+C then ends it as well)
+            deadline = time.monotonic() + 120
+            while not marker.exists():
+                assert process.poll() is None, "the command ended before it waited"
+                assert time.monotonic() < deadline, "the command never read its job"
+                time.sleep(0.02)
+            time.sleep(1)  # from reading the job to waiting for the lock
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
         finally:
