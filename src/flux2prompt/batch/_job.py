@@ -128,6 +128,7 @@ class BatchJob:
             )
         if not isinstance(self.output, OutputPattern):
             set_(self, "output", OutputPattern(self.output))
+        self.pattern.check_extension()
         set_(self, "seeds", Seeds.coerce(self.seeds))
         unknown = [key for key in self.parameters if key not in _PARAMETERS]
         if unknown:
@@ -280,6 +281,7 @@ def _output_pattern(
     line = job_line(text, ["output"])
     try:
         checked = OutputPattern(pattern)
+        checked.check_extension()
         if variables.names is not None:
             checked.check_fields(variables.names)
     except PromptError as exc:

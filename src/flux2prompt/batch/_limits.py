@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -112,8 +113,12 @@ class RateLimiter:
         """The current rate, requests per minute."""
         return self.rate * 60.0
 
-    async def acquire(self) -> float:
-        """Wait for a send slot; return the time it was granted (``clock()`` seconds)."""
+    async def acquire(self, *, until: asyncio.Event | None = None) -> float:
+        """Wait for a send slot; return the time it was granted (``clock()`` seconds).
+
+        With ``until``, the wait ends early once that event is set (a run told to stop, whose
+        caller then sends nothing): the time is returned then.
+        """
         while True:
             now = self.clock()
             interval = 1.0 / self.rate
@@ -121,7 +126,13 @@ class RateLimiter:
             slot = max(now, tat - (self.burst - 1) * interval)
             self._tat = tat + interval
             if slot > now:
-                await asyncio.sleep(slot - now)
+                if until is None:
+                    await asyncio.sleep(slot - now)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(until.wait(), slot - now)
+                    if until.is_set():
+                        return self.clock()
             now = self.clock()
             # A pause that began while this sender waited for its slot moves it behind the pause.
             if now >= self._paused_until:

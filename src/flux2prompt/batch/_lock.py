@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -78,9 +80,15 @@ class FolderLock:
             return os.open(self.path, flags, 0o644)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                # Nothing in the way to remove: the folder itself cannot be written to.
+                fix = "make the folder writable, or choose another --out"
+            elif self.path.is_symlink():
+                reason, fix = "it is a symbolic link (refused)", "remove it or choose another --out"
+            else:
+                fix = "remove it or choose another --out"
             raise SourceError(
-                f"cannot open the folder's lock file {LOCK_NAME}: {reason} (a symbolic link is "
-                "refused); remove it or choose another --out",
+                f"cannot open the folder's lock file {LOCK_NAME}: {reason}; {fix}",
                 source=str(self.folder),
             ) from None
 
@@ -135,14 +143,27 @@ class FolderLock:
         if holder is not None:
             raise _busy(self.folder, holder)
 
-    async def acquire_async(self, *, wait: bool = False) -> None:
-        """Take the lock; with ``wait``, poll until it is free (cancellable), else raise."""
+    async def acquire_async(
+        self, *, wait: bool = False, stopped: Callable[[], str | None] | None = None
+    ) -> None:
+        """Take the lock; with ``wait``, poll until it is free (cancellable), else raise.
+
+        ``stopped`` is asked before each try while waiting: once it returns a reason (the run
+        was told to stop), the wait ends with :class:`~flux2prompt.SourceError` saying it.
+        """
         while True:
             holder = self.try_acquire()
             if holder is None:
                 return
             if not wait:
                 raise _busy(self.folder, holder)
+            reason = stopped() if stopped is not None else None
+            if reason is not None:
+                who = f"PID {holder}" if holder else "another process"
+                raise SourceError(
+                    f"{reason} (while waiting for another flux2-prompt batch, {who}, to end)",
+                    source=str(self.folder),
+                )
             await asyncio.sleep(_POLL)
 
     def release(self) -> None:

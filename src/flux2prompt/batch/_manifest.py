@@ -52,7 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files_of
 from flux2prompt._errors import SourceError
@@ -274,9 +274,19 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         handle = path.open("rb")
     except FileNotFoundError:
         return
+    except IsADirectoryError:
+        raise SourceError(
+            "cannot read the manifest: it is a folder, not a file; move it out of the way, or "
+            "choose another --out",
+            source=str(path),
+        ) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise SourceError(f"cannot read the manifest: {reason}", source=str(path)) from None
+        raise SourceError(
+            f"cannot read the manifest: {reason}; fix its permissions or the disk, or choose "
+            "another --out",
+            source=str(path),
+        ) from None
     with handle:
         number = 0
         while True:
@@ -293,6 +303,11 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]  # an editor that saved the file "as UTF-8 with BOM"
             if len(raw) > MAX_RECORD_BYTES:
+                if not raw.endswith(b"\n") and _rest_is_one_line(handle, path, number):
+                    # The last line, torn: no record is this long, so it was never one (the
+                    # NUL-filled tail a crash leaves on some file systems), and the writer cuts
+                    # it off as it cuts off any torn last line.
+                    return
                 raise _damaged(path, number, f"a line longer than {MAX_RECORD_BYTES:,} bytes")
             if not raw.endswith(b"\n"):
                 # The last line: a whole record without its newline counts; a torn one (cut
@@ -303,6 +318,22 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             yield _parse_line(path, number, raw)
+
+
+def _rest_is_one_line(handle: IO[bytes], path: Path, number: int) -> bool:
+    """Whether what is left of ``handle`` holds no newline: the line being read is the last."""
+    while True:
+        try:
+            chunk = handle.read(1 << 20)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"cannot read the manifest: {reason}", source=str(path), line=number
+            ) from None
+        if not chunk:
+            return True
+        if b"\n" in chunk:
+            return False
 
 
 def _whole_record(raw: bytes) -> bool:
@@ -370,8 +401,20 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         depth = _depth(raw)
         if depth > MAX_RECORD_DEPTH:
             raise _damaged(path, number, f"nested {depth} deep, more than {MAX_RECORD_DEPTH}")
+    # Decoded first: JSON's own guess at the encoding of bytes (UTF-16 or UTF-32 for a line
+    # that starts with NUL bytes) would word the error in codecs the file never used. No JSON
+    # text holds a raw NUL byte (a string escapes it).
+    if b"\0" in raw:
+        raise _damaged(
+            path, number, "NUL bytes where a record should be: the disk lost what was written there"
+        )
     try:
-        record = json.loads(raw, parse_float=_finite, parse_constant=_constant)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"bytes that are not UTF-8 text: 0x{raw[exc.start]:02x} at byte {exc.start + 1}"
+        raise _damaged(path, number, reason) from None
+    try:
+        record = json.loads(text, parse_float=_finite, parse_constant=_constant)
     except (ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0][:200]
         if "integer string conversion" in reason:  # Python's own limit, not the reader's words

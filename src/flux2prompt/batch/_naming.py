@@ -242,6 +242,25 @@ class OutputPattern:
                 hint = f"; did you mean {{{close[0]}}}?" if close else ""
                 raise self._error(f"unknown field {{{name}}}{hint}")
 
+    def check_extension(self) -> None:
+        """Refuse a pattern whose name does not end with the image's extension (``.{ext}``):
+        every image would be refused when saved, after it was paid for.
+
+        Example:
+            >>> OutputPattern("{ext}/{color}").check_extension()
+            Traceback (most recent call last):
+            ...
+            flux2prompt.PromptError: output pattern '{ext}/{color}': a name must end with '.{ext}', the image's own extension (such as '{color}.{ext}'); or leave {ext} out, and '.{ext}' is added
+        """  # noqa: E501
+        literal, name, _ = self._parts[-1]
+        if name == "ext" and literal.endswith(".") and not literal.endswith("/."):
+            return
+        example = "-".join(f"{{{field}}}" for field in self.fields if field != "ext") or "{index}"
+        raise self._error(
+            f"a name must end with '.{{ext}}', the image's own extension (such as "
+            f"'{example}.{{ext}}'); or leave {{ext}} out, and '.{{ext}}' is added"
+        )
+
     def shadowed(self, name: str, origin: str | None = None) -> PromptError:
         """The error for a variable named like the built-in field ``{name}`` that the pattern
         uses: the name would say the variable's value while the manifest records the runner's

@@ -657,6 +657,9 @@ class BatchRunner:
         self._base_url = base_url
         self._account_id = account_id
         self._api_token = api_token
+        # A stop asked of the run in progress (stop()): one holder for the runner's life, so
+        # the runner's own attributes never change.
+        self._halt = _Halt()
 
     def connect(
         self,
@@ -1036,11 +1039,32 @@ class BatchRunner:
                 source=str(self.out_dir),
             ) from None
         lock = FolderLock(self.out_dir)
-        await lock.acquire_async(wait=self.wait)
         try:
-            return await self._run_locked()
+            await lock.acquire_async(wait=self.wait, stopped=lambda: self._halt.reason)
+            try:
+                return await self._run_locked()
+            finally:
+                lock.release()
         finally:
-            lock.release()
+            self._halt.reason = None
+            self._halt.run = None
+
+    def stop(self, reason: str = "stopped on request; rerun the same command to resume") -> None:
+        """Stop the run in progress without losing what it paid for: no new request is sent,
+        the requests in flight are answered, written and recorded (their images bought once,
+        never again by the rerun), and :meth:`run` returns its report with ``stopped`` set to
+        ``reason``; the items not sent are ``pending``, and the rerun sends them.
+
+        Call it from the run's event loop (``loop.add_signal_handler``, another task; from
+        another thread, ``loop.call_soon_threadsafe(runner.stop)``). ``flux2-prompt batch`` calls
+        it on the first Ctrl+C or SIGTERM. Cancelling the run's task instead stops at once, as
+        a crash does: a request in flight may have been billed, and its item is sent again.
+        """
+        halt = self._halt
+        if halt.reason is None:
+            halt.reason = reason
+        if halt.run is not None:
+            halt.run.halt(halt.reason)
 
     async def _run_locked(self) -> BatchReport:
         # The survey first: a temporary file that holds a whole image of an item (a run killed
@@ -1077,12 +1101,18 @@ class BatchRunner:
                     # Recovered or failed already: not sent (a failed one is on disk, paid for).
                     settled = skipped + len(recovery.settled)
                     work = recovery.stopped is None and total > settled + len(survey.held)
+                    if work and self._halt.reason is not None:
+                        work = False  # stopped before anything was sent: all of it pending
+                        recovery.stopped = self._halt.reason
                     if work:
                         # The client first: missing credentials fail before the progress bar.
                         async with self._client_context() as client:
                             self._started(total, settled)
                             started = time.perf_counter()
                             run = _Run(self, survey, client, writer, skip=recovery.settled)
+                            self._halt.run = run
+                            if self._halt.reason is not None:
+                                run.halt(self._halt.reason)
                             todo: Iterator[PlannedItem] = (
                                 iter(survey.todo)
                                 if survey.todo is not None
@@ -1211,6 +1241,14 @@ class BatchRunner:
 
 
 @dataclass
+class _Halt:
+    """A stop asked of a runner (:meth:`BatchRunner.stop`), and the run it reaches, if sending."""
+
+    reason: str | None = None
+    run: _Run | None = None
+
+
+@dataclass
 class _Recovery:
     """What recording a survey's orphans did: the items recorded, those that failed (with
     their lines), and why the batch stops, if a disk error says it must."""
@@ -1275,6 +1313,20 @@ class _Run:
         self._waiting: dict[str, list[PlannedItem]] = {}
         self._last_image: dict[str, bytes] = {}
         self._tally = _Tally(lowest_concurrency=runner.concurrency)
+        # Set by halt(): wakes the senders waiting for a slot or a retry, which then send
+        # nothing more (the requests in flight finish and are recorded).
+        self._halted = asyncio.Event()
+
+    def halt(self, reason: str) -> None:
+        """Send nothing more (see :meth:`BatchRunner.stop`)."""
+        if self._tally.stopped is None:
+            self._tally.stopped = reason
+        self._halted.set()
+
+    async def _rest(self, seconds: float) -> None:
+        """Wait ``seconds`` before a retry, or less if the run is halted meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halted.wait(), seconds)
 
     @property
     def tally(self) -> _Tally:
@@ -1402,7 +1454,7 @@ class _Run:
                 if not holding:
                     await self._limit.acquire()
                     holding = True
-                sent_at = await self._rate.acquire()
+                sent_at = await self._rate.acquire(until=self._halted)
                 if tally.stopped is not None:
                     return
                 try:
@@ -1457,7 +1509,7 @@ class _Run:
                     if wait is not None:
                         retries += 1
                         tally.retries += 1
-                        await asyncio.sleep(wait)
+                        await self._rest(wait)
                         continue
                 if tally.stopped is not None and long_wait is not None:
                     return  # not a failure of this item: the rerun sends it

@@ -5,7 +5,7 @@ A thin face over :mod:`flux2prompt.batch`: the job file is read by
 :func:`~flux2prompt.batch.merge_manifests`. The API token is read from ``CLOUDFLARE_API_TOKEN``
 only, never from an option. Exit codes: 0 every item finished, 1 some item failed (rerun the
 same command to retry it; with ``--dry-run``: some row would fail, as it cannot be recorded),
-2 a bad job file or option, 130 interrupted (rerun to resume).
+2 a bad job file or option, 130 interrupted, 143 terminated (SIGTERM): rerun to resume.
 
 Example:
     $ flux2-prompt batch examples/batch/job.toml --out out/bottles --emulator
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux2prompt._errors import ParameterError, PromptError
+from flux2prompt._errors import ParameterError, PromptError, SourceError
 from flux2prompt.cli._app import (
     AccountIdOption,
     BaseUrlOption,
@@ -45,7 +45,7 @@ from flux2prompt.cli._output import (
 from flux2prompt.cli._report import JSON_VERSION
 
 if TYPE_CHECKING:
-    from flux2prompt.batch import BatchReport, DryRun
+    from flux2prompt.batch import BatchReport, BatchRunner, DryRun
 
 __all__ = ["batch", "manifest_app", "merge"]
 
@@ -350,19 +350,66 @@ def batch(
                 )
                 raise typer.Exit(EXIT_FAILED)
             return
+        signals: list[int] = []
         try:
-            report = asyncio.run(runner.run())
-        except KeyboardInterrupt:
+            report = asyncio.run(_run_stopping_on_signals(runner, signals))
+        except (KeyboardInterrupt, asyncio.CancelledError):
             print_error("interrupted; rerun the same command to resume")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(_interrupted_exit(signals)) from None
+    exit_code = _interrupted_exit(signals) if signals else report.exit_code
     if as_json:
-        echo_data(_report_document(report, job))
+        echo_data(_report_document(report, job, exit_code))
     else:
         _print_report(report)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(exit_code)
 
 
-def _report_document(report: BatchReport, job_path: Path) -> str:
+def _interrupted_exit(signals: list[int]) -> int:
+    """128 + the signal that stopped the run (143 for SIGTERM), 130 for Ctrl+C."""
+    import signal
+
+    return 128 + signals[0] if signals and signals[0] != signal.SIGINT else EXIT_INTERRUPTED
+
+
+async def _run_stopping_on_signals(runner: BatchRunner, signals: list[int]) -> BatchReport:
+    """``runner.run()``; the first Ctrl+C or SIGTERM stops it without losing what it paid for
+    (nothing more is sent, the requests in flight are answered and recorded), a second one
+    stops at once, wherever the run is (a long planning included). ``signals`` receives the
+    signals that came."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    names: dict[int, str] = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM"}
+
+    def stop(signum: int) -> None:
+        print_error(
+            f"{names[signum]}: stopping; no new request is sent, the ones in flight are "
+            "finished and recorded (press Ctrl+C again to stop at once)"
+        )
+        verb = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+        runner.stop(f"{verb}; rerun the same command to resume")
+
+    def received(signum: int, frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            # At once, as a crash stops it: the requests in flight are dropped.
+            raise KeyboardInterrupt
+        loop.call_soon_threadsafe(stop, signum)
+
+    previous = {signum: signal.signal(signum, received) for signum in names}
+    try:
+        return await runner.run()
+    except SourceError:
+        if signals:  # the stop ended a wait for another run's lock: interrupted, not an error
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report_document(report: BatchReport, job_path: Path, exit_code: int) -> str:
     """``batch --json``: the shape documented in docs/cli.md."""
     document = {
         "version": JSON_VERSION,
@@ -371,7 +418,7 @@ def _report_document(report: BatchReport, job_path: Path) -> str:
         "job": report.job,
         "job_file": str(job_path),
         "ok": report.ok,
-        "exit_code": report.exit_code,
+        "exit_code": exit_code,
         "total": report.total,
         "generated": report.generated,
         "skipped": report.skipped,
