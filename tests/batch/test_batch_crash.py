@@ -133,6 +133,8 @@ def test_ctrl_c_stops_cleanly_then_resume(
         stderr = (tmp_path / "logs" / "stderr.txt").read_text(encoding="utf-8")
         assert "interrupted; rerun the same command to resume" in stderr
         assert "Traceback" not in stderr
+        # Nothing failed: the stop's own line says how to resume, and no other line says so.
+        assert "retry what failed" not in stderr
         assert not [p for p in out.rglob("*") if p.name.startswith(".")]
         done = len(read_manifest(out / "manifest.jsonl"))
         assert 10 <= done < 80

@@ -222,7 +222,8 @@ def _print_report(report: BatchReport) -> None:
         print_error(f"stopped early, {report.pending} item(s) not sent: {report.stopped}")
     if report.pending and report.stopped is None:
         print_error(f"{report.pending} item(s) not written")
-    if not report.ok:
+    if not report.ok and (report.failed or report.stopped is None):
+        # A stop that failed nothing has said how to resume already, in its own line.
         print_error("rerun the same command to retry what failed; finished items are skipped")
 
 
