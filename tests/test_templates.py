@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import tracemalloc
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -473,3 +474,43 @@ def test_derive_seed_takes_an_integer_base_only(base: object) -> None:
     # "7" and 7 would otherwise derive the same seed.
     with pytest.raises(PromptError, match=r"^derive_seed\(\): the base seed must be an integer"):
         derive_seed(base, {"color": "red"})  # type: ignore[arg-type]
+
+
+def test_a_column_spelt_like_a_missing_variable_is_named(tmp_path: Path) -> None:
+    # The column is left out as "extra", so the template only said the variable was missing.
+    rows = tmp_path / "rows.csv"
+    rows.write_text("colour,sku\nteal,M-1\n", encoding="utf-8")
+    with pytest.raises(PromptError) as caught:
+        list(expand(mug, dataset(rows)))
+    assert str(caught.value) == (
+        f"{rows}:2: template 'mug': missing variable 'color'; 'colour' was given "
+        "(a misspelling of 'color'?)"
+    )
+    poster = Template.from_document({"scene": "a ${city} poster"}, name="poster")
+    with pytest.raises(PromptError) as caught:
+        list(expand(poster, [{"City": "Lisbon"}]))
+    assert str(caught.value) == (
+        "item 0: missing variable 'city' at $.scene (the template needs: city); 'City' was "
+        "given (a misspelling of 'city'?)"
+    )
+    # Nothing close: the message is as it was.
+    with pytest.raises(PromptError) as caught:
+        list(expand(poster, [{"sku": "M-1"}]))
+    assert (
+        str(caught.value) == "item 0: missing variable 'city' at $.scene (the template needs: city)"
+    )
+
+
+_printable = st.characters(whitelist_categories=("L", "N", "P", "S", "Zs"))
+
+
+@given(st.lists(st.text(_printable, max_size=12).map(lambda t: t + "${x}$$y"), max_size=20))
+def test_every_row_gives_one_prompt_in_order_with_its_value_kept_literally(
+    values: list[str],
+) -> None:
+    poster = Template.from_document({"scene": "a poster: ${caption}"}, name="poster")
+    variants = list(expand(poster, zipped(caption=values) if values else []))
+    assert [v.index for v in variants] == list(range(len(values)))
+    # Prompt text is kept in NFC, the one change a value goes through.
+    expected = [unicodedata.normalize("NFC", f"a poster: {value}") for value in values]
+    assert [v.prompt.scene for v in variants] == expected

@@ -40,7 +40,7 @@ from flux2prompt._digest import canonical_json
 from flux2prompt._document import prompt_from_value
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
-from flux2prompt._placeholders import placeholders, substitute
+from flux2prompt._placeholders import misspelling_hint, placeholders, substitute
 from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ class Template:
             'PromptBuilder'
         """
         values = dict(variables)
+        unknown: list[Any] = []
         if not self._extra_ok:
             unknown = [k for k in values if k not in self.variables]
             if unknown and not ignore_extra:
@@ -267,8 +268,19 @@ class Template:
         if missing and not self._reports_missing:
             names = ", ".join(repr(k) for k in missing)
             plural = "s" if len(missing) > 1 else ""
-            raise PromptError(f"template {self.name!r}: missing variable{plural} {names}")
-        result = self._render(values)
+            raise PromptError(
+                f"template {self.name!r}: missing variable{plural} {names}"
+                + misspelling_hint(missing, unknown)
+            )
+        try:
+            result = self._render(values)
+        except PromptError as exc:
+            # A document template names the missing variable and its path; a column left out
+            # above may be that variable misspelt.
+            hint = misspelling_hint(missing, unknown) if self._reports_missing else ""
+            if hint and type(exc) is PromptError and "missing variable" in str(exc):
+                raise PromptError(f"{exc}{hint}") from None
+            raise
         if result is None:
             raise PromptError(
                 f"template {self.name!r} returned None; return a builder, a Prompt or a document"

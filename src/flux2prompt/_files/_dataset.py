@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 from flux2prompt._document import (
     MAX_DEPTH,
@@ -72,7 +73,9 @@ class Dataset(VariableSource):
 
     def _open(self) -> Any:
         try:
-            return self.path.open(encoding="utf-8-sig", newline="")
+            # A byte that is not UTF-8 reads as a lone surrogate (never decoded from UTF-8), so
+            # the line that holds it is known: _bounded_lines names it, and its column.
+            return self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
         except FileNotFoundError:
             raise SourceError("no such dataset file", source=str(self.path)) from None
         except IsADirectoryError:
@@ -82,23 +85,25 @@ class Dataset(VariableSource):
 
     def rows(self) -> Iterator[Row]:
         with self._open() as handle:
-            try:
-                if self.format == "csv":
-                    yield from self._csv_rows(handle)
-                else:
-                    yield from self._jsonl_rows(handle)
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    f"not UTF-8 text (byte {exc.start} of a block); save the file as UTF-8",
-                    source=str(self.path),
-                ) from None
+            if self.format == "csv":
+                yield from self._csv_rows(handle)
+            else:
+                yield from self._jsonl_rows(handle)
 
     def _csv_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
         # Line by line, each bounded: a file without newlines (/dev/zero) never fills memory.
         # Strict: a quote never closed (a truncated file) would swallow every later row into
         # one value, and a character after a closing quote would vanish into it.
-        reader = csv.reader(_bounded_lines(handle, label), strict=True)
+        lines = _bounded_lines(handle, label)
+        last: list[str] = [""]  # the line read last: a row of one value on one line is there
+
+        def remember() -> Iterator[str]:
+            for text in lines:
+                last[0] = text
+                yield text
+
+        reader = csv.reader(remember(), strict=True)
         start = 1  # the line the row being read starts on
         try:
             header = next(reader, None)
@@ -114,7 +119,9 @@ class Dataset(VariableSource):
             for values in reader:
                 line = reader.line_num
                 start = line + 1
-                if not values or (len(values) == 1 and not values[0].strip()):
+                # A blank line (or one of spaces) is skipped; a quoted empty value ("") is a
+                # row of a one-column file, not a blank line.
+                if not values or (len(values) == 1 and not last[0].strip()):
                     continue
                 if len(values) != len(header):
                     raise SourceError(
@@ -190,6 +197,8 @@ def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
         if not text:
             return
         number += 1
+        if _UNDECODED.search(text) is not None:
+            _not_utf8(text, label, number)
         if len(text) > MAX_DOCUMENT_BYTES:
             raise SourceError(
                 f"the line is longer than the {MAX_DOCUMENT_BYTES:,} characters a dataset line "
@@ -198,6 +207,21 @@ def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
                 line=number,
             )
         yield text
+
+
+# What errors="surrogateescape" makes of a byte that is not UTF-8: U+DC80..U+DCFF.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(text: str, label: str, line: int) -> NoReturn:
+    found = _UNDECODED.search(text)
+    assert found is not None
+    byte = ord(found.group()) - 0xDC00
+    raise SourceError(
+        f"not UTF-8 text: byte 0x{byte:02x} at column {found.start() + 1}; save the file as UTF-8",
+        source=label,
+        line=line,
+    )
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from flux2prompt._schema import json_path
 
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
+    "decode_utf8",
     "is_job_document",
     "is_job_file",
     "parse_document",
@@ -95,15 +96,33 @@ def is_job_file(path: Path) -> bool:
         return False
 
 
-def _decode(data: bytes | str, source: str) -> str:
+def decode_utf8(data: bytes | str, source: str) -> str:
+    """The text of a file's bytes (a byte order mark dropped); a byte that is not UTF-8 is a
+    :class:`~flux2prompt.SourceError` naming ``source``, the line and the column. (Internal:
+    prompt files and job files.)
+
+    >>> decode_utf8(b'name = "caf\\xe9"\\n', "p.toml")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: p.toml:1: not UTF-8 text: byte 0xe9 at column 12; save the file as UTF-8
+    """  # noqa: E501
     if isinstance(data, str):
         return data
     try:
         return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
-        ) from None
+        at = exc.start
+    start = data.rfind(b"\n", 0, at) + 1
+    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    raise SourceError(
+        f"not UTF-8 text: byte 0x{data[at]:02x} at column {column}; save the file as UTF-8",
+        source=source,
+        line=data.count(b"\n", 0, at) + 1,
+    )
 
 
 def _check_toml_values(node: Any, parts: list[str | int], source: str) -> None:
@@ -135,7 +154,7 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
     import tomllib  # here: reading a .json file, the common case, does not need it
 
     check_size(len(data), source)
-    text = _decode(data, source)
+    text = decode_utf8(data, source)
     try:
         document = tomllib.loads(text)
     except RecursionError:
@@ -174,7 +193,8 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
                 'is empty; write a JSON prompt document in it, such as {"scene": "..."}',
                 source=source,
             )
-        return parse_json(data, source=source)
+        check_size(len(data), source)  # in bytes, before they are decoded
+        return parse_json(decode_utf8(data, source), source=source)
     raise SourceError(
         f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",
         source=source,

@@ -32,6 +32,7 @@ from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source, template_needs
 from flux2prompt._model import Prompt
+from flux2prompt._placeholders import misspelling_hint
 from flux2prompt._schema import Profile
 
 if TYPE_CHECKING:
@@ -147,9 +148,10 @@ def source_variants(
         missing = [v for v in template.required if v not in values]
         if missing:
             hint = " ".join(f"--var {v}=..." for v in missing)
+            offered = [key for key in values if key not in template.variables]
             needs = SourceError(
                 f"{name!r} is a template; give its variables ({hint}), or validate a job that "
-                "expands it",
+                f"expands it{misspelling_hint(missing, offered)}",
                 source=source,
             )
             yield SourceVariant(source, None, needs)
@@ -165,7 +167,9 @@ def source_variants(
             if isinstance(loaded, PromptFile) and loaded.is_template:
                 unfilled = loaded.placeholders.difference(variables or {})
                 if unfilled:  # as for a file.py:NAME template: a usage error, in --var words
-                    needs = template_needs(loaded, source, where="validate", names=unfilled)
+                    needs = template_needs(
+                        loaded, source, where="validate", names=unfilled, given=variables or {}
+                    )
                     yield SourceVariant(source, None, needs)
                     return
                 prompt = loaded.render(variables)
