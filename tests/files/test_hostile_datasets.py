@@ -198,3 +198,42 @@ class _file:
 
     def __exit__(self, *exc: object) -> None:
         self._folder.cleanup()
+
+
+# -- a row's value in a reference image's path ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sku", "reason"),
+    [
+        ("a\\u0000b", "the path holds a NUL character, which no file name can"),
+        ("x" * 5000, "cannot read: File name too long"),
+    ],
+)
+def test_a_path_no_file_can_have_is_the_row_s_error_not_a_traceback(
+    tmp_path: Path, sku: str, reason: str
+) -> None:
+    # A NUL was "ValueError: embedded null byte" (a traceback from batch --dry-run, and "template
+    # 'mug' raised ValueError" from validate); a name too long was "template 'mug' raised OSError".
+    (tmp_path / "rows.jsonl").write_text(f'{{"color": "teal", "sku": "{sku}"}}\n', "utf-8")
+    path = job(tmp_path, "rows.jsonl")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "[variables]", 'images = ["refs/{sku}.png"]\n[variables]'
+        ),
+        encoding="utf-8",
+    )
+    done = run("validate", "job.toml", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("job.toml [rows.jsonl:1]: reference image refs/")
+    assert f"(images[0] = 'refs/{{sku}}.png'): {reason}; add the file or correct the row" in first
+    assert "raised" not in first
+    assert len(first) < 400  # the 5,000 characters are not echoed
+    done = run("batch", "job.toml", "--dry-run", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1  # as for a reference file that is missing: the row is wrong
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: rows.jsonl:1: reference image refs/")
+    assert reason in done.stderr
