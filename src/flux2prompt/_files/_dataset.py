@@ -28,6 +28,7 @@ from flux2prompt._document import (
     check_bounds,
 )
 from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._files._parse import cannot_read, not_found
 from flux2prompt._templates import Row, VariableSource
 
 __all__ = ["Dataset", "DatasetFormat", "dataset"]
@@ -77,11 +78,11 @@ class Dataset(VariableSource):
             # the line that holds it is known: _bounded_lines names it, and its column.
             return self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
         except FileNotFoundError:
-            raise SourceError("no such dataset file", source=str(self.path)) from None
+            raise SourceError(not_found(self.path, "dataset file"), source=str(self.path)) from None
         except IsADirectoryError:
             raise SourceError("is a directory, not a dataset file", source=str(self.path)) from None
         except OSError as exc:
-            raise SourceError(f"cannot read: {exc.strerror}", source=str(self.path)) from None
+            raise SourceError(cannot_read(exc), source=str(self.path)) from None
 
     def rows(self) -> Iterator[Row]:
         with self._open() as handle:

@@ -34,7 +34,13 @@ from flux2prompt._builder import PromptBuilder
 from flux2prompt._document import MAX_DOCUMENT_BYTES, check_size
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._dataset import Dataset
-from flux2prompt._files._parse import decode_utf8, is_job_document, parse_toml
+from flux2prompt._files._parse import (
+    cannot_read,
+    decode_utf8,
+    is_job_document,
+    not_found,
+    parse_toml,
+)
 from flux2prompt._files._pysource import import_python_file, lookup
 from flux2prompt._files._references import ReferenceImages, escape_braces
 from flux2prompt._model import Prompt
@@ -337,7 +343,7 @@ def read_job_text(path: Path) -> str:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
         check_size(len(data), str(path))  # read no further: a huge file costs nothing
     except FileNotFoundError:
-        raise SourceError("no such job file", source=str(path)) from None
+        raise SourceError(not_found(path, "job file"), source=str(path)) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+        raise SourceError(cannot_read(exc), source=str(path)) from None
     return decode_utf8(data, str(path))

@@ -12,7 +12,9 @@ Example:
 from __future__ import annotations
 
 import datetime
+import errno
 import math
+import os
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -31,9 +33,11 @@ from flux2prompt._schema import json_path
 
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
+    "cannot_read",
     "decode_utf8",
     "is_job_document",
     "is_job_file",
+    "not_found",
     "parse_document",
     "parse_toml",
     "read_bytes",
@@ -64,11 +68,38 @@ def read_bytes(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
             )
         return data
     except FileNotFoundError:
-        raise SourceError("no such file", source=str(path)) from None
+        raise SourceError(not_found(path), source=str(path)) from None
     except IsADirectoryError:
         raise SourceError("is a directory, not a prompt file", source=str(path)) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+        raise SourceError(cannot_read(exc), source=str(path)) from None
+
+
+def not_found(path: Path, what: str = "file") -> str:
+    """Why ``path`` cannot be found, in words: ``no such file``, or a link to nowhere named as
+    one (``ls`` shows the link, so "no such file" would puzzle). (Internal.)
+
+    >>> not_found(Path("nowhere.prompt.toml"))
+    'no such file'
+    """
+    if not path.is_symlink():
+        return f"no such {what}"
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return f"is a symbolic link to a missing {what}; fix or remove the link"
+    return f"is a symbolic link to {target!r}, which does not exist; fix or remove the link"
+
+
+def cannot_read(exc: OSError) -> str:
+    """Why a file could not be read, in words. (Internal.)
+
+    >>> cannot_read(PermissionError(13, "Permission denied"))
+    'cannot read: Permission denied'
+    """
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link that loops (it leads back to itself); fix or remove the link"
+    return f"cannot read: {exc.strerror or type(exc).__name__}"
 
 
 def is_job_document(document: object) -> bool:
@@ -87,6 +118,8 @@ def is_job_file(path: Path) -> bool:
     does not parse as TOML is not one (it is someone else's file).
     """
     if path.suffix != ".toml" or path.name.endswith(".prompt.toml"):
+        return False
+    if not path.is_file():  # a named pipe would be read until a writer comes: never
         return False
     import tomllib
 
