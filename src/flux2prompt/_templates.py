@@ -41,7 +41,7 @@ from flux2prompt._document import prompt_from_value
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
 from flux2prompt._placeholders import misspelling_hint, placeholders, substitute
-from flux2prompt._user_code import user_code
+from flux2prompt._user_code import describe_exception, user_code
 
 if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
@@ -867,7 +867,7 @@ def expand(
         except Flux2PromptError as exc:
             raise PromptError(f"{row.origin}: {exc}") from exc
         except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            detail = describe_exception(exc)
             raise PromptError(f"{row.origin}: template {template.name!r} raised {detail}") from exc
         variables = MappingProxyType(row.variables)
         for seed in policy.for_variables(row.variables):

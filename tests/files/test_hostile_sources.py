@@ -88,3 +88,59 @@ def test_a_placeholder_whose_name_is_not_ascii_is_refused_not_read_in_part(folde
         "as ${citta}); write $$ for a literal $\n"
     )
     assert "citt=" not in done.stderr
+
+
+UNPRINTABLE = """\
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("and neither is this")
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            UNPRINTABLE + "raise Unprintable()\n",
+            "error: bad.py:4: importing it raised Unprintable (its message could not be read: "
+            "RuntimeError)",
+        ),
+        (
+            "raise ValueError('x' * 100_000)\n",
+            "error: bad.py:1: importing it raised ValueError: " + "x" * 500 + "... (100,000 "
+            "characters)",
+        ),
+        (
+            "import sys\nsys.exit('y' * 5000)\n",
+            "error: bad.py:2: importing it raised SystemExit('" + "y" * 199 + "... (5,002 "
+            "characters))",
+        ),
+    ],
+)
+def test_an_exception_the_module_raises_is_one_short_line(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    # An exception whose __str__ raised was a traceback; a long message was echoed whole.
+    (tmp_path / "bad.py").write_text(body, encoding="utf-8")
+    done = run("compile", "bad.py:hero", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == expected + "\n"
+
+
+def test_a_template_raising_an_unprintable_exception_is_its_row_s_error(tmp_path: Path) -> None:
+    (tmp_path / "t.py").write_text(
+        UNPRINTABLE + "from flux2prompt.batch import template\n\n@template\n"
+        "def mug(color):\n    raise Unprintable()\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "job.toml").write_text(
+        'template = "t.py:mug"\noutput = "{color}.{ext}"\n[variables.matrix]\ncolor = ["teal"]\n',
+        encoding="utf-8",
+    )
+    reason = "template 'mug' raised Unprintable (its message could not be read: RuntimeError)"
+    done = run("validate", "job.toml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == f"job.toml [matrix item 0: color=teal]: {reason}"
+    done = run("batch", "job.toml", "--dry-run", "--out", "out", cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.stderr == f"error: matrix item 0: {reason}\n"

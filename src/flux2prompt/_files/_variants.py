@@ -34,6 +34,7 @@ from flux2prompt._files._source import STDIN, resolve_source, split_source, temp
 from flux2prompt._model import Prompt
 from flux2prompt._placeholders import misspelling_hint
 from flux2prompt._schema import Profile
+from flux2prompt._user_code import describe_exception
 
 if TYPE_CHECKING:
     from flux2prompt._templates import Template
@@ -138,7 +139,7 @@ def source_variants(
             except PromptError as exc:
                 yield SourceVariant(label, None, exc, True)
             except Exception as exc:  # the template's own code raised
-                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                detail = describe_exception(exc)
                 error = PromptError(f"template {job.template.name!r} raised {detail}")
                 yield SourceVariant(label, None, error, True)
         return
