@@ -237,3 +237,16 @@ def test_a_path_no_file_can_have_is_the_row_s_error_not_a_traceback(
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: rows.jsonl:1: reference image refs/")
     assert reason in done.stderr
+
+
+@pytest.mark.parametrize("rows", ["color\n", "color\n\n  \n"])
+@pytest.mark.parametrize("command", ["validate", "lint"])
+def test_a_job_whose_dataset_has_no_rows_says_it_checked_none(
+    tmp_path: Path, rows: str, command: str
+) -> None:
+    # It printed nothing at all and exited 0: nothing said that nothing was checked.
+    (tmp_path / "rows.csv").write_text(rows, encoding="utf-8")
+    job(tmp_path, "rows.csv")
+    done = run(command, "job.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "job.toml: ok (0 variants)\n"
