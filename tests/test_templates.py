@@ -514,3 +514,26 @@ def test_every_row_gives_one_prompt_in_order_with_its_value_kept_literally(
     # Prompt text is kept in NFC, the one change a value goes through.
     expected = [unicodedata.normalize("NFC", f"a poster: {value}") for value in values]
     assert [v.prompt.scene for v in variants] == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ('{"color": "teal", "w": NaN}', "'w' holds nan, which JSON has no form for"),
+        ('{"color": "teal", "w": "\\ud83d"}', "'w' holds a lone surrogate (half of a character"),
+    ],
+)
+def test_a_derived_seed_of_a_row_that_is_not_json_names_the_row_and_column(
+    tmp_path: Path, row: str, says: str
+) -> None:
+    # A lone surrogate was a UnicodeEncodeError traceback; NaN an error without the row, with the
+    # whole row's repr.
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"color": "rust", "w": 1}\n' + row + "\n", encoding="utf-8")
+    variants = expand(mug, dataset(path), seeds={"derive": 7})
+    assert next(variants).variables["color"] == "rust"
+    with pytest.raises(PromptError) as caught:
+        next(variants)
+    assert str(caught.value).startswith(f"{path}:2: variables are not JSON data: {says}")
+    with pytest.raises(PromptError, match=r"^variables are not JSON data: 'w' holds a set"):
+        derive_seed(7, {"w": {1}})

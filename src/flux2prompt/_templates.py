@@ -695,8 +695,31 @@ def canonical_variables(variables: Mapping[str, Any]) -> str:
     """
     try:
         return canonical_json(variables)
-    except (TypeError, ValueError) as exc:
-        raise PromptError(f"variables are not JSON data ({exc}): {variables!r}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PromptError(_not_json(variables, exc)) from None
+
+
+def _not_json(variables: Mapping[str, Any], exc: BaseException) -> str:
+    """Which variable has no JSON form, in words (a row's whole repr may be megabytes)."""
+    for name, value in variables.items():
+        try:
+            canonical_json(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                f"variables are not JSON data: {name!r} holds a lone surrogate (half of a "
+                "character, such as a cut-off emoji); write the whole character"
+            )
+        except ValueError:
+            return (
+                f"variables are not JSON data: {name!r} holds {value!r}, which JSON has no form "
+                "for (no NaN or Infinity); write a number or text"
+            )
+        except (TypeError, RecursionError):
+            return (
+                f"variables are not JSON data: {name!r} holds a {type(value).__name__}; give "
+                "text, numbers, booleans, null, lists or tables"
+            )
+    return f"variables are not JSON data ({describe_exception(exc)})"
 
 
 def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
@@ -714,7 +737,12 @@ def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
     if not isinstance(base, int) or isinstance(base, bool) or base < 0:
         # "7" and 7 (or True and 1) would derive the same seeds: the base is a number.
         raise PromptError(f"derive_seed(): the base seed must be an integer >= 0, got {base!r}")
-    digest = hashlib.sha256(f"{base}:{canonical_variables(variables)}".encode()).digest()
+    text = f"{base}:{canonical_variables(variables)}"
+    try:
+        data = text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate, which canonical JSON keeps as it is
+        raise PromptError(_not_json(variables, exc)) from None
+    digest = hashlib.sha256(data).digest()
     return int.from_bytes(digest[:4], "big") & _SEED_MASK
 
 
@@ -870,6 +898,10 @@ def expand(
             detail = describe_exception(exc)
             raise PromptError(f"{row.origin}: template {template.name!r} raised {detail}") from exc
         variables = MappingProxyType(row.variables)
-        for seed in policy.for_variables(row.variables):
+        try:
+            seeds = policy.for_variables(row.variables)
+        except Flux2PromptError as exc:  # a derived seed of variables that are not JSON data
+            raise PromptError(f"{row.origin}: {exc}") from exc
+        for seed in seeds:
             yield Variant(index, variables, seed, prompt, row.origin)
             index += 1

@@ -250,3 +250,25 @@ def test_a_job_whose_dataset_has_no_rows_says_it_checked_none(
     done = run(command, "job.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "job.toml: ok (0 variants)\n"
+
+
+def test_a_derived_seed_of_a_lone_surrogate_is_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "rows.jsonl").write_text('{"color": "teal", "note": "\\udc00"}\n', "utf-8")
+    path = job(tmp_path, "rows.jsonl")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "[variables]", "seeds = { derive = 7 }\n[variables]"
+        ),
+        encoding="utf-8",
+    )
+    reason = (
+        "rows.jsonl:1: variables are not JSON data: 'note' holds a lone surrogate (half of a "
+        "character, such as a cut-off emoji); write the whole character"
+    )
+    done = run("batch", "job.toml", "--dry-run", "--out", "out", cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert (done.returncode, done.stderr) == (1, f"error: {reason}\n")
+    done = run("validate", "job.toml", cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 1
+    assert f"job.toml: {reason}" in done.stdout
