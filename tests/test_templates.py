@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tracemalloc
 import unicodedata
 from pathlib import Path
@@ -537,3 +538,18 @@ def test_a_derived_seed_of_a_row_that_is_not_json_names_the_row_and_column(
     assert str(caught.value).startswith(f"{path}:2: variables are not JSON data: {says}")
     with pytest.raises(PromptError, match=r"^variables are not JSON data: 'w' holds a set"):
         derive_seed(7, {"w": {1}})
+
+
+def test_a_sample_of_more_rows_than_a_dataset_has_is_refused_like_a_matrix_s(
+    tmp_path: Path,
+) -> None:
+    # It gave the 3 rows there were for n=5, silently: a batch of fewer items than asked for.
+    path = tmp_path / "rows.csv"
+    path.write_text("color\nteal\nrust\nsand\n", encoding="utf-8")
+    drawn = sample(dataset(path), n=5, seed=1)
+    message = f"sample(n=5): dataset({str(path)!r}) has only 3 rows; lower n, or sample from more"
+    with pytest.raises(PromptError, match=re.escape(message)):
+        list(drawn)
+    with pytest.raises(PromptError, match=re.escape(message)):
+        len(drawn)
+    assert len(list(sample(dataset(path), n=3, seed=1))) == len(sample(dataset(path), n=3, seed=1))

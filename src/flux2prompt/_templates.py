@@ -510,7 +510,17 @@ class Sample(VariableSource):
     def __len__(self) -> int:
         if isinstance(self.population, Matrix):
             return self.n
-        return min(self.n, self.population.count())
+        count = self.population.count()
+        if count < self.n:
+            raise self._too_few(count)
+        return self.n
+
+    def _too_few(self, count: int) -> PromptError:
+        # As for a matrix: n distinct rows were asked for, and fewer would pass unnoticed.
+        return PromptError(
+            f"sample(n={self.n}): {self.population!r} has only {count} row"
+            f"{'' if count == 1 else 's'}; lower n, or sample from more rows"
+        )
 
     def count(self) -> int:
         return len(self)
@@ -530,6 +540,8 @@ class Sample(VariableSource):
                 slot = rng.randrange(position + 1)
                 if slot < self.n:
                     reservoir[slot] = (position, row)
+        if len(reservoir) < self.n:
+            raise self._too_few(len(reservoir))
         reservoir.sort(key=lambda entry: entry[0])
         for _, row in reservoir:
             yield row
