@@ -148,3 +148,20 @@ def test_thousands_of_prompt_files_are_each_locked_once(project: Path) -> None:
     assert [path.name for path in found.prompt_files] == sorted(
         path.name for path in found.prompt_files
     )
+
+
+def test_a_glob_the_shell_left_as_it_is_is_named_as_a_pattern(project: Path) -> None:
+    # `validate prompts/*.json` with no such file: the shell passes the pattern on as it is.
+    done = run("validate", "prompts/*.json", "a.prompt.toml", "shots?.py:hero", cwd=project)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: prompts/*.json: no such file, and no file matches it as a pattern\n"
+        "error: shots?.py: no such file, and no file matches it as a pattern\n"
+    )
+    assert done.stdout == "a.prompt.toml: ok\n"
+    (project / "hero.py").symlink_to("moved.py")
+    done = run("compile", "hero.py:hero", cwd=project)
+    assert done.stderr == (
+        "error: hero.py: is a symbolic link to 'moved.py', which does not exist; fix or remove "
+        "the link\n"
+    )

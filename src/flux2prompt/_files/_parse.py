@@ -79,10 +79,13 @@ def not_found(path: Path, what: str = "file") -> str:
     """Why ``path`` cannot be found, in words: ``no such file``, or a link to nowhere named as
     one (``ls`` shows the link, so "no such file" would puzzle). (Internal.)
 
-    >>> not_found(Path("nowhere.prompt.toml"))
-    'no such file'
+    >>> not_found(Path("nowhere.prompt.toml")), not_found(Path("prompts/*.json"))
+    ('no such file', 'no such file, and no file matches it as a pattern')
     """
     if not path.is_symlink():
+        if any(sign in str(path) for sign in "*?["):
+            # The shell passes a glob that matches nothing on as it is: `validate p/*.json`.
+            return f"no such {what}, and no file matches it as a pattern"
         return f"no such {what}"
     try:
         target = os.readlink(path)

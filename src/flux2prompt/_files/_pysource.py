@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from flux2prompt._errors import Flux2PromptError, PromptError, PromptValidationError, SourceError
+from flux2prompt._files._parse import cannot_read, not_found
 from flux2prompt._user_code import describe_exception, user_code
 
 __all__ = ["attribute", "import_python_file", "lookup", "public_names", "reraise"]
@@ -60,9 +61,9 @@ def import_python_file(path: Path, *, what: str = "file") -> ModuleType:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise SourceError(f"no such {what}", source=label) from None
+        raise SourceError(not_found(path, what), source=label) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=label) from None
+        raise SourceError(cannot_read(exc), source=label) from None
     if not path.is_file():
         raise SourceError(f"is not a {what}", source=label)
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
