@@ -272,3 +272,28 @@ def test_a_derived_seed_of_a_lone_surrogate_is_no_traceback(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
     assert done.returncode == 1
     assert f"job.toml: {reason}" in done.stdout
+
+
+def test_a_ragged_row_of_a_wide_file_lists_a_few_columns_not_all(tmp_path: Path) -> None:
+    # The message listed all 100,001 column names: a line of 800 kB.
+    path = tmp_path / "wide.csv"
+    names = ["color", *(f"c{n}" for n in range(100_000))]
+    path.write_text(",".join(names) + "\nteal\n", encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        list(dataset(path))
+    assert str(caught.value) == (
+        f"{path}:2: 1 values for 100001 columns (color, c0, c1, c2, c3, c4, c5, c6, c7, c8, ... "
+        "and 99,991 more)"
+    )
+
+
+def test_a_header_of_a_hundred_thousand_columns_is_read_at_once(tmp_path: Path) -> None:
+    # Each name was counted in the whole header: 10**10 steps, minutes before the first row.
+    path = tmp_path / "wide.csv"
+    names = [f"c{n}" for n in range(100_000)]
+    path.write_text(",".join(names) + "\n" + ",".join("x" * len(names)) + "\n", encoding="utf-8")
+    (row,) = dataset(path)
+    assert len(row) == 100_000
+    path.write_text(",".join([*names, "c7"]) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"wide\.csv:1: column 'c7' appears twice$"):
+        list(dataset(path))

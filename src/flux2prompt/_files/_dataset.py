@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeAlias
@@ -111,11 +112,12 @@ class Dataset(VariableSource):
             if header is None:
                 raise SourceError("the CSV file is empty; it needs a header row", source=label)
             header = [name.strip() for name in header]
+            counts = Counter(header)  # once: header.count() per name was quadratic in columns
             for position, name in enumerate(header, 1):
                 if not name:
                     raise SourceError(f"column {position} has no name", source=label, line=1)
-                if header.count(name) > 1:
-                    raise SourceError(f"column {name!r} appears twice", source=label, line=1)
+                if counts[name] > 1:
+                    raise SourceError(f"column {_cut(name)!r} appears twice", source=label, line=1)
             start = reader.line_num + 1
             for values in reader:
                 line = reader.line_num
@@ -126,7 +128,7 @@ class Dataset(VariableSource):
                     continue
                 if len(values) != len(header):
                     raise SourceError(
-                        f"{len(values)} values for {len(header)} columns ({', '.join(header)})",
+                        f"{len(values)} values for {len(header)} columns ({_names(header)})",
                         source=label,
                         line=line,
                     )
@@ -188,6 +190,18 @@ class Dataset(VariableSource):
                     line=line,
                 )
             yield Row(value, f"{label}:{line}")
+
+
+def _cut(name: str) -> str:
+    """A column's name as an error shows it: a name may be 128 Ki characters long."""
+    return name if len(name) <= 100 else f"{name[:100]}..."
+
+
+def _names(header: list[str]) -> str:
+    """The columns as an error lists them: the first ten (a header may have thousands)."""
+    if len(header) <= 10:
+        return ", ".join(_cut(name) for name in header)
+    return f"{', '.join(_cut(name) for name in header[:10])}, ... and {len(header) - 10:,} more"
 
 
 def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
