@@ -911,9 +911,9 @@ def expand(
             raise PromptError(f"{row.origin}: template {template.name!r} raised {detail}") from exc
         variables = MappingProxyType(row.variables)
         try:
-            seeds = policy.for_variables(row.variables)
+            row_seeds = policy.for_variables(row.variables)
         except Flux2PromptError as exc:  # a derived seed of variables that are not JSON data
             raise PromptError(f"{row.origin}: {exc}") from exc
-        for seed in seeds:
+        for seed in row_seeds:
             yield Variant(index, variables, seed, prompt, row.origin)
             index += 1
