@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tracemalloc
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -473,3 +475,81 @@ def test_derive_seed_takes_an_integer_base_only(base: object) -> None:
     # "7" and 7 would otherwise derive the same seed.
     with pytest.raises(PromptError, match=r"^derive_seed\(\): the base seed must be an integer"):
         derive_seed(base, {"color": "red"})  # type: ignore[arg-type]
+
+
+def test_a_column_spelt_like_a_missing_variable_is_named(tmp_path: Path) -> None:
+    # The column is left out as "extra", so the template only said the variable was missing.
+    rows = tmp_path / "rows.csv"
+    rows.write_text("colour,sku\nteal,M-1\n", encoding="utf-8")
+    with pytest.raises(PromptError) as caught:
+        list(expand(mug, dataset(rows)))
+    assert str(caught.value) == (
+        f"{rows}:2: template 'mug': missing variable 'color'; 'colour' was given "
+        "(a misspelling of 'color'?)"
+    )
+    poster = Template.from_document({"scene": "a ${city} poster"}, name="poster")
+    with pytest.raises(PromptError) as caught:
+        list(expand(poster, [{"City": "Lisbon"}]))
+    assert str(caught.value) == (
+        "item 0: missing variable 'city' at $.scene (the template needs: city); 'City' was "
+        "given (a misspelling of 'city'?)"
+    )
+    # Nothing close: the message is as it was.
+    with pytest.raises(PromptError) as caught:
+        list(expand(poster, [{"sku": "M-1"}]))
+    assert (
+        str(caught.value) == "item 0: missing variable 'city' at $.scene (the template needs: city)"
+    )
+
+
+_printable = st.characters(whitelist_categories=("L", "N", "P", "S", "Zs"))
+
+
+@given(st.lists(st.text(_printable, max_size=12).map(lambda t: t + "${x}$$y"), max_size=20))
+def test_every_row_gives_one_prompt_in_order_with_its_value_kept_literally(
+    values: list[str],
+) -> None:
+    poster = Template.from_document({"scene": "a poster: ${caption}"}, name="poster")
+    variants = list(expand(poster, zipped(caption=values) if values else []))
+    assert [v.index for v in variants] == list(range(len(values)))
+    # Prompt text is kept in NFC, the one change a value goes through.
+    expected = [unicodedata.normalize("NFC", f"a poster: {value}") for value in values]
+    assert [v.prompt.scene for v in variants] == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ('{"color": "teal", "w": NaN}', "'w' holds nan, which JSON has no form for"),
+        ('{"color": "teal", "w": "\\ud83d"}', "'w' holds a lone surrogate (half of a character"),
+    ],
+)
+def test_a_derived_seed_of_a_row_that_is_not_json_names_the_row_and_column(
+    tmp_path: Path, row: str, says: str
+) -> None:
+    # A lone surrogate was a UnicodeEncodeError traceback; NaN an error without the row, with the
+    # whole row's repr.
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"color": "rust", "w": 1}\n' + row + "\n", encoding="utf-8")
+    variants = expand(mug, dataset(path), seeds={"derive": 7})
+    assert next(variants).variables["color"] == "rust"
+    with pytest.raises(PromptError) as caught:
+        next(variants)
+    assert str(caught.value).startswith(f"{path}:2: variables are not JSON data: {says}")
+    with pytest.raises(PromptError, match=r"^variables are not JSON data: 'w' holds a set"):
+        derive_seed(7, {"w": {1}})
+
+
+def test_a_sample_of_more_rows_than_a_dataset_has_is_refused_like_a_matrix_s(
+    tmp_path: Path,
+) -> None:
+    # It gave the 3 rows there were for n=5, silently: a batch of fewer items than asked for.
+    path = tmp_path / "rows.csv"
+    path.write_text("color\nteal\nrust\nsand\n", encoding="utf-8")
+    drawn = sample(dataset(path), n=5, seed=1)
+    message = f"sample(n=5): dataset({str(path)!r}) has only 3 rows; lower n, or sample from more"
+    with pytest.raises(PromptError, match=re.escape(message)):
+        list(drawn)
+    with pytest.raises(PromptError, match=re.escape(message)):
+        len(drawn)
+    assert len(list(sample(dataset(path), n=3, seed=1))) == len(sample(dataset(path), n=3, seed=1))

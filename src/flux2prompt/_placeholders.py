@@ -12,17 +12,18 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from flux2prompt._document import MAX_DOCUMENT_BYTES, MAX_STRING_CHARS
 from flux2prompt._errors import PromptError
 from flux2prompt._schema import float_overflows, json_path
 
-__all__ = ["placeholders", "substitute", "substitute_under"]
+__all__ = ["misspelling_hint", "placeholders", "substitute", "substitute_under"]
 
 
 def _walk_strings(node: Any, parts: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
@@ -47,8 +48,62 @@ def placeholders(document: Any) -> set[str]:
     found: set[str] = set()
     for _, text in _walk_strings(document, []):
         if "$" in text:
-            found.update(string.Template(text).get_identifiers())
+            for match in _PATTERN.finditer(text):
+                name = match.group("named") or match.group("braced")
+                # "$città" is no placeholder "$citt" followed by "à": substitute() refuses it.
+                if name is not None and not _runs_on(text, match):
+                    found.add(name)
     return found
+
+
+# string.Template's own pattern: every rule here is its rule.
+_PATTERN = string.Template.pattern
+
+
+def _runs_on(text: str, match: re.Match[str]) -> bool:
+    """Whether a ``$name`` is cut short: the name goes on in letters that are not ASCII
+    (``$città``), which ``string.Template`` would read as ``$citt`` followed by ``à``."""
+    if match.group("named") is None or match.end() >= len(text):
+        return False
+    following = text[match.end()]
+    return not following.isascii() and f"a{following}".isidentifier()
+
+
+def _invalid_reason(text: str, at: int) -> str:
+    """Why the ``$`` at ``text[at]`` starts no placeholder, and how to write what was meant."""
+    rest = text[at + 1 :]
+    if rest.startswith("{"):
+        end = rest.find("}")
+        if end < 0:
+            return "'${' is never closed; write ${name} for a variable and $$ for a literal $"
+        inside = rest[1:end]
+        if inside.strip() != inside and inside.strip().isidentifier():
+            return f"write ${{{inside.strip()}}}, without spaces inside the braces"
+        if inside.isidentifier():  # an identifier, not an ASCII one
+            return _not_ascii(inside)
+        return (
+            f"{inside!r} is not a variable name: a name is ASCII letters, digits and _, not "
+            "starting with a digit; write $$ for a literal $"
+        )
+    word = re.match(r"\w+", rest)
+    if word is not None and word.group().isidentifier():
+        return _not_ascii(word.group())
+    return "write ${name} for a variable and $$ for a literal $"
+
+
+def _not_ascii(name: str) -> str:
+    return (
+        f"{name!r} is not a variable name: a name is ASCII letters, digits and _ (such as "
+        f"${{{_ascii_hint(name)}}}); write $$ for a literal $"
+    )
+
+
+def _ascii_hint(name: str) -> str:
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    folded = re.sub(r"\W", "_", folded)
+    return folded if folded.isidentifier() else "name"
 
 
 def _variable_text(name: str, value: object, where: str) -> str:
@@ -84,11 +139,14 @@ def _substitute_text(
         if match.group("escaped") is not None:
             return "$"
         name = match.group("named") or match.group("braced")
+        if name is not None and _runs_on(text, match):
+            name = None  # "$città": refused below, not read as "$citt"
         if name is not None:
             if name not in variables:
                 needed = ", ".join(sorted(placeholders(document)))
                 raise PromptError(
                     f"missing variable {name!r} at {where} (the template needs: {needed})"
+                    + misspelling_hint([name], variables)
                 )
             value = _variable_text(name, variables[name], where)
             grown = len(value) - len(match.group())
@@ -108,13 +166,35 @@ def _substitute_text(
                     "values or use fewer placeholders"
                 )
             return value
-        column = match.start("invalid") + 1
+        column = match.start() + 1
         raise PromptError(
-            f"invalid placeholder at {where} (character {column} of {text!r}): write ${{name}} "
-            "for a variable and $$ for a literal $"
+            f"invalid placeholder at {where} (character {column} of {_shown(text)}): "
+            + _invalid_reason(text, match.start())
         )
 
-    return string.Template.pattern.sub(replace, text)
+    return _PATTERN.sub(replace, text)
+
+
+def misspelling_hint(missing: Iterable[str], given: Iterable[object]) -> str:
+    """``; 'colour' was given (a misspelling of 'color'?)`` when a variable ``given`` is spelt like
+    one that is ``missing`` (the same in another case, or close), else ``""``. (Internal: every
+    message about a missing variable says it.)
+
+    >>> misspelling_hint(["color"], ["colour", "sku"])
+    "; 'colour' was given (a misspelling of 'color'?)"
+    """
+    offered = [key for key in given if isinstance(key, str)]
+    for name in missing:
+        close = [key for key in offered if key.casefold() == name.casefold()]
+        close = close or difflib.get_close_matches(name, offered, n=1)
+        if close:
+            return f"; {close[0]!r} was given (a misspelling of {name!r}?)"
+    return ""
+
+
+def _shown(text: str) -> str:
+    """The text of an error, cut to its first 200 characters (a string may hold 128 Ki)."""
+    return repr(text) if len(text) <= 200 else f"{text[:200]!r}... ({len(text):,} characters)"
 
 
 def substitute(document: Any, variables: Mapping[str, object]) -> Any:

@@ -40,8 +40,8 @@ from flux2prompt._digest import canonical_json
 from flux2prompt._document import prompt_from_value
 from flux2prompt._errors import Flux2PromptError, PromptError
 from flux2prompt._model import Prompt
-from flux2prompt._placeholders import placeholders, substitute
-from flux2prompt._user_code import user_code
+from flux2prompt._placeholders import misspelling_hint, placeholders, substitute
+from flux2prompt._user_code import describe_exception, user_code
 
 if TYPE_CHECKING:
     from flux2prompt._files import PromptFile
@@ -257,6 +257,7 @@ class Template:
             'PromptBuilder'
         """
         values = dict(variables)
+        unknown: list[Any] = []
         if not self._extra_ok:
             unknown = [k for k in values if k not in self.variables]
             if unknown and not ignore_extra:
@@ -267,8 +268,19 @@ class Template:
         if missing and not self._reports_missing:
             names = ", ".join(repr(k) for k in missing)
             plural = "s" if len(missing) > 1 else ""
-            raise PromptError(f"template {self.name!r}: missing variable{plural} {names}")
-        result = self._render(values)
+            raise PromptError(
+                f"template {self.name!r}: missing variable{plural} {names}"
+                + misspelling_hint(missing, unknown)
+            )
+        try:
+            result = self._render(values)
+        except PromptError as exc:
+            # A document template names the missing variable and its path; a column left out
+            # above may be that variable misspelt.
+            hint = misspelling_hint(missing, unknown) if self._reports_missing else ""
+            if hint and type(exc) is PromptError and "missing variable" in str(exc):
+                raise PromptError(f"{exc}{hint}") from None
+            raise
         if result is None:
             raise PromptError(
                 f"template {self.name!r} returned None; return a builder, a Prompt or a document"
@@ -498,7 +510,17 @@ class Sample(VariableSource):
     def __len__(self) -> int:
         if isinstance(self.population, Matrix):
             return self.n
-        return min(self.n, self.population.count())
+        count = self.population.count()
+        if count < self.n:
+            raise self._too_few(count)
+        return self.n
+
+    def _too_few(self, count: int) -> PromptError:
+        # As for a matrix: n distinct rows were asked for, and fewer would pass unnoticed.
+        return PromptError(
+            f"sample(n={self.n}): {self.population!r} has only {count} row"
+            f"{'' if count == 1 else 's'}; lower n, or sample from more rows"
+        )
 
     def count(self) -> int:
         return len(self)
@@ -518,6 +540,8 @@ class Sample(VariableSource):
                 slot = rng.randrange(position + 1)
                 if slot < self.n:
                     reservoir[slot] = (position, row)
+        if len(reservoir) < self.n:
+            raise self._too_few(len(reservoir))
         reservoir.sort(key=lambda entry: entry[0])
         for _, row in reservoir:
             yield row
@@ -683,8 +707,31 @@ def canonical_variables(variables: Mapping[str, Any]) -> str:
     """
     try:
         return canonical_json(variables)
-    except (TypeError, ValueError) as exc:
-        raise PromptError(f"variables are not JSON data ({exc}): {variables!r}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PromptError(_not_json(variables, exc)) from None
+
+
+def _not_json(variables: Mapping[str, Any], exc: BaseException) -> str:
+    """Which variable has no JSON form, in words (a row's whole repr may be megabytes)."""
+    for name, value in variables.items():
+        try:
+            canonical_json(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                f"variables are not JSON data: {name!r} holds a lone surrogate (half of a "
+                "character, such as a cut-off emoji); write the whole character"
+            )
+        except ValueError:
+            return (
+                f"variables are not JSON data: {name!r} holds {value!r}, which JSON has no form "
+                "for (no NaN or Infinity); write a number or text"
+            )
+        except (TypeError, RecursionError):
+            return (
+                f"variables are not JSON data: {name!r} holds a {type(value).__name__}; give "
+                "text, numbers, booleans, null, lists or tables"
+            )
+    return f"variables are not JSON data ({describe_exception(exc)})"
 
 
 def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
@@ -702,7 +749,12 @@ def derive_seed(base: int, variables: Mapping[str, Any]) -> int:
     if not isinstance(base, int) or isinstance(base, bool) or base < 0:
         # "7" and 7 (or True and 1) would derive the same seeds: the base is a number.
         raise PromptError(f"derive_seed(): the base seed must be an integer >= 0, got {base!r}")
-    digest = hashlib.sha256(f"{base}:{canonical_variables(variables)}".encode()).digest()
+    text = f"{base}:{canonical_variables(variables)}"
+    try:
+        data = text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate, which canonical JSON keeps as it is
+        raise PromptError(_not_json(variables, exc)) from None
+    digest = hashlib.sha256(data).digest()
     return int.from_bytes(digest[:4], "big") & _SEED_MASK
 
 
@@ -855,9 +907,13 @@ def expand(
         except Flux2PromptError as exc:
             raise PromptError(f"{row.origin}: {exc}") from exc
         except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            detail = describe_exception(exc)
             raise PromptError(f"{row.origin}: template {template.name!r} raised {detail}") from exc
         variables = MappingProxyType(row.variables)
-        for seed in policy.for_variables(row.variables):
+        try:
+            row_seeds = policy.for_variables(row.variables)
+        except Flux2PromptError as exc:  # a derived seed of variables that are not JSON data
+            raise PromptError(f"{row.origin}: {exc}") from exc
+        for seed in row_seeds:
             yield Variant(index, variables, seed, prompt, row.origin)
             index += 1

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["user_code"]
+__all__ = ["describe_exception", "user_code"]
 
 
 _user_code_guard = threading.Lock()
@@ -95,3 +95,26 @@ def user_code(*, descriptors: bool = False) -> Iterator[None]:
             if _user_code_depth == 0:
                 sys.stdout = _user_code_stdout
                 _user_code_stdout = None
+
+
+#: The most of a user's exception message an error line shows.
+MAX_MESSAGE_CHARS = 500
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``KeyError: 'sku'``: an exception the user's code raised, as one line of an error. Its
+    message is cut to :data:`MAX_MESSAGE_CHARS` characters, and one whose ``__str__`` itself
+    raises is described without it.
+
+    Example:
+        >>> describe_exception(KeyError("sku")), describe_exception(RuntimeError())
+        ("KeyError: 'sku'", 'RuntimeError')
+    """
+    kind = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception as inner:  # the user's __str__: it may raise anything
+        return f"{kind} (its message could not be read: {type(inner).__name__})"
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text):,} characters)"
+    return f"{kind}: {text}" if text else kind

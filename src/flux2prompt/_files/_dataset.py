@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 from flux2prompt._document import (
     MAX_DEPTH,
@@ -27,6 +29,7 @@ from flux2prompt._document import (
     check_bounds,
 )
 from flux2prompt._errors import PromptError, SourceError
+from flux2prompt._files._parse import cannot_read, not_found
 from flux2prompt._templates import Row, VariableSource
 
 __all__ = ["Dataset", "DatasetFormat", "dataset"]
@@ -72,53 +75,60 @@ class Dataset(VariableSource):
 
     def _open(self) -> Any:
         try:
-            return self.path.open(encoding="utf-8-sig", newline="")
+            # A byte that is not UTF-8 reads as a lone surrogate (never decoded from UTF-8), so
+            # the line that holds it is known: _bounded_lines names it, and its column.
+            return self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
         except FileNotFoundError:
-            raise SourceError("no such dataset file", source=str(self.path)) from None
+            raise SourceError(not_found(self.path, "dataset file"), source=str(self.path)) from None
         except IsADirectoryError:
             raise SourceError("is a directory, not a dataset file", source=str(self.path)) from None
         except OSError as exc:
-            raise SourceError(f"cannot read: {exc.strerror}", source=str(self.path)) from None
+            raise SourceError(cannot_read(exc), source=str(self.path)) from None
 
     def rows(self) -> Iterator[Row]:
         with self._open() as handle:
-            try:
-                if self.format == "csv":
-                    yield from self._csv_rows(handle)
-                else:
-                    yield from self._jsonl_rows(handle)
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    f"not UTF-8 text (byte {exc.start} of a block); save the file as UTF-8",
-                    source=str(self.path),
-                ) from None
+            if self.format == "csv":
+                yield from self._csv_rows(handle)
+            else:
+                yield from self._jsonl_rows(handle)
 
     def _csv_rows(self, handle: Any) -> Iterator[Row]:
         label = str(self.path)
         # Line by line, each bounded: a file without newlines (/dev/zero) never fills memory.
         # Strict: a quote never closed (a truncated file) would swallow every later row into
         # one value, and a character after a closing quote would vanish into it.
-        reader = csv.reader(_bounded_lines(handle, label), strict=True)
+        lines = _bounded_lines(handle, label)
+        last: list[str] = [""]  # the line read last: a row of one value on one line is there
+
+        def remember() -> Iterator[str]:
+            for text in lines:
+                last[0] = text
+                yield text
+
+        reader = csv.reader(remember(), strict=True)
         start = 1  # the line the row being read starts on
         try:
             header = next(reader, None)
             if header is None:
                 raise SourceError("the CSV file is empty; it needs a header row", source=label)
             header = [name.strip() for name in header]
+            counts = Counter(header)  # once: header.count() per name was quadratic in columns
             for position, name in enumerate(header, 1):
                 if not name:
                     raise SourceError(f"column {position} has no name", source=label, line=1)
-                if header.count(name) > 1:
-                    raise SourceError(f"column {name!r} appears twice", source=label, line=1)
+                if counts[name] > 1:
+                    raise SourceError(f"column {_cut(name)!r} appears twice", source=label, line=1)
             start = reader.line_num + 1
             for values in reader:
                 line = reader.line_num
                 start = line + 1
-                if not values or (len(values) == 1 and not values[0].strip()):
+                # A blank line (or one of spaces) is skipped; a quoted empty value ("") is a
+                # row of a one-column file, not a blank line.
+                if not values or (len(values) == 1 and not last[0].strip()):
                     continue
                 if len(values) != len(header):
                     raise SourceError(
-                        f"{len(values)} values for {len(header)} columns ({', '.join(header)})",
+                        f"{len(values)} values for {len(header)} columns ({_names(header)})",
                         source=label,
                         line=line,
                     )
@@ -182,6 +192,18 @@ class Dataset(VariableSource):
             yield Row(value, f"{label}:{line}")
 
 
+def _cut(name: str) -> str:
+    """A column's name as an error shows it: a name may be 128 Ki characters long."""
+    return name if len(name) <= 100 else f"{name[:100]}..."
+
+
+def _names(header: list[str]) -> str:
+    """The columns as an error lists them: the first ten (a header may have thousands)."""
+    if len(header) <= 10:
+        return ", ".join(_cut(name) for name in header)
+    return f"{', '.join(_cut(name) for name in header[:10])}, ... and {len(header) - 10:,} more"
+
+
 def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
     """The lines of ``handle``, none read past :data:`MAX_DOCUMENT_BYTES` characters."""
     number = 0
@@ -190,6 +212,8 @@ def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
         if not text:
             return
         number += 1
+        if _UNDECODED.search(text) is not None:
+            _not_utf8(text, label, number)
         if len(text) > MAX_DOCUMENT_BYTES:
             raise SourceError(
                 f"the line is longer than the {MAX_DOCUMENT_BYTES:,} characters a dataset line "
@@ -198,6 +222,21 @@ def _bounded_lines(handle: Any, label: str) -> Iterator[str]:
                 line=number,
             )
         yield text
+
+
+# What errors="surrogateescape" makes of a byte that is not UTF-8: U+DC80..U+DCFF.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(text: str, label: str, line: int) -> NoReturn:
+    found = _UNDECODED.search(text)
+    assert found is not None
+    byte = ord(found.group()) - 0xDC00
+    raise SourceError(
+        f"not UTF-8 text: byte 0x{byte:02x} at column {found.start() + 1}; save the file as UTF-8",
+        source=label,
+        line=line,
+    )
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

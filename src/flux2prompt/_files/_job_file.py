@@ -34,7 +34,13 @@ from flux2prompt._builder import PromptBuilder
 from flux2prompt._document import MAX_DOCUMENT_BYTES, check_size
 from flux2prompt._errors import PromptError, SourceError
 from flux2prompt._files._dataset import Dataset
-from flux2prompt._files._parse import is_job_document, parse_toml
+from flux2prompt._files._parse import (
+    cannot_read,
+    decode_utf8,
+    is_job_document,
+    not_found,
+    parse_toml,
+)
 from flux2prompt._files._pysource import import_python_file, lookup
 from flux2prompt._files._references import ReferenceImages, escape_braces
 from flux2prompt._model import Prompt
@@ -109,6 +115,12 @@ def _job_special(error: Any) -> str | None:
         return "seeds must be an integer, a list of integers, or { derive = BASE }"
     if keyword == "oneOf" and path[-1:] == ["sample"]:
         return "a sample draws from either 'axes' or 'dataset' (one of them)"
+    if keyword == "oneOf" and path[-1:] == ["dataset"]:
+        return (
+            'a dataset is a file name (dataset = "rows.csv") or a table with its path and '
+            'format (dataset = { path = "rows.txt", format = "csv" }); the formats are csv '
+            "and jsonl"
+        )
     return None
 
 
@@ -214,8 +226,21 @@ def _template_from(
 
 def _dataset(value: str | Mapping[str, Any], base: Path) -> Dataset:
     if isinstance(value, str):
-        return Dataset(base / value)
+        try:
+            return Dataset(base / value)
+        except SourceError as exc:  # a type the suffix does not tell: say it in TOML's words
+            raise SourceError(
+                f"dataset {value!r}: the suffix does not say whether it is CSV or JSON Lines; "
+                "name a .csv, .jsonl or .ndjson file, or give the format: "
+                f'dataset = {{ path = {_toml_string(value)}, format = "csv" }} (or "jsonl")'
+            ) from exc
     return Dataset(base / value["path"], format=value.get("format"))
+
+
+def _toml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)  # a TOML basic string is written as JSON's
 
 
 def _source_from(variables: Mapping[str, Any], base: Path) -> VariableSource:
@@ -270,8 +295,12 @@ def parse_job_file(text: str, *, source: str = "<job>", base: Path | None = None
     name = document.get("name") or (Path(source).stem if source != "<job>" else template.name)
     try:
         variables = _source_from(document["variables"], folder)
-    except SourceError:
-        raise
+    except SourceError as exc:
+        if exc.source is not None:
+            raise
+        # A problem of the job's own words (a dataset without a type): at its line.
+        line = job_line(text, ["variables", *document["variables"]][:2])
+        raise SourceError(str(exc), source=source, line=line) from None
     except PromptError as exc:
         raise SourceError(str(exc), source=source) from None
     parameters = {
@@ -336,10 +365,8 @@ def read_job_text(path: Path) -> str:
         with path.open("rb") as handle:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
         check_size(len(data), str(path))  # read no further: a huge file costs nothing
-        return data.decode("utf-8-sig")
     except FileNotFoundError:
-        raise SourceError("no such job file", source=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=str(path)) from None
+        raise SourceError(not_found(path, "job file"), source=str(path)) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+        raise SourceError(cannot_read(exc), source=str(path)) from None
+    return decode_utf8(data, str(path))

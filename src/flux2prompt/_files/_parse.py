@@ -12,7 +12,9 @@ Example:
 from __future__ import annotations
 
 import datetime
+import errno
 import math
+import os
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -31,8 +33,11 @@ from flux2prompt._schema import json_path
 
 __all__ = [
     "PROMPT_FILE_SUFFIXES",
+    "cannot_read",
+    "decode_utf8",
     "is_job_document",
     "is_job_file",
+    "not_found",
     "parse_document",
     "parse_toml",
     "read_bytes",
@@ -63,11 +68,41 @@ def read_bytes(path: Path, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
             )
         return data
     except FileNotFoundError:
-        raise SourceError("no such file", source=str(path)) from None
+        raise SourceError(not_found(path), source=str(path)) from None
     except IsADirectoryError:
         raise SourceError("is a directory, not a prompt file", source=str(path)) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+        raise SourceError(cannot_read(exc), source=str(path)) from None
+
+
+def not_found(path: Path, what: str = "file") -> str:
+    """Why ``path`` cannot be found, in words: ``no such file``, or a link to nowhere named as
+    one (``ls`` shows the link, so "no such file" would puzzle). (Internal.)
+
+    >>> not_found(Path("nowhere.prompt.toml")), not_found(Path("prompts/*.json"))
+    ('no such file', 'no such file, and no file matches it as a pattern')
+    """
+    if not path.is_symlink():
+        if any(sign in str(path) for sign in "*?["):
+            # The shell passes a glob that matches nothing on as it is: `validate p/*.json`.
+            return f"no such {what}, and no file matches it as a pattern"
+        return f"no such {what}"
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return f"is a symbolic link to a missing {what}; fix or remove the link"
+    return f"is a symbolic link to {target!r}, which does not exist; fix or remove the link"
+
+
+def cannot_read(exc: OSError) -> str:
+    """Why a file could not be read, in words. (Internal.)
+
+    >>> cannot_read(PermissionError(13, "Permission denied"))
+    'cannot read: Permission denied'
+    """
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link that loops (it leads back to itself); fix or remove the link"
+    return f"cannot read: {exc.strerror or type(exc).__name__}"
 
 
 def is_job_document(document: object) -> bool:
@@ -87,6 +122,8 @@ def is_job_file(path: Path) -> bool:
     """
     if path.suffix != ".toml" or path.name.endswith(".prompt.toml"):
         return False
+    if not path.is_file():  # a named pipe would be read until a writer comes: never
+        return False
     import tomllib
 
     try:
@@ -95,15 +132,33 @@ def is_job_file(path: Path) -> bool:
         return False
 
 
-def _decode(data: bytes | str, source: str) -> str:
+def decode_utf8(data: bytes | str, source: str) -> str:
+    """The text of a file's bytes (a byte order mark dropped); a byte that is not UTF-8 is a
+    :class:`~flux2prompt.SourceError` naming ``source``, the line and the column. (Internal:
+    prompt files and job files.)
+
+    >>> decode_utf8(b'name = "caf\\xe9"\\n', "p.toml")
+    Traceback (most recent call last):
+    ...
+    flux2prompt.SourceError: p.toml:1: not UTF-8 text: byte 0xe9 at column 12; save the file as UTF-8
+    """  # noqa: E501
     if isinstance(data, str):
         return data
     try:
         return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", source=source
-        ) from None
+        at = exc.start
+    start = data.rfind(b"\n", 0, at) + 1
+    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    raise SourceError(
+        f"not UTF-8 text: byte 0x{data[at]:02x} at column {column}; save the file as UTF-8",
+        source=source,
+        line=data.count(b"\n", 0, at) + 1,
+    )
 
 
 def _check_toml_values(node: Any, parts: list[str | int], source: str) -> None:
@@ -135,7 +190,7 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
     import tomllib  # here: reading a .json file, the common case, does not need it
 
     check_size(len(data), source)
-    text = _decode(data, source)
+    text = decode_utf8(data, source)
     try:
         document = tomllib.loads(text)
     except RecursionError:
@@ -174,7 +229,8 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
                 'is empty; write a JSON prompt document in it, such as {"scene": "..."}',
                 source=source,
             )
-        return parse_json(data, source=source)
+        check_size(len(data), source)  # in bytes, before they are decoded
+        return parse_json(decode_utf8(data, source), source=source)
     raise SourceError(
         f"unsupported file type {suffix or '(none)'!r}; use a .json or .toml prompt file",
         source=source,

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from flux2prompt._errors import SourceError
-from flux2prompt._files._parse import is_job_file, parse_toml, read_bytes
+from flux2prompt._files._parse import is_job_file, not_found, parse_toml, read_bytes
 from flux2prompt._schema import Profile
 
 __all__ = [
@@ -104,23 +105,25 @@ class Project:
         """The prompt files, modules and job files of the project (see the module's doc)."""
         root = self.root
         said = []
+        config = str(self.config_file) if self.config_file else None
         if self.prompts is None:
             prompt_files = _walk(root, _is_prompt_file_name)
             said.append(f"prompt files (*.prompt.toml, *.prompt.json) under {_shown(root)}")
         else:
-            prompt_files = _globbed(root, self.prompts)
-            said.append(f"prompt files matching {', '.join(self.prompts)}")
-        modules = _globbed(root, self.modules or ())
+            prompt_files, empty = _globbed(root, self.prompts, config)
+            said.append(f"prompt files matching {', '.join(self.prompts)}{_none(empty)}")
+        modules, empty = _globbed(root, self.modules or (), config)
         if self.modules:
-            said.append(f"Python modules matching {', '.join(self.modules)}")
+            said.append(f"Python modules matching {', '.join(self.modules)}{_none(empty)}")
         if self.jobs is None:
             jobs = [p for p in _walk(root, _is_toml_name) if is_job_file(p)]
             said.append(f"job files (.toml with a top-level 'template') under {_shown(root)}")
         else:
-            jobs = _globbed(root, self.jobs)
-            said.append(f"job files matching {', '.join(self.jobs)}")
+            jobs, empty = _globbed(root, self.jobs, config)
+            said.append(f"job files matching {', '.join(self.jobs)}{_none(empty)}")
         source = f" ({_shown(self.config_file)})" if self.config_file else " (no configuration)"
-        said[0] += source
+        head, sep, note = said[0].partition("; no file matches")
+        said[0] = head + source + sep + note
         return Discovered(tuple(prompt_files), tuple(modules), tuple(jobs), tuple(said))
 
 
@@ -140,26 +143,60 @@ def _is_toml_name(name: str) -> bool:
     return name.endswith(".toml") and not name.endswith(".prompt.toml") and name not in CONFIG_FILES
 
 
+def _none(empty: list[str]) -> str:
+    """What a scanned line adds for globs that matched no file (a typo, most likely)."""
+    return f"; no file matches {', '.join(empty)}" if empty else ""
+
+
+def _readable(path: Path) -> bool:
+    """Whether discovery reads ``path``: a file, or a link (a link to nowhere is read, and says
+    so). A named pipe, a socket or a device is not a file of prompts, and reading one would
+    wait for a writer forever."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return path.is_symlink()
+
+
 def _walk(root: Path, wanted: Any) -> list[Path]:
     found: list[Path] = []
     for folder, directories, files in os.walk(root):
         directories[:] = sorted(
             d for d in directories if not d.startswith(".") and d not in _SKIPPED
         )
-        found.extend(Path(folder) / name for name in sorted(files) if wanted(name))
+        found.extend(
+            Path(folder) / name
+            for name in sorted(files)
+            if wanted(name) and _readable(Path(folder) / name)
+        )
     return sorted(found)
 
 
-def _globbed(root: Path, patterns: Iterable[str]) -> list[Path]:
+def _globbed(
+    root: Path, patterns: Iterable[str], source: str | None = None
+) -> tuple[list[Path], list[str]]:
+    """The files the globs match under ``root``, and the globs that matched none."""
     found: dict[str, Path] = {}
+    empty: list[str] = []
     for pattern in patterns:
-        for path in sorted(root.glob(pattern)):
+        try:
+            matched = sorted(root.glob(pattern))
+        except (ValueError, NotImplementedError, IndexError) as exc:  # pathlib's own refusals
+            raise SourceError(
+                f"[tool.flux2prompt]: the glob {pattern!r} cannot be used ({exc}); write one "
+                "relative to the project's root, such as prompts/**/*.prompt.toml",
+                source=source,
+            ) from None
+        count = len(found)
+        for path in matched:
             if path.is_file() and not any(
                 part.startswith(".") or part in _SKIPPED
                 for part in path.relative_to(root).parts[:-1]
             ):
                 found.setdefault(os.path.normpath(path.absolute()), path)
-    return [found[key] for key in sorted(found)]
+        if len(found) == count and not any(path.is_file() for path in matched):
+            empty.append(pattern)
+    return [found[key] for key in sorted(found)], empty
 
 
 def discover_paths(paths: Iterable[str | Path]) -> Discovered:
@@ -198,6 +235,14 @@ def discover_paths(paths: Iterable[str | Path]) -> Discovered:
             said.append(str(path))
             continue
         if not path.is_dir():
+            if path.is_symlink() and not path.exists():
+                raise SourceError(not_found(path), source=str(path))
+            if path.exists():  # a named pipe, a socket, a device
+                raise SourceError(
+                    "is not a file or a folder; name prompt files, job files, Python modules or "
+                    "folders of them",
+                    source=str(path),
+                )
             raise SourceError("no such file or directory", source=str(path))
         said.append(f"{path} (prompt files, job files and Python modules)")
         for file in _walk(path, lambda n: n.endswith((".py", ".toml", ".prompt.json"))):
@@ -219,7 +264,35 @@ def _strings(value: object, key: str, source: str) -> tuple[str, ...]:
             f"[tool.flux2prompt] {key}: expected a list of glob strings, got {value!r}",
             source=source,
         )
-    return tuple(cast("list[str]", value))
+    globs = tuple(cast("list[str]", value))
+    for pattern in globs:
+        problem = _glob_problem(pattern)
+        if problem:
+            raise SourceError(f"[tool.flux2prompt] {key}: {pattern!r} {problem}", source=source)
+    return globs
+
+
+def _glob_problem(pattern: str) -> str | None:
+    """What is wrong with a configuration's glob, in words, or ``None``."""
+    example = "such as prompts/**/*.prompt.toml"
+    if not pattern.strip() or pattern.strip() == ".":
+        return f"matches no file: write a glob of files, {example}"
+    parts = Path(pattern).parts
+    if Path(pattern).is_absolute():
+        return (
+            "is an absolute path; globs are relative to the project's root (this file's "
+            f"folder), {example}"
+        )
+    if ".." in parts:
+        return (
+            "leaves the project's root (this file's folder); move the files under it, or the "
+            "configuration above them"
+        )
+    if any("**" in part and part != "**" for part in parts):
+        return f"uses ** inside a name; ** stands for whole folders only, {example}"
+    if "\x00" in pattern:
+        return "holds a NUL character, which no file name can"
+    return None
 
 
 def read_project_config(path: str | Path) -> Project | None:

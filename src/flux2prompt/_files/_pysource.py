@@ -34,7 +34,8 @@ from types import ModuleType
 from typing import NoReturn
 
 from flux2prompt._errors import Flux2PromptError, PromptError, PromptValidationError, SourceError
-from flux2prompt._user_code import user_code
+from flux2prompt._files._parse import cannot_read, not_found
+from flux2prompt._user_code import describe_exception, user_code
 
 __all__ = ["attribute", "import_python_file", "lookup", "public_names", "reraise"]
 
@@ -60,9 +61,9 @@ def import_python_file(path: Path, *, what: str = "file") -> ModuleType:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise SourceError(f"no such {what}", source=label) from None
+        raise SourceError(not_found(path, what), source=label) from None
     except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror}", source=label) from None
+        raise SourceError(cannot_read(exc), source=label) from None
     if not path.is_file():
         raise SourceError(f"is not a {what}", source=label)
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
@@ -130,10 +131,19 @@ def reraise(exc: BaseException, path: Path, doing: str) -> NoReturn:
     if isinstance(exc, SyntaxError):  # in a module the file imports
         detail = f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
     elif isinstance(exc, SystemExit):
-        detail = f"SystemExit({exc.code!r})"
+        detail = f"SystemExit({_code(exc.code)})"
     else:
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        detail = describe_exception(exc)
     raise SourceError(f"{doing} raised {detail}", source=str(path), line=line) from exc
+
+
+def _code(code: object) -> str:
+    """``sys.exit``'s argument as an error shows it: its repr, cut short (the user's object)."""
+    try:
+        text = repr(code)
+    except Exception:  # a __repr__ of the user's that raises
+        text = f"<a {type(code).__name__}>"
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(text):,} characters)"
 
 
 def _same_file(filename: str, path: Path) -> bool:

@@ -58,6 +58,22 @@ def escape_braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
+def _is_file(path: str) -> bool:
+    """Whether ``path`` is a file; a path no file can have (a NUL in it, a name too long) is
+    not one, and reading it says why."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _shown(path: str) -> str:
+    """A path as a message shows it: a row's value may make it thousands of characters long,
+    and a NUL in it would end the line a terminal shows."""
+    path = path.replace("\x00", "\\x00")
+    return path if len(path) <= 200 else f"{path[:200]}... ({len(path):,} characters)"
+
+
 def _fields(pattern: str, where: str) -> tuple[str, ...]:
     try:
         parsed = list(string.Formatter().parse(pattern))
@@ -194,23 +210,25 @@ class ReferenceImages:
         try:
             # Bounded: a path that never ends (/dev/zero, a pipe) is refused, not read.
             data = read_at_most(path, MAX_REFERENCE_BYTES, "a reference image")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path (a row's value)
             reason = (
                 "no such file"
                 if isinstance(exc, FileNotFoundError)
                 else "is a folder"
                 if isinstance(exc, IsADirectoryError)
+                else "the path holds a NUL character, which no file name can"
+                if isinstance(exc, ValueError)
                 else f"cannot read: {exc.strerror or type(exc).__name__}"
             )
             if not (isinstance(entry, str) and _fields(entry, "images")):
                 # The same file for every item: the job is wrong, not an item.
                 raise SourceError(
-                    f"cannot read the reference image: {reason}", source=path
+                    f"cannot read the reference image: {reason}", source=_shown(path)
                 ) from None
             where = f"{origin}: " if origin else ""
             raise PromptError(
-                f"{where}reference image {path} (images[{number}] = {entry!r}): {reason}; "
-                "add the file or correct the row"
+                f"{where}reference image {_shown(path)} (images[{number}] = {entry!r}): "
+                f"{reason}; add the file or correct the row"
             ) from None
         self._cache[path] = data
         if len(self._cache) > _CACHE_SIZE:
@@ -230,7 +248,7 @@ class ReferenceImages:
         for number, (entry, label) in enumerate(zip(self.entries, labels, strict=True)):
             if isinstance(entry, bytes) or label is None or label.startswith(_URL_PREFIXES):
                 continue
-            if not Path(label).is_file():
+            if not _is_file(label):
                 self._read_file(label, number, entry, origin)
 
     def request_images(self) -> Sequence[bytes | str] | Callable[[Variant], Sequence[bytes | str]]:

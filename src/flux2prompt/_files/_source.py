@@ -56,11 +56,13 @@ from flux2prompt._files._pysource import (
     reraise,
 )
 from flux2prompt._model import Prompt
+from flux2prompt._placeholders import misspelling_hint
 from flux2prompt._schema import Profile
 from flux2prompt._user_code import user_code
 
 if TYPE_CHECKING:  # the layout loads only for --target flux3
     from flux2prompt._layout import Flux3Prompt
+    from flux2prompt._templates import Template
 
 __all__ = [
     "STDIN",
@@ -215,7 +217,12 @@ def load_source(
 
 
 def template_needs(
-    loaded: PromptFile, source: str, *, where: str, names: Iterable[str] = ()
+    loaded: PromptFile,
+    source: str,
+    *,
+    where: str,
+    names: Iterable[str] = (),
+    given: Iterable[str] = (),
 ) -> SourceError:
     """The error for a prompt-file template given as a SOURCE without its variables, in the
     command line's words (``--var``, for ``names``: by default every placeholder), as for a
@@ -228,12 +235,17 @@ def template_needs(
     mug.prompt.toml: is a template with placeholders ${color}; give its variables (--var color=...), or validate a job that expands it
     """  # noqa: E501
     shown = ", ".join(f"${{{name}}}" for name in sorted(loaded.placeholders))
-    hint = " ".join(f"--var {name}=..." for name in sorted(names or loaded.placeholders))
+    needed = sorted(names or loaded.placeholders)
+    hint = " ".join(f"--var {name}=..." for name in needed)
     if where == "validate":
         fix = f"give its variables ({hint}), or validate a job that expands it"
     else:
         fix = f"expand it with a job file, or check it with validate {hint}"
-    return SourceError(f"is a template with placeholders {shown}; {fix}", source=source)
+    offered = [key for key in given if key not in loaded.placeholders]
+    return SourceError(
+        f"is a template with placeholders {shown}; {fix}{misspelling_hint(needed, offered)}",
+        source=source,
+    )
 
 
 def _filled(loaded: PromptFile, source: str) -> PromptFile:
@@ -327,11 +339,25 @@ def _value_of(module: ModuleType, name: str, path: Path) -> PromptBuilder | Prom
         raise SourceError(
             f"{name}() returned {_kind(result)}, not a prompt builder or Prompt", source=label
         )
+    if _is_template(value):
+        hint = " ".join(f"--var {variable}=..." for variable in value.required)
+        check = f"validate {path}:{name} {hint}".rstrip()
+        raise SourceError(
+            f"{name!r} is a template of variables ({', '.join(value.variables) or 'none'}), not "
+            f"a prompt; expand it with a job file, or check it with {check}",
+            source=label,
+        )
     raise SourceError(
         f"{name!r} is {_kind(value)}; a SOURCE names a prompt builder, a Prompt or a function of "
         "no arguments returning one",
         source=label,
     )
+
+
+def _is_template(value: object) -> TypeGuard[Template]:
+    # Only a module that made a template has loaded the templates: compile does not load them.
+    templates = sys.modules.get("flux2prompt._templates")
+    return templates is not None and isinstance(value, templates.Template)
 
 
 def _kind(value: object) -> str:

@@ -32,7 +32,9 @@ from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
 from flux2prompt._files._source import STDIN, resolve_source, split_source, template_needs
 from flux2prompt._model import Prompt
+from flux2prompt._placeholders import misspelling_hint
 from flux2prompt._schema import Profile
+from flux2prompt._user_code import describe_exception
 
 if TYPE_CHECKING:
     from flux2prompt._templates import Template
@@ -137,7 +139,7 @@ def source_variants(
             except PromptError as exc:
                 yield SourceVariant(label, None, exc, True)
             except Exception as exc:  # the template's own code raised
-                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                detail = describe_exception(exc)
                 error = PromptError(f"template {job.template.name!r} raised {detail}")
                 yield SourceVariant(label, None, error, True)
         return
@@ -147,9 +149,10 @@ def source_variants(
         missing = [v for v in template.required if v not in values]
         if missing:
             hint = " ".join(f"--var {v}=..." for v in missing)
+            offered = [key for key in values if key not in template.variables]
             needs = SourceError(
                 f"{name!r} is a template; give its variables ({hint}), or validate a job that "
-                "expands it",
+                f"expands it{misspelling_hint(missing, offered)}",
                 source=source,
             )
             yield SourceVariant(source, None, needs)
@@ -165,7 +168,9 @@ def source_variants(
             if isinstance(loaded, PromptFile) and loaded.is_template:
                 unfilled = loaded.placeholders.difference(variables or {})
                 if unfilled:  # as for a file.py:NAME template: a usage error, in --var words
-                    needs = template_needs(loaded, source, where="validate", names=unfilled)
+                    needs = template_needs(
+                        loaded, source, where="validate", names=unfilled, given=variables or {}
+                    )
                     yield SourceVariant(source, None, needs)
                     return
                 prompt = loaded.render(variables)

@@ -205,7 +205,7 @@ def _each_prompt(
                 _report_error(report, source, source, refused, variant=False)
                 yield source, source, None, exit_code_for(refused), False
         bad = sum(1 for v in variants if not v.ok)
-        if (len(variants) > 1 or (variants and variants[0].variant)) and (refused is None or bad):
+        if (len(variants) != 1 or variants[0].variant) and (refused is None or bad):
             report.summary(source, len(variants), bad)
 
 
