@@ -22,7 +22,8 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
@@ -186,6 +187,8 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
         and all(isinstance(c, int) for c in values)  # (r, g, b) or [r, g, b], as palette() reads
     ):
         values = [values]  # one colour given on its own
+    elif not isinstance(values, list | tuple):
+        _check_color_list(values, where)
     out = tuple(
         [
             v
@@ -199,6 +202,23 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
             if not v.startswith("#"):
                 raise PromptError(f"{where}[{i}]: {v!r} is not a hex code; 'colors' takes hex only")
     return out
+
+
+def _check_color_list(values: object, where: str) -> None:
+    """Refuse, as colours, what is no list of them: a number, bytes (read as their integer
+    values), or a set or mapping (whose order, and so the wire and the fingerprint, could
+    change from one run to the next). Other iterables (a generator) are read in order."""
+    unordered = isinstance(values, set | frozenset | Mapping)
+    if (
+        unordered
+        or isinstance(values, bytes | bytearray | memoryview)
+        or not isinstance(values, Iterable)
+    ):
+        hint = "; a set or mapping has no order the prompt can keep" if unordered else ""
+        raise PromptError(
+            f"{where}: expected a list of colours (hex codes, colour names or (r, g, b) tuples) "
+            f"or one colour, got {type(values).__name__} {values!r}{hint}"
+        )
 
 
 @_suggest_arguments
@@ -288,7 +308,7 @@ def _f_stop(number: float) -> str:
     """``"f/N"`` for a number given as ``f_number``; it must be a positive, finite f-stop."""
     huge = not isinstance(number, float) and float_overflows(number)
     if huge or not 0 < number < math.inf:  # NaN fails both comparisons
-        shown = f"an integer of {len(str(abs(number)))} digits" if huge else repr(number)
+        shown = f"an integer of {_digits(abs(int(number)))} digits" if huge else repr(number)
         raise PromptError(
             "camera(f_number=...): an f-number must be a positive finite number such as 2.8, "
             f"got {shown}"
@@ -325,6 +345,34 @@ def text(
         color = _text_color(color)
     # TextElement's fields, in field order.
     return _make(TextElement, "text", (content, language, font, size, placement, color))
+
+
+# What no file name or URL holds (NUL, which open() refuses with a bare ValueError), or should
+# (line breaks, other controls, the bidi controls that disguise a name): refused at the call.
+_NOT_IN_A_LOCATION = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _check_location(location: str | bytes, where: str) -> None:
+    """Refuse a reference's path or URL that holds a control or bidi character."""
+    if isinstance(location, bytes):
+        found = location.find(b"\x00")
+        code = 0
+    else:
+        match = _NOT_IN_A_LOCATION.search(location)
+        found = -1 if match is None else match.start()
+        code = 0 if match is None else ord(match.group())
+    if found >= 0:
+        raise PromptError(
+            f"{where}: the path or URL holds U+{code:04X} at index {found}; a file name or URL "
+            "cannot hold control or bidi characters, check how it was written"
+        )
+
+
+def _digits(number: int) -> int:
+    """How many decimal digits ``number`` (positive) has, without str(), which refuses an
+    integer of more than 4,300 digits."""
+    digits = int(number.bit_length() * math.log10(2))  # the count, or one more than it
+    return digits + 1 if 10**digits <= number else digits
 
 
 def _text_color(color: ColorInput) -> str:
@@ -797,11 +845,14 @@ class PromptBuilder:
         elif isinstance(source, str):
             if not source.strip():
                 raise PromptError(f"{where}: give image bytes, a path or an https:// URL")
+            _check_location(source, where)
         elif not isinstance(source, os.PathLike):
             raise PromptError(
                 f"{where}: expected image bytes, a path or an https:// URL, got "
                 f"{type(source).__name__}"
             )
+        else:
+            _check_location(os.fspath(source), where)
         if role is not None:
             role = clean_text(role, where=f"{where} role=...")
         new = Reference(checked, source, role)

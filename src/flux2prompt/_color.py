@@ -271,8 +271,8 @@ def color_phrase(color: ColorInput, subject: str, *, name: str | None = None) ->
     if name is not None and name != "":
         name = clean_text(name, where="color_phrase(name)").strip()
     label = name
-    if label is None and isinstance(color, str) and not color.startswith("#"):
-        label = color.strip()
+    if label is None and isinstance(color, str) and not color.strip().startswith("#"):
+        label = color.strip()  # a name the code was resolved from; a hex code is not one
     return f"{subject} in color {code}" + (f" ({label})" if label else "")
 
 

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # metadata is checked: a valid prompt never needs it, and importing it costs ~70 ms.
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_STRING_CHARS",
     "PROFILES",
     "SCHEMA_VERSION",
     "TOO_LARGE_NUMBER",
@@ -71,6 +73,11 @@ SCHEMA_VERSION = 1
 
 # Deeper than any prompt needs; keeps a hostile document from exhausting the Python stack.
 MAX_DEPTH = 64
+#: The bounds on a document's size (bytes of UTF-8) and on each of its strings (characters),
+#: kept by everything read from outside (see :mod:`flux2prompt._document`) and by compiling,
+#: so that what compiles loads.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+MAX_STRING_CHARS = 128 * 1024
 
 
 # The packaged schemas sit beside this module (importlib.resources is slower to import than the
@@ -109,7 +116,7 @@ def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def _raw_schema(profile: str) -> dict[str, Any]:
-    if profile not in SCHEMA_FILES:
+    if not isinstance(profile, str) or profile not in SCHEMA_FILES:  # a list is unhashable
         raise PromptError(
             f"unknown profile {profile!r}; choose one of {', '.join(repr(p) for p in PROFILES)}"
         )
@@ -242,6 +249,7 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
     except (ValueError, TypeError, OverflowError, RecursionError):
         # Not plain JSON data: a str subclass (numpy.str_), a set, a lone surrogate, an int key.
         # Convert what converts and validate that; json_data names what does not.
+        _raw_schema(profile)  # or no profile at all (a list, say): the PromptError that says so
         data, not_json = json_data(document)
         if not_json:
             raise PromptValidationError(not_json, profile) from None
