@@ -368,3 +368,22 @@ def test_model_copy_never_makes_a_prompt_that_compiles_invalid(part: str, value:
     except Flux2PromptError:
         return
     assert load(wire) == changed
+
+
+def test_keys_equal_under_nfc_inside_a_custom_value_are_refused_not_merged() -> None:
+    # Normalising both to "café" kept the last one and dropped the other without a word.
+    value = {"cafe\u0301": 1, "café": 2}
+    with pytest.raises(PromptError, match=r"^extra\('k'\): \$\.k\['café'\]: two keys .* NFC"):
+        scene("x").extra("k", value)
+    with pytest.raises(PromptValidationError, match=r"\$\.k\['café'\]: two keys"):
+        load({"scene": "x", "k": value}, extra_keys=["k"])
+    assert scene("x").extra("k", {"cafe\u0301": 1}).compile().extras == {"k": {"café": 1}}
+
+
+def test_palette_takes_one_tuple_of_colours_as_it_takes_one_list() -> None:
+    assert scene("x").palette(("#fff", "coral")).compile().color_palette == ("#FFFFFF", "coral")
+    both = ((255, 0, 0), (0, 0, 0))
+    assert scene("x").palette(both).compile().color_palette == ("#FF0000", "#000000")
+    assert scene("x").palette((255, 0, 0)).compile().color_palette == ("#FF0000",)
+    with pytest.raises(PromptError, match=r"RGB tuple \(1\.5, 0, 0\) needs three whole numbers"):
+        scene("x").palette((1.5, 0, 0))

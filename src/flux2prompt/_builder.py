@@ -516,8 +516,12 @@ class PromptBuilder:
         >>> b.compile().color_palette
         ('#FF5733', '#FF7F50', '#000000')
         """
-        if len(colors) == 1 and isinstance(colors[0], list) and not _is_rgb(colors[0]):
-            colors = tuple(colors[0])  # one list of colours; [255, 87, 51] is one colour
+        if len(colors) == 1 and isinstance(colors[0], list | tuple) and not _is_rgb(colors[0]):
+            only = colors[0]
+            if isinstance(only, list) or not all(isinstance(c, int | float) for c in only):
+                # One list (or tuple of colours); [255, 87, 51] is one colour, and so is a
+                # tuple of three numbers, which color_value() words as a bad RGB tuple.
+                colors = tuple(only)
         if not colors:
             raise _nothing_given("palette()", "color_palette")
         codes = [

@@ -358,6 +358,14 @@ def _json_data(
                 )
                 continue
             key = _json_text(key, [*path, key], issues, clean)
+            if clean and key in out:  # "cafe" + U+0301 beside "café": one key, once normalised
+                issues.append(
+                    ValidationIssue(
+                        json_path([*path, key]),
+                        "two keys here are the same key once normalised to NFC; keep one of them",
+                    )
+                )
+                continue
             out[key] = _json_data(item, [*path, key], issues, clean)
         return out
     if isinstance(value, list | tuple):
