@@ -517,7 +517,7 @@ class PromptBuilder:
         ('#FF5733', '#FF7F50', '#000000')
         """
         if len(colors) == 1 and isinstance(colors[0], list | tuple) and not _is_rgb(colors[0]):
-            only = colors[0]
+            only: Any = colors[0]  # a sequence of colours (typed as one colour: an RGB tuple)
             if isinstance(only, list) or not all(isinstance(c, int | float) for c in only):
                 # One list (or tuple of colours); [255, 87, 51] is one colour, and so is a
                 # tuple of three numbers, which color_value() words as a bad RGB tuple.
