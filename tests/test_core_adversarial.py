@@ -387,3 +387,13 @@ def test_palette_takes_one_tuple_of_colours_as_it_takes_one_list() -> None:
     assert scene("x").palette((255, 0, 0)).compile().color_palette == ("#FF0000",)
     with pytest.raises(PromptError, match=r"RGB tuple \(1\.5, 0, 0\) needs three whole numbers"):
         scene("x").palette((1.5, 0, 0))
+
+
+def test_extra_keys_name_a_custom_key_whether_it_is_written_composed_or_decomposed() -> None:
+    # The prompt keeps 'café' composed (NFC); a file saved decomposed still has that key.
+    decomposed = {"scene": "x", "cafe\u0301": 1}
+    assert load(decomposed, extra_keys=["café"]).extras == {"café": 1}
+    assert load({"scene": "x", "café": 1}, extra_keys=["cafe\u0301"]).extras == {"café": 1}
+    assert load('{"scene":"x","cafe\u0301":1}', extra_keys="café").to_json() == (
+        '{"scene":"x","café":1}'
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -383,6 +384,21 @@ def extra_key_names(extra_keys: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
+def _custom_keys_in(document: Mapping[Any, Any], names: tuple[str, ...]) -> frozenset[Any]:
+    """The keys of ``document`` that ``names`` asks for as custom keys. Keys are compared as
+    the prompt keeps them, NFC-normalised: a document written decomposed ("cafe" + U+0301)
+    has the custom key 'café' a caller names."""
+    wanted = frozenset(names)
+    if all(isinstance(key, str) and key.isascii() for key in (*names, *document)):
+        return wanted  # the usual case: ASCII is NFC already
+    normal = {unicodedata.normalize("NFC", name) for name in names}
+    return wanted | {
+        key
+        for key in document
+        if isinstance(key, str) and unicodedata.normalize("NFC", key) in normal
+    }
+
+
 def prompt_from_document(
     document: Any, *, profile: Profile = "flux2", extra_keys: Iterable[str] = ()
 ) -> Prompt:
@@ -399,7 +415,7 @@ def prompt_from_document(
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )
-    wanted = extra_key_names(extra_keys)
+    wanted = _custom_keys_in(document, extra_key_names(extra_keys))
     core = {k: v for k, v in document.items() if k not in wanted}
     check_document(core, profile)
     _check_camera_numbers(core, profile)
