@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from flux2prompt import (
     Camera,
+    Composition,
     Flux2PromptError,
     PromptError,
     PromptValidationError,
@@ -397,3 +398,64 @@ def test_extra_keys_name_a_custom_key_whether_it_is_written_composed_or_decompos
     assert load('{"scene":"x","cafe\u0301":1}', extra_keys="café").to_json() == (
         '{"scene":"x","café":1}'
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 3, True, 10**5000, ["rule of thirds"]],
+    ids=["none", "3", "true", "huge", "list"],
+)
+def test_composition_and_an_elements_position_take_text_not_anything_str_can_write(
+    value: Any,
+) -> None:
+    # str() made composition(None) the composition "None", and raised ValueError on 10**5000.
+    with pytest.raises(PromptError, match=r"^composition\(\): expected text, got "):
+        scene("x").composition(value)
+    if value is not None:  # None: no position given, the layout's own
+        with pytest.raises(PromptError, match=r"position=\.\.\.: expected text, got "):
+            scene().element("mug_1", "a mug", "centre", position=value)
+    assert scene("x").composition(Composition.S_CURVE).compile().composition == "S-curve"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: scene(10**5000),
+        lambda: scene("x").mood(10**5000),
+        lambda: subject("a mug", pose=10**5000),
+        lambda: subject("a mug", colors=[10**5000]),
+        lambda: subject("a mug", colors=(10**5000, 0, 0)),
+        lambda: make_camera(angle=10**5000),
+        lambda: text("hi", color=(10**5000, 0, 0)),
+        lambda: scene("x").palette(10**5000),
+        lambda: scene("x").extra(10**5000, 1),
+        lambda: scene("x").without(10**5000),
+        lambda: scene("x").reference(10**5000, b"x"),
+        lambda: lint(scene("x").compile(), ignore=[10**5000]),
+        lambda: load({"scene": "x", 10**5000: 1}),
+        lambda: load({"scene": "x"}, extra_keys=[10**5000]),
+    ],
+)
+def test_an_integer_of_thousands_of_digits_is_quoted_by_its_size(call: Any) -> None:
+    # repr() of it raises ValueError (more than 4,300 digits): the message must not need it.
+    with pytest.raises(PromptError, match="integer"):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda value: text("hi", language=value),
+        lambda value: scene("x").palette("#" + value),
+        lambda value: load({"text": [{"content": "hi", "language": value}]}),
+        lambda value: scene("x").without(value),
+        lambda value: scene("x").reference(value, b"x"),
+    ],
+)
+def test_a_long_bad_value_gives_a_short_message_and_quickly(call: Any) -> None:
+    # A 100,000-character "language tag" took seconds in langcodes' name search, and every
+    # message quoted the whole value.
+    value = "abcd" * 25_000
+    with pytest.raises(PromptError) as caught:
+        call(value)
+    assert len(str(caught.value)) < 1_000

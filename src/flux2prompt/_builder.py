@@ -50,7 +50,7 @@ from flux2prompt._references import (
     check_reference_name,
 )
 from flux2prompt._schema import TOO_LARGE_NUMBER, Profile, float_overflows, json_data
-from flux2prompt._text import check_language_tag, clean_text
+from flux2prompt._text import check_language_tag, clean_text, quoted
 
 if TYPE_CHECKING:
     # The layout (FLUX 3 boxes) is imported by the methods that place or read elements: a
@@ -137,7 +137,7 @@ def _validated(cls: type[_N], where: str, values: tuple[Any, ...]) -> _N:
                 continue
             arg = str(loc[0])
             item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
-            shown = repr(item.get("input"))
+            shown = quoted(item.get("input"))
             if item["type"] != "missing" and shown not in message:
                 message += f", got {shown}"
             problem = f"{where}({arg}=...){item_no}: {message}"
@@ -200,7 +200,9 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     if hex_only:
         for i, v in enumerate(out):
             if not v.startswith("#"):
-                raise PromptError(f"{where}[{i}]: {v!r} is not a hex code; 'colors' takes hex only")
+                raise PromptError(
+                    f"{where}[{i}]: {quoted(v)} is not a hex code; 'colors' takes hex only"
+                )
     return out
 
 
@@ -217,7 +219,7 @@ def _check_color_list(values: object, where: str) -> None:
         hint = "; a set or mapping has no order the prompt can keep" if unordered else ""
         raise PromptError(
             f"{where}: expected a list of colours (hex codes, colour names or (r, g, b) tuples) "
-            f"or one colour, got {type(values).__name__} {values!r}{hint}"
+            f"or one colour, got {type(values).__name__} {quoted(values)}{hint}"
         )
 
 
@@ -380,7 +382,7 @@ def _text_color(color: ColorInput) -> str:
     code = color_value(color, where="text(color=...)", resolve_names=True)
     if not code.startswith("#"):
         raise PromptError(
-            f"text(color=...): {color!r} is not a hex code, CSS colour name or RGB tuple"
+            f"text(color=...): {quoted(color)} is not a hex code, CSS colour name or RGB tuple"
         )
     return code
 
@@ -474,7 +476,7 @@ class PromptBuilder:
 
     def composition(self, composition: str) -> PromptBuilder:
         """Set the composition; :class:`~flux2prompt.Composition` lists Cloudflare's values."""
-        return self._set("_composition", clean_text(str(composition), where="composition()"))
+        return self._set("_composition", clean_text(composition, where="composition()"))
 
     # -- structured parts -------------------------------------------------------------------
     def subject(self, description: str | Subject | None = None, **fields: Any) -> PromptBuilder:
@@ -598,7 +600,7 @@ class PromptBuilder:
         '{"scene":"infographic","title":"Water cycle"}'
         """
         if not isinstance(key, str) or not key:
-            raise PromptError(f"extra(): the key must be a non-empty string, got {key!r}")
+            raise PromptError(f"extra(): the key must be a non-empty string, got {quoted(key)}")
         key = clean_text(key, where="extra()")
         if key in KNOWN_KEYS:
             method = "palette" if key == "color_palette" else key
@@ -628,11 +630,11 @@ class PromptBuilder:
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
             elif not isinstance(part, str):
-                raise PromptError(f"without(): a part is named by a string, got {part!r}")
+                raise PromptError(f"without(): a part is named by a string, got {quoted(part)}")
             else:
                 close = difflib.get_close_matches(part, KNOWN_KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise PromptError(f"without(): unknown part {part!r}{hint}")
+                raise PromptError(f"without(): unknown part {quoted(part)}{hint}")
         return self._with(**changes, _extras=extras)
 
     # -- layout (FLUX 3 boxes; position prose on FLUX.2) ---------------------------------------
@@ -680,7 +682,7 @@ class PromptBuilder:
         """
         from flux2prompt._layout import Box, LayoutElement, check_id
 
-        where = f"element({id!r})" if isinstance(id, str) else "element()"
+        where = f"element({quoted(id)})" if isinstance(id, str) else "element()"
         element_id = check_id(id, "element()")
         if isinstance(description, TextElement):
             described: dict[str, Any] = {"text": description}
@@ -691,7 +693,7 @@ class PromptBuilder:
             if behind == element_id:
                 raise PromptError(f"{where} behind=...: an element cannot stand behind itself")
         if position is not None:
-            position = clean_text(str(position), where=f"{where} position=...")
+            position = clean_text(position, where=f"{where} position=...")
         if pose is not None:
             pose = clean_text(pose, where=f"{where} pose=...")
         new = LayoutElement(
@@ -839,7 +841,7 @@ class PromptBuilder:
         >>> [r.name for r in b.references()]
         ['mug', 'logo']
         """
-        where = f"reference({name!r})" if isinstance(name, str) else "reference()"
+        where = f"reference({quoted(name)})" if isinstance(name, str) else "reference()"
         checked = check_reference_name(name, where)
         if isinstance(source, bytearray):
             source = bytes(source)

@@ -38,6 +38,7 @@ from flux2prompt._schema import (
     json_data,
     json_path,
 )
+from flux2prompt._text import quoted
 
 __all__ = [
     "MAX_DEPTH",
@@ -75,7 +76,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in out:
             raise _StrictJSONError(
-                f"duplicate key {key!r}: a later value would silently replace it", ("key", key)
+                f"duplicate key {quoted(key)}: a later value would silently replace it",
+                ("key", key),
             )
         out[key] = value
     return out
@@ -374,11 +376,11 @@ def extra_key_names(extra_keys: Iterable[str]) -> tuple[str, ...]:
     else:
         raise PromptError(
             f"extra_keys: expected a list of key names, got {type(extra_keys).__name__} "
-            f"{extra_keys!r}"
+            f"{quoted(extra_keys)}"
         )
     for key in wanted:
         if not isinstance(key, str):
-            raise PromptError(f"extra_keys: {key!r} is not a key name")
+            raise PromptError(f"extra_keys: {quoted(key)} is not a key name")
         if key in KNOWN_KEYS:
             raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
     return wanted

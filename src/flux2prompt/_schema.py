@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import jsonschema_rs
 
 from flux2prompt._errors import MORE_ISSUES, PromptError, PromptValidationError, ValidationIssue
-from flux2prompt._text import check_language_tag, forbidden_char_problem, surrogate_problem
+from flux2prompt._text import (
+    check_language_tag,
+    forbidden_char_problem,
+    quoted,
+    surrogate_problem,
+)
 
 if TYPE_CHECKING:
     import jsonschema
@@ -353,7 +358,7 @@ def _json_data(
                 issues.append(
                     ValidationIssue(
                         json_path(path),
-                        f"key {key!r} is not text; JSON object keys are strings",
+                        f"key {quoted(key)} is not text; JSON object keys are strings",
                     )
                 )
                 continue
@@ -436,8 +441,8 @@ def _message(error: ValidationError, profile: str | None) -> str:
         if "A-Fa-f" in str(rule):
             alpha = " (alpha is not supported)" if _ALPHA.fullmatch(value) else ""
             return (
-                f"{value!r} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F"
-                + alpha
+                f"{quoted(value)} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 "
+                "and A-F" + alpha
             )
         problem = forbidden_char_problem(value)
         if problem is not None:
@@ -448,7 +453,7 @@ def _message(error: ValidationError, profile: str | None) -> str:
             hint = "use a code such as 'en', 'ja', 'zh-Hant'"
             if why is not None and "; did you mean " in why:
                 hint = why.split("; ", 1)[1]
-            return f"{value!r} is not a BCP 47 language tag; {hint}"
+            return f"{quoted(value)} is not a BCP 47 language tag; {hint}"
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
         return f"{describe_value(value)} is not allowed{_under(profile)}; use one of {choices}"
@@ -545,7 +550,7 @@ def unknown_key_issues(
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),
-                message=f"unknown key {key!r}{hint}",
+                message=f"unknown key {quoted(key)}{hint}",
                 schema_path=_schema_path(error),
             )
         )
