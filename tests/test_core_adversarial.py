@@ -459,3 +459,12 @@ def test_a_long_bad_value_gives_a_short_message_and_quickly(call: Any) -> None:
     with pytest.raises(PromptError) as caught:
         call(value)
     assert len(str(caught.value)) < 1_000
+
+
+@pytest.mark.parametrize("value", [{"red", "blue"}, frozenset({"red"}), b"#fff", {"red": 1}])
+def test_the_palette_helper_refuses_unordered_or_byte_colours(value: Any) -> None:
+    from flux2prompt import palette
+
+    with pytest.raises(PromptError, match=r"^palette\(\): expected colours"):
+        palette(value)
+    assert palette(iter(["red", "#abc"])) == ("red", "#AABBCC")

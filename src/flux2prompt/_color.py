@@ -295,10 +295,16 @@ def palette(
     """
     if isinstance(colors, str) or _is_rgb(colors):
         colors = [colors]  # type: ignore[list-item]
-    elif not isinstance(colors, Iterable) or isinstance(colors, Mapping):
+    elif not isinstance(colors, Iterable) or isinstance(
+        colors, Mapping | set | frozenset | bytes | bytearray | memoryview
+    ):
+        # A set's order (and so the palette's) changes from one run to the next; bytes would
+        # be read as their integer values.
+        unordered = isinstance(colors, Mapping | set | frozenset)
         raise PromptError(
             "palette(): expected colours (a list of hex codes, colour names or (r, g, b) "
             f"tuples) or one colour, got {type(colors).__name__} {quoted(colors)}"
+            + ("; a set or mapping has no order a palette can keep" if unordered else "")
         )
     return tuple(
         color_value(c, where=f"color_palette[{i}]", resolve_names=resolve_names)
