@@ -373,7 +373,7 @@ def _check_location(location: str | bytes, where: str) -> None:
 def _digits(number: int) -> int:
     """How many decimal digits ``number`` (positive) has, without str(), which refuses an
     integer of more than 4,300 digits."""
-    digits = int(number.bit_length() * math.log10(2))  # the count, or one more than it
+    digits = int(number.bit_length() * math.log10(2))  # the count, or one less than it
     return digits + 1 if 10**digits <= number else digits
 
 

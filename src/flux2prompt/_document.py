@@ -439,8 +439,8 @@ def prompt_from_document(
                     [
                         ValidationIssue(
                             json_path([clean_key]),
-                            f"{key!r} is the same key as another custom key once normalised "
-                            "to NFC; keep one of them",
+                            f"{quoted(key)} is the same key as another custom key once "
+                            "normalised to NFC; keep one of them",
                         )
                     ],
                     profile,

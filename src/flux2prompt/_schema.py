@@ -123,7 +123,8 @@ def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
 def _raw_schema(profile: str) -> dict[str, Any]:
     if not isinstance(profile, str) or profile not in SCHEMA_FILES:  # a list is unhashable
         raise PromptError(
-            f"unknown profile {profile!r}; choose one of {', '.join(repr(p) for p in PROFILES)}"
+            f"unknown profile {quoted(profile)}; choose one of "
+            f"{', '.join(repr(p) for p in PROFILES)}"
         )
     return packaged_schema(SCHEMA_FILES[profile])
 
