@@ -29,7 +29,6 @@ from flux2prompt import (
     text,
 )
 from flux2prompt import camera as make_camera
-from flux2prompt._document import MAX_DOCUMENT_BYTES, MAX_STRING_CHARS
 from flux2prompt._model import references_of
 
 # -- numbers no float holds ---------------------------------------------------------------------
@@ -163,40 +162,6 @@ def test_a_reference_path_or_url_with_control_characters_is_refused_at_the_call(
     if "\x00" in source:
         with pytest.raises(PromptError, match=r"^reference\('logo'\): "):
             scene("x").reference("logo", PurePosixPath(source))  # type: ignore[arg-type]
-
-
-# -- what compiles loads ------------------------------------------------------------------------
-
-
-def test_a_string_longer_than_a_document_may_hold_is_refused_when_compiled() -> None:
-    long = "a" * (MAX_STRING_CHARS + 1)
-    with pytest.raises(PromptValidationError) as caught:
-        scene("x").subject("a fox", pose=long).compile()
-    assert caught.value.issues[0].path == "$.subjects[0].pose"
-    assert f"{MAX_STRING_CHARS:,}" in caught.value.issues[0].message
-    with pytest.raises(PromptValidationError, match=r"\$\.title: a string of"):
-        scene("x").extra("title", long).compile()
-    with pytest.raises(PromptValidationError, match=r"\$\.scene: a string of"):
-        load({"scene": long})
-    # At the limit: compiles, and loads back from its own text.
-    prompt = scene("a" * MAX_STRING_CHARS).compile()
-    assert load(prompt.to_json()) == prompt
-
-
-def test_a_prompt_larger_than_a_document_may_be_is_refused_when_compiled() -> None:
-    # Each string within its bound, the whole past the loader's 16 MiB (counted in bytes).
-    part = "é" * (MAX_STRING_CHARS // 2)
-    count = MAX_DOCUMENT_BYTES // (2 * len(part)) + 1
-    builder = scene("x").effects([part] * count)
-    with pytest.raises(PromptValidationError, match="16,777,216 bytes"):
-        builder.compile()
-    with pytest.raises(PromptValidationError, match="16,777,216 bytes"):
-        load({"scene": "x", "effects": [part] * count})
-
-
-def test_a_ten_megabyte_scene_is_one_prompt_error_and_fast() -> None:
-    with pytest.raises(PromptValidationError, match=r"\$\.scene: a string of 10,000,000"):
-        scene("x" * 10_000_000).compile()
 
 
 # -- hostile nesting in load() and extra() ------------------------------------------------------

@@ -17,34 +17,19 @@ Example:
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
 from flux2prompt._digest import sha256_fingerprint
-from flux2prompt._errors import PromptValidationError, ValidationIssue
 from flux2prompt._model import document_of, extras_of
-from flux2prompt._schema import (
-    MAX_DOCUMENT_BYTES,
-    MAX_STRING_CHARS,
-    check_document,
-    fast_validator,
-    json_path,
-)
+from flux2prompt._schema import check_document, fast_validator
 
 if TYPE_CHECKING:
     from flux2prompt._model import Prompt
     from flux2prompt._schema import Profile
 
-__all__ = [
-    "check_loadable",
-    "compile_json",
-    "core_document",
-    "dumps_compact",
-    "fingerprint_of",
-    "write_document",
-]
+__all__ = ["compile_json", "core_document", "dumps_compact", "fingerprint_of", "write_document"]
 
 
 def dumps_compact(value: Any) -> str:
@@ -98,57 +83,7 @@ def write_document(
     if extras:
         tail = ",".join(f"{dumps_compact(key)}:{value}" for key, value in extras)
         text = f"{text[:-1]},{tail}}}" if core else f"{{{tail}}}"
-    if len(text) > MAX_STRING_CHARS:  # only a text this long can hold a string past the bound
-        check_loadable(core, extras, len(text.encode("utf-8")), profile)
     return text
-
-
-def check_loadable(core: Any, extras: tuple[tuple[str, str], ...], size: int, profile: str) -> None:
-    """Refuse a prompt that :func:`flux2prompt.load` would refuse to read back from its own
-    wire text: a string (a key or a value) of more than ``MAX_STRING_CHARS`` characters, or a
-    wire text of more than ``MAX_DOCUMENT_BYTES`` bytes (``size``). FLUX.2 reads at most 32K
-    tokens anyway. ``core`` and ``extras`` are as :func:`write_document` takes them.
-
-    >>> check_loadable({"scene": "x" * 200_000}, (), 200_012, "flux2")
-    Traceback (most recent call last):
-    ...
-    flux2prompt.PromptValidationError: prompt is invalid under profile 'flux2' (1 problem):
-    $.scene: a string of 200,000 characters, more than the 131,072 a prompt's strings may have (load() refuses it); shorten it
-    """  # noqa: E501
-    document = dict(core) if isinstance(core, dict) else {}
-    document.update((key, json.loads(value)) for key, value in extras)
-    issues: list[ValidationIssue] = []
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
-    while stack and len(issues) < 10:
-        node, parts = stack.pop()
-        if isinstance(node, dict):
-            for key, value in reversed(node.items()):
-                if isinstance(key, str) and len(key) > MAX_STRING_CHARS:
-                    issues.append(_too_long(parts, "a key", len(key)))
-                stack.append((value, (*parts, key)))
-        elif isinstance(node, list):
-            items = reversed(list(enumerate(node)))
-            stack.extend((value, (*parts, index)) for index, value in items)
-        elif isinstance(node, str) and len(node) > MAX_STRING_CHARS:
-            issues.append(_too_long(parts, "a string", len(node)))
-    if not issues and size > MAX_DOCUMENT_BYTES:
-        issues.append(
-            ValidationIssue(
-                "$",
-                f"the prompt's wire JSON is {size:,} bytes, more than the {MAX_DOCUMENT_BYTES:,} "
-                "bytes a document may have (load() refuses it); shorten it",
-            )
-        )
-    if issues:
-        raise PromptValidationError(issues, profile)
-
-
-def _too_long(parts: tuple[str | int, ...], what: str, length: int) -> ValidationIssue:
-    return ValidationIssue(
-        json_path(parts),
-        f"{what} of {length:,} characters, more than the {MAX_STRING_CHARS:,} a prompt's "
-        "strings may have (load() refuses it); shorten it",
-    )
 
 
 def fingerprint_of(wire: str) -> str:

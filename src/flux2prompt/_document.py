@@ -22,15 +22,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import to_json
 
 from flux2prompt._builder import PromptBuilder
-from flux2prompt._compile import check_loadable, compile_json, dumps_compact
+from flux2prompt._compile import compile_json, dumps_compact
 from flux2prompt._errors import PromptError, PromptValidationError, SourceError, ValidationIssue
 from flux2prompt._model import KNOWN_KEYS, Prompt, attach_compiled, prompt_of_checked
 from flux2prompt._schema import (
-    MAX_DOCUMENT_BYTES,
-    MAX_STRING_CHARS,
     TOO_LARGE_NUMBER,
     Profile,
     check_document,
@@ -56,8 +53,9 @@ __all__ = [
 #: The bounds on every document read from outside (prompt files, job files, JSON text, each
 #: line of a dataset): a prompt is a few kilobytes, three levels deep. Anything past them is
 #: refused with the file's name and the limit, before it can exhaust the stack or the memory.
-#: (The size and string bounds are defined beside the schemas: compiling keeps them too.)
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
 MAX_DEPTH: Final = 64
+MAX_STRING_CHARS: Final = 128 * 1024
 
 #: What :func:`prompt_from_value` takes (``flux2prompt.load`` also takes a file path).
 PromptValue = Prompt | PromptBuilder | Mapping[str, Any] | str | bytes
@@ -446,12 +444,6 @@ def prompt_from_document(
                     profile,
                 )
             extras.append((clean_key, dumps_compact(clean_value)))
-    try:
-        size = len(to_json(core)) + sum(len(key) + len(value) + 4 for key, value in extras)
-    except ValueError:  # not JSON data pydantic-core writes; the schema took it, so let it be
-        size = 0
-    if size > MAX_STRING_CHARS:  # what compiles must load: the bounds compile_json keeps
-        check_loadable(core, tuple(extras), size, profile)
     if extras:
         attach_compiled(prompt, extras=tuple(extras))
     return prompt

@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 # metadata is checked: a valid prompt never needs it, and importing it costs ~70 ms.
 
 __all__ = [
-    "MAX_DOCUMENT_BYTES",
-    "MAX_STRING_CHARS",
     "PROFILES",
     "SCHEMA_VERSION",
     "TOO_LARGE_NUMBER",
@@ -78,11 +76,6 @@ SCHEMA_VERSION = 1
 
 # Deeper than any prompt needs; keeps a hostile document from exhausting the Python stack.
 MAX_DEPTH = 64
-#: The bounds on a document's size (bytes of UTF-8) and on each of its strings (characters),
-#: kept by everything read from outside (see :mod:`flux2prompt._document`) and by compiling,
-#: so that what compiles loads.
-MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
-MAX_STRING_CHARS = 128 * 1024
 
 
 # The packaged schemas sit beside this module (importlib.resources is slower to import than the
