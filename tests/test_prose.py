@@ -428,3 +428,11 @@ def test_blank_effects_leave_no_empty_sentence() -> None:
     prompt = load({"scene": "a harbour", "effects": ["  ", "subtle film grain"]})
     assert prompt.to_prose() == "A harbour. Finished with subtle film grain."
     assert load({"scene": "a harbour", "effects": ["  "]}).to_prose() == "A harbour."
+
+
+@pytest.mark.parametrize("scene_text", [", ,", ",", " ;:", ". ,", ",\n,"])
+def test_separators_alone_are_no_words_not_an_index_error(scene_text: str) -> None:
+    # ", ," trimmed to "," and then to "": the sentence's last character was read from nothing.
+    with pytest.raises(PromptError, match=r"^to_prose\(\): the prompt has no words"):
+        load({"scene": scene_text}).to_prose()
+    assert load({"scene": scene_text, "mood": "calm"}).to_prose() == "The mood is calm."

@@ -22,7 +22,8 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
@@ -49,7 +50,7 @@ from flux2prompt._references import (
     check_reference_name,
 )
 from flux2prompt._schema import TOO_LARGE_NUMBER, Profile, float_overflows, json_data
-from flux2prompt._text import check_language_tag, clean_text
+from flux2prompt._text import check_language_tag, clean_text, quoted
 
 if TYPE_CHECKING:
     # The layout (FLUX 3 boxes) is imported by the methods that place or read elements: a
@@ -136,7 +137,7 @@ def _validated(cls: type[_N], where: str, values: tuple[Any, ...]) -> _N:
                 continue
             arg = str(loc[0])
             item_no = f" item {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
-            shown = repr(item.get("input"))
+            shown = quoted(item.get("input"))
             if item["type"] != "missing" and shown not in message:
                 message += f", got {shown}"
             problem = f"{where}({arg}=...){item_no}: {message}"
@@ -186,6 +187,8 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
         and all(isinstance(c, int) for c in values)  # (r, g, b) or [r, g, b], as palette() reads
     ):
         values = [values]  # one colour given on its own
+    elif not isinstance(values, list | tuple):
+        _check_color_list(values, where)
     out = tuple(
         [
             v
@@ -197,8 +200,27 @@ def _colors(values: Any, where: str, *, hex_only: bool = False) -> tuple[str, ..
     if hex_only:
         for i, v in enumerate(out):
             if not v.startswith("#"):
-                raise PromptError(f"{where}[{i}]: {v!r} is not a hex code; 'colors' takes hex only")
+                raise PromptError(
+                    f"{where}[{i}]: {quoted(v)} is not a hex code; 'colors' takes hex only"
+                )
     return out
+
+
+def _check_color_list(values: object, where: str) -> None:
+    """Refuse, as colours, what is no list of them: a number, bytes (read as their integer
+    values), or a set or mapping (whose order, and so the wire and the fingerprint, could
+    change from one run to the next). Other iterables (a generator) are read in order."""
+    unordered = isinstance(values, set | frozenset | Mapping)
+    if (
+        unordered
+        or isinstance(values, bytes | bytearray | memoryview)
+        or not isinstance(values, Iterable)
+    ):
+        hint = "; a set or mapping has no order the prompt can keep" if unordered else ""
+        raise PromptError(
+            f"{where}: expected a list of colours (hex codes, colour names or (r, g, b) tuples) "
+            f"or one colour, got {type(values).__name__} {quoted(values)}{hint}"
+        )
 
 
 @_suggest_arguments
@@ -288,7 +310,7 @@ def _f_stop(number: float) -> str:
     """``"f/N"`` for a number given as ``f_number``; it must be a positive, finite f-stop."""
     huge = not isinstance(number, float) and float_overflows(number)
     if huge or not 0 < number < math.inf:  # NaN fails both comparisons
-        shown = f"an integer of {len(str(abs(number)))} digits" if huge else repr(number)
+        shown = f"an integer of {_digits(abs(int(number)))} digits" if huge else repr(number)
         raise PromptError(
             "camera(f_number=...): an f-number must be a positive finite number such as 2.8, "
             f"got {shown}"
@@ -327,12 +349,40 @@ def text(
     return _make(TextElement, "text", (content, language, font, size, placement, color))
 
 
+# What no file name or URL holds (NUL, which open() refuses with a bare ValueError), or should
+# (line breaks, other controls, the bidi controls that disguise a name): refused at the call.
+_NOT_IN_A_LOCATION = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _check_location(location: str | bytes, where: str) -> None:
+    """Refuse a reference's path or URL that holds a control or bidi character."""
+    if isinstance(location, bytes):
+        found = location.find(b"\x00")
+        code = 0
+    else:
+        match = _NOT_IN_A_LOCATION.search(location)
+        found = -1 if match is None else match.start()
+        code = 0 if match is None else ord(match.group())
+    if found >= 0:
+        raise PromptError(
+            f"{where}: the path or URL holds U+{code:04X} at index {found}; a file name or URL "
+            "cannot hold control or bidi characters, check how it was written"
+        )
+
+
+def _digits(number: int) -> int:
+    """How many decimal digits ``number`` (positive) has, without str(), which refuses an
+    integer of more than 4,300 digits."""
+    digits = int(number.bit_length() * math.log10(2))  # the count, or one less than it
+    return digits + 1 if 10**digits <= number else digits
+
+
 def _text_color(color: ColorInput) -> str:
     # The wire takes hex for text; a CSS name maps to exactly one, so it is resolved here.
     code = color_value(color, where="text(color=...)", resolve_names=True)
     if not code.startswith("#"):
         raise PromptError(
-            f"text(color=...): {color!r} is not a hex code, CSS colour name or RGB tuple"
+            f"text(color=...): {quoted(color)} is not a hex code, CSS colour name or RGB tuple"
         )
     return code
 
@@ -426,7 +476,7 @@ class PromptBuilder:
 
     def composition(self, composition: str) -> PromptBuilder:
         """Set the composition; :class:`~flux2prompt.Composition` lists Cloudflare's values."""
-        return self._set("_composition", clean_text(str(composition), where="composition()"))
+        return self._set("_composition", clean_text(composition, where="composition()"))
 
     # -- structured parts -------------------------------------------------------------------
     def subject(self, description: str | Subject | None = None, **fields: Any) -> PromptBuilder:
@@ -468,8 +518,12 @@ class PromptBuilder:
         >>> b.compile().color_palette
         ('#FF5733', '#FF7F50', '#000000')
         """
-        if len(colors) == 1 and isinstance(colors[0], list) and not _is_rgb(colors[0]):
-            colors = tuple(colors[0])  # one list of colours; [255, 87, 51] is one colour
+        if len(colors) == 1 and isinstance(colors[0], list | tuple) and not _is_rgb(colors[0]):
+            only: Any = colors[0]  # a sequence of colours (typed as one colour: an RGB tuple)
+            if isinstance(only, list) or not all(isinstance(c, int | float) for c in only):
+                # One list (or tuple of colours); [255, 87, 51] is one colour, and so is a
+                # tuple of three numbers, which color_value() words as a bad RGB tuple.
+                colors = tuple(only)
         if not colors:
             raise _nothing_given("palette()", "color_palette")
         codes = [
@@ -546,7 +600,7 @@ class PromptBuilder:
         '{"scene":"infographic","title":"Water cycle"}'
         """
         if not isinstance(key, str) or not key:
-            raise PromptError(f"extra(): the key must be a non-empty string, got {key!r}")
+            raise PromptError(f"extra(): the key must be a non-empty string, got {quoted(key)}")
         key = clean_text(key, where="extra()")
         if key in KNOWN_KEYS:
             method = "palette" if key == "color_palette" else key
@@ -576,11 +630,11 @@ class PromptBuilder:
             elif any(key == part for key, _ in extras):
                 extras = tuple(item for item in extras if item[0] != part)
             elif not isinstance(part, str):
-                raise PromptError(f"without(): a part is named by a string, got {part!r}")
+                raise PromptError(f"without(): a part is named by a string, got {quoted(part)}")
             else:
                 close = difflib.get_close_matches(part, KNOWN_KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise PromptError(f"without(): unknown part {part!r}{hint}")
+                raise PromptError(f"without(): unknown part {quoted(part)}{hint}")
         return self._with(**changes, _extras=extras)
 
     # -- layout (FLUX 3 boxes; position prose on FLUX.2) ---------------------------------------
@@ -628,7 +682,7 @@ class PromptBuilder:
         """
         from flux2prompt._layout import Box, LayoutElement, check_id
 
-        where = f"element({id!r})" if isinstance(id, str) else "element()"
+        where = f"element({quoted(id)})" if isinstance(id, str) else "element()"
         element_id = check_id(id, "element()")
         if isinstance(description, TextElement):
             described: dict[str, Any] = {"text": description}
@@ -639,7 +693,7 @@ class PromptBuilder:
             if behind == element_id:
                 raise PromptError(f"{where} behind=...: an element cannot stand behind itself")
         if position is not None:
-            position = clean_text(str(position), where=f"{where} position=...")
+            position = clean_text(position, where=f"{where} position=...")
         if pose is not None:
             pose = clean_text(pose, where=f"{where} pose=...")
         new = LayoutElement(
@@ -787,7 +841,7 @@ class PromptBuilder:
         >>> [r.name for r in b.references()]
         ['mug', 'logo']
         """
-        where = f"reference({name!r})" if isinstance(name, str) else "reference()"
+        where = f"reference({quoted(name)})" if isinstance(name, str) else "reference()"
         checked = check_reference_name(name, where)
         if isinstance(source, bytearray):
             source = bytes(source)
@@ -797,11 +851,14 @@ class PromptBuilder:
         elif isinstance(source, str):
             if not source.strip():
                 raise PromptError(f"{where}: give image bytes, a path or an https:// URL")
+            _check_location(source, where)
         elif not isinstance(source, os.PathLike):
             raise PromptError(
                 f"{where}: expected image bytes, a path or an https:// URL, got "
                 f"{type(source).__name__}"
             )
+        else:
+            _check_location(os.fspath(source), where)
         if role is not None:
             role = clean_text(role, where=f"{where} role=...")
         new = Reference(checked, source, role)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypeAlias
 
 from flux2prompt._errors import PromptError
-from flux2prompt._text import clean_text
+from flux2prompt._text import clean_text, quoted
 
 __all__ = [
     "ColorInput",
@@ -74,15 +74,17 @@ def normalize_hex(value: str, *, where: str | None = "colour") -> str:
             return "#" + digits
     prefix = f"{where}: " if where else ""
     if not isinstance(value, str):
-        raise PromptError(f"{prefix}expected a hex code such as '#FF5733', got {value!r}")
+        raise PromptError(f"{prefix}expected a hex code such as '#FF5733', got {quoted(value)}")
     if _HEX_ALPHA.fullmatch(value):
         raise PromptError(
-            f"{prefix}{value!r} has an alpha channel; FLUX.2 reads colours, not transparency. "
+            f"{prefix}{quoted(value)} has an alpha channel; FLUX.2 reads colours, not "
+            "transparency. "
             f"Use #RRGGBB (for example {value[:7] if len(value) == 9 else value[:4]!r}) and "
             "describe transparency in words ('translucent', 'frosted glass')"
         )
     raise PromptError(
-        f"{prefix}{value!r} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F"
+        f"{prefix}{quoted(value)} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 "
+        "and A-F"
     )
 
 
@@ -120,10 +122,13 @@ def color_value(value: object, *, where: str = "colour", resolve_names: bool = F
     if isinstance(value, tuple | list) and len(value) == 3 and not isinstance(value[0], str):
         if _is_rgb(value):
             return "#{:02X}{:02X}{:02X}".format(*value)
-        raise PromptError(f"{where}: RGB tuple {value!r} needs three whole numbers from 0 to 255")
+        raise PromptError(
+            f"{where}: RGB tuple {quoted(value)} needs three whole numbers from 0 to 255"
+        )
     if not isinstance(value, str):
         raise PromptError(
-            f"{where}: expected a hex code, a colour name or an (r, g, b) tuple, got {value!r}"
+            f"{where}: expected a hex code, a colour name or an (r, g, b) tuple, "
+            f"got {quoted(value)}"
         )
     text = clean_text(value, where=where).strip()
     if not text:
@@ -141,7 +146,9 @@ def _hex_of(value: ColorInput, where: str) -> str:
     """A hex code, a CSS colour name or an RGB tuple, as ``#RRGGBB``; phrases are an error."""
     code = color_value(value, where=where, resolve_names=True)
     if not code.startswith("#"):
-        raise PromptError(f"{where}: {value!r} is not a hex code, CSS colour name or RGB tuple")
+        raise PromptError(
+            f"{where}: {quoted(value)} is not a hex code, CSS colour name or RGB tuple"
+        )
     return code
 
 
@@ -248,7 +255,7 @@ def harmony(base: ColorInput, kind: HarmonyKind) -> tuple[str, ...]:
     """
     if not isinstance(kind, str) or kind not in _HARMONY_OFFSETS:
         raise PromptError(
-            f"harmony: unknown kind {kind!r}; choose one of {', '.join(_HARMONY_OFFSETS)}"
+            f"harmony: unknown kind {quoted(kind)}; choose one of {', '.join(_HARMONY_OFFSETS)}"
         )
     code = _hex_of(base, "harmony base")
     lightness, chroma, hue = _to_oklch(code)
@@ -271,8 +278,8 @@ def color_phrase(color: ColorInput, subject: str, *, name: str | None = None) ->
     if name is not None and name != "":
         name = clean_text(name, where="color_phrase(name)").strip()
     label = name
-    if label is None and isinstance(color, str) and not color.startswith("#"):
-        label = color.strip()
+    if label is None and isinstance(color, str) and not color.strip().startswith("#"):
+        label = color.strip()  # a name the code was resolved from; a hex code is not one
     return f"{subject} in color {code}" + (f" ({label})" if label else "")
 
 
@@ -288,10 +295,16 @@ def palette(
     """
     if isinstance(colors, str) or _is_rgb(colors):
         colors = [colors]  # type: ignore[list-item]
-    elif not isinstance(colors, Iterable) or isinstance(colors, Mapping):
+    elif not isinstance(colors, Iterable) or isinstance(
+        colors, Mapping | set | frozenset | bytes | bytearray | memoryview
+    ):
+        # A set's order (and so the palette's) changes from one run to the next; bytes would
+        # be read as their integer values.
+        unordered = isinstance(colors, Mapping | set | frozenset)
         raise PromptError(
             "palette(): expected colours (a list of hex codes, colour names or (r, g, b) "
-            f"tuples) or one colour, got {type(colors).__name__} {colors!r}"
+            f"tuples) or one colour, got {type(colors).__name__} {quoted(colors)}"
+            + ("; a set or mapping has no order a palette can keep" if unordered else "")
         )
     return tuple(
         color_value(c, where=f"color_palette[{i}]", resolve_names=resolve_names)

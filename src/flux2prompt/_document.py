@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ from flux2prompt._schema import (
     json_data,
     json_path,
 )
+from flux2prompt._text import quoted
 
 __all__ = [
     "MAX_DEPTH",
@@ -72,7 +74,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in out:
             raise _StrictJSONError(
-                f"duplicate key {key!r}: a later value would silently replace it", ("key", key)
+                f"duplicate key {quoted(key)}: a later value would silently replace it",
+                ("key", key),
             )
         out[key] = value
     return out
@@ -371,14 +374,29 @@ def extra_key_names(extra_keys: Iterable[str]) -> tuple[str, ...]:
     else:
         raise PromptError(
             f"extra_keys: expected a list of key names, got {type(extra_keys).__name__} "
-            f"{extra_keys!r}"
+            f"{quoted(extra_keys)}"
         )
     for key in wanted:
         if not isinstance(key, str):
-            raise PromptError(f"extra_keys: {key!r} is not a key name")
+            raise PromptError(f"extra_keys: {quoted(key)} is not a key name")
         if key in KNOWN_KEYS:
             raise PromptError(f"extra_keys: {key!r} is a known key, not a custom one")
     return wanted
+
+
+def _custom_keys_in(document: Mapping[Any, Any], names: tuple[str, ...]) -> frozenset[Any]:
+    """The keys of ``document`` that ``names`` asks for as custom keys. Keys are compared as
+    the prompt keeps them, NFC-normalised: a document written decomposed ("cafe" + U+0301)
+    has the custom key 'café' a caller names."""
+    wanted = frozenset(names)
+    if all(isinstance(key, str) and key.isascii() for key in (*names, *document)):
+        return wanted  # the usual case: ASCII is NFC already
+    normal = {unicodedata.normalize("NFC", name) for name in names}
+    return wanted | {
+        key
+        for key in document
+        if isinstance(key, str) and unicodedata.normalize("NFC", key) in normal
+    }
 
 
 def prompt_from_document(
@@ -397,7 +415,7 @@ def prompt_from_document(
         raise PromptValidationError(
             [ValidationIssue("$", f"a prompt must be a JSON object, got {kind}")], profile
         )
-    wanted = extra_key_names(extra_keys)
+    wanted = _custom_keys_in(document, extra_key_names(extra_keys))
     core = {k: v for k, v in document.items() if k not in wanted}
     check_document(core, profile)
     _check_camera_numbers(core, profile)
@@ -405,13 +423,26 @@ def prompt_from_document(
         prompt = prompt_of_checked(core)  # the schema has refused any null already
     except PydanticValidationError as exc:
         raise PromptValidationError(issues_from_pydantic(exc, core), profile) from None
-    extras = []
+    extras: list[tuple[str, str]] = []
     for key, value in document.items():
         if key in wanted:
             data, problems = json_data({key: value}, clean=True)
             if problems:
                 raise PromptValidationError(problems, profile)
             ((clean_key, clean_value),) = data.items()
+            if any(clean_key == kept for kept, _ in extras):
+                # Two spellings of one key ("cafe" + U+0301 and "café"): the wire would hold it
+                # twice, and a strict reader (load() itself) refuses a duplicate key.
+                raise PromptValidationError(
+                    [
+                        ValidationIssue(
+                            json_path([clean_key]),
+                            f"{quoted(key)} is the same key as another custom key once "
+                            "normalised to NFC; keep one of them",
+                        )
+                    ],
+                    profile,
+                )
             extras.append((clean_key, dumps_compact(clean_value)))
     if extras:
         attach_compiled(prompt, extras=tuple(extras))
@@ -428,7 +459,7 @@ def _check_camera_numbers(document: Mapping[str, Any], profile: Profile) -> None
     for key, value in camera.items():
         if isinstance(value, int) and value.bit_length() > 1000 and float_overflows(value):
             raise PromptValidationError(
-                [ValidationIssue(f"$.camera.{key}", TOO_LARGE_NUMBER)],
+                [ValidationIssue(json_path(["camera", key]), TOO_LARGE_NUMBER)],
                 profile,
             )
 

@@ -40,7 +40,7 @@ from flux2prompt._layout import Flux3Prompt, Layout, citations, flux2_paths, lay
 from flux2prompt._model import KNOWN_KEYS, Prompt
 from flux2prompt._references import cited, references_of
 from flux2prompt._schema import json_path
-from flux2prompt._text import dominant_script, expected_script
+from flux2prompt._text import dominant_script, expected_script, quoted
 
 if TYPE_CHECKING:
     from flux2prompt._builder import PromptBuilder
@@ -641,19 +641,19 @@ def _resolve_ignore(ignore: Iterable[str] | str) -> frozenset[str]:
     else:
         raise PromptError(
             f"lint(ignore=...): expected codes (a list, or one comma-separated string), got "
-            f"{type(ignore).__name__} {ignore!r}"
+            f"{type(ignore).__name__} {quoted(ignore)}"
         )
     codes = set()
     for item in items:
         if not isinstance(item, str):
-            raise PromptError(f"lint(ignore=...): codes are strings, got {item!r}")
+            raise PromptError(f"lint(ignore=...): codes are strings, got {quoted(item)}")
         code = item.strip().upper()
         if not code:
             continue
         if code not in _RULES:
             close = difflib.get_close_matches(code, list(_RULES), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known codes: {', '.join(_RULES)}"
-            raise PromptError(f"lint(ignore=...): unknown code {item!r}; {hint}")
+            raise PromptError(f"lint(ignore=...): unknown code {quoted(item)}; {hint}")
         codes.add(code)
     return frozenset(codes)
 

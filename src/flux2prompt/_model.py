@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_core import ValidationError as PydanticValidationError
 
 from flux2prompt._color import _NORMAL_HEX, normalize_hex
+from flux2prompt._schema import TOO_LARGE_NUMBER, float_overflows
 from flux2prompt._text import check_language_tag, forbidden_char_problem
 
 if TYPE_CHECKING:
@@ -93,6 +94,14 @@ def _color(value: str) -> str:
     return normalize_hex(value, where=None) if value.startswith("#") else value
 
 
+def _float_sized(value: int) -> int:
+    # JSON carries any integer, but load(), prose and lint read the camera's numbers as floats:
+    # one no float holds would compile to text that load() refuses.
+    if value.bit_length() > 1023 and float_overflows(value):
+        raise ValueError(TOO_LARGE_NUMBER)
+    return value
+
+
 def _language(value: str) -> str:
     problem = check_language_tag(value)
     if problem is not None:
@@ -106,7 +115,8 @@ NonEmpty = Annotated[_T, Field(min_length=1)]
 HexColor = Annotated[StrictStr, AfterValidator(_hex)]
 ColorText = Annotated[StrictStr, AfterValidator(_color)]
 PositiveNumber = (
-    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+    Annotated[StrictInt, Field(gt=0), AfterValidator(_float_sized)]
+    | Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
 )
 LanguageTag = Annotated[
     StrictStr, Field(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"), AfterValidator(_language)
@@ -308,7 +318,9 @@ class _Node(BaseModel):
         fields = {name: getattr(self, name) for name in model_fields}
         copied = type(self)(**{**fields, **update})
         if isinstance(self, Prompt) and isinstance(copied, Prompt):
+            # What the fields do not hold: the custom keys, and the images the text cites.
             attach_compiled(copied, extras=extras_of(self))
+            attach_references(copied, references_of(self))
         return copied
 
     def copy(self, **options: Any) -> Self:

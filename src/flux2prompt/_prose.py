@@ -134,8 +134,12 @@ _TITLE_WORD = re.compile(r"[A-Z][a-z]+(?:[-'][A-Za-z]+)*")
 
 
 def _clean(value: str | None) -> str:
-    """Text ready to sit inside a sentence: trimmed, no trailing separators or period."""
-    return (value or "").strip().rstrip(",;:.").rstrip()
+    """Text ready to sit inside a sentence: trimmed, no trailing separators or period (however
+    they are spaced: ". ," is nothing)."""
+    text = (value or "").strip().rstrip(",;:.").rstrip()
+    while text[-1:] in (",", ";", ":", "."):
+        text = text[:-1].rstrip()
+    return text
 
 
 def _looks_like_name(word: str, following: str | None) -> bool:
@@ -168,6 +172,8 @@ def _sentence(value: str) -> str:
         value = value[0].upper() + value[1:]
     if value[-1] in ",;:":
         value = value[:-1].rstrip()
+        if not value:  # a separator alone (", ," trims to ","): no words to end
+            return ""
     if value[-1] not in _SENTENCE_END:
         value += "."
     return value
@@ -430,7 +436,7 @@ def render_prose(prompt: Prompt) -> str:
         sentences.append("Finished with " + _join_and(effects))
     for key, value in prompt.extras.items():
         sentences.append(_extra(key, value))
-    prose = " ".join(_sentence(sentence) for sentence in sentences if sentence)
+    prose = " ".join(filter(None, (_sentence(sentence) for sentence in sentences if sentence)))
     if not prose:
         # Every field blank or punctuation ("   ", "..."): an empty prompt would be sent.
         raise PromptError(

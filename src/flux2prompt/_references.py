@@ -32,6 +32,7 @@ from typing import TypeAlias
 
 from flux2prompt._errors import PromptError
 from flux2prompt._model import attach_references, references_of
+from flux2prompt._text import quoted
 
 __all__ = [
     "Reference",
@@ -65,7 +66,7 @@ def check_reference_name(name: object, where: str) -> str:
     if not isinstance(name, str) or _NAME.fullmatch(name) is None:
         raise PromptError(
             f"{where}: a reference name is lowercase letters, digits, '_' or '-', starting with "
-            f"a letter (such as 'logo' or 'style-2'), got {name!r}"
+            f"a letter (such as 'logo' or 'style-2'), got {quoted(name)}"
         )
     return name
 

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import jsonschema_rs
 
 from flux2prompt._errors import MORE_ISSUES, PromptError, PromptValidationError, ValidationIssue
-from flux2prompt._text import check_language_tag, forbidden_char_problem, surrogate_problem
+from flux2prompt._text import (
+    check_language_tag,
+    forbidden_char_problem,
+    quoted,
+    surrogate_problem,
+)
 
 if TYPE_CHECKING:
     import jsonschema
@@ -109,9 +114,10 @@ def packaged_validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def _raw_schema(profile: str) -> dict[str, Any]:
-    if profile not in SCHEMA_FILES:
+    if not isinstance(profile, str) or profile not in SCHEMA_FILES:  # a list is unhashable
         raise PromptError(
-            f"unknown profile {profile!r}; choose one of {', '.join(repr(p) for p in PROFILES)}"
+            f"unknown profile {quoted(profile)}; choose one of "
+            f"{', '.join(repr(p) for p in PROFILES)}"
         )
     return packaged_schema(SCHEMA_FILES[profile])
 
@@ -242,6 +248,7 @@ def check_document(document: Any, profile: Profile = "flux2") -> None:
     except (ValueError, TypeError, OverflowError, RecursionError):
         # Not plain JSON data: a str subclass (numpy.str_), a set, a lone surrogate, an int key.
         # Convert what converts and validate that; json_data names what does not.
+        _raw_schema(profile)  # or no profile at all (a list, say): the PromptError that says so
         data, not_json = json_data(document)
         if not_json:
             raise PromptValidationError(not_json, profile) from None
@@ -345,11 +352,19 @@ def _json_data(
                 issues.append(
                     ValidationIssue(
                         json_path(path),
-                        f"key {key!r} is not text; JSON object keys are strings",
+                        f"key {quoted(key)} is not text; JSON object keys are strings",
                     )
                 )
                 continue
             key = _json_text(key, [*path, key], issues, clean)
+            if clean and key in out:  # "cafe" + U+0301 beside "café": one key, once normalised
+                issues.append(
+                    ValidationIssue(
+                        json_path([*path, key]),
+                        "two keys here are the same key once normalised to NFC; keep one of them",
+                    )
+                )
+                continue
             out[key] = _json_data(item, [*path, key], issues, clean)
         return out
     if isinstance(value, list | tuple):
@@ -420,8 +435,8 @@ def _message(error: ValidationError, profile: str | None) -> str:
         if "A-Fa-f" in str(rule):
             alpha = " (alpha is not supported)" if _ALPHA.fullmatch(value) else ""
             return (
-                f"{value!r} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 and A-F"
-                + alpha
+                f"{quoted(value)} is not a hex colour; write #RGB or #RRGGBB with digits 0-9 "
+                "and A-F" + alpha
             )
         problem = forbidden_char_problem(value)
         if problem is not None:
@@ -432,7 +447,7 @@ def _message(error: ValidationError, profile: str | None) -> str:
             hint = "use a code such as 'en', 'ja', 'zh-Hant'"
             if why is not None and "; did you mean " in why:
                 hint = why.split("; ", 1)[1]
-            return f"{value!r} is not a BCP 47 language tag; {hint}"
+            return f"{quoted(value)} is not a BCP 47 language tag; {hint}"
     if keyword == "enum":
         choices = ", ".join(repr(c) for c in rule)
         return f"{describe_value(value)} is not allowed{_under(profile)}; use one of {choices}"
@@ -529,7 +544,7 @@ def unknown_key_issues(
         issues.append(
             ValidationIssue(
                 path=json_path([*base, key]),
-                message=f"unknown key {key!r}{hint}",
+                message=f"unknown key {quoted(key)}{hint}",
                 schema_path=_schema_path(error),
             )
         )

@@ -29,6 +29,7 @@ __all__ = [
     "forbidden_char_problem",
     "language_name",
     "printable",
+    "quoted",
     "surrogate_problem",
 ]
 
@@ -83,6 +84,32 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escaped, text)
 
 
+#: The longest a value is quoted in a message: the line stays a line, whatever was given.
+QUOTED_CHARS = 200
+
+
+def quoted(value: object) -> str:
+    """``repr(value)`` as an error message quotes what a caller gave: an integer too long for
+    ``repr()`` (past 4,300 digits it raises ValueError) by its size, anything else cut at
+    :data:`QUOTED_CHARS` characters.
+
+    >>> quoted("#12345G"), quoted(10**5000)
+    ("'#12345G'", 'an integer of about 5001 digits')
+    >>> quoted("x" * 1000)[-7:], len(quoted("x" * 1000))
+    ("xxx...'", 200)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 640:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a container holding such an integer
+        return f"a {type(value).__name__} holding an integer too long to show"
+    if len(text) <= QUOTED_CHARS:
+        return text
+    end = text[-1] if text[-1:] in ("'", '"', ")", "]", "}") else ""
+    return text[: QUOTED_CHARS - 3 - len(end)] + "..." + end
+
+
 def forbidden_char_problem(value: str) -> str | None:
     """Describe the first forbidden character in ``value``, or return ``None`` if there is none.
 
@@ -134,7 +161,7 @@ def clean_text(value: str, *, where: str) -> str:
     if type(value) is str and value and value.isascii() and value.isprintable():
         return value  # the common case: nothing to reject, and ASCII is always NFC
     if not isinstance(value, str):
-        raise PromptError(f"{where}: expected text, got {type(value).__name__} {value!r}")
+        raise PromptError(f"{where}: expected text, got {type(value).__name__} {quoted(value)}")
     if not value:
         raise PromptError(f"{where}: must not be empty; leave the part out instead")
     problem = forbidden_char_problem(value)
@@ -167,14 +194,14 @@ def check_language_tag(tag: str) -> str | None:
     dashed = tag.replace("_", "-")
     if dashed != tag and _TAG_SYNTAX.fullmatch(dashed) and _registered(dashed):
         guess = dashed
-    elif len(tag) > 3:
+    elif 3 < len(tag) <= 64:  # (a long text: langcodes' search takes seconds, and no name is)
         # A language *name* ("english", "Japanese"): langcodes knows names in many languages.
         try:
             guess = langcodes.find(tag).to_tag()
         except (LookupError, ValueError):
             guess = None
     hint = f"did you mean {guess!r}?" if guess else "use a code such as 'en', 'ja', 'zh-Hant'"
-    return f"{tag!r} is not a valid BCP 47 language tag; {hint}"
+    return f"{quoted(tag)} is not a valid BCP 47 language tag; {hint}"
 
 
 def _registered(tag: str) -> bool:
