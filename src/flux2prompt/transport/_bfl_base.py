@@ -100,6 +100,7 @@ from flux2prompt.transport._errors import (
     TaskNotFoundError,
     TaskTimeoutError,
     TooManyActiveTasksError,
+    _paragraph,
     make_bfl_status_error,
     scrub_exception_chain,
     scrub_headers,
@@ -153,6 +154,19 @@ def _task_id_problem(task_id: str) -> str | None:
 
 
 _RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+# The statuses the API documents, by their case-folded words: "ready" or " Content moderated "
+# is that status (FLUX 3's own steps are lowercase), not an unknown one polled until the deadline
+# while the result URL expires.
+_KNOWN_STATUSES: Final = {status.casefold(): status for status in TaskTimeoutError.known}
+
+
+def _canonical_status(status: str) -> str:
+    """``status`` as the API documents it, when it is one of those in another case or spacing.
+
+    >>> _canonical_status(" content  MODERATED"), _canonical_status("reasoning")
+    ('Content Moderated', 'reasoning')
+    """
+    return _KNOWN_STATUSES.get(" ".join(status.split()).casefold(), status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +491,19 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 "may exist and was not resubmitted",
                 url=str(response.request.url),
             )
+        key = self._api_key.reveal()
+        if key in task_id or key in polling_url:
+            # A proxy reflecting the key: the id and the URL would carry it into every error,
+            # log and task record (and the URL to each poll).
+            echoed = "id" if key in task_id else "polling_url"
+            raise ResponseError(
+                f"submit to {request.model.id}: the answer's {echoed} holds the API key (echoed "
+                "by the server or a proxy); it is not recorded or polled; the task may exist and "
+                "was not resubmitted",
+                url=str(response.request.url),
+                hint="Check the base URL and any proxy in between, and the account's tasks at "
+                "dashboard.bfl.ai before submitting again.",
+            )
         problem = _task_id_problem(task_id)
         if problem is not None:
             raise ResponseError(
@@ -520,7 +547,8 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             raise ResponseError(
                 f"task {task.id}: the polling answer has no status", url=task.polling_url
             )
-        return status, payload
+        # The status reaches messages and logs: never the key a proxy may have echoed into it.
+        return self.redact(_canonical_status(status)), payload
 
     def _interpret(
         self, task: BFLTask, status: str, payload: dict[str, Any], started: float
@@ -536,7 +564,18 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                     f"task {task.id} is Ready without result.sample (an image URL)", url=where
                 )
             assert isinstance(result, dict)
+            if self._api_key.reveal() in sample:
+                raise ResultDownloadError(
+                    f"task {task.id} is Ready, but its result URL holds the API key (echoed by "
+                    "the server or a proxy); it was not fetched, so the key went to no delivery "
+                    "host",
+                    reason="unsafe",
+                    result_url=self.redact(sample),
+                    request_id=task.id,
+                )
             effective = result.get("prompt")
+            if isinstance(effective, str):
+                effective = self.redact(effective)
             return ResultLink(
                 url=sample,
                 request=cast(Any, task),  # download_result reads only the URL and request_id
@@ -595,20 +634,32 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 effective_prompt=link.effective_prompt,
             )
         except ResponseError as exc:
-            raise ResultDownloadError(
+            error = ResultDownloadError(
                 f"the result URL did not hold an image: {exc.message}",
                 reason="not_an_image",
                 result_url=link.url,
-            ) from None
+            )
+            raise self._expired(task, error) from None
 
     def _download_limits(self) -> DownloadLimits:
         return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     @staticmethod
     def _expired(task: BFLTask, error: ResultDownloadError) -> ResultDownloadError:
+        try:
+            minutes = f"{resolve_bfl_model(task.model).result_validity / 60:.0f} minutes"
+        except ParameterError:  # a record naming an endpoint this version does not know
+            minutes = "a limited time"
         if error.status_code not in (401, 403, 404, 410):
+            # The shared hint speaks of Workers AI's 10 minutes; a task's URL is valid for its
+            # model's time, and the task can be polled again for it.
+            error.hint = (
+                f"The task was Ready (paid) and was not resubmitted. Its result URL can be "
+                f"fetched for {minutes} after it is Ready: client.result(task) polls the task "
+                "again and fetches the image without submitting anything; or generate again."
+            )
+            error.args = (_paragraph(error.message, error.hint),)
             return error
-        validity = resolve_bfl_model(task.model).result_validity
         return ResultDownloadError(
             f"task {task.id} was Ready but its result URL has expired (HTTP {error.status_code}): "
             f"paid, result expired",
@@ -616,7 +667,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             result_url=error.result_url,
             status_code=error.status_code,
             request_id=task.id,
-            hint=f"A {task.model} result can be fetched for {validity / 60:.0f} minutes after it "
+            hint=f"A {task.model} result can be fetched for {minutes} after it "
             "is Ready; the task was paid and was not resubmitted. Generate again to get an image.",
         )
 
