@@ -21,6 +21,7 @@ from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     BFL,
     APIStatusError,
+    BFLTask,
     InputModeratedError,
     OutputModeratedError,
     ParameterError,
@@ -577,3 +578,44 @@ def test_a_failed_download_gives_the_models_own_validity_and_how_to_resume(
     assert "client.result(task)" in message
     assert "about 10 minutes after" not in message or minutes == "10"
     assert posts == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seed", "7"),
+        ("seed", True),
+        ("seed", -1),
+        ("seed", 2.5),
+        ("cost", "lots"),
+        ("cost", math.nan),
+        ("submitted_at", "yesterday"),
+        ("prompt_fingerprint", 5),
+        ("request_fingerprint", None),
+    ],
+)
+def test_a_task_record_with_a_mistyped_field_is_still_polled_with_that_field_unset(
+    field: str, value: object
+) -> None:
+    record = {"id": "task-1", "polling_url": "https://api.bfl.ai/v1/get_result?id=task-1"}
+    task = BFLTask.from_dict({**record, "model": "flux-2-pro", field: value})
+    assert getattr(task, field) == getattr(BFLTask("task-1", record["polling_url"], "m"), field)
+    # Against a host that reports no seed, the result carries the record's seed: never "7".
+    with Hostile(task_api(poll=ready_without_seed())) as server:
+        local = {**record, "polling_url": f"http://127.0.0.1:{server.port}/v1/get_result?id=1"}
+        task = BFLTask.from_dict({**local, "model": "flux-2-pro", field: value})
+        with client(server) as api:
+            result = api.result(task)
+    assert result.seed is None
+    assert isinstance(result.prompt_fingerprint, str)
+    assert _posts(server) == 0
+
+
+def ready_without_seed() -> Handler:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        sample = f"http://127.0.0.1:{server.port}/delivery/sample.png"
+        json_answer("200 OK", {"status": "Ready", "result": {"sample": sample}})(
+            conn, request, server
+        )
+
+    return handle

@@ -214,8 +214,35 @@ class BFLTask:
                 "a task record needs 'id', 'polling_url' and 'model' as strings",
                 parameter="task",
             )
+        # An optional field of the wrong type (a record edited by hand, a line from another
+        # tool) falls back to its default: the task is still polled, never submitted again,
+        # and no string "seed" or boolean reaches the result and its manifest record.
+        for name, fits in _RECORD_FIELDS.items():
+            if name in given and not fits(given[name]):
+                del given[name]
         return cls(**given)
 
+
+def _number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+_RECORD_FIELDS: Final[dict[str, Any]] = {
+    "submitted_at": _number,
+    "cost": lambda value: value is None or _number(value),
+    "prompt_fingerprint": lambda value: isinstance(value, str),
+    "request_fingerprint": lambda value: isinstance(value, str),
+    # A seed: an integer from 0 to 2**64 - 1 (BFL takes 0 to 2**53 - 1; a result may say more).
+    "seed": lambda value: (
+        value is None
+        or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64)
+    ),
+}
 
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
