@@ -619,3 +619,32 @@ def ready_without_seed() -> Handler:
         )
 
     return handle
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"width": 10**5000}, "width"),
+        ({"width": 2**4096}, "width"),  # a multiple of 16, far past 4 MP
+        ({"seed": -(10**5000)}, "seed"),
+        ({"output_format": "x" * 1_000_000}, "output_format"),
+        ({"grounding": "y" * 1_000_000, "model": "flux-3-image"}, "grounding"),
+        ({"model": "flex", "guidance": 10**5000}, "guidance"),
+        ({"model": "flex", "steps": 10**5000}, "steps"),
+    ],
+)
+def test_a_huge_parameter_is_a_short_parameter_error(
+    options: dict[str, object], named: str
+) -> None:
+    model = options.pop("model", "flux-2-pro")
+    with pytest.raises(ParameterError) as caught:
+        build_bfl_request("a fox", model=model, **options)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(named)
+    assert len(str(caught.value)) < 300
+
+
+def test_a_side_alone_cannot_pass_the_area_limit() -> None:
+    # 65,536 is the longest side the 4 MP limit allows with the other at 64.
+    assert build_bfl_request("a fox", model="flux-2-pro", width=65_536).params["width"] == 65_536
+    with pytest.raises(ParameterError, match="width must be 64-65536 for flux-2-pro"):
+        build_bfl_request("a fox", model="flux-2-pro", width=65_552)
