@@ -648,3 +648,22 @@ def test_a_side_alone_cannot_pass_the_area_limit() -> None:
     assert build_bfl_request("a fox", model="flux-2-pro", width=65_536).params["width"] == 65_536
     with pytest.raises(ParameterError, match="width must be 64-65536 for flux-2-pro"):
         build_bfl_request("a fox", model="flux-2-pro", width=65_552)
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("retry_after", [None, "1"])
+def test_a_poll_answered_429_speaks_of_polling_not_of_free_slots(
+    run_async: bool, retry_after: str | None
+) -> None:
+    # slot_timeout paces submits; a 429 to a poll is not about active tasks, and the task is
+    # not lost.
+    headers = {"Retry_After": retry_after} if retry_after else {}
+    handler = task_api(poll=answer("429 Too Many Requests", b'{"detail": "slow down"}', **headers))
+    error, posts, _ = _outcome(handler, run_async=run_async, poll_timeout=0.5)
+    assert isinstance(error, APIStatusError)
+    assert error.status_code == 429
+    message = str(error)
+    assert "slot_timeout" not in message
+    assert "poll" in message
+    assert "client.result(task)" in message
+    assert posts == 1

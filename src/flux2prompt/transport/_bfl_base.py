@@ -571,7 +571,16 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         if response.status_code == 404:
             raise TaskNotFoundError(task.id, "Task not found", polling_url=task.polling_url)
         if not 200 <= response.status_code < 300:
-            raise self._status_error(response, body)
+            error = self._status_error(response, body)
+            if response.status_code == 429:
+                # Not a submit waiting for a slot (slot_timeout): the polls came too fast.
+                error.hint = (
+                    f"Black Forest Labs limited the polling of task {task.id}; the poll was "
+                    "retried up to max_retries. The task is not lost: resume with "
+                    "client.result(task), or raise poll_interval."
+                )
+                error.args = (_paragraph(error.message, error.hint),)
+            raise error
         payload = self._json(response, body, f"task {task.id}", "")
         status = payload.get("status")
         if not isinstance(status, str):
