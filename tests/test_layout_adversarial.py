@@ -177,3 +177,29 @@ def test_rtl_and_cjk_text_keeps_its_exact_words_on_both_families(
     assert flux2.text is not None
     assert flux2.text[0].content == words
     assert flux2.text[0].placement == "across the top"
+
+
+def test_behind_names_which_of_two_like_elements_on_both_families() -> None:
+    # Two mugs: "behind the mug" would not say which one; the caption's words say "mug 1".
+    builder = (
+        scene()
+        .caption("A <mug_1> in front of a <mug_2> on a <shelf_1>")
+        .element("mug_1", "a white mug", [500, 300, 900, 500])
+        .element("mug_2", "a black mug", [450, 400, 850, 600], behind="mug_1")
+        .element("shelf_1", "an oak shelf", "bottom half", behind="mug_2")
+    )
+    flux2 = builder.compile()
+    assert flux2.scene == "A mug 1 in front of a mug 2 on a shelf"
+    assert flux2.subjects is not None
+    descriptions = {s.description for s in flux2.subjects}
+    assert any(d.endswith("behind the mug 1") for d in descriptions)
+    assert any(d.endswith("behind the mug 2") for d in descriptions)
+    rows = json.loads(builder.compile_flux3().text.split("\n\n", 1)[1])
+    assert rows[1]["desc"].endswith("behind the mug 1")
+    assert rows[2]["desc"].endswith("behind the mug 2")
+    # A name no other element shares keeps its plain words.
+    single = scene().caption("A <cup_1> before a <wall_1>").element("cup_1", "a cup", "centre")
+    single = single.element("wall_1", "a wall", "top half", behind="cup_1")
+    assert json.loads(single.compile_flux3().text.split("\n\n", 1)[1])[1]["desc"] == (
+        "a wall, behind the cup"
+    )

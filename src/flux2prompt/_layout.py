@@ -506,10 +506,11 @@ class LayoutElement:
     position: str | None = None
     pose: str | None = None
 
-    def desc(self) -> str:
+    def desc(self, behind_name: str | None = None) -> str:
         """The row's description as FLUX 3 reads it: the description (or the text to draw, in
         quotation marks, with its font, size and colour), the colours bound to it, and what it
-        stands behind.
+        stands behind (``behind_name``, the words for that element, when the layout gives them:
+        ``"mug 1"`` where two mugs stand; by default its name, ``"mug"``).
 
         >>> from flux2prompt import text
         >>> LayoutElement("title_1", Box.region("top third"),
@@ -528,7 +529,8 @@ class LayoutElement:
             pieces.append("in " + " and ".join(_color(c) for c in colors))
         if self.behind is not None:
             # In words, not <id>: the caption is where each element is cited, once.
-            pieces.append(f"behind the {_name_of(self.behind).replace('_', ' ')}")
+            name = behind_name or _name_of(self.behind).replace("_", " ")
+            pieces.append(f"behind the {name}")
         return ", ".join(pieces)
 
 
@@ -678,6 +680,20 @@ class Layout:
         """Whether a depth order between ``first`` and ``second`` is stated (either way)."""
         return _behind_chain(self, first, second) or _behind_chain(self, second, first)
 
+    def spoken(self, element_id: str) -> str:
+        """An element in words, as :meth:`words` says it in the caption: its name (``mug``),
+        with its number when another element shares the name (``mug 2``).
+
+        >>> a = LayoutElement("mug_1", Box.region("left half"), "a")
+        >>> b = LayoutElement("mug_2", Box.region("right half"), "b")
+        >>> Layout(None, (a, b)).spoken("mug_2"), Layout(None, (a,)).spoken("mug_1")
+        ('mug 2', 'mug')
+        """
+        name = _name_of(element_id)
+        if [_name_of(item) for item in self.ids].count(name) > 1:
+            return f"{name.replace('_', ' ')} {element_id.rsplit('_', 1)[1]}"
+        return name.replace("_", " ")
+
     def words(self, caption: str) -> str:
         """``caption`` with each citation replaced by its element's name in words (``<mug_1>``
         -> ``mug``; ``mug 2`` when two elements share a name), for the FLUX.2 scene.
@@ -686,16 +702,7 @@ class Layout:
         >>> layout.words("A <coffee_mug_1> on a table")
         'A coffee mug on a table'
         """
-        names = [_name_of(item) for item in self.ids]
-
-        def spoken(match: re.Match[str]) -> str:
-            cited = match.group(1)
-            name = _name_of(cited)
-            if names.count(name) > 1:
-                return f"{name.replace('_', ' ')} {cited.rsplit('_', 1)[1]}"
-            return name.replace("_", " ")
-
-        return _CITATION.sub(spoken, caption)
+        return _CITATION.sub(lambda match: self.spoken(match.group(1)), caption)
 
 
 def _name_of(element_id: str) -> str:
@@ -735,12 +742,15 @@ def element_table(elements: Sequence[LayoutElement]) -> str:
     ]
     """
     id_key, box_key, desc_key = ROW_KEYS
+    layout = Layout(None, tuple(elements))
     rows = [
         to_json(
             {
                 id_key: ID_IN_TABLE.format(id=element.id),
                 box_key: element.box.as_list(),
-                desc_key: element.desc(),
+                desc_key: element.desc(
+                    None if element.behind is None else layout.spoken(element.behind)
+                ),
             }
         ).decode()
         for element in elements
