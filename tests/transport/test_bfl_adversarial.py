@@ -110,9 +110,10 @@ def test_a_stream_of_new_statuses_is_named_within_bounds() -> None:
         status = f"step {count['n']} " + "z" * 5000
         json_answer("200 OK", {"id": "t-1", "status": status})(conn, request, server)
 
+    # Long enough for more than five polls on a loaded machine (the message lists five).
     with (
         Hostile(task_api(poll=poll)) as server,
-        client(server, poll_timeout=0.3) as bfl,
+        client(server, poll_timeout=2.0) as bfl,
         pytest.raises(TaskTimeoutError) as caught,
     ):
         bfl.generate("a fox")
