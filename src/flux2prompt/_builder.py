@@ -794,7 +794,7 @@ class PromptBuilder:
         for element in layout.elements:
             where = position_phrase(element.box)
             if element.behind is not None:
-                where += f", behind the {words[element.behind]}"
+                where += f", behind the {layout.spoken(element.behind)}"
             if element.text is not None:
                 placement = (
                     f"{element.text.placement}, {where}" if element.text.placement else where

@@ -34,6 +34,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeAlias
 
 from pydantic_core import to_json
@@ -70,8 +71,9 @@ MIN_SIDE = 20
 _ID = re.compile(r"[a-z]+(?:_[a-z]+)*_[0-9]+")
 # Anything between angle brackets in a caption is meant as a citation, valid id or not.
 _CITATION = re.compile(r"<([^<>\s]*)>")
-# Two line breaks with only blanks between them: the end of a paragraph.
-_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
+# Two line breaks (a newline or U+2028 LINE SEPARATOR) with only blanks between them, or a
+# U+2029 PARAGRAPH SEPARATOR: the end of a paragraph.
+_BLANK_LINE = re.compile("[\n\u2028][^\\S\n\u2028\u2029]*[\n\u2028]|\u2029")
 
 Found: TypeAlias = tuple[str, tuple[str | int, ...], str, str]  # code, path parts, message, fix
 
@@ -79,13 +81,34 @@ Found: TypeAlias = tuple[str, tuple[str | int, ...], str, str]  # code, path par
 def _quote(value: object, limit: int = 60) -> str:
     """``repr(value)`` for a message, cut to ``limit`` characters: a value can be megabytes.
 
-    >>> _quote("mug"), _quote("x" * 100)[-6:], _quote(10**100)[-5:]
-    ("'mug'", "xx...'", '00...')
+    >>> _quote("mug"), _quote("x" * 100)[-6:], _quote(10**100)[-5:], _quote(-(10**5000))
+    ("'mug'", "xx...'", '00...', 'a negative integer of 5001 digits')
     """
     if isinstance(value, str) and len(value) > limit:
         return repr(_cut(value, limit))
-    shown = repr(value)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int past Python's limit on turning one into text (4300 digits)
+        if not isinstance(value, int):
+            raise
+        sign = "a negative" if value < 0 else "an"
+        return f"{sign} integer of {_digit_count(value)} digits"
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _digit_count(value: int) -> int:
+    """How many decimal digits ``abs(value)`` has, without turning it into text.
+
+    >>> _digit_count(10**5000), _digit_count(-999)
+    (5001, 3)
+    """
+    magnitude = abs(value)
+    estimate = max(1, int(magnitude.bit_length() * math.log10(2)))
+    while 10**estimate <= magnitude:
+        estimate += 1
+    while estimate > 1 and 10 ** (estimate - 1) > magnitude:
+        estimate -= 1
+    return estimate
 
 
 def _cut(text: str, limit: int = 60) -> str:
@@ -100,14 +123,19 @@ def _grid_int(value: Any, where: str) -> int:
             "round a fraction of the image with Box.from_normalized(...)"
         )
     if not 0 <= value <= GRID:
-        raise PromptError(f"{where}: {value} is outside the grid 0-{GRID}")
+        pixels = (
+            "; if these are pixels, use Box.from_pixels(..., image_width=, image_height=)"
+            if value > GRID
+            else ""
+        )
+        raise PromptError(f"{where}: {_quote(value)} is outside the grid 0-{GRID}{pixels}")
     return value
 
 
 def _check_image_size(where: str, **sizes: object) -> None:
     for name, size in sizes.items():
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise PromptError(f"{where}({name}=...): expected pixels > 0, got {size!r}")
+            raise PromptError(f"{where}({name}=...): expected pixels > 0, got {_quote(size)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +188,16 @@ class Box:
         if isinstance(value, Box):
             return value
         if isinstance(value, str):
-            return cls.region(value)
-        if isinstance(value, list | tuple) and len(value) == 4:
-            return cls(top=value[0], left=value[1], bottom=value[2], right=value[3])
+            try:
+                return cls.region(value)
+            except PromptError as error:
+                raise PromptError(f"{where}: {error}") from None
+        try:
+            if isinstance(value, list | tuple) and len(value) == 4:
+                return cls(top=value[0], left=value[1], bottom=value[2], right=value[3])
+        except PromptError as error:
+            # Which element's box: a layout built from data has many.
+            raise PromptError(f"{where}: {error}") from None
         raise PromptError(
             f"{where}: expected a Box, a region name such as 'left third', or "
             f"[top, left, bottom, right] on the 0-{GRID} grid, got {_quote(value)}"
@@ -195,14 +230,17 @@ class Box:
                 raise PromptError(
                     f"Box.from_pixels({name}=...): expected pixels, got {_quote(value)}"
                 )
-            # Compared before isfinite(): an int too large for a float would raise OverflowError.
-            if not 0 <= value <= size or not math.isfinite(value):
+            # isfinite() on floats only: an int too large for a float would raise OverflowError.
+            if not 0 <= value <= size or (isinstance(value, float) and not math.isfinite(value)):
                 axis = "image_width" if size is image_width else "image_height"
                 raise PromptError(
-                    f"Box.from_pixels({name}=...): {_quote(value)} is outside the image (0-{size}, "
-                    f"its {axis}); clip the detection to the image first"
+                    f"Box.from_pixels({name}=...): {_quote(value)} is outside the image "
+                    f"(0-{_quote(size)}, its {axis}); clip the detection to the image first"
                 )
-            grid[name] = round(value * GRID / size)
+            try:
+                grid[name] = round(value * GRID / size)
+            except OverflowError:  # an image too large for a float: exactly, then
+                grid[name] = round(Fraction(value) * GRID / size)
         return cls._rounded(grid, "Box.from_pixels()")
 
     @classmethod
@@ -321,11 +359,12 @@ class Box:
         (0, 0, 960, 540)
         """
         _check_image_size("Box.to_pixels", image_width=image_width, image_height=image_height)
+        # Exact (integers, rounded half to even as round() of a float is): any image size.
         return (
-            round(self.left * image_width / GRID),
-            round(self.top * image_height / GRID),
-            round(self.right * image_width / GRID),
-            round(self.bottom * image_height / GRID),
+            round(Fraction(self.left * image_width, GRID)),
+            round(Fraction(self.top * image_height, GRID)),
+            round(Fraction(self.right * image_width, GRID)),
+            round(Fraction(self.bottom * image_height, GRID)),
         )
 
     def overlap(self, other: Box) -> int:
@@ -467,10 +506,11 @@ class LayoutElement:
     position: str | None = None
     pose: str | None = None
 
-    def desc(self) -> str:
+    def desc(self, behind_name: str | None = None) -> str:
         """The row's description as FLUX 3 reads it: the description (or the text to draw, in
         quotation marks, with its font, size and colour), the colours bound to it, and what it
-        stands behind.
+        stands behind (``behind_name``, the words for that element, when the layout gives them:
+        ``"mug 1"`` where two mugs stand; by default its name, ``"mug"``).
 
         >>> from flux2prompt import text
         >>> LayoutElement("title_1", Box.region("top third"),
@@ -489,7 +529,8 @@ class LayoutElement:
             pieces.append("in " + " and ".join(_color(c) for c in colors))
         if self.behind is not None:
             # In words, not <id>: the caption is where each element is cited, once.
-            pieces.append(f"behind the {_name_of(self.behind).replace('_', ' ')}")
+            name = behind_name or _name_of(self.behind).replace("_", " ")
+            pieces.append(f"behind the {name}")
         return ", ".join(pieces)
 
 
@@ -639,6 +680,20 @@ class Layout:
         """Whether a depth order between ``first`` and ``second`` is stated (either way)."""
         return _behind_chain(self, first, second) or _behind_chain(self, second, first)
 
+    def spoken(self, element_id: str) -> str:
+        """An element in words, as :meth:`words` says it in the caption: its name (``mug``),
+        with its number when another element shares the name (``mug 2``).
+
+        >>> a = LayoutElement("mug_1", Box.region("left half"), "a")
+        >>> b = LayoutElement("mug_2", Box.region("right half"), "b")
+        >>> Layout(None, (a, b)).spoken("mug_2"), Layout(None, (a,)).spoken("mug_1")
+        ('mug 2', 'mug')
+        """
+        name = _name_of(element_id)
+        if [_name_of(item) for item in self.ids].count(name) > 1:
+            return f"{name.replace('_', ' ')} {element_id.rsplit('_', 1)[1]}"
+        return name.replace("_", " ")
+
     def words(self, caption: str) -> str:
         """``caption`` with each citation replaced by its element's name in words (``<mug_1>``
         -> ``mug``; ``mug 2`` when two elements share a name), for the FLUX.2 scene.
@@ -647,16 +702,7 @@ class Layout:
         >>> layout.words("A <coffee_mug_1> on a table")
         'A coffee mug on a table'
         """
-        names = [_name_of(item) for item in self.ids]
-
-        def spoken(match: re.Match[str]) -> str:
-            cited = match.group(1)
-            name = _name_of(cited)
-            if names.count(name) > 1:
-                return f"{name.replace('_', ' ')} {cited.rsplit('_', 1)[1]}"
-            return name.replace("_", " ")
-
-        return _CITATION.sub(spoken, caption)
+        return _CITATION.sub(lambda match: self.spoken(match.group(1)), caption)
 
 
 def _name_of(element_id: str) -> str:
@@ -696,12 +742,15 @@ def element_table(elements: Sequence[LayoutElement]) -> str:
     ]
     """
     id_key, box_key, desc_key = ROW_KEYS
+    layout = Layout(None, tuple(elements))
     rows = [
         to_json(
             {
                 id_key: ID_IN_TABLE.format(id=element.id),
                 box_key: element.box.as_list(),
-                desc_key: element.desc(),
+                desc_key: element.desc(
+                    None if element.behind is None else layout.spoken(element.behind)
+                ),
             }
         ).decode()
         for element in elements

@@ -7,19 +7,28 @@ The loopback server is the raw-socket one of ``test_transport_hostile.py``.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 import socket
+import time
 
+import anyio
+import httpx
 import pytest
 
 from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     BFL,
     APIStatusError,
+    BFLTask,
+    InputModeratedError,
+    OutputModeratedError,
     ParameterError,
     ResponseError,
     ResultDownloadError,
     TaskFailedError,
+    TaskNotFoundError,
     TaskTimeoutError,
     WorkersAI,
     build_bfl_request,
@@ -27,7 +36,7 @@ from flux2prompt.transport import (
 from flux2prompt.transport._errors import CapacityError, make_bfl_status_error, make_status_error
 
 from .test_bfl_hostile import KEY, aclient, client, json_answer, ready, submitted, task_api
-from .test_transport_hostile import Handler, Hostile
+from .test_transport_hostile import PNG, Handler, Hostile, answer
 
 
 def with_submit(payload: object) -> Handler:
@@ -101,9 +110,10 @@ def test_a_stream_of_new_statuses_is_named_within_bounds() -> None:
         status = f"step {count['n']} " + "z" * 5000
         json_answer("200 OK", {"id": "t-1", "status": status})(conn, request, server)
 
+    # Long enough for more than five polls on a loaded machine (the message lists five).
     with (
         Hostile(task_api(poll=poll)) as server,
-        client(server, poll_timeout=0.3) as bfl,
+        client(server, poll_timeout=2.0) as bfl,
         pytest.raises(TaskTimeoutError) as caught,
     ):
         bfl.generate("a fox")
@@ -239,3 +249,422 @@ async def test_the_async_client_bounds_statuses_and_ignores_a_flux3_seed() -> No
     with Hostile(task_api(poll=ready())) as server:
         async with aclient(server, model="flux-3-image") as api:
             assert (await api.generate("a fox")).seed is None
+
+
+# -- a second pass: the key on redirects and in echoed fields, statuses, sync and async alike ---
+
+
+def _outcome(
+    handler: Handler, *, run_async: bool, **options: object
+) -> tuple[BaseException | None, int, list[bytes]]:
+    """Run ``generate`` against ``handler`` with the blocking or the async client: the error
+    (``None`` when it succeeded), the number of submits and every request the server read."""
+    with Hostile(handler) as server:
+        try:
+            if run_async:
+
+                async def go() -> None:
+                    async with aclient(server, **options) as api:
+                        await api.generate("a fox")
+
+                anyio.run(go)
+            else:
+                with client(server, **options) as api:
+                    api.generate("a fox")
+        except Exception as error:
+            return error, _posts(server), list(server.requests)
+        return None, _posts(server), list(server.requests)
+
+
+def _posts(server: Hostile) -> int:
+    return sum(1 for r in server.requests if r.startswith(b"POST "))
+
+
+def _words(error: BaseException | None) -> str:
+    """An error's message with the loopback port (which differs between runs) taken out."""
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", str(error))
+
+
+def _chain_texts(error: BaseException) -> list[str]:
+    texts, seen, current = [], set(), [error]
+    while current:
+        link = current.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        texts += [str(link), repr(link), repr(getattr(link, "__dict__", ""))]
+        current += [c for c in (link.__cause__, link.__context__) if c is not None]
+    return texts
+
+
+def _assert_no_key(error: BaseException | None, log: str = "") -> None:
+    assert error is not None
+    for text in [*_chain_texts(error), log]:
+        assert KEY not in text
+
+
+def redirect_poll_to(target: Hostile) -> Handler:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        location = f"http://127.0.0.1:{target.port}/v1/get_result?id=task-1"
+        answer("302 Found", b"", Location=location)(conn, request, server)
+
+    return handle
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_poll_redirect_never_takes_the_key_elsewhere_even_with_a_following_client(
+    run_async: bool,
+) -> None:
+    # A user's own httpx client may follow redirects; httpx strips Authorization on a redirect
+    # to another origin, but not x-key. The key must stay with the API's host.
+    with Hostile(task_api(poll=ready())) as elsewhere:
+        with Hostile(task_api(poll=redirect_poll_to(elsewhere))) as server:
+            http: httpx.Client | httpx.AsyncClient
+            if run_async:
+                http = httpx.AsyncClient(follow_redirects=True)
+
+                async def go() -> None:
+                    async with aclient(server, http_client=http) as api:
+                        await api.generate("a fox")
+
+                with pytest.raises(APIStatusError) as caught:
+                    anyio.run(go)
+            else:
+                http = httpx.Client(follow_redirects=True)
+                with (
+                    client(server, http_client=http) as api,
+                    pytest.raises(APIStatusError) as caught,
+                ):
+                    api.generate("a fox")
+        assert not any(KEY.encode() in r for r in elsewhere.requests)
+        assert elsewhere.requests == []
+    assert caught.value.status_code == 302
+    assert "redirect" in str(caught.value)
+    assert "BFL_BASE_URL" in str(caught.value)
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_submit_redirect_is_not_followed_and_not_resent(run_async: bool) -> None:
+    with Hostile(task_api()) as elsewhere:
+        location = f"http://127.0.0.1:{elsewhere.port}/v1/flux-2-pro"
+        handler = task_api(submit=answer("307 Temporary Redirect", b"", Location=location))
+        error, posts, _ = _outcome(handler, run_async=run_async)
+        assert elsewhere.requests == []
+    assert isinstance(error, APIStatusError)
+    assert error.status_code == 307
+    assert posts == 1
+    assert "redirect" in str(error)
+
+
+def echoing(field: str) -> Handler:
+    """A submit answer (or a poll's) that echoes the x-key header into ``field``."""
+
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"x-key:")
+        )
+        base = f"http://127.0.0.1:{server.port}"
+        submit = {"id": "task-1", "polling_url": f"{base}/v1/get_result?id=task-1"}
+        if field == "id":
+            submit["id"] = key
+        elif field == "polling_url":
+            submit["polling_url"] += f"&echo={key}"
+        json_answer("200 OK", submit)(conn, request, server)
+
+    return handle
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("field", ["id", "polling_url"])
+def test_a_key_echoed_into_the_submit_answer_reaches_no_error_and_no_task(
+    field: str, run_async: bool
+) -> None:
+    handler = task_api(submit=echoing(field), poll=json_answer("200 OK", {"status": "Error"}))
+    error, posts, requests = _outcome(handler, run_async=run_async)
+    assert isinstance(error, ResponseError)
+    _assert_no_key(error)
+    assert "may exist and was not resubmitted" in str(error)
+    assert posts == 1
+    # Nothing was polled with the key in its URL.
+    assert not any(KEY.encode() in r.split(b"\r\n", 1)[0] for r in requests)
+
+
+def echoing_status(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    key = next(
+        line.split(b":", 1)[1].strip().decode()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"x-key:")
+    )
+    json_answer("200 OK", {"status": f"queued for {key}"})(conn, request, server)
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_key_echoed_into_an_unknown_status_reaches_no_error_and_no_log(
+    run_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="flux2prompt")
+    error, _, _ = _outcome(task_api(poll=echoing_status), run_async=run_async, poll_timeout=0.2)
+    assert isinstance(error, TaskTimeoutError)
+    _assert_no_key(error, caplog.text)
+    assert "queued for ***" in str(error)
+
+
+def ready_echoing(where: str) -> Handler:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"x-key:")
+        )
+        sample = f"http://127.0.0.1:{server.port}/delivery/sample.png"
+        result = {"sample": sample, "prompt": "a fox"}
+        if where == "sample":
+            result["sample"] = f"{sample}?token={key}"
+        else:
+            result["prompt"] = f"a fox for {key}"
+        json_answer("200 OK", {"status": "Ready", "result": result})(conn, request, server)
+
+    return handle
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_key_echoed_into_the_result_url_is_never_sent_to_the_delivery_host(
+    run_async: bool,
+) -> None:
+    error, posts, requests = _outcome(task_api(poll=ready_echoing("sample")), run_async=run_async)
+    assert isinstance(error, ResultDownloadError)
+    assert error.reason == "unsafe"
+    _assert_no_key(error)
+    assert not any(b"/delivery/" in r.split(b"\r\n", 1)[0] for r in requests)
+    assert posts == 1
+
+
+def test_a_key_echoed_into_the_effective_prompt_is_scrubbed() -> None:
+    with Hostile(task_api(poll=ready_echoing("prompt"))) as server, client(server) as api:
+        result = api.generate("a fox")
+    assert result.effective_prompt == "a fox for ***"
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("status", "raised"),
+    [
+        ("ready", None),
+        ("READY", None),
+        (" Ready ", None),
+        ("content moderated", OutputModeratedError),
+        ("REQUEST MODERATED", InputModeratedError),
+        ("task not found", TaskNotFoundError),
+        ("error", TaskFailedError),
+        ("failed", TaskFailedError),
+    ],
+)
+def test_a_known_status_in_another_case_is_read_as_that_status(
+    status: str, raised: type[Exception] | None, run_async: bool
+) -> None:
+    # Not polled for poll_timeout (the FLUX.2 URL would expire on the way) and then lost.
+    def poll(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        sample = f"http://127.0.0.1:{server.port}/delivery/sample.png"
+        json_answer("200 OK", {"status": status, "result": {"sample": sample}})(
+            conn, request, server
+        )
+
+    error, posts, _ = _outcome(task_api(poll=poll), run_async=run_async, poll_timeout=30)
+    if raised is None:
+        assert error is None
+    else:
+        assert isinstance(error, raised)
+    assert posts == 1
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+def test_a_task_pending_past_the_deadline_says_it_may_still_finish_and_be_charged(
+    run_async: bool,
+) -> None:
+    error, posts, _ = _outcome(
+        task_api(poll=json_answer("200 OK", {"status": "Pending"})),
+        run_async=run_async,
+        poll_timeout=0.3,
+    )
+    assert isinstance(error, TaskTimeoutError)
+    message = str(error)
+    assert "may still finish" in message
+    assert "charged" in message
+    assert "client.result(task)" in message
+    assert "after 0 s" not in message  # a sub-second wait is not shown as none
+    assert posts == 1
+
+
+def slow_image(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    time.sleep(1.5)
+    answer("200 OK", PNG, Content_Type="image/png")(conn, request, server)
+
+
+def truncated_image(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
+    server.send(conn, head + PNG[:50])
+    conn.close()
+
+
+def html_page(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    body = b"<html><body>Access denied</body></html>"
+    answer("200 OK", body, Content_Type="text/html")(conn, request, server)
+
+
+def slow_submit(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    time.sleep(2)
+    answer("200 OK", b"{}")(conn, request, server)
+
+
+def cut(conn: socket.socket, request: bytes, server: Hostile) -> None:
+    conn.close()
+
+
+_SCENARIOS: dict[str, tuple[Handler, dict[str, object]]] = {
+    "slow image": (task_api(image=slow_image), {"download_timeout": 0.5}),
+    "truncated image": (task_api(image=truncated_image), {}),
+    "html image": (task_api(image=html_page), {}),
+    "slow submit": (task_api(submit=slow_submit), {"timeout": 0.5}),
+    "cut submit": (task_api(submit=cut), {}),
+    "slow poll": (task_api(poll=slow_submit), {"timeout": 0.5}),
+    "402 submit": (task_api(submit=answer("402 Payment Required", b'{"detail":"no"}')), {}),
+    "403 poll": (task_api(poll=answer("403 Forbidden", b'{"detail":"no"}')), {}),
+    "422 submit": (task_api(submit=answer("422 Unprocessable Entity", b'{"detail":"x"}')), {}),
+    "429 submit": (
+        task_api(submit=answer("429 Too Many Requests", b"{}", Retry_After="1")),
+        {"slot_timeout": 0.5},
+    ),
+    "429 poll": (task_api(poll=answer("429 Too Many Requests", b"{}")), {}),
+    "NaN id": (task_api(submit=answer("200 OK", b'{"id": NaN, "polling_url": "x"}')), {}),
+    "not UTF-8": (task_api(poll=answer("200 OK", b'{"status": "\xff"}')), {}),
+    "no polling_url": (task_api(submit=json_answer("200 OK", {"id": "t-1"})), {}),
+    "pending": (task_api(poll=json_answer("200 OK", {"status": "Pending"})), {"poll_timeout": 0.3}),
+    "moderated": (task_api(poll=json_answer("200 OK", {"status": "Content Moderated"})), {}),
+    "error": (task_api(poll=json_answer("200 OK", {"status": "Error", "details": "GPU"})), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(_SCENARIOS))
+def test_the_blocking_and_the_async_client_fail_alike(name: str) -> None:
+    handler, options = _SCENARIOS[name]
+    sync_error, sync_posts, _ = _outcome(handler, run_async=False, **options)
+    async_error, async_posts, _ = _outcome(handler, run_async=True, **options)
+    assert type(sync_error) is type(async_error)
+    assert _words(sync_error) == _words(async_error)
+    assert sync_posts == async_posts == 1
+    assert "Cancelled via cancel scope" not in _words(async_error)
+    _assert_no_key(sync_error)
+    _assert_no_key(async_error)
+
+
+def test_a_result_download_that_ran_out_of_time_names_download_timeout() -> None:
+    error, _, _ = _outcome(task_api(image=slow_image), run_async=False, download_timeout=0.5)
+    assert isinstance(error, ResultDownloadError)
+    assert error.reason == "timeout"
+    assert "download_timeout" in str(error)
+    assert "set by deadline=" not in str(error)
+
+
+@pytest.mark.parametrize(("model", "minutes"), [("flux-2-pro", "10"), ("flux-3-image", "60")])
+def test_a_failed_download_gives_the_models_own_validity_and_how_to_resume(
+    model: str, minutes: str
+) -> None:
+    error, posts, _ = _outcome(task_api(image=html_page), run_async=False, model=model)
+    assert isinstance(error, ResultDownloadError)
+    assert error.reason == "not_an_image"
+    message = str(error)
+    assert f"{minutes} minutes" in message
+    assert "client.result(task)" in message
+    assert "about 10 minutes after" not in message or minutes == "10"
+    assert posts == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seed", "7"),
+        ("seed", True),
+        ("seed", -1),
+        ("seed", 2.5),
+        ("cost", "lots"),
+        ("cost", math.nan),
+        ("submitted_at", "yesterday"),
+        ("prompt_fingerprint", 5),
+        ("request_fingerprint", None),
+    ],
+)
+def test_a_task_record_with_a_mistyped_field_is_still_polled_with_that_field_unset(
+    field: str, value: object
+) -> None:
+    record = {"id": "task-1", "polling_url": "https://api.bfl.ai/v1/get_result?id=task-1"}
+    task = BFLTask.from_dict({**record, "model": "flux-2-pro", field: value})
+    assert getattr(task, field) == getattr(BFLTask("task-1", record["polling_url"], "m"), field)
+    # Against a host that reports no seed, the result carries the record's seed: never "7".
+    with Hostile(task_api(poll=ready_without_seed())) as server:
+        local = {**record, "polling_url": f"http://127.0.0.1:{server.port}/v1/get_result?id=1"}
+        task = BFLTask.from_dict({**local, "model": "flux-2-pro", field: value})
+        with client(server) as api:
+            result = api.result(task)
+    assert result.seed is None
+    assert isinstance(result.prompt_fingerprint, str)
+    assert _posts(server) == 0
+
+
+def ready_without_seed() -> Handler:
+    def handle(conn: socket.socket, request: bytes, server: Hostile) -> None:
+        sample = f"http://127.0.0.1:{server.port}/delivery/sample.png"
+        json_answer("200 OK", {"status": "Ready", "result": {"sample": sample}})(
+            conn, request, server
+        )
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"width": 10**5000}, "width"),
+        ({"width": 2**4096}, "width"),  # a multiple of 16, far past 4 MP
+        ({"seed": -(10**5000)}, "seed"),
+        ({"output_format": "x" * 1_000_000}, "output_format"),
+        ({"grounding": "y" * 1_000_000, "model": "flux-3-image"}, "grounding"),
+        ({"model": "flex", "guidance": 10**5000}, "guidance"),
+        ({"model": "flex", "steps": 10**5000}, "steps"),
+    ],
+)
+def test_a_huge_parameter_is_a_short_parameter_error(
+    options: dict[str, object], named: str
+) -> None:
+    model = options.pop("model", "flux-2-pro")
+    with pytest.raises(ParameterError) as caught:
+        build_bfl_request("a fox", model=model, **options)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(named)
+    assert len(str(caught.value)) < 300
+
+
+def test_a_side_alone_cannot_pass_the_area_limit() -> None:
+    # 65,536 is the longest side the 4 MP limit allows with the other at 64.
+    assert build_bfl_request("a fox", model="flux-2-pro", width=65_536).params["width"] == 65_536
+    with pytest.raises(ParameterError, match="width must be 64-65536 for flux-2-pro"):
+        build_bfl_request("a fox", model="flux-2-pro", width=65_552)
+
+
+@pytest.mark.parametrize("run_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("retry_after", [None, "1"])
+def test_a_poll_answered_429_speaks_of_polling_not_of_free_slots(
+    run_async: bool, retry_after: str | None
+) -> None:
+    # slot_timeout paces submits; a 429 to a poll is not about active tasks, and the task is
+    # not lost.
+    headers = {"Retry_After": retry_after} if retry_after else {}
+    handler = task_api(poll=answer("429 Too Many Requests", b'{"detail": "slow down"}', **headers))
+    error, posts, _ = _outcome(handler, run_async=run_async, poll_timeout=0.5)
+    assert isinstance(error, APIStatusError)
+    assert error.status_code == 429
+    message = str(error)
+    assert "slot_timeout" not in message
+    assert "poll" in message
+    assert "client.result(task)" in message
+    assert posts == 1

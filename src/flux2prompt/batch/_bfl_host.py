@@ -10,7 +10,7 @@ adds what a task API needs for a batch to survive a crash without paying twice:
   "request_fingerprint", "task"}`` to ``bfl-tasks.jsonl`` in the output folder, flushed and
   fsynced, before the first poll. A run killed while its tasks are pending leaves their ids
   there; the next run polls those tasks for their items and submits none of them again.
-- **a submit whose answer was lost is never resent**: a 5xx to a submit becomes a
+- **a submit whose answer was lost is never resent**: a 5xx or 408 to a submit becomes a
   :class:`~flux2prompt.transport.PossiblyBilledError` (the task may exist), which the runner
   records as possibly billed and holds (``--resend-billed`` sends it again).
 - **a task Ready after its URL expired** is a failure "paid, result expired", possibly billed:
@@ -50,6 +50,7 @@ from flux2prompt.transport import (
     InternalServerError,
     ParameterError,
     PossiblyBilledError,
+    RequestTimeoutError,
     ResultDownloadError,
     TaskError,
     TaskTimeoutError,
@@ -188,7 +189,8 @@ class BFLBatchClient:
         if task is None:
             try:
                 task = await self._client.submit(request)
-            except InternalServerError as exc:
+            except (InternalServerError, RequestTimeoutError) as exc:
+                # A 5xx or a 408 to a submit: BFL may have created (and will charge) the task.
                 raise PossiblyBilledError(
                     "disconnected",
                     url=exc.url,

@@ -100,6 +100,7 @@ from flux2prompt.transport._errors import (
     TaskNotFoundError,
     TaskTimeoutError,
     TooManyActiveTasksError,
+    _paragraph,
     make_bfl_status_error,
     scrub_exception_chain,
     scrub_headers,
@@ -153,6 +154,19 @@ def _task_id_problem(task_id: str) -> str | None:
 
 
 _RETRIED_POLL_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+# The statuses the API documents, by their case-folded words: "ready" or " Content moderated "
+# is that status (FLUX 3's own steps are lowercase), not an unknown one polled until the deadline
+# while the result URL expires.
+_KNOWN_STATUSES: Final = {status.casefold(): status for status in TaskTimeoutError.known}
+
+
+def _canonical_status(status: str) -> str:
+    """``status`` as the API documents it, when it is one of those in another case or spacing.
+
+    >>> _canonical_status(" content  MODERATED"), _canonical_status("reasoning")
+    ('Content Moderated', 'reasoning')
+    """
+    return _KNOWN_STATUSES.get(" ".join(status.split()).casefold(), status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +214,35 @@ class BFLTask:
                 "a task record needs 'id', 'polling_url' and 'model' as strings",
                 parameter="task",
             )
+        # An optional field of the wrong type (a record edited by hand, a line from another
+        # tool) falls back to its default: the task is still polled, never submitted again,
+        # and no string "seed" or boolean reaches the result and its manifest record.
+        for name, fits in _RECORD_FIELDS.items():
+            if name in given and not fits(given[name]):
+                del given[name]
         return cls(**given)
 
+
+def _number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+_RECORD_FIELDS: Final[dict[str, Any]] = {
+    "submitted_at": _number,
+    "cost": lambda value: value is None or _number(value),
+    "prompt_fingerprint": lambda value: isinstance(value, str),
+    "request_fingerprint": lambda value: isinstance(value, str),
+    # A seed: an integer from 0 to 2**64 - 1 (BFL takes 0 to 2**53 - 1; a result may say more).
+    "seed": lambda value: (
+        value is None
+        or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64)
+    ),
+}
 
 _ClientT = TypeVar("_ClientT", httpx.Client, httpx.AsyncClient)
 
@@ -295,6 +336,11 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             'x-key: ***'
         """
         return scrub_secrets(text, (self._api_key.reveal(),))
+
+    def _echoes_key(self, text: str) -> bool:
+        """Whether ``text`` (from an answer) holds this client's key, as the scrubber sees it
+        (a "key" too short to be a real one, such as a test's ``"k"``, is never found)."""
+        return self.redact(text) != text
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -477,6 +523,18 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 "may exist and was not resubmitted",
                 url=str(response.request.url),
             )
+        if self._echoes_key(task_id) or self._echoes_key(polling_url):
+            # A proxy reflecting the key: the id and the URL would carry it into every error,
+            # log and task record (and the URL to each poll).
+            echoed = "id" if self._echoes_key(task_id) else "polling_url"
+            raise ResponseError(
+                f"submit to {request.model.id}: the answer's {echoed} holds the API key (echoed "
+                "by the server or a proxy); it is not recorded or polled; the task may exist and "
+                "was not resubmitted",
+                url=str(response.request.url),
+                hint="Check the base URL and any proxy in between, and the account's tasks at "
+                "dashboard.bfl.ai before submitting again.",
+            )
         problem = _task_id_problem(task_id)
         if problem is not None:
             raise ResponseError(
@@ -513,14 +571,24 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         if response.status_code == 404:
             raise TaskNotFoundError(task.id, "Task not found", polling_url=task.polling_url)
         if not 200 <= response.status_code < 300:
-            raise self._status_error(response, body)
+            error = self._status_error(response, body)
+            if response.status_code == 429:
+                # Not a submit waiting for a slot (slot_timeout): the polls came too fast.
+                error.hint = (
+                    f"Black Forest Labs limited the polling of task {task.id}; the poll was "
+                    "retried up to max_retries. The task is not lost: resume with "
+                    "client.result(task), or raise poll_interval."
+                )
+                error.args = (_paragraph(error.message, error.hint),)
+            raise error
         payload = self._json(response, body, f"task {task.id}", "")
         status = payload.get("status")
         if not isinstance(status, str):
             raise ResponseError(
                 f"task {task.id}: the polling answer has no status", url=task.polling_url
             )
-        return status, payload
+        # The status reaches messages and logs: never the key a proxy may have echoed into it.
+        return self.redact(_canonical_status(status)), payload
 
     def _interpret(
         self, task: BFLTask, status: str, payload: dict[str, Any], started: float
@@ -536,7 +604,18 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                     f"task {task.id} is Ready without result.sample (an image URL)", url=where
                 )
             assert isinstance(result, dict)
+            if self._echoes_key(sample):
+                raise ResultDownloadError(
+                    f"task {task.id} is Ready, but its result URL holds the API key (echoed by "
+                    "the server or a proxy); it was not fetched, so the key went to no delivery "
+                    "host",
+                    reason="unsafe",
+                    result_url=self.redact(sample),
+                    request_id=task.id,
+                )
             effective = result.get("prompt")
+            if isinstance(effective, str):
+                effective = self.redact(effective)
             return ResultLink(
                 url=sample,
                 request=cast(Any, task),  # download_result reads only the URL and request_id
@@ -595,20 +674,32 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 effective_prompt=link.effective_prompt,
             )
         except ResponseError as exc:
-            raise ResultDownloadError(
+            error = ResultDownloadError(
                 f"the result URL did not hold an image: {exc.message}",
                 reason="not_an_image",
                 result_url=link.url,
-            ) from None
+            )
+            raise self._expired(task, error) from None
 
     def _download_limits(self) -> DownloadLimits:
         return download_limits(self.base_url, self.download_timeout, self.max_response_bytes)
 
     @staticmethod
     def _expired(task: BFLTask, error: ResultDownloadError) -> ResultDownloadError:
+        try:
+            minutes = f"{resolve_bfl_model(task.model).result_validity / 60:.0f} minutes"
+        except ParameterError:  # a record naming an endpoint this version does not know
+            minutes = "a limited time"
         if error.status_code not in (401, 403, 404, 410):
+            # The shared hint speaks of Workers AI's 10 minutes; a task's URL is valid for its
+            # model's time, and the task can be polled again for it.
+            error.hint = (
+                f"The task was Ready (paid) and was not resubmitted. Its result URL can be "
+                f"fetched for {minutes} after it is Ready: client.result(task) polls the task "
+                "again and fetches the image without submitting anything; or generate again."
+            )
+            error.args = (_paragraph(error.message, error.hint),)
             return error
-        validity = resolve_bfl_model(task.model).result_validity
         return ResultDownloadError(
             f"task {task.id} was Ready but its result URL has expired (HTTP {error.status_code}): "
             f"paid, result expired",
@@ -616,7 +707,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             result_url=error.result_url,
             status_code=error.status_code,
             request_id=task.id,
-            hint=f"A {task.model} result can be fetched for {validity / 60:.0f} minutes after it "
+            hint=f"A {task.model} result can be fetched for {minutes} after it "
             "is Ready; the task was paid and was not resubmitted. Generate again to get an image.",
         )
 

@@ -245,17 +245,47 @@ def _refuse(spec: BFLModelSpec, name: str) -> ParameterError:
     )
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters; an integer too long for
+    Python to print (4,300 digits) by its size.
+
+    >>> _shown("x" * 100)[-6:], _shown(10**5000)
+    ('xxx...', 'an integer of 5001 digits')
+    """
+    try:
+        shown = repr(value)
+    except ValueError:  # int past sys.get_int_max_str_digits()
+        if not isinstance(value, int):
+            raise
+        return f"an integer of {_digits(value)} digits"
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _digits(value: int) -> int:
+    """How many decimal digits ``abs(value)`` has, without printing it."""
+    magnitude = abs(value)
+    count = max(1, int(magnitude.bit_length() * math.log10(2)))
+    while 10**count <= magnitude:
+        count += 1
+    while count > 1 and 10 ** (count - 1) > magnitude:
+        count -= 1
+    return count
+
+
 def _int(spec: BFLModelSpec, name: str, value: object, low: int, high: int | None) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ParameterError(f"{name} must be an integer, got {value!r}", parameter=name)
+        raise ParameterError(f"{name} must be an integer, got {_shown(value)}", parameter=name)
     if value < low or (high is not None and value > high):
         bounds = f"{low}-{high}" if high is not None else f"at least {low}"
-        raise ParameterError(f"{name} must be {bounds} for {spec.id}, got {value}", parameter=name)
+        raise ParameterError(
+            f"{name} must be {bounds} for {spec.id}, got {_shown(value)}", parameter=name
+        )
     return value
 
 
 def _side(spec: BFLModelSpec, name: str, value: object) -> int:
-    side = _int(spec, name, value, spec.min_side, None)
+    # No side longer than the area allows with the other at its minimum (65,536 on FLUX.2).
+    side = _int(spec, name, value, spec.min_side, spec.max_pixels // spec.min_side)
     if side % spec.side_multiple:
         low = side - side % spec.side_multiple
         raise ParameterError(
@@ -269,7 +299,7 @@ def _side(spec: BFLModelSpec, name: str, value: object) -> int:
 def _choice(spec: BFLModelSpec, name: str, value: object, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ParameterError(
-            f"{name} must be one of {', '.join(choices)} for {spec.id}, got {value!r}",
+            f"{name} must be one of {', '.join(choices)} for {spec.id}, got {_shown(value)}",
             parameter=name,
         )
     return value
@@ -430,11 +460,11 @@ def build_bfl_request(
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or not math.isfinite(value)
+            or (isinstance(value, float) and not math.isfinite(value))  # an int may be huge
             or not low <= value <= high
         ):
             raise ParameterError(
-                f"guidance must be a number {low:g}-{high:g} for {spec.id}, got {value!r}",
+                f"guidance must be a number {low:g}-{high:g} for {spec.id}, got {_shown(value)}",
                 parameter="guidance",
             )
         params["guidance"] = float(value)
@@ -455,11 +485,11 @@ def build_bfl_request(
     for flag in ("prompt_upsampling", "grounding"):
         if flag in params and not isinstance(params[flag], bool):
             raise ParameterError(
-                f"{flag} must be True or False, got {params[flag]!r}", parameter=flag
+                f"{flag} must be True or False, got {_shown(params[flag])}", parameter=flag
             )
     if "version" in params and not isinstance(params["version"], str):
         raise ParameterError(
-            f"version must be a string such as 'latest', got {params['version']!r}",
+            f"version must be a string such as 'latest', got {_shown(params['version'])}",
             parameter="version",
         )
     if "webhook_url" in params:

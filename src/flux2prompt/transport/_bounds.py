@@ -290,7 +290,10 @@ class AnswerBounds:
         """What went wrong, scrubbed (of ``secrets`` too), in the same words from the blocking
         and the async clients: their I/O libraries word the same failure differently."""
         detail = failure_detail(exc)
-        if detail == type(exc).__name__ and isinstance(exc, httpx.TimeoutException):
+        # anyio words a timeout by its cancel scope ("Cancelled via cancel scope 7f3a...").
+        if isinstance(exc, httpx.TimeoutException) and (
+            detail == type(exc).__name__ or detail.startswith("Cancelled via cancel scope")
+        ):
             detail = "timed out"
         return scrub_secrets(self.redact(detail), secrets)
 
@@ -337,7 +340,9 @@ class AnswerBounds:
         request.extensions["trace"] = trace
         seconds = self._bound_request(request)
         with sync_deadline(seconds) as deadline_at:
-            response = client.send(request, stream=True)
+            # Never a redirect, whatever the client passed in was configured with: httpx strips
+            # only Authorization on one to another host, and a header key would follow it.
+            response = client.send(request, stream=True, follow_redirects=False)
             try:
                 body = collect_body(
                     response.iter_bytes(),
@@ -363,7 +368,7 @@ class AnswerBounds:
         seconds = self._bound_request(request)
         # The deadline: a cancel scope cuts any await of the attempt off on time.
         with deadline_scope(seconds):
-            response = await client.send(request, stream=True)
+            response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 body = await acollect_body(
                     response.aiter_bytes(),

@@ -283,8 +283,18 @@ async def _atrace(event: str, info: object) -> None:
     return None
 
 
-def _failure(exc: httpx.TransportError, url: str, request_id: str | None) -> ResultDownloadError:
+def _failure(
+    exc: httpx.TransportError,
+    link: ResultLink,
+    limits: DownloadLimits,
+    deadline: float,
+) -> ResultDownloadError:
+    url, request_id = link.url, link.request_id
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= deadline - 0.01:
+        # The whole download's deadline (each read is bound to it): said as the async client
+        # says it, naming the option that sets it.
+        return _timed_out(link, limits)
     if isinstance(exc, httpx.TimeoutException):
         return ResultDownloadError(
             f"the result URL {_shown(url)!r} did not answer in time ({detail})",
@@ -336,7 +346,8 @@ def _too_large(link: ResultLink, limits: DownloadLimits, size: str) -> ResultDow
 
 def _timed_out(link: ResultLink, limits: DownloadLimits) -> ResultDownloadError:
     return ResultDownloadError(
-        f"the result URL {_shown(link.url)!r} was not downloaded within {limits.timeout:g} s",
+        f"the result URL {_shown(link.url)!r} was not downloaded within {limits.timeout:g} s "
+        "(download_timeout=)",
         reason="timeout",
         result_url=link.url,
         request_id=link.request_id,
@@ -382,7 +393,7 @@ def _download(
         try:
             response = client.send(request, stream=True, auth=None, follow_redirects=False)
         except httpx.TransportError as exc:
-            raise _failure(exc, link.url, link.request_id) from exc
+            raise _failure(exc, link, limits, deadline) from exc
         try:
             hop = _next_hop(response, url, link)
             if isinstance(hop, httpx.URL):
@@ -398,7 +409,7 @@ def _download(
                 )
                 return _image_bytes(body, link, limits)
             except httpx.TransportError as exc:
-                raise _failure(exc, link.url, link.request_id) from exc
+                raise _failure(exc, link, limits, deadline) from exc
         finally:
             response.close()
     raise _unsafe(f"the result URL redirected more than {limits.max_redirects} times", link.url)
@@ -442,7 +453,7 @@ async def _adownload(
         try:
             response = await client.send(request, stream=True, auth=None, follow_redirects=False)
         except httpx.TransportError as exc:
-            raise _failure(exc, link.url, link.request_id) from exc
+            raise _failure(exc, link, limits, deadline) from exc
         try:
             hop = _next_hop(response, url, link)
             if isinstance(hop, httpx.URL):
@@ -458,7 +469,7 @@ async def _adownload(
                 )
                 return _image_bytes(body, link, limits)
             except httpx.TransportError as exc:
-                raise _failure(exc, link.url, link.request_id) from exc
+                raise _failure(exc, link, limits, deadline) from exc
         finally:
             await response.aclose()
     raise _unsafe(f"the result URL redirected more than {limits.max_redirects} times", link.url)

@@ -1144,6 +1144,13 @@ _BFL_HINTS: dict[int, str] = {
     413: "The body is too large, usually because of the reference images: send them as URLs, "
     "or smaller.",
 }
+# Black Forest Labs' API answers without redirects; the clients follow none (the key would go
+# along to wherever it points).
+_BFL_REDIRECT_HINT = (
+    "A redirect, not followed: the API key goes only to the API's own host. Check the base URL "
+    "(BFL_BASE_URL, region=) and any proxy in between; a submit redirected so was not resent."
+)
+_BFL_HINTS.update(dict.fromkeys((301, 302, 303, 307, 308), _BFL_REDIRECT_HINT))
 _BFL_5XX_HINT = (
     "An error at Black Forest Labs. A submit that failed so is never resent (the task may "
     "already exist and be charged); a poll is retried. Check the account's tasks before "
@@ -1218,7 +1225,7 @@ def make_bfl_status_error(
         cls, hint = InternalServerError, _BFL_5XX_HINT
     else:
         cls = APIStatusError
-        hint = "See the status in Black Forest Labs' API documentation (Errors)."
+        hint = hint or "See the status in Black Forest Labs' API documentation (Errors)."
     return cls(
         message,
         status_code=status_code,
@@ -1371,8 +1378,8 @@ class TaskTimeoutError(TaskError):
     """
 
     default_hint = (
-        "Resume with client.result(task) (the task is not lost), or raise poll_timeout; do not "
-        "submit again: that would pay twice."
+        "The task may still finish and be charged: resume with client.result(task) (the task "
+        "is not lost), or raise poll_timeout; do not submit again: that would pay twice."
     )
     #: The statuses a client knows (anything else is polled until the deadline, and named).
     known: ClassVar[frozenset[str]] = frozenset(
@@ -1400,7 +1407,8 @@ class TaskTimeoutError(TaskError):
             task_id,
             status,
             polling_url=polling_url,
-            detail=f"not Ready after {waited:.0f} s{named}",
+            # Tenths under 10 s: a short poll_timeout is not shown as "after 0 s".
+            detail=f"not Ready after {waited:.{0 if waited >= 10 else 1}f} s{named}",
         )
         self.message = self.message.replace(" ended in ", " was still in ", 1)
         self.args = (_paragraph(self.message, self.hint),)
