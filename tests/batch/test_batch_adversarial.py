@@ -577,3 +577,85 @@ def test_a_pattern_whose_names_do_not_end_with_the_extension_is_refused_before_p
             name="x", template=template(lambda product, color: scene(f"a {color} {product}")),
             source=matrix(product=["a"], color=["b"]), output=output, model="klein-4b", seeds=1,
         )  # fmt: skip
+
+
+# -- a fault of the runner's own --------------------------------------------------------------
+
+
+def _failing_once(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``real``, except that its first call raises the kind of error no one foresaw."""
+    calls = []
+
+    def once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(*args, **kwargs)
+
+    return once
+
+
+def test_an_unexpected_error_writing_a_paid_image_stops_sending_and_keeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flux2prompt.batch._runner as runner_module
+
+    monkeypatch.setattr(
+        runner_module, "stamp_provenance", _failing_once(runner_module.stamp_provenance)
+    )
+    job = write_job(tmp_path / "job", concurrency=3)
+    out = tmp_path / "out"
+    with serve(EmulatorConfig(latency_ms=300)) as emu:
+        report = run_batch(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+        paid = _bought(emu.requests)
+    # The first image back met the fault: the run sent nothing more, and what was in flight
+    # finished and was recorded. Nothing was paid for twice.
+    assert report.stopped is not None
+    assert "unexpected error while writing" in report.stopped
+    assert "RuntimeError: boom" in report.stopped
+    assert "report it" in report.stopped
+    assert max(paid.values()) == 1
+    assert sum(paid.values()) == 3
+    assert (report.generated, report.failed, report.billed) == (2, 1, 1)
+    assert report.exit_code != 0
+    records = read_manifest(out / "manifest.jsonl")
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) == 1
+    assert may_have_been_billed(failed[0])
+    assert "RuntimeError: boom" in failed[0]["error"]["message"]
+    assert len([r for r in records if r["status"] == "ok"]) == 2
+    # The image paid for and lost is held, not bought again by a plain rerun.
+    monkeypatch.undo()
+    with serve() as emu:
+        rest = run_batch(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+        again = _bought(emu.requests)
+    assert rest.generated == ITEMS - 3
+    assert sum(again.values()) == ITEMS - 3
+    assert not set(again) & set(paid)
+
+
+def test_an_unexpected_error_in_an_items_task_lets_the_others_finish_then_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flux2prompt.batch._runner as runner_module
+
+    run_class = runner_module._Run
+    monkeypatch.setattr(run_class, "_notify", _failing_once(run_class._notify))
+    job = write_job(tmp_path / "job", concurrency=3)
+    out = tmp_path / "out"
+    with serve(EmulatorConfig(latency_ms=300)) as emu:
+        with pytest.raises(RuntimeError, match="boom"):
+            run_batch(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+        paid = _bought(emu.requests)
+    # Not a cancellation of the requests in flight: each one paid for is on disk and recorded
+    # (the places given back as the first answers came in may have sent a few more).
+    ok = [r for r in read_manifest(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert max(paid.values()) == 1
+    assert len(ok) == sum(paid.values()) >= 3
+    assert all((out / r["file"]).is_file() for r in ok)
+    monkeypatch.undo()
+    with serve() as emu:
+        rest = run_batch(job, out, base_url=emu.base_url, account_id="acc", api_token="tok")
+        again = _bought(emu.requests)
+    assert (rest.skipped, rest.generated) == (len(ok), ITEMS - len(ok))
+    assert not set(again) & set(paid)

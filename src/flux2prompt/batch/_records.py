@@ -441,8 +441,11 @@ def failed_record(
     *,
     request_id: str | None,
     copied_from: CopiedFrom | None = None,
+    billed: bool = False,
 ) -> FailedRecord:
     """The record of ``item`` failing with ``error``; ``message`` is its scrubbed text.
+    ``billed`` marks a failure that was billed whatever ``error`` says (an image paid for that
+    could not be written).
 
     Example:
         >>> from flux2prompt import scene
@@ -469,8 +472,8 @@ def failed_record(
     }
     # A copy sends nothing, so only the item that sent the request carries the flag; it sits
     # right after the error it qualifies, and is absent when false (the old shape of a record).
-    billed_error = getattr(error, "may_have_been_billed", False) is True
-    billed: dict[str, bool] = (
+    billed_error = billed or getattr(error, "may_have_been_billed", False) is True
+    billed_flag: dict[str, bool] = (
         {"may_have_been_billed": True} if billed_error and copied_from is None else {}
     )
     record: dict[str, object] = {
@@ -478,7 +481,7 @@ def failed_record(
         "file": None,
         "sha256": None,
         "error": error_info,
-        **billed,
+        **billed_flag,
         "request_id": _clean_optional(request_id),
         "copied_from": copied_from,
         **_trailing(timing, attempts),

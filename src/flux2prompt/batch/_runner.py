@@ -75,12 +75,13 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import errno
+import logging
 import os
 import re
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -157,6 +158,8 @@ __all__ = [
 MAX_RATE_LIMIT_RETRIES = 100
 #: The longest ``Retry-After`` the runner pauses its queue for; a longer one stops the batch.
 MAX_QUEUE_PAUSE = 3600.0
+_logger = logging.getLogger("flux2prompt.batch")
+
 _FATAL = (
     AuthenticationError,
     InsufficientCreditsError,
@@ -1316,6 +1319,9 @@ class _Run:
         # Set by halt(): wakes the senders waiting for a slot or a retry, which then send
         # nothing more (the requests in flight finish and are recorded).
         self._halted = asyncio.Event()
+        # The first unexpected error of an item's task (see _settled), raised once the rest
+        # of the run is finished and recorded.
+        self._unexpected: Exception | None = None
 
     def halt(self, reason: str) -> None:
         """Send nothing more (see :meth:`BatchRunner.stop`)."""
@@ -1342,8 +1348,22 @@ class _Run:
             await self._dispatch(todo)
         except BaseExceptionGroup as group:
             # One error, not a group's traceback: every write error is an item's failure
-            # already, so this is the unexpected (or KeyboardInterrupt, CancelledError).
+            # already, and every other error of an item's task is held by _settled(), so
+            # this is KeyboardInterrupt or CancelledError.
             raise _first_error(group) from None
+        if self._unexpected is not None:
+            raise self._unexpected
+
+    async def _settled(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one item's task. An unexpected error in it (a fault of flux2prompt's) stops the
+        run as :meth:`halt` does, instead of cancelling the other tasks, whose requests may
+        already be paid for: they finish and are recorded, then :meth:`dispatch` raises it."""
+        try:
+            await work
+        except Exception as exc:
+            if self._unexpected is None:
+                self._unexpected = exc
+            self.halt(f"an unexpected error ({type(exc).__name__}); nothing more was sent")
 
     async def _dispatch(self, todo: Iterator[PlannedItem]) -> None:
         async with asyncio.TaskGroup() as group:
@@ -1360,13 +1380,13 @@ class _Run:
                     if self._tally.stopped is not None:
                         self._copy_slots.release()
                         return
-                    group.create_task(self._copy(item))
+                    group.create_task(self._settled(self._copy(item)))
                     continue
                 await self._limit.acquire()
                 if self._tally.stopped is not None:
                     await self._limit.release()
                     return
-                group.create_task(self._generate(item))
+                group.create_task(self._settled(self._generate(item)))
 
     def _planned(self, todo: Iterator[PlannedItem]) -> Iterator[PlannedItem]:
         """``todo``, until planning it fails. The survey planned every item before anything
@@ -1466,6 +1486,7 @@ class _Run:
                     attempts += exc.attempts
                 else:
                     attempts += result.attempts
+                    answer = result
                     break
                 finally:
                     await self._limit.release()
@@ -1523,15 +1544,19 @@ class _Run:
         self._rate.on_success()
         # The record is the request's (never the item's name or index), so every copy of this
         # request is these same bytes; the manifest's sha256 is of them, record included.
-        result = stamp_provenance(result, item.request, job=self._job.name)
-        relative = item.file_name(result.extension.lstrip("."))
+        relative = item.file_name(answer.extension.lstrip("."))
         try:
+            result = stamp_provenance(answer, item.request, job=self._job.name)
             image = await asyncio.to_thread(self._commit, item, result, relative, timing, attempts)
         except OSError as exc:
             # Paid for, and not on disk: a full disk, a folder where the image goes. The item
             # fails (not held: the next run sends it again once the folder is fixed). Or on
             # disk without its record: the next run recovers it, without a request.
             await self._commit_write_failure(item, exc, relative, timing, attempts)
+            self._outcomes[item.key] = exc
+            return
+        except Exception as exc:
+            await self._commit_unexpected(item, exc, relative, timing, attempts, answer)
             self._outcomes[item.key] = exc
             return
         self._outcomes[item.key] = image
@@ -1578,6 +1603,41 @@ class _Run:
             )
         record = failed_record(
             self._job.name, item, timing, attempts, exc, message, request_id=None
+        )
+        await self._append_failure(item, record, message, attempts)
+
+    async def _commit_unexpected(
+        self,
+        item: PlannedItem,
+        exc: Exception,
+        relative: str,
+        timing: Timing,
+        attempts: int,
+        result: ImageResult,
+    ) -> None:
+        """Record an item whose image, paid for, an unexpected error kept off the disk: a fault
+        of flux2prompt's, not of the job or the disk. Its traceback goes to the
+        ``flux2prompt.batch`` logger; the item is held as billed (``--resend-billed`` sends it
+        again); the run sends nothing more, since every image after it could meet the same
+        fault and be paid for in vain, and the requests in flight finish and are recorded."""
+        _logger.error("unexpected error while writing %s", relative, exc_info=exc)
+        said = self._client.redact(f"{type(exc).__name__}: {exc}")
+        self.halt(
+            f"an unexpected error while writing {relative} ({said}); nothing more was sent. "
+            "This is a fault of flux2prompt: please report it with the log, then rerun the same "
+            "command (add --resend-billed to send that item again)"
+        )
+        self._tally.billed += 1
+        message = f"cannot write {relative}: unexpected {said}"
+        record = failed_record(
+            self._job.name,
+            item,
+            timing,
+            attempts,
+            exc,
+            message,
+            request_id=result.request_id,
+            billed=True,
         )
         await self._append_failure(item, record, message, attempts)
 
