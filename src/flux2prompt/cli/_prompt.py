@@ -175,20 +175,33 @@ def _each_prompt(
     reading_from_a_terminal(listed)
     for given in listed:
         source = source_label(given)
-        try:
-            variants = list(source_variants(given, profile=profile, variables=variables))
-        except Flux2PromptError as exc:
-            _report_error(report, source, source, exc, variant=False)
-            yield source, source, None, exit_code_for(exc), False
-            continue
-        for variant in variants:
+        # One variant at a time: a job of a million rows is checked in the memory of one.
+        variants = source_variants(given, profile=profile, variables=variables)
+        total = bad = 0
+        rows = False  # whether the variants are a job's rows (or one template's prompt)
+        unreadable = False
+        while True:
+            try:
+                variant = next(variants, None)
+            except Flux2PromptError as exc:  # unreadable: at once, or a dataset mid-way
+                _report_error(report, source, source, exc, variant=False)
+                yield source, source, None, exit_code_for(exc), False
+                unreadable = True
+                break
+            if variant is None:
+                break
+            total += 1
+            rows = rows or variant.variant
             label = source_label(variant.label) if not variant.variant else variant.label
             error = variant.error
             if error is None:
                 yield label, source, variant.prompt, EXIT_OK, variant.variant
             else:
+                bad += 1
                 _report_error(report, label, source, error, variant=variant.variant)
                 yield label, source, None, exit_code_for(error), variant.variant
+        if unreadable:  # at once or mid-way: no summary of it
+            continue
         refused: Flux2PromptError | None = None
         if check_jobs and given != STDIN and is_job_file(split_source(given)[0]):
             # What a run would refuse before sending anything, beyond the rows' own problems:
@@ -199,14 +212,13 @@ def _each_prompt(
                 refused = check_job_file(given)
             except Flux2PromptError as exc:
                 refused = exc
-            if isinstance(refused, PromptError) and not all(v.ok for v in variants):
+            if isinstance(refused, PromptError) and bad:
                 refused = None  # a row's error, most likely reported with its row already
             if refused is not None:
                 _report_error(report, source, source, refused, variant=False)
                 yield source, source, None, exit_code_for(refused), False
-        bad = sum(1 for v in variants if not v.ok)
-        if (len(variants) != 1 or variants[0].variant) and (refused is None or bad):
-            report.summary(source, len(variants), bad)
+        if (total != 1 or rows) and (refused is None or bad):
+            report.summary(source, total, bad)
 
 
 def _report_error(

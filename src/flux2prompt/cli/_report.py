@@ -184,8 +184,12 @@ class Report:
     command: Literal["validate", "lint"]
     format: Format
     profile: str | None  # None: the project's configuration could not be read
+    # Kept for the JSON document only; the other formats print as they go, and count.
     results: list[dict[str, Any]] = field(default_factory=list)
     _annotations: list[str] = field(default_factory=list)
+    _counts: dict[str, int] = field(
+        default_factory=lambda: {"ok": 0, "invalid": 0, "unreadable": 0, "advice": 0}
+    )
 
     def checked(
         self,
@@ -204,16 +208,19 @@ class Report:
                 replace(p, line=line_of(file, p.path)) if p.line is None and p.path else p
                 for p in problems
             ]
-        self.results.append(
-            {
-                "name": name,
-                "source": source,
-                "file": file,
-                "variant": variant,
-                "status": status,
-                "problems": [p.to_dict() for p in problems],
-            }
-        )
+        self._counts[status] += 1
+        self._counts["advice"] += sum(1 for p in problems if p.severity != "error")
+        if self.format == "json":
+            self.results.append(
+                {
+                    "name": name,
+                    "source": source,
+                    "file": file,
+                    "variant": variant,
+                    "status": status,
+                    "problems": [p.to_dict() for p in problems],
+                }
+            )
         if self.format == "github":
             for problem in problems:
                 self._annotations.append(self._annotation(name, file, problem))
@@ -271,18 +278,16 @@ class Report:
         one summary line. ``error``: why the command stopped before checking everything."""
         if error is not None and self.format == "github":
             say(f"::error title=flux2-prompt {self.command}::{escape_data(error)}")
-        counts = {
-            status: sum(1 for r in self.results if r["status"] == status)
-            for status in ("ok", "invalid", "unreadable")
-        }
-        advice = sum(1 for r in self.results for p in r["problems"] if p["severity"] != "error")
+        counts = {status: self._counts[status] for status in ("ok", "invalid", "unreadable")}
+        advice = self._counts["advice"]
+        checked = sum(counts.values())
         if self.format == "json":
             document = {
                 "version": JSON_VERSION,
                 "command": self.command,
                 "profile": self.profile,
                 "exit_code": exit_code,
-                "summary": {"checked": len(self.results), **counts, "advice": advice},
+                "summary": {"checked": checked, **counts, "advice": advice},
                 "results": self.results,
             }
             if error is not None:
@@ -292,6 +297,6 @@ class Report:
             for line in self._annotations:
                 say(line)
             say(
-                f"flux2-prompt {self.command}: {len(self.results)} checked, {counts['invalid']} "
+                f"flux2-prompt {self.command}: {checked} checked, {counts['invalid']} "
                 f"invalid, {counts['unreadable']} unreadable, {advice} advice"
             )
