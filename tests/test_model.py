@@ -497,3 +497,30 @@ def test_the_deprecated_copy_with_changes_keeps_nothing_compiled_from_the_origin
     with pytest.warns(DeprecationWarning, match="copy"):
         same = prompt.copy()
     assert same.to_json() == prompt.to_json()
+
+
+def test_the_deprecated_copy_with_changes_validates_them_as_model_copy_does() -> None:
+    import warnings
+
+    from pydantic import ValidationError
+
+    from flux2prompt import scene, subject
+
+    prompt = scene("x").mood("calm").extra("seed_hint", 7).compile()
+    fox = subject("a fox", colors=["#fff"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ValidationError):
+            prompt.copy(update={"scene": 5})
+        with pytest.raises(ValidationError):
+            fox.copy(update={"colors": ("not a hex code",)})
+        # A change is normalised as the constructor normalises it; custom keys stay.
+        assert fox.copy(update={"colors": ["#abc"]}).colors == ("#AABBCC",)
+        assert prompt.copy(update={"mood": "tense"}).to_json() == (
+            '{"scene":"x","mood":"tense","seed_hint":7}'
+        )
+        # A field left out is unset; a plain copy is the same prompt.
+        assert prompt.copy(exclude={"mood"}).to_json() == '{"scene":"x","seed_hint":7}'
+        assert prompt.copy().fingerprint == prompt.fingerprint
+    with pytest.warns(DeprecationWarning):
+        prompt.copy(update={"mood": "tense"})

@@ -250,9 +250,6 @@ class _kept(Generic[_V]):  # lower case: a decorator, like the cached_property i
         return value
 
 
-# What a node keeps in its instance dict beside its fields (see "the compile cache" below).
-_KEPT_SLOTS = ("_wire", "fingerprint", "_document")
-
 
 def _all_unset(model: BaseModel) -> bool:
     # Run by the after-validators, when the instance dict holds exactly the fields (a cached
@@ -324,10 +321,10 @@ class _Node(BaseModel):
         return copied
 
     def copy(self, **options: Any) -> Self:
-        """pydantic's deprecated ``copy()``, which neither validates nor knows what a prompt
-        keeps: a copy with any change keeps nothing compiled from the original, so its wire
-        text, fingerprint and document are worked out (and validated) again. Prefer
-        :meth:`model_copy`, which validates the changes.
+        """pydantic's deprecated ``copy()`` (it still warns so): a copy with any change
+        (``update``, ``include``, ``exclude``) is validated as :meth:`model_copy` validates,
+        so it is never a part the schema refuses; a field left out is unset. Prefer
+        :meth:`model_copy`.
 
         >>> import warnings
         >>> from flux2prompt import scene
@@ -337,10 +334,11 @@ class _Node(BaseModel):
         '{"scene":"x","mood":"tense"}'
         """
         copied = super().copy(**options)
-        if any(options.get(name) is not None for name in ("update", "include", "exclude")):
-            for kept in _KEPT_SLOTS:
-                copied.__dict__.pop(kept, None)
-        return copied
+        if all(options.get(name) is None for name in ("update", "include", "exclude")):
+            return copied
+        # What pydantic copied, unvalidated, through the validating copy: its Python names.
+        values = {name: copied.__dict__.get(name) for name in type(self).model_fields}
+        return self.model_copy(update=values)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form of this part as plain JSON data (lists, not tuples), unset keys omitted."""
