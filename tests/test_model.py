@@ -522,5 +522,5 @@ def test_the_deprecated_copy_with_changes_validates_them_as_model_copy_does() ->
         # A field left out is unset; a plain copy is the same prompt.
         assert prompt.copy(exclude={"mood"}).to_json() == '{"scene":"x","seed_hint":7}'
         assert prompt.copy().fingerprint == prompt.fingerprint
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="model_copy"):
         prompt.copy(update={"mood": "tense"})
