@@ -595,3 +595,41 @@ def test_jpegs_of_every_common_encoding_are_whole_until_cut(options: dict[str, A
     end = data.rindex(b"\xff\xd9")
     cut = image_problem(data[: end - 40] + data[end:])
     assert (cut is not None) == (not options.get("progressive"))
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp"])
+def test_any_stretch_of_an_images_data_changed_is_never_recovered(
+    make_job: Callable[..., Path], tmp_path: Path, image_format: str
+) -> None:
+    # Garbage inside a JPEG's scan often still decodes to exactly its blocks (Huffman codes
+    # fall back in step): the seal in the image's provenance catches what decoding cannot,
+    # whatever the image looks like.
+    from flux2prompt.batch import BatchRunner, load_job
+
+    job = load_job(make_job())
+    out = tmp_path / "out"
+    ext = {"jpeg": "jpg", "png": "png", "webp": "webp"}[image_format]
+    with serve(image_format=image_format) as emu:
+        assert run_batch(job, out, base_url=emu.base_url, account_id="a", api_token="t").ok
+    name = f"product1-color0-0.{ext}"
+    data = (out / name).read_bytes()
+    drop_record(out, name)
+    record = read_provenance(data)
+    assert record is not None
+    assert record.verifies(data)
+    # The second half of the image's own bytes: pixel data, past the packet.
+    start = len(data) - len(strip_provenance(data)) // 2
+    runner = BatchRunner(job, out, base_url="http://127.0.0.1:9", account_id="a", api_token="t")
+    (out / name).write_bytes(data)
+    assert runner.dry_run().to_recover == 1  # unchanged, it is recovered
+    rng = random.Random(2026)
+    for _ in range(25):
+        at = rng.randrange(start, len(data) - 80)
+        garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 65)))
+        if image_format == "jpeg":
+            garbage = garbage.replace(b"\xff", b"\x00")  # no marker: the structure stays whole
+        damaged = data[:at] + garbage + data[at + len(garbage) :]
+        if damaged == data:
+            continue
+        (out / name).write_bytes(damaged)
+        assert runner.dry_run().to_recover == 0, (at, garbage.hex())

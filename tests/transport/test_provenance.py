@@ -395,3 +395,43 @@ def test_a_record_nested_past_any_depth_is_damaged_and_inspect_says_so(tmp_path:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "damaged" in done.stdout + done.stderr
+
+
+# -- the seal: the sha256 of the image around its packet ------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_a_stamped_image_is_sealed_and_any_changed_byte_breaks_the_seal(name: str) -> None:
+    request = build_request('{"scene":"a fox"}', model="klein-4b", seed=3)
+    stamped = stamp_provenance(ImageResult.from_bytes(IMAGES[name]), request).data
+    record = read_provenance(stamped)
+    assert record is not None
+    assert record.image_sha256 is not None
+    assert record.image_sha256.startswith("sha256:")
+    assert record.verifies(stamped)
+    # The seal is not what made the image: equal to the request's own record, not in to_dict().
+    assert record == Provenance.from_request(request)
+    assert "image_sha256" not in record.to_dict()
+    # Copies of one request are byte-identical, seal included.
+    assert stamp_provenance(ImageResult.from_bytes(IMAGES[name]), request).data == stamped
+    original = IMAGES[name]
+    middle = stamped.find(original[len(original) // 2 : len(original) // 2 + 16])
+    assert middle > 0  # the image's own data, copied byte for byte
+    for at in (middle, middle + 8):
+        changed = stamped[:at] + bytes([stamped[at] ^ 0x20]) + stamped[at + 1 :]
+        try:
+            found = read_provenance(changed)
+        except ProvenanceError:
+            continue  # the format's own checksum caught it (a PNG's CRC)
+        assert found is not None, at
+        assert not found.verifies(changed), at
+
+
+def test_a_record_without_a_seal_cannot_say_and_verifies() -> None:
+    # Written by write_provenance (or by a release before seals): nothing to check against.
+    data = write_provenance(IMAGES["png"], RECORD)
+    found = read_provenance(data)
+    assert found is not None
+    assert found.image_sha256 is None
+    assert found.verifies(data)
+    assert found.verifies(data[:-20] + bytes(20))

@@ -17,7 +17,10 @@ an image instead of buying it again, when all of these hold:
   length and chunks);
 - its embedded provenance (:func:`~flux2prompt.transport.read_provenance`) is exactly the one
   the runner writes for this item: the request fingerprint, the prompt as sent, the model, the
-  parameters (seed and size among them), the input images' hashes, and the job's name.
+  parameters (seed and size among them), the input images' hashes, and the job's name; and its
+  seal, the sha256 of the image's other bytes, still matches them
+  (:meth:`~flux2prompt.transport.Provenance.verifies`), which catches any change a JPEG's
+  decoding cannot (images stamped before seals existed have none, and get the checks above).
 
 Anything else (another prompt's image, a user's own file, an image without provenance, a
 truncated or damaged one) is left to what a run always did with it: the item is sent, and a
@@ -211,8 +214,8 @@ class Orphans:
                 continue
             if expected is None:
                 expected = Provenance.from_request(item.request, job=self._job)
-            if embedded != expected:
-                continue
+            if embedded != expected or not embedded.verifies(data):
+                continue  # another request's image, or this one changed since it was sealed
             image = ImageRecord(
                 index=item.index,
                 request_fingerprint=item.key,

@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -120,6 +121,12 @@ class Provenance:
     read (``prompts/hero.py:hero``), when known. Nothing here depends on the response or on the
     file's name, so every copy of one request carries the same record.
 
+    ``image_sha256`` seals the file: :func:`stamp_provenance` writes there the sha256 of the
+    image's bytes without its XMP packet, so that a file changed since (a bit flipped, garbage
+    in a JPEG's scan, which no checksum covers) can be told from the one stamped; see
+    :meth:`verifies`. It is ``None`` in a record built from a request and in images
+    stamped before it existed, and two records that differ only there are equal.
+
     Example:
         >>> record = Provenance("a fox", "sha256:p", "sha256:r", "@cf/m", {"seed": 7})
         >>> record.seed, record.to_dict()["model"]
@@ -134,6 +141,27 @@ class Provenance:
     input_images: tuple[str, ...] = ()
     job: str | None = None
     source: str | None = None
+    # The seal of the file, not part of what made it: left out of equality and of to_dict().
+    image_sha256: str | None = field(default=None, compare=False)
+
+    def verifies(self, data: bytes) -> bool:
+        """Whether ``data``, the image this record was read from, is byte for byte the one
+        :func:`stamp_provenance` sealed it into. ``True`` too for a record without a seal
+        (stamped before seals, or written by :func:`write_provenance`), which cannot say.
+
+        Example:
+            >>> from flux2prompt.transport import ImageResult, build_request
+            >>> jpeg = b"\\xff\\xd8\\xff\\xc0\\x00\\x0b\\x08\\x00\\x10\\x00\\x10"
+            >>> jpeg += b"\\x01\\x01\\x11\\x00\\xff\\xda\\x00\\x02scan\\xff\\xd9"
+            >>> image = ImageResult.from_bytes(jpeg)
+            >>> stamped = stamp_provenance(image, build_request("a fox")).data
+            >>> read_provenance(stamped).verifies(stamped)
+            True
+            >>> damaged = stamped.replace(b"scan", b"scam")
+            >>> read_provenance(damaged).verifies(damaged)
+            False
+        """
+        return self.image_sha256 is None or self.image_sha256 == _image_digest(data)
 
     @property
     def seed(self) -> int | None:
@@ -249,6 +277,8 @@ def _properties(record: Provenance) -> list[tuple[str, str]]:
         out.append(("Job", _utf8(record.job)))
     if record.source is not None:
         out.append(("Source", _utf8(record.source)))
+    if record.image_sha256 is not None:
+        out.append(("ImageSha256", record.image_sha256))
     return [_property(name, value) for name, value in out]
 
 
@@ -343,6 +373,7 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
         input_images=tuple(str(image) for image in images),
         job=get("Job"),
         source=get("Source"),
+        image_sha256=get("ImageSha256"),
     )
 
 
@@ -765,8 +796,16 @@ def stamp_provenance(
         >>> read_provenance(stamped.data).job
         'foxes'
     """
+    record = Provenance.from_request(request, job=job, source=source)
     try:
-        return result.with_provenance(Provenance.from_request(request, job=job, source=source))
+        # The seal is of the bytes around the packet, which do not depend on what it holds.
+        unsealed = write_provenance(result.data, record)
+        sealed = dataclasses.replace(record, image_sha256=_image_digest(unsealed))
+        return result.with_provenance(sealed)
     except ProvenanceError as exc:
         _logger.warning("image saved without provenance: %s", exc)
         return result
+
+
+def _image_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(strip_provenance(data)).hexdigest()
