@@ -89,6 +89,10 @@ def _inspect_one(image: Path, lock: Any, lock_file: Path | None) -> tuple[dict[s
         report["status"] = "no_provenance"
         return report, EXIT_INVALID
     report["provenance"] = record.to_dict()
+    # Whether the file is byte for byte the one written (None: an image from before seals).
+    report["seal"] = (
+        None if record.image_sha256 is None else ("intact" if record.verifies(data) else "broken")
+    )
     if lock is None:
         report["status"] = "no_lock"
         return report, 0
@@ -120,6 +124,10 @@ def _render(report: dict[str, Any]) -> None:
     if record["source"] is not None:
         lines.append(("source", record["source"]))
     lines.append(("text", _one_line(record["prompt"])))
+    if report["seal"] == "intact":
+        lines.append(("seal", "intact: the file is byte for byte the one written"))
+    elif report["seal"] == "broken":
+        lines.append(("seal", "broken: the file was changed after it was written"))
     if status == "no_lock":
         lines.append(("lock", "no lockfile to compare with (run `flux2-prompt lock`)"))
     else:
