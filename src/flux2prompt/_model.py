@@ -250,7 +250,6 @@ class _kept(Generic[_V]):  # lower case: a decorator, like the cached_property i
         return value
 
 
-
 def _all_unset(model: BaseModel) -> bool:
     # Run by the after-validators, when the instance dict holds exactly the fields (a cached
     # property's slot comes later). Reading it directly avoids ``model_fields``, a property of
