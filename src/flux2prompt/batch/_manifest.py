@@ -294,10 +294,7 @@ def iter_manifest(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 raw = handle.readline(MAX_RECORD_BYTES + 1)
             except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
-                raise SourceError(
-                    f"cannot read the manifest: {reason}", source=str(path), line=number
-                ) from None
+                raise _unreadable(path, number, exc) from None
             if not raw:
                 return
             if number == 1 and raw.startswith(_BOM):
@@ -326,14 +323,17 @@ def _rest_is_one_line(handle: IO[bytes], path: Path, number: int) -> bool:
         try:
             chunk = handle.read(1 << 20)
         except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise SourceError(
-                f"cannot read the manifest: {reason}", source=str(path), line=number
-            ) from None
+            raise _unreadable(path, number, exc) from None
         if not chunk:
             return True
         if b"\n" in chunk:
             return False
+
+
+def _unreadable(path: Path, number: int, exc: OSError) -> SourceError:
+    """The error of a manifest whose line ``number`` the disk would not give back."""
+    reason = exc.strerror or type(exc).__name__
+    return SourceError(f"cannot read the manifest: {reason}", source=str(path), line=number)
 
 
 def _whole_record(raw: bytes) -> bool:
