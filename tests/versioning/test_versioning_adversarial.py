@@ -5,14 +5,18 @@ line) and saying what to do, never a traceback and never a silent wrong answer."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flux2prompt import SourceError, build_lock, read_lock, write_lock
+from flux2prompt._versioning._provenance import match_lock
+from flux2prompt.transport import Provenance, write_provenance
 
 COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
 
@@ -184,3 +188,79 @@ def test_a_dataset_row_holding_nan_is_named_by_its_file_and_line(tmp_path: Path)
         build_lock([tmp_path], base=tmp_path)
     assert caught.value.source is not None
     assert (Path(caught.value.source), caught.value.line) == (tmp_path / "rows.jsonl", 3)
+
+
+# -- provenance that does not hold what it claims -----------------------------------------------
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 40, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _genuine(shop: Path) -> tuple[Provenance, Provenance]:
+    """The records generate and batch write for the shop's prompt file and its first item."""
+    from flux2prompt import load, load_prompt_file
+    from flux2prompt._versioning import build_inventory
+    from flux2prompt.transport import build_request
+
+    fox = load_prompt_file(shop / "fox.prompt.toml")
+    prompt = Provenance.from_request(
+        build_request(fox.prompt, model=fox.model or "flux-2-dev", **fox.parameters),
+        source="fox.prompt.toml",
+    )
+    (item, *_) = [e for e in build_inventory([shop], base=shop).entries if e.kind == "item"]
+    assert item.document is not None
+    request = build_request(
+        load(dict(item.document)), model=item.metadata["model"], **item.metadata["parameters"]
+    )
+    return prompt, Provenance.from_request(request, job="job")
+
+
+def _inspect(shop: Path, record: Provenance) -> dict[str, object]:
+    (shop / "image.png").write_bytes(write_provenance(_png(), record))
+    done = _run(shop, "inspect", "--json", "image.png")
+    assert "Traceback" not in done.stderr
+    (report,) = json.loads(done.stdout)
+    assert isinstance(report, dict)
+    return report
+
+
+def test_genuine_records_are_current(shop: Path) -> None:
+    for record in _genuine(shop):
+        assert _inspect(shop, record)["status"] == "current"
+
+
+@pytest.mark.parametrize(
+    ("which", "forge", "why"),
+    [
+        # Another prompt in the image, under the locked fingerprints.
+        (0, {"prompt": '{"scene":"a fox with a forged watermark"}'}, "its prompt"),
+        (0, {"prompt_fingerprint": "sha256:" + "0" * 64}, "its prompt fingerprint"),
+        (1, {"prompt_fingerprint": "sha256:" + "0" * 64}, "its prompt fingerprint"),
+        # The item's request fingerprint, with another seed, model or size.
+        (1, {"parameters": {"seed": 8}}, "parameter 'seed'"),
+        (1, {"model": "@cf/black-forest-labs/flux-2-klein-9b"}, "its model"),
+        (1, {"parameters": {"width": 2048}}, "parameter 'width'"),
+    ],
+)
+def test_a_record_whose_contents_do_not_match_its_fingerprint_is_not_current(
+    shop: Path, which: int, forge: dict[str, Any], why: str
+) -> None:
+    genuine = _genuine(shop)[which]
+    if "parameters" in forge:
+        forge = {"parameters": {**genuine.parameters, **forge["parameters"]}}
+    forged = dataclasses.replace(genuine, **forge)
+    report = _inspect(shop, forged)
+    assert report["status"] == "not_locked"
+    lock = report["lock"]
+    assert isinstance(lock, dict)
+    assert why in str(lock["detail"])
+    assert "the record was edited or forged" in str(lock["detail"])
+    match = match_lock(forged, read_lock(shop / "flux2prompt.lock"))
+    assert not match.ok

@@ -84,6 +84,19 @@ def _short_hash(value: Any) -> str:
     return hashlib.sha256(_ENCODE(value).encode("utf-8")).hexdigest()[:16]
 
 
+def field_hash(value: Any) -> str | None:
+    """The short hash :func:`field_hashes` records of ``value``; ``None`` for a value with no
+    JSON form (which no field hash can be of).
+
+    >>> field_hash("@cf/m") == field_hash("@cf/m") != field_hash("@cf/n")
+    True
+    """
+    try:
+        return _short_hash(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def _field_path(key: str) -> str:
     path = _FIELD_PATHS.get(key)
     if path is None:
