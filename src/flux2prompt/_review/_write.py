@@ -38,6 +38,8 @@ IMAGES = "review/images"
 COMMENT_LIMIT = 60_000
 # Room kept after the table for the lines that always follow it (costs, failures, pointers).
 _TAIL = 6_000
+# At most this much of the comment lists the notes (files that did not read at BASE).
+_NOTES_LIMIT = 12_000
 _SHOWN_FAILURES = 10
 _MARKS = {"added": "+", "removed": "-", "changed": "~"}
 _OURS = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|webp)$")
@@ -213,7 +215,18 @@ def markdown(
     )
     lines.append("")
     if plan.diff.notes:
-        lines += [f"> Note: {_cell(note)}" for note in plan.diff.notes]
+        # A base revision broken in hundreds of files: its notes give way first, to a pointer.
+        room = _NOTES_LIMIT
+        for position, note in enumerate(plan.diff.notes):
+            line = f"> Note: {_cell(note)}"
+            room -= len(line) + 1
+            if room < 0:
+                lines.append(
+                    f"> … {len(plan.diff.notes) - position} more note(s) are on the page "
+                    f"(`{PAGE}`)."
+                )
+                break
+            lines.append(line)
         lines.append("")
     if not plan.diff.changes:
         lines.append(

@@ -1,0 +1,74 @@
+"""Hostile input to ``flux2-prompt review``: a base revision whose files are broken by the
+hundred, output folders holding files the review did not write. The comment still fits a pull
+request, and nothing outside the output folder is written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testkit import git
+
+pytest.importorskip("flux2prompt.emulator")
+
+
+def _review(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    for name in (
+        "GITHUB_BASE_REF",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_BASE_URL",
+    ):
+        environment.pop(name, None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("flux2-prompt")), "review", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def _prompt(name: str, table: str = "[prompt]") -> str:
+    return f'name = "{name}"\n{table}\nscene = "a quiet fox, number {name}"\n'
+
+
+@pytest.mark.parametrize("changed", [True, False])
+def test_hundreds_of_broken_files_at_base_still_fit_one_comment(
+    tmp_path: Path, changed: bool
+) -> None:
+    """Each file that did not read at BASE is a note; past what a comment holds, the notes give
+    way to a pointer to the page, which has every one."""
+    (tmp_path / "prompts").mkdir()
+    for n in range(700):
+        # Broken at BASE: an unclosed table header.
+        (tmp_path / "prompts" / f"fox-{n:03}.prompt.toml").write_text(
+            _prompt(f"fox-{n:03}", "[prompt"), encoding="utf-8"
+        )
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "broken prompts")
+    for n in range(700):
+        path = tmp_path / "prompts" / f"fox-{n:03}.prompt.toml"
+        if changed:  # fixed since: each shows as added
+            path.write_text(_prompt(f"fox-{n:03}"), encoding="utf-8")
+        else:  # removed since: nothing changed, but the notes are still said
+            path.unlink()
+    done = _review(tmp_path, "HEAD", "--limit", "2")
+    assert done.returncode == 0, done.stderr
+    markdown = (tmp_path / "review.md").read_text(encoding="utf-8")
+    assert len(markdown) < 65_536
+    assert "invalid TOML" in markdown
+    assert "more note(s) are on the page (`review/index.html`)" in markdown
+    page = (tmp_path / "review" / "index.html").read_text(encoding="utf-8")
+    assert page.count("left out of the old side") == 700
+    assert ("### Diffs" in markdown) is changed
