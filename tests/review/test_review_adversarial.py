@@ -72,3 +72,31 @@ def test_hundreds_of_broken_files_at_base_still_fit_one_comment(
     page = (tmp_path / "review" / "index.html").read_text(encoding="utf-8")
     assert page.count("left out of the old side") == 700
     assert ("### Diffs" in markdown) is changed
+
+
+def test_a_link_planted_among_the_pages_images_is_replaced_not_written_through(
+    tmp_path: Path,
+) -> None:
+    """A committed symbolic link named as one of the review's images (``OUT`` is often a folder
+    of the checkout) is replaced by the image; the file it points to is left as it was."""
+    project = tmp_path / "project"
+    (project / "prompts").mkdir(parents=True)
+    fox = project / "prompts" / "fox.prompt.toml"
+    fox.write_text(_prompt("fox"), encoding="utf-8")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "fox")
+    fox.write_text(_prompt("fox").replace("quiet", "wild"), encoding="utf-8")
+    assert _review(project, "HEAD").returncode == 0
+    images = sorted((project / "review" / "images").iterdir())
+    assert len(images) == 2
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("not an image: keep me\n", encoding="utf-8")
+    for image in images:
+        image.unlink()
+        image.symlink_to(outside)
+    assert _review(project, "HEAD").returncode == 0
+    assert outside.read_text(encoding="utf-8") == "not an image: keep me\n"
+    for image in images:
+        assert not image.is_symlink()
+        assert image.read_bytes()[:2] == b"\xff\xd8"  # the emulator's JPEG

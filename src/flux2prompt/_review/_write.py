@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -137,8 +136,14 @@ def _copy_images(folder: Path, rendered: Rendered) -> dict[str, str]:
     for fingerprint, path in rendered.images.items():
         name = image_name(fingerprint, path)
         target = folder / name
-        if not target.is_file() or target.stat().st_size != path.stat().st_size:
-            shutil.copyfile(path, target)
+        # Replaced, never written through: OUT is often a folder of the checkout, and a link
+        # planted there under an image's name must not have its target overwritten.
+        if (
+            target.is_symlink()
+            or not target.is_file()
+            or target.stat().st_size != path.stat().st_size
+        ):
+            atomic_write(target, path.read_bytes())
         names[fingerprint] = name
     keep = set(names.values())
     for old in folder.iterdir():
