@@ -264,3 +264,63 @@ def test_a_record_whose_contents_do_not_match_its_fingerprint_is_not_current(
     assert "the record was edited or forged" in str(lock["detail"])
     match = match_lock(forged, read_lock(shop / "flux2prompt.lock"))
     assert not match.ok
+
+
+# -- prompt snapshots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('{"scene": ' + "9" * 5000 + "}", "a number has too many digits"),
+        ('{"scene": "a dog",\n "scene": "a fox"}', "line 2: duplicate key 'scene'"),
+        ('{"scene": NaN}', "line 1: NaN is not valid JSON"),
+        ('{"scene": 1e999}', "out of the range of a JSON number"),
+    ],
+)
+def test_a_hand_edited_snapshot_is_one_failure_saying_what_is_wrong(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    from flux2prompt import scene
+    from flux2prompt._snapshot import PromptSnapshot
+
+    (tmp_path / "fox.json").write_text(text, encoding="utf-8")
+    snapshots = PromptSnapshot(tmp_path, "test_fox")
+    with pytest.raises(pytest.fail.Exception) as caught:
+        snapshots.assert_match(scene("a fox"), name="fox")
+    message = str(caught.value)
+    assert "fox.json is not valid JSON (" in message
+    assert why in message
+    assert message.endswith("; rewrite it with: pytest --update-prompt-snapshots")
+
+
+@pytest.mark.parametrize("update", [False, True])
+def test_a_long_parametrized_test_name_makes_a_snapshot_name_a_file_system_takes(
+    tmp_path: Path, update: bool
+) -> None:
+    from flux2prompt import scene
+    from flux2prompt._snapshot import PromptSnapshot
+
+    test = "test_poster[" + "a vintage travel poster of Lisbon at golden hour " * 8 + "]"
+    snapshots = PromptSnapshot(tmp_path, test, update=update)
+    if update:
+        snapshots.assert_match(scene("a fox"))
+        (written,) = tmp_path.iterdir()
+        assert len(written.name) <= 128
+        again = PromptSnapshot(tmp_path, test)
+        again.assert_match(scene("a fox"))  # found again under the same name
+        other = PromptSnapshot(tmp_path, test.replace("Lisbon", "Porto"), update=True)
+        other.assert_match(scene("a fox"))
+        assert len(list(tmp_path.iterdir())) == 2  # two tests, two snapshots
+    else:
+        with pytest.raises(pytest.fail.Exception, match="no prompt snapshot"):
+            snapshots.assert_match(scene("a fox"))
+
+
+def test_a_snapshot_name_too_long_for_a_file_is_refused_by_name(tmp_path: Path) -> None:
+    from flux2prompt import scene
+    from flux2prompt._snapshot import PromptSnapshot
+
+    snapshots = PromptSnapshot(tmp_path, "test_fox", update=True)
+    with pytest.raises(ValueError, match=r"snapshot name 'a+'\.\.\.: at most 120 characters"):
+        snapshots.assert_match(scene("a fox"), name="a" * 300)
