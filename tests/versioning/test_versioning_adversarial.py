@@ -324,3 +324,16 @@ def test_a_snapshot_name_too_long_for_a_file_is_refused_by_name(tmp_path: Path) 
     snapshots = PromptSnapshot(tmp_path, "test_fox", update=True)
     with pytest.raises(ValueError, match=r"snapshot name 'a+'\.\.\.: at most 120 characters"):
         snapshots.assert_match(scene("a fox"), name="a" * 300)
+
+
+def test_a_table_with_bytes_that_are_not_utf8_names_the_line(shop: Path) -> None:
+    table = shop / "flux2prompt.lock.items"
+    data = table.read_bytes()
+    assert b'"origin":"rows.csv:3"' in data
+    table.write_bytes(data.replace(b'"origin":"rows.csv:3"', b'"origin":"rows\xff.csv:3"'))
+    with pytest.raises(SourceError) as caught:
+        read_lock(shop / "flux2prompt.lock")
+    assert str(caught.value) == (
+        f"{table}: line 3: not UTF-8 text; this is not a flux2prompt per-item table (rewrite it "
+        "with `flux2-prompt lock`)"
+    )

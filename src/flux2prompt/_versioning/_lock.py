@@ -494,7 +494,19 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         return {}, {}
     fields: dict[str, Any] = {}
     items: dict[str, list[ItemLock]] = {}
-    text = data.decode("utf-8", "replace").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8", "replace")
+        conflict = _conflict_line(text)
+        if conflict is not None:
+            raise _conflicted(source, conflict) from None
+        bad_line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(
+            f"line {bad_line}: not UTF-8 text; this is not a "
+            "flux2prompt per-item table (rewrite it with `flux2-prompt lock`)",
+            source=source,
+        ) from None
     conflict = _conflict_line(text)
     if conflict is not None:
         raise _conflicted(source, conflict)
