@@ -16,7 +16,7 @@ from testkit import git
 pytest.importorskip("flux2prompt.emulator")
 
 
-def _review(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _review(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     for name in (
         "GITHUB_BASE_REF",
@@ -25,6 +25,7 @@ def _review(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "CLOUDFLARE_BASE_URL",
     ):
         environment.pop(name, None)
+    environment.update(env)
     done = subprocess.run(
         [str(Path(sys.executable).with_name("flux2-prompt")), "review", *args],
         cwd=cwd,
@@ -100,3 +101,53 @@ def test_a_link_planted_among_the_pages_images_is_replaced_not_written_through(
     for image in images:
         assert not image.is_symlink()
         assert image.read_bytes()[:2] == b"\xff\xd8"  # the emulator's JPEG
+
+
+@pytest.fixture
+def changed(tmp_path: Path) -> Path:
+    """A repository whose one prompt file changed since HEAD."""
+    project = tmp_path / "project"
+    (project / "prompts").mkdir(parents=True)
+    fox = project / "prompts" / "fox.prompt.toml"
+    fox.write_text(_prompt("fox"), encoding="utf-8")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "fox")
+    fox.write_text(_prompt("fox").replace("quiet", "wild"), encoding="utf-8")
+    return project
+
+
+def test_a_max_cost_that_is_not_a_number_is_refused_before_anything_is_sent(
+    changed: Path,
+) -> None:
+    """``nan`` compares false with every cost: taken as it is, it would let any cost through."""
+    done = _review(
+        changed,
+        "HEAD",
+        "--live",
+        "--max-cost",
+        "nan",
+        "--account-id",
+        "0123456789abcdef0123456789abcdef",
+        "--base-url",
+        "http://127.0.0.1:9",  # nothing listens: a request sent would fail, not be billed
+        CLOUDFLARE_API_TOKEN="test-token",
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --max-cost nan: give an amount in USD, 0 or more, such as --max-cost 0.50"
+    )
+    assert not (changed / "review.md").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache"])
+def test_an_output_or_cache_folder_that_cannot_be_made_is_refused_before_drawing(
+    changed: Path, option: str
+) -> None:
+    (changed / "notes.txt").write_text("a file, not a folder\n", encoding="utf-8")
+    done = _review(changed, "HEAD", option, "notes.txt/review")
+    assert done.returncode == 2, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {option} notes.txt/review: cannot make the folder (")
+    assert "drawn by" not in done.stdout  # nothing drawn: no image is lost
+    assert not (changed / "review.md").exists()
