@@ -337,3 +337,45 @@ def test_a_table_with_bytes_that_are_not_utf8_names_the_line(shop: Path) -> None
         f"{table}: line 3: not UTF-8 text; this is not a flux2prompt per-item table (rewrite it "
         "with `flux2-prompt lock`)"
     )
+
+
+# -- git ----------------------------------------------------------------------------------------
+
+
+def test_export_attributes_do_not_change_the_old_side(tmp_path: Path) -> None:
+    """``export-ignore`` and ``export-subst`` shape release archives; the old side of a diff is
+    the revision as committed: an ignored dataset is still there, a ``$Format:...$`` still
+    reads as written."""
+    from testkit import git
+
+    (tmp_path / ".gitattributes").write_text(
+        "/.gitattributes export-ignore\n*.csv export-ignore\ndata/ export-ignore\n"
+        "*.prompt.toml export-subst\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "shop.py").write_text(SHOP, encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("color\nteal\ncoral\n", encoding="utf-8")
+    (tmp_path / "job.toml").write_text(
+        'template = "shop.py:bottle"\noutput = "{color}.{ext}"\nseeds = 7\n'
+        '[variables]\ndataset = "data/rows.csv"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "fox.prompt.toml").write_text(
+        'name = "fox"\n[prompt]\nscene = "a fox, build $Format:%H$"\n', encoding="utf-8"
+    )
+    assert _run(tmp_path, "lock").returncode == 0
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "shop")
+    (tmp_path / "data" / "rows.csv").write_text("color\nteal\nolive\n", encoding="utf-8")
+    done = _run(tmp_path, "diff", "--rev", "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.splitlines()[2:] == [
+        "~ job.toml [data/rows.csv:3; color=olive; seed 7]: changed",
+        '    ~ $.scene: "a coral water bottle" → "a olive water bottle"',
+    ]
+    check = _run(tmp_path, "lock", "--check")
+    assert check.returncode == 1
+    assert '    ~ $.scene: "a coral water bottle" → "a olive water bottle"' in check.stdout
