@@ -151,3 +151,14 @@ def test_an_output_or_cache_folder_that_cannot_be_made_is_refused_before_drawing
     assert last.startswith(f"error: {option} notes.txt/review: cannot make the folder (")
     assert "drawn by" not in done.stdout  # nothing drawn: no image is lost
     assert not (changed / "review.md").exists()
+
+
+def test_a_github_base_ref_that_names_no_branch_here_is_said_as_such(changed: Path) -> None:
+    done = _review(changed, GITHUB_BASE_REF="release-2")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: review: no BASE to compare with: origin/HEAD is not set, and $GITHUB_BASE_REF "
+        "names release-2, but neither origin/release-2 nor release-2 is in this repository "
+        "(fetch it: git fetch origin release-2); give BASE, such as "
+        "`flux2-prompt review origin/main`"
+    )
