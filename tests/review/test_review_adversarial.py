@@ -162,3 +162,26 @@ def test_a_github_base_ref_that_names_no_branch_here_is_said_as_such(changed: Pa
         "(fetch it: git fetch origin release-2); give BASE, such as "
         "`flux2-prompt review origin/main`"
     )
+
+
+def test_a_cached_image_whose_record_was_forged_is_drawn_again(changed: Path) -> None:
+    """The cache is found by request fingerprint; an image there whose record carries that
+    fingerprint but another prompt (a poisoned CI cache, an edited file) is not shown."""
+    import dataclasses
+
+    from flux2prompt.transport import read_provenance, strip_provenance, write_provenance
+
+    assert _review(changed, "HEAD").returncode == 0
+    cached = sorted((changed / ".flux2prompt-cache" / "review" / "emulator").rglob("*.jpg"))
+    assert len(cached) == 2
+    genuine = {path: path.read_bytes() for path in cached}
+    for path, data in genuine.items():
+        record = read_provenance(data)
+        assert record is not None
+        forged = dataclasses.replace(record, prompt='{"scene":"something else entirely"}')
+        path.write_bytes(write_provenance(strip_provenance(data), forged))
+    done = _review(changed, "HEAD")
+    assert done.returncode == 0, done.stderr
+    assert "images: 2 drawn by the local emulator, 0 from the cache" in done.stdout
+    for path, data in genuine.items():
+        assert path.read_bytes() == data
