@@ -379,3 +379,24 @@ def test_export_attributes_do_not_change_the_old_side(tmp_path: Path) -> None:
     check = _run(tmp_path, "lock", "--check")
     assert check.returncode == 1
     assert '    ~ $.scene: "a coral water bottle" → "a olive water bottle"' in check.stdout
+
+
+def test_a_record_whose_prompt_is_not_its_fingerprints_text_is_not_matched_by_it(
+    shop: Path,
+) -> None:
+    """Nor is the prompt fingerprint taken at its word to name the prompt an image came from."""
+    genuine, _ = _genuine(shop)
+    forged = dataclasses.replace(
+        genuine,
+        prompt='{"scene":"a forged fox"}',
+        request_fingerprint="sha256:" + "1" * 64,
+        model="@cf/black-forest-labs/flux-2-klein-9b",
+    )
+    report = _inspect(shop, forged)
+    assert report["status"] == "not_locked"
+    lock = report["lock"]
+    assert isinstance(lock, dict)
+    assert lock["detail"] == (
+        "the record's prompt is not the text of its prompt fingerprint: the record was edited "
+        "or forged, so its fingerprints are not trusted"
+    )

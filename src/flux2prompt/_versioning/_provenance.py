@@ -108,6 +108,19 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
+def _self_contradicts(record: Provenance) -> bool:
+    """Whether the record's prompt is JSON text that its prompt fingerprint is not of: a JSON
+    prompt is fingerprinted over its exact text (prose is not: its fingerprint is its JSON
+    prompt's, which the record does not hold)."""
+    from flux2prompt._digest import sha256_fingerprint
+
+    return bool(
+        _SHA256.fullmatch(record.prompt_fingerprint)
+        and sha256_fingerprint(record.prompt) != record.prompt_fingerprint
+        and _is_json_object(record.prompt)
+    )
+
+
 def _disagreement(
     record: Provenance, locked_prompt: str | None, fields: Mapping[str, str] | None
 ) -> str | None:
@@ -118,7 +131,6 @@ def _disagreement(
     A request fingerprint covers the prompt fingerprint, the model and every parameter, so a
     genuine record never disagrees: one that does was edited, or copied onto another image.
     """
-    from flux2prompt._digest import sha256_fingerprint
     from flux2prompt._versioning._lock import field_hash
 
     if locked_prompt is not None and record.prompt_fingerprint != locked_prompt:
@@ -126,13 +138,7 @@ def _disagreement(
             f"its prompt fingerprint {record.prompt_fingerprint[:23]} is not the one the "
             f"lockfile holds for it ({locked_prompt[:23]})"
         )
-    if (
-        _SHA256.fullmatch(record.prompt_fingerprint)
-        and sha256_fingerprint(record.prompt) != record.prompt_fingerprint
-        and _is_json_object(record.prompt)
-    ):
-        # A JSON prompt is fingerprinted over its exact text (prose is not: its fingerprint is
-        # its JSON prompt's, which the record does not hold).
+    if _self_contradicts(record):
         return "its prompt is not the text of its prompt fingerprint"
     if not fields or "model" not in fields:
         return None  # a prompt's table row holds the parameters as written, not as sent
@@ -157,6 +163,13 @@ def match_lock(record: Provenance, lock: Lock) -> LockMatch:
         'current'
     """
     request, prompt = record.request_fingerprint, record.prompt_fingerprint
+    if _self_contradicts(record):
+        return LockMatch(
+            "not_locked",
+            None,
+            "the record's prompt is not the text of its prompt fingerprint: the record was "
+            "edited or forged, so its fingerprints are not trusted",
+        )
     # 1. An entry that sends exactly this request: the image is current, once what the record
     # holds agrees with what the lockfile holds of that entry.
     hashes: dict[str, Mapping[str, str]] = {}
