@@ -5,10 +5,12 @@ line) and saying what to do, never a traceback and never a silent wrong answer."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +402,46 @@ def test_a_record_whose_prompt_is_not_its_fingerprints_text_is_not_matched_by_it
         "the record's prompt is not the text of its prompt fingerprint: the record was edited "
         "or forged, so its fingerprints are not trusted"
     )
+
+
+def test_a_dataset_outside_the_repository_is_not_read_beside_the_old_tree(
+    tmp_path: Path,
+) -> None:
+    """The old side's tree is copied into a temporary folder: a dataset the job names outside
+    the repository (``../shared/rows.csv``) has no version at the revision, and whatever lies
+    beside that folder is not read in its place."""
+    from testkit import git
+
+    repo, shared = tmp_path / "repo", tmp_path / "shared"
+    repo.mkdir()
+    shared.mkdir()
+    (repo / "shop.py").write_text(SHOP, encoding="utf-8")
+    (shared / "rows.csv").write_text("color\nteal\ncoral\n", encoding="utf-8")
+    (repo / "job.toml").write_text(
+        'template = "shop.py:bottle"\noutput = "{color}.{ext}"\nseeds = 7\n'
+        '[variables]\ndataset = "../shared/rows.csv"\n',
+        encoding="utf-8",
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "shop")
+    # Where "../shared/rows.csv" leads from a tree copied into the temporary folder.
+    decoy = Path(tempfile.gettempdir()) / "shared" / "rows.csv"
+    if decoy.exists():
+        pytest.skip(f"{decoy} exists on this machine")
+    decoy.parent.mkdir(exist_ok=True)
+    try:
+        decoy.write_text("color\nDECOY\n", encoding="utf-8")
+        (repo / "shop.py").write_text(SHOP.replace("water bottle", "bottle"), encoding="utf-8")
+        done = _run(repo, "diff", "--rev", "HEAD")
+    finally:
+        decoy.unlink()
+        with contextlib.suppress(OSError):
+            decoy.parent.rmdir()
+    assert done.returncode == 0, done.stderr
+    assert "DECOY" not in done.stdout
+    assert done.stderr.splitlines() == [
+        "note: at HEAD, job.toml: its dataset ../shared/rows.csv is outside the repository, so "
+        "it has no version at a revision; left out of the old side, so what it holds now shows "
+        "as added"
+    ]
