@@ -445,3 +445,32 @@ def test_a_dataset_outside_the_repository_is_not_read_beside_the_old_tree(
         "it has no version at a revision; left out of the old side, so what it holds now shows "
         "as added"
     ]
+
+
+def test_an_old_side_that_never_finishes_importing_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux2prompt._versioning import _revision, diff_revision
+    from testkit import git
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.flux2prompt]\nmodules = ["hero.py"]\n', encoding="utf-8"
+    )
+    (tmp_path / "hero.py").write_text(
+        "import time\ntime.sleep(600)\nfrom flux2prompt import scene\nhero = scene('a fox')\n",
+        encoding="utf-8",
+    )
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "slow")
+    (tmp_path / "hero.py").write_text(
+        "from flux2prompt import scene\nhero = scene('a fox')\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_revision, "WORKER_TIMEOUT", 3)
+    with pytest.raises(SourceError) as caught:
+        diff_revision("HEAD")
+    assert str(caught.value) == (
+        "HEAD: reading the old side took longer than 3 s and was stopped (a module at the "
+        "revision that never finishes importing?)"
+    )

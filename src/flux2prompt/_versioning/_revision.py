@@ -339,6 +339,10 @@ def _stream_archive(commit: str, repository: Path, folder: Path, label: str) -> 
             )
 
 
+#: How long the interpreter reading the old side may take, in seconds.
+WORKER_TIMEOUT = 600
+
+
 def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
     """Run the worker interpreter over ``tree`` with ``request``; its answer as JSON data.
 
@@ -354,8 +358,14 @@ def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
             env=env,
             capture_output=True,
             check=False,
-            timeout=600,
+            timeout=WORKER_TIMEOUT,
         )
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"reading the old side took longer than {WORKER_TIMEOUT} s and was stopped (a "
+            "module at the revision that never finishes importing?)",
+            source=label,
+        ) from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise SourceError(
             f"cannot start Python to read the old side: {exc}", source=label
