@@ -33,6 +33,9 @@ __all__ = ["PromptSnapshot", "prompt_snapshot", "pytest_addoption"]
 
 _OPTION = "--update-prompt-snapshots"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*$")
+# The longest snapshot name: with ".json" and a "-2" it stays well under the 255 bytes a file
+# name may have.
+_LONGEST = 120
 _written = pytest.StashKey[list[Path]]()
 
 
@@ -89,6 +92,11 @@ class PromptSnapshot:
             name = self.default_name + ("" if self._unnamed == 1 else f"-{self._unnamed}")
         elif not isinstance(name, str):
             raise TypeError(f'snapshot name {name!r}: give a string, such as name="poster-lisbon"')
+        elif len(name) > _LONGEST:
+            raise ValueError(
+                f"snapshot name {name[:40]!r}...: at most {_LONGEST} characters, so that its file "
+                "name fits every file system; give a shorter one"
+            )
         elif not _NAME.match(name):
             raise ValueError(
                 f"snapshot name {name!r}: use letters, digits, '_', '-', '.', '[' and ']', no path "
@@ -156,6 +164,16 @@ class PromptSnapshot:
                 f"rewrite it with: pytest {_OPTION}",
                 pytrace=False,
             )
+        except ValueError:  # an integer of more digits than Python converts
+            document = None
+        strict = _strictly_invalid(recorded)
+        if strict is not None:
+            # Edited by hand, or merged: a duplicate key, NaN, a number past a float's range.
+            pytest.fail(
+                f"prompt snapshot {shown} is not valid JSON ({strict}); rewrite it with: "
+                f"pytest {_OPTION}",
+                pytrace=False,
+            )
         changes = diff(document, compiled.to_dict()) if isinstance(document, dict) else None
         if changes is None:
             body = "  the snapshot is not a JSON object"
@@ -177,6 +195,21 @@ class PromptSnapshot:
             return os.path.relpath(path)
         except ValueError:  # another drive on Windows
             return str(path)
+
+
+def _strictly_invalid(text: str) -> str | None:
+    """Why ``text`` is no JSON a snapshot could hold, as strict parsing says it (``line 2:
+    duplicate key 'scene': ...``), or ``None`` when it parses."""
+    from flux2prompt._document import parse_json
+    from flux2prompt._errors import SourceError
+
+    try:
+        parse_json(text, source="snapshot")
+    except SourceError as exc:
+        if exc.line is None:
+            return str(exc).removeprefix(f"{exc.source}: ")
+        return f"line {exc.line}: " + str(exc).removeprefix(f"{exc.source}:{exc.line}: ")
+    return None
 
 
 def _read_snapshot(path: Path) -> tuple[str | None, str | None]:
@@ -203,6 +236,9 @@ def _default_name(test: str) -> str:
     """A file name for the test ``test`` (``Class.test_name[params]``), distinct per test: when
     characters had to be replaced, a hash of the real name keeps ``[a/b]`` and ``[a_b]`` apart."""
     name = re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", test).strip("_.-") or "prompt"
+    if len(name) > _LONGEST - 9:
+        # A long parameter (a prompt's text as a test id): cut, the hash keeps tests apart.
+        name = name[: _LONGEST - 9].rstrip("_.-")
     if name != test:
         name += "-" + sha256_fingerprint(test).removeprefix(FINGERPRINT_PREFIX)[:8]
     return name

@@ -84,6 +84,18 @@ def resolve_base(base: str | None = None, cwd: str | Path = ".") -> Base:
             hint = _SHALLOW if is_shallow(cwd) else "give BASE, such as origin/main"
             raise SourceError(f"HEAD and {name} have no merge base; {hint}", source="review")
         return Base(f"merge base with {name}", found)
+    ref = os.environ.get("GITHUB_BASE_REF", "").strip()
+    if ref:
+        # Set, but naming nothing here: a checkout that did not fetch the base branch.
+        hint = (
+            _SHALLOW if is_shallow(cwd) else "give BASE, such as `flux2-prompt review origin/main`"
+        )
+        raise SourceError(
+            "no BASE to compare with: origin/HEAD is not set, and $GITHUB_BASE_REF names "
+            f"{ref}, but neither origin/{ref} nor {ref} is in this repository (fetch it: git "
+            f"fetch origin {ref}); " + hint,
+            source="review",
+        )
     hint = _SHALLOW if is_shallow(cwd) else "give it, such as `flux2-prompt review origin/main`"
     raise SourceError(
         "no BASE to compare with: origin/HEAD is not set and $GITHUB_BASE_REF is empty; " + hint,

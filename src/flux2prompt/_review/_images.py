@@ -27,7 +27,7 @@ from flux2prompt._atomic import atomic_write
 from flux2prompt._review._plan import Side
 
 if TYPE_CHECKING:
-    from flux2prompt.transport import WorkersAI
+    from flux2prompt.transport import WorkersAI, WorkersAIRequest
 
 __all__ = ["CACHE_FOLDER", "ImageCache", "Rendered", "render_sides"]
 
@@ -56,14 +56,16 @@ class ImageCache:
         digest = _hex(fingerprint)
         return self.folder / self.kind / digest[:2] / digest
 
-    def get(self, fingerprint: str) -> Path | None:
+    def get(self, fingerprint: str, request: WorkersAIRequest | None = None) -> Path | None:
         """The cached image of ``fingerprint``, or ``None``: also when the file there is not
         whole (cut short by a killed run or a partly restored CI cache) or carries another
-        request's record, so that it is drawn again rather than shown broken."""
+        request's record, so that it is drawn again rather than shown broken. With
+        ``request``, the record must hold that request (its prompt, model, parameters and
+        input images), not only its fingerprint: a record is not taken at its word."""
         base = self._base(fingerprint)
         for extension in _EXTENSIONS:
             path = base.with_suffix(extension)
-            if path.is_file() and _intact(path, fingerprint):
+            if path.is_file() and _intact(path, fingerprint, request):
                 return path
         return None
 
@@ -76,13 +78,14 @@ class ImageCache:
 _MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
-def _intact(path: Path, fingerprint: str) -> bool:
+def _intact(path: Path, fingerprint: str, request: WorkersAIRequest | None = None) -> bool:
     """Whether the cached file is a whole image (a JPEG's end marker, a PNG's ``IEND``, a WebP
-    of its RIFF size) whose provenance is the request ``fingerprint``'s, as the cache wrote it.
+    of its RIFF size) whose provenance is the request ``fingerprint``'s, as the cache wrote it
+    (with ``request``, that request's own record, whatever job or source it was drawn for).
     """
     from flux2prompt._atomic import read_at_most
     from flux2prompt._errors import Flux2PromptError
-    from flux2prompt.transport import read_provenance
+    from flux2prompt.transport import Provenance, read_provenance
 
     try:
         data = read_at_most(path, _MAX_IMAGE_BYTES, "an image")
@@ -91,6 +94,10 @@ def _intact(path: Path, fingerprint: str) -> bool:
         return False
     if record is None or record.request_fingerprint != fingerprint:
         return False
+    if request is not None:
+        expected = Provenance.from_request(request, job=record.job, source=record.source)
+        if record != expected:
+            return False
     # Bytes after the end (some encoders leave them) are no damage; a file cut short has no end.
     if data.startswith(b"\xff\xd8"):
         scan = data.find(b"\xff\xda")  # the entropy-coded data holds no FF D9 but the end
@@ -120,7 +127,7 @@ def pending(sides: Iterable[Side], cache: ImageCache) -> list[Side]:
         if fingerprint is None or fingerprint in seen:
             continue
         seen.add(fingerprint)
-        if cache.get(fingerprint) is None:
+        if cache.get(fingerprint, side.request) is None:
             out.append(side)
     return out
 
@@ -174,7 +181,7 @@ def render_sides(sides: Iterable[Side], cache: ImageCache, client: WorkersAI | N
         fingerprint = side.fingerprint
         if fingerprint is None or fingerprint in done.images:
             continue
-        path = cache.get(fingerprint)
+        path = cache.get(fingerprint, side.request)
         if path is not None:
             done.images[fingerprint] = path
     done.reused = len(done.images) - done.generated

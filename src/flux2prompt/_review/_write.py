@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,8 @@ IMAGES = "review/images"
 COMMENT_LIMIT = 60_000
 # Room kept after the table for the lines that always follow it (costs, failures, pointers).
 _TAIL = 6_000
+# At most this much of the comment lists the notes (files that did not read at BASE).
+_NOTES_LIMIT = 12_000
 _SHOWN_FAILURES = 10
 _MARKS = {"added": "+", "removed": "-", "changed": "~"}
 _OURS = re.compile(r"^[0-9a-f]{20}\.(?:jpg|png|webp)$")
@@ -135,8 +136,14 @@ def _copy_images(folder: Path, rendered: Rendered) -> dict[str, str]:
     for fingerprint, path in rendered.images.items():
         name = image_name(fingerprint, path)
         target = folder / name
-        if not target.is_file() or target.stat().st_size != path.stat().st_size:
-            shutil.copyfile(path, target)
+        # Replaced, never written through: OUT is often a folder of the checkout, and a link
+        # planted there under an image's name must not have its target overwritten.
+        if (
+            target.is_symlink()
+            or not target.is_file()
+            or target.stat().st_size != path.stat().st_size
+        ):
+            atomic_write(target, path.read_bytes())
         names[fingerprint] = name
     keep = set(names.values())
     for old in folder.iterdir():
@@ -213,7 +220,18 @@ def markdown(
     )
     lines.append("")
     if plan.diff.notes:
-        lines += [f"> Note: {_cell(note)}" for note in plan.diff.notes]
+        # A base revision broken in hundreds of files: its notes give way first, to a pointer.
+        room = _NOTES_LIMIT
+        for position, note in enumerate(plan.diff.notes):
+            line = f"> Note: {_cell(note)}"
+            room -= len(line) + 1
+            if room < 0:
+                lines.append(
+                    f"> … {len(plan.diff.notes) - position} more note(s) are on the page "
+                    f"(`{PAGE}`)."
+                )
+                break
+            lines.append(line)
         lines.append("")
     if not plan.diff.changes:
         lines.append(

@@ -390,6 +390,20 @@ def _relative_origin(origin: str, base: Path, seen: dict[str, str]) -> str:
     return f"{seen[file]}:{line}"
 
 
+def _check_variables(variables: Mapping[str, Any], origin: str, index: int, job: Path) -> None:
+    """Refuse an item whose variables have no JSON form (a dataset cell holding NaN), which
+    the lock cannot fingerprint, naming the dataset's file and line (else the job and item)."""
+    from flux2prompt._templates import canonical_variables
+
+    try:
+        canonical_variables(variables)
+    except PromptError as exc:
+        file, sep, line = origin.rpartition(":")
+        if sep and line.isdigit():
+            raise SourceError(f"{exc} ({job}, item {index})", source=file, line=int(line)) from None
+        raise SourceError(f"{origin}: {exc}", source=str(job)) from None
+
+
 def _template_target(spec: str, job_path: Path) -> tuple[str, str] | None:
     file_part, sep, name = spec.rpartition(":")
     if sep and file_part.endswith(".py"):
@@ -433,6 +447,7 @@ def _job_entries(
             )
             metadata = {"model": model, "parameters": dict(sorted(request.params.items()))}
             _note_form(metadata, request.prompt_format)
+            _check_variables(dict(variant.variables), variant.origin, variant.index, path)
             entries.append(
                 InventoryEntry(
                     relative,

@@ -84,6 +84,19 @@ def _short_hash(value: Any) -> str:
     return hashlib.sha256(_ENCODE(value).encode("utf-8")).hexdigest()[:16]
 
 
+def field_hash(value: Any) -> str | None:
+    """The short hash :func:`field_hashes` records of ``value``; ``None`` for a value with no
+    JSON form (which no field hash can be of).
+
+    >>> field_hash("@cf/m") == field_hash("@cf/m") != field_hash("@cf/n")
+    True
+    """
+    try:
+        return _short_hash(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def _field_path(key: str) -> str:
     path = _FIELD_PATHS.get(key)
     if path is None:
@@ -442,6 +455,29 @@ def _conflicted(source: str, line: int) -> SourceError:
     )
 
 
+def _no_constant(constant: str) -> object:
+    # NaN and Infinity, which Python's json reads and flux2prompt never writes.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _text_of(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected an integer")
+    return value
+
+
+def _hashes(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return {_text_of(key): _text_of(hashed) for key, hashed in value.items()}
+
+
 def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The prompts' field hashes and the jobs' item rows from the per-item table (empty when
     the lock has neither jobs nor the table)."""
@@ -458,7 +494,19 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         return {}, {}
     fields: dict[str, Any] = {}
     items: dict[str, list[ItemLock]] = {}
-    text = data.decode("utf-8", "replace").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a BOM, as in the lockfile
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8", "replace")
+        conflict = _conflict_line(text)
+        if conflict is not None:
+            raise _conflicted(source, conflict) from None
+        bad_line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(
+            f"line {bad_line}: not UTF-8 text; this is not a "
+            "flux2prompt per-item table (rewrite it with `flux2-prompt lock`)",
+            source=source,
+        ) from None
     conflict = _conflict_line(text)
     if conflict is not None:
         raise _conflicted(source, conflict)
@@ -468,19 +516,21 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_no_constant)
+            if not isinstance(row, dict):
+                raise TypeError("a row is an object")
             if "prompt" in row:
-                fields[row["prompt"]] = dict(row["fields"])
+                fields[_text_of(row["prompt"])] = _hashes(row["fields"])
                 continue
-            items.setdefault(row["job"], []).append(
+            items.setdefault(_text_of(row["job"]), []).append(
                 ItemLock(
-                    int(row["index"]),
-                    str(row["origin"]),
-                    str(row["variables"]),
-                    row["seed"],
-                    str(row["request_fingerprint"]),
-                    str(row["prompt_fingerprint"]),
-                    dict(row.get("fields") or {}),
+                    _integer(row["index"]),
+                    _text_of(row["origin"]),
+                    _text_of(row["variables"]),
+                    None if row["seed"] is None else _integer(row["seed"]),
+                    _text_of(row["request_fingerprint"]),
+                    _text_of(row["prompt_fingerprint"]),
+                    _hashes(row.get("fields") or {}),
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -489,6 +539,15 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
                 "`flux2-prompt lock`",
                 source=source,
             ) from None
+    strays = [key for key in items if key not in lock.get("jobs", {})]
+    if strays:
+        rows = len(items[strays[0]])
+        raise SourceError(
+            f"the per-item table has {rows} row{'s' if rows != 1 else ''} of job "
+            f"{strays[0]!r}, which the lockfile does not list; run `flux2-prompt lock` and "
+            "commit both files",
+            source=source,
+        )
     return fields, {key: tuple(rows) for key, rows in items.items()}
 
 
@@ -595,6 +654,11 @@ def _read_lock(path: Path) -> Lock:
             raise _bad(source, where, "expected 'path' and 'prompt_fingerprint' strings")
         if request_fp is not None and not isinstance(request_fp, str):
             raise _bad(source, where, "expected 'request_fingerprint' to be a string or null")
+        for optional in ("source", "profile"):
+            if not isinstance(item.get(optional, ""), str | None):
+                raise _bad(source, where, f"expected {optional!r} to be a string")
+        if not isinstance(item.get("template", False), bool):
+            raise _bad(source, where, "expected 'template' to be true or false")
         entries[name] = LockEntry(
             file,
             prompt_fp,
@@ -609,15 +673,21 @@ def _read_lock(path: Path) -> Lock:
     jobs: dict[str, JobLock] = {}
     for key, job in jobs_data.items():
         try:
+            parameters = job["parameters"]
+            if not isinstance(parameters, dict) or not all(
+                isinstance(value, int | float) and not isinstance(value, bool)
+                for value in parameters.values()
+            ):
+                raise TypeError("parameters are an object of numbers")
             jobs[key] = JobLock(
-                str(job["path"]),
-                str(job["name"]),
-                str(job["template"]),
-                str(job["model"]),
-                dict(job["parameters"]),
-                str(job["profile"]),
-                int(job["items"]),
-                str(job["digest"]),
+                _text_of(job["path"]),
+                _text_of(job["name"]),
+                _text_of(job["template"]),
+                _text_of(job["model"]),
+                dict(parameters),
+                _text_of(job["profile"]),
+                _integer(job["items"]),
+                _text_of(job["digest"]),
             )
         except (KeyError, TypeError, ValueError):
             raise _bad(

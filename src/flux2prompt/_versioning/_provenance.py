@@ -18,6 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
@@ -26,6 +29,8 @@ from flux2prompt._versioning._lock import Lock
 from flux2prompt.transport import Provenance
 
 __all__ = ["LockMatch", "match_lock"]
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 Status = Literal["current", "changed", "not_locked"]
 
@@ -94,6 +99,59 @@ def _same_source(recorded: str, key: str, source: str | None, path: str) -> bool
     return n > 0 and tuple(mine[-n:]) == tuple(theirs[-n:])
 
 
+def _is_json_object(text: str) -> bool:
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _self_contradicts(record: Provenance) -> bool:
+    """Whether the record's prompt is JSON text that its prompt fingerprint is not of: a JSON
+    prompt is fingerprinted over its exact text (prose is not: its fingerprint is its JSON
+    prompt's, which the record does not hold)."""
+    from flux2prompt._digest import sha256_fingerprint
+
+    return bool(
+        _SHA256.fullmatch(record.prompt_fingerprint)
+        and sha256_fingerprint(record.prompt) != record.prompt_fingerprint
+        and _is_json_object(record.prompt)
+    )
+
+
+def _disagreement(
+    record: Provenance, locked_prompt: str | None, fields: Mapping[str, str] | None
+) -> str | None:
+    """What in ``record`` contradicts the lock entry whose request fingerprint it carries (its
+    prompt fingerprint; a JSON prompt that is not the text it fingerprints; a job item's model
+    or parameters, whose hashes the per-item table holds), or ``None`` when nothing does.
+
+    A request fingerprint covers the prompt fingerprint, the model and every parameter, so a
+    genuine record never disagrees: one that does was edited, or copied onto another image.
+    """
+    from flux2prompt._versioning._lock import field_hash
+
+    if locked_prompt is not None and record.prompt_fingerprint != locked_prompt:
+        return (
+            f"its prompt fingerprint {record.prompt_fingerprint[:23]} is not the one the "
+            f"lockfile holds for it ({locked_prompt[:23]})"
+        )
+    if _self_contradicts(record):
+        return "its prompt is not the text of its prompt fingerprint"
+    if not fields or "model" not in fields:
+        return None  # a prompt's table row holds the parameters as written, not as sent
+    if field_hash(record.model) != fields["model"]:
+        return f"its model {record.model} is not the one the lockfile holds for it"
+    locked = {key.removeprefix("parameters."): value for key, value in fields.items()}
+    names = {key.removeprefix("parameters.") for key in fields if key.startswith("parameters.")}
+    for name in sorted(names | set(record.parameters)):
+        if name not in names or field_hash(record.parameters.get(name)) != locked[name]:
+            return f"its parameter {name!r} is not the one the lockfile holds for it"
+    return None
+
+
 def match_lock(record: Provenance, lock: Lock) -> LockMatch:
     """Find the entry of ``lock`` that made the image ``record`` describes (see the module).
 
@@ -105,7 +163,16 @@ def match_lock(record: Provenance, lock: Lock) -> LockMatch:
         'current'
     """
     request, prompt = record.request_fingerprint, record.prompt_fingerprint
-    # 1. An entry that sends exactly this request: the image is current.
+    if _self_contradicts(record):
+        return LockMatch(
+            "not_locked",
+            None,
+            "the record's prompt is not the text of its prompt fingerprint: the record was "
+            "edited or forged, so its fingerprints are not trusted",
+        )
+    # 1. An entry that sends exactly this request: the image is current, once what the record
+    # holds agrees with what the lockfile holds of that entry.
+    hashes: dict[str, Mapping[str, str]] = {}
     hits: list[tuple[str, str | None, str, str | None]] = [
         (key, None, entry.prompt_fingerprint, entry.request_fingerprint)
         for key, entry in lock.prompts.items()
@@ -114,18 +181,22 @@ def match_lock(record: Provenance, lock: Lock) -> LockMatch:
     for job_key, rows in lock.items.items():
         job = lock.jobs.get(job_key)
         label = job.name if job is not None else job_key
-        hits += [
-            (
-                f"{label} item {row.index}",
-                row.label,
-                row.prompt_fingerprint,
-                row.request_fingerprint,
-            )
-            for row in rows
-            if row.request_fingerprint == request
-        ]
+        for row in rows:
+            if row.request_fingerprint == request:
+                name = f"{label} item {row.index}"
+                hits.append((name, row.label, row.prompt_fingerprint, row.request_fingerprint))
+                hashes.setdefault(name, row.fields)
     if hits:
         name, origin, locked_prompt, locked_request = hits[0]
+        fields = hashes.get(name)
+        disagreement = _disagreement(record, locked_prompt, fields)
+        if disagreement is not None:
+            return LockMatch(
+                "not_locked",
+                None,
+                f"the record claims the request of {name}, but {disagreement}: the record was "
+                "edited or forged, so its fingerprints are not trusted",
+            )
         more = f" (and {len(hits) - 1} more with the same request)" if len(hits) > 1 else ""
         return LockMatch(
             "current",

@@ -6,7 +6,9 @@ Reading a prompt file at ``REV`` is ``git show``. Reading a Python module or a j
 1. the revision is resolved to a commit with ``git rev-parse --verify --end-of-options``
    (a ``REV`` that starts with ``-`` is refused before git sees it, and only the resolved
    commit id is passed on, so a ``REV`` is never read as an option);
-2. its file tree is materialised with ``git archive`` into a temporary folder;
+2. its file tree is materialised with ``git archive`` into a temporary folder (what the
+   revision's ``export-ignore`` and ``export-subst`` attributes took out or changed is put back
+   as committed);
 3. a separate interpreter, ``python -P -m flux2prompt._versioning._worker``, puts that tree
    (and its ``src/``, for a src layout) first on ``sys.path`` and imports the old modules from
    there, so neither the working tree nor an editable install of it leaks into the old side.
@@ -187,6 +189,7 @@ def _inside_tree(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
 def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     _stream_archive(commit, repository, folder, label)
+    _restore_exported(commit, repository, folder, label)
     if not (folder / ".gitmodules").is_file():
         return
     listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
@@ -200,6 +203,96 @@ def _extract(commit: str, repository: Path, folder: Path, label: str) -> None:
             continue  # not checked out here: its files stay absent, as in the archive
         with contextlib.suppress(SourceError):  # its commit was never fetched here
             _extract(fields[2].decode("ascii"), repository / path, folder / path, label)
+
+
+def _no_room(exc: OSError, label: str) -> SourceError:
+    return SourceError(
+        "cannot copy the revision's files into a temporary folder under "
+        f"{tempfile.gettempdir()}: {exc.strerror or exc}; free some space there, or set "
+        "TMPDIR to a folder with room",
+        source=label,
+    )
+
+
+def _restore_exported(commit: str, repository: Path, folder: Path, label: str) -> None:
+    """Put back what the revision's ``export-ignore`` and ``export-subst`` attributes took out
+    of, or changed in, the archive: they shape release tarballs, but the old side is the
+    revision as committed (a dataset marked ``export-ignore`` is still the job's dataset)."""
+    listed = _git(["ls-tree", "-r", "-z", "--full-tree", commit], repository, label)
+    if listed.returncode != 0:
+        return
+    blobs: dict[str, str] = {}
+    attributes = False
+    for row in listed.stdout.split(b"\0"):
+        meta, _, name = row.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 3 or fields[1] != b"blob" or fields[0] == b"120000":
+            continue  # a submodule (extracted apart), a tree, or a link (left as archived)
+        path = os.fsdecode(name)
+        blobs[path] = fields[2].decode("ascii")
+        attributes = attributes or path.rsplit("/", 1)[-1] == ".gitattributes"
+    if not attributes:
+        info = _git(["rev-parse", "--git-path", "info/attributes"], repository, label)
+        found = os.fsdecode(info.stdout.strip())
+        if info.returncode != 0 or not (repository / found).is_file():
+            return  # no attributes at all: the archive is the tree as committed
+    root = folder.resolve()
+    todo = [path for path in blobs if not os.path.lexists(folder / path)]
+    substituted = _git(
+        ["grep", "-z", "-l", "-I", "-F", "-e", "$Format:", commit, "--"], repository, label
+    )
+    if substituted.returncode == 0:
+        prefix = f"{commit}:"
+        for row in substituted.stdout.split(b"\0"):
+            path = os.fsdecode(row).removeprefix(prefix)
+            if path in blobs and path not in todo:
+                todo.append(path)
+    if todo:
+        _write_blobs([(blobs[path], folder / path) for path in todo], repository, root, label)
+
+
+def _write_blobs(blobs: list[tuple[str, Path]], repository: Path, root: Path, label: str) -> None:
+    """Write each blob (an object id) to its path under ``root``, as git stores it."""
+    try:
+        process = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=repository,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        raise SourceError(f"cannot run git: {exc}", source=label) from None
+    assert process.stdin is not None  # stdin=PIPE
+    assert process.stdout is not None  # stdout=PIPE
+    try:
+        for blob, target in blobs:
+            process.stdin.write(blob.encode("ascii") + b"\n")
+            process.stdin.flush()
+            header = process.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob":
+                raise SourceError(f"git cat-file cannot read {blob}", source=label)
+            size = int(header[2])
+            inside = target.parent.resolve()
+            if inside != root and root not in inside.parents:
+                process.stdout.read(size + 1)  # under a link out of the tree: left out
+                continue
+            inside.mkdir(parents=True, exist_ok=True)
+            with open(inside / target.name, "wb") as out:
+                while size:
+                    chunk = process.stdout.read(min(size, 1 << 20))
+                    if not chunk:
+                        raise SourceError(f"git cat-file stopped inside {blob}", source=label)
+                    out.write(chunk)
+                    size -= len(chunk)
+            process.stdout.read(1)  # the newline after the content
+    except OSError as exc:
+        raise _no_room(exc, label) from None
+    finally:
+        process.stdin.close()
+        process.kill()
+        process.wait()
+        process.stdout.close()
 
 
 def _stream_archive(commit: str, repository: Path, folder: Path, label: str) -> None:
@@ -231,12 +324,7 @@ def _stream_archive(commit: str, repository: Path, folder: Path, label: str) -> 
             unreadable = exc  # git's own failure, read below, says more when there is one
         except OSError as exc:
             process.kill()
-            raise SourceError(
-                "cannot copy the revision's files into a temporary folder under "
-                f"{tempfile.gettempdir()}: {exc.strerror or exc}; free some space there, or set "
-                "TMPDIR to a folder with room",
-                source=label,
-            ) from None
+            raise _no_room(exc, label) from None
         finally:
             process.stdout.close()
             returncode = process.wait()
@@ -249,6 +337,10 @@ def _stream_archive(commit: str, repository: Path, folder: Path, label: str) -> 
             raise SourceError(
                 f"git archive wrote an archive that does not read ({unreadable})", source=label
             )
+
+
+#: How long the interpreter reading the old side may take, in seconds.
+WORKER_TIMEOUT = 600
 
 
 def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
@@ -266,8 +358,14 @@ def run_worker(tree: Path, request: Mapping[str, Any], *, label: str) -> Any:
             env=env,
             capture_output=True,
             check=False,
-            timeout=600,
+            timeout=WORKER_TIMEOUT,
         )
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"reading the old side took longer than {WORKER_TIMEOUT} s and was stopped (a "
+            "module at the revision that never finishes importing?)",
+            source=label,
+        ) from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise SourceError(
             f"cannot start Python to read the old side: {exc}", source=label

@@ -46,6 +46,29 @@ def _job_images(base: Path, jobs: Any) -> dict[str, list[str]]:
     return out
 
 
+def _outside(entries: list[dict[str, Any]], base: Path, tree: Path) -> dict[str, str]:
+    """The jobs whose dataset lies outside the tree (``../shared/rows.csv``), by key, with that
+    dataset's path: copied into a temporary folder, the tree has nothing there, and whatever is
+    beside that folder is no version of the dataset."""
+    root = os.path.realpath(tree)
+    found: dict[str, str] = {}
+    for entry in entries:
+        origin = entry.get("origin") if entry.get("kind") == "item" else None
+        file, sep, line = (origin or "").rpartition(":")
+        if entry["key"] in found or not sep or not line.isdigit():
+            continue
+        resolved = os.path.realpath(base / file)
+        if resolved != root and not resolved.startswith(root + os.sep):
+            found[entry["key"]] = file
+    return found
+
+
+def _outside_message(key: str, file: str) -> str:
+    return (
+        f"{key}: its dataset {file} is outside the repository, so it has no version at a revision"
+    )
+
+
 def _answer(request: dict[str, Any]) -> Any:
     tree = Path(request["tree"])
     _prepend_tree(str(tree))
@@ -76,6 +99,18 @@ def _answer(request: dict[str, Any]) -> Any:
         # Paths in the lines said from the tree's root, not from the temporary folder it is in.
         inside = f"{tree}{os.sep}"
         answer["unreadable"] = [line.replace(inside, "") for line in inventory.unreadable]
+        outside = _outside(answer["entries"], tree / request["base"], tree)
+        if outside and not request.get("tolerant"):
+            from flux2prompt._errors import SourceError
+
+            raise SourceError(_outside_message(*next(iter(outside.items()))))
+        if outside:
+            answer["entries"] = [
+                e for e in answer["entries"] if e["kind"] != "item" or e["key"] not in outside
+            ]
+            for key in outside:
+                answer["jobs"].pop(key, None)
+            answer["unreadable"] += [_outside_message(*pair) for pair in outside.items()]
         if request.get("job_images"):
             answer["job_images"] = _job_images(tree / request["base"], inventory.jobs)
         return answer
@@ -83,7 +118,15 @@ def _answer(request: dict[str, Any]) -> Any:
         from flux2prompt._versioning._sources import load_side
 
         os.chdir(tree / request.get("cwd", "."))
-        return [[e.to_dict() for e in load_side(spec)] for spec in request["specs"]]
+        sides = [[e.to_dict() for e in load_side(spec)] for spec in request["specs"]]
+        for side in sides:
+            # Origins are said from the current folder here.
+            outside = _outside(side, Path.cwd(), tree)
+            if outside:
+                from flux2prompt._errors import SourceError
+
+                raise SourceError(_outside_message(*next(iter(outside.items()))))
+        return sides
     raise ValueError(f"unknown request {request['op']!r}")
 
 

@@ -4,8 +4,9 @@ A thin face over :mod:`flux2prompt._review`. Writes ``OUT/review.md`` (for a pul
 comment) and ``OUT/review/index.html`` (before and after side by side), with the images in
 ``OUT/review/images/``. Exit codes: 0 the review is written (whether or not prompts changed:
 ``lock --check`` is the gate), 1 it is written but some image could not be drawn, 2 a bad
-BASE, an unreadable project, missing credentials with ``--live``, or a ``--max-cost`` that the
-images would exceed (then nothing is sent and nothing written).
+BASE, an unreadable project, missing credentials with ``--live``, a ``--max-cost`` that the
+images would exceed (then nothing is sent and nothing written) or that is not a number, or an
+``--out`` or ``--cache`` folder that cannot be made (checked before anything is drawn).
 
 Example:
     $ flux2-prompt review HEAD~1
@@ -18,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -157,7 +159,8 @@ def review_command(
     """
     if max_cost is not None and not live:
         fail("--max-cost goes with --live (the emulator costs nothing)")
-    if max_cost is not None and max_cost < 0:
+    # NaN compares false with every cost: taken as it is, it would refuse nothing.
+    if max_cost is not None and (math.isnan(max_cost) or max_cost < 0):
         fail(f"--max-cost {max_cost}: give an amount in USD, 0 or more, such as --max-cost 0.50")
     if limit < 0:
         fail(f"--limit {limit}: give a number of changes, or 0 for all")
@@ -216,6 +219,16 @@ def review_command(
 
                     client = stack.enter_context(
                         WorkersAI(account_id=account_id, base_url=base_url)
+                    )
+            # Both folders exist before anything is drawn: an image paid for is never lost to
+            # a folder that cannot be made (a file in the way, no permission).
+            for option, needed in (("--out", out), ("--cache", folder)):
+                try:
+                    needed.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    fail(
+                        f"{option} {needed}: cannot make the folder ({exc.strerror or exc}); "
+                        "give a folder that can be written"
                     )
             rendered = render_sides(sides, store, client)
         try:
