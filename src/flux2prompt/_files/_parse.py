@@ -38,6 +38,7 @@ __all__ = [
     "is_job_document",
     "is_job_file",
     "not_found",
+    "not_utf8",
     "parse_document",
     "parse_toml",
     "read_bytes",
@@ -132,6 +133,37 @@ def is_job_file(path: Path) -> bool:
         return False
 
 
+def not_utf8(data: bytes) -> tuple[int, int, int, str] | None:
+    """Where ``data`` stops being UTF-8 text, or ``None`` when it is UTF-8 (a byte order mark
+    allowed): ``(offset, line, column, what)``, ``what`` naming the byte and, for text that
+    starts with UTF-16's byte order mark, that encoding. (Internal: the messages of files and
+    of standard input.)
+
+    >>> not_utf8('{"scene": "caf\u00e9"}'.encode("latin-1"))
+    (14, 1, 15, 'byte 0xe9')
+    >>> not_utf8('{}'.encode("utf-16"))
+    (0, 1, 1, "byte 0xff (the text is UTF-16: it starts with UTF-16's byte order mark)")
+    """
+    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = exc.start
+    else:  # pragma: no cover - what utf-8-sig refuses, utf-8 refuses
+        at = 0
+    start = data.rfind(b"\n", 0, at) + 1
+    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    what = f"byte 0x{data[at]:02x}"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        what += " (the text is UTF-16: it starts with UTF-16's byte order mark)"
+    return at, data.count(b"\n", 0, at) + 1, column, what
+
+
 def decode_utf8(data: bytes | str, source: str) -> str:
     """The text of a file's bytes (a byte order mark dropped); a byte that is not UTF-8 is a
     :class:`~flux2prompt.SourceError` naming ``source``, the line and the column. (Internal:
@@ -144,20 +176,14 @@ def decode_utf8(data: bytes | str, source: str) -> str:
     """  # noqa: E501
     if isinstance(data, str):
         return data
-    try:
+    found = not_utf8(data)
+    if found is None:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        at = exc.start
-    start = data.rfind(b"\n", 0, at) + 1
-    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    _, line, column, what = found
     raise SourceError(
-        f"not UTF-8 text: byte 0x{data[at]:02x} at column {column}; save the file as UTF-8",
+        f"not UTF-8 text: {what} at column {column}; save the file as UTF-8",
         source=source,
-        line=data.count(b"\n", 0, at) + 1,
+        line=line,
     )
 
 
@@ -224,7 +250,13 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
     if suffix == ".toml":
         return parse_toml(data, source)
     if suffix == ".json":
-        if not data.strip():  # not "invalid JSON at column 1: Expecting value"
+        # Not "invalid JSON at column 1: Expecting value"; an editor saves an empty file as its
+        # byte order mark alone.
+        if isinstance(data, bytes):
+            bare: bytes | str = data.removeprefix(b"\xef\xbb\xbf")
+        else:
+            bare = data.removeprefix("\ufeff")
+        if not bare.strip():
             raise SourceError(
                 'is empty; write a JSON prompt document in it, such as {"scene": "..."}',
                 source=source,

@@ -46,7 +46,7 @@ from flux2prompt._document import (
 )
 from flux2prompt._errors import SourceError
 from flux2prompt._files._load import load
-from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES
+from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, not_utf8
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import (
     attribute,
@@ -266,12 +266,18 @@ def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:
         # Read no further than a document may be: `cat /dev/zero | ...` ends at once.
         data = (binary if binary is not None else stream).read(MAX_DOCUMENT_BYTES + 1)
         check_size(len(data), STDIN_LABEL)
-        if isinstance(data, bytes):
-            data = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=STDIN_LABEL) from None
     except (OSError, ValueError) as exc:  # ValueError: a closed stream
         raise SourceError(f"cannot read standard input: {exc}", source=STDIN_LABEL) from None
+    if isinstance(data, bytes):
+        found = not_utf8(data)
+        if found is not None:
+            at, line, column, what = found
+            raise SourceError(
+                f"not UTF-8 text (byte {at}): {what} at line {line}, column {column}; pipe UTF-8 "
+                "text into it (convert it with iconv -f ENCODING -t UTF-8)",
+                source=STDIN_LABEL,
+            )
+        data = data.decode("utf-8-sig")
     text = data.removeprefix("\ufeff")
     if not text.strip():
         raise SourceError(

@@ -1,0 +1,117 @@
+"""The installed ``flux2-prompt`` against hostile input: Ctrl+C at any moment, bytes that are not
+UTF-8 on standard input, files that hold nothing but a byte-order mark.
+
+Every case runs the installed command in a subprocess, as a user's shell does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMAND = str(Path(sys.executable).with_name("flux2-prompt"))
+
+
+def run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: bytes = b""
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [COMMAND, *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+# A real SIGINT at the moment a module is looked for: `flux2prompt._builder` is loaded by the
+# package's own __init__, `typer` by the command line's; both before `main` runs.
+INTERRUPT_WHILE_IMPORTING = """\
+import importlib.abc
+import os
+import signal
+import sys
+
+WHEN = os.environ["INTERRUPT_AT"]
+
+
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == WHEN:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+@pytest.mark.parametrize("module", ["flux2prompt._builder", "typer", "flux2prompt.cli._app"])
+def test_ctrl_c_while_the_package_loads_exits_130_without_a_traceback(
+    module: str, tmp_path: Path
+) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPT_WHILE_IMPORTING, encoding="utf-8")
+    (tmp_path / "fox.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    done = run(
+        tmp_path, "validate", "fox.json", env={"PYTHONPATH": str(hook), "INTERRUPT_AT": module}
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (b'{"scene": "caf\xe9"}', "(byte 14): byte 0xe9 at line 1, column 15"),
+        (b'{\n  "scene":\n  "\xff"\n}', "(byte 16): byte 0xff at line 3, column 4"),
+        # UTF-16 with its byte order mark, as some Windows editors save.
+        (
+            '{"scene": "x"}'.encode("utf-16"),
+            "(byte 0): byte 0xff (the text is UTF-16: it starts with UTF-16's byte order mark) "
+            "at line 1, column 1",
+        ),
+    ],
+)
+def test_standard_input_that_is_not_utf8_names_the_line_the_byte_and_the_fix(
+    data: bytes, where: str, tmp_path: Path
+) -> None:
+    # It was "not UTF-8 text (byte 11)" alone: no line, no column, nothing to do about it.
+    done = run(tmp_path, "validate", "-", stdin=data)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: <stdin>: not UTF-8 text {where}; pipe UTF-8 text into it (convert it with "
+        "iconv -f ENCODING -t UTF-8)\n"
+    )
+
+
+def test_a_utf16_file_says_it_is_utf16(tmp_path: Path) -> None:
+    (tmp_path / "hero.json").write_bytes('{"scene": "x"}'.encode("utf-16"))
+    done = run(tmp_path, "validate", "hero.json")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: hero.json:1: not UTF-8 text: byte 0xff (the text is UTF-16: it starts with "
+        "UTF-16's byte order mark) at column 1; save the file as UTF-8\n"
+    )
+
+
+def test_a_json_file_holding_only_a_byte_order_mark_is_empty(tmp_path: Path) -> None:
+    # Notepad saves an empty file as its BOM: it is empty, as standard input says.
+    (tmp_path / "hero.json").write_bytes(b"\xef\xbb\xbf\r\n")
+    done = run(tmp_path, "validate", "hero.json")
+    assert done.returncode == 2
+    assert done.stderr == (
+        'error: hero.json: is empty; write a JSON prompt document in it, such as {"scene": "..."}\n'
+    )
