@@ -38,6 +38,7 @@ def run(
 
 # A real SIGINT at the moment a module is looked for: `flux2prompt._builder` is loaded by the
 # package's own __init__, `typer` by the command line's; both before `main` runs.
+# (Inside pydantic_core's compiled import, a KeyboardInterrupt became a panic, exit 1.)
 INTERRUPT_WHILE_IMPORTING = """\
 import importlib.abc
 import os
@@ -58,7 +59,9 @@ sys.meta_path.insert(0, Interrupt())
 """
 
 
-@pytest.mark.parametrize("module", ["flux2prompt._builder", "typer", "flux2prompt.cli._app"])
+@pytest.mark.parametrize(
+    "module", ["flux2prompt._builder", "pydantic_core", "datetime", "typer", "flux2prompt.cli._app"]
+)
 def test_ctrl_c_while_the_package_loads_exits_130_without_a_traceback(
     module: str, tmp_path: Path
 ) -> None:
