@@ -118,3 +118,20 @@ def test_a_json_file_holding_only_a_byte_order_mark_is_empty(tmp_path: Path) -> 
     assert done.stderr == (
         'error: hero.json: is empty; write a JSON prompt document in it, such as {"scene": "..."}\n'
     )
+
+
+def test_a_prompt_module_that_lowers_the_recursion_limit_cannot_break_the_command(
+    tmp_path: Path,
+) -> None:
+    # It was a traceback from the schema's validator, which needs more than 30 frames.
+    (tmp_path / "prompts.py").write_text(
+        "import sys\nsys.setrecursionlimit(30)\nfrom flux2prompt import scene\n"
+        'hero = scene("a lighthouse at dusk")\n',
+        encoding="utf-8",
+    )
+    done = run(tmp_path, "compile", "prompts.py:hero")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        '{"scene":"a lighthouse at dusk"}\n',
+        "",
+    )
