@@ -162,10 +162,14 @@ def _quoted(items: Iterable[str]) -> str:
 # "don't show his face"), cut before the first preposition or conjunction ("no people | in the
 # square").
 _NEGATIVE = re.compile(
-    r"(?<!\byes\sor\s)(?<!\bwith\sor\s)\b(?:no|without|avoid|never|don['’]?t|do\s+not|doesn['’]?t|does\s+not)"
+    r"\b(?:no|without|avoid|never|don['’]?t|do\s+not|doesn['’]?t|does\s+not)"
     r"((?:\s+[^\W\d_][\w'’-]*){1,3})",
     re.IGNORECASE,
 )
+# "yes or no", "with or without": a choice, not a negation (any spacing before the negator).
+_A_CHOICE = re.compile(r"\b(?:yes|with)\s+or\s+$", re.IGNORECASE)
+# Closing quotation marks (and apostrophes used as such) that end a phrase, not a word.
+_CLOSING_QUOTES = "'’‘\"”“»›」』"
 _PHRASE_STOP = frozenset(
     [
         "in",
@@ -236,12 +240,18 @@ def _negative_phrasing(value: str) -> tuple[str, str] | None:
     for match in _NEGATIVE.finditer(value):
         if any(start < match.start() < end for start, end in quoted):
             continue
+        if _A_CHOICE.search(value, max(0, match.start() - 24), match.start()):
+            continue
         negator = " ".join(value[match.start() : match.start(1)].split())
         words: list[str] = []
         for word in match.group(1).split():
             if word.lower() in _PHRASE_STOP:
                 break
-            words.append(word)
+            bare = word.rstrip(_CLOSING_QUOTES)
+            if bare:
+                words.append(bare)
+            if bare != word:  # 'No Parking': the quotation ends the phrase
+                break
         if not words:
             continue
         phrase = " ".join((negator, *words))
@@ -565,7 +575,9 @@ def _check_text(prompt: Prompt) -> Iterator[_Found]:
                 f"{words} words of text to render; 1-4 words render most reliably",
                 "shorten it, or split it into several text elements of 1-4 words each",
             )
-        elif script in _UNSPACED and words <= 1 and letters > _MAX_UNSPACED_CHARS:
+        elif script in _UNSPACED and letters > _MAX_UNSPACED_CHARS:
+            # A space does not separate words in these scripts: two chunks of ten are as long
+            # to render as one of twenty, so the letters count, however they are spaced.
             yield (
                 "F2P301",
                 ("text", i, "content"),
