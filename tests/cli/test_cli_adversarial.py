@@ -135,3 +135,23 @@ def test_a_prompt_module_that_lowers_the_recursion_limit_cannot_break_the_comman
         '{"scene":"a lighthouse at dusk"}\n',
         "",
     )
+
+
+@pytest.mark.parametrize("command", ["validate", "lint"])
+def test_an_empty_source_is_named_as_empty_not_as_the_current_folder(
+    command: str, tmp_path: Path
+) -> None:
+    # `flux2-prompt validate "$PROMPT"` with PROMPT unset: it was "error: .: is a directory".
+    done = run(tmp_path, command, "")
+    assert done.returncode == 2
+    assert done.stderr == "error: empty SOURCE; give a prompt file, path/to/file.py:NAME or -\n"
+
+
+def test_a_choice_in_the_wrong_case_is_suggested_in_the_right_one(tmp_path: Path) -> None:
+    # 'CLOUDFLARE' is as close to 'cloudflare' as a value gets; it had no suggestion.
+    done = run(tmp_path, "schema", "--profile", "CLOUDFLARE")
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: Invalid value for '--profile' / '-p': 'CLOUDFLARE' is not one of 'flux2', "
+        "'cloudflare'; did you mean 'cloudflare'?"
+    ), done.stderr

@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the layout loads only for --target flux3
     from flux2prompt._templates import Template
 
 __all__ = [
+    "EMPTY_SOURCE",
     "STDIN",
     "STDIN_LABEL",
     "LoadedSource",
@@ -88,6 +89,10 @@ def source_label(source: str) -> str:
     ('<stdin>', 'hero.json')
     """
     return STDIN_LABEL if source == STDIN else source
+
+
+#: What a SOURCE that is empty or blank (an unset shell variable) is told.
+EMPTY_SOURCE = "empty SOURCE; give a prompt file, path/to/file.py:NAME or -"
 
 
 def split_source(source: str) -> tuple[Path, str | None]:
@@ -122,7 +127,7 @@ def resolve_source(
     the prompt is not valid.
     """
     if not source.strip():
-        raise SourceError("empty SOURCE; give a prompt file, path/to/file.py:NAME or -")
+        raise SourceError(EMPTY_SOURCE)
     if source == STDIN:
         return prompt_from_document(_read_stdin(stdin), profile=profile)
     path, name = split_source(source)

@@ -177,9 +177,11 @@ def _did_you_mean(message: str) -> str:
     if found is None:
         return message
     choices = re.findall(r"'([^']*)'", found["choices"])
-    close = difflib.get_close_matches(found["value"], choices, n=1, cutoff=0.6)
+    # Compared without case: 'CLOUDFLARE' is meant as 'cloudflare'.
+    by_case = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(found["value"].lower(), list(by_case), n=1, cutoff=0.6)
     if close:
-        message = message.rstrip(".") + f"; did you mean {close[0]!r}?"
+        message = message.rstrip(".") + f"; did you mean {by_case[close[0]]!r}?"
     return message
 
 
