@@ -155,3 +155,53 @@ def test_a_choice_in_the_wrong_case_is_suggested_in_the_right_one(tmp_path: Path
         "error: Invalid value for '--profile' / '-p': 'CLOUDFLARE' is not one of 'flux2', "
         "'cloudflare'; did you mean 'cloudflare'?"
     ), done.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "lint"])
+def test_a_file_name_with_a_newline_cannot_fake_a_line_of_the_result(
+    command: str, tmp_path: Path
+) -> None:
+    # On a CI runner every line of stdout is read for workflow commands: a file name with a
+    # newline printed "::error::..." on a line of its own.
+    name = "hero\n::error::forged.json"
+    (tmp_path / name).write_text('{"scene": "a fox"}', encoding="utf-8")
+    (tmp_path / "bad\n::warning::x.json").write_text("[]", encoding="utf-8")
+    done = run(tmp_path, command, name, "bad\n::warning::x.json")
+    assert done.stdout.splitlines() == [
+        "hero\\n::error::forged.json: ok",
+        "bad\\n::warning::x.json: $: a prompt must be a JSON object, got an array",
+    ]
+
+
+def test_inspect_keeps_an_images_record_on_its_own_lines(tmp_path: Path) -> None:
+    # The record comes from the image, and an image comes from anyone: its fields printed
+    # newlines raw, so a crafted image could start a line with a workflow command.
+    from flux2prompt.transport import Provenance, write_provenance
+
+    jpeg = b"\xff\xd8\xff\xda\x00\x02scan\xff\xd9"
+    record = Provenance(
+        "a fox",
+        "sha256:p\n::error::forged",
+        "sha256:r\r\n::error::forged",
+        "m\n::error::forged",
+        {"seed": 7},
+        job="job\n::error::forged",
+        source="src\n::error::forged",
+    )
+    name = "shot\n::error::forged.jpg"
+    (tmp_path / name).write_bytes(write_provenance(jpeg, record))
+    done = run(tmp_path, "inspect", name)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "shot\\n::error::forged.jpg"
+    assert all(line.startswith("  ") for line in lines[1:]), lines
+    assert "  job       job\\n::error::forged" in lines
+    assert "  request   sha256:r\\r\\n::error::forged" in lines
+
+
+def test_generate_reports_a_file_name_with_a_newline_on_one_line(tmp_path: Path) -> None:
+    (tmp_path / "fox.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    name = "fox\n::error::forged.jpg"
+    done = run(tmp_path, "generate", "fox.json", "--out", name, "--emulator")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "wrote fox\\n::error::forged.jpg"
+    assert (tmp_path / name).is_file()
