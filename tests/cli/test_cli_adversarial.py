@@ -205,3 +205,22 @@ def test_generate_reports_a_file_name_with_a_newline_on_one_line(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "wrote fox\\n::error::forged.jpg"
     assert (tmp_path / name).is_file()
+
+
+def test_a_shell_named_after_the_completion_option_is_the_one_used(tmp_path: Path) -> None:
+    # `--show-completion fish` printed the script of the shell it ran in (bash), silently, and
+    # `--install-completion fish` installed bash's. HOME is the test's own: it installs.
+    shown = run(tmp_path, "--show-completion", "fish", env={"HOME": str(tmp_path)})
+    assert shown.returncode == 0
+    assert "complete_fish" in shown.stdout
+    installed = run(tmp_path, "--install-completion", "fish", env={"HOME": str(tmp_path)})
+    assert installed.returncode == 0, installed.stderr
+    assert (tmp_path / ".config/fish/completions/flux2-prompt.fish").is_file()
+    assert not (tmp_path / ".bashrc").exists()
+
+
+def test_a_shell_completion_does_not_know_is_refused(tmp_path: Path) -> None:
+    done = run(tmp_path, "--show-completion", "tcsh", env={"HOME": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "'tcsh' is not one of 'bash', 'zsh', 'fish', 'powershell', 'pwsh'" in done.stderr

@@ -64,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     completing = _COMPLETE_VAR in os.environ  # the shell asks for completions: whole app
+    if (
+        args[:1] in (["--show-completion"], ["--install-completion"])
+        and len(args) > 1
+        and not args[1].startswith("-")
+    ):
+        # A shell named after the option (`--show-completion fish`, from bash): typer would
+        # ignore the word and detect the shell it runs in; with detection off, the option takes
+        # the shell's name (one of bash, zsh, fish, powershell, pwsh; another is refused).
+        os.environ.setdefault("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     if not args and not completing:
         # No command is a usage error like any other: the help, then exit 2.
         _write_help(_help(humanise(typer.main.get_command(_app_for([])))))
