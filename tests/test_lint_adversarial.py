@@ -51,3 +51,30 @@ def test_yes_or_no_is_not_a_negation_whatever_the_spacing(text: str) -> None:
 def test_possessives_inside_a_negative_phrase_are_kept() -> None:
     (warning,) = lint(scene("a street with no people's belongings").compile())
     assert '"no people\'s belongings"' in warning.message
+
+
+def test_many_quotations_and_negations_in_one_string_lint_in_linear_time() -> None:
+    # Each negation was checked against every quotation: 131,072 characters of them took
+    # about half a minute, and a document holds many such strings.
+    import time
+
+    text = ('"x" no y ' * 15_000)[:131_072]
+    prompt = scene(text).compile()
+    started = time.perf_counter()
+    lint(prompt)
+    assert time.perf_counter() - started < 3.0
+
+
+def test_a_repeated_negative_phrase_is_listed_once() -> None:
+    (warning,) = lint(scene("no people, " * 50 + "a square").compile())
+    assert warning.message.count("no people") == 1, warning.message
+
+
+def test_the_phrases_and_codes_a_message_lists_are_bounded() -> None:
+    many = ", ".join(f"no thing{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(300))
+    codes_text = " ".join(f"#{i:06X}" for i in range(300))
+    found = {w.code: w for w in lint(scene(many).style(codes_text).compile())}
+    assert len(found["F2P101"].message) < 500
+    assert "and 295 more" in found["F2P101"].message
+    assert len(found["F2P201"].message) < 500
+    assert "and 295 more" in found["F2P201"].message
