@@ -224,3 +224,20 @@ def test_a_shell_completion_does_not_know_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert "'tcsh' is not one of 'bash', 'zsh', 'fish', 'powershell', 'pwsh'" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["big.prompt.toml", "big.toml"])
+def test_a_toml_integer_of_thousands_of_digits_is_one_line_with_its_line(
+    name: str, tmp_path: Path
+) -> None:
+    # Python refuses to convert an integer of more than 4,300 digits: it was a traceback.
+    (tmp_path / name).write_text(
+        'name = "big"\n[prompt]\nscene = "x"\n[prompt.camera]\nISO = ' + "9" * 5_000 + "\n",
+        encoding="utf-8",
+    )
+    done = run(tmp_path, "validate", name)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {name}:5: a number has too many digits (more than 4,300); write a smaller "
+        "number, or quote it as a string\n"
+    )

@@ -129,7 +129,7 @@ def is_job_file(path: Path) -> bool:
 
     try:
         return is_job_document(tomllib.loads(read_bytes(path).decode("utf-8-sig")))
-    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+    except (SourceError, ValueError, RecursionError):  # ValueError: TOML's, and a huge integer's
         return False
 
 
@@ -239,6 +239,15 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
                 line = text.count("\n") + (0 if text.endswith("\n") else 1)
                 column = " at the end of the file"
         raise SourceError(f"invalid TOML{column}: {message}", source=source, line=line) from None
+    except ValueError:
+        # An integer past Python's 4,300 digits for converting text (sys.get_int_max_str_digits).
+        found = re.search(r"\d{4301}", text)
+        raise SourceError(
+            "a number has too many digits (more than 4,300); write a smaller number, or quote it "
+            "as a string",
+            source=source,
+            line=None if found is None else text.count("\n", 0, found.start()) + 1,
+        ) from None
     # Dotted keys nest without brackets (a.b.c...): the depth is checked on the result too.
     check_bounds(document, source)
     _check_toml_values(document, [], source)
