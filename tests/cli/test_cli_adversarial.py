@@ -241,3 +241,15 @@ def test_a_toml_integer_of_thousands_of_digits_is_one_line_with_its_line(
         f"error: {name}:5: a number has too many digits (more than 4,300); write a smaller "
         "number, or quote it as a string\n"
     )
+
+
+def test_a_json_integer_of_thousands_of_digits_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "big.json").write_text(
+        '{\n  "scene": "x",\n  "camera": {"ISO": ' + "9" * 5_000 + "}\n}", encoding="utf-8"
+    )
+    done = run(tmp_path, "validate", "big.json")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: big.json:3: invalid JSON: a number has too many digits (more than 4,300); write "
+        "a smaller number, or quote it as a string\n"
+    )
