@@ -253,3 +253,15 @@ def test_a_json_integer_of_thousands_of_digits_names_its_line(tmp_path: Path) ->
         "error: big.json:3: invalid JSON: a number has too many digits (more than 4,300); write "
         "a smaller number, or quote it as a string\n"
     )
+
+
+def test_a_python_source_with_a_null_byte_says_so(tmp_path: Path) -> None:
+    # It was "importing it raised SyntaxError in None, line None: source code string cannot
+    # contain null bytes".
+    (tmp_path / "prompts.py").write_bytes(b'from flux2prompt import scene\nhero = scene("x")\0\n')
+    done = run(tmp_path, "compile", "prompts.py:hero")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: prompts.py:2: syntax error: the file holds a null byte, which Python source "
+        "cannot; is it a binary file, or saved as UTF-16? Save it as UTF-8 text\n"
+    )
