@@ -11,7 +11,11 @@ The HTML sets no text or background colour of its own: it inherits the notebook'
 or dark, and draws its lines in translucent ``currentColor``.
 
 Everything that comes from the prompt is escaped: in HTML with :func:`html.escape`, in rich by
-wrapping it in :class:`rich.text.Text`, which never reads markup.
+wrapping it in :class:`rich.text.Text`, which never reads markup. And it is bounded, whatever the
+prompt's size (a saved notebook keeps every output): a text shows its first
+:data:`MAX_SHOWN_CHARS` characters, a list (subjects, colours, text elements, advice, problems)
+its first :data:`MAX_SHOWN_ROWS` items, the JSON its first :data:`MAX_SHOWN_JSON` characters,
+each saying how much more there is.
 
 Example:
     >>> from flux2prompt import scene
@@ -40,6 +44,30 @@ from flux2prompt._model import Camera, Prompt, Subject, TextElement
 __all__ = ["html_render", "html_render_error", "rich_render"]
 
 
+#: The most characters of one text (a scene, a field, a colour, a message) the views show.
+MAX_SHOWN_CHARS = 1_000
+#: The most items of one list (subjects, colours, text elements, advice, problems) shown.
+MAX_SHOWN_ROWS = 50
+#: The most characters of the pretty JSON shown.
+MAX_SHOWN_JSON = 20_000
+
+
+def _cut(value: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``value``, or its first ``limit`` characters and how many more there are.
+
+    >>> _cut("a lighthouse at dusk", 12)
+    'a lighthouse… (8 more characters)'
+    """
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
+
+
+def _more(count: int, what: str) -> str:
+    """The line that stands for the items of a list past :data:`MAX_SHOWN_ROWS`."""
+    return f"… and {count:,} more {what} (prompt.to_json() has them all)"
+
+
 def _resolved(color: str) -> str | None:
     """The hex code to paint a palette entry with: itself, a CSS name's code, or nothing."""
     if is_hex(color):
@@ -55,15 +83,22 @@ def _advice(prompt: Prompt) -> list[LintWarning]:
         return []
 
 
-def _palette_rows(prompt: Prompt) -> list[tuple[str, tuple[str, ...]]]:
+def _palette_rows(prompt: Prompt) -> tuple[list[tuple[str, tuple[str, ...]]], int]:
+    """The palettes to paint as swatches, at most ``2 * MAX_SHOWN_ROWS`` colours in all, and how
+    many colours are left out."""
     rows: list[tuple[str, tuple[str, ...]]] = []
-    if prompt.color_palette:
-        rows.append(("color_palette", prompt.color_palette))
+    budget = 2 * MAX_SHOWN_ROWS
+    hidden = 0
+    palettes = [("color_palette", prompt.color_palette or ())]
     for i, item in enumerate(prompt.subjects or ()):
-        colors = (*(item.color_palette or ()), *(item.colors or ()))
-        if colors:
-            rows.append((f"subjects[{i}]", colors))
-    return rows
+        palettes.append((f"subjects[{i}]", (*(item.color_palette or ()), *(item.colors or ()))))
+    for label, colors in palettes:
+        shown = colors[:budget]
+        budget -= len(shown)
+        hidden += len(colors) - len(shown)
+        if shown:
+            rows.append((label, shown))
+    return rows, hidden
 
 
 # -- HTML -----------------------------------------------------------------------------------------
@@ -89,7 +124,7 @@ def _html_swatch(color: str) -> str:
         return (
             '<span class="f2p-swatch f2p-named" style="display:inline-block;'
             'border:1px dashed #888;border-radius:3px;padding:0 .35em;margin:0 .5em .2em 0">'
-            f"{_e(color)}</span>"
+            f"{_e(_cut(color))}</span>"
         )
     return (
         f'<span class="f2p-swatch" title="{_e(paint)}" style="margin:0 .8em .2em 0;'
@@ -108,7 +143,8 @@ def _fields(node: Subject | Camera) -> list[tuple[str, str]]:
     for key, value in node.model_dump(by_alias=True, exclude_none=True).items():
         if key in ("color_palette", "colors"):
             continue
-        shown.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        shown.append((key, _cut(text)))
     return shown
 
 
@@ -118,17 +154,21 @@ def _part_rows(prompt: Prompt) -> list[tuple[str, list[tuple[str, str]] | str]]:
     for name in _PLAIN_PARTS[:1]:
         value = getattr(prompt, name)
         if value:
-            rows.append((name, value))
-    for i, item in enumerate(prompt.subjects or ()):
+            rows.append((name, _cut(value)))
+    subjects = prompt.subjects or ()
+    for i, item in enumerate(subjects[:MAX_SHOWN_ROWS]):
         rows.append((f"subjects[{i}]", _fields(item)))
+    if len(subjects) > MAX_SHOWN_ROWS:
+        more = _more(len(subjects) - MAX_SHOWN_ROWS, "subjects")
+        rows.append((f"subjects[{MAX_SHOWN_ROWS}:]", more))
     for name in _PLAIN_PARTS[1:]:
         value = getattr(prompt, name)
         if value:
-            rows.append((name, value))
+            rows.append((name, _cut(value)))
     if prompt.camera is not None:
         rows.append(("camera", _fields(prompt.camera)))
     if prompt.effects:
-        rows.append(("effects", ", ".join(prompt.effects)))
+        rows.append(("effects", _cut(", ".join(prompt.effects))))
     return rows
 
 
@@ -146,11 +186,11 @@ def _html_text_row(element: TextElement) -> str:
     lang = f' lang="{_e(element.language)}"' if element.language else ""
     color = _html_swatch(element.color) if element.color else ""
     cells = [
-        f'<span{lang} dir="auto">{_e(element.content)}</span>',
+        f'<span{lang} dir="auto">{_e(_cut(element.content))}</span>',
         _e(element.language or ""),
-        _e(element.font or ""),
-        _e(element.size or ""),
-        _e(element.placement or ""),
+        _e(_cut(element.font or "")),
+        _e(_cut(element.size or "")),
+        _e(_cut(element.placement or "")),
         color,
     ]
     return "<tr>" + "".join(f'<td style="{_CELL}">{cell}</td>' for cell in cells) + "</tr>"
@@ -178,19 +218,24 @@ def html_render(prompt: Prompt) -> str:
             for label, value in parts
         )
         out.append(f'<table class="f2p-parts" style="{_TABLE}">{rows}</table>')
-    palettes = _palette_rows(prompt)
+    palettes, hidden = _palette_rows(prompt)
     if palettes:
         out.append('<table class="f2p-palette" style="border-collapse:collapse;margin:.3em 0">')
         for label, colors in palettes:
             swatches = "".join(_html_swatch(color) for color in colors)
             out.append(f'<tr><td style="{_LABEL}">{_e(label)}</td><td>{swatches}</td></tr>')
+        if hidden:
+            out.append(f'<tr><td></td><td style="{_CELL}">{_e(_more(hidden, "colours"))}</td></tr>')
         out.append("</table>")
     if prompt.text:
         head = "".join(
             f'<th style="{_CELL}">{name}</th>'
             for name in ("text", "language", "font", "size", "placement", "color")
         )
-        rows = "".join(_html_text_row(element) for element in prompt.text)
+        rows = "".join(_html_text_row(element) for element in prompt.text[:MAX_SHOWN_ROWS])
+        if len(prompt.text) > MAX_SHOWN_ROWS:
+            more = _more(len(prompt.text) - MAX_SHOWN_ROWS, "text elements")
+            rows += f'<tr><td colspan="6" style="{_CELL}">{_e(more)}</td></tr>'
         out.append(
             '<table class="f2p-text" style="border-collapse:collapse;margin:.3em 0">'
             f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -198,16 +243,18 @@ def html_render(prompt: Prompt) -> str:
     warnings = _advice(prompt)
     if warnings:
         items = "".join(
-            f"<li><code>{_e(w.code)}</code> <code>{_e(w.path)}</code> {_e(w.message)}"
-            f'<br><span style="opacity:.75">fix: {_e(w.fix)}</span></li>'
-            for w in warnings
+            f"<li><code>{_e(w.code)}</code> <code>{_e(_cut(w.path))}</code> {_e(_cut(w.message))}"
+            f'<br><span style="opacity:.75">fix: {_e(_cut(w.fix))}</span></li>'
+            for w in warnings[:MAX_SHOWN_ROWS]
         )
+        if len(warnings) > MAX_SHOWN_ROWS:
+            items += f"<li>{_e(_more(len(warnings) - MAX_SHOWN_ROWS, 'pieces of advice'))}</li>"
         out.append(f'<ul class="f2p-lint" style="margin:.3em 0;padding-left:1.2em">{items}</ul>')
     # Folded: the rows above say the same, and a long JSON would push the next cell away.
     out.append(
         '<details class="f2p-json" style="margin:.3em 0"><summary style="cursor:pointer">JSON'
         f'</summary><pre style="margin:.3em 0;padding:.5em;overflow-x:auto;{_RULE}">'
-        f"{_e(prompt.to_json(pretty=True))}</pre></details>"
+        f"{_e(_cut(prompt.to_json(pretty=True), MAX_SHOWN_JSON))}</pre></details>"
     )
     out.append("</div>")
     return "\n".join(out)
@@ -238,13 +285,17 @@ def html_render_error(error: Exception) -> str:
             f"{len(error.issues)} problem{'s' if len(error.issues) != 1 else ''}</div>"
         )
         rows = "".join(
-            f'<tr><td style="{_CELL}"><code>{_e(issue.path)}</code></td>'
-            f'<td style="{_CELL}">{_e(issue.message)}</td></tr>'
-            for issue in error.issues
+            f'<tr><td style="{_CELL}"><code>{_e(_cut(issue.path))}</code></td>'
+            f'<td style="{_CELL}">{_e(_cut(issue.message))}</td></tr>'
+            for issue in error.issues[:MAX_SHOWN_ROWS]
         )
+        if len(error.issues) > MAX_SHOWN_ROWS:
+            more = f"… and {len(error.issues) - MAX_SHOWN_ROWS:,} more problems"
+            rows += f'<tr><td colspan="2" style="{_CELL}">{_e(more)}</td></tr>'
         out.append(f'<table class="f2p-issues" style="{_TABLE}">{rows}</table>')
     else:
-        out.append(f'<pre style="margin:.3em 0;white-space:pre-wrap">{_e(error)}</pre>')
+        message = _cut(str(error), 10 * MAX_SHOWN_CHARS)
+        out.append(f'<pre style="margin:.3em 0;white-space:pre-wrap">{_e(message)}</pre>')
     out.append("</div>")
     return "\n".join(out)
 
@@ -258,11 +309,12 @@ def _rich_swatches(colors: Sequence[str]) -> Text:
             line.append("  ", style=f"on {paint}")
             line.append(f" {color}  ")
         else:
-            line.append(f"‹{color}›  ", style="italic")
+            line.append(f"‹{_cut(color)}›  ", style="italic")
     return line
 
 
-def _rich_text_table(elements: Sequence[TextElement]) -> Table:
+def _rich_text_table(every: Sequence[TextElement]) -> Table:
+    elements = every[:MAX_SHOWN_ROWS]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     # Columns no element uses are left out, so the rest fit a narrow terminal. The text itself
     # comes last: terminals and rich disagree on the width of some scripts' marks (Devanagari's
@@ -275,7 +327,7 @@ def _rich_text_table(elements: Sequence[TextElement]) -> Table:
     ]
     for name in columns:
         table.add_column(name, overflow="fold", min_width=min(len(name), 8))
-    longest = max(cell_len(element.content) for element in elements)
+    longest = max(cell_len(_cut(element.content)) for element in elements)
     table.add_column("text", min_width=min(longest, 20), overflow="fold")
     for element in elements:
         cells: list[Text] = []
@@ -284,9 +336,12 @@ def _rich_text_table(elements: Sequence[TextElement]) -> Table:
             if name == "color":
                 cells.append(_rich_swatches((value,)) if value else Text(""))
             else:
-                cells.append(Text(value or ""))
-        cells.append(Text(element.content))
+                cells.append(Text(_cut(value or "")))
+        cells.append(Text(_cut(element.content)))
         table.add_row(*cells)
+    if len(every) > MAX_SHOWN_ROWS:
+        more = _more(len(every) - MAX_SHOWN_ROWS, "text elements")
+        table.add_row(*[Text("") for _ in columns], Text(more, style="dim"))
     return table
 
 
@@ -317,8 +372,11 @@ def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
                 line.append(f"{shown}  ")
             line.rstrip()
             summary.add_row(label, line)
-    for label, colors in _palette_rows(prompt):
+    palettes, hidden = _palette_rows(prompt)
+    for label, colors in palettes:
         summary.add_row(label, _rich_swatches(colors))
+    if hidden:
+        summary.add_row("", Text(_more(hidden, "colours"), style="dim"))
     parts: list[RenderableType] = []
     if summary.row_count:
         parts.append(summary)
@@ -327,17 +385,24 @@ def rich_render(prompt: Prompt) -> Iterator[RenderableType]:
     warnings = _advice(prompt)
     if warnings:
         advice = Text()
-        for w in warnings:
+        for w in warnings[:MAX_SHOWN_ROWS]:
             advice.append(f"{w.code} ", style="bold yellow")
-            advice.append(f"{w.path} ", style="cyan")
-            advice.append(f"{w.message}\n")
+            advice.append(f"{_cut(w.path)} ", style="cyan")
+            advice.append(f"{_cut(w.message)}\n")
+        if len(warnings) > MAX_SHOWN_ROWS:
+            advice.append(_more(len(warnings) - MAX_SHOWN_ROWS, "pieces of advice"), style="dim")
         advice.rstrip()
         parts.append(advice)
-    document = JSON(prompt.to_json())
-    # rich.json.JSON crops long lines; folded, a long CJK string stays readable to its end.
-    document.text.no_wrap = False
-    document.text.overflow = "fold"
-    parts.append(document)
+    pretty = prompt.to_json(pretty=True)
+    if len(pretty) > MAX_SHOWN_JSON:
+        # Too long to show whole: its beginning, plain, and how much is left out.
+        parts.append(Text(_cut(pretty, MAX_SHOWN_JSON), overflow="fold"))
+    else:
+        document = JSON(prompt.to_json())
+        # rich.json.JSON crops long lines; folded, a long CJK string stays readable to its end.
+        document.text.no_wrap = False
+        document.text.overflow = "fold"
+        parts.append(document)
     parts.append(Text(prompt.fingerprint, style="dim"))
     # Rules above and below, no side borders: a right border would be pushed out of line by any
     # text whose width the terminal counts differently from rich (see _rich_text_table).

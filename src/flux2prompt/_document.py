@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -319,8 +320,15 @@ def parse_json(text: str | bytes, *, source: str | None = None) -> Any:
     except RecursionError:
         raise _nested_too_deeply(source) from None
     except ValueError as exc:  # an integer with more digits than Python converts, say
-        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
-        raise SourceError(f"invalid JSON: {reason}", source=source) from None
+        found = re.search(r"\d{4301}", text) if "digits" in str(exc) else None
+        if found is None:
+            raise SourceError(f"invalid JSON: {exc}", source=source) from None
+        raise SourceError(
+            "invalid JSON: a number has too many digits (more than 4,300); write a smaller "
+            "number, or quote it as a string",
+            source=source or "<json>",
+            line=text.count("\n", 0, found.start()) + 1,
+        ) from None
     check_bounds(document, source)
     return document
 

@@ -26,10 +26,11 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
@@ -153,8 +154,38 @@ def _walk(node: Any, parts: _Parts = ()) -> Iterator[tuple[_Parts, Any]]:
             yield from _walk(value, (*parts, index))
 
 
+#: The most phrases or codes one message lists; the rest are counted.
+_LISTED = 5
+
+
+def _listed(items: Iterable[str], shown: Callable[[str], str] = str) -> str:
+    """``items`` once each, the first :data:`_LISTED` of them, and how many more there are.
+
+    >>> _listed(["#AABBCC", "#AABBCC", "#112233"])
+    '#AABBCC, #112233'
+    >>> _listed([f"#{i:06X}" for i in range(7)])
+    '#000000, #000001, #000002, #000003, #000004, and 2 more'
+    """
+    unique = list(dict.fromkeys(items))
+    listed = ", ".join(shown(item) for item in unique[:_LISTED])
+    return listed + (f", and {len(unique) - _LISTED} more" if len(unique) > _LISTED else "")
+
+
 def _quoted(items: Iterable[str]) -> str:
-    return ", ".join(repr(item) if "'" not in item else f'"{item}"' for item in items)
+    return _listed(items, lambda item: repr(item) if "'" not in item else f'"{item}"')
+
+
+def _quotations(value: str) -> Callable[[int], bool]:
+    """Whether a position of ``value`` is inside a quotation (text to render), in log time: a
+    string may hold thousands of quotations and of matches."""
+    spans = [found.span() for found in _QUOTED.finditer(value)]  # in order, never overlapping
+    starts = [start for start, _ in spans]
+
+    def inside(position: int) -> bool:
+        i = bisect.bisect_left(starts, position) - 1
+        return i >= 0 and position < spans[i][1]
+
+    return inside
 
 
 # -- F2P101 negative phrasing ---------------------------------------------------------------------
@@ -162,10 +193,14 @@ def _quoted(items: Iterable[str]) -> str:
 # "don't show his face"), cut before the first preposition or conjunction ("no people | in the
 # square").
 _NEGATIVE = re.compile(
-    r"(?<!\byes\sor\s)(?<!\bwith\sor\s)\b(?:no|without|avoid|never|don['’]?t|do\s+not|doesn['’]?t|does\s+not)"
+    r"\b(?:no|without|avoid|never|don['’]?t|do\s+not|doesn['’]?t|does\s+not)"
     r"((?:\s+[^\W\d_][\w'’-]*){1,3})",
     re.IGNORECASE,
 )
+# "yes or no", "with or without": a choice, not a negation (any spacing before the negator).
+_A_CHOICE = re.compile(r"\b(?:yes|with)\s+or\s+$", re.IGNORECASE)
+# Closing quotation marks (and apostrophes used as such) that end a phrase, not a word.
+_CLOSING_QUOTES = "'’‘\"”“»›」』"
 _PHRASE_STOP = frozenset(
     [
         "in",
@@ -232,16 +267,22 @@ _QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\
 def _negative_phrasing(value: str) -> tuple[str, str] | None:
     phrases: list[str] = []
     hints: list[str] = []
-    quoted = [found.span() for found in _QUOTED.finditer(value)]
+    quoted = _quotations(value)
     for match in _NEGATIVE.finditer(value):
-        if any(start < match.start() < end for start, end in quoted):
+        if quoted(match.start()):
+            continue
+        if _A_CHOICE.search(value, max(0, match.start() - 24), match.start()):
             continue
         negator = " ".join(value[match.start() : match.start(1)].split())
         words: list[str] = []
         for word in match.group(1).split():
             if word.lower() in _PHRASE_STOP:
                 break
-            words.append(word)
+            bare = word.rstrip(_CLOSING_QUOTES)
+            if bare:
+                words.append(bare)
+            if bare != word:  # 'No Parking': the quotation ends the phrase
+                break
         if not words:
             continue
         phrase = " ".join((negator, *words))
@@ -254,6 +295,7 @@ def _negative_phrasing(value: str) -> tuple[str, str] | None:
     if not phrases:
         return None
     fix = "say what is there instead of what is not"
+    hints = list(dict.fromkeys(hints))[:_LISTED]
     fix += f": {'; '.join(hints)}" if hints else " ('no people' -> 'empty street')"
     message = (
         f"negative phrasing {_quoted(phrases)}: FLUX.2 has no negative prompts, "
@@ -272,12 +314,10 @@ _VAGUE = re.compile(
 
 
 def _vague_words(value: str) -> tuple[str, str] | None:
-    quoted = [found.span() for found in _QUOTED.finditer(value)]  # a poster reading "4K"
+    quoted = _quotations(value)  # a poster reading "4K"
     words = list(
         dict.fromkeys(
-            " ".join(m.group(0).split())
-            for m in _VAGUE.finditer(value)
-            if not any(start < m.start() < end for start, end in quoted)
+            " ".join(m.group(0).split()) for m in _VAGUE.finditer(value) if not quoted(m.start())
         )
     )
     if not words:
@@ -398,7 +438,7 @@ def _unbound_hex(value: str) -> tuple[str, str] | None:
     codes = list(dict.fromkeys(loose))
     noun = "hex code" if len(codes) == 1 else "hex codes"
     return (
-        f"{noun} {', '.join(codes)} not bound to an object: FLUX.2 follows a hex code reliably "
+        f"{noun} {_listed(codes)} not bound to an object: FLUX.2 follows a hex code reliably "
         "when 'color' or 'hex' comes before it and it names what it colours",
         f"bind it to its object, e.g. 'the vase in color {codes[0]}'; for gradients name both "
         "ends ('starting with color #02EB3C and finishing with color #EDFA3C')",
@@ -565,7 +605,9 @@ def _check_text(prompt: Prompt) -> Iterator[_Found]:
                 f"{words} words of text to render; 1-4 words render most reliably",
                 "shorten it, or split it into several text elements of 1-4 words each",
             )
-        elif script in _UNSPACED and words <= 1 and letters > _MAX_UNSPACED_CHARS:
+        elif script in _UNSPACED and letters > _MAX_UNSPACED_CHARS:
+            # A space does not separate words in these scripts: two chunks of ten are as long
+            # to render as one of twenty, so the letters count, however they are spaced.
             yield (
                 "F2P301",
                 ("text", i, "content"),

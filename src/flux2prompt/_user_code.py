@@ -6,7 +6,8 @@ rendering a variant: each is the user's code, run inside a command whose results
 stderr, so a debug ``print`` never corrupts the results. With ``descriptors=True`` (importing a
 module, calling a SOURCE's function: once per source) file descriptor 1 itself points at
 stderr too, so what bypasses ``sys.stdout`` (``os.write(1, ...)``, a subprocess the module
-runs, a C extension's output) cannot corrupt them either.
+runs, a C extension's output) cannot corrupt them either. A recursion limit the code lowered
+is put back when it ends.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _user_code_depth = 0
 _user_code_stdout: Any = None
 _descriptor_depth = 0
 _saved_descriptor: int | None = None
+_saved_recursion_limit = 0
 
 
 def _flush(stream: Any) -> None:
@@ -70,10 +72,12 @@ def user_code(*, descriptors: bool = False) -> Iterator[None]:
         ...     print("a debug line")  # on stderr, not in the doctest's stdout
     """
     global _user_code_depth, _user_code_stdout, _descriptor_depth, _saved_descriptor
+    global _saved_recursion_limit
     with _user_code_guard:
         if _user_code_depth == 0:
             _user_code_stdout = sys.stdout
             sys.stdout = sys.stderr
+            _saved_recursion_limit = sys.getrecursionlimit()
         _user_code_depth += 1
         if descriptors:
             if _descriptor_depth == 0:
@@ -95,6 +99,10 @@ def user_code(*, descriptors: bool = False) -> Iterator[None]:
             if _user_code_depth == 0:
                 sys.stdout = _user_code_stdout
                 _user_code_stdout = None
+                # A module that lowered the recursion limit (sys.setrecursionlimit(30)) must not
+                # leave the command unable to validate what it made; a raised limit is kept.
+                if sys.getrecursionlimit() < _saved_recursion_limit:
+                    sys.setrecursionlimit(_saved_recursion_limit)
 
 
 #: The most of a user's exception message an error line shows.

@@ -38,6 +38,7 @@ __all__ = [
     "is_job_document",
     "is_job_file",
     "not_found",
+    "not_utf8",
     "parse_document",
     "parse_toml",
     "read_bytes",
@@ -128,8 +129,39 @@ def is_job_file(path: Path) -> bool:
 
     try:
         return is_job_document(tomllib.loads(read_bytes(path).decode("utf-8-sig")))
-    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+    except (SourceError, ValueError, RecursionError):  # ValueError: TOML's, and a huge integer's
         return False
+
+
+def not_utf8(data: bytes) -> tuple[int, int, int, str] | None:
+    """Where ``data`` stops being UTF-8 text, or ``None`` when it is UTF-8 (a byte order mark
+    allowed): ``(offset, line, column, what)``, ``what`` naming the byte and, for text that
+    starts with UTF-16's byte order mark, that encoding. (Internal: the messages of files and
+    of standard input.)
+
+    >>> not_utf8('{"scene": "caf\u00e9"}'.encode("latin-1"))
+    (14, 1, 15, 'byte 0xe9')
+    >>> not_utf8('{}'.encode("utf-16"))
+    (0, 1, 1, "byte 0xff (the text is UTF-16: it starts with UTF-16's byte order mark)")
+    """
+    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = exc.start
+    else:  # pragma: no cover - what utf-8-sig refuses, utf-8 refuses
+        at = 0
+    start = data.rfind(b"\n", 0, at) + 1
+    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    what = f"byte 0x{data[at]:02x}"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        what += " (the text is UTF-16: it starts with UTF-16's byte order mark)"
+    return at, data.count(b"\n", 0, at) + 1, column, what
 
 
 def decode_utf8(data: bytes | str, source: str) -> str:
@@ -144,20 +176,14 @@ def decode_utf8(data: bytes | str, source: str) -> str:
     """  # noqa: E501
     if isinstance(data, str):
         return data
-    try:
+    found = not_utf8(data)
+    if found is None:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:  # utf-8-sig counts from after a byte order mark; plain UTF-8 from the first byte
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        at = exc.start
-    start = data.rfind(b"\n", 0, at) + 1
-    column = len(data[start:at].decode("utf-8-sig", "replace")) + 1
+    _, line, column, what = found
     raise SourceError(
-        f"not UTF-8 text: byte 0x{data[at]:02x} at column {column}; save the file as UTF-8",
+        f"not UTF-8 text: {what} at column {column}; save the file as UTF-8",
         source=source,
-        line=data.count(b"\n", 0, at) + 1,
+        line=line,
     )
 
 
@@ -213,6 +239,15 @@ def parse_toml(data: bytes | str, source: str) -> dict[str, Any]:
                 line = text.count("\n") + (0 if text.endswith("\n") else 1)
                 column = " at the end of the file"
         raise SourceError(f"invalid TOML{column}: {message}", source=source, line=line) from None
+    except ValueError:
+        # An integer past Python's 4,300 digits for converting text (sys.get_int_max_str_digits).
+        found = re.search(r"\d{4301}", text)
+        raise SourceError(
+            "a number has too many digits (more than 4,300); write a smaller number, or quote it "
+            "as a string",
+            source=source,
+            line=None if found is None else text.count("\n", 0, found.start()) + 1,
+        ) from None
     # Dotted keys nest without brackets (a.b.c...): the depth is checked on the result too.
     check_bounds(document, source)
     _check_toml_values(document, [], source)
@@ -224,7 +259,13 @@ def _parse(data: bytes | str, source: str, suffix: str) -> Any:
     if suffix == ".toml":
         return parse_toml(data, source)
     if suffix == ".json":
-        if not data.strip():  # not "invalid JSON at column 1: Expecting value"
+        # Not "invalid JSON at column 1: Expecting value"; an editor saves an empty file as its
+        # byte order mark alone.
+        if isinstance(data, bytes):
+            bare: bytes | str = data.removeprefix(b"\xef\xbb\xbf")
+        else:
+            bare = data.removeprefix("\ufeff")
+        if not bare.strip():
             raise SourceError(
                 'is empty; write a JSON prompt document in it, such as {"scene": "..."}',
                 source=source,

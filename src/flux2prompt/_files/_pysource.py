@@ -110,6 +110,16 @@ def reraise(exc: BaseException, path: Path, doing: str) -> NoReturn:
     """
     if isinstance(exc, KeyboardInterrupt | GeneratorExit):
         raise exc
+    if isinstance(exc, SyntaxError) and exc.filename is None and "null bytes" in str(exc.msg):
+        # Python names no file or line for it: the file's own null byte, or an imported one's.
+        data = path.read_bytes() if path.is_file() else b""
+        if b"\0" in data:
+            raise SourceError(
+                "syntax error: the file holds a null byte, which Python source cannot; is it a "
+                "binary file, or saved as UTF-16? Save it as UTF-8 text",
+                source=str(path),
+                line=data.count(b"\n", 0, data.index(b"\0")) + 1,
+            ) from None
     if isinstance(exc, SyntaxError) and exc.filename and _same_file(exc.filename, path):
         if "codec can't decode" in exc.msg:  # "(unicode error) 'utf-8' codec can't decode..."
             raise SourceError(

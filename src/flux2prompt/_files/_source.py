@@ -46,7 +46,7 @@ from flux2prompt._document import (
 )
 from flux2prompt._errors import SourceError
 from flux2prompt._files._load import load
-from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES
+from flux2prompt._files._parse import PROMPT_FILE_SUFFIXES, not_utf8
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import (
     attribute,
@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the layout loads only for --target flux3
     from flux2prompt._templates import Template
 
 __all__ = [
+    "EMPTY_SOURCE",
     "STDIN",
     "STDIN_LABEL",
     "LoadedSource",
@@ -88,6 +89,10 @@ def source_label(source: str) -> str:
     ('<stdin>', 'hero.json')
     """
     return STDIN_LABEL if source == STDIN else source
+
+
+#: What a SOURCE that is empty or blank (an unset shell variable) is told.
+EMPTY_SOURCE = "empty SOURCE; give a prompt file, path/to/file.py:NAME or -"
 
 
 def split_source(source: str) -> tuple[Path, str | None]:
@@ -122,7 +127,7 @@ def resolve_source(
     the prompt is not valid.
     """
     if not source.strip():
-        raise SourceError("empty SOURCE; give a prompt file, path/to/file.py:NAME or -")
+        raise SourceError(EMPTY_SOURCE)
     if source == STDIN:
         return prompt_from_document(_read_stdin(stdin), profile=profile)
     path, name = split_source(source)
@@ -266,12 +271,18 @@ def _read_stdin(stream: IO[str] | IO[bytes] | None) -> object:
         # Read no further than a document may be: `cat /dev/zero | ...` ends at once.
         data = (binary if binary is not None else stream).read(MAX_DOCUMENT_BYTES + 1)
         check_size(len(data), STDIN_LABEL)
-        if isinstance(data, bytes):
-            data = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"not UTF-8 text (byte {exc.start})", source=STDIN_LABEL) from None
     except (OSError, ValueError) as exc:  # ValueError: a closed stream
         raise SourceError(f"cannot read standard input: {exc}", source=STDIN_LABEL) from None
+    if isinstance(data, bytes):
+        found = not_utf8(data)
+        if found is not None:
+            at, line, column, what = found
+            raise SourceError(
+                f"not UTF-8 text (byte {at}): {what} at line {line}, column {column}; pipe UTF-8 "
+                "text into it (convert it with iconv -f ENCODING -t UTF-8)",
+                source=STDIN_LABEL,
+            )
+        data = data.decode("utf-8-sig")
     text = data.removeprefix("\ufeff")
     if not text.strip():
         raise SourceError(

@@ -30,7 +30,13 @@ from flux2prompt._errors import Flux2PromptError, PromptError, SourceError
 from flux2prompt._files._parse import is_job_file
 from flux2prompt._files._prompt_file import PromptFile, read_prompt
 from flux2prompt._files._pysource import attribute, import_python_file
-from flux2prompt._files._source import STDIN, resolve_source, split_source, template_needs
+from flux2prompt._files._source import (
+    EMPTY_SOURCE,
+    STDIN,
+    resolve_source,
+    split_source,
+    template_needs,
+)
 from flux2prompt._model import Prompt
 from flux2prompt._placeholders import misspelling_hint
 from flux2prompt._schema import Profile
@@ -123,6 +129,8 @@ def source_variants(
     :class:`~flux2prompt.SourceError` before any variant; a template without the variables it
     needs yields one variant whose error says which to give.
     """
+    if not source.strip():  # an unset shell variable; as a path it would read as "."
+        raise SourceError(EMPTY_SOURCE)
     path, name = split_source(source)
     if source != STDIN and name is None and is_job_file(path):
         from flux2prompt._files._job_file import read_job_file

@@ -64,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     completing = _COMPLETE_VAR in os.environ  # the shell asks for completions: whole app
+    if (
+        args[:1] in (["--show-completion"], ["--install-completion"])
+        and len(args) > 1
+        and not args[1].startswith("-")
+    ):
+        # A shell named after the option (`--show-completion fish`, from bash): typer would
+        # ignore the word and detect the shell it runs in; with detection off, the option takes
+        # the shell's name (one of bash, zsh, fish, powershell, pwsh; another is refused).
+        os.environ.setdefault("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     if not args and not completing:
         # No command is a usage error like any other: the help, then exit 2.
         _write_help(_help(humanise(typer.main.get_command(_app_for([])))))
@@ -177,9 +186,11 @@ def _did_you_mean(message: str) -> str:
     if found is None:
         return message
     choices = re.findall(r"'([^']*)'", found["choices"])
-    close = difflib.get_close_matches(found["value"], choices, n=1, cutoff=0.6)
+    # Compared without case: 'CLOUDFLARE' is meant as 'cloudflare'.
+    by_case = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(found["value"].lower(), list(by_case), n=1, cutoff=0.6)
     if close:
-        message = message.rstrip(".") + f"; did you mean {close[0]!r}?"
+        message = message.rstrip(".") + f"; did you mean {by_case[close[0]]!r}?"
     return message
 
 

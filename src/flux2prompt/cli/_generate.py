@@ -32,6 +32,7 @@ from flux2prompt.cli._output import (
     fail,
     handle_errors,
     json_report,
+    one_line,
     reading_from_a_terminal,
     refused_choice,
     require_emulator,
@@ -175,8 +176,8 @@ def _report(result: ImageResult, path: Path, form: str, *, bfl: bool) -> None:
     if result.request_id:  # Cloudflare's ray id, or BFL's task id
         lines.append(f"  {'task' if bfl else 'cf-ray':9s} {result.request_id}")
     lines.append(f"  time      {result.elapsed:.2f} s ({attempts})")
-    for line in lines:
-        stdout.print(line)
+    for line in lines:  # a file name or a server's id with a newline stays on its line
+        stdout.print(one_line(line))
 
 
 _EXAMPLES = """Examples:

@@ -35,6 +35,7 @@ from flux2prompt.cli._output import (
     error_lines,
     handle_errors,
     json_report,
+    one_line,
     print_error,
     say,
 )
@@ -107,6 +108,8 @@ def _render(report: dict[str, Any]) -> None:
     if status == "error":
         print_error(f"{image}: {report['error']}")
         return
+    # The record is read from the image, which may come from anyone: each field stays on its line.
+    image = one_line(image)
     if status == "no_provenance":
         say(f"{image}: no provenance (stripped, or not written by flux2prompt)")
         return
@@ -141,7 +144,7 @@ def _render(report: dict[str, Any]) -> None:
         else:
             lines.append(("lock", f"not locked: {match['detail']}{where}"))
     for label, value in lines:
-        say(f"  {label:<9} {value}")
+        say(one_line(f"  {label:<9} {value}"))
 
 
 def _lock_failed(images: list[Path], message: str) -> None:

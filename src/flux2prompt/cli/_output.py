@@ -72,6 +72,7 @@ __all__ = [
     "fail",
     "handle_errors",
     "json_report",
+    "one_line",
     "print_error",
     "print_warnings",
     "reading_from_a_terminal",
@@ -207,6 +208,17 @@ def say(line: str, *, err: bool = False) -> None:
 _TERMINAL_UNSAFE = re.compile(
     "[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
 )
+
+
+def one_line(text: str) -> str:
+    r"""``text`` as one line of the text format: a newline or carriage return in it (a file
+    name may hold one) is written ``\n``, ``\r``, so nothing from outside can start a line of
+    its own (on a CI runner, a line that starts ``::`` is a workflow command).
+
+    >>> print(one_line("hero\n::error::forged.json: ok"))
+    hero\n::error::forged.json: ok
+    """
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def json_report(document: Any, **options: Any) -> str:

@@ -31,6 +31,7 @@ from flux2prompt.cli._output import (
     error_lines,
     fail,
     json_report,
+    one_line,
     print_error,
     say,
 )
@@ -231,16 +232,17 @@ class Report:
             for problem in problems:
                 print_error(problem.shown or f"{name}: {problem.message}")
             return
+        name = one_line(name)
         for problem in problems:
             if problem.shown is not None:
-                say(problem.shown)
+                say(one_line(problem.shown))
             elif problem.code is not None:
                 fix = f" (fix: {problem.fix})" if problem.fix else ""
-                say(f"{name}: {problem.code} {problem.path}: {problem.message}{fix}")
+                say(one_line(f"{name}: {problem.code} {problem.path}: {problem.message}{fix}"))
             elif problem.path is not None:
-                say(f"{name}: {problem.path}: {problem.message}")
+                say(one_line(f"{name}: {problem.path}: {problem.message}"))
             else:
-                say(f"{name}: {problem.message}")
+                say(one_line(f"{name}: {problem.message}"))
         if not problems and not variant:
             say(f"{name}: ok")
 
@@ -249,6 +251,7 @@ class Report:
         if self.format != "text":
             return
         noun = f"{total} variant{'s' if total != 1 else ''}"
+        source = one_line(source)
         say(f"{source}: ok ({noun})" if not bad else f"{source}: {bad} of {noun} invalid")
 
     def _annotation(self, name: str, file: str | None, problem: Problem) -> str:
