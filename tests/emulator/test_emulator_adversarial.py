@@ -498,3 +498,116 @@ def test_a_long_text_is_measured_only_as_far_as_it_can_show() -> None:
     assert len(calls) < 1200  # not one measurement per word of 200,000
     assert max(calls) <= 4 * 1920 + 3
     assert _fit("  " * 10_000 + "a", font, 200) == "a"
+
+
+# -- the multipart route: charsets, delimiters and large bodies ---------------------------------
+
+
+def test_an_unknown_charset_is_bad_input_naming_the_field_and_recorded(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\na fox"
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt' is not valid x-no-such-charset text" in message
+    [record] = emu.requests
+    assert record.fields["prompt"] == "a fox"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"--B",  # the boundary without the line break that makes it a delimiter
+        b"a\r\n--BB",  # a longer boundary
+        b"a\r\n--B x\r\n",  # something other than padding after it
+        b"a\r\n--B-",  # half a close delimiter
+        b"\r\n\r\n--",
+        b"\r--B\r\n",  # a lone CR is not a line break
+    ],
+)
+def test_a_boundary_inside_data_that_is_no_delimiter_is_data(emu: Emulator, data: bytes) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox',
+        b'Content-Disposition: form-data; name="input_image_0"; filename="x.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + png(8, 8) + data,
+    )
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200  # Pillow reads a PNG with bytes after its end
+    [record] = emu.requests
+    assert record.files["input_image_0"].data == png(8, 8) + data
+    assert record.fields == {"prompt": "a fox"}
+
+
+def test_padding_after_a_delimiter_and_a_preamble_and_epilogue_are_allowed(emu: Emulator) -> None:
+    body = (
+        b"a preamble\r\n--B \t\r\n"
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="width"\r\n\r\n256\r\n'
+        b"--B--\r\nan epilogue"
+    )
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=B"}
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200
+    assert emu.requests[0].fields == {"prompt": "a fox", "width": "256"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n', "closing"),
+        (b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox--B--', "closing"),
+        (b"--B\r\nno colon here\r\n\r\na fox\r\n--B--\r\n", "header"),
+        (b"--B\r\nContent-Disposition: form-data; name=prompt\r\n--B--\r\n", "blank line"),
+        (b"no delimiter at all", "no boundary or no parts"),
+        (b"--B--\r\n", "no boundary or no parts"),
+    ],
+)
+def test_a_broken_multipart_body_is_bad_input_saying_what_is_wrong(
+    emu: Emulator, body: bytes, fragment: str
+) -> None:
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=B"}
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "multipart" in message
+    assert fragment in message
+
+
+def test_a_large_body_of_line_breaks_is_parsed_in_linear_time() -> None:
+    from flux2prompt.emulator._multipart import parse_form
+
+    for filler in (b"\n", b"\r\n", b"\r\n-", b"\n--B-"):
+        count = 9_000_000 // len(filler)
+        body = (
+            b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'
+            + filler * count
+            + b"\r\n--B--\r\n"
+        )
+        started = time.perf_counter()
+        [part] = parse_form("multipart/form-data; boundary=B", body)
+        assert time.perf_counter() - started < 2.0, filler
+        assert part.data == filler * count
+
+
+def test_a_body_of_line_breaks_is_answered_on_time(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\n' + b"\n" * 9_000_000
+    )
+    started = time.perf_counter()
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt' must not be empty" in message
+    assert time.perf_counter() - started < 4.0
+
+
+def test_parameters_quoted_extended_and_folded_are_read_as_forms_send_them(emu: Emulator) -> None:
+    headers, body = multipart(
+        b"Content-Disposition: form-data; name*=UTF-8''prompt\r\n\r\na fox",
+        b'Content-Disposition: form-data; name="input_image_0";\r\n'
+        b' filename="a;b \\"c\\".png"\r\nContent-Type: image/png\r\n\r\n' + png(8, 8),
+    )
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200
+    [record] = emu.requests
+    assert record.fields == {"prompt": "a fox"}
+    assert record.files["input_image_0"].filename == 'a;b "c".png'
