@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -766,7 +767,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
     seconds = float(value)
-    return seconds if math.isfinite(seconds) else None
+    # ASCII digits past a float's range are a wait longer than any clock, not no wait at all:
+    # the largest float says so (a wait over the cap, so not retried), where None would let
+    # the request be repeated after the backoff.
+    return seconds if math.isfinite(seconds) else sys.float_info.max
 
 
 def _describe_body(text: str, content_type: str) -> str:

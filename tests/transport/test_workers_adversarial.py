@@ -1,0 +1,132 @@
+"""A second adversarial pass over the Workers AI clients: numbers no parameter check expects,
+answers that hold a paid image in an unusual shape, waits no clock can express, and a client
+used after its pool or its event loop is gone.
+
+The answers come over real HTTP on loopback: the raw-socket server of
+``test_transport_hostile.py``, or the emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from flux2prompt.transport import (
+    APIError,
+    InternalServerError,
+    ParameterError,
+    RateLimitError,
+    build_request,
+)
+from flux2prompt.transport._errors import parse_retry_after
+
+from .test_transport_adversarial import both
+from .test_transport_hostile import PNG, Hostile, answer, client
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+# -- parameters: numbers too large for the checks' own arithmetic -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        # As 10 to the power of the number given (pytest itself cannot name the value).
+        ("guidance", 400),  # an int float() cannot hold
+        ("guidance", -400),
+        ("steps", 5000),  # more digits than str() converts
+        ("width", 5000),
+        ("height", -5000),
+        ("seed", 5000),
+    ],
+)
+def test_a_huge_number_is_a_parameter_error_that_reads_short(parameter: str, value: int) -> None:
+    value = 10 ** abs(value) * (1 if value > 0 else -1)
+    with pytest.raises(ParameterError) as caught:
+        build_request("a fox", model="dev", **{parameter: value})  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
+    assert len(str(caught.value)) < 300
+    assert "digits" in str(caught.value)
+
+
+@pytest.mark.parametrize("model", ["flex", "klein-9b-proxied", "schnell"])
+def test_a_huge_step_count_on_a_bounded_model_says_its_range(model: str) -> None:
+    with pytest.raises(ParameterError, match=r"steps must be 1-\d+") as caught:
+        build_request("a fox", model=model, steps=10**5000)
+    assert len(str(caught.value)) < 300
+
+
+# -- Retry-After: a wait too long for a float --------------------------------------------------
+
+
+def test_a_retry_after_past_the_largest_float_is_a_long_wait_not_no_wait() -> None:
+    seconds = parse_retry_after("9" * 400)
+    assert seconds is not None
+    assert seconds > 1e300
+
+
+def test_a_503_asking_for_longer_than_a_float_holds_is_not_retried(
+    no_sleep: list[float],
+) -> None:
+    sync, asynchronous, sent_sync, sent_async = both(
+        answer("503 Service Unavailable", b"{}", Retry_After="9" * 400), max_retries=2
+    )
+    for error in (sync, asynchronous):
+        assert isinstance(error, InternalServerError)
+        assert error.retry_after_seconds is not None
+        assert error.retry_after_seconds > 1e300
+        assert "not retried" in str(error)
+        assert len(str(error)) < 600
+    assert (sent_sync, sent_async) == (1, 1)
+    assert no_sleep == []
+
+
+def test_a_429_asking_for_longer_than_a_float_holds_is_not_retried(
+    no_sleep: list[float],
+) -> None:
+    sync, _, sent_sync, sent_async = both(
+        answer("429 Too Many Requests", b"{}", Retry_After="1" + "0" * 400), max_retries=2
+    )
+    assert isinstance(sync, RateLimitError)
+    assert (sent_sync, sent_async) == (1, 1)
+    assert no_sleep == []
+
+
+# -- a paid image in an envelope of an unusual shape -------------------------------------------
+
+
+def _envelope(image: str, **extra: object) -> bytes:
+    return json.dumps({"success": True, "result": {"image": image}, **extra}).encode()
+
+
+B64 = base64.b64encode(PNG).decode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # base64 wrapped in lines, as MIME writes it (RFC 2045): still the image.
+        _envelope("\n".join(B64[i : i + 76] for i in range(0, len(B64), 76))),
+        _envelope("\r\n".join(B64[i : i + 20] for i in range(0, len(B64), 20)) + "\r\n"),
+        _envelope(B64 + "\n"),
+        # A field beside the image with a number Python refuses to convert by default.
+        _envelope(B64).replace(b'"success"', b'"neurons": ' + b"9" * 5000 + b', "success"'),
+    ],
+)
+def test_an_image_in_an_unusual_envelope_is_kept(body: bytes) -> None:
+    with Hostile(answer("200 OK", body)) as server, client(server) as api:
+        result = api.generate("a fox", width=256, height=256)
+    assert result.data == PNG
+
+
+def test_garbage_in_result_image_is_still_a_response_error() -> None:
+    with (
+        Hostile(answer("200 OK", _envelope("not base64 at all!"))) as server,
+        client(server) as api,
+        pytest.raises(APIError, match="not valid base64") as caught,
+    ):
+        api.generate("a fox", width=256, height=256)
+    assert caught.value.may_have_been_billed
