@@ -8,22 +8,28 @@ The answers come over real HTTP on loopback: the raw-socket server of
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
+import httpx
 import pytest
 
+from flux2prompt.emulator import serve
 from flux2prompt.transport import (
     APIError,
+    AsyncWorkersAI,
+    ConfigurationError,
     InternalServerError,
     ParameterError,
     RateLimitError,
+    WorkersAI,
     build_request,
 )
 from flux2prompt.transport._errors import parse_retry_after
 
 from .test_transport_adversarial import both
-from .test_transport_hostile import PNG, Hostile, answer, client
+from .test_transport_hostile import PNG, TOKEN, Hostile, answer, client
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
@@ -130,3 +136,61 @@ def test_garbage_in_result_image_is_still_a_response_error() -> None:
     ):
         api.generate("a fox", width=256, height=256)
     assert caught.value.may_have_been_billed
+
+
+# -- a client used after its pool, or its event loop, is gone ----------------------------------
+
+
+def test_a_closed_client_says_it_is_closed() -> None:
+    with serve() as emu:
+        api = WorkersAI(account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url)
+        clone = api.with_options(max_retries=0)
+        api.close()
+        for closed in (api, clone):
+            with pytest.raises(ConfigurationError, match="closed") as caught:
+                closed.generate("a fox", width=256, height=256)
+            assert "new client" in str(caught.value)
+        assert emu.requests == []
+
+
+def test_a_closed_async_client_says_it_is_closed() -> None:
+    async def run(base_url: str) -> None:
+        api = AsyncWorkersAI(account_id=ACCOUNT, api_token=TOKEN, base_url=base_url)
+        await api.aclose()
+        with pytest.raises(ConfigurationError, match="closed"):
+            await api.generate("a fox", width=256, height=256)
+
+    with serve() as emu:
+        asyncio.run(run(emu.base_url))
+        assert emu.requests == []
+
+
+def test_an_async_client_with_its_own_pool_runs_in_one_event_loop_after_another() -> None:
+    with serve() as emu:
+        api = AsyncWorkersAI(account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url)
+
+        async def one(seed: int) -> int | None:
+            return (await api.generate("a fox", seed=seed, width=256, height=256)).seed
+
+        # Each asyncio.run() is a new event loop (a notebook cell, a script calling it twice);
+        # the connections kept alive from the last one belong to a closed loop.
+        assert [asyncio.run(one(seed)) for seed in range(3)] == [0, 1, 2]
+        asyncio.run(api.aclose())
+        assert len(emu.requests) == 3
+
+
+def test_an_async_client_on_a_pool_of_a_closed_loop_says_what_to_do() -> None:
+    with serve() as emu:
+        http = httpx.AsyncClient()
+        api = AsyncWorkersAI(
+            account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url, http_client=http
+        )
+
+        async def one() -> int:
+            return (await api.generate("a fox", width=256, height=256)).width
+
+        assert asyncio.run(one()) == 256
+        with pytest.raises(ConfigurationError, match="event loop") as caught:
+            asyncio.run(one())
+        assert "http_client" in str(caught.value)
+        assert len(emu.requests) == 1

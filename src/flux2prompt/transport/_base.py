@@ -587,6 +587,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 parameter="request",
             )
 
+    def _check_open(self) -> None:
+        """Refuse to send on a closed connection pool, saying so (httpx's own error is a bare
+        ``RuntimeError``): nothing is sent, so nothing is billed."""
+        if self._client.is_closed:
+            raise ConfigurationError(
+                f"this {type(self).__name__} client is closed: its with block ended or close() "
+                "was called (on it, on the client with_options() made it from, or on the "
+                "http_client it was given). Make a new client, or send inside its with block."
+            )
+
     def _url_for(self, request: WorkersAIRequest) -> str:
         # The client decides where a request goes: a request built elsewhere (a dry run without
         # an account id) is sent to this client's endpoint. The URL templates live in
