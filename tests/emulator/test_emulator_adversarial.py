@@ -611,3 +611,63 @@ def test_parameters_quoted_extended_and_folded_are_read_as_forms_send_them(emu: 
     [record] = emu.requests
     assert record.fields == {"prompt": "a fox"}
     assert record.files["input_image_0"].filename == 'a;b "c".png'
+
+
+# -- request framing and per-request configuration ----------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["latency_ms", "jitter_ms"])
+@pytest.mark.parametrize("value", ["1e300", "1e18"])
+def test_a_latency_no_clock_can_wait_is_refused_not_a_dropped_connection(
+    emu: Emulator, field: str, value: str
+) -> None:
+    headers, body = multipart(b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox')
+    headers["x-emulator-config"] = f'{{"{field}": {value}}}'
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert message.startswith("EmulatorError: x-emulator-config:")
+    assert field in message
+
+
+@pytest.mark.parametrize("field", ["latency_ms", "jitter_ms"])
+def test_a_latency_over_a_day_is_refused_when_configured(field: str) -> None:
+    from flux2prompt.emulator import EmulatorConfig
+
+    with pytest.raises(ValueError, match=field):
+        EmulatorConfig(**{field: 1e300})  # type: ignore[arg-type]
+    assert getattr(EmulatorConfig(**{field: 86_400_000}), field) == 86_400_000  # type: ignore[arg-type]
+
+
+def _exchange(emu: Emulator, framing: str, body: bytes) -> bytes:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        f"Content-Type: multipart/form-data; boundary=B\r\n{framing}\r\n"
+    )
+    return raw_exchange(emu, head.encode() + body)
+
+
+_FORM = b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n--B--\r\n'
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        f"Content-Length: {len(_FORM)}\r\nContent-Length: 5\r\n",  # two that disagree
+        f"Content-Length: +{len(_FORM)}\r\n",
+        f"Content-Length: {len(_FORM) // 10}_{len(_FORM) % 10}\r\n",
+        f"Content-Length: {len(_FORM)}, 5\r\n",
+    ],
+)
+def test_a_content_length_that_is_not_one_decimal_number_is_an_incomplete_request(
+    emu: Emulator, framing: str
+) -> None:
+    answer = _exchange(emu, framing, _FORM)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b'"code":3003' in answer
+    assert b"Content-Length" in answer
+
+
+def test_the_same_content_length_twice_is_one(emu: Emulator) -> None:
+    answer = _exchange(emu, f"Content-Length: {len(_FORM)}\r\n" * 2, _FORM)
+    assert answer.startswith(b"HTTP/1.1 200")
