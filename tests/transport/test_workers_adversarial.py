@@ -20,6 +20,7 @@ from flux2prompt.transport import (
     APIError,
     AsyncWorkersAI,
     ConfigurationError,
+    GatewayOptions,
     InternalServerError,
     ParameterError,
     RateLimitError,
@@ -63,6 +64,14 @@ def test_a_huge_step_count_on_a_bounded_model_says_its_range(model: str) -> None
     with pytest.raises(ParameterError, match=r"steps must be 1-\d+") as caught:
         build_request("a fox", model=model, steps=10**5000)
     assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize("field", ["request_timeout_ms", "cache_ttl", "max_attempts"])
+def test_a_huge_gateway_option_is_a_parameter_error_that_reads_short(field: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        GatewayOptions(**{field: 10**5000}).headers()  # type: ignore[arg-type]
+    assert caught.value.parameter == f"gateway_options.{field}"
+    assert "5,001 digits" in str(caught.value)
 
 
 # -- Retry-After: a wait too long for a float --------------------------------------------------

@@ -24,7 +24,7 @@ from functools import cache
 from hashlib import sha256
 from json.encoder import encode_basestring
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from flux2prompt._digest import FINGERPRINT_PREFIX, canonical_json, sha256_fingerprint
 from flux2prompt.transport._advice import RequestAdvice, warn_advice
@@ -41,7 +41,12 @@ from flux2prompt.transport._constants import (
     DEFAULT_GATEWAY_BASE_URL,
     DEFAULT_MODEL,
 )
-from flux2prompt.transport._errors import ParameterError
+from flux2prompt.transport._errors import (
+    MAX_DIGITS,
+    ParameterError,
+    count_digits,
+    shown_number,
+)
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
 
@@ -299,48 +304,20 @@ def resolve_prompt_citations(text: str, attached: tuple[Reference, ...], spec: F
         raise ParameterError(str(exc), parameter="prompt") from None
 
 
-#: The most digits a number sent may have: Python converts no more to text by default (and
-#: no FLUX parameter needs a thousandth of them).
-_MAX_DIGITS: Final = 4300
-
-
-def _digits(value: int) -> int:
-    """How many decimal digits ``value`` has, without converting it to text (which Python
-    refuses past 4,300 digits)."""
-    bits = abs(value).bit_length()
-    if bits <= 64:
-        return len(str(abs(value)))
-    estimate = int(bits * math.log10(2))  # the digits, or one too few
-    return estimate + int(abs(value) >= 10**estimate)
-
-
-def _shown_number(value: object) -> str:
-    """``value`` for an error message: an integer of more than 40 digits by its length, so
-    that a message stays one readable line (and a number past 4,300 digits can be shown).
-
-    >>> _shown_number(10**100), _shown_number(512), _shown_number(2.5)
-    ('an integer of 101 digits', '512', '2.5')
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 133:
-        sign = "a negative integer" if value < 0 else "an integer"
-        return f"{sign} of {_digits(value):,} digits"
-    return repr(value)
-
-
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ParameterError(
-            f"{name} must be an integer, got {_shown_number(value)}", parameter=name
+            f"{name} must be an integer, got {shown_number(value)}", parameter=name
         )
     if value < low or (high is not None and value > high):
         bounds = f"{low}-{high}" if high is not None else f"at least {low}"
         raise ParameterError(
-            f"{name} must be {bounds} for {spec.name}, got {_shown_number(value)}",
+            f"{name} must be {bounds} for {spec.name}, got {shown_number(value)}",
             parameter=name,
         )
-    if high is None and value.bit_length() > 14000 and _digits(value) > _MAX_DIGITS:
+    if high is None and value.bit_length() > 14000 and count_digits(value) > MAX_DIGITS:
         raise ParameterError(
-            f"{name} is {_shown_number(value)}, too long to send (at most {_MAX_DIGITS:,} "
+            f"{name} is {shown_number(value)}, too long to send (at most {MAX_DIGITS:,} "
             f"digits) for {spec.name}",
             parameter=name,
         )
@@ -1121,7 +1098,7 @@ class RequestTemplate:
                 )
             if isinstance(guidance, bool) or not isinstance(guidance, int | float):
                 raise ParameterError(
-                    f"guidance must be a number, got {_shown_number(guidance)}",
+                    f"guidance must be a number, got {shown_number(guidance)}",
                     parameter="guidance",
                 )
             low, high = spec.guidance_range or (0.0, math.inf)
@@ -1133,7 +1110,7 @@ class RequestTemplate:
                 bounds = f"{low:g}-{high:g}" if spec.guidance_range else ">= 0"
                 raise ParameterError(
                     f"guidance must be a finite number {bounds} for {spec.name}, got "
-                    f"{_shown_number(guidance)}",
+                    f"{shown_number(guidance)}",
                     parameter="guidance",
                 )
             # A float always: 3 and 3.0 are the same request and must share a fingerprint.
