@@ -26,6 +26,7 @@ from flux2prompt.transport import (
     RateLimitError,
     WorkersAI,
     build_request,
+    estimate_cost,
 )
 from flux2prompt.transport._errors import parse_retry_after
 
@@ -203,3 +204,34 @@ def test_an_async_client_on_a_pool_of_a_closed_loop_says_what_to_do() -> None:
             asyncio.run(one())
         assert "http_client" in str(caught.value)
         assert len(emu.requests) == 1
+
+
+# -- cost estimates of impossible requests -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"width": -512}, "width"),
+        ({"width": 0}, "width"),
+        ({"height": float("nan")}, "height"),
+        ({"width": "512"}, "width"),
+        ({"width": True}, "width"),
+        ({"width": 2**200}, "width"),
+        ({"steps": -3}, "steps"),
+        ({"steps": 0}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"input_images": [(512,)]}, "input_images"),
+        ({"input_images": [("a", "b")]}, "input_images"),
+        ({"input_images": [(-1024, 1024)]}, "input_images"),
+        ({"input_images": 5}, "input_images"),
+    ],
+)
+@pytest.mark.parametrize("model", ["dev", "klein-4b", "klein-9b"])
+def test_a_cost_estimate_of_an_impossible_request_is_a_parameter_error(
+    model: str, arguments: dict[str, object], parameter: str
+) -> None:
+    with pytest.raises(ParameterError) as caught:
+        estimate_cost(model, **arguments)  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
+    assert len(str(caught.value)) < 300
