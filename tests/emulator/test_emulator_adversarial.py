@@ -671,3 +671,21 @@ def test_a_content_length_that_is_not_one_decimal_number_is_an_incomplete_reques
 def test_the_same_content_length_twice_is_one(emu: Emulator) -> None:
     answer = _exchange(emu, f"Content-Length: {len(_FORM)}\r\n" * 2, _FORM)
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "x" * 9_000_000,  # one word of the whole body
+        json.dumps({"scene": "a" * 9_000_000}),
+        json.dumps({"scene": "s", "subjects": [{"type": "t" * 9_000_000}]}),
+    ],
+    ids=["plain", "scene", "subject"],
+)
+def test_a_label_of_megabytes_is_drawn_on_time(emu: Emulator, prompt: str) -> None:
+    started = time.perf_counter()
+    response = httpx.post(
+        direct(emu), headers=AUTH, files={"prompt": (None, prompt), "width": (None, "256")}
+    )
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 2.5
