@@ -235,3 +235,18 @@ def test_a_cost_estimate_of_an_impossible_request_is_a_parameter_error(
         estimate_cost(model, **arguments)  # type: ignore[arg-type]
     assert caught.value.parameter == parameter
     assert len(str(caught.value)) < 300
+
+
+def test_a_copy_of_an_async_client_on_a_pool_of_an_ended_loop_says_what_to_do() -> None:
+    with serve() as emu:
+        api = AsyncWorkersAI(account_id=ACCOUNT, api_token=TOKEN, base_url=emu.base_url)
+
+        async def one(client: AsyncWorkersAI) -> int:
+            return (await client.generate("a fox", width=256, height=256)).width
+
+        assert asyncio.run(one(api)) == 256
+        copy = api.with_options(max_retries=0)
+        with pytest.raises(ConfigurationError, match="with_options"):
+            asyncio.run(one(copy))
+        assert asyncio.run(one(api)) == 256  # the original makes itself a fresh pool
+        asyncio.run(api.aclose())

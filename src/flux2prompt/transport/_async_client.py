@@ -158,6 +158,11 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             "own pool"
         )
 
+    def _share_pool_state(self, original: AsyncWorkersAI) -> None:
+        # The pool's connections belong to the loop the original last used them in.
+        if original._client is self._client:
+            self._event_loop = original._event_loop
+
     def _pool_loop_ended(self) -> bool:
         """Whether the pool was last used in an asyncio event loop that has ended since (and
         note the loop running now as the pool's)."""

@@ -496,7 +496,12 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
         clone = type(self)(**options)
         clone._rng = self._rng
+        clone._share_pool_state(self)
         return clone
+
+    def _share_pool_state(self, original: Self) -> None:
+        """What a copy from :meth:`with_options` takes over about the pool it shares with
+        ``original`` (the async client: the event loop it was last used in)."""
 
     def __repr__(self) -> str:
         gateway = f", gateway={self.gateway!r}" if self.gateway else ""
