@@ -689,3 +689,24 @@ def test_a_label_of_megabytes_is_drawn_on_time(emu: Emulator, prompt: str) -> No
     )
     assert response.status_code == 200
     assert time.perf_counter() - started < 2.5
+
+
+@pytest.mark.parametrize("field", ["seed", "width", "steps"])
+def test_an_integer_of_thousands_of_digits_on_a_json_route_is_out_of_range_by_name(
+    emu: Emulator, field: str
+) -> None:
+    # Valid JSON: JavaScript's JSON.parse reads it as Infinity, and the property is refused.
+    digits = b"9" * 5000
+    flex = b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a", "%s": %s}}'
+    schnell = b'{"prompt": "a", "steps": %s}' % digits
+    run = f"{emu.base_url}/accounts/acc/ai/run"
+    for url, body in (
+        (run, flex % (field.encode(), digits)),
+        (f"{run}/@cf/black-forest-labs/flux-1-schnell", schnell),
+    ):
+        response = httpx.post(url, headers={**AUTH, **JSON}, content=body)
+        status, code, message = error_of(response)
+        assert (status, code) == (400, 5006)
+        assert "not JSON" not in message
+        assert "not valid JSON" not in message
+        assert "'/" in message

@@ -497,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
         try:
-            document = loads_strict(body)
+            document = loads_strict(body, huge_integers=True)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
         job = validate_proxied(document)
