@@ -498,3 +498,215 @@ def test_a_long_text_is_measured_only_as_far_as_it_can_show() -> None:
     assert len(calls) < 1200  # not one measurement per word of 200,000
     assert max(calls) <= 4 * 1920 + 3
     assert _fit("  " * 10_000 + "a", font, 200) == "a"
+
+
+# -- the multipart route: charsets, delimiters and large bodies ---------------------------------
+
+
+def test_an_unknown_charset_is_bad_input_naming_the_field_and_recorded(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\na fox"
+    )
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt' is not valid x-no-such-charset text" in message
+    [record] = emu.requests
+    assert record.fields["prompt"] == "a fox"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"--B",  # the boundary without the line break that makes it a delimiter
+        b"a\r\n--BB",  # a longer boundary
+        b"a\r\n--B x\r\n",  # something other than padding after it
+        b"a\r\n--B-",  # half a close delimiter
+        b"\r\n\r\n--",
+        b"\r--B\r\n",  # a lone CR is not a line break
+    ],
+)
+def test_a_boundary_inside_data_that_is_no_delimiter_is_data(emu: Emulator, data: bytes) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox',
+        b'Content-Disposition: form-data; name="input_image_0"; filename="x.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + png(8, 8) + data,
+    )
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200  # Pillow reads a PNG with bytes after its end
+    [record] = emu.requests
+    assert record.files["input_image_0"].data == png(8, 8) + data
+    assert record.fields == {"prompt": "a fox"}
+
+
+def test_padding_after_a_delimiter_and_a_preamble_and_epilogue_are_allowed(emu: Emulator) -> None:
+    body = (
+        b"a preamble\r\n--B \t\r\n"
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="width"\r\n\r\n256\r\n'
+        b"--B--\r\nan epilogue"
+    )
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=B"}
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200
+    assert emu.requests[0].fields == {"prompt": "a fox", "width": "256"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n', "closing"),
+        (b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox--B--', "closing"),
+        (b"--B\r\nno colon here\r\n\r\na fox\r\n--B--\r\n", "header"),
+        (b"--B\r\nContent-Disposition: form-data; name=prompt\r\n--B--\r\n", "blank line"),
+        (b"no delimiter at all", "no boundary or no parts"),
+        (b"--B--\r\n", "no boundary or no parts"),
+    ],
+)
+def test_a_broken_multipart_body_is_bad_input_saying_what_is_wrong(
+    emu: Emulator, body: bytes, fragment: str
+) -> None:
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=B"}
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "multipart" in message
+    assert fragment in message
+
+
+def test_a_large_body_of_line_breaks_is_parsed_in_linear_time() -> None:
+    from flux2prompt.emulator._multipart import parse_form
+
+    for filler in (b"\n", b"\r\n", b"\r\n-", b"\n--B-"):
+        count = 9_000_000 // len(filler)
+        body = (
+            b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'
+            + filler * count
+            + b"\r\n--B--\r\n"
+        )
+        started = time.perf_counter()
+        [part] = parse_form("multipart/form-data; boundary=B", body)
+        assert time.perf_counter() - started < 2.0, filler
+        assert part.data == filler * count
+
+
+def test_a_body_of_line_breaks_is_answered_on_time(emu: Emulator) -> None:
+    headers, body = multipart(
+        b'Content-Disposition: form-data; name="prompt"\r\n\r\n' + b"\n" * 9_000_000
+    )
+    started = time.perf_counter()
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert "'/prompt' must not be empty" in message
+    assert time.perf_counter() - started < 4.0
+
+
+def test_parameters_quoted_extended_and_folded_are_read_as_forms_send_them(emu: Emulator) -> None:
+    headers, body = multipart(
+        b"Content-Disposition: form-data; name*=UTF-8''prompt\r\n\r\na fox",
+        b'Content-Disposition: form-data; name="input_image_0";\r\n'
+        b' filename="a;b \\"c\\".png"\r\nContent-Type: image/png\r\n\r\n' + png(8, 8),
+    )
+    response = httpx.post(direct(emu), headers=headers, content=body)
+    assert response.status_code == 200
+    [record] = emu.requests
+    assert record.fields == {"prompt": "a fox"}
+    assert record.files["input_image_0"].filename == 'a;b "c".png'
+
+
+# -- request framing and per-request configuration ----------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["latency_ms", "jitter_ms"])
+@pytest.mark.parametrize("value", ["1e300", "1e18"])
+def test_a_latency_no_clock_can_wait_is_refused_not_a_dropped_connection(
+    emu: Emulator, field: str, value: str
+) -> None:
+    headers, body = multipart(b'Content-Disposition: form-data; name="prompt"\r\n\r\na fox')
+    headers["x-emulator-config"] = f'{{"{field}": {value}}}'
+    status, code, message = error_of(httpx.post(direct(emu), headers=headers, content=body))
+    assert (status, code) == (400, 5006)
+    assert message.startswith("EmulatorError: x-emulator-config:")
+    assert field in message
+
+
+@pytest.mark.parametrize("field", ["latency_ms", "jitter_ms"])
+def test_a_latency_over_a_day_is_refused_when_configured(field: str) -> None:
+    from flux2prompt.emulator import EmulatorConfig
+
+    with pytest.raises(ValueError, match=field):
+        EmulatorConfig(**{field: 1e300})  # type: ignore[arg-type]
+    assert getattr(EmulatorConfig(**{field: 86_400_000}), field) == 86_400_000  # type: ignore[arg-type]
+
+
+def _exchange(emu: Emulator, framing: str, body: bytes) -> bytes:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        f"Content-Type: multipart/form-data; boundary=B\r\n{framing}\r\n"
+    )
+    return raw_exchange(emu, head.encode() + body)
+
+
+_FORM = b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n--B--\r\n'
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        f"Content-Length: {len(_FORM)}\r\nContent-Length: 5\r\n",  # two that disagree
+        f"Content-Length: +{len(_FORM)}\r\n",
+        f"Content-Length: {len(_FORM) // 10}_{len(_FORM) % 10}\r\n",
+        f"Content-Length: {len(_FORM)}, 5\r\n",
+    ],
+)
+def test_a_content_length_that_is_not_one_decimal_number_is_an_incomplete_request(
+    emu: Emulator, framing: str
+) -> None:
+    answer = _exchange(emu, framing, _FORM)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b'"code":3003' in answer
+    assert b"Content-Length" in answer
+
+
+def test_the_same_content_length_twice_is_one(emu: Emulator) -> None:
+    answer = _exchange(emu, f"Content-Length: {len(_FORM)}\r\n" * 2, _FORM)
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "x" * 9_000_000,  # one word of the whole body
+        json.dumps({"scene": "a" * 9_000_000}),
+        json.dumps({"scene": "s", "subjects": [{"type": "t" * 9_000_000}]}),
+    ],
+    ids=["plain", "scene", "subject"],
+)
+def test_a_label_of_megabytes_is_drawn_on_time(emu: Emulator, prompt: str) -> None:
+    started = time.perf_counter()
+    response = httpx.post(
+        direct(emu), headers=AUTH, files={"prompt": (None, prompt), "width": (None, "256")}
+    )
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 2.5
+
+
+@pytest.mark.parametrize("field", ["seed", "width", "steps"])
+def test_an_integer_of_thousands_of_digits_on_a_json_route_is_out_of_range_by_name(
+    emu: Emulator, field: str
+) -> None:
+    # Valid JSON: JavaScript's JSON.parse reads it as Infinity, and the property is refused.
+    digits = b"9" * 5000
+    flex = b'{"model": "black-forest-labs/flux-2-flex", "input": {"prompt": "a", "%s": %s}}'
+    schnell = b'{"prompt": "a", "steps": %s}' % digits
+    run = f"{emu.base_url}/accounts/acc/ai/run"
+    for url, body in (
+        (run, flex % (field.encode(), digits)),
+        (f"{run}/@cf/black-forest-labs/flux-1-schnell", schnell),
+    ):
+        response = httpx.post(url, headers={**AUTH, **JSON}, content=body)
+        status, code, message = error_of(response)
+        assert (status, code) == (400, 5006)
+        assert "not JSON" not in message
+        assert "not valid JSON" not in message
+        assert "'/" in message

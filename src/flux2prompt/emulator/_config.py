@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Final, Literal, cast, get_args
 
 __all__ = [
     "BFL_STATUSES",
@@ -132,8 +132,13 @@ class EmulatorConfig:
         _check_int("port", self.port, low=0, high=65535)
         if self.token is not None and not self.token.strip():
             raise ValueError("token must be None (accept any bearer token) or a non-empty string")
-        _check_float("latency_ms", self.latency_ms, low=0.0)
-        _check_float("jitter_ms", self.jitter_ms, low=0.0)
+        # At most a day: a wait the server's clock can keep (1e300 ms would overflow it).
+        for name in ("latency_ms", "jitter_ms"):
+            value = getattr(self, name)
+            _check_float(name, value, low=0.0)
+            if value > MAX_LATENCY_MS:
+                limit = f"{MAX_LATENCY_MS:,.0f}"
+                raise ValueError(f"{name} must be at most {limit} (a day), got {value}")
         if self.rate_limit_per_minute is not None:
             _check_int("rate_limit_per_minute", self.rate_limit_per_minute, low=1)
         if self.rate_limit_burst is not None:
@@ -206,6 +211,10 @@ def _check_int(
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
+
+
+#: The longest ``latency_ms`` (and ``jitter_ms``) the emulator waits: a day.
+MAX_LATENCY_MS: Final = 86_400_000.0
 
 
 def _check_float(name: str, value: object, *, low: float, high: float | None = None) -> None:

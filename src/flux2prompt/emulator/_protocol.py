@@ -92,9 +92,13 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def loads_strict(body: bytes | str) -> object:
+def loads_strict(body: bytes | str, *, huge_integers: bool = False) -> object:
     """Parse JSON as the hosts do: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's
     parser accepts them; JavaScript's and pydantic's do not). Raises ``ValueError``.
+
+    With ``huge_integers``, an integer of more digits than Python's ``int()`` converts is read
+    as JavaScript's ``JSON.parse`` reads it, as an infinite number, so that it is refused as
+    out of range by name rather than as no JSON at all.
 
     Example:
         >>> loads_strict(b'{"seed": 1}')
@@ -104,7 +108,16 @@ def loads_strict(body: bytes | str) -> object:
         ...
         ValueError: NaN is not a JSON number
     """
+    if huge_integers:
+        return json.loads(body, parse_constant=_no_constant, parse_int=_javascript_int)
     return json.loads(body, parse_constant=_no_constant)
+
+
+def _javascript_int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # past sys.int_info.str_digits_check_threshold
+        return float(text)
 
 
 def unencodable_field(document: Mapping[str, object]) -> str | None:

@@ -88,7 +88,7 @@ def _json_object(content_type: str, body: bytes) -> dict[str, Any]:
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise _bad("required properties at '/' are 'json' (send Content-Type: application/json)")
     try:
-        document = loads_strict(body)
+        document = loads_strict(body, huge_integers=True)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise _bad("the body is not valid JSON") from None
     if not isinstance(document, dict):

@@ -305,15 +305,24 @@ def _script(char: str) -> str:
     return unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
 
 
+#: The most characters of one label whose glyphs choose its font: more than a placeholder can
+#: show (see _wrap and _fit), so a label of megabytes costs no more than one that fills it.
+_MEASURED_CHARS = 4 * 1920
+
+
 def _needed(text: str) -> set[int]:
     # Spaces and controls need no glyph; marks and letters do.
-    return {ord(ch) for ch in text if not ch.isspace() and unicodedata.category(ch)[0] != "C"}
+    return {
+        ord(ch)
+        for ch in text[:_MEASURED_CHARS]
+        if not ch.isspace() and unicodedata.category(ch)[0] != "C"
+    }
 
 
 def _candidates(text: str) -> list[str]:
     """Font stems to try for ``text``: those named after its scripts, then the Latin faces."""
     files = _font_files()
-    scripts = {_script(ch) for ch in text if ord(ch) > 0x7F and not ch.isspace()}
+    scripts = {_script(ch) for ch in text[:_MEASURED_CHARS] if ord(ch) > 0x7F and not ch.isspace()}
     named: list[str] = []
     for script in sorted(scripts):
         spelled = "".join(word.title() for word in script.split("-"))

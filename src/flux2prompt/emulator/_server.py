@@ -497,7 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body must be JSON")
         try:
-            document = loads_strict(body)
+            document = loads_strict(body, huge_integers=True)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(400, 5006, "AiError: Bad input: Error: the body is not JSON") from None
         job = validate_proxied(document)
@@ -753,15 +753,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise ValueError(f"bad Content-Length {raw_length!r}") from None
-        if length < 0:
-            raise ValueError(f"bad Content-Length {raw_length!r}")
+        raw_length = lengths[0]
+        # ASCII digits only (int() would also take "+5", "5_0" and other scripts' digits), and
+        # the same in every Content-Length header: two that disagree frame two bodies.
+        if any(value.strip() != raw_length.strip() for value in lengths):
+            raise ValueError(f"Content-Length headers disagree ({', '.join(map(repr, lengths))})")
+        if not raw_length.strip().isdigit() or not raw_length.strip().isascii():
+            raise ValueError(f"bad Content-Length {raw_length[:40]!r}")
+        length = int(raw_length)
         if length > limit:
             raise _BodyTooLarge
         body = self.rfile.read(length)

@@ -12,7 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -22,7 +24,7 @@ import httpx
 from flux2prompt.transport._base import DEFAULT_TIMEOUT, BaseClient
 from flux2prompt.transport._catalogue import ModelSpec, Route
 from flux2prompt.transport._download import ResultLink, adownload_result
-from flux2prompt.transport._errors import APIError
+from flux2prompt.transport._errors import APIError, ConfigurationError
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource
 from flux2prompt.transport._pools import PooledTransport
@@ -53,6 +55,9 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
         ...         results = await asyncio.gather(*(one(seed) for seed in range(32)))
         >>> asyncio.run(main())  # doctest: +SKIP
     """
+
+    #: The asyncio event loop the pool was last used in (see :meth:`_follow_event_loop`).
+    _event_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     def _make_http_client(self) -> httpx.AsyncClient:
         # Small pools rather than one large one: httpcore's bookkeeping per request grows with
@@ -119,12 +124,58 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             'image/jpeg'
         """
         self._check_sendable(request)
+        self._follow_event_loop()
+        self._check_open()
         outcome = await self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.
             data = await adownload_result(self._client, outcome, self._download_limits())
             return self._downloaded(outcome, data)
         return outcome
+
+    def _follow_event_loop(self) -> None:
+        """Keep the connection pool usable from the event loop running now.
+
+        An ``httpx.AsyncClient``'s kept-alive connections belong to the asyncio event loop that
+        opened them; after ``asyncio.run()`` returns that loop is closed, and a client used in
+        the next one (a notebook cell, a script calling ``asyncio.run`` twice) would fail with
+        a bare "Event loop is closed" before sending anything. A pool of the client's own is
+        replaced by a fresh one; a pool passed in (``http_client=``) is its owner's to remake,
+        which the error says. Under trio there is no asyncio loop and nothing to follow.
+        """
+        if not self._pool_loop_ended():
+            return
+        if self._owns_client:
+            # The old pool's connections cannot be closed from here: their loop is gone.
+            self._client = self._make_http_client()
+            return
+        raise ConfigurationError(
+            "the connection pool of this AsyncWorkersAI (the http_client given to it, or the "
+            "one it shares with the client with_options() made it from) was used in an "
+            "asyncio event loop that has ended (each asyncio.run() makes a new one), and its "
+            "connections belong to it: make the httpx.AsyncClient and the client inside the "
+            "event loop that uses them, or leave http_client unset so the client makes its "
+            "own pool"
+        )
+
+    def _share_pool_state(self, original: AsyncWorkersAI) -> None:
+        # The pool's connections belong to the loop the original last used them in.
+        if original._client is self._client:
+            self._event_loop = original._event_loop
+
+    def _pool_loop_ended(self) -> bool:
+        """Whether the pool was last used in an asyncio event loop that has ended since (and
+        note the loop running now as the pool's)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio, or no loop: nothing to follow
+            return False
+        last = self._event_loop
+        self._event_loop = weakref.ref(loop)
+        if last is None:
+            return False
+        previous = last()
+        return previous is not loop and (previous is None or previous.is_closed())
 
     async def _send_with_retries(self, request: WorkersAIRequest) -> ImageResult | ResultLink:
         started = time.perf_counter()
@@ -180,6 +231,10 @@ class AsyncWorkersAI(BaseClient[httpx.AsyncClient]):
             >>> asyncio.run(AsyncWorkersAI(account_id="acc", api_token="tok").aclose())
         """
         if self._owns_client:
+            if self._pool_loop_ended():
+                # Its connections died with their event loop; a fresh pool, closed, is what
+                # is left (so that the client reads as closed).
+                self._client = self._make_http_client()
             await self._client.aclose()
 
     async def __aenter__(self) -> AsyncWorkersAI:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -495,7 +496,12 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
         options.update({k: v for k, v in changes.items() if not isinstance(v, NotGiven)})
         clone = type(self)(**options)
         clone._rng = self._rng
+        clone._share_pool_state(self)
         return clone
+
+    def _share_pool_state(self, original: Self) -> None:
+        """What a copy from :meth:`with_options` takes over about the pool it shares with
+        ``original`` (the async client: the event loop it was last used in)."""
 
     def __repr__(self) -> str:
         gateway = f", gateway={self.gateway!r}" if self.gateway else ""
@@ -584,6 +590,16 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 f"send() takes a WorkersAIRequest (from build_request()), got "
                 f"{type(request).__name__}; to send a prompt, call generate()",
                 parameter="request",
+            )
+
+    def _check_open(self) -> None:
+        """Refuse to send on a closed connection pool, saying so (httpx's own error is a bare
+        ``RuntimeError``): nothing is sent, so nothing is billed."""
+        if self._client.is_closed:
+            raise ConfigurationError(
+                f"this {type(self).__name__} client is closed: its with block ended or close() "
+                "was called (on it, on the client with_options() made it from, or on the "
+                "http_client it was given). Make a new client, or send inside its with block."
             )
 
     def _url_for(self, request: WorkersAIRequest) -> str:
@@ -784,7 +800,9 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
             # models answer, image/png): the model ran and it is paid for, so it is kept.
             return self._image(request, content, request_id, started, attempts)
         try:
-            payload = json.loads(content)
+            # An integer past the 4,300 digits int() converts, anywhere in the envelope, must
+            # not cost the image beside it: read as a float (infinite) instead.
+            payload = json.loads(content, parse_int=_lenient_int)
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise ResponseError(
                 f"HTTP {status} with a body that is not JSON ({len(content)} bytes, "
@@ -805,7 +823,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 request_id=request_id,
             )
         try:
-            data = base64.b64decode(image, validate=True)
+            data = _b64decode(image)
         except (binascii.Error, ValueError):
             raise ResponseError(
                 f"HTTP {status} with result.image that is not valid base64 ({len(image)} chars)",
@@ -952,6 +970,34 @@ def _default_deadline(timeout: httpx.Timeout) -> float | None:
     if timeout.read is None:
         return None
     return 2.0 * (timeout.read + (timeout.connect or 0.0))
+
+
+def _lenient_int(text: str) -> int | float:
+    """A JSON integer: as an ``int``, or as a float when it has more digits than ``int()``
+    converts."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+_WHITESPACE: Final = re.compile(r"[ \t\r\n]+")
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict base64, except that line breaks and spaces are passed over: base64 wrapped in
+    lines (as MIME writes it, RFC 2045) is the same image, and it is paid for.
+
+    >>> _b64decode("iVBO\\nRw==")
+    b'\\x89PNG'
+    """
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        stripped = _WHITESPACE.sub("", text)
+        if stripped == text:
+            raise
+        return base64.b64decode(stripped, validate=True)
 
 
 def _failure_kind(exc: httpx.TransportError) -> _retry.FailureKind:

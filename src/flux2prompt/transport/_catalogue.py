@@ -569,13 +569,15 @@ def estimate_cost(
     if spec.pricing is None:
         note = spec.billing_note or "no published price"
         raise ParameterError(f"no cost estimate for {spec.id!r}: {note}", parameter="model")
-    width = spec.default_width if width is None else width
-    height = spec.default_height if height is None else height
+    width = spec.default_width if width is None else _count("width", width, _MAX_SIDE)
+    height = spec.default_height if height is None else _count("height", height, _MAX_SIDE)
+    if steps is not None:
+        _count("steps", steps, None)
     if spec.fixed_steps is not None:
         steps = spec.fixed_steps
     elif steps is None:
         steps = spec.default_steps
-    sizes = list(input_images)
+    sizes = _sizes(input_images)
     price = spec.pricing
     if price.scheme is PricingScheme.TILE_STEP:
         input_tiles = sum(_tiles(w, h) for w, h in sizes)
@@ -592,6 +594,52 @@ def estimate_cost(
     if input_mp:
         cost += input_mp * price.input_rate
     return cost
+
+
+#: The largest side an estimate prices: the most pixels a PNG header can hold on one side.
+_MAX_SIDE: Final = 2**31 - 1
+
+
+def _count(name: str, value: object, high: int | None) -> int:
+    """``value`` of ``estimate_cost`` when it is an integer from 1 (to ``high``), else a
+    ParameterError naming it: a negative size or a string would price nonsense, or fail in
+    the arithmetic."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 1
+        or (high is not None and value > high)
+    ):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        upto = f" to {high:,}" if high is not None else ""
+        raise ParameterError(
+            f"{name} must be an integer from 1{upto} for a cost estimate, got {shown}",
+            parameter=name,
+        )
+    return value
+
+
+def _sizes(input_images: object) -> list[tuple[int, int]]:
+    """The ``(width, height)`` pairs of ``estimate_cost``'s ``input_images``, checked."""
+    if isinstance(input_images, str | bytes) or not isinstance(input_images, Iterable):
+        raise ParameterError(
+            "input_images must be (width, height) pairs of integers from 1, got "
+            f"{type(input_images).__name__}",
+            parameter="input_images",
+        )
+    sizes: list[tuple[int, int]] = []
+    for index, size in enumerate(input_images):
+        try:
+            width, height = size
+            sizes.append((_count("width", width, _MAX_SIDE), _count("height", height, _MAX_SIDE)))
+        except (TypeError, ValueError):
+            shown = repr(size) if len(repr(size)) <= 40 else repr(size)[:40] + "..."
+            raise ParameterError(
+                f"input_images[{index}] must be a (width, height) pair of integers from 1 to "
+                f"{_MAX_SIDE:,}, got {shown}",
+                parameter="input_images",
+            ) from None
+    return sizes
 
 
 def check_model_id(model_id: str) -> str:

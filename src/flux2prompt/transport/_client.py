@@ -118,6 +118,7 @@ class WorkersAI(BaseClient[httpx.Client]):
             True
         """
         self._check_sendable(request)
+        self._check_open()
         outcome = self._send_with_retries(request)
         if isinstance(outcome, ResultLink):
             # Outside the retry loop: a failed download never resubmits the generation.

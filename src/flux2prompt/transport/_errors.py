@@ -24,9 +24,10 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Final, Literal, NamedTuple
 
 from flux2prompt._errors import ConfigurationError, Flux2PromptError, ImageError, ParameterError
 from flux2prompt._text import printable
@@ -738,6 +739,34 @@ def _error_chain(payload: Any) -> tuple[ChainedError, ...]:
 _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
+#: The most digits a number sent may have: Python converts no more to text by default (and
+#: no FLUX parameter needs a thousandth of them).
+MAX_DIGITS: Final = 4300
+
+
+def count_digits(value: int) -> int:
+    """How many decimal digits ``value`` has, without converting it to text (which Python
+    refuses past 4,300 digits)."""
+    bits = abs(value).bit_length()
+    if bits <= 64:
+        return len(str(abs(value)))
+    estimate = int(bits * math.log10(2))  # the digits, or one too few
+    return estimate + int(abs(value) >= 10**estimate)
+
+
+def shown_number(value: object) -> str:
+    """``value`` for an error message: an integer of more than 40 digits by its length, so
+    that a message stays one readable line (and a number past 4,300 digits can be shown).
+
+    >>> shown_number(10**100), shown_number(512), shown_number(2.5)
+    ('an integer of 101 digits', '512', '2.5')
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 133:
+        sign = "a negative integer" if value < 0 else "an integer"
+        return f"{sign} of {count_digits(value):,} digits"
+    return repr(value)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Return the seconds a ``Retry-After`` header asks to wait, or ``None`` if unusable.
 
@@ -766,7 +795,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
     seconds = float(value)
-    return seconds if math.isfinite(seconds) else None
+    # ASCII digits past a float's range are a wait longer than any clock, not no wait at all:
+    # the largest float says so (a wait over the cap, so not retried), where None would let
+    # the request be repeated after the backoff.
+    return seconds if math.isfinite(seconds) else sys.float_info.max
 
 
 def _describe_body(text: str, content_type: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from flux2prompt.transport._errors import ParameterError
+from flux2prompt.transport._errors import MAX_DIGITS, ParameterError, count_digits, shown_number
 
 __all__ = ["Backoff", "GatewayOptions"]
 
@@ -55,10 +55,13 @@ def _check_int(name: str, value: int | None, low: int, high: int | None = None) 
     if value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _fail(name, f"must be an integer, got {value!r}")
+        raise _fail(name, f"must be an integer, got {shown_number(value)}")
     if value < low or (high is not None and value > high):
         bounds = f"between {low:,} and {high:,}" if high is not None else f"at least {low:,}"
-        raise _fail(name, f"must be {bounds}, got {value:,}")
+        shown = f"{value:,}" if value.bit_length() <= 133 else shown_number(value)
+        raise _fail(name, f"must be {bounds}, got {shown}")
+    if high is None and value.bit_length() > 14000 and count_digits(value) > MAX_DIGITS:
+        raise _fail(name, f"is {shown_number(value)}, too long to send as a header")
 
 
 def _check_text(name: str, value: str | None) -> None:

@@ -41,7 +41,12 @@ from flux2prompt.transport._constants import (
     DEFAULT_GATEWAY_BASE_URL,
     DEFAULT_MODEL,
 )
-from flux2prompt.transport._errors import ParameterError
+from flux2prompt.transport._errors import (
+    MAX_DIGITS,
+    ParameterError,
+    count_digits,
+    shown_number,
+)
 from flux2prompt.transport._gateway import GatewayOptions
 from flux2prompt.transport._images import ImageSource, InputImage, prepare_image
 
@@ -301,11 +306,20 @@ def resolve_prompt_citations(text: str, attached: tuple[Reference, ...], spec: F
 
 def _check_int(name: str, value: object, spec: ModelSpec, low: int, high: int | None) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ParameterError(f"{name} must be an integer, got {value!r}", parameter=name)
+        raise ParameterError(
+            f"{name} must be an integer, got {shown_number(value)}", parameter=name
+        )
     if value < low or (high is not None and value > high):
         bounds = f"{low}-{high}" if high is not None else f"at least {low}"
         raise ParameterError(
-            f"{name} must be {bounds} for {spec.name}, got {value}", parameter=name
+            f"{name} must be {bounds} for {spec.name}, got {shown_number(value)}",
+            parameter=name,
+        )
+    if high is None and value.bit_length() > 14000 and count_digits(value) > MAX_DIGITS:
+        raise ParameterError(
+            f"{name} is {shown_number(value)}, too long to send (at most {MAX_DIGITS:,} "
+            f"digits) for {spec.name}",
+            parameter=name,
         )
     return value
 
@@ -1084,13 +1098,19 @@ class RequestTemplate:
                 )
             if isinstance(guidance, bool) or not isinstance(guidance, int | float):
                 raise ParameterError(
-                    f"guidance must be a number, got {guidance!r}", parameter="guidance"
+                    f"guidance must be a number, got {shown_number(guidance)}",
+                    parameter="guidance",
                 )
             low, high = spec.guidance_range or (0.0, math.inf)
-            if not math.isfinite(guidance) or not low <= guidance <= high:
+            try:
+                finite = math.isfinite(guidance)  # an int past a float's range overflows
+            except OverflowError:
+                finite = False
+            if not finite or not low <= guidance <= high:
                 bounds = f"{low:g}-{high:g}" if spec.guidance_range else ">= 0"
                 raise ParameterError(
-                    f"guidance must be a finite number {bounds} for {spec.name}, got {guidance!r}",
+                    f"guidance must be a finite number {bounds} for {spec.name}, got "
+                    f"{shown_number(guidance)}",
                     parameter="guidance",
                 )
             # A float always: 3 and 3.0 are the same request and must share a fingerprint.
