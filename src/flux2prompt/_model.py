@@ -822,9 +822,8 @@ def _plain_maker(cls: type[_Part]) -> Callable[..., _Part | None]:
     return make
 
 
-_PLAIN_MAKERS: dict[type[_Node], Callable[..., Any]] = {
-    cls: _plain_maker(cls) for cls in (Subject, Camera, TextElement)
-}
+# Written on first use: a command that only reads prompts (validate, lint) never builds one.
+_PLAIN_MAKERS: dict[type[_Node], Callable[..., Any]] = {}
 
 
 def plain_maker(cls: type[_Part]) -> Callable[..., _Part | None]:
@@ -834,7 +833,9 @@ def plain_maker(cls: type[_Part]) -> Callable[..., _Part | None]:
     >>> plain_maker(TextElement)("東京", "ja", None, None, None, None).to_dict()
     {'content': '東京', 'language': 'ja'}
     """
-    maker: Callable[..., _Part | None] = _PLAIN_MAKERS[cls]
+    maker: Callable[..., _Part | None] | None = _PLAIN_MAKERS.get(cls)
+    if maker is None:
+        maker = _PLAIN_MAKERS[cls] = _plain_maker(cls)
     return maker
 
 

@@ -176,9 +176,11 @@ def decode_utf8(data: bytes | str, source: str) -> str:
     """  # noqa: E501
     if isinstance(data, str):
         return data
-    found = not_utf8(data)
-    if found is None:
+    try:
         return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        found = not_utf8(data)  # where, and what the byte is
+    assert found is not None  # what utf-8-sig refuses, not_utf8 finds
     _, line, column, what = found
     raise SourceError(
         f"not UTF-8 text: {what} at column {column}; save the file as UTF-8",
