@@ -42,7 +42,6 @@ from flux2prompt._model import (
     TextElement,
 )
 from flux2prompt._placeholders import placeholders, substitute
-from flux2prompt._references import Reference, ref
 from flux2prompt._schema import Profile, schema
 
 if _typing.TYPE_CHECKING:
@@ -54,6 +53,7 @@ if _typing.TYPE_CHECKING:
     from flux2prompt._files._dataset import dataset
     from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
     from flux2prompt._lint import LINT_CODES, LintWarning, lint
+    from flux2prompt._references import Reference, ref
     from flux2prompt._templates import (
         Seeds,
         Template,
@@ -211,6 +211,7 @@ __getattr__, __dir__ = _lazy_exports(
     | dict.fromkeys(("Box", "Flux3Prompt", "Layout", "LayoutElement"), "flux2prompt._layout")
     | dict.fromkeys(("LINT_CODES", "LintWarning", "lint"), "flux2prompt._lint")
     | {"dataset": "flux2prompt._files._dataset"}
+    | dict.fromkeys(("Reference", "ref"), "flux2prompt._references")
     | dict.fromkeys(
         (
             "Seeds",

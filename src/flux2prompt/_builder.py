@@ -40,14 +40,9 @@ from flux2prompt._model import (
     TextElement,
     assemble_prompt,
     attach_compiled,
+    attach_references,
     plain_maker,
     prompt_document,
-)
-from flux2prompt._references import (
-    Reference,
-    ReferenceSource,
-    attach_references,
-    check_reference_name,
 )
 from flux2prompt._schema import TOO_LARGE_NUMBER, Profile, float_overflows, json_data
 from flux2prompt._text import check_language_tag, clean_text, quoted
@@ -56,6 +51,7 @@ if TYPE_CHECKING:
     # The layout (FLUX 3 boxes) is imported by the methods that place or read elements: a
     # prompt without a layout, the common case, never loads it.
     from flux2prompt._layout import Box, Flux3Prompt, Layout, LayoutElement
+    from flux2prompt._references import Reference, ReferenceSource
 
 __all__ = ["PromptBuilder", "camera", "scene", "subject", "text"]
 
@@ -841,6 +837,8 @@ class PromptBuilder:
         >>> [r.name for r in b.references()]
         ['mug', 'logo']
         """
+        from flux2prompt._references import Reference, check_reference_name
+
         where = f"reference({quoted(name)})" if isinstance(name, str) else "reference()"
         checked = check_reference_name(name, where)
         if isinstance(source, bytearray):
