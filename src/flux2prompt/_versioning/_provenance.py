@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,25 +98,17 @@ def _same_source(recorded: str, key: str, source: str | None, path: str) -> bool
     return n > 0 and tuple(mine[-n:]) == tuple(theirs[-n:])
 
 
-def _is_json_object(text: str) -> bool:
-    if not text.lstrip().startswith("{"):
-        return False
-    try:
-        return isinstance(json.loads(text), dict)
-    except (ValueError, RecursionError):
-        return False
-
-
 def _self_contradicts(record: Provenance) -> bool:
     """Whether the record's prompt is JSON text that its prompt fingerprint is not of: a JSON
     prompt is fingerprinted over its exact text (prose is not: its fingerprint is its JSON
     prompt's, which the record does not hold)."""
     from flux2prompt._digest import sha256_fingerprint
+    from flux2prompt.transport._request import is_json_object
 
     return bool(
         _SHA256.fullmatch(record.prompt_fingerprint)
         and sha256_fingerprint(record.prompt) != record.prompt_fingerprint
-        and _is_json_object(record.prompt)
+        and is_json_object(record.prompt)
     )
 
 
