@@ -6,6 +6,7 @@ Every case runs the installed command in a subprocess, as a user's shell does.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,6 +146,40 @@ def test_an_empty_source_is_named_as_empty_not_as_the_current_folder(
     done = run(tmp_path, command, "")
     assert done.returncode == 2
     assert done.stderr == "error: empty SOURCE; give a prompt file, path/to/file.py:NAME or -\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "side", "what"),
+    [
+        (("", "hero.json"), "A", "SOURCE"),
+        (("hero.json", "  "), "B", "SOURCE"),
+        (("--json", "", "hero.json"), "A", "SOURCE"),
+    ],
+)
+def test_diff_names_an_empty_side_as_empty_not_as_the_current_folder(
+    args: tuple[str, ...], side: str, what: str, tmp_path: Path
+) -> None:
+    # `flux2-prompt diff "$OLD" hero.json` with OLD unset: it was "error: .: is a directory".
+    (tmp_path / "hero.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    done = run(tmp_path, "diff", *args)
+    assert done.returncode == 2
+    message = f"{side}: empty SOURCE; give a prompt file, path/to/file.py:NAME or a job file"
+    assert done.stderr == f"error: {message}\n"
+    if "--json" in args:
+        assert json.loads(done.stdout) == {"a": "", "b": "hero.json", "error": message}
+    else:
+        assert done.stdout == ""
+
+
+def test_diff_rev_refuses_an_empty_path_instead_of_diffing_the_whole_folder(
+    tmp_path: Path,
+) -> None:
+    # Path("") is the current folder: `diff --rev main "$DIR"` with DIR unset compared everything.
+    done = run(tmp_path, "diff", "--rev", "HEAD", "prompts", "")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: path 2: empty path; give paths of the working tree (files or folders)\n"
+    )
 
 
 def test_a_choice_in_the_wrong_case_is_suggested_in_the_right_one(tmp_path: Path) -> None:

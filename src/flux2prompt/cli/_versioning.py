@@ -127,6 +127,11 @@ def diff_command(
     if rev is not None:
         paths = None
         if given:
+            blank = next((i for i, p in enumerate(given, 1) if not p.strip()), None)
+            if blank is not None:  # Path("") would read as the current folder
+                refuse(
+                    f"path {blank}: empty path; give paths of the working tree (files or folders)"
+                )
             missing = [p for p in given if not Path(p).exists()]
             if missing:
                 refuse(
@@ -141,6 +146,11 @@ def diff_command(
         if len(given) != 2:
             refuse("give two sources A and B, or --rev BASE (and paths to limit it)")
         a, b = given
+        for side, source in (("A", a), ("B", b)):
+            if not source.strip():  # an unset shell variable ("$OLD"), not the current folder
+                refuse(
+                    f"{side}: empty SOURCE; give a prompt file, path/to/file.py:NAME or a job file"
+                )
         try:
             with _diff_reported(as_json, sides, "file"):
                 result = diff_sources(a, b)
