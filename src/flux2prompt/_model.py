@@ -66,7 +66,7 @@ __all__ = [
     "extras_of",
     "plain_maker",
     "plain_part",
-    "prompt_document",
+    "prompt_and_document",
     "prompt_of_checked",
     "references_of",
 ]
@@ -561,8 +561,8 @@ def attach_compiled(
     (key, compact JSON of the value) pairs, already checked; ``wire`` must be what
     :func:`~flux2prompt._compile.compile_json` returned for this very prompt (extras included),
     so ``to_json()`` and ``fingerprint`` read it instead of compiling again; ``document`` must
-    be :func:`prompt_document` of the prompt's own fields, so compile_json reads it instead of
-    converting the model. ``None`` leaves a part as it is. Returns ``prompt`` itself.
+    be the document :func:`prompt_and_document` wrote for this prompt, so compile_json reads it
+    instead of converting the model. ``None`` leaves a part as it is. Returns ``prompt`` itself.
 
     >>> from flux2prompt import load
     >>> p = attach_compiled(load({"scene": "dunes"}), extras=(("seed_hint", "7"),))
@@ -862,8 +862,9 @@ def _node_of(
     cls: type[_AnyNode], state: dict[str, Any], given: set[str], private: dict[str, Any] | None
 ) -> _AnyNode:
     """A ``cls`` with these slots, as pydantic's own ``__init__`` leaves them, without running
-    validation: with the plain makers above (which write the same four slot setters out, to
-    save a call per part), the only place the frozen models are made by hand."""
+    validation. With the plain makers above and the prompt's assembler below (which write the
+    same four slot setters out, to save a call per model), the only place the frozen models are
+    made by hand."""
     node = _new_node(cls)
     _set_state(node, state)
     _set_fields_set(node, given)
@@ -873,27 +874,6 @@ def _node_of(
 
 
 # -- prompts from parts the builder has already checked -----------------------------------------
-
-_PROMPT_FIELD_SET = frozenset(Prompt.model_fields)
-
-
-def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...]) -> Prompt:
-    """A :class:`Prompt` from parts the builder has checked, as ``Prompt.model_construct`` makes
-    it (every field set), with its custom ``extras``; not validated as a whole.
-
-    The caller validates the whole at once, right after: the builder compiles it (JSON Schema).
-    ``parts`` has every field of the prompt in field order, ``None`` for an unset one.
-
-    >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes"}
-    >>> assemble_prompt(parts, ()).scene
-    'dunes'
-    """
-    state = dict(parts)
-    if state.keys() != _PROMPT_FIELD_SET:
-        raise ValueError(f"assemble_prompt() takes every field of a prompt, got {list(parts)}")
-    # Every field set, as model_construct leaves it; the extras as attach_compiled() writes them.
-    return _node_of(Prompt, state, set(_PROMPT_FIELD_SET), {"_extras": extras})
-
 
 # Each field of a prompt, its wire key, and what its value is, from its annotation: str (text),
 # list (a tuple of text, written as a list), tuple (a tuple of parts) or _Node (one part), with
@@ -910,6 +890,7 @@ _PROMPT_WIRE: tuple[tuple[str, str, type, type[_Node]], ...] = tuple(
     (name, field.alias or name, *_PROMPT_KINDS[Prompt.__annotations__[name]])
     for name, field in Prompt.model_fields.items()
 )
+_PROMPT_FIELD_SET = frozenset(Prompt.model_fields)
 
 
 def _part_document(part: Any, cls: type[_Node]) -> dict[str, Any]:
@@ -924,34 +905,104 @@ def _part_document(part: Any, cls: type[_Node]) -> dict[str, Any]:
     return data
 
 
-def prompt_document(parts: Mapping[str, Any]) -> dict[str, Any]:
-    """The wire document (known keys) of the prompt ``parts`` make, from their parts' own
-    documents: what pydantic-core writes for ``assemble_prompt(parts, ...)``, without converting
-    the model again. ``parts`` is as :func:`assemble_prompt` takes it.
+def _assembler_source() -> str:
+    """The source of the one function behind :func:`prompt_and_document`: straight-line code
+    written from the prompt's fields (as :func:`_plain_maker_source` writes a part's maker),
+    reading each part once and writing the prompt's state and its document in one pass.
+
+    >>> print(_assembler_source().splitlines()[0])
+    def assemble(parts, extras):
+    """
+    names = [name for name, _, _, _ in _PROMPT_WIRE]
+    lines = [
+        "def assemble(parts, extras):",
+        f"    if len(parts) != {len(names)}: raise KeyError",
+        *(f"    {name} = parts[{name!r}]" for name in names),
+        "    document = {}",
+    ]
+    for name, wire, kind, cls in _PROMPT_WIRE:
+        if kind is str:
+            shown = name
+        elif kind is list:
+            shown = f"list({name})"  # a tuple of text is a JSON list
+        else:
+            # document_of() of a part of exactly its field's class, read in place
+            one = (
+                "{0}.__dict__.get('_document') or part_document({0}, {1}) "
+                "if {0}.__class__ is {1} else part_document({0}, {1})"
+            )
+            shown = (
+                f"[{one.format('part', cls.__name__)} for part in {name}]"
+                if kind is tuple
+                else one.format(name, cls.__name__)
+            )
+        lines.append(f"    if {name} is not None: document[{wire!r}] = {shown}")
+    lines += [
+        "    node = new(Prompt)",
+        "    set_state(node, {" + ", ".join(f"{name!r}: {name}" for name in names) + "})",
+        # every field set, as model_construct leaves it; the extras as attach_compiled() would
+        "    set_fields_set(node, set(field_set))",
+        "    set_extra(node, None)",
+        "    set_private(node, {'_extras': extras})",
+        "    return node, document",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _assembler() -> Callable[..., tuple[Prompt, dict[str, Any]]]:
+    namespace: dict[str, Any] = {
+        "Prompt": Prompt,
+        "Subject": Subject,
+        "Camera": Camera,
+        "TextElement": TextElement,
+        "part_document": _part_document,
+        "field_set": _PROMPT_FIELD_SET,
+        "new": _new_node,
+        "set_state": _set_state,
+        "set_fields_set": _set_fields_set,
+        "set_extra": _set_extra,
+        "set_private": _set_private,
+    }
+    clashes = _PROMPT_FIELD_SET & set(namespace)
+    if clashes:  # a field named like a name the assembler uses would shadow it
+        raise TypeError(f"Prompt: assembler names clash with fields {sorted(clashes)}")
+    exec(_assembler_source(), namespace)  # our own source, written above from the fields
+    assemble: Callable[..., tuple[Prompt, dict[str, Any]]] = namespace["assemble"]
+    assemble.__qualname__ = "assemble Prompt"
+    return assemble
+
+
+_assemble = _assembler()
+
+
+def prompt_and_document(
+    parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...]
+) -> tuple[Prompt, dict[str, Any]]:
+    """A :class:`Prompt` from parts the builder has checked, as ``Prompt.model_construct`` makes
+    it (every field set), with its custom ``extras``, and its wire document (known keys) from
+    its parts' own documents: what pydantic-core writes for it, without converting the model.
+    Not validated as a whole: the caller does that right after (the builder compiles it).
+
+    ``parts`` has every field of the prompt, ``None`` for an unset one.
 
     >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes", "effects": ("grain",)}
-    >>> prompt_document(parts)
-    {'scene': 'dunes', 'effects': ['grain']}
+    >>> prompt, document = prompt_and_document(parts, ())
+    >>> prompt.effects, document
+    (('grain',), {'scene': 'dunes', 'effects': ['grain']})
     """
-    document: dict[str, Any] = {}
-    for name, wire, kind, cls in _PROMPT_WIRE:
-        value = parts[name]
-        if value is None:
-            continue
-        if kind is str:
-            document[wire] = value
-        elif kind is list:
-            document[wire] = list(value)
-        elif kind is tuple:
-            document[wire] = [
-                # document_of() of a part of exactly its field's class, read in place
-                part.__dict__.get("_document") or _part_document(part, cls)
-                if type(part) is cls
-                else _part_document(part, cls)
-                for part in value
-            ]
-        elif type(value) is cls:
-            document[wire] = value.__dict__.get("_document") or _part_document(value, cls)
-        else:
-            document[wire] = _part_document(value, cls)
-    return document
+    try:
+        return _assemble(parts, extras)
+    except KeyError:
+        raise ValueError(
+            f"prompt_and_document() takes every field of a prompt, got {list(parts)}"
+        ) from None
+
+
+def assemble_prompt(parts: Mapping[str, Any], extras: tuple[tuple[str, str], ...]) -> Prompt:
+    """The prompt of :func:`prompt_and_document`, without its document.
+
+    >>> parts = dict.fromkeys(Prompt.model_fields, None) | {"scene": "dunes"}
+    >>> assemble_prompt(parts, ()).scene
+    'dunes'
+    """
+    return prompt_and_document(parts, extras)[0]
