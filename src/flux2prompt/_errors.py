@@ -27,8 +27,9 @@ errors are built by one table-driven function from the HTTP status and Cloudflar
         │                             that broke off or the attempt's deadline: may have been
         │                             billed (not resubmitted unless retry_possibly_billed=True)
         ├── ResponseError             a 2xx whose body is not the documented envelope: malformed
-        │   │                         JSON, no image, invalid base64, over max_response_bytes
-        │   │                         (not retried)
+        │   │                         JSON, no image, invalid base64, over max_response_bytes,
+        │   │                         an image not JPEG, PNG or WebP (kept in ``data``; not
+        │   │                         retried)
         │   └── GenerationStateError  a proxied model's ``state`` is not ``Completed``
         ├── ResultDownloadError       a proxied model's result URL refused, expired, too large or
         │                             not an image (the generation is never resubmitted for it)

@@ -753,3 +753,64 @@ def test_a_new_image_under_another_items_old_name_keeps_every_image_paid_for(
     assert "sand mug" in json.dumps(view["b.jpg"]["prompt"])
     kept = {sha256(path) for path in (run.out / "superseded").glob("*.jpg")}
     assert run.before["a.jpg"] in kept  # the old mug, paid for, set aside
+
+
+# -- an answer that is no image: paid for, so kept --------------------------------------------
+
+
+def test_an_answer_that_is_no_image_is_kept_held_and_sent_again_only_when_asked(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal", "rust"])
+    out = tmp_path / "out"
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        first = run_cli(*args, "--base-url", emu.base_url)
+        assert posts(emu) == 2
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr
+    assert "the image is GIF, not JPEG, PNG or WebP (43 bytes)" in first.stderr
+    assert "its 43 bytes are kept as unreadable/mug-" in first.stderr
+    records = read_manifest(out / "manifest.jsonl")
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    kept = set()
+    for record in records:
+        assert record["may_have_been_billed"] is True
+        assert list(record)[-1] == "kept"  # last, after the fields every record has
+        path = out / record["kept"]
+        assert path.read_bytes().startswith(b"GIF89a")
+        assert record["kept"] in record["error"]["message"]
+        kept.add(path)
+    assert kept == set((out / "unreadable").glob("*.bin"))
+    assert {p.name.split(".")[0] for p in kept} == {"mug-teal", "mug-rust"}
+    with serve() as emu:
+        held = run_cli(*args, "--base-url", emu.base_url)
+        assert posts(emu) == 0  # may have been billed: held, not bought again unasked
+        assert held.returncode == 1, held.stdout + held.stderr
+        again = run_cli(*args, "--base-url", emu.base_url, "--resend-billed")
+        assert posts(emu) == 2
+    assert again.returncode == 0, again.stdout + again.stderr
+    check_folder(out, 2)
+    assert set((out / "unreadable").glob("*.bin")) == kept  # nothing paid for is deleted
+
+
+def test_an_unreadable_folder_that_leads_out_is_refused_and_the_item_still_recorded(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    out = tmp_path / "out"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out.mkdir()
+    (out / "unreadable").symlink_to(outside)
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        run = run_cli(*args, "--base-url", emu.base_url)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "could not be kept as unreadable/mug-teal." in run.stderr
+    assert list(outside.iterdir()) == []
+    (record,) = read_manifest(out / "manifest.jsonl")
+    assert record["status"] == "failed"
+    assert record["may_have_been_billed"] is True
+    assert "kept" not in record

@@ -1,6 +1,7 @@
 """``generate --out`` naming a symbolic link: the image is written through the link to its
 target (as a shell's ``>`` does) and the link is kept; a loop or a target of another format is
-refused before anything is sent. Run as the installed ``flux2-prompt`` command."""
+refused before anything is sent; an answer that is no image is kept beside it. Run as the
+installed ``flux2-prompt`` command."""
 
 from __future__ import annotations
 
@@ -89,3 +90,34 @@ def test_a_flux3_image_reports_no_seed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "seed      none (flux-3-image takes no seed)" in done.stdout
+
+
+def test_an_answer_that_is_no_image_is_kept_beside_out_never_over_a_file(tmp_path: Path) -> None:
+    from flux2prompt.emulator import serve
+
+    (tmp_path / "p.json").write_text('{"scene": "a paper crane"}', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "BFL_"))}
+    env["CLOUDFLARE_API_TOKEN"] = "tok-test"
+    (tmp_path / "crane.unreadable.bin").write_bytes(b"mine")  # a file the user has: kept as is
+    with serve(not_an_image_ratio=1.0) as emu:
+        args = ["--out", "crane.jpg", "--account-id", "acc", "--base-url", emu.base_url]
+        done = subprocess.run(
+            [COMMAND, "generate", "p.json", *args, "--width", "256", "--height", "256"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert sum(1 for r in emu.requests if r.method == "POST") == 1
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "crane.jpg").exists()
+    assert (tmp_path / "crane.unreadable.bin").read_bytes() == b"mine"
+    kept = tmp_path / "crane.unreadable.1.bin"
+    assert kept.read_bytes().startswith(b"GIF89a")
+    assert f"they were kept as {kept.name}" in done.stderr
+    assert "error: the image is GIF, not JPEG, PNG or WebP (43 bytes)" in done.stderr
+    # The note comes first, then the error the command ends with.
+    assert done.stderr.index("kept as") < done.stderr.index("error:")

@@ -12,6 +12,7 @@ from flux2prompt.emulator._config import (
     OVERRIDABLE_FIELDS,
     TOKEN_ENV_VAR,
     config_to_argv,
+    in_option_words,
     parse_format,
     parse_override_header,
 )
@@ -192,3 +193,26 @@ def test_adding_code_ratios_keeps_every_other_runs_draws() -> None:
     ]
     assert [p.image_seed for p in plain] == [p.image_seed for p in coded]
     assert {p.error_code for p in coded} == {None, 8007}
+
+
+def test_the_two_broken_bodies_share_one_draw_and_say_so_in_option_words() -> None:
+    with pytest.raises(
+        ValueError, match=r"invalid_base64_ratio and not_an_image_ratio must sum to at most 1\.0"
+    ) as info:
+        EmulatorConfig(invalid_base64_ratio=0.6, not_an_image_ratio=0.5)
+    assert in_option_words(str(info.value)).endswith("(--invalid-base64 and --not-an-image)")
+    with pytest.raises(ValueError, match="not_an_image_ratio"):
+        EmulatorConfig(not_an_image_ratio=1.5)
+    assert config_from_options(not_an_image=0.3) == EmulatorConfig(not_an_image_ratio=0.3)
+
+
+def test_not_an_image_round_trips_through_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV_VAR, raising=False)
+    config = EmulatorConfig(invalid_base64_ratio=0.25, not_an_image_ratio=0.5)
+    argv = config_to_argv(config)
+    assert argv[argv.index("--not-an-image") + 1] == "0.5"
+    options = vars(build_parser().parse_args(argv))
+    image_format = options.pop("format")
+    assert config_from_options(**options, image_format=image_format) == config

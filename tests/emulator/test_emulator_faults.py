@@ -264,3 +264,32 @@ def test_bad_format_header_is_a_clear_400(client: httpx.Client) -> None:
     status, _, message = error_of(response)
     assert status == 400
     assert "x-emulator-format: image format must be one of jpeg, png, webp, got 'gif'" in message
+
+
+def test_not_an_image_shares_the_body_draw_and_keeps_the_count_of_draws() -> None:
+    config = EmulatorConfig(invalid_base64_ratio=0.25, not_an_image_ratio=0.5)
+    counts = {"garbage": 0, "gif": 0, "image": 0}
+    rng = random.Random(1)
+    for _ in range(4000):
+        plan = FaultPlan.draw(config, rng)
+        assert not (plan.invalid_base64 and plan.not_an_image)
+        counts["garbage" if plan.invalid_base64 else "gif" if plan.not_an_image else "image"] += 1
+    assert 800 < counts["garbage"] < 1200
+    assert 1800 < counts["gif"] < 2200
+    assert 800 < counts["image"] < 1200
+    # Adding the fault took no draw of its own: every other run's sequence is as it was.
+    rng, reference = random.Random(3), random.Random(3)
+    FaultPlan.draw(EmulatorConfig(not_an_image_ratio=1.0), rng)
+    for _ in range(6):
+        reference.random()
+    reference.randrange(2**32)
+    assert rng.random() == reference.random()
+
+
+def test_not_an_image_answers_a_whole_gif_in_the_envelope(client: httpx.Client) -> None:
+    with serve(not_an_image_ratio=1.0) as emulator:
+        document = client.post(run_url(emulator), files=FIELDS).json()
+    assert document["success"] is True
+    data = base64.b64decode(document["result"]["image"], validate=True)
+    assert data.startswith(b"GIF89a")
+    assert data.endswith(b";")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import pickle
 import time
 import warnings
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from flux2prompt.transport import (
     PossiblyBilledError,
     QuotaExceededError,
     ResponseError,
+    ResultDownloadError,
     UnknownModelWarning,
     WorkersAI,
     _retry,
@@ -339,3 +341,56 @@ async def test_async_errors_match_the_sync_ones(emu: Emulator, no_sleep: list[fl
         async with async_client_for(emu, model=unknown) as client:
             with pytest.raises(BadRequestError):
                 await client.generate("a fox")
+
+
+def test_a_success_that_is_no_image_read_here_keeps_its_bytes(no_sleep: list[float]) -> None:
+    with serve(seed=0, not_an_image_ratio=1.0) as emu:
+        with client_for(emu) as client, pytest.raises(ResponseError, match="GIF") as info:
+            client.generate("a fox", width=256, height=256)
+        assert len(emu.requests) == 1  # the model ran: never resent
+    error = info.value
+    assert error.may_have_been_billed is True
+    assert error.data is not None
+    assert error.data.startswith(b"GIF89a")
+    assert "the image is GIF, not JPEG, PNG or WebP (43 bytes)" in str(error)
+    assert "kept" in error.hint
+    assert pickle.loads(pickle.dumps(error)).data == error.data  # crosses processes whole
+
+
+def test_a_success_that_is_no_image_keeps_its_bytes_in_the_async_client_too() -> None:
+    async def main() -> ResponseError:
+        with serve(seed=0, not_an_image_ratio=1.0) as emu:
+            async with async_client_for(emu) as client:
+                try:
+                    await client.generate("a fox", width=256, height=256)
+                except ResponseError as exc:
+                    return exc
+        raise AssertionError("a GIF was taken for an image")
+
+    error = asyncio.run(main())
+    assert error.data is not None
+    assert error.data.startswith(b"GIF89a")
+
+
+def test_a_proxied_result_url_that_holds_no_image_keeps_its_bytes() -> None:
+    with (
+        serve(seed=0, not_an_image_ratio=1.0) as emu,
+        client_for(emu) as client,
+        pytest.raises(ResultDownloadError) as info,
+    ):
+        client.generate("a fox", model="flex", width=256, height=256)
+    error = info.value
+    assert error.reason == "not_an_image"
+    assert error.data is not None
+    assert error.data.startswith(b"GIF89a")
+    assert "did not hold an image" in str(error)
+
+
+def test_errors_with_nothing_to_keep_have_no_data(no_sleep: list[float]) -> None:
+    with (
+        serve(seed=0, invalid_base64_ratio=1.0) as emu,
+        client_for(emu) as client,
+        pytest.raises(ResponseError) as info,
+    ):
+        client.generate("a fox", width=256, height=256)
+    assert info.value.data is None

@@ -18,7 +18,10 @@ test pins the order):
     failed_record      no image: ``file`` and ``sha256`` null, ``error`` saying why, and
                        ``may_have_been_billed: true`` (after ``error``) when the request may
                        have run the model without an image coming back: the next run does not
-                       resend it unless asked (``resend_billed``, ``--resend-billed``)
+                       resend it unless asked (``resend_billed``, ``--resend-billed``); and,
+                       last, ``kept`` when the answer held bytes that are no image flux2prompt
+                       reads: where they were kept (``unreadable/...``; absent otherwise, so
+                       older records and readers are unchanged)
 
 Reading goes the other way: :meth:`ImageRecord.from_record` keeps, from any line of a manifest
 (of today's runner or an older one), the fields that resuming and copying need, typed; a value
@@ -179,6 +182,9 @@ class FailedRecord(_Leading):
     started_at: str
     finished_at: str
     elapsed: float
+    #: Present only when the answer held bytes that are no image flux2prompt reads: where
+    #: they were kept (``unreadable/<name>.<digest>.bin``, relative to the output folder).
+    kept: NotRequired[str]
 
 
 #: One line of the manifest, as the runner writes it.
@@ -442,10 +448,12 @@ def failed_record(
     request_id: str | None,
     copied_from: CopiedFrom | None = None,
     billed: bool = False,
+    kept: str | None = None,
 ) -> FailedRecord:
     """The record of ``item`` failing with ``error``; ``message`` is its scrubbed text.
     ``billed`` marks a failure that was billed whatever ``error`` says (an image paid for that
-    could not be written).
+    could not be written); ``kept`` is where the answer's bytes were kept, when they were no
+    image flux2prompt reads.
 
     Example:
         >>> from flux2prompt import scene
@@ -486,6 +494,8 @@ def failed_record(
         "copied_from": copied_from,
         **_trailing(timing, attempts),
     }
+    if kept is not None:
+        record["kept"] = kept
     return cast(FailedRecord, record)
 
 

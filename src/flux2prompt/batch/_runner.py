@@ -208,6 +208,8 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PLAN_BUFFER = 4096
 #: The folder superseded images are moved to, inside the output folder.
 SUPERSEDED_DIR = "superseded"
+#: Where the bytes of an answer that was no image flux2prompt reads are kept (paid for, maybe).
+UNREADABLE_DIR = "unreadable"
 
 
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
@@ -284,6 +286,15 @@ def _aside_name(relative: str, sha256: str | None) -> str:
     path = PurePosixPath(relative)
     digest = str(sha256 or "").partition(":")[2][:12] or "unknown"
     return str(PurePosixPath(SUPERSEDED_DIR, path.parent, f"{path.stem}.{digest}{path.suffix}"))
+
+
+def _unreadable_name(item: PlannedItem, data: bytes) -> str:
+    """Where the bytes of an answer that is no image flux2prompt reads go:
+    ``unreadable/<the item's name>.<12 hex digits of their sha256>.bin``, so two such answers
+    for one item never meet (``.bin``: what they are is not known)."""
+    path = PurePosixPath(item.file_name("bin"))
+    digest = sha256_fingerprint(data).partition(":")[2][:12]
+    return str(PurePosixPath(UNREADABLE_DIR, path.parent, f"{path.stem}.{digest}.bin"))
 
 
 def _set_aside(folder: Path, relative: str, incoming: str) -> None:
@@ -1571,6 +1582,12 @@ class _Run:
         if error.may_have_been_billed:
             self._tally.billed += 1
         message = self._client.redact(str(error))
+        kept = None
+        if error.data:
+            # An answer that is no image flux2prompt reads may still have been paid for: its
+            # bytes are kept, and the record says where.
+            kept, said = await asyncio.to_thread(self._keep_unreadable, item, error.data)
+            message = f"{message} ({said})"
         request_id = getattr(error, "request_id", None)
         record = failed_record(
             self._job.name,
@@ -1580,8 +1597,19 @@ class _Run:
             error,
             message,
             request_id=request_id if isinstance(request_id, str) else None,
+            kept=kept,
         )
         await self._append_failure(item, record, message, attempts)
+
+    def _keep_unreadable(self, item: PlannedItem, data: bytes) -> tuple[str | None, str]:
+        """Write ``data`` under ``unreadable/``: its relative path (``None`` when it could not
+        be written) and what to say of it."""
+        relative = _unreadable_name(item, data)
+        try:
+            atomic_write(_target(self._out_dir, relative), data)
+        except OSError as exc:
+            return None, f"its {len(data):,} bytes could not be kept as {relative}: {_reason(exc)}"
+        return relative, f"its {len(data):,} bytes are kept as {relative}"
 
     async def _commit_write_failure(
         self, item: PlannedItem, exc: OSError, relative: str, timing: Timing, attempts: int

@@ -73,6 +73,9 @@ def emulator(
     invalid_base64: Annotated[
         float, typer.Option(help="Probability of garbage base64 in a 200.")
     ] = 0.0,
+    not_an_image: Annotated[
+        float, typer.Option(help="Probability of a 200 holding a GIF, no image read here.")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
     image_format: Annotated[
         str, typer.Option("--format", help="Image format: jpeg, png or webp.")
@@ -147,6 +150,7 @@ def emulator(
             html_502=html_502,
             malformed_json=malformed_json,
             invalid_base64=invalid_base64,
+            not_an_image=not_an_image,
             seed=seed,
             image_format=image_format,
             lenient_klein_steps=lenient_klein_steps,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flux2prompt._atomic import atomic_write
 from flux2prompt._errors import ParameterError
 from flux2prompt._files._source import load_source, resolve_flux3, source_label
 from flux2prompt.cli._app import AccountIdOption, BaseUrlOption, EmulatorOption, app
@@ -107,6 +108,36 @@ def _save(result: ImageResult, out: Path, *, force: bool) -> tuple[Path, str | N
         return _save_as(result, out, force=force)
     except OSError as exc:
         fail(f"--out {out}: cannot write the image: {exc.strerror or exc}", EXIT_INVALID)
+
+
+@contextlib.contextmanager
+def _keeping_unreadable(out: Path) -> Iterator[None]:
+    """Keep the bytes of an answer that may have been paid for and is no image read here (a
+    GIF, say; the error's ``data``): beside ``--out`` as ``NAME.unreadable.bin`` (never over a
+    file), and say where, before the error itself is reported."""
+    try:
+        yield
+    except Exception as exc:
+        data = getattr(exc, "data", None)
+        if isinstance(data, bytes) and data:
+            kept = out.with_name(f"{out.stem}.unreadable.bin")
+            if kept.exists() or kept.is_symlink():
+                kept = _free_name(kept)
+            try:
+                atomic_write(kept, data)
+            except OSError as problem:
+                say(
+                    f"note: the answer's {len(data):,} bytes could not be kept as {kept}: "
+                    f"{problem.strerror or problem}",
+                    err=True,
+                )
+            else:
+                say(
+                    f"note: the answer held {len(data):,} bytes that are no JPEG, PNG or WebP "
+                    f"image (it may have been billed); they were kept as {kept}",
+                    err=True,
+                )
+        raise
 
 
 def _free_name(path: Path) -> Path:
@@ -363,6 +394,7 @@ def generate(
         )
         with (
             _naming_the_file(source, set(loaded.parameters) - overridden),
+            _keeping_unreadable(out),
             _emulated(emulator, emulated_format) as endpoint,
         ):
             if provider == "bfl":

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--html-502", type=float, default=0.0, help="probability of an HTML 502 page")
     add("--malformed-json", type=float, default=0.0, help="probability of a truncated 200 body")
     add("--invalid-base64", type=float, default=0.0, help="probability of garbage base64 in a 200")
+    add("--not-an-image", type=float, default=0.0, help="probability of a GIF in a 200")
     add("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     add("--format", default="jpeg", choices=["jpeg", "jpg", "png", "webp"], help="image format")
     add(

@@ -55,6 +55,7 @@ OVERRIDABLE_FIELDS: frozenset[str] = frozenset(
         "html_502_ratio",
         "malformed_json_ratio",
         "invalid_base64_ratio",
+        "not_an_image_ratio",
         "image_format",
         "strict_klein_steps",
         "strict_fields",
@@ -70,7 +71,13 @@ BFL_STATUSES: tuple[str, ...] = ("Request Moderated", "Content Moderated", "Erro
 #: have to put a secret on a command line that every user of the machine can read with ``ps``.
 TOKEN_ENV_VAR = "FLUX2PROMPT_EMULATOR_TOKEN"
 
-_RATIO_FIELDS = ("drop_ratio", "html_502_ratio", "malformed_json_ratio", "invalid_base64_ratio")
+_RATIO_FIELDS = (
+    "drop_ratio",
+    "html_502_ratio",
+    "malformed_json_ratio",
+    "invalid_base64_ratio",
+    "not_an_image_ratio",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class EmulatorConfig:
     requests. ``token=None`` accepts any non-empty bearer token. ``error_ratios`` injects
     statuses (500, 502, 503, 504, 408), ``code_ratios`` Cloudflare codes (4006, 8007, 5016,
     7000); one draw decides among all of them, so together they sum to at most 1.
+    ``invalid_base64_ratio`` (garbage instead of base64) and ``not_an_image_ratio`` (valid
+    base64 of a GIF, an image flux2prompt does not read) share one draw too.
 
     ``strict_klein_steps`` and ``strict_fields`` are the emulator's guesses where Cloudflare's
     documentation is silent (see docs/emulator.md, "Where the emulator guesses"): by default
@@ -113,6 +122,7 @@ class EmulatorConfig:
     html_502_ratio: float = 0.0
     malformed_json_ratio: float = 0.0
     invalid_base64_ratio: float = 0.0
+    not_an_image_ratio: float = 0.0
     seed: int = 0
     image_format: ImageFormat = "jpeg"
     strict_klein_steps: bool = True
@@ -166,6 +176,13 @@ class EmulatorConfig:
         if total > 1.0 + 1e-9:
             names = "error_ratios" if not codes else "error_ratios and code_ratios"
             raise ValueError(f"{names} must sum to at most 1.0, got {total:g}")
+        # One draw decides a success's body too: garbage base64, no image, or the image.
+        bodies = self.invalid_base64_ratio + self.not_an_image_ratio
+        if bodies > 1.0 + 1e-9:
+            raise ValueError(
+                f"invalid_base64_ratio and not_an_image_ratio must sum to at most 1.0, got "
+                f"{bodies:g}"
+            )
         object.__setattr__(self, "error_ratios", statuses)
         object.__setattr__(self, "code_ratios", codes)
         _check_float("bfl_task_ms", self.bfl_task_ms, low=0.0)
@@ -260,6 +277,7 @@ _FIELD_OPTIONS: Mapping[str, str] = MappingProxyType(
         "html_502_ratio": "--html-502",
         "malformed_json_ratio": "--malformed-json",
         "invalid_base64_ratio": "--invalid-base64",
+        "not_an_image_ratio": "--not-an-image",
         "seed": "--seed",
         "image_format": "--format",
         "bfl_task_ms": "--bfl-task-ms",
@@ -272,6 +290,7 @@ _SUMS: Mapping[str, str] = MappingProxyType(
         "error_ratios and code_ratios": "the --error-* and --code-* options",
         "error_ratios": "the --error-* options",
         "code_ratios": "the --code-* options",
+        "invalid_base64_ratio and not_an_image_ratio": "--invalid-base64 and --not-an-image",
         "bfl_status_ratios": (
             "the --bfl-request-moderated, --bfl-content-moderated and --bfl-error options"
         ),
@@ -378,6 +397,7 @@ def config_from_options(
     html_502: float = 0.0,
     malformed_json: float = 0.0,
     invalid_base64: float = 0.0,
+    not_an_image: float = 0.0,
     seed: int = 0,
     image_format: str = "jpeg",
     lenient_klein_steps: bool = False,
@@ -421,6 +441,7 @@ def config_from_options(
         html_502_ratio=html_502,
         malformed_json_ratio=malformed_json,
         invalid_base64_ratio=invalid_base64,
+        not_an_image_ratio=not_an_image,
         seed=seed,
         image_format=parse_format(image_format),
         strict_klein_steps=not lenient_klein_steps,
@@ -463,6 +484,7 @@ def config_to_argv(config: EmulatorConfig) -> list[str]:
         ("--html-502", config.html_502_ratio, 0),
         ("--malformed-json", config.malformed_json_ratio, 0),
         ("--invalid-base64", config.invalid_base64_ratio, 0),
+        ("--not-an-image", config.not_an_image_ratio, 0),
         ("--bfl-task-ms", config.bfl_task_ms, 200.0),
         ("--bfl-max-active", config.bfl_max_active, 24),
         ("--bfl-request-moderated", config.bfl_status_ratios.get("Request Moderated", 0.0), 0),

@@ -38,6 +38,8 @@ class FaultPlan:
     image_seed: int
     #: A Cloudflare code to inject (``code_ratios``), with its status (``ERROR_CODES``).
     error_code: int | None = None
+    #: A success whose base64 holds an image flux2prompt does not read (``not_an_image_ratio``).
+    not_an_image: bool = False
 
     @classmethod
     def draw(cls, config: EmulatorConfig, rng: random.Random) -> FaultPlan:
@@ -69,6 +71,12 @@ class FaultPlan:
             invalid_base64=garbage < config.invalid_base64_ratio,
             image_seed=image_seed,
             error_code=error_code,
+            # The same draw as invalid_base64, past its share: the two never meet.
+            not_an_image=(
+                config.invalid_base64_ratio
+                <= garbage
+                < config.invalid_base64_ratio + config.not_an_image_ratio
+            ),
         )
 
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hmac
@@ -102,6 +103,11 @@ _DIRECT = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.
 _UNIVERSAL = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run")
 _GATEWAY = re.compile(r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)")
 _INVALID_BASE64 = "iVBORw0KGgo!!not*base64%%~~" * 4
+# A whole 1x1 GIF: a real image, in a format no FLUX host answers and flux2prompt does not read.
+_NOT_AN_IMAGE = base64.b64encode(
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
+    b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+).decode()
 _CAPACITY = "AiError: Capacity temporarily exceeded, please try again."
 _QUOTA = (
     "AiError: Account limited: daily free allowance used ({quota} successful requests in the "
@@ -418,7 +424,13 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(outcome, bytes):  # a whole envelope (the proxied route)
             payload = outcome
         else:
-            payload = success_body(_INVALID_BASE64 if plan.invalid_base64 else outcome)
+            payload = success_body(
+                _INVALID_BASE64
+                if plan.invalid_base64
+                else _NOT_AN_IMAGE
+                if plan.not_an_image
+                else outcome
+            )
         if plan.malformed_json:
             payload = payload[: len(payload) // 2]  # cut mid-string: never parses as JSON
         self._send(200, payload, "application/json", sequence, route, record, self._answer_headers)
@@ -510,9 +522,12 @@ class _Handler(BaseHTTPRequestHandler):
         fmt = job.output_format or config.image_format
         self._note_fonts(job.effective_prompt, job.width, job.height)
         data = render_image(job.effective_prompt, seed, job.width, job.height, fmt)
+        media_type = f"image/{fmt}"
+        if plan.not_an_image:  # the result URL holds a GIF instead (not_an_image_ratio)
+            data, media_type = base64.b64decode(_NOT_AN_IMAGE), "image/gif"
         emulator = self.server.emulator
         ttl = _result_ttl(self.headers.get("x-emulator-result-ttl"), emulator.result_ttl)
-        key = emulator._results.put(data, f"image/{fmt}", ttl=ttl)
+        key = emulator._results.put(data, media_type, ttl=ttl)
         extension = "jpg" if fmt == "jpeg" else fmt
         expires = int(time.time() + ttl)
         url = f"http://{emulator._url_host()}:{emulator.port}{RESULT_PATH_PREFIX}{key}.{extension}"

@@ -922,6 +922,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 reason="not_an_image",
                 result_url=link.url,
                 request_id=link.request_id,
+                data=exc.data,
             ) from None
         # Set after the check, so that the refusal above names the request id once.
         return dataclasses.replace(result, request_id=link.request_id)

@@ -678,6 +678,7 @@ class BFLBaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 f"the result URL did not hold an image: {exc.message}",
                 reason="not_an_image",
                 result_url=link.url,
+                data=exc.data,
             )
             raise self._expired(task, error) from None
 

@@ -113,6 +113,11 @@ class APIError(Flux2PromptError):
     #: How many requests reached the network before this error was raised (set by the clients;
     #: 0 when none did, e.g. every connection was refused: nothing can have been billed).
     attempts: int = 1
+    #: What the answer held where an image was expected, when it was not one flux2prompt reads
+    #: (not JPEG, PNG or WebP, or an impossible size): a :class:`ResponseError` or a
+    #: :class:`ResultDownloadError`. It may have been paid for, so it is kept here, never
+    #: thrown away: save it and look at it (``None`` for every other error).
+    data: bytes | None = None
 
     def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
         self.message = message
@@ -164,9 +169,10 @@ class APITimeoutError(APIConnectionError):
 class ResponseError(APIError):
     """Raised when a 2xx response is not the documented envelope with a base64 image.
 
-    Malformed JSON, a missing ``result.image``, or invalid base64. Not retried: the model ran,
-    so the request may have been billed (``may_have_been_billed`` is true). ``request_id`` holds
-    the ``cf-ray`` header when there was one.
+    Malformed JSON, a missing ``result.image``, invalid base64, or an image that is not JPEG,
+    PNG or WebP (its bytes are kept in ``data``). Not retried: the model ran, so the request
+    may have been billed (``may_have_been_billed`` is true). ``request_id`` holds the ``cf-ray``
+    header when there was one.
 
     Example:
         >>> ResponseError("malformed JSON", request_id="8f1e").request_id
@@ -186,8 +192,10 @@ class ResponseError(APIError):
         url: str | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        data: bytes | None = None,
     ) -> None:
         self.request_id = request_id
+        self.data = data
         if request_id:
             message = f"{message} (request id {request_id})"
         super().__init__(message, url=url, hint=hint)
@@ -1075,7 +1083,8 @@ class ResultDownloadError(APIError):
     larger than the limit, or did not hold an image. The generation is never resubmitted for
     it. ``result_url`` is the URL (signed: keep it private), ``reason`` a short word for the
     cause (``"unsafe"``, ``"status"``, ``"timeout"``, ``"connection"``, ``"too_large"``,
-    ``"not_an_image"``), ``status_code`` the download's HTTP status when there was one.
+    ``"not_an_image"``), ``status_code`` the download's HTTP status when there was one, and
+    ``data`` the bytes downloaded when they were not an image flux2prompt reads.
 
     Example:
         >>> exc = ResultDownloadError("HTTP 403 from the result URL", reason="status",
@@ -1099,11 +1108,13 @@ class ResultDownloadError(APIError):
         status_code: int | None = None,
         request_id: str | None = None,
         hint: str | None = None,
+        data: bytes | None = None,
     ) -> None:
         self.reason = reason
         self.result_url = result_url
         self.status_code = status_code
         self.request_id = request_id
+        self.data = data
         if request_id:
             message = f"{message} (request id {request_id})"
         super().__init__(message, url=result_url, hint=hint)

@@ -25,6 +25,10 @@ from flux2prompt.transport._provenance import Provenance, write_provenance
 __all__ = ["ImageResult"]
 
 _EXTENSIONS: Final = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+_KEPT_HINT: Final = (
+    "The request may have been billed, so its bytes are kept (the error's data): look at them "
+    "before sending it again."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,8 @@ class ImageResult:
     ) -> ImageResult:
         """Build a result from decoded image bytes, reading the format and size from them.
 
-        Raises :class:`ResponseError` when the bytes are not a JPEG, PNG or WebP image.
+        Raises :class:`ResponseError` when the bytes are not a JPEG, PNG or WebP image; the
+        error keeps them (``data``): they may have been paid for.
 
         Example:
             >>> ImageResult.from_bytes(b"not an image")
@@ -88,10 +93,24 @@ class ImageResult:
         fmt = detect_format(data)
         size = image_size(data) if fmt in _EXTENSIONS else None
         if fmt not in _EXTENSIONS or size is None:
-            what = f"{fmt.upper()} without a readable size" if fmt else f"{data[:8]!r}..."
+            size_said = f"{len(data):,} bytes"
+            if fmt in _EXTENSIONS:
+                message = (
+                    f"the image is not JPEG, PNG or WebP (a {fmt.upper()} without a readable "
+                    f"size; {size_said})"
+                )
+            elif fmt:
+                message = f"the image is {fmt.upper()}, not JPEG, PNG or WebP ({size_said})"
+            else:
+                message = (
+                    f"the image is not JPEG, PNG or WebP (it starts with {data[:8]!r}...; "
+                    f"{size_said})"
+                )
             raise ResponseError(
-                f"the image is not JPEG, PNG or WebP (starts with {what})",
+                message,
                 request_id=request_id,
+                data=data,
+                hint=_KEPT_HINT,
             )
         assert fmt is not None
         if size[0] * size[1] > MAX_DECODE_PIXELS:
@@ -102,6 +121,8 @@ class ImageResult:
                 f"{MAX_DECODE_PIXELS:,} flux2prompt decodes (a decompression bomb, not a "
                 "generated image)",
                 request_id=request_id,
+                data=data,
+                hint=_KEPT_HINT,
             )
         return cls(
             data=data,
