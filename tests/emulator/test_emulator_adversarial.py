@@ -710,3 +710,57 @@ def test_an_integer_of_thousands_of_digits_on_a_json_route_is_out_of_range_by_na
         assert "not JSON" not in message
         assert "not valid JSON" not in message
         assert "'/" in message
+
+
+@pytest.mark.parametrize(
+    "coding", ["gzip", "gzip, chunked", "chunked, gzip", "identity", "notchunked", ""]
+)
+def test_a_body_in_a_transfer_coding_not_read_here_is_refused_not_taken_as_empty(
+    emu: Emulator, coding: str
+) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        f"Transfer-Encoding: {coding}\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(emu, request)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"code":3003' in answer
+    assert b"is not read here" in answer
+    assert b"Connection: close" in answer
+    assert emu.requests[-1].status == 400
+
+
+@pytest.mark.parametrize(
+    ("chunks", "said"),
+    [
+        (b"10\r\nhello", b"body ended inside a chunk"),
+        (b"5\r\nhelloXX0\r\n\r\n", b"not followed by CRLF"),
+    ],
+)
+def test_a_chunk_cut_short_or_overrun_is_an_incomplete_request(
+    emu: Emulator, chunks: bytes, said: bytes
+) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(emu, head + chunks)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert said in answer
+
+
+def test_chunked_beside_a_content_length_is_read_chunked_on_a_connection_not_reused(
+    emu: Emulator,
+) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 3\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(emu, request)
+    assert b"Connection: close" in answer.partition(b"\r\n\r\n")[0]
+    assert emu.requests[-1].body == b"hello"

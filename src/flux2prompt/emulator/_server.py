@@ -766,7 +766,22 @@ class _Handler(BaseHTTPRequestHandler):
     # -- reading and writing -----------------------------------------------------------------
 
     def _read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        if encodings:
+            # Chunked alone is what the emulator reads. Any other coding (gzip, or gzip then
+            # chunked) would be a body it cannot read as sent: refused, never taken as empty
+            # or as its coded bytes.
+            codings = [c.strip().lower() for value in encodings for c in value.split(",")]
+            if codings != ["chunked"]:
+                shown = ", ".join(encodings)
+                raise ValueError(
+                    f"Transfer-Encoding {shown[:80]!r} is not read here; send the body with "
+                    "Content-Length, or with Transfer-Encoding: chunked alone"
+                )
+            if self.headers.get("Content-Length") is not None:
+                # Both frame the body: chunked wins (RFC 9112), and the connection is not
+                # reused, so no byte the two disagree about is read as the next request.
+                self.close_connection = True
             return self._read_chunked(limit)
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
@@ -803,8 +818,12 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > limit:
                 raise _BodyTooLarge
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(8)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise ValueError(f"body ended inside a chunk, after {len(chunk)} of {size} bytes")
+            if self.rfile.readline(8) not in (b"\r\n", b"\n"):
+                raise ValueError("a chunk is not followed by CRLF")
+            chunks.append(chunk)
 
     def _send_error(
         self, error: ApiError, sequence: int, route: _Route | None, record: RecordedRequest
