@@ -435,3 +435,67 @@ def test_a_record_without_a_seal_cannot_say_and_verifies() -> None:
     assert found.image_sha256 is None
     assert found.verifies(data)
     assert found.verifies(data[:-20] + bytes(20))
+
+
+_OUR_PACKET = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+    'xmlns:f2p="urn:flux2prompt:provenance:1.0/"><f2p:Version>{version}</f2p:Version>'
+    "<f2p:Prompt>a fox</f2p:Prompt><f2p:Model>m</f2p:Model>{seed}"
+    "<f2p:Parameters>{parameters}</f2p:Parameters></rdf:Description></rdf:RDF></x:xmpmeta>"
+)
+
+
+def _png_with_record(version: str, parameters: str, seed: str = "") -> bytes:
+    packet = _OUR_PACKET.format(version=version, parameters=parameters, seed=seed).encode()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(IMAGES["png"])).save(out, format="PNG", pnginfo=_xmp(packet))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("version", ["-3", "0", "+1", " 1", "1_0", "١", "", "x"])
+def test_a_version_flux2prompt_never_writes_is_damaged(version: str) -> None:
+    with pytest.raises(ProvenanceError, match=r"damaged \(version .* is not one flux2prompt"):
+        read_provenance(_png_with_record(version, '{"seed":7}'))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "seed"),
+    [
+        ('{"seed":7}', "<f2p:Seed>8</f2p:Seed>"),
+        ('{"seed":7}', "<f2p:Seed>+7</f2p:Seed>"),
+        ("{}", "<f2p:Seed>8</f2p:Seed>"),
+        ('{"seed":"8"}', "<f2p:Seed>8</f2p:Seed>"),
+    ],
+)
+def test_a_shown_seed_that_is_not_the_parameters_seed_is_damaged(
+    parameters: str, seed: str
+) -> None:
+    with pytest.raises(ProvenanceError, match=r"damaged \(f2p:Seed .* is not the seed"):
+        read_provenance(_png_with_record("1", parameters, seed))
+
+
+def test_a_record_in_the_shape_flux2prompt_writes_reads_with_its_seed() -> None:
+    record = read_provenance(_png_with_record("1", '{"seed":7}', "<f2p:Seed>7</f2p:Seed>"))
+    assert record is not None
+    assert record.seed == 7
+    unseeded = read_provenance(_png_with_record("1", '{"seed":null}'))
+    assert unseeded is not None
+    assert unseeded.seed is None
+
+
+def test_a_newer_version_says_upgrade_and_a_huge_one_is_damaged() -> None:
+    with pytest.raises(ProvenanceError, match="written by a newer flux2prompt"):
+        read_provenance(_png_with_record("2", '{"seed":7}'))
+    with pytest.raises(ProvenanceError, match=r"damaged \(version '9999"):
+        read_provenance(_png_with_record("9" * 5000, '{"seed":7}'))
+
+
+@pytest.mark.parametrize("name", ["Job", "Source", "Model", "Seed", "ImageSha256"])
+def test_any_property_whose_base64_does_not_decode_is_damaged_not_a_crash(name: str) -> None:
+    packet = _OUR_PACKET.format(version="1", parameters="{}", seed="")
+    packet = packet.replace("<f2p:Model>m</f2p:Model>", f"<f2p:{name}Base64>!!</f2p:{name}Base64>")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(IMAGES["png"])).save(out, format="PNG", pnginfo=_xmp(packet.encode()))
+    with pytest.raises(ProvenanceError, match=r"damaged \(a value does not decode\)"):
+        read_provenance(out.getvalue())

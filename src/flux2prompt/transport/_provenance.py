@@ -347,34 +347,67 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
         return main.get(ns + name)
 
     try:
-        version = int(get("Version") or "")
-        if version > PROVENANCE_VERSION:
-            raise ProvenanceError(
-                f"{where}: provenance version {version} was written by a newer flux2prompt "
-                f"(this one reads {PROVENANCE_VERSION}); upgrade flux2prompt"
-            )
-        prompt = get("Prompt")
+        said = get("Version") or ""
+        values = {name: get(name) for name in _RECORD_TEXT}
         parameters = json.loads(get("Parameters") or "{}", parse_constant=_not_json)
         images = json.loads(get("InputImages") or "[]", parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProvenanceError(
             f"{where}: the provenance record is damaged (a value does not decode)"
         ) from None
+    # ASCII digits only: int() would also take "-3", "+1", " 1" and "1_0".
+    if not (said.isascii() and said.isdigit()) or len(said) > 9 or int(said) < 1:
+        raise ProvenanceError(
+            f"{where}: the provenance record is damaged (version {said[:20]!r} is not one "
+            "flux2prompt writes)"
+        )
+    if int(said) > PROVENANCE_VERSION:
+        raise ProvenanceError(
+            f"{where}: provenance version {int(said)} was written by a newer flux2prompt "
+            f"(this one reads {PROVENANCE_VERSION}); upgrade flux2prompt"
+        )
+    prompt = values["Prompt"]
     if prompt is None:
         raise ProvenanceError(f"{where}: the provenance record has no prompt")
     if not isinstance(parameters, dict) or not isinstance(images, list):
         raise ProvenanceError(f"{where}: the provenance record's parameters are damaged")
+    _check_seed(parameters, values["Seed"], where)
     return Provenance(
         prompt=prompt,
-        prompt_fingerprint=get("PromptFingerprint") or "",
-        request_fingerprint=get("RequestFingerprint") or "",
-        model=get("Model") or "",
+        prompt_fingerprint=values["PromptFingerprint"] or "",
+        request_fingerprint=values["RequestFingerprint"] or "",
+        model=values["Model"] or "",
         parameters=parameters,
         input_images=tuple(str(image) for image in images),
-        job=get("Job"),
-        source=get("Source"),
-        image_sha256=get("ImageSha256"),
+        job=values["Job"],
+        source=values["Source"],
+        image_sha256=values["ImageSha256"],
     )
+
+
+# The record's text properties, each read (and decoded) once, in the one try above.
+_RECORD_TEXT: Final = (
+    "Prompt",
+    "PromptFingerprint",
+    "RequestFingerprint",
+    "Model",
+    "Seed",
+    "Job",
+    "Source",
+    "ImageSha256",
+)
+
+
+def _check_seed(parameters: dict[str, object], shown: str | None, where: str) -> None:
+    """Refuse a record whose ``f2p:Seed`` (what exiftool and people read) is not the seed of
+    its parameters (what ``inspect`` and a rerun read): one of the two was edited."""
+    seed = parameters.get("seed")
+    sent = str(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
+    if shown is not None and shown != sent:
+        raise ProvenanceError(
+            f"{where}: the provenance record is damaged (f2p:Seed {shown[:20]!r} is not the "
+            f"seed of its parameters, {str(seed)[:20]})"
+        )
 
 
 # -- PNG -----------------------------------------------------------------------------------------
