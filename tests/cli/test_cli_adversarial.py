@@ -300,3 +300,24 @@ def test_a_python_source_with_a_null_byte_says_so(tmp_path: Path) -> None:
         "error: prompts.py:2: syntax error: the file holds a null byte, which Python source "
         "cannot; is it a binary file, or saved as UTF-16? Save it as UTF-8 text\n"
     )
+
+
+def test_every_commands_help_fits_80_columns_without_cutting_a_word(tmp_path: Path) -> None:
+    """At 80 columns rich ellipsizes a word longer than its column (an environment variable
+    name, a list of choices as a metavar): each help must read whole there."""
+    import typer.main
+
+    from flux2prompt.cli import _COMMAND_MODULES, app
+
+    group = typer.main.get_command(app)
+    commands: list[tuple[str, ...]] = []
+    for name in _COMMAND_MODULES:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        commands.append((name,))
+        commands += [(name, sub) for sub in getattr(command, "commands", {})]
+    assert any(len(command) == 2 for command in commands)  # manifest's own commands too
+    for command in commands:
+        done = run(tmp_path, *command, "--help", env={"COLUMNS": "80"})
+        assert done.returncode == 0, done.stderr
+        cut = [line for line in done.stdout.splitlines() if "…" in line]
+        assert cut == [], f"flux2-prompt {' '.join(command)} --help: {cut}"

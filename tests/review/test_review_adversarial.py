@@ -185,3 +185,42 @@ def test_a_cached_image_whose_record_was_forged_is_drawn_again(changed: Path) ->
     assert "images: 2 drawn by the local emulator, 0 from the cache" in done.stdout
     for path, data in genuine.items():
         assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("planted", ["review", "review/images"])
+def test_a_review_folder_that_is_a_link_is_refused_before_drawing_and_its_target_untouched(
+    changed: Path, tmp_path: Path, planted: str
+) -> None:
+    """``OUT/review`` (or its ``images/``) committed as a link to a folder elsewhere: writing
+    through it would put the page there and clear out files named like old review images."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bystander = elsewhere / ("0" * 20 + ".jpg")  # named as the review names its images
+    bystander.write_bytes(b"someone's file")
+    link = changed / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(elsewhere, target_is_directory=True)
+    done = _review(changed, "HEAD")
+    assert done.returncode == 2, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: --out .: {planted} is a symbolic link; the review writes its own folder there "
+        f"and never through a link: remove {planted}, or give another --out"
+    )
+    assert "drawn by" not in done.stdout  # refused before anything was drawn
+    assert sorted(p.name for p in elsewhere.iterdir()) == [bystander.name]
+    assert bystander.read_bytes() == b"someone's file"
+    assert not (changed / "review.md").exists()
+
+
+def test_a_file_where_the_review_folder_goes_is_refused_before_drawing(changed: Path) -> None:
+    (changed / "review").write_text("notes\n", encoding="utf-8")
+    done = _review(changed, "HEAD")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: --out .: review is a file, where the review writes its folder")
+    )
+    assert "drawn by" not in done.stdout
+    assert (changed / "review").read_text(encoding="utf-8") == "notes\n"

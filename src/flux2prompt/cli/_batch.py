@@ -277,9 +277,9 @@ def batch(
         str | None,
         typer.Option(
             "--prompt-format",
-            metavar="auto|json|prose",
-            help="The form prompts are sent in (default: the job's; auto is the model's own, "
-            "or the form an existing manifest recorded).",
+            metavar="FORM",
+            help="The form prompts are sent in: auto, json or prose (default: the job's; auto "
+            "is the model's own, or the form an existing manifest recorded).",
             show_default=False,
         ),
     ] = None,

@@ -230,6 +230,7 @@ def review_command(
                         f"{option} {needed}: cannot make the folder ({exc.strerror or exc}); "
                         "give a folder that can be written"
                     )
+            _check_own_folders(out)
             rendered = render_sides(sides, store, client)
         try:
             where = os.path.relpath(folder)
@@ -240,9 +241,17 @@ def review_command(
             f"images: {rendered.generated} drawn by {drawer}, {rendered.reused} from the cache "
             f"({where})"
         )
-        markdown, page = write_review(
-            out, plan, rendered, live=live, limit=limit or None, link_base=link_base
-        )
+        try:
+            markdown, page = write_review(
+                out, plan, rendered, live=live, limit=limit or None, link_base=link_base
+            )
+        except OSError as exc:
+            fail(
+                f"--out {out}: cannot write the review ({exc.strerror or exc}); the images are "
+                f"kept in the cache ({where}): free space or fix the folder, then run the same "
+                "command again (nothing is drawn twice)",
+                EXIT_INVALID,
+            )
     # A side whose request cannot be built (say, --seed past its model's range) is an image
     # that could not be drawn, as one the service refused.
     unbuilt = [side.problem for side in sides if side.problem is not None]
@@ -251,3 +260,24 @@ def review_command(
     say(f"wrote {markdown}")
     say(f"wrote {page}")
     raise typer.Exit(EXIT_INVALID if rendered.failures or unbuilt else EXIT_OK)
+
+
+def _check_own_folders(out: Path) -> None:
+    """Refuse, before anything is drawn, an ``OUT/review`` or ``OUT/review/images`` that is a
+    symbolic link or no folder: the review writes (and clears out its old images from) folders
+    of its own, never a link's target, which may be anywhere (``OUT`` is often a folder of the
+    checkout, and a committed link in it is anyone's)."""
+    from flux2prompt._review import IMAGES
+
+    for relative in (Path(IMAGES).parent, Path(IMAGES)):
+        path = out / relative
+        if path.is_symlink():
+            fail(
+                f"--out {out}: {path} is a symbolic link; the review writes its own folder "
+                f"there and never through a link: remove {path}, or give another --out"
+            )
+        if path.exists() and not path.is_dir():
+            fail(
+                f"--out {out}: {path} is a file, where the review writes its folder: move it "
+                "away, or give another --out"
+            )
