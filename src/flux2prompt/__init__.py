@@ -14,6 +14,8 @@ Example:
 
 import typing as _typing
 
+# First: under `python -m flux2prompt`, a Ctrl+C while this package loads exits 130 quietly.
+import _flux2prompt_command
 from flux2prompt._builder import PromptBuilder, camera, scene, subject, text
 from flux2prompt._color import color_phrase, contrast_ratio, harmony, normalize_hex, palette
 from flux2prompt._errors import (
@@ -249,3 +251,4 @@ __getattr__, __dir__ = _lazy_exports(
         "flux2prompt.transport",
     ),
 )
+_flux2prompt_command.hand_back()  # the package is loaded: a Ctrl+C is Python's again

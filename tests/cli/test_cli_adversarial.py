@@ -321,3 +321,49 @@ def test_every_commands_help_fits_80_columns_without_cutting_a_word(tmp_path: Pa
         assert done.returncode == 0, done.stderr
         cut = [line for line in done.stdout.splitlines() if "…" in line]
         assert cut == [], f"flux2-prompt {' '.join(command)} --help: {cut}"
+
+
+@pytest.mark.parametrize(
+    "module", ["flux2prompt._builder", "pydantic_core", "typer", "flux2prompt.cli._app"]
+)
+def test_ctrl_c_while_python_m_flux2prompt_loads_exits_130_without_a_traceback(
+    module: str, tmp_path: Path
+) -> None:
+    """``python -m flux2prompt`` loads the package before its ``__main__`` runs."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPT_WHILE_IMPORTING, encoding="utf-8")
+    (tmp_path / "fox.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "flux2prompt", "validate", "fox.json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(hook), "INTERRUPT_AT": module},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
+
+
+def test_importing_flux2prompt_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
+    """Outside ``python -m flux2prompt`` the package changes no signal handler, and under it
+    the handler is Python's again once the package has loaded."""
+    code = (
+        "import signal, flux2prompt\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "True\n"
+    (tmp_path / "fox.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-m", "flux2prompt", "validate", "fox.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (ran.returncode, ran.stdout) == (0, "fox.json: ok\n")
