@@ -814,3 +814,28 @@ def test_an_unreadable_folder_that_leads_out_is_refused_and_the_item_still_recor
     assert record["status"] == "failed"
     assert record["may_have_been_billed"] is True
     assert "kept" not in record
+
+
+def test_a_proxied_result_that_is_no_image_is_kept_and_held_as_paid(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """A proxied model's generation ran (it gave a result URL): whatever the URL then holds,
+    it is paid for, so the item is held, never bought again by a plain rerun."""
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    text = job.read_text(encoding="utf-8").replace('model = "klein-4b"', 'model = "flex"')
+    job.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        first = run_cli(*args, "--base-url", emu.base_url)
+        assert posts(emu) == 1
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "the result URL did not hold an image" in first.stderr
+    (record,) = read_manifest(out / "manifest.jsonl")
+    assert record["error"]["type"] == "ResultDownloadError"
+    assert record["may_have_been_billed"] is True
+    assert (out / record["kept"]).read_bytes().startswith(b"GIF89a")
+    with serve() as emu:
+        held = run_cli(*args, "--base-url", emu.base_url)
+        assert posts(emu) == 0
+    assert held.returncode == 1, held.stdout + held.stderr

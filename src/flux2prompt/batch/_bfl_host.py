@@ -211,6 +211,10 @@ class BFLBatchClient:
             if exc.reason == "expired":
                 exc.may_have_been_billed = True  # paid: held, never resubmitted silently
                 self.ledger.done(key, task)
+            else:
+                # Paid, but the task stays recorded: the next run polls this same task and
+                # fetches its result again (never a new submit), so the item is not held.
+                exc.may_have_been_billed = False
             raise
         except TaskError:
             self.ledger.done(key, task)  # ended without an image: a later run submits anew

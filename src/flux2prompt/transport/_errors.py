@@ -1093,6 +1093,8 @@ class ResultDownloadError(APIError):
         ('status', 403, True)
     """
 
+    #: The generation ran (a result URL is only given for a completed one): it is billed.
+    may_have_been_billed = True
     default_hint = (
         "The image was generated and the generation was not resubmitted (that could bill it "
         "twice). Result URLs expire about 10 minutes after the generation: fetch result_url "
