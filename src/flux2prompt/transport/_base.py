@@ -922,6 +922,7 @@ class BaseClient(_bounds.AnswerBounds, Generic[_ClientT]):
                 reason="not_an_image",
                 result_url=link.url,
                 request_id=link.request_id,
+                hint=exc.hint,  # fetching the URL again would give the same bytes: look at them
                 data=exc.data,
             ) from None
         # Set after the check, so that the refusal above names the request id once.
