@@ -132,3 +132,22 @@ def test_the_demo_batch_makes_a_gallery(tmp_path: Path) -> None:
     assert text.count("<article") == 8
     assert "いつも明るく" in text  # the Japanese tagline, in the pretty prompt
     assert module.run_demo_batch(tmp_path / "bottles") == page  # a rerun only redraws it
+
+
+def test_a_failure_whose_answer_was_kept_links_to_its_bytes_and_only_inside_the_folder(
+    tmp_path: Path,
+) -> None:
+    kept = {
+        "request_fingerprint": "sha256:1",
+        "index": 0,
+        "status": "failed",
+        "error": {"message": "the image is GIF, not JPEG, PNG or WebP (43 bytes)"},
+        "kept": "unreadable/mug teal.0123456789ab.bin",
+    }
+    outside = {**kept, "request_fingerprint": "sha256:2", "index": 1, "kept": "../../etc/passwd"}
+    hostile = {**kept, "request_fingerprint": "sha256:3", "index": 2, "kept": "javascript:x"}
+    page = write_gallery(tmp_path, [kept, outside, hostile]).read_text(encoding="utf-8")
+    assert page.count("the answer's bytes</a>") == 2  # the outside path gets no link
+    assert 'href="unreadable/mug%20teal.0123456789ab.bin"' in page
+    assert 'etc/passwd"' not in page
+    assert 'href="javascript%3Ax"' in page  # a relative path, its colon escaped: never a scheme

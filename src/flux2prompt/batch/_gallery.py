@@ -232,13 +232,18 @@ def _boxes(prompt: str) -> str:
     return "".join(spans)
 
 
-def _failure_row(record: Mapping[str, Any]) -> str:
+def _failure_row(folder: Path, record: Mapping[str, Any]) -> str:
     error = record.get("error") or {}
     message = error.get("message", "") if isinstance(error, Mapping) else str(error)
     variables = json.dumps(record.get("variables") or {}, ensure_ascii=False)
+    kept = record.get("kept")
+    link = ""
+    if isinstance(kept, str) and inside(folder, kept) is not None:
+        # The bytes of an answer that was no image (paid for, maybe), kept in the folder.
+        link = f' <a href="{_href(kept)}">the answer\'s bytes</a>'
     return (
         f"<tr><td>{_text(record.get('index', ''))}</td><td><code>{_text(variables)}</code></td>"
-        f"<td>{_text(record.get('seed'))}</td><td>{_text(message)}</td></tr>"
+        f"<td>{_text(record.get('seed'))}</td><td>{_text(message)}{link}</td></tr>"
     )
 
 
@@ -268,7 +273,7 @@ def write_gallery(
             if path is not None and path.is_file():
                 cards.append(_card(folder, record))
         else:
-            failures.append(_failure_row(record))
+            failures.append(_failure_row(folder, record))
     summary = f"{len(cards)} image{'s' if len(cards) != 1 else ''}"
     if failures:
         summary += f", {len(failures)} failed"
