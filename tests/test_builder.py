@@ -418,3 +418,10 @@ def test_effects_of_one_list_as_palette_takes_one() -> None:
     assert built.effects == scene("x").effects("soft bloom", "god rays").compile().effects
     with pytest.raises(PromptError, match=r"give at least one"):
         scene("x").effects([])
+
+
+def test_a_misspelt_required_argument_gets_its_did_you_mean_too() -> None:
+    # Python refuses the call for the missing `content` before any body runs: only the
+    # factory's wrapper sees the misspelt name.
+    with pytest.raises(PromptError, match=r"text\(\): unknown argument 'contnet'; did you mean"):
+        text(contnet="Hi")  # type: ignore[call-arg]

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Never, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -145,26 +146,27 @@ def _located(loc: tuple[int | str, ...], cls: type[BaseModel]) -> tuple[int | st
     return tuple(p for p in loc if isinstance(p, int) or p in cls.model_fields)
 
 
-def _signature_without_catch_all(func: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Show ``func`` (a factory) without its ``**unknown`` catch-all: ``help()``, the docs and
-    ``inspect.signature`` list the arguments it takes.
+def _suggest_arguments(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn an unknown keyword argument into a :class:`PromptError` with a did-you-mean."""
 
-    The catch-all is how a factory refuses an unknown keyword with a did-you-mean
-    (:func:`_refuse_unknown`) without a wrapper around every call: Python would refuse it with
-    a bare ``TypeError`` before the body runs. Typed ``Never``, it takes no argument a type
-    checker accepts.
-    """
-    shown = inspect.signature(func)
-    kept = [p for p in shown.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    setattr(func, "__signature__", shown.replace(parameters=kept))  # noqa: B010 (not typed)
-    return func
+    @functools.wraps(func)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # Python refuses an unknown keyword before the body runs, so the names are looked at
+        # only then: a correct call pays for one try block, not a loop over its arguments.
+        try:
+            return func(*args, **kwargs)
+        except TypeError:
+            _refuse_unknown(func, kwargs)
+            raise
+
+    return checked
 
 
-def _refuse_unknown(func: Callable[..., Any], unknown: Mapping[str, Any]) -> None:
-    """A :class:`PromptError` with a did-you-mean for the first keyword in ``unknown`` that
-    ``func`` does not take (none: nothing happens)."""
+def _refuse_unknown(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """After ``func`` raised a TypeError: a :class:`PromptError` with a did-you-mean for the
+    first keyword it does not take (none: the TypeError was another, and stands)."""
     names = [name for name in inspect.signature(func).parameters if name != "description"]
-    for name in unknown:
+    for name in kwargs:
         if name not in names and name != "description":
             close = difflib.get_close_matches(name, names, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
@@ -216,7 +218,7 @@ def _check_color_list(values: object, where: str) -> None:
         )
 
 
-@_signature_without_catch_all
+@_suggest_arguments
 def subject(
     description: str | None = None,
     *,
@@ -228,7 +230,6 @@ def subject(
     colors: list[ColorInput] | tuple[ColorInput, ...] | None = None,
     color_match: str | None = None,
     detail_preservation: str | None = None,
-    **unknown: Never,
 ) -> Subject:
     """Make a reusable :class:`Subject`.
 
@@ -237,8 +238,6 @@ def subject(
     >>> subject("peregrine falcon, wings spread", type="falcon", colors=["#4a4a4a"]).colors
     ('#4A4A4A',)
     """
-    if unknown:
-        _refuse_unknown(subject, unknown)
     if color_palette is not None:
         color_palette = _colors(color_palette, "subject(color_palette)")
     # Subject's fields, in field order. Hex codes in a list are checked by the plain maker
@@ -263,7 +262,7 @@ def subject(
     return _make(Subject, "subject", values)
 
 
-@_signature_without_catch_all
+@_suggest_arguments
 def camera(
     *,
     angle: str | None = None,
@@ -274,7 +273,6 @@ def camera(
     f_number: str | float | None = None,
     iso: int | float | None = None,
     depth_of_field: str | None = None,
-    **unknown: Never,
 ) -> Camera:
     """Make a reusable :class:`Camera`. A number given as ``f_number`` becomes ``"f/N"``.
 
@@ -285,8 +283,6 @@ def camera(
     ...
     flux2prompt.PromptError: camera(): unknown argument 'lense'; did you mean 'lens'?
     """
-    if unknown:
-        _refuse_unknown(camera, unknown)
     if isinstance(f_number, int | float) and not isinstance(f_number, bool):
         f_number = _f_stop(f_number)
     # Camera's fields, in field order.
@@ -317,7 +313,7 @@ def _f_stop(number: float) -> str:
     return f"f/{number:g}"
 
 
-@_signature_without_catch_all
+@_suggest_arguments
 def text(
     content: str,
     *,
@@ -326,7 +322,6 @@ def text(
     size: str | None = None,
     placement: str | None = None,
     color: ColorInput | None = None,
-    **unknown: Never,
 ) -> TextElement:
     """Make a :class:`TextElement`: exact words to render, with language, font, size, placement
     and colour.
@@ -336,8 +331,6 @@ def text(
     """
     # The plain maker checks the language tag and a hex code itself; anything it leaves gets
     # the checks below, which word their errors for this call, then pydantic.
-    if unknown:
-        _refuse_unknown(text, unknown)
     made = plain_maker(TextElement)(content, language, font, size, placement, color)
     if made is not None:
         return made
@@ -494,7 +487,11 @@ class PromptBuilder:
             merged = {**description.model_dump(exclude_none=True, by_alias=False), **fields}
             new = subject(**merged)
         else:
-            new = subject(description, **fields)
+            try:  # subject() without its wrapper: this call already holds the keywords
+                new = _subject(description, **fields)
+            except TypeError:
+                _refuse_unknown(_subject, fields)
+                raise
         return self._set("_subjects", (*(self._subjects or ()), new))
 
     def subjects(self, *subjects: Subject) -> PromptBuilder:
@@ -584,7 +581,11 @@ class PromptBuilder:
             merged = {**content.model_dump(exclude_none=True, by_alias=False), **fields}
             element = text(**merged)
         else:
-            element = text(content, **fields)
+            try:  # text() without its wrapper, as in subject() above
+                element = _text(content, **fields)
+            except TypeError:
+                _refuse_unknown(_text, fields)
+                raise
         return self._set("_text", (*(self._text or ()), element))
 
     def extra(self, key: str, value: Any) -> PromptBuilder:
@@ -939,6 +940,9 @@ class PromptBuilder:
         return f"<PromptBuilder scene={self._scene!r} parts={set_parts}>"
 
 
+# The factories as written, for the builder methods that call them (see _suggest_arguments).
+_subject = subject.__wrapped__  # type: ignore[attr-defined]
+_text = text.__wrapped__  # type: ignore[attr-defined]
 _new_builder = object.__new__
 # The setter of a builder's __dict__, taken once: past the frozen dataclass's guard, as its own
 # __init__ sets its fields.
