@@ -499,3 +499,32 @@ def test_any_property_whose_base64_does_not_decode_is_damaged_not_a_crash(name: 
     Image.open(io.BytesIO(IMAGES["png"])).save(out, format="PNG", pnginfo=_xmp(packet.encode()))
     with pytest.raises(ProvenanceError, match=r"damaged \(a value does not decode\)"):
         read_provenance(out.getvalue())
+
+
+def test_a_newer_version_says_upgrade_even_when_its_values_do_not_decode_here() -> None:
+    newer = _png_with_record("2", "not JSON at all")
+    with pytest.raises(ProvenanceError, match="written by a newer flux2prompt"):
+        read_provenance(newer)
+
+
+def test_a_seed_of_an_int_subclass_reads_back_as_written() -> None:
+    import enum
+
+    class Seed(enum.IntEnum):
+        A = 7
+
+    request = build_request("a fox", model="klein-4b", seed=Seed.A, width=256, height=256)
+    record = Provenance.from_request(request)
+    back = read_provenance(write_provenance(IMAGES["png"], record))
+    assert back is not None
+    assert back.seed == 7
+    # A record an earlier version wrote with the subclass's own str() still reads.
+    assert read_provenance(_png_with_record("1", '{"seed":7}', "<f2p:Seed>Seed.A</f2p:Seed>"))
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])
+def test_a_number_too_large_for_a_float_is_damaged_and_never_printed_as_infinity(
+    number: str,
+) -> None:
+    with pytest.raises(ProvenanceError, match="the provenance record is damaged"):
+        read_provenance(_png_with_record("1", f'{{"width":{number}}}'))

@@ -43,12 +43,13 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import re
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from flux2prompt.transport._errors import ImageError
 from flux2prompt.transport._images import detect_format, image_size
@@ -269,7 +270,8 @@ def _properties(record: Provenance) -> list[tuple[str, str]]:
         ("Model", record.model),
     ]
     if record.seed is not None:
-        out.append(("Seed", str(record.seed)))
+        # As the parameters' JSON writes it: an int subclass's own str() ("Seed.A") is not it.
+        out.append(("Seed", int.__repr__(record.seed)))
     out.append(("Parameters", _json(dict(record.parameters))))
     if record.input_images:
         out.append(("InputImages", _json(list(record.input_images))))
@@ -335,6 +337,19 @@ def _not_json(constant: str) -> object:
     raise ValueError(f"{constant} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    # 1e999 is JSON, but Python reads it as infinity, which no JSON document can print.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is too large for a float")
+    return number
+
+
+def _json_of(text: str) -> Any:
+    """A record's JSON value: no NaN, no infinity, however it is written."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
 def _record(main: dict[str, str], where: str) -> Provenance | None:
     ns = f"{{{PROVENANCE_NAMESPACE}}}"
     if f"{ns}Version" not in main:
@@ -346,16 +361,13 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
             return base64.b64decode(encoded, validate=True).decode("utf-8")
         return main.get(ns + name)
 
+    damaged = f"{where}: the provenance record is damaged (a value does not decode)"
     try:
         said = get("Version") or ""
-        values = {name: get(name) for name in _RECORD_TEXT}
-        parameters = json.loads(get("Parameters") or "{}", parse_constant=_not_json)
-        images = json.loads(get("InputImages") or "[]", parse_constant=_not_json)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ProvenanceError(
-            f"{where}: the provenance record is damaged (a value does not decode)"
-        ) from None
-    # ASCII digits only: int() would also take "-3", "+1", " 1" and "1_0".
+    except (ValueError, UnicodeDecodeError):
+        raise ProvenanceError(damaged) from None
+    # The version first: a newer record may hold values this version cannot read. ASCII digits
+    # only: int() would also take "-3", "+1", " 1" and "1_0".
     if not (said.isascii() and said.isdigit()) or len(said) > 9 or int(said) < 1:
         raise ProvenanceError(
             f"{where}: the provenance record is damaged (version {said[:20]!r} is not one "
@@ -366,6 +378,12 @@ def _record(main: dict[str, str], where: str) -> Provenance | None:
             f"{where}: provenance version {int(said)} was written by a newer flux2prompt "
             f"(this one reads {PROVENANCE_VERSION}); upgrade flux2prompt"
         )
+    try:
+        values = {name: get(name) for name in _RECORD_TEXT}
+        parameters = _json_of(get("Parameters") or "{}")
+        images = _json_of(get("InputImages") or "[]")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ProvenanceError(damaged) from None
     prompt = values["Prompt"]
     if prompt is None:
         raise ProvenanceError(f"{where}: the provenance record has no prompt")
@@ -398,16 +416,25 @@ _RECORD_TEXT: Final = (
 )
 
 
+# A number as a person (or a tool) would write one; anything else beside an integer seed is an
+# earlier writer's str() of an int subclass.
+_DECIMAL: Final = re.compile(r"\s*[-+]?[0-9_]+\s*")
+
+
 def _check_seed(parameters: dict[str, object], shown: str | None, where: str) -> None:
     """Refuse a record whose ``f2p:Seed`` (what exiftool and people read) is not the seed of
     its parameters (what ``inspect`` and a rerun read): one of the two was edited."""
     seed = parameters.get("seed")
-    sent = str(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None
-    if shown is not None and shown != sent:
-        raise ProvenanceError(
-            f"{where}: the provenance record is damaged (f2p:Seed {shown[:20]!r} is not the "
-            f"seed of its parameters, {str(seed)[:20]})"
-        )
+    is_seed = isinstance(seed, int) and not isinstance(seed, bool)
+    sent = int.__repr__(seed) if is_seed else None
+    if shown is None or shown == sent:
+        return
+    if sent is not None and not _DECIMAL.fullmatch(shown):
+        return  # an earlier writer's str() of an int subclass ("Seed.A"): not an edit
+    raise ProvenanceError(
+        f"{where}: the provenance record is damaged (f2p:Seed {shown[:20]!r} is not the seed "
+        f"of its parameters, {str(seed)[:20]})"
+    )
 
 
 # -- PNG -----------------------------------------------------------------------------------------
