@@ -728,6 +728,7 @@ def test_a_body_in_a_transfer_coding_not_read_here_is_refused_not_taken_as_empty
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b'"code":3003' in answer
     assert b"is not read here" in answer
+    assert b"AiError: Bad request: Transfer-Encoding" in answer  # whole, not incomplete
     assert b"Connection: close" in answer
     assert emu.requests[-1].status == 400
 
@@ -763,4 +764,49 @@ def test_chunked_beside_a_content_length_is_read_chunked_on_a_connection_not_reu
     ).encode()
     answer = raw_exchange(emu, request)
     assert b"Connection: close" in answer.partition(b"\r\n\r\n")[0]
+    assert emu.requests[-1].body == b"hello"
+
+
+def _chunked_post(emu: Emulator, framing: bytes) -> bytes:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=B\r\n\r\n"
+    ).encode()
+    return raw_exchange(emu, head + framing)
+
+
+def test_a_size_line_with_leading_zeros_past_any_buffer_is_read_whole(emu: Emulator) -> None:
+    answer = _chunked_post(emu, b"0" * 1100 + b"5\r\nhello\r\n0\r\n\r\n")
+    assert emu.requests[-1].body == b"hello"  # not cut at 1,024 bytes and read as empty
+    assert b'"code":3003' not in answer
+
+
+def test_a_framing_line_too_long_is_refused_never_cut_into_body_or_a_next_request(
+    emu: Emulator,
+) -> None:
+    extension = b"5;" + b"a" * 5000 + b"GET /smuggled HTTP/1.1\r\n"
+    answer = _chunked_post(emu, extension + b"hello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"chunk size line longer than 4,096 bytes" in answer
+    assert b"Connection: close" in answer
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing after it was served
+    assert all("smuggled" not in r.path for r in emu.requests)
+
+
+def test_trailers_past_a_requests_worth_of_headers_are_refused(emu: Emulator) -> None:
+    trailers = b"".join(b"X-T%d: v\r\n" % i for i in range(500))
+    answer = _chunked_post(emu, b"5\r\nhello\r\n0\r\n" + trailers + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"more than 100 trailer lines" in answer
+
+
+def test_an_empty_element_of_the_transfer_coding_list_is_nothing(emu: Emulator) -> None:
+    path = f"/client/v4/accounts/acc/ai/run/{DEV}"
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "Transfer-Encoding: chunked,\r\nTransfer-Encoding: ,\r\n"
+        "Content-Type: multipart/form-data; boundary=B\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+    raw_exchange(emu, request)
     assert emu.requests[-1].body == b"hello"

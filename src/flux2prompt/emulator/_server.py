@@ -103,6 +103,10 @@ _DIRECT = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.
 _UNIVERSAL = re.compile(r"/client/v4/accounts/(?P<account>[^/]+)/ai/run")
 _GATEWAY = re.compile(r"/gateway/v1/(?P<account>[^/]+)/(?P<gateway>[^/]+)/workers-ai/(?P<model>.*)")
 _INVALID_BASE64 = "iVBORw0KGgo!!not*base64%%~~" * 4
+# Chunked framing: the longest size line or trailer read (a size, its extensions and CRLF), and
+# how many trailer lines (http.server reads at most 100 headers).
+_MAX_FRAMING_LINE = 4096
+_MAX_TRAILERS = 100
 # A whole 1x1 GIF: a real image, in a format no FLUX host answers and flux2prompt does not read.
 _NOT_AN_IMAGE = base64.b64encode(
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
@@ -230,6 +234,10 @@ def _route(path: str) -> _Route | None:
     return None
 
 
+class _UnreadCoding(ValueError):
+    """A body sent in a transfer coding the emulator does not read: whole, but not readable."""
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -335,7 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             sequence, _ = emulator._state.arrive(emulator.config)
             self.close_connection = True
-            error = ApiError(400, 3003, f"AiError: Incomplete request: {exc}")
+            said = "Bad request" if isinstance(exc, _UnreadCoding) else "Incomplete request"
+            error = ApiError(400, 3003, f"AiError: {said}: {exc}")
             self._send_error(error, sequence, route, record)
             return
         parts = _parse_for_record(content_type, body)
@@ -582,6 +591,8 @@ class _Handler(BaseHTTPRequestHandler):
             refusal = (
                 BFLRefusal(413, "Request entity too large")
                 if isinstance(exc, _BodyTooLarge)
+                else BFLRefusal(400, f"Bad request: {exc}")
+                if isinstance(exc, _UnreadCoding)
                 else BFLRefusal(400, f"Incomplete request: {exc}")
             )
             self._send_bfl(refusal, sequence, record)
@@ -771,10 +782,13 @@ class _Handler(BaseHTTPRequestHandler):
             # Chunked alone is what the emulator reads. Any other coding (gzip, or gzip then
             # chunked) would be a body it cannot read as sent: refused, never taken as empty
             # or as its coded bytes.
-            codings = [c.strip().lower() for value in encodings for c in value.split(",")]
+            # An empty element of the list ("chunked,") is nothing, as RFC 9110 reads lists.
+            codings = [
+                c.strip().lower() for value in encodings for c in value.split(",") if c.strip()
+            ]
             if codings != ["chunked"]:
                 shown = ", ".join(encodings)
-                raise ValueError(
+                raise _UnreadCoding(
                     f"Transfer-Encoding {shown[:80]!r} is not read here; send the body with "
                     "Content-Length, or with Transfer-Encoding: chunked alone"
                 )
@@ -801,20 +815,32 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"body ended after {len(body)} of {length} bytes")
         return body
 
+    def _line(self, what: str) -> bytes:
+        """One line of chunked framing, whole: a line longer than the limit is refused, never
+        cut, so that its rest is never read as body or as the next request."""
+        line = self.rfile.readline(_MAX_FRAMING_LINE + 1)
+        if not line.endswith(b"\n"):
+            if len(line) > _MAX_FRAMING_LINE:
+                raise ValueError(f"a {what} longer than {_MAX_FRAMING_LINE:,} bytes")
+            raise ValueError(f"the body ended inside a {what}")
+        return line
+
     def _read_chunked(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
+            line = self._line("chunk size line")
             digits = line.split(b";", 1)[0].strip()
             # Hex digits only: int(..., 16) would also take "-5", "+5", "0x5" and "5_0".
             if not digits or digits.strip(b"0123456789abcdefABCDEF"):
                 raise ValueError("bad chunk size line")
             size = int(digits, 16)
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, then the final CRLF
-                    pass
-                return b"".join(chunks)
+                # Trailers, then the final CRLF: as many as a request's headers may be.
+                for _ in range(_MAX_TRAILERS + 1):
+                    if not self._line("trailer").strip():
+                        return b"".join(chunks)
+                raise ValueError(f"more than {_MAX_TRAILERS} trailer lines")
             total += size
             if total > limit:
                 raise _BodyTooLarge
