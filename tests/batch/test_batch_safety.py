@@ -809,6 +809,8 @@ def test_an_unreadable_folder_that_leads_out_is_refused_and_the_item_still_recor
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert "could not be kept as unreadable/mug-teal." in run.stderr
+    assert "while keeping an answer that is no image" in run.stderr  # the batch stops
+    assert "its 43 bytes are kept" not in run.stderr
     assert list(outside.iterdir()) == []
     (record,) = read_manifest(out / "manifest.jsonl")
     assert record["status"] == "failed"
@@ -839,3 +841,25 @@ def test_a_proxied_result_that_is_no_image_is_kept_and_held_as_paid(
         held = run_cli(*args, "--base-url", emu.base_url)
         assert posts(emu) == 0
     assert held.returncode == 1, held.stdout + held.stderr
+
+
+def test_a_batch_that_cannot_keep_an_answer_stops_before_buying_more(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", colors=[f"c{i}" for i in range(10)])  # 20 items
+    text = job.read_text(encoding="utf-8").replace("concurrency = 4", "concurrency = 1")
+    job.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "unreadable").write_text("a file where the folder goes\n", encoding="utf-8")
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        run = run_cli(*args, "--base-url", emu.base_url)
+        sent = posts(emu)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert sent < 20  # stopped: every later answer like it would be lost
+    assert "while keeping an answer that is no image" in run.stderr
+    records = read_manifest(out / "manifest.jsonl")
+    assert all(r["may_have_been_billed"] is True for r in records)
+    assert all("kept" not in r for r in records)

@@ -1608,6 +1608,13 @@ class _Run:
         try:
             atomic_write(_target(self._out_dir, relative), data)
         except OSError as exc:
+            if self._tally.stopped is None:
+                # Every later answer like it would be lost the same way, paid for: stop.
+                self._tally.stopped = (
+                    f"{_reason(exc)} while keeping an answer that is no image as "
+                    f"{self._out_dir / relative}; fix the folder (or free space), then rerun "
+                    "the same command: the item is held, --resend-billed sends it again"
+                )
             return None, f"its {len(data):,} bytes could not be kept as {relative}: {_reason(exc)}"
         return relative, f"its {len(data):,} bytes are kept as {relative}"
 

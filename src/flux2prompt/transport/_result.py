@@ -26,8 +26,7 @@ __all__ = ["ImageResult"]
 
 _EXTENSIONS: Final = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 _KEPT_HINT: Final = (
-    "The request may have been billed, so its bytes are kept (the error's data): look at them "
-    "before sending it again."
+    "The request may have been billed: look at what it answered before sending it again."
 )
 
 
