@@ -58,7 +58,7 @@ _BUILTIN_MEANING: dict[str, str] = {
 }
 #: Names at the top of the output folder that belong to the batch itself.
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {"index.html", "manifest.jsonl", "thumbnails", "superseded", "batch.lock"}
+    {"index.html", "manifest.jsonl", "thumbnails", "superseded", "unreadable", "batch.lock"}
 )
 _LONGEST_RESERVED = max(len(name) for name in RESERVED_NAMES)
 #: The widest field a format spec may ask for (``{index:>300}`` is refused: names are cut to
