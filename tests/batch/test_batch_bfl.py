@@ -250,3 +250,25 @@ def test_the_command_line_says_the_credits_ran_out_in_one_line(tmp_path: Path) -
     stderr = (tmp_path / "logs" / "stderr").read_text(encoding="utf-8")
     assert "Traceback" not in stderr
     assert "Insufficient credits" in stderr + (tmp_path / "logs" / "stdout").read_text("utf-8")
+
+
+def test_a_ready_task_whose_result_is_no_image_is_kept_and_polled_again_not_resubmitted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_job(tmp_path / "job", model="klein-4b", items=2, concurrency=1)
+    out = tmp_path / "out"
+    monkeypatch.setenv("BFL_API_KEY", KEY)
+    with serve(token=KEY, bfl_task_ms=0.0, not_an_image_ratio=1.0) as emu:
+        report = run_batch(load_job(path), out, base_url=emu.bfl_base_url)
+        assert (report.generated, report.failed) == (0, 2)
+        assert submits(emu) == 2
+        records = read_manifest(out / "manifest.jsonl")
+        assert [r["error"]["type"] for r in records] == ["ResultDownloadError"] * 2
+        assert all("may_have_been_billed" not in r for r in records)  # the task is recorded
+        for record in records:
+            assert (out / record["kept"]).read_bytes().startswith(b"GIF89a")
+        # The next run polls the same tasks for their results again: nothing is submitted.
+        again = run_batch(load_job(path), out, base_url=emu.bfl_base_url)
+        assert again.failed == 2
+        assert submits(emu) == 2
+    assert [e["event"] for e in ledger(out)] == ["submitted"] * 2

@@ -431,6 +431,8 @@ class _Task:
     polls: int = 0
     result_key: str | None = None
     delivered: bool = False
+    #: Its result URL holds a GIF instead of the image (``not_an_image_ratio``).
+    not_an_image: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +489,7 @@ class TaskBoard:
         poll_errors: int = 0,
         validity: float | None = None,
         cost: float | None = None,
+        not_an_image: bool = False,
     ) -> _Task:
         """Start a task, or refuse: 402 when the credits left do not cover its ``cost`` (none
         left at all, for an endpoint without a price), 429 when ``max_active`` are running.
@@ -517,6 +520,7 @@ class TaskBoard:
                 final_status=final_status,
                 poll_errors=poll_errors,
                 validity=job.validity if validity is None else validity,
+                not_an_image=not_an_image,
             )
             self._tasks[task.id] = task
             if left is not None and cost and final_status == "Ready":

@@ -685,6 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
             poll_errors=poll_errors,
             validity=validity,
             cost=cost_of(job),
+            not_an_image=plan.not_an_image,
         )
         # Faults come after the task exists: the answer is lost, the task runs (and is paid).
         if job.webhook_url is not None:
@@ -1019,7 +1020,10 @@ class Emulator:
         fmt = job.output_format or self._config.image_format
         if task.result_key is None:
             data = render_image(job.effective_prompt, task.seed, job.width, job.height, fmt)
-            key = self._results.put(data, f"image/{fmt}", ttl=self._bfl.ready_left(task))
+            media_type = f"image/{fmt}"
+            if task.not_an_image:  # the result URL holds a GIF instead (not_an_image_ratio)
+                data, media_type = base64.b64decode(_NOT_AN_IMAGE), "image/gif"
+            key = self._results.put(data, media_type, ttl=self._bfl.ready_left(task))
             self._bfl.claim_result(task, key)
         extension = "jpg" if fmt == "jpeg" else fmt
         expires = int(time.time() + self._bfl.ready_left(task))
