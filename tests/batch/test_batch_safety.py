@@ -863,3 +863,21 @@ def test_a_batch_that_cannot_keep_an_answer_stops_before_buying_more(
     records = read_manifest(out / "manifest.jsonl")
     assert all(r["may_have_been_billed"] is True for r in records)
     assert all("kept" not in r for r in records)
+
+
+def test_batch_json_lists_where_the_answers_that_were_no_image_were_kept(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    out = tmp_path / "out"
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        done = run_cli(*args, "--base-url", emu.base_url, "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    document = json.loads(done.stdout)
+    (kept,) = document["kept"]
+    assert kept.startswith("unreadable/mug-teal.")
+    assert (out / kept).read_bytes().startswith(b"GIF89a")
+    with serve() as emu:
+        resent = run_cli(*args, "--base-url", emu.base_url, "--json", "--resend-billed")
+    assert json.loads(resent.stdout)["kept"] == []  # this run kept nothing

@@ -351,7 +351,8 @@ class BatchReport:
     replaced, or the item is no longer in the job; the images went to ``superseded/``),
     ``recovered`` the items whose image an interrupted run had written without recording it
     (found with this item's provenance, recorded now, no request sent), and ``gallery_error``
-    says why the gallery could not be written, if it could not.
+    says why the gallery could not be written, if it could not. ``kept`` lists where the bytes of
+    answers that were no image flux2prompt reads were kept (under ``unreadable/``).
 
     Example:
         >>> from flux2prompt import scene
@@ -390,6 +391,9 @@ class BatchReport:
     #: How the rate was set when shards share the job's (``None`` otherwise).
     pace: str | None = None
     recovered: int = 0
+    #: Where this run kept the bytes of answers that were no image (``unreadable/...``,
+    #: relative to ``out_dir``): each may have been paid for.
+    kept: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -1182,6 +1186,7 @@ class BatchRunner:
             gallery_error=gallery_error,
             pace=self.pace,
             recovered=len(recovery.done),
+            kept=tuple(tally.kept),
         )
         if self.observer is not None:
             self.observer.finished(report)
@@ -1292,6 +1297,7 @@ class _Tally:
     paused: float = 0.0
     stopped: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 class _Run:
@@ -1588,6 +1594,8 @@ class _Run:
             # bytes are kept, and the record says where.
             kept, said = await asyncio.to_thread(self._keep_unreadable, item, error.data)
             message = f"{message} ({said})"
+            if kept is not None:
+                self._tally.kept.append(kept)
         request_id = getattr(error, "request_id", None)
         record = failed_record(
             self._job.name,

@@ -440,6 +440,7 @@ def _report_document(report: BatchReport, job_path: Path, exit_code: int) -> str
         "held": report.held,
         "superseded": report.superseded,
         "pace": report.pace,
+        "kept": list(report.kept),
     }
     return json_report(document)
 
