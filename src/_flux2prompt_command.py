@@ -3,7 +3,7 @@
 Importing :mod:`flux2prompt.cli` loads the package first (the DSL, the model, the schema): a
 fraction of a second in which a Ctrl+C would print a traceback from whatever module was loading,
 or, inside a compiled extension's import, a panic. This module imports nothing of its own
-(``sys`` and ``itertools`` are built in), so its first statement already runs before the package
+(``sys`` is built in), so its first statement already runs before the package
 loads: while the package loads, a Ctrl+C exits 130 at once, quietly; afterwards it is the
 command's, which exits 130 without a traceback too.
 
@@ -13,7 +13,6 @@ named and that module is ``flux2prompt``, a Ctrl+C exits 130 quietly from then o
 package hands it back (:func:`hand_back`) and its ``__main__`` calls :func:`main`.
 """
 
-import itertools
 import sys
 
 
@@ -31,7 +30,10 @@ def _quiet() -> bool:
 
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return False
-    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        signal.signal(signal.SIGINT, _interrupted)
+    except ValueError:  # not the main thread: only it may set a handler (and gets the Ctrl+C)
+        return False
     return True
 
 
@@ -41,13 +43,45 @@ def _loud() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# Interpreter options that take the next argument as their value (``-X importtime``).
+_TAKES_A_VALUE = frozenset({"-X", "-W", "--check-hash-based-pycs"})
+
+
+def _module_named(argv: list[str]) -> str | None:
+    """The module ``argv`` (an interpreter's command line) runs with ``-m``, else ``None``.
+
+    ``-m`` may end a cluster of short options (``-Bm flux2prompt``, ``-OOmflux2prompt``);
+    options before it may take values (``-X importtime``); a script or ``-c`` ends them.
+    """
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _TAKES_A_VALUE:
+            i += 2
+            continue
+        if arg.startswith("--"):
+            i += 1
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return None  # a script, or standard input
+        for j, option in enumerate(arg[1:], 1):
+            if option == "m":
+                rest = arg[j + 1 :]
+                return rest or (argv[i + 1] if i + 1 < len(argv) else None)
+            if option == "c":
+                return None  # -c runs code, not a module
+            if option in "WX":
+                break  # -Wvalue, -Xvalue: the rest of the cluster is the value
+        i += 1
+    return None
+
+
 def _run_as_module() -> bool:
     """Whether ``python -m flux2prompt`` is looking for its module right now: ``sys.argv[0]``
     is ``"-m"`` while it does, and ``sys.orig_argv`` says which module was named."""
-    if sys.argv[:1] != ["-m"]:
+    if getattr(sys, "argv", None) is None or sys.argv[:1] != ["-m"]:
         return False
-    argv = sys.orig_argv
-    return "-mflux2prompt" in argv or ("-m", "flux2prompt") in itertools.pairwise(argv)
+    return _module_named(list(getattr(sys, "orig_argv", []))) == "flux2prompt"
 
 
 _quiet_while_the_package_loads = _run_as_module() and _quiet()

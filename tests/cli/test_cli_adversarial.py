@@ -367,3 +367,50 @@ def test_importing_flux2prompt_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
         check=False,
     )
     assert (ran.returncode, ran.stdout) == (0, "fox.json: ok\n")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["-Bm", "flux2prompt"], ["-Bmflux2prompt"], ["-X", "importtime", "-m", "flux2prompt"]],
+)
+def test_ctrl_c_while_loading_is_quiet_however_m_is_written(
+    options: list[str], tmp_path: Path
+) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPT_WHILE_IMPORTING, encoding="utf-8")
+    (tmp_path / "fox.json").write_text('{"scene": "a fox"}', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, *options, "validate", "fox.json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(hook), "INTERRUPT_AT": "flux2prompt._builder"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (130, "")
+    assert "Traceback" not in done.stderr
+
+
+def test_importing_flux2prompt_needs_no_command_line_and_no_main_thread(tmp_path: Path) -> None:
+    code = (
+        "import sys, threading\n"
+        "del sys.argv\n"
+        "import flux2prompt\n"
+        "sys.argv = ['-m']\n"
+        "sys.orig_argv = [sys.executable, '-m', 'flux2prompt']\n"
+        "import _flux2prompt_command as c\n"
+        "errors = []\n"
+        "def quiet():\n"
+        "    try:\n"
+        "        errors.append(c._quiet())\n"
+        "    except Exception as exc:\n"
+        "        errors.append(exc)\n"
+        "t = threading.Thread(target=quiet); t.start(); t.join()\n"
+        "print(errors)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[False]\n", "")
