@@ -95,8 +95,8 @@ class ImageResult:
             size_said = f"{len(data):,} bytes"
             if fmt in _EXTENSIONS:
                 message = (
-                    f"the image is not JPEG, PNG or WebP (a {fmt.upper()} without a readable "
-                    f"size; {size_said})"
+                    f"the image is not JPEG, PNG or WebP as it should be: a {fmt.upper()} "
+                    f"without a readable size (its header is cut or damaged; {size_said})"
                 )
             elif fmt:
                 message = f"the image is {fmt.upper()}, not JPEG, PNG or WebP ({size_said})"
