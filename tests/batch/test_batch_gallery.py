@@ -146,8 +146,13 @@ def test_a_failure_whose_answer_was_kept_links_to_its_bytes_and_only_inside_the_
     }
     outside = {**kept, "request_fingerprint": "sha256:2", "index": 1, "kept": "../../etc/passwd"}
     hostile = {**kept, "request_fingerprint": "sha256:3", "index": 2, "kept": "javascript:x"}
-    page = write_gallery(tmp_path, [kept, outside, hostile]).read_text(encoding="utf-8")
-    assert page.count("the answer's bytes</a>") == 2  # the outside path gets no link
+    for relative in (kept["kept"], hostile["kept"]):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"GIF89a")
+    gone = {**kept, "request_fingerprint": "sha256:4", "index": 3, "kept": "unreadable/gone.bin"}
+    records = [kept, outside, hostile, gone]
+    page = write_gallery(tmp_path, records).read_text(encoding="utf-8")
+    assert page.count("the answer's bytes</a>") == 2  # none outside, none to a missing file
     assert 'href="unreadable/mug%20teal.0123456789ab.bin"' in page
     assert 'etc/passwd"' not in page
     assert 'href="javascript%3Ax"' in page  # a relative path, its colon escaped: never a scheme

@@ -237,8 +237,9 @@ def _failure_row(folder: Path, record: Mapping[str, Any]) -> str:
     message = error.get("message", "") if isinstance(error, Mapping) else str(error)
     variables = json.dumps(record.get("variables") or {}, ensure_ascii=False)
     kept = record.get("kept")
+    path = inside(folder, kept) if isinstance(kept, str) else None
     link = ""
-    if isinstance(kept, str) and inside(folder, kept) is not None:
+    if isinstance(kept, str) and path is not None and path.is_file():
         # The bytes of an answer that was no image (paid for, maybe), kept in the folder.
         link = f' <a href="{_href(kept)}">the answer\'s bytes</a>'
     return (
