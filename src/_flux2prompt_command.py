@@ -84,7 +84,21 @@ def _run_as_module() -> bool:
     return _module_named(list(getattr(sys, "orig_argv", []))) == "flux2prompt"
 
 
-_quiet_while_the_package_loads = _run_as_module() and _quiet()
+def _without_pydantic_plugins() -> None:
+    """The command runs no pydantic plugin (observability hooks for applications), and looking
+    for them costs more than most commands' own work: before it builds its first model,
+    pydantic reads the entry points of every distribution installed beside it. So the command
+    tells pydantic there are none, unless ``PYDANTIC_DISABLE_PLUGINS`` is set already (set it
+    to an empty value to have pydantic load them). Nothing else reads the setting."""
+    import os
+
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+
+_run_as_the_command = _run_as_module()
+if _run_as_the_command:
+    _without_pydantic_plugins()
+_quiet_while_the_package_loads = _run_as_the_command and _quiet()
 
 
 def hand_back() -> None:
@@ -97,6 +111,7 @@ def hand_back() -> None:
 
 def main() -> None:
     """Run ``flux2-prompt`` (:func:`flux2prompt.cli.main`); a Ctrl+C while it loads exits 130."""
+    _without_pydantic_plugins()
     try:
         ours = _quiet()
         try:

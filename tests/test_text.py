@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -16,6 +17,7 @@ from flux2prompt._text import (
     dominant_script,
     expected_script,
     forbidden_char_problem,
+    printable,
 )
 
 C0 = [chr(c) for c in range(0x20) if c != 0x0A]
@@ -171,3 +173,21 @@ def test_script_detection_edge_cases() -> None:
 )
 def test_expected_script_aliases(tag: str, script: str) -> None:
     assert expected_script(tag) == script
+
+
+@given(st.text(st.characters(codec="ascii")))
+def test_printable_ascii_is_escaped_exactly_as_the_pattern_says(text: str) -> None:
+    # The fast path (printable ASCII is returned as it is) agrees with the pattern it skips.
+    from flux2prompt._text import _UNPRINTABLE, _escaped
+
+    assert printable(text) == re.compile(_UNPRINTABLE.pattern).sub(_escaped, text)
+
+
+def test_a_lazy_pattern_is_compiled_once_on_first_use() -> None:
+    from flux2prompt._text import lazy_pattern
+
+    pattern = lazy_pattern("[a-c]+")
+    assert "search" not in vars(pattern)  # nothing compiled yet
+    assert pattern.search("xxabc").group() == "abc"  # type: ignore[union-attr]
+    assert vars(pattern)["search"].__self__ is re.compile("[a-c]+")  # kept, from re's cache
+    assert pattern.sub("-", "abcd") == "-d"

@@ -22,7 +22,6 @@ import functools
 import inspect
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
@@ -44,7 +43,7 @@ from flux2prompt._model import (
     prompt_and_document,
 )
 from flux2prompt._schema import TOO_LARGE_NUMBER, Profile, float_overflows, json_data
-from flux2prompt._text import check_language_tag, clean_text, quoted
+from flux2prompt._text import check_language_tag, clean_text, lazy_pattern, quoted
 
 if TYPE_CHECKING:
     # The layout (FLUX 3 boxes) is imported by the methods that place or read elements: a
@@ -346,7 +345,7 @@ def text(
 
 # What no file name or URL holds (NUL, which open() refuses with a bare ValueError), or should
 # (line breaks, other controls, the bidi controls that disguise a name): refused at the call.
-_NOT_IN_A_LOCATION = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NOT_IN_A_LOCATION = lazy_pattern("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _check_location(location: str | bytes, where: str) -> None:

@@ -972,7 +972,8 @@ def _assembler() -> Callable[..., tuple[Prompt, dict[str, Any]]]:
     return assemble
 
 
-_assemble = _assembler()
+# Written on first use, as the plain makers are: a command that only reads prompts never builds one.
+_assemble: Callable[..., tuple[Prompt, dict[str, Any]]] | None = None
 
 
 def prompt_and_document(
@@ -990,8 +991,12 @@ def prompt_and_document(
     >>> prompt.effects, document
     (('grain',), {'scene': 'dunes', 'effects': ['grain']})
     """
+    global _assemble
+    assemble = _assemble
+    if assemble is None:
+        assemble = _assemble = _assembler()
     try:
-        return _assemble(parts, extras)
+        return assemble(parts, extras)
     except KeyError:
         raise ValueError(
             f"prompt_and_document() takes every field of a prompt, got {list(parts)}"

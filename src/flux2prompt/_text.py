@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any, cast
 
 from flux2prompt._errors import PromptError
 
@@ -28,17 +29,46 @@ __all__ = [
     "expected_script",
     "forbidden_char_problem",
     "language_name",
+    "lazy_pattern",
     "printable",
     "quoted",
     "surrogate_problem",
 ]
 
+
+class _LazyPattern:
+    """A regular expression compiled the first time one of its methods is used: a character
+    class over the surrogate block costs more to compile than a command's whole run of checks
+    on ASCII text, which never needs it. The method is then kept, so later calls cost nothing
+    more than the compiled pattern's own."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(re.compile(self._source), name)
+        setattr(self, name, value)
+        return value
+
+
+def lazy_pattern(source: str) -> re.Pattern[str]:
+    """``re.compile(source)``, compiled on first use (see :class:`_LazyPattern`).
+
+    >>> digits = lazy_pattern("[0-9]+")
+    >>> digits.fullmatch("2026") is not None, digits.pattern
+    (True, '[0-9]+')
+    """
+    return cast("re.Pattern[str]", _LazyPattern(source))
+
+
 # Kept in step with the `text` pattern of schemas/flux2-prompt.schema.json. Lone surrogates are
 # the one addition the schema cannot state (a JSON Schema instance is already valid Unicode): they
 # come from JSON escapes such as "\\ud800" and cannot be encoded as UTF-8 on the wire.
-FORBIDDEN_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_SURROGATES = re.compile("[\ud800-\udfff]")
-ZERO_WIDTH_CHARS = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+FORBIDDEN_CHARS = lazy_pattern(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_SURROGATES = lazy_pattern("[\ud800-\udfff]")
+ZERO_WIDTH_CHARS = lazy_pattern("[\u200b\u200c\u200d\u2060\ufeff]")
 
 _BIDI = {
     0x202A: "LEFT-TO-RIGHT EMBEDDING",
@@ -57,7 +87,7 @@ _BIDI = {
 # file name, a file's metadata): C0 and C1 controls but tab and newline (ESC starts the
 # sequences that clear a screen or fake a line), the bidi controls and marks, the line and
 # paragraph separators, and lone surrogates (a file name that was not UTF-8).
-_UNPRINTABLE = re.compile(
+_UNPRINTABLE = lazy_pattern(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
@@ -81,6 +111,8 @@ def printable(text: str) -> str:
     >>> print(printable("\x1b[2Jok \u202eevil bad\udcff.json"))
     \x1b[2Jok \u202eevil bad\xff.json
     """
+    if text.isascii() and text.isprintable():
+        return text  # nothing to escape: printable ASCII holds no control
     return _UNPRINTABLE.sub(_escaped, text)
 
 

@@ -414,3 +414,35 @@ def test_importing_flux2prompt_needs_no_command_line_and_no_main_thread(tmp_path
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "[False]\n", "")
+
+
+PLUGINS_SEEN = """\
+import os
+
+from flux2prompt import scene
+
+prompt = scene("plugins " + repr(os.environ.get("PYDANTIC_DISABLE_PLUGINS")))
+"""
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "'__all__'"), ("", "''"), ("1", "'1'")])
+def test_the_command_runs_no_pydantic_plugin_unless_the_user_says(
+    tmp_path: Path, given: str | None, seen: str
+) -> None:
+    """Looking for pydantic's plugins reads every installed distribution's entry points at
+    each start; the command runs none, unless PYDANTIC_DISABLE_PLUGINS is set already."""
+    (tmp_path / "seen.py").write_text(PLUGINS_SEEN, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if given is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = given
+    done = subprocess.run(
+        [COMMAND, "compile", "seen.py:prompt"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["scene"] == f"plugins {seen}"

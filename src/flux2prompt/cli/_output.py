@@ -57,7 +57,7 @@ from flux2prompt._errors import (
     PromptValidationError,
     SourceError,
 )
-from flux2prompt._text import printable
+from flux2prompt._text import lazy_pattern, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -205,7 +205,7 @@ def say(line: str, *, err: bool = False) -> None:
 
 # Characters a terminal acts on or that reorder what it shows (C1 controls such as CSI, bidi
 # controls, line and paragraph separators, lone surrogates); json.dumps escapes only C0 controls.
-_TERMINAL_UNSAFE = re.compile(
+_TERMINAL_UNSAFE = lazy_pattern(
     "[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
@@ -232,6 +232,8 @@ def json_report(document: Any, **options: Any) -> str:
     }
     """
     text = json.dumps(document, ensure_ascii=False, indent=2, **options)
+    if text.isascii() and "\x7f" not in text:
+        return text  # json.dumps escapes C0 controls; DEL and the rest are what it leaves
     # Outside strings JSON is plain ASCII, so each match is inside a string literal.
     return _TERMINAL_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
