@@ -59,6 +59,8 @@ def _module_named(argv: list[str]) -> str | None:
         if arg in _TAKES_A_VALUE:
             i += 2
             continue
+        if arg == "--":
+            return None  # what follows is a script and its arguments
         if arg.startswith("--"):
             i += 1
             continue
@@ -71,6 +73,8 @@ def _module_named(argv: list[str]) -> str | None:
             if option == "c":
                 return None  # -c runs code, not a module
             if option in "WX":
+                if j == len(arg) - 1:
+                    i += 1  # -bW error: the next argument is the value
                 break  # -Wvalue, -Xvalue: the rest of the cluster is the value
         i += 1
     return None

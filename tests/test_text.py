@@ -191,3 +191,16 @@ def test_a_lazy_pattern_is_compiled_once_on_first_use() -> None:
     assert pattern.search("xxabc").group() == "abc"  # type: ignore[union-attr]
     assert vars(pattern)["search"].__self__ is re.compile("[a-c]+")  # kept, from re's cache
     assert pattern.sub("-", "abcd") == "-d"
+
+
+def test_a_lazy_pattern_copies_and_pickles_as_the_pattern_it_stands_for() -> None:
+    import copy
+    import pickle
+
+    from flux2prompt._text import FORBIDDEN_CHARS, lazy_pattern
+
+    for pattern in (lazy_pattern("[a-c]+"), FORBIDDEN_CHARS):
+        for twin in (copy.copy(pattern), pickle.loads(pickle.dumps(pattern))):
+            assert twin.pattern == pattern.pattern
+            assert twin.search("x\x00abc") is not None
+    assert repr(lazy_pattern("a")) == "lazy_pattern('a')"

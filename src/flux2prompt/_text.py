@@ -46,9 +46,17 @@ class _LazyPattern:
         self._source = source
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not a pattern's (copy and pickle look for these first)
+            raise AttributeError(name)
         value = getattr(re.compile(self._source), name)
         setattr(self, name, value)
         return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_LazyPattern, (self._source,))
+
+    def __repr__(self) -> str:
+        return f"lazy_pattern({self._source!r})"
 
 
 def lazy_pattern(source: str) -> re.Pattern[str]:

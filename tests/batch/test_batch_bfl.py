@@ -272,3 +272,19 @@ def test_a_ready_task_whose_result_is_no_image_is_kept_and_polled_again_not_resu
         assert again.failed == 2
         assert submits(emu) == 2
     assert [e["event"] for e in ledger(out)] == ["submitted"] * 2
+
+
+def test_a_bfl_answer_that_cannot_be_kept_stops_and_says_the_task_is_fetched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_job(tmp_path / "job", model="klein-4b", items=2, concurrency=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "unreadable").write_text("a file where the folder goes\n", encoding="utf-8")
+    monkeypatch.setenv("BFL_API_KEY", KEY)
+    with serve(token=KEY, bfl_task_ms=0.0, not_an_image_ratio=1.0) as emu:
+        report = run_batch(load_job(path), out, base_url=emu.bfl_base_url)
+        assert report.stopped is not None
+        assert "the next run fetches that answer again, submitting nothing" in report.stopped
+        assert "held" not in report.stopped
+        assert submits(emu) == 1  # stopped before buying the second

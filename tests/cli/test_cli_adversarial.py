@@ -371,7 +371,12 @@ def test_importing_flux2prompt_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [["-Bm", "flux2prompt"], ["-Bmflux2prompt"], ["-X", "importtime", "-m", "flux2prompt"]],
+    [
+        ["-Bm", "flux2prompt"],
+        ["-Bmflux2prompt"],
+        ["-X", "importtime", "-m", "flux2prompt"],
+        ["-bW", "error", "-m", "flux2prompt"],
+    ],
 )
 def test_ctrl_c_while_loading_is_quiet_however_m_is_written(
     options: list[str], tmp_path: Path
@@ -446,3 +451,26 @@ def test_the_command_runs_no_pydantic_plugin_unless_the_user_says(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["scene"] == f"plugins {seen}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["py", "-m", "flux2prompt"], "flux2prompt"),
+        (["py", "-uX", "utf8", "-m", "flux2prompt"], "flux2prompt"),
+        (["py", "-vBX", "dev", "-mprobe"], "probe"),
+        (["py", "-Xdev", "-Wd", "-I", "-m", "flux2prompt"], "flux2prompt"),
+        (["py", "--check-hash-based-pycs", "always", "-m", "flux2prompt"], "flux2prompt"),
+        (["py", "--", "-m", "flux2prompt"], None),  # a script named -m
+        (["py", "-c", "pass", "-m", "flux2prompt"], None),
+        (["py", "script.py", "-m", "flux2prompt"], None),
+        (["py", "-"], None),
+        (["py", "-m"], None),
+    ],
+)
+def test_the_module_an_interpreter_runs_is_read_from_its_command_line(
+    argv: list[str], named: str | None
+) -> None:
+    from _flux2prompt_command import _module_named
+
+    assert _module_named(argv) == named

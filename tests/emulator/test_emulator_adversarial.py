@@ -728,7 +728,8 @@ def test_a_body_in_a_transfer_coding_not_read_here_is_refused_not_taken_as_empty
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b'"code":3003' in answer
     assert b"is not read here" in answer
-    assert b"AiError: Bad request: Transfer-Encoding" in answer  # whole, not incomplete
+    assert b"AiError: Bad request: " in answer  # whole, not incomplete
+    assert (b"an empty Transfer-Encoding" in answer) == (coding == "")
     assert b"Connection: close" in answer
     assert emu.requests[-1].status == 400
 
@@ -810,3 +811,13 @@ def test_an_empty_element_of_the_transfer_coding_list_is_nothing(emu: Emulator) 
     ).encode()
     raw_exchange(emu, request)
     assert emu.requests[-1].body == b"hello"
+
+
+@pytest.mark.parametrize(("length", "refused"), [(4096, False), (4097, True)])
+def test_a_framing_line_is_at_most_4096_bytes_with_its_crlf(
+    emu: Emulator, length: int, refused: bool
+) -> None:
+    line = b"5;" + b"a" * (length - 4) + b"\r\n"
+    assert len(line) == length
+    answer = _chunked_post(emu, line + b"hello\r\n0\r\n\r\n")
+    assert (b"longer than 4,096 bytes" in answer) == refused

@@ -464,6 +464,11 @@ def test_a_version_flux2prompt_never_writes_is_damaged(version: str) -> None:
     [
         ('{"seed":7}', "<f2p:Seed>8</f2p:Seed>"),
         ('{"seed":7}', "<f2p:Seed>+7</f2p:Seed>"),
+        ('{"seed":5}', "<f2p:Seed>abc</f2p:Seed>"),
+        ('{"seed":5}', "<f2p:Seed></f2p:Seed>"),
+        ('{"seed":12}', "<f2p:Seed>\u0661\u0662</f2p:Seed>"),
+        ('{"seed":5}', "<f2p:Seed>0x5</f2p:Seed>"),
+        ('{"seed":42}', "<f2p:Seed>42 (edited)</f2p:Seed>"),
         ("{}", "<f2p:Seed>8</f2p:Seed>"),
         ('{"seed":"8"}', "<f2p:Seed>8</f2p:Seed>"),
     ],
@@ -518,8 +523,6 @@ def test_a_seed_of_an_int_subclass_reads_back_as_written() -> None:
     back = read_provenance(write_provenance(IMAGES["png"], record))
     assert back is not None
     assert back.seed == 7
-    # A record an earlier version wrote with the subclass's own str() still reads.
-    assert read_provenance(_png_with_record("1", '{"seed":7}', "<f2p:Seed>Seed.A</f2p:Seed>"))
 
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])

@@ -1592,7 +1592,9 @@ class _Run:
         if error.data:
             # An answer that is no image flux2prompt reads may still have been paid for: its
             # bytes are kept, and the record says where.
-            kept, said = await asyncio.to_thread(self._keep_unreadable, item, error.data)
+            kept, said = await asyncio.to_thread(
+                self._keep_unreadable, item, error.data, held=error.may_have_been_billed
+            )
             message = f"{message} ({said})"
             if kept is not None:
                 self._tally.kept.append(kept)
@@ -1609,7 +1611,9 @@ class _Run:
         )
         await self._append_failure(item, record, message, attempts)
 
-    def _keep_unreadable(self, item: PlannedItem, data: bytes) -> tuple[str | None, str]:
+    def _keep_unreadable(
+        self, item: PlannedItem, data: bytes, *, held: bool
+    ) -> tuple[str | None, str]:
         """Write ``data`` under ``unreadable/``: its relative path (``None`` when it could not
         be written) and what to say of it."""
         relative = _unreadable_name(item, data)
@@ -1618,10 +1622,15 @@ class _Run:
         except OSError as exc:
             if self._tally.stopped is None:
                 # Every later answer like it would be lost the same way, paid for: stop.
+                then = (
+                    "the item is held, --resend-billed sends it again"
+                    if held
+                    else "the next run fetches that answer again, submitting nothing"
+                )
                 self._tally.stopped = (
                     f"{_reason(exc)} while keeping an answer that is no image as "
                     f"{self._out_dir / relative}; fix the folder (or free space), then rerun "
-                    "the same command: the item is held, --resend-billed sends it again"
+                    f"the same command: {then}"
                 )
             return None, f"its {len(data):,} bytes could not be kept as {relative}: {_reason(exc)}"
         return relative, f"its {len(data):,} bytes are kept as {relative}"

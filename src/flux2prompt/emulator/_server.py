@@ -788,10 +788,13 @@ class _Handler(BaseHTTPRequestHandler):
                 c.strip().lower() for value in encodings for c in value.split(",") if c.strip()
             ]
             if codings != ["chunked"]:
-                shown = ", ".join(encodings)
+                shown = ", ".join(encodings).strip(" ,")
+                said = (
+                    f"Transfer-Encoding {shown[:80]!r}" if shown else "an empty Transfer-Encoding"
+                )
                 raise _UnreadCoding(
-                    f"Transfer-Encoding {shown[:80]!r} is not read here; send the body with "
-                    "Content-Length, or with Transfer-Encoding: chunked alone"
+                    f"{said} is not read here; send the body with Content-Length, or with "
+                    "Transfer-Encoding: chunked alone"
                 )
             if self.headers.get("Content-Length") is not None:
                 # Both frame the body: chunked wins (RFC 9112), and the connection is not
@@ -820,9 +823,9 @@ class _Handler(BaseHTTPRequestHandler):
         """One line of chunked framing, whole: a line longer than the limit is refused, never
         cut, so that its rest is never read as body or as the next request."""
         line = self.rfile.readline(_MAX_FRAMING_LINE + 1)
+        if len(line) > _MAX_FRAMING_LINE:
+            raise ValueError(f"a {what} longer than {_MAX_FRAMING_LINE:,} bytes")
         if not line.endswith(b"\n"):
-            if len(line) > _MAX_FRAMING_LINE:
-                raise ValueError(f"a {what} longer than {_MAX_FRAMING_LINE:,} bytes")
             raise ValueError(f"the body ended inside a {what}")
         return line
 
