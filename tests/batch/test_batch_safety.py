@@ -881,3 +881,30 @@ def test_batch_json_lists_where_the_answers_that_were_no_image_were_kept(
     with serve() as emu:
         resent = run_cli(*args, "--base-url", emu.base_url, "--json", "--resend-billed")
     assert json.loads(resent.stdout)["kept"] == []  # this run kept nothing
+
+
+def test_merging_shards_with_a_gallery_brings_their_kept_answers_along(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal", "rust", "sand", "ivory"])
+    shards = [tmp_path / "s1", tmp_path / "s2"]
+    with serve(not_an_image_ratio=1.0) as emu:
+        for number, folder in enumerate(shards, 1):
+            args = ("batch", str(job), "--out", str(folder), "--shard", f"{number}/2")
+            run_cli(*args, "--no-progress", "--account-id", "acc", "--base-url", emu.base_url)
+    kept = sorted(
+        p.relative_to(folder).as_posix() for folder in shards for p in folder.rglob("*.bin")
+    )
+    assert len(kept) == 4
+    merged = tmp_path / "merged" / "manifest.jsonl"
+    done = run_cli(
+        "manifest", "merge", *(str(f / "manifest.jsonl") for f in shards), "--out", str(merged),
+        "--gallery",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        sorted(p.relative_to(merged.parent).as_posix() for p in merged.parent.rglob("*.bin"))
+        == kept
+    )
+    page = (merged.parent / "index.html").read_text(encoding="utf-8")
+    assert page.count("the answer's bytes</a>") == 4

@@ -609,7 +609,8 @@ def _unwritable(path: Path, what: str, exc: OSError) -> SourceError:
 
 def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str]) -> int:
     """Copy the image of every ``ok`` record of the merged manifest ``out`` next to it, from the
-    folder of the manifest (among ``paths``) that records it; return how many were copied.
+    folder of the manifest (among ``paths``) that records it, and the bytes a failed record kept
+    (``unreadable/...``) when they are still there; return how many files were copied.
 
     Every image is checked first (present, with the recorded sha256, inside its folder, not
     through a symbolic link); if one is not, :class:`~flux2prompt.SourceError` names it and
@@ -631,11 +632,22 @@ def gather_images(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLik
     for path in paths:
         folder = Path(path).parent
         for key, record in effective_records(iter_manifest(path)).items():
-            if record.get("status") == "ok":
+            if record.get("status") == "ok" or isinstance(record.get("kept"), str):
                 origin[key] = folder
     plan: list[tuple[Path, Path]] = []
     root = os.path.realpath(target_dir)
     for key, record in effective_records(iter_manifest(out)).items():
+        kept = record.get("kept")
+        if record.get("status") == "failed" and isinstance(kept, str):
+            # An answer that was no image, kept by its batch: copied along when it is still
+            # there (it may have been paid for), so the gallery's link to it works.
+            source, target = inside(origin.get(key, target_dir), kept), inside(target_dir, kept)
+            if source is not None and target is not None and _read_image(source) is not None:
+                real = os.path.realpath(target.parent)
+                inside_root = real == root or real.startswith(root + os.sep)
+                if inside_root and os.path.realpath(source) != os.path.realpath(target):
+                    plan.append((source, target))
+            continue
         if record.get("status") != "ok":
             continue
         file = record.get("file")
