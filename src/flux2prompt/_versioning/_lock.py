@@ -27,6 +27,7 @@ from flux2prompt._atomic import atomic_write, read_at_most
 from flux2prompt._document import parse_json
 from flux2prompt._errors import SourceError
 from flux2prompt._files._project import Project, discover_paths
+from flux2prompt._json import refuse_constant
 from flux2prompt._schema import SCHEMA_VERSION, json_path
 from flux2prompt._templates import canonical_variables
 from flux2prompt._text import printable, surrogate_problem
@@ -455,11 +456,6 @@ def _conflicted(source: str, line: int) -> SourceError:
     )
 
 
-def _no_constant(constant: str) -> object:
-    # NaN and Infinity, which Python's json reads and flux2prompt never writes.
-    raise ValueError(f"{constant} is not a JSON number")
-
-
 def _text_of(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("expected a string")
@@ -516,7 +512,7 @@ def _read_items(path: Path, lock: dict[str, Any]) -> tuple[dict[str, Any], dict[
         if not line.strip():
             continue
         try:
-            row = json.loads(line, parse_constant=_no_constant)
+            row = json.loads(line, parse_constant=refuse_constant)
             if not isinstance(row, dict):
                 raise TypeError("a row is an object")
             if "prompt" in row:

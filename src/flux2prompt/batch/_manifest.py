@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import threading
@@ -56,6 +55,7 @@ from typing import IO, Any
 
 from flux2prompt._atomic import atomic_write, remove_temporary_files_of
 from flux2prompt._errors import SourceError
+from flux2prompt._json import finite_float, refuse_constant
 from flux2prompt.batch._lock import LOCK_NAME, FolderLock
 
 __all__ = [
@@ -346,7 +346,7 @@ def _whole_record(raw: bytes) -> bool:
     if text.count(b"[") + text.count(b"{") > MAX_RECORD_DEPTH and _depth(text) > MAX_RECORD_DEPTH:
         return False  # never a record the runner wrote: not parsed (it would recurse)
     try:
-        json.loads(text, parse_float=_finite, parse_constant=_constant)
+        json.loads(text, parse_float=finite_float, parse_constant=refuse_constant)
     except (ValueError, RecursionError):
         return False
     return True
@@ -359,17 +359,6 @@ def _damaged(path: Path, number: int, what: str) -> SourceError:
         source=str(path),
         line=number,
     )
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:20]} is out of range")
-    return value
-
-
-def _constant(text: str) -> float:
-    raise ValueError(f"{text} is not a JSON number")
 
 
 def _depth(raw: bytes) -> int:
@@ -414,7 +403,7 @@ def _parse_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
         reason = f"bytes that are not UTF-8 text: 0x{raw[exc.start]:02x} at byte {exc.start + 1}"
         raise _damaged(path, number, reason) from None
     try:
-        record = json.loads(text, parse_float=_finite, parse_constant=_constant)
+        record = json.loads(text, parse_float=finite_float, parse_constant=refuse_constant)
     except (ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0][:200]
         if "integer string conversion" in reason:  # Python's own limit, not the reader's words

@@ -15,6 +15,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from flux2prompt._json import refuse_constant
+
 __all__ = [
     "HTML_502_PAGE",
     "HTML_504_PAGE",
@@ -88,10 +90,6 @@ class ApiError(Exception):
         self.chain = chain
 
 
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def loads_strict(body: bytes | str, *, huge_integers: bool = False) -> object:
     """Parse JSON as the hosts do: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's
     parser accepts them; JavaScript's and pydantic's do not). Raises ``ValueError``.
@@ -109,8 +107,8 @@ def loads_strict(body: bytes | str, *, huge_integers: bool = False) -> object:
         ValueError: NaN is not a JSON number
     """
     if huge_integers:
-        return json.loads(body, parse_constant=_no_constant, parse_int=_javascript_int)
-    return json.loads(body, parse_constant=_no_constant)
+        return json.loads(body, parse_constant=refuse_constant, parse_int=_javascript_int)
+    return json.loads(body, parse_constant=refuse_constant)
 
 
 def _javascript_int(text: str) -> int | float:

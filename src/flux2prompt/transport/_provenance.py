@@ -43,7 +43,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import re
 import struct
 import zlib
@@ -51,6 +50,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from flux2prompt._json import finite_float, refuse_constant
 from flux2prompt.transport._errors import ImageError
 from flux2prompt.transport._images import detect_format, image_size
 
@@ -331,23 +331,10 @@ def _descriptions(packet: bytes, where: str) -> dict[str, str]:
     return out
 
 
-def _not_json(constant: str) -> object:
-    # NaN and Infinity, which Python's json reads: no request has them, and inspect --json must
-    # print JSON, so a record holding one is damaged.
-    raise ValueError(f"{constant} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    # 1e999 is JSON, but Python reads it as infinity, which no JSON document can print.
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text[:20]} is too large for a float")
-    return number
-
-
 def _json_of(text: str) -> Any:
-    """A record's JSON value: no NaN, no infinity, however it is written."""
-    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    """A record's JSON value: no NaN, no infinity, however it is written (no request has them,
+    and ``inspect --json`` must print JSON, so a record holding one is damaged)."""
+    return json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
 
 
 def _record(main: dict[str, str], where: str) -> Provenance | None:
