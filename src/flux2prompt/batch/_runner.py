@@ -1592,12 +1592,15 @@ class _Run:
         if error.data:
             # An answer that is no image flux2prompt reads may still have been paid for: its
             # bytes are kept, and the record says where.
-            kept, said = await asyncio.to_thread(
+            kept, said, stop = await asyncio.to_thread(
                 self._keep_unreadable, item, error.data, held=error.may_have_been_billed
             )
             message = f"{message} ({said})"
             if kept is not None:
                 self._tally.kept.append(kept)
+            elif self._tally.stopped is None:
+                # Every later answer like it would be lost the same way, paid for: stop.
+                self._tally.stopped = stop
         request_id = getattr(error, "request_id", None)
         record = failed_record(
             self._job.name,
@@ -1613,27 +1616,27 @@ class _Run:
 
     def _keep_unreadable(
         self, item: PlannedItem, data: bytes, *, held: bool
-    ) -> tuple[str | None, str]:
-        """Write ``data`` under ``unreadable/``: its relative path (``None`` when it could not
-        be written) and what to say of it."""
+    ) -> tuple[str | None, str, str]:
+        """Write ``data`` under ``unreadable/`` (in a worker thread): its relative path
+        (``None`` when it could not be written), what the record says of it, and why the batch
+        stops when it could not."""
         relative = _unreadable_name(item, data)
         try:
             atomic_write(_target(self._out_dir, relative), data)
         except OSError as exc:
-            if self._tally.stopped is None:
-                # Every later answer like it would be lost the same way, paid for: stop.
-                then = (
-                    "the item is held, --resend-billed sends it again"
-                    if held
-                    else "the next run fetches that answer again, submitting nothing"
-                )
-                self._tally.stopped = (
-                    f"{_reason(exc)} while keeping an answer that is no image as "
-                    f"{self._out_dir / relative}; fix the folder (or free space), then rerun "
-                    f"the same command: {then}"
-                )
-            return None, f"its {len(data):,} bytes could not be kept as {relative}: {_reason(exc)}"
-        return relative, f"its {len(data):,} bytes are kept as {relative}"
+            then = (
+                "the item is held, --resend-billed sends it again"
+                if held
+                else "the next run fetches that answer again, submitting nothing"
+            )
+            stop = (
+                f"{_reason(exc)} while keeping an answer that is no image as "
+                f"{self._out_dir / relative}; fix the folder (or free space), then rerun the "
+                f"same command: {then}"
+            )
+            said = f"its {len(data):,} bytes could not be kept as {relative}: {_reason(exc)}"
+            return None, said, stop
+        return relative, f"its {len(data):,} bytes are kept as {relative}", ""
 
     async def _commit_write_failure(
         self, item: PlannedItem, exc: OSError, relative: str, timing: Timing, attempts: int
