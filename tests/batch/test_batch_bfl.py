@@ -288,3 +288,19 @@ def test_a_bfl_answer_that_cannot_be_kept_stops_and_says_the_task_is_fetched_aga
         assert "the next run fetches that answer again, submitting nothing" in report.stopped
         assert "held" not in report.stopped
         assert submits(emu) == 1  # stopped before buying the second
+
+
+def test_a_bfl_batch_points_at_black_forest_labs_dashboard_for_what_may_be_charged(
+    tmp_path: Path,
+) -> None:
+    path = write_job(tmp_path / "job", model="klein-4b", items=1, concurrency=1)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "BFL_"))}
+    env.update(PYTHONPATH=SRC, BFL_API_KEY=KEY)
+    command = [sys.executable, "-c", "from flux2prompt.cli import main; main()", "batch"]
+    with serve(token=KEY, bfl_task_ms=0.0, error_ratios={500: 1.0}) as emu:
+        command += [str(path), "--out", str(out), "--base-url", emu.bfl_base_url, "--no-progress"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "check Black Forest Labs' dashboard, then rerun with --resend-billed" in done.stderr
+    assert "Cloudflare" not in done.stderr

@@ -908,3 +908,56 @@ def test_merging_shards_with_a_gallery_brings_their_kept_answers_along(
     )
     page = (merged.parent / "index.html").read_text(encoding="utf-8")
     assert page.count("the answer's bytes</a>") == 4
+
+
+def test_billed_or_held_items_are_pointed_at_resend_billed_not_at_a_plain_rerun(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    out = tmp_path / "out"
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        first = run_cli(*args, "--base-url", emu.base_url)
+        held = run_cli(*args, "--base-url", emu.base_url)
+    for run in (first, held):
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert "rerun the same command to retry" not in run.stderr  # it would hold them again
+        assert "check the Cloudflare dashboard, then rerun with --resend-billed" in run.stderr
+    assert "a rerun holds them" in first.stderr
+    assert "1 item(s) held" in held.stderr
+
+
+def test_a_kept_answer_never_writes_over_a_file_edited_under_its_name(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    out = tmp_path / "out"
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        run_cli(*args, "--base-url", emu.base_url)
+        (kept,) = (out / "unreadable").glob("*.bin")
+        kept.write_bytes(b"edited by hand")
+        again = run_cli(*args, "--base-url", emu.base_url, "--resend-billed")
+        same = run_cli(*args, "--base-url", emu.base_url, "--resend-billed")
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert kept.read_bytes() == b"edited by hand"
+    beside = kept.with_name(kept.name.replace(".bin", ".1.bin"))
+    assert beside.read_bytes().startswith(b"GIF89a")
+    assert f"kept as unreadable/{beside.name}" in again.stderr
+    # The same bytes again: found where they are, not written a third time.
+    assert f"kept as unreadable/{beside.name}" in same.stderr
+    assert {p.name for p in (out / "unreadable").iterdir()} == {kept.name, beside.name}
+
+
+def test_a_file_where_the_unreadable_folder_goes_is_said_as_such(
+    tmp_path: Path, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    job = write_job(tmp_path / "job", products=["mug"], colors=["teal"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "unreadable").write_text("notes\n", encoding="utf-8")
+    args = ("batch", str(job), "--out", str(out), "--no-progress", "--account-id", "acc")
+    with serve(not_an_image_ratio=1.0) as emu:
+        run = run_cli(*args, "--base-url", emu.base_url)
+    assert "a file is where its folder goes while keeping an answer" in run.stderr
+    assert (out / "unreadable").read_text(encoding="utf-8") == "notes\n"

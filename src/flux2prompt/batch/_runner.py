@@ -88,7 +88,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
-from flux2prompt._atomic import atomic_write, finish_write
+from flux2prompt._atomic import atomic_write, finish_write, read_at_most
 from flux2prompt._digest import sha256_file_fingerprint, sha256_fingerprint
 from flux2prompt._errors import Flux2PromptError, SourceError
 from flux2prompt.batch._bfl_host import BatchClient, bfl_client, bfl_model_priced
@@ -295,6 +295,26 @@ def _unreadable_name(item: PlannedItem, data: bytes) -> str:
     path = PurePosixPath(item.file_name("bin"))
     digest = sha256_fingerprint(data).partition(":")[2][:12]
     return str(PurePosixPath(UNREADABLE_DIR, path.parent, f"{path.stem}.{digest}.bin"))
+
+
+def _free_unreadable(folder: Path, relative: str, data: bytes) -> tuple[str, bool]:
+    """Where to keep ``data``, and whether it is there already: ``relative``, or the first
+    ``NAME.N.bin`` that is free or holds these very bytes. A file under the name with other
+    bytes (edited since) is never written over."""
+    path = PurePosixPath(relative)
+    for number in range(1000):
+        name = relative if number == 0 else str(path.with_name(f"{path.stem}.{number}.bin"))
+        try:
+            existing = read_at_most(_target(folder, name), len(data))
+        except FileNotFoundError:
+            return name, False
+        except OSError as exc:
+            if exc.errno not in (errno.EFBIG, errno.EISDIR):
+                raise
+            continue  # larger, or a folder: not these bytes
+        if existing == data:
+            return name, True
+    raise OSError(errno.EEXIST, f"no free name beside {relative}", relative)
 
 
 def _set_aside(folder: Path, relative: str, incoming: str) -> None:
@@ -1622,8 +1642,12 @@ class _Run:
         stops when it could not."""
         relative = _unreadable_name(item, data)
         try:
-            atomic_write(_target(self._out_dir, relative), data)
+            relative, there = _free_unreadable(self._out_dir, relative, data)
+            if not there:
+                atomic_write(_target(self._out_dir, relative), data)
         except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+                exc = OSError(exc.errno, "a file is where its folder goes", exc.filename)
             then = (
                 "the item is held, --resend-billed sends it again"
                 if held

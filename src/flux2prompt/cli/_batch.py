@@ -163,7 +163,7 @@ def _indent(prompt: str) -> str:
     return "\n".join("    " + line for line in pretty.splitlines())
 
 
-def _print_report(report: BatchReport) -> None:
+def _print_report(report: BatchReport, *, provider: str = "workers-ai") -> None:
     rate = f" ({report.rate:.1f} img/s)" if report.generated else ""
     stdout.print(
         f"{report.job}: {report.generated} generated, {report.skipped} already done, "
@@ -207,22 +207,28 @@ def _print_report(report: BatchReport) -> None:
         print_error(f"... and {report.failed - len(report.failures)} more; see the manifest")
     if report.paused:
         stdout.print(f"  paused    {report.paused:.0f} s (the service's Retry-After)")
+    # Where a possible charge shows: the account's usage, on the host the job sends to.
+    usage = "Black Forest Labs' dashboard" if provider == "bfl" else "the Cloudflare dashboard"
     if report.billed:
         print_error(
             f"{report.billed} item(s) failed after the request may have run the model: they may "
-            "have been billed and were not resent"
+            f"have been billed and were not resent (a rerun holds them; check {usage}, then "
+            "rerun with --resend-billed to send them again)"
         )
     if report.held:
         print_error(
             f"{report.held} item(s) held: an earlier request may have been billed (see the "
-            "manifest's may_have_been_billed); check the Cloudflare dashboard, then rerun with "
+            f"manifest's may_have_been_billed); check {usage}, then rerun with "
             "--resend-billed to send them again"
         )
     if report.stopped is not None:
         print_error(f"stopped early, {report.pending} item(s) not sent: {report.stopped}")
     if report.pending and report.stopped is None:
         print_error(f"{report.pending} item(s) not written")
-    if not report.ok and (report.failed or report.stopped is None):
+    # A rerun retries what failed without a charge, and what a stop left; the items held (or
+    # failed billed, which the rerun holds) are said above, with --resend-billed.
+    retried = report.failed - report.billed
+    if not report.ok and (retried > 0 or (report.stopped is None and report.pending)):
         # A stop that failed nothing has said how to resume already, in its own line.
         print_error("rerun the same command to retry what failed; finished items are skipped")
 
@@ -361,7 +367,7 @@ def batch(
     if as_json:
         echo_data(_report_document(report, job, exit_code))
     else:
-        _print_report(report)
+        _print_report(report, provider=runner.job.provider)
     raise typer.Exit(exit_code)
 
 
